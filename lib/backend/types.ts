@@ -1,0 +1,162 @@
+/**
+ * The backend interface: everything an action may ask of a replicated block store.
+ *
+ * Actions are written once against this interface; LINSTOR and StorPool implement it.
+ * No action may branch on the backend kind. Where a store cannot do something natively
+ * the backend emulates it (e.g. StorPool has no "diskless replica": attach = client attach).
+ *
+ * Units: sizes are MiB (OpenNebula's MB) unless the name says otherwise.
+ *
+ * Idempotency is part of the contract:
+ *  - createVolume on an existing volume of the same size succeeds (returns created=false);
+ *    an existing volume of a different size fails with kind "exists";
+ *  - deleteVolume / deleteSnapshot of something missing succeeds;
+ *  - attach on a host that already has it, detach on a host that does not, succeed;
+ *  - createSnapshot of an existing snapshot name on that volume succeeds.
+ * Errors are OneblkError with kind not_found / exists / in_use / timeout / unavailable /
+ * backend / config.
+ */
+
+/** Where and how new volumes are placed: built by the profile from the datastore template. */
+export interface Placement {
+  /** LINSTOR resource group / StorPool template. Empty when the store has none configured. */
+  group: string;
+  /** Replica count when set explicitly by the datastore (REPLICA_COUNT, SP_REPLICATION). */
+  replicas?: number;
+  /** Backend-specific knobs (storage pools, node list, layer list, placeAll, QoS, …). */
+  options: Record<string, string>;
+}
+
+/** A volume as the backend sees it. */
+export interface VolumeInfo {
+  name: string;
+  sizeMiB: number;
+  /** Owner/metadata properties (LINSTOR Aux/one/* props, StorPool tags), keys without prefix. */
+  props: Record<string, string>;
+}
+
+/** Space actually used by a volume and its snapshots (for per-VM DISK_SIZE / SNAPSHOT_SIZE). */
+export interface VolumeUsage {
+  name: string;
+  props: Record<string, string>;
+  /** Allocated MiB of the volume itself (max over replicas). */
+  allocatedMiB: number;
+  /** Allocated MiB per snapshot name. */
+  snapshots: Record<string, number>;
+}
+
+/** One host's relation to a volume. */
+export interface Attachment {
+  host: string;
+  /** The host stores a full replica (LINSTOR diskful resource). */
+  diskful: boolean;
+  /** LINSTOR tie-breaker (never removed by detach). */
+  tieBreaker: boolean;
+  /** The device is open (VM running on it). */
+  inUse: boolean;
+  readOnly: boolean;
+}
+
+/** A snapshot of one volume. */
+export interface SnapshotInfo {
+  name: string;
+  volume: string;
+  sizeMiB: number;
+  /** Creation time, ms since epoch (0 when unknown). */
+  createdAt: number;
+}
+
+/** Datastore capacity in MiB, as oned wants it for USED_MB / TOTAL_MB / FREE_MB. */
+export interface Capacity {
+  totalMiB: number;
+  freeMiB: number;
+  usedMiB: number;
+}
+
+/** Options for createVolume. */
+export interface CreateOptions {
+  placement: Placement;
+  /** Metadata to set at creation (same semantics as setProps). */
+  props?: Record<string, string>;
+  /** Try to put a full replica on this host (LINSTOR PREFER_NODE / clone locality). */
+  preferHost?: string;
+}
+
+/** Options for cloneVolume. */
+export interface CloneOptions {
+  placement: Placement;
+  /** Grow the clone to this size after cloning (never shrinks). */
+  sizeMiB?: number;
+  props?: Record<string, string>;
+  preferHost?: string;
+  /** Clone from this snapshot of the source instead of its current state. */
+  fromSnapshot?: string;
+}
+
+/** Options for attach. */
+export interface AttachOptions {
+  readOnly?: boolean;
+}
+
+/** Every backend exposes its request counter so the benchmark can report REST calls. */
+export interface BackendStats {
+  requests: number;
+}
+
+/** The interface every block store implements. */
+export interface Backend {
+  /** "linstor" or "storpool": for logs and stats only, never for branching in actions. */
+  readonly kind: string;
+  readonly stats: BackendStats;
+
+  /** Device path of a volume on a host where it is attached. */
+  devicePath(volume: string): string;
+
+  /** Volume info, or null when it does not exist. */
+  getVolume(volume: string): Promise<VolumeInfo | null>;
+  /** Create an empty volume. Returns true when created, false when it already existed. */
+  createVolume(volume: string, sizeMiB: number, opts: CreateOptions): Promise<boolean>;
+  /** Delete a volume and all its snapshots. Missing volume: success. Refuses while in use. */
+  deleteVolume(volume: string): Promise<void>;
+  /**
+   * Server-side clone (fast path), falling back to snapshot-restore and then to a
+   * block copy done by the backend. On failure nothing named `target` is left behind.
+   */
+  cloneVolume(source: string, target: string, opts: CloneOptions): Promise<void>;
+  /** Grow to sizeMiB (no-op when already that size or larger; never shrinks). */
+  resizeVolume(volume: string, sizeMiB: number): Promise<void>;
+  /** Rename a volume (used by crash-safe flatten and delete-keeping schemes). */
+  renameVolume(volume: string, newName: string): Promise<void>;
+
+  /** Snapshots of a volume, oldest first. */
+  listSnapshots(volume: string): Promise<SnapshotInfo[]>;
+  createSnapshot(volume: string, snapshot: string): Promise<void>;
+  /** Atomic crash-consistent snapshot of several volumes (one VM's disks). */
+  createSnapshots(items: { volume: string; snapshot: string }[]): Promise<void>;
+  deleteSnapshot(volume: string, snapshot: string): Promise<void>;
+  /** Make the volume's content equal to the snapshot (volume must not be in use). */
+  rollbackSnapshot(volume: string, snapshot: string): Promise<void>;
+
+  /** Hosts related to the volume (replicas, diskless/client attachments). */
+  attachments(volume: string): Promise<Attachment[]>;
+  /** Make the volume usable on host (diskless/client attach where no local replica). */
+  attach(volume: string, host: string, opts?: AttachOptions): Promise<void>;
+  /**
+   * Remove the host's access. Never removes a diskful replica or a tie-breaker (those
+   * stay; the call succeeds). Fails with kind "in_use" while the device is open.
+   */
+  detach(volume: string, host: string): Promise<void>;
+  /** Allow (or stop allowing) the volume to be open read-write on two hosts (live migration). */
+  setDualPrimary(volume: string, allow: boolean): Promise<void>;
+
+  /** Set metadata; a null value deletes the key. */
+  setProps(volume: string, props: Record<string, string | null>): Promise<void>;
+  /** Volumes whose props match every given key=value, with their usage, in one bulk query. */
+  listUsage(match: Record<string, string>): Promise<VolumeUsage[]>;
+
+  /** Real placeable capacity of new volumes under this placement. */
+  capacity(placement: Placement): Promise<Capacity>;
+
+  /** Release connections (keep-alive sockets). */
+  close(): Promise<void>;
+}

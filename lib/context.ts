@@ -1,0 +1,120 @@
+/**
+ * What an action sees: its arguments, stdin, the profile, oned, hosts and the store.
+ *
+ * Everything is created lazily: an action pays only for what it touches.
+ */
+import type { Invocation } from "./dispatch.ts";
+import type { Backend } from "./backend/types.ts";
+import type { HostRunner } from "./host/types.ts";
+import { hostRunnerFromEnv } from "./host/index.ts";
+import { profileFor } from "./profiles/index.ts";
+import type { Attrs, Profile } from "./profiles/types.ts";
+import { OneClient } from "./one/xmlrpc.ts";
+import { infoLine } from "./one/output.ts";
+import { openBackend } from "./backend/index.ts";
+
+/** A module implementing one action. */
+export interface ActionModule {
+  run(ctx: ActionContext): Promise<void>;
+}
+
+/** The datastore facts needed to open its store. */
+export interface DatastoreRef {
+  id: number;
+  template: Attrs;
+}
+
+/** Everything an action may use. */
+export interface ActionContext {
+  readonly inv: Invocation;
+  readonly args: string[];
+  readonly profile: Profile;
+  readonly env: Record<string, string>;
+  /** OpenNebula version of the calling front-end ("7.0.0"). */
+  readonly version: string;
+  /** Whole stdin as text (read once, cached). */
+  stdin(): Promise<string>;
+  /** Append a line to stdout (written when the action succeeds). */
+  out(line: string): void;
+  /** Progress line on stderr (`INFO: …`, becomes a LOG message on oned 7.x). */
+  info(msg: string): void;
+  /** Commands on hosts (ssh, local, or simulated). */
+  readonly hosts: HostRunner;
+  /** oned XML-RPC client. */
+  one(): OneClient;
+  /** The store behind a datastore (cached per connection settings). */
+  backend(ds: DatastoreRef): Backend;
+}
+
+/** Context plus what the runner needs to finish. */
+export interface RunnerContext extends ActionContext {
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  restCalls(): number;
+  hostCalls(): number;
+  oneCalls(): number;
+}
+
+/** Build the context for one invocation. */
+export function createContext(
+  inv: Invocation,
+  driver: string,
+  env: Record<string, string>,
+  version: string,
+): RunnerContext {
+  const profile = profileFor(driver, env);
+  const lines: string[] = [];
+  const backends = new Map<string, Backend>();
+  let stdinText: Promise<string> | undefined;
+  let hosts: HostRunner | undefined;
+  let one: OneClient | undefined;
+  const vmId = inv.kind === "tm" ? inv.args.at(-2) : undefined;
+
+  const ctx: RunnerContext = {
+    inv,
+    args: inv.args,
+    profile,
+    env,
+    version,
+    stdin() {
+      stdinText ??= new Response(Deno.stdin.readable).text();
+      return stdinText;
+    },
+    out(line) {
+      lines.push(line);
+    },
+    info(msg) {
+      console.error(infoLine(`${inv.kind}/${inv.driver}/${inv.name}: ${msg}`, version, vmId));
+    },
+    get hosts() {
+      hosts ??= hostRunnerFromEnv(env);
+      return hosts;
+    },
+    one() {
+      one ??= new OneClient({ env });
+      return one;
+    },
+    backend(ds) {
+      const store = profile.store(ds.template, ds.id);
+      const key = JSON.stringify(store);
+      let b = backends.get(key);
+      if (!b) {
+        b = openBackend(store, { env, hosts: ctx.hosts, one: () => ctx.one() });
+        backends.set(key, b);
+      }
+      return b;
+    },
+    async flush() {
+      if (lines.length) {
+        await Deno.stdout.write(new TextEncoder().encode(lines.join("\n") + "\n"));
+      }
+    },
+    async close() {
+      await Promise.all([...backends.values()].map((b) => b.close().catch(() => {})));
+    },
+    restCalls: () => [...backends.values()].reduce((n, b) => n + b.stats.requests, 0),
+    hostCalls: () => hosts?.calls ?? 0,
+    oneCalls: () => one?.requests ?? 0,
+  };
+  return ctx;
+}

@@ -1,0 +1,39 @@
+/**
+ * Running commands on hosts: the types shared by the ssh, local and simulated runners.
+ *
+ * A command is always an argv array. Runners quote each argument for the remote shell
+ * (ssh) or spawn it directly (local, simulated): user data never becomes shell syntax.
+ */
+
+/** Options for one command. */
+export interface RunOptions {
+  /** Bytes or a stream fed to the command's stdin. */
+  stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Deadline in ms (default: the runner's default, 120 s). */
+  timeoutMs?: number;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+}
+
+/** Result of a finished command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A streaming command: stdout as a stream, completion as a promise. */
+export interface Streaming {
+  stdout: ReadableStream<Uint8Array>;
+  done: Promise<RunResult>;
+}
+
+/** Runs argv commands on named hosts. */
+export interface HostRunner {
+  /** Run argv on host; throws OneblkError(kind "host"/"timeout") unless the exit code is ok. */
+  run(host: string, argv: string[], opts?: RunOptions): Promise<RunResult>;
+  /** Start argv on host with stdout streamed (for dd-style copies between hosts). */
+  stream(host: string, argv: string[], opts?: RunOptions): Streaming;
+  /** Number of commands run so far (reported by the benchmark as "ssh calls"). */
+  readonly calls: number;
+}

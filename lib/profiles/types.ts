@@ -1,0 +1,86 @@
+/**
+ * Compatibility profiles: the driver name in the invoked path selects one.
+ *
+ * A profile owns everything that makes oneblk a drop-in for one add-on: volume and snapshot
+ * names, the SOURCE string, which datastore attributes configure the store and placement,
+ * and the metadata written for monitoring. Actions ask the profile, never the driver name.
+ */
+import type { Placement } from "../backend/types.ts";
+
+/** Anything with template-style attributes ("" when absent). */
+export interface Attrs {
+  get(name: string): string;
+}
+
+/** The disk facts naming depends on. */
+export interface DiskFacts {
+  diskId: number;
+  source: string;
+  imageId: string;
+  /** CLONE=YES (non-persistent image disk). */
+  clone: boolean;
+  persistent: boolean;
+  /** CDROM, FS, BLOCK, swap, … (upper case as in the XML). */
+  type: string;
+  /** No image behind it (volatile FS/swap disk). */
+  volatile: boolean;
+  /** Volatile format/fs (raw, qcow2, swap, ext4 …) for names that carry it. */
+  format: string;
+}
+
+/** Which store a profile talks to, and how to reach it. */
+export type StoreConfig =
+  | {
+    kind: "linstor";
+    controllers: string;
+    caFile?: string;
+    certFile?: string;
+    keyFile?: string;
+  }
+  | {
+    kind: "storpool";
+    /** Raw SP_* attributes from the datastore template ("" when absent). */
+    attrs: Record<string, string>;
+  };
+
+/** A compatibility profile. */
+export interface Profile {
+  /** Driver name: linstor, linstor_un, storpool. */
+  readonly name: string;
+  /** Image volumes keep their uploaded format (qcow2 stays qcow2) instead of converting to raw. */
+  readonly keepImageFormat: boolean;
+  /** CDROM disks get their own read-only clone per VM instead of sharing the image volume. */
+  readonly cdromClone: boolean;
+
+  /** Store connection settings for a datastore. */
+  store(ds: Attrs, dsId: number): StoreConfig;
+  /** Placement of new volumes on a datastore. */
+  placement(ds: Attrs, dsId: number): Placement;
+
+  /** Volume holding image `imageId` of datastore `dsId`. */
+  imageVolume(imageId: number, dsId: number): string;
+  /** SOURCE string oned stores for that image. */
+  imageSource(imageId: number, dsId: number): string;
+  /** Volume named by a SOURCE string (image or save-as target). */
+  sourceVolume(source: string): string;
+  /** Volume backing a VM disk: its private clone, its volatile volume, or the image itself. */
+  diskVolume(vmId: number, disk: DiskFacts): string;
+  /** Volume for a volatile disk created by mkimage/mkswap. */
+  volatileVolume(vmId: number, diskId: number, format: string): string;
+  /** Checkpoint volume of a VM (VMM save/restore overrides). */
+  checkpointVolume(vmId: number): string;
+  /** Name of disk snapshot `snapId` of `volume`. */
+  snapshotName(volume: string, snapId: number): string;
+  /** Snapshot id from a snapshot name of this profile, or null for foreign snapshots. */
+  snapshotId(volume: string, snapshot: string): number | null;
+  /** Metadata tying a volume to a VM disk (monitoring, ownership). */
+  diskProps(vmId: number, diskId: number, dsId: number): Record<string, string>;
+  /** Metadata match for "volumes of this system datastore" (per-VM disk monitoring). */
+  dsMatch(dsId: number): Record<string, string>;
+}
+
+/** Parse a positive integer attribute, or undefined. */
+export function intAttr(v: string): number | undefined {
+  const n = Number(v.trim());
+  return v.trim() && Number.isInteger(n) && n > 0 ? n : undefined;
+}

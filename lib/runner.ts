@@ -1,0 +1,93 @@
+/**
+ * Runs one resolved invocation: finds the action, checks its arguments, builds the
+ * context, runs it, and reports failure the way the calling oned version shows it.
+ */
+import type { Invocation } from "./dispatch.ts";
+import { errorLine, OneblkError } from "./errors.ts";
+import { ACTIONS, findAction, VMM_OVERRIDES } from "../actions/index.ts";
+import { createContext } from "./context.ts";
+import { formatError, readOneVersion } from "./one/output.ts";
+import { DRIVERS } from "./profiles/index.ts";
+
+function known(kind: string): string {
+  const names = [...new Set(ACTIONS.filter((a) => a.kind === kind).map((a) => a.action))].sort();
+  return names.length ? names.join(", ") : "none";
+}
+
+/** Resolve the profile and action definition for an invocation, or throw a usage error. */
+export function resolve(inv: Invocation) {
+  if (inv.kind === "vmm") {
+    const o = VMM_OVERRIDES[inv.name];
+    const def = o && findAction("vmm", o.action);
+    if (!o || !def || !def.drivers.includes(o.driver)) {
+      const names = Object.entries(VMM_OVERRIDES)
+        .filter(([, v]) => findAction("vmm", v.action)?.drivers.includes(v.driver))
+        .map(([k]) => k);
+      throw new OneblkError(
+        "usage",
+        `unknown vmm action '${inv.driver}/${inv.name}' (known: ${names.join(", ") || "none"})`,
+      );
+    }
+    return { def, driver: o.driver };
+  }
+  if (!(DRIVERS as readonly string[]).includes(inv.driver)) {
+    throw new OneblkError(
+      "usage",
+      `unknown ${inv.kind} driver '${inv.driver}' (known: ${DRIVERS.join(", ")})`,
+    );
+  }
+  const def = findAction(inv.kind, inv.action);
+  if (!def || !def.drivers.includes(inv.driver)) {
+    throw new OneblkError(
+      "usage",
+      `unknown ${inv.kind} action '${inv.driver}/${inv.name}' (known: ${known(inv.kind)})`,
+    );
+  }
+  return { def, driver: inv.driver };
+}
+
+/** Run an invocation; returns the process exit code (0 success, 1 failure). */
+export async function runInvocation(inv: Invocation): Promise<number> {
+  const env = Deno.env.toObject();
+  const version = readOneVersion(env);
+  const started = performance.now();
+  let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
+  let code = 0;
+  try {
+    const { def, driver } = resolve(inv);
+    if (inv.args.length < def.minArgs || inv.args.length > def.maxArgs) {
+      const n = def.minArgs === def.maxArgs ? `${def.minArgs}` : `${def.minArgs}-${def.maxArgs}`;
+      throw new OneblkError(
+        "usage",
+        `${inv.kind} ${inv.action} expects ${n} arguments (${def.usage}), got ${inv.args.length}`,
+      );
+    }
+    const mod = await def.load();
+    ctx = createContext(inv, driver, env, version);
+    await mod.run(ctx);
+    await ctx.flush();
+  } catch (e) {
+    code = 1;
+    const what = `${inv.kind}/${inv.driver}/${inv.name}`;
+    const text = formatError(`${what}: ${errorLine(e)}`, version);
+    await Deno.stderr.write(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+    if (!(e instanceof OneblkError) && env.ONEBLK_DEBUG) console.error(e);
+  } finally {
+    await ctx?.close();
+    const statsFile = env.ONEBLK_STATS_FILE;
+    if (statsFile) {
+      const line = JSON.stringify({
+        kind: inv.kind,
+        driver: inv.driver,
+        action: inv.name,
+        ok: code === 0,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        rest: ctx?.restCalls() ?? 0,
+        ssh: ctx?.hostCalls() ?? 0,
+        one: ctx?.oneCalls() ?? 0,
+      });
+      await Deno.writeTextFile(statsFile, line + "\n", { append: true });
+    }
+  }
+  return code;
+}
