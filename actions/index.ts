@@ -8,6 +8,13 @@ import type { Kind } from "../lib/dispatch.ts";
 import type { ActionModule } from "../lib/context.ts";
 import { DRIVERS } from "../lib/profiles/index.ts";
 
+const ALL = DRIVERS;
+
+/** Shorthand for a registry entry served by every profile. */
+function every(kind: Kind, action: string, load: () => Promise<ActionModule>): ActionDef {
+  return { kind, action, drivers: ALL, load };
+}
+
 /** One implemented action. */
 export interface ActionDef {
   kind: Kind;
@@ -15,18 +22,13 @@ export interface ActionDef {
   action: string;
   /** Profiles (driver names) it serves. */
   drivers: readonly string[];
-  /** Argument synopsis for usage errors. */
-  usage: string;
-  /** Accepted argument counts. */
-  minArgs: number;
-  maxArgs: number;
   load(): Promise<ActionModule>;
 }
 
-const ALL = DRIVERS;
-
 /** Every implemented action. */
-export const ACTIONS: ActionDef[] = [];
+export const ACTIONS: ActionDef[] = [
+  every("datastore", "stat", () => import("./datastore/stat.ts")),
+];
 
 /** VMM override file names under vmm/kvm/ → profile and logical action. */
 export const VMM_OVERRIDES: Record<string, { driver: string; action: string }> = {
@@ -77,5 +79,3 @@ export function listActions(): ListedAction[] {
 export function findAction(kind: Kind, action: string): ActionDef | undefined {
   return ACTIONS.find((a) => a.kind === kind && a.action === action);
 }
-
-void ALL;

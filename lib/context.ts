@@ -10,7 +10,8 @@ import { hostRunnerFromEnv } from "./host/index.ts";
 import { profileFor } from "./profiles/index.ts";
 import type { Attrs, Profile } from "./profiles/types.ts";
 import { OneClient } from "./one/xmlrpc.ts";
-import { infoLine } from "./one/output.ts";
+import { infoLine, type OneVersion } from "./one/output.ts";
+import { processStdin } from "./one/args.ts";
 import { openBackend } from "./backend/index.ts";
 
 /** A module implementing one action. */
@@ -30,8 +31,8 @@ export interface ActionContext {
   readonly args: string[];
   readonly profile: Profile;
   readonly env: Record<string, string>;
-  /** OpenNebula version of the calling front-end ("7.0.0"). */
-  readonly version: string;
+  /** OpenNebula version of the calling front-end (from $R/VERSION; 7.4.0 when absent). */
+  readonly version: OneVersion | string;
   /** Whole stdin as text (read once, cached). */
   stdin(): Promise<string>;
   /** Append a line to stdout (written when the action succeeds). */
@@ -40,8 +41,8 @@ export interface ActionContext {
   info(msg: string): void;
   /** Commands on hosts (ssh, local, or simulated). */
   readonly hosts: HostRunner;
-  /** oned XML-RPC client. */
-  one(): OneClient;
+  /** oned XML-RPC client (ONE_XMLRPC / ~/.one/one_endpoint, ONE_AUTH / ~/.one/one_auth). */
+  one(): Promise<OneClient>;
   /** The store behind a datastore (cached per connection settings). */
   backend(ds: DatastoreRef): Backend;
 }
@@ -60,15 +61,17 @@ export function createContext(
   inv: Invocation,
   driver: string,
   env: Record<string, string>,
-  version: string,
+  version: OneVersion | string,
 ): RunnerContext {
   const profile = profileFor(driver, env);
   const lines: string[] = [];
   const backends = new Map<string, Backend>();
   let stdinText: Promise<string> | undefined;
   let hosts: HostRunner | undefined;
-  let one: OneClient | undefined;
-  const vmId = inv.kind === "tm" ? inv.args.at(-2) : undefined;
+  let one: Promise<OneClient> | undefined;
+  let oneClient: OneClient | undefined;
+  const vmArg = inv.kind === "tm" ? Number(inv.args.at(-2)) : NaN;
+  const vmId = Number.isInteger(vmArg) ? vmArg : undefined;
 
   const ctx: RunnerContext = {
     inv,
@@ -77,21 +80,22 @@ export function createContext(
     env,
     version,
     stdin() {
-      stdinText ??= new Response(Deno.stdin.readable).text();
+      stdinText ??= processStdin()();
       return stdinText;
     },
     out(line) {
       lines.push(line);
     },
     info(msg) {
-      console.error(infoLine(`${inv.kind}/${inv.driver}/${inv.name}: ${msg}`, version, vmId));
+      const line = infoLine(`${inv.kind}/${inv.driver}/${inv.name}: ${msg}`, version, vmId);
+      if (line) Deno.stderr.writeSync(new TextEncoder().encode(line));
     },
     get hosts() {
       hosts ??= hostRunnerFromEnv(env);
       return hosts;
     },
     one() {
-      one ??= new OneClient({ env });
+      one ??= OneClient.fromEnv({ env }).then((c) => (oneClient = c));
       return one;
     },
     backend(ds) {
@@ -114,7 +118,7 @@ export function createContext(
     },
     restCalls: () => [...backends.values()].reduce((n, b) => n + b.stats.requests, 0),
     hostCalls: () => hosts?.calls ?? 0,
-    oneCalls: () => one?.requests ?? 0,
+    oneCalls: () => oneClient?.requests ?? 0,
   };
   return ctx;
 }

@@ -6,7 +6,8 @@ import type { Invocation } from "./dispatch.ts";
 import { errorLine, OneblkError } from "./errors.ts";
 import { ACTIONS, findAction, VMM_OVERRIDES } from "../actions/index.ts";
 import { createContext } from "./context.ts";
-import { formatError, readOneVersion } from "./one/output.ts";
+import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "./one/output.ts";
+import { checkArity } from "./one/args.ts";
 import { DRIVERS } from "./profiles/index.ts";
 
 function known(kind: string): string {
@@ -49,19 +50,16 @@ export function resolve(inv: Invocation) {
 /** Run an invocation; returns the process exit code (0 success, 1 failure). */
 export async function runInvocation(inv: Invocation): Promise<number> {
   const env = Deno.env.toObject();
-  const version = readOneVersion(env);
+  // deno-lint-ignore no-explicit-any
+  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
+  let version: OneVersion | string = "7.4.0";
   const started = performance.now();
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
   try {
+    version = await readOneVersion(findRemotesDir({ env, invokedPath }));
     const { def, driver } = resolve(inv);
-    if (inv.args.length < def.minArgs || inv.args.length > def.maxArgs) {
-      const n = def.minArgs === def.maxArgs ? `${def.minArgs}` : `${def.minArgs}-${def.maxArgs}`;
-      throw new OneblkError(
-        "usage",
-        `${inv.kind} ${inv.action} expects ${n} arguments (${def.usage}), got ${inv.args.length}`,
-      );
-    }
+    checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
     ctx = createContext(inv, driver, env, version);
     await mod.run(ctx);

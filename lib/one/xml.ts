@@ -35,7 +35,7 @@ function build(raw: Raw): XmlNode | null {
   if (!name || name === "#text" || name === "#cdata" || name.startsWith("?")) return null;
   const node: XmlNode = { name, attrs: {}, text: "", children: [] };
   const at = raw[":@"] as Record<string, string> | undefined;
-  if (at) for (const [k, v] of Object.entries(at)) node.attrs[k] = String(v);
+  if (at) { for (const [k, v] of Object.entries(at)) node.attrs[k] = String(v); }
   for (const item of (raw[name] as Raw[]) ?? []) {
     if ("#text" in item) node.text += String(item["#text"]);
     else if ("#cdata" in item) {
@@ -58,7 +58,9 @@ export function parseXml(text: string, what = "XML"): XmlNode {
     throw new OneblkError("input", `malformed ${what}: ${e.msg} (line ${e.line})`);
   }
   const roots = (parser.parse(trimmed) as Raw[]).map(build).filter((n): n is XmlNode => !!n);
-  if (roots.length !== 1) throw new OneblkError("input", `malformed ${what}: no single root element`);
+  if (roots.length !== 1) {
+    throw new OneblkError("input", `malformed ${what}: no single root element`);
+  }
   return roots[0];
 }
 

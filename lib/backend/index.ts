@@ -1,0 +1,34 @@
+/**
+ * Open the backend a profile's store settings describe. The only place that knows which
+ * store implementations exist; actions only see the Backend interface.
+ */
+import type { Backend } from "./types.ts";
+import type { HostRunner } from "../host/types.ts";
+import type { StoreConfig } from "../profiles/types.ts";
+import type { OneClient } from "../one/xmlrpc.ts";
+import { createLinstorBackend } from "./linstor/backend.ts";
+
+/** What a backend may need from the process. */
+export interface BackendDeps {
+  env: Record<string, string>;
+  hosts: HostRunner;
+  one: () => Promise<OneClient>;
+}
+
+/** Create the backend for a store configuration. */
+export function openBackend(store: StoreConfig, deps: BackendDeps): Backend {
+  if (store.kind === "linstor") {
+    return createLinstorBackend({
+      controllers: store.controllers,
+      caFile: store.caFile,
+      certFile: store.certFile,
+      keyFile: store.keyFile,
+      token: deps.env.LINSTOR_TOKEN || undefined,
+    }, { hosts: deps.hosts });
+  }
+  return openStorpool(store.attrs, deps);
+}
+
+function openStorpool(_attrs: Record<string, string>, _deps: BackendDeps): Backend {
+  throw new Error("storpool backend is being wired");
+}

@@ -1,0 +1,470 @@
+/**
+ * What a driver script writes back to oned: the one-line stdout results per action, error
+ * text on stderr in the form each OpenNebula version shows (contract §1.7), progress/log
+ * lines, the marketplace IMPORT_INFO document, and per-VM disk usage pushed to onemonitord
+ * over UDP (contract §6.2).
+ *
+ * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
+ * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
+ */
+import { deflateSync } from "node:zlib";
+import { createSocket } from "node:dgram";
+import { posix } from "node:path";
+import { OneblkError } from "../errors.ts";
+import { encodeBase64Text } from "./args.ts";
+import { parseTemplate, templateVector } from "./template.ts";
+
+// ---------------------------------------------------------------------------------------------
+// version
+
+/** An OpenNebula version as read from `$R/VERSION`. */
+export interface OneVersion {
+  major: number;
+  minor: number;
+  patch: number;
+  /** The text it was parsed from ("" when assumed). */
+  raw: string;
+  /** True when no VERSION file was found and DEFAULT_ONE_VERSION was assumed. */
+  assumed: boolean;
+}
+
+/** Version assumed when `$R/VERSION` is missing (current 7.x). */
+export const DEFAULT_ONE_VERSION = "7.4.0";
+
+/** Parse `6.10.0`, `7.0.1`, `5.12.0.3`, `6.99.80` …; OneblkError("input") otherwise. */
+export function parseOneVersion(s: string, assumed = false): OneVersion {
+  const m = /^\s*(\d+)\.(\d+)(?:\.(\d+))?/.exec(s);
+  if (!m) throw new OneblkError("input", `unrecognised OpenNebula version ${JSON.stringify(s)}`);
+  return {
+    major: Number(m[1]),
+    minor: Number(m[2]),
+    patch: Number(m[3] ?? 0),
+    raw: assumed ? "" : s.trim(),
+    assumed,
+  };
+}
+
+/** Compare two versions: negative, 0 or positive. Strings are parsed with parseOneVersion. */
+export function compareVersion(a: OneVersion | string, b: OneVersion | string): number {
+  const x = typeof a === "string" ? parseOneVersion(a) : a;
+  const y = typeof b === "string" ? parseOneVersion(b) : b;
+  return x.major - y.major || x.minor - y.minor || x.patch - y.patch;
+}
+
+/** `v >= min` (development builds `x.y.80+` count as the next release, as oned numbers them). */
+export function versionAtLeast(v: OneVersion | string, min: string): boolean {
+  return compareVersion(v, min) >= 0;
+}
+
+function asVersion(v: OneVersion | string): OneVersion {
+  return typeof v === "string" ? parseOneVersion(v) : v;
+}
+
+/** Version thresholds used by the drivers (contract §1.5, §1.7, §8). */
+export const VERSION_GATES = {
+  /** Error text: before this the `ERROR MESSAGE --8<------` block is required. */
+  plainErrors: "6.1.80",
+  /** DS actions get `id` + stdin. */
+  dsStdin: "6.7.80",
+  /** Log-prefixed stderr lines become LOG messages. */
+  logPrefixes: "6.99.80",
+  /** FORMAT/FS replaced FSTYPE; cp must print FORMAT. */
+  formatField: "5.13.80",
+  /** UDP monitord era (MONITOR_VM). */
+  monitord: "5.11.80",
+} as const;
+
+/**
+ * Find the remotes directory `$R`: from the invoked script path
+ * (`<R>/datastore/<mad>/<action>`, `<R>/tm/<tm>/<action>`, `<R>/vmm/<hv>/<script>`, also
+ * `$RR` on hosts), else `$ONE_LOCATION/var/remotes`, else `/var/lib/one/remotes`.
+ */
+export function findRemotesDir(
+  opts: { env?: Record<string, string | undefined>; invokedPath?: string } = {},
+): string {
+  const p = opts.invokedPath;
+  if (p && p.startsWith("/")) {
+    const parts = p.split("/");
+    if (parts.length >= 4 && ["datastore", "tm", "vmm"].includes(parts[parts.length - 3])) {
+      return parts.slice(0, parts.length - 3).join("/") || "/";
+    }
+  }
+  const loc = opts.env?.ONE_LOCATION;
+  if (loc) return posix.join(loc, "var/remotes");
+  return "/var/lib/one/remotes";
+}
+
+/**
+ * Read `<remotesDir>/VERSION` (first line). A missing file yields DEFAULT_ONE_VERSION with
+ * `assumed: true`; an unreadable or unparsable one is OneblkError("config").
+ */
+export async function readOneVersion(remotesDir: string): Promise<OneVersion> {
+  const file = posix.join(remotesDir, "VERSION");
+  let textContent: string;
+  try {
+    textContent = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return parseOneVersion(DEFAULT_ONE_VERSION, true);
+    throw new OneblkError("config", `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const first = textContent.split("\n")[0].trim();
+  try {
+    return parseOneVersion(first);
+  } catch {
+    throw new OneblkError("config", `${file} does not hold a version: ${JSON.stringify(first)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// stderr
+
+const LOG_PREFIX_RE = /^(ERROR|INFO|WARN|DEBUG):\s+/;
+
+/** Marker lines of the ≤6.0 error block (scripts_common.sh `error_message`). */
+export const ERROR_BLOCK_START = "ERROR MESSAGE --8<------";
+/** End marker of the ≤6.0 error block. */
+export const ERROR_BLOCK_END = "ERROR MESSAGE ------>8--";
+
+function oneLineText(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\s*[\r\n]+\s*/g, " ").replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "").trim();
+}
+
+/**
+ * The stderr text that makes oned show `message` as the failure reason, ending in "\n":
+ * - < 6.2: the message between `ERROR MESSAGE --8<------` / `ERROR MESSAGE ------>8--`;
+ * - 6.2 – 6.10: one plain line;
+ * - ≥ 7.0: one plain line that does not look like a log line (else the MAD would turn it
+ *   into a LOG message and the failure reason would be empty).
+ */
+export function formatError(message: string, version: OneVersion | string): string {
+  version = asVersion(version);
+  let line = oneLineText(message) || "unknown error";
+  if (!versionAtLeast(version, VERSION_GATES.plainErrors)) {
+    return `${ERROR_BLOCK_START}\n${line}\n${ERROR_BLOCK_END}\n`;
+  }
+  if (LOG_PREFIX_RE.test(line)) line = `oneblk: ${line}`;
+  return `${line}\n`;
+}
+
+/** Severity of a log line. */
+export type LogLevel = "INFO" | "WARN" | "DEBUG" | "ERROR";
+
+/**
+ * A progress/log line for stderr, ending in "\n", or null when it must not be written:
+ * - ≥ 7.0: `INFO: <vmid> msg` (goes to the VM log) or `INFO: oneblk: msg` (oned.log);
+ * - 6.2 – 6.10: null, because all stderr becomes the failure text there;
+ * - < 6.2: `INFO: oneblk: msg` (logged by the MAD on failure, outside the error block).
+ */
+export function logLine(
+  level: LogLevel,
+  msg: string,
+  version: OneVersion | string,
+  vmId?: number,
+): string | null {
+  version = asVersion(version);
+  const early = !versionAtLeast(version, VERSION_GATES.plainErrors);
+  if (!early && !versionAtLeast(version, VERSION_GATES.logPrefixes)) return null;
+  const text = oneLineText(msg);
+  const who = vmId !== undefined && vmId >= 0 && !early ? `${vmId}` : "oneblk:";
+  return `${level}: ${who} ${text}\n`;
+}
+
+/** `logLine("INFO", …)`. */
+export function infoLine(
+  msg: string,
+  version: OneVersion | string,
+  vmId?: number,
+): string | null {
+  return logLine("INFO", msg, version, vmId);
+}
+
+/** Writes version-correct stderr lines (see logLine / formatError). */
+export interface Reporter {
+  /** Progress line (dropped on 6.2–6.10). */
+  info(msg: string, vmId?: number): void;
+  /** Warning line (dropped on 6.2–6.10). */
+  warn(msg: string, vmId?: number): void;
+  /** Debug line (dropped on 6.2–6.10). */
+  debug(msg: string, vmId?: number): void;
+  /** The failure reason: write it once, right before exiting non-zero. */
+  error(msg: string): void;
+}
+
+/** A Reporter for `version`, writing to `write` (default: synchronously to stderr). */
+export function makeReporter(
+  version: OneVersion | string,
+  write: (text: string) => void = (t) => {
+    const b = new TextEncoder().encode(t);
+    for (let off = 0; off < b.length;) off += Deno.stderr.writeSync(b.subarray(off));
+  },
+): Reporter {
+  const v = asVersion(version);
+  const log = (level: LogLevel) => (msg: string, vmId?: number) => {
+    const l = logLine(level, msg, v, vmId);
+    if (l) write(l);
+  };
+  return {
+    info: log("INFO"),
+    warn: log("WARN"),
+    debug: log("DEBUG"),
+    error: (msg) => write(formatError(msg, v)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// stdout (one line where oned requires it)
+
+function word(v: string, what: string): string {
+  if (!v || /\s/.test(v)) {
+    throw new OneblkError(
+      "internal",
+      `${what} must be one non-empty word, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function mb(n: number, what: string): number {
+  if (!Number.isFinite(n) || n < 0) {
+    throw new OneblkError("internal", `${what} must be a non-negative number, got ${n}`);
+  }
+  return Math.round(n);
+}
+
+/** `cp` stdout: `SOURCE FORMAT\n` (FORMAT mandatory since 6.0, ignored by 5.x). */
+export function cpOutput(source: string, format: string): string {
+  return `${word(source, "SOURCE")} ${word(format, "FORMAT")}\n`;
+}
+
+/** `clone` stdout: `SOURCE [FORMAT]\n`. */
+export function cloneOutput(source: string, format?: string): string {
+  return format ? cpOutput(source, format) : `${word(source, "SOURCE")}\n`;
+}
+
+/** `mkfs` stdout: `SOURCE\n` (the whole line is taken as SOURCE; no format). */
+export function mkfsOutput(source: string): string {
+  return `${word(source, "SOURCE")}\n`;
+}
+
+/** `stat` stdout: the size in MB as an integer (rounded up), `\n`-terminated. */
+export function statOutput(sizeMb: number): string {
+  if (!Number.isFinite(sizeMb) || sizeMb < 0) {
+    throw new OneblkError("internal", `image size must be a non-negative number, got ${sizeMb}`);
+  }
+  return `${Math.ceil(sizeMb)}\n`;
+}
+
+/** Datastore capacity in MB. */
+export interface Capacity {
+  usedMb: number;
+  totalMb: number;
+  freeMb: number;
+}
+
+/** `monitor` stdout: `USED_MB=..\nTOTAL_MB=..\nFREE_MB=..\n` (integers). */
+export function monitorOutput(c: Capacity): string {
+  return `USED_MB=${mb(c.usedMb, "USED_MB")}\nTOTAL_MB=${mb(c.totalMb, "TOTAL_MB")}\n` +
+    `FREE_MB=${mb(c.freeMb, "FREE_MB")}\n`;
+}
+
+/** Wrap text in CDATA, splitting any `]]>` so the section stays well-formed. */
+export function cdata(v: string): string {
+  return `<![CDATA[${v.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;
+}
+
+/** Fields of a marketplace export answer. */
+export interface ImportInfo {
+  /** URL the marketplace downloads from (e.g. `ssh://host:/path`). */
+  importSource: string;
+  md5?: string;
+  /** Size in MB. */
+  sizeMb: number;
+  format: string;
+  /** Whether the marketplace must run DISPOSE_CMD after the download. */
+  dispose: boolean;
+  disposeCmd?: string;
+}
+
+/** `<IMPORT_INFO>` document printed by `export` (one line, `\n`-terminated). */
+export function importInfoXml(i: ImportInfo): string {
+  const parts = [
+    `<IMPORT_SOURCE>${cdata(i.importSource)}</IMPORT_SOURCE>`,
+    `<MD5>${cdata(i.md5 ?? "")}</MD5>`,
+    `<SIZE>${cdata(String(mb(i.sizeMb, "SIZE")))}</SIZE>`,
+    `<FORMAT>${cdata(i.format)}</FORMAT>`,
+    `<DISPOSE>${cdata(i.dispose ? "YES" : "NO")}</DISPOSE>`,
+  ];
+  if (i.disposeCmd) parts.push(`<DISPOSE_CMD>${cdata(i.disposeCmd)}</DISPOSE_CMD>`);
+  return `<IMPORT_INFO>${parts.join("")}</IMPORT_INFO>\n`;
+}
+
+/** Alias of importInfoXml: the whole `export` stdout. */
+export const exportOutput = importInfoXml;
+
+// ---------------------------------------------------------------------------------------------
+// per-VM disk usage (MONITOR_VM)
+
+/** Disk and snapshot usage of one VM, sizes in MB. */
+export interface VmDiskUsage {
+  vmId: number;
+  disks: { id: number; sizeMb: number }[];
+  snapshots?: { id: number; diskId: number; sizeMb: number }[];
+}
+
+/** `DISK_SIZE=[ID=0,SIZE=906] SNAPSHOT_SIZE=[ID=0,DISK_ID=1,SIZE=10]` for one VM. */
+export function vmMonitorText(u: VmDiskUsage): string {
+  const d = u.disks.map((x) => `DISK_SIZE=[ID=${x.id},SIZE=${mb(x.sizeMb, "SIZE")}]`);
+  const s = (u.snapshots ?? []).map((x) =>
+    `SNAPSHOT_SIZE=[ID=${x.id},DISK_ID=${x.diskId},SIZE=${mb(x.sizeMb, "SIZE")}]`
+  );
+  return [...d, ...s].join(" ");
+}
+
+/** `VM=[ID=<vmid>, MONITOR="<b64(vmMonitorText)>"]` (≥5.12, monitord / monitor_ds). */
+export function monitorVmLine(u: VmDiskUsage): string {
+  return `VM=[ID=${u.vmId}, MONITOR="${encodeBase64Text(vmMonitorText(u))}"]`;
+}
+
+/** `VM=[ID=<vmid>,POLL="<text>"]` (≤5.10 system-DS monitor stdout). */
+export function legacyPollLine(u: VmDiskUsage): string {
+  return `VM=[ID=${u.vmId},POLL="${vmMonitorText(u)}"]`;
+}
+
+/** Largest UDP payload sendMonitorVm puts in one datagram. */
+export const MAX_MONITOR_DATAGRAM = 60_000;
+
+function monitorMessage(lines: string[], oid: number): string {
+  const z = deflateSync(new TextEncoder().encode(lines.join("\n") + "\n"));
+  let bin = "";
+  for (let i = 0; i < z.length; i += 0x8000) {
+    bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
+  }
+  return `MONITOR_VM SUCCESS ${oid} 0 ${btoa(bin)}\n`;
+}
+
+/**
+ * monitord messages `MONITOR_VM SUCCESS <oid> 0 <b64(zlib(lines))>\n` for the given VM lines,
+ * split so that no message exceeds `maxBytes`.
+ */
+export function buildMonitorVmMessages(
+  lines: string[],
+  opts: { oid?: number; maxBytes?: number } = {},
+): string[] {
+  const oid = opts.oid ?? -1;
+  const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
+  const out: string[] = [];
+  const pack = (batch: string[]): void => {
+    if (batch.length === 0) return;
+    const msg = monitorMessage(batch, oid);
+    if (msg.length <= max) out.push(msg);
+    else if (batch.length === 1) {
+      throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
+    } else {
+      const half = Math.ceil(batch.length / 2);
+      pack(batch.slice(0, half));
+      pack(batch.slice(half));
+    }
+  };
+  pack(lines);
+  return out;
+}
+
+/** Where monitord listens. */
+export interface MonitordTarget {
+  address: string;
+  port: number;
+  /** PUBKEY path from monitord.conf ("" when none). Encryption is not supported. */
+  pubkey: string;
+}
+
+/** Default monitord.conf path: `$ONE_LOCATION/etc/monitord.conf` or `/etc/one/monitord.conf`. */
+export function monitordConfPath(env: Record<string, string | undefined> = {}): string {
+  return env.ONE_LOCATION
+    ? posix.join(env.ONE_LOCATION, "etc/monitord.conf")
+    : "/etc/one/monitord.conf";
+}
+
+/**
+ * Read MONITOR_ADDRESS / PORT / PUBKEY from monitord.conf's NETWORK section. `auto` (and a
+ * missing file or value) means 127.0.0.1; the default port is 4124.
+ */
+export async function readMonitordConf(path: string): Promise<MonitordTarget> {
+  let src: string;
+  try {
+    src = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { address: "127.0.0.1", port: 4124, pubkey: "" };
+    throw new OneblkError("config", `cannot read ${path}: ${(e as Error).message}`);
+  }
+  let net: Record<string, string> | undefined;
+  try {
+    net = templateVector(parseTemplate(src, path), "NETWORK");
+  } catch {
+    // Not parseable as a whole: fall back to line matching like scripts_common.sh does.
+    const grab = (k: string) =>
+      new RegExp(`\\b${k}\\s*=\\s*"?([^",\\s\\]]*)"?`).exec(src)?.[1] ?? "";
+    net = { MONITOR_ADDRESS: grab("MONITOR_ADDRESS"), PORT: grab("PORT"), PUBKEY: grab("PUBKEY") };
+  }
+  let address = (net?.MONITOR_ADDRESS ?? "").trim();
+  if (!address || address.toLowerCase().includes("auto")) address = "127.0.0.1";
+  const portText = (net?.PORT ?? "").trim();
+  const port = portText ? Number(portText) : 4124;
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    throw new OneblkError("config", `${path}: invalid NETWORK PORT ${JSON.stringify(portText)}`);
+  }
+  return { address, port, pubkey: (net?.PUBKEY ?? "").trim() };
+}
+
+/**
+ * Send VM lines (monitorVmLine) to onemonitord over UDP, as `send_to_monitor MONITOR_VM` does.
+ * Throws OneblkError("config") when monitord.conf has a PUBKEY (encryption unsupported),
+ * OneblkError("unavailable"/"timeout") on socket errors. Resolves with what was sent.
+ */
+export async function sendMonitorVm(
+  lines: string[],
+  target: { address: string; port: number; pubkey?: string },
+  opts: { timeoutMs?: number; oid?: number } = {},
+): Promise<{ datagrams: number; bytes: number }> {
+  if (target.pubkey) {
+    throw new OneblkError(
+      "config",
+      "monitord.conf sets NETWORK PUBKEY: encrypted MONITOR_VM messages are not supported",
+    );
+  }
+  if (lines.length === 0) return { datagrams: 0, bytes: 0 };
+  const msgs = buildMonitorVmMessages(lines, { oid: opts.oid });
+  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
+  let bytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const send = (async () => {
+      for (const m of msgs) {
+        const buf = new TextEncoder().encode(m);
+        await new Promise<void>((resolve, reject) => {
+          sock.send(buf, target.port, target.address, (err) => (err ? reject(err) : resolve()));
+        });
+        bytes += buf.length;
+      }
+    })();
+    send.catch(() => {});
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new OneblkError("timeout", `monitord send timed out after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    await Promise.race([send, timeout]);
+  } catch (e) {
+    if (e instanceof OneblkError) throw e;
+    throw new OneblkError(
+      "unavailable",
+      `cannot send to monitord at ${target.address}:${target.port}: ${(e as Error).message}`,
+    );
+  } finally {
+    clearTimeout(timer);
+    await new Promise<void>((resolve) => sock.close(() => resolve()));
+  }
+  return { datagrams: msgs.length, bytes };
+}
