@@ -8,6 +8,7 @@ import { ACTIONS, findAction, VMM_OVERRIDES } from "../actions/index.ts";
 import { createContext } from "./context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "./one/output.ts";
 import { checkArity } from "./one/args.ts";
+import { killActiveCommands } from "./host/process.ts";
 import { DRIVERS } from "./profiles/index.ts";
 
 function known(kind: string): string {
@@ -47,8 +48,22 @@ export function resolve(inv: Invocation) {
   return { def, driver: inv.driver };
 }
 
+/**
+ * oned's timeout (-w) sends SIGTERM to the action's process group; host commands run in
+ * their own groups, so stop them too before exiting.
+ */
+function onTerminate(sig: Deno.Signal): void {
+  killActiveCommands("SIGTERM");
+  const line = `ERROR: oneblk: interrupted by ${sig}; host commands stopped\n`;
+  Deno.stderr.writeSync(new TextEncoder().encode(line));
+  Deno.exit(143);
+}
+
 /** Run an invocation; returns the process exit code (0 success, 1 failure). */
 export async function runInvocation(inv: Invocation): Promise<number> {
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => onTerminate(sig));
+  }
   const env = Deno.env.toObject();
   // deno-lint-ignore no-explicit-any
   const invokedPath = String((globalThis as any).process?.argv0 ?? "");

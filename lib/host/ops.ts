@@ -1,0 +1,512 @@
+/**
+ * The host operations actions need, each a fixed argv with data only as separate arguments.
+ *
+ * Where one round trip is worth a tiny script (link, isOpen, waitForPath, deviceSize), the
+ * script text is a constant and every datum is a positional parameter (`sh -c SCRIPT sh $1…`),
+ * so nothing from OpenNebula or the store ever becomes shell syntax. All paths must be
+ * absolute (no option injection, and the simulated runner maps them onto the host's
+ * directory), and are checked for NUL bytes and `..` segments.
+ *
+ * Everything works the same through SshRunner (local or remote) and SimRunner.
+ */
+import { dirname, normalize } from "node:path";
+import { OneblkError } from "../errors.ts";
+import type { HostRunner, RunOptions } from "./types.ts";
+
+/** Per-call deadline for the operations that accept one. */
+export interface OpOptions {
+  /** Deadline in ms (default: the runner's). */
+  timeoutMs?: number;
+}
+
+/** Check an absolute path (no NUL, no `.`/`..` segments); returns it with `//` collapsed. */
+export function checkPath(path: string, what = "path"): string {
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new OneblkError("input", `${what} must be absolute, got ${JSON.stringify(path)}`);
+  }
+  if (path.includes("\0")) throw new OneblkError("input", `${what} contains a NUL byte`);
+  if (path.split("/").some((s) => s === ".." || s === ".")) {
+    throw new OneblkError("input", `${what} must not contain '.' or '..': ${path}`);
+  }
+  return path.replace(/\/{2,}/g, "/");
+}
+
+function ro(opts?: OpOptions): RunOptions {
+  return opts?.timeoutMs ? { timeoutMs: opts.timeoutMs } : {};
+}
+
+/** `mkdir -p -- dir` */
+export async function mkdirp(
+  runner: HostRunner,
+  host: string,
+  dir: string,
+  opts?: OpOptions,
+): Promise<void> {
+  await runner.run(host, ["mkdir", "-p", "--", checkPath(dir, "directory")], ro(opts));
+}
+
+/** Constant script: make the link's parent directory, then point the link at the device. */
+export const LINK_SCRIPT = 'mkdir -p -- "$1" && ln -sfn -- "$2" "$3"';
+
+/** Make `path` a symlink to `device` (parent directories created, existing link replaced). */
+export async function link(
+  runner: HostRunner,
+  host: string,
+  device: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<void> {
+  const p = checkPath(path, "link path");
+  const d = checkPath(device, "device");
+  await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", dirname(p), d, p], ro(opts));
+}
+
+/** `rm -f -- path` (a missing path is fine; a directory is an error). */
+export async function unlink(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<void> {
+  await runner.run(host, ["rm", "-f", "--", checkPath(path)], ro(opts));
+}
+
+/** The target of a symlink, or null when `path` is not a symlink (or does not exist). */
+export async function readLink(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<string | null> {
+  const r = await runner.run(host, ["readlink", "--", checkPath(path)], {
+    ...ro(opts),
+    okCodes: [0, 1],
+  });
+  return r.code === 0 ? r.stdout.replace(/\n$/, "") : null;
+}
+
+/** True when `path` exists (following symlinks). */
+export async function exists(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<boolean> {
+  const r = await runner.run(host, ["test", "-e", checkPath(path)], {
+    ...ro(opts),
+    okCodes: [0, 1],
+  });
+  return r.code === 0;
+}
+
+/**
+ * `rm -rf -- dir`, only for a directory strictly below one of `allowedPrefixes` (e.g. the
+ * DATASTORE_LOCATION); refuses `/`, the prefixes themselves and anything outside them.
+ */
+export async function removeDir(
+  runner: HostRunner,
+  host: string,
+  dir: string,
+  allowedPrefixes: readonly string[],
+  opts?: OpOptions,
+): Promise<void> {
+  const d = checkPath(dir, "directory").replace(/\/+$/, "");
+  const under = allowedPrefixes.some((pre) => {
+    if (!pre.startsWith("/")) return false;
+    const p = normalize(pre).replace(/\/+$/, "");
+    return p !== "" && d.startsWith(p + "/");
+  });
+  if (d === "" || !under) {
+    throw new OneblkError(
+      "input",
+      `refusing to remove ${dir || "/"}: not below ${allowedPrefixes.join(", ") || "(none)"}`,
+    );
+  }
+  await runner.run(host, ["rm", "-rf", "--", d], ro(opts));
+}
+
+/**
+ * Constant script: is any process holding $1 open? Uses fuser when installed, else scans
+ * /proc/<pid>/fd. Exit 0 = open, 1 = not open (or no such path).
+ */
+export const IS_OPEN_SCRIPT = [
+  'd=$1; [ -e "$d" ] || exit 1',
+  'if command -v fuser >/dev/null 2>&1; then fuser -s "$d" >/dev/null 2>&1; exit $?; fi',
+  't=$(readlink -f -- "$d") || exit 1',
+  'for f in /proc/[0-9]*/fd/*; do [ "$(readlink -f -- "$f" 2>/dev/null)" = "$t" ] && exit 0; done',
+  "exit 1",
+].join("\n");
+
+/**
+ * True when some process on the host has `device` open (fuser, or a /proc scan). Sees only
+ * processes the ssh user may inspect, and not kernel users (mounts, device-mapper): ask the
+ * store (e.g. DRBD "InUse") for those.
+ */
+export async function isOpen(
+  runner: HostRunner,
+  host: string,
+  device: string,
+  opts?: OpOptions,
+): Promise<boolean> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", IS_OPEN_SCRIPT, "oneblk-isopen", checkPath(device, "device")],
+    { ...ro(opts), okCodes: [0, 1] },
+  );
+  return r.code === 0;
+}
+
+/** Constant script: wait until $1 exists, polling every 0.1 s at most $2 times. */
+export const WAIT_PATH_SCRIPT =
+  'p=$1; n=$2; while [ ! -e "$p" ]; do [ "$n" -gt 0 ] || exit 1; sleep 0.1; n=$((n-1)); done';
+
+/** Wait (on the host, one round trip) until `path` exists; false when it did not appear. */
+export async function waitForPath(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  timeoutMs: number,
+): Promise<boolean> {
+  const tries = Math.max(0, Math.ceil(timeoutMs / 100));
+  const r = await runner.run(
+    host,
+    ["sh", "-c", WAIT_PATH_SCRIPT, "oneblk-wait", checkPath(path), String(tries)],
+    { timeoutMs: timeoutMs + 10_000, okCodes: [0, 1] },
+  );
+  return r.code === 0;
+}
+
+/** Constant script: size in bytes of a block device or (following links) a file. */
+export const SIZE_SCRIPT =
+  'if [ -b "$1" ]; then exec blockdev --getsize64 "$1"; fi; exec stat -L -c %s -- "$1"';
+
+/** Size in bytes of a block device or file. */
+export async function deviceSize(
+  runner: HostRunner,
+  host: string,
+  device: string,
+  opts?: OpOptions,
+): Promise<number> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", SIZE_SCRIPT, "oneblk-size", checkPath(device, "device")],
+    ro(opts),
+  );
+  const n = Number(r.stdout.trim());
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new OneblkError("host", `cannot read the size of ${device} on ${host}`);
+  }
+  return n;
+}
+
+const FORMAT_RE = /^[a-z0-9_-]{1,32}$/;
+
+function checkFormat(fmt: string, what = "format"): string {
+  if (!FORMAT_RE.test(fmt)) throw new OneblkError("input", `invalid ${what} '${fmt}'`);
+  return fmt;
+}
+
+/** What `qemu-img info` says about an image. */
+export interface ImageInfo {
+  /** Detected (or given) format: raw, qcow2, vmdk … */
+  format: string;
+  /** Virtual disk size in bytes. */
+  virtualSizeBytes: number;
+  /** Backing file when the image has one (callers importing images should refuse it). */
+  backingFile?: string;
+}
+
+/**
+ * `qemu-img info -U --output=json [-f format] path`. Pass `format` when it is known: probing
+ * a raw volume written by a guest could report a guest-chosen format.
+ */
+export async function qemuImgInfo(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts: OpOptions & { format?: string } = {},
+): Promise<ImageInfo> {
+  const argv = ["qemu-img", "info", "-U", "--output=json"];
+  if (opts.format) argv.push("-f", checkFormat(opts.format));
+  argv.push(checkPath(path, "image path"));
+  const r = await runner.run(host, argv, ro(opts));
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    throw new OneblkError("host", `qemu-img info on ${host} returned no JSON for ${path}`);
+  }
+  const format = j["format"], size = j["virtual-size"], backing = j["backing-filename"];
+  if (typeof format !== "string" || typeof size !== "number") {
+    throw new OneblkError("host", `qemu-img info on ${host} returned unexpected JSON for ${path}`);
+  }
+  const info: ImageInfo = { format, virtualSizeBytes: size };
+  if (typeof backing === "string" && backing) info.backingFile = backing;
+  return info;
+}
+
+/** Options for qemuImgConvert. */
+export interface ConvertOptions extends OpOptions {
+  /** Source format (default: probed by qemu-img). */
+  srcFormat?: string;
+  /** The target exists already (a volume/device): write into it (`-n`) instead of creating it. */
+  targetExists?: boolean;
+}
+
+/** `qemu-img convert -q [-f src] -O fmt [-n] src dst` */
+export async function qemuImgConvert(
+  runner: HostRunner,
+  host: string,
+  src: string,
+  dst: string,
+  fmt: string,
+  opts: ConvertOptions = {},
+): Promise<void> {
+  const argv = ["qemu-img", "convert", "-q"];
+  if (opts.srcFormat) argv.push("-f", checkFormat(opts.srcFormat));
+  argv.push("-O", checkFormat(fmt));
+  if (opts.targetExists) argv.push("-n");
+  argv.push(checkPath(src, "source image"), checkPath(dst, "target image"));
+  await runner.run(host, argv, ro(opts));
+}
+
+/** `qemu-img resize -q [-f format] path <size>M` (grow only). */
+export async function qemuImgResize(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  sizeMiB: number,
+  opts: OpOptions & { format?: string } = {},
+): Promise<void> {
+  if (!Number.isSafeInteger(sizeMiB) || sizeMiB <= 0) {
+    throw new OneblkError("input", `invalid size ${sizeMiB} MiB`);
+  }
+  const argv = ["qemu-img", "resize", "-q"];
+  if (opts.format) argv.push("-f", checkFormat(opts.format));
+  argv.push(checkPath(path, "image path"), `${sizeMiB}M`);
+  await runner.run(host, argv, ro(opts));
+}
+
+/** Options for mkfs. */
+export interface MkfsOptions extends OpOptions {
+  /** Filesystem label. */
+  label?: string;
+  /** Extra arguments for the mkfs program (e.g. from a datastore setting). */
+  extraArgs?: string[];
+}
+
+/** The argv that makes filesystem `fs` ("ext4", "xfs", "swap", …) on `device`. */
+export function mkfsArgv(device: string, fs: string, opts: MkfsOptions = {}): string[] {
+  const dev = checkPath(device, "device");
+  const f = checkFormat(fs, "filesystem");
+  const label = opts.label;
+  const extra = opts.extraArgs ?? [];
+  if (f === "swap") return ["mkswap", ...(label ? ["-L", label] : []), ...extra, dev];
+  if (/^ext[234]$/.test(f)) {
+    // -F: the target may be a plain file (simulation, file-backed volumes)
+    return [`mkfs.${f}`, "-F", "-q", ...(label ? ["-L", label] : []), ...extra, dev];
+  }
+  if (f === "xfs" || f === "btrfs") {
+    return [`mkfs.${f}`, "-f", "-q", ...(label ? ["-L", label] : []), ...extra, dev];
+  }
+  if (f === "vfat" || f === "fat") {
+    return ["mkfs.vfat", ...(label ? ["-n", label] : []), ...extra, dev];
+  }
+  return [`mkfs.${f}`, ...extra, dev];
+}
+
+/** Make a filesystem (or swap) on `device`. */
+export async function mkfs(
+  runner: HostRunner,
+  host: string,
+  device: string,
+  fs: string,
+  opts: MkfsOptions = {},
+): Promise<void> {
+  await runner.run(host, mkfsArgv(device, fs, opts), ro(opts));
+}
+
+/** dd options. */
+export interface DdOptions {
+  /** Block size (`bs=`), e.g. "1M", "64K" (default "1M"). */
+  blockSize?: string;
+  /** O_DIRECT on the device side. */
+  direct?: boolean;
+}
+
+/** dd write options. */
+export interface DdWriteOptions extends DdOptions {
+  /** Skip writing all-zero blocks (`conv=sparse`, default true): only for targets that read as
+   *  zeros (new thin volumes). */
+  sparse?: boolean;
+  /** Flush to the device before exiting (`conv=fsync`, default true). */
+  fsync?: boolean;
+}
+
+function checkBs(bs: string): string {
+  if (!/^[1-9][0-9]{0,9}[kKMG]?$/.test(bs)) {
+    throw new OneblkError("input", `invalid dd block size '${bs}'`);
+  }
+  return bs;
+}
+
+/** argv that writes `device` to stdout: `dd if=<device> bs=… [iflag=direct] status=none`. */
+export function ddReadArgv(device: string, opts: DdOptions = {}): string[] {
+  return [
+    "dd",
+    `if=${checkPath(device, "device")}`,
+    `bs=${checkBs(opts.blockSize ?? "1M")}`,
+    ...(opts.direct ? ["iflag=direct"] : []),
+    "status=none",
+  ];
+}
+
+/**
+ * argv that writes stdin into `device` without truncating it:
+ * `dd of=<device> bs=… iflag=fullblock conv=notrunc[,sparse][,fsync] [oflag=direct] status=none`.
+ */
+export function ddWriteArgv(device: string, opts: DdWriteOptions = {}): string[] {
+  const conv = ["notrunc"];
+  if (opts.sparse ?? true) conv.push("sparse");
+  if (opts.fsync ?? true) conv.push("fsync");
+  return [
+    "dd",
+    `of=${checkPath(device, "device")}`,
+    `bs=${checkBs(opts.blockSize ?? "1M")}`,
+    "iflag=fullblock",
+    `conv=${conv.join(",")}`,
+    ...(opts.direct ? ["oflag=direct"] : []),
+    "status=none",
+  ];
+}
+
+/** SHA-256 (hex) of a file or device's content. */
+export async function sha256(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<string> {
+  const r = await runner.run(host, ["sha256sum", "--", checkPath(path)], ro(opts));
+  const m = /^\\?([0-9a-f]{64})\s/.exec(r.stdout);
+  if (!m) throw new OneblkError("host", `sha256sum on ${host} gave no digest for ${path}`);
+  return m[1];
+}
+
+/** How to reach libvirt for guest filesystem freeze/thaw. */
+export interface FreezeOptions {
+  /** virsh program (default "virsh"). */
+  virsh?: string;
+  /** libvirt URI (default "qemu:///system"). */
+  uri?: string;
+}
+
+const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
+
+async function virshFs(
+  runner: HostRunner,
+  host: string,
+  verb: "domfsfreeze" | "domfsthaw",
+  domain: string,
+  timeoutMs: number,
+  opts: FreezeOptions,
+): Promise<void> {
+  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid domain name '${domain}'`);
+  const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
+  // `timeout` on the host stops a hung virsh there too (killing ssh alone would not).
+  const argv = [
+    "timeout",
+    "-k",
+    "5",
+    String(secs),
+    opts.virsh || "virsh",
+    "-c",
+    opts.uri || "qemu:///system",
+    verb,
+    domain,
+  ];
+  const r = await runner.run(host, argv, { timeoutMs: timeoutMs + 10_000, okCodes: [0, 124, 137] });
+  if (r.code !== 0) {
+    throw new OneblkError("timeout", `virsh ${verb} ${domain} on ${host} timed out after ${secs}s`);
+  }
+}
+
+/** Freeze the guest's filesystems (qemu guest agent) with a deadline. */
+export function fsFreeze(
+  runner: HostRunner,
+  host: string,
+  domain: string,
+  timeoutMs = 60_000,
+  opts: FreezeOptions = {},
+): Promise<void> {
+  return virshFs(runner, host, "domfsfreeze", domain, timeoutMs, opts);
+}
+
+/** Thaw the guest's filesystems with a deadline. */
+export function fsThaw(
+  runner: HostRunner,
+  host: string,
+  domain: string,
+  timeoutMs = 60_000,
+  opts: FreezeOptions = {},
+): Promise<void> {
+  return virshFs(runner, host, "domfsthaw", domain, timeoutMs, opts);
+}
+
+function msg(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Run `fn` with the guest's filesystems frozen; the thaw is guaranteed (tried twice) whatever
+ * `fn` does. A failed freeze is followed by a best-effort thaw (a timed-out freeze may have
+ * frozen some filesystems) and then thrown, or, with `optional`, `fn(false)` runs unfrozen.
+ * A failed thaw is thrown (the guest may still be frozen), mentioning `fn`'s error if any.
+ */
+export async function withFrozen<T>(
+  runner: HostRunner,
+  host: string,
+  domain: string,
+  fn: (frozen: boolean) => Promise<T>,
+  timeoutMs = 60_000,
+  opts: FreezeOptions & { optional?: boolean } = {},
+): Promise<T> {
+  let frozen = false;
+  try {
+    await fsFreeze(runner, host, domain, timeoutMs, opts);
+    frozen = true;
+  } catch (e) {
+    await fsThaw(runner, host, domain, timeoutMs, opts).catch(() => {});
+    if (!opts.optional) throw e;
+  }
+  let failed = false;
+  let fnError: unknown;
+  try {
+    return await fn(frozen);
+  } catch (e) {
+    failed = true;
+    fnError = e;
+    throw e;
+  } finally {
+    if (frozen) {
+      let thawError: unknown;
+      for (let i = 0; i < 2; i++) {
+        try {
+          await fsThaw(runner, host, domain, timeoutMs, opts);
+          thawError = undefined;
+          break;
+        } catch (e) {
+          thawError = e;
+        }
+      }
+      if (thawError !== undefined) {
+        // deno-lint-ignore no-unsafe-finally
+        throw new OneblkError(
+          "host",
+          `filesystems of ${domain} on ${host} may still be frozen: ${msg(thawError)}` +
+            (failed ? `; the operation had failed: ${msg(fnError)}` : ""),
+        );
+      }
+    }
+  }
+}

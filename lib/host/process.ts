@@ -1,0 +1,299 @@
+/**
+ * Local process execution shared by the ssh, local and simulated runners.
+ *
+ * Every command runs in its own process group (`detached`), so a deadline can kill the
+ * whole group: the program, anything it forked, and whatever still holds its pipes. On a
+ * deadline the group gets SIGTERM, then SIGKILL after a short grace. stderr is kept (the last
+ * 64 KiB) for the result and for the one-line error message (its last ~500 characters).
+ *
+ * Because children live in their own groups, a signal sent to our own group (oned's timeout
+ * kills the script's process group) does not reach them: the main program should call
+ * `killActiveCommands()` from its SIGTERM/SIGINT handler.
+ */
+import { basename } from "node:path";
+import { OneblkError } from "../errors.ts";
+import type { RunOptions, RunResult, Streaming } from "./types.ts";
+
+/** Default deadline of one command. */
+export const DEFAULT_TIMEOUT_MS = 120_000;
+
+/** How much of stderr a result keeps. */
+const STDERR_KEEP = 64 * 1024;
+/** How much of stderr goes into an error message. */
+const STDERR_IN_MESSAGE = 500;
+/** SIGTERM → SIGKILL grace after a deadline. */
+const KILL_GRACE_MS = 2_000;
+/** How long to keep reading pipes after the process exited (a daemonised grandchild may hold them). */
+const DRAIN_GRACE_MS = 2_000;
+
+/** What to start and how to describe it. */
+export interface ProcessSpec {
+  /** Host name used in messages. */
+  host: string;
+  /** Local argv to execute (program first). */
+  argv: string[];
+  /** Short description of the command for messages ("dd", "qemu-img info"). */
+  label: string;
+  /** Working directory. */
+  cwd?: string;
+  /** Rewrites stdout/stderr text (the simulated runner unmaps paths). */
+  unmap?: (text: string) => string;
+  /** Turns a non-ok exit into a specific error (ssh's 255 = unreachable); undefined = default. */
+  classify?: (code: number, stderrTail: string) => OneblkError | undefined;
+  /** Error for a program that cannot be found (default: kind "host"). */
+  notFound?: () => OneblkError;
+}
+
+const active = new Set<number>();
+
+/** Send `signal` to the process group of every command still running; returns how many. */
+export function killActiveCommands(signal: Deno.Signal = "SIGTERM"): number {
+  let n = 0;
+  for (const pid of active) {
+    if (killGroup(pid, signal)) n++;
+  }
+  return n;
+}
+
+function killGroup(pid: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(-pid, signal);
+    return true;
+  } catch {
+    try {
+      Deno.kill(pid, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * A short label for argv in messages: the program's base name plus a sub-command word
+ * ("qemu-img info"); the `$0` name of a constant script (`sh -c SCRIPT name …` → name); the
+ * wrapped command of `timeout [opts] DURATION cmd …`.
+ */
+export function labelOf(argv: readonly string[]): string {
+  const prog = basename(argv[0] ?? "?");
+  if (prog === "timeout") {
+    let i = 1;
+    while (i < argv.length && argv[i].startsWith("-")) i += /^-[ks]$/.test(argv[i]) ? 2 : 1;
+    if (i + 1 < argv.length) return labelOf(argv.slice(i + 1));
+  }
+  if ((prog === "sh" || prog === "bash") && argv[1] === "-c" && argv[3]) return argv[3];
+  const sub = argv[1];
+  return sub && /^[A-Za-z][A-Za-z0-9_-]{0,30}$/.test(sub) ? `${prog} ${sub}` : prog;
+}
+
+/** Seconds for messages: "120", "0.3". */
+export function seconds(ms: number): string {
+  return String(Number((ms / 1000).toFixed(3)));
+}
+
+/** The end of stderr for an error message: trimmed, one line, at most ~500 characters. */
+export function stderrTail(stderr: string): string {
+  const t = stderr.replace(/\s+/g, " ").trim();
+  return t.length > STDERR_IN_MESSAGE ? "…" + t.slice(t.length - STDERR_IN_MESSAGE) : t;
+}
+
+interface Collector {
+  done: Promise<Uint8Array>;
+  cancel(): void;
+}
+
+/** Read a stream to its end, keeping everything or only the last `keep` bytes. */
+function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const done = (async () => {
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        size += value.length;
+        while (size - chunks[0].length >= keep && chunks.length > 1) {
+          size -= chunks.shift()!.length;
+        }
+      }
+    } catch {
+      // the pipe broke or we cancelled: keep what arrived
+    }
+    let out = new Uint8Array(size);
+    let off = 0;
+    for (const c of chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    if (out.length > keep) out = out.slice(out.length - keep);
+    return out;
+  })();
+  return { done, cancel: () => void reader.cancel().catch(() => {}) };
+}
+
+/**
+ * Wait for `p` at most `ms`: then call `onLate` (e.g. cancel a reader so `p` settles with what
+ * it has) and stop waiting a moment later even if `p` is still pending (resolves undefined).
+ */
+async function withGrace<T>(p: Promise<T>, ms: number, onLate: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => {
+      onLate();
+      timer = setTimeout(() => resolve(undefined as T), 100);
+    }, ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Feed stdin; errors are not reported (the exit code and the producer tell the story). */
+function feedStdin(
+  child: Deno.ChildProcess,
+  stdin: RunOptions["stdin"],
+  signal: AbortSignal,
+): Promise<void> {
+  if (stdin === undefined) return Promise.resolve();
+  if (stdin instanceof ReadableStream) {
+    return stdin.pipeTo(child.stdin, { signal }).catch(() => {});
+  }
+  const bytes = typeof stdin === "string" ? enc.encode(stdin) : stdin;
+  const w = child.stdin.getWriter();
+  return (async () => {
+    try {
+      await w.write(bytes);
+      await w.close();
+    } catch {
+      await w.abort().catch(() => {});
+    }
+  })();
+}
+
+interface Started {
+  stdout: ReadableStream<Uint8Array>;
+  /** Resolves when the process has exited. */
+  exited: Promise<unknown>;
+  /** Resolves with exit facts once the process ended and stderr was read. */
+  finished: Promise<{ code: number; signal: string | null; stderr: string; timedOut: boolean }>;
+}
+
+function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): Started {
+  if (spec.argv.length === 0) throw new OneblkError("internal", "empty command");
+  const timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(spec.argv[0], {
+      args: spec.argv.slice(1),
+      cwd: spec.cwd,
+      stdin: opts.stdin === undefined ? "null" : "piped",
+      stdout: "piped",
+      stderr: "piped",
+      detached: true,
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw spec.notFound?.() ??
+        new OneblkError("host", `${basename(spec.argv[0])} not found on ${spec.host}`);
+    }
+    throw new OneblkError(
+      "host",
+      `cannot start ${spec.label} on ${spec.host}: ${(e as Error).message}`,
+    );
+  }
+  const pid = child.pid;
+  active.add(pid);
+  const feedAbort = new AbortController();
+  const fed = feedStdin(child, opts.stdin, feedAbort.signal);
+  let timedOut = false;
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    killGroup(pid, "SIGTERM");
+    killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
+  }, timeoutMs);
+  const err = collect(child.stderr, STDERR_KEEP);
+  const exited = child.status.finally(() => {
+    clearTimeout(deadline);
+    clearTimeout(killTimer);
+    active.delete(pid);
+  });
+  const finished = (async () => {
+    const status = await exited;
+    feedAbort.abort();
+    // pipes a surviving grandchild holds open (a daemonised helper) must not hang us
+    const [, stderrBytes] = await Promise.all([
+      withGrace(fed, DRAIN_GRACE_MS, () => {}).catch(() => {}),
+      withGrace(err.done, DRAIN_GRACE_MS, err.cancel),
+    ]);
+    let stderr = dec.decode(stderrBytes ?? new Uint8Array());
+    if (spec.unmap) stderr = spec.unmap(stderr);
+    return { code: status.code, signal: status.signal, stderr, timedOut };
+  })();
+  return { stdout: child.stdout, exited, finished };
+}
+
+function check(
+  spec: ProcessSpec,
+  opts: RunOptions,
+  defaultTimeoutMs: number,
+  r: { code: number; signal: string | null; stderr: string; timedOut: boolean },
+): void {
+  if (r.timedOut) {
+    const s = seconds(opts.timeoutMs ?? defaultTimeoutMs);
+    throw new OneblkError("timeout", `${spec.label} on ${spec.host} timed out after ${s}s`);
+  }
+  const ok = opts.okCodes ?? [0];
+  if (ok.includes(r.code)) return;
+  const tail = stderrTail(r.stderr);
+  const special = spec.classify?.(r.code, tail);
+  if (special) throw special;
+  const how = r.signal ? `killed by ${r.signal}` : `exit ${r.code}`;
+  throw new OneblkError(
+    "host",
+    `${spec.label} on ${spec.host} failed (${how})${tail ? `: ${tail}` : ""}`,
+  );
+}
+
+/** Run a local process to completion; throws OneblkError("timeout"/"host"/…) on failure. */
+export async function runProcess(
+  spec: ProcessSpec,
+  opts: RunOptions = {},
+  defaultTimeoutMs = DEFAULT_TIMEOUT_MS,
+): Promise<RunResult> {
+  const s = start(spec, opts, defaultTimeoutMs);
+  const out = collect(s.stdout);
+  const [r, stdoutBytes] = await Promise.all([
+    s.finished,
+    s.exited.then(() => withGrace(out.done, DRAIN_GRACE_MS, out.cancel), () => undefined),
+  ]);
+  check(spec, opts, defaultTimeoutMs, r);
+  let stdout = dec.decode(stdoutBytes ?? new Uint8Array());
+  if (spec.unmap) stdout = spec.unmap(stdout);
+  return { code: r.code, stdout, stderr: r.stderr };
+}
+
+/**
+ * Start a local process with stdout as a stream. The caller must consume (or cancel) stdout
+ * and await `done`; `done` resolves with stdout "" and rejects like `runProcess`.
+ * Throws synchronously when the process cannot be started.
+ */
+export function streamProcess(
+  spec: ProcessSpec,
+  opts: RunOptions = {},
+  defaultTimeoutMs = DEFAULT_TIMEOUT_MS,
+): Streaming {
+  const s = start(spec, opts, defaultTimeoutMs);
+  const done = s.finished.then((r) => {
+    check(spec, opts, defaultTimeoutMs, r);
+    return { code: r.code, stdout: "", stderr: r.stderr };
+  });
+  return { stdout: s.stdout, done };
+}

@@ -1,0 +1,158 @@
+/**
+ * SimRunner: the host runner of the simulated mode (env ONEBLK_SIM_ROOT=<root>).
+ *
+ * Host `X` is the directory `<root>/hosts/X/`; a host without a directory is "unreachable"
+ * (OneblkError "unavailable", as ssh failing). Commands really run on this machine, spawned
+ * directly (no shell), with cwd `<root>/hosts/X`, after their arguments are mapped:
+ *
+ *  1. argv[0], the program, is never mapped (`/usr/bin/dd` stays the real dd).
+ *  2. An argument starting with `/` is a path on host X: it becomes `<root>/hosts/X` + the
+ *     normalised path (`..` cannot climb out of the host directory).
+ *  3. `key=/path` (dd's `if=`/`of=`, `--directory=/path`): the part after `=` is mapped.
+ *  4. `-C/path` (a one-letter option glued to an absolute path): the path part is mapped.
+ *     (`-C /path` as two arguments is already covered by rule 2.)
+ *  5. Not mapped: paths already inside `<root>` (they name the simulated world, e.g. a
+ *     simulator's data file), the kernel pseudo-files `/dev/null`, `/dev/zero`, `/dev/full`,
+ *     `/dev/random`, `/dev/urandom`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr`, `/dev/fd/…`,
+ *     and anything under `/proc/` or `/sys/`.
+ *
+ * Consequences: `ln -s /dev/drbd/by-res/r/0 /var/lib/one/datastores/0/7/disk.0` creates a link
+ * under host X pointing at host X's (mapped) device path, so reading through it works, and the
+ * device path itself is a symlink to the simulator's sparse data file. Text written to stdout
+ * and stderr by `run()` is unmapped again (`<root>/hosts/X/a` → `/a`), so `readlink` or
+ * `qemu-img info` print host paths like on a real host; `stream()` output is passed through
+ * untouched (binary data). Paths inside constant scripts (`sh -c '…'`) are not mapped: only
+ * arguments are. Deadlines, stderr capture and okCodes behave as in the ssh runner.
+ */
+import { isAbsolute, join, normalize, resolve } from "node:path";
+import { OneblkError } from "../errors.ts";
+import { checkHostName } from "./ssh.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  labelOf,
+  type ProcessSpec,
+  runProcess,
+  streamProcess,
+} from "./process.ts";
+import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
+
+const PASS_THROUGH = new Set([
+  "/dev/null",
+  "/dev/zero",
+  "/dev/full",
+  "/dev/random",
+  "/dev/urandom",
+  "/dev/stdin",
+  "/dev/stdout",
+  "/dev/stderr",
+]);
+
+/** SimRunner settings. */
+export interface SimOptions {
+  /** Default deadline per command in ms (default 120 000). */
+  defaultTimeoutMs?: number;
+}
+
+/** Map one absolute path of a simulated host (rules 2 and 5 of the file header). */
+export function simMapPath(root: string, hostDir: string, path: string): string {
+  const p = normalize(path);
+  if (p === root || p.startsWith(root + "/")) return p;
+  if (PASS_THROUGH.has(p) || /^\/(dev\/fd|proc|sys)(\/|$)/.test(p)) return p;
+  return hostDir + (p === "/" ? "" : p);
+}
+
+/** Map one argument (rules 2–5 of the file header); argv[0] must not be passed here. */
+export function simMapArg(root: string, hostDir: string, arg: string): string {
+  if (arg.startsWith("/")) return simMapPath(root, hostDir, arg);
+  const kv = /^((?:--?)?[A-Za-z_][A-Za-z0-9_.-]*=)(\/.*)$/s.exec(arg);
+  if (kv) return kv[1] + simMapPath(root, hostDir, kv[2]);
+  const glued = /^(-[A-Za-z])(\/.*)$/s.exec(arg);
+  if (glued) return glued[1] + simMapPath(root, hostDir, glued[2]);
+  return arg;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Runs commands against simulated hosts under `<root>/hosts/`. */
+export class SimRunner implements HostRunner {
+  /** Absolute simulation root. */
+  readonly root: string;
+  #calls = 0;
+  readonly #timeoutMs: number;
+
+  constructor(root: string, opts: SimOptions = {}) {
+    if (!root) throw new OneblkError("config", "simulation root is empty (ONEBLK_SIM_ROOT)");
+    this.root = normalize(resolve(root)).replace(/\/+$/, "") || "/";
+    this.#timeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Number of commands run so far. */
+  get calls(): number {
+    return this.#calls;
+  }
+
+  /** Directory holding host X's filesystem (`<root>/hosts/X`). */
+  hostDir(host: string): string {
+    checkHostName(host);
+    if (host === "." || host === ".." || host.includes("/")) {
+      throw new OneblkError("input", `invalid host name ${JSON.stringify(host)}`);
+    }
+    return join(this.root, "hosts", host);
+  }
+
+  /** The real path of `path` on host X (what a command on X would touch). */
+  mapPath(host: string, path: string): string {
+    if (!isAbsolute(path)) throw new OneblkError("internal", `not an absolute path: ${path}`);
+    return simMapPath(this.root, this.hostDir(host), path);
+  }
+
+  /** The local argv a command on host X becomes (rule 1: argv[0] is kept). */
+  commandFor(host: string, argv: readonly string[]): string[] {
+    if (argv.length === 0 || argv[0] === "") throw new OneblkError("internal", "empty command");
+    const dir = this.hostDir(host);
+    return [argv[0], ...argv.slice(1).map((a) => simMapArg(this.root, dir, a))];
+  }
+
+  #spec(host: string, argv: readonly string[]): ProcessSpec {
+    const dir = this.hostDir(host);
+    let isDir = false;
+    try {
+      isDir = Deno.statSync(dir).isDirectory;
+    } catch {
+      isDir = false;
+    }
+    if (!isDir) throw new OneblkError("unavailable", `host ${host} is not reachable`);
+    const re = new RegExp(escapeRe(dir) + "(?:/|(?![A-Za-z0-9_.-]))", "g");
+    return {
+      host,
+      argv: this.commandFor(host, argv),
+      label: labelOf(argv),
+      cwd: dir,
+      unmap: (text) => text.includes(dir) ? text.replace(re, "/") : text,
+    };
+  }
+
+  /** Run argv on simulated host X; throws like the ssh runner. */
+  run(host: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+    let spec: ProcessSpec;
+    try {
+      spec = this.#spec(host, argv);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#calls++;
+    return runProcess(spec, opts, this.#timeoutMs);
+  }
+
+  /**
+   * Start argv on simulated host X with stdout streamed (stdout bytes are not unmapped).
+   * Throws synchronously for an unknown host or a program that cannot be started.
+   */
+  stream(host: string, argv: string[], opts: RunOptions = {}): Streaming {
+    const spec = this.#spec(host, argv);
+    this.#calls++;
+    return streamProcess(spec, opts, this.#timeoutMs);
+  }
+}

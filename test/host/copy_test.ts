@@ -1,0 +1,104 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SimRunner } from "../../lib/host/sim.ts";
+import { copyStream } from "../../lib/host/copy.ts";
+import { ddReadArgv, ddWriteArgv, sha256 } from "../../lib/host/ops.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { sha256Hex } from "./helpers.ts";
+
+const MiB = 1024 * 1024;
+
+describe("copyStream", () => {
+  let root: string;
+  let sim: SimRunner;
+  let data: Uint8Array;
+
+  /** A simulated device on `host`: a symlink to a data file outside the host dir. */
+  async function device(host: string, name: string, size: number, content?: Uint8Array) {
+    const file = join(root, "sim", `${host}-${name}.data`);
+    if (content) await Deno.writeFile(file, content);
+    else {
+      using f = await Deno.open(file, { create: true, write: true, truncate: true });
+      await f.truncate(size);
+    }
+    const dev = join(root, "hosts", host, "dev/storpool", name);
+    await Deno.mkdir(join(dev, ".."), { recursive: true });
+    await Deno.symlink(file, dev);
+    return { file, path: `/dev/storpool/${name}` };
+  }
+
+  before(async () => {
+    root = await Deno.makeTempDir({ prefix: "oneblk-copy-" });
+    for (const h of ["a", "b"]) await Deno.mkdir(join(root, "hosts", h), { recursive: true });
+    await Deno.mkdir(join(root, "sim"));
+    sim = new SimRunner(root);
+    // 5 MiB: random data with a 2 MiB hole of zeros in the middle (exercises conv=sparse)
+    data = new Uint8Array(5 * MiB);
+    for (let i = 0; i < data.length; i += 65536) {
+      crypto.getRandomValues(data.subarray(i, i + 65536));
+    }
+    data.fill(0, 2 * MiB, 4 * MiB);
+  });
+  after(async () => {
+    await Deno.remove(root, { recursive: true });
+  });
+
+  it("carries the bytes from a device on one host to a device on another exactly", async () => {
+    const src = await device("a", "vol-src", data.length, data);
+    const dst = await device("b", "vol-dst", data.length);
+    const r = await copyStream(
+      sim,
+      "a",
+      ddReadArgv(src.path),
+      sim,
+      "b",
+      ddWriteArgv(dst.path, { blockSize: "64K" }),
+    );
+    assert.equal(r.src.code, 0);
+    assert.equal(r.dst.code, 0);
+    const want = await sha256Hex(data);
+    assert.equal(await sha256(sim, "a", src.path), want);
+    assert.equal(await sha256(sim, "b", dst.path), want);
+    // notrunc: the destination keeps its size, the file behind the link got the bytes
+    assert.equal((await Deno.stat(dst.file)).size, data.length);
+  });
+
+  it("fails with the destination's error and stops the source when the target host is gone", async () => {
+    // the source would stream zeros forever: only a closed pipe stops it
+    const err = await copyStream(sim, "a", ["dd", "if=/dev/zero", "bs=64K"], sim, "gone", [
+      "dd",
+      "of=/x",
+    ]).catch((e) => e);
+    assert.ok(err instanceof OneblkError, String(err));
+    assert.equal(err.kind, "unavailable");
+    assert.match(err.message, /^host gone is not reachable/);
+  });
+
+  it("fails with the source's error when reading fails", async () => {
+    const dst = await device("b", "vol-dst2", MiB);
+    const err = await copyStream(
+      sim,
+      "a",
+      ddReadArgv("/dev/storpool/missing"),
+      sim,
+      "b",
+      ddWriteArgv(dst.path),
+    ).catch((e) => e);
+    assert.ok(err instanceof OneblkError, String(err));
+    assert.equal(err.kind, "host");
+    assert.match(err.message, /^dd on a failed \(exit 1\): .*\/dev\/storpool\/missing/);
+  });
+
+  it("fails when the writer fails, even though the reader was fine", async () => {
+    const src = await device("a", "vol-src3", MiB, data.slice(0, MiB));
+    const err = await copyStream(sim, "a", ddReadArgv(src.path), sim, "b", [
+      "dd",
+      "of=/no/such/dir/file",
+      "status=none",
+    ]).catch((e) => e);
+    assert.ok(err instanceof OneblkError, String(err));
+    assert.equal(err.kind, "host");
+    assert.match(err.message, /^dd on b failed/);
+  });
+});

@@ -1,0 +1,268 @@
+import { after, before, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { install, type InstallAction, onedConfSnippets, uninstall } from "../../lib/install.ts";
+import { OneblkError } from "../../lib/errors.ts";
+
+const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
+  e instanceof OneblkError && e.kind === kind && (!re || re.test(e.message));
+
+/** Registry-style entries (as actions/index.ts listActions() gives) plus the short form. */
+const ACTIONS: InstallAction[] = [
+  { kind: "datastore", driver: "linstor", action: "cp" },
+  { kind: "datastore", driver: "storpool", action: "cp" },
+  { kind: "tm", driver: "linstor", action: "clone" },
+  { kind: "tm", driver: "linstor", action: "monitor" },
+  { kind: "tm", driver: "linstor", action: "snap_create_live" },
+  { kind: "tm", driver: "linstor_un", action: "ln" },
+  { kind: "tm", driver: "storpool", action: "clone" },
+  { kind: "tm", driver: "storpool", action: "monitor" },
+  { kind: "vmm", driver: "kvm", name: "save_linstor_un", profile: "linstor_un", action: "save" },
+  { kind: "vmm", driver: "kvm", name: "tmsave", profile: "storpool", action: "save" },
+  { kind: "vmm", driver: "linstor_un", action: "restore_linstor_un" },
+];
+const ALL_LINKS = [
+  "datastore/linstor/cp",
+  "datastore/storpool/cp",
+  "tm/linstor/clone",
+  "tm/linstor/monitor",
+  "tm/linstor/snap_create_live",
+  "tm/linstor_un/ln",
+  "tm/storpool/clone",
+  "tm/storpool/monitor",
+  "vmm/kvm/restore_linstor_un",
+  "vmm/kvm/save_linstor_un",
+  "vmm/kvm/tmsave",
+];
+
+describe("install / uninstall", () => {
+  let tmp: string;
+  let bin: string;
+  let remotes: string;
+
+  before(async () => {
+    tmp = await Deno.makeTempDir({ prefix: "oneblk-install-" });
+    await Deno.mkdir(join(tmp, "bin"));
+    bin = join(tmp, "bin", "oneblk");
+    await Deno.writeTextFile(bin, "#!/bin/sh\necho oneblk\n");
+    await Deno.chmod(bin, 0o755);
+  });
+  beforeEach(async () => {
+    remotes = await Deno.makeTempDir({ dir: tmp, prefix: "remotes-" });
+    // stock content that must never be touched
+    await Deno.mkdir(join(remotes, "vmm/kvm"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+  });
+  after(async () => {
+    await Deno.remove(tmp, { recursive: true });
+  });
+
+  const target = (rel: string) => Deno.readLink(join(remotes, rel));
+  const exists = (rel: string) => Deno.lstat(join(remotes, rel)).then(() => true, () => false);
+
+  it("creates every link, then reports everything unchanged", async () => {
+    const r1 = await install({ remotes, bin, actions: ACTIONS });
+    assert.deepEqual(r1.links.map((l) => l.rel), ALL_LINKS);
+    assert.ok(r1.links.every((l) => l.status === "created"));
+    assert.deepEqual(r1.counts, { created: 11, updated: 0, unchanged: 0, skipped: 0 });
+    for (const rel of ALL_LINKS) assert.equal(await target(rel), bin, rel);
+    assert.equal(await Deno.readTextFile(join(remotes, "vmm/kvm/deploy")), "#!/bin/sh\n# stock\n");
+
+    const r2 = await install({ remotes, bin, actions: ACTIONS });
+    assert.deepEqual(r2.counts, { created: 0, updated: 0, unchanged: 11, skipped: 0 });
+    assert.match(r2.text, /summary: 0 created, 0 updated, 11 unchanged, 0 skipped/);
+  });
+
+  it("installs only the selected drivers", async () => {
+    const r = await install({ remotes, bin, actions: ACTIONS, drivers: ["storpool"] });
+    assert.deepEqual(r.links.map((l) => l.rel), [
+      "datastore/storpool/cp",
+      "tm/storpool/clone",
+      "tm/storpool/monitor",
+      "vmm/kvm/tmsave",
+    ]);
+    assert.equal(await exists("tm/linstor"), false);
+    await assert.rejects(
+      install({ remotes, bin, actions: ACTIONS, drivers: ["ceph"] }),
+      isKind("usage", /unknown driver 'ceph'/),
+    );
+  });
+
+  it("never overwrites a regular file without --force, and keeps a backup with it", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor"), { recursive: true });
+    const old = "#!/usr/bin/env python3\n# addon-linstor clone\n";
+    await Deno.writeTextFile(join(remotes, "tm/linstor/clone"), old);
+
+    const r1 = await install({ remotes, bin, actions: ACTIONS });
+    const c1 = r1.links.find((l) => l.rel === "tm/linstor/clone")!;
+    assert.equal(c1.status, "skipped");
+    assert.match(c1.reason!, /regular file; use --force/);
+    assert.equal(await Deno.readTextFile(join(remotes, "tm/linstor/clone")), old);
+    assert.match(r1.text, /skipped\s+tm\/linstor\/clone: is a regular file/);
+
+    const now = new Date("2025-03-04T05:06:07.890Z");
+    const r2 = await install({ remotes, bin, actions: ACTIONS, force: true, now });
+    const c2 = r2.links.find((l) => l.rel === "tm/linstor/clone")!;
+    assert.equal(c2.status, "updated");
+    assert.equal(c2.backup, join(remotes, "tm/linstor/clone.oneblk-backup-20250304T050607Z"));
+    assert.equal(await Deno.readTextFile(c2.backup!), old);
+    assert.equal(await target("tm/linstor/clone"), bin);
+    assert.equal(r2.counts.updated, 1);
+    assert.equal(r2.counts.unchanged, 10);
+
+    // a second forced run finds our link and leaves the backup alone
+    const r3 = await install({ remotes, bin, actions: ACTIONS, force: true, now });
+    assert.equal(r3.counts.unchanged, 11);
+  });
+
+  it("replaces a foreign symlink only with --force, and a link to another oneblk always", async () => {
+    await Deno.mkdir(join(remotes, "tm/storpool"), { recursive: true });
+    await Deno.symlink("../../tm/storpool/storpool_common.sh", join(remotes, "tm/storpool/clone"));
+    await Deno.symlink("tmsaverestore", join(remotes, "vmm/kvm/tmsave"));
+    await Deno.mkdir(join(remotes, "datastore/linstor"), { recursive: true });
+    await Deno.symlink("/opt/oneblk-0.9/bin/oneblk", join(remotes, "datastore/linstor/cp"));
+
+    const r1 = await install({ remotes, bin, actions: ACTIONS });
+    const by = (r: typeof r1, rel: string) => r.links.find((l) => l.rel === rel)!;
+    assert.equal(by(r1, "tm/storpool/clone").status, "skipped");
+    assert.equal(by(r1, "vmm/kvm/tmsave").status, "skipped");
+    assert.equal(await target("vmm/kvm/tmsave"), "tmsaverestore");
+    assert.equal(by(r1, "datastore/linstor/cp").status, "updated");
+    assert.equal(by(r1, "datastore/linstor/cp").previous, "/opt/oneblk-0.9/bin/oneblk");
+    assert.equal(await target("datastore/linstor/cp"), bin);
+
+    const r2 = await install({ remotes, bin, actions: ACTIONS, force: true });
+    assert.equal(by(r2, "tm/storpool/clone").status, "updated");
+    assert.equal(by(r2, "vmm/kvm/tmsave").previous, "tmsaverestore");
+    assert.equal(await target("vmm/kvm/tmsave"), bin);
+    assert.equal(r2.counts.skipped, 0);
+  });
+
+  it("skips directories in the way even with --force", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor/clone"), { recursive: true });
+    const r = await install({ remotes, bin, actions: ACTIONS, force: true });
+    const c = r.links.find((l) => l.rel === "tm/linstor/clone")!;
+    assert.equal(c.status, "skipped");
+    assert.equal(c.reason, "is a directory");
+  });
+
+  it("changes nothing in a dry run", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "tm/linstor/clone"), "old");
+    const r = await install({ remotes, bin, actions: ACTIONS, dryRun: true, force: true });
+    assert.equal(r.dryRun, true);
+    assert.equal(r.counts.created, 10);
+    assert.equal(r.counts.updated, 1);
+    assert.match(r.text, /dry run/);
+    assert.match(r.text, /create\s+tm\/linstor\/monitor/);
+    const left: string[] = [];
+    for await (const e of Deno.readDir(join(remotes, "tm"))) left.push(e.name);
+    assert.deepEqual(left, ["linstor"]);
+    const inLinstor: string[] = [];
+    for await (const e of Deno.readDir(join(remotes, "tm/linstor"))) inLinstor.push(e.name);
+    assert.deepEqual(inLinstor, ["clone"]);
+    assert.equal(await Deno.readTextFile(join(remotes, "tm/linstor/clone")), "old");
+    assert.equal(await exists("datastore"), false);
+  });
+
+  it("lists other files in the driver directories it manages", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "tm/linstor/mvds"), "old add-on script");
+    const r = await install({ remotes, bin, actions: ACTIONS });
+    assert.deepEqual(r.foreign, ["tm/linstor/mvds"]);
+    assert.match(r.text, /other files in the driver directories[^\n]*\n {2}tm\/linstor\/mvds/);
+  });
+
+  it("refuses a missing or non-executable binary", async () => {
+    await assert.rejects(
+      install({ remotes, bin: join(tmp, "nope"), actions: ACTIONS }),
+      isKind("config", /not found/),
+    );
+    const plain = join(tmp, "plain");
+    await Deno.writeTextFile(plain, "x");
+    await Deno.chmod(plain, 0o644);
+    await assert.rejects(
+      install({ remotes, bin: plain, actions: ACTIONS }),
+      isKind("config", /not executable/),
+    );
+  });
+
+  it("uninstalls only links to our binary and reports backups", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "tm/linstor/clone"), "add-on");
+    await Deno.mkdir(join(remotes, "tm/ssh"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "tm/ssh/clone"), "stock");
+    await Deno.symlink("clone", join(remotes, "tm/ssh/ln"));
+    await install({ remotes, bin, actions: ACTIONS, force: true });
+
+    const dry = await uninstall({ remotes, dryRun: true });
+    assert.equal(dry.removed.length, 11);
+    assert.ok(await exists("tm/linstor/monitor"), "dry run removed a link");
+
+    const r = await uninstall({ remotes, bin });
+    assert.deepEqual(r.removed, ALL_LINKS);
+    assert.deepEqual(r.backups.length, 1);
+    assert.match(r.backups[0], /^tm\/linstor\/clone\.oneblk-backup-\d{8}T\d{6}Z$/);
+    assert.deepEqual(r.removedDirs, [
+      "datastore/linstor",
+      "datastore/storpool",
+      "tm/linstor_un",
+      "tm/storpool",
+    ]);
+    assert.match(r.text, /backups left in place/);
+    for (const rel of ALL_LINKS) assert.equal(await exists(rel), false, rel);
+    // everything else is still there
+    assert.equal(await Deno.readTextFile(join(remotes, "tm/ssh/clone")), "stock");
+    assert.equal(await target("tm/ssh/ln"), "clone");
+    assert.equal(await Deno.readTextFile(join(remotes, "vmm/kvm/deploy")), "#!/bin/sh\n# stock\n");
+    assert.ok(await exists(r.backups[0]));
+    assert.ok(await exists("tm/linstor"), "a directory with a backup stays");
+
+    const again = await uninstall({ remotes });
+    assert.deepEqual(again.removed, []);
+  });
+
+  it("with --bin, uninstall leaves links to other oneblk binaries", async () => {
+    await Deno.mkdir(join(remotes, "tm/linstor"), { recursive: true });
+    await Deno.symlink("/opt/other/oneblk", join(remotes, "tm/linstor/ln"));
+    await install({ remotes, bin, actions: ACTIONS, drivers: ["linstor"] });
+    const r = await uninstall({ remotes, bin });
+    assert.ok(!r.removed.includes("tm/linstor/ln"));
+    assert.equal(await target("tm/linstor/ln"), "/opt/other/oneblk");
+    const r2 = await uninstall({ remotes });
+    assert.deepEqual(r2.removed, ["tm/linstor/ln"]);
+  });
+
+  it("prints the oned.conf and vmm_execrc snippets for the selected drivers", async () => {
+    const r = await install({ remotes, bin, actions: ACTIONS, dryRun: true });
+    const t = r.onedConf;
+    assert.ok(r.text.endsWith(t));
+    assert.match(t, /TM_MAD ARGUMENTS: +append to the -d list: linstor,linstor_un,storpool/);
+    assert.match(t, /DATASTORE_MAD ARGUMENTS: +append to the -d list: linstor,storpool\n/);
+    assert.match(t, /append to the -s list: linstor,storpool\n/);
+    assert.match(t, /add -l save=save_linstor_un,restore=restore_linstor_un\n/);
+    assert.match(t, /save is served by save_linstor_un, which must also handle storpool VMs/);
+    assert.match(
+      t,
+      /TM_MAD_CONF = \[\n {4}NAME = "linstor", LN_TARGET = "NONE", CLONE_TARGET = "SELF"/,
+    );
+    assert.match(t, /NAME = "linstor", REQUIRED_ATTRS = "DISK_TYPE"/);
+    const settings = t.split("\n").filter((l) => !l.startsWith("#")).join("\n");
+    assert.ok(!settings.includes("BRIDGE_LIST"));
+    assert.match(t, /# addon-linstor documents REQUIRED_ATTRS = "BRIDGE_LIST"/);
+    assert.match(t, /NAME = "linstor_un", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM"/);
+    assert.match(t, /NAME = "storpool", REQUIRED_ATTRS = "DISK_TYPE"/);
+    assert.match(t, /LIVE_DISK_SNAPSHOTS \(space-separated\): kvm-linstor\n/);
+
+    const sp = onedConfSnippets(["storpool"], ACTIONS);
+    assert.match(sp, /add -l save=tmsave\n/);
+    assert.ok(!sp.includes("linstor"));
+    assert.match(sp, /LIVE_DISK_SNAPSHOTS: no change/);
+    assert.match(onedConfSnippets(["linstor"], ACTIONS), /VM_MAD: no -l overrides needed/);
+    // drivers without any implemented action get no configuration blocks
+    const onlyLinstor = onedConfSnippets(["linstor", "storpool"], ACTIONS.slice(0, 1));
+    assert.match(onlyLinstor, /NAME = "linstor"/);
+    assert.ok(!onlyLinstor.includes('NAME = "storpool"'));
+    assert.match(onedConfSnippets(["storpool"], []), /nothing to configure/);
+  });
+});
