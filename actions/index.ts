@@ -4,30 +4,20 @@
  * Only actions that really work are listed (`oneblk actions`, `oneblk install`).
  * Modules are loaded lazily so a call pays only for the action it runs.
  */
+export type { ActionDef } from "./def.ts";
 import type { Kind } from "../lib/dispatch.ts";
-import type { ActionModule } from "../lib/context.ts";
-import { DRIVERS } from "../lib/profiles/index.ts";
-
-const ALL = DRIVERS;
-
-/** Shorthand for a registry entry served by every profile. */
-function every(kind: Kind, action: string, load: () => Promise<ActionModule>): ActionDef {
-  return { kind, action, drivers: ALL, load };
-}
-
-/** One implemented action. */
-export interface ActionDef {
-  kind: Kind;
-  /** Logical action name ("clone", "save"). */
-  action: string;
-  /** Profiles (driver names) it serves. */
-  drivers: readonly string[];
-  load(): Promise<ActionModule>;
-}
+import type { ActionDef } from "./def.ts";
+import { DATASTORE_ACTIONS } from "./datastore/registry.ts";
+import { TM_DISK_ACTIONS } from "./tm/registry_disk.ts";
+import { TM_SYSTEM_ACTIONS } from "./tm/registry_system.ts";
+import { VMM_ACTIONS } from "./vmm/registry.ts";
 
 /** Every implemented action. */
 export const ACTIONS: ActionDef[] = [
-  every("datastore", "stat", () => import("./datastore/stat.ts")),
+  ...DATASTORE_ACTIONS,
+  ...TM_DISK_ACTIONS,
+  ...TM_SYSTEM_ACTIONS,
+  ...VMM_ACTIONS,
 ];
 
 /** VMM override file names under vmm/kvm/ → profile and logical action. */

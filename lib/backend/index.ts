@@ -7,6 +7,7 @@ import type { HostRunner } from "../host/types.ts";
 import type { StoreConfig } from "../profiles/types.ts";
 import type { OneClient } from "../one/xmlrpc.ts";
 import { createLinstorBackend } from "./linstor/backend.ts";
+import { openStorpoolBackend } from "./storpool/index.ts";
 
 /** What a backend may need from the process. */
 export interface BackendDeps {
@@ -26,9 +27,17 @@ export function openBackend(store: StoreConfig, deps: BackendDeps): Backend {
       token: deps.env.LINSTOR_TOKEN || undefined,
     }, { hosts: deps.hosts });
   }
-  return openStorpool(store.attrs, deps);
-}
-
-function openStorpool(_attrs: Record<string, string>, _deps: BackendDeps): Backend {
-  throw new Error("storpool backend is being wired");
+  return openStorpoolBackend({
+    template: store.attrs,
+    hosts: deps.hosts,
+    // Host → client id, first from the host's SP_OURID attribute in oned.
+    hostAttr: async (host) => {
+      try {
+        const h = await (await deps.one()).hostInfo(host);
+        return h.template.get("SP_OURID") || undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  });
 }

@@ -1,0 +1,5 @@
+/** VMM overrides (vmm/kvm/<override>): checkpoint save/restore on the store. */
+import type { ActionDef } from "../def.ts";
+
+/** Implemented VMM overrides (logical actions; file names in VMM_OVERRIDES). */
+export const VMM_ACTIONS: ActionDef[] = [];

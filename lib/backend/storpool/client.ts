@@ -1,0 +1,585 @@
+/**
+ * StorPool JSON API client (`http://<host>:<port>/ctrl/1.0/<Method>[/<name>]`).
+ *
+ * Transport rules:
+ *  - header `Authorization: Storpool v1:<token>`; the token lives in a private field only and
+ *    is scrubbed from every error text (it never reaches argv, logs or messages);
+ *  - replies are `{"generation": N, "data": …}` or `{"error": {"name","descr","transient"}}`;
+ *  - every call has one deadline (`timeoutMs`, covering all its attempts) → kind "timeout";
+ *  - reads (GET) are retried on network errors, HTTP 5xx and `transient` errors; changes
+ *    (POST) are retried only on `transient` errors and refused connections (nothing was sent);
+ *  - every HTTP attempt is counted in `stats.requests`.
+ */
+import { type ErrorKind, OneblkError } from "../../errors.ts";
+import type { BackendStats } from "../types.ts";
+
+/** Where the API is and how to authenticate. */
+export interface StorpoolEndpoint {
+  host: string;
+  port: number;
+  token: string;
+}
+
+/** Tuning of one client. */
+export interface StorpoolClientOptions {
+  /** Deadline of one call including its retries, ms (default 60000). */
+  timeoutMs?: number;
+  /** Extra attempts after a retryable failure (default 4). */
+  retries?: number;
+  /** First retry delay, doubled each time up to 2 s (default 100 ms). */
+  retryDelayMs?: number;
+}
+
+/** An error answered by the StorPool API (or the transport), with the API's own fields. */
+export class StorpoolApiError extends OneblkError {
+  /** StorPool error name (objectDoesNotExist, objectExists, …), or "" for transport errors. */
+  readonly apiName: string;
+  /** The API said the call may be retried unchanged. */
+  readonly transient: boolean;
+  /** HTTP status (0 when no answer arrived). */
+  readonly status: number;
+  /** API method ("VolumeCreate"). */
+  readonly method: string;
+
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    info: { apiName: string; transient: boolean; status: number; method: string },
+  ) {
+    super(kind, message);
+    this.apiName = info.apiName;
+    this.transient = info.transient;
+    this.status = info.status;
+    this.method = info.method;
+  }
+}
+
+/** Tags (name → value); values match `^[A-Za-z0-9_\-.:]*$`. */
+export type Tags = Record<string, string>;
+
+/** Fields common to volumes and snapshots (VolumeSummary / SnapshotSummary). */
+export interface SummaryBase {
+  name: string;
+  size: number;
+  parentName: string;
+  templateName: string;
+  globalId: string;
+  /** Creation id, increasing with creation order. */
+  visibleVolumeId?: number;
+  replication?: number;
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  iops?: number | string;
+  bw?: number | string;
+  creationTimestamp: number;
+  tags?: Tags;
+}
+
+/** `VolumesList` / `Volume/<name>` entry. */
+export type VolumeSummary = SummaryBase;
+
+/** `SnapshotsList` / `Snapshot/<name>` entry. */
+export interface SnapshotSummary extends SummaryBase {
+  onVolume: string;
+  autoName: boolean;
+  deleted: boolean;
+  transient?: boolean;
+  bound?: boolean;
+  /** Unix seconds; 0 or absent when not scheduled. */
+  targetDeleteDate?: number;
+}
+
+/** `VolumesSpace` entry. */
+export interface VolumeSpace extends VolumeSummary {
+  storedSize: number;
+  spaceUsed: number;
+}
+
+/** `SnapshotsSpace` entry. */
+export interface SnapshotSpace extends SnapshotSummary {
+  storedSize: number;
+  spaceUsed: number;
+}
+
+/** `AttachmentsList` entry. */
+export interface AttachmentDesc {
+  volume: string;
+  snapshot: boolean;
+  client: number;
+  rights: "rw" | "ro";
+  pos?: number;
+  globalId?: string;
+  /** Not in the real API (the simulator adds it): the device is open on the client. */
+  open?: boolean;
+}
+
+/** `VolumeTemplatesList` / `VolumeTemplateDescribe` entry. */
+export interface TemplateDesc {
+  name: string;
+  replication: number | "-";
+  placeAll: string;
+  placeTail: string;
+  placeHead: string;
+  size?: number | "-";
+  iops?: number | string;
+  bw?: number | string;
+  parentName?: string;
+}
+
+/** Capacity estimate of one placement group inside a template status. */
+export interface SpaceEstimate {
+  capacity: number;
+  free: number;
+}
+
+/** `VolumeTemplatesStatus` entry (fields used here). */
+export interface TemplateStatus {
+  name: string;
+  replication: number | "-";
+  placeAll: string;
+  placeTail: string;
+  placeHead: string;
+  volumesCount: number;
+  snapshotsCount: number;
+  stored: SpaceEstimate & { internal?: { u1: number; u2: number; u3: number } };
+}
+
+/** Body of `VolumeCreate`. */
+export interface VolumeCreateDesc {
+  name?: string;
+  size?: number;
+  parent?: string;
+  baseOn?: string;
+  template?: string;
+  replication?: number;
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  iops?: number;
+  bw?: number;
+  tags?: Tags;
+}
+
+/** Body of `VolumeUpdate/<name>`. */
+export interface VolumeUpdateDesc {
+  rename?: string;
+  size?: number;
+  sizeAdd?: number;
+  shrinkOk?: boolean;
+  template?: string;
+  replication?: number;
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  iops?: number;
+  bw?: number;
+  tags?: Tags;
+}
+
+/** Body of `VolumeSnapshot/<volume>`. */
+export interface VolumeSnapshotDesc {
+  name?: string;
+  bind?: boolean;
+  deleteAfter?: number;
+  targetDeleteDate?: number;
+  tags?: Tags;
+}
+
+/** Body of `SnapshotUpdate/<snapshot>`. */
+export interface SnapshotUpdateDesc {
+  rename?: string;
+  bind?: boolean;
+  deleteAfter?: number;
+  targetDeleteDate?: number;
+  tags?: Tags;
+  template?: string;
+}
+
+/** One entry of `VolumesReassign(Wait)`: a volume or a snapshot. */
+export type ReassignDesc =
+  | {
+    volume: string;
+    detach?: number[] | "all";
+    ro?: number[];
+    rw?: number[];
+    force?: boolean;
+  }
+  | {
+    snapshot: string;
+    detach?: number[] | "all";
+    ro?: number[];
+    force?: boolean;
+  };
+
+/** Body of `VolumesGroupSnapshot`. */
+export interface GroupSnapshotSpec {
+  volumes: { volume: string; name?: string; tags?: Tags }[];
+  tags?: Tags;
+}
+
+/** Reply of `VolumesGroupSnapshot`. */
+export interface GroupSnapshotResult {
+  snapshots: {
+    volume: string;
+    volumeGlobalId: string;
+    snapshot?: string;
+    snapshotGlobalId: string;
+  }[];
+}
+
+/** Reply of a successful change (`ApiOk`), plus call-specific fields. */
+export interface ApiOk {
+  ok: true;
+  generation?: number;
+  info?: string;
+  autoName?: string;
+  globalId?: string;
+  snapshotGlobalId?: string;
+}
+
+const SAFE_NAME = /[^A-Za-z0-9_\-.:@~*]/g;
+
+function pathName(name: string): string {
+  return name.replace(SAFE_NAME, (c) => encodeURIComponent(c));
+}
+
+function errText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const cause = e.cause instanceof Error ? e.cause.message : "";
+  // Deno: "fetch failed" + cause "error sending request for url (…): client error (Connect): …"
+  const detail = cause.replace(/^error sending request for url \([^)]*\):\s*/, "");
+  return detail ? `${e.message}: ${detail}` : e.message;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Map a StorPool error to an ErrorKind. */
+export function storpoolErrorKind(apiName: string, descr: string, status: number): ErrorKind {
+  const n = apiName.toLowerCase();
+  if (n === "objectdoesnotexist") return "not_found";
+  if (n === "objectexists") return "exists";
+  if (n === "busy" || /\b(is open|in use|still open)\b/i.test(descr)) return "in_use";
+  if (n === "timeout" || n === "timeouted") return "timeout";
+  if (n === "authorization" || n === "auth" || status === 401 || status === 403) return "config";
+  if (n === "insufficientresources") return "backend";
+  if (status >= 500) return "unavailable";
+  return "backend";
+}
+
+/** A StorPool JSON API client; `close()` releases its keep-alive connections. */
+export class StorpoolClient {
+  /** Request counter (every HTTP attempt). */
+  readonly stats: BackendStats = { requests: 0 };
+  readonly #base: string;
+  readonly #auth: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #retryDelayMs: number;
+  #http: Deno.HttpClient | undefined;
+
+  constructor(ep: StorpoolEndpoint, opts: StorpoolClientOptions = {}) {
+    const host = ep.host.includes(":") && !ep.host.startsWith("[") ? `[${ep.host}]` : ep.host;
+    this.#base = `http://${host}:${ep.port}/ctrl/1.0/`;
+    this.#token = ep.token;
+    this.#auth = `Storpool v1:${ep.token}`;
+    this.#timeoutMs = opts.timeoutMs ?? 60_000;
+    this.#retries = opts.retries ?? 4;
+    this.#retryDelayMs = opts.retryDelayMs ?? 100;
+  }
+
+  /** `host:port` of the API (no secret). */
+  get endpoint(): string {
+    return this.#base.slice("http://".length, -"/ctrl/1.0/".length);
+  }
+
+  /** Remove the token from any text before it can reach a message. */
+  #scrub(text: string): string {
+    return this.#token ? text.split(this.#token).join("***") : text;
+  }
+
+  #fail(
+    kind: ErrorKind,
+    method: string,
+    text: string,
+    info: { apiName?: string; transient?: boolean; status?: number } = {},
+  ): StorpoolApiError {
+    return new StorpoolApiError(kind, this.#scrub(`StorPool ${method}: ${text}`), {
+      apiName: info.apiName ?? "",
+      transient: info.transient ?? false,
+      status: info.status ?? 0,
+      method,
+    });
+  }
+
+  /**
+   * One API call. `path` is `Method` or `Method/<name>` (the name is escaped here).
+   * Returns the reply's `data`.
+   */
+  async call<T>(
+    httpMethod: "GET" | "POST",
+    method: string,
+    name?: string,
+    body?: unknown,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<T> {
+    const url = this.#base + method + (name === undefined ? "" : `/${pathName(name)}`);
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    const isRead = httpMethod === "GET";
+    let attempt = 0;
+    try {
+      while (true) {
+        let retryable: StorpoolApiError;
+        try {
+          return await this.#attempt<T>(httpMethod, method, url, body, ctl.signal, isRead);
+        } catch (e) {
+          if (ctl.signal.aborted) {
+            throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
+          }
+          if (!(e instanceof RetryableError)) throw e;
+          retryable = e.error;
+        }
+        attempt++;
+        const wait = Math.min(this.#retryDelayMs * 2 ** (attempt - 1), 2000);
+        if (attempt > this.#retries || Date.now() + wait >= deadline) throw retryable;
+        await Promise.race([
+          sleep(wait),
+          new Promise((resolve) => ctl.signal.addEventListener("abort", resolve, { once: true })),
+        ]);
+        if (ctl.signal.aborted) {
+          throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #attempt<T>(
+    httpMethod: "GET" | "POST",
+    method: string,
+    url: string,
+    body: unknown,
+    signal: AbortSignal,
+    isRead: boolean,
+  ): Promise<T> {
+    this.#http ??= Deno.createHttpClient({});
+    this.stats.requests++;
+    const headers: Record<string, string> = { Authorization: this.#auth };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers["Content-Type"] = "application/json";
+    }
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: httpMethod,
+        headers,
+        body: payload ?? (httpMethod === "POST" ? "" : undefined),
+        signal,
+        client: this.#http,
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      const msg = errText(e);
+      const err = this.#fail(
+        "unavailable",
+        method,
+        `cannot reach the API at ${this.endpoint} (${msg.replace(/\s*\n\s*/g, " ")})`,
+      );
+      // A refused connection never delivered the request: safe to retry any call.
+      if (isRead || /connection refused|tcp connect error/i.test(msg)) {
+        throw new RetryableError(err);
+      }
+      throw err;
+    }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      if (signal.aborted) throw e;
+      const err = this.#fail(
+        "unavailable",
+        method,
+        `connection to ${this.endpoint} dropped before the reply was complete`,
+        { status: res.status },
+      );
+      if (isRead) throw new RetryableError(err);
+      throw err;
+    }
+    let json: { data?: unknown; error?: { name?: string; descr?: string; transient?: boolean } };
+    try {
+      json = JSON.parse(text);
+    } catch {
+      const err = this.#fail(
+        res.status >= 500 ? "unavailable" : "backend",
+        method,
+        `HTTP ${res.status} with a reply that is not JSON`,
+        { status: res.status },
+      );
+      if (isRead && res.status >= 500) throw new RetryableError(err);
+      throw err;
+    }
+    if (json && typeof json === "object" && json.error) {
+      const apiName = String(json.error.name ?? "");
+      const descr = String(json.error.descr ?? "");
+      const transient = json.error.transient === true;
+      const kind = transient ? "unavailable" : storpoolErrorKind(apiName, descr, res.status);
+      const err = this.#fail(kind, method, `${apiName || `HTTP ${res.status}`}: ${descr}`, {
+        apiName,
+        transient,
+        status: res.status,
+      });
+      if (transient || (isRead && res.status >= 500)) throw new RetryableError(err);
+      throw err;
+    }
+    if (!res.ok || !json || typeof json !== "object" || !("data" in json)) {
+      const err = this.#fail(
+        res.status >= 500 ? "unavailable" : "backend",
+        method,
+        `unexpected HTTP ${res.status} reply`,
+        { status: res.status },
+      );
+      if (isRead && res.status >= 500) throw new RetryableError(err);
+      throw err;
+    }
+    return json.data as T;
+  }
+
+  #get<T>(method: string, name?: string): Promise<T> {
+    return this.call<T>("GET", method, name);
+  }
+
+  #post<T = ApiOk>(method: string, name: string | undefined, body?: unknown): Promise<T> {
+    return this.call<T>("POST", method, name, body);
+  }
+
+  // ---- volumes ----
+
+  /** `GET VolumesList`. */
+  volumesList(): Promise<VolumeSummary[]> {
+    return this.#get("VolumesList");
+  }
+  /** `GET Volume/<name>`: a one-element list; objectDoesNotExist when missing. */
+  volume(name: string): Promise<VolumeSummary[]> {
+    return this.#get("Volume", name);
+  }
+  /** `GET VolumeDescribe/<name>`. */
+  volumeDescribe(name: string): Promise<VolumeSummary & Record<string, unknown>> {
+    return this.#get("VolumeDescribe", name);
+  }
+  /** `GET VolumesSpace`: every volume with storedSize/spaceUsed (and tags). */
+  volumesSpace(): Promise<VolumeSpace[]> {
+    return this.#get("VolumesSpace");
+  }
+  /** `POST VolumeCreate`. */
+  volumeCreate(desc: VolumeCreateDesc): Promise<ApiOk> {
+    return this.#post("VolumeCreate", undefined, desc);
+  }
+  /** `POST VolumeUpdate/<name>` (size, rename, tags, template, placement). */
+  volumeUpdate(name: string, desc: VolumeUpdateDesc): Promise<ApiOk> {
+    return this.#post("VolumeUpdate", name, desc);
+  }
+  /** `POST VolumeDelete/<name>`. */
+  volumeDelete(name: string): Promise<ApiOk> {
+    return this.#post("VolumeDelete", name);
+  }
+  /** `POST VolumeFreeze/<name>`: turn a volume into a snapshot of the same name. */
+  volumeFreeze(name: string, desc?: { deleteAfter?: number }): Promise<ApiOk> {
+    return this.#post("VolumeFreeze", name, desc);
+  }
+  /** `POST VolumeRevert/<name>`. */
+  volumeRevert(name: string, toSnapshot: string, revertSize = true): Promise<ApiOk> {
+    return this.#post("VolumeRevert", name, { toSnapshot, revertSize });
+  }
+
+  // ---- snapshots ----
+
+  /** `GET SnapshotsList`. */
+  snapshotsList(): Promise<SnapshotSummary[]> {
+    return this.#get("SnapshotsList");
+  }
+  /** `GET Snapshot/<name>`: a one-element list. */
+  snapshot(name: string): Promise<SnapshotSummary[]> {
+    return this.#get("Snapshot", name);
+  }
+  /** `GET SnapshotsSpace`. */
+  snapshotsSpace(): Promise<SnapshotSpace[]> {
+    return this.#get("SnapshotsSpace");
+  }
+  /** `POST VolumeSnapshot/<volume>` (named, or anonymous with deleteAfter). */
+  volumeSnapshot(volume: string, desc: VolumeSnapshotDesc): Promise<ApiOk> {
+    return this.#post("VolumeSnapshot", volume, desc);
+  }
+  /** `POST SnapshotUpdate/<name>`. */
+  snapshotUpdate(name: string, desc: SnapshotUpdateDesc): Promise<ApiOk> {
+    return this.#post("SnapshotUpdate", name, desc);
+  }
+  /** `POST SnapshotDelete/<name>`. */
+  snapshotDelete(name: string): Promise<ApiOk> {
+    return this.#post("SnapshotDelete", name);
+  }
+  /** `POST VolumesGroupSnapshot`: atomic, crash-consistent snapshots of several volumes. */
+  volumesGroupSnapshot(spec: GroupSnapshotSpec): Promise<GroupSnapshotResult & Partial<ApiOk>> {
+    return this.#post("VolumesGroupSnapshot", undefined, spec);
+  }
+
+  // ---- templates ----
+
+  /** `GET VolumeTemplatesList`. */
+  templatesList(): Promise<TemplateDesc[]> {
+    return this.#get("VolumeTemplatesList");
+  }
+  /** `GET VolumeTemplateDescribe/<name>`. */
+  templateDescribe(name: string): Promise<TemplateDesc> {
+    return this.#get("VolumeTemplateDescribe", name);
+  }
+  /** `GET VolumeTemplatesStatus`: capacity and free space per template. */
+  templatesStatus(): Promise<TemplateStatus[]> {
+    return this.#get("VolumeTemplatesStatus");
+  }
+
+  // ---- attachments ----
+
+  /** `GET AttachmentsList`. */
+  attachmentsList(): Promise<AttachmentDesc[]> {
+    return this.#get("AttachmentsList");
+  }
+  /** `POST VolumesReassign` (no wait for the clients). */
+  volumesReassign(items: ReassignDesc[]): Promise<ApiOk> {
+    return this.#post("VolumesReassign", undefined, items);
+  }
+  /**
+   * `POST VolumesReassignWait {reassign, attachTimeout}`: waits for the clients. The call
+   * deadline is stretched past attachTimeout so the API can answer first.
+   */
+  volumesReassignWait(items: ReassignDesc[], attachTimeoutS?: number): Promise<ApiOk> {
+    const body: { reassign: ReassignDesc[]; attachTimeout?: number } = { reassign: items };
+    if (attachTimeoutS !== undefined) body.attachTimeout = attachTimeoutS;
+    const timeoutMs = attachTimeoutS !== undefined
+      ? Math.max(this.#timeoutMs, attachTimeoutS * 1000 + 10_000)
+      : undefined;
+    return this.call("POST", "VolumesReassignWait", undefined, body, { timeoutMs });
+  }
+
+  /** Release keep-alive connections. The client can still be used afterwards. */
+  close(): void {
+    this.#http?.close();
+    this.#http = undefined;
+  }
+}
+
+class RetryableError extends Error {
+  readonly error: StorpoolApiError;
+  constructor(error: StorpoolApiError) {
+    super(error.message);
+    this.error = error;
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * A whole simulated cloud on one machine, for tests, the demo, the benchmark and users' CI
+ * smoke tests: a simulated LINSTOR controller, StorPool API and oned, simulated hosts, and a
+ * remotes tree made by `oneblk install` whose symlinks run the real driver programs.
+ *
+ * Layout under `root`:
+ *   hosts/<name>/       filesystem of host <name> (alpha = front-end and bridge, bravo, charlie,
+ *                       delta = hypervisors); store devices appear under hosts/<name>/dev/…
+ *   remotes/            oned's remotes dir ($R): datastore/<drv>/*, tm/<drv>/*, vmm/kvm/*, VERSION
+ *   linstor/, storpool/ simulator state (sparse data files)
+ *   one_auth            credentials for the simulated oned
+ *   stats.jsonl         one JSON line per action run (REST/ssh/oned calls, wall ms)
+ *
+ * Datastores registered in the simulated oned (ids are fixed so tests can name them):
+ *   linstor    image 100, system 101   (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP)
+ *   storpool   image 110, system 111   (SP_API_HTTP_HOST/PORT, SP_AUTH_TOKEN; templates one-ds-*)
+ *   linstor_un image 120, system 121   (LS_CONTROLLERS, RESOURCE_GROUP)
+ * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4.
+ * LINSTOR: storage pools open_image and open_system (thin) on every node; resource groups
+ * one_image and one_system with place count 2 (the seed article's setup).
+ */
+import { join } from "node:path";
+import { startLinstorSim } from "./linstor/server.ts";
+import type { LinstorSim } from "./linstor/server.ts";
+import { startStorpoolSim } from "./storpool/server.ts";
+import type { StorpoolSim } from "./storpool/server.ts";
+import { startOnedSim } from "./oned.ts";
+import type { OnedSim } from "./oned.ts";
+import { buildDatastoreXml, buildHostXml } from "./oned_builders.ts";
+import { install } from "../install.ts";
+import { listActions } from "../../actions/index.ts";
+import { DRIVERS } from "../profiles/index.ts";
+
+/** The simulated hosts; the first is the front-end and bridge. */
+export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
+
+/** Fixed datastore ids per profile. */
+export const CLUSTER_DS: Record<string, { image: number; system: number }> = {
+  linstor: { image: 100, system: 101 },
+  storpool: { image: 110, system: 111 },
+  linstor_un: { image: 120, system: 121 },
+};
+
+/** Options of startCluster. */
+export interface ClusterOptions {
+  /** Latency added to every store request (ms). */
+  latencyMs?: number;
+  /** OpenNebula version written to $R/VERSION (default 7.0.0). */
+  oneVersion?: string;
+  /** Use this directory instead of a fresh temp dir (kept on stop). */
+  root?: string;
+  /** Extra environment for every action. */
+  env?: Record<string, string>;
+}
+
+/** Result of running one driver program. */
+export interface RunOutput {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How a call passes its payload: ≤6.6 as argv base64, ≥6.8 on stdin. */
+export type CallStyle = "argv" | "stdin";
+
+/** A running simulated cloud. */
+export interface Cluster {
+  root: string;
+  remotes: string;
+  hostsRoot: string;
+  frontend: string;
+  env: Record<string, string>;
+  linstor: LinstorSim;
+  storpool: StorpoolSim;
+  oned: OnedSim;
+  /** Run `<remotes>/<kind>/<dir>/<name> args…` as oned would (cwd = root). */
+  run(
+    kind: "datastore" | "tm" | "vmm",
+    dir: string,
+    name: string,
+    args: string[],
+    opts?: { stdin?: string | Uint8Array; env?: Record<string, string> },
+  ): Promise<RunOutput>;
+  /** Run a datastore action (or tm monitor) with its XML payload in the given call style. */
+  runDs(
+    kind: "datastore" | "tm",
+    driver: string,
+    action: string,
+    payloadXml: string,
+    id: number | string,
+    style?: CallStyle,
+  ): Promise<RunOutput>;
+  /** Real local path of `path` on simulated host `host`. */
+  hostPath(host: string, path: string): string;
+  /** Parsed stats lines written so far. */
+  stats(): Promise<ActionStats[]>;
+  stop(): Promise<void>;
+}
+
+/** One stats line (see lib/runner.ts). */
+export interface ActionStats {
+  kind: string;
+  driver: string;
+  action: string;
+  ok: boolean;
+  ms: number;
+  rest: number;
+  ssh: number;
+  one: number;
+}
+
+const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
+
+function b64(s: string): string {
+  const bytes = new TextEncoder().encode(s);
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}
+
+/** Start the simulated cloud. */
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const ownRoot = !opts.root;
+  const root = opts.root ?? await Deno.makeTempDir({ prefix: "oneblk-cluster-" });
+  const hostsRoot = join(root, "hosts");
+  for (const h of CLUSTER_HOSTS) {
+    for (const d of ["var/lib/one/datastores", "var/tmp", "dev"]) {
+      await Deno.mkdir(join(hostsRoot, h, d), { recursive: true });
+    }
+  }
+  const latencyMs = opts.latencyMs ?? 0;
+  const linstor = await startLinstorSim({
+    nodes: [...CLUSTER_HOSTS],
+    pools: [
+      { name: "open_image", sizeGiB: 200, thin: true },
+      { name: "open_system", sizeGiB: 200, thin: true },
+    ],
+    resourceGroups: [
+      { name: "one_image", placeCount: 2, storagePools: ["open_image"] },
+      { name: "one_system", placeCount: 2, storagePools: ["open_system"] },
+    ],
+    stateDir: join(root, "linstor"),
+    hostsRoot,
+    latencyMs,
+  });
+  const storpool = await startStorpoolSim({
+    clients: Object.fromEntries(CLUSTER_HOSTS.map((h, i) => [h, i + 1])),
+    templates: [
+      { name: "one-ds-110", capacityGiB: 200, replication: 3, placeAll: "hdd" },
+      { name: "one-ds-111", capacityGiB: 200, replication: 3, placeAll: "ssd" },
+    ],
+    stateDir: join(root, "storpool"),
+    hostsRoot,
+    latencyMs,
+  });
+  const oned = await startOnedSim({});
+  await Deno.writeTextFile(join(root, "one_auth"), "oneadmin:opennebula\n");
+
+  const spAttrs = {
+    SP_API_HTTP_HOST: "127.0.0.1",
+    SP_API_HTTP_PORT: String(storpool.port),
+    SP_AUTH_TOKEN: storpool.token,
+  };
+  const dsTemplates: Record<string, Record<string, string>> = {
+    linstor: {
+      LINSTOR_CONTROLLERS: linstor.url,
+      DISK_TYPE: "BLOCK",
+      BRIDGE_LIST: "alpha",
+    },
+    linstor_un: { LS_CONTROLLERS: linstor.url, DISK_TYPE: "BLOCK", BRIDGE_LIST: "alpha" },
+    storpool: { ...spAttrs, DISK_TYPE: "BLOCK", BRIDGE_LIST: "alpha" },
+  };
+  const rgAttr: Record<string, string> = {
+    linstor: "LINSTOR_RESOURCE_GROUP",
+    linstor_un: "RESOURCE_GROUP",
+    storpool: "",
+  };
+  for (const [drv, ids] of Object.entries(CLUSTER_DS)) {
+    const base = dsTemplates[drv];
+    const rg = rgAttr[drv];
+    oned.state.putDatastore(buildDatastoreXml({
+      id: ids.image,
+      name: `${drv}_image`,
+      tmMad: drv,
+      dsMad: drv,
+      type: "IMAGE",
+      template: { ...base, ...(rg ? { [rg]: "one_image" } : {}) },
+    }));
+    oned.state.putDatastore(buildDatastoreXml({
+      id: ids.system,
+      name: `${drv}_system`,
+      tmMad: drv,
+      type: "SYSTEM",
+      template: { ...base, SHARED: "YES", ...(rg ? { [rg]: "one_system" } : {}) },
+    }));
+  }
+  CLUSTER_HOSTS.forEach((name, i) =>
+    oned.state.putHost(buildHostXml({ id: i, name, template: { SP_OURID: String(i + 1) } }))
+  );
+
+  const remotes = join(root, "remotes");
+  await Deno.mkdir(remotes, { recursive: true });
+  await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
+  await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
+  await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
+
+  const statsFile = join(root, "stats.jsonl");
+  const env: Record<string, string> = {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? root,
+    ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+    ...(Deno.env.get("NODE_EXTRA_CA_CERTS")
+      ? { NODE_EXTRA_CA_CERTS: Deno.env.get("NODE_EXTRA_CA_CERTS")! }
+      : {}),
+    ONEBLK_SIM_ROOT: root,
+    ONE_XMLRPC: oned.url,
+    ONE_AUTH: join(root, "one_auth"),
+    ONEBLK_FRONTEND: "alpha",
+    ONEBLK_STATS_FILE: statsFile,
+    ONEBLK_MONITORD_CONF: join(root, "monitord.conf"),
+    ...(opts.env ?? {}),
+  };
+
+  const cluster: Cluster = {
+    root,
+    remotes,
+    hostsRoot,
+    frontend: "alpha",
+    env,
+    linstor,
+    storpool,
+    oned,
+    async run(kind, dir, name, args, o = {}) {
+      const cmd = new Deno.Command(join(remotes, kind, dir, name), {
+        args,
+        cwd: root,
+        env: { ...env, ...(o.env ?? {}) },
+        clearEnv: true,
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      const child = cmd.spawn();
+      const w = child.stdin.getWriter();
+      if (o.stdin !== undefined) {
+        await w.write(typeof o.stdin === "string" ? new TextEncoder().encode(o.stdin) : o.stdin)
+          .catch(() => {});
+      }
+      await w.close().catch(() => {});
+      const out = await child.output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    },
+    runDs(kind, driver, action, payloadXml, id, style = "stdin") {
+      const payload = b64(payloadXml);
+      return style === "argv"
+        ? cluster.run(kind, driver, action, [payload, String(id)])
+        : cluster.run(kind, driver, action, [String(id)], { stdin: payload });
+    },
+    hostPath: (host, path) => join(hostsRoot, host, path),
+    async stats() {
+      try {
+        const text = await Deno.readTextFile(statsFile);
+        return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as ActionStats);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return [];
+        throw e;
+      }
+    },
+    async stop() {
+      await Promise.allSettled([linstor.stop(), storpool.stop(), oned.stop()]);
+      if (ownRoot) await Deno.remove(root, { recursive: true }).catch(() => {});
+    },
+  };
+  return cluster;
+}

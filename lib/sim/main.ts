@@ -1,0 +1,44 @@
+/**
+ * `oneblk sim <linstor|storpool|oned> …`: run one simulator in the foreground (tests, CI smoke
+ * tests, trying the LINSTOR/StorPool walk-throughs with curl).
+ */
+import { parseArgs } from "node:util";
+import { OneblkError } from "../errors.ts";
+
+async function onedSimMain(args: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      strict: true,
+      options: { port: { type: "string" }, auth: { type: "string" } },
+    }).values;
+  } catch (e) {
+    throw new OneblkError("usage", (e as Error).message);
+  }
+  const { startOnedSim } = await import("./oned.ts");
+  const sim = await startOnedSim({ port: v.port ? Number(v.port) : 0, auth: v.auth });
+  console.log(JSON.stringify({ url: sim.url, port: sim.port }));
+  await new Promise<void>((resolve) => {
+    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => resolve());
+  });
+  await sim.stop();
+  return 0;
+}
+
+/** Dispatch `oneblk sim <which> …`. */
+export async function simMain(args: string[]): Promise<number> {
+  const [which, ...rest] = args;
+  switch (which) {
+    case "linstor":
+      return await (await import("./linstor/main.ts")).linstorSimMain(rest);
+    case "storpool":
+      return await (await import("./storpool/main.ts")).storpoolSimMain(rest);
+    case "oned":
+      return await onedSimMain(rest);
+  }
+  throw new OneblkError(
+    "usage",
+    `unknown simulator '${which ?? ""}' (known: linstor, storpool, oned)`,
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * `oneblk sim storpool` — run the StorPool API simulator in the foreground.
+ *
+ *   oneblk sim storpool --port N [--token T] [--clients alpha=1,bravo=2]
+ *     [--template NAME:SIZE_GIB[:replication]]… [--latency-ms N] [--state-dir D]
+ *     [--hosts-root D]
+ *
+ * Prints one JSON line `{"url","port","token","stateDir","hostsRoot"}` on stdout once
+ * listening, then serves until SIGINT/SIGTERM. `--hosts-root` defaults to
+ * `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--token` a random token is
+ * generated (and printed, since the caller needs it).
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { OneblkError } from "../../errors.ts";
+import { type SimTemplateSpec, startStorpoolSim } from "./server.ts";
+
+/** Parse `alpha=1,bravo=2` into a client map. */
+export function parseClients(spec: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of spec.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const m = /^([^=\s]+)=(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 4095) {
+      throw new OneblkError("usage", `--clients: '${part}' is not host=id (id 1..4095)`);
+    }
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** Parse `NAME:SIZE_GIB[:replication]`. */
+export function parseTemplate(spec: string): SimTemplateSpec {
+  const m = /^([A-Za-z0-9_\-]+):(\d+(?:\.\d+)?)(?::([123]))?$/.exec(spec.trim());
+  if (!m) {
+    throw new OneblkError("usage", `--template: '${spec}' is not NAME:SIZE_GIB[:replication]`);
+  }
+  return {
+    name: m[1],
+    capacityGiB: Number(m[2]),
+    replication: m[3] ? Number(m[3]) : undefined,
+  };
+}
+
+/** Entry point of `oneblk sim storpool …`; resolves with the exit code after a signal. */
+export async function storpoolSimMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: "string" },
+      token: { type: "string" },
+      clients: { type: "string" },
+      template: { type: "string", multiple: true },
+      "latency-ms": { type: "string" },
+      "state-dir": { type: "string" },
+      "hosts-root": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      "usage: oneblk sim storpool --port N [--token T] [--clients alpha=1,bravo=2] " +
+        "[--template NAME:SIZE_GIB[:replication]] [--latency-ms N] [--state-dir D] " +
+        "[--hosts-root D]",
+    );
+    return 0;
+  }
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OneblkError("usage", `--port: '${values.port}' is not a port`);
+  }
+  const latency = values["latency-ms"] === undefined ? 0 : Number(values["latency-ms"]);
+  if (!Number.isFinite(latency) || latency < 0) {
+    throw new OneblkError("usage", `--latency-ms: '${values["latency-ms"]}' is not a number`);
+  }
+  const simRoot = Deno.env.get("ONEBLK_SIM_ROOT");
+  const sim = await startStorpoolSim({
+    port,
+    token: values.token,
+    clients: values.clients ? parseClients(values.clients) : undefined,
+    templates: (values.template ?? []).map(parseTemplate),
+    latencyMs: latency,
+    stateDir: values["state-dir"],
+    hostsRoot: values["hosts-root"] ?? (simRoot ? join(simRoot, "hosts") : undefined),
+  });
+  console.log(JSON.stringify({
+    url: sim.url,
+    port: sim.port,
+    token: sim.token,
+    stateDir: sim.stateDir,
+    hostsRoot: sim.hostsRoot ?? null,
+  }));
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await promise;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await sim.stop();
+  }
+  return 0;
+}
