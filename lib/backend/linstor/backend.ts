@@ -1,0 +1,869 @@
+/**
+ * The LINSTOR implementation of the Backend interface (lib/backend/types.ts).
+ *
+ * Volume = resource definition (RD) with volume 0. Device path `/dev/drbd/by-res/<RD>/0`.
+ * Metadata (setProps) = RD properties `Aux/one/<key>`. Snapshots = LINSTOR snapshots.
+ *
+ * Placement (`Placement`):
+ * - `group`: resource group. Set → create = `POST /v1/resource-groups/{rg}/spawn`.
+ *   Empty → RD + VD + autoplace (or explicit resources on `node_list`) in DfltRscGrp.
+ * - `replicas`: place count override (select_filter.place_count).
+ * - `options` (unknown keys are ignored; lists are space and/or comma separated):
+ *   - `storage_pool`            storage pools for diskful replicas (storage_pool_list)
+ *   - `diskless_pool`           diskless pools (storage_pool_diskless_list; used at placement)
+ *   - `node_list`               explicit nodes: without a group one resource per node is
+ *                               created; with a group it restricts placement (node_name_list)
+ *   - `layer_list`              layer stack, e.g. "drbd,storage" (layer_stack)
+ *   - `providers`               provider kinds, e.g. "LVM_THIN ZFS_THIN" (provider_list)
+ *   - `replicas_on_same`        node property names (replicas_on_same)
+ *   - `replicas_on_different`   node property names (replicas_on_different)
+ *   - `do_not_place_with`       resource names (not_place_with_rsc)
+ *   - `do_not_place_with_regex` regex (not_place_with_rsc_regex)
+ *   - `encryption`              "yes": without a group the VD gets the ENCRYPTED flag; with a
+ *                               group the LUKS layer is added to the layer stack
+ *   - `clone_mode`              "snapshot": clones skip the LINSTOR clone API and start with
+ *                               snapshot + restore; anything else: clone API first
+ *   - `prefer_node`, `checkpoint_replicas`: accepted (used by actions, not by the backend)
+ *
+ * REST economy: no unfiltered listings, no version probe, one call for the common path of
+ * each operation (create: 1 spawn; attach: 1; detach: 1 view + 1 delete; delete: 1, plus the
+ * snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3 whatever the
+ * number of volumes, because the `props` filter of /v1/view/resources matches resource (per
+ * node) properties, not the RD properties where the metadata lives).
+ *
+ * Rename: LINSTOR cannot rename an RD. renameVolume = server-side clone into the new name
+ * (props kept) + delete of the old RD; it refuses volumes with snapshots (they cannot move)
+ * and volumes in use.
+ */
+import { isKind, OneblkError } from "../../errors.ts";
+import type { HostRunner } from "../../host/types.ts";
+import type {
+  Attachment,
+  Backend,
+  BackendStats,
+  Capacity,
+  CloneOptions,
+  CreateOptions,
+  Placement,
+  SnapshotInfo,
+  VolumeInfo,
+  VolumeUsage,
+} from "../types.ts";
+import { CODE, isError, isWarnNotFound, rcClass, rcCode } from "./api_call_rc.ts";
+import { LinstorApiError, LinstorClient, type LinstorReply, seg } from "./client.ts";
+
+/** Connection settings of the LINSTOR backend. */
+export interface LinstorConfig {
+  /** Raw controller list (LINSTOR_CONTROLLERS / LS_CONTROLLERS). */
+  controllers: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  token?: string;
+  /** Deadline per REST call in ms (default 60000). */
+  timeoutMs?: number;
+  /** Deadline for a server-side clone to complete in ms (default 900000). */
+  cloneTimeoutMs?: number;
+  /** Deadline of the dd block copy in ms (default 3600000). */
+  copyTimeoutMs?: number;
+}
+
+/** Dependencies of the LINSTOR backend. */
+export interface LinstorDeps {
+  /** Runs dd for the block-copy clone fallback. */
+  hosts?: HostRunner;
+}
+
+const AUX = "Aux/one/";
+const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+
+interface RdJson {
+  name: string;
+  props?: Record<string, string>;
+  flags?: string[];
+  resource_group_name?: string;
+  volume_definitions?: { volume_number?: number; size_kib: number }[];
+}
+interface VolumeJson {
+  volume_number?: number;
+  storage_pool_name?: string;
+  provider_kind?: string;
+  allocated_size_kib?: number;
+}
+interface RscJson {
+  name: string;
+  node_name: string;
+  flags?: string[];
+  state?: { in_use?: boolean };
+  volumes?: VolumeJson[];
+}
+interface SnapJson {
+  name: string;
+  resource_name: string;
+  flags?: string[];
+  volume_definitions?: { volume_number?: number; size_kib?: number }[];
+  snapshots?: { create_timestamp?: number }[];
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
+function sameName(a: string, b: string): boolean {
+  return a.toUpperCase() === b.toUpperCase();
+}
+
+function isDiskless(r: RscJson): boolean {
+  const f = r.flags ?? [];
+  return f.includes("DISKLESS") || f.includes("DRBD_DISKLESS") || f.includes("TIE_BREAKER");
+}
+
+function isDeleting(r: RscJson): boolean {
+  const f = r.flags ?? [];
+  return f.includes("DELETE") || f.includes("DRBD_DELETE");
+}
+
+function kib(mib: number): number {
+  return Math.ceil(mib * 1024);
+}
+
+function mibDown(k: number): number {
+  return Math.floor(k / 1024);
+}
+
+function checkName(kind: string, name: string): void {
+  if (!/^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/.test(name)) {
+    throw new OneblkError("input", `invalid LINSTOR ${kind} name "${name}"`);
+  }
+}
+
+function checkSize(sizeMiB: number): void {
+  if (!Number.isFinite(sizeMiB) || sizeMiB <= 0) {
+    throw new OneblkError("input", `invalid volume size ${sizeMiB} MiB`);
+  }
+}
+
+/** select_filter fields from a placement (without place_count unless replicas is set). */
+export function selectFilter(p: Placement): Record<string, unknown> {
+  const o = p.options ?? {};
+  const f: Record<string, unknown> = {};
+  if (p.replicas !== undefined && p.replicas > 0) f.place_count = p.replicas;
+  const pools = list(o.storage_pool);
+  if (pools.length) f.storage_pool_list = pools;
+  const dl = list(o.diskless_pool);
+  if (dl.length) f.storage_pool_diskless_list = dl;
+  const layers = list(o.layer_list).map((s) => s.toUpperCase());
+  if (/^(yes|true|1)$/i.test(o.encryption ?? "") && p.group) {
+    const base = layers.length ? layers : ["DRBD", "STORAGE"];
+    if (!base.includes("LUKS")) base.splice(Math.max(0, base.indexOf("STORAGE")), 0, "LUKS");
+    f.layer_stack = base;
+  } else if (layers.length) f.layer_stack = layers;
+  const prov = list(o.providers).map((s) => s.toUpperCase());
+  if (prov.length) f.provider_list = prov;
+  const same = list(o.replicas_on_same);
+  if (same.length) f.replicas_on_same = same;
+  const diff = list(o.replicas_on_different);
+  if (diff.length) f.replicas_on_different = diff;
+  const nw = list(o.do_not_place_with);
+  if (nw.length) f.not_place_with_rsc = nw;
+  if (o.do_not_place_with_regex) f.not_place_with_rsc_regex = o.do_not_place_with_regex;
+  if (p.group) {
+    const nodes = list(o.node_list);
+    if (nodes.length) {
+      f.node_name_list = nodes;
+      if (f.place_count === undefined) f.place_count = nodes.length;
+    }
+  }
+  return f;
+}
+
+function auxProps(props?: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(props ?? {})) {
+    if (!PROP_KEY_RE.test(k)) throw new OneblkError("input", `invalid metadata key "${k}"`);
+    out[AUX + k] = v;
+  }
+  return out;
+}
+
+function stripAux(props?: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(props ?? {})) {
+    if (k.startsWith(AUX)) out[k.slice(AUX.length)] = v;
+  }
+  return out;
+}
+
+/** True when `e` is a LINSTOR reply with an error entry carrying `code`. */
+function errHas(e: unknown, ...codes: number[]): e is LinstorApiError {
+  return e instanceof LinstorApiError &&
+    e.rcs.some((r) => isError(r.ret_code) && codes.includes(rcCode(r.ret_code)));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const rdPath = (r: string) => `/v1/resource-definitions/${seg(r)}`;
+
+/** The LINSTOR backend. */
+class LinstorBackend implements Backend {
+  readonly kind = "linstor";
+  readonly stats: BackendStats;
+  readonly #c: LinstorClient;
+  readonly #cfg: LinstorConfig;
+  readonly #hosts?: HostRunner;
+
+  constructor(cfg: LinstorConfig, deps: LinstorDeps) {
+    this.#cfg = cfg;
+    this.#c = new LinstorClient({
+      controllers: cfg.controllers,
+      caFile: cfg.caFile,
+      certFile: cfg.certFile,
+      keyFile: cfg.keyFile,
+      token: cfg.token,
+      timeoutMs: cfg.timeoutMs,
+    });
+    this.stats = this.#c.stats;
+    this.#hosts = deps.hosts;
+  }
+
+  /** The REST client (tests, diagnostics). */
+  get client(): LinstorClient {
+    return this.#c;
+  }
+
+  devicePath(volume: string): string {
+    return `/dev/drbd/by-res/${volume}/0`;
+  }
+
+  async #rd(volume: string): Promise<RdJson | null> {
+    const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
+      resource_definitions: [volume],
+      with_volume_definitions: true,
+    });
+    return rds.find((r) => sameName(r.name, volume) && !(r.flags ?? []).includes("DELETE")) ??
+      null;
+  }
+
+  #info(rd: RdJson): VolumeInfo {
+    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+    return { name: rd.name, sizeMiB: vd ? mibDown(vd.size_kib) : 0, props: stripAux(rd.props) };
+  }
+
+  async getVolume(volume: string): Promise<VolumeInfo | null> {
+    const rd = await this.#rd(volume);
+    return rd ? this.#info(rd) : null;
+  }
+
+  /** An "exists" answer to a create: same size → false (idempotent), else kind "exists". */
+  async #existing(volume: string, sizeMiB: number, err: unknown): Promise<boolean> {
+    const info = await this.getVolume(volume);
+    if (!info) throw err;
+    if (info.sizeMiB === Math.ceil(sizeMiB)) return false;
+    throw new OneblkError(
+      "exists",
+      `LINSTOR volume ${volume} already exists with ${info.sizeMiB} MiB (wanted ${sizeMiB} MiB)`,
+    );
+  }
+
+  /** Best-effort removal of something this call created; never throws. */
+  async #cleanup(volume: string): Promise<void> {
+    try {
+      await this.deleteVolume(volume);
+    } catch { /* the original error matters more */ }
+  }
+
+  async createVolume(volume: string, sizeMiB: number, opts: CreateOptions): Promise<boolean> {
+    checkName("resource", volume);
+    checkSize(sizeMiB);
+    const p = opts.placement;
+    const props = auxProps(opts.props);
+    const filter = selectFilter(p);
+    const size = kib(sizeMiB);
+    if (p.group) {
+      const body: Record<string, unknown> = {
+        resource_definition_name: volume,
+        volume_sizes: [size],
+        partial: false,
+        definitions_only: !!opts.preferHost,
+      };
+      if (Object.keys(filter).length) body.select_filter = filter;
+      if (Object.keys(props).length) body.resource_definition_props = props;
+      let r: LinstorReply;
+      try {
+        r = await this.#c.write("POST", `/v1/resource-groups/${seg(p.group)}/spawn`, body);
+      } catch (e) {
+        if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
+        if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_GRP)) {
+          throw new OneblkError("config", `LINSTOR resource group ${p.group} not found`);
+        }
+        // A definite refusal: remove whatever the spawn may have left. An unknown outcome
+        // (connection lost) is left alone: a retry of createVolume is idempotent.
+        if (e instanceof LinstorApiError) await this.#cleanup(volume);
+        throw e;
+      }
+      const spawned = !r.rcs.some((e) =>
+        rcClass(e.ret_code) === "info" && rcCode(e.ret_code) === CODE.INFO_NO_RSC_SPAWNED
+      );
+      if (!spawned || opts.preferHost) {
+        try {
+          if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
+          await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: filter });
+        } catch (e) {
+          await this.#cleanup(volume);
+          throw e;
+        }
+      }
+      return true;
+    }
+    try {
+      await this.#c.write("POST", "/v1/resource-definitions", {
+        resource_definition: { name: volume, props },
+      });
+    } catch (e) {
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
+      throw e;
+    }
+    try {
+      const vd: Record<string, unknown> = { size_kib: size };
+      if (/^(yes|true|1)$/i.test(p.options?.encryption ?? "")) vd.flags = ["ENCRYPTED"];
+      await this.#c.write("POST", `${rdPath(volume)}/volume-definitions`, {
+        volume_definition: vd,
+      });
+      const nodes = list(p.options?.node_list);
+      if (nodes.length) {
+        const pool = list(p.options?.storage_pool)[0];
+        const items = nodes.map((n) => {
+          const res: Record<string, unknown> = { node_name: n };
+          if (pool) res.props = { StorPoolName: pool };
+          const item: Record<string, unknown> = { resource: res };
+          const layers = filter.layer_stack as string[] | undefined;
+          if (layers) item.layer_list = layers;
+          return item;
+        });
+        await this.#c.write("POST", `${rdPath(volume)}/resources`, items);
+      } else {
+        if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
+        const f = { ...filter };
+        if (f.place_count === undefined) f.place_count = 2;
+        await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: f });
+      }
+    } catch (e) {
+      await this.#cleanup(volume);
+      throw e;
+    }
+    return true;
+  }
+
+  /** make-available diskful on the preferred host; "no diskful pool there" is not an error. */
+  async #preferDiskful(volume: string, host: string): Promise<void> {
+    try {
+      await this.#c.write(
+        "POST",
+        `${rdPath(volume)}/resources/${seg(host)}/make-available`,
+        { diskful: true },
+      );
+    } catch (e) {
+      if (errHas(e, CODE.FAIL_NOT_FOUND_STOR_POOL, CODE.FAIL_NOT_FOUND_NODE)) return;
+      throw e;
+    }
+  }
+
+  async deleteVolume(volume: string): Promise<void> {
+    try {
+      await this.#c.write("DELETE", rdPath(volume));
+      return;
+    } catch (e) {
+      if (!(e instanceof LinstorApiError)) throw e;
+      if (e.kind === "not_found") return;
+      if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
+    }
+    // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
+    // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+    const busy = rscs.find((r) => sameName(r.name, volume) && r.state?.in_use);
+    if (busy) {
+      throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
+    }
+    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [volume] });
+    for (const s of snaps.filter((x) => sameName(x.resource_name, volume))) {
+      await this.deleteSnapshot(volume, s.name);
+    }
+    try {
+      await this.#c.write("DELETE", rdPath(volume));
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return;
+      throw e;
+    }
+  }
+
+  async cloneVolume(source: string, target: string, opts: CloneOptions): Promise<void> {
+    checkName("resource", target);
+    await this.#clone(source, target, opts.placement, false, opts.fromSnapshot);
+    try {
+      if (opts.sizeMiB !== undefined) await this.resizeVolume(target, opts.sizeMiB);
+      if (opts.props && Object.keys(opts.props).length) await this.setProps(target, opts.props);
+      if (opts.preferHost) {
+        try {
+          await this.#preferDiskful(target, opts.preferHost);
+        } catch { /* locality is best effort */ }
+      }
+    } catch (e) {
+      await this.#cleanup(target);
+      throw e;
+    }
+  }
+
+  /**
+   * Clone with fallbacks. `keepProps`: keep the source's Aux/one props (rename); otherwise the
+   * clone starts without them. On failure nothing named `target` is left (unless it existed).
+   */
+  async #clone(
+    source: string,
+    target: string,
+    placement: Placement,
+    keepProps: boolean,
+    fromSnapshot?: string,
+  ): Promise<void> {
+    const reasons: string[] = [];
+    if (fromSnapshot) {
+      await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
+      return;
+    }
+    if (placement.options?.clone_mode !== "snapshot") {
+      try {
+        await this.#cloneApi(source, target, placement, keepProps);
+        return;
+      } catch (e) {
+        // exists / source missing / timeout / in use: a fallback would not do better
+        if (isKind(e, "exists", "not_found", "timeout", "in_use")) throw e;
+        reasons.push(`clone API: ${(e as Error).message}`);
+      }
+    }
+    const tmp = `oneblk-clone-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+    try {
+      await this.#c.write("POST", `${rdPath(source)}/snapshots`, { name: tmp });
+      try {
+        await this.#restoreInto(source, tmp, target, placement, keepProps);
+        return;
+      } finally {
+        try {
+          await this.deleteSnapshot(source, tmp);
+        } catch { /* best effort */ }
+      }
+    } catch (e) {
+      if (isKind(e, "exists", "timeout", "in_use")) throw e;
+      if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) throw e;
+      reasons.push(`snapshot restore: ${(e as Error).message}`);
+    }
+    try {
+      await this.#blockCopy(source, target, placement, keepProps);
+    } catch (e) {
+      if (isKind(e, "exists")) throw e;
+      reasons.push(`block copy: ${(e as Error).message}`);
+      throw new OneblkError(
+        isKind(e, "timeout") ? "timeout" : "backend",
+        `LINSTOR clone ${source} -> ${target} failed: ${reasons.join(" | ")}`,
+      );
+    }
+  }
+
+  async #cloneApi(source: string, target: string, p: Placement, keepProps: boolean): Promise<void> {
+    const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
+    if (p.group) body.resource_group = p.group;
+    if (!keepProps) body.delete_namespaces = ["Aux/one"];
+    try {
+      await this.#c.write("POST", `${rdPath(source)}/clone`, body);
+    } catch (e) {
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
+      }
+      if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) {
+        // the source is missing: nothing was created
+        throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
+      }
+      if (!(e instanceof LinstorApiError)) {
+        // unknown outcome (connection lost): do not delete what may be someone else's
+        throw e;
+      }
+      await this.#cleanup(target);
+      throw e;
+    }
+    const deadline = Date.now() + (this.#cfg.cloneTimeoutMs ?? 900_000);
+    let wait = 50;
+    for (;;) {
+      let st: { status?: string };
+      try {
+        st = await this.#c.get<{ status?: string }>(`${rdPath(source)}/clone/${seg(target)}`);
+      } catch (e) {
+        await this.#cleanup(target);
+        throw e;
+      }
+      if (st.status === "COMPLETE") return;
+      if (st.status === "FAILED") {
+        await this.#cleanup(target);
+        throw new OneblkError("backend", `LINSTOR clone of ${source} into ${target} FAILED`);
+      }
+      if (Date.now() >= deadline) {
+        await this.#cleanup(target);
+        throw new OneblkError(
+          "timeout",
+          `LINSTOR clone of ${source} into ${target} not complete after ${
+            this.#cfg.cloneTimeoutMs ?? 900_000
+          } ms`,
+        );
+      }
+      await sleep(wait);
+      wait = Math.min(1000, wait * 2);
+    }
+  }
+
+  /** Restore snapshot `snap` of `source` into a new RD `target`. */
+  async #restoreInto(
+    source: string,
+    snap: string,
+    target: string,
+    p: Placement,
+    keepProps: boolean,
+  ): Promise<void> {
+    let props: Record<string, string> = {};
+    if (keepProps) {
+      const rd = await this.#rd(source);
+      if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
+      props = Object.fromEntries(
+        Object.entries(rd.props ?? {}).filter(([k]) => k.startsWith(AUX)),
+      );
+    }
+    const def: Record<string, unknown> = { name: target, props };
+    if (p.group) def.resource_group_name = p.group;
+    try {
+      await this.#c.write("POST", "/v1/resource-definitions", { resource_definition: def });
+    } catch (e) {
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
+      }
+      throw e;
+    }
+    try {
+      await this.#c.write(
+        "POST",
+        `${rdPath(source)}/snapshot-restore-volume-definition/${seg(snap)}`,
+        { to_resource: target },
+      );
+      await this.#c.write(
+        "POST",
+        `${rdPath(source)}/snapshot-restore-resource/${seg(snap)}`,
+        { to_resource: target },
+      );
+    } catch (e) {
+      await this.#cleanup(target);
+      throw e;
+    }
+  }
+
+  /** Create `target` like a new volume and dd the data on a node holding a source replica. */
+  async #blockCopy(
+    source: string,
+    target: string,
+    p: Placement,
+    keepProps: boolean,
+  ): Promise<void> {
+    const hosts = this.#hosts;
+    if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
+    const rd = await this.#rd(source);
+    if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
+    const info = this.#info(rd);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [source] });
+    const diskful = rscs.filter((r) =>
+      sameName(r.name, source) && !isDiskless(r) && !isDeleting(r)
+    );
+    const node = (diskful.find((r) => r.state?.in_use) ?? diskful[0])?.node_name;
+    if (!node) throw new OneblkError("backend", `LINSTOR volume ${source} has no diskful replica`);
+    const props = keepProps ? info.props : undefined;
+    const created = await this.createVolume(target, info.sizeMiB, { placement: p, props });
+    if (!created) throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
+    try {
+      await this.attach(target, node);
+      const view = await this.#c.get<RscJson[]>("/v1/view/resources", {
+        resources: [target],
+        nodes: [node],
+      });
+      const kind = view[0]?.volumes?.[0]?.provider_kind ?? "";
+      const conv = /_THIN$/.test(kind) ? "notrunc,sparse,fsync" : "notrunc,fsync";
+      await hosts.run(node, [
+        "dd",
+        `if=${this.devicePath(source)}`,
+        `of=${this.devicePath(target)}`,
+        "bs=4M",
+        `conv=${conv}`,
+      ], { timeoutMs: this.#cfg.copyTimeoutMs ?? 3_600_000 });
+      await this.detach(target, node);
+    } catch (e) {
+      await this.#cleanup(target);
+      throw e;
+    }
+  }
+
+  async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
+    checkSize(sizeMiB);
+    const rd = await this.#rd(volume);
+    if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
+    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume 0`);
+    if (vd.size_kib >= kib(sizeMiB)) return;
+    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/0`, {
+      size_kib: kib(sizeMiB),
+    });
+  }
+
+  async renameVolume(volume: string, newName: string): Promise<void> {
+    checkName("resource", newName);
+    if (sameName(volume, newName)) return;
+    const rd = await this.#rd(volume);
+    if (!rd) {
+      if (await this.#rd(newName)) return; // already renamed
+      throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
+    }
+    if (await this.#rd(newName)) {
+      throw new OneblkError("exists", `LINSTOR volume ${newName} already exists`);
+    }
+    const snaps = await this.listSnapshots(volume);
+    if (snaps.length) {
+      throw new OneblkError(
+        "backend",
+        `LINSTOR cannot rename ${volume}: it has ${snaps.length} snapshot(s), which cannot move to a new name`,
+      );
+    }
+    const busy = (await this.attachments(volume)).find((a) => a.inUse);
+    if (busy) throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.host}`);
+    const placement: Placement = {
+      group: rd.resource_group_name && rd.resource_group_name !== "DfltRscGrp"
+        ? rd.resource_group_name
+        : "",
+      options: {},
+    };
+    await this.#clone(volume, newName, placement, true);
+    await this.deleteVolume(volume);
+  }
+
+  async listSnapshots(volume: string): Promise<SnapshotInfo[]> {
+    const snaps = await this.#c.get<SnapJson[]>(`${rdPath(volume)}/snapshots`);
+    return snaps
+      .filter((s) => !(s.flags ?? []).includes("DELETE"))
+      .map((s) => {
+        const vd0 = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+        const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
+        return {
+          name: s.name,
+          volume: s.resource_name ?? volume,
+          sizeMiB: mibDown(vd0?.size_kib ?? 0),
+          createdAt: times.length ? Math.min(...times) : 0,
+        };
+      })
+      .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+  }
+
+  async createSnapshot(volume: string, snapshot: string): Promise<void> {
+    checkName("snapshot", snapshot);
+    try {
+      await this.#c.write("POST", `${rdPath(volume)}/snapshots`, { name: snapshot });
+    } catch (e) {
+      if (errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) return;
+      throw e;
+    }
+  }
+
+  async createSnapshots(items: { volume: string; snapshot: string }[]): Promise<void> {
+    if (items.length === 0) return;
+    for (const it of items) checkName("snapshot", it.snapshot);
+    if (items.length === 1) return this.createSnapshot(items[0].volume, items[0].snapshot);
+    const send = (xs: typeof items) =>
+      this.#c.write("POST", "/v1/actions/snapshot/multi", {
+        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: i.volume })),
+      });
+    try {
+      await send(items);
+    } catch (e) {
+      if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
+      const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", {
+        resources: [...new Set(items.map((i) => i.volume))],
+      });
+      const missing = items.filter((i) =>
+        !have.some((s) => sameName(s.resource_name, i.volume) && sameName(s.name, i.snapshot))
+      );
+      if (missing.length) await send(missing);
+    }
+  }
+
+  async deleteSnapshot(volume: string, snapshot: string): Promise<void> {
+    try {
+      const r = await this.#c.write("DELETE", `${rdPath(volume)}/snapshots/${seg(snapshot)}`);
+      if (r.rcs.some((e) => isWarnNotFound(e.ret_code))) return;
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return;
+      throw e;
+    }
+  }
+
+  async rollbackSnapshot(volume: string, snapshot: string): Promise<void> {
+    await this.#c.write("POST", `${rdPath(volume)}/snapshot-rollback/${seg(snapshot)}`, {});
+  }
+
+  async attachments(volume: string): Promise<Attachment[]> {
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+    return rscs
+      .filter((r) => sameName(r.name, volume) && !isDeleting(r))
+      .map((r) => ({
+        host: r.node_name,
+        diskful: !isDiskless(r),
+        tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
+        inUse: r.state?.in_use === true,
+        readOnly: false,
+      }));
+  }
+
+  async attach(volume: string, host: string): Promise<void> {
+    await this.#c.write(
+      "POST",
+      `${rdPath(volume)}/resources/${seg(host)}/make-available`,
+      { diskful: false },
+    );
+  }
+
+  async detach(volume: string, host: string): Promise<void> {
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
+      resources: [volume],
+      nodes: [host],
+    });
+    const r = rscs.find((x) => sameName(x.name, volume) && sameName(x.node_name, host));
+    if (!r || isDeleting(r)) return;
+    const f = r.flags ?? [];
+    if (f.includes("TIE_BREAKER")) return;
+    if (!(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) return;
+    if (r.state?.in_use) {
+      throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${host}`);
+    }
+    try {
+      await this.#c.write("DELETE", `${rdPath(volume)}/resources/${seg(host)}`);
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return;
+      throw e;
+    }
+  }
+
+  async setDualPrimary(volume: string, allow: boolean): Promise<void> {
+    await this.#c.write(
+      "PUT",
+      rdPath(volume),
+      allow ? { override_props: { [TWO_PRIMARIES]: "yes" } } : { delete_props: [TWO_PRIMARIES] },
+    );
+  }
+
+  async setProps(volume: string, props: Record<string, string | null>): Promise<void> {
+    const over: Record<string, string> = {};
+    const del: string[] = [];
+    for (const [k, v] of Object.entries(props)) {
+      if (!PROP_KEY_RE.test(k)) throw new OneblkError("input", `invalid metadata key "${k}"`);
+      if (v === null) del.push(AUX + k);
+      else over[AUX + k] = v;
+    }
+    if (!del.length && !Object.keys(over).length) return;
+    const body: Record<string, unknown> = {};
+    if (Object.keys(over).length) body.override_props = over;
+    if (del.length) body.delete_props = del;
+    await this.#c.write("PUT", rdPath(volume), body);
+  }
+
+  async listUsage(match: Record<string, string>): Promise<VolumeUsage[]> {
+    const props = Object.entries(match).map(([k, v]) => {
+      if (!PROP_KEY_RE.test(k)) throw new OneblkError("input", `invalid metadata key "${k}"`);
+      return `${AUX}${k}=${v}`;
+    });
+    const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
+      props,
+      with_volume_definitions: true,
+    });
+    if (!rds.length) return [];
+    const names = rds.map((r) => r.name);
+    const [rscs, snaps] = await Promise.all([
+      this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
+      this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
+    ]);
+    return rds.map((rd) => {
+      let alloc = 0;
+      for (const r of rscs) {
+        if (!sameName(r.name, rd.name) || isDiskless(r)) continue;
+        const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
+          0;
+        alloc = Math.max(alloc, a);
+      }
+      const snapshots: Record<string, number> = {};
+      for (const s of snaps) {
+        if (!sameName(s.resource_name, rd.name)) continue;
+        const sz = (s.volume_definitions ?? []).find((v) =>
+          (v.volume_number ?? 0) === 0
+        )?.size_kib ??
+          0;
+        snapshots[s.name] = Math.ceil(sz / 1024);
+      }
+      return {
+        name: rd.name,
+        props: stripAux(rd.props),
+        allocatedMiB: Math.ceil(alloc / 1024),
+        snapshots,
+      };
+    });
+  }
+
+  async capacity(placement: Placement): Promise<Capacity> {
+    const filter = selectFilter(placement);
+    const group = placement.group || "DfltRscGrp";
+    if (!placement.group && filter.place_count === undefined) filter.place_count = 2;
+    try {
+      const r = await this.#c.write(
+        "POST",
+        `/v1/resource-groups/${seg(group)}/query-size-info`,
+        Object.keys(filter).length ? { select_filter: filter } : {},
+      );
+      const si = (r.data as { space_info?: Record<string, number> })?.space_info;
+      if (si && typeof si.capacity_in_kib === "number") {
+        const total = mibDown(si.capacity_in_kib);
+        const free = Math.min(total, mibDown(si.available_size_in_kib ?? 0));
+        return { totalMiB: total, freeMiB: free, usedMiB: total - free };
+      }
+    } catch (e) {
+      if (placement.group && e instanceof LinstorApiError && e.kind === "not_found") {
+        throw new OneblkError("config", `LINSTOR resource group ${placement.group} not found`);
+      }
+      if (placement.group || !(e instanceof LinstorApiError)) throw e;
+    }
+    // Fallback without a group: sum the storage pools, divided by the place count.
+    const pools = filter.storage_pool_list as string[] | undefined;
+    const sps = await this.#c.get<
+      { provider_kind?: string; free_capacity?: number; total_capacity?: number }[]
+    >("/v1/view/storage-pools", pools ? { storage_pools: pools } : undefined);
+    let free = 0;
+    let total = 0;
+    for (const sp of sps) {
+      if (sp.provider_kind === "DISKLESS" || sp.free_capacity === undefined) continue;
+      free += sp.free_capacity;
+      total += sp.total_capacity ?? 0;
+    }
+    const pc = (filter.place_count as number | undefined) ?? 2;
+    const t = mibDown(total / pc);
+    const f = Math.min(t, mibDown(free / pc));
+    return { totalMiB: t, freeMiB: f, usedMiB: t - f };
+  }
+
+  close(): Promise<void> {
+    this.#c.close();
+    return Promise.resolve();
+  }
+}
+
+/** Create the LINSTOR backend. */
+export function createLinstorBackend(cfg: LinstorConfig, deps: LinstorDeps = {}): Backend {
+  return new LinstorBackend(cfg, deps);
+}

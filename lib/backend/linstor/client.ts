@@ -1,0 +1,521 @@
+/**
+ * LINSTOR REST client on `fetch`.
+ *
+ * - Controller list like LINSTOR_CONTROLLERS: comma separated `host`, `host:port`, `http://…`,
+ *   `https://…`, `linstor://host[:port]` (http, 3370) or `linstor+ssl://host[:port]` (https, 3371).
+ * - Failover to the next controller on connect errors (a short TCP connect probe, 2 s by default,
+ *   the first time a controller is used); the working controller is remembered for the rest of
+ *   the process.
+ * - TLS with verification always on: optional CA file, client certificate and key.
+ * - Optional bearer token.
+ * - A deadline on every call (covers retries and failover).
+ * - Reads (GET) are retried on connection failures and HTTP 5xx. Writes are never retried once
+ *   the request may have reached the controller, and they go over connections that are not
+ *   reused (a pooled keep-alive connection lets the HTTP stack silently replay a request when
+ *   the server drops it; for a POST that would be a blind retry).
+ * - `ret_code` is parsed losslessly (see api_call_rc.ts).
+ */
+import { OneblkError } from "../../errors.ts";
+import {
+  type ApiCallRc,
+  describeRc,
+  isError,
+  isExists,
+  isInUse,
+  isNotFound,
+  parseJsonLossless,
+  rcClass,
+  toRcList,
+} from "./api_call_rc.ts";
+
+/** One controller address. */
+export interface ControllerEndpoint {
+  /** Base URL without trailing slash, e.g. `http://10.0.0.1:3370`. */
+  url: string;
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+/** Default REST ports (CtrlConfig.DEFAULT_HTTP_REST_PORT / DEFAULT_HTTPS_REST_PORT). */
+export const DEFAULT_HTTP_PORT = 3370;
+/** Default HTTPS REST port. */
+export const DEFAULT_HTTPS_PORT = 3371;
+
+function splitHostPort(s: string, defPort: number): { host: string; port: number } {
+  let host = s;
+  let port = defPort;
+  const v6 = s.match(/^\[([^\]]+)\](?::(\d+))?$/);
+  if (v6) {
+    host = v6[1];
+    if (v6[2]) port = Number(v6[2]);
+  } else {
+    const m = s.match(/^([^:/]+)(?::(\d+))?$/);
+    if (!m) throw new OneblkError("config", `invalid LINSTOR controller address "${s}"`);
+    host = m[1];
+    if (m[2]) port = Number(m[2]);
+  }
+  if (!host || !(port > 0 && port < 65536)) {
+    throw new OneblkError("config", `invalid LINSTOR controller address "${s}"`);
+  }
+  return { host, port };
+}
+
+/**
+ * Parse a LINSTOR_CONTROLLERS style list. Empty input means `linstor://localhost`.
+ * Throws OneblkError("config") on a malformed entry.
+ */
+export function parseControllers(raw: string): ControllerEndpoint[] {
+  const entries = (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (entries.length === 0) entries.push("linstor://localhost");
+  const out: ControllerEndpoint[] = [];
+  for (const e of entries) {
+    const m = e.match(/^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/);
+    let scheme = "linstor";
+    let rest = e;
+    if (m) {
+      scheme = m[1].toLowerCase();
+      rest = m[2];
+    }
+    rest = rest.replace(/\/+$/, "");
+    let tls: boolean;
+    switch (scheme) {
+      case "linstor":
+      case "http":
+        tls = false;
+        break;
+      case "linstor+ssl":
+      case "https":
+        tls = true;
+        break;
+      default:
+        throw new OneblkError("config", `unsupported LINSTOR controller scheme "${scheme}://"`);
+    }
+    if (rest.includes("/")) {
+      throw new OneblkError("config", `LINSTOR controller "${e}" must not contain a path`);
+    }
+    const { host, port } = splitHostPort(rest, tls ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT);
+    const h = host.includes(":") ? `[${host}]` : host;
+    out.push({ url: `${tls ? "https" : "http"}://${h}:${port}`, host, port, tls });
+  }
+  return out;
+}
+
+/** Options of {@link LinstorClient}. */
+export interface LinstorClientOptions {
+  /** Raw controller list (LINSTOR_CONTROLLERS). */
+  controllers: string;
+  /** PEM CA bundle used to verify the controller certificate (in addition to system roots). */
+  caFile?: string;
+  /** PEM client certificate (mutual TLS). */
+  certFile?: string;
+  /** PEM client key (mutual TLS). */
+  keyFile?: string;
+  /** Bearer token (Authorization header). */
+  token?: string;
+  /** Deadline of one call in ms, retries and failover included (default 60000). */
+  timeoutMs?: number;
+  /** TCP connect probe timeout in ms when a controller is first used (default 2000). */
+  connectTimeoutMs?: number;
+  /** Extra attempts for GET on connection failure / 5xx (default 2). */
+  getRetries?: number;
+  /** Base delay between GET retries in ms (default 150, doubled each time). */
+  retryDelayMs?: number;
+}
+
+/** Query values: arrays repeat the key (`?resources=a&resources=b`). */
+export type Query = Record<string, string | number | boolean | string[] | undefined>;
+
+/** A controller reply. */
+export interface LinstorReply {
+  status: number;
+  /** Parsed JSON body (ret_code values are BigInt), or null for an empty body. */
+  data: unknown;
+  /** ApiCallRc entries found in the body (empty for list replies). */
+  rcs: ApiCallRc[];
+}
+
+/** A LINSTOR reply with an error entry or an HTTP error status. Kind derived from ret_code. */
+export class LinstorApiError extends OneblkError {
+  /** HTTP status. */
+  readonly status: number;
+  /** Every entry of the reply. */
+  readonly rcs: ApiCallRc[];
+
+  constructor(what: string, status: number, rcs: ApiCallRc[]) {
+    const errs = rcs.filter((r) => isError(r.ret_code));
+    const shown = errs.length ? errs : rcs;
+    let kind: "not_found" | "exists" | "in_use" | "backend" = "backend";
+    if (errs.some((r) => isInUse(r.ret_code))) kind = "in_use";
+    else if (errs.length && errs.every((r) => isNotFound(r.ret_code))) kind = "not_found";
+    else if (errs.length && errs.every((r) => isExists(r.ret_code))) kind = "exists";
+    else if (!errs.length && status === 404) kind = "not_found";
+    const text = shown.length ? shown.map(describeRc).join(" | ") : `HTTP ${status}`;
+    const ids = shown.flatMap((r) => r.error_report_ids ?? []);
+    super(
+      kind,
+      `LINSTOR ${what}: ${text}`,
+      ids.length ? `error reports ${ids.join(",")}` : undefined,
+    );
+    this.status = status;
+    this.rcs = rcs;
+  }
+
+  /** True when some error entry matches the predicate. */
+  some(pred: (rc: bigint) => boolean): boolean {
+    return this.rcs.some((r) => pred(r.ret_code));
+  }
+}
+
+/** The working controller per controller-list string, remembered for the process lifetime. */
+const preferredController = new Map<string, number>();
+/** Controllers whose TCP connect probe succeeded in this process. */
+const reachedControllers = new Set<string>();
+
+/** Forget remembered controllers (tests). */
+export function resetControllerMemory(): void {
+  preferredController.clear();
+  reachedControllers.clear();
+}
+
+function errText(e: unknown): string {
+  const parts: string[] = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 4 && cur; i++) {
+    if (cur instanceof Error) {
+      parts.push(cur.message);
+      cur = (cur as { cause?: unknown }).cause;
+    } else {
+      parts.push(String(cur));
+      break;
+    }
+  }
+  return parts.join(": ");
+}
+
+/** A connection that was never established: nothing was sent, any method may fail over. */
+function isConnectError(e: unknown): boolean {
+  const t = errText(e);
+  return /client error \(Connect\)|tcp connect error|Connection refused|dns error|failed to lookup|No route to host|Network is unreachable/i
+    .test(t);
+}
+
+function shortErr(e: unknown): string {
+  const t = errText(e);
+  const m = t.match(
+    /(tcp connect error: [^(]*|invalid peer certificate: \w+|connection closed before message completed|Connection reset[^:]*|received fatal alert: \w+|dns error[^:]*)/i,
+  );
+  return (m ? m[1] : t).trim().slice(0, 200);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function readPem(path: string | undefined, what: string): string | undefined {
+  if (!path) return undefined;
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new OneblkError("config", `cannot read LINSTOR ${what} file ${path}: ${errText(e)}`);
+  }
+}
+
+/** Build a query string; arrays repeat the key. */
+export function buildQuery(q?: Query): string {
+  if (!q) return "";
+  const sp = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v)) { for (const x of v) sp.append(k, x); }
+    else sp.append(k, String(v));
+  }
+  const s = sp.toString();
+  return s ? `?${s}` : "";
+}
+
+/** Encode one path segment. */
+export function seg(s: string | number): string {
+  return encodeURIComponent(String(s));
+}
+
+/** LINSTOR REST client. */
+export class LinstorClient {
+  /** REST requests sent (every attempt). */
+  readonly stats = { requests: 0 };
+  readonly endpoints: ControllerEndpoint[];
+  readonly #key: string;
+  readonly #opts: LinstorClientOptions;
+  readonly #readClient: Deno.HttpClient;
+  readonly #writeClient: Deno.HttpClient;
+  #closed = false;
+  #version: Promise<Record<string, unknown>> | null = null;
+
+  constructor(opts: LinstorClientOptions) {
+    this.#opts = opts;
+    this.endpoints = parseControllers(opts.controllers);
+    this.#key = this.endpoints.map((e) => e.url).join(",");
+    if (!!opts.certFile !== !!opts.keyFile) {
+      throw new OneblkError("config", "LINSTOR client certificate and key must be given together");
+    }
+    const ca = readPem(opts.caFile, "CA");
+    const cert = readPem(opts.certFile, "client certificate");
+    const key = readPem(opts.keyFile, "client key");
+    const tlsOpts: Deno.CreateHttpClientOptions & { cert?: string; key?: string } = {};
+    if (ca) tlsOpts.caCerts = [ca];
+    if (cert && key) {
+      tlsOpts.cert = cert;
+      tlsOpts.key = key;
+    }
+    this.#readClient = Deno.createHttpClient({ ...tlsOpts, poolIdleTimeout: 30_000 });
+    this.#writeClient = Deno.createHttpClient({ ...tlsOpts, poolMaxIdlePerHost: 0 });
+  }
+
+  /** The controller that answered last (or the first one). */
+  get currentUrl(): string {
+    return this.endpoints[preferredController.get(this.#key) ?? 0].url;
+  }
+
+  async #probe(ep: ControllerEndpoint, ms: number): Promise<void> {
+    if (reachedControllers.has(ep.url)) return;
+    const ac = new AbortController();
+    const t = setTimeout(() => ac.abort(), Math.max(1, ms));
+    try {
+      const conn = await Deno.connect({ hostname: ep.host, port: ep.port, signal: ac.signal });
+      conn.close();
+      reachedControllers.add(ep.url);
+    } catch (e) {
+      if (ac.signal.aborted) throw new Error(`tcp connect error: no answer within ${ms} ms`);
+      throw e;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  /**
+   * Send one request with failover, deadline and (for GET) retries. Returns any HTTP status;
+   * throws OneblkError "timeout" / "unavailable" on transport failure.
+   */
+  async request(
+    method: string,
+    path: string,
+    opts: { query?: Query; body?: unknown; timeoutMs?: number } = {},
+  ): Promise<LinstorReply> {
+    if (this.#closed) throw new OneblkError("internal", "LINSTOR client used after close()");
+    const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs ?? 60_000;
+    const connectMs = this.#opts.connectTimeoutMs ?? 2_000;
+    const getRetries = method === "GET" ? (this.#opts.getRetries ?? 2) : 0;
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), timeoutMs);
+    const what = `${method} ${path}`;
+    const started = Date.now();
+    const errors: string[] = [];
+    const headers: Record<string, string> = {
+      "accept": "application/json",
+      "user-agent": "oneblk",
+    };
+    if (this.#opts.token) headers["authorization"] = `Bearer ${this.#opts.token}`;
+    let body: string | undefined;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers["content-type"] = "application/json";
+    }
+    const qs = buildQuery(opts.query);
+    const n = this.endpoints.length;
+    // GET: whole rounds over the controllers are repeated on connection failures; 5xx
+    // replies are retried on the same controller.
+    const rounds = method === "GET" ? getRetries + 1 : 1;
+    try {
+      for (let round = 0; round < rounds && !ac.signal.aborted; round++) {
+        if (round > 0) {
+          await sleep((this.#opts.retryDelayMs ?? 150) * 2 ** (round - 1), ac.signal);
+          if (ac.signal.aborted) break;
+        }
+        const start = preferredController.get(this.#key) ?? 0;
+        for (let i = 0; i < n; i++) {
+          const reply = await this.#attempt(
+            (start + i) % n,
+            method,
+            path + qs,
+            headers,
+            body,
+            ac.signal,
+            started,
+            timeoutMs,
+            connectMs,
+            getRetries,
+            errors,
+          );
+          if (reply) return reply;
+          if (ac.signal.aborted) break;
+        }
+      }
+      if (ac.signal.aborted) throw this.#timeout(what, timeoutMs);
+      throw new OneblkError(
+        "unavailable",
+        `LINSTOR ${what}: no controller reachable (${errors.join("; ")})`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * One controller: probe, then send with per-controller retries (GET only). Returns the reply,
+   * or null to move on to the next controller (error recorded in `errors`).
+   */
+  async #attempt(
+    idx: number,
+    method: string,
+    pathQs: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    signal: AbortSignal,
+    started: number,
+    timeoutMs: number,
+    connectMs: number,
+    getRetries: number,
+    errors: string[],
+  ): Promise<LinstorReply | null> {
+    const ep = this.endpoints[idx];
+    const what = `${method} ${pathQs.split("?")[0]}`;
+    try {
+      await this.#probe(ep, Math.min(connectMs, timeoutMs - (Date.now() - started)));
+    } catch (e) {
+      if (signal.aborted) throw this.#timeout(what, timeoutMs);
+      errors.push(`${ep.url}: ${shortErr(e)}`);
+      return null;
+    }
+    const backoff = async (attempt: number) => {
+      await sleep((this.#opts.retryDelayMs ?? 150) * 2 ** (attempt - 1), signal);
+      if (signal.aborted) throw this.#timeout(what, timeoutMs);
+    };
+    let attempt = 0;
+    for (;;) {
+      let res: Response;
+      this.stats.requests++;
+      try {
+        res = await fetch(ep.url + pathQs, {
+          method,
+          headers,
+          body,
+          signal,
+          client: method === "GET" ? this.#readClient : this.#writeClient,
+        });
+      } catch (e) {
+        if (signal.aborted) throw this.#timeout(what, timeoutMs);
+        if (isConnectError(e)) {
+          // never connected: nothing was sent, any method may go to the next controller
+          reachedControllers.delete(ep.url);
+          errors.push(`${ep.url}: ${shortErr(e)}`);
+          return null;
+        }
+        if (method === "GET") {
+          // safe to repeat: the next round (or controller) retries it
+          errors.push(`${ep.url}: ${shortErr(e)}`);
+          return null;
+        }
+        throw new OneblkError(
+          "unavailable",
+          `LINSTOR ${what}: connection to ${ep.url} lost after the request was sent ` +
+            `(${shortErr(e)}); not retried, the change may or may not have been applied`,
+        );
+      }
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (e) {
+        if (signal.aborted) throw this.#timeout(what, timeoutMs);
+        if (method === "GET") {
+          // safe to repeat: the next round (or controller) retries it
+          errors.push(`${ep.url}: ${shortErr(e)}`);
+          return null;
+        }
+        throw new OneblkError(
+          "unavailable",
+          `LINSTOR ${what}: reply from ${ep.url} was cut off (${shortErr(e)}); not retried, ` +
+            `the change may or may not have been applied`,
+        );
+      }
+      if (method === "GET" && res.status >= 500 && attempt < getRetries) {
+        await backoff(++attempt);
+        continue;
+      }
+      preferredController.set(this.#key, idx);
+      let data: unknown = null;
+      if (text.trim() !== "") {
+        try {
+          data = parseJsonLossless(text);
+        } catch {
+          if (res.status < 400) {
+            throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);
+          }
+          data = null;
+        }
+      }
+      const rcs = Array.isArray(data) || (data && typeof data === "object" && "ret_code" in data)
+        ? toRcList(data)
+        : [];
+      return { status: res.status, data, rcs };
+    }
+  }
+
+  #timeout(what: string, ms: number): OneblkError {
+    return new OneblkError("timeout", `LINSTOR ${what}: no reply within ${ms} ms`);
+  }
+
+  /** GET returning the parsed body; HTTP errors throw LinstorApiError. */
+  async get<T>(path: string, query?: Query, timeoutMs?: number): Promise<T> {
+    const r = await this.request("GET", path, { query, timeoutMs });
+    if (r.status >= 400 || r.rcs.some((e) => isError(e.ret_code))) {
+      throw new LinstorApiError(`GET ${path}`, r.status, r.rcs);
+    }
+    return r.data as T;
+  }
+
+  /**
+   * A mutating call. Returns the ApiCallRc entries; throws LinstorApiError when the status is
+   * an error or any entry is an error (warnings and infos are success).
+   */
+  async write(
+    method: "POST" | "PUT" | "DELETE",
+    path: string,
+    body?: unknown,
+    query?: Query,
+    timeoutMs?: number,
+  ): Promise<LinstorReply> {
+    const r = await this.request(method, path, { body, query, timeoutMs });
+    if (r.status >= 400 || r.rcs.some((e) => isError(e.ret_code))) {
+      throw new LinstorApiError(`${method} ${path}`, r.status, r.rcs);
+    }
+    return r;
+  }
+
+  /** `GET /v1/controller/version`, at most once per client (lazy). */
+  version(): Promise<Record<string, unknown>> {
+    this.#version ??= this.get<Record<string, unknown>>("/v1/controller/version");
+    return this.#version;
+  }
+
+  /** Release pooled connections. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#readClient.close();
+    this.#writeClient.close();
+  }
+}
+
+/** Summary of a reply's entries for logs: "error:…, warning:…". */
+export function summarizeRcs(rcs: ApiCallRc[]): string {
+  return rcs.map((r) => `${rcClass(r.ret_code)}: ${describeRc(r)}`).join(" | ");
+}

@@ -1,0 +1,107 @@
+/**
+ * Benchmark of the LINSTOR backend against the simulator: per Backend operation the median
+ * and p95 wall time and the REST requests it made (median over iterations).
+ */
+import { join } from "node:path";
+import { createLinstorBackend } from "../../backend/linstor/backend.ts";
+import type { Backend, Placement } from "../../backend/types.ts";
+import { startLinstorSim } from "./server.ts";
+
+/** One benchmark row. */
+export interface BenchRow {
+  op: string;
+  medianMs: number;
+  p95Ms: number;
+  /** REST requests of one call (median). */
+  rest: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return 0;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[i];
+}
+
+/**
+ * Run every Backend operation `iterations` times against a simulated LINSTOR controller that
+ * answers each REST request after `latencyMs`. Rows come in a fixed order (create … delete).
+ */
+export async function benchLinstorBackend(
+  opts: { latencyMs: number; iterations: number },
+): Promise<BenchRow[]> {
+  const root = await Deno.makeTempDir({ prefix: "oneblk-lsbench-" });
+  const sim = await startLinstorSim({
+    latencyMs: opts.latencyMs,
+    stateDir: join(root, "linstor"),
+    hostsRoot: join(root, "hosts"),
+    resourceGroups: [{ name: "one_rg", placeCount: 2 }],
+    cloneDurationMs: 0,
+  });
+  const be: Backend = createLinstorBackend({ controllers: sim.url });
+  const placement: Placement = { group: "one_rg", options: {} };
+  const samples = new Map<string, { ms: number[]; rest: number[] }>();
+  const time = async (op: string, fn: () => Promise<unknown>) => {
+    const before = be.stats.requests;
+    const t0 = performance.now();
+    await fn();
+    const ms = performance.now() - t0;
+    const s = samples.get(op) ?? { ms: [], rest: [] };
+    s.ms.push(ms);
+    s.rest.push(be.stats.requests - before);
+    samples.set(op, s);
+  };
+  try {
+    for (let i = 0; i < opts.iterations; i++) {
+      const v = `OpenNebula-Image-${i}`;
+      const c = `${v}-vm7-disk0`;
+      const snap = "OpenNebula-Snap-0";
+      await time("createVolume", () => be.createVolume(v, 64, { placement }));
+      await time("getVolume", () => be.getVolume(v));
+      await time("setProps", () => be.setProps(v, { VM_ID: "7", DISK_ID: "0", DS_ID: "0" }));
+      await time("resizeVolume", () => be.resizeVolume(v, 128));
+      await time("attach", () => be.attach(v, "delta"));
+      await time("attachments", () => be.attachments(v));
+      await time("setDualPrimary", () => be.setDualPrimary(v, true));
+      await time("detach", () => be.detach(v, "delta"));
+      await time("createSnapshot", () => be.createSnapshot(v, snap));
+      await time("listSnapshots", () => be.listSnapshots(v));
+      await time(
+        "cloneVolume",
+        () => be.cloneVolume(v, c, { placement, sizeMiB: 256, props: { VM_ID: "7", DS_ID: "0" } }),
+      );
+      await time(
+        "createSnapshots",
+        () =>
+          be.createSnapshots([
+            { volume: v, snapshot: "OpenNebula-Snap-1" },
+            { volume: c, snapshot: "OpenNebula-Snap-1" },
+          ]),
+      );
+      await time("rollbackSnapshot", () => be.rollbackSnapshot(v, snap));
+      await time("listUsage", () => be.listUsage({ DS_ID: "0" }));
+      await time("capacity", () => be.capacity(placement));
+      await time("deleteSnapshot", () => be.deleteSnapshot(v, snap));
+      await be.deleteSnapshot(c, "OpenNebula-Snap-1");
+      await time("renameVolume", () => be.renameVolume(c, `${c}-old`));
+      await time("deleteVolume", () => be.deleteVolume(v));
+      await be.deleteVolume(c);
+      await be.deleteVolume(`${c}-old`);
+    }
+  } finally {
+    await be.close();
+    await sim.stop();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+  const rows: BenchRow[] = [];
+  for (const [op, s] of samples) {
+    const ms = [...s.ms].sort((a, b) => a - b);
+    const rest = [...s.rest].sort((a, b) => a - b);
+    rows.push({
+      op,
+      medianMs: Math.round(quantile(ms, 0.5) * 100) / 100,
+      p95Ms: Math.round(quantile(ms, 0.95) * 100) / 100,
+      rest: quantile(rest, 0.5),
+    });
+  }
+  return rows;
+}

@@ -1,0 +1,14 @@
+/**
+ * The LINSTOR controller simulator: server, `oneblk sim linstor` entry point and backend
+ * benchmark.
+ */
+export {
+  type LinstorSim,
+  type LinstorSimOptions,
+  ROUTES,
+  type SimExchange,
+  type SimFault,
+  startLinstorSim,
+} from "./server.ts";
+export { linstorSimMain, parseGroup, parsePool } from "./main.ts";
+export { benchLinstorBackend, type BenchRow } from "./bench.ts";

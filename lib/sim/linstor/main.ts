@@ -1,0 +1,125 @@
+/**
+ * `oneblk sim linstor` — run the LINSTOR controller simulator in the foreground.
+ *
+ *   oneblk sim linstor [--port N] [--nodes alpha,bravo,charlie,delta]
+ *     [--pool NAME:SIZE_GIB[:thin|thick]]… [--group NAME[:PLACE_COUNT[:POOL,…]]]…
+ *     [--latency-ms N] [--state-dir D] [--hosts-root D]
+ *     [--tls-cert F --tls-key F [--tls-ca F] [--require-client-cert]]
+ *
+ * Prints one JSON line `{"url","port","stateDir","hostsRoot"}` on stdout once listening, then
+ * serves until SIGINT/SIGTERM. `--hosts-root` (the directory holding one directory per host)
+ * defaults to `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--pool` every
+ * node gets a 100 GiB LVM-thin pool `DfltStorPool`.
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { OneblkError } from "../../errors.ts";
+import { type LinstorSimOptions, startLinstorSim } from "./server.ts";
+
+/** Parse `NAME:SIZE_GIB[:thin|thick]`. */
+export function parsePool(spec: string): { name: string; sizeGiB: number; thin: boolean } {
+  const m = /^([A-Za-z0-9_][A-Za-z0-9_-]{1,47}):(\d+(?:\.\d+)?)(?::(thin|thick))?$/.exec(
+    spec.trim(),
+  );
+  if (!m) throw new OneblkError("usage", `--pool: '${spec}' is not NAME:SIZE_GIB[:thin|thick]`);
+  return { name: m[1], sizeGiB: Number(m[2]), thin: m[3] !== "thick" };
+}
+
+/** Parse `NAME[:PLACE_COUNT[:POOL,POOL]]`. */
+export function parseGroup(
+  spec: string,
+): { name: string; placeCount?: number; storagePools?: string[] } {
+  const m = /^([A-Za-z0-9_][A-Za-z0-9_-]{1,47})(?::(\d+)(?::([A-Za-z0-9_,-]+))?)?$/.exec(
+    spec.trim(),
+  );
+  if (!m) throw new OneblkError("usage", `--group: '${spec}' is not NAME[:PLACE_COUNT[:POOLS]]`);
+  return {
+    name: m[1],
+    placeCount: m[2] ? Number(m[2]) : undefined,
+    storagePools: m[3] ? m[3].split(",").filter(Boolean) : undefined,
+  };
+}
+
+const USAGE = "usage: oneblk sim linstor [--port N] [--nodes a,b,c] " +
+  "[--pool NAME:SIZE_GIB[:thin|thick]] [--group NAME[:PLACE_COUNT[:POOLS]]] [--latency-ms N] " +
+  "[--state-dir D] [--hosts-root D] [--tls-cert F --tls-key F [--tls-ca F] " +
+  "[--require-client-cert]]";
+
+/** Entry point of `oneblk sim linstor …`; resolves with the exit code after a signal. */
+export async function linstorSimMain(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: "string" },
+      nodes: { type: "string" },
+      pool: { type: "string", multiple: true },
+      group: { type: "string", multiple: true },
+      "latency-ms": { type: "string" },
+      "state-dir": { type: "string" },
+      "hosts-root": { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-ca": { type: "string" },
+      "require-client-cert": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new OneblkError("usage", `--port: '${values.port}' is not a port`);
+  }
+  const latency = values["latency-ms"] === undefined ? 0 : Number(values["latency-ms"]);
+  if (!Number.isFinite(latency) || latency < 0) {
+    throw new OneblkError("usage", `--latency-ms: '${values["latency-ms"]}' is not a number`);
+  }
+  const nodes = values.nodes?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (nodes && !nodes.every((n) => /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(n))) {
+    throw new OneblkError("usage", `--nodes: '${values.nodes}' is not a list of node names`);
+  }
+  const opts: LinstorSimOptions = {
+    port,
+    nodes: nodes?.length ? nodes : undefined,
+    pools: values.pool?.length ? values.pool.map(parsePool) : undefined,
+    resourceGroups: values.group?.map(parseGroup),
+    latencyMs: latency,
+    stateDir: values["state-dir"],
+  };
+  const simRoot = Deno.env.get("ONEBLK_SIM_ROOT");
+  opts.hostsRoot = values["hosts-root"] ?? (simRoot ? join(simRoot, "hosts") : undefined);
+  if (values["tls-cert"] || values["tls-key"]) {
+    if (!values["tls-cert"] || !values["tls-key"]) {
+      throw new OneblkError("usage", "--tls-cert and --tls-key go together");
+    }
+    opts.tls = {
+      cert: await Deno.readTextFile(values["tls-cert"]),
+      key: await Deno.readTextFile(values["tls-key"]),
+      ca: values["tls-ca"] ? await Deno.readTextFile(values["tls-ca"]) : undefined,
+      requireClientCert: values["require-client-cert"] === true,
+    };
+  }
+  const sim = await startLinstorSim(opts);
+  console.log(JSON.stringify({
+    url: sim.url,
+    port: sim.port,
+    stateDir: sim.stateDir,
+    hostsRoot: sim.hostsRoot ?? null,
+  }));
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => resolve();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    await promise;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    await sim.stop();
+  }
+  return 0;
+}

@@ -1,0 +1,283 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { OneblkError } from "../../lib/errors.ts";
+import type { Placement } from "../../lib/backend/types.ts";
+import { type Cluster, countCalls, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
+
+const RG: Placement = { group: "one_rg", options: {} };
+
+function kindOf(e: unknown): string {
+  return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
+}
+
+describe("LINSTOR backend against the simulator", () => {
+  let cl: Cluster;
+  before(async () => {
+    cl = await startCluster();
+  });
+  after(async () => {
+    await cl.close();
+  });
+
+  it("creates through the resource group (one spawn call) and is idempotent", async () => {
+    const n0 = cl.be.stats.requests;
+    assert.equal(await cl.be.createVolume("img-1", 64, { placement: RG }), true);
+    assert.equal(cl.be.stats.requests - n0, 1);
+    assert.equal(countCalls(cl.exchanges, "POST", /\/resource-groups\/one_rg\/spawn$/), 1);
+    const att = await cl.be.attachments("img-1");
+    assert.equal(att.filter((a) => a.diskful).length, 2);
+    assert.equal(att.filter((a) => a.tieBreaker).length, 1, "a tie-breaker on a third node");
+    assert.deepEqual(await cl.be.getVolume("img-1"), { name: "img-1", sizeMiB: 64, props: {} });
+    assert.equal(await cl.be.createVolume("img-1", 64, { placement: RG }), false);
+    await assert.rejects(
+      cl.be.createVolume("img-1", 65, { placement: RG }),
+      (e) => kindOf(e) === "exists",
+    );
+    assert.equal(await cl.be.getVolume("nope"), null);
+    assert.equal(cl.be.devicePath("img-1"), "/dev/drbd/by-res/img-1/0");
+  });
+
+  it("creates without a group: explicit node list, and autoplace with pool and replicas", async () => {
+    const p: Placement = {
+      group: "",
+      options: { node_list: "bravo charlie", storage_pool: "DfltStorPool" },
+    };
+    assert.equal(
+      await cl.be.createVolume("nl-1", 10, { placement: p, props: { DS_ID: "9" } }),
+      true,
+    );
+    const att = await cl.be.attachments("nl-1");
+    assert.deepEqual(att.filter((a) => a.diskful).map((a) => a.host).sort(), ["bravo", "charlie"]);
+    assert.deepEqual((await cl.be.getVolume("nl-1"))?.props, { DS_ID: "9" });
+    const q: Placement = { group: "", replicas: 3, options: { storage_pool: "DfltStorPool" } };
+    assert.equal(await cl.be.createVolume("ap-1", 10, { placement: q }), true);
+    assert.equal((await cl.be.attachments("ap-1")).filter((a) => a.diskful).length, 3);
+    await cl.be.deleteVolume("nl-1");
+    await cl.be.deleteVolume("ap-1");
+  });
+
+  it("a failed placement leaves nothing behind", async () => {
+    const p: Placement = { group: "", replicas: 9, options: {} };
+    await assert.rejects(
+      cl.be.createVolume("toomany", 10, { placement: p }),
+      (e) => kindOf(e) === "backend",
+    );
+    assert.equal(await cl.be.getVolume("toomany"), null);
+    await assert.rejects(
+      cl.be.createVolume("toomany2", 10, {
+        placement: { group: "one_rg", replicas: 7, options: {} },
+      }),
+      (e) => kindOf(e) === "backend",
+    );
+    assert.equal(await cl.be.getVolume("toomany2"), null);
+    await assert.rejects(
+      cl.be.createVolume("norg", 10, { placement: { group: "missing_rg", options: {} } }),
+      (e) => kindOf(e) === "config",
+    );
+  });
+
+  it("prefers a host for a full replica without exceeding the place count", async () => {
+    await cl.be.createVolume("pref-1", 16, { placement: RG, preferHost: "delta" });
+    const att = await cl.be.attachments("pref-1");
+    const diskful = att.filter((a) => a.diskful).map((a) => a.host);
+    assert.equal(diskful.length, 2);
+    assert.ok(diskful.includes("delta"));
+    await cl.be.deleteVolume("pref-1");
+  });
+
+  it("deletes: missing is fine, snapshots go first, in use is refused and keeps snapshots", async () => {
+    await cl.be.deleteVolume("never-existed");
+    await cl.be.createVolume("del-1", 8, { placement: RG });
+    await cl.be.createSnapshot("del-1", "s1");
+    await cl.be.createSnapshot("del-1", "s2");
+    assert.ok(cl.sim.setInUse("del-1", "alpha", true) || cl.sim.setInUse("del-1", "bravo", true));
+    await assert.rejects(cl.be.deleteVolume("del-1"), (e) => kindOf(e) === "in_use");
+    assert.equal((await cl.be.listSnapshots("del-1")).length, 2, "snapshots kept");
+    cl.sim.setInUse("del-1", "alpha", false);
+    cl.sim.setInUse("del-1", "bravo", false);
+    const before = cl.exchanges.length;
+    await cl.be.deleteVolume("del-1");
+    assert.equal(await cl.be.getVolume("del-1"), null);
+    const viewSnaps = cl.exchanges.slice(before).filter((e) => e.path === "/v1/view/snapshots");
+    assert.ok(viewSnaps.length === 1 && viewSnaps[0].query.getAll("resources").join() === "del-1");
+    await cl.be.deleteVolume("del-1");
+  });
+
+  it("snapshots: create (idempotent), list oldest first, multi, delete missing, rollback rules", async () => {
+    await cl.be.createVolume("snap-a", 8, { placement: RG });
+    await cl.be.createVolume("snap-b", 8, { placement: RG });
+    await cl.be.createSnapshot("snap-a", "s-1");
+    await cl.be.createSnapshot("snap-a", "s-1");
+    await new Promise((r) => setTimeout(r, 5));
+    await cl.be.createSnapshot("snap-a", "s-0");
+    const l = await cl.be.listSnapshots("snap-a");
+    assert.deepEqual(l.map((s) => s.name), ["s-1", "s-0"]);
+    assert.equal(l[0].sizeMiB, 8);
+    assert.ok(l[0].createdAt > 0 && l[0].volume === "snap-a");
+    const n0 = cl.be.stats.requests;
+    await cl.be.createSnapshots([{ volume: "snap-a", snapshot: "vm-1" }, {
+      volume: "snap-b",
+      snapshot: "vm-1",
+    }]);
+    assert.equal(cl.be.stats.requests - n0, 1);
+    assert.equal(countCalls(cl.exchanges, "POST", /^\/v1\/actions\/snapshot\/multi$/), 1);
+    await cl.be.createSnapshots([{ volume: "snap-a", snapshot: "vm-1" }, {
+      volume: "snap-b",
+      snapshot: "vm-2",
+    }]);
+    assert.deepEqual((await cl.be.listSnapshots("snap-b")).map((s) => s.name), ["vm-1", "vm-2"]);
+    await cl.be.deleteSnapshot("snap-a", "nope");
+    await cl.be.deleteSnapshot("gone-volume", "nope");
+    await cl.be.deleteSnapshot("snap-a", "s-0");
+    assert.deepEqual((await cl.be.listSnapshots("snap-a")).map((s) => s.name), ["s-1", "vm-1"]);
+    // LINSTOR >= 1.31: any snapshot may be rolled back to, not only the newest
+    await cl.be.rollbackSnapshot("snap-a", "s-1");
+    await assert.rejects(
+      cl.be.rollbackSnapshot("snap-a", "missing"),
+      (e) => kindOf(e) === "not_found",
+    );
+    cl.sim.setInUse("snap-a", "alpha", true);
+    cl.sim.setInUse("snap-a", "bravo", true);
+    await assert.rejects(cl.be.rollbackSnapshot("snap-a", "s-1"), (e) => kindOf(e) === "in_use");
+    cl.sim.setInUse("snap-a", "alpha", false);
+    cl.sim.setInUse("snap-a", "bravo", false);
+    await assert.rejects(cl.be.listSnapshots("gone-volume"), (e) => kindOf(e) === "not_found");
+    await cl.be.deleteVolume("snap-a");
+    await cl.be.deleteVolume("snap-b");
+  });
+
+  it("resizes: grows, never shrinks, missing volume is not_found", async () => {
+    await cl.be.createVolume("rs-1", 16, { placement: RG });
+    await cl.be.resizeVolume("rs-1", 32);
+    assert.equal((await cl.be.getVolume("rs-1"))?.sizeMiB, 32);
+    const before = cl.exchanges.length;
+    await cl.be.resizeVolume("rs-1", 8);
+    assert.equal((await cl.be.getVolume("rs-1"))?.sizeMiB, 32);
+    assert.equal(cl.exchanges.slice(before).filter((e) => e.method === "PUT").length, 0);
+    await assert.rejects(cl.be.resizeVolume("rs-missing", 8), (e) => kindOf(e) === "not_found");
+    const st = await Deno.stat(cl.sim.dataPath("rs-1"));
+    assert.equal(st.size, 32 * 1024 * 1024);
+    await cl.be.deleteVolume("rs-1");
+  });
+
+  it("attach/detach: twice is fine; in use refused; diskful and tie-breaker kept", async () => {
+    await cl.be.createVolume("att-1", 8, { placement: RG });
+    let att = await cl.be.attachments("att-1");
+    const diskful = att.find((a) => a.diskful)!.host;
+    const tb = att.find((a) => a.tieBreaker)!.host;
+    const free = ["alpha", "bravo", "charlie", "delta"].find((h) =>
+      !att.some((a) => a.host === h)
+    )!;
+    await cl.be.attach("att-1", free);
+    await cl.be.attach("att-1", free);
+    att = await cl.be.attachments("att-1");
+    const client = att.find((a) => a.host === free)!;
+    assert.deepEqual({ ...client }, {
+      host: free,
+      diskful: false,
+      tieBreaker: false,
+      inUse: false,
+      readOnly: false,
+    });
+    assert.ok(
+      att.some((a) => a.tieBreaker && a.host === tb),
+      "tie-breaker stays with a diskless client",
+    );
+    cl.sim.setInUse("att-1", free, true);
+    assert.equal((await cl.be.attachments("att-1")).find((a) => a.host === free)?.inUse, true);
+    await assert.rejects(cl.be.detach("att-1", free), (e) => kindOf(e) === "in_use");
+    cl.sim.setInUse("att-1", free, false);
+    await cl.be.detach("att-1", free);
+    await cl.be.detach("att-1", free);
+    await cl.be.detach("att-1", diskful);
+    await cl.be.detach("att-1", tb);
+    await cl.be.detach("missing-vol", free);
+    att = await cl.be.attachments("att-1");
+    assert.deepEqual(
+      att.map((a) => a.host).sort(),
+      [diskful, tb, att.find((a) => a.diskful && a.host !== diskful)!.host].sort(),
+    );
+    assert.equal(att.filter((a) => a.tieBreaker).length, 1);
+    await assert.rejects(cl.be.attach("missing-vol", free), (e) => kindOf(e) === "not_found");
+    await cl.be.deleteVolume("att-1");
+  });
+
+  it("dual primary sets and removes allow-two-primaries on the RD", async () => {
+    await cl.be.createVolume("dp-1", 8, { placement: RG });
+    await cl.be.setDualPrimary("dp-1", true);
+    const rd = () => cl.sim.controller.rd("dp-1")!;
+    assert.equal(rd().props["DrbdOptions/Net/allow-two-primaries"], "yes");
+    await cl.be.setDualPrimary("dp-1", false);
+    assert.equal(rd().props["DrbdOptions/Net/allow-two-primaries"], undefined);
+    await cl.be.deleteVolume("dp-1");
+  });
+
+  it("props and listUsage: a constant number of REST calls whatever the count", async () => {
+    for (let i = 0; i < 5; i++) {
+      await cl.be.createVolume(`u-${i}`, 8, {
+        placement: RG,
+        props: { DS_ID: i < 2 ? "100" : "101" },
+      });
+      await cl.be.setProps(`u-${i}`, { VM_ID: String(i), DISK_ID: "0" });
+    }
+    await cl.be.setProps("u-1", { DISK_ID: null });
+    assert.deepEqual((await cl.be.getVolume("u-1"))?.props, { DS_ID: "100", VM_ID: "1" });
+    await writeAt(
+      cl.hostPath(cl.sim.controller.rd("u-0")!.rscs[0].node, "/dev/drbd/by-res/u-0/0"),
+      0,
+      pattern(3 << 20, 1),
+    );
+    await cl.be.createSnapshot("u-0", "snap-0");
+    let n0 = cl.be.stats.requests;
+    const two = await cl.be.listUsage({ DS_ID: "100" });
+    const callsTwo = cl.be.stats.requests - n0;
+    assert.deepEqual(two.map((u) => u.name).sort(), ["u-0", "u-1"]);
+    const u0 = two.find((u) => u.name === "u-0")!;
+    assert.ok(u0.allocatedMiB >= 3, `allocated ${u0.allocatedMiB}`);
+    assert.deepEqual(u0.snapshots, { "snap-0": 8 });
+    assert.deepEqual(u0.props, { DS_ID: "100", VM_ID: "0", DISK_ID: "0" });
+    n0 = cl.be.stats.requests;
+    const three = await cl.be.listUsage({ DS_ID: "101" });
+    assert.equal(three.length, 3);
+    assert.equal(cl.be.stats.requests - n0, callsTwo, "same number of calls for 2 and 3 volumes");
+    assert.ok(callsTwo <= 3);
+    assert.deepEqual(await cl.be.listUsage({ DS_ID: "999" }), []);
+    assert.deepEqual((await cl.be.listUsage({ DS_ID: "101", VM_ID: "3" })).map((u) => u.name), [
+      "u-3",
+    ]);
+    await assert.rejects(cl.be.setProps("u-0", { "bad/key": "x" }), (e) => kindOf(e) === "input");
+    for (let i = 0; i < 5; i++) await cl.be.deleteVolume(`u-${i}`);
+  });
+
+  it("capacity changes after placement and writes", async () => {
+    const c0 = await cl.be.capacity(RG);
+    assert.ok(c0.totalMiB > 0 && c0.freeMiB > 0 && c0.usedMiB === c0.totalMiB - c0.freeMiB);
+    await cl.be.createVolume("cap-1", 256, { placement: RG });
+    const node = cl.sim.controller.rd("cap-1")!.rscs.find((r) => !r.diskless)!.node;
+    await writeAt(cl.hostPath(node, "/dev/drbd/by-res/cap-1/0"), 0, pattern(8 << 20, 7));
+    const c1 = await cl.be.capacity(RG);
+    assert.ok(c1.freeMiB < c0.freeMiB, `${c1.freeMiB} < ${c0.freeMiB}`);
+    assert.equal(c1.totalMiB, c0.totalMiB);
+    const c2 = await cl.be.capacity({ group: "", options: { storage_pool: "DfltStorPool" } });
+    assert.ok(c2.totalMiB > 0);
+    await cl.be.deleteVolume("cap-1");
+    const c3 = await cl.be.capacity(RG);
+    assert.equal(c3.freeMiB, c0.freeMiB);
+  });
+
+  it("renames by clone + delete, keeping data and props; refuses volumes with snapshots", async () => {
+    await cl.be.createVolume("ren-1", 8, { placement: RG, props: { VM_ID: "4" } });
+    const node = cl.sim.controller.rd("ren-1")!.rscs.find((r) => !r.diskless)!.node;
+    const data = pattern(1 << 20, 3);
+    await writeAt(cl.hostPath(node, "/dev/drbd/by-res/ren-1/0"), 4096, data);
+    await cl.be.renameVolume("ren-1", "ren-2");
+    assert.equal(await cl.be.getVolume("ren-1"), null);
+    assert.deepEqual((await cl.be.getVolume("ren-2"))?.props, { VM_ID: "4" });
+    assert.equal(cl.sim.controller.rd("ren-2")!.rg, "one_rg");
+    assert.deepEqual(await readAt(cl.sim.dataPath("ren-2"), 4096, data.length), data);
+    await cl.be.renameVolume("ren-1", "ren-2");
+    await cl.be.createSnapshot("ren-2", "s1");
+    await assert.rejects(cl.be.renameVolume("ren-2", "ren-3"), (e) => kindOf(e) === "backend");
+    await cl.be.deleteVolume("ren-2");
+  });
+});

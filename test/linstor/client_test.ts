@@ -1,0 +1,386 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CODE,
+  isExists,
+  isInUse,
+  isNotFound,
+  isWarnNotFound,
+  MASK_CRT,
+  OBJ,
+  parseJsonLossless,
+  rcClass,
+  rcCode,
+  rcObject,
+} from "../../lib/backend/linstor/api_call_rc.ts";
+import {
+  LinstorApiError,
+  LinstorClient,
+  parseControllers,
+} from "../../lib/backend/linstor/client.ts";
+import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { startLinstorSim } from "../../lib/sim/linstor/server.ts";
+import { type Cluster, countCalls, deadPort, startCluster } from "./helpers.ts";
+
+function kindOf(e: unknown): string {
+  return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
+}
+
+describe("controller list parsing", () => {
+  it("accepts every LINSTOR_CONTROLLERS form", () => {
+    const eps = parseControllers(
+      "ctl1, ctl2:4000,http://a:1,https://b,linstor://c,linstor://d:5,linstor+ssl://e,linstor+ssl://f:6,[::1]:7",
+    );
+    assert.deepEqual(eps.map((e) => e.url), [
+      "http://ctl1:3370",
+      "http://ctl2:4000",
+      "http://a:1",
+      "https://b:3371",
+      "http://c:3370",
+      "http://d:5",
+      "https://e:3371",
+      "https://f:6",
+      "http://[::1]:7",
+    ]);
+    assert.deepEqual(parseControllers("").map((e) => e.url), ["http://localhost:3370"]);
+    assert.throws(() => parseControllers("ftp://x"), (e) => kindOf(e) === "config");
+    assert.throws(() => parseControllers("a:99999"), (e) => kindOf(e) === "config");
+    assert.throws(() => parseControllers("http://a/v1"), (e) => kindOf(e) === "config");
+  });
+});
+
+describe("ret_code classification (real LINSTOR values)", () => {
+  // "RD already exists" = MASK_ERROR | MASK_CRT | MASK_RSC_DFN | 501 (linstor.md §4.2)
+  const exists = "-4611686018406940171";
+  // FAIL_NOT_FOUND_RSC_DFN (301) in a delete context: MASK_ERROR | MASK_DEL | MASK_RSC_DFN | 301
+  const notFound = "-4611686018373385939";
+  // FAIL_IN_USE (997) deleting a resource: MASK_ERROR | MASK_DEL | MASK_RSC | 997
+  const inUse = "-4611686018373647387";
+
+  it("tells exists / not found / in use apart, and JSON.parse would have lost the code", () => {
+    const text = `[{"ret_code":${exists},"message":"a"},{"ret_code":${notFound},"message":"b"},` +
+      `{"ret_code":${inUse},"message":"c"},{"ret_code":20447233,"message":"d"}]`;
+    const rcs = (parseJsonLossless(text) as { ret_code: bigint }[]).map((x) => x.ret_code);
+    assert.equal(rcs[0], BigInt(exists));
+    assert.equal(rcCode(rcs[0]), CODE.FAIL_EXISTS_RSC_DFN);
+    assert.equal(rcObject(rcs[0]), OBJ.RSC_DFN);
+    assert.ok(isExists(rcs[0]) && !isNotFound(rcs[0]) && !isInUse(rcs[0]));
+    assert.equal(rcCode(rcs[1]), CODE.FAIL_NOT_FOUND_RSC_DFN);
+    assert.ok(isNotFound(rcs[1]) && !isExists(rcs[1]) && !isInUse(rcs[1]));
+    assert.equal(rcCode(rcs[2]), CODE.FAIL_IN_USE);
+    assert.ok(isInUse(rcs[2]) && !isExists(rcs[2]) && !isNotFound(rcs[2]));
+    assert.equal(rcClass(rcs[3]), "success");
+    assert.equal(rcCode(rcs[3]), CODE.CREATED);
+    // plain JSON.parse: the type survives, the 15-bit code does not
+    const lossy = (JSON.parse(text) as { ret_code: number }[]).map((x) => x.ret_code);
+    assert.equal(rcClass(lossy[0]), "error");
+    assert.notEqual(rcCode(lossy[0]), CODE.FAIL_EXISTS_RSC_DFN);
+    assert.notEqual(rcCode(lossy[1]), CODE.FAIL_NOT_FOUND_RSC_DFN);
+    assert.notEqual(rcCode(lossy[2]), CODE.FAIL_IN_USE);
+    assert.ok(!isExists(lossy[0]) || rcCode(lossy[0]) !== 501);
+  });
+
+  it("classifies warnings and infos as non-errors", () => {
+    const warn = BigInt.asIntN(64, 0x8000000000000000n | MASK_CRT | OBJ.RSC | 1006n);
+    const info = BigInt.asIntN(64, 0x4000000000000000n | 10000n);
+    assert.equal(rcClass(warn), "warning");
+    assert.equal(rcClass(info), "info");
+    assert.equal(rcCode(info), CODE.INFO_NO_RSC_SPAWNED);
+    assert.ok(isWarnNotFound(BigInt.asIntN(64, 0x8000000000000000n | 3000n)));
+  });
+});
+
+describe("LINSTOR client against the simulator", () => {
+  let cl: Cluster;
+  before(async () => {
+    cl = await startCluster();
+  });
+  after(async () => {
+    await cl.close();
+  });
+
+  it("maps real replies: exists, not found, in use (with error text)", async () => {
+    const c = new LinstorClient({ controllers: cl.sim.url });
+    try {
+      await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "cls-1" } });
+      const e1 = await c.write("POST", "/v1/resource-definitions", {
+        resource_definition: { name: "cls-1" },
+      }).catch((e) => e);
+      assert.ok(e1 instanceof LinstorApiError && e1.kind === "exists" && e1.status === 500);
+      assert.ok(
+        e1.rcs.some((r) => rcCode(r.ret_code) === 501 && rcObject(r.ret_code) === OBJ.RSC_DFN),
+      );
+      assert.match(e1.message, /already exists/);
+      const raw = await c.request("POST", "/v1/resource-definitions", {
+        body: { resource_definition: { name: "cls-1" } },
+      });
+      assert.equal(raw.rcs[0].ret_code, -4611686018406940171n);
+      const e2 = await c.write("POST", "/v1/resource-definitions/none/snapshots", { name: "s1" })
+        .catch((e) => e);
+      assert.ok(e2 instanceof LinstorApiError && e2.kind === "not_found" && e2.status === 404);
+      await c.write("POST", "/v1/resource-definitions/cls-1/volume-definitions", {
+        volume_definition: { size_kib: 4096 },
+      });
+      await c.write("POST", "/v1/resource-definitions/cls-1/autoplace", {
+        select_filter: { place_count: 2 },
+      });
+      const node = cl.sim.controller.rd("cls-1")!.rscs[0].node;
+      cl.sim.setInUse("cls-1", node, true);
+      const e3 = await c.write("DELETE", `/v1/resource-definitions/cls-1/resources/${node}`)
+        .catch((e) => e);
+      assert.ok(e3 instanceof LinstorApiError && e3.kind === "in_use" && e3.status === 500);
+      assert.match(e3.message, /still in use.*correction: Un-mount/);
+      cl.sim.setInUse("cls-1", node, false);
+      // a shrink is refused by LINSTOR (grow-only)
+      const e4 = await c.write("PUT", "/v1/resource-definitions/cls-1/volume-definitions/0", {
+        size_kib: 1024,
+      }).catch((e) => e);
+      assert.ok(
+        e4 instanceof LinstorApiError && rcCode(e4.rcs[0].ret_code) === CODE.FAIL_INVLD_VLM_SIZE,
+      );
+      // a delete of a missing RD answers a WARN_NOT_FOUND with HTTP 200
+      const r = await c.write("DELETE", "/v1/resource-definitions/none");
+      assert.equal(r.status, 200);
+      assert.ok(isWarnNotFound(r.rcs[0].ret_code));
+      await c.write("DELETE", "/v1/resource-definitions/cls-1");
+      // unknown request fields are rejected like Jackson does
+      const e5 = await c.write("POST", "/v1/resource-definitions", {
+        resource_definition: { name: "cls-2", bogus: 1 },
+      }).catch((e) => e);
+      assert.ok(e5 instanceof LinstorApiError && e5.status === 400);
+    } finally {
+      c.close();
+    }
+  });
+
+  it("a 500 on a read is retried", async () => {
+    cl.sim.addFault({
+      method: "GET",
+      path: "^/v1/resource-definitions$",
+      action: "error",
+      times: 1,
+    });
+    const before = cl.sim.byRoute["GET /v1/resource-definitions"] ?? 0;
+    assert.equal(await cl.be.getVolume("nothing-here"), null);
+    assert.equal((cl.sim.byRoute["GET /v1/resource-definitions"] ?? 0) - before, 2);
+  });
+
+  it("a dropped connection on a read is retried", async () => {
+    cl.sim.addFault({ method: "GET", path: "^/v1/view/resources$", action: "drop", times: 1 });
+    const before = cl.sim.byRoute["GET /v1/view/resources"] ?? 0;
+    assert.deepEqual(await cl.be.attachments("nothing-here"), []);
+    assert.equal((cl.sim.byRoute["GET /v1/view/resources"] ?? 0) - before, 2);
+  });
+
+  it("a dropped connection on a write is not retried (the change was applied)", async () => {
+    await cl.be.createVolume("drop-1", 4, { placement: { group: "one_rg", options: {} } });
+    cl.sim.addFault({ method: "POST", path: "/snapshots$", action: "drop", times: 1 });
+    const route = "POST /v1/resource-definitions/{r}/snapshots";
+    const before = cl.sim.byRoute[route] ?? 0;
+    await assert.rejects(
+      cl.be.createSnapshot("drop-1", "s1"),
+      (e) => kindOf(e) === "unavailable" && /not retried/.test((e as Error).message),
+    );
+    assert.equal((cl.sim.byRoute[route] ?? 0) - before, 1, "sent exactly once");
+    assert.deepEqual((await cl.be.listSnapshots("drop-1")).map((s) => s.name), ["s1"]);
+    await cl.be.createSnapshot("drop-1", "s1"); // the caller's retry is idempotent
+    await cl.be.deleteVolume("drop-1");
+  });
+
+  it("a 500 on a write is not retried and carries the error report id", async () => {
+    cl.sim.addFault({
+      method: "PUT",
+      path: "^/v1/resource-definitions/[^/]+$",
+      action: "error",
+      times: 1,
+    });
+    await cl.be.createVolume("w500", 4, { placement: { group: "one_rg", options: {} } });
+    const before = countCalls(cl.exchanges, "PUT", /^\/v1\/resource-definitions\/w500$/);
+    await assert.rejects(
+      cl.be.setProps("w500", { A: "1" }),
+      (e) => kindOf(e) === "backend" && /error reports SIM-/.test((e as OneblkError).detail ?? ""),
+    );
+    assert.equal(countCalls(cl.exchanges, "PUT", /^\/v1\/resource-definitions\/w500$/) - before, 1);
+    await cl.be.deleteVolume("w500");
+  });
+
+  it("a reply slower than the deadline is a timeout", async () => {
+    const be = createLinstorBackend({ controllers: cl.sim.url, timeoutMs: 200 });
+    try {
+      cl.sim.addFault({
+        method: "GET",
+        path: "^/v1/view/resources$",
+        action: "delay",
+        delayMs: 1500,
+        times: 1,
+      });
+      await assert.rejects(be.attachments("slow"), (e) => kindOf(e) === "timeout");
+    } finally {
+      await be.close();
+    }
+  });
+
+  it("sends the bearer token", async () => {
+    const be = createLinstorBackend({ controllers: cl.sim.url, token: "t0ken" });
+    try {
+      const before = cl.exchanges.length;
+      await be.getVolume("x");
+      assert.equal(cl.exchanges.slice(before)[0].headers.authorization, "Bearer t0ken");
+    } finally {
+      await be.close();
+    }
+  });
+
+  it("fails over to the next controller when the first is down, and remembers it", async () => {
+    const dead = deadPort();
+    const controllers = `linstor://127.0.0.1:${dead},${cl.sim.url}`;
+    const be = createLinstorBackend({ controllers });
+    const c2 = new LinstorClient({ controllers });
+    try {
+      assert.equal(await be.getVolume("x"), null);
+      await be.createVolume("fo-1", 4, { placement: { group: "one_rg", options: {} } });
+      assert.equal(c2.currentUrl, cl.sim.url, "a new client of this process starts with it");
+      await be.deleteVolume("fo-1");
+    } finally {
+      await be.close();
+      c2.close();
+    }
+    const none = createLinstorBackend({ controllers: `127.0.0.1:${deadPort()}`, timeoutMs: 2000 });
+    try {
+      await assert.rejects(
+        none.getVolume("x"),
+        (e) => kindOf(e) === "unavailable" && /Connection refused/.test((e as Error).message),
+      );
+    } finally {
+      await none.close();
+    }
+  });
+
+  it("survives a controller restart with state kept", async () => {
+    await cl.be.createVolume("rst-1", 4, { placement: { group: "one_rg", options: {} } });
+    await cl.sim.restart();
+    assert.equal((await cl.be.getVolume("rst-1"))?.sizeMiB, 4);
+    await cl.be.deleteVolume("rst-1");
+  });
+});
+
+describe("LINSTOR client over TLS with a client certificate", () => {
+  let dir = "";
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  before(async () => {
+    dir = await Deno.makeTempDir({ prefix: "oneblk-linstor-tls-" });
+    await run([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=oneblk-test-ca",
+    ]);
+    await Deno.writeTextFile(
+      join(dir, "srv.ext"),
+      "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    );
+    await Deno.writeTextFile(join(dir, "cli.ext"), "extendedKeyUsage=clientAuth\n");
+    for (const [n, cn] of [["srv", "localhost"], ["cli", "oneblk"]]) {
+      await run([
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        `${n}.key`,
+        "-out",
+        `${n}.csr`,
+        "-subj",
+        `/CN=${cn}`,
+      ]);
+      await run([
+        "x509",
+        "-req",
+        "-in",
+        `${n}.csr`,
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        `${n}.crt`,
+        "-days",
+        "2",
+        "-extfile",
+        `${n}.ext`,
+      ]);
+    }
+  });
+  after(async () => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
+
+  it("verifies the controller with the CA and authenticates with the client certificate", async () => {
+    const read = (f: string) => Deno.readTextFile(join(dir, f));
+    const sim = await startLinstorSim({
+      tls: {
+        cert: await read("srv.crt"),
+        key: await read("srv.key"),
+        ca: await read("ca.crt"),
+        requireClientCert: true,
+      },
+    });
+    const ctl = `linstor+ssl://127.0.0.1:${sim.port}`;
+    const ok = createLinstorBackend({
+      controllers: ctl,
+      caFile: join(dir, "ca.crt"),
+      certFile: join(dir, "cli.crt"),
+      keyFile: join(dir, "cli.key"),
+    });
+    const noCert = createLinstorBackend({ controllers: ctl, caFile: join(dir, "ca.crt") });
+    const noCa = createLinstorBackend({ controllers: ctl });
+    try {
+      assert.equal(
+        await ok.createVolume("tls-1", 4, { placement: { group: "", options: {} } }),
+        true,
+      );
+      assert.equal((await ok.getVolume("tls-1"))?.sizeMiB, 4);
+      await assert.rejects(noCert.getVolume("tls-1"), (e) => kindOf(e) === "unavailable");
+      await assert.rejects(
+        noCa.getVolume("tls-1"),
+        (e) => kindOf(e) === "unavailable" && /certificate/i.test((e as Error).message),
+      );
+      assert.throws(
+        () => createLinstorBackend({ controllers: ctl, certFile: join(dir, "cli.crt") }),
+        (e) => kindOf(e) === "config",
+      );
+      assert.throws(
+        () => createLinstorBackend({ controllers: ctl, caFile: join(dir, "missing.crt") }),
+        (e) => kindOf(e) === "config",
+      );
+    } finally {
+      await ok.close();
+      await noCert.close();
+      await noCa.close();
+      await sim.stop();
+    }
+  });
+});

@@ -1,0 +1,327 @@
+/**
+ * The LINSTOR simulator on its own: the seed walkthrough with curl, the CLI entry point as a
+ * real process, LINSTOR semantics (tie-breaker, capacity, names) and the /_sim/ controls.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
+import { LinstorClient } from "../../lib/backend/linstor/client.ts";
+import { parseGroup, parsePool } from "../../lib/sim/linstor/main.ts";
+import { simulateSpace } from "../../lib/sim/linstor/controller.ts";
+import { startLinstorSim } from "../../lib/sim/linstor/server.ts";
+import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
+
+async function curl(...args: string[]): Promise<{ code: number; body: string }> {
+  const out = await new Deno.Command("curl", {
+    args: ["-s", "-w", "\n%{http_code}", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const i = text.lastIndexOf("\n");
+  return { code: Number(text.slice(i + 1)), body: text.slice(0, i) };
+}
+
+describe("LINSTOR simulator", () => {
+  let cl: Cluster;
+  before(async () => {
+    cl = await startCluster({
+      pools: [{ name: "DfltStorPool", sizeGiB: 100 }, { name: "thick", sizeGiB: 10, thin: false }],
+    });
+  });
+  after(async () => {
+    await cl.close();
+  });
+
+  it("answers the seed walkthrough with curl: RD, VD, auto-place 2, list resources", async () => {
+    const u = cl.sim.url;
+    const j = ["-H", "Content-Type: application/json"];
+    let r = await curl(
+      ...j,
+      "-X",
+      "POST",
+      `${u}/v1/resource-definitions`,
+      "-d",
+      '{"resource_definition":{"name":"dummy"}}',
+    );
+    assert.equal(r.code, 201);
+    r = await curl(
+      ...j,
+      "-X",
+      "POST",
+      `${u}/v1/resource-definitions/dummy/volume-definitions`,
+      "-d",
+      '{"volume_definition":{"size_kib":10240}}',
+    );
+    assert.equal(r.code, 201);
+    r = await curl(
+      ...j,
+      "-X",
+      "POST",
+      `${u}/v1/resource-definitions/dummy/autoplace`,
+      "-d",
+      '{"select_filter":{"place_count":2}}',
+    );
+    assert.equal(r.code, 201);
+    assert.match(r.body, /successfully autoplaced on 2 nodes/);
+    r = await curl(`${u}/v1/view/resources?resources=dummy`);
+    assert.equal(r.code, 200);
+    const list = JSON.parse(r.body) as {
+      node_name: string;
+      flags: string[];
+      volumes: { state: { disk_state: string } }[];
+    }[];
+    assert.equal(list.filter((x) => x.flags.length === 0).length, 2);
+    assert.ok(list.every((x) => x.volumes.length === 1));
+    assert.equal(list.filter((x) => x.flags.includes("TIE_BREAKER")).length, 1);
+    r = await curl("-X", "DELETE", `${u}/v1/resource-definitions/dummy`);
+    assert.equal(r.code, 200);
+  });
+
+  it("keeps a tie-breaker with diskless clients, converts and takes it over like LINSTOR", async () => {
+    const c = new LinstorClient({ controllers: cl.sim.url });
+    try {
+      await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "tb-1" } });
+      await c.write("POST", "/v1/resource-definitions/tb-1/volume-definitions", {
+        volume_definition: { size_kib: 4096 },
+      });
+      await c.write("POST", "/v1/resource-definitions/tb-1/autoplace", {
+        select_filter: { place_count: 2 },
+      });
+      const rd = () => cl.sim.controller.rd("tb-1")!;
+      const tb = rd().rscs.find((r) => r.tieBreaker)!.node;
+      const client = ["alpha", "bravo", "charlie", "delta"].find((n) =>
+        !rd().rscs.some((r) => r.node === n)
+      )!;
+      await c.write("POST", `/v1/resource-definitions/tb-1/resources/${client}/make-available`, {
+        diskful: false,
+      });
+      assert.ok(
+        rd().rscs.some((r) => r.tieBreaker),
+        "diskless clients do not vote: tie-breaker stays",
+      );
+      // make-available on the tie-breaker node turns it into a normal diskless resource
+      const r1 = await c.write(
+        "POST",
+        `/v1/resource-definitions/tb-1/resources/${tb}/make-available`,
+        {},
+      );
+      assert.equal(r1.rcs[0].message, "Resource already deployed as requested");
+      assert.ok(!rd().rscs.some((r) => r.tieBreaker));
+      // deleting it makes a tie-breaker necessary again: LINSTOR takes the resource over
+      const r2 = await c.write("DELETE", `/v1/resource-definitions/tb-1/resources/${tb}`);
+      assert.ok(r2.rcs.some((e) => rcCode(e.ret_code) === 10006 && rcClass(e.ret_code) === "info"));
+      assert.ok(rd().rscs.find((r) => r.node === tb)?.tieBreaker);
+      // a third diskful replica makes the tie-breaker unnecessary
+      await c.write("POST", `/v1/resource-definitions/tb-1/resources/${client}/make-available`, {
+        diskful: true,
+      });
+      assert.ok(!rd().rscs.some((r) => r.tieBreaker));
+      assert.equal(rd().rscs.filter((r) => !r.diskless).length, 3);
+      // place count below the deployed count: a warning, not an error
+      const r3 = await c.write("POST", "/v1/resource-definitions/tb-1/autoplace", {
+        select_filter: { place_count: 2 },
+      });
+      assert.equal(rcClass(r3.rcs[0].ret_code), "warning");
+      // the last diskful resource cannot go while diskless resources use it
+      await c.write("DELETE", "/v1/resource-definitions/tb-1");
+    } finally {
+      c.close();
+    }
+  });
+
+  it("accounts pool space: thick by size, thin by written data; names are case-insensitive", async () => {
+    const c = new LinstorClient({ controllers: cl.sim.url });
+    const free = async (pool: string, node: string) =>
+      (await c.get<{ free_capacity: number }[]>("/v1/view/storage-pools", {
+        storage_pools: [pool],
+        nodes: [node],
+      }))[0]
+        .free_capacity;
+    try {
+      const thick0 = await free("thick", "alpha");
+      const thin0 = await free("DfltStorPool", "alpha");
+      await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "Sp-1" } });
+      await c.write("POST", "/v1/resource-definitions/sp-1/volume-definitions", {
+        volume_definition: { size_kib: 65536 },
+      });
+      await c.write("POST", "/v1/resource-definitions/SP-1/resources", [
+        { resource: { node_name: "alpha", props: { StorPoolName: "thick" } } },
+      ]);
+      assert.ok(thick0 - (await free("thick", "alpha")) >= 65536);
+      await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "sp-2" } });
+      await c.write("POST", "/v1/resource-definitions/sp-2/volume-definitions", {
+        volume_definition: { size_kib: 65536 },
+      });
+      await c.write("POST", "/v1/resource-definitions/sp-2/resources", [
+        { resource: { node_name: "alpha", props: { StorPoolName: "DfltStorPool" } } },
+      ]);
+      const thin1 = await free("DfltStorPool", "alpha");
+      assert.ok(thin0 - thin1 < 1024, "an empty thin volume allocates only metadata");
+      await writeAt(cl.hostPath("alpha", "/dev/drbd/by-res/sp-2/0"), 0, pattern(4 << 20, 9));
+      assert.ok(thin1 - (await free("DfltStorPool", "alpha")) >= 4096);
+      const e = await c.write("POST", "/v1/resource-definitions", {
+        resource_definition: { name: "SP-2" },
+      })
+        .catch((x) => x);
+      assert.equal(e.kind, "exists");
+      const snap = await c.write("POST", "/v1/resource-definitions/sp-1/snapshots", { name: "s1" })
+        .catch((x) => x);
+      assert.equal(rcCode(snap.rcs[0].ret_code), 994, "thick LVM has no snapshots");
+      await c.write("DELETE", "/v1/resource-definitions/sp-1");
+      await c.write("DELETE", "/v1/resource-definitions/sp-2");
+      assert.equal(await free("thick", "alpha"), thick0);
+    } finally {
+      c.close();
+    }
+    assert.equal(simulateSpace([100, 100, 50], 2), 100); // LINSTOR's greedy fill, not the optimum
+    assert.equal(simulateSpace([100, 100, 100], 3), 100);
+  });
+
+  it("exposes /_sim/ controls over HTTP: in-use, faults, latency, stats, state, restart", async () => {
+    const u = cl.sim.url;
+    await cl.be.createVolume("ctl-1", 4, { placement: { group: "one_rg", options: {} } });
+    const node = cl.sim.controller.rd("ctl-1")!.rscs[0].node;
+    let r = await curl(
+      "-X",
+      "POST",
+      `${u}/_sim/in-use`,
+      "-d",
+      JSON.stringify({ resource: "ctl-1", node, in_use: true }),
+    );
+    assert.equal(r.code, 200);
+    assert.equal((await cl.be.attachments("ctl-1")).find((a) => a.host === node)?.inUse, true);
+    r = await curl(
+      "-X",
+      "POST",
+      `${u}/_sim/in-use`,
+      "-d",
+      JSON.stringify({ volume: "ctl-1", client: node, in_use: false }),
+    );
+    assert.equal(r.code, 200);
+    r = await curl(
+      "-X",
+      "POST",
+      `${u}/_sim/faults`,
+      "-d",
+      '{"method":"GET","path":"^/v1/nodes$","action":"error","times":1}',
+    );
+    assert.equal(r.code, 200);
+    r = await curl(`${u}/v1/nodes`);
+    assert.equal(r.code, 500);
+    assert.match(r.body, /error_report_ids/);
+    r = await curl(`${u}/v1/nodes`);
+    assert.equal(r.code, 200);
+    r = await curl(
+      "-X",
+      "POST",
+      `${u}/_sim/faults`,
+      "-d",
+      '{"path":"^/v1/nodes$","action":"drop"}',
+    );
+    r = await curl(`${u}/v1/nodes`);
+    assert.equal(r.code, 0, "connection dropped");
+    r = await curl("-X", "DELETE", `${u}/_sim/faults`);
+    r = await curl(`${u}/v1/nodes`);
+    assert.equal(r.code, 200);
+    r = await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":1}');
+    assert.equal(JSON.parse(r.body).ms, 1);
+    await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":0}');
+    r = await curl(`${u}/_sim/stats`);
+    assert.ok(JSON.parse(r.body).requests > 0);
+    assert.ok(JSON.parse(r.body).by_route["GET /v1/nodes"] >= 3);
+    r = await curl(`${u}/_sim/state`);
+    assert.ok(JSON.parse(r.body).rds.some((x: { name: string }) => x.name === "ctl-1"));
+    r = await curl("-X", "POST", `${u}/_sim/restart`, "-d", "{}");
+    assert.equal(r.code, 200);
+    assert.equal((await cl.be.getVolume("ctl-1"))?.sizeMiB, 4, "state kept over the restart");
+    await cl.be.deleteVolume("ctl-1");
+  });
+
+  it("keeps state in the state dir across simulator processes", async () => {
+    const dir = join(cl.root, "persist");
+    const a = await startLinstorSim({
+      stateDir: dir,
+      resourceGroups: [{ name: "g1", placeCount: 2 }],
+    });
+    const c = new LinstorClient({ controllers: a.url });
+    try {
+      await c.write("POST", "/v1/resource-groups/g1/spawn", {
+        resource_definition_name: "keep-1",
+        volume_sizes: [2048],
+      });
+      await writeAt(a.dataPath("keep-1"), 0, pattern(4096, 3));
+    } finally {
+      c.close();
+      await a.stop();
+    }
+    const b = await startLinstorSim({ stateDir: dir });
+    const c2 = new LinstorClient({ controllers: b.url });
+    try {
+      const rds = await c2.get<{ name: string; resource_group_name: string }[]>(
+        "/v1/resource-definitions",
+      );
+      assert.deepEqual(rds.map((x) => [x.name, x.resource_group_name]), [["keep-1", "g1"]]);
+      const data = await Deno.readFile(b.dataPath("keep-1"));
+      assert.deepEqual(data.subarray(0, 4096), pattern(4096, 3));
+    } finally {
+      c2.close();
+      await b.stop();
+    }
+  });
+
+  it("runs as `oneblk sim linstor` and stops on SIGTERM", async () => {
+    assert.deepEqual(parsePool("open_image:20:thick"), {
+      name: "open_image",
+      sizeGiB: 20,
+      thin: false,
+    });
+    assert.deepEqual(parseGroup("rg1:3:a,b"), {
+      name: "rg1",
+      placeCount: 3,
+      storagePools: ["a", "b"],
+    });
+    assert.throws(() => parsePool("x"));
+    const stateDir = join(cl.root, "cli-state");
+    const main = new URL("../../lib/sim/linstor/main.ts", import.meta.url).href;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { linstorSimMain } from "${main}"; Deno.exit(await linstorSimMain(Deno.args));`,
+        "--",
+        "--port",
+        "0",
+        "--nodes",
+        "n1,n2,n3",
+        "--pool",
+        "open_image:20",
+        "--state-dir",
+        stateDir,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      env: { ONEBLK_SIM_ROOT: "" },
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let line = "";
+    while (!line.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      line += value;
+    }
+    const info = JSON.parse(line.split("\n")[0]) as { url: string; stateDir: string };
+    assert.equal(info.stateDir, stateDir);
+    const r = await curl(`${info.url}/v1/view/storage-pools?storage_pools=open_image`);
+    assert.deepEqual(
+      (JSON.parse(r.body) as { node_name: string }[]).map((p) => p.node_name),
+      ["n1", "n2", "n3"],
+    );
+    child.kill("SIGTERM");
+    const st = await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel();
+    assert.equal(st.code, 0);
+  });
+});
