@@ -1,0 +1,43 @@
+/**
+ * tm delete `host:PATH vmid dsid` (contract §4.8).
+ *
+ * Disk (`…/disk.i`): remove the link and detach from the host (a device still open there, e.g.
+ * a CDROM another VM uses, stays attached and is reported), then delete the volume ONLY when
+ * it is the VM's own: a volatile disk, a private clone of a non-persistent image or a per-VM
+ * CDROM copy. Persistent disks and image volumes are never deleted, whatever oned sends
+ * (`recover --delete`, delete_prev …). A volume already gone is fine.
+ *
+ * VM directory: delete the VM's checkpoint volume (if any) in the system datastore's store,
+ * then remove the directory on the host (only below `<location>/<sys_ds>`).
+ *
+ * Idempotent: a second run finds nothing to do and succeeds.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { parseTmArgs } from "../../lib/one/args.ts";
+import { diskOf, loadVmAndDs } from "../../lib/vm_disk.ts";
+import { removeDir } from "../../lib/host/ops.ts";
+import { isPrivateVolume, releaseDisk, vmDirPrefix } from "./disk_common.ts";
+
+/** Run tm delete. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const a = parseTmArgs(ctx.inv.action, ctx.args);
+  const dst = a.dst!;
+  const p = ctx.profile;
+  if (dst.diskId === null) {
+    const prefix = vmDirPrefix(dst, a.vmId, a.dsId);
+    const ds = await (await ctx.one()).datastoreInfo(a.dsId);
+    await ctx.backend(ds).deleteVolume(p.checkpointVolume(a.vmId));
+    await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
+    return;
+  }
+  const { vm, ds } = await loadVmAndDs(ctx, a.vmId, a.dsId);
+  const disk = diskOf(vm, dst);
+  const volume = p.diskVolume(vm.id, disk);
+  const backend = ctx.backend(ds);
+  await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+  if (!isPrivateVolume(p, disk, volume)) {
+    ctx.info(`${volume} is not private to VM ${vm.id} (persistent, CDROM or image): kept`);
+    return;
+  }
+  await backend.deleteVolume(volume);
+}

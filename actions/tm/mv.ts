@@ -1,0 +1,160 @@
+/**
+ * tm mv `src_host:PATH dst_host:PATH vmid dsid` (contract §4.5): stop, undeploy, resume and
+ * cold migration, for one disk or the VM directory. Nothing happens when SRC == DST.
+ *
+ * Disk: attach + link on the destination, then unlink + detach on the source. The data never
+ * moves: it stays in the store. Stop/undeploy (destination = front-end) only detaches; resume
+ * (source = front-end) only attaches. The LCM state decides like linstor_un (9/31/49/50 resume,
+ * 10/30/41/42 stop/undeploy); otherwise the front-end is recognised by ONEBLK_FRONTEND or by
+ * not being an oned host. A failure after the destination attach undoes it. When the system
+ * datastore changes, the disk metadata is updated.
+ *
+ * VM directory: copied with `tar` from the source host to the destination host through this
+ * process (sparse), then removed on the source; skipped when the system datastore is SHARED=YES
+ * and the directory sits on a shared filesystem (NFS, CephFS, GlusterFS …).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
+import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
+import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
+import { copyStream } from "../../lib/host/copy.ts";
+import { isKind, OneblkError } from "../../lib/errors.ts";
+import {
+  isFrontend,
+  isPrivateVolume,
+  readOnlyDisk,
+  releaseDisk,
+  RESUME_STATES,
+  STOP_STATES,
+  vmDirPrefix,
+} from "./disk_common.ts";
+
+/** Filesystems whose content every host sees (the VM directory needs no copy). */
+const SHARED_FS = new Set([
+  "nfs",
+  "nfs4",
+  "fuseblk",
+  "fuse.glusterfs",
+  "glusterfs",
+  "ceph",
+  "cephfs",
+  "fuse.cephfs",
+  "gpfs",
+  "ocfs2",
+  "gfs2",
+  "lustre",
+  "cifs",
+  "smb2",
+  "beegfs",
+]);
+
+/** Deadline of the directory copy (ms). */
+const DIR_COPY_TIMEOUT_MS = 3_600_000;
+
+/** Run tm mv. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const a = parseTmArgs(ctx.inv.action, ctx.args);
+  const src = a.src!, dst = a.dst!;
+  if (src.host === dst.host && src.norm === dst.norm) {
+    ctx.info("source and destination are the same: nothing to do");
+    return;
+  }
+  if ((src.diskId === null) !== (dst.diskId === null) || src.diskId !== dst.diskId) {
+    throw new OneblkError("input", `mv ${src.path} -> ${dst.path}: not the same disk or directory`);
+  }
+  if (dst.diskId === null) await moveDir(ctx, src, dst, a.vmId, a.dsId);
+  else await moveDisk(ctx, src, dst, a.vmId, a.dsId);
+}
+
+async function moveDisk(
+  ctx: ActionContext,
+  src: HostPath,
+  dst: HostPath,
+  vmId: number,
+  dsId: number,
+): Promise<void> {
+  const { vm, disk, volume, backend } = await loadVmDisk(ctx, dst, vmId, dsId);
+  const lcm = vm.lcmState;
+  let detachOnly = STOP_STATES.includes(lcm);
+  let attachOnly = RESUME_STATES.includes(lcm);
+  if (!detachOnly && !attachOnly && src.host !== dst.host) {
+    if (await isFrontend(ctx, dst.host)) detachOnly = true;
+    else if (await isFrontend(ctx, src.host)) attachOnly = true;
+  }
+  if (detachOnly) {
+    await releaseDisk(ctx, backend, volume, src.host, src.path);
+    return;
+  }
+  const releaseSource = async () => {
+    if (attachOnly) return;
+    if (src.host === dst.host) await unlink(ctx.hosts, src.host, src.path);
+    else await releaseDisk(ctx, backend, volume, src.host, src.path);
+  };
+  const srcDs = vmDirInfo(src.path)?.sysDsId;
+  const dstDs = vmDirInfo(dst.path)?.sysDsId;
+  const owned = !disk.isCdrom && (disk.persistent || isPrivateVolume(ctx.profile, disk, volume));
+  await withUndo(
+    ctx,
+    async () => {
+      await attachAndLink(ctx, backend, volume, dst.host, dst.path, {
+        readOnly: readOnlyDisk(disk),
+      });
+      await releaseSource();
+      if (owned && dstDs !== undefined && srcDs !== dstDs) {
+        await backend.setProps(volume, ctx.profile.diskProps(vm.id, disk.diskId, dstDs));
+      }
+    },
+    async () => {
+      if (src.host !== dst.host) await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+      else await unlink(ctx.hosts, dst.host, dst.path);
+    },
+  );
+}
+
+/** True when `dir` on `host` is on a filesystem every host shares. */
+async function onSharedFs(ctx: ActionContext, host: string, dir: string): Promise<boolean> {
+  const r = await ctx.hosts.run(host, ["stat", "-f", "-c", "%T", "--", checkPath(dir)], {
+    okCodes: [0, 1],
+  });
+  return r.code === 0 && SHARED_FS.has(r.stdout.trim().toLowerCase());
+}
+
+async function moveDir(
+  ctx: ActionContext,
+  src: HostPath,
+  dst: HostPath,
+  vmId: number,
+  dsId: number,
+): Promise<void> {
+  const srcPrefix = vmDirPrefix(src, vmId);
+  vmDirPrefix(dst, vmId);
+  const ds = await (await ctx.one()).datastoreInfo(dsId);
+  if (ds.shared && src.norm === dst.norm && await onSharedFs(ctx, src.host, src.path)) {
+    ctx.info(`${src.path} is on a shared filesystem: nothing to copy`);
+    return;
+  }
+  let present: boolean;
+  try {
+    present = await exists(ctx.hosts, src.host, src.path);
+  } catch (e) {
+    if (!isKind(e, "unavailable")) throw e;
+    ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+    await mkdirp(ctx.hosts, dst.host, dst.path);
+    return;
+  }
+  await mkdirp(ctx.hosts, dst.host, dst.path);
+  if (!present) {
+    ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
+    return;
+  }
+  await copyStream(
+    ctx.hosts,
+    src.host,
+    ["tar", "-C", checkPath(src.path), "--sparse", "-cf", "-", "."],
+    ctx.hosts,
+    dst.host,
+    ["tar", "-C", checkPath(dst.path), "-xf", "-"],
+    { timeoutMs: DIR_COPY_TIMEOUT_MS },
+  );
+  await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+}

@@ -1,0 +1,33 @@
+/**
+ * tm mvds `host:DIR/disk.i SOURCE vmid dsid`: a persistent disk goes back to its image at
+ * terminate or detach (contract §4.6). The data already is in the image volume, so: remove the
+ * link, detach from the host, and clear the metadata naming this VM. Never deletes data.
+ *
+ * REST: detach (LINSTOR 2, StorPool 1) + metadata (1).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { parseTmArgs } from "../../lib/one/args.ts";
+import { loadVmDisk } from "../../lib/vm_disk.ts";
+import { isKind } from "../../lib/errors.ts";
+import { releaseDisk, systemDsOf, vmPropsCleared } from "./disk_common.ts";
+
+/** Run tm mvds. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const a = parseTmArgs(ctx.inv.action, ctx.args);
+  const dst = a.dst!;
+  const { vm, disk, volume, backend } = await loadVmDisk(ctx, dst, a.vmId, a.dsId);
+  const source = a.source ? ctx.profile.sourceVolume(a.source) : "";
+  if (source && source !== volume) {
+    ctx.info(`SOURCE ${a.source} names ${source}; disk ${disk.diskId} uses ${volume}`);
+  }
+  await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+  if (disk.isCdrom) return;
+  const clear = vmPropsCleared(ctx.profile, vm, disk, systemDsOf(vm, dst));
+  if (!Object.keys(clear).length) return;
+  try {
+    await backend.setProps(volume, clear);
+  } catch (e) {
+    if (!isKind(e, "not_found")) throw e;
+    ctx.info(`${volume} does not exist; nothing to clear`);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * tm resize `host:DIR/disk.i size_mb vmid dsid` (contract §4.11): grow the disk's volume to
+ * size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
+ * the profile keeps as qcow2 is grown with `qemu-img resize` on the host as well (the VMM then
+ * runs `virsh blockresize` for a running VM).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { parseTmArgs } from "../../lib/one/args.ts";
+import { loadVmDisk } from "../../lib/vm_disk.ts";
+import { qemuImgResize } from "../../lib/host/ops.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { keepsQcow2 } from "./disk_common.ts";
+
+/** Run tm resize. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const a = parseTmArgs(ctx.inv.action, ctx.args);
+  const dst = a.dst!;
+  const size = a.size!;
+  const { vm, disk, volume, backend } = await loadVmDisk(ctx, dst, a.vmId, a.dsId);
+  if (size <= 0) throw new OneblkError("input", `resize: invalid size ${size} MB`);
+  const info = await backend.getVolume(volume);
+  if (!info) {
+    throw new OneblkError("not_found", `disk ${disk.diskId} of VM ${vm.id}: ${volume} not found`);
+  }
+  if (size < info.sizeMiB) {
+    throw new OneblkError(
+      "input",
+      `cannot shrink disk ${disk.diskId} of VM ${vm.id} (${volume}) from ${info.sizeMiB} MB ` +
+        `to ${size} MB: only growing is supported`,
+    );
+  }
+  if (size > info.sizeMiB) await backend.resizeVolume(volume, size);
+  if (keepsQcow2(ctx.profile, disk)) {
+    await qemuImgResize(ctx.hosts, dst.host, dst.path, size, { format: "qcow2" });
+  }
+}

@@ -1,0 +1,351 @@
+/**
+ * Shared pieces of the TM disk action tests: a simulated cluster (lib/sim/cluster.ts), one
+ * case per profile (datastores, VM id range), backends opened from the test process to prepare
+ * and inspect volumes, VM builders for the simulated oned, and data helpers (bytes written into
+ * image volumes through a host device path, sha256 of what a host reads through DIR/disk.i).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Cluster, CLUSTER_DS, type RunOutput } from "../../../lib/sim/cluster.ts";
+import { buildVmXml, type DiskInput, type VmInput } from "../../../lib/sim/oned_builders.ts";
+import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
+import type { Profile } from "../../../lib/profiles/types.ts";
+import type { Backend, Placement } from "../../../lib/backend/types.ts";
+import { openBackend } from "../../../lib/backend/index.ts";
+import { SimRunner } from "../../../lib/host/sim.ts";
+import { OneClient } from "../../../lib/one/xmlrpc.ts";
+import { datastoreFromNode } from "../../../lib/one/views.ts";
+
+/** 1 MiB. */
+export const MiB = 1024 * 1024;
+
+/** One profile under test. */
+export interface Case {
+  driver: string;
+  profile: Profile;
+  imageDs: number;
+  systemDs: number;
+  /** First VM id of this profile (ids are disjoint so profiles can run in parallel). */
+  vmBase: number;
+}
+
+/** The three profiles. */
+export const CASES: Case[] = DRIVERS.map((driver, i) => ({
+  driver,
+  profile: profileFor(driver, {}),
+  imageDs: CLUSTER_DS[driver].image,
+  systemDs: CLUSTER_DS[driver].system,
+  vmBase: 100 * (i + 1),
+}));
+
+/** Run `fn` for every profile in parallel; a failure names the profile. */
+export async function forEachCase(fn: (c: Case) => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(CASES.map((c) => fn(c)));
+  const bad = results.flatMap((r, i) =>
+    r.status === "rejected"
+      ? [`[${CASES[i].driver}] ${(r.reason as Error)?.stack ?? r.reason}`]
+      : []
+  );
+  if (bad.length) throw new Error(bad.join("\n\n"));
+}
+
+/** Test access to the stores, oned and hosts of a cluster. */
+export class Env {
+  readonly c: Cluster;
+  readonly hosts: SimRunner;
+  readonly #backends = new Map<string, Backend>();
+  #seq = 0;
+
+  constructor(c: Cluster) {
+    this.c = c;
+    this.hosts = new SimRunner(c.root);
+  }
+
+  /** The datastore view of `id` from the simulated oned. */
+  ds(id: number) {
+    const node = this.c.oned.state.get("DATASTORE", id);
+    if (!node) throw new Error(`no datastore ${id}`);
+    return datastoreFromNode(node);
+  }
+
+  /** Backend of datastore `dsId` under `tc`'s profile (opened once). */
+  backend(tc: Case, dsId = tc.imageDs): Backend {
+    const key = `${tc.driver}/${dsId}`;
+    let b = this.#backends.get(key);
+    if (!b) {
+      const ds = this.ds(dsId);
+      const one = new OneClient({ endpoint: this.c.oned.url, session: "oneadmin:opennebula" });
+      b = openBackend(tc.profile.store(ds.template, dsId), {
+        env: this.c.env,
+        hosts: this.hosts,
+        one: () => Promise.resolve(one),
+      });
+      this.#backends.set(key, b);
+    }
+    return b;
+  }
+
+  /** Placement of datastore `dsId` under `tc`'s profile. */
+  placement(tc: Case, dsId = tc.imageDs): Placement {
+    return tc.profile.placement(this.ds(dsId).template, dsId);
+  }
+
+  /** Close the backends. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#backends.values()].map((b) => b.close()));
+  }
+
+  /** Run a TM action of `tc`'s driver; returns its output and its stats line. */
+  async tm(
+    tc: Case,
+    action: string,
+    args: (string | number)[],
+  ): Promise<RunOutput & { rest: number }> {
+    const stats = join(this.c.root, `stats-${tc.driver}-${++this.#seq}.jsonl`);
+    if (action.includes(".")) await this.suffixLink(tc.driver, action);
+    const out = await this.c.run("tm", tc.driver, action, args.map(String), {
+      env: { ONEBLK_STATS_FILE: stats },
+    });
+    let rest = -1;
+    try {
+      const lines = (await Deno.readTextFile(stats)).split("\n").filter(Boolean);
+      rest = JSON.parse(lines.at(-1)!).rest;
+    } catch { /* no stats line */ }
+    return { ...out, rest };
+  }
+
+  /**
+   * Make `tm/<driver>/<action>.<sys>` exist like an operator's extra link would (oned itself
+   * falls back from `clone.ssh` to `clone`): a symlink to the same program as `<action>`.
+   */
+  async suffixLink(driver: string, name: string): Promise<void> {
+    const dir = join(this.c.remotes, "tm", driver);
+    const link = join(dir, name);
+    if (await present(link)) return;
+    const target = await Deno.readLink(join(dir, name.slice(0, name.indexOf("."))));
+    await Deno.symlink(target, link).catch((e) => {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    });
+  }
+
+  /** Like tm(), asserting success. */
+  async ok(tc: Case, action: string, args: (string | number)[]) {
+    const r = await this.tm(tc, action, args);
+    assert.equal(r.code, 0, `${action} ${args.join(" ")}: ${r.stderr}`);
+    return r;
+  }
+
+  /** Like tm(), asserting a one-line failure (exit 1, nothing on stdout). */
+  async fails(tc: Case, action: string, args: (string | number)[], re?: RegExp) {
+    const r = await this.tm(tc, action, args);
+    assert.equal(r.code, 1, `${action} ${args.join(" ")} should fail: ${r.stderr}`);
+    assert.equal(r.stdout, "");
+    const lines = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("INFO"));
+    assert.equal(lines.length, 1, `one error line expected, got:\n${r.stderr}`);
+    if (re) assert.match(lines[0], re);
+    return r;
+  }
+
+  /**
+   * Create image volume `imageId` of `sizeMiB` holding `data` at offset 0 (written through
+   * the device on the front-end, then detached). Returns its volume and SOURCE.
+   */
+  async image(tc: Case, imageId: number, sizeMiB: number, data: Uint8Array) {
+    const b = this.backend(tc);
+    const volume = tc.profile.imageVolume(imageId, tc.imageDs);
+    await b.createVolume(volume, sizeMiB, { placement: this.placement(tc) });
+    await this.write(tc, volume, data);
+    return { volume, source: tc.profile.imageSource(imageId, tc.imageDs) };
+  }
+
+  /** Write `data` at `offset` into `volume` through a temporary attachment on the front-end. */
+  async write(tc: Case, volume: string, data: Uint8Array, offset = 0, dsId = tc.imageDs) {
+    const b = this.backend(tc, dsId);
+    const before = (await b.attachments(volume)).some((a) => a.host === "alpha");
+    await b.attach(volume, "alpha");
+    await writeAt(this.c.hostPath("alpha", b.devicePath(volume)), offset, data);
+    if (!before) await b.detach(volume, "alpha");
+  }
+
+  /** sha256 of the first `len` bytes of `volume`, read on the front-end. */
+  async volumeSha(tc: Case, volume: string, len: number, dsId = tc.imageDs): Promise<string> {
+    const b = this.backend(tc, dsId);
+    const before = (await b.attachments(volume)).some((a) => a.host === "alpha");
+    await b.attach(volume, "alpha");
+    try {
+      return await shaOf(this.c.hostPath("alpha", b.devicePath(volume)), len);
+    } finally {
+      if (!before) await b.detach(volume, "alpha");
+    }
+  }
+
+  /** Put a VM into the simulated oned. */
+  vm(input: VmInput): void {
+    this.c.oned.state.putVm(buildVmXml(input));
+  }
+
+  /** Mark `volume` open (in use) on `host` through the store simulator's /_sim/in-use. */
+  async inUse(tc: Case, volume: string, host: string, inUse: boolean): Promise<void> {
+    const kind = tc.profile.store(this.ds(tc.imageDs).template, tc.imageDs).kind;
+    const [url, body] = kind === "linstor"
+      ? [this.c.linstor.url, { resource: volume, node: host, in_use: inUse }]
+      : [this.c.storpool.url, { volume, client: host, in_use: inUse }];
+    const r = await fetch(`${url}/_sim/in-use`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.ok(r.ok, `in-use ${volume}@${host}: ${r.status} ${text}`);
+  }
+}
+
+/** The VM directory of `vmId` on system datastore `sysDs` as oned writes it (with `//`). */
+export function vmDir(sysDs: number, vmId: number): string {
+  return `/var/lib/one//datastores/${sysDs}/${vmId}`;
+}
+
+/** `host:DIR/disk.i`. */
+export function diskArg(host: string, sysDs: number, vmId: number, diskId: number): string {
+  return `${host}:${vmDir(sysDs, vmId)}/disk.${diskId}`;
+}
+
+/** A non-persistent (CLONE=YES) image disk. */
+export function cloneDisk(
+  tc: Case,
+  diskId: number,
+  imageId: number,
+  size: number,
+  originalSize: number,
+  extra: Partial<DiskInput> = {},
+): DiskInput {
+  return {
+    diskId,
+    imageId,
+    image: `img-${imageId}`,
+    source: tc.profile.imageSource(imageId, tc.imageDs),
+    clone: true,
+    type: "FS",
+    diskType: "BLOCK",
+    size,
+    originalSize,
+    datastoreId: tc.imageDs,
+    tmMad: tc.driver,
+    format: "raw",
+    driver: "raw",
+    target: `vd${String.fromCharCode(97 + diskId)}`,
+    ...extra,
+  };
+}
+
+/** A persistent image disk (CLONE=NO, PERSISTENT=YES). */
+export function persistentDisk(tc: Case, diskId: number, imageId: number, size: number) {
+  return cloneDisk(tc, diskId, imageId, size, size, { clone: false, persistent: true });
+}
+
+/** A CDROM image disk (CLONE=NO, READONLY=YES). */
+export function cdromDisk(tc: Case, diskId: number, imageId: number, size: number) {
+  return cloneDisk(tc, diskId, imageId, size, size, {
+    clone: false,
+    type: "CDROM",
+    readonly: true,
+    target: "hdb",
+  });
+}
+
+/** A volatile disk of the system datastore (no image). */
+export function volatileDisk(tc: Case, diskId: number, size: number): DiskInput {
+  return {
+    diskId,
+    type: "fs",
+    diskType: "BLOCK",
+    size,
+    datastoreId: tc.systemDs,
+    tmMad: tc.driver,
+    format: "raw",
+    fs: "ext4",
+    target: `vd${String.fromCharCode(97 + diskId)}`,
+  };
+}
+
+/** A VM on `host` (system datastore of the profile), RUNNING unless `lcmState` says else. */
+export function vmInput(
+  tc: Case,
+  id: number,
+  host: string,
+  disks: DiskInput[],
+  more: Partial<VmInput> = {},
+): VmInput {
+  return {
+    id,
+    state: 3,
+    lcmState: 3,
+    deployId: `one-${id}`,
+    disks,
+    history: [{ hostname: host, dsId: tc.systemDs, tmMad: tc.driver }],
+    ...more,
+  };
+}
+
+/** Deterministic pseudo-random bytes. */
+export function pattern(seed: number, len: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
+
+/** Write `data` at `offset` into a file or device (no truncation). */
+export async function writeAt(path: string, offset: number, data: Uint8Array): Promise<void> {
+  const f = await Deno.open(path, { write: true });
+  try {
+    await f.seek(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < data.length) done += await f.write(data.subarray(done));
+  } finally {
+    f.close();
+  }
+}
+
+/** sha256 (hex) of the first `len` bytes of a file (following links; zeros past its end). */
+export async function shaOf(path: string, len: number): Promise<string> {
+  const buf = new Uint8Array(len);
+  const f = await Deno.open(path, { read: true });
+  try {
+    let off = 0;
+    while (off < len) {
+      const n = await f.read(buf.subarray(off));
+      if (n === null) break;
+      off += n;
+    }
+  } finally {
+    f.close();
+  }
+  return shaBytes(buf);
+}
+
+/** sha256 (hex) of `data` padded with zeros to `len` bytes. */
+export async function shaBytes(data: Uint8Array, len = data.length): Promise<string> {
+  const buf = new Uint8Array(len);
+  buf.set(data.subarray(0, len));
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", buf));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** True when `path` exists on the local filesystem (not following a final symlink). */
+export async function present(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
