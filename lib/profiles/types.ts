@@ -69,6 +69,10 @@ export interface Profile {
   volatileVolume(vmId: number, diskId: number, format: string): string;
   /** Checkpoint volume of a VM (VMM save/restore overrides). */
   checkpointVolume(vmId: number): string;
+  /** Snapshot of `volume` a backup of VM `vmId` is read from (prebackup; postbackup removes it). */
+  backupSnapshotName(volume: string, vmId: number): string;
+  /** Temporary volume holding that snapshot's content for disk `diskId` while it is read. */
+  backupVolume(vmId: number, diskId: number): string;
   /** Name of disk snapshot `snapId` of `volume`. */
   snapshotName(volume: string, snapId: number): string;
   /** Snapshot id from a snapshot name of this profile, or null for foreign snapshots. */

@@ -1,0 +1,118 @@
+/**
+ * Shared by the VMM save/restore overrides (contract §5): which profile serves the VM, the
+ * store of its system datastore, delegation to the host's stock script, and virsh.
+ *
+ * The profile comes from the message's system DATASTORE/TM_MAD, not from the override's file
+ * name: oned takes a single `save=`/`restore=` override, so `tmsave` must also serve linstor_un
+ * VMs and `save_linstor_un` StorPool VMs. A TM_MAD that is not ours goes to the host's stock
+ * `$RR/vmm/kvm/<action>` with the DECODED message on stdin (the add-ons pipe the base64 text,
+ * which hides TM_MAD from the stock script's save.<tm>/restore.<tm> hooks).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Profile } from "../../lib/profiles/types.ts";
+import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
+import { openBackend } from "../../lib/backend/index.ts";
+import { intAttr } from "../../lib/profiles/types.ts";
+import type { DatastoreView, VmmActionView } from "../../lib/one/views.ts";
+import { OneblkError } from "../../lib/errors.ts";
+
+/** The store serving a VM's checkpoint. */
+export interface CheckpointStore {
+  profile: Profile;
+  ds: DatastoreView;
+  backend: Backend;
+  /** Placement of the checkpoint volume. */
+  placement: Placement;
+  /** Release a backend opened here (not the context's own). */
+  close(): Promise<void>;
+}
+
+/**
+ * The checkpoint store for a VMM message, or null when its system datastore is not served by
+ * oneblk (or the message names none): then the stock action must run.
+ */
+export function checkpointStore(ctx: ActionContext, view: VmmActionView): CheckpointStore | null {
+  const ds = view.datastore;
+  const tm = ds?.tmMad ?? "";
+  if (!ds || !(DRIVERS as readonly string[]).includes(tm)) return null;
+  const profile = tm === ctx.profile.name ? ctx.profile : profileFor(tm, ctx.env);
+  let backend: Backend;
+  let close = () => Promise.resolve();
+  if (profile === ctx.profile) {
+    backend = ctx.backend(ds);
+  } else {
+    const own = openBackend(profile.store(ds.template, ds.id), {
+      env: ctx.env,
+      hosts: ctx.hosts,
+      one: () => ctx.one(),
+    });
+    backend = own;
+    close = () => own.close();
+  }
+  const placement = profile.placement(ds.template, ds.id);
+  const replicas = intAttr(placement.options.checkpoint_replicas ?? "");
+  return {
+    profile,
+    ds,
+    backend,
+    placement: replicas ? { ...placement, replicas } : placement,
+    close,
+  };
+}
+
+/** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */
+export function scriptsRemoteDir(env: Record<string, string>): string {
+  return (env.ONEBLK_SCRIPTS_REMOTE_DIR || "/var/tmp/one").replace(/\/+$/, "");
+}
+
+/** Deadline of a stock save/restore or a virsh save/restore (memory can be large). */
+export const VIRSH_TIMEOUT_MS = 3600_000;
+
+/** Run the host's stock `$RR/vmm/kvm/<action>` with our argv and the decoded message. */
+export async function delegateToStock(
+  ctx: ActionContext,
+  action: "save" | "restore",
+  host: string,
+  xml: string,
+): Promise<void> {
+  const script = `${scriptsRemoteDir(ctx.env)}/vmm/kvm/${action}`;
+  ctx.info(`system datastore is not served by oneblk: running ${script} on ${host}`);
+  await ctx.hosts.run(host, [script, ...ctx.args], { stdin: xml, timeoutMs: VIRSH_TIMEOUT_MS });
+}
+
+const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
+
+/** Check a libvirt domain name (deploy id). */
+export function checkDomain(domain: string): string {
+  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid deploy id '${domain}'`);
+  return domain;
+}
+
+/** `virsh --connect <uri> <args…>` argv (ONEBLK_VIRSH, ONEBLK_LIBVIRT_URI). */
+export function virshArgv(env: Record<string, string>, ...args: string[]): string[] {
+  return [
+    env.ONEBLK_VIRSH || "virsh",
+    "--connect",
+    env.ONEBLK_LIBVIRT_URI || "qemu:///system",
+    ...args,
+  ];
+}
+
+/** True when the domain exists (is running or paused) on the host. */
+export async function domainExists(
+  ctx: ActionContext,
+  host: string,
+  domain: string,
+): Promise<boolean> {
+  const r = await ctx.hosts.run(host, virshArgv(ctx.env, "domstate", checkDomain(domain)), {
+    okCodes: [0, 1],
+    timeoutMs: 60_000,
+  });
+  return r.code === 0 && !/shut off/i.test(r.stdout);
+}
+
+/** Checkpoint volume size (MiB) for a VM with `memoryMb` of memory: ×1.1 plus 256 MiB. */
+export function checkpointSizeMiB(memoryMb: number): number {
+  return Math.ceil(memoryMb * 1.1) + 256;
+}

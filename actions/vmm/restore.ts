@@ -1,0 +1,89 @@
+/**
+ * VMM override restore (`restore_linstor_un`, `restore_linstor`, `tmrestore`):
+ * `checkpoint_file host deploy_id vmid host`, stdin base64 of VMM_DRIVER_ACTION_DATA
+ * (contract §5.2). Restores the domain from the checkpoint volume save wrote.
+ *
+ * 1. Profile and store from the message's system DATASTORE/TM_MAD; not ours → the host's stock
+ *    restore with the decoded message.
+ * 2. No checkpoint volume: if the domain already runs, an earlier call restored it (done);
+ *    otherwise the checkpoint is a plain file (saved before oneblk served this datastore) and
+ *    the stock restore runs.
+ * 3. Attach the volume on the (possibly new) host, link `checkpoint_file` to the device and
+ *    `virsh --connect qemu:///system restore <device>` there. A failure keeps the volume (it
+ *    holds the VM's memory) and detaches it from the host.
+ * 4. Restored: remove the link, delete the checkpoint volume (from every host). A failed
+ *    delete is reported but does not fail the restore (the domain runs).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
+import { parseVmmAction } from "../../lib/one/views.ts";
+import { checkPath, link, unlink, waitForPath } from "../../lib/host/ops.ts";
+import { errorLine, OneblkError } from "../../lib/errors.ts";
+import {
+  checkDomain,
+  checkpointStore,
+  delegateToStock,
+  domainExists,
+  VIRSH_TIMEOUT_MS,
+  virshArgv,
+} from "./common.ts";
+
+/** Run the restore override. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const [ckptFile, hostArg, deployId, vmArg] = ctx.args;
+  const host = validateHost(hostArg);
+  const vmId = parseId(vmArg, "vmid");
+  const xml = await readVmmStdin(() => ctx.stdin());
+  const view = parseVmmAction(xml);
+  const store = checkpointStore(ctx, view);
+  if (!store) return await delegateToStock(ctx, "restore", host, xml);
+  try {
+    checkDomain(deployId);
+    const ckpt = checkPath(ckptFile, "checkpoint file");
+    if (view.vm.id !== vmId) {
+      throw new OneblkError("input", `the message is about VM ${view.vm.id}, not VM ${vmId}`);
+    }
+    const { profile, backend } = store;
+    const volume = profile.checkpointVolume(vmId);
+    const [existing, running] = await Promise.all([
+      backend.getVolume(volume),
+      domainExists(ctx, host, deployId),
+    ]);
+    if (!existing) {
+      if (running) {
+        ctx.info(`${deployId} runs on ${host} and ${volume} is gone: restored by an earlier call`);
+        return;
+      }
+      ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
+      return await delegateToStock(ctx, "restore", host, xml);
+    }
+    const device = backend.devicePath(volume);
+    if (!running) {
+      await backend.attach(volume, host);
+      try {
+        if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
+          throw new OneblkError("timeout", `${device} did not appear on ${host}`);
+        }
+        await link(ctx.hosts, host, device, ckpt);
+        await ctx.hosts.run(host, virshArgv(ctx.env, "restore", device), {
+          timeoutMs: VIRSH_TIMEOUT_MS,
+        });
+      } catch (e) {
+        // Keep the memory image: only the attachment on this host is undone.
+        await unlink(ctx.hosts, host, ckpt).catch(() => {});
+        await backend.detach(volume, host).catch((d) => ctx.info(`detach failed: ${errorLine(d)}`));
+        throw e;
+      }
+    } else {
+      ctx.info(`${deployId} runs on ${host} already: removing the leftover ${volume}`);
+    }
+    await unlink(ctx.hosts, host, ckpt).catch((e) => ctx.info(`unlink failed: ${errorLine(e)}`));
+    try {
+      await backend.deleteVolume(volume);
+    } catch (e) {
+      ctx.info(`restored, but the checkpoint volume ${volume} was not deleted: ${errorLine(e)}`);
+    }
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * VMM override save (`save_linstor_un`, `save_linstor`, `tmsave`):
+ * `deploy_id checkpoint_file host vmid host`, stdin base64 of VMM_DRIVER_ACTION_DATA
+ * (contract §5.2). The domain's memory is saved to a checkpoint volume on the system
+ * datastore's store instead of a file.
+ *
+ * 1. Profile and store from the message's system DATASTORE/TM_MAD (common.ts); not ours →
+ *    the host's stock save with the decoded message.
+ * 2. Checkpoint volume `profile.checkpointVolume(vm)`, sized from the VM's MEMORY (×1.1 plus
+ *    256 MiB: what `virsh save` writes, not the domain's RSS).
+ * 3. Attach on the host and `virsh --connect qemu:///system save <deploy_id> <device>` there
+ *    (virsh pauses the domain itself; ONEBLK_VIRSH names the program). If virsh fails, the
+ *    volume is deleted again and the domain keeps running.
+ * 4. `checkpoint_file` becomes a symlink to the device, so the stock restore can find it.
+ *
+ * Repeat: when the volume exists and the domain is gone, an earlier call saved it already;
+ * only the attachment and the link are made again. A volume left by an older cycle while the
+ * domain still runs is stale and is replaced.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
+import { parseVmmAction } from "../../lib/one/views.ts";
+import { checkPath, link, waitForPath } from "../../lib/host/ops.ts";
+import { withUndo } from "../../lib/vm_disk.ts";
+import { isKind, OneblkError } from "../../lib/errors.ts";
+import {
+  checkDomain,
+  checkpointSizeMiB,
+  checkpointStore,
+  delegateToStock,
+  domainExists,
+  VIRSH_TIMEOUT_MS,
+  virshArgv,
+} from "./common.ts";
+
+/** Run the save override. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const [deployId, ckptFile, hostArg, vmArg] = ctx.args;
+  const host = validateHost(hostArg);
+  const vmId = parseId(vmArg, "vmid");
+  const xml = await readVmmStdin(() => ctx.stdin());
+  const view = parseVmmAction(xml);
+  const store = checkpointStore(ctx, view);
+  if (!store) return await delegateToStock(ctx, "save", host, xml);
+  try {
+    checkDomain(deployId);
+    const ckpt = checkPath(ckptFile, "checkpoint file");
+    if (view.vm.id !== vmId) {
+      throw new OneblkError("input", `the message is about VM ${view.vm.id}, not VM ${vmId}`);
+    }
+    const memory = Number(view.vm.template.get("MEMORY"));
+    if (!Number.isFinite(memory) || memory <= 0) {
+      throw new OneblkError("input", `VM ${vmId} has no valid TEMPLATE/MEMORY`);
+    }
+    const { profile, backend, placement, ds } = store;
+    const volume = profile.checkpointVolume(vmId);
+    const size = checkpointSizeMiB(memory);
+    const [existing, running] = await Promise.all([
+      backend.getVolume(volume),
+      domainExists(ctx, host, deployId),
+    ]);
+    const device = backend.devicePath(volume);
+    if (existing && !running) {
+      ctx.info(`${deployId} is not running and ${volume} exists: saved by an earlier call`);
+      await backend.attach(volume, host);
+      await link(ctx.hosts, host, device, ckpt);
+      return;
+    }
+    if (!running) {
+      throw new OneblkError("not_found", `domain ${deployId} is not running on ${host}`);
+    }
+    if (existing) {
+      ctx.info(`${volume} is left from an earlier cycle: replacing it`);
+      await backend.deleteVolume(volume);
+    }
+    await backend.createVolume(volume, size, {
+      placement,
+      props: checkpointMark(profile, vmId, ds.id),
+    });
+    await withUndo(
+      ctx,
+      async () => {
+        await backend.attach(volume, host);
+        if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
+          throw new OneblkError("timeout", `${device} did not appear on ${host}`);
+        }
+        await ctx.hosts.run(host, virshArgv(ctx.env, "save", deployId, device), {
+          timeoutMs: VIRSH_TIMEOUT_MS,
+        });
+      },
+      async () => {
+        try {
+          await backend.detach(volume, host);
+        } catch (e) {
+          if (!isKind(e, "not_found")) throw e;
+        }
+        await backend.deleteVolume(volume);
+      },
+    );
+    // The memory is on the volume now: a failure from here on must keep it (a retry links it).
+    await link(ctx.hosts, host, device, ckpt);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Metadata of a checkpoint volume: the profile's VM/disk keys would make it look like disk 0 of
+ * the VM to monitoring, so only the keys that do not name a VM or disk are kept.
+ */
+function checkpointMark(
+  profile: { diskProps(vm: number, disk: number, ds: number): Record<string, string> },
+  vmId: number,
+  dsId: number,
+): Record<string, string> {
+  const a = profile.diskProps(vmId, 0, dsId);
+  const b = profile.diskProps(vmId + 1, 1, dsId + 1);
+  return Object.fromEntries(Object.keys(a).filter((k) => a[k] === b[k]).map((k) => [k, a[k]]));
+}

@@ -1,0 +1,106 @@
+/**
+ * tm context through the installed symlinks, for the three profiles: the ISO built on the
+ * front-end lands as a plain file at DIR/disk.N on the host and holds context.sh and the
+ * renamed `path:'name'` files (names with blanks and quotes are data, not shell); a repeat
+ * replaces a link that was there instead of writing through it; bad input fails in one line.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Cluster, CLUSTER_DS, startCluster } from "../../../lib/sim/cluster.ts";
+import { assertOk, assertOneLineFailure, PROFILES, vmDir } from "./helpers.ts";
+
+async function isoFile(iso: string, name: string): Promise<string> {
+  const out = await new Deno.Command("isoinfo", {
+    args: ["-R", "-i", iso, "-x", `/${name}`],
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function isoList(iso: string): Promise<string[]> {
+  const out = await new Deno.Command("isoinfo", { args: ["-R", "-f", "-i", iso] }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).sort();
+}
+
+describe("tm context", () => {
+  let c: Cluster;
+  let files: string;
+  before(async () => {
+    c = await startCluster();
+    files = join(c.root, "fe");
+    await Deno.mkdir(join(files, "vms"), { recursive: true });
+  });
+  after(async () => {
+    await c.stop();
+  });
+
+  PROFILES.forEach((name, i) => {
+    it(`${name}: ISO with context.sh and renamed files at DIR/disk.N; repeat`, async () => {
+      const vmId = 20 + i;
+      const sys = CLUSTER_DS[name].system;
+      await Deno.mkdir(join(files, "vms", `${vmId}`), { recursive: true });
+      const ctxSh = join(files, "vms", `${vmId}`, "context.sh");
+      await Deno.writeTextFile(ctxSh, `ETH0_IP='10.0.0.${vmId}'\nHOSTNAME='vm-${vmId}'\n`);
+      const extra = join(files, `init $(touch x) ';.sh`);
+      await Deno.writeTextFile(extra, "#!/bin/sh\necho hi\n");
+      const dir = vmDir(sys, vmId);
+      const args = [ctxSh, `${extra}:'init script.sh'`, `bravo:${dir}/disk.3`, `${vmId}`, `${sys}`];
+      const r = await c.run("tm", name, "context", args);
+      assertOk(r);
+      assert.equal(r.stdout, "");
+      const iso = c.hostPath("bravo", `${dir}/disk.3`);
+      const st = await Deno.lstat(iso);
+      assert.ok(st.isFile, "the ISO is a plain file");
+      const list = await isoList(iso);
+      assert.deepEqual(list, ["/context.sh", "/init script.sh"]);
+      assert.match(
+        await isoFile(iso, "context.sh"),
+        new RegExp(`ETH0_IP='10.0.0.${vmId}'`),
+      );
+      assert.equal(await isoFile(iso, "init script.sh"), "#!/bin/sh\necho hi\n");
+      const label = await new Deno.Command("isoinfo", { args: ["-d", "-i", iso] }).output();
+      assert.match(new TextDecoder().decode(label.stdout), /Volume id: CONTEXT/);
+      // nothing left behind: no temp files next to the ISO, no stray file from the name
+      const names = [...Deno.readDirSync(c.hostPath("bravo", dir))].map((e) => e.name);
+      assert.deepEqual(names, ["disk.3"]);
+      assert.equal(
+        [...Deno.readDirSync(c.hostPath("bravo", "/"))].some((e) => e.name === "x"),
+        false,
+      );
+
+      // repeat over a link: the link is replaced, its target untouched
+      const target = c.hostPath("bravo", "/var/tmp/keep");
+      await Deno.writeTextFile(target, "untouched");
+      await Deno.remove(iso);
+      await Deno.symlink(target, iso);
+      await Deno.writeTextFile(ctxSh, `HOSTNAME='renamed-${vmId}'\n`);
+      assertOk(await c.run("tm", name, "context", args));
+      assert.ok((await Deno.lstat(iso)).isFile);
+      assert.equal(await Deno.readTextFile(target), "untouched");
+      assert.match(await isoFile(iso, "context.sh"), /renamed-/);
+    });
+  });
+
+  it("a missing file or a bad path fails in one line and writes nothing", async () => {
+    const dir = vmDir(101, 29);
+    const r = await c.run("tm", "linstor", "context", [
+      join(files, "nope.sh"),
+      `bravo:${dir}/disk.1`,
+      "29",
+      "101",
+    ]);
+    assertOneLineFailure(r, /does not exist/);
+    await assert.rejects(Deno.lstat(c.hostPath("bravo", `${dir}/disk.1`)));
+    const r2 = await c.run("tm", "storpool", "context", [
+      join(files, "x:'../evil'"),
+      "bravo:/a/disk.1",
+      "1",
+      "111",
+    ]);
+    assertOneLineFailure(r2, /invalid context file name/);
+    const r3 = await c.run("tm", "linstor_un", "context", ["bravo:/a/disk.1", "1", "121"]);
+    assertOneLineFailure(r3, /expects at least 4 arguments/);
+  });
+});

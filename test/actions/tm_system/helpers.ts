@@ -1,0 +1,295 @@
+/**
+ * Helpers for the system-datastore TM and VMM override tests: the three profiles on one
+ * simulated cloud (lib/sim/cluster.ts), a Backend per datastore opened in the test process, VM
+ * documents in the simulated oned, byte patterns through host device paths, and a fake `virsh`
+ * that really moves bytes between a domain's "memory" file and a device.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Cluster, RunOutput } from "../../../lib/sim/cluster.ts";
+import { CLUSTER_DS } from "../../../lib/sim/cluster.ts";
+import { buildVmXml, type DiskInput, type VmInput } from "../../../lib/sim/oned.ts";
+import type { Backend } from "../../../lib/backend/types.ts";
+import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
+import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
+import { profileFor } from "../../../lib/profiles/index.ts";
+import type { Profile } from "../../../lib/profiles/types.ts";
+import { SimRunner } from "../../../lib/host/sim.ts";
+import { parseDatastore } from "../../../lib/one/views.ts";
+
+/** The three profiles. */
+export const PROFILES = ["linstor", "linstor_un", "storpool"] as const;
+/** A profile name. */
+export type ProfileName = typeof PROFILES[number];
+
+/** Hosts and their StorPool client ids in the simulated cloud. */
+export const CLIENT_IDS: Record<string, number> = { alpha: 1, bravo: 2, charlie: 3, delta: 4 };
+
+/** A profile's view of the cluster: its datastores, profile object and backends. */
+export interface ProfileEnv {
+  name: ProfileName;
+  profile: Profile;
+  imageDs: number;
+  systemDs: number;
+  /** Backend of the image datastore (same store as the system one). */
+  backend: Backend;
+  /** Placement of new volumes on a datastore. */
+  placement(dsId: number): ReturnType<Profile["placement"]>;
+}
+
+/** Open test-side backends for every profile (close them with closeEnvs). */
+export function profileEnvs(c: Cluster): Record<ProfileName, ProfileEnv> {
+  const out = {} as Record<ProfileName, ProfileEnv>;
+  const hosts = new SimRunner(c.root);
+  for (const name of PROFILES) {
+    const profile = profileFor(name, {});
+    const ids = CLUSTER_DS[name];
+    const backend = name === "storpool"
+      ? createStorpoolBackend(
+        {
+          host: "127.0.0.1",
+          port: c.storpool.port,
+          token: c.storpool.token,
+          delayDeleteSeconds: 0,
+          retryDelayMs: 5,
+        },
+        {
+          clientIdOf: (h) => Promise.resolve(CLIENT_IDS[h]),
+          hostOf: (id) => Object.keys(CLIENT_IDS).find((h) => CLIENT_IDS[h] === id),
+        },
+      )
+      : createLinstorBackend({ controllers: c.linstor.url, timeoutMs: 10_000 }, { hosts });
+    out[name] = {
+      name,
+      profile,
+      imageDs: ids.image,
+      systemDs: ids.system,
+      backend,
+      placement(dsId) {
+        const ds = parseDatastore(c.oned.state.datastores.get(dsId)!);
+        return profile.placement(ds.template, ds.id);
+      },
+    };
+  }
+  return out;
+}
+
+/** Close the backends of profileEnvs. */
+export async function closeEnvs(envs: Record<ProfileName, ProfileEnv>): Promise<void> {
+  for (const e of Object.values(envs)) await e.backend.close();
+}
+
+/** The VM directory of VM `vmId` on system datastore `dsId`. */
+export function vmDir(dsId: number, vmId: number): string {
+  return `/var/lib/one//datastores/${dsId}/${vmId}`;
+}
+
+/** Put a VM into the simulated oned; returns its XML. */
+export function putVm(c: Cluster, vm: VmInput): string {
+  const xml = buildVmXml(vm);
+  c.oned.state.putVm(xml);
+  return xml;
+}
+
+/** A volatile disk of the system datastore of `env`. */
+export function volatileDisk(
+  env: ProfileEnv,
+  diskId: number,
+  extra: Partial<DiskInput> = {},
+): DiskInput {
+  return {
+    diskId,
+    type: "fs",
+    format: "raw",
+    size: 16,
+    datastoreId: env.systemDs,
+    tmMad: env.name,
+    diskType: "BLOCK",
+    target: `vd${String.fromCharCode(97 + diskId)}`,
+    ...extra,
+  };
+}
+
+/** A persistent image disk of the image datastore of `env` (the image volume must exist). */
+export function persistentDisk(env: ProfileEnv, diskId: number, imageId: number): DiskInput {
+  return {
+    diskId,
+    imageId,
+    image: `img-${imageId}`,
+    source: env.profile.imageSource(imageId, env.imageDs),
+    persistent: true,
+    clone: false,
+    type: "BLOCK",
+    diskType: "BLOCK",
+    format: "raw",
+    size: 16,
+    datastoreId: env.imageDs,
+    tmMad: env.name,
+    target: `vd${String.fromCharCode(97 + diskId)}`,
+  };
+}
+
+/**
+ * Placement on datastore `dsId` with the replicas on `nodes` (LINSTOR node_list; StorPool has
+ * no such notion and ignores it): keeps the hosts a test migrates between diskless.
+ */
+export function placementOn(env: ProfileEnv, dsId: number, nodes = ["alpha", "delta"]) {
+  const p = env.placement(dsId);
+  return { ...p, options: { ...p.options, node_list: nodes.join(" ") } };
+}
+
+/** Create an image volume of `sizeMiB` on the image datastore (replicas on alpha and delta). */
+export async function createImage(env: ProfileEnv, imageId: number, sizeMiB = 16) {
+  const vol = env.profile.imageVolume(imageId, env.imageDs);
+  await env.backend.createVolume(vol, sizeMiB, { placement: placementOn(env, env.imageDs) });
+  return vol;
+}
+
+/** Real path of the device of `volume` on `host`. */
+export function devicePath(c: Cluster, env: ProfileEnv, host: string, volume: string): string {
+  return c.hostPath(host, env.backend.devicePath(volume));
+}
+
+/** A deterministic pattern of `len` bytes. */
+export function pattern(len: number, seed: number): Uint8Array {
+  const out = new Uint8Array(len);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < len; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = x >>> 24;
+  }
+  return out;
+}
+
+/** Write bytes at the start of a file or device (through symlinks), without truncating. */
+export async function writeStart(path: string, data: Uint8Array): Promise<void> {
+  const f = await Deno.open(path, { write: true });
+  try {
+    let w = 0;
+    while (w < data.length) w += await f.write(data.subarray(w));
+  } finally {
+    f.close();
+  }
+}
+
+/** Read `len` bytes from offset `off` of a file. */
+export async function readRange(path: string, off: number, len: number): Promise<Uint8Array> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    await f.seek(off, Deno.SeekMode.Start);
+    const buf = new Uint8Array(len);
+    let r = 0;
+    while (r < len) {
+      const n = await f.read(buf.subarray(r));
+      if (n === null) break;
+      r += n;
+    }
+    return buf.subarray(0, r);
+  } finally {
+    f.close();
+  }
+}
+
+/** sha256 (hex) of bytes. */
+export async function sha256Hex(data: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
+  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** sha256 (hex) of the first `len` bytes of a file or device. */
+export async function sha256Of(path: string, len: number): Promise<string> {
+  return sha256Hex(await readRange(path, 0, len));
+}
+
+/** Assert a failed run: exit 1, nothing on stdout, exactly one line on stderr. */
+export function assertOneLineFailure(r: RunOutput, re?: RegExp): void {
+  assert.equal(r.code, 1, `expected failure, got ${r.code}: ${r.stderr}`);
+  assert.equal(r.stdout, "");
+  const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
+  assert.equal(lines.length, 1, `expected one stderr line, got: ${r.stderr}`);
+  if (re) assert.match(lines[0], re);
+}
+
+/** Assert success (with the stderr in the message). */
+export function assertOk(r: RunOutput): void {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+}
+
+/** True when `path` exists on the local filesystem (not following a final symlink). */
+export async function lexists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Hosts where `volume` is attached/placed (sorted). */
+export async function hostsOf(env: ProfileEnv, volume: string): Promise<string[]> {
+  return (await env.backend.attachments(volume)).map((a) => a.host).sort();
+}
+
+/**
+ * A fake `virsh` for simulated hosts (the host is the cwd the SimRunner gives it). A domain is
+ * the file `var/run/fakevirsh/<name>.mem` under the host (its "memory"). `save DOM DEV` writes
+ * a 512-byte header and the memory to DEV and removes the domain; `restore DEV` reads them back
+ * into the domain file; `domstate`, `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
+ * answered. Every call is appended to `var/run/fakevirsh/calls.log`. A file
+ * `var/run/fakevirsh/fail-<verb>` makes that verb fail.
+ */
+export const FAKE_VIRSH = `#!/bin/sh
+set -u
+if [ "\${1:-}" = "--connect" ] || [ "\${1:-}" = "-c" ]; then shift 2; fi
+cmd=\${1:-}; shift
+d="$PWD/var/run/fakevirsh"
+mkdir -p "$d"
+echo "$cmd $*" >> "$d/calls.log"
+if [ -e "$d/fail-$cmd" ]; then echo "error: injected $cmd failure" >&2; exit 1; fi
+case "$cmd" in
+  domstate)
+    if [ -f "$d/$1.mem" ]; then echo running; exit 0; fi
+    echo "error: failed to get domain '$1'" >&2; exit 1 ;;
+  save)
+    [ -f "$d/$1.mem" ] || { echo "error: failed to get domain '$1'" >&2; exit 1; }
+    size=$(stat -c %s "$d/$1.mem")
+    printf 'FAKEVIRSH %s %s\\n' "$1" "$size" |
+      dd of="$2" bs=512 count=1 conv=sync,notrunc status=none || exit 1
+    dd if="$d/$1.mem" of="$2" bs=512 seek=1 conv=notrunc status=none || exit 1
+    rm -f "$d/$1.mem" ;;
+  restore)
+    dev=$1
+    hdr=$(dd if="$dev" bs=512 count=1 status=none | head -n 1 | tr -d '\\0')
+    set -- $hdr
+    [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
+    [ -f "$d/$2.mem" ] && { echo "error: domain $2 exists already" >&2; exit 1; }
+    dd if="$dev" bs=512 skip=1 status=none | head -c "$3" > "$d/$2.mem" ;;
+  domfsfreeze|domfsthaw|suspend|resume) : ;;
+  *) echo "error: fake virsh does not know $cmd" >&2; exit 1 ;;
+esac
+`;
+
+/** Install the fake virsh under the cluster root; returns its path (for ONEBLK_VIRSH). */
+export async function installFakeVirsh(c: Cluster): Promise<string> {
+  const bin = join(c.root, "bin");
+  await Deno.mkdir(bin, { recursive: true });
+  const path = join(bin, "fake-virsh");
+  await Deno.writeTextFile(path, FAKE_VIRSH);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+/** Real path of a fake domain's memory file on `host`. */
+export function domainFile(c: Cluster, host: string, domain: string): string {
+  return c.hostPath(host, `var/run/fakevirsh/${domain}.mem`);
+}
+
+/** Calls the fake virsh received on `host` ("" when none). */
+export async function virshCalls(c: Cluster, host: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(c.hostPath(host, "var/run/fakevirsh/calls.log"));
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * tm premigrate / postmigrate / failmigrate through the installed symlinks, for the three
+ * profiles, on the simulated stores: the destination attachment and (LINSTOR) the
+ * allow-two-primaries property exist exactly between premigrate and post/failmigrate, the VM
+ * directory is copied to the destination and removed from the source, failmigrate and a failed
+ * premigrate leave the cluster exactly as before, a device held open on the source stays
+ * attached, and the call is handed on to the VM's other TM drivers (migrate_other).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import type { DiskInput } from "../../../lib/sim/oned.ts";
+import { link } from "../../../lib/host/ops.ts";
+import { SimRunner } from "../../../lib/host/sim.ts";
+import {
+  assertOk,
+  assertOneLineFailure,
+  CLIENT_IDS,
+  closeEnvs,
+  createImage,
+  devicePath,
+  lexists,
+  persistentDisk,
+  placementOn,
+  type ProfileEnv,
+  profileEnvs,
+  type ProfileName,
+  PROFILES,
+  putVm,
+  vmDir,
+  volatileDisk,
+} from "./helpers.ts";
+
+const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+
+/** A fake TM driver: logs its calls and stdin, fails while `<root>/fakeother.fail` exists. */
+function fakeTm(root: string, action: string): string {
+  return `#!/bin/sh
+printf '%s\\n' "${action} $*" >> "${root}/fakeother.log"
+cat > "${root}/fakeother.${action}.stdin"
+if [ -e "${root}/fakeother.fail" ]; then echo "fakeother: injected failure" >&2; exit 1; fi
+exit 0
+`;
+}
+
+describe("tm pre/post/failmigrate", () => {
+  let c: Cluster;
+  let envs: Record<ProfileName, ProfileEnv>;
+  let hosts: SimRunner;
+  before(async () => {
+    c = await startCluster();
+    envs = profileEnvs(c);
+    hosts = new SimRunner(c.root);
+    const dir = join(c.remotes, "tm", "fakeother");
+    await Deno.mkdir(dir, { recursive: true });
+    for (const a of ["premigrate", "postmigrate", "failmigrate"]) {
+      await Deno.writeTextFile(join(dir, a), fakeTm(c.root, a));
+      await Deno.chmod(join(dir, a), 0o755);
+    }
+  });
+  after(async () => {
+    await closeEnvs(envs);
+    await c.stop();
+  });
+
+  /** The store-side state of `volumes` that migration may touch (normalised). */
+  function storeState(env: ProfileEnv, volumes: string[]): unknown {
+    return volumes.map((v) => {
+      if (env.name === "storpool") {
+        const st = c.storpool.state();
+        return {
+          v,
+          exists: !!st.volumes[v],
+          att: st.attachments.filter((a) => a.volume === v && !a.snapshot)
+            .map((a) => `${a.client}:${a.rights}`).sort(),
+        };
+      }
+      const rd = c.linstor.controller.rd(v)!;
+      return {
+        v,
+        rscs: rd.rscs.map((r) => `${r.node}:${r.diskless}:${r.tieBreaker}:${r.client}`).sort(),
+        props: Object.entries(rd.props).filter(([k]) => !k.startsWith("Aux/")).sort(),
+      };
+    });
+  }
+
+  function twoPrimaries(env: ProfileEnv, v: string): string | undefined {
+    return env.name === "storpool" ? undefined : c.linstor.controller.rd(v)!.props[TWO_PRIMARIES];
+  }
+
+  function setInUse(env: ProfileEnv, v: string, host: string, inUse: boolean): void {
+    if (env.name === "storpool") c.storpool.setInUse(v, CLIENT_IDS[host], inUse);
+    else c.linstor.setInUse(v, host, inUse);
+  }
+
+  async function readLog(): Promise<string[]> {
+    try {
+      return (await Deno.readTextFile(join(c.root, "fakeother.log"))).split("\n").filter(Boolean);
+    } catch {
+      return [];
+    }
+  }
+
+  PROFILES.forEach((name, i) => {
+    it(`${name}: premigrate → failmigrate → premigrate → postmigrate`, async () => {
+      const env = envs[name];
+      const vmId = 40 + i;
+      const sys = env.systemDs;
+      const dir = vmDir(sys, vmId);
+      const img = await createImage(env, 400 + i);
+      const vol = env.profile.volatileVolume(vmId, 1, "raw");
+      await env.backend.createVolume(vol, 8, {
+        placement: placementOn(env, sys),
+        props: env.profile.diskProps(vmId, 1, sys),
+      });
+      const volumes = [img, vol];
+      // the VM runs on bravo: disks attached and linked there, a context ISO in its directory
+      for (const [d, v] of [[0, img], [1, vol]] as const) {
+        await env.backend.attach(v, "bravo");
+        await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
+      }
+      await Deno.writeTextFile(c.hostPath("bravo", `${dir}/disk.4`), "iso bytes");
+      const other: DiskInput = {
+        diskId: 2,
+        imageId: 9,
+        source: "x",
+        tmMad: "fakeother",
+        type: "BLOCK",
+      };
+      const ssh: DiskInput = { diskId: 3, imageId: 8, source: "y", tmMad: "ssh", type: "BLOCK" };
+      const xml = putVm(c, {
+        id: vmId,
+        disks: [persistentDisk(env, 0, 400 + i), volatileDisk(env, 1), other, ssh],
+        contextDiskId: 4,
+        history: [{ hostname: "bravo", dsId: sys, tmMad: name }],
+      });
+      const stdin = btoa(xml);
+      const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`];
+      const run = (action: string, extra: string[] = [], input = stdin) =>
+        c.run("tm", name, action, [...args, ...extra], { stdin: input });
+      await Deno.remove(join(c.root, "fakeother.log")).catch(() => {});
+
+      const before = storeState(env, volumes);
+      assert.equal(twoPrimaries(env, vol), undefined);
+
+      // premigrate
+      const pre = await run("premigrate");
+      assertOk(pre);
+      assert.equal(pre.stdout, "");
+      for (const [d, v] of [[0, img], [1, vol]] as const) {
+        assert.ok((await env.backend.attachments(v)).some((a) => a.host === "charlie"), v);
+        assert.equal(
+          await Deno.readLink(c.hostPath("charlie", `${dir}/disk.${d}`)),
+          devicePath(c, env, "charlie", v),
+        );
+        if (name !== "storpool") assert.equal(twoPrimaries(env, v), "yes");
+      }
+      assert.equal(await Deno.readTextFile(c.hostPath("charlie", `${dir}/disk.4`)), "iso bytes");
+      assert.deepEqual(await readLog(), [`premigrate ${args.join(" ")} ${name}`]);
+      assert.equal(await Deno.readTextFile(join(c.root, "fakeother.premigrate.stdin")), stdin);
+      assert.ok(!(await Deno.readTextFile(join(c.root, "fakeother.log"))).includes("ssh"));
+
+      // repeat: still fine
+      assertOk(await run("premigrate"));
+
+      // failmigrate: the cluster is exactly as before premigrate
+      assertOk(await run("failmigrate"));
+      assert.deepEqual(storeState(env, volumes), before);
+      assert.equal(await lexists(c.hostPath("charlie", dir)), false);
+      assert.equal(await Deno.readTextFile(c.hostPath("bravo", `${dir}/disk.4`)), "iso bytes");
+      assert.equal((await readLog()).at(-1), `failmigrate ${args.join(" ")} ${name}`);
+      assertOk(await run("failmigrate")); // repeat
+      assert.deepEqual(storeState(env, volumes), before);
+
+      // a failure in the middle of premigrate (another TM driver fails): everything undone
+      await Deno.writeTextFile(join(c.root, "fakeother.fail"), "");
+      try {
+        assertOneLineFailure(await run("premigrate"), /fakeother.*injected failure/);
+      } finally {
+        await Deno.remove(join(c.root, "fakeother.fail"));
+      }
+      assert.deepEqual(storeState(env, volumes), before);
+      assert.equal(await lexists(c.hostPath("charlie", dir)), false);
+
+      // premigrate again, then postmigrate with one source device still held open
+      assertOk(await run("premigrate"));
+      setInUse(env, img, "bravo", true);
+      const post = await run("postmigrate");
+      assertOk(post);
+      assert.match(post.stderr, new RegExp(`${img} is still open on bravo`));
+      setInUse(env, img, "bravo", false);
+      assertOk(await run("postmigrate")); // repeat: now the source attachment goes
+      for (const [d, v] of [[0, img], [1, vol]] as const) {
+        const att = await env.backend.attachments(v);
+        const src = att.find((a) => a.host === "bravo");
+        assert.ok(!src || src.diskful || src.tieBreaker, `${v} still attached diskless on bravo`);
+        assert.ok(att.some((a) => a.host === "charlie"));
+        assert.equal(twoPrimaries(env, v), undefined);
+        assert.ok(await lexists(c.hostPath("charlie", `${dir}/disk.${d}`)));
+      }
+      assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+      assert.equal((await readLog()).at(-1), `postmigrate ${args.join(" ")} ${name}`);
+
+      // same host: nothing happens; a forwarded call (caller_tm) does not forward again
+      const n = (await readLog()).length;
+      assertOk(
+        await c.run("tm", name, "premigrate", ["charlie", "charlie", dir, `${vmId}`, `${sys}`], {
+          stdin,
+        }),
+      );
+      assertOk(await c.run("tm", name, "postmigrate", [...args, "ssh"], { stdin }));
+      assert.equal((await readLog()).length, n);
+    });
+  });
+
+  for (const name of ["linstor", "linstor_un"] as const) {
+    it(`${name}: failed destination attach in premigrate: no dual-primary left`, async () => {
+      const env = envs[name];
+      const vmId = 50 + (name === "linstor" ? 0 : 1);
+      const sys = env.systemDs;
+      const dir = vmDir(sys, vmId);
+      const img = await createImage(env, 500 + vmId);
+      const vol = env.profile.volatileVolume(vmId, 1, "raw");
+      await env.backend.createVolume(vol, 8, { placement: placementOn(env, sys) });
+      for (const v of [img, vol]) await env.backend.attach(v, "bravo");
+      await Deno.mkdir(c.hostPath("bravo", dir), { recursive: true });
+      const xml = putVm(c, {
+        id: vmId,
+        disks: [persistentDisk(env, 0, 500 + vmId), volatileDisk(env, 1)],
+        history: [{ hostname: "bravo", dsId: sys, tmMad: name }],
+      });
+      const before = storeState(env, [img, vol]);
+      const id = c.linstor.addFault({
+        method: "POST",
+        path: `/resource-definitions/${vol}/resources/charlie/make-available`,
+        action: "error",
+        status: 500,
+      });
+      try {
+        const r = await c.run("tm", name, "premigrate", [
+          "bravo",
+          "charlie",
+          dir,
+          `${vmId}`,
+          `${sys}`,
+        ], {
+          stdin: btoa(xml),
+        });
+        assertOneLineFailure(r);
+      } finally {
+        c.linstor.clearFaults();
+      }
+      assert.ok(id > 0);
+      assert.equal(twoPrimaries(env, img), undefined);
+      assert.deepEqual(storeState(env, [img, vol]), before);
+      assert.equal(await lexists(c.hostPath("charlie", `${dir}/disk.0`)), false);
+      assert.equal(await lexists(c.hostPath("charlie", dir)), false);
+    });
+  }
+
+  it("bad input: one line on stderr, exit 1", async () => {
+    const r = await c.run("tm", "storpool", "premigrate", [
+      "bravo",
+      "charlie",
+      "rel/dir",
+      "1",
+      "111",
+    ], {
+      stdin: "",
+    });
+    assertOneLineFailure(r, /absolute/);
+    const r2 = await c.run("tm", "linstor", "postmigrate", [
+      "bravo",
+      "charlie",
+      "/a/101/1",
+      "1",
+      "101",
+    ], {
+      stdin: "@@@",
+    });
+    assertOneLineFailure(r2, /base64/);
+  });
+});

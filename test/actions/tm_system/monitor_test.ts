@@ -1,0 +1,181 @@
+/**
+ * tm monitor of a system datastore through the installed symlinks, for the three profiles:
+ * capacity lines only on stdout (both call styles), per-VM DISK_SIZE / SNAPSHOT_SIZE received
+ * by a UDP socket standing in for onemonitord, the same number of store requests for 10 and for
+ * 200 volumes, and an unreachable monitord that does not fail the action.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { inflateSync } from "node:zlib";
+import { join } from "node:path";
+import { createSocket, type Socket } from "node:dgram";
+import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import { buildDsActionXml } from "../../../lib/sim/oned.ts";
+import {
+  assertOk,
+  assertOneLineFailure,
+  closeEnvs,
+  devicePath,
+  pattern,
+  type ProfileEnv,
+  profileEnvs,
+  type ProfileName,
+  PROFILES,
+  writeStart,
+} from "./helpers.ts";
+
+/** Decode one MONITOR_VM datagram into vmid → decoded MONITOR text. */
+function decodeMonitorVm(msg: string): Map<number, string> {
+  const m = /^MONITOR_VM SUCCESS -1 0 (\S+)\n$/.exec(msg);
+  assert.ok(m, `unexpected datagram ${msg.slice(0, 80)}`);
+  const bin = Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0));
+  const text = new TextDecoder().decode(inflateSync(bin));
+  const out = new Map<number, string>();
+  for (const line of text.split("\n").filter(Boolean)) {
+    const v = /^VM=\[ID=(\d+), MONITOR="([^"]*)"\]$/.exec(line);
+    assert.ok(v, `unexpected VM line ${line}`);
+    out.set(
+      Number(v[1]),
+      new TextDecoder().decode(Uint8Array.from(atob(v[2]), (c) => c.charCodeAt(0))),
+    );
+  }
+  return out;
+}
+
+describe("tm monitor (system datastore)", () => {
+  let c: Cluster;
+  let envs: Record<ProfileName, ProfileEnv>;
+  let udp: Socket;
+  const inbox: string[] = [];
+  let waiter: (() => void) | undefined;
+  let conf: string;
+  before(async () => {
+    c = await startCluster();
+    envs = profileEnvs(c);
+    udp = createSocket("udp4");
+    udp.on("message", (m) => {
+      inbox.push(new TextDecoder().decode(m));
+      waiter?.();
+    });
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    conf = join(c.root, "monitord-test.conf");
+    const port = udp.address().port;
+    await Deno.writeTextFile(conf, `NETWORK = [ MONITOR_ADDRESS = "127.0.0.1", PORT = ${port} ]\n`);
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    await closeEnvs(envs);
+    await c.stop();
+  });
+
+  /** Volumes of VMs `first…` with 2 disks each, tagged for system datastore `env.systemDs`. */
+  async function makeVmDisks(env: ProfileEnv, firstVm: number, count: number): Promise<void> {
+    const placement = env.placement(env.systemDs);
+    const jobs: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) {
+      const vm = firstVm + Math.floor(i / 2), disk = i % 2;
+      jobs.push(env.backend.createVolume(env.profile.volatileVolume(vm, disk, "raw"), 4, {
+        placement,
+        props: env.profile.diskProps(vm, disk, env.systemDs),
+      }));
+      if (jobs.length >= 20) await Promise.all(jobs.splice(0));
+    }
+    await Promise.all(jobs);
+  }
+
+  async function monitor(name: ProfileName, vmDisks: boolean) {
+    const env = envs[name];
+    const ds = c.oned.state.datastores.get(env.systemDs)!;
+    const xml = buildDsActionXml({
+      datastore: ds,
+      extra: {
+        DATASTORE_LOCATION: "/var/lib/one//datastores",
+        MONITOR_VM_DISKS: vmDisks ? 1 : 0,
+      },
+    });
+    const payload = btoa(xml);
+    return await c.run("tm", name, "monitor", [`${env.systemDs}`], {
+      stdin: payload,
+      env: { ONEBLK_MONITORD_CONF: conf },
+    });
+  }
+
+  async function receive(): Promise<Map<number, string>> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (!inbox.length) {
+        await new Promise<void>((resolve, reject) => {
+          waiter = resolve;
+          timer = setTimeout(() => reject(new Error("no datagram from the monitor action")), 5_000);
+        });
+      }
+      return decodeMonitorVm(inbox.shift()!);
+    } finally {
+      waiter = undefined;
+      clearTimeout(timer);
+    }
+  }
+
+  PROFILES.forEach((name) => {
+    it(`${name}: capacity, per-VM usage over UDP, same REST calls for 10 and 200`, async () => {
+      const env = envs[name];
+      // 10 volumes: VMs 1000..1004
+      await makeVmDisks(env, 1000, 10);
+      const vol = env.profile.volatileVolume(1000, 1, "raw");
+      await env.backend.attach(vol, "bravo");
+      await writeStart(devicePath(c, env, "bravo", vol), pattern(3 * 1024 * 1024, 7));
+      await env.backend.detach(vol, "bravo");
+      await env.backend.createSnapshot(vol, env.profile.snapshotName(vol, 4));
+
+      const before = (await c.stats()).length;
+      const r10 = await monitor(name, true);
+      assertOk(r10);
+      assert.match(r10.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+      const total = Number(/TOTAL_MB=(\d+)/.exec(r10.stdout)![1]);
+      assert.ok(total > 0);
+      const got = await receive();
+      for (let vm = 1000; vm < 1005; vm++) assert.ok(got.has(vm), `VM ${vm} reported`);
+      const t = got.get(1000)!;
+      assert.match(t, /DISK_SIZE=\[ID=0,SIZE=\d+\] DISK_SIZE=\[ID=1,SIZE=(\d+)\]/);
+      assert.ok(Number(/DISK_SIZE=\[ID=1,SIZE=(\d+)\]/.exec(t)![1]) >= 3, t);
+      assert.match(t, /SNAPSHOT_SIZE=\[ID=4,DISK_ID=1,SIZE=\d+\]/);
+
+      // 200 volumes: VMs 2000..2099
+      await makeVmDisks(env, 2000, 190);
+      const r200 = await monitor(name, true);
+      assertOk(r200);
+      assert.match(r200.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+      const got200 = await receive();
+      assert.ok(got200.has(2094) && got200.has(1000), `${got200.size} VMs reported`);
+
+      const stats = (await c.stats()).slice(before);
+      assert.equal(stats.length, 2);
+      assert.ok(stats[0].rest > 0);
+      assert.equal(stats[1].rest, stats[0].rest, "REST calls must not grow with the volumes");
+
+      // without MONITOR_VM_DISKS: capacity only
+      const plain = await monitor(name, false);
+      assertOk(plain);
+      assert.match(plain.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+    });
+  });
+
+  it("unusable monitord (PUBKEY): logged, capacity printed; ≤6.6 argv style", async () => {
+    const env = envs.linstor;
+    const ds = c.oned.state.datastores.get(env.systemDs)!;
+    const xml = buildDsActionXml({ datastore: ds, extra: { MONITOR_VM_DISKS: 1 } });
+    const bad = join(c.root, "monitord-bad.conf");
+    await Deno.writeTextFile(bad, `NETWORK = [ MONITOR_ADDRESS = "127.0.0.1", PUBKEY = "/x" ]\n`);
+    const r = await c.run("tm", "linstor", "monitor", [btoa(xml), `${env.systemDs}`], {
+      env: { ONEBLK_MONITORD_CONF: bad },
+    });
+    assertOk(r);
+    assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+    assert.match(r.stderr, /not sent to monitord/);
+  });
+
+  it("bad input: one line on stderr, exit 1", async () => {
+    const r = await c.run("tm", "storpool", "monitor", ["111"], { stdin: "not base64!" });
+    assertOneLineFailure(r, /not valid base64/);
+  });
+});
