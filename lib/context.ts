@@ -43,8 +43,11 @@ export interface ActionContext {
   readonly hosts: HostRunner;
   /** oned XML-RPC client (ONE_XMLRPC / ~/.one/one_endpoint, ONE_AUTH / ~/.one/one_auth). */
   one(): Promise<OneClient>;
-  /** The store behind a datastore (cached per connection settings). */
-  backend(ds: DatastoreRef): Backend;
+  /**
+   * The store behind a datastore (cached per connection settings). `profile` overrides the
+   * invoked one (VMM overrides serve VMs of any of our drivers).
+   */
+  backend(ds: DatastoreRef, profile?: Profile): Backend;
 }
 
 /** Context plus what the runner needs to finish. */
@@ -98,8 +101,8 @@ export function createContext(
       one ??= OneClient.fromEnv({ env }).then((c) => (oneClient = c));
       return one;
     },
-    backend(ds) {
-      const store = profile.store(ds.template, ds.id);
+    backend(ds, p = profile) {
+      const store = p.store(ds.template, ds.id);
       const key = JSON.stringify(store);
       let b = backends.get(key);
       if (!b) {

@@ -55,7 +55,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     async () => {
       if (!created) return;
       await unlink(ctx.hosts, host, dst.path).catch(() => {});
-      await backend.deleteVolume(volume);
+      await backend.deleteVolume(volume, { immediate: true });
       ctx.info(`removed ${volume} again`);
     },
   );

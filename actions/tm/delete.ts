@@ -26,7 +26,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   if (dst.diskId === null) {
     const prefix = vmDirPrefix(dst, a.vmId, a.dsId);
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
-    await ctx.backend(ds).deleteVolume(p.checkpointVolume(a.vmId));
+    await ctx.backend(ds).deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
     await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
     return;
   }

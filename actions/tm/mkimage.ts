@@ -182,7 +182,7 @@ export async function makeVolatile(
       } catch (e) {
         if (!isKind(e, "not_found")) throw e;
       }
-      await backend.deleteVolume(volume);
+      await backend.deleteVolume(volume, { immediate: true });
     },
   );
 }

@@ -121,7 +121,7 @@ export async function cleanupBackup(
 ): Promise<string[]> {
   const errors: string[] = [];
   for (const d of c.disks) {
-    await d.backend.deleteVolume(d.temp).catch((e) => errors.push(errorLine(e)));
+    await d.backend.deleteVolume(d.temp, { immediate: true }).catch((e) => errors.push(errorLine(e)));
     await d.backend.deleteSnapshot(d.volume, d.snapshot).catch((e) => errors.push(errorLine(e)));
   }
   if (backupDir) {
@@ -226,7 +226,7 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
         timeoutMs: CONVERT_TIMEOUT_MS,
       });
       await d.backend.detach(d.temp, host);
-      await d.backend.deleteVolume(d.temp);
+      await d.backend.deleteVolume(d.temp, { immediate: true });
       await d.backend.deleteSnapshot(d.volume, d.snapshot);
     }
   } catch (e) {

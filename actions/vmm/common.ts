@@ -12,7 +12,6 @@ import type { ActionContext } from "../../lib/context.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
 import type { Profile } from "../../lib/profiles/types.ts";
 import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
-import { openBackend } from "../../lib/backend/index.ts";
 import { intAttr } from "../../lib/profiles/types.ts";
 import type { DatastoreView, VmmActionView } from "../../lib/one/views.ts";
 import { OneblkError } from "../../lib/errors.ts";
@@ -37,19 +36,8 @@ export function checkpointStore(ctx: ActionContext, view: VmmActionView): Checkp
   const tm = ds?.tmMad ?? "";
   if (!ds || !(DRIVERS as readonly string[]).includes(tm)) return null;
   const profile = tm === ctx.profile.name ? ctx.profile : profileFor(tm, ctx.env);
-  let backend: Backend;
-  let close = () => Promise.resolve();
-  if (profile === ctx.profile) {
-    backend = ctx.backend(ds);
-  } else {
-    const own = openBackend(profile.store(ds.template, ds.id), {
-      env: ctx.env,
-      hosts: ctx.hosts,
-      one: () => ctx.one(),
-    });
-    backend = own;
-    close = () => own.close();
-  }
+  const backend = ctx.backend(ds, profile);
+  const close = () => Promise.resolve();
   const placement = profile.placement(ds.template, ds.id);
   const replicas = intAttr(placement.options.checkpoint_replicas ?? "");
   return {

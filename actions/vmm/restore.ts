@@ -79,7 +79,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     }
     await unlink(ctx.hosts, host, ckpt).catch((e) => ctx.info(`unlink failed: ${errorLine(e)}`));
     try {
-      await backend.deleteVolume(volume);
+      await backend.deleteVolume(volume, { immediate: true });
     } catch (e) {
       ctx.info(`restored, but the checkpoint volume ${volume} was not deleted: ${errorLine(e)}`);
     }

@@ -71,7 +71,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     }
     if (existing) {
       ctx.info(`${volume} is left from an earlier cycle: replacing it`);
-      await backend.deleteVolume(volume);
+      await backend.deleteVolume(volume, { immediate: true });
     }
     await backend.createVolume(volume, size, {
       placement,
@@ -94,7 +94,7 @@ export async function run(ctx: ActionContext): Promise<void> {
         } catch (e) {
           if (!isKind(e, "not_found")) throw e;
         }
-        await backend.deleteVolume(volume);
+        await backend.deleteVolume(volume, { immediate: true });
       },
     );
     // The memory is on the volume now: a failure from here on must keep it (a retry links it).

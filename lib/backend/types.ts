@@ -116,8 +116,12 @@ export interface Backend {
   getVolume(volume: string): Promise<VolumeInfo | null>;
   /** Create an empty volume. Returns true when created, false when it already existed. */
   createVolume(volume: string, sizeMiB: number, opts: CreateOptions): Promise<boolean>;
-  /** Delete a volume and all its snapshots. Missing volume: success. Refuses while in use. */
-  deleteVolume(volume: string): Promise<void>;
+  /**
+   * Delete a volume and all its snapshots. Missing volume: success. Refuses while in use.
+   * Stores with a delayed-delete safety net (StorPool) keep a recoverable copy for a while,
+   * unless `immediate` is set: use it for temporaries and for undoing a half-made volume.
+   */
+  deleteVolume(volume: string, opts?: { immediate?: boolean }): Promise<void>;
   /**
    * Server-side clone (fast path), falling back to snapshot-restore and then to a
    * block copy done by the backend. On failure nothing named `target` is left behind.

@@ -294,7 +294,7 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
       }
     },
 
-    async deleteVolume(volume) {
+    async deleteVolume(volume, opts?: { immediate?: boolean }) {
       try {
         await detachItems([{ volume, detach: "all", force }], `StorPool volume ${volume}`);
       } catch (e) {
@@ -303,7 +303,7 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
         for (const s of await ownSnapshots(volume)) await deleteSnapshotNamed(s.name);
         return;
       }
-      if (delay > 0) {
+      if (delay > 0 && !opts?.immediate) {
         try {
           await client.volumeSnapshot(volume, { deleteAfter: delay });
         } catch (e) {
