@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../errors.ts";
+import { serveUntilSignal } from "./common.ts";
 
 async function onedSimMain(args: string[]): Promise<number> {
   let v;
@@ -18,12 +19,7 @@ async function onedSimMain(args: string[]): Promise<number> {
   }
   const { startOnedSim } = await import("./oned.ts");
   const sim = await startOnedSim({ port: v.port ? Number(v.port) : 0, auth: v.auth });
-  console.log(JSON.stringify({ url: sim.url, port: sim.port }));
-  await new Promise<void>((resolve) => {
-    for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => resolve());
-  });
-  await sim.stop();
-  return 0;
+  return await serveUntilSignal({ url: sim.url, port: sim.port }, () => sim.stop());
 }
 
 /** Dispatch `oneblk sim <which> …`. */

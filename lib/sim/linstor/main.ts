@@ -11,6 +11,7 @@
  * defaults to `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--pool` every
  * node gets a 100 GiB LVM-thin pool `DfltStorPool`.
  */
+import { serveUntilSignal } from "../common.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { OneblkError } from "../../errors.ts";
@@ -104,22 +105,10 @@ export async function linstorSimMain(args: string[]): Promise<number> {
     };
   }
   const sim = await startLinstorSim(opts);
-  console.log(JSON.stringify({
+  return await serveUntilSignal({
     url: sim.url,
     port: sim.port,
     stateDir: sim.stateDir,
     hostsRoot: sim.hostsRoot ?? null,
-  }));
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const onSignal = () => resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    await promise;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    await sim.stop();
-  }
-  return 0;
+  }, () => sim.stop());
 }

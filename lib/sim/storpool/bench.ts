@@ -3,25 +3,13 @@
  * and p95 wall time and the REST requests it made (median over iterations).
  */
 import { join } from "node:path";
+import { type BenchRow, quantile } from "../common.ts";
 import { createStorpoolBackend } from "../../backend/storpool/backend.ts";
 import { createClientIdResolver } from "../../backend/storpool/config.ts";
 import type { Backend, Placement } from "../../backend/types.ts";
 import { startStorpoolSim } from "./server.ts";
 
-/** One benchmark row. */
-export interface BenchRow {
-  op: string;
-  medianMs: number;
-  p95Ms: number;
-  /** REST requests of one call (median). */
-  rest: number;
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (!sorted.length) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[i];
-}
+export type { BenchRow };
 
 /**
  * Run every Backend operation `iterations` times against a simulator answering each API

@@ -10,6 +10,7 @@
  * `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--token` a random token is
  * generated (and printed, since the caller needs it).
  */
+import { serveUntilSignal } from "../common.ts";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { OneblkError } from "../../errors.ts";
@@ -84,23 +85,11 @@ export async function storpoolSimMain(args: string[]): Promise<number> {
     stateDir: values["state-dir"],
     hostsRoot: values["hosts-root"] ?? (simRoot ? join(simRoot, "hosts") : undefined),
   });
-  console.log(JSON.stringify({
+  return await serveUntilSignal({
     url: sim.url,
     port: sim.port,
     token: sim.token,
     stateDir: sim.stateDir,
     hostsRoot: sim.hostsRoot ?? null,
-  }));
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const onSignal = () => resolve();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
-  try {
-    await promise;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
-    await sim.stop();
-  }
-  return 0;
+  }, () => sim.stop());
 }
