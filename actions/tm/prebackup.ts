@@ -121,7 +121,9 @@ export async function cleanupBackup(
 ): Promise<string[]> {
   const errors: string[] = [];
   for (const d of c.disks) {
-    await d.backend.deleteVolume(d.temp, { immediate: true }).catch((e) => errors.push(errorLine(e)));
+    await d.backend.deleteVolume(d.temp, { immediate: true }).catch((e) =>
+      errors.push(errorLine(e))
+    );
     await d.backend.deleteSnapshot(d.volume, d.snapshot).catch((e) => errors.push(errorLine(e)));
   }
   if (backupDir) {
