@@ -1,0 +1,290 @@
+/**
+ * datastore cp: register an image from IMAGE/PATH (a local file on the front-end or an
+ * http(s) URL) into a new volume. stdout: `SOURCE FORMAT` (one line).
+ *
+ * 1. PATH is checked: local files against RESTRICTED_DIRS / SAFE_DIRS (lib/image_source.ts;
+ *    http(s) URLs are not subject to them), `..` refused. MD5 / SHA1 of the image template are
+ *    verified on the bytes as they stream.
+ * 2. The format is IMAGE/FORMAT when the user gave one (a declared raw image is never probed:
+ *    a raw disk may start with any bytes), else it is detected from the magic number.
+ *    Compressed files and qcow2 images with a backing file or an external data file are
+ *    refused before anything is created.
+ * 3. Direct path (raw images; qcow2 when the profile keeps image formats): the volume is
+ *    created with max(IMAGE/SIZE, image size) MiB (a kept qcow2 gets room to grow to its full
+ *    virtual size), attached on the bridge host, and the bytes stream from the front-end into
+ *    `dd` there. A kept qcow2 is checked with `qemu-img info` in place.
+ * 4. Convert path (every other format, and qcow2 for the raw-only profiles): the bytes are
+ *    staged into STAGING_DIR (default /var/tmp) on the bridge host, `qemu-img info` gives the
+ *    virtual size (and refuses backing files), then the volume is created, attached, and
+ *    `qemu-img convert -n -O raw` writes into its device. The staging file is always removed.
+ * 5. The temporary attachment is always released. If anything fails after the volume was
+ *    created, the volume is deleted: nothing half-made stays behind.
+ *
+ * Bridge host: BRIDGE_LIST round-robin by image id, else the front-end (see common.ts).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { cpOutput } from "../../lib/one/output.ts";
+import {
+  checkLocalImagePath,
+  classifyPath,
+  detectImageFormat,
+  type DigestName,
+  type ImagePath,
+  type OpenedImage,
+  openImage,
+  pathPolicy,
+  QCOW2_EXTERNAL_DATA_FILE,
+  qcow2Header,
+  qcow2MaxFileBytes,
+} from "../../lib/image_source.ts";
+import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo, unlink } from "../../lib/host/ops.ts";
+import type { ImageView } from "../../lib/one/views.ts";
+import type { Backend, Placement } from "../../lib/backend/types.ts";
+import {
+  bridgeHost,
+  DATA_TIMEOUT_MS,
+  fillOrDelete,
+  imageOf,
+  loadPayload,
+  mibCeil,
+  stagingDir,
+  tmpSuffix,
+  withAttached,
+} from "./common.ts";
+
+/** Image formats cp accepts (qemu-img names). */
+export const IMPORT_FORMATS = ["raw", "qcow2", "qcow", "vmdk", "vhdx", "vpc", "vdi", "qed"];
+
+const MiB = 1024 * 1024;
+
+function expectedDigests(image: ImageView): Partial<Record<DigestName, string>> {
+  const out: Partial<Record<DigestName, string>> = {};
+  const md5 = image.get("MD5").toLowerCase();
+  const sha1 = image.get("SHA1").toLowerCase();
+  if (md5) {
+    if (!/^[0-9a-f]{32}$/.test(md5)) throw new OneblkError("input", `MD5 '${md5}' is not an MD5`);
+    out.md5 = md5;
+  }
+  if (sha1) {
+    if (!/^[0-9a-f]{40}$/.test(sha1)) {
+      throw new OneblkError("input", `SHA1 '${sha1}' is not a SHA-1`);
+    }
+    out.sha1 = sha1;
+  }
+  return out;
+}
+
+/** The format the user declared (IMAGE/FORMAT), "" when none; refuses unknown names. */
+function declaredFormat(image: ImageView): string {
+  const f = image.format.trim().toLowerCase();
+  if (!f) return "";
+  if (!IMPORT_FORMATS.includes(f)) {
+    throw new OneblkError(
+      "input",
+      `unknown image FORMAT '${image.format}' (known: ${IMPORT_FORMATS.join(", ")})`,
+    );
+  }
+  return f;
+}
+
+/** Stream the opened image into argv's stdin on `host`; the source's failure wins. */
+async function streamInto(
+  ctx: ActionContext,
+  img: OpenedImage,
+  host: string,
+  argv: string[],
+): Promise<void> {
+  try {
+    await ctx.hosts.run(host, argv, { stdin: img.stream, timeoutMs: DATA_TIMEOUT_MS });
+  } catch (e) {
+    const r = img.result();
+    if (r.error) throw r.error;
+    throw e;
+  }
+  const r = img.result();
+  if (r.error) throw r.error;
+  if (!r.complete) {
+    throw new OneblkError(
+      "host",
+      `${argv[0]} on ${host} stopped after ${r.bytes} bytes of ${img.label}`,
+    );
+  }
+}
+
+function verifyDigests(img: OpenedImage, want: Partial<Record<DigestName, string>>): void {
+  const r = img.result();
+  for (const d of ["md5", "sha1"] as const) {
+    if (want[d] && r[d] !== want[d]) {
+      throw new OneblkError(
+        "input",
+        `${d.toUpperCase()} of ${img.label} is ${r[d]}, the image template says ${want[d]}`,
+      );
+    }
+  }
+}
+
+/** What the copy steps share. */
+interface CpJob {
+  ctx: ActionContext;
+  backend: Backend;
+  placement: Placement;
+  img: OpenedImage;
+  volume: string;
+  /** Bridge host doing the host-side work. */
+  host: string;
+  digests: Partial<Record<DigestName, string>>;
+}
+
+/** Create the volume and stream the bytes straight into its device. */
+async function direct(job: CpJob, sizeMiB: number, qcow2: boolean): Promise<void> {
+  const { ctx, backend, volume, host, img } = job;
+  const created = await backend.createVolume(volume, sizeMiB, { placement: job.placement });
+  await fillOrDelete(ctx, backend, volume, created, async () => {
+    await withAttached(ctx, backend, volume, host, async (dev) => {
+      // The volume bounds what may be written: a source that grows fails instead.
+      img.limit(sizeMiB * MiB);
+      // Not sparse: a new volume on a thick pool may hold old data, so zeros are written too.
+      await streamInto(ctx, img, host, ddWriteArgv(dev, { sparse: false }));
+      if (qcow2) {
+        const info = await qemuImgInfo(ctx.hosts, host, dev, {
+          format: "qcow2",
+          timeoutMs: 120_000,
+        });
+        if (info.backingFile) {
+          throw new OneblkError("input", `${img.label} is a qcow2 image with a backing file`);
+        }
+      }
+    });
+    verifyDigests(img, job.digests);
+  });
+}
+
+/** Stage on the bridge, learn the virtual size, create, convert into the device. */
+async function convert(job: CpJob, format: string, sizeMiB: number, dir: string): Promise<void> {
+  const { ctx, backend, volume, host, img } = job;
+  const staged = `${dir}/oneblk-cp-${volume}-${tmpSuffix()}`;
+  try {
+    await mkdirp(ctx.hosts, host, dir);
+    await streamInto(ctx, img, host, ddWriteArgv(staged, { sparse: true, fsync: false }));
+    verifyDigests(img, job.digests);
+    const info = await qemuImgInfo(ctx.hosts, host, staged, { format, timeoutMs: 300_000 });
+    if (info.backingFile) {
+      throw new OneblkError(
+        "input",
+        `${img.label} is a ${format} image with a backing file; flatten it first`,
+      );
+    }
+    const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
+    const created = await backend.createVolume(volume, need, { placement: job.placement });
+    await fillOrDelete(
+      ctx,
+      backend,
+      volume,
+      created,
+      () =>
+        withAttached(
+          ctx,
+          backend,
+          volume,
+          host,
+          (dev) =>
+            qemuImgConvert(ctx.hosts, host, staged, dev, "raw", {
+              srcFormat: format,
+              targetExists: true,
+              timeoutMs: DATA_TIMEOUT_MS,
+            }),
+        ),
+    );
+  } finally {
+    try {
+      await unlink(ctx.hosts, host, staged);
+    } catch (e) {
+      ctx.info(`could not remove staging file ${host}:${staged}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** Run datastore cp. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const f = await loadPayload(ctx);
+  const { image, imageId } = imageOf(f);
+  const { ds } = f;
+  const profile = ctx.profile;
+
+  let src: ImagePath = classifyPath(image.path);
+  const declared = declaredFormat(image);
+  const digests = expectedDigests(image);
+  if (src.kind === "file") {
+    const policy = pathPolicy(
+      ds.template.get("RESTRICTED_DIRS"),
+      ds.template.get("SAFE_DIRS"),
+      ctx.env,
+    );
+    src = { kind: "file", path: await checkLocalImagePath(src.path, policy) };
+  }
+  const sizeMiB = Math.max(0, Math.ceil(image.size));
+  const volume = profile.imageVolume(imageId, ds.id);
+  const source = profile.imageSource(imageId, ds.id);
+  const host = bridgeHost(ctx, ds, imageId);
+  const dir = stagingDir(ds);
+
+  const img = await openImage(src, { digests: Object.keys(digests) as DigestName[] });
+  const job: CpJob = {
+    ctx,
+    backend: f.backend,
+    placement: f.placement,
+    img,
+    volume,
+    host,
+    digests,
+  };
+  try {
+    const detected = detectImageFormat(img.head);
+    if (!declared && detected.compressed) {
+      throw new OneblkError(
+        "input",
+        `${img.label} is ${detected.compressed}-compressed; decompress it and register the image`,
+      );
+    }
+    const format = declared || detected.format;
+    if (format === "qcow2") {
+      const h = qcow2Header(img.head);
+      if (!h) throw new OneblkError("input", `${img.label} is declared qcow2 but is not qcow2`);
+      if (h.backingFileOffset !== 0) {
+        throw new OneblkError(
+          "input",
+          `${img.label} is a qcow2 image with a backing file; flatten it first (qemu-img convert)`,
+        );
+      }
+      if (h.incompatibleFeatures & QCOW2_EXTERNAL_DATA_FILE) {
+        throw new OneblkError("input", `${img.label} is a qcow2 image with an external data file`);
+      }
+      if (profile.keepImageFormat) {
+        // Room for the file as it is and for every cluster written later.
+        const need = Math.max(sizeMiB, mibCeil(img.sizeBytes ?? 0), mibCeil(qcow2MaxFileBytes(h)));
+        ctx.info(`copying ${img.label} (qcow2, kept) into ${volume} on ${host}`);
+        await direct(job, need, true);
+        ctx.out(cpOutput(source, "qcow2").trimEnd());
+        return;
+      }
+    }
+    if (format === "raw") {
+      if (img.sizeBytes === undefined && sizeMiB === 0) {
+        throw new OneblkError(
+          "input",
+          `cannot size a volume for ${img.label}: no Content-Length and no IMAGE/SIZE`,
+        );
+      }
+      const need = Math.max(sizeMiB, mibCeil(img.sizeBytes ?? 0));
+      ctx.info(`copying ${img.label} (raw) into ${volume} on ${host}`);
+      await direct(job, need, false);
+    } else {
+      ctx.info(`copying ${img.label} (${format}) into ${volume} on ${host}, converting to raw`);
+      await convert(job, format, sizeMiB, dir);
+    }
+    ctx.out(cpOutput(source, "raw").trimEnd());
+  } finally {
+    await img.close();
+  }
+}

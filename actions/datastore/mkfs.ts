@@ -1,0 +1,173 @@
+/**
+ * datastore mkfs: an empty image of IMAGE/SIZE MiB, optionally with a filesystem (IMAGE/FS),
+ * or the SOURCE of a disk-saveas target. stdout: `SOURCE` (the whole line is the SOURCE).
+ *
+ * - FORMAT `save_as` (OpenNebula ≤5.12: FSTYPE `save_as`): print the SOURCE the image will
+ *   have and create nothing; TM cpds creates and fills the volume later.
+ * - FORMAT raw (or none): create the volume; when FS names a filesystem, attach it on the
+ *   bridge host, run mkfs there (`mkfs.<fs> -F`/`mkswap`), detach.
+ * - FORMAT qcow2, for profiles that keep image formats (linstor): the volume gets room for the
+ *   qcow2 file at full allocation; the qcow2 is built in STAGING_DIR on the bridge host
+ *   (`qemu-img create -f qcow2`, or with FS: a raw file formatted there and converted to qcow2)
+ *   and written into the device with dd; the staging files are removed. Raw-only profiles
+ *   refuse qcow2 clearly (their images are always raw).
+ * - ≤5.12 FSTYPE holding a filesystem name (ext4, xfs, swap …) means raw + that filesystem.
+ * A failure after the volume was created deletes it.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { mkfsOutput } from "../../lib/one/output.ts";
+import { text } from "../../lib/one/xml.ts";
+import type { ImageView } from "../../lib/one/views.ts";
+import { ddWriteArgv, mkdirp, mkfs, unlink } from "../../lib/host/ops.ts";
+import { qcow2MaxFileBytes } from "../../lib/image_source.ts";
+import {
+  bridgeHost,
+  DATA_TIMEOUT_MS,
+  fillOrDelete,
+  imageOf,
+  loadPayload,
+  mibCeil,
+  stagingDir,
+  tmpSuffix,
+  withAttached,
+} from "./common.ts";
+
+/** Filesystems mkfs makes (OpenNebula's SUPPORTED_FS plus btrfs). */
+export const MKFS_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"];
+
+const MiB = 1024 * 1024;
+
+/** FORMAT and FS of the request, ≤5.12 FSTYPE folded in. */
+export function mkfsRequest(image: ImageView): { format: string; fs: string } {
+  const format = text(image.node, "FORMAT").trim().toLowerCase();
+  let fs = image.fs.trim().toLowerCase();
+  if (!format) {
+    const legacy = text(image.node, "FSTYPE").trim().toLowerCase();
+    if (["raw", "qcow2", "save_as", ""].includes(legacy)) return { format: legacy || "raw", fs };
+    fs ||= legacy;
+    return { format: "raw", fs };
+  }
+  if (fs === "raw" || fs === "none") fs = "";
+  return { format, fs };
+}
+
+/** Run datastore mkfs. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const f = await loadPayload(ctx);
+  const { image, imageId } = imageOf(f);
+  const { ds } = f;
+  const profile = ctx.profile;
+  const source = profile.imageSource(imageId, ds.id);
+  const { format, fs } = mkfsRequest(image);
+
+  if (format === "save_as") {
+    ctx.out(mkfsOutput(source).trimEnd());
+    return;
+  }
+  if (format !== "raw" && format !== "qcow2") {
+    throw new OneblkError("input", `mkfs cannot make FORMAT '${format}' images (raw or qcow2)`);
+  }
+  if (format === "qcow2" && !profile.keepImageFormat) {
+    throw new OneblkError(
+      "input",
+      `the ${profile.name} driver stores images as raw: use FORMAT raw instead of qcow2`,
+    );
+  }
+  if (fs && !MKFS_FILESYSTEMS.includes(fs)) {
+    throw new OneblkError(
+      "input",
+      `unsupported filesystem FS '${fs}' (supported: ${MKFS_FILESYSTEMS.join(", ")})`,
+    );
+  }
+  const sizeMiB = Math.ceil(image.size);
+  if (!(sizeMiB > 0)) throw new OneblkError("input", "mkfs needs IMAGE/SIZE greater than 0");
+
+  const volume = profile.imageVolume(imageId, ds.id);
+  const host = bridgeHost(ctx, ds, imageId);
+  const { backend, placement } = f;
+
+  if (format === "raw") {
+    const created = await backend.createVolume(volume, sizeMiB, { placement });
+    if (fs) {
+      ctx.info(`making ${fs} on ${volume} on ${host}`);
+      await fillOrDelete(
+        ctx,
+        backend,
+        volume,
+        created,
+        () =>
+          withAttached(
+            ctx,
+            backend,
+            volume,
+            host,
+            (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS }),
+          ),
+      );
+    }
+    ctx.out(mkfsOutput(source).trimEnd());
+    return;
+  }
+
+  // qcow2 kept as qcow2: room for every cluster to be written.
+  const full = qcow2MaxFileBytes({
+    version: 3,
+    virtualSize: sizeMiB * MiB,
+    backingFileOffset: 0,
+    incompatibleFeatures: 0,
+    clusterBits: 16,
+  });
+  const dir = stagingDir(ds);
+  const base = `${dir}/oneblk-mkfs-${volume}-${tmpSuffix()}`;
+  const qfile = `${base}.qcow2`;
+  const rawFile = `${base}.raw`;
+  const created = await backend.createVolume(volume, mibCeil(full), { placement });
+  await fillOrDelete(ctx, backend, volume, created, async () => {
+    try {
+      await mkdirp(ctx.hosts, host, dir);
+      if (fs) {
+        await ctx.hosts.run(host, [
+          "qemu-img",
+          "create",
+          "-q",
+          "-f",
+          "raw",
+          rawFile,
+          `${sizeMiB}M`,
+        ]);
+        await mkfs(ctx.hosts, host, rawFile, fs, { timeoutMs: DATA_TIMEOUT_MS });
+        await ctx.hosts.run(
+          host,
+          ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", rawFile, qfile],
+          { timeoutMs: DATA_TIMEOUT_MS },
+        );
+      } else {
+        await ctx.hosts.run(host, [
+          "qemu-img",
+          "create",
+          "-q",
+          "-f",
+          "qcow2",
+          qfile,
+          `${sizeMiB}M`,
+        ]);
+      }
+      await withAttached(ctx, backend, volume, host, async (dev) => {
+        // Not sparse: zero runs inside the qcow2 metadata must reach the device.
+        await ctx.hosts.run(host, [
+          "dd",
+          `if=${qfile}`,
+          ...ddWriteArgv(dev, { sparse: false }).slice(1),
+        ], { timeoutMs: DATA_TIMEOUT_MS });
+      });
+    } finally {
+      for (const p of [qfile, rawFile]) {
+        await unlink(ctx.hosts, host, p).catch((e) =>
+          ctx.info(`could not remove staging file ${host}:${p}: ${(e as Error).message}`)
+        );
+      }
+    }
+  });
+  ctx.out(mkfsOutput(source).trimEnd());
+}

@@ -1,0 +1,33 @@
+/**
+ * datastore snap_revert: make the image content equal to snapshot IMAGE/TARGET_SNAPSHOT and
+ * keep every snapshot (backend.rollbackSnapshot; the image is not in use). One REST call on
+ * success; when the rollback fails, the snapshot list tells whether the snapshot is missing
+ * (clear "not found" error) or the store refused for another reason. A repeat is harmless.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+
+/** Run datastore snap_revert. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const f = await loadPayload(ctx);
+  const { image, imageId } = imageOf(f);
+  const snapId = targetSnapshot(image);
+  const volume = existingImageVolume(ctx, image, imageId, f.ds.id);
+  const snap = ctx.profile.snapshotName(volume, snapId);
+  try {
+    await f.backend.rollbackSnapshot(volume, snap);
+  } catch (e) {
+    let exists = true;
+    try {
+      exists = (await f.backend.listSnapshots(volume)).some((s) => s.name === snap);
+    } catch { /* report the rollback's own error */ }
+    if (!exists) {
+      throw new OneblkError(
+        "not_found",
+        `snapshot ${snapId} (${snap}) of image ${imageId} does not exist on ${volume}`,
+      );
+    }
+    throw e;
+  }
+}
