@@ -418,10 +418,10 @@ const DS_MAD_CONF: Record<string, { lines: string[]; notes: string[] }> = {
       `MARKETPLACE_ACTIONS = "export"`,
     ],
     notes: [
-      'addon-linstor documents REQUIRED_ATTRS = "BRIDGE_LIST", but neither it nor oneblk',
-      "reads BRIDGE_LIST for linstor (LINSTOR places and attaches volumes itself), so it is",
-      "not required. DISK_TYPE is required instead, as StorPool does, so new image datastores",
-      'state DISK_TYPE = "BLOCK" (the volumes are block devices).',
+      'addon-linstor documents REQUIRED_ATTRS = "BRIDGE_LIST" but never reads it. oneblk',
+      "uses BRIDGE_LIST when present (hosts for image import, mkfs and export) and falls back",
+      "to the front-end, so it is optional. DISK_TYPE is required instead, as StorPool does,",
+      'so new image datastores state DISK_TYPE = "BLOCK" (the volumes are block devices).',
     ],
   },
   linstor_un: {
