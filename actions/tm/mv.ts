@@ -15,6 +15,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
+import type { DatastoreView } from "../../lib/one/views.ts";
 import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { copyStream } from "../../lib/host/copy.ts";
@@ -157,4 +158,29 @@ async function moveDir(
     { timeoutMs: DIR_COPY_TIMEOUT_MS },
   );
   await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+  await moveCheckpoint(ctx, ds, src.host, dst.host, vmId);
+}
+
+/**
+ * A checkpoint kept on the store (VMM save override) follows the VM directory: attached on a
+ * destination hypervisor, released on the source (stop leaves it attached nowhere).
+ */
+async function moveCheckpoint(
+  ctx: ActionContext,
+  ds: DatastoreView,
+  srcHost: string,
+  dstHost: string,
+  vmId: number,
+): Promise<void> {
+  if (srcHost === dstHost) return;
+  const backend = ctx.backend(ds);
+  const volume = ctx.profile.checkpointVolume(vmId);
+  if (!await backend.getVolume(volume)) return;
+  if (!await isFrontend(ctx, dstHost)) await backend.attach(volume, dstHost);
+  try {
+    await backend.detach(volume, srcHost);
+  } catch (e) {
+    if (!isKind(e, "in_use", "config", "not_found", "unavailable")) throw e;
+    ctx.info(`checkpoint ${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
+  }
 }
