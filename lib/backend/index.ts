@@ -6,6 +6,7 @@ import type { Backend } from "./types.ts";
 import type { HostRunner } from "../host/types.ts";
 import type { StoreConfig } from "../profiles/types.ts";
 import type { OneClient } from "../one/xmlrpc.ts";
+import type { HostView } from "../one/views.ts";
 import { createLinstorBackend } from "./linstor/backend.ts";
 import { openStorpoolBackend } from "./storpool/index.ts";
 
@@ -27,17 +28,16 @@ export function openBackend(store: StoreConfig, deps: BackendDeps): Backend {
       token: deps.env.LINSTOR_TOKEN || undefined,
     }, { hosts: deps.hosts });
   }
+  // Host ↔ client id from the hosts' SP_OURID attributes: one host-pool query per process.
+  let pool: Promise<HostView[]> | undefined;
+  const hostPool = () =>
+    pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
   return openStorpoolBackend({
     template: store.attrs,
     hosts: deps.hosts,
-    // Host → client id, first from the host's SP_OURID attribute in oned.
-    hostAttr: async (host) => {
-      try {
-        const h = await (await deps.one()).hostInfo(host);
-        return h.template.get("SP_OURID") || undefined;
-      } catch {
-        return undefined;
-      }
-    },
+    hostAttr: async (host) =>
+      (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,
+    hostOf: async (id) =>
+      (await hostPool()).find((h) => h.template.get("SP_OURID").trim() === String(id))?.name,
   });
 }

@@ -62,6 +62,8 @@ export interface OpenStorpoolInput {
   hosts?: HostRunner;
   /** The host template's SP_OURID (onehost show), "" or undefined if unset. */
   hostAttr?: (host: string) => Promise<string | undefined>;
+  /** The OpenNebula host whose SP_OURID is `clientId` (names attachments not yet resolved). */
+  hostOf?: (clientId: number) => Promise<string | undefined>;
   /** storpool.conf location overrides (tests). */
   confPath?: string;
   confDir?: string;
@@ -94,7 +96,7 @@ export function openStorpoolBackend(input: OpenStorpoolInput): Backend {
   const resolver = processResolver;
   return createStorpoolBackend(cfg, {
     clientIdOf: resolver.clientIdOf,
-    hostOf: resolver.hostOf,
+    hostOf: (id) => resolver.hostOf(id) ?? input.hostOf?.(id),
     hosts: input.hosts,
   });
 }
