@@ -28,6 +28,15 @@ export const VMM_OVERRIDES: Record<string, { driver: string; action: string }> =
   restore_linstor: { driver: "linstor", action: "restore" },
   tmsave: { driver: "storpool", action: "save" },
   tmrestore: { driver: "storpool", action: "restore" },
+  "snapshot_create-linstor_un": { driver: "linstor_un", action: "snapshotcreate" },
+  "snapshot_revert-linstor_un": { driver: "linstor_un", action: "snapshotrevert" },
+  "snapshot_delete-linstor_un": { driver: "linstor_un", action: "snapshotdelete" },
+  "snapshot_create-linstor": { driver: "linstor", action: "snapshotcreate" },
+  "snapshot_revert-linstor": { driver: "linstor", action: "snapshotrevert" },
+  "snapshot_delete-linstor": { driver: "linstor", action: "snapshotdelete" },
+  "snapshot_create-storpool": { driver: "storpool", action: "snapshotcreate" },
+  "snapshot_revert-storpool": { driver: "storpool", action: "snapshotrevert" },
+  "snapshot_delete-storpool": { driver: "storpool", action: "snapshotdelete" },
 };
 
 /** A listed action: what `oneblk actions` prints and `oneblk install` links. */

@@ -496,6 +496,19 @@ export function onedConfSnippets(
   } else {
     out.push(`# VM_MAD: no -l overrides needed`);
   }
+  if (overrides.has("snapshotcreate")) {
+    out.push(`#   (VM snapshot overrides: also set KEEP_SNAPSHOTS = "YES" in that VM_MAD)`);
+  }
+  const limits = [
+    ...(overrides.has("snapshotcreate") ? ["VMSNAPSHOT_LIMIT"] : []),
+    ...(es.some((e) => e.kind === "tm" && e.action === "snap_create")
+      ? ["DISKSNAPSHOT_LIMIT"]
+      : []),
+  ];
+  if (limits.length) {
+    out.push("", "# snapshot limits are set by the admin only (users must not raise their own):");
+    for (const l of limits) out.push(`VM_RESTRICTED_ATTR = "${l}"`);
+  }
   const active = sel.filter((d) => es.some((e) => e.profile === d));
   if (!active.length) {
     out.push("", "# no implemented actions for these drivers: nothing to configure");

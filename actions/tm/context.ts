@@ -9,14 +9,22 @@
  * written through. File names are data: they only travel as argv elements and through the
  * Deno file API, never through a shell.
  *
- * The ISO is a plain file in the VM directory for every profile, like tm/ssh/context (the
- * StorPool add-on's `<px>-sys-<vm>-<disk>-iso` volume is not used).
+ * Profiles whose `contextVolume(vm, disk)` names a volume (StorPool: `<px>-sys-<vm>-<disk>-iso`,
+ * as the add-on) keep the ISO on the store instead: the volume is created (or grown when the
+ * new ISO is larger; an existing one is overwritten, so a running VM's attachment stays valid),
+ * attached on the host, the ISO is written with dd and DIR/disk.N becomes a link to the
+ * device. A volume created by a failing call is deleted again. tm delete of the VM directory
+ * deletes it; mv and the migrate steps move its attachment with the VM directory. The other
+ * profiles keep a plain file, like tm/ssh/context and addon-linstor.
  */
 import { basename, join } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
-import { parseTmArgs } from "../../lib/one/args.ts";
-import { checkPath } from "../../lib/host/ops.ts";
-import { OneblkError } from "../../lib/errors.ts";
+import { type HostPath, parseTmArgs } from "../../lib/one/args.ts";
+import type { VmView } from "../../lib/one/views.ts";
+import { checkPath, ddWriteArgv, link, waitForPath } from "../../lib/host/ops.ts";
+import { withUndo } from "../../lib/vm_disk.ts";
+import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
+import { checkpointMark } from "../vmm/save.ts";
 
 /** One file argument: where it comes from and its name inside the ISO. */
 export interface ContextFile {
@@ -149,6 +157,8 @@ export async function run(ctx: ActionContext): Promise<void> {
     const iso = join(tmp, "context.iso");
     await buildIso(ctx.env, isoDir, iso);
     const bytes = await Deno.readFile(iso);
+    const volume = dst.diskId === null ? null : ctx.profile.contextVolume(a.vmId, dst.diskId);
+    if (volume) return await isoToVolume(ctx, volume, bytes, dst, a.vmId, a.dsId);
     const dir = path.slice(0, path.lastIndexOf("/")) || "/";
     const part = `${dir === "/" ? "" : dir}/.${basename(path)}.oneblk-${crypto.randomUUID()}`;
     await ctx.hosts.run(dst.host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, path], {
@@ -158,4 +168,74 @@ export async function run(ctx: ActionContext): Promise<void> {
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
+}
+
+const MiB = 1024 * 1024;
+
+/** Put the ISO on the store volume `volume` and link `dst` to its device on the host. */
+async function isoToVolume(
+  ctx: ActionContext,
+  volume: string,
+  iso: Uint8Array,
+  dst: HostPath,
+  vmId: number,
+  dsId: number,
+): Promise<void> {
+  const ds = await (await ctx.one()).datastoreInfo(dsId);
+  const backend = ctx.backend(ds);
+  const size = Math.max(1, Math.ceil(iso.length / MiB));
+  const existing = await backend.getVolume(volume);
+  let created = false;
+  if (!existing) {
+    created = await backend.createVolume(volume, size, {
+      placement: ctx.profile.placement(ds.template, ds.id),
+      props: checkpointMark(ctx.profile, vmId, ds.id),
+    });
+  } else if (existing.sizeMiB < size) {
+    await backend.resizeVolume(volume, size);
+  }
+  const device = backend.devicePath(volume);
+  await withUndo(
+    ctx,
+    async () => {
+      await backend.attach(volume, dst.host);
+      if (!(await waitForPath(ctx.hosts, dst.host, device, 20_000))) {
+        throw new OneblkError("timeout", `${device} did not appear on ${dst.host}`);
+      }
+      await ctx.hosts.run(dst.host, ddWriteArgv(device, { sparse: false }), {
+        stdin: iso,
+        timeoutMs: 300_000,
+      });
+      await link(ctx.hosts, dst.host, device, dst.path);
+    },
+    async () => {
+      if (created) await backend.deleteVolume(volume, { immediate: true });
+    },
+  );
+}
+
+/**
+ * The context ISO volume of VM `vmId` under the invoked profile, or null when the profile keeps
+ * the ISO as a file or the VM has no context. `vm` saves the oned lookup when the caller has it;
+ * a VM oned no longer knows is reported and gives null.
+ */
+export async function vmContextVolume(
+  ctx: ActionContext,
+  vmId: number,
+  vm?: VmView,
+): Promise<string | null> {
+  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
+  if (!vm) {
+    try {
+      vm = await (await ctx.one()).vmInfo(vmId);
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
+      ctx.info(
+        `VM ${vmId} is unknown to oned: its context volume is not looked for (${errorLine(e)})`,
+      );
+      return null;
+    }
+  }
+  const diskId = vm.contextDiskId;
+  return diskId === null ? null : ctx.profile.contextVolume(vmId, diskId);
 }

@@ -7,8 +7,8 @@
  * CDROM copy. Persistent disks and image volumes are never deleted, whatever oned sends
  * (`recover --delete`, delete_prev …). A volume already gone is fine.
  *
- * VM directory: delete the VM's checkpoint volume (if any) in the system datastore's store,
- * then remove the directory on the host (only below `<location>/<sys_ds>`).
+ * VM directory: delete the VM's checkpoint volume and context ISO volume (if any) in the system
+ * datastore's store, then remove the directory on the host (only below `<location>/<sys_ds>`).
  *
  * Idempotent: a second run finds nothing to do and succeeds.
  */
@@ -17,6 +17,7 @@ import { parseTmArgs } from "../../lib/one/args.ts";
 import { diskOf, loadVmAndDs } from "../../lib/vm_disk.ts";
 import { removeDir } from "../../lib/host/ops.ts";
 import { isPrivateVolume, releaseDisk, vmDirPrefix } from "./disk_common.ts";
+import { vmContextVolume } from "./context.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -26,7 +27,10 @@ export async function run(ctx: ActionContext): Promise<void> {
   if (dst.diskId === null) {
     const prefix = vmDirPrefix(dst, a.vmId, a.dsId);
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
-    await ctx.backend(ds).deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
+    const backend = ctx.backend(ds);
+    await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
+    const iso = await vmContextVolume(ctx, a.vmId);
+    if (iso) await backend.deleteVolume(iso, { immediate: true });
     await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
     return;
   }

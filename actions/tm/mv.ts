@@ -14,7 +14,7 @@
  * and the directory sits on a shared filesystem (NFS, CephFS, GlusterFS …).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
+import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
 import type { DatastoreView } from "../../lib/one/views.ts";
 import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
@@ -29,6 +29,7 @@ import {
   STOP_STATES,
   vmDirPrefix,
 } from "./disk_common.ts";
+import { vmContextVolume } from "./context.ts";
 
 /** Filesystems whose content every host sees (the VM directory needs no copy). */
 const SHARED_FS = new Set([
@@ -158,29 +159,52 @@ async function moveDir(
     { timeoutMs: DIR_COPY_TIMEOUT_MS },
   );
   await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
-  await moveCheckpoint(ctx, ds, src.host, dst.host, vmId);
+  if (src.host === dst.host) return;
+  await moveDirVolume(ctx, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
+  const vm = await contextVm(ctx, vmId);
+  const iso = vm && await vmContextVolume(ctx, vmId, vm);
+  if (iso) {
+    const path = diskPath(dst.path, vm.contextDiskId!);
+    await moveDirVolume(ctx, ds, src.host, dst.host, iso, path);
+  }
+}
+
+/** The VM, when the profile keeps context ISOs on the store (else null: no oned call). */
+async function contextVm(ctx: ActionContext, vmId: number) {
+  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
+  try {
+    return await (await ctx.one()).vmInfo(vmId);
+  } catch (e) {
+    if (!isKind(e, "not_found")) throw e;
+    ctx.info(`VM ${vmId} is unknown to oned: no context volume moved`);
+    return null;
+  }
 }
 
 /**
- * A checkpoint kept on the store (VMM save override) follows the VM directory: attached on a
- * destination hypervisor, released on the source (stop leaves it attached nowhere).
+ * A volume the VM directory links to (the checkpoint of the VMM save override, a context ISO
+ * volume) follows the directory: attached on a destination hypervisor (and `linkPath` there
+ * pointed at its device), released on the source (stop leaves it attached nowhere). A missing
+ * volume is fine.
  */
-async function moveCheckpoint(
+async function moveDirVolume(
   ctx: ActionContext,
   ds: DatastoreView,
   srcHost: string,
   dstHost: string,
-  vmId: number,
+  volume: string,
+  linkPath?: string,
 ): Promise<void> {
-  if (srcHost === dstHost) return;
   const backend = ctx.backend(ds);
-  const volume = ctx.profile.checkpointVolume(vmId);
   if (!await backend.getVolume(volume)) return;
-  if (!await isFrontend(ctx, dstHost)) await backend.attach(volume, dstHost);
+  if (!await isFrontend(ctx, dstHost)) {
+    if (linkPath) await attachAndLink(ctx, backend, volume, dstHost, linkPath);
+    else await backend.attach(volume, dstHost);
+  }
   try {
     await backend.detach(volume, srcHost);
   } catch (e) {
     if (!isKind(e, "in_use", "config", "not_found", "unavailable")) throw e;
-    ctx.info(`checkpoint ${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
+    ctx.info(`${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
   }
 }

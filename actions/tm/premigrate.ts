@@ -35,13 +35,14 @@ import { exists, link, removeDir, unlink } from "../../lib/host/ops.ts";
 import { copyStream } from "../../lib/host/copy.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
 import { readOnlyDisk } from "./disk_common.ts";
+import { vmContextVolume } from "./context.ts";
 
 /** The three migrate steps. */
 export type MigratePhase = "pre" | "post" | "fail";
 
-/** One of our disks with its volume and store. */
+/** One of our disks (or the context ISO volume) with its volume and store. */
 interface OurDisk {
-  disk: DiskView;
+  readOnly: boolean;
   volume: string;
   backend: Backend;
   path: string;
@@ -159,29 +160,46 @@ export async function forwardToOthers(
   }
 }
 
-/** Load the VM and our disks with their stores. */
+/**
+ * Load our disks with their stores; as the system TM (`systemTm`) also the context ISO volume
+ * of profiles that keep it on the store, when it exists (it moves like a disk).
+ */
 async function ourDisks(
   ctx: ActionContext,
   vm: VmView,
   dir: string,
   sysDsId: number,
+  systemTm: boolean,
 ): Promise<OurDisk[]> {
   const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
-  if (!mine.length) return [];
-  const dsIds = [...new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)))];
+  const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
+  if (!mine.length && !iso) return [];
+  const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
+  if (iso) dsIds.add(sysDsId);
   const one = await ctx.one();
   const dss = new Map(
-    await Promise.all(dsIds.map(async (id) => [id, await one.datastoreInfo(id)] as const)),
+    await Promise.all([...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const)),
   );
-  return mine.map((disk) => {
+  const out: OurDisk[] = mine.map((disk: DiskView) => {
     const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
     return {
-      disk,
+      readOnly: readOnlyDisk(disk),
       volume: ctx.profile.diskVolume(vm.id, disk),
       backend: ctx.backend(ds),
       path: diskPath(dir, disk.diskId),
     };
   });
+  // A VM deployed while the ISO was a plain file has no volume: the ISO moves with DIR.
+  const isoBackend = iso ? ctx.backend(dss.get(sysDsId)!) : null;
+  if (iso && isoBackend && await isoBackend.getVolume(iso)) {
+    out.push({
+      readOnly: false,
+      volume: iso,
+      backend: isoBackend,
+      path: diskPath(dir, vm.contextDiskId!),
+    });
+  }
+  return out;
 }
 
 function otherTms(ctx: ActionContext, vm: VmView): string[] {
@@ -201,7 +219,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     throw new OneblkError("input", `the VM XML is VM ${vm.id}, the arguments name VM ${a.vmId}`);
   }
   const systemTm = a.callerTm === null;
-  const disks = await ourDisks(ctx, vm, a.dir, a.dsId);
+  const disks = await ourDisks(ctx, vm, a.dir, a.dsId, systemTm);
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
     await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, disks, others);
@@ -274,7 +292,7 @@ async function premigrate(
       const had = before.some((x) => x.host === dst && !x.tieBreaker);
       if (!had) {
         undo.push(() => d.backend.detach(d.volume, dst));
-        await d.backend.attach(d.volume, dst, { readOnly: readOnlyDisk(d.disk) });
+        await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
       }
       undo.push(() => d.backend.setDualPrimary(d.volume, false));
       await d.backend.setDualPrimary(d.volume, true);

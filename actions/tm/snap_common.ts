@@ -11,13 +11,16 @@ import { parseTmArgs } from "../../lib/one/args.ts";
 import { loadVmDisk, type VmDisk } from "../../lib/vm_disk.ts";
 import { withFrozen } from "../../lib/host/ops.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { freezeTimeoutMs, vmFlag } from "./disk_common.ts";
+import { freezeTimeoutMs, systemDsOf, vmFlag } from "./disk_common.ts";
+import { snapshotLimit } from "../../lib/snapshot_limit.ts";
 
 /** The disk, its snapshot name and the host of a snap_* call. */
 export interface SnapTarget extends VmDisk {
   snapshot: string;
   snapId: number;
   host: string;
+  /** System datastore of the VM (-1 when unknown). */
+  sysDsId: number;
 }
 
 /** Parse the arguments and load the disk of a snap_* call. */
@@ -29,7 +32,37 @@ export async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
     snapId: a.snapId!,
     snapshot: ctx.profile.snapshotName(d.volume, a.snapId!),
     host: a.dst!.host,
+    sysDsId: systemDsOf(d.vm, a.dst!),
   };
+}
+
+/**
+ * Refuse a new snapshot when the disk already has DISKSNAPSHOT_LIMIT snapshots of this profile
+ * (limit from VM USER_TEMPLATE > image DS > system DS > env; unset = no limit, and then nothing
+ * is listed). Only our own snapshots count, and a retried `snapId` does not count itself.
+ */
+export async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promise<void> {
+  const sysDs = async () => {
+    if (t.sysDsId < 0 || t.sysDsId === t.ds.id) return null;
+    return (await (await ctx.one()).datastoreInfo(t.sysDsId)).template;
+  };
+  const limit = await snapshotLimit(
+    "DISKSNAPSHOT_LIMIT",
+    [t.vm.userTemplate, t.ds.template, sysDs],
+    ctx.env,
+  );
+  if (!limit) return;
+  const ours = (await t.backend.listSnapshots(t.volume)).filter((s) => {
+    const id = ctx.profile.snapshotId(t.volume, s.name);
+    return id !== null && id !== t.snapId;
+  });
+  if (ours.length >= limit.value) {
+    throw new OneblkError(
+      "input",
+      `disk ${t.disk.diskId} of VM ${t.vm.id} has ${ours.length} snapshots: ` +
+        `DISKSNAPSHOT_LIMIT is ${limit.value} (${limit.from}); delete a snapshot first`,
+    );
+  }
 }
 
 /**
@@ -39,6 +72,7 @@ export async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
  */
 export async function createSnap(ctx: ActionContext, live: boolean): Promise<void> {
   const t = await loadSnapTarget(ctx);
+  await checkDiskSnapshotLimit(ctx, t);
   const take = () => t.backend.createSnapshot(t.volume, t.snapshot);
   if (!live || !vmFlag(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {
     await take();

@@ -57,16 +57,24 @@ export function scriptsRemoteDir(env: Record<string, string>): string {
 /** Deadline of a stock save/restore or a virsh save/restore (memory can be large). */
 export const VIRSH_TIMEOUT_MS = 3600_000;
 
-/** Run the host's stock `$RR/vmm/kvm/<action>` with our argv and the decoded message. */
+/**
+ * Run the host's stock `$RR/vmm/kvm/<action>` with our argv and the decoded message; returns
+ * its stdout (snapshot_create prints the hypervisor snapshot id).
+ */
 export async function delegateToStock(
   ctx: ActionContext,
-  action: "save" | "restore",
+  action: "save" | "restore" | "snapshot_create" | "snapshot_revert" | "snapshot_delete",
   host: string,
   xml: string,
-): Promise<void> {
+  why = "system datastore is not served by oneblk",
+): Promise<string> {
   const script = `${scriptsRemoteDir(ctx.env)}/vmm/kvm/${action}`;
-  ctx.info(`system datastore is not served by oneblk: running ${script} on ${host}`);
-  await ctx.hosts.run(host, [script, ...ctx.args], { stdin: xml, timeoutMs: VIRSH_TIMEOUT_MS });
+  ctx.info(`${why}: running ${script} on ${host}`);
+  const r = await ctx.hosts.run(host, [script, ...ctx.args], {
+    stdin: xml,
+    timeoutMs: VIRSH_TIMEOUT_MS,
+  });
+  return r.stdout;
 }
 
 const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;

@@ -36,7 +36,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const xml = await readVmmStdin(() => ctx.stdin());
   const view = parseVmmAction(xml);
   const store = checkpointStore(ctx, view);
-  if (!store) return await delegateToStock(ctx, "restore", host, xml);
+  if (!store) return void (await delegateToStock(ctx, "restore", host, xml));
   try {
     checkDomain(deployId);
     const ckpt = checkPath(ckptFile, "checkpoint file");
@@ -55,7 +55,7 @@ export async function run(ctx: ActionContext): Promise<void> {
         return;
       }
       ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
-      return await delegateToStock(ctx, "restore", host, xml);
+      return void (await delegateToStock(ctx, "restore", host, xml));
     }
     const device = backend.devicePath(volume);
     if (!running) {

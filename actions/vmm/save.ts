@@ -41,7 +41,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const xml = await readVmmStdin(() => ctx.stdin());
   const view = parseVmmAction(xml);
   const store = checkpointStore(ctx, view);
-  if (!store) return await delegateToStock(ctx, "save", host, xml);
+  if (!store) return void (await delegateToStock(ctx, "save", host, xml));
   try {
     checkDomain(deployId);
     const ckpt = checkPath(ckptFile, "checkpoint file");
@@ -108,7 +108,7 @@ export async function run(ctx: ActionContext): Promise<void> {
  * Metadata of a checkpoint volume: the profile's VM/disk keys would make it look like disk 0 of
  * the VM to monitoring, so only the keys that do not name a VM or disk are kept.
  */
-function checkpointMark(
+export function checkpointMark(
   profile: { diskProps(vm: number, disk: number, ds: number): Record<string, string> },
   vmId: number,
   dsId: number,

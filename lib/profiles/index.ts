@@ -66,6 +66,8 @@ export const linstor: Profile = {
   backupVolume: (vmId, diskId) => `OpenNebula-Backup-vm${vmId}-disk${diskId}`,
   snapshotName: (_v, snapId) => `OpenNebula-Snap-${snapId}`,
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
+  vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,
+  contextVolume: () => null,
   diskProps: linstorDiskProps,
   dsMatch: (dsId) => ({ DS_ID: String(dsId) }),
 };
@@ -123,6 +125,8 @@ export const linstorUn: Profile = {
   backupVolume: (vmId, diskId) => `one-vm-${vmId}-backup-${diskId}`,
   snapshotName: (_v, snapId) => `snapshot-${snapId}`,
   snapshotId: (_v, s) => numbered("snapshot-")(s),
+  vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,
+  contextVolume: () => null,
   diskProps: linstorDiskProps,
   dsMatch: (dsId) => ({ DS_ID: String(dsId) }),
 };
@@ -178,6 +182,8 @@ export function storpoolProfile(px: string): Profile {
     backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,
     snapshotName: (volume, snapId) => `${volume}-snap${snapId}`,
     snapshotId: (volume, s) => numbered(`${volume}-snap`)(s),
+    vmSnapshotName: (volume, snapId, ts) => `${volume}-ONESNAP-${snapId}-${ts}`,
+    contextVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-iso`,
     diskProps: (vmId, diskId) => ({
       virt: "one",
       nloc: px,

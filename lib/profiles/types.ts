@@ -77,6 +77,16 @@ export interface Profile {
   snapshotName(volume: string, snapId: number): string;
   /** Snapshot id from a snapshot name of this profile, or null for foreign snapshots. */
   snapshotId(volume: string, snapshot: string): number | null;
+  /**
+   * Snapshot of `volume` taken by VM snapshot `snapId` at unix time `ts` (VMM snapshotcreate
+   * override; every disk of the VM gets one, atomically). Never matches `snapshotId`.
+   */
+  vmSnapshotName(volume: string, snapId: number, ts: number): string;
+  /**
+   * Volume holding the context ISO of VM `vmId` (context disk `diskId`), or null when the ISO
+   * stays a plain file in the VM directory.
+   */
+  contextVolume(vmId: number, diskId: number): string | null;
   /** Metadata tying a volume to a VM disk (monitoring, ownership). */
   diskProps(vmId: number, diskId: number, dsId: number): Record<string, string>;
   /** Metadata match for "volumes of this system datastore" (per-VM disk monitoring). */

@@ -1,6 +1,7 @@
 /**
  * tm context through the installed symlinks, for the three profiles: the ISO built on the
- * front-end lands as a plain file at DIR/disk.N on the host and holds context.sh and the
+ * front-end lands at DIR/disk.N on the host (a plain file, or a link to the context volume's
+ * device for profiles that keep it on the store) and holds context.sh and the
  * renamed `path:'name'` files (names with blanks and quotes are data, not shell); a repeat
  * replaces a link that was there instead of writing through it; bad input fails in one line.
  */
@@ -9,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, CLUSTER_DS, startCluster } from "../../../lib/sim/cluster.ts";
 import { assertOk, assertOneLineFailure, PROFILES, vmDir } from "./helpers.ts";
+import { profileFor } from "../../../lib/profiles/index.ts";
 
 async function isoFile(iso: string, name: string): Promise<string> {
   const out = await new Deno.Command("isoinfo", {
@@ -50,9 +52,12 @@ describe("tm context", () => {
       const r = await c.run("tm", name, "context", args);
       assertOk(r);
       assert.equal(r.stdout, "");
-      const iso = c.hostPath("bravo", `${dir}/disk.3`);
-      const st = await Deno.lstat(iso);
-      assert.ok(st.isFile, "the ISO is a plain file");
+      const at = c.hostPath("bravo", `${dir}/disk.3`);
+      const vol = profileFor(name, {}).contextVolume(vmId, 3);
+      // a store volume is read through its device (the link's target on the host)
+      const iso = vol ? c.hostPath("bravo", `/dev/storpool/${vol}`) : at;
+      const st = await Deno.lstat(at);
+      assert.ok(vol ? st.isSymlink : st.isFile, "the ISO is a plain file or a device link");
       const list = await isoList(iso);
       assert.deepEqual(list, ["/context.sh", "/init script.sh"]);
       assert.match(
@@ -73,11 +78,12 @@ describe("tm context", () => {
       // repeat over a link: the link is replaced, its target untouched
       const target = c.hostPath("bravo", "/var/tmp/keep");
       await Deno.writeTextFile(target, "untouched");
-      await Deno.remove(iso);
-      await Deno.symlink(target, iso);
+      await Deno.remove(at);
+      await Deno.symlink(target, at);
       await Deno.writeTextFile(ctxSh, `HOSTNAME='renamed-${vmId}'\n`);
       assertOk(await c.run("tm", name, "context", args));
-      assert.ok((await Deno.lstat(iso)).isFile);
+      assert.ok(vol ? (await Deno.lstat(at)).isSymlink : (await Deno.lstat(at)).isFile);
+      if (vol) assert.notEqual(await Deno.readLink(at), target);
       assert.equal(await Deno.readTextFile(target), "untouched");
       assert.match(await isoFile(iso, "context.sh"), /renamed-/);
     });

@@ -1,0 +1,133 @@
+/**
+ * VMM override snapshotcreate (`snapshot_create-storpool`, `snapshot_create-linstor`,
+ * `snapshot_create-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
+ * VMM_DRIVER_ACTION_DATA; prints the hypervisor snapshot id (contract §5.2).
+ *
+ * 1. The VM's writable disks and their stores (vmsnap_common.ts); none of ours → the host's
+ *    stock snapshot_create.
+ * 2. VMSNAPSHOT_LIMIT (VM USER_TEMPLATE > system DS > env): refused, nothing created, when the
+ *    VM already has that many VM snapshots besides this one.
+ * 3. One atomic `createSnapshots` per store over all the VM's volumes (normally one store: one
+ *    call). With VMSNAPSHOT_FSFREEZE=YES (VM template > system DS > env) the guest's
+ *    filesystems are frozen around it (thaw guaranteed; without a guest agent the snapshot is
+ *    crash-consistent and the log says so).
+ * 4. Any failure (a store refusing, a second store failing, a failed thaw) deletes every
+ *    snapshot this call may have made: nothing half-made is left.
+ * 5. stdout: `ONESNAP-<snap_id>-<unix ts>`.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { withFrozen } from "../../lib/host/ops.ts";
+import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { snapshotLimit } from "../../lib/snapshot_limit.ts";
+import { freezeTimeoutMs } from "../tm/disk_common.ts";
+import { checkDomain, delegateToStock, domainExists } from "./common.ts";
+import {
+  byBackend,
+  hypervisorId,
+  loadVmSnapCall,
+  stockOnly,
+  type VmSnapCall,
+  vmSnapshots,
+} from "./vmsnap_common.ts";
+
+/** Run the snapshotcreate override. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const call = await loadVmSnapCall(ctx);
+  if (stockOnly(call)) {
+    const out = await delegateToStock(
+      ctx,
+      "snapshot_create",
+      call.host,
+      call.xml,
+      `VM ${call.vmId} has no disk on oneblk storage`,
+    );
+    const id = out.trim().split("\n").pop() ?? "";
+    if (id) ctx.out(id);
+    return;
+  }
+  const { vm, sysDs } = call;
+  const limit = await snapshotLimit(
+    "VMSNAPSHOT_LIMIT",
+    sysDs ? [vm.userTemplate, sysDs.template] : [vm.userTemplate],
+    ctx.env,
+  );
+  if (limit) {
+    const others = vmSnapshots(vm).filter((s) => s.id !== call.snapId).length;
+    if (others >= limit.value) {
+      throw new OneblkError(
+        "input",
+        `VM ${vm.id} has ${others} VM snapshots: VMSNAPSHOT_LIMIT is ${limit.value} ` +
+          `(${limit.from}); delete a VM snapshot first`,
+      );
+    }
+  }
+  const ts = Math.floor(Date.now() / 1000);
+  const items = call.volumes.map((v) => ({
+    v,
+    snapshot: v.profile.vmSnapshotName(v.volume, call.snapId, ts),
+  }));
+  const groups = [...byBackend(items)];
+  const tried: typeof items = [];
+  const take = async () => {
+    for (const [backend, list] of groups) {
+      tried.push(...list);
+      await backend.createSnapshots(
+        list.map((i) => ({ volume: i.v.volume, snapshot: i.snapshot })),
+      );
+    }
+  };
+  try {
+    if (freezeWanted(ctx, call)) await frozen(ctx, call.host, call.deployId, take);
+    else await take();
+  } catch (e) {
+    for (const i of tried) {
+      await i.v.backend.deleteSnapshot(i.v.volume, i.snapshot).catch((d) =>
+        ctx.info(`cleanup: snapshot ${i.snapshot} not deleted: ${errorLine(d)}`)
+      );
+    }
+    throw e;
+  }
+  ctx.out(hypervisorId(call.snapId, ts));
+}
+
+/** VMSNAPSHOT_FSFREEZE from the VM template, USER_TEMPLATE, system DS, then env. */
+function freezeWanted(ctx: ActionContext, call: VmSnapCall): boolean {
+  const v = call.vm.template.get("VMSNAPSHOT_FSFREEZE") ||
+    call.vm.userTemplate.get("VMSNAPSHOT_FSFREEZE") ||
+    call.sysDs?.template.get("VMSNAPSHOT_FSFREEZE") || ctx.env.VMSNAPSHOT_FSFREEZE || "";
+  return /^(yes|1|true|on)$/i.test(v.trim());
+}
+
+/** Run `fn` with the guest's filesystems frozen when the domain runs (best effort). */
+async function frozen(
+  ctx: ActionContext,
+  host: string,
+  deployId: string,
+  fn: () => Promise<void>,
+): Promise<void> {
+  checkDomain(deployId);
+  if (!(await domainExists(ctx, host, deployId))) {
+    ctx.info(`${deployId} does not run on ${host}: nothing to freeze`);
+    return await fn();
+  }
+  await withFrozen(
+    ctx.hosts,
+    host,
+    deployId,
+    async (ok) => {
+      if (!ok) {
+        ctx.info(
+          `guest filesystems of ${deployId} not frozen (no guest agent?): ` +
+            `the VM snapshot is crash-consistent`,
+        );
+      }
+      await fn();
+    },
+    freezeTimeoutMs(ctx),
+    {
+      optional: true,
+      virsh: ctx.env.ONEBLK_VIRSH || undefined,
+      uri: ctx.env.ONEBLK_LIBVIRT_URI || undefined,
+    },
+  );
+}

@@ -1,0 +1,40 @@
+/**
+ * VMM override snapshotdelete (`snapshot_delete-storpool`, `snapshot_delete-linstor`,
+ * `snapshot_delete-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
+ * VMM_DRIVER_ACTION_DATA (contract §5.2).
+ *
+ * Deletes each disk's snapshot of VM snapshot `snap_id` (names from its HYPERVISOR_ID in the
+ * message); a snapshot already gone is fine, so a repeat succeeds. Works whatever the VM's
+ * state. A HYPERVISOR_ID that is not ours (a libvirt snapshot taken before the override was
+ * installed) is reported and nothing is deleted. A VM with no disk of ours goes to the host's
+ * stock snapshot_delete; disks of other TM_MADs beside ours are ignored.
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import { delegateToStock } from "./common.ts";
+import { hypervisorIdOf, loadVmSnapCall, namesFor, stockOnly } from "./vmsnap_common.ts";
+
+/** Run the snapshotdelete override. */
+export async function run(ctx: ActionContext): Promise<void> {
+  const call = await loadVmSnapCall(ctx);
+  if (stockOnly(call, false)) {
+    await delegateToStock(
+      ctx,
+      "snapshot_delete",
+      call.host,
+      call.xml,
+      `VM ${call.vmId} has no disk on oneblk storage`,
+    );
+    return;
+  }
+  const hvId = hypervisorIdOf(call);
+  const items = namesFor(call, hvId);
+  if (!items) {
+    ctx.info(
+      `VM snapshot ${call.snapId} of VM ${call.vmId} (HYPERVISOR_ID ${
+        JSON.stringify(hvId)
+      }) was not taken by oneblk: nothing deleted`,
+    );
+    return;
+  }
+  for (const i of items) await i.v.backend.deleteSnapshot(i.v.volume, i.snapshot);
+}

@@ -1,0 +1,166 @@
+/**
+ * Shared by the VM snapshot overrides snapshotcreate / snapshotrevert / snapshotdelete
+ * (`snapshot_create-storpool`, `snapshot_create-linstor`, `snapshot_create-linstor_un`, …;
+ * contract §0.3, §5): argv `deploy_id snap_id vmid host`, stdin base64 VMM_DRIVER_ACTION_DATA.
+ *
+ * A VM snapshot is one store snapshot per writable VM disk, named
+ * `profile.vmSnapshotName(volume, snap_id, ts)` with the profile of the disk's TM_MAD (the
+ * override's file name does not matter: any of them serves VMs of every oneblk driver). The
+ * hypervisor snapshot id oned stores (TEMPLATE/SNAPSHOT/HYPERVISOR_ID) is `ONESNAP-<snap_id>-<ts>`
+ * for every profile (addon-storpool's form), so revert and delete find the names again.
+ *
+ * CDROM and READONLY disks are left out (they cannot change). A VM with no disk of ours goes to
+ * the host's stock `$RR/vmm/kvm/snapshot_*` (libvirt snapshots) with the decoded message; a VM
+ * mixing our disks with writable disks of another TM_MAD is refused (the snapshot could not be
+ * consistent).
+ */
+import type { ActionContext } from "../../lib/context.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Profile } from "../../lib/profiles/types.ts";
+import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
+import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
+import {
+  type DatastoreView,
+  type DiskView,
+  parseVmmAction,
+  type VmmActionView,
+  type VmView,
+} from "../../lib/one/views.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { readOnlyDisk } from "../tm/disk_common.ts";
+
+/** One disk of the VM on our storage. */
+export interface VmSnapVolume {
+  disk: DiskView;
+  profile: Profile;
+  backend: Backend;
+  volume: string;
+}
+
+/** A parsed snapshot* call. */
+export interface VmSnapCall {
+  deployId: string;
+  snapId: number;
+  vmId: number;
+  host: string;
+  /** The decoded message (for the stock script). */
+  xml: string;
+  view: VmmActionView;
+  vm: VmView;
+  /** The message's (system) datastore, if any. */
+  sysDs: DatastoreView | undefined;
+  /** Writable disks on our drivers. */
+  volumes: VmSnapVolume[];
+  /** Writable disks on other TM_MADs. */
+  foreign: DiskView[];
+}
+
+/** Hypervisor snapshot id of VM snapshot `snapId` taken at unix time `ts`. */
+export function hypervisorId(snapId: number, ts: number): string {
+  return `ONESNAP-${snapId}-${ts}`;
+}
+
+/** `{snapId, ts}` of a hypervisor id of ours, or null for any other id. */
+export function parseHypervisorId(id: string): { snapId: number; ts: number } | null {
+  const m = /^ONESNAP-(\d+)-(\d+)$/.exec(id.trim());
+  return m ? { snapId: Number(m[1]), ts: Number(m[2]) } : null;
+}
+
+/** The VM's TEMPLATE/SNAPSHOT records (VM snapshots). */
+export function vmSnapshots(vm: VmView): { id: number; hypervisorId: string }[] {
+  return vm.template.vectors("SNAPSHOT").map((s) => ({
+    id: /^\d+$/.test(s.get("SNAPSHOT_ID")) ? Number(s.get("SNAPSHOT_ID")) : -1,
+    hypervisorId: s.get("HYPERVISOR_ID"),
+  }));
+}
+
+/** Parse the call, the message and the VM's disks with their profiles and stores. */
+export async function loadVmSnapCall(ctx: ActionContext): Promise<VmSnapCall> {
+  const [deployId, snapArg, vmArg, hostArg] = ctx.args;
+  const snapId = parseId(snapArg, "snap_id");
+  const vmId = parseId(vmArg, "vmid");
+  const host = validateHost(hostArg);
+  const xml = await readVmmStdin(() => ctx.stdin());
+  const view = parseVmmAction(xml);
+  const vm = view.vm;
+  if (vm.id !== vmId) {
+    throw new OneblkError("input", `the message is about VM ${vm.id}, not VM ${vmId}`);
+  }
+  const sysDs = view.datastore;
+  const sysDsId = sysDs?.id ?? vm.history?.dsId ?? -1;
+  const drivers = DRIVERS as readonly string[];
+  const writable = vm.disks.filter((d) => !readOnlyDisk(d));
+  const mine = writable.filter((d) => drivers.includes(d.tmMad));
+  const foreign = writable.filter((d) => !drivers.includes(d.tmMad));
+  const dss = new Map<number, Promise<DatastoreView>>();
+  if (sysDs) dss.set(sysDs.id, Promise.resolve(sysDs));
+  const dsOf = async (id: number): Promise<DatastoreView> => {
+    let p = dss.get(id);
+    if (!p) {
+      p = ctx.one().then((one) => one.datastoreInfo(id));
+      dss.set(id, p);
+    }
+    return await p;
+  };
+  const volumes = await Promise.all(mine.map(async (disk) => {
+    const profile = disk.tmMad === ctx.profile.name ? ctx.profile : profileFor(disk.tmMad, ctx.env);
+    const dsId = disk.datastoreId >= 0 ? disk.datastoreId : sysDsId;
+    if (dsId < 0) {
+      throw new OneblkError("input", `disk ${disk.diskId} of VM ${vm.id} names no datastore`);
+    }
+    const ds = await dsOf(dsId);
+    return {
+      disk,
+      profile,
+      backend: ctx.backend(ds, profile),
+      volume: profile.diskVolume(vm.id, disk),
+    };
+  }));
+  return { deployId, snapId, vmId, host, xml, view, vm, sysDs, volumes, foreign };
+}
+
+/**
+ * True when the VM has none of our disks (the stock script must serve it). With `strict`, a VM
+ * mixing our disks with writable disks of other TM_MADs is refused.
+ */
+export function stockOnly(call: VmSnapCall, strict = true): boolean {
+  if (!call.volumes.length) return true;
+  if (strict && call.foreign.length) {
+    const d = call.foreign[0];
+    throw new OneblkError(
+      "input",
+      `disk ${d.diskId} of VM ${call.vmId} uses TM_MAD ${d.tmMad || "(none)"}, not a oneblk ` +
+        `driver: a VM snapshot needs every writable disk on oneblk storage`,
+    );
+  }
+  return false;
+}
+
+/** The snapshot name of each volume for hypervisor id `hvId` of snapshot `snapId`, or null. */
+export function namesFor(
+  call: VmSnapCall,
+  hvId: string,
+): { v: VmSnapVolume; snapshot: string }[] | null {
+  const p = parseHypervisorId(hvId);
+  if (!p || p.snapId !== call.snapId) return null;
+  return call.volumes.map((v) => ({
+    v,
+    snapshot: v.profile.vmSnapshotName(v.volume, p.snapId, p.ts),
+  }));
+}
+
+/** HYPERVISOR_ID of VM snapshot `snapId` in the message ("" when absent). */
+export function hypervisorIdOf(call: VmSnapCall): string {
+  return vmSnapshots(call.vm).find((s) => s.id === call.snapId)?.hypervisorId ?? "";
+}
+
+/** Group volumes by store (one atomic call per store). */
+export function byBackend<T extends { v: VmSnapVolume }>(items: T[]): Map<Backend, T[]> {
+  const out = new Map<Backend, T[]>();
+  for (const it of items) {
+    const list = out.get(it.v.backend) ?? [];
+    list.push(it);
+    out.set(it.v.backend, list);
+  }
+  return out;
+}
