@@ -32,7 +32,7 @@ import {
 
 /** Run the snapshotcreate override. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const call = await loadVmSnapCall(ctx);
+  const call = await loadVmSnapCall(ctx, "create");
   if (stockOnly(call)) {
     const out = await delegateToStock(
       ctx,

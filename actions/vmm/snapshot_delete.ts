@@ -1,6 +1,7 @@
 /**
  * VMM override snapshotdelete (`snapshot_delete-storpool`, `snapshot_delete-linstor`,
- * `snapshot_delete-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
+ * `snapshot_delete-linstor_un`): `deploy_id HYPERVISOR_ID vmid host` (oned passes the active
+ * snapshot's HYPERVISOR_ID; a numeric snapshot id is accepted too), stdin base64
  * VMM_DRIVER_ACTION_DATA (contract §5.2).
  *
  * Deletes each disk's snapshot of VM snapshot `snap_id` (names from its HYPERVISOR_ID in the
@@ -15,7 +16,7 @@ import { hypervisorIdOf, loadVmSnapCall, namesFor, stockOnly } from "./vmsnap_co
 
 /** Run the snapshotdelete override. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const call = await loadVmSnapCall(ctx);
+  const call = await loadVmSnapCall(ctx, "delete");
   if (stockOnly(call, false)) {
     await delegateToStock(
       ctx,

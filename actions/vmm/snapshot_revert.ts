@@ -1,6 +1,7 @@
 /**
  * VMM override snapshotrevert (`snapshot_revert-storpool`, `snapshot_revert-linstor`,
- * `snapshot_revert-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
+ * `snapshot_revert-linstor_un`): `deploy_id HYPERVISOR_ID vmid host` (oned passes the active
+ * snapshot's HYPERVISOR_ID; a numeric snapshot id is accepted too), stdin base64
  * VMM_DRIVER_ACTION_DATA (contract §5.2).
  *
  * The VM must be powered off (its domain not running on the host, its volumes not open): then
@@ -17,7 +18,7 @@ import { hypervisorIdOf, loadVmSnapCall, namesFor, stockOnly } from "./vmsnap_co
 
 /** Run the snapshotrevert override. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const call = await loadVmSnapCall(ctx);
+  const call = await loadVmSnapCall(ctx, "revert");
   if (stockOnly(call)) {
     await delegateToStock(
       ctx,

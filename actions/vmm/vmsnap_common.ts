@@ -40,7 +40,10 @@ export interface VmSnapVolume {
 /** A parsed snapshot* call. */
 export interface VmSnapCall {
   deployId: string;
+  /** oned's snapshot id (-1 when the HYPERVISOR_ID names no snapshot of this VM). */
   snapId: number;
+  /** HYPERVISOR_ID of the snapshot ("" for create, which makes a new one). */
+  hvId: string;
   vmId: number;
   host: string;
   /** The decoded message (for the stock script). */
@@ -75,9 +78,18 @@ export function vmSnapshots(vm: VmView): { id: number; hypervisorId: string }[] 
 }
 
 /** Parse the call, the message and the VM's disks with their profiles and stores. */
-export async function loadVmSnapCall(ctx: ActionContext): Promise<VmSnapCall> {
+export async function loadVmSnapCall(
+  ctx: ActionContext,
+  kind: "create" | "revert" | "delete",
+): Promise<VmSnapCall> {
+  // oned (one_vmm_exec.rb) passes `deploy_id snap_id` to create, but `deploy_id
+  // HYPERVISOR_ID` (of the ACTIVE snapshot) to revert and delete.
   const [deployId, snapArg, vmArg, hostArg] = ctx.args;
-  const snapId = parseId(snapArg, "snap_id");
+  const numeric = /^\d+$/.test(snapArg ?? "");
+  if (kind === "create" || numeric) parseId(snapArg, "snap_id");
+  else if (!snapArg?.trim() || /[\s\x00-\x1f]/.test(snapArg)) {
+    throw new OneblkError("input", `snapshot ${kind} needs the snapshot's HYPERVISOR_ID`);
+  }
   const vmId = parseId(vmArg, "vmid");
   const host = validateHost(hostArg);
   const xml = await readVmmStdin(() => ctx.stdin());
@@ -116,7 +128,18 @@ export async function loadVmSnapCall(ctx: ActionContext): Promise<VmSnapCall> {
       volume: profile.diskVolume(vm.id, disk),
     };
   }));
-  return { deployId, snapId, vmId, host, xml, view, vm, sysDs, volumes, foreign };
+  let snapId: number;
+  let hvId = "";
+  if (kind === "create") snapId = Number(snapArg);
+  else if (numeric) {
+    snapId = Number(snapArg);
+    hvId = vmSnapshots(vm).find((s) => s.id === snapId)?.hypervisorId ?? "";
+  } else {
+    hvId = snapArg;
+    snapId = vmSnapshots(vm).find((s) => s.hypervisorId === hvId)?.id ??
+      parseHypervisorId(hvId)?.snapId ?? -1;
+  }
+  return { deployId, snapId, hvId, vmId, host, xml, view, vm, sysDs, volumes, foreign };
 }
 
 /**
@@ -149,9 +172,9 @@ export function namesFor(
   }));
 }
 
-/** HYPERVISOR_ID of VM snapshot `snapId` in the message ("" when absent). */
+/** HYPERVISOR_ID of the call's snapshot ("" when unknown). */
 export function hypervisorIdOf(call: VmSnapCall): string {
-  return vmSnapshots(call.vm).find((s) => s.id === call.snapId)?.hypervisorId ?? "";
+  return call.hvId;
 }
 
 /** Group volumes by store (one atomic call per store). */
