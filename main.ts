@@ -18,8 +18,8 @@ const HELP = `oneblk ${VERSION}: OpenNebula storage driver for LINSTOR/DRBD and 
 Usage:
   oneblk run <datastore|tm|vmm> <driver> <action> [args…]   run an action (as its symlink would)
   oneblk actions [--json]                                   list implemented actions
-  oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--dry-run] [--force]
-  oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links
+  oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--stubs] [--dry-run] [--force]
+  oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
   oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
   oneblk demo [--json]                                      walk a VM through its life on simulators
   oneblk version
@@ -36,16 +36,18 @@ const COMMAND_HELP: Record<string, string> = {
     "  <action> is the override name (e.g. save_linstor_un, tmsave).",
   actions: "oneblk actions [--json]\n  Lists every implemented kind/driver/action.",
   install: "oneblk install --remotes DIR [--drivers linstor,linstor_un,storpool] [--bin PATH]\n" +
-    "               [--dry-run] [--force]\n" +
+    "               [--stubs] [--dry-run] [--force]\n" +
     "  Creates the action symlinks under DIR (idempotent) and prints oned.conf snippets.\n" +
+    "  --stubs writes 3-line scripts that exec the binary instead of symlinks, so that\n" +
+    "  `onehost sync` does not copy the whole binary once per action to every host.\n" +
     "  Never overwrites a regular file unless --force (then keeps a backup).",
   uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
-    "  Removes the symlinks that point to oneblk; leaves everything else.",
+    "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
   sim: "oneblk sim linstor  --port N [--nodes alpha,bravo,charlie,delta] [--pool NAME:SIZE]\n" +
     "                     [--latency-ms N] [--state-dir D] [--hosts-root D]\n" +
     "oneblk sim storpool --port N [--token T] [--clients alpha=1,…] [--latency-ms N]\n" +
     "oneblk sim oned     --port N",
-  demo: "oneblk demo [--json]\n" +
+  demo: "oneblk demo [--json] [--latency-ms N]\n" +
     "  Starts simulated LINSTOR and StorPool clusters and a simulated oned, and walks a VM\n" +
     "  through its life, printing each step and a table of timings.",
   version: "oneblk version\n  Prints the version.",

@@ -2,16 +2,20 @@
  * `oneblk install` / `oneblk uninstall`: the remotes tree of symlinks and the oned.conf text.
  *
  * install creates `<remotes>/<kind>/<driver>/<action>` (VMM overrides: `<remotes>/vmm/kvm/<name>`)
- * as symlinks to one binary. It is idempotent and careful:
- *  - a link already pointing at the binary is "unchanged";
- *  - a link pointing at another oneblk binary (base name `oneblk…`) is "updated";
+ * as symlinks to one binary, or with `stubs` as tiny bash scripts that run it under their own
+ * name (`onehost sync` follows symlinks, so each link would become a full copy of the binary on
+ * every host; a stub is a few bytes). A stub is ours when its second line is the marker
+ * `# oneblk stub: <bin>`. It is idempotent and careful:
+ *  - a link already pointing at the binary, or an identical stub, is "unchanged";
+ *  - a link to another oneblk binary (base name `oneblk…`), a stub for another binary, and our
+ *    own entry of the other mode (link ↔ stub) are "updated";
  *  - a link pointing anywhere else, or a regular file (an add-on's script), is "skipped" unless
  *    `force`; with `force` a regular file is first kept as `<file>.oneblk-backup-<UTC stamp>`;
  *  - directories in the way are always skipped;
- *  - links are replaced atomically (new link under a temporary name, then rename);
+ *  - entries are replaced atomically (written under a temporary name, then renamed);
  *  - `dryRun` reports the same statuses and changes nothing.
- * uninstall removes only symlinks that point at our binary (then driver directories left
- * empty), never other files, and lists the backups it finds (they are not restored).
+ * uninstall removes only symlinks that point at our binary and our stubs (then driver
+ * directories left empty), never other files, and lists the backups it finds (not restored).
  *
  * The oned.conf / vmm_execrc text covers TM_MAD_CONF, DS_MAD_CONF, the `-d`/`-s` additions,
  * the VM_MAD `-l` overrides and LIVE_DISK_SNAPSHOTS for the selected drivers, derived from the
@@ -54,6 +58,8 @@ export interface InstallOptions {
   dryRun?: boolean;
   /** Replace foreign symlinks and regular files (regular files are backed up first). */
   force?: boolean;
+  /** Write small bash stubs that exec the binary instead of symlinks (see stubScript()). */
+  stubs?: boolean;
   /** The implemented actions (from the registry). */
   actions: readonly InstallAction[];
   /** Clock for backup names (tests). */
@@ -75,7 +81,7 @@ export interface LinkChange {
   status: LinkStatus;
   /** Why it was updated or skipped. */
   reason?: string;
-  /** Former symlink target (updated links). */
+  /** Former symlink target, or the binary a replaced stub of ours ran (updated entries). */
   previous?: string;
   /** Backup of a replaced regular file. */
   backup?: string;
@@ -88,6 +94,8 @@ export interface InstallReport {
   drivers: string[];
   dryRun: boolean;
   force: boolean;
+  /** Stub mode (true) or symlink mode (false). */
+  stubs: boolean;
   links: LinkChange[];
   counts: Record<LinkStatus, number>;
   /** Other files in the datastore/tm driver directories we manage (left alone; oned may run them). */
@@ -101,7 +109,10 @@ export interface InstallReport {
 /** uninstall() options. */
 export interface UninstallOptions {
   remotes: string;
-  /** Only links to this binary are ours; default: links whose target's base name is oneblk…. */
+  /**
+   * Only links to this binary and stubs for it are ours; default: links whose target's base name
+   * is oneblk…, and every stub carrying the marker.
+   */
   bin?: string;
   dryRun?: boolean;
 }
@@ -110,7 +121,7 @@ export interface UninstallOptions {
 export interface UninstallReport {
   remotes: string;
   dryRun: boolean;
-  /** Removed links (relative to remotes). */
+  /** Removed links and stubs (relative to remotes). */
   removed: string[];
   /** Driver directories removed because they became empty (relative). */
   removedDirs: string[];
@@ -237,6 +248,72 @@ async function placeLink(bin: string, path: string): Promise<void> {
   }
 }
 
+/** The marker (second line) that identifies a file as a oneblk stub. */
+export const STUB_MARKER = "# oneblk stub: ";
+
+/** `s` as one bash word in single quotes. */
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The stub that runs `bin` as `<remotes>/<kind>/<driver>/<action>`. A binary gets
+ * `exec -a "$0" '<bin>' "$@"`, so its argv[0] stays the stub's path. With `source` (for a bash
+ * script such as the dev launcher scripts/oneblk, whose `$0` the kernel would replace by its own
+ * path) the stub sources it instead, so it runs with the stub's `$0`.
+ */
+export function stubScript(bin: string, source = false): string {
+  if (/[\n\r]/.test(bin)) throw new OneblkError("config", "binary path contains a line break");
+  const run = source ? `. ${shellQuote(bin)} "$@"` : `exec -a "$0" ${shellQuote(bin)} "$@"`;
+  return `#!/bin/bash\n${STUB_MARKER}${bin}\n${run}\n`;
+}
+
+/** True when `bin` starts with a bash shebang (`#!/bin/bash`, `#!/usr/bin/env bash`). */
+async function isBashScript(bin: string): Promise<boolean> {
+  const f = await Deno.open(bin, { read: true });
+  try {
+    const buf = new Uint8Array(256);
+    const n = await f.read(buf);
+    const first = new TextDecoder().decode(buf.subarray(0, n ?? 0)).split("\n")[0];
+    const m = /^#!\s*(\S+)(?:\s+(\S+))?/.exec(first);
+    if (!m) return false;
+    const prog = basename(m[1]) === "env" ? m[2] ?? "" : basename(m[1]);
+    return prog === "bash";
+  } finally {
+    f.close();
+  }
+}
+
+/** A stub of ours at `path`: the binary it runs (marker line) and its text; else undefined. */
+async function readStub(
+  path: string,
+  st: Deno.FileInfo,
+): Promise<{ bin: string; text: string } | undefined> {
+  if (!st.isFile || st.size > 4096) return undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return undefined;
+  }
+  const lines = text.split("\n");
+  if (!lines[0].startsWith("#!") || !lines[1]?.startsWith(STUB_MARKER)) return undefined;
+  return { bin: lines[1].slice(STUB_MARKER.length), text };
+}
+
+async function placeStub(text: string, path: string): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.oneblk-tmp-${Deno.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await Deno.writeTextFile(tmp, text, { createNew: true, mode: 0o755 });
+    await Deno.chmod(tmp, 0o755); // whatever the umask
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
 function stamp(now: Date): string {
   return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
 }
@@ -269,15 +346,17 @@ async function checkBin(bin: string): Promise<void> {
   }
 }
 
-/** Create or update the remotes symlinks for the selected drivers; see the file header. */
+/** Create or update the remotes symlinks (or stubs) for the selected drivers; see the file header. */
 export async function install(opts: InstallOptions): Promise<InstallReport> {
   if (!opts.remotes) throw new OneblkError("usage", "install needs --remotes DIR");
   const remotes = resolve(opts.remotes);
   const bin = resolve(opts.bin ?? defaultBin());
   await checkBin(bin);
   const drivers = selectDrivers(opts.drivers);
-  const dryRun = !!opts.dryRun, force = !!opts.force;
+  const dryRun = !!opts.dryRun, force = !!opts.force, stubs = !!opts.stubs;
   const now = opts.now ?? new Date();
+  const want = stubs ? stubScript(bin, await isBashScript(bin)) : "";
+  const place = (path: string) => stubs ? placeStub(want, path) : placeLink(bin, path);
 
   const seen = new Map<string, Entry>();
   for (const a of opts.actions) {
@@ -294,31 +373,40 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
     const st = await lstat(path);
     if (!st) {
       c.status = "created";
-      if (!dryRun) await placeLink(bin, path);
+      if (!dryRun) await place(path);
     } else if (st.isSymlink) {
       const target = await Deno.readLink(path);
       const abs = linkTarget(path, target);
-      if (abs === bin) {
+      const ours = abs === bin || OURS_RE.test(basename(abs));
+      if (!stubs && abs === bin) {
         c.status = "unchanged";
-      } else if (OURS_RE.test(basename(abs)) || force) {
+      } else if (ours || force) {
         c.status = "updated";
         c.previous = target;
-        c.reason = OURS_RE.test(basename(abs))
-          ? `was a link to ${target}`
-          : `was a link to ${target} (replaced: --force)`;
-        if (!dryRun) await placeLink(bin, path);
+        c.reason = ours ? `was a link to ${target}` : `was a link to ${target} (replaced: --force)`;
+        if (!dryRun) await place(path);
       } else {
         c.status = "skipped";
         c.reason = `is a link to ${target}; use --force to replace it`;
       }
     } else if (st.isFile) {
-      if (force) {
+      const stub = await readStub(path, st);
+      if (stub) {
+        if (stubs && stub.text === want && (st.mode === null || (st.mode & 0o777) === 0o755)) {
+          c.status = "unchanged";
+        } else {
+          c.status = "updated";
+          c.previous = stub.bin;
+          c.reason = stubs && stub.bin === bin ? "stub rewritten" : `was a stub for ${stub.bin}`;
+          if (!dryRun) await place(path);
+        }
+      } else if (force) {
         c.status = "updated";
         c.backup = await backupName(path, now);
         c.reason = `regular file kept as ${basename(c.backup)}`;
         if (!dryRun) {
           await keepBackup(path, c.backup);
-          await placeLink(bin, path);
+          await place(path);
         }
       } else {
         c.status = "skipped";
@@ -351,8 +439,18 @@ export async function install(opts: InstallOptions): Promise<InstallReport> {
   const counts: Record<LinkStatus, number> = { created: 0, updated: 0, unchanged: 0, skipped: 0 };
   for (const l of links) counts[l.status]++;
   const onedConf = onedConfSnippets(drivers, opts.actions);
-  const text = renderInstall({ remotes, bin, drivers, dryRun, links, counts, foreign, onedConf });
-  return { remotes, bin, drivers, dryRun, force, links, counts, foreign, onedConf, text };
+  const text = renderInstall({
+    remotes,
+    bin,
+    drivers,
+    dryRun,
+    stubs,
+    links,
+    counts,
+    foreign,
+    onedConf,
+  });
+  return { remotes, bin, drivers, dryRun, force, stubs, links, counts, foreign, onedConf, text };
 }
 
 function renderInstall(r: {
@@ -360,6 +458,8 @@ function renderInstall(r: {
   bin: string;
   drivers: string[];
   dryRun: boolean;
+  stubs: boolean;
+  /** Stubs for VMM overrides, which run on the hosts: the binary must be there too. */
   links: LinkChange[];
   counts: Record<LinkStatus, number>;
   foreign: string[];
@@ -374,6 +474,14 @@ function renderInstall(r: {
     `oneblk install${r.dryRun ? " (dry run: nothing changed)" : ""}: ${r.remotes} -> ${r.bin}`,
   );
   out.push(`drivers: ${r.drivers.join(", ")}`);
+  if (r.stubs) {
+    out.push(`mode: stubs (small bash scripts that run ${r.bin} under their own name)`);
+  } else {
+    out.push("mode: symlinks");
+    out.push(
+      "note: onehost sync copies the binary once per link to every host; use --stubs to avoid that",
+    );
+  }
   for (const l of r.links) {
     if (l.status === "unchanged") continue;
     out.push(`  ${verb(l.status).padEnd(9)} ${l.rel}${l.reason ? `: ${l.reason}` : ""}`);
@@ -535,7 +643,7 @@ export function onedConfSnippets(
   return out.join("\n");
 }
 
-/** Remove the remotes symlinks that point at our binary; see the file header. */
+/** Remove the remotes symlinks that point at our binary, and our stubs; see the file header. */
 export async function uninstall(opts: UninstallOptions): Promise<UninstallReport> {
   if (!opts.remotes) throw new OneblkError("usage", "uninstall needs --remotes DIR");
   const remotes = resolve(opts.remotes);
@@ -557,6 +665,7 @@ export async function uninstall(opts: UninstallOptions): Promise<UninstallReport
   dirs.sort((a, b) => byCode(a.rel, b.rel));
 
   const removed: string[] = [], removedDirs: string[] = [], backups: string[] = [];
+  let stubCount = 0;
   for (const d of dirs) {
     const abs = join(remotes, d.rel);
     const names: string[] = [];
@@ -573,8 +682,15 @@ export async function uninstall(opts: UninstallOptions): Promise<UninstallReport
         continue;
       }
       const st = await lstat(p);
-      if (!st?.isSymlink) continue;
-      if (!isOurs(linkTarget(p, await Deno.readLink(p)))) continue;
+      if (st?.isSymlink) {
+        if (!isOurs(linkTarget(p, await Deno.readLink(p)))) continue;
+      } else if (st?.isFile) {
+        const stub = await readStub(p, st);
+        if (!stub || (bin && resolve(stub.bin) !== bin)) continue;
+        stubCount++;
+      } else {
+        continue;
+      }
       removed.push(relative(remotes, p));
       left--;
       if (!dryRun) await Deno.remove(p);
@@ -590,7 +706,10 @@ export async function uninstall(opts: UninstallOptions): Promise<UninstallReport
   ];
   for (const r of removed) out.push(`  ${dryRun ? "remove" : "removed"}  ${r}`);
   for (const r of removedDirs) out.push(`  ${dryRun ? "remove" : "removed"}  ${r}/ (empty)`);
-  out.push(`summary: ${removed.length} link(s) ${dryRun ? "to remove" : "removed"}`);
+  out.push(
+    `summary: ${removed.length - stubCount} link(s) and ${stubCount} stub(s) ` +
+      (dryRun ? "to remove" : "removed"),
+  );
   if (backups.length) {
     out.push("backups left in place (restore by renaming if wanted):");
     for (const b of backups) out.push(`  ${b}`);

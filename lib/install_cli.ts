@@ -37,6 +37,7 @@ export async function installMain(cmd: "install" | "uninstall", argv: string[]):
     drivers: { type: "string" },
     bin: { type: "string" },
     force: { type: "boolean" },
+    stubs: { type: "boolean" },
   });
   if (!v.remotes) throw new OneblkError("usage", "install needs --remotes DIR");
   const drivers = v.drivers ? String(v.drivers).split(",").map((s) => s.trim()) : [...DRIVERS];
@@ -53,6 +54,7 @@ export async function installMain(cmd: "install" | "uninstall", argv: string[]):
     bin: v.bin ? String(v.bin) : undefined,
     dryRun: !!v["dry-run"],
     force: !!v.force,
+    stubs: !!v.stubs,
     actions: listActions(),
   });
   console.log(r.text);

@@ -87,7 +87,7 @@ export async function loadVmSnapCall(
   const [deployId, snapArg, vmArg, hostArg] = ctx.args;
   const numeric = /^\d+$/.test(snapArg ?? "");
   if (kind === "create" || numeric) parseId(snapArg, "snap_id");
-  else if (!snapArg?.trim() || /[\s\x00-\x1f]/.test(snapArg)) {
+  else if (!/^[A-Za-z0-9_.:@-]+$/.test(snapArg ?? "")) {
     throw new OneblkError("input", `snapshot ${kind} needs the snapshot's HYPERVISOR_ID`);
   }
   const vmId = parseId(vmArg, "vmid");

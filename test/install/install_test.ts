@@ -1,7 +1,15 @@
 import { after, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { install, type InstallAction, onedConfSnippets, uninstall } from "../../lib/install.ts";
+import {
+  install,
+  type InstallAction,
+  onedConfSnippets,
+  STUB_MARKER,
+  stubScript,
+  uninstall,
+} from "../../lib/install.ts";
 import { OneblkError } from "../../lib/errors.ts";
 
 const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
@@ -264,5 +272,284 @@ describe("install / uninstall", () => {
     assert.match(onlyLinstor, /NAME = "linstor"/);
     assert.ok(!onlyLinstor.includes('NAME = "storpool"'));
     assert.match(onedConfSnippets(["storpool"], []), /nothing to configure/);
+  });
+});
+
+/** Run a program; stdout, stderr and exit code. */
+async function exec(cmd: string, args: string[], stdin = "") {
+  const p = new Deno.Command(cmd, { args, stdin: "piped", stdout: "piped", stderr: "piped" })
+    .spawn();
+  const w = p.stdin.getWriter();
+  await w.write(new TextEncoder().encode(stdin));
+  await w.close();
+  const o = await p.output();
+  const dec = new TextDecoder();
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const LAUNCHER = join(ROOT, "scripts/oneblk");
+
+describe("install --stubs", () => {
+  let tmp: string;
+  let bin: string;
+  let bin2: string;
+  let remotes: string;
+
+  before(async () => {
+    tmp = await Deno.makeTempDir({ prefix: "oneblk-stubs-" });
+    await Deno.mkdir(join(tmp, "bin"));
+    bin = join(tmp, "bin", "oneblk");
+    bin2 = join(tmp, "bin", "blockdrv"); // not named oneblk…: stubs are recognised by the marker
+    for (const b of [bin, bin2]) {
+      await Deno.writeTextFile(b, "#!/bin/sh\necho oneblk\n");
+      await Deno.chmod(b, 0o755);
+    }
+  });
+  beforeEach(async () => {
+    remotes = await Deno.makeTempDir({ dir: tmp, prefix: "remotes-" });
+    await Deno.mkdir(join(remotes, "vmm/kvm"), { recursive: true });
+    await Deno.writeTextFile(join(remotes, "vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+  });
+  after(async () => {
+    await Deno.remove(tmp, { recursive: true });
+  });
+
+  const at = (rel: string) => join(remotes, rel);
+  const read = (rel: string) => Deno.readTextFile(at(rel));
+  const by = (r: { links: { rel: string }[] }, rel: string) =>
+    r.links.find((l) => l.rel === rel)! as Awaited<ReturnType<typeof install>>["links"][number];
+
+  it("writes executable stubs with the marker, then reports everything unchanged", async () => {
+    const r1 = await install({ remotes, bin, actions: ACTIONS, stubs: true });
+    assert.equal(r1.stubs, true);
+    assert.deepEqual(r1.links.map((l) => l.rel), ALL_LINKS);
+    assert.deepEqual(r1.counts, { created: 11, updated: 0, unchanged: 0, skipped: 0 });
+    const want = `#!/bin/bash\n${STUB_MARKER}${bin}\nexec -a "$0" '${bin}' "$@"\n`;
+    assert.equal(stubScript(bin), want);
+    for (const rel of ALL_LINKS) {
+      const st = await Deno.lstat(at(rel));
+      assert.ok(st.isFile && !st.isSymlink, rel);
+      assert.equal(st.mode! & 0o777, 0o755, rel);
+      assert.equal(await read(rel), want, rel);
+    }
+    assert.match(r1.text, /^mode: stubs \(small bash scripts that run /m);
+    // VMM overrides are `-l` local actions: they run on the front-end, not on the hosts.
+    assert.doesNotMatch(r1.text, /run on the hosts/);
+    assert.doesNotMatch(r1.text, /use --stubs/);
+    assert.equal(await read("vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+
+    const r2 = await install({ remotes, bin, actions: ACTIONS, stubs: true });
+    assert.deepEqual(r2.counts, { created: 0, updated: 0, unchanged: 11, skipped: 0 });
+  });
+
+  it("prints the mode and the onehost sync note in symlink mode", async () => {
+    const r = await install({ remotes, bin, actions: ACTIONS, dryRun: true });
+    assert.equal(r.stubs, false);
+    const lines = r.text.split("\n");
+    assert.ok(lines.includes("mode: symlinks"));
+    assert.ok(
+      lines.includes(
+        "note: onehost sync copies the binary once per link to every host; use --stubs to avoid that",
+      ),
+    );
+  });
+
+  it("updates stubs for another binary and rewrites edited ones", async () => {
+    await install({ remotes, bin, actions: ACTIONS, stubs: true });
+    const r = await install({ remotes, bin: bin2, actions: ACTIONS, stubs: true });
+    assert.deepEqual(r.counts, { created: 0, updated: 11, unchanged: 0, skipped: 0 });
+    const c = by(r, "tm/linstor/clone");
+    assert.equal(c.previous, bin);
+    assert.equal(c.reason, `was a stub for ${bin}`);
+    assert.equal(await read("tm/linstor/clone"), stubScript(bin2));
+
+    await Deno.writeTextFile(at("tm/linstor/clone"), stubScript(bin2) + "echo extra\n");
+    await Deno.chmod(at("tm/linstor/monitor"), 0o644);
+    const r2 = await install({ remotes, bin: bin2, actions: ACTIONS, stubs: true });
+    assert.equal(r2.counts.updated, 2);
+    assert.equal(by(r2, "tm/linstor/clone").reason, "stub rewritten");
+    assert.equal(await read("tm/linstor/clone"), stubScript(bin2));
+    assert.equal((await Deno.stat(at("tm/linstor/monitor"))).mode! & 0o777, 0o755);
+  });
+
+  it("switches between link and stub mode, updating only its own entries", async () => {
+    await Deno.mkdir(at("tm/storpool"), { recursive: true });
+    await Deno.symlink("storpool_common.sh", at("tm/storpool/clone"));
+    await install({ remotes, bin, actions: ACTIONS });
+
+    const r1 = await install({ remotes, bin, actions: ACTIONS, stubs: true });
+    assert.deepEqual(r1.counts, { created: 0, updated: 10, unchanged: 0, skipped: 1 });
+    assert.equal(by(r1, "tm/linstor/clone").reason, `was a link to ${bin}`);
+    assert.equal(await read("tm/linstor/clone"), stubScript(bin));
+    assert.equal(by(r1, "tm/storpool/clone").status, "skipped");
+    assert.equal(await Deno.readLink(at("tm/storpool/clone")), "storpool_common.sh");
+
+    const r2 = await install({ remotes, bin, actions: ACTIONS });
+    assert.deepEqual(r2.counts, { created: 0, updated: 10, unchanged: 0, skipped: 1 });
+    assert.equal(by(r2, "tm/linstor/clone").reason, `was a stub for ${bin}`);
+    assert.equal(by(r2, "tm/linstor/clone").backup, undefined);
+    assert.equal(await Deno.readLink(at("tm/linstor/clone")), bin);
+
+    const r3 = await install({ remotes, bin, actions: ACTIONS });
+    assert.deepEqual(r3.counts, { created: 0, updated: 0, unchanged: 10, skipped: 1 });
+    for await (const e of Deno.readDir(at("tm/linstor"))) {
+      assert.doesNotMatch(e.name, /oneblk-(backup|tmp)/);
+    }
+  });
+
+  it("skips foreign files and links unless --force, then keeps a backup", async () => {
+    await Deno.mkdir(at("tm/linstor"), { recursive: true });
+    const old = "#!/usr/bin/env python3\n# addon-linstor clone\n";
+    await Deno.writeTextFile(at("tm/linstor/clone"), old);
+    // a marker on another line is not ours
+    const lookalike = `#!/bin/bash\n# header\n${STUB_MARKER}${bin}\n`;
+    await Deno.writeTextFile(at("tm/linstor/monitor"), lookalike);
+    await Deno.symlink("tmsaverestore", at("vmm/kvm/tmsave"));
+
+    const r1 = await install({ remotes, bin, actions: ACTIONS, stubs: true });
+    assert.equal(r1.counts.skipped, 3);
+    assert.match(by(r1, "tm/linstor/clone").reason!, /regular file; use --force/);
+    assert.match(by(r1, "vmm/kvm/tmsave").reason!, /is a link to tmsaverestore; use --force/);
+    assert.equal(await read("tm/linstor/clone"), old);
+    assert.equal(await read("tm/linstor/monitor"), lookalike);
+    assert.equal(await Deno.readLink(at("vmm/kvm/tmsave")), "tmsaverestore");
+
+    const now = new Date("2025-03-04T05:06:07.890Z");
+    const r2 = await install({ remotes, bin, actions: ACTIONS, stubs: true, force: true, now });
+    assert.deepEqual(r2.counts, { created: 0, updated: 3, unchanged: 8, skipped: 0 });
+    const c = by(r2, "tm/linstor/clone");
+    assert.equal(c.backup, at("tm/linstor/clone.oneblk-backup-20250304T050607Z"));
+    assert.equal(await Deno.readTextFile(c.backup!), old);
+    assert.equal(await read("tm/linstor/clone"), stubScript(bin));
+    assert.equal(await read("vmm/kvm/tmsave"), stubScript(bin));
+    assert.equal(by(r2, "vmm/kvm/tmsave").previous, "tmsaverestore");
+  });
+
+  it("changes nothing in a dry run", async () => {
+    await install({ remotes, bin, actions: ACTIONS.slice(0, 3) });
+    await Deno.writeTextFile(at("tm/linstor/monitor"), "old");
+    const snapshot = async () => {
+      const out: string[] = [];
+      for (const d of ["datastore/linstor", "datastore/storpool", "tm/linstor", "vmm/kvm"]) {
+        for await (const e of Deno.readDir(at(d))) {
+          const p = join(d, e.name);
+          out.push(
+            e.isSymlink ? `${p} -> ${await Deno.readLink(at(p))}` : `${p}: ${await read(p)}`,
+          );
+        }
+      }
+      return out.sort();
+    };
+    const before = await snapshot();
+    const r = await install({
+      remotes,
+      bin,
+      actions: ACTIONS,
+      stubs: true,
+      force: true,
+      dryRun: true,
+    });
+    assert.deepEqual(r.counts, { created: 7, updated: 4, unchanged: 0, skipped: 0 });
+    assert.match(r.text, /dry run/);
+    assert.deepEqual(await snapshot(), before);
+    assert.equal(await Deno.lstat(at("tm/storpool")).then(() => true, () => false), false);
+  });
+
+  it("uninstall removes our stubs and links, and nothing else", async () => {
+    await Deno.mkdir(at("tm/ssh"), { recursive: true });
+    await Deno.writeTextFile(at("tm/ssh/clone"), "#!/bin/bash\n# stock\n");
+    await install({ remotes, bin, actions: ACTIONS.slice(0, 4) });
+    await install({ remotes, bin, actions: ACTIONS.slice(4), stubs: true });
+    await install({ remotes, bin: bin2, actions: ACTIONS.slice(6, 8), stubs: true });
+    // a foreign file that mentions oneblk is not a stub
+    await Deno.writeTextFile(at("tm/linstor_un/mvds"), '#!/bin/bash\nexec oneblk "$@"\n');
+
+    const only = await uninstall({ remotes, bin, dryRun: true });
+    assert.deepEqual(only.removed, ALL_LINKS.filter((l) => !l.startsWith("tm/storpool/")));
+    assert.match(only.text, /summary: 4 link\(s\) and 5 stub\(s\) to remove/);
+    assert.equal(await read("tm/linstor/snap_create_live"), stubScript(bin));
+
+    const r = await uninstall({ remotes });
+    assert.deepEqual(r.removed, ALL_LINKS);
+    assert.match(r.text, /summary: 4 link\(s\) and 7 stub\(s\) removed/);
+    for (const rel of ALL_LINKS) {
+      assert.equal(await Deno.lstat(at(rel)).then(() => true, () => false), false, rel);
+    }
+    assert.equal(await read("tm/ssh/clone"), "#!/bin/bash\n# stock\n");
+    assert.equal(await read("tm/linstor_un/mvds"), '#!/bin/bash\nexec oneblk "$@"\n');
+    assert.equal(await read("vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+  });
+
+  it("quotes the binary path safely", async () => {
+    const odd = join(tmp, "it's a $dir");
+    await Deno.mkdir(odd);
+    const b = join(odd, "oneblk");
+    await Deno.writeTextFile(b, '#!/bin/sh\necho "ran $#: $1|$2"\n');
+    await Deno.chmod(b, 0o755);
+    await install({ remotes, bin: b, actions: ACTIONS.slice(0, 1), stubs: true });
+    const r = await exec(at("datastore/linstor/cp"), ["a b", "$HOME"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ran 2: a b|$HOME\n");
+    assert.throws(() => stubScript("/x\ny"), /line break/);
+  });
+
+  it("keeps the stub's path as argv[0] for a binary", async () => {
+    // deno reads argv[0] as process.argv0, exactly like the compiled oneblk does
+    const deno = Deno.execPath();
+    const r = await install({
+      remotes,
+      bin: deno,
+      actions: [{ kind: "tm", driver: "linstor", action: "probe" }],
+      drivers: ["linstor"],
+      stubs: true,
+    });
+    assert.equal(await read("tm/linstor/probe"), stubScript(deno));
+    assert.equal(r.counts.created, 1);
+    const out = await exec(at("tm/linstor/probe"), ["eval", "console.log(process.argv0)"]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, `${at("tm/linstor/probe")}\n`);
+  });
+
+  it("dispatches by the stub's name through the dev launcher", async () => {
+    const r = await exec(Deno.execPath(), [
+      "run",
+      "-A",
+      join(ROOT, "main.ts"),
+      "install",
+      "--remotes",
+      remotes,
+      "--drivers",
+      "linstor",
+      "--bin",
+      LAUNCHER,
+      "--stubs",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^mode: stubs/m);
+    const stat = at("datastore/linstor/stat");
+    assert.ok((await Deno.lstat(stat)).isFile);
+    // a bash launcher is sourced: the kernel would replace a script's $0 by its own path
+    assert.equal(await read("datastore/linstor/stat"), stubScript(LAUNCHER, true));
+    assert.match(await read("datastore/linstor/stat"), /^\. '.*\/scripts\/oneblk' "\$@"$/m);
+
+    const img = join(tmp, "image.raw");
+    await Deno.writeFile(img, new Uint8Array(3 * 1024 * 1024 + 1));
+    const xml = `<DS_DRIVER_ACTION_DATA><IMAGE><PATH>${img}</PATH></IMAGE>` +
+      `<DATASTORE><ID>100</ID></DATASTORE></DS_DRIVER_ACTION_DATA>`;
+    const out = await exec(stat, ["7"], btoa(xml));
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(out.stdout, "4\n");
+
+    // an unknown name still fails with one line
+    await Deno.copyFile(stat, at("datastore/linstor/nosuch"));
+    const bad = await exec(at("datastore/linstor/nosuch"), ["7"]);
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stdout, "");
+    assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+    assert.match(
+      bad.stderr,
+      /datastore\/linstor\/nosuch: unknown datastore action 'linstor\/nosuch'/,
+    );
   });
 });

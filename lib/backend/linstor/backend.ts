@@ -75,6 +75,8 @@ export interface LinstorDeps {
 }
 
 const AUX = "Aux/one/";
+/** Most resource names sent as a list filter in one query string. */
+const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 
@@ -786,35 +788,37 @@ class LinstorBackend implements Backend {
       with_volume_definitions: true,
     });
     if (!rds.length) return [];
+    // Few names: filter on the controller. Many: the query string would outgrow what HTTP
+    // servers accept (431), so fetch the views whole and filter here. Two calls either way.
     const names = rds.map((r) => r.name);
+    const q = names.length <= LIST_FILTER_MAX ? { resources: names } : undefined;
     const [rscs, snaps] = await Promise.all([
-      this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
-      this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
+      this.#c.get<RscJson[]>("/v1/view/resources", q),
+      this.#c.get<SnapJson[]>("/v1/view/snapshots", q),
     ]);
-    return rds.map((rd) => {
-      let alloc = 0;
-      for (const r of rscs) {
-        if (!sameName(r.name, rd.name) || isDiskless(r)) continue;
-        const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
-          0;
-        alloc = Math.max(alloc, a);
-      }
-      const snapshots: Record<string, number> = {};
-      for (const s of snaps) {
-        if (!sameName(s.resource_name, rd.name)) continue;
-        const sz = (s.volume_definitions ?? []).find((v) =>
-          (v.volume_number ?? 0) === 0
-        )?.size_kib ??
-          0;
-        snapshots[s.name] = Math.ceil(sz / 1024);
-      }
-      return {
-        name: rd.name,
-        props: stripAux(rd.props),
-        allocatedMiB: Math.ceil(alloc / 1024),
-        snapshots,
-      };
-    });
+    const key = (n: string) => n.toUpperCase();
+    const alloc = new Map<string, number>();
+    for (const r of rscs) {
+      if (isDiskless(r)) continue;
+      const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
+        0;
+      alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
+    }
+    const snapsOf = new Map<string, Record<string, number>>();
+    for (const s of snaps) {
+      const sz = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0)?.size_kib ??
+        0;
+      const k = key(s.resource_name);
+      const m = snapsOf.get(k) ?? {};
+      m[s.name] = Math.ceil(sz / 1024);
+      snapsOf.set(k, m);
+    }
+    return rds.map((rd) => ({
+      name: rd.name,
+      props: stripAux(rd.props),
+      allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
+      snapshots: snapsOf.get(key(rd.name)) ?? {},
+    }));
   }
 
   async capacity(placement: Placement): Promise<Capacity> {
