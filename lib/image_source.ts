@@ -136,8 +136,8 @@ export function detectImageFormat(head: Uint8Array): DetectedFormat {
   return { format: "raw" };
 }
 
-/** Size in bytes a guest will see for a local image file (qcow2 virtual size, else file size). */
-export async function localImageSize(path: string): Promise<number> {
+/** Open a local image file for reading; input error when it is missing or not a regular file. */
+async function openImageFile(path: string): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
@@ -145,9 +145,24 @@ export async function localImageSize(path: string): Promise<number> {
     const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
     throw new OneblkError("input", `cannot read image ${path}: ${why}`);
   }
+  let info: Deno.FileInfo;
   try {
-    const info = await file.stat();
-    if (!info.isFile) throw new OneblkError("input", `image ${path} is not a regular file`);
+    info = await file.stat();
+  } catch (e) {
+    file.close();
+    throw new OneblkError("input", `cannot read image ${path}: ${(e as Error).message}`);
+  }
+  if (!info.isFile) {
+    file.close();
+    throw new OneblkError("input", `image ${path} is not a regular file`);
+  }
+  return { file, info };
+}
+
+/** Size in bytes a guest will see for a local image file (qcow2 virtual size, else file size). */
+export async function localImageSize(path: string): Promise<number> {
+  const { file, info } = await openImageFile(path);
+  try {
     const head = new Uint8Array(32);
     const n = (await file.read(head)) ?? 0;
     return qcow2VirtualSize(head.subarray(0, n)) ?? info.size;
@@ -320,24 +335,7 @@ function sourceError(label: string, e: unknown): OneblkError {
 }
 
 async function openFileSource(path: string): Promise<RawSource> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
-    throw new OneblkError("input", `cannot read image ${path}: ${why}`);
-  }
-  let info: Deno.FileInfo;
-  try {
-    info = await file.stat();
-  } catch (e) {
-    file.close();
-    throw new OneblkError("input", `cannot read image ${path}: ${(e as Error).message}`);
-  }
-  if (!info.isFile) {
-    file.close();
-    throw new OneblkError("input", `image ${path} is not a regular file`);
-  }
+  const { file, info } = await openImageFile(path);
   const reader = file.readable.getReader();
   let released = false;
   return {

@@ -1,13 +1,14 @@
 /**
  * The pieces most TM actions share: load a VM disk from oned and find its volume and store,
- * and make a volume usable at (or remove it from) `host:DIR/disk.i`.
+ * tell the front-end from a hypervisor, and make a volume usable at (or remove it from)
+ * `host:DIR/disk.i`.
  */
 import type { ActionContext } from "./context.ts";
 import type { Backend } from "./backend/types.ts";
-import { OneblkError } from "./errors.ts";
+import { isKind, OneblkError } from "./errors.ts";
 import type { DatastoreView, DiskView, VmView } from "./one/views.ts";
 import type { HostPath } from "./one/args.ts";
-import { link, unlink } from "./host/ops.ts";
+import { link, unlink, waitForPath } from "./host/ops.ts";
 
 /** A VM disk with everything needed to act on its volume. */
 export interface VmDisk {
@@ -72,9 +73,60 @@ export async function attachAndLink(
   await link(ctx.hosts, host, backend.devicePath(volume), path);
 }
 
+/** Attach `volume` on `host` and wait (on the host) until its device node exists. */
+export async function attachReady(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  opts: { readOnly?: boolean } = {},
+): Promise<string> {
+  await backend.attach(volume, host, opts);
+  const device = backend.devicePath(volume);
+  if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
+    throw new OneblkError("timeout", `${device} did not appear on ${host} after attaching`);
+  }
+  return device;
+}
+
 /**
- * Remove `path` on `host` and detach the volume there. A device still open on the host
- * (e.g. a CDROM another VM uses) stays attached; the link is removed either way.
+ * Undo of a volume made and attached on `host` by this call: detach it there (not attached any
+ * more is fine) and delete it at once.
+ */
+export async function detachAndDelete(
+  backend: Backend,
+  volume: string,
+  host: string,
+): Promise<void> {
+  try {
+    await backend.detach(volume, host);
+  } catch (e) {
+    if (!isKind(e, "not_found")) throw e;
+  }
+  await backend.deleteVolume(volume, { immediate: true });
+}
+
+/**
+ * True when `host` is the front-end rather than a hypervisor. ONEBLK_FRONTEND (names separated
+ * by commas or blanks) decides when set; otherwise a host oned does not know is the front-end.
+ */
+export async function isFrontend(ctx: ActionContext, host: string): Promise<boolean> {
+  const env = ctx.env.ONEBLK_FRONTEND?.trim();
+  if (env) return env.split(/[\s,]+/).includes(host);
+  try {
+    await (await ctx.one()).hostInfo(host);
+    return false;
+  } catch (e) {
+    if (isKind(e, "not_found")) return true;
+    throw e;
+  }
+}
+
+/**
+ * Remove `path` on `host` and detach `volume` there, tolerating what a retry or a dead host
+ * brings: an unreachable host (the link dies with it; the store side is still released), a
+ * device still open (a CDROM another VM uses: left attached, reported) and a front-end the
+ * store does not know as a client.
  */
 export async function unlinkAndDetach(
   ctx: ActionContext,
@@ -83,12 +135,21 @@ export async function unlinkAndDetach(
   host: string,
   path: string,
 ): Promise<void> {
-  await unlink(ctx.hosts, host, path);
+  try {
+    await unlink(ctx.hosts, host, path);
+  } catch (e) {
+    if (!isKind(e, "unavailable")) throw e;
+    ctx.info(`host ${host} is unreachable: ${path} not removed there`);
+  }
   try {
     await backend.detach(volume, host);
   } catch (e) {
-    if (!(e instanceof OneblkError && e.kind === "in_use")) throw e;
-    ctx.info(`${volume} is still in use on ${host}; left attached`);
+    if (isKind(e, "in_use")) {
+      ctx.info(`${volume} is still in use on ${host}; left attached`);
+      return;
+    }
+    if (isKind(e, "config", "not_found", "unavailable") && await isFrontend(ctx, host)) return;
+    throw e;
   }
 }
 

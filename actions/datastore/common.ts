@@ -18,7 +18,7 @@ import {
   type ImageView,
   parseDsAction,
 } from "../../lib/one/views.ts";
-import { checkPath, waitForPath } from "../../lib/host/ops.ts";
+import { checkPath, unlink, waitForPath } from "../../lib/host/ops.ts";
 
 /** Deadline for commands that move a whole image (dd, qemu-img convert, md5sum): 6 h. */
 export const DATA_TIMEOUT_MS = 6 * 3600_000;
@@ -127,6 +127,15 @@ export function stagingDir(ds: DatastoreView): string {
   return checkPath(d, "STAGING_DIR").replace(/\/+$/, "") || "/";
 }
 
+/** Remove a staging file on `host`; a failure is reported (ctx.info), never thrown. */
+export async function removeStaging(ctx: ActionContext, host: string, path: string): Promise<void> {
+  try {
+    await unlink(ctx.hosts, host, path);
+  } catch (e) {
+    ctx.info(`could not remove staging file ${host}:${path}: ${(e as Error).message}`);
+  }
+}
+
 /** Unique-enough suffix for temporary names. */
 export function tmpSuffix(): string {
   return `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -202,6 +211,24 @@ export async function fillOrDelete<T>(
     }
     throw e;
   }
+}
+
+/** fillOrDelete whose fill is `fn` on the volume's device, attached on `host` (withAttached). */
+export function fillAttached<T>(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  created: boolean,
+  host: string,
+  fn: (device: string) => Promise<T>,
+): Promise<T> {
+  return fillOrDelete(
+    ctx,
+    backend,
+    volume,
+    created,
+    () => withAttached(ctx, backend, volume, host, fn),
+  );
 }
 
 /** `md5sum` of a file or device on a host (hex). */

@@ -38,16 +38,18 @@ import {
   qcow2Header,
   qcow2MaxFileBytes,
 } from "../../lib/image_source.ts";
-import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo, unlink } from "../../lib/host/ops.ts";
+import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
 import type { ImageView } from "../../lib/one/views.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,
+  fillAttached,
   fillOrDelete,
   imageOf,
   loadPayload,
   mibCeil,
+  removeStaging,
   stagingDir,
   tmpSuffix,
   withAttached,
@@ -177,31 +179,21 @@ async function convert(job: CpJob, format: string, sizeMiB: number, dir: string)
     }
     const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
     const created = await backend.createVolume(volume, need, { placement: job.placement });
-    await fillOrDelete(
+    await fillAttached(
       ctx,
       backend,
       volume,
       created,
-      () =>
-        withAttached(
-          ctx,
-          backend,
-          volume,
-          host,
-          (dev) =>
-            qemuImgConvert(ctx.hosts, host, staged, dev, "raw", {
-              srcFormat: format,
-              targetExists: true,
-              timeoutMs: DATA_TIMEOUT_MS,
-            }),
-        ),
+      host,
+      (dev) =>
+        qemuImgConvert(ctx.hosts, host, staged, dev, "raw", {
+          srcFormat: format,
+          targetExists: true,
+          timeoutMs: DATA_TIMEOUT_MS,
+        }),
     );
   } finally {
-    try {
-      await unlink(ctx.hosts, host, staged);
-    } catch (e) {
-      ctx.info(`could not remove staging file ${host}:${staged}: ${(e as Error).message}`);
-    }
+    await removeStaging(ctx, host, staged);
   }
 }
 

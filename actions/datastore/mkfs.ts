@@ -19,15 +19,17 @@ import { OneblkError } from "../../lib/errors.ts";
 import { mkfsOutput } from "../../lib/one/output.ts";
 import { text } from "../../lib/one/xml.ts";
 import type { ImageView } from "../../lib/one/views.ts";
-import { ddWriteArgv, mkdirp, mkfs, unlink } from "../../lib/host/ops.ts";
+import { ddFileArgv, makeQcow2, mkdirp, mkfs } from "../../lib/host/ops.ts";
 import { qcow2MaxFileBytes } from "../../lib/image_source.ts";
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,
+  fillAttached,
   fillOrDelete,
   imageOf,
   loadPayload,
   mibCeil,
+  removeStaging,
   stagingDir,
   tmpSuffix,
   withAttached,
@@ -91,19 +93,13 @@ export async function run(ctx: ActionContext): Promise<void> {
     const created = await backend.createVolume(volume, sizeMiB, { placement });
     if (fs) {
       ctx.info(`making ${fs} on ${volume} on ${host}`);
-      await fillOrDelete(
+      await fillAttached(
         ctx,
         backend,
         volume,
         created,
-        () =>
-          withAttached(
-            ctx,
-            backend,
-            volume,
-            host,
-            (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS }),
-          ),
+        host,
+        (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS }),
       );
     }
     ctx.out(mkfsOutput(source).trimEnd());
@@ -126,47 +122,15 @@ export async function run(ctx: ActionContext): Promise<void> {
   await fillOrDelete(ctx, backend, volume, created, async () => {
     try {
       await mkdirp(ctx.hosts, host, dir);
-      if (fs) {
-        await ctx.hosts.run(host, [
-          "qemu-img",
-          "create",
-          "-q",
-          "-f",
-          "raw",
-          rawFile,
-          `${sizeMiB}M`,
-        ]);
-        await mkfs(ctx.hosts, host, rawFile, fs, { timeoutMs: DATA_TIMEOUT_MS });
-        await ctx.hosts.run(
-          host,
-          ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", rawFile, qfile],
-          { timeoutMs: DATA_TIMEOUT_MS },
-        );
-      } else {
-        await ctx.hosts.run(host, [
-          "qemu-img",
-          "create",
-          "-q",
-          "-f",
-          "qcow2",
-          qfile,
-          `${sizeMiB}M`,
-        ]);
-      }
+      await makeQcow2(ctx.hosts, host, { qcow2: qfile, raw: rawFile, sizeMiB, fs }, {
+        timeoutMs: DATA_TIMEOUT_MS,
+      });
       await withAttached(ctx, backend, volume, host, async (dev) => {
         // Not sparse: zero runs inside the qcow2 metadata must reach the device.
-        await ctx.hosts.run(host, [
-          "dd",
-          `if=${qfile}`,
-          ...ddWriteArgv(dev, { sparse: false }).slice(1),
-        ], { timeoutMs: DATA_TIMEOUT_MS });
+        await ctx.hosts.run(host, ddFileArgv(qfile, dev), { timeoutMs: DATA_TIMEOUT_MS });
       });
     } finally {
-      for (const p of [qfile, rawFile]) {
-        await unlink(ctx.hosts, host, p).catch((e) =>
-          ctx.info(`could not remove staging file ${host}:${p}: ${(e as Error).message}`)
-        );
-      }
+      for (const p of [qfile, rawFile]) await removeStaging(ctx, host, p);
     }
   });
   ctx.out(mkfsOutput(source).trimEnd());

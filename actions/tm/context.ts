@@ -21,8 +21,8 @@ import { basename, join } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
 import { type HostPath, parseTmArgs } from "../../lib/one/args.ts";
 import type { VmView } from "../../lib/one/views.ts";
-import { checkPath, ddWriteArgv, link, waitForPath } from "../../lib/host/ops.ts";
-import { withUndo } from "../../lib/vm_disk.ts";
+import { checkPath, ddWriteArgv, link } from "../../lib/host/ops.ts";
+import { attachReady, withUndo } from "../../lib/vm_disk.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
 import { checkpointMark } from "../vmm/save.ts";
 
@@ -198,10 +198,7 @@ async function isoToVolume(
   await withUndo(
     ctx,
     async () => {
-      await backend.attach(volume, dst.host);
-      if (!(await waitForPath(ctx.hosts, dst.host, device, 20_000))) {
-        throw new OneblkError("timeout", `${device} did not appear on ${dst.host}`);
-      }
+      await attachReady(ctx, backend, volume, dst.host);
       await ctx.hosts.run(dst.host, ddWriteArgv(device, { sparse: false }), {
         stdin: iso,
         timeoutMs: 300_000,

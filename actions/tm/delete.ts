@@ -14,9 +14,9 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { diskOf, loadVmAndDs } from "../../lib/vm_disk.ts";
+import { diskOf, loadVmAndDs, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { removeDir } from "../../lib/host/ops.ts";
-import { isPrivateVolume, releaseDisk, vmDirPrefix } from "./disk_common.ts";
+import { isPrivateVolume, vmDirPrefix } from "./disk_common.ts";
 import { vmContextVolume } from "./context.ts";
 
 /** Run tm delete. */
@@ -38,7 +38,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const disk = diskOf(vm, dst);
   const volume = p.diskVolume(vm.id, disk);
   const backend = ctx.backend(ds);
-  await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+  await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (!isPrivateVolume(p, disk, volume)) {
     ctx.info(`${volume} is not private to VM ${vm.id} (persistent, CDROM or image): kept`);
     return;

@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the TM disk actions (clone, ln, mv, mvds, cpds, delete, resize, snap_*):
- * front-end detection, lenient release of a disk on a host, clone-or-reuse, which volumes are
- * private to a VM, VM directory checks and the VM-specific metadata keys of a profile.
+ * clone-or-reuse, which volumes are private to a VM, VM directory checks and the VM-specific
+ * metadata keys of a profile.
  *
  * Nothing here branches on the backend kind or the driver name: only profile fields and the
  * Backend interface are used.
@@ -11,60 +11,12 @@ import type { Backend, CloneOptions } from "../../lib/backend/types.ts";
 import type { Profile } from "../../lib/profiles/types.ts";
 import type { DiskView, VmView } from "../../lib/one/views.ts";
 import { type HostPath, normPath, vmDirInfo } from "../../lib/one/args.ts";
-import { unlink } from "../../lib/host/ops.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
 export const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
 /** LCM states in which `mv` only detaches from the source (stop/undeploy). */
 export const STOP_STATES: readonly number[] = [10, 30, 41, 42];
-
-/**
- * True when `host` is the front-end rather than a hypervisor. ONEBLK_FRONTEND (names separated
- * by commas or blanks) decides when set; otherwise a host oned does not know is the front-end.
- */
-export async function isFrontend(ctx: ActionContext, host: string): Promise<boolean> {
-  const env = ctx.env.ONEBLK_FRONTEND?.trim();
-  if (env) return env.split(/[\s,]+/).includes(host);
-  try {
-    await (await ctx.one()).hostInfo(host);
-    return false;
-  } catch (e) {
-    if (isKind(e, "not_found")) return true;
-    throw e;
-  }
-}
-
-/**
- * Remove `path` on `host` and detach `volume` there, tolerating what a retry or a dead host
- * brings: an unreachable host (the link dies with it; the store side is still released), a
- * device still open (a CDROM another VM uses: left attached, reported) and a front-end the
- * store does not know as a client.
- */
-export async function releaseDisk(
-  ctx: ActionContext,
-  backend: Backend,
-  volume: string,
-  host: string,
-  path: string,
-): Promise<void> {
-  try {
-    await unlink(ctx.hosts, host, path);
-  } catch (e) {
-    if (!isKind(e, "unavailable")) throw e;
-    ctx.info(`host ${host} is unreachable: ${path} not removed there`);
-  }
-  try {
-    await backend.detach(volume, host);
-  } catch (e) {
-    if (isKind(e, "in_use")) {
-      ctx.info(`${volume} is still in use on ${host}; left attached`);
-      return;
-    }
-    if (isKind(e, "config", "not_found", "unavailable") && await isFrontend(ctx, host)) return;
-    throw e;
-  }
-}
 
 /**
  * cloneVolume, or accept the target when it exists already (oned retried the action): it is

@@ -15,12 +15,11 @@
  * Also the implementation of mkswap (see mkswap.ts).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import type { Backend } from "../../lib/backend/types.ts";
 import type { DiskView } from "../../lib/one/views.ts";
 import { type HostPath, parseTmArgs } from "../../lib/one/args.ts";
-import { diskOf, loadVmAndDs, withUndo } from "../../lib/vm_disk.ts";
-import { link, mkdirp, mkfs, mkfsArgv, unlink, waitForPath } from "../../lib/host/ops.ts";
-import { isKind, OneblkError } from "../../lib/errors.ts";
+import { attachReady, detachAndDelete, diskOf, loadVmAndDs, withUndo } from "../../lib/vm_disk.ts";
+import { ddFileArgv, link, makeQcow2, mkdirp, mkfs, unlink } from "../../lib/host/ops.ts";
+import { OneblkError } from "../../lib/errors.ts";
 
 /** What to make on a new volatile volume. */
 export interface VolatileSpec {
@@ -96,49 +95,12 @@ export async function formatVolatile(
   const raw = `${base}.raw`, q = `${base}.qcow2`;
   await mkdirp(ctx.hosts, host, scratchDir);
   try {
-    if (spec.fs) {
-      await ctx.hosts.run(host, ["truncate", "-s", `${sizeMiB}M`, raw], opts);
-      await ctx.hosts.run(host, mkfsArgv(raw, spec.fs), opts);
-      await ctx.hosts.run(
-        host,
-        ["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, q],
-        opts,
-      );
-    } else {
-      await ctx.hosts.run(
-        host,
-        ["qemu-img", "create", "-q", "-f", "qcow2", q, `${sizeMiB}M`],
-        opts,
-      );
-    }
+    await makeQcow2(ctx.hosts, host, { qcow2: q, raw, sizeMiB, fs: spec.fs }, opts);
     // Written into the device: a block device (or the simulator's data file) keeps its size.
-    await ctx.hosts.run(host, [
-      "dd",
-      `if=${q}`,
-      `of=${device}`,
-      "bs=1M",
-      "conv=notrunc,fsync",
-      "status=none",
-    ], opts);
+    await ctx.hosts.run(host, ddFileArgv(q, device), opts);
   } finally {
     await ctx.hosts.run(host, ["rm", "-f", "--", raw, q]).catch(() => {});
   }
-}
-
-/** Attach `volume` on `host` and wait (on the host) until its device node exists. */
-export async function attachReady(
-  ctx: ActionContext,
-  backend: Backend,
-  volume: string,
-  host: string,
-  opts: { readOnly?: boolean } = {},
-): Promise<string> {
-  await backend.attach(volume, host, opts);
-  const device = backend.devicePath(volume);
-  if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
-    throw new OneblkError("timeout", `${device} did not appear on ${host} after attaching`);
-  }
-  return device;
 }
 
 /** Shared body of mkimage and mkswap. */
@@ -177,12 +139,7 @@ export async function makeVolatile(
     },
     async () => {
       await unlink(ctx.hosts, host, dst.path).catch(() => {});
-      try {
-        await backend.detach(volume, host);
-      } catch (e) {
-        if (!isKind(e, "not_found")) throw e;
-      }
-      await backend.deleteVolume(volume, { immediate: true });
+      await detachAndDelete(backend, volume, host);
     },
   );
 }

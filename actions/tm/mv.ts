@@ -16,15 +16,19 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
 import type { DatastoreView } from "../../lib/one/views.ts";
-import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
+import {
+  attachAndLink,
+  isFrontend,
+  loadVmDisk,
+  unlinkAndDetach,
+  withUndo,
+} from "../../lib/vm_disk.ts";
 import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { copyStream } from "../../lib/host/copy.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import {
-  isFrontend,
   isPrivateVolume,
   readOnlyDisk,
-  releaseDisk,
   RESUME_STATES,
   STOP_STATES,
   vmDirPrefix,
@@ -84,13 +88,13 @@ async function moveDisk(
     else if (await isFrontend(ctx, src.host)) attachOnly = true;
   }
   if (detachOnly) {
-    await releaseDisk(ctx, backend, volume, src.host, src.path);
+    await unlinkAndDetach(ctx, backend, volume, src.host, src.path);
     return;
   }
   const releaseSource = async () => {
     if (attachOnly) return;
     if (src.host === dst.host) await unlink(ctx.hosts, src.host, src.path);
-    else await releaseDisk(ctx, backend, volume, src.host, src.path);
+    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path);
   };
   const srcDs = vmDirInfo(src.path)?.sysDsId;
   const dstDs = vmDirInfo(dst.path)?.sysDsId;
@@ -107,7 +111,7 @@ async function moveDisk(
       }
     },
     async () => {
-      if (src.host !== dst.host) await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+      if (src.host !== dst.host) await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
       else await unlink(ctx.hosts, dst.host, dst.path);
     },
   );

@@ -7,9 +7,9 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk } from "../../lib/vm_disk.ts";
+import { loadVmDisk, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { isKind } from "../../lib/errors.ts";
-import { releaseDisk, systemDsOf, vmPropsCleared } from "./disk_common.ts";
+import { systemDsOf, vmPropsCleared } from "./disk_common.ts";
 
 /** Run tm mvds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -20,7 +20,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   if (source && source !== volume) {
     ctx.info(`SOURCE ${a.source} names ${source}; disk ${disk.diskId} uses ${volume}`);
   }
-  await releaseDisk(ctx, backend, volume, dst.host, dst.path);
+  await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (disk.isCdrom) return;
   const clear = vmPropsCleared(ctx.profile, vm, disk, systemDsOf(vm, dst));
   if (!Object.keys(clear).length) return;

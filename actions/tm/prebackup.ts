@@ -25,7 +25,7 @@ import { toXml } from "../../lib/one/xml.ts";
 import { mkdirp, qemuImgConvert, removeDir, withFrozen } from "../../lib/host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
 import { freezeTimeoutMs, keepsQcow2 } from "./disk_common.ts";
-import { attachReady } from "./mkimage.ts";
+import { attachReady } from "../../lib/vm_disk.ts";
 import { PUT_FILE_SCRIPT } from "./context.ts";
 import { checkDomain, virshArgv } from "../vmm/common.ts";
 

@@ -1,6 +1,7 @@
 /**
  * Shared by the VMM save/restore overrides (contract §5): which profile serves the VM, the
- * store of its system datastore, delegation to the host's stock script, and virsh.
+ * store of its system datastore, the argv/message prologue both share, delegation to the
+ * host's stock script, and virsh.
  *
  * The profile comes from the message's system DATASTORE/TM_MAD, not from the override's file
  * name: oned takes a single `save=`/`restore=` override, so `tmsave` must also serve linstor_un
@@ -13,7 +14,9 @@ import type { Backend, Placement } from "../../lib/backend/types.ts";
 import type { Profile } from "../../lib/profiles/types.ts";
 import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
 import { intAttr } from "../../lib/profiles/types.ts";
-import type { DatastoreView, VmmActionView } from "../../lib/one/views.ts";
+import { type DatastoreView, parseVmmAction, type VmmActionView } from "../../lib/one/views.ts";
+import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
+import { checkPath } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
 
 /** The store serving a VM's checkpoint. */
@@ -47,6 +50,57 @@ export function checkpointStore(ctx: ActionContext, view: VmmActionView): Checkp
     placement: replicas ? { ...placement, replicas } : placement,
     close,
   };
+}
+
+/** The arguments of a save or restore override (their order differs between the two). */
+export interface CheckpointArgs {
+  deployId: string;
+  checkpointFile: string;
+  host: string;
+  vmId: string;
+}
+
+/** A checked save/restore call whose system datastore oneblk serves. */
+export interface CheckpointCall {
+  deployId: string;
+  /** The checkpoint file path (checked). */
+  ckpt: string;
+  host: string;
+  vmId: number;
+  /** The decoded driver message. */
+  xml: string;
+  view: VmmActionView;
+  store: CheckpointStore;
+}
+
+/**
+ * The prologue of save and restore: check host and VM id, read and parse the driver message,
+ * find the checkpoint store (none → the host's stock `action` runs instead and `body` does
+ * not), check deploy id, checkpoint path and that the message is about this VM, then run
+ * `body`; the store is closed afterwards whatever happens.
+ */
+export async function withCheckpointCall(
+  ctx: ActionContext,
+  action: "save" | "restore",
+  args: CheckpointArgs,
+  body: (ctx: ActionContext, call: CheckpointCall) => Promise<void>,
+): Promise<void> {
+  const host = validateHost(args.host);
+  const vmId = parseId(args.vmId, "vmid");
+  const xml = await readVmmStdin(() => ctx.stdin());
+  const view = parseVmmAction(xml);
+  const store = checkpointStore(ctx, view);
+  if (!store) return void (await delegateToStock(ctx, action, host, xml));
+  try {
+    const deployId = checkDomain(args.deployId);
+    const ckpt = checkPath(args.checkpointFile, "checkpoint file");
+    if (view.vm.id !== vmId) {
+      throw new OneblkError("input", `the message is about VM ${view.vm.id}, not VM ${vmId}`);
+    }
+    await body(ctx, { deployId, ckpt, host, vmId, xml, view, store });
+  } finally {
+    await store.close();
+  }
 }
 
 /** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */

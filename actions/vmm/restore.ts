@@ -15,75 +15,65 @@
  *    delete is reported but does not fail the restore (the domain runs).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
-import { parseVmmAction } from "../../lib/one/views.ts";
-import { checkPath, link, unlink, waitForPath } from "../../lib/host/ops.ts";
+import { link, unlink, waitForPath } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
 import {
-  checkDomain,
-  checkpointStore,
+  type CheckpointCall,
   delegateToStock,
   domainExists,
   VIRSH_TIMEOUT_MS,
   virshArgv,
+  withCheckpointCall,
 } from "./common.ts";
 
 /** Run the restore override. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const [ckptFile, hostArg, deployId, vmArg] = ctx.args;
-  const host = validateHost(hostArg);
-  const vmId = parseId(vmArg, "vmid");
-  const xml = await readVmmStdin(() => ctx.stdin());
-  const view = parseVmmAction(xml);
-  const store = checkpointStore(ctx, view);
-  if (!store) return void (await delegateToStock(ctx, "restore", host, xml));
-  try {
-    checkDomain(deployId);
-    const ckpt = checkPath(ckptFile, "checkpoint file");
-    if (view.vm.id !== vmId) {
-      throw new OneblkError("input", `the message is about VM ${view.vm.id}, not VM ${vmId}`);
+  const [checkpointFile, host, deployId, vmId] = ctx.args;
+  await withCheckpointCall(ctx, "restore", { deployId, checkpointFile, host, vmId }, restore);
+}
+
+async function restore(
+  ctx: ActionContext,
+  { deployId, ckpt, host, vmId, xml, store }: CheckpointCall,
+): Promise<void> {
+  const { profile, backend } = store;
+  const volume = profile.checkpointVolume(vmId);
+  const [existing, running] = await Promise.all([
+    backend.getVolume(volume),
+    domainExists(ctx, host, deployId),
+  ]);
+  if (!existing) {
+    if (running) {
+      ctx.info(`${deployId} runs on ${host} and ${volume} is gone: restored by an earlier call`);
+      return;
     }
-    const { profile, backend } = store;
-    const volume = profile.checkpointVolume(vmId);
-    const [existing, running] = await Promise.all([
-      backend.getVolume(volume),
-      domainExists(ctx, host, deployId),
-    ]);
-    if (!existing) {
-      if (running) {
-        ctx.info(`${deployId} runs on ${host} and ${volume} is gone: restored by an earlier call`);
-        return;
-      }
-      ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
-      return void (await delegateToStock(ctx, "restore", host, xml));
-    }
-    const device = backend.devicePath(volume);
-    if (!running) {
-      await backend.attach(volume, host);
-      try {
-        if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
-          throw new OneblkError("timeout", `${device} did not appear on ${host}`);
-        }
-        await link(ctx.hosts, host, device, ckpt);
-        await ctx.hosts.run(host, virshArgv(ctx.env, "restore", device), {
-          timeoutMs: VIRSH_TIMEOUT_MS,
-        });
-      } catch (e) {
-        // Keep the memory image: only the attachment on this host is undone.
-        await unlink(ctx.hosts, host, ckpt).catch(() => {});
-        await backend.detach(volume, host).catch((d) => ctx.info(`detach failed: ${errorLine(d)}`));
-        throw e;
-      }
-    } else {
-      ctx.info(`${deployId} runs on ${host} already: removing the leftover ${volume}`);
-    }
-    await unlink(ctx.hosts, host, ckpt).catch((e) => ctx.info(`unlink failed: ${errorLine(e)}`));
+    ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
+    return void (await delegateToStock(ctx, "restore", host, xml));
+  }
+  const device = backend.devicePath(volume);
+  if (!running) {
+    await backend.attach(volume, host);
     try {
-      await backend.deleteVolume(volume, { immediate: true });
+      if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
+        throw new OneblkError("timeout", `${device} did not appear on ${host}`);
+      }
+      await link(ctx.hosts, host, device, ckpt);
+      await ctx.hosts.run(host, virshArgv(ctx.env, "restore", device), {
+        timeoutMs: VIRSH_TIMEOUT_MS,
+      });
     } catch (e) {
-      ctx.info(`restored, but the checkpoint volume ${volume} was not deleted: ${errorLine(e)}`);
+      // Keep the memory image: only the attachment on this host is undone.
+      await unlink(ctx.hosts, host, ckpt).catch(() => {});
+      await backend.detach(volume, host).catch((d) => ctx.info(`detach failed: ${errorLine(d)}`));
+      throw e;
     }
-  } finally {
-    await store.close();
+  } else {
+    ctx.info(`${deployId} runs on ${host} already: removing the leftover ${volume}`);
+  }
+  await unlink(ctx.hosts, host, ckpt).catch((e) => ctx.info(`unlink failed: ${errorLine(e)}`));
+  try {
+    await backend.deleteVolume(volume, { immediate: true });
+  } catch (e) {
+    ctx.info(`restored, but the checkpoint volume ${volume} was not deleted: ${errorLine(e)}`);
   }
 }

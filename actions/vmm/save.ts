@@ -18,90 +18,69 @@
  * domain still runs is stale and is replaced.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
-import { parseVmmAction } from "../../lib/one/views.ts";
-import { checkPath, link, waitForPath } from "../../lib/host/ops.ts";
-import { withUndo } from "../../lib/vm_disk.ts";
-import { isKind, OneblkError } from "../../lib/errors.ts";
+import { link } from "../../lib/host/ops.ts";
+import { attachReady, detachAndDelete, withUndo } from "../../lib/vm_disk.ts";
+import { OneblkError } from "../../lib/errors.ts";
 import {
-  checkDomain,
+  type CheckpointCall,
   checkpointSizeMiB,
-  checkpointStore,
-  delegateToStock,
   domainExists,
   VIRSH_TIMEOUT_MS,
   virshArgv,
+  withCheckpointCall,
 } from "./common.ts";
 
 /** Run the save override. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const [deployId, ckptFile, hostArg, vmArg] = ctx.args;
-  const host = validateHost(hostArg);
-  const vmId = parseId(vmArg, "vmid");
-  const xml = await readVmmStdin(() => ctx.stdin());
-  const view = parseVmmAction(xml);
-  const store = checkpointStore(ctx, view);
-  if (!store) return void (await delegateToStock(ctx, "save", host, xml));
-  try {
-    checkDomain(deployId);
-    const ckpt = checkPath(ckptFile, "checkpoint file");
-    if (view.vm.id !== vmId) {
-      throw new OneblkError("input", `the message is about VM ${view.vm.id}, not VM ${vmId}`);
-    }
-    const memory = Number(view.vm.template.get("MEMORY"));
-    if (!Number.isFinite(memory) || memory <= 0) {
-      throw new OneblkError("input", `VM ${vmId} has no valid TEMPLATE/MEMORY`);
-    }
-    const { profile, backend, placement, ds } = store;
-    const volume = profile.checkpointVolume(vmId);
-    const size = checkpointSizeMiB(memory);
-    const [existing, running] = await Promise.all([
-      backend.getVolume(volume),
-      domainExists(ctx, host, deployId),
-    ]);
-    const device = backend.devicePath(volume);
-    if (existing && !running) {
-      ctx.info(`${deployId} is not running and ${volume} exists: saved by an earlier call`);
-      await backend.attach(volume, host);
-      await link(ctx.hosts, host, device, ckpt);
-      return;
-    }
-    if (!running) {
-      throw new OneblkError("not_found", `domain ${deployId} is not running on ${host}`);
-    }
-    if (existing) {
-      ctx.info(`${volume} is left from an earlier cycle: replacing it`);
-      await backend.deleteVolume(volume, { immediate: true });
-    }
-    await backend.createVolume(volume, size, {
-      placement,
-      props: checkpointMark(profile, vmId, ds.id),
-    });
-    await withUndo(
-      ctx,
-      async () => {
-        await backend.attach(volume, host);
-        if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
-          throw new OneblkError("timeout", `${device} did not appear on ${host}`);
-        }
-        await ctx.hosts.run(host, virshArgv(ctx.env, "save", deployId, device), {
-          timeoutMs: VIRSH_TIMEOUT_MS,
-        });
-      },
-      async () => {
-        try {
-          await backend.detach(volume, host);
-        } catch (e) {
-          if (!isKind(e, "not_found")) throw e;
-        }
-        await backend.deleteVolume(volume, { immediate: true });
-      },
-    );
-    // The memory is on the volume now: a failure from here on must keep it (a retry links it).
-    await link(ctx.hosts, host, device, ckpt);
-  } finally {
-    await store.close();
+  const [deployId, checkpointFile, host, vmId] = ctx.args;
+  await withCheckpointCall(ctx, "save", { deployId, checkpointFile, host, vmId }, save);
+}
+
+async function save(
+  ctx: ActionContext,
+  { deployId, ckpt, host, vmId, view, store }: CheckpointCall,
+): Promise<void> {
+  const memory = Number(view.vm.template.get("MEMORY"));
+  if (!Number.isFinite(memory) || memory <= 0) {
+    throw new OneblkError("input", `VM ${vmId} has no valid TEMPLATE/MEMORY`);
   }
+  const { profile, backend, placement, ds } = store;
+  const volume = profile.checkpointVolume(vmId);
+  const size = checkpointSizeMiB(memory);
+  const [existing, running] = await Promise.all([
+    backend.getVolume(volume),
+    domainExists(ctx, host, deployId),
+  ]);
+  const device = backend.devicePath(volume);
+  if (existing && !running) {
+    ctx.info(`${deployId} is not running and ${volume} exists: saved by an earlier call`);
+    await backend.attach(volume, host);
+    await link(ctx.hosts, host, device, ckpt);
+    return;
+  }
+  if (!running) {
+    throw new OneblkError("not_found", `domain ${deployId} is not running on ${host}`);
+  }
+  if (existing) {
+    ctx.info(`${volume} is left from an earlier cycle: replacing it`);
+    await backend.deleteVolume(volume, { immediate: true });
+  }
+  await backend.createVolume(volume, size, {
+    placement,
+    props: checkpointMark(profile, vmId, ds.id),
+  });
+  await withUndo(
+    ctx,
+    async () => {
+      await attachReady(ctx, backend, volume, host);
+      await ctx.hosts.run(host, virshArgv(ctx.env, "save", deployId, device), {
+        timeoutMs: VIRSH_TIMEOUT_MS,
+      });
+    },
+    () => detachAndDelete(backend, volume, host),
+  );
+  // The memory is on the volume now: a failure from here on must keep it (a retry links it).
+  await link(ctx.hosts, host, device, ckpt);
 }
 
 /**

@@ -326,6 +326,45 @@ export async function mkfs(
   await runner.run(host, mkfsArgv(device, fs, opts), ro(opts));
 }
 
+/** What makeQcow2 builds. */
+export interface Qcow2Spec {
+  /** The qcow2 file to write. */
+  qcow2: string;
+  /** Raw scratch file the filesystem is made in first (only used with `fs`). */
+  raw: string;
+  /** Virtual size in MiB. */
+  sizeMiB: number;
+  /** Filesystem to make inside ("" or unset: an empty image). */
+  fs?: string;
+}
+
+/**
+ * Make a qcow2 image file on the host: empty (`qemu-img create`), or holding a new filesystem
+ * made in a sparse raw scratch file and converted. The caller removes both files.
+ */
+export async function makeQcow2(
+  runner: HostRunner,
+  host: string,
+  spec: Qcow2Spec,
+  opts?: OpOptions,
+): Promise<void> {
+  const size = `${spec.sizeMiB}M`;
+  if (!spec.fs) {
+    await runner.run(
+      host,
+      ["qemu-img", "create", "-q", "-f", "qcow2", checkPath(spec.qcow2, "qcow2 file"), size],
+      ro(opts),
+    );
+    return;
+  }
+  await runner.run(host, ["truncate", "-s", size, checkPath(spec.raw, "scratch file")], ro(opts));
+  await mkfs(runner, host, spec.raw, spec.fs, ro(opts));
+  await qemuImgConvert(runner, host, spec.raw, spec.qcow2, "qcow2", {
+    ...ro(opts),
+    srcFormat: "raw",
+  });
+}
+
 /** dd options. */
 export interface DdOptions {
   /** Block size (`bs=`), e.g. "1M", "64K" (default "1M"). */
@@ -377,6 +416,18 @@ export function ddWriteArgv(device: string, opts: DdWriteOptions = {}): string[]
     `conv=${conv.join(",")}`,
     ...(opts.direct ? ["oflag=direct"] : []),
     "status=none",
+  ];
+}
+
+/**
+ * argv that copies file `src` whole into `device` (zero runs included, device not truncated):
+ * `dd if=<src>` with ddWriteArgv's output side, sparse off.
+ */
+export function ddFileArgv(src: string, device: string, opts: DdWriteOptions = {}): string[] {
+  return [
+    "dd",
+    `if=${checkPath(src, "source file")}`,
+    ...ddWriteArgv(device, { ...opts, sparse: false }).slice(1),
   ];
 }
 

@@ -12,7 +12,7 @@
  */
 import { basename } from "node:path";
 import { OneblkError } from "../errors.ts";
-import type { RunOptions, RunResult, Streaming } from "./types.ts";
+import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
 
 /** Default deadline of one command. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -296,4 +296,50 @@ export function streamProcess(
     return { code: r.code, stdout: "", stderr: r.stderr };
   });
   return { stdout: s.stdout, done };
+}
+
+/**
+ * A HostRunner whose commands are local processes (the ssh and simulated runners): a subclass
+ * only says which process runs argv on a host (`spec`); running, streaming and counting are
+ * shared.
+ */
+export abstract class ProcessRunner implements HostRunner {
+  #calls = 0;
+  readonly #timeoutMs: number;
+
+  /** `defaultTimeoutMs`: deadline of a command without its own (DEFAULT_TIMEOUT_MS if unset). */
+  protected constructor(defaultTimeoutMs?: number) {
+    this.#timeoutMs = defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Number of commands run so far. */
+  get calls(): number {
+    return this.#calls;
+  }
+
+  /** The local process that runs argv on host; throws for an invalid host or argv. */
+  protected abstract spec(host: string, argv: readonly string[]): ProcessSpec;
+
+  /** Run argv on host; throws OneblkError "host"/"timeout"/"unavailable" unless ok. */
+  run(host: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+    let spec: ProcessSpec;
+    try {
+      spec = this.spec(host, argv);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#calls++;
+    return runProcess(spec, opts, this.#timeoutMs);
+  }
+
+  /**
+   * Start argv on host with stdout streamed (bytes as they come, not unmapped); consume (or
+   * cancel) stdout and await `done`. Throws synchronously for an invalid host name or a
+   * program that cannot be started.
+   */
+  stream(host: string, argv: string[], opts: RunOptions = {}): Streaming {
+    const spec = this.spec(host, argv);
+    this.#calls++;
+    return streamProcess(spec, opts, this.#timeoutMs);
+  }
 }

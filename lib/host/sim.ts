@@ -27,14 +27,7 @@
 import { isAbsolute, join, normalize, resolve } from "node:path";
 import { OneblkError } from "../errors.ts";
 import { checkHostName } from "./ssh.ts";
-import {
-  DEFAULT_TIMEOUT_MS,
-  labelOf,
-  type ProcessSpec,
-  runProcess,
-  streamProcess,
-} from "./process.ts";
-import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
+import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";
 
 const PASS_THROUGH = new Set([
   "/dev/null",
@@ -76,21 +69,14 @@ function escapeRe(s: string): string {
 }
 
 /** Runs commands against simulated hosts under `<root>/hosts/`. */
-export class SimRunner implements HostRunner {
+export class SimRunner extends ProcessRunner {
   /** Absolute simulation root. */
   readonly root: string;
-  #calls = 0;
-  readonly #timeoutMs: number;
 
   constructor(root: string, opts: SimOptions = {}) {
     if (!root) throw new OneblkError("config", "simulation root is empty (ONEBLK_SIM_ROOT)");
+    super(opts.defaultTimeoutMs);
     this.root = normalize(resolve(root)).replace(/\/+$/, "") || "/";
-    this.#timeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-  }
-
-  /** Number of commands run so far. */
-  get calls(): number {
-    return this.#calls;
   }
 
   /** Directory holding host X's filesystem (`<root>/hosts/X`). */
@@ -115,7 +101,8 @@ export class SimRunner implements HostRunner {
     return [argv[0], ...argv.slice(1).map((a) => simMapArg(this.root, dir, a))];
   }
 
-  #spec(host: string, argv: readonly string[]): ProcessSpec {
+  /** The local process of argv on simulated host X (paths mapped, cwd in its directory). */
+  protected spec(host: string, argv: readonly string[]): ProcessSpec {
     const dir = this.hostDir(host);
     let isDir = false;
     try {
@@ -132,27 +119,5 @@ export class SimRunner implements HostRunner {
       cwd: dir,
       unmap: (text) => text.includes(dir) ? text.replace(re, "/") : text,
     };
-  }
-
-  /** Run argv on simulated host X; throws like the ssh runner. */
-  run(host: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-    let spec: ProcessSpec;
-    try {
-      spec = this.#spec(host, argv);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    this.#calls++;
-    return runProcess(spec, opts, this.#timeoutMs);
-  }
-
-  /**
-   * Start argv on simulated host X with stdout streamed (stdout bytes are not unmapped).
-   * Throws synchronously for an unknown host or a program that cannot be started.
-   */
-  stream(host: string, argv: string[], opts: RunOptions = {}): Streaming {
-    const spec = this.#spec(host, argv);
-    this.#calls++;
-    return streamProcess(spec, opts, this.#timeoutMs);
   }
 }

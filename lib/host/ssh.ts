@@ -22,14 +22,7 @@
 import { dirname } from "node:path";
 import { OneblkError } from "../errors.ts";
 import { commandLine } from "./quote.ts";
-import {
-  DEFAULT_TIMEOUT_MS,
-  labelOf,
-  type ProcessSpec,
-  runProcess,
-  streamProcess,
-} from "./process.ts";
-import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
+import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";
 
 /** SshRunner settings. */
 export interface SshOptions {
@@ -102,16 +95,14 @@ function controlDirUsable(path: string): boolean {
 }
 
 /** Runs commands over ssh, or locally for this machine. */
-export class SshRunner implements HostRunner {
-  #calls = 0;
+export class SshRunner extends ProcessRunner {
   readonly #ssh: string;
   readonly #prefix: string[];
-  readonly #timeoutMs: number;
   readonly #local: Set<string>;
 
   constructor(opts: SshOptions = {}) {
+    super(opts.defaultTimeoutMs);
     this.#ssh = opts.ssh || "ssh";
-    this.#timeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const controlPath = opts.controlPath || "~/.ssh/oneblk-%C";
     // ssh exits 255 when the socket directory is missing: then run without multiplexing.
     const persist = controlDirUsable(controlPath) ? opts.controlPersistS ?? 60 : 0;
@@ -147,11 +138,6 @@ export class SshRunner implements HostRunner {
     this.#local = new Set(names.map((n) => n.toLowerCase()));
   }
 
-  /** Number of commands run so far (local and remote). */
-  get calls(): number {
-    return this.#calls;
-  }
-
   /** True when commands for `host` run on this machine without ssh. */
   isLocal(host: string): boolean {
     return this.#local.has(host.toLowerCase());
@@ -165,7 +151,8 @@ export class SshRunner implements HostRunner {
     return [this.#ssh, ...this.#prefix, "--", host, commandLine(argv)];
   }
 
-  #spec(host: string, argv: readonly string[]): ProcessSpec {
+  /** The local process of argv on host: ssh, or argv itself for this machine. */
+  protected spec(host: string, argv: readonly string[]): ProcessSpec {
     const local = this.isLocal(host);
     const spec: ProcessSpec = { host, argv: this.commandFor(host, argv), label: labelOf(argv) };
     if (!local) {
@@ -180,27 +167,5 @@ export class SshRunner implements HostRunner {
         new OneblkError("config", `ssh binary '${this.#ssh}' not found (set ONEBLK_SSH)`);
     }
     return spec;
-  }
-
-  /** Run argv on host; throws OneblkError "host"/"timeout"/"unavailable" unless ok. */
-  run(host: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-    let spec: ProcessSpec;
-    try {
-      spec = this.#spec(host, argv);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    this.#calls++;
-    return runProcess(spec, opts, this.#timeoutMs);
-  }
-
-  /**
-   * Start argv on host with stdout streamed; consume (or cancel) stdout and await `done`.
-   * Throws synchronously for an invalid host name or a program that cannot be started.
-   */
-  stream(host: string, argv: string[], opts: RunOptions = {}): Streaming {
-    const spec = this.#spec(host, argv);
-    this.#calls++;
-    return streamProcess(spec, opts, this.#timeoutMs);
   }
 }

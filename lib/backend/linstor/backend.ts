@@ -50,18 +50,20 @@ import type {
   VolumeUsage,
 } from "../types.ts";
 import { CODE, isError, isWarnNotFound, rcClass, rcCode } from "./api_call_rc.ts";
-import { LinstorApiError, LinstorClient, type LinstorReply, seg } from "./client.ts";
+import {
+  LinstorApiError,
+  LinstorClient,
+  type LinstorClientOptions,
+  type LinstorReply,
+  seg,
+} from "./client.ts";
 
-/** Connection settings of the LINSTOR backend. */
-export interface LinstorConfig {
-  /** Raw controller list (LINSTOR_CONTROLLERS / LS_CONTROLLERS). */
-  controllers: string;
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-  token?: string;
-  /** Deadline per REST call in ms (default 60000). */
-  timeoutMs?: number;
+/** Connection settings of the LINSTOR backend (the REST client's, plus data-step deadlines). */
+export interface LinstorConfig extends
+  Pick<
+    LinstorClientOptions,
+    "controllers" | "caFile" | "certFile" | "keyFile" | "token" | "timeoutMs"
+  > {
   /** Deadline for a server-side clone to complete in ms (default 900000). */
   cloneTimeoutMs?: number;
   /** Deadline of the dd block copy in ms (default 3600000). */

@@ -103,7 +103,7 @@ export function parseControllers(raw: string): ControllerEndpoint[] {
 
 /** Options of {@link LinstorClient}. */
 export interface LinstorClientOptions {
-  /** Raw controller list (LINSTOR_CONTROLLERS). */
+  /** Raw controller list (LINSTOR_CONTROLLERS / LS_CONTROLLERS). */
   controllers: string;
   /** PEM CA bundle used to verify the controller certificate (in addition to system roots). */
   caFile?: string;

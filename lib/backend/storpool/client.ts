@@ -145,12 +145,8 @@ export interface TemplateStatus {
   stored: SpaceEstimate & { internal?: { u1: number; u2: number; u3: number } };
 }
 
-/** Body of `VolumeCreate`. */
-export interface VolumeCreateDesc {
-  name?: string;
-  size?: number;
-  parent?: string;
-  baseOn?: string;
+/** Placement, limits and tags of a volume: the fields `VolumeCreate` and `VolumeUpdate` share. */
+export interface VolumePolicyDesc {
   template?: string;
   replication?: number;
   placeAll?: string;
@@ -161,20 +157,20 @@ export interface VolumeCreateDesc {
   tags?: Tags;
 }
 
+/** Body of `VolumeCreate`. */
+export interface VolumeCreateDesc extends VolumePolicyDesc {
+  name?: string;
+  size?: number;
+  parent?: string;
+  baseOn?: string;
+}
+
 /** Body of `VolumeUpdate/<name>`. */
-export interface VolumeUpdateDesc {
+export interface VolumeUpdateDesc extends VolumePolicyDesc {
   rename?: string;
   size?: number;
   sizeAdd?: number;
   shrinkOk?: boolean;
-  template?: string;
-  replication?: number;
-  placeAll?: string;
-  placeTail?: string;
-  placeHead?: string;
-  iops?: number;
-  bw?: number;
-  tags?: Tags;
 }
 
 /** Body of `VolumeSnapshot/<volume>`. */
