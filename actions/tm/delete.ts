@@ -8,7 +8,8 @@
  * (`recover --delete`, delete_prev …). A volume already gone is fine.
  *
  * VM directory: delete the VM's checkpoint volume and context ISO volume (if any) in the system
- * datastore's store, then remove the directory on the host (only below `<location>/<sys_ds>`).
+ * datastore's store, then remove the directory on the host (only below `<location>/<sys_ds>`);
+ * an unreachable (dead) host is reported, not an error: the store side is done.
  *
  * Idempotent: a second run finds nothing to do and succeeds.
  */
@@ -16,6 +17,7 @@ import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { diskOf, loadVmAndDs, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { removeDir } from "../../lib/host/ops.ts";
+import { isKind } from "../../lib/errors.ts";
 import { isPrivateVolume, vmDirPrefix } from "./disk_common.ts";
 import { vmContextVolume } from "./context.ts";
 
@@ -31,7 +33,12 @@ export async function run(ctx: ActionContext): Promise<void> {
     await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
     const iso = await vmContextVolume(ctx, a.vmId);
     if (iso) await backend.deleteVolume(iso, { immediate: true });
-    await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
+    try {
+      await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
+    } catch (e) {
+      if (!isKind(e, "unavailable")) throw e;
+      ctx.info(`host ${dst.host} is unreachable: ${dst.path} not removed there`);
+    }
     return;
   }
   const { vm, ds } = await loadVmAndDs(ctx, a.vmId, a.dsId);

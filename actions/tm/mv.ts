@@ -12,7 +12,12 @@
  * VM directory: copied with `tar` from the source host to the destination host through this
  * process (sparse), then removed on the source; skipped when the system datastore is SHARED=YES
  * and the directory sits on a shared filesystem (NFS, CephFS, GlusterFS …).
+ *
+ * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
+ * attachments are released in the store where the store allows it (else reported), the
+ * filesystem check asks the destination, and the directory is created empty on the destination.
  */
+import { dirname } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
 import type { DatastoreView } from "../../lib/one/views.ts";
@@ -125,6 +130,21 @@ async function onSharedFs(ctx: ActionContext, host: string, dir: string): Promis
   return r.code === 0 && SHARED_FS.has(r.stdout.trim().toLowerCase());
 }
 
+/**
+ * True when the VM directory is on a shared filesystem: asked on the source host, or on the
+ * destination when the source is unreachable (host_error: a shared filesystem is the same
+ * there).
+ */
+async function sharedDir(ctx: ActionContext, src: HostPath, dst: HostPath): Promise<boolean> {
+  try {
+    return await onSharedFs(ctx, src.host, src.path);
+  } catch (e) {
+    if (!isKind(e, "unavailable") || src.host === dst.host) throw e;
+    ctx.info(`host ${src.host} is unreachable: checking the filesystem on ${dst.host}`);
+    return await onSharedFs(ctx, dst.host, dirname(dst.path));
+  }
+}
+
 async function moveDir(
   ctx: ActionContext,
   src: HostPath,
@@ -135,35 +155,37 @@ async function moveDir(
   const srcPrefix = vmDirPrefix(src, vmId);
   vmDirPrefix(dst, vmId);
   const ds = await (await ctx.one()).datastoreInfo(dsId);
-  if (ds.shared && src.norm === dst.norm && await onSharedFs(ctx, src.host, src.path)) {
+  if (ds.shared && src.norm === dst.norm && await sharedDir(ctx, src, dst)) {
     ctx.info(`${src.path} is on a shared filesystem: nothing to copy`);
     return;
   }
-  let present: boolean;
+  let present: boolean | null;
   try {
     present = await exists(ctx.hosts, src.host, src.path);
   } catch (e) {
     if (!isKind(e, "unavailable")) throw e;
-    ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
-    await mkdirp(ctx.hosts, dst.host, dst.path);
-    return;
+    present = null;
   }
   await mkdirp(ctx.hosts, dst.host, dst.path);
-  if (!present) {
+  if (present === null) {
+    ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+  } else if (!present) {
     ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
-    return;
+  } else {
+    await copyStream(
+      ctx.hosts,
+      src.host,
+      ["tar", "-C", checkPath(src.path), "--sparse", "-cf", "-", "."],
+      ctx.hosts,
+      dst.host,
+      ["tar", "-C", checkPath(dst.path), "-xf", "-"],
+      { timeoutMs: DIR_COPY_TIMEOUT_MS },
+    );
+    await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
   }
-  await copyStream(
-    ctx.hosts,
-    src.host,
-    ["tar", "-C", checkPath(src.path), "--sparse", "-cf", "-", "."],
-    ctx.hosts,
-    dst.host,
-    ["tar", "-C", checkPath(dst.path), "-xf", "-"],
-    { timeoutMs: DIR_COPY_TIMEOUT_MS },
-  );
-  await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
   if (src.host === dst.host) return;
+  // The directory's volumes follow it also when the source is dead or the copy was done by an
+  // earlier run (oned retried after a failure below): both steps are idempotent.
   await moveDirVolume(ctx, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
   const vm = await contextVm(ctx, vmId);
   const iso = vm && await vmContextVolume(ctx, vmId, vm);

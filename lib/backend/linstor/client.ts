@@ -9,10 +9,11 @@
  * - TLS with verification always on: optional CA file, client certificate and key.
  * - Optional bearer token.
  * - A deadline on every call (covers retries and failover).
- * - Reads (GET) are retried on connection failures and HTTP 5xx. Writes are never retried once
- *   the request may have reached the controller, and they go over connections that are not
- *   reused (a pooled keep-alive connection lets the HTTP stack silently replay a request when
- *   the server drops it; for a POST that would be a blind retry).
+ * - Reads (GET) are retried on connection failures and HTTP 5xx. Writes are retried only when
+ *   the connection was refused (nothing was sent: a controller restarting); they are never
+ *   retried once the request may have reached the controller, and they go over connections
+ *   that are not reused (a pooled keep-alive connection lets the HTTP stack silently replay a
+ *   request when the server drops it; for a POST that would be a blind retry).
  * - `ret_code` is parsed losslessly (see api_call_rc.ts).
  */
 import { OneblkError } from "../../errors.ts";
@@ -332,8 +333,9 @@ export class LinstorClient {
     const qs = buildQuery(opts.query);
     const n = this.endpoints.length;
     // GET: whole rounds over the controllers are repeated on connection failures; 5xx
-    // replies are retried on the same controller.
-    const rounds = method === "GET" ? getRetries + 1 : 1;
+    // replies are retried on the same controller. Any method: a round is repeated when every
+    // controller refused the connection (nothing was sent; e.g. the controller restarts).
+    const rounds = (this.#opts.getRetries ?? 2) + 1;
     try {
       for (let round = 0; round < rounds && !ac.signal.aborted; round++) {
         if (round > 0) {

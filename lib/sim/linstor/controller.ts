@@ -753,6 +753,9 @@ export class SimController {
     }
     if (!this.opts.hostsRoot) return;
     for (const n of this.state.nodes) {
+      // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
+      // not brought back to life by a mkdir).
+      if (!isDir(join(this.opts.hostsRoot, n.name))) continue;
       const base = join(this.opts.hostsRoot, n.name, "dev", "drbd", "by-res");
       // LINSTOR names are case-insensitive: remove links under any spelling first.
       for (const e of readDir(base)) {
@@ -1105,6 +1108,7 @@ export class SimController {
       uuid: uuid(),
     };
     this.state.nodes.push(n);
+    if (this.opts.hostsRoot) Deno.mkdirSync(join(this.opts.hostsRoot, name), { recursive: true });
     this.state.pools.push({
       node: name,
       name: DISKLESS_POOL,
@@ -2550,6 +2554,14 @@ function readDir(dir: string): string[] {
     return [...Deno.readDirSync(dir)].map((e) => e.name);
   } catch {
     return [];
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return Deno.statSync(p).isDirectory;
+  } catch {
+    return false;
   }
 }
 
