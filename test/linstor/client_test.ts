@@ -264,6 +264,18 @@ describe("LINSTOR client against the simulator", () => {
     assert.equal((await cl.be.getVolume("rst-1"))?.sizeMiB, 4);
     await cl.be.deleteVolume("rst-1");
   });
+
+  it("waits out a controller that refuses connections for seconds, for reads and writes", async () => {
+    const restarted = cl.sim.restart(2_500);
+    // Both calls start while the controller is down: nothing reaches it until it is back.
+    const created = cl.be.createVolume("rst-2", 4, { placement: { group: "one_rg", options: {} } });
+    const read = cl.be.getVolume("rst-2-missing");
+    assert.equal(await created, true);
+    assert.equal(await read, null);
+    await restarted;
+    assert.equal((await cl.be.getVolume("rst-2"))?.sizeMiB, 4);
+    await cl.be.deleteVolume("rst-2");
+  });
 });
 
 describe("LINSTOR client over TLS with a client certificate", () => {

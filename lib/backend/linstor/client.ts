@@ -120,6 +120,11 @@ export interface LinstorClientOptions {
   connectTimeoutMs?: number;
   /** Extra attempts for GET on connection failure / 5xx (default 2). */
   getRetries?: number;
+  /**
+   * How long to keep retrying while every controller refuses connections (nothing was sent,
+   * e.g. the controller restarts), in ms (default 20000; capped at 80 % of the deadline).
+   */
+  refusedWaitMs?: number;
   /** Base delay between GET retries in ms (default 150, doubled each time). */
   retryDelayMs?: number;
 }
@@ -336,12 +341,23 @@ export class LinstorClient {
     // replies are retried on the same controller. Any method: a round is repeated when every
     // controller refused the connection (nothing was sent; e.g. the controller restarts).
     const rounds = (this.#opts.getRetries ?? 2) + 1;
+    // While every controller refuses connections (a controller restarting takes seconds),
+    // keep trying for up to refusedWaitMs, within the call's deadline.
+    const waitUntil = started +
+      Math.min(this.#opts.refusedWaitMs ?? 20_000, Math.floor(timeoutMs * 0.8));
+    let allRefused = false;
     try {
-      for (let round = 0; round < rounds && !ac.signal.aborted; round++) {
+      for (
+        let round = 0;
+        (round < rounds || (allRefused && Date.now() < waitUntil)) && !ac.signal.aborted;
+        round++
+      ) {
         if (round > 0) {
-          await sleep((this.#opts.retryDelayMs ?? 150) * 2 ** (round - 1), ac.signal);
+          const delay = Math.min(2_000, (this.#opts.retryDelayMs ?? 150) * 2 ** (round - 1));
+          await sleep(Math.min(delay, Math.max(0, waitUntil - Date.now()) || delay), ac.signal);
           if (ac.signal.aborted) break;
         }
+        const seen = errors.length;
         const start = preferredController.get(this.#key) ?? 0;
         for (let i = 0; i < n; i++) {
           const reply = await this.#attempt(
@@ -360,6 +376,8 @@ export class LinstorClient {
           if (reply) return reply;
           if (ac.signal.aborted) break;
         }
+        const fresh = errors.slice(seen);
+        allRefused = fresh.length > 0 && fresh.every((e) => /connection refused/i.test(e));
       }
       if (ac.signal.aborted) throw this.#timeout(what, timeoutMs);
       throw new OneblkError(
