@@ -11,6 +11,7 @@ import { parseGroup, parsePool } from "../../lib/sim/linstor/main.ts";
 import { simulateSpace } from "../../lib/sim/linstor/controller.ts";
 import { startLinstorSim } from "../../lib/sim/linstor/server.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
+import { loadOpenApiValidator } from "./openapi_validator.ts";
 
 async function curl(...args: string[]): Promise<{ code: number; body: string }> {
   const out = await new Deno.Command("curl", {
@@ -323,5 +324,181 @@ describe("LINSTOR simulator", () => {
     await child.stdout.cancel().catch(() => {});
     await child.stderr.cancel();
     assert.equal(st.code, 0);
+  });
+});
+
+describe("LINSTOR simulator: satellite offline", () => {
+  let cl: Cluster;
+  let c: LinstorClient;
+  before(async () => {
+    cl = await startCluster({
+      resourceGroups: [{ name: "one_rg", placeCount: 2 }, { name: "rg4", placeCount: 4 }],
+    });
+    c = new LinstorClient({ controllers: cl.sim.url });
+  });
+  after(async () => {
+    c?.close();
+    await cl?.close();
+  });
+
+  type Rc = { ret_code: bigint; message: string; details?: string };
+  /** The error entries of a reply as `code: message`. */
+  const errors = (rcs: Rc[]) =>
+    rcs.filter((e) => rcClass(e.ret_code) === "error").map((e) => `${rcCode(e.ret_code)}`);
+  async function control(body: unknown): Promise<{ status: number; text: string }> {
+    const r = await fetch(`${cl.sim.url}/_sim/node`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return { status: r.status, text: await r.text() };
+  }
+  async function nodesOf(rd: string): Promise<string[]> {
+    const r = await c.request("GET", "/v1/view/resources", { query: { resources: [rd] } });
+    return (r.data as { node_name: string; flags: string[] }[])
+      .filter((x) => !x.flags.includes("DISKLESS")).map((x) => x.node_name).sort();
+  }
+  const spawn = (rg: string, name: string) =>
+    c.request("POST", `/v1/resource-groups/${rg}/spawn`, {
+      body: { resource_definition_name: name, volume_sizes: [8192] },
+    });
+
+  it("goes OFFLINE and back through /_sim/node: placement, 995/996, state, restart", async () => {
+    assert.equal((await spawn("one_rg", "keep")).status, 201);
+    const placed = await nodesOf("keep");
+    assert.equal(placed.length, 2);
+    const off = placed[1];
+
+    assert.equal((await control({ node: "nosuch", online: false })).status, 404);
+    assert.equal((await control({ node: off })).status, 400, "online is required");
+    const set = await control({ node: off, online: false });
+    assert.equal(set.status, 200);
+    assert.deepEqual(JSON.parse(set.text), { node: off, online: false });
+
+    // nodes and pools
+    const nodes = (await c.request("GET", "/v1/nodes")).data as {
+      name: string;
+      connection_status: string;
+    }[];
+    assert.deepEqual(
+      nodes.map((n) => `${n.name}:${n.connection_status}`).sort(),
+      ["alpha", "bravo", "charlie", "delta"].map((n) => `${n}:${n === off ? "OFFLINE" : "ONLINE"}`),
+    );
+    const pools = (await c.request("GET", "/v1/view/storage-pools", {
+      query: { nodes: [off], storage_pools: ["DfltStorPool"] },
+    })).data as { free_capacity?: number; reports: Rc[] }[];
+    assert.equal(pools.length, 1);
+    assert.equal(pools[0].free_capacity, undefined, "no capacity from a disconnected node");
+    assert.deepEqual(
+      pools[0].reports.map((e) => `${rcClass(e.ret_code)} ${rcCode(e.ret_code)}`),
+      ["warning 1001"],
+    );
+    const size = (await c.request("POST", "/v1/resource-groups/one_rg/query-size-info", {
+      body: {},
+    })).data as { space_info: { next_spawn_result: { node_name: string }[] } };
+    assert.equal(size.space_info.next_spawn_result.length, 2);
+    assert.ok(size.space_info.next_spawn_result.every((x) => x.node_name !== off));
+
+    // placement: never on the offline node; 996 when too few nodes remain
+    assert.equal((await spawn("one_rg", "fresh")).status, 201);
+    assert.ok(!(await nodesOf("fresh")).includes(off), "fresh placed on online nodes");
+    let r = await spawn("rg4", "four");
+    assert.equal(r.status, 500);
+    assert.deepEqual(errors(r.rcs), ["996"]);
+    assert.match(r.rcs[0].message, /Not enough available nodes/);
+    assert.match(r.rcs[0].details ?? "", /the node is online/);
+    assert.equal(cl.sim.controller.rd("four"), undefined, "nothing left by the refused spawn");
+    r = await c.request("POST", "/v1/resource-definitions/fresh/autoplace", {
+      body: { select_filter: { place_count: 4 } },
+    });
+    assert.deepEqual(errors(r.rcs), ["996"]);
+
+    // the replica on the offline node: no state, disk state unknown; peers see it Connecting
+    const view = (await c.request("GET", "/v1/view/resources", {
+      query: { resources: ["keep"] },
+    })).data as {
+      node_name: string;
+      state?: unknown;
+      volumes: { state?: { disk_state?: string } }[];
+      layer_object: { drbd: { connections: Record<string, { connected: boolean }> } };
+    }[];
+    const offR = view.find((x) => x.node_name === off)!;
+    const onR = view.find((x) => x.node_name === placed[0])!;
+    assert.equal(offR.state, undefined);
+    assert.equal(offR.volumes[0].state, undefined);
+    assert.equal(onR.volumes[0].state?.disk_state, "UpToDate");
+    assert.equal(onR.layer_object.drbd.connections[off].connected, false);
+    const sync = await c.request("GET", "/v1/resource-definitions/keep/sync-status");
+    assert.deepEqual(sync.data, { synced_on_all: false });
+
+    // operations that need the satellite: 995, nothing changed
+    r = await c.request("PUT", "/v1/resource-definitions/keep/volume-definitions/0", {
+      body: { size_kib: 16384 },
+    });
+    assert.equal(r.status, 500);
+    assert.deepEqual(errors(r.rcs), ["995"]);
+    assert.equal(cl.sim.controller.rd("keep")!.vds[0].sizeKib, 8192, "size unchanged");
+    r = await c.request("POST", "/v1/resource-definitions/keep/snapshots", {
+      body: { name: "s_off", nodes: [off] },
+    });
+    assert.deepEqual(errors(r.rcs), ["995"]);
+    r = await c.request("POST", "/v1/resource-definitions/keep/snapshots", {
+      body: { name: "s1" },
+    });
+    assert.equal(r.status, 201, "snapshot taken on the connected nodes, with a warning");
+    assert.ok(
+      r.rcs.some((e) => rcClass(e.ret_code) === "warning" && e.message.includes(off)),
+      "warns about the offline node",
+    );
+    assert.deepEqual(cl.sim.controller.snap(cl.sim.controller.rd("keep")!, "s1")!.nodes, [
+      placed[0],
+    ]);
+    r = await c.request("POST", "/v1/resource-definitions/keep/snapshot-rollback/s1", {
+      body: {},
+    });
+    assert.equal(r.status, 500);
+    assert.deepEqual(errors(r.rcs), ["995"]);
+    r = await c.request("POST", "/v1/resource-definitions/keep/clone", { body: { name: "k2" } });
+    assert.deepEqual(errors(r.rcs), ["995"]);
+    assert.equal(cl.sim.controller.rd("k2"), undefined);
+    r = await c.request("POST", `/v1/resource-definitions/fresh/resources/${off}/make-available`, {
+      body: { diskful: false },
+    });
+    assert.deepEqual(errors(r.rcs), ["995"]);
+
+    // persisted: the state file says so, and a restart keeps it
+    const st = JSON.parse(await Deno.readTextFile(join(cl.sim.stateDir, "state.json")));
+    assert.equal(
+      st.nodes.find((n: { name: string }) => n.name === off).offline,
+      true,
+    );
+    await cl.sim.restart();
+    const again = (await c.request("GET", "/v1/nodes", { query: { nodes: [off] } })).data as {
+      connection_status: string;
+    }[];
+    assert.equal(again[0].connection_status, "OFFLINE");
+
+    // back online (handle method): everything works again
+    assert.equal(cl.sim.setNodeOnline(off, true), true);
+    assert.equal(cl.sim.setNodeOnline("nosuch", true), false);
+    r = await c.request("PUT", "/v1/resource-definitions/keep/volume-definitions/0", {
+      body: { size_kib: 16384 },
+    });
+    assert.equal(r.status, 200);
+    r = await c.request("POST", "/v1/resource-definitions/keep/snapshot-rollback/s1", {
+      body: {},
+    });
+    assert.equal(r.status, 200);
+    assert.equal((await spawn("rg4", "four")).status, 201);
+    assert.equal((await nodesOf("four")).length, 4);
+    assert.deepEqual(
+      (await c.request("GET", "/v1/resource-definitions/keep/sync-status")).data,
+      { synced_on_all: true },
+    );
+
+    const v = await loadOpenApiValidator();
+    assert.ok(cl.exchanges.length > 20, `${cl.exchanges.length} exchanges recorded`);
+    const problems = cl.exchanges.flatMap((ex) => v.validate(ex));
+    assert.deepEqual([...new Set(problems)], []);
   });
 });

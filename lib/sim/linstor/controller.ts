@@ -159,6 +159,8 @@ export interface SimNode {
   address: string;
   props: Record<string, string>;
   uuid: string;
+  /** The satellite is disconnected (the /_sim/node control); absent = online. */
+  offline?: boolean;
 }
 
 /** A storage pool on one node. */
@@ -268,6 +270,8 @@ export interface ControllerOptions {
 }
 
 const DISKLESS_POOL = "DfltDisklessStorPool";
+/** ApiConsts.WARN_NOT_CONNECTED (code part; MASK_WARN added where used). */
+const WARN_NOT_CONNECTED = 1001;
 const NAME_RE = /^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/;
 const NODE_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,254}$/;
 const THIN_KINDS = new Set<PoolKind>(["LVM_THIN", "ZFS_THIN", "FILE_THIN"]);
@@ -713,6 +717,29 @@ export class SimController {
     return true;
   }
 
+  /** Whether the satellite `name` is connected (unknown nodes count as offline). */
+  isOnline(name: string): boolean {
+    const n = this.node(name);
+    return !!n && !n.offline;
+  }
+
+  /** Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. */
+  setNodeOnline(name: string, online: boolean): boolean {
+    const n = this.node(name);
+    if (!n) return false;
+    if (online) delete n.offline;
+    else n.offline = true;
+    return true;
+  }
+
+  /** LINSTOR's FAIL_NOT_CONNECTED for an operation that needs every satellite of `rd`. */
+  #needConnected(rscs: SimRsc[], message: (node: string) => string, details?: string): void {
+    const off = rscs.find((r) => !this.isOnline(r.node));
+    if (off) {
+      fail(CODE.FAIL_NOT_CONNECTED, message(off.node), details ? { details } : {});
+    }
+  }
+
   // ----- files ------------------------------------------------------------------------------
 
   volumeFile(rd: string, nr: number): string {
@@ -858,6 +885,8 @@ export class SimController {
     const existing = rd ? rd.rscs.filter((r) => !r.diskless) : [];
     const cands: { pool: SimPool; free: number; node: SimNode }[] = [];
     for (const n of this.state.nodes) {
+      // the autoplacer only considers connected satellites
+      if (n.offline) continue;
       if (onlyNodes.length && !onlyNodes.includes(k(n.name))) continue;
       if (rd && existing.some((r) => k(r.node) === k(n.name))) continue;
       if (
@@ -987,7 +1016,7 @@ export class SimController {
         return true;
       }
       const node = this.state.nodes
-        .filter((n) => !rd.rscs.some((r) => k(r.node) === k(n.name)))
+        .filter((n) => !n.offline && !rd.rscs.some((r) => k(r.node) === k(n.name)))
         .find((n) => this.pool(n.name, DISKLESS_POOL));
       if (!node) {
         out.push(
@@ -1070,7 +1099,7 @@ export class SimController {
         is_active: true,
         uuid: n.uuid,
       }],
-      connection_status: "ONLINE",
+      connection_status: n.offline ? "OFFLINE" : "ONLINE",
       uuid: n.uuid,
       storage_providers: ["DISKLESS", "LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN"],
       resource_layers: ["DRBD", "LUKS", "STORAGE"],
@@ -1143,7 +1172,14 @@ export class SimController {
       supports_snapshots: SNAP_KINDS.has(p.kind),
       external_locking: false,
     };
-    if (p.kind !== "DISKLESS") {
+    if (!this.isOnline(p.node)) {
+      // no satellite, no free-space report: capacities unknown, a WARN_NOT_CONNECTED report
+      v.reports = [{
+        ret_code: BigInt.asIntN(64, MASK_WARN | BigInt(WARN_NOT_CONNECTED)),
+        message: `No active connection to satellite '${p.node}'`,
+        created_at: new Date().toISOString(),
+      }];
+    } else if (p.kind !== "DISKLESS") {
       v.free_capacity = this.poolFreeKib(p);
       v.total_capacity = p.totalKib;
     }
@@ -1385,7 +1421,9 @@ export class SimController {
     const pools = splitNames(filter.storage_pool_list);
     const providers = splitNames(filter.provider_list).map(k);
     const avail = this.state.pools.filter((p) =>
-      p.kind !== "DISKLESS" && (!pools.length || pools.some((x) => k(x) === k(p.name))) &&
+      p.kind !== "DISKLESS" && this.isOnline(p.node) && (!pools.length || pools.some((x) =>
+        k(x) === k(p.name)
+      )) &&
       (!providers.length || providers.includes(p.kind))
     );
     let selected: SimPool[] = [];
@@ -1629,8 +1667,10 @@ export class SimController {
   }
 
   syncStatus(name: string): SimReply {
-    this.#needRd(name);
-    return { status: 200, body: { synced_on_all: true } };
+    const rd = this.#needRd(name);
+    // a disconnected satellite reports no disk state: its replica is not known to be UpToDate
+    const synced = rd.rscs.every((r) => r.diskless || this.isOnline(r.node));
+    return { status: 200, body: { synced_on_all: synced } };
   }
 
   // ----- volume definitions -------------------------------------------------------------------
@@ -1687,6 +1727,10 @@ export class SimController {
         if (body.size_kib <= 0) {
           fail(CODE.FAIL_INVLD_VLM_SIZE, `Invalid volume size ${body.size_kib} KiB.`);
         }
+        if (body.size_kib !== vd.sizeKib) {
+          // the resize has to reach every satellite holding the resource
+          this.#needConnected(rd.rscs, (n) => `No connection to satellite '${n}'`);
+        }
         if (body.size_kib === vd.sizeKib) {
           out.push(
             rc(
@@ -1722,9 +1766,15 @@ export class SimController {
     const inUse = this.isInUse(rd, r.node);
     const otherPrimary = rd.rscs.some((o) => o !== r && this.isInUse(rd, o.node));
     const pool = this.pool(r.node, r.pool);
+    // A disconnected satellite reports nothing (no state, no connections, no disk states);
+    // its connected peers see their DRBD connection to it as Connecting.
+    const online = this.isOnline(r.node);
     const connections: Record<string, unknown> = {};
     for (const o of rd.rscs) {
-      if (o !== r) connections[o.node] = { connected: true, message: "Connected" };
+      if (o === r || !online) continue;
+      connections[o.node] = this.isOnline(o.node)
+        ? { connected: true, message: "Connected" }
+        : { connected: false, message: "Connecting" };
     }
     const v: Record<string, unknown> = {
       name: rd.name,
@@ -1765,10 +1815,10 @@ export class SimController {
           may_promote: !otherPrimary && !inUse,
         },
       },
-      state: { in_use: inUse },
       uuid: r.uuid,
       create_timestamp: r.created,
     };
+    if (online) v.state = { in_use: inUse };
     if (withVolumes) {
       v.volumes = rd.vds.map((vd) => ({
         volume_number: vd.nr,
@@ -1779,9 +1829,7 @@ export class SimController {
         usable_size_kib: vd.sizeKib,
         props: { ...vd.props },
         flags: [],
-        state: {
-          disk_state: r.diskless ? "Diskless" : "UpToDate",
-        },
+        ...(online ? { state: { disk_state: r.diskless ? "Diskless" : "UpToDate" } } : {}),
         // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
         layer_data_list: [{
           type: "DRBD",
@@ -1798,7 +1846,7 @@ export class SimController {
             meta_disk: "internal",
             allocated_size_kib: this.allocatedKib(rd, r, vd),
             usable_size_kib: vd.sizeKib,
-            disk_state: r.diskless ? "Diskless" : "UpToDate",
+            disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
           },
         }],
         uuid: vd.uuid,
@@ -1933,7 +1981,7 @@ export class SimController {
     const used = this.#placeDiskful(rd, chosen);
     if (filter.diskless_on_remaining === true) {
       for (const n of this.state.nodes) {
-        if (!this.rsc(rd, n.name) && this.pool(n.name, DISKLESS_POOL)) {
+        if (!n.offline && !this.rsc(rd, n.name) && this.pool(n.name, DISKLESS_POOL)) {
           this.#newRsc(rd, n.name, DISKLESS_POOL, true, false);
         }
       }
@@ -1976,6 +2024,12 @@ export class SimController {
     return this.tx([name], () => {
       const rd = this.#needRd(name);
       const node = this.#needNode(nodeName);
+      if (node.offline) {
+        fail(CODE.FAIL_NOT_CONNECTED, `No active connection to satellite '${node.name}'.`, {
+          details:
+            "Resources cannot be made available when the corresponding satellite is not connected.",
+        });
+      }
       const diskful = body.diskful === true;
       const out: SimRc[] = [];
       const r = this.rsc(rd, node.name);
@@ -2218,6 +2272,35 @@ export class SimController {
         );
       }
     }
+    if (nodes?.length) {
+      this.#needConnected(
+        diskful,
+        (n) => `No active connection to satellite '${n}'.`,
+        "Snapshots cannot be created when the corresponding satellites are not connected.",
+      );
+    } else {
+      // LINSTOR >= 1.2x: a disconnected diskful node is skipped with a warning; at least one
+      // connected diskful satellite is needed
+      const online = diskful.filter((r) => this.isOnline(r.node));
+      if (!online.length) {
+        fail(
+          CODE.FAIL_NOT_CONNECTED,
+          "No diskful connected satellite for snapshot or no resources.",
+          {
+            details: "Snapshots need at least one diskful online satellite.",
+          },
+        );
+      }
+      for (const r of diskful) {
+        if (online.includes(r)) continue;
+        out.push(rc(
+          MASK_WARN,
+          0,
+          `Snapshot for resource '${rd.name}' will not be created on node '${r.node}' because that node is currently offline.`,
+        ));
+      }
+      diskful = online;
+    }
     const s: SimSnap = {
       name,
       nodes: diskful.map((r) => r.node),
@@ -2324,6 +2407,11 @@ export class SimController {
       if (rd.vds.some((v) => !s.vds.some((sv) => sv.nr === v.nr))) {
         fail(315, "Some volumes were not captured by the snapshot. Cannot rollback.");
       }
+      this.#needConnected(
+        rd.rscs,
+        (n) => `No active connection to satellite '${n}'.`,
+        "Snapshot rollback cannot be performed when the corresponding satellites are not connected.",
+      );
       for (const sv of s.vds) {
         const vd = rd.vds.find((v) => v.nr === sv.nr)!;
         vd.sizeKib = sv.sizeKib;
@@ -2433,6 +2521,12 @@ export class SimController {
           `Resource definition '${src.name}' has no diskful resources to clone from.`,
         );
       }
+      // the copy runs on the satellites of the source's replicas (and the clone lands there)
+      this.#needConnected(
+        diskful,
+        (n) => `No active connection to satellite '${n}'.`,
+        "Resources cannot be cloned when the corresponding satellites are not connected.",
+      );
       const out: SimRc[] = [];
       const props: Record<string, string> = {};
       for (const [key, v] of Object.entries(src.props)) {

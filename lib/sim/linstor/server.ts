@@ -14,6 +14,8 @@
  *                                        matched against the URL path; times defaults to unlimited
  * - `DELETE /_sim/faults`              clear all faults
  * - `POST /_sim/in-use`                `{resource|volume, node|client, in_use}`
+ * - `POST /_sim/node`                  `{node, online}` disconnect (false) or reconnect (true) a
+ *                                        satellite; kept in state.json (a restart keeps it)
  * - `POST /_sim/latency`               `{ms}` global latency added to every LINSTOR request
  * - `POST /_sim/restart`               `{down_ms?}` stop listening, keep state, listen again
  */
@@ -111,6 +113,12 @@ export interface LinstorSim {
   clearFaults(): void;
   /** Mark a device open/closed on a node. */
   setInUse(resource: string, node: string, inUse: boolean): boolean;
+  /**
+   * Disconnect (`online` false) or reconnect a satellite: OFFLINE in `GET /v1/nodes`, never
+   * picked by the autoplacer, no capacity, unknown disk states, FAIL_NOT_CONNECTED (995) for
+   * resize, snapshot rollback, clone and make-available there. False for an unknown node.
+   */
+  setNodeOnline(node: string, online: boolean): boolean;
   setLatency(ms: number): void;
   /** Data file of volume `vnr` of resource `res`. */
   dataPath(res: string, vnr?: number): string;
@@ -437,6 +445,16 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         body: { error: `no resource ${res} on node ${node}` },
       };
     }
+    if (method === "POST" && path === "/_sim/node") {
+      const node = String(body.node ?? "");
+      if (typeof body.online !== "boolean") {
+        return { status: 400, body: { error: "online must be true or false" } };
+      }
+      const ok = handle.setNodeOnline(node, body.online);
+      return ok
+        ? { status: 200, body: { node: controller.node(node)!.name, online: body.online } }
+        : { status: 404, body: { error: `no node ${node}` } };
+    }
     if (method === "POST" && path === "/_sim/latency") {
       latencyMs = Number(body.ms ?? 0);
       return { status: 200, body: { ms: latencyMs } };
@@ -634,6 +652,11 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     },
     setInUse(resource: string, node: string, inUse: boolean): boolean {
       const ok = controller.setInUse(resource, node, inUse);
+      if (ok) persist();
+      return ok;
+    },
+    setNodeOnline(node: string, online: boolean): boolean {
+      const ok = controller.setNodeOnline(node, online);
       if (ok) persist();
       return ok;
     },
