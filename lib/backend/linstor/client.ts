@@ -474,7 +474,8 @@ export class LinstorClient {
       let data: unknown = null;
       if (text.trim() !== "") {
         try {
-          data = parseJsonLossless(text);
+          // The reviver is slow on large listings; only ApiCallRc replies carry ret_code.
+          data = text.includes('"ret_code"') ? parseJsonLossless(text) : JSON.parse(text);
         } catch {
           if (res.status < 400) {
             throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);
