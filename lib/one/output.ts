@@ -7,8 +7,6 @@
  * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
  * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
  */
-import { deflateSync } from "node:zlib";
-import { createSocket } from "node:dgram";
 import { posix } from "node:path";
 import { OneblkError } from "../errors.ts";
 import { encodeBase64Text } from "./args.ts";
@@ -334,7 +332,11 @@ export function legacyPollLine(u: VmDiskUsage): string {
 /** Largest UDP payload sendMonitorVm puts in one datagram. */
 export const MAX_MONITOR_DATAGRAM = 60_000;
 
-function monitorMessage(lines: string[], oid: number): string {
+function monitorMessage(
+  lines: string[],
+  oid: number,
+  deflateSync: (b: Uint8Array) => Uint8Array,
+): string {
   const z = deflateSync(new TextEncoder().encode(lines.join("\n") + "\n"));
   let bin = "";
   for (let i = 0; i < z.length; i += 0x8000) {
@@ -347,16 +349,18 @@ function monitorMessage(lines: string[], oid: number): string {
  * monitord messages `MONITOR_VM SUCCESS <oid> 0 <b64(zlib(lines))>\n` for the given VM lines,
  * split so that no message exceeds `maxBytes`.
  */
-export function buildMonitorVmMessages(
+export async function buildMonitorVmMessages(
   lines: string[],
   opts: { oid?: number; maxBytes?: number } = {},
-): string[] {
+): Promise<string[]> {
+  // node:zlib is loaded only here: it costs every other action start-up time.
+  const { deflateSync } = await import("node:zlib");
   const oid = opts.oid ?? -1;
   const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
   const out: string[] = [];
   const pack = (batch: string[]): void => {
     if (batch.length === 0) return;
-    const msg = monitorMessage(batch, oid);
+    const msg = monitorMessage(batch, oid, deflateSync);
     if (msg.length <= max) out.push(msg);
     else if (batch.length === 1) {
       throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
@@ -433,7 +437,8 @@ export async function sendMonitorVm(
     );
   }
   if (lines.length === 0) return { datagrams: 0, bytes: 0 };
-  const msgs = buildMonitorVmMessages(lines, { oid: opts.oid });
+  const msgs = await buildMonitorVmMessages(lines, { oid: opts.oid });
+  const { createSocket } = await import("node:dgram");
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
   let bytes = 0;

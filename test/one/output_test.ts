@@ -221,12 +221,12 @@ describe("MONITOR_VM (contract §6.2)", () => {
       'VM=[ID=3,POLL="DISK_SIZE=[ID=2,SIZE=1]"]',
     );
   });
-  it("splits large batches into datagrams under the limit", () => {
+  it("splits large batches into datagrams under the limit", async () => {
     const lines = Array.from(
       { length: 400 },
       (_, i) => monitorVmLine({ vmId: i, disks: [{ id: 0, sizeMb: Math.random() * 1e6 }] }),
     );
-    const msgs = buildMonitorVmMessages(lines, { maxBytes: 2000 });
+    const msgs = await buildMonitorVmMessages(lines, { maxBytes: 2000 });
     assert.ok(msgs.length > 1);
     const back: string[] = [];
     for (const msg of msgs) {
