@@ -1,5 +1,8 @@
 /** Shared test helpers for the host layer (not a test file itself). */
 import { join } from "node:path";
+import { sha256Hex } from "../support/bytes.ts";
+
+export { sha256Hex };
 
 /** Strings that break naive shell quoting. */
 export const HOSTILE: string[] = [
@@ -82,12 +85,6 @@ export function nulSplit(s: string): string[] {
   const parts = s.split("\0");
   parts.pop();
   return parts;
-}
-
-/** Hex SHA-256 of bytes. */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** True once the process is gone (or a zombie nobody reaps), waiting up to ~5 s. */

@@ -43,6 +43,14 @@ const ALL_LINKS = [
   "vmm/kvm/tmsave",
 ];
 
+/** A fresh remotes dir under `tmp` with stock content that must never be touched. */
+async function stockRemotes(tmp: string): Promise<string> {
+  const remotes = await Deno.makeTempDir({ dir: tmp, prefix: "remotes-" });
+  await Deno.mkdir(join(remotes, "vmm/kvm"), { recursive: true });
+  await Deno.writeTextFile(join(remotes, "vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+  return remotes;
+}
+
 describe("install / uninstall", () => {
   let tmp: string;
   let bin: string;
@@ -56,10 +64,7 @@ describe("install / uninstall", () => {
     await Deno.chmod(bin, 0o755);
   });
   beforeEach(async () => {
-    remotes = await Deno.makeTempDir({ dir: tmp, prefix: "remotes-" });
-    // stock content that must never be touched
-    await Deno.mkdir(join(remotes, "vmm/kvm"), { recursive: true });
-    await Deno.writeTextFile(join(remotes, "vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+    remotes = await stockRemotes(tmp);
   });
   after(async () => {
     await Deno.remove(tmp, { recursive: true });
@@ -307,9 +312,7 @@ describe("install --stubs", () => {
     }
   });
   beforeEach(async () => {
-    remotes = await Deno.makeTempDir({ dir: tmp, prefix: "remotes-" });
-    await Deno.mkdir(join(remotes, "vmm/kvm"), { recursive: true });
-    await Deno.writeTextFile(join(remotes, "vmm/kvm/deploy"), "#!/bin/sh\n# stock\n");
+    remotes = await stockRemotes(tmp);
   });
   after(async () => {
     await Deno.remove(tmp, { recursive: true });

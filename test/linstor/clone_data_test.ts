@@ -3,7 +3,14 @@ import assert from "node:assert/strict";
 import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import type { Placement } from "../../lib/backend/types.ts";
-import { type Cluster, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
+import {
+  type Cluster,
+  failCloneAndRestoreOnce,
+  pattern,
+  readAt,
+  startCluster,
+  writeAt,
+} from "./helpers.ts";
 
 const RG: Placement = { group: "one_rg", options: {} };
 const MiB = 1 << 20;
@@ -106,13 +113,7 @@ describe("LINSTOR clones and data end to end", () => {
   });
 
   it("second fallback: block copy with dd on a diskful node", async () => {
-    cl.sim.addFault({ method: "POST", path: "/clone$", action: "error", times: 1 });
-    cl.sim.addFault({
-      method: "POST",
-      path: "/snapshot-restore-resource/",
-      action: "error",
-      times: 1,
-    });
+    failCloneAndRestoreOnce(cl.sim);
     const calls0 = cl.hosts.calls;
     await cl.be.cloneVolume("src", "c-dd", { placement: RG, props: { VM_ID: "9" } });
     assert.equal(cl.hosts.calls - calls0, 1, "one dd");
@@ -131,13 +132,7 @@ describe("LINSTOR clones and data end to end", () => {
   it("when every path fails nothing named target is left", async () => {
     const noHosts = createLinstorBackend({ controllers: cl.sim.url });
     try {
-      cl.sim.addFault({ method: "POST", path: "/clone$", action: "error", times: 1 });
-      cl.sim.addFault({
-        method: "POST",
-        path: "/snapshot-restore-resource/",
-        action: "error",
-        times: 1,
-      });
+      failCloneAndRestoreOnce(cl.sim);
       await assert.rejects(
         noHosts.cloneVolume("src", "c-none", { placement: RG }),
         (e) => kindOf(e) === "backend" && /block copy/.test((e as Error).message),

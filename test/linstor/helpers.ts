@@ -12,6 +12,10 @@ import {
   type SimExchange,
   startLinstorSim,
 } from "../../lib/sim/linstor/server.ts";
+import { lcgBytes } from "../support/bytes.ts";
+import { readAt, writeAt } from "../support/files.ts";
+
+export { readAt, writeAt };
 
 /** A running fixture. */
 export interface Cluster {
@@ -57,45 +61,9 @@ export async function startCluster(
   };
 }
 
-/** Write bytes at offset into a file (through symlinks). */
-export async function writeAt(path: string, offset: number, data: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    let w = 0;
-    while (w < data.length) w += await f.write(data.subarray(w));
-  } finally {
-    f.close();
-  }
-}
-
-/** Read `len` bytes at offset from a file (through symlinks). */
-export async function readAt(path: string, offset: number, len: number): Promise<Uint8Array> {
-  const f = await Deno.open(path, { read: true });
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    const buf = new Uint8Array(len);
-    let r = 0;
-    while (r < len) {
-      const n = await f.read(buf.subarray(r));
-      if (n === null) break;
-      r += n;
-    }
-    return buf.subarray(0, r);
-  } finally {
-    f.close();
-  }
-}
-
 /** A deterministic pattern of `len` bytes. */
 export function pattern(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return lcgBytes(len, seed);
 }
 
 /** A free TCP port nobody listens on (for "controller down"). */
@@ -104,6 +72,20 @@ export function deadPort(): number {
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
   return port;
+}
+
+/**
+ * Make the next native clone and the next snapshot restore fail (HTTP error once each), so a
+ * clone has to take its last fallback (block copy).
+ */
+export function failCloneAndRestoreOnce(sim: LinstorSim): void {
+  sim.addFault({ method: "POST", path: "/clone$", action: "error", times: 1 });
+  sim.addFault({
+    method: "POST",
+    path: "/snapshot-restore-resource/",
+    action: "error",
+    times: 1,
+  });
 }
 
 /** Count exchanges of a method whose path matches. */

@@ -8,7 +8,13 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import type { Placement } from "../../lib/backend/types.ts";
-import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
+import {
+  type Cluster,
+  failCloneAndRestoreOnce,
+  pattern,
+  startCluster,
+  writeAt,
+} from "./helpers.ts";
 import { type Exchange, loadOpenApiValidator, type OpenApiValidator } from "./openapi_validator.ts";
 
 const RG: Placement = { group: "one_rg", options: {} };
@@ -208,13 +214,7 @@ describe("LINSTOR REST spec conformance", () => {
     });
     cl.sim.addFault({ method: "POST", path: "/clone$", action: "fail-clone", times: 1 });
     await be.cloneVolume("w-img", "w-c2", { placement: RG });
-    cl.sim.addFault({ method: "POST", path: "/clone$", action: "error", times: 1 });
-    cl.sim.addFault({
-      method: "POST",
-      path: "/snapshot-restore-resource/",
-      action: "error",
-      times: 1,
-    });
+    failCloneAndRestoreOnce(cl.sim);
     await be.cloneVolume("w-img", "w-c3", { placement: RG });
     await be.cloneVolume("w-img", "w-c4", { placement: RG, fromSnapshot: "s1" });
     await be.cloneVolume("w-img", "w-c1", { placement: RG }).catch(() => {});

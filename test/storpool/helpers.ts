@@ -11,6 +11,9 @@ import {
 } from "../../lib/backend/storpool/config.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
 import { startStorpoolSim, type StorpoolSim } from "../../lib/sim/storpool/server.ts";
+import { readAt, writeAt } from "../support/files.ts";
+
+export { readAt, writeAt };
 
 /** The template every test volume goes to. */
 export const TEMPLATE = "one-ds-100";
@@ -99,34 +102,4 @@ export function pattern(seed: number, size = 4096): Uint8Array {
   const b = new Uint8Array(size);
   for (let i = 0; i < size; i++) b[i] = (seed * 31 + i * 7) & 0xff;
   return b;
-}
-
-/** Write `data` at `offset` of a device path (follows the symlink to the data file). */
-export async function writeAt(path: string, offset: number, data: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < data.length) done += await f.write(data.subarray(done));
-  } finally {
-    f.close();
-  }
-}
-
-/** Read `len` bytes at `offset` of a device path. */
-export async function readAt(path: string, offset: number, len: number): Promise<Uint8Array> {
-  const f = await Deno.open(path, { read: true });
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    const out = new Uint8Array(len);
-    let done = 0;
-    while (done < len) {
-      const n = await f.read(out.subarray(done));
-      if (n === null) break;
-      done += n;
-    }
-    return out.subarray(0, done);
-  } finally {
-    f.close();
-  }
 }

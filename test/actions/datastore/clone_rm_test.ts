@@ -3,19 +3,18 @@
  * source's bytes and grows to SIZE, repeats succeed, a missing source creates nothing; rm
  * removes the volume with its snapshots, is idempotent, and refuses a volume in use.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../lib/sim/cluster.ts";
 import {
   imagePayload,
   lines,
   makeVolume,
-  openStore,
   PROFILES,
   sha256,
   snapshotNames,
-  type Store,
   testBytes,
+  useStores,
   volumeSha,
   worldState,
 } from "./helpers.ts";
@@ -24,18 +23,11 @@ const MiB = 1024 * 1024;
 
 describe("datastore clone and rm", () => {
   let c: Cluster;
-  const stores: Record<string, Store> = {};
+  const stores = useStores((started) => {
+    c = started;
+  });
   let nextId = 400;
   const data = testBytes(3 * MiB, 7);
-
-  before(async () => {
-    c = await startCluster();
-    for (const d of PROFILES) stores[d] = await openStore(c, d);
-  });
-  after(async () => {
-    for (const s of Object.values(stores)) await s.backend.close();
-    await c?.stop();
-  });
 
   for (const drv of PROFILES) {
     it(`${drv}: clone carries the bytes, grows to SIZE, prints SOURCE FORMAT`, async () => {

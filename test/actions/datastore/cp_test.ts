@@ -9,11 +9,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
 import {
+  closeStores,
   imagePayload,
   lines,
   makeImages,
   md5,
-  openStore,
+  openStores,
   PROFILES,
   qcow2ToRaw,
   sha256,
@@ -45,7 +46,7 @@ describe("datastore cp", () => {
 
   before(async () => {
     c = await startCluster();
-    for (const d of PROFILES) stores[d] = await openStore(c, d);
+    Object.assign(stores, await openStores(c));
     dir = join(c.root, "images");
     await Deno.mkdir(dir);
     files = await makeImages(dir, "plain", raw);
@@ -77,7 +78,7 @@ describe("datastore cp", () => {
   after(async () => {
     await server?.shutdown();
     broken?.close();
-    for (const s of Object.values(stores)) await s.backend.close();
+    await closeStores(stores);
     await c?.stop();
   });
 

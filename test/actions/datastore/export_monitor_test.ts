@@ -4,10 +4,10 @@
  * marketplace to dispose of it, and leaves the volume detached. monitor: the three keys oned
  * keeps, consistent numbers from one REST call, and USED_MB that follows the data.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../lib/sim/cluster.ts";
 import { child, parseXml, text } from "../../../lib/one/xml.ts";
 import {
   dsOnlyPayload,
@@ -16,14 +16,13 @@ import {
   makeImages,
   makeVolume,
   md5,
-  openStore,
   PROFILES,
   qcow2ToRaw,
   sha256,
   stagingLeft,
-  type Store,
   STYLES,
   testBytes,
+  useStores,
 } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
@@ -37,18 +36,11 @@ function parseMonitor(out: string): Record<string, number> {
 
 describe("datastore export and monitor", () => {
   let c: Cluster;
-  const stores: Record<string, Store> = {};
+  const stores = useStores((started) => {
+    c = started;
+  });
   let nextId = 600;
   const data = testBytes(3 * MiB, 21);
-
-  before(async () => {
-    c = await startCluster();
-    for (const d of PROFILES) stores[d] = await openStore(c, d);
-  });
-  after(async () => {
-    for (const s of Object.values(stores)) await s.backend.close();
-    await c?.stop();
-  });
 
   for (const drv of PROFILES) {
     for (const style of STYLES) {

@@ -4,20 +4,19 @@
  * simulator's data file, which every attached device path links to), and a snapshot of the
  * whole simulated world (volumes, attachments, staging files) to prove "nothing left behind".
  */
+import { after, before } from "node:test";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
-import { type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../../../lib/sim/cluster.ts";
+import { type Cluster, CLUSTER_DS, CLUSTER_HOSTS, startCluster } from "../../../lib/sim/cluster.ts";
 import { buildDsActionXml, buildImageXml, type ImageInput } from "../../../lib/sim/oned.ts";
-import { openBackend } from "../../../lib/backend/index.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
-import { hostRunnerFromEnv } from "../../../lib/host/index.ts";
-import { OneClient } from "../../../lib/one/xmlrpc.ts";
 import { parseDatastore } from "../../../lib/one/views.ts";
 import { profileFor } from "../../../lib/profiles/index.ts";
 import type { Profile } from "../../../lib/profiles/types.ts";
+import { dsPlacement, openDsBackend, PROFILES } from "../../support/cluster.ts";
+import { md5Hex, sha256Hex, xorshiftBytes } from "../../support/bytes.ts";
+import { writeAt } from "../../support/files.ts";
 
-/** Every profile. */
-export const PROFILES = ["linstor", "linstor_un", "storpool"] as const;
+export { PROFILES };
 /** Both payload styles. */
 export const STYLES = ["argv", "stdin"] as const;
 
@@ -72,17 +71,12 @@ export interface Store {
 }
 
 /** Open a backend on the profile's store (close it with closeStores). */
-export async function openStore(c: Cluster, drv: string): Promise<Store> {
+export function openStore(c: Cluster, drv: string): Promise<Store> {
   const dsId = CLUSTER_DS[drv].image;
   const ds = parseDatastore(imageDsXml(c, drv));
   const profile = profileFor(drv, c.env);
-  const one = await OneClient.fromEnv({ env: c.env });
-  const backend = openBackend(profile.store(ds.template, dsId), {
-    env: c.env,
-    hosts: hostRunnerFromEnv(c.env),
-    one: () => Promise.resolve(one),
-  });
-  return {
+  const backend = openDsBackend(c, profile, dsId);
+  return Promise.resolve({
     drv,
     dsId,
     profile,
@@ -95,31 +89,50 @@ export async function openStore(c: Cluster, drv: string): Promise<Store> {
       if (!p) throw new Error(`StorPool volume ${volume} has no data file`);
       return p;
     },
-  };
+  });
+}
+
+/** Open a Store for every profile, keyed by driver (close them with closeStores). */
+export async function openStores(c: Cluster): Promise<Record<string, Store>> {
+  const out: Record<string, Store> = {};
+  for (const d of PROFILES) out[d] = await openStore(c, d);
+  return out;
+}
+
+/**
+ * Register node:test hooks for the enclosing describe: before() starts a cluster, hands it to
+ * `onStart` and opens a Store per profile into the returned record; after() closes the stores
+ * and stops the cluster.
+ */
+export function useStores(onStart: (c: Cluster) => void): Record<string, Store> {
+  const stores: Record<string, Store> = {};
+  let c: Cluster | undefined;
+  before(async () => {
+    c = await startCluster();
+    onStart(c);
+    Object.assign(stores, await openStores(c));
+  });
+  after(async () => {
+    await closeStores(stores);
+    await c?.stop();
+  });
+  return stores;
+}
+
+/** Close the backends of Stores. */
+export async function closeStores(stores: Record<string, Store>): Promise<void> {
+  for (const s of Object.values(stores)) await s.backend.close();
 }
 
 /** sha256 hex of bytes. */
-export function sha256(b: Uint8Array): string {
-  return createHash("sha256").update(b).digest("hex");
-}
+export const sha256: (b: Uint8Array) => string = sha256Hex;
 
 /** md5 hex of bytes. */
-export function md5(b: Uint8Array): string {
-  return createHash("md5").update(b).digest("hex");
-}
+export const md5: (b: Uint8Array) => string = md5Hex;
 
 /** Deterministic pseudo-random bytes with zero runs (so sparse handling is exercised). */
 export function testBytes(n: number, seed: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    if ((i >> 16) % 3 === 1) continue; // every third 64 KiB block stays zero
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
+  return xorshiftBytes(n, seed, { sparse: true });
 }
 
 /** Assert-friendly view of a volume: its first `n` bytes' sha256 and whether the rest is zero. */
@@ -222,21 +235,13 @@ export async function makeVolume(
   sizeMiB: number,
   bytes: Uint8Array,
 ): Promise<void> {
-  const ds = parseDatastore(imageDsXml(c, s.drv));
-  await s.backend.createVolume(volume, sizeMiB, {
-    placement: s.profile.placement(ds.template, s.dsId),
-  });
+  await s.backend.createVolume(volume, sizeMiB, { placement: dsPlacement(c, s.profile, s.dsId) });
   await writeVolume(s, volume, bytes);
 }
 
 /** Overwrite the start of a volume's content (as a guest writing through its device would). */
-export async function writeVolume(s: Store, volume: string, bytes: Uint8Array): Promise<void> {
-  const f = await Deno.open(s.dataPath(volume), { write: true });
-  try {
-    for (let off = 0; off < bytes.length;) off += await f.write(bytes.subarray(off));
-  } finally {
-    f.close();
-  }
+export function writeVolume(s: Store, volume: string, bytes: Uint8Array): Promise<void> {
+  return writeAt(s.dataPath(volume), 0, bytes);
 }
 
 /** Names of the volume's snapshots ([] when the volume is gone). */

@@ -3,18 +3,17 @@
  * host, qcow2 for the profile that keeps formats (refused by the raw-only ones), save-as
  * targets that create nothing, OpenNebula ≤5.12 FSTYPE, and failures that leave no volume.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../lib/sim/cluster.ts";
 import {
   imagePayload,
   lines,
-  openStore,
   PROFILES,
   qcow2ToRaw,
   stagingLeft,
-  type Store,
+  useStores,
   worldState,
 } from "./helpers.ts";
 
@@ -32,17 +31,10 @@ async function dumpe2fsOk(path: string): Promise<boolean> {
 
 describe("datastore mkfs", () => {
   let c: Cluster;
-  const stores: Record<string, Store> = {};
+  const stores = useStores((started) => {
+    c = started;
+  });
   let nextId = 300;
-
-  before(async () => {
-    c = await startCluster();
-    for (const d of PROFILES) stores[d] = await openStore(c, d);
-  });
-  after(async () => {
-    for (const s of Object.values(stores)) await s.backend.close();
-    await c?.stop();
-  });
 
   for (const drv of PROFILES) {
     it(`${drv}: FS ext4 makes a real ext4 volume of SIZE MiB; a repeat succeeds`, async () => {

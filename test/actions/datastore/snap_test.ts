@@ -3,19 +3,19 @@
  * checked: snapshots are made with the backend directly (as a VM disk snapshot would have
  * made them), content is written through the simulator's data file (what the device shows).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../lib/sim/cluster.ts";
 import {
   imagePayload,
   lines,
   makeVolume,
-  openStore,
   PROFILES,
   sha256,
   snapshotNames,
   type Store,
   testBytes,
+  useStores,
   volumeSha,
   worldState,
   writeVolume,
@@ -28,17 +28,10 @@ const C = testBytes(2 * MiB, 13);
 
 describe("datastore image snapshots", () => {
   let c: Cluster;
-  const stores: Record<string, Store> = {};
+  const stores = useStores((started) => {
+    c = started;
+  });
   let nextId = 500;
-
-  before(async () => {
-    c = await startCluster();
-    for (const d of PROFILES) stores[d] = await openStore(c, d);
-  });
-  after(async () => {
-    for (const s of Object.values(stores)) await s.backend.close();
-    await c?.stop();
-  });
 
   /** Image with content A → snapshot 0, B → snapshot 1, then C (current). */
   async function imageWithSnapshots(s: Store): Promise<{ id: number; vol: string }> {

@@ -4,14 +4,12 @@
  * at the link step leaving no clone, persistent disk metadata, CDROM images shared by two VMs,
  * and the REST budget of ln.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
 import {
   cdromDisk,
   cloneDisk,
   diskArg,
-  Env,
   forEachCase,
   MiB,
   pattern,
@@ -19,20 +17,14 @@ import {
   present,
   shaBytes,
   shaOf,
+  useEnv,
   vmDir,
   vmInput,
   writeAt,
 } from "./helpers.ts";
 
 describe("tm clone / ln", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   it("clone: the image's bytes on the host at DIR/disk.i, grown to SIZE; a repeat succeeds", async () => {
     await forEachCase(async (tc) => {

@@ -5,32 +5,24 @@
  * middle leaves no new volume and no temporary snapshot; SOURCE naming the disk itself is
  * refused.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
 import type { Case } from "./helpers.ts";
 import {
   cloneDisk,
   diskArg,
-  Env,
   forEachCase,
   MiB,
   pattern,
   shaBytes,
+  useEnv,
   vmDir,
   vmInput,
   writeAt,
 } from "./helpers.ts";
 
 describe("tm cpds", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   /** A VM with a cloned disk 0 on bravo whose first 256 KiB the guest overwrote. */
   async function setup(tc: Case, n: number, lcmState: number, template = {}) {

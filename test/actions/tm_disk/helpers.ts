@@ -5,16 +5,33 @@
  * image volumes through a host device path, sha256 of what a host reads through DIR/disk.i).
  */
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { join } from "node:path";
-import { type Cluster, CLUSTER_DS, type RunOutput } from "../../../lib/sim/cluster.ts";
-import { buildVmXml, type DiskInput, type VmInput } from "../../../lib/sim/oned_builders.ts";
+import {
+  type Cluster,
+  CLUSTER_DS,
+  type RunOutput,
+  startCluster,
+} from "../../../lib/sim/cluster.ts";
+import type { DiskInput, VmInput } from "../../../lib/sim/oned_builders.ts";
 import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
 import type { Profile } from "../../../lib/profiles/types.ts";
 import type { Backend, Placement } from "../../../lib/backend/types.ts";
-import { openBackend } from "../../../lib/backend/index.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
-import { OneClient } from "../../../lib/one/xmlrpc.ts";
-import { datastoreFromNode } from "../../../lib/one/views.ts";
+import type { DatastoreView } from "../../../lib/one/views.ts";
+import {
+  assertOneLineFailure,
+  datastoreView,
+  dsPlacement,
+  openDsBackend,
+  putVm,
+  runWithStats,
+  vmDir,
+} from "../../support/cluster.ts";
+import { sha256Hex, xorshiftBytes } from "../../support/bytes.ts";
+import { fileSha256, lexists, writeAt } from "../../support/files.ts";
+
+export { vmDir, writeAt };
 
 /** 1 MiB. */
 export const MiB = 1024 * 1024;
@@ -51,21 +68,36 @@ export async function forEachCase(fn: (c: Case) => Promise<void>): Promise<void>
 
 /** Test access to the stores, oned and hosts of a cluster. */
 export class Env {
-  readonly c: Cluster;
-  readonly hosts: SimRunner;
+  #c?: Cluster;
+  #hosts?: SimRunner;
   readonly #backends = new Map<string, Backend>();
-  #seq = 0;
 
-  constructor(c: Cluster) {
-    this.c = c;
-    this.hosts = new SimRunner(c.root);
+  /** Wrap a started cluster (or bind one later with bind(), as useEnv does). */
+  constructor(c?: Cluster) {
+    if (c) this.bind(c);
+  }
+
+  /** Bind the started cluster. */
+  bind(c: Cluster): void {
+    this.#c = c;
+    this.#hosts = new SimRunner(c.root);
+  }
+
+  /** The cluster (throws before bind()). */
+  get c(): Cluster {
+    if (!this.#c) throw new Error("Env used before its cluster started");
+    return this.#c;
+  }
+
+  /** Host runner on the simulated hosts. */
+  get hosts(): SimRunner {
+    if (!this.#hosts) throw new Error("Env used before its cluster started");
+    return this.#hosts;
   }
 
   /** The datastore view of `id` from the simulated oned. */
-  ds(id: number) {
-    const node = this.c.oned.state.get("DATASTORE", id);
-    if (!node) throw new Error(`no datastore ${id}`);
-    return datastoreFromNode(node);
+  ds(id: number): DatastoreView {
+    return datastoreView(this.c, id);
   }
 
   /** Backend of datastore `dsId` under `tc`'s profile (opened once). */
@@ -73,13 +105,7 @@ export class Env {
     const key = `${tc.driver}/${dsId}`;
     let b = this.#backends.get(key);
     if (!b) {
-      const ds = this.ds(dsId);
-      const one = new OneClient({ endpoint: this.c.oned.url, session: "oneadmin:opennebula" });
-      b = openBackend(tc.profile.store(ds.template, dsId), {
-        env: this.c.env,
-        hosts: this.hosts,
-        one: () => Promise.resolve(one),
-      });
+      b = openDsBackend(this.c, tc.profile, dsId);
       this.#backends.set(key, b);
     }
     return b;
@@ -87,7 +113,7 @@ export class Env {
 
   /** Placement of datastore `dsId` under `tc`'s profile. */
   placement(tc: Case, dsId = tc.imageDs): Placement {
-    return tc.profile.placement(this.ds(dsId).template, dsId);
+    return dsPlacement(this.c, tc.profile, dsId);
   }
 
   /** Close the backends. */
@@ -101,17 +127,8 @@ export class Env {
     action: string,
     args: (string | number)[],
   ): Promise<RunOutput & { rest: number }> {
-    const stats = join(this.c.root, `stats-${tc.driver}-${++this.#seq}.jsonl`);
     if (action.includes(".")) await this.suffixLink(tc.driver, action);
-    const out = await this.c.run("tm", tc.driver, action, args.map(String), {
-      env: { ONEBLK_STATS_FILE: stats },
-    });
-    let rest = -1;
-    try {
-      const lines = (await Deno.readTextFile(stats)).split("\n").filter(Boolean);
-      rest = JSON.parse(lines.at(-1)!).rest;
-    } catch { /* no stats line */ }
-    return { ...out, rest };
+    return await runWithStats(this.c, "tm", tc.driver, action, args);
   }
 
   /**
@@ -121,7 +138,7 @@ export class Env {
   async suffixLink(driver: string, name: string): Promise<void> {
     const dir = join(this.c.remotes, "tm", driver);
     const link = join(dir, name);
-    if (await present(link)) return;
+    if (await lexists(link)) return;
     const target = await Deno.readLink(join(dir, name.slice(0, name.indexOf("."))));
     await Deno.symlink(target, link).catch((e) => {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
@@ -138,11 +155,7 @@ export class Env {
   /** Like tm(), asserting a one-line failure (exit 1, nothing on stdout). */
   async fails(tc: Case, action: string, args: (string | number)[], re?: RegExp) {
     const r = await this.tm(tc, action, args);
-    assert.equal(r.code, 1, `${action} ${args.join(" ")} should fail: ${r.stderr}`);
-    assert.equal(r.stdout, "");
-    const lines = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("INFO"));
-    assert.equal(lines.length, 1, `one error line expected, got:\n${r.stderr}`);
-    if (re) assert.match(lines[0], re);
+    assertOneLineFailure(r, re, { ignoreInfo: true, what: `${action} ${args.join(" ")}` });
     return r;
   }
 
@@ -181,7 +194,7 @@ export class Env {
 
   /** Put a VM into the simulated oned. */
   vm(input: VmInput): void {
-    this.c.oned.state.putVm(buildVmXml(input));
+    putVm(this.c, input);
   }
 
   /** Mark `volume` open (in use) on `host` through the store simulator's /_sim/in-use. */
@@ -198,11 +211,6 @@ export class Env {
     const text = await r.text();
     assert.ok(r.ok, `in-use ${volume}@${host}: ${r.status} ${text}`);
   }
-}
-
-/** The VM directory of `vmId` on system datastore `sysDs` as oned writes it (with `//`). */
-export function vmDir(sysDs: number, vmId: number): string {
-  return `/var/lib/one//datastores/${sysDs}/${vmId}`;
 }
 
 /** `host:DIR/disk.i`. */
@@ -287,65 +295,36 @@ export function vmInput(
   };
 }
 
-/** Deterministic pseudo-random bytes. */
+/** Deterministic pseudo-random bytes (xorshift). */
 export function pattern(seed: number, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-/** Write `data` at `offset` into a file or device (no truncation). */
-export async function writeAt(path: string, offset: number, data: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    await f.seek(offset, Deno.SeekMode.Start);
-    let done = 0;
-    while (done < data.length) done += await f.write(data.subarray(done));
-  } finally {
-    f.close();
-  }
+  return xorshiftBytes(len, seed);
 }
 
 /** sha256 (hex) of the first `len` bytes of a file (following links; zeros past its end). */
-export async function shaOf(path: string, len: number): Promise<string> {
-  const buf = new Uint8Array(len);
-  const f = await Deno.open(path, { read: true });
-  try {
-    let off = 0;
-    while (off < len) {
-      const n = await f.read(buf.subarray(off));
-      if (n === null) break;
-      off += n;
-    }
-  } finally {
-    f.close();
-  }
-  return shaBytes(buf);
+export function shaOf(path: string, len: number): Promise<string> {
+  return fileSha256(path, len, { padZeros: true });
 }
 
 /** sha256 (hex) of `data` padded with zeros to `len` bytes. */
-export async function shaBytes(data: Uint8Array, len = data.length): Promise<string> {
-  const buf = new Uint8Array(len);
-  buf.set(data.subarray(0, len));
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", buf));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
+export function shaBytes(data: Uint8Array, len = data.length): Promise<string> {
+  return Promise.resolve(sha256Hex(data, len));
 }
 
 /** True when `path` exists on the local filesystem (not following a final symlink). */
-export async function present(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
+export const present: (path: string) => Promise<boolean> = lexists;
+
+/**
+ * Register node:test hooks for the enclosing describe: before() starts a cluster and binds it
+ * to the returned Env, after() closes its backends and stops the cluster.
+ */
+export function useEnv(): Env {
+  const env = new Env();
+  before(async () => {
+    env.bind(await startCluster());
+  });
+  after(async () => {
+    await env.close();
+    await env.c.stop();
+  });
+  return env;
 }

@@ -3,20 +3,12 @@
  * arguments, a disk the VM does not have, a VM oned does not know, bad ids. Each fails with one
  * line on stderr, nothing on stdout, exit 1, and nothing is created or run on a host.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
-import { CASES, cloneDisk, diskArg, Env, present, vmInput } from "./helpers.ts";
+import { CASES, cloneDisk, diskArg, present, useEnv, vmInput } from "./helpers.ts";
 
 describe("tm disk actions: bad input", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   it("fail with one line and touch nothing", async () => {
     const tc = CASES[0];

@@ -4,33 +4,25 @@
  * host, the VM directory copied with tar and removed on the source, SRC == DST, repeats, and a
  * failed move that leaves the disk where it was.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
 import {
   cloneDisk,
   diskArg,
-  Env,
   forEachCase,
   MiB,
   pattern,
   present,
   shaBytes,
   shaOf,
+  useEnv,
   vmDir,
   vmInput,
   writeAt,
 } from "./helpers.ts";
 
 describe("tm mv", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   const facts = (source: string, imageId: number, diskId: number) => ({
     diskId,

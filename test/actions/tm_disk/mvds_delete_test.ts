@@ -4,18 +4,17 @@
  * (recover --delete), private clones and volatile disks are deleted, the VM directory and the
  * checkpoint volume go, and every delete can run twice.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
 import {
   cloneDisk,
   diskArg,
-  Env,
   forEachCase,
   pattern,
   persistentDisk,
   present,
   shaBytes,
+  useEnv,
   vmDir,
   vmInput,
   volatileDisk,
@@ -23,14 +22,7 @@ import {
 } from "./helpers.ts";
 
 describe("tm mvds / delete", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   it("mvds: the persistent disk's data stays in its image, detached, VM metadata cleared", async () => {
     await forEachCase(async (tc) => {

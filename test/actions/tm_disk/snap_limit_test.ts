@@ -4,40 +4,23 @@
  * it fails in one line and creates nothing; a retried snapshot id does not count itself, other
  * tools' snapshots do not count; precedence VM USER_TEMPLATE > image DS > system DS > env.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { startCluster } from "../../../lib/sim/cluster.ts";
+import type { RunOutput } from "../../../lib/sim/cluster.ts";
+import { assertOneLineFailure, runWithStats } from "../../support/cluster.ts";
 import type { Case } from "./helpers.ts";
-import { diskArg, Env, forEachCase, pattern, persistentDisk, vmInput } from "./helpers.ts";
+import { diskArg, forEachCase, pattern, persistentDisk, useEnv, vmInput } from "./helpers.ts";
 
 describe("tm snap_create DISKSNAPSHOT_LIMIT", () => {
-  let env: Env;
-  let seq = 0;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   /** Run a TM action with extra environment; returns the output and its REST count. */
-  async function tm(tc: Case, action: string, args: (string | number)[], e = {}) {
-    const stats = join(env.c.root, `limit-stats-${++seq}.jsonl`);
-    const r = await env.c.run("tm", tc.driver, action, args.map(String), {
-      env: { ONEBLK_STATS_FILE: stats, ...e },
-    });
-    const lines = (await Deno.readTextFile(stats).catch(() => "")).split("\n").filter(Boolean);
-    return { ...r, rest: lines.length ? JSON.parse(lines.at(-1)!).rest as number : -1 };
+  function tm(tc: Case, action: string, args: (string | number)[], e = {}) {
+    return runWithStats(env.c, "tm", tc.driver, action, args, { env: e, tag: "limit" });
   }
 
-  function refused(r: { code: number; stdout: string; stderr: string }, re: RegExp) {
-    assert.equal(r.code, 1, `should fail: ${r.stderr}`);
-    assert.equal(r.stdout, "");
-    const lines = r.stderr.split("\n").filter((l) => l.trim() && !l.startsWith("INFO"));
-    assert.equal(lines.length, 1, r.stderr);
-    assert.match(lines[0], re);
+  function refused(r: RunOutput, re: RegExp) {
+    assertOneLineFailure(r, re, { ignoreInfo: true });
   }
 
   /** Set (or clear) a datastore template attribute in the simulated oned. */

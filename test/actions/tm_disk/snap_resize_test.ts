@@ -5,20 +5,19 @@
  * works without a guest agent (crash-consistent, said so), REST budgets, and resize grows only
  * (qcow2 images kept as qcow2 are grown inside too).
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { startCluster } from "../../../lib/sim/cluster.ts";
 import type { Case } from "./helpers.ts";
 import {
   cloneDisk,
   diskArg,
-  Env,
   forEachCase,
   MiB,
   pattern,
   persistentDisk,
   shaBytes,
   shaOf,
+  useEnv,
   vmDir,
   vmInput,
   writeAt,
@@ -28,14 +27,7 @@ import {
 const SNAP_BUDGET = 3;
 
 describe("tm snap_* / resize", () => {
-  let env: Env;
-  before(async () => {
-    env = new Env(await startCluster());
-  });
-  after(async () => {
-    await env.close();
-    await env.c.stop();
-  });
+  const env = useEnv();
 
   async function linked(tc: Case, n: number, persistent: boolean, lcmState = 3) {
     const img = await env.image(tc, 70 + n, 4, pattern(tc.vmBase + 70 + n, 4096));

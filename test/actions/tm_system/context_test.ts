@@ -9,22 +9,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, CLUSTER_DS, startCluster } from "../../../lib/sim/cluster.ts";
-import { assertOk, assertOneLineFailure, PROFILES, vmDir } from "./helpers.ts";
+import { assertOk, assertOneLineFailure, isoFile, isoList, PROFILES, vmDir } from "./helpers.ts";
 import { profileFor } from "../../../lib/profiles/index.ts";
-
-async function isoFile(iso: string, name: string): Promise<string> {
-  const out = await new Deno.Command("isoinfo", {
-    args: ["-R", "-i", iso, "-x", `/${name}`],
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
-
-async function isoList(iso: string): Promise<string[]> {
-  const out = await new Deno.Command("isoinfo", { args: ["-R", "-f", "-i", iso] }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).sort();
-}
 
 describe("tm context", () => {
   let c: Cluster;

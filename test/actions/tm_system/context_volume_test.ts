@@ -15,6 +15,7 @@ import {
   closeEnvs,
   devicePath,
   hostsOf,
+  isoFile,
   lexists,
   type ProfileEnv,
   profileEnvs,
@@ -22,14 +23,6 @@ import {
   putVm,
   vmDir,
 } from "./helpers.ts";
-
-async function isoFile(iso: string, name: string): Promise<string> {
-  const out = await new Deno.Command("isoinfo", {
-    args: ["-R", "-i", iso, "-x", `/${name}`],
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
 
 describe("tm context on a store volume", () => {
   let c: Cluster;

@@ -6,21 +6,37 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Cluster, RunOutput } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../lib/sim/cluster.ts";
 import { CLUSTER_DS } from "../../../lib/sim/cluster.ts";
-import { buildVmXml, type DiskInput, type VmInput } from "../../../lib/sim/oned.ts";
+import type { DiskInput } from "../../../lib/sim/oned.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
 import { profileFor } from "../../../lib/profiles/index.ts";
 import type { Profile } from "../../../lib/profiles/types.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
-import { parseDatastore } from "../../../lib/one/views.ts";
+import {
+  assertOk,
+  assertOneLineFailure,
+  dsPlacement,
+  type ProfileName,
+  PROFILES,
+  putVm,
+  vmDir,
+} from "../../support/cluster.ts";
+import { lcgBytes, sha256Hex } from "../../support/bytes.ts";
+import { fileSha256, lexists, readAt, writeAt } from "../../support/files.ts";
 
-/** The three profiles. */
-export const PROFILES = ["linstor", "linstor_un", "storpool"] as const;
-/** A profile name. */
-export type ProfileName = typeof PROFILES[number];
+export {
+  assertOk,
+  assertOneLineFailure,
+  lexists,
+  type ProfileName,
+  PROFILES,
+  putVm,
+  sha256Hex,
+  vmDir,
+};
 
 /** Hosts and their StorPool client ids in the simulated cloud. */
 export const CLIENT_IDS: Record<string, number> = { alpha: 1, bravo: 2, charlie: 3, delta: 4 };
@@ -65,10 +81,7 @@ export function profileEnvs(c: Cluster): Record<ProfileName, ProfileEnv> {
       imageDs: ids.image,
       systemDs: ids.system,
       backend,
-      placement(dsId) {
-        const ds = parseDatastore(c.oned.state.datastores.get(dsId)!);
-        return profile.placement(ds.template, ds.id);
-      },
+      placement: (dsId) => dsPlacement(c, profile, dsId),
     };
   }
   return out;
@@ -77,18 +90,6 @@ export function profileEnvs(c: Cluster): Record<ProfileName, ProfileEnv> {
 /** Close the backends of profileEnvs. */
 export async function closeEnvs(envs: Record<ProfileName, ProfileEnv>): Promise<void> {
   for (const e of Object.values(envs)) await e.backend.close();
-}
-
-/** The VM directory of VM `vmId` on system datastore `dsId`. */
-export function vmDir(dsId: number, vmId: number): string {
-  return `/var/lib/one//datastores/${dsId}/${vmId}`;
-}
-
-/** Put a VM into the simulated oned; returns its XML. */
-export function putVm(c: Cluster, vm: VmInput): string {
-  const xml = buildVmXml(vm);
-  c.oned.state.putVm(xml);
-  return xml;
 }
 
 /** A volatile disk of the system datastore of `env`. */
@@ -152,78 +153,36 @@ export function devicePath(c: Cluster, env: ProfileEnv, host: string, volume: st
 
 /** A deterministic pattern of `len` bytes. */
 export function pattern(len: number, seed: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < len; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = x >>> 24;
-  }
-  return out;
+  return lcgBytes(len, seed);
 }
 
 /** Write bytes at the start of a file or device (through symlinks), without truncating. */
-export async function writeStart(path: string, data: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    let w = 0;
-    while (w < data.length) w += await f.write(data.subarray(w));
-  } finally {
-    f.close();
-  }
+export function writeStart(path: string, data: Uint8Array): Promise<void> {
+  return writeAt(path, 0, data);
 }
 
 /** Read `len` bytes from offset `off` of a file. */
-export async function readRange(path: string, off: number, len: number): Promise<Uint8Array> {
-  const f = await Deno.open(path, { read: true });
-  try {
-    await f.seek(off, Deno.SeekMode.Start);
-    const buf = new Uint8Array(len);
-    let r = 0;
-    while (r < len) {
-      const n = await f.read(buf.subarray(r));
-      if (n === null) break;
-      r += n;
-    }
-    return buf.subarray(0, r);
-  } finally {
-    f.close();
-  }
-}
-
-/** sha256 (hex) of bytes. */
-export async function sha256Hex(data: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>));
-  return [...d].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export const readRange: (path: string, off: number, len: number) => Promise<Uint8Array> = readAt;
 
 /** sha256 (hex) of the first `len` bytes of a file or device. */
-export async function sha256Of(path: string, len: number): Promise<string> {
-  return sha256Hex(await readRange(path, 0, len));
+export function sha256Of(path: string, len: number): Promise<string> {
+  return fileSha256(path, len);
 }
 
-/** Assert a failed run: exit 1, nothing on stdout, exactly one line on stderr. */
-export function assertOneLineFailure(r: RunOutput, re?: RegExp): void {
-  assert.equal(r.code, 1, `expected failure, got ${r.code}: ${r.stderr}`);
-  assert.equal(r.stdout, "");
-  const lines = r.stderr.split("\n").filter((l) => l.trim() !== "");
-  assert.equal(lines.length, 1, `expected one stderr line, got: ${r.stderr}`);
-  if (re) assert.match(lines[0], re);
+/** Contents of file `/name` inside ISO image `iso` (isoinfo, Rock Ridge names). */
+export async function isoFile(iso: string, name: string): Promise<string> {
+  const out = await new Deno.Command("isoinfo", {
+    args: ["-R", "-i", iso, "-x", `/${name}`],
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
 }
 
-/** Assert success (with the stderr in the message). */
-export function assertOk(r: RunOutput): void {
-  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
-}
-
-/** True when `path` exists on the local filesystem (not following a final symlink). */
-export async function lexists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
+/** Sorted paths inside ISO image `iso` (isoinfo -f, Rock Ridge names). */
+export async function isoList(iso: string): Promise<string[]> {
+  const out = await new Deno.Command("isoinfo", { args: ["-R", "-f", "-i", iso] }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).sort();
 }
 
 /** Hosts where `volume` is attached/placed (sorted). */
