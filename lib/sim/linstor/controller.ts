@@ -667,6 +667,9 @@ export class SimController {
   rd(name: string): SimRd | undefined {
     return this.state.rds.find((r) => k(r.name) === k(name));
   }
+  /** Per-listing cache of volume file allocations (set while a listing is built). */
+  #allocMemo: Map<string, number> | undefined;
+
   pool(node: string, name: string): SimPool | undefined {
     return this.state.pools.find((p) => k(p.node) === k(node) && k(p.name) === k(name));
   }
@@ -817,7 +820,14 @@ export class SimController {
     const pool = this.pool(rsc.node, rsc.pool);
     const md = drbdMetaKib(vd.sizeKib);
     if (pool && THIN_KINDS.has(pool.kind)) {
-      return fileAllocKib(this.volumeFile(rd.name, vd.nr)) + md;
+      const f = this.volumeFile(rd.name, vd.nr);
+      const memo = this.#allocMemo;
+      let kib = memo?.get(f);
+      if (kib === undefined) {
+        kib = fileAllocKib(f);
+        memo?.set(f, kib);
+      }
+      return kib + md;
     }
     return align(vd.sizeKib + md, 4096);
   }
@@ -1857,6 +1867,16 @@ export class SimController {
   }
 
   viewResources(q: URLSearchParams): SimReply {
+    // One listing stats each volume file once, however many replicas show it.
+    this.#allocMemo = new Map();
+    try {
+      return this.#viewResources(q);
+    } finally {
+      this.#allocMemo = undefined;
+    }
+  }
+
+  #viewResources(q: URLSearchParams): SimReply {
     const nodes = q.getAll("nodes").map(k);
     const rscs = q.getAll("resources").map(k);
     const pools = q.getAll("storage_pools").map(k);
