@@ -10,7 +10,7 @@
  * which hides TM_MAD from the stock script's save.<tm>/restore.<tm> hooks).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend, Placement, VolumeInfo } from "../../lib/backend/types.ts";
 import type { Profile } from "../../lib/profiles/types.ts";
 import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
 import { intAttr } from "../../lib/profiles/types.ts";
@@ -101,6 +101,27 @@ export async function withCheckpointCall(
   } finally {
     await store.close();
   }
+}
+
+/** What save and restore look at first: the checkpoint volume and whether the domain runs. */
+export interface CheckpointState {
+  /** `profile.checkpointVolume(vm)`. */
+  volume: string;
+  existing: VolumeInfo | null;
+  running: boolean;
+}
+
+/** Look up the call's checkpoint volume and the domain's state on the host (in parallel). */
+export async function checkpointState(
+  ctx: ActionContext,
+  { deployId, host, vmId, store }: CheckpointCall,
+): Promise<CheckpointState> {
+  const volume = store.profile.checkpointVolume(vmId);
+  const [existing, running] = await Promise.all([
+    store.backend.getVolume(volume),
+    domainExists(ctx, host, deployId),
+  ]);
+  return { volume, existing, running };
 }
 
 /** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */

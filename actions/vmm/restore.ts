@@ -19,8 +19,8 @@ import { link, unlink, waitForPath } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
 import {
   type CheckpointCall,
+  checkpointState,
   delegateToStock,
-  domainExists,
   VIRSH_TIMEOUT_MS,
   virshArgv,
   withCheckpointCall,
@@ -32,16 +32,9 @@ export async function run(ctx: ActionContext): Promise<void> {
   await withCheckpointCall(ctx, "restore", { deployId, checkpointFile, host, vmId }, restore);
 }
 
-async function restore(
-  ctx: ActionContext,
-  { deployId, ckpt, host, vmId, xml, store }: CheckpointCall,
-): Promise<void> {
-  const { profile, backend } = store;
-  const volume = profile.checkpointVolume(vmId);
-  const [existing, running] = await Promise.all([
-    backend.getVolume(volume),
-    domainExists(ctx, host, deployId),
-  ]);
+async function restore(ctx: ActionContext, call: CheckpointCall): Promise<void> {
+  const { deployId, ckpt, host, xml, store: { backend } } = call;
+  const { volume, existing, running } = await checkpointState(ctx, call);
   if (!existing) {
     if (running) {
       ctx.info(`${deployId} runs on ${host} and ${volume} is gone: restored by an earlier call`);

@@ -24,7 +24,7 @@ import { OneblkError } from "../../lib/errors.ts";
 import {
   type CheckpointCall,
   checkpointSizeMiB,
-  domainExists,
+  checkpointState,
   VIRSH_TIMEOUT_MS,
   virshArgv,
   withCheckpointCall,
@@ -36,21 +36,15 @@ export async function run(ctx: ActionContext): Promise<void> {
   await withCheckpointCall(ctx, "save", { deployId, checkpointFile, host, vmId }, save);
 }
 
-async function save(
-  ctx: ActionContext,
-  { deployId, ckpt, host, vmId, view, store }: CheckpointCall,
-): Promise<void> {
+async function save(ctx: ActionContext, call: CheckpointCall): Promise<void> {
+  const { deployId, ckpt, host, vmId, view, store } = call;
   const memory = Number(view.vm.template.get("MEMORY"));
   if (!Number.isFinite(memory) || memory <= 0) {
     throw new OneblkError("input", `VM ${vmId} has no valid TEMPLATE/MEMORY`);
   }
   const { profile, backend, placement, ds } = store;
-  const volume = profile.checkpointVolume(vmId);
   const size = checkpointSizeMiB(memory);
-  const [existing, running] = await Promise.all([
-    backend.getVolume(volume),
-    domainExists(ctx, host, deployId),
-  ]);
+  const { volume, existing, running } = await checkpointState(ctx, call);
   const device = backend.devicePath(volume);
   if (existing && !running) {
     ctx.info(`${deployId} is not running and ${volume} exists: saved by an earlier call`);

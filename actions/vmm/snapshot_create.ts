@@ -20,9 +20,10 @@ import { withFrozen } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
 import { snapshotLimit } from "../../lib/snapshot_limit.ts";
 import { freezeTimeoutMs } from "../tm/disk_common.ts";
-import { checkDomain, delegateToStock, domainExists } from "./common.ts";
+import { checkDomain, domainExists } from "./common.ts";
 import {
   byBackend,
+  delegateVmSnap,
   hypervisorId,
   loadVmSnapCall,
   stockOnly,
@@ -34,13 +35,7 @@ import {
 export async function run(ctx: ActionContext): Promise<void> {
   const call = await loadVmSnapCall(ctx, "create");
   if (stockOnly(call)) {
-    const out = await delegateToStock(
-      ctx,
-      "snapshot_create",
-      call.host,
-      call.xml,
-      `VM ${call.vmId} has no disk on oneblk storage`,
-    );
+    const out = await delegateVmSnap(ctx, call, "create");
     const id = out.trim().split("\n").pop() ?? "";
     if (id) ctx.out(id);
     return;

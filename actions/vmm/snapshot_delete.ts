@@ -11,22 +11,18 @@
  * stock snapshot_delete; disks of other TM_MADs beside ours are ignored.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { delegateToStock } from "./common.ts";
-import { hypervisorIdOf, loadVmSnapCall, namesFor, stockOnly } from "./vmsnap_common.ts";
+import {
+  delegateVmSnap,
+  hypervisorIdOf,
+  loadVmSnapCall,
+  namesFor,
+  stockOnly,
+} from "./vmsnap_common.ts";
 
 /** Run the snapshotdelete override. */
 export async function run(ctx: ActionContext): Promise<void> {
   const call = await loadVmSnapCall(ctx, "delete");
-  if (stockOnly(call, false)) {
-    await delegateToStock(
-      ctx,
-      "snapshot_delete",
-      call.host,
-      call.xml,
-      `VM ${call.vmId} has no disk on oneblk storage`,
-    );
-    return;
-  }
+  if (stockOnly(call, false)) return void (await delegateVmSnap(ctx, call, "delete"));
   const hvId = hypervisorIdOf(call);
   const items = namesFor(call, hvId);
   if (!items) {

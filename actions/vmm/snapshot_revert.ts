@@ -13,22 +13,19 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { checkDomain, delegateToStock, domainExists } from "./common.ts";
-import { hypervisorIdOf, loadVmSnapCall, namesFor, stockOnly } from "./vmsnap_common.ts";
+import { checkDomain, domainExists } from "./common.ts";
+import {
+  delegateVmSnap,
+  hypervisorIdOf,
+  loadVmSnapCall,
+  namesFor,
+  stockOnly,
+} from "./vmsnap_common.ts";
 
 /** Run the snapshotrevert override. */
 export async function run(ctx: ActionContext): Promise<void> {
   const call = await loadVmSnapCall(ctx, "revert");
-  if (stockOnly(call)) {
-    await delegateToStock(
-      ctx,
-      "snapshot_revert",
-      call.host,
-      call.xml,
-      `VM ${call.vmId} has no disk on oneblk storage`,
-    );
-    return;
-  }
+  if (stockOnly(call)) return void (await delegateVmSnap(ctx, call, "revert"));
   const hvId = hypervisorIdOf(call);
   const items = namesFor(call, hvId);
   if (!items) {

@@ -28,6 +28,7 @@ import {
 } from "../../lib/one/views.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { readOnlyDisk } from "../tm/disk_common.ts";
+import { delegateToStock } from "./common.ts";
 
 /** One disk of the VM on our storage. */
 export interface VmSnapVolume {
@@ -157,6 +158,24 @@ export function stockOnly(call: VmSnapCall, strict = true): boolean {
     );
   }
   return false;
+}
+
+/**
+ * Run the host's stock `snapshot_<action>` for a VM with no disk on oneblk storage (see
+ * stockOnly); returns its stdout.
+ */
+export function delegateVmSnap(
+  ctx: ActionContext,
+  call: VmSnapCall,
+  action: "create" | "revert" | "delete",
+): Promise<string> {
+  return delegateToStock(
+    ctx,
+    `snapshot_${action}`,
+    call.host,
+    call.xml,
+    `VM ${call.vmId} has no disk on oneblk storage`,
+  );
 }
 
 /** The snapshot name of each volume for hypervisor id `hvId` of snapshot `snapId`, or null. */

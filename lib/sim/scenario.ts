@@ -402,6 +402,28 @@ export class Lifecycle {
     this.note(`${what}: ${this.expect.size} written disk regions read back (sha256)`);
   }
 
+  /** The data file of image `imageId`'s store volume; asserts it exists (`what` says why). */
+  imageFile(imageId: number, what?: string): string {
+    const f = this.oned.volumeFile(this.oned.imageVolume(imageId));
+    assert.ok(f, what);
+    return f;
+  }
+
+  /** Assert each backup file of a written disk holds that disk's region. */
+  async checkBackupFiles(
+    files: readonly { diskId: number; path: string; format: string }[],
+  ): Promise<void> {
+    for (const f of files) {
+      const r = REGION[f.diskId];
+      if (!r) continue;
+      assert.equal(
+        await regionSha(f.path, r.offset, r.len, f.format),
+        this.expect.get(f.diskId),
+        `backup of disk ${f.diskId} holds its data`,
+      );
+    }
+  }
+
   /** Store volumes of the VM's disks (links on its host). */
   vmVolumes(host?: string): Promise<string[]> {
     return this.vmVolumesOf(this.vm!, host);
@@ -515,8 +537,7 @@ const stepRegisterRaw = step(
     assert.equal(img.sizeMb, 6, "stat reports the size in MB");
     assert.equal(img.source, l.oned.profile.imageSource(img.id, img.dsId), "SOURCE naming");
     assert.equal(img.format, "raw");
-    const f = l.oned.volumeFile(l.oned.imageVolume(img.id));
-    assert.ok(f, "the image volume exists in the store");
+    const f = l.imageFile(img.id, "the image volume exists in the store");
     assert.equal(await regionSha(f, 0, l.rawLen, "raw"), l.rawSha, "image bytes in the volume");
     l.note(`image ${img.id}: SOURCE ${img.source} FORMAT ${img.format}, bytes verified`);
   },
@@ -533,8 +554,7 @@ const stepRegisterQcow = step(
     assert.equal(img.source, l.oned.profile.imageSource(img.id, img.dsId));
     const want = l.oned.profile.keepImageFormat ? "qcow2" : "raw";
     assert.equal(img.format, want, "FORMAT per profile (kept or converted)");
-    const f = l.oned.volumeFile(l.oned.imageVolume(img.id));
-    assert.ok(f);
+    const f = l.imageFile(img.id);
     assert.equal(await regionSha(f, 0, l.qcowLen, img.format), l.qcowSha, "guest bytes");
     l.note(`image ${img.id}: FORMAT ${img.format}, guest bytes verified`);
   },
@@ -548,8 +568,7 @@ const stepDatablock = step(
     const img = await l.oned.createDatablock({ name: "data", sizeMb: 16, persistent: true });
     l.imgPers = img;
     assert.equal(img.source, l.oned.profile.imageSource(img.id, img.dsId));
-    const f = l.oned.volumeFile(l.oned.imageVolume(img.id));
-    assert.ok(f, "the datablock volume exists");
+    const f = l.imageFile(img.id, "the datablock volume exists");
     assert.ok((await Deno.stat(f)).size >= 16 * MiB, "the volume has the requested size");
     l.note(`datablock ${img.id}: SOURCE ${img.source}`);
   },
@@ -762,8 +781,7 @@ const stepSaveAs = step(
     const img = await l.oned.diskSaveAs(l.vm!.id, DISK.clone, "saved");
     l.imgSaved = img;
     assert.equal(img.source, l.oned.profile.imageSource(img.id, img.dsId), "SOURCE naming");
-    const f = l.oned.volumeFile(l.oned.imageVolume(img.id));
-    assert.ok(f, "the saved image has a volume");
+    const f = l.imageFile(img.id, "the saved image has a volume");
     const r = REGION[DISK.clone];
     assert.equal(
       await regionSha(f, r.offset, r.len, img.format),
@@ -783,15 +801,7 @@ const stepBackup = step(
     const vm = l.vm!;
     const res = await l.oned.backup(vm.id);
     assert.deepEqual(res.files.map((f) => f.diskId), l.oned.backupDiskIds(vm));
-    for (const f of res.files) {
-      const r = REGION[f.diskId];
-      if (!r) continue;
-      assert.equal(
-        await regionSha(f.path, r.offset, r.len, f.format),
-        l.expect.get(f.diskId),
-        `backup of disk ${f.diskId} holds its data`,
-      );
-    }
+    await l.checkBackupFiles(res.files);
     assert.ok(
       !(await exists(l.oned.cluster.hostPath(l.host, `${l.oned.vmDir(vm)}/backup`))),
       "postbackup removed DIR/backup",
@@ -810,15 +820,7 @@ const stepBackupPoweroff = step(
     const vm = l.vm!;
     await l.oned.poweroff(vm.id);
     const res = await l.oned.backup(vm.id);
-    for (const f of res.files) {
-      const r = REGION[f.diskId];
-      if (!r) continue;
-      assert.equal(
-        await regionSha(f.path, r.offset, r.len, f.format),
-        l.expect.get(f.diskId),
-        `backup of disk ${f.diskId} holds its data`,
-      );
-    }
+    await l.checkBackupFiles(res.files);
     assert.deepEqual(liveSnapshots(l), l.diskSnapshots(), "no backup snapshot left");
     await l.oned.resume(vm.id);
     await l.checkPlacement(l.host, "resumed after the backup");
@@ -878,8 +880,7 @@ const stepTerminate = step(
     const vm = l.vm!;
     const host = l.host;
     await l.oned.terminate(vm.id);
-    const f = l.oned.volumeFile(l.oned.imageVolume(l.imgPers!.id));
-    assert.ok(f, "the persistent image survives");
+    const f = l.imageFile(l.imgPers!.id, "the persistent image survives");
     const r = REGION[DISK.pers];
     assert.equal(
       await regionSha(f, r.offset, r.len, "raw"),
@@ -987,8 +988,7 @@ const stepHardTerminate = step(
     l.expect.set(DISK.pers, await sha256(bytes));
     const vol1 = await l.oned.linkedVolume("charlie", `${l.oned.vmDir(vm)}/disk.1`);
     await l.oned.terminate(vm.id, { hard: true });
-    const f = l.oned.volumeFile(l.oned.imageVolume(l.imgPers!.id));
-    assert.ok(f, "DELETE kept the persistent image");
+    const f = l.imageFile(l.imgPers!.id, "DELETE kept the persistent image");
     assert.equal(await regionSha(f, r.offset, r.len, "raw"), l.expect.get(DISK.pers));
     if (vol1) {
       assert.ok(

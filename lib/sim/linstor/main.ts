@@ -11,9 +11,8 @@
  * defaults to `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--pool` every
  * node gets a 100 GiB LVM-thin pool `DfltStorPool`.
  */
-import { serveUntilSignal } from "../common.ts";
+import { serveUntilSignal, SIM_CLI_OPTIONS, simCliValues } from "../common.ts";
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import { OneblkError } from "../../errors.ts";
 import { type LinstorSimOptions, startLinstorSim } from "./server.ts";
 
@@ -53,32 +52,21 @@ export async function linstorSimMain(args: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
-      port: { type: "string" },
+      ...SIM_CLI_OPTIONS,
       nodes: { type: "string" },
       pool: { type: "string", multiple: true },
       group: { type: "string", multiple: true },
-      "latency-ms": { type: "string" },
-      "state-dir": { type: "string" },
-      "hosts-root": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "tls-ca": { type: "string" },
       "require-client-cert": { type: "boolean" },
-      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OneblkError("usage", `--port: '${values.port}' is not a port`);
-  }
-  const latency = values["latency-ms"] === undefined ? 0 : Number(values["latency-ms"]);
-  if (!Number.isFinite(latency) || latency < 0) {
-    throw new OneblkError("usage", `--latency-ms: '${values["latency-ms"]}' is not a number`);
-  }
+  const { port, latencyMs, stateDir, hostsRoot } = simCliValues(values);
   const nodes = values.nodes?.split(",").map((s) => s.trim()).filter(Boolean);
   if (nodes && !nodes.every((n) => /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(n))) {
     throw new OneblkError("usage", `--nodes: '${values.nodes}' is not a list of node names`);
@@ -88,11 +76,10 @@ export async function linstorSimMain(args: string[]): Promise<number> {
     nodes: nodes?.length ? nodes : undefined,
     pools: values.pool?.length ? values.pool.map(parsePool) : undefined,
     resourceGroups: values.group?.map(parseGroup),
-    latencyMs: latency,
-    stateDir: values["state-dir"],
+    latencyMs,
+    stateDir,
+    hostsRoot,
   };
-  const simRoot = Deno.env.get("ONEBLK_SIM_ROOT");
-  opts.hostsRoot = values["hosts-root"] ?? (simRoot ? join(simRoot, "hosts") : undefined);
   if (values["tls-cert"] || values["tls-key"]) {
     if (!values["tls-cert"] || !values["tls-key"]) {
       throw new OneblkError("usage", "--tls-cert and --tls-key go together");

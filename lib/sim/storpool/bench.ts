@@ -3,7 +3,7 @@
  * and p95 wall time and the REST requests it made (median over iterations).
  */
 import { join } from "node:path";
-import { type BenchRow, quantile } from "../common.ts";
+import { type BenchRow, benchTimer } from "../common.ts";
 import { createStorpoolBackend } from "../../backend/storpool/backend.ts";
 import { createClientIdResolver } from "../../backend/storpool/config.ts";
 import type { Backend, Placement } from "../../backend/types.ts";
@@ -35,17 +35,8 @@ export async function benchStorpoolBackend(
     { clientIdOf: resolver.clientIdOf },
   );
   const placement: Placement = { group: "one-ds-100", options: { qos: "tier1" } };
-  const samples = new Map<string, { ms: number[]; rest: number[] }>();
-  const time = async (op: string, fn: () => Promise<unknown>) => {
-    const before = be.stats.requests;
-    const t0 = performance.now();
-    await fn();
-    const ms = performance.now() - t0;
-    const s = samples.get(op) ?? { ms: [], rest: [] };
-    s.ms.push(ms);
-    s.rest.push(be.stats.requests - before);
-    samples.set(op, s);
-  };
+  const timer = benchTimer(() => be.stats.requests);
+  const time = timer.time;
   try {
     for (let i = 0; i < opts.iterations; i++) {
       const v = `one-img-${i}`;
@@ -86,16 +77,5 @@ export async function benchStorpoolBackend(
     await sim.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
   }
-  const rows: BenchRow[] = [];
-  for (const [op, s] of samples) {
-    const ms = [...s.ms].sort((a, b) => a - b);
-    const rest = [...s.rest].sort((a, b) => a - b);
-    rows.push({
-      op,
-      medianMs: Math.round(quantile(ms, 0.5) * 100) / 100,
-      p95Ms: Math.round(quantile(ms, 0.95) * 100) / 100,
-      rest: quantile(rest, 0.5),
-    });
-  }
-  return rows;
+  return timer.rows();
 }

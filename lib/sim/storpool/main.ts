@@ -10,9 +10,8 @@
  * `$ONEBLK_SIM_ROOT/hosts` when ONEBLK_SIM_ROOT is set. Without `--token` a random token is
  * generated (and printed, since the caller needs it).
  */
-import { serveUntilSignal } from "../common.ts";
+import { serveUntilSignal, SIM_CLI_OPTIONS, simCliValues } from "../common.ts";
 import { parseArgs } from "node:util";
-import { join } from "node:path";
 import { OneblkError } from "../../errors.ts";
 import { type SimTemplateSpec, startStorpoolSim } from "./server.ts";
 
@@ -49,14 +48,10 @@ export async function storpoolSimMain(args: string[]): Promise<number> {
     strict: true,
     allowPositionals: false,
     options: {
-      port: { type: "string" },
+      ...SIM_CLI_OPTIONS,
       token: { type: "string" },
       clients: { type: "string" },
       template: { type: "string", multiple: true },
-      "latency-ms": { type: "string" },
-      "state-dir": { type: "string" },
-      "hosts-root": { type: "string" },
-      help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) {
@@ -67,23 +62,15 @@ export async function storpoolSimMain(args: string[]): Promise<number> {
     );
     return 0;
   }
-  const port = values.port === undefined ? 0 : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OneblkError("usage", `--port: '${values.port}' is not a port`);
-  }
-  const latency = values["latency-ms"] === undefined ? 0 : Number(values["latency-ms"]);
-  if (!Number.isFinite(latency) || latency < 0) {
-    throw new OneblkError("usage", `--latency-ms: '${values["latency-ms"]}' is not a number`);
-  }
-  const simRoot = Deno.env.get("ONEBLK_SIM_ROOT");
+  const { port, latencyMs, stateDir, hostsRoot } = simCliValues(values);
   const sim = await startStorpoolSim({
     port,
     token: values.token,
     clients: values.clients ? parseClients(values.clients) : undefined,
     templates: (values.template ?? []).map(parseTemplate),
-    latencyMs: latency,
-    stateDir: values["state-dir"],
-    hostsRoot: values["hosts-root"] ?? (simRoot ? join(simRoot, "hosts") : undefined),
+    latencyMs,
+    stateDir,
+    hostsRoot,
   });
   return await serveUntilSignal({
     url: sim.url,

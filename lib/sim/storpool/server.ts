@@ -331,20 +331,16 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     }
   };
 
-  const findVolume = (ref: string): SimObj => {
+  /** A volume or snapshot by name, or by global id as `~<globalId>`. */
+  const findByRef = <T extends SimObj>(all: Record<string, T>, ref: string, kind: string): T => {
     if (ref.startsWith("~")) {
-      const v = Object.values(st.volumes).find((x) => x.globalId === ref.slice(1));
-      if (v) return v;
-    } else if (st.volumes[ref]) return st.volumes[ref];
-    throw notFound(`Volume ${ref}`);
+      const o = Object.values(all).find((x) => x.globalId === ref.slice(1));
+      if (o) return o;
+    } else if (all[ref]) return all[ref];
+    throw notFound(`${kind} ${ref}`);
   };
-  const findSnapshot = (ref: string): SimSnap => {
-    if (ref.startsWith("~")) {
-      const s = Object.values(st.snapshots).find((x) => x.globalId === ref.slice(1));
-      if (s) return s;
-    } else if (st.snapshots[ref]) return st.snapshots[ref];
-    throw notFound(`Snapshot ${ref}`);
-  };
+  const findVolume = (ref: string): SimObj => findByRef(st.volumes, ref, "Volume");
+  const findSnapshot = (ref: string): SimSnap => findByRef(st.snapshots, ref, "Snapshot");
   const findTemplate = (name: string): SimTemplate => {
     const t = st.templates[name];
     if (!t) throw notFound(`Template ${name}`);
@@ -437,6 +433,43 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     transient: false,
     recoveringFromRemote: false,
     targetDeleteDate: s.targetDeleteDate,
+  });
+
+  /** The Describe answer: the summary plus (empty) disk sets and objects. */
+  const described = (sum: Record<string, unknown>) => ({
+    ...sum,
+    targetDiskSets: [],
+    objects: [],
+  });
+  /** The *Space answer for `objs`: each summary with its allocated bytes. */
+  const spaceList = async <T extends SimObj>(objs: T[], summarize: (o: T) => object) => {
+    const out = [];
+    for (const o of objs) {
+      const used = await allocated(o);
+      out.push({ ...summarize(o), storedSize: used, spaceUsed: used });
+    }
+    return out;
+  };
+  /** One VolumesGetStatus entry. */
+  const statusOf = async (o: SimObj, sum: object, snapshot: boolean) => ({
+    ...sum,
+    status: "up",
+    snapshot,
+    migrating: false,
+    decreasedRedundancy: false,
+    storedSize: await allocated(o),
+  });
+  /** A volume template as VolumeTemplateDescribe shows it. */
+  const templateSummary = (t: SimTemplate) => ({
+    name: t.name,
+    parentName: "",
+    replication: t.replication,
+    placeAll: t.placeAll,
+    placeTail: t.placeTail,
+    placeHead: t.placeHead,
+    size: "-",
+    iops: t.iops ?? "-",
+    bw: t.bw ?? "-",
   });
 
   // ---- device symlinks on simulated hosts ----
@@ -632,11 +665,7 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     Volume: { http: "GET", fn: (a) => [summary(findVolume(needArg(a, "volume")))] },
     VolumeDescribe: {
       http: "GET",
-      fn: (a) => ({
-        ...summary(findVolume(needArg(a, "volume"))),
-        targetDiskSets: [],
-        objects: [],
-      }),
+      fn: (a) => described(summary(findVolume(needArg(a, "volume")))),
     },
     VolumeGetInfo: {
       http: "GET",
@@ -663,38 +692,17 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     },
     VolumesSpace: {
       http: "GET",
-      fn: async () => {
-        const out = [];
-        for (const v of Object.values(st.volumes)) {
-          const used = await allocated(v);
-          out.push({ ...summary(v), storedSize: used, spaceUsed: used });
-        }
-        return out;
-      },
+      fn: () => spaceList(Object.values(st.volumes), summary),
     },
     VolumesGetStatus: {
       http: "GET",
       fn: async () => {
         const out: Record<string, unknown> = {};
         for (const v of Object.values(st.volumes)) {
-          out[v.name] = {
-            ...summary(v),
-            status: "up",
-            snapshot: false,
-            migrating: false,
-            decreasedRedundancy: false,
-            storedSize: await allocated(v),
-          };
+          out[v.name] = await statusOf(v, summary(v), false);
         }
         for (const s of Object.values(st.snapshots)) {
-          out[s.name] = {
-            ...snapSummary(s),
-            status: "up",
-            snapshot: true,
-            migrating: false,
-            decreasedRedundancy: false,
-            storedSize: await allocated(s),
-          };
+          out[s.name] = await statusOf(s, snapSummary(s), true);
         }
         return out;
       },
@@ -890,22 +898,11 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     Snapshot: { http: "GET", fn: (a) => [snapSummary(findSnapshot(needArg(a, "snapshot")))] },
     SnapshotDescribe: {
       http: "GET",
-      fn: (a) => ({
-        ...snapSummary(findSnapshot(needArg(a, "snapshot"))),
-        targetDiskSets: [],
-        objects: [],
-      }),
+      fn: (a) => described(snapSummary(findSnapshot(needArg(a, "snapshot")))),
     },
     SnapshotsSpace: {
       http: "GET",
-      fn: async () => {
-        const out = [];
-        for (const s of Object.values(st.snapshots)) {
-          const used = await allocated(s);
-          out.push({ ...snapSummary(s), storedSize: used, spaceUsed: used });
-        }
-        return out;
-      },
+      fn: () => spaceList(Object.values(st.snapshots), snapSummary),
     },
     SnapshotUpdate: {
       http: "POST",
@@ -1014,35 +1011,11 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     VolumeTemplatesList: {
       http: "GET",
       fn: () =>
-        Object.values(st.templates).map((t) => ({
-          name: t.name,
-          parentName: "",
-          replication: t.replication,
-          placeAll: t.placeAll,
-          placeTail: t.placeTail,
-          placeHead: t.placeHead,
-          size: "-",
-          iops: t.iops ?? "-",
-          bw: t.bw ?? "-",
-          reuseServer: false,
-        })),
+        Object.values(st.templates).map((t) => ({ ...templateSummary(t), reuseServer: false })),
     },
     VolumeTemplateDescribe: {
       http: "GET",
-      fn: (a) => {
-        const t = findTemplate(needArg(a, "template"));
-        return {
-          name: t.name,
-          parentName: "",
-          replication: t.replication,
-          placeAll: t.placeAll,
-          placeTail: t.placeTail,
-          placeHead: t.placeHead,
-          size: "-",
-          iops: t.iops ?? "-",
-          bw: t.bw ?? "-",
-        };
-      },
+      fn: (a) => templateSummary(findTemplate(needArg(a, "template"))),
     },
     VolumeTemplatesStatus: {
       http: "GET",
