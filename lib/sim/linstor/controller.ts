@@ -24,21 +24,13 @@ import {
   MASK_WARN,
   OBJ,
 } from "../../backend/linstor/api_call_rc.ts";
+import type { ApiCallRc } from "../../backend/linstor/api_call_rc.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Replies and errors
 
 /** One ApiCallRc entry as the simulator emits it (ret_code exact as BigInt). */
-export interface SimRc {
-  ret_code: bigint;
-  message: string;
-  cause?: string;
-  details?: string;
-  correction?: string;
-  error_report_ids?: string[];
-  obj_refs?: Record<string, string>;
-  created_at?: string;
-}
+export type SimRc = ApiCallRc;
 
 /** A reply of the controller logic: HTTP status and JSON body. */
 export interface SimReply {
