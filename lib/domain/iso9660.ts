@@ -137,11 +137,15 @@ function fail(message: string): never {
 // Names
 // ---------------------------------------------------------------------------------------
 
-/** d-characters of ISO 9660 level 1 for one name part (upper case, other characters `_`). */
+/**
+ * d-characters of ISO 9660 level 1 for one name part: upper case; every other byte of the
+ * UTF-8 name becomes `_` (one per byte, as genisoimage maps them).
+ */
 function dChars(s: string, max: number): string {
   let out = "";
-  for (const ch of s) {
+  for (const b of enc.encode(s)) {
     if (out.length >= max) break;
+    const ch = String.fromCharCode(b);
     if (/^[A-Z0-9_]$/.test(ch)) out += ch;
     else if (/^[a-z]$/.test(ch)) out += ch.toUpperCase();
     else out += "_";

@@ -190,6 +190,9 @@ Deno.test("primary tree: ISO 9660 level-1 identifiers, unique and sorted", async
   const id = (name: string) => new TextDecoder().decode(rrNode(r, `/${name}`).record.id);
   assert.deepEqual(id("context.sh"), "CONTEXT.SH;1");
   assert.deepEqual(id("noext"), "NOEXT.;1");
+  assert.deepEqual(id("ünï.txt"), "__N__.TXT;1"); // one _ per UTF-8 byte, as genisoimage
+  assert.deepEqual(id(".hidden"), "_HIDDEN.;1");
+  assert.deepEqual(id("a.b.c.d"), "A_B_C.D;1");
   assert.deepEqual(id("some directory"), "SOME_DIR");
   assert.deepEqual(id("Mixed Case name.tar.gz"), "MIXED_CA.GZ;1");
   // Three names map to VERYLONG.TXT: the first keeps it, the others get digits.
