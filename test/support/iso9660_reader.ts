@@ -388,7 +388,6 @@ function walkTree(
   path: string,
   parentExtent: number,
   parentSize: number,
-  isRoot: boolean,
   depth: number,
 ): IsoNode {
   if (depth > 64) fail(`${path}: directories nested more than 64 deep`);
@@ -409,8 +408,7 @@ function walkTree(
     const entries: SuspEntry[] = [];
     parseSusp(ctx.src, self.systemUse, entries, false, ctx.ceSectors);
     selfRr = rockRidge(entries);
-    const pe: SuspEntry[] = [];
-    parseSusp(ctx.src, parent.systemUse, pe, false, ctx.ceSectors);
+    parseSusp(ctx.src, parent.systemUse, [], false, ctx.ceSectors); // only checked
   }
   const node: IsoNode = {
     name,
@@ -451,7 +449,7 @@ function walkTree(
     const childPath = path === "/" ? `/${childName}` : `${path}/${childName}`;
     if (r.flags & 2) {
       node.children.push(
-        walkTree(ctx, r, childName, childPath, dirRec.extent, dirRec.size, false, depth + 1),
+        walkTree(ctx, r, childName, childPath, dirRec.extent, dirRec.size, depth + 1),
       );
       node.children[node.children.length - 1].rr = rr;
     } else {
@@ -467,7 +465,6 @@ function walkTree(
       });
     }
   }
-  if (isRoot && ctx.rock && selfRr) node.rr = selfRr;
   return node;
 }
 
@@ -574,7 +571,6 @@ export function readIso(src: IsoSource): IsoReport {
     "/",
     primary.root.extent,
     primary.root.size,
-    true,
     0,
   );
   const pL = parsePathTable(src, primary.pathTableL, primary.pathTableSize, true);
@@ -593,7 +589,6 @@ export function readIso(src: IsoSource): IsoReport {
       "/",
       joliet.root.extent,
       joliet.root.size,
-      true,
       0,
     );
     const jL = parsePathTable(src, joliet.pathTableL, joliet.pathTableSize, true);
