@@ -915,7 +915,12 @@ export class IsoImage {
 
   /** Write the image to the local file `path` (created or truncated; removed on failure). */
   async writeFile(path: string): Promise<void> {
-    const file = await Deno.open(path, { write: true, create: true, truncate: true });
+    const cannot = (e: unknown): never => {
+      if (e instanceof OneblkError) throw e;
+      throw new OneblkError("internal", `cannot write ISO image ${path}: ${(e as Error).message}`);
+    };
+    const file = await Deno.open(path, { write: true, create: true, truncate: true })
+      .catch(cannot);
     try {
       for await (const chunk of this.chunks()) {
         for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
@@ -923,7 +928,7 @@ export class IsoImage {
     } catch (e) {
       file.close();
       await Deno.remove(path).catch(() => {});
-      throw e;
+      cannot(e);
     }
     file.close();
   }
@@ -973,32 +978,42 @@ export async function writeIso(
 }
 
 /**
- * The entries for the tree under the local directory `dir` (its contents, not `dir` itself),
- * with each file's mode, owner and modification time, as `genisoimage -R` records them.
- * Symbolic links are followed (their targets are stored); a link loop, a device, a FIFO or a
- * socket is an error.
+ * The entries for the tree under the local directory `dir`, with each file's mode, owner and
+ * modification time, as `genisoimage -R` records them: its contents at the top of the image,
+ * or, with `under`, the directory itself at that path (what `cp -R dir ISO/under` makes).
+ * Symbolic links are followed (their targets are stored); a missing or unreadable entry, a
+ * link loop, a device, a FIFO or a socket is an error.
  */
-export async function isoEntriesFromDir(dir: string): Promise<IsoEntry[]> {
+export async function isoEntriesFromDir(dir: string, under = ""): Promise<IsoEntry[]> {
   const out: IsoEntry[] = [];
+  const look = async (src: string) => {
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.stat(src);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) fail(`${src} does not exist`);
+      fail(`cannot read ${src}: ${(e as Error).message}`);
+    }
+    const meta = {
+      mode: (st.mode ?? (st.isDirectory ? 0o755 : 0o644)) & 0o7777,
+      mtime: st.mtime ?? undefined,
+      uid: st.uid ?? undefined,
+      gid: st.gid ?? undefined,
+    };
+    return { st, meta };
+  };
   const walk = async (abs: string, rel: string, seen: readonly string[]) => {
     const names: string[] = [];
-    for await (const e of Deno.readDir(abs)) names.push(e.name);
+    try {
+      for await (const e of Deno.readDir(abs)) names.push(e.name);
+    } catch (e) {
+      fail(`cannot list ${abs}: ${(e as Error).message}`);
+    }
     names.sort();
     for (const name of names) {
       const src = `${abs}/${name}`;
       const path = rel ? `${rel}/${name}` : name;
-      let st: Deno.FileInfo;
-      try {
-        st = await Deno.stat(src);
-      } catch (e) {
-        fail(`cannot read ${src}: ${(e as Error).message}`);
-      }
-      const meta = {
-        mode: (st.mode ?? (st.isDirectory ? 0o755 : 0o644)) & 0o7777,
-        mtime: st.mtime ?? undefined,
-        uid: st.uid ?? undefined,
-        gid: st.gid ?? undefined,
-      };
+      const { st, meta } = await look(src);
       if (st.isDirectory) {
         const real = await Deno.realPath(src);
         if (seen.includes(real)) fail(`${src} is a link loop`);
@@ -1011,6 +1026,12 @@ export async function isoEntriesFromDir(dir: string): Promise<IsoEntry[]> {
       }
     }
   };
-  await walk(dir, "", [await Deno.realPath(dir)]);
+  const top = await look(dir);
+  if (!top.st.isDirectory) fail(`${dir} is not a directory`);
+  if (under) {
+    splitPath(under);
+    out.push({ path: under, dir: true, ...top.meta });
+  }
+  await walk(dir, under, [await Deno.realPath(dir)]);
   return out;
 }

@@ -470,6 +470,22 @@ Deno.test("isoEntriesFromDir: modes, owners, times, nesting, symlinks followed, 
     assert.deepEqual(rrNode(r, "/context.sh").rr!.uid, Deno.uid());
     const link = rrNode(r, "/link");
     assert.deepEqual(new TextDecoder().decode(readData(src, link)), "through a link");
+    // With `under`, the directory itself goes in at that path (like cp -R dir ISO/under).
+    const nested = await isoEntriesFromDir(`${dir}/src/sub`, "ctx/scripts");
+    assert.deepEqual(nested.map((e) => [e.path, e.dir ?? false, e.mode]), [
+      ["ctx/scripts", true, (await Deno.stat(`${dir}/src/sub`)).mode! & 0o7777],
+      ["ctx/scripts/inner", true, 0o700],
+      ["ctx/scripts/run.sh", false, 0o751],
+    ]);
+    const r2 = (await build([{ path: "context.sh", source: text("c") }, ...nested])).report;
+    assert.equal(rrNode(r2, "/ctx/scripts/run.sh").rr!.mode, 0o100751);
+    await rejects(() => isoEntriesFromDir(`${dir}/nope`), "does not exist");
+    await rejects(() => isoEntriesFromDir(`${dir}/target`), "is not a directory");
+    await rejects(() => isoEntriesFromDir(`${dir}/src`, "../x"), "invalid path");
+    await rejects(
+      () => writeIso(`${dir}/no/such/dir/ctx.iso`, entries),
+      "cannot write ISO image",
+    );
     await Deno.symlink(`${dir}/src`, `${dir}/src/sub/loop`);
     await rejects(() => isoEntriesFromDir(`${dir}/src`), "link loop");
   } finally {
