@@ -67,8 +67,9 @@ export interface IsoEntry {
   mode?: number;
   /** Modification time; default the image time. */
   mtime?: Date;
-  /** Owner ids recorded by Rock Ridge; default 0. */
+  /** Owner recorded by Rock Ridge; default 0. */
   uid?: number;
+  /** Group recorded by Rock Ridge; default 0. */
   gid?: number;
 }
 
@@ -82,7 +83,7 @@ export interface IsoOptions {
   applicationId?: string;
 }
 
-/** A name that a reader of one tree sees differently from the entry's own. */
+/** An entry whose Joliet name (what Windows shows) differs from its own name. */
 export interface IsoRename {
   /** The entry's path. */
   path: string;
@@ -736,9 +737,10 @@ function terminator(): Uint8Array {
 // ---------------------------------------------------------------------------------------
 
 /**
- * Lay out an image of `entries` (see {@link IsoImage} to stream it): check the names, stat the source files (their sizes are
- * fixed from here on) and build the metadata. Throws OneblkError("input") with one line for
- * a bad path, a duplicate, a missing source or a file of 4 GiB or more.
+ * Lay out an image of `entries`: check the paths, stat the source files (their sizes are
+ * fixed from here on), name, sort and place everything, and build the metadata. The result
+ * knows its size and streams the bytes ({@link IsoImage}). Throws OneblkError("input") with
+ * one line for a bad path, a duplicate, a missing source or a file of 4 GiB or more.
  */
 export async function planIso(
   entries: readonly IsoEntry[],
