@@ -91,6 +91,19 @@ describe("DRBD internal meta data: net size", () => {
     assert.equal(n, DRBDMETA.length * 31);
   });
 
+  it("covers DRBD 8.4 (v08) meta data as one peer slot", () => {
+    // drbdmeta ... v08 ... internal create-md, then bm_offset / 1024, for these sizes.
+    const v08: [number, number][] = [
+      [1405091840, 1372080],
+      [1073741924, 1048508],
+      [123456789, 120520],
+      [4198400, 4060],
+      [69632, 28],
+      [10737421312, 10485400],
+    ];
+    for (const [bytes, kib] of v08) assert.equal(netSizeKiB(bytes, 1), kib, String(bytes));
+  });
+
   it("ignores a tail that is not a whole 4 KiB block, but counts it in the bitmap", () => {
     const md = internalMetadata(1024 * MiB + 1000, 1);
     assert.equal(md.unusedTailBytes, 1000);
