@@ -102,6 +102,7 @@ export function planAttach(input: AttachInput): AttachPlan {
   const there = holder(disks, path);
   if (there) return { route: "present", target: there.target };
   const target = disk.target;
+  if (!target) return { route: "refuse", reason: `disk ${disk.diskId} has no TARGET` };
   const at = disks.find((d) => d.target === target);
   const retype = attachRetype(disk, input.tms);
   if (!isCdromType(disk.type)) {
@@ -169,7 +170,7 @@ export function planDetach(input: DetachInput): DetachPlan {
       ? { route: "eject", target: there.target }
       : { route: "detach", target: there.target };
   }
-  const at = disks.find((d) => d.target === input.target);
+  const at = input.target ? disks.find((d) => d.target === input.target) : undefined;
   if (!at || at.empty) return { route: "absent" };
   return { route: "detach", target: input.target };
 }

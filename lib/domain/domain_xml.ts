@@ -417,9 +417,10 @@ export function addPersistentCdroms(domain: XmlNode, want: PersistentCdroms): Cd
   const taken = new Set(disks.map(driveKey).filter((k) => k !== undefined));
   const added: XmlNode[] = [];
   for (let i = 0; i < (bus === "ide" ? 4 : 6) && added.length < n; i++) {
-    const node = emptyCdrom(want.type, `hd${String.fromCharCode(97 + i)}`, bus);
-    const key = driveKey({ node, bus, target: `hd${String.fromCharCode(97 + i)}` });
-    if (names.has(`hd${String.fromCharCode(97 + i)}`) || (key && taken.has(key))) continue;
+    const target = `hd${String.fromCharCode(97 + i)}`;
+    const node = emptyCdrom(want.type, target, bus);
+    const key = driveKey({ node, bus, target });
+    if (names.has(target) || (key !== undefined && taken.has(key))) continue;
     added.push(node);
   }
   if (added.length === 0) return { domain, added: [] };

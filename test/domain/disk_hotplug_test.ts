@@ -228,6 +228,19 @@ describe("attach plan, 6.10 on i440fx with one persistent drive (hdb, empty)", (
   });
 });
 
+describe("attach plan, odd input", () => {
+  it("a DISK without TARGET is refused; a detach without target finds nothing by it", () => {
+    const d = attaching({ DISK_ID: "3", TYPE: "CDROM", TM_MAD: "storpool" });
+    assert.deepEqual(planAttach({ disk: d, path: path(3), live: live610(), tms: SP }), {
+      route: "refuse",
+      reason: "disk 3 has no TARGET",
+    });
+    assert.deepEqual(planDetach({ path: path(9), target: "", live: live610() }), {
+      route: "absent",
+    });
+  });
+});
+
 describe("attach plan, 7.2 on q35 (CDROMs are sdX on bus sata)", () => {
   it("a CDROM for sdb, an empty SATA drive: media change, whatever the prefix", () => {
     // the add-on routes only DEV_PREFIX hd to a media change; attach-device of sdb would fail
@@ -286,6 +299,20 @@ describe("detach plan", () => {
     assert.deepEqual(planDetach({ path: path(1), target: "sdd", live: live72() }), {
       route: "detach",
       target: "sdd",
+    });
+  });
+
+  it("a CDROM that was hot-plugged on scsi is detached, not ejected", () => {
+    const live = parseDomainXml(
+      fixture("live_7.2_q35.xml").replace(
+        "    <controller type='scsi'",
+        `    <disk type='block' device='cdrom'><source dev='${path(6)}'/>` +
+          `<target dev='sde' bus='scsi'/><readonly/></disk>\n    <controller type='scsi'`,
+      ),
+    );
+    assert.deepEqual(planDetach({ path: path(6), target: "sde", live }), {
+      route: "detach",
+      target: "sde",
     });
   });
 
