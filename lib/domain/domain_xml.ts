@@ -22,7 +22,9 @@
  * elements; the VM directory on the host is `<metadata><one:vm><one:system_datastore>` and
  * disk N is `<that dir>/disk.N`.
  */
+import { dirname } from "node:path";
 import { OneblkError } from "../errors.ts";
+import { diskIdFromPath, normPath } from "../one/args.ts";
 import { child, children, mapChildren, parseXml, toXml, type XmlNode } from "../one/xml.ts";
 import { toInt, type VmView } from "../one/views.ts";
 
@@ -107,14 +109,12 @@ function namespaceOf(name: string, scope: XmlNode[]): string | undefined {
   return undefined;
 }
 
-/** `//` → `/`, no trailing slash: OpenNebula writes `/var/lib/one//datastores/…`. */
-function normalPath(p: string): string {
-  return p.replace(/\/{2,}/g, "/").replace(/(.)\/+$/, "$1");
-}
-
-/** Whether two host paths name the same file, ignoring repeated and trailing slashes. */
+/**
+ * Whether two host paths name the same file, ignoring repeated and trailing slashes
+ * (OpenNebula writes `/var/lib/one//datastores/…`).
+ */
 export function samePath(a: string, b: string): boolean {
-  return normalPath(a) === normalPath(b);
+  return normPath(a) === normPath(b);
 }
 
 /**
@@ -189,8 +189,8 @@ function describeDisk(node: XmlNode, sysDir: string | undefined): DomainDisk {
   const src = child(node, "source");
   const target = tgt?.attrs.dev ?? "";
   const source = src?.attrs.file ?? src?.attrs.dev ?? "";
-  const m = /^(.*)\/disk\.(\d+)$/.exec(normalPath(source));
-  const inDir = m !== null && (sysDir === undefined || m[1] === normalPath(sysDir));
+  const id = diskIdFromPath(source);
+  const inDir = id !== null && (sysDir === undefined || samePath(dirname(source), sysDir));
   return {
     node,
     type: node.attrs.type ?? "",
@@ -198,7 +198,7 @@ function describeDisk(node: XmlNode, sysDir: string | undefined): DomainDisk {
     target,
     bus: tgt?.attrs.bus || defaultBus(target),
     source,
-    diskId: inDir ? Number(m[2]) : null,
+    diskId: inDir ? id : null,
     empty: !src || !["file", "dev", "name", "volume", "dir"].some((k) => src.attrs[k]),
   };
 }
