@@ -1,0 +1,76 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { OneblkError } from "../../lib/errors.ts";
+import { mapChildren, parseXml, toXml } from "../../lib/one/xml.ts";
+
+function message(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof OneblkError && e.kind === "input", String(e));
+    return e.message;
+  }
+  assert.fail("did not throw");
+}
+
+describe("lib/one/xml.ts", () => {
+  const doc = `<a x='1' b="2"><c/><d k='v'>t &amp; u</d><e><![CDATA[<raw>]]></e></a>`;
+
+  it("toXml without options: one line, explicit end tags, attributes in order", () => {
+    assert.equal(
+      toXml(parseXml(doc)),
+      `<a x="1" b="2"><c></c><d k="v">t &amp; u</d><e>&lt;raw&gt;</e></a>`,
+    );
+  });
+
+  it("toXml with an indent: one element per line, empty ones self-closed", () => {
+    assert.equal(
+      toXml(parseXml(doc), { indent: "\t" }),
+      `<a x="1" b="2">\n\t<c/>\n\t<d k="v">t &amp; u</d>\n\t<e>&lt;raw&gt;</e>\n</a>\n`,
+    );
+  });
+
+  it("attribute values with tabs and line breaks survive a round trip", () => {
+    const n = parseXml(`<a v="x&#10;y&#9;z"/>`);
+    assert.equal(n.attrs.v, "x\ny\tz");
+    for (const opts of [{}, { indent: "  " }]) {
+      assert.equal(parseXml(toXml(n, opts)).attrs.v, "x\ny\tz");
+    }
+  });
+
+  it("mapChildren shares what did not change", () => {
+    const n = parseXml(doc);
+    assert.equal(mapChildren(n, (c) => c), n);
+    const m = mapChildren(n, (c) => c.name === "d" ? { ...c, text: "new" } : c);
+    assert.notEqual(m, n);
+    assert.equal(m.children[0], n.children[0]);
+    assert.equal(m.children[1].text, "new");
+    assert.equal(n.children[1].text, "t & u", "the input is not modified");
+  });
+
+  it("strict parsing rejects what libxml2 rejects; the default stays lenient", () => {
+    for (
+      const [text, want] of [
+        ["<a><q:b/></a>", /unbound namespace prefix: "q" \(line 1\)$/],
+        ["<a>&nbsp;</a>", /undefined entity \(line 1\)$/],
+        ["<a v='<'/>", /disallowed character \(line 1\)$/],
+        ["<a>\u0001</a>", /disallowed character \(line 1\)$/],
+      ] as const
+    ) {
+      assert.match(message(() => parseXml(text, "X", { strict: true })), want);
+      assert.doesNotThrow(() => parseXml(text, "X"));
+    }
+    assert.doesNotThrow(() =>
+      parseXml(`<?xml version="1.0"?><!-- c --><a xmlns:q="u"><q:b xml:lang="en"/></a>`, "X", {
+        strict: true,
+      })
+    );
+  });
+
+  it("names the elements left open when the input stops early", () => {
+    assert.equal(
+      message(() => parseXml("<a><b><c>", "X")),
+      "malformed X: input ends inside <a> <b> <c>",
+    );
+  });
+});
