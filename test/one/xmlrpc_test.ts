@@ -23,7 +23,7 @@ import {
   buildVmXml,
   type OnedSim,
   startOnedSim,
-} from "../../lib/sim/oned.ts";
+} from "../../tools/sim/oned/server.ts";
 import { parseDsAction, parseVmmAction } from "../../lib/one/views.ts";
 
 const FIX = `${FIXTURES}/onexml`;

@@ -29,7 +29,7 @@ import {
   MASK_MOD,
   OBJ,
   stringifyJsonLossless,
-} from "../../backend/linstor/api_call_rc.ts";
+} from "../../../lib/backend/linstor/api_call_rc.ts";
 import {
   checkBody,
   fail,

@@ -1,6 +1,6 @@
 /**
  * A scripted oned: plays OpenNebula's core and its Ruby MADs on top of the simulated cloud of
- * lib/sim/cluster.ts. It keeps the simulated oned's VM, image, datastore and host documents in
+ * tools/sim/cluster.ts. It keeps the simulated oned's VM, image, datastore and host documents in
  * step with what it does, and runs the driver programs through the installed symlinks exactly
  * as oned's MADs run them (contract §0, §1, §4.0, §5, §8):
  *
@@ -29,16 +29,16 @@
  * between premigrate and postmigrate (the "virsh migrate").
  */
 import { join } from "node:path";
-import { OneblkError } from "../errors.ts";
-import { parseTransferLine } from "../one/args.ts";
-import { parseTemplate } from "../one/template.ts";
-import { ERROR_BLOCK_END, ERROR_BLOCK_START, versionAtLeast } from "../one/output.ts";
-import { parseDatastore } from "../one/views.ts";
-import { child, parseXml, type XmlNode } from "../one/xml.ts";
-import { profileFor } from "../profiles/index.ts";
-import type { Profile } from "../profiles/index.ts";
-import { VMM_OVERRIDES } from "../../actions/index.ts";
-import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "./cluster.ts";
+import { OneblkError } from "../../../lib/errors.ts";
+import { parseTransferLine } from "../../../lib/one/args.ts";
+import { parseTemplate } from "../../../lib/one/template.ts";
+import { ERROR_BLOCK_END, ERROR_BLOCK_START, versionAtLeast } from "../../../lib/one/output.ts";
+import { parseDatastore } from "../../../lib/one/views.ts";
+import { child, parseXml, type XmlNode } from "../../../lib/one/xml.ts";
+import { profileFor } from "../../../lib/profiles/index.ts";
+import type { Profile } from "../../../lib/profiles/index.ts";
+import { VMM_OVERRIDES } from "../../../actions/index.ts";
+import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../cluster.ts";
 import {
   buildDsActionXml,
   buildImageXml,
@@ -47,7 +47,7 @@ import {
   type DiskInput,
   type HistoryInput,
   type SnapshotInput,
-} from "./oned_builders.ts";
+} from "./builders.ts";
 
 /** The three driver profiles. */
 export type ProfileName = "linstor" | "linstor_un" | "storpool";
@@ -396,7 +396,7 @@ function leafMap(node: XmlNode | undefined): Record<string, string> {
  * existing domain). Actions find it through ONEBLK_VIRSH.
  */
 export const SIM_VIRSH = `#!/bin/sh
-# Simulated virsh for oneblk's simulated hosts (written by lib/sim/scripted_oned.ts).
+# Simulated virsh for oneblk's simulated hosts (written by tools/sim/oned/scripted_oned.ts).
 set -u
 dir=./var/run/oneblk-sim/domains
 while [ $# -gt 0 ]; do
@@ -482,7 +482,7 @@ export class ScriptedOned {
   static async start(
     opts: ScriptedOnedOptions & { latencyMs?: number; cluster?: Cluster },
   ): Promise<ScriptedOned> {
-    const { startCluster } = await import("./cluster.ts");
+    const { startCluster } = await import("../cluster.ts");
     const version = opts.version ?? "7.0.0";
     const cluster = opts.cluster ?? await startCluster({
       latencyMs: opts.latencyMs,

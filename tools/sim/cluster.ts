@@ -24,12 +24,12 @@ import { startLinstorSim } from "./linstor/server.ts";
 import type { LinstorSim } from "./linstor/server.ts";
 import { startStorpoolSim } from "./storpool/server.ts";
 import type { StorpoolSim } from "./storpool/server.ts";
-import { startOnedSim } from "./oned.ts";
-import type { OnedSim } from "./oned.ts";
-import { buildDatastoreXml, buildHostXml } from "./oned_builders.ts";
-import { install } from "../install.ts";
+import { startOnedSim } from "./oned/server.ts";
+import type { OnedSim } from "./oned/server.ts";
+import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
+import { install } from "../../lib/install.ts";
 import { listActions } from "../../actions/index.ts";
-import { DRIVERS } from "../profiles/index.ts";
+import { DRIVERS } from "../../lib/profiles/index.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;

@@ -23,8 +23,8 @@ import {
   MASK_MOD,
   MASK_WARN,
   OBJ,
-} from "../../backend/linstor/api_call_rc.ts";
-import type { ApiCallRc } from "../../backend/linstor/api_call_rc.ts";
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import type { ApiCallRc } from "../../../lib/backend/linstor/api_call_rc.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Replies and errors
