@@ -16,7 +16,7 @@ import {
   buildDsActionXml,
   buildImageXml,
   type ImageInput,
-} from "../../../tools/sim/oned/server.ts";
+} from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { parseDatastore } from "../../../lib/one/views.ts";
 import { profileFor } from "../../../lib/profiles/index.ts";

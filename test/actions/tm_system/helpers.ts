@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Cluster } from "../../../tools/sim/cluster.ts";
 import { CLUSTER_DS } from "../../../tools/sim/cluster.ts";
-import type { DiskInput } from "../../../tools/sim/oned/server.ts";
+import type { DiskInput } from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";

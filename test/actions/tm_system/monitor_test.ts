@@ -10,7 +10,7 @@ import { inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { createSocket, type Socket } from "node:dgram";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
-import { buildDsActionXml } from "../../../tools/sim/oned/server.ts";
+import { buildDsActionXml } from "../../../tools/sim/oned/builders.ts";
 import {
   assertOk,
   assertOneLineFailure,

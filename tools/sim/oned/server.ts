@@ -20,8 +20,6 @@ import {
   type XmlRpcValue,
 } from "../../../lib/one/xmlrpc.ts";
 
-export * from "./builders.ts";
-
 /** Object kinds the simulator stores. */
 export type OnedObjectKind = "VM" | "IMAGE" | "DATASTORE" | "HOST";
 
