@@ -2,7 +2,8 @@
  * A scripted oned: plays OpenNebula's core and its Ruby MADs on top of the simulated cloud of
  * tools/sim/cluster.ts. It keeps the simulated oned's VM, image, datastore and host documents in
  * step with what it does, and runs the driver programs through the installed symlinks exactly
- * as oned's MADs run them (contract §0, §1, §4.0, §5, §8):
+ * as oned's MADs run them (docs/contract.md "How oned runs a driver program", "Which VM operation
+ * calls which TM action", "VMM overrides", "Version differences"):
  *
  *  - datastore actions: `$R/datastore/<DS_MAD>/<action>` with `b64 id` on argv (≤6.6), `- id`
  *    plus stdin (6.6.2 `-i`), or `id` plus base64 on stdin (≥6.8); a system datastore with
@@ -35,7 +36,7 @@ import { parseTemplate } from "../../../lib/one/template.ts";
 import { ERROR_BLOCK_END, ERROR_BLOCK_START, versionAtLeast } from "../../../lib/one/output.ts";
 import { parseDatastore } from "../../../lib/one/views.ts";
 import { child, parseXml, type XmlNode } from "../../../lib/one/xml.ts";
-import { profileFor } from "../../../lib/profiles/index.ts";
+import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
 import type { Profile } from "../../../lib/profiles/index.ts";
 import { VMM_OVERRIDES } from "../../../actions/index.ts";
 import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../cluster.ts";
@@ -49,16 +50,19 @@ import {
   type SnapshotInput,
 } from "./builders.ts";
 
-/** The three driver profiles. */
-export type ProfileName = "linstor" | "linstor_un" | "storpool";
+/** A driver profile: one of the runtime's drivers (DRIVERS). */
+export type ProfileName = (typeof DRIVERS)[number];
 
-/** Every profile, in a fixed order. */
-export const PROFILES: readonly ProfileName[] = ["linstor", "linstor_un", "storpool"];
+/** Every profile, in the runtime's fixed order. */
+export const PROFILES: readonly ProfileName[] = DRIVERS;
 
 // ---------------------------------------------------------------------------------------------
 // calling conventions
 
-/** How one OpenNebula version calls drivers and reads their answers (contract §8). */
+/**
+ * How one OpenNebula version calls drivers and reads their answers (docs/contract.md "Version
+ * differences").
+ */
 export interface Convention {
   /** Version string written to `$R/VERSION`. */
   version: string;
@@ -319,8 +323,8 @@ function b64(s: string): string {
 const LOG_RE = /^(ERROR|INFO|WARN|DEBUG):\s+(\d+)?\s*(.*)$/;
 
 /**
- * The failure text and LOG messages oned derives from a script's stderr (contract §1.7), plus
- * complaints when the text is not one plain line.
+ * The failure text and LOG messages oned derives from a script's stderr (docs/contract.md
+ * "Results, errors and logging"), plus complaints when the text is not one plain line.
  */
 export function onedErrorText(
   stderr: string,
