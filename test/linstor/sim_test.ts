@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
-import { simulateSpace } from "../../tools/sim/linstor/controller.ts";
+import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
