@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
-import { parseTransferLine } from "../../../../lib/one/args.ts";
+import { encodeBase64Text, parseTransferLine } from "../../../../lib/one/args.ts";
 import { parseDatastore } from "../../../../lib/one/views.ts";
 import { profileFor } from "../../../../lib/profiles/index.ts";
 import type { Profile } from "../../../../lib/profiles/index.ts";
@@ -21,16 +21,6 @@ import {
   type VmModel,
 } from "./models.ts";
 import { SIM_VIRSH } from "./virsh.ts";
-
-/** Base64 of a UTF-8 string (driver payloads on argv and stdin). */
-export function b64(s: string): string {
-  const bytes = new TextEncoder().encode(s);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
 
 /** The cluster, profile and played version, and the driver programs run so far. */
 export abstract class OnedMads {
@@ -273,7 +263,7 @@ export abstract class OnedMads {
         { missing: true },
       );
     }
-    const payload = b64(payloadXml);
+    const payload = encodeBase64Text(payloadXml);
     const style = this.convention.dsArgs;
     const args = style === "argv" ? [payload, String(id)] : style === "dash" ? ["-", String(id)] : [
       String(id),
@@ -339,7 +329,7 @@ export abstract class OnedMads {
   /** Run a VMM local override (`-l action=script`) with base64 driver message on stdin. */
   async vmmLocal(op: string, script: string, args: string[], dataXml: string): Promise<DriverCall> {
     const call = await this.#exec(op, "vmm", "kvm", script, args, {
-      text: b64(dataXml),
+      text: encodeBase64Text(dataXml),
       mode: "base64",
     });
     if (!call.ok) this.fail(op, `vmm/kvm/${script}`, call);

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
 import { buildVmmActionXml } from "../builders.ts";
-import { b64 } from "./mads.ts";
+import { encodeBase64Text } from "../../../../lib/one/args.ts";
 import {
   type DriverCall,
   IMAGE_STATE,
@@ -303,7 +303,7 @@ export abstract class OnedVms extends OnedImages {
     });
     this.setVmState(vm, 3, 4);
     const stdin = () => ({
-      text: b64(this.vmXml(vm, { historyLimit: 2 })),
+      text: encodeBase64Text(this.vmXml(vm, { historyLimit: 2 })),
       mode: "base64" as const,
     });
     const args = migrateArgs(vm, this.#place(vm), src, dst).join(" ");
