@@ -100,11 +100,11 @@ async function cli(args: string[]): Promise<number> {
       return await installMain(cmd, rest);
     }
     case "sim": {
-      const { simMain } = await import("./lib/sim/main.ts");
+      const { simMain } = await import("./tools/sim/main.ts");
       return await simMain(rest);
     }
     case "demo": {
-      const { demoMain } = await import("./lib/demo.ts");
+      const { demoMain } = await import("./tools/demo.ts");
       return await demoMain(rest);
     }
   }

@@ -1,12 +1,12 @@
 /**
- * `scripts/bench.ts --quick --json FILE` runs end to end and writes a report of the documented
+ * `tools/bench.ts --quick --json FILE` runs end to end and writes a report of the documented
  * shape: rows in every section, finite numbers. No timing is asserted (it is a benchmark).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-const SCRIPT = new URL("../../scripts/bench.ts", import.meta.url).pathname;
+const SCRIPT = new URL("../../tools/bench.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 function finite(row: Record<string, unknown>, keys: string[], what: string): void {
@@ -18,7 +18,7 @@ function finite(row: Record<string, unknown>, keys: string[], what: string): voi
   }
 }
 
-describe("scripts/bench.ts", () => {
+describe("tools/bench.ts", () => {
   it("--quick --json writes every section with finite numbers", async () => {
     const dir = await Deno.makeTempDir({ prefix: "oneblk-bench-test-" });
     try {

@@ -6,8 +6,8 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type DemoReport, type NodeRole, runDemo } from "../../lib/demo.ts";
-import type { DemoStep, DemoWorld } from "../../lib/demo.ts";
+import { type DemoReport, type NodeRole, runDemo } from "../../tools/demo.ts";
+import type { DemoStep, DemoWorld } from "../../tools/demo.ts";
 
 const HOSTS = ["alpha", "bravo", "charlie", "delta"];
 

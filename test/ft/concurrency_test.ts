@@ -8,8 +8,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PROFILES, type VmModel } from "../../lib/sim/scripted_oned.ts";
-import { inspectStore } from "../../lib/sim/scenario.ts";
+import { PROFILES, type VmModel } from "../../tools/sim/oned/scripted_oned.ts";
+import { inspectStore } from "../../tools/sim/scenario.ts";
 import {
   assertClean,
   clientAttachments,

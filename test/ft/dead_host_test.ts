@@ -16,8 +16,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PROFILES, type VmModel } from "../../lib/sim/scripted_oned.ts";
-import { inspectStore, randomBytes, sha256, writeRegion } from "../../lib/sim/scenario.ts";
+import { PROFILES, type VmModel } from "../../tools/sim/oned/scripted_oned.ts";
+import { inspectStore, randomBytes, sha256, writeRegion } from "../../tools/sim/scenario.ts";
 import {
   assertClean,
   clientAttachments,

@@ -5,20 +5,20 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CLUSTER_HOSTS } from "../../lib/sim/cluster.ts";
+import { CLUSTER_HOSTS } from "../../tools/sim/cluster.ts";
 import {
   type ImageModel,
   type ProfileName,
   ScriptedOned,
   type VmModel,
-} from "../../lib/sim/scripted_oned.ts";
+} from "../../tools/sim/oned/scripted_oned.ts";
 import {
   inspectStore,
   purgeDelayedDeletes,
   randomBytes,
   regionSha,
   sha256,
-} from "../../lib/sim/scenario.ts";
+} from "../../tools/sim/scenario.ts";
 
 const MiB = 1024 * 1024;
 

@@ -13,8 +13,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CLUSTER_HOSTS } from "../../lib/sim/cluster.ts";
-import { randomBytes, regionSha, sha256 } from "../../lib/sim/scenario.ts";
+import { CLUSTER_HOSTS } from "../../tools/sim/cluster.ts";
+import { randomBytes, regionSha, sha256 } from "../../tools/sim/scenario.ts";
 import { assertClean, diskSha, type FtWorld, startWorld } from "./helpers.ts";
 
 const MiB = 1024 * 1024;

@@ -9,9 +9,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { buildDsActionXml } from "../../lib/sim/oned_builders.ts";
-import { PROFILES, type VmModel } from "../../lib/sim/scripted_oned.ts";
-import { randomBytes, regionSha, sha256, writeRegion } from "../../lib/sim/scenario.ts";
+import { buildDsActionXml } from "../../tools/sim/oned/builders.ts";
+import { PROFILES, type VmModel } from "../../tools/sim/oned/scripted_oned.ts";
+import { randomBytes, regionSha, sha256, writeRegion } from "../../tools/sim/scenario.ts";
 import { assertClean, type FtWorld, imageVolumes, startWorld, storeVolumes } from "./helpers.ts";
 
 const MiB = 1024 * 1024;

@@ -1,12 +1,16 @@
 /**
  * Shared body of the lifecycle tests: one `describe` per (profile, OpenNebula calling
- * convention) playing lib/sim/scenario.ts, one `it` per step. Steps whose driver actions are
+ * convention) playing tools/sim/scenario.ts, one `it` per step. Steps whose driver actions are
  * not implemented yet are skipped with the missing action names in the test name.
  */
 import { after, before, describe, it } from "node:test";
 import { AssertionError } from "node:assert/strict";
-import { Lifecycle, unsupportedReason } from "../../lib/sim/scenario.ts";
-import { conventionFor, CONVENTIONS, type ProfileName } from "../../lib/sim/scripted_oned.ts";
+import { Lifecycle, unsupportedReason } from "../../tools/sim/scenario.ts";
+import {
+  conventionFor,
+  CONVENTIONS,
+  type ProfileName,
+} from "../../tools/sim/oned/scripted_oned.ts";
 
 /** Register the lifecycle tests of one profile under one calling convention. */
 export function describeLifecycle(

@@ -13,8 +13,8 @@ import {
   parseMonitor,
   ScriptedOned,
   SIM_VIRSH,
-} from "../../lib/sim/scripted_oned.ts";
-import { Lifecycle, missingActions, unsupportedReason } from "../../lib/sim/scenario.ts";
+} from "../../tools/sim/oned/scripted_oned.ts";
+import { Lifecycle, missingActions, unsupportedReason } from "../../tools/sim/scenario.ts";
 
 describe("calling conventions", () => {
   it("follow the contract's version table", () => {

@@ -21,7 +21,7 @@ import {
 } from "../../lib/backend/linstor/client.ts";
 import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { startLinstorSim } from "../../lib/sim/linstor/server.ts";
+import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, countCalls, deadPort, startCluster } from "./helpers.ts";
 
 function kindOf(e: unknown): string {

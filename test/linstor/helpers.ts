@@ -11,7 +11,7 @@ import {
   type LinstorSimOptions,
   type SimExchange,
   startLinstorSim,
-} from "../../lib/sim/linstor/server.ts";
+} from "../../tools/sim/linstor/server.ts";
 import { lcgBytes } from "../support/bytes.ts";
 import { readAt, writeAt } from "../support/files.ts";
 

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
-import { parseGroup, parsePool } from "../../lib/sim/linstor/main.ts";
-import { simulateSpace } from "../../lib/sim/linstor/controller.ts";
-import { startLinstorSim } from "../../lib/sim/linstor/server.ts";
+import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
+import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
+import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
 
@@ -285,7 +285,7 @@ describe("LINSTOR simulator", () => {
     });
     assert.throws(() => parsePool("x"));
     const stateDir = join(cl.root, "cli-state");
-    const main = new URL("../../lib/sim/linstor/main.ts", import.meta.url).href;
+    const main = new URL("../../tools/sim/linstor/main.ts", import.meta.url).href;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "eval",

@@ -21,9 +21,8 @@ import {
   buildImageXml,
   buildVmmActionXml,
   buildVmXml,
-  type OnedSim,
-  startOnedSim,
-} from "../../lib/sim/oned.ts";
+} from "../../tools/sim/oned/builders.ts";
+import { type OnedSim, startOnedSim } from "../../tools/sim/oned/server.ts";
 import { parseDsAction, parseVmmAction } from "../../lib/one/views.ts";
 
 const FIX = `${FIXTURES}/onexml`;

@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
-import type { SimStateDump } from "../../lib/sim/storpool/server.ts";
+import type { SimStateDump } from "../../tools/sim/storpool/model.ts";
 import { CAPACITY_GIB, PLACEMENT, type SpEnv, startEnv, TEMPLATE } from "./helpers.ts";
 
 const kind = (k: string) => (e: unknown) => {

@@ -3,7 +3,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { benchStorpoolBackend } from "../../lib/sim/storpool/bench.ts";
+import { benchStorpoolBackend } from "../../tools/sim/storpool/bench.ts";
 
 describe("storpool backend benchmark", () => {
   it("reports median, p95 and REST requests per operation", async () => {

@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { StorpoolApiError, StorpoolClient } from "../../lib/backend/storpool/client.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import type { SimStats } from "../../lib/sim/storpool/server.ts";
+import type { SimStats } from "../../tools/sim/storpool/server.ts";
 import { PLACEMENT, type SpEnv, startEnv } from "./helpers.ts";
 
 describe("storpool client", () => {

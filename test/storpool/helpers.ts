@@ -10,7 +10,7 @@ import {
   type StorpoolConfig,
 } from "../../lib/backend/storpool/config.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
-import { startStorpoolSim, type StorpoolSim } from "../../lib/sim/storpool/server.ts";
+import { startStorpoolSim, type StorpoolSim } from "../../tools/sim/storpool/server.ts";
 import { readAt, writeAt } from "../support/files.ts";
 
 export { readAt, writeAt };

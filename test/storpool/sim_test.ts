@@ -6,8 +6,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { parseClients, parseTemplate } from "../../lib/sim/storpool/main.ts";
-import { startStorpoolSim, type StorpoolSim } from "../../lib/sim/storpool/server.ts";
+import { parseClients, parseTemplate } from "../../tools/sim/storpool/main.ts";
+import { startStorpoolSim, type StorpoolSim } from "../../tools/sim/storpool/server.ts";
 import { OneblkError } from "../../lib/errors.ts";
 
 const MiB = 1024 * 1024;
@@ -204,7 +204,7 @@ describe("oneblk sim storpool", () => {
 
   it("runs as a process, prints its endpoint, serves, stops on SIGTERM", async () => {
     const root = await Deno.makeTempDir({ prefix: "oneblk-spsim-cli-" });
-    const mainUrl = new URL("../../lib/sim/storpool/main.ts", import.meta.url).href;
+    const mainUrl = new URL("../../tools/sim/storpool/main.ts", import.meta.url).href;
     const code = `import { storpoolSimMain } from "${mainUrl}";\n` +
       `Deno.exit(await storpoolSimMain(Deno.args));`;
     await Deno.writeTextFile(join(root, "run.ts"), code);

@@ -1,12 +1,12 @@
 /**
  * Shared helpers of the tests that run the real driver programs on a simulated cloud
- * (lib/sim/cluster.ts): the profiles, datastore views and test-side backends, VM documents in
+ * (tools/sim/cluster.ts): the profiles, datastore views and test-side backends, VM documents in
  * the simulated oned, running an action with its stats line, and run-result assertions.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Cluster, RunOutput } from "../../lib/sim/cluster.ts";
-import { buildVmXml, type VmInput } from "../../lib/sim/oned_builders.ts";
+import type { Cluster, RunOutput } from "../../tools/sim/cluster.ts";
+import { buildVmXml, type VmInput } from "../../tools/sim/oned/builders.ts";
 import { openBackend } from "../../lib/backend/index.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
 import { SimRunner } from "../../lib/host/sim.ts";

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Cluster, type RunOutput, startCluster } from "../../../lib/sim/cluster.ts";
+import { type Cluster, type RunOutput, startCluster } from "../../../tools/sim/cluster.ts";
 import { dsOnlyPayload, imagePayload, lines, PROFILES, worldState } from "./helpers.ts";
 
 const ACTIONS = [

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Cluster } from "../../../lib/sim/cluster.ts";
+import type { Cluster } from "../../../tools/sim/cluster.ts";
 import {
   imagePayload,
   lines,

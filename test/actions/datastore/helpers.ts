@@ -6,8 +6,17 @@
  */
 import { after, before } from "node:test";
 import { join } from "node:path";
-import { type Cluster, CLUSTER_DS, CLUSTER_HOSTS, startCluster } from "../../../lib/sim/cluster.ts";
-import { buildDsActionXml, buildImageXml, type ImageInput } from "../../../lib/sim/oned.ts";
+import {
+  type Cluster,
+  CLUSTER_DS,
+  CLUSTER_HOSTS,
+  startCluster,
+} from "../../../tools/sim/cluster.ts";
+import {
+  buildDsActionXml,
+  buildImageXml,
+  type ImageInput,
+} from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { parseDatastore } from "../../../lib/one/views.ts";
 import { profileFor } from "../../../lib/profiles/index.ts";

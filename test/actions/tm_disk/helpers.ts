@@ -1,5 +1,5 @@
 /**
- * Shared pieces of the TM disk action tests: a simulated cluster (lib/sim/cluster.ts), one
+ * Shared pieces of the TM disk action tests: a simulated cluster (tools/sim/cluster.ts), one
  * case per profile (datastores, VM id range), backends opened from the test process to prepare
  * and inspect volumes, VM builders for the simulated oned, and data helpers (bytes written into
  * image volumes through a host device path, sha256 of what a host reads through DIR/disk.i).
@@ -12,8 +12,8 @@ import {
   CLUSTER_DS,
   type RunOutput,
   startCluster,
-} from "../../../lib/sim/cluster.ts";
-import type { DiskInput, VmInput } from "../../../lib/sim/oned_builders.ts";
+} from "../../../tools/sim/cluster.ts";
+import type { DiskInput, VmInput } from "../../../tools/sim/oned/builders.ts";
 import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
 import type { Profile } from "../../../lib/profiles/types.ts";
 import type { Backend, Placement } from "../../../lib/backend/types.ts";

@@ -6,7 +6,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { RunOutput } from "../../../lib/sim/cluster.ts";
+import type { RunOutput } from "../../../tools/sim/cluster.ts";
 import { assertOneLineFailure, runWithStats } from "../../support/cluster.ts";
 import type { Case } from "./helpers.ts";
 import { diskArg, forEachCase, pattern, persistentDisk, useEnv, vmInput } from "./helpers.ts";

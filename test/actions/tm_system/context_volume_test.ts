@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, CLUSTER_DS, startCluster } from "../../../lib/sim/cluster.ts";
+import { type Cluster, CLUSTER_DS, startCluster } from "../../../tools/sim/cluster.ts";
 import {
   assertOk,
   assertOneLineFailure,

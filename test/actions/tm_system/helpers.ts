@@ -1,14 +1,14 @@
 /**
  * Helpers for the system-datastore TM and VMM override tests: the three profiles on one
- * simulated cloud (lib/sim/cluster.ts), a Backend per datastore opened in the test process, VM
+ * simulated cloud (tools/sim/cluster.ts), a Backend per datastore opened in the test process, VM
  * documents in the simulated oned, byte patterns through host device paths, and a fake `virsh`
  * that really moves bytes between a domain's "memory" file and a device.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Cluster } from "../../../lib/sim/cluster.ts";
-import { CLUSTER_DS } from "../../../lib/sim/cluster.ts";
-import type { DiskInput } from "../../../lib/sim/oned.ts";
+import type { Cluster } from "../../../tools/sim/cluster.ts";
+import { CLUSTER_DS } from "../../../tools/sim/cluster.ts";
+import type { DiskInput } from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
+import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import {
   assertOk,
   assertOneLineFailure,

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { createSocket, type Socket } from "node:dgram";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
-import { buildDsActionXml } from "../../../lib/sim/oned.ts";
+import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
+import { buildDsActionXml } from "../../../tools/sim/oned/builders.ts";
 import {
   assertOk,
   assertOneLineFailure,

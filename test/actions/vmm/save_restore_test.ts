@@ -8,8 +8,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, CLUSTER_DS, startCluster } from "../../../lib/sim/cluster.ts";
-import { buildDatastoreXml, buildVmmActionXml } from "../../../lib/sim/oned.ts";
+import { type Cluster, CLUSTER_DS, startCluster } from "../../../tools/sim/cluster.ts";
+import { buildDatastoreXml, buildVmmActionXml } from "../../../tools/sim/oned/builders.ts";
 import { encodeBase64Text } from "../../../lib/one/args.ts";
 import {
   assertOk,

@@ -9,8 +9,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../../../lib/sim/cluster.ts";
-import { buildVmmActionXml, buildVmXml, type VmInput } from "../../../lib/sim/oned_builders.ts";
+import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
+import { buildVmmActionXml, buildVmXml, type VmInput } from "../../../tools/sim/oned/builders.ts";
 import { encodeBase64Text } from "../../../lib/one/args.ts";
 import { parseVm } from "../../../lib/one/views.ts";
 import {

@@ -1,6 +1,6 @@
 /**
  * Simulated LINSTOR controller: a real HTTP(S) server on 127.0.0.1 speaking the LINSTOR REST API
- * (the subset in {@link ROUTES}), backed by {@link SimController}.
+ * (the subset in routes.ts), backed by {@link SimController}.
  *
  * The server uses node:http / node:https (not Deno.serve) because it needs two things Deno.serve
  * cannot do: mutual TLS (client certificate verification) and dropping a connection after the
@@ -23,25 +23,19 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
+import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { SimController } from "./controller.ts";
+import type { PoolKind } from "./model.ts";
+import { loadState, reconcile, saveState, volumeFile } from "./persistence.ts";
 import {
-  MASK_CRT,
-  MASK_DEL,
-  MASK_MOD,
-  OBJ,
-  stringifyJsonLossless,
-} from "../../backend/linstor/api_call_rc.ts";
-import {
-  checkBody,
-  fail,
   internalErrorReply,
   parseErrorReply,
-  type PoolKind,
   rcReply,
   SimApiError,
-  SimController,
   type SimReply,
-  type SimState,
-} from "./controller.ts";
+} from "./replies.ts";
+import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
+import { checkBody } from "./shapes.ts";
 
 /** Options of {@link startLinstorSim}. */
 export interface LinstorSimOptions {
@@ -128,211 +122,6 @@ export interface LinstorSim {
   stop(): Promise<void>;
 }
 
-type Handler = (
-  c: SimController,
-  p: string[],
-  q: URLSearchParams,
-  body: unknown,
-  extra: { failClone: boolean },
-) => SimReply;
-
-interface Route {
-  method: string;
-  re: RegExp;
-  name: string;
-  shape?: string;
-  /** Object mask for error replies (the handler's response context). */
-  obj: bigint;
-  handler: Handler;
-}
-
-const S = "([^/]+)";
-function r(method: string, tpl: string, handler: Handler, shape?: string): Route {
-  const re = new RegExp("^" + tpl.replace(/\{[^}]+\}/g, S) + "$");
-  return { method, re, name: `${method} ${tpl}`, shape, obj: objFor(method, tpl), handler };
-}
-
-function objFor(method: string, tpl: string): bigint {
-  if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
-  if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
-  if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
-  if (/volume-groups/.test(tpl)) return OBJ.VLM_GRP;
-  if (/spawn|clone/.test(tpl)) return OBJ.RSC_DFN;
-  if (/resource-groups/.test(tpl)) return OBJ.RSC_GRP;
-  if (/resource-definitions/.test(tpl)) return OBJ.RSC_DFN;
-  if (/storage-pools/.test(tpl)) return OBJ.STOR_POOL;
-  if (/nodes/.test(tpl)) return OBJ.NODE;
-  return method === "GET" ? 0n : 0n;
-}
-const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
-
-/** The LINSTOR REST endpoints the simulator implements. */
-export const ROUTES: Route[] = [
-  r("GET", "/v1/controller/version", (c) => c.version()),
-  r("GET", "/v1/nodes", (c, _p, q) => c.listNodes(q)),
-  r("POST", "/v1/nodes", (c, _p, _q, b) => c.createNode(obj(b)), "Node"),
-  r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => c.listPools(q, p[0])),
-  r(
-    "POST",
-    "/v1/nodes/{node}/storage-pools",
-    (c, p, _q, b) => c.createPool(p[0], obj(b)),
-    "StoragePool",
-  ),
-  r("GET", "/v1/view/storage-pools", (c, _p, q) => c.listPools(q)),
-  r("GET", "/v1/view/resources", (c, _p, q) => c.viewResources(q)),
-  r("GET", "/v1/view/snapshots", (c, _p, q) => c.viewSnaps(q)),
-  r("GET", "/v1/resource-groups", (c, _p, q) => c.listRgs(q)),
-  r("POST", "/v1/resource-groups", (c, _p, _q, b) => c.createRg(obj(b)), "ResourceGroup"),
-  r(
-    "PUT",
-    "/v1/resource-groups/{rg}",
-    (c, p, _q, b) => c.modifyRg(p[0], obj(b)),
-    "ResourceGroupModify",
-  ),
-  r("DELETE", "/v1/resource-groups/{rg}", (c, p) => c.deleteRg(p[0])),
-  r("GET", "/v1/resource-groups/{rg}/volume-groups", (c, p) => c.listVgs(p[0])),
-  r(
-    "POST",
-    "/v1/resource-groups/{rg}/volume-groups",
-    (c, p, _q, b) => c.createVg(p[0], obj(b)),
-    "VolumeGroup",
-  ),
-  r(
-    "POST",
-    "/v1/resource-groups/{rg}/spawn",
-    (c, p, _q, b) => c.spawn(p[0], obj(b)),
-    "ResourceGroupSpawn",
-  ),
-  r(
-    "POST",
-    "/v1/resource-groups/{rg}/query-size-info",
-    (c, p, _q, b) => c.querySizeInfo(p[0], obj(b)),
-    "QuerySizeInfoRequest",
-  ),
-  r("GET", "/v1/resource-definitions", (c, _p, q) => c.listRds(q)),
-  r(
-    "POST",
-    "/v1/resource-definitions",
-    (c, _p, _q, b) => c.createRdApi(obj(b)),
-    "ResourceDefinitionCreate",
-  ),
-  r(
-    "PUT",
-    "/v1/resource-definitions/{r}",
-    (c, p, _q, b) => c.modifyRd(p[0], obj(b)),
-    "ResourceDefinitionModify",
-  ),
-  r("DELETE", "/v1/resource-definitions/{r}", (c, p) => c.deleteRd(p[0])),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/clone",
-    (c, p, _q, b, x) => c.clone(p[0], obj(b), x.failClone),
-    "ResourceDefinitionCloneRequest",
-  ),
-  r("GET", "/v1/resource-definitions/{r}/clone/{c}", (c, p) => c.cloneStatus(p[0], p[1])),
-  r("GET", "/v1/resource-definitions/{r}/sync-status", (c, p) => c.syncStatus(p[0])),
-  r("GET", "/v1/resource-definitions/{r}/volume-definitions", (c, p) => c.listVds(p[0])),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/volume-definitions",
-    (c, p, _q, b) => c.createVdApi(p[0], obj(b)),
-    "VolumeDefinitionCreate",
-  ),
-  r(
-    "PUT",
-    "/v1/resource-definitions/{r}/volume-definitions/{v}",
-    (c, p, _q, b) => c.modifyVd(p[0], vnr(p[1]), obj(b)),
-    "VolumeDefinitionModify",
-  ),
-  r("GET", "/v1/resource-definitions/{r}/resources", (c, p, q) => c.listRscs(p[0], q)),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/resources",
-    (c, p, _q, b) => c.createRscs(p[0], Array.isArray(b) ? b : []),
-    "ResourceCreate[]",
-  ),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/resources/{n}",
-    (c, p, _q, b) => c.createRscs(p[0], [obj(b)], p[1]),
-    "ResourceCreate",
-  ),
-  r(
-    "PUT",
-    "/v1/resource-definitions/{r}/resources/{n}",
-    (c, p, _q, b) => c.modifyRsc(p[0], p[1], obj(b)),
-    "ResourceModify",
-  ),
-  r(
-    "DELETE",
-    "/v1/resource-definitions/{r}/resources/{n}",
-    (c, p, q) => c.deleteRsc(p[0], p[1], q.get("keep_tiebreaker") === "true"),
-  ),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/resources/{n}/make-available",
-    (c, p, _q, b) => c.makeAvailable(p[0], p[1], obj(b)),
-    "ResourceMakeAvailable",
-  ),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/autoplace",
-    (c, p, _q, b) => c.autoplaceApi(p[0], obj(b)),
-    "AutoPlaceRequest",
-  ),
-  r("GET", "/v1/resource-definitions/{r}/snapshots", (c, p) => c.listSnaps(p[0])),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/snapshots",
-    (c, p, _q, b) => c.createSnap(p[0], obj(b)),
-    "Snapshot",
-  ),
-  r("GET", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => c.getSnap(p[0], p[1])),
-  r("DELETE", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => c.deleteSnap(p[0], p[1])),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/snapshot-rollback/{s}",
-    (c, p) => c.rollback(p[0], p[1]),
-    "SnapshotRollback",
-  ),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/snapshot-restore-volume-definition/{s}",
-    (c, p, _q, b) => c.restoreVd(p[0], p[1], obj(b)),
-    "SnapshotRestore",
-  ),
-  r(
-    "POST",
-    "/v1/resource-definitions/{r}/snapshot-restore-resource/{s}",
-    (c, p, _q, b) => c.restoreRsc(p[0], p[1], obj(b)),
-    "SnapshotRestore",
-  ),
-  r(
-    "POST",
-    "/v1/actions/snapshot/multi",
-    (c, _p, _q, b) => c.createMultiSnap(obj(b)),
-    "CreateMultiSnapshotRequest",
-  ),
-];
-
-function vnr(s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) fail(205, `Invalid volume number '${s}'.`);
-  return n;
-}
-
-/** Error reply for an unknown path (the real controller's JAX-RS 404 is HTML; we send JSON). */
-function notFoundRoute(method: string, path: string): SimReply {
-  return {
-    status: 404,
-    body: [{
-      ret_code: BigInt.asIntN(64, 0xC000000000000000n | 0x0FFFFFFFFFFFFFFFn),
-      message: `Unknown API call: ${method} ${path}`,
-      created_at: new Date().toISOString(),
-    }],
-  };
-}
-
 /** Start a simulated LINSTOR controller. */
 export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<LinstorSim> {
   let tempDir: string | null = null;
@@ -342,11 +131,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     tempDir = stateDir;
   }
   await Deno.mkdir(stateDir, { recursive: true });
-  const statePath = join(stateDir, "state.json");
-  let loaded: SimState | undefined;
-  try {
-    loaded = JSON.parse(await Deno.readTextFile(statePath)) as SimState;
-  } catch { /* fresh */ }
+  const loaded = await loadState(stateDir);
   const controller = new SimController({
     stateDir,
     hostsRoot: opts.hostsRoot,
@@ -360,7 +145,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       await Deno.mkdir(join(opts.hostsRoot, n.name), { recursive: true });
     }
   }
-  for (const rd of controller.state.rds) controller.reconcile(rd.name);
+  for (const rd of controller.state.rds) reconcile(controller, rd.name);
 
   let latencyMs = opts.latencyMs ?? 0;
   let requests = 0;
@@ -382,10 +167,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       timers.add(t);
     });
 
-  const persist = () => {
-    Deno.writeTextFileSync(statePath + ".tmp", JSON.stringify(controller.state));
-    Deno.renameSync(statePath + ".tmp", statePath);
-  };
+  const persist = () => saveState(stateDir, controller.state);
 
   const send = (res: http.ServerResponse, reply: SimReply): string => {
     const text = reply.body === undefined ? "" : stringifyJsonLossless(reply.body);
@@ -664,7 +446,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       latencyMs = ms;
     },
     dataPath(res: string, v = 0) {
-      return controller.volumeFile(res, v);
+      return volumeFile(controller, res, v);
     },
     async restart(downMs = 0) {
       await close();
@@ -682,13 +464,6 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     },
   };
   return handle;
-}
-
-function opFor(method: string): bigint {
-  if (method === "POST") return MASK_CRT;
-  if (method === "PUT") return MASK_MOD;
-  if (method === "DELETE") return MASK_DEL;
-  return 0n;
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

@@ -12,8 +12,9 @@
  */
 import { serveUntilSignal, SIM_CLI_OPTIONS, simCliValues } from "../common.ts";
 import { parseArgs } from "node:util";
-import { OneblkError } from "../../errors.ts";
-import { type SimTemplateSpec, startStorpoolSim } from "./server.ts";
+import { OneblkError } from "../../../lib/errors.ts";
+import type { SimTemplateSpec } from "./model.ts";
+import { startStorpoolSim } from "./server.ts";
 
 /** Parse `alpha=1,bravo=2` into a client map. */
 export function parseClients(spec: string): Record<string, number> {

@@ -1,10 +1,10 @@
 /**
  * `deno task bench`: how fast and how chatty the driver actions are against the simulators.
  *
- *   deno run -A scripts/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]
+ *   deno run -A tools/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]
  *
  * Sections (each store request of the simulators is delayed by --latency-ms, default 5):
- *  1. actions: whole VM lives (lib/sim/scenario.ts) per profile, `--iterations` times; per
+ *  1. actions: whole VM lives (tools/sim/scenario.ts) per profile, `--iterations` times; per
  *     driver action the median and p95 wall time (process spawn included), the action's own
  *     time, and its REST and ssh calls (from the cluster's stats.jsonl);
  *  2. backend: every Backend interface operation (benchLinstorBackend / benchStorpoolBackend);
@@ -19,17 +19,17 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { startCluster } from "../lib/sim/cluster.ts";
-import type { Cluster } from "../lib/sim/cluster.ts";
-import { Lifecycle, unsupportedReason } from "../lib/sim/scenario.ts";
+import { startCluster } from "./sim/cluster.ts";
+import type { Cluster } from "./sim/cluster.ts";
+import { Lifecycle, unsupportedReason } from "./sim/scenario.ts";
 import {
   type DriverCall,
   type ProfileName,
   PROFILES,
   ScriptedOned,
-} from "../lib/sim/scripted_oned.ts";
-import { benchLinstorBackend } from "../lib/sim/linstor/bench.ts";
-import { benchStorpoolBackend } from "../lib/sim/storpool/bench.ts";
+} from "./sim/oned/scripted_oned.ts";
+import { benchLinstorBackend } from "./sim/linstor/bench.ts";
+import { benchStorpoolBackend } from "./sim/storpool/bench.ts";
 import { openBackend } from "../lib/backend/index.ts";
 import { hostRunnerFromEnv } from "../lib/host/index.ts";
 import { OneClient } from "../lib/one/xmlrpc.ts";
@@ -576,7 +576,7 @@ export async function benchMain(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "deno run -A scripts/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]",
+      "deno run -A tools/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]",
     );
     return 0;
   }

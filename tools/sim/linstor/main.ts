@@ -13,7 +13,7 @@
  */
 import { serveUntilSignal, SIM_CLI_OPTIONS, simCliValues } from "../common.ts";
 import { parseArgs } from "node:util";
-import { OneblkError } from "../../errors.ts";
+import { OneblkError } from "../../../lib/errors.ts";
 import { type LinstorSimOptions, startLinstorSim } from "./server.ts";
 
 /** Parse `NAME:SIZE_GIB[:thin|thick]`. */

@@ -4,7 +4,7 @@
  * A simulated 4-node LINSTOR cluster (alpha: controller and OpenNebula front-end; bravo,
  * charlie, delta: hypervisors; thin pools open_image and open_system; resource groups with
  * place count 2), a simulated StorPool cluster and a simulated oned are started
- * (lib/sim/cluster.ts). The scripted oned (lib/sim/scripted_oned.ts) then runs the real driver
+ * (tools/sim/cluster.ts). The scripted oned (tools/sim/oned/scripted_oned.ts) then runs the real driver
  * programs the way OpenNebula does: register an image on a datastore with 2 replicas,
  * instantiate a VM on bravo, live-migrate it to charlie (a diskless assignment appears there
  * and becomes the primary), on to delta (charlie's diskless goes away), take a disk snapshot,
@@ -19,9 +19,9 @@
  */
 import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./sim/cluster.ts";
-import { type DriverCall, type ProfileName, ScriptedOned } from "./sim/scripted_oned.ts";
+import { type DriverCall, type ProfileName, ScriptedOned } from "./sim/oned/scripted_oned.ts";
 import { inspectStore, randomBytes, regionSha, sha256, writeRegion } from "./sim/scenario.ts";
-import { errorLine } from "./errors.ts";
+import { errorLine } from "../lib/errors.ts";
 
 const MiB = 1024 * 1024;
 

@@ -6,7 +6,7 @@
  * / delete, live and powered off), resize, save-as, backup, stop / resume on another host,
  * terminate, image clone / delete, and a final inventory of the simulators.
  *
- * Used by test/lifecycle (one `it` per step) and by scripts/bench.ts (timings). Each step
+ * Used by test/lifecycle (one `it` per step) and by tools/bench.ts (timings). Each step
  * names the driver actions it needs (with those of the steps it builds on); a step whose
  * actions are not implemented yet is reported as skipped with the missing names.
  *
@@ -17,8 +17,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listActions } from "../../actions/index.ts";
 import { CLUSTER_HOSTS } from "./cluster.ts";
-import type { ImageModel, ProfileName, VmModel } from "./scripted_oned.ts";
-import { type Convention, conventionFor, OnedFailure, ScriptedOned } from "./scripted_oned.ts";
+import type { ImageModel, ProfileName, VmModel } from "./oned/scripted_oned.ts";
+import { type Convention, conventionFor, OnedFailure, ScriptedOned } from "./oned/scripted_oned.ts";
 
 const MiB = 1024 * 1024;
 

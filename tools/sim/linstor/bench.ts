@@ -4,8 +4,8 @@
  */
 import { join } from "node:path";
 import { type BenchRow, benchTimer } from "../common.ts";
-import { createLinstorBackend } from "../../backend/linstor/backend.ts";
-import type { Backend, Placement } from "../../backend/types.ts";
+import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
+import type { Backend, Placement } from "../../../lib/backend/types.ts";
 import { startLinstorSim } from "./server.ts";
 
 export type { BenchRow };

@@ -3,7 +3,7 @@
  * tests, trying the LINSTOR/StorPool walk-throughs with curl).
  */
 import { parseArgs } from "node:util";
-import { OneblkError } from "../errors.ts";
+import { OneblkError } from "../../lib/errors.ts";
 import { serveUntilSignal } from "./common.ts";
 
 async function onedSimMain(args: string[]): Promise<number> {
@@ -17,7 +17,7 @@ async function onedSimMain(args: string[]): Promise<number> {
   } catch (e) {
     throw new OneblkError("usage", (e as Error).message);
   }
-  const { startOnedSim } = await import("./oned.ts");
+  const { startOnedSim } = await import("./oned/server.ts");
   const sim = await startOnedSim({ port: v.port ? Number(v.port) : 0, auth: v.auth });
   return await serveUntilSignal({ url: sim.url, port: sim.port }, () => sim.stop());
 }

@@ -5,10 +5,10 @@
 export {
   type LinstorSim,
   type LinstorSimOptions,
-  ROUTES,
   type SimExchange,
   type SimFault,
   startLinstorSim,
 } from "./server.ts";
+export { ROUTES } from "./routes.ts";
 export { linstorSimMain, parseGroup, parsePool } from "./main.ts";
 export { benchLinstorBackend, type BenchRow } from "./bench.ts";

@@ -9,18 +9,16 @@
  * POST /_sim/object (body: an XML document to add or replace), POST /_sim/fault
  * ({method?, delayMs?, status?, drop?, fail?: {code, message}, count?}), DELETE /_sim/fault.
  */
-import { OneblkError } from "../errors.ts";
-import { child, parseXml, text, toXml, type XmlNode } from "../one/xml.ts";
-import { parseTemplate } from "../one/template.ts";
+import { OneblkError } from "../../../lib/errors.ts";
+import { child, parseXml, text, toXml, type XmlNode } from "../../../lib/one/xml.ts";
+import { parseTemplate } from "../../../lib/one/template.ts";
 import {
   decodeMethodCall,
   encodeFault,
   encodeMethodResponse,
   ONED_ERROR,
   type XmlRpcValue,
-} from "../one/xmlrpc.ts";
-
-export * from "./oned_builders.ts";
+} from "../../../lib/one/xmlrpc.ts";
 
 /** Object kinds the simulator stores. */
 export type OnedObjectKind = "VM" | "IMAGE" | "DATASTORE" | "HOST";

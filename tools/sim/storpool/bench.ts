@@ -4,9 +4,9 @@
  */
 import { join } from "node:path";
 import { type BenchRow, benchTimer } from "../common.ts";
-import { createStorpoolBackend } from "../../backend/storpool/backend.ts";
-import { createClientIdResolver } from "../../backend/storpool/config.ts";
-import type { Backend, Placement } from "../../backend/types.ts";
+import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
+import { createClientIdResolver } from "../../../lib/backend/storpool/config.ts";
+import type { Backend, Placement } from "../../../lib/backend/types.ts";
 import { startStorpoolSim } from "./server.ts";
 
 export type { BenchRow };

@@ -4,12 +4,11 @@
 export {
   SIM_ENDPOINTS,
   type SimFault,
-  type SimStateDump,
   type SimStats,
-  type SimTemplateSpec,
   startStorpoolSim,
   type StorpoolSim,
   type StorpoolSimOptions,
 } from "./server.ts";
+export type { SimStateDump, SimTemplateSpec } from "./model.ts";
 export { parseClients, parseTemplate, storpoolSimMain } from "./main.ts";
 export { type BenchRow, benchStorpoolBackend } from "./bench.ts";

@@ -24,12 +24,13 @@ import { startLinstorSim } from "./linstor/server.ts";
 import type { LinstorSim } from "./linstor/server.ts";
 import { startStorpoolSim } from "./storpool/server.ts";
 import type { StorpoolSim } from "./storpool/server.ts";
-import { startOnedSim } from "./oned.ts";
-import type { OnedSim } from "./oned.ts";
-import { buildDatastoreXml, buildHostXml } from "./oned_builders.ts";
-import { install } from "../install.ts";
+import { startOnedSim } from "./oned/server.ts";
+import type { OnedSim } from "./oned/server.ts";
+import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
+import { install } from "../../lib/install.ts";
+import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../actions/index.ts";
-import { DRIVERS } from "../profiles/index.ts";
+import { DRIVERS } from "../../lib/profiles/index.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
@@ -110,15 +111,6 @@ export interface ActionStats {
 }
 
 const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
-
-function b64(s: string): string {
-  const bytes = new TextEncoder().encode(s);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
-}
 
 /** Start the simulated cloud. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
@@ -254,7 +246,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
     },
     runDs(kind, driver, action, payloadXml, id, style = "stdin") {
-      const payload = b64(payloadXml);
+      const payload = encodeBase64Text(payloadXml);
       return style === "argv"
         ? cluster.run(kind, driver, action, [payload, String(id)])
         : cluster.run(kind, driver, action, [String(id)], { stdin: payload });

@@ -1,6 +1,6 @@
 /** Small pieces the simulators and their benchmarks share. */
 import { join } from "node:path";
-import { OneblkError } from "../errors.ts";
+import { OneblkError } from "../../lib/errors.ts";
 
 /** One backend benchmark row. */
 export interface BenchRow {

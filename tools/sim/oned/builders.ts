@@ -3,7 +3,7 @@
  * VM, IMAGE, DATASTORE, HOST, and the DS/VMM driver-action payloads. Template values are
  * written as CDATA like oned does. Everything they produce parses into lib/one/views.ts.
  */
-import { escapeXml } from "../one/xml.ts";
+import { escapeXml } from "../../../lib/one/xml.ts";
 
 function cd(v: string): string {
   return `<![CDATA[${v.replaceAll("]]>", "]]]]><![CDATA[>")}]]>`;

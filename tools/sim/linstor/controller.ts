@@ -1,0 +1,243 @@
+/**
+ * The simulated LINSTOR controller's core: its state, lookups by (case-insensitive) name,
+ * satellite connectivity, in-use marks and transactions. The REST operations live by concern
+ * beside it (definitions.ts, resources.ts, placement.ts, snapshots.ts, views.ts) as functions
+ * of a SimController; routes.ts maps the REST API onto them and server.ts serves it over HTTP.
+ */
+import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { fail } from "./replies.ts";
+import {
+  type ControllerOptions,
+  DISKLESS_POOL,
+  k,
+  type PoolKind,
+  type SimNode,
+  type SimPool,
+  type SimRd,
+  type SimRg,
+  type SimRsc,
+  type SimSnap,
+  type SimState,
+  uuid,
+} from "./model.ts";
+import { reconcile } from "./persistence.ts";
+
+/** The controller state machine (synchronous: operations run one at a time). */
+export class SimController {
+  state: SimState;
+  readonly opts: ControllerOptions;
+  /** Per-listing cache of volume file allocations (set while a listing is built). */
+  allocMemo: Map<string, number> | undefined;
+
+  constructor(opts: ControllerOptions, loaded?: SimState) {
+    this.opts = opts;
+    this.state = loaded ?? this.#seed();
+  }
+
+  #seed(): SimState {
+    const st: SimState = {
+      version: 1,
+      nodes: [],
+      pools: [],
+      rgs: [],
+      rds: [],
+      clones: [],
+      inUse: {},
+      nextPort: 7000,
+      nextMinor: 1000,
+      seq: 0,
+    };
+    this.state = st;
+    this.addRg("DfltRscGrp", {});
+    let i = 1;
+    for (const n of this.opts.nodes) {
+      st.nodes.push({
+        name: n,
+        type: "Satellite",
+        address: `10.0.0.${i++}`,
+        props: {},
+        uuid: uuid(),
+      });
+      st.pools.push({
+        node: n,
+        name: DISKLESS_POOL,
+        kind: "DISKLESS",
+        totalKib: 0,
+        props: {},
+        uuid: uuid(),
+      });
+      for (const p of this.opts.pools) {
+        const kind: PoolKind = p.kind ?? (p.thin === false ? "LVM" : "LVM_THIN");
+        st.pools.push({
+          node: n,
+          name: p.name,
+          kind,
+          totalKib: Math.round(p.sizeGiB * 1024 * 1024),
+          props: kind.startsWith("LVM")
+            ? {
+              "StorDriver/LvmVg": "linstorpool",
+              ...(kind === "LVM_THIN" ? { "StorDriver/ThinPool": `thin_${p.name}` } : {}),
+            }
+            : {},
+          uuid: uuid(),
+        });
+      }
+    }
+    for (const g of this.opts.resourceGroups ?? []) {
+      const filter: Record<string, unknown> = {};
+      if (g.placeCount !== undefined) filter.place_count = g.placeCount;
+      if (g.storagePools?.length) filter.storage_pool_list = g.storagePools;
+      const rg = this.addRg(g.name, filter);
+      rg.vgs.push({ nr: 0, props: {}, flags: [], uuid: uuid() });
+    }
+    return st;
+  }
+
+  /** Add an (empty) resource group. */
+  addRg(name: string, filter: Record<string, unknown>): SimRg {
+    const rg: SimRg = { name, props: {}, filter, vgs: [], uuid: uuid() };
+    this.state.rgs.push(rg);
+    return rg;
+  }
+
+  // ----- lookups ------------------------------------------------------------------------------
+
+  /** The node `name`, if any. */
+  node(name: string): SimNode | undefined {
+    return this.state.nodes.find((n) => k(n.name) === k(name));
+  }
+  /** The resource group `name`, if any. */
+  rg(name: string): SimRg | undefined {
+    return this.state.rgs.find((g) => k(g.name) === k(name));
+  }
+  /** The resource definition `name`, if any. */
+  rd(name: string): SimRd | undefined {
+    return this.state.rds.find((r) => k(r.name) === k(name));
+  }
+
+  /** Storage pool `name` on `node`, if any. */
+  pool(node: string, name: string): SimPool | undefined {
+    return this.state.pools.find((p) => k(p.node) === k(node) && k(p.name) === k(name));
+  }
+  /** `rd`'s resource on `node`, if any. */
+  rsc(rd: SimRd, node: string): SimRsc | undefined {
+    return rd.rscs.find((r) => k(r.node) === k(node));
+  }
+  /** `rd`'s snapshot `name`, if any. */
+  snap(rd: SimRd, name: string): SimSnap | undefined {
+    return rd.snaps.find((s) => k(s.name) === k(name));
+  }
+
+  /** The resource definition `name`; FAIL_NOT_FOUND_RSC_DFN when missing. */
+  needRd(name: string): SimRd {
+    const rd = this.rd(name);
+    if (!rd) fail(CODE.FAIL_NOT_FOUND_RSC_DFN, `Resource definition '${name}' not found.`);
+    return rd;
+  }
+  /** The node `name`; FAIL_NOT_FOUND_NODE when missing. */
+  needNode(name: string): SimNode {
+    const n = this.node(name);
+    if (!n) fail(CODE.FAIL_NOT_FOUND_NODE, `Node '${name}' not found.`);
+    return n;
+  }
+  /** The resource group `name`; FAIL_NOT_FOUND_RSC_GRP when missing. */
+  needRg(name: string): SimRg {
+    const g = this.rg(name);
+    if (!g) fail(CODE.FAIL_NOT_FOUND_RSC_GRP, `Resource group '${name}' not found.`);
+    return g;
+  }
+  /** `rd`'s snapshot `name`; FAIL_NOT_FOUND_SNAPSHOT_DFN when missing. */
+  needSnap(rd: SimRd, name: string): SimSnap {
+    const s = this.snap(rd, name);
+    if (!s) {
+      fail(
+        CODE.FAIL_NOT_FOUND_SNAPSHOT_DFN,
+        `Snapshot definition '${name}' of resource '${rd.name}' not found.`,
+      );
+    }
+    return s;
+  }
+
+  /** Whether `rd`'s device on `node` is open. */
+  isInUse(rd: SimRd, node: string): boolean {
+    return this.state.inUse[`${k(rd.name)}/${k(node)}`] === true;
+  }
+
+  /** Mark a device open/closed (the /_sim/in-use control). */
+  setInUse(res: string, node: string, inUse: boolean): boolean {
+    const rd = this.rd(res);
+    if (!rd || !this.rsc(rd, node)) return false;
+    const key = `${k(rd.name)}/${k(node)}`;
+    if (inUse) this.state.inUse[key] = true;
+    else delete this.state.inUse[key];
+    return true;
+  }
+
+  /** Whether the satellite `name` is connected (unknown nodes count as offline). */
+  isOnline(name: string): boolean {
+    const n = this.node(name);
+    return !!n && !n.offline;
+  }
+
+  /** Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. */
+  setNodeOnline(name: string, online: boolean): boolean {
+    const n = this.node(name);
+    if (!n) return false;
+    if (online) delete n.offline;
+    else n.offline = true;
+    return true;
+  }
+
+  /** LINSTOR's FAIL_NOT_CONNECTED for an operation that needs every satellite of `rd`. */
+  needConnected(rscs: SimRsc[], message: (node: string) => string, details?: string): void {
+    const off = rscs.find((r) => !this.isOnline(r.node));
+    if (off) {
+      fail(CODE.FAIL_NOT_CONNECTED, message(off.node), details ? { details } : {});
+    }
+  }
+
+  /** Add a resource of `rd` on `node` in `pool` with the lowest free DRBD node id. */
+  newRsc(rd: SimRd, node: string, pool: string, diskless: boolean, client: boolean): SimRsc {
+    const used = new Set(rd.rscs.map((r) => r.nodeId));
+    let id = 0;
+    while (used.has(id)) id++;
+    const r: SimRsc = {
+      node: this.node(node)?.name ?? node,
+      pool,
+      diskless,
+      tieBreaker: false,
+      client,
+      props: { StorPoolName: pool },
+      nodeId: id,
+      created: Date.now(),
+      uuid: uuid(),
+    };
+    rd.rscs.push(r);
+    return r;
+  }
+
+  /** Drop the in-use mark of `rd` on `node`. */
+  forgetInUse(rd: SimRd, node: string): void {
+    delete this.state.inUse[`${k(rd.name)}/${k(node)}`];
+  }
+
+  // ----- transactions -------------------------------------------------------------------------
+
+  /** Run a mutation; on error restore the state and the files of the touched RDs. */
+  tx<T>(names: string[], fn: () => T): T {
+    const before = structuredClone(this.state);
+    try {
+      const r = fn();
+      for (const n of names) reconcile(this, n);
+      return r;
+    } catch (e) {
+      this.state = before;
+      for (const n of names) {
+        try {
+          reconcile(this, n);
+        } catch { /* best effort */ }
+      }
+      throw e;
+    }
+  }
+}

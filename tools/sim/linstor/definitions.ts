@@ -1,0 +1,527 @@
+/**
+ * Definitions in the simulated LINSTOR controller: nodes, storage pools, resource groups and
+ * volume groups, resource and volume definitions (create, modify, delete), and spawning a
+ * resource definition from a group.
+ */
+import { join } from "node:path";
+import {
+  CODE,
+  MASK_CRT,
+  MASK_DEL,
+  MASK_INFO,
+  MASK_MOD,
+  MASK_WARN,
+  OBJ,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
+import {
+  applyProps,
+  asStrings,
+  cleanFilter,
+  DISKLESS_POOL,
+  k,
+  NAME_RE,
+  NODE_RE,
+  type PoolKind,
+  type SimNode,
+  type SimPool,
+  type SimRd,
+  type SimVd,
+  uuid,
+} from "./model.ts";
+import { type SimController } from "./controller.ts";
+import { reconcile } from "./persistence.ts";
+import { autoplace, mergedFilter } from "./placement.ts";
+
+/** POST /v1/nodes: register a satellite (with its diskless pool). */
+export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.NODE };
+  const name = String(body.name ?? "");
+  if (!NODE_RE.test(name)) fail(CODE.FAIL_INVLD_NODE_NAME, `Invalid node name '${name}'.`);
+  if (ctl.node(name)) {
+    fail(CODE.FAIL_EXISTS_NODE, `Node '${name}' already exists.`);
+  }
+  const t = String(body.type ?? "Satellite").toLowerCase();
+  const type = { controller: "Controller", satellite: "Satellite", combined: "Combined" }[t];
+  if (!type) fail(201, `Invalid node type '${body.type}'.`);
+  const nis = (body.net_interfaces as { address?: string }[] | undefined) ?? [];
+  const n: SimNode = {
+    name,
+    type,
+    address: nis[0]?.address ?? "127.0.0.1",
+    props: { ...(body.props as Record<string, string> ?? {}) },
+    uuid: uuid(),
+  };
+  ctl.state.nodes.push(n);
+  if (ctl.opts.hostsRoot) Deno.mkdirSync(join(ctl.opts.hostsRoot, name), { recursive: true });
+  ctl.state.pools.push({
+    node: name,
+    name: DISKLESS_POOL,
+    kind: "DISKLESS",
+    totalKib: 0,
+    props: {},
+    uuid: uuid(),
+  });
+  return rcReply(
+    [rc(0n, CODE.CREATED, `New node '${name}' registered.`, {
+      details: `Node '${name}' UUID is: ${n.uuid}`,
+    })],
+    ctx,
+    201,
+  );
+}
+
+/** POST /v1/nodes/{node}/storage-pools. */
+export function createPool(
+  ctl: SimController,
+  nodeName: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.STOR_POOL };
+  const node = ctl.needNode(nodeName);
+  const name = String(body.storage_pool_name ?? "");
+  if (!NAME_RE.test(name)) {
+    fail(CODE.FAIL_INVLD_STOR_POOL_NAME, `Invalid storage pool name '${name}'.`);
+  }
+  if (ctl.pool(node.name, name)) {
+    fail(
+      CODE.FAIL_EXISTS_STOR_POOL,
+      `Storage pool '${name}' on node '${node.name}' already exists.`,
+    );
+  }
+  const kind = String(body.provider_kind ?? "") as PoolKind;
+  if (!["LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN", "DISKLESS"].includes(kind)) {
+    fail(221, `Invalid storage driver '${kind}'.`);
+  }
+  const p: SimPool = {
+    node: node.name,
+    name,
+    kind,
+    totalKib: kind === "DISKLESS" ? 0 : 100 * 1024 * 1024,
+    props: { ...(body.props as Record<string, string> ?? {}) },
+    uuid: uuid(),
+  };
+  ctl.state.pools.push(p);
+  return rcReply(
+    [rc(0n, CODE.CREATED, `Successfully created storage pool '${name}' on node '${node.name}'.`)],
+    ctx,
+    201,
+  );
+}
+
+/** POST /v1/resource-groups. */
+export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_GRP };
+  const name = String(body.name ?? "");
+  if (!NAME_RE.test(name)) {
+    fail(CODE.FAIL_INVLD_RSC_GRP_NAME, `Invalid resource group name '${name}'.`);
+  }
+  if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `Resource group '${name}' already exists.`);
+  const g = ctl.addRg(name, cleanFilter(body.select_filter));
+  g.props = { ...(body.props as Record<string, string> ?? {}) };
+  if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
+  return rcReply(
+    [rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
+      details: `Resource group '${name}' UUID is: ${g.uuid}`,
+    })],
+    ctx,
+    201,
+  );
+}
+
+/** PUT /v1/resource-groups/{rg}: properties, selection filter, peer slots. */
+export function modifyRg(
+  ctl: SimController,
+  name: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_GRP };
+  const g = ctl.needRg(name);
+  applyProps(g.props, body);
+  if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
+  if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
+  return rcReply([rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`)], ctx, 200);
+}
+
+/** DELETE /v1/resource-groups/{rg} (not the default group, not while it has definitions). */
+export function deleteRg(ctl: SimController, name: string): SimReply {
+  const ctx: RcContext = { op: MASK_DEL, obj: OBJ.RSC_GRP };
+  const g = ctl.rg(name);
+  if (!g) {
+    return rcReply(
+      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource group '${name}' not found.`)],
+      ctx,
+      200,
+    );
+  }
+  if (k(g.name) === "DFLTRSCGRP") {
+    fail(CODE.FAIL_INVLD_RSC_GRP_NAME, "Cannot delete default resource group");
+  }
+  if (ctl.state.rds.some((r) => k(r.rg) === k(g.name))) {
+    fail(
+      CODE.FAIL_EXISTS_RSC_DFN,
+      `Cannot delete resource group '${g.name}' because it has existing resource definitions.`,
+    );
+  }
+  ctl.state.rgs = ctl.state.rgs.filter((x) => x !== g);
+  return rcReply([rc(0n, CODE.DELETED, `Resource group '${g.name}' deleted.`)], ctx, 200);
+}
+
+/** POST /v1/resource-groups/{rg}/volume-groups. */
+export function createVg(
+  ctl: SimController,
+  rgName: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.VLM_GRP };
+  const g = ctl.needRg(rgName);
+  const nr = typeof body.volume_number === "number"
+    ? body.volume_number
+    : (g.vgs.length ? Math.max(...g.vgs.map((v) => v.nr)) + 1 : 0);
+  if (g.vgs.some((v) => v.nr === nr)) {
+    fail(
+      CODE.FAIL_EXISTS_VLM_GRP,
+      `Volume group ${nr} of resource group '${g.name}' already exists.`,
+    );
+  }
+  g.vgs.push({
+    nr,
+    props: { ...(body.props as Record<string, string> ?? {}) },
+    flags: asStrings(body.flags) ?? [],
+    uuid: uuid(),
+  });
+  return rcReply(
+    [rc(
+      0n,
+      CODE.CREATED,
+      `New volume group with number '${nr}' of resource group '${g.name}' created.`,
+    )],
+    ctx,
+    201,
+  );
+}
+
+/** POST /v1/resource-groups/{rg}/spawn (one transaction: RD + VDs + autoplace). */
+export function spawn(ctl: SimController, rgName: string, body: Record<string, unknown>): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN };
+  const name = String(body.resource_definition_name ?? "");
+  ctx.refs = { RscDfn: name };
+  return ctl.tx([name], () => {
+    const g = ctl.needRg(rgName);
+    const sizes = (body.volume_sizes as number[] | undefined) ?? [];
+    const out: SimRc[] = [];
+    const partial = body.partial === true || g.vgs.length === 0;
+    if (g.vgs.length === 0 && body.partial !== true) {
+      out.push(
+        rc(
+          MASK_INFO | OBJ.RSC_GRP,
+          0,
+          "Resource-group doesn't have any volume-groups, automatically assume partial mode.",
+        ),
+      );
+    }
+    if (!partial && sizes.length !== g.vgs.length) {
+      fail(
+        CODE.FAIL_INVLD_VLM_SIZES,
+        `Invalid count of volume sizes to spawn resource group '${g.name}'`,
+        {
+          details:
+            `The resource group '${g.name}' has ${g.vgs.length} Volume groups, but only ${sizes.length} sizes were provided.`,
+          correction:
+            "Either provide the correct count of volume sizes or use the 'partial' option",
+        },
+      );
+    }
+    const rd = createRd(
+      ctl,
+      name,
+      g.name,
+      (body.resource_definition_props as Record<string, string>) ?? {},
+      out,
+    );
+    if (typeof body.resource_definition_external_name === "string") {
+      rd.extName = body.resource_definition_external_name;
+    }
+    sizes.forEach((s, i) => {
+      const vg = g.vgs[i];
+      createVd(ctl, rd, vg ? vg.nr : i, s, vg ? [...vg.flags] : [], {}, out);
+    });
+    const filter = mergedFilter(g, cleanFilter(body.select_filter));
+    if (typeof filter.place_count === "number" && body.definitions_only !== true) {
+      autoplace(ctl, rd, filter, out);
+    } else {
+      const reason = typeof filter.place_count !== "number"
+        ? "No autoplace configuration in the given resource group (at least place-count required)"
+        : "--definitions-only was set";
+      out.push(
+        rc(
+          MASK_INFO,
+          CODE.INFO_NO_RSC_SPAWNED,
+          `Resource definition ${rd.name} and ${sizes.length} created but no resources deployed`,
+          { details: reason },
+        ),
+      );
+    }
+    return rcReply(out, ctx, 201);
+  });
+}
+
+/** Add a resource definition of group `rgName` to the state (its CREATED entry goes to `out`). */
+export function createRd(
+  ctl: SimController,
+  name: string,
+  rgName: string,
+  props: Record<string, string>,
+  out: SimRc[],
+): SimRd {
+  if (!NAME_RE.test(name)) fail(CODE.FAIL_INVLD_RSC_NAME, `Invalid resource name '${name}'.`);
+  if (ctl.rd(name)) {
+    fail(
+      CODE.FAIL_EXISTS_RSC_DFN,
+      `A resource definition with the name '${name}' already exists.`,
+      {
+        cause: "The resource definition already exists.",
+      },
+    );
+  }
+  const g = ctl.needRg(rgName);
+  const rd: SimRd = {
+    name,
+    rg: g.name,
+    props: { ...props },
+    flags: [],
+    port: ctl.state.nextPort++,
+    vds: [],
+    rscs: [],
+    snaps: [],
+    created: Date.now(),
+    uuid: uuid(),
+  };
+  ctl.state.rds.push(rd);
+  out.push(
+    rc(0n | OBJ.RSC_DFN | MASK_CRT, CODE.CREATED, `New resource definition '${name}' created.`, {
+      details: `Resource definition '${name}' UUID is: ${rd.uuid}`,
+    }),
+  );
+  return rd;
+}
+
+/** Add volume definition `nr` to `rd` (its CREATED entry goes to `out`). */
+export function createVd(
+  ctl: SimController,
+  rd: SimRd,
+  nr: number,
+  sizeKib: number,
+  flags: string[],
+  props: Record<string, string>,
+  out: SimRc[],
+): SimVd {
+  if (!Number.isInteger(sizeKib) || sizeKib <= 0) {
+    fail(CODE.FAIL_INVLD_VLM_SIZE, `Invalid volume size ${sizeKib} KiB.`);
+  }
+  if (rd.vds.some((v) => v.nr === nr)) {
+    fail(
+      CODE.FAIL_EXISTS_VLM_DFN,
+      `A volume definition with the number ${nr} already exists in resource definition '${rd.name}'.`,
+    );
+  }
+  const vd: SimVd = {
+    nr,
+    sizeKib,
+    props: { ...props },
+    flags,
+    minor: ctl.state.nextMinor++,
+    uuid: uuid(),
+  };
+  rd.vds.push(vd);
+  rd.vds.sort((a, b) => a.nr - b.nr);
+  out.push(
+    rc(
+      0n | OBJ.VLM_DFN | MASK_CRT,
+      CODE.CREATED,
+      `New volume definition with number '${nr}' of resource definition '${rd.name}' created.`,
+    ),
+  );
+  return vd;
+}
+
+/** POST /v1/resource-definitions. */
+export function createRdApi(ctl: SimController, body: Record<string, unknown>): SimReply {
+  const def = (body.resource_definition ?? {}) as Record<string, unknown>;
+  const name = String(def.name ?? "");
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
+  return ctl.tx([name], () => {
+    const out: SimRc[] = [];
+    const rd = createRd(
+      ctl,
+      name,
+      typeof def.resource_group_name === "string" && def.resource_group_name !== ""
+        ? def.resource_group_name
+        : "DfltRscGrp",
+      (def.props as Record<string, string>) ?? {},
+      out,
+    );
+    if (typeof def.external_name === "string") rd.extName = def.external_name;
+    if (typeof body.drbd_port === "number") rd.port = body.drbd_port;
+    return rcReply(out, ctx, 201);
+  });
+}
+
+/** PUT /v1/resource-definitions/{r}: properties and resource group. */
+export function modifyRd(
+  ctl: SimController,
+  name: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
+  const rd = ctl.needRd(name);
+  const out: SimRc[] = [];
+  if (typeof body.resource_group === "string" && body.resource_group !== "") {
+    const g = ctl.needRg(body.resource_group);
+    rd.rg = g.name;
+  }
+  for (const d of (asStrings(body.delete_props) ?? [])) {
+    if (!(d in rd.props)) {
+      out.push(
+        rc(
+          MASK_WARN,
+          CODE.WARN_DEL_UNSET_PROP,
+          `Could not delete property '${d}' as it did not exist. This operation had no effect.`,
+        ),
+      );
+    }
+  }
+  applyProps(rd.props, body);
+  out.push(rc(0n, CODE.MODIFIED, `Resource definition '${rd.name}' modified.`, {
+    details: `Resource definition '${rd.name}' UUID is: ${rd.uuid}`,
+  }));
+  return rcReply(out, ctx, 200);
+}
+
+/** DELETE /v1/resource-definitions/{r} (refused with snapshots or while in use). */
+export function deleteRd(ctl: SimController, name: string): SimReply {
+  const ctx: RcContext = { op: MASK_DEL, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
+  const rd = ctl.rd(name);
+  if (!rd) {
+    return rcReply(
+      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource definition '${name}' not found.`)],
+      ctx,
+      200,
+    );
+  }
+  if (rd.snaps.length) {
+    fail(
+      CODE.FAIL_EXISTS_SNAPSHOT_DFN,
+      `Cannot delete resource definition '${rd.name}' because it has snapshots.`,
+    );
+  }
+  const used = rd.rscs.find((r) => ctl.isInUse(rd, r.node));
+  if (used) {
+    fail(CODE.FAIL_IN_USE, `Resource '${rd.name}' on node '${used.node}' is still in use.`, {
+      cause: "Resource is mounted/in use.",
+      correction: `Un-mount resource '${rd.name}' on the node '${used.node}'.`,
+    });
+  }
+  ctl.state.rds = ctl.state.rds.filter((r) => r !== rd);
+  for (const key of Object.keys(ctl.state.inUse)) {
+    if (key.startsWith(`${k(rd.name)}/`)) delete ctl.state.inUse[key];
+  }
+  ctl.state.clones = ctl.state.clones.filter((c) => k(c.dst) !== k(rd.name));
+  reconcile(ctl, rd.name);
+  return rcReply(
+    [rc(0n, CODE.DELETED, `Resource definition '${rd.name}' deleted.`, {
+      details: `Resource definition '${rd.name}' UUID was: ${rd.uuid}`,
+    })],
+    ctx,
+    200,
+  );
+}
+
+/** POST /v1/resource-definitions/{r}/volume-definitions. */
+export function createVdApi(
+  ctl: SimController,
+  name: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.VLM_DFN, refs: { RscDfn: name } };
+  return ctl.tx([name], () => {
+    const rd = ctl.needRd(name);
+    const def = (body.volume_definition ?? {}) as Record<string, unknown>;
+    const nr = typeof def.volume_number === "number"
+      ? def.volume_number
+      : (rd.vds.length ? Math.max(...rd.vds.map((v) => v.nr)) + 1 : 0);
+    const out: SimRc[] = [];
+    createVd(
+      ctl,
+      rd,
+      nr,
+      Number(def.size_kib),
+      asStrings(def.flags) ?? [],
+      (def.props as Record<string, string>) ?? {},
+      out,
+    );
+    return rcReply(out, ctx, 201);
+  });
+}
+
+/**
+ * PUT /v1/resource-definitions/{r}/volume-definitions/{v}: grow (never shrink a deployed volume)
+ * and properties.
+ */
+export function modifyVd(
+  ctl: SimController,
+  name: string,
+  nr: number,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = {
+    op: MASK_MOD,
+    obj: OBJ.VLM_DFN,
+    refs: { RscDfn: name, VlmNr: String(nr) },
+  };
+  return ctl.tx([name], () => {
+    const rd = ctl.needRd(name);
+    const vd = rd.vds.find((v) => v.nr === nr);
+    if (!vd) {
+      fail(
+        CODE.FAIL_NOT_FOUND_VLM_DFN,
+        `Volume definition ${nr} of resource definition '${rd.name}' not found.`,
+      );
+    }
+    const out: SimRc[] = [];
+    if (typeof body.size_kib === "number") {
+      if (body.size_kib < vd.sizeKib && rd.rscs.some((r) => !r.diskless)) {
+        fail(CODE.FAIL_INVLD_VLM_SIZE, "Deployed volumes can only grow in size, not shrink.", {
+          correction:
+            "If you want to shrink the volume definition, you have to remove all volumes of this volume definition first.",
+        });
+      }
+      if (body.size_kib <= 0) {
+        fail(CODE.FAIL_INVLD_VLM_SIZE, `Invalid volume size ${body.size_kib} KiB.`);
+      }
+      if (body.size_kib !== vd.sizeKib) {
+        // the resize has to reach every satellite holding the resource
+        ctl.needConnected(rd.rscs, (n) => `No connection to satellite '${n}'`);
+      }
+      if (body.size_kib === vd.sizeKib) {
+        out.push(
+          rc(
+            MASK_WARN,
+            CODE.WARN_VLMDFN_RESIZE_SAME_SIZE,
+            "New size equals the current size, nothing to do.",
+          ),
+        );
+      }
+      vd.sizeKib = body.size_kib;
+    }
+    applyProps(vd.props, body);
+    out.push(
+      rc(
+        0n,
+        CODE.MODIFIED,
+        `Volume definition with number '${vd.nr}' on resource definition '${rd.name}' modified.`,
+      ),
+    );
+    return rcReply(out, ctx, 200);
+  });
+}

@@ -1,0 +1,393 @@
+/**
+ * Placement in the simulated LINSTOR controller, as LINSTOR's autoplacer and quorum helper do it:
+ * pool capacity (thin pools count what the data file allocates), the choice of (node, pool)
+ * pairs for new diskful replicas under a selection filter, autoplace, the automatic quorum
+ * tie-breaker (CtrlRscAutoTieBreakerHelper) and query-size-info's capacity estimate.
+ */
+import {
+  CODE,
+  MASK_CRT,
+  MASK_INFO,
+  MASK_WARN,
+  OBJ,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import { fail, rc, SimApiError, type SimRc, type SimReply } from "./replies.ts";
+import {
+  align,
+  cleanFilter,
+  DISKLESS_POOL,
+  drbdMetaKib,
+  k,
+  type SimNode,
+  type SimPool,
+  type SimRd,
+  type SimRg,
+  type SimRsc,
+  type SimVd,
+  splitNames,
+  THIN_KINDS,
+} from "./model.ts";
+import { type SimController } from "./controller.ts";
+import { fileAllocKib, snapFile, volumeFile } from "./persistence.ts";
+
+/** Allocated KiB of one replica of a volume in its pool. */
+export function allocatedKib(ctl: SimController, rd: SimRd, rsc: SimRsc, vd: SimVd): number {
+  if (rsc.diskless) return 0;
+  const pool = ctl.pool(rsc.node, rsc.pool);
+  const md = drbdMetaKib(vd.sizeKib);
+  if (pool && THIN_KINDS.has(pool.kind)) {
+    const f = volumeFile(ctl, rd.name, vd.nr);
+    const memo = ctl.allocMemo;
+    let kib = memo?.get(f);
+    if (kib === undefined) {
+      kib = fileAllocKib(f);
+      memo?.set(f, kib);
+    }
+    return kib + md;
+  }
+  return align(vd.sizeKib + md, 4096);
+}
+
+/** Used KiB of a pool: replicas plus (thin) snapshot copies. */
+export function poolUsedKib(ctl: SimController, pool: SimPool): number {
+  if (pool.kind === "DISKLESS") return 0;
+  let used = 0;
+  for (const rd of ctl.state.rds) {
+    const r = ctl.rsc(rd, pool.node);
+    if (r && !r.diskless && k(r.pool) === k(pool.name)) {
+      for (const vd of rd.vds) used += allocatedKib(ctl, rd, r, vd);
+    }
+    for (const s of rd.snaps) {
+      const sp = Object.entries(s.pools).find(([n]) => k(n) === k(pool.node))?.[1];
+      if (!sp || k(sp) !== k(pool.name)) continue;
+      for (const v of s.vds) {
+        used += THIN_KINDS.has(pool.kind)
+          ? fileAllocKib(snapFile(ctl, rd.name, s.name, v.nr))
+          : v.sizeKib;
+      }
+    }
+  }
+  return used;
+}
+
+/** Free KiB of a pool (never below 0). */
+export function poolFreeKib(ctl: SimController, pool: SimPool): number {
+  return Math.max(0, pool.totalKib - poolUsedKib(ctl, pool));
+}
+
+/**
+ * A group's selection filter with the request's fields over it (storage_pool as a one-entry list).
+ */
+export function mergedFilter(rg: SimRg, over?: Record<string, unknown>): Record<string, unknown> {
+  const f: Record<string, unknown> = { ...rg.filter };
+  for (const [key, v] of Object.entries(over ?? {})) {
+    if (v !== undefined && v !== null) f[key] = v;
+  }
+  if (typeof f.storage_pool === "string" && !f.storage_pool_list) {
+    f.storage_pool_list = [f.storage_pool];
+  }
+  return f;
+}
+
+/** Total size of the volume definitions of `rd` (KiB). */
+export function rdSizeKib(rd: SimRd): number {
+  return rd.vds.reduce((a, v) => a + v.sizeKib, 0);
+}
+
+/** Candidate (node, pool) pairs for `count` new diskful replicas, best first. */
+export function select(
+  ctl: SimController,
+  rd: SimRd | null,
+  filter: Record<string, unknown>,
+  count: number,
+  sizeKib: number,
+): SimPool[] {
+  const pools = splitNames(filter.storage_pool_list);
+  const providers = splitNames(filter.provider_list).map(k);
+  const onlyNodes = splitNames(filter.node_name_list).map(k);
+  const notWith = splitNames(filter.not_place_with_rsc).map(k);
+  const notWithRe = typeof filter.not_place_with_rsc_regex === "string" &&
+      filter.not_place_with_rsc_regex !== ""
+    ? new RegExp(filter.not_place_with_rsc_regex, "i")
+    : null;
+  const same = splitNames(filter.replicas_on_same);
+  const different = splitNames(filter.replicas_on_different);
+  const existing = rd ? rd.rscs.filter((r) => !r.diskless) : [];
+  const cands: { pool: SimPool; free: number; node: SimNode }[] = [];
+  for (const n of ctl.state.nodes) {
+    // the autoplacer only considers connected satellites
+    if (n.offline) continue;
+    if (onlyNodes.length && !onlyNodes.includes(k(n.name))) continue;
+    if (rd && existing.some((r) => k(r.node) === k(n.name))) continue;
+    if (
+      ctl.state.rds.some((o) =>
+        (notWith.includes(k(o.name)) || (notWithRe && notWithRe.test(o.name))) &&
+        (!rd || k(o.name) !== k(rd.name)) &&
+        o.rscs.some((r) => k(r.node) === k(n.name) && !r.diskless)
+      )
+    ) continue;
+    let best: { pool: SimPool; free: number } | null = null;
+    for (const p of ctl.state.pools) {
+      if (k(p.node) !== k(n.name) || p.kind === "DISKLESS") continue;
+      if (pools.length && !pools.some((x) => k(x) === k(p.name))) continue;
+      if (providers.length && !providers.includes(p.kind)) continue;
+      const free = poolFreeKib(ctl, p);
+      const need = THIN_KINDS.has(p.kind) ? 0 : align(sizeKib + drbdMetaKib(sizeKib), 4096);
+      if (THIN_KINDS.has(p.kind) ? free <= 0 : free < need) continue;
+      if (!best || free > best.free) best = { pool: p, free };
+    }
+    if (best) cands.push({ ...best, node: n });
+  }
+  cands.sort((a, b) => b.free - a.free || a.node.name.localeCompare(b.node.name));
+  const propOf = (n: SimNode, key: string) => n.props[key] ?? n.props[`Aux/${key}`] ?? "";
+  let chosen: typeof cands = [];
+  if (same.length) {
+    const groups = new Map<string, typeof cands>();
+    const fixed = existing.map((r) => ctl.node(r.node)!).filter(Boolean);
+    for (const c of cands) {
+      const key = same.map((s) => propOf(c.node, s)).join("\u0000");
+      if (
+        fixed.length && fixed.some((f) => same.map((s) => propOf(f, s)).join("\u0000") !== key)
+      ) {
+        continue;
+      }
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    for (const g of groups.values()) {
+      if (g.length >= count) {
+        chosen = g.slice(0, count);
+        break;
+      }
+    }
+  } else if (different.length) {
+    const seen = new Set<string>(
+      existing.map((r) => different.map((d) => propOf(ctl.node(r.node)!, d)).join("\u0000")),
+    );
+    for (const c of cands) {
+      const key = different.map((d) => propOf(c.node, d)).join("\u0000");
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chosen.push(c);
+      if (chosen.length === count) break;
+    }
+  } else {
+    chosen = cands.slice(0, count);
+  }
+  if (chosen.length < count) {
+    fail(CODE.FAIL_NOT_ENOUGH_NODES, "Not enough available nodes", {
+      details: "Not enough nodes fulfilling the following auto-place criteria:\n" +
+        (pools.length
+          ? ` * has a deployed storage pool named [${pools.join(", ")}]\n` +
+            ` * the storage pools have to have at least '${sizeKib}' free space\n`
+          : "") +
+        " * the current access context has enough privileges to use the node and the storage pool\n" +
+        " * the node is online",
+    });
+  }
+  return chosen.map((c) => c.pool);
+}
+
+/**
+ * Make `rd` diskful in each pool (turning a diskless resource there diskful); returns "node
+ * (pool)" per pool.
+ */
+export function placeDiskful(ctl: SimController, rd: SimRd, pools: SimPool[]): string[] {
+  const out: string[] = [];
+  for (const p of pools) {
+    const existing = ctl.rsc(rd, p.node);
+    if (existing) {
+      existing.diskless = false;
+      existing.tieBreaker = false;
+      existing.client = false;
+      existing.pool = p.name;
+      existing.props.StorPoolName = p.name;
+    } else {
+      ctl.newRsc(rd, p.node, p.name, false, false);
+    }
+    out.push(`${p.node} (${p.name})`);
+  }
+  return out;
+}
+
+/** Create or remove the auto tie-breaker like CtrlRscAutoTieBreakerHelper. */
+export function manageTieBreaker(
+  ctl: SimController,
+  rd: SimRd,
+  out: SimRc[],
+  deleting?: SimRsc,
+): boolean {
+  if (rd.props["DrbdOptions/auto-add-quorum-tiebreaker"] === "false") return false;
+  const live = rd.rscs.filter((r) => r !== deleting);
+  const diskful = live.filter((r) => !r.diskless).length;
+  const voting = live.filter((r) => r.diskless && !r.tieBreaker && !r.client).length;
+  const tb = live.find((r) => r.tieBreaker);
+  const should = diskful >= 2 && diskful % 2 === 0 && voting === 0;
+  if (should && !tb) {
+    if (deleting && deleting.diskless && !deleting.tieBreaker) {
+      deleting.tieBreaker = true;
+      deleting.client = false;
+      out.push(
+        rc(
+          MASK_INFO,
+          CODE.INFO_TIE_BREAKER_TAKEOVER,
+          "The given resource will not be deleted but will be taken over as a linstor managed tiebreaker resource.",
+        ),
+      );
+      return true;
+    }
+    const node = ctl.state.nodes
+      .filter((n) => !n.offline && !rd.rscs.some((r) => k(r.node) === k(n.name)))
+      .find((n) => ctl.pool(n.name, DISKLESS_POOL));
+    if (!node) {
+      out.push(
+        rc(
+          MASK_WARN,
+          CODE.WARN_NOT_ENOUGH_NODES_FOR_TIE_BREAKER,
+          `Could not find suitable node to automatically create a tie breaking resource for '${rd.name}'.`,
+        ),
+      );
+    } else {
+      const r = ctl.newRsc(rd, node.name, DISKLESS_POOL, true, false);
+      r.tieBreaker = true;
+      out.push(
+        rc(
+          MASK_INFO,
+          CODE.INFO_TIE_BREAKER_CREATED,
+          `Tie breaker resource '${rd.name}' created on ${node.name}`,
+        ),
+      );
+    }
+  } else if (!should && tb) {
+    rd.rscs = rd.rscs.filter((r) => r !== tb);
+    ctl.forgetInUse(rd, tb.node);
+    out.push(rc(MASK_INFO, CODE.INFO_TIE_BREAKER_DELETING, "Tie breaker marked for deletion"));
+  }
+  return false;
+}
+
+/** POST /v1/resource-groups/{rg}/query-size-info. */
+export function querySizeInfo(
+  ctl: SimController,
+  rgName: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const g = ctl.needRg(rgName);
+  const filter = mergedFilter(g, cleanFilter(body.select_filter));
+  const placeCount = typeof filter.place_count === "number" ? filter.place_count : 2;
+  const pools = splitNames(filter.storage_pool_list);
+  const providers = splitNames(filter.provider_list).map(k);
+  const avail = ctl.state.pools.filter((p) =>
+    p.kind !== "DISKLESS" && ctl.isOnline(p.node) && (!pools.length || pools.some((x) =>
+      k(x) === k(p.name)
+    )) &&
+    (!providers.length || providers.includes(p.kind))
+  );
+  let selected: SimPool[] = [];
+  try {
+    selected = select(ctl, null, filter, placeCount, 0);
+  } catch { /* not placeable */ }
+  const maxVlm = selected.length ? Math.min(...selected.map((p) => poolFreeKib(ctl, p))) : 0;
+  const available = selected.length
+    ? simulateSpace(avail.map((p) => poolFreeKib(ctl, p)), placeCount)
+    : 0;
+  const capacity = simulateSpace(avail.map((p) => p.totalKib), placeCount);
+  return {
+    status: 200,
+    body: {
+      space_info: {
+        max_vlm_size_in_kib: maxVlm,
+        available_size_in_kib: available,
+        capacity_in_kib: capacity,
+        default_max_oversubscription_ratio: 20,
+        max_oversubscription_ratio: 20,
+        max_free_capacity_oversubscription_ratio: 20,
+        max_total_capacity_oversubscription_ratio: 20,
+        next_spawn_result: selected.map((p) => ({
+          node_name: p.node,
+          stor_pool_name: p.name,
+          stor_pool_oversubscription_ratio: 20,
+          stor_pool_free_capacity_oversubscription_ratio: 20,
+          stor_pool_total_capacity_oversubscription_ratio: 20,
+        })),
+      },
+      reports: [],
+    },
+  };
+}
+
+/**
+ * Place `rd`'s missing diskful replicas under `filter` (and diskless ones on the remaining nodes
+ * when asked), then fix the tie-breaker.
+ */
+export function autoplace(
+  ctl: SimController,
+  rd: SimRd,
+  filter: Record<string, unknown>,
+  out: SimRc[],
+): void {
+  const live = rd.rscs.filter((r) => !r.diskless).length;
+  let add: number;
+  if (typeof filter.additional_place_count === "number" && filter.additional_place_count > 0) {
+    add = filter.additional_place_count;
+  } else {
+    const count = typeof filter.place_count === "number" ? filter.place_count : 2;
+    add = count - live;
+  }
+  if (add < 0) {
+    throw new SimApiError(
+      rc(
+        MASK_WARN,
+        CODE.WARN_RSC_ALREADY_DEPLOYED,
+        `The resource '${rd.name}' was already deployed on ${rd.rscs.length} nodes: ${
+          rd.rscs.map((r) => `'${r.node}'`).join(", ")
+        }. The resource would have to be deleted from nodes to reach the placement count.`,
+      ),
+    );
+  }
+  if (add === 0 && filter.diskless_on_remaining !== true) {
+    out.push(
+      rc(
+        MASK_WARN,
+        CODE.WARN_RSC_ALREADY_DEPLOYED,
+        `Resource '${rd.name}' was already deployed on ${live} nodes. Skipping.`,
+      ),
+    );
+    return;
+  }
+  const chosen = add > 0 ? select(ctl, rd, filter, add, rdSizeKib(rd)) : [];
+  const used = placeDiskful(ctl, rd, chosen);
+  if (filter.diskless_on_remaining === true) {
+    for (const n of ctl.state.nodes) {
+      if (!n.offline && !ctl.rsc(rd, n.name) && ctl.pool(n.name, DISKLESS_POOL)) {
+        ctl.newRsc(rd, n.name, DISKLESS_POOL, true, false);
+      }
+    }
+  }
+  manageTieBreaker(ctl, rd, out);
+  out.push(
+    rc(
+      0n | OBJ.RSC | MASK_CRT,
+      CODE.CREATED,
+      `Resource '${rd.name}' successfully autoplaced on ${chosen.length} nodes`,
+      {
+        details: `Used nodes (storage pool name): ${used.map((u) => `'${u}'`).join(", ")}`,
+      },
+    ),
+  );
+}
+
+/** The capacity "simulation" of LINSTOR's query-size-info (fill place_count-wide stripes). */
+export function simulateSpace(sizes: number[], placeCount: number): number {
+  const s = sizes.filter((x) => x > 0);
+  let ret = 0;
+  if (placeCount <= 0) return 0;
+  while (s.length >= placeCount) {
+    s.sort((a, b) => a - b);
+    const idx = s.length - placeCount;
+    const nth = s[idx];
+    ret += nth;
+    for (let i = idx; i < s.length; i++) s[i] -= nth;
+    for (let i = s.length - 1; i >= 0; i--) if (s[i] === 0) s.splice(i, 1);
+  }
+  return ret;
+}

@@ -1,0 +1,122 @@
+/**
+ * Replies of the simulated LINSTOR controller: ApiCallRc entries with LINSTOR's ret_code masks,
+ * the HTTP status the real controller derives from them, and the error replies (bad JSON,
+ * internal errors) its REST layer produces.
+ */
+import {
+  API_CALL_PARSE_ERROR,
+  CODE,
+  MASK_BITS_OBJ,
+  MASK_BITS_OP,
+  MASK_ERROR,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import type { ApiCallRc } from "../../../lib/backend/linstor/api_call_rc.ts";
+
+/** One ApiCallRc entry as the simulator emits it (ret_code exact as BigInt). */
+export type SimRc = ApiCallRc;
+
+/** A reply of the controller logic: HTTP status and JSON body. */
+export interface SimReply {
+  status: number;
+  body: unknown;
+}
+
+/** Operation/object context used to fill in the ret_code masks (like ResponseConverter). */
+export interface RcContext {
+  op: bigint;
+  obj: bigint;
+  refs?: Record<string, string>;
+}
+
+let errorReportSeq = 0;
+
+/** Build an entry. `type` is MASK_ERROR/MASK_WARN/MASK_INFO/0n. */
+export function rc(
+  type: bigint,
+  code: number,
+  message: string,
+  extra: Partial<Omit<SimRc, "ret_code" | "message">> = {},
+): SimRc {
+  return { ret_code: type | BigInt(code), message, ...extra };
+}
+
+/** Apply context masks (without overriding masks already set) and make the value signed. */
+export function withContext(e: SimRc, ctx: RcContext): SimRc {
+  let v = BigInt.asUintN(64, e.ret_code);
+  if ((v & MASK_BITS_OP) === 0n) v |= ctx.op;
+  if ((v & MASK_BITS_OBJ) === 0n) v |= ctx.obj;
+  const out: SimRc = { ...e, ret_code: BigInt.asIntN(64, v) };
+  if (ctx.refs && !out.obj_refs) out.obj_refs = ctx.refs;
+  if (!out.created_at) out.created_at = new Date().toISOString();
+  return out;
+}
+
+/** An ApiCallRc exception: stops the handler, becomes the reply. */
+export class SimApiError extends Error {
+  readonly entries: SimRc[];
+  constructor(entries: SimRc[] | SimRc) {
+    const list = Array.isArray(entries) ? entries : [entries];
+    super(list.map((e) => e.message).join("; "));
+    this.entries = list;
+  }
+}
+
+/** Throw an error entry. */
+export function fail(
+  code: number,
+  message: string,
+  extra: Partial<Omit<SimRc, "ret_code" | "message">> = {},
+): never {
+  throw new SimApiError(rc(MASK_ERROR, code, message, extra));
+}
+
+/** HTTP status for a list of entries, as ApiCallRcRestUtils.toResponse computes it. */
+export function statusFor(entries: SimRc[], success: number): number {
+  for (const e of entries) {
+    const v = BigInt.asUintN(64, e.ret_code);
+    if ((v & MASK_ERROR) === MASK_ERROR) {
+      const code = Number(v & 0x7FFFn);
+      if (code >= 300 && code <= 399) return 404;
+      if (code >= 400 && code <= 499) return 403;
+      return 500;
+    }
+  }
+  return success;
+}
+
+/** Build a reply from entries and context. */
+export function rcReply(entries: SimRc[], ctx: RcContext, success: number): SimReply {
+  const list = entries.map((e) => withContext(e, ctx));
+  return { status: statusFor(list, success), body: list };
+}
+
+/** A bad-JSON reply (HTTP 400, API_CALL_PARSE_ERROR), like Jackson parse failures. */
+export function parseErrorReply(details: string): SimReply {
+  return {
+    status: 400,
+    body: [{
+      ret_code: BigInt.asIntN(64, API_CALL_PARSE_ERROR),
+      message: "Unable to parse input json.",
+      details,
+      created_at: new Date().toISOString(),
+    }],
+  };
+}
+
+/** A simulated internal error reply with an error report id. */
+export function internalErrorReply(message: string): SimReply {
+  errorReportSeq++;
+  const id = `SIM-${String(Date.now() % 1e8).padStart(8, "0")}-${
+    String(errorReportSeq).padStart(6, "0")
+  }`;
+  return {
+    status: 500,
+    body: [{
+      ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
+      message,
+      cause: "Simulated controller failure (fault injection)",
+      error_report_ids: [id],
+      created_at: new Date().toISOString(),
+    }],
+  };
+}

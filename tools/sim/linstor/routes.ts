@@ -1,0 +1,264 @@
+/**
+ * REST routing of the simulated LINSTOR controller: the LINSTOR REST endpoints it implements
+ * ({@link ROUTES}), each with its request shape (checked before the handler runs), the object
+ * mask of its error replies, and the controller operation that answers it.
+ */
+import { MASK_CRT, MASK_DEL, MASK_MOD, OBJ } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { fail, type SimReply } from "./replies.ts";
+import { type SimController } from "./controller.ts";
+import { querySizeInfo } from "./placement.ts";
+import {
+  getSnap,
+  listNodes,
+  listPools,
+  listRds,
+  listRgs,
+  listRscs,
+  listSnaps,
+  listVds,
+  listVgs,
+  syncStatus,
+  version,
+  viewResources,
+  viewSnaps,
+} from "./views.ts";
+import {
+  createNode,
+  createPool,
+  createRdApi,
+  createRg,
+  createVdApi,
+  createVg,
+  deleteRd,
+  deleteRg,
+  modifyRd,
+  modifyRg,
+  modifyVd,
+  spawn,
+} from "./definitions.ts";
+import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
+import {
+  clone,
+  cloneStatus,
+  createMultiSnap,
+  createSnap,
+  deleteSnap,
+  restoreRsc,
+  restoreVd,
+  rollback,
+} from "./snapshots.ts";
+
+/** A route handler: the controller, path parameters, query, parsed body, fault flags. */
+export type Handler = (
+  c: SimController,
+  p: string[],
+  q: URLSearchParams,
+  body: unknown,
+  extra: { failClone: boolean },
+) => SimReply;
+
+/** One REST endpoint of the simulator. */
+export interface Route {
+  method: string;
+  re: RegExp;
+  name: string;
+  shape?: string;
+  /** Object mask for error replies (the handler's response context). */
+  obj: bigint;
+  handler: Handler;
+}
+
+const S = "([^/]+)";
+function r(method: string, tpl: string, handler: Handler, shape?: string): Route {
+  const re = new RegExp("^" + tpl.replace(/\{[^}]+\}/g, S) + "$");
+  return { method, re, name: `${method} ${tpl}`, shape, obj: objFor(method, tpl), handler };
+}
+
+function objFor(method: string, tpl: string): bigint {
+  if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
+  if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
+  if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
+  if (/volume-groups/.test(tpl)) return OBJ.VLM_GRP;
+  if (/spawn|clone/.test(tpl)) return OBJ.RSC_DFN;
+  if (/resource-groups/.test(tpl)) return OBJ.RSC_GRP;
+  if (/resource-definitions/.test(tpl)) return OBJ.RSC_DFN;
+  if (/storage-pools/.test(tpl)) return OBJ.STOR_POOL;
+  if (/nodes/.test(tpl)) return OBJ.NODE;
+  return method === "GET" ? 0n : 0n;
+}
+const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
+
+/** The LINSTOR REST endpoints the simulator implements. */
+export const ROUTES: Route[] = [
+  r("GET", "/v1/controller/version", () => version()),
+  r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
+  r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
+  r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => listPools(c, q, p[0])),
+  r(
+    "POST",
+    "/v1/nodes/{node}/storage-pools",
+    (c, p, _q, b) => createPool(c, p[0], obj(b)),
+    "StoragePool",
+  ),
+  r("GET", "/v1/view/storage-pools", (c, _p, q) => listPools(c, q)),
+  r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
+  r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
+  r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),
+  r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup"),
+  r(
+    "PUT",
+    "/v1/resource-groups/{rg}",
+    (c, p, _q, b) => modifyRg(c, p[0], obj(b)),
+    "ResourceGroupModify",
+  ),
+  r("DELETE", "/v1/resource-groups/{rg}", (c, p) => deleteRg(c, p[0])),
+  r("GET", "/v1/resource-groups/{rg}/volume-groups", (c, p) => listVgs(c, p[0])),
+  r(
+    "POST",
+    "/v1/resource-groups/{rg}/volume-groups",
+    (c, p, _q, b) => createVg(c, p[0], obj(b)),
+    "VolumeGroup",
+  ),
+  r(
+    "POST",
+    "/v1/resource-groups/{rg}/spawn",
+    (c, p, _q, b) => spawn(c, p[0], obj(b)),
+    "ResourceGroupSpawn",
+  ),
+  r(
+    "POST",
+    "/v1/resource-groups/{rg}/query-size-info",
+    (c, p, _q, b) => querySizeInfo(c, p[0], obj(b)),
+    "QuerySizeInfoRequest",
+  ),
+  r("GET", "/v1/resource-definitions", (c, _p, q) => listRds(c, q)),
+  r(
+    "POST",
+    "/v1/resource-definitions",
+    (c, _p, _q, b) => createRdApi(c, obj(b)),
+    "ResourceDefinitionCreate",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}",
+    (c, p, _q, b) => modifyRd(c, p[0], obj(b)),
+    "ResourceDefinitionModify",
+  ),
+  r("DELETE", "/v1/resource-definitions/{r}", (c, p) => deleteRd(c, p[0])),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/clone",
+    (c, p, _q, b, x) => clone(c, p[0], obj(b), x.failClone),
+    "ResourceDefinitionCloneRequest",
+  ),
+  r("GET", "/v1/resource-definitions/{r}/clone/{c}", (c, p) => cloneStatus(c, p[0], p[1])),
+  r("GET", "/v1/resource-definitions/{r}/sync-status", (c, p) => syncStatus(c, p[0])),
+  r("GET", "/v1/resource-definitions/{r}/volume-definitions", (c, p) => listVds(c, p[0])),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/volume-definitions",
+    (c, p, _q, b) => createVdApi(c, p[0], obj(b)),
+    "VolumeDefinitionCreate",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/volume-definitions/{v}",
+    (c, p, _q, b) => modifyVd(c, p[0], vnr(p[1]), obj(b)),
+    "VolumeDefinitionModify",
+  ),
+  r("GET", "/v1/resource-definitions/{r}/resources", (c, p, q) => listRscs(c, p[0], q)),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/resources",
+    (c, p, _q, b) => createRscs(c, p[0], Array.isArray(b) ? b : []),
+    "ResourceCreate[]",
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/resources/{n}",
+    (c, p, _q, b) => createRscs(c, p[0], [obj(b)], p[1]),
+    "ResourceCreate",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}",
+    (c, p, _q, b) => modifyRsc(c, p[0], p[1], obj(b)),
+    "ResourceModify",
+  ),
+  r(
+    "DELETE",
+    "/v1/resource-definitions/{r}/resources/{n}",
+    (c, p, q) => deleteRsc(c, p[0], p[1], q.get("keep_tiebreaker") === "true"),
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/resources/{n}/make-available",
+    (c, p, _q, b) => makeAvailable(c, p[0], p[1], obj(b)),
+    "ResourceMakeAvailable",
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/autoplace",
+    (c, p, _q, b) => autoplaceApi(c, p[0], obj(b)),
+    "AutoPlaceRequest",
+  ),
+  r("GET", "/v1/resource-definitions/{r}/snapshots", (c, p) => listSnaps(c, p[0])),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/snapshots",
+    (c, p, _q, b) => createSnap(c, p[0], obj(b)),
+    "Snapshot",
+  ),
+  r("GET", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => getSnap(c, p[0], p[1])),
+  r("DELETE", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => deleteSnap(c, p[0], p[1])),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/snapshot-rollback/{s}",
+    (c, p) => rollback(c, p[0], p[1]),
+    "SnapshotRollback",
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/snapshot-restore-volume-definition/{s}",
+    (c, p, _q, b) => restoreVd(c, p[0], p[1], obj(b)),
+    "SnapshotRestore",
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/snapshot-restore-resource/{s}",
+    (c, p, _q, b) => restoreRsc(c, p[0], p[1], obj(b)),
+    "SnapshotRestore",
+  ),
+  r(
+    "POST",
+    "/v1/actions/snapshot/multi",
+    (c, _p, _q, b) => createMultiSnap(c, obj(b)),
+    "CreateMultiSnapshotRequest",
+  ),
+];
+
+function vnr(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) fail(205, `Invalid volume number '${s}'.`);
+  return n;
+}
+
+/** Error reply for an unknown path (the real controller's JAX-RS 404 is HTML; we send JSON). */
+export function notFoundRoute(method: string, path: string): SimReply {
+  return {
+    status: 404,
+    body: [{
+      ret_code: BigInt.asIntN(64, 0xC000000000000000n | 0x0FFFFFFFFFFFFFFFn),
+      message: `Unknown API call: ${method} ${path}`,
+      created_at: new Date().toISOString(),
+    }],
+  };
+}
+
+/** The ret_code operation mask of an HTTP method (error replies of failed handlers). */
+export function opFor(method: string): bigint {
+  if (method === "POST") return MASK_CRT;
+  if (method === "PUT") return MASK_MOD;
+  if (method === "DELETE") return MASK_DEL;
+  return 0n;
+}

@@ -1,0 +1,518 @@
+/**
+ * The StorPool API methods the simulator implements (`/ctrl/1.0/<Method>[/<arg>]`): volumes,
+ * snapshots, templates and attachments, over a store. Each answers the method's `data`.
+ */
+import {
+  checkSize,
+  checkTags,
+  GiB,
+  invalid,
+  type Json,
+  mergeTags,
+  optNum,
+  SimError,
+  type SimObj,
+  type SimSnap,
+  SNAPSHOT_NAME,
+  TEMPLATE_NAME,
+  VOLUME_NAME,
+} from "./model.ts";
+import { allocated, copyData, removeFile, setSize, type SpStore } from "./store.ts";
+import { described, snapSummary, spaceList, statusOf, summary, templateSummary } from "./views.ts";
+
+/** One API method: its HTTP method, whether it changes the state, and its handler. */
+export interface ApiMethod {
+  http: "GET" | "POST";
+  mutates?: boolean;
+  fn: (arg: string | undefined, body: Json) => Promise<unknown> | unknown;
+}
+
+function needArg(arg: string | undefined, what: string): string {
+  if (!arg) throw invalid(`missing ${what} name in the path`);
+  return arg;
+}
+
+/** The API methods by name, over `store`. */
+export function apiMethods(store: SpStore): Record<string, ApiMethod> {
+  return {
+    VolumesList: { http: "GET", fn: () => Object.values(store.st.volumes).map(summary) },
+    Volume: { http: "GET", fn: (a) => [summary(store.findVolume(needArg(a, "volume")))] },
+    VolumeDescribe: {
+      http: "GET",
+      fn: (a) => described(summary(store.findVolume(needArg(a, "volume")))),
+    },
+    VolumeGetInfo: {
+      http: "GET",
+      fn: (a) => ({
+        ...summary(store.findVolume(needArg(a, "volume"))),
+        disksCount: 0,
+        objectsPerDisk: {},
+        objectsPerChain: [],
+        objectsPerDiskSet: [],
+      }),
+    },
+    VolumeListSnapshots: {
+      http: "GET",
+      fn: (a) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        const out = [];
+        let p = v.parentName;
+        while (p && store.st.snapshots[p]) {
+          out.push(snapSummary(store.st.snapshots[p]));
+          p = store.st.snapshots[p].parentName;
+        }
+        return out;
+      },
+    },
+    VolumesSpace: {
+      http: "GET",
+      fn: () => spaceList(Object.values(store.st.volumes), summary),
+    },
+    VolumesGetStatus: {
+      http: "GET",
+      fn: async () => {
+        const out: Record<string, unknown> = {};
+        for (const v of Object.values(store.st.volumes)) {
+          out[v.name] = await statusOf(v, summary(v), false);
+        }
+        for (const s of Object.values(store.st.snapshots)) {
+          out[s.name] = await statusOf(s, snapSummary(s), true);
+        }
+        return out;
+      },
+    },
+    VolumeCreate: {
+      http: "POST",
+      mutates: true,
+      fn: async (_a, b) => {
+        const name = b.name;
+        if (typeof name !== "string" || !VOLUME_NAME.test(name) || name.length > 200) {
+          throw invalid(`Invalid volume name ${JSON.stringify(name)}`);
+        }
+        if (store.st.volumes[name]) {
+          throw new SimError(409, "objectExists", `Volume ${name} already exists`);
+        }
+        const tags = checkTags(b.tags);
+        let src: SimObj | undefined;
+        let parentName = "";
+        if (b.parent !== undefined && b.baseOn !== undefined) {
+          throw invalid("parent and baseOn are mutually exclusive");
+        }
+        if (typeof b.parent === "string") {
+          src = store.findSnapshot(b.parent);
+          parentName = src.name;
+        } else if (typeof b.baseOn === "string") {
+          src = store.findVolume(b.baseOn);
+          parentName = src.parentName;
+        }
+        if (!src && b.size === undefined) throw invalid("size is required without parent/baseOn");
+        const size = b.size === undefined ? src!.size : checkSize(b.size);
+        if (src && size < src.size) throw invalid(`size ${size} is smaller than the parent's`);
+        const tpl = typeof b.template === "string" ? store.findTemplate(b.template) : undefined;
+        const templateName = tpl?.name ?? src?.templateName ?? "";
+        const base = tpl ?? (src ? undefined : store.st.templates[templateName]);
+        store.reserve(templateName, size);
+        const ids = store.newIds();
+        const v: SimObj = {
+          name,
+          ...ids,
+          size,
+          templateName,
+          parentName,
+          replication: optNum(b.replication, "replication") ?? base?.replication ??
+            src?.replication ??
+            3,
+          placeAll: b.placeAll ?? base?.placeAll ?? src?.placeAll ?? "default",
+          placeTail: b.placeTail ?? base?.placeTail ?? src?.placeTail ?? "default",
+          placeHead: b.placeHead ?? base?.placeHead ?? src?.placeHead ?? "default",
+          iops: optNum(b.iops, "iops") ?? base?.iops ?? src?.iops,
+          bw: optNum(b.bw, "bw") ?? base?.bw ?? src?.bw,
+          tags,
+          creationTimestamp: store.now(),
+          file: store.fileFor(ids.globalId),
+        };
+        if (src) await copyData(src.file, v.file);
+        await setSize(v.file, size);
+        store.st.volumes[name] = v;
+        const extra: Record<string, unknown> = { globalId: v.globalId };
+        if (b.baseOn !== undefined) extra.autoName = `${src!.name}@${ids.visibleVolumeId}`;
+        return store.ok(extra);
+      },
+    },
+    VolumeUpdate: {
+      http: "POST",
+      mutates: true,
+      fn: async (a, b) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        const tags = b.tags === undefined ? undefined : checkTags(b.tags);
+        let size: number | undefined;
+        if (b.size !== undefined) size = checkSize(b.size);
+        if (b.sizeAdd !== undefined) size = v.size + checkSize(b.sizeAdd, "sizeAdd");
+        if (size !== undefined && size < v.size && b.shrinkOk !== true) {
+          throw invalid(`Shrinking volume ${v.name} needs shrinkOk`);
+        }
+        const tpl = typeof b.template === "string" ? store.findTemplate(b.template) : undefined;
+        const newName = b.rename;
+        if (newName !== undefined) {
+          if (typeof newName !== "string" || !VOLUME_NAME.test(newName)) {
+            throw invalid(`Invalid volume name ${JSON.stringify(newName)}`);
+          }
+          if (newName !== v.name && store.st.volumes[newName]) {
+            throw new SimError(409, "objectExists", `Volume ${newName} already exists`);
+          }
+        }
+        if (size !== undefined && size > v.size) {
+          store.reserve(tpl?.name ?? v.templateName, size - v.size);
+        }
+        if (size !== undefined && size !== v.size) {
+          await setSize(v.file, size);
+          v.size = size;
+        }
+        if (tpl) v.templateName = tpl.name;
+        for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
+          if (typeof b[k] === "string") v[k] = b[k];
+        }
+        if (b.replication !== undefined) v.replication = optNum(b.replication, "replication")!;
+        if (b.iops !== undefined) v.iops = optNum(b.iops, "iops");
+        if (b.bw !== undefined) v.bw = optNum(b.bw, "bw");
+        if (tags) mergeTags(v.tags, tags);
+        if (newName !== undefined && newName !== v.name) {
+          const old = v.name;
+          delete store.st.volumes[old];
+          v.name = newName;
+          store.st.volumes[newName] = v;
+          for (const s of Object.values(store.st.snapshots)) {
+            if (s.onVolume === old) s.onVolume = newName;
+          }
+          for (const att of store.attachmentsOf(old, false)) {
+            att.volume = newName;
+            await store.unlink(att.client, old);
+            await store.link(att.client, newName, v.file);
+          }
+        }
+        return store.ok();
+      },
+    },
+    VolumeDelete: {
+      http: "POST",
+      mutates: true,
+      fn: async (a) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        store.refuseAttached(v.name, false, "Volume");
+        delete store.st.volumes[v.name];
+        await removeFile(v.file);
+        return store.ok();
+      },
+    },
+    VolumeFreeze: {
+      http: "POST",
+      mutates: true,
+      fn: (a, b) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        store.refuseAttached(v.name, false, "Volume");
+        if (store.st.snapshots[v.name]) {
+          throw new SimError(409, "objectExists", `Snapshot ${v.name} already exists`);
+        }
+        const deleteAfter = optNum(b?.deleteAfter, "deleteAfter") ?? 0;
+        delete store.st.volumes[v.name];
+        store.st.snapshots[v.name] = {
+          ...v,
+          onVolume: v.name,
+          autoName: false,
+          bound: false,
+          targetDeleteDate: deleteAfter > 0 ? store.now() + deleteAfter : 0,
+        };
+        return store.ok();
+      },
+    },
+    VolumeRevert: {
+      http: "POST",
+      mutates: true,
+      fn: async (a, b) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        if (typeof b?.toSnapshot !== "string") throw invalid("toSnapshot is required");
+        const s = store.findSnapshot(b.toSnapshot);
+        const chain = new Set<string>();
+        for (let p = v.parentName; p && store.st.snapshots[p] && !chain.has(p);) {
+          chain.add(p);
+          p = store.st.snapshots[p].parentName;
+        }
+        if (s.onVolume !== v.name && !chain.has(s.name)) {
+          throw invalid(`Snapshot ${s.name} is not a parent of volume ${v.name}`);
+        }
+        store.refuseAttached(v.name, false, "Volume");
+        const revertSize = b.revertSize !== false;
+        const size = revertSize ? s.size : Math.max(v.size, s.size);
+        if (size > v.size) store.reserve(v.templateName, size - v.size);
+        const tmp = `${v.file}.revert`;
+        await copyData(s.file, tmp);
+        await setSize(tmp, size);
+        await Deno.rename(tmp, v.file);
+        v.size = size;
+        v.parentName = s.name;
+        return store.ok();
+      },
+    },
+    VolumeSnapshot: {
+      http: "POST",
+      mutates: true,
+      fn: async (a, b) => {
+        const v = store.findVolume(needArg(a, "volume"));
+        const body = b ?? {};
+        if (body.name !== undefined && typeof body.name !== "string") throw invalid("Invalid name");
+        const s = await store.makeSnapshot(v, body.name, body);
+        store.st.snapshots[s.name] = s;
+        v.parentName = s.name;
+        return store.ok({
+          snapshotGlobalId: s.globalId,
+          snapshotVisibleVolumeId: s.visibleVolumeId,
+          ...(s.autoName ? { autoName: s.name } : {}),
+        });
+      },
+    },
+    SnapshotsList: { http: "GET", fn: () => Object.values(store.st.snapshots).map(snapSummary) },
+    Snapshot: { http: "GET", fn: (a) => [snapSummary(store.findSnapshot(needArg(a, "snapshot")))] },
+    SnapshotDescribe: {
+      http: "GET",
+      fn: (a) => described(snapSummary(store.findSnapshot(needArg(a, "snapshot")))),
+    },
+    SnapshotsSpace: {
+      http: "GET",
+      fn: () => spaceList(Object.values(store.st.snapshots), snapSummary),
+    },
+    SnapshotUpdate: {
+      http: "POST",
+      mutates: true,
+      fn: (a, b) => {
+        const s = store.findSnapshot(needArg(a, "snapshot"));
+        const tags = b?.tags === undefined ? undefined : checkTags(b.tags);
+        if (b?.rename !== undefined) {
+          if (typeof b.rename !== "string" || !SNAPSHOT_NAME.test(b.rename)) {
+            throw invalid("Invalid snapshot name");
+          }
+          if (b.rename !== s.name && store.st.snapshots[b.rename]) {
+            throw new SimError(409, "objectExists", `Snapshot ${b.rename} already exists`);
+          }
+        }
+        if (typeof b?.template === "string") s.templateName = store.findTemplate(b.template).name;
+        if (tags) mergeTags(s.tags, tags);
+        if (b?.bind !== undefined) s.bound = b.bind === true;
+        if (b?.deleteAfter !== undefined) {
+          const d = optNum(b.deleteAfter, "deleteAfter")!;
+          s.targetDeleteDate = d > 0 ? store.now() + d : 0;
+        }
+        if (b?.targetDeleteDate !== undefined) {
+          s.targetDeleteDate = optNum(b.targetDeleteDate, "targetDeleteDate")!;
+        }
+        if (b?.rename !== undefined && b.rename !== s.name) {
+          const old = s.name;
+          delete store.st.snapshots[old];
+          s.name = b.rename;
+          store.st.snapshots[s.name] = s;
+          for (
+            const o of [...Object.values(store.st.volumes), ...Object.values(store.st.snapshots)]
+          ) {
+            if (o.parentName === old) o.parentName = s.name;
+          }
+          for (const att of store.attachmentsOf(old, true)) att.volume = s.name;
+        }
+        return store.ok();
+      },
+    },
+    SnapshotDelete: {
+      http: "POST",
+      mutates: true,
+      fn: async (a) => {
+        const s = store.findSnapshot(needArg(a, "snapshot"));
+        store.refuseAttached(s.name, true, "Snapshot");
+        await store.dropSnapshot(s);
+        return store.ok();
+      },
+    },
+    SnapshotDeleteById: {
+      http: "POST",
+      mutates: true,
+      fn: async (a) => {
+        const s = store.findSnapshot(`~${needArg(a, "snapshot").replace(/^~/, "")}`);
+        store.refuseAttached(s.name, true, "Snapshot");
+        await store.dropSnapshot(s);
+        return store.ok();
+      },
+    },
+    VolumesGroupSnapshot: {
+      http: "POST",
+      mutates: true,
+      fn: async (_a, b) => {
+        if (!b || !Array.isArray(b.volumes) || !b.volumes.length) {
+          throw invalid("volumes must be a non-empty list");
+        }
+        const common = checkTags(b.tags);
+        const names = new Set<string>();
+        const plan: { v: SimObj; name?: string; tags: Record<string, string> }[] = [];
+        for (const it of b.volumes as Json[]) {
+          const v = store.findVolume(String(it?.volume));
+          if (it.name !== undefined) {
+            if (typeof it.name !== "string" || !SNAPSHOT_NAME.test(it.name)) {
+              throw invalid(`Invalid snapshot name ${JSON.stringify(it.name)}`);
+            }
+            if (store.st.snapshots[it.name] || names.has(it.name)) {
+              throw new SimError(409, "objectExists", `Snapshot ${it.name} already exists`);
+            }
+            names.add(it.name);
+          }
+          plan.push({ v, name: it.name, tags: { ...common, ...checkTags(it.tags) } });
+        }
+        const ts = store.now();
+        const made: SimSnap[] = [];
+        try {
+          for (const p of plan) {
+            made.push(await store.makeSnapshot(p.v, p.name, { tags: p.tags }, ts));
+          }
+        } catch (e) {
+          for (const s of made) await removeFile(s.file);
+          throw e;
+        }
+        for (let i = 0; i < made.length; i++) {
+          store.st.snapshots[made[i].name] = made[i];
+          plan[i].v.parentName = made[i].name;
+        }
+        return {
+          ...store.ok(),
+          snapshots: made.map((s, i) => ({
+            volume: plan[i].v.name,
+            volumeGlobalId: plan[i].v.globalId,
+            snapshot: s.name,
+            snapshotGlobalId: s.globalId,
+            remoteId: s.globalId,
+          })),
+        };
+      },
+    },
+    VolumeTemplatesList: {
+      http: "GET",
+      fn: () =>
+        Object.values(store.st.templates).map((t) => ({
+          ...templateSummary(t),
+          reuseServer: false,
+        })),
+    },
+    VolumeTemplateDescribe: {
+      http: "GET",
+      fn: (a) => templateSummary(store.findTemplate(needArg(a, "template"))),
+    },
+    VolumeTemplatesStatus: {
+      http: "GET",
+      fn: async () => {
+        const out = [];
+        for (const t of Object.values(store.st.templates)) {
+          const vols = Object.values(store.st.volumes).filter((v) => v.templateName === t.name);
+          const snaps = Object.values(store.st.snapshots).filter((s) => s.templateName === t.name);
+          let stored = 0;
+          for (const o of [...vols, ...snaps]) stored += await allocated(o);
+          const size = vols.reduce((n, v) => n + v.size, 0);
+          const free = Math.max(0, t.capacity - store.templateUsed(t.name));
+          const est = { capacity: t.capacity, free };
+          out.push({
+            name: t.name,
+            placeAll: t.placeAll,
+            placeTail: t.placeTail,
+            placeHead: t.placeHead,
+            replication: t.replication,
+            volumesCount: vols.length,
+            snapshotsCount: snaps.length,
+            removingSnapshotsCount: 0,
+            size,
+            totalSize: size * t.replication,
+            storedSize: stored,
+            onDiskSize: stored * t.replication,
+            availablePlaceAll: free * t.replication,
+            availablePlaceTail: free,
+            availablePlaceHead: free,
+            capacityPlaceAll: t.capacity * t.replication,
+            capacityPlaceTail: t.capacity,
+            capacityPlaceHead: t.capacity,
+            stored: {
+              ...est,
+              internal: { u1: 0, u2: 0, u3: 0 },
+              placeAll: est,
+              placeTail: est,
+              placeHead: est,
+            },
+          });
+        }
+        return out;
+      },
+    },
+    VolumeTemplateCreate: {
+      http: "POST",
+      mutates: true,
+      fn: (_a, b) => {
+        if (typeof b?.name !== "string" || !TEMPLATE_NAME.test(b.name)) {
+          throw invalid("Invalid template name");
+        }
+        if (store.st.templates[b.name]) {
+          throw new SimError(409, "objectExists", `Template ${b.name} already exists`);
+        }
+        store.st.templates[b.name] = {
+          name: b.name,
+          capacity: 100 * GiB,
+          replication: optNum(b.replication, "replication") ?? 3,
+          placeAll: b.placeAll ?? "default",
+          placeTail: b.placeTail ?? b.placeAll ?? "default",
+          placeHead: b.placeHead ?? b.placeAll ?? "default",
+          iops: optNum(b.iops, "iops"),
+          bw: optNum(b.bw, "bw"),
+        };
+        return store.ok();
+      },
+    },
+    VolumeTemplateUpdate: {
+      http: "POST",
+      mutates: true,
+      fn: (a, b) => {
+        const t = store.findTemplate(needArg(a, "template"));
+        if (b?.replication !== undefined) t.replication = optNum(b.replication, "replication")!;
+        for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
+          if (typeof b?.[k] === "string") t[k] = b[k];
+        }
+        if (b?.iops !== undefined) t.iops = optNum(b.iops, "iops");
+        if (b?.bw !== undefined) t.bw = optNum(b.bw, "bw");
+        return store.ok();
+      },
+    },
+    AttachmentsList: {
+      http: "GET",
+      fn: () =>
+        store.st.attachments.map((a) => ({
+          volume: a.volume,
+          snapshot: a.snapshot,
+          client: a.client,
+          rights: a.snapshot ? "ro" : a.rights,
+          pos: a.pos,
+          globalId: (a.snapshot ? store.st.snapshots[a.volume] : store.st.volumes[a.volume])
+            ?.globalId,
+          open: a.open,
+        })),
+    },
+    VolumesReassign: {
+      http: "POST",
+      mutates: true,
+      fn: async (_a, b) => {
+        await store.reassign(b, 0);
+        return store.ok();
+      },
+    },
+    VolumesReassignWait: {
+      http: "POST",
+      mutates: true,
+      fn: async (_a, b) => {
+        if (!b || typeof b !== "object") throw invalid("body must be an object");
+        const t = b.attachTimeout === undefined
+          ? undefined
+          : optNum(b.attachTimeout, "attachTimeout");
+        await store.reassign(b.reassign, t);
+        return store.ok();
+      },
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * The simulated StorPool API's object model: templates, volumes and snapshots (with parent
+ * chains and tags), attachments per client, the persisted state, the API's error replies and
+ * the checks of request fields (names, tags, sizes, client ids).
+ */
+
+/** A template known at start. */
+export interface SimTemplateSpec {
+  name: string;
+  /** Client-data capacity in GiB (or capacityBytes). */
+  capacityGiB?: number;
+  capacityBytes?: number;
+  replication?: number;
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  iops?: number;
+  bw?: number;
+}
+
+/** A volume template. */
+export interface SimTemplate {
+  name: string;
+  capacity: number;
+  replication: number;
+  placeAll: string;
+  placeTail: string;
+  placeHead: string;
+  iops?: number;
+  bw?: number;
+}
+
+/** A volume, or the common part of a snapshot. */
+export interface SimObj {
+  name: string;
+  globalId: string;
+  visibleVolumeId: number;
+  size: number;
+  templateName: string;
+  parentName: string;
+  replication: number;
+  placeAll: string;
+  placeTail: string;
+  placeHead: string;
+  iops?: number;
+  bw?: number;
+  tags: Record<string, string>;
+  creationTimestamp: number;
+  file: string;
+}
+
+/** A snapshot. */
+export interface SimSnap extends SimObj {
+  onVolume: string;
+  autoName: boolean;
+  bound: boolean;
+  targetDeleteDate: number;
+}
+
+/** A volume or snapshot attached to a client. */
+export interface SimAttachment {
+  volume: string;
+  snapshot: boolean;
+  client: number;
+  rights: "rw" | "ro";
+  pos: number;
+  open: boolean;
+}
+
+/** The whole persisted state. */
+export interface SimState {
+  generation: number;
+  nextId: number;
+  clockOffset: number;
+  templates: Record<string, SimTemplate>;
+  volumes: Record<string, SimObj>;
+  snapshots: Record<string, SimSnap>;
+  attachments: SimAttachment[];
+}
+
+/** What GET /_sim/state returns. */
+export type SimStateDump = SimState & { clients: Record<string, number> };
+
+/** An API error reply: HTTP status, error name, description, transient flag. */
+export class SimError extends Error {
+  constructor(
+    readonly status: number,
+    readonly apiName: string,
+    readonly descr: string,
+    readonly transient = false,
+  ) {
+    super(descr);
+  }
+}
+
+/** Volume names the API accepts (`#` prefix: anonymous). */
+export const VOLUME_NAME = /^#?[A-Za-z0-9_\-.:]+$/;
+/** Snapshot names the API accepts (`*` prefix: anonymous). */
+export const SNAPSHOT_NAME = /^\*?[A-Za-z0-9_\-.:@]+$/;
+/** Template names the API accepts. */
+export const TEMPLATE_NAME = /^[A-Za-z0-9_\-]+$/;
+const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
+const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
+/** One GiB in bytes. */
+export const GiB = 1024 ** 3;
+
+/** objectDoesNotExist (404) for `what`. */
+export const notFound = (what: string) =>
+  new SimError(404, "objectDoesNotExist", `${what} does not exist`);
+/** invalidParam (400) with `descr`. */
+export const invalid = (descr: string) => new SimError(400, "invalidParam", descr);
+
+/** A parsed JSON request body. */
+// deno-lint-ignore no-explicit-any
+export type Json = any;
+
+/** Checked tags of a request (names and values as the API allows them). */
+export function checkTags(tags: unknown): Record<string, string> {
+  if (tags === undefined || tags === null) return {};
+  if (typeof tags !== "object" || Array.isArray(tags)) throw invalid("tags must be an object");
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(tags as Record<string, unknown>)) {
+    if (!TAG_NAME.test(k) || k.length > 200) throw invalid(`Invalid tag name "${k}"`);
+    if (typeof v !== "string" || !TAG_VALUE.test(v) || v.length > 200) {
+      throw invalid(`Invalid value for tag "${k}"`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Merge tag updates into `cur` (an empty value removes the tag). */
+export function mergeTags(cur: Record<string, string>, upd: Record<string, string>) {
+  for (const [k, v] of Object.entries(upd)) {
+    if (v === "") delete cur[k];
+    else cur[k] = v;
+  }
+}
+
+/** A checked size: a positive multiple of 512. */
+export function checkSize(size: unknown, what = "size"): number {
+  if (typeof size !== "number" || !Number.isInteger(size) || size <= 0) {
+    throw invalid(`Invalid ${what} ${JSON.stringify(size)}`);
+  }
+  if (size % 512 !== 0) throw invalid(`${what} ${size} is not a multiple of 512`);
+  return size;
+}
+
+/** A checked client id (1..4095, also as a decimal string). */
+export function checkClient(c: unknown): number {
+  const n = typeof c === "string" && /^\d+$/.test(c) ? Number(c) : c;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 4095) {
+    throw invalid(`Invalid client id ${JSON.stringify(c)}`);
+  }
+  return n;
+}
+
+/** An optional non-negative integer (absent, null or "-": undefined). */
+export function optNum(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === "-") return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw invalid(`Invalid ${what}`);
+  return v;
+}
