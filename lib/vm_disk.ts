@@ -9,6 +9,7 @@ import { isKind, OneblkError } from "./errors.ts";
 import type { DatastoreView, DiskView, VmView } from "./one/views.ts";
 import type { HostPath } from "./one/args.ts";
 import { link, unlink, waitForPath } from "./host/ops.ts";
+import { isFrontend } from "./domain/frontend.ts";
 
 /** A VM disk with everything needed to act on its volume. */
 export interface VmDisk {
@@ -104,22 +105,6 @@ export async function detachAndDelete(
     if (!isKind(e, "not_found")) throw e;
   }
   await backend.deleteVolume(volume, { immediate: true });
-}
-
-/**
- * True when `host` is the front-end rather than a hypervisor. ONEBLK_FRONTEND (names separated
- * by commas or blanks) decides when set; otherwise a host oned does not know is the front-end.
- */
-export async function isFrontend(ctx: ActionContext, host: string): Promise<boolean> {
-  const env = ctx.env.ONEBLK_FRONTEND?.trim();
-  if (env) return env.split(/[\s,]+/).includes(host);
-  try {
-    await (await ctx.one()).hostInfo(host);
-    return false;
-  } catch (e) {
-    if (isKind(e, "not_found")) return true;
-    throw e;
-  }
 }
 
 /**

@@ -4,9 +4,10 @@
  * qemu-img) for the front-end; and a temporary attachment that is always released.
  *
  * Bridge host: DATASTORE/TEMPLATE/BRIDGE_LIST picked round-robin by image id, as OpenNebula's
- * `get_destination_host` does; without BRIDGE_LIST, the front-end itself (env ONEBLK_FRONTEND,
- * else this machine's host name). The bridge must be able to attach the store's volumes (a
- * LINSTOR satellite or StorPool client).
+ * `get_destination_host` does; without BRIDGE_LIST, the front-end itself (lib/domain/frontend.ts:
+ * this machine, or the first name ONEBLK_FRONTEND lists when this machine is not among them).
+ * The bridge must be able to attach the store's volumes (a LINSTOR satellite or StorPool
+ * client).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import type { Backend, Placement } from "../../lib/backend/types.ts";
@@ -19,6 +20,7 @@ import {
   parseDsAction,
 } from "../../lib/one/views.ts";
 import { checkPath, unlink, waitForPath } from "../../lib/host/ops.ts";
+import { frontendBridge } from "../../lib/domain/frontend.ts";
 
 /** Deadline for commands that move a whole image (dd, qemu-img convert, md5sum): 6 h. */
 export const DATA_TIMEOUT_MS = 6 * 3600_000;
@@ -117,8 +119,7 @@ export function bridgeHost(
     const list = ds.template.list(a);
     if (list.length) return validateHost(list[Math.abs(n) % list.length], a);
   }
-  const fe = ctx.env.ONEBLK_FRONTEND?.trim() || Deno.hostname();
-  return validateHost(fe, "ONEBLK_FRONTEND");
+  return frontendBridge(ctx.env);
 }
 
 /** STAGING_DIR of the datastore (absolute, no `..`), else /var/tmp. */

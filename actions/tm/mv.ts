@@ -21,13 +21,8 @@ import { dirname } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
 import type { DatastoreView } from "../../lib/one/views.ts";
-import {
-  attachAndLink,
-  isFrontend,
-  loadVmDisk,
-  unlinkAndDetach,
-  withUndo,
-} from "../../lib/vm_disk.ts";
+import { attachAndLink, loadVmDisk, unlinkAndDetach, withUndo } from "../../lib/vm_disk.ts";
+import { isFrontend } from "../../lib/domain/frontend.ts";
 import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { copyStream } from "../../lib/host/copy.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
