@@ -116,16 +116,3 @@ export function vmDirPrefix(hp: HostPath, vmId: number, sysDsId?: number): strin
   }
   return `${loc}/${info.sysDsId}`;
 }
-
-/** A yes/no VM template setting (TEMPLATE, then USER_TEMPLATE); `def` when unset. */
-export function vmFlag(vm: VmView, name: string, def: boolean): boolean {
-  const v = (vm.template.get(name) || vm.userTemplate.get(name)).toLowerCase();
-  if (!v) return def;
-  return v === "yes" || v === "1" || v === "true" || v === "on";
-}
-
-/** Deadline for a guest filesystem freeze or thaw (ms). */
-export function freezeTimeoutMs(ctx: ActionContext): number {
-  const n = Number(ctx.env.ONEBLK_FSFREEZE_TIMEOUT ?? "");
-  return Number.isFinite(n) && n > 0 ? n * 1000 : 30_000;
-}

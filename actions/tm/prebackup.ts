@@ -22,12 +22,12 @@ import type { Backend, Placement } from "../../lib/backend/types.ts";
 import { encodeBase64Text, readBackupArgs } from "../../lib/one/args.ts";
 import { type DatastoreView, type DiskView, parseVm, type VmView } from "../../lib/one/views.ts";
 import { toXml } from "../../lib/one/xml.ts";
-import { mkdirp, qemuImgConvert, removeDir, withFrozen } from "../../lib/host/ops.ts";
+import { mkdirp, qemuImgConvert, removeDir } from "../../lib/host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
-import { freezeTimeoutMs, keepsQcow2 } from "./disk_common.ts";
+import { keepsQcow2 } from "./disk_common.ts";
 import { attachReady } from "../../lib/vm_disk.ts";
 import { PUT_FILE_SCRIPT } from "./context.ts";
-import { checkDomain, virshArgv } from "../vmm/common.ts";
+import { withGuestFrozen, withSuspended } from "../../lib/domain/libvirt.ts";
 
 /** A disk being backed up, with its store and the names of its temporaries. */
 export interface BackupDisk {
@@ -148,22 +148,6 @@ async function snapshotAll(disks: BackupDisk[]): Promise<void> {
   for (const [backend, items] of groups) await backend.createSnapshots(items);
 }
 
-/** Run `fn` with the domain paused (virsh suspend/resume; the resume is always tried). */
-async function withSuspended<T>(
-  ctx: ActionContext,
-  host: string,
-  domain: string,
-  fn: () => Promise<T>,
-): Promise<T> {
-  checkDomain(domain);
-  await ctx.hosts.run(host, virshArgv(ctx.env, "suspend", domain), { timeoutMs: 60_000 });
-  try {
-    return await fn();
-  } finally {
-    await ctx.hosts.run(host, virshArgv(ctx.env, "resume", domain), { timeoutMs: 60_000 });
-  }
-}
-
 const CONVERT_TIMEOUT_MS = 6 * 3600_000;
 
 /** Shared body of prebackup and prebackup_live. */
@@ -195,8 +179,8 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
     );
     const freeze = c.vm.backupConfig.get("FS_FREEZE").toUpperCase();
     if (live && c.disks.length && freeze === "AGENT") {
-      await withFrozen(
-        ctx.hosts,
+      await withGuestFrozen(
+        ctx,
         host,
         c.deployId,
         async (frozen) => {
@@ -205,12 +189,7 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
           }
           await snapshotAll(c.disks);
         },
-        freezeTimeoutMs(ctx),
-        {
-          optional: true,
-          virsh: ctx.env.ONEBLK_VIRSH || undefined,
-          uri: ctx.env.ONEBLK_LIBVIRT_URI || undefined,
-        },
+        { optional: true },
       );
     } else if (live && c.disks.length && freeze === "SUSPEND") {
       await withSuspended(ctx, host, c.deployId, () => snapshotAll(c.disks));

@@ -9,9 +9,9 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { loadVmDisk, type VmDisk } from "../../lib/vm_disk.ts";
-import { withFrozen } from "../../lib/host/ops.ts";
+import { freezeWanted, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { freezeTimeoutMs, systemDsOf, vmFlag } from "./disk_common.ts";
+import { systemDsOf } from "./disk_common.ts";
 import { snapshotLimit } from "../../lib/snapshot_limit.ts";
 
 /** The disk, its snapshot name and the host of a snap_* call. */
@@ -74,12 +74,12 @@ export async function createSnap(ctx: ActionContext, live: boolean): Promise<voi
   const t = await loadSnapTarget(ctx);
   await checkDiskSnapshotLimit(ctx, t);
   const take = () => t.backend.createSnapshot(t.volume, t.snapshot);
-  if (!live || !vmFlag(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {
+  if (!live || !freezeWanted(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {
     await take();
     return;
   }
-  await withFrozen(
-    ctx.hosts,
+  await withGuestFrozen(
+    ctx,
     t.host,
     t.vm.deployId,
     async (frozen) => {
@@ -93,7 +93,6 @@ export async function createSnap(ctx: ActionContext, live: boolean): Promise<voi
       }
       await take();
     },
-    freezeTimeoutMs(ctx),
     { optional: true },
   );
 }

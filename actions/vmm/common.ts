@@ -1,7 +1,7 @@
 /**
  * Shared by the VMM save/restore overrides (contract §5): which profile serves the VM, the
  * store of its system datastore, the argv/message prologue both share, delegation to the
- * host's stock script, and virsh.
+ * host's stock script.
  *
  * The profile comes from the message's system DATASTORE/TM_MAD, not from the override's file
  * name: oned takes a single `save=`/`restore=` override, so `tmsave` must also serve linstor_un
@@ -18,6 +18,7 @@ import { type DatastoreView, parseVmmAction, type VmmActionView } from "../../li
 import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
 import { checkPath } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
+import { checkDomain, domainExists, VIRSH_TIMEOUT_MS } from "../../lib/domain/libvirt.ts";
 
 /** The store serving a VM's checkpoint. */
 export interface CheckpointStore {
@@ -129,9 +130,6 @@ export function scriptsRemoteDir(env: Record<string, string>): string {
   return (env.ONEBLK_SCRIPTS_REMOTE_DIR || "/var/tmp/one").replace(/\/+$/, "");
 }
 
-/** Deadline of a stock save/restore or a virsh save/restore (memory can be large). */
-export const VIRSH_TIMEOUT_MS = 3600_000;
-
 /**
  * Run the host's stock `$RR/vmm/kvm/<action>` with our argv and the decoded message; returns
  * its stdout (snapshot_create prints the hypervisor snapshot id).
@@ -150,37 +148,6 @@ export async function delegateToStock(
     timeoutMs: VIRSH_TIMEOUT_MS,
   });
   return r.stdout;
-}
-
-const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-/** Check a libvirt domain name (deploy id). */
-export function checkDomain(domain: string): string {
-  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid deploy id '${domain}'`);
-  return domain;
-}
-
-/** `virsh --connect <uri> <args…>` argv (ONEBLK_VIRSH, ONEBLK_LIBVIRT_URI). */
-export function virshArgv(env: Record<string, string>, ...args: string[]): string[] {
-  return [
-    env.ONEBLK_VIRSH || "virsh",
-    "--connect",
-    env.ONEBLK_LIBVIRT_URI || "qemu:///system",
-    ...args,
-  ];
-}
-
-/** True when the domain exists (is running or paused) on the host. */
-export async function domainExists(
-  ctx: ActionContext,
-  host: string,
-  domain: string,
-): Promise<boolean> {
-  const r = await ctx.hosts.run(host, virshArgv(ctx.env, "domstate", checkDomain(domain)), {
-    okCodes: [0, 1],
-    timeoutMs: 60_000,
-  });
-  return r.code === 0 && !/shut off/i.test(r.stdout);
 }
 
 /** Checkpoint volume size (MiB) for a VM with `memoryMb` of memory: ×1.1 plus 256 MiB. */

@@ -9,7 +9,7 @@
  *    otherwise the checkpoint is a plain file (saved before oneblk served this datastore) and
  *    the stock restore runs.
  * 3. Attach the volume on the (possibly new) host, link `checkpoint_file` to the device and
- *    `virsh --connect qemu:///system restore <device>` there. A failure keeps the volume (it
+ *    `virsh restore <device>` there (lib/domain/libvirt.ts). A failure keeps the volume (it
  *    holds the VM's memory) and detaches it from the host.
  * 4. Restored: remove the link, delete the checkpoint volume (from every host). A failed
  *    delete is reported but does not fail the restore (the domain runs).
@@ -17,12 +17,11 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { link, unlink, waitForPath } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { restoreDomain } from "../../lib/domain/libvirt.ts";
 import {
   type CheckpointCall,
   checkpointState,
   delegateToStock,
-  VIRSH_TIMEOUT_MS,
-  virshArgv,
   withCheckpointCall,
 } from "./common.ts";
 
@@ -51,9 +50,7 @@ async function restore(ctx: ActionContext, call: CheckpointCall): Promise<void> 
         throw new OneblkError("timeout", `${device} did not appear on ${host}`);
       }
       await link(ctx.hosts, host, device, ckpt);
-      await ctx.hosts.run(host, virshArgv(ctx.env, "restore", device), {
-        timeoutMs: VIRSH_TIMEOUT_MS,
-      });
+      await restoreDomain(ctx, host, device);
     } catch (e) {
       // Keep the memory image: only the attachment on this host is undone.
       await unlink(ctx.hosts, host, ckpt).catch(() => {});

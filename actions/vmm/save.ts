@@ -8,9 +8,9 @@
  *    the host's stock save with the decoded message.
  * 2. Checkpoint volume `profile.checkpointVolume(vm)`, sized from the VM's MEMORY (×1.1 plus
  *    256 MiB: what `virsh save` writes, not the domain's RSS).
- * 3. Attach on the host and `virsh --connect qemu:///system save <deploy_id> <device>` there
- *    (virsh pauses the domain itself; ONEBLK_VIRSH names the program). If virsh fails, the
- *    volume is deleted again and the domain keeps running.
+ * 3. Attach on the host and `virsh save <deploy_id> <device>` there (lib/domain/libvirt.ts;
+ *    virsh pauses the domain itself). If virsh fails, the volume is deleted again and the
+ *    domain keeps running.
  * 4. `checkpoint_file` becomes a symlink to the device, so the stock restore can find it.
  *
  * Repeat: when the volume exists and the domain is gone, an earlier call saved it already;
@@ -21,12 +21,11 @@ import type { ActionContext } from "../../lib/context.ts";
 import { link } from "../../lib/host/ops.ts";
 import { attachReady, detachAndDelete, withUndo } from "../../lib/vm_disk.ts";
 import { OneblkError } from "../../lib/errors.ts";
+import { saveDomain } from "../../lib/domain/libvirt.ts";
 import {
   type CheckpointCall,
   checkpointSizeMiB,
   checkpointState,
-  VIRSH_TIMEOUT_MS,
-  virshArgv,
   withCheckpointCall,
 } from "./common.ts";
 
@@ -67,9 +66,7 @@ async function save(ctx: ActionContext, call: CheckpointCall): Promise<void> {
     ctx,
     async () => {
       await attachReady(ctx, backend, volume, host);
-      await ctx.hosts.run(host, virshArgv(ctx.env, "save", deployId, device), {
-        timeoutMs: VIRSH_TIMEOUT_MS,
-      });
+      await saveDomain(ctx, host, deployId, device);
     },
     () => detachAndDelete(backend, volume, host),
   );

@@ -16,11 +16,9 @@
  * 5. stdout: `ONESNAP-<snap_id>-<unix ts>`.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { withFrozen } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
 import { snapshotLimit } from "../../lib/snapshot_limit.ts";
-import { freezeTimeoutMs } from "../tm/disk_common.ts";
-import { checkDomain, domainExists } from "./common.ts";
+import { domainExists, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import {
   byBackend,
   delegateVmSnap,
@@ -100,13 +98,12 @@ async function frozen(
   deployId: string,
   fn: () => Promise<void>,
 ): Promise<void> {
-  checkDomain(deployId);
   if (!(await domainExists(ctx, host, deployId))) {
     ctx.info(`${deployId} does not run on ${host}: nothing to freeze`);
     return await fn();
   }
-  await withFrozen(
-    ctx.hosts,
+  await withGuestFrozen(
+    ctx,
     host,
     deployId,
     async (ok) => {
@@ -118,11 +115,6 @@ async function frozen(
       }
       await fn();
     },
-    freezeTimeoutMs(ctx),
-    {
-      optional: true,
-      virsh: ctx.env.ONEBLK_VIRSH || undefined,
-      uri: ctx.env.ONEBLK_LIBVIRT_URI || undefined,
-    },
+    { optional: true },
   );
 }

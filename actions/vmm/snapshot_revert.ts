@@ -13,7 +13,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { checkDomain, domainExists } from "./common.ts";
+import { checkDomain, domainExists } from "../../lib/domain/libvirt.ts";
 import {
   delegateVmSnap,
   hypervisorIdOf,

@@ -7,7 +7,8 @@
  * absolute (no option injection, and the simulated runner maps them onto the host's
  * directory), and are checked for NUL bytes and `..` segments.
  *
- * Everything works the same through SshRunner (local or remote) and SimRunner.
+ * Everything works the same through SshRunner (local or remote) and SimRunner. virsh calls are
+ * not here: they go through lib/domain/libvirt.ts, which knows the configured program and URI.
  */
 import { dirname, normalize } from "node:path";
 import { OneblkError } from "../errors.ts";
@@ -442,122 +443,4 @@ export async function sha256(
   const m = /^\\?([0-9a-f]{64})\s/.exec(r.stdout);
   if (!m) throw new OneblkError("host", `sha256sum on ${host} gave no digest for ${path}`);
   return m[1];
-}
-
-/** How to reach libvirt for guest filesystem freeze/thaw. */
-export interface FreezeOptions {
-  /** virsh program (default "virsh"). */
-  virsh?: string;
-  /** libvirt URI (default "qemu:///system"). */
-  uri?: string;
-}
-
-const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-async function virshFs(
-  runner: HostRunner,
-  host: string,
-  verb: "domfsfreeze" | "domfsthaw",
-  domain: string,
-  timeoutMs: number,
-  opts: FreezeOptions,
-): Promise<void> {
-  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid domain name '${domain}'`);
-  const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // `timeout` on the host stops a hung virsh there too (killing ssh alone would not).
-  const argv = [
-    "timeout",
-    "-k",
-    "5",
-    String(secs),
-    opts.virsh || "virsh",
-    "-c",
-    opts.uri || "qemu:///system",
-    verb,
-    domain,
-  ];
-  const r = await runner.run(host, argv, { timeoutMs: timeoutMs + 10_000, okCodes: [0, 124, 137] });
-  if (r.code !== 0) {
-    throw new OneblkError("timeout", `virsh ${verb} ${domain} on ${host} timed out after ${secs}s`);
-  }
-}
-
-/** Freeze the guest's filesystems (qemu guest agent) with a deadline. */
-export function fsFreeze(
-  runner: HostRunner,
-  host: string,
-  domain: string,
-  timeoutMs = 60_000,
-  opts: FreezeOptions = {},
-): Promise<void> {
-  return virshFs(runner, host, "domfsfreeze", domain, timeoutMs, opts);
-}
-
-/** Thaw the guest's filesystems with a deadline. */
-export function fsThaw(
-  runner: HostRunner,
-  host: string,
-  domain: string,
-  timeoutMs = 60_000,
-  opts: FreezeOptions = {},
-): Promise<void> {
-  return virshFs(runner, host, "domfsthaw", domain, timeoutMs, opts);
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * Run `fn` with the guest's filesystems frozen; the thaw is guaranteed (tried twice) whatever
- * `fn` does. A failed freeze is followed by a best-effort thaw (a timed-out freeze may have
- * frozen some filesystems) and then thrown, or, with `optional`, `fn(false)` runs unfrozen.
- * A failed thaw is thrown (the guest may still be frozen), mentioning `fn`'s error if any.
- */
-export async function withFrozen<T>(
-  runner: HostRunner,
-  host: string,
-  domain: string,
-  fn: (frozen: boolean) => Promise<T>,
-  timeoutMs = 60_000,
-  opts: FreezeOptions & { optional?: boolean } = {},
-): Promise<T> {
-  let frozen = false;
-  try {
-    await fsFreeze(runner, host, domain, timeoutMs, opts);
-    frozen = true;
-  } catch (e) {
-    await fsThaw(runner, host, domain, timeoutMs, opts).catch(() => {});
-    if (!opts.optional) throw e;
-  }
-  let failed = false;
-  let fnError: unknown;
-  try {
-    return await fn(frozen);
-  } catch (e) {
-    failed = true;
-    fnError = e;
-    throw e;
-  } finally {
-    if (frozen) {
-      let thawError: unknown;
-      for (let i = 0; i < 2; i++) {
-        try {
-          await fsThaw(runner, host, domain, timeoutMs, opts);
-          thawError = undefined;
-          break;
-        } catch (e) {
-          thawError = e;
-        }
-      }
-      if (thawError !== undefined) {
-        // deno-lint-ignore no-unsafe-finally
-        throw new OneblkError(
-          "host",
-          `filesystems of ${domain} on ${host} may still be frozen: ${msg(thawError)}` +
-            (failed ? `; the operation had failed: ${msg(fnError)}` : ""),
-        );
-      }
-    }
-  }
 }

@@ -18,9 +18,9 @@ import {
   sha256,
   unlink,
   waitForPath,
-  withFrozen,
 } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
+import { withFrozen } from "../../lib/domain/libvirt.ts";
 import { sha256Hex, writeScript } from "./helpers.ts";
 
 const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
