@@ -1,7 +1,7 @@
 /** Registry entry type and helper, shared by the registry fragments. */
 import type { Kind } from "../lib/dispatch.ts";
 import type { ActionModule } from "../lib/context.ts";
-import { DRIVERS } from "../lib/profiles/index.ts";
+import { DRIVERS } from "../lib/addons/index.ts";
 
 /** One implemented action. */
 export interface ActionDef {

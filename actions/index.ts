@@ -11,6 +11,9 @@ import { DATASTORE_ACTIONS } from "./datastore/registry.ts";
 import { TM_DISK_ACTIONS } from "./tm/registry_disk.ts";
 import { TM_SYSTEM_ACTIONS } from "./tm/registry_system.ts";
 import { VMM_ACTIONS } from "./vmm/registry.ts";
+import { ADDONS, VMM_OVERRIDES } from "../lib/addons/index.ts";
+
+export { VMM_OVERRIDES };
 
 /** Every implemented action. */
 export const ACTIONS: ActionDef[] = [
@@ -19,25 +22,6 @@ export const ACTIONS: ActionDef[] = [
   ...TM_SYSTEM_ACTIONS,
   ...VMM_ACTIONS,
 ];
-
-/** VMM override file names under vmm/kvm/ → profile and logical action. */
-export const VMM_OVERRIDES: Record<string, { driver: string; action: string }> = {
-  save_linstor_un: { driver: "linstor_un", action: "save" },
-  restore_linstor_un: { driver: "linstor_un", action: "restore" },
-  save_linstor: { driver: "linstor", action: "save" },
-  restore_linstor: { driver: "linstor", action: "restore" },
-  tmsave: { driver: "storpool", action: "save" },
-  tmrestore: { driver: "storpool", action: "restore" },
-  "snapshot_create-linstor_un": { driver: "linstor_un", action: "snapshotcreate" },
-  "snapshot_revert-linstor_un": { driver: "linstor_un", action: "snapshotrevert" },
-  "snapshot_delete-linstor_un": { driver: "linstor_un", action: "snapshotdelete" },
-  "snapshot_create-linstor": { driver: "linstor", action: "snapshotcreate" },
-  "snapshot_revert-linstor": { driver: "linstor", action: "snapshotrevert" },
-  "snapshot_delete-linstor": { driver: "linstor", action: "snapshotdelete" },
-  "snapshot_create-storpool": { driver: "storpool", action: "snapshotcreate" },
-  "snapshot_revert-storpool": { driver: "storpool", action: "snapshotrevert" },
-  "snapshot_delete-storpool": { driver: "storpool", action: "snapshotdelete" },
-};
 
 /** A listed action: what `oneblk actions` prints and `oneblk install` links. */
 export interface ListedAction {
@@ -56,9 +40,10 @@ export function listActions(): ListedAction[] {
   const out: ListedAction[] = [];
   for (const def of ACTIONS) {
     if (def.kind === "vmm") {
-      for (const [name, o] of Object.entries(VMM_OVERRIDES)) {
-        if (o.action === def.action && def.drivers.includes(o.driver)) {
-          out.push({ kind: "vmm", driver: "kvm", name, profile: o.driver, action: def.action });
+      for (const a of ADDONS) {
+        const name = a.vmmOverrides[def.action];
+        if (name && def.drivers.includes(a.driver)) {
+          out.push({ kind: "vmm", driver: "kvm", name, profile: a.driver, action: def.action });
         }
       }
       continue;

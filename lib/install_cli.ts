@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { OneblkError } from "./errors.ts";
 import { install, uninstall } from "./install.ts";
 import { listActions } from "../actions/index.ts";
-import { DRIVERS } from "./profiles/index.ts";
+import { DRIVERS } from "./addons/index.ts";
 
 function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>) {
   try {

@@ -9,7 +9,7 @@ import { createContext } from "./context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "./one/output.ts";
 import { checkArity } from "./one/args.ts";
 import { killActiveCommands } from "./host/process.ts";
-import { DRIVERS } from "./profiles/index.ts";
+import { DRIVERS } from "./addons/index.ts";
 
 function known(kind: string): string {
   const names = [...new Set(ACTIONS.filter((a) => a.kind === kind).map((a) => a.action))].sort();

@@ -8,7 +8,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import type { Backend, CloneOptions } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
+import type { Profile } from "../../lib/addons/types.ts";
 import type { DiskView, VmView } from "../../lib/one/views.ts";
 import { type HostPath, normPath, vmDirInfo } from "../../lib/one/args.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";

@@ -12,7 +12,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import type { VolumeUsage } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
+import type { Profile } from "../../lib/addons/types.ts";
 import { readDsPayload } from "../../lib/one/args.ts";
 import { parseDsAction } from "../../lib/one/views.ts";
 import {

@@ -11,9 +11,9 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import type { Backend, Placement, VolumeInfo } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
-import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
-import { intAttr } from "../../lib/profiles/types.ts";
+import type { Profile } from "../../lib/addons/types.ts";
+import { DRIVERS, profileFor } from "../../lib/addons/index.ts";
+import { intAttr } from "../../lib/addons/types.ts";
 import { type DatastoreView, parseVmmAction, type VmmActionView } from "../../lib/one/views.ts";
 import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
 import { checkPath } from "../../lib/host/ops.ts";

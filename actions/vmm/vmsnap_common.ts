@@ -16,8 +16,8 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import type { Backend } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
-import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
+import type { Profile } from "../../lib/addons/types.ts";
+import { DRIVERS, profileFor } from "../../lib/addons/index.ts";
 import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
 import {
   type DatastoreView,

@@ -4,7 +4,7 @@
  */
 import type { Backend } from "./types.ts";
 import type { HostRunner } from "../host/types.ts";
-import type { StoreConfig } from "../profiles/types.ts";
+import type { StoreConfig } from "../addons/types.ts";
 import type { OneClient } from "../one/xmlrpc.ts";
 import type { HostView } from "../one/views.ts";
 import { createLinstorBackend } from "./linstor/backend.ts";

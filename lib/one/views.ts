@@ -63,7 +63,7 @@ function idList(node: XmlNode | undefined): number[] {
 /**
  * Template-style attribute map over an element's leaf children (TEMPLATE, USER_TEMPLATE,
  * BACKUP_CONFIG, …). `get` returns "" when the attribute is absent or blank, which makes it
- * usable wherever `{ get(name): string }` is expected (see lib/profiles/types.ts).
+ * usable wherever `{ get(name): string }` is expected (see lib/addons/types.ts).
  */
 export class Attrs {
   /** The element the attributes are read from (may be undefined: then everything is absent). */

@@ -29,7 +29,7 @@ import type { OnedSim } from "./oned.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned_builders.ts";
 import { install } from "../install.ts";
 import { listActions } from "../../actions/index.ts";
-import { DRIVERS } from "../profiles/index.ts";
+import { DRIVERS } from "../addons/index.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;

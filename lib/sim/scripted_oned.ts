@@ -35,9 +35,9 @@ import { parseTemplate } from "../one/template.ts";
 import { ERROR_BLOCK_END, ERROR_BLOCK_START, versionAtLeast } from "../one/output.ts";
 import { parseDatastore } from "../one/views.ts";
 import { child, parseXml, type XmlNode } from "../one/xml.ts";
-import { profileFor } from "../profiles/index.ts";
-import type { Profile } from "../profiles/index.ts";
-import { VMM_OVERRIDES } from "../../actions/index.ts";
+import { profileFor } from "../addons/index.ts";
+import type { Profile } from "../addons/index.ts";
+import { VMM_OVERRIDES } from "../addons/index.ts";
 import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "./cluster.ts";
 import {
   buildDsActionXml,

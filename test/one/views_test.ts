@@ -20,7 +20,7 @@ import {
 } from "../../lib/one/views.ts";
 import { checkArity, parseTransferFile } from "../../lib/one/args.ts";
 import { toXml } from "../../lib/one/xml.ts";
-import type { Attrs as ProfileAttrs, DiskFacts } from "../../lib/profiles/types.ts";
+import type { Attrs as ProfileAttrs, DiskFacts } from "../../lib/addons/types.ts";
 
 const FIX = FIXTURES;
 const read = (p: string) => Deno.readTextFileSync(posix.join(FIX, p));

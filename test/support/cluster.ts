@@ -12,8 +12,8 @@ import type { Backend, Placement } from "../../lib/backend/types.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
 import { type DatastoreView, parseDatastore } from "../../lib/one/views.ts";
-import { DRIVERS } from "../../lib/profiles/index.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
+import { DRIVERS } from "../../lib/addons/index.ts";
+import type { Profile } from "../../lib/addons/types.ts";
 
 /** The three profiles (driver names). */
 export const PROFILES = DRIVERS;

@@ -14,8 +14,8 @@ import {
   startCluster,
 } from "../../../lib/sim/cluster.ts";
 import type { DiskInput, VmInput } from "../../../lib/sim/oned_builders.ts";
-import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
-import type { Profile } from "../../../lib/profiles/types.ts";
+import { DRIVERS, profileFor } from "../../../lib/addons/index.ts";
+import type { Profile } from "../../../lib/addons/types.ts";
 import type { Backend, Placement } from "../../../lib/backend/types.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import type { DatastoreView } from "../../../lib/one/views.ts";

@@ -12,8 +12,8 @@ import type { DiskInput } from "../../../lib/sim/oned.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
-import { profileFor } from "../../../lib/profiles/index.ts";
-import type { Profile } from "../../../lib/profiles/types.ts";
+import { profileFor } from "../../../lib/addons/index.ts";
+import type { Profile } from "../../../lib/addons/types.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import {
   assertOk,

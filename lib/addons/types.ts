@@ -1,9 +1,11 @@
 /**
- * Compatibility profiles: the driver name in the invoked path selects one.
+ * What an add-on file describes: everything oneblk must match to be a drop-in replacement for
+ * one OpenNebula storage add-on, selected by the driver name in the invoked path.
  *
- * A profile owns everything that makes oneblk a drop-in for one add-on: volume and snapshot
- * names, the SOURCE string, which datastore attributes configure the store and placement,
- * and the metadata written for monitoring. Actions ask the profile, never the driver name.
+ * The profile owns volume and snapshot names, the SOURCE string, which datastore attributes
+ * configure the store and placement, and the metadata written for monitoring; the add-on adds
+ * what is installed for it (VMM override file names, oned.conf rows). Actions ask the profile,
+ * never the driver name.
  */
 import type { Placement } from "../backend/types.ts";
 
@@ -91,6 +93,34 @@ export interface Profile {
   diskProps(vmId: number, diskId: number, dsId: number): Record<string, string>;
   /** Metadata match for "volumes of this system datastore" (per-VM disk monitoring). */
   dsMatch(dsId: number): Record<string, string>;
+}
+
+/** One drop-in add-on: a file under lib/addons/, listed once in lib/addons/index.ts. */
+export interface AddOn {
+  /** Driver name: the DS_MAD/TM_MAD value and the datastore/tm directory under the remotes. */
+  readonly driver: string;
+  /** The add-on replaced (for messages and the install report). */
+  readonly replaces: string;
+  /** The compatibility profile in this process's environment. */
+  profile(env: Record<string, string | undefined>): Profile;
+  /**
+   * File names under vmm/kvm/ by VM_MAD action (`-l <action>=<file>`), as the add-on names
+   * them. Only those whose action oneblk implements are installed.
+   */
+  readonly vmmOverrides: Readonly<Record<string, string>>;
+  /** The TM_MAD_CONF attributes for oned.conf, one line of the block each. */
+  readonly tmMadConf: readonly string[];
+  /** The DS_MAD_CONF attributes, with the reasons for differing from the add-on (comments). */
+  readonly dsMadConf: { readonly lines: readonly string[]; readonly notes: readonly string[] };
+}
+
+/** `name` → N for names `<prefix>N<suffix>`, else null (snapshot ids from snapshot names). */
+export function numbered(prefix: string, suffix = ""): (name: string) => number | null {
+  return (name) => {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) return null;
+    const mid = name.slice(prefix.length, name.length - suffix.length);
+    return /^\d+$/.test(mid) ? Number(mid) : null;
+  };
 }
 
 /** Parse a positive integer attribute, or undefined. */
