@@ -10,7 +10,8 @@
  * client).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { readDsPayload, validateHost } from "../../lib/one/args.ts";
 import {

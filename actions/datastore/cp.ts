@@ -40,7 +40,8 @@ import {
 } from "../../lib/image_source.ts";
 import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
 import type { ImageView } from "../../lib/one/views.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,

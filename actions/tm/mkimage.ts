@@ -120,7 +120,7 @@ export async function makeVolatile(
   const backend = ctx.backend(ds);
   const placement = p.placement(ds.template, ds.id);
   const host = dst.host;
-  const preferHost = /^(yes|true|1)$/i.test(placement.options.prefer_node ?? "") ? host : undefined;
+  const preferHost = placement.preferLocal ? host : undefined;
   const created = await backend.createVolume(volume, volatileVolumeSize(size, spec.format), {
     placement,
     props: p.diskProps(vm.id, disk.diskId, ds.id),

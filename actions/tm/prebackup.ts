@@ -18,7 +18,8 @@
  * failure removes what this call made. postbackup(_live) removes `DIR/backup` and leftovers.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import { encodeBase64Text, readBackupArgs } from "../../lib/one/args.ts";
 import { type DatastoreView, type DiskView, parseVm, type VmView } from "../../lib/one/views.ts";
 import { toXml } from "../../lib/one/xml.ts";

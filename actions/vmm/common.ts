@@ -10,10 +10,10 @@
  * which hides TM_MAD from the stock script's save.<tm>/restore.<tm> hooks).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, Placement, VolumeInfo } from "../../lib/backend/types.ts";
+import type { Backend, VolumeInfo } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import type { Profile } from "../../lib/addons/types.ts";
 import { DRIVERS, profileFor } from "../../lib/addons/index.ts";
-import { intAttr } from "../../lib/addons/types.ts";
 import { type DatastoreView, parseVmmAction, type VmmActionView } from "../../lib/one/views.ts";
 import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
 import { checkPath } from "../../lib/host/ops.ts";
@@ -43,7 +43,7 @@ export function checkpointStore(ctx: ActionContext, view: VmmActionView): Checkp
   const backend = ctx.backend(ds, profile);
   const close = () => Promise.resolve();
   const placement = profile.placement(ds.template, ds.id);
-  const replicas = intAttr(placement.options.checkpoint_replicas ?? "");
+  const replicas = placement.checkpointReplicas;
   return {
     profile,
     ds,

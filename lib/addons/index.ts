@@ -9,7 +9,7 @@ import { linstorUn } from "./linstor_un.ts";
 import { storpool } from "./storpool.ts";
 import type { AddOn, Profile } from "./types.ts";
 
-export type { AddOn, Attrs, DiskFacts, Profile, StoreConfig } from "./types.ts";
+export type { AddOn, Attrs, DiskFacts, Profile } from "./types.ts";
 
 /** Every add-on, in display order. */
 export const ADDONS: readonly AddOn[] = [linstor, linstorUn, storpool];

@@ -12,12 +12,8 @@
  * and shares one CDROM image between VMs. Checkpoint, backup and VM snapshot names, and the
  * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none).
  */
-import type { Placement } from "../backend/types.ts";
-import { type AddOn, intAttr, numbered, type Profile } from "./types.ts";
-
-function opts(entries: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(entries).filter(([, v]) => v.trim() !== ""));
-}
+import type { LinstorPlacement } from "../backend/linstor/index.ts";
+import { type AddOn, intAttr, listAttr, numbered, type Profile } from "./types.ts";
 
 const profile: Profile = {
   name: "linstor",
@@ -32,15 +28,13 @@ const profile: Profile = {
       keyFile: ds.get("LINSTOR_KEYFILE") || undefined,
     };
   },
-  placement(ds): Placement {
+  placement(ds): LinstorPlacement {
     // 1.x/2.x attributes are honoured when no resource group is configured.
     return {
       group: ds.get("LINSTOR_RESOURCE_GROUP"),
       replicas: intAttr(ds.get("LINSTOR_AUTO_PLACE")),
-      options: opts({
-        storage_pool: ds.get("LINSTOR_STORAGE_POOL"),
-        node_list: ds.get("LINSTOR_DEPLOYMENT_NODES"),
-      }),
+      storagePools: listAttr(ds.get("LINSTOR_STORAGE_POOL")),
+      nodes: listAttr(ds.get("LINSTOR_DEPLOYMENT_NODES")),
     };
   },
   imageVolume: (id) => `OpenNebula-Image-${id}`,

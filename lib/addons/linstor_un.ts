@@ -13,12 +13,8 @@
  * `one-vm-<vm>-checkpoint`, snapshot `snapshot-<snap>`; metadata Aux/one VM_ID, DISK_ID, DS_ID.
  * Images are always raw. Backup and VM snapshot names are oneblk's own.
  */
-import type { Placement } from "../backend/types.ts";
-import { type AddOn, intAttr, numbered, type Profile } from "./types.ts";
-
-function opts(entries: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(entries).filter(([, v]) => v.trim() !== ""));
-}
+import type { LinstorPlacement } from "../backend/linstor/index.ts";
+import { type AddOn, flagAttr, intAttr, listAttr, numbered, type Profile } from "./types.ts";
 
 const profile: Profile = {
   name: "linstor_un",
@@ -33,26 +29,25 @@ const profile: Profile = {
       keyFile: ds.get("LS_KEYFILE") || undefined,
     };
   },
-  placement(ds): Placement {
+  placement(ds): LinstorPlacement {
     return {
       group: ds.get("RESOURCE_GROUP"),
       replicas: intAttr(ds.get("REPLICA_COUNT") || ds.get("AUTO_PLACE")),
-      options: opts({
-        storage_pool: ds.get("STORAGE_POOL"),
-        diskless_pool: ds.get("DISKLESS_POOL"),
-        node_list: ds.get("NODE_LIST"),
-        layer_list: ds.get("LAYER_LIST"),
-        providers: ds.get("PROVIDERS"),
-        replicas_on_same: ds.get("REPLICAS_ON_SAME"),
-        replicas_on_different: ds.get("REPLICAS_ON_DIFFERENT"),
-        do_not_place_with: ds.get("DO_NOT_PLACE_WITH"),
-        do_not_place_with_regex: ds.get("DO_NOT_PLACE_WITH_REGEX"),
-        encryption: ds.get("ENCRYPTION"),
-        prefer_node: ds.get("PREFER_NODE"),
-        clone_mode: ds.get("CLONE_MODE"),
-        checkpoint_replicas: ds.get("CHECKPOINT_REPLICA_COUNT") ||
-          ds.get("CHECKPOINT_AUTO_PLACE"),
-      }),
+      storagePools: listAttr(ds.get("STORAGE_POOL")),
+      disklessPools: listAttr(ds.get("DISKLESS_POOL")),
+      nodes: listAttr(ds.get("NODE_LIST")),
+      layers: listAttr(ds.get("LAYER_LIST")),
+      providers: listAttr(ds.get("PROVIDERS")),
+      replicasOnSame: listAttr(ds.get("REPLICAS_ON_SAME")),
+      replicasOnDifferent: listAttr(ds.get("REPLICAS_ON_DIFFERENT")),
+      notPlaceWith: listAttr(ds.get("DO_NOT_PLACE_WITH")),
+      notPlaceWithRegex: ds.get("DO_NOT_PLACE_WITH_REGEX") || undefined,
+      encryption: flagAttr(ds.get("ENCRYPTION")),
+      preferLocal: flagAttr(ds.get("PREFER_NODE")),
+      cloneFromSnapshot: ds.get("CLONE_MODE") === "snapshot" || undefined,
+      checkpointReplicas: intAttr(
+        ds.get("CHECKPOINT_REPLICA_COUNT") || ds.get("CHECKPOINT_AUTO_PLACE"),
+      ),
     };
   },
   imageVolume: (id) => `one-image-${id}`,

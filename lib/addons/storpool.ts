@@ -15,12 +15,8 @@
  * nvm, diskid. VMM overrides `tmsave`/`tmrestore` and `-storpool` snapshot overrides; the
  * add-on's deploy and attach_disk overrides are listed here but not implemented yet.
  */
-import type { Placement } from "../backend/types.ts";
+import type { StorpoolPlacement } from "../backend/storpool/index.ts";
 import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
-
-function opts(entries: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(entries).filter(([, v]) => v.trim() !== ""));
-}
 
 /** The ONE_PX prefix (several OpenNebula instances on one cluster), default "one". */
 export function storpoolPrefix(env: Record<string, string | undefined>): string {
@@ -40,17 +36,14 @@ function storpoolProfile(px: string): Profile {
       }
       return { kind: "storpool", attrs };
     },
-    placement(ds: Attrs, dsId): Placement {
+    placement(ds: Attrs, dsId): StorpoolPlacement {
       return {
         group: `${px}-ds-${dsId}`,
         replicas: intAttr(ds.get("SP_REPLICATION")),
-        options: opts({
-          replication: ds.get("SP_REPLICATION"),
-          placeAll: ds.get("SP_PLACEALL"),
-          placeTail: ds.get("SP_PLACETAIL"),
-          placeHead: ds.get("SP_PLACEHEAD"),
-          qos: ds.get("SP_QOSCLASS"),
-        }),
+        placeAll: ds.get("SP_PLACEALL") || undefined,
+        placeTail: ds.get("SP_PLACETAIL") || undefined,
+        placeHead: ds.get("SP_PLACEHEAD") || undefined,
+        qos: ds.get("SP_QOSCLASS") || undefined,
       };
     },
     imageVolume: (id) => `${px}-img-${id}`,

@@ -7,7 +7,7 @@
  * what is installed for it (VMM override file names, oned.conf rows). Actions ask the profile,
  * never the driver name.
  */
-import type { Placement } from "../backend/types.ts";
+import type { Placement, StoreConfig } from "../backend/index.ts";
 
 /** Anything with template-style attributes ("" when absent). */
 export interface Attrs {
@@ -29,21 +29,6 @@ export interface DiskFacts {
   /** Volatile format/fs (raw, qcow2, swap, ext4 …) for names that carry it. */
   format: string;
 }
-
-/** Which store a profile talks to, and how to reach it. */
-export type StoreConfig =
-  | {
-    kind: "linstor";
-    controllers: string;
-    caFile?: string;
-    certFile?: string;
-    keyFile?: string;
-  }
-  | {
-    kind: "storpool";
-    /** Raw SP_* attributes from the datastore template ("" when absent). */
-    attrs: Record<string, string>;
-  };
 
 /** A compatibility profile. */
 export interface Profile {
@@ -127,4 +112,15 @@ export function numbered(prefix: string, suffix = ""): (name: string) => number 
 export function intAttr(v: string): number | undefined {
   const n = Number(v.trim());
   return v.trim() && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A list attribute (blank and/or comma separated), or undefined when empty. */
+export function listAttr(v: string): string[] | undefined {
+  const l = v.split(/[\s,]+/).filter(Boolean);
+  return l.length ? l : undefined;
+}
+
+/** A yes attribute (YES, TRUE or 1, any case): true, else undefined. */
+export function flagAttr(v: string): true | undefined {
+  return /^(yes|true|1)$/i.test(v.trim()) || undefined;
 }

@@ -1,10 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
-import type { Placement } from "../../lib/backend/types.ts";
+import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import { type Cluster, countCalls, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 
-const RG: Placement = { group: "one_rg", options: {} };
+const RG: Placement = { group: "one_rg" };
 
 function kindOf(e: unknown): string {
   return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
@@ -40,7 +40,8 @@ describe("LINSTOR backend against the simulator", () => {
   it("creates without a group: explicit node list, and autoplace with pool and replicas", async () => {
     const p: Placement = {
       group: "",
-      options: { node_list: "bravo charlie", storage_pool: "DfltStorPool" },
+      nodes: ["bravo", "charlie"],
+      storagePools: ["DfltStorPool"],
     };
     assert.equal(
       await cl.be.createVolume("nl-1", 10, { placement: p, props: { DS_ID: "9" } }),
@@ -49,7 +50,7 @@ describe("LINSTOR backend against the simulator", () => {
     const att = await cl.be.attachments("nl-1");
     assert.deepEqual(att.filter((a) => a.diskful).map((a) => a.host).sort(), ["bravo", "charlie"]);
     assert.deepEqual((await cl.be.getVolume("nl-1"))?.props, { DS_ID: "9" });
-    const q: Placement = { group: "", replicas: 3, options: { storage_pool: "DfltStorPool" } };
+    const q: Placement = { group: "", replicas: 3, storagePools: ["DfltStorPool"] };
     assert.equal(await cl.be.createVolume("ap-1", 10, { placement: q }), true);
     assert.equal((await cl.be.attachments("ap-1")).filter((a) => a.diskful).length, 3);
     await cl.be.deleteVolume("nl-1");
@@ -57,7 +58,7 @@ describe("LINSTOR backend against the simulator", () => {
   });
 
   it("a failed placement leaves nothing behind", async () => {
-    const p: Placement = { group: "", replicas: 9, options: {} };
+    const p: Placement = { group: "", replicas: 9 };
     await assert.rejects(
       cl.be.createVolume("toomany", 10, { placement: p }),
       (e) => kindOf(e) === "backend",
@@ -65,13 +66,13 @@ describe("LINSTOR backend against the simulator", () => {
     assert.equal(await cl.be.getVolume("toomany"), null);
     await assert.rejects(
       cl.be.createVolume("toomany2", 10, {
-        placement: { group: "one_rg", replicas: 7, options: {} },
+        placement: { group: "one_rg", replicas: 7 },
       }),
       (e) => kindOf(e) === "backend",
     );
     assert.equal(await cl.be.getVolume("toomany2"), null);
     await assert.rejects(
-      cl.be.createVolume("norg", 10, { placement: { group: "missing_rg", options: {} } }),
+      cl.be.createVolume("norg", 10, { placement: { group: "missing_rg" } }),
       (e) => kindOf(e) === "config",
     );
   });
@@ -258,7 +259,7 @@ describe("LINSTOR backend against the simulator", () => {
     const c1 = await cl.be.capacity(RG);
     assert.ok(c1.freeMiB < c0.freeMiB, `${c1.freeMiB} < ${c0.freeMiB}`);
     assert.equal(c1.totalMiB, c0.totalMiB);
-    const c2 = await cl.be.capacity({ group: "", options: { storage_pool: "DfltStorPool" } });
+    const c2 = await cl.be.capacity({ group: "", storagePools: ["DfltStorPool"] });
     assert.ok(c2.totalMiB > 0);
     await cl.be.deleteVolume("cap-1");
     const c3 = await cl.be.capacity(RG);

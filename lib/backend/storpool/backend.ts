@@ -4,10 +4,10 @@
  * Mapping (docs/storpool.md §3, §4):
  *  - volume = StorPool volume, size in bytes (MiB × 2^20); props = StorPool tags (keys as-is:
  *    virt, nloc, nvm, type, diskid, qc …; a null prop is sent as "" which removes the tag);
- *  - placement: `group` = template name (`one-ds-<id>`), passed as `template`. Options:
- *      qos (alias qc)   → tag `qc` on new volumes and clones (unless props set qc);
- *      replication, placeAll, placeTail, placeHead, iops, bw → sent only when `group` is
- *      empty: with a template StorPool takes them from it, as the add-on does;
+ *  - placement (StorpoolPlacement): `group` = template name (`one-ds-<id>`), passed as
+ *    `template`; `qos` → tag `qc` on new volumes and clones (unless props set qc);
+ *    `replicas`, placeAll, placeTail, placeHead, iops, bw → sent only when `group` is empty:
+ *    with a template StorPool takes them from it, as the add-on does;
  *  - snapshots are global StorPool snapshot names used as given (the profile names them
  *    `<volume>-<suffix>`: `-snap<N>`, `-ONESNAP-…`). Names decide whose a snapshot is, as in
  *    the add-on: the owner is `onVolume` when the name starts with `<onVolume>-`, else the
@@ -40,7 +40,7 @@ import type {
   Capacity,
   CloneOptions,
   CreateOptions,
-  Placement,
+  PlacementBase,
   SnapshotInfo,
   VolumeInfo,
   VolumeUsage,
@@ -60,6 +60,19 @@ const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
 const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
 
+/** Where new StorPool volumes go (built by the StorPool add-on's profile). */
+export interface StorpoolPlacement extends PlacementBase {
+  /** Placement groups, used only without a template (`group` empty). */
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  /** IOPS and bandwidth limits, used only without a template. */
+  iops?: number;
+  bw?: number;
+  /** QoS class: the `qc` tag of new volumes (SP_QOSCLASS). */
+  qos?: string;
+}
+
 /** Default of StorpoolConfig.delayDeleteSeconds (48 h, DELAY_DELETE=48h). */
 export const DEFAULT_DELAY_DELETE_SECONDS = 48 * 3600;
 
@@ -75,15 +88,6 @@ export interface StorpoolBackendDeps {
    * detach accept back).
    */
   hostOf?(clientId: number): string | undefined | Promise<string | undefined>;
-}
-
-function intOption(v: string | undefined, what: string): number | undefined {
-  if (v === undefined || v.trim() === "") return undefined;
-  const n = Number(v.trim());
-  if (!Number.isInteger(n) || n < 0) {
-    throw new OneblkError("config", `StorPool placement option ${what}='${v}' is not a number`);
-  }
-  return n;
 }
 
 function checkTags(tags: Tags, volume: string): Tags {
@@ -149,7 +153,10 @@ function volumeInfo(v: VolumeSummary): VolumeInfo {
 }
 
 /** Open a StorPool backend (no request is made until an operation runs). */
-export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackendDeps): Backend {
+export function createStorpoolBackend(
+  cfg: StorpoolConfig,
+  deps: StorpoolBackendDeps,
+): Backend<StorpoolPlacement> {
   const client = new StorpoolClient(
     { host: cfg.host, port: cfg.port, token: cfg.token },
     { timeoutMs: cfg.requestTimeoutMs, retries: cfg.retries, retryDelayMs: cfg.retryDelayMs },
@@ -170,24 +177,23 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
   const hostOf = async (id: number): Promise<string> =>
     hostById.get(id) ?? (await deps.hostOf?.(id)) ?? `sp-client-${id}`;
 
-  const placementBody = (p: Placement, props?: Record<string, string>): VolumeCreateDesc => {
-    const o = p.options ?? {};
+  const placementBody = (
+    p: StorpoolPlacement,
+    props?: Record<string, string>,
+  ): VolumeCreateDesc => {
     const body: VolumeCreateDesc = {};
     if (p.group) {
       body.template = p.group;
     } else {
-      const repl = p.replicas ?? intOption(o.replication, "replication");
-      if (repl !== undefined) body.replication = repl;
+      if (p.replicas !== undefined) body.replication = p.replicas;
       for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
-        if (o[k]?.trim()) body[k] = o[k].trim();
+        if (p[k]?.trim()) body[k] = p[k].trim();
       }
-      const iops = intOption(o.iops, "iops");
-      if (iops !== undefined) body.iops = iops;
-      const bw = intOption(o.bw, "bw");
-      if (bw !== undefined) body.bw = bw;
+      if (p.iops !== undefined) body.iops = p.iops;
+      if (p.bw !== undefined) body.bw = p.bw;
     }
     const tags: Tags = {};
-    const qos = (o.qos ?? o.qc)?.trim();
+    const qos = p.qos?.trim();
     if (qos) tags.qc = qos;
     Object.assign(tags, props ?? {});
     for (const [k, v] of Object.entries(tags)) if (v === "") delete tags[k];
@@ -265,7 +271,7 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
     }
   };
 
-  const backend: Backend = {
+  const backend: Backend<StorpoolPlacement> = {
     kind: "storpool",
     stats: client.stats,
 
@@ -273,7 +279,7 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
 
     getVolume,
 
-    async createVolume(volume, sizeMiB, opts: CreateOptions) {
+    async createVolume(volume, sizeMiB, opts: CreateOptions<StorpoolPlacement>) {
       if (!Number.isInteger(sizeMiB) || sizeMiB <= 0) {
         throw new OneblkError("input", `volume ${volume}: size ${sizeMiB} MiB is not valid`);
       }
@@ -320,7 +326,7 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
       for (const s of snaps) await deleteSnapshotNamed(s.name);
     },
 
-    async cloneVolume(source, target, opts: CloneOptions) {
+    async cloneVolume(source, target, opts: CloneOptions<StorpoolPlacement>) {
       const props = opts.props ? checkTags({ ...opts.props }, target) : undefined;
       const body: VolumeCreateDesc = { name: target, ...placementBody(opts.placement, props) };
       if (opts.fromSnapshot) body.parent = opts.fromSnapshot;

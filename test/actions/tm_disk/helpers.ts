@@ -16,7 +16,8 @@ import {
 import type { DiskInput, VmInput } from "../../../lib/sim/oned_builders.ts";
 import { DRIVERS, profileFor } from "../../../lib/addons/index.ts";
 import type { Profile } from "../../../lib/addons/types.ts";
-import type { Backend, Placement } from "../../../lib/backend/types.ts";
+import type { Backend } from "../../../lib/backend/types.ts";
+import type { Placement } from "../../../lib/backend/index.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import type { DatastoreView } from "../../../lib/one/views.ts";
 import {

@@ -136,7 +136,7 @@ export function persistentDisk(env: ProfileEnv, diskId: number, imageId: number)
  */
 export function placementOn(env: ProfileEnv, dsId: number, nodes = ["alpha", "delta"]) {
   const p = env.placement(dsId);
-  return { ...p, options: { ...p.options, node_list: nodes.join(" ") } };
+  return { ...p, nodes };
 }
 
 /** Create an image volume of `sizeMiB` on the image datastore (replicas on alpha and delta). */
