@@ -14,8 +14,12 @@
  *   `cloneFromSnapshot` makes clones skip the LINSTOR clone API and start with snapshot +
  *   restore.
  *
+ * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
+ * the DRBD option auto-promote=no (AUTO_PROMOTE below); attachments() reports it, and detach
+ * drops it from a replica that stays on the node.
+ *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
- * each operation (create: 1 spawn; attach: 1; detach: 1 view + 1 delete; delete: 1, plus the
+ * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete: 1, plus the
  * snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3 whatever the
  * number of volumes, because the `props` filter of /v1/view/resources matches resource (per
  * node) properties, not the RD properties where the metadata lives).
@@ -28,6 +32,7 @@ import { isKind, OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type {
   Attachment,
+  AttachOptions,
   Backend,
   BackendStats,
   Capacity,
@@ -95,6 +100,11 @@ const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
 const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+/**
+ * Read-only attachment: the resource on that node never becomes DRBD Primary, so the device
+ * opens for reading only (a Secondary serves reads; writers need the promotion it is denied).
+ */
+const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 
 interface RdJson {
@@ -114,6 +124,7 @@ interface RscJson {
   name: string;
   node_name: string;
   flags?: string[];
+  props?: Record<string, string>;
   state?: { in_use?: boolean };
   volumes?: VolumeJson[];
 }
@@ -741,16 +752,28 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         diskful: !isDiskless(r),
         tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
         inUse: r.state?.in_use === true,
-        readOnly: false,
+        readOnly: r.props?.[AUTO_PROMOTE] === "no",
       }));
   }
 
-  async attach(volume: string, host: string): Promise<void> {
-    await this.#c.write(
+  async attach(volume: string, host: string, opts: AttachOptions = {}): Promise<void> {
+    const made = await this.#c.write(
       "POST",
       `${rdPath(volume)}/resources/${seg(host)}/make-available`,
       { diskful: false },
     );
+    if (!opts.readOnly) return;
+    try {
+      await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
+        override_props: { [AUTO_PROMOTE]: "no" },
+      });
+    } catch (e) {
+      // Not read-only: a resource this call created must not stay writable.
+      if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
+        await this.detach(volume, host).catch(() => {});
+      }
+      throw e;
+    }
   }
 
   async detach(volume: string, host: string): Promise<void> {
@@ -761,8 +784,15 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const r = rscs.find((x) => sameName(x.name, volume) && sameName(x.node_name, host));
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
-    if (f.includes("TIE_BREAKER")) return;
-    if (!(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) return;
+    if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
+      // The store's own replica stays; a read-only mark of an attach is dropped.
+      if (r.props?.[AUTO_PROMOTE] === "no") {
+        await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
+          delete_props: [AUTO_PROMOTE],
+        });
+      }
+      return;
+    }
     if (r.state?.in_use) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${host}`);
     }
