@@ -3,7 +3,12 @@
  * name of the image volume). A snapshot that is already gone is success. One REST call.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+import {
+  existingImageVolume,
+  imageOf,
+  loadPayload,
+  targetSnapshot,
+} from "../../lib/domain/image.ts";
 
 /** Run datastore snap_delete. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -6,7 +6,12 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+import {
+  existingImageVolume,
+  imageOf,
+  loadPayload,
+  targetSnapshot,
+} from "../../lib/domain/image.ts";
 
 /** Run datastore snap_revert. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -10,10 +10,17 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { qemuImgResize, unlink } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { cloneOrReuse, keepsQcow2, readOnlyDisk, systemDsOf } from "./disk_common.ts";
+import { attachAndLink } from "../../lib/domain/attach.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
+import {
+  cloneOrReuse,
+  keepsQcow2,
+  loadVmDisk,
+  readOnlyDisk,
+  systemDsOf,
+} from "../../lib/domain/vm_disk.ts";
 
 /** Run tm clone. */
 export async function run(ctx: ActionContext): Promise<void> {

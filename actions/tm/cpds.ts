@@ -12,11 +12,10 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk } from "../../lib/vm_disk.ts";
 import { freezeWanted, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { LCM_STATE } from "../../lib/one/views.ts";
-import { imageVolumes } from "./disk_common.ts";
+import { imageVolumes, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm cpds. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -11,9 +11,10 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { link, unlink } from "../../lib/host/ops.ts";
-import { cloneOrReuse, readOnlyDisk, systemDsOf } from "./disk_common.ts";
+import { attachAndLink } from "../../lib/domain/attach.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
+import { cloneOrReuse, loadVmDisk, readOnlyDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm ln. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -7,9 +7,10 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { isKind } from "../../lib/errors.ts";
-import { systemDsOf, vmPropsCleared } from "./disk_common.ts";
+import { unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { loadVmDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
+import { vmPropsCleared } from "../../lib/domain/vm_props.ts";
 
 /** Run tm mvds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -22,7 +23,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (disk.isCdrom) return;
-  const clear = vmPropsCleared(ctx.profile, vm, disk, systemDsOf(vm, dst));
+  const clear = vmPropsCleared(ctx.profile, vm.id, disk.diskId, systemDsOf(vm, dst));
   if (!Object.keys(clear).length) return;
   try {
     await backend.setProps(volume, clear);

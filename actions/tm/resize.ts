@@ -6,10 +6,9 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk } from "../../lib/vm_disk.ts";
 import { qemuImgResize } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { keepsQcow2 } from "./disk_common.ts";
+import { keepsQcow2, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm resize. */
 export async function run(ctx: ActionContext): Promise<void> {

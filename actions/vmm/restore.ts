@@ -1,7 +1,8 @@
 /**
- * VMM override restore (`restore_linstor_un`, `restore_linstor`, `tmrestore`):
+ * VMM override restore (file names per add-on: lib/addons/):
  * `checkpoint_file host deploy_id vmid host`, stdin base64 of VMM_DRIVER_ACTION_DATA
- * (contract §5.2). Restores the domain from the checkpoint volume save wrote.
+ * (docs/contract.md "vmm save and restore"). Restores the domain from the checkpoint volume
+ * save wrote.
  *
  * 1. Profile and store from the message's system DATASTORE/TM_MAD; not ours → the host's stock
  *    restore with the decoded message.
@@ -15,15 +16,16 @@
  *    delete is reported but does not fail the restore (the domain runs).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { link, unlink, waitForPath } from "../../lib/host/ops.ts";
-import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { link, unlink } from "../../lib/host/ops.ts";
+import { errorLine } from "../../lib/errors.ts";
 import { restoreDomain } from "../../lib/domain/libvirt.ts";
+import { attachReady } from "../../lib/domain/attach.ts";
+import { delegateToStock } from "../../lib/domain/stock.ts";
 import {
   type CheckpointCall,
   checkpointState,
-  delegateToStock,
   withCheckpointCall,
-} from "./common.ts";
+} from "../../lib/domain/checkpoint.ts";
 
 /** Run the restore override. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -42,13 +44,9 @@ async function restore(ctx: ActionContext, call: CheckpointCall): Promise<void> 
     ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
     return void (await delegateToStock(ctx, "restore", host, xml));
   }
-  const device = backend.devicePath(volume);
   if (!running) {
-    await backend.attach(volume, host);
     try {
-      if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
-        throw new OneblkError("timeout", `${device} did not appear on ${host}`);
-      }
+      const device = await attachReady(ctx, backend, volume, host);
       await link(ctx.hosts, host, device, ckpt);
       await restoreDomain(ctx, host, device);
     } catch (e) {

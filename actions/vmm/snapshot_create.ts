@@ -1,10 +1,10 @@
 /**
- * VMM override snapshotcreate (`snapshot_create-storpool`, `snapshot_create-linstor`,
- * `snapshot_create-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
- * VMM_DRIVER_ACTION_DATA; prints the hypervisor snapshot id (contract §5.2).
+ * VMM override snapshotcreate (file names per add-on: lib/addons/): `deploy_id snap_id vmid
+ * host`, stdin base64 VMM_DRIVER_ACTION_DATA; prints the hypervisor snapshot id
+ * (docs/contract.md "vmm VM snapshots").
  *
- * 1. The VM's writable disks and their stores (vmsnap_common.ts); none of ours → the host's
- *    stock snapshot_create.
+ * 1. The VM's writable disks and their stores (lib/domain/vm_snapshot.ts); none of ours → the
+ *    host's stock snapshot_create.
  * 2. VMSNAPSHOT_LIMIT (VM USER_TEMPLATE > system DS > env): refused, nothing created, when the
  *    VM already has that many VM snapshots besides this one.
  * 3. One atomic `createSnapshots` per store over all the VM's volumes (normally one store: one
@@ -17,7 +17,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
-import { snapshotLimit } from "../../lib/snapshot_limit.ts";
+import { snapshotLimit } from "../../lib/domain/snapshot_limit.ts";
 import { domainExists, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import {
   byBackend,
@@ -27,7 +27,7 @@ import {
   stockOnly,
   type VmSnapCall,
   vmSnapshots,
-} from "./vmsnap_common.ts";
+} from "../../lib/domain/vm_snapshot.ts";
 
 /** Run the snapshotcreate override. */
 export async function run(ctx: ActionContext): Promise<void> {

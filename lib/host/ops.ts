@@ -10,7 +10,7 @@
  * Everything works the same through SshRunner (local or remote) and SimRunner. virsh calls are
  * not here: they go through lib/domain/libvirt.ts, which knows the configured program and URI.
  */
-import { dirname, normalize } from "node:path";
+import { basename, dirname, normalize } from "node:path";
 import { OneblkError } from "../errors.ts";
 import type { HostRunner, RunOptions } from "./types.ts";
 
@@ -60,6 +60,31 @@ export async function link(
   const p = checkPath(path, "link path");
   const d = checkPath(device, "device");
   await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", dirname(p), d, p], ro(opts));
+}
+
+/** Constant script: make $1, write stdin to $2, rename it to $3 (removing $2 on failure). */
+const PUT_FILE_SCRIPT = 'mkdir -p -- "$1" || exit 1\n' +
+  'if cat > "$2" && mv -f -- "$2" "$3"; then exit 0; fi\nrm -f -- "$2"\nexit 1';
+
+/**
+ * Write `data` to the file `path` on the host atomically: into a temporary file next to it,
+ * then renamed over it (an old symlink there is replaced, never written through). Parent
+ * directories are created.
+ */
+export async function putFile(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  data: Uint8Array | string,
+  opts?: OpOptions,
+): Promise<void> {
+  const p = checkPath(path, "file path");
+  const dir = dirname(p);
+  const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
+  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p], {
+    ...ro(opts),
+    stdin: data,
+  });
 }
 
 /** `rm -f -- path` (a missing path is fine; a directory is an error). */

@@ -1,22 +1,67 @@
 /**
- * Helpers shared by the TM disk actions (clone, ln, mv, mvds, cpds, delete, resize, snap_*):
- * clone-or-reuse, which volumes are private to a VM, VM directory checks and the VM-specific
- * metadata keys of a profile.
+ * VM disks: load a disk from oned with its datastore, volume and store, and the rules that say
+ * which volume a disk uses, which volumes belong to the VM alone (and may be deleted with it),
+ * and how a disk is attached (read-only, qcow2 kept inside the volume).
  *
- * Nothing here branches on the backend kind or the driver name: only profile fields and the
- * Backend interface are used.
+ * Nothing here branches on the backend kind or the driver name: only the profile of the
+ * invoked add-on and the Backend interface are used.
  */
-import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, CloneOptions } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/addons/types.ts";
-import type { DiskView, VmView } from "../../lib/one/views.ts";
-import { type HostPath, normPath, vmDirInfo } from "../../lib/one/args.ts";
-import { isKind, OneblkError } from "../../lib/errors.ts";
+import type { ActionContext } from "../context.ts";
+import type { Backend, CloneOptions } from "../backend/types.ts";
+import type { Profile } from "../addons/types.ts";
+import { isKind, OneblkError } from "../errors.ts";
+import type { DatastoreView, DiskView, VmView } from "../one/views.ts";
+import { type HostPath, vmDirInfo } from "../one/args.ts";
 
-/** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
-export const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
-/** LCM states in which `mv` only detaches from the source (stop/undeploy). */
-export const STOP_STATES: readonly number[] = [10, 30, 41, 42];
+/** A VM disk with everything needed to act on its volume. */
+export interface VmDisk {
+  vm: VmView;
+  disk: DiskView;
+  /** The datastore of the `dsid` argument (image DS for image disks, system DS otherwise). */
+  ds: DatastoreView;
+  /** The volume backing the disk under the driver's profile. */
+  volume: string;
+  backend: Backend;
+}
+
+/** Fetch VM `vmId` and datastore `dsId` from oned (in parallel). */
+export async function loadVmAndDs(
+  ctx: ActionContext,
+  vmId: number,
+  dsId: number,
+): Promise<{ vm: VmView; ds: DatastoreView }> {
+  const one = await ctx.one();
+  const [vm, ds] = await Promise.all([one.vmInfo(vmId), one.datastoreInfo(dsId)]);
+  return { vm, ds };
+}
+
+/** The disk of `vm` named by a `…/disk.N` path; input error when there is none. */
+export function diskOf(vm: VmView, hp: HostPath): DiskView {
+  if (hp.diskId === null) {
+    throw new OneblkError("input", `${hp.path} is not a VM disk path (…/disk.N)`);
+  }
+  const disk = vm.disk(hp.diskId);
+  if (!disk) throw new OneblkError("input", `VM ${vm.id} has no disk ${hp.diskId}`);
+  return disk;
+}
+
+/** Load the disk at `hp` of VM `vmId`, its datastore `dsId`, volume name and backend. */
+export async function loadVmDisk(
+  ctx: ActionContext,
+  hp: HostPath,
+  vmId: number,
+  dsId: number,
+): Promise<VmDisk> {
+  const { vm, ds } = await loadVmAndDs(ctx, vmId, dsId);
+  const disk = diskOf(vm, hp);
+  return {
+    vm,
+    disk,
+    ds,
+    volume: ctx.profile.diskVolume(vm.id, disk),
+    backend: ctx.backend(ds),
+  };
+}
 
 /**
  * cloneVolume, or accept the target when it exists already (oned retried the action): it is
@@ -81,38 +126,4 @@ export function keepsQcow2(profile: Profile, disk: DiskView): boolean {
 /** System datastore id of a VM path (`…/<sys_ds>/<vm>[/disk.i]`), else the VM's history. */
 export function systemDsOf(vm: VmView, hp: HostPath): number {
   return vmDirInfo(hp.path)?.sysDsId ?? vm.history?.dsId ?? -1;
-}
-
-/**
- * The metadata keys of `profile.diskProps` that name a VM or disk (they differ between two
- * VMs), mapped to null: what to clear when a volume stops belonging to a VM. Keys that only
- * mark ownership by this cloud (StorPool virt/nloc) are kept.
- */
-export function vmPropsCleared(profile: Profile, vm: VmView, disk: DiskView, dsId: number) {
-  const a = profile.diskProps(vm.id, disk.diskId, dsId);
-  const b = profile.diskProps(vm.id + 1, disk.diskId + 1, dsId + 1);
-  const out: Record<string, string | null> = {};
-  for (const k of Object.keys(a)) if (a[k] !== b[k]) out[k] = null;
-  return out;
-}
-
-/**
- * Check that `hp` is the directory of VM `vmId` (`<location>/<sys_ds>/<vmid>`) and return the
- * prefix removeDir may delete below (`<location>/<sys_ds>`). `sysDsId`, when given, must match.
- */
-export function vmDirPrefix(hp: HostPath, vmId: number, sysDsId?: number): string {
-  const info = hp.diskId === null ? vmDirInfo(hp.path) : null;
-  const loc = info ? normPath(info.location) : "/";
-  if (
-    !info || info.vmId !== vmId || loc === "/" ||
-    (sysDsId !== undefined && info.sysDsId !== sysDsId)
-  ) {
-    throw new OneblkError(
-      "input",
-      `${hp.path} is not the directory of VM ${vmId} (<DATASTORE_LOCATION>/${
-        sysDsId ?? "<ds>"
-      }/${vmId})`,
-    );
-  }
-  return `${loc}/${info.sysDsId}`;
 }
