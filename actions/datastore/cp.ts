@@ -3,8 +3,8 @@
  * http(s) URL) into a new volume. stdout: `SOURCE FORMAT` (one line).
  *
  * 1. PATH is checked: local files against RESTRICTED_DIRS / SAFE_DIRS
- *    (lib/domain/image_source.ts; http(s) URLs are not subject to them), `..` refused. MD5 / SHA1 of the image template are
- *    verified on the bytes as they stream.
+ *    (lib/domain/image_source.ts; http(s) URLs are not subject to them), `..` refused. MD5 /
+ *    SHA1 of the image template are verified on the bytes as they stream.
  * 2. The format is IMAGE/FORMAT when the user gave one (a declared raw image is never probed:
  *    a raw disk may start with any bytes), else it is detected from the magic number.
  *    Compressed files and qcow2 images with a backing file or an external data file are

@@ -5,8 +5,9 @@
  * Disk: attach + link on the destination, then unlink + detach on the source. The data never
  * moves: it stays in the store. Stop/undeploy (destination = front-end) only detaches; resume
  * (source = front-end) only attaches. The LCM state decides (9/31/49/50 resume, 10/30/41/42
- * stop/undeploy); otherwise the front-end is recognised by lib/domain/frontend.ts. A failure after the destination attach undoes it. When the system
- * datastore changes, the disk metadata is updated.
+ * stop/undeploy); otherwise the front-end is recognised by lib/domain/frontend.ts. A failure
+ * after the destination attach undoes it. When the system datastore changes, the disk metadata
+ * is updated.
  *
  * VM directory: copied with `tar` from the source host to the destination host through this
  * process (sparse), then removed on the source; not copied when both hosts see the same

@@ -7,8 +7,9 @@
  *  - placement: the StorPool template `<px>-ds-<datastore>`, SP_REPLICATION, SP_PLACEALL,
  *    SP_PLACETAIL, SP_PLACEHEAD, SP_QOSCLASS (tag `qc`).
  * ONE_PX (environment, default `one`) prefixes every name, so several OpenNebula instances can
- * share one StorPool cluster. Names: image `<px>-img-<image>`, SOURCE `<px>-ds-<ds>/<px>-img-<image>`,
- * private clone (and per-VM CDROM copy) `<px>-img-<image>-<vm>-<disk>`, volatile disk
+ * share one StorPool cluster. Names: image `<px>-img-<image>`, SOURCE
+ * `<px>-ds-<ds>/<px>-img-<image>`, private clone (and per-VM CDROM copy)
+ * `<px>-img-<image>-<vm>-<disk>`, volatile disk
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
  * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
  * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`; tags virt=one, nloc=<px>,

@@ -1,6 +1,6 @@
 /**
- * The image of a datastore action: the decoded payload (argv ≤6.6 or stdin ≥6.8; docs/contract.md
- * "Datastore action payload") with its image, datastore, store and placement, the image id, the
+ * The image of a datastore action: the decoded payload (argv ≤6.6 or stdin ≥6.8;
+ * docs/contract.md "Datastore action payload") with its image, datastore, store and placement, the image id, the
  * volume of an existing image and the snapshot id of the snap_* actions.
  */
 import type { ActionContext } from "../context.ts";

@@ -27,8 +27,8 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned.ts";
 import type { OnedSim } from "./oned.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned_builders.ts";
-import { install } from "../install.ts";
-import { listActions } from "../../actions/index.ts";
+import { install } from "../../app/install.ts";
+import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../addons/index.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */

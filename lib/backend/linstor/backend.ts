@@ -19,10 +19,10 @@
  * drops it from a replica that stays on the node.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
- * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete: 1, plus the
- * snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3 whatever the
- * number of volumes, because the `props` filter of /v1/view/resources matches resource (per
- * node) properties, not the RD properties where the metadata lives).
+ * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
+ * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3
+ * whatever the number of volumes, because the `props` filter of /v1/view/resources matches
+ * resource (per node) properties, not the RD properties where the metadata lives).
  *
  * Rename: LINSTOR cannot rename an RD. renameVolume = server-side clone into the new name
  * (props kept) + delete of the old RD; it refuses volumes with snapshots (they cannot move)

@@ -19,12 +19,13 @@
  *
  * The oned.conf / vmm_execrc text covers TM_MAD_CONF, DS_MAD_CONF, the `-d`/`-s` additions,
  * the VM_MAD `-l` overrides and LIVE_DISK_SNAPSHOTS for the selected drivers, derived from the
- * actions actually installed (contract §7).
+ * actions actually installed (docs/contract.md "oned.conf entries"; the rows come from each
+ * add-on's file, lib/addons/).
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OneblkError } from "./errors.ts";
-import { addOn, DRIVERS, VMM_OVERRIDES } from "./addons/index.ts";
+import { OneblkError } from "../lib/errors.ts";
+import { addOn, DRIVERS, VMM_OVERRIDES } from "../lib/addons/index.ts";
 
 /** The three directories oned runs drivers from. */
 export type InstallKind = "datastore" | "tm" | "vmm";
