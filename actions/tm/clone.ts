@@ -1,6 +1,6 @@
 /**
  * tm clone `fe:SOURCE host:DIR/disk.i vmid dsid`: a private, writable copy of the image for a
- * non-persistent disk, usable on `host` at `DIR/disk.i` (contract §4.1).
+ * non-persistent disk, usable on `host` at `DIR/disk.i` (docs/contract.md "tm clone").
  *
  * Store-side clone of the image volume (image datastore placement, grown to DISK/SIZE when
  * that is larger than the image, a replica preferred on `host`, the profile's disk metadata),

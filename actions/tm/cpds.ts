@@ -1,5 +1,6 @@
 /**
- * tm cpds `host:DIR/disk.i SOURCE snap_id vmid dsid`: `onevm disk-saveas` (contract §4.7).
+ * tm cpds `host:DIR/disk.i SOURCE snap_id vmid dsid`: `onevm disk-saveas` (docs/contract.md
+ * "tm cpds").
  * Copies disk i (its current state for snap_id -1, else its snapshot snap_id) into a NEW volume
  * named by SOURCE (reserved by DS mkfs `save_as`, so no volume exists yet), in the same
  * datastore, with a store-side clone.

@@ -1,5 +1,5 @@
 /**
- * tm delete `host:PATH vmid dsid` (contract §4.8).
+ * tm delete `host:PATH vmid dsid` (docs/contract.md "tm delete").
  *
  * Disk (`…/disk.i`): remove the link and detach from the host (a device still open there, e.g.
  * a CDROM another VM uses, stays attached and is reported), then delete the volume ONLY when

@@ -1,6 +1,7 @@
 /**
- * tm ln `fe:SOURCE host:DIR/disk.i vmid dsid`: make the image itself usable on `host` at
- * `DIR/disk.i` (contract §4.2): persistent disks, and CLONE=NO images such as CDROMs.
+ * tm ln `fe:SOURCE host:DIR/disk.i vmid dsid` (docs/contract.md "tm ln"): make the image
+ * itself usable on `host` at `DIR/disk.i`: persistent disks, and CLONE=NO images such as
+ * CDROMs.
  *
  * Attach (read-only for CDROM/READONLY disks; a CDROM may be attached for several VMs at once)
  * and link; persistent disks get the profile's disk metadata. Profiles with `cdromClone` give

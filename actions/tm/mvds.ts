@@ -1,7 +1,8 @@
 /**
- * tm mvds `host:DIR/disk.i SOURCE vmid dsid`: a persistent disk goes back to its image at
- * terminate or detach (contract §4.6). The data already is in the image volume, so: remove the
- * link, detach from the host, and clear the metadata naming this VM. Never deletes data.
+ * tm mvds `host:DIR/disk.i SOURCE vmid dsid` (docs/contract.md "tm mvds"): a persistent disk
+ * goes back to its image at terminate or detach. The data already is in the image volume, so:
+ * remove the link, detach from the host, and clear the metadata naming this VM
+ * (lib/domain/vm_props.ts). Never deletes data.
  *
  * REST: detach (LINSTOR 2, StorPool 1) + metadata (1).
  */

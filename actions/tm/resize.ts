@@ -1,6 +1,6 @@
 /**
- * tm resize `host:DIR/disk.i size_mb vmid dsid` (contract §4.11): grow the disk's volume to
- * size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
+ * tm resize `host:DIR/disk.i size_mb vmid dsid` (docs/contract.md "tm resize"): grow the
+ * disk's volume to size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
  * the profile keeps as qcow2 is grown with `qemu-img resize` on the host as well (the VMM then
  * runs `virsh blockresize` for a running VM).
  */

@@ -1,8 +1,8 @@
 /**
  * What a driver script writes back to oned: the one-line stdout results per action, error
- * text on stderr in the form each OpenNebula version shows (contract §1.7), progress/log
- * lines, the marketplace IMPORT_INFO document, and per-VM disk usage pushed to onemonitord
- * over UDP (contract §6.2).
+ * text on stderr in the form each OpenNebula version shows (docs/contract.md "Results, errors
+ * and logging"), progress/log lines, the marketplace IMPORT_INFO document, and per-VM disk
+ * usage pushed to onemonitord over UDP (docs/contract.md "Monitoring formats").
  *
  * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
  * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
@@ -58,7 +58,7 @@ function asVersion(v: OneVersion | string): OneVersion {
   return typeof v === "string" ? parseOneVersion(v) : v;
 }
 
-/** Version thresholds used by the drivers (contract §1.5, §1.7, §8). */
+/** Version thresholds used by the drivers (docs/contract.md "Version differences"). */
 export const VERSION_GATES = {
   /** Error text: before this the `ERROR MESSAGE --8<------` block is required. */
   plainErrors: "6.1.80",

@@ -52,7 +52,7 @@ describe("controller list parsing", () => {
 });
 
 describe("ret_code classification (real LINSTOR values)", () => {
-  // "RD already exists" = MASK_ERROR | MASK_CRT | MASK_RSC_DFN | 501 (linstor.md §4.2)
+  // "RD already exists" = MASK_ERROR | MASK_CRT | MASK_RSC_DFN | 501 (api_call_rc.ts)
   const exists = "-4611686018406940171";
   // FAIL_NOT_FOUND_RSC_DFN (301) in a delete context: MASK_ERROR | MASK_DEL | MASK_RSC_DFN | 301
   const notFound = "-4611686018373385939";

@@ -42,7 +42,7 @@ function isErr(kind: string, re: RegExp) {
   };
 }
 
-describe("readDsPayload (contract §8 rule 1)", () => {
+describe("readDsPayload", () => {
   it("≤6.6: b64 id in argv, stdin untouched", async () => {
     const p = await readDsPayload([CP_B64, "50"], noStdin);
     assert.equal(p.style, "argv");

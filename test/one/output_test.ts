@@ -37,7 +37,7 @@ import {
 } from "../../lib/one/template.ts";
 
 const v = (s: string) => parseOneVersion(s);
-/** The ≥7.0 MAD's stderr classification regex (contract §1.7). */
+/** The ≥7.0 MAD's stderr classification regex (docs/contract.md "Results, errors and logging"). */
 const MAD_LOG_RE = /^(ERROR|INFO|WARN|DEBUG):\s+(\d+)?\s*(.*)$/;
 
 describe("versions", () => {
@@ -98,7 +98,7 @@ describe("versions", () => {
   });
 });
 
-describe("error text per version (contract §1.7)", () => {
+describe("error text per version", () => {
   it("< 6.2 wraps the message in the ERROR MESSAGE block", () => {
     const expect =
       "ERROR MESSAGE --8<------\nvolume one-7 is in use on node2\nERROR MESSAGE ------>8--\n";
@@ -201,7 +201,7 @@ describe("stdout rules", () => {
   });
 });
 
-describe("MONITOR_VM (contract §6.2)", () => {
+describe("MONITOR_VM", () => {
   const u: VmDiskUsage = {
     vmId: 7,
     disks: [{ id: 0, sizeMb: 906 }, { id: 1, sizeMb: 1024.4 }],

@@ -1,7 +1,7 @@
 /**
  * The StorPool backend: lib/backend/types.ts on the StorPool JSON API.
  *
- * Mapping (docs/storpool.md §3, §4):
+ * Mapping (the names and tags come from the profile, lib/addons/storpool.ts):
  *  - volume = StorPool volume, size in bytes (MiB × 2^20); props = StorPool tags (keys as-is:
  *    virt, nloc, nvm, type, diskid, qc …; a null prop is sent as "" which removes the tag);
  *  - placement (StorpoolPlacement): `group` = template name (`one-ds-<id>`), passed as
