@@ -121,13 +121,3 @@ export class Deadline {
     clearTimeout(this.#timer);
   }
 }
-
-/** Run `fn` under a deadline of `ms`; the timer is cleared however `fn` ends. */
-export async function withDeadline<T>(ms: number, fn: (d: Deadline) => Promise<T>): Promise<T> {
-  const d = new Deadline(ms);
-  try {
-    return await fn(d);
-  } finally {
-    d.clear();
-  }
-}

@@ -151,37 +151,6 @@ export async function removeDir(
   await runner.run(host, ["rm", "-rf", "--", d], ro(opts));
 }
 
-/**
- * Constant script: is any process holding $1 open? Uses fuser when installed, else scans
- * /proc/<pid>/fd. Exit 0 = open, 1 = not open (or no such path).
- */
-export const IS_OPEN_SCRIPT = [
-  'd=$1; [ -e "$d" ] || exit 1',
-  'if command -v fuser >/dev/null 2>&1; then fuser -s "$d" >/dev/null 2>&1; exit $?; fi',
-  't=$(readlink -f -- "$d") || exit 1',
-  'for f in /proc/[0-9]*/fd/*; do [ "$(readlink -f -- "$f" 2>/dev/null)" = "$t" ] && exit 0; done',
-  "exit 1",
-].join("\n");
-
-/**
- * True when some process on the host has `device` open (fuser, or a /proc scan). Sees only
- * processes the ssh user may inspect, and not kernel users (mounts, device-mapper): ask the
- * store (e.g. DRBD "InUse") for those.
- */
-export async function isOpen(
-  runner: HostRunner,
-  host: string,
-  device: string,
-  opts?: OpOptions,
-): Promise<boolean> {
-  const r = await runner.run(
-    host,
-    ["sh", "-c", IS_OPEN_SCRIPT, "oneblk-isopen", checkPath(device, "device")],
-    { ...ro(opts), okCodes: [0, 1] },
-  );
-  return r.code === 0;
-}
-
 /** Constant script: wait until $1 exists, polling every 0.1 s at most $2 times. */
 export const WAIT_PATH_SCRIPT =
   'p=$1; n=$2; while [ ! -e "$p" ]; do [ "$n" -gt 0 ] || exit 1; sleep 0.1; n=$((n-1)); done';
@@ -200,29 +169,6 @@ export async function waitForPath(
     { timeoutMs: timeoutMs + 10_000, okCodes: [0, 1] },
   );
   return r.code === 0;
-}
-
-/** Constant script: size in bytes of a block device or (following links) a file. */
-export const SIZE_SCRIPT =
-  'if [ -b "$1" ]; then exec blockdev --getsize64 "$1"; fi; exec stat -L -c %s -- "$1"';
-
-/** Size in bytes of a block device or file. */
-export async function deviceSize(
-  runner: HostRunner,
-  host: string,
-  device: string,
-  opts?: OpOptions,
-): Promise<number> {
-  const r = await runner.run(
-    host,
-    ["sh", "-c", SIZE_SCRIPT, "oneblk-size", checkPath(device, "device")],
-    ro(opts),
-  );
-  const n = Number(r.stdout.trim());
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new OneblkError("host", `cannot read the size of ${device} on ${host}`);
-  }
-  return n;
 }
 
 const FORMAT_RE = /^[a-z0-9_-]{1,32}$/;
@@ -413,17 +359,6 @@ function checkBs(bs: string): string {
     throw new OneblkError("input", `invalid dd block size '${bs}'`);
   }
   return bs;
-}
-
-/** argv that writes `device` to stdout: `dd if=<device> bs=… [iflag=direct] status=none`. */
-export function ddReadArgv(device: string, opts: DdOptions = {}): string[] {
-  return [
-    "dd",
-    `if=${checkPath(device, "device")}`,
-    `bs=${checkBs(opts.blockSize ?? "1M")}`,
-    ...(opts.direct ? ["iflag=direct"] : []),
-    "status=none",
-  ];
 }
 
 /**

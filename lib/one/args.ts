@@ -222,14 +222,6 @@ export async function readVmmStdin(readStdin: StdinReader): Promise<string> {
   return decodeXmlPayload(raw, "VMM driver message", { allowRaw: true });
 }
 
-/** Read raw (not base64) XML from stdin; OneblkError("input") when empty or not XML. */
-export async function readRawXml(readStdin: StdinReader, what: string): Promise<string> {
-  const t = (await readStdin()).trim();
-  if (!t) throw new OneblkError("input", `no ${what} XML on stdin`);
-  if (!t.startsWith("<")) throw new OneblkError("input", `${what} on stdin is not XML`);
-  return t;
-}
-
 // ---------------------------------------------------------------------------------------------
 // host:path
 
@@ -722,9 +714,4 @@ export function parseTransferLine(line: string): TransferLine | null {
     tm,
     args,
   };
-}
-
-/** Parse a whole transfer file (or TM_COMMAND text); blank/comment lines are skipped. */
-export function parseTransferFile(text: string): TransferLine[] {
-  return text.split("\n").map(parseTransferLine).filter((l): l is TransferLine => l !== null);
 }

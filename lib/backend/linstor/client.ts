@@ -36,7 +36,6 @@ import {
   isInUse,
   isNotFound,
   parseJsonLossless,
-  rcClass,
   toRcList,
 } from "./api_call_rc.ts";
 
@@ -188,12 +187,6 @@ export class LinstorApiError extends OneblkError {
 const preferredController = new Map<string, number>();
 /** Controllers whose TCP connect probe succeeded in this process. */
 const reachedControllers = new Set<string>();
-
-/** Forget remembered controllers (tests). */
-export function resetControllerMemory(): void {
-  preferredController.clear();
-  reachedControllers.clear();
-}
 
 function readPem(path: string | undefined, what: string): string | undefined {
   if (!path) return undefined;
@@ -488,9 +481,4 @@ export class LinstorClient {
     this.#readClient.close();
     this.#writeClient.close();
   }
-}
-
-/** Summary of a reply's entries for logs: "error:…, warning:…". */
-export function summarizeRcs(rcs: ApiCallRc[]): string {
-  return rcs.map((r) => `${rcClass(r.ret_code)}: ${describeRc(r)}`).join(" | ");
 }
