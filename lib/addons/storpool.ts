@@ -3,7 +3,7 @@
  *
  * Datastore attributes:
  *  - store: SP_API_HTTP_HOST, SP_API_HTTP_PORT, SP_AUTH_TOKEN, SP_CLONE_GW (else the add-on's
- *    rc file, else storpool.conf: lib/backend/storpool/config.ts);
+ *    rc files, RC_FILES below, else storpool.conf: lib/backend/storpool/config.ts);
  *  - placement: the StorPool template `<px>-ds-<datastore>`, SP_REPLICATION, SP_PLACEALL,
  *    SP_PLACETAIL, SP_PLACEHEAD, SP_QOSCLASS (tag `qc`).
  * ONE_PX (environment, default `one`) prefixes every name, so several OpenNebula instances can
@@ -18,6 +18,17 @@
  */
 import type { StorpoolPlacement } from "../backend/storpool/index.ts";
 import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
+
+/** Where addon-storpool keeps its rc files, in reading order (later files win). */
+const RC_FILES: readonly string[] = [
+  "/var/lib/one/remotes/addon-storpoolrc",
+  "/var/lib/one/remotes/datastore/addon-storpoolrc",
+  "/var/lib/one/remotes/tm/storpool/addon-storpoolrc",
+  "/var/tmp/one/addon-storpoolrc",
+  "/var/tmp/one/datastore/addon-storpoolrc",
+  "/var/tmp/one/tm/storpool/addon-storpoolrc",
+  "/etc/storpool/addon-storpool.conf",
+];
 
 /** The ONE_PX prefix (several OpenNebula instances on one cluster), default "one". */
 export function storpoolPrefix(env: Record<string, string | undefined>): string {
@@ -35,7 +46,7 @@ function storpoolProfile(px: string): Profile {
       for (const k of ["SP_API_HTTP_HOST", "SP_API_HTTP_PORT", "SP_AUTH_TOKEN", "SP_CLONE_GW"]) {
         attrs[k] = ds.get(k);
       }
-      return { kind: "storpool", attrs };
+      return { kind: "storpool", attrs, rcFiles: RC_FILES };
     },
     placement(ds: Attrs, dsId): StorpoolPlacement {
       return {

@@ -17,7 +17,7 @@ import {
 export interface OpenStorpoolInput {
   /** Datastore template SP_* attributes (StoreConfig.attrs of the storpool profile). */
   template: Record<string, string | undefined>;
-  /** Add-on rc values; default: readAddonRc() (ADDON_RC_PATHS). */
+  /** Add-on rc values (default: none). */
   rc?: Record<string, string | undefined>;
   /** Host runner: asking hosts for their SP_OURID. */
   hosts?: HostRunner;
@@ -39,7 +39,7 @@ let processResolver: ClientIdResolver | undefined;
  * looked up once whatever the number of backends. Synchronous: no request is made here.
  */
 export function openStorpoolBackend(input: OpenStorpoolInput): Backend<StorpoolPlacement> {
-  const rc = input.rc ?? readAddonRc();
+  const rc = input.rc ?? {};
   const cfg = resolveStorpoolConfig({
     template: input.template,
     rc,
@@ -64,10 +64,13 @@ export function openStorpoolBackend(input: OpenStorpoolInput): Backend<StorpoolP
 
 export type { StorpoolPlacement } from "./backend.ts";
 
-/** A datastore's StorPool settings: its raw SP_* attributes ("" when absent). */
+/** A datastore's StorPool settings. */
 export interface StorpoolStore {
   kind: "storpool";
+  /** Its raw SP_* attributes ("" when absent). */
   attrs: Record<string, string>;
+  /** Shell rc files with defaults for every datastore (read in order, later files win). */
+  rcFiles: readonly string[];
 }
 
 /**
@@ -82,6 +85,7 @@ export const storpoolStore: StoreImpl<StorpoolStore, StorpoolPlacement> = {
       pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
     return openStorpoolBackend({
       template: store.attrs,
+      rc: readAddonRc(store.rcFiles),
       hosts: deps.hosts,
       hostAttr: async (host) =>
         (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,
