@@ -13,7 +13,7 @@
  * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none).
  */
 import type { LinstorPlacement } from "../backend/linstor/index.ts";
-import { type AddOn, intAttr, listAttr, numbered, type Profile } from "./types.ts";
+import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
 
 const profile: Profile = {
   name: "linstor",
@@ -53,12 +53,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,
   contextVolume: () => null,
-  diskProps: (vmId, diskId, dsId) => ({
-    VM_ID: String(vmId),
-    DISK_ID: String(diskId),
-    DS_ID: String(dsId),
-  }),
-  dsMatch: (dsId) => ({ DS_ID: String(dsId) }),
+  diskProps: vmDiskIds.props,
+  dsMatch: vmDiskIds.match,
 };
 
 /** The `linstor` add-on. */

@@ -14,7 +14,15 @@
  * Images are always raw. Backup and VM snapshot names are oneblk's own.
  */
 import type { LinstorPlacement } from "../backend/linstor/index.ts";
-import { type AddOn, flagAttr, intAttr, listAttr, numbered, type Profile } from "./types.ts";
+import {
+  type AddOn,
+  flagAttr,
+  intAttr,
+  listAttr,
+  numbered,
+  type Profile,
+  vmDiskIds,
+} from "./types.ts";
 
 const profile: Profile = {
   name: "linstor_un",
@@ -69,12 +77,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("snapshot-")(s),
   vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,
   contextVolume: () => null,
-  diskProps: (vmId, diskId, dsId) => ({
-    VM_ID: String(vmId),
-    DISK_ID: String(diskId),
-    DS_ID: String(dsId),
-  }),
-  dsMatch: (dsId) => ({ DS_ID: String(dsId) }),
+  diskProps: vmDiskIds.props,
+  dsMatch: vmDiskIds.match,
 };
 
 /** The `linstor_un` add-on. */

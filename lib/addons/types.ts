@@ -124,3 +124,17 @@ export function listAttr(v: string): string[] | undefined {
 export function flagAttr(v: string): true | undefined {
   return /^(yes|true|1)$/i.test(v.trim()) || undefined;
 }
+
+/**
+ * Volume metadata naming a VM disk as VM_ID, DISK_ID and DS_ID (the keys addon-linstor_un
+ * writes; the LINSTOR store keeps them as Aux/one/<key>), and the match for "volumes of
+ * datastore `dsId`" over them.
+ */
+export const vmDiskIds = {
+  props: (vmId: number, diskId: number, dsId: number): Record<string, string> => ({
+    VM_ID: String(vmId),
+    DISK_ID: String(diskId),
+    DS_ID: String(dsId),
+  }),
+  match: (dsId: number): Record<string, string> => ({ DS_ID: String(dsId) }),
+};

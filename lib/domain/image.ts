@@ -74,10 +74,29 @@ export function existingImageVolume(
 }
 
 /** The snapshot id of a snap_* action (IMAGE/TARGET_SNAPSHOT). */
-export function targetSnapshot(image: ImageView): number {
+function targetSnapshot(image: ImageView): number {
   const s = image.targetSnapshot;
   if (!Number.isInteger(s) || s < 0) {
     throw new OneblkError("input", "the driver action has no IMAGE/TARGET_SNAPSHOT");
   }
   return s;
+}
+
+/** The image snapshot a datastore snap_* action works on. */
+export interface ImageSnapshot {
+  f: DsPayloadFacts;
+  image: ImageView;
+  imageId: number;
+  /** IMAGE/TARGET_SNAPSHOT. */
+  snapId: number;
+  /** The image's volume. */
+  volume: string;
+}
+
+/** Load the payload of a snap_* action: the image, its volume and the target snapshot id. */
+export async function loadImageSnapshot(ctx: ActionContext): Promise<ImageSnapshot> {
+  const f = await loadPayload(ctx);
+  const { image, imageId } = imageOf(f);
+  const snapId = targetSnapshot(image);
+  return { f, image, imageId, snapId, volume: existingImageVolume(ctx, image, imageId, f.ds.id) };
 }
