@@ -1,7 +1,7 @@
 /**
  * The host operations actions need, each a fixed argv with data only as separate arguments.
  *
- * Where one round trip is worth a tiny script (link, isOpen, waitForPath, deviceSize), the
+ * Where one round trip is worth a tiny script (link, waitForPath, putFile), the
  * script text is a constant and every datum is a positional parameter (`sh -c SCRIPT sh $1…`),
  * so nothing from OpenNebula or the store ever becomes shell syntax. All paths must be
  * absolute (no option injection, and the simulated runner maps them onto the host's

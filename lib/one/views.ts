@@ -302,7 +302,7 @@ export function lcmStateName(n: number): string {
   return `LCM_${n}`;
 }
 
-/** One `/VM/TEMPLATE/DISK`. Structurally satisfies lib/profiles DiskFacts. */
+/** One `/VM/TEMPLATE/DISK`. Structurally satisfies DiskFacts (lib/addons/types.ts). */
 export class DiskView {
   /** The DISK element. */
   readonly node: XmlNode;
