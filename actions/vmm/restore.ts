@@ -1,7 +1,8 @@
 /**
- * VMM override restore (`restore_linstor_un`, `restore_linstor`, `tmrestore`):
+ * VMM override restore (file names per add-on: lib/addons/):
  * `checkpoint_file host deploy_id vmid host`, stdin base64 of VMM_DRIVER_ACTION_DATA
- * (contract §5.2). Restores the domain from the checkpoint volume save wrote.
+ * (docs/contract.md "vmm save and restore"). Restores the domain from the checkpoint volume
+ * save wrote.
  *
  * 1. Profile and store from the message's system DATASTORE/TM_MAD; not ours → the host's stock
  *    restore with the decoded message.
@@ -9,22 +10,22 @@
  *    otherwise the checkpoint is a plain file (saved before oneblk served this datastore) and
  *    the stock restore runs.
  * 3. Attach the volume on the (possibly new) host, link `checkpoint_file` to the device and
- *    `virsh --connect qemu:///system restore <device>` there. A failure keeps the volume (it
+ *    `virsh restore <device>` there (lib/domain/libvirt.ts). A failure keeps the volume (it
  *    holds the VM's memory) and detaches it from the host.
  * 4. Restored: remove the link, delete the checkpoint volume (from every host). A failed
  *    delete is reported but does not fail the restore (the domain runs).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { link, unlink, waitForPath } from "../../lib/host/ops.ts";
-import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { link, unlink } from "../../lib/host/ops.ts";
+import { errorLine } from "../../lib/errors.ts";
+import { restoreDomain } from "../../lib/domain/libvirt.ts";
+import { attachReady } from "../../lib/domain/attach.ts";
+import { delegateToStock } from "../../lib/domain/stock.ts";
 import {
   type CheckpointCall,
   checkpointState,
-  delegateToStock,
-  VIRSH_TIMEOUT_MS,
-  virshArgv,
   withCheckpointCall,
-} from "./common.ts";
+} from "../../lib/domain/checkpoint.ts";
 
 /** Run the restore override. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -43,17 +44,11 @@ async function restore(ctx: ActionContext, call: CheckpointCall): Promise<void> 
     ctx.info(`no checkpoint volume ${volume}: restoring from the checkpoint file`);
     return void (await delegateToStock(ctx, "restore", host, xml));
   }
-  const device = backend.devicePath(volume);
   if (!running) {
-    await backend.attach(volume, host);
     try {
-      if (!(await waitForPath(ctx.hosts, host, device, 20_000))) {
-        throw new OneblkError("timeout", `${device} did not appear on ${host}`);
-      }
+      const device = await attachReady(ctx, backend, volume, host);
       await link(ctx.hosts, host, device, ckpt);
-      await ctx.hosts.run(host, virshArgv(ctx.env, "restore", device), {
-        timeoutMs: VIRSH_TIMEOUT_MS,
-      });
+      await restoreDomain(ctx, host, device);
     } catch (e) {
       // Keep the memory image: only the attachment on this host is undone.
       await unlink(ctx.hosts, host, ckpt).catch(() => {});

@@ -1,8 +1,8 @@
 /**
- * VMM override snapshotrevert (`snapshot_revert-storpool`, `snapshot_revert-linstor`,
- * `snapshot_revert-linstor_un`): `deploy_id HYPERVISOR_ID vmid host` (oned passes the active
- * snapshot's HYPERVISOR_ID; a numeric snapshot id is accepted too), stdin base64
- * VMM_DRIVER_ACTION_DATA (contract §5.2).
+ * VMM override snapshotrevert (file names per add-on: lib/addons/): `deploy_id HYPERVISOR_ID
+ * vmid host` (oned passes the active snapshot's HYPERVISOR_ID; a numeric snapshot id is
+ * accepted too), stdin base64
+ * VMM_DRIVER_ACTION_DATA (docs/contract.md "vmm VM snapshots").
  *
  * The VM must be powered off (its domain not running on the host, its volumes not open): then
  * every disk is rolled back to its snapshot of VM snapshot `snap_id`, found from the snapshot's
@@ -13,14 +13,14 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { checkDomain, domainExists } from "./common.ts";
+import { checkDomain, domainExists } from "../../lib/domain/libvirt.ts";
 import {
   delegateVmSnap,
   hypervisorIdOf,
   loadVmSnapCall,
   namesFor,
   stockOnly,
-} from "./vmsnap_common.ts";
+} from "../../lib/domain/vm_snapshot.ts";
 
 /** Run the snapshotrevert override. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -9,13 +9,13 @@ import {
   STUB_MARKER,
   stubScript,
   uninstall,
-} from "../../lib/install.ts";
+} from "../../app/install.ts";
 import { OneblkError } from "../../lib/errors.ts";
 
 const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
   e instanceof OneblkError && e.kind === kind && (!re || re.test(e.message));
 
-/** Registry-style entries (as actions/index.ts listActions() gives) plus the short form. */
+/** Registry-style entries (as app/registry.ts listActions() gives) plus the short form. */
 const ACTIONS: InstallAction[] = [
   { kind: "datastore", driver: "linstor", action: "cp" },
   { kind: "datastore", driver: "storpool", action: "cp" },

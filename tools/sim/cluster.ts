@@ -27,10 +27,10 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { install } from "../../lib/install.ts";
+import { install } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
-import { listActions } from "../../actions/index.ts";
-import { DRIVERS } from "../../lib/profiles/index.ts";
+import { listActions } from "../../app/registry.ts";
+import { DRIVERS } from "../../lib/addons/index.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
@@ -98,7 +98,7 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** One stats line (see lib/runner.ts). */
+/** One stats line (see app/runner.ts). */
 export interface ActionStats {
   kind: string;
   driver: string;

@@ -15,7 +15,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { listActions } from "../../actions/index.ts";
+import { listActions } from "../../app/registry.ts";
 import { CLUSTER_HOSTS } from "./cluster.ts";
 import type { ImageModel, ProfileName, VmModel } from "./oned/scripted_oned.ts";
 import { type Convention, conventionFor, OnedFailure, ScriptedOned } from "./oned/scripted_oned.ts";

@@ -12,8 +12,8 @@ import type { DiskInput } from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
-import { profileFor } from "../../../lib/profiles/index.ts";
-import type { Profile } from "../../../lib/profiles/types.ts";
+import { profileFor } from "../../../lib/addons/index.ts";
+import type { Profile } from "../../../lib/addons/types.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import {
   assertOk,
@@ -136,7 +136,7 @@ export function persistentDisk(env: ProfileEnv, diskId: number, imageId: number)
  */
 export function placementOn(env: ProfileEnv, dsId: number, nodes = ["alpha", "delta"]) {
   const p = env.placement(dsId);
-  return { ...p, options: { ...p.options, node_list: nodes.join(" ") } };
+  return { ...p, nodes };
 }
 
 /** Create an image volume of `sizeMiB` on the image datastore (replicas on alpha and delta). */

@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
 import { encodeBase64Text, parseTransferLine } from "../../../../lib/one/args.ts";
 import { parseDatastore } from "../../../../lib/one/views.ts";
-import { profileFor } from "../../../../lib/profiles/index.ts";
-import type { Profile } from "../../../../lib/profiles/index.ts";
-import { VMM_OVERRIDES } from "../../../../actions/index.ts";
+import { profileFor } from "../../../../lib/addons/index.ts";
+import type { Profile } from "../../../../lib/addons/index.ts";
+import { VMM_OVERRIDES } from "../../../../lib/addons/index.ts";
 import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../../cluster.ts";
 import { type Convention, conventionFor, LOG_RE, onedErrorText } from "./conventions.ts";
 import {

@@ -4,7 +4,7 @@
  * failure of an oned operation.
  */
 import { OneblkError } from "../../../../lib/errors.ts";
-import { DRIVERS } from "../../../../lib/profiles/index.ts";
+import { DRIVERS } from "../../../../lib/addons/index.ts";
 import type { ActionStats } from "../../cluster.ts";
 import type { HistoryInput, SnapshotInput } from "../builders.ts";
 

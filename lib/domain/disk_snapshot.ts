@@ -1,21 +1,21 @@
 /**
- * The disk snapshot actions (snap_create, snap_create_live, snap_delete, snap_revert,
- * contract §4.10): the snapshot `profile.snapshotName(volume, snap_id)` of the disk's volume
- * (the private clone of a non-persistent disk, the image volume of a persistent one).
+ * Disk snapshots (tm snap_create, snap_create_live, snap_delete, snap_revert; docs/contract.md
+ * "tm disk snapshots"): the snapshot `profile.snapshotName(volume, snap_id)` of the disk's
+ * volume (the private clone of a non-persistent disk, the image volume of a persistent one),
+ * with the DISKSNAPSHOT_LIMIT check (snapshot_limit.ts) and the guest freeze (libvirt.ts).
  *
  * REST: one call each (a StorPool revert of a volume attached to the host needs the backend's
  * detach/re-attach around it).
  */
-import type { ActionContext } from "../../lib/context.ts";
-import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk, type VmDisk } from "../../lib/vm_disk.ts";
-import { withFrozen } from "../../lib/host/ops.ts";
-import { isKind, OneblkError } from "../../lib/errors.ts";
-import { freezeTimeoutMs, systemDsOf, vmFlag } from "./disk_common.ts";
-import { snapshotLimit } from "../../lib/snapshot_limit.ts";
+import type { ActionContext } from "../context.ts";
+import { parseTmArgs } from "../one/args.ts";
+import { isKind, OneblkError } from "../errors.ts";
+import { freezeWanted, withGuestFrozen } from "./libvirt.ts";
+import { loadVmDisk, systemDsOf, type VmDisk } from "./vm_disk.ts";
+import { snapshotLimit } from "./snapshot_limit.ts";
 
 /** The disk, its snapshot name and the host of a snap_* call. */
-export interface SnapTarget extends VmDisk {
+interface SnapTarget extends VmDisk {
   snapshot: string;
   snapId: number;
   host: string;
@@ -24,7 +24,7 @@ export interface SnapTarget extends VmDisk {
 }
 
 /** Parse the arguments and load the disk of a snap_* call. */
-export async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
+async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
   const a = parseTmArgs(ctx.inv.action, ctx.args);
   const d = await loadVmDisk(ctx, a.dst!, a.vmId, a.dsId);
   return {
@@ -41,7 +41,7 @@ export async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
  * (limit from VM USER_TEMPLATE > image DS > system DS > env; unset = no limit, and then nothing
  * is listed). Only our own snapshots count, and a retried `snapId` does not count itself.
  */
-export async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promise<void> {
+async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promise<void> {
   const sysDs = async () => {
     if (t.sysDsId < 0 || t.sysDsId === t.ds.id) return null;
     return (await (await ctx.one()).datastoreInfo(t.sysDsId)).template;
@@ -74,12 +74,12 @@ export async function createSnap(ctx: ActionContext, live: boolean): Promise<voi
   const t = await loadSnapTarget(ctx);
   await checkDiskSnapshotLimit(ctx, t);
   const take = () => t.backend.createSnapshot(t.volume, t.snapshot);
-  if (!live || !vmFlag(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {
+  if (!live || !freezeWanted(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {
     await take();
     return;
   }
-  await withFrozen(
-    ctx.hosts,
+  await withGuestFrozen(
+    ctx,
     t.host,
     t.vm.deployId,
     async (frozen) => {
@@ -93,7 +93,6 @@ export async function createSnap(ctx: ActionContext, live: boolean): Promise<voi
       }
       await take();
     },
-    freezeTimeoutMs(ctx),
     { optional: true },
   );
 }

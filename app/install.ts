@@ -19,12 +19,13 @@
  *
  * The oned.conf / vmm_execrc text covers TM_MAD_CONF, DS_MAD_CONF, the `-d`/`-s` additions,
  * the VM_MAD `-l` overrides and LIVE_DISK_SNAPSHOTS for the selected drivers, derived from the
- * actions actually installed (contract §7).
+ * actions actually installed (docs/contract.md "oned.conf entries"; the rows come from each
+ * add-on's file, lib/addons/).
  */
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OneblkError } from "./errors.ts";
-import { DRIVERS } from "./profiles/index.ts";
+import { OneblkError } from "../lib/errors.ts";
+import { addOn, DRIVERS, VMM_OVERRIDES } from "../lib/addons/index.ts";
 
 /** The three directories oned runs drivers from. */
 export type InstallKind = "datastore" | "tm" | "vmm";
@@ -134,17 +135,6 @@ const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 const OURS_RE = /^oneblk([._-][A-Za-z0-9._-]*)?$/;
 const BACKUP_TAG = ".oneblk-backup-";
 
-/** VMM override file names of the add-ons whose `-l` key is not `<key>_<driver>`. */
-const OVERRIDE_KEYS: Record<string, { key: string; profile: string }> = {
-  tmsave: { key: "save", profile: "storpool" },
-  tmrestore: { key: "restore", profile: "storpool" },
-  "deploy-tweaks": { key: "deploy", profile: "storpool" },
-  "attach_disk.storpool": { key: "attach_disk", profile: "storpool" },
-  "snapshot_create-storpool": { key: "snapshotcreate", profile: "storpool" },
-  "snapshot_revert-storpool": { key: "snapshotrevert", profile: "storpool" },
-  "snapshot_delete-storpool": { key: "snapshotdelete", profile: "storpool" },
-};
-
 /** The binary links point to by default: the compiled program, or the dev launcher. */
 export function defaultBin(): string {
   const exe = Deno.execPath();
@@ -187,11 +177,6 @@ function keyRank(k: string): number {
   return i < 0 ? KEY_ORDER.length : i;
 }
 
-function splitSuffix(file: string): { key: string; profile: string } | undefined {
-  const m = /^(.+?)[._-](linstor_un|linstor|storpool)$/.exec(file);
-  return m ? { key: m[1], profile: m[2] } : undefined;
-}
-
 function entryOf(a: InstallAction): Entry {
   const file = a.name ?? a.action;
   for (const [what, v] of [["file", file], ["driver", a.driver]]) {
@@ -206,14 +191,15 @@ function entryOf(a: InstallAction): Entry {
       action: a.action,
     };
   }
-  const known = OVERRIDE_KEYS[file] ?? splitSuffix(file);
-  const profile = a.profile ?? (a.driver !== "kvm" ? a.driver : known?.profile ?? "");
-  const vmmKey = a.name && a.name !== a.action ? a.action : known?.key ?? file;
+  // An add-on's override file names tell its driver and VM_MAD key (lib/addons/).
+  const known = VMM_OVERRIDES[file];
+  const profile = a.profile ?? (a.driver !== "kvm" ? a.driver : known?.driver ?? "");
+  const vmmKey = a.name && a.name !== a.action ? a.action : known?.action ?? file;
   return { kind: "vmm", dir: "kvm", file, profile, vmmKey: vmmKey.toLowerCase(), action: a.action };
 }
 
 function selectDrivers(drivers: readonly string[] | undefined): string[] {
-  const all = DRIVERS as readonly string[];
+  const all = DRIVERS;
   const sel = drivers?.length ? [...new Set(drivers)] : [...all];
   for (const d of sel) {
     if (!all.includes(d)) {
@@ -499,56 +485,7 @@ function renderInstall(r: {
   return out.join("\n");
 }
 
-/** TM_MAD_CONF per driver: the add-ons' values (contract §7.2). */
-const TM_MAD_CONF: Record<string, string[]> = {
-  linstor: [
-    `NAME = "linstor", LN_TARGET = "NONE", CLONE_TARGET = "SELF", SHARED = "YES",`,
-    `DS_MIGRATE = "YES", ALLOW_ORPHANS = "YES",`,
-    `TM_MAD_SYSTEM = "ssh,shared",`,
-    `LN_TARGET_SSH = "NONE", CLONE_TARGET_SSH = "SELF", DISK_TYPE_SSH = "BLOCK",`,
-    `LN_TARGET_SHARED = "NONE", CLONE_TARGET_SHARED = "SELF", DISK_TYPE_SHARED = "BLOCK"`,
-  ],
-  linstor_un: [
-    `NAME = "linstor_un", LN_TARGET = "NONE", CLONE_TARGET = "SYSTEM", SHARED = "YES",`,
-    `DS_MIGRATE = "YES", ALLOW_ORPHANS = "YES"`,
-  ],
-  storpool: [
-    `NAME = "storpool", LN_TARGET = "NONE", CLONE_TARGET = "SELF", SHARED = "YES",`,
-    `DS_MIGRATE = "YES", DRIVER = "raw", ALLOW_ORPHANS = "YES", TM_MAD_SYSTEM = ""`,
-  ],
-};
-
-/** DS_MAD_CONF per driver, with the reason for each difference from the add-on. */
-const DS_MAD_CONF: Record<string, { lines: string[]; notes: string[] }> = {
-  linstor: {
-    lines: [
-      `NAME = "linstor", REQUIRED_ATTRS = "DISK_TYPE", PERSISTENT_ONLY = "NO",`,
-      `MARKETPLACE_ACTIONS = "export"`,
-    ],
-    notes: [
-      'addon-linstor documents REQUIRED_ATTRS = "BRIDGE_LIST" but never reads it. oneblk',
-      "uses BRIDGE_LIST when present (hosts for image import, mkfs and export) and falls back",
-      "to the front-end, so it is optional. DISK_TYPE is required instead, as StorPool does,",
-      'so new image datastores state DISK_TYPE = "BLOCK" (the volumes are block devices).',
-    ],
-  },
-  linstor_un: {
-    lines: [`NAME = "linstor_un", PERSISTENT_ONLY = "NO", MARKETPLACE_ACTIONS = "export"`],
-    notes: [
-      "No REQUIRED_ATTRS (as the add-on): placement takes RESOURCE_GROUP or NODE_LIST /",
-      "REPLICA_COUNT, an either-or that REQUIRED_ATTRS cannot express.",
-    ],
-  },
-  storpool: {
-    lines: [
-      `NAME = "storpool", REQUIRED_ATTRS = "DISK_TYPE", PERSISTENT_ONLY = "NO",`,
-      `MARKETPLACE_ACTIONS = "export"`,
-    ],
-    notes: [],
-  },
-};
-
-function block(name: string, lines: string[]): string {
+function block(name: string, lines: readonly string[]): string {
   return `${name} = [\n${lines.map((l) => `    ${l}`).join("\n")} ]`;
 }
 
@@ -622,10 +559,10 @@ export function onedConfSnippets(
     out.push("", "# no implemented actions for these drivers: nothing to configure");
   }
   for (const d of active) {
-    out.push("", block("TM_MAD_CONF", TM_MAD_CONF[d]));
-    const ds = DS_MAD_CONF[d];
-    for (const n of ds.notes) out.push(`# ${n}`);
-    out.push(block("DS_MAD_CONF", ds.lines));
+    const a = addOn(d);
+    out.push("", block("TM_MAD_CONF", a.tmMadConf));
+    for (const n of a.dsMadConf.notes) out.push(`# ${n}`);
+    out.push(block("DS_MAD_CONF", a.dsMadConf.lines));
   }
   out.push("", "# ---- /etc/one/vmm_exec/vmm_execrc ----");
   if (live.length) {

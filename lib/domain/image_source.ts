@@ -23,7 +23,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { normalize } from "node:path";
-import { OneblkError } from "./errors.ts";
+import { OneblkError } from "../errors.ts";
 
 /** A classified image PATH. */
 export type ImagePath =

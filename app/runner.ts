@@ -2,14 +2,14 @@
  * Runs one resolved invocation: finds the action, checks its arguments, builds the
  * context, runs it, and reports failure the way the calling oned version shows it.
  */
-import type { Invocation } from "./dispatch.ts";
-import { errorLine, OneblkError } from "./errors.ts";
-import { ACTIONS, findAction, VMM_OVERRIDES } from "../actions/index.ts";
-import { createContext } from "./context.ts";
-import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "./one/output.ts";
-import { checkArity } from "./one/args.ts";
-import { killActiveCommands } from "./host/process.ts";
-import { DRIVERS } from "./profiles/index.ts";
+import type { Invocation } from "../lib/dispatch.ts";
+import { errorLine, OneblkError } from "../lib/errors.ts";
+import { createContext } from "../lib/context.ts";
+import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
+import { checkArity } from "../lib/one/args.ts";
+import { killActiveCommands } from "../lib/host/process.ts";
+import { DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
+import { ACTIONS, findAction, listActions } from "./registry.ts";
 
 function known(kind: string): string {
   const names = [...new Set(ACTIONS.filter((a) => a.kind === kind).map((a) => a.action))].sort();
@@ -21,10 +21,8 @@ export function resolve(inv: Invocation) {
   if (inv.kind === "vmm") {
     const o = VMM_OVERRIDES[inv.name];
     const def = o && findAction("vmm", o.action);
-    if (!o || !def || !def.drivers.includes(o.driver)) {
-      const names = Object.entries(VMM_OVERRIDES)
-        .filter(([, v]) => findAction("vmm", v.action)?.drivers.includes(v.driver))
-        .map(([k]) => k);
+    if (!o || !def) {
+      const names = listActions().filter((a) => a.kind === "vmm").map((a) => a.name);
       throw new OneblkError(
         "usage",
         `unknown vmm action '${inv.driver}/${inv.name}' (known: ${names.join(", ") || "none"})`,
@@ -32,14 +30,14 @@ export function resolve(inv: Invocation) {
     }
     return { def, driver: o.driver };
   }
-  if (!(DRIVERS as readonly string[]).includes(inv.driver)) {
+  if (!isDriver(inv.driver)) {
     throw new OneblkError(
       "usage",
       `unknown ${inv.kind} driver '${inv.driver}' (known: ${DRIVERS.join(", ")})`,
     );
   }
   const def = findAction(inv.kind, inv.action);
-  if (!def || !def.drivers.includes(inv.driver)) {
+  if (!def) {
     throw new OneblkError(
       "usage",
       `unknown ${inv.kind} action '${inv.driver}/${inv.name}' (known: ${known(inv.kind)})`,

@@ -1,9 +1,10 @@
 /**
- * Snapshot limits (addon-storpool's DISKSNAPSHOT_LIMIT and VMSNAPSHOT_LIMIT, docs/storpool.md
- * §2b.4), for every profile: the first source that sets the attribute wins (VM USER_TEMPLATE,
- * then datastore templates, then the driver environment / rc); empty everywhere = no limit.
+ * Snapshot limits (DISKSNAPSHOT_LIMIT and VMSNAPSHOT_LIMIT, from addon-storpool:
+ * lib/addons/storpool.ts), for every profile: the first source that sets the attribute wins
+ * (VM USER_TEMPLATE, then datastore templates, then the driver environment / rc); empty
+ * everywhere = no limit.
  */
-import { OneblkError } from "./errors.ts";
+import { OneblkError } from "../errors.ts";
 
 /** A place a limit may be set, in precedence order. */
 export interface LimitSource {

@@ -1,11 +1,13 @@
 /**
- * Compatibility profiles: the driver name in the invoked path selects one.
+ * What an add-on file describes: everything oneblk must match to be a drop-in replacement for
+ * one OpenNebula storage add-on, selected by the driver name in the invoked path.
  *
- * A profile owns everything that makes oneblk a drop-in for one add-on: volume and snapshot
- * names, the SOURCE string, which datastore attributes configure the store and placement,
- * and the metadata written for monitoring. Actions ask the profile, never the driver name.
+ * The profile owns volume and snapshot names, the SOURCE string, which datastore attributes
+ * configure the store and placement, and the metadata written for monitoring; the add-on adds
+ * what is installed for it (VMM override file names, oned.conf rows). Actions ask the profile,
+ * never the driver name.
  */
-import type { Placement } from "../backend/types.ts";
+import type { Placement, StoreConfig } from "../backend/index.ts";
 
 /** Anything with template-style attributes ("" when absent). */
 export interface Attrs {
@@ -27,21 +29,6 @@ export interface DiskFacts {
   /** Volatile format/fs (raw, qcow2, swap, ext4 …) for names that carry it. */
   format: string;
 }
-
-/** Which store a profile talks to, and how to reach it. */
-export type StoreConfig =
-  | {
-    kind: "linstor";
-    controllers: string;
-    caFile?: string;
-    certFile?: string;
-    keyFile?: string;
-  }
-  | {
-    kind: "storpool";
-    /** Raw SP_* attributes from the datastore template ("" when absent). */
-    attrs: Record<string, string>;
-  };
 
 /** A compatibility profile. */
 export interface Profile {
@@ -93,8 +80,61 @@ export interface Profile {
   dsMatch(dsId: number): Record<string, string>;
 }
 
+/** One drop-in add-on: a file under lib/addons/, listed once in lib/addons/index.ts. */
+export interface AddOn {
+  /** Driver name: the DS_MAD/TM_MAD value and the datastore/tm directory under the remotes. */
+  readonly driver: string;
+  /** The add-on replaced (for messages and the install report). */
+  readonly replaces: string;
+  /** The compatibility profile in this process's environment. */
+  profile(env: Record<string, string | undefined>): Profile;
+  /**
+   * File names under vmm/kvm/ by VM_MAD action (`-l <action>=<file>`), as the add-on names
+   * them. Only those whose action oneblk implements are installed.
+   */
+  readonly vmmOverrides: Readonly<Record<string, string>>;
+  /** The TM_MAD_CONF attributes for oned.conf, one line of the block each. */
+  readonly tmMadConf: readonly string[];
+  /** The DS_MAD_CONF attributes, with the reasons for differing from the add-on (comments). */
+  readonly dsMadConf: { readonly lines: readonly string[]; readonly notes: readonly string[] };
+}
+
+/** `name` → N for names `<prefix>N<suffix>`, else null (snapshot ids from snapshot names). */
+export function numbered(prefix: string, suffix = ""): (name: string) => number | null {
+  return (name) => {
+    if (!name.startsWith(prefix) || !name.endsWith(suffix)) return null;
+    const mid = name.slice(prefix.length, name.length - suffix.length);
+    return /^\d+$/.test(mid) ? Number(mid) : null;
+  };
+}
+
 /** Parse a positive integer attribute, or undefined. */
 export function intAttr(v: string): number | undefined {
   const n = Number(v.trim());
   return v.trim() && Number.isInteger(n) && n > 0 ? n : undefined;
 }
+
+/** A list attribute (blank and/or comma separated), or undefined when empty. */
+export function listAttr(v: string): string[] | undefined {
+  const l = v.split(/[\s,]+/).filter(Boolean);
+  return l.length ? l : undefined;
+}
+
+/** A yes attribute (YES, TRUE or 1, any case): true, else undefined. */
+export function flagAttr(v: string): true | undefined {
+  return /^(yes|true|1)$/i.test(v.trim()) || undefined;
+}
+
+/**
+ * Volume metadata naming a VM disk as VM_ID, DISK_ID and DS_ID (the keys addon-linstor_un
+ * writes; the LINSTOR store keeps them as Aux/one/<key>), and the match for "volumes of
+ * datastore `dsId`" over them.
+ */
+export const vmDiskIds = {
+  props: (vmId: number, diskId: number, dsId: number): Record<string, string> => ({
+    VM_ID: String(vmId),
+    DISK_ID: String(diskId),
+    DS_ID: String(dsId),
+  }),
+  match: (dsId: number): Record<string, string> => ({ DS_ID: String(dsId) }),
+};

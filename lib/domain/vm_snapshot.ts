@@ -1,7 +1,7 @@
 /**
- * Shared by the VM snapshot overrides snapshotcreate / snapshotrevert / snapshotdelete
- * (`snapshot_create-storpool`, `snapshot_create-linstor`, `snapshot_create-linstor_un`, …;
- * contract §0.3, §5): argv `deploy_id snap_id vmid host`, stdin base64 VMM_DRIVER_ACTION_DATA.
+ * VM snapshots on the store (the VMM overrides snapshotcreate / snapshotrevert /
+ * snapshotdelete, file names per add-on in lib/addons/; docs/contract.md "vmm VM snapshots"):
+ * argv `deploy_id snap_id vmid host`, stdin base64 VMM_DRIVER_ACTION_DATA.
  *
  * A VM snapshot is one store snapshot per writable VM disk, named
  * `profile.vmSnapshotName(volume, snap_id, ts)` with the profile of the disk's TM_MAD (the
@@ -14,21 +14,21 @@
  * mixing our disks with writable disks of another TM_MAD is refused (the snapshot could not be
  * consistent).
  */
-import type { ActionContext } from "../../lib/context.ts";
-import type { Backend } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
-import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
-import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
+import type { ActionContext } from "../context.ts";
+import type { Backend } from "../backend/types.ts";
+import type { Profile } from "../addons/types.ts";
+import { isDriver, profileFor } from "../addons/index.ts";
+import { parseId, readVmmStdin, validateHost } from "../one/args.ts";
 import {
   type DatastoreView,
   type DiskView,
   parseVmmAction,
   type VmmActionView,
   type VmView,
-} from "../../lib/one/views.ts";
-import { OneblkError } from "../../lib/errors.ts";
-import { readOnlyDisk } from "../tm/disk_common.ts";
-import { delegateToStock } from "./common.ts";
+} from "../one/views.ts";
+import { OneblkError } from "../errors.ts";
+import { readOnlyDisk } from "./vm_disk.ts";
+import { delegateToStock } from "./stock.ts";
 
 /** One disk of the VM on our storage. */
 export interface VmSnapVolume {
@@ -101,10 +101,9 @@ export async function loadVmSnapCall(
   }
   const sysDs = view.datastore;
   const sysDsId = sysDs?.id ?? vm.history?.dsId ?? -1;
-  const drivers = DRIVERS as readonly string[];
   const writable = vm.disks.filter((d) => !readOnlyDisk(d));
-  const mine = writable.filter((d) => drivers.includes(d.tmMad));
-  const foreign = writable.filter((d) => !drivers.includes(d.tmMad));
+  const mine = writable.filter((d) => isDriver(d.tmMad));
+  const foreign = writable.filter((d) => !isDriver(d.tmMad));
   const dss = new Map<number, Promise<DatastoreView>>();
   if (sysDs) dss.set(sysDs.id, Promise.resolve(sysDs));
   const dsOf = async (id: number): Promise<DatastoreView> => {

@@ -1,11 +1,11 @@
 /**
- * `oneblk install` / `oneblk uninstall` command lines (lib/install.ts does the work).
+ * `oneblk install` / `oneblk uninstall` command lines (app/install.ts does the work).
  */
 import { parseArgs } from "node:util";
-import { OneblkError } from "./errors.ts";
+import { OneblkError } from "../lib/errors.ts";
+import { DRIVERS, isDriver } from "../lib/addons/index.ts";
 import { install, uninstall } from "./install.ts";
-import { listActions } from "../actions/index.ts";
-import { DRIVERS } from "./profiles/index.ts";
+import { listActions } from "./registry.ts";
 
 function args(argv: string[], extra: Record<string, { type: "string" | "boolean" }>) {
   try {
@@ -41,7 +41,7 @@ export async function installMain(cmd: "install" | "uninstall", argv: string[]):
   });
   if (!v.remotes) throw new OneblkError("usage", "install needs --remotes DIR");
   const drivers = v.drivers ? String(v.drivers).split(",").map((s) => s.trim()) : [...DRIVERS];
-  const unknown = drivers.filter((d) => !(DRIVERS as readonly string[]).includes(d));
+  const unknown = drivers.filter((d) => !isDriver(d));
   if (unknown.length) {
     throw new OneblkError(
       "usage",

@@ -1,7 +1,7 @@
 /**
- * Shared by the VMM save/restore overrides (contract §5): which profile serves the VM, the
- * store of its system datastore, the argv/message prologue both share, delegation to the
- * host's stock script, and virsh.
+ * Checkpoints on the store (the VMM save/restore overrides; docs/contract.md "vmm save and
+ * restore"): which profile serves the VM, the store of its system datastore, the checkpoint
+ * volume and the argv/message prologue save and restore share.
  *
  * The profile comes from the message's system DATASTORE/TM_MAD, not from the override's file
  * name: oned takes a single `save=`/`restore=` override, so `tmsave` must also serve linstor_un
@@ -9,15 +9,18 @@
  * `$RR/vmm/kvm/<action>` with the DECODED message on stdin (the add-ons pipe the base64 text,
  * which hides TM_MAD from the stock script's save.<tm>/restore.<tm> hooks).
  */
-import type { ActionContext } from "../../lib/context.ts";
-import type { Backend, Placement, VolumeInfo } from "../../lib/backend/types.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
-import { DRIVERS, profileFor } from "../../lib/profiles/index.ts";
-import { intAttr } from "../../lib/profiles/types.ts";
-import { type DatastoreView, parseVmmAction, type VmmActionView } from "../../lib/one/views.ts";
-import { parseId, readVmmStdin, validateHost } from "../../lib/one/args.ts";
-import { checkPath } from "../../lib/host/ops.ts";
-import { OneblkError } from "../../lib/errors.ts";
+import type { ActionContext } from "../context.ts";
+import type { Backend, VolumeInfo } from "../backend/types.ts";
+import type { Placement } from "../backend/index.ts";
+import type { Profile } from "../addons/types.ts";
+import { isDriver, profileFor } from "../addons/index.ts";
+import { type DatastoreView, parseVmmAction, type VmmActionView } from "../one/views.ts";
+import { parseId, readVmmStdin, validateHost } from "../one/args.ts";
+import { checkPath } from "../host/ops.ts";
+import { OneblkError } from "../errors.ts";
+import { checkDomain, domainExists } from "./libvirt.ts";
+import { delegateToStock } from "./stock.ts";
+import { ownershipProps } from "./vm_props.ts";
 
 /** The store serving a VM's checkpoint. */
 export interface CheckpointStore {
@@ -37,12 +40,12 @@ export interface CheckpointStore {
 export function checkpointStore(ctx: ActionContext, view: VmmActionView): CheckpointStore | null {
   const ds = view.datastore;
   const tm = ds?.tmMad ?? "";
-  if (!ds || !(DRIVERS as readonly string[]).includes(tm)) return null;
+  if (!ds || !isDriver(tm)) return null;
   const profile = tm === ctx.profile.name ? ctx.profile : profileFor(tm, ctx.env);
   const backend = ctx.backend(ds, profile);
   const close = () => Promise.resolve();
   const placement = profile.placement(ds.template, ds.id);
-  const replicas = intAttr(placement.options.checkpoint_replicas ?? "");
+  const replicas = placement.checkpointReplicas;
   return {
     profile,
     ds,
@@ -124,66 +127,15 @@ export async function checkpointState(
   return { volume, existing, running };
 }
 
-/** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */
-export function scriptsRemoteDir(env: Record<string, string>): string {
-  return (env.ONEBLK_SCRIPTS_REMOTE_DIR || "/var/tmp/one").replace(/\/+$/, "");
-}
-
-/** Deadline of a stock save/restore or a virsh save/restore (memory can be large). */
-export const VIRSH_TIMEOUT_MS = 3600_000;
-
-/**
- * Run the host's stock `$RR/vmm/kvm/<action>` with our argv and the decoded message; returns
- * its stdout (snapshot_create prints the hypervisor snapshot id).
- */
-export async function delegateToStock(
-  ctx: ActionContext,
-  action: "save" | "restore" | "snapshot_create" | "snapshot_revert" | "snapshot_delete",
-  host: string,
-  xml: string,
-  why = "system datastore is not served by oneblk",
-): Promise<string> {
-  const script = `${scriptsRemoteDir(ctx.env)}/vmm/kvm/${action}`;
-  ctx.info(`${why}: running ${script} on ${host}`);
-  const r = await ctx.hosts.run(host, [script, ...ctx.args], {
-    stdin: xml,
-    timeoutMs: VIRSH_TIMEOUT_MS,
-  });
-  return r.stdout;
-}
-
-const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-/** Check a libvirt domain name (deploy id). */
-export function checkDomain(domain: string): string {
-  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid deploy id '${domain}'`);
-  return domain;
-}
-
-/** `virsh --connect <uri> <args…>` argv (ONEBLK_VIRSH, ONEBLK_LIBVIRT_URI). */
-export function virshArgv(env: Record<string, string>, ...args: string[]): string[] {
-  return [
-    env.ONEBLK_VIRSH || "virsh",
-    "--connect",
-    env.ONEBLK_LIBVIRT_URI || "qemu:///system",
-    ...args,
-  ];
-}
-
-/** True when the domain exists (is running or paused) on the host. */
-export async function domainExists(
-  ctx: ActionContext,
-  host: string,
-  domain: string,
-): Promise<boolean> {
-  const r = await ctx.hosts.run(host, virshArgv(ctx.env, "domstate", checkDomain(domain)), {
-    okCodes: [0, 1],
-    timeoutMs: 60_000,
-  });
-  return r.code === 0 && !/shut off/i.test(r.stdout);
-}
-
 /** Checkpoint volume size (MiB) for a VM with `memoryMb` of memory: ×1.1 plus 256 MiB. */
 export function checkpointSizeMiB(memoryMb: number): number {
   return Math.ceil(memoryMb * 1.1) + 256;
+}
+
+/**
+ * Metadata of a checkpoint volume: only the ownership keys (vm_props.ts), so monitoring does not
+ * count it as a disk of the VM.
+ */
+export function checkpointProps(store: CheckpointStore, vmId: number): Record<string, string> {
+  return ownershipProps(store.profile, vmId, store.ds.id);
 }
