@@ -129,6 +129,71 @@ describe("scripted oned against the simulated cluster", () => {
   });
 });
 
+describe("scripted oned: what oned does after a driver failure", () => {
+  let s: ScriptedOned;
+  /** Calls answered with a failure instead of running (`kind/script`), once each. */
+  const failNext = new Set<string>();
+  before(async () => {
+    s = await ScriptedOned.start({
+      profile: "linstor",
+      beforeCall(c) {
+        const key = `${c.kind}/${c.script}`;
+        if (!failNext.delete(key)) return;
+        return { code: 1, stdout: "", stderr: `${key}: injected\n` };
+      },
+    });
+    const src = join(s.cluster.root, "base.raw");
+    await Deno.writeFile(src, new Uint8Array(1024 * 1024).fill(7));
+  });
+  after(async () => {
+    await s.close();
+  });
+
+  it("a failed cp leaves an image without SOURCE, dropped without DS rm; ids are not reused", async () => {
+    const path = join(s.cluster.root, "base.raw");
+    failNext.add("datastore/cp");
+    await assert.rejects(s.registerImage({ name: "a", path }), OnedFailure);
+    const failed = [...s.images.values()].find((i) => i.name === "a")!;
+    assert.equal(failed.source, "");
+    const calls = s.calls.length;
+    await s.deleteImage(failed.id);
+    assert.equal(s.calls.length, calls, "no driver call for an image without SOURCE");
+    assert.equal(s.images.has(failed.id), false);
+    const again = await s.registerImage({ name: "a", path });
+    assert.equal(again.id, failed.id + 1, "a new id, as oned gives");
+    await s.deleteImage(again.id);
+    const third = await s.registerImage({ name: "a", path });
+    assert.equal(third.id, again.id + 1);
+    await s.deleteImage(third.id);
+  });
+
+  it("a failed disk snapshot uses up its id when the disk has others; recover --retry", async () => {
+    const img = await s.registerImage({ name: "b", path: join(s.cluster.root, "base.raw") });
+    failNext.add("tm/clone");
+    await assert.rejects(
+      s.instantiate({ host: "bravo", disks: [{ image: img.id }], context: false }),
+      OnedFailure,
+    );
+    const vm = [...s.vms.values()].at(-1)!;
+    assert.equal(vm.lcmState, 39, "PROLOG_FAILURE");
+    await s.recoverRetry(vm.id);
+    assert.deepEqual([vm.state, vm.lcmState], [3, 3], "the retried prolog and deploy ran");
+    await s.poweroff(vm.id);
+    failNext.add("tm/snap_create");
+    await assert.rejects(s.diskSnapshotCreate(vm.id, 0), OnedFailure);
+    assert.equal(await s.diskSnapshotCreate(vm.id, 0), 0, "no snapshot left: the id comes back");
+    failNext.add("tm/snap_create");
+    await assert.rejects(s.diskSnapshotCreate(vm.id, 0), OnedFailure);
+    assert.equal(await s.diskSnapshotCreate(vm.id, 0), 2, "id 1 stays used");
+    assert.match(s.vmXml(vm), /<NEXT_SNAPSHOT><!\[CDATA\[3\]\]><\/NEXT_SNAPSHOT>/);
+    failNext.add("tm/delete");
+    await assert.rejects(s.terminate(vm.id), OnedFailure);
+    assert.equal(vm.lcmState, 40, "EPILOG_FAILURE");
+    await s.recoverRetry(vm.id);
+    assert.equal(vm.state, 6, "DONE after the retried epilog");
+  });
+});
+
 describe("which lifecycle steps can run", () => {
   it("names the missing actions of a step", () => {
     assert.deepEqual(

@@ -126,8 +126,8 @@ export interface VmInput {
   history?: HistoryInput[];
   template?: TemplateInput;
   userTemplate?: TemplateInput;
-  /** Disk snapshots per disk id. */
-  snapshots?: { diskId: number; snapshots: SnapshotInput[] }[];
+  /** Disk snapshots per disk id (`next`: NEXT_SNAPSHOT, default the highest id + 1). */
+  snapshots?: { diskId: number; snapshots: SnapshotInput[]; next?: number }[];
   backupConfig?: Record<string, string | number>;
   /** Adds <BACKUP_RESULT> (HEAD postbackup on failure). */
   backupResult?: string;
@@ -186,7 +186,7 @@ export function buildVmXml(v: VmInput): string {
     tpl(v.template ?? {}) + ce("VMID", v.id) + "</TEMPLATE>" +
     `<USER_TEMPLATE>${tpl(v.userTemplate ?? {})}</USER_TEMPLATE>` +
     `<HISTORY_RECORDS>${hist}</HISTORY_RECORDS>` +
-    (v.snapshots ?? []).map((s) => snapshots(s.snapshots, s.diskId)).join("") +
+    (v.snapshots ?? []).map((s) => snapshots(s.snapshots, s.diskId, s.next)).join("") +
     `<BACKUPS><BACKUP_CONFIG>${tpl(v.backupConfig ?? {})}</BACKUP_CONFIG><BACKUP_IDS/></BACKUPS>` +
     (v.backupResult ? el("BACKUP_RESULT", v.backupResult) : "") + "</VM>";
 }

@@ -50,6 +50,8 @@ export {
   type InstantiateOptions,
   type InUseMark,
   OnedFailure,
+  type PendingCall,
+  type PendingResult,
   type ProfileName,
   PROFILES,
   type ScriptedOnedOptions,

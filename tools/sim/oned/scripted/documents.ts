@@ -94,7 +94,7 @@ export abstract class OnedDocuments extends OnedMads {
       history,
       userTemplate: vm.userTemplate,
       snapshots: vm.disks.filter((d) => d.snapshots.length)
-        .map((d) => ({ diskId: d.diskId, snapshots: d.snapshots })),
+        .map((d) => ({ diskId: d.diskId, snapshots: d.snapshots, next: d.nextSnapshot })),
       backupConfig: vm.backupConfig,
       template: {
         CPU: "1",

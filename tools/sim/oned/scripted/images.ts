@@ -13,11 +13,14 @@ import { leafMap, OnedDocuments } from "./documents.ts";
 /** The images: registering, creating, cloning, deleting, snapshots, export; monitoring. */
 export abstract class OnedImages extends OnedDocuments {
   #reqId = 9000;
+  #lastImageId = -1;
 
+  /** oned never gives an id twice, even after the image is gone. */
   #nextImageId(): number {
-    let id = 0;
+    let id = this.#lastImageId + 1;
     for (const k of this.cluster.oned.state.images.keys()) id = Math.max(id, k + 1);
     for (const k of this.images.keys()) id = Math.max(id, k + 1);
+    this.#lastImageId = id;
     return id;
   }
 
@@ -215,11 +218,20 @@ export abstract class OnedImages extends OnedDocuments {
     return img;
   }
 
-  /** `oneimage delete`: DS rm; the image leaves oned on success. */
+  /**
+   * `oneimage delete`: DS rm; the image leaves oned on success. An image without SOURCE (its
+   * cp or clone failed) is dropped from the pool without any driver call, as oned does.
+   */
   async deleteImage(id: number): Promise<void> {
     const op = "deleteImage";
     const img = this.image(id);
     if (img.vms.length) throw new OneblkError("in_use", `image ${id} is used by VMs ${img.vms}`);
+    if (img.source === "") {
+      this.images.delete(id);
+      this.cluster.oned.state.remove("IMAGE", id);
+      this.putDsImages(img.dsId);
+      return;
+    }
     img.state = IMAGE_STATE.DELETE;
     this.putImage(img);
     const call = await this.dsAction(op, "rm", img.dsId, this.#dsPayload(img), img.id);

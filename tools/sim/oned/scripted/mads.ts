@@ -157,26 +157,36 @@ export abstract class OnedMads {
     stdin: { text: string; mode: DriverCall["stdin"] } | undefined,
   ): Promise<DriverCall> {
     const path = join(this.cluster.remotes, kind, dir, script);
+    const given = await this.opts.beforeCall?.({ seq: this.#seq + 1, op, kind, dir, script, args });
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), this.opts.timeoutMs ?? 120_000);
     const t0 = performance.now();
     this.#inFlight++;
-    let out: Deno.CommandOutput;
+    const enc = new TextEncoder();
+    let out: { code: number; stdout: Uint8Array; stderr: Uint8Array };
     try {
-      const child = new Deno.Command(path, {
-        args,
-        cwd: this.feCwd,
-        env: { ...this.cluster.env, ONEBLK_VIRSH: this.virsh },
-        clearEnv: true,
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-        signal: ac.signal,
-      }).spawn();
-      const w = child.stdin.getWriter();
-      if (stdin) await w.write(new TextEncoder().encode(stdin.text)).catch(() => {});
-      await w.close().catch(() => {});
-      out = await child.output();
+      if (given) {
+        out = {
+          code: given.code,
+          stdout: enc.encode(given.stdout),
+          stderr: enc.encode(given.stderr),
+        };
+      } else {
+        const child = new Deno.Command(path, {
+          args,
+          cwd: this.feCwd,
+          env: { ...this.cluster.env, ONEBLK_VIRSH: this.virsh },
+          clearEnv: true,
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+          signal: ac.signal,
+        }).spawn();
+        const w = child.stdin.getWriter();
+        if (stdin) await w.write(enc.encode(stdin.text)).catch(() => {});
+        await w.close().catch(() => {});
+        out = await child.output();
+      }
     } finally {
       clearTimeout(timer);
       this.#inFlight--;
@@ -209,9 +219,9 @@ export abstract class OnedMads {
       const plain = stderr.split("\n").filter((l) => l.trim() && !LOG_RE.test(l));
       if (plain.length) call.complaints.push(`successful run wrote non-log stderr: ${plain[0]}`);
     }
-    call.stats = await this.#takeStats(call);
+    call.stats = given ? undefined : await this.#takeStats(call);
     this.calls.push(call);
-    this.opts.onCall?.(call);
+    await this.opts.onCall?.(call);
     return call;
   }
 

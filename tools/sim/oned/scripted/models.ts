@@ -211,6 +211,29 @@ export interface ScriptedOnedOptions {
   liveDiskSnapshots?: boolean;
   /** Deadline per driver program (default 120 s). */
   timeoutMs?: number;
-  /** Called after every driver program run. */
-  onCall?: (call: DriverCall) => void;
+  /**
+   * Called before every driver program run. A returned result is taken as the program's
+   * answer and the program is not started (a failure oned sees without any driver work).
+   */
+  beforeCall?: (call: PendingCall) => Promise<PendingResult | void> | PendingResult | void;
+  /** Called after every driver program run; a returned promise is awaited before oned goes on. */
+  onCall?: (call: DriverCall) => Promise<void> | void;
+}
+
+/** A driver program about to run (see ScriptedOnedOptions.beforeCall). */
+export interface PendingCall {
+  /** Sequence number the call will have. */
+  seq: number;
+  op: string;
+  kind: DriverCall["kind"];
+  dir: string;
+  script: string;
+  args: string[];
+}
+
+/** An answer given in place of running a driver program. */
+export interface PendingResult {
+  code: number;
+  stdout: string;
+  stderr: string;
 }

@@ -48,7 +48,10 @@ export abstract class OnedVmStorage extends OnedVms {
     if (!running && vm.state !== 8) {
       throw new OneblkError("input", `VM ${vmId} is not RUNNING/POWEROFF`);
     }
-    const snapId = d.nextSnapshot;
+    // oned allocates the id first (NEXT_SNAPSHOT moves on) and drops the snapshot when the
+    // driver fails: the id stays used, unless the disk is left without any snapshot (oned then
+    // drops the whole snapshot list, NEXT_SNAPSHOT with it, and the retry gets the same id).
+    const snapId = d.nextSnapshot++;
     const prev = { state: vm.state, lcm: vm.lcmState };
     this.setVmState(vm, vm.state, running ? LIVE_SNAPSHOT_LCM : 51);
     const line = `${tmVerb(running ? "SNAP_CREATE_LIVE" : "SNAP_CREATE", d)} ${d.tmMad} ` +
@@ -58,10 +61,12 @@ export abstract class OnedVmStorage extends OnedVms {
         const call = await this.tmLine(op, line);
         if (!call.ok) this.fail(op, "SNAP_CREATE_LIVE", call);
       } else await this.transfer(op, vm, "disk_snapshot", [line]);
+    } catch (e) {
+      if (!d.snapshots.length) d.nextSnapshot = 0;
+      throw e;
     } finally {
       this.setVmState(vm, prev.state, prev.lcm);
     }
-    d.nextSnapshot++;
     d.snapshots.push({
       id: snapId,
       name: name ?? `snap-${snapId}`,

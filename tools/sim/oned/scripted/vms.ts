@@ -29,10 +29,14 @@ import {
 
 /** VMs: instantiate, migrate, poweroff, stop, resume, terminate; domains and open disks. */
 export abstract class OnedVms extends OnedImages {
+  #lastVmId = -1;
+
+  /** oned never gives an id twice, even after the VM is gone. */
   #nextVmId(): number {
-    let id = 0;
+    let id = this.#lastVmId + 1;
     for (const k of this.cluster.oned.state.vms.keys()) id = Math.max(id, k + 1);
     for (const k of this.vms.keys()) id = Math.max(id, k + 1);
+    this.#lastVmId = id;
     return id;
   }
 
@@ -242,7 +246,14 @@ export abstract class OnedVms extends OnedImages {
   /** VMM DEPLOY: TM CONTEXT first, then the domain starts (disks open). */
   async #deploy(op: string, vm: VmModel, bootLcm: number): Promise<void> {
     this.setVmState(vm, 3, bootLcm);
-    await this.#context(op, vm);
+    try {
+      await this.#context(op, vm);
+    } catch (e) {
+      // BOOT → BOOT_FAILURE; a failed boot from POWEROFF leaves the VM powered off.
+      if (bootLcm === 2) this.setVmState(vm, 3, 36);
+      else this.setVmState(vm, 8, 0);
+      throw e;
+    }
     await this.#domainUp(vm, this.hostOf(vm));
     await this.#open(vm, this.hostOf(vm), op);
     this.setVmState(vm, 3, 3);
@@ -377,6 +388,11 @@ export abstract class OnedVms extends OnedImages {
       this.setVmState(vm, 3, 49);
       throw e;
     }
+    await this.#restoreOn(op, vm, dst);
+  }
+
+  /** After the resume transfer: VMM RESTORE on `dst` (CONTEXT, restore override); disks open. */
+  async #restoreOn(op: string, vm: VmModel, dst: string): Promise<void> {
     this.setVmState(vm, 3, 22);
     await this.#context(op, vm);
     const checkpoint = `${this.vmDir(vm)}/checkpoint`;
@@ -494,6 +510,70 @@ export abstract class OnedVms extends OnedImages {
       this.setVmState(vm, 3, 40);
       throw e;
     }
+    this.#epilogDone(vm);
+  }
+
+  /**
+   * `onevm recover --retry` of a VM in a failure state: oned runs the failed operation again
+   * from its start (a new transfer file with the same lines), then carries on with it.
+   * PROLOG_FAILURE → prolog and deploy; BOOT_FAILURE → deploy; EPILOG_FAILURE → epilog;
+   * EPILOG_STOP_FAILURE → the stop transfer; PROLOG_RESUME_FAILURE → the resume transfer and
+   * restore.
+   */
+  async recoverRetry(vmId: number): Promise<void> {
+    const op = "recover --retry";
+    const vm = this.vm(vmId);
+    if (vm.state !== 3) throw new OneblkError("input", `VM ${vmId} is not ACTIVE`);
+    const replay = async (lcm: number, failed: number) => {
+      const { suffix, lines } = await this.#lastTransfer(vm);
+      this.setVmState(vm, 3, lcm);
+      try {
+        await this.transfer(op, vm, suffix, lines);
+      } catch (e) {
+        this.setVmState(vm, 3, failed);
+        throw e;
+      }
+    };
+    switch (vm.lcmState) {
+      case 39:
+        await replay(1, 39);
+        await this.#deploy(op, vm, 2);
+        return;
+      case 36:
+        await this.#deploy(op, vm, 2);
+        return;
+      case 40:
+        await replay(11, 40);
+        this.#epilogDone(vm);
+        return;
+      case 41:
+        await replay(10, 41);
+        this.setVmState(vm, 4, 0);
+        this.putHostVms();
+        return;
+      case 49:
+        await replay(9, 49);
+        await this.#restoreOn(op, vm, this.hostOf(vm));
+        return;
+      default:
+        throw new OneblkError("input", `VM ${vmId} (LCM ${vm.lcmState}) has nothing to retry`);
+    }
+  }
+
+  /** The lines and kind (`prolog`, `epilog`, …) of the last transfer file oned wrote for `vm`. */
+  async #lastTransfer(vm: VmModel): Promise<{ suffix: string; lines: string[] }> {
+    const dir = this.cluster.hostPath(this.frontend, `/var/lib/one/vms/${vm.id}`);
+    const prefix = `transfer.${vm.transferSeq - 1}.`;
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.name.startsWith(prefix)) continue;
+      const text = await Deno.readTextFile(join(dir, e.name));
+      return { suffix: e.name.slice(prefix.length), lines: text.split("\n").filter(Boolean) };
+    }
+    throw new OneblkError("not_found", `VM ${vm.id} has no transfer file to retry`);
+  }
+
+  /** After the epilog: the images are released (persistent disks' snapshots move in); DONE. */
+  #epilogDone(vm: VmModel): void {
     for (const d of vm.disks) {
       if (d.imageId === undefined) continue;
       const img = this.images.get(d.imageId);
