@@ -192,6 +192,18 @@ describe("scripted oned: what oned does after a driver failure", () => {
     await s.recoverRetry(vm.id);
     assert.equal(vm.state, 6, "DONE after the retried epilog");
   });
+
+  it("saveState/restoreState: another scripted oned goes on with the same models and ids", async () => {
+    const saved = s.saveState();
+    const other = new ScriptedOned(s.cluster, { profile: "linstor" });
+    other.restoreState(saved);
+    assert.deepEqual([...other.images.keys()], [...s.images.keys()]);
+    assert.deepEqual(other.vm(0), s.vm(0));
+    const img = await other.registerImage({ name: "c", path: join(s.cluster.root, "base.raw") });
+    assert.equal(img.id, saved.lastImageId + 1, "ids go on from the saved counter");
+    assert.equal(s.images.has(img.id), false, "the saved copy is not shared");
+    await other.deleteImage(img.id);
+  });
 });
 
 describe("which lifecycle steps can run", () => {

@@ -52,6 +52,8 @@ export interface ClusterOptions {
   root?: string;
   /** Extra environment for every action. */
   env?: Record<string, string>;
+  /** StorPool API token of the simulator and the datastores (default: random). */
+  storpoolToken?: string;
 }
 
 /** Result of running one driver program. */
@@ -146,6 +148,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     stateDir: join(root, "storpool"),
     hostsRoot,
     latencyMs,
+    token: opts.storpoolToken,
   });
   const oned = await startOnedSim({});
   await Deno.writeTextFile(join(root, "one_auth"), "oneadmin:opennebula\n");

@@ -37,7 +37,7 @@
  * and virsh.ts (the simulated hosts' libvirt). ScriptedOned is the top layer.
  */
 import type { Cluster } from "../cluster.ts";
-import type { ScriptedOnedOptions } from "./scripted/models.ts";
+import type { ScriptedOnedOptions, ScriptedState } from "./scripted/models.ts";
 import { OnedVmStorage } from "./scripted/vm_storage.ts";
 
 export {
@@ -55,6 +55,7 @@ export {
   type ProfileName,
   PROFILES,
   type ScriptedOnedOptions,
+  type ScriptedState,
   type VmDiskModel,
   type VmModel,
   type VmSnapshotModel,
@@ -87,5 +88,31 @@ export class ScriptedOned extends OnedVmStorage {
     s.ownsCluster = !opts.cluster;
     await s.prepare();
     return s;
+  }
+
+  /**
+   * What this scripted oned keeps (a copy), to go on later from the same point with
+   * restoreState() on a cluster whose files and simulator state were saved at the same time.
+   */
+  saveState(): ScriptedState {
+    return structuredClone({
+      images: [...this.images.values()],
+      vms: [...this.vms.values()],
+      lastImageId: this.lastImageId,
+      lastVmId: this.lastVmId,
+      complaints: this.complaints,
+    });
+  }
+
+  /** Take over a saved state (models and id counters); the simulated oned's documents are the cluster's to restore. */
+  restoreState(st: ScriptedState): void {
+    const s = structuredClone(st);
+    this.images.clear();
+    this.vms.clear();
+    for (const i of s.images) this.images.set(i.id, i);
+    for (const v of s.vms) this.vms.set(v.id, v);
+    this.lastImageId = s.lastImageId;
+    this.lastVmId = s.lastVmId;
+    this.complaints.splice(0, this.complaints.length, ...s.complaints);
   }
 }

@@ -13,14 +13,15 @@ import { leafMap, OnedDocuments } from "./documents.ts";
 /** The images: registering, creating, cloning, deleting, snapshots, export; monitoring. */
 export abstract class OnedImages extends OnedDocuments {
   #reqId = 9000;
-  #lastImageId = -1;
+  /** The last image id given (oned never gives one twice). */
+  protected lastImageId = -1;
 
   /** oned never gives an id twice, even after the image is gone. */
   #nextImageId(): number {
-    let id = this.#lastImageId + 1;
+    let id = this.lastImageId + 1;
     for (const k of this.cluster.oned.state.images.keys()) id = Math.max(id, k + 1);
     for (const k of this.images.keys()) id = Math.max(id, k + 1);
-    this.#lastImageId = id;
+    this.lastImageId = id;
     return id;
   }
 

@@ -220,6 +220,15 @@ export interface ScriptedOnedOptions {
   onCall?: (call: DriverCall) => Promise<void> | void;
 }
 
+/** What a scripted oned keeps between operations (its models and id counters), as JSON. */
+export interface ScriptedState {
+  images: ImageModel[];
+  vms: VmModel[];
+  lastImageId: number;
+  lastVmId: number;
+  complaints: string[];
+}
+
 /** A driver program about to run (see ScriptedOnedOptions.beforeCall). */
 export interface PendingCall {
   /** Sequence number the call will have. */

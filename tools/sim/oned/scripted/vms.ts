@@ -29,14 +29,15 @@ import {
 
 /** VMs: instantiate, migrate, poweroff, stop, resume, terminate; domains and open disks. */
 export abstract class OnedVms extends OnedImages {
-  #lastVmId = -1;
+  /** The last VM id given (oned never gives one twice). */
+  protected lastVmId = -1;
 
   /** oned never gives an id twice, even after the VM is gone. */
   #nextVmId(): number {
-    let id = this.#lastVmId + 1;
+    let id = this.lastVmId + 1;
     for (const k of this.cluster.oned.state.vms.keys()) id = Math.max(id, k + 1);
     for (const k of this.vms.keys()) id = Math.max(id, k + 1);
-    this.#lastVmId = id;
+    this.lastVmId = id;
     return id;
   }
 
