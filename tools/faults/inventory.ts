@@ -7,7 +7,7 @@
  * A difference from the reference is a leftover (orphan) when the world has something more or
  * something changed, and lost data when a volume or snapshot the reference keeps is missing.
  * Missing attachments are not judged here: a VM disk that lost its device shows in the data
- * check.
+ * check. Nor are LINSTOR tie-breakers, which the controller adds and removes itself.
  */
 import { join, relative } from "node:path";
 import { CLUSTER_HOSTS } from "../sim/cluster.ts";
@@ -42,15 +42,22 @@ export async function inventory(w: FaultWorld): Promise<Inventory> {
     for (const rd of c.state.rds) {
       inv.volumes.push(`${rd.name} size=${rd.vds.map((v) => v.sizeKib).join("+")}`);
       for (const s of rd.snaps) inv.snapshots.push(`${rd.name}@${s.name}`);
+      // Where the replicas are is the controller's choice: their number counts, not their nodes
+      // (unless one is held open). A client or diskless attachment is per host.
+      const diskful = rd.rscs.filter((r) => !r.diskless && !r.tieBreaker);
+      inv.attachments.push(`${rd.name} diskful x${diskful.length}`);
       for (const r of rd.rscs) {
-        const kind = r.tieBreaker
-          ? "tie-breaker"
-          : r.diskless
-          ? (r.client ? "client" : "diskless")
-          : "diskful";
-        inv.attachments.push(`${rd.name}@${r.node} ${kind}${c.isInUse(rd, r.node) ? " open" : ""}`);
+        const open = c.isInUse(rd, r.node) ? " open" : "";
+        if (!r.diskless && !r.tieBreaker) {
+          if (open) inv.attachments.push(`${rd.name}@${r.node} diskful${open}`);
+          continue;
+        }
+        const kind = r.tieBreaker ? "tie-breaker" : r.client ? "client" : "diskless";
+        inv.attachments.push(`${rd.name}@${r.node} ${kind}${open}`);
         for (const [k, v] of Object.entries(r.props)) {
-          if (!k.startsWith("Internal/")) inv.props.push(`${rd.name}@${r.node}: ${k}=${v}`);
+          if (!k.startsWith("Internal/") && k !== "StorPoolName") {
+            inv.props.push(`${rd.name}@${r.node}: ${k}=${v}`);
+          }
         }
       }
       for (const [k, v] of Object.entries(rd.props)) {
@@ -119,19 +126,47 @@ export interface InventoryDiff {
   lost: string[];
 }
 
-/** Compare an inventory with its reference (see the module doc). */
+/** The volume an inventory line is about (`name size=…`, `name@…`, `name: …`). */
+function volumeOf(line: string): string {
+  return line.split(/[ @:]/)[0];
+}
+
+/**
+ * Compare an inventory with its reference (see the module doc). An extra volume is one line
+ * (`volume X (+ its snapshots, attachments, properties)`), not one per thing it carries.
+ */
 export function diffInventory(ref: Inventory, got: Inventory): InventoryDiff {
   const extra: string[] = [];
   const lost: string[] = [];
+  const refVolumes = new Set(ref.volumes.map(volumeOf));
+  const newVolumes = new Set(got.volumes.map(volumeOf).filter((v) => !refVolumes.has(v)));
+  const carried = new Map<string, number>();
+  const gotVolumes = new Map(got.volumes.map((v) => [volumeOf(v), v]));
+  for (const v of ref.volumes) {
+    const now = gotVolumes.get(volumeOf(v));
+    if (now === undefined) lost.push(`volume ${v}`);
+    else if (now !== v) extra.push(`volume ${now} (reference: ${v.slice(volumeOf(v).length + 1)})`);
+  }
   for (const k of KEYS) {
     const r = new Set(ref[k]);
     const g = new Set(got[k]);
-    for (const x of got[k]) if (!r.has(x)) extra.push(`${k}: ${x}`);
-    if (k === "volumes" || k === "snapshots") {
-      for (const x of ref[k]) if (!g.has(x)) lost.push(`${k}: ${x}`);
+    for (const x of got[k]) {
+      if (r.has(x) || (k === "volumes" && !newVolumes.has(volumeOf(x)))) continue;
+      // LINSTOR places and removes tie-breakers itself: one is nobody's leftover.
+      if (k === "attachments" && / tie-breaker$/.test(x) && !newVolumes.has(volumeOf(x))) continue;
+      if (k !== "volumes" && k !== "files" && newVolumes.has(volumeOf(x))) {
+        carried.set(volumeOf(x), (carried.get(volumeOf(x)) ?? 0) + 1);
+      } else extra.push(`${k.replace(/s$/, "")} ${x}`);
     }
+    if (k === "snapshots") { for (const x of ref[k]) if (!g.has(x)) lost.push(`snapshot ${x}`); }
   }
-  return { extra, lost };
+  return {
+    extra: extra.map((x) => {
+      const n = x.startsWith("volume ") ? carried.get(volumeOf(x.slice(7))) : undefined;
+      return n ? `${x} (+${n} snapshots/attachments/properties)` : x;
+    }),
+    lost,
+  };
 }
 
 /**
