@@ -31,8 +31,7 @@
 import { LOG_RE } from "../sim/oned/scripted/conventions.ts";
 import { REST_FAULT_MODES, type RestFaultMode } from "./proxy.ts";
 import { HOST_FAULT_MODES } from "./host_faults.ts";
-import { type FaultCase, type Setting, SETTINGS, targetOf } from "./cases.ts";
-import { CASES } from "./cases.ts";
+import { caseAction, CASES, type FaultCase, type Setting, SETTINGS, targetOf } from "./cases.ts";
 import { dataProblems, diffInventory, type Inventory, inventory } from "./inventory.ts";
 import { type Baseline, FaultWorld, type PointFault, SECRET_MARK } from "./world.ts";
 
@@ -245,7 +244,7 @@ export async function runPoint(
       }
       phase("setup");
     }
-    w.plan(targetOf(c), faultOf(spec));
+    w.plan(targetOf(c), faultOf(spec), { early: caseAction(c.name).kind === "datastore" });
     let opError: unknown;
     try {
       await c.op(w);

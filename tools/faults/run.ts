@@ -49,43 +49,58 @@ export interface RunOptions {
   trace?: boolean;
 }
 
-class Slots implements Pace {
+/** `n` slots; a point coming back from a wait (pace) goes before points not started yet. */
+class Slots {
   #free: number;
   #waiting: (() => void)[] = [];
+  #back: (() => void)[] = [];
 
   constructor(n: number) {
     this.#free = n;
   }
 
-  acquire(): Promise<void> {
+  acquire(back = false): Promise<void> {
     if (this.#free > 0) {
       this.#free--;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    return new Promise((resolve) => (back ? this.#back : this.#waiting).push(resolve));
   }
 
   release(): void {
-    const next = this.#waiting.shift();
+    const next = this.#back.shift() ?? this.#waiting.shift();
     if (next) next();
     else this.#free++;
   }
+
+  /** The pace of a point holding one slot. */
+  pace(): Pace {
+    return { release: () => this.release(), acquire: () => this.acquire(true) };
+  }
 }
+
+/** Points that mostly wait (a stall, a dead controller) in flight at most, per job. */
+const WAITERS_PER_JOB = 4;
 
 /** Run `specs` `jobs` at a time; results in the order of `specs`. */
 async function runPool(
   specs: { spec: PointSpec; refs?: References; baseline?: Baseline }[],
   opts: RunOptions,
 ): Promise<PointResult[]> {
-  const slots = new Slots(Math.max(1, opts.jobs ?? 2));
+  const jobs = Math.max(1, opts.jobs ?? 2);
+  const slots = new Slots(jobs);
+  const waiters = new Slots(jobs * WAITERS_PER_JOB);
   const out: PointResult[] = new Array(specs.length);
   let done = 0;
   await Promise.all(specs.map(async ({ spec, refs, baseline }, i) => {
+    const waits = spec.mode === "stall" || spec.mode === "gone";
+    if (waits) await waiters.acquire();
     await slots.acquire();
     try {
-      out[i] = await runPoint(spec, refs, slots, { trace: opts.trace, baseline });
+      out[i] = await runPoint(spec, refs, slots.pace(), { trace: opts.trace, baseline });
     } finally {
       slots.release();
+      if (waits) waiters.release();
     }
     opts.onResult?.(out[i], ++done, specs.length);
   }));
@@ -292,6 +307,8 @@ export interface PointPick {
   case: string;
   mode: Mode;
   at?: string;
+  /** Which match of `at` (1 the first, -1 the last; default 1). */
+  nth?: number;
 }
 
 /** The id a pick resolves to, or undefined when nothing matches `at`. */
@@ -300,8 +317,12 @@ export function resolvePick(pick: PointPick, refs: Map<string, References>): Poi
   if (!r) return undefined;
   if (!pick.at) return { setting: pick.setting, case: pick.case, mode: pick.mode, k: 0 };
   const list = pick.mode.startsWith("host-") ? r.none.steps : r.none.requests;
-  const i = list.findIndex((x) => new RegExp(pick.at!).test(x));
-  return i < 0 ? undefined : { setting: pick.setting, case: pick.case, mode: pick.mode, k: i + 1 };
+  const hits = list.flatMap((x, i) => new RegExp(pick.at!).test(x) ? [i + 1] : []);
+  const nth = pick.nth ?? 1;
+  const k = nth < 0 ? hits.at(nth) : hits[nth - 1];
+  return k === undefined
+    ? undefined
+    : { setting: pick.setting, case: pick.case, mode: pick.mode, k };
 }
 
 /** Run picked points (with the reference runs of their pairs). */

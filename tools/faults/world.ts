@@ -325,12 +325,16 @@ export class FaultWorld {
    * Give `fault` to the first driver call from now on that `match` accepts. The result is
    * in `target` once that call ended.
    */
-  plan(match: (c: PendingCall) => boolean, fault: PointFault): void {
+  plan(
+    match: (c: PendingCall) => boolean,
+    fault: PointFault,
+    opts: { early?: boolean } = {},
+  ): void {
     this.#plan = { match, fault };
     this.#result = undefined;
-    // DS actions get their datastore in the payload oned built before the call: a bad token
-    // is in place from now until the target ended.
-    this.#undoToken = fault.kind === "token" ? this.#badToken() : undefined;
+    // A DS action gets its datastore in the payload oned built before the call (`early`): the
+    // bad token is in place from now on. Other calls read it when they run.
+    this.#undoToken = fault.kind === "token" && opts.early ? this.#badToken() : undefined;
   }
 
   /** End a plan whose target did not run (an earlier call of the operation failed). */
@@ -352,6 +356,7 @@ export class FaultWorld {
     const restores: (() => void)[] = [];
     this.#active = { seq: c.seq, restore: () => restores.forEach((f) => f()), started: false };
     const f = plan.fault;
+    if (f.kind === "token" && !this.#undoToken) this.#undoToken = this.#badToken();
     if (f.kind === "fabricate") {
       return {
         code: 1,
