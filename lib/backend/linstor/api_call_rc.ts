@@ -223,11 +223,13 @@ export function toRcList(data: unknown): ApiCallRc[] {
   return out;
 }
 
-/** One line describing an entry: message, cause, correction, error report ids. */
+/**
+ * One line describing an entry: message, cause, correction. Its error report ids are not in it:
+ * LinstorApiError gives them once, as its detail.
+ */
 export function describeRc(e: ApiCallRc): string {
   const parts = [e.message.trim()];
   if (e.cause) parts.push(`cause: ${e.cause.trim()}`);
   if (e.correction) parts.push(`correction: ${e.correction.trim()}`);
-  if (e.error_report_ids?.length) parts.push(`error reports: ${e.error_report_ids.join(", ")}`);
   return parts.join("; ").replace(/\s*\n\s*/g, " ");
 }
