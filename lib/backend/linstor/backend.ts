@@ -14,9 +14,13 @@
  *   `cloneFromSnapshot` makes clones skip the LINSTOR clone API and start with snapshot +
  *   restore.
  *
- * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
- * the DRBD option auto-promote=no (AUTO_PROMOTE below); attachments() reports it, and detach
- * drops it from a replica that stays on the node.
+ * Read-only attach (CDROMs, READONLY disks, export and backup reads): LINSTOR has no per-node
+ * read-only resource (the DRBD auto-promote option is accepted only on the controller and the
+ * resource definition, where it would stop every writer). So the node's resource gets the mark
+ * `Aux/oneblk/read-only` (Aux keys are free on a resource) and, on the host, its device is set
+ * read-only (`blockdev --setro`, once it appears): the kernel refuses to open it for writing,
+ * so DRBD never promotes it. attachments() reports the mark; detach drops the mark and the
+ * read-only flag from a replica that stays on the node.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
  * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
@@ -100,11 +104,17 @@ const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
 const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+/** Mark of a read-only attachment on the node's resource (see the module doc). */
+const READ_ONLY = "Aux/oneblk/read-only";
+/** How long a read-only attach waits on the host for the device before setting it read-only. */
+const DEVICE_WAIT_TRIES = 300;
 /**
- * Read-only attachment: the resource on that node never becomes DRBD Primary, so the device
- * opens for reading only (a Secondary serves reads; writers need the promotion it is denied).
+ * Constant script: wait (0.1 s steps, at most $2 times) for device $1, then make it read-only
+ * ($3 = ro) or writable again ($3 = rw). A path that is not a block device (a simulated host)
+ * only gets waited for.
  */
-const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
+const SET_RO_SCRIPT = 'd=$1; n=$2; while [ ! -e "$d" ]; do [ "$n" -gt 0 ] || exit 3; ' +
+  'sleep 0.1; n=$((n-1)); done; [ -b "$d" ] || exit 0; exec blockdev --set$3 "$d"';
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 
 interface RdJson {
@@ -752,7 +762,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         diskful: !isDiskless(r),
         tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
         inUse: r.state?.in_use === true,
-        readOnly: r.props?.[AUTO_PROMOTE] === "no",
+        readOnly: r.props?.[READ_ONLY] === "yes",
       }));
   }
 
@@ -765,14 +775,34 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!opts.readOnly) return;
     try {
       await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-        override_props: { [AUTO_PROMOTE]: "no" },
+        override_props: { [READ_ONLY]: "yes" },
       });
+      await this.#setReadOnly(volume, host, true);
     } catch (e) {
       // Not read-only: a resource this call created must not stay writable.
       if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
         await this.detach(volume, host).catch(() => {});
       }
       throw e;
+    }
+  }
+
+  /** Make the volume's device on `host` read-only (or writable again), once it exists. */
+  async #setReadOnly(volume: string, host: string, ro: boolean): Promise<void> {
+    if (!this.#hosts) {
+      throw new OneblkError("internal", "no host runner for a read-only LINSTOR attachment");
+    }
+    const dev = this.devicePath(volume);
+    const r = await this.#hosts.run(
+      host,
+      ["sh", "-c", SET_RO_SCRIPT, "oneblk-setro", dev, String(DEVICE_WAIT_TRIES), ro ? "ro" : "rw"],
+      { timeoutMs: DEVICE_WAIT_TRIES * 100 + 10_000, okCodes: [0, 3] },
+    );
+    if (r.code === 3) {
+      throw new OneblkError(
+        "timeout",
+        `device ${dev} of ${volume} did not appear on ${host} within ${DEVICE_WAIT_TRIES / 10} s`,
+      );
     }
   }
 
@@ -785,11 +815,13 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
-      // The store's own replica stays; a read-only mark of an attach is dropped.
-      if (r.props?.[AUTO_PROMOTE] === "no") {
+      // The store's own replica stays; the read-only mark of an attach is dropped and its
+      // device made writable again.
+      if (r.props?.[READ_ONLY] !== undefined) {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-          delete_props: [AUTO_PROMOTE],
+          delete_props: [READ_ONLY],
         });
+        await this.#setReadOnly(volume, host, false);
       }
       return;
     }
