@@ -22,6 +22,10 @@
  * so DRBD never promotes it. attachments() reports the mark; detach drops the mark and the
  * read-only flag from a replica that stays on the node.
  *
+ * Leftover marks (types.ts): `Aux/oneblk/leftover` on the RD (a volume) or on the node's
+ * resource (an attachment); findLeftovers lists both with one filtered query each, and the
+ * temporary snapshots (`oneblk-…`) with one snapshot view.
+ *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
  * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
  * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3
@@ -42,11 +46,21 @@ import type {
   Capacity,
   CloneOptions,
   CreateOptions,
+  Leftover,
+  LeftoverRef,
   PlacementBase,
   SnapshotInfo,
   VolumeInfo,
   VolumeUsage,
 } from "../types.ts";
+import {
+  decodeMark,
+  encodeMark,
+  isTempSnapshot,
+  ownerKey,
+  tempSnapshotName,
+  tempSnapshotOwner,
+} from "../marks.ts";
 import { CODE, isError, isWarnNotFound, rcClass, rcCode } from "./api_call_rc.ts";
 import {
   LinstorApiError,
@@ -106,6 +120,8 @@ const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
 /** Mark of a read-only attachment on the node's resource (see the module doc). */
 const READ_ONLY = "Aux/oneblk/read-only";
+/** Leftover mark (types.ts) on an RD (volume) or a node's resource (attachment). */
+const LEFTOVER = "Aux/oneblk/leftover";
 /** How long a read-only attach waits on the host for the device before setting it read-only. */
 const DEVICE_WAIT_TRIES = 300;
 /**
@@ -116,6 +132,26 @@ const DEVICE_WAIT_TRIES = 300;
 const SET_RO_SCRIPT = 'd=$1; n=$2; while [ ! -e "$d" ]; do [ "$n" -gt 0 ] || exit 3; ' +
   'sleep 0.1; n=$((n-1)); done; [ -b "$d" ] || exit 0; exec blockdev --set$3 "$d"';
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+/** Name prefix of the clone fallback's temporary snapshots. */
+const TEMP_CLONE = "oneblk-clone";
+/** A temporary snapshot older than this was left by a call that ended long ago. */
+const STALE_TEMP_MS = 3_600_000;
+
+/** What an existing volume is, for the reuse rule (types.ts). */
+type Verdict =
+  | { state: "absent" | "cloning" }
+  | { state: "complete"; sizeMiB: number }
+  /** Holds no data worth keeping: a failed clone, an unfinished or an empty volume. */
+  | { state: "failed" | "unfinished" | "empty"; why: string }
+  /** Not complete, but holds data (snapshots): never deleted here. */
+  | { state: "stuck"; why: string };
+
+/** The clone target's name is taken (FAIL_EXISTS_RSC_DFN at the first creating step). */
+class TargetExists extends OneblkError {
+  constructor(target: string) {
+    super("exists", `LINSTOR volume ${target} already exists`);
+  }
+}
 
 interface RdJson {
   name: string;
@@ -170,7 +206,7 @@ function mibDown(k: number): number {
 
 function checkName(kind: string, name: string): void {
   if (!/^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/.test(name)) {
-    throw new OneblkError("input", `invalid LINSTOR ${kind} name "${name}"`);
+    throw new OneblkError("input", `invalid LINSTOR ${kind} name ${JSON.stringify(name)}`);
   }
 }
 
@@ -287,15 +323,50 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     return rd ? this.#info(rd) : null;
   }
 
-  /** An "exists" answer to a create: same size → false (idempotent), else kind "exists". */
-  async #existing(volume: string, sizeMiB: number, err: unknown): Promise<boolean> {
-    const info = await this.getVolume(volume);
-    if (!info) throw err;
-    if (info.sizeMiB === Math.ceil(sizeMiB)) return false;
-    throw new OneblkError(
-      "exists",
-      `LINSTOR volume ${volume} already exists with ${info.sizeMiB} MiB (wanted ${sizeMiB} MiB)`,
-    );
+  /** Status of the clone `target` of `source` (clone API); null when it is no such clone. */
+  async #cloneStatus(source: string, target: string): Promise<string | null> {
+    try {
+      const st = await this.#c.get<{ status?: string }>(
+        `${rdPath(source)}/clone/${seg(target)}`,
+      );
+      return st.status ?? null;
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return null;
+      throw e;
+    }
+  }
+
+  /**
+   * What an existing volume is, for the reuse rule (types.ts). `source`: it may be a clone of
+   * that volume (its clone status is asked). `ownMark`: a leftover mark of this owner was set
+   * by the calling operation itself and does not make the volume unfinished.
+   */
+  async #verdict(volume: string, source?: string, ownMark?: string): Promise<Verdict> {
+    const rd = await this.#rd(volume);
+    if (!rd) return { state: "absent" };
+    const flags = rd.flags ?? [];
+    if (flags.includes("FAILED")) return { state: "failed", why: "its clone FAILED" };
+    if (flags.includes("CLONING")) return { state: "cloning" };
+    if (source) {
+      const st = await this.#cloneStatus(source, volume);
+      if (st === "CLONING") return { state: "cloning" };
+      if (st === "FAILED") return { state: "failed", why: "its clone FAILED" };
+    }
+    const mark = decodeMark(rd.props?.[LEFTOVER]);
+    if (mark && (!ownMark || ownerKey(mark.owner) !== ownerKey(ownMark))) {
+      return { state: "unfinished", why: `left unfinished by ${mark.owner}` };
+    }
+    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+    if (vd) {
+      const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+      if (rscs.some((r) => sameName(r.name, volume) && !isDiskless(r) && !isDeleting(r))) {
+        return { state: "complete", sizeMiB: mibDown(vd.size_kib) };
+      }
+    }
+    const why = vd ? "it has no replica" : "it has no volume";
+    const snaps = await this.listSnapshots(volume);
+    if (snaps.length) return { state: "stuck", why: `${why} but ${snaps.length} snapshot(s)` };
+    return { state: "empty", why };
   }
 
   /** Best-effort removal of something this call created; never throws. */
@@ -305,17 +376,43 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     } catch { /* the original error matters more */ }
   }
 
-  async createVolume(
+  createVolume(
     volume: string,
     sizeMiB: number,
     opts: CreateOptions<LinstorPlacement>,
   ): Promise<boolean> {
     checkName("resource", volume);
     checkSize(sizeMiB);
+    return this.#create(volume, sizeMiB, opts, true);
+  }
+
+  /**
+   * createVolume. `redo`: an existing volume that holds no data may be deleted and made again
+   * (once).
+   */
+  async #create(
+    volume: string,
+    sizeMiB: number,
+    opts: CreateOptions<LinstorPlacement>,
+    redo: boolean,
+  ): Promise<boolean> {
     const p = opts.placement;
     const props = auxProps(opts.props);
+    if (opts.pending) props[LEFTOVER] = encodeMark(opts.pending);
     const filter = selectFilter(p);
     const size = kib(sizeMiB);
+    const failed = async (e: unknown): Promise<boolean> => {
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+        return await this.#existing(volume, sizeMiB, e, redo ? opts : undefined);
+      }
+      if (e instanceof LinstorApiError) throw e;
+      // Unknown outcome: read what exists. A complete volume was made by this call; anything
+      // else it may have begun is removed (a retry makes it whole).
+      const v = await this.#verdict(volume, undefined, opts.pending).catch(() => null);
+      if (v?.state === "complete" && v.sizeMiB === Math.ceil(sizeMiB)) return true;
+      if (v && v.state !== "absent") await this.#cleanup(volume);
+      throw e;
+    };
     if (p.group) {
       const body: Record<string, unknown> = {
         resource_definition_name: volume,
@@ -329,14 +426,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       try {
         r = await this.#c.write("POST", `/v1/resource-groups/${seg(p.group)}/spawn`, body);
       } catch (e) {
-        if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
         if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_GRP)) {
           throw new OneblkError("config", `LINSTOR resource group ${p.group} not found`);
         }
-        // A definite refusal: remove whatever the spawn may have left. An unknown outcome
-        // (connection lost) is left alone: a retry of createVolume is idempotent.
-        if (e instanceof LinstorApiError) await this.#cleanup(volume);
-        throw e;
+        // A definite refusal: remove whatever the spawn may have left.
+        if (e instanceof LinstorApiError && !errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+          await this.#cleanup(volume);
+        }
+        return await failed(e);
       }
       const spawned = !r.rcs.some((e) =>
         rcClass(e.ret_code) === "info" && rcCode(e.ret_code) === CODE.INFO_NO_RSC_SPAWNED
@@ -357,8 +454,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         resource_definition: { name: volume, props },
       });
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
-      throw e;
+      return await failed(e);
     }
     try {
       const vd: Record<string, unknown> = { size_kib: size };
@@ -391,6 +487,38 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     return true;
   }
 
+  /**
+   * A create found `volume` existing (the reuse rule, types.ts): complete with the same size →
+   * false (idempotent); holding no data (a failed clone, unfinished, empty) → deleted and made
+   * again when `redo` is given; anything else → kind "exists", left as it is.
+   */
+  async #existing(
+    volume: string,
+    sizeMiB: number,
+    err: unknown,
+    redo?: CreateOptions<LinstorPlacement>,
+  ): Promise<boolean> {
+    const v = await this.#verdict(volume);
+    if (v.state === "absent") throw err;
+    if (v.state === "complete") {
+      if (v.sizeMiB === Math.ceil(sizeMiB)) return false;
+      throw new OneblkError(
+        "exists",
+        `LINSTOR volume ${volume} already exists with ${v.sizeMiB} MiB (wanted ${sizeMiB} MiB)`,
+      );
+    }
+    if (redo && (v.state === "failed" || v.state === "unfinished" || v.state === "empty")) {
+      await this.deleteVolume(volume);
+      return await this.#create(volume, sizeMiB, redo, false);
+    }
+    throw new OneblkError(
+      "exists",
+      `LINSTOR volume ${volume} already exists and is not complete (${
+        "why" in v ? v.why : "its clone is running"
+      }): left as it is`,
+    );
+  }
+
   /** make-available diskful on the preferred host; "no diskful pool there" is not an error. */
   async #preferDiskful(volume: string, host: string): Promise<void> {
     try {
@@ -406,6 +534,8 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async deleteVolume(volume: string): Promise<void> {
+    // A name LINSTOR cannot have is a caller's error, never "already gone".
+    checkName("resource", volume);
     try {
       await this.#c.write("DELETE", rdPath(volume));
       return;
@@ -437,26 +567,111 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     source: string,
     target: string,
     opts: CloneOptions<LinstorPlacement>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     checkName("resource", target);
-    await this.#clone(source, target, opts.placement, false, opts.fromSnapshot);
+    let created = true;
     try {
+      await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+    } catch (e) {
+      if (!(e instanceof TargetExists)) throw e;
+      created = await this.#reuseClone(source, target, opts);
+    }
+    try {
+      const over = auxProps(opts.props);
+      if (Object.keys(over).length) {
+        await this.#c.write("PUT", rdPath(target), { override_props: over });
+      }
       if (opts.sizeMiB !== undefined) await this.resizeVolume(target, opts.sizeMiB);
-      if (opts.props && Object.keys(opts.props).length) await this.setProps(target, opts.props);
       if (opts.preferHost) {
         try {
           await this.#preferDiskful(target, opts.preferHost);
         } catch { /* locality is best effort */ }
       }
     } catch (e) {
-      await this.#cleanup(target);
+      if (created) await this.#cleanup(target);
       throw e;
     }
+    return created;
   }
 
   /**
-   * Clone with fallbacks. `keepProps`: keep the source's Aux/one props (rename); otherwise the
-   * clone starts without them. On failure nothing named `target` is left (unless it existed).
+   * The clone target exists already (a repeat, or an earlier call's unknown outcome): the
+   * reuse rule (types.ts). A running clone is waited for; one that holds no data is deleted and
+   * made again (true); a complete one at least as large as its source is reused (false).
+   */
+  async #reuseClone(
+    source: string,
+    target: string,
+    opts: CloneOptions<LinstorPlacement>,
+  ): Promise<boolean> {
+    const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
+    const deadline = Date.now() + limit;
+    let wait = 50;
+    for (;;) {
+      const v = await this.#verdict(target, opts.fromSnapshot ? undefined : source);
+      if (v.state === "cloning") {
+        if (Date.now() >= deadline) {
+          throw new OneblkError(
+            "timeout",
+            `LINSTOR volume ${target} exists and its clone is not complete after ${limit} ms`,
+          );
+        }
+        await sleep(wait);
+        wait = Math.min(1000, wait * 2);
+        continue;
+      }
+      if (v.state === "complete") {
+        const want = await this.#sourceSize(source, opts.fromSnapshot);
+        if (v.sizeMiB < want) {
+          throw new OneblkError(
+            "exists",
+            `LINSTOR volume ${target} exists with ${v.sizeMiB} MiB, less than its source ` +
+              `${source} (${want} MiB): not a complete clone, left as it is`,
+          );
+        }
+        return false;
+      }
+      if (v.state === "stuck") {
+        throw new OneblkError(
+          "exists",
+          `LINSTOR volume ${target} exists and is not a complete clone (${v.why}): left as it is`,
+        );
+      }
+      if (v.state !== "absent") await this.deleteVolume(target);
+      try {
+        await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+      } catch (e) {
+        if (e instanceof TargetExists) {
+          throw new OneblkError("exists", `LINSTOR volume ${target} was made again meanwhile`);
+        }
+        throw e;
+      }
+      return true;
+    }
+  }
+
+  /** Size of the clone source: the snapshot `fromSnapshot` of `source`, else `source`. */
+  async #sourceSize(source: string, fromSnapshot?: string): Promise<number> {
+    const size = fromSnapshot
+      ? (await this.listSnapshots(source)).find((s) => sameName(s.name, fromSnapshot))?.sizeMiB
+      : (await this.getVolume(source))?.sizeMiB;
+    if (size === undefined) {
+      throw new OneblkError(
+        "not_found",
+        `LINSTOR ${fromSnapshot ? `snapshot ${fromSnapshot} of ` : "volume "}${source} not ` +
+          `found: cannot check the existing clone's size`,
+      );
+    }
+    return size;
+  }
+
+  /**
+   * Clone with fallbacks (clone API → snapshot restore → block copy). `keepProps`: keep the
+   * source's Aux/one props (rename); otherwise the clone starts without them. `pending`: the
+   * target is marked unfinished by this owner as soon as it exists. The target's name being
+   * taken is TargetExists. `unavailable`, `timeout` (the outcome is unknown), `exists`,
+   * `not_found` and `in_use` end the chain: another method would not do better. On failure
+   * nothing this call made is left, except what an unknown outcome leaves for a later read.
    */
   async #clone(
     source: string,
@@ -464,45 +679,39 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     placement: LinstorPlacement,
     keepProps: boolean,
     fromSnapshot?: string,
+    pending?: string,
   ): Promise<void> {
-    const reasons: string[] = [];
     if (fromSnapshot) {
-      await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
+      await this.#restoreInto(source, fromSnapshot, target, placement, keepProps, pending);
       return;
     }
+    const final = (e: unknown) =>
+      e instanceof TargetExists || isKind(e, "exists", "not_found", "timeout", "in_use") ||
+      isKind(e, "unavailable");
+    const reasons: string[] = [];
     if (!placement.cloneFromSnapshot) {
       try {
-        await this.#cloneApi(source, target, placement, keepProps);
+        await this.#cloneApi(source, target, placement, keepProps, pending);
         return;
       } catch (e) {
-        // exists / source missing / timeout / in use: a fallback would not do better
-        if (isKind(e, "exists", "not_found", "timeout", "in_use")) throw e;
+        if (final(e)) throw e;
         reasons.push(`clone API: ${(e as Error).message}`);
       }
     }
-    const tmp = `oneblk-clone-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
     try {
-      await this.#c.write("POST", `${rdPath(source)}/snapshots`, { name: tmp });
-      try {
-        await this.#restoreInto(source, tmp, target, placement, keepProps);
-        return;
-      } finally {
-        try {
-          await this.deleteSnapshot(source, tmp);
-        } catch { /* best effort */ }
-      }
+      await this.#viaSnapshot(source, target, placement, keepProps, pending);
+      return;
     } catch (e) {
-      if (isKind(e, "exists", "timeout", "in_use")) throw e;
-      if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) throw e;
+      if (final(e)) throw e;
       reasons.push(`snapshot restore: ${(e as Error).message}`);
     }
     try {
-      await this.#blockCopy(source, target, placement, keepProps);
+      await this.#blockCopy(source, target, placement, keepProps, pending);
     } catch (e) {
-      if (isKind(e, "exists")) throw e;
+      if (final(e)) throw e;
       reasons.push(`block copy: ${(e as Error).message}`);
       throw new OneblkError(
-        isKind(e, "timeout") ? "timeout" : "backend",
+        "backend",
         `LINSTOR clone ${source} -> ${target} failed: ${reasons.join(" | ")}`,
       );
     }
@@ -513,6 +722,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
     if (p.group) body.resource_group = p.group;
@@ -520,32 +730,40 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     try {
       await this.#c.write("POST", `${rdPath(source)}/clone`, body);
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
-        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
-      }
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) throw new TargetExists(target);
       if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) {
         // the source is missing: nothing was created
         throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
       }
-      if (!(e instanceof LinstorApiError)) {
-        // unknown outcome (connection lost): do not delete what may be someone else's
+      if (e instanceof LinstorApiError) {
+        await this.#cleanup(target);
         throw e;
       }
-      await this.#cleanup(target);
-      throw e;
+      // Unknown outcome (reply lost, timeout): read whether the controller started the clone.
+      // Started: wait for it like for an answered call. Not started, or unreadable: report.
+      if ((await this.#cloneStatus(source, target).catch(() => null)) === null) throw e;
     }
-    const deadline = Date.now() + (this.#cfg.cloneTimeoutMs ?? 900_000);
-    let wait = 50;
-    for (;;) {
-      let st: { status?: string };
+    if (pending) {
       try {
-        st = await this.#c.get<{ status?: string }>(`${rdPath(source)}/clone/${seg(target)}`);
+        await this.#c.write("PUT", rdPath(target), {
+          override_props: { [LEFTOVER]: encodeMark(pending) },
+        });
       } catch (e) {
         await this.#cleanup(target);
         throw e;
       }
-      if (st.status === "COMPLETE") return;
-      if (st.status === "FAILED") {
+    }
+    const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
+    const deadline = Date.now() + limit;
+    let wait = 50;
+    for (;;) {
+      // A failed read leaves the clone as it is: a retry reads its state (the reuse rule).
+      const st = await this.#cloneStatus(source, target);
+      if (st === "COMPLETE") return;
+      if (st === null) {
+        throw new OneblkError("backend", `LINSTOR clone ${target} of ${source} disappeared`);
+      }
+      if (st === "FAILED") {
         await this.#cleanup(target);
         throw new OneblkError("backend", `LINSTOR clone of ${source} into ${target} FAILED`);
       }
@@ -553,13 +771,42 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#cleanup(target);
         throw new OneblkError(
           "timeout",
-          `LINSTOR clone of ${source} into ${target} not complete after ${
-            this.#cfg.cloneTimeoutMs ?? 900_000
-          } ms`,
+          `LINSTOR clone of ${source} into ${target} not complete after ${limit} ms`,
         );
       }
       await sleep(wait);
       wait = Math.min(1000, wait * 2);
+    }
+  }
+
+  /**
+   * Clone through a temporary snapshot of the source restored into the target. Temporaries of
+   * earlier calls on this source (older than STALE_TEMP_MS: their removal failed) go first;
+   * this call's is removed whatever happens, and when that fails its `oneblk-` name is its
+   * mark (findLeftovers, the next call here).
+   */
+  async #viaSnapshot(
+    source: string,
+    target: string,
+    p: LinstorPlacement,
+    keepProps: boolean,
+    pending?: string,
+  ): Promise<void> {
+    const now = Date.now();
+    for (const s of await this.listSnapshots(source)) {
+      if (
+        isTempSnapshot(s.name) && s.name.startsWith(`${TEMP_CLONE}-`) &&
+        s.createdAt > 0 && now - s.createdAt > STALE_TEMP_MS
+      ) {
+        await this.deleteSnapshot(source, s.name).catch(() => {});
+      }
+    }
+    const tmp = tempSnapshotName("clone");
+    try {
+      await this.createSnapshot(source, tmp);
+      await this.#restoreInto(source, tmp, target, p, keepProps, pending);
+    } finally {
+      await this.deleteSnapshot(source, tmp).catch(() => {});
     }
   }
 
@@ -570,6 +817,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     let props: Record<string, string> = {};
     if (keepProps) {
@@ -579,14 +827,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         Object.entries(rd.props ?? {}).filter(([k]) => k.startsWith(AUX)),
       );
     }
+    if (pending) props[LEFTOVER] = encodeMark(pending);
     const def: Record<string, unknown> = { name: target, props };
     if (p.group) def.resource_group_name = p.group;
     try {
       await this.#c.write("POST", "/v1/resource-definitions", { resource_definition: def });
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
-        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
-      }
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) throw new TargetExists(target);
+      // Unknown outcome: whatever exists is read (the reuse rule) by the retry.
       throw e;
     }
     try {
@@ -606,12 +854,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
-  /** Create `target` like a new volume and dd the data on a node holding a source replica. */
+  /**
+   * Create `target` like a new volume (marked unfinished until the copy is done) and dd the
+   * data on a node holding a source replica.
+   */
   async #blockCopy(
     source: string,
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     const hosts = this.#hosts;
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
@@ -625,8 +877,13 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const node = (diskful.find((r) => r.state?.in_use) ?? diskful[0])?.node_name;
     if (!node) throw new OneblkError("backend", `LINSTOR volume ${source} has no diskful replica`);
     const props = keepProps ? info.props : undefined;
-    const created = await this.createVolume(target, info.sizeMiB, { placement: p, props });
-    if (!created) throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
+    const owner = pending ?? `LINSTOR block copy of ${source}`;
+    const created = await this.createVolume(target, info.sizeMiB, {
+      placement: p,
+      props,
+      pending: owner,
+    });
+    if (!created) throw new TargetExists(target);
     try {
       await this.attach(target, node);
       const view = await this.#c.get<RscJson[]>("/v1/view/resources", {
@@ -642,10 +899,17 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         "bs=4M",
         `conv=${conv}`,
       ], { timeoutMs: this.#cfg.copyTimeoutMs ?? 3_600_000 });
-      await this.detach(target, node);
+      if (!pending) await this.clearMark({ kind: "volume", name: target });
     } catch (e) {
       await this.#cleanup(target);
       throw e;
+    }
+    try {
+      await this.detach(target, node);
+    } catch {
+      // The copy is whole; the temporary attachment stays marked for gc.
+      await this.markLeftover({ kind: "attachment", name: target, host: node }, owner)
+        .catch(() => {});
     }
   }
 
@@ -713,7 +977,24 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       await this.#c.write("POST", `${rdPath(volume)}/snapshots`, { name: snapshot });
     } catch (e) {
       if (errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) return;
+      // Unknown outcome (reply lost, timeout): taken when the controller shows it.
+      if (!(e instanceof LinstorApiError) && await this.#hasSnapshots(volume, [snapshot])) return;
       throw e;
+    }
+  }
+
+  /** True when every snapshot of `names` exists on `volume`, whole (false when unreadable). */
+  async #hasSnapshots(volume: string, names: string[]): Promise<boolean> {
+    try {
+      const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [volume] });
+      return names.every((n) =>
+        have.some((s) =>
+          sameName(s.resource_name, volume) && sameName(s.name, n) &&
+          !(s.flags ?? []).some((f) => f === "DELETE" || f.startsWith("FAILED"))
+        )
+      );
+    } catch {
+      return false;
     }
   }
 
@@ -728,6 +1009,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     try {
       await send(items);
     } catch (e) {
+      if (!(e instanceof LinstorApiError)) {
+        // Unknown outcome: taken when the controller shows every snapshot.
+        const byVolume = Map.groupBy(items, (i) => i.volume);
+        let all = true;
+        for (const [v, xs] of byVolume) {
+          all &&= await this.#hasSnapshots(v, xs.map((x) => x.snapshot));
+        }
+        if (all) return;
+        throw e;
+      }
       if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
       const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", {
         resources: [...new Set(items.map((i) => i.volume))],
@@ -815,14 +1106,15 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
-      // The store's own replica stays; the read-only mark of an attach is dropped and its
-      // device made writable again.
-      if (r.props?.[READ_ONLY] !== undefined) {
+      // The store's own replica stays; the marks of an attach are dropped, its device made
+      // writable again.
+      const marks = [READ_ONLY, LEFTOVER].filter((k) => r.props?.[k] !== undefined);
+      if (marks.length) {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-          delete_props: [READ_ONLY],
+          delete_props: marks,
         });
-        await this.#setReadOnly(volume, host, false);
       }
+      if (r.props?.[READ_ONLY] !== undefined) await this.#setReadOnly(volume, host, false);
       return;
     }
     if (r.state?.in_use) {
@@ -900,6 +1192,75 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
       snapshots: snapsOf.get(key(rd.name)) ?? {},
     }));
+  }
+
+  /** Where a leftover mark lives: the RD (volume) or the node's resource (attachment). */
+  #markPath(ref: LeftoverRef): string {
+    return ref.kind === "volume"
+      ? rdPath(ref.name)
+      : `${rdPath(ref.name)}/resources/${seg(ref.host)}`;
+  }
+
+  async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
+    await this.#c.write("PUT", this.#markPath(ref), {
+      override_props: { [LEFTOVER]: encodeMark(owner) },
+    });
+  }
+
+  async clearMark(ref: LeftoverRef): Promise<void> {
+    try {
+      await this.#c.write("PUT", this.#markPath(ref), { delete_props: [LEFTOVER] });
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return;
+      throw e;
+    }
+  }
+
+  async findLeftovers(): Promise<Leftover[]> {
+    const [rds, rscs, snaps] = await Promise.all([
+      this.#c.get<RdJson[]>("/v1/resource-definitions", { props: [LEFTOVER] }),
+      this.#c.get<RscJson[]>("/v1/view/resources", { props: [LEFTOVER] }),
+      this.#c.get<SnapJson[]>("/v1/view/snapshots"),
+    ]);
+    const out: Leftover[] = [];
+    for (const rd of rds) {
+      const m = decodeMark(rd.props?.[LEFTOVER]);
+      if (!m || (rd.flags ?? []).includes("DELETE")) continue;
+      out.push({
+        kind: "volume",
+        name: rd.name,
+        owner: m.owner,
+        since: m.since,
+        reason: `volume left unfinished by ${m.owner}`,
+      });
+    }
+    for (const r of rscs) {
+      const m = decodeMark(r.props?.[LEFTOVER]);
+      if (!m || isDeleting(r)) continue;
+      out.push({
+        kind: "attachment",
+        name: r.name,
+        volume: r.name,
+        host: r.node_name,
+        owner: m.owner,
+        since: m.since,
+        reason: `temporary attachment on ${r.node_name} not released by ${m.owner}`,
+      });
+    }
+    for (const s of snaps) {
+      if (!isTempSnapshot(s.name) || (s.flags ?? []).includes("DELETE")) continue;
+      const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
+      const owner = tempSnapshotOwner(s.name);
+      out.push({
+        kind: "snapshot",
+        name: s.name,
+        volume: s.resource_name,
+        owner,
+        since: times.length ? Math.min(...times) : 0,
+        reason: `temporary snapshot of ${s.resource_name} not removed (${owner})`,
+      });
+    }
+    return out;
   }
 
   async capacity(placement: LinstorPlacement): Promise<Capacity> {
