@@ -103,8 +103,9 @@ export async function detachAndDelete(
 /**
  * Remove `path` on `host` and detach `volume` there, tolerating what a retry or a dead host
  * brings: an unreachable host (the link dies with it; the store side is still released), a
- * device still open (a CDROM another VM uses: left attached, reported) and a front-end the
- * store does not know as a client.
+ * device still open (left attached, reported) and a front-end the store does not know as a
+ * client. `keep`: the volume is an image other VMs may use (sharedImageUser): asked only once
+ * the link is gone, a true answer leaves it attached.
  */
 export async function unlinkAndDetach(
   ctx: ActionContext,
@@ -112,12 +113,18 @@ export async function unlinkAndDetach(
   volume: string,
   host: string,
   path: string,
+  keep?: () => Promise<string | null>,
 ): Promise<void> {
   try {
     await unlink(ctx.hosts, host, path);
   } catch (e) {
     if (!isKind(e, "unavailable")) throw e;
     ctx.info(`host ${host} is unreachable: ${path} not removed there`);
+  }
+  const user = keep ? await keep() : null;
+  if (user) {
+    ctx.info(`${volume} stays attached on ${host}: ${user} uses it there`);
+    return;
   }
   try {
     await backend.detach(volume, host);
