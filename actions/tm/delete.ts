@@ -31,7 +31,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const dst = a.dst!;
   const p = ctx.profile;
   if (dst.diskId === null) {
-    const prefix = vmDirPrefix(dst.path, a.vmId, a.dsId);
+    const prefix = await vmDirPrefix(ctx, dst.path, a.vmId, a.dsId);
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
     const backend = ctx.backend(ds);
     await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });

@@ -108,8 +108,8 @@ async function moveDir(
   vmId: number,
   dsId: number,
 ): Promise<void> {
-  const srcPrefix = vmDirPrefix(src.path, vmId);
-  vmDirPrefix(dst.path, vmId);
+  const srcPrefix = await vmDirPrefix(ctx, src.path, vmId);
+  await vmDirPrefix(ctx, dst.path, vmId);
   const ds = await (await ctx.one()).datastoreInfo(dsId);
   if (await sameDir(ctx, src, dst)) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);

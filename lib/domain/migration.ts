@@ -206,7 +206,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   }
   if (systemTm && !shared && errors.length === 0) {
     try {
-      await removeDir(ctx.hosts, clean, a.dir, [vmDirPrefix(a.dir, vm.id)]);
+      await removeDir(ctx.hosts, clean, a.dir, [await vmDirPrefix(ctx, a.dir, vm.id)]);
     } catch (e) {
       if (isKind(e, "unavailable")) ctx.info(`${clean} unreachable: ${a.dir} left there`);
       else errors.push(errorLine(e));
@@ -236,7 +236,7 @@ async function premigrate(
     if (systemTm) {
       shared = await vmDirShared(ctx, src, dst, dir);
       if (!shared) {
-        const prefix = vmDirPrefix(dir, vmId);
+        const prefix = await vmDirPrefix(ctx, dir, vmId);
         const existed = await exists(ctx.hosts, dst, dir);
         undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
         await copyVmDir(ctx, src, dir, dst, dir);
