@@ -401,6 +401,12 @@ export class OneClient {
     return datastoreFromNode(await this.callXml("one.datastore.info", ...args));
   }
 
+  /** one.datastorepool.info: every datastore. */
+  async datastorePool(): Promise<DatastoreView[]> {
+    const pool = await this.callXml("one.datastorepool.info");
+    return children(pool, "DATASTORE").map(datastoreFromNode);
+  }
+
   /** one.image.info. */
   async imageInfo(id: number, decrypt = false): Promise<ImageView> {
     const args: XmlRpcValue[] = decrypt ? [id, true] : [id];
