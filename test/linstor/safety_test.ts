@@ -13,6 +13,13 @@ import type { LinstorPlacement } from "../../lib/backend/linstor/index.ts";
 import type { ActionContext } from "../../lib/context.ts";
 import { cloneOrReuse } from "../../lib/domain/vm_disk.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
+import {
+  decodeMark,
+  encodeMark,
+  isTempSnapshot,
+  tempSnapshotName,
+  tempSnapshotOwner,
+} from "../../lib/backend/marks.ts";
 import { type Cluster, deadPort, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 
 const RG: LinstorPlacement = { group: "one_rg" };
@@ -170,6 +177,19 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     await cl.be.clearMark({ kind: "volume", name: "mk-1" });
     await cl.be.detach("mk-1", "delta");
     assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "mk-1").length, 0);
+  });
+});
+
+describe("leftover marks and temporary names", () => {
+  it("round-trip in the characters both stores accept; temporary names fit LINSTOR", () => {
+    const m = encodeMark("datastore cp image 12", 1_700_000_000_000);
+    assert.match(m, /^[A-Za-z0-9_\-.:]+$/);
+    assert.deepEqual(decodeMark(m), { owner: "datastore cp image 12", since: 1_700_000_000_000 });
+    assert.equal(decodeMark("not a mark"), null);
+    const t = tempSnapshotName("saveas", "vm1234567", "disk12", "a-very-long-part-indeed");
+    assert.match(t, /^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/, t);
+    assert.ok(isTempSnapshot(t) && !isTempSnapshot("snapshot-1"));
+    assert.equal(tempSnapshotOwner("oneblk-saveas-vm7-disk0-lq3k2"), "saveas vm7 disk0");
   });
 });
 

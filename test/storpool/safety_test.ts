@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { createStorpoolBackend } from "../../lib/backend/storpool/backend.ts";
 import { StorpoolClient } from "../../lib/backend/storpool/client.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { runGc } from "../../lib/domain/gc.ts";
 import { PLACEMENT, type SpEnv, startEnv } from "./helpers.ts";
 
 function kindOf(e: unknown): string {
@@ -97,6 +98,34 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
     assert.equal(
       (await b.findLeftovers()).filter((l) => (l.volume ?? l.name) === "one-img-5").length,
       0,
+    );
+  });
+
+  it("gc: releases a marked attachment and a temporary snapshot; an image orphan needs oned", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-6", 8, { placement: PLACEMENT });
+    await b.attach("one-img-6", "alpha");
+    await b.markLeftover(
+      { kind: "attachment", name: "one-img-6", host: "alpha" },
+      "datastore cp image 6",
+    );
+    await b.createSnapshot("one-img-6", "oneblk-clone-gc1");
+    await b.createVolume("one-img-7", 8, { placement: PLACEMENT, pending: "datastore cp image 7" });
+    const store = [{ label: "datastore 100", backend: b }];
+    // Young: everything kept.
+    assert.ok((await runGc(store, undefined)).every((i) => i.action === "kept"));
+    const items = await runGc(store, undefined, { minAgeMs: 0 });
+    const by = (name: string) => items.find((i) => i.leftover.name === name);
+    assert.equal(by("one-img-6")?.action, "removed");
+    assert.equal(by("oneblk-clone-gc1")?.action, "removed");
+    assert.equal(by("one-img-7")?.action, "kept", "no oned: an image orphan is never guessed");
+    assert.match(by("one-img-7")!.why, /oned cannot be asked whether image 7/);
+    assert.deepEqual(await b.attachments("one-img-6"), []);
+    assert.equal((await b.listSnapshots("one-img-6")).length, 0);
+    assert.ok(await b.getVolume("one-img-6") && await b.getVolume("one-img-7"));
+    assert.deepEqual(
+      (await b.findLeftovers()).map((l) => [l.kind, l.name]),
+      [["volume", "one-img-7"]],
     );
   });
 
