@@ -366,6 +366,7 @@ export function createRdApi(ctl: SimController, body: Record<string, unknown>): 
     );
     if (typeof def.external_name === "string") rd.extName = def.external_name;
     if (typeof body.drbd_port === "number") rd.port = body.drbd_port;
+    if (typeof body.drbd_secret === "string") rd.secret = body.drbd_secret;
     // The DRBD layer data (and its peer slots) is made now when the request carries DRBD data
     // or the group has peer slots; the RD's own properties are set after it.
     const slots = intField(body.drbd_peer_slots);

@@ -102,6 +102,8 @@ export interface SimRd {
    * resources.ts `ensureDrbdLayer`); absent until then.
    */
   peerSlots?: number;
+  /** DRBD shared secret given at creation (`drbd_secret`); LINSTOR makes one otherwise. */
+  secret?: string;
   vds: SimVd[];
   rscs: SimRsc[];
   snaps: SimSnap[];

@@ -172,7 +172,7 @@ export function rdView(rd: SimRd, withVds: boolean): Record<string, unknown> {
         al_stripe_size_kib: 32,
         port: rd.port,
         transport_type: "IP",
-        secret: "simulated",
+        secret: rd.secret ?? "simulated",
         down: false,
       },
     }, { type: "STORAGE" }],
