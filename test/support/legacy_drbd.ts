@@ -100,10 +100,10 @@ export async function makeLegacyHost(hostDir: string, o: LegacyHostOptions = {})
   if (o.running ?? true) {
     const dev = join(hostDir, `/dev/drbd${LEGACY.minor}`);
     await Deno.writeFile(dev, new Uint8Array());
-    await Deno.truncate(dev, o.deviceBytes ?? LEGACY.netKiB * 1024);
     for (let i = 0; i < KNOWN_REGIONS.length; i++) {
       await writeAt(dev, KNOWN_REGIONS[i][0], knownBytes(i));
     }
+    await Deno.truncate(dev, o.deviceBytes ?? LEGACY.netKiB * 1024);
   }
 }
 
