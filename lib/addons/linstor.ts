@@ -41,6 +41,7 @@ const profile: Profile = {
   imageVolume: (id) => `OpenNebula-Image-${id}`,
   imageSource: (id) => `OpenNebula-Image-${id}`,
   sourceVolume: (source) => source.trim(),
+  volumeSource: (volume) => volume,
   diskVolume(vmId, d) {
     if (d.volatile || !d.source) return `OpenNebula-Volatile-vm${vmId}-disk${d.diskId}`;
     // an adopted volume `<res>/<n>` is cloned into a new resource named after `<res>`

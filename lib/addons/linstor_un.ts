@@ -14,7 +14,7 @@
  * `one-vm-<vm>-checkpoint`, snapshot `snapshot-<snap>`; metadata Aux/one VM_ID, DISK_ID, DS_ID.
  * Images are always raw. Backup and VM snapshot names are oneblk's own.
  */
-import { type LinstorPlacement, volumeRef } from "../backend/linstor/index.ts";
+import { type LinstorPlacement, parseVolumeRef, volumeRef } from "../backend/linstor/index.ts";
 import {
   type AddOn,
   flagAttr,
@@ -69,6 +69,10 @@ const profile: Profile = {
     const n = parts[parts.length - 1];
     const res = parts[parts.length - 2];
     return /^\d+$/.test(n) ? volumeRef(res, Number(n)) : res;
+  },
+  volumeSource(volume) {
+    const { rd, vnr } = parseVolumeRef(volume);
+    return `/dev/drbd/by-res/${rd}/${vnr}`;
   },
   diskVolume(vmId, d) {
     if (d.volatile || d.clone) return `one-vm-${vmId}-disk-${d.diskId}`;
