@@ -129,4 +129,52 @@ describe("LINSTOR backend on volume 10 of a resource", () => {
     );
     await be.deleteVolume("legacy-vm3-disk0");
   });
+
+  it("clones volume 10 from a snapshot (backups) through a temporary restore", async () => {
+    const be = cl.be;
+    await be.createSnapshot("legacy/10", "b1");
+    await be.cloneVolume("legacy/10", "backup-3-0", {
+      placement: { group: "one_rg" },
+      fromSnapshot: "b1",
+    });
+    const rd = cl.sim.controller.rd("backup-3-0")!;
+    assert.deepEqual(rd.vds.map((v) => v.nr), [0]);
+    const node = rd.rscs.find((r) => !r.diskless)!.node;
+    assert.equal(
+      sha256Hex(await readAt(cl.hostPath(node, "/dev/drbd/by-res/backup-3-0/0"), 0, data.length)),
+      sha256Hex(data),
+    );
+    assert.deepEqual(
+      cl.sim.controller.state.rds.map((r) => r.name).filter((n) => n.startsWith("oneblk-")),
+      [],
+      "the temporary restore is gone",
+    );
+    await be.deleteVolume("backup-3-0");
+    await be.deleteSnapshot("legacy/10", "b1");
+  });
+
+  it("never clones a volume with OverrideVlmId through LINSTOR's clone (it copies the name)", async () => {
+    const c = cl.be as unknown as {
+      client: import("../../lib/backend/linstor/client.ts").LinstorClient;
+    };
+    await cl.be.createVolume("named", 8, { placement: { group: "one_rg" } });
+    await c.client.write("PUT", "/v1/resource-definitions/named/volume-definitions/0", {
+      override_props: { OverrideVlmId: "data" },
+    });
+    const node = cl.sim.controller.rd("named")!.rscs.find((r) => !r.diskless)!.node;
+    await writeAt(cl.hostPath(node, "/dev/drbd/by-res/named/0"), 0, data);
+    const clones = () => cl.sim.byRoute["POST /v1/resource-definitions/{r}/clone"] ?? 0;
+    const before = clones();
+    await cl.be.cloneVolume("named", "named-copy", { placement: { group: "one_rg" } });
+    assert.equal(clones(), before, "no clone API call");
+    const copy = cl.sim.controller.rd("named-copy")!;
+    assert.equal(copy.vds[0].props.OverrideVlmId, undefined);
+    const n2 = copy.rscs.find((r) => !r.diskless)!.node;
+    assert.equal(
+      sha256Hex(await readAt(cl.hostPath(n2, "/dev/drbd/by-res/named-copy/0"), 0, data.length)),
+      sha256Hex(data),
+    );
+    await cl.be.deleteVolume("named-copy");
+    await cl.be.deleteVolume("named");
+  });
 });

@@ -109,13 +109,19 @@ const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
  */
 const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+/** The volume-definition property naming an existing backing volume (adopted resources). */
+const OVERRIDE_VLM_ID = "OverrideVlmId";
 
 interface RdJson {
   name: string;
   props?: Record<string, string>;
   flags?: string[];
   resource_group_name?: string;
-  volume_definitions?: { volume_number?: number; size_kib: number }[];
+  volume_definitions?: {
+    volume_number?: number;
+    size_kib: number;
+    props?: Record<string, string>;
+  }[];
 }
 interface VolumeJson {
   volume_number?: number;
@@ -477,23 +483,31 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     fromSnapshot?: string,
   ): Promise<void> {
     const reasons: string[] = [];
-    if (parseVolumeRef(source).vnr !== 0) {
+    const { vnr } = parseVolumeRef(source);
+    if (vnr !== 0) {
       // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
-      if (fromSnapshot) {
-        throw new OneblkError(
-          "backend",
-          `LINSTOR volume ${source} is volume ${parseVolumeRef(source).vnr}: it cannot be cloned ` +
-            `from a snapshot`,
-        );
+      // (from a snapshot: restored into a temporary resource first)
+      if (!fromSnapshot) {
+        await this.#blockCopy(source, target, placement, keepProps);
+        return;
       }
-      await this.#blockCopy(source, target, placement, keepProps);
+      const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+      await this.#restoreInto(source, fromSnapshot, tmp, placement, false);
+      try {
+        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps);
+      } finally {
+        await this.#cleanup(tmp);
+      }
       return;
     }
     if (fromSnapshot) {
       await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
       return;
     }
-    if (!placement.cloneFromSnapshot) {
+    // LINSTOR's clone copies every volume-definition property, OverrideVlmId too: the clone
+    // of an adopted volume would name the source's own backing volume. Snapshot restores do
+    // not copy it.
+    if (!placement.cloneFromSnapshot && !(await this.#overridesVlmId(source))) {
       try {
         await this.#cloneApi(source, target, placement, keepProps);
         return;
@@ -529,6 +543,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         `LINSTOR clone ${source} -> ${target} failed: ${reasons.join(" | ")}`,
       );
     }
+  }
+
+  /** True when a volume definition of `volume`'s RD names its backing volume itself. */
+  async #overridesVlmId(volume: string): Promise<boolean> {
+    const rd = await this.#rd(volume);
+    return (rd?.volume_definitions ?? []).some((v) => v.props?.[OVERRIDE_VLM_ID] !== undefined);
   }
 
   async #cloneApi(
