@@ -341,3 +341,40 @@ describe("oneblk adopt drbd: peer slots from the meta data, renaming, the shared
     }
   });
 });
+
+describe("oneblk adopt: usage", () => {
+  const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
+  async function oneblk(args: string[]) {
+    const out = await new Deno.Command(LAUNCHER, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  }
+
+  it("help, and one usage line for what cannot work", async () => {
+    for (const args of [["help", "adopt"], ["adopt", "--help"]]) {
+      const r = await oneblk(args);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /oneblk adopt drbd RESFILE/);
+      assert.match(r.stdout, /--peer-slots N/);
+    }
+    assert.match((await oneblk(["help"])).stdout, /oneblk adopt drbd RESFILE/);
+    for (
+      const [args, re] of [
+        [["adopt"], /usage: oneblk adopt drbd RESFILE/],
+        [["adopt", "drbd"], /needs RESFILE/],
+        [["adopt", "drbd", "a:/x.res", "--register"], /--register needs --datastore ID/],
+        [
+          ["adopt", "drbd", "a:/x.res", "--peer-slots", "32"],
+          /--peer-slots must be a whole number from 1 to 31/,
+        ],
+        [["adopt", "drbd", "a:/x.res", "--bogus"], /Unknown option '--bogus'/],
+      ] as [string[], RegExp][]
+    ) {
+      const r = await oneblk(args);
+      assert.equal(r.code, 1, args.join(" "));
+      assert.equal(errorLines(r.stderr).length, 1, r.stderr);
+      assert.match(r.stderr, re);
+    }
+  });
+});
