@@ -191,7 +191,7 @@ function planText(plan: AdoptPlan, reg: RegisterPlan | undefined): string {
       `       one.image.allocate`,
     );
   }
-  for (const w of plan.warnings) out.push(`warning: ${w}`);
+  for (const w of [...plan.warnings, ...(reg?.warnings ?? [])]) out.push(`warning: ${w}`);
   return out.join("\n");
 }
 
@@ -205,6 +205,7 @@ function planJson(plan: AdoptPlan, reg: RegisterPlan | undefined): unknown {
       source: reg.source,
       sizeMiB: reg.sizeMiB,
       existing: reg.existing ?? null,
+      warnings: reg.warnings,
     },
   });
 }
@@ -222,8 +223,9 @@ export async function adoptMain(argv: string[]): Promise<number> {
   const a = parse(argv);
   const env = Deno.env.toObject();
   const hosts = hostRunnerFromEnv(env);
+  const controllers = a.controllers ?? env.LS_CONTROLLERS ?? env.LINSTOR_CONTROLLERS ?? "";
   const linstor = new LinstorClient({
-    controllers: a.controllers ?? env.LS_CONTROLLERS ?? env.LINSTOR_CONTROLLERS ?? "",
+    controllers,
     caFile: a.caFile,
     certFile: a.certFile,
     keyFile: a.keyFile,
@@ -241,7 +243,7 @@ export async function adoptMain(argv: string[]): Promise<number> {
     const plan = makePlan(facts, { storagePool: a.storagePool, peerSlots: a.peerSlots });
     const one = a.register ? await OneClient.fromEnv({ env }) : undefined;
     const reg = one
-      ? await planRegister(plan, { datastore: a.datastore!, name: a.name }, one, env)
+      ? await planRegister(plan, { datastore: a.datastore!, name: a.name }, one, env, controllers)
       : undefined;
     const todo = plan.steps.some((s) => !s.done) ||
       (reg !== undefined && reg.existing === undefined);

@@ -19,7 +19,7 @@ import type { HostRunner } from "../host/types.ts";
 import { moveFile } from "../host/ops.ts";
 import { LinstorApiError, type LinstorClient } from "../backend/linstor/client.ts";
 import { ADOPTED_PROP, type AdoptFacts, DISABLED_SUFFIX, nameKey, type RscJson } from "./facts.ts";
-import { type AdoptPlan, OVERRIDE_VLM_ID, type Step } from "./plan.ts";
+import { type AdoptPlan, OVERRIDE_VLM_ID, RENAME_SCRIPT, type Step } from "./plan.ts";
 
 /** What the steps need. */
 export interface ApplyDeps {
@@ -215,7 +215,7 @@ export function planUndo(facts: AdoptFacts): Step[] {
         host: h.host,
         what: `${h.host}: drbdsetup rename-resource ${name} ${facts.res.name} (if renamed)`,
         done: false,
-        argv: ["sh", "-c", RENAME_BACK, "oneblk-rename", name, facts.res.name],
+        argv: ["sh", "-c", RENAME_SCRIPT, "oneblk-rename", name, facts.res.name],
       });
     }
     const from = h.resPath + DISABLED_SUFFIX;
@@ -232,10 +232,6 @@ export function planUndo(facts: AdoptFacts): Step[] {
   }
   return steps;
 }
-
-/** Constant script: rename resource $1 back to $2 when the kernel knows it as $1. */
-const RENAME_BACK = 'drbdsetup status "$1" >/dev/null 2>&1 || exit 0\n' +
-  'exec drbdsetup rename-resource "$1" "$2"';
 
 /** Undo an adoption (see the file header). */
 export async function undoAdoption(facts: AdoptFacts, deps: ApplyDeps): Promise<number> {

@@ -354,6 +354,13 @@ function planVolume(
   };
 }
 
+/**
+ * Constant script: rename DRBD resource $1 to $2 when the kernel knows it as $1 (a repeated run
+ * finds it renamed already).
+ */
+export const RENAME_SCRIPT = 'drbdsetup status "$1" >/dev/null 2>&1 || exit 0\n' +
+  'exec drbdsetup rename-resource "$1" "$2"';
+
 const rdPath = (name: string) => `/v1/resource-definitions/${encodeURIComponent(name)}`;
 
 /** Compute the plan. Throws OneblkError("input") with one line when adoption must not go on. */
@@ -548,7 +555,7 @@ function planSteps(
         host: h.host,
         what: `${h.host}: drbdsetup rename-resource ${res.name} ${name}`,
         done: !running || rscOn(h.host) !== undefined,
-        argv: ["drbdsetup", "rename-resource", res.name, name],
+        argv: ["sh", "-c", RENAME_SCRIPT, "oneblk-rename", res.name, name],
       });
     }
     steps.push(disableStep(h));

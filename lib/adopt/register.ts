@@ -14,6 +14,7 @@ import type { OneClient } from "../one/xmlrpc.ts";
 import type { DatastoreView } from "../one/views.ts";
 import { profileFor } from "../addons/index.ts";
 import { volumeRef } from "../backend/linstor/index.ts";
+import { parseControllers } from "../backend/linstor/client.ts";
 import type { AdoptPlan } from "./plan.ts";
 
 /** What to register. */
@@ -33,6 +34,17 @@ export interface RegisterPlan {
   template: string;
   /** The image that exists already (an earlier run), if any. */
   existing?: number;
+  /** Things to know, one line each. */
+  warnings: string[];
+}
+
+function sameControllers(a: string, b: string): boolean {
+  try {
+    const urls = (s: string) => parseControllers(s).map((e) => e.url).sort().join(",");
+    return urls(a) === urls(b);
+  } catch {
+    return false;
+  }
 }
 
 const LINSTOR_DRIVERS = ["linstor", "linstor_un"];
@@ -47,6 +59,7 @@ export async function planRegister(
   req: RegisterRequest,
   one: OneClient,
   env: Record<string, string | undefined>,
+  controllers = "",
 ): Promise<RegisterPlan> {
   if (plan.volumes.length !== 1) {
     throw new OneblkError(
@@ -70,6 +83,15 @@ export async function planRegister(
     );
   }
   const profile = profileFor(driver, env);
+  const warnings: string[] = [];
+  const store = profile.store(ds.template, ds.id);
+  if (store.kind === "linstor" && !sameControllers(store.controllers, controllers)) {
+    warnings.push(
+      `datastore ${ds.id} names LINSTOR controllers ${store.controllers}, not ${
+        controllers || "linstor://localhost"
+      }: the image only works if they are the same cluster`,
+    );
+  }
   const v = plan.volumes[0];
   const source = profile.volumeSource(volumeRef(plan.name, v.vnr), ds.id);
   const sizeMiB = Math.floor(v.netKiB / 1024);
@@ -88,7 +110,16 @@ export async function planRegister(
   const existing = (await one.imagePool()).find((i) =>
     i.datastoreId === ds.id && i.source === source
   );
-  return { datastore: ds.id, driver, name, source, sizeMiB, template, existing: existing?.id };
+  return {
+    datastore: ds.id,
+    driver,
+    name,
+    source,
+    sizeMiB,
+    template,
+    existing: existing?.id,
+    warnings,
+  };
 }
 
 /** Make the image (unless it exists); returns its id. */

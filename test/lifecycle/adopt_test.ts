@@ -70,6 +70,7 @@ function describeAdopted(profile: ProfileName, source: string): void {
       imageId = res.result.image;
       assert.equal(typeof imageId, "number");
       assert.equal(res.plan.register.source, source);
+      assert.deepEqual(res.plan.register.warnings, [], "the datastore names the same LINSTOR");
       const img = oned.importImage(imageId);
       assert.deepEqual(
         [img.name, img.source, img.sizeMb, img.format, img.persistent, img.type, img.state],
