@@ -34,7 +34,8 @@
  * driver programs as the MADs do), documents.ts (the simulated oned's documents of its models),
  * images.ts (image operations and monitoring), transfer_lines.ts (the TM lines oned writes),
  * vms.ts (VM lifecycle steps), vm_storage.ts (disk and VM snapshots, resize, save-as, backups)
- * and virsh.ts (the simulated hosts' libvirt). ScriptedOned is the top layer.
+ * and domain.ts (the domain XML oned writes). ScriptedOned is the top layer. The hosts' libvirt
+ * (virsh, stock VMM scripts) is tools/sim/libvirt.ts.
  */
 import type { Cluster } from "../cluster.ts";
 import type { ScriptedOnedOptions } from "./scripted/models.ts";
@@ -64,7 +65,6 @@ export {
   onedErrorText,
   parseMonitor,
 } from "./scripted/conventions.ts";
-export { SIM_VIRSH } from "./scripted/virsh.ts";
 
 /** Plays oned and its MADs against a simulated cluster (see the file header). */
 export class ScriptedOned extends OnedVmStorage {

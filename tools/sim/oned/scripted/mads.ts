@@ -20,7 +20,7 @@ import {
   type ScriptedOnedOptions,
   type VmModel,
 } from "./models.ts";
-import { SIM_VIRSH } from "./virsh.ts";
+import { installSimLibvirt } from "../../libvirt.ts";
 
 /** The cluster, profile and played version, and the driver programs run so far. */
 export abstract class OnedMads {
@@ -62,8 +62,8 @@ export abstract class OnedMads {
   async prepare(): Promise<void> {
     await Deno.writeTextFile(join(this.cluster.remotes, "VERSION"), `${this.convention.version}\n`);
     await Deno.mkdir(this.feCwd, { recursive: true });
-    await Deno.mkdir(join(this.cluster.root, "bin"), { recursive: true });
-    await Deno.writeTextFile(this.virsh, SIM_VIRSH, { mode: 0o755 });
+    // The hosts' stock scripts answer as the played version's do (deploy id: UUID or name).
+    await installSimLibvirt(this.cluster.root, CLUSTER_HOSTS, this.convention.version);
     try {
       this.#statsOffset = (await Deno.stat(join(this.cluster.root, "stats.jsonl"))).size;
     } catch {
