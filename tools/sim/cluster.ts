@@ -201,7 +201,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
-  await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
+  const virsh = await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
     linstor: linstor.url,
     storpool: `http://127.0.0.1:${storpool.port}`,
   });
@@ -220,6 +220,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ONEBLK_FRONTEND: "alpha",
     ONEBLK_STATS_FILE: statsFile,
     ONEBLK_MONITORD_CONF: join(root, "monitord.conf"),
+    ONEBLK_VIRSH: virsh,
     ...(opts.env ?? {}),
   };
 

@@ -142,6 +142,15 @@ export class SimHost {
     return n === this.root || n.startsWith(this.root + "/") ? n : join(this.dir, n);
   }
 
+  /**
+   * The host path of a path as a command got it: SimRunner maps path arguments into the host's
+   * directory, but what libvirt keeps in the domain XML is the path on the host.
+   */
+  hostPathOf(p: string): string {
+    const n = normalize(p);
+    return n.startsWith(this.dir + "/") ? n.slice(this.dir.length) : p;
+  }
+
   #domFile(name: string): string {
     return join(this.dir, DOMAINS_DIR, name);
   }
@@ -387,7 +396,8 @@ export class SimHost {
     if (!disk.empty) throw virshError(`The disk device '${target}' already has media`);
     this.#checkSources([path]);
     await this.#mark([path], true);
-    const source = leaf("source", block ? { dev: path } : { file: path });
+    const hp = this.hostPathOf(path);
+    const source = leaf("source", block ? { dev: hp } : { file: hp });
     const node = mapChildren(
       d.node,
       (dev) =>
@@ -587,7 +597,13 @@ function versionOf(script: string): string {
 }
 
 /** The `<disk>` the stock attach_disk writes for the DISK with ATTACH=YES. */
-function stockDisk(message: string, source: string, target: string, version: string): XmlNode {
+function stockDisk(
+  host: SimHost,
+  message: string,
+  source: string,
+  target: string,
+  version: string,
+): XmlNode {
   const disk = parseVmmAction(message).vm.attachedDisk;
   if (!disk) throw virshError("no DISK with ATTACH=YES in the driver message");
   const cdrom = /(^|_)CDROM$/.test(disk.type);
@@ -598,6 +614,7 @@ function stockDisk(message: string, source: string, target: string, version: str
       src = Deno.readLinkSync(source);
     } catch { /* not a link */ }
   }
+  src = host.hostPathOf(src);
   const kids = [
     leaf("driver", { name: "qemu", type: cdrom ? "raw" : (disk.driver || "raw") }),
     leaf("source", block ? { dev: src } : { file: src }),
@@ -655,6 +672,7 @@ export async function stockMain(argv: string[]): Promise<number> {
       case "attach_disk": {
         const [dom, source, target, , b64] = args;
         const xml = stockDisk(
+          host,
           decodeBase64Text(b64 ?? "", "driver message"),
           source,
           target,
