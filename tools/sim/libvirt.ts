@@ -21,7 +21,8 @@
  *   changes media (`change-media --insert|--eject`) only in CDROM drives.
  * Verbs: domstate, dominfo, dumpxml, create, destroy, save, restore [--xml], save-image-dumpxml,
  * change-media, attach-device, detach-disk, and the no-ops (on an existing domain) domfsfreeze,
- * domfsthaw, suspend, resume, blockresize, domblklist, dompmwakeup. Every call is appended to
+ * domfsthaw, suspend, resume, blockresize, domblklist; dompmwakeup wakes a domain whose
+ * `<name>.state` file says "pmsuspended" (domstate prints it). Every call is appended to
  * `var/run/oneblk-sim/virsh.log`; a file `var/run/oneblk-sim/fail-<verb>` makes that verb fail.
  *
  * The stock scripts follow OpenNebula's: deploy stores stdin at its argument, `virsh create`s it
@@ -189,7 +190,7 @@ export class SimHost {
     } catch {
       return null;
     }
-    for (const n of names) {
+    for (const n of names.filter((x) => !x.endsWith(".state"))) {
       const d = this.#read(n);
       if (d && child(d.node, "uuid")?.text.trim() === ref) return d;
     }
@@ -275,6 +276,31 @@ export class SimHost {
     }
   }
 
+  /**
+   * A domain's state: "running", or what `<name>.state` beside its file says (a test sets
+   * "pmsuspended" there: the guest suspended itself).
+   */
+  state(name: string): string {
+    try {
+      return Deno.readTextFileSync(`${this.#domFile(name)}.state`).trim() || "running";
+    } catch {
+      return "running";
+    }
+  }
+
+  #clearState(file: string): void {
+    try {
+      Deno.removeSync(`${file}.state`);
+    } catch { /* none */ }
+  }
+
+  /** Set a domain's state ("running" removes the mark). */
+  setState(name: string, state: string): void {
+    const f = `${this.#domFile(name)}.state`;
+    if (state === "running") Deno.removeSync(f);
+    else Deno.writeTextFileSync(f, `${state}\n`);
+  }
+
   /** libvirt's `virsh create`: start a domain from XML text; returns its name. */
   async create(text: string, what = "XML"): Promise<string> {
     let node: XmlNode;
@@ -303,6 +329,7 @@ export class SimHost {
   async destroy(ref: string): Promise<string> {
     const d = this.get(ref);
     Deno.removeSync(d.file);
+    this.#clearState(d.file);
     await this.#mark(this.#sources(d.node), false);
     return d.name;
   }
@@ -321,6 +348,7 @@ export class SimHost {
       f.close();
     }
     Deno.removeSync(d.file);
+    this.#clearState(d.file);
     await this.#mark(this.#sources(d.node), false);
   }
 
@@ -518,8 +546,7 @@ async function virshVerb(host: SimHost, verb: string, args: string[]): Promise<v
   };
   switch (verb) {
     case "domstate":
-      host.get(args[0]);
-      return out("running\n");
+      return out(`${host.state(host.get(args[0]).name)}\n`);
     case "dominfo": {
       const d = host.get(args[0]);
       const uuid = child(d.node, "uuid")?.text.trim() ?? "";
@@ -578,9 +605,15 @@ async function virshVerb(host: SimHost, verb: string, args: string[]): Promise<v
     case "resume":
     case "blockresize":
     case "domblklist":
-    case "dompmwakeup":
       host.get(args[0]);
       return;
+    case "dompmwakeup": {
+      const d = host.get(args[0]);
+      if (host.state(d.name) !== "pmsuspended") {
+        throw virshError("Requested operation is not valid: domain is not suspended by the guest");
+      }
+      return host.setState(d.name, "running");
+    }
   }
   throw virshError(`simulated virsh does not know '${verb}'`);
 }

@@ -195,7 +195,8 @@ export async function hostsOf(env: ProfileEnv, volume: string): Promise<string[]
  * A fake `virsh` for simulated hosts (the host is the cwd the SimRunner gives it). A domain is
  * the file `var/run/fakevirsh/<name>.mem` under the host (its "memory"). `save DOM DEV` writes
  * a 512-byte header and the memory to DEV and removes the domain; `restore DEV` reads them back
- * into the domain file; `domstate`, `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
+ * into the domain file; `save-image-dumpxml DEV` prints a domain XML naming it; `domstate`,
+ * `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
  * answered. Every call is appended to `var/run/fakevirsh/calls.log`. A file
  * `var/run/fakevirsh/fail-<verb>` makes that verb fail.
  */
@@ -225,6 +226,11 @@ case "$cmd" in
     [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
     [ -f "$d/$2.mem" ] && { echo "error: domain $2 exists already" >&2; exit 1; }
     dd if="$dev" bs=512 skip=1 status=none | head -c "$3" > "$d/$2.mem" ;;
+  save-image-dumpxml)
+    hdr=$(dd if="$1" bs=512 count=1 status=none | head -n 1 | tr -d '\\0')
+    set -- $hdr
+    [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
+    echo "<domain type='kvm'><name>$2</name></domain>" ;;
   domfsfreeze|domfsthaw|suspend|resume) : ;;
   *) echo "error: fake virsh does not know $cmd" >&2; exit 1 ;;
 esac
