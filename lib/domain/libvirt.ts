@@ -148,7 +148,7 @@ export async function wakeDomain(ctx: ActionContext, host: string, domain: strin
 export type Medium = { insert: string; block: boolean } | "eject";
 
 /**
- * `virsh change-media <domain> <target> …` on the live domain: `--insert <path>` (`--block`
+ * `virsh change-media <domain> <target> …` on the live domain: `<path> --insert` (`--block`
  * for a block device) or `--eject --force` (the guest may hold the tray locked).
  */
 export async function changeMedia(
@@ -163,7 +163,7 @@ export async function changeMedia(
   }
   const args = medium === "eject"
     ? ["--eject", "--force"]
-    : ["--insert", medium.insert, ...(medium.block ? ["--block"] : [])];
+    : [medium.insert, "--insert", ...(medium.block ? ["--block"] : [])];
   await virsh(ctx, host, ["change-media", checkDomain(domain), target, ...args]);
 }
 
