@@ -96,8 +96,12 @@ export abstract class OnedMads {
     }
   }
 
-  /** The VMM override file for `save`/`restore` of this profile, or null when none exists. */
-  vmmOverride(action: "save" | "restore"): string | null {
+  /**
+   * The VMM override file (vmm/kvm/<name>) of this profile for a VM_MAD action (`save`,
+   * `restore`, `deploy`, `attach_disk`, `detach_disk`), or null when none is installed: oned
+   * then runs the host's stock script.
+   */
+  vmmOverride(action: string): string | null {
     return this.#override(action);
   }
 
@@ -125,7 +129,7 @@ export abstract class OnedMads {
     const dsMad = this.datastore(this.imageDs).dsMad;
     return actions.filter((a) => {
       const [kind, name] = a.split("/");
-      if (kind === "vmm") return this.vmmOverride(name as "save" | "restore") === null;
+      if (kind === "vmm") return this.vmmOverride(name) === null;
       if (kind === "datastore") return !this.installed("datastore", dsMad, name);
       return !this.installed("tm", tm, name);
     });
