@@ -34,7 +34,12 @@ export async function run(ctx: ActionContext): Promise<void> {
   const path = checkPath(pathArg, "disk path");
   const vmId = parseId(vmArg, "vmid");
   const host = validateHost(hostArg);
-  const message = decodeXmlPayload(b64, "driver message (argument 5)", { allowRaw: true });
+  // The message is argument 5; stdin carries it too and is read all the same, so that the MAD
+  // never writes into a closed pipe.
+  const raw = (await ctx.stdin()).trim();
+  const message = b64.trim() || !raw
+    ? decodeXmlPayload(b64, "driver message (argument 5)", { allowRaw: true })
+    : decodeXmlPayload(raw, "driver message on stdin", { allowRaw: true });
   const vm = parseVmmAction(message).vm;
   if (vm.id !== vmId) {
     throw new OneblkError("input", `the message is about VM ${vm.id}, not VM ${vmId}`);

@@ -27,6 +27,8 @@ export async function run(ctx: ActionContext): Promise<void> {
   const path = checkPath(pathArg, "disk path");
   parseId(vmArg, "vmid");
   const host = validateHost(hostArg);
+  // stdin (the message) is read all the same, so that the MAD never writes into a closed pipe
+  const raw = (await ctx.stdin()).trim();
   const live = parseDomainXml(await dumpDomainXml(ctx, host, domain), `domain ${domain}`);
   const plan = planDetach({ path, target, live });
   switch (plan.route) {
@@ -39,7 +41,6 @@ export async function run(ctx: ActionContext): Promise<void> {
     case "detach": {
       // The stock script reads nothing from stdin; it gets the decoded message as on a remote
       // call all the same.
-      const raw = (await ctx.stdin()).trim();
       let msg: string | undefined;
       try {
         msg = raw ? decodeXmlPayload(raw, "driver message", { allowRaw: true }) : undefined;
