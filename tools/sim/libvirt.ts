@@ -125,6 +125,14 @@ function leaf(name: string, attrs: Record<string, string>, text = ""): XmlNode {
   return { name, attrs, text, children: [] };
 }
 
+/** The domain with its `<disk>` element `disk` (in a top-level `<devices>`) replaced by `fn`'s. */
+function replaceDisk(domain: XmlNode, disk: XmlNode, fn: (d: XmlNode) => XmlNode): XmlNode {
+  return mapChildren(
+    domain,
+    (dev) => dev.name !== "devices" ? dev : mapChildren(dev, (x) => x === disk ? fn(x) : x),
+  );
+}
+
 /** libvirt's view of one simulated host: its directory, the simulation root, its domains. */
 export class SimHost {
   readonly dir: string;
@@ -405,17 +413,10 @@ export class SimHost {
     if (eject) {
       if (disk.empty) throw virshError(`The disk device '${target}' doesn't have media`);
       const old = disk.source;
-      const node = mapChildren(
-        d.node,
-        (dev) =>
-          dev.name !== "devices" ? dev : mapChildren(dev, (x) =>
-            x === disk.node
-              ? {
-                ...x,
-                children: x.children.filter((c) => c.name !== "source"),
-              }
-              : x),
-      );
+      const node = replaceDisk(d.node, disk.node, (x) => ({
+        ...x,
+        children: x.children.filter((c) => c.name !== "source"),
+      }));
       this.#write({ ...d, node });
       await this.#mark([old], false);
       return;
@@ -426,18 +427,11 @@ export class SimHost {
     await this.#mark([path], true);
     const hp = this.hostPathOf(path);
     const source = leaf("source", block ? { dev: hp } : { file: hp });
-    const node = mapChildren(
-      d.node,
-      (dev) =>
-        dev.name !== "devices" ? dev : mapChildren(dev, (x) =>
-          x === disk.node
-            ? {
-              ...x,
-              attrs: { ...x.attrs, type: block ? "block" : "file" },
-              children: [source, ...x.children.filter((c) => c.name !== "source")],
-            }
-            : x),
-    );
+    const node = replaceDisk(d.node, disk.node, (x) => ({
+      ...x,
+      attrs: { ...x.attrs, type: block ? "block" : "file" },
+      children: [source, ...x.children.filter((c) => c.name !== "source")],
+    }));
     this.#write({ ...d, node });
   }
 

@@ -95,38 +95,33 @@ describe("vmm attach_disk / detach_disk overrides", () => {
     );
   }
 
-  function attach(tc: Case, input: VmInput, dom: string, diskId: number, target: string) {
-    const msg = buildVmmActionXml({
+  /** Run the attach or detach override for disk `diskId` of `input` as oned does. */
+  function hotplug(
+    verb: "attach" | "detach",
+    tc: Case,
+    input: VmInput,
+    dom: string,
+    diskId: number,
+    target: string,
+  ) {
+    const msg = encodeBase64Text(buildVmmActionXml({
       vm: buildVmXml(input),
       datastore: env.c.oned.state.datastores.get(tc.systemDs)!,
       host: "bravo",
       deployId: dom,
-    });
+    }));
     const path = `${vmDir(tc.systemDs, input.id)}/disk.${diskId}`;
     const index = String(target.charCodeAt(target.length - 1) - 97);
-    return env.c.run("vmm", "kvm", OVERRIDE[tc.driver][0], [
-      dom,
-      path,
-      target,
-      index,
-      encodeBase64Text(msg),
-      String(input.id),
-      "bravo",
-    ], { stdin: encodeBase64Text(msg) });
+    const args = verb === "attach"
+      ? [dom, path, target, index, msg, String(input.id), "bravo"]
+      : [dom, path, target, index, String(input.id), "bravo"];
+    const script = OVERRIDE[tc.driver][verb === "attach" ? 0 : 1];
+    return env.c.run("vmm", "kvm", script, args, { stdin: msg });
   }
-
-  function detach(tc: Case, input: VmInput, dom: string, diskId: number, target: string) {
-    const path = `${vmDir(tc.systemDs, input.id)}/disk.${diskId}`;
-    const index = String(target.charCodeAt(target.length - 1) - 97);
-    return env.c.run("vmm", "kvm", OVERRIDE[tc.driver][1], [
-      dom,
-      path,
-      target,
-      index,
-      String(input.id),
-      "bravo",
-    ]);
-  }
+  const attach = (tc: Case, input: VmInput, dom: string, diskId: number, target: string) =>
+    hotplug("attach", tc, input, dom, diskId, target);
+  const detach = (tc: Case, input: VmInput, dom: string, diskId: number, target: string) =>
+    hotplug("detach", tc, input, dom, diskId, target);
 
   it("a volatile disk on the store is hot-attached as a block device and detached", async () => {
     await forEachCase(async (tc) => {
