@@ -27,6 +27,9 @@ Usage:
   oneblk actions [--json]                                   list implemented actions
   oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--stubs] [--dry-run] [--force]
   oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
+  oneblk adopt drbd RESFILE [options]                       take a hand-made DRBD resource
+                                                            over into LINSTOR (and OpenNebula)
+  oneblk gc [--dry-run] [--datastore ID] [--min-age AGE]    remove what failed actions left
   oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
   oneblk demo [--json]                                      walk a VM through its life on simulators
   oneblk version
@@ -57,9 +60,21 @@ const COMMAND_HELP: Record<string, string> = {
   demo: "oneblk demo [--json] [--latency-ms N]\n" +
     "  Starts simulated LINSTOR and StorPool clusters and a simulated oned, and walks a VM\n" +
     "  through its life, printing each step and a table of timings.",
+  gc: "oneblk gc [--dry-run] [--datastore ID] [--min-age AGE]\n" +
+    "  Finds what oneblk made for itself and could not remove (temporary snapshots, marked\n" +
+    "  attachments, volumes of failed cp/clone whose image oned no longer has) in the stores of\n" +
+    "  oneblk's datastores (or of datastore ID), and removes it; --dry-run only lists it.\n" +
+    "  Leftovers younger than AGE (default 1h; 0, 90s, 30m, 2h…) are kept: their action may\n" +
+    "  still run. Never touches anything else. Uses ONE_XMLRPC/ONE_AUTH like the actions.",
   version: "oneblk version\n  Prints the version.",
   help: "oneblk help [command]",
 };
+
+/** Help of one command (adopt's lives with it, loaded only when asked for). */
+async function commandHelp(cmd: string | undefined): Promise<string> {
+  if (cmd === "adopt") return (await import("./adopt.ts")).ADOPT_HELP;
+  return COMMAND_HELP[cmd ?? ""] ?? HELP;
+}
 
 function wantsHelp(args: string[]): boolean {
   return args.includes("--help") || args.includes("-h");
@@ -68,14 +83,14 @@ function wantsHelp(args: string[]): boolean {
 async function command(args: string[], tools: ToolCommands): Promise<number> {
   const [cmd = "help", ...rest] = args;
   if (cmd !== "help" && cmd !== "run" && wantsHelp(rest)) {
-    console.log(COMMAND_HELP[cmd] ?? HELP);
+    console.log(await commandHelp(cmd));
     return 0;
   }
   switch (cmd) {
     case "help":
     case "--help":
     case "-h":
-      console.log(COMMAND_HELP[rest[0]] ?? HELP);
+      console.log(await commandHelp(rest[0]));
       return 0;
     case "version":
     case "--version":
@@ -101,10 +116,18 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       else for (const a of list) console.log(`${a.kind}/${a.driver}/${a.name}`);
       return 0;
     }
+    case "gc": {
+      const { gcMain } = await import("./gc.ts");
+      return await gcMain(rest);
+    }
     case "install":
     case "uninstall": {
       const { installMain } = await import("./install_cli.ts");
       return await installMain(cmd, rest);
+    }
+    case "adopt": {
+      const { adoptMain } = await import("./adopt.ts");
+      return await adoptMain(rest);
     }
     case "sim":
     case "demo":
@@ -112,7 +135,8 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
   }
   throw new OneblkError(
     "usage",
-    `unknown command '${cmd}' (known: run, actions, install, uninstall, sim, demo, version, help)`,
+    `unknown command '${cmd}' (known: run, actions, install, uninstall, adopt, gc, sim, demo, ` +
+      `version, help)`,
   );
 }
 

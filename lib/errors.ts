@@ -15,6 +15,31 @@ export type ErrorKind =
   | "host" // a remote command failed
   | "internal";
 
+/** Secrets of this process (tokens), registered by lib/http.ts secretHeaderValue. */
+const secrets = new Set<string>();
+
+/**
+ * Never show `secret` in an error text (it and each of its lines, should a runtime print it
+ * split). Empty and very short pieces are not registered (they would blank out normal text).
+ */
+export function registerSecret(secret: string): void {
+  for (const s of [secret, ...secret.split(/[\r\n]+/)]) {
+    if (s.trim().length >= 4) secrets.add(s.trim());
+  }
+}
+
+/** `text` with every registered secret replaced by `***`. */
+export function scrubSecrets(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join("***");
+  return out;
+}
+
+/** One line: line breaks and the blanks around them become one space. */
+function oneLine(text: string): string {
+  return text.replace(/\s*[\r\n]+\s*/g, " ").trim();
+}
+
 /** An error with a short, secret-free, one-line message meant for the operator. */
 export class OneblkError extends Error {
   /** Classification, see ErrorKind. */
@@ -23,10 +48,10 @@ export class OneblkError extends Error {
   readonly detail?: string;
 
   constructor(kind: ErrorKind, message: string, detail?: string) {
-    super(message.replace(/\s*\n\s*/g, " ").trim());
+    super(oneLine(scrubSecrets(message)));
     this.name = "OneblkError";
     this.kind = kind;
-    this.detail = detail;
+    this.detail = detail === undefined ? undefined : oneLine(scrubSecrets(detail));
   }
 }
 
@@ -35,9 +60,9 @@ export function isKind(e: unknown, ...kinds: ErrorKind[]): e is OneblkError {
   return e instanceof OneblkError && kinds.includes(e.kind);
 }
 
-/** Turn anything thrown into a one-line message (no stack traces for operators). */
+/** Turn anything thrown into a one-line, secret-free message (no stack traces for operators). */
 export function errorLine(e: unknown): string {
   if (e instanceof OneblkError) return e.detail ? `${e.message} (${e.detail})` : e.message;
-  if (e instanceof Error) return `${e.name}: ${e.message}`.replace(/\s*\n\s*/g, " ");
-  return String(e).replace(/\s*\n\s*/g, " ");
+  if (e instanceof Error) return oneLine(scrubSecrets(`${e.name}: ${e.message}`));
+  return oneLine(scrubSecrets(String(e)));
 }

@@ -10,7 +10,17 @@
  * have been applied: it is reported, never repeated blindly. An HTTP 5xx answer is retried for
  * reads only. Each client says which of its calls are reads and how often it tries; the oned
  * client never retries (an XML-RPC call cannot tell a read from a change to the transport).
+ *
+ * One deadline per action: a store found unreachable (its call ended without any answer after
+ * its own retries and waits, or timed out) is remembered by the client (`Outage`; a client
+ * lives for one action); its later calls share a short grace ({@link OUTAGE_GRACE_MS}) and then
+ * fail at once with the cause already found, instead of each waiting out its own deadline.
+ *
+ * Secrets: a header value built from a secret (a token) is checked before use and registered
+ * (secretHeaderValue): a value no HTTP header may carry is refused without showing it, and the
+ * secret is scrubbed from every error text (lib/errors.ts scrubSecrets, also applied here).
  */
+import { OneblkError, registerSecret, scrubSecrets } from "./errors.ts";
 
 /** How far a failed request got (see the module doc). */
 export type TransportFailure = "refused" | "unreachable" | "lost";
@@ -40,15 +50,45 @@ function chain(e: unknown): string {
  * credentials).
  */
 export function transportErrorText(e: unknown): string {
-  return chain(e).replace(/error sending request for url \([^)]*\):\s*/g, "")
-    .replace(/\s*\n\s*/g, " ").trim();
+  return scrubSecrets(chain(e)).replace(/error sending request for url \([^)]*\):\s*/g, "")
+    .replace(/\s*[\r\n]+\s*/g, " ").trim();
 }
+
+/**
+ * What a TLS client's refusal of the server's certificate means and what to do, by the reason
+ * rustls gives (`invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))`).
+ */
+const TLS_ADVICE: [RegExp, string][] = [
+  [
+    /CaUsedAsEndEntity/,
+    "the server presents a CA certificate (CA:TRUE) as its own certificate, which TLS clients " +
+    "refuse; give the server a certificate with CA:FALSE and its address in subjectAltName, " +
+    "signed by that CA, and keep the CA certificate as the CA file",
+  ],
+  [
+    /UnknownIssuer/,
+    "the server's certificate is not signed by a CA of the CA file (or the system's): give " +
+    "the certificate of the CA that signed it as the CA file",
+  ],
+  [
+    /NotValidForName/,
+    "the server's certificate does not name the address used: add it to the certificate's " +
+    "subjectAltName, or use a name the certificate has",
+  ],
+  [/Expired|NotValidYet/, "the server's certificate is outside its validity dates"],
+];
 
 /** The key phrase of a transport failure ("tcp connect error: …", "Connection reset …"). */
 export function shortTransportError(e: unknown): string {
   const t = transportErrorText(e);
+  const tls = /invalid peer certificate: (\w+)(?:\(\w*\(?(\w+))?/i.exec(t);
+  if (tls) {
+    const advice = TLS_ADVICE.find(([re]) => re.test(t));
+    const reason = tls[2] && tls[2] !== tls[1] ? `${tls[1]}: ${tls[2]}` : tls[1];
+    return `invalid peer certificate (${reason})${advice ? `: ${advice[1]}` : ""}`;
+  }
   const m = t.match(
-    /(tcp connect error: [^(]*|invalid peer certificate: \w+|connection closed before message completed|Connection reset[^:]*|received fatal alert: \w+|dns error[^:]*)/i,
+    /(tcp connect error: [^(]*|connection closed before message completed|Connection reset[^:]*|received fatal alert: \w+|dns error[^:]*)/i,
   );
   return (m ? m[1] : t).trim().slice(0, 200);
 }
@@ -119,5 +159,56 @@ export class Deadline {
   /** Stop the timer (call when the call is over). */
   clear(): void {
     clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * The value of a header that carries `secret` (e.g. `Bearer <token>`), after checking it: the
+ * secret is trimmed of surrounding blanks; a line break or another control character inside is
+ * refused with kind "config" naming only `what` (never the value). The secret is registered so
+ * that no error text shows it.
+ */
+export function secretHeaderValue(secret: string, what: string, build = (s: string) => s): string {
+  const s = secret.trim();
+  registerSecret(secret);
+  if (s) registerSecret(s);
+  if ([...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) {
+    throw new OneblkError(
+      "config",
+      `${what} contains a line break or another control character, which no HTTP header may ` +
+        `carry: set it again as one line (its value is not shown)`,
+    );
+  }
+  return build(s);
+}
+
+/** After a store was found unreachable, how long its later calls (same action) may still try. */
+export const OUTAGE_GRACE_MS = 5_000;
+
+/**
+ * The outage memory of one client (module doc, one deadline per action): a client lives for
+ * one action (one process), so what it found lasts exactly that long.
+ */
+export class Outage {
+  #found: { at: number; text: string } | null = null;
+
+  /** Record that the store could not be reached (`text`: the cause, one line). */
+  record(text: string): void {
+    this.#found ??= { at: Date.now(), text };
+  }
+
+  /** The store answered: forget the outage. */
+  clear(): void {
+    this.#found = null;
+  }
+
+  /**
+   * For a new call: null when no outage is known; else the cause and how many ms the call may
+   * still try (0: fail at once).
+   */
+  check(): { text: string; leftMs: number } | null {
+    const o = this.#found;
+    if (!o) return null;
+    return { text: o.text, leftMs: Math.max(0, o.at + OUTAGE_GRACE_MS - Date.now()) };
   }
 }

@@ -4,10 +4,15 @@ import assert from "node:assert/strict";
 import {
   Deadline,
   mayRetry,
+  Outage,
+  OUTAGE_GRACE_MS,
+  secretHeaderValue,
   shortTransportError,
   transportErrorText,
   transportFailure,
 } from "../lib/http.ts";
+import { errorLine, OneblkError } from "../lib/errors.ts";
+import { LinstorClient } from "../lib/backend/linstor/client.ts";
 
 function fetchError(cause: string): Error {
   return new TypeError("error sending request for url (http://u:pw@10.0.0.1:3370/v1/x)", {
@@ -67,5 +72,52 @@ describe("shared HTTP rules", () => {
     await d.sleep(5_000);
     assert.ok(Date.now() - t0 < 1_000 && d.expired && d.remaining() === 0);
     d.clear();
+  });
+
+  it("item 7: a token with a line break is refused unseen; tokens never show in errors", () => {
+    for (const bad of ["Sekr1t-A\nX-Evil: 1", "Sekr1t-A\r\nSekr1t-B", "Sekr1t-A\u0000B"]) {
+      assert.throws(() => secretHeaderValue(bad, "LINSTOR_TOKEN"), (e) => {
+        assert.ok(e instanceof OneblkError && e.kind === "config");
+        assert.doesNotMatch(errorLine(e), /Sekr1t|X-Evil/);
+        return true;
+      });
+      assert.throws(() => new LinstorClient({ controllers: "127.0.0.1", token: bad }), (e) => {
+        assert.doesNotMatch(errorLine(e), /Sekr1t|X-Evil/);
+        assert.match(errorLine(e), /LINSTOR_TOKEN contains a line break/);
+        return true;
+      });
+    }
+    // surrounding blanks (a token file's newline) are not part of the token
+    assert.equal(secretHeaderValue(" t0k3n-ok\n", "T", (t) => `Bearer ${t}`), "Bearer t0k3n-ok");
+    // once registered, a secret is scrubbed from any error, whatever path it took
+    assert.doesNotMatch(errorLine(new OneblkError("backend", "echo t0k3n-ok back")), /t0k3n-ok/);
+    assert.doesNotMatch(errorLine(new Error("Invalid header value: Bearer t0k3n-ok")), /t0k3n-ok/);
+    assert.doesNotMatch(transportErrorText(new Error("x t0k3n-ok y")), /t0k3n-ok/);
+  });
+
+  it("item 6: an outage lets later calls try for a short grace, then fail at once", () => {
+    const o = new Outage();
+    assert.equal(o.check(), null);
+    o.record("tcp connect error: Connection refused");
+    o.record("a later cause is not kept");
+    const c = o.check()!;
+    assert.equal(c.text, "tcp connect error: Connection refused");
+    assert.ok(c.leftMs > 0 && c.leftMs <= OUTAGE_GRACE_MS);
+    o.clear();
+    assert.equal(o.check(), null);
+  });
+
+  it("item 10: a refused server certificate says what is wrong and what to do", () => {
+    const e = fetchError(
+      "client error (Connect): invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+    );
+    assert.match(
+      shortTransportError(e),
+      /^invalid peer certificate \(Other: CaUsedAsEndEntity\): the server presents a CA certificate \(CA:TRUE\)/,
+    );
+    assert.match(
+      shortTransportError(fetchError("invalid peer certificate: UnknownIssuer")),
+      /not signed by a CA of the CA file/,
+    );
   });
 });

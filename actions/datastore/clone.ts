@@ -4,9 +4,12 @@
  *
  * The store clones server-side (backend.cloneVolume: LINSTOR clone API with snapshot-restore
  * and block-copy fallbacks, StorPool baseOn) into the new image's volume, placed like the
- * target datastore, grown to IMAGE/SIZE when that is larger (never shrunk). A failed clone
- * leaves nothing named like the new image (backend contract). A repeat after success (the
- * volume exists already) succeeds without copying again.
+ * target datastore, grown to IMAGE/SIZE when that is larger (never shrunk). The clone is
+ * marked unfinished by `datastore clone image <id>` until it is complete (oned drops an image
+ * with no SOURCE without calling DS rm: `oneblk gc` finds a clone left behind by its mark). A
+ * failed clone leaves nothing named like the new image (backend contract). A repeat after
+ * success (the volume exists already as a complete clone: backend contract, the reuse rule)
+ * succeeds without copying again.
  *
  * The source volume must be in the same store as the target datastore (OpenNebula only clones
  * within one DS_MAD; datastores of one driver pointing at different clusters are not
@@ -16,6 +19,7 @@ import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { cloneOutput } from "../../lib/one/output.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
+import { fillOrDelete, ownerOf } from "../../lib/domain/undo.ts";
 
 /** Run datastore clone. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -36,22 +40,19 @@ export async function run(ctx: ActionContext): Promise<void> {
     throw new OneblkError("input", `image ${imageId} cannot be cloned onto itself (${source})`);
   }
   const sizeMiB = image.size > 0 ? Math.ceil(image.size) : undefined;
+  const pending = ownerOf(ctx, "image", imageId);
+  let created: boolean;
   try {
-    await backend.cloneVolume(source, target, { placement, sizeMiB });
+    created = await backend.cloneVolume(source, target, { placement, sizeMiB, pending });
   } catch (e) {
-    if (isKind(e, "exists")) {
-      // A repeat: the earlier run finished (a failed clone leaves no target behind).
-      ctx.info(`${target} exists already; keeping it`);
-      if (sizeMiB !== undefined) await backend.resizeVolume(target, sizeMiB);
-    } else if (isKind(e, "not_found")) {
-      throw new OneblkError(
-        "not_found",
-        `source volume ${source} of image ${image.cloningId} does not exist`,
-      );
-    } else {
-      throw e;
-    }
+    if (!isKind(e, "not_found")) throw e;
+    throw new OneblkError(
+      "not_found",
+      `source volume ${source} of image ${image.cloningId} does not exist`,
+    );
   }
+  if (!created) ctx.info(`${target} exists already as a complete clone; keeping it`);
+  await fillOrDelete(ctx, backend, target, created, () => Promise.resolve(), pending);
   const format = profile.keepImageFormat ? (image.format.trim() || "raw") : "raw";
   ctx.out(cloneOutput(profile.imageSource(imageId, ds.id), format).trimEnd());
 }

@@ -17,8 +17,11 @@
  *    staged into STAGING_DIR (default /var/tmp) on the bridge host, `qemu-img info` gives the
  *    virtual size (and refuses backing files), then the volume is created, attached, and
  *    `qemu-img convert -n -O raw` writes into its device. The staging file is always removed.
- * 5. The temporary attachment is always released. If anything fails after the volume was
- *    created, the volume is deleted: nothing half-made stays behind.
+ * 5. The temporary attachment is always released (when that fails, it is marked for
+ *    `oneblk gc`). The volume is created marked unfinished by `datastore cp image <id>` and
+ *    unmarked as the last step; if anything fails after it was created, it is deleted (when
+ *    that fails too, its mark lets `oneblk gc` find it: oned drops an image with no SOURCE
+ *    without calling DS rm).
  *
  * Bridge host: BRIDGE_LIST round-robin by image id, else the front-end (lib/domain/image_io.ts).
  */
@@ -51,7 +54,7 @@ import {
   stagingDir,
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
-import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { fillOrDelete, ownerOf } from "../../lib/domain/undo.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
 
@@ -136,12 +139,17 @@ interface CpJob {
   /** Bridge host doing the host-side work. */
   host: string;
   digests: Partial<Record<DigestName, string>>;
+  /** Owner of the new volume's unfinished mark ("datastore cp image 12"). */
+  owner: string;
 }
 
 /** Create the volume and stream the bytes straight into its device. */
 async function direct(job: CpJob, sizeMiB: number, qcow2: boolean): Promise<void> {
   const { ctx, backend, volume, host, img } = job;
-  const created = await backend.createVolume(volume, sizeMiB, { placement: job.placement });
+  const created = await backend.createVolume(volume, sizeMiB, {
+    placement: job.placement,
+    pending: job.owner,
+  });
   await fillOrDelete(ctx, backend, volume, created, async () => {
     await withAttached(ctx, backend, volume, host, async (dev) => {
       // The volume bounds what may be written: a source that grows fails instead.
@@ -157,9 +165,9 @@ async function direct(job: CpJob, sizeMiB: number, qcow2: boolean): Promise<void
           throw new OneblkError("input", `${img.label} is a qcow2 image with a backing file`);
         }
       }
-    });
+    }, { owner: job.owner });
     verifyDigests(img, job.digests);
-  });
+  }, job.owner);
 }
 
 /** Stage on the bridge, learn the virtual size, create, convert into the device. */
@@ -178,7 +186,10 @@ async function convert(job: CpJob, format: string, sizeMiB: number, dir: string)
       );
     }
     const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
-    const created = await backend.createVolume(volume, need, { placement: job.placement });
+    const created = await backend.createVolume(volume, need, {
+      placement: job.placement,
+      pending: job.owner,
+    });
     await fillAttached(
       ctx,
       backend,
@@ -191,6 +202,7 @@ async function convert(job: CpJob, format: string, sizeMiB: number, dir: string)
           targetExists: true,
           timeoutMs: DATA_TIMEOUT_MS,
         }),
+      job.owner,
     );
   } finally {
     await removeStaging(ctx, host, staged);
@@ -230,6 +242,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     volume,
     host,
     digests,
+    owner: ownerOf(ctx, "image", imageId),
   };
   try {
     const detected = detectImageFormat(img.head);

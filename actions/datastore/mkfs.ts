@@ -30,7 +30,7 @@ import {
   stagingDir,
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
-import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { fillOrDelete, ownerOf } from "../../lib/domain/undo.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
 
@@ -88,8 +88,12 @@ export async function run(ctx: ActionContext): Promise<void> {
   const host = bridgeHost(ctx, ds, imageId);
   const { backend, placement } = f;
 
+  const owner = ownerOf(ctx, "image", imageId);
   if (format === "raw") {
-    const created = await backend.createVolume(volume, sizeMiB, { placement });
+    const created = await backend.createVolume(volume, sizeMiB, {
+      placement,
+      pending: fs ? owner : undefined,
+    });
     if (fs) {
       ctx.info(`making ${fs} on ${volume} on ${host}`);
       await fillAttached(
@@ -99,6 +103,7 @@ export async function run(ctx: ActionContext): Promise<void> {
         created,
         host,
         (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS }),
+        owner,
       );
     }
     ctx.out(mkfsOutput(source).trimEnd());
@@ -117,7 +122,10 @@ export async function run(ctx: ActionContext): Promise<void> {
   const base = `${dir}/oneblk-mkfs-${volume}-${tmpSuffix()}`;
   const qfile = `${base}.qcow2`;
   const rawFile = `${base}.raw`;
-  const created = await backend.createVolume(volume, mibCeil(full), { placement });
+  const created = await backend.createVolume(volume, mibCeil(full), {
+    placement,
+    pending: owner,
+  });
   await fillOrDelete(ctx, backend, volume, created, async () => {
     try {
       await mkdirp(ctx.hosts, host, dir);
@@ -127,10 +135,10 @@ export async function run(ctx: ActionContext): Promise<void> {
       await withAttached(ctx, backend, volume, host, async (dev) => {
         // Not sparse: zero runs inside the qcow2 metadata must reach the device.
         await ctx.hosts.run(host, ddFileArgv(qfile, dev), { timeoutMs: DATA_TIMEOUT_MS });
-      });
+      }, { owner });
     } finally {
       for (const p of [qfile, rawFile]) await removeStaging(ctx, host, p);
     }
-  });
+  }, owner);
   ctx.out(mkfsOutput(source).trimEnd());
 }

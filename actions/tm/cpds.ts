@@ -14,7 +14,8 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { freezeWanted, withGuestFrozen } from "../../lib/domain/libvirt.ts";
-import { isKind, OneblkError } from "../../lib/errors.ts";
+import { OneblkError } from "../../lib/errors.ts";
+import { tempSnapshotName } from "../../lib/backend/marks.ts";
 import { LCM_STATE } from "../../lib/one/views.ts";
 import { imageVolumes, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 
@@ -35,11 +36,8 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   const placement = p.placement(ds.template, ds.id);
   const copy = async (fromSnapshot?: string) => {
-    try {
-      await backend.cloneVolume(volume, target, { placement, fromSnapshot });
-    } catch (e) {
-      if (!isKind(e, "exists") || !(await backend.getVolume(target))) throw e;
-      ctx.info(`${target} exists already (repeated call): keeping it`);
+    if (!(await backend.cloneVolume(volume, target, { placement, fromSnapshot }))) {
+      ctx.info(`${target} exists already as a complete copy (repeated call): keeping it`);
     }
   };
 
@@ -53,7 +51,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
 
   // Running VM: a crash-consistent (optionally frozen) temporary snapshot, cloned, then removed.
-  const tmp = `oneblk-saveas-${vm.id}-${disk.diskId}-${Date.now().toString(36)}`;
+  const tmp = tempSnapshotName("saveas", `vm${vm.id}`, `disk${disk.diskId}`);
   const snap = () => backend.createSnapshot(volume, tmp);
   if (freezeWanted(vm, "DISK_SAVEAS_FSFREEZE", false)) {
     await withGuestFrozen(

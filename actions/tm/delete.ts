@@ -1,14 +1,16 @@
 /**
  * tm delete `host:PATH vmid dsid` (docs/contract.md "tm delete").
  *
- * Disk (`…/disk.i`): remove the link and detach from the host (a device still open there, e.g.
- * a CDROM another VM uses, stays attached and is reported), then delete the volume ONLY when
- * it is the VM's own: a volatile disk, a private clone of a non-persistent image or a per-VM
+ * Disk (`…/disk.i`): remove the link and detach from the host (a device still open there stays
+ * attached and is reported; an image other VMs share, e.g. a CDROM, stays attached while oned
+ * says another VM on that host uses it: lib/domain/shared_image.ts), then delete the volume
+ * ONLY when it is the VM's own: a volatile disk, a private clone of a non-persistent image or a per-VM
  * CDROM copy. Persistent disks and image volumes are never deleted, whatever oned sends
  * (`recover --delete`, delete_prev …). A volume already gone is fine.
  *
  * VM directory: delete the VM's checkpoint volume and context ISO volume (if any) in the system
- * datastore's store, then remove the directory on the host (only below `<location>/<sys_ds>`);
+ * datastore's store, then remove the directory on the host (only `<BASE_PATH>/<vmid>` of that
+ * system datastore as oned knows it: lib/domain/vm_dir.ts vmDirPrefix);
  * an unreachable (dead) host is reported, not an error: the store side is done.
  *
  * Idempotent: a second run finds nothing to do and succeeds.
@@ -20,6 +22,7 @@ import { isKind } from "../../lib/errors.ts";
 import { unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { diskOf, isPrivateVolume, loadVmAndDs } from "../../lib/domain/vm_disk.ts";
 import { vmDirPrefix } from "../../lib/domain/vm_dir.ts";
+import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 
 /** Run tm delete. */
@@ -28,7 +31,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const dst = a.dst!;
   const p = ctx.profile;
   if (dst.diskId === null) {
-    const prefix = vmDirPrefix(dst.path, a.vmId, a.dsId);
+    const prefix = await vmDirPrefix(ctx, dst.path, a.vmId, a.dsId);
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
     const backend = ctx.backend(ds);
     await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
@@ -46,7 +49,10 @@ export async function run(ctx: ActionContext): Promise<void> {
   const disk = diskOf(vm, dst);
   const volume = p.diskVolume(vm.id, disk);
   const backend = ctx.backend(ds);
-  await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
+  const keep = isSharedImage(p, disk, volume)
+    ? () => sharedImageUser(ctx, vm, disk, dst.host)
+    : undefined;
+  await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path, keep);
   if (!isPrivateVolume(p, disk, volume)) {
     ctx.info(`${volume} is not private to VM ${vm.id} (persistent, CDROM or image): kept`);
     return;

@@ -28,6 +28,7 @@ import { attachAndLink, unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_disk.ts";
 import { withUndo } from "../../lib/domain/undo.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
+import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
@@ -59,6 +60,10 @@ async function moveDisk(
 ): Promise<void> {
   const { vm, disk, volume, backend } = await loadVmDisk(ctx, dst, vmId, dsId);
   const lcm = vm.lcmState;
+  // An image other VMs share stays attached on the source while one there uses it.
+  const shared = isSharedImage(ctx.profile, disk, volume);
+  const keepOn = (host: string) => shared ? () => sharedImageUser(ctx, vm, disk, host) : undefined;
+  const keep = keepOn(src.host);
   let detachOnly = STOP_STATES.includes(lcm);
   let attachOnly = RESUME_STATES.includes(lcm);
   if (!detachOnly && !attachOnly && src.host !== dst.host) {
@@ -66,13 +71,13 @@ async function moveDisk(
     else if (await isFrontend(ctx, src.host)) attachOnly = true;
   }
   if (detachOnly) {
-    await unlinkAndDetach(ctx, backend, volume, src.host, src.path);
+    await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
     return;
   }
   const releaseSource = async () => {
     if (attachOnly) return;
     if (src.host === dst.host) await unlink(ctx.hosts, src.host, src.path);
-    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path);
+    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
   };
   const srcDs = vmDirInfo(src.path)?.sysDsId;
   const dstDs = vmDirInfo(dst.path)?.sysDsId;
@@ -89,8 +94,9 @@ async function moveDisk(
       }
     },
     async () => {
-      if (src.host !== dst.host) await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
-      else await unlink(ctx.hosts, dst.host, dst.path);
+      if (src.host !== dst.host) {
+        await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path, keepOn(dst.host));
+      } else await unlink(ctx.hosts, dst.host, dst.path);
     },
   );
 }
@@ -102,8 +108,8 @@ async function moveDir(
   vmId: number,
   dsId: number,
 ): Promise<void> {
-  const srcPrefix = vmDirPrefix(src.path, vmId);
-  vmDirPrefix(dst.path, vmId);
+  const srcPrefix = await vmDirPrefix(ctx, src.path, vmId);
+  await vmDirPrefix(ctx, dst.path, vmId);
   const ds = await (await ctx.one()).datastoreInfo(dsId);
   if (await sameDir(ctx, src, dst)) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);

@@ -8,13 +8,36 @@
  * Units: sizes are MiB (OpenNebula's MB) unless the name says otherwise.
  *
  * Idempotency is part of the contract:
- *  - createVolume on an existing volume of the same size succeeds (returns created=false);
- *    an existing volume of a different size fails with kind "exists";
+ *  - createVolume on an existing complete volume of the same size succeeds (returns
+ *    created=false); an existing volume of a different size fails with kind "exists";
+ *  - cloneVolume onto an existing complete clone succeeds (returns created=false);
  *  - deleteVolume / deleteSnapshot of something missing succeeds;
  *  - attach on a host that already has it, detach on a host that does not, succeed;
  *  - createSnapshot of an existing snapshot name on that volume succeeds.
  * Errors are OneblkError with kind not_found / exists / in_use / timeout / unavailable /
  * backend / config.
+ *
+ * Unknown outcomes are resolved by reading the store, never by assuming (every store):
+ *  - a call whose outcome is unknown (the reply was lost, the call timed out, an earlier run was
+ *    killed between two steps) is followed by a read of what exists: a clone that was started
+ *    is waited for, a snapshot that exists was taken, a volume that does not exist was not made;
+ *  - an existing volume is reused only when it is complete: its clone finished and succeeded,
+ *    it has its volume (data) and replicas, and it has the expected size (the asked size for a
+ *    create; at least the source's size for a clone, then grown to the asked size). A clone
+ *    still running is waited for. A failed clone, or a volume that holds no data (no volume, no
+ *    replica, no snapshot), is deleted and made again. Anything else fails with kind "exists"
+ *    and is left as it is: a reuse is never a guess;
+ *  - `unavailable` (the store cannot be reached) ends the call: it is no reason to try another
+ *    method (clone API → snapshot restore → block copy); each distinct cause is reported once,
+ *    and once a store was found unreachable the other calls of the same process fail at once
+ *    instead of waiting again (lib/http.ts, one deadline per action).
+ *
+ * Temporaries and leftovers: what a store call creates for itself (a snapshot, an attachment,
+ * a half-made volume) is removed on every exit path. What cannot be removed now is marked, so
+ * that the next call of the same kind or `oneblk gc` finds it (findLeftovers): temporary
+ * snapshots carry the `oneblk-` name prefix ({@link TEMP_PREFIX}); volumes and attachments get
+ * a mark (markLeftover, or `pending` at creation) with its owner and time. A store never marks,
+ * lists or removes as a leftover anything else.
  *
  * A store is one folder (lib/backend/<store>/) whose index.ts exports a StoreImpl, listed once
  * in lib/backend/index.ts; its placement type extends PlacementBase with the store's own knobs.
@@ -94,6 +117,11 @@ export interface CreateOptions<P extends PlacementBase = PlacementBase> {
   props?: Record<string, string>;
   /** Try to put a full replica on this host (LINSTOR PREFER_NODE / clone locality). */
   preferHost?: string;
+  /**
+   * Mark the new volume as unfinished, owned by this owner (e.g. "datastore cp image 12"), in
+   * the same call that creates it: findLeftovers reports it until clearMark.
+   */
+  pending?: string;
 }
 
 /** Options for cloneVolume. */
@@ -105,7 +133,35 @@ export interface CloneOptions<P extends PlacementBase = PlacementBase> {
   preferHost?: string;
   /** Clone from this snapshot of the source instead of its current state. */
   fromSnapshot?: string;
+  /** Mark the clone as unfinished (see CreateOptions.pending); set as soon as it exists. */
+  pending?: string;
 }
+
+/** Name prefix of every temporary snapshot (and only those): the name is its mark. */
+export const TEMP_PREFIX = "oneblk-";
+
+/** Something oneblk made for itself and could not remove, as findLeftovers reports it. */
+export interface Leftover {
+  /** A volume (half-made or orphaned), a temporary snapshot, a temporary attachment. */
+  kind: "volume" | "snapshot" | "attachment";
+  /** The volume's, the snapshot's, or (attachment) the volume's name. */
+  name: string;
+  /** The volume a snapshot or an attachment belongs to. */
+  volume?: string;
+  /** The host of an attachment. */
+  host?: string;
+  /** Who left it, e.g. "tm clone vm 7 disk 0", "datastore cp image 12". */
+  owner: string;
+  /** When it was made or marked, ms since epoch (0 when unknown). */
+  since: number;
+  /** Why it is a leftover, one line. */
+  reason: string;
+}
+
+/** What markLeftover and clearMark act on. */
+export type LeftoverRef =
+  | { kind: "volume"; name: string }
+  | { kind: "attachment"; name: string; host: string };
 
 /** Options for attach. */
 export interface AttachOptions {
@@ -137,10 +193,14 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
    */
   deleteVolume(volume: string, opts?: { immediate?: boolean }): Promise<void>;
   /**
-   * Server-side clone (fast path), falling back to snapshot-restore and then to a
-   * block copy done by the backend. On failure nothing named `target` is left behind.
+   * Server-side clone (fast path), falling back to snapshot-restore and then to a block copy
+   * done by the backend (never after `unavailable`). Returns true when this call made the
+   * clone, false when `target` existed already as a complete clone (module doc: it is then
+   * grown to `sizeMiB` and gets `props`); an existing target that is not complete and holds no
+   * data is made again, any other fails with kind "exists". On failure nothing this call
+   * created is left behind, except what an unknown outcome leaves for a later read.
    */
-  cloneVolume(source: string, target: string, opts: CloneOptions<P>): Promise<void>;
+  cloneVolume(source: string, target: string, opts: CloneOptions<P>): Promise<boolean>;
   /** Grow to sizeMiB (no-op when already that size or larger; never shrinks). */
   resizeVolume(volume: string, sizeMiB: number): Promise<void>;
   /** Rename a volume (used by crash-safe flatten and delete-keeping schemes). */
@@ -171,6 +231,19 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
   setProps(volume: string, props: Record<string, string | null>): Promise<void>;
   /** Volumes whose props match every given key=value, with their usage, in one bulk query. */
   listUsage(match: Record<string, string>): Promise<VolumeUsage[]>;
+
+  /**
+   * Mark a volume or an attachment that could not be removed as a leftover of `owner`, now,
+   * so that findLeftovers reports it. Idempotent.
+   */
+  markLeftover(ref: LeftoverRef, owner: string): Promise<void>;
+  /** Remove the mark (the volume is complete, the attachment is wanted). Missing: success. */
+  clearMark(ref: LeftoverRef): Promise<void>;
+  /**
+   * Read-only: every marked volume and attachment and every temporary snapshot (TEMP_PREFIX)
+   * of the store, with its owner and time. Nothing else is ever reported.
+   */
+  findLeftovers(): Promise<Leftover[]>;
 
   /** Real placeable capacity of new volumes under this placement. */
   capacity(placement: P): Promise<Capacity>;

@@ -6,7 +6,7 @@
  */
 import type { ActionContext } from "../context.ts";
 import type { AttachOptions, Backend } from "../backend/types.ts";
-import { isKind, OneblkError } from "../errors.ts";
+import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { link, unlink, waitForPath } from "../host/ops.ts";
 import { isFrontend } from "./frontend.ts";
 
@@ -53,12 +53,15 @@ export interface AttachUse {
    * and leave it attached afterwards (a LINSTOR tie-breaker does not count).
    */
   reuseExisting?: boolean;
+  /** Owner of the attachment's leftover mark when it cannot be released (default: the action). */
+  owner?: string;
 }
 
 /**
  * Attach `volume` on `host`, wait for its device, run `fn(device)`, and detach again whatever
- * happens. A failed detach is reported (ctx.info) but does not fail the action: the data
- * step's outcome is what counts, and a leftover attachment is removed with the volume.
+ * happens. A failed detach does not fail the action (the data step's outcome is what counts):
+ * the attachment is marked as a leftover of its owner, so that `oneblk gc` releases it, and the
+ * failure is reported (ctx.info).
  */
 export async function withAttached<T>(
   ctx: ActionContext,
@@ -75,11 +78,31 @@ export async function withAttached<T>(
   try {
     return await fn(await attachReady(ctx, backend, volume, host, { readOnly: opts.readOnly }));
   } finally {
+    await releaseTemporary(ctx, backend, volume, host, opts.owner);
+  }
+}
+
+/**
+ * Detach a temporary attachment; when that fails, mark it as a leftover of `owner` (default:
+ * the action) and report it. Never throws.
+ */
+export async function releaseTemporary(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  owner = `${ctx.inv.kind} ${ctx.inv.action}`,
+): Promise<void> {
+  try {
+    await backend.detach(volume, host);
+    return;
+  } catch (e) {
+    let marked = "";
     try {
-      await backend.detach(volume, host);
-    } catch (e) {
-      ctx.info(`could not detach ${volume} from ${host}: ${(e as Error).message}`);
-    }
+      await backend.markLeftover({ kind: "attachment", name: volume, host }, owner);
+      marked = "; marked for oneblk gc";
+    } catch { /* the store is unreachable: nothing more to do now */ }
+    ctx.info(`could not detach ${volume} from ${host}: ${errorLine(e)}${marked}`);
   }
 }
 
@@ -103,8 +126,9 @@ export async function detachAndDelete(
 /**
  * Remove `path` on `host` and detach `volume` there, tolerating what a retry or a dead host
  * brings: an unreachable host (the link dies with it; the store side is still released), a
- * device still open (a CDROM another VM uses: left attached, reported) and a front-end the
- * store does not know as a client.
+ * device still open (left attached, reported) and a front-end the store does not know as a
+ * client. `keep`: the volume is an image other VMs may use (sharedImageUser): asked only once
+ * the link is gone, a true answer leaves it attached.
  */
 export async function unlinkAndDetach(
   ctx: ActionContext,
@@ -112,12 +136,18 @@ export async function unlinkAndDetach(
   volume: string,
   host: string,
   path: string,
+  keep?: () => Promise<string | null>,
 ): Promise<void> {
   try {
     await unlink(ctx.hosts, host, path);
   } catch (e) {
     if (!isKind(e, "unavailable")) throw e;
     ctx.info(`host ${host} is unreachable: ${path} not removed there`);
+  }
+  const user = keep ? await keep() : null;
+  if (user) {
+    ctx.info(`${volume} stays attached on ${host}: ${user} uses it there`);
+    return;
   }
   try {
     await backend.detach(volume, host);

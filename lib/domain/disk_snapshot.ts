@@ -9,7 +9,7 @@
  */
 import type { ActionContext } from "../context.ts";
 import { parseTmArgs } from "../one/args.ts";
-import { isKind, OneblkError } from "../errors.ts";
+import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { freezeWanted, withGuestFrozen } from "./libvirt.ts";
 import { loadVmDisk, systemDsOf, type VmDisk } from "./vm_disk.ts";
 import { snapshotLimit } from "./snapshot_limit.ts";
@@ -66,12 +66,42 @@ async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promis
 }
 
 /**
+ * Remove what an earlier snap_create of this disk left: its reply was lost and could not be
+ * read back, so it failed, oned dropped the snapshot from the disk's list and gave the next id
+ * to the retry, while the store may have taken it. Such a snapshot is named for an id below
+ * `snapId` that oned's list does not have (oned never reuses an id, and keeps a snapshot whose
+ * delete failed). oned's list is trusted only when it holds `snapId` itself (oned adds the
+ * snapshot it asks for before calling the driver): otherwise nothing is removed. Looked for
+ * only when oned's ids below `snapId` have a gap (the common case costs nothing); best effort:
+ * a failure is reported and the new snapshot is still taken.
+ */
+async function dropOrphanSnapshots(ctx: ActionContext, t: SnapTarget): Promise<void> {
+  const known = new Set((t.vm.snapshots(t.disk.diskId)?.snapshots ?? []).map((s) => s.id));
+  if (!known.has(t.snapId)) return;
+  let gap = false;
+  for (let id = 0; id < t.snapId && !gap; id++) gap = !known.has(id);
+  if (!gap) return;
+  try {
+    for (const s of await t.backend.listSnapshots(t.volume)) {
+      const id = ctx.profile.snapshotId(t.volume, s.name);
+      if (id === null || id >= t.snapId || known.has(id)) continue;
+      await t.backend.deleteSnapshot(t.volume, s.name);
+      ctx.info(`removed ${s.name} of ${t.volume}: oned does not know it (a failed snap_create)`);
+    }
+  } catch (e) {
+    ctx.info(`could not look for snapshots left by a failed snap_create: ${errorLine(e)}`);
+  }
+}
+
+/**
  * Take the snapshot. `live`: the guest's filesystems are frozen around it (deadline, thaw
  * guaranteed) unless the VM template sets DISK_SNAPSHOT_FSFREEZE=NO; without a guest agent the
- * snapshot is crash-consistent and the log says so.
+ * snapshot is crash-consistent and the log says so. A lost reply is resolved by the store
+ * reading it back (lib/backend/types.ts); snapshots earlier calls left are removed first.
  */
 export async function createSnap(ctx: ActionContext, live: boolean): Promise<void> {
   const t = await loadSnapTarget(ctx);
+  await dropOrphanSnapshots(ctx, t);
   await checkDiskSnapshotLimit(ctx, t);
   const take = () => t.backend.createSnapshot(t.volume, t.snapshot);
   if (!live || !freezeWanted(t.vm, "DISK_SNAPSHOT_FSFREEZE", true)) {

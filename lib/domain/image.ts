@@ -57,9 +57,14 @@ export function imageOf(f: DsPayloadFacts): { image: ImageView; imageId: number 
   return { image, imageId };
 }
 
+/** What a SOURCE of ours is made of (volume names, `/` separators, a device path). */
+const SOURCE_RE = /^[A-Za-z0-9_.:~@+/-]+$/;
+
 /**
  * The volume of an existing image: from its SOURCE when set, else the profile's name for the
- * image id (an image whose cp failed has no SOURCE yet).
+ * image id (an image whose cp failed has no SOURCE yet). A SOURCE that cannot name a volume
+ * (shell or quote characters, a line break, a `..` segment) is refused (kind input): it was
+ * mangled, and acting on what is left of it could hit another volume.
  */
 export function existingImageVolume(
   ctx: ActionContext,
@@ -68,6 +73,13 @@ export function existingImageVolume(
   dsId: number,
 ): string {
   const source = image.source.trim();
+  if (source && (!SOURCE_RE.test(source) || source.split("/").includes(".."))) {
+    throw new OneblkError(
+      "input",
+      `image ${imageId}: SOURCE ${JSON.stringify(image.source)} cannot name a volume; ` +
+        `nothing done`,
+    );
+  }
   const v = source ? ctx.profile.sourceVolume(source) : ctx.profile.imageVolume(imageId, dsId);
   if (!v) throw new OneblkError("input", `image ${imageId} SOURCE names no volume: ${source}`);
   return v;

@@ -68,7 +68,11 @@ export function tmpSuffix(): string {
   return `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** fillOrDelete whose fill is `fn` on the volume's device, attached on `host` (withAttached). */
+/**
+ * fillOrDelete whose fill is `fn` on the volume's device, attached on `host` (withAttached).
+ * `pending`: the owner the volume was created unfinished for (fillOrDelete), also the owner of
+ * the attachment's mark if it cannot be released.
+ */
 export function fillAttached<T>(
   ctx: ActionContext,
   backend: Backend,
@@ -76,13 +80,15 @@ export function fillAttached<T>(
   created: boolean,
   host: string,
   fn: (device: string) => Promise<T>,
+  pending?: string,
 ): Promise<T> {
   return fillOrDelete(
     ctx,
     backend,
     volume,
     created,
-    () => withAttached(ctx, backend, volume, host, fn),
+    () => withAttached(ctx, backend, volume, host, fn, { owner: pending }),
+    pending,
   );
 }
 

@@ -34,6 +34,7 @@ import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
+import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 
 /** The three migrate steps. */
 export type MigratePhase = "pre" | "post" | "fail";
@@ -44,6 +45,8 @@ interface OurDisk {
   volume: string;
   backend: Backend;
   path: string;
+  /** An image volume other VMs may use (lib/domain/shared_image.ts): its VM disk. */
+  shared?: DiskView;
 }
 
 /** The remotes dir `$R` of this invocation. */
@@ -130,11 +133,13 @@ async function ourDisks(
   );
   const out: OurDisk[] = mine.map((disk: DiskView) => {
     const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
+    const volume = ctx.profile.diskVolume(vm.id, disk);
     return {
       readOnly: readOnlyDisk(disk),
-      volume: ctx.profile.diskVolume(vm.id, disk),
+      volume,
       backend: ctx.backend(ds),
       path: diskPath(dir, disk.diskId),
+      shared: isSharedImage(ctx.profile, disk, volume) ? disk : undefined,
     };
   });
   // A VM deployed while the ISO was a plain file has no volume: the ISO moves with DIR.
@@ -190,7 +195,9 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
       await unlink(ctx.hosts, clean, d.path).catch((e) => errors.push(errorLine(e)));
     }
     try {
-      await d.backend.detach(d.volume, clean);
+      const user = d.shared ? await sharedImageUser(ctx, vm, d.shared, clean) : null;
+      if (user) ctx.info(`${d.volume} stays attached on ${clean}: ${user} uses it there`);
+      else await d.backend.detach(d.volume, clean);
     } catch (e) {
       if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
       else errors.push(errorLine(e));
@@ -199,7 +206,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   }
   if (systemTm && !shared && errors.length === 0) {
     try {
-      await removeDir(ctx.hosts, clean, a.dir, [vmDirPrefix(a.dir, vm.id)]);
+      await removeDir(ctx.hosts, clean, a.dir, [await vmDirPrefix(ctx, a.dir, vm.id)]);
     } catch (e) {
       if (isKind(e, "unavailable")) ctx.info(`${clean} unreachable: ${a.dir} left there`);
       else errors.push(errorLine(e));
@@ -229,7 +236,7 @@ async function premigrate(
     if (systemTm) {
       shared = await vmDirShared(ctx, src, dst, dir);
       if (!shared) {
-        const prefix = vmDirPrefix(dir, vmId);
+        const prefix = await vmDirPrefix(ctx, dir, vmId);
         const existed = await exists(ctx.hosts, dst, dir);
         undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
         await copyVmDir(ctx, src, dir, dst, dir);

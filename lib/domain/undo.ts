@@ -25,10 +25,19 @@ export async function withUndo<T>(
   }
 }
 
+/** The owner of what an action makes, for leftover marks: "datastore cp image 12". */
+export function ownerOf(ctx: ActionContext, ...words: (string | number)[]): string {
+  return [ctx.inv.kind, ctx.inv.action, ...words].join(" ");
+}
+
 /**
  * Create-then-fill: run `fill` for a volume that was just created (`created`), deleting the
  * volume at once (no delayed-delete copy) if `fill` fails so nothing half-made stays. A
  * volume that existed before is left alone on failure (it was not ours to remove).
+ *
+ * `pending`: the volume was created marked unfinished by this owner (CreateOptions.pending);
+ * the mark is removed as the fill's last step, and it stays when the delete fails too, so that
+ * `oneblk gc` finds the half-made volume (lib/domain/gc.ts).
  */
 export function fillOrDelete<T>(
   ctx: ActionContext,
@@ -36,8 +45,17 @@ export function fillOrDelete<T>(
   volume: string,
   created: boolean,
   fill: () => Promise<T>,
+  pending?: string,
 ): Promise<T> {
-  return withUndo(ctx, fill, async () => {
-    if (created) await backend.deleteVolume(volume, { immediate: true });
-  });
+  return withUndo(
+    ctx,
+    async () => {
+      const r = await fill();
+      if (pending) await backend.clearMark({ kind: "volume", name: volume });
+      return r;
+    },
+    async () => {
+      if (created) await backend.deleteVolume(volume, { immediate: true });
+    },
+  );
 }

@@ -21,24 +21,44 @@ import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
 const COPY_TIMEOUT_MS = 3_600_000;
 
 /**
- * Check that `dir` is the directory of VM `vmId` (`<location>/<sys_ds>/<vmid>`) and return the
- * prefix removeDir may delete below (`<location>/<sys_ds>`). `sysDsId`, when given, must match.
+ * Check that `dir` is the directory of VM `vmId` as oned knows it, and return the prefix
+ * removeDir may delete below. The prefix never comes from the path itself (`bravo:/etc/121/7`
+ * would allow `/etc/121`): it is the BASE_PATH of system datastore N, the datastore id in the
+ * path (`sysDsId`, when given, must match), as oned answers it; `dir` must be
+ * `<BASE_PATH>/<vmId>`. A cluster that keeps its hosts' datastores elsewhere
+ * (DATASTORE_LOCATION) is recognised by the VM's history record on that datastore
+ * (`<DS_LOCATION>/<N>/<vmId>`). Anything else is refused (kind input).
  */
-export function vmDirPrefix(dir: string, vmId: number, sysDsId?: number): string {
+export async function vmDirPrefix(
+  ctx: ActionContext,
+  dir: string,
+  vmId: number,
+  sysDsId?: number,
+): Promise<string> {
   const info = diskIdFromPath(dir) === null ? vmDirInfo(dir) : null;
-  const loc = info ? normPath(info.location) : "/";
-  if (
-    !info || info.vmId !== vmId || loc === "/" ||
-    (sysDsId !== undefined && info.sysDsId !== sysDsId)
-  ) {
-    throw new OneblkError(
+  const refuse = (why: string) =>
+    new OneblkError(
       "input",
-      `${dir} is not the directory of VM ${vmId} (<DATASTORE_LOCATION>/${
+      `${dir} is not the directory of VM ${vmId} (<BASE_PATH of system datastore ${
         sysDsId ?? "<ds>"
-      }/${vmId})`,
+      }>/${vmId}): ${why}`,
     );
+  if (!info || info.vmId !== vmId || (sysDsId !== undefined && info.sysDsId !== sysDsId)) {
+    throw refuse("wrong shape");
   }
-  return `${loc}/${info.sysDsId}`;
+  const one = await ctx.one();
+  const ds = await one.datastoreInfo(info.sysDsId);
+  if (ds.typeName !== "SYSTEM") throw refuse(`datastore ${ds.id} is not a system datastore`);
+  const want = normPath(dir);
+  const base = normPath(ds.basePath);
+  if (base !== "/" && base !== "" && want === `${base}/${vmId}`) return base;
+  const vm = await one.vmInfo(vmId).catch(() => null);
+  for (const h of vm?.histories ?? []) {
+    if (h.dsId !== ds.id || !h.dsLocation) continue;
+    const prefix = `${normPath(h.dsLocation)}/${ds.id}`;
+    if (normPath(h.dsLocation) !== "/" && want === `${prefix}/${vmId}`) return prefix;
+  }
+  throw refuse(`not below the datastore's BASE_PATH ${ds.basePath || "(none)"}`);
 }
 
 /** Constant script: exit 3 when directory $1 is missing, else create marker $2. */

@@ -9,7 +9,7 @@
 import type { ActionContext } from "../context.ts";
 import type { Backend, CloneOptions } from "../backend/types.ts";
 import type { Profile } from "../addons/types.ts";
-import { isKind, OneblkError } from "../errors.ts";
+import { OneblkError } from "../errors.ts";
 import type { DatastoreView, DiskView, VmView } from "../one/views.ts";
 import { type HostPath, vmDirInfo } from "../one/args.ts";
 
@@ -64,9 +64,10 @@ export async function loadVmDisk(
 }
 
 /**
- * cloneVolume, or accept the target when it exists already (oned retried the action): it is
- * grown to `opts.sizeMiB` if smaller and gets `opts.props`. Returns true when this call created
- * the target (the caller then owns its removal on a later failure).
+ * cloneVolume, or reuse the target when it exists already as a complete clone (oned retried
+ * the action; the store checks it: lib/backend/types.ts, the reuse rule): it is grown to
+ * `opts.sizeMiB` if smaller and gets `opts.props`. Returns true when this call created the
+ * target (the caller then owns its removal on a later failure).
  */
 export async function cloneOrReuse(
   ctx: ActionContext,
@@ -75,20 +76,11 @@ export async function cloneOrReuse(
   target: string,
   opts: CloneOptions,
 ): Promise<boolean> {
-  try {
-    await backend.cloneVolume(source, target, opts);
-    return true;
-  } catch (e) {
-    if (!isKind(e, "exists")) throw e;
-    const info = await backend.getVolume(target);
-    if (!info) throw e;
-    if (opts.sizeMiB !== undefined && info.sizeMiB < opts.sizeMiB) {
-      await backend.resizeVolume(target, opts.sizeMiB);
-    }
-    if (opts.props && Object.keys(opts.props).length) await backend.setProps(target, opts.props);
-    ctx.info(`${target} exists already (repeated call): reusing it`);
-    return false;
+  const created = await backend.cloneVolume(source, target, opts);
+  if (!created) {
+    ctx.info(`${target} exists already as a complete clone (repeated call): reusing it`);
   }
+  return created;
 }
 
 /** Volume names that are the disk's image itself under `profile` (never deleted by a VM). */

@@ -434,6 +434,8 @@ export interface HistoryView {
   dsId: number;
   /** System datastore TM_MAD. */
   tmMad: string;
+  /** DS_LOCATION: where the host keeps system datastores ("" when absent). */
+  dsLocation: string;
   vmMad: string;
   action: number;
   node: XmlNode;
@@ -446,6 +448,7 @@ function historyView(h: XmlNode): HistoryView {
     hid: toInt(text(h, "HID"), -1),
     dsId: toInt(text(h, "DS_ID"), -1),
     tmMad: text(h, "TM_MAD"),
+    dsLocation: text(h, "DS_LOCATION"),
     vmMad: text(h, "VM_MAD"),
     action: toInt(text(h, "ACTION"), -1),
     node: h,

@@ -20,7 +20,7 @@ import {
   parseControllers,
 } from "../../lib/backend/linstor/client.ts";
 import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
-import { OneblkError } from "../../lib/errors.ts";
+import { errorLine, OneblkError } from "../../lib/errors.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, countCalls, deadPort, startCluster } from "./helpers.ts";
 
@@ -179,12 +179,21 @@ describe("LINSTOR client against the simulator", () => {
     cl.sim.addFault({ method: "POST", path: "/snapshots$", action: "drop", times: 1 });
     const route = "POST /v1/resource-definitions/{r}/snapshots";
     const before = cl.sim.byRoute[route] ?? 0;
-    await assert.rejects(
-      cl.be.createSnapshot("drop-1", "s1"),
-      (e) => kindOf(e) === "unavailable" && /not retried/.test((e as Error).message),
-    );
+    const c = new LinstorClient({ controllers: cl.sim.url });
+    try {
+      await assert.rejects(
+        c.write("POST", "/v1/resource-definitions/drop-1/snapshots", { name: "s1" }),
+        (e) => kindOf(e) === "unavailable" && /not retried/.test((e as Error).message),
+      );
+    } finally {
+      c.close();
+    }
     assert.equal((cl.sim.byRoute[route] ?? 0) - before, 1, "sent exactly once");
     assert.deepEqual((await cl.be.listSnapshots("drop-1")).map((s) => s.name), ["s1"]);
+    // The backend resolves the same unknown outcome by reading: taken, so success.
+    cl.sim.addFault({ method: "POST", path: "/snapshots$", action: "drop", times: 1 });
+    await cl.be.createSnapshot("drop-1", "s2");
+    assert.equal((cl.sim.byRoute[route] ?? 0) - before, 2, "still sent once each");
     await cl.be.createSnapshot("drop-1", "s1"); // the caller's retry is idempotent
     await cl.be.deleteVolume("drop-1");
   });
@@ -200,7 +209,14 @@ describe("LINSTOR client against the simulator", () => {
     const before = countCalls(cl.exchanges, "PUT", /^\/v1\/resource-definitions\/w500$/);
     await assert.rejects(
       cl.be.setProps("w500", { A: "1" }),
-      (e) => kindOf(e) === "backend" && /error reports SIM-/.test((e as OneblkError).detail ?? ""),
+      (e) => {
+        assert.equal(kindOf(e), "backend");
+        assert.match((e as OneblkError).detail ?? "", /error reports SIM-/);
+        // item 10: the id is printed once in the error line
+        const id = /SIM-[\w-]+/.exec((e as OneblkError).detail!)![0];
+        assert.equal(errorLine(e).split(id).length - 1, 1, errorLine(e));
+        return true;
+      },
     );
     assert.equal(countCalls(cl.exchanges, "PUT", /^\/v1\/resource-definitions\/w500$/) - before, 1);
     await cl.be.deleteVolume("w500");
@@ -392,6 +408,50 @@ describe("LINSTOR client over TLS with a client certificate", () => {
       await ok.close();
       await noCert.close();
       await noCa.close();
+      await sim.stop();
+    }
+  });
+
+  it("item 10: a self-signed CA:TRUE certificate as the CA file: what is wrong, what to do", async () => {
+    await run([
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      "selfca.key",
+      "-out",
+      "selfca.crt",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+    ]);
+    const read = (f: string) => Deno.readTextFile(join(dir, f));
+    const sim = await startLinstorSim({
+      tls: { cert: await read("selfca.crt"), key: await read("selfca.key") },
+    });
+    const be = createLinstorBackend({
+      controllers: `linstor+ssl://127.0.0.1:${sim.port}`,
+      caFile: join(dir, "selfca.crt"),
+      timeoutMs: 5_000,
+    });
+    try {
+      await assert.rejects(be.getVolume("x"), (e) => {
+        const line = errorLine(e);
+        assert.equal(kindOf(e), "unavailable", line);
+        assert.match(line, /CA certificate \(CA:TRUE\)/);
+        assert.match(line, /CA:FALSE.*signed by that CA/);
+        assert.equal(line.split("CA:TRUE").length - 1, 1, `said once: ${line}`);
+        return true;
+      });
+    } finally {
+      await be.close();
       await sim.stop();
     }
   });

@@ -291,7 +291,7 @@ describe("storpool backend: clones", () => {
     );
     assert.equal(await b.getVolume("one-img-21"), null);
     await b.createVolume("one-img-22", 8, { placement: PLACEMENT });
-    await b.createVolume("one-img-23", 8, { placement: PLACEMENT });
+    await b.createVolume("one-img-23", 4, { placement: PLACEMENT });
     await assert.rejects(
       b.cloneVolume("one-img-22", "one-img-23", { placement: PLACEMENT }),
       kind("exists"),

@@ -196,13 +196,24 @@ describe("storpool client", () => {
         return true;
       });
       assert.equal(c.stats.requests, 3);
-      await assert.rejects(
-        c.volumeDelete("v"),
-        (e) => e instanceof OneblkError && e.kind === "unavailable",
-      );
-      assert.equal(c.stats.requests, 6, "nothing was sent, so a change is retried too");
+      // The same client (one action) found the API unreachable: one more try, no retries.
+      await assert.rejects(c.volumesList(), /refused/i);
+      assert.equal(c.stats.requests, 4, "after an outage, no more retries in this action");
     } finally {
       c.close();
+    }
+    const w = new StorpoolClient({ host: "127.0.0.1", port, token: "x" }, {
+      retries: 2,
+      retryDelayMs: 5,
+    });
+    try {
+      await assert.rejects(
+        w.volumeDelete("v"),
+        (e) => e instanceof OneblkError && e.kind === "unavailable",
+      );
+      assert.equal(w.stats.requests, 3, "nothing was sent, so a change is retried too");
+    } finally {
+      w.close();
     }
   });
 

@@ -59,6 +59,7 @@ export const CODE = {
   FAIL_INVLD_NODE_NAME: 200,
   FAIL_INVLD_RSC_NAME: 202,
   FAIL_INVLD_VLM_SIZE: 206,
+  FAIL_INVLD_MINOR_NR: 207,
   FAIL_INVLD_STOR_POOL_NAME: 208,
   FAIL_INVLD_PROP: 213,
   FAIL_INVLD_SNAPSHOT_NAME: 218,
@@ -223,11 +224,13 @@ export function toRcList(data: unknown): ApiCallRc[] {
   return out;
 }
 
-/** One line describing an entry: message, cause, correction, error report ids. */
+/**
+ * One line describing an entry: message, cause, correction. Its error report ids are not in it:
+ * LinstorApiError gives them once, as its detail.
+ */
 export function describeRc(e: ApiCallRc): string {
   const parts = [e.message.trim()];
   if (e.cause) parts.push(`cause: ${e.cause.trim()}`);
   if (e.correction) parts.push(`correction: ${e.correction.trim()}`);
-  if (e.error_report_ids?.length) parts.push(`error reports: ${e.error_report_ids.join(", ")}`);
   return parts.join("; ").replace(/\s*\n\s*/g, " ");
 }

@@ -1,7 +1,9 @@
 /**
  * The LINSTOR implementation of the Backend interface (lib/backend/types.ts).
  *
- * Volume = resource definition (RD) with volume 0. Device path `/dev/drbd/by-res/<RD>/0`.
+ * Volume = resource definition (RD) with volume 0, device `/dev/drbd/by-res/<RD>/0`; or, for a
+ * resource adopted with its own DRBD volume number, `<RD>/<n>`, device `/dev/drbd/by-res/<RD>/<n>`
+ * (volume_ref.ts). Clones of such a volume are block copies into a new volume 0.
  * Metadata (setProps) = RD properties `Aux/one/<key>`. Snapshots = LINSTOR snapshots.
  *
  * Placement (LinstorPlacement):
@@ -14,9 +16,17 @@
  *   `cloneFromSnapshot` makes clones skip the LINSTOR clone API and start with snapshot +
  *   restore.
  *
- * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
- * the DRBD option auto-promote=no (AUTO_PROMOTE below); attachments() reports it, and detach
- * drops it from a replica that stays on the node.
+ * Read-only attach (CDROMs, READONLY disks, export and backup reads): LINSTOR has no per-node
+ * read-only resource (the DRBD auto-promote option is accepted only on the controller and the
+ * resource definition, where it would stop every writer). So the node's resource gets the mark
+ * `Aux/oneblk/read-only` (Aux keys are free on a resource) and, on the host, its device is set
+ * read-only (`blockdev --setro`, once it appears): the kernel refuses to open it for writing,
+ * so DRBD never promotes it. attachments() reports the mark; detach drops the mark and the
+ * read-only flag from a replica that stays on the node.
+ *
+ * Leftover marks (types.ts): `Aux/oneblk/leftover` on the RD (a volume) or on the node's
+ * resource (an attachment); findLeftovers lists both with one filtered query each, and the
+ * temporary snapshots (`oneblk-…`) with one snapshot view.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
  * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
@@ -38,11 +48,21 @@ import type {
   Capacity,
   CloneOptions,
   CreateOptions,
+  Leftover,
+  LeftoverRef,
   PlacementBase,
   SnapshotInfo,
   VolumeInfo,
   VolumeUsage,
 } from "../types.ts";
+import {
+  decodeMark,
+  encodeMark,
+  isTempSnapshot,
+  ownerKey,
+  tempSnapshotName,
+  tempSnapshotOwner,
+} from "../marks.ts";
 import { CODE, isError, isWarnNotFound, rcClass, rcCode } from "./api_call_rc.ts";
 import {
   LinstorApiError,
@@ -51,6 +71,7 @@ import {
   type LinstorReply,
   seg,
 } from "./client.ts";
+import { parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -100,19 +121,53 @@ const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
 const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+/** Mark of a read-only attachment on the node's resource (see the module doc). */
+const READ_ONLY = "Aux/oneblk/read-only";
+/** Leftover mark (types.ts) on an RD (volume) or a node's resource (attachment). */
+const LEFTOVER = "Aux/oneblk/leftover";
+/** How long a read-only attach waits on the host for the device before setting it read-only. */
+const DEVICE_WAIT_TRIES = 300;
 /**
- * Read-only attachment: the resource on that node never becomes DRBD Primary, so the device
- * opens for reading only (a Secondary serves reads; writers need the promotion it is denied).
+ * Constant script: wait (0.1 s steps, at most $2 times) for device $1, then make it read-only
+ * ($3 = ro) or writable again ($3 = rw). A path that is not a block device (a simulated host)
+ * only gets waited for.
  */
-const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
+const SET_RO_SCRIPT = 'd=$1; n=$2; while [ ! -e "$d" ]; do [ "$n" -gt 0 ] || exit 3; ' +
+  'sleep 0.1; n=$((n-1)); done; [ -b "$d" ] || exit 0; exec blockdev --set$3 "$d"';
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+/** The volume-definition property naming an existing backing volume (adopted resources). */
+const OVERRIDE_VLM_ID = "OverrideVlmId";
+/** Name prefix of the clone fallback's temporary snapshots. */
+const TEMP_CLONE = "oneblk-clone";
+/** A temporary snapshot older than this was left by a call that ended long ago. */
+const STALE_TEMP_MS = 3_600_000;
+
+/** What an existing volume is, for the reuse rule (types.ts). */
+type Verdict =
+  | { state: "absent" | "cloning" }
+  | { state: "complete"; sizeMiB: number }
+  /** Holds no data worth keeping: a failed clone, an unfinished or an empty volume. */
+  | { state: "failed" | "unfinished" | "empty"; why: string }
+  /** Not complete, but holds data (snapshots): never deleted here. */
+  | { state: "stuck"; why: string };
+
+/** The clone target's name is taken (FAIL_EXISTS_RSC_DFN at the first creating step). */
+class TargetExists extends OneblkError {
+  constructor(target: string) {
+    super("exists", `LINSTOR volume ${target} already exists`);
+  }
+}
 
 interface RdJson {
   name: string;
   props?: Record<string, string>;
   flags?: string[];
   resource_group_name?: string;
-  volume_definitions?: { volume_number?: number; size_kib: number }[];
+  volume_definitions?: {
+    volume_number?: number;
+    size_kib: number;
+    props?: Record<string, string>;
+  }[];
 }
 interface VolumeJson {
   volume_number?: number;
@@ -160,7 +215,7 @@ function mibDown(k: number): number {
 
 function checkName(kind: string, name: string): void {
   if (!/^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/.test(name)) {
-    throw new OneblkError("input", `invalid LINSTOR ${kind} name "${name}"`);
+    throw new OneblkError("input", `invalid LINSTOR ${kind} name ${JSON.stringify(name)}`);
   }
 }
 
@@ -225,7 +280,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-const rdPath = (r: string) => `/v1/resource-definitions/${seg(r)}`;
+/** REST path of the resource definition of volume `v`. */
+const rdPath = (v: string) => `/v1/resource-definitions/${seg(rdOf(v))}`;
+
+/** The volume definition of volume number `vnr` among `vds`. */
+function vdOf<T extends { volume_number?: number }>(
+  vds: T[] | undefined,
+  vnr: number,
+): T | undefined {
+  return (vds ?? []).find((v) => (v.volume_number ?? 0) === vnr);
+}
 
 /** The LINSTOR backend. */
 class LinstorBackend implements Backend<LinstorPlacement> {
@@ -255,37 +319,80 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   devicePath(volume: string): string {
-    return `/dev/drbd/by-res/${volume}/0`;
+    const { rd, vnr } = parseVolumeRef(volume);
+    return `/dev/drbd/by-res/${rd}/${vnr}`;
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
+    const name = rdOf(volume);
     const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
-      resource_definitions: [volume],
+      resource_definitions: [name],
       with_volume_definitions: true,
     });
-    return rds.find((r) => sameName(r.name, volume) && !(r.flags ?? []).includes("DELETE")) ??
+    return rds.find((r) => sameName(r.name, name) && !(r.flags ?? []).includes("DELETE")) ??
       null;
   }
 
-  #info(rd: RdJson): VolumeInfo {
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    return { name: rd.name, sizeMiB: vd ? mibDown(vd.size_kib) : 0, props: stripAux(rd.props) };
+  /** Volume `volume` of `rd` (its size is that of its volume number). */
+  #info(rd: RdJson, volume: string): VolumeInfo {
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    return {
+      name: volumeRef(rd.name, vnr),
+      sizeMiB: vd ? mibDown(vd.size_kib) : 0,
+      props: stripAux(rd.props),
+    };
   }
 
   async getVolume(volume: string): Promise<VolumeInfo | null> {
     const rd = await this.#rd(volume);
-    return rd ? this.#info(rd) : null;
+    return rd ? this.#info(rd, volume) : null;
   }
 
-  /** An "exists" answer to a create: same size → false (idempotent), else kind "exists". */
-  async #existing(volume: string, sizeMiB: number, err: unknown): Promise<boolean> {
-    const info = await this.getVolume(volume);
-    if (!info) throw err;
-    if (info.sizeMiB === Math.ceil(sizeMiB)) return false;
-    throw new OneblkError(
-      "exists",
-      `LINSTOR volume ${volume} already exists with ${info.sizeMiB} MiB (wanted ${sizeMiB} MiB)`,
-    );
+  /** Status of the clone `target` of `source` (clone API); null when it is no such clone. */
+  async #cloneStatus(source: string, target: string): Promise<string | null> {
+    try {
+      const st = await this.#c.get<{ status?: string }>(
+        `${rdPath(source)}/clone/${seg(target)}`,
+      );
+      return st.status ?? null;
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return null;
+      throw e;
+    }
+  }
+
+  /**
+   * What an existing volume is, for the reuse rule (types.ts). `source`: it may be a clone of
+   * that volume (its clone status is asked). `ownMark`: a leftover mark of this owner was set
+   * by the calling operation itself and does not make the volume unfinished.
+   */
+  async #verdict(volume: string, source?: string, ownMark?: string): Promise<Verdict> {
+    const rd = await this.#rd(volume);
+    if (!rd) return { state: "absent" };
+    const flags = rd.flags ?? [];
+    if (flags.includes("FAILED")) return { state: "failed", why: "its clone FAILED" };
+    if (flags.includes("CLONING")) return { state: "cloning" };
+    if (source) {
+      const st = await this.#cloneStatus(source, volume);
+      if (st === "CLONING") return { state: "cloning" };
+      if (st === "FAILED") return { state: "failed", why: "its clone FAILED" };
+    }
+    const mark = decodeMark(rd.props?.[LEFTOVER]);
+    if (mark && (!ownMark || ownerKey(mark.owner) !== ownerKey(ownMark))) {
+      return { state: "unfinished", why: `left unfinished by ${mark.owner}` };
+    }
+    const vd = vdOf(rd.volume_definitions, parseVolumeRef(volume).vnr);
+    if (vd) {
+      const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
+      if (rscs.some((r) => sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r))) {
+        return { state: "complete", sizeMiB: mibDown(vd.size_kib) };
+      }
+    }
+    const why = vd ? "it has no replica" : "it has no volume";
+    const snaps = await this.listSnapshots(volume);
+    if (snaps.length) return { state: "stuck", why: `${why} but ${snaps.length} snapshot(s)` };
+    return { state: "empty", why };
   }
 
   /** Best-effort removal of something this call created; never throws. */
@@ -295,17 +402,43 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     } catch { /* the original error matters more */ }
   }
 
-  async createVolume(
+  createVolume(
     volume: string,
     sizeMiB: number,
     opts: CreateOptions<LinstorPlacement>,
   ): Promise<boolean> {
     checkName("resource", volume);
     checkSize(sizeMiB);
+    return this.#create(volume, sizeMiB, opts, true);
+  }
+
+  /**
+   * createVolume. `redo`: an existing volume that holds no data may be deleted and made again
+   * (once).
+   */
+  async #create(
+    volume: string,
+    sizeMiB: number,
+    opts: CreateOptions<LinstorPlacement>,
+    redo: boolean,
+  ): Promise<boolean> {
     const p = opts.placement;
     const props = auxProps(opts.props);
+    if (opts.pending) props[LEFTOVER] = encodeMark(opts.pending);
     const filter = selectFilter(p);
     const size = kib(sizeMiB);
+    const failed = async (e: unknown): Promise<boolean> => {
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+        return await this.#existing(volume, sizeMiB, e, redo ? opts : undefined);
+      }
+      if (e instanceof LinstorApiError) throw e;
+      // Unknown outcome: read what exists. A complete volume was made by this call; anything
+      // else it may have begun is removed (a retry makes it whole).
+      const v = await this.#verdict(volume, undefined, opts.pending).catch(() => null);
+      if (v?.state === "complete" && v.sizeMiB === Math.ceil(sizeMiB)) return true;
+      if (v && v.state !== "absent") await this.#cleanup(volume);
+      throw e;
+    };
     if (p.group) {
       const body: Record<string, unknown> = {
         resource_definition_name: volume,
@@ -319,14 +452,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       try {
         r = await this.#c.write("POST", `/v1/resource-groups/${seg(p.group)}/spawn`, body);
       } catch (e) {
-        if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
         if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_GRP)) {
           throw new OneblkError("config", `LINSTOR resource group ${p.group} not found`);
         }
-        // A definite refusal: remove whatever the spawn may have left. An unknown outcome
-        // (connection lost) is left alone: a retry of createVolume is idempotent.
-        if (e instanceof LinstorApiError) await this.#cleanup(volume);
-        throw e;
+        // A definite refusal: remove whatever the spawn may have left.
+        if (e instanceof LinstorApiError && !errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
+          await this.#cleanup(volume);
+        }
+        return await failed(e);
       }
       const spawned = !r.rcs.some((e) =>
         rcClass(e.ret_code) === "info" && rcCode(e.ret_code) === CODE.INFO_NO_RSC_SPAWNED
@@ -347,8 +480,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         resource_definition: { name: volume, props },
       });
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) return await this.#existing(volume, sizeMiB, e);
-      throw e;
+      return await failed(e);
     }
     try {
       const vd: Record<string, unknown> = { size_kib: size };
@@ -381,6 +513,38 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     return true;
   }
 
+  /**
+   * A create found `volume` existing (the reuse rule, types.ts): complete with the same size →
+   * false (idempotent); holding no data (a failed clone, unfinished, empty) → deleted and made
+   * again when `redo` is given; anything else → kind "exists", left as it is.
+   */
+  async #existing(
+    volume: string,
+    sizeMiB: number,
+    err: unknown,
+    redo?: CreateOptions<LinstorPlacement>,
+  ): Promise<boolean> {
+    const v = await this.#verdict(volume);
+    if (v.state === "absent") throw err;
+    if (v.state === "complete") {
+      if (v.sizeMiB === Math.ceil(sizeMiB)) return false;
+      throw new OneblkError(
+        "exists",
+        `LINSTOR volume ${volume} already exists with ${v.sizeMiB} MiB (wanted ${sizeMiB} MiB)`,
+      );
+    }
+    if (redo && (v.state === "failed" || v.state === "unfinished" || v.state === "empty")) {
+      await this.deleteVolume(volume);
+      return await this.#create(volume, sizeMiB, redo, false);
+    }
+    throw new OneblkError(
+      "exists",
+      `LINSTOR volume ${volume} already exists and is not complete (${
+        "why" in v ? v.why : "its clone is running"
+      }): left as it is`,
+    );
+  }
+
   /** make-available diskful on the preferred host; "no diskful pool there" is not an error. */
   async #preferDiskful(volume: string, host: string): Promise<void> {
     try {
@@ -396,6 +560,8 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async deleteVolume(volume: string): Promise<void> {
+    // A name LINSTOR cannot have is a caller's error, never "already gone".
+    checkName("resource", rdOf(volume));
     try {
       await this.#c.write("DELETE", rdPath(volume));
       return;
@@ -406,13 +572,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
     // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
-    const busy = rscs.find((r) => sameName(r.name, volume) && r.state?.in_use);
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const busy = rscs.find((r) => sameName(r.name, name) && r.state?.in_use);
     if (busy) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
     }
-    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [volume] });
-    for (const s of snaps.filter((x) => sameName(x.resource_name, volume))) {
+    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [name] });
+    for (const s of snaps.filter((x) => sameName(x.resource_name, name))) {
       await this.deleteSnapshot(volume, s.name);
     }
     try {
@@ -427,26 +594,111 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     source: string,
     target: string,
     opts: CloneOptions<LinstorPlacement>,
-  ): Promise<void> {
+  ): Promise<boolean> {
     checkName("resource", target);
-    await this.#clone(source, target, opts.placement, false, opts.fromSnapshot);
+    let created = true;
     try {
+      await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+    } catch (e) {
+      if (!(e instanceof TargetExists)) throw e;
+      created = await this.#reuseClone(source, target, opts);
+    }
+    try {
+      const over = auxProps(opts.props);
+      if (Object.keys(over).length) {
+        await this.#c.write("PUT", rdPath(target), { override_props: over });
+      }
       if (opts.sizeMiB !== undefined) await this.resizeVolume(target, opts.sizeMiB);
-      if (opts.props && Object.keys(opts.props).length) await this.setProps(target, opts.props);
       if (opts.preferHost) {
         try {
           await this.#preferDiskful(target, opts.preferHost);
         } catch { /* locality is best effort */ }
       }
     } catch (e) {
-      await this.#cleanup(target);
+      if (created) await this.#cleanup(target);
       throw e;
     }
+    return created;
   }
 
   /**
-   * Clone with fallbacks. `keepProps`: keep the source's Aux/one props (rename); otherwise the
-   * clone starts without them. On failure nothing named `target` is left (unless it existed).
+   * The clone target exists already (a repeat, or an earlier call's unknown outcome): the
+   * reuse rule (types.ts). A running clone is waited for; one that holds no data is deleted and
+   * made again (true); a complete one at least as large as its source is reused (false).
+   */
+  async #reuseClone(
+    source: string,
+    target: string,
+    opts: CloneOptions<LinstorPlacement>,
+  ): Promise<boolean> {
+    const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
+    const deadline = Date.now() + limit;
+    let wait = 50;
+    for (;;) {
+      const v = await this.#verdict(target, opts.fromSnapshot ? undefined : source);
+      if (v.state === "cloning") {
+        if (Date.now() >= deadline) {
+          throw new OneblkError(
+            "timeout",
+            `LINSTOR volume ${target} exists and its clone is not complete after ${limit} ms`,
+          );
+        }
+        await sleep(wait);
+        wait = Math.min(1000, wait * 2);
+        continue;
+      }
+      if (v.state === "complete") {
+        const want = await this.#sourceSize(source, opts.fromSnapshot);
+        if (v.sizeMiB < want) {
+          throw new OneblkError(
+            "exists",
+            `LINSTOR volume ${target} exists with ${v.sizeMiB} MiB, less than its source ` +
+              `${source} (${want} MiB): not a complete clone, left as it is`,
+          );
+        }
+        return false;
+      }
+      if (v.state === "stuck") {
+        throw new OneblkError(
+          "exists",
+          `LINSTOR volume ${target} exists and is not a complete clone (${v.why}): left as it is`,
+        );
+      }
+      if (v.state !== "absent") await this.deleteVolume(target);
+      try {
+        await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+      } catch (e) {
+        if (e instanceof TargetExists) {
+          throw new OneblkError("exists", `LINSTOR volume ${target} was made again meanwhile`);
+        }
+        throw e;
+      }
+      return true;
+    }
+  }
+
+  /** Size of the clone source: the snapshot `fromSnapshot` of `source`, else `source`. */
+  async #sourceSize(source: string, fromSnapshot?: string): Promise<number> {
+    const size = fromSnapshot
+      ? (await this.listSnapshots(source)).find((s) => sameName(s.name, fromSnapshot))?.sizeMiB
+      : (await this.getVolume(source))?.sizeMiB;
+    if (size === undefined) {
+      throw new OneblkError(
+        "not_found",
+        `LINSTOR ${fromSnapshot ? `snapshot ${fromSnapshot} of ` : "volume "}${source} not ` +
+          `found: cannot check the existing clone's size`,
+      );
+    }
+    return size;
+  }
+
+  /**
+   * Clone with fallbacks (clone API → snapshot restore → block copy). `keepProps`: keep the
+   * source's Aux/one props (rename); otherwise the clone starts without them. `pending`: the
+   * target is marked unfinished by this owner as soon as it exists. The target's name being
+   * taken is TargetExists. `unavailable`, `timeout` (the outcome is unknown), `exists`,
+   * `not_found` and `in_use` end the chain: another method would not do better. On failure
+   * nothing this call made is left, except what an unknown outcome leaves for a later read.
    */
   async #clone(
     source: string,
@@ -454,48 +706,69 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     placement: LinstorPlacement,
     keepProps: boolean,
     fromSnapshot?: string,
+    pending?: string,
   ): Promise<void> {
-    const reasons: string[] = [];
-    if (fromSnapshot) {
-      await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
+    const { vnr } = parseVolumeRef(source);
+    if (vnr !== 0) {
+      // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
+      // (from a snapshot: restored into a temporary resource first, marked unfinished so that
+      // findLeftovers reports it should its removal fail)
+      if (!fromSnapshot) {
+        await this.#blockCopy(source, target, placement, keepProps, pending);
+        return;
+      }
+      const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+      await this.#restoreInto(source, fromSnapshot, tmp, placement, false, `restore of ${source}`);
+      try {
+        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps, pending);
+      } finally {
+        await this.#cleanup(tmp);
+      }
       return;
     }
-    if (!placement.cloneFromSnapshot) {
+    if (fromSnapshot) {
+      await this.#restoreInto(source, fromSnapshot, target, placement, keepProps, pending);
+      return;
+    }
+    const final = (e: unknown) =>
+      e instanceof TargetExists || isKind(e, "exists", "not_found", "timeout", "in_use") ||
+      isKind(e, "unavailable");
+    const reasons: string[] = [];
+    // LINSTOR's clone copies every volume-definition property, OverrideVlmId too: the clone
+    // of an adopted volume would name the source's own backing volume. Snapshot restores do
+    // not copy it.
+    if (!placement.cloneFromSnapshot && !(await this.#overridesVlmId(source))) {
       try {
-        await this.#cloneApi(source, target, placement, keepProps);
+        await this.#cloneApi(source, target, placement, keepProps, pending);
         return;
       } catch (e) {
-        // exists / source missing / timeout / in use: a fallback would not do better
-        if (isKind(e, "exists", "not_found", "timeout", "in_use")) throw e;
+        if (final(e)) throw e;
         reasons.push(`clone API: ${(e as Error).message}`);
       }
     }
-    const tmp = `oneblk-clone-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
     try {
-      await this.#c.write("POST", `${rdPath(source)}/snapshots`, { name: tmp });
-      try {
-        await this.#restoreInto(source, tmp, target, placement, keepProps);
-        return;
-      } finally {
-        try {
-          await this.deleteSnapshot(source, tmp);
-        } catch { /* best effort */ }
-      }
+      await this.#viaSnapshot(source, target, placement, keepProps, pending);
+      return;
     } catch (e) {
-      if (isKind(e, "exists", "timeout", "in_use")) throw e;
-      if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) throw e;
+      if (final(e)) throw e;
       reasons.push(`snapshot restore: ${(e as Error).message}`);
     }
     try {
-      await this.#blockCopy(source, target, placement, keepProps);
+      await this.#blockCopy(source, target, placement, keepProps, pending);
     } catch (e) {
-      if (isKind(e, "exists")) throw e;
+      if (final(e)) throw e;
       reasons.push(`block copy: ${(e as Error).message}`);
       throw new OneblkError(
-        isKind(e, "timeout") ? "timeout" : "backend",
+        "backend",
         `LINSTOR clone ${source} -> ${target} failed: ${reasons.join(" | ")}`,
       );
     }
+  }
+
+  /** True when a volume definition of `volume`'s RD names its backing volume itself. */
+  async #overridesVlmId(volume: string): Promise<boolean> {
+    const rd = await this.#rd(volume);
+    return (rd?.volume_definitions ?? []).some((v) => v.props?.[OVERRIDE_VLM_ID] !== undefined);
   }
 
   async #cloneApi(
@@ -503,6 +776,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
     if (p.group) body.resource_group = p.group;
@@ -510,32 +784,40 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     try {
       await this.#c.write("POST", `${rdPath(source)}/clone`, body);
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
-        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
-      }
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) throw new TargetExists(target);
       if (errHas(e, CODE.FAIL_NOT_FOUND_RSC_DFN)) {
         // the source is missing: nothing was created
         throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
       }
-      if (!(e instanceof LinstorApiError)) {
-        // unknown outcome (connection lost): do not delete what may be someone else's
+      if (e instanceof LinstorApiError) {
+        await this.#cleanup(target);
         throw e;
       }
-      await this.#cleanup(target);
-      throw e;
+      // Unknown outcome (reply lost, timeout): read whether the controller started the clone.
+      // Started: wait for it like for an answered call. Not started, or unreadable: report.
+      if ((await this.#cloneStatus(source, target).catch(() => null)) === null) throw e;
     }
-    const deadline = Date.now() + (this.#cfg.cloneTimeoutMs ?? 900_000);
-    let wait = 50;
-    for (;;) {
-      let st: { status?: string };
+    if (pending) {
       try {
-        st = await this.#c.get<{ status?: string }>(`${rdPath(source)}/clone/${seg(target)}`);
+        await this.#c.write("PUT", rdPath(target), {
+          override_props: { [LEFTOVER]: encodeMark(pending) },
+        });
       } catch (e) {
         await this.#cleanup(target);
         throw e;
       }
-      if (st.status === "COMPLETE") return;
-      if (st.status === "FAILED") {
+    }
+    const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
+    const deadline = Date.now() + limit;
+    let wait = 50;
+    for (;;) {
+      // A failed read leaves the clone as it is: a retry reads its state (the reuse rule).
+      const st = await this.#cloneStatus(source, target);
+      if (st === "COMPLETE") return;
+      if (st === null) {
+        throw new OneblkError("backend", `LINSTOR clone ${target} of ${source} disappeared`);
+      }
+      if (st === "FAILED") {
         await this.#cleanup(target);
         throw new OneblkError("backend", `LINSTOR clone of ${source} into ${target} FAILED`);
       }
@@ -543,13 +825,42 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#cleanup(target);
         throw new OneblkError(
           "timeout",
-          `LINSTOR clone of ${source} into ${target} not complete after ${
-            this.#cfg.cloneTimeoutMs ?? 900_000
-          } ms`,
+          `LINSTOR clone of ${source} into ${target} not complete after ${limit} ms`,
         );
       }
       await sleep(wait);
       wait = Math.min(1000, wait * 2);
+    }
+  }
+
+  /**
+   * Clone through a temporary snapshot of the source restored into the target. Temporaries of
+   * earlier calls on this source (older than STALE_TEMP_MS: their removal failed) go first;
+   * this call's is removed whatever happens, and when that fails its `oneblk-` name is its
+   * mark (findLeftovers, the next call here).
+   */
+  async #viaSnapshot(
+    source: string,
+    target: string,
+    p: LinstorPlacement,
+    keepProps: boolean,
+    pending?: string,
+  ): Promise<void> {
+    const now = Date.now();
+    for (const s of await this.listSnapshots(source)) {
+      if (
+        isTempSnapshot(s.name) && s.name.startsWith(`${TEMP_CLONE}-`) &&
+        s.createdAt > 0 && now - s.createdAt > STALE_TEMP_MS
+      ) {
+        await this.deleteSnapshot(source, s.name).catch(() => {});
+      }
+    }
+    const tmp = tempSnapshotName("clone");
+    try {
+      await this.createSnapshot(source, tmp);
+      await this.#restoreInto(source, tmp, target, p, keepProps, pending);
+    } finally {
+      await this.deleteSnapshot(source, tmp).catch(() => {});
     }
   }
 
@@ -560,6 +871,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     let props: Record<string, string> = {};
     if (keepProps) {
@@ -569,14 +881,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         Object.entries(rd.props ?? {}).filter(([k]) => k.startsWith(AUX)),
       );
     }
+    if (pending) props[LEFTOVER] = encodeMark(pending);
     const def: Record<string, unknown> = { name: target, props };
     if (p.group) def.resource_group_name = p.group;
     try {
       await this.#c.write("POST", "/v1/resource-definitions", { resource_definition: def });
     } catch (e) {
-      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) {
-        throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
-      }
+      if (errHas(e, CODE.FAIL_EXISTS_RSC_DFN)) throw new TargetExists(target);
+      // Unknown outcome: whatever exists is read (the reuse rule) by the retry.
       throw e;
     }
     try {
@@ -596,27 +908,36 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
-  /** Create `target` like a new volume and dd the data on a node holding a source replica. */
+  /**
+   * Create `target` like a new volume (marked unfinished until the copy is done) and dd the
+   * data on a node holding a source replica.
+   */
   async #blockCopy(
     source: string,
     target: string,
     p: LinstorPlacement,
     keepProps: boolean,
+    pending?: string,
   ): Promise<void> {
     const hosts = this.#hosts;
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
     const rd = await this.#rd(source);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
-    const info = this.#info(rd);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [source] });
+    const info = this.#info(rd, source);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
     const diskful = rscs.filter((r) =>
-      sameName(r.name, source) && !isDiskless(r) && !isDeleting(r)
+      sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r)
     );
     const node = (diskful.find((r) => r.state?.in_use) ?? diskful[0])?.node_name;
     if (!node) throw new OneblkError("backend", `LINSTOR volume ${source} has no diskful replica`);
     const props = keepProps ? info.props : undefined;
-    const created = await this.createVolume(target, info.sizeMiB, { placement: p, props });
-    if (!created) throw new OneblkError("exists", `LINSTOR volume ${target} already exists`);
+    const owner = pending ?? `LINSTOR block copy of ${source}`;
+    const created = await this.createVolume(target, info.sizeMiB, {
+      placement: p,
+      props,
+      pending: owner,
+    });
+    if (!created) throw new TargetExists(target);
     try {
       await this.attach(target, node);
       const view = await this.#c.get<RscJson[]>("/v1/view/resources", {
@@ -632,10 +953,17 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         "bs=4M",
         `conv=${conv}`,
       ], { timeoutMs: this.#cfg.copyTimeoutMs ?? 3_600_000 });
-      await this.detach(target, node);
+      if (!pending) await this.clearMark({ kind: "volume", name: target });
     } catch (e) {
       await this.#cleanup(target);
       throw e;
+    }
+    try {
+      await this.detach(target, node);
+    } catch {
+      // The copy is whole; the temporary attachment stays marked for gc.
+      await this.markLeftover({ kind: "attachment", name: target, host: node }, owner)
+        .catch(() => {});
     }
   }
 
@@ -643,10 +971,11 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     checkSize(sizeMiB);
     const rd = await this.#rd(volume);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume 0`);
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume ${vnr}`);
     if (vd.size_kib >= kib(sizeMiB)) return;
-    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/0`, {
+    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/${vnr}`, {
       size_kib: kib(sizeMiB),
     });
   }
@@ -682,15 +1011,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   async listSnapshots(volume: string): Promise<SnapshotInfo[]> {
     const snaps = await this.#c.get<SnapJson[]>(`${rdPath(volume)}/snapshots`);
+    const { vnr } = parseVolumeRef(volume);
     return snaps
       .filter((s) => !(s.flags ?? []).includes("DELETE"))
       .map((s) => {
-        const vd0 = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+        const vd = vdOf(s.volume_definitions, vnr);
         const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
         return {
           name: s.name,
-          volume: s.resource_name ?? volume,
-          sizeMiB: mibDown(vd0?.size_kib ?? 0),
+          volume: s.resource_name ? volumeRef(s.resource_name, vnr) : volume,
+          sizeMiB: mibDown(vd?.size_kib ?? 0),
           createdAt: times.length ? Math.min(...times) : 0,
         };
       })
@@ -703,7 +1033,25 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       await this.#c.write("POST", `${rdPath(volume)}/snapshots`, { name: snapshot });
     } catch (e) {
       if (errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) return;
+      // Unknown outcome (reply lost, timeout): taken when the controller shows it.
+      if (!(e instanceof LinstorApiError) && await this.#hasSnapshots(volume, [snapshot])) return;
       throw e;
+    }
+  }
+
+  /** True when every snapshot of `names` exists on `volume`, whole (false when unreadable). */
+  async #hasSnapshots(volume: string, names: string[]): Promise<boolean> {
+    try {
+      const rd = rdOf(volume);
+      const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [rd] });
+      return names.every((n) =>
+        have.some((s) =>
+          sameName(s.resource_name, rd) && sameName(s.name, n) &&
+          !(s.flags ?? []).some((f) => f === "DELETE" || f.startsWith("FAILED"))
+        )
+      );
+    } catch {
+      return false;
     }
   }
 
@@ -713,17 +1061,27 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (items.length === 1) return this.createSnapshot(items[0].volume, items[0].snapshot);
     const send = (xs: typeof items) =>
       this.#c.write("POST", "/v1/actions/snapshot/multi", {
-        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: i.volume })),
+        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: rdOf(i.volume) })),
       });
     try {
       await send(items);
     } catch (e) {
+      if (!(e instanceof LinstorApiError)) {
+        // Unknown outcome: taken when the controller shows every snapshot.
+        const byVolume = Map.groupBy(items, (i) => i.volume);
+        let all = true;
+        for (const [v, xs] of byVolume) {
+          all &&= await this.#hasSnapshots(v, xs.map((x) => x.snapshot));
+        }
+        if (all) return;
+        throw e;
+      }
       if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
       const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", {
-        resources: [...new Set(items.map((i) => i.volume))],
+        resources: [...new Set(items.map((i) => rdOf(i.volume)))],
       });
       const missing = items.filter((i) =>
-        !have.some((s) => sameName(s.resource_name, i.volume) && sameName(s.name, i.snapshot))
+        !have.some((s) => sameName(s.resource_name, rdOf(i.volume)) && sameName(s.name, i.snapshot))
       );
       if (missing.length) await send(missing);
     }
@@ -744,15 +1102,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async attachments(volume: string): Promise<Attachment[]> {
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
     return rscs
-      .filter((r) => sameName(r.name, volume) && !isDeleting(r))
+      .filter((r) => sameName(r.name, name) && !isDeleting(r))
       .map((r) => ({
         host: r.node_name,
         diskful: !isDiskless(r),
         tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
         inUse: r.state?.in_use === true,
-        readOnly: r.props?.[AUTO_PROMOTE] === "no",
+        readOnly: r.props?.[READ_ONLY] === "yes",
       }));
   }
 
@@ -765,8 +1124,9 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!opts.readOnly) return;
     try {
       await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-        override_props: { [AUTO_PROMOTE]: "no" },
+        override_props: { [READ_ONLY]: "yes" },
       });
+      await this.#setReadOnly(volume, host, true);
     } catch (e) {
       // Not read-only: a resource this call created must not stay writable.
       if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
@@ -776,21 +1136,44 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
+  /** Make the volume's device on `host` read-only (or writable again), once it exists. */
+  async #setReadOnly(volume: string, host: string, ro: boolean): Promise<void> {
+    if (!this.#hosts) {
+      throw new OneblkError("internal", "no host runner for a read-only LINSTOR attachment");
+    }
+    const dev = this.devicePath(volume);
+    const r = await this.#hosts.run(
+      host,
+      ["sh", "-c", SET_RO_SCRIPT, "oneblk-setro", dev, String(DEVICE_WAIT_TRIES), ro ? "ro" : "rw"],
+      { timeoutMs: DEVICE_WAIT_TRIES * 100 + 10_000, okCodes: [0, 3] },
+    );
+    if (r.code === 3) {
+      throw new OneblkError(
+        "timeout",
+        `device ${dev} of ${volume} did not appear on ${host} within ${DEVICE_WAIT_TRIES / 10} s`,
+      );
+    }
+  }
+
   async detach(volume: string, host: string): Promise<void> {
+    const name = rdOf(volume);
     const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
-      resources: [volume],
+      resources: [name],
       nodes: [host],
     });
-    const r = rscs.find((x) => sameName(x.name, volume) && sameName(x.node_name, host));
+    const r = rscs.find((x) => sameName(x.name, name) && sameName(x.node_name, host));
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
-      // The store's own replica stays; a read-only mark of an attach is dropped.
-      if (r.props?.[AUTO_PROMOTE] === "no") {
+      // The store's own replica stays; the marks of an attach are dropped, its device made
+      // writable again.
+      const marks = [READ_ONLY, LEFTOVER].filter((k) => r.props?.[k] !== undefined);
+      if (marks.length) {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-          delete_props: [AUTO_PROMOTE],
+          delete_props: marks,
         });
       }
+      if (r.props?.[READ_ONLY] !== undefined) await this.#setReadOnly(volume, host, false);
       return;
     }
     if (r.state?.in_use) {
@@ -846,28 +1229,102 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       this.#c.get<SnapJson[]>("/v1/view/snapshots", q),
     ]);
     const key = (n: string) => n.toUpperCase();
+    // the volume of each RD: 0, or the only volume of an adopted resource
+    const vnrOf = new Map<string, number>();
+    for (const rd of rds) {
+      const vds = rd.volume_definitions ?? [];
+      const only = vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
+      vnrOf.set(key(rd.name), vdOf(vds, 0) ? 0 : only);
+    }
     const alloc = new Map<string, number>();
     for (const r of rscs) {
       if (isDiskless(r)) continue;
-      const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
-        0;
+      const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
       alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
     }
     const snapsOf = new Map<string, Record<string, number>>();
     for (const s of snaps) {
-      const sz = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0)?.size_kib ??
-        0;
+      const sz = vdOf(s.volume_definitions, vnrOf.get(key(s.resource_name)) ?? 0)?.size_kib ?? 0;
       const k = key(s.resource_name);
       const m = snapsOf.get(k) ?? {};
       m[s.name] = Math.ceil(sz / 1024);
       snapsOf.set(k, m);
     }
     return rds.map((rd) => ({
-      name: rd.name,
+      name: volumeRef(rd.name, vnrOf.get(key(rd.name)) ?? 0),
       props: stripAux(rd.props),
       allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
       snapshots: snapsOf.get(key(rd.name)) ?? {},
     }));
+  }
+
+  /** Where a leftover mark lives: the RD (volume) or the node's resource (attachment). */
+  #markPath(ref: LeftoverRef): string {
+    return ref.kind === "volume"
+      ? rdPath(ref.name)
+      : `${rdPath(ref.name)}/resources/${seg(ref.host)}`;
+  }
+
+  async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
+    await this.#c.write("PUT", this.#markPath(ref), {
+      override_props: { [LEFTOVER]: encodeMark(owner) },
+    });
+  }
+
+  async clearMark(ref: LeftoverRef): Promise<void> {
+    try {
+      await this.#c.write("PUT", this.#markPath(ref), { delete_props: [LEFTOVER] });
+    } catch (e) {
+      if (e instanceof LinstorApiError && e.kind === "not_found") return;
+      throw e;
+    }
+  }
+
+  async findLeftovers(): Promise<Leftover[]> {
+    const [rds, rscs, snaps] = await Promise.all([
+      this.#c.get<RdJson[]>("/v1/resource-definitions", { props: [LEFTOVER] }),
+      this.#c.get<RscJson[]>("/v1/view/resources", { props: [LEFTOVER] }),
+      this.#c.get<SnapJson[]>("/v1/view/snapshots"),
+    ]);
+    const out: Leftover[] = [];
+    for (const rd of rds) {
+      const m = decodeMark(rd.props?.[LEFTOVER]);
+      if (!m || (rd.flags ?? []).includes("DELETE")) continue;
+      out.push({
+        kind: "volume",
+        name: rd.name,
+        owner: m.owner,
+        since: m.since,
+        reason: `volume left unfinished by ${m.owner}`,
+      });
+    }
+    for (const r of rscs) {
+      const m = decodeMark(r.props?.[LEFTOVER]);
+      if (!m || isDeleting(r)) continue;
+      out.push({
+        kind: "attachment",
+        name: r.name,
+        volume: r.name,
+        host: r.node_name,
+        owner: m.owner,
+        since: m.since,
+        reason: `temporary attachment on ${r.node_name} not released by ${m.owner}`,
+      });
+    }
+    for (const s of snaps) {
+      if (!isTempSnapshot(s.name) || (s.flags ?? []).includes("DELETE")) continue;
+      const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
+      const owner = tempSnapshotOwner(s.name);
+      out.push({
+        kind: "snapshot",
+        name: s.name,
+        volume: s.resource_name,
+        owner,
+        since: times.length ? Math.min(...times) : 0,
+        reason: `temporary snapshot of ${s.resource_name} not removed (${owner})`,
+      });
+    }
+    return out;
   }
 
   async capacity(placement: LinstorPlacement): Promise<Capacity> {

@@ -15,15 +15,21 @@
  *   pooled keep-alive connection lets the HTTP stack silently replay a request when the server
  *   drops it; for a POST that would be a blind retry).
  * - While every controller refuses connections, the call keeps trying for up to 20 s within its
- *   deadline (a controller restarting takes seconds).
+ *   deadline (a controller restarting takes seconds). Once no controller could be reached (or a
+ *   call timed out), the process's later calls share a short grace and then fail at once with
+ *   that cause (lib/http.ts `Outage`: one deadline per action). Each distinct cause of a
+ *   failure is reported once.
+ * - The token is checked and scrubbed from every error (lib/http.ts secretHeaderValue).
  * - `ret_code` is parsed losslessly (see api_call_rc.ts).
  */
-import { OneblkError } from "../../errors.ts";
+import { isKind, OneblkError } from "../../errors.ts";
 import {
   backoffMs,
   Deadline,
   mayRetry,
+  Outage,
   type RequestKind,
+  secretHeaderValue,
   shortTransportError,
   type TransportFailure,
   transportFailure,
@@ -167,11 +173,11 @@ export class LinstorApiError extends OneblkError {
     else if (errs.length && errs.every((r) => isExists(r.ret_code))) kind = "exists";
     else if (!errs.length && status === 404) kind = "not_found";
     const text = shown.length ? shown.map(describeRc).join(" | ") : `HTTP ${status}`;
-    const ids = shown.flatMap((r) => r.error_report_ids ?? []);
+    const ids = [...new Set(shown.flatMap((r) => r.error_report_ids ?? []))];
     super(
       kind,
       `LINSTOR ${what}: ${text}`,
-      ids.length ? `error reports ${ids.join(",")}` : undefined,
+      ids.length ? `error reports ${ids.join(", ")}` : undefined,
     );
     this.status = status;
     this.rcs = rcs;
@@ -241,9 +247,14 @@ export class LinstorClient {
   readonly #writeClient: Deno.HttpClient;
   #closed = false;
   #version: Promise<Record<string, unknown>> | null = null;
+  readonly #auth: string | undefined;
+  readonly #outage = new Outage();
 
   constructor(opts: LinstorClientOptions) {
     this.#opts = opts;
+    this.#auth = opts.token === undefined
+      ? undefined
+      : secretHeaderValue(opts.token, "LINSTOR_TOKEN", (t) => `Bearer ${t}`);
     this.endpoints = parseControllers(opts.controllers);
     this.#key = this.endpoints.map((e) => e.url).join(",");
     if (!!opts.certFile !== !!opts.keyFile) {
@@ -293,13 +304,23 @@ export class LinstorClient {
     opts: { query?: Query; body?: unknown; timeoutMs?: number } = {},
   ): Promise<LinstorReply> {
     if (this.#closed) throw new OneblkError("internal", "LINSTOR client used after close()");
-    const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs ?? 60_000;
     const what = `${method} ${path}`;
+    const down = this.#outage.check();
+    if (down?.leftMs === 0) {
+      throw new OneblkError(
+        "unavailable",
+        `LINSTOR ${what}: not sent, no controller answered earlier in this action (${down.text})`,
+      );
+    }
+    const timeoutMs = Math.min(
+      opts.timeoutMs ?? this.#opts.timeoutMs ?? 60_000,
+      down?.leftMs ?? Infinity,
+    );
     const headers: Record<string, string> = {
       "accept": "application/json",
       "user-agent": "oneblk",
     };
-    if (this.#opts.token) headers["authorization"] = `Bearer ${this.#opts.token}`;
+    if (this.#auth) headers["authorization"] = this.#auth;
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -319,9 +340,9 @@ export class LinstorClient {
     // Reads: whole rounds over the controllers are repeated on connection failures. Any
     // method: a round is repeated while every controller refuses the connection, for up to
     // refusedWaitMs (capped at 80 % of the deadline).
-    const rounds = (this.#opts.getRetries ?? 2) + 1;
+    const rounds = down ? 1 : (this.#opts.getRetries ?? 2) + 1;
     const waitUntil = call.deadline.started +
-      Math.min(this.#opts.refusedWaitMs ?? 20_000, Math.floor(timeoutMs * 0.8));
+      (down ? 0 : Math.min(this.#opts.refusedWaitMs ?? 20_000, Math.floor(timeoutMs * 0.8)));
     let allRefused = false;
     try {
       for (
@@ -338,15 +359,22 @@ export class LinstorClient {
         const start = preferredController.get(this.#key) ?? 0;
         for (let i = 0; i < n; i++) {
           const reply = await this.#attempt((start + i) % n, call);
-          if (reply) return reply;
+          if (reply) {
+            this.#outage.clear();
+            return reply;
+          }
           if (call.deadline.expired) break;
         }
         const fresh = call.failures.slice(seen);
         allRefused = fresh.length > 0 && fresh.every((f) => f.failure === "refused");
       }
       if (call.deadline.expired) throw this.#timeout(what, timeoutMs);
-      const errors = call.failures.map((f) => f.text).join("; ");
+      const errors = [...new Set(call.failures.map((f) => f.text))].join("; ");
+      this.#outage.record(errors);
       throw new OneblkError("unavailable", `LINSTOR ${what}: no controller reachable (${errors})`);
+    } catch (e) {
+      if (isKind(e, "timeout")) this.#outage.record(`no reply within ${timeoutMs} ms`);
+      throw e;
     } finally {
       call.deadline.clear();
     }

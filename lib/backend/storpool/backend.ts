@@ -29,7 +29,13 @@
  *    detached, reverted and attached back with the same rights;
  *  - createSnapshots = one `VolumesGroupSnapshot` (atomic);
  *  - listUsage = `VolumesSpace` + `SnapshotsSpace` (2 requests whatever the count);
- *  - capacity = `VolumeTemplatesStatus` stored.capacity / stored.free of the template.
+ *  - capacity = `VolumeTemplatesStatus` stored.capacity / stored.free of the template;
+ *  - leftover marks (types.ts) are tags of the volume: `oneblk-leftover` (the volume),
+ *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
+ *    and the temporary snapshots (`oneblk-…`) with `VolumesList` + `SnapshotsList`. They are
+ *    not shown in VolumeInfo.props;
+ *  - an unknown outcome (reply lost, timeout: kind unavailable/timeout) of a create, clone or
+ *    snapshot is followed by a read: StorPool makes them atomically, so what exists is whole.
  * devicePath = `/dev/storpool/<name>`.
  */
 import { isKind, OneblkError } from "../../errors.ts";
@@ -42,6 +48,8 @@ import type {
   Capacity,
   CloneOptions,
   CreateOptions,
+  Leftover,
+  LeftoverRef,
   PlacementBase,
   SnapshotInfo,
   VolumeInfo,
@@ -51,16 +59,30 @@ import {
   type AttachmentDesc,
   type ReassignDesc,
   type SnapshotSummary,
+  StorpoolApiError,
   StorpoolClient,
   type Tags,
   type VolumeCreateDesc,
   type VolumeSummary,
 } from "./client.ts";
 import type { StorpoolConfig } from "./config.ts";
+import { decodeMark, encodeMark, isTempSnapshot, ownerKey, tempSnapshotOwner } from "../marks.ts";
 
 const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
 const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
+/** What a StorPool volume name may be (a `~` prefix names a volume by its global id). */
+const VOLUME_NAME = /^~?[A-Za-z0-9_\-.:]{1,200}$/;
+/** Leftover mark of a volume (types.ts). */
+const LEFTOVER_TAG = "oneblk-leftover";
+/** Leftover mark of a temporary attachment to client N: `oneblk-att-N`. */
+const ATT_TAG = "oneblk-att-";
+
+/** A call whose outcome is unknown (no answer, or no answer in time): read the state. */
+function unknownOutcome(e: unknown): boolean {
+  return isKind(e, "unavailable", "timeout") &&
+    !(e instanceof StorpoolApiError && e.apiName !== "");
+}
 
 /** Where new StorPool volumes go (built by the StorPool add-on's profile). */
 export interface StorpoolPlacement extends PlacementBase {
@@ -150,8 +172,17 @@ export function snapshotBelongs(
   return o === "yes" || (o === "maybe" && snapshotOwner(s, volumes) === volume);
 }
 
+/** Tags without the leftover marks. */
+function ownTags(tags: Tags | undefined): Tags {
+  const out: Tags = {};
+  for (const [k, v] of Object.entries(tags ?? {})) {
+    if (k !== LEFTOVER_TAG && !k.startsWith(ATT_TAG)) out[k] = v;
+  }
+  return out;
+}
+
 function volumeInfo(v: VolumeSummary): VolumeInfo {
-  return { name: v.name, sizeMiB: mib(v.size), props: { ...(v.tags ?? {}) } };
+  return { name: v.name, sizeMiB: mib(v.size), props: ownTags(v.tags) };
 }
 
 /** A create that failed: name the template when that is what is missing. */
@@ -292,24 +323,42 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     if (!Number.isInteger(sizeMiB) || sizeMiB <= 0) {
       throw new OneblkError("input", `volume ${volume}: size ${sizeMiB} MiB is not valid`);
     }
-    const props = opts.props ? checkTags({ ...opts.props }, volume) : undefined;
+    const props = opts.props ? checkTags({ ...opts.props }, volume) : {};
+    if (opts.pending) props[LEFTOVER_TAG] = encodeMark(opts.pending);
     const body = { name: volume, size: sizeMiB * MiB, ...placementBody(opts.placement, props) };
     try {
       await this.#client.volumeCreate(body);
       return true;
     } catch (e) {
+      if (unknownOutcome(e)) {
+        // Made by this call when it exists now (VolumeCreate is atomic).
+        const cur = await this.getVolume(volume).catch(() => null);
+        if (cur && cur.sizeMiB === sizeMiB) return true;
+        throw e;
+      }
       if (!isKind(e, "exists")) throw createError(e, body.template);
-      const cur = await this.getVolume(volume);
-      if (cur && cur.sizeMiB === sizeMiB) return false;
+      const cur = await this.#client.volume(volume).then((l) => l[0]).catch(() => undefined);
+      const mark = decodeMark(cur?.tags?.[LEFTOVER_TAG]);
+      if (cur && mark && (!opts.pending || ownerKey(mark.owner) !== ownerKey(opts.pending))) {
+        // Unfinished by an earlier call (types.ts, the reuse rule): made again.
+        await this.deleteVolume(volume, { immediate: true });
+        await this.#client.volumeCreate(body);
+        return true;
+      }
+      if (cur && mib(cur.size) === sizeMiB) return false;
       throw new OneblkError(
         "exists",
         `StorPool volume ${volume} already exists` +
-          (cur ? ` with ${cur.sizeMiB} MiB (wanted ${sizeMiB} MiB)` : ""),
+          (cur ? ` with ${mib(cur.size)} MiB (wanted ${sizeMiB} MiB)` : ""),
       );
     }
   }
 
   async deleteVolume(volume: string, opts?: { immediate?: boolean }): Promise<void> {
+    // A name StorPool cannot have is a caller's error, never "already gone".
+    if (!VOLUME_NAME.test(volume)) {
+      throw new OneblkError("input", `invalid StorPool volume name ${JSON.stringify(volume)}`);
+    }
     try {
       await this.#detachItems(
         [{ volume, detach: "all", force: this.#force }],
@@ -342,29 +391,82 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     source: string,
     target: string,
     opts: CloneOptions<StorpoolPlacement>,
-  ): Promise<void> {
-    const props = opts.props ? checkTags({ ...opts.props }, target) : undefined;
+  ): Promise<boolean> {
+    const props = opts.props ? checkTags({ ...opts.props }, target) : {};
+    if (opts.pending) props[LEFTOVER_TAG] = encodeMark(opts.pending);
     const body: VolumeCreateDesc = { name: target, ...placementBody(opts.placement, props) };
     if (opts.fromSnapshot) body.parent = opts.fromSnapshot;
     else body.baseOn = source;
+    let created = true;
     try {
       await this.#client.volumeCreate(body);
     } catch (e) {
-      if (isKind(e, "exists")) {
-        throw new OneblkError("exists", `StorPool volume ${target} already exists`);
+      if (unknownOutcome(e)) {
+        // Made by this call when it exists now (VolumeCreate is atomic).
+        if (!(await this.getVolume(target).catch(() => null))) throw e;
+      } else if (isKind(e, "exists")) {
+        created = await this.#reuseClone(source, target, opts, body);
+      } else {
+        throw createError(e, body.template);
       }
-      throw createError(e, body.template);
     }
     if (opts.sizeMiB !== undefined) {
       try {
         await this.resizeVolume(target, opts.sizeMiB);
       } catch (e) {
-        try {
-          await this.#client.volumeDelete(target);
-        } catch { /* best effort: report the first failure */ }
+        if (created) {
+          try {
+            await this.#client.volumeDelete(target);
+          } catch { /* best effort: report the first failure */ }
+        }
         throw e;
       }
     }
+    return created;
+  }
+
+  /**
+   * The clone target exists already: the reuse rule (types.ts). Unfinished (marked by another
+   * owner) → deleted and made again (true); at least the source's size → reused, with the
+   * clone's tags (false); smaller → kind "exists", left as it is.
+   */
+  async #reuseClone(
+    source: string,
+    target: string,
+    opts: CloneOptions<StorpoolPlacement>,
+    body: VolumeCreateDesc,
+  ): Promise<boolean> {
+    const cur = (await this.#client.volume(target).catch(() => []))[0];
+    if (!cur) throw new OneblkError("exists", `StorPool volume ${target} already exists`);
+    const mark = decodeMark(cur.tags?.[LEFTOVER_TAG]);
+    if (mark && (!opts.pending || ownerKey(mark.owner) !== ownerKey(opts.pending))) {
+      await this.deleteVolume(target, { immediate: true });
+      await this.#client.volumeCreate(body);
+      return true;
+    }
+    const from = opts.fromSnapshot
+      ? (await this.#client.snapshot(opts.fromSnapshot).catch(() => []))[0]
+      : (await this.#client.volume(source).catch(() => []))[0];
+    if (!from) {
+      throw new OneblkError(
+        "not_found",
+        `StorPool ${opts.fromSnapshot ? "snapshot" : "volume"} ${
+          opts.fromSnapshot ?? source
+        } not found: cannot check the existing clone ${target}`,
+      );
+    }
+    if (cur.size < from.size) {
+      throw new OneblkError(
+        "exists",
+        `StorPool volume ${target} exists with ${mib(cur.size)} MiB, less than its source ` +
+          `${opts.fromSnapshot ?? source} (${mib(from.size)} MiB): not a complete clone, left ` +
+          `as it is`,
+      );
+    }
+    if (body.tags && Object.keys(body.tags).length) {
+      await this.#client.volumeUpdate(target, { tags: body.tags });
+    }
+    return false;
   }
 
   async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
@@ -406,6 +508,12 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     try {
       await this.#client.volumeSnapshot(volume, { name: snapshot });
     } catch (e) {
+      if (unknownOutcome(e)) {
+        // Taken by this call when it exists now (snapshots are atomic).
+        const [s] = await this.#client.snapshot(snapshot).catch(() => []);
+        if (s && snapshotOwnership(s, volume) !== "no") return;
+        throw e;
+      }
       if (!isKind(e, "exists")) throw e;
       const [s] = await this.#client.snapshot(snapshot);
       const own = s ? snapshotOwnership(s, volume) : "no";
@@ -425,6 +533,14 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
         volumes: items.map((i) => ({ volume: i.volume, name: i.snapshot })),
       });
     } catch (e) {
+      if (unknownOutcome(e)) {
+        // Taken by this call when every snapshot exists now (the group snapshot is atomic).
+        const have = new Set(
+          (await this.#client.snapshotsList().catch(() => [])).map((s) => s.name),
+        );
+        if (items.every((i) => have.has(i.snapshot))) return;
+        throw e;
+      }
       if (!isKind(e, "exists")) throw e;
       const all = new Map((await this.#client.snapshotsList()).map((s) => [s.name, s]));
       const names = await this.#volumeNamesIf(items.some((i) => {
@@ -543,13 +659,78 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     }
     const out: VolumeUsage[] = [];
     for (const v of chosen) {
-      const tags = v.tags ?? {};
+      const tags = ownTags(v.tags);
       const snapshots = owned.get(v.name) ?? {};
       out.push({
         name: v.name,
         props: { ...tags },
         allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
         snapshots,
+      });
+    }
+    return out;
+  }
+
+  async #markTag(ref: LeftoverRef): Promise<string> {
+    return ref.kind === "volume" ? LEFTOVER_TAG : `${ATT_TAG}${await this.#idOf(ref.host)}`;
+  }
+
+  async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
+    await this.#client.volumeUpdate(ref.name, {
+      tags: { [await this.#markTag(ref)]: encodeMark(owner) },
+    });
+  }
+
+  async clearMark(ref: LeftoverRef): Promise<void> {
+    try {
+      await this.#client.volumeUpdate(ref.name, { tags: { [await this.#markTag(ref)]: "" } });
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
+    }
+  }
+
+  async findLeftovers(): Promise<Leftover[]> {
+    const [vols, snaps] = await Promise.all([
+      this.#client.volumesList(),
+      this.#client.snapshotsList(),
+    ]);
+    const out: Leftover[] = [];
+    for (const v of vols) {
+      for (const [tag, text] of Object.entries(v.tags ?? {})) {
+        const m = decodeMark(text);
+        if (!m) continue;
+        if (tag === LEFTOVER_TAG) {
+          out.push({
+            kind: "volume",
+            name: v.name,
+            owner: m.owner,
+            since: m.since,
+            reason: `volume left unfinished by ${m.owner}`,
+          });
+        } else if (tag.startsWith(ATT_TAG) && /^\d+$/.test(tag.slice(ATT_TAG.length))) {
+          const host = await this.#hostOf(Number(tag.slice(ATT_TAG.length)));
+          out.push({
+            kind: "attachment",
+            name: v.name,
+            volume: v.name,
+            host,
+            owner: m.owner,
+            since: m.since,
+            reason: `temporary attachment on ${host} not released by ${m.owner}`,
+          });
+        }
+      }
+    }
+    for (const s of snaps) {
+      if (!isTempSnapshot(s.name) || s.deleted) continue;
+      const owner = tempSnapshotOwner(s.name);
+      out.push({
+        kind: "snapshot",
+        name: s.name,
+        volume: s.onVolume,
+        owner,
+        since: (s.creationTimestamp ?? 0) * 1000,
+        reason: `temporary snapshot of ${s.onVolume} not removed (${owner})`,
       });
     }
     return out;

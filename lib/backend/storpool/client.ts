@@ -2,8 +2,12 @@
  * StorPool JSON API client (`http://<host>:<port>/ctrl/1.0/<Method>[/<name>]`).
  *
  * Transport rules:
- *  - header `Authorization: Storpool v1:<token>`; the token lives in a private field only and
- *    is scrubbed from every error text (it never reaches argv, logs or messages);
+ *  - header `Authorization: Storpool v1:<token>`; the token is checked (no line break or other
+ *    control character) and scrubbed from every error text (lib/http.ts secretHeaderValue: it
+ *    never reaches argv, logs or messages);
+ *  - once the API could not be reached (no answer after the retries, or a timeout), the
+ *    process's later calls share a short grace and then fail at once with that cause
+ *    (lib/http.ts `Outage`: one deadline per action);
  *  - replies are `{"generation": N, "data": …}` or `{"error": {"name","descr","transient"}}`;
  *  - every call has one deadline (`timeoutMs`, covering all its attempts) → kind "timeout";
  *  - the retry rule of lib/http.ts: reads (GET) are retried on network errors and HTTP 5xx;
@@ -11,12 +15,14 @@
  *    errors the API marks `transient`;
  *  - every HTTP attempt is counted in `stats.requests`.
  */
-import { type ErrorKind, OneblkError } from "../../errors.ts";
+import { type ErrorKind, isKind, OneblkError } from "../../errors.ts";
 import {
   backoffMs,
   Deadline,
   mayRetry,
+  Outage,
   type RequestKind,
+  secretHeaderValue,
   transportErrorText,
   transportFailure,
 } from "../../http.ts";
@@ -273,12 +279,13 @@ export class StorpoolClient {
   readonly #retries: number;
   readonly #retryDelayMs: number;
   #http: Deno.HttpClient | undefined;
+  readonly #outage = new Outage();
 
   constructor(ep: StorpoolEndpoint, opts: StorpoolClientOptions = {}) {
     const host = ep.host.includes(":") && !ep.host.startsWith("[") ? `[${ep.host}]` : ep.host;
     this.#base = `http://${host}:${ep.port}/ctrl/1.0/`;
     this.#token = ep.token;
-    this.#auth = `Storpool v1:${ep.token}`;
+    this.#auth = secretHeaderValue(ep.token, "SP_AUTH_TOKEN", (t) => `Storpool v1:${t}`);
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
     this.#retries = opts.retries ?? 4;
     this.#retryDelayMs = opts.retryDelayMs ?? 100;
@@ -320,30 +327,47 @@ export class StorpoolClient {
     opts: { timeoutMs?: number } = {},
   ): Promise<T> {
     const url = this.#base + method + (name === undefined ? "" : `/${pathName(name)}`);
-    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const down = this.#outage.check();
+    if (down?.leftMs === 0) {
+      throw this.#fail(
+        "unavailable",
+        method,
+        `not sent, the API did not answer earlier in this action (${down.text})`,
+      );
+    }
+    const timeoutMs = Math.min(opts.timeoutMs ?? this.#timeoutMs, down?.leftMs ?? Infinity);
     const deadline = new Deadline(timeoutMs);
     const kind: RequestKind = httpMethod === "GET" ? "read" : "write";
+    const retries = down ? 0 : this.#retries;
     let attempt = 0;
     try {
       while (true) {
         let retryable: StorpoolApiError;
         try {
-          return await this.#attempt<T>(httpMethod, method, url, body, deadline.signal, kind);
+          const r = await this.#attempt<T>(httpMethod, method, url, body, deadline.signal, kind);
+          this.#outage.clear();
+          return r;
         } catch (e) {
           if (deadline.expired) {
             throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
           }
+          if (e instanceof StorpoolApiError && e.status > 0) this.#outage.clear();
           if (!(e instanceof RetryableError)) throw e;
           retryable = e.error;
         }
         attempt++;
         const wait = backoffMs(attempt, this.#retryDelayMs, 2000);
-        if (attempt > this.#retries || wait >= deadline.remaining()) throw retryable;
+        if (attempt > retries || wait >= deadline.remaining()) throw retryable;
         await deadline.sleep(wait);
         if (deadline.expired) {
           throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
         }
       }
+    } catch (e) {
+      if (e instanceof StorpoolApiError && e.status === 0 && isKind(e, "unavailable", "timeout")) {
+        this.#outage.record(e.message.replace(/^StorPool \w+: /, ""));
+      }
+      throw e;
     } finally {
       deadline.clear();
     }

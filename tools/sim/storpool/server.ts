@@ -38,7 +38,8 @@ export const SIM_ENDPOINTS = [
   "POST /_sim/stats/reset",
   "GET  /_sim/state                 → templates, volumes, snapshots, attachments, clients",
   "POST /_sim/in-use {volume|snapshot, client: id|host, in_use: bool}",
-  "POST /_sim/fault {method?='*', delayMs?, status?, transient?, errorName?, drop?, times?}",
+  "POST /_sim/fault {method?='*', delayMs?, status?, transient?, errorName?, drop?, " +
+  "dropAfterApply?, times?}",
   "GET  /_sim/fault                 → active faults",
   "DELETE /_sim/fault               → clear faults",
   "POST /_sim/restart {downMs?}     → drop connections, listen again (state kept)",
@@ -57,8 +58,10 @@ export interface SimFault {
   transient?: boolean;
   /** The error's name (default internalError). */
   errorName?: string;
-  /** Drop the connection: headers go out, then the body breaks. */
+  /** Drop the connection: headers go out, then the body breaks (nothing is applied). */
   drop?: boolean;
+  /** Apply the call, then drop its reply the same way (a reply lost after the change). */
+  dropAfterApply?: boolean;
   /** How many requests it applies to (default: until cleared). */
   times?: number;
 }
@@ -304,6 +307,10 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
         }
         return d;
       });
+      if (fault?.dropAfterApply) {
+        stats.errors++;
+        return dropped();
+      }
       return json(200, { generation: store.st.generation, data });
     } catch (e) {
       if (e instanceof SimError) return fail(e);

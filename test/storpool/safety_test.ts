@@ -1,0 +1,179 @@
+/**
+ * Issue 10 on the StorPool store (simulator): a reply lost after the API applied the call is
+ * resolved by reading (create, clone, snapshot), a clone target is reused only when it is
+ * complete (not marked unfinished, at least its source's size), marks and temporary snapshots
+ * are what findLeftovers reports, a dead API fails the action's later calls at once, and the
+ * token never shows in an error.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createStorpoolBackend } from "../../lib/backend/storpool/backend.ts";
+import { StorpoolClient } from "../../lib/backend/storpool/client.ts";
+import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { runGc } from "../../lib/domain/gc.ts";
+import { PLACEMENT, type SpEnv, startEnv } from "./helpers.ts";
+
+function kindOf(e: unknown): string {
+  return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
+}
+
+describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
+  let env: SpEnv;
+  before(async () => {
+    env = await startEnv();
+  });
+  after(async () => {
+    await env.close();
+  });
+
+  it("a create, clone or snapshot whose reply was lost is read back: done", async () => {
+    const b = env.backend;
+    env.sim.addFault({ method: "VolumeCreate", dropAfterApply: true, times: 1 });
+    assert.equal(await b.createVolume("one-img-1", 8, { placement: PLACEMENT }), true);
+    env.sim.addFault({ method: "VolumeCreate", dropAfterApply: true, times: 1 });
+    assert.equal(await b.cloneVolume("one-img-1", "one-img-1-7-0", { placement: PLACEMENT }), true);
+    env.sim.addFault({ method: "VolumeSnapshot", dropAfterApply: true, times: 1 });
+    await b.createSnapshot("one-img-1", "one-img-1-snap0");
+    assert.deepEqual((await b.listSnapshots("one-img-1")).map((s) => s.name), [
+      "one-img-1-snap0",
+    ]);
+    // Not applied at all (the request was lost): the call fails, nothing exists.
+    env.sim.addFault({ method: "VolumeSnapshot", drop: true, times: 1 });
+    await assert.rejects(b.createSnapshot("one-img-1", "one-img-1-snap1"), (e) => {
+      assert.equal(kindOf(e), "unavailable");
+      return true;
+    });
+    assert.equal((await b.listSnapshots("one-img-1")).length, 1);
+  });
+
+  it("reuse: complete clone reused; unfinished made again; smaller refused", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-2", 8, { placement: PLACEMENT });
+    assert.equal(await b.cloneVolume("one-img-2", "one-img-2-7-0", { placement: PLACEMENT }), true);
+    assert.equal(
+      await b.cloneVolume("one-img-2", "one-img-2-7-0", { placement: PLACEMENT, sizeMiB: 16 }),
+      false,
+      "a complete clone is reused (and grown)",
+    );
+    assert.equal((await b.getVolume("one-img-2-7-0"))?.sizeMiB, 16);
+    // A target another call left unfinished (its mark) holds nothing to keep: made again.
+    await b.createVolume("one-img-3", 8, { placement: PLACEMENT, pending: "datastore cp image 3" });
+    assert.equal(await b.cloneVolume("one-img-2", "one-img-3", { placement: PLACEMENT }), true);
+    assert.equal((await b.findLeftovers()).filter((l) => l.name === "one-img-3").length, 0);
+    // A complete volume smaller than the source is not its clone: refused, left as it is.
+    await b.createVolume("one-img-4", 4, { placement: PLACEMENT });
+    await assert.rejects(
+      b.cloneVolume("one-img-2", "one-img-4", { placement: PLACEMENT }),
+      (e) => kindOf(e) === "exists" && /less than its source/.test((e as Error).message),
+    );
+    assert.equal((await b.getVolume("one-img-4"))?.sizeMiB, 4);
+  });
+
+  it("marks and temporary snapshots are the leftovers; props do not show marks", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-5", 8, {
+      placement: PLACEMENT,
+      props: { type: "image" },
+      pending: "datastore cp image 5",
+    });
+    await b.attach("one-img-5", "bravo");
+    await b.markLeftover(
+      { kind: "attachment", name: "one-img-5", host: "bravo" },
+      "datastore cp image 5",
+    );
+    await b.createSnapshot("one-img-5", "oneblk-saveas-vm7-disk0-abc");
+    const mine = (await b.findLeftovers()).filter((l) => (l.volume ?? l.name) === "one-img-5");
+    assert.deepEqual(
+      mine.map((l) => [l.kind, l.name, l.host, l.owner]).sort(),
+      [
+        ["attachment", "one-img-5", "bravo", "datastore cp image 5"],
+        ["snapshot", "oneblk-saveas-vm7-disk0-abc", undefined, "saveas vm7 disk0"],
+        ["volume", "one-img-5", undefined, "datastore cp image 5"],
+      ],
+    );
+    assert.deepEqual((await b.getVolume("one-img-5"))?.props, { type: "image", qc: "gold" });
+    await b.clearMark({ kind: "volume", name: "one-img-5" });
+    await b.clearMark({ kind: "attachment", name: "one-img-5", host: "bravo" });
+    await b.deleteSnapshot("one-img-5", "oneblk-saveas-vm7-disk0-abc");
+    assert.equal(
+      (await b.findLeftovers()).filter((l) => (l.volume ?? l.name) === "one-img-5").length,
+      0,
+    );
+  });
+
+  it("gc: releases a marked attachment and a temporary snapshot; an image orphan needs oned", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-6", 8, { placement: PLACEMENT });
+    await b.attach("one-img-6", "alpha");
+    await b.markLeftover(
+      { kind: "attachment", name: "one-img-6", host: "alpha" },
+      "datastore cp image 6",
+    );
+    await b.createSnapshot("one-img-6", "oneblk-clone-gc1");
+    await b.createVolume("one-img-7", 8, { placement: PLACEMENT, pending: "datastore cp image 7" });
+    const store = [{ label: "datastore 100", backend: b }];
+    // Young: everything kept.
+    assert.ok((await runGc(store, undefined)).every((i) => i.action === "kept"));
+    const items = await runGc(store, undefined, { minAgeMs: 0 });
+    const by = (name: string) => items.find((i) => i.leftover.name === name);
+    assert.equal(by("one-img-6")?.action, "removed");
+    assert.equal(by("oneblk-clone-gc1")?.action, "removed");
+    assert.equal(by("one-img-7")?.action, "kept", "no oned: an image orphan is never guessed");
+    assert.match(by("one-img-7")!.why, /oned cannot be asked whether image 7/);
+    assert.deepEqual(await b.attachments("one-img-6"), []);
+    assert.equal((await b.listSnapshots("one-img-6")).length, 0);
+    assert.ok(await b.getVolume("one-img-6") && await b.getVolume("one-img-7"));
+    assert.deepEqual(
+      (await b.findLeftovers()).map((l) => [l.kind, l.name]),
+      [["volume", "one-img-7"]],
+    );
+  });
+
+  it("item 9: a name StorPool cannot have is an error, a missing volume is fine", async () => {
+    for (const bad of ["x$(reboot)", "a;b", "a'b", "a\nb", "../one-img-2"]) {
+      await assert.rejects(env.backend.deleteVolume(bad), (e) => kindOf(e) === "input");
+    }
+    await env.backend.deleteVolume("one-img-never");
+  });
+});
+
+describe("StorPool: a dead API, a hostile token", () => {
+  it("item 6: after the API was found unreachable, the action's later calls fail at once", async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    const b = createStorpoolBackend(
+      { host: "127.0.0.1", port, token: "t0k", retryDelayMs: 50 },
+      { clientIdOf: () => Promise.resolve(1) },
+    );
+    try {
+      await assert.rejects(b.getVolume("a"), (e) => kindOf(e) === "unavailable");
+      const t0 = Date.now();
+      for (let i = 0; i < 5; i++) {
+        await assert.rejects(b.deleteVolume("a"), (e) => {
+          assert.equal(kindOf(e), "unavailable");
+          assert.ok(errorLine(e).length < 300, errorLine(e));
+          return true;
+        });
+      }
+      // no retries any more: before, each call waited out its own retries (about 750 ms)
+      assert.ok(Date.now() - t0 < 500, `five later calls took ${Date.now() - t0} ms`);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("item 7: SP_AUTH_TOKEN with a line break: refused without showing it", () => {
+    const token = "Sekr1tPart\nInjected: header";
+    assert.throws(
+      () => new StorpoolClient({ host: "127.0.0.1", port: 1, token }),
+      (e) => {
+        const line = errorLine(e);
+        assert.equal(kindOf(e), "config", line);
+        assert.ok(!line.includes("Sekr1tPart") && !line.includes("Injected"), line);
+        assert.match(line, /SP_AUTH_TOKEN/);
+        return true;
+      },
+    );
+  });
+});
