@@ -10,6 +10,7 @@ import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
 import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
+import { loadState } from "../../tools/sim/linstor/persistence.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
 
@@ -466,12 +467,9 @@ describe("LINSTOR simulator: satellite offline", () => {
     });
     assert.deepEqual(errors(r.rcs), ["995"]);
 
-    // persisted: the state file says so, and a restart keeps it
-    const st = JSON.parse(await Deno.readTextFile(join(cl.sim.stateDir, "state.json")));
-    assert.equal(
-      st.nodes.find((n: { name: string }) => n.name === off).offline,
-      true,
-    );
+    // persisted: the saved state (snapshot + journal) says so, and a restart keeps it
+    const st = (await loadState(cl.sim.stateDir))!;
+    assert.equal(st.nodes.find((n) => n.name === off)!.offline, true);
     await cl.sim.restart();
     const again = (await c.request("GET", "/v1/nodes", { query: { nodes: [off] } })).data as {
       connection_status: string;

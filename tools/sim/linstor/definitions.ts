@@ -30,7 +30,6 @@ import {
   uuid,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { reconcile } from "./persistence.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
 
 /** POST /v1/nodes: register a satellite (with its diskless pool). */
@@ -297,7 +296,7 @@ export function createRd(
     created: Date.now(),
     uuid: uuid(),
   };
-  ctl.state.rds.push(rd);
+  ctl.addRd(rd);
   out.push(
     rc(0n | OBJ.RSC_DFN | MASK_CRT, CODE.CREATED, `New resource definition '${name}' created.`, {
       details: `Resource definition '${name}' UUID is: ${rd.uuid}`,
@@ -375,6 +374,7 @@ export function modifyRd(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
   const rd = ctl.needRd(name);
+  ctl.touch(rd.name);
   const out: SimRc[] = [];
   if (typeof body.resource_group === "string" && body.resource_group !== "") {
     const g = ctl.needRg(body.resource_group);
@@ -422,12 +422,11 @@ export function deleteRd(ctl: SimController, name: string): SimReply {
       correction: `Un-mount resource '${rd.name}' on the node '${used.node}'.`,
     });
   }
-  ctl.state.rds = ctl.state.rds.filter((r) => r !== rd);
+  ctl.removeRd(rd);
   for (const key of Object.keys(ctl.state.inUse)) {
     if (key.startsWith(`${k(rd.name)}/`)) delete ctl.state.inUse[key];
   }
   ctl.state.clones = ctl.state.clones.filter((c) => k(c.dst) !== k(rd.name));
-  reconcile(ctl, rd.name);
   return rcReply(
     [rc(0n, CODE.DELETED, `Resource definition '${rd.name}' deleted.`, {
       details: `Resource definition '${rd.name}' UUID was: ${rd.uuid}`,

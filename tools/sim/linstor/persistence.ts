@@ -1,6 +1,12 @@
 /**
  * What the simulated LINSTOR controller keeps on disk, under its state dir:
- * - `state.json`: the whole state (written after every mutating request);
+ * - `state.json`: a snapshot of the whole state;
+ * - `journal.jsonl`: one line per mutating request since that snapshot, with the resource
+ *   definitions it changed (whole, or null when deleted) and, when it changed, the small global
+ *   part (nodes, pools, groups, clones, in-use marks, counters). A line is written before the
+ *   reply is sent, so a simulator killed at any point restarts with every answered change.
+ *   The journal is folded into a new snapshot at start, at stop and when it grows past twice
+ *   the snapshot (at least 16 MiB); a torn last line (killed mid-write) is ignored;
  * - `volumes/<RD>/<vnr>.img`: volume data in sparse files; all replicas of a volume share that
  *   file (DRBD keeps them identical);
  * - `snapshots/<RD>/<snap>/<vnr>.img`: snapshot copies of those files;
@@ -8,23 +14,103 @@
  * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` to the data file for every resource on a node.
  */
 import { join } from "node:path";
-import type { SimController } from "./controller.ts";
-import { k, type SimState } from "./model.ts";
+import type { SimController, StateChanges } from "./controller.ts";
+import { k, type SimRd, type SimState } from "./model.ts";
 
-/** The state saved in `stateDir`, or undefined when there is none yet (or it is unreadable). */
+const SNAPSHOT = "state.json";
+const JOURNAL = "journal.jsonl";
+const MIN_COMPACT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The state saved in `stateDir` (snapshot plus journal), or undefined when there is none yet
+ * (or the snapshot is unreadable and there is no journal).
+ */
 export async function loadState(stateDir: string): Promise<SimState | undefined> {
+  let st: SimState | undefined;
   try {
-    return JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))) as SimState;
+    st = JSON.parse(await Deno.readTextFile(join(stateDir, SNAPSHOT))) as SimState;
   } catch {
-    return undefined;
+    st = undefined;
   }
+  let text = "";
+  try {
+    text = await Deno.readTextFile(join(stateDir, JOURNAL));
+  } catch {
+    return st;
+  }
+  if (!text.trim()) return st;
+  const rds = new Map((st?.rds ?? []).map((r) => [k(r.name), r]));
+  let globals: Partial<SimState> = {};
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let rec: StateChanges;
+    try {
+      rec = JSON.parse(line) as StateChanges;
+    } catch {
+      break; // torn last line: the request it belongs to was never answered
+    }
+    for (const [key, rd] of Object.entries(rec.rds ?? {})) {
+      if (rd) rds.set(key, rd);
+      else rds.delete(key);
+    }
+    if (rec.globals) globals = rec.globals;
+  }
+  if (!st && !globals.nodes) return undefined;
+  return { ...(st as SimState), ...globals, version: 1, rds: [...rds.values()] };
 }
 
-/** Save `state` in `stateDir` atomically (temp file, then rename). */
-export function saveState(stateDir: string, state: SimState): void {
-  const statePath = join(stateDir, "state.json");
-  Deno.writeTextFileSync(statePath + ".tmp", JSON.stringify(state));
-  Deno.renameSync(statePath + ".tmp", statePath);
+/** The state files of one state dir: a snapshot and the journal appended after each request. */
+export class StateStore {
+  readonly dir: string;
+  #fd: Deno.FsFile | null = null;
+  #journalBytes = 0;
+  #snapshotBytes = 0;
+  #enc = new TextEncoder();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Write the whole state as the new snapshot (atomically) and empty the journal. */
+  compact(ctl: SimController): void {
+    const text = JSON.stringify(ctl.state);
+    const path = join(this.dir, SNAPSHOT);
+    Deno.writeTextFileSync(path + ".tmp", text);
+    Deno.renameSync(path + ".tmp", path);
+    this.#snapshotBytes = text.length;
+    // the snapshot holds everything: the journal can go (replaying it again would be harmless)
+    this.#fd?.close();
+    this.#fd = Deno.openSync(join(this.dir, JOURNAL), {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    this.#journalBytes = 0;
+    ctl.markSaved();
+  }
+
+  /** Append what changed since the last save; fold into a snapshot when the journal is large. */
+  save(ctl: SimController): void {
+    if (!this.#fd) {
+      this.compact(ctl);
+      return;
+    }
+    const ch = ctl.takeChanges();
+    if (!ch) return;
+    const bytes = this.#enc.encode(JSON.stringify(ch) + "\n");
+    let off = 0;
+    while (off < bytes.length) off += this.#fd.writeSync(bytes.subarray(off));
+    this.#journalBytes += bytes.length;
+    if (this.#journalBytes > Math.max(MIN_COMPACT_BYTES, 2 * this.#snapshotBytes)) {
+      this.compact(ctl);
+    }
+  }
+
+  /** Close the journal. */
+  close(): void {
+    this.#fd?.close();
+    this.#fd = null;
+  }
 }
 
 /** Data file of volume `nr` of resource definition `rd`. */
@@ -48,8 +134,12 @@ export function devicePath(
   return join(ctl.opts.hostsRoot, node, "dev", "drbd", "by-res", rd, String(nr));
 }
 
-/** Make files and device links match the state for one RD name. */
-export function reconcile(ctl: SimController, name: string): void {
+/**
+ * Make files and device links match the state for one RD name. `before` is the definition as
+ * it was before the change (null: it did not exist; undefined: unknown); its spelling and
+ * nodes tell which old links to remove, so no directory of all definitions is ever scanned.
+ */
+export function reconcile(ctl: SimController, name: string, before?: SimRd | null): void {
   const rd = ctl.rd(name);
   const volDir = join(ctl.opts.stateDir, "volumes", k(name));
   const snapDir = join(ctl.opts.stateDir, "snapshots", k(name));
@@ -70,22 +160,26 @@ export function reconcile(ctl: SimController, name: string): void {
         fh.close();
       }
     }
-    const snaps = new Set(rd.snaps.map((s) => k(s.name)));
-    for (const e of readDir(snapDir)) if (!snaps.has(e)) rmrf(join(snapDir, e));
+    if (rd.snaps.length || (before && before.snaps.length) || before === undefined) {
+      const snaps = new Set(rd.snaps.map((s) => k(s.name)));
+      for (const e of readDir(snapDir)) if (!snaps.has(e)) rmrf(join(snapDir, e));
+    }
   }
   if (!ctl.opts.hostsRoot) return;
+  // spellings the links may have (LINSTOR names are case-insensitive)
+  const spellings = new Set<string>([name]);
+  if (rd) spellings.add(rd.name);
+  if (before) spellings.add(before.name);
   for (const n of ctl.state.nodes) {
     // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
     // not brought back to life by a mkdir).
     if (!isDir(join(ctl.opts.hostsRoot, n.name))) continue;
     const base = join(ctl.opts.hostsRoot, n.name, "dev", "drbd", "by-res");
-    // LINSTOR names are case-insensitive: remove links under any spelling first.
-    for (const e of readDir(base)) {
-      if (k(e) !== k(name)) continue;
-      const r = rd && ctl.rsc(rd, n.name);
-      if (!r || e !== rd!.name) rmrf(join(base, e));
-    }
     const r = rd && ctl.rsc(rd, n.name);
+    for (const sp of spellings) {
+      if (r && sp === rd!.name) continue;
+      rmrf(join(base, sp));
+    }
     if (!rd || !r) continue;
     const dir = join(base, rd.name);
     Deno.mkdirSync(dir, { recursive: true });
@@ -104,6 +198,25 @@ export function reconcile(ctl: SimController, name: string): void {
       }
     }
   }
+}
+
+/**
+ * Make every device link under the hosts root match the state (at start: links left by an
+ * earlier run, under any spelling, for definitions or nodes that are gone).
+ */
+export function reconcileAll(ctl: SimController): void {
+  const root = ctl.opts.hostsRoot;
+  if (root) {
+    for (const n of ctl.state.nodes) {
+      if (!isDir(join(root, n.name))) continue;
+      const base = join(root, n.name, "dev", "drbd", "by-res");
+      for (const e of readDir(base)) {
+        const rd = ctl.rd(e);
+        if (!rd || rd.name !== e || !ctl.rsc(rd, n.name)) rmrf(join(base, e));
+      }
+    }
+  }
+  for (const rd of ctl.state.rds) reconcile(ctl, rd.name);
 }
 
 function readDir(dir: string): string[] {

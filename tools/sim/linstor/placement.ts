@@ -28,7 +28,7 @@ import {
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { fileAllocKib, snapFile, volumeFile } from "./persistence.ts";
+import { fileAllocKib, volumeFile } from "./persistence.ts";
 
 /** Allocated KiB of one replica of a volume in its pool. */
 export function allocatedKib(ctl: SimController, rd: SimRd, rsc: SimRsc, vd: SimVd): number {
@@ -50,24 +50,7 @@ export function allocatedKib(ctl: SimController, rd: SimRd, rsc: SimRsc, vd: Sim
 
 /** Used KiB of a pool: replicas plus (thin) snapshot copies. */
 export function poolUsedKib(ctl: SimController, pool: SimPool): number {
-  if (pool.kind === "DISKLESS") return 0;
-  let used = 0;
-  for (const rd of ctl.state.rds) {
-    const r = ctl.rsc(rd, pool.node);
-    if (r && !r.diskless && k(r.pool) === k(pool.name)) {
-      for (const vd of rd.vds) used += allocatedKib(ctl, rd, r, vd);
-    }
-    for (const s of rd.snaps) {
-      const sp = Object.entries(s.pools).find(([n]) => k(n) === k(pool.node))?.[1];
-      if (!sp || k(sp) !== k(pool.name)) continue;
-      for (const v of s.vds) {
-        used += THIN_KINDS.has(pool.kind)
-          ? fileAllocKib(snapFile(ctl, rd.name, s.name, v.nr))
-          : v.sizeKib;
-      }
-    }
-  }
-  return used;
+  return ctl.usage.used(pool);
 }
 
 /** Free KiB of a pool (never below 0). */
@@ -120,6 +103,7 @@ export function select(
     if (onlyNodes.length && !onlyNodes.includes(k(n.name))) continue;
     if (rd && existing.some((r) => k(r.node) === k(n.name))) continue;
     if (
+      (notWith.length || notWithRe) &&
       ctl.state.rds.some((o) =>
         (notWith.includes(k(o.name)) || (notWithRe && notWithRe.test(o.name))) &&
         (!rd || k(o.name) !== k(rd.name)) &&

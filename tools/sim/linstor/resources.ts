@@ -309,6 +309,7 @@ export function modifyRsc(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC, refs: { RscDfn: name, Node: nodeName } };
   const rd = ctl.needRd(name);
+  ctl.touch(rd.name);
   const r = ctl.rsc(rd, nodeName);
   if (!r) fail(CODE.FAIL_NOT_FOUND_RSC, `Resource '${name}' on node '${nodeName}' not found.`);
   applyProps(r.props, body);

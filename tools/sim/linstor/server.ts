@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { SimController } from "./controller.ts";
 import type { PoolKind } from "./model.ts";
-import { loadState, reconcile, saveState, volumeFile } from "./persistence.ts";
+import { loadState, reconcileAll, StateStore, volumeFile } from "./persistence.ts";
 import {
   internalErrorReply,
   parseErrorReply,
@@ -145,7 +145,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       await Deno.mkdir(join(opts.hostsRoot, n.name), { recursive: true });
     }
   }
-  for (const rd of controller.state.rds) reconcile(controller, rd.name);
+  reconcileAll(controller);
+  const store = new StateStore(stateDir);
+  store.compact(controller);
 
   let latencyMs = opts.latencyMs ?? 0;
   let requests = 0;
@@ -167,10 +169,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       timers.add(t);
     });
 
-  const persist = () => saveState(stateDir, controller.state);
+  const persist = () => store.save(controller);
 
   const send = (res: http.ServerResponse, reply: SimReply): string => {
-    const text = reply.body === undefined ? "" : stringifyJsonLossless(reply.body);
+    const text = reply.body === undefined ? "" : toJson(reply.body);
     if (!res.headersSent && !res.destroyed) {
       res.writeHead(reply.status, {
         "content-type": "application/json",
@@ -336,7 +338,11 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         const failClone = method === "POST" && /\/clone$/.test(path) &&
           matchFault(method, path, "fail-clone") !== null;
         try {
-          reply = route.handler(controller, params, url.searchParams, body, { failClone });
+          reply = method === "GET"
+            ? route.handler(controller, params, url.searchParams, body, { failClone })
+            : controller.transaction(() =>
+              route.handler(controller, params, url.searchParams, body, { failClone })
+            );
           mutated = method !== "GET";
         } catch (e) {
           if (e instanceof SimApiError) {
@@ -459,11 +465,29 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await close();
-      if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
-      else persist();
+      if (tempDir) {
+        store.close();
+        await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+      } else {
+        store.compact(controller);
+        store.close();
+      }
     },
   };
   return handle;
+}
+
+/**
+ * JSON text of a reply: plain JSON.stringify (fast: listings of thousands of objects), or the
+ * lossless form when the body holds BigInt ret_codes (plain stringify refuses those).
+ */
+function toJson(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return stringifyJsonLossless(body);
+  }
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

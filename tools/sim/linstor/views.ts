@@ -108,6 +108,8 @@ export function poolView(ctl: SimController, p: SimPool): Record<string, unknown
 /** GET /v1/view/storage-pools, or GET /v1/nodes/{node}/storage-pools with `node`. */
 export function listPools(ctl: SimController, q: URLSearchParams, node?: string): SimReply {
   if (node) ctl.needNode(node);
+  // a pool listing asks the satellites for fresh free-space reports
+  ctl.usage.refreshAll();
   const nodes = node ? [k(node)] : q.getAll("nodes").map(k);
   const pools = q.getAll("storage_pools").map(k);
   const props = q.getAll("props");
@@ -204,8 +206,7 @@ export function listRds(ctl: SimController, q: URLSearchParams): SimReply {
   const names = q.getAll("resource_definitions").map(k);
   const props = q.getAll("props");
   const withVds = q.get("with_volume_definitions") === "true";
-  const list = ctl.state.rds
-    .filter((r) => !names.length || names.includes(k(r.name)))
+  const list = selectRds(ctl, names)
     .filter((r) => propsMatch(r.props, props))
     .map((r) => rdView(r, withVds));
   return { status: 200, body: page(list, q) };
@@ -349,8 +350,7 @@ function listAllResources(ctl: SimController, q: URLSearchParams): SimReply {
   const pools = q.getAll("storage_pools").map(k);
   const props = q.getAll("props");
   const list: Record<string, unknown>[] = [];
-  for (const rd of ctl.state.rds) {
-    if (rscs.length && !rscs.includes(k(rd.name))) continue;
+  for (const rd of selectRds(ctl, rscs)) {
     for (const r of rd.rscs) {
       if (nodes.length && !nodes.includes(k(r.node))) continue;
       if (!propsMatch(r.props, props)) continue;
@@ -407,14 +407,28 @@ export function viewSnaps(ctl: SimController, q: URLSearchParams): SimReply {
   const nodes = q.getAll("nodes").map(k);
   const rscs = q.getAll("resources").map(k);
   const list: Record<string, unknown>[] = [];
-  for (const rd of ctl.state.rds) {
-    if (rscs.length && !rscs.includes(k(rd.name))) continue;
+  for (const rd of selectRds(ctl, rscs)) {
     for (const s of rd.snaps) {
       if (nodes.length && !s.nodes.some((n) => nodes.includes(k(n)))) continue;
       list.push(snapView(rd, s));
     }
   }
   return { status: 200, body: page(list, q) };
+}
+
+/**
+ * The definitions a listing filtered by resource names covers, in listing order (all of them
+ * without a filter); looked up by name, so a filtered listing costs the same at any size.
+ */
+function selectRds(ctl: SimController, names: string[]): SimRd[] {
+  if (!names.length) return ctl.state.rds;
+  const found = new Set<SimRd>();
+  for (const n of names) {
+    const rd = ctl.rd(n);
+    if (rd) found.add(rd);
+  }
+  if (found.size <= 1) return [...found];
+  return ctl.state.rds.filter((r) => found.has(r));
 }
 
 function propsMatch(props: Record<string, string>, filters: string[]): boolean {
