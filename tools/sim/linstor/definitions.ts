@@ -118,6 +118,7 @@ export function createRg(ctl: SimController, body: Record<string, unknown>): Sim
   if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `Resource group '${name}' already exists.`);
   const g = ctl.addRg(name, cleanFilter(body.select_filter));
   g.props = { ...(body.props as Record<string, string> ?? {}) };
+  if (typeof body.description === "string") g.description = body.description;
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
   return rcReply(
     [rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
@@ -137,6 +138,7 @@ export function modifyRg(
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_GRP };
   const g = ctl.needRg(name);
   applyProps(g.props, body);
+  if (typeof body.description === "string") g.description = body.description;
   if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
   return rcReply([rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`)], ctx, 200);

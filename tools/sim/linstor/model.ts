@@ -37,6 +37,7 @@ export interface SimPool {
 /** A resource group. */
 export interface SimRg {
   name: string;
+  description?: string;
   props: Record<string, string>;
   filter: Record<string, unknown>;
   peerSlots?: number;

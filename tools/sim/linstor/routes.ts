@@ -62,17 +62,44 @@ export interface Route {
   method: string;
   re: RegExp;
   name: string;
+  /** Request class of the body (`Name[]`: a list), see shapes.ts. */
   shape?: string;
   /** Object mask for error replies (the handler's response context). */
   obj: bigint;
+  /** HTTP status of a reply without errors (also for a warning or info raised as exception). */
+  ok: number;
+  /**
+   * A synchronous handler in the real controller: a body it cannot parse is HTTP 400 (with an
+   * error report); the asynchronous ones answer 500 (ApiCallRcRestUtils.toResponse).
+   */
+  sync: boolean;
   handler: Handler;
 }
 
 const S = "([^/]+)";
-function r(method: string, tpl: string, handler: Handler, shape?: string): Route {
+function r(
+  method: string,
+  tpl: string,
+  handler: Handler,
+  shape?: string,
+  opt: { ok?: number; sync?: boolean } = {},
+): Route {
   const re = new RegExp("^" + tpl.replace(/\{[^}]+\}/g, S) + "$");
-  return { method, re, name: `${method} ${tpl}`, shape, obj: objFor(method, tpl), handler };
+  return {
+    method,
+    re,
+    name: `${method} ${tpl}`,
+    shape,
+    obj: objFor(method, tpl),
+    ok: opt.ok ?? (method === "POST" ? 201 : 200),
+    sync: opt.sync ?? false,
+    handler,
+  };
 }
+/** A synchronous handler (see Route.sync). */
+const SYNC = { sync: true };
+/** Answers 200 although it is a POST (mapToMonoResponse with the default status). */
+const OK200 = { ok: 200 };
 
 function objFor(method: string, tpl: string): bigint {
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
@@ -104,7 +131,7 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
   r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
   r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),
-  r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup"),
+  r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup", SYNC),
   r(
     "PUT",
     "/v1/resource-groups/{rg}",
@@ -118,6 +145,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-groups/{rg}/volume-groups",
     (c, p, _q, b) => createVg(c, p[0], obj(b)),
     "VolumeGroup",
+    SYNC,
   ),
   r(
     "POST",
@@ -130,6 +158,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-groups/{rg}/query-size-info",
     (c, p, _q, b) => querySizeInfo(c, p[0], obj(b)),
     "QuerySizeInfoRequest",
+    OK200,
   ),
   r("GET", "/v1/resource-definitions", (c, _p, q) => listRds(c, q)),
   r(
@@ -137,6 +166,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions",
     (c, _p, _q, b) => createRdApi(c, obj(b)),
     "ResourceDefinitionCreate",
+    SYNC,
   ),
   r(
     "PUT",
@@ -159,6 +189,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions/{r}/volume-definitions",
     (c, p, _q, b) => createVdApi(c, p[0], obj(b)),
     "VolumeDefinitionCreate",
+    OK200,
   ),
   r(
     "PUT",
@@ -195,6 +226,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions/{r}/resources/{n}/make-available",
     (c, p, _q, b) => makeAvailable(c, p[0], p[1], obj(b)),
     "ResourceMakeAvailable",
+    OK200,
   ),
   r(
     "POST",
@@ -216,18 +248,21 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions/{r}/snapshot-rollback/{s}",
     (c, p) => rollback(c, p[0], p[1]),
     "SnapshotRollback",
+    OK200,
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-restore-volume-definition/{s}",
     (c, p, _q, b) => restoreVd(c, p[0], p[1], obj(b)),
     "SnapshotRestore",
+    { ok: 200, sync: true },
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-restore-resource/{s}",
     (c, p, _q, b) => restoreRsc(c, p[0], p[1], obj(b)),
     "SnapshotRestore",
+    OK200,
   ),
   r(
     "POST",

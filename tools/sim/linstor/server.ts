@@ -35,7 +35,7 @@ import {
   type SimReply,
 } from "./replies.ts";
 import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
-import { checkBody } from "./shapes.ts";
+import { bindBody } from "./shapes.ts";
 
 /** Options of {@link startLinstorSim}. */
 export interface LinstorSimOptions {
@@ -318,19 +318,13 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         try {
           body = JSON.parse(raw);
         } catch (e) {
-          bad = parseErrorReply(String(e));
+          bad = parseErrorReply((e as Error).message, route.sync);
         }
       }
       if (!bad && route.shape && body !== undefined) {
-        if (route.shape.endsWith("[]")) {
-          if (!Array.isArray(body)) bad = parseErrorReply("expected a JSON array");
-          else {
-            for (const it of body) {
-              bad = checkBody(it, route.shape.slice(0, -2));
-              if (bad) break;
-            }
-          }
-        } else bad = checkBody(body, route.shape);
+        const bound = bindBody(body, route.shape);
+        if (bound.ok) body = bound.body;
+        else bad = parseErrorReply(bound.details, route.sync);
       }
       if (bad) reply = bad;
       else {
@@ -343,10 +337,12 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
             : controller.transaction(() =>
               route.handler(controller, params, url.searchParams, body, { failClone })
             );
+          // the REST method, not the operation, decides the status of a success
+          if (method !== "GET" && reply.status < 300) reply = { ...reply, status: route.ok };
           mutated = method !== "GET";
         } catch (e) {
           if (e instanceof SimApiError) {
-            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, 200);
+            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, route.ok);
             mutated = false;
           } else {
             reply = internalErrorReply(`Implementation error: ${(e as Error).message}`);

@@ -126,6 +126,7 @@ export function listPools(ctl: SimController, q: URLSearchParams, node?: string)
 export function rgView(g: SimRg): Record<string, unknown> {
   const v: Record<string, unknown> = {
     name: g.name,
+    ...(g.description !== undefined ? { description: g.description } : {}),
     props: { ...g.props },
     select_filter: { ...g.filter },
     uuid: g.uuid,
