@@ -10,7 +10,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   MASK_CRT,
+  MASK_DEL,
   MASK_ERROR,
+  MASK_MOD,
   OBJ,
   parseJsonLossless,
 } from "../../lib/backend/linstor/api_call_rc.ts";
@@ -206,5 +208,158 @@ describe("issue 11 item 1: scalar coercion like the controller's JSON mapper", (
     assert.equal(u(r.rcs[0].ret_code), parse);
     r = await rest(sim, "GET", "/v1/resource-groups?resource_groups=rg_x");
     assert.deepEqual(r.data, [], "nothing was created by a refused request");
+  });
+});
+
+describe("issue 11 item 6: the property whitelist", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie"]);
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "one-1" } });
+    await rest(sim, "POST", "/v1/resource-definitions/one-1/volume-definitions", {
+      volume_definition: { size_kib: 1048576 },
+    });
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const FAIL_INVLD_PROP = 213;
+  const props = async (path: string) =>
+    ((await rest(sim, "GET", path)).data as { props: Record<string, string> }[])[0].props;
+
+  it("refuses unknown keys, bad values and out-of-range numbers (LINBIT's set-property)", async () => {
+    const cases: [Record<string, string>, string, RegExp | string][] = [
+      [{ Foo: "bar" }, "Invalid property key: Foo", "The key 'Foo' is not whitelisted."],
+      [
+        { "DrbdOptions/Net/protocol": "Z" },
+        "Invalid property(DrbdOptions/Net/protocol) value: Z",
+        "This value has to match (?:A|B|C).",
+      ],
+      [
+        { PeerSlotsNewResource: "99" },
+        "Invalid property(PeerSlotsNewResource) value: 99",
+        "This value has to match (1 - 31).",
+      ],
+      [
+        { "DrbdOptions/Net/allow-two-primaries": "maybe" },
+        "Invalid property(DrbdOptions/Net/allow-two-primaries) value: maybe",
+        "This value must be either 'yes' or 'no'.",
+      ],
+    ];
+    for (const [over, message, why] of cases) {
+      const r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", { override_props: over });
+      assert.equal(r.status, 500, message);
+      assert.equal(r.rcs.length, 1);
+      assert.equal(u(r.rcs[0].ret_code), rcOf(MASK_ERROR, OBJ.RSC_DFN, MASK_MOD, FAIL_INVLD_PROP));
+      assert.equal(r.rcs[0].message, message);
+      assert.ok(
+        r.rcs[0].cause === why || r.rcs[0].details === why,
+        `${message}: ${r.rcs[0].cause} / ${r.rcs[0].details}`,
+      );
+      assert.equal(r.rcs[0].error_report_ids?.length, 1);
+    }
+    // seed 002's step from an old LINSTOR: AllowLargerVolumeSize is no longer a key
+    const r = await rest(sim, "PUT", "/v1/resource-definitions/one-1/volume-definitions/0", {
+      override_props: { AllowLargerVolumeSize: "true" },
+    });
+    assert.equal(r.status, 500);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(MASK_ERROR, OBJ.VLM_DFN, MASK_MOD, FAIL_INVLD_PROP));
+    // a refused key in a request rejects all of it
+    const mixed = await rest(sim, "PUT", "/v1/resource-definitions/one-1", {
+      override_props: { "Aux/ok": "1", Foo: "bar" },
+    });
+    assert.equal(mixed.status, 500);
+    assert.equal(
+      (await props("/v1/resource-definitions?resource_definitions=one-1"))["Aux/ok"],
+      undefined,
+    );
+  });
+
+  it("takes Aux/ keys freely and whitelisted keys per object, normalised", async () => {
+    let r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", {
+      override_props: {
+        "Aux/one/VM_ID": "7",
+        "DrbdOptions/Net/allow-two-primaries": "YES",
+        "DrbdOptions/auto-add-quorum-tiebreaker": "yes",
+        PeerSlotsNewResource: "4",
+      },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0n, OBJ.RSC_DFN, MASK_CRT, 1));
+    assert.equal(
+      r.rcs[0].message,
+      "Successfully set property key(s): Aux/one/VM_ID,DrbdOptions/Net/allow-two-primaries," +
+        "DrbdOptions/auto-add-quorum-tiebreaker,PeerSlotsNewResource",
+    );
+    assert.equal(u(r.rcs[1].ret_code), rcOf(0n, OBJ.RSC_DFN, MASK_MOD, 3));
+    assert.equal(r.rcs[1].message, "Resource definition 'one-1' modified.");
+    const p = await props("/v1/resource-definitions?resource_definitions=one-1");
+    assert.equal(p["DrbdOptions/Net/allow-two-primaries"], "yes");
+    assert.equal(p["DrbdOptions/auto-add-quorum-tiebreaker"], "true");
+    // deleting: whitelisted keys and Aux/ namespaces; an unset key is silent
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", {
+      delete_props: ["DrbdOptions/Net/allow-two-primaries", "DrbdOptions/Net/protocol"],
+      delete_namespaces: ["Aux/one"],
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => u(e.ret_code)), [
+      rcOf(0n, OBJ.RSC_DFN, MASK_DEL, 2),
+      rcOf(0n, OBJ.RSC_DFN, MASK_MOD, 3),
+    ]);
+    assert.equal(
+      r.rcs[0].message,
+      "Successfully deleted property key(s): DrbdOptions/Net/allow-two-primaries," +
+        "DrbdOptions/Net/protocol",
+    );
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", { delete_props: ["Foo"] });
+    assert.equal(r.status, 500);
+    assert.equal(r.rcs[0].message, "Invalid property key");
+    // the user's quorum setting is marked as such
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", {
+      override_props: { "DrbdOptions/Resource/quorum": "off" },
+    });
+    assert.equal(r.status, 200);
+    assert.equal(
+      (await props("/v1/resource-definitions?resource_definitions=one-1"))[
+        "Internal/Drbd/QuorumSetBy"
+      ],
+      "user",
+    );
+    // per object: OverrideVlmId on a volume definition, not on a resource definition
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1/volume-definitions/0", {
+      override_props: { OverrideVlmId: "legacy" },
+    });
+    assert.equal(r.status, 200, r.text);
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1", {
+      override_props: { OverrideVlmId: "legacy" },
+    });
+    assert.equal(r.status, 500);
+    // DrbdOptions/Net/* belongs to definitions and connections, not to a resource
+    await rest(sim, "POST", "/v1/resource-definitions/one-1/resources", [
+      { resource: { node_name: "alpha", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1/resources/alpha", {
+      override_props: { "DrbdOptions/Net/protocol": "C" },
+    });
+    assert.equal(r.status, 500);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(MASK_ERROR, OBJ.RSC, MASK_MOD, FAIL_INVLD_PROP));
+    // creates check too: a node, a storage pool, a group, a resource
+    r = await rest(sim, "POST", "/v1/resource-groups", { name: "rg_p", props: { Foo: "1" } });
+    assert.equal(r.status, 500);
+    r = await rest(sim, "POST", "/v1/nodes/alpha/storage-pools", {
+      storage_pool_name: "p2",
+      provider_kind: "LVM",
+      props: { "StorDriver/StorPoolName": "vg 1" },
+    });
+    assert.equal(r.status, 500);
+    assert.match(r.rcs[0].message, /Invalid property\(StorDriver\/StorPoolName\) value: vg 1/);
+    r = await rest(sim, "POST", "/v1/resource-definitions/one-1/resources", [
+      { resource: { node_name: "bravo", props: { StorPoolName: "thinlvm", Foo: "x" } } },
+    ]);
+    assert.equal(r.status, 500);
+    assert.equal(
+      (await rest(sim, "GET", "/v1/view/resources?resources=one-1&nodes=bravo")).text,
+      "[]",
+    );
   });
 });

@@ -15,7 +15,6 @@ import {
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
 import {
-  applyProps,
   asStrings,
   cleanFilter,
   DISKLESS_POOL,
@@ -31,6 +30,7 @@ import {
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
+import { editProps, setProps } from "./props.ts";
 
 /** POST /v1/nodes: register a satellite (with its diskless pool). */
 export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
@@ -44,13 +44,15 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
   const type = { controller: "Controller", satellite: "Satellite", combined: "Combined" }[t];
   if (!type) fail(201, `Invalid node type '${body.type}'.`);
   const nis = (body.net_interfaces as { address?: string }[] | undefined) ?? [];
+  const out: SimRc[] = [];
   const n: SimNode = {
     name,
     type,
     address: nis[0]?.address ?? "127.0.0.1",
-    props: { ...(body.props as Record<string, string> ?? {}) },
+    props: {},
     uuid: uuid(),
   };
+  setProps("node", n.props, body.props as Record<string, string> | undefined, out);
   ctl.state.nodes.push(n);
   if (ctl.opts.hostsRoot) Deno.mkdirSync(join(ctl.opts.hostsRoot, name), { recursive: true });
   ctl.state.pools.push({
@@ -61,13 +63,12 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
     props: {},
     uuid: uuid(),
   });
-  return rcReply(
-    [rc(0n, CODE.CREATED, `New node '${name}' registered.`, {
+  out.push(
+    rc(0n, CODE.CREATED, `New node '${name}' registered.`, {
       details: `Node '${name}' UUID is: ${n.uuid}`,
-    })],
-    ctx,
-    201,
+    }),
   );
+  return rcReply(out, ctx, 201);
 }
 
 /** POST /v1/nodes/{node}/storage-pools. */
@@ -92,20 +93,26 @@ export function createPool(
   if (!["LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN", "DISKLESS"].includes(kind)) {
     fail(221, `Invalid storage driver '${kind}'.`);
   }
+  const out: SimRc[] = [];
   const p: SimPool = {
     node: node.name,
     name,
     kind,
     totalKib: kind === "DISKLESS" ? 0 : 100 * 1024 * 1024,
-    props: { ...(body.props as Record<string, string> ?? {}) },
+    props: {},
     uuid: uuid(),
   };
+  setProps("storage-pool", p.props, body.props as Record<string, string> | undefined, out);
   ctl.state.pools.push(p);
-  return rcReply(
-    [rc(0n, CODE.CREATED, `Successfully created storage pool '${name}' on node '${node.name}'.`)],
-    ctx,
-    201,
+  out.push(
+    rc(0n, CODE.CREATED, `New storage pool '${name}' on node '${node.name}' registered.`, {
+      details: `Storage pool '${name}' on node '${node.name}' UUID is: ${p.uuid}`,
+    }),
   );
+  if (ctl.isOnline(node.name)) {
+    out.push(rc(0n, CODE.CREATED, `Storage pool updated on '${node.name}'`));
+  }
+  return rcReply(out, ctx, 201);
 }
 
 /** POST /v1/resource-groups. */
@@ -116,17 +123,17 @@ export function createRg(ctl: SimController, body: Record<string, unknown>): Sim
     fail(CODE.FAIL_INVLD_RSC_GRP_NAME, `Invalid resource group name '${name}'.`);
   }
   if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `Resource group '${name}' already exists.`);
+  const out: SimRc[] = [];
   const g = ctl.addRg(name, cleanFilter(body.select_filter));
-  g.props = { ...(body.props as Record<string, string> ?? {}) };
+  setProps("resource-group", g.props, body.props as Record<string, string> | undefined, out);
   if (typeof body.description === "string") g.description = body.description;
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
-  return rcReply(
-    [rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
+  out.push(
+    rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
       details: `Resource group '${name}' UUID is: ${g.uuid}`,
-    })],
-    ctx,
-    201,
+    }),
   );
+  return rcReply(out, ctx, 201);
 }
 
 /** PUT /v1/resource-groups/{rg}: properties, selection filter, peer slots. */
@@ -137,11 +144,13 @@ export function modifyRg(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_GRP };
   const g = ctl.needRg(name);
-  applyProps(g.props, body);
+  const out: SimRc[] = [];
+  editProps("resource-group", g.props, body, out);
   if (typeof body.description === "string") g.description = body.description;
   if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
-  return rcReply([rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`)], ctx, 200);
+  out.push(rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`));
+  return rcReply(out, ctx, 200);
 }
 
 /** DELETE /v1/resource-groups/{rg} (not the default group, not while it has definitions). */
@@ -185,21 +194,18 @@ export function createVg(
       `Volume group ${nr} of resource group '${g.name}' already exists.`,
     );
   }
-  g.vgs.push({
-    nr,
-    props: { ...(body.props as Record<string, string> ?? {}) },
-    flags: asStrings(body.flags) ?? [],
-    uuid: uuid(),
-  });
-  return rcReply(
-    [rc(
+  const out: SimRc[] = [];
+  const props: Record<string, string> = {};
+  setProps("volume-group", props, body.props as Record<string, string> | undefined, out);
+  g.vgs.push({ nr, props, flags: asStrings(body.flags) ?? [], uuid: uuid() });
+  out.push(
+    rc(
       0n,
       CODE.CREATED,
       `New volume group with number '${nr}' of resource group '${g.name}' created.`,
-    )],
-    ctx,
-    201,
+    ),
   );
+  return rcReply(out, ctx, 201);
 }
 
 /** POST /v1/resource-groups/{rg}/spawn (one transaction: RD + VDs + autoplace). */
@@ -289,7 +295,7 @@ export function createRd(
   const rd: SimRd = {
     name,
     rg: g.name,
-    props: { ...props },
+    props: {},
     flags: [],
     port: ctl.state.nextPort++,
     vds: [],
@@ -299,6 +305,7 @@ export function createRd(
     uuid: uuid(),
   };
   ctl.addRd(rd);
+  setProps("resource-definition", rd.props, props, out);
   out.push(
     rc(0n | OBJ.RSC_DFN | MASK_CRT, CODE.CREATED, `New resource definition '${name}' created.`, {
       details: `Resource definition '${name}' UUID is: ${rd.uuid}`,
@@ -329,11 +336,12 @@ export function createVd(
   const vd: SimVd = {
     nr,
     sizeKib,
-    props: { ...props },
+    props: {},
     flags,
     minor: ctl.state.nextMinor++,
     uuid: uuid(),
   };
+  setProps("volume-definition", vd.props, props, out);
   rd.vds.push(vd);
   rd.vds.sort((a, b) => a.nr - b.nr);
   out.push(
@@ -382,18 +390,7 @@ export function modifyRd(
     const g = ctl.needRg(body.resource_group);
     rd.rg = g.name;
   }
-  for (const d of (asStrings(body.delete_props) ?? [])) {
-    if (!(d in rd.props)) {
-      out.push(
-        rc(
-          MASK_WARN,
-          CODE.WARN_DEL_UNSET_PROP,
-          `Could not delete property '${d}' as it did not exist. This operation had no effect.`,
-        ),
-      );
-    }
-  }
-  applyProps(rd.props, body);
+  editProps("resource-definition", rd.props, body, out);
   out.push(rc(0n, CODE.MODIFIED, `Resource definition '${rd.name}' modified.`, {
     details: `Resource definition '${rd.name}' UUID is: ${rd.uuid}`,
   }));
@@ -515,12 +512,12 @@ export function modifyVd(
       }
       vd.sizeKib = body.size_kib;
     }
-    applyProps(vd.props, body);
+    editProps("volume-definition", vd.props, body, out);
     out.push(
       rc(
         0n,
         CODE.MODIFIED,
-        `Volume definition with number '${vd.nr}' on resource definition '${rd.name}' modified.`,
+        `Volume definition with number '${vd.nr}' of resource definition '${rd.name}' modified.`,
       ),
     );
     return rcReply(out, ctx, 200);

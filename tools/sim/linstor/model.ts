@@ -7,8 +7,6 @@
  * Names of nodes, pools, groups, resource definitions and snapshots are case-insensitive (as in
  * LINSTOR); the display name keeps the case used at creation.
  */
-import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { fail } from "./replies.ts";
 
 /** Storage provider kinds the simulator supports. */
 export type PoolKind = "LVM" | "LVM_THIN" | "ZFS" | "ZFS_THIN" | "FILE" | "FILE_THIN" | "DISKLESS";
@@ -174,24 +172,6 @@ export function asStrings(v: unknown): string[] | undefined {
 /** A request field as a string list ([] when absent). */
 export function splitNames(v: unknown): string[] {
   return asStrings(v) ?? [];
-}
-
-/** Apply a modify request's delete_namespaces, delete_props and override_props to `target`. */
-export function applyProps(target: Record<string, string>, body: Record<string, unknown>): void {
-  for (const ns of asStrings(body.delete_namespaces) ?? []) {
-    const pre = ns.endsWith("/") ? ns : `${ns}/`;
-    for (const key of Object.keys(target)) if (key.startsWith(pre)) delete target[key];
-  }
-  for (const d of asStrings(body.delete_props) ?? []) delete target[d];
-  const over = body.override_props as Record<string, string> | undefined;
-  if (over) {
-    for (const [key, v] of Object.entries(over)) {
-      if (!/^[A-Za-z0-9_./-]+$/.test(key) || key.startsWith("/") || key.endsWith("/")) {
-        fail(CODE.FAIL_INVLD_PROP, `The key '${key}' is not whitelisted.`);
-      }
-      target[key] = v;
-    }
-  }
 }
 
 /** A selection filter without its null/undefined fields. */

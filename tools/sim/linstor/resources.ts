@@ -14,7 +14,6 @@ import {
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
 import {
   align,
-  applyProps,
   asStrings,
   cleanFilter,
   DISKLESS_POOL,
@@ -34,6 +33,7 @@ import {
   rdSizeKib,
   select,
 } from "./placement.ts";
+import { editProps, setProps } from "./props.ts";
 
 /** POST …/resources (array) or …/resources/{node} (single). */
 export function createRscs(
@@ -58,6 +58,9 @@ export function createRscs(
       }
       const flags = asStrings(res.flags) ?? [];
       const props = (res.props as Record<string, string>) ?? {};
+      const setOut: SimRc[] = [];
+      const checked: Record<string, string> = {};
+      setProps("resource", checked, props, setOut);
       let diskless = flags.includes("DISKLESS") || flags.includes("DRBD_DISKLESS");
       let poolName = props.StorPoolName;
       if (!poolName) poolName = diskless ? DISKLESS_POOL : "DfltStorPool";
@@ -94,8 +97,8 @@ export function createRscs(
         diskless,
         diskless && it.drbd_client !== false,
       );
-      Object.assign(r.props, props);
-      out.push(rc(0n, CODE.CREATED, `Successfully set property key(s): StorPoolName`));
+      Object.assign(r.props, checked);
+      out.push(...setOut);
       out.push(
         rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${node.name}' registered.`, {
           details: `Resource '${rd.name}' on node '${node.name}' UUID is: ${r.uuid}`,
@@ -312,10 +315,8 @@ export function modifyRsc(
   ctl.touch(rd.name);
   const r = ctl.rsc(rd, nodeName);
   if (!r) fail(CODE.FAIL_NOT_FOUND_RSC, `Resource '${name}' on node '${nodeName}' not found.`);
-  applyProps(r.props, body);
-  return rcReply(
-    [rc(0n, CODE.MODIFIED, `Resource '${rd.name}' on node '${r.node}' modified.`)],
-    ctx,
-    200,
-  );
+  const out: SimRc[] = [];
+  editProps("resource", r.props, body, out);
+  out.push(rc(0n, CODE.MODIFIED, `Resource '${rd.name}' on node '${r.node}' modified.`));
+  return rcReply(out, ctx, 200);
 }

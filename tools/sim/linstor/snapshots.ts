@@ -22,7 +22,6 @@ import {
   withContext,
 } from "./replies.ts";
 import {
-  applyProps,
   asStrings,
   k,
   NAME_RE,
@@ -35,6 +34,7 @@ import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
 import { manageTieBreaker } from "./placement.ts";
 import { createRd, createVd } from "./definitions.ts";
+import { editProps } from "./props.ts";
 
 /** Take snapshot `name` of `rd` on `nodes` (default: every connected diskful node). */
 function snapshot(
@@ -366,14 +366,14 @@ export function clone(
       "Resources cannot be cloned when the corresponding satellites are not connected.",
     );
     const out: SimRc[] = [];
-    const props: Record<string, string> = {};
-    for (const [key, v] of Object.entries(src.props)) {
-      if (!key.startsWith("Internal/")) props[key] = v;
-    }
-    const rd = createRd(ctl, dst, rgName, props, out);
-    applyProps(rd.props, body);
+    const rd = createRd(ctl, dst, rgName, {}, out);
+    // the clone copies every property of the source (Internal/ ones too), marks where it
+    // comes from, then applies the request's changes under the definition's whitelist
+    Object.assign(rd.props, src.props, { "cloned-from": src.name });
+    editProps("resource-definition", rd.props, body, out);
     for (const v of src.vds) {
-      createVd(ctl, rd, v.nr, v.sizeKib, [...v.flags], { ...v.props }, out);
+      const vd = createVd(ctl, rd, v.nr, v.sizeKib, [...v.flags], {}, out);
+      Object.assign(vd.props, v.props);
     }
     for (const r of diskful) ctl.newRsc(rd, r.node, r.pool, false, false);
     manageTieBreaker(ctl, rd, out);
