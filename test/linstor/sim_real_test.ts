@@ -363,3 +363,186 @@ describe("issue 11 item 6: the property whitelist", () => {
     );
   });
 });
+
+describe("issue 11 items 4, 5 and 9: single objects, missing snapshots, unknown routes", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie"]);
+    await rest(sim, "POST", "/v1/resource-groups", {
+      name: "opennebula",
+      select_filter: { place_count: 2, storage_pool_list: ["thinlvm"] },
+    });
+    await rest(sim, "POST", "/v1/resource-groups/opennebula/volume-groups", {});
+    const r = await rest(sim, "POST", "/v1/resource-groups/opennebula/spawn", {
+      resource_definition_name: "one-1",
+      volume_sizes: [1048576],
+    });
+    assert.equal(r.status, 201, r.text);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const NOT_FOUND = (code: number) => rcOf(MASK_ERROR, 0n, 0n, code);
+
+  it("serves one object per route, the same object the listing shows", async () => {
+    const same = async (
+      one: string,
+      list: string,
+      pick: (x: Record<string, unknown>) => boolean,
+    ) => {
+      const a = await rest(sim, "GET", one);
+      assert.equal(a.status, 200, `${one}: ${a.text}`);
+      const all = (await rest(sim, "GET", list)).data as Record<string, unknown>[];
+      const want = all.find(pick);
+      assert.ok(want, `${list} has the object`);
+      assert.deepEqual(strip(a.data), strip(want), one);
+    };
+    // capacities and timestamps are live values: compare the rest
+    const strip = (x: unknown) =>
+      JSON.parse(
+        JSON.stringify(x, (k, v) => (k === "free_capacity" || k === "created_at" ? undefined : v)),
+      );
+    await same("/v1/nodes/alpha", "/v1/nodes", (x) => x.name === "alpha");
+    await same("/v1/nodes/ALPHA", "/v1/nodes", (x) => x.name === "alpha");
+    await same(
+      "/v1/nodes/alpha/storage-pools/thinlvm",
+      "/v1/view/storage-pools",
+      (x) => x.node_name === "alpha" && x.storage_pool_name === "thinlvm",
+    );
+    await same(
+      "/v1/resource-groups/opennebula",
+      "/v1/resource-groups",
+      (x) => x.name === "opennebula",
+    );
+    await same(
+      "/v1/resource-groups/opennebula/volume-groups/0",
+      "/v1/resource-groups/opennebula/volume-groups",
+      (x) => x.volume_number === 0,
+    );
+    await same(
+      "/v1/resource-definitions/one-1",
+      "/v1/resource-definitions",
+      (x) => x.name === "one-1",
+    );
+    await same(
+      "/v1/resource-definitions/one-1/volume-definitions/0",
+      "/v1/resource-definitions/one-1/volume-definitions",
+      (x) => x.volume_number === 0,
+    );
+    const placed = ((await rest(sim, "GET", "/v1/resource-definitions/one-1/resources")).data as {
+      node_name: string;
+    }[])[0].node_name;
+    await same(
+      `/v1/resource-definitions/one-1/resources/${placed}`,
+      "/v1/resource-definitions/one-1/resources",
+      (x) => x.node_name === placed,
+    );
+    const vols = await rest(
+      sim,
+      "GET",
+      `/v1/resource-definitions/one-1/resources/${placed}/volumes`,
+    );
+    assert.equal(vols.status, 200);
+    const view = ((await rest(sim, "GET", `/v1/view/resources?resources=one-1&nodes=${placed}`))
+      .data as { volumes: unknown[] }[])[0];
+    assert.deepEqual(vols.data, view.volumes);
+    const v0 = await rest(
+      sim,
+      "GET",
+      `/v1/resource-definitions/one-1/resources/${placed}/volumes/0`,
+    );
+    assert.deepEqual(v0.data, view.volumes[0]);
+    const sr = await rest(sim, "GET", "/v1/space-report");
+    assert.equal(sr.status, 200);
+    assert.deepEqual(sr.data, { reportText: "The SpaceTracking service is not installed." });
+  });
+
+  it("answers 404 with the controller's not-found entries (no masks, no error report)", async () => {
+    const cases: [string, number, string][] = [
+      ["/v1/nodes/nope", 300, "Node 'nope' not found."],
+      ["/v1/resource-definitions/nope", 301, "Resource definition 'nope' not found."],
+      ["/v1/resource-groups/nope", 317, "Resource group 'nope' not found."],
+      [
+        "/v1/resource-definitions/one-1/resources/nope",
+        302,
+        "Resource 'one-1' on 'nope' not found.",
+      ],
+      [
+        "/v1/resource-definitions/nope/resources/alpha",
+        301,
+        "Resource definition 'nope' not found.",
+      ],
+      [
+        "/v1/resource-definitions/one-1/volume-definitions/9",
+        303,
+        "Volume definition '9' not found.",
+      ],
+      ["/v1/nodes/alpha/storage-pools/nope", 310, "Storage pool 'nope' on node 'alpha' not found."],
+      ["/v1/nodes/nope/storage-pools/thinlvm", 300, "Node 'nope' not found."],
+      [
+        "/v1/resource-groups/opennebula/volume-groups/5",
+        318,
+        "Volume group 'opennebula' with volume number '5' not found.",
+      ],
+      [
+        "/v1/resource-definitions/one-1/resources/nope/volumes/0",
+        302,
+        "Resource 'one-1' not found on node 'nope'.",
+      ],
+      ["/v1/resource-definitions/one-1/snapshots/nope", 315, "Snapshot 'nope' not found."],
+    ];
+    for (const [path, code, message] of cases) {
+      const r = await rest(sim, "GET", path);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.rcs.length, 1, path);
+      assert.equal(u(r.rcs[0].ret_code), NOT_FOUND(code), path);
+      assert.equal(r.rcs[0].message, message);
+      assert.equal(r.rcs[0].error_report_ids, undefined);
+    }
+    const vg = await rest(sim, "GET", "/v1/resource-groups/opennebula/volume-groups/5");
+    assert.equal(
+      vg.rcs[0].correction,
+      "Create a volume group with the name 'opennebula' and volume number '5' first.",
+    );
+  });
+
+  it("deletes a missing snapshot with a warning, like a missing definition (item 5)", async () => {
+    let r = await rest(sim, "POST", "/v1/resource-definitions/one-1/snapshots", { name: "snap1" });
+    assert.equal(r.status, 201, r.text);
+    r = await rest(sim, "DELETE", "/v1/resource-definitions/one-1/snapshots/snap1");
+    assert.equal(r.status, 200);
+    assert.ok(r.rcs.some((e) => e.message === "Snapshot 'snap1' of resource 'one-1' deleted."));
+    for (
+      const path of [
+        "/v1/resource-definitions/one-1/snapshots/snap1",
+        "/v1/resource-definitions/nope/snapshots/snap1",
+      ]
+    ) {
+      r = await rest(sim, "DELETE", path);
+      assert.equal(r.status, 200, path);
+      assert.equal(r.rcs.length, 1);
+      const rd = path.split("/")[3];
+      assert.equal(u(r.rcs[0].ret_code), rcOf(0x8000000000000000n, OBJ.SNAPSHOT, MASK_DEL, 3000));
+      assert.equal(r.rcs[0].message, `Snapshot definition snap1 of resource ${rd} not found.`);
+      assert.equal(r.rcs[0].details, `Resource: ${rd}, Snapshot: snap1`);
+      assert.deepEqual(r.rcs[0].obj_refs, { RscDfn: rd, Snapshot: "snap1" });
+    }
+  });
+
+  it("answers unknown paths 404 and wrong methods 405 in JSON, as the controller's mapper", async () => {
+    let r = await rest(sim, "GET", "/v1/foo");
+    assert.equal(r.status, 404);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(MASK_ERROR, 0n, 0n, 998));
+    assert.equal(r.rcs[0].message, "Path '/v1/foo' not found on server.");
+    assert.equal(r.rcs[0].details, "HTTP 404 Not Found");
+    const res = await fetch(`${sim.url}/v1/nodes`, { method: "PATCH" });
+    r = { ...r, status: res.status, text: await res.text() };
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get("allow"), "GET, POST");
+    assert.equal(res.headers.get("content-type"), "application/json");
+    const e = (parseJsonLossless(r.text) as Rc[])[0];
+    assert.equal(u(e.ret_code), rcOf(MASK_ERROR, 0n, 0n, 998));
+    assert.equal(e.message, "Method 'PATCH' not allowed on path '/v1/nodes'.");
+    assert.equal(e.details, "HTTP 405 Method Not Allowed");
+  });
+});

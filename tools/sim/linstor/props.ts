@@ -15,7 +15,13 @@
  * - setting `DrbdOptions/Resource/quorum` marks it set by the user
  *   (`Internal/Drbd/QuorumSetBy=user`: the automatic quorum then leaves it alone).
  */
-import { CODE, MASK_CRT, MASK_DEL, MASK_WARN, OBJ } from "../../../lib/backend/linstor/api_call_rc.ts";
+import {
+  CODE,
+  MASK_CRT,
+  MASK_DEL,
+  MASK_WARN,
+  OBJ,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
 import { errorReportId, rc, SimApiError, type SimRc } from "./replies.ts";
 import { PROP_RULES, type PropRule } from "./prop_rules.ts";
 import { asStrings } from "./model.ts";
@@ -124,9 +130,7 @@ function normalise(rule: PropRule, v: string): string | undefined {
       if (/^(false|no)$/i.test(v)) return "false";
       return undefined;
     case "l":
-      return LONG_RE.test(v) && BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n
-        ? v
-        : undefined;
+      return LONG_RE.test(v) && BigInt(v) >= -(2n ** 63n) && BigInt(v) < 2n ** 63n ? v : undefined;
     case "s":
       return v;
   }

@@ -3,7 +3,25 @@
  * ({@link ROUTES}), each with its request shape (checked before the handler runs), the object
  * mask of its error replies, and the controller operation that answers it.
  */
-import { MASK_CRT, MASK_DEL, MASK_MOD, OBJ } from "../../../lib/backend/linstor/api_call_rc.ts";
+import {
+  CODE,
+  MASK_CRT,
+  MASK_DEL,
+  MASK_ERROR,
+  MASK_MOD,
+  OBJ,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import {
+  getNode,
+  getPool,
+  getRd,
+  getRg,
+  getRsc,
+  getVd,
+  getVg,
+  getVolumes,
+  spaceReport,
+} from "./single_gets.ts";
 import { fail, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import { querySizeInfo } from "./placement.ts";
@@ -102,6 +120,9 @@ const SYNC = { sync: true };
 const OK200 = { ok: 200 };
 
 function objFor(method: string, tpl: string): bigint {
+  // a GET's not-found entries carry no object (nor operation) mask
+  if (method === "GET") return 0n;
+  if (/net-interfaces/.test(tpl)) return OBJ.NET_IF;
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
@@ -111,7 +132,7 @@ function objFor(method: string, tpl: string): bigint {
   if (/resource-definitions/.test(tpl)) return OBJ.RSC_DFN;
   if (/storage-pools/.test(tpl)) return OBJ.STOR_POOL;
   if (/nodes/.test(tpl)) return OBJ.NODE;
-  return method === "GET" ? 0n : 0n;
+  return 0n;
 }
 const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
 
@@ -119,8 +140,10 @@ const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
 export const ROUTES: Route[] = [
   r("GET", "/v1/controller/version", () => version()),
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
+  r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
   r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => listPools(c, q, p[0])),
+  r("GET", "/v1/nodes/{node}/storage-pools/{pool}", (c, p) => getPool(c, p[0], p[1])),
   r(
     "POST",
     "/v1/nodes/{node}/storage-pools",
@@ -131,6 +154,7 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
   r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
   r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),
+  r("GET", "/v1/resource-groups/{rg}", (c, p) => getRg(c, p[0])),
   r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup", SYNC),
   r(
     "PUT",
@@ -140,6 +164,7 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/resource-groups/{rg}", (c, p) => deleteRg(c, p[0])),
   r("GET", "/v1/resource-groups/{rg}/volume-groups", (c, p) => listVgs(c, p[0])),
+  r("GET", "/v1/resource-groups/{rg}/volume-groups/{v}", (c, p) => getVg(c, p[0], p[1])),
   r(
     "POST",
     "/v1/resource-groups/{rg}/volume-groups",
@@ -161,6 +186,7 @@ export const ROUTES: Route[] = [
     OK200,
   ),
   r("GET", "/v1/resource-definitions", (c, _p, q) => listRds(c, q)),
+  r("GET", "/v1/resource-definitions/{r}", (c, p, q) => getRd(c, p[0], q)),
   r(
     "POST",
     "/v1/resource-definitions",
@@ -184,6 +210,7 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/resource-definitions/{r}/clone/{c}", (c, p) => cloneStatus(c, p[0], p[1])),
   r("GET", "/v1/resource-definitions/{r}/sync-status", (c, p) => syncStatus(c, p[0])),
   r("GET", "/v1/resource-definitions/{r}/volume-definitions", (c, p) => listVds(c, p[0])),
+  r("GET", "/v1/resource-definitions/{r}/volume-definitions/{v}", (c, p) => getVd(c, p[0], p[1])),
   r(
     "POST",
     "/v1/resource-definitions/{r}/volume-definitions",
@@ -198,6 +225,17 @@ export const ROUTES: Route[] = [
     "VolumeDefinitionModify",
   ),
   r("GET", "/v1/resource-definitions/{r}/resources", (c, p, q) => listRscs(c, p[0], q)),
+  r("GET", "/v1/resource-definitions/{r}/resources/{n}", (c, p) => getRsc(c, p[0], p[1])),
+  r(
+    "GET",
+    "/v1/resource-definitions/{r}/resources/{n}/volumes",
+    (c, p) => getVolumes(c, p[0], p[1]),
+  ),
+  r(
+    "GET",
+    "/v1/resource-definitions/{r}/resources/{n}/volumes/{v}",
+    (c, p) => getVolumes(c, p[0], p[1], p[2]),
+  ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/resources",
@@ -242,7 +280,11 @@ export const ROUTES: Route[] = [
     "Snapshot",
   ),
   r("GET", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => getSnap(c, p[0], p[1])),
-  r("DELETE", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => deleteSnap(c, p[0], p[1])),
+  r(
+    "DELETE",
+    "/v1/resource-definitions/{r}/snapshots/{s}",
+    (c, p, q) => deleteSnap(c, p[0], p[1], q.getAll("nodes")),
+  ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-rollback/{s}",
@@ -264,6 +306,7 @@ export const ROUTES: Route[] = [
     "SnapshotRestore",
     OK200,
   ),
+  r("GET", "/v1/space-report", () => spaceReport()),
   r(
     "POST",
     "/v1/actions/snapshot/multi",
@@ -278,15 +321,31 @@ function vnr(s: string): number {
   return n;
 }
 
-/** Error reply for an unknown path (the real controller's JAX-RS 404 is HTML; we send JSON). */
-export function notFoundRoute(method: string, path: string): SimReply {
+/**
+ * Reply to a path no route serves (404), or to a method the path does not take (405 with the
+ * allowed methods): the controller's exception mapper turns Jersey's NotFound/NotAllowed into
+ * JSON with FAIL_UNKNOWN_ERROR (no error report).
+ */
+export function notFoundRoute(method: string, path: string): SimReply & { allow?: string[] } {
+  const allow = [...new Set(ROUTES.filter((x) => x.re.test(path)).map((x) => x.method))];
+  const entry = (message: string, details: string) => ({
+    ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
+    message,
+    details,
+    created_at: new Date().toISOString(),
+  });
+  if (allow.length) {
+    return {
+      status: 405,
+      allow,
+      body: [
+        entry(`Method '${method}' not allowed on path '${path}'.`, "HTTP 405 Method Not Allowed"),
+      ],
+    };
+  }
   return {
     status: 404,
-    body: [{
-      ret_code: BigInt.asIntN(64, 0xC000000000000000n | 0x0FFFFFFFFFFFFFFFn),
-      message: `Unknown API call: ${method} ${path}`,
-      created_at: new Date().toISOString(),
-    }],
+    body: [entry(`Path '${path}' not found on server.`, "HTTP 404 Not Found")],
   };
 }
 

@@ -305,12 +305,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     let reply: SimReply;
     let mutated = false;
     if (!route) {
-      reply = notFoundRoute(method, path);
-      const allowed = ROUTES.filter((x) => x.re.test(path)).map((x) => x.method);
-      if (allowed.length) {
-        reply = { ...reply, status: 405 };
-        res.setHeader("allow", [...new Set(allowed)].join(", "));
-      }
+      const nf = notFoundRoute(method, path);
+      if (nf.allow) res.setHeader("allow", nf.allow.join(", "));
+      reply = { status: nf.status, body: nf.body };
     } else {
       let body: unknown = undefined;
       let bad: SimReply | null = null;

@@ -17,19 +17,12 @@ import {
   rc,
   type RcContext,
   rcReply,
+  SimApiError,
   type SimRc,
   type SimReply,
   withContext,
 } from "./replies.ts";
-import {
-  asStrings,
-  k,
-  NAME_RE,
-  type SimRd,
-  type SimSnap,
-  SNAP_KINDS,
-  uuid,
-} from "./model.ts";
+import { asStrings, k, NAME_RE, type SimRd, type SimSnap, SNAP_KINDS, uuid } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
 import { manageTieBreaker } from "./placement.ts";
@@ -156,7 +149,7 @@ export function createSnap(
   const ctx: RcContext = {
     op: MASK_CRT,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
   return ctl.tx([name], () => {
     const rd = ctl.needRd(name);
@@ -182,24 +175,75 @@ export function createMultiSnap(ctl: SimController, body: Record<string, unknown
   });
 }
 
-/** DELETE /v1/resource-definitions/{r}/snapshots/{s}. */
-export function deleteSnap(ctl: SimController, name: string, snapName: string): SimReply {
+/**
+ * DELETE /v1/resource-definitions/{r}/snapshots/{s}[?nodes=…] (issue 11 item 5): a snapshot (or
+ * definition) that does not exist is a warning, WARN_NOT_FOUND, HTTP 200 — as deleting a
+ * missing resource definition is. With `nodes`, only those nodes' snapshots go (the
+ * definition with the last one); unknown nodes are a warning.
+ */
+export function deleteSnap(
+  ctl: SimController,
+  name: string,
+  snapName: string,
+  nodes: string[] = [],
+): SimReply {
   const ctx: RcContext = {
     op: MASK_DEL,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
+  const missing = `Snapshot definition ${snapName} of resource ${name}`;
   return ctl.tx([name], () => {
-    const rd = ctl.needRd(name);
-    const s = ctl.needSnap(rd, snapName);
-    rd.snaps = rd.snaps.filter((x) => x !== s);
-    return rcReply(
-      [rc(0n, CODE.DELETED, `Snapshot '${s.name}' of resource '${rd.name}' deleted.`, {
-        details: `Snapshot '${s.name}' of resource '${rd.name}' UUID was: ${s.uuid}`,
-      })],
-      ctx,
-      200,
-    );
+    const rd = ctl.rd(name);
+    const s = rd && ctl.snap(rd, snapName);
+    if (!rd || !s) {
+      throw new SimApiError(
+        rc(MASK_WARN, CODE.WARN_NOT_FOUND, `${missing} not found.`, {
+          details: `Resource: ${name}, Snapshot: ${snapName}`,
+          obj_refs: ctx.refs,
+        }),
+      );
+    }
+    const what = `snapshot '${s.name}' of resource '${rd.name}'`;
+    const out: SimRc[] = [];
+    let gone = s.nodes;
+    if (nodes.length) {
+      gone = s.nodes.filter((n) => nodes.some((x) => k(x) === k(n)));
+      const unknown = nodes.filter((x) => !s.nodes.some((n) => k(n) === k(x)));
+      out.push(
+        rc(0n, CODE.DELETED, `Marked snapshot for deletion ${what} on nodes '${gone.join(", ")}'`),
+      );
+      if (unknown.length) {
+        out.push(
+          rc(
+            MASK_WARN,
+            CODE.WARN_NOT_FOUND,
+            `${missing} was not found on given nodes: ${unknown.join(", ")}`,
+          ),
+        );
+      }
+    } else {
+      for (const n of s.nodes) {
+        out.push(rc(0n, CODE.DELETED, `Marked snapshot for deletion ${what} on nodes '${n}'`));
+      }
+    }
+    const left = s.nodes.filter((n) => !gone.includes(n));
+    const upper = `Snapshot '${s.name}' of resource '${rd.name}'`;
+    if (gone.length) {
+      out.push(rc(0n, CODE.DELETED, `${upper} on nodes '${gone.join(", ")}' deleted.`));
+    }
+    if (left.length) {
+      s.nodes = left;
+      s.pools = Object.fromEntries(Object.entries(s.pools).filter(([n]) => left.includes(n)));
+    } else {
+      rd.snaps = rd.snaps.filter((x) => x !== s);
+      out.push(
+        rc(0n, CODE.DELETED, `${upper} deleted.`, {
+          details: `${upper} UUID was: ${s.uuid}`,
+        }),
+      );
+    }
+    return rcReply(out, ctx, 200);
   });
 }
 
@@ -208,7 +252,7 @@ export function rollback(ctl: SimController, name: string, snapName: string): Si
   const ctx: RcContext = {
     op: MASK_MOD,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
   return ctl.tx([name], () => {
     const rd = ctl.needRd(name);

@@ -4,7 +4,8 @@
  * snapshots) and the GET listings with their filters and paging.
  */
 import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { type SimReply } from "./replies.ts";
+import { fail, type SimReply } from "./replies.ts";
+import { FAIL_NOT_FOUND_SNAPSHOT } from "./codes.ts";
 import {
   drbdMetaKib,
   k,
@@ -297,41 +298,51 @@ export function rscView(
     create_timestamp: r.created,
   };
   if (online) v.state = { in_use: inUse };
-  if (withVolumes) {
-    v.volumes = rd.vds.map((vd) => ({
-      volume_number: vd.nr,
-      storage_pool_name: r.pool,
-      provider_kind: pool?.kind ?? "DISKLESS",
-      device_path: `/dev/drbd${vd.minor}`,
-      allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-      usable_size_kib: vd.sizeKib,
-      props: { ...vd.props },
-      flags: [],
-      ...(online ? { state: { disk_state: r.diskless ? "Diskless" : "UpToDate" } } : {}),
-      // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
-      layer_data_list: [{
-        type: "DRBD",
-        data: {
-          drbd_volume_definition: {
-            resource_name_suffix: "",
-            volume_number: vd.nr,
-            minor_number: vd.minor,
-          },
-          device_path: `/dev/drbd${vd.minor}`,
-          ...(r.diskless ? {} : {
-            backing_device: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
-          }),
-          meta_disk: "internal",
-          allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-          usable_size_kib: vd.sizeKib,
-          disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
-        },
-      }],
-      uuid: vd.uuid,
-      reports: [],
-    }));
-  }
+  if (withVolumes) v.volumes = rd.vds.map((vd) => volumeView(ctl, rd, r, vd));
   return v;
+}
+
+/** One volume of a resource (its DRBD device and backing storage), as the volume listings show it. */
+export function volumeView(
+  ctl: SimController,
+  rd: SimRd,
+  r: SimRsc,
+  vd: SimVd,
+): Record<string, unknown> {
+  const online = ctl.isOnline(r.node);
+  const pool = ctl.pool(r.node, r.pool);
+  return {
+    volume_number: vd.nr,
+    storage_pool_name: r.pool,
+    provider_kind: pool?.kind ?? "DISKLESS",
+    device_path: `/dev/drbd${vd.minor}`,
+    allocated_size_kib: allocatedKib(ctl, rd, r, vd),
+    usable_size_kib: vd.sizeKib,
+    props: { ...vd.props },
+    flags: [],
+    ...(online ? { state: { disk_state: r.diskless ? "Diskless" : "UpToDate" } } : {}),
+    // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
+    layer_data_list: [{
+      type: "DRBD",
+      data: {
+        drbd_volume_definition: {
+          resource_name_suffix: "",
+          volume_number: vd.nr,
+          minor_number: vd.minor,
+        },
+        device_path: `/dev/drbd${vd.minor}`,
+        ...(r.diskless ? {} : {
+          backing_device: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
+        }),
+        meta_disk: "internal",
+        allocated_size_kib: allocatedKib(ctl, rd, r, vd),
+        usable_size_kib: vd.sizeKib,
+        disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
+      },
+    }],
+    uuid: vd.uuid,
+    reports: [],
+  };
 }
 
 /** GET /v1/view/resources. */
@@ -400,7 +411,9 @@ export function listSnaps(ctl: SimController, name: string): SimReply {
 /** GET /v1/resource-definitions/{r}/snapshots/{s}. */
 export function getSnap(ctl: SimController, name: string, snap: string): SimReply {
   const rd = ctl.needRd(name);
-  return { status: 200, body: snapView(rd, ctl.needSnap(rd, snap)) };
+  const s = ctl.snap(rd, snap);
+  if (!s) fail(FAIL_NOT_FOUND_SNAPSHOT, `Snapshot '${snap}' not found.`);
+  return { status: 200, body: snapView(rd, s) };
 }
 
 /** GET /v1/view/snapshots. */
