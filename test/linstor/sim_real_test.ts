@@ -546,3 +546,181 @@ describe("issue 11 items 4, 5 and 9: single objects, missing snapshots, unknown 
     assert.equal(e.details, "HTTP 405 Method Not Allowed");
   });
 });
+
+describe("issue 11 item 3: tie-breakers, voters and clients, existing resources", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie", "delta"]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const INFO = 0x4000000000000000n;
+  /** node → diskful | diskless | client | tiebreaker */
+  const layout = async (rd: string) => {
+    const r = await rest(sim, "GET", `/v1/view/resources?resources=${rd}`);
+    const out: Record<string, string> = {};
+    for (
+      const x of r.data as {
+        node_name: string;
+        flags: string[];
+        layer_object: { drbd: { flags: string[] } };
+      }[]
+    ) {
+      out[x.node_name] = x.flags.includes("TIE_BREAKER")
+        ? "tiebreaker"
+        : !x.flags.includes("DISKLESS")
+        ? "diskful"
+        : x.layer_object.drbd.flags.includes("CLIENT")
+        ? "client"
+        : "diskless";
+    }
+    return out;
+  };
+  const define = async (rd: string, nodes: string[]) => {
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: rd } });
+    await rest(sim, "POST", `/v1/resource-definitions/${rd}/volume-definitions`, {
+      volume_definition: { size_kib: 1048576 },
+    });
+    let last;
+    for (const n of nodes) {
+      last = await rest(sim, "POST", `/v1/resource-definitions/${rd}/resources`, [
+        { resource: { node_name: n, props: { StorPoolName: "thinlvm" } } },
+      ]);
+      assert.equal(last.status, 201, last.text);
+    }
+    return last!;
+  };
+
+  it("turns the tie-breaker into a wanted diskless resource on `resource create --diskless` (3a)", async () => {
+    const r2 = await define("myres", ["alpha", "bravo"]);
+    assert.ok(has(r2.rcs, rcOf(INFO, OBJ.RSC, MASK_CRT, 10003)));
+    assert.ok(r2.rcs.some((e) => e.message === "Tie breaker resource 'myres' created on charlie"));
+    assert.deepEqual(await layout("myres"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      charlie: "tiebreaker",
+    });
+    // what LINBIT's client sends for `resource create --diskless charlie myres`
+    const r = await rest(sim, "POST", "/v1/resource-definitions/myres/resources", [
+      { resource: { node_name: "charlie", flags: ["DISKLESS"] } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    assert.ok(r.rcs.every((e) => (u(e.ret_code) & 0xC000000000000000n) !== 0xC000000000000000n));
+    assert.ok(r.rcs.some((e) => e.message === "Updated resource 'myres' on 'charlie'"));
+    assert.ok(
+      r.rcs.some((e) =>
+        e.message === "Update of resource 'myres' on charlie applied on node 'alpha'"
+      ),
+    );
+    assert.ok(!r.rcs.some((e) => /registered/.test(e.message)), "no new resource");
+    // a voter now: no new tie-breaker anywhere
+    assert.deepEqual(await layout("myres"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      charlie: "diskless",
+    });
+  });
+
+  it("answers INFO_RSC_ALREADY_EXISTS (201) for a resource that exists diskful", async () => {
+    const r = await rest(sim, "POST", "/v1/resource-definitions/myres/resources", [
+      { resource: { node_name: "alpha", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.rcs.length, 1);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(INFO, OBJ.RSC, MASK_CRT, 10008));
+    assert.equal(r.rcs[0].message, "A resource 'myres' on node 'alpha' already exists.");
+  });
+
+  it("counts plain diskless resources as voters, clients not (3b)", async () => {
+    await define("one-v", ["alpha", "bravo"]);
+    const tb = Object.entries(await layout("one-v")).find(([, k]) => k === "tiebreaker")![0];
+    const free = ["charlie", "delta"].find((n) => n !== tb)!;
+    // a voter: the tie-breaker goes
+    let r = await rest(sim, "POST", "/v1/resource-definitions/one-v/resources", [
+      { resource: { node_name: free, flags: ["DISKLESS"] } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    assert.ok(has(r.rcs, rcOf(INFO, OBJ.RSC, MASK_CRT, 10004)), "tie-breaker marked for deletion");
+    assert.deepEqual(await layout("one-v"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      [free]: "diskless",
+    });
+    // detaching the only voter: it is taken over as the tie-breaker
+    r = await rest(sim, "DELETE", `/v1/resource-definitions/one-v/resources/${free}`);
+    assert.equal(r.status, 200);
+    assert.ok(has(r.rcs, rcOf(INFO, OBJ.RSC, 0x3000000n, 10006)), r.text);
+    assert.deepEqual(await layout("one-v"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      [free]: "tiebreaker",
+    });
+    // make-available creates a DRBD client (v1.34): the tie-breaker stays
+    r = await rest(sim, "POST", `/v1/resource-definitions/one-v/resources/${tb}/make-available`, {
+      diskful: false,
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await layout("one-v"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      [free]: "tiebreaker",
+      [tb]: "client",
+    });
+    // drbd_client on a plain create is a client as well
+    await define("one-c", ["alpha", "bravo"]);
+    const before = await layout("one-c");
+    const spare = ["charlie", "delta"].find((n) => !before[n])!;
+    r = await rest(sim, "POST", "/v1/resource-definitions/one-c/resources", [
+      { resource: { node_name: spare, flags: ["DRBD_DISKLESS"] }, drbd_client: true },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(await layout("one-c"), { ...before, [spare]: "client" });
+  });
+
+  it("takes a deleted replica over as tie-breaker when two diskful remain", async () => {
+    await define("three", ["alpha", "bravo", "charlie"]);
+    assert.deepEqual(await layout("three"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      charlie: "diskful",
+    });
+    const r = await rest(sim, "DELETE", "/v1/resource-definitions/three/resources/charlie");
+    assert.equal(r.status, 200);
+    assert.ok(has(r.rcs, rcOf(INFO, OBJ.RSC, 0x3000000n, 10006)), r.text);
+    assert.deepEqual(await layout("three"), {
+      alpha: "diskful",
+      bravo: "diskful",
+      charlie: "tiebreaker",
+    });
+  });
+
+  it("keeps a tie-breaker whose satellite is offline; sets the quorum automatically", async () => {
+    const r = await define("q-1", ["alpha"]);
+    const quorum = async () =>
+      ((await rest(sim, "GET", "/v1/resource-definitions/q-1")).data as {
+        props: Record<string, string>;
+      }).props["DrbdOptions/Resource/quorum"];
+    assert.equal(await quorum(), "off", "one replica: no quorum");
+    assert.ok(!r.rcs.some((e) => /AutoQuorum/.test(e.message)));
+    const r2 = await rest(sim, "POST", "/v1/resource-definitions/q-1/resources", [
+      { resource: { node_name: "bravo", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    assert.ok(
+      r2.rcs.some((e) =>
+        e.message ===
+          "Resource-definition property 'DrbdOptions/Resource/quorum' updated from 'off' to 'majority' by AutoQuorum"
+      ),
+      r2.text,
+    );
+    assert.equal(await quorum(), "majority");
+    const tb = Object.entries(await layout("q-1")).find(([, k]) => k === "tiebreaker")![0];
+    assert.ok(sim.setNodeOnline(tb, false));
+    const voter = ["charlie", "delta"].find((n) => n !== tb)!;
+    await rest(sim, "POST", "/v1/resource-definitions/q-1/resources", [
+      { resource: { node_name: voter, flags: ["DISKLESS"] } },
+    ]);
+    assert.equal((await layout("q-1"))[tb], "tiebreaker", "not deleted while offline");
+    assert.ok(sim.setNodeOnline(tb, true));
+  });
+});

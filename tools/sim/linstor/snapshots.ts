@@ -25,7 +25,7 @@ import {
 import { asStrings, k, NAME_RE, type SimRd, type SimSnap, SNAP_KINDS, uuid } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
-import { manageTieBreaker } from "./placement.ts";
+import { autoHelper } from "./placement.ts";
 import { createRd, createVd } from "./definitions.ts";
 import { editProps } from "./props.ts";
 
@@ -367,7 +367,7 @@ export function restoreRsc(
     for (const v of s.vds) {
       copySparse(snapFile(ctl, rd.name, s.name, v.nr), volumeFile(ctl, target.name, v.nr));
     }
-    manageTieBreaker(ctl, target, out);
+    autoHelper(ctl, target, out);
     out.push(
       rc(
         0n,
@@ -420,7 +420,7 @@ export function clone(
       Object.assign(vd.props, v.props);
     }
     for (const r of diskful) ctl.newRsc(rd, r.node, r.pool, false, false);
-    manageTieBreaker(ctl, rd, out);
+    autoHelper(ctl, rd, out);
     reconcile(ctl, rd.name);
     if (!failIt) {
       for (const v of src.vds) {

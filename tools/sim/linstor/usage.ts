@@ -16,13 +16,19 @@ function poolKey(node: string, pool: string): string {
   return `${k(node)}\u0000${k(pool)}`;
 }
 
-/** KiB per pool that one resource definition uses (replicas and snapshot copies). */
-function contribution(ctl: SimController, rd: SimRd): Map<string, number> {
-  const out = new Map<string, number>();
-  const add = (key: string, kib: number) => out.set(key, (out.get(key) ?? 0) + kib);
+/**
+ * What one resource definition puts in each pool: KiB used by its replicas and snapshot copies,
+ * and its resources (diskless ones count in their diskless pool, as the autoplacer counts them).
+ */
+function contribution(ctl: SimController, rd: SimRd): Totals {
+  const kib = new Map<string, number>();
+  const rscs = new Map<string, number>();
+  const add = (m: Map<string, number>, key: string, v: number) => m.set(key, (m.get(key) ?? 0) + v);
   for (const r of rd.rscs) {
+    const key = poolKey(r.node, r.pool);
+    add(rscs, key, 1);
     if (r.diskless) continue;
-    for (const vd of rd.vds) add(poolKey(r.node, r.pool), allocatedKib(ctl, rd, r, vd));
+    for (const vd of rd.vds) add(kib, key, allocatedKib(ctl, rd, r, vd));
   }
   for (const s of rd.snaps) {
     for (const [node, poolName] of Object.entries(s.pools)) {
@@ -30,6 +36,7 @@ function contribution(ctl: SimController, rd: SimRd): Map<string, number> {
       if (!pool) continue;
       for (const v of s.vds) {
         add(
+          kib,
           poolKey(node, poolName),
           THIN_KINDS.has(pool.kind)
             ? fileAllocKib(snapFile(ctl, rd.name, s.name, v.nr))
@@ -38,14 +45,25 @@ function contribution(ctl: SimController, rd: SimRd): Map<string, number> {
       }
     }
   }
-  return out;
+  return { kib, rscs };
 }
 
-/** Incremental used-space totals of every storage pool. */
+/** KiB and resources per pool key. */
+interface Totals {
+  kib: Map<string, number>;
+  rscs: Map<string, number>;
+}
+
+function addTo(totals: Totals, c: Totals, sign: number): void {
+  for (const [p, v] of c.kib) totals.kib.set(p, (totals.kib.get(p) ?? 0) + sign * v);
+  for (const [p, v] of c.rscs) totals.rscs.set(p, (totals.rscs.get(p) ?? 0) + sign * v);
+}
+
+/** Incremental used-space and resource-count totals of every storage pool. */
 export class PoolUsage {
   readonly #ctl: SimController;
-  #totals: Map<string, number> | null = null;
-  #contrib = new Map<string, Map<string, number>>();
+  #totals: Totals | null = null;
+  #contrib = new Map<string, Totals>();
   #dirty = new Set<string>();
 
   constructor(ctl: SimController) {
@@ -62,9 +80,9 @@ export class PoolUsage {
     this.#totals = null;
   }
 
-  #recompute(key: string, totals: Map<string, number>): void {
+  #recompute(key: string, totals: Totals): void {
     const old = this.#contrib.get(key);
-    if (old) { for (const [p, v] of old) totals.set(p, (totals.get(p) ?? 0) - v); }
+    if (old) addTo(totals, old, -1);
     const rd = this.#ctl.rd(key);
     if (!rd) {
       this.#contrib.delete(key);
@@ -72,13 +90,13 @@ export class PoolUsage {
     }
     const c = contribution(this.#ctl, rd);
     this.#contrib.set(key, c);
-    for (const [p, v] of c) totals.set(p, (totals.get(p) ?? 0) + v);
+    addTo(totals, c, 1);
   }
 
-  #current(): Map<string, number> {
+  #current(): Totals {
     let totals = this.#totals;
     if (!totals) {
-      totals = new Map();
+      totals = { kib: new Map(), rscs: new Map() };
       this.#contrib.clear();
       this.#dirty.clear();
       for (const rd of this.#ctl.state.rds) this.#recompute(k(rd.name), totals);
@@ -94,6 +112,11 @@ export class PoolUsage {
   /** Used KiB of `pool` (0 for diskless pools). */
   used(pool: SimPool): number {
     if (pool.kind === "DISKLESS") return 0;
-    return Math.max(0, this.#current().get(poolKey(pool.node, pool.name)) ?? 0);
+    return Math.max(0, this.#current().kib.get(poolKey(pool.node, pool.name)) ?? 0);
+  }
+
+  /** Resources with a volume in `pool` (what the autoplacer's resource count strategy counts). */
+  resources(pool: SimPool): number {
+    return Math.max(0, this.#current().rscs.get(poolKey(pool.node, pool.name)) ?? 0);
   }
 }

@@ -244,7 +244,6 @@ export function rscView(
 ): Record<string, unknown> {
   const inUse = ctl.isInUse(rd, r.node);
   const otherPrimary = rd.rscs.some((o) => o !== r && ctl.isInUse(rd, o.node));
-  const pool = ctl.pool(r.node, r.pool);
   // A disconnected satellite reports nothing (no state, no connections, no disk states);
   // its connected peers see their DRBD connection to it as Connecting.
   const online = ctl.isOnline(r.node);
@@ -284,10 +283,11 @@ export function rscView(
         peer_slots: PEER_SLOTS,
         al_stripes: 1,
         al_size: 32,
+        // a DRBD client (non-voting diskless) carries CLIENT
         flags: r.tieBreaker
           ? ["INITIALIZED", "DISKLESS"]
           : r.diskless
-          ? ["DISKLESS", "INITIALIZED"]
+          ? ["DISKLESS", "INITIALIZED", ...(r.client ? ["CLIENT"] : [])]
           : ["INITIALIZED"],
         connections,
         promotion_score: otherPrimary ? 0 : r.diskless ? 1 : 10102,
