@@ -724,3 +724,68 @@ describe("issue 11 item 3: tie-breakers, voters and clients, existing resources"
     assert.ok(sim.setNodeOnline(tb, true));
   });
 });
+
+describe("issue 11 item 7: a clone recreates every resource of the source", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie", "delta"]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+
+  it("brings back diskful replicas, the tie-breaker and diskless clients with their flags", async () => {
+    await rest(sim, "POST", "/v1/resource-definitions", {
+      resource_definition: { name: "src", props: { "Aux/one/VM_ID": "3" } },
+    });
+    await rest(sim, "POST", "/v1/resource-definitions/src/volume-definitions", {
+      volume_definition: { size_kib: 65536 },
+    });
+    for (const n of ["alpha", "bravo"]) {
+      await rest(sim, "POST", "/v1/resource-definitions/src/resources", [
+        { resource: { node_name: n, props: { StorPoolName: "thinlvm" } } },
+      ]);
+    }
+    const view = async (rd: string) =>
+      Object.fromEntries(
+        ((await rest(sim, "GET", `/v1/view/resources?resources=${rd}`)).data as {
+          node_name: string;
+          flags: string[];
+          props: Record<string, string>;
+          layer_object: { drbd: { flags: string[] } };
+        }[]).map((x) => [
+          x.node_name,
+          [x.flags.join(","), x.layer_object.drbd.flags.includes("CLIENT"), x.props.StorPoolName],
+        ]),
+      );
+    const tb = Object.entries(await view("src")).find(([, v]) => String(v[0]).includes("TIE"))![0];
+    const other = ["charlie", "delta"].find((n) => n !== tb)!;
+    let r = await rest(
+      sim,
+      "POST",
+      `/v1/resource-definitions/src/resources/${other}/make-available`,
+      {
+        diskful: false,
+      },
+    );
+    assert.equal(r.status, 200, r.text);
+    const source = await view("src");
+    assert.equal(Object.keys(source).length, 4);
+    // what LINBIT's client sends for `resource-definition clone src dst`
+    r = await rest(sim, "POST", "/v1/resource-definitions/src/clone", { name: "dst" });
+    assert.equal(r.status, 201, r.text);
+    const body = r.data as { location: string; messages: Rc[] };
+    assert.equal(body.location, "/v1/resource-definitions/src/clone/dst");
+    assert.equal(
+      body.messages.filter((e) => /^New resource 'dst' on node '.*' registered\.$/.test(e.message))
+        .length,
+      4,
+    );
+    assert.deepEqual(await view("dst"), source);
+    const props = ((await rest(sim, "GET", "/v1/resource-definitions/dst")).data as {
+      props: Record<string, string>;
+    }).props;
+    assert.equal(props["Aux/one/VM_ID"], "3");
+    assert.equal(props["cloned-from"], "src");
+  });
+});

@@ -133,26 +133,7 @@ export function createRscs(
       created.push(r);
     }
     autoHelper(ctl, rd, out);
-    for (const r of created) {
-      out.push(
-        rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${r.node}' registered.`, {
-          details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
-        }),
-      );
-      for (const vd of rd.vds) {
-        out.push(
-          rc(
-            OBJ.VLM | MASK_CRT,
-            CODE.CREATED,
-            `Volume with number '${vd.nr}' on resource '${rd.name}' on node '${r.node}' successfully registered`,
-            {
-              details: `Volume UUID is: ${vd.uuid}`,
-              obj_refs: { Node: r.node, RscDfn: rd.name, VlmNr: String(vd.nr) },
-            },
-          ),
-        );
-      }
-    }
+    for (const r of created) out.push(...registered(rd, r));
     for (const r of updated) {
       out.push(rc(0n, CODE.MODIFIED, `Updated resource '${rd.name}' on '${r.node}'`));
       for (const o of rd.rscs) {
@@ -169,6 +150,29 @@ export function createRscs(
     if (created.length) out.push(...deployed(ctl, rd, created));
     return rcReply(out, ctx, 201);
   });
+}
+
+/** "New resource … registered." and its volumes' "successfully registered" entries. */
+export function registered(rd: SimRd, r: SimRsc): SimRc[] {
+  const out = [
+    rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${r.node}' registered.`, {
+      details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
+    }),
+  ];
+  for (const vd of rd.vds) {
+    out.push(
+      rc(
+        OBJ.VLM | MASK_CRT,
+        CODE.CREATED,
+        `Volume with number '${vd.nr}' on resource '${rd.name}' on node '${r.node}' successfully registered`,
+        {
+          details: `Volume UUID is: ${vd.uuid}`,
+          obj_refs: { Node: r.node, RscDfn: rd.name, VlmNr: String(vd.nr) },
+        },
+      ),
+    );
+  }
+  return out;
 }
 
 /**

@@ -27,6 +27,7 @@ import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
 import { autoHelper } from "./placement.ts";
 import { createRd, createVd } from "./definitions.ts";
+import { registered } from "./resources.ts";
 import { editProps } from "./props.ts";
 
 /** Take snapshot `name` of `rd` on `nodes` (default: every connected diskful node). */
@@ -380,8 +381,10 @@ export function restoreRsc(
 }
 
 /**
- * POST /v1/resource-definitions/{r}/clone: a new definition on the source's diskful nodes, CLONING
- * for cloneDurationMs (FAILED with `failIt`).
+ * POST /v1/resource-definitions/{r}/clone (issue 11 item 7): a new definition with the source's
+ * properties and volume definitions, and every resource of the source recreated on its node
+ * with its flags (CtrlRscDfnApiCallHandler.cloneRscDfnInTransaction); CLONING for
+ * cloneDurationMs (FAILED with `failIt`).
  */
 export function clone(
   ctl: SimController,
@@ -419,8 +422,18 @@ export function clone(
       const vd = createVd(ctl, rd, v.nr, v.sizeKib, [...v.flags], {}, out);
       Object.assign(vd.props, v.props);
     }
-    for (const r of diskful) ctl.newRsc(rd, r.node, r.pool, false, false);
-    autoHelper(ctl, rd, out);
+    // every resource of the source comes back on its node with its flags (diskful replicas,
+    // tie-breaker, diskless voters and clients) and properties
+    out.push(rc(0n, 0, `Suspend IO on clone source ${src.name}`));
+    for (const r of src.rscs) {
+      const c = ctl.newRsc(rd, r.node, r.pool, r.diskless, r.client);
+      c.tieBreaker = r.tieBreaker;
+      c.props = { ...r.props };
+      out.push(...registered(rd, c));
+    }
+    for (const r of diskful) {
+      out.push(rc(0n, 0, `Resumed IO of '${src.name}' on '${r.node}' after clone`));
+    }
     reconcile(ctl, rd.name);
     if (!failIt) {
       for (const v of src.vds) {
