@@ -789,3 +789,104 @@ describe("issue 11 item 7: a clone recreates every resource of the source", () =
     assert.equal(props["cloned-from"], "src");
   });
 });
+
+describe("issue 11 item 8: node management", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie"]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const NET_IF = 0x1C0000n;
+
+  it("sets node properties (LINBIT's `node set-property --aux`) and filters on them", async () => {
+    let r = await rest(sim, "PUT", "/v1/nodes/alpha", { override_props: { "Aux/site": "a" } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [rcOf(0n, OBJ.NODE, MASK_CRT, 1), "Successfully set property key(s): Aux/site"],
+      [rcOf(0n, OBJ.NODE, MASK_MOD, 3), "Node 'alpha' modified."],
+    ]);
+    r = await rest(sim, "GET", "/v1/nodes?props=Aux/site=a");
+    assert.deepEqual((r.data as { name: string }[]).map((n) => n.name), ["alpha"]);
+    r = await rest(sim, "PUT", "/v1/nodes/alpha", { override_props: { Foo: "1" } });
+    assert.equal(r.status, 500);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(MASK_ERROR, OBJ.NODE, MASK_MOD, 213));
+    r = await rest(sim, "PUT", "/v1/nodes/nope", { override_props: { "Aux/x": "1" } });
+    assert.equal(r.status, 404);
+    assert.equal(r.rcs[0].correction, "Create a node with the name 'nope' first.");
+  });
+
+  it("adds, changes and removes network interfaces (LINBIT's `node interface …`)", async () => {
+    let r = await rest(sim, "POST", "/v1/nodes/alpha/net-interfaces", {
+      name: "nic2",
+      address: "10.1.0.1",
+      is_active: false,
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0n, NET_IF, MASK_CRT, 1));
+    assert.equal(r.rcs[0].message, "New netInterface 'nic2' on node 'alpha' registered.");
+    r = await rest(sim, "GET", "/v1/nodes/alpha");
+    const node = r.data as { net_interfaces: { name: string; address: string }[] };
+    assert.deepEqual(node.net_interfaces.map((x) => `${x.name}=${x.address}`), [
+      "default=10.0.3.1",
+      "nic2=10.1.0.1",
+    ]);
+    r = await rest(sim, "PUT", "/v1/nodes/alpha/net-interfaces/nic2", { address: "10.1.0.2" });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0n, NET_IF, MASK_MOD, 3));
+    r = await rest(sim, "GET", "/v1/nodes/alpha/net-interfaces/nic2");
+    assert.equal((r.data as { address: string }).address, "10.1.0.2");
+    r = await rest(sim, "POST", "/v1/nodes/alpha/net-interfaces", {
+      name: "nic2",
+      address: "1.2.3.4",
+    });
+    assert.equal(r.status, 500);
+    r = await rest(sim, "DELETE", "/v1/nodes/alpha/net-interfaces/nic2");
+    assert.equal(r.status, 200);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0n, NET_IF, 0x3000000n, 2));
+    r = await rest(sim, "GET", "/v1/nodes/alpha/net-interfaces/nic2");
+    assert.equal(r.status, 404);
+  });
+
+  it("deletes nodes: missing is a warning, last replicas refuse, the rest goes with the node", async () => {
+    let r = await rest(sim, "DELETE", "/v1/nodes/ghost");
+    assert.equal(r.status, 200);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0x8000000000000000n, OBJ.NODE, 0x3000000n, 3000));
+    assert.equal(r.rcs[0].message, "Deletion of node 'ghost' had no effect.");
+    // an empty node
+    await rest(sim, "POST", "/v1/nodes", { name: "echo", type: "satellite" });
+    r = await rest(sim, "DELETE", "/v1/nodes/echo");
+    assert.equal(r.status, 200);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(0n, OBJ.NODE, 0x3000000n, 2));
+    assert.equal(r.rcs[0].message, "Node 'echo' deleted.");
+    assert.equal((await rest(sim, "GET", "/v1/nodes/echo")).status, 404);
+    assert.equal(
+      ((await rest(sim, "GET", "/v1/view/storage-pools?nodes=echo")).data as unknown[]).length,
+      0,
+      "its pools went with it",
+    );
+    // the last diskful replica of a definition with a diskless user: refused
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "nd" } });
+    await rest(sim, "POST", "/v1/resource-definitions/nd/volume-definitions", {
+      volume_definition: { size_kib: 4096 },
+    });
+    await rest(sim, "POST", "/v1/resource-definitions/nd/resources", [
+      { resource: { node_name: "charlie", props: { StorPoolName: "thinlvm" } } },
+      { resource: { node_name: "bravo", flags: ["DISKLESS"] } },
+    ]);
+    r = await rest(sim, "DELETE", "/v1/nodes/charlie");
+    assert.equal(r.status, 500);
+    assert.ok(has(r.rcs, rcOf(MASK_ERROR, OBJ.NODE, 0x3000000n, 233)), r.text);
+    // a node with resources: they go, the node goes
+    await rest(sim, "DELETE", "/v1/resource-definitions/nd/resources/bravo");
+    r = await rest(sim, "DELETE", "/v1/nodes/charlie");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.rcs[0].message, "Node 'charlie' marked for deletion.");
+    assert.deepEqual((await rest(sim, "GET", "/v1/view/resources?resources=nd")).data, []);
+    assert.deepEqual(
+      ((await rest(sim, "GET", "/v1/nodes")).data as { name: string }[]).map((n) => n.name),
+      ["alpha", "bravo"],
+    );
+  });
+});

@@ -1,9 +1,8 @@
 /**
- * Definitions in the simulated LINSTOR controller: nodes, storage pools, resource groups and
- * volume groups, resource and volume definitions (create, modify, delete), and spawning a
- * resource definition from a group.
+ * Definitions in the simulated LINSTOR controller: resource groups and volume groups, resource
+ * and volume definitions (create, modify, delete), and spawning a resource definition from a
+ * group.
  */
-import { join } from "node:path";
 import {
   CODE,
   MASK_CRT,
@@ -17,13 +16,8 @@ import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./
 import {
   asStrings,
   cleanFilter,
-  DISKLESS_POOL,
   k,
   NAME_RE,
-  NODE_RE,
-  type PoolKind,
-  type SimNode,
-  type SimPool,
   type SimRd,
   type SimVd,
   uuid,
@@ -31,89 +25,6 @@ import {
 import { type SimController } from "./controller.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";
-
-/** POST /v1/nodes: register a satellite (with its diskless pool). */
-export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.NODE };
-  const name = String(body.name ?? "");
-  if (!NODE_RE.test(name)) fail(CODE.FAIL_INVLD_NODE_NAME, `Invalid node name '${name}'.`);
-  if (ctl.node(name)) {
-    fail(CODE.FAIL_EXISTS_NODE, `Node '${name}' already exists.`);
-  }
-  const t = String(body.type ?? "Satellite").toLowerCase();
-  const type = { controller: "Controller", satellite: "Satellite", combined: "Combined" }[t];
-  if (!type) fail(201, `Invalid node type '${body.type}'.`);
-  const nis = (body.net_interfaces as { address?: string }[] | undefined) ?? [];
-  const out: SimRc[] = [];
-  const n: SimNode = {
-    name,
-    type,
-    address: nis[0]?.address ?? "127.0.0.1",
-    props: {},
-    uuid: uuid(),
-  };
-  setProps("node", n.props, body.props as Record<string, string> | undefined, out);
-  ctl.state.nodes.push(n);
-  if (ctl.opts.hostsRoot) Deno.mkdirSync(join(ctl.opts.hostsRoot, name), { recursive: true });
-  ctl.state.pools.push({
-    node: name,
-    name: DISKLESS_POOL,
-    kind: "DISKLESS",
-    totalKib: 0,
-    props: {},
-    uuid: uuid(),
-  });
-  out.push(
-    rc(0n, CODE.CREATED, `New node '${name}' registered.`, {
-      details: `Node '${name}' UUID is: ${n.uuid}`,
-    }),
-  );
-  return rcReply(out, ctx, 201);
-}
-
-/** POST /v1/nodes/{node}/storage-pools. */
-export function createPool(
-  ctl: SimController,
-  nodeName: string,
-  body: Record<string, unknown>,
-): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.STOR_POOL };
-  const node = ctl.needNode(nodeName);
-  const name = String(body.storage_pool_name ?? "");
-  if (!NAME_RE.test(name)) {
-    fail(CODE.FAIL_INVLD_STOR_POOL_NAME, `Invalid storage pool name '${name}'.`);
-  }
-  if (ctl.pool(node.name, name)) {
-    fail(
-      CODE.FAIL_EXISTS_STOR_POOL,
-      `Storage pool '${name}' on node '${node.name}' already exists.`,
-    );
-  }
-  const kind = String(body.provider_kind ?? "") as PoolKind;
-  if (!["LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN", "DISKLESS"].includes(kind)) {
-    fail(221, `Invalid storage driver '${kind}'.`);
-  }
-  const out: SimRc[] = [];
-  const p: SimPool = {
-    node: node.name,
-    name,
-    kind,
-    totalKib: kind === "DISKLESS" ? 0 : 100 * 1024 * 1024,
-    props: {},
-    uuid: uuid(),
-  };
-  setProps("storage-pool", p.props, body.props as Record<string, string> | undefined, out);
-  ctl.state.pools.push(p);
-  out.push(
-    rc(0n, CODE.CREATED, `New storage pool '${name}' on node '${node.name}' registered.`, {
-      details: `Storage pool '${name}' on node '${node.name}' UUID is: ${p.uuid}`,
-    }),
-  );
-  if (ctl.isOnline(node.name)) {
-    out.push(rc(0n, CODE.CREATED, `Storage pool updated on '${node.name}'`));
-  }
-  return rcReply(out, ctx, 201);
-}
 
 /** POST /v1/resource-groups. */
 export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {

@@ -11,15 +11,40 @@
 /** Storage provider kinds the simulator supports. */
 export type PoolKind = "LVM" | "LVM_THIN" | "ZFS" | "ZFS_THIN" | "FILE" | "FILE_THIN" | "DISKLESS";
 
+/** A network interface of a node. */
+export interface SimNic {
+  name: string;
+  address: string;
+  port: number;
+  encryption: string;
+  active: boolean;
+  uuid: string;
+}
+
 /** A satellite. */
 export interface SimNode {
   name: string;
   type: string;
+  /** Address of the first interface (states written before interfaces were kept). */
   address: string;
+  /** Its network interfaces (absent: one, `default`, at `address`). */
+  nics?: SimNic[];
   props: Record<string, string>;
   uuid: string;
   /** The satellite is disconnected (the /_sim/node control); absent = online. */
   offline?: boolean;
+}
+
+/** The network interfaces of a node. */
+export function nicsOf(n: SimNode): SimNic[] {
+  return n.nics ?? [{
+    name: "default",
+    address: n.address,
+    port: 3366,
+    encryption: "PLAIN",
+    active: true,
+    uuid: n.uuid,
+  }];
 }
 
 /** A storage pool on one node. */

@@ -41,8 +41,6 @@ import {
   viewSnaps,
 } from "./views.ts";
 import {
-  createNode,
-  createPool,
   createRdApi,
   createRg,
   createVdApi,
@@ -54,6 +52,16 @@ import {
   modifyVd,
   spawn,
 } from "./definitions.ts";
+import {
+  createNic,
+  createNode,
+  createPool,
+  deleteNic,
+  deleteNode,
+  getNics,
+  modifyNic,
+  modifyNode,
+} from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import {
   clone,
@@ -142,6 +150,25 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
   r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
+  r("PUT", "/v1/nodes/{node}", (c, p, _q, b) => modifyNode(c, p[0], obj(b)), "NodeModify"),
+  r("DELETE", "/v1/nodes/{node}", (c, p) => deleteNode(c, p[0])),
+  r("GET", "/v1/nodes/{node}/net-interfaces", (c, p) => getNics(c, p[0])),
+  r(
+    "POST",
+    "/v1/nodes/{node}/net-interfaces",
+    (c, p, _q, b) => createNic(c, p[0], obj(b)),
+    "NetInterface",
+    SYNC,
+  ),
+  r("GET", "/v1/nodes/{node}/net-interfaces/{nic}", (c, p) => getNics(c, p[0], p[1])),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/net-interfaces/{nic}",
+    (c, p, _q, b) => modifyNic(c, p[0], p[1], obj(b)),
+    "NetInterface",
+    SYNC,
+  ),
+  r("DELETE", "/v1/nodes/{node}/net-interfaces/{nic}", (c, p) => deleteNic(c, p[0], p[1])),
   r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => listPools(c, q, p[0])),
   r("GET", "/v1/nodes/{node}/storage-pools/{pool}", (c, p) => getPool(c, p[0], p[1])),
   r(

@@ -9,7 +9,9 @@ import { FAIL_NOT_FOUND_SNAPSHOT } from "./codes.ts";
 import {
   drbdMetaKib,
   k,
+  nicsOf,
   PEER_SLOTS,
+  type SimNic,
   type SimNode,
   type SimPool,
   type SimRd,
@@ -45,21 +47,30 @@ export function nodeView(n: SimNode): Record<string, unknown> {
     name: n.name,
     type: n.type,
     flags: [],
-    props: { CurStltConnName: "default", NodeUname: n.name, ...n.props },
-    net_interfaces: [{
-      name: "default",
-      address: n.address,
-      satellite_port: 3366,
-      satellite_encryption_type: "PLAIN",
-      is_active: true,
-      uuid: n.uuid,
-    }],
+    props: {
+      CurStltConnName: (nicsOf(n).find((x) => x.active) ?? nicsOf(n)[0]).name,
+      NodeUname: n.name,
+      ...n.props,
+    },
+    net_interfaces: nicsOf(n).map(nicView),
     connection_status: n.offline ? "OFFLINE" : "ONLINE",
     uuid: n.uuid,
     storage_providers: ["DISKLESS", "LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN"],
     resource_layers: ["DRBD", "LUKS", "STORAGE"],
     unsupported_providers: {},
     unsupported_layers: {},
+  };
+}
+
+/** A network interface as the node listings show it. */
+export function nicView(x: SimNic): Record<string, unknown> {
+  return {
+    name: x.name,
+    address: x.address,
+    satellite_port: x.port,
+    satellite_encryption_type: x.encryption,
+    is_active: x.active,
+    uuid: x.uuid,
   };
 }
 
