@@ -890,3 +890,173 @@ describe("issue 11 item 8: node management", () => {
     );
   });
 });
+
+describe("issue 11 item 9: details that show in clients", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["alpha", "bravo", "charlie", "delta"]);
+    await rest(sim, "POST", "/v1/resource-groups", {
+      name: "opennebula",
+      select_filter: { place_count: "2", storage_pool_list: ["thinlvm"] },
+    });
+    await rest(sim, "POST", "/v1/resource-groups/opennebula/volume-groups", {});
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  type Vol = {
+    props: Record<string, string>;
+    uuid: string;
+    state?: { replication_states?: Record<string, { replication_state: string }> };
+    layer_data_list: { data: { backing_device?: string; allocated_size_kib?: number } }[];
+  };
+  type View = {
+    node_name: string;
+    flags: string[];
+    volumes: Vol[];
+    layer_object: {
+      drbd: { connections: Record<string, unknown> };
+      children: {
+        storage: { storage_volumes: { usable_size_kib: number; device_path?: string }[] };
+      }[];
+    };
+  };
+  const view = async (rd: string) =>
+    (await rest(sim, "GET", `/v1/view/resources?resources=${rd}`)).data as View[];
+
+  it("spreads consecutive spawns (most free space, then fewest resources, then name)", async () => {
+    for (const n of ["one-1", "one-2"]) {
+      const r = await rest(sim, "POST", "/v1/resource-groups/opennebula/spawn", {
+        resource_definition_name: n,
+        volume_sizes: [1048576],
+        partial: false,
+        definitions_only: false,
+      });
+      assert.equal(r.status, 201, r.text);
+      if (n === "one-1") {
+        // the spawn's context is the group (CtrlRscGrpApiCallHandler.spawn)
+        assert.ok(has(r.rcs, rcOf(0x4000000000000000n, OBJ.RSC_GRP, MASK_CRT, 10003)), r.text);
+        assert.ok(has(r.rcs, rcOf(0n, OBJ.RSC_GRP, MASK_CRT, 1)));
+      }
+    }
+    const kinds = (v: View[]) =>
+      Object.fromEntries(
+        v.map((
+          x,
+        ) => [
+          x.node_name,
+          x.flags.includes("TIE_BREAKER") ? "tb" : x.flags.includes("DISKLESS") ? "dl" : "disk",
+        ]),
+      );
+    assert.deepEqual(kinds(await view("one-1")), { alpha: "disk", bravo: "disk", charlie: "tb" });
+    assert.deepEqual(kinds(await view("one-2")), { charlie: "disk", delta: "disk", alpha: "tb" });
+  });
+
+  it("shows replication states per peer (not between two diskless) and DRBD connections", async () => {
+    const v = await view("one-1");
+    const repl = Object.fromEntries(
+      v.map((x) => [x.node_name, Object.keys(x.volumes[0].state?.replication_states ?? {}).sort()]),
+    );
+    assert.deepEqual(repl, {
+      alpha: ["bravo", "charlie"],
+      bravo: ["alpha", "charlie"],
+      charlie: ["alpha", "bravo"],
+    });
+    assert.equal(v[0].volumes[0].state!.replication_states!.bravo.replication_state, "Established");
+    // a diskless client attached: the diskful peers see it, the tie-breaker does not
+    await rest(sim, "POST", "/v1/resource-definitions/one-1/resources/delta/make-available", {
+      diskful: false,
+    });
+    const w = Object.fromEntries((await view("one-1")).map((x) => [x.node_name, x]));
+    assert.deepEqual(Object.keys(w.alpha.volumes[0].state!.replication_states!).sort(), [
+      "bravo",
+      "charlie",
+      "delta",
+    ]);
+    assert.deepEqual(Object.keys(w.charlie.volumes[0].state!.replication_states!).sort(), [
+      "alpha",
+      "bravo",
+    ]);
+    assert.deepEqual(Object.keys(w.charlie.layer_object.drbd.connections).sort(), [
+      "alpha",
+      "bravo",
+    ]);
+  });
+
+  it("rounds backing volumes to the extent, names them in the pool's VG, keeps volume props own", async () => {
+    const v = (await view("one-2")).find((x) => x.node_name === "charlie")!;
+    const storage = v.layer_object.children[0].storage.storage_volumes[0];
+    // 1 GiB net + 264 KiB DRBD metadata (7 peer slots), rounded up to 4 MiB extents
+    assert.equal(storage.usable_size_kib, 1052672);
+    assert.equal(v.volumes[0].layer_data_list[0].data.allocated_size_kib, 1048840);
+    assert.equal(
+      v.volumes[0].layer_data_list[0].data.backing_device,
+      "/dev/linstorpool/one-2_00000",
+    );
+    assert.equal(storage.device_path, "/dev/linstorpool/one-2_00000");
+    await rest(sim, "PUT", "/v1/resource-definitions/one-2/volume-definitions/0", {
+      override_props: { "DrbdOptions/Disk/disk-timeout": "100" },
+    });
+    const after = (await view("one-2"))[0].volumes[0];
+    assert.deepEqual(after.props, {}, "the volume definition's props are not the volume's");
+    const uuids = (await view("one-2")).map((x) => x.volumes[0].uuid);
+    assert.equal(new Set(uuids).size, uuids.length, "each replica's volume has its own uuid");
+  });
+
+  it("gives every snapshot, per-node snapshot and snapshot volume its own uuid", async () => {
+    for (const s of ["snap1", "snap2"]) {
+      const r = await rest(sim, "POST", "/v1/resource-definitions/one-2/snapshots", { name: s });
+      assert.equal(r.status, 201, r.text);
+      assert.ok(r.rcs.some((e) => e.message === "Took snapshot of 'one-2' on 'charlie'"));
+    }
+    const list = (await rest(sim, "GET", "/v1/view/snapshots")).data as {
+      uuid: string;
+      resource_definition_props: Record<string, string>;
+      snapshots: { uuid: string; snapshot_volumes: { uuid: string }[] }[];
+    }[];
+    const all = list.flatMap((s) => [
+      s.uuid,
+      ...s.snapshots.flatMap((n) => [n.uuid, ...n.snapshot_volumes.map((v) => v.uuid)]),
+    ]);
+    assert.equal(all.length, 10);
+    assert.equal(new Set(all).size, 10);
+    assert.equal(list[0].resource_definition_props["DrbdOptions/Resource/quorum"], "majority");
+    const r = await rest(sim, "POST", "/v1/resource-definitions/one-2/snapshot-rollback/snap1", {});
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => e.message).sort(), [
+      "Rolled resource 'one-2' back on 'charlie'",
+      "Rolled resource 'one-2' back on 'delta'",
+    ]);
+  });
+
+  it("answers with the controller's texts", async () => {
+    let r = await rest(sim, "POST", "/v1/resource-definitions", {
+      resource_definition: { name: "one-1" },
+    });
+    assert.equal(r.rcs[0].message, "A resource definition with the name 'one-1' already exists");
+    r = await rest(sim, "DELETE", "/v1/resource-definitions/nothere");
+    assert.equal(r.rcs[0].message, "Resource definition: nothere not found.");
+    r = await rest(sim, "POST", "/v1/resource-groups", { name: "opennebula" });
+    assert.equal(r.rcs[0].message, "A Resource group: opennebula already exists.");
+    r = await rest(sim, "POST", "/v1/nodes/alpha/storage-pools", {
+      storage_pool_name: "thinlvm",
+      provider_kind: "LVM_THIN",
+    });
+    assert.equal(r.rcs[0].message, "Node: alpha, Storage pool name: thinlvm already exists.");
+    r = await rest(sim, "POST", "/v1/nodes", { name: "alpha", type: "satellite" });
+    assert.equal(r.rcs[0].message, "Registration of node 'alpha' failed.");
+    r = await rest(sim, "PUT", "/v1/resource-definitions/one-1/volume-definitions/0", {
+      size_kib: 2097152,
+    });
+    assert.equal(
+      r.rcs.at(-1)!.message,
+      "Volume definition with number '0' of resource definition 'one-1' modified.",
+    );
+    // a just installed controller's default group places two replicas
+    r = await rest(sim, "GET", "/v1/resource-groups/DfltRscGrp");
+    assert.equal(
+      (r.data as { select_filter: { place_count: number } }).select_filter.place_count,
+      2,
+    );
+  });
+});

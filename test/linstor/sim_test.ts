@@ -392,7 +392,7 @@ describe("LINSTOR simulator: satellite offline", () => {
     assert.equal(pools[0].free_capacity, undefined, "no capacity from a disconnected node");
     assert.deepEqual(
       pools[0].reports.map((e) => `${rcClass(e.ret_code)} ${rcCode(e.ret_code)}`),
-      ["warning 1001"],
+      ["warning 1002"], // WARN_NOT_CONNECTED
     );
     const size = (await c.request("POST", "/v1/resource-groups/one_rg/query-size-info", {
       body: {},

@@ -96,7 +96,8 @@ export class SimController {
       seq: 0,
     };
     this.state = st;
-    this.addRg("DfltRscGrp", {});
+    // a fresh controller's default group places 2 replicas (LINSTOR's database init)
+    this.addRg("DfltRscGrp", { place_count: 2 });
     let i = 1;
     for (const n of this.opts.nodes) {
       st.nodes.push({

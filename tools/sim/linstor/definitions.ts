@@ -33,7 +33,7 @@ export function createRg(ctl: SimController, body: Record<string, unknown>): Sim
   if (!NAME_RE.test(name)) {
     fail(CODE.FAIL_INVLD_RSC_GRP_NAME, `Invalid resource group name '${name}'.`);
   }
-  if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `Resource group '${name}' already exists.`);
+  if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `A Resource group: ${name} already exists.`);
   const out: SimRc[] = [];
   const g = ctl.addRg(name, cleanFilter(body.select_filter));
   setProps("resource-group", g.props, body.props as Record<string, string> | undefined, out);
@@ -121,7 +121,8 @@ export function createVg(
 
 /** POST /v1/resource-groups/{rg}/spawn (one transaction: RD + VDs + autoplace). */
 export function spawn(ctl: SimController, rgName: string, body: Record<string, unknown>): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN };
+  // the spawn's context is the group: entries without their own object mask get MASK_RSC_GRP
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_GRP };
   const name = String(body.resource_definition_name ?? "");
   ctx.refs = { RscDfn: name };
   return ctl.tx([name], () => {
@@ -194,13 +195,7 @@ export function createRd(
 ): SimRd {
   if (!NAME_RE.test(name)) fail(CODE.FAIL_INVLD_RSC_NAME, `Invalid resource name '${name}'.`);
   if (ctl.rd(name)) {
-    fail(
-      CODE.FAIL_EXISTS_RSC_DFN,
-      `A resource definition with the name '${name}' already exists.`,
-      {
-        cause: "The resource definition already exists.",
-      },
-    );
+    fail(CODE.FAIL_EXISTS_RSC_DFN, `A resource definition with the name '${name}' already exists`);
   }
   const g = ctl.needRg(rgName);
   const rd: SimRd = {
@@ -314,7 +309,7 @@ export function deleteRd(ctl: SimController, name: string): SimReply {
   const rd = ctl.rd(name);
   if (!rd) {
     return rcReply(
-      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource definition '${name}' not found.`)],
+      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource definition: ${name} not found.`)],
       ctx,
       200,
     );

@@ -182,9 +182,53 @@ export function align(v: number, a: number): number {
   return Math.ceil(v / a) * a;
 }
 
-/** DRBD internal metadata size in KiB for a volume (superblock + activity log + bitmaps). */
-export function drbdMetaKib(sizeKib: number): number {
-  return align(36 + Math.ceil((PEER_SLOTS * sizeKib) / 32768), 4);
+/**
+ * DRBD internal metadata in KiB for a volume of `sizeKib` net with `peers` peer slots, as
+ * LINSTOR computes it (MetaData): superblock 4 KiB + activity log 32 KiB + per peer one bit
+ * per 4 KiB of the gross size (bytes rounded up to 8), the bitmap rounded up to 4 KiB; the
+ * gross size (net rounded to 4 KiB + metadata) is iterated until the bitmap covers it.
+ * E.g. 1 GiB with 7 peers: 264 KiB; 1,371,956 KiB with 4 peers: 204 KiB.
+ */
+export function drbdMetaKib(sizeKib: number, peers = PEER_SLOTS): number {
+  const net = align(sizeKib, 4);
+  let md = 0;
+  for (let i = 0; i < 8; i++) {
+    const bitmap = align(Math.ceil((peers * align(Math.ceil((net + md) / 32), 8)) / 1024), 4);
+    const next = align(bitmap + 32 + 4, 4);
+    if (next === md) break;
+    md = next;
+  }
+  // a DRBD device is at least 68 KiB gross
+  return Math.max(md, 68 - net);
+}
+
+/**
+ * The allocation unit of a pool kind in KiB (the storage layer rounds every volume up to it):
+ * the volume group's extent for LVM (4 MiB by default), the zvol block for ZFS, 1 KiB for
+ * files.
+ */
+export function extentKib(kind: PoolKind): number {
+  if (kind === "LVM" || kind === "LVM_THIN") return 4096;
+  if (kind === "ZFS" || kind === "ZFS_THIN") return 8;
+  return 1;
+}
+
+/**
+ * A UUID-shaped identifier derived from `base` and `parts` (stable: the same inputs give the
+ * same value), for objects the simulator does not store one for (per-node snapshots,
+ * snapshot volumes, volumes of a resource).
+ */
+export function derivedUuid(base: string, ...parts: (string | number)[]): string {
+  const text = [base, ...parts].join("\u0000");
+  let hex = "";
+  for (let seed = 0; seed < 4; seed++) {
+    let h = 0x811c9dc5 ^ seed;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    hex += (h >>> 0).toString(16).padStart(8, "0");
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${
+    ((parseInt(hex[16], 16) & 3) | 8).toString(16)
+  }${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 /** A request field as a string list (undefined when absent or not a list). */

@@ -4,13 +4,7 @@
  * pairs for new diskful replicas under a selection filter, autoplace, the automatic quorum
  * tie-breaker (CtrlRscAutoTieBreakerHelper) and query-size-info's capacity estimate.
  */
-import {
-  CODE,
-  MASK_CRT,
-  MASK_INFO,
-  MASK_WARN,
-  OBJ,
-} from "../../../lib/backend/linstor/api_call_rc.ts";
+import { CODE, MASK_INFO, MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, SimApiError, type SimRc, type SimReply } from "./replies.ts";
 import {
   align,
@@ -504,7 +498,7 @@ export function autoplace(
   autoHelper(ctl, rd, out);
   out.push(
     rc(
-      0n | OBJ.RSC | MASK_CRT,
+      0n,
       CODE.CREATED,
       `Resource '${rd.name}' successfully autoplaced on ${chosen.length} nodes`,
       {

@@ -135,7 +135,8 @@ function objFor(method: string, tpl: string): bigint {
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
   if (/volume-groups/.test(tpl)) return OBJ.VLM_GRP;
-  if (/spawn|clone/.test(tpl)) return OBJ.RSC_DFN;
+  if (/spawn/.test(tpl)) return OBJ.RSC_GRP;
+  if (/clone/.test(tpl)) return OBJ.RSC_DFN;
   if (/resource-groups/.test(tpl)) return OBJ.RSC_GRP;
   if (/resource-definitions/.test(tpl)) return OBJ.RSC_DFN;
   if (/storage-pools/.test(tpl)) return OBJ.STOR_POOL;

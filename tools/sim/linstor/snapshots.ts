@@ -122,21 +122,14 @@ function snapshot(
   out.push(rc(0n, CODE.CREATED, `New snapshot '${name}' of resource '${rd.name}' registered.`, {
     details: `Snapshot '${name}' of resource '${rd.name}' UUID is: ${s.uuid}`,
   }));
-  out.push(
-    rc(
-      0n,
-      CODE.CREATED,
-      `Suspended IO of '[${rd.name}]' on '${s.nodes.join(", ")}' for snapshot`,
-    ),
-  );
-  out.push(rc(0n, CODE.CREATED, `Took snapshot of '[${rd.name}]' on '${s.nodes.join(", ")}'`));
-  out.push(
-    rc(
-      0n,
-      CODE.CREATED,
-      `Resumed IO of '[${rd.name}]' on '${s.nodes.join(", ")}' after snapshot`,
-    ),
-  );
+  // the satellites' answers, per node and step
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Suspended IO of '${rd.name}' on '${n}' for snapshot`));
+  }
+  for (const n of s.nodes) out.push(rc(0n, CODE.CREATED, `Took snapshot of '${rd.name}' on '${n}'`));
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Resumed IO of '${rd.name}' on '${n}' after snapshot`));
+  }
   return s;
 }
 
@@ -279,11 +272,9 @@ export function rollback(ctl: SimController, name: string, snapName: string): Si
       copySparse(snapFile(ctl, rd.name, s.name, sv.nr), volumeFile(ctl, rd.name, sv.nr));
     }
     return rcReply(
-      [rc(
-        0n,
-        CODE.MODIFIED,
-        `Successfully rolled back resource '${rd.name}' to snapshot '${s.name}'.`,
-      )],
+      rd.rscs.filter((r) => !r.diskless).map((r) =>
+        rc(0n, CODE.MODIFIED, `Rolled resource '${rd.name}' back on '${r.node}'`)
+      ),
       ctx,
       200,
     );

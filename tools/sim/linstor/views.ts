@@ -5,9 +5,12 @@
  */
 import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, type SimReply } from "./replies.ts";
-import { FAIL_NOT_FOUND_SNAPSHOT } from "./codes.ts";
+import { FAIL_NOT_FOUND_SNAPSHOT, WARN_NOT_CONNECTED } from "./codes.ts";
 import {
+  align,
+  derivedUuid,
   drbdMetaKib,
+  extentKib,
   k,
   nicsOf,
   PEER_SLOTS,
@@ -25,8 +28,6 @@ import {
 import { type SimController } from "./controller.ts";
 import { allocatedKib, poolFreeKib } from "./placement.ts";
 
-/** ApiConsts.WARN_NOT_CONNECTED (code part; MASK_WARN added where used). */
-const WARN_NOT_CONNECTED = 1001;
 
 /** GET /v1/controller/version. */
 export function version(): SimReply {
@@ -259,8 +260,8 @@ export function rscView(
   // its connected peers see their DRBD connection to it as Connecting.
   const online = ctl.isOnline(r.node);
   const connections: Record<string, unknown> = {};
-  for (const o of rd.rscs) {
-    if (o === r || !online) continue;
+  for (const o of peersOf(rd, r)) {
+    if (!online) continue;
     connections[o.node] = ctl.isOnline(o.node)
       ? { connected: true, message: "Connected" }
       : { connected: false, message: "Connecting" };
@@ -277,11 +278,9 @@ export function rscView(
         storage: {
           storage_volumes: rd.vds.map((vd) => ({
             volume_number: vd.nr,
-            ...(r.diskless ? {} : {
-              device_path: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
-            }),
+            ...(r.diskless ? {} : { device_path: backingDevice(ctl, rd, r, vd) }),
             allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-            usable_size_kib: r.diskless ? 0 : vd.sizeKib + drbdMetaKib(vd.sizeKib),
+            usable_size_kib: r.diskless ? 0 : storageKib(ctl, r, vd),
             disk_state: r.diskless ? "[]" : "",
           })),
         },
@@ -329,9 +328,17 @@ export function volumeView(
     device_path: `/dev/drbd${vd.minor}`,
     allocated_size_kib: allocatedKib(ctl, rd, r, vd),
     usable_size_kib: vd.sizeKib,
-    props: { ...vd.props },
+    // the volume's own properties (the volume definition's are not repeated here)
+    props: {},
     flags: [],
-    ...(online ? { state: { disk_state: r.diskless ? "Diskless" : "UpToDate" } } : {}),
+    ...(online
+      ? {
+        state: {
+          disk_state: r.diskless ? "Diskless" : "UpToDate",
+          replication_states: replicationStates(ctl, rd, r),
+        },
+      }
+      : {}),
     // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
     layer_data_list: [{
       type: "DRBD",
@@ -342,18 +349,65 @@ export function volumeView(
           minor_number: vd.minor,
         },
         device_path: `/dev/drbd${vd.minor}`,
-        ...(r.diskless ? {} : {
-          backing_device: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
-        }),
+        ...(r.diskless ? {} : { backing_device: backingDevice(ctl, rd, r, vd) }),
         meta_disk: "internal",
-        allocated_size_kib: allocatedKib(ctl, rd, r, vd),
+        allocated_size_kib: r.diskless ? 0 : align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib),
         usable_size_kib: vd.sizeKib,
         disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
       },
     }],
-    uuid: vd.uuid,
+    uuid: derivedUuid(r.uuid, "volume", vd.nr),
     reports: [],
   };
+}
+
+/**
+ * The DRBD peers of `r`: every other resource, except that two diskless resources (tie-breaker,
+ * client or plain diskless) do not connect to each other (the satellite's resource file
+ * builder leaves that connection out).
+ */
+function peersOf(rd: SimRd, r: SimRsc): SimRsc[] {
+  return rd.rscs.filter((o) => o !== r && !(o.diskless && r.diskless));
+}
+
+/**
+ * Per DRBD peer the replication state of a volume, as the satellite reports it: Established
+ * with a connected peer, Off with one whose satellite is gone.
+ */
+function replicationStates(
+  ctl: SimController,
+  rd: SimRd,
+  r: SimRsc,
+): Record<string, { replication_state: string }> {
+  const out: Record<string, { replication_state: string }> = {};
+  for (const o of peersOf(rd, r)) {
+    out[o.node] = { replication_state: ctl.isOnline(o.node) ? "Established" : "Off" };
+  }
+  return out;
+}
+
+/** The backing storage of a replica: its size rounded up to the pool's allocation unit. */
+function storageKib(ctl: SimController, r: SimRsc, vd: SimVd): number {
+  const kind = ctl.pool(r.node, r.pool)?.kind ?? "LVM_THIN";
+  return align(align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib), extentKib(kind));
+}
+
+/**
+ * The block device under DRBD: an LVM volume `<rd>_<vnr, 5 digits>` in the pool's volume
+ * group (`/dev/<vg>/<lv>`), a zvol under the zpool, a file in the pool's directory.
+ */
+export function backingDevice(ctl: SimController, rd: SimRd, r: SimRsc, vd: SimVd): string {
+  const pool = ctl.pool(r.node, r.pool);
+  const id = `${rd.name}_${String(vd.nr).padStart(5, "0")}`;
+  const spn = pool?.props["StorDriver/StorPoolName"] ?? "";
+  if (pool?.kind === "ZFS" || pool?.kind === "ZFS_THIN") {
+    return `/dev/zvol/${spn || "linstorpool"}/${id}`;
+  }
+  if (pool?.kind === "FILE" || pool?.kind === "FILE_THIN") {
+    return `${spn || "/var/lib/linstor-pools"}/${id}.img`;
+  }
+  const vg = pool?.props["StorDriver/LvmVg"] ?? (spn.split("/")[0] || "linstorpool");
+  return `/dev/${vg}/${id}`;
 }
 
 /** GET /v1/view/resources. */
@@ -396,19 +450,25 @@ export function snapView(rd: SimRd, s: SimSnap): Record<string, unknown> {
     name: s.name,
     resource_name: rd.name,
     nodes: [...s.nodes],
-    props: { ...s.props },
+    // (compatibility) the definition's properties merged with the snapshot definition's
+    props: { ...rd.props, ...s.props },
     snapshot_definition_props: { ...s.props },
-    resource_definition_props: {},
+    resource_definition_props: { ...rd.props },
     flags: ["SUCCESSFUL"],
     volume_definitions: s.vds.map((v) => ({ volume_number: v.nr, size_kib: v.sizeKib })),
     uuid: s.uuid,
+    // each node's snapshot and each snapshot volume is an object of its own, with its uuid
     snapshots: s.nodes.map((n) => ({
       snapshot_name: s.name,
       node_name: n,
       create_timestamp: s.created,
       flags: [],
-      uuid: s.uuid,
-      snapshot_volumes: s.vds.map((v) => ({ uuid: s.uuid, vlm_nr: v.nr, state: "" })),
+      uuid: derivedUuid(s.uuid, n),
+      snapshot_volumes: s.vds.map((v) => ({
+        uuid: derivedUuid(s.uuid, n, v.nr),
+        vlm_nr: v.nr,
+        state: "",
+      })),
     })),
   };
 }
