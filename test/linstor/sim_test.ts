@@ -328,6 +328,38 @@ describe("LINSTOR simulator", () => {
   });
 });
 
+describe("`oneblk sim linstor --help` (issue 11 item 11)", () => {
+  const launcher = new URL("../../scripts/oneblk", import.meta.url).pathname;
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(launcher, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  };
+
+  it("prints the simulator's own options, not the generic sim help", async () => {
+    const r = await run("sim", "linstor", "--help");
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^usage: oneblk sim linstor \[options\]/);
+    for (
+      const opt of [
+        /--port N .*default: any free port/,
+        /--pool NAME:SIZE_GIB\[:thin\|thick\]/,
+        /size in GiB/,
+        /--group NAME\[:PLACE_COUNT\[:POOL/,
+        /--tls-cert F --tls-key F/,
+        /--require-client-cert/,
+        /--state-dir D/,
+        /--hosts-root D/,
+      ]
+    ) assert.match(r.stdout, opt);
+    assert.match((await run("sim", "linstor", "-h")).stdout, /--group/);
+    const all = await run("sim", "--help");
+    assert.equal(all.code, 0);
+    assert.match(all.stdout, /oneblk sim <name> --help/);
+    assert.match((await run("sim", "oned", "--help")).stdout, /usage: oneblk sim oned/);
+  });
+});
+
 describe("LINSTOR simulator: satellite offline", () => {
   let cl: Cluster;
   let c: LinstorClient;

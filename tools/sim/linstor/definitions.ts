@@ -13,15 +13,7 @@ import {
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
-import {
-  asStrings,
-  cleanFilter,
-  k,
-  NAME_RE,
-  type SimRd,
-  type SimVd,
-  uuid,
-} from "./model.ts";
+import { asStrings, cleanFilter, k, NAME_RE, type SimRd, type SimVd, uuid } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";

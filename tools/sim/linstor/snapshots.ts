@@ -126,7 +126,9 @@ function snapshot(
   for (const n of s.nodes) {
     out.push(rc(0n, CODE.CREATED, `Suspended IO of '${rd.name}' on '${n}' for snapshot`));
   }
-  for (const n of s.nodes) out.push(rc(0n, CODE.CREATED, `Took snapshot of '${rd.name}' on '${n}'`));
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Took snapshot of '${rd.name}' on '${n}'`));
+  }
   for (const n of s.nodes) {
     out.push(rc(0n, CODE.CREATED, `Resumed IO of '${rd.name}' on '${n}' after snapshot`));
   }

@@ -28,7 +28,6 @@ import {
 import { type SimController } from "./controller.ts";
 import { allocatedKib, poolFreeKib } from "./placement.ts";
 
-
 /** GET /v1/controller/version. */
 export function version(): SimReply {
   return {
