@@ -133,7 +133,11 @@ describe("issue 11 item 1: scalar coercion like the controller's JSON mapper", (
     let r = await rest(sim, "POST", "/v1/resource-groups", {
       name: "rg_bool",
       description: 5,
-      select_filter: { diskless_on_remaining: "True", place_count: 2.7, storage_pool: "" },
+      select_filter: {
+        diskless_on_remaining: "True",
+        place_count: 2.7,
+        not_place_with_rsc_regex: "",
+      },
     });
     assert.equal(r.status, 201, r.text);
     r = await rest(sim, "GET", "/v1/resource-groups?resource_groups=rg_bool");
@@ -141,7 +145,11 @@ describe("issue 11 item 1: scalar coercion like the controller's JSON mapper", (
     assert.equal(g.description, "5", "a number for a String field is its text");
     assert.equal(g.select_filter.diskless_on_remaining, true);
     assert.equal(g.select_filter.place_count, 2);
-    assert.equal(g.select_filter.storage_pool, "", "a String field keeps the empty text");
+    assert.equal(
+      g.select_filter.not_place_with_rsc_regex,
+      "",
+      "a String field keeps the empty text",
+    );
     // a number for a boolean: 0 is false; " 3 " for an integer is 3
     r = await rest(sim, "PUT", "/v1/resource-groups/rg_bool", {
       select_filter: { diskless_on_remaining: 0, place_count: " 3 " },
@@ -1027,6 +1035,38 @@ describe("issue 11 item 9: details that show in clients", () => {
       "Rolled resource 'one-2' back on 'charlie'",
       "Rolled resource 'one-2' back on 'delta'",
     ]);
+  });
+
+  it("keeps a group's selection filter as the controller does (LINBIT's rg create/modify)", async () => {
+    let r = await rest(sim, "POST", "/v1/resource-groups", {
+      name: "grp_sp",
+      select_filter: { place_count: "2", storage_pool: "xxx", layer_stack: ["storage"] },
+    });
+    assert.equal(r.status, 201, r.text);
+    const filter = async () =>
+      ((await rest(sim, "GET", "/v1/resource-groups/grp_sp")).data as {
+        select_filter: Record<string, unknown>;
+      }).select_filter;
+    assert.deepEqual(await filter(), {
+      place_count: 2,
+      storage_pool: "xxx",
+      storage_pool_list: ["xxx"],
+      layer_stack: ["STORAGE"],
+    });
+    await rest(sim, "PUT", "/v1/resource-groups/grp_sp", {
+      select_filter: { storage_pool_list: ["xxx", "yyy"], replicas_on_same: ["Aux/x"] },
+    });
+    assert.deepEqual(await filter(), {
+      place_count: 2,
+      storage_pool_list: ["xxx", "yyy"],
+      layer_stack: ["STORAGE"],
+      replicas_on_same: ["Aux/x"],
+    });
+    // an empty list clears the field (`--replicas-on-same=`, `--layer-list=`)
+    await rest(sim, "PUT", "/v1/resource-groups/grp_sp", {
+      select_filter: { replicas_on_same: [], layer_stack: [] },
+    });
+    assert.deepEqual(await filter(), { place_count: 2, storage_pool_list: ["xxx", "yyy"] });
   });
 
   it("answers with the controller's texts", async () => {

@@ -13,7 +13,16 @@ import {
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
-import { asStrings, cleanFilter, k, NAME_RE, type SimRd, type SimVd, uuid } from "./model.ts";
+import {
+  asStrings,
+  cleanFilter,
+  groupFilter,
+  k,
+  NAME_RE,
+  type SimRd,
+  type SimVd,
+  uuid,
+} from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";
@@ -27,7 +36,7 @@ export function createRg(ctl: SimController, body: Record<string, unknown>): Sim
   }
   if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `A Resource group: ${name} already exists.`);
   const out: SimRc[] = [];
-  const g = ctl.addRg(name, cleanFilter(body.select_filter));
+  const g = ctl.addRg(name, groupFilter({}, body.select_filter));
   setProps("resource-group", g.props, body.props as Record<string, string> | undefined, out);
   if (typeof body.description === "string") g.description = body.description;
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
@@ -50,7 +59,7 @@ export function modifyRg(
   const out: SimRc[] = [];
   editProps("resource-group", g.props, body, out);
   if (typeof body.description === "string") g.description = body.description;
-  if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
+  if (body.select_filter) g.filter = groupFilter(g.filter, body.select_filter);
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
   out.push(rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`));
   return rcReply(out, ctx, 200);

@@ -243,6 +243,51 @@ export function splitNames(v: unknown): string[] {
   return asStrings(v) ?? [];
 }
 
+/** The selection-filter fields a resource group keeps (LINSTOR's AutoSelectorConfig). */
+const GROUP_FILTER_FIELDS = [
+  "place_count",
+  "node_name_list",
+  "storage_pool_list",
+  "storage_pool_diskless_list",
+  "diskless_on_remaining",
+  "not_place_with_rsc",
+  "not_place_with_rsc_regex",
+  "layer_stack",
+  "provider_list",
+  "replicas_on_same",
+  "replicas_on_different",
+  "x_replicas_on_different_map",
+];
+
+/**
+ * A resource group's selection filter after a create or modify request, as the controller
+ * keeps it: a single `storage_pool` is the one-entry pool list, given lists and maps replace
+ * the kept ones (an empty one clears it), given scalars replace theirs, layers and providers
+ * are upper-case; fields a group does not keep (additional place count, …) are dropped.
+ */
+export function groupFilter(
+  old: Record<string, unknown>,
+  req: unknown,
+): Record<string, unknown> {
+  const r = cleanFilter(req);
+  if (typeof r.storage_pool === "string" && !(asStrings(r.storage_pool_list) ?? []).length) {
+    r.storage_pool_list = r.storage_pool === "" ? [] : [r.storage_pool];
+  }
+  const out: Record<string, unknown> = { ...old };
+  for (const key of GROUP_FILTER_FIELDS) {
+    let v = r[key];
+    if (v === undefined) continue;
+    if (key === "layer_stack" || key === "provider_list") {
+      v = (asStrings(v) ?? []).map((x) => x.toUpperCase());
+    }
+    const empty = (Array.isArray(v) && !v.length) ||
+      (typeof v === "object" && v !== null && !Array.isArray(v) && !Object.keys(v).length);
+    if (empty) delete out[key];
+    else out[key] = v;
+  }
+  return out;
+}
+
 /** A selection filter without its null/undefined fields. */
 export function cleanFilter(v: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};

@@ -140,7 +140,13 @@ export function rgView(g: SimRg): Record<string, unknown> {
     name: g.name,
     ...(g.description !== undefined ? { description: g.description } : {}),
     props: { ...g.props },
-    select_filter: { ...g.filter },
+    // a one-pool list shows as storage_pool as well
+    select_filter: {
+      ...g.filter,
+      ...((g.filter.storage_pool_list as string[] | undefined)?.length === 1
+        ? { storage_pool: (g.filter.storage_pool_list as string[])[0] }
+        : {}),
+    },
     uuid: g.uuid,
   };
   if (g.peerSlots !== undefined) v.peer_slots = g.peerSlots;
