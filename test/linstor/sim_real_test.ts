@@ -1038,7 +1038,7 @@ describe("issue 11 item 9: details that show in clients", () => {
   });
 
   it("keeps a group's selection filter as the controller does (LINBIT's rg create/modify)", async () => {
-    let r = await rest(sim, "POST", "/v1/resource-groups", {
+    const r = await rest(sim, "POST", "/v1/resource-groups", {
       name: "grp_sp",
       select_filter: { place_count: "2", storage_pool: "xxx", layer_stack: ["storage"] },
     });
