@@ -130,6 +130,8 @@ export async function benchLinstorScale(
       items: opts.count,
     });
     const mid = `scale-${Math.floor(opts.count / 2)}`;
+    const where = await fetch(`${sim.url}/v1/view/resources?resources=${mid}`);
+    const node = ((await where.json()) as { node_name: string }[])[0]?.node_name ?? "alpha";
     const query = async (op: string, q: string, times: number) => {
       const ms: number[] = [];
       let items = 0;
@@ -145,10 +147,10 @@ export async function benchLinstorScale(
     await query("list: view/resources?resources=<one>", `resources=${mid}`, 21);
     await query(
       "list: view/resources?resources=<one>&nodes=<node>",
-      `resources=${mid}&nodes=alpha`,
+      `resources=${mid}&nodes=${node}`,
       21,
     );
-    await query("list: view/resources?nodes=<node> (unfiltered by name)", "nodes=alpha", 3);
+    await query("list: view/resources?nodes=<node> (unfiltered by name)", `nodes=${node}`, 3);
     await sim.stop();
     const t1 = performance.now();
     sim = await startLinstorSim({ stateDir });

@@ -330,13 +330,17 @@ export class SimController {
     if (this.#tx) return fn();
     const tx: Tx = { rds: new Map(), globals: structuredClone(globalsOf(this.state)) };
     this.#tx = tx;
+    // a file's allocation is read once per request (placement asks for it repeatedly)
+    this.allocMemo = new Map();
     try {
       const r = fn();
       this.#tx = null;
+      this.allocMemo = undefined;
       for (const [key, before] of tx.rds) reconcile(this, key, before);
       return r;
     } catch (e) {
       this.#tx = null;
+      this.allocMemo = undefined;
       this.#rollback(tx);
       throw e;
     }
