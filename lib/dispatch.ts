@@ -2,7 +2,8 @@
  * argv[0] dispatch: turn the invoked path (symlinks not resolved) into kind/driver/action.
  *
  *   …/datastore/<driver>/<action>         → datastore action
- *   …/tm/<driver>/<action>[.<system_tm>]  → TM action (".ssh" style suffix of contract §1.6)
+ *   …/tm/<driver>/<action>[.<system_tm>]  → TM action (".ssh" style suffix: docs/contract.md
+ *                                            "How oned runs a driver program")
  *   …/vmm/kvm/<override>                  → VMM override (save_linstor_un, tmsave, …)
  */
 import { basename, dirname } from "node:path";

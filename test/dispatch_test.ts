@@ -2,7 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { fromInvokedPath, invocation } from "../lib/dispatch.ts";
-import { resolve } from "../lib/runner.ts";
+import { resolve } from "../app/runner.ts";
 import { OneblkError } from "../lib/errors.ts";
 
 const LAUNCHER = new URL("../scripts/oneblk", import.meta.url).pathname;

@@ -15,7 +15,7 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { cloneOutput } from "../../lib/one/output.ts";
-import { imageOf, loadPayload } from "./common.ts";
+import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 
 /** Run datastore clone. */
 export async function run(ctx: ActionContext): Promise<void> {

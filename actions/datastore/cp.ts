@@ -2,9 +2,9 @@
  * datastore cp: register an image from IMAGE/PATH (a local file on the front-end or an
  * http(s) URL) into a new volume. stdout: `SOURCE FORMAT` (one line).
  *
- * 1. PATH is checked: local files against RESTRICTED_DIRS / SAFE_DIRS (lib/image_source.ts;
- *    http(s) URLs are not subject to them), `..` refused. MD5 / SHA1 of the image template are
- *    verified on the bytes as they stream.
+ * 1. PATH is checked: local files against RESTRICTED_DIRS / SAFE_DIRS
+ *    (lib/domain/image_source.ts; http(s) URLs are not subject to them), `..` refused. MD5 /
+ *    SHA1 of the image template are verified on the bytes as they stream.
  * 2. The format is IMAGE/FORMAT when the user gave one (a declared raw image is never probed:
  *    a raw disk may start with any bytes), else it is detected from the magic number.
  *    Compressed files and qcow2 images with a backing file or an external data file are
@@ -20,7 +20,7 @@
  * 5. The temporary attachment is always released. If anything fails after the volume was
  *    created, the volume is deleted: nothing half-made stays behind.
  *
- * Bridge host: BRIDGE_LIST round-robin by image id, else the front-end (see common.ts).
+ * Bridge host: BRIDGE_LIST round-robin by image id, else the front-end (lib/domain/image_io.ts).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
@@ -37,26 +37,26 @@ import {
   QCOW2_EXTERNAL_DATA_FILE,
   qcow2Header,
   qcow2MaxFileBytes,
-} from "../../lib/image_source.ts";
+} from "../../lib/domain/image_source.ts";
 import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
 import type { ImageView } from "../../lib/one/views.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
-  fillOrDelete,
-  imageOf,
-  loadPayload,
   mibCeil,
   removeStaging,
   stagingDir,
   tmpSuffix,
-  withAttached,
-} from "./common.ts";
+} from "../../lib/domain/image_io.ts";
+import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { imageOf, loadPayload } from "../../lib/domain/image.ts";
+import { withAttached } from "../../lib/domain/attach.ts";
 
 /** Image formats cp accepts (qemu-img names). */
-export const IMPORT_FORMATS = ["raw", "qcow2", "qcow", "vmdk", "vhdx", "vpc", "vdi", "qed"];
+const IMPORT_FORMATS = ["raw", "qcow2", "qcow", "vmdk", "vhdx", "vpc", "vdi", "qed"];
 
 const MiB = 1024 * 1024;
 

@@ -23,14 +23,12 @@ import { mkdirp, qemuImgConvert, qemuImgInfo, unlink } from "../../lib/host/ops.
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,
-  existingImageVolume,
-  imageOf,
-  loadPayload,
   md5OnHost,
   mibCeil,
   stagingDir,
-  withAttached,
-} from "./common.ts";
+} from "../../lib/domain/image_io.ts";
+import { existingImageVolume, imageOf, loadPayload } from "../../lib/domain/image.ts";
+import { withAttached } from "../../lib/domain/attach.ts";
 
 const WORD = /^[A-Za-z0-9._/:@+-]+$/;
 

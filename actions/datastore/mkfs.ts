@@ -20,28 +20,27 @@ import { mkfsOutput } from "../../lib/one/output.ts";
 import { text } from "../../lib/one/xml.ts";
 import type { ImageView } from "../../lib/one/views.ts";
 import { ddFileArgv, makeQcow2, mkdirp, mkfs } from "../../lib/host/ops.ts";
-import { qcow2MaxFileBytes } from "../../lib/image_source.ts";
+import { qcow2MaxFileBytes } from "../../lib/domain/image_source.ts";
 import {
   bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
-  fillOrDelete,
-  imageOf,
-  loadPayload,
   mibCeil,
   removeStaging,
   stagingDir,
   tmpSuffix,
-  withAttached,
-} from "./common.ts";
+} from "../../lib/domain/image_io.ts";
+import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { imageOf, loadPayload } from "../../lib/domain/image.ts";
+import { withAttached } from "../../lib/domain/attach.ts";
 
 /** Filesystems mkfs makes (OpenNebula's SUPPORTED_FS plus btrfs). */
-export const MKFS_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"];
+const MKFS_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"];
 
 const MiB = 1024 * 1024;
 
 /** FORMAT and FS of the request, ≤5.12 FSTYPE folded in. */
-export function mkfsRequest(image: ImageView): { format: string; fs: string } {
+function mkfsRequest(image: ImageView): { format: string; fs: string } {
   const format = text(image.node, "FORMAT").trim().toLowerCase();
   let fs = image.fs.trim().toLowerCase();
   if (!format) {

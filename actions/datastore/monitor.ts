@@ -5,7 +5,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { monitorOutput } from "../../lib/one/output.ts";
-import { loadPayload } from "./common.ts";
+import { loadPayload } from "../../lib/domain/image.ts";
 
 /** Run datastore monitor. */
 export async function run(ctx: ActionContext): Promise<void> {

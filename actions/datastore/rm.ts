@@ -5,7 +5,7 @@
  * cleanup). A volume in use fails clearly and is left as it is.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { existingImageVolume, imageOf, loadPayload } from "./common.ts";
+import { existingImageVolume, imageOf, loadPayload } from "../../lib/domain/image.ts";
 
 /** Run datastore rm. */
 export async function run(ctx: ActionContext): Promise<void> {

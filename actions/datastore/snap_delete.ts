@@ -3,13 +3,10 @@
  * name of the image volume). A snapshot that is already gone is success. One REST call.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+import { loadImageSnapshot } from "../../lib/domain/image.ts";
 
 /** Run datastore snap_delete. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const f = await loadPayload(ctx);
-  const { image, imageId } = imageOf(f);
-  const snapId = targetSnapshot(image);
-  const volume = existingImageVolume(ctx, image, imageId, f.ds.id);
+  const { f, snapId, volume } = await loadImageSnapshot(ctx);
   await f.backend.deleteSnapshot(volume, ctx.profile.snapshotName(volume, snapId));
 }

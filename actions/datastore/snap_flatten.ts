@@ -25,16 +25,13 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+import { loadImageSnapshot } from "../../lib/domain/image.ts";
 
 /** Run datastore snap_flatten. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const f = await loadPayload(ctx);
-  const { image, imageId } = imageOf(f);
+  const { f, imageId, snapId, volume } = await loadImageSnapshot(ctx);
   const { backend } = f;
   const profile = ctx.profile;
-  const snapId = targetSnapshot(image);
-  const volume = existingImageVolume(ctx, image, imageId, f.ds.id);
   const target = profile.snapshotName(volume, snapId);
 
   const all = await backend.listSnapshots(volume);

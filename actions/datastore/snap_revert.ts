@@ -6,14 +6,11 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { existingImageVolume, imageOf, loadPayload, targetSnapshot } from "./common.ts";
+import { loadImageSnapshot } from "../../lib/domain/image.ts";
 
 /** Run datastore snap_revert. */
 export async function run(ctx: ActionContext): Promise<void> {
-  const f = await loadPayload(ctx);
-  const { image, imageId } = imageOf(f);
-  const snapId = targetSnapshot(image);
-  const volume = existingImageVolume(ctx, image, imageId, f.ds.id);
+  const { f, imageId, snapId, volume } = await loadImageSnapshot(ctx);
   const snap = ctx.profile.snapshotName(volume, snapId);
   try {
     await f.backend.rollbackSnapshot(volume, snap);

@@ -6,7 +6,7 @@ import type { ActionContext } from "../../lib/context.ts";
 import { readDsPayload } from "../../lib/one/args.ts";
 import { parseDsAction } from "../../lib/one/views.ts";
 import { statOutput } from "../../lib/one/output.ts";
-import { imageSize } from "../../lib/image_source.ts";
+import { imageSize } from "../../lib/domain/image_source.ts";
 
 /** Run datastore stat. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * tm clone `fe:SOURCE host:DIR/disk.i vmid dsid`: a private, writable copy of the image for a
- * non-persistent disk, usable on `host` at `DIR/disk.i` (contract §4.1).
+ * non-persistent disk, usable on `host` at `DIR/disk.i` (docs/contract.md "tm clone").
  *
  * Store-side clone of the image volume (image datastore placement, grown to DISK/SIZE when
  * that is larger than the image, a replica preferred on `host`, the profile's disk metadata),
@@ -10,10 +10,17 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { qemuImgResize, unlink } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { cloneOrReuse, keepsQcow2, readOnlyDisk, systemDsOf } from "./disk_common.ts";
+import { attachAndLink } from "../../lib/domain/attach.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
+import {
+  cloneOrReuse,
+  keepsQcow2,
+  loadVmDisk,
+  readOnlyDisk,
+  systemDsOf,
+} from "../../lib/domain/vm_disk.ts";
 
 /** Run tm clone. */
 export async function run(ctx: ActionContext): Promise<void> {

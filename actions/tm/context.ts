@@ -1,238 +1,26 @@
 /**
- * tm context `file… host:DIR/disk.N vmid dsid` (contract §4.4): the context ISO.
+ * tm context `file… host:DIR/disk.N vmid dsid` (docs/contract.md "tm context"): the context ISO
+ * of the file arguments (lib/domain/context_iso.ts), at `DIR/disk.N` on the host.
  *
- * The ISO is built on the front-end from a private temp dir (`genisoimage`/`mkisofs`/
- * `xorrisofs -o … -V CONTEXT -J -R`; ONEBLK_MKISOFS overrides the program) holding every file
- * argument: `path` is copied under its own name, `path:'name'` under `name`, and http(s) URLs
- * are downloaded. It is then streamed to the host into a temp file next to `DIR/disk.N` and
- * renamed over it, so the ISO appears atomically and an old link there is replaced, never
- * written through. File names are data: they only travel as argv elements and through the
- * Deno file API, never through a shell.
- *
- * Profiles whose `contextVolume(vm, disk)` names a volume (StorPool: `<px>-sys-<vm>-<disk>-iso`,
- * as the add-on) keep the ISO on the store instead: the volume is created (or grown when the
- * new ISO is larger; an existing one is overwritten, so a running VM's attachment stays valid),
- * attached on the host, the ISO is written with dd and DIR/disk.N becomes a link to the
- * device. A volume created by a failing call is deleted again. tm delete of the VM directory
- * deletes it; mv and the migrate steps move its attachment with the VM directory. The other
- * profiles keep a plain file, like tm/ssh/context and addon-linstor.
+ * Profiles whose `contextVolume(vm, disk)` names a volume keep the ISO on the store (StorPool:
+ * lib/addons/storpool.ts): the volume is created or overwritten, attached on the host, and
+ * DIR/disk.N becomes a link to its device; tm delete of the VM directory deletes it, mv and the
+ * migrate steps move its attachment with the directory. The other profiles keep a plain file,
+ * like tm/ssh/context: written next to DIR/disk.N and renamed over it, so the ISO appears
+ * atomically and an old link there is replaced, never written through.
  */
-import { basename, join } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
-import { type HostPath, parseTmArgs } from "../../lib/one/args.ts";
-import type { VmView } from "../../lib/one/views.ts";
-import { checkPath, ddWriteArgv, link } from "../../lib/host/ops.ts";
-import { attachReady, withUndo } from "../../lib/vm_disk.ts";
-import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
-import { checkpointMark } from "../vmm/save.ts";
-
-/** One file argument: where it comes from and its name inside the ISO. */
-export interface ContextFile {
-  src: string;
-  name: string;
-}
-
-/** Parse `path` or `path:'name'` (FILES_DS entries). */
-export function parseContextFile(spec: string): ContextFile {
-  const m = /^(.+):'([^']*)'$/s.exec(spec);
-  const src = m ? m[1] : spec;
-  let name = m ? m[2] : basename(src.replace(/[?#].*$/, "").replace(/\/+$/, ""));
-  if (/^https?:\/\//i.test(src) && !m) {
-    name = decodeURIComponent(basename(new URL(src).pathname)) || "index.html";
-  }
-  if (!name || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
-    throw new OneblkError("input", `invalid context file name ${JSON.stringify(name)}`);
-  }
-  if (!src || src.includes("\0")) {
-    throw new OneblkError("input", `invalid context file ${JSON.stringify(spec)}`);
-  }
-  return { src, name };
-}
-
-async function copyTree(src: string, dst: string, depth = 0): Promise<void> {
-  const st = await Deno.stat(src);
-  if (st.isDirectory) {
-    if (depth >= 16) {
-      throw new OneblkError("input", `context directory ${src} is nested too deeply`);
-    }
-    await Deno.mkdir(dst, { recursive: true });
-    for await (const e of Deno.readDir(src)) {
-      await copyTree(join(src, e.name), join(dst, e.name), depth + 1);
-    }
-  } else {
-    await Deno.copyFile(src, dst);
-  }
-}
-
-const FETCH_TIMEOUT_MS = 120_000;
-
-async function download(url: string, dst: string): Promise<void> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
-  try {
-    const r = await fetch(url, { signal: ac.signal });
-    if (!r.ok || !r.body) {
-      await r.body?.cancel();
-      throw new OneblkError("input", `context file ${url}: HTTP ${r.status}`);
-    }
-    const f = await Deno.open(dst, { write: true, create: true, truncate: true });
-    await r.body.pipeTo(f.writable);
-  } catch (e) {
-    if (e instanceof OneblkError) throw e;
-    throw new OneblkError(
-      "unavailable",
-      `cannot download context file ${url}: ${(e as Error).message}`,
-    );
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Put one file argument into the ISO directory. */
-export async function addContextFile(isoDir: string, spec: string): Promise<void> {
-  const f = parseContextFile(spec);
-  const dst = join(isoDir, f.name);
-  if (/^https?:\/\//i.test(f.src)) return await download(f.src, dst);
-  try {
-    await copyTree(f.src, dst);
-  } catch (e) {
-    if (e instanceof OneblkError) throw e;
-    if (e instanceof Deno.errors.NotFound) {
-      throw new OneblkError("input", `context file ${f.src} does not exist on the front-end`);
-    }
-    throw new OneblkError("input", `cannot read context file ${f.src}: ${(e as Error).message}`);
-  }
-}
-
-const ISO_PROGRAMS = ["genisoimage", "mkisofs", "xorrisofs"];
-const ISO_TIMEOUT_MS = 120_000;
-
-/** Build `iso` from `dir` with the first ISO program found (or ONEBLK_MKISOFS). */
-export async function buildIso(env: Record<string, string>, dir: string, iso: string) {
-  const programs = env.ONEBLK_MKISOFS ? [env.ONEBLK_MKISOFS] : ISO_PROGRAMS;
-  for (const prog of programs) {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), ISO_TIMEOUT_MS);
-    let out: Deno.CommandOutput;
-    try {
-      out = await new Deno.Command(prog, {
-        args: ["-quiet", "-input-charset", "utf-8", "-o", iso, "-V", "CONTEXT", "-J", "-R", dir],
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-        signal: ac.signal,
-      }).output();
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) continue;
-      throw new OneblkError("internal", `cannot run ${prog}: ${(e as Error).message}`);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (!out.success) {
-      const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean).pop();
-      throw new OneblkError("host", `${prog} failed (exit ${out.code}): ${err ?? "no output"}`);
-    }
-    return;
-  }
-  throw new OneblkError(
-    "config",
-    `no ISO program on the front-end (install genisoimage; tried ${programs.join(", ")})`,
-  );
-}
-
-/** Constant script: make $1, write stdin to $2, rename it to $3 (removing $2 on failure). */
-export const PUT_FILE_SCRIPT = 'mkdir -p -- "$1" || exit 1\n' +
-  'if cat > "$2" && mv -f -- "$2" "$3"; then exit 0; fi\nrm -f -- "$2"\nexit 1';
+import { parseTmArgs } from "../../lib/one/args.ts";
+import { checkPath, putFile } from "../../lib/host/ops.ts";
+import { isoToVolume, makeContextIso } from "../../lib/domain/context_iso.ts";
 
 /** Run tm context. */
 export async function run(ctx: ActionContext): Promise<void> {
   const a = parseTmArgs("context", ctx.args);
   const dst = a.dst!;
   const path = checkPath(dst.path, "context ISO path");
-  const tmp = await Deno.makeTempDir({ prefix: "oneblk-context-" });
-  try {
-    const isoDir = join(tmp, "iso");
-    await Deno.mkdir(isoDir);
-    for (const spec of a.files!) await addContextFile(isoDir, spec);
-    const iso = join(tmp, "context.iso");
-    await buildIso(ctx.env, isoDir, iso);
-    const bytes = await Deno.readFile(iso);
-    const volume = dst.diskId === null ? null : ctx.profile.contextVolume(a.vmId, dst.diskId);
-    if (volume) return await isoToVolume(ctx, volume, bytes, dst, a.vmId, a.dsId);
-    const dir = path.slice(0, path.lastIndexOf("/")) || "/";
-    const part = `${dir === "/" ? "" : dir}/.${basename(path)}.oneblk-${crypto.randomUUID()}`;
-    await ctx.hosts.run(dst.host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, path], {
-      stdin: bytes,
-      timeoutMs: 300_000,
-    });
-  } finally {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
-  }
-}
-
-const MiB = 1024 * 1024;
-
-/** Put the ISO on the store volume `volume` and link `dst` to its device on the host. */
-async function isoToVolume(
-  ctx: ActionContext,
-  volume: string,
-  iso: Uint8Array,
-  dst: HostPath,
-  vmId: number,
-  dsId: number,
-): Promise<void> {
-  const ds = await (await ctx.one()).datastoreInfo(dsId);
-  const backend = ctx.backend(ds);
-  const size = Math.max(1, Math.ceil(iso.length / MiB));
-  const existing = await backend.getVolume(volume);
-  let created = false;
-  if (!existing) {
-    created = await backend.createVolume(volume, size, {
-      placement: ctx.profile.placement(ds.template, ds.id),
-      props: checkpointMark(ctx.profile, vmId, ds.id),
-    });
-  } else if (existing.sizeMiB < size) {
-    await backend.resizeVolume(volume, size);
-  }
-  const device = backend.devicePath(volume);
-  await withUndo(
-    ctx,
-    async () => {
-      await attachReady(ctx, backend, volume, dst.host);
-      await ctx.hosts.run(dst.host, ddWriteArgv(device, { sparse: false }), {
-        stdin: iso,
-        timeoutMs: 300_000,
-      });
-      await link(ctx.hosts, dst.host, device, dst.path);
-    },
-    async () => {
-      if (created) await backend.deleteVolume(volume, { immediate: true });
-    },
-  );
-}
-
-/**
- * The context ISO volume of VM `vmId` under the invoked profile, or null when the profile keeps
- * the ISO as a file or the VM has no context. `vm` saves the oned lookup when the caller has it;
- * a VM oned no longer knows is reported and gives null.
- */
-export async function vmContextVolume(
-  ctx: ActionContext,
-  vmId: number,
-  vm?: VmView,
-): Promise<string | null> {
-  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
-  if (!vm) {
-    try {
-      vm = await (await ctx.one()).vmInfo(vmId);
-    } catch (e) {
-      if (!isKind(e, "not_found")) throw e;
-      ctx.info(
-        `VM ${vmId} is unknown to oned: its context volume is not looked for (${errorLine(e)})`,
-      );
-      return null;
-    }
-  }
-  const diskId = vm.contextDiskId;
-  return diskId === null ? null : ctx.profile.contextVolume(vmId, diskId);
+  const iso = await makeContextIso(ctx.env, a.files!);
+  const volume = dst.diskId === null ? null : ctx.profile.contextVolume(a.vmId, dst.diskId);
+  if (volume) return await isoToVolume(ctx, volume, iso, dst, a.vmId, a.dsId);
+  await putFile(ctx.hosts, dst.host, path, iso, { timeoutMs: 300_000 });
 }

@@ -1,5 +1,6 @@
 /**
- * tm cpds `host:DIR/disk.i SOURCE snap_id vmid dsid`: `onevm disk-saveas` (contract §4.7).
+ * tm cpds `host:DIR/disk.i SOURCE snap_id vmid dsid`: `onevm disk-saveas` (docs/contract.md
+ * "tm cpds").
  * Copies disk i (its current state for snap_id -1, else its snapshot snap_id) into a NEW volume
  * named by SOURCE (reserved by DS mkfs `save_as`, so no volume exists yet), in the same
  * datastore, with a store-side clone.
@@ -12,11 +13,10 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk } from "../../lib/vm_disk.ts";
-import { withFrozen } from "../../lib/host/ops.ts";
+import { freezeWanted, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { LCM_STATE } from "../../lib/one/views.ts";
-import { freezeTimeoutMs, imageVolumes, vmFlag } from "./disk_common.ts";
+import { imageVolumes, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm cpds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -55,9 +55,9 @@ export async function run(ctx: ActionContext): Promise<void> {
   // Running VM: a crash-consistent (optionally frozen) temporary snapshot, cloned, then removed.
   const tmp = `oneblk-saveas-${vm.id}-${disk.diskId}-${Date.now().toString(36)}`;
   const snap = () => backend.createSnapshot(volume, tmp);
-  if (vmFlag(vm, "DISK_SAVEAS_FSFREEZE", false)) {
-    await withFrozen(
-      ctx.hosts,
+  if (freezeWanted(vm, "DISK_SAVEAS_FSFREEZE", false)) {
+    await withGuestFrozen(
+      ctx,
       dst.host,
       vm.deployId,
       async (frozen) => {
@@ -66,7 +66,6 @@ export async function run(ctx: ActionContext): Promise<void> {
         }
         await snap();
       },
-      freezeTimeoutMs(ctx),
       { optional: true },
     );
   } else {

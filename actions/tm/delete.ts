@@ -1,5 +1,5 @@
 /**
- * tm delete `host:PATH vmid dsid` (contract §4.8).
+ * tm delete `host:PATH vmid dsid` (docs/contract.md "tm delete").
  *
  * Disk (`…/disk.i`): remove the link and detach from the host (a device still open there, e.g.
  * a CDROM another VM uses, stays attached and is reported), then delete the volume ONLY when
@@ -15,11 +15,12 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { diskOf, loadVmAndDs, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { removeDir } from "../../lib/host/ops.ts";
 import { isKind } from "../../lib/errors.ts";
-import { isPrivateVolume, vmDirPrefix } from "./disk_common.ts";
-import { vmContextVolume } from "./context.ts";
+import { unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { diskOf, isPrivateVolume, loadVmAndDs } from "../../lib/domain/vm_disk.ts";
+import { vmDirPrefix } from "../../lib/domain/vm_dir.ts";
+import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -27,7 +28,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const dst = a.dst!;
   const p = ctx.profile;
   if (dst.diskId === null) {
-    const prefix = vmDirPrefix(dst, a.vmId, a.dsId);
+    const prefix = vmDirPrefix(dst.path, a.vmId, a.dsId);
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
     const backend = ctx.backend(ds);
     await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });

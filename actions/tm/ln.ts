@@ -1,6 +1,7 @@
 /**
- * tm ln `fe:SOURCE host:DIR/disk.i vmid dsid`: make the image itself usable on `host` at
- * `DIR/disk.i` (contract §4.2): persistent disks, and CLONE=NO images such as CDROMs.
+ * tm ln `fe:SOURCE host:DIR/disk.i vmid dsid` (docs/contract.md "tm ln"): make the image
+ * itself usable on `host` at `DIR/disk.i`: persistent disks, and CLONE=NO images such as
+ * CDROMs.
  *
  * Attach (read-only for CDROM/READONLY disks; a CDROM may be attached for several VMs at once)
  * and link; persistent disks get the profile's disk metadata. Profiles with `cdromClone` give
@@ -11,9 +12,10 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { attachAndLink, loadVmDisk, withUndo } from "../../lib/vm_disk.ts";
 import { link, unlink } from "../../lib/host/ops.ts";
-import { cloneOrReuse, readOnlyDisk, systemDsOf } from "./disk_common.ts";
+import { attachAndLink } from "../../lib/domain/attach.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
+import { cloneOrReuse, loadVmDisk, readOnlyDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm ln. */
 export async function run(ctx: ActionContext): Promise<void> {

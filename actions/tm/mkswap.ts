@@ -1,10 +1,10 @@
 /**
- * tm mkswap `size host:DIR/disk.i vmid dsid` (contract §4.3): a volatile swap disk of `size` MB
- * on the system datastore's store with `mkswap -L swap` run on the host. Same rules as mkimage
- * (nothing half-made on failure, a repeat reuses the volume).
+ * tm mkswap `size host:DIR/disk.i vmid dsid` (docs/contract.md "tm mkswap and mkimage"): a
+ * volatile swap disk of `size` MB on the system datastore's store with `mkswap -L swap` run on
+ * the host (lib/domain/volatile.ts: nothing half-made on failure, a repeat reuses the volume).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { makeVolatile } from "./mkimage.ts";
+import { makeVolatile } from "../../lib/domain/volatile.ts";
 
 /** Run tm mkswap. */
 export function run(ctx: ActionContext): Promise<void> {

@@ -1,66 +1,39 @@
 /**
- * tm mv `src_host:PATH dst_host:PATH vmid dsid` (contract §4.5): stop, undeploy, resume and
- * cold migration, for one disk or the VM directory. Nothing happens when SRC == DST.
+ * tm mv `src_host:PATH dst_host:PATH vmid dsid` (docs/contract.md "tm mv"): stop, undeploy,
+ * resume and cold migration, for one disk or the VM directory. Nothing happens when SRC == DST.
  *
  * Disk: attach + link on the destination, then unlink + detach on the source. The data never
  * moves: it stays in the store. Stop/undeploy (destination = front-end) only detaches; resume
- * (source = front-end) only attaches. The LCM state decides like linstor_un (9/31/49/50 resume,
- * 10/30/41/42 stop/undeploy); otherwise the front-end is recognised by ONEBLK_FRONTEND or by
- * not being an oned host. A failure after the destination attach undoes it. When the system
- * datastore changes, the disk metadata is updated.
+ * (source = front-end) only attaches. The LCM state decides (9/31/49/50 resume, 10/30/41/42
+ * stop/undeploy); otherwise the front-end is recognised by lib/domain/frontend.ts. A failure
+ * after the destination attach undoes it. When the system datastore changes, the disk metadata
+ * is updated.
  *
  * VM directory: copied with `tar` from the source host to the destination host through this
- * process (sparse), then removed on the source; skipped when the system datastore is SHARED=YES
- * and the directory sits on a shared filesystem (NFS, CephFS, GlusterFS …).
+ * process (sparse), then removed on the source; not copied when both hosts see the same
+ * directory (tested with a marker file, lib/domain/vm_dir.ts). The volumes the directory links
+ * to (checkpoint, context ISO on the store) follow it to the destination host either way.
  *
  * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
- * attachments are released in the store where the store allows it (else reported), the
- * filesystem check asks the destination, and the directory is created empty on the destination.
+ * attachments are released in the store where the store allows it (else reported), and the
+ * directory is created empty on the destination.
  */
-import { dirname } from "node:path";
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
 import type { DatastoreView } from "../../lib/one/views.ts";
-import {
-  attachAndLink,
-  isFrontend,
-  loadVmDisk,
-  unlinkAndDetach,
-  withUndo,
-} from "../../lib/vm_disk.ts";
-import { checkPath, exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
-import { copyStream } from "../../lib/host/copy.ts";
+import { exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
-import {
-  isPrivateVolume,
-  readOnlyDisk,
-  RESUME_STATES,
-  STOP_STATES,
-  vmDirPrefix,
-} from "./disk_common.ts";
-import { vmContextVolume } from "./context.ts";
+import { isFrontend } from "../../lib/domain/frontend.ts";
+import { attachAndLink, unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_disk.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
+import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
+import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 
-/** Filesystems whose content every host sees (the VM directory needs no copy). */
-const SHARED_FS = new Set([
-  "nfs",
-  "nfs4",
-  "fuseblk",
-  "fuse.glusterfs",
-  "glusterfs",
-  "ceph",
-  "cephfs",
-  "fuse.cephfs",
-  "gpfs",
-  "ocfs2",
-  "gfs2",
-  "lustre",
-  "cifs",
-  "smb2",
-  "beegfs",
-]);
-
-/** Deadline of the directory copy (ms). */
-const DIR_COPY_TIMEOUT_MS = 3_600_000;
+/** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
+const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
+/** LCM states in which `mv` only detaches from the source (stop/undeploy). */
+const STOP_STATES: readonly number[] = [10, 30, 41, 42];
 
 /** Run tm mv. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -122,29 +95,6 @@ async function moveDisk(
   );
 }
 
-/** True when `dir` on `host` is on a filesystem every host shares. */
-async function onSharedFs(ctx: ActionContext, host: string, dir: string): Promise<boolean> {
-  const r = await ctx.hosts.run(host, ["stat", "-f", "-c", "%T", "--", checkPath(dir)], {
-    okCodes: [0, 1],
-  });
-  return r.code === 0 && SHARED_FS.has(r.stdout.trim().toLowerCase());
-}
-
-/**
- * True when the VM directory is on a shared filesystem: asked on the source host, or on the
- * destination when the source is unreachable (host_error: a shared filesystem is the same
- * there).
- */
-async function sharedDir(ctx: ActionContext, src: HostPath, dst: HostPath): Promise<boolean> {
-  try {
-    return await onSharedFs(ctx, src.host, src.path);
-  } catch (e) {
-    if (!isKind(e, "unavailable") || src.host === dst.host) throw e;
-    ctx.info(`host ${src.host} is unreachable: checking the filesystem on ${dst.host}`);
-    return await onSharedFs(ctx, dst.host, dirname(dst.path));
-  }
-}
-
 async function moveDir(
   ctx: ActionContext,
   src: HostPath,
@@ -152,36 +102,28 @@ async function moveDir(
   vmId: number,
   dsId: number,
 ): Promise<void> {
-  const srcPrefix = vmDirPrefix(src, vmId);
-  vmDirPrefix(dst, vmId);
+  const srcPrefix = vmDirPrefix(src.path, vmId);
+  vmDirPrefix(dst.path, vmId);
   const ds = await (await ctx.one()).datastoreInfo(dsId);
-  if (ds.shared && src.norm === dst.norm && await sharedDir(ctx, src, dst)) {
-    ctx.info(`${src.path} is on a shared filesystem: nothing to copy`);
-    return;
-  }
-  let present: boolean | null;
-  try {
-    present = await exists(ctx.hosts, src.host, src.path);
-  } catch (e) {
-    if (!isKind(e, "unavailable")) throw e;
-    present = null;
-  }
-  await mkdirp(ctx.hosts, dst.host, dst.path);
-  if (present === null) {
-    ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
-  } else if (!present) {
-    ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
+  if (await sameDir(ctx, src, dst)) {
+    ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
-    await copyStream(
-      ctx.hosts,
-      src.host,
-      ["tar", "-C", checkPath(src.path), "--sparse", "-cf", "-", "."],
-      ctx.hosts,
-      dst.host,
-      ["tar", "-C", checkPath(dst.path), "-xf", "-"],
-      { timeoutMs: DIR_COPY_TIMEOUT_MS },
-    );
-    await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+    let present: boolean | null;
+    try {
+      present = await exists(ctx.hosts, src.host, src.path);
+    } catch (e) {
+      if (!isKind(e, "unavailable")) throw e;
+      present = null;
+    }
+    await mkdirp(ctx.hosts, dst.host, dst.path);
+    if (present === null) {
+      ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+    } else if (!present) {
+      ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
+    } else {
+      await copyVmDir(ctx, src.host, src.path, dst.host, dst.path);
+      await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+    }
   }
   if (src.host === dst.host) return;
   // The directory's volumes follow it also when the source is dead or the copy was done by an
@@ -192,6 +134,20 @@ async function moveDir(
   if (iso) {
     const path = diskPath(dst.path, vm.contextDiskId!);
     await moveDirVolume(ctx, ds, src.host, dst.host, iso, path);
+  }
+}
+
+/**
+ * True when src and dst are the same directory seen from two hosts (same path, shared). A dead
+ * source cannot be asked and is not shared as far as this move goes: nothing can be copied.
+ */
+async function sameDir(ctx: ActionContext, src: HostPath, dst: HostPath): Promise<boolean> {
+  if (src.norm !== dst.norm) return false;
+  try {
+    return await vmDirShared(ctx, src.host, dst.host, src.path);
+  } catch (e) {
+    if (!isKind(e, "unavailable")) throw e;
+    return false;
   }
 }
 

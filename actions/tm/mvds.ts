@@ -1,15 +1,17 @@
 /**
- * tm mvds `host:DIR/disk.i SOURCE vmid dsid`: a persistent disk goes back to its image at
- * terminate or detach (contract §4.6). The data already is in the image volume, so: remove the
- * link, detach from the host, and clear the metadata naming this VM. Never deletes data.
+ * tm mvds `host:DIR/disk.i SOURCE vmid dsid` (docs/contract.md "tm mvds"): a persistent disk
+ * goes back to its image at terminate or detach. The data already is in the image volume, so:
+ * remove the link, detach from the host, and clear the metadata naming this VM
+ * (lib/domain/vm_props.ts). Never deletes data.
  *
  * REST: detach (LINSTOR 2, StorPool 1) + metadata (1).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk, unlinkAndDetach } from "../../lib/vm_disk.ts";
 import { isKind } from "../../lib/errors.ts";
-import { systemDsOf, vmPropsCleared } from "./disk_common.ts";
+import { unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { loadVmDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
+import { vmPropsCleared } from "../../lib/domain/vm_props.ts";
 
 /** Run tm mvds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -22,7 +24,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (disk.isCdrom) return;
-  const clear = vmPropsCleared(ctx.profile, vm, disk, systemDsOf(vm, dst));
+  const clear = vmPropsCleared(ctx.profile, vm.id, disk.diskId, systemDsOf(vm, dst));
   if (!Object.keys(clear).length) return;
   try {
     await backend.setProps(volume, clear);

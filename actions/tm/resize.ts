@@ -1,15 +1,14 @@
 /**
- * tm resize `host:DIR/disk.i size_mb vmid dsid` (contract §4.11): grow the disk's volume to
- * size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
+ * tm resize `host:DIR/disk.i size_mb vmid dsid` (docs/contract.md "tm resize"): grow the
+ * disk's volume to size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
  * the profile keeps as qcow2 is grown with `qemu-img resize` on the host as well (the VMM then
  * runs `virsh blockresize` for a running VM).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
-import { loadVmDisk } from "../../lib/vm_disk.ts";
 import { qemuImgResize } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { keepsQcow2 } from "./disk_common.ts";
+import { keepsQcow2, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm resize. */
 export async function run(ctx: ActionContext): Promise<void> {

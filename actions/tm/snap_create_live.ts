@@ -3,7 +3,7 @@
  * with the guest's filesystems frozen around it when its guest agent answers (thaw guaranteed).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { createSnap } from "./snap_common.ts";
+import { createSnap } from "../../lib/domain/disk_snapshot.ts";
 
 /** Run tm snap_create_live. */
 export async function run(ctx: ActionContext): Promise<void> {

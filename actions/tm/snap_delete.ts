@@ -3,7 +3,7 @@
  * runs; a snapshot already gone is fine).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { deleteSnap } from "./snap_common.ts";
+import { deleteSnap } from "../../lib/domain/disk_snapshot.ts";
 
 /** Run tm snap_delete. */
 export async function run(ctx: ActionContext): Promise<void> {

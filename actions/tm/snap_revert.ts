@@ -3,7 +3,7 @@
  * off; a volume in use is refused with a clear error).
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { revertSnap } from "./snap_common.ts";
+import { revertSnap } from "../../lib/domain/disk_snapshot.ts";
 
 /** Run tm snap_revert. */
 export async function run(ctx: ActionContext): Promise<void> {

@@ -1,16 +1,16 @@
 /**
- * VMM override save (`save_linstor_un`, `save_linstor`, `tmsave`):
+ * VMM override save (file names per add-on: lib/addons/):
  * `deploy_id checkpoint_file host vmid host`, stdin base64 of VMM_DRIVER_ACTION_DATA
- * (contract §5.2). The domain's memory is saved to a checkpoint volume on the system
- * datastore's store instead of a file.
+ * (docs/contract.md "vmm save and restore"). The domain's memory is saved to a checkpoint
+ * volume on the system datastore's store instead of a file.
  *
- * 1. Profile and store from the message's system DATASTORE/TM_MAD (common.ts); not ours →
- *    the host's stock save with the decoded message.
+ * 1. Profile and store from the message's system DATASTORE/TM_MAD (lib/domain/checkpoint.ts);
+ *    not ours → the host's stock save with the decoded message.
  * 2. Checkpoint volume `profile.checkpointVolume(vm)`, sized from the VM's MEMORY (×1.1 plus
  *    256 MiB: what `virsh save` writes, not the domain's RSS).
- * 3. Attach on the host and `virsh --connect qemu:///system save <deploy_id> <device>` there
- *    (virsh pauses the domain itself; ONEBLK_VIRSH names the program). If virsh fails, the
- *    volume is deleted again and the domain keeps running.
+ * 3. Attach on the host and `virsh save <deploy_id> <device>` there (lib/domain/libvirt.ts;
+ *    virsh pauses the domain itself). If virsh fails, the volume is deleted again and the
+ *    domain keeps running.
  * 4. `checkpoint_file` becomes a symlink to the device, so the stock restore can find it.
  *
  * Repeat: when the volume exists and the domain is gone, an earlier call saved it already;
@@ -19,17 +19,17 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { link } from "../../lib/host/ops.ts";
-import { attachReady, detachAndDelete, withUndo } from "../../lib/vm_disk.ts";
 import { OneblkError } from "../../lib/errors.ts";
+import { saveDomain } from "../../lib/domain/libvirt.ts";
+import { attachReady, detachAndDelete } from "../../lib/domain/attach.ts";
+import { withUndo } from "../../lib/domain/undo.ts";
 import {
   type CheckpointCall,
+  checkpointProps,
   checkpointSizeMiB,
   checkpointState,
-  VIRSH_TIMEOUT_MS,
-  virshArgv,
   withCheckpointCall,
-} from "./common.ts";
-
+} from "../../lib/domain/checkpoint.ts";
 /** Run the save override. */
 export async function run(ctx: ActionContext): Promise<void> {
   const [deployId, checkpointFile, host, vmId] = ctx.args;
@@ -42,7 +42,7 @@ async function save(ctx: ActionContext, call: CheckpointCall): Promise<void> {
   if (!Number.isFinite(memory) || memory <= 0) {
     throw new OneblkError("input", `VM ${vmId} has no valid TEMPLATE/MEMORY`);
   }
-  const { profile, backend, placement, ds } = store;
+  const { backend, placement } = store;
   const size = checkpointSizeMiB(memory);
   const { volume, existing, running } = await checkpointState(ctx, call);
   const device = backend.devicePath(volume);
@@ -61,32 +61,16 @@ async function save(ctx: ActionContext, call: CheckpointCall): Promise<void> {
   }
   await backend.createVolume(volume, size, {
     placement,
-    props: checkpointMark(profile, vmId, ds.id),
+    props: checkpointProps(store, vmId),
   });
   await withUndo(
     ctx,
     async () => {
       await attachReady(ctx, backend, volume, host);
-      await ctx.hosts.run(host, virshArgv(ctx.env, "save", deployId, device), {
-        timeoutMs: VIRSH_TIMEOUT_MS,
-      });
+      await saveDomain(ctx, host, deployId, device);
     },
     () => detachAndDelete(backend, volume, host),
   );
   // The memory is on the volume now: a failure from here on must keep it (a retry links it).
   await link(ctx.hosts, host, device, ckpt);
-}
-
-/**
- * Metadata of a checkpoint volume: the profile's VM/disk keys would make it look like disk 0 of
- * the VM to monitoring, so only the keys that do not name a VM or disk are kept.
- */
-export function checkpointMark(
-  profile: { diskProps(vm: number, disk: number, ds: number): Record<string, string> },
-  vmId: number,
-  dsId: number,
-): Record<string, string> {
-  const a = profile.diskProps(vmId, 0, dsId);
-  const b = profile.diskProps(vmId + 1, 1, dsId + 1);
-  return Object.fromEntries(Object.keys(a).filter((k) => a[k] === b[k]).map((k) => [k, a[k]]));
 }

@@ -1,10 +1,10 @@
 /**
- * VMM override snapshotcreate (`snapshot_create-storpool`, `snapshot_create-linstor`,
- * `snapshot_create-linstor_un`): `deploy_id snap_id vmid host`, stdin base64
- * VMM_DRIVER_ACTION_DATA; prints the hypervisor snapshot id (contract §5.2).
+ * VMM override snapshotcreate (file names per add-on: lib/addons/): `deploy_id snap_id vmid
+ * host`, stdin base64 VMM_DRIVER_ACTION_DATA; prints the hypervisor snapshot id
+ * (docs/contract.md "vmm VM snapshots").
  *
- * 1. The VM's writable disks and their stores (vmsnap_common.ts); none of ours → the host's
- *    stock snapshot_create.
+ * 1. The VM's writable disks and their stores (lib/domain/vm_snapshot.ts); none of ours → the
+ *    host's stock snapshot_create.
  * 2. VMSNAPSHOT_LIMIT (VM USER_TEMPLATE > system DS > env): refused, nothing created, when the
  *    VM already has that many VM snapshots besides this one.
  * 3. One atomic `createSnapshots` per store over all the VM's volumes (normally one store: one
@@ -16,11 +16,9 @@
  * 5. stdout: `ONESNAP-<snap_id>-<unix ts>`.
  */
 import type { ActionContext } from "../../lib/context.ts";
-import { withFrozen } from "../../lib/host/ops.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
-import { snapshotLimit } from "../../lib/snapshot_limit.ts";
-import { freezeTimeoutMs } from "../tm/disk_common.ts";
-import { checkDomain, domainExists } from "./common.ts";
+import { snapshotLimit } from "../../lib/domain/snapshot_limit.ts";
+import { domainExists, withGuestFrozen } from "../../lib/domain/libvirt.ts";
 import {
   byBackend,
   delegateVmSnap,
@@ -29,7 +27,7 @@ import {
   stockOnly,
   type VmSnapCall,
   vmSnapshots,
-} from "./vmsnap_common.ts";
+} from "../../lib/domain/vm_snapshot.ts";
 
 /** Run the snapshotcreate override. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -100,13 +98,12 @@ async function frozen(
   deployId: string,
   fn: () => Promise<void>,
 ): Promise<void> {
-  checkDomain(deployId);
   if (!(await domainExists(ctx, host, deployId))) {
     ctx.info(`${deployId} does not run on ${host}: nothing to freeze`);
     return await fn();
   }
-  await withFrozen(
-    ctx.hosts,
+  await withGuestFrozen(
+    ctx,
     host,
     deployId,
     async (ok) => {
@@ -118,11 +115,6 @@ async function frozen(
       }
       await fn();
     },
-    freezeTimeoutMs(ctx),
-    {
-      optional: true,
-      virsh: ctx.env.ONEBLK_VIRSH || undefined,
-      uri: ctx.env.ONEBLK_LIBVIRT_URI || undefined,
-    },
+    { optional: true },
   );
 }

@@ -1,8 +1,8 @@
 /**
- * VMM override snapshotdelete (`snapshot_delete-storpool`, `snapshot_delete-linstor`,
- * `snapshot_delete-linstor_un`): `deploy_id HYPERVISOR_ID vmid host` (oned passes the active
- * snapshot's HYPERVISOR_ID; a numeric snapshot id is accepted too), stdin base64
- * VMM_DRIVER_ACTION_DATA (contract §5.2).
+ * VMM override snapshotdelete (file names per add-on: lib/addons/): `deploy_id HYPERVISOR_ID
+ * vmid host` (oned passes the active snapshot's HYPERVISOR_ID; a numeric snapshot id is
+ * accepted too), stdin base64
+ * VMM_DRIVER_ACTION_DATA (docs/contract.md "vmm VM snapshots").
  *
  * Deletes each disk's snapshot of VM snapshot `snap_id` (names from its HYPERVISOR_ID in the
  * message); a snapshot already gone is fine, so a repeat succeeds. Works whatever the VM's
@@ -17,7 +17,7 @@ import {
   loadVmSnapCall,
   namesFor,
   stockOnly,
-} from "./vmsnap_common.ts";
+} from "../../lib/domain/vm_snapshot.ts";
 
 /** Run the snapshotdelete override. */
 export async function run(ctx: ActionContext): Promise<void> {

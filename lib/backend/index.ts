@@ -1,43 +1,28 @@
 /**
- * Open the backend a profile's store settings describe. The only place that knows which
- * store implementations exist; actions only see the Backend interface.
+ * The store registry: every block store implementation, one line each. Nothing else knows
+ * which stores exist; actions only see the Backend interface, add-on profiles build the
+ * store settings and placement types derived here. A new store is one folder
+ * (lib/backend/<store>/, its index.ts exporting a StoreImpl) and one line in STORES.
  */
-import type { Backend } from "./types.ts";
-import type { HostRunner } from "../host/types.ts";
-import type { StoreConfig } from "../profiles/types.ts";
-import type { OneClient } from "../one/xmlrpc.ts";
-import type { HostView } from "../one/views.ts";
-import { createLinstorBackend } from "./linstor/backend.ts";
-import { openStorpoolBackend } from "./storpool/index.ts";
+import type { Backend, BackendDeps, StoreImpl } from "./types.ts";
+import { linstorStore } from "./linstor/index.ts";
+import { storpoolStore } from "./storpool/index.ts";
 
-/** What a backend may need from the process. */
-export interface BackendDeps {
-  env: Record<string, string>;
-  hosts: HostRunner;
-  one: () => Promise<OneClient>;
-}
+export type { BackendDeps } from "./types.ts";
 
-/** Create the backend for a store configuration. */
+/** Every store implementation. */
+const STORES = [linstorStore, storpoolStore] as const;
+
+type Store = typeof STORES[number];
+
+/** The settings of any store (what an add-on profile's `store()` returns). */
+export type StoreConfig = Store extends StoreImpl<infer C, infer _P> ? C : never;
+
+/** The placement of any store (what an add-on profile's `placement()` returns). */
+export type Placement = Store extends StoreImpl<infer _C, infer P> ? P : never;
+
+/** Open the backend a store configuration describes. */
 export function openBackend(store: StoreConfig, deps: BackendDeps): Backend {
-  if (store.kind === "linstor") {
-    return createLinstorBackend({
-      controllers: store.controllers,
-      caFile: store.caFile,
-      certFile: store.certFile,
-      keyFile: store.keyFile,
-      token: deps.env.LINSTOR_TOKEN || undefined,
-    }, { hosts: deps.hosts });
-  }
-  // Host ↔ client id from the hosts' SP_OURID attributes: one host-pool query per process.
-  let pool: Promise<HostView[]> | undefined;
-  const hostPool = () =>
-    pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
-  return openStorpoolBackend({
-    template: store.attrs,
-    hosts: deps.hosts,
-    hostAttr: async (host) =>
-      (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,
-    hostOf: async (id) =>
-      (await hostPool()).find((h) => h.template.get("SP_OURID").trim() === String(id))?.name,
-  });
+  const impl = STORES.find((s) => s.kind === store.kind) as StoreImpl<StoreConfig, Placement>;
+  return impl.open(store, deps) as Backend;
 }

@@ -15,16 +15,30 @@
  *  - createSnapshot of an existing snapshot name on that volume succeeds.
  * Errors are OneblkError with kind not_found / exists / in_use / timeout / unavailable /
  * backend / config.
+ *
+ * A store is one folder (lib/backend/<store>/) whose index.ts exports a StoreImpl, listed once
+ * in lib/backend/index.ts; its placement type extends PlacementBase with the store's own knobs.
  */
+import type { HostRunner } from "../host/types.ts";
+import type { OneClient } from "../one/xmlrpc.ts";
 
-/** Where and how new volumes are placed: built by the profile from the datastore template. */
-export interface Placement {
+/**
+ * Where and how new volumes are placed: built by the add-on's profile from the datastore
+ * template. Each store extends it with its own typed fields (LinstorPlacement,
+ * StorpoolPlacement); a store ignores the fields of the others.
+ */
+export interface PlacementBase {
   /** LINSTOR resource group / StorPool template. Empty when the store has none configured. */
   group: string;
   /** Replica count when set explicitly by the datastore (REPLICA_COUNT, SP_REPLICATION). */
   replicas?: number;
-  /** Backend-specific knobs (storage pools, node list, layer list, placeAll, QoS, …). */
-  options: Record<string, string>;
+  /**
+   * Volatile disks get a full replica on the VM's host (read by the actions that create them,
+   * passed to the store as `preferHost`).
+   */
+  preferLocal?: boolean;
+  /** Replica count of checkpoint volumes, when the datastore sets one of their own. */
+  checkpointReplicas?: number;
 }
 
 /** A volume as the backend sees it. */
@@ -74,8 +88,8 @@ export interface Capacity {
 }
 
 /** Options for createVolume. */
-export interface CreateOptions {
-  placement: Placement;
+export interface CreateOptions<P extends PlacementBase = PlacementBase> {
+  placement: P;
   /** Metadata to set at creation (same semantics as setProps). */
   props?: Record<string, string>;
   /** Try to put a full replica on this host (LINSTOR PREFER_NODE / clone locality). */
@@ -83,8 +97,8 @@ export interface CreateOptions {
 }
 
 /** Options for cloneVolume. */
-export interface CloneOptions {
-  placement: Placement;
+export interface CloneOptions<P extends PlacementBase = PlacementBase> {
+  placement: P;
   /** Grow the clone to this size after cloning (never shrinks). */
   sizeMiB?: number;
   props?: Record<string, string>;
@@ -103,8 +117,8 @@ export interface BackendStats {
   requests: number;
 }
 
-/** The interface every block store implements. */
-export interface Backend {
+/** The interface every block store implements; `P` is the store's placement type. */
+export interface Backend<P extends PlacementBase = PlacementBase> {
   /** "linstor" or "storpool": for logs and stats only, never for branching in actions. */
   readonly kind: string;
   readonly stats: BackendStats;
@@ -115,7 +129,7 @@ export interface Backend {
   /** Volume info, or null when it does not exist. */
   getVolume(volume: string): Promise<VolumeInfo | null>;
   /** Create an empty volume. Returns true when created, false when it already existed. */
-  createVolume(volume: string, sizeMiB: number, opts: CreateOptions): Promise<boolean>;
+  createVolume(volume: string, sizeMiB: number, opts: CreateOptions<P>): Promise<boolean>;
   /**
    * Delete a volume and all its snapshots. Missing volume: success. Refuses while in use.
    * Stores with a delayed-delete safety net (StorPool) keep a recoverable copy for a while,
@@ -126,7 +140,7 @@ export interface Backend {
    * Server-side clone (fast path), falling back to snapshot-restore and then to a
    * block copy done by the backend. On failure nothing named `target` is left behind.
    */
-  cloneVolume(source: string, target: string, opts: CloneOptions): Promise<void>;
+  cloneVolume(source: string, target: string, opts: CloneOptions<P>): Promise<void>;
   /** Grow to sizeMiB (no-op when already that size or larger; never shrinks). */
   resizeVolume(volume: string, sizeMiB: number): Promise<void>;
   /** Rename a volume (used by crash-safe flatten and delete-keeping schemes). */
@@ -159,8 +173,24 @@ export interface Backend {
   listUsage(match: Record<string, string>): Promise<VolumeUsage[]>;
 
   /** Real placeable capacity of new volumes under this placement. */
-  capacity(placement: Placement): Promise<Capacity>;
+  capacity(placement: P): Promise<Capacity>;
 
   /** Release connections (keep-alive sockets). */
   close(): Promise<void>;
+}
+
+/** What a backend may need from the process. */
+export interface BackendDeps {
+  env: Record<string, string>;
+  hosts: HostRunner;
+  one: () => Promise<OneClient>;
+}
+
+/**
+ * One store implementation: its store settings `C` (with the `kind` that selects it; built by
+ * the add-on's profile from the datastore template) open a Backend of placement type `P`.
+ */
+export interface StoreImpl<C extends { kind: string }, P extends PlacementBase> {
+  readonly kind: C["kind"];
+  open(config: C, deps: BackendDeps): Backend<P>;
 }

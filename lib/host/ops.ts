@@ -1,15 +1,16 @@
 /**
  * The host operations actions need, each a fixed argv with data only as separate arguments.
  *
- * Where one round trip is worth a tiny script (link, isOpen, waitForPath, deviceSize), the
+ * Where one round trip is worth a tiny script (link, waitForPath, putFile), the
  * script text is a constant and every datum is a positional parameter (`sh -c SCRIPT sh $1…`),
  * so nothing from OpenNebula or the store ever becomes shell syntax. All paths must be
  * absolute (no option injection, and the simulated runner maps them onto the host's
  * directory), and are checked for NUL bytes and `..` segments.
  *
- * Everything works the same through SshRunner (local or remote) and SimRunner.
+ * Everything works the same through SshRunner (local or remote) and SimRunner. virsh calls are
+ * not here: they go through lib/domain/libvirt.ts, which knows the configured program and URI.
  */
-import { dirname, normalize } from "node:path";
+import { basename, dirname, normalize } from "node:path";
 import { OneblkError } from "../errors.ts";
 import type { HostRunner, RunOptions } from "./types.ts";
 
@@ -59,6 +60,31 @@ export async function link(
   const p = checkPath(path, "link path");
   const d = checkPath(device, "device");
   await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", dirname(p), d, p], ro(opts));
+}
+
+/** Constant script: make $1, write stdin to $2, rename it to $3 (removing $2 on failure). */
+const PUT_FILE_SCRIPT = 'mkdir -p -- "$1" || exit 1\n' +
+  'if cat > "$2" && mv -f -- "$2" "$3"; then exit 0; fi\nrm -f -- "$2"\nexit 1';
+
+/**
+ * Write `data` to the file `path` on the host atomically: into a temporary file next to it,
+ * then renamed over it (an old symlink there is replaced, never written through). Parent
+ * directories are created.
+ */
+export async function putFile(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  data: Uint8Array | string,
+  opts?: OpOptions,
+): Promise<void> {
+  const p = checkPath(path, "file path");
+  const dir = dirname(p);
+  const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
+  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p], {
+    ...ro(opts),
+    stdin: data,
+  });
 }
 
 /** `rm -f -- path` (a missing path is fine; a directory is an error). */
@@ -125,37 +151,6 @@ export async function removeDir(
   await runner.run(host, ["rm", "-rf", "--", d], ro(opts));
 }
 
-/**
- * Constant script: is any process holding $1 open? Uses fuser when installed, else scans
- * /proc/<pid>/fd. Exit 0 = open, 1 = not open (or no such path).
- */
-export const IS_OPEN_SCRIPT = [
-  'd=$1; [ -e "$d" ] || exit 1',
-  'if command -v fuser >/dev/null 2>&1; then fuser -s "$d" >/dev/null 2>&1; exit $?; fi',
-  't=$(readlink -f -- "$d") || exit 1',
-  'for f in /proc/[0-9]*/fd/*; do [ "$(readlink -f -- "$f" 2>/dev/null)" = "$t" ] && exit 0; done',
-  "exit 1",
-].join("\n");
-
-/**
- * True when some process on the host has `device` open (fuser, or a /proc scan). Sees only
- * processes the ssh user may inspect, and not kernel users (mounts, device-mapper): ask the
- * store (e.g. DRBD "InUse") for those.
- */
-export async function isOpen(
-  runner: HostRunner,
-  host: string,
-  device: string,
-  opts?: OpOptions,
-): Promise<boolean> {
-  const r = await runner.run(
-    host,
-    ["sh", "-c", IS_OPEN_SCRIPT, "oneblk-isopen", checkPath(device, "device")],
-    { ...ro(opts), okCodes: [0, 1] },
-  );
-  return r.code === 0;
-}
-
 /** Constant script: wait until $1 exists, polling every 0.1 s at most $2 times. */
 export const WAIT_PATH_SCRIPT =
   'p=$1; n=$2; while [ ! -e "$p" ]; do [ "$n" -gt 0 ] || exit 1; sleep 0.1; n=$((n-1)); done';
@@ -174,29 +169,6 @@ export async function waitForPath(
     { timeoutMs: timeoutMs + 10_000, okCodes: [0, 1] },
   );
   return r.code === 0;
-}
-
-/** Constant script: size in bytes of a block device or (following links) a file. */
-export const SIZE_SCRIPT =
-  'if [ -b "$1" ]; then exec blockdev --getsize64 "$1"; fi; exec stat -L -c %s -- "$1"';
-
-/** Size in bytes of a block device or file. */
-export async function deviceSize(
-  runner: HostRunner,
-  host: string,
-  device: string,
-  opts?: OpOptions,
-): Promise<number> {
-  const r = await runner.run(
-    host,
-    ["sh", "-c", SIZE_SCRIPT, "oneblk-size", checkPath(device, "device")],
-    ro(opts),
-  );
-  const n = Number(r.stdout.trim());
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new OneblkError("host", `cannot read the size of ${device} on ${host}`);
-  }
-  return n;
 }
 
 const FORMAT_RE = /^[a-z0-9_-]{1,32}$/;
@@ -389,17 +361,6 @@ function checkBs(bs: string): string {
   return bs;
 }
 
-/** argv that writes `device` to stdout: `dd if=<device> bs=… [iflag=direct] status=none`. */
-export function ddReadArgv(device: string, opts: DdOptions = {}): string[] {
-  return [
-    "dd",
-    `if=${checkPath(device, "device")}`,
-    `bs=${checkBs(opts.blockSize ?? "1M")}`,
-    ...(opts.direct ? ["iflag=direct"] : []),
-    "status=none",
-  ];
-}
-
 /**
  * argv that writes stdin into `device` without truncating it:
  * `dd of=<device> bs=… iflag=fullblock conv=notrunc[,sparse][,fsync] [oflag=direct] status=none`.
@@ -444,120 +405,80 @@ export async function sha256(
   return m[1];
 }
 
-/** How to reach libvirt for guest filesystem freeze/thaw. */
-export interface FreezeOptions {
-  /** virsh program (default "virsh"). */
-  virsh?: string;
-  /** libvirt URI (default "qemu:///system"). */
-  uri?: string;
-}
-
-const DOMAIN_RE = /^[A-Za-z0-9_.:+-]{1,128}$/;
-
-async function virshFs(
-  runner: HostRunner,
-  host: string,
-  verb: "domfsfreeze" | "domfsthaw",
-  domain: string,
-  timeoutMs: number,
-  opts: FreezeOptions,
-): Promise<void> {
-  if (!DOMAIN_RE.test(domain)) throw new OneblkError("input", `invalid domain name '${domain}'`);
-  const secs = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // `timeout` on the host stops a hung virsh there too (killing ssh alone would not).
-  const argv = [
-    "timeout",
-    "-k",
-    "5",
-    String(secs),
-    opts.virsh || "virsh",
-    "-c",
-    opts.uri || "qemu:///system",
-    verb,
-    domain,
-  ];
-  const r = await runner.run(host, argv, { timeoutMs: timeoutMs + 10_000, okCodes: [0, 124, 137] });
-  if (r.code !== 0) {
-    throw new OneblkError("timeout", `virsh ${verb} ${domain} on ${host} timed out after ${secs}s`);
-  }
-}
-
-/** Freeze the guest's filesystems (qemu guest agent) with a deadline. */
-export function fsFreeze(
-  runner: HostRunner,
-  host: string,
-  domain: string,
-  timeoutMs = 60_000,
-  opts: FreezeOptions = {},
-): Promise<void> {
-  return virshFs(runner, host, "domfsfreeze", domain, timeoutMs, opts);
-}
-
-/** Thaw the guest's filesystems with a deadline. */
-export function fsThaw(
-  runner: HostRunner,
-  host: string,
-  domain: string,
-  timeoutMs = 60_000,
-  opts: FreezeOptions = {},
-): Promise<void> {
-  return virshFs(runner, host, "domfsthaw", domain, timeoutMs, opts);
-}
-
-function msg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+/** Constant script: the size in bytes of a block device, or of a plain file; exit 3 if none. */
+export const SIZE_SCRIPT = 'if [ -b "$1" ]; then exec blockdev --getsize64 "$1"; fi\n' +
+  'if [ -f "$1" ]; then exec stat -L -c %s -- "$1"; fi\nexit 3';
 
 /**
- * Run `fn` with the guest's filesystems frozen; the thaw is guaranteed (tried twice) whatever
- * `fn` does. A failed freeze is followed by a best-effort thaw (a timed-out freeze may have
- * frozen some filesystems) and then thrown, or, with `optional`, `fn(false)` runs unfrozen.
- * A failed thaw is thrown (the guest may still be frozen), mentioning `fn`'s error if any.
+ * Size in bytes of `path` on the host: `blockdev --getsize64` of a block device (a plain file,
+ * as a simulated host's devices are, gives its length); null when there is neither.
  */
-export async function withFrozen<T>(
+export async function deviceSize(
   runner: HostRunner,
   host: string,
-  domain: string,
-  fn: (frozen: boolean) => Promise<T>,
-  timeoutMs = 60_000,
-  opts: FreezeOptions & { optional?: boolean } = {},
-): Promise<T> {
-  let frozen = false;
-  try {
-    await fsFreeze(runner, host, domain, timeoutMs, opts);
-    frozen = true;
-  } catch (e) {
-    await fsThaw(runner, host, domain, timeoutMs, opts).catch(() => {});
-    if (!opts.optional) throw e;
+  path: string,
+  opts?: OpOptions,
+): Promise<number | null> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", SIZE_SCRIPT, "oneblk-size", checkPath(path, "device")],
+    { ...ro(opts), okCodes: [0, 3] },
+  );
+  if (r.code === 3) return null;
+  const t = r.stdout.trim();
+  if (!/^\d+$/.test(t)) {
+    throw new OneblkError(
+      "host",
+      `size of ${path} on ${host}: unexpected output ${JSON.stringify(t)}`,
+    );
   }
-  let failed = false;
-  let fnError: unknown;
-  try {
-    return await fn(frozen);
-  } catch (e) {
-    failed = true;
-    fnError = e;
-    throw e;
-  } finally {
-    if (frozen) {
-      let thawError: unknown;
-      for (let i = 0; i < 2; i++) {
-        try {
-          await fsThaw(runner, host, domain, timeoutMs, opts);
-          thawError = undefined;
-          break;
-        } catch (e) {
-          thawError = e;
-        }
-      }
-      if (thawError !== undefined) {
-        // deno-lint-ignore no-unsafe-finally
-        throw new OneblkError(
-          "host",
-          `filesystems of ${domain} on ${host} may still be frozen: ${msg(thawError)}` +
-            (failed ? `; the operation had failed: ${msg(fnError)}` : ""),
-        );
-      }
-    }
-  }
+  return Number(t);
+}
+
+/** Constant script: print a regular file; exit 3 when there is none. */
+const CAT_SCRIPT = '[ -f "$1" ] || exit 3\nexec cat -- "$1"';
+
+/** The text of file `path` on the host, or null when it does not exist. */
+export async function readTextFile(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<string | null> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", CAT_SCRIPT, "oneblk-cat", checkPath(path, "file path")],
+    { ...ro(opts), okCodes: [0, 3] },
+  );
+  return r.code === 3 ? null : r.stdout;
+}
+
+/** Constant script: rename $1 to $2 unless $2 exists (exit 4) or $1 is missing (exit 3). */
+const MOVE_SCRIPT = '[ -e "$2" ] && exit 4\n[ -e "$1" ] || exit 3\nexec mv -- "$1" "$2"';
+
+/**
+ * Rename `from` to `to` on the host, never over an existing `to` (OneblkError "exists"); a
+ * missing `from` is OneblkError "not_found".
+ */
+export async function moveFile(
+  runner: HostRunner,
+  host: string,
+  from: string,
+  to: string,
+  opts?: OpOptions,
+): Promise<void> {
+  const r = await runner.run(
+    host,
+    [
+      "sh",
+      "-c",
+      MOVE_SCRIPT,
+      "oneblk-mv",
+      checkPath(from, "file path"),
+      checkPath(to, "file path"),
+    ],
+    { ...ro(opts), okCodes: [0, 3, 4] },
+  );
+  if (r.code === 4) throw new OneblkError("exists", `${to} exists on ${host}`);
+  if (r.code === 3) throw new OneblkError("not_found", `${from} does not exist on ${host}`);
 }

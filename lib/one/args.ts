@@ -165,7 +165,8 @@ export interface DsPayload {
 }
 
 /**
- * Read a DS action payload in any OpenNebula version's style (contract §8 rule 1):
+ * Read a DS action payload in any OpenNebula version's style (docs/contract.md "Datastore
+ * action payload", "Version differences"):
  * - `b64 id` (≤6.6, argv);
  * - `- id` + base64 on stdin (6.6.2/6.6.3 with `-i`);
  * - `id` + base64 on stdin (≥6.7.80).
@@ -219,14 +220,6 @@ export async function readVmmStdin(readStdin: StdinReader): Promise<string> {
     throw new OneblkError("input", "no driver message on stdin (expected base64 XML)");
   }
   return decodeXmlPayload(raw, "VMM driver message", { allowRaw: true });
-}
-
-/** Read raw (not base64) XML from stdin; OneblkError("input") when empty or not XML. */
-export async function readRawXml(readStdin: StdinReader, what: string): Promise<string> {
-  const t = (await readStdin()).trim();
-  if (!t) throw new OneblkError("input", `no ${what} XML on stdin`);
-  if (!t.startsWith("<")) throw new OneblkError("input", `${what} on stdin is not XML`);
-  return t;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -346,7 +339,7 @@ const SNAP_ARGS = a(4, 4, "host:DIR/disk.i snap_id vmid dsid");
 const MIGRATE_ARGS = a(5, 7, "src_host dst_host DIR vmid dsid [b64_vm (≤5.8)] [caller_tm]");
 const BACKUP_ARGS = a(5, 6, "host:DIR disk_ids deploy_id [bj_id] vmid dsid");
 
-/** argv contract of every TM, DS and VMM-override action (contract §0, §4, §5.2). */
+/** argv contract of every TM, DS and VMM-override action (docs/contract.md, per action). */
 export const ARITY: Readonly<Record<ActionKind, Readonly<Record<string, AritySpec>>>> = {
   tm: {
     clone: a(4, 4, "fe:SOURCE host:DIR/disk.i vmid dsid"),
@@ -566,9 +559,9 @@ export interface MigrateArgs {
 }
 
 /**
- * Read pre/post/failmigrate arguments (contract §4.9, §8 rule 2). The VM XML is base64 on
- * stdin (≥5.10) or argv[5] (≤5.8); the caller-TM argument is then argv[5] (≥5.10) or
- * argv[6] (≤5.8). Detection does not need the version: argv[5] counts as the VM only when it
+ * Read pre/post/failmigrate arguments (docs/contract.md "tm migrate", "Version differences").
+ * The VM XML is base64 on stdin (≥5.10) or argv[5] (≤5.8); the caller-TM argument is then
+ * argv[5] (≥5.10) or argv[6] (≤5.8). Detection does not need the version: argv[5] counts as the VM only when it
  * decodes to XML.
  */
 export async function readMigrateArgs(
@@ -721,9 +714,4 @@ export function parseTransferLine(line: string): TransferLine | null {
     tm,
     args,
   };
-}
-
-/** Parse a whole transfer file (or TM_COMMAND text); blank/comment lines are skipped. */
-export function parseTransferFile(text: string): TransferLine[] {
-  return text.split("\n").map(parseTransferLine).filter((l): l is TransferLine => l !== null);
 }

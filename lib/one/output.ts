@@ -1,8 +1,8 @@
 /**
  * What a driver script writes back to oned: the one-line stdout results per action, error
- * text on stderr in the form each OpenNebula version shows (contract §1.7), progress/log
- * lines, the marketplace IMPORT_INFO document, and per-VM disk usage pushed to onemonitord
- * over UDP (contract §6.2).
+ * text on stderr in the form each OpenNebula version shows (docs/contract.md "Results, errors
+ * and logging"), progress/log lines, the marketplace IMPORT_INFO document, and per-VM disk
+ * usage pushed to onemonitord over UDP (docs/contract.md "Monitoring formats").
  *
  * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
  * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
@@ -58,7 +58,7 @@ function asVersion(v: OneVersion | string): OneVersion {
   return typeof v === "string" ? parseOneVersion(v) : v;
 }
 
-/** Version thresholds used by the drivers (contract §1.5, §1.7, §8). */
+/** Version thresholds used by the drivers (docs/contract.md "Version differences"). */
 export const VERSION_GATES = {
   /** Error text: before this the `ERROR MESSAGE --8<------` block is required. */
   plainErrors: "6.1.80",
@@ -177,39 +177,6 @@ export function infoLine(
   return logLine("INFO", msg, version, vmId);
 }
 
-/** Writes version-correct stderr lines (see logLine / formatError). */
-export interface Reporter {
-  /** Progress line (dropped on 6.2–6.10). */
-  info(msg: string, vmId?: number): void;
-  /** Warning line (dropped on 6.2–6.10). */
-  warn(msg: string, vmId?: number): void;
-  /** Debug line (dropped on 6.2–6.10). */
-  debug(msg: string, vmId?: number): void;
-  /** The failure reason: write it once, right before exiting non-zero. */
-  error(msg: string): void;
-}
-
-/** A Reporter for `version`, writing to `write` (default: synchronously to stderr). */
-export function makeReporter(
-  version: OneVersion | string,
-  write: (text: string) => void = (t) => {
-    const b = new TextEncoder().encode(t);
-    for (let off = 0; off < b.length;) off += Deno.stderr.writeSync(b.subarray(off));
-  },
-): Reporter {
-  const v = asVersion(version);
-  const log = (level: LogLevel) => (msg: string, vmId?: number) => {
-    const l = logLine(level, msg, v, vmId);
-    if (l) write(l);
-  };
-  return {
-    info: log("INFO"),
-    warn: log("WARN"),
-    debug: log("DEBUG"),
-    error: (msg) => write(formatError(msg, v)),
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // stdout (one line where oned requires it)
 
@@ -297,9 +264,6 @@ export function importInfoXml(i: ImportInfo): string {
   return `<IMPORT_INFO>${parts.join("")}</IMPORT_INFO>\n`;
 }
 
-/** Alias of importInfoXml: the whole `export` stdout. */
-export const exportOutput = importInfoXml;
-
 // ---------------------------------------------------------------------------------------------
 // per-VM disk usage (MONITOR_VM)
 
@@ -322,11 +286,6 @@ export function vmMonitorText(u: VmDiskUsage): string {
 /** `VM=[ID=<vmid>, MONITOR="<b64(vmMonitorText)>"]` (≥5.12, monitord / monitor_ds). */
 export function monitorVmLine(u: VmDiskUsage): string {
   return `VM=[ID=${u.vmId}, MONITOR="${encodeBase64Text(vmMonitorText(u))}"]`;
-}
-
-/** `VM=[ID=<vmid>,POLL="<text>"]` (≤5.10 system-DS monitor stdout). */
-export function legacyPollLine(u: VmDiskUsage): string {
-  return `VM=[ID=${u.vmId},POLL="${vmMonitorText(u)}"]`;
 }
 
 /** Largest UDP payload sendMonitorVm puts in one datagram. */

@@ -108,35 +108,6 @@ export function parseTemplate(text: string, what = "template"): TemplateAttr[] {
   return out;
 }
 
-function quote(v: string): string {
-  return `"${v.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
-}
-
-function checkName(n: string): string {
-  if (!/^[A-Za-z0-9_]+$/.test(n)) {
-    throw new OneblkError("input", `invalid template attribute name ${JSON.stringify(n)}`);
-  }
-  return n.toUpperCase();
-}
-
-/**
- * Format attributes as template text, one attribute per line, values always quoted.
- * A record value becomes a vector attribute.
- */
-export function formatTemplate(attrs: Record<string, string | Record<string, string>>): string {
-  return Object.entries(attrs).map(([k, v]) => {
-    if (typeof v === "string") return `${checkName(k)} = ${quote(v)}`;
-    const inner = Object.entries(v).map(([a, b]) => `${checkName(a)} = ${quote(b)}`).join(", ");
-    return `${checkName(k)} = [ ${inner} ]`;
-  }).join("\n") + "\n";
-}
-
-/** First single value of `name` (case-insensitive), or undefined. */
-export function templateValue(attrs: TemplateAttr[], name: string): string | undefined {
-  const n = name.toUpperCase();
-  return attrs.find((a) => a.name === n && a.value !== undefined)?.value;
-}
-
 /** First vector attribute `name` (case-insensitive), or undefined. */
 export function templateVector(
   attrs: TemplateAttr[],

@@ -63,7 +63,7 @@ function idList(node: XmlNode | undefined): number[] {
 /**
  * Template-style attribute map over an element's leaf children (TEMPLATE, USER_TEMPLATE,
  * BACKUP_CONFIG, …). `get` returns "" when the attribute is absent or blank, which makes it
- * usable wherever `{ get(name): string }` is expected (see lib/profiles/types.ts).
+ * usable wherever `{ get(name): string }` is expected (see lib/addons/types.ts).
  */
 export class Attrs {
   /** The element the attributes are read from (may be undefined: then everything is absent). */
@@ -84,20 +84,6 @@ export class Attrs {
   /** True when the attribute is present and not blank. */
   has(name: string): boolean {
     return this.get(name) !== "";
-  }
-
-  /** Value of the first present (non-blank) attribute among `names`; "" when none. */
-  getAny(...names: string[]): string {
-    return this.find(...names)?.value ?? "";
-  }
-
-  /** First present attribute among `names`, with the name that matched. */
-  find(...names: string[]): { name: string; value: string } | undefined {
-    for (const name of names) {
-      const value = this.get(name);
-      if (value !== "") return { name, value };
-    }
-    return undefined;
   }
 
   /** Comma and/or blank separated list (empty items dropped). */
@@ -162,45 +148,6 @@ export class Attrs {
       if (c.children.length === 0 && !(c.name in out)) out[c.name] = c.text.trim();
     }
     return out;
-  }
-}
-
-/**
- * Datastore-template attribute aliases of the compatibility profiles: canonical name → names
- * accepted, current first, then linstor_un and legacy addon-linstor 1.x names.
- */
-export const DS_ATTR_ALIASES: Readonly<Record<string, readonly string[]>> = {
-  LINSTOR_CONTROLLERS: ["LINSTOR_CONTROLLERS", "LS_CONTROLLERS"],
-  LINSTOR_RESOURCE_GROUP: ["LINSTOR_RESOURCE_GROUP", "RESOURCE_GROUP"],
-  REPLICA_COUNT: ["REPLICA_COUNT", "AUTO_PLACE", "LINSTOR_AUTO_PLACE"],
-  CHECKPOINT_REPLICA_COUNT: ["CHECKPOINT_REPLICA_COUNT", "CHECKPOINT_AUTO_PLACE"],
-  STORAGE_POOL: ["STORAGE_POOL", "LINSTOR_STORAGE_POOL"],
-  NODE_LIST: ["NODE_LIST", "LINSTOR_DEPLOYMENT_NODES"],
-  CLONE_MODE: ["CLONE_MODE", "LINSTOR_CLONE_MODE"],
-  PREFER_NODE: ["PREFER_NODE", "LINSTOR_PREFER_NODE"],
-};
-
-/** A datastore's TEMPLATE, with profile attribute aliases. */
-export class DsTemplate extends Attrs {
-  /** Datastore id (for messages). */
-  readonly dsId: number;
-
-  constructor(node: XmlNode | undefined, dsId: number) {
-    super(node, `datastore ${dsId}`);
-    this.dsId = dsId;
-  }
-
-  /**
-   * Value of a canonical attribute through DS_ATTR_ALIASES (first present alias), or "" when
-   * none is set. Unknown canonical names are looked up as themselves.
-   */
-  alias(canonical: string): string {
-    return this.getAny(...(DS_ATTR_ALIASES[canonical] ?? [canonical]));
-  }
-
-  /** Like `alias` but reports which attribute name supplied the value. */
-  findAlias(canonical: string): { name: string; value: string } | undefined {
-    return this.find(...(DS_ATTR_ALIASES[canonical] ?? [canonical]));
   }
 }
 
@@ -355,7 +302,7 @@ export function lcmStateName(n: number): string {
   return `LCM_${n}`;
 }
 
-/** One `/VM/TEMPLATE/DISK`. Structurally satisfies lib/profiles DiskFacts. */
+/** One `/VM/TEMPLATE/DISK`. Structurally satisfies DiskFacts (lib/addons/types.ts). */
 export class DiskView {
   /** The DISK element. */
   readonly node: XmlNode;
@@ -739,13 +686,13 @@ export class DatastoreView {
   readonly node: XmlNode;
   /** Datastore id. */
   readonly id: number;
-  /** TEMPLATE attributes, with aliases and `requireAttr`. */
-  readonly template: DsTemplate;
+  /** TEMPLATE attributes. */
+  readonly template: Attrs;
 
   constructor(node: XmlNode) {
     this.node = expectRoot(node, "DATASTORE");
     this.id = requireId(node, "DATASTORE");
-    this.template = new DsTemplate(child(node, "TEMPLATE"), this.id);
+    this.template = new Attrs(child(node, "TEMPLATE"), `datastore ${this.id}`);
   }
 
   /** NAME. */
@@ -968,9 +915,6 @@ export class VmmActionView {
   }
 }
 
-/** Either driver-action view. */
-export type DriverAction = DsActionView | VmmActionView;
-
 // ---------------------------------------------------------------------------------------------
 // factories
 
@@ -990,30 +934,14 @@ export function datastoreFromNode(node: XmlNode): DatastoreView {
 export function hostFromNode(node: XmlNode): HostView {
   return new HostView(node);
 }
-/** View over a `<DS_DRIVER_ACTION_DATA>` element. */
-export function dsActionFromNode(node: XmlNode): DsActionView {
-  return new DsActionView(node);
-}
-/** View over a `<VMM_DRIVER_ACTION_DATA>` element. */
-export function vmmActionFromNode(node: XmlNode): VmmActionView {
-  return new VmmActionView(node);
-}
 
 /** Parse `<VM>` XML text. Throws OneblkError("input") on empty/malformed/wrong documents. */
 export function parseVm(xml: string): VmView {
   return new VmView(parseXml(xml, "VM XML"));
 }
-/** Parse `<IMAGE>` XML text. */
-export function parseImage(xml: string): ImageView {
-  return new ImageView(parseXml(xml, "IMAGE XML"));
-}
 /** Parse `<DATASTORE>` XML text. */
 export function parseDatastore(xml: string): DatastoreView {
   return new DatastoreView(parseXml(xml, "DATASTORE XML"));
-}
-/** Parse `<HOST>` XML text. */
-export function parseHost(xml: string): HostView {
-  return new HostView(parseXml(xml, "HOST XML"));
 }
 /** Parse decoded `<DS_DRIVER_ACTION_DATA>` XML text. */
 export function parseDsAction(xml: string): DsActionView {
@@ -1022,30 +950,4 @@ export function parseDsAction(xml: string): DsActionView {
 /** Parse decoded `<VMM_DRIVER_ACTION_DATA>` XML text. */
 export function parseVmmAction(xml: string): VmmActionView {
   return new VmmActionView(parseXml(xml, "VMM_DRIVER_ACTION_DATA"));
-}
-
-/**
- * Parse any oned document by its root element (VM, IMAGE, DATASTORE, HOST,
- * DS_DRIVER_ACTION_DATA, VMM_DRIVER_ACTION_DATA).
- */
-export function parseAny(
-  xml: string,
-): VmView | ImageView | DatastoreView | HostView | DsActionView | VmmActionView {
-  const node = parseXml(xml);
-  switch (node.name) {
-    case "VM":
-      return new VmView(node);
-    case "IMAGE":
-      return new ImageView(node);
-    case "DATASTORE":
-      return new DatastoreView(node);
-    case "HOST":
-      return new HostView(node);
-    case "DS_DRIVER_ACTION_DATA":
-      return new DsActionView(node);
-    case "VMM_DRIVER_ACTION_DATA":
-      return new VmmActionView(node);
-    default:
-      throw new OneblkError("input", `unknown oned document <${node.name}>`);
-  }
 }

@@ -9,6 +9,7 @@
  */
 import { posix } from "node:path";
 import { OneblkError } from "../errors.ts";
+import { Deadline, transportErrorText } from "../http.ts";
 import { child, children, escapeXml, parseXml, text, type XmlNode } from "./xml.ts";
 import {
   datastoreFromNode,
@@ -273,9 +274,11 @@ export interface OneClientOptions extends OneConfig {
 }
 
 /**
- * oned XML-RPC client. Every call has a deadline; failures are OneblkError with kind
- * not_found (NO_EXISTS), config (authentication/authorization), in_use (LOCKED), backend
- * (other oned failures, faults, bad responses), unavailable (network), timeout.
+ * oned XML-RPC client. Every call has a deadline (lib/http.ts) and is sent once: an XML-RPC
+ * call does not tell the transport whether it changes anything, so none is repeated. Failures
+ * are OneblkError with kind not_found (NO_EXISTS), config (authentication/authorization),
+ * in_use (LOCKED), backend (other oned failures, faults, bad responses), unavailable (network),
+ * timeout.
  */
 export class OneClient {
   /** Endpoint URL (may carry credentials; use safeEndpoint for messages). */
@@ -319,14 +322,14 @@ export class OneClient {
     const body = encodeMethodCall(method, [this.#session, ...params]);
     this.#requests++;
     this.#byMethod[method] = (this.#byMethod[method] ?? 0) + 1;
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const deadline = new Deadline(this.timeoutMs);
     let textBody: string;
     try {
       const res = await fetch(this.endpoint, {
         method: "POST",
         headers: { "content-type": "text/xml" },
         body,
-        signal,
+        signal: deadline.signal,
       });
       if (!res.ok) {
         await res.body?.cancel();
@@ -338,14 +341,18 @@ export class OneClient {
       textBody = await res.text();
     } catch (e) {
       if (e instanceof OneblkError) throw e;
-      if (signal.aborted) {
+      if (deadline.expired) {
         throw new OneblkError(
           "timeout",
           `oned ${method} at ${where} did not answer within ${this.timeoutMs} ms`,
         );
       }
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new OneblkError("unavailable", `oned ${method} at ${where} failed: ${msg}`);
+      throw new OneblkError(
+        "unavailable",
+        `oned ${method} at ${where} failed: ${transportErrorText(e)}`,
+      );
+    } finally {
+      deadline.clear();
     }
     const r = decodeMethodResponse(textBody);
     if (r.fault) {
@@ -398,6 +405,22 @@ export class OneClient {
   async imageInfo(id: number, decrypt = false): Promise<ImageView> {
     const args: XmlRpcValue[] = decrypt ? [id, true] : [id];
     return imageFromNode(await this.callXml("one.image.info", ...args));
+  }
+
+  /**
+   * one.image.allocate: register an image from template text in datastore `dsId`; returns its
+   * id. With SOURCE in the template oned copies nothing (no datastore cp).
+   */
+  async imageAllocate(template: string, dsId: number): Promise<number> {
+    const v = await this.call("one.image.allocate", template, dsId);
+    if (typeof v !== "number") throw new OneblkError("backend", "oned one.image.allocate: no id");
+    return v;
+  }
+
+  /** one.imagepool.info: every image the session may see (filter -2, whole range). */
+  async imagePool(): Promise<ImageView[]> {
+    const pool = await this.callXml("one.imagepool.info", -2, -1, -1);
+    return children(pool, "IMAGE").map(imageFromNode);
   }
 
   /** one.hostpool.info: every host. */

@@ -1,5 +1,6 @@
 /**
- * FT matrix, concurrency (user voice R29/R30, contract §1.4: oned runs 15 TM actions at once):
+ * FT matrix, concurrency (docs/contract.md "How oned runs a driver program": oned runs 15 TM
+ * actions at once):
  * 15 VMs instantiated at the same time from one image (15 concurrent `tm clone`), then 15
  * concurrent terminates (`tm delete` of disk and directory); and 15 VMs sharing one CDROM
  * image (`tm ln`: one read-only image, or a per-VM copy for profiles with cdromClone), then

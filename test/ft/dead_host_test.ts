@@ -1,5 +1,5 @@
 /**
- * FT matrix, source host dead (user voice R1, R8, R27; contract §4.5, §4.8). A host "dies": its
+ * FT matrix, source host dead (docs/contract.md "tm mv", "tm delete"). A host "dies": its
  * directory under `<root>/hosts/` is moved away, so the simulated host runner reports it
  * unreachable, while the store keeps its view of it.
  *

@@ -1,5 +1,5 @@
 /**
- * FT matrix, double delete and repeated cleanup (user voice R4, R11, R28; contract §4.6, §4.8):
+ * FT matrix, double delete and repeated cleanup (docs/contract.md "tm mvds", "tm delete"):
  * oned's CLEANUP and `recover --retry` run the same epilog again. Every line of a terminate's
  * transfer file (`tm mvds` of a persistent disk, `tm delete` of the clone, the volatile disk and
  * the VM directory) is run a second time after it succeeded, for a normal and a hard

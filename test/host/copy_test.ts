@@ -3,9 +3,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { copyStream } from "../../lib/host/copy.ts";
-import { ddReadArgv, ddWriteArgv, sha256 } from "../../lib/host/ops.ts";
+import { ddWriteArgv, sha256 } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { sha256Hex } from "./helpers.ts";
+
+/** dd writing `device` to stdout. */
+const ddRead = (device: string) => ["dd", `if=${device}`, "bs=1M", "status=none"];
 
 const MiB = 1024 * 1024;
 
@@ -50,7 +53,7 @@ describe("copyStream", () => {
     const r = await copyStream(
       sim,
       "a",
-      ddReadArgv(src.path),
+      ddRead(src.path),
       sim,
       "b",
       ddWriteArgv(dst.path, { blockSize: "64K" }),
@@ -80,7 +83,7 @@ describe("copyStream", () => {
     const err = await copyStream(
       sim,
       "a",
-      ddReadArgv("/dev/storpool/missing"),
+      ddRead("/dev/storpool/missing"),
       sim,
       "b",
       ddWriteArgv(dst.path),
@@ -92,7 +95,7 @@ describe("copyStream", () => {
 
   it("fails when the writer fails, even though the reader was fine", async () => {
     const src = await device("a", "vol-src3", MiB, data.slice(0, MiB));
-    const err = await copyStream(sim, "a", ddReadArgv(src.path), sim, "b", [
+    const err = await copyStream(sim, "a", ddRead(src.path), sim, "b", [
       "dd",
       "of=/no/such/dir/file",
       "status=none",

@@ -1,10 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
-import type { Placement } from "../../lib/backend/types.ts";
+import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import { type Cluster, countCalls, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 
-const RG: Placement = { group: "one_rg", options: {} };
+const RG: Placement = { group: "one_rg" };
 
 function kindOf(e: unknown): string {
   return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
@@ -40,7 +40,8 @@ describe("LINSTOR backend against the simulator", () => {
   it("creates without a group: explicit node list, and autoplace with pool and replicas", async () => {
     const p: Placement = {
       group: "",
-      options: { node_list: "bravo charlie", storage_pool: "DfltStorPool" },
+      nodes: ["bravo", "charlie"],
+      storagePools: ["DfltStorPool"],
     };
     assert.equal(
       await cl.be.createVolume("nl-1", 10, { placement: p, props: { DS_ID: "9" } }),
@@ -49,7 +50,7 @@ describe("LINSTOR backend against the simulator", () => {
     const att = await cl.be.attachments("nl-1");
     assert.deepEqual(att.filter((a) => a.diskful).map((a) => a.host).sort(), ["bravo", "charlie"]);
     assert.deepEqual((await cl.be.getVolume("nl-1"))?.props, { DS_ID: "9" });
-    const q: Placement = { group: "", replicas: 3, options: { storage_pool: "DfltStorPool" } };
+    const q: Placement = { group: "", replicas: 3, storagePools: ["DfltStorPool"] };
     assert.equal(await cl.be.createVolume("ap-1", 10, { placement: q }), true);
     assert.equal((await cl.be.attachments("ap-1")).filter((a) => a.diskful).length, 3);
     await cl.be.deleteVolume("nl-1");
@@ -57,7 +58,7 @@ describe("LINSTOR backend against the simulator", () => {
   });
 
   it("a failed placement leaves nothing behind", async () => {
-    const p: Placement = { group: "", replicas: 9, options: {} };
+    const p: Placement = { group: "", replicas: 9 };
     await assert.rejects(
       cl.be.createVolume("toomany", 10, { placement: p }),
       (e) => kindOf(e) === "backend",
@@ -65,13 +66,13 @@ describe("LINSTOR backend against the simulator", () => {
     assert.equal(await cl.be.getVolume("toomany"), null);
     await assert.rejects(
       cl.be.createVolume("toomany2", 10, {
-        placement: { group: "one_rg", replicas: 7, options: {} },
+        placement: { group: "one_rg", replicas: 7 },
       }),
       (e) => kindOf(e) === "backend",
     );
     assert.equal(await cl.be.getVolume("toomany2"), null);
     await assert.rejects(
-      cl.be.createVolume("norg", 10, { placement: { group: "missing_rg", options: {} } }),
+      cl.be.createVolume("norg", 10, { placement: { group: "missing_rg" } }),
       (e) => kindOf(e) === "config",
     );
   });
@@ -202,6 +203,37 @@ describe("LINSTOR backend against the simulator", () => {
     await cl.be.deleteVolume("att-1");
   });
 
+  it("read-only attach: the node's resource is never promoted; detach drops it", async () => {
+    await cl.be.createVolume("ro-1", 8, { placement: RG });
+    const before = await cl.be.attachments("ro-1");
+    const diskful = before.find((a) => a.diskful)!.host;
+    const free = ["alpha", "bravo", "charlie", "delta"].find((h) =>
+      !before.some((a) => a.host === h)
+    )!;
+    const rsc = (node: string) => cl.sim.controller.rd("ro-1")!.rscs.find((r) => r.node === node);
+    const promote = "DrbdOptions/Resource/auto-promote";
+    for (const host of [free, diskful]) {
+      await cl.be.attach("ro-1", host, { readOnly: true });
+      await cl.be.attach("ro-1", host, { readOnly: true });
+      assert.equal(rsc(host)?.props[promote], "no", `${host}: not promoted`);
+      const a = (await cl.be.attachments("ro-1")).find((x) => x.host === host);
+      assert.equal(a?.readOnly, true, `${host}: reported read-only`);
+    }
+    await cl.be.detach("ro-1", free);
+    assert.equal(rsc(free), undefined, "the diskless client is gone with its mark");
+    await cl.be.detach("ro-1", diskful);
+    assert.equal(rsc(diskful)?.props[promote], undefined, "the replica stays, writable again");
+    assert.deepEqual(
+      (await cl.be.attachments("ro-1")).filter((a) => a.readOnly).map((a) => a.host),
+      [],
+    );
+    // a plain attach is read-write
+    await cl.be.attach("ro-1", free);
+    assert.equal((await cl.be.attachments("ro-1")).find((a) => a.host === free)?.readOnly, false);
+    await cl.be.detach("ro-1", free);
+    await cl.be.deleteVolume("ro-1");
+  });
+
   it("dual primary sets and removes allow-two-primaries on the RD", async () => {
     await cl.be.createVolume("dp-1", 8, { placement: RG });
     await cl.be.setDualPrimary("dp-1", true);
@@ -258,7 +290,7 @@ describe("LINSTOR backend against the simulator", () => {
     const c1 = await cl.be.capacity(RG);
     assert.ok(c1.freeMiB < c0.freeMiB, `${c1.freeMiB} < ${c0.freeMiB}`);
     assert.equal(c1.totalMiB, c0.totalMiB);
-    const c2 = await cl.be.capacity({ group: "", options: { storage_pool: "DfltStorPool" } });
+    const c2 = await cl.be.capacity({ group: "", storagePools: ["DfltStorPool"] });
     assert.ok(c2.totalMiB > 0);
     await cl.be.deleteVolume("cap-1");
     const c3 = await cl.be.capacity(RG);

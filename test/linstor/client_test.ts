@@ -52,7 +52,7 @@ describe("controller list parsing", () => {
 });
 
 describe("ret_code classification (real LINSTOR values)", () => {
-  // "RD already exists" = MASK_ERROR | MASK_CRT | MASK_RSC_DFN | 501 (linstor.md §4.2)
+  // "RD already exists" = MASK_ERROR | MASK_CRT | MASK_RSC_DFN | 501 (api_call_rc.ts)
   const exists = "-4611686018406940171";
   // FAIL_NOT_FOUND_RSC_DFN (301) in a delete context: MASK_ERROR | MASK_DEL | MASK_RSC_DFN | 301
   const notFound = "-4611686018373385939";
@@ -175,7 +175,7 @@ describe("LINSTOR client against the simulator", () => {
   });
 
   it("a dropped connection on a write is not retried (the change was applied)", async () => {
-    await cl.be.createVolume("drop-1", 4, { placement: { group: "one_rg", options: {} } });
+    await cl.be.createVolume("drop-1", 4, { placement: { group: "one_rg" } });
     cl.sim.addFault({ method: "POST", path: "/snapshots$", action: "drop", times: 1 });
     const route = "POST /v1/resource-definitions/{r}/snapshots";
     const before = cl.sim.byRoute[route] ?? 0;
@@ -196,7 +196,7 @@ describe("LINSTOR client against the simulator", () => {
       action: "error",
       times: 1,
     });
-    await cl.be.createVolume("w500", 4, { placement: { group: "one_rg", options: {} } });
+    await cl.be.createVolume("w500", 4, { placement: { group: "one_rg" } });
     const before = countCalls(cl.exchanges, "PUT", /^\/v1\/resource-definitions\/w500$/);
     await assert.rejects(
       cl.be.setProps("w500", { A: "1" }),
@@ -240,7 +240,7 @@ describe("LINSTOR client against the simulator", () => {
     const c2 = new LinstorClient({ controllers });
     try {
       assert.equal(await be.getVolume("x"), null);
-      await be.createVolume("fo-1", 4, { placement: { group: "one_rg", options: {} } });
+      await be.createVolume("fo-1", 4, { placement: { group: "one_rg" } });
       assert.equal(c2.currentUrl, cl.sim.url, "a new client of this process starts with it");
       await be.deleteVolume("fo-1");
     } finally {
@@ -259,7 +259,7 @@ describe("LINSTOR client against the simulator", () => {
   });
 
   it("survives a controller restart with state kept", async () => {
-    await cl.be.createVolume("rst-1", 4, { placement: { group: "one_rg", options: {} } });
+    await cl.be.createVolume("rst-1", 4, { placement: { group: "one_rg" } });
     await cl.sim.restart();
     assert.equal((await cl.be.getVolume("rst-1"))?.sizeMiB, 4);
     await cl.be.deleteVolume("rst-1");
@@ -268,7 +268,7 @@ describe("LINSTOR client against the simulator", () => {
   it("waits out a controller that refuses connections for seconds, for reads and writes", async () => {
     const restarted = cl.sim.restart(2_500);
     // Both calls start while the controller is down: nothing reaches it until it is back.
-    const created = cl.be.createVolume("rst-2", 4, { placement: { group: "one_rg", options: {} } });
+    const created = cl.be.createVolume("rst-2", 4, { placement: { group: "one_rg" } });
     const read = cl.be.getVolume("rst-2-missing");
     assert.equal(await created, true);
     assert.equal(await read, null);
@@ -371,7 +371,7 @@ describe("LINSTOR client over TLS with a client certificate", () => {
     const noCa = createLinstorBackend({ controllers: ctl });
     try {
       assert.equal(
-        await ok.createVolume("tls-1", 4, { placement: { group: "", options: {} } }),
+        await ok.createVolume("tls-1", 4, { placement: { group: "" } }),
         true,
       );
       assert.equal((await ok.getVolume("tls-1"))?.sizeMiB, 4);

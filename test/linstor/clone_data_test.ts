@@ -2,7 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import type { Placement } from "../../lib/backend/types.ts";
+import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import {
   type Cluster,
   failCloneAndRestoreOnce,
@@ -12,7 +12,7 @@ import {
   writeAt,
 } from "./helpers.ts";
 
-const RG: Placement = { group: "one_rg", options: {} };
+const RG: Placement = { group: "one_rg" };
 const MiB = 1 << 20;
 
 function kindOf(e: unknown): string {

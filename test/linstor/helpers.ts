@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { createLinstorBackend, type LinstorConfig } from "../../lib/backend/linstor/backend.ts";
 import type { Backend } from "../../lib/backend/types.ts";
+import type { LinstorPlacement } from "../../lib/backend/linstor/index.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import {
   type LinstorSim,
@@ -22,7 +23,7 @@ export interface Cluster {
   root: string;
   sim: LinstorSim;
   hosts: SimRunner;
-  be: Backend;
+  be: Backend<LinstorPlacement>;
   exchanges: SimExchange[];
   /** Path of `path` on simulated host `host`. */
   hostPath(host: string, path: string): string;

@@ -12,7 +12,7 @@
  * (LINSTOR's Jackson mapper rejects unknown request fields; for responses this keeps the
  * simulator from inventing fields). `allOf` is merged, OpenAPI `nullable` is honoured.
  *
- * LINSTOR's error model (linstor.md §4.2, ApiCallRcRestUtils.toResponse) applies to every
+ * LINSTOR's error model (lib/backend/linstor/api_call_rc.ts) applies to every
  * endpoint, documented or not: error statuses carry an ApiCallRcList, 404 for codes 300-399,
  * 403 for 400-499, 500 otherwise, 400 for unparsable input. So:
  * - an error status that the operation does not document must carry an ApiCallRcList;

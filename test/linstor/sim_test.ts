@@ -183,7 +183,7 @@ describe("LINSTOR simulator", () => {
 
   it("exposes /_sim/ controls over HTTP: in-use, faults, latency, stats, state, restart", async () => {
     const u = cl.sim.url;
-    await cl.be.createVolume("ctl-1", 4, { placement: { group: "one_rg", options: {} } });
+    await cl.be.createVolume("ctl-1", 4, { placement: { group: "one_rg" } });
     const node = cl.sim.controller.rd("ctl-1")!.rscs[0].node;
     let r = await curl(
       "-X",

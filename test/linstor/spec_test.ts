@@ -7,7 +7,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
-import type { Placement } from "../../lib/backend/types.ts";
+import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import {
   type Cluster,
   failCloneAndRestoreOnce,
@@ -17,7 +17,7 @@ import {
 } from "./helpers.ts";
 import { type Exchange, loadOpenApiValidator, type OpenApiValidator } from "./openapi_validator.ts";
 
-const RG: Placement = { group: "one_rg", options: {} };
+const RG: Placement = { group: "one_rg" };
 
 describe("LINSTOR REST spec conformance", () => {
   let cl: Cluster;
@@ -162,19 +162,20 @@ describe("LINSTOR REST spec conformance", () => {
     await be.createVolume("w-img", 16, { placement: RG });
     await be.createVolume("w-img", 17, { placement: RG }).catch(() => {});
     await be.createVolume("w-nl", 8, {
-      placement: { group: "", options: { node_list: "alpha,bravo" } },
+      placement: { group: "", nodes: ["alpha", "bravo"] },
     });
     await be.createVolume("w-ap", 8, {
       placement: {
         group: "",
         replicas: 2,
-        options: { storage_pool: "DfltStorPool", encryption: "yes" },
+        storagePools: ["DfltStorPool"],
+        encryption: true,
       },
       preferHost: "charlie",
     });
     await be.createVolume("w-pref", 8, { placement: RG, preferHost: "delta" });
     await be.createVolume("w-thick", 8, {
-      placement: { group: "", replicas: 2, options: { storage_pool: "thick" } },
+      placement: { group: "", replicas: 2, storagePools: ["thick"] },
     });
     await be.createSnapshot("w-thick", "s1").catch(() => {}); // thick LVM: snapshots not supported
     await be.getVolume("w-img");
@@ -223,8 +224,8 @@ describe("LINSTOR REST spec conformance", () => {
     await be.listUsage({ DS_ID: "1" });
     await be.listUsage({ VM_ID: "4" });
     await be.capacity(RG);
-    await be.capacity({ group: "", options: { storage_pool: "DfltStorPool" } });
-    await be.capacity({ group: "", replicas: 3, options: {} });
+    await be.capacity({ group: "", storagePools: ["DfltStorPool"] });
+    await be.capacity({ group: "", replicas: 3 });
     await be.deleteSnapshot("w-img", "s1");
     await be.deleteSnapshot("w-img", "missing");
     await be.deleteSnapshot("w-missing", "missing");

@@ -9,18 +9,17 @@ import {
   HostView,
   ImageView,
   LCM_STATE,
-  parseAny,
   parseDatastore,
   parseDsAction,
-  parseImage,
   parseVm,
   parseVmmAction,
   VmmActionView,
   VmView,
 } from "../../lib/one/views.ts";
-import { checkArity, parseTransferFile } from "../../lib/one/args.ts";
-import { toXml } from "../../lib/one/xml.ts";
-import type { Attrs as ProfileAttrs, DiskFacts } from "../../lib/profiles/types.ts";
+import { checkArity, parseTransferLine } from "../../lib/one/args.ts";
+import { parseXml, toXml } from "../../lib/one/xml.ts";
+import type { Attrs as ProfileAttrs, DiskFacts } from "../../lib/addons/types.ts";
+import { profileFor } from "../../lib/addons/index.ts";
 
 const FIX = FIXTURES;
 const read = (p: string) => Deno.readTextFileSync(posix.join(FIX, p));
@@ -33,6 +32,31 @@ function walk(dir: string): string[] {
     else out.push(p);
   }
   return out.sort();
+}
+
+/** The view of any oned document, by its root element. */
+function parseAny(xml: string) {
+  const node = parseXml(xml);
+  const View = {
+    VM: VmView,
+    IMAGE: ImageView,
+    DATASTORE: DatastoreView,
+    HOST: HostView,
+    DS_DRIVER_ACTION_DATA: DsActionView,
+    VMM_DRIVER_ACTION_DATA: VmmActionView,
+  }[node.name];
+  if (!View) throw new OneblkError("input", `unknown oned document <${node.name}>`);
+  return new View(node);
+}
+
+/** An `<IMAGE>` document's view. */
+function parseImage(xml: string): ImageView {
+  return new ImageView(parseXml(xml, "IMAGE XML"));
+}
+
+/** The lines of a transfer file (blank and comment lines skipped). */
+function transferLines(text: string) {
+  return text.split("\n").map(parseTransferLine).filter((l) => l !== null);
 }
 
 /** Transfer-file ops that run a TM script of another name. */
@@ -65,7 +89,7 @@ describe("every shared fixture parses into a typed view", () => {
         assert.equal(again.constructor, v.constructor);
       } else {
         // transfer files and TM_COMMAND strings: every line satisfies the TM argv contract
-        const lines = parseTransferFile(src);
+        const lines = transferLines(src);
         assert.ok(lines.length > 0);
         for (const l of lines) checkArity("tm", OP_ACTION[l.action] ?? l.action, l.args);
       }
@@ -257,7 +281,7 @@ describe("images", () => {
   });
 });
 
-describe("datastores and template aliases", () => {
+describe("datastores", () => {
   it("LINSTOR image DS 100", () => {
     const ds = parseDatastore(read("onexml/datastore_100_linstor_image.xml"));
     assert.equal(ds.id, 100);
@@ -275,7 +299,7 @@ describe("datastores and template aliases", () => {
     assert.deepEqual([ds.totalMb, ds.freeMb, ds.usedMb], [15354, 12778, 2576]);
     const t = ds.template;
     assert.equal(t.get("LINSTOR_CONTROLLERS"), "linstor://192.168.221.20");
-    assert.equal(t.alias("LINSTOR_RESOURCE_GROUP"), "OneRscGrp");
+    assert.equal(t.get("LINSTOR_RESOURCE_GROUP"), "OneRscGrp");
     assert.deepEqual(t.list("BRIDGE_LIST"), ["node1", "node2", "node3"]);
     assert.deepEqual(t.list("TM_MAD_SYSTEM"), ["ssh", "shared"]);
     assert.deepEqual(t.list("COMPATIBLE_SYS_DS"), ["0", "101"]);
@@ -296,19 +320,15 @@ describe("datastores and template aliases", () => {
     assert.equal(ds.typeName, "SYSTEM");
     assert.equal(ds.shared, true);
     assert.equal(ds.dsMad, "-");
-    assert.equal(ds.template.alias("LINSTOR_RESOURCE_GROUP"), "OneSysRscGrp");
+    assert.equal(ds.template.get("LINSTOR_RESOURCE_GROUP"), "OneSysRscGrp");
   });
-  it("linstor_un DS 120 answers through the aliases", () => {
+  it("linstor_un DS 120", () => {
     const t = parseDatastore(read("onexml/datastore_120_linstor_un_image.xml")).template;
-    assert.deepEqual(t.findAlias("LINSTOR_CONTROLLERS"), {
-      name: "LS_CONTROLLERS",
-      value: "192.168.221.20",
-    });
-    assert.equal(t.alias("LINSTOR_RESOURCE_GROUP"), "opennebula");
+    assert.equal(t.get("LS_CONTROLLERS"), "192.168.221.20");
+    assert.equal(t.get("RESOURCE_GROUP"), "opennebula");
     assert.equal(t.int("CHECKPOINT_REPLICA_COUNT", 0), 1);
-    assert.equal(t.alias("CLONE_MODE"), "snapshot");
+    assert.equal(t.get("CLONE_MODE"), "snapshot");
     assert.equal(t.bool("PREFER_NODE"), true);
-    assert.equal(t.getAny("REPLICA_COUNT", "AUTO_PLACE"), "");
   });
   it("StorPool DS 110", () => {
     const ds = parseDatastore(read("onexml/datastore_110_storpool_image.xml"));
@@ -318,17 +338,14 @@ describe("datastores and template aliases", () => {
     assert.equal(ds.template.has("SP_API_HTTP_HOST"), false);
     assert.equal(ds.template.get("SP_API_HTTP_HOST"), "");
   });
-  it("legacy addon-linstor 1.x attributes map to the canonical names", () => {
+  it("legacy addon-linstor 1.x attributes become the linstor placement", () => {
     const ds = parseDatastore(read("linstor/datastore_1_fs_shared_with_legacy_linstor_attrs.xml"));
-    assert.deepEqual(ds.template.findAlias("REPLICA_COUNT"), {
-      name: "LINSTOR_AUTO_PLACE",
-      value: "3",
-    });
-    assert.equal(ds.template.alias("STORAGE_POOL"), "drbdpool");
+    const p = profileFor("linstor", {}).placement(ds.template, ds.id);
+    assert.deepEqual([p.replicas, "storagePools" in p && p.storagePools], [3, ["drbdpool"]]);
     assert.equal(ds.diskType, "FILE");
     const mk = parseDsAction(read("linstor/ds_driver_action_mkfs_image18_qcow2_ds103_linstor.xml"));
-    assert.equal(mk.datastore.template.alias("REPLICA_COUNT"), "2");
-    assert.equal(mk.datastore.template.alias("CLONE_MODE"), "copy");
+    assert.equal(mk.datastore.template.get("LINSTOR_AUTO_PLACE"), "2");
+    assert.equal(mk.datastore.template.get("LINSTOR_CLONE_MODE"), "copy");
     assert.equal(mk.requireImage().format, "qcow2");
     assert.equal(mk.requireImage().fs, "");
   });

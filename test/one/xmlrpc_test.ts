@@ -13,7 +13,6 @@ import {
   safeEndpoint,
   type XmlRpcValue,
 } from "../../lib/one/xmlrpc.ts";
-import { formatTemplate } from "../../lib/one/template.ts";
 import {
   buildDatastoreXml,
   buildDsActionXml,
@@ -230,12 +229,12 @@ describe("OneClient against the simulated oned", () => {
   });
 
   it("updates user and image templates", async () => {
-    await client.vmUpdate(7, formatTemplate({ ONEBLK_NOTE: 'a "b"', V: { X: "1" } }));
+    await client.vmUpdate(7, 'ONEBLK_NOTE = "a \\"b\\""\nV = [ X = "1" ]\n');
     const vm = await client.vmInfo(7);
     assert.equal(vm.userTemplate.get("ONEBLK_NOTE"), 'a "b"');
     assert.equal(vm.userTemplate.get("SP_QOSCLASS"), "tier1", "merge keeps other attributes");
     assert.equal(vm.userTemplate.vector("V")?.get("X"), "1");
-    await client.vmUpdate(7, formatTemplate({ ONLY: "x" }), false);
+    await client.vmUpdate(7, 'ONLY = "x"\n', false);
     assert.equal((await client.vmInfo(7)).userTemplate.get("SP_QOSCLASS"), "");
     await client.imageUpdate(42, 'MD5 = "ff00"');
     assert.equal((await client.imageInfo(42)).get("MD5"), "ff00");
@@ -391,7 +390,7 @@ describe("simulator builders", () => {
     }));
     assert.deepEqual([
       a.requireImage().cloningId,
-      a.datastore.template.alias("LINSTOR_RESOURCE_GROUP"),
+      a.datastore.template.get("LINSTOR_RESOURCE_GROUP"),
       a.sourceBridgeList,
     ], [
       4,

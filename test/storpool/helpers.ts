@@ -9,7 +9,8 @@ import {
   createClientIdResolver,
   type StorpoolConfig,
 } from "../../lib/backend/storpool/config.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { StorpoolPlacement as Placement } from "../../lib/backend/storpool/index.ts";
 import { startStorpoolSim, type StorpoolSim } from "../../tools/sim/storpool/server.ts";
 import { readAt, writeAt } from "../support/files.ts";
 
@@ -18,7 +19,7 @@ export { readAt, writeAt };
 /** The template every test volume goes to. */
 export const TEMPLATE = "one-ds-100";
 /** Placement with a QoS class. */
-export const PLACEMENT: Placement = { group: TEMPLATE, options: { qos: "gold" } };
+export const PLACEMENT: Placement = { group: TEMPLATE, qos: "gold" };
 /** Capacity of the test template. */
 export const CAPACITY_GIB = 4;
 

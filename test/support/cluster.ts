@@ -8,12 +8,13 @@ import { join } from "node:path";
 import type { Cluster, RunOutput } from "../../tools/sim/cluster.ts";
 import { buildVmXml, type VmInput } from "../../tools/sim/oned/builders.ts";
 import { openBackend } from "../../lib/backend/index.ts";
-import type { Backend, Placement } from "../../lib/backend/types.ts";
+import type { Backend } from "../../lib/backend/types.ts";
+import type { Placement } from "../../lib/backend/index.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
 import { type DatastoreView, parseDatastore } from "../../lib/one/views.ts";
-import { DRIVERS } from "../../lib/profiles/index.ts";
-import type { Profile } from "../../lib/profiles/types.ts";
+import { DRIVERS } from "../../lib/addons/index.ts";
+import type { Profile } from "../../lib/addons/types.ts";
 
 /** The three profiles (driver names). */
 export const PROFILES = DRIVERS;

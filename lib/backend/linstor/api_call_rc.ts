@@ -59,6 +59,7 @@ export const CODE = {
   FAIL_INVLD_NODE_NAME: 200,
   FAIL_INVLD_RSC_NAME: 202,
   FAIL_INVLD_VLM_SIZE: 206,
+  FAIL_INVLD_MINOR_NR: 207,
   FAIL_INVLD_STOR_POOL_NAME: 208,
   FAIL_INVLD_PROP: 213,
   FAIL_INVLD_SNAPSHOT_NAME: 218,
@@ -126,11 +127,6 @@ export interface ApiCallRc {
 /** The severity class of an entry. */
 export type RcClass = "error" | "warning" | "info" | "success";
 
-/** Build a signed 64-bit ret_code from type mask, operation, object and code. */
-export function makeRetCode(type: bigint, op: bigint, obj: bigint, code: number): bigint {
-  return BigInt.asIntN(64, type | op | obj | BigInt(code));
-}
-
 function unsigned(rc: bigint | number): bigint {
   if (typeof rc === "number") rc = BigInt(Math.trunc(rc));
   return BigInt.asUintN(64, rc);
@@ -181,11 +177,6 @@ export function isExists(rc: bigint | number, obj?: bigint): boolean {
 /** True for FAIL_IN_USE (997). */
 export function isInUse(rc: bigint | number): boolean {
   return isError(rc) && rcCode(rc) === CODE.FAIL_IN_USE;
-}
-
-/** True when an error entry carries exactly this code. */
-export function hasCode(rc: bigint | number, code: number): boolean {
-  return rcCode(rc) === code;
 }
 
 interface ReviverContext {

@@ -1,35 +1,30 @@
 /**
  * The LINSTOR implementation of the Backend interface (lib/backend/types.ts).
  *
- * Volume = resource definition (RD) with volume 0. Device path `/dev/drbd/by-res/<RD>/0`.
+ * Volume = resource definition (RD) with volume 0, device `/dev/drbd/by-res/<RD>/0`; or, for a
+ * resource adopted with its own DRBD volume number, `<RD>/<n>`, device `/dev/drbd/by-res/<RD>/<n>`
+ * (volume_ref.ts). Clones of such a volume are block copies into a new volume 0.
  * Metadata (setProps) = RD properties `Aux/one/<key>`. Snapshots = LINSTOR snapshots.
  *
- * Placement (`Placement`):
+ * Placement (LinstorPlacement):
  * - `group`: resource group. Set → create = `POST /v1/resource-groups/{rg}/spawn`.
- *   Empty → RD + VD + autoplace (or explicit resources on `node_list`) in DfltRscGrp.
+ *   Empty → RD + VD + autoplace (or explicit resources on `nodes`) in DfltRscGrp.
  * - `replicas`: place count override (select_filter.place_count).
- * - `options` (unknown keys are ignored; lists are space and/or comma separated):
- *   - `storage_pool`            storage pools for diskful replicas (storage_pool_list)
- *   - `diskless_pool`           diskless pools (storage_pool_diskless_list; used at placement)
- *   - `node_list`               explicit nodes: without a group one resource per node is
- *                               created; with a group it restricts placement (node_name_list)
- *   - `layer_list`              layer stack, e.g. "drbd,storage" (layer_stack)
- *   - `providers`               provider kinds, e.g. "LVM_THIN ZFS_THIN" (provider_list)
- *   - `replicas_on_same`        node property names (replicas_on_same)
- *   - `replicas_on_different`   node property names (replicas_on_different)
- *   - `do_not_place_with`       resource names (not_place_with_rsc)
- *   - `do_not_place_with_regex` regex (not_place_with_rsc_regex)
- *   - `encryption`              "yes": without a group the VD gets the ENCRYPTED flag; with a
- *                               group the LUKS layer is added to the layer stack
- *   - `clone_mode`              "snapshot": clones skip the LINSTOR clone API and start with
- *                               snapshot + restore; anything else: clone API first
- *   - `prefer_node`, `checkpoint_replicas`: accepted (used by actions, not by the backend)
+ * - the LINSTOR fields below map to select_filter fields; `nodes` without a group creates one
+ *   resource per node, with a group it restricts placement; `encryption` without a group gives
+ *   the VD the ENCRYPTED flag, with a group adds the LUKS layer to the layer stack;
+ *   `cloneFromSnapshot` makes clones skip the LINSTOR clone API and start with snapshot +
+ *   restore.
+ *
+ * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
+ * the DRBD option auto-promote=no (AUTO_PROMOTE below); attachments() reports it, and detach
+ * drops it from a replica that stays on the node.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
- * each operation (create: 1 spawn; attach: 1; detach: 1 view + 1 delete; delete: 1, plus the
- * snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3 whatever the
- * number of volumes, because the `props` filter of /v1/view/resources matches resource (per
- * node) properties, not the RD properties where the metadata lives).
+ * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
+ * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3
+ * whatever the number of volumes, because the `props` filter of /v1/view/resources matches
+ * resource (per node) properties, not the RD properties where the metadata lives).
  *
  * Rename: LINSTOR cannot rename an RD. renameVolume = server-side clone into the new name
  * (props kept) + delete of the old RD; it refuses volumes with snapshots (they cannot move)
@@ -39,12 +34,13 @@ import { isKind, OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type {
   Attachment,
+  AttachOptions,
   Backend,
   BackendStats,
   Capacity,
   CloneOptions,
   CreateOptions,
-  Placement,
+  PlacementBase,
   SnapshotInfo,
   VolumeInfo,
   VolumeUsage,
@@ -57,6 +53,33 @@ import {
   type LinstorReply,
   seg,
 } from "./client.ts";
+import { parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
+
+/** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
+export interface LinstorPlacement extends PlacementBase {
+  /** Storage pools for diskful replicas (storage_pool_list). */
+  storagePools?: string[];
+  /** Diskless pools (storage_pool_diskless_list). */
+  disklessPools?: string[];
+  /** Explicit nodes (node_name_list; without a group: one resource on each). */
+  nodes?: string[];
+  /** Layer stack, e.g. ["DRBD", "STORAGE"] (layer_stack). */
+  layers?: string[];
+  /** Provider kinds, e.g. ["LVM_THIN", "ZFS_THIN"] (provider_list). */
+  providers?: string[];
+  /** Node property names replicas share (replicas_on_same). */
+  replicasOnSame?: string[];
+  /** Node property names replicas differ in (replicas_on_different). */
+  replicasOnDifferent?: string[];
+  /** Resources not to share nodes with (not_place_with_rsc). */
+  notPlaceWith?: string[];
+  /** Regex of resources not to share nodes with (not_place_with_rsc_regex). */
+  notPlaceWithRegex?: string;
+  /** LUKS encryption (a group: LUKS layer; no group: ENCRYPTED volume definition). */
+  encryption?: boolean;
+  /** Clones start with snapshot + restore instead of the LINSTOR clone API. */
+  cloneFromSnapshot?: boolean;
+}
 
 /** Connection settings of the LINSTOR backend (the REST client's, plus data-step deadlines). */
 export interface LinstorConfig extends
@@ -80,14 +103,25 @@ const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
 const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
+/**
+ * Read-only attachment: the resource on that node never becomes DRBD Primary, so the device
+ * opens for reading only (a Secondary serves reads; writers need the promotion it is denied).
+ */
+const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+/** The volume-definition property naming an existing backing volume (adopted resources). */
+const OVERRIDE_VLM_ID = "OverrideVlmId";
 
 interface RdJson {
   name: string;
   props?: Record<string, string>;
   flags?: string[];
   resource_group_name?: string;
-  volume_definitions?: { volume_number?: number; size_kib: number }[];
+  volume_definitions?: {
+    volume_number?: number;
+    size_kib: number;
+    props?: Record<string, string>;
+  }[];
 }
 interface VolumeJson {
   volume_number?: number;
@@ -99,6 +133,7 @@ interface RscJson {
   name: string;
   node_name: string;
   flags?: string[];
+  props?: Record<string, string>;
   state?: { in_use?: boolean };
   volumes?: VolumeJson[];
 }
@@ -108,10 +143,6 @@ interface SnapJson {
   flags?: string[];
   volume_definitions?: { volume_number?: number; size_kib?: number }[];
   snapshots?: { create_timestamp?: number }[];
-}
-
-function list(v: string | undefined): string[] {
-  return (v ?? "").split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
 }
 
 function sameName(a: string, b: string): boolean {
@@ -149,31 +180,25 @@ function checkSize(sizeMiB: number): void {
 }
 
 /** select_filter fields from a placement (without place_count unless replicas is set). */
-export function selectFilter(p: Placement): Record<string, unknown> {
-  const o = p.options ?? {};
+export function selectFilter(p: LinstorPlacement): Record<string, unknown> {
   const f: Record<string, unknown> = {};
   if (p.replicas !== undefined && p.replicas > 0) f.place_count = p.replicas;
-  const pools = list(o.storage_pool);
-  if (pools.length) f.storage_pool_list = pools;
-  const dl = list(o.diskless_pool);
-  if (dl.length) f.storage_pool_diskless_list = dl;
-  const layers = list(o.layer_list).map((s) => s.toUpperCase());
-  if (/^(yes|true|1)$/i.test(o.encryption ?? "") && p.group) {
+  if (p.storagePools?.length) f.storage_pool_list = [...p.storagePools];
+  if (p.disklessPools?.length) f.storage_pool_diskless_list = [...p.disklessPools];
+  const layers = (p.layers ?? []).map((s) => s.toUpperCase());
+  if (p.encryption && p.group) {
     const base = layers.length ? layers : ["DRBD", "STORAGE"];
     if (!base.includes("LUKS")) base.splice(Math.max(0, base.indexOf("STORAGE")), 0, "LUKS");
     f.layer_stack = base;
   } else if (layers.length) f.layer_stack = layers;
-  const prov = list(o.providers).map((s) => s.toUpperCase());
+  const prov = (p.providers ?? []).map((s) => s.toUpperCase());
   if (prov.length) f.provider_list = prov;
-  const same = list(o.replicas_on_same);
-  if (same.length) f.replicas_on_same = same;
-  const diff = list(o.replicas_on_different);
-  if (diff.length) f.replicas_on_different = diff;
-  const nw = list(o.do_not_place_with);
-  if (nw.length) f.not_place_with_rsc = nw;
-  if (o.do_not_place_with_regex) f.not_place_with_rsc_regex = o.do_not_place_with_regex;
+  if (p.replicasOnSame?.length) f.replicas_on_same = [...p.replicasOnSame];
+  if (p.replicasOnDifferent?.length) f.replicas_on_different = [...p.replicasOnDifferent];
+  if (p.notPlaceWith?.length) f.not_place_with_rsc = [...p.notPlaceWith];
+  if (p.notPlaceWithRegex) f.not_place_with_rsc_regex = p.notPlaceWithRegex;
   if (p.group) {
-    const nodes = list(o.node_list);
+    const nodes = p.nodes ?? [];
     if (nodes.length) {
       f.node_name_list = nodes;
       if (f.place_count === undefined) f.place_count = nodes.length;
@@ -209,10 +234,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-const rdPath = (r: string) => `/v1/resource-definitions/${seg(r)}`;
+/** REST path of the resource definition of volume `v`. */
+const rdPath = (v: string) => `/v1/resource-definitions/${seg(rdOf(v))}`;
+
+/** The volume definition of volume number `vnr` among `vds`. */
+function vdOf<T extends { volume_number?: number }>(
+  vds: T[] | undefined,
+  vnr: number,
+): T | undefined {
+  return (vds ?? []).find((v) => (v.volume_number ?? 0) === vnr);
+}
 
 /** The LINSTOR backend. */
-class LinstorBackend implements Backend {
+class LinstorBackend implements Backend<LinstorPlacement> {
   readonly kind = "linstor";
   readonly stats: BackendStats;
   readonly #c: LinstorClient;
@@ -239,26 +273,34 @@ class LinstorBackend implements Backend {
   }
 
   devicePath(volume: string): string {
-    return `/dev/drbd/by-res/${volume}/0`;
+    const { rd, vnr } = parseVolumeRef(volume);
+    return `/dev/drbd/by-res/${rd}/${vnr}`;
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
+    const name = rdOf(volume);
     const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
-      resource_definitions: [volume],
+      resource_definitions: [name],
       with_volume_definitions: true,
     });
-    return rds.find((r) => sameName(r.name, volume) && !(r.flags ?? []).includes("DELETE")) ??
+    return rds.find((r) => sameName(r.name, name) && !(r.flags ?? []).includes("DELETE")) ??
       null;
   }
 
-  #info(rd: RdJson): VolumeInfo {
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    return { name: rd.name, sizeMiB: vd ? mibDown(vd.size_kib) : 0, props: stripAux(rd.props) };
+  /** Volume `volume` of `rd` (its size is that of its volume number). */
+  #info(rd: RdJson, volume: string): VolumeInfo {
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    return {
+      name: volumeRef(rd.name, vnr),
+      sizeMiB: vd ? mibDown(vd.size_kib) : 0,
+      props: stripAux(rd.props),
+    };
   }
 
   async getVolume(volume: string): Promise<VolumeInfo | null> {
     const rd = await this.#rd(volume);
-    return rd ? this.#info(rd) : null;
+    return rd ? this.#info(rd, volume) : null;
   }
 
   /** An "exists" answer to a create: same size → false (idempotent), else kind "exists". */
@@ -279,7 +321,11 @@ class LinstorBackend implements Backend {
     } catch { /* the original error matters more */ }
   }
 
-  async createVolume(volume: string, sizeMiB: number, opts: CreateOptions): Promise<boolean> {
+  async createVolume(
+    volume: string,
+    sizeMiB: number,
+    opts: CreateOptions<LinstorPlacement>,
+  ): Promise<boolean> {
     checkName("resource", volume);
     checkSize(sizeMiB);
     const p = opts.placement;
@@ -332,13 +378,13 @@ class LinstorBackend implements Backend {
     }
     try {
       const vd: Record<string, unknown> = { size_kib: size };
-      if (/^(yes|true|1)$/i.test(p.options?.encryption ?? "")) vd.flags = ["ENCRYPTED"];
+      if (p.encryption) vd.flags = ["ENCRYPTED"];
       await this.#c.write("POST", `${rdPath(volume)}/volume-definitions`, {
         volume_definition: vd,
       });
-      const nodes = list(p.options?.node_list);
+      const nodes = p.nodes ?? [];
       if (nodes.length) {
-        const pool = list(p.options?.storage_pool)[0];
+        const pool = p.storagePools?.[0];
         const items = nodes.map((n) => {
           const res: Record<string, unknown> = { node_name: n };
           if (pool) res.props = { StorPoolName: pool };
@@ -386,13 +432,14 @@ class LinstorBackend implements Backend {
     }
     // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
     // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
-    const busy = rscs.find((r) => sameName(r.name, volume) && r.state?.in_use);
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const busy = rscs.find((r) => sameName(r.name, name) && r.state?.in_use);
     if (busy) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
     }
-    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [volume] });
-    for (const s of snaps.filter((x) => sameName(x.resource_name, volume))) {
+    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [name] });
+    for (const s of snaps.filter((x) => sameName(x.resource_name, name))) {
       await this.deleteSnapshot(volume, s.name);
     }
     try {
@@ -403,7 +450,11 @@ class LinstorBackend implements Backend {
     }
   }
 
-  async cloneVolume(source: string, target: string, opts: CloneOptions): Promise<void> {
+  async cloneVolume(
+    source: string,
+    target: string,
+    opts: CloneOptions<LinstorPlacement>,
+  ): Promise<void> {
     checkName("resource", target);
     await this.#clone(source, target, opts.placement, false, opts.fromSnapshot);
     try {
@@ -427,16 +478,36 @@ class LinstorBackend implements Backend {
   async #clone(
     source: string,
     target: string,
-    placement: Placement,
+    placement: LinstorPlacement,
     keepProps: boolean,
     fromSnapshot?: string,
   ): Promise<void> {
     const reasons: string[] = [];
+    const { vnr } = parseVolumeRef(source);
+    if (vnr !== 0) {
+      // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
+      // (from a snapshot: restored into a temporary resource first)
+      if (!fromSnapshot) {
+        await this.#blockCopy(source, target, placement, keepProps);
+        return;
+      }
+      const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+      await this.#restoreInto(source, fromSnapshot, tmp, placement, false);
+      try {
+        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps);
+      } finally {
+        await this.#cleanup(tmp);
+      }
+      return;
+    }
     if (fromSnapshot) {
       await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
       return;
     }
-    if (placement.options?.clone_mode !== "snapshot") {
+    // LINSTOR's clone copies every volume-definition property, OverrideVlmId too: the clone
+    // of an adopted volume would name the source's own backing volume. Snapshot restores do
+    // not copy it.
+    if (!placement.cloneFromSnapshot && !(await this.#overridesVlmId(source))) {
       try {
         await this.#cloneApi(source, target, placement, keepProps);
         return;
@@ -474,7 +545,18 @@ class LinstorBackend implements Backend {
     }
   }
 
-  async #cloneApi(source: string, target: string, p: Placement, keepProps: boolean): Promise<void> {
+  /** True when a volume definition of `volume`'s RD names its backing volume itself. */
+  async #overridesVlmId(volume: string): Promise<boolean> {
+    const rd = await this.#rd(volume);
+    return (rd?.volume_definitions ?? []).some((v) => v.props?.[OVERRIDE_VLM_ID] !== undefined);
+  }
+
+  async #cloneApi(
+    source: string,
+    target: string,
+    p: LinstorPlacement,
+    keepProps: boolean,
+  ): Promise<void> {
     const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
     if (p.group) body.resource_group = p.group;
     if (!keepProps) body.delete_namespaces = ["Aux/one"];
@@ -529,7 +611,7 @@ class LinstorBackend implements Backend {
     source: string,
     snap: string,
     target: string,
-    p: Placement,
+    p: LinstorPlacement,
     keepProps: boolean,
   ): Promise<void> {
     let props: Record<string, string> = {};
@@ -571,17 +653,17 @@ class LinstorBackend implements Backend {
   async #blockCopy(
     source: string,
     target: string,
-    p: Placement,
+    p: LinstorPlacement,
     keepProps: boolean,
   ): Promise<void> {
     const hosts = this.#hosts;
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
     const rd = await this.#rd(source);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
-    const info = this.#info(rd);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [source] });
+    const info = this.#info(rd, source);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
     const diskful = rscs.filter((r) =>
-      sameName(r.name, source) && !isDiskless(r) && !isDeleting(r)
+      sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r)
     );
     const node = (diskful.find((r) => r.state?.in_use) ?? diskful[0])?.node_name;
     if (!node) throw new OneblkError("backend", `LINSTOR volume ${source} has no diskful replica`);
@@ -614,10 +696,11 @@ class LinstorBackend implements Backend {
     checkSize(sizeMiB);
     const rd = await this.#rd(volume);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume 0`);
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume ${vnr}`);
     if (vd.size_kib >= kib(sizeMiB)) return;
-    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/0`, {
+    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/${vnr}`, {
       size_kib: kib(sizeMiB),
     });
   }
@@ -642,11 +725,10 @@ class LinstorBackend implements Backend {
     }
     const busy = (await this.attachments(volume)).find((a) => a.inUse);
     if (busy) throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.host}`);
-    const placement: Placement = {
+    const placement: LinstorPlacement = {
       group: rd.resource_group_name && rd.resource_group_name !== "DfltRscGrp"
         ? rd.resource_group_name
         : "",
-      options: {},
     };
     await this.#clone(volume, newName, placement, true);
     await this.deleteVolume(volume);
@@ -654,15 +736,16 @@ class LinstorBackend implements Backend {
 
   async listSnapshots(volume: string): Promise<SnapshotInfo[]> {
     const snaps = await this.#c.get<SnapJson[]>(`${rdPath(volume)}/snapshots`);
+    const { vnr } = parseVolumeRef(volume);
     return snaps
       .filter((s) => !(s.flags ?? []).includes("DELETE"))
       .map((s) => {
-        const vd0 = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+        const vd = vdOf(s.volume_definitions, vnr);
         const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
         return {
           name: s.name,
-          volume: s.resource_name ?? volume,
-          sizeMiB: mibDown(vd0?.size_kib ?? 0),
+          volume: s.resource_name ? volumeRef(s.resource_name, vnr) : volume,
+          sizeMiB: mibDown(vd?.size_kib ?? 0),
           createdAt: times.length ? Math.min(...times) : 0,
         };
       })
@@ -685,17 +768,17 @@ class LinstorBackend implements Backend {
     if (items.length === 1) return this.createSnapshot(items[0].volume, items[0].snapshot);
     const send = (xs: typeof items) =>
       this.#c.write("POST", "/v1/actions/snapshot/multi", {
-        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: i.volume })),
+        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: rdOf(i.volume) })),
       });
     try {
       await send(items);
     } catch (e) {
       if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
       const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", {
-        resources: [...new Set(items.map((i) => i.volume))],
+        resources: [...new Set(items.map((i) => rdOf(i.volume)))],
       });
       const missing = items.filter((i) =>
-        !have.some((s) => sameName(s.resource_name, i.volume) && sameName(s.name, i.snapshot))
+        !have.some((s) => sameName(s.resource_name, rdOf(i.volume)) && sameName(s.name, i.snapshot))
       );
       if (missing.length) await send(missing);
     }
@@ -716,36 +799,57 @@ class LinstorBackend implements Backend {
   }
 
   async attachments(volume: string): Promise<Attachment[]> {
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
     return rscs
-      .filter((r) => sameName(r.name, volume) && !isDeleting(r))
+      .filter((r) => sameName(r.name, name) && !isDeleting(r))
       .map((r) => ({
         host: r.node_name,
         diskful: !isDiskless(r),
         tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
         inUse: r.state?.in_use === true,
-        readOnly: false,
+        readOnly: r.props?.[AUTO_PROMOTE] === "no",
       }));
   }
 
-  async attach(volume: string, host: string): Promise<void> {
-    await this.#c.write(
+  async attach(volume: string, host: string, opts: AttachOptions = {}): Promise<void> {
+    const made = await this.#c.write(
       "POST",
       `${rdPath(volume)}/resources/${seg(host)}/make-available`,
       { diskful: false },
     );
+    if (!opts.readOnly) return;
+    try {
+      await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
+        override_props: { [AUTO_PROMOTE]: "no" },
+      });
+    } catch (e) {
+      // Not read-only: a resource this call created must not stay writable.
+      if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
+        await this.detach(volume, host).catch(() => {});
+      }
+      throw e;
+    }
   }
 
   async detach(volume: string, host: string): Promise<void> {
+    const name = rdOf(volume);
     const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
-      resources: [volume],
+      resources: [name],
       nodes: [host],
     });
-    const r = rscs.find((x) => sameName(x.name, volume) && sameName(x.node_name, host));
+    const r = rscs.find((x) => sameName(x.name, name) && sameName(x.node_name, host));
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
-    if (f.includes("TIE_BREAKER")) return;
-    if (!(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) return;
+    if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
+      // The store's own replica stays; a read-only mark of an attach is dropped.
+      if (r.props?.[AUTO_PROMOTE] === "no") {
+        await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
+          delete_props: [AUTO_PROMOTE],
+        });
+      }
+      return;
+    }
     if (r.state?.in_use) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${host}`);
     }
@@ -799,31 +903,36 @@ class LinstorBackend implements Backend {
       this.#c.get<SnapJson[]>("/v1/view/snapshots", q),
     ]);
     const key = (n: string) => n.toUpperCase();
+    // the volume of each RD: 0, or the only volume of an adopted resource
+    const vnrOf = new Map<string, number>();
+    for (const rd of rds) {
+      const vds = rd.volume_definitions ?? [];
+      const only = vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
+      vnrOf.set(key(rd.name), vdOf(vds, 0) ? 0 : only);
+    }
     const alloc = new Map<string, number>();
     for (const r of rscs) {
       if (isDiskless(r)) continue;
-      const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
-        0;
+      const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
       alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
     }
     const snapsOf = new Map<string, Record<string, number>>();
     for (const s of snaps) {
-      const sz = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0)?.size_kib ??
-        0;
+      const sz = vdOf(s.volume_definitions, vnrOf.get(key(s.resource_name)) ?? 0)?.size_kib ?? 0;
       const k = key(s.resource_name);
       const m = snapsOf.get(k) ?? {};
       m[s.name] = Math.ceil(sz / 1024);
       snapsOf.set(k, m);
     }
     return rds.map((rd) => ({
-      name: rd.name,
+      name: volumeRef(rd.name, vnrOf.get(key(rd.name)) ?? 0),
       props: stripAux(rd.props),
       allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
       snapshots: snapsOf.get(key(rd.name)) ?? {},
     }));
   }
 
-  async capacity(placement: Placement): Promise<Capacity> {
+  async capacity(placement: LinstorPlacement): Promise<Capacity> {
     const filter = selectFilter(placement);
     const group = placement.group || "DfltRscGrp";
     if (!placement.group && filter.place_count === undefined) filter.place_count = 2;
@@ -870,6 +979,9 @@ class LinstorBackend implements Backend {
 }
 
 /** Create the LINSTOR backend. */
-export function createLinstorBackend(cfg: LinstorConfig, deps: LinstorDeps = {}): Backend {
+export function createLinstorBackend(
+  cfg: LinstorConfig,
+  deps: LinstorDeps = {},
+): Backend<LinstorPlacement> {
   return new LinstorBackend(cfg, deps);
 }

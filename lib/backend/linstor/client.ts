@@ -8,15 +8,26 @@
  *   the process.
  * - TLS with verification always on: optional CA file, client certificate and key.
  * - Optional bearer token.
- * - A deadline on every call (covers retries and failover).
- * - Reads (GET) are retried on connection failures and HTTP 5xx. Writes are retried only when
- *   the connection was refused (nothing was sent: a controller restarting); they are never
- *   retried once the request may have reached the controller, and they go over connections
- *   that are not reused (a pooled keep-alive connection lets the HTTP stack silently replay a
- *   request when the server drops it; for a POST that would be a blind retry).
+ * - A deadline on every call (covers retries and failover), the retry rule and the failure text
+ *   of lib/http.ts: reads (GET) are retried on connection failures and HTTP 5xx; writes only
+ *   when no connection was made (nothing was sent: a controller restarting), never once the
+ *   request may have reached the controller. Writes go over connections that are not reused (a
+ *   pooled keep-alive connection lets the HTTP stack silently replay a request when the server
+ *   drops it; for a POST that would be a blind retry).
+ * - While every controller refuses connections, the call keeps trying for up to 20 s within its
+ *   deadline (a controller restarting takes seconds).
  * - `ret_code` is parsed losslessly (see api_call_rc.ts).
  */
 import { OneblkError } from "../../errors.ts";
+import {
+  backoffMs,
+  Deadline,
+  mayRetry,
+  type RequestKind,
+  shortTransportError,
+  type TransportFailure,
+  transportFailure,
+} from "../../http.ts";
 import {
   type ApiCallRc,
   describeRc,
@@ -25,7 +36,6 @@ import {
   isInUse,
   isNotFound,
   parseJsonLossless,
-  rcClass,
   toRcList,
 } from "./api_call_rc.ts";
 
@@ -178,62 +188,28 @@ const preferredController = new Map<string, number>();
 /** Controllers whose TCP connect probe succeeded in this process. */
 const reachedControllers = new Set<string>();
 
-/** Forget remembered controllers (tests). */
-export function resetControllerMemory(): void {
-  preferredController.clear();
-  reachedControllers.clear();
-}
-
-function errText(e: unknown): string {
-  const parts: string[] = [];
-  let cur: unknown = e;
-  for (let i = 0; i < 4 && cur; i++) {
-    if (cur instanceof Error) {
-      parts.push(cur.message);
-      cur = (cur as { cause?: unknown }).cause;
-    } else {
-      parts.push(String(cur));
-      break;
-    }
-  }
-  return parts.join(": ");
-}
-
-/** A connection that was never established: nothing was sent, any method may fail over. */
-function isConnectError(e: unknown): boolean {
-  const t = errText(e);
-  return /client error \(Connect\)|tcp connect error|Connection refused|dns error|failed to lookup|No route to host|Network is unreachable/i
-    .test(t);
-}
-
-function shortErr(e: unknown): string {
-  const t = errText(e);
-  const m = t.match(
-    /(tcp connect error: [^(]*|invalid peer certificate: \w+|connection closed before message completed|Connection reset[^:]*|received fatal alert: \w+|dns error[^:]*)/i,
-  );
-  return (m ? m[1] : t).trim().slice(0, 200);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 function readPem(path: string | undefined, what: string): string | undefined {
   if (!path) return undefined;
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
-    throw new OneblkError("config", `cannot read LINSTOR ${what} file ${path}: ${errText(e)}`);
+    throw new OneblkError(
+      "config",
+      `cannot read LINSTOR ${what} file ${path}: ${(e as Error).message}`,
+    );
   }
+}
+
+/** One request on its way through the controllers. */
+interface Call {
+  method: string;
+  kind: RequestKind;
+  pathQs: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  deadline: Deadline;
+  /** Every failed attempt: how far it got, and its text for the final message. */
+  failures: { failure: TransportFailure; text: string }[];
 }
 
 /** Build a query string; arrays repeat the key. */
@@ -318,13 +294,7 @@ export class LinstorClient {
   ): Promise<LinstorReply> {
     if (this.#closed) throw new OneblkError("internal", "LINSTOR client used after close()");
     const timeoutMs = opts.timeoutMs ?? this.#opts.timeoutMs ?? 60_000;
-    const connectMs = this.#opts.connectTimeoutMs ?? 2_000;
-    const getRetries = method === "GET" ? (this.#opts.getRetries ?? 2) : 0;
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
     const what = `${method} ${path}`;
-    const started = Date.now();
-    const errors: string[] = [];
     const headers: Record<string, string> = {
       "accept": "application/json",
       "user-agent": "oneblk",
@@ -335,139 +305,116 @@ export class LinstorClient {
       body = JSON.stringify(opts.body);
       headers["content-type"] = "application/json";
     }
-    const qs = buildQuery(opts.query);
+    const call: Call = {
+      method,
+      kind: method === "GET" ? "read" : "write",
+      pathQs: path + buildQuery(opts.query),
+      headers,
+      body,
+      deadline: new Deadline(timeoutMs),
+      failures: [],
+    };
     const n = this.endpoints.length;
-    // GET: whole rounds over the controllers are repeated on connection failures; 5xx
-    // replies are retried on the same controller. Any method: a round is repeated when every
-    // controller refused the connection (nothing was sent; e.g. the controller restarts).
+    const retryDelay = this.#opts.retryDelayMs ?? 150;
+    // Reads: whole rounds over the controllers are repeated on connection failures. Any
+    // method: a round is repeated while every controller refuses the connection, for up to
+    // refusedWaitMs (capped at 80 % of the deadline).
     const rounds = (this.#opts.getRetries ?? 2) + 1;
-    // While every controller refuses connections (a controller restarting takes seconds),
-    // keep trying for up to refusedWaitMs, within the call's deadline.
-    const waitUntil = started +
+    const waitUntil = call.deadline.started +
       Math.min(this.#opts.refusedWaitMs ?? 20_000, Math.floor(timeoutMs * 0.8));
     let allRefused = false;
     try {
       for (
         let round = 0;
-        (round < rounds || (allRefused && Date.now() < waitUntil)) && !ac.signal.aborted;
+        (round < rounds || (allRefused && Date.now() < waitUntil)) && !call.deadline.expired;
         round++
       ) {
         if (round > 0) {
-          const delay = Math.min(2_000, (this.#opts.retryDelayMs ?? 150) * 2 ** (round - 1));
-          await sleep(Math.min(delay, Math.max(0, waitUntil - Date.now()) || delay), ac.signal);
-          if (ac.signal.aborted) break;
+          const delay = backoffMs(round, retryDelay, 2_000);
+          await call.deadline.sleep(Math.min(delay, Math.max(0, waitUntil - Date.now()) || delay));
+          if (call.deadline.expired) break;
         }
-        const seen = errors.length;
+        const seen = call.failures.length;
         const start = preferredController.get(this.#key) ?? 0;
         for (let i = 0; i < n; i++) {
-          const reply = await this.#attempt(
-            (start + i) % n,
-            method,
-            path + qs,
-            headers,
-            body,
-            ac.signal,
-            started,
-            timeoutMs,
-            connectMs,
-            getRetries,
-            errors,
-          );
+          const reply = await this.#attempt((start + i) % n, call);
           if (reply) return reply;
-          if (ac.signal.aborted) break;
+          if (call.deadline.expired) break;
         }
-        const fresh = errors.slice(seen);
-        allRefused = fresh.length > 0 && fresh.every((e) => /connection refused/i.test(e));
+        const fresh = call.failures.slice(seen);
+        allRefused = fresh.length > 0 && fresh.every((f) => f.failure === "refused");
       }
-      if (ac.signal.aborted) throw this.#timeout(what, timeoutMs);
-      throw new OneblkError(
-        "unavailable",
-        `LINSTOR ${what}: no controller reachable (${errors.join("; ")})`,
-      );
+      if (call.deadline.expired) throw this.#timeout(what, timeoutMs);
+      const errors = call.failures.map((f) => f.text).join("; ");
+      throw new OneblkError("unavailable", `LINSTOR ${what}: no controller reachable (${errors})`);
     } finally {
-      clearTimeout(timer);
+      call.deadline.clear();
     }
   }
 
   /**
    * One controller: probe, then send with per-controller retries (GET only). Returns the reply,
-   * or null to move on to the next controller (error recorded in `errors`).
+   * or null to move on to the next controller (the failure recorded in `call.failures`).
    */
-  async #attempt(
-    idx: number,
-    method: string,
-    pathQs: string,
-    headers: Record<string, string>,
-    body: string | undefined,
-    signal: AbortSignal,
-    started: number,
-    timeoutMs: number,
-    connectMs: number,
-    getRetries: number,
-    errors: string[],
-  ): Promise<LinstorReply | null> {
+  async #attempt(idx: number, call: Call): Promise<LinstorReply | null> {
     const ep = this.endpoints[idx];
-    const what = `${method} ${pathQs.split("?")[0]}`;
-    try {
-      await this.#probe(ep, Math.min(connectMs, timeoutMs - (Date.now() - started)));
-    } catch (e) {
-      if (signal.aborted) throw this.#timeout(what, timeoutMs);
-      errors.push(`${ep.url}: ${shortErr(e)}`);
+    const { deadline, kind } = call;
+    const timeoutMs = deadline.ms;
+    const what = `${call.method} ${call.pathQs.split("?")[0]}`;
+    const failed = (e: unknown) => {
+      call.failures.push({
+        failure: transportFailure(e),
+        text: `${ep.url}: ${shortTransportError(e)}`,
+      });
       return null;
-    }
-    const backoff = async (attempt: number) => {
-      await sleep((this.#opts.retryDelayMs ?? 150) * 2 ** (attempt - 1), signal);
-      if (signal.aborted) throw this.#timeout(what, timeoutMs);
     };
+    try {
+      await this.#probe(ep, Math.min(this.#opts.connectTimeoutMs ?? 2_000, deadline.remaining()));
+    } catch (e) {
+      if (deadline.expired) throw this.#timeout(what, timeoutMs);
+      return failed(e);
+    }
+    const getRetries = kind === "read" ? (this.#opts.getRetries ?? 2) : 0;
     let attempt = 0;
     for (;;) {
       let res: Response;
       this.stats.requests++;
       try {
-        res = await fetch(ep.url + pathQs, {
-          method,
-          headers,
-          body,
-          signal,
-          client: method === "GET" ? this.#readClient : this.#writeClient,
+        res = await fetch(ep.url + call.pathQs, {
+          method: call.method,
+          headers: call.headers,
+          body: call.body,
+          signal: deadline.signal,
+          client: kind === "read" ? this.#readClient : this.#writeClient,
         });
       } catch (e) {
-        if (signal.aborted) throw this.#timeout(what, timeoutMs);
-        if (isConnectError(e)) {
-          // never connected: nothing was sent, any method may go to the next controller
-          reachedControllers.delete(ep.url);
-          errors.push(`${ep.url}: ${shortErr(e)}`);
-          return null;
-        }
-        if (method === "GET") {
-          // safe to repeat: the next round (or controller) retries it
-          errors.push(`${ep.url}: ${shortErr(e)}`);
-          return null;
-        }
+        if (deadline.expired) throw this.#timeout(what, timeoutMs);
+        const f = transportFailure(e);
+        // Never connected (any method; this controller is probed again next time), or a read
+        // that the next round or controller repeats.
+        if (f !== "lost") reachedControllers.delete(ep.url);
+        if (mayRetry(kind, f)) return failed(e);
         throw new OneblkError(
           "unavailable",
           `LINSTOR ${what}: connection to ${ep.url} lost after the request was sent ` +
-            `(${shortErr(e)}); not retried, the change may or may not have been applied`,
+            `(${shortTransportError(e)}); not retried, the change may or may not have been applied`,
         );
       }
       let text: string;
       try {
         text = await res.text();
       } catch (e) {
-        if (signal.aborted) throw this.#timeout(what, timeoutMs);
-        if (method === "GET") {
-          // safe to repeat: the next round (or controller) retries it
-          errors.push(`${ep.url}: ${shortErr(e)}`);
-          return null;
-        }
+        if (deadline.expired) throw this.#timeout(what, timeoutMs);
+        if (mayRetry(kind, "lost")) return failed(e);
         throw new OneblkError(
           "unavailable",
-          `LINSTOR ${what}: reply from ${ep.url} was cut off (${shortErr(e)}); not retried, ` +
-            `the change may or may not have been applied`,
+          `LINSTOR ${what}: reply from ${ep.url} was cut off (${shortTransportError(e)}); not ` +
+            `retried, the change may or may not have been applied`,
         );
       }
-      if (method === "GET" && res.status >= 500 && attempt < getRetries) {
-        await backoff(++attempt);
+      if (res.status >= 500 && mayRetry(kind, "5xx") && attempt < getRetries) {
+        await deadline.sleep(backoffMs(++attempt, this.#opts.retryDelayMs ?? 150));
+        if (deadline.expired) throw this.#timeout(what, timeoutMs);
         continue;
       }
       preferredController.set(this.#key, idx);
@@ -534,9 +481,4 @@ export class LinstorClient {
     this.#readClient.close();
     this.#writeClient.close();
   }
-}
-
-/** Summary of a reply's entries for logs: "error:…, warning:…". */
-export function summarizeRcs(rcs: ApiCallRc[]): string {
-  return rcs.map((r) => `${rcClass(r.ret_code)}: ${describeRc(r)}`).join(" | ");
 }

@@ -1,13 +1,13 @@
 /**
  * The StorPool backend: lib/backend/types.ts on the StorPool JSON API.
  *
- * Mapping (docs/storpool.md §3, §4):
+ * Mapping (the names and tags come from the profile, lib/addons/storpool.ts):
  *  - volume = StorPool volume, size in bytes (MiB × 2^20); props = StorPool tags (keys as-is:
  *    virt, nloc, nvm, type, diskid, qc …; a null prop is sent as "" which removes the tag);
- *  - placement: `group` = template name (`one-ds-<id>`), passed as `template`. Options:
- *      qos (alias qc)   → tag `qc` on new volumes and clones (unless props set qc);
- *      replication, placeAll, placeTail, placeHead, iops, bw → sent only when `group` is
- *      empty: with a template StorPool takes them from it, as the add-on does;
+ *  - placement (StorpoolPlacement): `group` = template name (`one-ds-<id>`), passed as
+ *    `template`; `qos` → tag `qc` on new volumes and clones (unless props set qc);
+ *    `replicas`, placeAll, placeTail, placeHead, iops, bw → sent only when `group` is empty:
+ *    with a template StorPool takes them from it, as the add-on does;
  *  - snapshots are global StorPool snapshot names used as given (the profile names them
  *    `<volume>-<suffix>`: `-snap<N>`, `-ONESNAP-…`). Names decide whose a snapshot is, as in
  *    the add-on: the owner is `onVolume` when the name starts with `<onVolume>-`, else the
@@ -36,11 +36,13 @@ import { isKind, OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type {
   Attachment,
+  AttachOptions,
   Backend,
+  BackendStats,
   Capacity,
   CloneOptions,
   CreateOptions,
-  Placement,
+  PlacementBase,
   SnapshotInfo,
   VolumeInfo,
   VolumeUsage,
@@ -60,6 +62,19 @@ const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
 const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
 
+/** Where new StorPool volumes go (built by the StorPool add-on's profile). */
+export interface StorpoolPlacement extends PlacementBase {
+  /** Placement groups, used only without a template (`group` empty). */
+  placeAll?: string;
+  placeTail?: string;
+  placeHead?: string;
+  /** IOPS and bandwidth limits, used only without a template. */
+  iops?: number;
+  bw?: number;
+  /** QoS class: the `qc` tag of new volumes (SP_QOSCLASS). */
+  qos?: string;
+}
+
 /** Default of StorpoolConfig.delayDeleteSeconds (48 h, DELAY_DELETE=48h). */
 export const DEFAULT_DELAY_DELETE_SECONDS = 48 * 3600;
 
@@ -75,15 +90,6 @@ export interface StorpoolBackendDeps {
    * detach accept back).
    */
   hostOf?(clientId: number): string | undefined | Promise<string | undefined>;
-}
-
-function intOption(v: string | undefined, what: string): number | undefined {
-  if (v === undefined || v.trim() === "") return undefined;
-  const n = Number(v.trim());
-  if (!Number.isInteger(n) || n < 0) {
-    throw new OneblkError("config", `StorPool placement option ${what}='${v}' is not a number`);
-  }
-  return n;
 }
 
 function checkTags(tags: Tags, volume: string): Tags {
@@ -148,85 +154,80 @@ function volumeInfo(v: VolumeSummary): VolumeInfo {
   return { name: v.name, sizeMiB: mib(v.size), props: { ...(v.tags ?? {}) } };
 }
 
-/** Open a StorPool backend (no request is made until an operation runs). */
-export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackendDeps): Backend {
-  const client = new StorpoolClient(
-    { host: cfg.host, port: cfg.port, token: cfg.token },
-    { timeoutMs: cfg.requestTimeoutMs, retries: cfg.retries, retryDelayMs: cfg.retryDelayMs },
-  );
-  const delay = cfg.delayDeleteSeconds ?? DEFAULT_DELAY_DELETE_SECONDS;
-  const attachTimeout = cfg.attachTimeoutSeconds ?? 20;
-  const force = cfg.forceDetach ?? false;
-  const devDir = (cfg.devDir ?? "/dev/storpool").replace(/\/+$/, "");
-  const hostById = new Map<number, string>();
+/** A create that failed: name the template when that is what is missing. */
+function createError(e: unknown, template: string | undefined): unknown {
+  if (isKind(e, "not_found") && template && /template/i.test(e.message)) {
+    return new OneblkError(
+      "config",
+      `StorPool template '${template}' does not exist: create it (storpool template ` +
+        `${template} replication 3 placeAll … placeTail …)`,
+    );
+  }
+  return e;
+}
 
-  const idOf = async (host: string): Promise<number> => {
+/** The VolumeCreate fields of a placement, with `props` as tags. */
+function placementBody(p: StorpoolPlacement, props?: Record<string, string>): VolumeCreateDesc {
+  const body: VolumeCreateDesc = {};
+  if (p.group) {
+    body.template = p.group;
+  } else {
+    if (p.replicas !== undefined) body.replication = p.replicas;
+    for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
+      if (p[k]?.trim()) body[k] = p[k].trim();
+    }
+    if (p.iops !== undefined) body.iops = p.iops;
+    if (p.bw !== undefined) body.bw = p.bw;
+  }
+  const tags: Tags = {};
+  const qos = p.qos?.trim();
+  if (qos) tags.qc = qos;
+  Object.assign(tags, props ?? {});
+  for (const [k, v] of Object.entries(tags)) if (v === "") delete tags[k];
+  if (Object.keys(tags).length) body.tags = tags;
+  return body;
+}
+
+/** The StorPool backend (see the module doc). */
+class StorpoolBackend implements Backend<StorpoolPlacement> {
+  readonly kind = "storpool";
+  readonly stats: BackendStats;
+  readonly #client: StorpoolClient;
+  readonly #deps: StorpoolBackendDeps;
+  readonly #delay: number;
+  readonly #attachTimeout: number;
+  readonly #force: boolean;
+  readonly #devDir: string;
+  readonly #hostById = new Map<number, string>();
+
+  constructor(cfg: StorpoolConfig, deps: StorpoolBackendDeps) {
+    this.#client = new StorpoolClient(
+      { host: cfg.host, port: cfg.port, token: cfg.token },
+      { timeoutMs: cfg.requestTimeoutMs, retries: cfg.retries, retryDelayMs: cfg.retryDelayMs },
+    );
+    this.stats = this.#client.stats;
+    this.#deps = deps;
+    this.#delay = cfg.delayDeleteSeconds ?? DEFAULT_DELAY_DELETE_SECONDS;
+    this.#attachTimeout = cfg.attachTimeoutSeconds ?? 20;
+    this.#force = cfg.forceDetach ?? false;
+    this.#devDir = (cfg.devDir ?? "/dev/storpool").replace(/\/+$/, "");
+  }
+
+  async #idOf(host: string): Promise<number> {
     const m = /^sp-client-(\d+)$/.exec(host);
     if (m) return Number(m[1]);
-    const id = await deps.clientIdOf(host);
-    hostById.set(id, host);
+    const id = await this.#deps.clientIdOf(host);
+    this.#hostById.set(id, host);
     return id;
-  };
-  const hostOf = async (id: number): Promise<string> =>
-    hostById.get(id) ?? (await deps.hostOf?.(id)) ?? `sp-client-${id}`;
+  }
 
-  const placementBody = (p: Placement, props?: Record<string, string>): VolumeCreateDesc => {
-    const o = p.options ?? {};
-    const body: VolumeCreateDesc = {};
-    if (p.group) {
-      body.template = p.group;
-    } else {
-      const repl = p.replicas ?? intOption(o.replication, "replication");
-      if (repl !== undefined) body.replication = repl;
-      for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
-        if (o[k]?.trim()) body[k] = o[k].trim();
-      }
-      const iops = intOption(o.iops, "iops");
-      if (iops !== undefined) body.iops = iops;
-      const bw = intOption(o.bw, "bw");
-      if (bw !== undefined) body.bw = bw;
-    }
-    const tags: Tags = {};
-    const qos = (o.qos ?? o.qc)?.trim();
-    if (qos) tags.qc = qos;
-    Object.assign(tags, props ?? {});
-    for (const [k, v] of Object.entries(tags)) if (v === "") delete tags[k];
-    if (Object.keys(tags).length) body.tags = tags;
-    return body;
-  };
+  async #hostOf(id: number): Promise<string> {
+    return this.#hostById.get(id) ?? (await this.#deps.hostOf?.(id)) ?? `sp-client-${id}`;
+  }
 
-  /** A create that failed: name the template when that is what is missing. */
-  const createError = (e: unknown, template: string | undefined): unknown => {
-    if (isKind(e, "not_found") && template && /template/i.test(e.message)) {
-      return new OneblkError(
-        "config",
-        `StorPool template '${template}' does not exist: create it (storpool template ` +
-          `${template} replication 3 placeAll … placeTail …)`,
-      );
-    }
-    return e;
-  };
-
-  const getVolume = async (volume: string): Promise<VolumeInfo | null> => {
+  async #detachItems(items: ReassignDesc[], what: string): Promise<void> {
     try {
-      const list = await client.volume(volume);
-      return list.length ? volumeInfo(list[0]) : null;
-    } catch (e) {
-      if (isKind(e, "not_found")) return null;
-      throw e;
-    }
-  };
-
-  const resizeVolume = async (volume: string, sizeMiB: number): Promise<void> => {
-    const cur = await getVolume(volume);
-    if (!cur) throw new OneblkError("not_found", `StorPool volume ${volume} does not exist`);
-    if (cur.sizeMiB >= sizeMiB) return;
-    await client.volumeUpdate(volume, { size: sizeMiB * MiB });
-  };
-
-  const detachItems = async (items: ReassignDesc[], what: string): Promise<void> => {
-    try {
-      await client.volumesReassignWait(items, attachTimeout);
+      await this.#client.volumesReassignWait(items, this.#attachTimeout);
     } catch (e) {
       if (isKind(e, "in_use")) {
         throw new OneblkError(
@@ -236,311 +237,347 @@ export function createStorpoolBackend(cfg: StorpoolConfig, deps: StorpoolBackend
       }
       throw e;
     }
-  };
+  }
 
   /** Volume names, fetched only when an ownership question needs them. */
-  const volumeNamesIf = async (needed: boolean): Promise<ReadonlySet<string>> =>
-    needed ? new Set((await client.volumesList()).map((v) => v.name)) : new Set();
+  async #volumeNamesIf(needed: boolean): Promise<ReadonlySet<string>> {
+    return needed ? new Set((await this.#client.volumesList()).map((v) => v.name)) : new Set();
+  }
 
-  const ownSnapshots = async (volume: string): Promise<SnapshotSummary[]> => {
-    const all = await client.snapshotsList();
+  async #ownSnapshots(volume: string): Promise<SnapshotSummary[]> {
+    const all = await this.#client.snapshotsList();
     const maybe = all.some((s) => snapshotOwnership(s, volume) === "maybe");
-    const names = await volumeNamesIf(maybe);
+    const names = await this.#volumeNamesIf(maybe);
     return all.filter((s) => snapshotBelongs(s, volume, names));
-  };
+  }
 
-  const deleteSnapshotNamed = async (name: string): Promise<void> => {
+  async #deleteSnapshotNamed(name: string): Promise<void> {
     try {
-      await client.snapshotDelete(name);
+      await this.#client.snapshotDelete(name);
     } catch (e) {
       if (isKind(e, "not_found")) return;
       if (!isKind(e, "in_use")) throw e;
       // Attached (export/backup read): detach it from every client, then delete.
-      await detachItems([{ snapshot: name, detach: "all", force }], `StorPool snapshot ${name}`);
+      await this.#detachItems(
+        [{ snapshot: name, detach: "all", force: this.#force }],
+        `StorPool snapshot ${name}`,
+      );
       try {
-        await client.snapshotDelete(name);
+        await this.#client.snapshotDelete(name);
       } catch (e2) {
         if (!isKind(e2, "not_found")) throw e2;
       }
     }
-  };
+  }
 
-  const backend: Backend = {
-    kind: "storpool",
-    stats: client.stats,
+  devicePath(volume: string): string {
+    return `${this.#devDir}/${volume}`;
+  }
 
-    devicePath: (volume) => `${devDir}/${volume}`,
+  async getVolume(volume: string): Promise<VolumeInfo | null> {
+    try {
+      const list = await this.#client.volume(volume);
+      return list.length ? volumeInfo(list[0]) : null;
+    } catch (e) {
+      if (isKind(e, "not_found")) return null;
+      throw e;
+    }
+  }
 
-    getVolume,
-
-    async createVolume(volume, sizeMiB, opts: CreateOptions) {
-      if (!Number.isInteger(sizeMiB) || sizeMiB <= 0) {
-        throw new OneblkError("input", `volume ${volume}: size ${sizeMiB} MiB is not valid`);
-      }
-      const props = opts.props ? checkTags({ ...opts.props }, volume) : undefined;
-      const body = { name: volume, size: sizeMiB * MiB, ...placementBody(opts.placement, props) };
-      try {
-        await client.volumeCreate(body);
-        return true;
-      } catch (e) {
-        if (!isKind(e, "exists")) throw createError(e, body.template);
-        const cur = await getVolume(volume);
-        if (cur && cur.sizeMiB === sizeMiB) return false;
-        throw new OneblkError(
-          "exists",
-          `StorPool volume ${volume} already exists` +
-            (cur ? ` with ${cur.sizeMiB} MiB (wanted ${sizeMiB} MiB)` : ""),
-        );
-      }
-    },
-
-    async deleteVolume(volume, opts?: { immediate?: boolean }) {
-      try {
-        await detachItems([{ volume, detach: "all", force }], `StorPool volume ${volume}`);
-      } catch (e) {
-        if (!isKind(e, "not_found")) throw e;
-        // Gone already: finish a delete that stopped before its snapshots.
-        for (const s of await ownSnapshots(volume)) await deleteSnapshotNamed(s.name);
-        return;
-      }
-      if (delay > 0 && !opts?.immediate) {
-        try {
-          await client.volumeSnapshot(volume, { deleteAfter: delay });
-        } catch (e) {
-          if (isKind(e, "not_found")) return;
-          throw e;
-        }
-      }
-      const snaps = await ownSnapshots(volume);
-      try {
-        await client.volumeDelete(volume);
-      } catch (e) {
-        if (!isKind(e, "not_found")) throw e;
-      }
-      for (const s of snaps) await deleteSnapshotNamed(s.name);
-    },
-
-    async cloneVolume(source, target, opts: CloneOptions) {
-      const props = opts.props ? checkTags({ ...opts.props }, target) : undefined;
-      const body: VolumeCreateDesc = { name: target, ...placementBody(opts.placement, props) };
-      if (opts.fromSnapshot) body.parent = opts.fromSnapshot;
-      else body.baseOn = source;
-      try {
-        await client.volumeCreate(body);
-      } catch (e) {
-        if (isKind(e, "exists")) {
-          throw new OneblkError("exists", `StorPool volume ${target} already exists`);
-        }
-        throw createError(e, body.template);
-      }
-      if (opts.sizeMiB !== undefined) {
-        try {
-          await resizeVolume(target, opts.sizeMiB);
-        } catch (e) {
-          try {
-            await client.volumeDelete(target);
-          } catch { /* best effort: report the first failure */ }
-          throw e;
-        }
-      }
-    },
-
-    resizeVolume,
-
-    async renameVolume(volume, newName) {
-      if (volume === newName) return;
-      try {
-        await client.volumeUpdate(volume, { rename: newName });
-      } catch (e) {
-        if (isKind(e, "not_found") && (await getVolume(newName))) return;
-        if (isKind(e, "exists")) {
-          throw new OneblkError("exists", `cannot rename ${volume}: ${newName} already exists`);
-        }
-        throw e;
-      }
-    },
-
-    async listSnapshots(volume): Promise<SnapshotInfo[]> {
-      return (await ownSnapshots(volume))
-        .sort((a, b) =>
-          a.creationTimestamp - b.creationTimestamp ||
-          (a.visibleVolumeId ?? 0) - (b.visibleVolumeId ?? 0) ||
-          a.name.localeCompare(b.name, "en", { numeric: true })
-        )
-        .map((s) => ({
-          name: s.name,
-          volume,
-          sizeMiB: mib(s.size),
-          createdAt: (s.creationTimestamp ?? 0) * 1000,
-        }));
-    },
-
-    async createSnapshot(volume, snapshot) {
-      try {
-        await client.volumeSnapshot(volume, { name: snapshot });
-      } catch (e) {
-        if (!isKind(e, "exists")) throw e;
-        const [s] = await client.snapshot(snapshot);
-        const own = s ? snapshotOwnership(s, volume) : "no";
-        if (own === "yes") return;
-        if (own === "maybe" && snapshotBelongs(s, volume, await volumeNamesIf(true))) return;
-        throw new OneblkError(
-          "exists",
-          `StorPool snapshot ${snapshot} already exists on another volume (${s?.onVolume})`,
-        );
-      }
-    },
-
-    async createSnapshots(items) {
-      if (!items.length) return;
-      try {
-        await client.volumesGroupSnapshot({
-          volumes: items.map((i) => ({ volume: i.volume, name: i.snapshot })),
-        });
-      } catch (e) {
-        if (!isKind(e, "exists")) throw e;
-        const all = new Map((await client.snapshotsList()).map((s) => [s.name, s]));
-        const names = await volumeNamesIf(items.some((i) => {
-          const s = all.get(i.snapshot);
-          return s !== undefined && snapshotOwnership(s, i.volume) === "maybe";
-        }));
-        const missing = items.filter((i) => {
-          const s = all.get(i.snapshot);
-          return !s || !snapshotBelongs(s, i.volume, names);
-        });
-        if (!missing.length) return;
-        throw new OneblkError(
-          "exists",
-          `group snapshot: ${missing.map((i) => i.snapshot).join(", ")} clash with existing ` +
-            `snapshots while others exist already; nothing was created`,
-        );
-      }
-    },
-
-    async deleteSnapshot(_volume, snapshot) {
-      await deleteSnapshotNamed(snapshot);
-    },
-
-    async rollbackSnapshot(volume, snapshot) {
-      try {
-        await client.volumeRevert(volume, snapshot, true);
-        return;
-      } catch (e) {
-        if (isKind(e, "not_found")) throw e;
-        const att = (await client.attachmentsList()).filter((a) =>
-          !a.snapshot && a.volume === volume
-        );
-        if (!att.length) throw e;
-        await detachItems(
-          [{ volume, detach: att.map((a) => a.client) }],
-          `StorPool volume ${volume}`,
-        );
-        const back = (): ReassignDesc => ({
-          volume,
-          rw: att.filter((a) => a.rights === "rw").map((a) => a.client),
-          ro: att.filter((a) => a.rights !== "rw").map((a) => a.client),
-        });
-        try {
-          await client.volumeRevert(volume, snapshot, true);
-        } catch (e2) {
-          await client.volumesReassignWait([back()], attachTimeout).catch(() => {});
-          throw e2;
-        }
-        await client.volumesReassignWait([back()], attachTimeout);
-      }
-    },
-
-    async attachments(volume): Promise<Attachment[]> {
-      const list: AttachmentDesc[] = (await client.attachmentsList()).filter((a) =>
-        !a.snapshot && a.volume === volume
+  async createVolume(
+    volume: string,
+    sizeMiB: number,
+    opts: CreateOptions<StorpoolPlacement>,
+  ): Promise<boolean> {
+    if (!Number.isInteger(sizeMiB) || sizeMiB <= 0) {
+      throw new OneblkError("input", `volume ${volume}: size ${sizeMiB} MiB is not valid`);
+    }
+    const props = opts.props ? checkTags({ ...opts.props }, volume) : undefined;
+    const body = { name: volume, size: sizeMiB * MiB, ...placementBody(opts.placement, props) };
+    try {
+      await this.#client.volumeCreate(body);
+      return true;
+    } catch (e) {
+      if (!isKind(e, "exists")) throw createError(e, body.template);
+      const cur = await this.getVolume(volume);
+      if (cur && cur.sizeMiB === sizeMiB) return false;
+      throw new OneblkError(
+        "exists",
+        `StorPool volume ${volume} already exists` +
+          (cur ? ` with ${cur.sizeMiB} MiB (wanted ${sizeMiB} MiB)` : ""),
       );
-      const out: Attachment[] = [];
-      for (const a of list) {
-        out.push({
-          host: await hostOf(a.client),
-          diskful: false,
-          tieBreaker: false,
-          inUse: a.open === true,
-          readOnly: a.rights === "ro",
-        });
-      }
-      return out;
-    },
+    }
+  }
 
-    async attach(volume, host, opts = {}) {
-      const id = await idOf(host);
-      const item: ReassignDesc = opts.readOnly ? { volume, ro: [id] } : { volume, rw: [id] };
-      await client.volumesReassignWait([item], attachTimeout);
-    },
-
-    async detach(volume, host) {
-      const id = await idOf(host);
+  async deleteVolume(volume: string, opts?: { immediate?: boolean }): Promise<void> {
+    try {
+      await this.#detachItems(
+        [{ volume, detach: "all", force: this.#force }],
+        `StorPool volume ${volume}`,
+      );
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
+      // Gone already: finish a delete that stopped before its snapshots.
+      for (const s of await this.#ownSnapshots(volume)) await this.#deleteSnapshotNamed(s.name);
+      return;
+    }
+    if (this.#delay > 0 && !opts?.immediate) {
       try {
-        await detachItems(
-          [{ volume, detach: [id], force }],
-          `StorPool volume ${volume} on ${host}`,
-        );
+        await this.#client.volumeSnapshot(volume, { deleteAfter: this.#delay });
       } catch (e) {
         if (isKind(e, "not_found")) return;
         throw e;
       }
-    },
+    }
+    const snaps = await this.#ownSnapshots(volume);
+    try {
+      await this.#client.volumeDelete(volume);
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
+    }
+    for (const s of snaps) await this.#deleteSnapshotNamed(s.name);
+  }
 
-    setDualPrimary(_volume, _allow) {
-      return Promise.resolve();
-    },
-
-    async setProps(volume, props) {
-      const tags: Tags = {};
-      for (const [k, v] of Object.entries(props)) tags[k] = v ?? "";
-      if (!Object.keys(tags).length) return;
-      await client.volumeUpdate(volume, { tags: checkTags(tags, volume) });
-    },
-
-    async listUsage(match): Promise<VolumeUsage[]> {
-      const [vols, snaps] = await Promise.all([client.volumesSpace(), client.snapshotsSpace()]);
-      const entries = Object.entries(match);
-      const chosen = vols.filter((v) => entries.every(([k, val]) => v.tags?.[k] === val));
-      const allNames = new Set(vols.map((v) => v.name));
-      const owned = new Map<string, Record<string, number>>();
-      for (const s of snaps) {
-        const owner = snapshotOwner(s, allNames);
-        if (owner === undefined) continue;
-        const rec = owned.get(owner) ?? {};
-        rec[s.name] = mib(s.spaceUsed ?? s.storedSize ?? 0);
-        owned.set(owner, rec);
+  async cloneVolume(
+    source: string,
+    target: string,
+    opts: CloneOptions<StorpoolPlacement>,
+  ): Promise<void> {
+    const props = opts.props ? checkTags({ ...opts.props }, target) : undefined;
+    const body: VolumeCreateDesc = { name: target, ...placementBody(opts.placement, props) };
+    if (opts.fromSnapshot) body.parent = opts.fromSnapshot;
+    else body.baseOn = source;
+    try {
+      await this.#client.volumeCreate(body);
+    } catch (e) {
+      if (isKind(e, "exists")) {
+        throw new OneblkError("exists", `StorPool volume ${target} already exists`);
       }
-      const out: VolumeUsage[] = [];
-      for (const v of chosen) {
-        const tags = v.tags ?? {};
-        const snapshots = owned.get(v.name) ?? {};
-        out.push({
-          name: v.name,
-          props: { ...tags },
-          allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
-          snapshots,
-        });
+      throw createError(e, body.template);
+    }
+    if (opts.sizeMiB !== undefined) {
+      try {
+        await this.resizeVolume(target, opts.sizeMiB);
+      } catch (e) {
+        try {
+          await this.#client.volumeDelete(target);
+        } catch { /* best effort: report the first failure */ }
+        throw e;
       }
-      return out;
-    },
+    }
+  }
 
-    async capacity(placement): Promise<Capacity> {
-      if (!placement.group) {
-        throw new OneblkError("config", "StorPool capacity needs a template (placement group)");
-      }
-      const t = (await client.templatesStatus()).find((x) => x.name === placement.group);
-      if (!t) {
-        throw new OneblkError("config", `StorPool template '${placement.group}' does not exist`);
-      }
-      const totalMiB = Math.floor(t.stored.capacity / MiB);
-      const freeMiB = Math.min(totalMiB, Math.floor(t.stored.free / MiB));
-      return { totalMiB, freeMiB, usedMiB: totalMiB - freeMiB };
-    },
+  async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
+    const cur = await this.getVolume(volume);
+    if (!cur) throw new OneblkError("not_found", `StorPool volume ${volume} does not exist`);
+    if (cur.sizeMiB >= sizeMiB) return;
+    await this.#client.volumeUpdate(volume, { size: sizeMiB * MiB });
+  }
 
-    close() {
-      client.close();
-      return Promise.resolve();
-    },
-  };
-  return backend;
+  async renameVolume(volume: string, newName: string): Promise<void> {
+    if (volume === newName) return;
+    try {
+      await this.#client.volumeUpdate(volume, { rename: newName });
+    } catch (e) {
+      if (isKind(e, "not_found") && (await this.getVolume(newName))) return;
+      if (isKind(e, "exists")) {
+        throw new OneblkError("exists", `cannot rename ${volume}: ${newName} already exists`);
+      }
+      throw e;
+    }
+  }
+
+  async listSnapshots(volume: string): Promise<SnapshotInfo[]> {
+    return (await this.#ownSnapshots(volume))
+      .sort((a, b) =>
+        a.creationTimestamp - b.creationTimestamp ||
+        (a.visibleVolumeId ?? 0) - (b.visibleVolumeId ?? 0) ||
+        a.name.localeCompare(b.name, "en", { numeric: true })
+      )
+      .map((s) => ({
+        name: s.name,
+        volume,
+        sizeMiB: mib(s.size),
+        createdAt: (s.creationTimestamp ?? 0) * 1000,
+      }));
+  }
+
+  async createSnapshot(volume: string, snapshot: string): Promise<void> {
+    try {
+      await this.#client.volumeSnapshot(volume, { name: snapshot });
+    } catch (e) {
+      if (!isKind(e, "exists")) throw e;
+      const [s] = await this.#client.snapshot(snapshot);
+      const own = s ? snapshotOwnership(s, volume) : "no";
+      if (own === "yes") return;
+      if (own === "maybe" && snapshotBelongs(s, volume, await this.#volumeNamesIf(true))) return;
+      throw new OneblkError(
+        "exists",
+        `StorPool snapshot ${snapshot} already exists on another volume (${s?.onVolume})`,
+      );
+    }
+  }
+
+  async createSnapshots(items: { volume: string; snapshot: string }[]): Promise<void> {
+    if (!items.length) return;
+    try {
+      await this.#client.volumesGroupSnapshot({
+        volumes: items.map((i) => ({ volume: i.volume, name: i.snapshot })),
+      });
+    } catch (e) {
+      if (!isKind(e, "exists")) throw e;
+      const all = new Map((await this.#client.snapshotsList()).map((s) => [s.name, s]));
+      const names = await this.#volumeNamesIf(items.some((i) => {
+        const s = all.get(i.snapshot);
+        return s !== undefined && snapshotOwnership(s, i.volume) === "maybe";
+      }));
+      const missing = items.filter((i) => {
+        const s = all.get(i.snapshot);
+        return !s || !snapshotBelongs(s, i.volume, names);
+      });
+      if (!missing.length) return;
+      throw new OneblkError(
+        "exists",
+        `group snapshot: ${missing.map((i) => i.snapshot).join(", ")} clash with existing ` +
+          `snapshots while others exist already; nothing was created`,
+      );
+    }
+  }
+
+  async deleteSnapshot(_volume: string, snapshot: string): Promise<void> {
+    await this.#deleteSnapshotNamed(snapshot);
+  }
+
+  async rollbackSnapshot(volume: string, snapshot: string): Promise<void> {
+    try {
+      await this.#client.volumeRevert(volume, snapshot, true);
+      return;
+    } catch (e) {
+      if (isKind(e, "not_found")) throw e;
+      const att = (await this.#client.attachmentsList()).filter((a) =>
+        !a.snapshot && a.volume === volume
+      );
+      if (!att.length) throw e;
+      await this.#detachItems(
+        [{ volume, detach: att.map((a) => a.client) }],
+        `StorPool volume ${volume}`,
+      );
+      const back = (): ReassignDesc => ({
+        volume,
+        rw: att.filter((a) => a.rights === "rw").map((a) => a.client),
+        ro: att.filter((a) => a.rights !== "rw").map((a) => a.client),
+      });
+      try {
+        await this.#client.volumeRevert(volume, snapshot, true);
+      } catch (e2) {
+        await this.#client.volumesReassignWait([back()], this.#attachTimeout).catch(() => {});
+        throw e2;
+      }
+      await this.#client.volumesReassignWait([back()], this.#attachTimeout);
+    }
+  }
+
+  async attachments(volume: string): Promise<Attachment[]> {
+    const list: AttachmentDesc[] = (await this.#client.attachmentsList()).filter((a) =>
+      !a.snapshot && a.volume === volume
+    );
+    const out: Attachment[] = [];
+    for (const a of list) {
+      out.push({
+        host: await this.#hostOf(a.client),
+        diskful: false,
+        tieBreaker: false,
+        inUse: a.open === true,
+        readOnly: a.rights === "ro",
+      });
+    }
+    return out;
+  }
+
+  async attach(volume: string, host: string, opts: AttachOptions = {}): Promise<void> {
+    const id = await this.#idOf(host);
+    const item: ReassignDesc = opts.readOnly ? { volume, ro: [id] } : { volume, rw: [id] };
+    await this.#client.volumesReassignWait([item], this.#attachTimeout);
+  }
+
+  async detach(volume: string, host: string): Promise<void> {
+    const id = await this.#idOf(host);
+    try {
+      await this.#detachItems(
+        [{ volume, detach: [id], force: this.#force }],
+        `StorPool volume ${volume} on ${host}`,
+      );
+    } catch (e) {
+      if (isKind(e, "not_found")) return;
+      throw e;
+    }
+  }
+
+  /** StorPool lets a volume be attached rw on several clients: nothing to allow. */
+  setDualPrimary(_volume: string, _allow: boolean): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async setProps(volume: string, props: Record<string, string | null>): Promise<void> {
+    const tags: Tags = {};
+    for (const [k, v] of Object.entries(props)) tags[k] = v ?? "";
+    if (!Object.keys(tags).length) return;
+    await this.#client.volumeUpdate(volume, { tags: checkTags(tags, volume) });
+  }
+
+  async listUsage(match: Record<string, string>): Promise<VolumeUsage[]> {
+    const [vols, snaps] = await Promise.all([
+      this.#client.volumesSpace(),
+      this.#client.snapshotsSpace(),
+    ]);
+    const entries = Object.entries(match);
+    const chosen = vols.filter((v) => entries.every(([k, val]) => v.tags?.[k] === val));
+    const allNames = new Set(vols.map((v) => v.name));
+    const owned = new Map<string, Record<string, number>>();
+    for (const s of snaps) {
+      const owner = snapshotOwner(s, allNames);
+      if (owner === undefined) continue;
+      const rec = owned.get(owner) ?? {};
+      rec[s.name] = mib(s.spaceUsed ?? s.storedSize ?? 0);
+      owned.set(owner, rec);
+    }
+    const out: VolumeUsage[] = [];
+    for (const v of chosen) {
+      const tags = v.tags ?? {};
+      const snapshots = owned.get(v.name) ?? {};
+      out.push({
+        name: v.name,
+        props: { ...tags },
+        allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
+        snapshots,
+      });
+    }
+    return out;
+  }
+
+  async capacity(placement: StorpoolPlacement): Promise<Capacity> {
+    if (!placement.group) {
+      throw new OneblkError("config", "StorPool capacity needs a template (placement group)");
+    }
+    const t = (await this.#client.templatesStatus()).find((x) => x.name === placement.group);
+    if (!t) {
+      throw new OneblkError("config", `StorPool template '${placement.group}' does not exist`);
+    }
+    const totalMiB = Math.floor(t.stored.capacity / MiB);
+    const freeMiB = Math.min(totalMiB, Math.floor(t.stored.free / MiB));
+    return { totalMiB, freeMiB, usedMiB: totalMiB - freeMiB };
+  }
+
+  close(): Promise<void> {
+    this.#client.close();
+    return Promise.resolve();
+  }
+}
+
+/** Open a StorPool backend (no request is made until an operation runs). */
+export function createStorpoolBackend(
+  cfg: StorpoolConfig,
+  deps: StorpoolBackendDeps,
+): Backend<StorpoolPlacement> {
+  return new StorpoolBackend(cfg, deps);
 }

@@ -6,11 +6,20 @@
  *    is scrubbed from every error text (it never reaches argv, logs or messages);
  *  - replies are `{"generation": N, "data": …}` or `{"error": {"name","descr","transient"}}`;
  *  - every call has one deadline (`timeoutMs`, covering all its attempts) → kind "timeout";
- *  - reads (GET) are retried on network errors, HTTP 5xx and `transient` errors; changes
- *    (POST) are retried only on `transient` errors and refused connections (nothing was sent);
+ *  - the retry rule of lib/http.ts: reads (GET) are retried on network errors and HTTP 5xx;
+ *    changes (POST) only when no connection was made (nothing was sent); both are retried on
+ *    errors the API marks `transient`;
  *  - every HTTP attempt is counted in `stats.requests`.
  */
 import { type ErrorKind, OneblkError } from "../../errors.ts";
+import {
+  backoffMs,
+  Deadline,
+  mayRetry,
+  type RequestKind,
+  transportErrorText,
+  transportFailure,
+} from "../../http.ts";
 import type { BackendStats } from "../types.ts";
 
 /** Where the API is and how to authenticate. */
@@ -240,18 +249,6 @@ function pathName(name: string): string {
   return name.replace(SAFE_NAME, (c) => encodeURIComponent(c));
 }
 
-function errText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const cause = e.cause instanceof Error ? e.cause.message : "";
-  // Deno: "fetch failed" + cause "error sending request for url (…): client error (Connect): …"
-  const detail = cause.replace(/^error sending request for url \([^)]*\):\s*/, "");
-  return detail ? `${e.message}: ${detail}` : e.message;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Map a StorPool error to an ErrorKind. */
 export function storpoolErrorKind(apiName: string, descr: string, status: number): ErrorKind {
   const n = apiName.toLowerCase();
@@ -324,36 +321,31 @@ export class StorpoolClient {
   ): Promise<T> {
     const url = this.#base + method + (name === undefined ? "" : `/${pathName(name)}`);
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
-    const deadline = Date.now() + timeoutMs;
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(), timeoutMs);
-    const isRead = httpMethod === "GET";
+    const deadline = new Deadline(timeoutMs);
+    const kind: RequestKind = httpMethod === "GET" ? "read" : "write";
     let attempt = 0;
     try {
       while (true) {
         let retryable: StorpoolApiError;
         try {
-          return await this.#attempt<T>(httpMethod, method, url, body, ctl.signal, isRead);
+          return await this.#attempt<T>(httpMethod, method, url, body, deadline.signal, kind);
         } catch (e) {
-          if (ctl.signal.aborted) {
+          if (deadline.expired) {
             throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
           }
           if (!(e instanceof RetryableError)) throw e;
           retryable = e.error;
         }
         attempt++;
-        const wait = Math.min(this.#retryDelayMs * 2 ** (attempt - 1), 2000);
-        if (attempt > this.#retries || Date.now() + wait >= deadline) throw retryable;
-        await Promise.race([
-          sleep(wait),
-          new Promise((resolve) => ctl.signal.addEventListener("abort", resolve, { once: true })),
-        ]);
-        if (ctl.signal.aborted) {
+        const wait = backoffMs(attempt, this.#retryDelayMs, 2000);
+        if (attempt > this.#retries || wait >= deadline.remaining()) throw retryable;
+        await deadline.sleep(wait);
+        if (deadline.expired) {
           throw this.#fail("timeout", method, `no answer within ${timeoutMs} ms`);
         }
       }
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   }
 
@@ -363,7 +355,7 @@ export class StorpoolClient {
     url: string,
     body: unknown,
     signal: AbortSignal,
-    isRead: boolean,
+    kind: RequestKind,
   ): Promise<T> {
     this.#http ??= Deno.createHttpClient({});
     this.stats.requests++;
@@ -384,16 +376,12 @@ export class StorpoolClient {
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      const msg = errText(e);
       const err = this.#fail(
         "unavailable",
         method,
-        `cannot reach the API at ${this.endpoint} (${msg.replace(/\s*\n\s*/g, " ")})`,
+        `cannot reach the API at ${this.endpoint} (${transportErrorText(e)})`,
       );
-      // A refused connection never delivered the request: safe to retry any call.
-      if (isRead || /connection refused|tcp connect error/i.test(msg)) {
-        throw new RetryableError(err);
-      }
+      if (mayRetry(kind, transportFailure(e))) throw new RetryableError(err);
       throw err;
     }
     let text: string;
@@ -407,7 +395,7 @@ export class StorpoolClient {
         `connection to ${this.endpoint} dropped before the reply was complete`,
         { status: res.status },
       );
-      if (isRead) throw new RetryableError(err);
+      if (mayRetry(kind, "lost")) throw new RetryableError(err);
       throw err;
     }
     let json: { data?: unknown; error?: { name?: string; descr?: string; transient?: boolean } };
@@ -420,20 +408,20 @@ export class StorpoolClient {
         `HTTP ${res.status} with a reply that is not JSON`,
         { status: res.status },
       );
-      if (isRead && res.status >= 500) throw new RetryableError(err);
+      if (res.status >= 500 && mayRetry(kind, "5xx")) throw new RetryableError(err);
       throw err;
     }
     if (json && typeof json === "object" && json.error) {
       const apiName = String(json.error.name ?? "");
       const descr = String(json.error.descr ?? "");
       const transient = json.error.transient === true;
-      const kind = transient ? "unavailable" : storpoolErrorKind(apiName, descr, res.status);
-      const err = this.#fail(kind, method, `${apiName || `HTTP ${res.status}`}: ${descr}`, {
+      const errKind = transient ? "unavailable" : storpoolErrorKind(apiName, descr, res.status);
+      const err = this.#fail(errKind, method, `${apiName || `HTTP ${res.status}`}: ${descr}`, {
         apiName,
         transient,
         status: res.status,
       });
-      if (transient || (isRead && res.status >= 500)) throw new RetryableError(err);
+      if (transient || (res.status >= 500 && mayRetry(kind, "5xx"))) throw new RetryableError(err);
       throw err;
     }
     if (!res.ok || !json || typeof json !== "object" || !("data" in json)) {
@@ -443,7 +431,7 @@ export class StorpoolClient {
         `unexpected HTTP ${res.status} reply`,
         { status: res.status },
       );
-      if (isRead && res.status >= 500) throw new RetryableError(err);
+      if (res.status >= 500 && mayRetry(kind, "5xx")) throw new RetryableError(err);
       throw err;
     }
     return json.data as T;

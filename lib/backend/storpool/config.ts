@@ -3,7 +3,7 @@
  *
  * Endpoint and token, per key, first found wins:
  *  1. the datastore template: SP_API_HTTP_HOST, SP_API_HTTP_PORT, SP_AUTH_TOKEN;
- *  2. the add-on rc values passed in (addon-storpoolrc / addon-storpool.conf, same keys);
+ *  2. the add-on rc values passed in (the rc files the storpool add-on names, same keys);
  *  3. `/etc/storpool.conf` then `/etc/storpool.conf.d/*.conf` (sorted), INI: the global part
  *     of every file, then the `[<hostname>]` sections (later values win).
  * The port defaults to 81. Behaviour knobs come from the rc values: DELAY_DELETE (`N[smhd]`,
@@ -127,19 +127,8 @@ export function parseShellRc(text: string): Record<string, string> {
   return out;
 }
 
-/** Where addon-storpool keeps its rc files, in reading order (later files win). */
-export const ADDON_RC_PATHS: readonly string[] = [
-  "/var/lib/one/remotes/addon-storpoolrc",
-  "/var/lib/one/remotes/datastore/addon-storpoolrc",
-  "/var/lib/one/remotes/tm/storpool/addon-storpoolrc",
-  "/var/tmp/one/addon-storpoolrc",
-  "/var/tmp/one/datastore/addon-storpoolrc",
-  "/var/tmp/one/tm/storpool/addon-storpoolrc",
-  "/etc/storpool/addon-storpool.conf",
-];
-
-/** Read and merge the add-on rc files that exist (see ADDON_RC_PATHS). */
-export function readAddonRc(paths: readonly string[] = ADDON_RC_PATHS): Record<string, string> {
+/** Read and merge the add-on rc files that exist, in order (later files win). */
+export function readAddonRc(paths: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of paths) {
     const t = readTextOrNull(p);

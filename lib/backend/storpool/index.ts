@@ -1,9 +1,11 @@
 /**
- * The StorPool backend, its API client and its configuration, plus a one-call opener.
+ * The StorPool store: its settings (the datastore's SP_* attributes), its placement type, and
+ * how they open the backend (backend.ts; API client client.ts; settings config.ts).
  */
-import type { Backend } from "../types.ts";
+import type { Backend, StoreImpl } from "../types.ts";
 import type { HostRunner } from "../../host/types.ts";
-import { createStorpoolBackend } from "./backend.ts";
+import type { HostView } from "../../one/views.ts";
+import { createStorpoolBackend, type StorpoolPlacement } from "./backend.ts";
 import {
   type ClientIdResolver,
   createClientIdResolver,
@@ -11,52 +13,11 @@ import {
   resolveStorpoolConfig,
 } from "./config.ts";
 
-export {
-  createStorpoolBackend,
-  DEFAULT_DELAY_DELETE_SECONDS,
-  snapshotBelongs,
-  snapshotOwner,
-  snapshotOwnership,
-  type StorpoolBackendDeps,
-} from "./backend.ts";
-export {
-  type ApiOk,
-  type AttachmentDesc,
-  type ReassignDesc,
-  type SnapshotSummary,
-  StorpoolApiError,
-  StorpoolClient,
-  type StorpoolClientOptions,
-  type StorpoolEndpoint,
-  storpoolErrorKind,
-  type TemplateStatus,
-  type VolumeSummary,
-} from "./client.ts";
-export {
-  ADDON_RC_PATHS,
-  type ClientIdResolver,
-  type ClientIdResolverOptions,
-  type ClientIdSource,
-  createClientIdResolver,
-  MAX_CLIENT_ID,
-  mergeStorpoolConf,
-  parseDuration,
-  parseShellRc,
-  parseStorpoolConf,
-  readAddonRc,
-  readStorpoolConfFiles,
-  type ResolveConfigInput,
-  resolveStorpoolConfig,
-  type StorpoolConfFile,
-  type StorpoolConfig,
-  type StorpoolConfigSources,
-} from "./config.ts";
-
 /** Inputs of openStorpoolBackend. */
 export interface OpenStorpoolInput {
   /** Datastore template SP_* attributes (StoreConfig.attrs of the storpool profile). */
   template: Record<string, string | undefined>;
-  /** Add-on rc values; default: readAddonRc() (ADDON_RC_PATHS). */
+  /** Add-on rc values (default: none). */
   rc?: Record<string, string | undefined>;
   /** Host runner: asking hosts for their SP_OURID. */
   hosts?: HostRunner;
@@ -77,8 +38,8 @@ let processResolver: ClientIdResolver | undefined;
  * are resolved by one resolver per process (COMMON_DOMAIN from the rc values), so they are
  * looked up once whatever the number of backends. Synchronous: no request is made here.
  */
-export function openStorpoolBackend(input: OpenStorpoolInput): Backend {
-  const rc = input.rc ?? readAddonRc();
+export function openStorpoolBackend(input: OpenStorpoolInput): Backend<StorpoolPlacement> {
+  const rc = input.rc ?? {};
   const cfg = resolveStorpoolConfig({
     template: input.template,
     rc,
@@ -100,3 +61,36 @@ export function openStorpoolBackend(input: OpenStorpoolInput): Backend {
     hosts: input.hosts,
   });
 }
+
+export type { StorpoolPlacement } from "./backend.ts";
+
+/** A datastore's StorPool settings. */
+export interface StorpoolStore {
+  kind: "storpool";
+  /** Its raw SP_* attributes ("" when absent). */
+  attrs: Record<string, string>;
+  /** Shell rc files with defaults for every datastore (read in order, later files win). */
+  rcFiles: readonly string[];
+}
+
+/**
+ * The StorPool store implementation. Host ↔ client id come from the OpenNebula hosts' SP_OURID
+ * attributes: one host-pool query per process, made only when a name must be resolved.
+ */
+export const storpoolStore: StoreImpl<StorpoolStore, StorpoolPlacement> = {
+  kind: "storpool",
+  open(store, deps) {
+    let pool: Promise<HostView[]> | undefined;
+    const hostPool = () =>
+      pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
+    return openStorpoolBackend({
+      template: store.attrs,
+      rc: readAddonRc(store.rcFiles),
+      hosts: deps.hosts,
+      hostAttr: async (host) =>
+        (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,
+      hostOf: async (id) =>
+        (await hostPool()).find((h) => h.template.get("SP_OURID").trim() === String(id))?.name,
+    });
+  },
+};

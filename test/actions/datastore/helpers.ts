@@ -19,8 +19,8 @@ import {
 } from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import { parseDatastore } from "../../../lib/one/views.ts";
-import { profileFor } from "../../../lib/profiles/index.ts";
-import type { Profile } from "../../../lib/profiles/types.ts";
+import { profileFor } from "../../../lib/addons/index.ts";
+import type { Profile } from "../../../lib/addons/types.ts";
 import { dsPlacement, openDsBackend, PROFILES } from "../../support/cluster.ts";
 import { md5Hex, sha256Hex, xorshiftBytes } from "../../support/bytes.ts";
 import { writeAt } from "../../support/files.ts";

@@ -1,6 +1,6 @@
 /**
- * lib/image_source.ts as cp uses it: the RESTRICTED_DIRS / SAFE_DIRS policy on real files and
- * symlinks, format detection on images made by qemu-img, and the byte stream (digests, byte
+ * lib/domain/image_source.ts as cp uses it: the RESTRICTED_DIRS / SAFE_DIRS policy on real
+ * files and symlinks, format detection on images made by qemu-img, and the byte stream (digests, byte
  * count, a source that stalls or is bigger than allowed) against a real TCP server.
  */
 import { after, before, describe, it } from "node:test";
@@ -14,7 +14,7 @@ import {
   openImage,
   pathPolicy,
   qcow2Header,
-} from "../../../lib/image_source.ts";
+} from "../../../lib/domain/image_source.ts";
 import { OneblkError } from "../../../lib/errors.ts";
 import { makeImages, md5, testBytes } from "./helpers.ts";
 

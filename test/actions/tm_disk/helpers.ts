@@ -14,9 +14,10 @@ import {
   startCluster,
 } from "../../../tools/sim/cluster.ts";
 import type { DiskInput, VmInput } from "../../../tools/sim/oned/builders.ts";
-import { DRIVERS, profileFor } from "../../../lib/profiles/index.ts";
-import type { Profile } from "../../../lib/profiles/types.ts";
-import type { Backend, Placement } from "../../../lib/backend/types.ts";
+import { DRIVERS, profileFor } from "../../../lib/addons/index.ts";
+import type { Profile } from "../../../lib/addons/types.ts";
+import type { Backend } from "../../../lib/backend/types.ts";
+import type { Placement } from "../../../lib/backend/index.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import type { DatastoreView } from "../../../lib/one/views.ts";
 import {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, CLUSTER_DS, startCluster } from "../../../tools/sim/cluster.ts";
 import { assertOk, assertOneLineFailure, isoFile, isoList, PROFILES, vmDir } from "./helpers.ts";
-import { profileFor } from "../../../lib/profiles/index.ts";
+import { profileFor } from "../../../lib/addons/index.ts";
 
 describe("tm context", () => {
   let c: Cluster;

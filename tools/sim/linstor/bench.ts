@@ -5,7 +5,8 @@
 import { join } from "node:path";
 import { type BenchRow, benchTimer } from "../common.ts";
 import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
-import type { Backend, Placement } from "../../../lib/backend/types.ts";
+import type { Backend } from "../../../lib/backend/types.ts";
+import type { LinstorPlacement as Placement } from "../../../lib/backend/linstor/index.ts";
 import { startLinstorSim } from "./server.ts";
 
 export type { BenchRow };
@@ -26,7 +27,7 @@ export async function benchLinstorBackend(
     cloneDurationMs: 0,
   });
   const be: Backend = createLinstorBackend({ controllers: sim.url });
-  const placement: Placement = { group: "one_rg", options: {} };
+  const placement: Placement = { group: "one_rg" };
   const timer = benchTimer(() => be.stats.requests);
   const time = timer.time;
   try {

@@ -26,8 +26,9 @@ import {
   type SimState,
   uuid,
 } from "./model.ts";
-import { reconcile } from "./persistence.ts";
+import { reconcile, reconcileNode } from "./persistence.ts";
 import { PoolUsage } from "./usage.ts";
+import { ensureDrbdLayer } from "./drbd_layer.ts";
 
 /** The part of the state outside the resource definitions (small: saved whole). */
 type Globals = Omit<SimState, "rds" | "version">;
@@ -258,12 +259,17 @@ export class SimController {
     return !!n && !n.offline;
   }
 
-  /** Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. */
+  /**
+   * Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. An
+   * offline satellite does not touch its host; back online, it applies what changed meanwhile.
+   */
   setNodeOnline(name: string, online: boolean): boolean {
     const n = this.node(name);
     if (!n) return false;
+    const was = !n.offline;
     if (online) delete n.offline;
     else n.offline = true;
+    if (online && !was) reconcileNode(this, n.name);
     return true;
   }
 
@@ -275,11 +281,22 @@ export class SimController {
     }
   }
 
-  /** Add a resource of `rd` on `node` in `pool` with the lowest free DRBD node id. */
-  newRsc(rd: SimRd, node: string, pool: string, diskless: boolean, client: boolean): SimRsc {
+  /**
+   * Add a resource of `rd` on `node` in `pool` with DRBD node id `nodeId` (default: the lowest
+   * free one) and the definition's peer slots.
+   */
+  newRsc(
+    rd: SimRd,
+    node: string,
+    pool: string,
+    diskless: boolean,
+    client: boolean,
+    nodeId?: number,
+  ): SimRsc {
     const used = new Set(rd.rscs.map((r) => r.nodeId));
     let id = 0;
     while (used.has(id)) id++;
+    if (nodeId !== undefined) id = nodeId;
     const r: SimRsc = {
       node: this.node(node)?.name ?? node,
       pool,
@@ -288,6 +305,7 @@ export class SimController {
       client,
       props: { StorPoolName: pool },
       nodeId: id,
+      peerSlots: ensureDrbdLayer(this, rd),
       created: Date.now(),
       uuid: uuid(),
     };

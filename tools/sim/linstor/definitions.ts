@@ -26,6 +26,7 @@ import {
 import { type SimController } from "./controller.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";
+import { allocMinor, ensureDrbdLayer, intField } from "./drbd_layer.ts";
 
 /** POST /v1/resource-groups. */
 export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {
@@ -230,6 +231,7 @@ export function createVd(
   flags: string[],
   props: Record<string, string>,
   out: SimRc[],
+  minor?: number,
 ): SimVd {
   if (!Number.isInteger(sizeKib) || sizeKib <= 0) {
     fail(CODE.FAIL_INVLD_VLM_SIZE, `Invalid volume size ${sizeKib} KiB.`);
@@ -245,7 +247,7 @@ export function createVd(
     sizeKib,
     props: {},
     flags,
-    minor: ctl.state.nextMinor++,
+    minor: allocMinor(ctl, minor),
     uuid: uuid(),
   };
   setProps("volume-definition", vd.props, props, out);
@@ -279,6 +281,21 @@ export function createRdApi(ctl: SimController, body: Record<string, unknown>): 
     );
     if (typeof def.external_name === "string") rd.extName = def.external_name;
     if (typeof body.drbd_port === "number") rd.port = body.drbd_port;
+    if (typeof body.drbd_secret === "string") rd.secret = body.drbd_secret;
+    // The DRBD layer data (and its peer slots) is made now when the request carries DRBD data
+    // or the group has peer slots; the RD's own properties are set after it.
+    const slots = intField(body.drbd_peer_slots);
+    const layers = Array.isArray(def.layer_data) ? def.layer_data as { type?: string }[] : [];
+    if (
+      slots !== undefined || body.drbd_port != null || body.drbd_secret != null ||
+      body.drbd_transport_type != null || layers.some((l) => l?.type === "DRBD") ||
+      ctl.rg(rd.rg)?.peerSlots !== undefined
+    ) {
+      const props = rd.props;
+      rd.props = {};
+      ensureDrbdLayer(ctl, rd, slots);
+      rd.props = props;
+    }
     return rcReply(out, ctx, 201);
   });
 }
@@ -293,6 +310,8 @@ export function modifyRd(
   const rd = ctl.needRd(name);
   ctl.touch(rd.name);
   const out: SimRc[] = [];
+  const slots = intField(body.drbd_peer_slots);
+  if (slots !== undefined) ensureDrbdLayer(ctl, rd, slots);
   if (typeof body.resource_group === "string" && body.resource_group !== "") {
     const g = ctl.needRg(body.resource_group);
     rd.rg = g.name;
@@ -356,6 +375,10 @@ export function createVdApi(
       ? def.volume_number
       : (rd.vds.length ? Math.max(...rd.vds.map((v) => v.nr)) + 1 : 0);
     const out: SimRc[] = [];
+    const minor = intField(body.drbd_minor_number);
+    // an explicit minor makes the definition's DRBD layer data (VolumeDefinitions.create ->
+    // ensureVlmDfnLayerDataExits)
+    if (minor !== undefined) ensureDrbdLayer(ctl, rd);
     createVd(
       ctl,
       rd,
@@ -364,6 +387,7 @@ export function createVdApi(
       asStrings(def.flags) ?? [],
       (def.props as Record<string, string>) ?? {},
       out,
+      minor,
     );
     return rcReply(out, ctx, 201);
   });

@@ -7,6 +7,7 @@
  * Names of nodes, pools, groups, resource definitions and snapshots are case-insensitive (as in
  * LINSTOR); the display name keeps the case used at creation.
  */
+import { grossSizeKiB, MIN_NET_KIB } from "../../../lib/drbd/metadata.ts";
 
 /** Storage provider kinds the simulator supports. */
 export type PoolKind = "LVM" | "LVM_THIN" | "ZFS" | "ZFS_THIN" | "FILE" | "FILE_THIN" | "DISKLESS";
@@ -75,6 +76,11 @@ export interface SimVd {
   props: Record<string, string>;
   flags: string[];
   minor: number;
+  /**
+   * The node whose existing backing volume (named by OverrideVlmId) gave this volume its data
+   * when a satellite first took it over (adopted volumes); absent for volumes LINSTOR made.
+   */
+  adoptedFrom?: string;
   uuid: string;
 }
 
@@ -89,6 +95,8 @@ export interface SimRsc {
   client: boolean;
   props: Record<string, string>;
   nodeId: number;
+  /** DRBD peer slots of its meta data (the definition's at creation; absent in old states). */
+  peerSlots?: number;
   created: number;
   uuid: string;
 }
@@ -113,6 +121,13 @@ export interface SimRd {
   flags: string[];
   extName?: string;
   port: number;
+  /**
+   * Peer slots of the definition's DRBD layer data, fixed when that data is created (see
+   * resources.ts `ensureDrbdLayer`); absent until then.
+   */
+  peerSlots?: number;
+  /** DRBD shared secret given at creation (`drbd_secret`); LINSTOR makes one otherwise. */
+  secret?: string;
   vds: SimVd[];
   rscs: SimRsc[];
   snaps: SimSnap[];
@@ -164,8 +179,12 @@ export const NODE_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,254}$/;
 export const THIN_KINDS = new Set<PoolKind>(["LVM_THIN", "ZFS_THIN", "FILE_THIN"]);
 /** Pool kinds that support snapshots. */
 export const SNAP_KINDS = new Set<PoolKind>(["LVM_THIN", "ZFS", "ZFS_THIN", "FILE_THIN"]);
-/** DRBD peer slots of every resource. */
+/** DRBD peer slots of a resource when nothing sets them (InternalApiConsts.DEFAULT_PEER_SLOTS). */
 export const PEER_SLOTS = 7;
+/** The property that sets the peer slots of new resources (RD, RG or controller). */
+export const PEER_SLOTS_PROP = "PeerSlotsNewResource";
+/** The volume-definition property that names an existing backing volume. */
+export const OVERRIDE_VLM_ID = "OverrideVlmId";
 
 /** The case-insensitive key of a LINSTOR name. */
 export function k(s: string): string {
@@ -183,23 +202,12 @@ export function align(v: number, a: number): number {
 }
 
 /**
- * DRBD internal metadata in KiB for a volume of `sizeKib` net with `peers` peer slots, as
- * LINSTOR computes it (MetaData): superblock 4 KiB + activity log 32 KiB + per peer one bit
- * per 4 KiB of the gross size (bytes rounded up to 8), the bitmap rounded up to 4 KiB; the
- * gross size (net rounded to 4 KiB + metadata) is iterated until the bitmap covers it.
- * E.g. 1 GiB with 7 peers: 264 KiB; 1,371,956 KiB with 4 peers: 204 KiB.
+ * DRBD internal metadata size in KiB for a volume of `sizeKib` net with `peerSlots` bitmap slots
+ * (superblock + activity log + bitmaps, DRBD's layout: lib/drbd/metadata.ts).
  */
-export function drbdMetaKib(sizeKib: number, peers = PEER_SLOTS): number {
-  const net = align(sizeKib, 4);
-  let md = 0;
-  for (let i = 0; i < 8; i++) {
-    const bitmap = align(Math.ceil((peers * align(Math.ceil((net + md) / 32), 8)) / 1024), 4);
-    const next = align(bitmap + 32 + 4, 4);
-    if (next === md) break;
-    md = next;
-  }
-  // a DRBD device is at least 68 KiB gross
-  return Math.max(md, 68 - net);
+export function drbdMetaKib(sizeKib: number, peerSlots = PEER_SLOTS): number {
+  const net = Math.max(MIN_NET_KIB, Math.ceil(sizeKib));
+  return grossSizeKiB(net, peerSlots) - align(net, 4);
 }
 
 /**

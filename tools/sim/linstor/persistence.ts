@@ -10,12 +10,20 @@
  * - `volumes/<RD>/<vnr>.img`: volume data in sparse files; all replicas of a volume share that
  *   file (DRBD keeps them identical);
  * - `snapshots/<RD>/<snap>/<vnr>.img`: snapshot copies of those files;
- * and, when a hosts root is configured, the device symlink
- * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` to the data file for every resource on a node.
+ * and, when a hosts root is configured, the device symlinks
+ * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` and `<hostsRoot>/<node>/dev/drbd<minor>` to the
+ * data file for every resource on a node whose satellite is online (an offline satellite does
+ * not touch its host: {@link reconcileNode} catches up when it comes back).
+ *
+ * Adopted volumes: the first time a satellite takes over a volume whose definition names an
+ * existing backing volume (OverrideVlmId) that exists on its host (`/dev/<VG>/<id>`, a file),
+ * the data file starts as a copy of that volume's first net-size bytes (what DRBD showed of it),
+ * so the known data stays readable through the LINSTOR devices on every node.
  */
 import { join } from "node:path";
 import type { SimController, StateChanges } from "./controller.ts";
-import { k, type SimRd, type SimState } from "./model.ts";
+import { k, type SimRd, type SimState, type SimVd } from "./model.ts";
+import { backingDevice, hasOverrideVlmId } from "./drbd_layer.ts";
 
 const SNAPSHOT = "state.json";
 const JOURNAL = "journal.jsonl";
@@ -136,87 +144,161 @@ export function devicePath(
 
 /**
  * Make files and device links match the state for one RD name. `before` is the definition as
- * it was before the change (null: it did not exist; undefined: unknown); its spelling and
- * nodes tell which old links to remove, so no directory of all definitions is ever scanned.
+ * it was before the change (null: it did not exist; undefined: unknown): its spelling and
+ * nodes tell which old links to remove (no directory of all definitions is scanned), its
+ * minors which `/dev/drbd<minor>` links may have to go.
  */
 export function reconcile(ctl: SimController, name: string, before?: SimRd | null): void {
+  reconcileFiles(ctl, name, before);
+  if (!ctl.opts.hostsRoot) return;
+  // spellings the links may have (LINSTOR names are case-insensitive)
+  const rd = ctl.rd(name);
+  const spellings = new Set<string>([name]);
+  if (rd) spellings.add(rd.name);
+  if (before) spellings.add(before.name);
+  for (const n of ctl.state.nodes) {
+    // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
+    // not brought back to life by a mkdir). An offline satellite does not touch it either.
+    if (n.offline || !isDir(join(ctl.opts.hostsRoot, n.name))) continue;
+    hostLinks(ctl, n.name, name, before, spellings);
+  }
+}
+
+/** The data files of RD `name`: one per volume, sized; snapshot copies of gone snapshots go. */
+function reconcileFiles(ctl: SimController, name: string, before?: SimRd | null): void {
   const rd = ctl.rd(name);
   const volDir = join(ctl.opts.stateDir, "volumes", k(name));
   const snapDir = join(ctl.opts.stateDir, "snapshots", k(name));
   if (!rd) {
     rmrf(volDir);
     rmrf(snapDir);
-  } else {
-    Deno.mkdirSync(volDir, { recursive: true });
-    const want = new Set(rd.vds.map((v) => `${v.nr}.img`));
-    for (const e of readDir(volDir)) if (!want.has(e)) rmrf(join(volDir, e));
-    for (const vd of rd.vds) {
-      const f = volumeFile(ctl, rd.name, vd.nr);
-      const fh = Deno.openSync(f, { create: true, write: true });
-      try {
-        const size = fh.statSync().size;
-        if (size !== vd.sizeKib * 1024) fh.truncateSync(vd.sizeKib * 1024);
-      } finally {
-        fh.close();
-      }
-    }
-    if (rd.snaps.length || (before && before.snaps.length) || before === undefined) {
-      const snaps = new Set(rd.snaps.map((s) => k(s.name)));
-      for (const e of readDir(snapDir)) if (!snaps.has(e)) rmrf(join(snapDir, e));
+    return;
+  }
+  Deno.mkdirSync(volDir, { recursive: true });
+  const want = new Set(rd.vds.map((v) => `${v.nr}.img`));
+  for (const e of readDir(volDir)) if (!want.has(e)) rmrf(join(volDir, e));
+  for (const vd of rd.vds) {
+    const f = volumeFile(ctl, rd.name, vd.nr);
+    const fh = Deno.openSync(f, { create: true, write: true });
+    try {
+      const size = fh.statSync().size;
+      if (size !== vd.sizeKib * 1024) fh.truncateSync(vd.sizeKib * 1024);
+    } finally {
+      fh.close();
     }
   }
-  if (!ctl.opts.hostsRoot) return;
-  // spellings the links may have (LINSTOR names are case-insensitive)
-  const spellings = new Set<string>([name]);
-  if (rd) spellings.add(rd.name);
-  if (before) spellings.add(before.name);
-  for (const n of ctl.state.nodes) {
-    // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
-    // not brought back to life by a mkdir).
-    if (!isDir(join(ctl.opts.hostsRoot, n.name))) continue;
-    const base = join(ctl.opts.hostsRoot, n.name, "dev", "drbd", "by-res");
-    const r = rd && ctl.rsc(rd, n.name);
-    for (const sp of spellings) {
-      if (r && sp === rd!.name) continue;
-      rmrf(join(base, sp));
-    }
-    if (!rd || !r) continue;
-    const dir = join(base, rd.name);
-    Deno.mkdirSync(dir, { recursive: true });
-    const want = new Set(rd.vds.map((v) => String(v.nr)));
-    for (const e of readDir(dir)) if (!want.has(e)) rmrf(join(dir, e));
-    for (const vd of rd.vds) {
-      const link = join(dir, String(vd.nr));
-      const target = volumeFile(ctl, rd.name, vd.nr);
-      let cur: string | null = null;
-      try {
-        cur = Deno.readLinkSync(link);
-      } catch { /* missing */ }
-      if (cur !== target) {
-        rmrf(link);
-        Deno.symlinkSync(target, link);
-      }
-    }
+  if (rd.snaps.length || (before && before.snaps.length) || before === undefined) {
+    const snaps = new Set(rd.snaps.map((s) => k(s.name)));
+    for (const e of readDir(snapDir)) if (!snaps.has(e)) rmrf(join(snapDir, e));
   }
 }
 
 /**
- * Make every device link under the hosts root match the state (at start: links left by an
- * earlier run, under any spelling, for definitions or nodes that are gone).
+ * The device links of RD `name` on one (online) node's host. `spellings`: the names its
+ * `by-res` directory may have that are to go unless current (null: already cleaned up).
  */
-export function reconcileAll(ctl: SimController): void {
-  const root = ctl.opts.hostsRoot;
-  if (root) {
-    for (const n of ctl.state.nodes) {
-      if (!isDir(join(root, n.name))) continue;
-      const base = join(root, n.name, "dev", "drbd", "by-res");
-      for (const e of readDir(base)) {
-        const rd = ctl.rd(e);
-        if (!rd || rd.name !== e || !ctl.rsc(rd, n.name)) rmrf(join(base, e));
-      }
-    }
+function hostLinks(
+  ctl: SimController,
+  node: string,
+  name: string,
+  before: SimRd | null | undefined,
+  spellings: Set<string> | null,
+): void {
+  const rd = ctl.rd(name);
+  const dev = join(ctl.opts.hostsRoot!, node, "dev");
+  const base = join(dev, "drbd", "by-res");
+  const r = rd && ctl.rsc(rd, node);
+  for (const sp of spellings ?? []) {
+    if (r && sp === rd!.name) continue;
+    rmrf(join(base, sp));
   }
-  for (const rd of ctl.state.rds) reconcile(ctl, rd.name);
+  const wantMinors = new Set(r ? rd!.vds.map((v) => v.minor) : []);
+  // `/dev/drbd<minor>` links of this RD that are no longer wanted (only links into its data
+  // files: a device some other program made stays)
+  const volDir = join(ctl.opts.stateDir, "volumes", k(name)) + "/";
+  for (const vd of [...(before?.vds ?? []), ...(rd?.vds ?? [])]) {
+    if (wantMinors.has(vd.minor)) continue;
+    const link = join(dev, `drbd${vd.minor}`);
+    if (linkTarget(link)?.startsWith(volDir)) rmrf(link);
+  }
+  if (!rd || !r) return;
+  const dir = join(base, rd.name);
+  Deno.mkdirSync(dir, { recursive: true });
+  const want = new Set(rd.vds.map((v) => String(v.nr)));
+  for (const e of readDir(dir)) if (!want.has(e)) rmrf(join(dir, e));
+  for (const vd of rd.vds) {
+    const target = volumeFile(ctl, rd.name, vd.nr);
+    if (!r.diskless && !vd.adoptedFrom && hasOverrideVlmId(vd)) adopt(ctl, rd, vd, node);
+    setLink(join(dir, String(vd.nr)), target);
+    setLink(join(dev, `drbd${vd.minor}`), target);
+  }
+}
+
+/**
+ * The first satellite taking over a volume with OverrideVlmId: when the backing volume exists
+ * on its host, the data file becomes a copy of its first net-size bytes.
+ */
+function adopt(ctl: SimController, rd: SimRd, vd: SimVd, node: string): void {
+  const r = ctl.rsc(rd, node)!;
+  const backing = join(ctl.opts.hostsRoot!, node, backingDevice(rd, vd, ctl.pool(node, r.pool)));
+  let isFile = false;
+  try {
+    isFile = Deno.statSync(backing).isFile;
+  } catch {
+    isFile = false;
+  }
+  if (!isFile) return;
+  const f = volumeFile(ctl, rd.name, vd.nr);
+  copySparse(backing, f);
+  Deno.truncateSync(f, vd.sizeKib * 1024);
+  vd.adoptedFrom = node;
+}
+
+function setLink(link: string, target: string): void {
+  if (linkTarget(link) === target) return;
+  rmrf(link);
+  Deno.symlinkSync(target, link);
+}
+
+function linkTarget(p: string): string | null {
+  try {
+    return Deno.readLinkSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A satellite came back online (or the simulator starts): bring its host's device links in
+ * line with the state — links of definitions deleted meanwhile, or under another spelling,
+ * go; those of resources made meanwhile appear.
+ */
+export function reconcileNode(ctl: SimController, node: string): void {
+  const root = ctl.opts.hostsRoot;
+  if (!root || !isDir(join(root, node))) return;
+  const dev = join(root, node, "dev");
+  const volumes = join(ctl.opts.stateDir, "volumes") + "/";
+  for (const e of readDir(join(dev, "drbd", "by-res"))) {
+    const rd = ctl.rd(e);
+    if (!rd || rd.name !== e || !ctl.rsc(rd, node)) rmrf(join(dev, "drbd", "by-res", e));
+  }
+  for (const e of readDir(dev)) {
+    if (!/^drbd\d+$/.test(e)) continue;
+    const t = linkTarget(join(dev, e));
+    if (!t?.startsWith(volumes)) continue;
+    const rdKey = t.slice(volumes.length).split("/")[0];
+    const rd = ctl.rd(rdKey);
+    if (!rd || !ctl.rsc(rd, node)) rmrf(join(dev, e));
+  }
+  for (const rd of ctl.state.rds) {
+    if (ctl.rsc(rd, node)) hostLinks(ctl, node, rd.name, undefined, null);
+  }
+}
+
+/** At start: every definition's files, every connected host's device links. */
+export function reconcileAll(ctl: SimController): void {
+  for (const rd of ctl.state.rds) reconcileFiles(ctl, rd.name);
+  for (const n of ctl.state.nodes) if (!n.offline) reconcileNode(ctl, n.name);
 }
 
 function readDir(dir: string): string[] {

@@ -34,6 +34,7 @@ import {
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
+import { checkNodeId, hasOverrideVlmId } from "./drbd_layer.ts";
 import {
   autoHelper,
   autoplace,
@@ -112,7 +113,8 @@ export function createRscs(
           `Storage pool '${poolName}' not found on node '${node.name}'.`,
         );
       }
-      if (!diskless && rd.vds.length) {
+      // an existing backing volume (OverrideVlmId) needs no free space
+      if (!diskless && rd.vds.length && !rd.vds.some(hasOverrideVlmId)) {
         const need = align(rdSizeKib(rd) + drbdMetaKib(rdSizeKib(rd)), 4096);
         if (!THIN_KINDS.has(pool.kind) && poolFreeKib(ctl, pool) < need) {
           fail(
@@ -128,7 +130,14 @@ export function createRscs(
         updated.push(existing);
         continue;
       }
-      const r = ctl.newRsc(rd, node.name, pool.name, diskless, diskless && client === true);
+      const r = ctl.newRsc(
+        rd,
+        node.name,
+        pool.name,
+        diskless,
+        diskless && client === true,
+        checkNodeId(it.drbd_node_id),
+      );
       Object.assign(r.props, checked);
       created.push(r);
     }

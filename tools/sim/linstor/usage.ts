@@ -1,5 +1,6 @@
 /**
- * Used space per storage pool in the simulated LINSTOR controller, kept incrementally: each
+ * Used space per storage pool in the simulated LINSTOR controller (and the DRBD minors in use),
+ * kept incrementally: each
  * resource definition contributes its replicas' and snapshots' allocations to the pools they
  * live in; only the definitions a request touched are recomputed. Thin pools count what the
  * data files allocate (a stat per file), read when the definition changes and refreshed for
@@ -23,6 +24,8 @@ function poolKey(node: string, pool: string): string {
 function contribution(ctl: SimController, rd: SimRd): Totals {
   const kib = new Map<string, number>();
   const rscs = new Map<string, number>();
+  const minors = new Map<number, number>();
+  for (const vd of rd.vds) minors.set(vd.minor, (minors.get(vd.minor) ?? 0) + 1);
   const add = (m: Map<string, number>, key: string, v: number) => m.set(key, (m.get(key) ?? 0) + v);
   for (const r of rd.rscs) {
     const key = poolKey(r.node, r.pool);
@@ -45,18 +48,20 @@ function contribution(ctl: SimController, rd: SimRd): Totals {
       }
     }
   }
-  return { kib, rscs };
+  return { kib, rscs, minors };
 }
 
-/** KiB and resources per pool key. */
+/** KiB and resources per pool key; volume definitions per DRBD minor. */
 interface Totals {
   kib: Map<string, number>;
   rscs: Map<string, number>;
+  minors: Map<number, number>;
 }
 
 function addTo(totals: Totals, c: Totals, sign: number): void {
   for (const [p, v] of c.kib) totals.kib.set(p, (totals.kib.get(p) ?? 0) + sign * v);
   for (const [p, v] of c.rscs) totals.rscs.set(p, (totals.rscs.get(p) ?? 0) + sign * v);
+  for (const [m, v] of c.minors) totals.minors.set(m, (totals.minors.get(m) ?? 0) + sign * v);
 }
 
 /** Incremental used-space and resource-count totals of every storage pool. */
@@ -96,7 +101,7 @@ export class PoolUsage {
   #current(): Totals {
     let totals = this.#totals;
     if (!totals) {
-      totals = { kib: new Map(), rscs: new Map() };
+      totals = { kib: new Map(), rscs: new Map(), minors: new Map() };
       this.#contrib.clear();
       this.#dirty.clear();
       for (const rd of this.#ctl.state.rds) this.#recompute(k(rd.name), totals);
@@ -113,6 +118,11 @@ export class PoolUsage {
   used(pool: SimPool): number {
     if (pool.kind === "DISKLESS") return 0;
     return Math.max(0, this.#current().kib.get(poolKey(pool.node, pool.name)) ?? 0);
+  }
+
+  /** Whether a volume definition uses DRBD minor `m`. */
+  minorInUse(m: number): boolean {
+    return (this.#current().minors.get(m) ?? 0) > 0;
   }
 
   /** Resources with a volume in `pool` (what the autoplacer's resource count strategy counts). */

@@ -6,11 +6,11 @@
 import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, type SimReply } from "./replies.ts";
 import { FAIL_NOT_FOUND_SNAPSHOT, WARN_NOT_CONNECTED } from "./codes.ts";
+import { backingDevice, rscPeerSlots, storageUsableKib } from "./drbd_layer.ts";
 import {
   align,
   derivedUuid,
   drbdMetaKib,
-  extentKib,
   k,
   nicsOf,
   PEER_SLOTS,
@@ -188,12 +188,12 @@ export function rdView(rd: SimRd, withVds: boolean): Record<string, unknown> {
       type: "DRBD",
       data: {
         resource_name_suffix: "",
-        peer_slots: PEER_SLOTS,
+        peer_slots: rd.peerSlots ?? PEER_SLOTS,
         al_stripes: 1,
         al_stripe_size_kib: 32,
         port: rd.port,
         transport_type: "IP",
-        secret: "simulated",
+        secret: rd.secret ?? "simulated",
         down: false,
       },
     }, { type: "STORAGE" }],
@@ -261,6 +261,7 @@ export function rscView(
 ): Record<string, unknown> {
   const inUse = ctl.isInUse(rd, r.node);
   const otherPrimary = rd.rscs.some((o) => o !== r && ctl.isInUse(rd, o.node));
+  const pool = ctl.pool(r.node, r.pool);
   // A disconnected satellite reports nothing (no state, no connections, no disk states);
   // its connected peers see their DRBD connection to it as Connecting.
   const online = ctl.isOnline(r.node);
@@ -283,9 +284,9 @@ export function rscView(
         storage: {
           storage_volumes: rd.vds.map((vd) => ({
             volume_number: vd.nr,
-            ...(r.diskless ? {} : { device_path: backingDevice(ctl, rd, r, vd) }),
+            ...(r.diskless ? {} : { device_path: backingDevice(rd, vd, pool) }),
             allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-            usable_size_kib: r.diskless ? 0 : storageKib(ctl, r, vd),
+            usable_size_kib: r.diskless ? 0 : storageUsableKib(rd, r, vd, pool),
             disk_state: r.diskless ? "[]" : "",
           })),
         },
@@ -295,7 +296,7 @@ export function rscView(
       drbd: {
         node_id: r.nodeId,
         tcp_ports: [rd.port],
-        peer_slots: PEER_SLOTS,
+        peer_slots: rscPeerSlots(rd, r),
         al_stripes: 1,
         al_size: 32,
         // a DRBD client (non-voting diskless) carries CLIENT
@@ -354,9 +355,11 @@ export function volumeView(
           minor_number: vd.minor,
         },
         device_path: `/dev/drbd${vd.minor}`,
-        ...(r.diskless ? {} : { backing_device: backingDevice(ctl, rd, r, vd) }),
+        ...(r.diskless ? {} : { backing_device: backingDevice(rd, vd, pool) }),
         meta_disk: "internal",
-        allocated_size_kib: r.diskless ? 0 : align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib),
+        allocated_size_kib: r.diskless
+          ? 0
+          : align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib, rscPeerSlots(rd, r)),
         usable_size_kib: vd.sizeKib,
         disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
       },
@@ -389,30 +392,6 @@ function replicationStates(
     out[o.node] = { replication_state: ctl.isOnline(o.node) ? "Established" : "Off" };
   }
   return out;
-}
-
-/** The backing storage of a replica: its size rounded up to the pool's allocation unit. */
-function storageKib(ctl: SimController, r: SimRsc, vd: SimVd): number {
-  const kind = ctl.pool(r.node, r.pool)?.kind ?? "LVM_THIN";
-  return align(align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib), extentKib(kind));
-}
-
-/**
- * The block device under DRBD: an LVM volume `<rd>_<vnr, 5 digits>` in the pool's volume
- * group (`/dev/<vg>/<lv>`), a zvol under the zpool, a file in the pool's directory.
- */
-export function backingDevice(ctl: SimController, rd: SimRd, r: SimRsc, vd: SimVd): string {
-  const pool = ctl.pool(r.node, r.pool);
-  const id = `${rd.name}_${String(vd.nr).padStart(5, "0")}`;
-  const spn = pool?.props["StorDriver/StorPoolName"] ?? "";
-  if (pool?.kind === "ZFS" || pool?.kind === "ZFS_THIN") {
-    return `/dev/zvol/${spn || "linstorpool"}/${id}`;
-  }
-  if (pool?.kind === "FILE" || pool?.kind === "FILE_THIN") {
-    return `${spn || "/var/lib/linstor-pools"}/${id}.img`;
-  }
-  const vg = pool?.props["StorDriver/LvmVg"] ?? (spn.split("/")[0] || "linstorpool");
-  return `/dev/${vg}/${id}`;
 }
 
 /** GET /v1/view/resources. */

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { type BenchRow, benchTimer } from "../common.ts";
 import { createStorpoolBackend } from "../../../lib/backend/storpool/backend.ts";
 import { createClientIdResolver } from "../../../lib/backend/storpool/config.ts";
-import type { Backend, Placement } from "../../../lib/backend/types.ts";
+import type { Backend } from "../../../lib/backend/types.ts";
+import type { StorpoolPlacement as Placement } from "../../../lib/backend/storpool/index.ts";
 import { startStorpoolSim } from "./server.ts";
 
 export type { BenchRow };
@@ -34,7 +35,7 @@ export async function benchStorpoolBackend(
     { host: "127.0.0.1", port: sim.port, token: sim.token, delayDeleteSeconds: 3600 },
     { clientIdOf: resolver.clientIdOf },
   );
-  const placement: Placement = { group: "one-ds-100", options: { qos: "tier1" } };
+  const placement: Placement = { group: "one-ds-100", qos: "tier1" };
   const timer = benchTimer(() => be.stats.requests);
   const time = timer.time;
   try {

@@ -1,0 +1,139 @@
+/**
+ * The `oneblk` command line: run, actions, install, uninstall, version, help, and the tool
+ * commands (sim, demo) that main.ts hands in, so that nothing here loads the tools.
+ */
+import { invocation, isKind, KINDS } from "../lib/dispatch.ts";
+import { errorLine, OneblkError } from "../lib/errors.ts";
+import { DRIVERS } from "../lib/addons/index.ts";
+import { runInvocation } from "./runner.ts";
+import { listActions } from "./registry.ts";
+
+/** Version of this build. */
+export const VERSION = "0.1.0";
+
+/** A command implemented outside the runtime (tools/): its arguments in, the exit code out. */
+export type ToolCommand = (args: string[]) => Promise<number>;
+
+/** The tool commands main.ts provides. */
+export interface ToolCommands {
+  sim: ToolCommand;
+  demo: ToolCommand;
+}
+
+const HELP = `oneblk ${VERSION}: OpenNebula storage driver for LINSTOR/DRBD and StorPool
+
+Usage:
+  oneblk run <datastore|tm|vmm> <driver> <action> [args…]   run an action (as its symlink would)
+  oneblk actions [--json]                                   list implemented actions
+  oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--stubs] [--dry-run] [--force]
+  oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
+  oneblk adopt drbd RESFILE [options]                       take a hand-made DRBD resource
+                                                            over into LINSTOR (and OpenNebula)
+  oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
+  oneblk demo [--json]                                      walk a VM through its life on simulators
+  oneblk version
+  oneblk help [command]
+
+Installed as symlinks under oned's remotes dir, the binary dispatches on its invoked name:
+  datastore/<driver>/<action>, tm/<driver>/<action>[.<system_tm>], vmm/kvm/<override>.
+Drivers: ${DRIVERS.join(", ")}.`;
+
+const COMMAND_HELP: Record<string, string> = {
+  run: "oneblk run <datastore|tm|vmm> <driver> <action> [args…]\n" +
+    "  Runs the action exactly as oned runs the symlink <kind>/<driver>/<action>\n" +
+    "  (same argv, stdin, stdout, stderr and exit code). For vmm, <driver> is kvm and\n" +
+    "  <action> is the override file name (`oneblk actions` lists them).",
+  actions: "oneblk actions [--json]\n  Lists every implemented kind/driver/action.",
+  install: `oneblk install --remotes DIR [--drivers ${DRIVERS.join(",")}] [--bin PATH]\n` +
+    "               [--stubs] [--dry-run] [--force]\n" +
+    "  Creates the action symlinks under DIR (idempotent) and prints oned.conf snippets.\n" +
+    "  --stubs writes 3-line scripts that exec the binary instead of symlinks, so that\n" +
+    "  `onehost sync` does not copy the whole binary once per action to every host.\n" +
+    "  Never overwrites a regular file unless --force (then keeps a backup).",
+  uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
+    "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
+  sim: "oneblk sim <linstor|storpool|oned> [options]\n" +
+    "  Runs a simulator in the foreground; `oneblk sim <name> --help` lists its options.",
+  demo: "oneblk demo [--json] [--latency-ms N]\n" +
+    "  Starts simulated LINSTOR and StorPool clusters and a simulated oned, and walks a VM\n" +
+    "  through its life, printing each step and a table of timings.",
+  version: "oneblk version\n  Prints the version.",
+  help: "oneblk help [command]",
+};
+
+/** Help of one command (adopt's lives with it, loaded only when asked for). */
+async function commandHelp(cmd: string | undefined): Promise<string> {
+  if (cmd === "adopt") return (await import("./adopt.ts")).ADOPT_HELP;
+  return COMMAND_HELP[cmd ?? ""] ?? HELP;
+}
+
+function wantsHelp(args: string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
+async function command(args: string[], tools: ToolCommands): Promise<number> {
+  const [cmd = "help", ...rest] = args;
+  // run and sim pass --help on: an action or a simulator answers it itself
+  if (cmd !== "help" && cmd !== "run" && cmd !== "sim" && wantsHelp(rest)) {
+    console.log(await commandHelp(cmd));
+    return 0;
+  }
+  switch (cmd) {
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(await commandHelp(rest[0]));
+      return 0;
+    case "version":
+    case "--version":
+      console.log(`oneblk ${VERSION}`);
+      return 0;
+    case "run": {
+      if (rest.length === 0 || (rest.length < 3 && wantsHelp(rest))) {
+        console.log(COMMAND_HELP.run);
+        return rest.length === 0 ? 1 : 0;
+      }
+      const [kind, driver, action, ...actionArgs] = rest;
+      if (!isKind(kind)) {
+        throw new OneblkError("usage", `unknown kind '${kind}' (known: ${KINDS.join(", ")})`);
+      }
+      if (!driver || !action) {
+        throw new OneblkError("usage", "usage: oneblk run <datastore|tm|vmm> <driver> <action>");
+      }
+      return await runInvocation(invocation(kind, driver, action, actionArgs));
+    }
+    case "actions": {
+      const list = listActions();
+      if (rest.includes("--json")) console.log(JSON.stringify(list, null, 2));
+      else for (const a of list) console.log(`${a.kind}/${a.driver}/${a.name}`);
+      return 0;
+    }
+    case "install":
+    case "uninstall": {
+      const { installMain } = await import("./install_cli.ts");
+      return await installMain(cmd, rest);
+    }
+    case "adopt": {
+      const { adoptMain } = await import("./adopt.ts");
+      return await adoptMain(rest);
+    }
+    case "sim":
+    case "demo":
+      return await tools[cmd](rest);
+  }
+  throw new OneblkError(
+    "usage",
+    `unknown command '${cmd}' (known: run, actions, install, uninstall, adopt, sim, demo, version, ` +
+      `help)`,
+  );
+}
+
+/** Run the command line; errors become one `ERROR: oneblk: …` line (exit 1 usage, 2 other). */
+export async function cli(args: string[], tools: ToolCommands): Promise<number> {
+  try {
+    return await command(args, tools);
+  } catch (e) {
+    console.error(`ERROR: oneblk: ${errorLine(e)}`);
+    return e instanceof OneblkError && e.kind === "usage" ? 1 : 2;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Runs one resolved invocation: finds the action, checks its arguments, builds the
+ * context, runs it, and reports failure the way the calling oned version shows it.
+ */
+import type { Invocation } from "../lib/dispatch.ts";
+import { errorLine, OneblkError } from "../lib/errors.ts";
+import { createContext } from "../lib/context.ts";
+import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
+import { checkArity } from "../lib/one/args.ts";
+import { killActiveCommands } from "../lib/host/process.ts";
+import { DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
+import { ACTIONS, findAction, listActions } from "./registry.ts";
+
+function known(kind: string): string {
+  const names = [...new Set(ACTIONS.filter((a) => a.kind === kind).map((a) => a.action))].sort();
+  return names.length ? names.join(", ") : "none";
+}
+
+/** Resolve the profile and action definition for an invocation, or throw a usage error. */
+export function resolve(inv: Invocation) {
+  if (inv.kind === "vmm") {
+    const o = VMM_OVERRIDES[inv.name];
+    const def = o && findAction("vmm", o.action);
+    if (!o || !def) {
+      const names = listActions().filter((a) => a.kind === "vmm").map((a) => a.name);
+      throw new OneblkError(
+        "usage",
+        `unknown vmm action '${inv.driver}/${inv.name}' (known: ${names.join(", ") || "none"})`,
+      );
+    }
+    return { def, driver: o.driver };
+  }
+  if (!isDriver(inv.driver)) {
+    throw new OneblkError(
+      "usage",
+      `unknown ${inv.kind} driver '${inv.driver}' (known: ${DRIVERS.join(", ")})`,
+    );
+  }
+  const def = findAction(inv.kind, inv.action);
+  if (!def) {
+    throw new OneblkError(
+      "usage",
+      `unknown ${inv.kind} action '${inv.driver}/${inv.name}' (known: ${known(inv.kind)})`,
+    );
+  }
+  return { def, driver: inv.driver };
+}
+
+/**
+ * oned's timeout (-w) sends SIGTERM to the action's process group; host commands run in
+ * their own groups, so stop them too before exiting.
+ */
+function onTerminate(sig: Deno.Signal): void {
+  killActiveCommands("SIGTERM");
+  const line = `ERROR: oneblk: interrupted by ${sig}; host commands stopped\n`;
+  Deno.stderr.writeSync(new TextEncoder().encode(line));
+  Deno.exit(143);
+}
+
+/** Run an invocation; returns the process exit code (0 success, 1 failure). */
+export async function runInvocation(inv: Invocation): Promise<number> {
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => onTerminate(sig));
+  }
+  const env = Deno.env.toObject();
+  // deno-lint-ignore no-explicit-any
+  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
+  let version: OneVersion | string = "7.4.0";
+  const started = performance.now();
+  let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
+  let code = 0;
+  try {
+    const remotes = findRemotesDir({ env, invokedPath });
+    version = await readOneVersion(remotes);
+    const { def, driver } = resolve(inv);
+    checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
+    const mod = await def.load();
+    ctx = createContext(inv, driver, env, version, remotes);
+    await mod.run(ctx);
+    await ctx.flush();
+  } catch (e) {
+    code = 1;
+    const what = `${inv.kind}/${inv.driver}/${inv.name}`;
+    const text = formatError(`${what}: ${errorLine(e)}`, version);
+    await Deno.stderr.write(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+    if (!(e instanceof OneblkError) && env.ONEBLK_DEBUG) console.error(e);
+  } finally {
+    await ctx?.close();
+    const statsFile = env.ONEBLK_STATS_FILE;
+    if (statsFile) {
+      const line = JSON.stringify({
+        kind: inv.kind,
+        driver: inv.driver,
+        action: inv.name,
+        ok: code === 0,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        rest: ctx?.restCalls() ?? 0,
+        ssh: ctx?.hostCalls() ?? 0,
+        one: ctx?.oneCalls() ?? 0,
+      });
+      await Deno.writeTextFile(statsFile, line + "\n", { append: true });
+    }
+  }
+  return code;
+}

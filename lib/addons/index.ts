@@ -1,0 +1,48 @@
+/**
+ * The add-on registry: every drop-in add-on oneblk answers for, one line each. A new add-on is
+ * one file beside these (an AddOn: lib/addons/types.ts) and one line in ADDONS; the driver
+ * list, the profiles and the VMM override names everywhere else are derived from here.
+ */
+import { OneblkError } from "../errors.ts";
+import { linstor } from "./linstor.ts";
+import { linstorUn } from "./linstor_un.ts";
+import { storpool } from "./storpool.ts";
+import type { AddOn, Profile } from "./types.ts";
+
+export type { AddOn, Attrs, DiskFacts, Profile } from "./types.ts";
+
+/** Every add-on, in display order. */
+export const ADDONS: readonly AddOn[] = [linstor, linstorUn, storpool];
+
+/** Every driver name oneblk answers to. */
+export const DRIVERS: readonly string[] = ADDONS.map((a) => a.driver);
+
+/** True when `driver` is one of ours. */
+export function isDriver(driver: string): boolean {
+  return DRIVERS.includes(driver);
+}
+
+/** The add-on of a driver name; throws a usage error naming the known ones. */
+export function addOn(driver: string): AddOn {
+  const a = ADDONS.find((x) => x.driver === driver);
+  if (!a) {
+    throw new OneblkError("usage", `unknown driver '${driver}' (known: ${DRIVERS.join(", ")})`);
+  }
+  return a;
+}
+
+/** The profile of a driver name in this environment; throws a usage error for others. */
+export function profileFor(driver: string, env: Record<string, string | undefined>): Profile {
+  return addOn(driver).profile(env);
+}
+
+/**
+ * VMM override file names under vmm/kvm/ → the add-on (driver) and VM_MAD action they serve,
+ * for every add-on (whether oneblk implements the action is the action registry's business).
+ */
+export const VMM_OVERRIDES: Readonly<Record<string, { driver: string; action: string }>> = Object
+  .fromEntries(
+    ADDONS.flatMap((a) =>
+      Object.entries(a.vmmOverrides).map(([action, file]) => [file, { driver: a.driver, action }])
+    ),
+  );

@@ -1,0 +1,122 @@
+/**
+ * addon-storpool, driver `storpool`.
+ *
+ * Datastore attributes:
+ *  - store: SP_API_HTTP_HOST, SP_API_HTTP_PORT, SP_AUTH_TOKEN, SP_CLONE_GW (else the add-on's
+ *    rc files, RC_FILES below, else storpool.conf: lib/backend/storpool/config.ts);
+ *  - placement: the StorPool template `<px>-ds-<datastore>`, SP_REPLICATION, SP_PLACEALL,
+ *    SP_PLACETAIL, SP_PLACEHEAD, SP_QOSCLASS (tag `qc`).
+ * ONE_PX (environment, default `one`) prefixes every name, so several OpenNebula instances can
+ * share one StorPool cluster. Names: image `<px>-img-<image>`, SOURCE
+ * `<px>-ds-<ds>/<px>-img-<image>`, private clone (and per-VM CDROM copy)
+ * `<px>-img-<image>-<vm>-<disk>`, volatile disk
+ * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
+ * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
+ * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`; tags virt=one, nloc=<px>,
+ * nvm, diskid. VMM overrides: the add-on's `deploy-tweaks` (with its `deploy-tweaks.d/` helper
+ * directory), `tmsave`/`tmrestore`, `attach_disk.storpool`/`detach_disk.storpool` and the
+ * `-storpool` snapshot overrides.
+ */
+import type { StorpoolPlacement } from "../backend/storpool/index.ts";
+import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
+
+/** Where addon-storpool keeps its rc files, in reading order (later files win). */
+const RC_FILES: readonly string[] = [
+  "/var/lib/one/remotes/addon-storpoolrc",
+  "/var/lib/one/remotes/datastore/addon-storpoolrc",
+  "/var/lib/one/remotes/tm/storpool/addon-storpoolrc",
+  "/var/tmp/one/addon-storpoolrc",
+  "/var/tmp/one/datastore/addon-storpoolrc",
+  "/var/tmp/one/tm/storpool/addon-storpoolrc",
+  "/etc/storpool/addon-storpool.conf",
+];
+
+/** The ONE_PX prefix (several OpenNebula instances on one cluster), default "one". */
+export function storpoolPrefix(env: Record<string, string | undefined>): string {
+  return env.ONE_PX || "one";
+}
+
+/** The profile with name prefix `px`. */
+function storpoolProfile(px: string): Profile {
+  return {
+    name: "storpool",
+    keepImageFormat: false,
+    cdromClone: true,
+    store(ds) {
+      const attrs: Record<string, string> = {};
+      for (const k of ["SP_API_HTTP_HOST", "SP_API_HTTP_PORT", "SP_AUTH_TOKEN", "SP_CLONE_GW"]) {
+        attrs[k] = ds.get(k);
+      }
+      return { kind: "storpool", attrs, rcFiles: RC_FILES };
+    },
+    placement(ds: Attrs, dsId): StorpoolPlacement {
+      return {
+        group: `${px}-ds-${dsId}`,
+        replicas: intAttr(ds.get("SP_REPLICATION")),
+        placeAll: ds.get("SP_PLACEALL") || undefined,
+        placeTail: ds.get("SP_PLACETAIL") || undefined,
+        placeHead: ds.get("SP_PLACEHEAD") || undefined,
+        qos: ds.get("SP_QOSCLASS") || undefined,
+      };
+    },
+    imageVolume: (id) => `${px}-img-${id}`,
+    imageSource: (id, dsId) => `${px}-ds-${dsId}/${px}-img-${id}`,
+    sourceVolume(source) {
+      const s = source.trim();
+      return s.slice(s.lastIndexOf("/") + 1);
+    },
+    volumeSource: (volume, dsId) => `${px}-ds-${dsId}/${volume}`,
+    diskVolume(vmId, d) {
+      if (d.volatile || !d.source) {
+        const fmt = d.type === "SWAP" || d.type === "swap" ? "swap" : (d.format || "raw");
+        return `${px}-sys-${vmId}-${d.diskId}-${fmt}`;
+      }
+      if (d.clone || d.type === "CDROM") return `${px}-img-${d.imageId}-${vmId}-${d.diskId}`;
+      return `${px}-img-${d.imageId}`;
+    },
+    volatileVolume: (vmId, diskId, format) => `${px}-sys-${vmId}-${diskId}-${format || "raw"}`,
+    checkpointVolume: (vmId) => `${px}-sys-${vmId}-rawcheckpoint`,
+    backupSnapshotName: (volume, vmId) => `${volume}-onebackup-${vmId}`,
+    backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,
+    snapshotName: (volume, snapId) => `${volume}-snap${snapId}`,
+    snapshotId: (volume, s) => numbered(`${volume}-snap`)(s),
+    vmSnapshotName: (volume, snapId, ts) => `${volume}-ONESNAP-${snapId}-${ts}`,
+    contextVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-iso`,
+    diskProps: (vmId, diskId) => ({
+      virt: "one",
+      nloc: px,
+      nvm: String(vmId),
+      diskid: String(diskId),
+    }),
+    dsMatch: () => ({ virt: "one", nloc: px }),
+  };
+}
+
+/** The `storpool` add-on. */
+export const storpool: AddOn = {
+  driver: "storpool",
+  replaces: "addon-storpool",
+  profile: (env) => storpoolProfile(storpoolPrefix(env)),
+  rcFiles: RC_FILES,
+  vmmOverrides: {
+    deploy: "deploy-tweaks",
+    save: "tmsave",
+    restore: "tmrestore",
+    attach_disk: "attach_disk.storpool",
+    detach_disk: "detach_disk.storpool",
+    snapshotcreate: "snapshot_create-storpool",
+    snapshotrevert: "snapshot_revert-storpool",
+    snapshotdelete: "snapshot_delete-storpool",
+  },
+  tmMadConf: [
+    `NAME = "storpool", LN_TARGET = "NONE", CLONE_TARGET = "SELF", SHARED = "YES",`,
+    `DS_MIGRATE = "YES", DRIVER = "raw", ALLOW_ORPHANS = "YES", TM_MAD_SYSTEM = ""`,
+  ],
+  dsMadConf: {
+    lines: [
+      `NAME = "storpool", REQUIRED_ATTRS = "DISK_TYPE", PERSISTENT_ONLY = "NO",`,
+      `MARKETPLACE_ACTIONS = "export"`,
+    ],
+    notes: [],
+  },
+};

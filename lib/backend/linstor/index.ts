@@ -1,0 +1,33 @@
+/**
+ * The LINSTOR store: its settings (from the LINSTOR add-ons' datastore attributes), its
+ * placement type and how they open the backend (backend.ts, REST client client.ts).
+ */
+import type { StoreImpl } from "../types.ts";
+import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
+
+export type { LinstorPlacement } from "./backend.ts";
+export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
+
+/** How to reach a LINSTOR controller (a datastore's store settings). */
+export interface LinstorStore {
+  kind: "linstor";
+  /** Controller list (LINSTOR_CONTROLLERS syntax, see client.ts). */
+  controllers: string;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+/** The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. */
+export const linstorStore: StoreImpl<LinstorStore, LinstorPlacement> = {
+  kind: "linstor",
+  open(store, deps) {
+    return createLinstorBackend({
+      controllers: store.controllers,
+      caFile: store.caFile,
+      certFile: store.certFile,
+      keyFile: store.keyFile,
+      token: deps.env.LINSTOR_TOKEN || undefined,
+    }, { hosts: deps.hosts });
+  },
+};

@@ -1,0 +1,132 @@
+/**
+ * Making a volume usable on a host and releasing it again: attach and wait for the device,
+ * attach and link it at a VM path, a temporary attachment that is always released, and the
+ * tolerant release of a VM disk (dead host, device still open, a front-end the store does not
+ * know).
+ */
+import type { ActionContext } from "../context.ts";
+import type { AttachOptions, Backend } from "../backend/types.ts";
+import { isKind, OneblkError } from "../errors.ts";
+import { link, unlink, waitForPath } from "../host/ops.ts";
+import { isFrontend } from "./frontend.ts";
+
+/** How long a device may take to appear on a host after attach. */
+export const DEVICE_WAIT_MS = 30_000;
+
+/** Attach `volume` on `host` and wait (on the host) until its device node exists. */
+export async function attachReady(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  opts: AttachOptions = {},
+): Promise<string> {
+  await backend.attach(volume, host, opts);
+  const device = backend.devicePath(volume);
+  if (!(await waitForPath(ctx.hosts, host, device, DEVICE_WAIT_MS))) {
+    throw new OneblkError(
+      "timeout",
+      `device ${device} of ${volume} did not appear on ${host} within ${DEVICE_WAIT_MS} ms`,
+    );
+  }
+  return device;
+}
+
+/** Attach `volume` on `host` and point `path` at its device there. */
+export async function attachAndLink(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  path: string,
+  opts: AttachOptions = {},
+): Promise<void> {
+  await backend.attach(volume, host, opts);
+  await link(ctx.hosts, host, backend.devicePath(volume), path);
+}
+
+/** Options of withAttached. */
+export interface AttachUse {
+  readOnly?: boolean;
+  /**
+   * When the host already has the volume (a replica, or a VM using it there), use it as it is
+   * and leave it attached afterwards (a LINSTOR tie-breaker does not count).
+   */
+  reuseExisting?: boolean;
+}
+
+/**
+ * Attach `volume` on `host`, wait for its device, run `fn(device)`, and detach again whatever
+ * happens. A failed detach is reported (ctx.info) but does not fail the action: the data
+ * step's outcome is what counts, and a leftover attachment is removed with the volume.
+ */
+export async function withAttached<T>(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  fn: (device: string) => Promise<T>,
+  opts: AttachUse = {},
+): Promise<T> {
+  if (opts.reuseExisting) {
+    const here = (await backend.attachments(volume)).some((a) => a.host === host && !a.tieBreaker);
+    if (here) return await fn(backend.devicePath(volume));
+  }
+  try {
+    return await fn(await attachReady(ctx, backend, volume, host, { readOnly: opts.readOnly }));
+  } finally {
+    try {
+      await backend.detach(volume, host);
+    } catch (e) {
+      ctx.info(`could not detach ${volume} from ${host}: ${(e as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Undo of a volume made and attached on `host` by this call: detach it there (not attached any
+ * more is fine) and delete it at once.
+ */
+export async function detachAndDelete(
+  backend: Backend,
+  volume: string,
+  host: string,
+): Promise<void> {
+  try {
+    await backend.detach(volume, host);
+  } catch (e) {
+    if (!isKind(e, "not_found")) throw e;
+  }
+  await backend.deleteVolume(volume, { immediate: true });
+}
+
+/**
+ * Remove `path` on `host` and detach `volume` there, tolerating what a retry or a dead host
+ * brings: an unreachable host (the link dies with it; the store side is still released), a
+ * device still open (a CDROM another VM uses: left attached, reported) and a front-end the
+ * store does not know as a client.
+ */
+export async function unlinkAndDetach(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  path: string,
+): Promise<void> {
+  try {
+    await unlink(ctx.hosts, host, path);
+  } catch (e) {
+    if (!isKind(e, "unavailable")) throw e;
+    ctx.info(`host ${host} is unreachable: ${path} not removed there`);
+  }
+  try {
+    await backend.detach(volume, host);
+  } catch (e) {
+    if (isKind(e, "in_use")) {
+      ctx.info(`${volume} is still in use on ${host}; left attached`);
+      return;
+    }
+    if (isKind(e, "config", "not_found", "unavailable") && await isFrontend(ctx, host)) return;
+    throw e;
+  }
+}

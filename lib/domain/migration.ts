@@ -1,0 +1,263 @@
+/**
+ * Live migration: tm premigrate / postmigrate / failmigrate `src dst DIR vmid dsid [caller_tm]`
+ * (docs/contract.md "tm migrate"), written once for every profile. The VM comes base64 on
+ * stdin (≥5.10) or argv (≤5.8), else from oned.
+ *
+ * Disks handled: every VM disk whose TM_MAD is this driver (image disks of our image
+ * datastores, and volatile disks when the system datastore is ours).
+ *
+ * - pre:  per disk attach on dst (diskless where there is no replica), allow two primaries,
+ *         link DIR/disk.i on dst. As the system TM (no caller_tm) and when DIR is not on a
+ *         filesystem shared by src and dst, the VM directory is first copied src → dst (tar
+ *         stream). Any failure undoes everything this call did: the cluster is as before.
+ * - post: per disk detach from src (kept, and reported, while something holds it open there)
+ *         and stop allowing two primaries; as the system TM, remove DIR on src unless shared.
+ * - fail: per disk remove the dst link (unless DIR is shared), detach from dst (a diskful
+ *         replica or tie-breaker stays: the store never removes those) and stop allowing two
+ *         primaries; as the system TM, remove DIR on dst unless shared.
+ *
+ * Whether DIR is shared is tested (lib/domain/vm_dir.ts), not assumed from SHARED=YES.
+ *
+ * src == dst: nothing to do. As the system TM, the same call is then handed to every other
+ * TM_MAD of the VM's disks (`$R/tm/<tm>/<action> args… <our name>`, same stdin), like
+ * `migrate_other`; drivers without that script are skipped. A forwarded call (caller_tm set)
+ * never forwards again.
+ */
+import { join } from "node:path";
+import type { ActionContext } from "../context.ts";
+import type { Backend } from "../backend/types.ts";
+import { diskPath, readMigrateArgs } from "../one/args.ts";
+import { type DiskView, parseVm, type VmView } from "../one/views.ts";
+import { findRemotesDir } from "../one/output.ts";
+import { exists, link, removeDir, unlink } from "../host/ops.ts";
+import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { readOnlyDisk } from "./vm_disk.ts";
+import { vmContextVolume } from "./context_iso.ts";
+import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
+
+/** The three migrate steps. */
+export type MigratePhase = "pre" | "post" | "fail";
+
+/** One of our disks (or the context ISO volume) with its volume and store. */
+interface OurDisk {
+  readOnly: boolean;
+  volume: string;
+  backend: Backend;
+  path: string;
+}
+
+/** The remotes dir `$R` of this invocation. */
+function remotesDir(ctx: ActionContext): string {
+  // deno-lint-ignore no-explicit-any
+  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
+  return findRemotesDir({ env: ctx.env, invokedPath });
+}
+
+const FORWARD_TIMEOUT_MS = 900_000;
+
+/**
+ * Hand the call to `$R/tm/<tm>/<action>` for each other TM_MAD (migrate_other): same argv plus
+ * our driver name, same stdin. Missing scripts are skipped. Throws on the first failure.
+ */
+async function forwardToOthers(
+  ctx: ActionContext,
+  action: string,
+  tms: string[],
+): Promise<void> {
+  if (!tms.length) return;
+  const r = remotesDir(ctx);
+  const stdin = new TextEncoder().encode(await ctx.stdin());
+  for (const tm of tms) {
+    if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(tm)) {
+      throw new OneblkError("input", `invalid disk TM_MAD ${JSON.stringify(tm)}`);
+    }
+    const script = join(r, "tm", tm, action);
+    try {
+      if (!(await Deno.stat(script)).isFile) continue;
+    } catch {
+      ctx.info(`no ${script}: ${action} not forwarded to ${tm}`);
+      continue;
+    }
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), FORWARD_TIMEOUT_MS);
+    let out: Deno.CommandOutput;
+    try {
+      const child = new Deno.Command(script, {
+        args: [...ctx.args, ctx.inv.driver],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+        signal: ac.signal,
+      }).spawn();
+      const w = child.stdin.getWriter();
+      await w.write(stdin).catch(() => {});
+      await w.close().catch(() => {});
+      out = await child.output();
+    } catch (e) {
+      throw new OneblkError("host", `cannot run ${script}: ${(e as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!out.success) {
+      const last = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean).pop();
+      throw new OneblkError(
+        "host",
+        `tm/${tm}/${action} failed (exit ${out.code})${last ? `: ${last}` : ""}`,
+      );
+    }
+  }
+}
+
+/**
+ * Load our disks with their stores; as the system TM (`systemTm`) also the context ISO volume
+ * of profiles that keep it on the store, when it exists (it moves like a disk).
+ */
+async function ourDisks(
+  ctx: ActionContext,
+  vm: VmView,
+  dir: string,
+  sysDsId: number,
+  systemTm: boolean,
+): Promise<OurDisk[]> {
+  const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
+  const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
+  if (!mine.length && !iso) return [];
+  const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
+  if (iso) dsIds.add(sysDsId);
+  const one = await ctx.one();
+  const dss = new Map(
+    await Promise.all([...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const)),
+  );
+  const out: OurDisk[] = mine.map((disk: DiskView) => {
+    const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
+    return {
+      readOnly: readOnlyDisk(disk),
+      volume: ctx.profile.diskVolume(vm.id, disk),
+      backend: ctx.backend(ds),
+      path: diskPath(dir, disk.diskId),
+    };
+  });
+  // A VM deployed while the ISO was a plain file has no volume: the ISO moves with DIR.
+  const isoBackend = iso ? ctx.backend(dss.get(sysDsId)!) : null;
+  if (iso && isoBackend && await isoBackend.getVolume(iso)) {
+    out.push({
+      readOnly: false,
+      volume: iso,
+      backend: isoBackend,
+      path: diskPath(dir, vm.contextDiskId!),
+    });
+  }
+  return out;
+}
+
+function otherTms(ctx: ActionContext, vm: VmView): string[] {
+  return [...new Set(vm.disks.map((d) => d.tmMad).filter((t) => t && t !== ctx.inv.driver))];
+}
+
+/** Run one migrate step (the body of tm premigrate, postmigrate and failmigrate). */
+export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Promise<void> {
+  const action = `${phase}migrate`;
+  const a = await readMigrateArgs(action, ctx.args, () => ctx.stdin());
+  if (a.srcHost === a.dstHost) {
+    ctx.info(`source and destination are both ${a.srcHost}: nothing to do`);
+    return;
+  }
+  const vm = a.vmXml ? parseVm(a.vmXml) : await (await ctx.one()).vmInfo(a.vmId);
+  if (vm.id !== a.vmId) {
+    throw new OneblkError("input", `the VM XML is VM ${vm.id}, the arguments name VM ${a.vmId}`);
+  }
+  const systemTm = a.callerTm === null;
+  const disks = await ourDisks(ctx, vm, a.dir, a.dsId, systemTm);
+  const others = systemTm ? otherTms(ctx, vm) : [];
+  if (phase === "pre") {
+    await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, disks, others);
+    return;
+  }
+  // post: clean the source; fail: clean the destination. Errors are collected so every disk is
+  // handled, then reported together.
+  const errors: string[] = [];
+  const clean = phase === "post" ? a.srcHost : a.dstHost;
+  let shared = true;
+  if (systemTm || phase === "fail") {
+    try {
+      shared = await vmDirShared(ctx, a.srcHost, a.dstHost, a.dir);
+    } catch (e) {
+      errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
+    }
+  }
+  for (const d of disks) {
+    if (phase === "fail" && !shared && !systemTm) {
+      await unlink(ctx.hosts, clean, d.path).catch((e) => errors.push(errorLine(e)));
+    }
+    try {
+      await d.backend.detach(d.volume, clean);
+    } catch (e) {
+      if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
+      else errors.push(errorLine(e));
+    }
+    await d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
+  }
+  if (systemTm && !shared && errors.length === 0) {
+    try {
+      await removeDir(ctx.hosts, clean, a.dir, [vmDirPrefix(a.dir, vm.id)]);
+    } catch (e) {
+      if (isKind(e, "unavailable")) ctx.info(`${clean} unreachable: ${a.dir} left there`);
+      else errors.push(errorLine(e));
+    }
+  }
+  try {
+    await forwardToOthers(ctx, action, others);
+  } catch (e) {
+    errors.push(errorLine(e));
+  }
+  if (errors.length) throw new OneblkError("backend", errors.join("; "));
+}
+
+async function premigrate(
+  ctx: ActionContext,
+  src: string,
+  dst: string,
+  dir: string,
+  vmId: number,
+  systemTm: boolean,
+  disks: OurDisk[],
+  others: string[],
+): Promise<void> {
+  const undo: (() => Promise<unknown>)[] = [];
+  try {
+    let shared = false;
+    if (systemTm) {
+      shared = await vmDirShared(ctx, src, dst, dir);
+      if (!shared) {
+        const prefix = vmDirPrefix(dir, vmId);
+        const existed = await exists(ctx.hosts, dst, dir);
+        undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
+        await copyVmDir(ctx, src, dir, dst, dir);
+      }
+    }
+    for (const d of disks) {
+      const before = await d.backend.attachments(d.volume);
+      const had = before.some((x) => x.host === dst && !x.tieBreaker);
+      if (!had) {
+        undo.push(() => d.backend.detach(d.volume, dst));
+        await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
+      }
+      undo.push(() => d.backend.setDualPrimary(d.volume, false));
+      await d.backend.setDualPrimary(d.volume, true);
+      if (!shared) {
+        undo.push(() => unlink(ctx.hosts, dst, d.path));
+        await link(ctx.hosts, dst, d.backend.devicePath(d.volume), d.path);
+      }
+    }
+    await forwardToOthers(ctx, "premigrate", others);
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (ue) {
+        ctx.info(`undo failed: ${errorLine(ue)}`);
+      }
+    }
+    throw e;
+  }
+}
