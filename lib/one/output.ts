@@ -61,7 +61,7 @@ function asVersion(v: OneVersion | string): OneVersion {
 /** Version thresholds used by the drivers (docs/contract.md "Version differences"). */
 export const VERSION_GATES = {
   /** Error text: before this the `ERROR MESSAGE --8<------` block is required. */
-  plainErrors: "6.1.80",
+  plainErrors: "6.0.3",
   /** DS actions get `id` + stdin. */
   dsStdin: "6.7.80",
   /** Log-prefixed stderr lines become LOG messages. */
@@ -130,8 +130,8 @@ function oneLineText(s: string): string {
 
 /**
  * The stderr text that makes oned show `message` as the failure reason, ending in "\n":
- * - < 6.2: the message between `ERROR MESSAGE --8<------` / `ERROR MESSAGE ------>8--`;
- * - 6.2 – 6.10: one plain line;
+ * - < 6.0.3: the message between `ERROR MESSAGE --8<------` / `ERROR MESSAGE ------>8--`;
+ * - 6.0.3 – 6.10: one plain line;
  * - ≥ 7.0: one plain line that does not look like a log line (else the MAD would turn it
  *   into a LOG message and the failure reason would be empty).
  */
@@ -151,8 +151,8 @@ export type LogLevel = "INFO" | "WARN" | "DEBUG" | "ERROR";
 /**
  * A progress/log line for stderr, ending in "\n", or null when it must not be written:
  * - ≥ 7.0: `INFO: <vmid> msg` (goes to the VM log) or `INFO: oneblk: msg` (oned.log);
- * - 6.2 – 6.10: null, because all stderr becomes the failure text there;
- * - < 6.2: `INFO: oneblk: msg` (logged by the MAD on failure, outside the error block).
+ * - 6.0.3 – 6.10: null, because all stderr becomes the failure text there;
+ * - < 6.0.3: `INFO: oneblk: msg` (logged by the MAD on failure, outside the error block).
  */
 export function logLine(
   level: LogLevel,

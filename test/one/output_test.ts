@@ -92,14 +92,15 @@ describe("versions", () => {
 });
 
 describe("error text per version", () => {
-  it("< 6.2 wraps the message in the ERROR MESSAGE block", () => {
+  it("< 6.0.3 wraps the message in the ERROR MESSAGE block", () => {
     const expect =
       "ERROR MESSAGE --8<------\nvolume one-7 is in use on node2\nERROR MESSAGE ------>8--\n";
-    assert.equal(formatError("volume one-7 is in use on node2", v("5.12.0")), expect);
-    assert.equal(formatError("volume one-7 is in use on node2", v("6.0.0.1")), expect);
+    for (const ver of ["5.12.0", "6.0.0.1", "6.0.2"]) {
+      assert.equal(formatError("volume one-7 is in use on node2", v(ver)), expect, ver);
+    }
   });
-  it("≥ 6.2 writes one plain line", () => {
-    for (const ver of ["6.2.0", "6.6.3", "6.10.0", "7.0.1", "7.4.0"]) {
+  it("≥ 6.0.3 writes one plain line (the MADs stopped looking for the block there)", () => {
+    for (const ver of ["6.0.3", "6.1.0", "6.2.0", "6.6.3", "6.10.0", "7.0.1", "7.4.0"]) {
       assert.equal(formatError("volume one-7\nis in use", v(ver)), "volume one-7 is in use\n");
     }
   });
@@ -109,7 +110,7 @@ describe("error text per version", () => {
     assert.doesNotMatch(out.trimEnd(), MAD_LOG_RE);
     assert.equal(formatError("", v("7.0.0")), "unknown error\n");
   });
-  it("log lines: VM log on ≥ 7.0, suppressed on 6.2–6.10", () => {
+  it("log lines: VM log on ≥ 7.0, suppressed on 6.0.3–6.10", () => {
     const l7 = infoLine("cloned OpenNebula-Image-42", v("7.0.0"), 7)!;
     assert.equal(l7, "INFO: 7 cloned OpenNebula-Image-42\n");
     const m = MAD_LOG_RE.exec(l7.trimEnd())!;
@@ -118,6 +119,8 @@ describe("error text per version", () => {
     assert.equal(MAD_LOG_RE.exec(noVm.trimEnd())![2], undefined, "no id parsed from the text");
     assert.equal(infoLine("x", v("6.10.0"), 7), null);
     assert.equal(infoLine("x", v("6.2.0")), null);
+    assert.equal(infoLine("x", v("6.0.3")), null, "6.0.3 turns all stderr into the failure text");
+    assert.equal(infoLine("x", v("6.0.2")), "INFO: oneblk: x\n");
     assert.equal(infoLine("x", v("5.12.0"), 7), "INFO: oneblk: x\n");
     assert.equal(logLine("WARN", "a\nb", v("7.0.0"), 3), "WARN: 3 a b\n");
   });
