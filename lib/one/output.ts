@@ -288,6 +288,11 @@ export function monitorVmLine(u: VmDiskUsage): string {
   return `VM=[ID=${u.vmId}, MONITOR="${encodeBase64Text(vmMonitorText(u))}"]`;
 }
 
+/** `VM=[ID=<vmid>,POLL="<vmMonitorText> "]`: the ≤5.10 monitor_ds line (host monitoring text). */
+export function pollVmLine(u: VmDiskUsage): string {
+  return `VM=[ID=${u.vmId},POLL="${vmMonitorText(u)} "]`;
+}
+
 /** Largest UDP payload sendMonitorVm puts in one datagram. */
 export const MAX_MONITOR_DATAGRAM = 60_000;
 

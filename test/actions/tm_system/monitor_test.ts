@@ -160,6 +160,80 @@ describe("tm monitor (system datastore)", () => {
     });
   });
 
+  PROFILES.forEach((name, i) => {
+    it(`${name}: monitor_ds prints the VMs of a datastore directory as the host sees them`, async () => {
+      const env = envs[name];
+      const vmId = 3000 + i;
+      const dsDir = c.hostPath("bravo", `/var/lib/one/datastores/${env.systemDs}`);
+      const vmDir = join(dsDir, String(vmId));
+      await Deno.mkdir(join(vmDir, "disk.1.snap"), { recursive: true });
+      await Deno.mkdir(join(dsDir, "3999"), { recursive: true }); // a VM without disks
+      await Deno.mkdir(join(dsDir, "notavm"), { recursive: true });
+      // disk.0: a store volume behind its link (the simulator's device is a sparse file)
+      const vol = env.profile.volatileVolume(vmId, 0, "raw");
+      await env.backend.createVolume(vol, 8, {
+        placement: env.placement(env.systemDs),
+        props: env.profile.diskProps(vmId, 0, env.systemDs),
+      });
+      await env.backend.attach(vol, "bravo");
+      await writeStart(devicePath(c, env, "bravo", vol), pattern(3 * 1024 * 1024, 9));
+      await Deno.symlink(devicePath(c, env, "bravo", vol), join(vmDir, "disk.0"));
+      // disk.1: a file disk with a snapshot; disk.2 a dangling link; disk.x not a disk
+      await Deno.writeFile(join(vmDir, "disk.1"), pattern(2 * 1024 * 1024, 1));
+      await Deno.writeFile(join(vmDir, "disk.1.snap", "0"), pattern(1024 * 1024 + 1, 2));
+      await Deno.symlink("/nonexistent/dev", join(vmDir, "disk.2"));
+      await Deno.writeFile(join(vmDir, "disk.x"), pattern(4096, 3));
+
+      const ours = (stdout: string) => stdout.split("\n").filter((l) => l.includes(`${vmId}`));
+      const probes = join(c.remotes, "im", "kvm-probes.d");
+      const version = join(c.remotes, "VERSION");
+      try {
+        // 7.0 remotes without probes: the 5.12+ MONITOR line, base64 of the sizes
+        let r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.doesNotMatch(r.stdout, /ID=3999|notavm/);
+        const [line] = ours(r.stdout);
+        const m = /^VM=\[ID=(\d+), MONITOR="([A-Za-z0-9+/=]+)"\]$/.exec(line);
+        assert.ok(m, r.stdout);
+        const text = atob(m[2]);
+        const disk0 = Number(/DISK_SIZE=\[ID=0,SIZE=(\d+)\]/.exec(text)?.[1]);
+        assert.ok(disk0 >= 3 && disk0 <= 8, text);
+        assert.match(text, /DISK_SIZE=\[ID=1,SIZE=2\]/);
+        assert.match(text, /SNAPSHOT_SIZE=\[ID=0,DISK_ID=1,SIZE=2\]/);
+        assert.doesNotMatch(text, /ID=2,|disk\.x/);
+        const poll = `VM=[ID=${vmId},POLL="${text} "]`;
+        // probes of 5.10 (no kvm-probes.d/vm): the POLL line
+        await Deno.mkdir(probes, { recursive: true });
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [poll]);
+        // probes of 5.12+: MONITOR again, whatever VERSION says
+        await Deno.mkdir(join(probes, "vm"));
+        await Deno.writeTextFile(version, "5.10.0\n");
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [line]);
+        // no probes: VERSION decides
+        await Deno.remove(join(c.remotes, "im"), { recursive: true });
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [poll]);
+        // a directory that does not exist has no VMs
+        r = await c.run("tm", name, "monitor_ds", [join(dsDir, "missing")]);
+        assertOk(r);
+        assert.equal(r.stdout, "");
+      } finally {
+        await Deno.writeTextFile(version, "7.0.0\n");
+        await Deno.remove(join(c.remotes, "im"), { recursive: true }).catch(() => {});
+        await env.backend.detach(vol, "bravo");
+      }
+    });
+  });
+
+  it("monitor_ds refuses a relative directory", async () => {
+    assertOneLineFailure(await c.run("tm", "linstor", "monitor_ds", ["var/lib"]), /absolute/);
+  });
+
   it("unusable monitord (PUBKEY): logged, capacity printed; ≤6.6 argv style", async () => {
     const env = envs.linstor;
     const ds = c.oned.state.datastores.get(env.systemDs)!;
