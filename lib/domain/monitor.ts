@@ -4,8 +4,8 @@
  * - from the front-end (tm monitor with MONITOR_VM_DISKS): one bulk usage query of the store,
  *   grouped by the VM and disk ids the profile's metadata carries (vm_props.ts), so the number
  *   of store requests does not grow with the number of volumes. They are pushed to onemonitord
- *   over UDP (MONITOR_VM; the address from ONEBLK_MONITORD_CONF or monitord.conf); an
- *   unreachable monitord is logged, never fatal;
+ *   over UDP (MONITOR_VM; the address and PUBKEY from ONEBLK_MONITORD_CONF or monitord.conf,
+ *   encrypted with that key when there is one); an unreachable monitord is logged, never fatal;
  * - on a host (tm monitor_ds `<DS dir>`, run by the host probe): what the host sees in the
  *   datastore directory. Every numeric VM directory with `disk.<id>` entries gives one VM:
  *   a disk that is a block device (a store volume behind its link) counts its size, a file
@@ -64,7 +64,10 @@ export async function pushVmDiskUsage(
   try {
     const target = await readMonitordConf(conf);
     const r = await sendMonitorVm(lines, target, { timeoutMs: 5_000 });
-    ctx.info(`disk usage of ${lines.length} VM(s) sent to monitord (${r.datagrams} datagram(s))`);
+    ctx.info(
+      `disk usage of ${lines.length} VM(s) sent to monitord (${r.datagrams} datagram(s)` +
+        `${r.encrypted ? ", encrypted" : ""})`,
+    );
   } catch (e) {
     ctx.info(`per-VM disk usage not sent to monitord: ${errorLine(e)}`);
   }

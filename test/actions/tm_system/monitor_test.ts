@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { createSocket, type Socket } from "node:dgram";
+import { constants, generateKeyPairSync, type KeyObject, privateDecrypt } from "node:crypto";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import { buildDsActionXml } from "../../../tools/sim/oned/builders.ts";
 import {
@@ -24,12 +25,29 @@ import {
   writeStart,
 } from "./helpers.ts";
 
-/** Decode one MONITOR_VM datagram into vmid → decoded MONITOR text. */
-function decodeMonitorVm(msg: string): Map<number, string> {
+/**
+ * Decode one MONITOR_VM datagram into vmid → decoded MONITOR text, as monitord does: base64,
+ * inflate, and with a private key RSA PKCS#1 v1.5 decryption of each 256-byte block.
+ */
+function decodeMonitorVm(msg: string, privateKey?: KeyObject): Map<number, string> {
   const m = /^MONITOR_VM SUCCESS -1 0 (\S+)\n$/.exec(msg);
   assert.ok(m, `unexpected datagram ${msg.slice(0, 80)}`);
   const bin = Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0));
-  const text = new TextDecoder().decode(inflateSync(bin));
+  let plain: Uint8Array = inflateSync(bin);
+  if (privateKey) {
+    assert.equal(plain.length % 256, 0);
+    const parts: Uint8Array[] = [];
+    for (let o = 0; o < plain.length; o += 256) {
+      parts.push(
+        privateDecrypt(
+          { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
+          plain.subarray(o, o + 256),
+        ),
+      );
+    }
+    plain = new Uint8Array(parts.flatMap((p) => [...p]));
+  }
+  const text = new TextDecoder().decode(plain);
   const out = new Map<number, string>();
   for (const line of text.split("\n").filter(Boolean)) {
     const v = /^VM=\[ID=(\d+), MONITOR="([^"]*)"\]$/.exec(line);
@@ -83,7 +101,7 @@ describe("tm monitor (system datastore)", () => {
     await Promise.all(jobs);
   }
 
-  async function monitor(name: ProfileName, vmDisks: boolean) {
+  async function monitor(name: ProfileName, vmDisks: boolean, monitordConf = conf) {
     const env = envs[name];
     const ds = c.oned.state.datastores.get(env.systemDs)!;
     const xml = buildDsActionXml({
@@ -96,11 +114,11 @@ describe("tm monitor (system datastore)", () => {
     const payload = btoa(xml);
     return await c.run("tm", name, "monitor", [`${env.systemDs}`], {
       stdin: payload,
-      env: { ONEBLK_MONITORD_CONF: conf },
+      env: { ONEBLK_MONITORD_CONF: monitordConf },
     });
   }
 
-  async function receive(): Promise<Map<number, string>> {
+  async function receive(privateKey?: KeyObject): Promise<Map<number, string>> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!inbox.length) {
@@ -109,7 +127,7 @@ describe("tm monitor (system datastore)", () => {
           timer = setTimeout(() => reject(new Error("no datagram from the monitor action")), 5_000);
         });
       }
-      return decodeMonitorVm(inbox.shift()!);
+      return decodeMonitorVm(inbox.shift()!, privateKey);
     } finally {
       waiter = undefined;
       clearTimeout(timer);
@@ -234,7 +252,28 @@ describe("tm monitor (system datastore)", () => {
     assertOneLineFailure(await c.run("tm", "linstor", "monitor_ds", ["var/lib"]), /absolute/);
   });
 
-  it("unusable monitord (PUBKEY): logged, capacity printed; ≤6.6 argv style", async () => {
+  it("monitord with PUBKEY: the push is encrypted and decrypts with the private key", async () => {
+    const env = envs.storpool;
+    await makeVmDisks(env, 4000, 2);
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pub = join(c.root, "monitord-pub.pem");
+    await Deno.writeTextFile(pub, String(publicKey.export({ type: "pkcs1", format: "pem" })));
+    const encConf = join(c.root, "monitord-enc.conf");
+    const port = udp.address().port;
+    await Deno.writeTextFile(
+      encConf,
+      `NETWORK = [ MONITOR_ADDRESS = "127.0.0.1", PORT = ${port}, PUBKEY = "${pub}" ]\n`,
+    );
+    inbox.length = 0;
+    const r = await monitor("storpool", true, encConf);
+    assertOk(r);
+    assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+    assert.match(r.stderr, /sent to monitord \(1 datagram\(s\), encrypted\)/);
+    const got = await receive(privateKey);
+    assert.match(got.get(4000)!, /^DISK_SIZE=\[ID=0,SIZE=\d+\] DISK_SIZE=\[ID=1,SIZE=\d+\]$/);
+  });
+
+  it("unusable monitord (PUBKEY file missing): logged, capacity printed; ≤6.6 argv style", async () => {
     const env = envs.linstor;
     const ds = c.oned.state.datastores.get(env.systemDs)!;
     const xml = buildDsActionXml({ datastore: ds, extra: { MONITOR_VM_DISKS: 1 } });
@@ -245,7 +284,7 @@ describe("tm monitor (system datastore)", () => {
     });
     assertOk(r);
     assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
-    assert.match(r.stderr, /not sent to monitord/);
+    assert.match(r.stderr, /not sent to monitord: cannot read monitord PUBKEY \/x/);
   });
 
   it("bad input: one line on stderr, exit 1", async () => {
