@@ -43,7 +43,6 @@ import type { ImageView } from "../../lib/one/views.ts";
 import type { Backend } from "../../lib/backend/types.ts";
 import type { Placement } from "../../lib/backend/index.ts";
 import {
-  bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
   mibCeil,
@@ -52,6 +51,7 @@ import {
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
 import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { pickBridge } from "../../lib/domain/frontend.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
 
@@ -218,7 +218,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const sizeMiB = Math.max(0, Math.ceil(image.size));
   const volume = profile.imageVolume(imageId, ds.id);
   const source = profile.imageSource(imageId, ds.id);
-  const host = bridgeHost(ctx, ds, imageId);
+  const host = await pickBridge(ctx, ds, imageId);
   const dir = stagingDir(ds);
 
   const img = await openImage(src, { digests: Object.keys(digests) as DigestName[] });

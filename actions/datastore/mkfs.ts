@@ -23,7 +23,6 @@ import type { ImageView } from "../../lib/one/views.ts";
 import { ddFileArgv, makeQcow2, mkdirp, mkfs } from "../../lib/host/ops.ts";
 import { qcow2MaxFileBytes } from "../../lib/domain/image_source.ts";
 import {
-  bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
   mibCeil,
@@ -32,6 +31,7 @@ import {
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
 import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { pickBridge } from "../../lib/domain/frontend.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { mkfsArgsFor } from "../../lib/domain/mkfs_conf.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
@@ -79,7 +79,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   if (!(sizeMiB > 0)) throw new OneblkError("input", "mkfs needs IMAGE/SIZE greater than 0");
 
   const volume = profile.imageVolume(imageId, ds.id);
-  const host = bridgeHost(ctx, ds, imageId);
+  const host = await pickBridge(ctx, ds, imageId);
   const { backend, placement } = f;
 
   if (format === "raw") {
