@@ -46,6 +46,7 @@ const profile: Profile = {
     return d.source;
   },
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
+  importStageVolume: (id) => `OpenNebula-Import-${id}`,
   checkpointVolume: (vmId) => `OpenNebula-Checkpoint-vm${vmId}`,
   backupSnapshotName: (_v, vmId) => `OpenNebula-Backup-vm${vmId}`,
   backupVolume: (vmId, diskId) => `OpenNebula-Backup-vm${vmId}-disk${diskId}`,

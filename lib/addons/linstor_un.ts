@@ -70,6 +70,7 @@ const profile: Profile = {
     return `one-image-${d.imageId}`;
   },
   volatileVolume: (vmId, diskId) => `one-vm-${vmId}-disk-${diskId}`,
+  importStageVolume: (id) => `one-image-${id}-import`,
   checkpointVolume: (vmId) => `one-vm-${vmId}-checkpoint`,
   backupSnapshotName: (_v, vmId) => `backup-vm-${vmId}`,
   backupVolume: (vmId, diskId) => `one-vm-${vmId}-backup-${diskId}`,

@@ -73,6 +73,7 @@ function storpoolProfile(px: string): Profile {
       return `${px}-img-${d.imageId}`;
     },
     volatileVolume: (vmId, diskId, format) => `${px}-sys-${vmId}-${diskId}-${format || "raw"}`,
+    importStageVolume: (id) => `${px}-img-${id}-import`,
     checkpointVolume: (vmId) => `${px}-sys-${vmId}-rawcheckpoint`,
     backupSnapshotName: (volume, vmId) => `${volume}-onebackup-${vmId}`,
     backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,

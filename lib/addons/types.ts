@@ -54,6 +54,11 @@ export interface Profile {
   diskVolume(vmId: number, disk: DiskFacts): string;
   /** Volume for a volatile disk created by mkimage/mkswap. */
   volatileVolume(vmId: number, diskId: number, format: string): string;
+  /**
+   * Temporary volume holding the bytes of image `imageId` while datastore cp converts them (a
+   * qcow2 cannot be converted from a pipe); removed when cp ends, by a repeat if cp died.
+   */
+  importStageVolume(imageId: number): string;
   /** Checkpoint volume of a VM (VMM save/restore overrides). */
   checkpointVolume(vmId: number): string;
   /** Snapshot of `volume` a backup of VM `vmId` is read from (prebackup; postbackup removes it). */
