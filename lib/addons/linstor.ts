@@ -54,6 +54,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,
   contextVolume: () => null,
+  vmStateVolume: () => null,
+  vmStateProps: () => ({}),
   diskProps: vmDiskIds.props,
   dsMatch: vmDiskIds.match,
 };

@@ -78,6 +78,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("snapshot-")(s),
   vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,
   contextVolume: () => null,
+  vmStateVolume: () => null,
+  vmStateProps: () => ({}),
   diskProps: vmDiskIds.props,
   dsMatch: vmDiskIds.match,
 };

@@ -30,6 +30,12 @@ export interface DiskFacts {
   format: string;
 }
 
+/**
+ * VM-level state an add-on may keep on the store: UEFI NVRAM, TPM state, and the memory of a
+ * VM snapshot taken with its memory.
+ */
+export type VmStateKind = "nvram" | "tpm" | "memory";
+
 /** A compatibility profile. */
 export interface Profile {
   /** Driver name: linstor, linstor_un, storpool. */
@@ -79,6 +85,13 @@ export interface Profile {
    * stays a plain file in the VM directory.
    */
   contextVolume(vmId: number, diskId: number): string | null;
+  /**
+   * Volume holding VM `vmId`'s state of `kind` on the store, or null when the add-on keeps it
+   * in the VM directory (lib/domain/vm_state.ts).
+   */
+  vmStateVolume(vmId: number, kind: VmStateKind): string | null;
+  /** Metadata of that volume (it names the VM but no disk: monitoring leaves it out). */
+  vmStateProps(vmId: number, kind: VmStateKind): Record<string, string>;
   /** Metadata tying a volume to a VM disk (monitoring, ownership). */
   diskProps(vmId: number, diskId: number, dsId: number): Record<string, string>;
   /** Metadata match for "volumes of this system datastore" (per-VM disk monitoring). */

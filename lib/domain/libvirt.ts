@@ -96,6 +96,12 @@ export async function restoreDomain(ctx: ActionContext, host: string, file: stri
   await ctx.hosts.run(host, argv, { timeoutMs: VIRSH_TIMEOUT_MS });
 }
 
+/** `virsh destroy <domain>`: stop the domain at once (its disks stay as they are). */
+export async function destroyDomain(ctx: ActionContext, host: string, domain: string) {
+  const argv = virshArgv(virshOptions(ctx.env), "destroy", checkDomain(domain));
+  await ctx.hosts.run(host, argv, { timeoutMs: SHORT_TIMEOUT_MS });
+}
+
 /** Run `fn` with the domain paused (virsh suspend/resume; the resume is always tried). */
 export async function withSuspended<T>(
   ctx: ActionContext,

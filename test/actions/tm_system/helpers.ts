@@ -194,8 +194,8 @@ export async function hostsOf(env: ProfileEnv, volume: string): Promise<string[]
  * A fake `virsh` for simulated hosts (the host is the cwd the SimRunner gives it). A domain is
  * the file `var/run/fakevirsh/<name>.mem` under the host (its "memory"). `save DOM DEV` writes
  * a 512-byte header and the memory to DEV and removes the domain; `restore DEV` reads them back
- * into the domain file; `domstate`, `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
- * answered. Every call is appended to `var/run/fakevirsh/calls.log`. A file
+ * into the domain file; `destroy DOM` removes it; `domstate`, `domfsfreeze`, `domfsthaw`,
+ * `suspend`, `resume` are answered. Every call is appended to `var/run/fakevirsh/calls.log`. A file
  * `var/run/fakevirsh/fail-<verb>` makes that verb fail.
  */
 export const FAKE_VIRSH = `#!/bin/sh
@@ -224,6 +224,9 @@ case "$cmd" in
     [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
     [ -f "$d/$2.mem" ] && { echo "error: domain $2 exists already" >&2; exit 1; }
     dd if="$dev" bs=512 skip=1 status=none | head -c "$3" > "$d/$2.mem" ;;
+  destroy)
+    [ -f "$d/$1.mem" ] || { echo "error: failed to get domain '$1'" >&2; exit 1; }
+    rm -f "$d/$1.mem" ;;
   domfsfreeze|domfsthaw|suspend|resume) : ;;
   *) echo "error: fake virsh does not know $cmd" >&2; exit 1 ;;
 esac
