@@ -179,11 +179,47 @@ async function direct(job: CpJob, sizeMiB: number, qcow2: boolean): Promise<void
 }
 
 /**
+ * The staged image `src` (a file or a device on the bridge) of `format`: `qemu-img info` gives
+ * its virtual size (a backing file is refused), then the volume is created and filled with
+ * `qemu-img convert -n -O raw` (deleted again when that fails).
+ */
+async function convertStaged(
+  job: CpJob,
+  src: string,
+  format: string,
+  sizeMiB: number,
+): Promise<void> {
+  const { ctx, backend, volume, host, img } = job;
+  const info = await qemuImgInfo(ctx.hosts, host, src, { format, timeoutMs: 300_000 });
+  if (info.backingFile) {
+    throw new OneblkError(
+      "input",
+      `${img.label} is a ${format} image with a backing file; flatten it first`,
+    );
+  }
+  const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
+  const created = await backend.createVolume(volume, need, { placement: job.placement });
+  await fillAttached(
+    ctx,
+    backend,
+    volume,
+    created,
+    host,
+    (dev) =>
+      qemuImgConvert(ctx.hosts, host, src, dev, "raw", {
+        srcFormat: format,
+        targetExists: true,
+        timeoutMs: DATA_TIMEOUT_MS,
+      }),
+  );
+}
+
+/**
  * qcow2 → raw through a temporary volume: fill it with the qcow2 bytes, read the virtual size,
  * create the volume, convert device to device on the bridge; the temporary is always deleted.
  */
 async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promise<void> {
-  const { ctx, backend, volume, host, img, stage } = job;
+  const { ctx, backend, host, img, stage } = job;
   // A temporary left by a cp that died is this image's own: start afresh.
   await backend.deleteVolume(stage, { immediate: true });
   const stageMiB = mibCeil(qcow2MaxFileBytes(h));
@@ -194,31 +230,7 @@ async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promis
       // Not sparse: the qcow2 metadata has zero runs that must reach the device.
       await streamInto(ctx, img, host, ddWriteArgv(sdev, { sparse: false }));
       verifyDigests(img, job.digests);
-      const info = await qemuImgInfo(ctx.hosts, host, sdev, {
-        format: "qcow2",
-        timeoutMs: 300_000,
-      });
-      if (info.backingFile) {
-        throw new OneblkError(
-          "input",
-          `${img.label} is a qcow2 image with a backing file; flatten it first`,
-        );
-      }
-      const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
-      const created = await backend.createVolume(volume, need, { placement: job.placement });
-      await fillAttached(
-        ctx,
-        backend,
-        volume,
-        created,
-        host,
-        (dev) =>
-          qemuImgConvert(ctx.hosts, host, sdev, dev, "raw", {
-            srcFormat: "qcow2",
-            targetExists: true,
-            timeoutMs: DATA_TIMEOUT_MS,
-          }),
-      );
+      await convertStaged(job, sdev, "qcow2", sizeMiB);
     });
   } finally {
     try {
@@ -231,34 +243,13 @@ async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promis
 
 /** Stage on the bridge, learn the virtual size, create, convert into the device. */
 async function convert(job: CpJob, format: string, sizeMiB: number, dir: string): Promise<void> {
-  const { ctx, backend, volume, host, img } = job;
+  const { ctx, volume, host, img } = job;
   const staged = `${dir}/oneblk-cp-${volume}-${tmpSuffix()}`;
   try {
     await mkdirp(ctx.hosts, host, dir);
     await streamInto(ctx, img, host, ddWriteArgv(staged, { sparse: true, fsync: false }));
     verifyDigests(img, job.digests);
-    const info = await qemuImgInfo(ctx.hosts, host, staged, { format, timeoutMs: 300_000 });
-    if (info.backingFile) {
-      throw new OneblkError(
-        "input",
-        `${img.label} is a ${format} image with a backing file; flatten it first`,
-      );
-    }
-    const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
-    const created = await backend.createVolume(volume, need, { placement: job.placement });
-    await fillAttached(
-      ctx,
-      backend,
-      volume,
-      created,
-      host,
-      (dev) =>
-        qemuImgConvert(ctx.hosts, host, staged, dev, "raw", {
-          srcFormat: format,
-          targetExists: true,
-          timeoutMs: DATA_TIMEOUT_MS,
-        }),
-    );
+    await convertStaged(job, staged, format, sizeMiB);
   } finally {
     await removeStaging(ctx, host, staged);
   }

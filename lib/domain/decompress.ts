@@ -22,10 +22,10 @@ import type { Streaming } from "../host/types.ts";
 import {
   classifyPath,
   detectImageFormat,
-  HEAD_BYTES,
   type OpenedImage,
   openImage,
   qcow2VirtualSize,
+  readHead,
   type StreamResult,
 } from "./image_source.ts";
 
@@ -114,29 +114,13 @@ export async function decompressImage(img: OpenedImage, kind: Compression): Prom
   };
 
   // The decompressed head (queued for the stream).
-  const pending: Uint8Array[] = [];
-  let buffered = 0;
+  let pending: Uint8Array[], head: Uint8Array;
   try {
-    while (buffered < HEAD_BYTES) {
-      const r = await reader.read();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      if (r.value.length === 0) continue;
-      pending.push(r.value);
-      buffered += r.value.length;
-    }
+    ({ pending, head, ended } = await readHead(() => reader.read()));
     if (ended) await finish();
   } catch (e) {
     await release();
     throw e instanceof OneblkError ? e : corrupt(label, kind, e);
-  }
-  const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
-  for (let off = 0, i = 0; off < head.length; i++) {
-    const part = pending[i].subarray(0, head.length - off);
-    head.set(part, off);
-    off += part.length;
   }
 
   const stream = new ReadableStream<Uint8Array>({

@@ -241,6 +241,37 @@ export async function checkLocalImagePath(path: string, policy: PathPolicy): Pro
 /** Digests cp may verify. */
 export type DigestName = "md5" | "sha1";
 
+/**
+ * Read chunks until HEAD_BYTES arrived or the stream ended: the chunks (to be delivered again,
+ * in order), their first HEAD_BYTES bytes, and whether the end was reached.
+ */
+export async function readHead(
+  read: () => Promise<ReadableStreamReadResult<Uint8Array>>,
+): Promise<{ pending: Uint8Array[]; head: Uint8Array; ended: boolean }> {
+  const pending: Uint8Array[] = [];
+  let buffered = 0;
+  let ended = false;
+  while (buffered < HEAD_BYTES) {
+    const r = await read();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    if (r.value.length === 0) continue;
+    pending.push(r.value);
+    buffered += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
+  let off = 0;
+  for (const c of pending) {
+    if (off >= head.length) break;
+    const part = c.subarray(0, head.length - off);
+    head.set(part, off);
+    off += part.length;
+  }
+  return { pending, head, ended };
+}
+
 /** Options of openImage. */
 export interface OpenImageOptions {
   /** Deadline for the http response headers in ms (default 30 000). */
@@ -412,33 +443,12 @@ export async function openImage(
   for (const d of opts.digests ?? []) hashes[d] = createHash(d);
 
   // Read the head (it stays queued for the stream).
-  const pending: Uint8Array[] = [];
-  let buffered = 0;
-  let ended = false;
+  let pending: Uint8Array[], head: Uint8Array, ended: boolean;
   try {
-    while (buffered < HEAD_BYTES) {
-      const r = await src.read();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      if (r.value.length === 0) continue;
-      pending.push(r.value);
-      buffered += r.value.length;
-    }
+    ({ pending, head, ended } = await readHead(() => src.read()));
   } catch (e) {
     await src.release();
     throw sourceError(label, e);
-  }
-  const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
-  {
-    let off = 0;
-    for (const c of pending) {
-      if (off >= head.length) break;
-      const part = c.subarray(0, head.length - off);
-      head.set(part, off);
-      off += part.length;
-    }
   }
 
   const fail = (e: OneblkError): OneblkError => {
