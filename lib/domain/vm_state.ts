@@ -7,8 +7,8 @@
  * which runs before every deploy and restore, creates the volume from the template file (sized
  * like it) and attaches it read-write on the host; once it exists it is only attached there.
  * It follows the VM directory (mv, the migrate steps), is part of every VM snapshot, and is
- * deleted with the VM directory. The domain's `<nvram>` names its device on the host
- * (`nvramDevice`; the deploy-tweaks rewrite the domain XML).
+ * deleted with the VM directory. The domain's `<nvram>` must name its device on the host
+ * (backend.devicePath; the deploy-tweaks rewrite the domain XML).
  *
  * TPM: a VM with TEMPLATE/TPM/MODEL (unless ONE_TPM_SAVE=0) gets its swtpm state directory
  * `DIR/tpm` saved as a gzip'd tar written to the start of the volume (4 MiB, grown when the tar
@@ -60,12 +60,6 @@ export function tpmOnStore(ctx: ActionContext, profile: Profile, vm: VmView): bo
   if (profile.vmStateVolume(vm.id, "tpm") === null) return false;
   if ((ctx.env.ONE_TPM_SAVE ?? "").trim() === "0") return false;
   return (vm.template.vector("TPM")?.get("MODEL") ?? "") !== "";
-}
-
-/** The device the domain's `<nvram>` must name on the host, or null. */
-export function nvramDevice(profile: Profile, backend: Backend, vmId: number): string | null {
-  const v = profile.vmStateVolume(vmId, "nvram");
-  return v === null ? null : backend.devicePath(v);
 }
 
 /**
