@@ -86,6 +86,7 @@ function storpoolProfile(px: string): Profile {
       const s = source.trim();
       return s.slice(s.lastIndexOf("/") + 1);
     },
+    volumeSource: (volume, dsId) => `${px}-ds-${dsId}/${volume}`,
     diskVolume(vmId, d) {
       if (d.volatile || !d.source) {
         const fmt = d.type === "SWAP" || d.type === "swap" ? "swap" : (d.format || "raw");

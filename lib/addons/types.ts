@@ -56,6 +56,11 @@ export interface Profile {
   imageSource(imageId: number, dsId: number): string;
   /** Volume named by a SOURCE string (image or save-as target). */
   sourceVolume(source: string): string;
+  /**
+   * SOURCE string of an image held by the existing volume `volume` of datastore `dsId` (an
+   * adopted resource registered as an image): `sourceVolume` of it gives `volume` back.
+   */
+  volumeSource(volume: string, dsId: number): string;
   /** Volume backing a VM disk: its private clone, its volatile volume, or the image itself. */
   diskVolume(vmId: number, disk: DiskFacts): string;
   /** Volume for a volatile disk created by mkimage/mkswap. */
