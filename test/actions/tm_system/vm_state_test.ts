@@ -20,9 +20,7 @@ import {
   assertOk,
   closeEnvs,
   devicePath,
-  domainFile,
   hostsOf,
-  installFakeVirsh,
   lexists,
   pattern,
   type ProfileEnv,
@@ -31,6 +29,10 @@ import {
   putVm,
   readRange,
   sha256Hex,
+  simDomain,
+  simDomainFile,
+  simVirshCalls,
+  startSimDomain,
   vmDir,
   volatileDisk,
   writeStart,
@@ -41,12 +43,10 @@ const KiB = 1024;
 describe("VM state on the store (StorPool NVRAM and TPM)", () => {
   let c: Cluster;
   let envs: Record<ProfileName, ProfileEnv>;
-  let virsh: Record<string, string>;
   let hosts: SimRunner;
   before(async () => {
     c = await startCluster();
     envs = profileEnvs(c);
-    virsh = { ONEBLK_VIRSH: await installFakeVirsh(c) };
     hosts = new SimRunner(c.root);
   });
   after(async () => {
@@ -139,9 +139,10 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
     assert.equal(await sha(nvramOn("charlie"), guestVars.length), sha256Hex(guestVars));
     assert.equal(await Deno.readTextFile(tpmFile("charlie")), "tpm state 1");
 
-    // VM snapshot of the running VM on charlie: disks, NVRAM, TPM state and memory together
-    await Deno.mkdir(c.hostPath("charlie", "var/run/fakevirsh"), { recursive: true });
-    await Deno.writeTextFile(domainFile(c, "charlie", dom), "guest memory at snapshot time");
+    // VM snapshot of the running VM on charlie (the simulated virsh holds disk 0 open): disks,
+    // NVRAM, TPM state and memory together
+    await startSimDomain(c, "charlie", dom, dir, [{ target: "vda", path: `${dir}/disk.0` }]);
+    await simVirshCalls(c, "charlie");
     await putTpm("charlie", "tpm state 2");
     const diskBytes = pattern(64 * KiB, 8);
     await writeStart(devicePath(c, pe, "charlie", disk0), diskBytes);
@@ -155,7 +156,6 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
     const snap = (verb: string, arg: string, input: VmInput) =>
       c.run("vmm", "kvm", `snapshot_${verb}-storpool`, [dom, arg, `${vmId}`, "charlie"], {
         stdin: message(input),
-        env: virsh,
       });
     const created = await snap("create", "0", vm("charlie", 3).input);
     assertOk(created);
@@ -167,9 +167,11 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
       assert.deepEqual(names, [pe.profile.vmSnapshotName(v, 0, ts)], `snapshot of ${v}`);
     }
     assert.deepEqual(await hostsOf(pe, mem), [], "the memory volume is not left attached");
-    assert.equal(
-      await Deno.readTextFile(domainFile(c, "charlie", dom)),
-      "guest memory at snapshot time",
+    const calls = await simVirshCalls(c, "charlie");
+    assert.ok(calls.some((l) => l.includes(` save ${dom} /`)), calls.join("\n"));
+    assert.ok(calls.some((l) => /\brestore \//.test(l)), calls.join("\n"));
+    assert.ok(
+      await simDomain(c, "charlie", dom),
       "the domain runs again after its memory was saved",
     );
 
@@ -178,7 +180,11 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
     await writeStart(nvramOn("charlie"), pattern(528 * KiB, 9));
     await putTpm("charlie", "tpm state changed");
     await writeStart(devicePath(c, pe, "charlie", disk0), pattern(64 * KiB, 10));
-    await Deno.writeTextFile(domainFile(c, "charlie", dom), "guest memory later");
+    const running = await Deno.readTextFile(simDomainFile(c, "charlie", dom));
+    await Deno.writeTextFile(
+      simDomainFile(c, "charlie", dom),
+      running.replace("</domain>", "<description>later</description></domain>"),
+    );
     assertOk(await snap("revert", hv, withSnap));
     assert.equal(await sha(nvramOn("charlie"), guestVars.length), sha256Hex(guestVars));
     assert.equal(await Deno.readTextFile(tpmFile("charlie")), "tpm state 2");
@@ -186,14 +192,13 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
       await sha(devicePath(c, pe, "charlie", disk0), diskBytes.length),
       sha256Hex(diskBytes),
     );
-    assert.equal(
-      await Deno.readTextFile(domainFile(c, "charlie", dom)),
-      "guest memory at snapshot time",
-      "the domain was restored from the memory snapshot",
-    );
+    const back = await Deno.readTextFile(simDomainFile(c, "charlie", dom));
+    assert.doesNotMatch(back, /later/, "the domain was restored from the memory snapshot");
+    assert.ok((await simVirshCalls(c, "charlie")).some((l) => /\brestore \//.test(l)));
     assert.deepEqual(await hostsOf(pe, mem), [], "the memory volume is not left attached");
 
     // stop: mv to the front-end saves the TPM state and releases the NVRAM on charlie
+    await hosts.run("charlie", [join(c.root, "bin", "virsh"), "destroy", dom]);
     await putTpm("charlie", "tpm state 3");
     vm("charlie", 10);
     assertOk(
@@ -228,7 +233,6 @@ describe("VM state on the store (StorPool NVRAM and TPM)", () => {
           host: "delta",
           deployId: dom,
         })),
-        env: virsh,
       },
     );
     assertOk(del);
