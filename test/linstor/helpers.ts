@@ -25,8 +25,6 @@ export interface Cluster {
   hosts: SimRunner;
   be: Backend<LinstorPlacement>;
   exchanges: SimExchange[];
-  /** Every host command the backend ran: `[host, ...argv]`. */
-  hostCalls: string[][];
   /** Path of `path` on simulated host `host`. */
   hostPath(host: string, path: string): string;
   close(): Promise<void>;
@@ -48,12 +46,6 @@ export async function startCluster(
     ...simOpts,
   });
   const hosts = new SimRunner(root);
-  const hostCalls: string[][] = [];
-  const run = hosts.run.bind(hosts);
-  hosts.run = (host, argv, opts) => {
-    hostCalls.push([host, ...argv]);
-    return run(host, argv, opts);
-  };
   const be = createLinstorBackend({ controllers: sim.url, timeoutMs: 10_000, ...cfg }, { hosts });
   return {
     root,
@@ -61,7 +53,6 @@ export async function startCluster(
     hosts,
     be,
     exchanges,
-    hostCalls,
     hostPath: (host, path) => join(root, "hosts", host, path),
     async close() {
       await be.close();

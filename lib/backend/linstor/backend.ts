@@ -16,13 +16,9 @@
  *   `cloneFromSnapshot` makes clones skip the LINSTOR clone API and start with snapshot +
  *   restore.
  *
- * Read-only attach (CDROMs, READONLY disks, export and backup reads): LINSTOR has no per-node
- * read-only resource (the DRBD auto-promote option is accepted only on the controller and the
- * resource definition, where it would stop every writer). So the node's resource gets the mark
- * `Aux/oneblk/read-only` (Aux keys are free on a resource) and, on the host, its device is set
- * read-only (`blockdev --setro`, once it appears): the kernel refuses to open it for writing,
- * so DRBD never promotes it. attachments() reports the mark; detach drops the mark and the
- * read-only flag from a replica that stays on the node.
+ * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
+ * the mark READ_ONLY below (an Aux property: LINSTOR takes no DRBD option on one node's
+ * resource); attachments() reports it, and detach drops it from a replica that stays.
  *
  * Leftover marks (types.ts): `Aux/oneblk/leftover` on the RD (a volume) or on the node's
  * resource (an attachment); findLeftovers lists both with one filtered query each, and the
@@ -121,19 +117,16 @@ const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
 const LIST_FILTER_MAX = 50;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
-/** Mark of a read-only attachment on the node's resource (see the module doc). */
-const READ_ONLY = "Aux/oneblk/read-only";
 /** Leftover mark (types.ts) on an RD (volume) or a node's resource (attachment). */
 const LEFTOVER = "Aux/oneblk/leftover";
-/** How long a read-only attach waits on the host for the device before setting it read-only. */
-const DEVICE_WAIT_TRIES = 300;
 /**
- * Constant script: wait (0.1 s steps, at most $2 times) for device $1, then make it read-only
- * ($3 = ro) or writable again ($3 = rw). A path that is not a block device (a simulated host)
- * only gets waited for.
+ * Read-only attachment mark on the node's resource. LINSTOR allows DRBD resource options
+ * (auto-promote among them) only on the controller and resource definitions, never on one
+ * node's resource (a real controller refuses the key with FAIL_INVLD_PROP), so the mark is an
+ * Aux property: the device is opened for reading only by its users (DRBD promotes a node only
+ * on a write open).
  */
-const SET_RO_SCRIPT = 'd=$1; n=$2; while [ ! -e "$d" ]; do [ "$n" -gt 0 ] || exit 3; ' +
-  'sleep 0.1; n=$((n-1)); done; [ -b "$d" ] || exit 0; exec blockdev --set$3 "$d"';
+const READ_ONLY = "Aux/oneblk/read-only";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 /** The volume-definition property naming an existing backing volume (adopted resources). */
 const OVERRIDE_VLM_ID = "OverrideVlmId";
@@ -1126,32 +1119,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
         override_props: { [READ_ONLY]: "yes" },
       });
-      await this.#setReadOnly(volume, host, true);
     } catch (e) {
       // Not read-only: a resource this call created must not stay writable.
       if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
         await this.detach(volume, host).catch(() => {});
       }
       throw e;
-    }
-  }
-
-  /** Make the volume's device on `host` read-only (or writable again), once it exists. */
-  async #setReadOnly(volume: string, host: string, ro: boolean): Promise<void> {
-    if (!this.#hosts) {
-      throw new OneblkError("internal", "no host runner for a read-only LINSTOR attachment");
-    }
-    const dev = this.devicePath(volume);
-    const r = await this.#hosts.run(
-      host,
-      ["sh", "-c", SET_RO_SCRIPT, "oneblk-setro", dev, String(DEVICE_WAIT_TRIES), ro ? "ro" : "rw"],
-      { timeoutMs: DEVICE_WAIT_TRIES * 100 + 10_000, okCodes: [0, 3] },
-    );
-    if (r.code === 3) {
-      throw new OneblkError(
-        "timeout",
-        `device ${dev} of ${volume} did not appear on ${host} within ${DEVICE_WAIT_TRIES / 10} s`,
-      );
     }
   }
 
@@ -1165,15 +1138,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
-      // The store's own replica stays; the marks of an attach are dropped, its device made
-      // writable again.
+      // The store's own replica stays; the marks of an attach (read-only, leftover) are
+      // dropped.
       const marks = [READ_ONLY, LEFTOVER].filter((k) => r.props?.[k] !== undefined);
       if (marks.length) {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
           delete_props: marks,
         });
       }
-      if (r.props?.[READ_ONLY] !== undefined) await this.#setReadOnly(volume, host, false);
       return;
     }
     if (r.state?.in_use) {
