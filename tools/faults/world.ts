@@ -293,6 +293,7 @@ export class FaultWorld {
    * models and what the world expects. start() with it builds a copy at a new root.
    */
   async save(): Promise<Baseline> {
+    await this.cluster.storpool.flush();
     const dir = await Deno.makeTempDir({ prefix: "oneblk-faults-base-" });
     await copyTree(this.cluster.root, dir);
     const state = this.cluster.oned.state;

@@ -108,8 +108,10 @@ export interface StorpoolSim {
   resetStats(): void;
   /** JSON-able dump of the whole state. */
   state(): SimStateDump;
-  /** Mark a volume/snapshot attachment open (in use) on a client. */
+  /** Mark a volume/snapshot attachment open (in use) on a client (saved to the state file). */
   setInUse(name: string, client: number | string, inUse: boolean): void;
+  /** Resolves once the state file holds every change made so far. */
+  flush(): Promise<void>;
   addFault(f: SimFault): void;
   clearFaults(): void;
   advanceClock(seconds: number): void;
@@ -370,7 +372,11 @@ export async function startStorpoolSim(opts: StorpoolSimOptions = {}): Promise<S
     state: () => store.dump(),
     setInUse(name, client, inUse) {
       store.setInUse(name, client, inUse);
+      // Saved like a change over HTTP (in order, after the changes before it): a copy of the
+      // state directory must not bring back an open device that was closed.
+      store.locked(() => store.save()).catch(() => {});
     },
+    flush: () => store.locked(() => store.save()),
     addFault(f) {
       faults.push({ ...f });
     },
