@@ -127,6 +127,13 @@ export async function faultsMain(args: string[]): Promise<number> {
     );
   }
   console.log(`\n${summaryLine(results)}`);
+  const gced = results.filter((r) => r.gc?.length);
+  if (gced.length) {
+    console.log(
+      `${gced.length} point(s) left marked leftovers that oneblk gc removed ` +
+        `(${gced.filter((r) => r.class === "clean").length} of them clean after it)`,
+    );
+  }
   console.log(`run time: ${(report.ms / 1000).toFixed(0)} s with ${jobs} jobs`);
   if (values.json) {
     await Deno.writeTextFile(

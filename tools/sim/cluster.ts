@@ -97,6 +97,11 @@ export interface Cluster {
     id: number | string,
     style?: CallStyle,
   ): Promise<RunOutput>;
+  /**
+   * Run `oneblk <args…>` (an operator's command: gc, doctor …) on the front-end with the
+   * cluster's environment (cwd = root).
+   */
+  cli(args: string[]): Promise<RunOutput>;
   /** Real local path of `path` on simulated host `host`. */
   hostPath(host: string, path: string): string;
   /** Parsed stats lines written so far. */
@@ -262,6 +267,18 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       return style === "argv"
         ? cluster.run(kind, driver, action, [payload, String(id)])
         : cluster.run(kind, driver, action, [String(id)], { stdin: payload });
+    },
+    async cli(args) {
+      const out = await new Deno.Command(LAUNCHER, {
+        args,
+        env,
+        clearEnv: true,
+        cwd: root,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
     },
     hostPath: (host, path) => join(hostsRoot, host, path),
     async stats() {

@@ -24,7 +24,6 @@ import {
 } from "./helpers.ts";
 
 const MiB = 1024 * 1024;
-const LAUNCHER = new URL("../../../scripts/oneblk", import.meta.url).pathname;
 
 describe("issue 10: datastore actions and oneblk gc", () => {
   let c: Cluster;
@@ -45,18 +44,7 @@ describe("issue 10: datastore actions and oneblk gc", () => {
   });
 
   /** Run `oneblk gc` with the cluster's environment. */
-  async function gc(...args: string[]) {
-    const out = await new Deno.Command(LAUNCHER, {
-      args: ["gc", ...args],
-      env: c.env,
-      clearEnv: true,
-      cwd: c.root,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  }
+  const gc = (...args: string[]) => c.cli(["gc", ...args]);
 
   /** Make the store refuse to delete `volume` (every try) until the returned undo runs. */
   function refuseDelete(drv: string, volume: string): () => void {
