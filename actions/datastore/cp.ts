@@ -235,8 +235,10 @@ async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promis
   // A temporary left by a cp that died is this image's own: start afresh.
   await backend.deleteVolume(stage, { immediate: true });
   const stageMiB = mibCeil(qcow2MaxFileBytes(h));
-  // Marked from its creation: when its delete below fails, `oneblk gc` finds it.
-  await backend.createVolume(stage, stageMiB, { placement: job.placement, pending: job.owner });
+  // Marked from its creation, by an owner that is not the image's (gc removes it whatever
+  // becomes of the image): when its delete below fails, `oneblk gc` finds it.
+  const owner = `${job.owner} staging`;
+  await backend.createVolume(stage, stageMiB, { placement: job.placement, pending: owner });
   try {
     await withAttached(ctx, backend, stage, host, async (sdev) => {
       img.limit(stageMiB * MiB);
@@ -244,7 +246,7 @@ async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promis
       await streamInto(ctx, img, host, ddWriteArgv(sdev, { sparse: false }));
       verifyDigests(img, job.digests);
       await convertStaged(job, sdev, "qcow2", sizeMiB);
-    }, { owner: job.owner });
+    }, { owner });
   } finally {
     try {
       await backend.deleteVolume(stage, { immediate: true });

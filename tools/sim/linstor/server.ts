@@ -87,6 +87,8 @@ export interface SimFault {
   status?: number;
   /** How many matching requests it applies to (default: unlimited). */
   times?: number;
+  /** How many matching requests go through untouched before it applies (default 0). */
+  skip?: number;
 }
 
 /** A running simulator. */
@@ -188,6 +190,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       if (action ? f.action !== action : f.action === "fail-clone") continue;
       if (f.method && f.method.toUpperCase() !== method) continue;
       if (!new RegExp(f.path).test(path)) continue;
+      if (f.skip && f.skip > 0) {
+        f.skip--;
+        continue;
+      }
       if (f.left > 0) f.left--;
       if (f.left === 0) faults.delete(id);
       return f;
@@ -212,6 +218,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         delayMs: Number(body.delay_ms ?? 0),
         status: body.status === undefined ? undefined : Number(body.status),
         times: body.times === undefined ? undefined : Number(body.times),
+        skip: body.skip === undefined ? undefined : Number(body.skip),
       });
       return { status: 200, body: { id } };
     }
