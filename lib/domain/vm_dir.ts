@@ -61,8 +61,14 @@ export async function vmDirPrefix(
   throw refuse(`not below the datastore's BASE_PATH ${ds.basePath || "(none)"}`);
 }
 
-/** Constant script: exit 3 when directory $1 is missing, else create marker $2. */
-const MARK_SCRIPT = '[ -d "$1" ] || exit 3\n: > "$2"';
+/** Name prefix of the marker files of vmDirShared. */
+const SHARED_MARK = ".oneblk-shared-";
+
+/**
+ * Constant script: exit 3 when directory $1 is missing, else remove the markers an earlier
+ * run could not remove and create marker $2.
+ */
+const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nrm -f -- "$1"/${SHARED_MARK}*\n: > "$2"`;
 
 /**
  * True when `dir` on host `a` and on host `b` is the same directory: a marker made in it on `a`
@@ -75,7 +81,7 @@ export async function vmDirShared(
   b: string,
   dir: string,
 ): Promise<boolean> {
-  const marker = `${checkPath(dir).replace(/\/+$/, "")}/.oneblk-shared-${crypto.randomUUID()}`;
+  const marker = `${checkPath(dir).replace(/\/+$/, "")}/${SHARED_MARK}${crypto.randomUUID()}`;
   const r = await ctx.hosts.run(a, ["sh", "-c", MARK_SCRIPT, "oneblk-mark", dir, marker], {
     okCodes: [0, 3],
   });
@@ -90,7 +96,10 @@ export async function vmDirShared(
 /** Constant script: create $1 and unpack a tar stream from stdin into it. */
 const UNTAR_SCRIPT = 'mkdir -p -- "$1" && exec tar -C "$1" --sparse -xf -';
 
-/** Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream). */
+/**
+ * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream). A marker of
+ * vmDirShared that could not be removed stays behind.
+ */
 export async function copyVmDir(
   ctx: ActionContext,
   src: string,
@@ -101,7 +110,7 @@ export async function copyVmDir(
   await copyStream(
     ctx.hosts,
     src,
-    ["tar", "-C", checkPath(srcDir), "--sparse", "-cf", "-", "."],
+    ["tar", "-C", checkPath(srcDir), "--sparse", `--exclude=${SHARED_MARK}*`, "-cf", "-", "."],
     ctx.hosts,
     dst,
     ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir)],

@@ -112,6 +112,9 @@ describe("tm mv", () => {
       const ckpt = pattern(tc.vmBase + 34, 3 * MiB + 17);
       await Deno.writeFile(env.c.hostPath("bravo", `${dir}/checkpoint`), ckpt);
       await Deno.writeTextFile(env.c.hostPath("bravo", `${dir}/sub/deployment.0`), "<domain/>");
+      // A marker of the shared-directory test that an earlier run could not remove (issue 10:
+      // its removal failed) does not travel with the directory.
+      await Deno.writeTextFile(env.c.hostPath("bravo", `${dir}/.oneblk-shared-stale`), "");
       for (let i = 0; i < 2; i++) {
         await env.ok(tc, "mv", [`bravo:${dir}`, `charlie:${dir}`, vmId, tc.systemDs]);
         assert.equal(
@@ -123,6 +126,9 @@ describe("tm mv", () => {
           "<domain/>",
         );
         assert.equal(await present(env.c.hostPath("bravo", dir)), false, "source dir kept");
+        const names = (await Array.fromAsync(Deno.readDir(env.c.hostPath("charlie", dir))))
+          .map((e) => e.name);
+        assert.deepEqual(names.filter((n) => n.startsWith(".oneblk-shared-")), [], "markers");
       }
     });
   });
