@@ -108,7 +108,20 @@ export async function readLink(
     ...ro(opts),
     okCodes: [0, 1],
   });
+  answered(r, "readlink", host, path);
   return r.code === 0 ? r.stdout.replace(/\n$/, "") : null;
+}
+
+/**
+ * A yes/no command (`test`, `readlink`) says "no" with exit 1 and nothing on stderr; exit 1
+ * with a message is a failure (an I/O error, a broken program), never taken as "no": an
+ * unknown answer must not become "missing".
+ */
+function answered(r: { code: number; stderr: string }, what: string, host: string, path: string) {
+  const msg = r.stderr.trim();
+  if (r.code === 1 && msg) {
+    throw new OneblkError("host", `${what} ${path} on ${host} failed: ${msg.split("\n")[0]}`);
+  }
 }
 
 /** True when `path` exists (following symlinks). */
@@ -122,6 +135,7 @@ export async function exists(
     ...ro(opts),
     okCodes: [0, 1],
   });
+  answered(r, "test -e", host, path);
   return r.code === 0;
 }
 

@@ -11,6 +11,7 @@ import {
   qemuImgConvert,
   qemuImgInfo,
   qemuImgResize,
+  readLink,
   removeDir,
   sha256,
   unlink,
@@ -81,6 +82,24 @@ describe("host ops (through the simulated runner)", () => {
       link(sim, "n1", "/dev/sim/x", "/var/lib/one/datastores/0/7/file/disk.0"),
       isKind("host", /^oneblk-link on n1 failed \(exit 1\): mkdir: .*\/datastores\/0\/7\/file/),
     );
+  });
+
+  it("a yes/no command that fails with a message is an error, never a no (issue 10)", async () => {
+    // `test` and `readlink` say "no" with exit 1 and nothing on stderr; an exit 1 with a message
+    // (I/O error, broken program, injected fault) is an unknown answer.
+    const failing = {
+      calls: 0,
+      run: () => Promise.resolve({ code: 1, stdout: "", stderr: "test: simulated failure\n" }),
+      stream: () => {
+        throw new Error("not used");
+      },
+    };
+    await assert.rejects(
+      exists(failing, "n1", "/var/lib/one/datastores/0/7"),
+      isKind("host", /^test -e \/var\/lib\/one\/datastores\/0\/7 on n1 failed: test: simulated/),
+    );
+    await assert.rejects(readLink(failing, "n1", "/var/lib/one/x"), isKind("host"));
+    assert.equal(await readLink(sim, "n1", "/var/lib/one/datastores/0/no-such-link"), null);
   });
 
   it("removes only directories below an allowed prefix", async () => {
