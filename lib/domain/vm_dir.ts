@@ -89,7 +89,9 @@ export async function vmDirShared(
   try {
     return await exists(ctx.hosts, b, marker);
   } finally {
-    await unlink(ctx.hosts, a, marker).catch(() => {});
+    // A second try after a failed removal; a marker still left (host gone) goes with the
+    // directory, is never copied (copyVmDir) and is removed by the next marking.
+    await unlink(ctx.hosts, a, marker).catch(() => unlink(ctx.hosts, a, marker)).catch(() => {});
   }
 }
 
