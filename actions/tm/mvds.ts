@@ -1,8 +1,8 @@
 /**
  * tm mvds `host:DIR/disk.i SOURCE vmid dsid` (docs/contract.md "tm mvds"): a persistent disk
  * goes back to its image at terminate or detach. The data already is in the image volume, so:
- * remove the link, detach from the host, and clear the metadata naming this VM
- * (lib/domain/vm_props.ts). Never deletes data.
+ * remove the link, detach from the host, drop this VM's backup chain snapshots of the disk
+ * and clear the metadata naming this VM (lib/domain/vm_props.ts). Never deletes data.
  *
  * REST: detach (LINSTOR 2, StorPool 1) + metadata (1).
  */
@@ -12,6 +12,7 @@ import { isKind } from "../../lib/errors.ts";
 import { unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { loadVmDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
 import { vmPropsCleared } from "../../lib/domain/vm_props.ts";
+import { dropChain } from "../../lib/domain/backup.ts";
 
 /** Run tm mvds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -24,6 +25,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (disk.isCdrom) return;
+  await dropChain(ctx, backend, volume, vm.id, disk.diskId);
   const clear = vmPropsCleared(ctx.profile, vm.id, disk.diskId, systemDsOf(vm, dst));
   if (!Object.keys(clear).length) return;
   try {

@@ -13,7 +13,15 @@
  * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none).
  */
 import type { LinstorPlacement } from "../backend/linstor/index.ts";
-import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
+import {
+  type AddOn,
+  backupNames,
+  intAttr,
+  listAttr,
+  numbered,
+  type Profile,
+  vmDiskIds,
+} from "./types.ts";
 
 const profile: Profile = {
   name: "linstor",
@@ -47,8 +55,10 @@ const profile: Profile = {
   },
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
   checkpointVolume: (vmId) => `OpenNebula-Checkpoint-vm${vmId}`,
-  backupSnapshotName: (_v, vmId) => `OpenNebula-Backup-vm${vmId}`,
-  backupVolume: (vmId, diskId) => `OpenNebula-Backup-vm${vmId}-disk${diskId}`,
+  backupSnapshotName: (_v, vmId, diskId, inc) => backupNames.snapshot("", vmId, diskId, inc),
+  backupSnapshotInc: (_v, vmId, diskId, s) => backupNames.inc("", vmId, diskId, s),
+  backupVolume: (vmId, diskId, inc) => `OpenNebula-Backup-vm${vmId}-disk${diskId}-${inc}`,
+  restoreUndoName: (_v, vmId, diskId) => backupNames.undo("", vmId, diskId),
   snapshotName: (_v, snapId) => `OpenNebula-Snap-${snapId}`,
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,

@@ -16,6 +16,7 @@
 import type { LinstorPlacement } from "../backend/linstor/index.ts";
 import {
   type AddOn,
+  backupNames,
   flagAttr,
   intAttr,
   listAttr,
@@ -71,8 +72,10 @@ const profile: Profile = {
   },
   volatileVolume: (vmId, diskId) => `one-vm-${vmId}-disk-${diskId}`,
   checkpointVolume: (vmId) => `one-vm-${vmId}-checkpoint`,
-  backupSnapshotName: (_v, vmId) => `backup-vm-${vmId}`,
-  backupVolume: (vmId, diskId) => `one-vm-${vmId}-backup-${diskId}`,
+  backupSnapshotName: (_v, vmId, diskId, inc) => backupNames.snapshot("", vmId, diskId, inc),
+  backupSnapshotInc: (_v, vmId, diskId, s) => backupNames.inc("", vmId, diskId, s),
+  backupVolume: (vmId, diskId, inc) => `one-vm-${vmId}-backup-${diskId}-${inc}`,
+  restoreUndoName: (_v, vmId, diskId) => backupNames.undo("", vmId, diskId),
   snapshotName: (_v, snapId) => `snapshot-${snapId}`,
   snapshotId: (_v, s) => numbered("snapshot-")(s),
   vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,

@@ -12,12 +12,12 @@
  * `<px>-img-<image>-<vm>-<disk>`, volatile disk
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
  * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
- * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`; tags virt=one, nloc=<px>,
+ * `<volume>-ONESNAP-<snap>-<ts>`, backup bases `<volume>-oneblk-backup-…`; tags virt=one, nloc=<px>,
  * nvm, diskid. VMM overrides `tmsave`/`tmrestore` and `-storpool` snapshot overrides; the
  * add-on's deploy and attach_disk overrides are listed here but not implemented yet.
  */
 import type { StorpoolPlacement } from "../backend/storpool/index.ts";
-import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
+import { type AddOn, type Attrs, backupNames, intAttr, numbered, type Profile } from "./types.ts";
 
 /** Where addon-storpool keeps its rc files, in reading order (later files win). */
 const RC_FILES: readonly string[] = [
@@ -74,8 +74,10 @@ function storpoolProfile(px: string): Profile {
     },
     volatileVolume: (vmId, diskId, format) => `${px}-sys-${vmId}-${diskId}-${format || "raw"}`,
     checkpointVolume: (vmId) => `${px}-sys-${vmId}-rawcheckpoint`,
-    backupSnapshotName: (volume, vmId) => `${volume}-onebackup-${vmId}`,
-    backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,
+    backupSnapshotName: (v, vmId, diskId, inc) => backupNames.snapshot(`${v}-`, vmId, diskId, inc),
+    backupSnapshotInc: (v, vmId, diskId, s) => backupNames.inc(`${v}-`, vmId, diskId, s),
+    backupVolume: (vmId, diskId, inc) => `${px}-sys-${vmId}-${diskId}-backup-${inc}`,
+    restoreUndoName: (v, vmId, diskId) => backupNames.undo(`${v}-`, vmId, diskId),
     snapshotName: (volume, snapId) => `${volume}-snap${snapId}`,
     snapshotId: (volume, s) => numbered(`${volume}-snap`)(s),
     vmSnapshotName: (volume, snapId, ts) => `${volume}-ONESNAP-${snapId}-${ts}`,

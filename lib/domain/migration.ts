@@ -28,7 +28,7 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { findRemotesDir } from "../one/output.ts";
+import { remotesDir } from "./remotes.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
@@ -44,13 +44,6 @@ interface OurDisk {
   volume: string;
   backend: Backend;
   path: string;
-}
-
-/** The remotes dir `$R` of this invocation. */
-function remotesDir(ctx: ActionContext): string {
-  // deno-lint-ignore no-explicit-any
-  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
-  return findRemotesDir({ env: ctx.env, invokedPath });
 }
 
 const FORWARD_TIMEOUT_MS = 900_000;

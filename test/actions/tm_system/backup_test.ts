@@ -92,10 +92,13 @@ describe("tm prebackup / postbackup", () => {
   async function leftovers(env: ProfileEnv, vmId: number, vols: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const [d, v] of vols.entries()) {
-      const temp = env.profile.backupVolume(vmId, d);
-      if (await env.backend.getVolume(temp)) out.push(temp);
-      const snap = env.profile.backupSnapshotName(v, vmId);
-      if ((await env.backend.listSnapshots(v)).some((s) => s.name === snap)) out.push(snap);
+      for (const inc of [0, 1, 2, 3]) {
+        const temp = env.profile.backupVolume(vmId, d, inc);
+        if (await env.backend.getVolume(temp)) out.push(temp);
+      }
+      for (const s of await env.backend.listSnapshots(v)) {
+        if (env.profile.backupSnapshotInc(v, vmId, d, s.name) !== null) out.push(s.name);
+      }
     }
     return out;
   }
@@ -157,7 +160,7 @@ describe("tm prebackup / postbackup", () => {
       const { dir, img, vol, xml } = await runningVm(env, vmId, { FS_FREEZE: "SUSPEND" });
       const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "3", `${vmId}`, `${env.systemDs}`];
       if (name === "storpool") {
-        c.storpool.addFault({ method: "VolumeCreate", status: 500, times: 1 });
+        c.storpool.addFault({ method: "VolumesReassignWait", status: 500, times: 1 });
       } else {
         c.linstor.addFault({
           method: "POST",
@@ -169,7 +172,7 @@ describe("tm prebackup / postbackup", () => {
       }
       try {
         const f = await c.run("tm", name, "prebackup", args, { stdin: xml });
-        assertOneLineFailure(f, /snapshot-restore-resource|VolumeCreate/);
+        assertOneLineFailure(f, /snapshot-restore-resource|VolumesReassignWait/);
       } finally {
         c.storpool.clearFaults();
         c.linstor.clearFaults();
@@ -187,7 +190,7 @@ describe("tm prebackup / postbackup", () => {
     });
   });
 
-  it("refuses incremental mode, foreign disks and bad input in one line", async () => {
+  it("refuses an unknown mode, pull backups, foreign disks and bad input in one line", async () => {
     const env = envs.linstor;
     const vmId = 79;
     const dir = vmDir(env.systemDs, vmId);
@@ -199,10 +202,15 @@ describe("tm prebackup / postbackup", () => {
     const args = (
       disks: string,
     ) => [`bravo:${dir}`, disks, `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
-    const inc = putVm(c, { ...base, backupConfig: { MODE: "INCREMENT" } });
+    const odd = putVm(c, { ...base, backupConfig: { MODE: "SOMETIMES" } });
     assertOneLineFailure(
-      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: inc }),
-      /MODE=INCREMENT/,
+      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: odd }),
+      /MODE/,
+    );
+    const pull = putVm(c, { ...base, backupConfig: { MODE: "FULL", INTERACTIVE: "YES" } });
+    assertOneLineFailure(
+      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: pull }),
+      /INTERACTIVE/,
     );
     const full = putVm(c, { ...base, backupConfig: { MODE: "FULL" } });
     assertOneLineFailure(
