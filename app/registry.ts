@@ -62,6 +62,7 @@ export const ACTIONS: readonly ActionDef[] = [
   def("tm", "prebackup_live", () => import("../actions/tm/prebackup_live.ts")),
   def("tm", "postbackup", () => import("../actions/tm/postbackup.ts")),
   def("tm", "postbackup_live", () => import("../actions/tm/postbackup_live.ts")),
+  def("tm", "restore", () => import("../actions/tm/restore.ts")),
   def("vmm", "save", () => import("../actions/vmm/save.ts")),
   def("vmm", "restore", () => import("../actions/vmm/restore.ts")),
   def("vmm", "snapshotcreate", () => import("../actions/vmm/snapshot_create.ts")),

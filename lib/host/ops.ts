@@ -78,13 +78,19 @@ export async function putFile(
   data: Uint8Array | string,
   opts?: OpOptions,
 ): Promise<void> {
+  await runner.run(host, putFileArgv(path), { ...ro(opts), stdin: data });
+}
+
+/**
+ * The argv that writes its stdin to `path` the way putFile does (parent directories made, a
+ * temporary file next to it renamed over it, removed on failure): the receiving side of a
+ * stream copied from another host (lib/host/copy.ts).
+ */
+export function putFileArgv(path: string): string[] {
   const p = checkPath(path, "file path");
   const dir = dirname(p);
   const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
-  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p], {
-    ...ro(opts),
-    stdin: data,
-  });
+  return ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p];
 }
 
 /** `rm -f -- path` (a missing path is fine; a directory is an error). */
@@ -298,6 +304,21 @@ export async function qemuImgRebase(
   } else argv.push("-b", "");
   argv.push(checkPath(file, "qcow2 file"));
   await runner.run(host, argv, ro(opts));
+}
+
+/** `qemu-img check -q -f <format> file`: fails unless the image's metadata is consistent. */
+export async function qemuImgCheck(
+  runner: HostRunner,
+  host: string,
+  file: string,
+  format: string,
+  opts?: OpOptions,
+): Promise<void> {
+  await runner.run(
+    host,
+    ["qemu-img", "check", "-q", "-f", checkFormat(format), checkPath(file, "image path")],
+    ro(opts),
+  );
 }
 
 /** One extent of `qemu-img map --output=json`. */

@@ -15,7 +15,9 @@
  *   linstor    image 100, system 101   (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP)
  *   storpool   image 110, system 111   (SP_API_HTTP_HOST/PORT, SP_AUTH_TOKEN; templates one-ds-*)
  *   linstor_un image 120, system 121   (LS_CONTROLLERS, RESOURCE_GROUP)
- * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4.
+ *   rsync      backup 130               (RSYNC_HOST vault; tools/sim/rsync.ts, with downloader.sh)
+ * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4; vault is the rsync
+ * server (a simulated host oned does not know).
  * LINSTOR: storage pools open_image and open_system (thin) on every node; resource groups
  * one_image and one_system with place count 2 (the seed article's setup).
  */
@@ -31,9 +33,16 @@ import { install } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
+import { RSYNC_ACTIONS } from "./rsync.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
+
+/** The simulated rsync backup server (RSYNC_HOST of the backup datastore). */
+export const BACKUP_HOST = "vault";
+
+/** Id of the simulated rsync backup datastore (tools/sim/rsync.ts). */
+export const CLUSTER_BACKUP_DS = 130;
 
 /** Fixed datastore ids per profile. */
 export const CLUSTER_DS: Record<string, { image: number; system: number }> = {
@@ -112,6 +121,22 @@ export interface ActionStats {
 
 const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
 
+/**
+ * The simulated rsync backup datastore's actions (`$R/datastore/rsync/<action>`) and
+ * `$R/datastore/downloader.sh`, each a two-line script running `oneblk sim rsync <action>`.
+ */
+async function installRsyncSim(remotes: string): Promise<void> {
+  const script = (action: string) =>
+    `#!/bin/sh\nexec '${LAUNCHER.replaceAll("'", "'\\''")}' sim rsync ${action} "$@"\n`;
+  await Deno.mkdir(join(remotes, "datastore", "rsync"), { recursive: true });
+  for (const a of RSYNC_ACTIONS) {
+    await Deno.writeTextFile(join(remotes, "datastore", "rsync", a), script(a), { mode: 0o755 });
+  }
+  await Deno.writeTextFile(join(remotes, "datastore", "downloader.sh"), script("downloader"), {
+    mode: 0o755,
+  });
+}
+
 /** Start the simulated cloud. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   const ownRoot = !opts.root;
@@ -188,6 +213,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       template: { ...base, SHARED: "YES", ...(rg ? { [rg]: "one_system" } : {}) },
     }));
   }
+  oned.state.putDatastore(buildDatastoreXml({
+    id: CLUSTER_BACKUP_DS,
+    name: "rsync_backup",
+    dsMad: "rsync",
+    tmMad: "-",
+    type: "BACKUP",
+    template: { RSYNC_HOST: BACKUP_HOST, RSYNC_USER: "oneadmin" },
+  }));
   CLUSTER_HOSTS.forEach((name, i) =>
     oned.state.putHost(buildHostXml({ id: i, name, template: { SP_OURID: String(i + 1) } }))
   );
@@ -196,6 +229,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   await Deno.mkdir(remotes, { recursive: true });
   await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
+  await installRsyncSim(remotes);
+  await Deno.mkdir(join(hostsRoot, BACKUP_HOST, "var/lib/one/datastores"), { recursive: true });
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
 
   const statsFile = join(root, "stats.jsonl");

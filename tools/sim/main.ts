@@ -1,6 +1,8 @@
 /**
  * `oneblk sim <linstor|storpool|oned> …`: run one simulator in the foreground (tests, CI smoke
- * tests, trying the LINSTOR/StorPool walk-throughs with curl).
+ * tests, trying the LINSTOR/StorPool walk-throughs with curl). `oneblk sim rsync <action> …` is
+ * one action of the simulated rsync backup datastore (tools/sim/rsync.ts), as the simulated
+ * cloud installs it under its remotes dir.
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../../lib/errors.ts";
@@ -32,9 +34,11 @@ export async function simMain(args: string[]): Promise<number> {
       return await (await import("./storpool/main.ts")).storpoolSimMain(rest);
     case "oned":
       return await onedSimMain(rest);
+    case "rsync":
+      return await (await import("./rsync.ts")).rsyncSimMain(rest);
   }
   throw new OneblkError(
     "usage",
-    `unknown simulator '${which ?? ""}' (known: linstor, storpool, oned)`,
+    `unknown simulator '${which ?? ""}' (known: linstor, storpool, oned, rsync)`,
   );
 }

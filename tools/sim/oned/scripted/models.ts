@@ -6,7 +6,7 @@
 import { OneblkError } from "../../../../lib/errors.ts";
 import { DRIVERS } from "../../../../lib/addons/index.ts";
 import type { ActionStats } from "../../cluster.ts";
-import type { HistoryInput, SnapshotInput } from "../builders.ts";
+import type { HistoryInput, IncrementInput, SnapshotInput } from "../builders.ts";
 
 /** A driver profile: one of the runtime's drivers (DRIVERS). */
 export type ProfileName = (typeof DRIVERS)[number];
@@ -94,6 +94,8 @@ export interface ImageModel {
   template: Record<string, string>;
   /** ERROR text of the last failed operation. */
   error?: string;
+  /** BACKUP_INCREMENTS of a backup image (MODE=INCREMENT). */
+  increments?: IncrementInput[];
 }
 
 /** A VM disk as the scripted oned keeps it. */
@@ -159,6 +161,10 @@ export interface VmModel {
   marks: InUseMark[];
   /** Sequence of transfer files written. */
   transferSeq: number;
+  /** BACKUPS/BACKUP_IDS. */
+  backupIds?: number[];
+  /** `<BACKUP_RESULT>` carried by the VM XML (oned after 7.4 adds it for a failed backup). */
+  backupResult?: string;
 }
 
 /** A disk of instantiate(). */
@@ -194,6 +200,12 @@ export interface BackupResult {
   files: BackupFile[];
   /** Directory holding the copies. */
   dir: string;
+  /** The backup datastore's id of this backup (its `<BASE_PATH>/<vm>/<id>` directory). */
+  backupId: string;
+  /** The backup image: new for a full backup, the chain's image for an increment. */
+  imageId: number;
+  /** Increment id (0 for a full backup). */
+  increment: number;
 }
 
 /** Options of ScriptedOned. */
