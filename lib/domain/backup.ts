@@ -447,6 +447,9 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
       `cannot remove an earlier backup's leftovers: ${stale.join("; ")}`,
     );
   }
+  if (incremental && last < 0) {
+    ctx.info("LAST_INCREMENT_ID=-1: this full backup (disk.<id>.0) starts a new chain");
+  }
   try {
     await putFile(ctx.hosts, c.host, `${c.bdir}/vm.xml`, encodeBase64Text(c.vmXml) + "\n");
     await takeSnapshots(ctx, c, live);
