@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   type BackupResult,
-  type ProfileName,
   PROFILES,
   ScriptedOned,
   type VmModel,
