@@ -11,10 +11,11 @@
  *  3. monitor scaling: datastore monitor (image DS) and tm monitor (system DS, per-VM disk
  *     usage) with 10 / 1,000 / 5,000 VM disk volumes in the store; the REST calls must not grow
  *     with the volume count (reported, not asserted);
- *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors.
+ *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors;
+ *  5. backups: full vs incremental backup of a 1 GiB disk with 1% changed (tools/bench/backup.ts).
  *
  * `--quick` runs a short version (fewer steps, one iteration, 10 / 200 volumes, one
- * concurrent batch). This is a benchmark: it reports numbers and never fails on timings; the
+ * concurrent batch, a 128 MiB disk on linstor only for backups). This is a benchmark: it reports numbers and never fails on timings; the
  * exit code is 1 only when something could not run at all.
  */
 import { parseArgs } from "node:util";
@@ -34,6 +35,7 @@ import { openBackend } from "../lib/backend/index.ts";
 import { hostRunnerFromEnv } from "../lib/host/index.ts";
 import { OneClient } from "../lib/one/xmlrpc.ts";
 import { errorLine } from "../lib/errors.ts";
+import { type BackupRow, benchBackups, renderBackupRows } from "./bench/backup.ts";
 
 /** Per driver action timings of the lifecycle section. */
 export interface ActionRow {
@@ -105,6 +107,8 @@ export interface BenchReport {
   /** `<profile> <action>` → true when the REST calls were the same at every volume count. */
   monitorRestConstant: Record<string, boolean>;
   concurrency: ConcurrencyRow[];
+  /** Full vs incremental backup of one disk with 1% changed (tools/bench/backup.ts). */
+  backups: BackupRow[];
 }
 
 const MiB = 1024 * 1024;
@@ -558,6 +562,7 @@ export function renderReport(r: BenchReport): string {
   if (r.meta.skippedSteps.length) {
     out.push("", "skipped (actions not implemented):", ...r.meta.skippedSteps.map((s) => `  ${s}`));
   }
+  out.push("", renderBackupRows(r.backups, table));
   return out.join("\n");
 }
 
@@ -598,6 +603,7 @@ export async function benchMain(args: string[]): Promise<number> {
     quick,
     quick ? ["linstor"] : ["linstor", "storpool"],
   );
+  const backups = await benchBackups(latencyMs, quick, quick ? ["linstor"] : undefined);
   const report: BenchReport = {
     meta: {
       latencyMs,
@@ -612,10 +618,14 @@ export async function benchMain(args: string[]): Promise<number> {
     monitorScaling: mon.rows,
     monitorRestConstant: mon.constant,
     concurrency,
+    backups,
   };
   console.log(renderReport(report));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-  return actions.length && backend.length && mon.rows.length && concurrency.length ? 0 : 1;
+  return actions.length && backend.length && mon.rows.length && concurrency.length &&
+      backups.length
+    ? 0
+    : 1;
 }
 
 if (import.meta.main) Deno.exit(await benchMain(Deno.args));

@@ -67,6 +67,11 @@ describe("tools/bench.ts", () => {
         );
         assert.equal(c.concurrency, 15);
       }
+      assert.deepEqual(r.backups.map((b: { kind: string }) => b.kind), ["full", "incremental"]);
+      for (const b of r.backups) {
+        finite(b, ["diskMiB", "changedMiB", "backupMs", "prebackupMs", "fileBytes"], b.kind);
+      }
+      assert.ok(r.backups[1].fileBytes < r.backups[0].fileBytes / 10, "the increment is small");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
