@@ -200,7 +200,9 @@ for (const profile of ["linstor", "storpool"] as const) {
       await injectQemuFault("info", ".oneblk-restore");
       await assert.rejects(s.restore(vm.id, image, 1), /injected failure/);
       const call = s.calls.filter((c) => c.script === "restore").at(-1)!;
-      assert.ok(call.logs.some((l) => /earlier restore did not finish/.test(l)), call.stderr);
+      const line = call.logs.find((l) => /earlier restore did not finish/.test(l));
+      assert.ok(line, call.stderr);
+      assert.ok(line.startsWith(`INFO: ${vm.id} tm/`), `in the VM's log: ${line}`);
       assert.deepEqual(await sums(), before, "disk 0 is back to its content before that restore");
       assert.deepEqual((await chainState(s, vm)).undo, []);
     });

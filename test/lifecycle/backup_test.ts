@@ -21,7 +21,7 @@ import {
 } from "../../tools/sim/oned/scripted_oned.ts";
 import { lcgBytes } from "../support/bytes.ts";
 import { fileSha256, lexists, writeAt } from "../support/files.ts";
-import { chainState, qemuImg, rebuildLikeRsync } from "./backup_helpers.ts";
+import { backendOf, chainState, diskVolumes, qemuImg, rebuildLikeRsync } from "./backup_helpers.ts";
 
 const MiB = 1024 * 1024;
 
@@ -130,6 +130,52 @@ for (const profile of PROFILES) {
       const restores = s.calls.filter((c) => c.op === "restore");
       assert.ok(restores.some((c) => c.kind === "tm" && c.script === "restore"));
       assert.deepEqual(s.allComplaints(), []);
+    });
+
+    it("terminating the VM drops its chain snapshots (the persistent image stays)", async () => {
+      await s.resume(vm.id);
+      await s.backup(vm.id);
+      const vols = diskVolumes(s, vm);
+      assert.deepEqual((await chainState(s, vm)).chain, [[0], [0]]);
+      await s.terminate(vm.id);
+      const b = backendOf(s);
+      assert.equal(await b.getVolume(vols.get(0)!), null, "the clone is gone with its snapshots");
+      const kept = await b.listSnapshots(vols.get(1)!);
+      assert.ok(await b.getVolume(vols.get(1)!), "the persistent image stays");
+      assert.deepEqual(kept.filter((x) => /oneblk-backup/.test(x.name)), []);
+    });
+  });
+}
+
+for (const profile of ["linstor", "storpool"] as const) {
+  describe(`${profile}: a 1 MiB change to a 1 GiB disk`, () => {
+    let s: ScriptedOned;
+    before(async () => {
+      s = await ScriptedOned.start({ profile, version: "7.2.0" });
+    });
+    after(async () => {
+      await s?.close();
+    });
+
+    it("gives an increment under 5 MiB that restores the disk exactly", async () => {
+      const img = await s.createDatablock({ name: "big", sizeMb: 1024 });
+      const vm = await s.instantiate({
+        host: "bravo",
+        disks: [{ image: img.id }],
+        backupConfig: { MODE: "INCREMENT" },
+      });
+      const dev = s.cluster.hostPath("bravo", `${s.vmDir(vm)}/disk.0`);
+      for (const at of [0, 300, 700, 1000]) await writeAt(dev, at * MiB, lcgBytes(MiB, at));
+      const full = await s.backup(vm.id);
+      await writeAt(dev, 512 * MiB, lcgBytes(MiB, 9));
+      const inc = await s.backup(vm.id);
+      const bytes = (await Deno.stat(inc.files[0].path)).size;
+      assert.ok(bytes < 5 * MiB, `increment is ${bytes} bytes`);
+      const raw = await rebuildLikeRsync(
+        [full.files[0].path, inc.files[0].path],
+        join(s.cluster.root, "big"),
+      );
+      await qemuImg(["compare", "-q", "-f", "raw", "-F", "raw", raw, dev]); // fails unless equal
     });
   });
 }

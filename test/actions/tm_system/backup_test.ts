@@ -190,6 +190,29 @@ describe("tm prebackup / postbackup", () => {
     });
   });
 
+  it("BACKUP_BASE_PATH (datastore.conf) and LAST_BRIDGE place the backup directory", async () => {
+    const env = envs.storpool;
+    const vmId = 77;
+    const { xml } = await runningVm(env, vmId, { LAST_BRIDGE: "charlie" });
+    const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
+    await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
+    await Deno.writeTextFile(conf, 'SUPPORTED_FS="ext4"\nBACKUP_BASE_PATH="/var/lib/one/bk"\n');
+    const dir = vmDir(env.systemDs, vmId);
+    const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
+    try {
+      assertOk(await c.run("tm", "storpool", "prebackup", args, { stdin: xml }));
+      for (const f of ["vm.xml", "disk.0.0", "disk.1.0"]) {
+        assert.ok(await lexists(c.hostPath("charlie", `/var/lib/one/bk/${vmId}/backup/${f}`)), f);
+      }
+      assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
+      assertOk(await c.run("tm", "storpool", "postbackup", args, { stdin: xml }));
+      assert.equal(await lexists(c.hostPath("charlie", `/var/lib/one/bk/${vmId}`)), false);
+      assert.ok(await lexists(c.hostPath("charlie", "/var/lib/one/bk")), "the base path stays");
+    } finally {
+      await Deno.remove(conf);
+    }
+  });
+
   it("refuses an unknown mode, pull backups, foreign disks and bad input in one line", async () => {
     const env = envs.linstor;
     const vmId = 79;
