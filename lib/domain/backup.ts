@@ -226,7 +226,7 @@ async function chainSnapshots(
   volume: string,
   vmId: number,
   diskId: number,
-): Promise<{ name: string; inc: number }[]> {
+): Promise<{ name: string; inc: number; sizeMiB: number }[]> {
   let all;
   try {
     all = await backend.listSnapshots(volume);
@@ -234,10 +234,10 @@ async function chainSnapshots(
     if (isKind(e, "not_found")) return [];
     throw e;
   }
-  const out: { name: string; inc: number }[] = [];
+  const out: { name: string; inc: number; sizeMiB: number }[] = [];
   for (const s of all) {
     const inc = ctx.profile.backupSnapshotInc(volume, vmId, diskId, s.name);
-    if (inc !== null) out.push({ name: s.name, inc });
+    if (inc !== null) out.push({ name: s.name, inc, sizeMiB: s.sizeMiB });
   }
   return out;
 }
@@ -248,10 +248,10 @@ async function pruneChain(
   c: BackupCall,
   d: BackupDisk,
   keep: ReadonlySet<number>,
-): Promise<{ kept: number[]; errors: string[] }> {
+): Promise<{ kept: { inc: number; sizeMiB: number }[]; errors: string[] }> {
   const errors: string[] = [];
-  const kept: number[] = [];
-  let chain: { name: string; inc: number }[] = [];
+  const kept: { inc: number; sizeMiB: number }[] = [];
+  let chain: { name: string; inc: number; sizeMiB: number }[] = [];
   try {
     chain = await chainSnapshots(ctx, d.backend, d.volume, c.vm.id, d.diskId);
   } catch (e) {
@@ -259,7 +259,7 @@ async function pruneChain(
   }
   for (const s of chain) {
     if (keep.has(s.inc)) {
-      kept.push(s.inc);
+      kept.push({ inc: s.inc, sizeMiB: s.sizeMiB });
       continue;
     }
     await d.backend.deleteSnapshot(d.volume, s.name).catch((e) => errors.push(errorLine(e)));
@@ -439,7 +439,15 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
     const keep = new Set(incremental && last >= 0 ? [last] : []);
     const r = await pruneChain(ctx, c, d, keep);
     stale.push(...r.errors);
-    d.hasBase = r.kept.includes(last);
+    const base = r.kept.find((k) => k.inc === last);
+    d.hasBase = base !== undefined;
+    const now = base && (await d.backend.getVolume(d.volume))?.sizeMiB;
+    if (base && now && base.sizeMiB && now > base.sizeMiB) {
+      ctx.info(
+        `disk ${d.diskId} grew since increment ${last} (${base.sizeMiB} → ${now} MiB): ` +
+          `increment ${inc} holds what changed, the new part included`,
+      );
+    }
   }
   if (stale.length) {
     throw new OneblkError(

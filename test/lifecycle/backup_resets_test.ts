@@ -100,6 +100,7 @@ for (const profile of ["linstor", "storpool"] as const) {
       const r = await s.backup(vm.id);
       assert.equal(r.increment, 3);
       assert.ok(!preLogs(s).some((l) => /whole disk/.test(l)), preLogs(s).join("\n"));
+      assert.ok(preLogs(s).some((l) => /disk 0 grew since increment 2 \(32 → 48 MiB\)/.test(l)));
       const info = JSON.parse(await qemuImg(["info", "--output=json", r.files[0].path]));
       assert.equal(info["virtual-size"], 48 * MiB);
       assert.ok((await Deno.stat(r.files[0].path)).size < 2 * MiB);
