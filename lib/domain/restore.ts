@@ -309,9 +309,9 @@ export async function restore(ctx: ActionContext): Promise<void> {
     await undoInterrupted(ctx, disks);
     await removeDir(ctx.hosts, host, stageDir, [dir]);
     for (const d of disks) await stageDisk(ctx, fe, host, d);
-    await takeUndoSnapshots(disks);
     const touched: RestoreDisk[] = [];
     try {
+      await takeUndoSnapshots(disks);
       for (const d of disks) {
         touched.push(d);
         await writeDisk(ctx, host, d);
