@@ -22,7 +22,7 @@ import { unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { diskOf, isPrivateVolume, loadVmAndDs } from "../../lib/domain/vm_disk.ts";
 import { vmDirPrefix } from "../../lib/domain/vm_dir.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
-import { dropChain } from "../../lib/domain/backup.ts";
+import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -51,7 +51,9 @@ export async function run(ctx: ActionContext): Promise<void> {
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (!isPrivateVolume(p, disk, volume)) {
     ctx.info(`${volume} is not private to VM ${vm.id} (persistent, CDROM or image): kept`);
-    if (!disk.isCdrom) await dropChain(ctx, backend, volume, vm.id, disk.diskId);
+    if (!disk.isCdrom && mayHaveChain(vm)) {
+      await dropChain(ctx, backend, volume, vm.id, disk.diskId);
+    }
     return;
   }
   await backend.deleteVolume(volume);

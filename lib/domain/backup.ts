@@ -500,6 +500,17 @@ export async function postbackup(ctx: ActionContext, action: string): Promise<vo
 }
 
 /**
+ * True when the VM may have backup chain snapshots: it backs up in MODE=INCREMENT, or has been
+ * backed up at all (a chain outlives a switch to FULL until the next backup). A VM never backed
+ * up costs its disks' deletes nothing.
+ */
+export function mayHaveChain(vm: VmView): boolean {
+  const cfg = vm.backupConfig;
+  return cfg.get("MODE").trim().toUpperCase() === "INCREMENT" ||
+    cfg.get("LAST_BACKUP_ID").trim() !== "" || text(vm.node, "BACKUPS/BACKUP_IDS/ID") !== "";
+}
+
+/**
  * Drop the backup chain snapshots of VM `vmId`'s disk `diskId` on `volume`: the disk is
  * deleted or handed back to its image, its chain is over. A missing volume has none. Failures
  * are reported, never fatal (the names are oneblk's: the next run or `oneblk gc` finds them).
