@@ -28,7 +28,6 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { remotesDir } from "./remotes.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
@@ -58,7 +57,7 @@ async function forwardToOthers(
   tms: string[],
 ): Promise<void> {
   if (!tms.length) return;
-  const r = remotesDir(ctx);
+  const r = ctx.remotes;
   const stdin = new TextEncoder().encode(await ctx.stdin());
   for (const tm of tms) {
     if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(tm)) {

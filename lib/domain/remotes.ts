@@ -1,19 +1,11 @@
 /**
- * The front-end's remotes directory `$R` of this invocation, and the driver-global settings
- * OpenNebula keeps there: `$R/etc/datastore/datastore.conf` (shell `KEY="value"` lines, read by
- * the stock datastore and TM drivers; docs/contract.md "tm backups" for BACKUP_BASE_PATH).
+ * The driver-global settings OpenNebula keeps in the remotes dir (`ctx.remotes`):
+ * `$R/etc/datastore/datastore.conf` (shell `KEY="value"` lines, read by the stock datastore and
+ * TM drivers; docs/contract.md "tm backups" for BACKUP_BASE_PATH).
  */
 import { join } from "node:path";
 import type { ActionContext } from "../context.ts";
 import { OneblkError } from "../errors.ts";
-import { findRemotesDir } from "../one/output.ts";
-
-/** The remotes dir `$R` of this invocation (from the invoked path, else the defaults). */
-export function remotesDir(ctx: ActionContext): string {
-  // deno-lint-ignore no-explicit-any
-  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
-  return findRemotesDir({ env: ctx.env, invokedPath });
-}
 
 /**
  * Parse a shell-style settings file the way OpenNebula's drivers read datastore.conf: lines
@@ -36,7 +28,7 @@ export function parseShellSettings(text: string): Record<string, string> {
 
 /** `$R/etc/datastore/datastore.conf` as settings ({} when the file does not exist). */
 export async function datastoreConf(ctx: ActionContext): Promise<Record<string, string>> {
-  const file = join(remotesDir(ctx), "etc", "datastore", "datastore.conf");
+  const file = join(ctx.remotes, "etc", "datastore", "datastore.conf");
   try {
     return parseShellSettings(await Deno.readTextFile(file));
   } catch (e) {

@@ -49,7 +49,6 @@ import {
 import { errorLine, OneblkError } from "../errors.ts";
 import { withAttached } from "./attach.ts";
 import { keepsQcow2 } from "./vm_disk.ts";
-import { remotesDir } from "./remotes.ts";
 import { frontendBridge } from "./frontend.ts";
 import { dropChain } from "./backup.ts";
 
@@ -103,7 +102,7 @@ async function listBackup(
   dsMad: string,
   inc: number,
 ): Promise<Record<string, string>> {
-  const ls = `${remotesDir(ctx)}/datastore/${dsMad}/ls`;
+  const ls = `${ctx.remotes}/datastore/${dsMad}/ls`;
   const stdin = `<DS_DRIVER_ACTION_DATA>${dsXml}${
     toXml(vm.node)
   }${imageXml}</DS_DRIVER_ACTION_DATA>`;
@@ -151,7 +150,7 @@ async function stageDisk(
   host: string,
   d: RestoreDisk,
 ): Promise<void> {
-  const downloader = `${remotesDir(ctx)}/datastore/downloader.sh`;
+  const downloader = `${ctx.remotes}/datastore/downloader.sh`;
   await copyStream(
     ctx.hosts,
     fe,

@@ -1,8 +1,9 @@
 /**
  * `oneblk sim <linstor|storpool|oned> …`: run one simulator in the foreground (tests, CI smoke
- * tests, trying the LINSTOR/StorPool walk-throughs with curl). `oneblk sim rsync <action> …` is
- * one action of the simulated rsync backup datastore (tools/sim/rsync.ts), as the simulated
- * cloud installs it under its remotes dir.
+ * tests, trying the LINSTOR/StorPool walk-throughs with curl). `oneblk sim virsh …` and
+ * `oneblk sim stock <action> …` are the simulated hosts' virsh and stock VMM scripts
+ * (tools/sim/libvirt.ts), run by the launchers the simulated cloud installs; `oneblk sim rsync
+ * <action> …` is one action of the simulated rsync backup datastore (tools/sim/rsync.ts).
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../../lib/errors.ts";
@@ -34,6 +35,10 @@ export async function simMain(args: string[]): Promise<number> {
       return await (await import("./storpool/main.ts")).storpoolSimMain(rest);
     case "oned":
       return await onedSimMain(rest);
+    case "virsh":
+      return await (await import("./libvirt.ts")).virshMain(rest);
+    case "stock":
+      return await (await import("./libvirt.ts")).stockMain(rest);
     case "rsync":
       return await (await import("./rsync.ts")).rsyncSimMain(rest);
   }

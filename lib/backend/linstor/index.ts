@@ -6,6 +6,7 @@ import type { StoreImpl } from "../types.ts";
 import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
+export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
 
 /** How to reach a LINSTOR controller (a datastore's store settings). */
 export interface LinstorStore {

@@ -104,7 +104,7 @@ export abstract class OnedBackups extends OnedVmStorage {
     const args = [
       hostArg(host, this.vmDir(vm)),
       ids.join(":"),
-      `one-${vm.id}`,
+      vm.deployId,
       ...(this.convention.backupJobArg ? ["-"] : []),
       String(vm.id),
       String(this.systemDs),
