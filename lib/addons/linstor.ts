@@ -59,6 +59,7 @@ const profile: Profile = {
     return d.source;
   },
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
+  importStageVolume: (id) => `OpenNebula-Import-${id}`,
   checkpointVolume: (vmId) => `OpenNebula-Checkpoint-vm${vmId}`,
   backupSnapshotName: (_v, vmId, diskId, inc) => backupNames.snapshot("", vmId, diskId, inc),
   backupSnapshotInc: (_v, vmId, diskId, s) => backupNames.inc("", vmId, diskId, s),
@@ -68,6 +69,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,
   contextVolume: () => null,
+  vmStateVolume: () => null,
+  vmStateProps: () => ({}),
   diskProps: vmDiskIds.props,
   dsMatch: vmDiskIds.match,
 };

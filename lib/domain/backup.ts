@@ -66,7 +66,7 @@ import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { DEVICE_WAIT_MS } from "./attach.ts";
 import { withGuestFrozen, withSuspended } from "./libvirt.ts";
 import { keepsQcow2 } from "./vm_disk.ts";
-import { datastoreConf } from "./remotes.ts";
+import { readDatastoreConf } from "./remotes.ts";
 
 /** Deadline of one qemu-img pass over a disk. */
 const IMAGE_TIMEOUT_MS = 6 * 3600_000;
@@ -140,7 +140,7 @@ async function backupPlace(
   const bridge = vm.backupConfig.get("LAST_BRIDGE").trim();
   const on = bridge ? validateHost(bridge, "BACKUP_CONFIG/LAST_BRIDGE") : host;
   const base = versionAtLeast(ctx.version, "6.9.80")
-    ? ((await datastoreConf(ctx)).BACKUP_BASE_PATH ?? "").trim().replace(/\/+$/, "")
+    ? ((await readDatastoreConf(ctx.remotes)).BACKUP_BASE_PATH ?? "").trim().replace(/\/+$/, "")
     : "";
   if (!base) {
     return { host: on, bdir: `${dir}/backup`, removable: { dir: `${dir}/backup`, under: dir } };

@@ -1,31 +1,42 @@
 /**
- * datastore.conf as OpenNebula's drivers read it (lib/domain/remotes.ts parseShellSettings), and
+ * datastore.conf as OpenNebula's drivers read it (lib/domain/remotes.ts readDatastoreConf), and
  * which increment a backup writes (lib/domain/backup.ts chainPoint).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { parseShellSettings } from "../../lib/domain/remotes.ts";
+import { join } from "node:path";
+import { readDatastoreConf } from "../../lib/domain/remotes.ts";
 import { chainPoint } from "../../lib/domain/backup.ts";
 import { parseVm } from "../../lib/one/views.ts";
 import { buildVmXml } from "../../tools/sim/oned/builders.ts";
 
-describe("parseShellSettings", () => {
-  it("reads KEY=value lines like the stock drivers", () => {
-    const conf = parseShellSettings([
-      "# comment",
-      'SUPPORTED_FS="ext2,ext3,ext4,xfs"',
-      '#BACKUP_BASE_PATH="/nope"',
-      'export BACKUP_BASE_PATH="/var/lib/one/bk"  # where',
-      "FS_OPTS_ext4='-b 16384'",
-      "PLAIN=word",
-      "not a setting",
-    ].join("\n"));
-    assert.deepEqual(conf, {
-      SUPPORTED_FS: "ext2,ext3,ext4,xfs",
-      BACKUP_BASE_PATH: "/var/lib/one/bk",
-      FS_OPTS_ext4: "-b 16384",
-      PLAIN: "word",
-    });
+describe("readDatastoreConf", () => {
+  it("reads KEY=value lines like the stock drivers; no file sets nothing", async () => {
+    const remotes = await Deno.makeTempDir();
+    try {
+      assert.deepEqual(await readDatastoreConf(remotes), {});
+      await Deno.mkdir(join(remotes, "etc", "datastore"), { recursive: true });
+      await Deno.writeTextFile(
+        join(remotes, "etc", "datastore", "datastore.conf"),
+        [
+          "# comment",
+          'SUPPORTED_FS="ext2,ext3,ext4,xfs"',
+          '#BACKUP_BASE_PATH="/nope"',
+          'export BACKUP_BASE_PATH="/var/lib/one/bk"  # where',
+          "FS_OPTS_ext4='-b 16384'",
+          "PLAIN=word",
+          "not a setting",
+        ].join("\n"),
+      );
+      assert.deepEqual(await readDatastoreConf(remotes), {
+        SUPPORTED_FS: "ext2,ext3,ext4,xfs",
+        BACKUP_BASE_PATH: "/var/lib/one/bk",
+        FS_OPTS_ext4: "-b 16384",
+        PLAIN: "word",
+      });
+    } finally {
+      await Deno.remove(remotes, { recursive: true });
+    }
   });
 });
 

@@ -38,7 +38,7 @@ import { SimRunner } from "../../lib/host/sim.ts";
 import { at, children, parseXml, text, type XmlNode } from "../../lib/one/xml.ts";
 import { decodeBase64Text } from "../../lib/one/args.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
-import { parseShellSettings } from "../../lib/domain/remotes.ts";
+import { readDatastoreConf } from "../../lib/domain/remotes.ts";
 import { versionAtLeast } from "../../lib/one/output.ts";
 
 const QEMU_TIMEOUT_MS = 3600_000;
@@ -131,12 +131,7 @@ async function backup(args: string[]): Promise<string> {
   } catch { /* default */ }
   let base = "";
   if (versionAtLeast(version, "6.9.80")) {
-    try {
-      const conf = parseShellSettings(
-        await Deno.readTextFile(join(remotes, "etc/datastore/datastore.conf")),
-      );
-      base = conf.BACKUP_BASE_PATH ?? "";
-    } catch { /* no datastore.conf */ }
+    base = (await readDatastoreConf(remotes)).BACKUP_BASE_PATH ?? "";
   }
   const vmDir = normalize(base ? `${base}/${vmId}/backup` : `${dir}/backup`);
   const vmHost = text(vm, "BACKUPS/BACKUP_CONFIG/LAST_BRIDGE") || host;
