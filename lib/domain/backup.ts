@@ -9,7 +9,12 @@
  * (6.10+, as the backup datastores read it), else `DIR/backup`; on BACKUP_CONFIG/LAST_BRIDGE
  * when oned set one (7.2+), else on `host`. Files: `vm.xml` (the VM XML, base64) and
  * `disk.<id>.<n>` per disk, where n = 0 for a full backup (MODE=FULL, or LAST_INCREMENT_ID=-1)
- * and n = LAST_INCREMENT_ID + 1 for an increment.
+ * and n = LAST_INCREMENT_ID + 1 for an increment; from 7.2, for a VM with TEMPLATE/TPM/MODEL,
+ * `disk.tpm.0`: its swtpm state directory `DIR/tpm` on the VM's host as a gzip'd tar, taken
+ * right after the disks' snapshot (in every backup, full or increment, as the stock drivers
+ * do; the backup datastores list it as "tpm" and tm restore puts it back). A StorPool VM whose
+ * TPM state is also kept on the store (vm_state.ts) is backed up from the same directory: the
+ * volume is only a copy of it made when the VM leaves the host.
  *
  * The chain: every backup takes one atomic multi-volume snapshot of the selected disks per
  * store, named `profile.backupSnapshotName(volume, vm, disk, n)` (prebackup_live with
@@ -51,9 +56,12 @@ import type { Attrs, DatastoreView, DiskView, VmView } from "../one/views.ts";
 import { parseVm } from "../one/views.ts";
 import { text, toXml } from "../one/xml.ts";
 import { versionAtLeast } from "../one/output.ts";
+import { copyStream } from "../host/copy.ts";
 import {
   checkPath,
+  exists,
   putFile,
+  putFileArgv,
   qemuImgConvert,
   qemuImgMap,
   qemuImgOverlay,
@@ -70,6 +78,8 @@ import { readDatastoreConf } from "./remotes.ts";
 
 /** Deadline of one qemu-img pass over a disk. */
 const IMAGE_TIMEOUT_MS = 6 * 3600_000;
+/** Deadline of the TPM state copy. */
+const TPM_TIMEOUT_MS = 120_000;
 
 /** Which backup of the chain this call makes (from BACKUP_CONFIG). */
 export interface ChainPoint {
@@ -422,6 +432,30 @@ async function writeDiskFile(ctx: ActionContext, c: BackupCall, d: BackupDisk): 
   }
 }
 
+/**
+ * `disk.tpm.0` (7.2+, VMs with TEMPLATE/TPM/MODEL): `DIR/tpm` of the VM's host as a gzip'd
+ * tar, streamed into the backup directory (which may be on LAST_BRIDGE). A VM without that
+ * directory (its TPM never started) gets an INFO line and no file.
+ */
+async function writeTpmFile(ctx: ActionContext, c: BackupCall): Promise<void> {
+  if (!versionAtLeast(ctx.version, "7.1.80")) return;
+  if ((c.vm.template.vector("TPM")?.get("MODEL") ?? "").trim() === "") return;
+  const tpm = `${c.dir}/tpm`;
+  if (!(await exists(ctx.hosts, c.vmHost, tpm))) {
+    ctx.info(`VM ${c.vm.id} has TPM/MODEL but no ${tpm} on ${c.vmHost}: no disk.tpm.0`);
+    return;
+  }
+  await copyStream(
+    ctx.hosts,
+    c.vmHost,
+    ["tar", "czf", "-", "-C", c.dir, "tpm"],
+    ctx.hosts,
+    c.host,
+    putFileArgv(`${c.bdir}/disk.tpm.0`),
+    { timeoutMs: TPM_TIMEOUT_MS },
+  );
+}
+
 /** The body of tm prebackup and prebackup_live. */
 export async function prebackup(ctx: ActionContext, live: boolean): Promise<void> {
   const action = live ? "prebackup_live" : "prebackup";
@@ -461,6 +495,7 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
   try {
     await putFile(ctx.hosts, c.host, `${c.bdir}/vm.xml`, encodeBase64Text(c.vmXml) + "\n");
     await takeSnapshots(ctx, c, live);
+    await writeTpmFile(ctx, c);
     for (const d of c.disks) await writeDiskFile(ctx, c, d);
     if (!incremental) {
       for (const d of c.disks) await d.backend.deleteSnapshot(d.volume, snapName(ctx, c, d, inc));

@@ -20,6 +20,12 @@
  *    (the image grown to the volume's size first, so a disk that grew after the backup reads
  *    zeros past the backup's end; a qcow2 kept by the profile is written as qcow2). Any failure
  *    rolls every disk written so far back to its undo snapshot: the VM's disks are as they were.
+ *    TPM state: when the backup lists "tpm" (disk.tpm.0, a gzip'd tar of the VM's `DIR/tpm`)
+ *    and disk 0 is restored, as the stock drivers decide, it is fetched the same way (from the
+ *    restored point only: tpmPointUrl) and unpacked into the staging directory; after every disk is written it replaces `DIR/tpm`
+ *    (the old directory moved aside, moved back if the swap fails; a failure here rolls the
+ *    disks back too). A TPM state volume on the store (vm_state.ts) needs nothing: it is
+ *    rewritten from `DIR/tpm` whenever the VM leaves the host, before it is ever read.
  * 5. Commit: the undo snapshots are deleted, then what the restore voided: the disks' backup
  *    chain snapshots (oned starts a new chain) and the disk snapshots of non-persistent disks
  *    (oned forgets them; persistent images keep theirs). The staging directory is removed on
@@ -38,13 +44,16 @@ import type { DiskView, VmView } from "../one/views.ts";
 import { toXml } from "../one/xml.ts";
 import { copyStream } from "../host/copy.ts";
 import {
+  exists,
   type ImageInfo,
+  mkdirp,
   putFileArgv,
   qemuImgCheck,
   qemuImgConvert,
   qemuImgInfo,
   qemuImgResize,
   removeDir,
+  rename,
 } from "../host/ops.ts";
 import { errorLine, OneblkError } from "../errors.ts";
 import { withAttached } from "./attach.ts";
@@ -176,6 +185,84 @@ async function stageDisk(
   d.staged = info;
 }
 
+/** Deadline of the TPM state download and unpacking. */
+const TPM_TIMEOUT_MS = 600_000;
+
+/**
+ * The URL of the TPM state of the restored point, from the one `ls` lists. Every backup stores
+ * its TPM state whole, always named disk.tpm.0, but the backup datastores list it like a disk:
+ * with the whole chain, and the file of one increment's directory (rsync: increment 0's). Their
+ * downloaders would rebuild a chain of more than one increment out of `disk.tpm.<id>` files
+ * that do not exist. So the chain is cut to its last increment (the restored point), and when
+ * the file's directory is named after an increment (rsync: `<BASE_PATH>/<vm>/<source>/`), it
+ * is pointed at that increment's directory. Other URLs are returned unchanged.
+ */
+export function tpmPointUrl(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/]*)\/([^/]*)\/([^/]+)(\/.+)$/.exec(url);
+  if (!m) return url;
+  const [, proto, ds, bj, chain, path] = m;
+  const pairs = chain.split(",").map((x) => x.split(":"));
+  if (pairs.some((p) => p.length !== 2 || !/^\d+$/.test(p[0]))) return url;
+  const [id, src] = pairs.at(-1)!;
+  const parts = path.split("/");
+  const dirName = parts.at(-2) ?? "";
+  if (pairs.some(([, s]) => s === dirName)) parts[parts.length - 2] = src;
+  return `${proto}://${ds}/${bj}/${id}:${src}${parts.join("/")}`;
+}
+
+/** Fetch the backup's TPM state and unpack it into `<stageDir>/tpm.new/tpm` on `host`. */
+async function stageTpm(
+  ctx: ActionContext,
+  fe: string,
+  host: string,
+  url: string,
+  stageDir: string,
+): Promise<string> {
+  const tar = `${stageDir}/disk.tpm`;
+  const into = `${stageDir}/tpm.new`;
+  const t = { timeoutMs: TPM_TIMEOUT_MS };
+  await copyStream(
+    ctx.hosts,
+    fe,
+    [`${ctx.remotes}/datastore/downloader.sh`, "--nodecomp", url, "-"],
+    ctx.hosts,
+    host,
+    putFileArgv(tar),
+    t,
+  );
+  await mkdirp(ctx.hosts, host, into, t);
+  await ctx.hosts.run(host, ["tar", "xzf", tar, "-C", into], t);
+  if (!(await exists(ctx.hosts, host, `${into}/tpm`, t))) {
+    throw new OneblkError("backend", "the backup's TPM state (disk.tpm.0) holds no tpm directory");
+  }
+  return `${into}/tpm`;
+}
+
+/** Put the staged TPM state in place of `dir/tpm`; the old one is moved back on failure. */
+async function swapTpm(
+  ctx: ActionContext,
+  host: string,
+  dir: string,
+  staged: string,
+  stageDir: string,
+): Promise<void> {
+  const cur = `${dir}/tpm`;
+  const old = `${stageDir}/tpm.old`;
+  const had = await exists(ctx.hosts, host, cur);
+  if (had) await rename(ctx.hosts, host, cur, old);
+  try {
+    await rename(ctx.hosts, host, staged, cur);
+  } catch (e) {
+    if (had) {
+      await rename(ctx.hosts, host, old, cur).catch((err) =>
+        ctx.info(`the old TPM state stays in ${host}:${old}: ${errorLine(err)}`)
+      );
+    }
+    throw e;
+  }
+  ctx.info(`TPM state restored into ${host}:${cur}`);
+}
+
 /** Write the staged image of `d` into its volume on `host`. */
 async function writeDisk(ctx: ActionContext, host: string, d: RestoreDisk): Promise<void> {
   const t = { timeoutMs: DATA_TIMEOUT_MS };
@@ -278,9 +365,9 @@ export async function restore(ctx: ActionContext): Promise<void> {
     a.incrementId,
   );
   const chosen = chooseDisks(ctx, vm, listing, a.diskId, a.imageId);
-  if (listing.tpm && chosen.some((c) => c.disk.diskId === 0)) {
-    ctx.info("the backup holds TPM state: not restored by this driver");
-  }
+  const tpmUrl = listing.tpm && chosen.some((c) => c.disk.diskId === 0)
+    ? tpmPointUrl(listing.tpm)
+    : null;
   const stageDir = `${dir}/.oneblk-restore`;
   const dsIds = [...new Set(chosen.map((c) => c.disk.datastoreId))];
   const dss = await Promise.all(dsIds.map((id) => one.datastoreInfo(id)));
@@ -308,6 +395,7 @@ export async function restore(ctx: ActionContext): Promise<void> {
     await undoInterrupted(ctx, disks);
     await removeDir(ctx.hosts, host, stageDir, [dir]);
     for (const d of disks) await stageDisk(ctx, fe, host, d);
+    const tpm = tpmUrl ? await stageTpm(ctx, fe, host, tpmUrl, stageDir) : null;
     const touched: RestoreDisk[] = [];
     try {
       await takeUndoSnapshots(disks);
@@ -315,6 +403,7 @@ export async function restore(ctx: ActionContext): Promise<void> {
         touched.push(d);
         await writeDisk(ctx, host, d);
       }
+      if (tpm) await swapTpm(ctx, host, dir, tpm, stageDir);
     } catch (e) {
       const failed: string[] = [];
       for (const d of disks) {

@@ -5,7 +5,8 @@
  *
  *  full backup (running, guest frozen) → write known blocks → increment → write more, power
  *  off → increment → restore each of the three points in place; every disk's checksum equals
- *  the checksum at that point. Increments hold only the changed clusters. The stored chain is
+ *  the checksum at that point, and the VM's TPM state (disk.tpm.0, restored with disk 0) is
+ *  that point's. Increments hold only the changed clusters. The stored chain is
  *  also rebuilt offline exactly as OpenNebula's rsync downloader does (`qemu-img rebase -u -F
  *  qcow2 -b <previous> <next>` per link, then `qemu-img convert -O qcow2`). No scratch volume,
  *  restore snapshot or stale chain snapshot survives, and the backup directory is gone.
@@ -33,7 +34,16 @@ for (const profile of PROFILES) {
     const dev = (d: number) => s.cluster.hostPath("bravo", `${s.vmDir(vm)}/disk.${d}`);
     const sums = async () =>
       await Promise.all(sizes.map((mb, d) => fileSha256(dev(d), mb * MiB, { padZeros: true })));
-    const points: { sums: string[]; result: BackupResult }[] = [];
+    const points: { sums: string[]; tpm: string; result: BackupResult }[] = [];
+    const tpmFile = () => s.cluster.hostPath("bravo", `${s.vmDir(vm)}/tpm/tpm2-00.permall`);
+    const putTpm = async (text: string) => {
+      await Deno.mkdir(s.cluster.hostPath("bravo", `${s.vmDir(vm)}/tpm`), { recursive: true });
+      await Deno.writeTextFile(tpmFile(), text);
+    };
+    const point = async (result: BackupResult) => {
+      assert.ok(result.stored.includes("disk.tpm.0"), `TPM state stored: ${result.stored}`);
+      points.push({ sums: await sums(), tpm: await Deno.readTextFile(tpmFile()), result });
+    };
 
     before(async () => {
       s = await ScriptedOned.start({ profile, version: "7.2.0" });
@@ -43,7 +53,9 @@ for (const profile of PROFILES) {
         host: "bravo",
         disks: [{ image: a.id }, { image: b.id }],
         backupConfig: { MODE: "INCREMENT", KEEP_LAST: 10, FS_FREEZE: "AGENT" },
+        tpmModel: "tpm-crb",
       });
+      await putTpm("tpm state 0");
       await writeAt(dev(0), 0, lcgBytes(3 * MiB, 1));
       await writeAt(dev(1), 4 * MiB, lcgBytes(2 * MiB, 2));
     });
@@ -56,7 +68,7 @@ for (const profile of PROFILES) {
       assert.equal(r.increment, 0);
       assert.deepEqual(r.files.map((f) => f.name), ["disk.0.0", "disk.1.0"]);
       assert.ok(r.files.every((f) => f.format === "qcow2"));
-      points.push({ sums: await sums(), result: r });
+      await point(r);
       assert.equal(vm.backupConfig.LAST_INCREMENT_ID, 0);
       const st = await chainState(s, vm);
       assert.deepEqual(st.chain, [[0], [0]], "base 0 kept on each disk");
@@ -69,6 +81,7 @@ for (const profile of PROFILES) {
     it("an increment holds the changed clusters only (1 MiB rewritten, 1 MiB zeroed)", async () => {
       await writeAt(dev(0), 20 * MiB, lcgBytes(MiB, 3));
       await writeAt(dev(1), 4 * MiB, new Uint8Array(MiB));
+      await putTpm("tpm state 1");
       const r = await s.backup(vm.id);
       assert.equal(r.increment, 1);
       assert.deepEqual(r.files.map((f) => f.name), ["disk.0.1", "disk.1.1"]);
@@ -80,17 +93,18 @@ for (const profile of PROFILES) {
       }
       const pre = s.calls.filter((c) => c.op === "backup" && c.script === "prebackup_live").at(-1)!;
       assert.equal(pre.logs.filter((l) => /whole disk/.test(l)).length, 0, pre.stderr);
-      points.push({ sums: await sums(), result: r });
+      await point(r);
       assert.deepEqual((await chainState(s, vm)).chain, [[0, 1], [0, 1]], "7.2: outcome unknown");
     });
 
     it("powered off: the next increment drops base 0 and keeps 1 and 2", async () => {
       await writeAt(dev(0), 40 * MiB, lcgBytes(2 * MiB, 4));
       await writeAt(dev(1), 0, lcgBytes(MiB, 5));
+      await putTpm("tpm state 2");
       await s.poweroff(vm.id);
       const r = await s.backup(vm.id);
       assert.equal(r.increment, 2);
-      points.push({ sums: await sums(), result: r });
+      await point(r);
       const st = await chainState(s, vm);
       assert.deepEqual(st.chain, [[1, 2], [1, 2]]);
       assert.deepEqual(st.scratch, []);
@@ -116,8 +130,10 @@ for (const profile of PROFILES) {
       const image = points[0].result.imageId;
       for (const k of [0, 1, 2]) {
         await writeAt(dev(0), 0, lcgBytes(MiB, 100 + k));
+        await putTpm(`tpm state changed ${k}`);
         await s.restore(vm.id, image, k === 2 ? -1 : k);
         assert.deepEqual(await sums(), points[k].sums, `point ${k}`);
+        assert.equal(await Deno.readTextFile(tpmFile()), points[k].tpm, `TPM state at ${k}`);
         const st = await chainState(s, vm);
         assert.deepEqual(st.undo, [], "no restore snapshot left");
         assert.deepEqual(st.chain, [[], []], "the chain is over after a restore");
@@ -171,6 +187,7 @@ for (const profile of ["linstor", "storpool"] as const) {
       const inc = await s.backup(vm.id);
       const bytes = (await Deno.stat(inc.files[0].path)).size;
       assert.ok(bytes < 5 * MiB, `increment is ${bytes} bytes`);
+      console.log(`${profile}: a 1 MiB change to a 1 GiB disk: increment of ${bytes} bytes`);
       const raw = await rebuildLikeRsync(
         [full.files[0].path, inc.files[0].path],
         join(s.cluster.root, "big"),

@@ -273,7 +273,7 @@ export abstract class OnedBackups extends OnedVmStorage {
         : "raw";
       files.push({ diskId: id, path, name, format });
     }
-    return { files, dir, backupId, imageId, increment };
+    return { files, dir, backupId, imageId, increment, stored: names.sort() };
   }
 
   /**

@@ -103,6 +103,7 @@ export abstract class OnedDocuments extends OnedMads {
         CPU: "1",
         MEMORY: String(vm.memoryMb),
         VCPU: "1",
+        ...(vm.tpmModel ? { TPM: { MODEL: vm.tpmModel } } : {}),
         ...(vm.vmSnapshots.length
           ? {
             SNAPSHOT: vm.vmSnapshots.map((x) => ({

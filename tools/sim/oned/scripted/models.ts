@@ -157,6 +157,8 @@ export interface VmModel {
   userTemplate: Record<string, string>;
   /** TEMPLATE/MEMORY in MB. */
   memoryMb: number;
+  /** TEMPLATE/TPM/MODEL, when the VM has a TPM. */
+  tpmModel?: string;
   /** VM (system) snapshots: TEMPLATE/SNAPSHOT. */
   vmSnapshots: VmSnapshotModel[];
   /** Volumes this VM holds open. */
@@ -188,6 +190,8 @@ export interface InstantiateOptions {
   backupConfig?: Record<string, string | number>;
   /** TEMPLATE/MEMORY in MB (default 128). */
   memoryMb?: number;
+  /** TEMPLATE/TPM/MODEL (an emulated TPM; none by default). */
+  tpmModel?: string;
   /** USER_TEMPLATE attributes (e.g. T_PERSISTENT_CDROM). */
   userTemplate?: Record<string, string>;
 }
@@ -214,6 +218,8 @@ export interface BackupResult {
   imageId: number;
   /** Increment id (0 for a full backup). */
   increment: number;
+  /** Names of every file the datastore stored for this backup (vm.xml, disk.tpm.0 …). */
+  stored: string[];
 }
 
 /** Options of ScriptedOned. */
