@@ -39,8 +39,9 @@
  * Keep and prune (a failed upload never breaks the chain): oned advances LAST_INCREMENT_ID
  * only after a successful backup, so prebackup never deletes base L = LAST_INCREMENT_ID; it
  * deletes every other chain snapshot of the disk (older ones, a stale L+1 of a failed attempt)
- * before taking L+1. postbackup keeps L+1 alone when oned says the backup succeeded, L alone
- * on BACKUP_RESULT=FAILURE (sent after 7.4), and both when it cannot tell (no BACKUP_RESULT);
+ * before taking L+1. postbackup keeps L+1 alone when the backup succeeded, L alone on
+ * BACKUP_RESULT=FAILURE (oned after 7.4 sends it for a failed backup only, so there no
+ * element means success), and both when it cannot tell (7.4 and older: no BACKUP_RESULT);
  * MODE=FULL keeps none. Every other temporary (scratch volumes, attachments, the backup
  * directory) is removed by prebackup on failure and by postbackup in every case; postbackup
  * reports what it could not remove (the next backup removes it) and never fails for it, since
@@ -512,17 +513,23 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
   }
 }
 
-/** The backup's outcome as postbackup learns it (BACKUP_RESULT after 7.4; else unknown). */
-function backupResult(vm: VmView): "success" | "failure" | "unknown" {
+/**
+ * The backup's outcome as postbackup learns it: BACKUP_RESULT when the VM XML has it; oned
+ * after 7.4 adds it (FAILURE) only to a failed backup's postbackup, so there its absence
+ * means success; before, postbackup cannot tell.
+ */
+function backupResult(ctx: ActionContext, vm: VmView): "success" | "failure" | "unknown" {
   const r = text(vm.node, "BACKUP_RESULT").trim().toUpperCase();
-  return r === "FAILURE" ? "failure" : r === "SUCCESS" ? "success" : "unknown";
+  if (r === "FAILURE") return "failure";
+  if (r === "SUCCESS") return "success";
+  return versionAtLeast(ctx.version, "7.4.80") ? "success" : "unknown";
 }
 
 /** The body of tm postbackup and postbackup_live (also run after a failed backup). */
 export async function postbackup(ctx: ActionContext, action: string): Promise<void> {
   const c = await loadBackupCall(ctx, action, false);
   const { incremental, last, inc } = c.point;
-  const result = backupResult(c.vm);
+  const result = backupResult(ctx, c.vm);
   const keep = new Set<number>();
   if (incremental) {
     if (result !== "failure") keep.add(inc);
