@@ -61,6 +61,7 @@ import { copyStream } from "../host/copy.ts";
 import {
   checkPath,
   exists,
+  moveFile,
   putFile,
   putFileArgv,
   qemuImgConvert,
@@ -68,7 +69,6 @@ import {
   qemuImgOverlay,
   qemuImgRebase,
   removeDir,
-  rename,
   waitForPath,
 } from "../host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
@@ -424,7 +424,7 @@ async function writeDiskFile(ctx: ActionContext, c: BackupCall, d: BackupDisk): 
         );
       }
     }
-    await rename(ctx.hosts, c.host, part, out);
+    await moveFile(ctx.hosts, c.host, part, out);
   } finally {
     for (const i of opened) {
       const e = await closeChainSnapshot(ctx, c, d, i);

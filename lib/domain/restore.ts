@@ -47,13 +47,13 @@ import {
   exists,
   type ImageInfo,
   mkdirp,
+  moveFile,
   putFileArgv,
   qemuImgCheck,
   qemuImgConvert,
   qemuImgInfo,
   qemuImgResize,
   removeDir,
-  rename,
 } from "../host/ops.ts";
 import { errorLine, OneblkError } from "../errors.ts";
 import { withAttached } from "./attach.ts";
@@ -249,12 +249,12 @@ async function swapTpm(
   const cur = `${dir}/tpm`;
   const old = `${stageDir}/tpm.old`;
   const had = await exists(ctx.hosts, host, cur);
-  if (had) await rename(ctx.hosts, host, cur, old);
+  if (had) await moveFile(ctx.hosts, host, cur, old);
   try {
-    await rename(ctx.hosts, host, staged, cur);
+    await moveFile(ctx.hosts, host, staged, cur);
   } catch (e) {
     if (had) {
-      await rename(ctx.hosts, host, old, cur).catch((err) =>
+      await moveFile(ctx.hosts, host, old, cur).catch((err) =>
         ctx.info(`the old TPM state stays in ${host}:${old}: ${errorLine(err)}`)
       );
     }

@@ -363,17 +363,6 @@ export async function qemuImgMap(
   }));
 }
 
-/** `mv -f -- from to` (a rename in one directory is atomic). */
-export async function rename(
-  runner: HostRunner,
-  host: string,
-  from: string,
-  to: string,
-  opts?: OpOptions,
-): Promise<void> {
-  await runner.run(host, ["mv", "-f", "--", checkPath(from), checkPath(to)], ro(opts));
-}
-
 /** `qemu-img resize -q [-f format] path <size>M` (grow only; `bytes`: the size is in bytes). */
 export async function qemuImgResize(
   runner: HostRunner,
