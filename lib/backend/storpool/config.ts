@@ -113,6 +113,19 @@ export function readAddonRc(paths: readonly string[]): Record<string, string> {
   return out;
 }
 
+const rcOfProcess = new Map<string, Readonly<Record<string, string>>>();
+
+/**
+ * readAddonRc of `paths`, read once per process (the add-on's rc files do not change while an
+ * action runs): the settings every caller shares (profile, backend, deploy).
+ */
+export function addonRc(paths: readonly string[]): Readonly<Record<string, string>> {
+  const key = paths.join("\0");
+  let rc = rcOfProcess.get(key);
+  if (!rc) rcOfProcess.set(key, rc = readAddonRc(paths));
+  return rc;
+}
+
 function readTextOrNull(path: string): string | null {
   try {
     return Deno.readTextFileSync(path);
