@@ -23,6 +23,7 @@ import {
   vmInput,
 } from "./tm_disk/helpers.ts";
 import { domainFile, installFakeVirsh } from "./tm_system/helpers.ts";
+import { needing } from "../support/tools.ts";
 
 const URI = "qemu+tcp://libvirt.test/system";
 
@@ -112,35 +113,38 @@ describe("libvirt calls use ONEBLK_VIRSH and ONEBLK_LIBVIRT_URI", () => {
     ]);
   });
 
-  it("tm prebackup_live with FS_FREEZE=AGENT freezes through it", async () => {
-    const vmId = tc.vmBase + 3;
-    const img = await env.image(tc, vmId, 4, pattern(vmId, 4096));
-    const dir = vmDir(tc.systemDs, vmId);
-    const input = vmInput(tc, vmId, "bravo", [persistentDisk(tc, 0, vmId, 4)], {
-      lcmState: 69,
-      backupConfig: { MODE: "FULL", FS_FREEZE: "AGENT" },
-    });
-    env.vm(input);
-    await env.ok(tc, "ln", [
-      `alpha:${img.source}`,
-      diskArg("bravo", tc.systemDs, vmId, 0),
-      vmId,
-      tc.imageDs,
-    ]);
-    await running("bravo", `one-${vmId}`);
-    await calls("bravo");
-    const args = [`bravo:${dir}`, "0", `one-${vmId}`, "-", vmId, tc.systemDs];
-    const r = await c.run("tm", tc.driver, "prebackup_live", args.map(String), {
-      stdin: buildVmXml(input),
-      env: venv,
-    });
-    assertOk(r);
-    assert.deepEqual(verbs(await calls("bravo")), [
-      `domfsfreeze one-${vmId}`,
-      `domfsthaw one-${vmId}`,
-    ]);
-    assertOk(await c.run("tm", tc.driver, "postbackup_live", args.map(String), { env: venv }));
-  });
+  it(
+    ...needing(["qemu-img"], "tm prebackup_live with FS_FREEZE=AGENT freezes through it"),
+    async () => {
+      const vmId = tc.vmBase + 3;
+      const img = await env.image(tc, vmId, 4, pattern(vmId, 4096));
+      const dir = vmDir(tc.systemDs, vmId);
+      const input = vmInput(tc, vmId, "bravo", [persistentDisk(tc, 0, vmId, 4)], {
+        lcmState: 69,
+        backupConfig: { MODE: "FULL", FS_FREEZE: "AGENT" },
+      });
+      env.vm(input);
+      await env.ok(tc, "ln", [
+        `alpha:${img.source}`,
+        diskArg("bravo", tc.systemDs, vmId, 0),
+        vmId,
+        tc.imageDs,
+      ]);
+      await running("bravo", `one-${vmId}`);
+      await calls("bravo");
+      const args = [`bravo:${dir}`, "0", `one-${vmId}`, "-", vmId, tc.systemDs];
+      const r = await c.run("tm", tc.driver, "prebackup_live", args.map(String), {
+        stdin: buildVmXml(input),
+        env: venv,
+      });
+      assertOk(r);
+      assert.deepEqual(verbs(await calls("bravo")), [
+        `domfsfreeze one-${vmId}`,
+        `domfsthaw one-${vmId}`,
+      ]);
+      assertOk(await c.run("tm", tc.driver, "postbackup_live", args.map(String), { env: venv }));
+    },
+  );
 
   it("the VM snapshot override checks and freezes the domain through it", async () => {
     const s = await cloned(4, 3);

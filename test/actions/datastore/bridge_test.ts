@@ -7,6 +7,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Cluster } from "../../../tools/sim/cluster.ts";
 import { imagePayload, PROFILES, useStores } from "./helpers.ts";
+import { needing } from "../../support/tools.ts";
 
 /** The ext2/3/4 superblock magic 0xEF53 at byte 1080. */
 function hasExtMagic(b: Uint8Array): boolean {
@@ -25,24 +26,27 @@ describe("datastore bridge host without BRIDGE_LIST", () => {
   let nextId = 900;
 
   for (const drv of PROFILES) {
-    it(`${drv}: ONEBLK_FRONTEND=bravo,alpha makes mkfs work on bravo`, async () => {
-      const s = stores[drv];
-      const id = nextId++;
-      const xml = imagePayload(c, drv, { id, size: 8, format: "raw", fs: "ext4" }, {
-        BRIDGE_LIST: "",
-      });
-      const r = await c.run("datastore", drv, "mkfs", [String(id)], {
-        stdin: b64(xml),
-        env: { ONEBLK_FRONTEND: "bravo,alpha" },
-      });
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `${s.source(id)}\n`);
-      assert.match(r.stderr, new RegExp(`making ext4 on ${s.vol(id)} on bravo`));
-      assert.ok(hasExtMagic(await Deno.readFile(s.dataPath(s.vol(id)))), "ext superblock");
-      const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
-        a.host === "bravo" && !a.diskful && !a.tieBreaker
-      );
-      assert.deepEqual(left, [], "the temporary attachment on the bridge is released");
-    });
+    it(
+      ...needing(["mkfs.ext4"], `${drv}: ONEBLK_FRONTEND=bravo,alpha makes mkfs work on bravo`),
+      async () => {
+        const s = stores[drv];
+        const id = nextId++;
+        const xml = imagePayload(c, drv, { id, size: 8, format: "raw", fs: "ext4" }, {
+          BRIDGE_LIST: "",
+        });
+        const r = await c.run("datastore", drv, "mkfs", [String(id)], {
+          stdin: b64(xml),
+          env: { ONEBLK_FRONTEND: "bravo,alpha" },
+        });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, `${s.source(id)}\n`);
+        assert.match(r.stderr, new RegExp(`making ext4 on ${s.vol(id)} on bravo`));
+        assert.ok(hasExtMagic(await Deno.readFile(s.dataPath(s.vol(id)))), "ext superblock");
+        const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
+          a.host === "bravo" && !a.diskful && !a.tieBreaker
+        );
+        assert.deepEqual(left, [], "the temporary attachment on the bridge is released");
+      },
+    );
   }
 });
