@@ -15,11 +15,15 @@
  *   linstor    image 100, system 101   (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP)
  *   storpool   image 110, system 111   (SP_API_HTTP_HOST/PORT, SP_AUTH_TOKEN; templates one-ds-*)
  *   linstor_un image 120, system 121   (LS_CONTROLLERS, RESOURCE_GROUP)
- * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4.
+ * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4; each has the DRBD 9
+ * module loaded (its /proc/drbd) and the remotes as `onehost sync` leaves them
+ * (/var/tmp/one/VERSION). `plant` breaks a host the way real ones break (DRBD 8 loaded, a program
+ * missing: lib/host/sim.ts rules 5 and 6), for the doctor and fault tests.
  * LINSTOR: storage pools open_image and open_system (thin) on every node; resource groups
  * one_image and one_system with place count 2 (the seed article's setup).
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { SIM_ABSENT_FILE } from "../../lib/host/sim.ts";
 import { startLinstorSim } from "./linstor/server.ts";
 import type { LinstorSim } from "./linstor/server.ts";
 import { startStorpoolSim } from "./storpool/server.ts";
@@ -52,6 +56,17 @@ export interface ClusterOptions {
   root?: string;
   /** Extra environment for every action. */
   env?: Record<string, string>;
+}
+
+/** The /proc/drbd first line of the simulated hosts' DRBD module. */
+export const SIM_DRBD_VERSION = "version: 9.2.12 (api:2/proto:86-122)";
+
+/** Faults planted in simulated hosts (lib/host/sim.ts rules 5 and 6). */
+export interface HostPlanting {
+  /** Replace host's /proc/drbd with `text` (e.g. a DRBD 8.4 one); null: no module loaded. */
+  drbd(host: string, text: string | null): Promise<void>;
+  /** Make `program` absent on host (as if not installed), or present again (`absent` false). */
+  program(host: string, program: string, absent?: boolean): Promise<void>;
 }
 
 /** Result of running one driver program. */
@@ -95,6 +110,8 @@ export interface Cluster {
   hostPath(host: string, path: string): string;
   /** Parsed stats lines written so far. */
   stats(): Promise<ActionStats[]>;
+  /** Plant host faults. */
+  plant: HostPlanting;
   stop(): Promise<void>;
 }
 
@@ -194,7 +211,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const remotes = join(root, "remotes");
   await Deno.mkdir(remotes, { recursive: true });
-  await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
+  const version = `${opts.oneVersion ?? "7.0.0"}\n`;
+  await Deno.writeTextFile(join(remotes, "VERSION"), version);
+  for (const h of CLUSTER_HOSTS) {
+    await Deno.mkdir(join(hostsRoot, h, "proc"), { recursive: true });
+    await Deno.writeTextFile(join(hostsRoot, h, "proc/drbd"), `${SIM_DRBD_VERSION}\n`);
+    await Deno.mkdir(join(hostsRoot, h, "var/tmp/one"), { recursive: true });
+    await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
+  }
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
 
@@ -252,6 +276,21 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         : cluster.run(kind, driver, action, [String(id)], { stdin: payload });
     },
     hostPath: (host, path) => join(hostsRoot, host, path),
+    plant: {
+      async drbd(host, text) {
+        const f = join(hostsRoot, host, "proc/drbd");
+        if (text === null) await Deno.remove(f).catch(() => {});
+        else await Deno.writeTextFile(f, text.endsWith("\n") ? text : `${text}\n`);
+      },
+      async program(host, program, absent = true) {
+        const f = join(hostsRoot, host, SIM_ABSENT_FILE);
+        const now = await Deno.readTextFile(f).then((t) => t.split("\n"), () => [] as string[]);
+        const next = [...new Set(now.filter((l) => l && l !== program))];
+        if (absent) next.push(program);
+        await Deno.mkdir(dirname(f), { recursive: true });
+        await Deno.writeTextFile(f, next.map((l) => `${l}\n`).join(""));
+      },
+    },
     async stats() {
       try {
         const text = await Deno.readTextFile(statsFile);
