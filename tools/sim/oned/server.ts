@@ -1,7 +1,7 @@
 /**
  * Simulated oned XML-RPC endpoint (real HTTP on 127.0.0.1) answering the calls oneblk makes:
  * one.vm.info, one.datastore.info, one.image.info, one.host.info, one.hostpool.info,
- * one.vm.update and one.image.update, from scenario state that tests (and the scripted oned)
+ * one.datastorepool.info, one.system.version, one.vm.update and one.image.update, from scenario state that tests (and the scripted oned)
  * fill with XML documents. It checks the session string and fails like oned does
  * (`[one.vm.info] Error getting virtual machine [99].`, error code 0x0400).
  *
@@ -59,6 +59,8 @@ const LABEL: Record<OnedObjectKind, string> = {
 export class OnedSimState {
   /** Expected session string (`user:password`). */
   session: string;
+  /** What one.system.version answers. */
+  version = "7.0.0";
   /** VM id → `<VM>` XML. */
   readonly vms = new Map<number, string>();
   /** Image id → `<IMAGE>` XML. */
@@ -300,6 +302,10 @@ function answer(state: OnedSimState, method: string, params: XmlRpcValue[]): Ans
       return info("HOST");
     case "one.hostpool.info":
       return ok(`<HOST_POOL>${[...state.hosts.values()].join("")}</HOST_POOL>`);
+    case "one.datastorepool.info":
+      return ok(`<DATASTORE_POOL>${[...state.datastores.values()].join("")}</DATASTORE_POOL>`);
+    case "one.system.version":
+      return ok(state.version);
     case "one.vm.update":
       return update("VM", "USER_TEMPLATE");
     case "one.image.update":
