@@ -271,7 +271,7 @@ async function isBashScript(bin: string): Promise<boolean> {
 }
 
 /** A stub of ours at `path`: the binary it runs (marker line) and its text; else undefined. */
-async function readStub(
+export async function readStub(
   path: string,
   st: Deno.FileInfo,
 ): Promise<{ bin: string; text: string } | undefined> {
@@ -489,6 +489,39 @@ function block(name: string, lines: readonly string[]): string {
   return `${name} = [\n${lines.map((l) => `    ${l}`).join("\n")} ]`;
 }
 
+/** VM_MAD action → the override files serving it (first: the one to name in -l), in order. */
+function vmmOverrideFiles(es: Entry[]): Map<string, { file: string; profile: string }[]> {
+  const sel = DRIVERS.filter((d) => es.some((e) => e.profile === d));
+  const overrides = new Map<string, { file: string; profile: string }[]>();
+  const vmm = es.filter((e) => e.kind === "vmm").sort((a, b) =>
+    keyRank(a.vmmKey!) - keyRank(b.vmmKey!) || byCode(a.vmmKey!, b.vmmKey!) ||
+    sel.indexOf(a.profile) - sel.indexOf(b.profile) || byCode(a.file, b.file)
+  );
+  for (const e of vmm) {
+    const list = overrides.get(e.vmmKey!) ?? [];
+    if (!list.some((x) => x.file === e.file)) list.push({ file: e.file, profile: e.profile });
+    overrides.set(e.vmmKey!, list);
+  }
+  return overrides;
+}
+
+/** `save=save_linstor,restore=…`: the VM_MAD -l list naming one file per action. */
+function localList(overrides: Map<string, { file: string; profile: string }[]>): string {
+  return [...overrides.entries()].map(([k, v]) => `${k}=${v[0].file}`).join(",");
+}
+
+/**
+ * The VM_MAD `-l` list for `drivers` (one override file per action, as the install text
+ * suggests), "" when none of their actions is an override.
+ */
+export function vmmLocalList(
+  drivers: readonly string[],
+  actions: readonly InstallAction[],
+): string {
+  const sel = selectDrivers(drivers);
+  return localList(vmmOverrideFiles(actions.map(entryOf).filter((e) => sel.includes(e.profile))));
+}
+
 /**
  * oned.conf and vmm_execrc text for `drivers`, derived from the implemented `actions`:
  * `-d` lists get drivers with datastore/tm actions, `-s` those with a tm `monitor`,
@@ -508,17 +541,7 @@ export function onedConfSnippets(
   const dsS = sel.filter((d) => has(d, "tm", "monitor"));
   const live = sel.filter((d) => has(d, "tm", "snap_create_live"));
 
-  const overrides = new Map<string, { file: string; profile: string }[]>();
-  const vmm = es.filter((e) => e.kind === "vmm").sort((a, b) =>
-    keyRank(a.vmmKey!) - keyRank(b.vmmKey!) || byCode(a.vmmKey!, b.vmmKey!) ||
-    sel.indexOf(a.profile) - sel.indexOf(b.profile) || byCode(a.file, b.file)
-  );
-  for (const e of vmm) {
-    const list = overrides.get(e.vmmKey!) ?? [];
-    if (!list.some((x) => x.file === e.file)) list.push({ file: e.file, profile: e.profile });
-    overrides.set(e.vmmKey!, list);
-  }
-
+  const overrides = vmmOverrideFiles(es);
   const out: string[] = [];
   const list = (xs: string[]) => xs.length ? xs.join(",") : "(nothing)";
   out.push(`# ---- /etc/one/oned.conf: oneblk drivers ${sel.join(", ")} ----`);
@@ -527,8 +550,7 @@ export function onedConfSnippets(
   out.push(`#                           append to the -s list: ${list(dsS)}`);
   out.push(`#   (-s: system datastores whose capacity oned reads from tm/<driver>/monitor)`);
   if (overrides.size) {
-    const parts = [...overrides.entries()].map(([k, v]) => `${k}=${v[0].file}`);
-    out.push(`# VM_MAD (NAME = "kvm") ARGUMENTS: add -l ${parts.join(",")}`);
+    out.push(`# VM_MAD (NAME = "kvm") ARGUMENTS: add -l ${localList(overrides)}`);
     out.push(`#   (merge into an existing -l option: one -l, comma-separated)`);
     for (const [k, v] of overrides) {
       if (v.length > 1) {

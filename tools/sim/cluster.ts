@@ -9,6 +9,7 @@
  *   remotes/            oned's remotes dir ($R): datastore/<drv>/*, tm/<drv>/*, vmm/kvm/*, VERSION
  *   linstor/, storpool/ simulator state (sparse data files)
  *   one_auth            credentials for the simulated oned
+ *   oned.conf           the VM_MAD kvm entry with the -l overrides the install text suggests
  *   stats.jsonl         one JSON line per action run (REST/ssh/oned calls, wall ms)
  *
  * Datastores registered in the simulated oned (ids are fixed so tests can name them):
@@ -31,7 +32,7 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { install } from "../../app/install.ts";
+import { install, vmmLocalList } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
@@ -85,6 +86,8 @@ export interface Cluster {
   remotes: string;
   hostsRoot: string;
   frontend: string;
+  /** oned.conf of the simulated front-end. */
+  onedConf: string;
   env: Record<string, string>;
   linstor: LinstorSim;
   storpool: StorpoolSim;
@@ -220,6 +223,15 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
   }
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
+  const local = vmmLocalList(DRIVERS, listActions());
+  await Deno.writeTextFile(
+    join(root, "oned.conf"),
+    "VM_MAD = [\n" +
+      '    NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_vmm_exec",\n' +
+      `    ARGUMENTS = "-t 15 -r 0 kvm -p${local ? ` -l ${local}` : ""}",\n` +
+      '    DEFAULT = "vmm_exec/vmm_exec_kvm.conf", TYPE = "kvm", KEEP_SNAPSHOTS = "yes",\n' +
+      '    LIVE_RESIZE = "yes" ]\n',
+  );
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
 
   const statsFile = join(root, "stats.jsonl");
@@ -244,6 +256,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     remotes,
     hostsRoot,
     frontend: "alpha",
+    onedConf: join(root, "oned.conf"),
     env,
     linstor,
     storpool,
