@@ -1,6 +1,8 @@
 /**
- * The `oneblk` command line: run, actions, install, uninstall, version, help, and the tool
- * commands (sim, demo) that main.ts hands in, so that nothing here loads the tools.
+ * The `oneblk` command line: run, actions, install, uninstall, doctor, version, help, and the
+ * tool commands (sim, demo) that main.ts hands in, so that nothing here loads the tools.
+ * install/uninstall and doctor are loaded only when asked for: other commands and every
+ * action do not pay for them.
  */
 import { invocation, isKind, KINDS } from "../lib/dispatch.ts";
 import { errorLine, OneblkError } from "../lib/errors.ts";
@@ -27,6 +29,7 @@ Usage:
   oneblk actions [--json]                                   list implemented actions
   oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--stubs] [--dry-run] [--force]
   oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
+  oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] check the installation
   oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
   oneblk demo [--json]                                      walk a VM through its life on simulators
   oneblk version
@@ -50,6 +53,16 @@ const COMMAND_HELP: Record<string, string> = {
     "  Never overwrites a regular file unless --force (then keeps a backup).",
   uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
     "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
+  doctor: "oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] [--only ID,…] [--list]\n" +
+    "               [--timeout SECONDS]\n" +
+    "  Checks the installation, read-only: oned (XML-RPC, credentials), the remotes tree vs\n" +
+    "  `oneblk actions`, oned.conf's VM_MAD -l overrides, every oneblk datastore's store (LINSTOR\n" +
+    "  controller, nodes vs hosts, resource group and place count; StorPool API, template,\n" +
+    "  client ids), and on each host over ssh: DRBD 9, qemu-img, the synced remotes.\n" +
+    "  One line per finding (ok / warning / error, with the fix); exit 1 when there is an\n" +
+    "  error. --list shows the checks, --only runs some. Defaults: remotes from ONE_LOCATION\n" +
+    "  or /var/lib/one/remotes, oned.conf from ONE_LOCATION or /etc/one/oned.conf, 15 s per\n" +
+    "  host command or store request.",
   sim: "oneblk sim linstor  --port N [--nodes alpha,bravo,charlie,delta] [--pool NAME:SIZE]\n" +
     "                     [--latency-ms N] [--state-dir D] [--hosts-root D]\n" +
     "oneblk sim storpool --port N [--token T] [--clients alpha=1,…] [--latency-ms N]\n" +
@@ -106,13 +119,18 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       const { installMain } = await import("./install_cli.ts");
       return await installMain(cmd, rest);
     }
+    case "doctor": {
+      const { doctorMain } = await import("./doctor.ts");
+      return await doctorMain(rest);
+    }
     case "sim":
     case "demo":
       return await tools[cmd](rest);
   }
   throw new OneblkError(
     "usage",
-    `unknown command '${cmd}' (known: run, actions, install, uninstall, sim, demo, version, help)`,
+    `unknown command '${cmd}' (known: run, actions, install, uninstall, doctor, sim, demo, ` +
+      "version, help)",
   );
 }
 

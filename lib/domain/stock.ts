@@ -9,7 +9,7 @@ import type { ActionContext } from "../context.ts";
 import { VIRSH_TIMEOUT_MS } from "./libvirt.ts";
 
 /** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */
-function scriptsRemoteDir(env: Record<string, string>): string {
+export function scriptsRemoteDir(env: Record<string, string | undefined>): string {
   return (env.ONEBLK_SCRIPTS_REMOTE_DIR || "/var/tmp/one").replace(/\/+$/, "");
 }
 
