@@ -50,7 +50,8 @@ const COMMAND_HELP: Record<string, string> = {
     "  Creates the action symlinks under DIR (idempotent) and prints oned.conf snippets.\n" +
     "  --stubs writes 3-line scripts that exec the binary instead of symlinks, so that\n" +
     "  `onehost sync` does not copy the whole binary once per action to every host.\n" +
-    "  Never overwrites a regular file unless --force (then keeps a backup).",
+    "  Never overwrites a regular file unless --force (then keeps a backup). Exit code 3\n" +
+    "  when a path was skipped (not oneblk's): oned keeps running what is there.",
   uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
     "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
   doctor: "oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] [--only ID,…] [--list]\n" +
