@@ -142,6 +142,87 @@ export const remotesCheck: Check = {
   },
 };
 
+/** The value of each `-x LIST` option in a MAD's ARGUMENTS, split at commas. */
+function madLists(args: string, opt: string): string[] {
+  const words = args.split(/\s+/).filter(Boolean);
+  const out: string[] = [];
+  words.forEach((w, i) => {
+    if (w === opt && words[i + 1]) out.push(...words[i + 1].split(",").map((x) => x.trim()));
+  });
+  return out.filter(Boolean);
+}
+
+/**
+ * oned.conf registers every driver the datastores use: TM_MAD and DATASTORE_MAD `-d` lists,
+ * DATASTORE_MAD `-s` for system datastores, and a TM_MAD_CONF / DS_MAD_CONF per driver.
+ */
+export const onedConfCheck: Check = {
+  id: "oned-conf",
+  title: "oned.conf registers the drivers in use (-d/-s lists, TM_MAD_CONF, DS_MAD_CONF)",
+  async run(env) {
+    const f = findings("oned-conf");
+    const conf = await env.onedConf();
+    if ("error" in conf) {
+      return [f.warning(
+        conf.path,
+        `cannot read oned.conf (${conf.error}): driver registration and VM_MAD -l overrides ` +
+          "are not checked",
+        "run the doctor where oned.conf is readable, or pass --oned-conf PATH",
+      )];
+    }
+    let attrs;
+    try {
+      attrs = parseTemplate(conf.text, "oned.conf");
+    } catch (e) {
+      return [f.error(conf.path, errorLine(e), "fix the syntax of oned.conf")];
+    }
+    // drivers: from the datastores when oned answers, else from the remotes tree
+    const want = new Map<string, { image: boolean; system: boolean }>();
+    try {
+      for (const ds of await env.datastores()) {
+        const w = want.get(ds.driver) ?? { image: false, system: false };
+        if (ds.view.isSystem) w.system = true;
+        else w.image = true;
+        want.set(ds.driver, w);
+      }
+    } catch {
+      for (const d of (await env.remotes()).drivers) want.set(d, { image: true, system: false });
+    }
+    const vec = (name: string) => attrs.filter((a) => a.name === name && a.vector);
+    const args = (name: string) => vec(name).map((a) => a.vector!.ARGUMENTS ?? "").join(" ");
+    const tmD = madLists(args("TM_MAD"), "-d");
+    const dsD = madLists(args("DATASTORE_MAD"), "-d");
+    const dsS = madLists(args("DATASTORE_MAD"), "-s");
+    const named = (name: string, d: string) =>
+      vec(name).some((a) => (a.vector!.NAME ?? "").toLowerCase() === d);
+    const out: Finding[] = [];
+    const fix = `add it as \`oneblk install --dry-run\` prints, then restart oned`;
+    for (const [d, w] of [...want].sort()) {
+      const missing: string[] = [];
+      if (!tmD.includes(d)) missing.push("TM_MAD's -d list");
+      if (!named("TM_MAD_CONF", d)) missing.push("a TM_MAD_CONF");
+      if (w.image && !dsD.includes(d)) missing.push("DATASTORE_MAD's -d list");
+      if (w.image && !named("DS_MAD_CONF", d)) missing.push("a DS_MAD_CONF");
+      if (missing.length) {
+        out.push(f.error(
+          `driver ${d}`,
+          `oned.conf lacks it in ${missing.join(", ")}: its datastores fail ("driver not ` +
+            'available")',
+          fix,
+        ));
+      } else if (w.system && !dsS.includes(d)) {
+        out.push(f.warning(
+          `driver ${d}`,
+          "DATASTORE_MAD's -s list lacks it: oned does not monitor its system datastores' " +
+            "capacity",
+          fix,
+        ));
+      } else out.push(f.ok(`driver ${d}`, "registered in oned.conf"));
+    }
+    return out;
+  },
+};
+
 /** `-l` overrides of one VM_MAD: the hypervisor directory and action → script (null: stock). */
 export interface VmMadLocal {
   name: string;
@@ -219,18 +300,12 @@ export const vmmOverridesCheck: Check = {
   async run(env) {
     const f = findings("vmm-overrides");
     const conf = await env.onedConf();
-    if ("error" in conf) {
-      return [f.warning(
-        conf.path,
-        `cannot read oned.conf (${conf.error}): the VM_MAD -l overrides are not checked`,
-        "run the doctor where oned.conf is readable, or pass --oned-conf PATH",
-      )];
-    }
+    if ("error" in conf) return []; // oned-conf says so
     let mads: VmMadLocal[];
     try {
       mads = parseVmMads(conf.text);
-    } catch (e) {
-      return [f.error(conf.path, errorLine(e), "fix the syntax of oned.conf")];
+    } catch {
+      return []; // oned-conf says so
     }
     const remotes = (await env.remotes()).dir;
     const out: Finding[] = [];

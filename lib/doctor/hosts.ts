@@ -2,8 +2,7 @@
  * Checks run on each host over ssh (the hosts of the oneblk datastores' clusters, and their
  * bridges): the host answers, DRBD 9 is loaded on the hosts of LINSTOR datastores (/proc/drbd,
  * else `drbdadm --version`), qemu-img is installed, and the remotes oned syncs are there and
- * current (plus, with `oneblk install --stubs`, the binary the stubs run). Every command is a
- * fixed argv with a deadline; nothing is changed on a host.
+ * current. Every command is a fixed argv with a deadline; nothing is changed on a host.
  */
 import { posix } from "node:path";
 import { errorLine } from "../errors.ts";
@@ -169,10 +168,15 @@ export const hostQemuImgCheck: Check = {
   },
 };
 
-/** The remotes oned syncs to the hosts are there and current; stubs' binary is there. */
+/**
+ * The remotes oned syncs to the hosts are there and current (the stock scripts oneblk's VMM
+ * overrides hand foreign VMs to live there). The oneblk binary itself is not needed on hosts:
+ * datastore and TM actions, and the VMM overrides (`-l`, local), all run on the front-end, so
+ * stubs copied to a host never run there.
+ */
 export const hostRemotesCheck: Check = {
   id: "host-remotes",
-  title: "each host has the front-end's remotes ($RR/VERSION) and, with stubs, the binary",
+  title: "each host has the front-end's remotes ($RR/VERSION), synced and current",
   needs: ["oned"],
   async run(env) {
     const f = findings("host-remotes");
@@ -202,18 +206,7 @@ export const hostRemotesCheck: Check = {
           "onehost sync --force",
         );
       }
-      if (r.stubs && r.bin) {
-        const bin = await probe(env, h, ["test", "-x", r.bin]);
-        if (bin.code !== 0) {
-          return f.warning(
-            subject,
-            `the remotes are stubs that run ${r.bin}, which is missing here: any of them ` +
-              "oned runs on this host fails",
-            `install the oneblk binary at ${r.bin} on ${h}`,
-          );
-        }
-      }
-      return f.ok(subject, `remotes ${v || "present"}${r.stubs ? `, ${r.bin} present` : ""}`);
+      return f.ok(subject, `remotes ${v || "present"}`);
     });
   },
 };

@@ -12,7 +12,13 @@
  * check added here once the Backend contract has that method.
  */
 import { errorLine } from "../errors.ts";
-import { datastoresCheck, onedCheck, remotesCheck, vmmOverridesCheck } from "./frontend.ts";
+import {
+  datastoresCheck,
+  onedCheck,
+  onedConfCheck,
+  remotesCheck,
+  vmmOverridesCheck,
+} from "./frontend.ts";
 import { hostDrbdCheck, hostQemuImgCheck, hostRemotesCheck, hostSshCheck } from "./hosts.ts";
 import { linstorControllerCheck, linstorNodesCheck, linstorPlacementCheck } from "./linstor.ts";
 import { closeAll } from "./scope.ts";
@@ -26,6 +32,7 @@ export { createDoctorEnv, defaultOnedConf } from "./env.ts";
 export const CHECKS: readonly Check[] = [
   onedCheck,
   remotesCheck,
+  onedConfCheck,
   vmmOverridesCheck,
   datastoresCheck,
   linstorControllerCheck,

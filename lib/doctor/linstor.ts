@@ -40,7 +40,13 @@ interface RgJson {
 
 /** A controller that answered the version call, or why it did not. */
 type Controller =
-  | { ok: true; client: LinstorClient; url: string; version: Record<string, unknown> }
+  | {
+    ok: true;
+    client: LinstorClient;
+    /** The controller that answered, when not the first of the list. */
+    failover: string | null;
+    version: Record<string, unknown>;
+  }
   | { ok: false; error: unknown };
 
 /** The controller of a store group, asked once per run with short deadlines and no waiting. */
@@ -55,7 +61,8 @@ function controller(env: DoctorEnv, g: StoreGroup<LinstorStore>): Promise<Contro
       });
       closeLater(env, () => client.close());
       const version = await client.version();
-      return { ok: true, client, url: client.currentUrl, version };
+      const failover = client.currentUrl === client.endpoints[0].url ? null : client.currentUrl;
+      return { ok: true, client, failover, version };
     } catch (e) {
       return { ok: false, error: e };
     }
@@ -98,7 +105,7 @@ export const linstorControllerCheck: Check = {
       const v = c.version;
       const api = String(v.rest_api_version ?? "0");
       const text = `LINSTOR ${v.version ?? "?"}, REST API ${api}` +
-        (c.url === g.store.controllers ? "" : ` (answered by ${c.url})`);
+        (c.failover ? ` (answered by ${c.failover}: the first controller does not)` : "");
       if (compareVersion(api, REST_MIN) < 0) {
         out.push(f.error(
           subject,

@@ -8,6 +8,7 @@ import { errorLine } from "../errors.ts";
 import type { StorpoolStore } from "../backend/storpool/index.ts";
 import { type ServicesDesc, StorpoolClient } from "../backend/storpool/client.ts";
 import {
+  type ClientIdSource,
   createClientIdResolver,
   readAddonRc,
   resolveStorpoolConfig,
@@ -22,6 +23,13 @@ type Api =
   | { ok: false; where: string; error: unknown };
 
 type Rc = Record<string, string>;
+
+/** Where a client id came from, for messages. */
+const SOURCES: Record<ClientIdSource, string> = {
+  "host-attr": "the host's SP_OURID",
+  "storpool.conf": "the front-end's storpool.conf",
+  host: "the host's own storpool.conf",
+};
 
 function api(env: DoctorEnv, g: StoreGroup<StorpoolStore>): Promise<Api> {
   return shared(env, `storpool:${g.key}`, async () => {
@@ -141,7 +149,8 @@ export const storpoolClientsCheck: Check = {
         if (!c) {
           bad.push(f.error(
             `host ${h}`,
-            `client id ${id} (${resolver.sourceOf(h)}) is not a client of the StorPool cluster`,
+            `client id ${id} (${SOURCES[resolver.sourceOf(h) ?? "host"]}) is not a client of ` +
+              "the StorPool cluster",
             `set SP_OURID of ${h} to its StorPool id (storpool_confshow SP_OURID on ${h})`,
           ));
         } else if (c.status !== "running") {

@@ -4,7 +4,8 @@
  * break — a host named differently from its LINSTOR node, DRBD 8 loaded, a missing resource
  * group, a missing StorPool template, an unreachable controller, a host without qemu-img, a
  * satellite down, a host whose StorPool client id is unknown, an oned.conf -l override whose
- * script is missing — each as one error line with a fix, exit code 1. oned unreachable or
+ * script is missing, an oned.conf without our drivers — each as one error line with a fix,
+ * exit code 1. oned unreachable or
  * refusing the credentials is one error and the checks that need it say they did not run.
  */
 import { after, before, describe, it } from "node:test";
@@ -73,6 +74,7 @@ describe("oneblk doctor", () => {
       const id of [
         "oned",
         "remotes",
+        "oned-conf",
         "vmm-overrides",
         "datastores",
         "linstor-controller",
@@ -200,7 +202,7 @@ describe("oneblk doctor", () => {
     );
     assertError(
       finding(r, "storpool-clients", /^host echo$/),
-      /client id 40 .* is not a client of the StorPool cluster/,
+      /client id 40 \(the host.s SP_OURID\) is not a client of the StorPool cluster/,
       /SP_OURID of echo/,
     );
     const missing = r.findings.filter((f) => f.check === "vmm-overrides" && f.status === "error");
@@ -212,6 +214,12 @@ describe("oneblk doctor", () => {
       finding(r, "remotes", /remotes$/),
       /1 action\(s\) missing: vmm\/kvm\/tmsave/,
       /oneblk install --remotes/,
+    );
+    // that oned.conf has only the VM_MAD: no driver is registered
+    assertError(
+      finding(r, "oned-conf", /^driver storpool$/),
+      /lacks it in TM_MAD's -d list, a TM_MAD_CONF, DATASTORE_MAD's -d list, a DS_MAD_CONF/,
+      /oneblk install --dry-run/,
     );
     // what still works is still ok
     assert.equal(finding(r, "storpool-template", /^datastore 110 /).status, "ok");

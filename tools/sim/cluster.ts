@@ -9,7 +9,8 @@
  *   remotes/            oned's remotes dir ($R): datastore/<drv>/*, tm/<drv>/*, vmm/kvm/*, VERSION
  *   linstor/, storpool/ simulator state (sparse data files)
  *   one_auth            credentials for the simulated oned
- *   oned.conf           the VM_MAD kvm entry with the -l overrides the install text suggests
+ *   oned.conf           TM_MAD, DATASTORE_MAD and VM_MAD kvm with our drivers, the -l overrides
+ *                       and the blocks `oneblk install` prints
  *   stats.jsonl         one JSON line per action run (REST/ssh/oned calls, wall ms)
  *
  * Datastores registered in the simulated oned (ids are fixed so tests can name them):
@@ -32,7 +33,7 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { install, vmmLocalList } from "../../app/install.ts";
+import { install, onedConfSnippets, vmmLocalList } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
@@ -223,14 +224,19 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
   }
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
+  // oned.conf as an operator leaves it after applying what `oneblk install` prints
   const local = vmmLocalList(DRIVERS, listActions());
+  const drivers = DRIVERS.join(",");
   await Deno.writeTextFile(
     join(root, "oned.conf"),
-    "VM_MAD = [\n" +
+    `TM_MAD = [ EXECUTABLE = "one_tm", ARGUMENTS = "-t 15 -d dummy,shared,ssh,${drivers}" ]\n` +
+      'DATASTORE_MAD = [ EXECUTABLE = "one_datastore",\n' +
+      `    ARGUMENTS = "-t 15 -d dummy,fs,${drivers} -s shared,ssh,${drivers}" ]\n` +
+      "VM_MAD = [\n" +
       '    NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_vmm_exec",\n' +
       `    ARGUMENTS = "-t 15 -r 0 kvm -p${local ? ` -l ${local}` : ""}",\n` +
       '    DEFAULT = "vmm_exec/vmm_exec_kvm.conf", TYPE = "kvm", KEEP_SNAPSHOTS = "yes",\n' +
-      '    LIVE_RESIZE = "yes" ]\n',
+      '    LIVE_RESIZE = "yes" ]\n' + onedConfSnippets(DRIVERS, listActions()) + "\n",
   );
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
 
