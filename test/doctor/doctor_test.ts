@@ -18,6 +18,7 @@ import type { Finding } from "../../lib/doctor/types.ts";
 import { inspectRemotes } from "../../app/doctor.ts";
 import { listActions } from "../../app/registry.ts";
 import { needing } from "../support/tools.ts";
+import { deadPort } from "../linstor/helpers.ts";
 
 const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
 
@@ -45,14 +46,6 @@ function assertError(f: Finding, message: RegExp, fix: RegExp): void {
   assert.match(f.message, message);
   assert.match(f.fix ?? "", fix);
   assert.doesNotMatch(`${f.message} ${f.fix}`, /\n/);
-}
-
-/** A port nothing listens on. */
-function closedPort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 describe("oneblk doctor", () => {
@@ -94,7 +87,7 @@ describe("oneblk doctor", () => {
   });
 
   it("oned unreachable or refusing the credentials: one error, dependants not run", async () => {
-    const down = await doctor(c, { ONE_XMLRPC: `http://127.0.0.1:${closedPort()}/RPC2` });
+    const down = await doctor(c, { ONE_XMLRPC: `http://127.0.0.1:${deadPort()}/RPC2` });
     assertError(finding(down, "oned", /RPC2/), /oned does not answer/, /start oned|ONE_XMLRPC/);
     const skipped = down.findings.filter((f) => /^not run: oned found an error/.test(f.message));
     assert.ok(skipped.some((f) => f.check === "linstor-nodes"), JSON.stringify(down.findings));
@@ -143,7 +136,7 @@ describe("oneblk doctor", () => {
       },
     }));
     assert.ok(sp);
-    const port = closedPort();
+    const port = deadPort();
     c.oned.state.putDatastore(buildDatastoreXml({
       id: 102,
       name: "linstor_typo",

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { toolTest } from "../support/tools.ts";
+import { deadPort } from "../linstor/helpers.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 const MARKER = "<!-- walkthrough: test/doctor/readme_test.ts runs this block -->";
@@ -20,13 +21,6 @@ function walkthrough(): string {
   return m[1];
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 toolTest(["curl", "qemu-img"], "the README's walkthrough against the simulators runs", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "oneblk-readme-" });
   try {
@@ -38,8 +32,8 @@ toolTest(["curl", "qemu-img"], "the README's walkthrough against the simulators 
       cwd: ROOT,
       env: {
         TMPDIR: tmp,
-        LS_PORT: String(freePort()),
-        ONED_PORT: String(freePort()),
+        LS_PORT: String(deadPort()),
+        ONED_PORT: String(deadPort()),
         NO_COLOR: "1",
       },
       stdout: "piped",
