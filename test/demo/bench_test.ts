@@ -21,7 +21,10 @@ function finite(row: Record<string, unknown>, keys: string[], what: string): voi
 
 describe("tools/bench.ts", () => {
   it(
-    ...needing(["qemu-img"], "--quick --json writes every section with finite numbers"),
+    ...needing(
+      ["qemu-img", "mkfs.ext4"],
+      "--quick --json writes every section with finite numbers",
+    ),
     async () => {
       const dir = await Deno.makeTempDir({ prefix: "oneblk-bench-test-" });
       try {

@@ -27,8 +27,8 @@ export function describeLifecycle(
   const title = `${profile}: ${
     opts.short ? "short" : "whole"
   } VM life, OpenNebula ${convention} (${style})`;
-  // the scenario converts and inspects images with qemu-img
-  describe(...needing(["qemu-img"], title), () => {
+  // the scenario converts and inspects images with qemu-img and makes ext4 volatile disks
+  describe(...needing(["qemu-img", "mkfs.ext4"], title), () => {
     let failed: string | null = null;
     before(async () => {
       await life.start();

@@ -124,7 +124,7 @@ describe("datastore mkfs", () => {
 
     it(
       ...needing(
-        ["qemu-img"],
+        ["qemu-img", "mkfs.ext4"],
         `${drv}: FORMAT qcow2 is kept as qcow2 or refused, as the profile says`,
       ),
       async () => {
