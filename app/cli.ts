@@ -57,9 +57,10 @@ const COMMAND_HELP: Record<string, string> = {
   doctor: "oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] [--only ID,…] [--list]\n" +
     "               [--timeout SECONDS]\n" +
     "  Checks the installation, read-only: oned (XML-RPC, credentials), the remotes tree vs\n" +
-    "  `oneblk actions`, oned.conf's VM_MAD -l overrides, every oneblk datastore's store (LINSTOR\n" +
-    "  controller, nodes vs hosts, resource group and place count; StorPool API, template,\n" +
-    "  client ids), and on each host over ssh: DRBD 9, qemu-img, the synced remotes.\n" +
+    "  `oneblk actions`, oned.conf (drivers registered, VM_MAD -l overrides), every oneblk\n" +
+    "  datastore's store (LINSTOR controller, nodes vs hosts, resource group and place count;\n" +
+    "  StorPool API, template, client ids), and on each host over ssh: DRBD 9, qemu-img, the\n" +
+    "  synced remotes.\n" +
     "  One line per finding (ok / warning / error, with the fix); exit 1 when there is an\n" +
     "  error. --list shows the checks, --only runs some. Defaults: remotes from ONE_LOCATION\n" +
     "  or /var/lib/one/remotes, oned.conf from ONE_LOCATION or /etc/one/oned.conf, 15 s per\n" +
