@@ -1,8 +1,8 @@
 /**
- * The `oneblk` command line: run, actions, install, uninstall, doctor, version, help, and the
- * tool commands (sim, demo) that main.ts hands in, so that nothing here loads the tools.
- * install/uninstall and doctor are loaded only when asked for: other commands and every
- * action do not pay for them.
+ * The `oneblk` command line: run, actions, install, uninstall, adopt, doctor, version, help,
+ * and the tool commands (sim, demo) that main.ts hands in, so that nothing here loads the
+ * tools. install/uninstall, adopt and doctor are loaded only when asked for: other commands
+ * and every action do not pay for them.
  */
 import { invocation, isKind, KINDS } from "../lib/dispatch.ts";
 import { errorLine, OneblkError } from "../lib/errors.ts";
@@ -29,6 +29,8 @@ Usage:
   oneblk actions [--json]                                   list implemented actions
   oneblk install --remotes DIR [--drivers LIST] [--bin PATH] [--stubs] [--dry-run] [--force]
   oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
+  oneblk adopt drbd RESFILE [options]                       take a hand-made DRBD resource
+                                                            over into LINSTOR (and OpenNebula)
   oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] check the installation
   oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
   oneblk demo [--json]                                      walk a VM through its life on simulators
@@ -76,6 +78,12 @@ const COMMAND_HELP: Record<string, string> = {
   help: "oneblk help [command]",
 };
 
+/** Help of one command (adopt's lives with it, loaded only when asked for). */
+async function commandHelp(cmd: string | undefined): Promise<string> {
+  if (cmd === "adopt") return (await import("./adopt.ts")).ADOPT_HELP;
+  return COMMAND_HELP[cmd ?? ""] ?? HELP;
+}
+
 function wantsHelp(args: string[]): boolean {
   return args.includes("--help") || args.includes("-h");
 }
@@ -83,14 +91,14 @@ function wantsHelp(args: string[]): boolean {
 async function command(args: string[], tools: ToolCommands): Promise<number> {
   const [cmd = "help", ...rest] = args;
   if (cmd !== "help" && cmd !== "run" && wantsHelp(rest)) {
-    console.log(COMMAND_HELP[cmd] ?? HELP);
+    console.log(await commandHelp(cmd));
     return 0;
   }
   switch (cmd) {
     case "help":
     case "--help":
     case "-h":
-      console.log(COMMAND_HELP[rest[0]] ?? HELP);
+      console.log(await commandHelp(rest[0]));
       return 0;
     case "version":
     case "--version":
@@ -125,14 +133,18 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       const { doctorMain } = await import("./doctor.ts");
       return await doctorMain(rest);
     }
+    case "adopt": {
+      const { adoptMain } = await import("./adopt.ts");
+      return await adoptMain(rest);
+    }
     case "sim":
     case "demo":
       return await tools[cmd](rest);
   }
   throw new OneblkError(
     "usage",
-    `unknown command '${cmd}' (known: run, actions, install, uninstall, doctor, sim, demo, ` +
-      "version, help)",
+    `unknown command '${cmd}' (known: run, actions, install, uninstall, adopt, doctor, sim, ` +
+      "demo, version, help)",
   );
 }
 

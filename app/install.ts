@@ -515,6 +515,17 @@ function block(name: string, lines: readonly string[]): string {
  */
 const OVERRIDE_NOTES: readonly { actions: readonly string[]; text: string }[] = [
   {
+    actions: ["deploy"],
+    text: "the domain XML gets the store's volatile disks, CDROMs and context ISO as block " +
+      "devices (live migration needs no shared filesystem) and deploy-tweaks.d helpers run, " +
+      "before the stock deploy starts it",
+  },
+  {
+    actions: ["attach_disk", "detach_disk"],
+    text: "hot-plugged store disks are attached as block devices, a CDROM on IDE/SATA by a " +
+      "media change",
+  },
+  {
     actions: ["save", "restore"],
     text: "the memory checkpoint of stop/suspend goes to a volume on the system datastore's " +
       "store instead of a file in the VM directory on the host",

@@ -6,13 +6,16 @@
  *    LINSTOR_CERTFILE, LINSTOR_KEYFILE;
  *  - placement: LINSTOR_RESOURCE_GROUP; without a group the 1.x/2.x attributes still apply:
  *    LINSTOR_AUTO_PLACE (replica count), LINSTOR_STORAGE_POOL, LINSTOR_DEPLOYMENT_NODES.
- * Names: image `OpenNebula-Image-<image>` (also its SOURCE), private clone of a non-persistent
+ * Names: image `OpenNebula-Image-<image>` (also its SOURCE; an adopted resource's SOURCE is its
+ * name, or `<res>/<n>` for a volume number n other than 0), private clone of a non-persistent
  * disk `<SOURCE>-vm<vm>-disk<disk>`, volatile disk `OpenNebula-Volatile-vm<vm>-disk<disk>`,
  * snapshot `OpenNebula-Snap-<snap>`. The add-on stores images as uploaded (a qcow2 stays qcow2)
  * and shares one CDROM image between VMs. Checkpoint, backup and VM snapshot names, and the
- * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none).
+ * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none), and so are the
+ * VMM overrides, named like addon-linstor_un's (`save_linstor`, `deploy_linstor` with its
+ * `deploy_linstor.d/` helper directory, `attach_disk_linstor`, `detach_disk_linstor`, …).
  */
-import type { LinstorPlacement } from "../backend/linstor/index.ts";
+import { type LinstorPlacement, rdOf } from "../backend/linstor/index.ts";
 import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
 
 const profile: Profile = {
@@ -40,9 +43,11 @@ const profile: Profile = {
   imageVolume: (id) => `OpenNebula-Image-${id}`,
   imageSource: (id) => `OpenNebula-Image-${id}`,
   sourceVolume: (source) => source.trim(),
+  volumeSource: (volume) => volume,
   diskVolume(vmId, d) {
     if (d.volatile || !d.source) return `OpenNebula-Volatile-vm${vmId}-disk${d.diskId}`;
-    if (!d.persistent && d.type !== "CDROM") return `${d.source}-vm${vmId}-disk${d.diskId}`;
+    // an adopted volume `<res>/<n>` is cloned into a new resource named after `<res>`
+    if (!d.persistent && d.type !== "CDROM") return `${rdOf(d.source)}-vm${vmId}-disk${d.diskId}`;
     return d.source;
   },
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
@@ -63,8 +68,11 @@ export const linstor: AddOn = {
   replaces: "addon-linstor",
   profile: () => profile,
   vmmOverrides: {
+    deploy: "deploy_linstor",
     save: "save_linstor",
     restore: "restore_linstor",
+    attach_disk: "attach_disk_linstor",
+    detach_disk: "detach_disk_linstor",
     snapshotcreate: "snapshot_create-linstor",
     snapshotrevert: "snapshot_revert-linstor",
     snapshotdelete: "snapshot_delete-linstor",

@@ -8,12 +8,17 @@
  *    DO_NOT_PLACE_WITH, DO_NOT_PLACE_WITH_REGEX, ENCRYPTION; PREFER_NODE (a volatile disk gets
  *    a replica on the VM's host), CLONE_MODE (`snapshot`: clones start from a snapshot) and
  *    CHECKPOINT_REPLICA_COUNT (CHECKPOINT_AUTO_PLACE: replicas of checkpoint volumes).
- * Names: image `one-image-<image>`, SOURCE its device `/dev/drbd/by-res/one-image-<image>/0`,
+ * Names: image `one-image-<image>`, SOURCE its device `/dev/drbd/by-res/one-image-<image>/0`
+ * (an adopted resource's: `/dev/drbd/by-res/<res>/<n>`; a disk uses the volume its SOURCE names),
  * private clone and volatile disk `one-vm-<vm>-disk-<disk>`, checkpoint
  * `one-vm-<vm>-checkpoint`, snapshot `snapshot-<snap>`; metadata Aux/one VM_ID, DISK_ID, DS_ID.
  * Images are always raw. Backup and VM snapshot names are oneblk's own.
+ * VMM overrides: the add-on's `save_linstor_un`/`restore_linstor_un`; the deploy and disk
+ * hot-plug overrides (`deploy_linstor_un` with its `deploy_linstor_un.d/` helper directory,
+ * `attach_disk_linstor_un`, `detach_disk_linstor_un`) and the VM snapshot ones are oneblk's, the
+ * add-on having none.
  */
-import type { LinstorPlacement } from "../backend/linstor/index.ts";
+import { type LinstorPlacement, parseVolumeRef, volumeRef } from "../backend/linstor/index.ts";
 import {
   type AddOn,
   flagAttr,
@@ -62,12 +67,21 @@ const profile: Profile = {
   imageSource: (id) => `/dev/drbd/by-res/one-image-${id}/0`,
   sourceVolume(source) {
     const parts = source.trim().split("/").filter(Boolean);
-    // /dev/drbd/by-res/<res>/0 → <res>; a bare resource name is accepted too.
-    return parts.length >= 2 && parts[0] === "dev" ? parts[parts.length - 2] : source.trim();
+    // /dev/drbd/by-res/<res>/0 → <res>, /dev/drbd/by-res/<res>/<n> → <res>/<n> (an adopted
+    // resource's volume n); a bare resource name is accepted too.
+    if (parts.length < 2 || parts[0] !== "dev") return source.trim();
+    const n = parts[parts.length - 1];
+    const res = parts[parts.length - 2];
+    return /^\d+$/.test(n) ? volumeRef(res, Number(n)) : res;
+  },
+  volumeSource(volume) {
+    const { rd, vnr } = parseVolumeRef(volume);
+    return `/dev/drbd/by-res/${rd}/${vnr}`;
   },
   diskVolume(vmId, d) {
     if (d.volatile || d.clone) return `one-vm-${vmId}-disk-${d.diskId}`;
-    return `one-image-${d.imageId}`;
+    // the image's own volume: the one its SOURCE names (an adopted resource keeps its name)
+    return d.source ? profile.sourceVolume(d.source) : `one-image-${d.imageId}`;
   },
   volatileVolume: (vmId, diskId) => `one-vm-${vmId}-disk-${diskId}`,
   checkpointVolume: (vmId) => `one-vm-${vmId}-checkpoint`,
@@ -87,8 +101,11 @@ export const linstorUn: AddOn = {
   replaces: "addon-linstor_un",
   profile: () => profile,
   vmmOverrides: {
+    deploy: "deploy_linstor_un",
     save: "save_linstor_un",
     restore: "restore_linstor_un",
+    attach_disk: "attach_disk_linstor_un",
+    detach_disk: "detach_disk_linstor_un",
     snapshotcreate: "snapshot_create-linstor_un",
     snapshotrevert: "snapshot_revert-linstor_un",
     snapshotdelete: "snapshot_delete-linstor_un",

@@ -417,3 +417,81 @@ export async function sha256(
   if (!m) throw new OneblkError("host", `sha256sum on ${host} gave no digest for ${path}`);
   return m[1];
 }
+
+/** Constant script: the size in bytes of a block device, or of a plain file; exit 3 if none. */
+export const SIZE_SCRIPT = 'if [ -b "$1" ]; then exec blockdev --getsize64 "$1"; fi\n' +
+  'if [ -f "$1" ]; then exec stat -L -c %s -- "$1"; fi\nexit 3';
+
+/**
+ * Size in bytes of `path` on the host: `blockdev --getsize64` of a block device (a plain file,
+ * as a simulated host's devices are, gives its length); null when there is neither.
+ */
+export async function deviceSize(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<number | null> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", SIZE_SCRIPT, "oneblk-size", checkPath(path, "device")],
+    { ...ro(opts), okCodes: [0, 3] },
+  );
+  if (r.code === 3) return null;
+  const t = r.stdout.trim();
+  if (!/^\d+$/.test(t)) {
+    throw new OneblkError(
+      "host",
+      `size of ${path} on ${host}: unexpected output ${JSON.stringify(t)}`,
+    );
+  }
+  return Number(t);
+}
+
+/** Constant script: print a regular file; exit 3 when there is none. */
+const CAT_SCRIPT = '[ -f "$1" ] || exit 3\nexec cat -- "$1"';
+
+/** The text of file `path` on the host, or null when it does not exist. */
+export async function readTextFile(
+  runner: HostRunner,
+  host: string,
+  path: string,
+  opts?: OpOptions,
+): Promise<string | null> {
+  const r = await runner.run(
+    host,
+    ["sh", "-c", CAT_SCRIPT, "oneblk-cat", checkPath(path, "file path")],
+    { ...ro(opts), okCodes: [0, 3] },
+  );
+  return r.code === 3 ? null : r.stdout;
+}
+
+/** Constant script: rename $1 to $2 unless $2 exists (exit 4) or $1 is missing (exit 3). */
+const MOVE_SCRIPT = '[ -e "$2" ] && exit 4\n[ -e "$1" ] || exit 3\nexec mv -- "$1" "$2"';
+
+/**
+ * Rename `from` to `to` on the host, never over an existing `to` (OneblkError "exists"); a
+ * missing `from` is OneblkError "not_found".
+ */
+export async function moveFile(
+  runner: HostRunner,
+  host: string,
+  from: string,
+  to: string,
+  opts?: OpOptions,
+): Promise<void> {
+  const r = await runner.run(
+    host,
+    [
+      "sh",
+      "-c",
+      MOVE_SCRIPT,
+      "oneblk-mv",
+      checkPath(from, "file path"),
+      checkPath(to, "file path"),
+    ],
+    { ...ro(opts), okCodes: [0, 3, 4] },
+  );
+  if (r.code === 4) throw new OneblkError("exists", `${to} exists on ${host}`);
+  if (r.code === 3) throw new OneblkError("not_found", `${from} does not exist on ${host}`);
+}

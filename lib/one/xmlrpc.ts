@@ -420,6 +420,22 @@ export class OneClient {
     return v;
   }
 
+  /**
+   * one.image.allocate: register an image from template text in datastore `dsId`; returns its
+   * id. With SOURCE in the template oned copies nothing (no datastore cp).
+   */
+  async imageAllocate(template: string, dsId: number): Promise<number> {
+    const v = await this.call("one.image.allocate", template, dsId);
+    if (typeof v !== "number") throw new OneblkError("backend", "oned one.image.allocate: no id");
+    return v;
+  }
+
+  /** one.imagepool.info: every image the session may see (filter -2, whole range). */
+  async imagePool(): Promise<ImageView[]> {
+    const pool = await this.callXml("one.imagepool.info", -2, -1, -1);
+    return children(pool, "IMAGE").map(imageFromNode);
+  }
+
   /** one.hostpool.info: every host. */
   async hostPool(): Promise<HostView[]> {
     const pool = await this.callXml("one.hostpool.info");

@@ -43,7 +43,7 @@ toolTest(["curl", "qemu-img"], "the README's walkthrough against the simulators 
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, `${stdout}\n${stderr}`);
-    assert.match(stdout, /^summary: 37 created, 0 updated, 0 unchanged, 0 skipped$/m);
+    assert.match(stdout, /^summary: 40 created, 0 updated, 0 unchanged, 0 skipped$/m);
     assert.match(stdout, /^OpenNebula-Image-7$/m);
     assert.match(stdout, /"node_name":"charlie","flags":\[[^\]]*"TIE_BREAKER"\]/);
     assert.match(stdout, /\/hosts\/delta\/dev\/drbd\/by-res\/OpenNebula-Image-7\/0$/m);

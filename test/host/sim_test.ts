@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SIM_ABSENT_FILE, simMapArg, SimRunner } from "../../lib/host/sim.ts";
 import { programMissing, ProgramMissingError } from "../../lib/host/process.ts";
-import { link, readLink } from "../../lib/host/ops.ts";
+import { deviceSize, link, moveFile, readLink, readTextFile } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { HOSTILE, nulSplit } from "./helpers.ts";
 
@@ -126,6 +126,23 @@ describe("SimRunner", () => {
       sim.run("b", ["sleep", "30"], { timeoutMs: 300 }),
       isKind("timeout", /^sleep on b timed out after 0\.3s$/),
     );
+  });
+
+  it("sizes devices, reads and moves files (never over an existing one)", async () => {
+    await Deno.mkdir(join(a, "dev"), { recursive: true });
+    await Deno.writeFile(join(a, "dev/drbd7"), new Uint8Array(3072));
+    assert.equal(await deviceSize(sim, "a", "/dev/drbd7"), 3072);
+    assert.equal(await deviceSize(sim, "a", "/dev/drbd8"), null);
+    await Deno.mkdir(join(a, "etc"), { recursive: true });
+    await Deno.writeTextFile(join(a, "etc/r.res"), "resource r {}\n");
+    assert.equal(await readTextFile(sim, "a", "/etc/r.res"), "resource r {}\n");
+    assert.equal(await readTextFile(sim, "a", "/etc/none.res"), null);
+    await moveFile(sim, "a", "/etc/r.res", "/etc/r.res.disabled");
+    assert.equal(await readTextFile(sim, "a", "/etc/r.res"), null);
+    await Deno.writeTextFile(join(a, "etc/r.res"), "other\n");
+    await assert.rejects(moveFile(sim, "a", "/etc/r.res", "/etc/r.res.disabled"), isKind("exists"));
+    assert.equal(await readTextFile(sim, "a", "/etc/r.res.disabled"), "resource r {}\n");
+    await assert.rejects(moveFile(sim, "a", "/etc/x.res", "/etc/y.res"), isKind("not_found"));
   });
 
   it("counts commands", async () => {

@@ -7,6 +7,9 @@
  *   hosts/<name>/       filesystem of host <name> (alpha = front-end and bridge, bravo, charlie,
  *                       delta = hypervisors); store devices appear under hosts/<name>/dev/…
  *   remotes/            oned's remotes dir ($R): datastore/<drv>/*, tm/<drv>/*, vmm/kvm/*, VERSION
+ *   bin/virsh           the hosts' simulated virsh; each host also has the stock VMM scripts
+ *                       deploy, attach_disk, detach_disk under var/tmp/one/ (tools/sim/libvirt.ts)
+ *   sim.json            the store simulators' URLs (the simulated virsh opens volumes there)
  *   linstor/, storpool/ simulator state (sparse data files)
  *   one_auth            credentials for the simulated oned
  *   oned.conf           TM_MAD, DATASTORE_MAD and VM_MAD kvm with our drivers, the -l overrides
@@ -37,6 +40,7 @@ import { install, onedConfSnippets, vmmLocalList } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
+import { installSimLibvirt } from "./libvirt.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
@@ -239,6 +243,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       '    LIVE_RESIZE = "yes" ]\n' + onedConfSnippets(DRIVERS, listActions()) + "\n",
   );
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
+  const virsh = await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
+    linstor: linstor.url,
+    storpool: `http://127.0.0.1:${storpool.port}`,
+  });
 
   const statsFile = join(root, "stats.jsonl");
   const env: Record<string, string> = {
@@ -254,6 +262,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ONEBLK_FRONTEND: "alpha",
     ONEBLK_STATS_FILE: statsFile,
     ONEBLK_MONITORD_CONF: join(root, "monitord.conf"),
+    ONEBLK_VIRSH: virsh,
     ...(opts.env ?? {}),
   };
 

@@ -1,7 +1,9 @@
 /**
  * The LINSTOR implementation of the Backend interface (lib/backend/types.ts).
  *
- * Volume = resource definition (RD) with volume 0. Device path `/dev/drbd/by-res/<RD>/0`.
+ * Volume = resource definition (RD) with volume 0, device `/dev/drbd/by-res/<RD>/0`; or, for a
+ * resource adopted with its own DRBD volume number, `<RD>/<n>`, device `/dev/drbd/by-res/<RD>/<n>`
+ * (volume_ref.ts). Clones of such a volume are block copies into a new volume 0.
  * Metadata (setProps) = RD properties `Aux/one/<key>`. Snapshots = LINSTOR snapshots.
  *
  * Placement (LinstorPlacement):
@@ -51,6 +53,7 @@ import {
   type LinstorReply,
   seg,
 } from "./client.ts";
+import { parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -106,13 +109,19 @@ const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
  */
 const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
+/** The volume-definition property naming an existing backing volume (adopted resources). */
+const OVERRIDE_VLM_ID = "OverrideVlmId";
 
 interface RdJson {
   name: string;
   props?: Record<string, string>;
   flags?: string[];
   resource_group_name?: string;
-  volume_definitions?: { volume_number?: number; size_kib: number }[];
+  volume_definitions?: {
+    volume_number?: number;
+    size_kib: number;
+    props?: Record<string, string>;
+  }[];
 }
 interface VolumeJson {
   volume_number?: number;
@@ -225,7 +234,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-const rdPath = (r: string) => `/v1/resource-definitions/${seg(r)}`;
+/** REST path of the resource definition of volume `v`. */
+const rdPath = (v: string) => `/v1/resource-definitions/${seg(rdOf(v))}`;
+
+/** The volume definition of volume number `vnr` among `vds`. */
+function vdOf<T extends { volume_number?: number }>(
+  vds: T[] | undefined,
+  vnr: number,
+): T | undefined {
+  return (vds ?? []).find((v) => (v.volume_number ?? 0) === vnr);
+}
 
 /** The LINSTOR backend. */
 class LinstorBackend implements Backend<LinstorPlacement> {
@@ -255,26 +273,34 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   devicePath(volume: string): string {
-    return `/dev/drbd/by-res/${volume}/0`;
+    const { rd, vnr } = parseVolumeRef(volume);
+    return `/dev/drbd/by-res/${rd}/${vnr}`;
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
+    const name = rdOf(volume);
     const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
-      resource_definitions: [volume],
+      resource_definitions: [name],
       with_volume_definitions: true,
     });
-    return rds.find((r) => sameName(r.name, volume) && !(r.flags ?? []).includes("DELETE")) ??
+    return rds.find((r) => sameName(r.name, name) && !(r.flags ?? []).includes("DELETE")) ??
       null;
   }
 
-  #info(rd: RdJson): VolumeInfo {
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    return { name: rd.name, sizeMiB: vd ? mibDown(vd.size_kib) : 0, props: stripAux(rd.props) };
+  /** Volume `volume` of `rd` (its size is that of its volume number). */
+  #info(rd: RdJson, volume: string): VolumeInfo {
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    return {
+      name: volumeRef(rd.name, vnr),
+      sizeMiB: vd ? mibDown(vd.size_kib) : 0,
+      props: stripAux(rd.props),
+    };
   }
 
   async getVolume(volume: string): Promise<VolumeInfo | null> {
     const rd = await this.#rd(volume);
-    return rd ? this.#info(rd) : null;
+    return rd ? this.#info(rd, volume) : null;
   }
 
   /** An "exists" answer to a create: same size → false (idempotent), else kind "exists". */
@@ -406,13 +432,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
     // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
-    const busy = rscs.find((r) => sameName(r.name, volume) && r.state?.in_use);
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const busy = rscs.find((r) => sameName(r.name, name) && r.state?.in_use);
     if (busy) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
     }
-    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [volume] });
-    for (const s of snaps.filter((x) => sameName(x.resource_name, volume))) {
+    const snaps = await this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: [name] });
+    for (const s of snaps.filter((x) => sameName(x.resource_name, name))) {
       await this.deleteSnapshot(volume, s.name);
     }
     try {
@@ -456,11 +483,31 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     fromSnapshot?: string,
   ): Promise<void> {
     const reasons: string[] = [];
+    const { vnr } = parseVolumeRef(source);
+    if (vnr !== 0) {
+      // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
+      // (from a snapshot: restored into a temporary resource first)
+      if (!fromSnapshot) {
+        await this.#blockCopy(source, target, placement, keepProps);
+        return;
+      }
+      const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+      await this.#restoreInto(source, fromSnapshot, tmp, placement, false);
+      try {
+        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps);
+      } finally {
+        await this.#cleanup(tmp);
+      }
+      return;
+    }
     if (fromSnapshot) {
       await this.#restoreInto(source, fromSnapshot, target, placement, keepProps);
       return;
     }
-    if (!placement.cloneFromSnapshot) {
+    // LINSTOR's clone copies every volume-definition property, OverrideVlmId too: the clone
+    // of an adopted volume would name the source's own backing volume. Snapshot restores do
+    // not copy it.
+    if (!placement.cloneFromSnapshot && !(await this.#overridesVlmId(source))) {
       try {
         await this.#cloneApi(source, target, placement, keepProps);
         return;
@@ -496,6 +543,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         `LINSTOR clone ${source} -> ${target} failed: ${reasons.join(" | ")}`,
       );
     }
+  }
+
+  /** True when a volume definition of `volume`'s RD names its backing volume itself. */
+  async #overridesVlmId(volume: string): Promise<boolean> {
+    const rd = await this.#rd(volume);
+    return (rd?.volume_definitions ?? []).some((v) => v.props?.[OVERRIDE_VLM_ID] !== undefined);
   }
 
   async #cloneApi(
@@ -607,10 +660,10 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
     const rd = await this.#rd(source);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
-    const info = this.#info(rd);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [source] });
+    const info = this.#info(rd, source);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
     const diskful = rscs.filter((r) =>
-      sameName(r.name, source) && !isDiskless(r) && !isDeleting(r)
+      sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r)
     );
     const node = (diskful.find((r) => r.state?.in_use) ?? diskful[0])?.node_name;
     if (!node) throw new OneblkError("backend", `LINSTOR volume ${source} has no diskful replica`);
@@ -643,10 +696,11 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     checkSize(sizeMiB);
     const rd = await this.#rd(volume);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
-    const vd = (rd.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
-    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume 0`);
+    const { vnr } = parseVolumeRef(volume);
+    const vd = vdOf(rd.volume_definitions, vnr);
+    if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume ${vnr}`);
     if (vd.size_kib >= kib(sizeMiB)) return;
-    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/0`, {
+    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/${vnr}`, {
       size_kib: kib(sizeMiB),
     });
   }
@@ -682,15 +736,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   async listSnapshots(volume: string): Promise<SnapshotInfo[]> {
     const snaps = await this.#c.get<SnapJson[]>(`${rdPath(volume)}/snapshots`);
+    const { vnr } = parseVolumeRef(volume);
     return snaps
       .filter((s) => !(s.flags ?? []).includes("DELETE"))
       .map((s) => {
-        const vd0 = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0);
+        const vd = vdOf(s.volume_definitions, vnr);
         const times = (s.snapshots ?? []).map((n) => n.create_timestamp ?? 0).filter((t) => t > 0);
         return {
           name: s.name,
-          volume: s.resource_name ?? volume,
-          sizeMiB: mibDown(vd0?.size_kib ?? 0),
+          volume: s.resource_name ? volumeRef(s.resource_name, vnr) : volume,
+          sizeMiB: mibDown(vd?.size_kib ?? 0),
           createdAt: times.length ? Math.min(...times) : 0,
         };
       })
@@ -713,17 +768,17 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (items.length === 1) return this.createSnapshot(items[0].volume, items[0].snapshot);
     const send = (xs: typeof items) =>
       this.#c.write("POST", "/v1/actions/snapshot/multi", {
-        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: i.volume })),
+        snapshots: xs.map((i) => ({ name: i.snapshot, resource_name: rdOf(i.volume) })),
       });
     try {
       await send(items);
     } catch (e) {
       if (!errHas(e, CODE.FAIL_EXISTS_SNAPSHOT_DFN)) throw e;
       const have = await this.#c.get<SnapJson[]>("/v1/view/snapshots", {
-        resources: [...new Set(items.map((i) => i.volume))],
+        resources: [...new Set(items.map((i) => rdOf(i.volume)))],
       });
       const missing = items.filter((i) =>
-        !have.some((s) => sameName(s.resource_name, i.volume) && sameName(s.name, i.snapshot))
+        !have.some((s) => sameName(s.resource_name, rdOf(i.volume)) && sameName(s.name, i.snapshot))
       );
       if (missing.length) await send(missing);
     }
@@ -744,9 +799,10 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async attachments(volume: string): Promise<Attachment[]> {
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [volume] });
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
     return rscs
-      .filter((r) => sameName(r.name, volume) && !isDeleting(r))
+      .filter((r) => sameName(r.name, name) && !isDeleting(r))
       .map((r) => ({
         host: r.node_name,
         diskful: !isDiskless(r),
@@ -777,11 +833,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async detach(volume: string, host: string): Promise<void> {
+    const name = rdOf(volume);
     const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
-      resources: [volume],
+      resources: [name],
       nodes: [host],
     });
-    const r = rscs.find((x) => sameName(x.name, volume) && sameName(x.node_name, host));
+    const r = rscs.find((x) => sameName(x.name, name) && sameName(x.node_name, host));
     if (!r || isDeleting(r)) return;
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
@@ -846,24 +903,29 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       this.#c.get<SnapJson[]>("/v1/view/snapshots", q),
     ]);
     const key = (n: string) => n.toUpperCase();
+    // the volume of each RD: 0, or the only volume of an adopted resource
+    const vnrOf = new Map<string, number>();
+    for (const rd of rds) {
+      const vds = rd.volume_definitions ?? [];
+      const only = vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
+      vnrOf.set(key(rd.name), vdOf(vds, 0) ? 0 : only);
+    }
     const alloc = new Map<string, number>();
     for (const r of rscs) {
       if (isDiskless(r)) continue;
-      const a = (r.volumes ?? []).find((v) => (v.volume_number ?? 0) === 0)?.allocated_size_kib ??
-        0;
+      const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
       alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
     }
     const snapsOf = new Map<string, Record<string, number>>();
     for (const s of snaps) {
-      const sz = (s.volume_definitions ?? []).find((v) => (v.volume_number ?? 0) === 0)?.size_kib ??
-        0;
+      const sz = vdOf(s.volume_definitions, vnrOf.get(key(s.resource_name)) ?? 0)?.size_kib ?? 0;
       const k = key(s.resource_name);
       const m = snapsOf.get(k) ?? {};
       m[s.name] = Math.ceil(sz / 1024);
       snapsOf.set(k, m);
     }
     return rds.map((rd) => ({
-      name: rd.name,
+      name: volumeRef(rd.name, vnrOf.get(key(rd.name)) ?? 0),
       props: stripAux(rd.props),
       allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
       snapshots: snapsOf.get(key(rd.name)) ?? {},

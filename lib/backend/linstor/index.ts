@@ -7,6 +7,7 @@ import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
 import type { LinstorClientOptions } from "./client.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
+export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
 
 /** How to reach a LINSTOR controller (a datastore's store settings). */
 export interface LinstorStore {

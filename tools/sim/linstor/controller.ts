@@ -20,7 +20,8 @@ import {
   type SimState,
   uuid,
 } from "./model.ts";
-import { reconcile } from "./persistence.ts";
+import { reconcile, reconcileNode } from "./persistence.ts";
+import { ensureDrbdLayer } from "./drbd_layer.ts";
 
 /** The controller state machine (synchronous: operations run one at a time). */
 export class SimController {
@@ -179,12 +180,17 @@ export class SimController {
     return !!n && !n.offline;
   }
 
-  /** Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. */
+  /**
+   * Disconnect / reconnect a satellite (the /_sim/node control); false for an unknown node. An
+   * offline satellite does not touch its host; back online, it applies what changed meanwhile.
+   */
   setNodeOnline(name: string, online: boolean): boolean {
     const n = this.node(name);
     if (!n) return false;
+    const was = !n.offline;
     if (online) delete n.offline;
     else n.offline = true;
+    if (online && !was) reconcileNode(this, n.name);
     return true;
   }
 
@@ -196,11 +202,22 @@ export class SimController {
     }
   }
 
-  /** Add a resource of `rd` on `node` in `pool` with the lowest free DRBD node id. */
-  newRsc(rd: SimRd, node: string, pool: string, diskless: boolean, client: boolean): SimRsc {
+  /**
+   * Add a resource of `rd` on `node` in `pool` with DRBD node id `nodeId` (default: the lowest
+   * free one) and the definition's peer slots.
+   */
+  newRsc(
+    rd: SimRd,
+    node: string,
+    pool: string,
+    diskless: boolean,
+    client: boolean,
+    nodeId?: number,
+  ): SimRsc {
     const used = new Set(rd.rscs.map((r) => r.nodeId));
     let id = 0;
     while (used.has(id)) id++;
+    if (nodeId !== undefined) id = nodeId;
     const r: SimRsc = {
       node: this.node(node)?.name ?? node,
       pool,
@@ -209,6 +226,7 @@ export class SimController {
       client,
       props: { StorPoolName: pool },
       nodeId: id,
+      peerSlots: ensureDrbdLayer(this, rd),
       created: Date.now(),
       uuid: uuid(),
     };
@@ -226,15 +244,17 @@ export class SimController {
   /** Run a mutation; on error restore the state and the files of the touched RDs. */
   tx<T>(names: string[], fn: () => T): T {
     const before = structuredClone(this.state);
+    const prev = (n: string) => before.rds.find((r) => k(r.name) === k(n)) ?? null;
     try {
       const r = fn();
-      for (const n of names) reconcile(this, n);
+      for (const n of names) reconcile(this, n, prev(n));
       return r;
     } catch (e) {
+      const after = this.state;
       this.state = before;
       for (const n of names) {
         try {
-          reconcile(this, n);
+          reconcile(this, n, after.rds.find((r) => k(r.name) === k(n)) ?? null);
         } catch { /* best effort */ }
       }
       throw e;

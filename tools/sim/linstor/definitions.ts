@@ -32,6 +32,7 @@ import {
 import { type SimController } from "./controller.ts";
 import { reconcile } from "./persistence.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
+import { allocMinor, checkPeerSlotsProp, ensureDrbdLayer, intField } from "./drbd_layer.ts";
 
 /** POST /v1/nodes: register a satellite (with its diskless pool). */
 export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
@@ -137,6 +138,7 @@ export function modifyRg(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_GRP };
   const g = ctl.needRg(name);
+  checkPeerSlotsProp(body.override_props);
   applyProps(g.props, body);
   if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
@@ -315,6 +317,7 @@ export function createVd(
   flags: string[],
   props: Record<string, string>,
   out: SimRc[],
+  minor?: number,
 ): SimVd {
   if (!Number.isInteger(sizeKib) || sizeKib <= 0) {
     fail(CODE.FAIL_INVLD_VLM_SIZE, `Invalid volume size ${sizeKib} KiB.`);
@@ -330,7 +333,7 @@ export function createVd(
     sizeKib,
     props: { ...props },
     flags,
-    minor: ctl.state.nextMinor++,
+    minor: allocMinor(ctl, minor),
     uuid: uuid(),
   };
   rd.vds.push(vd);
@@ -363,6 +366,22 @@ export function createRdApi(ctl: SimController, body: Record<string, unknown>): 
     );
     if (typeof def.external_name === "string") rd.extName = def.external_name;
     if (typeof body.drbd_port === "number") rd.port = body.drbd_port;
+    if (typeof body.drbd_secret === "string") rd.secret = body.drbd_secret;
+    // The DRBD layer data (and its peer slots) is made now when the request carries DRBD data
+    // or the group has peer slots; the RD's own properties are set after it.
+    const slots = intField(body.drbd_peer_slots);
+    const layers = Array.isArray(def.layer_data) ? def.layer_data as { type?: string }[] : [];
+    if (
+      slots !== undefined || body.drbd_port != null || body.drbd_secret != null ||
+      body.drbd_transport_type != null || layers.some((l) => l?.type === "DRBD") ||
+      ctl.rg(rd.rg)?.peerSlots !== undefined
+    ) {
+      const props = rd.props;
+      rd.props = {};
+      ensureDrbdLayer(ctl, rd, slots);
+      rd.props = props;
+    }
+    checkPeerSlotsProp(rd.props);
     return rcReply(out, ctx, 201);
   });
 }
@@ -376,6 +395,9 @@ export function modifyRd(
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
   const rd = ctl.needRd(name);
   const out: SimRc[] = [];
+  checkPeerSlotsProp(body.override_props);
+  const slots = intField(body.drbd_peer_slots);
+  if (slots !== undefined) ensureDrbdLayer(ctl, rd, slots);
   if (typeof body.resource_group === "string" && body.resource_group !== "") {
     const g = ctl.needRg(body.resource_group);
     rd.rg = g.name;
@@ -427,7 +449,7 @@ export function deleteRd(ctl: SimController, name: string): SimReply {
     if (key.startsWith(`${k(rd.name)}/`)) delete ctl.state.inUse[key];
   }
   ctl.state.clones = ctl.state.clones.filter((c) => k(c.dst) !== k(rd.name));
-  reconcile(ctl, rd.name);
+  reconcile(ctl, rd.name, rd);
   return rcReply(
     [rc(0n, CODE.DELETED, `Resource definition '${rd.name}' deleted.`, {
       details: `Resource definition '${rd.name}' UUID was: ${rd.uuid}`,
@@ -451,6 +473,10 @@ export function createVdApi(
       ? def.volume_number
       : (rd.vds.length ? Math.max(...rd.vds.map((v) => v.nr)) + 1 : 0);
     const out: SimRc[] = [];
+    const minor = intField(body.drbd_minor_number);
+    // an explicit minor makes the definition's DRBD layer data (VolumeDefinitions.create ->
+    // ensureVlmDfnLayerDataExits)
+    if (minor !== undefined) ensureDrbdLayer(ctl, rd);
     createVd(
       ctl,
       rd,
@@ -459,6 +485,7 @@ export function createVdApi(
       asStrings(def.flags) ?? [],
       (def.props as Record<string, string>) ?? {},
       out,
+      minor,
     );
     return rcReply(out, ctx, 201);
   });

@@ -8,6 +8,7 @@
  * LINSTOR); the display name keeps the case used at creation.
  */
 import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { grossSizeKiB, MIN_NET_KIB } from "../../../lib/drbd/metadata.ts";
 import { fail } from "./replies.ts";
 
 /** Storage provider kinds the simulator supports. */
@@ -51,6 +52,11 @@ export interface SimVd {
   props: Record<string, string>;
   flags: string[];
   minor: number;
+  /**
+   * The node whose existing backing volume (named by OverrideVlmId) gave this volume its data
+   * when a satellite first took it over (adopted volumes); absent for volumes LINSTOR made.
+   */
+  adoptedFrom?: string;
   uuid: string;
 }
 
@@ -65,6 +71,8 @@ export interface SimRsc {
   client: boolean;
   props: Record<string, string>;
   nodeId: number;
+  /** DRBD peer slots of its meta data (the definition's at creation; absent in old states). */
+  peerSlots?: number;
   created: number;
   uuid: string;
 }
@@ -89,6 +97,13 @@ export interface SimRd {
   flags: string[];
   extName?: string;
   port: number;
+  /**
+   * Peer slots of the definition's DRBD layer data, fixed when that data is created (see
+   * resources.ts `ensureDrbdLayer`); absent until then.
+   */
+  peerSlots?: number;
+  /** DRBD shared secret given at creation (`drbd_secret`); LINSTOR makes one otherwise. */
+  secret?: string;
   vds: SimVd[];
   rscs: SimRsc[];
   snaps: SimSnap[];
@@ -140,8 +155,12 @@ export const NODE_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,254}$/;
 export const THIN_KINDS = new Set<PoolKind>(["LVM_THIN", "ZFS_THIN", "FILE_THIN"]);
 /** Pool kinds that support snapshots. */
 export const SNAP_KINDS = new Set<PoolKind>(["LVM_THIN", "ZFS", "ZFS_THIN", "FILE_THIN"]);
-/** DRBD peer slots of every resource. */
+/** DRBD peer slots of a resource when nothing sets them (InternalApiConsts.DEFAULT_PEER_SLOTS). */
 export const PEER_SLOTS = 7;
+/** The property that sets the peer slots of new resources (RD, RG or controller). */
+export const PEER_SLOTS_PROP = "PeerSlotsNewResource";
+/** The volume-definition property that names an existing backing volume. */
+export const OVERRIDE_VLM_ID = "OverrideVlmId";
 
 /** The case-insensitive key of a LINSTOR name. */
 export function k(s: string): string {
@@ -158,9 +177,13 @@ export function align(v: number, a: number): number {
   return Math.ceil(v / a) * a;
 }
 
-/** DRBD internal metadata size in KiB for a volume (superblock + activity log + bitmaps). */
-export function drbdMetaKib(sizeKib: number): number {
-  return align(36 + Math.ceil((PEER_SLOTS * sizeKib) / 32768), 4);
+/**
+ * DRBD internal metadata size in KiB for a volume of `sizeKib` net with `peerSlots` bitmap slots
+ * (superblock + activity log + bitmaps, DRBD's layout: lib/drbd/metadata.ts).
+ */
+export function drbdMetaKib(sizeKib: number, peerSlots = PEER_SLOTS): number {
+  const net = Math.max(MIN_NET_KIB, Math.ceil(sizeKib));
+  return grossSizeKiB(net, peerSlots) - align(net, 4);
 }
 
 /** A request field as a string list (undefined when absent or not a list). */

@@ -4,12 +4,20 @@
  * - `volumes/<RD>/<vnr>.img`: volume data in sparse files; all replicas of a volume share that
  *   file (DRBD keeps them identical);
  * - `snapshots/<RD>/<snap>/<vnr>.img`: snapshot copies of those files;
- * and, when a hosts root is configured, the device symlink
- * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` to the data file for every resource on a node.
+ * and, when a hosts root is configured, the device symlinks
+ * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` and `<hostsRoot>/<node>/dev/drbd<minor>` to the
+ * data file for every resource on a node whose satellite is online (an offline satellite does
+ * not touch its host: {@link reconcileNode} catches up when it comes back).
+ *
+ * Adopted volumes: the first time a satellite takes over a volume whose definition names an
+ * existing backing volume (OverrideVlmId) that exists on its host (`/dev/<VG>/<id>`, a file),
+ * the data file starts as a copy of that volume's first net-size bytes (what DRBD showed of it),
+ * so the known data stays readable through the LINSTOR devices on every node.
  */
 import { join } from "node:path";
 import type { SimController } from "./controller.ts";
-import { k, type SimState } from "./model.ts";
+import { k, type SimRd, type SimState, type SimVd } from "./model.ts";
+import { backingDevice, hasOverrideVlmId } from "./drbd_layer.ts";
 
 /** The state saved in `stateDir`, or undefined when there is none yet (or it is unreadable). */
 export async function loadState(stateDir: string): Promise<SimState | undefined> {
@@ -48,8 +56,12 @@ export function devicePath(
   return join(ctl.opts.hostsRoot, node, "dev", "drbd", "by-res", rd, String(nr));
 }
 
-/** Make files and device links match the state for one RD name. */
-export function reconcile(ctl: SimController, name: string): void {
+/**
+ * Make files and device links match the state for one RD name. `before` is the definition as
+ * it was before the change (null: it did not exist; undefined: unknown): its minors tell which
+ * `/dev/drbd<minor>` links may have to go.
+ */
+export function reconcile(ctl: SimController, name: string, before?: SimRd | null): void {
   const rd = ctl.rd(name);
   const volDir = join(ctl.opts.stateDir, "volumes", k(name));
   const snapDir = join(ctl.opts.stateDir, "snapshots", k(name));
@@ -76,34 +88,106 @@ export function reconcile(ctl: SimController, name: string): void {
   if (!ctl.opts.hostsRoot) return;
   for (const n of ctl.state.nodes) {
     // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
-    // not brought back to life by a mkdir).
-    if (!isDir(join(ctl.opts.hostsRoot, n.name))) continue;
-    const base = join(ctl.opts.hostsRoot, n.name, "dev", "drbd", "by-res");
-    // LINSTOR names are case-insensitive: remove links under any spelling first.
-    for (const e of readDir(base)) {
-      if (k(e) !== k(name)) continue;
-      const r = rd && ctl.rsc(rd, n.name);
-      if (!r || e !== rd!.name) rmrf(join(base, e));
-    }
-    const r = rd && ctl.rsc(rd, n.name);
-    if (!rd || !r) continue;
-    const dir = join(base, rd.name);
-    Deno.mkdirSync(dir, { recursive: true });
-    const want = new Set(rd.vds.map((v) => String(v.nr)));
-    for (const e of readDir(dir)) if (!want.has(e)) rmrf(join(dir, e));
-    for (const vd of rd.vds) {
-      const link = join(dir, String(vd.nr));
-      const target = volumeFile(ctl, rd.name, vd.nr);
-      let cur: string | null = null;
-      try {
-        cur = Deno.readLinkSync(link);
-      } catch { /* missing */ }
-      if (cur !== target) {
-        rmrf(link);
-        Deno.symlinkSync(target, link);
-      }
-    }
+    // not brought back to life by a mkdir). An offline satellite does not touch it either.
+    if (n.offline || !isDir(join(ctl.opts.hostsRoot, n.name))) continue;
+    hostLinks(ctl, n.name, name, before);
   }
+}
+
+/** The device links of RD `name` on one (online) node's host. */
+function hostLinks(
+  ctl: SimController,
+  node: string,
+  name: string,
+  before: SimRd | null | undefined,
+): void {
+  const rd = ctl.rd(name);
+  const dev = join(ctl.opts.hostsRoot!, node, "dev");
+  const base = join(dev, "drbd", "by-res");
+  // LINSTOR names are case-insensitive: remove links under any spelling first.
+  for (const e of readDir(base)) {
+    if (k(e) !== k(name)) continue;
+    const r = rd && ctl.rsc(rd, node);
+    if (!r || e !== rd!.name) rmrf(join(base, e));
+  }
+  const r = rd && ctl.rsc(rd, node);
+  const wantMinors = new Set(r ? rd!.vds.map((v) => v.minor) : []);
+  // `/dev/drbd<minor>` links of this RD that are no longer wanted (only links into its data
+  // files: a device some other program made stays)
+  const volDir = join(ctl.opts.stateDir, "volumes", k(name)) + "/";
+  for (const vd of [...(before?.vds ?? []), ...(rd?.vds ?? [])]) {
+    if (wantMinors.has(vd.minor)) continue;
+    const link = join(dev, `drbd${vd.minor}`);
+    if (linkTarget(link)?.startsWith(volDir)) rmrf(link);
+  }
+  if (!rd || !r) return;
+  const dir = join(base, rd.name);
+  Deno.mkdirSync(dir, { recursive: true });
+  const want = new Set(rd.vds.map((v) => String(v.nr)));
+  for (const e of readDir(dir)) if (!want.has(e)) rmrf(join(dir, e));
+  for (const vd of rd.vds) {
+    const target = volumeFile(ctl, rd.name, vd.nr);
+    if (!r.diskless && !vd.adoptedFrom && hasOverrideVlmId(vd)) adopt(ctl, rd, vd, node);
+    setLink(join(dir, String(vd.nr)), target);
+    setLink(join(dev, `drbd${vd.minor}`), target);
+  }
+}
+
+/**
+ * The first satellite taking over a volume with OverrideVlmId: when the backing volume exists
+ * on its host, the data file becomes a copy of its first net-size bytes.
+ */
+function adopt(ctl: SimController, rd: SimRd, vd: SimVd, node: string): void {
+  const r = ctl.rsc(rd, node)!;
+  const backing = join(ctl.opts.hostsRoot!, node, backingDevice(rd, vd, ctl.pool(node, r.pool)));
+  let isFile = false;
+  try {
+    isFile = Deno.statSync(backing).isFile;
+  } catch {
+    isFile = false;
+  }
+  if (!isFile) return;
+  const f = volumeFile(ctl, rd.name, vd.nr);
+  copySparse(backing, f);
+  Deno.truncateSync(f, vd.sizeKib * 1024);
+  vd.adoptedFrom = node;
+}
+
+function setLink(link: string, target: string): void {
+  if (linkTarget(link) === target) return;
+  rmrf(link);
+  Deno.symlinkSync(target, link);
+}
+
+function linkTarget(p: string): string | null {
+  try {
+    return Deno.readLinkSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A satellite came back online: bring its host's device links in line with the state (links
+ * of definitions deleted meanwhile go, those of resources made meanwhile appear).
+ */
+export function reconcileNode(ctl: SimController, node: string): void {
+  const root = ctl.opts.hostsRoot;
+  if (!root || !isDir(join(root, node))) return;
+  const dev = join(root, node, "dev");
+  const volumes = join(ctl.opts.stateDir, "volumes") + "/";
+  for (const e of readDir(join(dev, "drbd", "by-res"))) {
+    if (!ctl.rd(e)) rmrf(join(dev, "drbd", "by-res", e));
+  }
+  for (const e of readDir(dev)) {
+    if (!/^drbd\d+$/.test(e)) continue;
+    const t = linkTarget(join(dev, e));
+    if (!t?.startsWith(volumes)) continue;
+    const rdKey = t.slice(volumes.length).split("/")[0];
+    const rd = ctl.rd(rdKey);
+    if (!rd || !ctl.rsc(rd, node)) rmrf(join(dev, e));
+  }
+  for (const rd of ctl.state.rds) hostLinks(ctl, node, rd.name, undefined);
 }
 
 function readDir(dir: string): string[] {

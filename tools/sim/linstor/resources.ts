@@ -25,6 +25,7 @@ import {
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
+import { checkNodeId, hasOverrideVlmId } from "./drbd_layer.ts";
 import {
   autoplace,
   manageTieBreaker,
@@ -78,7 +79,8 @@ export function createRscs(
           ),
         );
       }
-      if (!diskless && rd.vds.length) {
+      // an existing backing volume (OverrideVlmId) needs no free space
+      if (!diskless && rd.vds.length && !rd.vds.some(hasOverrideVlmId)) {
         const need = align(rdSizeKib(rd) + drbdMetaKib(rdSizeKib(rd)), 4096);
         if (!THIN_KINDS.has(pool.kind) && poolFreeKib(ctl, pool) < need) {
           fail(
@@ -93,6 +95,7 @@ export function createRscs(
         pool.name,
         diskless,
         diskless && it.drbd_client !== false,
+        checkNodeId(it.drbd_node_id),
       );
       Object.assign(r.props, props);
       out.push(rc(0n, CODE.CREATED, `Successfully set property key(s): StorPoolName`));

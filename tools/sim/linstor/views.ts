@@ -5,8 +5,8 @@
  */
 import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { type SimReply } from "./replies.ts";
+import { backingDevice, rscPeerSlots, storageUsableKib } from "./drbd_layer.ts";
 import {
-  drbdMetaKib,
   k,
   PEER_SLOTS,
   type SimNode,
@@ -167,12 +167,12 @@ export function rdView(rd: SimRd, withVds: boolean): Record<string, unknown> {
       type: "DRBD",
       data: {
         resource_name_suffix: "",
-        peer_slots: PEER_SLOTS,
+        peer_slots: rd.peerSlots ?? PEER_SLOTS,
         al_stripes: 1,
         al_stripe_size_kib: 32,
         port: rd.port,
         transport_type: "IP",
-        secret: "simulated",
+        secret: rd.secret ?? "simulated",
         down: false,
       },
     }, { type: "STORAGE" }],
@@ -264,11 +264,9 @@ export function rscView(
         storage: {
           storage_volumes: rd.vds.map((vd) => ({
             volume_number: vd.nr,
-            ...(r.diskless ? {} : {
-              device_path: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
-            }),
+            ...(r.diskless ? {} : { device_path: backingDevice(rd, vd, pool) }),
             allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-            usable_size_kib: r.diskless ? 0 : vd.sizeKib + drbdMetaKib(vd.sizeKib),
+            usable_size_kib: r.diskless ? 0 : storageUsableKib(rd, r, vd),
             disk_state: r.diskless ? "[]" : "",
           })),
         },
@@ -278,7 +276,7 @@ export function rscView(
       drbd: {
         node_id: r.nodeId,
         tcp_ports: [rd.port],
-        peer_slots: PEER_SLOTS,
+        peer_slots: rscPeerSlots(rd, r),
         al_stripes: 1,
         al_size: 32,
         flags: r.tieBreaker
@@ -316,9 +314,7 @@ export function rscView(
             minor_number: vd.minor,
           },
           device_path: `/dev/drbd${vd.minor}`,
-          ...(r.diskless ? {} : {
-            backing_device: `/dev/linstorpool/${rd.name}_${String(vd.nr).padStart(5, "0")}`,
-          }),
+          ...(r.diskless ? {} : { backing_device: backingDevice(rd, vd, pool) }),
           meta_disk: "internal",
           allocated_size_kib: allocatedKib(ctl, rd, r, vd),
           usable_size_kib: vd.sizeKib,

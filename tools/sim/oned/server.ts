@@ -1,8 +1,10 @@
 /**
  * Simulated oned XML-RPC endpoint (real HTTP on 127.0.0.1) answering the calls oneblk makes:
  * one.vm.info, one.datastore.info, one.image.info, one.host.info, one.hostpool.info,
- * one.datastorepool.info, one.system.version, one.vm.update and one.image.update, from scenario state that tests (and the scripted oned)
- * fill with XML documents. It checks the session string and fails like oned does
+ * one.datastorepool.info, one.imagepool.info, one.system.version, one.vm.update,
+ * one.image.update and one.image.allocate (images with a SOURCE: registered READY without any
+ * datastore action, as oned does), from scenario state that tests (and the scripted oned) fill
+ * with XML documents. It checks the session string and fails like oned does
  * (`[one.vm.info] Error getting virtual machine [99].`, error code 0x0400).
  *
  * Control endpoints (not part of oned): GET /_sim/stats, GET /_sim/state,
@@ -12,6 +14,7 @@
 import { OneblkError } from "../../../lib/errors.ts";
 import { child, parseXml, text, toXml, type XmlNode } from "../../../lib/one/xml.ts";
 import { parseTemplate } from "../../../lib/one/template.ts";
+import { buildImageXml } from "./builders.ts";
 import {
   decodeMethodCall,
   encodeFault,
@@ -292,6 +295,10 @@ function answer(state: OnedSimState, method: string, params: XmlRpcValue[]): Ans
     return ok(id);
   };
   switch (method) {
+    case "one.image.allocate":
+      return allocateImage(state, method, params);
+    case "one.imagepool.info":
+      return ok(`<IMAGE_POOL>${[...state.images.values()].join("")}</IMAGE_POOL>`);
     case "one.vm.info":
       return info("VM");
     case "one.image.info":
@@ -313,6 +320,78 @@ function answer(state: OnedSimState, method: string, params: XmlRpcValue[]): Ans
     default:
       throw new RpcFault(-506, `Requested method '${method}' not defined`);
   }
+}
+
+const IMAGE_TYPES: Record<string, number> = { OS: 0, CDROM: 1, DATABLOCK: 2 };
+
+/**
+ * one.image.allocate(session, template, ds_id[, skip_capacity_check]) for an image with a
+ * SOURCE (oned then copies nothing: the image is READY at once); NAME and SIZE are required,
+ * the datastore must be an image datastore and the name unused.
+ */
+function allocateImage(state: OnedSimState, method: string, params: XmlRpcValue[]): Answer {
+  const tplText = params[1];
+  if (typeof tplText !== "string") {
+    throw new RpcFault(-501, `${method}: parameter 2 must be a string`);
+  }
+  const dsId = intParam(params, 2, method);
+  const ds = state.get("DATASTORE", dsId);
+  if (!ds) return failure(ONED_ERROR.NO_EXISTS, `[${method}] Error getting datastore [${dsId}].`);
+  if (text(ds, "TYPE") !== "0") {
+    return failure(ONED_ERROR.ACTION, `[${method}] Datastore ${dsId} is not an image datastore.`);
+  }
+  let attrs: Record<string, string>;
+  try {
+    attrs = Object.fromEntries(
+      parseTemplate(tplText, "template").filter((a) => a.value !== undefined).map((
+        a,
+      ) => [a.name.toUpperCase(), a.value as string]),
+    );
+  } catch (e) {
+    return failure(ONED_ERROR.ACTION, `[${method}] Parse error: ${(e as Error).message}`);
+  }
+  const name = attrs.NAME ?? "";
+  if (!name) return failure(ONED_ERROR.ACTION, `[${method}] No NAME in template.`);
+  for (const [id, x] of state.images) {
+    if (text(parseXml(x), "NAME") === name) {
+      return failure(ONED_ERROR.ACTION, `[${method}] NAME is already taken by IMAGE ${id}.`);
+    }
+  }
+  const source = attrs.SOURCE ?? "";
+  if (!source) {
+    return failure(
+      ONED_ERROR.ACTION,
+      `[${method}] The simulated oned registers images with a SOURCE only.`,
+    );
+  }
+  const size = Number(attrs.SIZE ?? "");
+  if (!Number.isInteger(size) || size <= 0) {
+    return failure(ONED_ERROR.ACTION, `[${method}] SIZE is mandatory for an image with SOURCE.`);
+  }
+  const type = IMAGE_TYPES[(attrs.TYPE ?? "OS").toUpperCase()];
+  if (type === undefined) return failure(ONED_ERROR.ACTION, `[${method}] Wrong image type.`);
+  let id = 0;
+  for (const k of state.images.keys()) id = Math.max(id, k + 1);
+  const rest: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attrs)) {
+    if (!["NAME", "SOURCE", "SIZE", "TYPE", "PERSISTENT", "FORMAT", "PATH"].includes(k)) {
+      rest[k] = v;
+    }
+  }
+  state.putImage(buildImageXml({
+    id,
+    name,
+    type,
+    persistent: /^(yes|1|true)$/i.test(attrs.PERSISTENT ?? ""),
+    source,
+    format: attrs.FORMAT ?? "raw",
+    size,
+    state: 1,
+    datastoreId: dsId,
+    datastore: text(ds, "NAME"),
+    template: rest,
+  }));
+  return ok(id);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

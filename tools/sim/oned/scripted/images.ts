@@ -117,6 +117,33 @@ export abstract class OnedImages extends OnedDocuments {
     return img;
   }
 
+  /**
+   * Take over an image something else registered in the simulated oned through XML-RPC
+   * (one.image.allocate with a SOURCE, e.g. `oneblk adopt drbd --register`): from then on the
+   * scripted oned plays it like its own images.
+   */
+  importImage(id: number): ImageModel {
+    const node = this.cluster.oned.state.get("IMAGE", id);
+    if (!node) throw new OneblkError("not_found", `the simulated oned has no image ${id}`);
+    const leaf = (n: string) => node.children.find((c) => c.name === n)?.text ?? "";
+    const img = this.newImage({
+      id,
+      name: leaf("NAME"),
+      dsId: Number(leaf("DATASTORE_ID")),
+      source: leaf("SOURCE"),
+      sizeMb: Number(leaf("SIZE")),
+      format: leaf("FORMAT") || "raw",
+      type: Number(leaf("TYPE")),
+      persistent: leaf("PERSISTENT") === "1",
+      state: Number(leaf("STATE")),
+      template: leafMap(node.children.find((c) => c.name === "TEMPLATE")),
+    });
+    this.images.set(id, img);
+    this.putImage(img);
+    this.putDsImages(img.dsId);
+    return img;
+  }
+
   /** `oneimage create` without PATH: an empty DATABLOCK of `sizeMb` (DS mkfs). */
   async createDatablock(
     opts: {
