@@ -4,7 +4,7 @@
  * break — a host named differently from its LINSTOR node, DRBD 8 loaded, a missing resource
  * group, a missing StorPool template, an unreachable controller, a host without qemu-img, a
  * satellite down, a host whose StorPool client id is unknown, an oned.conf -l override whose
- * script is missing, an oned.conf without our drivers — each as one error line with a fix,
+ * script is missing (oneblk's, or an unknown one), an oned.conf without our drivers — each as one error line with a fix,
  * exit code 1. oned unreachable or
  * refusing the credentials is one error and the checks that need it say they did not run.
  */
@@ -145,12 +145,12 @@ describe("oneblk doctor", () => {
       type: "IMAGE",
       template: { LINSTOR_CONTROLLERS: `127.0.0.1:${port}`, DISK_TYPE: "BLOCK" },
     }));
-    // oned.conf names an add-on override oneblk does not provide, and one of ours is gone
+    // oned.conf names an unknown override script, and one of ours is gone
     const conf = join(c.root, "oned-faults.conf");
     await Deno.writeTextFile(
       conf,
       'VM_MAD = [ NAME = "kvm", EXECUTABLE = "one_vmm_exec", KEEP_SNAPSHOTS = "yes",\n' +
-        '  ARGUMENTS = "-t 15 -r 0 kvm -l deploy=deploy-tweaks,save=tmsave,restore=tmrestore" ]\n',
+        '  ARGUMENTS = "-t 15 -r 0 kvm -l deploy=deploy-tweaks,save=tmsave,migrate=migrate_fast" ]\n',
     );
     await Deno.remove(join(c.remotes, "vmm/kvm/tmsave"));
 
@@ -200,9 +200,10 @@ describe("oneblk doctor", () => {
     );
     const missing = r.findings.filter((f) => f.check === "vmm-overrides" && f.status === "error");
     assert.equal(missing.length, 2, JSON.stringify(missing));
-    assert.match(missing[0].fix!, /oneblk does not provide deploy-tweaks.*addon-storpool/);
-    assert.match(missing[1].message, /vmm\/kvm\/tmsave does not exist/);
-    assert.match(missing[1].fix!, /oneblk install --remotes .* --drivers storpool/);
+    assert.match(missing[0].message, /-l save=tmsave: .*vmm\/kvm\/tmsave does not exist/);
+    assert.match(missing[0].fix!, /oneblk install --remotes .* --drivers storpool/);
+    assert.match(missing[1].message, /-l migrate=migrate_fast: .* every migrate of a kvm VM fails/);
+    assert.match(missing[1].fix!, /put the script there or remove migrate from -l/);
     assertError(
       finding(r, "remotes", /remotes$/),
       /1 action\(s\) missing: vmm\/kvm\/tmsave/,
