@@ -69,8 +69,8 @@ export async function runInvocation(inv: Invocation): Promise<number> {
   const started = performance.now();
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
+  const remotes = findRemotesDir({ env, invokedPath });
   try {
-    const remotes = findRemotesDir({ env, invokedPath });
     version = await readOneVersion(remotes);
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);

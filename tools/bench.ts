@@ -11,10 +11,13 @@
  *  3. monitor scaling: datastore monitor (image DS) and tm monitor (system DS, per-VM disk
  *     usage) with 10 / 1,000 / 5,000 VM disk volumes in the store; the REST calls must not grow
  *     with the volume count (reported, not asserted);
- *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors.
+ *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors;
+ *  5. simulator scale: the LINSTOR simulator itself with 10,000 resource definitions created
+ *     through REST (spawn), filtered `GET /v1/view/resources` at that size and a restart
+ *     (benchLinstorScale; targets: create < 60 s, filtered listing < 300 ms).
  *
  * `--quick` runs a short version (fewer steps, one iteration, 10 / 200 volumes, one
- * concurrent batch). This is a benchmark: it reports numbers and never fails on timings; the
+ * concurrent batch, 1,000 definitions in the simulator). This is a benchmark: it reports numbers and never fails on timings; the
  * exit code is 1 only when something could not run at all.
  */
 import { parseArgs } from "node:util";
@@ -28,7 +31,7 @@ import {
   PROFILES,
   ScriptedOned,
 } from "./sim/oned/scripted_oned.ts";
-import { benchLinstorBackend } from "./sim/linstor/bench.ts";
+import { benchLinstorBackend, benchLinstorScale, type ScaleRow } from "./sim/linstor/bench.ts";
 import { benchStorpoolBackend } from "./sim/storpool/bench.ts";
 import { openBackend } from "../lib/backend/index.ts";
 import { hostRunnerFromEnv } from "../lib/host/index.ts";
@@ -105,6 +108,8 @@ export interface BenchReport {
   /** `<profile> <action>` → true when the REST calls were the same at every volume count. */
   monitorRestConstant: Record<string, boolean>;
   concurrency: ConcurrencyRow[];
+  /** The LINSTOR simulator at scale. */
+  simScale: ScaleRow[];
 }
 
 const MiB = 1024 * 1024;
@@ -555,6 +560,14 @@ export function renderReport(r: BenchReport): string {
       ]),
     ),
   );
+  out.push(
+    "",
+    "5. simulator scale (LINSTOR simulator, no added latency)",
+    table(
+      ["op", "definitions", "ms", "requests", "items"],
+      r.simScale.map((x) => [x.op, x.definitions, x.ms.toFixed(1), x.requests, x.items]),
+    ),
+  );
   if (r.meta.skippedSteps.length) {
     out.push("", "skipped (actions not implemented):", ...r.meta.skippedSteps.map((s) => `  ${s}`));
   }
@@ -598,6 +611,8 @@ export async function benchMain(args: string[]): Promise<number> {
     quick,
     quick ? ["linstor"] : ["linstor", "storpool"],
   );
+  log(`simulator scale: ${quick ? 1000 : 10000} resource definitions`);
+  const simScale = await benchLinstorScale({ count: quick ? 1000 : 10000 });
   const report: BenchReport = {
     meta: {
       latencyMs,
@@ -612,10 +627,14 @@ export async function benchMain(args: string[]): Promise<number> {
     monitorScaling: mon.rows,
     monitorRestConstant: mon.constant,
     concurrency,
+    simScale,
   };
   console.log(renderReport(report));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-  return actions.length && backend.length && mon.rows.length && concurrency.length ? 0 : 1;
+  return actions.length && backend.length && mon.rows.length && concurrency.length &&
+      simScale.length
+    ? 0
+    : 1;
 }
 
 if (import.meta.main) Deno.exit(await benchMain(Deno.args));

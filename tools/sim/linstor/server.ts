@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { SimController } from "./controller.ts";
 import type { PoolKind } from "./model.ts";
-import { loadState, reconcile, saveState, volumeFile } from "./persistence.ts";
+import { loadState, reconcileAll, StateStore, volumeFile } from "./persistence.ts";
 import {
   internalErrorReply,
   parseErrorReply,
@@ -35,7 +35,7 @@ import {
   type SimReply,
 } from "./replies.ts";
 import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
-import { checkBody } from "./shapes.ts";
+import { bindBody } from "./shapes.ts";
 
 /** Options of {@link startLinstorSim}. */
 export interface LinstorSimOptions {
@@ -145,7 +145,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       await Deno.mkdir(join(opts.hostsRoot, n.name), { recursive: true });
     }
   }
-  for (const rd of controller.state.rds) reconcile(controller, rd.name);
+  reconcileAll(controller);
+  const store = new StateStore(stateDir);
+  store.compact(controller);
 
   let latencyMs = opts.latencyMs ?? 0;
   let requests = 0;
@@ -167,10 +169,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       timers.add(t);
     });
 
-  const persist = () => saveState(stateDir, controller.state);
+  const persist = () => store.save(controller);
 
   const send = (res: http.ServerResponse, reply: SimReply): string => {
-    const text = reply.body === undefined ? "" : stringifyJsonLossless(reply.body);
+    const text = reply.body === undefined ? "" : toJson(reply.body);
     if (!res.headersSent && !res.destroyed) {
       res.writeHead(reply.status, {
         "content-type": "application/json",
@@ -303,12 +305,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     let reply: SimReply;
     let mutated = false;
     if (!route) {
-      reply = notFoundRoute(method, path);
-      const allowed = ROUTES.filter((x) => x.re.test(path)).map((x) => x.method);
-      if (allowed.length) {
-        reply = { ...reply, status: 405 };
-        res.setHeader("allow", [...new Set(allowed)].join(", "));
-      }
+      const nf = notFoundRoute(method, path);
+      if (nf.allow) res.setHeader("allow", nf.allow.join(", "));
+      reply = { status: nf.status, body: nf.body };
     } else {
       let body: unknown = undefined;
       let bad: SimReply | null = null;
@@ -316,19 +315,13 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         try {
           body = JSON.parse(raw);
         } catch (e) {
-          bad = parseErrorReply(String(e));
+          bad = parseErrorReply((e as Error).message, route.sync);
         }
       }
       if (!bad && route.shape && body !== undefined) {
-        if (route.shape.endsWith("[]")) {
-          if (!Array.isArray(body)) bad = parseErrorReply("expected a JSON array");
-          else {
-            for (const it of body) {
-              bad = checkBody(it, route.shape.slice(0, -2));
-              if (bad) break;
-            }
-          }
-        } else bad = checkBody(body, route.shape);
+        const bound = bindBody(body, route.shape);
+        if (bound.ok) body = bound.body;
+        else bad = parseErrorReply(bound.details, route.sync);
       }
       if (bad) reply = bad;
       else {
@@ -336,11 +329,17 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         const failClone = method === "POST" && /\/clone$/.test(path) &&
           matchFault(method, path, "fail-clone") !== null;
         try {
-          reply = route.handler(controller, params, url.searchParams, body, { failClone });
+          reply = method === "GET"
+            ? route.handler(controller, params, url.searchParams, body, { failClone })
+            : controller.transaction(() =>
+              route.handler(controller, params, url.searchParams, body, { failClone })
+            );
+          // the REST method, not the operation, decides the status of a success
+          if (method !== "GET" && reply.status < 300) reply = { ...reply, status: route.ok };
           mutated = method !== "GET";
         } catch (e) {
           if (e instanceof SimApiError) {
-            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, 200);
+            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, route.ok);
             mutated = false;
           } else {
             reply = internalErrorReply(`Implementation error: ${(e as Error).message}`);
@@ -459,11 +458,29 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await close();
-      if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
-      else persist();
+      if (tempDir) {
+        store.close();
+        await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+      } else {
+        store.compact(controller);
+        store.close();
+      }
     },
   };
   return handle;
+}
+
+/**
+ * JSON text of a reply: plain JSON.stringify (fast: listings of thousands of objects), or the
+ * lossless form when the body holds BigInt ret_codes (plain stringify refuses those).
+ */
+function toJson(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return stringifyJsonLossless(body);
+  }
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
