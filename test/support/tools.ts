@@ -1,6 +1,6 @@
 /**
  * Tests that need a program the machine may lack (qemu-img, mkfs.ext4, openssl, the ISO
- * readers, curl, python3 …): one place that knows which Debian package brings each, and wraps such a test so
+ * readers, curl, python3, the decompressors …): one place that knows which Debian package brings each, and wraps such a test so
  * that, when a program is missing, it is skipped with one line naming the program and the
  * package instead of failing with a stack trace. `.ci/run` installs every package listed here
  * and fails when any test was skipped, so CI always runs them all.
@@ -22,6 +22,9 @@ export const TOOL_PACKAGES = {
   blkid: "util-linux",
   curl: "curl",
   python3: "python3",
+  gzip: "gzip",
+  bzip2: "bzip2",
+  xz: "xz-utils",
 } as const;
 
 /** A program from TOOL_PACKAGES. */
