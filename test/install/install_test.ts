@@ -87,6 +87,29 @@ describe("install / uninstall", () => {
     assert.match(r2.text, /summary: 0 created, 0 updated, 11 unchanged, 0 skipped/);
   });
 
+  it("the README's link counts are what install makes for one driver and for all", async () => {
+    const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+    const num = (re: RegExp) => {
+      const m = re.exec(readme);
+      assert.ok(m, `README says ${re}`);
+      return Number(m[1]);
+    };
+    const perDriver = num(/(\d+) per driver today/);
+    const all = num(/(\d+) for all three\s+drivers/);
+    assert.equal(num(/\((\d+) copies per driver\)/), perDriver);
+    for (const driver of ["linstor", "linstor_un", "storpool"]) {
+      const r = await install({
+        remotes: await stockRemotes(tmp),
+        bin,
+        actions: listActions(),
+        drivers: [driver],
+      });
+      assert.equal(r.counts.created, perDriver, driver);
+    }
+    const r = await install({ remotes, bin, actions: listActions() });
+    assert.equal(r.counts.created, all);
+  });
+
   it("installs only the selected drivers", async () => {
     const r = await install({ remotes, bin, actions: ACTIONS, drivers: ["storpool"] });
     assert.deepEqual(r.links.map((l) => l.rel), [
