@@ -16,6 +16,9 @@
  * premigrate) and before a VM snapshot; it is extracted back into DIR (replacing `DIR/tpm`) when
  * the VM arrives on a host (mv for resume and cold migration, also from a dead host) and after
  * a VM snapshot revert. The volume is attached only while it is read or written.
+ *
+ * OVMF_PATH and ONE_TPM_SAVE come from the environment, else from addon-storpoolrc, where the
+ * add-on's operators set them (stateSetting).
  */
 import { isAbsolute, join } from "node:path";
 import type { ActionContext } from "../context.ts";
@@ -26,6 +29,8 @@ import { OneblkError } from "../errors.ts";
 import { checkPath, ddWriteArgv, exists, removeDir } from "../host/ops.ts";
 import { attachReady, detachAndDelete, withAttached } from "./attach.ts";
 import { withUndo } from "./undo.ts";
+import { addonRcFiles } from "./deploy_tweaks.ts";
+import { readAddonRc } from "../backend/storpool/config.ts";
 
 const MiB = 1024 * 1024;
 
@@ -36,10 +41,29 @@ const TPM_VOLUME_MIB = 4;
 const TPM_TIMEOUT_MS = 120_000;
 
 /**
+ * A setting addon-storpool keeps in its rc file (addon-storpoolrc) that the VM state follows:
+ * OVMF_PATH, ONE_TPM_SAVE. The environment wins, else the add-ons' rc files (`rc`, read from
+ * them when not given), so an rc file carried over from the add-on keeps working; "" when unset.
+ */
+export function stateSetting(
+  env: Readonly<Record<string, string | undefined>>,
+  name: "OVMF_PATH" | "ONE_TPM_SAVE",
+  rc?: Readonly<Record<string, string>>,
+): string {
+  const own = (env[name] ?? "").trim();
+  if (own) return own;
+  return ((rc ?? readAddonRc(addonRcFiles()))[name] ?? "").trim();
+}
+
+/**
  * The NVRAM template file a VM asks to keep on the store (`T_OS_NVRAM` naming `storpool` as
  * the file), as an absolute path on the front-end, or null.
  */
-export function nvramTemplate(ctx: ActionContext, vm: VmView): string | null {
+export function nvramTemplate(
+  ctx: Pick<ActionContext, "env" | "remotes">,
+  vm: VmView,
+  rc?: Readonly<Record<string, string>>,
+): string | null {
   const v = (vm.userTemplate.get("T_OS_NVRAM") || vm.template.get("T_OS_NVRAM")).trim();
   const colon = v.indexOf(":");
   if (colon < 0 || v.slice(0, colon).trim() !== "storpool") return null;
@@ -52,13 +76,19 @@ export function nvramTemplate(ctx: ActionContext, vm: VmView): string | null {
       `VM ${vm.id}: T_OS_NVRAM ${JSON.stringify(v)} names no usable template file`,
     );
   }
-  return isAbsolute(file) ? file : join(ctx.env.OVMF_PATH || join(ctx.remotes, "OVMF"), file);
+  if (isAbsolute(file)) return file;
+  return join(stateSetting(ctx.env, "OVMF_PATH", rc) || join(ctx.remotes, "OVMF"), file);
 }
 
 /** True when the VM's TPM state is kept on the store (TEMPLATE/TPM/MODEL, ONE_TPM_SAVE≠0). */
-export function tpmOnStore(ctx: ActionContext, profile: Profile, vm: VmView): boolean {
+export function tpmOnStore(
+  ctx: Pick<ActionContext, "env">,
+  profile: Profile,
+  vm: VmView,
+  rc?: Readonly<Record<string, string>>,
+): boolean {
   if (profile.vmStateVolume(vm.id, "tpm") === null) return false;
-  if ((ctx.env.ONE_TPM_SAVE ?? "").trim() === "0") return false;
+  if (stateSetting(ctx.env, "ONE_TPM_SAVE", rc) === "0") return false;
   return (vm.template.vector("TPM")?.get("MODEL") ?? "") !== "";
 }
 
