@@ -170,9 +170,12 @@ export const hostQemuImgCheck: Check = {
 
 /**
  * The remotes oned syncs to the hosts are there and current (the stock scripts oneblk's VMM
- * overrides hand foreign VMs to live there). The oneblk binary itself is not needed on hosts:
- * datastore and TM actions, and the VMM overrides (`-l`, local), all run on the front-end, so
- * stubs copied to a host never run there.
+ * overrides hand foreign VMs to live there). Datastore and TM actions and the VMM overrides
+ * (`-l`, local) run on the front-end; the one action that runs on a host is tm monitor_ds,
+ * which the host probe runs for a StorPool system datastore directory whose `.monitor` names
+ * the driver. Synced symlinks arrive as copies of the binary; synced stubs need the binary at
+ * the same path there, so with stubs the hosts of StorPool system datastores are checked for it
+ * (a warning: a shared system datastore never runs it).
  */
 export const hostRemotesCheck: Check = {
   id: "host-remotes",
@@ -188,6 +191,9 @@ export const hostRemotesCheck: Check = {
       // no VERSION on the front-end: only presence is checked
     }
     const file = posix.join(env.scriptsRemoteDir, "VERSION");
+    const needBin = r.stubs && r.bin
+      ? new Set(await hostsFor(env, (ds) => ds.driver === "storpool" && ds.view.isSystem))
+      : new Set<string>();
     return await perHost(env, "host-remotes", undefined, async (h) => {
       const subject = `host ${h}`;
       const got = await probe(env, h, ["cat", file]);
@@ -196,6 +202,14 @@ export const hostRemotesCheck: Check = {
           subject,
           `no ${file}: the remotes were never synced to this host`,
           "onehost sync --force (as oneadmin on the front-end)",
+        );
+      }
+      if (needBin.has(h) && (await probe(env, h, ["test", "-x", r.bin])).code !== 0) {
+        return f.warning(
+          subject,
+          `the stubs synced here run ${r.bin}, which is not on this host: tm/storpool/monitor_ds ` +
+            "fails when the host probe runs it (non-shared StorPool system datastores)",
+          `copy the oneblk binary to ${r.bin} on ${h}, or install without --stubs`,
         );
       }
       const v = got.stdout.split("\n")[0].trim();

@@ -4,9 +4,10 @@
  * break — a host named differently from its LINSTOR node, DRBD 8 loaded, a missing resource
  * group, a missing StorPool template, an unreachable controller, a host without qemu-img, a
  * satellite down, a host whose StorPool client id is unknown, an oned.conf -l override whose
- * script is missing (oneblk's, or an unknown one), an oned.conf without our drivers — each as one error line with a fix,
- * exit code 1. oned unreachable or
- * refusing the credentials is one error and the checks that need it say they did not run.
+ * script is missing (oneblk's, or an unknown one), an oned.conf without our drivers — each as one
+ * error line with a fix, exit code 1. oned unreachable or refusing the credentials is one error
+ * and the checks that need it say they did not run. With install stubs, the hosts that run
+ * tm monitor_ds must have the binary.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -16,6 +17,7 @@ import { buildDatastoreXml, buildHostXml } from "../../tools/sim/oned/builders.t
 import { createDoctorEnv, type DoctorReport, runDoctor } from "../../lib/doctor/index.ts";
 import type { Finding } from "../../lib/doctor/types.ts";
 import { inspectRemotes } from "../../app/doctor.ts";
+import { install } from "../../app/install.ts";
 import { listActions } from "../../app/registry.ts";
 import { needing } from "../support/tools.ts";
 import { deadPort } from "../linstor/helpers.ts";
@@ -98,6 +100,43 @@ describe("oneblk doctor", () => {
     const f = finding(refused, "oned", /RPC2/);
     assertError(f, /credentials are refused/, /ONE_AUTH/);
     assert.doesNotMatch(JSON.stringify(refused), /wrong-s3cr3t/);
+  });
+
+  it("with --stubs: hosts of StorPool system datastores need the binary (monitor_ds runs there)", async () => {
+    const remotes = await Deno.makeTempDir({ dir: c.root, prefix: "stub-remotes-" });
+    await install({ remotes, bin: LAUNCHER, actions: listActions(), stubs: true });
+    await Deno.copyFile(join(c.remotes, "VERSION"), join(remotes, "VERSION"));
+    const run = () =>
+      runDoctor(createDoctorEnv({
+        env: c.env,
+        remotes: () => inspectRemotes(remotes),
+        onedConf: c.onedConf,
+        vmmOverrides: VMM,
+        timeoutMs: 5_000,
+      }));
+    const r = await run();
+    assert.match(finding(r, "remotes", /./).message, new RegExp(`stubs running ${LAUNCHER}`));
+    const warned = r.findings.filter((f) => f.check === "host-remotes" && f.status === "warning");
+    assert.deepEqual(warned.map((f) => f.subject), [
+      "host alpha",
+      "host bravo",
+      "host charlie",
+      "host delta",
+    ]);
+    assert.match(warned[0].message, /stubs synced here run .*monitor_ds fails/);
+    assert.match(warned[0].fix!, new RegExp(`copy the oneblk binary to ${LAUNCHER} on alpha`));
+    // the binary where the stubs look for it on alpha: alpha is ok
+    const onAlpha = c.hostPath("alpha", LAUNCHER);
+    await Deno.mkdir(join(onAlpha, ".."), { recursive: true });
+    await Deno.writeTextFile(onAlpha, "#!/bin/sh\n", { mode: 0o755 });
+    try {
+      const again = await run();
+      const still = again.findings.filter((f) => f.check === "host-remotes" && f.status !== "ok");
+      assert.deepEqual(still.map((f) => f.subject), ["host bravo", "host charlie", "host delta"]);
+      assert.match(finding(again, "host-remotes", /alpha/).message, /^remotes /);
+    } finally {
+      await Deno.remove(onAlpha);
+    }
   });
 
   it("finds each planted fault, one error line with a fix each; the CLI exits 1", async () => {
