@@ -172,6 +172,13 @@ export const storpool: AddOn = {
       `NAME = "storpool", REQUIRED_ATTRS = "DISK_TYPE", PERSISTENT_ONLY = "NO",`,
       `MARKETPLACE_ACTIONS = "export"`,
     ],
-    notes: [],
+    notes: [
+      "Both blocks are those of addon-storpool's installation guide. Its installers differ:",
+      'autoconf.rb writes MARKETPLACE_ACTIONS = "", which turns marketplace export off, while',
+      "oneblk implements datastore/storpool/export, so it is on here; the 5.10 install scripts",
+      'set TM_MAD_SYSTEM = "ssh,shared", which later versions dropped: StorPool image',
+      "datastores declare no system datastores of other drivers (addon-linstor's TM_MAD_CONF",
+      "does).",
+    ],
   },
 };
