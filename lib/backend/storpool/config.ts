@@ -103,12 +103,24 @@ export function parseStorpoolConf(text: string): StorpoolConfFile {
   return out;
 }
 
-/** Read and merge the add-on rc files that exist, in order (later files win). */
+/**
+ * Read the add-on's rc files as the add-on does: of the candidate paths that share a file name
+ * (`addon-storpoolrc` in several directories), only the first that exists is read; files of
+ * different names are all read, in order, later ones winning
+ * (`/etc/storpool/addon-storpool.conf` after the rc file). A stale second copy of the rc file
+ * (e.g. under /var/tmp/one on a front-end that is also a host) is therefore ignored, as by the
+ * add-on.
+ */
 export function readAddonRc(paths: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
+  const found = new Set<string>();
   for (const p of paths) {
+    const name = p.slice(p.lastIndexOf("/") + 1);
+    if (found.has(name)) continue;
     const t = readTextOrNull(p);
-    if (t !== null) Object.assign(out, parseShellRc(t));
+    if (t === null) continue;
+    found.add(name);
+    Object.assign(out, parseShellRc(t));
   }
   return out;
 }
