@@ -25,9 +25,11 @@ import {
   type Profile,
   vmDiskIds,
 } from "./types.ts";
+import { envSetting } from "./setting.ts";
 
 const profile: Profile = {
   name: "linstor",
+  setting: envSetting,
   keepImageFormat: true,
   cdromClone: false,
   store(ds) {

@@ -18,7 +18,7 @@
  * a VM snapshot revert. The volume is attached only while it is read or written.
  *
  * OVMF_PATH and ONE_TPM_SAVE come from the environment, else from addon-storpoolrc, where the
- * add-on's operators set them (stateSetting).
+ * add-on's operators set them (profile.setting).
  */
 import { isAbsolute, join } from "node:path";
 import type { ActionContext } from "../context.ts";
@@ -29,8 +29,6 @@ import { OneblkError } from "../errors.ts";
 import { checkPath, ddWriteArgv, exists, removeDir } from "../host/ops.ts";
 import { attachReady, detachAndDelete, withAttached } from "./attach.ts";
 import { withUndo } from "./undo.ts";
-import { addonRcFiles } from "./deploy_tweaks.ts";
-import { readAddonRc } from "../backend/storpool/config.ts";
 
 const MiB = 1024 * 1024;
 
@@ -41,28 +39,12 @@ const TPM_VOLUME_MIB = 4;
 const TPM_TIMEOUT_MS = 120_000;
 
 /**
- * A setting addon-storpool keeps in its rc file (addon-storpoolrc) that the VM state follows:
- * OVMF_PATH, ONE_TPM_SAVE. The environment wins, else the add-ons' rc files (`rc`, read from
- * them when not given), so an rc file carried over from the add-on keeps working; "" when unset.
- */
-export function stateSetting(
-  env: Readonly<Record<string, string | undefined>>,
-  name: "OVMF_PATH" | "ONE_TPM_SAVE",
-  rc?: Readonly<Record<string, string>>,
-): string {
-  const own = (env[name] ?? "").trim();
-  if (own) return own;
-  return ((rc ?? readAddonRc(addonRcFiles()))[name] ?? "").trim();
-}
-
-/**
  * The NVRAM template file a VM asks to keep on the store (`T_OS_NVRAM` naming `storpool` as
  * the file), as an absolute path on the front-end, or null.
  */
 export function nvramTemplate(
-  ctx: Pick<ActionContext, "env" | "remotes">,
+  ctx: Pick<ActionContext, "env" | "remotes" | "profile">,
   vm: VmView,
-  rc?: Readonly<Record<string, string>>,
 ): string | null {
   const v = (vm.userTemplate.get("T_OS_NVRAM") || vm.template.get("T_OS_NVRAM")).trim();
   const colon = v.indexOf(":");
@@ -77,7 +59,8 @@ export function nvramTemplate(
     );
   }
   if (isAbsolute(file)) return file;
-  return join(stateSetting(ctx.env, "OVMF_PATH", rc) || join(ctx.remotes, "OVMF"), file);
+  const dir = ctx.profile.setting(ctx.env, "OVMF_PATH")?.value ?? join(ctx.remotes, "OVMF");
+  return join(dir, file);
 }
 
 /** True when the VM's TPM state is kept on the store (TEMPLATE/TPM/MODEL, ONE_TPM_SAVE≠0). */
@@ -85,10 +68,9 @@ export function tpmOnStore(
   ctx: Pick<ActionContext, "env">,
   profile: Profile,
   vm: VmView,
-  rc?: Readonly<Record<string, string>>,
 ): boolean {
   if (profile.vmStateVolume(vm.id, "tpm") === null) return false;
-  if (stateSetting(ctx.env, "ONE_TPM_SAVE", rc) === "0") return false;
+  if (profile.setting(ctx.env, "ONE_TPM_SAVE")?.value === "0") return false;
   return (vm.template.vector("TPM")?.get("MODEL") ?? "") !== "";
 }
 

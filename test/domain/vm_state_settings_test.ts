@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { nvramTemplate, stateSetting, tpmOnStore } from "../../lib/domain/vm_state.ts";
+import { nvramTemplate, tpmOnStore } from "../../lib/domain/vm_state.ts";
 import { readAddonRc } from "../../lib/backend/storpool/config.ts";
 import { profileFor } from "../../lib/addons/index.ts";
 import { parseVm } from "../../lib/one/views.ts";
@@ -17,7 +17,8 @@ const vm = parseVm(buildVmXml({
   template: { TPM: { MODEL: "tpm-crb" } },
   userTemplate: { T_OS_NVRAM: "storpool:template=OVMF_VARS.fd" },
 }));
-const storpool = profileFor("storpool", {});
+/** The storpool profile with no rc file at all. */
+const noRc = profileFor("storpool", {}, {});
 const remotes = "/var/lib/one/remotes";
 
 describe("VM state settings (OVMF_PATH, ONE_TPM_SAVE)", () => {
@@ -29,36 +30,42 @@ describe("VM state settings (OVMF_PATH, ONE_TPM_SAVE)", () => {
         file,
         '# carried over from the add-on\nOVMF_PATH="/srv/ovmf"\nONE_TPM_SAVE=0\n',
       );
-      const rc = readAddonRc([file]);
-      assert.equal(stateSetting({}, "OVMF_PATH", rc), "/srv/ovmf");
-      assert.equal(nvramTemplate({ env: {}, remotes }, vm, rc), "/srv/ovmf/OVMF_VARS.fd");
-      assert.equal(tpmOnStore({ env: {} }, storpool, vm, rc), false);
+      const profile = profileFor("storpool", {}, readAddonRc([file]));
+      assert.deepEqual(profile.setting({}, "OVMF_PATH"), {
+        value: "/srv/ovmf",
+        from: "addon-storpoolrc",
+      });
+      assert.equal(nvramTemplate({ env: {}, remotes, profile }, vm), "/srv/ovmf/OVMF_VARS.fd");
+      assert.equal(tpmOnStore({ env: {} }, profile, vm), false);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   });
 
   it("the environment wins over the rc file", () => {
-    const rc = { OVMF_PATH: "/srv/ovmf", ONE_TPM_SAVE: "0" };
     const env = { OVMF_PATH: "/opt/ovmf", ONE_TPM_SAVE: "1" };
-    assert.equal(nvramTemplate({ env, remotes }, vm, rc), "/opt/ovmf/OVMF_VARS.fd");
-    assert.equal(tpmOnStore({ env }, storpool, vm, rc), true);
-    assert.equal(tpmOnStore({ env: { ONE_TPM_SAVE: "0" } }, storpool, vm, {}), false);
+    const profile = profileFor("storpool", env, { OVMF_PATH: "/srv/ovmf", ONE_TPM_SAVE: "0" });
+    assert.equal(nvramTemplate({ env, remotes, profile }, vm), "/opt/ovmf/OVMF_VARS.fd");
+    assert.equal(tpmOnStore({ env }, profile, vm), true);
+    assert.equal(tpmOnStore({ env: { ONE_TPM_SAVE: "0" } }, noRc, vm), false);
   });
 
   it("without either: $R/OVMF and TPM state on the store; absolute templates as given", () => {
-    assert.equal(nvramTemplate({ env: {}, remotes }, vm, {}), `${remotes}/OVMF/OVMF_VARS.fd`);
-    assert.equal(tpmOnStore({ env: {} }, storpool, vm, {}), true);
+    assert.equal(
+      nvramTemplate({ env: {}, remotes, profile: noRc }, vm),
+      `${remotes}/OVMF/OVMF_VARS.fd`,
+    );
+    assert.equal(tpmOnStore({ env: {} }, noRc, vm), true);
     const abs = parseVm(buildVmXml({
       id: 43,
       userTemplate: { T_OS_NVRAM: "storpool:template=/usr/share/OVMF/OVMF_VARS_4M.fd" },
     }));
-    const rc = { OVMF_PATH: "/srv/ovmf" };
+    const profile = profileFor("storpool", {}, { OVMF_PATH: "/srv/ovmf" });
     assert.equal(
-      nvramTemplate({ env: {}, remotes }, abs, rc),
+      nvramTemplate({ env: {}, remotes, profile }, abs),
       "/usr/share/OVMF/OVMF_VARS_4M.fd",
     );
     // the LINSTOR profiles keep the TPM state in the VM directory whatever the settings say
-    assert.equal(tpmOnStore({ env: {} }, profileFor("linstor_un", {}), vm, {}), false);
+    assert.equal(tpmOnStore({ env: {} }, profileFor("linstor_un", {}), vm), false);
   });
 });
