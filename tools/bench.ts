@@ -14,10 +14,12 @@
  *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors;
  *  5. simulator scale: the LINSTOR simulator itself with 10,000 resource definitions created
  *     through REST (spawn), filtered `GET /v1/view/resources` at that size and a restart
- *     (benchLinstorScale; targets: create < 60 s, filtered listing < 300 ms).
+ *     (benchLinstorScale; targets: create < 60 s, filtered listing < 300 ms);
+ *  6. backups: full vs incremental backup of a 1 GiB disk with 1% changed (tools/bench/backup.ts).
  *
  * `--quick` runs a short version (fewer steps, one iteration, 10 / 200 volumes, one
- * concurrent batch, 1,000 definitions in the simulator). This is a benchmark: it reports numbers and never fails on timings; the
+ * concurrent batch, 1,000 definitions in the simulator, a 128 MiB disk on linstor only for
+ * backups). This is a benchmark: it reports numbers and never fails on timings; the
  * exit code is 1 only when something could not run at all.
  */
 import { parseArgs } from "node:util";
@@ -37,6 +39,7 @@ import { openBackend } from "../lib/backend/index.ts";
 import { hostRunnerFromEnv } from "../lib/host/index.ts";
 import { OneClient } from "../lib/one/xmlrpc.ts";
 import { errorLine } from "../lib/errors.ts";
+import { type BackupRow, benchBackups, renderBackupRows } from "./bench/backup.ts";
 
 /** Per driver action timings of the lifecycle section. */
 export interface ActionRow {
@@ -110,6 +113,8 @@ export interface BenchReport {
   concurrency: ConcurrencyRow[];
   /** The LINSTOR simulator at scale. */
   simScale: ScaleRow[];
+  /** Full vs incremental backup of one disk with 1% changed (tools/bench/backup.ts). */
+  backups: BackupRow[];
 }
 
 const MiB = 1024 * 1024;
@@ -571,6 +576,7 @@ export function renderReport(r: BenchReport): string {
   if (r.meta.skippedSteps.length) {
     out.push("", "skipped (actions not implemented):", ...r.meta.skippedSteps.map((s) => `  ${s}`));
   }
+  out.push("", renderBackupRows(r.backups, table));
   return out.join("\n");
 }
 
@@ -613,6 +619,7 @@ export async function benchMain(args: string[]): Promise<number> {
   );
   log(`simulator scale: ${quick ? 1000 : 10000} resource definitions`);
   const simScale = await benchLinstorScale({ count: quick ? 1000 : 10000 });
+  const backups = await benchBackups(latencyMs, quick, quick ? ["linstor"] : undefined);
   const report: BenchReport = {
     meta: {
       latencyMs,
@@ -628,11 +635,12 @@ export async function benchMain(args: string[]): Promise<number> {
     monitorRestConstant: mon.constant,
     concurrency,
     simScale,
+    backups,
   };
   console.log(renderReport(report));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   return actions.length && backend.length && mon.rows.length && concurrency.length &&
-      simScale.length
+      simScale.length && backups.length
     ? 0
     : 1;
 }

@@ -4,6 +4,7 @@
  */
 import type { StoreImpl } from "../types.ts";
 import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
+import type { LinstorClientOptions } from "./client.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
 export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
@@ -18,16 +19,24 @@ export interface LinstorStore {
   keyFile?: string;
 }
 
+/** The REST client settings of a store: its controllers and TLS files, LINSTOR_TOKEN. */
+export function linstorClientOptions(
+  store: LinstorStore,
+  env: Record<string, string | undefined>,
+): LinstorClientOptions {
+  return {
+    controllers: store.controllers,
+    caFile: store.caFile,
+    certFile: store.certFile,
+    keyFile: store.keyFile,
+    token: env.LINSTOR_TOKEN || undefined,
+  };
+}
+
 /** The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. */
 export const linstorStore: StoreImpl<LinstorStore, LinstorPlacement> = {
   kind: "linstor",
   open(store, deps) {
-    return createLinstorBackend({
-      controllers: store.controllers,
-      caFile: store.caFile,
-      certFile: store.certFile,
-      keyFile: store.keyFile,
-      token: deps.env.LINSTOR_TOKEN || undefined,
-    }, { hosts: deps.hosts });
+    return createLinstorBackend(linstorClientOptions(store, deps.env), { hosts: deps.hosts });
   },
 };

@@ -7,9 +7,9 @@ import type { HostRunner } from "../../host/types.ts";
 import type { HostView } from "../../one/views.ts";
 import { createStorpoolBackend, type StorpoolPlacement } from "./backend.ts";
 import {
+  addonRc,
   type ClientIdResolver,
   createClientIdResolver,
-  readAddonRc,
   resolveStorpoolConfig,
 } from "./config.ts";
 
@@ -85,7 +85,7 @@ export const storpoolStore: StoreImpl<StorpoolStore, StorpoolPlacement> = {
       pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
     return openStorpoolBackend({
       template: store.attrs,
-      rc: readAddonRc(store.rcFiles),
+      rc: addonRc(store.rcFiles),
       hosts: deps.hosts,
       hostAttr: async (host) =>
         (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,
