@@ -8,8 +8,8 @@
  * stores, host reachability). A check that throws is reported as one error naming it; a check
  * whose `needs` found an error is reported as not run.
  *
- * The leftovers of failed operations (Backend.findLeftovers, issue 10) are to be reported by a
- * check added here once the Backend contract has that method.
+ * The leftovers of failed operations (Backend.findLeftovers, issue 10) are reported by the
+ * `leftovers` check (leftovers.ts), with gc's rules.
  */
 import { errorLine } from "../errors.ts";
 import {
@@ -21,6 +21,7 @@ import {
 } from "./frontend.ts";
 import { hostDrbdCheck, hostQemuImgCheck, hostRemotesCheck, hostSshCheck } from "./hosts.ts";
 import { linstorControllerCheck, linstorNodesCheck, linstorPlacementCheck } from "./linstor.ts";
+import { leftoversCheck } from "./leftovers.ts";
 import { closeAll } from "./scope.ts";
 import { storpoolApiCheck, storpoolClientsCheck, storpoolTemplateCheck } from "./storpool.ts";
 import type { Check, DoctorEnv, Finding, Status } from "./types.ts";
@@ -45,6 +46,7 @@ export const CHECKS: readonly Check[] = [
   hostDrbdCheck,
   hostQemuImgCheck,
   hostRemotesCheck,
+  leftoversCheck,
 ];
 
 /** A doctor run's result. */

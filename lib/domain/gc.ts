@@ -33,6 +33,8 @@ const IMAGE_ERROR = 5;
 export interface GcStore {
   /** "datastores 100, 101". */
   label: string;
+  /** The ids of those datastores. */
+  datastoreIds: number[];
   backend: Backend;
 }
 
@@ -53,6 +55,7 @@ export function storesOf(datastores: DatastoreView[], deps: BackendDeps): GcStor
   }
   return [...byStore.values()].map((e) => ({
     label: `datastore${e.ids.length > 1 ? "s" : ""} ${e.ids.join(", ")}`,
+    datastoreIds: e.ids,
     backend: e.open(),
   }));
 }

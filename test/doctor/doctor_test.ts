@@ -21,6 +21,9 @@ import { install } from "../../app/install.ts";
 import { listActions } from "../../app/registry.ts";
 import { needing } from "../support/tools.ts";
 import { deadPort } from "../linstor/helpers.ts";
+import { openStore } from "../actions/datastore/helpers.ts";
+import { dsPlacement } from "../support/cluster.ts";
+import { encodeMark } from "../../lib/backend/marks.ts";
 
 const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
 
@@ -82,10 +85,44 @@ describe("oneblk doctor", () => {
         "host-drbd",
         "host-qemu-img",
         "host-remotes",
+        "leftovers",
       ]
     ) assert.ok(checks.has(id), `${id} reported`);
     assert.match(finding(r, "linstor-controller", /LINSTOR/).message, /REST API 1\.\d+/);
     assert.match(finding(r, "host-drbd", /^hosts /).message, /^DRBD 9\.2\.12 loaded$/);
+  });
+
+  it("reports the leftovers of failed operations by gc's rules (issue 10), removing nothing", async () => {
+    const s = await openStore(c, "linstor_un");
+    const placement = dsPlacement(c, s.profile, s.dsId);
+    const old = "doctor-left-old", young = "doctor-left-young";
+    try {
+      await s.backend.createVolume(old, 4, { placement, pending: "tm clone vm 77 disk 0" });
+      await s.backend.createVolume(young, 4, { placement, pending: "tm clone vm 78 disk 0" });
+      // Marked two hours ago (an action that died then): gc would remove it.
+      c.linstor.controller.rd(old)!.props["Aux/oneblk/leftover"] = encodeMark(
+        "tm clone vm 77 disk 0",
+        Date.now() - 7_200_000,
+      );
+      const r = await doctor(c);
+      const left = r.findings.filter((f) => f.check === "leftovers");
+      const warn = left.filter((f) => f.status === "warning");
+      assert.equal(warn.length, 1, JSON.stringify(left));
+      assert.match(warn[0].subject, new RegExp(`datastores? .*\\b${s.dsId}\\b`));
+      assert.match(warn[0].message, new RegExp(`^would remove: volume ${old} .*tm clone vm 77`));
+      assert.match(warn[0].fix ?? "", /^oneblk gc --datastore \d+/);
+      const kept = left.filter((f) => f.status === "ok" && f.message.includes(young));
+      assert.equal(kept.length, 1, JSON.stringify(left));
+      assert.match(kept[0].message, /^kept: .*younger than 60 min/);
+      // Every other store: nothing left.
+      assert.ok(
+        left.some((f) => f.status === "ok" && f.message === "no leftovers of failed operations"),
+      );
+      assert.ok(await s.backend.getVolume(old), "the doctor removes nothing");
+    } finally {
+      for (const v of [old, young]) await s.backend.deleteVolume(v, { immediate: true });
+      await s.backend.close();
+    }
   });
 
   it("oned unreachable or refusing the credentials: one error, dependants not run", async () => {

@@ -111,7 +111,7 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
     );
     await b.createSnapshot("one-img-6", "oneblk-clone-gc1");
     await b.createVolume("one-img-7", 8, { placement: PLACEMENT, pending: "datastore cp image 7" });
-    const store = [{ label: "datastore 100", backend: b }];
+    const store = [{ label: "datastore 100", datastoreIds: [100], backend: b }];
     // Young: everything kept.
     assert.ok((await runGc(store, undefined)).every((i) => i.action === "kept"));
     const items = await runGc(store, undefined, { minAgeMs: 0 });

@@ -1,0 +1,60 @@
+/**
+ * The leftovers of failed operations (issue 10): what oneblk made for itself and could not
+ * remove (a temporary snapshot, an attachment, a volume marked unfinished), as each store's
+ * Backend.findLeftovers reports it, judged by `oneblk gc`'s own rules in a dry run
+ * (lib/domain/gc.ts): what gc would remove is a warning with the command that removes it; what gc
+ * keeps (too young, its image still known to oned) is reported as ok with the reason. Nothing is
+ * removed here.
+ */
+import { errorLine } from "../errors.ts";
+import { gcLine, runGc, storesOf } from "../domain/gc.ts";
+import { closeLater } from "./scope.ts";
+import { type Check, type Finding, findings } from "./types.ts";
+
+/** Leftovers found in the stores of our datastores. */
+export const leftoversCheck: Check = {
+  id: "leftovers",
+  title: "leftovers of failed operations in the stores (what `oneblk gc` would remove)",
+  // A store that does not answer is the store checks' to report (and would only make this one
+  // wait out the store client's deadline).
+  needs: ["datastores", "linstor-controller", "storpool-api"],
+  async run(env) {
+    const f = findings("leftovers");
+    const views = (await env.datastores()).filter((d) => !(d.store instanceof Error))
+      .map((d) => d.view);
+    const stores = storesOf(views, { env: env.env, hosts: env.hosts, one: env.one });
+    const out: Finding[] = [];
+    const now = Date.now();
+    for (const s of stores) {
+      closeLater(env, () => void s.backend.close().catch(() => {}));
+      let items;
+      try {
+        items = await runGc([s], env.one, { dryRun: true, now });
+      } catch (e) {
+        out.push(f.warning(
+          s.label,
+          `could not list leftovers: ${errorLine(e)}`,
+          "fix the store's reachability (see the store checks), then run the doctor again",
+        ));
+        continue;
+      }
+      if (!items.length) {
+        out.push(f.ok(s.label, "no leftovers of failed operations"));
+        continue;
+      }
+      for (const i of items) {
+        const line = gcLine(i, now);
+        out.push(
+          i.action === "would remove"
+            ? f.warning(
+              s.label,
+              line,
+              `oneblk gc --datastore ${s.datastoreIds[0]} (--dry-run first to see the list)`,
+            )
+            : f.ok(s.label, line),
+        );
+      }
+    }
+    return out;
+  },
+};
