@@ -29,7 +29,8 @@ import type { DatastoreView } from "../../lib/one/views.ts";
 import { exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { isFrontend } from "../../lib/domain/frontend.ts";
-import { attachAndLink, unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { attachAndLink, markStaying, unlinkAndDetach } from "../../lib/domain/attach.ts";
+import { ownerOf } from "../../lib/domain/undo.ts";
 import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_disk.ts";
 import { withUndo } from "../../lib/domain/undo.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
@@ -159,13 +160,13 @@ async function moveDir(
   if (src.host === dst.host) return;
   // The directory's volumes follow it also when the source is dead or the copy was done by an
   // earlier run (oned retried after a failure below): both steps are idempotent.
-  await moveDirVolume(ctx, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
+  await moveDirVolume(ctx, vmId, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
   const nvram = ctx.profile.vmStateVolume(vmId, "nvram");
-  if (nvram !== null) await moveDirVolume(ctx, ds, src.host, dst.host, nvram);
+  if (nvram !== null) await moveDirVolume(ctx, vmId, ds, src.host, dst.host, nvram);
   const iso = vm && await vmContextVolume(ctx, vmId, vm);
   if (iso) {
     const path = diskPath(dst.path, vm.contextDiskId!);
-    await moveDirVolume(ctx, ds, src.host, dst.host, iso, path);
+    await moveDirVolume(ctx, vmId, ds, src.host, dst.host, iso, path);
   }
 }
 
@@ -207,6 +208,7 @@ async function stateVm(ctx: ActionContext, vmId: number) {
  */
 async function moveDirVolume(
   ctx: ActionContext,
+  vmId: number,
   ds: DatastoreView,
   srcHost: string,
   dstHost: string,
@@ -222,7 +224,14 @@ async function moveDirVolume(
   try {
     await backend.detach(volume, srcHost);
   } catch (e) {
-    if (!isKind(e, "in_use", "config", "not_found", "unavailable")) throw e;
-    ctx.info(`${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
+    if (isKind(e, "not_found")) return;
+    if (isKind(e, "config")) {
+      // Not a client of the store (the front-end): nothing was attached there.
+      ctx.info(`${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
+      return;
+    }
+    if (!isKind(e, "in_use", "unavailable")) throw e;
+    // Left behind (an open device, a store that failed): marked for oneblk gc.
+    await markStaying(ctx, backend, volume, srcHost, ownerOf(ctx, "vm", vmId), e);
   }
 }

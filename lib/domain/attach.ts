@@ -97,13 +97,28 @@ export async function releaseTemporary(
     await backend.detach(volume, host);
     return;
   } catch (e) {
-    let marked = "";
-    try {
-      await backend.markLeftover({ kind: "attachment", name: volume, host }, owner);
-      marked = "; marked for oneblk gc";
-    } catch { /* the store is unreachable: nothing more to do now */ }
-    ctx.info(`could not detach ${volume} from ${host}: ${errorLine(e)}${marked}`);
+    await markStaying(ctx, backend, volume, host, owner, e);
   }
+}
+
+/**
+ * An attachment that should have gone and could not be released (`cause`): mark it as a
+ * leftover of `owner`, so that `oneblk gc` releases it, and report it. Never throws.
+ */
+export async function markStaying(
+  ctx: ActionContext,
+  backend: Backend,
+  volume: string,
+  host: string,
+  owner: string,
+  cause: unknown,
+): Promise<void> {
+  let marked = "";
+  try {
+    await backend.markLeftover({ kind: "attachment", name: volume, host }, owner);
+    marked = "; marked for oneblk gc";
+  } catch { /* the store is unreachable: nothing more to do now */ }
+  ctx.info(`could not detach ${volume} from ${host}: ${errorLine(cause)}${marked}`);
 }
 
 /**
