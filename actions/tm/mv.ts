@@ -16,7 +16,8 @@
  *
  * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
  * attachments are released in the store where the store allows it (else reported), and the
- * directory is created empty on the destination.
+ * directory is created empty on the destination. For the directory, "dead" is oned's word (LCM
+ * PROLOG_MIGRATE_UNKNOWN): an unreachable source in any other move fails it (sourceDead).
  *
  * VM state on the store (StorPool, lib/domain/vm_state.ts): the NVRAM volume follows the
  * directory like the checkpoint; the TPM state is saved from the source's `DIR/tpm` when the
@@ -25,7 +26,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
-import type { DatastoreView } from "../../lib/one/views.ts";
+import { type DatastoreView, LCM_STATE } from "../../lib/one/views.ts";
 import { exists, mkdirp, removeDir, unlink } from "../../lib/host/ops.ts";
 import { isKind, OneblkError } from "../../lib/errors.ts";
 import { isFrontend } from "../../lib/domain/frontend.ts";
@@ -130,7 +131,7 @@ async function moveDir(
     try {
       await saveTpm(ctx, ctx.profile, backend, ds, vmId, src.host, src.path);
     } catch (e) {
-      if (!isKind(e, "unavailable")) throw e;
+      if (!(await sourceDead(ctx, vmId, e))) throw e;
       ctx.info(`host ${src.host} is unreachable: TPM state of VM ${vmId} not saved`);
     }
   }
@@ -141,7 +142,7 @@ async function moveDir(
     try {
       present = await exists(ctx.hosts, src.host, src.path);
     } catch (e) {
-      if (!isKind(e, "unavailable")) throw e;
+      if (!(await sourceDead(ctx, vmId, e))) throw e;
       present = null;
     }
     await mkdirp(ctx.hosts, dst.host, dst.path);
@@ -168,6 +169,24 @@ async function moveDir(
     const path = diskPath(dst.path, vm.contextDiskId!);
     await moveDirVolume(ctx, vmId, ds, src.host, dst.host, iso, path);
   }
+}
+
+/** LCM states of a VM rescheduled away from a failed host (the host_error hook). */
+const SOURCE_FAILED_STATES: readonly number[] = [
+  LCM_STATE.PROLOG_MIGRATE_UNKNOWN,
+  LCM_STATE.PROLOG_MIGRATE_UNKNOWN_FAILURE,
+];
+
+/**
+ * True when `e` says the source host cannot be reached and oned moves the VM away from a failed
+ * host: only then is its directory given up. Otherwise (stop, undeploy, cold migration) an
+ * unreachable source fails the move, and oned's retry finds the directory once the host is back
+ * (nothing is abandoned on a host that was only out of reach for a while).
+ */
+async function sourceDead(ctx: ActionContext, vmId: number, e: unknown): Promise<boolean> {
+  if (!isKind(e, "unavailable")) return false;
+  const vm = await (await ctx.one()).vmInfo(vmId);
+  return SOURCE_FAILED_STATES.includes(vm.lcmState);
 }
 
 /**

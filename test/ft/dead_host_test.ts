@@ -212,5 +212,50 @@ for (const profile of PROFILES) {
       assert.deepEqual(storeVolumes(oned), imageVolumes(oned));
       await assertClean(oned);
     });
+
+    it("stop with the source out of reach: the directory move fails, nothing is given up", async () => {
+      // Issue 10 (deno task faults, tm/mv:stop-dir host-down): only oned's host_error path
+      // (LCM 60/61) gives up a source directory; a stop whose host does not answer fails and
+      // oned's retry copies the directory once the host is back.
+      const { oned } = w;
+      const { vm, pers } = await runningVm("bravo", "stop");
+      const dir = oned.vmDir(vm);
+      await Deno.writeTextFile(oned.cluster.hostPath("bravo", `${dir}/deployment.0`), "<domain/>");
+      fence(vm);
+      vm.lcmState = 10; // EPILOG_STOP
+      oned.cluster.oned.state.putVm(oned.vmXml(vm));
+      const sys = oned.datastore(oned.systemDs);
+      const line = `MV ${sys.tmMad} bravo:${dir} alpha:${dir} ${vm.id} ${oned.systemDs}`;
+      const grave = await killHost(oned, "bravo");
+      let first;
+      try {
+        first = await oned.tmLine("stopDir", line);
+      } finally {
+        await reviveHost(oned, "bravo", grave);
+      }
+      assert.equal(first.ok, false, "the move failed instead of leaving the directory behind");
+      assert.match(first.stderr, /bravo/);
+      const retry = await oned.tmLine("stopDir", line);
+      assert.ok(retry.ok, retry.stderr);
+      assert.equal(
+        await Deno.readTextFile(oned.cluster.hostPath("alpha", `${dir}/deployment.0`)),
+        "<domain/>",
+        "copied by the retry",
+      );
+      assert.equal(await exists(oned.cluster.hostPath("bravo", dir)), false, "gone from bravo");
+      vm.lcmState = 3;
+      oned.cluster.oned.state.putVm(oned.vmXml(vm));
+      await oned.terminate(vm.id, { hard: true }).catch(() => {});
+      await oned.deleteImage(pers.id).catch(() => {});
+    });
   });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
