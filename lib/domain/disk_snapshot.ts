@@ -11,7 +11,7 @@ import type { ActionContext } from "../context.ts";
 import { parseTmArgs } from "../one/args.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { freezeWanted, withGuestFrozen } from "./libvirt.ts";
-import { loadVmDisk, systemDsOf, type VmDisk } from "./vm_disk.ts";
+import { loadVmDisk, readOnlyDisk, systemDsOf, type VmDisk } from "./vm_disk.ts";
 import { snapshotLimit } from "./snapshot_limit.ts";
 
 /** The disk, its snapshot name and the host of a snap_* call. */
@@ -153,4 +153,8 @@ export async function revertSnap(ctx: ActionContext): Promise<void> {
     }
     throw e;
   }
+  // A store that detaches to roll back (StorPool) re-attaches; when that failed, the retry's
+  // rollback finds nothing attached and would leave the VM's disk link pointing nowhere. The
+  // disk stays attached on its host whatever happened before (idempotent).
+  await t.backend.attach(t.volume, t.host, { readOnly: readOnlyDisk(t.disk) });
 }

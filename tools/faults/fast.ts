@@ -42,9 +42,17 @@ export const FAST_PICKS: readonly PointPick[] = [
   // item 7
   { setting: "storpool", case: "datastore/cp", mode: "token" },
   { setting: "storpool", case: "datastore/cp", mode: "host-fail", at: "dd$" },
-  { setting: "storpool", case: "tm/delete", mode: "reset", at: "." },
-  { setting: "storpool", case: "tm/delete", mode: "stall", at: "." },
-  { setting: "storpool", case: "tm/delete", mode: "host-down", at: "." },
+  { setting: "storpool", case: "datastore/cp", mode: "host-down", at: "dd$" },
+  // a revert's re-attach fails: the retry leaves the disk attached on its host
+  {
+    setting: "storpool",
+    case: "tm/snap_revert",
+    mode: "error",
+    at: "VolumesReassignWait$",
+    nth: 2,
+  },
+  { setting: "storpool", case: "tm/snap_revert", mode: "reset", at: "." },
+  { setting: "storpool", case: "tm/snap_revert", mode: "stall", at: "." },
 ];
 
 /** A readable key of a pick: `<setting> <case> <mode>[@<at>[#nth]]`. */
