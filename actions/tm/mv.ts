@@ -250,7 +250,8 @@ async function moveDirVolume(
       return;
     }
     if (!isKind(e, "in_use", "unavailable")) throw e;
-    // Left behind (an open device, a store that failed): marked for oneblk gc.
-    await markStaying(ctx, backend, volume, srcHost, ownerOf(ctx, "vm", vmId), e);
+    // Left behind (an open device, a store that failed): marked for oneblk gc; when even the
+    // mark cannot be set, the move fails (oned's retry releases it).
+    if (!(await markStaying(ctx, backend, volume, srcHost, ownerOf(ctx, "vm", vmId), e))) throw e;
   }
 }

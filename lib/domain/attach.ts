@@ -103,7 +103,8 @@ export async function releaseTemporary(
 
 /**
  * An attachment that should have gone and could not be released (`cause`): mark it as a
- * leftover of `owner`, so that `oneblk gc` releases it, and report it. Never throws.
+ * leftover of `owner`, so that `oneblk gc` releases it, and report it. Never throws; false when
+ * the mark could not be set either (the store is unreachable).
  */
 export async function markStaying(
   ctx: ActionContext,
@@ -112,13 +113,15 @@ export async function markStaying(
   host: string,
   owner: string,
   cause: unknown,
-): Promise<void> {
-  let marked = "";
+): Promise<boolean> {
+  let marked = false;
   try {
     await backend.markLeftover({ kind: "attachment", name: volume, host }, owner);
-    marked = "; marked for oneblk gc";
+    marked = true;
   } catch { /* the store is unreachable: nothing more to do now */ }
-  ctx.info(`could not detach ${volume} from ${host}: ${errorLine(cause)}${marked}`);
+  const how = marked ? "; marked for oneblk gc" : "";
+  ctx.info(`could not detach ${volume} from ${host}: ${errorLine(cause)}${how}`);
+  return marked;
 }
 
 /**
