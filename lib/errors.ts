@@ -62,6 +62,23 @@ export function isKind(e: unknown, ...kinds: ErrorKind[]): e is OneblkError {
   return e instanceof OneblkError && kinds.includes(e.kind);
 }
 
+/**
+ * Several failures of one step as one text, each distinct cause once: a line whose text after
+ * its call prefix (`StorPool SnapshotsList: `, `LINSTOR DELETE /v1/…: `) repeats an earlier
+ * line's is left out (a store that cannot be reached fails every call the same way).
+ */
+export function joinCauses(lines: readonly string[]): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const l of lines) {
+    const cause = l.replace(/^[^:]{1,80}: /, "");
+    if (seen.has(cause)) continue;
+    seen.add(cause);
+    out.push(l);
+  }
+  return out.join("; ");
+}
+
 /** Turn anything thrown into a one-line, secret-free message (no stack traces for operators). */
 export function errorLine(e: unknown): string {
   if (e instanceof OneblkError) return e.detail ? `${e.message} (${e.detail})` : e.message;

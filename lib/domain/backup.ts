@@ -71,7 +71,7 @@ import {
   removeDir,
   waitForPath,
 } from "../host/ops.ts";
-import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { DEVICE_WAIT_MS } from "./attach.ts";
 import { withGuestFrozen, withSuspended } from "./libvirt.ts";
 import { keepsQcow2 } from "./vm_disk.ts";
@@ -487,7 +487,7 @@ export async function prebackup(ctx: ActionContext, live: boolean): Promise<void
   if (stale.length) {
     throw new OneblkError(
       "backend",
-      `cannot remove an earlier backup's leftovers: ${stale.join("; ")}`,
+      `cannot remove an earlier backup's leftovers: ${joinCauses(stale)}`,
     );
   }
   if (incremental && last < 0) {

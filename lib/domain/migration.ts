@@ -31,7 +31,7 @@ import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
-import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
@@ -224,7 +224,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   } catch (e) {
     errors.push(errorLine(e));
   }
-  if (errors.length) throw new OneblkError("backend", errors.join("; "));
+  if (errors.length) throw new OneblkError("backend", joinCauses(errors));
 }
 
 async function premigrate(

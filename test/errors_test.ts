@@ -1,0 +1,20 @@
+/** lib/errors.ts: several failures of one step, each distinct cause said once (issue 10). */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { joinCauses } from "../lib/errors.ts";
+
+describe("joinCauses", () => {
+  it("says a cause once whatever call met it; keeps different causes in order", () => {
+    const gone = "cannot reach the API at 127.0.0.1:81 (fetch failed: Connection refused)";
+    assert.equal(
+      joinCauses([
+        `StorPool VolumesReassignWait: ${gone}`,
+        `StorPool SnapshotsList: ${gone}`,
+        "rm on bravo failed (exit 1): rm: Permission denied",
+        `StorPool SnapshotsList: ${gone}`,
+      ]),
+      `StorPool VolumesReassignWait: ${gone}; rm on bravo failed (exit 1): rm: Permission denied`,
+    );
+    assert.equal(joinCauses([]), "");
+  });
+});
