@@ -27,7 +27,7 @@ export function decodeMark(text: string | undefined): { owner: string; since: nu
 }
 
 /**
- * A temporary snapshot name: `oneblk-<purpose>[-<part>…]-<time base 36><random>`, at most 48
+ * A temporary snapshot name: `oneblk-tmp-<purpose>[-<part>…]-<time base 36><random>`, at most 48
  * characters (LINSTOR's limit; parts are cut to fit).
  */
 export function tempSnapshotName(purpose: string, ...parts: (string | number)[]): string {

@@ -35,7 +35,7 @@
  * Temporaries and leftovers: what a store call creates for itself (a snapshot, an attachment,
  * a half-made volume) is removed on every exit path. What cannot be removed now is marked, so
  * that the next call of the same kind or `oneblk gc` finds it (findLeftovers): temporary
- * snapshots carry the `oneblk-` name prefix ({@link TEMP_PREFIX}); volumes and attachments get
+ * snapshots carry the `oneblk-tmp-` name prefix ({@link TEMP_PREFIX}); volumes and attachments get
  * a mark (markLeftover, or `pending` at creation) with its owner and time. A store never marks,
  * lists or removes as a leftover anything else.
  *
@@ -137,8 +137,12 @@ export interface CloneOptions<P extends PlacementBase = PlacementBase> {
   pending?: string;
 }
 
-/** Name prefix of every temporary snapshot (and only those): the name is its mark. */
-export const TEMP_PREFIX = "oneblk-";
+/**
+ * Name prefix of every temporary snapshot (and only those): the name is its mark. Distinct from
+ * the names of snapshots oneblk keeps on purpose (`oneblk-backup-…` chain bases,
+ * `oneblk-restore-…`), which are never leftovers.
+ */
+export const TEMP_PREFIX = "oneblk-tmp-";
 
 /** Something oneblk made for itself and could not remove, as findLeftovers reports it. */
 export interface Leftover {

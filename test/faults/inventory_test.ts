@@ -30,12 +30,12 @@ describe("inventory diff", () => {
       "vm-1@delta tie-breaker",
     );
     got.props.push("img-1: Aux/one/DS_ID=100", "img-0: Aux/oneblk/tmp=1");
-    got.snapshots.push("img-0@oneblk-clone-x");
+    got.snapshots.push("img-0@oneblk-tmp-clone-x");
     got.files.push("alpha:/var/tmp/oneblk-stage-1");
     assert.deepEqual(diffInventory(ref, got), {
       extra: [
         "volume img-1 size=3072 (+3 snapshots/attachments/properties)",
-        "snapshot img-0@oneblk-clone-x",
+        "snapshot img-0@oneblk-tmp-clone-x",
         "attachment img-0@charlie client",
         "prop img-0: Aux/oneblk/tmp=1",
         "file alpha:/var/tmp/oneblk-stage-1",

@@ -13,6 +13,7 @@ import type { LinstorPlacement } from "../../lib/backend/linstor/index.ts";
 import type { ActionContext } from "../../lib/context.ts";
 import { cloneOrReuse } from "../../lib/domain/vm_disk.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
+import { backupNames } from "../../lib/addons/types.ts";
 import {
   decodeMark,
   encodeMark,
@@ -152,6 +153,17 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     assert.deepEqual((await cl.be.listSnapshots("tmp-src")).map((s) => s.name), left);
   });
 
+  it("snapshots kept on purpose (backup chain bases, restore points) are never leftovers", async () => {
+    await source("keep-1", 4);
+    const kept = [backupNames.snapshot("", 7, 0, 3), backupNames.undo("", 7, 0)];
+    for (const n of kept) await cl.be.createSnapshot("keep-1", n);
+    const tmp = tempSnapshotName("saveas", "vm7", "disk0");
+    await cl.be.createSnapshot("keep-1", tmp);
+    const found = (await cl.be.findLeftovers()).filter((l) => l.volume === "keep-1");
+    assert.deepEqual(found.map((l) => l.name), [tmp]);
+    for (const n of [...kept, tmp]) await cl.be.deleteSnapshot("keep-1", n);
+  });
+
   it("marks of volumes and attachments are set, listed and cleared", async () => {
     await source("mk-1", 4);
     await cl.be.attach("mk-1", "delta");
@@ -189,7 +201,7 @@ describe("leftover marks and temporary names", () => {
     const t = tempSnapshotName("saveas", "vm1234567", "disk12", "a-very-long-part-indeed");
     assert.match(t, /^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/, t);
     assert.ok(isTempSnapshot(t) && !isTempSnapshot("snapshot-1"));
-    assert.equal(tempSnapshotOwner("oneblk-saveas-vm7-disk0-lq3k2"), "saveas vm7 disk0");
+    assert.equal(tempSnapshotOwner("oneblk-tmp-saveas-vm7-disk0-lq3k2"), "saveas vm7 disk0");
   });
 });
 

@@ -81,20 +81,20 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
       { kind: "attachment", name: "one-img-5", host: "bravo" },
       "datastore cp image 5",
     );
-    await b.createSnapshot("one-img-5", "oneblk-saveas-vm7-disk0-abc");
+    await b.createSnapshot("one-img-5", "oneblk-tmp-saveas-vm7-disk0-abc");
     const mine = (await b.findLeftovers()).filter((l) => (l.volume ?? l.name) === "one-img-5");
     assert.deepEqual(
       mine.map((l) => [l.kind, l.name, l.host, l.owner]).sort(),
       [
         ["attachment", "one-img-5", "bravo", "datastore cp image 5"],
-        ["snapshot", "oneblk-saveas-vm7-disk0-abc", undefined, "saveas vm7 disk0"],
+        ["snapshot", "oneblk-tmp-saveas-vm7-disk0-abc", undefined, "saveas vm7 disk0"],
         ["volume", "one-img-5", undefined, "datastore cp image 5"],
       ],
     );
     assert.deepEqual((await b.getVolume("one-img-5"))?.props, { type: "image", qc: "gold" });
     await b.clearMark({ kind: "volume", name: "one-img-5" });
     await b.clearMark({ kind: "attachment", name: "one-img-5", host: "bravo" });
-    await b.deleteSnapshot("one-img-5", "oneblk-saveas-vm7-disk0-abc");
+    await b.deleteSnapshot("one-img-5", "oneblk-tmp-saveas-vm7-disk0-abc");
     assert.equal(
       (await b.findLeftovers()).filter((l) => (l.volume ?? l.name) === "one-img-5").length,
       0,
@@ -109,7 +109,7 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
       { kind: "attachment", name: "one-img-6", host: "alpha" },
       "datastore cp image 6",
     );
-    await b.createSnapshot("one-img-6", "oneblk-clone-gc1");
+    await b.createSnapshot("one-img-6", "oneblk-tmp-clone-gc1");
     await b.createVolume("one-img-7", 8, { placement: PLACEMENT, pending: "datastore cp image 7" });
     const store = [{ label: "datastore 100", datastoreIds: [100], backend: b }];
     // Young: everything kept.
@@ -117,7 +117,7 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
     const items = await runGc(store, undefined, { minAgeMs: 0 });
     const by = (name: string) => items.find((i) => i.leftover.name === name);
     assert.equal(by("one-img-6")?.action, "removed");
-    assert.equal(by("oneblk-clone-gc1")?.action, "removed");
+    assert.equal(by("oneblk-tmp-clone-gc1")?.action, "removed");
     assert.equal(by("one-img-7")?.action, "kept", "no oned: an image orphan is never guessed");
     assert.match(by("one-img-7")!.why, /oned cannot be asked whether image 7/);
     assert.deepEqual(await b.attachments("one-img-6"), []);

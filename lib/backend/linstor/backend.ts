@@ -51,6 +51,7 @@ import type {
   VolumeInfo,
   VolumeUsage,
 } from "../types.ts";
+import { TEMP_PREFIX } from "../types.ts";
 import {
   decodeMark,
   encodeMark,
@@ -131,7 +132,7 @@ const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 /** The volume-definition property naming an existing backing volume (adopted resources). */
 const OVERRIDE_VLM_ID = "OverrideVlmId";
 /** Name prefix of the clone fallback's temporary snapshots. */
-const TEMP_CLONE = "oneblk-clone";
+const TEMP_CLONE = `${TEMP_PREFIX}clone`;
 /** A temporary snapshot older than this was left by a call that ended long ago. */
 const STALE_TEMP_MS = 3_600_000;
 

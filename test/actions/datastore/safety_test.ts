@@ -148,7 +148,7 @@ describe("issue 10: datastore actions and oneblk gc", () => {
       assert.deepEqual(left, [], "complete images carry no mark");
       // A temporary snapshot an action could not remove (its name is its mark), next to an
       // image snapshot that is nobody's leftover.
-      const tmp = `oneblk-saveas-vm${src}-disk0-x1`;
+      const tmp = `oneblk-tmp-saveas-vm${src}-disk0-x1`;
       const own = s.profile.snapshotName(s.vol(src), 0);
       await s.backend.createSnapshot(s.vol(src), tmp);
       await s.backend.createSnapshot(s.vol(src), own);
