@@ -64,14 +64,19 @@ export function isKind(e: unknown, ...kinds: ErrorKind[]): e is OneblkError {
 
 /**
  * Several failures of one step as one text, each distinct cause once: a line whose text after
- * its call prefix (`StorPool SnapshotsList: `, `LINSTOR DELETE /v1/…: `) repeats an earlier
- * line's is left out (a store that cannot be reached fails every call the same way).
+ * its call prefix (`StorPool SnapshotsList: `, `LINSTOR DELETE /v1/…: `), without its
+ * parenthesised details, repeats an earlier line's is left out (a store that cannot be reached
+ * fails every call the same way, the transport's words aside).
  */
 export function joinCauses(lines: readonly string[]): string {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const l of lines) {
-    const cause = l.replace(/^[^:]{1,80}: /, "");
+    let cause = l.replace(/^[^:]{1,80}: /, "");
+    for (let prev = ""; prev !== cause;) {
+      prev = cause;
+      cause = cause.replace(/\s*\([^()]*\)/g, "");
+    }
     if (seen.has(cause)) continue;
     seen.add(cause);
     out.push(l);

@@ -45,13 +45,20 @@ function chain(e: unknown): string {
 }
 
 /**
- * One line describing a transport failure: the error and its causes, without the
- * "error sending request for url (…)" preamble (the caller names the endpoint; the URL may hold
+ * The runtime's preamble of a failed request, in its two forms: "error sending request for url
+ * (URL): " and "error sending request from LOCAL for URL (ADDR): ".
+ */
+const SEND_PREAMBLE =
+  /error sending request (?:for url \([^)]*\)|(?:from \S+ )?for \S+ \([^)]*\)):\s*/g;
+
+/**
+ * One line describing a transport failure: the error and its causes, without the runtime's
+ * "error sending request … for URL" preamble (the caller names the endpoint; the URL may hold
  * credentials).
  */
 export function transportErrorText(e: unknown): string {
-  return scrubSecrets(chain(e)).replace(/error sending request for url \([^)]*\):\s*/g, "")
-    .replace(/\s*[\r\n]+\s*/g, " ").trim();
+  return scrubSecrets(chain(e)).replace(SEND_PREAMBLE, "").replace(/\s*[\r\n]+\s*/g, " ")
+    .trim();
 }
 
 /**

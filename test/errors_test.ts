@@ -16,5 +16,14 @@ describe("joinCauses", () => {
       `StorPool VolumesReassignWait: ${gone}; rm on bravo failed (exit 1): rm: Permission denied`,
     );
     assert.equal(joinCauses([]), "");
+    // The same cause in other transport words (nested parentheses) is still the same cause.
+    const at = "StorPool VolumesReassignWait: cannot reach the API at 127.0.0.1:81";
+    assert.equal(
+      joinCauses([
+        `${at} (fetch failed: client error (SendRequest): connection closed)`,
+        `${at} (fetch failed: client error (Connect): Connection refused (os error 111))`,
+      ]),
+      `${at} (fetch failed: client error (SendRequest): connection closed)`,
+    );
   });
 });

@@ -63,6 +63,13 @@ describe("shared HTTP rules", () => {
     assert.ok(!t.includes("pw@") && !t.includes("\n"), t);
     assert.match(t, /Connection refused/);
     assert.equal(shortTransportError(e), "tcp connect error: Connection refused");
+    // The runtime's newer wording names the local address and the URL outside parentheses.
+    const newer = new TypeError(
+      "error sending request from 127.0.0.1:48890 for http://u:pw@10.0.0.1:81/ctrl/1.0/X " +
+        "(10.0.0.1:81): client error (SendRequest): connection closed before message completed",
+    );
+    const n = transportErrorText(newer);
+    assert.equal(n, "client error (SendRequest): connection closed before message completed");
   });
 
   it("a deadline ends waits early and reports the time left", async () => {
