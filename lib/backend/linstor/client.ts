@@ -424,8 +424,8 @@ export class LinstorClient {
         if (mayRetry(kind, f)) return failed(e);
         throw new OneblkError(
           "unavailable",
-          `LINSTOR ${what}: connection to ${ep.url} lost after the request was sent ` +
-            `(${shortTransportError(e)}); not retried, the change may or may not have been applied`,
+          `LINSTOR ${what}: connection to ${ep.url} lost after sending ` +
+            `(${shortTransportError(e)}); not retried, outcome unknown`,
         );
       }
       let text: string;
@@ -437,7 +437,7 @@ export class LinstorClient {
         throw new OneblkError(
           "unavailable",
           `LINSTOR ${what}: reply from ${ep.url} was cut off (${shortTransportError(e)}); not ` +
-            `retried, the change may or may not have been applied`,
+            `retried, outcome unknown`,
         );
       }
       if (res.status >= 500 && mayRetry(kind, "5xx") && attempt < getRetries) {
