@@ -62,16 +62,24 @@ export function isKind(e: unknown, ...kinds: ErrorKind[]): e is OneblkError {
   return e instanceof OneblkError && kinds.includes(e.kind);
 }
 
+/** What a store client says when it cannot reach its store (any call, any transport error). */
+const UNREACHABLE =
+  /no controller reachable|cannot reach the API|lost after sending|was cut off|found unreachable/;
+
 /**
  * Several failures of one step as one text, each distinct cause once: a line whose text after
  * its call prefix (`StorPool SnapshotsList: `, `LINSTOR DELETE /v1/…: `), without its
- * parenthesised details, repeats an earlier line's is left out (a store that cannot be reached
- * fails every call the same way, the transport's words aside).
+ * parenthesised details, repeats an earlier line's is left out, and so is every line after the
+ * first that says the store cannot be reached (one store gone fails every later call).
  */
 export function joinCauses(lines: readonly string[]): string {
   const seen = new Set<string>();
   const out: string[] = [];
   for (const l of lines) {
+    if (UNREACHABLE.test(l)) {
+      if (seen.has(UNREACHABLE.source)) continue;
+      seen.add(UNREACHABLE.source);
+    }
     let cause = l.replace(/^[^:]{1,80}: /, "");
     for (let prev = ""; prev !== cause;) {
       prev = cause;

@@ -16,6 +16,14 @@ describe("joinCauses", () => {
       `StorPool VolumesReassignWait: ${gone}; rm on bravo failed (exit 1): rm: Permission denied`,
     );
     assert.equal(joinCauses([]), "");
+    // Once the store is unreachable, later calls' "unreachable" lines add nothing.
+    assert.equal(
+      joinCauses([
+        "LINSTOR PUT /v1/x: connection to http://c:3370 lost after sending (reset); outcome unknown",
+        "LINSTOR GET /v1/y: no controller reachable (http://c:3370: Connection refused)",
+      ]),
+      "LINSTOR PUT /v1/x: connection to http://c:3370 lost after sending (reset); outcome unknown",
+    );
     // The same cause in other transport words (nested parentheses) is still the same cause.
     const at = "StorPool VolumesReassignWait: cannot reach the API at 127.0.0.1:81";
     assert.equal(

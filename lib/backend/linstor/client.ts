@@ -369,7 +369,10 @@ export class LinstorClient {
         allRefused = fresh.length > 0 && fresh.every((f) => f.failure === "refused");
       }
       if (call.deadline.expired) throw this.#timeout(what, timeoutMs);
-      const errors = [...new Set(call.failures.map((f) => f.text))].join("; ");
+      // One cause per controller: its last failure (the attempts before say the same).
+      const last = new Map<string, string>();
+      for (const f of call.failures) last.set(f.text.slice(0, f.text.indexOf(": ")), f.text);
+      const errors = [...last.values()].join("; ");
       this.#outage.record(errors);
       throw new OneblkError("unavailable", `LINSTOR ${what}: no controller reachable (${errors})`);
     } catch (e) {
