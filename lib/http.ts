@@ -11,6 +11,7 @@
  * reads only. Each client says which of its calls are reads and how often it tries; the oned
  * client never retries (an XML-RPC call cannot tell a read from a change to the transport).
  */
+import { after, sleep } from "./timer.ts";
 
 /** How far a failed request got (see the module doc). */
 export type TransportFailure = "refused" | "unreachable" | "lost";
@@ -83,13 +84,13 @@ export class Deadline {
   readonly ms: number;
   /** When the call started (ms since epoch). */
   readonly started = Date.now();
-  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #cancel: () => void;
 
   constructor(ms: number) {
     const ac = new AbortController();
     this.signal = ac.signal;
     this.ms = ms;
-    this.#timer = setTimeout(() => ac.abort(), ms);
+    this.#cancel = after(ms, () => ac.abort());
   }
 
   /** True once the deadline has passed. */
@@ -104,20 +105,11 @@ export class Deadline {
 
   /** Wait `ms`, or less when the deadline comes first (never rejects). */
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(t);
-        this.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.signal.addEventListener("abort", done, { once: true });
-    });
+    return sleep(ms, this.signal);
   }
 
   /** Stop the timer (call when the call is over). */
   clear(): void {
-    clearTimeout(this.#timer);
+    this.#cancel();
   }
 }

@@ -13,6 +13,7 @@
 import { basename, join } from "node:path";
 import type { ActionContext } from "../context.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import { ddWriteArgv, link } from "../host/ops.ts";
 import type { HostPath } from "../one/args.ts";
 import type { VmView } from "../one/views.ts";
@@ -62,7 +63,7 @@ const FETCH_TIMEOUT_MS = 120_000;
 
 async function download(url: string, dst: string): Promise<void> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
+  const cancelTimer = after(FETCH_TIMEOUT_MS, () => ac.abort());
   try {
     const r = await fetch(url, { signal: ac.signal });
     if (!r.ok || !r.body) {
@@ -78,7 +79,7 @@ async function download(url: string, dst: string): Promise<void> {
       `cannot download context file ${url}: ${(e as Error).message}`,
     );
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
   }
 }
 
@@ -106,7 +107,7 @@ async function buildIso(env: Record<string, string>, dir: string, iso: string): 
   const programs = env.ONEBLK_MKISOFS ? [env.ONEBLK_MKISOFS] : ISO_PROGRAMS;
   for (const prog of programs) {
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), ISO_TIMEOUT_MS);
+    const cancelTimer = after(ISO_TIMEOUT_MS, () => ac.abort());
     let out: Deno.CommandOutput;
     try {
       out = await new Deno.Command(prog, {
@@ -120,7 +121,7 @@ async function buildIso(env: Record<string, string>, dir: string, iso: string): 
       if (e instanceof Deno.errors.NotFound) continue;
       throw new OneblkError("internal", `cannot run ${prog}: ${(e as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
     if (!out.success) {
       const err = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean).pop();

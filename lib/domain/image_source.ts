@@ -24,6 +24,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { normalize } from "node:path";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 
 /** A classified image PATH. */
 export type ImagePath =
@@ -356,10 +357,10 @@ async function openHttpSource(
 ): Promise<RawSource> {
   const ac = new AbortController();
   let timedOut = false;
-  const timer = setTimeout(() => {
+  const cancelTimer = after(timeoutMs, () => {
     timedOut = true;
     ac.abort();
-  }, timeoutMs);
+  });
   let res: Response;
   try {
     res = await fetch(url, {
@@ -374,7 +375,7 @@ async function openHttpSource(
         : `cannot reach ${url}: ${(e as Error).message}`,
     );
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel().catch(() => {});
@@ -388,10 +389,10 @@ async function openHttpSource(
     sizeBytes: encoded === "identity" && Number.isSafeInteger(len) && len >= 0 ? len : undefined,
     async read() {
       let stalled = false;
-      const t = setTimeout(() => {
+      const cancelStall = after(stallMs, () => {
         stalled = true;
         ac.abort();
-      }, stallMs);
+      });
       try {
         return await reader.read();
       } catch (e) {
@@ -400,7 +401,7 @@ async function openHttpSource(
         }
         throw e;
       } finally {
-        clearTimeout(t);
+        cancelStall();
       }
     },
     async release() {

@@ -31,6 +31,7 @@ import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { findRemotesDir } from "../one/output.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
@@ -79,7 +80,7 @@ async function forwardToOthers(
       continue;
     }
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), FORWARD_TIMEOUT_MS);
+    const cancelTimer = after(FORWARD_TIMEOUT_MS, () => ac.abort());
     let out: Deno.CommandOutput;
     try {
       const child = new Deno.Command(script, {
@@ -96,7 +97,7 @@ async function forwardToOthers(
     } catch (e) {
       throw new OneblkError("host", `cannot run ${script}: ${(e as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
     if (!out.success) {
       const last = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean).pop();

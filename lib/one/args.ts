@@ -6,6 +6,7 @@
  */
 import { posix } from "node:path";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 
 /** Reads all of stdin as text ("" when there is none). Injected so tests can fake it. */
 export type StdinReader = () => Promise<string>;
@@ -24,10 +25,10 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
     const reader = Deno.stdin.readable.getReader();
     const chunks: Uint8Array[] = [];
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const cancelTimer = after(timeoutMs, () => {
       timedOut = true;
       reader.cancel().catch(() => {});
-    }, timeoutMs);
+    });
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -35,7 +36,7 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
         chunks.push(value);
       }
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       reader.releaseLock();
     }
     if (timedOut) {

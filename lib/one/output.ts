@@ -9,6 +9,7 @@
  */
 import { posix } from "node:path";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import { encodeBase64Text } from "./args.ts";
 import { parseTemplate, templateVector } from "./template.ts";
 
@@ -401,7 +402,7 @@ export async function sendMonitorVm(
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
   let bytes = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelTimer = () => {};
   try {
     const send = (async () => {
       for (const m of msgs) {
@@ -414,9 +415,9 @@ export async function sendMonitorVm(
     })();
     send.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new OneblkError("timeout", `monitord send timed out after ${timeoutMs} ms`)),
+      cancelTimer = after(
         timeoutMs,
+        () => reject(new OneblkError("timeout", `monitord send timed out after ${timeoutMs} ms`)),
       );
     });
     await Promise.race([send, timeout]);
@@ -427,7 +428,7 @@ export async function sendMonitorVm(
       `cannot send to monitord at ${target.address}:${target.port}: ${(e as Error).message}`,
     );
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
     await new Promise<void>((resolve) => sock.close(() => resolve()));
   }
   return { datagrams: msgs.length, bytes };

@@ -31,6 +31,7 @@
  * and volumes in use.
  */
 import { isKind, OneblkError } from "../../errors.ts";
+import { sleep } from "../../timer.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type {
   Attachment,
@@ -228,10 +229,6 @@ function stripAux(props?: Record<string, string>): Record<string, string> {
 function errHas(e: unknown, ...codes: number[]): e is LinstorApiError {
   return e instanceof LinstorApiError &&
     e.rcs.some((r) => isError(r.ret_code) && codes.includes(rcCode(r.ret_code)));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** REST path of the resource definition of volume `v`. */

@@ -19,6 +19,7 @@
  * - `ret_code` is parsed losslessly (see api_call_rc.ts).
  */
 import { OneblkError } from "../../errors.ts";
+import { after } from "../../timer.ts";
 import {
   backoffMs,
   Deadline,
@@ -270,7 +271,7 @@ export class LinstorClient {
   async #probe(ep: ControllerEndpoint, ms: number): Promise<void> {
     if (reachedControllers.has(ep.url)) return;
     const ac = new AbortController();
-    const t = setTimeout(() => ac.abort(), Math.max(1, ms));
+    const cancel = after(Math.max(1, ms), () => ac.abort());
     try {
       const conn = await Deno.connect({ hostname: ep.host, port: ep.port, signal: ac.signal });
       conn.close();
@@ -279,7 +280,7 @@ export class LinstorClient {
       if (ac.signal.aborted) throw new Error(`tcp connect error: no answer within ${ms} ms`);
       throw e;
     } finally {
-      clearTimeout(t);
+      cancel();
     }
   }
 
