@@ -6,7 +6,7 @@
  * other name it is the `oneblk` command line tool (app/cli.ts). The tool commands `sim` and
  * `demo` are the only way into the tools, loaded here and only when asked for.
  */
-import { fromInvokedPath } from "./lib/dispatch.ts";
+import { fromInvokedPath, invokedPath } from "./lib/dispatch.ts";
 import { runInvocation } from "./app/runner.ts";
 import type { ToolCommands } from "./app/cli.ts";
 
@@ -24,7 +24,5 @@ export async function main(argv0: string, args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // deno-lint-ignore no-explicit-any
-  const argv0 = String((globalThis as any).process?.argv0 ?? "oneblk");
-  Deno.exit(await main(argv0, Deno.args));
+  Deno.exit(await main(invokedPath(), Deno.args));
 }

@@ -63,14 +63,12 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     Deno.addSignalListener(sig, () => onTerminate(sig));
   }
   const env = Deno.env.toObject();
-  // deno-lint-ignore no-explicit-any
-  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
   let version: OneVersion | string = "7.4.0";
   const started = performance.now();
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
   try {
-    version = await readOneVersion(findRemotesDir({ env, invokedPath }));
+    version = await readOneVersion(findRemotesDir({ env, invokedPath: inv.path }));
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();

@@ -33,6 +33,7 @@ describe("dispatch", () => {
       action: "cp",
       systemTm: "",
       args: ["5"],
+      path: "/var/lib/one/remotes/datastore/linstor_un/cp",
     });
     const tm = fromInvokedPath("/r/tm/linstor/clone.ssh", ["a", "b", "7", "100"]);
     assert.equal(tm?.kind, "tm");

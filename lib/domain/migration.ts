@@ -49,9 +49,7 @@ interface OurDisk {
 
 /** The remotes dir `$R` of this invocation. */
 function remotesDir(ctx: ActionContext): string {
-  // deno-lint-ignore no-explicit-any
-  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
-  return findRemotesDir({ env: ctx.env, invokedPath });
+  return findRemotesDir({ env: ctx.env, invokedPath: ctx.inv.path });
 }
 
 const FORWARD_TIMEOUT_MS = 900_000;
