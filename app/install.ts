@@ -22,7 +22,7 @@
  * actions actually installed (docs/contract.md "oned.conf entries"; the rows come from each
  * add-on's file, lib/addons/).
  */
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "../lib/path.ts";
 import { fileURLToPath } from "node:url";
 import { OneblkError } from "../lib/errors.ts";
 import { addOn, DRIVERS, VMM_OVERRIDES } from "../lib/addons/index.ts";

@@ -10,7 +10,7 @@
  * Profiles whose `contextVolume(vm, disk)` names a volume keep the ISO on the store
  * (isoToVolume); the others keep a plain file in the VM directory.
  */
-import { basename, join } from "node:path";
+import { basename, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";

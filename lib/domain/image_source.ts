@@ -22,7 +22,7 @@
  *    external data file).
  */
 import { createHash, type Hash } from "node:crypto";
-import { normalize } from "node:path";
+import { normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 

@@ -23,7 +23,7 @@
  * `migrate_other`; drivers without that script are skipped. A forwarded call (caller_tm set)
  * never forwards again.
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";

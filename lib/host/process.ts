@@ -10,7 +10,7 @@
  * kills the script's process group) does not reach them: the main program should call
  * `killActiveCommands()` from its SIGTERM/SIGINT handler.
  */
-import { basename } from "node:path";
+import { basename } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";

@@ -24,7 +24,7 @@
  * untouched (binary data). Paths inside constant scripts (`sh -c '…'`) are not mapped: only
  * arguments are. Deadlines, stderr capture and okCodes behave as in the ssh runner.
  */
-import { isAbsolute, join, normalize, resolve } from "node:path";
+import { isAbsolute, join, normalize, resolve } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { checkHostName } from "./ssh.ts";
 import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";

@@ -4,7 +4,7 @@
  * migrate VM XML (stdin ≥5.10 / argv ≤5.8), raw backup XML, base64 VMM override stdin,
  * `host:path` arguments, transfer-file lines and per-action arity checks.
  */
-import { posix } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 
@@ -315,9 +315,9 @@ export function vmDirInfo(p: string): VmDirInfo | null {
   return m ? { location: m[1] || "/", sysDsId: Number(m[2]), vmId: Number(m[3]) } : null;
 }
 
-/** posix.join that keeps the caller's spelling otherwise (helper for DIR/disk.i paths). */
+/** join that keeps the caller's spelling otherwise (helper for DIR/disk.i paths). */
 export function diskPath(vmDir: string, diskId: number): string {
-  return posix.join(vmDir, `disk.${diskId}`);
+  return join(vmDir, `disk.${diskId}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
  * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
  */
-import { posix } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { encodeBase64Text } from "./args.ts";
@@ -89,7 +89,7 @@ export function findRemotesDir(
     }
   }
   const loc = opts.env?.ONE_LOCATION;
-  if (loc) return posix.join(loc, "var/remotes");
+  if (loc) return join(loc, "var/remotes");
   return "/var/lib/one/remotes";
 }
 
@@ -98,7 +98,7 @@ export function findRemotesDir(
  * `assumed: true`; an unreadable or unparsable one is OneblkError("config").
  */
 export async function readOneVersion(remotesDir: string): Promise<OneVersion> {
-  const file = posix.join(remotesDir, "VERSION");
+  const file = join(remotesDir, "VERSION");
   let textContent: string;
   try {
     textContent = await Deno.readTextFile(file);
@@ -344,9 +344,7 @@ export interface MonitordTarget {
 
 /** Default monitord.conf path: `$ONE_LOCATION/etc/monitord.conf` or `/etc/one/monitord.conf`. */
 export function monitordConfPath(env: Record<string, string | undefined> = {}): string {
-  return env.ONE_LOCATION
-    ? posix.join(env.ONE_LOCATION, "etc/monitord.conf")
-    : "/etc/one/monitord.conf";
+  return env.ONE_LOCATION ? join(env.ONE_LOCATION, "etc/monitord.conf") : "/etc/one/monitord.conf";
 }
 
 /**

@@ -15,7 +15,7 @@
  * runner. Everything is synchronous except the resolver, so a backend can be opened
  * synchronously.
  */
-import { join } from "node:path";
+import { join } from "../../path.ts";
 import { OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
 
