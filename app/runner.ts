@@ -68,11 +68,12 @@ export async function runInvocation(inv: Invocation): Promise<number> {
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
   try {
-    version = await readOneVersion(findRemotesDir({ env, invokedPath: inv.path }));
+    const remotes = findRemotesDir({ env, invokedPath: inv.path });
+    version = await readOneVersion(remotes);
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
-    ctx = createContext(inv, driver, env, version);
+    ctx = createContext(inv, driver, env, version, remotes);
     await mod.run(ctx);
     await ctx.flush();
   } catch (e) {

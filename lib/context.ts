@@ -10,7 +10,7 @@ import { hostRunnerFromEnv } from "./host/index.ts";
 import { profileFor } from "./addons/index.ts";
 import type { Attrs, Profile } from "./addons/types.ts";
 import { OneClient } from "./one/xmlrpc.ts";
-import { infoLine, type OneVersion } from "./one/output.ts";
+import { findRemotesDir, infoLine, type OneVersion } from "./one/output.ts";
 import { processStdin } from "./one/args.ts";
 import { openBackend } from "./backend/index.ts";
 
@@ -33,6 +33,8 @@ export interface ActionContext {
   readonly env: Record<string, string>;
   /** OpenNebula version of the calling front-end (from $R/VERSION; 7.4.0 when absent). */
   readonly version: OneVersion | string;
+  /** The remotes directory `$R` this action was run from (docs/contract.md "Environment"). */
+  readonly remotes: string;
   /** Whole stdin as text (read once, cached). */
   stdin(): Promise<string>;
   /** Append a line to stdout (written when the action succeeds). */
@@ -65,6 +67,7 @@ export function createContext(
   driver: string,
   env: Record<string, string>,
   version: OneVersion | string,
+  remotes: string = findRemotesDir({ env }),
 ): RunnerContext {
   const profile = profileFor(driver, env);
   const lines: string[] = [];
@@ -82,6 +85,7 @@ export function createContext(
     profile,
     env,
     version,
+    remotes,
     stdin() {
       stdinText ??= processStdin()();
       return stdinText;

@@ -11,7 +11,9 @@
  * disk `<SOURCE>-vm<vm>-disk<disk>`, volatile disk `OpenNebula-Volatile-vm<vm>-disk<disk>`,
  * snapshot `OpenNebula-Snap-<snap>`. The add-on stores images as uploaded (a qcow2 stays qcow2)
  * and shares one CDROM image between VMs. Checkpoint, backup and VM snapshot names, and the
- * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none).
+ * Aux/one VM_ID/DISK_ID/DS_ID metadata, are oneblk's own (the add-on has none), and so are the
+ * VMM overrides, named like addon-linstor_un's (`save_linstor`, `deploy_linstor` with its
+ * `deploy_linstor.d/` helper directory, `attach_disk_linstor`, `detach_disk_linstor`, …).
  */
 import { type LinstorPlacement, rdOf } from "../backend/linstor/index.ts";
 import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
@@ -66,8 +68,11 @@ export const linstor: AddOn = {
   replaces: "addon-linstor",
   profile: () => profile,
   vmmOverrides: {
+    deploy: "deploy_linstor",
     save: "save_linstor",
     restore: "restore_linstor",
+    attach_disk: "attach_disk_linstor",
+    detach_disk: "detach_disk_linstor",
     snapshotcreate: "snapshot_create-linstor",
     snapshotrevert: "snapshot_revert-linstor",
     snapshotdelete: "snapshot_delete-linstor",

@@ -13,6 +13,10 @@
  * private clone and volatile disk `one-vm-<vm>-disk-<disk>`, checkpoint
  * `one-vm-<vm>-checkpoint`, snapshot `snapshot-<snap>`; metadata Aux/one VM_ID, DISK_ID, DS_ID.
  * Images are always raw. Backup and VM snapshot names are oneblk's own.
+ * VMM overrides: the add-on's `save_linstor_un`/`restore_linstor_un`; the deploy and disk
+ * hot-plug overrides (`deploy_linstor_un` with its `deploy_linstor_un.d/` helper directory,
+ * `attach_disk_linstor_un`, `detach_disk_linstor_un`) and the VM snapshot ones are oneblk's, the
+ * add-on having none.
  */
 import { type LinstorPlacement, parseVolumeRef, volumeRef } from "../backend/linstor/index.ts";
 import {
@@ -97,8 +101,11 @@ export const linstorUn: AddOn = {
   replaces: "addon-linstor_un",
   profile: () => profile,
   vmmOverrides: {
+    deploy: "deploy_linstor_un",
     save: "save_linstor_un",
     restore: "restore_linstor_un",
+    attach_disk: "attach_disk_linstor_un",
+    detach_disk: "detach_disk_linstor_un",
     snapshotcreate: "snapshot_create-linstor_un",
     snapshotrevert: "snapshot_revert-linstor_un",
     snapshotdelete: "snapshot_delete-linstor_un",

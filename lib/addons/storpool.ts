@@ -13,8 +13,9 @@
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
  * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
  * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`; tags virt=one, nloc=<px>,
- * nvm, diskid. VMM overrides `tmsave`/`tmrestore` and `-storpool` snapshot overrides; the
- * add-on's deploy and attach_disk overrides are listed here but not implemented yet.
+ * nvm, diskid. VMM overrides: the add-on's `deploy-tweaks` (with its `deploy-tweaks.d/` helper
+ * directory), `tmsave`/`tmrestore`, `attach_disk.storpool`/`detach_disk.storpool` and the
+ * `-storpool` snapshot overrides.
  */
 import type { StorpoolPlacement } from "../backend/storpool/index.ts";
 import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
@@ -96,11 +97,13 @@ export const storpool: AddOn = {
   driver: "storpool",
   replaces: "addon-storpool",
   profile: (env) => storpoolProfile(storpoolPrefix(env)),
+  rcFiles: RC_FILES,
   vmmOverrides: {
     deploy: "deploy-tweaks",
     save: "tmsave",
     restore: "tmrestore",
     attach_disk: "attach_disk.storpool",
+    detach_disk: "detach_disk.storpool",
     snapshotcreate: "snapshot_create-storpool",
     snapshotrevert: "snapshot_revert-storpool",
     snapshotdelete: "snapshot_delete-storpool",

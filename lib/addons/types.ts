@@ -98,6 +98,12 @@ export interface AddOn {
    * them. Only those whose action oneblk implements are installed.
    */
   readonly vmmOverrides: Readonly<Record<string, string>>;
+  /**
+   * The add-on's shell rc files (`KEY=value`), in reading order, later files winning: settings
+   * the VMM overrides read (persistent CDROM drives at deploy) and what the operator's deploy
+   * helpers find in their environment. None when the add-on has no rc file.
+   */
+  readonly rcFiles?: readonly string[];
   /** The TM_MAD_CONF attributes for oned.conf, one line of the block each. */
   readonly tmMadConf: readonly string[];
   /** The DS_MAD_CONF attributes, with the reasons for differing from the add-on (comments). */

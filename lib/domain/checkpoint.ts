@@ -18,7 +18,7 @@ import { type DatastoreView, parseVmmAction, type VmmActionView } from "../one/v
 import { parseId, readVmmStdin, validateHost } from "../one/args.ts";
 import { checkPath } from "../host/ops.ts";
 import { OneblkError } from "../errors.ts";
-import { checkDomain, domainExists } from "./libvirt.ts";
+import { checkDomain, domainState } from "./libvirt.ts";
 import { delegateToStock } from "./stock.ts";
 import { ownershipProps } from "./vm_props.ts";
 
@@ -111,7 +111,10 @@ export interface CheckpointState {
   /** `profile.checkpointVolume(vm)`. */
   volume: string;
   existing: VolumeInfo | null;
+  /** The domain exists on the host (running, paused or pm-suspended). */
   running: boolean;
+  /** Its `virsh domstate` ("running", "pmsuspended", …), null when there is none. */
+  state: string | null;
 }
 
 /** Look up the call's checkpoint volume and the domain's state on the host (in parallel). */
@@ -120,11 +123,11 @@ export async function checkpointState(
   { deployId, host, vmId, store }: CheckpointCall,
 ): Promise<CheckpointState> {
   const volume = store.profile.checkpointVolume(vmId);
-  const [existing, running] = await Promise.all([
+  const [existing, state] = await Promise.all([
     store.backend.getVolume(volume),
-    domainExists(ctx, host, deployId),
+    domainState(ctx, host, deployId),
   ]);
-  return { volume, existing, running };
+  return { volume, existing, running: state !== null && state !== "shut off", state };
 }
 
 /** Checkpoint volume size (MiB) for a VM with `memoryMb` of memory: ×1.1 plus 256 MiB. */

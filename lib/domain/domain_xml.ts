@@ -484,3 +484,55 @@ export function rewriteDomainStorage(
     addedCdroms: b.added,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// rewrite (c): the VM directory after a move to another system datastore
+
+/** Where a VM directory lives: `<dsLocation>/<dsId>/<vmId>` (DATASTORE_LOCATION as written). */
+export interface VmDirPlace {
+  /** DATASTORE_LOCATION as oned writes it, e.g. `/var/lib/one//datastores`. */
+  dsLocation: string;
+  dsId: number;
+  vmId: number;
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Result of `relocateVmDir`. */
+export interface Relocation {
+  /** The new tree (the input itself when nothing changed). */
+  domain: XmlNode;
+  /** How many attribute values and texts were rewritten. */
+  changed: number;
+}
+
+/**
+ * Point every path of the VM's directory under another system datastore at `to`: in every
+ * attribute value and element text, `<dsLocation>/<any ds>/<vmId>` followed by `/` or the end
+ * becomes `<to.dsLocation>/<to.dsId>/<vmId>`, whether the old path was written with `//` or not.
+ * That is the stock restore's rewrite of a saved domain after the VM moved to another system
+ * datastore (docs/contract.md "vmm save and restore"): disk sources, NVRAM, and the
+ * `one:system_datastore` metadata. Applying it twice changes nothing the second time.
+ */
+export function relocateVmDir(domain: XmlNode, to: VmDirPlace): Relocation {
+  const loc = normPath(to.dsLocation).split("/").map(escapeRe).join("/+");
+  const re = new RegExp(`${loc}/+(\\d+)/+${to.vmId}(?=/|$)`, "g");
+  const want = `${to.dsLocation.replace(/\/+$/, "")}/${to.dsId}/${to.vmId}`;
+  let changed = 0;
+  const fix = (v: string): string => {
+    const out = v.replace(re, (m) => (m === want ? m : want));
+    if (out !== v) changed++;
+    return out;
+  };
+  const walk = (n: XmlNode): XmlNode => {
+    const attrs = Object.fromEntries(Object.entries(n.attrs).map(([k, v]) => [k, fix(v)]));
+    const text = fix(n.text);
+    const next = mapChildren(n, walk);
+    const same = text === n.text && Object.keys(attrs).every((k) => attrs[k] === n.attrs[k]);
+    return same && next === n ? n : { ...next, attrs, text };
+  };
+  const out = walk(domain);
+  return { domain: out, changed };
+}

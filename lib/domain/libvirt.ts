@@ -20,8 +20,11 @@ import type { VmView } from "../one/views.ts";
 /** Deadline of a virsh save or restore (the domain's memory can be large). */
 export const VIRSH_TIMEOUT_MS = 3600_000;
 
-/** Deadline of the short virsh calls (domstate, suspend, resume). */
+/** Deadline of the short virsh calls (domstate, suspend, resume, dumpxml, change-media). */
 const SHORT_TIMEOUT_MS = 60_000;
+
+/** Deadline of `virsh create` (QEMU starts and opens every disk). */
+const CREATE_TIMEOUT_MS = 300_000;
 
 /** How libvirt is reached: the virsh program and the connection URI. */
 export interface VirshOptions {
@@ -68,15 +71,105 @@ export function freezeWanted(vm: VmView, attr: string, def: boolean): boolean {
   return v === "yes" || v === "1" || v === "true" || v === "on";
 }
 
-/** True when the domain exists (is running or paused) on the host. */
+/** `<virsh> --connect <uri> <args…>` on `host` as the action is configured, with a deadline. */
+function virsh(
+  ctx: ActionContext,
+  host: string,
+  args: string[],
+  opts: { timeoutMs?: number; okCodes?: number[] } = {},
+) {
+  return ctx.hosts.run(host, virshArgv(virshOptions(ctx.env), ...args), {
+    timeoutMs: opts.timeoutMs ?? SHORT_TIMEOUT_MS,
+    okCodes: opts.okCodes,
+  });
+}
+
+/**
+ * The domain's state as `virsh domstate` prints it ("running", "paused", "shut off",
+ * "pmsuspended", …), or null when the host has no such domain.
+ */
+export async function domainState(
+  ctx: ActionContext,
+  host: string,
+  domain: string,
+): Promise<string | null> {
+  const r = await virsh(ctx, host, ["domstate", checkDomain(domain)], { okCodes: [0, 1] });
+  if (r.code !== 0) return null;
+  return r.stdout.trim().split("\n")[0].trim().toLowerCase();
+}
+
+/** True when the domain exists (is running, paused or pm-suspended) on the host. */
 export async function domainExists(
   ctx: ActionContext,
   host: string,
   domain: string,
 ): Promise<boolean> {
-  const argv = virshArgv(virshOptions(ctx.env), "domstate", checkDomain(domain));
-  const r = await ctx.hosts.run(host, argv, { okCodes: [0, 1], timeoutMs: SHORT_TIMEOUT_MS });
-  return r.code === 0 && !/shut off/i.test(r.stdout);
+  const s = await domainState(ctx, host, domain);
+  return s !== null && s !== "shut off";
+}
+
+/**
+ * `virsh dumpxml <domain>`: the running domain's XML (with `migratable`, without what only
+ * this run of it has, the form libvirt itself uses to re-create a domain).
+ */
+export async function dumpDomainXml(
+  ctx: ActionContext,
+  host: string,
+  domain: string,
+  opts: { migratable?: boolean } = {},
+): Promise<string> {
+  const args = ["dumpxml", checkDomain(domain), ...(opts.migratable ? ["--migratable"] : [])];
+  return (await virsh(ctx, host, args)).stdout;
+}
+
+/** `virsh create <file>`: start a transient domain from a domain XML file on the host. */
+export async function createDomain(ctx: ActionContext, host: string, file: string) {
+  await virsh(ctx, host, ["create", file], { timeoutMs: CREATE_TIMEOUT_MS });
+}
+
+/**
+ * `virsh destroy <domain>` (power cut; the domain is gone). Idempotent: a domain that does not
+ * run (any more) is fine; one that still runs afterwards is an error.
+ */
+export async function destroyDomain(ctx: ActionContext, host: string, domain: string) {
+  const r = await virsh(ctx, host, ["destroy", checkDomain(domain)], { okCodes: [0, 1] });
+  if (r.code === 0) return;
+  if (await domainExists(ctx, host, domain)) {
+    throw new OneblkError("host", `virsh destroy ${domain} on ${host} failed: ${r.stderr.trim()}`);
+  }
+}
+
+/** `virsh dompmwakeup <domain>`: wake a guest that suspended itself (S3). */
+export async function wakeDomain(ctx: ActionContext, host: string, domain: string) {
+  await virsh(ctx, host, ["dompmwakeup", checkDomain(domain)]);
+}
+
+/** What a CDROM drive gets: a medium (a block device or a file), or nothing. */
+export type Medium = { insert: string; block: boolean } | "eject";
+
+/**
+ * `virsh change-media <domain> <target> …` on the live domain: `<path> --insert` (`--block`
+ * for a block device) or `--eject --force` (the guest may hold the tray locked).
+ */
+export async function changeMedia(
+  ctx: ActionContext,
+  host: string,
+  domain: string,
+  target: string,
+  medium: Medium,
+) {
+  if (!/^[a-z]{2,4}[a-z0-9]*$/.test(target)) {
+    throw new OneblkError("input", `invalid disk target '${target}'`);
+  }
+  const args = medium === "eject"
+    ? ["--eject", "--force"]
+    : [medium.insert, "--insert", ...(medium.block ? ["--block"] : [])];
+  await virsh(ctx, host, ["change-media", checkDomain(domain), target, ...args]);
+}
+
+/** `virsh save-image-dumpxml <file>`: the domain XML stored in a saved memory image. */
+export async function savedDomainXml(ctx: ActionContext, host: string, file: string) {
+  return (await virsh(ctx, host, ["save-image-dumpxml", file])).stdout;
 }
 
 /** `virsh save <domain> <file>`: the domain's memory to `file` (the domain stops). */
@@ -86,14 +179,21 @@ export async function saveDomain(
   domain: string,
   file: string,
 ): Promise<void> {
-  const argv = virshArgv(virshOptions(ctx.env), "save", checkDomain(domain), file);
-  await ctx.hosts.run(host, argv, { timeoutMs: VIRSH_TIMEOUT_MS });
+  await virsh(ctx, host, ["save", checkDomain(domain), file], { timeoutMs: VIRSH_TIMEOUT_MS });
 }
 
-/** `virsh restore <file>`: a domain back from the memory `saveDomain` wrote. */
-export async function restoreDomain(ctx: ActionContext, host: string, file: string) {
-  const argv = virshArgv(virshOptions(ctx.env), "restore", file);
-  await ctx.hosts.run(host, argv, { timeoutMs: VIRSH_TIMEOUT_MS });
+/**
+ * `virsh restore <file> [--xml <xmlFile>]`: a domain back from the memory `saveDomain` wrote,
+ * with `xmlFile` (on the host) replacing the domain XML stored in it.
+ */
+export async function restoreDomain(
+  ctx: ActionContext,
+  host: string,
+  file: string,
+  xmlFile?: string,
+) {
+  const args = ["restore", file, ...(xmlFile ? ["--xml", xmlFile] : [])];
+  await virsh(ctx, host, args, { timeoutMs: VIRSH_TIMEOUT_MS });
 }
 
 /** Run `fn` with the domain paused (virsh suspend/resume; the resume is always tried). */
@@ -103,13 +203,12 @@ export async function withSuspended<T>(
   domain: string,
   fn: () => Promise<T>,
 ): Promise<T> {
-  const opts = virshOptions(ctx.env);
   checkDomain(domain);
-  await ctx.hosts.run(host, virshArgv(opts, "suspend", domain), { timeoutMs: SHORT_TIMEOUT_MS });
+  await virsh(ctx, host, ["suspend", domain]);
   try {
     return await fn();
   } finally {
-    await ctx.hosts.run(host, virshArgv(opts, "resume", domain), { timeoutMs: SHORT_TIMEOUT_MS });
+    await virsh(ctx, host, ["resume", domain]);
   }
 }
 

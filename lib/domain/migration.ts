@@ -28,7 +28,6 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { findRemotesDir } from "../one/output.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
@@ -47,11 +46,6 @@ interface OurDisk {
   path: string;
 }
 
-/** The remotes dir `$R` of this invocation. */
-function remotesDir(ctx: ActionContext): string {
-  return findRemotesDir({ env: ctx.env, invokedPath: ctx.inv.path });
-}
-
 const FORWARD_TIMEOUT_MS = 900_000;
 
 /**
@@ -64,7 +58,7 @@ async function forwardToOthers(
   tms: string[],
 ): Promise<void> {
   if (!tms.length) return;
-  const r = remotesDir(ctx);
+  const r = ctx.remotes;
   const stdin = new TextEncoder().encode(await ctx.stdin());
   for (const tm of tms) {
     if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]*$/.test(tm)) {

@@ -37,6 +37,8 @@ export interface ProcessSpec {
   label: string;
   /** Working directory. */
   cwd?: string;
+  /** Variables added to (or replacing) the inherited environment. */
+  env?: Record<string, string>;
   /** Rewrites stdout/stderr text (the simulated runner unmaps paths). */
   unmap?: (text: string) => string;
   /** Turns a non-ok exit into a specific error (ssh's 255 = unreachable); undefined = default. */
@@ -194,6 +196,7 @@ function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): S
     child = new Deno.Command(spec.argv[0], {
       args: spec.argv.slice(1),
       cwd: spec.cwd,
+      env: spec.env,
       stdin: opts.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",

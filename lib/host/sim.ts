@@ -5,7 +5,9 @@
  * (OneblkError "unavailable", as ssh failing). Commands really run on this machine, spawned
  * directly (no shell), with cwd `<root>/hosts/X`, after their arguments are mapped:
  *
- *  1. argv[0], the program, is never mapped (`/usr/bin/dd` stays the real dd).
+ *  1. argv[0], the program, is mapped only when the host has that file itself (the stock VMM
+ *     scripts `onehost sync` puts under `/var/tmp/one`); otherwise it is this machine's program
+ *     (`/usr/bin/dd` stays the real dd).
  *  2. An argument starting with `/` is a path on host X: it becomes `<root>/hosts/X` + the
  *     normalised path (`..` cannot climb out of the host directory).
  *  3. `key=/path` (dd's `if=`/`of=`, `--directory=/path`): the part after `=` is mapped.
@@ -94,11 +96,20 @@ export class SimRunner extends ProcessRunner {
     return simMapPath(this.root, this.hostDir(host), path);
   }
 
-  /** The local argv a command on host X becomes (rule 1: argv[0] is kept). */
+  /** The local argv a command on host X becomes (rule 1 for argv[0], rules 2–5 for the rest). */
   commandFor(host: string, argv: readonly string[]): string[] {
     if (argv.length === 0 || argv[0] === "") throw new OneblkError("internal", "empty command");
     const dir = this.hostDir(host);
-    return [argv[0], ...argv.slice(1).map((a) => simMapArg(this.root, dir, a))];
+    let prog = argv[0];
+    if (prog.startsWith("/")) {
+      const own = simMapPath(this.root, dir, prog);
+      try {
+        if (own !== prog && Deno.statSync(own).isFile) prog = own;
+      } catch {
+        // not on the host: this machine's program
+      }
+    }
+    return [prog, ...argv.slice(1).map((a) => simMapArg(this.root, dir, a))];
   }
 
   /** The local process of argv on simulated host X (paths mapped, cwd in its directory). */

@@ -13,6 +13,7 @@ import {
   machineType,
   parseDomainXml,
   persistentCdroms,
+  relocateVmDir,
   rewriteDomainStorage,
   serializeDomainXml,
   storeDiskIds,
@@ -526,5 +527,47 @@ describe("persistent CDROM drives", () => {
       ["hdc", "block", "cdrom", "ide", null, true],
       ["hdd", "block", "cdrom", "ide", null, true],
     ]);
+  });
+});
+
+describe("the VM directory after a move to another system datastore", () => {
+  const place = { dsLocation: "/var/lib/one//datastores", dsId: 105, vmId: 42 };
+
+  it("points every path of the VM directory at the new datastore, written either way", () => {
+    const saved = parseDomainXml(fixture("live_6.10_i440fx.xml"));
+    const r = relocateVmDir(saved, place);
+    assert.equal(r.changed, 4, "three disk sources and the metadata");
+    const now = domainDisks(r.domain).filter((d) => !d.empty).map((d) => d.source);
+    assert.deepEqual(now, [0, 1, 2].map((i) => `/var/lib/one//datastores/105/42/disk.${i}`));
+    assert.equal(systemDatastoreDir(r.domain), "/var/lib/one//datastores/105/42");
+    // a single-slash spelling, and a path of another VM or a prefix of the id, stay apart
+    const other = parseDomainXml(
+      `<domain type='kvm'><name>x</name><os><nvram>/var/lib/one/datastores/101/42/nvram</nvram>` +
+        `</os><devices><disk type='file' device='disk'>` +
+        `<source file='/var/lib/one/datastores/101/420/disk.0'/><target dev='vda'/></disk>` +
+        `<disk type='file' device='disk'><source file='/var/lib/one/datastores/101/7/disk.0'/>` +
+        `<target dev='vdb'/></disk></devices></domain>`,
+    );
+    const o = relocateVmDir(other, place);
+    assert.equal(o.changed, 1);
+    assert.equal(
+      child(child(o.domain, "os"), "nvram")?.text,
+      "/var/lib/one//datastores/105/42/nvram",
+    );
+    assert.deepEqual(domainDisks(o.domain).map((d) => d.source), [
+      "/var/lib/one/datastores/101/420/disk.0",
+      "/var/lib/one/datastores/101/7/disk.0",
+    ]);
+  });
+
+  it("changes nothing when the VM stayed, or a second time", () => {
+    const saved = parseDomainXml(fixture("live_6.10_i440fx.xml"));
+    const same = relocateVmDir(saved, { ...place, dsId: 101 });
+    assert.equal(same.changed, 0);
+    assert.equal(same.domain, saved);
+    const once = relocateVmDir(saved, place).domain;
+    const twice = relocateVmDir(once, place);
+    assert.equal(twice.changed, 0);
+    assert.equal(twice.domain, once);
   });
 });

@@ -11,6 +11,7 @@ import {
   uninstall,
 } from "../../app/install.ts";
 import { OneblkError } from "../../lib/errors.ts";
+import { listActions } from "../../app/registry.ts";
 
 const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
   e instanceof OneblkError && e.kind === kind && (!re || re.test(e.message));
@@ -277,6 +278,24 @@ describe("install / uninstall", () => {
     assert.match(onlyLinstor, /NAME = "linstor"/);
     assert.ok(!onlyLinstor.includes('NAME = "storpool"'));
     assert.match(onedConfSnippets(["storpool"], []), /nothing to configure/);
+  });
+
+  it("storpool: the add-on's deploy and disk hot-plug overrides, beside its deploy-tweaks.d", async () => {
+    const r = await install({ remotes, bin, actions: listActions(), drivers: ["storpool"] });
+    const vmm = r.links.filter((l) => l.kind === "vmm").map((l) => l.rel);
+    for (const f of ["deploy-tweaks", "attach_disk.storpool", "detach_disk.storpool"]) {
+      assert.ok(vmm.includes(`vmm/kvm/${f}`), f);
+      assert.equal(await Deno.readLink(join(remotes, "vmm/kvm", f)), bin);
+    }
+    assert.match(
+      r.onedConf,
+      /add -l deploy=deploy-tweaks,save=tmsave,restore=tmrestore,attach_disk=attach_disk\.storpool,detach_disk=detach_disk\.storpool,snapshotcreate=/,
+    );
+    const lun = onedConfSnippets(["linstor_un"], listActions());
+    assert.match(
+      lun,
+      /deploy=deploy_linstor_un,.*attach_disk=attach_disk_linstor_un,detach_disk=detach_disk_linstor_un/,
+    );
   });
 });
 

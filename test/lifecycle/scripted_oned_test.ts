@@ -12,8 +12,8 @@ import {
   OnedFailure,
   parseMonitor,
   ScriptedOned,
-  SIM_VIRSH,
 } from "../../tools/sim/oned/scripted_oned.ts";
+import { simVirshScript } from "../../tools/sim/libvirt.ts";
 import { Lifecycle, missingActions, unsupportedReason } from "../../tools/sim/scenario.ts";
 
 describe("calling conventions", () => {
@@ -150,7 +150,7 @@ describe("simulated virsh", () => {
     const host = await Deno.makeTempDir({ prefix: "oneblk-virsh-" });
     try {
       const virsh = join(host, "virsh");
-      await Deno.writeTextFile(virsh, SIM_VIRSH, { mode: 0o755 });
+      await Deno.writeTextFile(virsh, simVirshScript(), { mode: 0o755 });
       const run = async (...args: string[]) => {
         const o = await new Deno.Command(virsh, {
           args,

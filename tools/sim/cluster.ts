@@ -7,6 +7,9 @@
  *   hosts/<name>/       filesystem of host <name> (alpha = front-end and bridge, bravo, charlie,
  *                       delta = hypervisors); store devices appear under hosts/<name>/dev/…
  *   remotes/            oned's remotes dir ($R): datastore/<drv>/*, tm/<drv>/*, vmm/kvm/*, VERSION
+ *   bin/virsh           the hosts' simulated virsh; each host also has the stock VMM scripts
+ *                       deploy, attach_disk, detach_disk under var/tmp/one/ (tools/sim/libvirt.ts)
+ *   sim.json            the store simulators' URLs (the simulated virsh opens volumes there)
  *   linstor/, storpool/ simulator state (sparse data files)
  *   one_auth            credentials for the simulated oned
  *   stats.jsonl         one JSON line per action run (REST/ssh/oned calls, wall ms)
@@ -31,6 +34,7 @@ import { install } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
+import { installSimLibvirt } from "./libvirt.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
@@ -197,6 +201,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
   await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
+  const virsh = await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
+    linstor: linstor.url,
+    storpool: `http://127.0.0.1:${storpool.port}`,
+  });
 
   const statsFile = join(root, "stats.jsonl");
   const env: Record<string, string> = {
@@ -212,6 +220,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     ONEBLK_FRONTEND: "alpha",
     ONEBLK_STATS_FILE: statsFile,
     ONEBLK_MONITORD_CONF: join(root, "monitord.conf"),
+    ONEBLK_VIRSH: virsh,
     ...(opts.env ?? {}),
   };
 

@@ -1,6 +1,8 @@
 /**
  * `oneblk sim <linstor|storpool|oned> …`: run one simulator in the foreground (tests, CI smoke
- * tests, trying the LINSTOR/StorPool walk-throughs with curl).
+ * tests, trying the LINSTOR/StorPool walk-throughs with curl). `oneblk sim virsh …` and
+ * `oneblk sim stock <action> …` are the simulated hosts' virsh and stock VMM scripts
+ * (tools/sim/libvirt.ts), run by the launchers the simulated cloud installs.
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../../lib/errors.ts";
@@ -32,6 +34,10 @@ export async function simMain(args: string[]): Promise<number> {
       return await (await import("./storpool/main.ts")).storpoolSimMain(rest);
     case "oned":
       return await onedSimMain(rest);
+    case "virsh":
+      return await (await import("./libvirt.ts")).virshMain(rest);
+    case "stock":
+      return await (await import("./libvirt.ts")).stockMain(rest);
   }
   throw new OneblkError(
     "usage",

@@ -3,8 +3,10 @@
  * checked at every step: register images (raw and qcow2 sources), a persistent datablock,
  * instantiate with non-persistent, persistent and volatile disks plus context, write data
  * through the host paths, live migration (and a failed one), disk snapshots (create / revert
- * / delete, live and powered off), resize, save-as, backup, stop / resume on another host,
- * terminate, image clone / delete, and a final inventory of the simulators.
+ * / delete, live and powered off), disk hot-plug, resize, save-as, backup, stop / resume on
+ * another host, VM snapshots (reverted while running), terminate, image clone / delete, and a
+ * final inventory of the simulators. Deploys, hot-plugs and reverts go through the VMM
+ * overrides when they are installed, as oned runs them.
  *
  * Used by test/lifecycle (one `it` per step) and by tools/bench.ts (timings). Each step
  * names the driver actions it needs (with those of the steps it builds on); a step whose
@@ -16,6 +18,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { listActions } from "../../app/registry.ts";
+import { type DomainDisk, domainDisks, parseDomainXml } from "../../lib/domain/domain_xml.ts";
 import { CLUSTER_HOSTS } from "./cluster.ts";
 import type { ImageModel, ProfileName, VmModel } from "./oned/scripted_oned.ts";
 import { type Convention, conventionFor, OnedFailure, ScriptedOned } from "./oned/scripted_oned.ts";
@@ -368,6 +371,12 @@ export class Lifecycle {
   }
 
   /** Current host of the VM. */
+  /** The disks of the lifecycle VM's running domain (the simulated virsh's XML). */
+  async domainXml(): Promise<DomainDisk[]> {
+    const text = await Deno.readTextFile(this.oned.domainPath(this.vm!, this.host));
+    return domainDisks(parseDomainXml(text));
+  }
+
   get host(): string {
     return this.oned.hostOf(this.vm!);
   }
@@ -714,9 +723,35 @@ const stepLiveSnapshot = step(
   },
 );
 
+const stepHotplug = step(
+  "hotplug",
+  "hot-attach a volatile disk to the running VM (a block device in the domain), detach it",
+  [...RUN, ...END, "vmm/deploy", "vmm/attach_disk", "vmm/detach_disk"],
+  async (l) => {
+    const vm = l.vm!;
+    const d = await l.oned.attachDisk(vm.id, { volatile: "fs", sizeMb: 8, fs: "ext4" });
+    const dom = await l.domainXml();
+    const path = `${l.oned.vmDir(vm)}/disk.${d.diskId}`.replaceAll("//", "/");
+    const hit = dom.filter((x) => x.source.replaceAll("//", "/") === path);
+    assert.deepEqual(
+      hit.map((x) => x.type),
+      ["block"],
+      `disk.${d.diskId} attached as a block device`,
+    );
+    const ext = await readRegion(l.oned.diskPath(vm.id, d.diskId), 1080, 2);
+    assert.equal(ext[0] | (ext[1] << 8), 0xef53, "the attached disk carries its ext4 filesystem");
+    await l.oned.detachDisk(vm.id, d.diskId);
+    assert.ok(!(await l.domainXml()).some((x) => x.source.replaceAll("//", "/") === path));
+    assert.ok(!(await exists(l.oned.diskPath(vm.id, d.diskId))), "the TM step removed the link");
+    await l.checkWritten("after hot-plug");
+    await l.checkPlacement(l.host, "after hot-plug");
+    l.note(`disk ${d.diskId} (${d.target}) attached as a block device and detached`);
+  },
+);
+
 const stepVmSnapshots: LifeStep = step(
   "vm-snapshots",
-  "VM snapshots of a second VM: snapshotcreate running, revert powered off, delete running",
+  "VM snapshots of a second VM: snapshotcreate running, revert running, delete running",
   [...RUN, ...END, "vmm/snapshotcreate", "vmm/snapshotrevert", "vmm/snapshotdelete"],
   async (l) => {
     const o = l.oned;
@@ -740,9 +775,8 @@ const stepVmSnapshots: LifeStep = step(
       assert.ok(snap.hypervisorId, "snapshotcreate printed the hypervisor snapshot id");
       await put(0);
       await put(1);
-      await o.poweroff(vm.id);
+      // oned reverts a RUNNING VM: the override stops the domain, rolls back, starts it again
       await o.vmSnapshot("revert", vm.id, snap.id);
-      await o.resume(vm.id);
       assert.deepEqual([await read(0), await read(1)], want, "revert brought back both disks");
       await o.vmSnapshot("delete", vm.id, snap.id);
       assert.deepEqual(vm.vmSnapshots, []);
@@ -1059,6 +1093,7 @@ function fullSteps(): LifeStep[] {
     stepFailMigrate,
     stepSnapshots,
     stepLiveSnapshot,
+    stepHotplug,
     stepResize,
     stepSaveAs,
     stepBackup,

@@ -26,6 +26,7 @@ import {
 } from "../../support/cluster.ts";
 import { lcgBytes, sha256Hex } from "../../support/bytes.ts";
 import { fileSha256, lexists, readAt, writeAt } from "../../support/files.ts";
+import { parseDomainXml } from "../../../lib/domain/domain_xml.ts";
 
 export {
   assertOk,
@@ -194,7 +195,8 @@ export async function hostsOf(env: ProfileEnv, volume: string): Promise<string[]
  * A fake `virsh` for simulated hosts (the host is the cwd the SimRunner gives it). A domain is
  * the file `var/run/fakevirsh/<name>.mem` under the host (its "memory"). `save DOM DEV` writes
  * a 512-byte header and the memory to DEV and removes the domain; `restore DEV` reads them back
- * into the domain file; `domstate`, `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
+ * into the domain file; `save-image-dumpxml DEV` prints a domain XML naming it; `domstate`,
+ * `domfsfreeze`, `domfsthaw`, `suspend`, `resume` are
  * answered. Every call is appended to `var/run/fakevirsh/calls.log`. A file
  * `var/run/fakevirsh/fail-<verb>` makes that verb fail.
  */
@@ -224,6 +226,11 @@ case "$cmd" in
     [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
     [ -f "$d/$2.mem" ] && { echo "error: domain $2 exists already" >&2; exit 1; }
     dd if="$dev" bs=512 skip=1 status=none | head -c "$3" > "$d/$2.mem" ;;
+  save-image-dumpxml)
+    hdr=$(dd if="$1" bs=512 count=1 status=none | head -n 1 | tr -d '\\0')
+    set -- $hdr
+    [ "\${1:-}" = FAKEVIRSH ] || { echo "error: not a saved domain image" >&2; exit 1; }
+    echo "<domain type='kvm'><name>$2</name></domain>" ;;
   domfsfreeze|domfsthaw|suspend|resume) : ;;
   *) echo "error: fake virsh does not know $cmd" >&2; exit 1 ;;
 esac
@@ -251,4 +258,78 @@ export async function virshCalls(c: Cluster, host: string): Promise<string> {
   } catch {
     return "";
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the simulated cloud's own virsh (tools/sim/libvirt.ts), which keeps domain XML
+
+/** Real path of a domain of the simulated virsh on `host`. */
+export function simDomainFile(c: Cluster, host: string, domain: string): string {
+  return c.hostPath(host, `var/run/oneblk-sim/domains/${domain}`);
+}
+
+/** The simulated virsh's domain on `host` (parsed), or null when it does not run. */
+export async function simDomain(c: Cluster, host: string, domain: string) {
+  try {
+    return parseDomainXml(await Deno.readTextFile(simDomainFile(c, host, domain)));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/** One `<disk>` of a test domain: its target and the host path of its source. */
+export interface SimDisk {
+  target: string;
+  path: string;
+  bus?: string;
+}
+
+/**
+ * Start domain `domain` on `host` with `virsh create` of the simulated virsh (its disks must
+ * exist there; store volumes behind them are marked open). `dir` is the VM directory written
+ * into OpenNebula's metadata. Returns the domain's UUID.
+ */
+export async function startSimDomain(
+  c: Cluster,
+  host: string,
+  domain: string,
+  dir: string,
+  disks: SimDisk[],
+): Promise<string> {
+  const uuid = crypto.randomUUID();
+  const ds = disks.map((d) =>
+    `<disk type='block' device='disk'><source dev='${d.path}'/>` +
+    `<target dev='${d.target}'${d.bus ? ` bus='${d.bus}'` : ""}/><driver name='qemu' type='raw'/>` +
+    `</disk>`
+  ).join("");
+  const xml = `<domain type='kvm'><name>${domain}</name><uuid>${uuid}</uuid>` +
+    `<os><type arch='x86_64'>hvm</type></os><devices>${ds}</devices><metadata>` +
+    `<one:vm xmlns:one="http://opennebula.org/xmlns/libvirt/1.0"><one:system_datastore>${dir}` +
+    `</one:system_datastore></one:vm></metadata></domain>\n`;
+  const file = c.hostPath(host, `${dir}/${domain}.boot.xml`);
+  await Deno.mkdir(join(file, ".."), { recursive: true });
+  await Deno.writeTextFile(file, xml);
+  await new SimRunner(c.root).run(host, [
+    join(c.root, "bin", "virsh"),
+    "create",
+    `${dir}/${domain}.boot.xml`,
+  ]);
+  return uuid;
+}
+
+/** Make the simulated virsh's `verb` fail on `host` until the returned function is called. */
+export async function failSimVirsh(c: Cluster, host: string, verb: string) {
+  const mark = c.hostPath(host, `var/run/oneblk-sim/fail-${verb}`);
+  await Deno.mkdir(join(mark, ".."), { recursive: true });
+  await Deno.writeTextFile(mark, "");
+  return () => Deno.remove(mark);
+}
+
+/** The simulated virsh's call log on `host` (argv per line), emptied. */
+export async function simVirshCalls(c: Cluster, host: string): Promise<string[]> {
+  const log = c.hostPath(host, "var/run/oneblk-sim/virsh.log");
+  const text = await Deno.readTextFile(log).catch(() => "");
+  await Deno.remove(log).catch(() => {});
+  return text.split("\n").filter(Boolean);
 }

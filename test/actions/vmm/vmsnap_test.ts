@@ -3,8 +3,13 @@
  * vmm/kvm symlinks, for the three profiles: one atomic store snapshot per VM disk (persistent
  * image disk + volatile disk), a revert brings back every disk's bytes, delete removes them and
  * repeats; a store failure or a failed thaw leaves no snapshot; VMSNAPSHOT_LIMIT refuses in one
- * line and creates nothing; a running VM is not reverted; a VM without oneblk disks goes to the
- * host's stock script and its stdout is passed on.
+ * line and creates nothing; a VM without oneblk disks goes to the host's stock script and its
+ * stdout is passed on.
+ * Revert of a RUNNING VM (the only state oned calls it in) on the simulated virsh, whose running
+ * domain holds its store volumes open: the domain is stopped, every disk rolled back, and the
+ * domain started again with the same UUID; a start that fails leaves the disks reverted and the
+ * domain's XML kept, and a second revert finishes; a rollback that fails before any disk changed
+ * starts the domain again unchanged.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -26,20 +31,25 @@ import {
 import {
   assertOk,
   assertOneLineFailure,
-  domainFile,
-  installFakeVirsh,
+  failSimVirsh,
+  lexists,
+  simDomain,
+  simDomainFile,
+  startSimDomain,
+  vmDir,
 } from "../tm_system/helpers.ts";
+import { child } from "../../../lib/one/xml.ts";
 
 const LEN = 256 * 1024;
 
 describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", () => {
   let c: Cluster;
   let env: Env;
-  let virshEnv: Record<string, string>;
+  // the simulated cloud's own virsh (its default ONEBLK_VIRSH)
+  const virshEnv: Record<string, string> = {};
   before(async () => {
     c = await startCluster();
     env = new Env(c);
-    virshEnv = { ONEBLK_VIRSH: await installFakeVirsh(c) };
   });
   after(async () => {
     await env.close();
@@ -63,6 +73,37 @@ describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", ()
     await env.write(tc, vols[1], data[1], 0, tc.systemDs);
     const dsOf = [tc.imageDs, tc.systemDs];
     return { vmId, input, vols, data, dsOf, dom: `one-${vmId}` };
+  }
+
+  /**
+   * Start the VM's domain on bravo: both volumes attached there, linked as DIR/disk.0 and
+   * DIR/disk.1, and opened by the simulated virsh. Returns the domain's UUID.
+   */
+  async function boot(tc: Case, vm: Awaited<ReturnType<typeof makeVm>>): Promise<string> {
+    const dir = vmDir(tc.systemDs, vm.vmId);
+    await Deno.mkdir(c.hostPath("bravo", dir), { recursive: true });
+    for (const [i, v] of vm.vols.entries()) {
+      const b = env.backend(tc, vm.dsOf[i]);
+      await b.attach(v, "bravo");
+      const link = c.hostPath("bravo", `${dir}/disk.${i}`);
+      await Deno.remove(link).catch(() => {});
+      await Deno.symlink(c.hostPath("bravo", b.devicePath(v)), link);
+    }
+    return await startSimDomain(c, "bravo", vm.dom, dir, [
+      { target: "vda", path: `${dir}/disk.0` },
+      { target: "vdb", path: `${dir}/disk.1` },
+    ]);
+  }
+
+  /** Whether every volume of the VM is open on bravo. */
+  async function open(tc: Case, vm: Awaited<ReturnType<typeof makeVm>>): Promise<boolean[]> {
+    return await Promise.all(
+      vm.vols.map(async (v, i) =>
+        (await env.backend(tc, vm.dsOf[i]).attachments(v)).some((a) =>
+          a.host === "bravo" && a.inUse
+        )
+      ),
+    );
   }
 
   function message(tc: Case, input: VmInput, extra: Partial<VmInput> = {}): string {
@@ -128,21 +169,31 @@ describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", ()
         lcmState: 0,
         template: { SNAPSHOT: [{ SNAPSHOT_ID: 0, HYPERVISOR_ID: hv, NAME: "s0" }] },
       });
-      // a running domain is not reverted
-      await Deno.mkdir(join(domainFile(c, "bravo", vm.dom), ".."), { recursive: true });
-      await Deno.writeTextFile(domainFile(c, "bravo", vm.dom), "mem");
-      try {
-        assertOneLineFailure(await run(tc, "revert", args, withSnap), /power it off/);
-      } finally {
-        await Deno.remove(domainFile(c, "bravo", vm.dom));
-      }
-      assert.deepEqual(await shas(tc, vm), await Promise.all(changed.map((d) => shaBytes(d))));
-
-      // powered off: revert (twice: a repeat gives the same result)
+      // powered off (KEEP_SNAPSHOTS): revert (twice: a repeat gives the same result)
       for (let k = 0; k < 2; k++) {
         assertOk(await run(tc, "revert", args, withSnap));
         assert.deepEqual(await shas(tc, vm), await Promise.all(vm.data.map((d) => shaBytes(d))));
       }
+
+      // RUNNING, as oned calls it: stopped, reverted, started again as the same domain
+      for (const [i, v] of vm.vols.entries()) await env.write(tc, v, changed[i], 0, vm.dsOf[i]);
+      const uuid = await boot(tc, vm);
+      assert.deepEqual(await open(tc, vm), [true, true]);
+      const running = message(tc, vm.input, {
+        state: 3,
+        lcmState: 24,
+        template: { SNAPSHOT: [{ SNAPSHOT_ID: 0, HYPERVISOR_ID: hv, NAME: "s0", ACTIVE: "YES" }] },
+      });
+      assertOk(await run(tc, "revert", [vm.dom, hv, vm.vmId, "bravo"], running));
+      assert.deepEqual(await shas(tc, vm), await Promise.all(vm.data.map((d) => shaBytes(d))));
+      const back = await simDomain(c, "bravo", vm.dom);
+      assert.equal(back && child(back, "uuid")?.text, uuid, "the same domain runs again");
+      assert.deepEqual(await open(tc, vm), [true, true], "and holds its disks open");
+      assert.equal(
+        await lexists(c.hostPath("bravo", `${vmDir(tc.systemDs, vm.vmId)}/oneblk-revert.xml`)),
+        false,
+      );
+      await Deno.remove(simDomainFile(c, "bravo", vm.dom));
 
       // delete, and again (missing = fine)
       for (let k = 0; k < 2; k++) {
@@ -178,18 +229,17 @@ describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", ()
       assert.deepEqual(await snapNames(tc, vm), [[], []]);
 
       // snapshots made, then the thaw fails: they are deleted again
-      await Deno.mkdir(join(domainFile(c, "bravo", vm.dom), ".."), { recursive: true });
-      await Deno.writeTextFile(domainFile(c, "bravo", vm.dom), "mem");
-      const failThaw = c.hostPath("bravo", "var/run/fakevirsh/fail-domfsthaw");
-      await Deno.writeTextFile(failThaw, "");
+      await Deno.mkdir(join(simDomainFile(c, "bravo", vm.dom), ".."), { recursive: true });
+      await Deno.writeTextFile(simDomainFile(c, "bravo", vm.dom), "mem");
+      const thawWorks = await failSimVirsh(c, "bravo", "domfsthaw");
       try {
         const bad = await run(tc, "create", args, stdin, { VMSNAPSHOT_FSFREEZE: "YES" });
         assertOneLineFailure(bad, /may still be frozen/);
       } finally {
-        await Deno.remove(failThaw);
+        await thawWorks();
       }
       assert.deepEqual(await snapNames(tc, vm), [[], []]);
-      const calls = await Deno.readTextFile(c.hostPath("bravo", "var/run/fakevirsh/calls.log"));
+      const calls = await Deno.readTextFile(c.hostPath("bravo", "var/run/oneblk-sim/virsh.log"));
       assert.match(calls, new RegExp(`domfsfreeze ${vm.dom}`));
 
       // frozen and thawed: the snapshot is made
@@ -200,7 +250,73 @@ describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", ()
         await snapNames(tc, vm),
         vm.vols.map((v) => [tc.profile.vmSnapshotName(v, 3, ts)]),
       );
-      await Deno.remove(domainFile(c, "bravo", vm.dom));
+      await Deno.remove(simDomainFile(c, "bravo", vm.dom));
+    });
+
+    it(`${tc.driver}: a revert that fails part way says what state the VM is in`, async () => {
+      const vm = await makeVm(tc, 5);
+      const r = await run(tc, "create", [vm.dom, 0, vm.vmId, "bravo"], message(tc, vm.input));
+      assertOk(r);
+      const hv = r.stdout.trim();
+      const changed = [pattern(vm.vmId * 10 + 7, LEN), pattern(vm.vmId * 10 + 8, LEN)];
+      for (const [i, v] of vm.vols.entries()) await env.write(tc, v, changed[i], 0, vm.dsOf[i]);
+      const uuid = await boot(tc, vm);
+      const stdin = message(tc, vm.input, {
+        state: 3,
+        lcmState: 24,
+        template: { SNAPSHOT: [{ SNAPSHOT_ID: 0, HYPERVISOR_ID: hv, NAME: "s0", ACTIVE: "YES" }] },
+      });
+      const args = [vm.dom, hv, vm.vmId, "bravo"];
+      const kept = `${vmDir(tc.systemDs, vm.vmId)}/oneblk-revert.xml`;
+
+      // the first rollback fails: nothing changed, the domain runs again
+      if (tc.driver === "storpool") {
+        c.storpool.addFault({ method: "VolumeRevert", status: 500, times: 50 });
+      } else {
+        c.linstor.addFault({
+          method: "POST",
+          path: "snapshot-rollback",
+          action: "error",
+          times: 1,
+        });
+      }
+      try {
+        assertOneLineFailure(
+          await run(tc, "revert", args, stdin),
+          /nothing reverted.*started again unchanged/,
+          { ignoreInfo: true },
+        );
+      } finally {
+        if (tc.driver === "storpool") c.storpool.clearFaults();
+        else c.linstor.clearFaults();
+      }
+      assert.deepEqual(await shas(tc, vm), await Promise.all(changed.map((d) => shaBytes(d))));
+      assert.equal(child((await simDomain(c, "bravo", vm.dom))!, "uuid")?.text, uuid);
+      assert.deepEqual(await open(tc, vm), [true, true]);
+
+      // the disks are reverted but the domain does not start: it stays off, its XML kept
+      const createWorks = await failSimVirsh(c, "bravo", "create");
+      try {
+        assertOneLineFailure(
+          await run(tc, "revert", args, stdin),
+          /disks reverted to VM snapshot 0, but the domain could not be started on bravo.*kept in .*oneblk-revert\.xml; revert again/,
+          { ignoreInfo: true },
+        );
+      } finally {
+        await createWorks();
+      }
+      assert.equal(await simDomain(c, "bravo", vm.dom), null);
+      assert.deepEqual(await open(tc, vm), [false, false]);
+      assert.ok(await lexists(c.hostPath("bravo", kept)));
+      assert.deepEqual(await shas(tc, vm), await Promise.all(vm.data.map((d) => shaBytes(d))));
+      // reverting again finishes: the same domain starts from the kept XML
+      const again = await run(tc, "revert", args, stdin);
+      assertOk(again);
+      assert.match(again.stderr, /finishing an earlier revert/);
+      assert.equal(child((await simDomain(c, "bravo", vm.dom))!, "uuid")?.text, uuid);
+      assert.deepEqual(await open(tc, vm), [true, true]);
+      assert.equal(await lexists(c.hostPath("bravo", kept)), false);
+      await Deno.remove(simDomainFile(c, "bravo", vm.dom));
     });
 
     it(`${tc.driver}: VMSNAPSHOT_LIMIT refuses in one line and creates nothing`, async () => {

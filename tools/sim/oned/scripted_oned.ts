@@ -12,8 +12,12 @@
  *    failure, resolving `clone.ssh` → `clone` like one_tm.rb;
  *  - VMM steps that are TM scripts (context, pre/post/failmigrate with base64 `<VM>` on stdin,
  *    pre/postbackup[_live] with raw `<VM>` on stdin, snap_create_live, resize);
- *  - VMM local overrides (`-l save=…,restore=…`) with base64 VMM_DRIVER_ACTION_DATA on stdin.
- *    Without an installed override the stock host action is emulated (checkpoint file).
+ *  - VMM local overrides (`-l save=…,restore=…,snapshot*=…,attach_disk=…,detach_disk=…`) with
+ *    base64 VMM_DRIVER_ACTION_DATA on stdin, and `deploy=…` with the deployment file it writes
+ *    on the front-end (vm.xml/ds.xml beside it from 6.0) and the base64 domain XML on stdin; the
+ *    deploy id is what the override printed. Without an installed override the stock host action
+ *    runs (the simulated hosts' stock attach/detach scripts) or is emulated (deploy, checkpoint
+ *    file). A VM snapshot revert is only for a RUNNING VM, whose domain must run afterwards.
  *
  * Every call runs with the front-end's working directory (`/var/lib/one` of host alpha),
  * the cluster's environment and a deadline. Each answer is judged the way oned judges it:
@@ -34,7 +38,8 @@
  * driver programs as the MADs do), documents.ts (the simulated oned's documents of its models),
  * images.ts (image operations and monitoring), transfer_lines.ts (the TM lines oned writes),
  * vms.ts (VM lifecycle steps), vm_storage.ts (disk and VM snapshots, resize, save-as, backups)
- * and virsh.ts (the simulated hosts' libvirt). ScriptedOned is the top layer.
+ * and domain.ts (the domain XML oned writes). ScriptedOned is the top layer. The hosts' libvirt
+ * (virsh, stock VMM scripts) is tools/sim/libvirt.ts.
  */
 import type { Cluster } from "../cluster.ts";
 import type { ScriptedOnedOptions } from "./scripted/models.ts";
@@ -64,7 +69,6 @@ export {
   onedErrorText,
   parseMonitor,
 } from "./scripted/conventions.ts";
-export { SIM_VIRSH } from "./scripted/virsh.ts";
 
 /** Plays oned and its MADs against a simulated cluster (see the file header). */
 export class ScriptedOned extends OnedVmStorage {

@@ -88,7 +88,7 @@ export abstract class OnedDocuments extends OnedMads {
       name: vm.name,
       state: vm.state,
       lcmState: vm.lcmState,
-      deployId: `one-${vm.id}`,
+      deployId: vm.deployId,
       disks: vm.disks.map((d) => this.#diskInput(d)),
       contextDiskId: vm.contextDiskId ?? undefined,
       history,
@@ -129,6 +129,7 @@ export abstract class OnedDocuments extends OnedMads {
     }
     extra.ALLOW_ORPHANS = "YES";
     return {
+      attach: d.attach,
       diskId: d.diskId,
       imageId: d.imageId,
       image: d.image,

@@ -20,7 +20,7 @@ import {
   type ScriptedOnedOptions,
   type VmModel,
 } from "./models.ts";
-import { SIM_VIRSH } from "./virsh.ts";
+import { installSimLibvirt } from "../../libvirt.ts";
 
 /** The cluster, profile and played version, and the driver programs run so far. */
 export abstract class OnedMads {
@@ -62,8 +62,8 @@ export abstract class OnedMads {
   async prepare(): Promise<void> {
     await Deno.writeTextFile(join(this.cluster.remotes, "VERSION"), `${this.convention.version}\n`);
     await Deno.mkdir(this.feCwd, { recursive: true });
-    await Deno.mkdir(join(this.cluster.root, "bin"), { recursive: true });
-    await Deno.writeTextFile(this.virsh, SIM_VIRSH, { mode: 0o755 });
+    // The hosts' stock scripts answer as the played version's do (deploy id: UUID or name).
+    await installSimLibvirt(this.cluster.root, CLUSTER_HOSTS, this.convention.version);
     try {
       this.#statsOffset = (await Deno.stat(join(this.cluster.root, "stats.jsonl"))).size;
     } catch {
@@ -96,8 +96,12 @@ export abstract class OnedMads {
     }
   }
 
-  /** The VMM override file for `save`/`restore` of this profile, or null when none exists. */
-  vmmOverride(action: "save" | "restore"): string | null {
+  /**
+   * The VMM override file (vmm/kvm/<name>) of this profile for a VM_MAD action (`save`,
+   * `restore`, `deploy`, `attach_disk`, `detach_disk`), or null when none is installed: oned
+   * then runs the host's stock script.
+   */
+  vmmOverride(action: string): string | null {
     return this.#override(action);
   }
 
@@ -125,7 +129,7 @@ export abstract class OnedMads {
     const dsMad = this.datastore(this.imageDs).dsMad;
     return actions.filter((a) => {
       const [kind, name] = a.split("/");
-      if (kind === "vmm") return this.vmmOverride(name as "save" | "restore") === null;
+      if (kind === "vmm") return this.vmmOverride(name) === null;
       if (kind === "datastore") return !this.installed("datastore", dsMad, name);
       return !this.installed("tm", tm, name);
     });

@@ -120,6 +120,8 @@ export interface VmDiskModel {
   readonly: boolean;
   snapshots: SnapshotInput[];
   nextSnapshot: number;
+  /** ATTACH=YES: being hot-plugged (disk attach). */
+  attach?: boolean;
 }
 
 /** A VM snapshot (`onevm snapshot-create`), TEMPLATE/SNAPSHOT. */
@@ -159,6 +161,10 @@ export interface VmModel {
   marks: InUseMark[];
   /** Sequence of transfer files written. */
   transferSeq: number;
+  /** DEPLOY_ID: what the deploy printed (the domain UUID on 6.0+, `one-<id>` on 5.12). */
+  deployId: string;
+  /** The libvirt domain's UUID once deployed (kept across redeploys). */
+  uuid?: string;
 }
 
 /** A disk of instantiate(). */
@@ -176,6 +182,8 @@ export interface InstantiateOptions {
   backupConfig?: Record<string, string | number>;
   /** TEMPLATE/MEMORY in MB (default 128). */
   memoryMb?: number;
+  /** USER_TEMPLATE attributes (e.g. T_PERSISTENT_CDROM). */
+  userTemplate?: Record<string, string>;
 }
 
 /** One file produced by a backup. */

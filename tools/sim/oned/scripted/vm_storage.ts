@@ -215,7 +215,7 @@ export abstract class OnedVmStorage extends OnedVms {
     return await this.vmmLocal(
       op,
       script,
-      [`one-${vm.id}`, arg, String(vm.id), host],
+      [vm.deployId, arg, String(vm.id), host],
       this.vmmData(vm, host),
     );
   }
@@ -255,12 +255,18 @@ export abstract class OnedVmStorage extends OnedVms {
     return snap;
   }
 
-  /** `onevm snapshot-revert` / `snapshot-delete` (VMM SNAPSHOTREVERT / SNAPSHOTDELETE). */
+  /**
+   * `onevm snapshot-revert` / `snapshot-delete` (VMM SNAPSHOTREVERT / SNAPSHOTDELETE). As in
+   * oned, a revert is only for a RUNNING VM, which must be running again afterwards.
+   */
   async vmSnapshot(action: "revert" | "delete", vmId: number, snapId: number): Promise<void> {
     const op = `vmSnapshot${action === "revert" ? "Revert" : "Delete"}`;
     const vm = this.vm(vmId);
     const snap = vm.vmSnapshots.find((x) => x.id === snapId);
     if (!snap) throw new OneblkError("input", `VM ${vmId} has no snapshot ${snapId}`);
+    if (action === "revert" && (vm.state !== 3 || vm.lcmState !== 3)) {
+      throw new OneblkError("input", `VM ${vmId} is not RUNNING (oned reverts only those)`);
+    }
     const prev = { state: vm.state, lcm: vm.lcmState };
     snap.active = true;
     this.setVmState(vm, vm.state, vm.state === 3 ? 24 : prev.lcm);
@@ -274,6 +280,9 @@ export abstract class OnedVmStorage extends OnedVms {
     } finally {
       snap.active = false;
       this.setVmState(vm, prev.state, prev.lcm);
+    }
+    if (action === "revert" && !(await this.domainRuns(vm, this.hostOf(vm)))) {
+      this.complain(op, `domain ${vm.deployId} is not running after the revert`);
     }
     if (action === "delete") vm.vmSnapshots = vm.vmSnapshots.filter((x) => x !== snap);
     this.putVm(vm);
@@ -310,7 +319,7 @@ export abstract class OnedVmStorage extends OnedVms {
     const args = [
       hostArg(host, this.vmDir(vm)),
       ids.join(":"),
-      `one-${vm.id}`,
+      vm.deployId,
       ...(this.convention.backupJobArg ? ["-"] : []),
       String(vm.id),
       String(this.systemDs),

@@ -7,8 +7,12 @@
 import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
 import { buildVmmActionXml } from "../builders.ts";
+import { compareVersion } from "../../../../lib/one/output.ts";
+import { buildDomainXml } from "./domain.ts";
 import { encodeBase64Text } from "../../../../lib/one/args.ts";
+import { SimRunner } from "../../../../lib/host/sim.ts";
 import {
+  type DiskSpec,
   type DriverCall,
   IMAGE_STATE,
   type InstantiateOptions,
@@ -42,14 +46,44 @@ export abstract class OnedVms extends OnedImages {
     return this.cluster.hostPath(host, `/var/run/oneblk-sim/domains/one-${id}`);
   }
 
+  /**
+   * The stock deploy of `vm` on `host`, played here: the domain (its deployment file, with its
+   * UUID) runs; DEPLOY_ID is the UUID on 6.0+, the name on 5.12.
+   */
   async #domainUp(vm: VmModel, host: string): Promise<void> {
     const p = this.domainPath(vm, host);
     await Deno.mkdir(join(p, ".."), { recursive: true });
-    await Deno.writeTextFile(p, `one-${vm.id} running on ${host}\n`);
+    vm.uuid ??= crypto.randomUUID();
+    await Deno.writeTextFile(p, this.#deploymentFile(vm));
+    vm.deployId = compareVersion(this.convention.version, "6.0.0") >= 0 ? vm.uuid : `one-${vm.id}`;
+  }
+
+  /** The domain XML oned writes for `vm` (tools/sim/oned/scripted/domain.ts). */
+  #deploymentFile(vm: VmModel): string {
+    return buildDomainXml(vm, {
+      dir: this.vmDir(vm),
+      version: this.convention.version,
+      uuid: vm.uuid,
+    });
   }
 
   async #domainDown(vm: VmModel, host: string): Promise<void> {
     await Deno.remove(this.domainPath(vm, host)).catch(() => {});
+  }
+
+  /** The "virsh migrate": the running domain (its XML) moves from `src` to `dst`. */
+  async #domainMove(vm: VmModel, src: string, dst: string): Promise<void> {
+    const text = await Deno.readTextFile(this.domainPath(vm, src)).catch(() => "");
+    await this.#domainDown(vm, src);
+    if (!text) return await this.#domainUp(vm, dst);
+    const p = this.domainPath(vm, dst);
+    await Deno.mkdir(join(p, ".."), { recursive: true });
+    await Deno.writeTextFile(p, text);
+  }
+
+  /** True when the domain of `vm` runs on `host`. */
+  protected async domainRuns(vm: VmModel, host: string): Promise<boolean> {
+    return await this.#domainExists(vm, host);
   }
 
   async #domainExists(vm: VmModel, host: string): Promise<boolean> {
@@ -139,52 +173,9 @@ export abstract class OnedVms extends OnedImages {
   async instantiate(opts: InstantiateOptions): Promise<VmModel> {
     const op = "instantiate";
     const id = this.#nextVmId();
-    const sys = this.datastore(this.systemDs);
-    const disks: VmDiskModel[] = opts.disks.map((spec, i) => {
-      const target = `vd${String.fromCharCode(97 + i)}`;
-      if ("image" in spec) {
-        const img = this.image(spec.image);
-        const { tm, sys: tmSys } = this.#diskTm(img.dsId);
-        const cdrom = img.type === 1;
-        return {
-          diskId: i,
-          imageId: img.id,
-          image: img.name,
-          source: img.source,
-          clone: !img.persistent && !cdrom,
-          persistent: img.persistent,
-          type: cdrom ? "CDROM" : "BLOCK",
-          sizeMb: spec.sizeMb ?? img.sizeMb,
-          originalSize: img.sizeMb,
-          format: img.format || "raw",
-          fs: "",
-          dsId: img.dsId,
-          tmMad: tm,
-          tmMadSystem: tmSys,
-          target,
-          readonly: spec.readonly ?? cdrom,
-          snapshots: [],
-          nextSnapshot: 0,
-        };
-      }
-      return {
-        diskId: i,
-        source: "",
-        clone: false,
-        persistent: false,
-        type: spec.volatile,
-        sizeMb: spec.sizeMb,
-        format: spec.format ?? "raw",
-        fs: spec.volatile === "fs" ? (spec.fs ?? "") : "",
-        dsId: this.systemDs,
-        tmMad: sys.tmMad,
-        tmMadSystem: "",
-        target,
-        readonly: false,
-        snapshots: [],
-        nextSnapshot: 0,
-      };
-    });
+    const disks = opts.disks.map((spec, i) =>
+      this.#diskModel(spec, i, `vd${String.fromCharCode(97 + i)}`)
+    );
     const vm: VmModel = {
       id,
       name: opts.name ?? `vm-${id}`,
@@ -196,7 +187,7 @@ export abstract class OnedVms extends OnedImages {
         hostname: opts.host,
         hid: this.hostId(opts.host),
         dsId: this.systemDs,
-        tmMad: sys.tmMad,
+        tmMad: this.datastore(this.systemDs).tmMad,
       }],
       backupConfig: {
         BACKUP_VOLATILE: "NO",
@@ -207,11 +198,12 @@ export abstract class OnedVms extends OnedImages {
         MODE: "FULL",
         ...(opts.backupConfig ?? {}),
       },
-      userTemplate: {},
+      userTemplate: { ...(opts.userTemplate ?? {}) },
       memoryMb: opts.memoryMb ?? 128,
       vmSnapshots: [],
       marks: [],
       transferSeq: 0,
+      deployId: `one-${id}`,
     };
     this.vms.set(id, vm);
     for (const d of disks) {
@@ -239,13 +231,104 @@ export abstract class OnedVms extends OnedImages {
     return vm;
   }
 
-  /** VMM DEPLOY: TM CONTEXT first, then the domain starts (disks open). */
+  /** The model of disk `i` of a VM from its spec. */
+  #diskModel(spec: DiskSpec, i: number, target: string): VmDiskModel {
+    const sys = this.datastore(this.systemDs);
+    if ("image" in spec) {
+      const img = this.image(spec.image);
+      const { tm, sys: tmSys } = this.#diskTm(img.dsId);
+      const cdrom = img.type === 1;
+      return {
+        diskId: i,
+        imageId: img.id,
+        image: img.name,
+        source: img.source,
+        clone: !img.persistent && !cdrom,
+        persistent: img.persistent,
+        type: cdrom ? "CDROM" : "BLOCK",
+        sizeMb: spec.sizeMb ?? img.sizeMb,
+        originalSize: img.sizeMb,
+        format: img.format || "raw",
+        fs: "",
+        dsId: img.dsId,
+        tmMad: tm,
+        tmMadSystem: tmSys,
+        target,
+        readonly: spec.readonly ?? cdrom,
+        snapshots: [],
+        nextSnapshot: 0,
+      };
+    }
+    return {
+      diskId: i,
+      source: "",
+      clone: false,
+      persistent: false,
+      type: spec.volatile,
+      sizeMb: spec.sizeMb,
+      format: spec.format ?? "raw",
+      fs: spec.volatile === "fs" ? (spec.fs ?? "") : "",
+      dsId: this.systemDs,
+      tmMad: sys.tmMad,
+      tmMadSystem: "",
+      target,
+      readonly: false,
+      snapshots: [],
+      nextSnapshot: 0,
+    };
+  }
+
+  /**
+   * VMM DEPLOY: TM CONTEXT first, then the domain starts (disks open). With the profile's
+   * deploy override installed, oned writes the deployment file (and, 6.0+, vm.xml and ds.xml
+   * beside it, base64: a local step's stdin) on the front-end and runs the override with
+   * `local_file host vmid host` and the base64 domain XML on stdin; its stdout is DEPLOY_ID.
+   * Otherwise the host's stock deploy is played here.
+   */
   async #deploy(op: string, vm: VmModel, bootLcm: number): Promise<void> {
     this.setVmState(vm, 3, bootLcm);
     await this.#context(op, vm);
-    await this.#domainUp(vm, this.hostOf(vm));
-    await this.#open(vm, this.hostOf(vm), op);
+    const host = this.hostOf(vm);
+    const script = this.vmmOverride("deploy");
+    if (!script) {
+      await this.#domainUp(vm, host);
+    } else {
+      try {
+        await this.#deployOverride(op, vm, host, script);
+      } catch (e) {
+        this.setVmState(vm, 3, 36); // BOOT_FAILURE
+        throw e;
+      }
+    }
+    await this.#open(vm, host, op);
     this.setVmState(vm, 3, 3);
+  }
+
+  async #deployOverride(op: string, vm: VmModel, host: string, script: string): Promise<void> {
+    const dir = this.cluster.hostPath(this.frontend, `/var/lib/one/vms/${vm.id}`);
+    await Deno.mkdir(dir, { recursive: true });
+    const local = join(dir, `deployment.${vm.history.length - 1}`);
+    const xml = this.#deploymentFile(vm);
+    await Deno.writeTextFile(local, xml);
+    if (compareVersion(this.convention.version, "6.0.0") >= 0) {
+      await Deno.writeTextFile(join(dir, "vm.xml"), encodeBase64Text(this.vmXml(vm)));
+      const ds = this.cluster.oned.state.datastores.get(this.systemDs) ?? "";
+      await Deno.writeTextFile(join(dir, "ds.xml"), encodeBase64Text(ds));
+    }
+    const call = await this.vmmLocal(op, script, [local, host, String(vm.id), host], xml);
+    const id = call.stdout.trim();
+    if (!id) call.complaints.push("the deploy override printed no deploy id");
+    if (!(await this.#domainExists(vm, host))) {
+      this.complain(op, `the deploy override did not start domain one-${vm.id} on ${host}`);
+      return await this.#domainUp(vm, host);
+    }
+    vm.deployId = id || `one-${vm.id}`;
+    const text = await Deno.readTextFile(this.domainPath(vm, host));
+    vm.uuid = /<uuid>([^<]+)<\/uuid>/.exec(text)?.[1] ?? vm.uuid;
+    const want = compareVersion(this.convention.version, "6.0.0") >= 0 ? vm.uuid : `one-${vm.id}`;
+    if (id && id !== want) {
+      call.complaints.push(`deploy id ${JSON.stringify(id)} is not the stock deploy's (${want})`);
+    }
   }
 
   /** The CONTEXT line oned puts in TM_COMMAND (deploy, restore). */
@@ -333,8 +416,7 @@ export abstract class OnedVms extends OnedImages {
     }
     // The "virsh migrate": the domain now holds its disks on dst instead of src.
     this.#close(vm);
-    await this.#domainDown(vm, src);
-    await this.#domainUp(vm, dst);
+    await this.#domainMove(vm, src, dst);
     await this.#open(vm, dst, op);
     const post = await this.tmLine(op, `POSTMIGRATE ${sys.tmMad} ${args}`, stdin());
     if (!post.ok) post.complaints.push("postmigrate failed (no_fail: oned carries on)");
@@ -385,7 +467,7 @@ export abstract class OnedVms extends OnedImages {
       await this.vmmLocal(
         op,
         script,
-        [checkpoint, dst, `one-${vm.id}`, String(vm.id), dst],
+        [checkpoint, dst, vm.deployId, String(vm.id), dst],
         this.vmmData(vm, dst, { checkpoint, tmCommand: this.#contextLine(vm) ?? undefined }),
       );
       if (!(await this.#domainExists(vm, dst))) {
@@ -409,16 +491,24 @@ export abstract class OnedVms extends OnedImages {
   protected vmmData(
     vm: VmModel,
     host: string,
-    o: { checkpoint?: string; tmCommand?: string; migrHost?: string } = {},
+    o: {
+      checkpoint?: string;
+      tmCommand?: string;
+      tmCommandRollback?: string;
+      migrHost?: string;
+      diskTargetPath?: string;
+    } = {},
   ): string {
     return buildVmmActionXml({
       vm: this.vmXml(vm, { historyLimit: 2 }),
       datastore: this.cluster.oned.state.datastores.get(this.systemDs),
       host,
       migrHost: o.migrHost,
-      deployId: `one-${vm.id}`,
+      deployId: vm.deployId,
       checkpointFile: o.checkpoint,
       tmCommand: o.tmCommand,
+      tmCommandRollback: o.tmCommandRollback,
+      diskTargetPath: o.diskTargetPath,
     });
   }
 
@@ -441,7 +531,7 @@ export abstract class OnedVms extends OnedImages {
         await this.vmmLocal(
           op,
           script,
-          [`one-${vm.id}`, checkpoint, host, String(vm.id), host],
+          [vm.deployId, checkpoint, host, String(vm.id), host],
           this.vmmData(vm, host, { checkpoint }),
         );
         if (await this.#domainExists(vm, host)) {
@@ -508,5 +598,173 @@ export abstract class OnedVms extends OnedImages {
     }
     this.setVmState(vm, 6, 0);
     this.putHostVms();
+  }
+
+  /**
+   * The target oned gives a hot-attached disk: the first free name with its prefix (`vd` for
+   * disks; CDROMs `hd`, or `sd` on 7.2+ whose machines are q35).
+   */
+  #attachTarget(vm: VmModel, cdrom: boolean): string {
+    const prefix = !cdrom
+      ? "vd"
+      : compareVersion(this.convention.version, "7.2.0") >= 0
+      ? "sd"
+      : "hd";
+    const used = new Set(vm.disks.map((d) => d.target));
+    // the context CD: hda (sda on q35)
+    if (vm.contextDiskId !== null) {
+      used.add(compareVersion(this.convention.version, "7.2.0") >= 0 ? "sda" : "hda");
+    }
+    for (let i = 0; i < 26; i++) {
+      const t = `${prefix}${String.fromCharCode(97 + i)}`;
+      if (!used.has(t)) return t;
+    }
+    throw new OneblkError("input", `VM ${vm.id} has no free ${prefix} target`);
+  }
+
+  /** The TM line that undoes the attach of `d` (TM_COMMAND_ROLLBACK) or detaches it. */
+  #detachLine(vm: VmModel, d: VmDiskModel, host: string): string {
+    return epilogLines({ ...vm, disks: [d] }, this.#place(vm), host, false)[0];
+  }
+
+  /** Run the profile's `attach_disk`/`detach_disk` override, or the host's stock script. */
+  async #hotplugCall(
+    op: string,
+    vm: VmModel,
+    d: VmDiskModel,
+    action: "attach_disk" | "detach_disk",
+    data: string,
+  ): Promise<void> {
+    const host = this.hostOf(vm);
+    const path = `${this.vmDir(vm)}/disk.${d.diskId}`;
+    const index = String(d.target.charCodeAt(d.target.length - 1) - 97);
+    const b64 = encodeBase64Text(data);
+    const params = action === "attach_disk"
+      ? [vm.deployId, path, d.target, index, b64]
+      : [vm.deployId, path, d.target, index];
+    const script = this.vmmOverride(action);
+    if (script) {
+      await this.vmmLocal(op, script, [...params, String(vm.id), host], data);
+      return;
+    }
+    // oned runs the stock script on the host (remote steps get the decoded message on stdin)
+    const hosts = new SimRunner(this.cluster.root);
+    try {
+      await hosts.run(host, [`/var/tmp/one/vmm/kvm/${action}`, ...params], { stdin: data });
+    } catch (e) {
+      throw new OnedFailure(`${op}: stock ${action}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * `onevm disk-attach` of a RUNNING VM: the new DISK (ATTACH=YES) gets the next DISK_ID and a
+   * free target, the TM step makes DIR/disk.N (LN/CLONE, MKIMAGE/MKSWAP), then VMM ATTACH_DISK
+   * (the profile's override, else the host's stock script); when that fails the TM rollback
+   * runs and the disk is dropped. Returns the new disk.
+   */
+  async attachDisk(vmId: number, spec: DiskSpec): Promise<VmDiskModel> {
+    const op = "attachDisk";
+    const vm = this.vm(vmId);
+    if (vm.state !== 3 || vm.lcmState !== 3) {
+      throw new OneblkError("input", `VM ${vmId} is not RUNNING`);
+    }
+    const ids = vm.disks.map((x) => x.diskId);
+    if (vm.contextDiskId !== null) ids.push(vm.contextDiskId);
+    const id = Math.max(-1, ...ids) + 1;
+    const cdrom = "image" in spec && this.image(spec.image).type === 1;
+    const d = { ...this.#diskModel(spec, id, this.#attachTarget(vm, cdrom)), attach: true };
+    const host = this.hostOf(vm);
+    const line = prologLines({ ...vm, disks: [d] }, {
+      host,
+      dir: this.vmDir(vm),
+      frontend: this.frontend,
+      legacyFstype: this.convention.legacyFstype,
+    })[0];
+    const rollback = this.#detachLine(vm, d, host);
+    vm.disks.push(d);
+    this.setVmState(vm, 3, 17); // HOTPLUG
+    const undo = () => {
+      vm.disks = vm.disks.filter((x) => x !== d);
+      this.setVmState(vm, 3, 3);
+    };
+    const tm = await this.tmLine(op, line);
+    if (!tm.ok) {
+      undo();
+      this.fail(op, "TM attach", tm);
+    }
+    const data = this.vmmData(vm, host, {
+      tmCommand: line,
+      tmCommandRollback: rollback,
+      diskTargetPath: `${this.vmDir(vm)}/disk.${d.diskId}`,
+    });
+    try {
+      await this.#hotplugCall(op, vm, d, "attach_disk", data);
+    } catch (e) {
+      const rb = await this.tmLine(op, rollback);
+      if (!rb.ok) rb.complaints.push("TM_COMMAND_ROLLBACK failed after a failed attach");
+      undo();
+      throw e;
+    }
+    d.attach = false;
+    if (d.imageId !== undefined) {
+      const img = this.image(d.imageId);
+      img.vms.push(vm.id);
+      img.state = img.persistent ? IMAGE_STATE.USED_PERS : IMAGE_STATE.USED;
+      this.putImage(img);
+    }
+    const m = await this.linkedVolume(host, `${this.vmDir(vm)}/disk.${d.diskId}`);
+    if (m && !vm.marks.some((x) => x.name === m.name && x.host === m.host)) {
+      if (this.#setMark(m, true) === null) vm.marks.push(m);
+    }
+    this.setVmState(vm, 3, 3);
+    return d;
+  }
+
+  /**
+   * `onevm disk-detach` of a RUNNING VM: VMM DETACH_DISK (the profile's override, else the
+   * host's stock script), then the TM step (MVDS for a persistent image, DELETE otherwise).
+   */
+  async detachDisk(vmId: number, diskId: number): Promise<void> {
+    const op = "detachDisk";
+    const vm = this.vm(vmId);
+    if (vm.state !== 3 || vm.lcmState !== 3) {
+      throw new OneblkError("input", `VM ${vmId} is not RUNNING`);
+    }
+    const d = vm.disks.find((x) => x.diskId === diskId);
+    if (!d) throw new OneblkError("input", `VM ${vmId} has no disk ${diskId}`);
+    const host = this.hostOf(vm);
+    const line = this.#detachLine(vm, d, host);
+    d.attach = true;
+    this.setVmState(vm, 3, 17);
+    try {
+      await this.#hotplugCall(
+        op,
+        vm,
+        d,
+        "detach_disk",
+        this.vmmData(vm, host, { tmCommand: line }),
+      );
+    } catch (e) {
+      d.attach = false;
+      this.setVmState(vm, 3, 3);
+      throw e;
+    }
+    const m = await this.linkedVolume(host, `${this.vmDir(vm)}/disk.${d.diskId}`);
+    if (m) {
+      this.#setMark(m, false);
+      vm.marks = vm.marks.filter((x) => !(x.name === m.name && x.host === m.host));
+    }
+    const tm = await this.tmLine(op, line);
+    vm.disks = vm.disks.filter((x) => x !== d);
+    if (d.imageId !== undefined) {
+      const img = this.images.get(d.imageId);
+      if (img) {
+        img.vms = img.vms.filter((v) => v !== vm.id);
+        if (!img.vms.length) img.state = IMAGE_STATE.READY;
+        this.putImage(img);
+      }
+    }
+    this.setVmState(vm, 3, 3);
+    if (!tm.ok) this.fail(op, "TM detach", tm);
   }
 }
