@@ -94,6 +94,17 @@ describe("dispatch", () => {
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
     }
+    // A driver payload where a command was expected (argv[0] lost): never echoed in full.
+    const payload = btoa("<DS_DRIVER_ACTION_DATA>" + "x".repeat(300) + "</DS_DRIVER_ACTION_DATA>");
+    for (const args of [[payload, "12"], ["run", payload, "linstor", "cp"]]) {
+      const r = await oneblk(args);
+      assert.equal(r.code, 1);
+      assert.ok(!r.stderr.includes(payload), r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`'${payload.slice(0, 32)}…' \\(${payload.length} characters\\)`),
+      );
+    }
     const bad = await oneblk(["run", "datastore", "linstor", "stat", "3"], "<not base64>");
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /not valid base64/);
