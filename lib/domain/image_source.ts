@@ -21,7 +21,7 @@
  *    files, which are refused) and reads the qcow2 header (virtual size, backing file,
  *    external data file).
  */
-import { createHash, type Hash } from "node:crypto";
+import type { Hash } from "node:crypto";
 import { normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
@@ -436,7 +436,11 @@ export async function openImage(
     sha1: undefined as string | undefined,
   };
   const hashes: Partial<Record<DigestName, Hash>> = {};
-  for (const d of opts.digests ?? []) hashes[d] = createHash(d);
+  if (opts.digests?.length) {
+    // Node's hashes (MD5 has no web crypto equivalent) load only when a digest is asked for.
+    const { createHash } = await import("node:crypto");
+    for (const d of opts.digests) hashes[d] = createHash(d);
+  }
 
   // Read the head (it stays queued for the stream).
   const pending: Uint8Array[] = [];

@@ -292,12 +292,16 @@ export function monitorVmLine(u: VmDiskUsage): string {
 /** Largest UDP payload sendMonitorVm puts in one datagram. */
 export const MAX_MONITOR_DATAGRAM = 60_000;
 
-function monitorMessage(
-  lines: string[],
-  oid: number,
-  deflateSync: (b: Uint8Array) => Uint8Array,
-): string {
-  const z = deflateSync(new TextEncoder().encode(lines.join("\n") + "\n"));
+/** zlib-compressed bytes (RFC 1950, as Ruby's Zlib::Deflate) with the web CompressionStream. */
+async function zlibDeflate(bytes: Uint8Array): Promise<Uint8Array> {
+  const zipped = new Blob([bytes as BlobPart]).stream().pipeThrough(
+    new CompressionStream("deflate"),
+  );
+  return new Uint8Array(await new Response(zipped).arrayBuffer());
+}
+
+async function monitorMessage(lines: string[], oid: number): Promise<string> {
+  const z = await zlibDeflate(new TextEncoder().encode(lines.join("\n") + "\n"));
   let bin = "";
   for (let i = 0; i < z.length; i += 0x8000) {
     bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
@@ -313,24 +317,22 @@ export async function buildMonitorVmMessages(
   lines: string[],
   opts: { oid?: number; maxBytes?: number } = {},
 ): Promise<string[]> {
-  // node:zlib is loaded only here: it costs every other action start-up time.
-  const { deflateSync } = await import("node:zlib");
   const oid = opts.oid ?? -1;
   const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
   const out: string[] = [];
-  const pack = (batch: string[]): void => {
+  const pack = async (batch: string[]): Promise<void> => {
     if (batch.length === 0) return;
-    const msg = monitorMessage(batch, oid, deflateSync);
+    const msg = await monitorMessage(batch, oid);
     if (msg.length <= max) out.push(msg);
     else if (batch.length === 1) {
       throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
     } else {
       const half = Math.ceil(batch.length / 2);
-      pack(batch.slice(0, half));
-      pack(batch.slice(half));
+      await pack(batch.slice(0, half));
+      await pack(batch.slice(half));
     }
   };
-  pack(lines);
+  await pack(lines);
   return out;
 }
 
