@@ -3,7 +3,7 @@
  * context, runs it, and reports failure the way the calling oned version shows it.
  */
 import type { Invocation } from "../lib/dispatch.ts";
-import { errorLine, OneblkError } from "../lib/errors.ts";
+import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 import { createContext } from "../lib/context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
 import { checkArity } from "../lib/one/args.ts";
@@ -25,7 +25,9 @@ export function resolve(inv: Invocation) {
       const names = listActions().filter((a) => a.kind === "vmm").map((a) => a.name);
       throw new OneblkError(
         "usage",
-        `unknown vmm action '${inv.driver}/${inv.name}' (known: ${names.join(", ") || "none"})`,
+        `unknown vmm action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
+          names.join(", ") || "none"
+        })`,
       );
     }
     return { def, driver: o.driver };
@@ -33,14 +35,16 @@ export function resolve(inv: Invocation) {
   if (!isDriver(inv.driver)) {
     throw new OneblkError(
       "usage",
-      `unknown ${inv.kind} driver '${inv.driver}' (known: ${DRIVERS.join(", ")})`,
+      `unknown ${inv.kind} driver ${quoteArg(inv.driver)} (known: ${DRIVERS.join(", ")})`,
     );
   }
   const def = findAction(inv.kind, inv.action);
   if (!def) {
     throw new OneblkError(
       "usage",
-      `unknown ${inv.kind} action '${inv.driver}/${inv.name}' (known: ${known(inv.kind)})`,
+      `unknown ${inv.kind} action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
+        known(inv.kind)
+      })`,
     );
   }
   return { def, driver: inv.driver };
@@ -73,7 +77,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
-    ctx = createContext(inv, driver, env, version, remotes);
+    ctx = await createContext(inv, driver, env, version, remotes);
     await mod.run(ctx);
     await ctx.flush();
   } catch (e) {

@@ -54,7 +54,7 @@ import {
   type LinstorReply,
   seg,
 } from "./client.ts";
-import { parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
+import { linstorDevicePath, parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -270,8 +270,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   devicePath(volume: string): string {
-    const { rd, vnr } = parseVolumeRef(volume);
-    return `/dev/drbd/by-res/${rd}/${vnr}`;
+    return linstorDevicePath(volume);
   }
 
   async #rd(volume: string): Promise<RdJson | null> {

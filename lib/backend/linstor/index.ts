@@ -3,10 +3,18 @@
  * placement type and how they open the backend (backend.ts, REST client client.ts).
  */
 import type { StoreImpl } from "../types.ts";
-import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
+import { DeferredBackend } from "../deferred.ts";
+import type { LinstorPlacement } from "./backend.ts";
+import { linstorDevicePath } from "./volume_ref.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
-export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
+export {
+  linstorDevicePath,
+  parseVolumeRef,
+  rdOf,
+  type VolumeRef,
+  volumeRef,
+} from "./volume_ref.ts";
 
 /** How to reach a LINSTOR controller (a datastore's store settings). */
 export interface LinstorStore {
@@ -18,16 +26,24 @@ export interface LinstorStore {
   keyFile?: string;
 }
 
-/** The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. */
+/**
+ * The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. The backend's
+ * code loads on its first call (lib/backend/deferred.ts).
+ */
 export const linstorStore: StoreImpl<LinstorStore, LinstorPlacement> = {
   kind: "linstor",
   open(store, deps) {
-    return createLinstorBackend({
-      controllers: store.controllers,
-      caFile: store.caFile,
-      certFile: store.certFile,
-      keyFile: store.keyFile,
-      token: deps.env.LINSTOR_TOKEN || undefined,
-    }, { hosts: deps.hosts });
+    return new DeferredBackend(
+      "linstor",
+      linstorDevicePath,
+      async () =>
+        (await import("./backend.ts")).createLinstorBackend({
+          controllers: store.controllers,
+          caFile: store.caFile,
+          certFile: store.certFile,
+          keyFile: store.keyFile,
+          token: deps.env.LINSTOR_TOKEN || undefined,
+        }, { hosts: deps.hosts }),
+    );
   },
 };

@@ -50,6 +50,11 @@ export interface StorpoolConfig {
   devDir?: string;
 }
 
+/** The device of a volume on a host: `<devDir>/<volume>` (default /dev/storpool/<volume>). */
+export function storpoolDevicePath(cfg: Pick<StorpoolConfig, "devDir">, volume: string): string {
+  return `${(cfg.devDir ?? "/dev/storpool").replace(/\/+$/, "")}/${volume}`;
+}
+
 /** Where each connection setting came from (for diagnostics; never the token itself). */
 export interface StorpoolConfigSources {
   host: "template" | "rc" | "storpool.conf";
