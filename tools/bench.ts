@@ -235,7 +235,7 @@ async function templateVolumes(c: Cluster): Promise<void> {
     const ds = s.datastore(s.systemDs);
     const be = openBackend(s.profile.store(ds.template, ds.id), {
       env: c.env,
-      hosts: hostRunnerFromEnv(c.env),
+      hosts: await hostRunnerFromEnv(c.env),
       one: () => OneClient.fromEnv({ env: c.env }),
     });
     try {

@@ -30,7 +30,7 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { install } from "../../app/install.ts";
+import { defaultBin, install } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
@@ -114,10 +114,10 @@ export interface ActionStats {
   one: number;
 }
 
-const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
-
 /** Start the simulated cloud. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  // Started from the sources (tests): the launcher must not run a bundle built from others.
+  if (import.meta.url.endsWith(".ts")) await (await import("../bundle.ts")).refreshBundle();
   const ownRoot = !opts.root;
   const root = opts.root ?? await Deno.makeTempDir({ prefix: "oneblk-cluster-" });
   const hostsRoot = join(root, "hosts");
@@ -199,7 +199,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const remotes = join(root, "remotes");
   await Deno.mkdir(remotes, { recursive: true });
   await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
-  await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
+  await install({ remotes, drivers: [...DRIVERS], bin: defaultBin(), actions: listActions() });
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
   const virsh = await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
     linstor: linstor.url,
