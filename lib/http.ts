@@ -76,6 +76,16 @@ export function backoffMs(attempt: number, baseMs: number, capMs = Infinity): nu
   return Math.min(capMs, baseMs * 2 ** (attempt - 1));
 }
 
+/**
+ * A reply's body as text (UTF-8, invalid bytes replaced, as `Response.text()`), counting its
+ * decoded size into `stats.bytes`.
+ */
+export async function replyText(res: Response, stats: { bytes: number }): Promise<string> {
+  const body = new Uint8Array(await res.arrayBuffer());
+  stats.bytes += body.length;
+  return new TextDecoder().decode(body);
+}
+
 /** One call's deadline: a signal that aborts when the time is up, for every attempt and wait. */
 export class Deadline {
   /** Aborted when the deadline passes. */

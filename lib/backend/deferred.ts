@@ -22,7 +22,7 @@ import type {
 } from "./types.ts";
 
 /** The loaded-or-not state's stats before the first call: nothing was asked. */
-const NO_REQUESTS: BackendStats = Object.freeze({ requests: 0 });
+const NO_REQUESTS: BackendStats = Object.freeze({ requests: 0, bytes: 0 });
 
 /** The stand-in (see the module doc). */
 export class DeferredBackend<P extends PlacementBase> implements Backend<P> {

@@ -24,11 +24,13 @@ import {
   backoffMs,
   Deadline,
   mayRetry,
+  replyText,
   type RequestKind,
   shortTransportError,
   type TransportFailure,
   transportFailure,
 } from "../../http.ts";
+import type { BackendStats } from "../types.ts";
 import {
   type ApiCallRc,
   describeRc,
@@ -226,6 +228,29 @@ export function buildQuery(q?: Query): string {
   return s ? `?${s}` : "";
 }
 
+/**
+ * `names` cut into lists whose `param=<name>&…` query string stays within `maxQueryBytes`: the
+ * controller's HTTP server refuses request heads over 8 KiB, so a name filter of thousands of
+ * resources is sent as several requests.
+ */
+export function nameChunks(names: string[], param: string, maxQueryBytes = 6000): string[][] {
+  const chunks: string[][] = [];
+  let cur: string[] = [];
+  let size = 0;
+  for (const n of names) {
+    const len = param.length + 2 + encodeURIComponent(n).length;
+    if (cur.length && size + len > maxQueryBytes) {
+      chunks.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(n);
+    size += len;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
 /** Encode one path segment. */
 export function seg(s: string | number): string {
   return encodeURIComponent(String(s));
@@ -234,7 +259,7 @@ export function seg(s: string | number): string {
 /** LINSTOR REST client. */
 export class LinstorClient {
   /** REST requests sent (every attempt). */
-  readonly stats = { requests: 0 };
+  readonly stats: BackendStats = { requests: 0, bytes: 0 };
   readonly endpoints: ControllerEndpoint[];
   readonly #key: string;
   readonly #opts: LinstorClientOptions;
@@ -403,7 +428,7 @@ export class LinstorClient {
       }
       let text: string;
       try {
-        text = await res.text();
+        text = await replyText(res, this.stats);
       } catch (e) {
         if (deadline.expired) throw this.#timeout(what, timeoutMs);
         if (mayRetry(kind, "lost")) return failed(e);
@@ -422,8 +447,12 @@ export class LinstorClient {
       let data: unknown = null;
       if (text.trim() !== "") {
         try {
-          // The reviver is slow on large listings; only ApiCallRc replies carry ret_code.
-          data = text.includes('"ret_code"') ? parseJsonLossless(text) : JSON.parse(text);
+          // The reviver is slow on large listings: lossless only where ApiCallRc entries can be,
+          // i.e. replies to changes, error replies, and replies that start with one. A listing's
+          // text is never scanned whole.
+          const rcReply = call.method !== "GET" || res.status >= 400 ||
+            text.slice(0, 256).includes('"ret_code"');
+          data = rcReply ? parseJsonLossless(text) : JSON.parse(text);
         } catch {
           if (res.status < 400) {
             throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);

@@ -16,6 +16,7 @@ import {
   backoffMs,
   Deadline,
   mayRetry,
+  replyText,
   type RequestKind,
   transportErrorText,
   transportFailure,
@@ -265,7 +266,7 @@ export function storpoolErrorKind(apiName: string, descr: string, status: number
 /** A StorPool JSON API client; `close()` releases its keep-alive connections. */
 export class StorpoolClient {
   /** Request counter (every HTTP attempt). */
-  readonly stats: BackendStats = { requests: 0 };
+  readonly stats: BackendStats = { requests: 0, bytes: 0 };
   readonly #base: string;
   readonly #auth: string;
   readonly #token: string;
@@ -386,7 +387,7 @@ export class StorpoolClient {
     }
     let text: string;
     try {
-      text = await res.text();
+      text = await replyText(res, this.stats);
     } catch (e) {
       if (signal.aborted) throw e;
       const err = this.#fail(
