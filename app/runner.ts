@@ -71,6 +71,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
   const started = performance.now();
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
+  let runStarted = NaN;
   try {
     const remotes = findRemotesDir({ env, invokedPath: inv.path });
     version = await readOneVersion(remotes);
@@ -78,6 +79,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
     ctx = await createContext(inv, driver, env, version, remotes);
+    runStarted = performance.now();
     await mod.run(ctx);
     await ctx.flush();
   } catch (e) {
@@ -90,13 +92,18 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     await ctx?.close();
     const statsFile = env.ONEBLK_STATS_FILE;
     if (statsFile) {
+      const now = performance.now();
+      const tenth = (ms: number) => Math.round(ms * 10) / 10;
       const line = JSON.stringify({
         kind: inv.kind,
         driver: inv.driver,
         action: inv.name,
         ok: code === 0,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: tenth(now - started),
+        // the action's own work (its run, output and closing), the rest of a call is start-up
+        runMs: Number.isNaN(runStarted) ? 0 : tenth(now - runStarted),
         rest: ctx?.restCalls() ?? 0,
+        restBytes: ctx?.restBytes() ?? 0,
         ssh: ctx?.hostCalls() ?? 0,
         one: ctx?.oneCalls() ?? 0,
       });

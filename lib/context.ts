@@ -58,6 +58,8 @@ export interface RunnerContext extends ActionContext {
   flush(): Promise<void>;
   close(): Promise<void>;
   restCalls(): number;
+  /** Reply bytes the store clients read (decoded). */
+  restBytes(): number;
   hostCalls(): number;
   oneCalls(): number;
 }
@@ -127,6 +129,7 @@ export async function createContext(
       await Promise.all([...backends.values()].map((b) => b.close().catch(() => {})));
     },
     restCalls: () => [...backends.values()].reduce((n, b) => n + b.stats.requests, 0),
+    restBytes: () => [...backends.values()].reduce((n, b) => n + b.stats.bytes, 0),
     hostCalls: () => hosts?.calls ?? 0,
     oneCalls: () => oneClient?.requests ?? 0,
   };

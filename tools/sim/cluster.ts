@@ -56,6 +56,20 @@ export interface ClusterOptions {
   root?: string;
   /** Extra environment for every action. */
   env?: Record<string, string>;
+  /**
+   * Measure every driver program run (the benchmark): each is started through
+   * tools/bench/rusage.py, which records its wall time, CPU and peak memory.
+   */
+  meter?: boolean;
+}
+
+/** What one driver program run cost (tools/bench/rusage.py; with the processes it waited for). */
+export interface ProcessUsage {
+  wallMs: number;
+  userMs: number;
+  sysMs: number;
+  /** Peak resident set of the largest process, KiB. */
+  maxrssKiB: number;
 }
 
 /** Result of running one driver program. */
@@ -63,6 +77,44 @@ export interface RunOutput {
   code: number;
   stdout: string;
   stderr: string;
+  /** With ClusterOptions.meter. */
+  usage?: ProcessUsage;
+}
+
+const RUSAGE = decodeURIComponent(new URL("../bench/rusage.py", import.meta.url).pathname);
+
+/**
+ * How to start driver program `path`: itself, or through the process meter (ClusterOptions.meter)
+ * with `read()` giving what the run cost once it ended.
+ */
+export async function driverCommand(
+  c: Pick<Cluster, "meter">,
+  path: string,
+  args: string[],
+): Promise<{ program: string; args: string[]; read(): Promise<ProcessUsage | undefined> }> {
+  if (!c.meter) return { program: path, args, read: () => Promise.resolve(undefined) };
+  const out = await Deno.makeTempFile({ prefix: "oneblk-usage-" });
+  return {
+    program: "python3",
+    args: [RUSAGE, out, path, ...args],
+    async read() {
+      try {
+        const line = (await Deno.readTextFile(out)).trim().split("\n").at(-1);
+        if (!line) return undefined;
+        const u = JSON.parse(line);
+        return {
+          wallMs: u.wall_ms,
+          userMs: u.user_ms,
+          sysMs: u.sys_ms,
+          maxrssKiB: u.maxrss_kib,
+        };
+      } catch {
+        return undefined;
+      } finally {
+        await Deno.remove(out).catch(() => {});
+      }
+    },
+  };
 }
 
 /** How a call passes its payload: ≤6.6 as argv base64, ≥6.8 on stdin. */
@@ -73,6 +125,8 @@ export interface Cluster {
   root: string;
   remotes: string;
   hostsRoot: string;
+  /** Driver programs run through the process meter (ClusterOptions.meter). */
+  meter: boolean;
   frontend: string;
   env: Record<string, string>;
   linstor: LinstorSim;
@@ -109,7 +163,11 @@ export interface ActionStats {
   action: string;
   ok: boolean;
   ms: number;
+  /** The action's own work (run, output, closing); `ms` minus this is the runner's start. */
+  runMs: number;
   rest: number;
+  /** Reply bytes read from the stores (decoded). */
+  restBytes: number;
   ssh: number;
   one: number;
 }
@@ -228,14 +286,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     root,
     remotes,
     hostsRoot,
+    meter: opts.meter ?? false,
     frontend: "alpha",
     env,
     linstor,
     storpool,
     oned,
     async run(kind, dir, name, args, o = {}) {
-      const cmd = new Deno.Command(join(remotes, kind, dir, name), {
-        args,
+      const how = await driverCommand(cluster, join(remotes, kind, dir, name), args);
+      const cmd = new Deno.Command(how.program, {
+        args: how.args,
         cwd: root,
         env: { ...env, ...(o.env ?? {}) },
         clearEnv: true,
@@ -252,7 +312,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       await w.close().catch(() => {});
       const out = await child.output();
       const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: dec.decode(out.stderr),
+        usage: await how.read(),
+      };
     },
     runDs(kind, driver, action, payloadXml, id, style = "stdin") {
       const payload = encodeBase64Text(payloadXml);

@@ -11,7 +11,13 @@ import { parseDatastore } from "../../../../lib/one/views.ts";
 import { profileFor } from "../../../../lib/addons/index.ts";
 import type { Profile } from "../../../../lib/addons/index.ts";
 import { VMM_OVERRIDES } from "../../../../lib/addons/index.ts";
-import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../../cluster.ts";
+import {
+  type ActionStats,
+  type Cluster,
+  CLUSTER_DS,
+  CLUSTER_HOSTS,
+  driverCommand,
+} from "../../cluster.ts";
 import { type Convention, conventionFor, LOG_RE, onedErrorText } from "./conventions.ts";
 import {
   type DriverCall,
@@ -166,9 +172,10 @@ export abstract class OnedMads {
     const t0 = performance.now();
     this.#inFlight++;
     let out: Deno.CommandOutput;
+    const how = await driverCommand(this.cluster, path, args);
     try {
-      const child = new Deno.Command(path, {
-        args,
+      const child = new Deno.Command(how.program, {
+        args: how.args,
         cwd: this.feCwd,
         env: { ...this.cluster.env, ONEBLK_VIRSH: this.virsh },
         clearEnv: true,
@@ -214,6 +221,7 @@ export abstract class OnedMads {
       if (plain.length) call.complaints.push(`successful run wrote non-log stderr: ${plain[0]}`);
     }
     call.stats = await this.#takeStats(call);
+    call.usage = await how.read();
     this.calls.push(call);
     this.opts.onCall?.(call);
     return call;
