@@ -267,6 +267,8 @@ export interface LifecycleOptions {
   only?: string[];
   /** Measure every driver program run (ClusterOptions.meter). */
   meter?: boolean;
+  /** Extra environment of every driver program (ClusterOptions.env). */
+  env?: Record<string, string>;
 }
 
 const REG = ["datastore/stat", "datastore/cp"];
@@ -325,6 +327,7 @@ export class Lifecycle {
       version: this.opts.version ?? "7.0.0",
       latencyMs: this.opts.latencyMs,
       meter: this.opts.meter,
+      env: this.opts.env,
     });
     this.work = join(this.oned.cluster.root, "sources");
     await Deno.mkdir(this.work, { recursive: true });

@@ -77,7 +77,12 @@ export class ScriptedOned extends OnedVmStorage {
    * `$R/VERSION`). close() then stops the cluster too.
    */
   static async start(
-    opts: ScriptedOnedOptions & { latencyMs?: number; cluster?: Cluster; meter?: boolean },
+    opts: ScriptedOnedOptions & {
+      latencyMs?: number;
+      cluster?: Cluster;
+      meter?: boolean;
+      env?: Record<string, string>;
+    },
   ): Promise<ScriptedOned> {
     const { startCluster } = await import("../cluster.ts");
     const version = opts.version ?? "7.0.0";
@@ -85,6 +90,7 @@ export class ScriptedOned extends OnedVmStorage {
       latencyMs: opts.latencyMs,
       oneVersion: version,
       meter: opts.meter,
+      env: opts.env,
     });
     const s = new ScriptedOned(cluster, { ...opts, version });
     s.ownsCluster = !opts.cluster;

@@ -222,6 +222,7 @@ export abstract class OnedMads {
     }
     call.stats = await this.#takeStats(call);
     call.usage = await how.read();
+    call.rerun = () => this.#exec(op, kind, dir, script, args, stdin);
     this.calls.push(call);
     this.opts.onCall?.(call);
     return call;

@@ -44,6 +44,8 @@ export interface DriverCall {
   stats?: ActionStats;
   /** What the process cost, when the cluster meters its driver programs. */
   usage?: ProcessUsage;
+  /** Run the same program again with the same arguments, stdin and environment (benchmark). */
+  rerun?: () => Promise<DriverCall>;
 }
 
 /** A failed oned operation: the driver refused, or the driver program is missing. */
