@@ -263,8 +263,9 @@ export class LinstorClient {
   readonly endpoints: ControllerEndpoint[];
   readonly #key: string;
   readonly #opts: LinstorClientOptions;
-  readonly #readClient: Deno.HttpClient;
-  readonly #writeClient: Deno.HttpClient;
+  readonly #tls: Deno.CreateHttpClientOptions;
+  #readClient: Deno.HttpClient | undefined;
+  #writeClient: Deno.HttpClient | undefined;
   #closed = false;
   #version: Promise<Record<string, unknown>> | null = null;
 
@@ -284,8 +285,19 @@ export class LinstorClient {
       tlsOpts.cert = cert;
       tlsOpts.key = key;
     }
-    this.#readClient = Deno.createHttpClient({ ...tlsOpts, poolIdleTimeout: 30_000 });
-    this.#writeClient = Deno.createHttpClient({ ...tlsOpts, poolMaxIdlePerHost: 0 });
+    this.#tls = tlsOpts;
+  }
+
+  /**
+   * The connection pool of a kind of request, made on first use (a monitor that only reads
+   * never makes the write pool): reads keep connections alive; writes never reuse one, so a
+   * change is never sent on a connection the controller may be closing.
+   */
+  #client(kind: RequestKind): Deno.HttpClient {
+    if (kind === "read") {
+      return this.#readClient ??= Deno.createHttpClient({ ...this.#tls, poolIdleTimeout: 30_000 });
+    }
+    return this.#writeClient ??= Deno.createHttpClient({ ...this.#tls, poolMaxIdlePerHost: 0 });
   }
 
   /** The controller that answered last (or the first one). */
@@ -411,7 +423,7 @@ export class LinstorClient {
           headers: call.headers,
           body: call.body,
           signal: deadline.signal,
-          client: kind === "read" ? this.#readClient : this.#writeClient,
+          client: this.#client(kind),
         });
       } catch (e) {
         if (deadline.expired) throw this.#timeout(what, timeoutMs);
@@ -508,7 +520,7 @@ export class LinstorClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#readClient.close();
-    this.#writeClient.close();
+    this.#readClient?.close();
+    this.#writeClient?.close();
   }
 }
