@@ -8,7 +8,8 @@
  * wall time, CPU of the process and the host commands it waited for, peak RSS), and set beside
  * a bare `deno run` of an empty file measured in the same run, alternately, so that ratios hold
  * on a noisy machine. The report states the machine, the load, and the runtime mode (bundle or
- * sources, deno flags) of every figure; `--source` runs the sources instead of the bundle.
+ * sources, deno flags) of every figure; `--source` runs the sources instead of the bundle, and
+ * ONEBLK_DENO_FLAGS in the environment replaces the flags of scripts/deno-flags.
  *
  * Sections (`--sections` picks some; the JSON document has one key per section):
  *  startup      `oneblk version` through the launcher, bundle and sources;
@@ -473,6 +474,9 @@ export async function benchMain(args: string[]): Promise<number> {
   const want = (s: string) => wanted.includes(s);
   const runtime = await runtimeMode({ source: values.source === true });
   const env: Record<string, string> = runtime.mode === "source" ? { ONEBLK_SOURCE: "1" } : {};
+  // another flag set than scripts/deno-flags, for comparing them (see scripts/oneblk)
+  const flags = Deno.env.get("ONEBLK_DENO_FLAGS");
+  if (flags !== undefined) env.ONEBLK_DENO_FLAGS = flags;
   const bare = new Bare();
   const report: BenchReport = {
     meta: {

@@ -2,10 +2,8 @@
  * Start-up and the hot path: what one process costs against the bare runtime.
  *
  * - `oneblk version` through the launcher, in bundle and in source mode;
- * - every action oned runs most often (monitoring, deploy, migrate, undeploy), replayed: a short
- *   VM life is played once on zero-latency simulators with simulated hosts, then the first call
- *   of each hot action is run again `samples` times (same argv, stdin and environment; the world
- *   has moved on, so ln/mv/delete/premigrate take their idempotent paths), each followed by a
+ * - every action oned runs most often (monitoring, deploy, migrate, undeploy) on zero-latency
+ *   simulators with simulated hosts, `samples` times each (benchHot), each run followed by a
  *   bare `deno run` so that every ratio compares runs of the same moment.
  */
 import {
@@ -91,7 +89,34 @@ export async function benchStartup(
   return rows;
 }
 
-/** Replay the hot actions of `profiles`. */
+/** Figures of the hot action `action` from its sampled calls. */
+function hotRow(profile: ProfileName, action: string, calls: DriverCall[], bare: Bare): HotRow {
+  const usage = calls.map((c) => c.usage).filter((u): u is ProcessUsage => !!u);
+  const st = calls.map((c) => c.stats).filter((s): s is NonNullable<DriverCall["stats"]> => !!s);
+  const med = (f: (s: NonNullable<DriverCall["stats"]>) => number) => stat(st.map(f)).median;
+  const shares = calls.filter((c) => c.stats && c.usage).map((c) =>
+    (c.usage!.wallMs - c.stats!.runMs) / c.usage!.wallMs
+  );
+  return {
+    profile,
+    action,
+    ...figures(usage, bare),
+    startupShare: r2(stat(shares).median),
+    actionMs: stat(st.map((s) => s.ms)),
+    rest: med((s) => s.rest),
+    restKiB: r2(med((s) => s.restBytes) / 1024),
+    ssh: med((s) => s.ssh),
+    one: med((s) => s.one),
+    errors: calls.filter((c) => !c.ok).length,
+  };
+}
+
+/**
+ * Sample the hot actions of `profiles`. Each is sampled right after the step of the VM life that
+ * ran it, while the world still matches it: the step's last call of the action is run again
+ * (stat, monitor, ln and mv find their work done, delete and rm find nothing left: their
+ * idempotent paths). Migration is sampled for real: the VM migrates back and forth.
+ */
 export async function benchHot(
   bare: Bare,
   samples: number,
@@ -101,52 +126,54 @@ export async function benchHot(
 ): Promise<HotRow[]> {
   const rows: HotRow[] = [];
   for (const profile of profiles) {
-    log(`hot actions: ${profile}, ${samples} replays each`);
+    log(`hot actions: ${profile}, ${samples} samples each`);
     const life = new Lifecycle({ profile, latencyMs: 0, only: HOT_STEPS, meter: true, env });
     await life.start();
+    const sampled = new Map<string, DriverCall[]>();
     try {
       for (const step of life.steps()) {
         if (life.missing(step).length) continue;
+        const from = life.oned.calls.length;
         try {
           await step.run(life);
         } catch (e) {
           log(`  ${profile} ${step.id}: ${errorLine(e)}`);
         }
-      }
-      for (const action of HOT_ACTIONS) {
-        const first = life.oned.calls.find((c) => `${c.kind}/${c.script}` === action);
-        if (!first?.rerun) {
-          skipped.push(`${profile} ${action}: not run by the VM life`);
+        if (step.id === "live-migrate" && life.vm) {
+          const mig: DriverCall[] = [];
+          for (let i = 0; i < samples; i++) {
+            const at = life.oned.calls.length;
+            await life.oned.liveMigrate(life.vm.id, i % 2 ? "charlie" : "bravo")
+              .catch((e) => log(`  ${profile} migrate: ${errorLine(e)}`));
+            mig.push(...life.oned.calls.slice(at));
+            await bare.sample();
+          }
+          for (const a of ["tm/premigrate", "tm/postmigrate"]) {
+            sampled.set(a, mig.filter((c) => `${c.kind}/${c.script}` === a));
+          }
           continue;
         }
-        await first.rerun(); // code cache, and the idempotent path from now on
-        const calls: DriverCall[] = [];
-        for (let i = 0; i < samples; i++) {
-          calls.push(await first.rerun());
-          await bare.sample();
+        const ran = life.oned.calls.slice(from);
+        for (const action of HOT_ACTIONS) {
+          if (sampled.has(action)) continue;
+          const last = ran.findLast((c) => `${c.kind}/${c.script}` === action);
+          if (!last?.rerun) continue;
+          await last.rerun(); // code cache, and the idempotent path from now on
+          const calls: DriverCall[] = [];
+          for (let i = 0; i < samples; i++) {
+            calls.push(await last.rerun());
+            await bare.sample();
+          }
+          sampled.set(action, calls);
         }
-        const usage = calls.map((c) => c.usage).filter((u): u is ProcessUsage => !!u);
-        const st = calls.map((c) => c.stats);
-        const med = (f: (s: NonNullable<DriverCall["stats"]>) => number) =>
-          stat(st.filter((s) => !!s).map((s) => f(s!))).median;
-        const shares = calls.filter((c) => c.stats && c.usage).map((c) =>
-          (c.usage!.wallMs - c.stats!.runMs) / c.usage!.wallMs
-        );
-        rows.push({
-          profile,
-          action,
-          ...figures(usage, bare),
-          startupShare: r2(stat(shares).median),
-          actionMs: stat(st.filter((s) => !!s).map((s) => s!.ms)),
-          rest: med((s) => s.rest),
-          restKiB: r2(med((s) => s.restBytes) / 1024),
-          ssh: med((s) => s.ssh),
-          one: med((s) => s.one),
-          errors: calls.filter((c) => !c.ok).length,
-        });
       }
     } finally {
       await life.close();
+    }
+    for (const action of HOT_ACTIONS) {
+      const calls = sampled.get(action);
+      if (!calls?.length) skipped.push(`${profile} ${action}: not run by the VM life`);
+      else rows.push(hotRow(profile, action, calls, bare));
     }
   }
   return rows;
