@@ -47,10 +47,8 @@ const commandHelps = (drivers: string): Record<string, string> => ({
     "  Never overwrites a regular file unless --force (then keeps a backup).",
   uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
     "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
-  sim: "oneblk sim linstor  --port N [--nodes alpha,bravo,charlie,delta] [--pool NAME:SIZE]\n" +
-    "                     [--latency-ms N] [--state-dir D] [--hosts-root D]\n" +
-    "oneblk sim storpool --port N [--token T] [--clients alpha=1,…] [--latency-ms N]\n" +
-    "oneblk sim oned     --port N",
+  sim: "oneblk sim <linstor|storpool|oned> [options]\n" +
+    "  Runs a simulator in the foreground; `oneblk sim <name> --help` lists its options.",
   demo: "oneblk demo [--json] [--latency-ms N]\n" +
     "  Starts simulated LINSTOR and StorPool clusters and a simulated oned, and walks a VM\n" +
     "  through its life, printing each step and a table of timings.",
@@ -76,7 +74,8 @@ function wantsHelp(args: string[]): boolean {
 
 async function command(args: string[], tools: ToolCommands): Promise<number> {
   const [cmd = "help", ...rest] = args;
-  if (cmd !== "help" && cmd !== "run" && wantsHelp(rest)) {
+  // run and sim pass --help on: an action or a simulator answers it itself
+  if (cmd !== "help" && cmd !== "run" && cmd !== "sim" && wantsHelp(rest)) {
     console.log(await commandHelp(cmd));
     return 0;
   }

@@ -55,6 +55,7 @@ export const ACTIONS: readonly ActionDef[] = [
   def("tm", "mkswap", () => import("../actions/tm/mkswap.ts")),
   def("tm", "context", () => import("../actions/tm/context.ts")),
   def("tm", "monitor", () => import("../actions/tm/monitor.ts")),
+  def("tm", "monitor_ds", () => import("../actions/tm/monitor_ds.ts")),
   def("tm", "premigrate", () => import("../actions/tm/premigrate.ts")),
   def("tm", "postmigrate", () => import("../actions/tm/postmigrate.ts")),
   def("tm", "failmigrate", () => import("../actions/tm/failmigrate.ts")),

@@ -72,8 +72,8 @@ export async function runInvocation(inv: Invocation): Promise<number> {
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
   let runStarted = NaN;
+  const remotes = findRemotesDir({ env, invokedPath: inv.path });
   try {
-    const remotes = findRemotesDir({ env, invokedPath: inv.path });
     version = await readOneVersion(remotes);
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);

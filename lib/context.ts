@@ -34,7 +34,7 @@ export interface ActionContext {
   readonly env: Record<string, string>;
   /** OpenNebula version of the calling front-end (from $R/VERSION; 7.4.0 when absent). */
   readonly version: OneVersion | string;
-  /** The remotes directory `$R` this action was run from (docs/contract.md "Environment"). */
+  /** The remotes directory this program runs from: `$R` on the front-end, `$RR` on hosts. */
   readonly remotes: string;
   /** Whole stdin as text (read once, cached). */
   stdin(): Promise<string>;

@@ -25,6 +25,8 @@
  *  concurrency  15 concurrent instantiate and terminate (oned's `-t 15`): throughput, errors,
  *               summed RSS and PSS of the driver processes;
  *  throughput   a 1 GiB image imported (datastore cp) and cloned (tm clone), MiB/s;
+ *  simscale     the LINSTOR simulator itself with 10,000 resource definitions (1,000 with
+ *               `--quick`): spawn through REST, filtered `GET /v1/view/resources`, restart;
  *  and the sections other parts of the project add (EXTENSIONS below).
  *
  * `--quick` is a short version (5 samples, 100 volumes, 15 operations, 64 MiB). It reports;
@@ -33,7 +35,7 @@
 import { parseArgs } from "node:util";
 import { Lifecycle, unsupportedReason } from "./sim/scenario.ts";
 import { type DriverCall, type ProfileName, PROFILES } from "./sim/oned/scripted_oned.ts";
-import { benchLinstorBackend } from "./sim/linstor/bench.ts";
+import { benchLinstorBackend, benchLinstorScale } from "./sim/linstor/bench.ts";
 import { benchStorpoolBackend } from "./sim/storpool/bench.ts";
 import { errorLine } from "../lib/errors.ts";
 import {
@@ -69,7 +71,15 @@ export interface BenchExtension {
 }
 
 /** Sections added by other parts of the project. */
-const EXTENSIONS: BenchExtension[] = [];
+const EXTENSIONS: BenchExtension[] = [
+  {
+    id: "simscale",
+    title: "LINSTOR simulator at scale (definitions spawned through REST, filtered listings, " +
+      "restart; targets: create < 60 s, filtered listing < 300 ms)",
+    run: async ({ quick }) =>
+      (await benchLinstorScale({ count: quick ? 1000 : 10000 })).map((r) => ({ ...r })),
+  },
+];
 
 /** Per driver action of the lifecycle section. */
 export interface LifecycleRow {

@@ -1,26 +1,38 @@
 /**
  * datastore cp: register an image from IMAGE/PATH (a local file on the front-end or an
- * http(s) URL) into a new volume. stdout: `SOURCE FORMAT` (one line).
+ * http(s) URL, e.g. a marketplace app) into a new volume. stdout: `SOURCE FORMAT` (one line).
  *
  * 1. PATH is checked: local files against RESTRICTED_DIRS / SAFE_DIRS
  *    (lib/domain/image_source.ts; http(s) URLs are not subject to them), `..` refused. MD5 /
- *    SHA1 of the image template are verified on the bytes as they stream.
- * 2. The format is IMAGE/FORMAT when the user gave one (a declared raw image is never probed:
- *    a raw disk may start with any bytes), else it is detected from the magic number.
- *    Compressed files and qcow2 images with a backing file or an external data file are
- *    refused before anything is created.
- * 3. Direct path (raw images; qcow2 when the profile keeps image formats): the volume is
+ *    SHA1 of the image template are verified on the bytes as they come from the source.
+ * 2. A gzip, bzip2 or xz file is decompressed on the way, as OpenNebula's downloader.sh does
+ *    (lib/domain/decompress.ts: the front-end's gzip/bzip2/xz as a stream between the source
+ *    and the bridge, nothing decompressed written to the front-end's disk), unless the
+ *    datastore sets NO_DECOMPRESS=yes. The checksums are those of the compressed bytes.
+ * 3. The format is IMAGE/FORMAT when the user gave one (a declared raw image is never probed:
+ *    a raw disk may start with any bytes), else it is detected from the magic number of the
+ *    (decompressed) image. Still-compressed files (zstd, NO_DECOMPRESS) and qcow2 images with
+ *    a backing file or an external data file are refused before anything is created.
+ * 4. Direct path (raw images; qcow2 when the profile keeps image formats): the volume is
  *    created with max(IMAGE/SIZE, image size) MiB (a kept qcow2 gets room to grow to its full
  *    virtual size), attached on the bridge host, and the bytes stream from the front-end into
- *    `dd` there. A kept qcow2 is checked with `qemu-img info` in place.
- * 4. Convert path (every other format, and qcow2 for the raw-only profiles): the bytes are
- *    staged into STAGING_DIR (default /var/tmp) on the bridge host, `qemu-img info` gives the
- *    virtual size (and refuses backing files), then the volume is created, attached, and
- *    `qemu-img convert -n -O raw` writes into its device. The staging file is always removed.
- * 5. The temporary attachment is always released. If anything fails after the volume was
+ *    `dd` there. A kept qcow2 is checked with `qemu-img info` in place. A decompressed raw
+ *    image has no size before it is read: IMAGE/SIZE (from datastore stat) sizes it, and
+ *    bytes beyond it fail the copy.
+ * 5. qcow2 for the raw-only profiles: the bytes go into a temporary volume
+ *    (profile.importStageVolume, sized for the qcow2 at full allocation), `qemu-img info` on its
+ *    device gives the virtual size (and refuses backing files), then the volume is created,
+ *    attached, and `qemu-img convert -n -O raw` copies device to device on the bridge. The
+ *    temporary volume is always deleted.
+ * 6. Convert path (every other format): the bytes are staged into STAGING_DIR (default
+ *    /var/tmp) on the bridge host, `qemu-img info` gives the virtual size (and refuses backing
+ *    files), then the volume is created, attached, and `qemu-img convert -n -O raw` writes
+ *    into its device. The staging file is always removed.
+ * 7. The temporary attachment is always released. If anything fails after the volume was
  *    created, the volume is deleted: nothing half-made stays behind.
  *
- * Bridge host: BRIDGE_LIST round-robin by image id, else the front-end (lib/domain/image_io.ts).
+ * Bridge host: lib/domain/frontend.ts pickBridge (BRIDGE_LIST by image id, unusable hosts
+ * skipped, else the front-end).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
@@ -35,15 +47,16 @@ import {
   openImage,
   pathPolicy,
   QCOW2_EXTERNAL_DATA_FILE,
+  type Qcow2Header,
   qcow2Header,
   qcow2MaxFileBytes,
 } from "../../lib/domain/image_source.ts";
+import { decompressImage, noDecompress, unpackable } from "../../lib/domain/decompress.ts";
 import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
 import type { ImageView } from "../../lib/one/views.ts";
 import type { Backend } from "../../lib/backend/types.ts";
 import type { Placement } from "../../lib/backend/index.ts";
 import {
-  bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
   mibCeil,
@@ -52,6 +65,7 @@ import {
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
 import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { pickBridge } from "../../lib/domain/frontend.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
 
@@ -136,6 +150,8 @@ interface CpJob {
   /** Bridge host doing the host-side work. */
   host: string;
   digests: Partial<Record<DigestName, string>>;
+  /** Temporary volume for a qcow2 that is converted (profile.importStageVolume). */
+  stage: string;
 }
 
 /** Create the volume and stream the bytes straight into its device. */
@@ -162,36 +178,78 @@ async function direct(job: CpJob, sizeMiB: number, qcow2: boolean): Promise<void
   });
 }
 
+/**
+ * The staged image `src` (a file or a device on the bridge) of `format`: `qemu-img info` gives
+ * its virtual size (a backing file is refused), then the volume is created and filled with
+ * `qemu-img convert -n -O raw` (deleted again when that fails).
+ */
+async function convertStaged(
+  job: CpJob,
+  src: string,
+  format: string,
+  sizeMiB: number,
+): Promise<void> {
+  const { ctx, backend, volume, host, img } = job;
+  const info = await qemuImgInfo(ctx.hosts, host, src, { format, timeoutMs: 300_000 });
+  if (info.backingFile) {
+    throw new OneblkError(
+      "input",
+      `${img.label} is a ${format} image with a backing file; flatten it first`,
+    );
+  }
+  const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
+  const created = await backend.createVolume(volume, need, { placement: job.placement });
+  await fillAttached(
+    ctx,
+    backend,
+    volume,
+    created,
+    host,
+    (dev) =>
+      qemuImgConvert(ctx.hosts, host, src, dev, "raw", {
+        srcFormat: format,
+        targetExists: true,
+        timeoutMs: DATA_TIMEOUT_MS,
+      }),
+  );
+}
+
+/**
+ * qcow2 → raw through a temporary volume: fill it with the qcow2 bytes, read the virtual size,
+ * create the volume, convert device to device on the bridge; the temporary is always deleted.
+ */
+async function convertQcow2(job: CpJob, h: Qcow2Header, sizeMiB: number): Promise<void> {
+  const { ctx, backend, host, img, stage } = job;
+  // A temporary left by a cp that died is this image's own: start afresh.
+  await backend.deleteVolume(stage, { immediate: true });
+  const stageMiB = mibCeil(qcow2MaxFileBytes(h));
+  await backend.createVolume(stage, stageMiB, { placement: job.placement });
+  try {
+    await withAttached(ctx, backend, stage, host, async (sdev) => {
+      img.limit(stageMiB * MiB);
+      // Not sparse: the qcow2 metadata has zero runs that must reach the device.
+      await streamInto(ctx, img, host, ddWriteArgv(sdev, { sparse: false }));
+      verifyDigests(img, job.digests);
+      await convertStaged(job, sdev, "qcow2", sizeMiB);
+    });
+  } finally {
+    try {
+      await backend.deleteVolume(stage, { immediate: true });
+    } catch (e) {
+      ctx.info(`could not delete the temporary volume ${stage}: ${(e as Error).message}`);
+    }
+  }
+}
+
 /** Stage on the bridge, learn the virtual size, create, convert into the device. */
 async function convert(job: CpJob, format: string, sizeMiB: number, dir: string): Promise<void> {
-  const { ctx, backend, volume, host, img } = job;
+  const { ctx, volume, host, img } = job;
   const staged = `${dir}/oneblk-cp-${volume}-${tmpSuffix()}`;
   try {
     await mkdirp(ctx.hosts, host, dir);
     await streamInto(ctx, img, host, ddWriteArgv(staged, { sparse: true, fsync: false }));
     verifyDigests(img, job.digests);
-    const info = await qemuImgInfo(ctx.hosts, host, staged, { format, timeoutMs: 300_000 });
-    if (info.backingFile) {
-      throw new OneblkError(
-        "input",
-        `${img.label} is a ${format} image with a backing file; flatten it first`,
-      );
-    }
-    const need = Math.max(sizeMiB, mibCeil(info.virtualSizeBytes));
-    const created = await backend.createVolume(volume, need, { placement: job.placement });
-    await fillAttached(
-      ctx,
-      backend,
-      volume,
-      created,
-      host,
-      (dev) =>
-        qemuImgConvert(ctx.hosts, host, staged, dev, "raw", {
-          srcFormat: format,
-          targetExists: true,
-          timeoutMs: DATA_TIMEOUT_MS,
-        }),
-    );
+    await convertStaged(job, staged, format, sizeMiB);
   } finally {
     await removeStaging(ctx, host, staged);
   }
@@ -218,25 +276,34 @@ export async function run(ctx: ActionContext): Promise<void> {
   const sizeMiB = Math.max(0, Math.ceil(image.size));
   const volume = profile.imageVolume(imageId, ds.id);
   const source = profile.imageSource(imageId, ds.id);
-  const host = bridgeHost(ctx, ds, imageId);
+  const host = await pickBridge(ctx, ds, imageId);
   const dir = stagingDir(ds);
 
-  const img = await openImage(src, { digests: Object.keys(digests) as DigestName[] });
-  const job: CpJob = {
-    ctx,
-    backend: f.backend,
-    placement: f.placement,
-    img,
-    volume,
-    host,
-    digests,
-  };
+  let img = await openImage(src, { digests: Object.keys(digests) as DigestName[] });
   try {
+    const packed = unpackable(detectImageFormat(img.head).compressed);
+    const keepPacked = packed !== null && noDecompress(ds.template);
+    if (packed && !keepPacked) {
+      img = await decompressImage(img, packed);
+      ctx.info(`${img.label} is ${packed}-compressed: decompressing it on the way`);
+    }
+    const job: CpJob = {
+      ctx,
+      backend: f.backend,
+      placement: f.placement,
+      img,
+      volume,
+      host,
+      digests,
+      stage: profile.importStageVolume(imageId),
+    };
     const detected = detectImageFormat(img.head);
     if (!declared && detected.compressed) {
       throw new OneblkError(
         "input",
-        `${img.label} is ${detected.compressed}-compressed; decompress it and register the image`,
+        `${img.label} is ${detected.compressed}-compressed` +
+          (keepPacked ? " and the datastore sets NO_DECOMPRESS" : "") +
+          "; decompress it and register the image",
       );
     }
     const format = declared || detected.format;
@@ -260,12 +327,16 @@ export async function run(ctx: ActionContext): Promise<void> {
         ctx.out(cpOutput(source, "qcow2").trimEnd());
         return;
       }
-    }
-    if (format === "raw") {
+      ctx.info(`copying ${img.label} (qcow2) into ${volume} on ${host}, converting to raw`);
+      await convertQcow2(job, h, sizeMiB);
+    } else if (format === "raw") {
       if (img.sizeBytes === undefined && sizeMiB === 0) {
         throw new OneblkError(
           "input",
-          `cannot size a volume for ${img.label}: no Content-Length and no IMAGE/SIZE`,
+          `cannot size a volume for ${img.label}: ` +
+            (img.compression
+              ? `its ${img.compression}-compressed size says nothing and IMAGE/SIZE is 0`
+              : "no Content-Length and no IMAGE/SIZE"),
         );
       }
       const need = Math.max(sizeMiB, mibCeil(img.sizeBytes ?? 0));

@@ -20,13 +20,8 @@ import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { importInfoXml } from "../../lib/one/output.ts";
 import { mkdirp, qemuImgConvert, qemuImgInfo, unlink } from "../../lib/host/ops.ts";
-import {
-  bridgeHost,
-  DATA_TIMEOUT_MS,
-  md5OnHost,
-  mibCeil,
-  stagingDir,
-} from "../../lib/domain/image_io.ts";
+import { DATA_TIMEOUT_MS, md5OnHost, mibCeil, stagingDir } from "../../lib/domain/image_io.ts";
+import { pickBridge } from "../../lib/domain/frontend.ts";
 import { existingImageVolume, imageOf, loadPayload } from "../../lib/domain/image.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
 
@@ -39,7 +34,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const { ds, backend } = f;
   const appId = f.id;
   const volume = existingImageVolume(ctx, image, imageId, ds.id);
-  const host = bridgeHost(ctx, ds, imageId, ["EXPORT_BRIDGE_LIST", "BRIDGE_LIST"]);
+  const host = await pickBridge(ctx, ds, imageId, ["EXPORT_BRIDGE_LIST", "BRIDGE_LIST"]);
   const format = ctx.profile.keepImageFormat && image.format.trim() === "qcow2" ? "qcow2" : "raw";
   const dir = stagingDir(ds);
   const file = `${dir}/oneblk-export-${volume}-${appId}`;

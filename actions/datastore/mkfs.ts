@@ -5,7 +5,8 @@
  * - FORMAT `save_as` (OpenNebula ≤5.12: FSTYPE `save_as`): print the SOURCE the image will
  *   have and create nothing; TM cpds creates and fills the volume later.
  * - FORMAT raw (or none): create the volume; when FS names a filesystem, attach it on the
- *   bridge host, run mkfs there (`mkfs.<fs> -F`/`mkswap`), detach.
+ *   bridge host, run mkfs there (`mkfs.<fs> -F`/`mkswap`), detach. The filesystem must be in
+ *   datastore.conf's SUPPORTED_FS and gets its FS_OPTS_<fs> (lib/domain/mkfs_conf.ts).
  * - FORMAT qcow2, for profiles that keep image formats (linstor): the volume gets room for the
  *   qcow2 file at full allocation; the qcow2 is built in STAGING_DIR on the bridge host
  *   (`qemu-img create -f qcow2`, or with FS: a raw file formatted there and converted to qcow2)
@@ -22,7 +23,6 @@ import type { ImageView } from "../../lib/one/views.ts";
 import { ddFileArgv, makeQcow2, mkdirp, mkfs } from "../../lib/host/ops.ts";
 import { qcow2MaxFileBytes } from "../../lib/domain/image_source.ts";
 import {
-  bridgeHost,
   DATA_TIMEOUT_MS,
   fillAttached,
   mibCeil,
@@ -31,11 +31,10 @@ import {
   tmpSuffix,
 } from "../../lib/domain/image_io.ts";
 import { fillOrDelete } from "../../lib/domain/undo.ts";
+import { pickBridge } from "../../lib/domain/frontend.ts";
 import { imageOf, loadPayload } from "../../lib/domain/image.ts";
+import { mkfsArgsFor } from "../../lib/domain/mkfs_conf.ts";
 import { withAttached } from "../../lib/domain/attach.ts";
-
-/** Filesystems mkfs makes (OpenNebula's SUPPORTED_FS plus btrfs). */
-const MKFS_FILESYSTEMS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "swap"];
 
 const MiB = 1024 * 1024;
 
@@ -75,17 +74,12 @@ export async function run(ctx: ActionContext): Promise<void> {
       `the ${profile.name} driver stores images as raw: use FORMAT raw instead of qcow2`,
     );
   }
-  if (fs && !MKFS_FILESYSTEMS.includes(fs)) {
-    throw new OneblkError(
-      "input",
-      `unsupported filesystem FS '${fs}' (supported: ${MKFS_FILESYSTEMS.join(", ")})`,
-    );
-  }
+  const fsArgs = fs ? await mkfsArgsFor(ctx.remotes, fs) : [];
   const sizeMiB = Math.ceil(image.size);
   if (!(sizeMiB > 0)) throw new OneblkError("input", "mkfs needs IMAGE/SIZE greater than 0");
 
   const volume = profile.imageVolume(imageId, ds.id);
-  const host = bridgeHost(ctx, ds, imageId);
+  const host = await pickBridge(ctx, ds, imageId);
   const { backend, placement } = f;
 
   if (format === "raw") {
@@ -98,7 +92,7 @@ export async function run(ctx: ActionContext): Promise<void> {
         volume,
         created,
         host,
-        (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS }),
+        (dev) => mkfs(ctx.hosts, host, dev, fs, { timeoutMs: DATA_TIMEOUT_MS, extraArgs: fsArgs }),
       );
     }
     ctx.out(mkfsOutput(source).trimEnd());
@@ -121,7 +115,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   await fillOrDelete(ctx, backend, volume, created, async () => {
     try {
       await mkdirp(ctx.hosts, host, dir);
-      await makeQcow2(ctx.hosts, host, { qcow2: qfile, raw: rawFile, sizeMiB, fs }, {
+      await makeQcow2(ctx.hosts, host, { qcow2: qfile, raw: rawFile, sizeMiB, fs, fsArgs }, {
         timeoutMs: DATA_TIMEOUT_MS,
       });
       await withAttached(ctx, backend, volume, host, async (dev) => {

@@ -7,8 +7,10 @@
  * CDROM copy. Persistent disks and image volumes are never deleted, whatever oned sends
  * (`recover --delete`, delete_prev …). A volume already gone is fine.
  *
- * VM directory: delete the VM's checkpoint volume and context ISO volume (if any) in the system
- * datastore's store, then remove the directory on the host (only below `<location>/<sys_ds>`);
+ * VM directory: delete the VM's checkpoint volume, context ISO volume and state volumes (NVRAM,
+ * TPM state, a VM snapshot's memory; lib/domain/vm_state.ts), with their snapshots, in the
+ * system datastore's store, then remove the directory on the host (only below
+ * `<location>/<sys_ds>`);
  * an unreachable (dead) host is reported, not an error: the store side is done.
  *
  * Idempotent: a second run finds nothing to do and succeeds.
@@ -32,6 +34,10 @@ export async function run(ctx: ActionContext): Promise<void> {
     const ds = await (await ctx.one()).datastoreInfo(a.dsId);
     const backend = ctx.backend(ds);
     await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
+    for (const kind of ["nvram", "tpm", "memory"] as const) {
+      const v = p.vmStateVolume(a.vmId, kind);
+      if (v !== null) await backend.deleteVolume(v, { immediate: true });
+    }
     const iso = await vmContextVolume(ctx, a.vmId);
     if (iso) await backend.deleteVolume(iso, { immediate: true });
     try {

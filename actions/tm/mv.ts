@@ -17,6 +17,11 @@
  * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
  * attachments are released in the store where the store allows it (else reported), and the
  * directory is created empty on the destination.
+ *
+ * VM state on the store (StorPool, lib/domain/vm_state.ts): the NVRAM volume follows the
+ * directory like the checkpoint; the TPM state is saved from the source's `DIR/tpm` when the
+ * VM leaves it (stop, undeploy, cold migration) and put back into the destination's `DIR/tpm`
+ * when it arrives (resume, cold migration, also from a dead host).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { diskPath, type HostPath, parseTmArgs, vmDirInfo } from "../../lib/one/args.ts";
@@ -29,11 +34,17 @@ import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_d
 import { withUndo } from "../../lib/domain/undo.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
+import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
 const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
 /** LCM states in which `mv` only detaches from the source (stop/undeploy). */
 const STOP_STATES: readonly number[] = [10, 30, 41, 42];
+
+/** LCM states in which the VM leaves a host: its TPM state is saved (addon-storpool's list). */
+const TPM_SAVE_STATES: readonly number[] = [8, 10, 30, 43];
+/** LCM states in which the VM arrives on a host: its TPM state is put back. */
+const TPM_RESTORE_STATES: readonly number[] = [9, 31, 43, 60, 61];
 
 /** Run tm mv. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -105,6 +116,17 @@ async function moveDir(
   const srcPrefix = vmDirPrefix(src.path, vmId);
   vmDirPrefix(dst.path, vmId);
   const ds = await (await ctx.one()).datastoreInfo(dsId);
+  const vm = await stateVm(ctx, vmId);
+  const tpm = vm !== null && tpmOnStore(ctx, ctx.profile, vm);
+  const backend = ctx.backend(ds);
+  if (tpm && TPM_SAVE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, src.host))) {
+    try {
+      await saveTpm(ctx, ctx.profile, backend, ds, vmId, src.host, src.path);
+    } catch (e) {
+      if (!isKind(e, "unavailable")) throw e;
+      ctx.info(`host ${src.host} is unreachable: TPM state of VM ${vmId} not saved`);
+    }
+  }
   if (await sameDir(ctx, src, dst)) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
@@ -125,11 +147,15 @@ async function moveDir(
       await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
     }
   }
+  if (tpm && TPM_RESTORE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, dst.host))) {
+    await restoreTpm(ctx, ctx.profile, backend, vmId, dst.host, dst.path);
+  }
   if (src.host === dst.host) return;
   // The directory's volumes follow it also when the source is dead or the copy was done by an
   // earlier run (oned retried after a failure below): both steps are idempotent.
   await moveDirVolume(ctx, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
-  const vm = await contextVm(ctx, vmId);
+  const nvram = ctx.profile.vmStateVolume(vmId, "nvram");
+  if (nvram !== null) await moveDirVolume(ctx, ds, src.host, dst.host, nvram);
   const iso = vm && await vmContextVolume(ctx, vmId, vm);
   if (iso) {
     const path = diskPath(dst.path, vm.contextDiskId!);
@@ -151,14 +177,18 @@ async function sameDir(ctx: ActionContext, src: HostPath, dst: HostPath): Promis
   }
 }
 
-/** The VM, when the profile keeps context ISOs on the store (else null: no oned call). */
-async function contextVm(ctx: ActionContext, vmId: number) {
-  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
+/**
+ * The VM, when the profile keeps context ISOs or VM state on the store (else null: no oned
+ * call).
+ */
+async function stateVm(ctx: ActionContext, vmId: number) {
+  const p = ctx.profile;
+  if (p.contextVolume(vmId, 0) === null && p.vmStateVolume(vmId, "nvram") === null) return null;
   try {
     return await (await ctx.one()).vmInfo(vmId);
   } catch (e) {
     if (!isKind(e, "not_found")) throw e;
-    ctx.info(`VM ${vmId} is unknown to oned: no context volume moved`);
+    ctx.info(`VM ${vmId} is unknown to oned: no context or state volume moved`);
     return null;
   }
 }

@@ -1,14 +1,16 @@
 /**
  * tm resize `host:DIR/disk.i size_mb vmid dsid` (docs/contract.md "tm resize"): grow the
- * disk's volume to size_mb. Shrinking is refused; the same size again is a no-op (oned retried). A qcow2 image
- * the profile keeps as qcow2 is grown with `qemu-img resize` on the host as well (the VMM then
- * runs `virsh blockresize` for a running VM).
+ * disk's volume to size_mb. Shrinking is refused; the same size again is a no-op (oned
+ * retried). A qcow2 image the profile keeps as qcow2 is grown with `qemu-img resize` on the
+ * host as well, unless the VM runs (DISK_RESIZE): its qemu holds the image open and the VMM's
+ * `virsh blockresize`, which follows this step, grows the qcow2 (the stock TMs skip it too).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { qemuImgResize } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { keepsQcow2, loadVmDisk } from "../../lib/domain/vm_disk.ts";
+import { LCM_STATE } from "../../lib/one/views.ts";
 
 /** Run tm resize. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -29,7 +31,10 @@ export async function run(ctx: ActionContext): Promise<void> {
     );
   }
   if (size > info.sizeMiB) await backend.resizeVolume(volume, size);
-  if (keepsQcow2(ctx.profile, disk)) {
-    await qemuImgResize(ctx.hosts, dst.host, dst.path, size, { format: "qcow2" });
+  if (!keepsQcow2(ctx.profile, disk)) return;
+  if (vm.lcmState === LCM_STATE.DISK_RESIZE) {
+    ctx.info(`disk ${disk.diskId} of running VM: the VMM's blockresize grows the qcow2 next`);
+    return;
   }
+  await qemuImgResize(ctx.hosts, dst.host, dst.path, size, { format: "qcow2" });
 }

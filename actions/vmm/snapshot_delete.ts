@@ -5,7 +5,8 @@
  * VMM_DRIVER_ACTION_DATA (docs/contract.md "vmm VM snapshots").
  *
  * Deletes each disk's snapshot of VM snapshot `snap_id` (names from its HYPERVISOR_ID in the
- * message); a snapshot already gone is fine, so a repeat succeeds. Works whatever the VM's
+ * message), and those of the VM's state volumes (NVRAM, TPM state, memory; StorPool); a
+ * snapshot already gone is fine, so a repeat succeeds. Works whatever the VM's
  * state. A HYPERVISOR_ID that is not ours (a libvirt snapshot taken before the override was
  * installed) is reported and nothing is deleted. A VM with no disk of ours goes to the host's
  * stock snapshot_delete; disks of other TM_MADs beside ours are ignored.
@@ -16,6 +17,7 @@ import {
   hypervisorIdOf,
   loadVmSnapCall,
   namesFor,
+  stateVolumes,
   stockOnly,
 } from "../../lib/domain/vm_snapshot.ts";
 
@@ -24,7 +26,10 @@ export async function run(ctx: ActionContext): Promise<void> {
   const call = await loadVmSnapCall(ctx, "delete");
   if (stockOnly(call, false)) return void (await delegateVmSnap(ctx, call, "delete"));
   const hvId = hypervisorIdOf(call);
-  const items = namesFor(call, hvId);
+  // The VM's state volumes (NVRAM, TPM state, memory) share the snapshot; deleting a snapshot
+  // that is not there is fine.
+  const state = await stateVolumes(call, ["nvram", "tpm", "memory"], true);
+  const items = namesFor(call, hvId, [...call.volumes, ...state]);
   if (!items) {
     ctx.info(
       `VM snapshot ${call.snapId} of VM ${call.vmId} (HYPERVISOR_ID ${

@@ -24,6 +24,12 @@
  * was not running at all is started from the last `DIR/deployment.<n>`, with the deploy id as
  * its UUID when that is one (6.0+); a powered-off VM (KEEP_SNAPSHOTS) only gets its disks
  * rolled back.
+ *
+ * VM state on the store (StorPool, lib/domain/vm_state.ts): the NVRAM and TPM state volumes are
+ * rolled back with the disks and the TPM state is put back into `DIR/tpm` before the start. A
+ * snapshot taken with the domain's memory (VMSNAPSHOT_WITH_CHECKPOINT) is started by restoring
+ * that memory instead (the memory volume rolled back, attached read-only, `virsh restore`): the
+ * guest continues from the moment of the snapshot.
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
@@ -34,7 +40,10 @@ import {
   destroyDomain,
   domainExists,
   dumpDomainXml,
+  restoreDomain,
 } from "../../lib/domain/libvirt.ts";
+import { restoreTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
+import { withAttached } from "../../lib/domain/attach.ts";
 import { parseDomainXml, serializeDomainXml } from "../../lib/domain/domain_xml.ts";
 import { exists, putFile, unlink } from "../../lib/host/ops.ts";
 import { child, mapChildren } from "../../lib/one/xml.ts";
@@ -44,6 +53,7 @@ import {
   hypervisorIdOf,
   loadVmSnapCall,
   namesFor,
+  stateVolumes,
   stockOnly,
   type VmSnapCall,
   type VmSnapVolume,
@@ -60,7 +70,8 @@ export async function run(ctx: ActionContext): Promise<void> {
   const call = await loadVmSnapCall(ctx, "revert");
   if (stockOnly(call)) return void (await delegateVmSnap(ctx, call, "revert"));
   const hvId = hypervisorIdOf(call);
-  const items = namesFor(call, hvId);
+  const members = [...call.volumes, ...await stateVolumes(call, ["nvram", "tpm"])];
+  const items = namesFor(call, hvId, members);
   if (!items) {
     throw new OneblkError(
       "not_found",
@@ -74,7 +85,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     return snaps.some((s) => s.name === i.snapshot);
   }));
   const todo = items.filter((_, k) => present[k]);
-  if (!todo.length) {
+  if (!todo.some((i) => i.v.disk)) {
     throw new OneblkError(
       "not_found",
       `no disk of VM ${call.vmId} has the snapshots of VM snapshot ${call.snapId} (${hvId})`,
@@ -82,11 +93,12 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   for (const [k, i] of items.entries()) {
     if (!present[k]) {
-      ctx.info(
-        `disk ${i.v.disk.diskId} (${i.v.volume}) has no snapshot ${i.snapshot}: left as it is`,
-      );
+      ctx.info(`${i.v.label} (${i.v.volume}) has no snapshot ${i.snapshot}: left as it is`);
     }
   }
+  const memory = (namesFor(call, hvId, await stateVolumes(call, ["memory"], true)) ?? [])[0];
+  const memorySaved = memory !== undefined &&
+    (await memory.v.backend.listSnapshots(memory.v.volume)).some((s) => s.name === memory.snapshot);
   const domain = call.deployId && call.deployId !== "-" ? checkDomain(call.deployId) : null;
   const kept = domain ? await stopDomain(ctx, call, domain) : null;
   const done: VmSnapVolume[] = [];
@@ -98,16 +110,16 @@ export async function run(ctx: ActionContext): Promise<void> {
         await startDomain(ctx, call, kept);
         throw new OneblkError(
           isKind(e, "in_use") ? "in_use" : "host",
-          `VM ${call.vmId}: nothing reverted, disk ${i.v.disk.diskId} (${i.v.volume}) failed: ` +
+          `VM ${call.vmId}: nothing reverted, ${i.v.label} (${i.v.volume}) failed: ` +
             `${errorLine(e)}; the domain was started again unchanged`,
         );
       }
-      const left = todo.slice(done.length).map((x) => x.v.disk.diskId);
+      const left = todo.slice(done.length).map((x) => x.v.label);
       throw new OneblkError(
         "host",
-        `VM ${call.vmId}: revert to VM snapshot ${call.snapId} stopped at disk ` +
-          `${i.v.disk.diskId} (${i.v.volume}): ${errorLine(e)}; disk(s) ` +
-          `${done.map((v) => v.disk.diskId).join(", ")} reverted, disk(s) ${left.join(", ")} ` +
+        `VM ${call.vmId}: revert to VM snapshot ${call.snapId} stopped at ` +
+          `${i.v.label} (${i.v.volume}): ${errorLine(e)}; ` +
+          `${done.map((v) => v.label).join(", ")} reverted, ${left.join(", ")} ` +
           `not` +
           (kept
             ? `; the domain stays shut off on ${call.host} (its XML is kept in ${kept}); ` +
@@ -117,7 +129,46 @@ export async function run(ctx: ActionContext): Promise<void> {
     }
     done.push(i.v);
   }
-  if (kept) await startDomain(ctx, call, kept, `disks reverted to VM snapshot ${call.snapId}, but`);
+  const st = call.state;
+  const tpm = st?.profile.vmStateVolume(call.vmId, "tpm");
+  if (st && tpmOnStore(ctx, st.profile, call.vm) && todo.some((i) => i.v.volume === tpm)) {
+    await restoreTpm(ctx, st.profile, st.backend, call.vmId, call.host, st.dir);
+  }
+  if (!kept) return;
+  if (memorySaved) await restoreMemory(ctx, call, memory.v.volume, memory.snapshot, kept);
+  else await startDomain(ctx, call, kept, `disks reverted to VM snapshot ${call.snapId}, but`);
+}
+
+/**
+ * Start the domain from memory snapshot `snapshot` (instead of from `kept`): roll the memory
+ * volume back to it, attach it read-only, `virsh restore`, detach, remove `kept`. A failure
+ * leaves the domain off with `kept` in place: reverting again repeats it.
+ */
+async function restoreMemory(
+  ctx: ActionContext,
+  call: VmSnapCall,
+  volume: string,
+  snapshot: string,
+  kept: string,
+): Promise<void> {
+  const { backend } = call.state!;
+  try {
+    await backend.rollbackSnapshot(volume, snapshot);
+    await withAttached(ctx, backend, volume, call.host, async (dev) => {
+      await restoreDomain(ctx, call.host, dev);
+    }, { readOnly: true });
+  } catch (e) {
+    throw new OneblkError(
+      "host",
+      `VM ${call.vmId}: volumes reverted to VM snapshot ${call.snapId}, but its memory could ` +
+        `not be restored on ${call.host}: ${errorLine(e)}; the domain is shut off (its XML is ` +
+        `kept in ${kept}); revert again to retry`,
+    );
+  }
+  ctx.info(`${call.deployId} restored on ${call.host} from ${snapshot}`);
+  await unlink(ctx.hosts, call.host, kept).catch((e) =>
+    ctx.info(`${kept} not removed: ${errorLine(e)}`)
+  );
 }
 
 /**

@@ -51,6 +51,7 @@ const profile: Profile = {
     return d.source;
   },
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
+  importStageVolume: (id) => `OpenNebula-Import-${id}`,
   checkpointVolume: (vmId) => `OpenNebula-Checkpoint-vm${vmId}`,
   backupSnapshotName: (_v, vmId) => `OpenNebula-Backup-vm${vmId}`,
   backupVolume: (vmId, diskId) => `OpenNebula-Backup-vm${vmId}-disk${diskId}`,
@@ -58,6 +59,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,
   contextVolume: () => null,
+  vmStateVolume: () => null,
+  vmStateProps: () => ({}),
   diskProps: vmDiskIds.props,
   dsMatch: vmDiskIds.match,
 };

@@ -84,6 +84,7 @@ const profile: Profile = {
     return d.source ? profile.sourceVolume(d.source) : `one-image-${d.imageId}`;
   },
   volatileVolume: (vmId, diskId) => `one-vm-${vmId}-disk-${diskId}`,
+  importStageVolume: (id) => `one-image-${id}-import`,
   checkpointVolume: (vmId) => `one-vm-${vmId}-checkpoint`,
   backupSnapshotName: (_v, vmId) => `backup-vm-${vmId}`,
   backupVolume: (vmId, diskId) => `one-vm-${vmId}-backup-${diskId}`,
@@ -91,6 +92,8 @@ const profile: Profile = {
   snapshotId: (_v, s) => numbered("snapshot-")(s),
   vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,
   contextVolume: () => null,
+  vmStateVolume: () => null,
+  vmStateProps: () => ({}),
   diskProps: vmDiskIds.props,
   dsMatch: vmDiskIds.match,
 };

@@ -12,13 +12,22 @@
  * `<px>-img-<image>-<vm>-<disk>`, volatile disk
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
  * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
- * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`; tags virt=one, nloc=<px>,
- * nvm, diskid. VMM overrides: the add-on's `deploy-tweaks` (with its `deploy-tweaks.d/` helper
- * directory), `tmsave`/`tmrestore`, `attach_disk.storpool`/`detach_disk.storpool` and the
- * `-storpool` snapshot overrides.
+ * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`, UEFI NVRAM
+ * `<px>-sys-<vm>-NVRAM` (tag type=NVRAM), TPM state `<px>-sys-<vm>-SWTPM` (type=SWTPM), the
+ * memory of VM snapshots `<px>-sys-<vm>`; tags virt=one, nloc=<px>, nvm, diskid. VMM overrides:
+ * the add-on's `deploy-tweaks` (with its `deploy-tweaks.d/` helper directory),
+ * `tmsave`/`tmrestore`, `attach_disk.storpool`/`detach_disk.storpool` and the `-storpool`
+ * snapshot overrides.
  */
 import type { StorpoolPlacement } from "../backend/storpool/index.ts";
-import { type AddOn, type Attrs, intAttr, numbered, type Profile } from "./types.ts";
+import {
+  type AddOn,
+  type Attrs,
+  intAttr,
+  numbered,
+  type Profile,
+  type VmStateKind,
+} from "./types.ts";
 
 /** Where addon-storpool keeps its rc files, in reading order (later files win). */
 const RC_FILES: readonly string[] = [
@@ -30,6 +39,20 @@ const RC_FILES: readonly string[] = [
   "/var/tmp/one/tm/storpool/addon-storpoolrc",
   "/etc/storpool/addon-storpool.conf",
 ];
+
+/** Name suffix of the VM state volumes: NVRAM, TPM state, a VM snapshot's memory. */
+const STATE_SUFFIX: Readonly<Record<VmStateKind, string>> = {
+  nvram: "-NVRAM",
+  tpm: "-SWTPM",
+  memory: "",
+};
+
+/** The `type` tag the add-on puts on them. */
+const STATE_TYPE: Readonly<Record<VmStateKind, string>> = {
+  nvram: "NVRAM",
+  tpm: "SWTPM",
+  memory: "",
+};
 
 /** The ONE_PX prefix (several OpenNebula instances on one cluster), default "one". */
 export function storpoolPrefix(env: Record<string, string | undefined>): string {
@@ -75,6 +98,7 @@ function storpoolProfile(px: string): Profile {
       return `${px}-img-${d.imageId}`;
     },
     volatileVolume: (vmId, diskId, format) => `${px}-sys-${vmId}-${diskId}-${format || "raw"}`,
+    importStageVolume: (id) => `${px}-img-${id}-import`,
     checkpointVolume: (vmId) => `${px}-sys-${vmId}-rawcheckpoint`,
     backupSnapshotName: (volume, vmId) => `${volume}-onebackup-${vmId}`,
     backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,
@@ -82,6 +106,13 @@ function storpoolProfile(px: string): Profile {
     snapshotId: (volume, s) => numbered(`${volume}-snap`)(s),
     vmSnapshotName: (volume, snapId, ts) => `${volume}-ONESNAP-${snapId}-${ts}`,
     contextVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-iso`,
+    vmStateVolume: (vmId, kind) => `${px}-sys-${vmId}${STATE_SUFFIX[kind]}`,
+    vmStateProps: (vmId, kind) => ({
+      virt: "one",
+      nloc: px,
+      nvm: String(vmId),
+      ...(STATE_TYPE[kind] ? { type: STATE_TYPE[kind] } : {}),
+    }),
     diskProps: (vmId, diskId) => ({
       virt: "one",
       nloc: px,

@@ -30,6 +30,12 @@ export interface DiskFacts {
   format: string;
 }
 
+/**
+ * VM-level state an add-on may keep on the store: UEFI NVRAM, TPM state, and the memory of a
+ * VM snapshot taken with its memory.
+ */
+export type VmStateKind = "nvram" | "tpm" | "memory";
+
 /** A compatibility profile. */
 export interface Profile {
   /** Driver name: linstor, linstor_un, storpool. */
@@ -59,6 +65,11 @@ export interface Profile {
   diskVolume(vmId: number, disk: DiskFacts): string;
   /** Volume for a volatile disk created by mkimage/mkswap. */
   volatileVolume(vmId: number, diskId: number, format: string): string;
+  /**
+   * Temporary volume holding the bytes of image `imageId` while datastore cp converts them (a
+   * qcow2 cannot be converted from a pipe); removed when cp ends, by a repeat if cp died.
+   */
+  importStageVolume(imageId: number): string;
   /** Checkpoint volume of a VM (VMM save/restore overrides). */
   checkpointVolume(vmId: number): string;
   /** Snapshot of `volume` a backup of VM `vmId` is read from (prebackup; postbackup removes it). */
@@ -79,6 +90,13 @@ export interface Profile {
    * stays a plain file in the VM directory.
    */
   contextVolume(vmId: number, diskId: number): string | null;
+  /**
+   * Volume holding VM `vmId`'s state of `kind` on the store, or null when the add-on keeps it
+   * in the VM directory (lib/domain/vm_state.ts).
+   */
+  vmStateVolume(vmId: number, kind: VmStateKind): string | null;
+  /** Metadata of that volume (it names the VM but no disk: monitoring leaves it out). */
+  vmStateProps(vmId: number, kind: VmStateKind): Record<string, string>;
   /** Metadata tying a volume to a VM disk (monitoring, ownership). */
   diskProps(vmId: number, diskId: number, dsId: number): Record<string, string>;
   /** Metadata match for "volumes of this system datastore" (per-VM disk monitoring). */

@@ -3,19 +3,16 @@
  * host-side work for the front-end, its staging directory, the volume made and filled (deleted
  * again when the fill fails) and the digest of what was written.
  *
- * Bridge host: DATASTORE/TEMPLATE/BRIDGE_LIST picked round-robin by image id, as OpenNebula's
- * `get_destination_host` does; without BRIDGE_LIST, the front-end itself (frontend.ts: this
- * machine, or the first name ONEBLK_FRONTEND lists when this machine is not among them). The
- * bridge must be able to attach the store's volumes (a LINSTOR satellite or StorPool client).
+ * Bridge host: chosen by frontend.ts pickBridge (BRIDGE_LIST round-robin by image id, unusable
+ * hosts skipped, else the front-end). The bridge must be able to attach the store's volumes (a
+ * LINSTOR satellite or StorPool client).
  */
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { OneblkError } from "../errors.ts";
-import { validateHost } from "../one/args.ts";
 import type { DatastoreView } from "../one/views.ts";
 import { checkPath, unlink } from "../host/ops.ts";
 import { withAttached } from "./attach.ts";
-import { frontendBridge } from "./frontend.ts";
 import { fillOrDelete } from "./undo.ts";
 
 /** Deadline for commands that move a whole image (dd, qemu-img convert, md5sum): 6 h. */
@@ -29,23 +26,6 @@ const MiB = 1024 * 1024;
 /** Bytes → MiB, rounded up (at least 1). */
 export function mibCeil(bytes: number): number {
   return Math.max(1, Math.ceil(bytes / MiB));
-}
-
-/**
- * The host that works for the front-end: `attrs` (first present, e.g. EXPORT_BRIDGE_LIST,
- * BRIDGE_LIST) round-robin by `n`, else the front-end.
- */
-export function bridgeHost(
-  ctx: ActionContext,
-  ds: DatastoreView,
-  n: number,
-  attrs: string[] = ["BRIDGE_LIST"],
-): string {
-  for (const a of attrs) {
-    const list = ds.template.list(a);
-    if (list.length) return validateHost(list[Math.abs(n) % list.length], a);
-  }
-  return frontendBridge(ctx.env);
 }
 
 /** STAGING_DIR of the datastore (absolute, no `..`), else /var/tmp. */

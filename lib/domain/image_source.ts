@@ -17,14 +17,14 @@
  *    and computes the byte count and MD5/SHA1 digests while the bytes flow. A source that fails
  *    or ends early is recorded (`result().error`), because a consumer such as `dd` only sees
  *    end-of-file;
- *  - detects formats from magic numbers (qcow2, vmdk, vhdx, vpc, vdi, qed, and compressed
- *    files, which are refused) and reads the qcow2 header (virtual size, backing file,
- *    external data file).
+ *  - detects formats from magic numbers (qcow2, vmdk, vhdx, vpc, vdi, qed, and the compressed
+ *    files gzip, bzip2, xz, zstd; decompress.ts unpacks the first three) and reads the qcow2
+ *    header (virtual size, backing file, external data file).
  */
 import type { Hash } from "node:crypto";
 import { normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
-import { after } from "../timer.ts";
+import { after, sleep } from "../timer.ts";
 
 /** A classified image PATH. */
 export type ImagePath =
@@ -160,45 +160,6 @@ async function openImageFile(path: string): Promise<{ file: Deno.FsFile; info: D
   return { file, info };
 }
 
-/** Size in bytes a guest will see for a local image file (qcow2 virtual size, else file size). */
-export async function localImageSize(path: string): Promise<number> {
-  const { file, info } = await openImageFile(path);
-  try {
-    const head = new Uint8Array(32);
-    const n = (await file.read(head)) ?? 0;
-    return qcow2VirtualSize(head.subarray(0, n)) ?? info.size;
-  } finally {
-    file.close();
-  }
-}
-
-/** Content-Length of an http(s) image (HEAD, redirects followed, with a deadline). */
-export async function remoteImageSize(url: string, timeoutMs = 30_000): Promise<number> {
-  let res: Response;
-  try {
-    res = await fetch(url, { method: "HEAD", signal: AbortSignal.timeout(timeoutMs) });
-  } catch (e) {
-    const timeout = (e as Error).name === "TimeoutError";
-    throw new OneblkError(
-      timeout ? "timeout" : "unavailable",
-      timeout ? `HEAD ${url} timed out after ${timeoutMs} ms` : `cannot reach ${url}`,
-    );
-  }
-  await res.body?.cancel();
-  if (!res.ok) throw new OneblkError("input", `HEAD ${url} answered HTTP ${res.status}`);
-  const len = Number(res.headers.get("content-length") ?? NaN);
-  if (!Number.isFinite(len)) {
-    throw new OneblkError("input", `${url} does not report its size (no Content-Length)`);
-  }
-  return len;
-}
-
-/** Size in bytes of an image PATH of either kind. */
-export function imageSize(path: string): Promise<number> {
-  const p = classifyPath(path);
-  return p.kind === "file" ? localImageSize(p.path) : remoteImageSize(p.url);
-}
-
 // ---------------------------------------------------------------------------------------------
 // RESTRICTED_DIRS / SAFE_DIRS
 
@@ -281,6 +242,37 @@ export async function checkLocalImagePath(path: string, policy: PathPolicy): Pro
 /** Digests cp may verify. */
 export type DigestName = "md5" | "sha1";
 
+/**
+ * Read chunks until HEAD_BYTES arrived or the stream ended: the chunks (to be delivered again,
+ * in order), their first HEAD_BYTES bytes, and whether the end was reached.
+ */
+export async function readHead(
+  read: () => Promise<ReadableStreamReadResult<Uint8Array>>,
+): Promise<{ pending: Uint8Array[]; head: Uint8Array; ended: boolean }> {
+  const pending: Uint8Array[] = [];
+  let buffered = 0;
+  let ended = false;
+  while (buffered < HEAD_BYTES) {
+    const r = await read();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    if (r.value.length === 0) continue;
+    pending.push(r.value);
+    buffered += r.value.length;
+  }
+  const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
+  let off = 0;
+  for (const c of pending) {
+    if (off >= head.length) break;
+    const part = c.subarray(0, head.length - off);
+    head.set(part, off);
+    off += part.length;
+  }
+  return { pending, head, ended };
+}
+
 /** Options of openImage. */
 export interface OpenImageOptions {
   /** Deadline for the http response headers in ms (default 30 000). */
@@ -320,6 +312,8 @@ export interface OpenedImage {
   result(): StreamResult;
   /** Fail the stream once more than `maxBytes` bytes flowed (e.g. the target's size). */
   limit(maxBytes: number): void;
+  /** The compression undone on the way (decompress.ts), when the stream is decompressed. */
+  compression?: string;
   /** Release the file or connection (idempotent; needed when the stream was not consumed). */
   close(): Promise<void>;
 }
@@ -350,40 +344,51 @@ async function openFileSource(path: string): Promise<RawSource> {
   };
 }
 
+/** HTTP answers curl's `--retry` repeats (downloader.sh: 3 retries, 3 s apart). */
+const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const HTTP_RETRIES = 3;
+const HTTP_RETRY_DELAY_MS = 3_000;
+
 async function openHttpSource(
   url: string,
   timeoutMs: number,
   stallMs: number,
 ): Promise<RawSource> {
-  const ac = new AbortController();
-  let timedOut = false;
-  const cancelTimer = after(timeoutMs, () => {
-    timedOut = true;
-    ac.abort();
-  });
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      signal: ac.signal,
-      headers: { "accept-encoding": "identity" },
+  let ac = new AbortController();
+  let res: Response | undefined;
+  // Only the request is repeated, never a body already being read: a transient failure
+  // (no answer, or 408/429/5xx) before the first byte, as curl --retry does.
+  for (let attempt = 0;; attempt++) {
+    ac = new AbortController();
+    let timedOut = false;
+    const cancelTimer = after(timeoutMs, () => {
+      timedOut = true;
+      ac.abort();
     });
-  } catch (e) {
-    throw new OneblkError(
-      timedOut ? "timeout" : "unavailable",
-      timedOut
-        ? `GET ${url} answered no headers within ${timeoutMs} ms`
-        : `cannot reach ${url}: ${(e as Error).message}`,
-    );
-  } finally {
-    cancelTimer();
-  }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel().catch(() => {});
-    throw new OneblkError("input", `GET ${url} answered HTTP ${res.status}`);
+    let failure: OneblkError;
+    try {
+      res = await fetch(url, { signal: ac.signal, headers: { "accept-encoding": "identity" } });
+      if (res.ok && res.body) break;
+      await res.body?.cancel().catch(() => {});
+      failure = new OneblkError("input", `GET ${url} answered HTTP ${res.status}`);
+      if (!RETRY_STATUS.has(res.status)) throw failure;
+    } catch (e) {
+      if (e instanceof OneblkError) throw e;
+      failure = new OneblkError(
+        timedOut ? "timeout" : "unavailable",
+        timedOut
+          ? `GET ${url} answered no headers within ${timeoutMs} ms`
+          : `cannot reach ${url}: ${(e as Error).message}`,
+      );
+    } finally {
+      cancelTimer();
+    }
+    if (attempt >= HTTP_RETRIES) throw failure;
+    await sleep(HTTP_RETRY_DELAY_MS);
   }
   const encoded = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
   const len = Number(res.headers.get("content-length") ?? NaN);
-  const reader = res.body.getReader();
+  const reader = res.body!.getReader();
   let released = false;
   return {
     sizeBytes: encoded === "identity" && Number.isSafeInteger(len) && len >= 0 ? len : undefined,
@@ -443,33 +448,12 @@ export async function openImage(
   }
 
   // Read the head (it stays queued for the stream).
-  const pending: Uint8Array[] = [];
-  let buffered = 0;
-  let ended = false;
+  let pending: Uint8Array[], head: Uint8Array, ended: boolean;
   try {
-    while (buffered < HEAD_BYTES) {
-      const r = await src.read();
-      if (r.done) {
-        ended = true;
-        break;
-      }
-      if (r.value.length === 0) continue;
-      pending.push(r.value);
-      buffered += r.value.length;
-    }
+    ({ pending, head, ended } = await readHead(() => src.read()));
   } catch (e) {
     await src.release();
     throw sourceError(label, e);
-  }
-  const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
-  {
-    let off = 0;
-    for (const c of pending) {
-      if (off >= head.length) break;
-      const part = c.subarray(0, head.length - off);
-      head.set(part, off);
-      off += part.length;
-    }
   }
 
   const fail = (e: OneblkError): OneblkError => {

@@ -4,7 +4,9 @@
  * stdin (≥5.10) or argv (≤5.8), else from oned.
  *
  * Disks handled: every VM disk whose TM_MAD is this driver (image disks of our image
- * datastores, and volatile disks when the system datastore is ours).
+ * datastores, and volatile disks when the system datastore is ours); as the system TM also the
+ * context ISO volume and the VM's state volumes (NVRAM, TPM state: vm_state.ts), which move
+ * like disks without a link in DIR. The TPM state is saved from the source first (pre).
  *
  * - pre:  per disk attach on dst (diskless where there is no replica), allow two primaries,
  *         link DIR/disk.i on dst. As the system TM (no caller_tm) and when DIR is not on a
@@ -33,6 +35,7 @@ import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
+import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 
 /** The three migrate steps. */
@@ -43,6 +46,7 @@ interface OurDisk {
   readOnly: boolean;
   volume: string;
   backend: Backend;
+  /** `DIR/disk.i` linked to the device; "" for a volume without a link (VM state). */
   path: string;
 }
 
@@ -114,9 +118,10 @@ async function ourDisks(
 ): Promise<OurDisk[]> {
   const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
   const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
-  if (!mine.length && !iso) return [];
+  const state = systemTm && ctx.profile.vmStateVolume(vm.id, "nvram") !== null;
+  if (!mine.length && !iso && !state) return [];
   const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
-  if (iso) dsIds.add(sysDsId);
+  if (iso || state) dsIds.add(sysDsId);
   const one = await ctx.one();
   const dss = new Map(
     await Promise.all([...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const)),
@@ -130,6 +135,12 @@ async function ourDisks(
       path: diskPath(dir, disk.diskId),
     };
   });
+  if (systemTm && ctx.profile.vmStateVolume(vm.id, "nvram") !== null) {
+    const sysBackend = ctx.backend(dss.get(sysDsId) ?? await one.datastoreInfo(sysDsId));
+    for (const s of await existingStateVolumes(ctx.profile, sysBackend, vm.id)) {
+      out.push({ readOnly: false, volume: s.volume, backend: sysBackend, path: "" });
+    }
+  }
   // A VM deployed while the ISO was a plain file has no volume: the ISO moves with DIR.
   const isoBackend = iso ? ctx.backend(dss.get(sysDsId)!) : null;
   if (iso && isoBackend && await isoBackend.getVolume(iso)) {
@@ -163,6 +174,10 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   const disks = await ourDisks(ctx, vm, a.dir, a.dsId, systemTm);
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
+    if (systemTm && tpmOnStore(ctx, ctx.profile, vm)) {
+      const ds = await (await ctx.one()).datastoreInfo(a.dsId);
+      await saveTpm(ctx, ctx.profile, ctx.backend(ds), ds, vm.id, a.srcHost, a.dir);
+    }
     await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, disks, others);
     return;
   }
@@ -179,7 +194,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     }
   }
   for (const d of disks) {
-    if (phase === "fail" && !shared && !systemTm) {
+    if (phase === "fail" && !shared && !systemTm && d.path) {
       await unlink(ctx.hosts, clean, d.path).catch((e) => errors.push(errorLine(e)));
     }
     try {
@@ -237,7 +252,7 @@ async function premigrate(
       }
       undo.push(() => d.backend.setDualPrimary(d.volume, false));
       await d.backend.setDualPrimary(d.volume, true);
-      if (!shared) {
+      if (!shared && d.path) {
         undo.push(() => unlink(ctx.hosts, dst, d.path));
         await link(ctx.hosts, dst, d.backend.devicePath(d.volume), d.path);
       }

@@ -1,14 +1,22 @@
 /**
- * Per-VM disk usage of a system datastore (tm monitor with MONITOR_VM_DISKS; docs/contract.md
- * "Monitoring formats"): one bulk usage query of the store, grouped by the VM and disk ids the
- * profile's metadata carries (vm_props.ts), so the number of store requests does not grow with
- * the number of volumes. They are pushed to onemonitord over UDP (MONITOR_VM; the address from
- * ONEBLK_MONITORD_CONF or monitord.conf); an unreachable monitord is logged, never fatal.
+ * Per-VM disk usage of a system datastore (docs/contract.md "Monitoring formats"), two ways:
+ *
+ * - from the front-end (tm monitor with MONITOR_VM_DISKS): one bulk usage query of the store,
+ *   grouped by the VM and disk ids the profile's metadata carries (vm_props.ts), so the number
+ *   of store requests does not grow with the number of volumes. They are pushed to onemonitord
+ *   over UDP (MONITOR_VM; the address and PUBKEY from ONEBLK_MONITORD_CONF or monitord.conf,
+ *   encrypted with that key when there is one); an unreachable monitord is logged, never fatal;
+ * - on a host (tm monitor_ds `<DS dir>`, run by the host probe): what the host sees in the
+ *   datastore directory. Every numeric VM directory with `disk.<id>` entries gives one VM:
+ *   a disk that is a block device (a store volume behind its link) counts its size, a file
+ *   disk its allocated space (`du -mL`), and each `disk.<id>.snap/<snap id>` file a snapshot,
+ *   as the stock ssh driver measures them. MiB, rounded up.
  */
 import type { ActionContext } from "../context.ts";
 import type { Profile } from "../addons/types.ts";
 import type { VolumeUsage } from "../backend/types.ts";
 import { errorLine } from "../errors.ts";
+import { join } from "../path.ts";
 import {
   monitordConfPath,
   monitorVmLine,
@@ -56,8 +64,75 @@ export async function pushVmDiskUsage(
   try {
     const target = await readMonitordConf(conf);
     const r = await sendMonitorVm(lines, target, { timeoutMs: 5_000 });
-    ctx.info(`disk usage of ${lines.length} VM(s) sent to monitord (${r.datagrams} datagram(s))`);
+    ctx.info(
+      `disk usage of ${lines.length} VM(s) sent to monitord (${r.datagrams} datagram(s)` +
+        `${r.encrypted ? ", encrypted" : ""})`,
+    );
   } catch (e) {
     ctx.info(`per-VM disk usage not sent to monitord: ${errorLine(e)}`);
   }
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Space a disk entry takes as the host sees it, in MiB rounded up (links followed): a block
+ * device's size, a file's allocated blocks; null when it is neither or cannot be read.
+ */
+async function usedMiB(path: string): Promise<number | null> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch {
+    return null;
+  }
+  if (st.isFile) return Math.ceil(((st.blocks ?? 0) * 512) / MiB);
+  if (!st.isBlockDevice) return null;
+  let f: Deno.FsFile | undefined;
+  try {
+    f = await Deno.open(path, { read: true });
+    return Math.ceil((await f.seek(0, Deno.SeekMode.End)) / MiB);
+  } catch {
+    return null;
+  } finally {
+    f?.close();
+  }
+}
+
+/** Entries of a directory whose names match `re` (capture 1 = the number), sorted by it. */
+async function numbered(dir: string, re: RegExp): Promise<{ name: string; id: number }[]> {
+  const out: { name: string; id: number }[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      const m = re.exec(e.name);
+      if (m) out.push({ name: e.name, id: Number(m[1]) });
+    }
+  } catch {
+    return [];
+  }
+  return out.sort((a, b) => a.id - b.id);
+}
+
+/**
+ * Per-VM disk usage of the VM directories under datastore directory `dsDir` on this host (the
+ * module doc's second way). A missing directory has no VMs.
+ */
+export async function measureDsDir(dsDir: string): Promise<VmDiskUsage[]> {
+  const out: VmDiskUsage[] = [];
+  for (const vm of await numbered(dsDir, /^(\d+)$/)) {
+    const vmDir = join(dsDir, vm.name);
+    const rec: VmDiskUsage = { vmId: vm.id, disks: [], snapshots: [] };
+    for (const d of await numbered(vmDir, /^disk\.(\d+)$/)) {
+      const size = await usedMiB(join(vmDir, d.name));
+      if (size === null) continue;
+      rec.disks.push({ id: d.id, sizeMb: size });
+      const snapDir = join(vmDir, `${d.name}.snap`);
+      for (const snap of await numbered(snapDir, /^(\d+)$/)) {
+        const s = await usedMiB(join(snapDir, snap.name));
+        if (s !== null) rec.snapshots!.push({ id: snap.id, diskId: d.id, sizeMb: s });
+      }
+    }
+    if (rec.disks.length) out.push(rec);
+  }
+  return out;
 }

@@ -13,12 +13,17 @@
  * the host's stock `$RR/vmm/kvm/snapshot_*` (libvirt snapshots) with the decoded message; a VM
  * mixing our disks with writable disks of another TM_MAD is refused (the snapshot could not be
  * consistent).
+ *
+ * When the system datastore's add-on keeps VM state on the store (StorPool: vm_state.ts), the
+ * VM's NVRAM and TPM state volumes are part of the snapshot too (`callState`, named like the
+ * disks' snapshots), and with USER_TEMPLATE VMSNAPSHOT_WITH_CHECKPOINT the domain's memory
+ * (the profile's memory volume; its snapshot is what stays).
  */
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
-import type { Profile } from "../addons/types.ts";
+import type { Profile, VmStateKind } from "../addons/types.ts";
 import { isDriver, profileFor } from "../addons/index.ts";
-import { parseId, readVmmStdin, validateHost } from "../one/args.ts";
+import { normPath, parseId, readVmmStdin, validateHost } from "../one/args.ts";
 import {
   type DatastoreView,
   type DiskView,
@@ -30,13 +35,31 @@ import { OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { delegateToStock } from "./stock.ts";
 
-/** One disk of the VM on our storage. */
+/** One volume of the VM on our storage: a disk, or VM state (NVRAM, TPM state, memory). */
 export interface VmSnapVolume {
-  disk: DiskView;
+  /** The disk, or undefined for a state volume. */
+  disk?: DiskView;
+  /** For messages: "disk 2", "NVRAM", … */
+  label: string;
   profile: Profile;
   backend: Backend;
   volume: string;
 }
+
+/** The system datastore's store, when its add-on keeps VM state on the store. */
+export interface VmStateStore {
+  profile: Profile;
+  backend: Backend;
+  ds: DatastoreView;
+  /** The VM directory `<BASE_PATH>/<vmid>` on the host. */
+  dir: string;
+}
+
+const STATE_LABEL: Readonly<Record<VmStateKind, string>> = {
+  nvram: "NVRAM",
+  tpm: "TPM state",
+  memory: "memory",
+};
 
 /** A parsed snapshot* call. */
 export interface VmSnapCall {
@@ -57,6 +80,8 @@ export interface VmSnapCall {
   volumes: VmSnapVolume[];
   /** Writable disks on other TM_MADs. */
   foreign: DiskView[];
+  /** The store of the VM's state volumes, or null. */
+  state: VmStateStore | null;
 }
 
 /** Hypervisor snapshot id of VM snapshot `snapId` taken at unix time `ts`. */
@@ -123,11 +148,26 @@ export async function loadVmSnapCall(
     const ds = await dsOf(dsId);
     return {
       disk,
+      label: `disk ${disk.diskId}`,
       profile,
       backend: ctx.backend(ds, profile),
       volume: profile.diskVolume(vm.id, disk),
     };
   }));
+  let state: VmStateStore | null = null;
+  const sysTm = sysDs?.tmMad ?? vm.history?.tmMad ?? "";
+  if (sysDsId >= 0 && isDriver(sysTm)) {
+    const profile = sysTm === ctx.profile.name ? ctx.profile : profileFor(sysTm, ctx.env);
+    if (profile.vmStateVolume(vm.id, "nvram") !== null) {
+      const ds = await dsOf(sysDsId);
+      state = {
+        profile,
+        backend: ctx.backend(ds, profile),
+        ds,
+        dir: `${normPath(ds.basePath)}/${vm.id}`,
+      };
+    }
+  }
   let snapId: number;
   let hvId = "";
   if (kind === "create") snapId = Number(snapArg);
@@ -139,7 +179,7 @@ export async function loadVmSnapCall(
     snapId = vmSnapshots(vm).find((s) => s.hypervisorId === hvId)?.id ??
       parseHypervisorId(hvId)?.snapId ?? -1;
   }
-  return { deployId, snapId, hvId, vmId, host, xml, view, vm, sysDs, volumes, foreign };
+  return { deployId, snapId, hvId, vmId, host, xml, view, vm, sysDs, volumes, foreign, state };
 }
 
 /**
@@ -177,17 +217,49 @@ export function delegateVmSnap(
   );
 }
 
-/** The snapshot name of each volume for hypervisor id `hvId` of snapshot `snapId`, or null. */
+/**
+ * The VM's state volumes of `kinds` as snapshot members: those that exist, or with `all` every
+ * name the profile gives (a memory volume only exists while its snapshot is taken).
+ */
+export async function stateVolumes(
+  call: VmSnapCall,
+  kinds: readonly VmStateKind[],
+  all = false,
+): Promise<VmSnapVolume[]> {
+  const st = call.state;
+  if (!st) return [];
+  const out: VmSnapVolume[] = [];
+  for (const kind of kinds) {
+    const volume = st.profile.vmStateVolume(call.vmId, kind);
+    if (volume === null || (!all && !(await st.backend.getVolume(volume)))) continue;
+    out.push({ label: STATE_LABEL[kind], profile: st.profile, backend: st.backend, volume });
+  }
+  return out;
+}
+
+/**
+ * The snapshot name of each of `volumes` (default: the call's disks) for hypervisor id `hvId`
+ * of snapshot `snapId`, or null when the id is not ours.
+ */
 export function namesFor(
   call: VmSnapCall,
   hvId: string,
+  volumes: VmSnapVolume[] = call.volumes,
 ): { v: VmSnapVolume; snapshot: string }[] | null {
   const p = parseHypervisorId(hvId);
   if (!p || p.snapId !== call.snapId) return null;
-  return call.volumes.map((v) => ({
+  return volumes.map((v) => ({
     v,
     snapshot: v.profile.vmSnapshotName(v.volume, p.snapId, p.ts),
   }));
+}
+
+/** USER_TEMPLATE VMSNAPSHOT_WITH_CHECKPOINT: VM snapshots keep the domain's memory too. */
+export function withMemory(call: VmSnapCall): boolean {
+  if (!call.state || call.state.profile.vmStateVolume(call.vmId, "memory") === null) return false;
+  const v = call.vm.userTemplate.get("VMSNAPSHOT_WITH_CHECKPOINT") ||
+    call.vm.template.get("VMSNAPSHOT_WITH_CHECKPOINT");
+  return /^(yes|1|true|on|y|t)$/i.test(v.trim());
 }
 
 /** HYPERVISOR_ID of the call's snapshot ("" when unknown). */

@@ -5,9 +5,10 @@
  * - format `raw`/`qcow2` (≥6.0): the filesystem comes from the VM disk's FS attribute;
  * - any other word (≤5.12, where the 2nd argument was the filesystem itself, or the add-ons'
  *   `mkimage size swap`): that filesystem on a raw volume;
- * - swap → `mkswap -L swap`; a filesystem → `mkfs` on the host; qcow2 → a qcow2 header (with
- *   the filesystem inside when FS is set) built in a scratch file on the host and written to
- *   the start of the device.
+ * - swap → `mkswap -L swap`; a filesystem → `mkfs` on the host (it must be in datastore.conf's
+ *   SUPPORTED_FS and gets its FS_OPTS_<fs>: mkfs_conf.ts); qcow2 → a qcow2 header (with the
+ *   filesystem inside when FS is set) built in a scratch file on the host and written to the
+ *   start of the device.
  *
  * With the datastore's preferLocal placement (linstor_un PREFER_NODE) the volume gets a replica
  * on the VM's host. A failure after the volume exists unlinks, detaches and deletes it: nothing
@@ -22,6 +23,7 @@ import { OneblkError } from "../errors.ts";
 import { attachReady, detachAndDelete } from "./attach.ts";
 import { withUndo } from "./undo.ts";
 import { diskOf, loadVmAndDs } from "./vm_disk.ts";
+import { mkfsArgsFor } from "./mkfs_conf.ts";
 
 /** What to make on a new volatile volume. */
 interface VolatileSpec {
@@ -31,6 +33,8 @@ interface VolatileSpec {
   fs: string;
   /** The format word in the volume name (profile.volatileVolume): "swap", "raw" or "qcow2". */
   nameFormat: string;
+  /** Extra mkfs arguments (FS_OPTS_<fs>). */
+  fsArgs?: string[];
 }
 
 const FS_RE = /^[a-z0-9_-]{1,32}$/;
@@ -89,6 +93,7 @@ async function formatVolatile(
       await mkfs(ctx.hosts, host, device, spec.fs, {
         ...opts,
         label: spec.fs === "swap" ? "swap" : undefined,
+        extraArgs: spec.fsArgs,
       });
     }
     return;
@@ -97,7 +102,12 @@ async function formatVolatile(
   const raw = `${base}.raw`, q = `${base}.qcow2`;
   await mkdirp(ctx.hosts, host, scratchDir);
   try {
-    await makeQcow2(ctx.hosts, host, { qcow2: q, raw, sizeMiB, fs: spec.fs }, opts);
+    await makeQcow2(
+      ctx.hosts,
+      host,
+      { qcow2: q, raw, sizeMiB, fs: spec.fs, fsArgs: spec.fsArgs },
+      opts,
+    );
     // Written into the device: a block device (or the simulator's data file) keeps its size.
     await ctx.hosts.run(host, ddFileArgv(q, device), opts);
   } finally {
@@ -117,6 +127,7 @@ export async function makeVolatile(
   const { vm, ds } = await loadVmAndDs(ctx, a.vmId, a.dsId);
   const disk = diskOf(vm, dst);
   const spec = volatileSpec(action, a.format ?? "", disk);
+  if (spec.fs) spec.fsArgs = await mkfsArgsFor(ctx.remotes, spec.fs);
   const p = ctx.profile;
   const volume = p.volatileVolume(vm.id, disk.diskId, spec.nameFormat);
   const backend = ctx.backend(ds);

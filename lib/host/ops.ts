@@ -308,6 +308,8 @@ export interface Qcow2Spec {
   sizeMiB: number;
   /** Filesystem to make inside ("" or unset: an empty image). */
   fs?: string;
+  /** Extra arguments for the mkfs program. */
+  fsArgs?: string[];
 }
 
 /**
@@ -330,7 +332,7 @@ export async function makeQcow2(
     return;
   }
   await runner.run(host, ["truncate", "-s", size, checkPath(spec.raw, "scratch file")], ro(opts));
-  await mkfs(runner, host, spec.raw, spec.fs, ro(opts));
+  await mkfs(runner, host, spec.raw, spec.fs, { ...ro(opts), extraArgs: spec.fsArgs });
   await qemuImgConvert(runner, host, spec.raw, spec.qcow2, "qcow2", {
     ...ro(opts),
     srcFormat: "raw",

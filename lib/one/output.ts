@@ -2,10 +2,9 @@
  * What a driver script writes back to oned: the one-line stdout results per action, error
  * text on stderr in the form each OpenNebula version shows (docs/contract.md "Results, errors
  * and logging"), progress/log lines, the marketplace IMPORT_INFO document, and per-VM disk
- * usage pushed to onemonitord over UDP (docs/contract.md "Monitoring formats").
- *
- * Encrypted monitord messages (monitord.conf NETWORK/PUBKEY) are NOT supported: sendMonitorVm
- * refuses with OneblkError("config") instead of sending something monitord cannot decrypt.
+ * usage pushed to onemonitord over UDP (docs/contract.md "Monitoring formats"), encrypted with
+ * monitord's public key when monitord.conf names one (NETWORK/PUBKEY), as OpenNebula's own host
+ * agent does.
  */
 import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
@@ -62,7 +61,7 @@ function asVersion(v: OneVersion | string): OneVersion {
 /** Version thresholds used by the drivers (docs/contract.md "Version differences"). */
 export const VERSION_GATES = {
   /** Error text: before this the `ERROR MESSAGE --8<------` block is required. */
-  plainErrors: "6.1.80",
+  plainErrors: "6.0.3",
   /** DS actions get `id` + stdin. */
   dsStdin: "6.7.80",
   /** Log-prefixed stderr lines become LOG messages. */
@@ -131,8 +130,8 @@ function oneLineText(s: string): string {
 
 /**
  * The stderr text that makes oned show `message` as the failure reason, ending in "\n":
- * - < 6.2: the message between `ERROR MESSAGE --8<------` / `ERROR MESSAGE ------>8--`;
- * - 6.2 – 6.10: one plain line;
+ * - < 6.0.3: the message between `ERROR MESSAGE --8<------` / `ERROR MESSAGE ------>8--`;
+ * - 6.0.3 – 6.10: one plain line;
  * - ≥ 7.0: one plain line that does not look like a log line (else the MAD would turn it
  *   into a LOG message and the failure reason would be empty).
  */
@@ -152,8 +151,8 @@ export type LogLevel = "INFO" | "WARN" | "DEBUG" | "ERROR";
 /**
  * A progress/log line for stderr, ending in "\n", or null when it must not be written:
  * - ≥ 7.0: `INFO: <vmid> msg` (goes to the VM log) or `INFO: oneblk: msg` (oned.log);
- * - 6.2 – 6.10: null, because all stderr becomes the failure text there;
- * - < 6.2: `INFO: oneblk: msg` (logged by the MAD on failure, outside the error block).
+ * - 6.0.3 – 6.10: null, because all stderr becomes the failure text there;
+ * - < 6.0.3: `INFO: oneblk: msg` (logged by the MAD on failure, outside the error block).
  */
 export function logLine(
   level: LogLevel,
@@ -289,8 +288,16 @@ export function monitorVmLine(u: VmDiskUsage): string {
   return `VM=[ID=${u.vmId}, MONITOR="${encodeBase64Text(vmMonitorText(u))}"]`;
 }
 
+/** `VM=[ID=<vmid>,POLL="<vmMonitorText> "]`: the ≤5.10 monitor_ds line (host monitoring text). */
+export function pollVmLine(u: VmDiskUsage): string {
+  return `VM=[ID=${u.vmId},POLL="${vmMonitorText(u)} "]`;
+}
+
 /** Largest UDP payload sendMonitorVm puts in one datagram. */
 export const MAX_MONITOR_DATAGRAM = 60_000;
+
+/** Turns plaintext into what monitord decrypts: RSA PKCS#1 v1.5 blocks (see monitorEncryptor). */
+export type MonitorEncryptor = (plain: Uint8Array) => Uint8Array;
 
 /** zlib-compressed bytes (RFC 1950, as Ruby's Zlib::Deflate) with the web CompressionStream. */
 async function zlibDeflate(bytes: Uint8Array): Promise<Uint8Array> {
@@ -300,8 +307,14 @@ async function zlibDeflate(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(zipped).arrayBuffer());
 }
 
-async function monitorMessage(lines: string[], oid: number): Promise<string> {
-  const z = await zlibDeflate(new TextEncoder().encode(lines.join("\n") + "\n"));
+async function monitorMessage(
+  lines: string[],
+  oid: number,
+  encrypt?: MonitorEncryptor,
+): Promise<string> {
+  let data: Uint8Array = new TextEncoder().encode(lines.join("\n") + "\n");
+  if (encrypt) data = encrypt(data);
+  const z = await zlibDeflate(data);
   let bin = "";
   for (let i = 0; i < z.length; i += 0x8000) {
     bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
@@ -310,19 +323,53 @@ async function monitorMessage(lines: string[], oid: number): Promise<string> {
 }
 
 /**
- * monitord messages `MONITOR_VM SUCCESS <oid> 0 <b64(zlib(lines))>\n` for the given VM lines,
- * split so that no message exceeds `maxBytes`.
+ * The encryption of monitord messages for a public key (PEM text, PKCS#1 `RSA PUBLIC KEY` or
+ * SPKI `PUBLIC KEY`), as OpenNebula's host agent does it (monitord_client.rb `pack`): the
+ * plaintext is cut into blocks of (modulus bytes − 11), each encrypted with RSA PKCS#1 v1.5
+ * padding, and the ciphertexts concatenated; the caller then deflates and base64-encodes.
+ * node:crypto is loaded only here. OneblkError("config") for a key that is not an RSA key.
+ */
+export async function monitorEncryptor(pem: string, source = "PUBKEY"): Promise<MonitorEncryptor> {
+  const { constants, createPublicKey, publicEncrypt } = await import("node:crypto");
+  let key: ReturnType<typeof createPublicKey>;
+  try {
+    key = createPublicKey(pem);
+  } catch (e) {
+    throw new OneblkError("config", `${source} is not a public key: ${(e as Error).message}`);
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (key.asymmetricKeyType !== "rsa" || bits < 512) {
+    throw new OneblkError("config", `${source} is not an RSA public key`);
+  }
+  const k = Math.ceil(bits / 8);
+  const block = k - 11;
+  return (plain) => {
+    const out = new Uint8Array(Math.ceil(plain.length / block) * k);
+    for (let i = 0, o = 0; i < plain.length; i += block, o += k) {
+      const c = publicEncrypt(
+        { key, padding: constants.RSA_PKCS1_PADDING },
+        plain.subarray(i, i + block),
+      );
+      out.set(c, o);
+    }
+    return out;
+  };
+}
+
+/**
+ * monitord messages `MONITOR_VM SUCCESS <oid> 0 <b64(zlib(lines))>\n` for the given VM lines
+ * (with `encrypt`: `b64(zlib(encrypt(lines)))`), split so that no message exceeds `maxBytes`.
  */
 export async function buildMonitorVmMessages(
   lines: string[],
-  opts: { oid?: number; maxBytes?: number } = {},
+  opts: { oid?: number; maxBytes?: number; encrypt?: MonitorEncryptor } = {},
 ): Promise<string[]> {
   const oid = opts.oid ?? -1;
   const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
   const out: string[] = [];
   const pack = async (batch: string[]): Promise<void> => {
     if (batch.length === 0) return;
-    const msg = await monitorMessage(batch, oid);
+    const msg = await monitorMessage(batch, oid, opts.encrypt);
     if (msg.length <= max) out.push(msg);
     else if (batch.length === 1) {
       throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
@@ -340,7 +387,7 @@ export async function buildMonitorVmMessages(
 export interface MonitordTarget {
   address: string;
   port: number;
-  /** PUBKEY path from monitord.conf ("" when none). Encryption is not supported. */
+  /** PUBKEY path from monitord.conf ("" when none): messages are encrypted with that key. */
   pubkey: string;
 }
 
@@ -380,24 +427,31 @@ export async function readMonitordConf(path: string): Promise<MonitordTarget> {
   return { address, port, pubkey: (net?.PUBKEY ?? "").trim() };
 }
 
+/** Read the PEM text of monitord.conf's PUBKEY; OneblkError("config") when unreadable. */
+async function readPubkey(path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    throw new OneblkError("config", `cannot read monitord PUBKEY ${path}: ${(e as Error).message}`);
+  }
+}
+
 /**
- * Send VM lines (monitorVmLine) to onemonitord over UDP, as `send_to_monitor MONITOR_VM` does.
- * Throws OneblkError("config") when monitord.conf has a PUBKEY (encryption unsupported),
- * OneblkError("unavailable"/"timeout") on socket errors. Resolves with what was sent.
+ * Send VM lines (monitorVmLine) to onemonitord over UDP, as OpenNebula's host agent does:
+ * encrypted with the key file `target.pubkey` names, when it names one. Throws
+ * OneblkError("config") for an unreadable or unusable key, OneblkError("unavailable"/"timeout")
+ * on socket errors. Resolves with what was sent.
  */
 export async function sendMonitorVm(
   lines: string[],
   target: { address: string; port: number; pubkey?: string },
   opts: { timeoutMs?: number; oid?: number } = {},
-): Promise<{ datagrams: number; bytes: number }> {
-  if (target.pubkey) {
-    throw new OneblkError(
-      "config",
-      "monitord.conf sets NETWORK PUBKEY: encrypted MONITOR_VM messages are not supported",
-    );
-  }
-  if (lines.length === 0) return { datagrams: 0, bytes: 0 };
-  const msgs = await buildMonitorVmMessages(lines, { oid: opts.oid });
+): Promise<{ datagrams: number; bytes: number; encrypted: boolean }> {
+  if (lines.length === 0) return { datagrams: 0, bytes: 0, encrypted: false };
+  const encrypt = target.pubkey
+    ? await monitorEncryptor(await readPubkey(target.pubkey), `PUBKEY ${target.pubkey}`)
+    : undefined;
+  const msgs = await buildMonitorVmMessages(lines, { oid: opts.oid, encrypt });
   const { createSocket } = await import("node:dgram");
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
@@ -431,5 +485,5 @@ export async function sendMonitorVm(
     cancelTimer();
     await new Promise<void>((resolve) => sock.close(() => resolve()));
   }
-  return { datagrams: msgs.length, bytes };
+  return { datagrams: msgs.length, bytes, encrypted: encrypt !== undefined };
 }

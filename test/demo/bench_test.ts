@@ -83,6 +83,10 @@ describe("tools/bench.ts", () => {
         assert.equal(c.errors, 0);
         assert.ok(c.memory.processes > 0 && c.memory.pssMiB < c.memory.rssMiB);
       }
+      assert.ok(r.simScale.length >= 4, "simulator scale rows");
+      for (const x of r.simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
+      assert.equal(r.simScale[0].items, 1000, "the quick run creates 1,000 definitions");
+      assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

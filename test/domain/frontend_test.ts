@@ -1,7 +1,7 @@
 /** ONEBLK_FRONTEND: one reader, a name or a list of names (several front-ends). */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { frontendBridge, frontendNames } from "../../lib/domain/frontend.ts";
+import { bridgeOrder, frontendBridge, frontendNames } from "../../lib/domain/frontend.ts";
 import { OneblkError } from "../../lib/errors.ts";
 
 describe("front-end identity", () => {
@@ -24,5 +24,12 @@ describe("front-end identity", () => {
       () => frontendBridge({ ONEBLK_FRONTEND: "-oProxyCommand=x" }, "elsewhere"),
       (e: unknown) => e instanceof OneblkError && e.kind === "input",
     );
+  });
+
+  it("orders BRIDGE_LIST from the entry OpenNebula picks (id % n), the rest after it", () => {
+    assert.deepEqual(bridgeOrder(["a", "b", "c"], 0), ["a", "b", "c"]);
+    assert.deepEqual(bridgeOrder(["a", "b", "c"], 7), ["b", "c", "a"]);
+    assert.deepEqual(bridgeOrder(["a", "b", "c"], -1), ["b", "c", "a"]);
+    assert.deepEqual(bridgeOrder([], 3), []);
   });
 });

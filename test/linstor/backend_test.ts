@@ -204,7 +204,7 @@ describe("LINSTOR backend against the simulator", () => {
     await cl.be.deleteVolume("att-1");
   });
 
-  it("read-only attach: the node's resource is never promoted; detach drops it", async () => {
+  it("read-only attach: the node's resource is marked read-only; detach drops it", async () => {
     await cl.be.createVolume("ro-1", 8, { placement: RG });
     const before = await cl.be.attachments("ro-1");
     const diskful = before.find((a) => a.diskful)!.host;
@@ -212,18 +212,18 @@ describe("LINSTOR backend against the simulator", () => {
       !before.some((a) => a.host === h)
     )!;
     const rsc = (node: string) => cl.sim.controller.rd("ro-1")!.rscs.find((r) => r.node === node);
-    const promote = "DrbdOptions/Resource/auto-promote";
+    const mark = "Aux/oneblk/read-only";
     for (const host of [free, diskful]) {
       await cl.be.attach("ro-1", host, { readOnly: true });
       await cl.be.attach("ro-1", host, { readOnly: true });
-      assert.equal(rsc(host)?.props[promote], "no", `${host}: not promoted`);
+      assert.equal(rsc(host)?.props[mark], "yes", `${host}: marked read-only`);
       const a = (await cl.be.attachments("ro-1")).find((x) => x.host === host);
       assert.equal(a?.readOnly, true, `${host}: reported read-only`);
     }
     await cl.be.detach("ro-1", free);
     assert.equal(rsc(free), undefined, "the diskless client is gone with its mark");
     await cl.be.detach("ro-1", diskful);
-    assert.equal(rsc(diskful)?.props[promote], undefined, "the replica stays, writable again");
+    assert.equal(rsc(diskful)?.props[mark], undefined, "the replica stays, writable again");
     assert.deepEqual(
       (await cl.be.attachments("ro-1")).filter((a) => a.readOnly).map((a) => a.host),
       [],

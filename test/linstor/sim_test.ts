@@ -10,6 +10,7 @@ import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
 import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
+import { loadState } from "../../tools/sim/linstor/persistence.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
 
@@ -55,7 +56,7 @@ describe("LINSTOR simulator", () => {
       "-d",
       '{"volume_definition":{"size_kib":10240}}',
     );
-    assert.equal(r.code, 201);
+    assert.equal(r.code, 200, "a real controller answers 200 to a volume definition create");
     r = await curl(
       ...j,
       "-X",
@@ -327,6 +328,38 @@ describe("LINSTOR simulator", () => {
   });
 });
 
+describe("`oneblk sim linstor --help` (issue 11 item 11)", () => {
+  const launcher = new URL("../../scripts/oneblk", import.meta.url).pathname;
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(launcher, { args, stdout: "piped", stderr: "piped" })
+      .output();
+    return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+  };
+
+  it("prints the simulator's own options, not the generic sim help", async () => {
+    const r = await run("sim", "linstor", "--help");
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^usage: oneblk sim linstor \[options\]/);
+    for (
+      const opt of [
+        /--port N .*default: any free port/,
+        /--pool NAME:SIZE_GIB\[:thin\|thick\]/,
+        /size in GiB/,
+        /--group NAME\[:PLACE_COUNT\[:POOL/,
+        /--tls-cert F --tls-key F/,
+        /--require-client-cert/,
+        /--state-dir D/,
+        /--hosts-root D/,
+      ]
+    ) assert.match(r.stdout, opt);
+    assert.match((await run("sim", "linstor", "-h")).stdout, /--group/);
+    const all = await run("sim", "--help");
+    assert.equal(all.code, 0);
+    assert.match(all.stdout, /oneblk sim <name> --help/);
+    assert.match((await run("sim", "oned", "--help")).stdout, /usage: oneblk sim oned/);
+  });
+});
+
 describe("LINSTOR simulator: satellite offline", () => {
   let cl: Cluster;
   let c: LinstorClient;
@@ -391,7 +424,7 @@ describe("LINSTOR simulator: satellite offline", () => {
     assert.equal(pools[0].free_capacity, undefined, "no capacity from a disconnected node");
     assert.deepEqual(
       pools[0].reports.map((e) => `${rcClass(e.ret_code)} ${rcCode(e.ret_code)}`),
-      ["warning 1001"],
+      ["warning 1002"], // WARN_NOT_CONNECTED
     );
     const size = (await c.request("POST", "/v1/resource-groups/one_rg/query-size-info", {
       body: {},
@@ -466,12 +499,9 @@ describe("LINSTOR simulator: satellite offline", () => {
     });
     assert.deepEqual(errors(r.rcs), ["995"]);
 
-    // persisted: the state file says so, and a restart keeps it
-    const st = JSON.parse(await Deno.readTextFile(join(cl.sim.stateDir, "state.json")));
-    assert.equal(
-      st.nodes.find((n: { name: string }) => n.name === off).offline,
-      true,
-    );
+    // persisted: the saved state (snapshot + journal) says so, and a restart keeps it
+    const st = (await loadState(cl.sim.stateDir))!;
+    assert.equal(st.nodes.find((n) => n.name === off)!.offline, true);
     await cl.sim.restart();
     const again = (await c.request("GET", "/v1/nodes", { query: { nodes: [off] } })).data as {
       connection_status: string;

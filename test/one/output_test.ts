@@ -92,14 +92,15 @@ describe("versions", () => {
 });
 
 describe("error text per version", () => {
-  it("< 6.2 wraps the message in the ERROR MESSAGE block", () => {
+  it("< 6.0.3 wraps the message in the ERROR MESSAGE block", () => {
     const expect =
       "ERROR MESSAGE --8<------\nvolume one-7 is in use on node2\nERROR MESSAGE ------>8--\n";
-    assert.equal(formatError("volume one-7 is in use on node2", v("5.12.0")), expect);
-    assert.equal(formatError("volume one-7 is in use on node2", v("6.0.0.1")), expect);
+    for (const ver of ["5.12.0", "6.0.0.1", "6.0.2"]) {
+      assert.equal(formatError("volume one-7 is in use on node2", v(ver)), expect, ver);
+    }
   });
-  it("≥ 6.2 writes one plain line", () => {
-    for (const ver of ["6.2.0", "6.6.3", "6.10.0", "7.0.1", "7.4.0"]) {
+  it("≥ 6.0.3 writes one plain line (the MADs stopped looking for the block there)", () => {
+    for (const ver of ["6.0.3", "6.1.0", "6.2.0", "6.6.3", "6.10.0", "7.0.1", "7.4.0"]) {
       assert.equal(formatError("volume one-7\nis in use", v(ver)), "volume one-7 is in use\n");
     }
   });
@@ -109,7 +110,7 @@ describe("error text per version", () => {
     assert.doesNotMatch(out.trimEnd(), MAD_LOG_RE);
     assert.equal(formatError("", v("7.0.0")), "unknown error\n");
   });
-  it("log lines: VM log on ≥ 7.0, suppressed on 6.2–6.10", () => {
+  it("log lines: VM log on ≥ 7.0, suppressed on 6.0.3–6.10", () => {
     const l7 = infoLine("cloned OpenNebula-Image-42", v("7.0.0"), 7)!;
     assert.equal(l7, "INFO: 7 cloned OpenNebula-Image-42\n");
     const m = MAD_LOG_RE.exec(l7.trimEnd())!;
@@ -118,6 +119,8 @@ describe("error text per version", () => {
     assert.equal(MAD_LOG_RE.exec(noVm.trimEnd())![2], undefined, "no id parsed from the text");
     assert.equal(infoLine("x", v("6.10.0"), 7), null);
     assert.equal(infoLine("x", v("6.2.0")), null);
+    assert.equal(infoLine("x", v("6.0.3")), null, "6.0.3 turns all stderr into the failure text");
+    assert.equal(infoLine("x", v("6.0.2")), "INFO: oneblk: x\n");
     assert.equal(infoLine("x", v("5.12.0"), 7), "INFO: oneblk: x\n");
     assert.equal(logLine("WARN", "a\nb", v("7.0.0"), 3), "WARN: 3 a b\n");
   });
@@ -291,11 +294,69 @@ IM_MAD = [ NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_im_ssh",
     assert.equal(decodeBase64Text(vms[0].MONITOR), vmMonitorText(u));
   });
 
-  it("refuses encrypted monitord setups", async () => {
-    await assert.rejects(
-      sendMonitorVm(['VM=[ID=1, MONITOR=""]'], { address: "127.0.0.1", port, pubkey: "/k.pem" }),
-      (e) => e instanceof OneblkError && e.kind === "config" && /not supported/.test(e.message),
+  it("encrypts with PUBKEY (PKCS#1 or SPKI PEM) the way monitord decrypts", async () => {
+    const { generateKeyPairSync, privateDecrypt, constants } = await import("node:crypto");
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const lines = Array.from(
+      { length: 40 },
+      (_, i) => monitorVmLine({ vmId: i, disks: [{ id: 0, sizeMb: i * 1000 }] }),
     );
+    for (const type of ["pkcs1", "spki"] as const) {
+      const pem = String(publicKey.export({ type, format: "pem" }));
+      const keyFile = `${dir}/pub-${type}.pem`;
+      Deno.writeTextFileSync(keyFile, pem);
+      assert.match(pem, type === "pkcs1" ? /BEGIN RSA PUBLIC KEY/ : /BEGIN PUBLIC KEY/);
+      received.length = 0;
+      const sent = await sendMonitorVm(lines, { address: "127.0.0.1", port, pubkey: keyFile });
+      assert.ok(sent.encrypted);
+      for (let i = 0; i < 100 && received.length < sent.datagrams; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(received.length, sent.datagrams);
+      const back: string[] = [];
+      for (const d of received) {
+        const parts = new TextDecoder().decode(d).trimEnd().split(" ");
+        assert.deepEqual(parts.slice(0, 4), ["MONITOR_VM", "SUCCESS", "-1", "0"]);
+        // monitord: base64 → inflate → decrypt 256-byte blocks with PRIKEY
+        const cipher = inflateSync(Uint8Array.from(atob(parts[4]), (c) => c.charCodeAt(0)));
+        assert.equal(cipher.length % 256, 0, "whole RSA blocks");
+        assert.ok(cipher.length > 256, "more than one block");
+        assert.doesNotMatch(new TextDecoder().decode(cipher), /MONITOR/, "not plaintext");
+        let plain = "";
+        for (let o = 0; o < cipher.length; o += 256) {
+          const block = privateDecrypt(
+            { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
+            cipher.subarray(o, o + 256),
+          );
+          assert.ok(block.length <= 245);
+          plain += new TextDecoder().decode(block);
+        }
+        back.push(...plain.trimEnd().split("\n"));
+      }
+      assert.deepEqual(back, lines);
+    }
+  });
+
+  it("refuses an unreadable or non-RSA PUBKEY before sending", async () => {
+    const { generateKeyPairSync } = await import("node:crypto");
+    const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).publicKey;
+    Deno.writeTextFileSync(`${dir}/ec.pem`, String(ec.export({ type: "spki", format: "pem" })));
+    Deno.writeTextFileSync(`${dir}/junk.pem`, "not a key\n");
+    for (
+      const [pubkey, why] of [
+        [`${dir}/none.pem`, /cannot read monitord PUBKEY/],
+        [`${dir}/junk.pem`, /is not a public key/],
+        [`${dir}/ec.pem`, /is not an RSA public key/],
+      ] as const
+    ) {
+      received.length = 0;
+      await assert.rejects(
+        sendMonitorVm(['VM=[ID=1, MONITOR=""]'], { address: "127.0.0.1", port, pubkey }),
+        (e) => e instanceof OneblkError && e.kind === "config" && why.test(e.message),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(received.length, 0);
   });
 });
 

@@ -57,7 +57,7 @@ describe("simulated cluster and symlink dispatch", () => {
     assert.equal(r.stderr.trim().split("\n").length, 1);
   });
 
-  it("formats errors for oned < 6.2 inside the ERROR MESSAGE block", async () => {
+  it("formats errors for oned < 6.0.3 inside the ERROR MESSAGE block", async () => {
     await Deno.writeTextFile(join(c.remotes, "VERSION"), "5.12.0\n");
     try {
       const r = await c.run("datastore", "linstor", "stat", ["7"], { stdin: "%%%" });

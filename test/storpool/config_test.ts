@@ -10,13 +10,13 @@ import {
   createClientIdResolver,
   mergeStorpoolConf,
   parseDuration,
-  parseShellRc,
   parseStorpoolConf,
   readAddonRc,
   readStorpoolConfFiles,
   resolveStorpoolConfig,
 } from "../../lib/backend/storpool/config.ts";
 import { openStorpoolBackend } from "../../lib/backend/storpool/index.ts";
+import { parseShellRc } from "../../lib/one/shell_rc.ts";
 import { PLACEMENT, startEnv } from "./helpers.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { OneblkError } from "../../lib/errors.ts";

@@ -17,8 +17,8 @@
  *   restore.
  *
  * Read-only attach (CDROMs, READONLY disks, export and backup reads): the node's resource gets
- * the DRBD option auto-promote=no (AUTO_PROMOTE below); attachments() reports it, and detach
- * drops it from a replica that stays on the node.
+ * the mark READ_ONLY below (an Aux property: LINSTOR takes no DRBD option on one node's
+ * resource); attachments() reports it, and detach drops it from a replica that stays.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
  * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
@@ -107,10 +107,13 @@ const AUX = "Aux/one/";
 const CHUNKS_IN_FLIGHT = 4;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
 /**
- * Read-only attachment: the resource on that node never becomes DRBD Primary, so the device
- * opens for reading only (a Secondary serves reads; writers need the promotion it is denied).
+ * Read-only attachment mark on the node's resource. LINSTOR allows DRBD resource options
+ * (auto-promote among them) only on the controller and resource definitions, never on one
+ * node's resource (a real controller refuses the key with FAIL_INVLD_PROP), so the mark is an
+ * Aux property: the device is opened for reading only by its users (DRBD promotes a node only
+ * on a write open).
  */
-const AUTO_PROMOTE = "DrbdOptions/Resource/auto-promote";
+const READ_ONLY = "Aux/oneblk/read-only";
 const PROP_KEY_RE = /^[A-Za-z0-9_.-]+$/;
 /** The volume-definition property naming an existing backing volume (adopted resources). */
 const OVERRIDE_VLM_ID = "OverrideVlmId";
@@ -815,7 +818,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         diskful: !isDiskless(r),
         tieBreaker: (r.flags ?? []).includes("TIE_BREAKER"),
         inUse: r.state?.in_use === true,
-        readOnly: r.props?.[AUTO_PROMOTE] === "no",
+        readOnly: r.props?.[READ_ONLY] === "yes",
       }));
   }
 
@@ -828,7 +831,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!opts.readOnly) return;
     try {
       await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-        override_props: { [AUTO_PROMOTE]: "no" },
+        override_props: { [READ_ONLY]: "yes" },
       });
     } catch (e) {
       // Not read-only: a resource this call created must not stay writable.
@@ -850,9 +853,9 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const f = r.flags ?? [];
     if (f.includes("TIE_BREAKER") || !(f.includes("DISKLESS") || f.includes("DRBD_DISKLESS"))) {
       // The store's own replica stays; a read-only mark of an attach is dropped.
-      if (r.props?.[AUTO_PROMOTE] === "no") {
+      if (r.props?.[READ_ONLY] === "yes") {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-          delete_props: [AUTO_PROMOTE],
+          delete_props: [READ_ONLY],
         });
       }
       return;

@@ -18,6 +18,7 @@
 import { join } from "../../path.ts";
 import { OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
+import { parseShellRc } from "../../one/shell_rc.ts";
 
 /** Settings of one StorPool backend. Only host, port and token are required. */
 export interface StorpoolConfig {
@@ -103,31 +104,6 @@ export function parseStorpoolConf(text: string): StorpoolConfFile {
       val = val.slice(1, -1);
     }
     cur[key] = val;
-  }
-  return out;
-}
-
-/**
- * Parse shell-style rc text (addon-storpoolrc): `KEY=value`, `export KEY=value`, quoted
- * values, `#` comments. Lines with command substitution or expansions (`$`) are skipped.
- */
-export function parseShellRc(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(raw);
-    if (!m) continue;
-    let val = m[2].trim();
-    if (val.startsWith('"') || val.startsWith("'")) {
-      const q = val[0];
-      const end = val.indexOf(q, 1);
-      if (end < 0) continue;
-      val = val.slice(1, end);
-      if (q === '"' && val.includes("$")) continue;
-    } else {
-      val = val.replace(/\s+#.*$/, "");
-      if (/[$`;|&<>(){}\s]/.test(val)) continue;
-    }
-    out[m[1]] = val;
   }
   return out;
 }

@@ -152,11 +152,61 @@ describe("datastore mkfs", () => {
       if (!s.profile.keepImageFormat) assert.deepEqual(await worldState(c), beforeState);
     });
 
+    it(`${drv}: datastore.conf's SUPPORTED_FS and FS_OPTS_<fs> (argv, no shell)`, async () => {
+      const s = stores[drv];
+      const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
+      await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
+      await Deno.writeTextFile(
+        conf,
+        [
+          "# OpenNebula's driver configuration",
+          'SUPPORTED_FS="ext4,xfs"',
+          'FS_OPTS_ext4="-b 4096  -L from-conf"',
+          "FS_OPTS_xfs=$(touch /tmp/oneblk-pwned)",
+        ].join("\n") + "\n",
+      );
+      try {
+        const id = nextId++;
+        const xml = imagePayload(c, drv, { id, size: 16, format: "raw", fs: "ext4" });
+        const r = await c.runDs("datastore", drv, "mkfs", xml, id);
+        assert.equal(r.code, 0, r.stderr);
+        const d = await new Deno.Command("dumpe2fs", {
+          args: ["-h", s.dataPath(s.vol(id))],
+          stderr: "null",
+        }).output();
+        const text = new TextDecoder().decode(d.stdout);
+        assert.match(text, /^Block size:\s+4096$/m);
+        assert.match(text, /^Filesystem volume name:\s+from-conf$/m);
+        // not in SUPPORTED_FS: refused with OpenNebula's words, before anything is made
+        const beforeState = await worldState(c);
+        const bad = nextId++;
+        const r2 = await c.runDs(
+          "datastore",
+          drv,
+          "mkfs",
+          imagePayload(c, drv, { id: bad, size: 16, format: "raw", fs: "ext2" }),
+          bad,
+        );
+        assert.equal(r2.code, 1);
+        assert.match(
+          r2.stderr,
+          /Unsupported file system type: ext2\. Supported types are: ext4,xfs/,
+        );
+        assert.deepEqual(await worldState(c), beforeState);
+      } finally {
+        await Deno.remove(conf);
+      }
+    });
+
     it(`${drv}: bad requests and a failing bridge leave nothing behind`, async () => {
       const beforeState = await worldState(c);
       for (
         const [img, extra, why] of [
-          [{ size: 16, format: "raw", fs: "zfs" }, {}, /unsupported filesystem FS 'zfs'/],
+          [
+            { size: 16, format: "raw", fs: "zfs" },
+            {},
+            /Unsupported file system type: zfs\. Supported types are: ext2,ext3,ext4,xfs,btrfs,vfat/,
+          ],
           [{ size: 0, format: "raw", fs: "" }, {}, /IMAGE\/SIZE greater than 0/],
           [{ size: 16, format: "vmdk", fs: "" }, {}, /cannot make FORMAT 'vmdk'/],
           // the volume is created, then the bridge host cannot attach it: deleted again

@@ -171,6 +171,25 @@ describe("tm snap_* / resize", () => {
       assert.equal(await vsize(), 16 * MiB);
       await env.ok(tc, "resize", [disk, 24, vmId, tc.imageDs]);
       assert.equal(await vsize(), 24 * MiB);
+      // Running VM (DISK_RESIZE, 62): qemu holds the image and the VMM's blockresize grows the
+      // qcow2 next; the TM only grows the volume under it, as the stock TMs skip qemu-img.
+      env.vm(vmInput(tc, vmId, "bravo", [d], { lcmState: 62 }));
+      const r = await env.ok(tc, "resize", [disk, 32, vmId, tc.imageDs]);
+      assert.equal(
+        (await env.backend(tc).getVolume(tc.profile.diskVolume(vmId, {
+          diskId: 0,
+          source: img.source,
+          imageId: "79",
+          clone: true,
+          persistent: false,
+          type: "FS",
+          volatile: false,
+          format: "qcow2",
+        })))?.sizeMiB,
+        32,
+      );
+      assert.equal(await vsize(), 24 * MiB, "qemu-img resize ran on the image of a running VM");
+      assert.match(r.stderr, /running VM: the VMM.s blockresize grows the qcow2/);
     });
   });
 });

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import {
   assertOk,
@@ -48,6 +49,7 @@ describe("tm mkimage / mkswap", () => {
           volatileDisk(env, 1, { type: "swap", size: 16 }),
           volatileDisk(env, 2, { format: "qcow2", size: 64 }),
           volatileDisk(env, 3, { fs: "nosuchfs", size: 16 }),
+          volatileDisk(env, 4, { fs: "xfs", size: 16 }),
         ],
         history: [{ hostname: "bravo", dsId: sys, tmMad: name }],
       });
@@ -93,13 +95,38 @@ describe("tm mkimage / mkswap", () => {
       const old = await c.run("tm", name, "mkimage", ["32", "ext4", at(0), `${vmId}`, `${sys}`]);
       assertOk(old);
 
-      // mkfs fails in the middle: no volume, no link, no attachment
-      const v3 = env.profile.volatileVolume(vmId, 3, "raw");
-      const bad = await c.run("tm", name, "mkimage", ["16", "raw", at(3), `${vmId}`, `${sys}`]);
-      assertOneLineFailure(bad, /mkfs\.nosuchfs|nosuchfs/);
-      assert.equal(await env.backend.getVolume(v3), null);
-      assert.equal(await lexists(c.hostPath("bravo", `${dir}/disk.3`)), false);
-      assert.equal(await lexists(devicePath(c, env, "bravo", v3)), false);
+      // datastore.conf: SUPPORTED_FS and FS_OPTS_<fs>, as the stock mkimage scripts read them
+      const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
+      await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
+      await Deno.writeTextFile(
+        conf,
+        'SUPPORTED_FS="ext4,nosuchfs"\nFS_OPTS_ext4="-b 4096 -L vol-conf"\n',
+      );
+      try {
+        assertOk(await c.run("tm", name, "mkimage", ["32", "raw", at(0), `${vmId}`, `${sys}`]));
+        const sb = await readRange(link0, 1024, 136);
+        assert.equal(new DataView(sb.buffer, sb.byteOffset).getUint32(24, true), 2, "4 KiB blocks");
+        assert.equal(new TextDecoder().decode(sb.subarray(120, 128)), "vol-conf");
+
+        // not in SUPPORTED_FS: refused before a volume is made
+        const v4 = env.profile.volatileVolume(vmId, 4, "raw");
+        const r4 = await c.run("tm", name, "mkimage", ["16", "raw", at(4), `${vmId}`, `${sys}`]);
+        assertOneLineFailure(
+          r4,
+          /Unsupported file system type: xfs\. Supported types are: ext4,nosuchfs/,
+        );
+        assert.equal(await env.backend.getVolume(v4), null);
+
+        // mkfs fails in the middle: no volume, no link, no attachment
+        const v3 = env.profile.volatileVolume(vmId, 3, "raw");
+        const bad = await c.run("tm", name, "mkimage", ["16", "raw", at(3), `${vmId}`, `${sys}`]);
+        assertOneLineFailure(bad, /mkfs\.nosuchfs|nosuchfs/);
+        assert.equal(await env.backend.getVolume(v3), null);
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/disk.3`)), false);
+        assert.equal(await lexists(devicePath(c, env, "bravo", v3)), false);
+      } finally {
+        await Deno.remove(conf);
+      }
     });
   });
 

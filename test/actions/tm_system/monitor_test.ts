@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { createSocket, type Socket } from "node:dgram";
+import { constants, generateKeyPairSync, type KeyObject, privateDecrypt } from "node:crypto";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import { buildDsActionXml } from "../../../tools/sim/oned/builders.ts";
 import {
@@ -24,12 +25,29 @@ import {
   writeStart,
 } from "./helpers.ts";
 
-/** Decode one MONITOR_VM datagram into vmid → decoded MONITOR text. */
-function decodeMonitorVm(msg: string): Map<number, string> {
+/**
+ * Decode one MONITOR_VM datagram into vmid → decoded MONITOR text, as monitord does: base64,
+ * inflate, and with a private key RSA PKCS#1 v1.5 decryption of each 256-byte block.
+ */
+function decodeMonitorVm(msg: string, privateKey?: KeyObject): Map<number, string> {
   const m = /^MONITOR_VM SUCCESS -1 0 (\S+)\n$/.exec(msg);
   assert.ok(m, `unexpected datagram ${msg.slice(0, 80)}`);
   const bin = Uint8Array.from(atob(m[1]), (ch) => ch.charCodeAt(0));
-  const text = new TextDecoder().decode(inflateSync(bin));
+  let plain: Uint8Array = inflateSync(bin);
+  if (privateKey) {
+    assert.equal(plain.length % 256, 0);
+    const parts: Uint8Array[] = [];
+    for (let o = 0; o < plain.length; o += 256) {
+      parts.push(
+        privateDecrypt(
+          { key: privateKey, padding: constants.RSA_PKCS1_PADDING },
+          plain.subarray(o, o + 256),
+        ),
+      );
+    }
+    plain = new Uint8Array(parts.flatMap((p) => [...p]));
+  }
+  const text = new TextDecoder().decode(plain);
   const out = new Map<number, string>();
   for (const line of text.split("\n").filter(Boolean)) {
     const v = /^VM=\[ID=(\d+), MONITOR="([^"]*)"\]$/.exec(line);
@@ -83,7 +101,7 @@ describe("tm monitor (system datastore)", () => {
     await Promise.all(jobs);
   }
 
-  async function monitor(name: ProfileName, vmDisks: boolean) {
+  async function monitor(name: ProfileName, vmDisks: boolean, monitordConf = conf) {
     const env = envs[name];
     const ds = c.oned.state.datastores.get(env.systemDs)!;
     const xml = buildDsActionXml({
@@ -96,11 +114,11 @@ describe("tm monitor (system datastore)", () => {
     const payload = btoa(xml);
     return await c.run("tm", name, "monitor", [`${env.systemDs}`], {
       stdin: payload,
-      env: { ONEBLK_MONITORD_CONF: conf },
+      env: { ONEBLK_MONITORD_CONF: monitordConf },
     });
   }
 
-  async function receive(): Promise<Map<number, string>> {
+  async function receive(privateKey?: KeyObject): Promise<Map<number, string>> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!inbox.length) {
@@ -109,7 +127,7 @@ describe("tm monitor (system datastore)", () => {
           timer = setTimeout(() => reject(new Error("no datagram from the monitor action")), 5_000);
         });
       }
-      return decodeMonitorVm(inbox.shift()!);
+      return decodeMonitorVm(inbox.shift()!, privateKey);
     } finally {
       waiter = undefined;
       clearTimeout(timer);
@@ -160,7 +178,102 @@ describe("tm monitor (system datastore)", () => {
     });
   });
 
-  it("unusable monitord (PUBKEY): logged, capacity printed; ≤6.6 argv style", async () => {
+  PROFILES.forEach((name, i) => {
+    it(`${name}: monitor_ds prints the VMs of a datastore directory as the host sees them`, async () => {
+      const env = envs[name];
+      const vmId = 3000 + i;
+      const dsDir = c.hostPath("bravo", `/var/lib/one/datastores/${env.systemDs}`);
+      const vmDir = join(dsDir, String(vmId));
+      await Deno.mkdir(join(vmDir, "disk.1.snap"), { recursive: true });
+      await Deno.mkdir(join(dsDir, "3999"), { recursive: true }); // a VM without disks
+      await Deno.mkdir(join(dsDir, "notavm"), { recursive: true });
+      // disk.0: a store volume behind its link (the simulator's device is a sparse file)
+      const vol = env.profile.volatileVolume(vmId, 0, "raw");
+      await env.backend.createVolume(vol, 8, {
+        placement: env.placement(env.systemDs),
+        props: env.profile.diskProps(vmId, 0, env.systemDs),
+      });
+      await env.backend.attach(vol, "bravo");
+      await writeStart(devicePath(c, env, "bravo", vol), pattern(3 * 1024 * 1024, 9));
+      await Deno.symlink(devicePath(c, env, "bravo", vol), join(vmDir, "disk.0"));
+      // disk.1: a file disk with a snapshot; disk.2 a dangling link; disk.x not a disk
+      await Deno.writeFile(join(vmDir, "disk.1"), pattern(2 * 1024 * 1024, 1));
+      await Deno.writeFile(join(vmDir, "disk.1.snap", "0"), pattern(1024 * 1024 + 1, 2));
+      await Deno.symlink("/nonexistent/dev", join(vmDir, "disk.2"));
+      await Deno.writeFile(join(vmDir, "disk.x"), pattern(4096, 3));
+
+      const ours = (stdout: string) => stdout.split("\n").filter((l) => l.includes(`${vmId}`));
+      const probes = join(c.remotes, "im", "kvm-probes.d");
+      const version = join(c.remotes, "VERSION");
+      try {
+        // 7.0 remotes without probes: the 5.12+ MONITOR line, base64 of the sizes
+        let r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.doesNotMatch(r.stdout, /ID=3999|notavm/);
+        const [line] = ours(r.stdout);
+        const m = /^VM=\[ID=(\d+), MONITOR="([A-Za-z0-9+/=]+)"\]$/.exec(line);
+        assert.ok(m, r.stdout);
+        const text = atob(m[2]);
+        const disk0 = Number(/DISK_SIZE=\[ID=0,SIZE=(\d+)\]/.exec(text)?.[1]);
+        assert.ok(disk0 >= 3 && disk0 <= 8, text);
+        assert.match(text, /DISK_SIZE=\[ID=1,SIZE=2\]/);
+        assert.match(text, /SNAPSHOT_SIZE=\[ID=0,DISK_ID=1,SIZE=2\]/);
+        assert.doesNotMatch(text, /ID=2,|disk\.x/);
+        const poll = `VM=[ID=${vmId},POLL="${text} "]`;
+        // probes of 5.10 (no kvm-probes.d/vm): the POLL line
+        await Deno.mkdir(probes, { recursive: true });
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [poll]);
+        // probes of 5.12+: MONITOR again, whatever VERSION says
+        await Deno.mkdir(join(probes, "vm"));
+        await Deno.writeTextFile(version, "5.10.0\n");
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [line]);
+        // no probes: VERSION decides
+        await Deno.remove(join(c.remotes, "im"), { recursive: true });
+        r = await c.run("tm", name, "monitor_ds", [dsDir]);
+        assertOk(r);
+        assert.deepEqual(ours(r.stdout), [poll]);
+        // a directory that does not exist has no VMs
+        r = await c.run("tm", name, "monitor_ds", [join(dsDir, "missing")]);
+        assertOk(r);
+        assert.equal(r.stdout, "");
+      } finally {
+        await Deno.writeTextFile(version, "7.0.0\n");
+        await Deno.remove(join(c.remotes, "im"), { recursive: true }).catch(() => {});
+        await env.backend.detach(vol, "bravo");
+      }
+    });
+  });
+
+  it("monitor_ds refuses a relative directory", async () => {
+    assertOneLineFailure(await c.run("tm", "linstor", "monitor_ds", ["var/lib"]), /absolute/);
+  });
+
+  it("monitord with PUBKEY: the push is encrypted and decrypts with the private key", async () => {
+    const env = envs.storpool;
+    await makeVmDisks(env, 4000, 2);
+    const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const pub = join(c.root, "monitord-pub.pem");
+    await Deno.writeTextFile(pub, String(publicKey.export({ type: "pkcs1", format: "pem" })));
+    const encConf = join(c.root, "monitord-enc.conf");
+    const port = udp.address().port;
+    await Deno.writeTextFile(
+      encConf,
+      `NETWORK = [ MONITOR_ADDRESS = "127.0.0.1", PORT = ${port}, PUBKEY = "${pub}" ]\n`,
+    );
+    inbox.length = 0;
+    const r = await monitor("storpool", true, encConf);
+    assertOk(r);
+    assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
+    assert.match(r.stderr, /sent to monitord \(1 datagram\(s\), encrypted\)/);
+    const got = await receive(privateKey);
+    assert.match(got.get(4000)!, /^DISK_SIZE=\[ID=0,SIZE=\d+\] DISK_SIZE=\[ID=1,SIZE=\d+\]$/);
+  });
+
+  it("unusable monitord (PUBKEY file missing): logged, capacity printed; ≤6.6 argv style", async () => {
     const env = envs.linstor;
     const ds = c.oned.state.datastores.get(env.systemDs)!;
     const xml = buildDsActionXml({ datastore: ds, extra: { MONITOR_VM_DISKS: 1 } });
@@ -171,7 +284,7 @@ describe("tm monitor (system datastore)", () => {
     });
     assertOk(r);
     assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
-    assert.match(r.stderr, /not sent to monitord/);
+    assert.match(r.stderr, /not sent to monitord: cannot read monitord PUBKEY \/x/);
   });
 
   it("bad input: one line on stderr, exit 1", async () => {

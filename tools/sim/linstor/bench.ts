@@ -74,3 +74,101 @@ export async function benchLinstorBackend(
   }
   return timer.rows();
 }
+
+/** One row of the simulator's own scale benchmark. */
+export interface ScaleRow {
+  /** What was measured, e.g. `create (spawn, 2 replicas + tie-breaker)`. */
+  op: string;
+  /** Resource definitions in the simulator while measuring. */
+  definitions: number;
+  /** Wall time of the whole operation (median for repeated queries). */
+  ms: number;
+  /** Requests the operation took. */
+  requests: number;
+  /** Objects returned (listings) or created. */
+  items: number;
+}
+
+/**
+ * The simulator at scale (issue 11 item 10): `count` resource definitions spawned through
+ * REST (each: definition, volume, 2 diskful replicas and a tie-breaker; `concurrency` clients
+ * at a time), then `GET /v1/view/resources` filtered the way the driver asks (one resource;
+ * one resource on one node) and unfiltered by resource (every resource of a node), then a
+ * restart that loads the whole state. Timings only: it never fails on them.
+ */
+export async function benchLinstorScale(
+  opts: { count: number; concurrency?: number },
+): Promise<ScaleRow[]> {
+  const root = await Deno.makeTempDir({ prefix: "oneblk-lsscale-" });
+  const stateDir = join(root, "linstor");
+  const rows: ScaleRow[] = [];
+  const json = { "content-type": "application/json" };
+  let sim = await startLinstorSim({
+    stateDir,
+    resourceGroups: [{ name: "scale_rg", placeCount: 2 }],
+  });
+  try {
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < opts.count) {
+        const i = next++;
+        const r = await fetch(`${sim.url}/v1/resource-groups/scale_rg/spawn`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ resource_definition_name: `scale-${i}`, volume_sizes: [1024] }),
+        });
+        await r.body?.cancel();
+        if (r.status !== 201) throw new Error(`spawn scale-${i}: HTTP ${r.status}`);
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency ?? 4 }, worker));
+    rows.push({
+      op: "create: spawn (definition, volume, 2 replicas, tie-breaker)",
+      definitions: opts.count,
+      ms: round(performance.now() - t0),
+      requests: opts.count,
+      items: opts.count,
+    });
+    const mid = `scale-${Math.floor(opts.count / 2)}`;
+    const where = await fetch(`${sim.url}/v1/view/resources?resources=${mid}`);
+    const node = ((await where.json()) as { node_name: string }[])[0]?.node_name ?? "alpha";
+    const query = async (op: string, q: string, times: number) => {
+      const ms: number[] = [];
+      let items = 0;
+      for (let i = 0; i < times; i++) {
+        const t = performance.now();
+        const r = await fetch(`${sim.url}/v1/view/resources?${q}`);
+        items = ((await r.json()) as unknown[]).length;
+        ms.push(performance.now() - t);
+      }
+      ms.sort((a, b) => a - b);
+      rows.push({ op, definitions: opts.count, ms: round(ms[ms.length >> 1]), requests: 1, items });
+    };
+    await query("list: view/resources?resources=<one>", `resources=${mid}`, 21);
+    await query(
+      "list: view/resources?resources=<one>&nodes=<node>",
+      `resources=${mid}&nodes=${node}`,
+      21,
+    );
+    await query("list: view/resources?nodes=<node> (unfiltered by name)", `nodes=${node}`, 3);
+    await sim.stop();
+    const t1 = performance.now();
+    sim = await startLinstorSim({ stateDir });
+    rows.push({
+      op: "restart: load the state",
+      definitions: opts.count,
+      ms: round(performance.now() - t1),
+      requests: 0,
+      items: sim.controller.state.rds.length,
+    });
+  } finally {
+    await sim.stop();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+  return rows;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

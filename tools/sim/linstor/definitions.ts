@@ -1,9 +1,8 @@
 /**
- * Definitions in the simulated LINSTOR controller: nodes, storage pools, resource groups and
- * volume groups, resource and volume definitions (create, modify, delete), and spawning a
- * resource definition from a group.
+ * Definitions in the simulated LINSTOR controller: resource groups and volume groups, resource
+ * and volume definitions (create, modify, delete), and spawning a resource definition from a
+ * group.
  */
-import { join } from "node:path";
 import {
   CODE,
   MASK_CRT,
@@ -15,100 +14,19 @@ import {
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
 import {
-  applyProps,
   asStrings,
   cleanFilter,
-  DISKLESS_POOL,
+  groupFilter,
   k,
   NAME_RE,
-  NODE_RE,
-  type PoolKind,
-  type SimNode,
-  type SimPool,
   type SimRd,
   type SimVd,
   uuid,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { reconcile } from "./persistence.ts";
 import { autoplace, mergedFilter } from "./placement.ts";
-import { allocMinor, checkPeerSlotsProp, ensureDrbdLayer, intField } from "./drbd_layer.ts";
-
-/** POST /v1/nodes: register a satellite (with its diskless pool). */
-export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.NODE };
-  const name = String(body.name ?? "");
-  if (!NODE_RE.test(name)) fail(CODE.FAIL_INVLD_NODE_NAME, `Invalid node name '${name}'.`);
-  if (ctl.node(name)) {
-    fail(CODE.FAIL_EXISTS_NODE, `Node '${name}' already exists.`);
-  }
-  const t = String(body.type ?? "Satellite").toLowerCase();
-  const type = { controller: "Controller", satellite: "Satellite", combined: "Combined" }[t];
-  if (!type) fail(201, `Invalid node type '${body.type}'.`);
-  const nis = (body.net_interfaces as { address?: string }[] | undefined) ?? [];
-  const n: SimNode = {
-    name,
-    type,
-    address: nis[0]?.address ?? "127.0.0.1",
-    props: { ...(body.props as Record<string, string> ?? {}) },
-    uuid: uuid(),
-  };
-  ctl.state.nodes.push(n);
-  if (ctl.opts.hostsRoot) Deno.mkdirSync(join(ctl.opts.hostsRoot, name), { recursive: true });
-  ctl.state.pools.push({
-    node: name,
-    name: DISKLESS_POOL,
-    kind: "DISKLESS",
-    totalKib: 0,
-    props: {},
-    uuid: uuid(),
-  });
-  return rcReply(
-    [rc(0n, CODE.CREATED, `New node '${name}' registered.`, {
-      details: `Node '${name}' UUID is: ${n.uuid}`,
-    })],
-    ctx,
-    201,
-  );
-}
-
-/** POST /v1/nodes/{node}/storage-pools. */
-export function createPool(
-  ctl: SimController,
-  nodeName: string,
-  body: Record<string, unknown>,
-): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.STOR_POOL };
-  const node = ctl.needNode(nodeName);
-  const name = String(body.storage_pool_name ?? "");
-  if (!NAME_RE.test(name)) {
-    fail(CODE.FAIL_INVLD_STOR_POOL_NAME, `Invalid storage pool name '${name}'.`);
-  }
-  if (ctl.pool(node.name, name)) {
-    fail(
-      CODE.FAIL_EXISTS_STOR_POOL,
-      `Storage pool '${name}' on node '${node.name}' already exists.`,
-    );
-  }
-  const kind = String(body.provider_kind ?? "") as PoolKind;
-  if (!["LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN", "DISKLESS"].includes(kind)) {
-    fail(221, `Invalid storage driver '${kind}'.`);
-  }
-  const p: SimPool = {
-    node: node.name,
-    name,
-    kind,
-    totalKib: kind === "DISKLESS" ? 0 : 100 * 1024 * 1024,
-    props: { ...(body.props as Record<string, string> ?? {}) },
-    uuid: uuid(),
-  };
-  ctl.state.pools.push(p);
-  return rcReply(
-    [rc(0n, CODE.CREATED, `Successfully created storage pool '${name}' on node '${node.name}'.`)],
-    ctx,
-    201,
-  );
-}
+import { editProps, setProps } from "./props.ts";
+import { allocMinor, ensureDrbdLayer, intField } from "./drbd_layer.ts";
 
 /** POST /v1/resource-groups. */
 export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {
@@ -117,17 +35,18 @@ export function createRg(ctl: SimController, body: Record<string, unknown>): Sim
   if (!NAME_RE.test(name)) {
     fail(CODE.FAIL_INVLD_RSC_GRP_NAME, `Invalid resource group name '${name}'.`);
   }
-  if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `Resource group '${name}' already exists.`);
-  const g = ctl.addRg(name, cleanFilter(body.select_filter));
-  g.props = { ...(body.props as Record<string, string> ?? {}) };
+  if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `A Resource group: ${name} already exists.`);
+  const out: SimRc[] = [];
+  const g = ctl.addRg(name, groupFilter({}, body.select_filter));
+  setProps("resource-group", g.props, body.props as Record<string, string> | undefined, out);
+  if (typeof body.description === "string") g.description = body.description;
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
-  return rcReply(
-    [rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
+  out.push(
+    rc(0n, CODE.CREATED, `New resource group '${name}' created.`, {
       details: `Resource group '${name}' UUID is: ${g.uuid}`,
-    })],
-    ctx,
-    201,
+    }),
   );
+  return rcReply(out, ctx, 201);
 }
 
 /** PUT /v1/resource-groups/{rg}: properties, selection filter, peer slots. */
@@ -138,11 +57,13 @@ export function modifyRg(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_GRP };
   const g = ctl.needRg(name);
-  checkPeerSlotsProp(body.override_props);
-  applyProps(g.props, body);
-  if (body.select_filter) g.filter = { ...g.filter, ...cleanFilter(body.select_filter) };
+  const out: SimRc[] = [];
+  editProps("resource-group", g.props, body, out);
+  if (typeof body.description === "string") g.description = body.description;
+  if (body.select_filter) g.filter = groupFilter(g.filter, body.select_filter);
   if (typeof body.peer_slots === "number") g.peerSlots = body.peer_slots;
-  return rcReply([rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`)], ctx, 200);
+  out.push(rc(0n, CODE.MODIFIED, `Resource group '${g.name}' modified.`));
+  return rcReply(out, ctx, 200);
 }
 
 /** DELETE /v1/resource-groups/{rg} (not the default group, not while it has definitions). */
@@ -186,26 +107,24 @@ export function createVg(
       `Volume group ${nr} of resource group '${g.name}' already exists.`,
     );
   }
-  g.vgs.push({
-    nr,
-    props: { ...(body.props as Record<string, string> ?? {}) },
-    flags: asStrings(body.flags) ?? [],
-    uuid: uuid(),
-  });
-  return rcReply(
-    [rc(
+  const out: SimRc[] = [];
+  const props: Record<string, string> = {};
+  setProps("volume-group", props, body.props as Record<string, string> | undefined, out);
+  g.vgs.push({ nr, props, flags: asStrings(body.flags) ?? [], uuid: uuid() });
+  out.push(
+    rc(
       0n,
       CODE.CREATED,
       `New volume group with number '${nr}' of resource group '${g.name}' created.`,
-    )],
-    ctx,
-    201,
+    ),
   );
+  return rcReply(out, ctx, 201);
 }
 
 /** POST /v1/resource-groups/{rg}/spawn (one transaction: RD + VDs + autoplace). */
 export function spawn(ctl: SimController, rgName: string, body: Record<string, unknown>): SimReply {
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN };
+  // the spawn's context is the group: entries without their own object mask get MASK_RSC_GRP
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_GRP };
   const name = String(body.resource_definition_name ?? "");
   ctx.refs = { RscDfn: name };
   return ctl.tx([name], () => {
@@ -278,19 +197,13 @@ export function createRd(
 ): SimRd {
   if (!NAME_RE.test(name)) fail(CODE.FAIL_INVLD_RSC_NAME, `Invalid resource name '${name}'.`);
   if (ctl.rd(name)) {
-    fail(
-      CODE.FAIL_EXISTS_RSC_DFN,
-      `A resource definition with the name '${name}' already exists.`,
-      {
-        cause: "The resource definition already exists.",
-      },
-    );
+    fail(CODE.FAIL_EXISTS_RSC_DFN, `A resource definition with the name '${name}' already exists`);
   }
   const g = ctl.needRg(rgName);
   const rd: SimRd = {
     name,
     rg: g.name,
-    props: { ...props },
+    props: {},
     flags: [],
     port: ctl.state.nextPort++,
     vds: [],
@@ -299,7 +212,8 @@ export function createRd(
     created: Date.now(),
     uuid: uuid(),
   };
-  ctl.state.rds.push(rd);
+  ctl.addRd(rd);
+  setProps("resource-definition", rd.props, props, out);
   out.push(
     rc(0n | OBJ.RSC_DFN | MASK_CRT, CODE.CREATED, `New resource definition '${name}' created.`, {
       details: `Resource definition '${name}' UUID is: ${rd.uuid}`,
@@ -331,11 +245,12 @@ export function createVd(
   const vd: SimVd = {
     nr,
     sizeKib,
-    props: { ...props },
+    props: {},
     flags,
     minor: allocMinor(ctl, minor),
     uuid: uuid(),
   };
+  setProps("volume-definition", vd.props, props, out);
   rd.vds.push(vd);
   rd.vds.sort((a, b) => a.nr - b.nr);
   out.push(
@@ -381,7 +296,6 @@ export function createRdApi(ctl: SimController, body: Record<string, unknown>): 
       ensureDrbdLayer(ctl, rd, slots);
       rd.props = props;
     }
-    checkPeerSlotsProp(rd.props);
     return rcReply(out, ctx, 201);
   });
 }
@@ -394,26 +308,15 @@ export function modifyRd(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
   const rd = ctl.needRd(name);
+  ctl.touch(rd.name);
   const out: SimRc[] = [];
-  checkPeerSlotsProp(body.override_props);
   const slots = intField(body.drbd_peer_slots);
   if (slots !== undefined) ensureDrbdLayer(ctl, rd, slots);
   if (typeof body.resource_group === "string" && body.resource_group !== "") {
     const g = ctl.needRg(body.resource_group);
     rd.rg = g.name;
   }
-  for (const d of (asStrings(body.delete_props) ?? [])) {
-    if (!(d in rd.props)) {
-      out.push(
-        rc(
-          MASK_WARN,
-          CODE.WARN_DEL_UNSET_PROP,
-          `Could not delete property '${d}' as it did not exist. This operation had no effect.`,
-        ),
-      );
-    }
-  }
-  applyProps(rd.props, body);
+  editProps("resource-definition", rd.props, body, out);
   out.push(rc(0n, CODE.MODIFIED, `Resource definition '${rd.name}' modified.`, {
     details: `Resource definition '${rd.name}' UUID is: ${rd.uuid}`,
   }));
@@ -426,7 +329,7 @@ export function deleteRd(ctl: SimController, name: string): SimReply {
   const rd = ctl.rd(name);
   if (!rd) {
     return rcReply(
-      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource definition '${name}' not found.`)],
+      [rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Resource definition: ${name} not found.`)],
       ctx,
       200,
     );
@@ -444,12 +347,11 @@ export function deleteRd(ctl: SimController, name: string): SimReply {
       correction: `Un-mount resource '${rd.name}' on the node '${used.node}'.`,
     });
   }
-  ctl.state.rds = ctl.state.rds.filter((r) => r !== rd);
+  ctl.removeRd(rd);
   for (const key of Object.keys(ctl.state.inUse)) {
     if (key.startsWith(`${k(rd.name)}/`)) delete ctl.state.inUse[key];
   }
   ctl.state.clones = ctl.state.clones.filter((c) => k(c.dst) !== k(rd.name));
-  reconcile(ctl, rd.name, rd);
   return rcReply(
     [rc(0n, CODE.DELETED, `Resource definition '${rd.name}' deleted.`, {
       details: `Resource definition '${rd.name}' UUID was: ${rd.uuid}`,
@@ -541,12 +443,12 @@ export function modifyVd(
       }
       vd.sizeKib = body.size_kib;
     }
-    applyProps(vd.props, body);
+    editProps("volume-definition", vd.props, body, out);
     out.push(
       rc(
         0n,
         CODE.MODIFIED,
-        `Volume definition with number '${vd.nr}' on resource definition '${rd.name}' modified.`,
+        `Volume definition with number '${vd.nr}' of resource definition '${rd.name}' modified.`,
       ),
     );
     return rcReply(out, ctx, 200);

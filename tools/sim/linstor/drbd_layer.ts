@@ -15,7 +15,8 @@
  *   DrbdRscData takes the definition's slots when the resource has none of its own.)
  *   So the article's order — create the RD with its port, then set PeerSlotsNewResource —
  *   leaves new resources at 7 on 1.34; sending `drbd_peer_slots` with the create gives 4.
- * - **`PeerSlotsNewResource`** is whitelisted as an integer from 1 to 31 (RD, RG, controller).
+ * - **`PeerSlotsNewResource`** is whitelisted as an integer from 1 to 31 (RD, RG, controller):
+ *   props.ts checks it with the rest of the whitelist.
  * - **Minors and node ids.** `drbd_minor_number` of a volume definition create must be free and
  *   within 0..1048575 (else FAIL_INVLD_MINOR_NR); `drbd_node_id` of a resource create must be
  *   within 0..31 (else FAIL_UNKNOWN_ERROR "An exception occurred while creating layer data");
@@ -29,7 +30,9 @@ import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { MAX_PEER_SLOTS, MIN_PEER_SLOTS } from "../../../lib/drbd/metadata.ts";
 import { fail } from "./replies.ts";
 import {
+  align,
   drbdMetaKib,
+  extentKib,
   OVERRIDE_VLM_ID,
   PEER_SLOTS,
   PEER_SLOTS_PROP,
@@ -50,24 +53,6 @@ export const NODE_ID_MAX = 31;
 /** A whole number in a request (JSON number), else undefined. */
 export function intField(v: unknown): number | undefined {
   return typeof v === "number" && Number.isInteger(v) ? v : undefined;
-}
-
-/**
- * Refuse a `PeerSlotsNewResource` value outside 1..31 among `props` (the whitelist rule:
- * FAIL_INVLD_PROP with the rule's text in the details).
- */
-export function checkPeerSlotsProp(props: unknown): void {
-  if (!props || typeof props !== "object") return;
-  const v = (props as Record<string, unknown>)[PEER_SLOTS_PROP];
-  if (v === undefined) return;
-  const s = String(v);
-  const n = Number(s);
-  if (!/^-?\d+$/.test(s) || n < MIN_PEER_SLOTS || n > MAX_PEER_SLOTS) {
-    fail(CODE.FAIL_INVLD_PROP, `Invalid property(${PEER_SLOTS_PROP}) value: ${s}`, {
-      cause: `The value '${s}' is not valid for the key '${PEER_SLOTS_PROP}'`,
-      details: `This value has to match (${MIN_PEER_SLOTS} - ${MAX_PEER_SLOTS}).`,
-    });
-  }
 }
 
 function slotsProp(props: Record<string, string> | undefined): number | undefined {
@@ -101,8 +86,9 @@ export function rscPeerSlots(rd: SimRd, r: SimRsc): number {
 
 /** The minor for a new volume definition: `want` if valid and free, else the next free one. */
 export function allocMinor(ctl: SimController, want: number | undefined): number {
-  const used = new Set<number>();
-  for (const rd of ctl.state.rds) for (const vd of rd.vds) used.add(vd.minor);
+  // the minors in use are kept incrementally (a scan of every definition per volume would
+  // make creating N definitions cost N²)
+  const used = { has: (m: number) => ctl.usage.minorInUse(m) };
   if (want !== undefined) {
     if (want < 0 || want > MINOR_MAX || used.has(want)) {
       fail(CODE.FAIL_INVLD_MINOR_NR, `The specified minor number '${want}' is invalid.`);
@@ -139,14 +125,34 @@ export function poolVg(pool: SimPool | undefined): string {
   return vg || "linstorpool";
 }
 
-/** Backing device of volume `vd` of `rd` in `pool` on a node. */
+/**
+ * Backing device of volume `vd` of `rd` in `pool` on a node: an LVM volume in the pool's
+ * volume group, a zvol under the zpool, a file in the pool's directory.
+ */
 export function backingDevice(rd: SimRd, vd: SimVd, pool: SimPool | undefined): string {
-  return `/dev/${poolVg(pool)}/${storageVolumeId(rd, vd)}`;
+  const id = storageVolumeId(rd, vd);
+  const spn = pool?.props["StorDriver/StorPoolName"] ?? "";
+  if (pool?.kind === "ZFS" || pool?.kind === "ZFS_THIN") {
+    return `/dev/zvol/${spn || "linstorpool"}/${id}`;
+  }
+  if (pool?.kind === "FILE" || pool?.kind === "FILE_THIN") {
+    return `${spn || "/var/lib/linstor-pools"}/${id}.img`;
+  }
+  return `/dev/${poolVg(pool)}/${id}`;
 }
 
-/** Size of the storage layer's volume (DRBD gross: net + internal meta data) in KiB. */
-export function storageUsableKib(rd: SimRd, r: SimRsc, vd: SimVd): number {
-  return vd.sizeKib + drbdMetaKib(vd.sizeKib, rscPeerSlots(rd, r));
+/**
+ * Size of the storage layer's volume in KiB: the DRBD gross size (net rounded to 4 KiB +
+ * internal meta data) rounded up to the pool's allocation unit (the LVM extent, 4 MiB).
+ */
+export function storageUsableKib(
+  rd: SimRd,
+  r: SimRsc,
+  vd: SimVd,
+  pool: SimPool | undefined,
+): number {
+  const gross = align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib, rscPeerSlots(rd, r));
+  return align(gross, extentKib(pool?.kind ?? "LVM_THIN"));
 }
 
 /** True when `vd` names an existing backing volume (no free-space check). */

@@ -11,4 +11,4 @@ export {
 } from "./server.ts";
 export { ROUTES } from "./routes.ts";
 export { linstorSimMain, parseGroup, parsePool } from "./main.ts";
-export { benchLinstorBackend, type BenchRow } from "./bench.ts";
+export { benchLinstorBackend, benchLinstorScale, type BenchRow, type ScaleRow } from "./bench.ts";

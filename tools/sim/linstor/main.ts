@@ -40,10 +40,34 @@ export function parseGroup(
   };
 }
 
-const USAGE = "usage: oneblk sim linstor [--port N] [--nodes a,b,c] " +
-  "[--pool NAME:SIZE_GIB[:thin|thick]] [--group NAME[:PLACE_COUNT[:POOLS]]] [--latency-ms N] " +
-  "[--state-dir D] [--hosts-root D] [--tls-cert F --tls-key F [--tls-ca F] " +
-  "[--require-client-cert]]";
+/** `oneblk sim linstor --help`. */
+export const LINSTOR_SIM_HELP = `usage: oneblk sim linstor [options]
+
+Runs a simulated LINSTOR controller (REST API v1, answering as LINSTOR 1.34 does) in the
+foreground until SIGINT or SIGTERM. Prints one JSON line {"url","port","stateDir","hostsRoot"}
+on stdout once it listens.
+
+  --port N                          TCP port on 127.0.0.1 (default: any free port)
+  --nodes a,b,c                     the satellites (default: alpha,bravo,charlie,delta)
+  --pool NAME:SIZE_GIB[:thin|thick] a storage pool on every node, size in GiB, LVM thin
+                                    (default) or thick; repeatable (default:
+                                    DfltStorPool:100:thin)
+  --group NAME[:PLACE_COUNT[:POOL,POOL…]]
+                                    a resource group with volume group 0, its place count
+                                    and storage pools; repeatable
+  --state-dir D                     keep the state in D (snapshot + journal, volume data) and
+                                    load it from there on start (default: a temporary
+                                    directory removed on stop)
+  --hosts-root D                    device links <D>/<node>/dev/drbd/by-res/<res>/<vnr>
+                                    (default: $ONEBLK_SIM_ROOT/hosts when that is set)
+  --latency-ms N                    delay every REST request by N ms
+  --tls-cert F --tls-key F          serve HTTPS with this certificate and key (PEM)
+  --tls-ca F --require-client-cert  and require client certificates signed by this CA
+  -h, --help                        this text
+
+Controls for tests (not LINSTOR): /_sim/state, /_sim/stats, /_sim/faults, /_sim/in-use,
+/_sim/node, /_sim/latency, /_sim/restart. What the simulator models, and what not:
+tools/sim/linstor/README.md.`;
 
 /** Entry point of `oneblk sim linstor …`; resolves with the exit code after a signal. */
 export async function linstorSimMain(args: string[]): Promise<number> {
@@ -63,7 +87,7 @@ export async function linstorSimMain(args: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    console.log(USAGE);
+    console.log(LINSTOR_SIM_HELP);
     return 0;
   }
   const { port, latencyMs, stateDir, hostsRoot } = simCliValues(values);

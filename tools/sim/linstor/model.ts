@@ -7,22 +7,45 @@
  * Names of nodes, pools, groups, resource definitions and snapshots are case-insensitive (as in
  * LINSTOR); the display name keeps the case used at creation.
  */
-import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { grossSizeKiB, MIN_NET_KIB } from "../../../lib/drbd/metadata.ts";
-import { fail } from "./replies.ts";
 
 /** Storage provider kinds the simulator supports. */
 export type PoolKind = "LVM" | "LVM_THIN" | "ZFS" | "ZFS_THIN" | "FILE" | "FILE_THIN" | "DISKLESS";
+
+/** A network interface of a node. */
+export interface SimNic {
+  name: string;
+  address: string;
+  port: number;
+  encryption: string;
+  active: boolean;
+  uuid: string;
+}
 
 /** A satellite. */
 export interface SimNode {
   name: string;
   type: string;
+  /** Address of the first interface (states written before interfaces were kept). */
   address: string;
+  /** Its network interfaces (absent: one, `default`, at `address`). */
+  nics?: SimNic[];
   props: Record<string, string>;
   uuid: string;
   /** The satellite is disconnected (the /_sim/node control); absent = online. */
   offline?: boolean;
+}
+
+/** The network interfaces of a node. */
+export function nicsOf(n: SimNode): SimNic[] {
+  return n.nics ?? [{
+    name: "default",
+    address: n.address,
+    port: 3366,
+    encryption: "PLAIN",
+    active: true,
+    uuid: n.uuid,
+  }];
 }
 
 /** A storage pool on one node. */
@@ -38,6 +61,7 @@ export interface SimPool {
 /** A resource group. */
 export interface SimRg {
   name: string;
+  description?: string;
   props: Record<string, string>;
   filter: Record<string, unknown>;
   peerSlots?: number;
@@ -186,6 +210,35 @@ export function drbdMetaKib(sizeKib: number, peerSlots = PEER_SLOTS): number {
   return grossSizeKiB(net, peerSlots) - align(net, 4);
 }
 
+/**
+ * The allocation unit of a pool kind in KiB (the storage layer rounds every volume up to it):
+ * the volume group's extent for LVM (4 MiB by default), the zvol block for ZFS, 1 KiB for
+ * files.
+ */
+export function extentKib(kind: PoolKind): number {
+  if (kind === "LVM" || kind === "LVM_THIN") return 4096;
+  if (kind === "ZFS" || kind === "ZFS_THIN") return 8;
+  return 1;
+}
+
+/**
+ * A UUID-shaped identifier derived from `base` and `parts` (stable: the same inputs give the
+ * same value), for objects the simulator does not store one for (per-node snapshots,
+ * snapshot volumes, volumes of a resource).
+ */
+export function derivedUuid(base: string, ...parts: (string | number)[]): string {
+  const text = [base, ...parts].join("\u0000");
+  let hex = "";
+  for (let seed = 0; seed < 4; seed++) {
+    let h = 0x811c9dc5 ^ seed;
+    for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+    hex += (h >>> 0).toString(16).padStart(8, "0");
+  }
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${
+    ((parseInt(hex[16], 16) & 3) | 8).toString(16)
+  }${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** A request field as a string list (undefined when absent or not a list). */
 export function asStrings(v: unknown): string[] | undefined {
   if (v === undefined || v === null) return undefined;
@@ -198,22 +251,49 @@ export function splitNames(v: unknown): string[] {
   return asStrings(v) ?? [];
 }
 
-/** Apply a modify request's delete_namespaces, delete_props and override_props to `target`. */
-export function applyProps(target: Record<string, string>, body: Record<string, unknown>): void {
-  for (const ns of asStrings(body.delete_namespaces) ?? []) {
-    const pre = ns.endsWith("/") ? ns : `${ns}/`;
-    for (const key of Object.keys(target)) if (key.startsWith(pre)) delete target[key];
+/** The selection-filter fields a resource group keeps (LINSTOR's AutoSelectorConfig). */
+const GROUP_FILTER_FIELDS = [
+  "place_count",
+  "node_name_list",
+  "storage_pool_list",
+  "storage_pool_diskless_list",
+  "diskless_on_remaining",
+  "not_place_with_rsc",
+  "not_place_with_rsc_regex",
+  "layer_stack",
+  "provider_list",
+  "replicas_on_same",
+  "replicas_on_different",
+  "x_replicas_on_different_map",
+];
+
+/**
+ * A resource group's selection filter after a create or modify request, as the controller
+ * keeps it: a single `storage_pool` is the one-entry pool list, given lists and maps replace
+ * the kept ones (an empty one clears it), given scalars replace theirs, layers and providers
+ * are upper-case; fields a group does not keep (additional place count, …) are dropped.
+ */
+export function groupFilter(
+  old: Record<string, unknown>,
+  req: unknown,
+): Record<string, unknown> {
+  const r = cleanFilter(req);
+  if (typeof r.storage_pool === "string" && !(asStrings(r.storage_pool_list) ?? []).length) {
+    r.storage_pool_list = r.storage_pool === "" ? [] : [r.storage_pool];
   }
-  for (const d of asStrings(body.delete_props) ?? []) delete target[d];
-  const over = body.override_props as Record<string, string> | undefined;
-  if (over) {
-    for (const [key, v] of Object.entries(over)) {
-      if (!/^[A-Za-z0-9_./-]+$/.test(key) || key.startsWith("/") || key.endsWith("/")) {
-        fail(CODE.FAIL_INVLD_PROP, `The key '${key}' is not whitelisted.`);
-      }
-      target[key] = v;
+  const out: Record<string, unknown> = { ...old };
+  for (const key of GROUP_FILTER_FIELDS) {
+    let v = r[key];
+    if (v === undefined) continue;
+    if (key === "layer_stack" || key === "provider_list") {
+      v = (asStrings(v) ?? []).map((x) => x.toUpperCase());
     }
+    const empty = (Array.isArray(v) && !v.length) ||
+      (typeof v === "object" && v !== null && !Array.isArray(v) && !Object.keys(v).length);
+    if (empty) delete out[key];
+    else out[key] = v;
   }
+  return out;
 }
 
 /** A selection filter without its null/undefined fields. */

@@ -1,6 +1,12 @@
 /**
  * What the simulated LINSTOR controller keeps on disk, under its state dir:
- * - `state.json`: the whole state (written after every mutating request);
+ * - `state.json`: a snapshot of the whole state;
+ * - `journal.jsonl`: one line per mutating request since that snapshot, with the resource
+ *   definitions it changed (whole, or null when deleted) and, when it changed, the small global
+ *   part (nodes, pools, groups, clones, in-use marks, counters). A line is written before the
+ *   reply is sent, so a simulator killed at any point restarts with every answered change.
+ *   The journal is folded into a new snapshot at start, at stop and when it grows past twice
+ *   the snapshot (at least 16 MiB); a torn last line (killed mid-write) is ignored;
  * - `volumes/<RD>/<vnr>.img`: volume data in sparse files; all replicas of a volume share that
  *   file (DRBD keeps them identical);
  * - `snapshots/<RD>/<snap>/<vnr>.img`: snapshot copies of those files;
@@ -15,24 +21,104 @@
  * so the known data stays readable through the LINSTOR devices on every node.
  */
 import { join } from "node:path";
-import type { SimController } from "./controller.ts";
+import type { SimController, StateChanges } from "./controller.ts";
 import { k, type SimRd, type SimState, type SimVd } from "./model.ts";
 import { backingDevice, hasOverrideVlmId } from "./drbd_layer.ts";
 
-/** The state saved in `stateDir`, or undefined when there is none yet (or it is unreadable). */
+const SNAPSHOT = "state.json";
+const JOURNAL = "journal.jsonl";
+const MIN_COMPACT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The state saved in `stateDir` (snapshot plus journal), or undefined when there is none yet
+ * (or the snapshot is unreadable and there is no journal).
+ */
 export async function loadState(stateDir: string): Promise<SimState | undefined> {
+  let st: SimState | undefined;
   try {
-    return JSON.parse(await Deno.readTextFile(join(stateDir, "state.json"))) as SimState;
+    st = JSON.parse(await Deno.readTextFile(join(stateDir, SNAPSHOT))) as SimState;
   } catch {
-    return undefined;
+    st = undefined;
   }
+  let text = "";
+  try {
+    text = await Deno.readTextFile(join(stateDir, JOURNAL));
+  } catch {
+    return st;
+  }
+  if (!text.trim()) return st;
+  const rds = new Map((st?.rds ?? []).map((r) => [k(r.name), r]));
+  let globals: Partial<SimState> = {};
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    let rec: StateChanges;
+    try {
+      rec = JSON.parse(line) as StateChanges;
+    } catch {
+      break; // torn last line: the request it belongs to was never answered
+    }
+    for (const [key, rd] of Object.entries(rec.rds ?? {})) {
+      if (rd) rds.set(key, rd);
+      else rds.delete(key);
+    }
+    if (rec.globals) globals = rec.globals;
+  }
+  if (!st && !globals.nodes) return undefined;
+  return { ...(st as SimState), ...globals, version: 1, rds: [...rds.values()] };
 }
 
-/** Save `state` in `stateDir` atomically (temp file, then rename). */
-export function saveState(stateDir: string, state: SimState): void {
-  const statePath = join(stateDir, "state.json");
-  Deno.writeTextFileSync(statePath + ".tmp", JSON.stringify(state));
-  Deno.renameSync(statePath + ".tmp", statePath);
+/** The state files of one state dir: a snapshot and the journal appended after each request. */
+export class StateStore {
+  readonly dir: string;
+  #fd: Deno.FsFile | null = null;
+  #journalBytes = 0;
+  #snapshotBytes = 0;
+  #enc = new TextEncoder();
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Write the whole state as the new snapshot (atomically) and empty the journal. */
+  compact(ctl: SimController): void {
+    const text = JSON.stringify(ctl.state);
+    const path = join(this.dir, SNAPSHOT);
+    Deno.writeTextFileSync(path + ".tmp", text);
+    Deno.renameSync(path + ".tmp", path);
+    this.#snapshotBytes = text.length;
+    // the snapshot holds everything: the journal can go (replaying it again would be harmless)
+    this.#fd?.close();
+    this.#fd = Deno.openSync(join(this.dir, JOURNAL), {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    this.#journalBytes = 0;
+    ctl.markSaved();
+  }
+
+  /** Append what changed since the last save; fold into a snapshot when the journal is large. */
+  save(ctl: SimController): void {
+    if (!this.#fd) {
+      this.compact(ctl);
+      return;
+    }
+    const ch = ctl.takeChanges();
+    if (!ch) return;
+    const bytes = this.#enc.encode(JSON.stringify(ch) + "\n");
+    let off = 0;
+    while (off < bytes.length) off += this.#fd.writeSync(bytes.subarray(off));
+    this.#journalBytes += bytes.length;
+    if (this.#journalBytes > Math.max(MIN_COMPACT_BYTES, 2 * this.#snapshotBytes)) {
+      this.compact(ctl);
+    }
+  }
+
+  /** Close the journal. */
+  close(): void {
+    this.#fd?.close();
+    this.#fd = null;
+  }
 }
 
 /** Data file of volume `nr` of resource definition `rd`. */
@@ -58,59 +144,74 @@ export function devicePath(
 
 /**
  * Make files and device links match the state for one RD name. `before` is the definition as
- * it was before the change (null: it did not exist; undefined: unknown): its minors tell which
- * `/dev/drbd<minor>` links may have to go.
+ * it was before the change (null: it did not exist; undefined: unknown): its spelling and
+ * nodes tell which old links to remove (no directory of all definitions is scanned), its
+ * minors which `/dev/drbd<minor>` links may have to go.
  */
 export function reconcile(ctl: SimController, name: string, before?: SimRd | null): void {
+  reconcileFiles(ctl, name, before);
+  if (!ctl.opts.hostsRoot) return;
+  // spellings the links may have (LINSTOR names are case-insensitive)
+  const rd = ctl.rd(name);
+  const spellings = new Set<string>([name]);
+  if (rd) spellings.add(rd.name);
+  if (before) spellings.add(before.name);
+  for (const n of ctl.state.nodes) {
+    // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
+    // not brought back to life by a mkdir). An offline satellite does not touch it either.
+    if (n.offline || !isDir(join(ctl.opts.hostsRoot, n.name))) continue;
+    hostLinks(ctl, n.name, name, before, spellings);
+  }
+}
+
+/** The data files of RD `name`: one per volume, sized; snapshot copies of gone snapshots go. */
+function reconcileFiles(ctl: SimController, name: string, before?: SimRd | null): void {
   const rd = ctl.rd(name);
   const volDir = join(ctl.opts.stateDir, "volumes", k(name));
   const snapDir = join(ctl.opts.stateDir, "snapshots", k(name));
   if (!rd) {
     rmrf(volDir);
     rmrf(snapDir);
-  } else {
-    Deno.mkdirSync(volDir, { recursive: true });
-    const want = new Set(rd.vds.map((v) => `${v.nr}.img`));
-    for (const e of readDir(volDir)) if (!want.has(e)) rmrf(join(volDir, e));
-    for (const vd of rd.vds) {
-      const f = volumeFile(ctl, rd.name, vd.nr);
-      const fh = Deno.openSync(f, { create: true, write: true });
-      try {
-        const size = fh.statSync().size;
-        if (size !== vd.sizeKib * 1024) fh.truncateSync(vd.sizeKib * 1024);
-      } finally {
-        fh.close();
-      }
+    return;
+  }
+  Deno.mkdirSync(volDir, { recursive: true });
+  const want = new Set(rd.vds.map((v) => `${v.nr}.img`));
+  for (const e of readDir(volDir)) if (!want.has(e)) rmrf(join(volDir, e));
+  for (const vd of rd.vds) {
+    const f = volumeFile(ctl, rd.name, vd.nr);
+    const fh = Deno.openSync(f, { create: true, write: true });
+    try {
+      const size = fh.statSync().size;
+      if (size !== vd.sizeKib * 1024) fh.truncateSync(vd.sizeKib * 1024);
+    } finally {
+      fh.close();
     }
+  }
+  if (rd.snaps.length || (before && before.snaps.length) || before === undefined) {
     const snaps = new Set(rd.snaps.map((s) => k(s.name)));
     for (const e of readDir(snapDir)) if (!snaps.has(e)) rmrf(join(snapDir, e));
   }
-  if (!ctl.opts.hostsRoot) return;
-  for (const n of ctl.state.nodes) {
-    // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
-    // not brought back to life by a mkdir). An offline satellite does not touch it either.
-    if (n.offline || !isDir(join(ctl.opts.hostsRoot, n.name))) continue;
-    hostLinks(ctl, n.name, name, before);
-  }
 }
 
-/** The device links of RD `name` on one (online) node's host. */
+/**
+ * The device links of RD `name` on one (online) node's host. `spellings`: the names its
+ * `by-res` directory may have that are to go unless current (null: already cleaned up).
+ */
 function hostLinks(
   ctl: SimController,
   node: string,
   name: string,
   before: SimRd | null | undefined,
+  spellings: Set<string> | null,
 ): void {
   const rd = ctl.rd(name);
   const dev = join(ctl.opts.hostsRoot!, node, "dev");
   const base = join(dev, "drbd", "by-res");
-  // LINSTOR names are case-insensitive: remove links under any spelling first.
-  for (const e of readDir(base)) {
-    if (k(e) !== k(name)) continue;
-    const r = rd && ctl.rsc(rd, node);
-    if (!r || e !== rd!.name) rmrf(join(base, e));
-  }
   const r = rd && ctl.rsc(rd, node);
+  for (const sp of spellings ?? []) {
+    if (r && sp === rd!.name) continue;
+    rmrf(join(base, sp));
+  }
   const wantMinors = new Set(r ? rd!.vds.map((v) => v.minor) : []);
   // `/dev/drbd<minor>` links of this RD that are no longer wanted (only links into its data
   // files: a device some other program made stays)
@@ -168,8 +269,9 @@ function linkTarget(p: string): string | null {
 }
 
 /**
- * A satellite came back online: bring its host's device links in line with the state (links
- * of definitions deleted meanwhile go, those of resources made meanwhile appear).
+ * A satellite came back online (or the simulator starts): bring its host's device links in
+ * line with the state — links of definitions deleted meanwhile, or under another spelling,
+ * go; those of resources made meanwhile appear.
  */
 export function reconcileNode(ctl: SimController, node: string): void {
   const root = ctl.opts.hostsRoot;
@@ -177,7 +279,8 @@ export function reconcileNode(ctl: SimController, node: string): void {
   const dev = join(root, node, "dev");
   const volumes = join(ctl.opts.stateDir, "volumes") + "/";
   for (const e of readDir(join(dev, "drbd", "by-res"))) {
-    if (!ctl.rd(e)) rmrf(join(dev, "drbd", "by-res", e));
+    const rd = ctl.rd(e);
+    if (!rd || rd.name !== e || !ctl.rsc(rd, node)) rmrf(join(dev, "drbd", "by-res", e));
   }
   for (const e of readDir(dev)) {
     if (!/^drbd\d+$/.test(e)) continue;
@@ -187,7 +290,15 @@ export function reconcileNode(ctl: SimController, node: string): void {
     const rd = ctl.rd(rdKey);
     if (!rd || !ctl.rsc(rd, node)) rmrf(join(dev, e));
   }
-  for (const rd of ctl.state.rds) hostLinks(ctl, node, rd.name, undefined);
+  for (const rd of ctl.state.rds) {
+    if (ctl.rsc(rd, node)) hostLinks(ctl, node, rd.name, undefined, null);
+  }
+}
+
+/** At start: every definition's files, every connected host's device links. */
+export function reconcileAll(ctl: SimController): void {
+  for (const rd of ctl.state.rds) reconcileFiles(ctl, rd.name);
+  for (const n of ctl.state.nodes) if (!n.offline) reconcileNode(ctl, n.name);
 }
 
 function readDir(dir: string): string[] {

@@ -4,13 +4,7 @@
  * pairs for new diskful replicas under a selection filter, autoplace, the automatic quorum
  * tie-breaker (CtrlRscAutoTieBreakerHelper) and query-size-info's capacity estimate.
  */
-import {
-  CODE,
-  MASK_CRT,
-  MASK_INFO,
-  MASK_WARN,
-  OBJ,
-} from "../../../lib/backend/linstor/api_call_rc.ts";
+import { CODE, MASK_INFO, MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, SimApiError, type SimRc, type SimReply } from "./replies.ts";
 import {
   align,
@@ -28,7 +22,8 @@ import {
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { fileAllocKib, snapFile, volumeFile } from "./persistence.ts";
+import { fileAllocKib, volumeFile } from "./persistence.ts";
+import { INFO_PROP_REMOVED } from "./codes.ts";
 
 /** Allocated KiB of one replica of a volume in its pool. */
 export function allocatedKib(ctl: SimController, rd: SimRd, rsc: SimRsc, vd: SimVd): number {
@@ -50,24 +45,7 @@ export function allocatedKib(ctl: SimController, rd: SimRd, rsc: SimRsc, vd: Sim
 
 /** Used KiB of a pool: replicas plus (thin) snapshot copies. */
 export function poolUsedKib(ctl: SimController, pool: SimPool): number {
-  if (pool.kind === "DISKLESS") return 0;
-  let used = 0;
-  for (const rd of ctl.state.rds) {
-    const r = ctl.rsc(rd, pool.node);
-    if (r && !r.diskless && k(r.pool) === k(pool.name)) {
-      for (const vd of rd.vds) used += allocatedKib(ctl, rd, r, vd);
-    }
-    for (const s of rd.snaps) {
-      const sp = Object.entries(s.pools).find(([n]) => k(n) === k(pool.node))?.[1];
-      if (!sp || k(sp) !== k(pool.name)) continue;
-      for (const v of s.vds) {
-        used += THIN_KINDS.has(pool.kind)
-          ? fileAllocKib(snapFile(ctl, rd.name, s.name, v.nr))
-          : v.sizeKib;
-      }
-    }
-  }
-  return used;
+  return ctl.usage.used(pool);
 }
 
 /** Free KiB of a pool (never below 0). */
@@ -94,6 +72,35 @@ export function rdSizeKib(rd: SimRd): number {
   return rd.vds.reduce((a, v) => a + v.sizeKib, 0);
 }
 
+/** A candidate pool and its autoplacer score. */
+interface Rated {
+  pool: SimPool;
+  node: SimNode;
+  score: number;
+}
+
+/**
+ * The autoplacer's ranking (StrategyHandler with the default weights): per candidate pool the
+ * free space relative to the most free among the candidates (weight 1) minus, very lightly
+ * (weight 0.00001), its resource count relative to the highest count — the emptiest pool wins,
+ * equal free space goes to the pool with fewer resources (so consecutive placements spread),
+ * then the node name, then the pool name.
+ */
+function rate(ctl: SimController, cands: { pool: SimPool; node: SimNode }[]): Rated[] {
+  const free = cands.map((c) => c.pool.kind === "DISKLESS" ? 0 : poolFreeKib(ctl, c.pool));
+  const count = cands.map((c) => ctl.usage.resources(c.pool));
+  const maxFree = Math.max(0, ...free);
+  const maxCount = Math.max(0, ...count);
+  return cands.map((c, i) => ({
+    ...c,
+    score: (maxFree > 0 ? free[i] / maxFree : 0) -
+      (maxCount > 0 ? (count[i] / maxCount) * 0.00001 : 0),
+  })).sort((x, y) =>
+    y.score - x.score || x.node.name.localeCompare(y.node.name) ||
+    x.pool.name.localeCompare(y.pool.name)
+  );
+}
+
 /** Candidate (node, pool) pairs for `count` new diskful replicas, best first. */
 export function select(
   ctl: SimController,
@@ -113,20 +120,20 @@ export function select(
   const same = splitNames(filter.replicas_on_same);
   const different = splitNames(filter.replicas_on_different);
   const existing = rd ? rd.rscs.filter((r) => !r.diskless) : [];
-  const cands: { pool: SimPool; free: number; node: SimNode }[] = [];
+  const all: { pool: SimPool; node: SimNode }[] = [];
   for (const n of ctl.state.nodes) {
     // the autoplacer only considers connected satellites
     if (n.offline) continue;
     if (onlyNodes.length && !onlyNodes.includes(k(n.name))) continue;
     if (rd && existing.some((r) => k(r.node) === k(n.name))) continue;
     if (
+      (notWith.length || notWithRe) &&
       ctl.state.rds.some((o) =>
         (notWith.includes(k(o.name)) || (notWithRe && notWithRe.test(o.name))) &&
         (!rd || k(o.name) !== k(rd.name)) &&
         o.rscs.some((r) => k(r.node) === k(n.name) && !r.diskless)
       )
     ) continue;
-    let best: { pool: SimPool; free: number } | null = null;
     for (const p of ctl.state.pools) {
       if (k(p.node) !== k(n.name) || p.kind === "DISKLESS") continue;
       if (pools.length && !pools.some((x) => k(x) === k(p.name))) continue;
@@ -134,11 +141,16 @@ export function select(
       const free = poolFreeKib(ctl, p);
       const need = THIN_KINDS.has(p.kind) ? 0 : align(sizeKib + drbdMetaKib(sizeKib), 4096);
       if (THIN_KINDS.has(p.kind) ? free <= 0 : free < need) continue;
-      if (!best || free > best.free) best = { pool: p, free };
+      all.push({ pool: p, node: n });
     }
-    if (best) cands.push({ ...best, node: n });
   }
-  cands.sort((a, b) => b.free - a.free || a.node.name.localeCompare(b.node.name));
+  // the best pool of each node, nodes in the order of their best pool
+  const seenNodes = new Set<string>();
+  const cands = rate(ctl, all).filter((c) => {
+    if (seenNodes.has(k(c.node.name))) return false;
+    seenNodes.add(k(c.node.name));
+    return true;
+  });
   const propOf = (n: SimNode, key: string) => n.props[key] ?? n.props[`Aux/${key}`] ?? "";
   let chosen: typeof cands = [];
   if (same.length) {
@@ -209,21 +221,68 @@ export function placeDiskful(ctl: SimController, rd: SimRd, pools: SimPool[]): s
   return out;
 }
 
-/** Create or remove the auto tie-breaker like CtrlRscAutoTieBreakerHelper. */
-export function manageTieBreaker(
+/** A property of `rd` looked up like LINSTOR's priority props: definition, then its group. */
+export function rdProp(ctl: SimController, rd: SimRd, key: string): string | undefined {
+  return rd.props[key] ?? ctl.rg(rd.rg)?.props[key];
+}
+
+/**
+ * The diskless pool for a tie-breaker of `rd` (the autoplacer over diskless pools: free space
+ * is 0 there, so the pool holding the fewest resources wins, then the node name): on an
+ * online node without a resource of `rd` (or exactly on `only`), within the group's diskless
+ * pools and nodes when it restricts them.
+ */
+function tieBreakerPool(ctl: SimController, rd: SimRd, only?: string): SimPool | undefined {
+  const g = ctl.rg(rd.rg);
+  const dl = splitNames(g?.filter.storage_pool_diskless_list).map(k);
+  const nodes = splitNames(g?.filter.node_name_list).map(k);
+  const cands: { pool: SimPool; node: SimNode }[] = [];
+  for (const p of ctl.state.pools) {
+    if (p.kind !== "DISKLESS" || (dl.length && !dl.includes(k(p.name)))) continue;
+    const n = ctl.node(p.node);
+    if (!n || n.offline || (nodes.length && !nodes.includes(k(n.name)))) continue;
+    if (only !== undefined ? k(only) !== k(n.name) : ctl.rsc(rd, n.name)) continue;
+    cands.push({ pool: p, node: n });
+  }
+  return rate(ctl, cands)[0]?.pool;
+}
+
+/**
+ * Create, keep or remove the automatic quorum tie-breaker like CtrlRscAutoTieBreakerHelper:
+ * with auto-tiebreaker on (`DrbdOptions/auto-add-quorum-tiebreaker`, default true) and quorum
+ * in use, an even number (≥ 2) of diskful replicas and no diskless voter (a diskless resource
+ * that is neither tie-breaker nor DRBD client) needs one. A resource being deleted (`deleting`)
+ * is taken over as the tie-breaker instead when one is needed; returns true then. A
+ * tie-breaker that is no longer needed goes only while its satellite is connected.
+ */
+function manageTieBreaker(
   ctl: SimController,
   rd: SimRd,
   out: SimRc[],
   deleting?: SimRsc,
 ): boolean {
-  if (rd.props["DrbdOptions/auto-add-quorum-tiebreaker"] === "false") return false;
+  if ((rdProp(ctl, rd, "DrbdOptions/auto-add-quorum-tiebreaker") ?? "true") !== "true") {
+    return false;
+  }
+  const quorum = rdProp(ctl, rd, "DrbdOptions/Resource/quorum") ?? "majority";
+  const setBy = rdProp(ctl, rd, "Internal/Drbd/QuorumSetBy") ?? "linstor";
+  if (quorum.toLowerCase() !== "majority" && setBy.toLowerCase() !== "linstor") return false;
   const live = rd.rscs.filter((r) => r !== deleting);
   const diskful = live.filter((r) => !r.diskless).length;
   const voting = live.filter((r) => r.diskless && !r.tieBreaker && !r.client).length;
   const tb = live.find((r) => r.tieBreaker);
   const should = diskful >= 2 && diskful % 2 === 0 && voting === 0;
   if (should && !tb) {
-    if (deleting && deleting.diskless && !deleting.tieBreaker) {
+    const own = deleting && !deleting.tieBreaker
+      ? tieBreakerPool(ctl, rd, deleting.node)
+      : undefined;
+    if (deleting && own) {
+      // the resource stays, as the tie-breaker (a diskful one is toggled into diskless)
+      if (!deleting.diskless) {
+        deleting.pool = own.name;
+        deleting.props.StorPoolName = own.name;
+      }
+      deleting.diskless = true;
       deleting.tieBreaker = true;
       deleting.client = false;
       out.push(
@@ -235,10 +294,8 @@ export function manageTieBreaker(
       );
       return true;
     }
-    const node = ctl.state.nodes
-      .filter((n) => !n.offline && !rd.rscs.some((r) => k(r.node) === k(n.name)))
-      .find((n) => ctl.pool(n.name, DISKLESS_POOL));
-    if (!node) {
+    const pool = tieBreakerPool(ctl, rd);
+    if (!pool) {
       out.push(
         rc(
           MASK_WARN,
@@ -247,22 +304,96 @@ export function manageTieBreaker(
         ),
       );
     } else {
-      const r = ctl.newRsc(rd, node.name, DISKLESS_POOL, true, false);
+      const r = ctl.newRsc(rd, pool.node, pool.name, true, false);
       r.tieBreaker = true;
       out.push(
         rc(
           MASK_INFO,
           CODE.INFO_TIE_BREAKER_CREATED,
-          `Tie breaker resource '${rd.name}' created on ${node.name}`,
+          `Tie breaker resource '${rd.name}' created on ${pool.node}`,
         ),
       );
     }
-  } else if (!should && tb) {
+  } else if (!should && tb && ctl.isOnline(tb.node)) {
     rd.rscs = rd.rscs.filter((r) => r !== tb);
     ctl.forgetInUse(rd, tb.node);
     out.push(rc(MASK_INFO, CODE.INFO_TIE_BREAKER_DELETING, "Tie breaker marked for deletion"));
   }
   return false;
+}
+
+/**
+ * The automatic quorum (CtrlRscAutoQuorumHelper): unless the user set the quorum, the
+ * definition gets `DrbdOptions/Resource/quorum` = majority once quorum is feasible (3 diskful
+ * replicas, or 2 and a diskless resource) and off otherwise, with an info entry when it
+ * changes (for off only when it was set before).
+ */
+function manageQuorum(ctl: SimController, rd: SimRd, out: SimRc[], deleting?: SimRsc): void {
+  const key = "DrbdOptions/Resource/quorum";
+  const setBy = rdProp(ctl, rd, "Internal/Drbd/QuorumSetBy") ?? "linstor";
+  const old = rd.props[key];
+  if (setBy.toLowerCase() !== "linstor") {
+    // set by the user on the group: the definition follows it
+    if (rd.props["Internal/Drbd/QuorumSetBy"] !== undefined) return;
+    const want = ctl.rg(rd.rg)?.props[key] ?? "majority";
+    if (want.toLowerCase() !== (old ?? "").toLowerCase()) {
+      rd.props[key] = want;
+      out.push(
+        rc(
+          MASK_INFO,
+          CODE.INFO_PROP_SET,
+          `Resource-definition property '${key}' updated from ${
+            old === undefined ? "undefined" : `'${old}'`
+          } to '${want}' by User`,
+        ),
+      );
+    }
+    return;
+  }
+  const live = rd.rscs.filter((r) => r !== deleting);
+  const diskful = live.filter((r) => !r.diskless).length;
+  const diskless = live.length - diskful;
+  if ((diskful === 2 && diskless >= 1) || diskful >= 3) {
+    rd.props[key] = "majority";
+    if (old !== "majority") {
+      out.push(
+        rc(
+          MASK_INFO,
+          CODE.INFO_PROP_SET,
+          `Resource-definition property '${key}' updated from ${
+            old === undefined ? "undefined" : `'${old}'`
+          } to 'majority' by AutoQuorum`,
+        ),
+      );
+    }
+  } else {
+    rd.props[key] = "off";
+    if (old !== undefined && old !== "off") {
+      out.push(
+        rc(
+          MASK_INFO,
+          INFO_PROP_REMOVED,
+          `Resource-definition property '${key}' was removed as there are not enough resources for quorum`,
+        ),
+      );
+    }
+  }
+}
+
+/**
+ * What the controller's auto-helper does after resources were created, deleted or placed: the
+ * tie-breaker, then the quorum, counting `deleting` (a resource the request deletes) as gone.
+ * Returns true when `deleting` was taken over as tie-breaker: it stays then.
+ */
+export function autoHelper(
+  ctl: SimController,
+  rd: SimRd,
+  out: SimRc[],
+  deleting?: SimRsc,
+): boolean {
+  const taken = manageTieBreaker(ctl, rd, out, deleting);
+  manageQuorum(ctl, rd, out, taken ? undefined : deleting);
+  return taken;
 }
 
 /** POST /v1/resource-groups/{rg}/query-size-info. */
@@ -359,14 +490,15 @@ export function autoplace(
   if (filter.diskless_on_remaining === true) {
     for (const n of ctl.state.nodes) {
       if (!n.offline && !ctl.rsc(rd, n.name) && ctl.pool(n.name, DISKLESS_POOL)) {
-        ctl.newRsc(rd, n.name, DISKLESS_POOL, true, false);
+        // diskless on the remaining nodes are DRBD clients (no quorum vote)
+        ctl.newRsc(rd, n.name, DISKLESS_POOL, true, true);
       }
     }
   }
-  manageTieBreaker(ctl, rd, out);
+  autoHelper(ctl, rd, out);
   out.push(
     rc(
-      0n | OBJ.RSC | MASK_CRT,
+      0n,
       CODE.CREATED,
       `Resource '${rd.name}' successfully autoplaced on ${chosen.length} nodes`,
       {

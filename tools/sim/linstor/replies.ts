@@ -90,25 +90,35 @@ export function rcReply(entries: SimRc[], ctx: RcContext, success: number): SimR
   return { status: statusFor(list, success), body: list };
 }
 
-/** A bad-JSON reply (HTTP 400, API_CALL_PARSE_ERROR), like Jackson parse failures. */
-export function parseErrorReply(details: string): SimReply {
+/**
+ * A body the controller cannot bind (API_CALL_PARSE_ERROR "Unable to parse input json.",
+ * details = the binding error): HTTP 400 with an error report from a synchronous handler,
+ * HTTP 500 without one from an asynchronous handler (the error code is outside 300-499).
+ */
+export function parseErrorReply(details: string, sync = true): SimReply {
   return {
-    status: 400,
+    status: sync ? 400 : 500,
     body: [{
       ret_code: BigInt.asIntN(64, API_CALL_PARSE_ERROR),
       message: "Unable to parse input json.",
       details,
+      ...(sync ? { error_report_ids: [errorReportId()] } : {}),
       created_at: new Date().toISOString(),
     }],
   };
 }
 
-/** A simulated internal error reply with an error report id. */
-export function internalErrorReply(message: string): SimReply {
+/** A fresh error report id (`SIM-<time>-<counter>`). */
+export function errorReportId(): string {
   errorReportSeq++;
-  const id = `SIM-${String(Date.now() % 1e8).padStart(8, "0")}-${
+  return `SIM-${String(Date.now() % 1e8).padStart(8, "0")}-${
     String(errorReportSeq).padStart(6, "0")
   }`;
+}
+
+/** A simulated internal error reply with an error report id. */
+export function internalErrorReply(message: string): SimReply {
+  const id = errorReportId();
   return {
     status: 500,
     body: [{

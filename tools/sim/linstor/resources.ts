@@ -11,32 +11,53 @@ import {
   MASK_WARN,
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
+import {
+  fail,
+  rc,
+  type RcContext,
+  rcReply,
+  SimApiError,
+  type SimRc,
+  type SimReply,
+} from "./replies.ts";
 import {
   align,
-  applyProps,
   asStrings,
   cleanFilter,
   DISKLESS_POOL,
   drbdMetaKib,
   k,
   type SimPool,
+  type SimRd,
+  type SimRsc,
   splitNames,
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { checkNodeId, hasOverrideVlmId } from "./drbd_layer.ts";
 import {
+  autoHelper,
   autoplace,
-  manageTieBreaker,
   mergedFilter,
   placeDiskful,
   poolFreeKib,
   rdSizeKib,
   select,
 } from "./placement.ts";
+import { editProps, setProps } from "./props.ts";
+import { INFO_RSC_ALREADY_EXISTS } from "./codes.ts";
 
-/** POST …/resources (array) or …/resources/{node} (single). */
+/**
+ * POST …/resources (array) or …/resources/{node} (single), like CtrlRscCrtApiHelper:
+ * - a resource that exists diskful: INFO_RSC_ALREADY_EXISTS (not an error since 2020; the
+ *   request changes nothing);
+ * - a diskless resource that exists (a tie-breaker, say): reused — asked diskless, it loses
+ *   its tie-breaker flag (a wanted diskless resource now; DRBD client if asked) and the
+ *   satellites are updated; asked diskful, it is toggled into a diskful replica;
+ * - otherwise a new resource; diskless ones are quorum voters unless `drbd_client` is true.
+ * Then the auto-helper (tie-breaker, quorum) runs, and the new resources are reported
+ * registered, with their volumes, and deployed.
+ */
 export function createRscs(
   ctl: SimController,
   name: string,
@@ -47,19 +68,42 @@ export function createRscs(
   return ctl.tx([name], () => {
     const rd = ctl.needRd(name);
     const out: SimRc[] = [];
+    const created: SimRsc[] = [];
+    const updated: SimRsc[] = [];
     for (const it of items) {
       const res = (it.resource ?? {}) as Record<string, unknown>;
       const nodeName = nodeFromPath ?? String(res.node_name ?? "");
       const node = ctl.needNode(nodeName);
-      if (ctl.rsc(rd, node.name)) {
-        fail(
-          CODE.FAIL_EXISTS_RSC,
-          `A resource with the name '${rd.name}' already exists on node '${node.name}'.`,
-        );
-      }
       const flags = asStrings(res.flags) ?? [];
       const props = (res.props as Record<string, string>) ?? {};
-      let diskless = flags.includes("DISKLESS") || flags.includes("DRBD_DISKLESS");
+      const checked: Record<string, string> = {};
+      setProps("resource", checked, props, out);
+      const client = typeof it.drbd_client === "boolean" ? it.drbd_client : undefined;
+      let diskless = flags.includes("DISKLESS") || flags.includes("DRBD_DISKLESS") ||
+        client === true;
+      const named = props.StorPoolName ? ctl.pool(node.name, props.StorPoolName) : undefined;
+      if (named?.kind === "DISKLESS") diskless = true;
+      const existing = ctl.rsc(rd, node.name);
+      if (existing && !existing.diskless) {
+        throw new SimApiError(
+          rc(
+            MASK_INFO,
+            INFO_RSC_ALREADY_EXISTS,
+            `A resource '${rd.name}' on node '${node.name}' already exists.`,
+          ),
+        );
+      }
+      if (existing && diskless) {
+        let changed = existing.tieBreaker;
+        existing.tieBreaker = false;
+        if (client !== undefined && existing.client !== client) {
+          existing.client = client;
+          changed = true;
+        }
+        Object.assign(existing.props, checked);
+        if (changed) updated.push(existing);
+        continue;
+      }
       let poolName = props.StorPoolName;
       if (!poolName) poolName = diskless ? DISKLESS_POOL : "DfltStorPool";
       const pool = ctl.pool(node.name, poolName);
@@ -67,16 +111,6 @@ export function createRscs(
         fail(
           CODE.FAIL_NOT_FOUND_STOR_POOL,
           `Storage pool '${poolName}' not found on node '${node.name}'.`,
-        );
-      }
-      if (pool.kind === "DISKLESS" && !diskless) {
-        diskless = true;
-        out.push(
-          rc(
-            MASK_WARN,
-            0,
-            `Resource will be automatically flagged diskless as it is placed in a diskless storage pool '${pool.name}'.`,
-          ),
         );
       }
       // an existing backing volume (OverrideVlmId) needs no free space
@@ -89,26 +123,90 @@ export function createRscs(
           );
         }
       }
+      if (existing) {
+        // a diskless resource asked diskful: toggled into a replica in that pool
+        placeDiskful(ctl, rd, [pool]);
+        Object.assign(existing.props, checked);
+        updated.push(existing);
+        continue;
+      }
       const r = ctl.newRsc(
         rd,
         node.name,
         pool.name,
         diskless,
-        diskless && it.drbd_client !== false,
+        diskless && client === true,
         checkNodeId(it.drbd_node_id),
       );
-      Object.assign(r.props, props);
-      out.push(rc(0n, CODE.CREATED, `Successfully set property key(s): StorPoolName`));
-      out.push(
-        rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${node.name}' registered.`, {
-          details: `Resource '${rd.name}' on node '${node.name}' UUID is: ${r.uuid}`,
-        }),
-      );
+      Object.assign(r.props, checked);
+      created.push(r);
     }
-    manageTieBreaker(ctl, rd, out);
-    out.push(rc(0n, CODE.CREATED, `Created resource '${rd.name}' on ${items.length} node(s)`));
+    autoHelper(ctl, rd, out);
+    for (const r of created) out.push(...registered(rd, r));
+    for (const r of updated) {
+      out.push(rc(0n, CODE.MODIFIED, `Updated resource '${rd.name}' on '${r.node}'`));
+      for (const o of rd.rscs) {
+        if (o === r || !ctl.isOnline(o.node)) continue;
+        out.push(
+          rc(
+            0n,
+            CODE.MODIFIED,
+            `Update of resource '${rd.name}' on ${r.node} applied on node '${o.node}'`,
+          ),
+        );
+      }
+    }
+    if (created.length) out.push(...deployed(ctl, rd, created));
     return rcReply(out, ctx, 201);
   });
+}
+
+/** "New resource … registered." and its volumes' "successfully registered" entries. */
+export function registered(rd: SimRd, r: SimRsc): SimRc[] {
+  const out = [
+    rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${r.node}' registered.`, {
+      details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
+    }),
+  ];
+  for (const vd of rd.vds) {
+    out.push(
+      rc(
+        OBJ.VLM | MASK_CRT,
+        CODE.CREATED,
+        `Volume with number '${vd.nr}' on resource '${rd.name}' on node '${r.node}' successfully registered`,
+        {
+          details: `Volume UUID is: ${vd.uuid}`,
+          obj_refs: { Node: r.node, RscDfn: rd.name, VlmNr: String(vd.nr) },
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * What the satellites answer when new resources are deployed: each new one "Created", each
+ * other resource "Added peer(s)", then each new one "ready".
+ */
+function deployed(ctl: SimController, rd: SimRd, created: SimRsc[]): SimRc[] {
+  const out: SimRc[] = [];
+  const names = created.map((r) => `'${r.node}'`).join(", ");
+  for (const r of rd.rscs) {
+    if (!ctl.isOnline(r.node)) continue;
+    if (created.includes(r)) {
+      out.push(rc(0n, CODE.CREATED, `Created resource '${rd.name}' on '${r.node}'`));
+    } else {
+      out.push(
+        rc(0n, CODE.MODIFIED, `Added peer(s) ${names} to resource '${rd.name}' on '${r.node}'`),
+      );
+    }
+  }
+  for (const r of created) {
+    if (ctl.isOnline(r.node)) {
+      out.push(rc(0n, CODE.CREATED, `Resource '${rd.name}' on '${r.node}' ready`));
+    }
+  }
+  return out;
 }
 
 /** POST /v1/resource-definitions/{r}/autoplace. */
@@ -221,7 +319,7 @@ export function makeAvailable(
         rc(0n, CODE.CREATED, `New resource '${rd.name}' on node '${node.name}' registered.`),
       );
     }
-    manageTieBreaker(ctl, rd, out);
+    autoHelper(ctl, rd, out);
     return rcReply(out, ctx, 200);
   });
 }
@@ -285,12 +383,11 @@ export function deleteRsc(
           `Disabling auto-tiebreaker on resource-definition '${rd.name}' as tiebreaker resource was manually deleted`,
         ),
       );
-    } else if (manageTieBreaker(ctl, rd, out, r)) {
-      return rcReply(out, ctx, 200);
     }
+    // a resource the tie-breaker rules still need is taken over instead of deleted
+    if (autoHelper(ctl, rd, out, r)) return rcReply(out, ctx, 200);
     rd.rscs = rd.rscs.filter((o) => o !== r);
     ctl.forgetInUse(rd, r.node);
-    if (!r.tieBreaker) manageTieBreaker(ctl, rd, out);
     out.push(
       rc(0n, CODE.DELETED, `Resource '${rd.name}' on node '${r.node}' preparing for deletion.`, {
         details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
@@ -312,12 +409,11 @@ export function modifyRsc(
 ): SimReply {
   const ctx: RcContext = { op: MASK_MOD, obj: OBJ.RSC, refs: { RscDfn: name, Node: nodeName } };
   const rd = ctl.needRd(name);
+  ctl.touch(rd.name);
   const r = ctl.rsc(rd, nodeName);
   if (!r) fail(CODE.FAIL_NOT_FOUND_RSC, `Resource '${name}' on node '${nodeName}' not found.`);
-  applyProps(r.props, body);
-  return rcReply(
-    [rc(0n, CODE.MODIFIED, `Resource '${rd.name}' on node '${r.node}' modified.`)],
-    ctx,
-    200,
-  );
+  const out: SimRc[] = [];
+  editProps("resource", r.props, body, out);
+  out.push(rc(0n, CODE.MODIFIED, `Resource '${rd.name}' on node '${r.node}' modified.`));
+  return rcReply(out, ctx, 200);
 }

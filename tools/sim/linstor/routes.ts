@@ -3,7 +3,25 @@
  * ({@link ROUTES}), each with its request shape (checked before the handler runs), the object
  * mask of its error replies, and the controller operation that answers it.
  */
-import { MASK_CRT, MASK_DEL, MASK_MOD, OBJ } from "../../../lib/backend/linstor/api_call_rc.ts";
+import {
+  CODE,
+  MASK_CRT,
+  MASK_DEL,
+  MASK_ERROR,
+  MASK_MOD,
+  OBJ,
+} from "../../../lib/backend/linstor/api_call_rc.ts";
+import {
+  getNode,
+  getPool,
+  getRd,
+  getRg,
+  getRsc,
+  getVd,
+  getVg,
+  getVolumes,
+  spaceReport,
+} from "./single_gets.ts";
 import { fail, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import { querySizeInfo } from "./placement.ts";
@@ -23,8 +41,6 @@ import {
   viewSnaps,
 } from "./views.ts";
 import {
-  createNode,
-  createPool,
   createRdApi,
   createRg,
   createVdApi,
@@ -36,6 +52,16 @@ import {
   modifyVd,
   spawn,
 } from "./definitions.ts";
+import {
+  createNic,
+  createNode,
+  createPool,
+  deleteNic,
+  deleteNode,
+  getNics,
+  modifyNic,
+  modifyNode,
+} from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import {
   clone,
@@ -62,29 +88,60 @@ export interface Route {
   method: string;
   re: RegExp;
   name: string;
+  /** Request class of the body (`Name[]`: a list), see shapes.ts. */
   shape?: string;
   /** Object mask for error replies (the handler's response context). */
   obj: bigint;
+  /** HTTP status of a reply without errors (also for a warning or info raised as exception). */
+  ok: number;
+  /**
+   * A synchronous handler in the real controller: a body it cannot parse is HTTP 400 (with an
+   * error report); the asynchronous ones answer 500 (ApiCallRcRestUtils.toResponse).
+   */
+  sync: boolean;
   handler: Handler;
 }
 
 const S = "([^/]+)";
-function r(method: string, tpl: string, handler: Handler, shape?: string): Route {
+function r(
+  method: string,
+  tpl: string,
+  handler: Handler,
+  shape?: string,
+  opt: { ok?: number; sync?: boolean } = {},
+): Route {
   const re = new RegExp("^" + tpl.replace(/\{[^}]+\}/g, S) + "$");
-  return { method, re, name: `${method} ${tpl}`, shape, obj: objFor(method, tpl), handler };
+  return {
+    method,
+    re,
+    name: `${method} ${tpl}`,
+    shape,
+    obj: objFor(method, tpl),
+    ok: opt.ok ?? (method === "POST" ? 201 : 200),
+    sync: opt.sync ?? false,
+    handler,
+  };
 }
+/** A synchronous handler (see Route.sync). */
+const SYNC = { sync: true };
+/** Answers 200 although it is a POST (mapToMonoResponse with the default status). */
+const OK200 = { ok: 200 };
 
 function objFor(method: string, tpl: string): bigint {
+  // a GET's not-found entries carry no object (nor operation) mask
+  if (method === "GET") return 0n;
+  if (/net-interfaces/.test(tpl)) return OBJ.NET_IF;
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
   if (/volume-groups/.test(tpl)) return OBJ.VLM_GRP;
-  if (/spawn|clone/.test(tpl)) return OBJ.RSC_DFN;
+  if (/spawn/.test(tpl)) return OBJ.RSC_GRP;
+  if (/clone/.test(tpl)) return OBJ.RSC_DFN;
   if (/resource-groups/.test(tpl)) return OBJ.RSC_GRP;
   if (/resource-definitions/.test(tpl)) return OBJ.RSC_DFN;
   if (/storage-pools/.test(tpl)) return OBJ.STOR_POOL;
   if (/nodes/.test(tpl)) return OBJ.NODE;
-  return method === "GET" ? 0n : 0n;
+  return 0n;
 }
 const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
 
@@ -92,8 +149,29 @@ const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
 export const ROUTES: Route[] = [
   r("GET", "/v1/controller/version", () => version()),
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
+  r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
+  r("PUT", "/v1/nodes/{node}", (c, p, _q, b) => modifyNode(c, p[0], obj(b)), "NodeModify"),
+  r("DELETE", "/v1/nodes/{node}", (c, p) => deleteNode(c, p[0])),
+  r("GET", "/v1/nodes/{node}/net-interfaces", (c, p) => getNics(c, p[0])),
+  r(
+    "POST",
+    "/v1/nodes/{node}/net-interfaces",
+    (c, p, _q, b) => createNic(c, p[0], obj(b)),
+    "NetInterface",
+    SYNC,
+  ),
+  r("GET", "/v1/nodes/{node}/net-interfaces/{nic}", (c, p) => getNics(c, p[0], p[1])),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/net-interfaces/{nic}",
+    (c, p, _q, b) => modifyNic(c, p[0], p[1], obj(b)),
+    "NetInterface",
+    SYNC,
+  ),
+  r("DELETE", "/v1/nodes/{node}/net-interfaces/{nic}", (c, p) => deleteNic(c, p[0], p[1])),
   r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => listPools(c, q, p[0])),
+  r("GET", "/v1/nodes/{node}/storage-pools/{pool}", (c, p) => getPool(c, p[0], p[1])),
   r(
     "POST",
     "/v1/nodes/{node}/storage-pools",
@@ -104,7 +182,8 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
   r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
   r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),
-  r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup"),
+  r("GET", "/v1/resource-groups/{rg}", (c, p) => getRg(c, p[0])),
+  r("POST", "/v1/resource-groups", (c, _p, _q, b) => createRg(c, obj(b)), "ResourceGroup", SYNC),
   r(
     "PUT",
     "/v1/resource-groups/{rg}",
@@ -113,11 +192,13 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/resource-groups/{rg}", (c, p) => deleteRg(c, p[0])),
   r("GET", "/v1/resource-groups/{rg}/volume-groups", (c, p) => listVgs(c, p[0])),
+  r("GET", "/v1/resource-groups/{rg}/volume-groups/{v}", (c, p) => getVg(c, p[0], p[1])),
   r(
     "POST",
     "/v1/resource-groups/{rg}/volume-groups",
     (c, p, _q, b) => createVg(c, p[0], obj(b)),
     "VolumeGroup",
+    SYNC,
   ),
   r(
     "POST",
@@ -130,13 +211,16 @@ export const ROUTES: Route[] = [
     "/v1/resource-groups/{rg}/query-size-info",
     (c, p, _q, b) => querySizeInfo(c, p[0], obj(b)),
     "QuerySizeInfoRequest",
+    OK200,
   ),
   r("GET", "/v1/resource-definitions", (c, _p, q) => listRds(c, q)),
+  r("GET", "/v1/resource-definitions/{r}", (c, p, q) => getRd(c, p[0], q)),
   r(
     "POST",
     "/v1/resource-definitions",
     (c, _p, _q, b) => createRdApi(c, obj(b)),
     "ResourceDefinitionCreate",
+    SYNC,
   ),
   r(
     "PUT",
@@ -154,11 +238,13 @@ export const ROUTES: Route[] = [
   r("GET", "/v1/resource-definitions/{r}/clone/{c}", (c, p) => cloneStatus(c, p[0], p[1])),
   r("GET", "/v1/resource-definitions/{r}/sync-status", (c, p) => syncStatus(c, p[0])),
   r("GET", "/v1/resource-definitions/{r}/volume-definitions", (c, p) => listVds(c, p[0])),
+  r("GET", "/v1/resource-definitions/{r}/volume-definitions/{v}", (c, p) => getVd(c, p[0], p[1])),
   r(
     "POST",
     "/v1/resource-definitions/{r}/volume-definitions",
     (c, p, _q, b) => createVdApi(c, p[0], obj(b)),
     "VolumeDefinitionCreate",
+    OK200,
   ),
   r(
     "PUT",
@@ -167,6 +253,17 @@ export const ROUTES: Route[] = [
     "VolumeDefinitionModify",
   ),
   r("GET", "/v1/resource-definitions/{r}/resources", (c, p, q) => listRscs(c, p[0], q)),
+  r("GET", "/v1/resource-definitions/{r}/resources/{n}", (c, p) => getRsc(c, p[0], p[1])),
+  r(
+    "GET",
+    "/v1/resource-definitions/{r}/resources/{n}/volumes",
+    (c, p) => getVolumes(c, p[0], p[1]),
+  ),
+  r(
+    "GET",
+    "/v1/resource-definitions/{r}/resources/{n}/volumes/{v}",
+    (c, p) => getVolumes(c, p[0], p[1], p[2]),
+  ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/resources",
@@ -195,6 +292,7 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions/{r}/resources/{n}/make-available",
     (c, p, _q, b) => makeAvailable(c, p[0], p[1], obj(b)),
     "ResourceMakeAvailable",
+    OK200,
   ),
   r(
     "POST",
@@ -210,25 +308,33 @@ export const ROUTES: Route[] = [
     "Snapshot",
   ),
   r("GET", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => getSnap(c, p[0], p[1])),
-  r("DELETE", "/v1/resource-definitions/{r}/snapshots/{s}", (c, p) => deleteSnap(c, p[0], p[1])),
+  r(
+    "DELETE",
+    "/v1/resource-definitions/{r}/snapshots/{s}",
+    (c, p, q) => deleteSnap(c, p[0], p[1], q.getAll("nodes")),
+  ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-rollback/{s}",
     (c, p) => rollback(c, p[0], p[1]),
     "SnapshotRollback",
+    OK200,
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-restore-volume-definition/{s}",
     (c, p, _q, b) => restoreVd(c, p[0], p[1], obj(b)),
     "SnapshotRestore",
+    { ok: 200, sync: true },
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/snapshot-restore-resource/{s}",
     (c, p, _q, b) => restoreRsc(c, p[0], p[1], obj(b)),
     "SnapshotRestore",
+    OK200,
   ),
+  r("GET", "/v1/space-report", () => spaceReport()),
   r(
     "POST",
     "/v1/actions/snapshot/multi",
@@ -243,15 +349,31 @@ function vnr(s: string): number {
   return n;
 }
 
-/** Error reply for an unknown path (the real controller's JAX-RS 404 is HTML; we send JSON). */
-export function notFoundRoute(method: string, path: string): SimReply {
+/**
+ * Reply to a path no route serves (404), or to a method the path does not take (405 with the
+ * allowed methods): the controller's exception mapper turns Jersey's NotFound/NotAllowed into
+ * JSON with FAIL_UNKNOWN_ERROR (no error report).
+ */
+export function notFoundRoute(method: string, path: string): SimReply & { allow?: string[] } {
+  const allow = [...new Set(ROUTES.filter((x) => x.re.test(path)).map((x) => x.method))];
+  const entry = (message: string, details: string) => ({
+    ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
+    message,
+    details,
+    created_at: new Date().toISOString(),
+  });
+  if (allow.length) {
+    return {
+      status: 405,
+      allow,
+      body: [
+        entry(`Method '${method}' not allowed on path '${path}'.`, "HTTP 405 Method Not Allowed"),
+      ],
+    };
+  }
   return {
     status: 404,
-    body: [{
-      ret_code: BigInt.asIntN(64, 0xC000000000000000n | 0x0FFFFFFFFFFFFFFFn),
-      message: `Unknown API call: ${method} ${path}`,
-      created_at: new Date().toISOString(),
-    }],
+    body: [entry(`Path '${path}' not found on server.`, "HTTP 404 Not Found")],
   };
 }
 

@@ -27,7 +27,7 @@ import { gzipSync } from "node:zlib";
 import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { SimController } from "./controller.ts";
 import type { PoolKind } from "./model.ts";
-import { loadState, reconcile, saveState, volumeFile } from "./persistence.ts";
+import { loadState, reconcileAll, StateStore, volumeFile } from "./persistence.ts";
 import {
   internalErrorReply,
   parseErrorReply,
@@ -36,7 +36,7 @@ import {
   type SimReply,
 } from "./replies.ts";
 import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
-import { checkBody } from "./shapes.ts";
+import { bindBody } from "./shapes.ts";
 
 /** Options of {@link startLinstorSim}. */
 export interface LinstorSimOptions {
@@ -153,7 +153,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       await Deno.mkdir(join(opts.hostsRoot, n.name), { recursive: true });
     }
   }
-  for (const rd of controller.state.rds) reconcile(controller, rd.name);
+  reconcileAll(controller);
+  const store = new StateStore(stateDir);
+  store.compact(controller);
 
   let latencyMs = opts.latencyMs ?? 0;
   let requests = 0;
@@ -177,12 +179,12 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       timers.add(t);
     });
 
-  const persist = () => saveState(stateDir, controller.state);
+  const persist = () => store.save(controller);
 
   // Like the controller (Grizzly with compression on): JSON replies of 1000 bytes or more are
   // gzipped for clients that accept it, so the bytes on the wire are what a real one sends.
   const send = (res: http.ServerResponse, reply: SimReply, gzipOk = false): string => {
-    const text = reply.body === undefined ? "" : stringifyJsonLossless(reply.body);
+    const text = reply.body === undefined ? "" : toJson(reply.body);
     if (!res.headersSent && !res.destroyed) {
       const raw = new TextEncoder().encode(text);
       const zipped = gzipOk && raw.length >= GZIP_MIN_BYTES;
@@ -324,12 +326,9 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     let reply: SimReply;
     let mutated = false;
     if (!route) {
-      reply = notFoundRoute(method, path);
-      const allowed = ROUTES.filter((x) => x.re.test(path)).map((x) => x.method);
-      if (allowed.length) {
-        reply = { ...reply, status: 405 };
-        res.setHeader("allow", [...new Set(allowed)].join(", "));
-      }
+      const nf = notFoundRoute(method, path);
+      if (nf.allow) res.setHeader("allow", nf.allow.join(", "));
+      reply = { status: nf.status, body: nf.body };
     } else {
       let body: unknown = undefined;
       let bad: SimReply | null = null;
@@ -337,19 +336,13 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         try {
           body = JSON.parse(raw);
         } catch (e) {
-          bad = parseErrorReply(String(e));
+          bad = parseErrorReply((e as Error).message, route.sync);
         }
       }
       if (!bad && route.shape && body !== undefined) {
-        if (route.shape.endsWith("[]")) {
-          if (!Array.isArray(body)) bad = parseErrorReply("expected a JSON array");
-          else {
-            for (const it of body) {
-              bad = checkBody(it, route.shape.slice(0, -2));
-              if (bad) break;
-            }
-          }
-        } else bad = checkBody(body, route.shape);
+        const bound = bindBody(body, route.shape);
+        if (bound.ok) body = bound.body;
+        else bad = parseErrorReply(bound.details, route.sync);
       }
       if (bad) reply = bad;
       else {
@@ -357,11 +350,17 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         const failClone = method === "POST" && /\/clone$/.test(path) &&
           matchFault(method, path, "fail-clone") !== null;
         try {
-          reply = route.handler(controller, params, url.searchParams, body, { failClone });
+          reply = method === "GET"
+            ? route.handler(controller, params, url.searchParams, body, { failClone })
+            : controller.transaction(() =>
+              route.handler(controller, params, url.searchParams, body, { failClone })
+            );
+          // the REST method, not the operation, decides the status of a success
+          if (method !== "GET" && reply.status < 300) reply = { ...reply, status: route.ok };
           mutated = method !== "GET";
         } catch (e) {
           if (e instanceof SimApiError) {
-            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, 200);
+            reply = rcReply(e.entries, { op: opFor(method), obj: route.obj }, route.ok);
             mutated = false;
           } else {
             reply = internalErrorReply(`Implementation error: ${(e as Error).message}`);
@@ -486,11 +485,29 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       for (const t of timers) clearTimeout(t);
       timers.clear();
       await close();
-      if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
-      else persist();
+      if (tempDir) {
+        store.close();
+        await Deno.remove(tempDir, { recursive: true }).catch(() => {});
+      } else {
+        store.compact(controller);
+        store.close();
+      }
     },
   };
   return handle;
+}
+
+/**
+ * JSON text of a reply: plain JSON.stringify (fast: listings of thousands of objects), or the
+ * lossless form when the body holds BigInt ret_codes (plain stringify refuses those).
+ */
+function toJson(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return stringifyJsonLossless(body);
+  }
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

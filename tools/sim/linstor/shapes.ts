@@ -1,25 +1,42 @@
 /**
- * Request body checking of the simulated LINSTOR controller: like the real controller's JSON
- * binding (Jackson), unknown properties and wrong types are rejected with HTTP 400
- * (API_CALL_PARSE_ERROR).
+ * Request bodies of the simulated LINSTOR controller, read the way the real controller's JSON
+ * binding reads them (issue 11 item 1). The controller maps every body onto its generated
+ * request classes with a default Jackson 2 ObjectMapper, so:
+ * - unknown fields are refused ("Unrecognized field … not marked as ignorable");
+ * - scalars are coerced: "2" / " 2 " / 2.7 → 2 for integers (text trimmed, decimal only,
+ *   in range), "true" / "False" (any case, trimmed) → booleans, a JSON number → true/false
+ *   for booleans (0 is false), numbers and booleans → their text for strings, "" and
+ *   "null" → null (absent; 0/false for the few primitive fields);
+ * - a single value is not wrapped into a list, objects and lists never become scalars.
+ * {@link readBody} returns the body with the coerced values, or the parse error reply
+ * (API_CALL_PARSE_ERROR; the HTTP status depends on the handler, see routes.ts).
+ *
+ * The field lists follow the controller's request classes (JsonGenTypes, REST API 1.28); the
+ * class names appear in the error details as in the real messages.
  */
-import { parseErrorReply, type SimReply } from "./replies.ts";
 
+/** A field type: scalar kinds (`!` = Java primitive: null becomes 0/false), lists, maps. */
 type FieldType =
   | "string"
   | "int"
+  | "int!"
+  | "long"
+  | "long!"
   | "bool"
-  | "number"
+  | "bool!"
+  | "double"
   | "strings"
   | "ints"
+  | "longs"
   | "props"
   | "intmap"
-  | { obj: Shape }
-  | { arr: Shape };
-/** Allowed fields of a request object. */
+  | "any"
+  | { obj: string }
+  | { arr: string };
+/** Allowed fields of a request class. */
 export type Shape = Record<string, FieldType>;
 
-const FILTER: Shape = {
+const AUTO_SELECT_FILTER: Shape = {
   place_count: "int",
   additional_place_count: "int",
   node_name_list: "strings",
@@ -35,98 +52,72 @@ const FILTER: Shape = {
   provider_list: "strings",
   diskless_on_remaining: "bool",
   diskless_type: "string",
-  overprovision: "number",
+  overprovision: "double",
   port_count: "int",
 };
-const RD_SHAPE: Shape = {
-  name: "string",
-  external_name: "string",
-  props: "props",
-  flags: "strings",
-  layer_data: { arr: { type: "string", data: { obj: {} } } },
-  uuid: "string",
-  resource_group_name: "string",
-  volume_definitions: { arr: {} },
-};
-const VD_SHAPE: Shape = {
-  volume_number: "int",
-  size_kib: "int",
-  props: "props",
-  flags: "strings",
-  layer_data: { arr: {} },
-  uuid: "string",
-};
-const RSC_SHAPE: Shape = {
-  name: "string",
-  node_name: "string",
-  props: "props",
-  effective_props: "props",
-  flags: "strings",
-  layer_object: { obj: {} },
-  state: { obj: { in_use: "bool" } },
-  uuid: "string",
-  create_timestamp: "int",
-};
-const SNAP_SHAPE: Shape = {
-  name: "string",
-  resource_name: "string",
-  nodes: "strings",
-  props: "props",
-  snapshot_definition_props: "props",
-  resource_definition_props: "props",
-  flags: "strings",
-  volume_definitions: { arr: { volume_number: "int", size_kib: "int" } },
-  uuid: "string",
-  snapshots: { arr: {} },
-};
 
-/** Request shapes by name. */
+/** Request classes by name (JsonGenTypes$<name> in the controller). */
 export const SHAPES: Record<string, Shape> = {
+  AutoSelectFilter: AUTO_SELECT_FILTER,
+  NetInterface: {
+    name: "string",
+    address: "string",
+    satellite_port: "int",
+    satellite_encryption_type: "string",
+    is_active: "bool",
+    uuid: "string",
+  },
   Node: {
     name: "string",
     type: "string",
     flags: "strings",
     props: "props",
-    net_interfaces: {
-      arr: {
-        name: "string",
-        address: "string",
-        satellite_port: "int",
-        satellite_encryption_type: "string",
-        is_active: "bool",
-        uuid: "string",
-      },
-    },
+    net_interfaces: { arr: "NetInterface" },
     connection_status: "string",
     uuid: "string",
     storage_providers: "strings",
     resource_layers: "strings",
+    unsupported_providers: "any",
+    unsupported_layers: "any",
+    eviction_timestamp: "long",
+    platform: "string",
+    os_variant: "string",
+  },
+  NodeModify: {
+    node_type: "string",
+    override_props: "props",
+    delete_props: "strings",
+    delete_namespaces: "strings",
   },
   StoragePool: {
     storage_pool_name: "string",
     node_name: "string",
     provider_kind: "string",
     props: "props",
+    static_traits: "props",
+    free_capacity: "long",
+    total_capacity: "long",
     free_space_mgr_name: "string",
     uuid: "string",
+    reports: "any",
     supports_snapshots: "bool",
     shared_space: "string",
-    external_locking: "bool",
-    free_capacity: "int",
-    total_capacity: "int",
+    external_locking: "bool!",
   },
   ResourceGroup: {
     name: "string",
+    description: "string",
     props: "props",
-    select_filter: { obj: FILTER },
+    select_filter: { obj: "AutoSelectFilter" },
     uuid: "string",
     peer_slots: "int",
   },
   ResourceGroupModify: {
+    description: "string",
     override_props: "props",
     delete_props: "strings",
     delete_namespaces: "strings",
-    select_filter: { obj: FILTER },
+    select_filter: { obj: "AutoSelectFilter" },
     peer_slots: "int",
     snap_names: "strings",
     copy_all_snaps: "bool",
@@ -135,21 +126,34 @@ export const SHAPES: Record<string, Shape> = {
   ResourceGroupSpawn: {
     resource_definition_name: "string",
     resource_definition_external_name: "string",
-    volume_sizes: "ints",
-    select_filter: { obj: FILTER },
-    partial: "bool",
-    definitions_only: "bool",
+    volume_sizes: "longs",
+    select_filter: { obj: "AutoSelectFilter" },
+    partial: "bool!",
+    definitions_only: "bool!",
     peer_slots: "int",
     volume_passphrases: "strings",
     resource_definition_props: "props",
   },
-  QuerySizeInfoRequest: { select_filter: { obj: FILTER }, ignore_cache_older_than_sec: "int" },
+  QuerySizeInfoRequest: {
+    select_filter: { obj: "AutoSelectFilter" },
+    ignore_cache_older_than_sec: "int!",
+  },
+  ResourceDefinition: {
+    name: "string",
+    external_name: "string",
+    props: "props",
+    flags: "strings",
+    layer_data: "any",
+    uuid: "string",
+    resource_group_name: "string",
+    volume_definitions: "any",
+  },
   ResourceDefinitionCreate: {
     drbd_port: "int",
     drbd_secret: "string",
     drbd_peer_slots: "int",
     drbd_transport_type: "string",
-    resource_definition: { obj: RD_SHAPE },
+    resource_definition: { obj: "ResourceDefinition" },
   },
   ResourceDefinitionModify: {
     override_props: "props",
@@ -160,20 +164,39 @@ export const SHAPES: Record<string, Shape> = {
     layer_stack: "strings",
     resource_group: "string",
   },
+  VolumeDefinition: {
+    volume_number: "int",
+    size_kib: "long!",
+    props: "props",
+    flags: "strings",
+    layer_data: "any",
+    uuid: "string",
+  },
   VolumeDefinitionCreate: {
-    volume_definition: { obj: VD_SHAPE },
+    volume_definition: { obj: "VolumeDefinition" },
     drbd_minor_number: "int",
     passphrase: "string",
   },
   VolumeDefinitionModify: {
-    size_kib: "int",
+    size_kib: "long",
     override_props: "props",
     delete_props: "strings",
     delete_namespaces: "strings",
     flags: "strings",
   },
+  Resource: {
+    name: "string",
+    node_name: "string",
+    props: "props",
+    effective_props: "any",
+    flags: "strings",
+    layer_object: "any",
+    state: "any",
+    uuid: "string",
+    create_timestamp: "long",
+  },
   ResourceCreate: {
-    resource: { obj: RSC_SHAPE },
+    resource: { obj: "Resource" },
     layer_list: "strings",
     drbd_node_id: "int",
     drbd_tcp_port_count: "int",
@@ -184,7 +207,7 @@ export const SHAPES: Record<string, Shape> = {
   },
   ResourceMakeAvailable: {
     layer_list: "strings",
-    diskful: "bool",
+    diskful: "bool!",
     drbd_tcp_ports: "ints",
     snap_names: "strings",
     copy_all_snaps: "bool",
@@ -196,15 +219,33 @@ export const SHAPES: Record<string, Shape> = {
     drbd_tiebreaker: "bool",
     drbd_client: "bool",
   },
+  VolumeModify: { override_props: "props", delete_props: "strings", delete_namespaces: "strings" },
   AutoPlaceRequest: {
-    diskless_on_remaining: "bool",
-    select_filter: { obj: FILTER },
+    diskless_on_remaining: "bool!",
+    select_filter: { obj: "AutoSelectFilter" },
     layer_list: "strings",
     snap_names: "strings",
     copy_all_snaps: "bool",
   },
-  Snapshot: SNAP_SHAPE,
-  CreateMultiSnapshotRequest: { snapshots: { arr: SNAP_SHAPE } },
+  SnapshotVolumeDefinition: {
+    volume_number: "int",
+    size_kib: "long",
+    snapshot_volume_definition_props: "props",
+    volume_definition_props: "props",
+  },
+  Snapshot: {
+    name: "string",
+    resource_name: "string",
+    nodes: "strings",
+    props: "props",
+    snapshot_definition_props: "props",
+    resource_definition_props: "props",
+    flags: "strings",
+    volume_definitions: { arr: "SnapshotVolumeDefinition" },
+    uuid: "string",
+    snapshots: "any",
+  },
+  CreateMultiSnapshotRequest: { snapshots: { arr: "Snapshot" } },
   SnapshotRestore: { to_resource: "string", nodes: "strings", stor_pool_rename: "props" },
   SnapshotRollback: { zfs_rollback_strategy: "string" },
   ResourceDefinitionCloneRequest: {
@@ -220,57 +261,174 @@ export const SHAPES: Record<string, Shape> = {
   },
 };
 
-function checkShape(v: unknown, shape: Shape, path: string): string | null {
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return `${path}: expected an object`;
-  const lenient = Object.keys(shape).length === 0;
+const CLASS_PREFIX = "com.linbit.linstor.api.rest.v1.serializer.JsonGenTypes$";
+
+/** A Jackson binding failure (its message becomes the parse error's details). */
+class BindError extends Error {}
+
+function javaType(t: FieldType): string {
+  if (t === "string") return "java.lang.String";
+  if (t === "int" || t === "int!") return t === "int" ? "java.lang.Integer" : "int";
+  if (t === "long" || t === "long!") return t === "long" ? "java.lang.Long" : "long";
+  if (t === "bool" || t === "bool!") return t === "bool" ? "java.lang.Boolean" : "boolean";
+  if (t === "double") return "java.lang.Double";
+  return "java.util.ArrayList<java.lang.String>";
+}
+
+function tokenOf(v: unknown): string {
+  if (Array.isArray(v)) return "Array value (token `JsonToken.START_ARRAY`)";
+  if (v !== null && typeof v === "object") return "Object value (token `JsonToken.START_OBJECT`)";
+  if (typeof v === "string") return `String "${v}"`;
+  if (typeof v === "boolean") {
+    return `Boolean value (token \`JsonToken.VALUE_${v ? "TRUE" : "FALSE"}\`)`;
+  }
+  return `Number value (token \`JsonToken.VALUE_NUMBER_${Number.isInteger(v) ? "INT" : "FLOAT"}\`)`;
+}
+
+function cannot(t: FieldType, v: unknown, why = ""): never {
+  throw new BindError(
+    `Cannot deserialize value of type \`${javaType(t)}\` from ${tokenOf(v)}${why}`,
+  );
+}
+
+const INT_MIN = -2147483648;
+const INT_MAX = 2147483647;
+
+/** One scalar or list value coerced like Jackson's defaults (null: absent). */
+function coerce(v: unknown, t: FieldType, where: string[]): unknown {
+  if (typeof t === "object") {
+    if ("obj" in t) return coerceObject(v, t.obj, where);
+    if (v === null) return null;
+    if (!Array.isArray(v)) cannot("strings", v);
+    return v.map((x) => coerceObject(x, t.arr, where));
+  }
+  const primitive = t.endsWith("!");
+  const base = (primitive ? t.slice(0, -1) : t) as FieldType;
+  const scalar = base === "int" || base === "long" || base === "bool" || base === "double";
+  if (
+    v === null ||
+    (scalar && typeof v === "string" && (v.trim() === "" || v.trim() === "null"))
+  ) {
+    if (!primitive) return null;
+    return base === "bool" ? false : 0;
+  }
+  switch (base) {
+    case "any":
+      return v;
+    case "string":
+      if (typeof v === "string") return v;
+      if (typeof v === "number" || typeof v === "boolean") return String(v);
+      return cannot(t, v);
+    case "int":
+    case "long": {
+      let n: number;
+      if (typeof v === "number") n = Math.trunc(v);
+      else if (typeof v === "string" && /^\s*[-+]?\d+\s*$/.test(v)) n = Number(v.trim());
+      else if (typeof v === "string") {
+        return cannot(t, v, `: not a valid \`${javaType(t)}\` value`);
+      } else return cannot(t, v);
+      if (base === "int" && (n < INT_MIN || n > INT_MAX)) {
+        return cannot(t, v, `: Numeric value (${v}) out of range of int`);
+      }
+      return n;
+    }
+    case "double":
+      if (typeof v === "number") return v;
+      if (typeof v === "string" && Number.isFinite(Number(v.trim()))) return Number(v.trim());
+      return cannot(t, v, typeof v === "string" ? ": not a valid `Double` value" : "");
+    case "bool":
+      if (typeof v === "boolean") return v;
+      if (typeof v === "number" && Number.isInteger(v)) return v !== 0;
+      if (typeof v === "string" && /^(true|false)$/i.test(v.trim())) {
+        return v.trim().toLowerCase() === "true";
+      }
+      return cannot(
+        t,
+        v,
+        typeof v === "string" ? ': only "true" or "false" recognized' : "",
+      );
+    case "strings":
+    case "ints":
+    case "longs": {
+      if (!Array.isArray(v)) return cannot(t, v);
+      const el: FieldType = base === "strings" ? "string" : base === "ints" ? "int" : "long";
+      return v.map((x, i) => coerce(x, el, [...where, `[${i}]`]));
+    }
+    case "props":
+    case "intmap": {
+      if (typeof v !== "object" || Array.isArray(v)) {
+        throw new BindError(
+          `Cannot deserialize value of type \`java.util.LinkedHashMap<java.lang.String,${
+            base === "props" ? "java.lang.String" : "java.lang.Integer"
+          }>\` from ${tokenOf(v)}`,
+        );
+      }
+      const out: Record<string, unknown> = {};
+      for (const [key, x] of Object.entries(v as Record<string, unknown>)) {
+        out[key] = coerce(x, base === "props" ? "string" : "int", [...where, `["${key}"]`]);
+      }
+      return out;
+    }
+  }
+  return v;
+}
+
+function coerceObject(v: unknown, cls: string, where: string[]): Record<string, unknown> | null {
+  if (v === null) return null;
+  if (typeof v !== "object" || Array.isArray(v)) {
+    throw new BindError(
+      `Cannot construct instance of \`${CLASS_PREFIX}${cls}\`: no suitable creator method found to deserialize from ${
+        tokenOf(v)
+      }`,
+    );
+  }
+  const shape = SHAPES[cls];
+  const out: Record<string, unknown> = {};
   for (const [key, val] of Object.entries(v as Record<string, unknown>)) {
     const t = shape[key];
-    const p = `${path}.${key}`;
     if (!t) {
-      if (lenient) continue;
-      return `Unrecognized field "${key}" (${path})`;
+      throw new BindError(
+        `Unrecognized field "${key}" (class ${CLASS_PREFIX}${cls}), not marked as ignorable (${
+          Object.keys(shape).length
+        } known properties: ${Object.keys(shape).map((x) => `"${x}"`).join(", ")})`,
+      );
     }
-    if (val === null) continue;
-    const err = checkType(val, t, p);
-    if (err) return err;
+    try {
+      const c = coerce(val, t, [...where, key]);
+      if (c !== null) out[key] = c;
+    } catch (e) {
+      if (!(e instanceof BindError) || e.message.includes("(through reference chain")) throw e;
+      throw new BindError(
+        `${e.message}\n (through reference chain: ${CLASS_PREFIX}${cls}["${key}"])`,
+      );
+    }
   }
-  return null;
+  return out;
 }
 
-function checkType(val: unknown, t: FieldType, p: string): string | null {
-  if (t === "string") return typeof val === "string" ? null : `${p}: expected a string`;
-  if (t === "int") return Number.isInteger(val) ? null : `${p}: expected an integer`;
-  if (t === "number") return typeof val === "number" ? null : `${p}: expected a number`;
-  if (t === "bool") return typeof val === "boolean" ? null : `${p}: expected a boolean`;
-  if (t === "strings") {
-    return Array.isArray(val) && val.every((x) => typeof x === "string")
-      ? null
-      : `${p}: expected an array of strings`;
-  }
-  if (t === "ints") {
-    return Array.isArray(val) && val.every((x) => Number.isInteger(x))
-      ? null
-      : `${p}: expected an array of integers`;
-  }
-  if (t === "props" || t === "intmap") {
-    if (typeof val !== "object" || Array.isArray(val)) return `${p}: expected an object`;
-    for (const x of Object.values(val as Record<string, unknown>)) {
-      if (t === "props" && typeof x !== "string") return `${p}: values must be strings`;
-      if (t === "intmap" && !Number.isInteger(x)) return `${p}: values must be integers`;
+/**
+ * Bind a request body (parsed JSON) to request class `shape` (`Name[]` for a list): the
+ * coerced body, or the Jackson-like message of why it cannot be bound.
+ */
+export function bindBody(
+  body: unknown,
+  shape: string,
+): { ok: true; body: unknown } | { ok: false; details: string } {
+  try {
+    if (shape.endsWith("[]")) {
+      const cls = shape.slice(0, -2);
+      if (!Array.isArray(body)) {
+        throw new BindError(
+          `Cannot deserialize value of type \`java.util.ArrayList<${CLASS_PREFIX}${cls}>\` from ${
+            tokenOf(body)
+          }`,
+        );
+      }
+      return { ok: true, body: body.map((x) => coerceObject(x, cls, [])) };
     }
-    return null;
+    return { ok: true, body: coerceObject(body ?? {}, shape, []) ?? {} };
+  } catch (e) {
+    if (e instanceof BindError) return { ok: false, details: e.message };
+    throw e;
   }
-  if ("obj" in t) return checkShape(val, t.obj, p);
-  if (!Array.isArray(val)) return `${p}: expected an array`;
-  for (let i = 0; i < val.length; i++) {
-    const e = checkShape(val[i], t.arr, `${p}[${i}]`);
-    if (e) return e;
-  }
-  return null;
-}
-
-/** Validate a request body against a shape; returns a 400 reply or null. */
-export function checkBody(body: unknown, shapeName: string): SimReply | null {
-  const err = checkShape(body ?? {}, SHAPES[shapeName], shapeName);
-  return err ? parseErrorReply(err) : null;
 }

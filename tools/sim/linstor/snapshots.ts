@@ -17,24 +17,18 @@ import {
   rc,
   type RcContext,
   rcReply,
+  SimApiError,
   type SimRc,
   type SimReply,
   withContext,
 } from "./replies.ts";
-import {
-  applyProps,
-  asStrings,
-  k,
-  NAME_RE,
-  type SimRd,
-  type SimSnap,
-  SNAP_KINDS,
-  uuid,
-} from "./model.ts";
+import { asStrings, k, NAME_RE, type SimRd, type SimSnap, SNAP_KINDS, uuid } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
-import { manageTieBreaker } from "./placement.ts";
+import { autoHelper } from "./placement.ts";
 import { createRd, createVd } from "./definitions.ts";
+import { registered } from "./resources.ts";
+import { editProps } from "./props.ts";
 
 /** Take snapshot `name` of `rd` on `nodes` (default: every connected diskful node). */
 function snapshot(
@@ -128,21 +122,16 @@ function snapshot(
   out.push(rc(0n, CODE.CREATED, `New snapshot '${name}' of resource '${rd.name}' registered.`, {
     details: `Snapshot '${name}' of resource '${rd.name}' UUID is: ${s.uuid}`,
   }));
-  out.push(
-    rc(
-      0n,
-      CODE.CREATED,
-      `Suspended IO of '[${rd.name}]' on '${s.nodes.join(", ")}' for snapshot`,
-    ),
-  );
-  out.push(rc(0n, CODE.CREATED, `Took snapshot of '[${rd.name}]' on '${s.nodes.join(", ")}'`));
-  out.push(
-    rc(
-      0n,
-      CODE.CREATED,
-      `Resumed IO of '[${rd.name}]' on '${s.nodes.join(", ")}' after snapshot`,
-    ),
-  );
+  // the satellites' answers, per node and step
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Suspended IO of '${rd.name}' on '${n}' for snapshot`));
+  }
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Took snapshot of '${rd.name}' on '${n}'`));
+  }
+  for (const n of s.nodes) {
+    out.push(rc(0n, CODE.CREATED, `Resumed IO of '${rd.name}' on '${n}' after snapshot`));
+  }
   return s;
 }
 
@@ -156,7 +145,7 @@ export function createSnap(
   const ctx: RcContext = {
     op: MASK_CRT,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
   return ctl.tx([name], () => {
     const rd = ctl.needRd(name);
@@ -182,24 +171,75 @@ export function createMultiSnap(ctl: SimController, body: Record<string, unknown
   });
 }
 
-/** DELETE /v1/resource-definitions/{r}/snapshots/{s}. */
-export function deleteSnap(ctl: SimController, name: string, snapName: string): SimReply {
+/**
+ * DELETE /v1/resource-definitions/{r}/snapshots/{s}[?nodes=…] (issue 11 item 5): a snapshot (or
+ * definition) that does not exist is a warning, WARN_NOT_FOUND, HTTP 200 — as deleting a
+ * missing resource definition is. With `nodes`, only those nodes' snapshots go (the
+ * definition with the last one); unknown nodes are a warning.
+ */
+export function deleteSnap(
+  ctl: SimController,
+  name: string,
+  snapName: string,
+  nodes: string[] = [],
+): SimReply {
   const ctx: RcContext = {
     op: MASK_DEL,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
+  const missing = `Snapshot definition ${snapName} of resource ${name}`;
   return ctl.tx([name], () => {
-    const rd = ctl.needRd(name);
-    const s = ctl.needSnap(rd, snapName);
-    rd.snaps = rd.snaps.filter((x) => x !== s);
-    return rcReply(
-      [rc(0n, CODE.DELETED, `Snapshot '${s.name}' of resource '${rd.name}' deleted.`, {
-        details: `Snapshot '${s.name}' of resource '${rd.name}' UUID was: ${s.uuid}`,
-      })],
-      ctx,
-      200,
-    );
+    const rd = ctl.rd(name);
+    const s = rd && ctl.snap(rd, snapName);
+    if (!rd || !s) {
+      throw new SimApiError(
+        rc(MASK_WARN, CODE.WARN_NOT_FOUND, `${missing} not found.`, {
+          details: `Resource: ${name}, Snapshot: ${snapName}`,
+          obj_refs: ctx.refs,
+        }),
+      );
+    }
+    const what = `snapshot '${s.name}' of resource '${rd.name}'`;
+    const out: SimRc[] = [];
+    let gone = s.nodes;
+    if (nodes.length) {
+      gone = s.nodes.filter((n) => nodes.some((x) => k(x) === k(n)));
+      const unknown = nodes.filter((x) => !s.nodes.some((n) => k(n) === k(x)));
+      out.push(
+        rc(0n, CODE.DELETED, `Marked snapshot for deletion ${what} on nodes '${gone.join(", ")}'`),
+      );
+      if (unknown.length) {
+        out.push(
+          rc(
+            MASK_WARN,
+            CODE.WARN_NOT_FOUND,
+            `${missing} was not found on given nodes: ${unknown.join(", ")}`,
+          ),
+        );
+      }
+    } else {
+      for (const n of s.nodes) {
+        out.push(rc(0n, CODE.DELETED, `Marked snapshot for deletion ${what} on nodes '${n}'`));
+      }
+    }
+    const left = s.nodes.filter((n) => !gone.includes(n));
+    const upper = `Snapshot '${s.name}' of resource '${rd.name}'`;
+    if (gone.length) {
+      out.push(rc(0n, CODE.DELETED, `${upper} on nodes '${gone.join(", ")}' deleted.`));
+    }
+    if (left.length) {
+      s.nodes = left;
+      s.pools = Object.fromEntries(Object.entries(s.pools).filter(([n]) => left.includes(n)));
+    } else {
+      rd.snaps = rd.snaps.filter((x) => x !== s);
+      out.push(
+        rc(0n, CODE.DELETED, `${upper} deleted.`, {
+          details: `${upper} UUID was: ${s.uuid}`,
+        }),
+      );
+    }
+    return rcReply(out, ctx, 200);
   });
 }
 
@@ -208,7 +248,7 @@ export function rollback(ctl: SimController, name: string, snapName: string): Si
   const ctx: RcContext = {
     op: MASK_MOD,
     obj: OBJ.SNAPSHOT,
-    refs: { RscDfn: name, SnapshotName: snapName },
+    refs: { RscDfn: name, Snapshot: snapName },
   };
   return ctl.tx([name], () => {
     const rd = ctl.needRd(name);
@@ -234,11 +274,9 @@ export function rollback(ctl: SimController, name: string, snapName: string): Si
       copySparse(snapFile(ctl, rd.name, s.name, sv.nr), volumeFile(ctl, rd.name, sv.nr));
     }
     return rcReply(
-      [rc(
-        0n,
-        CODE.MODIFIED,
-        `Successfully rolled back resource '${rd.name}' to snapshot '${s.name}'.`,
-      )],
+      rd.rscs.filter((r) => !r.diskless).map((r) =>
+        rc(0n, CODE.MODIFIED, `Rolled resource '${rd.name}' back on '${r.node}'`)
+      ),
       ctx,
       200,
     );
@@ -323,7 +361,7 @@ export function restoreRsc(
     for (const v of s.vds) {
       copySparse(snapFile(ctl, rd.name, s.name, v.nr), volumeFile(ctl, target.name, v.nr));
     }
-    manageTieBreaker(ctl, target, out);
+    autoHelper(ctl, target, out);
     out.push(
       rc(
         0n,
@@ -336,8 +374,10 @@ export function restoreRsc(
 }
 
 /**
- * POST /v1/resource-definitions/{r}/clone: a new definition on the source's diskful nodes, CLONING
- * for cloneDurationMs (FAILED with `failIt`).
+ * POST /v1/resource-definitions/{r}/clone (issue 11 item 7): a new definition with the source's
+ * properties and volume definitions, and every resource of the source recreated on its node
+ * with its flags (CtrlRscDfnApiCallHandler.cloneRscDfnInTransaction); CLONING for
+ * cloneDurationMs (FAILED with `failIt`).
  */
 export function clone(
   ctl: SimController,
@@ -366,17 +406,27 @@ export function clone(
       "Resources cannot be cloned when the corresponding satellites are not connected.",
     );
     const out: SimRc[] = [];
-    const props: Record<string, string> = {};
-    for (const [key, v] of Object.entries(src.props)) {
-      if (!key.startsWith("Internal/")) props[key] = v;
-    }
-    const rd = createRd(ctl, dst, rgName, props, out);
-    applyProps(rd.props, body);
+    const rd = createRd(ctl, dst, rgName, {}, out);
+    // the clone copies every property of the source (Internal/ ones too), marks where it
+    // comes from, then applies the request's changes under the definition's whitelist
+    Object.assign(rd.props, src.props, { "cloned-from": src.name });
+    editProps("resource-definition", rd.props, body, out);
     for (const v of src.vds) {
-      createVd(ctl, rd, v.nr, v.sizeKib, [...v.flags], { ...v.props }, out);
+      const vd = createVd(ctl, rd, v.nr, v.sizeKib, [...v.flags], {}, out);
+      Object.assign(vd.props, v.props);
     }
-    for (const r of diskful) ctl.newRsc(rd, r.node, r.pool, false, false);
-    manageTieBreaker(ctl, rd, out);
+    // every resource of the source comes back on its node with its flags (diskful replicas,
+    // tie-breaker, diskless voters and clients) and properties
+    out.push(rc(0n, 0, `Suspend IO on clone source ${src.name}`));
+    for (const r of src.rscs) {
+      const c = ctl.newRsc(rd, r.node, r.pool, r.diskless, r.client);
+      c.tieBreaker = r.tieBreaker;
+      c.props = { ...r.props };
+      out.push(...registered(rd, c));
+    }
+    for (const r of diskful) {
+      out.push(rc(0n, 0, `Resumed IO of '${src.name}' on '${r.node}' after clone`));
+    }
     reconcile(ctl, rd.name);
     if (!failIt) {
       for (const v of src.vds) {

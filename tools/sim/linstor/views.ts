@@ -4,11 +4,17 @@
  * snapshots) and the GET listings with their filters and paging.
  */
 import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { type SimReply } from "./replies.ts";
+import { fail, type SimReply } from "./replies.ts";
+import { FAIL_NOT_FOUND_SNAPSHOT, WARN_NOT_CONNECTED } from "./codes.ts";
 import { backingDevice, rscPeerSlots, storageUsableKib } from "./drbd_layer.ts";
 import {
+  align,
+  derivedUuid,
+  drbdMetaKib,
   k,
+  nicsOf,
   PEER_SLOTS,
+  type SimNic,
   type SimNode,
   type SimPool,
   type SimRd,
@@ -21,9 +27,6 @@ import {
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { allocatedKib, poolFreeKib } from "./placement.ts";
-
-/** ApiConsts.WARN_NOT_CONNECTED (code part; MASK_WARN added where used). */
-const WARN_NOT_CONNECTED = 1001;
 
 /** GET /v1/controller/version. */
 export function version(): SimReply {
@@ -44,21 +47,30 @@ export function nodeView(n: SimNode): Record<string, unknown> {
     name: n.name,
     type: n.type,
     flags: [],
-    props: { CurStltConnName: "default", NodeUname: n.name, ...n.props },
-    net_interfaces: [{
-      name: "default",
-      address: n.address,
-      satellite_port: 3366,
-      satellite_encryption_type: "PLAIN",
-      is_active: true,
-      uuid: n.uuid,
-    }],
+    props: {
+      CurStltConnName: (nicsOf(n).find((x) => x.active) ?? nicsOf(n)[0]).name,
+      NodeUname: n.name,
+      ...n.props,
+    },
+    net_interfaces: nicsOf(n).map(nicView),
     connection_status: n.offline ? "OFFLINE" : "ONLINE",
     uuid: n.uuid,
     storage_providers: ["DISKLESS", "LVM", "LVM_THIN", "ZFS", "ZFS_THIN", "FILE", "FILE_THIN"],
     resource_layers: ["DRBD", "LUKS", "STORAGE"],
     unsupported_providers: {},
     unsupported_layers: {},
+  };
+}
+
+/** A network interface as the node listings show it. */
+export function nicView(x: SimNic): Record<string, unknown> {
+  return {
+    name: x.name,
+    address: x.address,
+    satellite_port: x.port,
+    satellite_encryption_type: x.encryption,
+    is_active: x.active,
+    uuid: x.uuid,
   };
 }
 
@@ -108,6 +120,8 @@ export function poolView(ctl: SimController, p: SimPool): Record<string, unknown
 /** GET /v1/view/storage-pools, or GET /v1/nodes/{node}/storage-pools with `node`. */
 export function listPools(ctl: SimController, q: URLSearchParams, node?: string): SimReply {
   if (node) ctl.needNode(node);
+  // a pool listing asks the satellites for fresh free-space reports
+  ctl.usage.refreshAll();
   const nodes = node ? [k(node)] : q.getAll("nodes").map(k);
   const pools = q.getAll("storage_pools").map(k);
   const props = q.getAll("props");
@@ -124,8 +138,15 @@ export function listPools(ctl: SimController, q: URLSearchParams, node?: string)
 export function rgView(g: SimRg): Record<string, unknown> {
   const v: Record<string, unknown> = {
     name: g.name,
+    ...(g.description !== undefined ? { description: g.description } : {}),
     props: { ...g.props },
-    select_filter: { ...g.filter },
+    // a one-pool list shows as storage_pool as well
+    select_filter: {
+      ...g.filter,
+      ...((g.filter.storage_pool_list as string[] | undefined)?.length === 1
+        ? { storage_pool: (g.filter.storage_pool_list as string[])[0] }
+        : {}),
+    },
     uuid: g.uuid,
   };
   if (g.peerSlots !== undefined) v.peer_slots = g.peerSlots;
@@ -204,8 +225,7 @@ export function listRds(ctl: SimController, q: URLSearchParams): SimReply {
   const names = q.getAll("resource_definitions").map(k);
   const props = q.getAll("props");
   const withVds = q.get("with_volume_definitions") === "true";
-  const list = ctl.state.rds
-    .filter((r) => !names.length || names.includes(k(r.name)))
+  const list = selectRds(ctl, names)
     .filter((r) => propsMatch(r.props, props))
     .map((r) => rdView(r, withVds));
   return { status: 200, body: page(list, q) };
@@ -246,8 +266,8 @@ export function rscView(
   // its connected peers see their DRBD connection to it as Connecting.
   const online = ctl.isOnline(r.node);
   const connections: Record<string, unknown> = {};
-  for (const o of rd.rscs) {
-    if (o === r || !online) continue;
+  for (const o of peersOf(rd, r)) {
+    if (!online) continue;
     connections[o.node] = ctl.isOnline(o.node)
       ? { connected: true, message: "Connected" }
       : { connected: false, message: "Connecting" };
@@ -266,7 +286,7 @@ export function rscView(
             volume_number: vd.nr,
             ...(r.diskless ? {} : { device_path: backingDevice(rd, vd, pool) }),
             allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-            usable_size_kib: r.diskless ? 0 : storageUsableKib(rd, r, vd),
+            usable_size_kib: r.diskless ? 0 : storageUsableKib(rd, r, vd, pool),
             disk_state: r.diskless ? "[]" : "",
           })),
         },
@@ -279,10 +299,11 @@ export function rscView(
         peer_slots: rscPeerSlots(rd, r),
         al_stripes: 1,
         al_size: 32,
+        // a DRBD client (non-voting diskless) carries CLIENT
         flags: r.tieBreaker
           ? ["INITIALIZED", "DISKLESS"]
           : r.diskless
-          ? ["DISKLESS", "INITIALIZED"]
+          ? ["DISKLESS", "INITIALIZED", ...(r.client ? ["CLIENT"] : [])]
           : ["INITIALIZED"],
         connections,
         promotion_score: otherPrimary ? 0 : r.diskless ? 1 : 10102,
@@ -293,39 +314,84 @@ export function rscView(
     create_timestamp: r.created,
   };
   if (online) v.state = { in_use: inUse };
-  if (withVolumes) {
-    v.volumes = rd.vds.map((vd) => ({
-      volume_number: vd.nr,
-      storage_pool_name: r.pool,
-      provider_kind: pool?.kind ?? "DISKLESS",
-      device_path: `/dev/drbd${vd.minor}`,
-      allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-      usable_size_kib: vd.sizeKib,
-      props: { ...vd.props },
-      flags: [],
-      ...(online ? { state: { disk_state: r.diskless ? "Diskless" : "UpToDate" } } : {}),
-      // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
-      layer_data_list: [{
-        type: "DRBD",
-        data: {
-          drbd_volume_definition: {
-            resource_name_suffix: "",
-            volume_number: vd.nr,
-            minor_number: vd.minor,
-          },
-          device_path: `/dev/drbd${vd.minor}`,
-          ...(r.diskless ? {} : { backing_device: backingDevice(rd, vd, pool) }),
-          meta_disk: "internal",
-          allocated_size_kib: allocatedKib(ctl, rd, r, vd),
-          usable_size_kib: vd.sizeKib,
-          disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
-        },
-      }],
-      uuid: vd.uuid,
-      reports: [],
-    }));
-  }
+  if (withVolumes) v.volumes = rd.vds.map((vd) => volumeView(ctl, rd, r, vd));
   return v;
+}
+
+/** One volume of a resource (its DRBD device and backing storage), as the volume listings show it. */
+export function volumeView(
+  ctl: SimController,
+  rd: SimRd,
+  r: SimRsc,
+  vd: SimVd,
+): Record<string, unknown> {
+  const online = ctl.isOnline(r.node);
+  const pool = ctl.pool(r.node, r.pool);
+  return {
+    volume_number: vd.nr,
+    storage_pool_name: r.pool,
+    provider_kind: pool?.kind ?? "DISKLESS",
+    device_path: `/dev/drbd${vd.minor}`,
+    allocated_size_kib: allocatedKib(ctl, rd, r, vd),
+    usable_size_kib: vd.sizeKib,
+    // the volume's own properties (the volume definition's are not repeated here)
+    props: {},
+    flags: [],
+    ...(online
+      ? {
+        state: {
+          disk_state: r.diskless ? "Diskless" : "UpToDate",
+          replication_states: replicationStates(ctl, rd, r),
+        },
+      }
+      : {}),
+    // only the DRBD entry: the spec's oneOf cannot tell a STORAGE entry from an NVME one
+    layer_data_list: [{
+      type: "DRBD",
+      data: {
+        drbd_volume_definition: {
+          resource_name_suffix: "",
+          volume_number: vd.nr,
+          minor_number: vd.minor,
+        },
+        device_path: `/dev/drbd${vd.minor}`,
+        ...(r.diskless ? {} : { backing_device: backingDevice(rd, vd, pool) }),
+        meta_disk: "internal",
+        allocated_size_kib: r.diskless
+          ? 0
+          : align(vd.sizeKib, 4) + drbdMetaKib(vd.sizeKib, rscPeerSlots(rd, r)),
+        usable_size_kib: vd.sizeKib,
+        disk_state: !online ? "Unknown" : r.diskless ? "Diskless" : "UpToDate",
+      },
+    }],
+    uuid: derivedUuid(r.uuid, "volume", vd.nr),
+    reports: [],
+  };
+}
+
+/**
+ * The DRBD peers of `r`: every other resource, except that two diskless resources (tie-breaker,
+ * client or plain diskless) do not connect to each other (the satellite's resource file
+ * builder leaves that connection out).
+ */
+function peersOf(rd: SimRd, r: SimRsc): SimRsc[] {
+  return rd.rscs.filter((o) => o !== r && !(o.diskless && r.diskless));
+}
+
+/**
+ * Per DRBD peer the replication state of a volume, as the satellite reports it: Established
+ * with a connected peer, Off with one whose satellite is gone.
+ */
+function replicationStates(
+  ctl: SimController,
+  rd: SimRd,
+  r: SimRsc,
+): Record<string, { replication_state: string }> {
+  const out: Record<string, { replication_state: string }> = {};
+  for (const o of peersOf(rd, r)) {
+    out[o.node] = { replication_state: ctl.isOnline(o.node) ? "Established" : "Off" };
+  }
+  return out;
 }
 
 /** GET /v1/view/resources. */
@@ -345,8 +411,7 @@ function listAllResources(ctl: SimController, q: URLSearchParams): SimReply {
   const pools = q.getAll("storage_pools").map(k);
   const props = q.getAll("props");
   const list: Record<string, unknown>[] = [];
-  for (const rd of ctl.state.rds) {
-    if (rscs.length && !rscs.includes(k(rd.name))) continue;
+  for (const rd of selectRds(ctl, rscs)) {
     for (const r of rd.rscs) {
       if (nodes.length && !nodes.includes(k(r.node))) continue;
       if (!propsMatch(r.props, props)) continue;
@@ -369,19 +434,25 @@ export function snapView(rd: SimRd, s: SimSnap): Record<string, unknown> {
     name: s.name,
     resource_name: rd.name,
     nodes: [...s.nodes],
-    props: { ...s.props },
+    // (compatibility) the definition's properties merged with the snapshot definition's
+    props: { ...rd.props, ...s.props },
     snapshot_definition_props: { ...s.props },
-    resource_definition_props: {},
+    resource_definition_props: { ...rd.props },
     flags: ["SUCCESSFUL"],
     volume_definitions: s.vds.map((v) => ({ volume_number: v.nr, size_kib: v.sizeKib })),
     uuid: s.uuid,
+    // each node's snapshot and each snapshot volume is an object of its own, with its uuid
     snapshots: s.nodes.map((n) => ({
       snapshot_name: s.name,
       node_name: n,
       create_timestamp: s.created,
       flags: [],
-      uuid: s.uuid,
-      snapshot_volumes: s.vds.map((v) => ({ uuid: s.uuid, vlm_nr: v.nr, state: "" })),
+      uuid: derivedUuid(s.uuid, n),
+      snapshot_volumes: s.vds.map((v) => ({
+        uuid: derivedUuid(s.uuid, n, v.nr),
+        vlm_nr: v.nr,
+        state: "",
+      })),
     })),
   };
 }
@@ -395,7 +466,9 @@ export function listSnaps(ctl: SimController, name: string): SimReply {
 /** GET /v1/resource-definitions/{r}/snapshots/{s}. */
 export function getSnap(ctl: SimController, name: string, snap: string): SimReply {
   const rd = ctl.needRd(name);
-  return { status: 200, body: snapView(rd, ctl.needSnap(rd, snap)) };
+  const s = ctl.snap(rd, snap);
+  if (!s) fail(FAIL_NOT_FOUND_SNAPSHOT, `Snapshot '${snap}' not found.`);
+  return { status: 200, body: snapView(rd, s) };
 }
 
 /** GET /v1/view/snapshots. */
@@ -403,14 +476,28 @@ export function viewSnaps(ctl: SimController, q: URLSearchParams): SimReply {
   const nodes = q.getAll("nodes").map(k);
   const rscs = q.getAll("resources").map(k);
   const list: Record<string, unknown>[] = [];
-  for (const rd of ctl.state.rds) {
-    if (rscs.length && !rscs.includes(k(rd.name))) continue;
+  for (const rd of selectRds(ctl, rscs)) {
     for (const s of rd.snaps) {
       if (nodes.length && !s.nodes.some((n) => nodes.includes(k(n)))) continue;
       list.push(snapView(rd, s));
     }
   }
   return { status: 200, body: page(list, q) };
+}
+
+/**
+ * The definitions a listing filtered by resource names covers, in listing order (all of them
+ * without a filter); looked up by name, so a filtered listing costs the same at any size.
+ */
+function selectRds(ctl: SimController, names: string[]): SimRd[] {
+  if (!names.length) return ctl.state.rds;
+  const found = new Set<SimRd>();
+  for (const n of names) {
+    const rd = ctl.rd(n);
+    if (rd) found.add(rd);
+  }
+  if (found.size <= 1) return [...found];
+  return ctl.state.rds.filter((r) => found.has(r));
 }
 
 function propsMatch(props: Record<string, string>, filters: string[]): boolean {

@@ -23,7 +23,7 @@
  * the cluster's environment and a deadline. Each answer is judged the way oned judges it:
  * exit code, stdout shape per action (cp: `SOURCE FORMAT`, 5.12 accepts `SOURCE`; mkfs: one
  * line; monitor: USED_MB/TOTAL_MB/FREE_MB; stat: an integer) and the failure text each version
- * extracts from stderr (ERROR MESSAGE block before 6.2, all of stderr until 6.10, non-log
+ * extracts from stderr (ERROR MESSAGE block before 6.0.3, all of stderr until 6.10, non-log
  * lines on 7.x). Deviations that oned would tolerate but that break the contract (several
  * error lines, stray stdout lines) are collected as complaints.
  *

@@ -34,7 +34,7 @@ export function conventionFor(version: string, opts: { dsDashStdin?: boolean } =
     dsArgs: at("6.7.80") ? "stdin" : opts.dsDashStdin ? "dash" : "argv",
     legacyFstype: !at("5.13.80"),
     cpFormatRequired: at("5.13.80"),
-    errorStyle: !at("6.1.80") ? "block" : !at("6.99.80") ? "stderr" : "log",
+    errorStyle: !at("6.0.3") ? "block" : !at("6.99.80") ? "stderr" : "log",
     backups: at("6.5.80"),
     backupJobArg: at("6.7.80"),
   };

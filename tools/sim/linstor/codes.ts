@@ -1,0 +1,34 @@
+/**
+ * ApiCallRc codes the simulator answers with beyond those the driver knows
+ * (lib/backend/linstor/api_call_rc.ts CODE): the low 15 bits, as in LINSTOR's consts
+ * (linstor-common); the severity mask is added where they are used.
+ */
+
+/** Error 201: a node type that does not exist. */
+export const FAIL_INVLD_NODE_TYPE = 201;
+/** Error 205: a volume number that is not one. */
+export const FAIL_INVLD_VLM_NR = 205;
+/** Error 210: a network address that is not one. */
+export const FAIL_INVLD_NET_ADDR = 210;
+/** Error 209: a network interface name that is not one. */
+export const FAIL_INVLD_NET_NAME = 209;
+/** Error 221: an unknown storage provider. */
+export const FAIL_INVLD_STOR_DRIVER = 221;
+/** Error 233: a node that still holds resources in use or last replicas. */
+export const FAIL_NODE_HAS_USED_RSC = 233;
+/** Error 304: no such volume. */
+export const FAIL_NOT_FOUND_VLM = 304;
+/** Error 305: no such network interface. */
+export const FAIL_NOT_FOUND_NET_IF = 305;
+/** Error 315: no such snapshot. */
+export const FAIL_NOT_FOUND_SNAPSHOT = 315;
+/** Error 505: the network interface exists. */
+export const FAIL_EXISTS_NET_IF = 505;
+/** Warning 1002: a satellite is not connected. */
+export const WARN_NOT_CONNECTED = 1002;
+/** Warning 4000: a deprecated property. */
+export const WARN_DEPRECATED = 4000;
+/** Info 10005: a property the controller removed. */
+export const INFO_PROP_REMOVED = 10005;
+/** Info 10008: the resource already exists (not an error since 2020). */
+export const INFO_RSC_ALREADY_EXISTS = 10008;
