@@ -24,6 +24,7 @@ const HOT = [
   "datastore/monitor",
   "datastore/rm",
   "tm/monitor",
+  "tm/monitor_ds",
   "tm/ln",
   "tm/mv",
   "tm/delete",

@@ -74,8 +74,8 @@ export interface BenchExtension {
 const EXTENSIONS: BenchExtension[] = [
   {
     id: "simscale",
-    title: "LINSTOR simulator at scale (definitions spawned through REST, filtered listings, " +
-      "restart; targets: create < 60 s, filtered listing < 300 ms)",
+    title: "simulator scale: the LINSTOR simulator itself (definitions spawned through REST, " +
+      "filtered listings, restart; targets: create < 60 s, filtered listing < 300 ms)",
     run: async ({ quick }) =>
       (await benchLinstorScale({ count: quick ? 1000 : 10000 })).map((r) => ({ ...r })),
   },

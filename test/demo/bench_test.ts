@@ -33,7 +33,7 @@ describe("tools/bench.ts", () => {
           "--samples",
           "2",
           "--sections",
-          "startup,hot,backend,monitor,concurrency",
+          "startup,hot,backend,monitor,concurrency,simscale",
           "--json",
           file,
         ],
@@ -83,9 +83,10 @@ describe("tools/bench.ts", () => {
         assert.equal(c.errors, 0);
         assert.ok(c.memory.processes > 0 && c.memory.pssMiB < c.memory.rssMiB);
       }
-      assert.ok(r.simScale.length >= 4, "simulator scale rows");
-      for (const x of r.simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
-      assert.equal(r.simScale[0].items, 1000, "the quick run creates 1,000 definitions");
+      const simScale = r.extensions.simscale;
+      assert.ok(simScale.length >= 4, "simulator scale rows");
+      for (const x of simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
+      assert.equal(simScale[0].items, 1000, "the quick run creates 1,000 definitions");
       assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
     } finally {
       await Deno.remove(dir, { recursive: true });
