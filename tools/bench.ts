@@ -129,6 +129,74 @@ export interface BenchReport {
   concurrency?: ConcurrencyRow[];
   throughput?: ThroughputRow[];
   extensions: Record<string, Record<string, unknown>[]>;
+  /** Issue 15's targets against this run's figures (only those whose sections ran). */
+  targets?: TargetRow[];
+}
+
+/** One performance target and how this run did against it. */
+export interface TargetRow {
+  target: string;
+  /** The figure compared (the worst row when several are). */
+  measured: string;
+  met: boolean;
+  /** Rows that missed it. */
+  missed: string[];
+}
+
+/** Start-up ≤ 2× bare, hot actions ≤ 3.5× bare, ≤ 40 MiB, monitors at 10,000 volumes. */
+export function checkTargets(r: BenchReport): TargetRow[] {
+  const out: TargetRow[] = [];
+  const row = (target: string, rows: [string, number][], limit: number, unit: string) => {
+    if (!rows.length) return;
+    const worst = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const missed = rows.filter(([, v]) => !(v <= limit)).map(([n, v]) =>
+      `${n} ${v.toFixed(2)}${unit}`
+    );
+    out.push({
+      target,
+      measured: `worst ${worst[0]} ${worst[1].toFixed(2)}${unit}`,
+      met: missed.length === 0,
+      missed,
+    });
+  };
+  const version = r.startup?.find((s) => s.mode === "bundle");
+  if (version) {
+    row(
+      "start-up (oneblk version, bundle, launcher) wall ≤ 2× bare",
+      [
+        ["version", version.wallRatio],
+      ],
+      2,
+      "×",
+    );
+  }
+  if (r.hot) {
+    const name = (h: HotRow) => `${h.profile} ${h.action}`;
+    row("hot action wall median ≤ 3.5× bare", r.hot.map((h) => [name(h), h.wallRatio]), 3.5, "×");
+    row(
+      "hot action peak RSS median ≤ 40 MiB",
+      r.hot.map((h) => [name(h), h.peakMiB.median]),
+      40,
+      " MiB",
+    );
+  }
+  const big = r.monitor?.filter((m) => m.volumes >= 10000) ?? [];
+  if (big.length) {
+    const name = (m: MonitorRow) => `${m.profile} ${m.action}`;
+    row(
+      "monitor at 10,000 volumes: action time < 300 ms",
+      big.map((m) => [name(m), m.actionMs.median]),
+      300,
+      " ms",
+    );
+    row(
+      "monitor at 10,000 volumes: < 10 MB transferred",
+      big.map((m) => [name(m), m.wireMB ?? m.readMB]),
+      10,
+      " MB",
+    );
+  }
+  return out;
 }
 
 const SECTIONS = [
@@ -430,6 +498,13 @@ export function renderReport(r: BenchReport): string {
       table(head, rows.map((x) => head.map((k) => String(x[k] ?? "-")))),
     );
   }
+  if (r.targets?.length) {
+    out.push("", "targets (issue 15; ratios to the bare runtime of this run)");
+    for (const t of r.targets) {
+      out.push(`  ${t.met ? "met   " : "MISSED"}  ${t.target}: ${t.measured}`);
+      if (!t.met) out.push(`          missed by: ${t.missed.join(", ")}`);
+    }
+  }
   if (m.skipped.length) out.push("", "skipped:", ...m.skipped.map((s) => `  ${s}`));
   return out.join("\n");
 }
@@ -551,6 +626,7 @@ export async function benchMain(args: string[]): Promise<number> {
   }
   report.meta.bare = bare.summary();
   report.meta.machine.loadEnd = await loadAverage();
+  report.targets = checkTargets(report);
   console.log(renderReport(report));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
   if (failed.length) console.error(`ERROR: bench: could not run ${failed.join(", ")}`);
