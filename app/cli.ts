@@ -1,6 +1,8 @@
 /**
- * The `oneblk` command line: run, actions, install, uninstall, version, help, and the tool
- * commands (sim, demo) that main.ts hands in, so that nothing here loads the tools.
+ * The `oneblk` command line: run, actions, install, uninstall, adopt, doctor, version, help,
+ * and the tool commands (sim, demo) that main.ts hands in, so that nothing here loads the
+ * tools. install/uninstall, adopt and doctor are loaded only when asked for: other commands
+ * and every action do not pay for them.
  */
 import { invocation, isKind, KINDS } from "../lib/dispatch.ts";
 import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
@@ -27,6 +29,7 @@ Usage:
   oneblk uninstall --remotes DIR [--dry-run]                remove only oneblk's links/stubs
   oneblk adopt drbd RESFILE [options]                       take a hand-made DRBD resource
                                                             over into LINSTOR (and OpenNebula)
+  oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] check the installation
   oneblk sim <linstor|storpool|oned> [options]              run a simulator (tests, CI, demo)
   oneblk demo [--json]                                      walk a VM through its life on simulators
   oneblk version
@@ -44,9 +47,21 @@ const commandHelps = (drivers: string): Record<string, string> => ({
     "  Creates the action symlinks under DIR (idempotent) and prints oned.conf snippets.\n" +
     "  --stubs writes 3-line scripts that exec the binary instead of symlinks, so that\n" +
     "  `onehost sync` does not copy the whole binary once per action to every host.\n" +
-    "  Never overwrites a regular file unless --force (then keeps a backup).",
+    "  Never overwrites a regular file unless --force (then keeps a backup). Exit code 3\n" +
+    "  when a path was skipped (not oneblk's): oned keeps running what is there.",
   uninstall: "oneblk uninstall --remotes DIR [--dry-run]\n" +
     "  Removes the symlinks and stubs that point to oneblk; leaves everything else.",
+  doctor: "oneblk doctor [--json] [--remotes DIR] [--oned-conf FILE] [--only ID,…] [--list]\n" +
+    "               [--timeout SECONDS]\n" +
+    "  Checks the installation, read-only: oned (XML-RPC, credentials), the remotes tree vs\n" +
+    "  `oneblk actions`, oned.conf (drivers registered, VM_MAD -l overrides), every oneblk\n" +
+    "  datastore's store (LINSTOR controller, nodes vs hosts, resource group and place count;\n" +
+    "  StorPool API, template, client ids), and on each host over ssh: DRBD 9, qemu-img, the\n" +
+    "  synced remotes.\n" +
+    "  One line per finding (ok / warning / error, with the fix); exit 1 when there is an\n" +
+    "  error. --list shows the checks, --only runs some. Defaults: remotes from ONE_LOCATION\n" +
+    "  or /var/lib/one/remotes, oned.conf from ONE_LOCATION or /etc/one/oned.conf, 15 s per\n" +
+    "  host command or store request.",
   sim: "oneblk sim <linstor|storpool|oned> [options]\n" +
     "  Runs a simulator in the foreground; `oneblk sim <name> --help` lists its options.",
   demo: "oneblk demo [--json] [--latency-ms N]\n" +
@@ -118,6 +133,10 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       const { installMain } = await import("./install_cli.ts");
       return await installMain(cmd, rest);
     }
+    case "doctor": {
+      const { doctorMain } = await import("./doctor.ts");
+      return await doctorMain(rest);
+    }
     case "adopt": {
       const { adoptMain } = await import("./adopt.ts");
       return await adoptMain(rest);
@@ -128,10 +147,8 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
   }
   throw new OneblkError(
     "usage",
-    `unknown command ${
-      quoteArg(cmd)
-    } (known: run, actions, install, uninstall, adopt, sim, demo, version, ` +
-      `help)`,
+    `unknown command ${quoteArg(cmd)} (known: run, actions, install, uninstall, adopt, doctor, ` +
+      "sim, demo, version, help)",
   );
 }
 

@@ -276,7 +276,7 @@ async function isBashScript(bin: string): Promise<boolean> {
 }
 
 /** A stub of ours at `path`: the binary it runs (marker line) and its text; else undefined. */
-async function readStub(
+export async function readStub(
   path: string,
   st: Deno.FileInfo,
 ): Promise<{ bin: string; text: string } | undefined> {
@@ -450,7 +450,6 @@ function renderInstall(r: {
   drivers: string[];
   dryRun: boolean;
   stubs: boolean;
-  /** Stubs for VMM overrides, which run on the hosts: the binary must be there too. */
   links: LinkChange[];
   counts: Record<LinkStatus, number>;
   foreign: string[];
@@ -482,6 +481,12 @@ function renderInstall(r: {
     `summary: ${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged, ` +
       `${c.skipped} skipped${r.dryRun ? " (dry run)" : ""}`,
   );
+  if (c.skipped) {
+    out.push(
+      `exit code 3: ${c.skipped} path(s) left as they are (the skip lines): oned runs what is ` +
+        "there, not oneblk; --force replaces them, keeping a backup of each file",
+    );
+  }
   if (r.foreign.length) {
     out.push("other files in the driver directories (left alone; oned still runs them):");
     for (const f of r.foreign) out.push(`  ${f}`);
@@ -490,8 +495,85 @@ function renderInstall(r: {
   return out.join("\n");
 }
 
+/** `text` as comment lines of at most 100 characters (`next` indents the continuation). */
+function commentLines(text: string, first: string, next = first): string[] {
+  const out: string[] = [];
+  let line = first;
+  for (const word of text.split(" ")) {
+    const pre = line === first || line === next ? line : `${line} `;
+    if (pre.length + word.length > 100 && line !== first && line !== next) {
+      out.push(line);
+      line = next + word;
+    } else line = pre + word;
+  }
+  out.push(line);
+  return out;
+}
+
 function block(name: string, lines: readonly string[]): string {
   return `${name} = [\n${lines.map((l) => `    ${l}`).join("\n")} ]`;
+}
+
+/**
+ * What naming a VMM override in -l changes, per group of VM_MAD actions (printed with the
+ * oned.conf text; the overrides are optional). A new override adds its line here.
+ */
+const OVERRIDE_NOTES: readonly { actions: readonly string[]; text: string }[] = [
+  {
+    actions: ["deploy"],
+    text: "the domain XML gets the store's volatile disks, CDROMs and context ISO as block " +
+      "devices (live migration needs no shared filesystem) and deploy-tweaks.d helpers run, " +
+      "before the stock deploy starts it",
+  },
+  {
+    actions: ["attach_disk", "detach_disk"],
+    text: "hot-plugged store disks are attached as block devices, a CDROM on IDE/SATA by a " +
+      "media change",
+  },
+  {
+    actions: ["save", "restore"],
+    text: "the memory checkpoint of stop/suspend goes to a volume on the system datastore's " +
+      "store instead of a file in the VM directory on the host",
+  },
+  {
+    actions: ["snapshotcreate", "snapshotrevert", "snapshotdelete"],
+    text: "VM snapshots become atomic store snapshots of all the VM's disks (set " +
+      'KEEP_SNAPSHOTS = "YES" in that VM_MAD); the stock scripts take libvirt snapshots, ' +
+      "which raw volumes do not support",
+  },
+];
+
+/** VM_MAD action → the override files serving it (first: the one to name in -l), in order. */
+function vmmOverrideFiles(es: Entry[]): Map<string, { file: string; profile: string }[]> {
+  const sel = DRIVERS.filter((d) => es.some((e) => e.profile === d));
+  const overrides = new Map<string, { file: string; profile: string }[]>();
+  const vmm = es.filter((e) => e.kind === "vmm").sort((a, b) =>
+    keyRank(a.vmmKey!) - keyRank(b.vmmKey!) || byCode(a.vmmKey!, b.vmmKey!) ||
+    sel.indexOf(a.profile) - sel.indexOf(b.profile) || byCode(a.file, b.file)
+  );
+  for (const e of vmm) {
+    const list = overrides.get(e.vmmKey!) ?? [];
+    if (!list.some((x) => x.file === e.file)) list.push({ file: e.file, profile: e.profile });
+    overrides.set(e.vmmKey!, list);
+  }
+  return overrides;
+}
+
+/** `save=save_linstor,restore=…`: the VM_MAD -l list naming one file per action. */
+function localList(overrides: Map<string, { file: string; profile: string }[]>): string {
+  return [...overrides.entries()].map(([k, v]) => `${k}=${v[0].file}`).join(",");
+}
+
+/**
+ * The VM_MAD `-l` list for `drivers` (one override file per action, as the install text
+ * suggests), "" when none of their actions is an override.
+ */
+export function vmmLocalList(
+  drivers: readonly string[],
+  actions: readonly InstallAction[],
+): string {
+  const sel = selectDrivers(drivers);
+  return localList(vmmOverrideFiles(actions.map(entryOf).filter((e) => sel.includes(e.profile))));
 }
 
 /**
@@ -513,17 +595,7 @@ export function onedConfSnippets(
   const dsS = sel.filter((d) => has(d, "tm", "monitor"));
   const live = sel.filter((d) => has(d, "tm", "snap_create_live"));
 
-  const overrides = new Map<string, { file: string; profile: string }[]>();
-  const vmm = es.filter((e) => e.kind === "vmm").sort((a, b) =>
-    keyRank(a.vmmKey!) - keyRank(b.vmmKey!) || byCode(a.vmmKey!, b.vmmKey!) ||
-    sel.indexOf(a.profile) - sel.indexOf(b.profile) || byCode(a.file, b.file)
-  );
-  for (const e of vmm) {
-    const list = overrides.get(e.vmmKey!) ?? [];
-    if (!list.some((x) => x.file === e.file)) list.push({ file: e.file, profile: e.profile });
-    overrides.set(e.vmmKey!, list);
-  }
-
+  const overrides = vmmOverrideFiles(es);
   const out: string[] = [];
   const list = (xs: string[]) => xs.length ? xs.join(",") : "(nothing)";
   out.push(`# ---- /etc/one/oned.conf: oneblk drivers ${sel.join(", ")} ----`);
@@ -532,22 +604,33 @@ export function onedConfSnippets(
   out.push(`#                           append to the -s list: ${list(dsS)}`);
   out.push(`#   (-s: system datastores whose capacity oned reads from tm/<driver>/monitor)`);
   if (overrides.size) {
-    const parts = [...overrides.entries()].map(([k, v]) => `${k}=${v[0].file}`);
-    out.push(`# VM_MAD (NAME = "kvm") ARGUMENTS: add -l ${parts.join(",")}`);
+    out.push(`# VM_MAD (NAME = "kvm") ARGUMENTS, optional: add -l ${localList(overrides)}`);
     out.push(`#   (merge into an existing -l option: one -l, comma-separated)`);
-    for (const [k, v] of overrides) {
-      if (v.length > 1) {
-        out.push(
-          `#   note: oned runs one script per action; ${k} is served by ${v[0].file}, ` +
-            `which must also handle ${v.slice(1).map((x) => x.profile).join(", ")} VMs`,
-        );
-      }
+    out.push(
+      "#   -l runs these on the front-end, for EVERY VM of that VM_MAD, instead of oned's stock",
+      "#   scripts; a VM that is not on oneblk storage is handed to the host's stock script.",
+      "#   Leave out what you do not want:",
+    );
+    const told = new Set<string>();
+    for (const k of overrides.keys()) {
+      const note = OVERRIDE_NOTES.find((n) => n.actions.includes(k));
+      if (!note || told.has(note.text)) continue;
+      told.add(note.text);
+      const files = note.actions.filter((a) => overrides.has(a));
+      out.push(...commentLines(`- ${files.join(", ")}: ${note.text}`, "#   ", "#     "));
+    }
+    const shared = [...overrides].filter(([, v]) => v.length > 1);
+    if (shared.length) {
+      const others = [...new Set(shared.flatMap(([, v]) => v.slice(1).map((x) => x.profile)))];
+      out.push(...commentLines(
+        `One script per action: ${shared.map(([, v]) => v[0].file).join(", ")} also serve ` +
+          `the ${others.join(", ")} VMs (the driver is read from each VM); the other drivers' ` +
+          "files are installed but not named in -l.",
+        "#   ",
+      ));
     }
   } else {
     out.push(`# VM_MAD: no -l overrides needed`);
-  }
-  if (overrides.has("snapshotcreate")) {
-    out.push(`#   (VM snapshot overrides: also set KEEP_SNAPSHOTS = "YES" in that VM_MAD)`);
   }
   const limits = [
     ...(overrides.has("snapshotcreate") ? ["VMSNAPSHOT_LIMIT"] : []),

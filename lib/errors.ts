@@ -1,6 +1,8 @@
 /**
- * The one error type every layer throws. `kind` drives exit codes and lets callers
- * tell "already exists" / "not found" / "in use" apart without parsing messages.
+ * The one error type every layer throws. `kind` lets callers tell "already exists" /
+ * "not found" / "in use" apart without parsing messages. It does not choose the exit code: a
+ * failed driver action always exits 1 (oned only tells success from failure; app/runner.ts),
+ * the command line exits 1 for "usage" and 2 for any other kind (app/cli.ts).
  */
 export type ErrorKind =
   | "input" // bad argv, XML, base64, missing attribute (operator error)

@@ -5,7 +5,7 @@
  *   every action on oned's hot path holds no Node built-in, no npm package but the XML parser and
  *   the path helpers, and none of the code loaded lazily on first use (the stores' clients, the
  *   XML-RPC client, the simulated host runner) or never on an action's path (tools, installer,
- *   command line, adoption).
+ *   command line, adoption, doctor).
  * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
  *   compatibility module at all, and `version` only a handful of chunks.
  * Speed and memory themselves are measured by `deno task bench`, not here.
@@ -37,8 +37,8 @@ const HOT = [
 /** Never in a hot action's static closure (path relative to the repository). */
 const LAZY_OR_NEVER = [
   /^tools\//,
-  /^app\/(cli|install|install_cli|adopt)\.ts$/,
-  /^lib\/adopt\//,
+  /^app\/(cli|install|install_cli|adopt|doctor)\.ts$/,
+  /^lib\/(adopt|doctor)\//,
   /^lib\/host\/sim\.ts$/,
   /^lib\/one\/xmlrpc\.ts$/,
   /^lib\/backend\/(linstor|storpool)\/(backend|client)\.ts$/,

@@ -14,8 +14,9 @@
  * Every step narrates what the simulators hold (each node's role and who has the device
  * open), checks the seed article's claims and the data (bytes written on bravo read back on
  * charlie and delta), and the run ends with a table: per driver call the wall time and the
- * REST and ssh calls it made (from the cluster's stats.jsonl). `--json` prints the steps and
- * the table as JSON (progress then goes to stderr). The exit code is 1 when a step fails.
+ * REST and ssh calls it made (from the cluster's stats.jsonl), with a legend of the columns
+ * (TABLE_LEGEND). `--json` prints the steps and the table as JSON (progress then goes to
+ * stderr). The exit code is 1 when a step fails.
  */
 import { parseArgs } from "node:util";
 import { type Cluster, startCluster } from "./sim/cluster.ts";
@@ -352,6 +353,15 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
+/** What the table's columns mean (printed under it). */
+export const TABLE_LEGEND = [
+  "wall ms    whole driver program, as oned waits for it: process start, Deno start-up and module",
+  "           loading included (the launcher runs `deno run`; a compiled binary starts faster)",
+  "action ms  the same call measured inside the program, from dispatch to exit (its stats line)",
+  "REST       requests to the LINSTOR controller or the StorPool API (retries included)",
+  "ssh        commands run on hosts (here simulated hosts: local processes, no ssh)",
+].join("\n");
+
 /** Render the table of driver calls as text. */
 export function renderTable(rows: CallRow[]): string {
   const head = ["story", "step", "action", "wall ms", "action ms", "REST", "ssh"];
@@ -412,6 +422,8 @@ export async function demoMain(args: string[]): Promise<number> {
   } else {
     console.log("");
     console.log(renderTable(report.table));
+    console.log("");
+    console.log(TABLE_LEGEND);
     console.log("");
     console.log(
       report.ok

@@ -1,6 +1,7 @@
 /**
  * tm context `file… host:DIR/disk.N vmid dsid` (docs/contract.md "tm context"): the context ISO
- * of the file arguments (lib/domain/context_iso.ts), at `DIR/disk.N` on the host.
+ * of the file arguments (lib/domain/context_iso.ts, written by oneblk itself and streamed to
+ * the host), at `DIR/disk.N` on the host.
  *
  * Profiles whose `contextVolume(vm, disk)` names a volume keep the ISO on the store (StorPool:
  * lib/addons/storpool.ts): the volume is created or overwritten, attached on the host, and
@@ -16,7 +17,7 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { checkPath, putFile } from "../../lib/host/ops.ts";
-import { isoToVolume, makeContextIso } from "../../lib/domain/context_iso.ts";
+import { isoToVolume, sendIso, withContextIso } from "../../lib/domain/context_iso.ts";
 import { ensureNvram, nvramTemplate } from "../../lib/domain/vm_state.ts";
 import { isKind } from "../../lib/errors.ts";
 
@@ -25,10 +26,14 @@ export async function run(ctx: ActionContext): Promise<void> {
   const a = parseTmArgs("context", ctx.args);
   const dst = a.dst!;
   const path = checkPath(dst.path, "context ISO path");
-  const iso = await makeContextIso(ctx.env, a.files!);
   const volume = dst.diskId === null ? null : ctx.profile.contextVolume(a.vmId, dst.diskId);
-  if (volume) await isoToVolume(ctx, volume, iso, dst, a.vmId, a.dsId);
-  else await putFile(ctx.hosts, dst.host, path, iso, { timeoutMs: 300_000 });
+  await withContextIso(a.files!, (l) => ctx.info(l), async (iso) => {
+    if (volume) return await isoToVolume(ctx, volume, iso, dst, a.vmId, a.dsId);
+    await sendIso(
+      iso,
+      (data) => putFile(ctx.hosts, dst.host, path, data, { timeoutMs: 300_000, size: iso.size }),
+    );
+  });
   if (ctx.profile.vmStateVolume(a.vmId, "nvram") === null) return;
   const one = await ctx.one();
   let vm;

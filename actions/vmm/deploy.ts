@@ -40,7 +40,7 @@ import {
   runDeployHelpers,
   storageRewriteFor,
 } from "../../lib/domain/deploy_tweaks.ts";
-import { readAddonRc } from "../../lib/backend/storpool/config.ts";
+import { addonRc } from "../../lib/backend/storpool/config.ts";
 
 /** Run the deploy override. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -57,7 +57,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   let sysDir: string | undefined;
   try {
     sysDir = systemDatastoreDir(parseDomainXml(original, "the deployment file"));
-    const rc = readAddonRc(addonRcFiles());
+    const rc = addonRc(addonRcFiles());
     const r = rewriteDomainStorage(original, storageRewriteFor(ctx, vm, rc), "the deployment file");
     if (r.changed) {
       const blocks = r.converted.map((d) => d.target || d.source);

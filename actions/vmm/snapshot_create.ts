@@ -5,10 +5,10 @@
  *
  * 1. The VM's writable disks and their stores (lib/domain/vm_snapshot.ts); none of ours → the
  *    host's stock snapshot_create.
- * 2. VMSNAPSHOT_LIMIT (VM USER_TEMPLATE > system DS > env): refused, nothing created, when the
- *    VM already has that many VM snapshots besides this one.
+ * 2. VMSNAPSHOT_LIMIT (VM USER_TEMPLATE > system DS > env > add-on rc): refused, nothing
+ *    created, when the VM already has that many VM snapshots besides this one.
  * 3. One atomic `createSnapshots` per store over all the VM's volumes (normally one store: one
- *    call). With VMSNAPSHOT_FSFREEZE=YES (VM template > system DS > env) the guest's
+ *    call). With VMSNAPSHOT_FSFREEZE=YES (VM template > system DS > env > add-on rc) the guest's
  *    filesystems are frozen around it (thaw guaranteed; without a guest agent the snapshot is
  *    crash-consistent and the log says so).
  * 4. Any failure (a store refusing, a second store failing, a failed thaw) deletes every
@@ -59,7 +59,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const limit = await snapshotLimit(
     "VMSNAPSHOT_LIMIT",
     sysDs ? [vm.userTemplate, sysDs.template] : [vm.userTemplate],
-    ctx.env,
+    (n) => ctx.profile.setting(ctx.env, n),
   );
   if (limit) {
     const others = vmSnapshots(vm).filter((s) => s.id !== call.snapId).length;
@@ -172,11 +172,12 @@ async function withSavedMemory(
   if (failure !== undefined) throw failure;
 }
 
-/** VMSNAPSHOT_FSFREEZE from the VM template, USER_TEMPLATE, system DS, then env. */
+/** VMSNAPSHOT_FSFREEZE from the VM template, USER_TEMPLATE, system DS, then env / add-on rc. */
 function freezeWanted(ctx: ActionContext, call: VmSnapCall): boolean {
   const v = call.vm.template.get("VMSNAPSHOT_FSFREEZE") ||
     call.vm.userTemplate.get("VMSNAPSHOT_FSFREEZE") ||
-    call.sysDs?.template.get("VMSNAPSHOT_FSFREEZE") || ctx.env.VMSNAPSHOT_FSFREEZE || "";
+    call.sysDs?.template.get("VMSNAPSHOT_FSFREEZE") ||
+    ctx.profile.setting(ctx.env, "VMSNAPSHOT_FSFREEZE")?.value || "";
   return /^(yes|1|true|on)$/i.test(v.trim());
 }
 

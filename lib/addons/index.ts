@@ -31,9 +31,16 @@ export function addOn(driver: string): AddOn {
   return a;
 }
 
-/** The profile of a driver name in this environment; throws a usage error for others. */
-export function profileFor(driver: string, env: Record<string, string | undefined>): Profile {
-  return addOn(driver).profile(env);
+/**
+ * The profile of a driver name in this environment; throws a usage error for others. `rc`: the
+ * add-on's rc values instead of its rc files (tests).
+ */
+export function profileFor(
+  driver: string,
+  env: Record<string, string | undefined>,
+  rc?: Readonly<Record<string, string>>,
+): Profile {
+  return addOn(driver).profile(env, rc);
 }
 
 /**

@@ -17,9 +17,11 @@
  */
 import { type LinstorPlacement, rdOf } from "../backend/linstor/index.ts";
 import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
+import { envSetting } from "./setting.ts";
 
 const profile: Profile = {
   name: "linstor",
+  setting: envSetting,
   keepImageFormat: true,
   cdromClone: false,
   store(ds) {

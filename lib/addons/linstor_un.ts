@@ -28,9 +28,11 @@ import {
   type Profile,
   vmDiskIds,
 } from "./types.ts";
+import { envSetting } from "./setting.ts";
 
 const profile: Profile = {
   name: "linstor_un",
+  setting: envSetting,
   keepImageFormat: false,
   cdromClone: false,
   store(ds) {

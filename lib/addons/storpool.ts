@@ -6,8 +6,11 @@
  *    rc files, RC_FILES below, else storpool.conf: lib/backend/storpool/config.ts);
  *  - placement: the StorPool template `<px>-ds-<datastore>`, SP_REPLICATION, SP_PLACEALL,
  *    SP_PLACETAIL, SP_PLACEHEAD, SP_QOSCLASS (tag `qc`).
- * ONE_PX (environment, default `one`) prefixes every name, so several OpenNebula instances can
- * share one StorPool cluster. Names: image `<px>-img-<image>`, SOURCE
+ * ONE_PX (default `one`) prefixes every name, so several OpenNebula instances can share one
+ * StorPool cluster. It and the other process-wide settings (DISKSNAPSHOT_LIMIT,
+ * VMSNAPSHOT_LIMIT, VMSNAPSHOT_FSFREEZE, OVMF_PATH, ONE_TPM_SAVE) come from the environment,
+ * else from the add-on's rc files, where its operators set them (storpoolSetting).
+ * Names: image `<px>-img-<image>`, SOURCE
  * `<px>-ds-<ds>/<px>-img-<image>`, private clone (and per-VM CDROM copy)
  * `<px>-img-<image>-<vm>-<disk>`, volatile disk
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
@@ -20,6 +23,7 @@
  * snapshot overrides.
  */
 import type { StorpoolPlacement } from "../backend/storpool/index.ts";
+import { addonRc } from "../backend/storpool/config.ts";
 import {
   type AddOn,
   type Attrs,
@@ -28,8 +32,12 @@ import {
   type Profile,
   type VmStateKind,
 } from "./types.ts";
+import { envSetting, type Setting } from "./setting.ts";
 
-/** Where addon-storpool keeps its rc files, in reading order (later files win). */
+/**
+ * Where addon-storpool keeps its rc files, in reading order (later files win): addon-storpoolrc
+ * in the directories the add-on looks in, then /etc/storpool/addon-storpool.conf.
+ */
 const RC_FILES: readonly string[] = [
   "/var/lib/one/remotes/addon-storpoolrc",
   "/var/lib/one/remotes/datastore/addon-storpoolrc",
@@ -54,15 +62,31 @@ const STATE_TYPE: Readonly<Record<VmStateKind, string>> = {
   memory: "",
 };
 
-/** The ONE_PX prefix (several OpenNebula instances on one cluster), default "one". */
-export function storpoolPrefix(env: Record<string, string | undefined>): string {
-  return env.ONE_PX || "one";
+/**
+ * A setting of the storpool profile: the environment, else the add-on's rc files (RC_FILES,
+ * read once per process and only when the environment lacks the setting; `rc` instead of them
+ * when given); null when neither sets it.
+ */
+export function storpoolSetting(
+  env: Readonly<Record<string, string | undefined>>,
+  name: string,
+  rc?: Readonly<Record<string, string>>,
+): Setting | null {
+  const own = envSetting(env, name);
+  if (own) return own;
+  const value = ((rc ?? addonRc(RC_FILES))[name] ?? "").trim();
+  return value ? { value, from: "addon-storpoolrc" } : null;
 }
 
-/** The profile with name prefix `px`. */
-function storpoolProfile(px: string): Profile {
+/** The profile in `env` (`rc`: see storpoolSetting). */
+function storpoolProfile(
+  env: Readonly<Record<string, string | undefined>>,
+  rc?: Readonly<Record<string, string>>,
+): Profile {
+  const px = storpoolSetting(env, "ONE_PX", rc)?.value ?? "one";
   return {
     name: "storpool",
+    setting: (e, name) => storpoolSetting(e, name, rc),
     keepImageFormat: false,
     cdromClone: true,
     store(ds) {
@@ -127,7 +151,7 @@ function storpoolProfile(px: string): Profile {
 export const storpool: AddOn = {
   driver: "storpool",
   replaces: "addon-storpool",
-  profile: (env) => storpoolProfile(storpoolPrefix(env)),
+  profile: storpoolProfile,
   rcFiles: RC_FILES,
   vmmOverrides: {
     deploy: "deploy-tweaks",
@@ -148,6 +172,13 @@ export const storpool: AddOn = {
       `NAME = "storpool", REQUIRED_ATTRS = "DISK_TYPE", PERSISTENT_ONLY = "NO",`,
       `MARKETPLACE_ACTIONS = "export"`,
     ],
-    notes: [],
+    notes: [
+      "Both blocks are those of addon-storpool's installation guide. Its installers differ:",
+      'autoconf.rb writes MARKETPLACE_ACTIONS = "", which turns marketplace export off, while',
+      "oneblk implements datastore/storpool/export, so it is on here; the 5.10 install scripts",
+      'set TM_MAD_SYSTEM = "ssh,shared", which later versions dropped: StorPool image',
+      "datastores declare no system datastores of other drivers (addon-linstor's TM_MAD_CONF",
+      "does).",
+    ],
   },
 };

@@ -8,6 +8,9 @@
  * never the driver name.
  */
 import type { Placement, StoreConfig } from "../backend/index.ts";
+import type { Setting } from "./setting.ts";
+
+export type { Setting } from "./setting.ts";
 
 /** Anything with template-style attributes ("" when absent). */
 export interface Attrs {
@@ -40,6 +43,13 @@ export type VmStateKind = "nvram" | "tpm" | "memory";
 export interface Profile {
   /** Driver name: linstor, linstor_un, storpool. */
   readonly name: string;
+  /**
+   * A process-wide add-on setting (ONE_PX, DISKSNAPSHOT_LIMIT, VMSNAPSHOT_LIMIT,
+   * VMSNAPSHOT_FSFREEZE, OVMF_PATH, ONE_TPM_SAVE…): the environment, else the add-on's rc
+   * files when it has some (read once per process, only when the environment lacks it); null
+   * when unset.
+   */
+  setting(env: Readonly<Record<string, string | undefined>>, name: string): Setting | null;
   /** Image volumes keep their uploaded format (qcow2 stays qcow2) instead of converting to raw. */
   readonly keepImageFormat: boolean;
   /** CDROM disks get their own read-only clone per VM instead of sharing the image volume. */
@@ -109,8 +119,11 @@ export interface AddOn {
   readonly driver: string;
   /** The add-on replaced (for messages and the install report). */
   readonly replaces: string;
-  /** The compatibility profile in this process's environment. */
-  profile(env: Record<string, string | undefined>): Profile;
+  /**
+   * The compatibility profile in this process's environment; `rc`: the add-on's rc values to
+   * use instead of reading its rc files (tests).
+   */
+  profile(env: Record<string, string | undefined>, rc?: Readonly<Record<string, string>>): Profile;
   /**
    * File names under vmm/kvm/ by VM_MAD action (`-l <action>=<file>`), as the add-on names
    * them. Only those whose action oneblk implements are installed.

@@ -26,7 +26,7 @@
 import { basename, dirname, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import { ADDONS, isDriver, profileFor } from "../addons/index.ts";
-import { readAddonRc } from "../backend/storpool/config.ts";
+import { addonRc } from "../backend/storpool/config.ts";
 import { errorLine } from "../errors.ts";
 import { runProcess } from "../host/process.ts";
 import type { VmView } from "../one/views.ts";
@@ -47,7 +47,7 @@ export function addonRcFiles(): string[] {
 export function storageRewriteFor(
   ctx: ActionContext,
   vm: VmView,
-  rc: Readonly<Record<string, string>> = readAddonRc(addonRcFiles()),
+  rc: Readonly<Record<string, string>> = addonRc(addonRcFiles()),
 ): StorageRewriteOptions {
   const sysTm = vm.history?.tmMad ?? "";
   const ctxId = vm.contextDiskId;

@@ -38,8 +38,9 @@ async function loadSnapTarget(ctx: ActionContext): Promise<SnapTarget> {
 
 /**
  * Refuse a new snapshot when the disk already has DISKSNAPSHOT_LIMIT snapshots of this profile
- * (limit from VM USER_TEMPLATE > image DS > system DS > env; unset = no limit, and then nothing
- * is listed). Only our own snapshots count, and a retried `snapId` does not count itself.
+ * (limit from VM USER_TEMPLATE > image DS > system DS > env > add-on rc; unset = no limit, and
+ * then nothing is listed). Only our own snapshots count, and a retried `snapId` does not count
+ * itself.
  */
 async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promise<void> {
   const sysDs = async () => {
@@ -49,7 +50,7 @@ async function checkDiskSnapshotLimit(ctx: ActionContext, t: SnapTarget): Promis
   const limit = await snapshotLimit(
     "DISKSNAPSHOT_LIMIT",
     [t.vm.userTemplate, t.ds.template, sysDs],
-    ctx.env,
+    (n) => ctx.profile.setting(ctx.env, n),
   );
   if (!limit) return;
   const ours = (await t.backend.listSnapshots(t.volume)).filter((s) => {

@@ -979,6 +979,24 @@ export async function writeIso(
   return image.size;
 }
 
+/** Stat a local source (following links): the entry metadata `genisoimage -R` records. */
+async function lookSource(src: string) {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(src);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) fail(`${src} does not exist`);
+    fail(`cannot read ${src}: ${(e as Error).message}`);
+  }
+  const meta = {
+    mode: (st.mode ?? (st.isDirectory ? 0o755 : 0o644)) & 0o7777,
+    mtime: st.mtime ?? undefined,
+    uid: st.uid ?? undefined,
+    gid: st.gid ?? undefined,
+  };
+  return { st, meta };
+}
+
 /**
  * The entries for the tree under the local directory `dir`, with each file's mode, owner and
  * modification time, as `genisoimage -R` records them: its contents at the top of the image,
@@ -988,22 +1006,6 @@ export async function writeIso(
  */
 export async function isoEntriesFromDir(dir: string, under = ""): Promise<IsoEntry[]> {
   const out: IsoEntry[] = [];
-  const look = async (src: string) => {
-    let st: Deno.FileInfo;
-    try {
-      st = await Deno.stat(src);
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) fail(`${src} does not exist`);
-      fail(`cannot read ${src}: ${(e as Error).message}`);
-    }
-    const meta = {
-      mode: (st.mode ?? (st.isDirectory ? 0o755 : 0o644)) & 0o7777,
-      mtime: st.mtime ?? undefined,
-      uid: st.uid ?? undefined,
-      gid: st.gid ?? undefined,
-    };
-    return { st, meta };
-  };
   const walk = async (abs: string, rel: string, seen: readonly string[]) => {
     const names: string[] = [];
     try {
@@ -1015,7 +1017,7 @@ export async function isoEntriesFromDir(dir: string, under = ""): Promise<IsoEnt
     for (const name of names) {
       const src = `${abs}/${name}`;
       const path = rel ? `${rel}/${name}` : name;
-      const { st, meta } = await look(src);
+      const { st, meta } = await lookSource(src);
       if (st.isDirectory) {
         const real = await Deno.realPath(src);
         if (seen.includes(real)) fail(`${src} is a link loop`);
@@ -1028,7 +1030,7 @@ export async function isoEntriesFromDir(dir: string, under = ""): Promise<IsoEnt
       }
     }
   };
-  const top = await look(dir);
+  const top = await lookSource(dir);
   if (!top.st.isDirectory) fail(`${dir} is not a directory`);
   if (under) {
     splitPath(under);
@@ -1036,4 +1038,16 @@ export async function isoEntriesFromDir(dir: string, under = ""): Promise<IsoEnt
   }
   await walk(dir, under, [await Deno.realPath(dir)]);
   return out;
+}
+
+/**
+ * The entries `cp -R src ISO/at` makes: the local file `src` at path `at`, or the directory
+ * `src` and its tree under `at` (isoEntriesFromDir). Metadata and errors as there.
+ */
+export async function isoEntriesFromPath(src: string, at: string): Promise<IsoEntry[]> {
+  splitPath(at);
+  const { st, meta } = await lookSource(src);
+  if (st.isDirectory) return await isoEntriesFromDir(src, at);
+  if (!st.isFile) fail(`${src} is neither a file nor a directory`);
+  return [{ path: at, source: src, ...meta }];
 }

@@ -1,10 +1,11 @@
 /**
  * Snapshot limits (DISKSNAPSHOT_LIMIT and VMSNAPSHOT_LIMIT, from addon-storpool:
  * lib/addons/storpool.ts), for every profile: the first source that sets the attribute wins
- * (VM USER_TEMPLATE, then datastore templates, then the driver environment / rc); empty
- * everywhere = no limit.
+ * (VM USER_TEMPLATE, then datastore templates, then the profile's setting: the driver
+ * environment, else the add-on's rc files); empty everywhere = no limit.
  */
 import { OneblkError } from "../errors.ts";
+import type { Setting } from "../addons/types.ts";
 
 /** A place a limit may be set, in precedence order. */
 export interface LimitSource {
@@ -21,16 +22,20 @@ export interface SnapshotLimit {
 
 /**
  * The limit `name` from the first source that sets it (sources may be lazy: a function is
- * called only when every earlier source is unset), else env[name]; null when none sets it.
+ * called only when every earlier source is unset), else `setting(name)` (the profile's
+ * process-wide setting); null when none sets it.
  * A value that is not a non-negative integer is an input error naming its source.
  */
 export async function snapshotLimit(
   name: string,
   sources: (LimitSource | (() => Promise<LimitSource | null>))[],
-  env: Record<string, string>,
+  setting: (name: string) => Setting | null,
 ): Promise<SnapshotLimit | null> {
-  const all = [...sources, { label: "the driver environment", get: (n: string) => env[n] ?? "" }];
-  for (const s of all) {
+  const last = () => {
+    const s = setting(name);
+    return Promise.resolve(s ? { label: s.from, get: () => s.value } : null);
+  };
+  for (const s of [...sources, last]) {
     const src = typeof s === "function" ? await s() : s;
     if (!src) continue;
     const v = src.get(name).trim();

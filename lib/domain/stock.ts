@@ -24,7 +24,7 @@ export type StockAction =
   | "snapshot_delete";
 
 /** SCRIPTS_REMOTE_DIR on the hosts (`$RR`): ONEBLK_SCRIPTS_REMOTE_DIR or /var/tmp/one. */
-export function scriptsRemoteDir(env: Record<string, string>): string {
+export function scriptsRemoteDir(env: Record<string, string | undefined>): string {
   return (env.ONEBLK_SCRIPTS_REMOTE_DIR || "/var/tmp/one").replace(/\/+$/, "");
 }
 

@@ -16,6 +16,9 @@
  * premigrate) and before a VM snapshot; it is extracted back into DIR (replacing `DIR/tpm`) when
  * the VM arrives on a host (mv for resume and cold migration, also from a dead host) and after
  * a VM snapshot revert. The volume is attached only while it is read or written.
+ *
+ * OVMF_PATH and ONE_TPM_SAVE come from the environment, else from addon-storpoolrc, where the
+ * add-on's operators set them (profile.setting).
  */
 import { isAbsolute, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
@@ -39,7 +42,10 @@ const TPM_TIMEOUT_MS = 120_000;
  * The NVRAM template file a VM asks to keep on the store (`T_OS_NVRAM` naming `storpool` as
  * the file), as an absolute path on the front-end, or null.
  */
-export function nvramTemplate(ctx: ActionContext, vm: VmView): string | null {
+export function nvramTemplate(
+  ctx: Pick<ActionContext, "env" | "remotes" | "profile">,
+  vm: VmView,
+): string | null {
   const v = (vm.userTemplate.get("T_OS_NVRAM") || vm.template.get("T_OS_NVRAM")).trim();
   const colon = v.indexOf(":");
   if (colon < 0 || v.slice(0, colon).trim() !== "storpool") return null;
@@ -52,13 +58,19 @@ export function nvramTemplate(ctx: ActionContext, vm: VmView): string | null {
       `VM ${vm.id}: T_OS_NVRAM ${JSON.stringify(v)} names no usable template file`,
     );
   }
-  return isAbsolute(file) ? file : join(ctx.env.OVMF_PATH || join(ctx.remotes, "OVMF"), file);
+  if (isAbsolute(file)) return file;
+  const dir = ctx.profile.setting(ctx.env, "OVMF_PATH")?.value ?? join(ctx.remotes, "OVMF");
+  return join(dir, file);
 }
 
 /** True when the VM's TPM state is kept on the store (TEMPLATE/TPM/MODEL, ONE_TPM_SAVE≠0). */
-export function tpmOnStore(ctx: ActionContext, profile: Profile, vm: VmView): boolean {
+export function tpmOnStore(
+  ctx: Pick<ActionContext, "env">,
+  profile: Profile,
+  vm: VmView,
+): boolean {
   if (profile.vmStateVolume(vm.id, "tpm") === null) return false;
-  if ((ctx.env.ONE_TPM_SAVE ?? "").trim() === "0") return false;
+  if (profile.setting(ctx.env, "ONE_TPM_SAVE")?.value === "0") return false;
   return (vm.template.vector("TPM")?.get("MODEL") ?? "") !== "";
 }
 

@@ -62,26 +62,39 @@ export async function link(
   await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", dirname(p), d, p], ro(opts));
 }
 
-/** Constant script: make $1, write stdin to $2, rename it to $3 (removing $2 on failure). */
+/**
+ * Constant script: make $1, write stdin to $2, rename it to $3 (removing $2 on failure); with
+ * $4, only when $2 then holds exactly $4 bytes (a stream cut short is never put in place).
+ */
 const PUT_FILE_SCRIPT = 'mkdir -p -- "$1" || exit 1\n' +
-  'if cat > "$2" && mv -f -- "$2" "$3"; then exit 0; fi\nrm -f -- "$2"\nexit 1';
+  'if cat > "$2" && { [ -z "$4" ] || [ "$(wc -c < "$2")" -eq "$4" ]; } && ' +
+  'mv -f -- "$2" "$3"; then exit 0; fi\nrm -f -- "$2"\nexit 1';
+
+/** putFile options. */
+export interface PutFileOptions extends OpOptions {
+  /** The byte count `data` must have: anything else leaves the old file (if any) in place. */
+  size?: number;
+}
 
 /**
  * Write `data` to the file `path` on the host atomically: into a temporary file next to it,
  * then renamed over it (an old symlink there is replaced, never written through). Parent
- * directories are created.
+ * directories are created. A stream should come with its `size`, so that a stream that ends
+ * early (its producer failed) leaves nothing behind.
  */
 export async function putFile(
   runner: HostRunner,
   host: string,
   path: string,
-  data: Uint8Array | string,
-  opts?: OpOptions,
+  data: Uint8Array | string | ReadableStream<Uint8Array>,
+  opts: PutFileOptions = {},
 ): Promise<void> {
   const p = checkPath(path, "file path");
   const dir = dirname(p);
   const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
-  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p], {
+  const size = opts.size === undefined ? "" : String(opts.size);
+  if (size && !/^\d+$/.test(size)) throw new OneblkError("internal", `invalid size ${size}`);
+  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p, size], {
     ...ro(opts),
     stdin: data,
   });

@@ -47,6 +47,27 @@ export interface ProcessSpec {
   notFound?: () => OneblkError;
 }
 
+/**
+ * A program that is not installed where a command was to run (the local spawn found none). Over
+ * ssh the remote shell says so instead, with exit code 127 (see programMissing).
+ */
+export class ProgramMissingError extends OneblkError {
+  /** The program's base name. */
+  readonly program: string;
+  constructor(program: string, host: string) {
+    super("host", `${basename(program)} not found on ${host}`);
+    this.program = basename(program);
+  }
+}
+
+/**
+ * True when a command failed because its program is not installed: a ProgramMissingError
+ * (local or simulated host), or exit code 127, the shell's "command not found" (ssh).
+ */
+export function programMissing(e: unknown, code?: number): boolean {
+  return e instanceof ProgramMissingError || code === 127;
+}
+
 const active = new Set<number>();
 
 /** Send `signal` to the process group of every command still running; returns how many. */
@@ -204,8 +225,7 @@ function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): S
     }).spawn();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw spec.notFound?.() ??
-        new OneblkError("host", `${basename(spec.argv[0])} not found on ${spec.host}`);
+      throw spec.notFound?.() ?? new ProgramMissingError(spec.argv[0], spec.host);
     }
     throw new OneblkError(
       "host",

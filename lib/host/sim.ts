@@ -16,7 +16,12 @@
  *  5. Not mapped: paths already inside `<root>` (they name the simulated world, e.g. a
  *     simulator's data file), the kernel pseudo-files `/dev/null`, `/dev/zero`, `/dev/full`,
  *     `/dev/random`, `/dev/urandom`, `/dev/stdin`, `/dev/stdout`, `/dev/stderr`, `/dev/fd/…`,
- *     and anything under `/proc/` or `/sys/`.
+ *     and anything under `/proc/` or `/sys/` — unless the simulated host has that file itself:
+ *     a host's kernel state is planted there (`<root>/hosts/X/proc/drbd` is what `/proc/drbd`
+ *     reads on X: the DRBD module X has loaded).
+ *  6. A program the host lists in `/.oneblk-sim/absent` (one name per line) is not installed
+ *     there: running it fails as a missing program does (ProgramMissingError), whatever this
+ *     machine has. (Planted by tools/sim/cluster.ts `plant`, e.g. a host without qemu-img.)
  *
  * Consequences: `ln -s /dev/drbd/by-res/r/0 /var/lib/one/datastores/0/7/disk.0` creates a link
  * under host X pointing at host X's (mapped) device path, so reading through it works, and the
@@ -26,10 +31,10 @@
  * untouched (binary data). Paths inside constant scripts (`sh -c '…'`) are not mapped: only
  * arguments are. Deadlines, stderr capture and okCodes behave as in the ssh runner.
  */
-import { isAbsolute, join, normalize, resolve } from "../path.ts";
+import { basename, isAbsolute, join, normalize, resolve } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { checkHostName } from "./ssh.ts";
-import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";
+import { labelOf, ProcessRunner, type ProcessSpec, ProgramMissingError } from "./process.ts";
 
 const PASS_THROUGH = new Set([
   "/dev/null",
@@ -48,12 +53,36 @@ export interface SimOptions {
   defaultTimeoutMs?: number;
 }
 
+/** True when `path` exists (without following a final symlink). */
+function present(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Map one absolute path of a simulated host (rules 2 and 5 of the file header). */
 export function simMapPath(root: string, hostDir: string, path: string): string {
   const p = normalize(path);
   if (p === root || p.startsWith(root + "/")) return p;
-  if (PASS_THROUGH.has(p) || /^\/(dev\/fd|proc|sys)(\/|$)/.test(p)) return p;
+  if (PASS_THROUGH.has(p) || /^\/dev\/fd(\/|$)/.test(p)) return p;
+  if (/^\/(proc|sys)(\/|$)/.test(p)) return present(hostDir + p) ? hostDir + p : p;
   return hostDir + (p === "/" ? "" : p);
+}
+
+/** Where a simulated host lists the programs it does not have (rule 6), relative to it. */
+export const SIM_ABSENT_FILE = ".oneblk-sim/absent";
+
+/** The programs simulated host directory `hostDir` lists as not installed (rule 6). */
+function absentPrograms(hostDir: string): string[] {
+  try {
+    return Deno.readTextFileSync(join(hostDir, SIM_ABSENT_FILE)).split("\n").map((l) => l.trim())
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
 /** Map one argument (rules 2–5 of the file header); argv[0] must not be passed here. */
@@ -122,6 +151,9 @@ export class SimRunner extends ProcessRunner {
       isDir = false;
     }
     if (!isDir) throw new OneblkError("unavailable", `host ${host} is not reachable`);
+    if (absentPrograms(dir).includes(basename(argv[0]))) {
+      throw new ProgramMissingError(argv[0], host);
+    }
     const re = new RegExp(escapeRe(dir) + "(?:/|(?![A-Za-z0-9_.-]))", "g");
     return {
       host,

@@ -407,6 +407,19 @@ export class OneClient {
     return imageFromNode(await this.callXml("one.image.info", ...args));
   }
 
+  /** one.datastorepool.info: every datastore. */
+  async datastorePool(): Promise<DatastoreView[]> {
+    const pool = await this.callXml("one.datastorepool.info");
+    return children(pool, "DATASTORE").map(datastoreFromNode);
+  }
+
+  /** one.system.version: oned's version (also proves the credentials: it authenticates). */
+  async systemVersion(): Promise<string> {
+    const v = await this.call("one.system.version");
+    if (typeof v !== "string") throw new OneblkError("backend", "oned one.system.version: no text");
+    return v;
+  }
+
   /**
    * one.image.allocate: register an image from template text in datastore `dsId`; returns its
    * id. With SOURCE in the template oned copies nothing (no datastore cp).

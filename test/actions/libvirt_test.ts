@@ -27,6 +27,7 @@ import {
 } from "./tm_disk/helpers.ts";
 import { simDomainFile } from "./tm_system/helpers.ts";
 import { fixture } from "../domain/helpers.ts";
+import { needing } from "../support/tools.ts";
 
 const URI = "qemu+tcp://libvirt.test/system";
 
@@ -122,32 +123,35 @@ describe("libvirt calls use ONEBLK_VIRSH and ONEBLK_LIBVIRT_URI", () => {
       "resume",
     ]]] as const
   ) {
-    it(`tm prebackup_live with FS_FREEZE=${mode} ${want[0]}s through it`, async () => {
-      const vmId = tc.vmBase + n;
-      const img = await env.image(tc, vmId, 4, pattern(vmId, 4096));
-      const dir = vmDir(tc.systemDs, vmId);
-      const input = vmInput(tc, vmId, "bravo", [persistentDisk(tc, 0, vmId, 4)], {
-        lcmState: 69,
-        backupConfig: { MODE: "FULL", FS_FREEZE: mode },
-      });
-      env.vm(input);
-      await env.ok(tc, "ln", [
-        `alpha:${img.source}`,
-        diskArg("bravo", tc.systemDs, vmId, 0),
-        vmId,
-        tc.imageDs,
-      ]);
-      await running("bravo", `one-${vmId}`);
-      await calls("bravo");
-      const args = [`bravo:${dir}`, "0", `one-${vmId}`, "-", vmId, tc.systemDs];
-      const r = await c.run("tm", tc.driver, "prebackup_live", args.map(String), {
-        stdin: buildVmXml(input),
-        env: venv,
-      });
-      assertOk(r);
-      assert.deepEqual(verbs(await calls("bravo")), want.map((v) => `${v} one-${vmId}`));
-      assertOk(await c.run("tm", tc.driver, "postbackup_live", args.map(String), { env: venv }));
-    });
+    it(
+      ...needing(["qemu-img"], `tm prebackup_live with FS_FREEZE=${mode} ${want[0]}s through it`),
+      async () => {
+        const vmId = tc.vmBase + n;
+        const img = await env.image(tc, vmId, 4, pattern(vmId, 4096));
+        const dir = vmDir(tc.systemDs, vmId);
+        const input = vmInput(tc, vmId, "bravo", [persistentDisk(tc, 0, vmId, 4)], {
+          lcmState: 69,
+          backupConfig: { MODE: "FULL", FS_FREEZE: mode },
+        });
+        env.vm(input);
+        await env.ok(tc, "ln", [
+          `alpha:${img.source}`,
+          diskArg("bravo", tc.systemDs, vmId, 0),
+          vmId,
+          tc.imageDs,
+        ]);
+        await running("bravo", `one-${vmId}`);
+        await calls("bravo");
+        const args = [`bravo:${dir}`, "0", `one-${vmId}`, "-", vmId, tc.systemDs];
+        const r = await c.run("tm", tc.driver, "prebackup_live", args.map(String), {
+          stdin: buildVmXml(input),
+          env: venv,
+        });
+        assertOk(r);
+        assert.deepEqual(verbs(await calls("bravo")), want.map((v) => `${v} one-${vmId}`));
+        assertOk(await c.run("tm", tc.driver, "postbackup_live", args.map(String), { env: venv }));
+      },
+    );
   }
 
   it("the VM snapshot override checks and freezes the domain through it", async () => {

@@ -6,6 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { needing } from "../support/tools.ts";
 
 const SCRIPT = new URL("../../tools/bench.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
@@ -18,78 +19,88 @@ function finite(row: Record<string, unknown>, keys: string[], what: string): voi
 }
 
 describe("tools/bench.ts", () => {
-  it("--quick --json writes every section asked for, with finite numbers", async () => {
-    const dir = await Deno.makeTempDir({ prefix: "oneblk-bench-test-" });
-    try {
-      const file = join(dir, "bench.json");
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--config",
-          CONFIG,
-          SCRIPT,
-          "--quick",
-          "--samples",
-          "2",
-          "--sections",
-          "startup,hot,backend,monitor,concurrency,simscale",
-          "--json",
-          file,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, stderr.slice(-2000));
-      const text = new TextDecoder().decode(out.stdout);
-      assert.match(text, /bare runtime \(deno run of an empty file/);
-      assert.match(text, /monitoring at scale/);
-      const r = JSON.parse(await Deno.readTextFile(file));
-      assert.equal(r.meta.quick, true);
-      assert.equal(r.meta.runtime.mode, "bundle");
-      assert.ok(r.meta.machine.cores > 0);
-      finite(r.meta, ["bare.wallMs", "bare.cpuMs", "bare.peakMiB"], "bare");
-      const proc = ["wallMs.median", "cpuMs.median", "peakMiB.median", "wallRatio", "cpuRatio"];
-      assert.deepEqual(r.startup.map((s: { mode: string }) => s.mode), ["bundle", "source"]);
-      for (const s of r.startup) finite(s, proc, `version ${s.mode}`);
-      const hot = r.hot as { profile: string; action: string; errors: number }[];
-      for (const want of ["datastore/stat", "datastore/monitor", "tm/ln", "tm/premigrate"]) {
-        for (const p of ["linstor", "storpool"]) {
-          const row = hot.find((h) => h.profile === p && h.action === want);
-          assert.ok(row, `${p} ${want} replayed`);
-          finite(row, [...proc, "startupShare", "rest", "restKiB", "ssh", "one"], want);
-          assert.equal(row.errors, 0, `${p} ${want} replays failed`);
+  it(
+    ...needing(
+      ["qemu-img", "mkfs.ext4", "python3"],
+      "--quick --json writes every section asked for, with finite numbers",
+    ),
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "oneblk-bench-test-" });
+      try {
+        const file = join(dir, "bench.json");
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--config",
+            CONFIG,
+            SCRIPT,
+            "--quick",
+            "--samples",
+            "2",
+            "--sections",
+            "startup,hot,backend,monitor,concurrency,simscale",
+            "--json",
+            file,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 0, stderr.slice(-2000));
+        const text = new TextDecoder().decode(out.stdout);
+        assert.match(text, /bare runtime \(deno run of an empty file/);
+        assert.match(text, /monitoring at scale/);
+        const r = JSON.parse(await Deno.readTextFile(file));
+        assert.equal(r.meta.quick, true);
+        assert.equal(r.meta.runtime.mode, "bundle");
+        assert.ok(r.meta.machine.cores > 0);
+        finite(r.meta, ["bare.wallMs", "bare.cpuMs", "bare.peakMiB"], "bare");
+        const proc = ["wallMs.median", "cpuMs.median", "peakMiB.median", "wallRatio", "cpuRatio"];
+        assert.deepEqual(r.startup.map((s: { mode: string }) => s.mode), ["bundle", "source"]);
+        for (const s of r.startup) finite(s, proc, `version ${s.mode}`);
+        const hot = r.hot as { profile: string; action: string; errors: number }[];
+        for (const want of ["datastore/stat", "datastore/monitor", "tm/ln", "tm/premigrate"]) {
+          for (const p of ["linstor", "storpool"]) {
+            const row = hot.find((h) => h.profile === p && h.action === want);
+            assert.ok(row, `${p} ${want} replayed`);
+            finite(row, [...proc, "startupShare", "rest", "restKiB", "ssh", "one"], want);
+            assert.equal(row.errors, 0, `${p} ${want} replays failed`);
+          }
         }
-      }
-      assert.ok(r.backend.length > 0, "backend rows");
-      for (const b of r.backend) finite(b, ["medianMs", "p95Ms", "rest"], b.op);
-      assert.equal(r.monitor.length, 6, "3 monitor actions × 2 stores at 100 volumes");
-      for (const m of r.monitor) {
-        finite(m, ["volumes", "wallMs.median", "cpuMs.median", "peakMiB.median", "rest"], m.action);
-        assert.equal(m.ok, true);
-      }
-      const vmDisks = r.monitor.find((m: { profile: string; action: string }) =>
-        m.profile === "linstor" && m.action === "tm/monitor +vm disks"
-      );
-      assert.ok(vmDisks.readMB > 0 && vmDisks.wireMB > 0 && vmDisks.wireMB < vmDisks.readMB);
-      for (const c of r.concurrency) {
-        finite(
-          c,
-          ["driverCalls", "wallMs", "throughput", "memory.rssMiB", "memory.pssMiB"],
-          "conc",
+        assert.ok(r.backend.length > 0, "backend rows");
+        for (const b of r.backend) finite(b, ["medianMs", "p95Ms", "rest"], b.op);
+        assert.equal(r.monitor.length, 6, "3 monitor actions × 2 stores at 100 volumes");
+        for (const m of r.monitor) {
+          finite(
+            m,
+            ["volumes", "wallMs.median", "cpuMs.median", "peakMiB.median", "rest"],
+            m.action,
+          );
+          assert.equal(m.ok, true);
+        }
+        const vmDisks = r.monitor.find((m: { profile: string; action: string }) =>
+          m.profile === "linstor" && m.action === "tm/monitor +vm disks"
         );
-        assert.equal(c.concurrency, 15);
-        assert.equal(c.errors, 0);
-        assert.ok(c.memory.processes > 0 && c.memory.pssMiB < c.memory.rssMiB);
+        assert.ok(vmDisks.readMB > 0 && vmDisks.wireMB > 0 && vmDisks.wireMB < vmDisks.readMB);
+        for (const c of r.concurrency) {
+          finite(
+            c,
+            ["driverCalls", "wallMs", "throughput", "memory.rssMiB", "memory.pssMiB"],
+            "conc",
+          );
+          assert.equal(c.concurrency, 15);
+          assert.equal(c.errors, 0);
+          assert.ok(c.memory.processes > 0 && c.memory.pssMiB < c.memory.rssMiB);
+        }
+        const simScale = r.extensions.simscale;
+        assert.ok(simScale.length >= 4, "simulator scale rows");
+        for (const x of simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
+        assert.equal(simScale[0].items, 1000, "the quick run creates 1,000 definitions");
+        assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
       }
-      const simScale = r.extensions.simscale;
-      assert.ok(simScale.length >= 4, "simulator scale rows");
-      for (const x of simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
-      assert.equal(simScale[0].items, 1000, "the quick run creates 1,000 definitions");
-      assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  });
+    },
+  );
 });

@@ -2,11 +2,14 @@
  * The demo tells the truth: after each step, what it narrated (node roles, who has the device
  * open) is what the simulators hold, read here straight from their state, and the seed
  * article's claims hold (a diskless assignment on charlie after migrating there, none after
- * moving on to delta; StorPool client attachments follow the VM the same way).
+ * moving on to delta; StorPool client attachments follow the VM the same way). And `deno task
+ * demo`, the README's first command, needs no ISO program: with genisoimage, mkisofs, xorrisofs
+ * and xorriso shadowed by failing programs on PATH it passes and none of them runs.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type DemoReport, type NodeRole, runDemo } from "../../tools/demo.ts";
+import { join } from "node:path";
+import { type DemoReport, type NodeRole, runDemo, TABLE_LEGEND } from "../../tools/demo.ts";
 import type { DemoStep, DemoWorld } from "../../tools/demo.ts";
 
 const HOSTS = ["alpha", "bravo", "charlie", "delta"];
@@ -116,5 +119,33 @@ describe("oneblk demo", () => {
     }
     assert.ok(report.table.some((r) => r.action === "tm/linstor/premigrate"));
     assert.ok(report.table.some((r) => r.action === "tm/storpool/postmigrate"));
+  });
+
+  it("`deno task demo` runs no ISO program (shadowed by failing ones) and explains its columns", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "oneblk-demo-shadow-" });
+    try {
+      const trace = join(dir, "ran");
+      for (const p of ["genisoimage", "mkisofs", "xorrisofs", "xorriso"]) {
+        await Deno.writeTextFile(join(dir, p), `#!/bin/sh\necho ${p} >> '${trace}'\nexit 1\n`, {
+          mode: 0o755,
+        });
+      }
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["task", "demo"],
+        cwd: new URL("../..", import.meta.url).pathname,
+        env: { PATH: `${dir}:${Deno.env.get("PATH") ?? ""}`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stdout = new TextDecoder().decode(out.stdout);
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, `${stdout.slice(-2000)}\n${stderr.slice(-2000)}`);
+      assert.match(stdout, /every step checked out/);
+      assert.match(stdout, /tm\/linstor\/context/);
+      assert.ok(stdout.includes(TABLE_LEGEND), "the columns are explained under the table");
+      await assert.rejects(Deno.stat(trace), Deno.errors.NotFound, "no ISO program ran");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 });

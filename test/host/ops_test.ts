@@ -19,6 +19,7 @@ import {
 import { OneblkError } from "../../lib/errors.ts";
 import { withFrozen } from "../../lib/domain/libvirt.ts";
 import { sha256Hex, writeScript } from "./helpers.ts";
+import { needing } from "../support/tools.ts";
 
 const isKind = (kind: string, re?: RegExp) => (e: unknown) =>
   e instanceof OneblkError && e.kind === kind && (!re || re.test(e.message));
@@ -109,7 +110,7 @@ describe("host ops (through the simulated runner)", () => {
     assert.equal(await waitForPath(sim, "n1", dev.path, 300), true);
   });
 
-  it("inspects, converts and resizes images with qemu-img", async () => {
+  it(...needing(["qemu-img"], "inspects, converts and resizes images with qemu-img"), async () => {
     await mkdirp(sim, "n1", "/images");
     await sim.run("n1", ["qemu-img", "create", "-q", "-f", "qcow2", "/images/a.qcow2", "64M"]);
     const info = await qemuImgInfo(sim, "n1", "/images/a.qcow2");
@@ -149,7 +150,7 @@ describe("host ops (through the simulated runner)", () => {
     await assert.rejects(qemuImgResize(sim, "n1", "/images/a.qcow2", 0), isKind("input"));
   });
 
-  it("makes filesystems and swap on devices", async () => {
+  it(...needing(["mkfs.ext4"], "makes filesystems and swap on devices"), async () => {
     const ext = await device("fs-ext4", 16 * MiB);
     await mkfs(sim, "n1", ext.path, "ext4", { label: "data disk" });
     // ext superblock magic 0xEF53 at byte 1024 + 56

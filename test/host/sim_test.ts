@@ -1,7 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { simMapArg, SimRunner } from "../../lib/host/sim.ts";
+import { SIM_ABSENT_FILE, simMapArg, SimRunner } from "../../lib/host/sim.ts";
+import { programMissing, ProgramMissingError } from "../../lib/host/process.ts";
 import { deviceSize, link, moveFile, readLink, readTextFile } from "../../lib/host/ops.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { HOSTILE, nulSplit } from "./helpers.ts";
@@ -89,6 +90,25 @@ describe("SimRunner", () => {
     assert.ok(!err.message.includes(root), err.message);
     const ok = await sim.run("a", ["ls", "/no/such/dir"], { okCodes: [2] });
     assert.equal(ok.code, 2);
+  });
+
+  it("a host's own kernel files and its absent programs are its own (planted faults)", async () => {
+    // /proc/drbd: this machine's unless the host has one
+    assert.equal(sim.mapPath("a", "/proc/drbd"), "/proc/drbd");
+    await Deno.mkdir(join(a, "proc"), { recursive: true });
+    await Deno.writeTextFile(join(a, "proc/drbd"), "version: 8.4.11 (api:1/proto:86-101)\n");
+    assert.equal(sim.mapPath("a", "/proc/drbd"), join(a, "proc/drbd"));
+    assert.match((await sim.run("a", ["cat", "/proc/drbd"])).stdout, /^version: 8\.4\.11/);
+    assert.equal(sim.mapPath("b", "/proc/drbd"), "/proc/drbd");
+    // a program listed as absent is missing on that host only
+    await Deno.mkdir(join(a, ".oneblk-sim"), { recursive: true });
+    await Deno.writeTextFile(join(a, SIM_ABSENT_FILE), "true\nqemu-img\n");
+    const err = await sim.run("a", ["/usr/bin/true"]).then(() => null, (e) => e);
+    assert.ok(err instanceof ProgramMissingError && programMissing(err), String(err));
+    assert.equal(err.message, "true not found on a");
+    assert.equal((await sim.run("b", ["true"])).code, 0);
+    await Deno.remove(join(a, ".oneblk-sim"), { recursive: true });
+    await Deno.remove(join(a, "proc"), { recursive: true });
   });
 
   it("reports hosts without a directory as unreachable", async () => {

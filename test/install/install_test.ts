@@ -87,6 +87,29 @@ describe("install / uninstall", () => {
     assert.match(r2.text, /summary: 0 created, 0 updated, 11 unchanged, 0 skipped/);
   });
 
+  it("the README's link counts are what install makes for one driver and for all", async () => {
+    const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+    const num = (re: RegExp) => {
+      const m = re.exec(readme);
+      assert.ok(m, `README says ${re}`);
+      return Number(m[1]);
+    };
+    const perDriver = num(/(\d+) per driver today/);
+    const all = num(/(\d+) for all three\s+drivers/);
+    assert.equal(num(/\((\d+) copies per driver\)/), perDriver);
+    for (const driver of ["linstor", "linstor_un", "storpool"]) {
+      const r = await install({
+        remotes: await stockRemotes(tmp),
+        bin,
+        actions: listActions(),
+        drivers: [driver],
+      });
+      assert.equal(r.counts.created, perDriver, driver);
+    }
+    const r = await install({ remotes, bin, actions: listActions() });
+    assert.equal(r.counts.created, all);
+  });
+
   it("installs only the selected drivers", async () => {
     const r = await install({ remotes, bin, actions: ACTIONS, drivers: ["storpool"] });
     assert.deepEqual(r.links.map((l) => l.rel), [
@@ -113,6 +136,7 @@ describe("install / uninstall", () => {
     assert.match(c1.reason!, /regular file; use --force/);
     assert.equal(await Deno.readTextFile(join(remotes, "tm/linstor/clone")), old);
     assert.match(r1.text, /skipped\s+tm\/linstor\/clone: is a regular file/);
+    assert.match(r1.text, /^exit code 3: 1 path\(s\) left as they are .* --force replaces them/m);
 
     const now = new Date("2025-03-04T05:06:07.890Z");
     const r2 = await install({ remotes, bin, actions: ACTIONS, force: true, now });
@@ -254,8 +278,17 @@ describe("install / uninstall", () => {
     assert.match(t, /TM_MAD ARGUMENTS: +append to the -d list: linstor,linstor_un,storpool/);
     assert.match(t, /DATASTORE_MAD ARGUMENTS: +append to the -d list: linstor,storpool\n/);
     assert.match(t, /append to the -s list: linstor,storpool\n/);
-    assert.match(t, /add -l save=save_linstor_un,restore=restore_linstor_un\n/);
-    assert.match(t, /save is served by save_linstor_un, which must also handle storpool VMs/);
+    assert.match(
+      t,
+      /ARGUMENTS, optional: add -l save=save_linstor_un,restore=restore_linstor_un\n/,
+    );
+    assert.match(t, /-l runs these on the front-end, for EVERY VM of that VM_MAD/);
+    assert.match(t, /- save, restore: the memory checkpoint [^]*? instead of a file/);
+    assert.match(
+      t,
+      /One script per action: save_linstor_un also serve the storpool VMs/,
+    );
+    assert.ok(t.split("\n").every((l) => l.length <= 100 || !l.startsWith("#   ")), t);
     assert.match(
       t,
       /TM_MAD_CONF = \[\n {4}NAME = "linstor", LN_TARGET = "NONE", CLONE_TARGET = "SELF"/,
@@ -270,7 +303,9 @@ describe("install / uninstall", () => {
 
     const sp = onedConfSnippets(["storpool"], ACTIONS);
     assert.match(sp, /add -l save=tmsave\n/);
-    assert.ok(!sp.includes("linstor"));
+    assert.ok(!sp.includes("One script per action"));
+    assert.match(sp, /autoconf\.rb writes MARKETPLACE_ACTIONS = "", which turns marketplace/);
+    assert.ok(!/"linstor|_linstor|kvm-linstor/.test(sp), "no linstor setting for storpool only");
     assert.match(sp, /LIVE_DISK_SNAPSHOTS: no change/);
     assert.match(onedConfSnippets(["linstor"], ACTIONS), /VM_MAD: no -l overrides needed/);
     // drivers without any implemented action get no configuration blocks

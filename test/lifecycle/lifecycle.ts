@@ -11,6 +11,7 @@ import {
   CONVENTIONS,
   type ProfileName,
 } from "../../tools/sim/oned/scripted_oned.ts";
+import { needing } from "../support/tools.ts";
 
 /** Register the lifecycle tests of one profile under one calling convention. */
 export function describeLifecycle(
@@ -23,7 +24,11 @@ export function describeLifecycle(
   const style = conventionFor(version).dsArgs === "stdin"
     ? "DS payload on stdin"
     : "DS payload base64 on argv";
-  describe(`${profile}: ${opts.short ? "short" : "whole"} VM life, OpenNebula ${convention} (${style})`, () => {
+  const title = `${profile}: ${
+    opts.short ? "short" : "whole"
+  } VM life, OpenNebula ${convention} (${style})`;
+  // the scenario converts and inspects images with qemu-img and makes ext4 volatile disks
+  describe(...needing(["qemu-img", "mkfs.ext4"], title), () => {
     let failed: string | null = null;
     before(async () => {
       await life.start();

@@ -23,6 +23,7 @@ import { createLinstorBackend } from "../../lib/backend/linstor/backend.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, countCalls, deadPort, startCluster } from "./helpers.ts";
+import { needing } from "../support/tools.ts";
 
 function kindOf(e: unknown): string {
   return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
@@ -278,7 +279,7 @@ describe("LINSTOR client against the simulator", () => {
   });
 });
 
-describe("LINSTOR client over TLS with a client certificate", () => {
+describe(...needing(["openssl"], "LINSTOR client over TLS with a client certificate"), () => {
   let dir = "";
   const run = async (args: string[]) => {
     const out = await new Deno.Command("openssl", {

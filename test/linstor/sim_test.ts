@@ -13,6 +13,7 @@ import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { loadState } from "../../tools/sim/linstor/persistence.ts";
 import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
+import { needing } from "../support/tools.ts";
 
 async function curl(...args: string[]): Promise<{ code: number; body: string }> {
   const out = await new Deno.Command("curl", {
@@ -36,50 +37,56 @@ describe("LINSTOR simulator", () => {
     await cl.close();
   });
 
-  it("answers the seed walkthrough with curl: RD, VD, auto-place 2, list resources", async () => {
-    const u = cl.sim.url;
-    const j = ["-H", "Content-Type: application/json"];
-    let r = await curl(
-      ...j,
-      "-X",
-      "POST",
-      `${u}/v1/resource-definitions`,
-      "-d",
-      '{"resource_definition":{"name":"dummy"}}',
-    );
-    assert.equal(r.code, 201);
-    r = await curl(
-      ...j,
-      "-X",
-      "POST",
-      `${u}/v1/resource-definitions/dummy/volume-definitions`,
-      "-d",
-      '{"volume_definition":{"size_kib":10240}}',
-    );
-    assert.equal(r.code, 200, "a real controller answers 200 to a volume definition create");
-    r = await curl(
-      ...j,
-      "-X",
-      "POST",
-      `${u}/v1/resource-definitions/dummy/autoplace`,
-      "-d",
-      '{"select_filter":{"place_count":2}}',
-    );
-    assert.equal(r.code, 201);
-    assert.match(r.body, /successfully autoplaced on 2 nodes/);
-    r = await curl(`${u}/v1/view/resources?resources=dummy`);
-    assert.equal(r.code, 200);
-    const list = JSON.parse(r.body) as {
-      node_name: string;
-      flags: string[];
-      volumes: { state: { disk_state: string } }[];
-    }[];
-    assert.equal(list.filter((x) => x.flags.length === 0).length, 2);
-    assert.ok(list.every((x) => x.volumes.length === 1));
-    assert.equal(list.filter((x) => x.flags.includes("TIE_BREAKER")).length, 1);
-    r = await curl("-X", "DELETE", `${u}/v1/resource-definitions/dummy`);
-    assert.equal(r.code, 200);
-  });
+  it(
+    ...needing(
+      ["curl"],
+      "answers the seed walkthrough with curl: RD, VD, auto-place 2, list resources",
+    ),
+    async () => {
+      const u = cl.sim.url;
+      const j = ["-H", "Content-Type: application/json"];
+      let r = await curl(
+        ...j,
+        "-X",
+        "POST",
+        `${u}/v1/resource-definitions`,
+        "-d",
+        '{"resource_definition":{"name":"dummy"}}',
+      );
+      assert.equal(r.code, 201);
+      r = await curl(
+        ...j,
+        "-X",
+        "POST",
+        `${u}/v1/resource-definitions/dummy/volume-definitions`,
+        "-d",
+        '{"volume_definition":{"size_kib":10240}}',
+      );
+      assert.equal(r.code, 200, "a real controller answers 200 to a volume definition create");
+      r = await curl(
+        ...j,
+        "-X",
+        "POST",
+        `${u}/v1/resource-definitions/dummy/autoplace`,
+        "-d",
+        '{"select_filter":{"place_count":2}}',
+      );
+      assert.equal(r.code, 201);
+      assert.match(r.body, /successfully autoplaced on 2 nodes/);
+      r = await curl(`${u}/v1/view/resources?resources=dummy`);
+      assert.equal(r.code, 200);
+      const list = JSON.parse(r.body) as {
+        node_name: string;
+        flags: string[];
+        volumes: { state: { disk_state: string } }[];
+      }[];
+      assert.equal(list.filter((x) => x.flags.length === 0).length, 2);
+      assert.ok(list.every((x) => x.volumes.length === 1));
+      assert.equal(list.filter((x) => x.flags.includes("TIE_BREAKER")).length, 1);
+      r = await curl("-X", "DELETE", `${u}/v1/resource-definitions/dummy`);
+      assert.equal(r.code, 200);
+    },
+  );
 
   it("keeps a tie-breaker with diskless clients, converts and takes it over like LINSTOR", async () => {
     const c = new LinstorClient({ controllers: cl.sim.url });
@@ -181,65 +188,71 @@ describe("LINSTOR simulator", () => {
     assert.equal(simulateSpace([100, 100, 100], 3), 100);
   });
 
-  it("exposes /_sim/ controls over HTTP: in-use, faults, latency, stats, state, restart", async () => {
-    const u = cl.sim.url;
-    await cl.be.createVolume("ctl-1", 4, { placement: { group: "one_rg" } });
-    const node = cl.sim.controller.rd("ctl-1")!.rscs[0].node;
-    let r = await curl(
-      "-X",
-      "POST",
-      `${u}/_sim/in-use`,
-      "-d",
-      JSON.stringify({ resource: "ctl-1", node, in_use: true }),
-    );
-    assert.equal(r.code, 200);
-    assert.equal((await cl.be.attachments("ctl-1")).find((a) => a.host === node)?.inUse, true);
-    r = await curl(
-      "-X",
-      "POST",
-      `${u}/_sim/in-use`,
-      "-d",
-      JSON.stringify({ volume: "ctl-1", client: node, in_use: false }),
-    );
-    assert.equal(r.code, 200);
-    r = await curl(
-      "-X",
-      "POST",
-      `${u}/_sim/faults`,
-      "-d",
-      '{"method":"GET","path":"^/v1/nodes$","action":"error","times":1}',
-    );
-    assert.equal(r.code, 200);
-    r = await curl(`${u}/v1/nodes`);
-    assert.equal(r.code, 500);
-    assert.match(r.body, /error_report_ids/);
-    r = await curl(`${u}/v1/nodes`);
-    assert.equal(r.code, 200);
-    r = await curl(
-      "-X",
-      "POST",
-      `${u}/_sim/faults`,
-      "-d",
-      '{"path":"^/v1/nodes$","action":"drop"}',
-    );
-    r = await curl(`${u}/v1/nodes`);
-    assert.equal(r.code, 0, "connection dropped");
-    r = await curl("-X", "DELETE", `${u}/_sim/faults`);
-    r = await curl(`${u}/v1/nodes`);
-    assert.equal(r.code, 200);
-    r = await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":1}');
-    assert.equal(JSON.parse(r.body).ms, 1);
-    await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":0}');
-    r = await curl(`${u}/_sim/stats`);
-    assert.ok(JSON.parse(r.body).requests > 0);
-    assert.ok(JSON.parse(r.body).by_route["GET /v1/nodes"] >= 3);
-    r = await curl(`${u}/_sim/state`);
-    assert.ok(JSON.parse(r.body).rds.some((x: { name: string }) => x.name === "ctl-1"));
-    r = await curl("-X", "POST", `${u}/_sim/restart`, "-d", "{}");
-    assert.equal(r.code, 200);
-    assert.equal((await cl.be.getVolume("ctl-1"))?.sizeMiB, 4, "state kept over the restart");
-    await cl.be.deleteVolume("ctl-1");
-  });
+  it(
+    ...needing(
+      ["curl"],
+      "exposes /_sim/ controls over HTTP: in-use, faults, latency, stats, state, restart",
+    ),
+    async () => {
+      const u = cl.sim.url;
+      await cl.be.createVolume("ctl-1", 4, { placement: { group: "one_rg" } });
+      const node = cl.sim.controller.rd("ctl-1")!.rscs[0].node;
+      let r = await curl(
+        "-X",
+        "POST",
+        `${u}/_sim/in-use`,
+        "-d",
+        JSON.stringify({ resource: "ctl-1", node, in_use: true }),
+      );
+      assert.equal(r.code, 200);
+      assert.equal((await cl.be.attachments("ctl-1")).find((a) => a.host === node)?.inUse, true);
+      r = await curl(
+        "-X",
+        "POST",
+        `${u}/_sim/in-use`,
+        "-d",
+        JSON.stringify({ volume: "ctl-1", client: node, in_use: false }),
+      );
+      assert.equal(r.code, 200);
+      r = await curl(
+        "-X",
+        "POST",
+        `${u}/_sim/faults`,
+        "-d",
+        '{"method":"GET","path":"^/v1/nodes$","action":"error","times":1}',
+      );
+      assert.equal(r.code, 200);
+      r = await curl(`${u}/v1/nodes`);
+      assert.equal(r.code, 500);
+      assert.match(r.body, /error_report_ids/);
+      r = await curl(`${u}/v1/nodes`);
+      assert.equal(r.code, 200);
+      r = await curl(
+        "-X",
+        "POST",
+        `${u}/_sim/faults`,
+        "-d",
+        '{"path":"^/v1/nodes$","action":"drop"}',
+      );
+      r = await curl(`${u}/v1/nodes`);
+      assert.equal(r.code, 0, "connection dropped");
+      r = await curl("-X", "DELETE", `${u}/_sim/faults`);
+      r = await curl(`${u}/v1/nodes`);
+      assert.equal(r.code, 200);
+      r = await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":1}');
+      assert.equal(JSON.parse(r.body).ms, 1);
+      await curl("-X", "POST", `${u}/_sim/latency`, "-d", '{"ms":0}');
+      r = await curl(`${u}/_sim/stats`);
+      assert.ok(JSON.parse(r.body).requests > 0);
+      assert.ok(JSON.parse(r.body).by_route["GET /v1/nodes"] >= 3);
+      r = await curl(`${u}/_sim/state`);
+      assert.ok(JSON.parse(r.body).rds.some((x: { name: string }) => x.name === "ctl-1"));
+      r = await curl("-X", "POST", `${u}/_sim/restart`, "-d", "{}");
+      assert.equal(r.code, 200);
+      assert.equal((await cl.be.getVolume("ctl-1"))?.sizeMiB, 4, "state kept over the restart");
+      await cl.be.deleteVolume("ctl-1");
+    },
+  );
 
   it("keeps state in the state dir across simulator processes", async () => {
     const dir = join(cl.root, "persist");
@@ -273,7 +286,7 @@ describe("LINSTOR simulator", () => {
     }
   });
 
-  it("runs as `oneblk sim linstor` and stops on SIGTERM", async () => {
+  it(...needing(["curl"], "runs as `oneblk sim linstor` and stops on SIGTERM"), async () => {
     assert.deepEqual(parsePool("open_image:20:thick"), {
       name: "open_image",
       sizeGiB: 20,

@@ -130,6 +130,8 @@ describe("OneClient against the simulated oned", () => {
     const h2 = await client.hostInfo("node2");
     assert.deepEqual([h2.id, h2.state], [2, 8]);
     assert.equal((await client.hostPool()).length, 2);
+    assert.deepEqual((await client.datastorePool()).map((d) => d.id).sort(), [0, 100, 110]);
+    assert.equal(await client.systemVersion(), "7.0.0");
     const decrypt = sim.state.calls.find((c) =>
       c.method === "one.datastore.info" && c.params[0] === 110
     );

@@ -79,13 +79,22 @@ describe("add-on rc files", () => {
     });
   });
 
-  it("reads the rc files in order, later ones winning", async () => {
+  it("reads the first rc file found per name, then the other names, later ones winning", async () => {
     const dir = await Deno.makeTempDir({ prefix: "oneblk-sprc-" });
     try {
-      await Deno.writeTextFile(join(dir, "a"), "DELAY_DELETE=1h\nATTACH_TIMEOUT=5\n");
-      await Deno.writeTextFile(join(dir, "c"), "DELAY_DELETE=2h\n");
-      const rc = readAddonRc([join(dir, "a"), join(dir, "b-missing"), join(dir, "c")]);
-      assert.deepEqual(rc, { DELAY_DELETE: "2h", ATTACH_TIMEOUT: "5" });
+      for (const d of ["one", "two", "three", "etc"]) await Deno.mkdir(join(dir, d));
+      const rc = (d: string) => join(dir, d, "addon-storpoolrc");
+      await Deno.writeTextFile(rc("two"), "DELAY_DELETE=1h\nATTACH_TIMEOUT=5\nONE_PX=lab\n");
+      // a stale copy further down the add-on's lookup list: never read
+      await Deno.writeTextFile(rc("three"), "ONE_PX=stale\nSP_API_HTTP_PORT=1\n");
+      await Deno.writeTextFile(join(dir, "etc", "addon-storpool.conf"), "DELAY_DELETE=2h\n");
+      const got = readAddonRc([
+        rc("one"),
+        rc("two"),
+        rc("three"),
+        join(dir, "etc", "addon-storpool.conf"),
+      ]);
+      assert.deepEqual(got, { DELAY_DELETE: "2h", ATTACH_TIMEOUT: "5", ONE_PX: "lab" });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -77,6 +77,10 @@ describe("storpool simulator API", () => {
     const st = await call("VolumeTemplatesStatus");
     assert.equal(st.body.data[0].stored.capacity, 1024 * MiB);
     assert.equal(st.body.data[0].stored.free, 1022 * MiB);
+    const svc = (await call("ServicesList")).body.data;
+    assert.equal(svc.clusterStatus, "running");
+    assert.deepEqual(Object.keys(svc.clients), ["1", "2"]);
+    assert.deepEqual(svc.clients["1"], { id: 1, status: "running" });
   });
 
   it("attachments: symlinks per host, rights, open state, force detach, unknown clients", async () => {

@@ -12,17 +12,23 @@
  *   sim.json            the store simulators' URLs (the simulated virsh opens volumes there)
  *   linstor/, storpool/ simulator state (sparse data files)
  *   one_auth            credentials for the simulated oned
+ *   oned.conf           TM_MAD, DATASTORE_MAD and VM_MAD kvm with our drivers, the -l overrides
+ *                       and the blocks `oneblk install` prints
  *   stats.jsonl         one JSON line per action run (REST/ssh/oned calls, wall ms)
  *
  * Datastores registered in the simulated oned (ids are fixed so tests can name them):
  *   linstor    image 100, system 101   (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP)
  *   storpool   image 110, system 111   (SP_API_HTTP_HOST/PORT, SP_AUTH_TOKEN; templates one-ds-*)
  *   linstor_un image 120, system 121   (LS_CONTROLLERS, RESOURCE_GROUP)
- * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4.
+ * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4; each has the DRBD 9
+ * module loaded (its /proc/drbd) and the remotes as `onehost sync` leaves them
+ * (/var/tmp/one/VERSION). `plant` breaks a host the way real ones break (DRBD 8 loaded, a program
+ * missing: lib/host/sim.ts rules 5 and 6), for the doctor and fault tests.
  * LINSTOR: storage pools open_image and open_system (thin) on every node; resource groups
  * one_image and one_system with place count 2 (the seed article's setup).
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { SIM_ABSENT_FILE } from "../../lib/host/sim.ts";
 import { startLinstorSim } from "./linstor/server.ts";
 import type { LinstorSim } from "./linstor/server.ts";
 import { startStorpoolSim } from "./storpool/server.ts";
@@ -30,7 +36,7 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { defaultBin, install } from "../../app/install.ts";
+import { defaultBin, install, onedConfSnippets, vmmLocalList } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
@@ -70,6 +76,17 @@ export interface ProcessUsage {
   sysMs: number;
   /** Peak resident set of the largest process, KiB. */
   maxrssKiB: number;
+}
+
+/** The /proc/drbd first line of the simulated hosts' DRBD module. */
+export const SIM_DRBD_VERSION = "version: 9.2.12 (api:2/proto:86-122)";
+
+/** Faults planted in simulated hosts (lib/host/sim.ts rules 5 and 6). */
+export interface HostPlanting {
+  /** Replace host's /proc/drbd with `text` (e.g. a DRBD 8.4 one); null: no module loaded. */
+  drbd(host: string, text: string | null): Promise<void>;
+  /** Make `program` absent on host (as if not installed), or present again (`absent` false). */
+  program(host: string, program: string, absent?: boolean): Promise<void>;
 }
 
 /** Result of running one driver program. */
@@ -128,6 +145,8 @@ export interface Cluster {
   /** Driver programs run through the process meter (ClusterOptions.meter). */
   meter: boolean;
   frontend: string;
+  /** oned.conf of the simulated front-end. */
+  onedConf: string;
   env: Record<string, string>;
   linstor: LinstorSim;
   storpool: StorpoolSim;
@@ -153,6 +172,8 @@ export interface Cluster {
   hostPath(host: string, path: string): string;
   /** Parsed stats lines written so far. */
   stats(): Promise<ActionStats[]>;
+  /** Plant host faults. */
+  plant: HostPlanting;
   stop(): Promise<void>;
 }
 
@@ -256,8 +277,29 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   const remotes = join(root, "remotes");
   await Deno.mkdir(remotes, { recursive: true });
-  await Deno.writeTextFile(join(remotes, "VERSION"), `${opts.oneVersion ?? "7.0.0"}\n`);
+  const version = `${opts.oneVersion ?? "7.0.0"}\n`;
+  await Deno.writeTextFile(join(remotes, "VERSION"), version);
+  for (const h of CLUSTER_HOSTS) {
+    await Deno.mkdir(join(hostsRoot, h, "proc"), { recursive: true });
+    await Deno.writeTextFile(join(hostsRoot, h, "proc/drbd"), `${SIM_DRBD_VERSION}\n`);
+    await Deno.mkdir(join(hostsRoot, h, "var/tmp/one"), { recursive: true });
+    await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
+  }
   await install({ remotes, drivers: [...DRIVERS], bin: defaultBin(), actions: listActions() });
+  // oned.conf as an operator leaves it after applying what `oneblk install` prints
+  const local = vmmLocalList(DRIVERS, listActions());
+  const drivers = DRIVERS.join(",");
+  await Deno.writeTextFile(
+    join(root, "oned.conf"),
+    `TM_MAD = [ EXECUTABLE = "one_tm", ARGUMENTS = "-t 15 -d dummy,shared,ssh,${drivers}" ]\n` +
+      'DATASTORE_MAD = [ EXECUTABLE = "one_datastore",\n' +
+      `    ARGUMENTS = "-t 15 -d dummy,fs,${drivers} -s shared,ssh,${drivers}" ]\n` +
+      "VM_MAD = [\n" +
+      '    NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_vmm_exec",\n' +
+      `    ARGUMENTS = "-t 15 -r 0 kvm -p${local ? ` -l ${local}` : ""}",\n` +
+      '    DEFAULT = "vmm_exec/vmm_exec_kvm.conf", TYPE = "kvm", KEEP_SNAPSHOTS = "yes",\n' +
+      '    LIVE_RESIZE = "yes" ]\n' + onedConfSnippets(DRIVERS, listActions()) + "\n",
+  );
   await Deno.writeTextFile(join(root, "monitord.conf"), 'MONITOR_ADDRESS = "127.0.0.1"\n');
   const virsh = await installSimLibvirt(root, CLUSTER_HOSTS, opts.oneVersion ?? "7.0.0", {
     linstor: linstor.url,
@@ -288,6 +330,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     hostsRoot,
     meter: opts.meter ?? false,
     frontend: "alpha",
+    onedConf: join(root, "oned.conf"),
     env,
     linstor,
     storpool,
@@ -326,6 +369,21 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         : cluster.run(kind, driver, action, [String(id)], { stdin: payload });
     },
     hostPath: (host, path) => join(hostsRoot, host, path),
+    plant: {
+      async drbd(host, text) {
+        const f = join(hostsRoot, host, "proc/drbd");
+        if (text === null) await Deno.remove(f).catch(() => {});
+        else await Deno.writeTextFile(f, text.endsWith("\n") ? text : `${text}\n`);
+      },
+      async program(host, program, absent = true) {
+        const f = join(hostsRoot, host, SIM_ABSENT_FILE);
+        const now = await Deno.readTextFile(f).then((t) => t.split("\n"), () => [] as string[]);
+        const next = [...new Set(now.filter((l) => l && l !== program))];
+        if (absent) next.push(program);
+        await Deno.mkdir(dirname(f), { recursive: true });
+        await Deno.writeTextFile(f, next.map((l) => `${l}\n`).join(""));
+      },
+    },
     async stats() {
       try {
         const text = await Deno.readTextFile(statsFile);

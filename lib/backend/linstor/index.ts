@@ -5,6 +5,7 @@
 import type { StoreImpl } from "../types.ts";
 import { DeferredBackend } from "../deferred.ts";
 import type { LinstorPlacement } from "./backend.ts";
+import type { LinstorClientOptions } from "./client.ts";
 import { linstorDevicePath } from "./volume_ref.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
@@ -26,6 +27,20 @@ export interface LinstorStore {
   keyFile?: string;
 }
 
+/** The REST client settings of a store: its controllers and TLS files, LINSTOR_TOKEN. */
+export function linstorClientOptions(
+  store: LinstorStore,
+  env: Record<string, string | undefined>,
+): LinstorClientOptions {
+  return {
+    controllers: store.controllers,
+    caFile: store.caFile,
+    certFile: store.certFile,
+    keyFile: store.keyFile,
+    token: env.LINSTOR_TOKEN || undefined,
+  };
+}
+
 /**
  * The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. The backend's
  * code loads on its first call (lib/backend/deferred.ts).
@@ -37,13 +52,10 @@ export const linstorStore: StoreImpl<LinstorStore, LinstorPlacement> = {
       "linstor",
       linstorDevicePath,
       async () =>
-        (await import("./backend.ts")).createLinstorBackend({
-          controllers: store.controllers,
-          caFile: store.caFile,
-          certFile: store.certFile,
-          keyFile: store.keyFile,
-          token: deps.env.LINSTOR_TOKEN || undefined,
-        }, { hosts: deps.hosts }),
+        (await import("./backend.ts")).createLinstorBackend(
+          linstorClientOptions(store, deps.env),
+          { hosts: deps.hosts },
+        ),
     );
   },
 };

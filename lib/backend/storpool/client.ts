@@ -137,6 +137,21 @@ export interface TemplateDesc {
   parentName?: string;
 }
 
+/** One service of `ServicesList` (clients, servers, mgmt …). */
+export interface ServiceDesc {
+  id: number;
+  /** running, down (clients); servers also waiting, booting … */
+  status: string;
+}
+
+/** `ServicesList`: the cluster's services by kind, each keyed by its id. */
+export interface ServicesDesc {
+  clusterStatus: string;
+  clients: Record<string, ServiceDesc>;
+  servers: Record<string, ServiceDesc>;
+  mgmt?: Record<string, ServiceDesc & { active?: boolean }>;
+}
+
 /** Capacity estimate of one placement group inside a template status. */
 export interface SpaceEstimate {
   capacity: number;
@@ -529,6 +544,13 @@ export class StorpoolClient {
   /** `GET VolumeTemplatesStatus`: capacity and free space per template. */
   templatesStatus(): Promise<TemplateStatus[]> {
     return this.#get("VolumeTemplatesStatus");
+  }
+
+  // ---- services ----
+
+  /** `GET ServicesList`: clients, servers and mgmt with their status. */
+  servicesList(): Promise<ServicesDesc> {
+    return this.#get("ServicesList");
   }
 
   // ---- attachments ----

@@ -108,14 +108,39 @@ export function parseStorpoolConf(text: string): StorpoolConfFile {
   return out;
 }
 
-/** Read and merge the add-on rc files that exist, in order (later files win). */
+/**
+ * Read the add-on's rc files as the add-on does: of the candidate paths that share a file name
+ * (`addon-storpoolrc` in several directories), only the first that exists is read; files of
+ * different names are all read, in order, later ones winning
+ * (`/etc/storpool/addon-storpool.conf` after the rc file). A stale second copy of the rc file
+ * (e.g. under /var/tmp/one on a front-end that is also a host) is therefore ignored, as by the
+ * add-on.
+ */
 export function readAddonRc(paths: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
+  const found = new Set<string>();
   for (const p of paths) {
+    const name = p.slice(p.lastIndexOf("/") + 1);
+    if (found.has(name)) continue;
     const t = readTextOrNull(p);
-    if (t !== null) Object.assign(out, parseShellRc(t));
+    if (t === null) continue;
+    found.add(name);
+    Object.assign(out, parseShellRc(t));
   }
   return out;
+}
+
+const rcOfProcess = new Map<string, Readonly<Record<string, string>>>();
+
+/**
+ * readAddonRc of `paths`, read once per process (the add-on's rc files do not change while an
+ * action runs): the settings every caller shares (profile, backend, deploy).
+ */
+export function addonRc(paths: readonly string[]): Readonly<Record<string, string>> {
+  const key = paths.join("\0");
+  let rc = rcOfProcess.get(key);
+  if (!rc) rcOfProcess.set(key, rc = readAddonRc(paths));
+  return rc;
 }
 
 function readTextOrNull(path: string): string | null {

@@ -8,9 +8,9 @@ import type { HostView } from "../../one/views.ts";
 import type { StorpoolPlacement } from "./backend.ts";
 import { DeferredBackend } from "../deferred.ts";
 import {
+  addonRc,
   type ClientIdResolver,
   createClientIdResolver,
-  readAddonRc,
   resolveStorpoolConfig,
   storpoolDevicePath,
 } from "./config.ts";
@@ -93,7 +93,7 @@ export const storpoolStore: StoreImpl<StorpoolStore, StorpoolPlacement> = {
       pool ??= deps.one().then((c) => c.hostPool()).catch(() => [] as HostView[]);
     return openStorpoolBackend({
       template: store.attrs,
-      rc: readAddonRc(store.rcFiles),
+      rc: addonRc(store.rcFiles),
       hosts: deps.hosts,
       hostAttr: async (host) =>
         (await hostPool()).find((h) => h.name === host)?.template.get("SP_OURID") || undefined,

@@ -9,6 +9,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Cluster } from "../../../tools/sim/cluster.ts";
+import { needing } from "../../support/tools.ts";
 import { buildHostXml } from "../../../tools/sim/oned/builders.ts";
 import {
   imagePayload,
@@ -47,79 +48,88 @@ describe("datastore bridge host", () => {
   }
 
   for (const drv of PROFILES) {
-    it(`${drv}: cp with the first BRIDGE_LIST host down (ssh, OFFLINE) uses the next`, async () => {
-      const s = stores[drv];
-      const raw = testBytes(2 * 1024 * 1024 + 7, 11);
-      const dir = await Deno.makeTempDir({ dir: c.root, prefix: "bridge-" });
-      const { raw: file } = await makeImages(dir, "img", raw);
-      // image id 2k: entry 0 comes first, as OpenNebula picks hosts[id % n]
-      const cases = [
-        { list: "ghost,bravo", skipped: /skipped ghost \(.*not reachable.*\); using bravo/ },
-        { list: "charlie,bravo", skipped: /skipped charlie \(OFFLINE\); using bravo/ },
-      ];
-      hostState(2, "charlie", 8);
-      try {
-        for (const { list, skipped } of cases) {
-          const id = (evenId += 2);
-          const xml = imagePayload(c, drv, { id, path: file, size: 3, format: "" }, {
-            BRIDGE_LIST: list,
-          });
-          const r = await c.runDs("datastore", drv, "cp", xml, id);
-          assert.equal(r.code, 0, r.stderr);
-          assert.equal(r.stdout, `${s.source(id)} raw\n`);
-          assert.match(r.stderr, skipped);
-          assert.match(r.stderr, new RegExp(`copying .* into ${s.vol(id)} on bravo`));
-          assert.equal((await volumeBytes(s, s.vol(id), raw.length)).headSha, sha256(raw));
-          const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
-            a.host === "bravo" && !a.diskful && !a.tieBreaker
-          );
-          assert.deepEqual(left, [], "the temporary attachment on bravo is released");
+    it(
+      ...needing(
+        ["qemu-img"],
+        `${drv}: cp with the first BRIDGE_LIST host down (ssh, OFFLINE) uses the next`,
+      ),
+      async () => {
+        const s = stores[drv];
+        const raw = testBytes(2 * 1024 * 1024 + 7, 11);
+        const dir = await Deno.makeTempDir({ dir: c.root, prefix: "bridge-" });
+        const { raw: file } = await makeImages(dir, "img", raw);
+        // image id 2k: entry 0 comes first, as OpenNebula picks hosts[id % n]
+        const cases = [
+          { list: "ghost,bravo", skipped: /skipped ghost \(.*not reachable.*\); using bravo/ },
+          { list: "charlie,bravo", skipped: /skipped charlie \(OFFLINE\); using bravo/ },
+        ];
+        hostState(2, "charlie", 8);
+        try {
+          for (const { list, skipped } of cases) {
+            const id = (evenId += 2);
+            const xml = imagePayload(c, drv, { id, path: file, size: 3, format: "" }, {
+              BRIDGE_LIST: list,
+            });
+            const r = await c.runDs("datastore", drv, "cp", xml, id);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(r.stdout, `${s.source(id)} raw\n`);
+            assert.match(r.stderr, skipped);
+            assert.match(r.stderr, new RegExp(`copying .* into ${s.vol(id)} on bravo`));
+            assert.equal((await volumeBytes(s, s.vol(id), raw.length)).headSha, sha256(raw));
+            const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
+              a.host === "bravo" && !a.diskful && !a.tieBreaker
+            );
+            assert.deepEqual(left, [], "the temporary attachment on bravo is released");
+          }
+          // nothing usable: one line naming every host, nothing made
+          const beforeState = await worldState(c);
+          for (
+            const [list, why] of [
+              [
+                "ghost,charlie",
+                /no host of BRIDGE_LIST is usable: ghost \(.*\), charlie \(OFFLINE\)/,
+              ],
+              ["charlie,charlie", /All hosts from 'BRIDGE_LIST' are offline, error or disabled/],
+            ] as const
+          ) {
+            const id = (evenId += 2);
+            const xml = imagePayload(c, drv, { id, path: file, size: 3, format: "" }, {
+              BRIDGE_LIST: list,
+            });
+            const r = await c.runDs("datastore", drv, "cp", xml, id);
+            assert.equal(r.code, 1);
+            assert.equal(lines(r.stderr.replace(/^INFO: .*\n/gm, "")), 1, r.stderr);
+            assert.match(r.stderr, why);
+          }
+          assert.deepEqual(await worldState(c), beforeState);
+        } finally {
+          hostState(2, "charlie", 2);
+          await Deno.remove(join(dir), { recursive: true });
         }
-        // nothing usable: one line naming every host, nothing made
-        const beforeState = await worldState(c);
-        for (
-          const [list, why] of [
-            [
-              "ghost,charlie",
-              /no host of BRIDGE_LIST is usable: ghost \(.*\), charlie \(OFFLINE\)/,
-            ],
-            ["charlie,charlie", /All hosts from 'BRIDGE_LIST' are offline, error or disabled/],
-          ] as const
-        ) {
-          const id = (evenId += 2);
-          const xml = imagePayload(c, drv, { id, path: file, size: 3, format: "" }, {
-            BRIDGE_LIST: list,
-          });
-          const r = await c.runDs("datastore", drv, "cp", xml, id);
-          assert.equal(r.code, 1);
-          assert.equal(lines(r.stderr.replace(/^INFO: .*\n/gm, "")), 1, r.stderr);
-          assert.match(r.stderr, why);
-        }
-        assert.deepEqual(await worldState(c), beforeState);
-      } finally {
-        hostState(2, "charlie", 2);
-        await Deno.remove(join(dir), { recursive: true });
-      }
-    });
+      },
+    );
 
-    it(`${drv}: ONEBLK_FRONTEND=bravo,alpha makes mkfs work on bravo`, async () => {
-      const s = stores[drv];
-      const id = nextId++;
-      const xml = imagePayload(c, drv, { id, size: 8, format: "raw", fs: "ext4" }, {
-        BRIDGE_LIST: "",
-      });
-      const r = await c.run("datastore", drv, "mkfs", [String(id)], {
-        stdin: b64(xml),
-        env: { ONEBLK_FRONTEND: "bravo,alpha" },
-      });
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout, `${s.source(id)}\n`);
-      assert.match(r.stderr, new RegExp(`making ext4 on ${s.vol(id)} on bravo`));
-      assert.ok(hasExtMagic(await Deno.readFile(s.dataPath(s.vol(id)))), "ext superblock");
-      const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
-        a.host === "bravo" && !a.diskful && !a.tieBreaker
-      );
-      assert.deepEqual(left, [], "the temporary attachment on the bridge is released");
-    });
+    it(
+      ...needing(["mkfs.ext4"], `${drv}: ONEBLK_FRONTEND=bravo,alpha makes mkfs work on bravo`),
+      async () => {
+        const s = stores[drv];
+        const id = nextId++;
+        const xml = imagePayload(c, drv, { id, size: 8, format: "raw", fs: "ext4" }, {
+          BRIDGE_LIST: "",
+        });
+        const r = await c.run("datastore", drv, "mkfs", [String(id)], {
+          stdin: b64(xml),
+          env: { ONEBLK_FRONTEND: "bravo,alpha" },
+        });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, `${s.source(id)}\n`);
+        assert.match(r.stderr, new RegExp(`making ext4 on ${s.vol(id)} on bravo`));
+        assert.ok(hasExtMagic(await Deno.readFile(s.dataPath(s.vol(id)))), "ext superblock");
+        const left = (await s.backend.attachments(s.vol(id))).filter((a) =>
+          a.host === "bravo" && !a.diskful && !a.tieBreaker
+        );
+        assert.deepEqual(left, [], "the temporary attachment on the bridge is released");
+      },
+    );
   }
 });

@@ -25,10 +25,11 @@ import {
   volumeBytes,
   worldState,
 } from "./helpers.ts";
+import { needing } from "../../support/tools.ts";
 
 const MiB = 1024 * 1024;
 
-describe("datastore cp", () => {
+describe(...needing(["qemu-img"], "datastore cp"), () => {
   let c: Cluster;
   let dir: string;
   let server: Deno.HttpServer<Deno.NetAddr>;

@@ -16,6 +16,7 @@ import {
   useStores,
   worldState,
 } from "./helpers.ts";
+import { needing } from "../../support/tools.ts";
 
 const MiB = 1024 * 1024;
 
@@ -37,25 +38,31 @@ describe("datastore mkfs", () => {
   let nextId = 300;
 
   for (const drv of PROFILES) {
-    it(`${drv}: FS ext4 makes a real ext4 volume of SIZE MiB; a repeat succeeds`, async () => {
-      const s = stores[drv];
-      const id = nextId++;
-      const xml = imagePayload(c, drv, { id, size: 16, format: "raw", fs: "ext4", type: 2 });
-      for (const style of ["argv", "stdin"] as const) {
-        const r = await c.runDs("datastore", drv, "mkfs", xml, id, style);
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, `${s.source(id)}\n`);
-      }
-      const info = await s.backend.getVolume(s.vol(id));
-      assert.equal(info?.sizeMiB, 16);
-      const bytes = await Deno.readFile(s.dataPath(s.vol(id)));
-      assert.ok(hasExtMagic(bytes), "ext superblock magic");
-      assert.ok(await dumpe2fsOk(s.dataPath(s.vol(id))), "dumpe2fs reads an ext4 filesystem");
-      const temp = (await s.backend.attachments(s.vol(id))).filter((a) =>
-        a.host === "alpha" && !a.diskful && !a.tieBreaker
-      );
-      assert.deepEqual(temp, []);
-    });
+    it(
+      ...needing(
+        ["mkfs.ext4"],
+        `${drv}: FS ext4 makes a real ext4 volume of SIZE MiB; a repeat succeeds`,
+      ),
+      async () => {
+        const s = stores[drv];
+        const id = nextId++;
+        const xml = imagePayload(c, drv, { id, size: 16, format: "raw", fs: "ext4", type: 2 });
+        for (const style of ["argv", "stdin"] as const) {
+          const r = await c.runDs("datastore", drv, "mkfs", xml, id, style);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, `${s.source(id)}\n`);
+        }
+        const info = await s.backend.getVolume(s.vol(id));
+        assert.equal(info?.sizeMiB, 16);
+        const bytes = await Deno.readFile(s.dataPath(s.vol(id)));
+        assert.ok(hasExtMagic(bytes), "ext superblock magic");
+        assert.ok(await dumpe2fsOk(s.dataPath(s.vol(id))), "dumpe2fs reads an ext4 filesystem");
+        const temp = (await s.backend.attachments(s.vol(id))).filter((a) =>
+          a.host === "alpha" && !a.diskful && !a.tieBreaker
+        );
+        assert.deepEqual(temp, []);
+      },
+    );
 
     it(`${drv}: no FS makes an empty raw volume, with no host work`, async () => {
       const s = stores[drv];
@@ -100,7 +107,7 @@ describe("datastore mkfs", () => {
       assert.deepEqual(await worldState(c), beforeState);
     });
 
-    it(`${drv}: ≤5.12 FSTYPE ext4 means raw with ext4`, async () => {
+    it(...needing(["mkfs.ext4"], `${drv}: ≤5.12 FSTYPE ext4 means raw with ext4`), async () => {
       const s = stores[drv];
       const id = nextId++;
       const r = await c.runDs(
@@ -115,88 +122,100 @@ describe("datastore mkfs", () => {
       assert.ok(hasExtMagic(await Deno.readFile(s.dataPath(s.vol(id)))));
     });
 
-    it(`${drv}: FORMAT qcow2 is kept as qcow2 or refused, as the profile says`, async () => {
-      const s = stores[drv];
-      const beforeState = await worldState(c);
-      for (const fs of ["", "ext4"]) {
-        const id = nextId++;
-        const r = await c.runDs(
-          "datastore",
-          drv,
-          "mkfs",
-          imagePayload(c, drv, { id, size: 16, format: "qcow2", fs }),
-          id,
-        );
-        if (!s.profile.keepImageFormat) {
-          assert.equal(r.code, 1);
-          assert.equal(lines(r.stderr), 1);
-          assert.match(r.stderr, /stores images as raw: use FORMAT raw/);
-          continue;
-        }
-        assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, `${s.source(id)}\n`);
-        const data = s.dataPath(s.vol(id));
-        const info = await new Deno.Command("qemu-img", {
-          args: ["info", "--output=json", "-f", "qcow2", data],
-        }).output();
-        assert.equal(info.code, 0);
-        assert.equal(JSON.parse(new TextDecoder().decode(info.stdout))["virtual-size"], 16 * MiB);
-        const vol = await s.backend.getVolume(s.vol(id));
-        assert.ok(vol && vol.sizeMiB > 16, "room for the qcow2 metadata");
-        if (fs) {
-          const back = await qcow2ToRaw(data, join(c.root, `mkfs-${id}.raw`));
-          assert.ok(hasExtMagic(back), "ext4 inside the qcow2");
-        }
-      }
-      assert.deepEqual(await stagingLeft(c, "alpha", "oneblk-mkfs-"), []);
-      if (!s.profile.keepImageFormat) assert.deepEqual(await worldState(c), beforeState);
-    });
-
-    it(`${drv}: datastore.conf's SUPPORTED_FS and FS_OPTS_<fs> (argv, no shell)`, async () => {
-      const s = stores[drv];
-      const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
-      await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
-      await Deno.writeTextFile(
-        conf,
-        [
-          "# OpenNebula's driver configuration",
-          'SUPPORTED_FS="ext4,xfs"',
-          'FS_OPTS_ext4="-b 4096  -L from-conf"',
-          "FS_OPTS_xfs=$(touch /tmp/oneblk-pwned)",
-        ].join("\n") + "\n",
-      );
-      try {
-        const id = nextId++;
-        const xml = imagePayload(c, drv, { id, size: 16, format: "raw", fs: "ext4" });
-        const r = await c.runDs("datastore", drv, "mkfs", xml, id);
-        assert.equal(r.code, 0, r.stderr);
-        const d = await new Deno.Command("dumpe2fs", {
-          args: ["-h", s.dataPath(s.vol(id))],
-          stderr: "null",
-        }).output();
-        const text = new TextDecoder().decode(d.stdout);
-        assert.match(text, /^Block size:\s+4096$/m);
-        assert.match(text, /^Filesystem volume name:\s+from-conf$/m);
-        // not in SUPPORTED_FS: refused with OpenNebula's words, before anything is made
+    it(
+      ...needing(
+        ["qemu-img", "mkfs.ext4"],
+        `${drv}: FORMAT qcow2 is kept as qcow2 or refused, as the profile says`,
+      ),
+      async () => {
+        const s = stores[drv];
         const beforeState = await worldState(c);
-        const bad = nextId++;
-        const r2 = await c.runDs(
-          "datastore",
-          drv,
-          "mkfs",
-          imagePayload(c, drv, { id: bad, size: 16, format: "raw", fs: "ext2" }),
-          bad,
+        for (const fs of ["", "ext4"]) {
+          const id = nextId++;
+          const r = await c.runDs(
+            "datastore",
+            drv,
+            "mkfs",
+            imagePayload(c, drv, { id, size: 16, format: "qcow2", fs }),
+            id,
+          );
+          if (!s.profile.keepImageFormat) {
+            assert.equal(r.code, 1);
+            assert.equal(lines(r.stderr), 1);
+            assert.match(r.stderr, /stores images as raw: use FORMAT raw/);
+            continue;
+          }
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, `${s.source(id)}\n`);
+          const data = s.dataPath(s.vol(id));
+          const info = await new Deno.Command("qemu-img", {
+            args: ["info", "--output=json", "-f", "qcow2", data],
+          }).output();
+          assert.equal(info.code, 0);
+          assert.equal(JSON.parse(new TextDecoder().decode(info.stdout))["virtual-size"], 16 * MiB);
+          const vol = await s.backend.getVolume(s.vol(id));
+          assert.ok(vol && vol.sizeMiB > 16, "room for the qcow2 metadata");
+          if (fs) {
+            const back = await qcow2ToRaw(data, join(c.root, `mkfs-${id}.raw`));
+            assert.ok(hasExtMagic(back), "ext4 inside the qcow2");
+          }
+        }
+        assert.deepEqual(await stagingLeft(c, "alpha", "oneblk-mkfs-"), []);
+        if (!s.profile.keepImageFormat) assert.deepEqual(await worldState(c), beforeState);
+      },
+    );
+
+    it(
+      ...needing(
+        ["mkfs.ext4"],
+        `${drv}: datastore.conf's SUPPORTED_FS and FS_OPTS_<fs> (argv, no shell)`,
+      ),
+      async () => {
+        const s = stores[drv];
+        const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
+        await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
+        await Deno.writeTextFile(
+          conf,
+          [
+            "# OpenNebula's driver configuration",
+            'SUPPORTED_FS="ext4,xfs"',
+            'FS_OPTS_ext4="-b 4096  -L from-conf"',
+            "FS_OPTS_xfs=$(touch /tmp/oneblk-pwned)",
+          ].join("\n") + "\n",
         );
-        assert.equal(r2.code, 1);
-        assert.match(
-          r2.stderr,
-          /Unsupported file system type: ext2\. Supported types are: ext4,xfs/,
-        );
-        assert.deepEqual(await worldState(c), beforeState);
-      } finally {
-        await Deno.remove(conf);
-      }
-    });
+        try {
+          const id = nextId++;
+          const xml = imagePayload(c, drv, { id, size: 16, format: "raw", fs: "ext4" });
+          const r = await c.runDs("datastore", drv, "mkfs", xml, id);
+          assert.equal(r.code, 0, r.stderr);
+          const d = await new Deno.Command("dumpe2fs", {
+            args: ["-h", s.dataPath(s.vol(id))],
+            stderr: "null",
+          }).output();
+          const text = new TextDecoder().decode(d.stdout);
+          assert.match(text, /^Block size:\s+4096$/m);
+          assert.match(text, /^Filesystem volume name:\s+from-conf$/m);
+          // not in SUPPORTED_FS: refused with OpenNebula's words, before anything is made
+          const beforeState = await worldState(c);
+          const bad = nextId++;
+          const r2 = await c.runDs(
+            "datastore",
+            drv,
+            "mkfs",
+            imagePayload(c, drv, { id: bad, size: 16, format: "raw", fs: "ext2" }),
+            bad,
+          );
+          assert.equal(r2.code, 1);
+          assert.match(
+            r2.stderr,
+            /Unsupported file system type: ext2\. Supported types are: ext4,xfs/,
+          );
+          assert.deepEqual(await worldState(c), beforeState);
+        } finally {
+          await Deno.remove(conf);
+        }
+      },
+    );
 
     it(`${drv}: bad requests and a failing bridge leave nothing behind`, async () => {
       const beforeState = await worldState(c);

@@ -22,6 +22,7 @@ import {
   vmInput,
   writeAt,
 } from "./helpers.ts";
+import { needing } from "../../support/tools.ts";
 
 /** REST budget of snap_create / snap_delete / snap_revert. */
 const SNAP_BUDGET = 3;
@@ -148,48 +149,54 @@ describe("tm snap_* / resize", () => {
     });
   });
 
-  it("qcow2 images kept as qcow2 (keepImageFormat) are grown by clone and resize", async () => {
-    await forEachCase(async (tc) => {
-      if (!tc.profile.keepImageFormat) return;
-      // A qcow2 image of 4 MiB virtual size stored in an 8 MiB volume.
-      const local = `${env.c.root}/q-${tc.driver}.qcow2`;
-      const mk = await new Deno.Command("qemu-img", {
-        args: ["create", "-q", "-f", "qcow2", local, "4M"],
-      }).output();
-      assert.equal(mk.code, 0);
-      const img = await env.image(tc, 79, 8, await Deno.readFile(local));
-      const vmId = tc.vmBase + 79;
-      const d = cloneDisk(tc, 0, 79, 16, 8, { format: "qcow2", driver: "qcow2" });
-      env.vm(vmInput(tc, vmId, "bravo", [d]));
-      const disk = diskArg("bravo", tc.systemDs, vmId, 0);
-      await env.ok(tc, "clone", [`alpha:${img.source}`, disk, vmId, tc.imageDs]);
-      const path = `${vmDir(tc.systemDs, vmId)}/disk.0`;
-      const vsize = async () => {
-        const r = await env.hosts.run("bravo", ["qemu-img", "info", "--output=json", path]);
-        return JSON.parse(r.stdout)["virtual-size"] as number;
-      };
-      assert.equal(await vsize(), 16 * MiB);
-      await env.ok(tc, "resize", [disk, 24, vmId, tc.imageDs]);
-      assert.equal(await vsize(), 24 * MiB);
-      // Running VM (DISK_RESIZE, 62): qemu holds the image and the VMM's blockresize grows the
-      // qcow2 next; the TM only grows the volume under it, as the stock TMs skip qemu-img.
-      env.vm(vmInput(tc, vmId, "bravo", [d], { lcmState: 62 }));
-      const r = await env.ok(tc, "resize", [disk, 32, vmId, tc.imageDs]);
-      assert.equal(
-        (await env.backend(tc).getVolume(tc.profile.diskVolume(vmId, {
-          diskId: 0,
-          source: img.source,
-          imageId: "79",
-          clone: true,
-          persistent: false,
-          type: "FS",
-          volatile: false,
-          format: "qcow2",
-        })))?.sizeMiB,
-        32,
-      );
-      assert.equal(await vsize(), 24 * MiB, "qemu-img resize ran on the image of a running VM");
-      assert.match(r.stderr, /running VM: the VMM.s blockresize grows the qcow2/);
-    });
-  });
+  it(
+    ...needing(
+      ["qemu-img"],
+      "qcow2 images kept as qcow2 (keepImageFormat) are grown by clone and resize",
+    ),
+    async () => {
+      await forEachCase(async (tc) => {
+        if (!tc.profile.keepImageFormat) return;
+        // A qcow2 image of 4 MiB virtual size stored in an 8 MiB volume.
+        const local = `${env.c.root}/q-${tc.driver}.qcow2`;
+        const mk = await new Deno.Command("qemu-img", {
+          args: ["create", "-q", "-f", "qcow2", local, "4M"],
+        }).output();
+        assert.equal(mk.code, 0);
+        const img = await env.image(tc, 79, 8, await Deno.readFile(local));
+        const vmId = tc.vmBase + 79;
+        const d = cloneDisk(tc, 0, 79, 16, 8, { format: "qcow2", driver: "qcow2" });
+        env.vm(vmInput(tc, vmId, "bravo", [d]));
+        const disk = diskArg("bravo", tc.systemDs, vmId, 0);
+        await env.ok(tc, "clone", [`alpha:${img.source}`, disk, vmId, tc.imageDs]);
+        const path = `${vmDir(tc.systemDs, vmId)}/disk.0`;
+        const vsize = async () => {
+          const r = await env.hosts.run("bravo", ["qemu-img", "info", "--output=json", path]);
+          return JSON.parse(r.stdout)["virtual-size"] as number;
+        };
+        assert.equal(await vsize(), 16 * MiB);
+        await env.ok(tc, "resize", [disk, 24, vmId, tc.imageDs]);
+        assert.equal(await vsize(), 24 * MiB);
+        // Running VM (DISK_RESIZE, 62): qemu holds the image and the VMM's blockresize grows the
+        // qcow2 next; the TM only grows the volume under it, as the stock TMs skip qemu-img.
+        env.vm(vmInput(tc, vmId, "bravo", [d], { lcmState: 62 }));
+        const r = await env.ok(tc, "resize", [disk, 32, vmId, tc.imageDs]);
+        assert.equal(
+          (await env.backend(tc).getVolume(tc.profile.diskVolume(vmId, {
+            diskId: 0,
+            source: img.source,
+            imageId: "79",
+            clone: true,
+            persistent: false,
+            type: "FS",
+            volatile: false,
+            format: "qcow2",
+          })))?.sizeMiB,
+          32,
+        );
+        assert.equal(await vsize(), 24 * MiB, "qemu-img resize ran on the image of a running VM");
+        assert.match(r.stderr, /running VM: the VMM.s blockresize grows the qcow2/);
+      });
+    },
+  );
 });

@@ -32,6 +32,7 @@ import {
   volatileDisk,
   writeStart,
 } from "./helpers.ts";
+import { needing } from "../../support/tools.ts";
 
 const MiB = 1024 * 1024;
 
@@ -101,90 +102,102 @@ describe("tm prebackup / postbackup", () => {
   }
 
   PROFILES.forEach((name, i) => {
-    it(`${name}: live backup of two disks, frozen; postbackup cleans; repeats`, async () => {
-      const env = envs[name];
-      const vmId = 60 + i;
-      const { dir, img, vol, data, xml } = await runningVm(env, vmId, { FS_FREEZE: "AGENT" });
-      const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
-      const envv = { ONEBLK_VIRSH: virsh };
+    it(
+      ...needing(
+        ["qemu-img"],
+        `${name}: live backup of two disks, frozen; postbackup cleans; repeats`,
+      ),
+      async () => {
+        const env = envs[name];
+        const vmId = 60 + i;
+        const { dir, img, vol, data, xml } = await runningVm(env, vmId, { FS_FREEZE: "AGENT" });
+        const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
+        const envv = { ONEBLK_VIRSH: virsh };
 
-      const r = await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv });
-      assertOk(r);
-      assert.equal(r.stdout, "");
-      // written after the snapshot: must not be in the backup
-      await writeStart(devicePath(c, env, "bravo", img), pattern(MiB, 999));
-      const calls = (await virshCalls(c, "bravo")).split("\n")
-        .filter((l) => l.endsWith(` one-${vmId}`));
-      assert.deepEqual(calls, [`domfsfreeze one-${vmId}`, `domfsthaw one-${vmId}`]);
-      for (const [d, v] of [[0, img], [1, vol]] as const) {
-        const file = c.hostPath("bravo", `${dir}/backup/disk.${d}.0`);
-        const raw = await qcow2ToRaw(file, join(c.root, `raw-${name}-${d}`));
-        assert.equal(raw.length, data[v].length);
-        assert.equal(await sha256Hex(raw), await sha256Hex(data[v]), `disk ${d} content`);
-      }
-      const vmXml = await Deno.readTextFile(c.hostPath("bravo", `${dir}/backup/vm.xml`));
-      assert.equal(
-        new TextDecoder().decode(Uint8Array.from(atob(vmXml.trim()), (x) => x.charCodeAt(0))),
-        xml,
-      );
-      assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
+        const r = await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv });
+        assertOk(r);
+        assert.equal(r.stdout, "");
+        // written after the snapshot: must not be in the backup
+        await writeStart(devicePath(c, env, "bravo", img), pattern(MiB, 999));
+        const calls = (await virshCalls(c, "bravo")).split("\n")
+          .filter((l) => l.endsWith(` one-${vmId}`));
+        assert.deepEqual(calls, [`domfsfreeze one-${vmId}`, `domfsthaw one-${vmId}`]);
+        for (const [d, v] of [[0, img], [1, vol]] as const) {
+          const file = c.hostPath("bravo", `${dir}/backup/disk.${d}.0`);
+          const raw = await qcow2ToRaw(file, join(c.root, `raw-${name}-${d}`));
+          assert.equal(raw.length, data[v].length);
+          assert.equal(await sha256Hex(raw), await sha256Hex(data[v]), `disk ${d} content`);
+        }
+        const vmXml = await Deno.readTextFile(c.hostPath("bravo", `${dir}/backup/vm.xml`));
+        assert.equal(
+          new TextDecoder().decode(Uint8Array.from(atob(vmXml.trim()), (x) => x.charCodeAt(0))),
+          xml,
+        );
+        assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
 
-      // repeat of prebackup: starts clean, same result (the later write is in now)
-      assertOk(await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv }));
-      const raw0 = await qcow2ToRaw(
-        c.hostPath("bravo", `${dir}/backup/disk.0.0`),
-        join(c.root, `raw-${name}-again`),
-      );
-      assert.deepEqual(raw0.subarray(0, MiB), pattern(MiB, 999));
+        // repeat of prebackup: starts clean, same result (the later write is in now)
+        assertOk(await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv }));
+        const raw0 = await qcow2ToRaw(
+          c.hostPath("bravo", `${dir}/backup/disk.0.0`),
+          join(c.root, `raw-${name}-again`),
+        );
+        assert.deepEqual(raw0.subarray(0, MiB), pattern(MiB, 999));
 
-      assertOk(await c.run("tm", name, "postbackup_live", args, { stdin: xml }));
-      assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
-      assert.ok(await lexists(c.hostPath("bravo", `${dir}/disk.0`)));
-      assertOk(await c.run("tm", name, "postbackup_live", args, { stdin: xml }));
+        assertOk(await c.run("tm", name, "postbackup_live", args, { stdin: xml }));
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
+        assert.ok(await lexists(c.hostPath("bravo", `${dir}/disk.0`)));
+        assertOk(await c.run("tm", name, "postbackup_live", args, { stdin: xml }));
 
-      // powered-off variant without bj_id (6.6 argv)
-      const off = [`bravo:${dir}`, "1", `one-${vmId}`, `${vmId}`, `${env.systemDs}`];
-      assertOk(await c.run("tm", name, "prebackup", off, { stdin: xml }));
-      assert.ok(await lexists(c.hostPath("bravo", `${dir}/backup/disk.1.0`)));
-      assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup/disk.0.0`)), false);
-      assertOk(await c.run("tm", name, "postbackup", off, { stdin: xml }));
-      assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
-    });
+        // powered-off variant without bj_id (6.6 argv)
+        const off = [`bravo:${dir}`, "1", `one-${vmId}`, `${vmId}`, `${env.systemDs}`];
+        assertOk(await c.run("tm", name, "prebackup", off, { stdin: xml }));
+        assert.ok(await lexists(c.hostPath("bravo", `${dir}/backup/disk.1.0`)));
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup/disk.0.0`)), false);
+        assertOk(await c.run("tm", name, "postbackup", off, { stdin: xml }));
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
+      },
+    );
 
-    it(`${name}: a store failure in the middle leaves no backup, volume or snapshot`, async () => {
-      const env = envs[name];
-      const vmId = 70 + i;
-      const { dir, img, vol, xml } = await runningVm(env, vmId, { FS_FREEZE: "SUSPEND" });
-      const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "3", `${vmId}`, `${env.systemDs}`];
-      if (name === "storpool") {
-        c.storpool.addFault({ method: "VolumeCreate", status: 500, times: 1 });
-      } else {
-        c.linstor.addFault({
-          method: "POST",
-          path: "snapshot-restore-resource",
-          action: "error",
-          status: 500,
-          times: 1,
-        });
-      }
-      try {
-        const f = await c.run("tm", name, "prebackup", args, { stdin: xml });
-        assertOneLineFailure(f, /snapshot-restore-resource|VolumeCreate/);
-      } finally {
-        c.storpool.clearFaults();
-        c.linstor.clearFaults();
-      }
-      assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
-      assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
-      // and it works once the store is fine again (live: the domain is paused around the snapshot)
-      const envv = { ONEBLK_VIRSH: virsh };
-      assertOk(await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv }));
-      const calls = (await virshCalls(c, "bravo")).split("\n")
-        .filter((l) => l.endsWith(` one-${vmId}`));
-      assert.deepEqual(calls, [`suspend one-${vmId}`, `resume one-${vmId}`]);
-      assertOk(await c.run("tm", name, "postbackup", args, { stdin: xml }));
-      assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
-    });
+    it(
+      ...needing(
+        ["qemu-img"],
+        `${name}: a store failure in the middle leaves no backup, volume or snapshot`,
+      ),
+      async () => {
+        const env = envs[name];
+        const vmId = 70 + i;
+        const { dir, img, vol, xml } = await runningVm(env, vmId, { FS_FREEZE: "SUSPEND" });
+        const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "3", `${vmId}`, `${env.systemDs}`];
+        if (name === "storpool") {
+          c.storpool.addFault({ method: "VolumeCreate", status: 500, times: 1 });
+        } else {
+          c.linstor.addFault({
+            method: "POST",
+            path: "snapshot-restore-resource",
+            action: "error",
+            status: 500,
+            times: 1,
+          });
+        }
+        try {
+          const f = await c.run("tm", name, "prebackup", args, { stdin: xml });
+          assertOneLineFailure(f, /snapshot-restore-resource|VolumeCreate/);
+        } finally {
+          c.storpool.clearFaults();
+          c.linstor.clearFaults();
+        }
+        assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
+        // and it works once the store is fine again (live: the domain is paused around the snapshot)
+        const envv = { ONEBLK_VIRSH: virsh };
+        assertOk(await c.run("tm", name, "prebackup_live", args, { stdin: xml, env: envv }));
+        const calls = (await virshCalls(c, "bravo")).split("\n")
+          .filter((l) => l.endsWith(` one-${vmId}`));
+        assert.deepEqual(calls, [`suspend one-${vmId}`, `resume one-${vmId}`]);
+        assertOk(await c.run("tm", name, "postbackup", args, { stdin: xml }));
+        assert.deepEqual(await leftovers(env, vmId, [img, vol]), []);
+      },
+    );
   });
 
   it("refuses incremental mode, foreign disks and bad input in one line", async () => {

@@ -4,12 +4,22 @@
  * device for profiles that keep it on the store) and holds context.sh and the
  * renamed `path:'name'` files (names with blanks and quotes are data, not shell); a repeat
  * replaces a link that was there instead of writing through it; bad input fails in one line.
+ * The ISO is written by oneblk itself: no ISO program runs (they are shadowed by failing ones
+ * here), and it is read back by the tests' own reader (test/support/iso9660_reader.ts).
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, CLUSTER_DS, startCluster } from "../../../tools/sim/cluster.ts";
-import { assertOk, assertOneLineFailure, isoFile, isoList, PROFILES, vmDir } from "./helpers.ts";
+import {
+  assertOk,
+  assertOneLineFailure,
+  isoFile,
+  isoLabel,
+  isoList,
+  PROFILES,
+  vmDir,
+} from "./helpers.ts";
 import { profileFor } from "../../../lib/addons/index.ts";
 
 describe("tm context", () => {
@@ -51,8 +61,7 @@ describe("tm context", () => {
         new RegExp(`ETH0_IP='10.0.0.${vmId}'`),
       );
       assert.equal(await isoFile(iso, "init script.sh"), "#!/bin/sh\necho hi\n");
-      const label = await new Deno.Command("isoinfo", { args: ["-d", "-i", iso] }).output();
-      assert.match(new TextDecoder().decode(label.stdout), /Volume id: CONTEXT/);
+      assert.deepEqual(isoLabel(iso), { label: "CONTEXT", joliet: true });
       // nothing left behind: no temp files next to the ISO, no stray file from the name
       const names = [...Deno.readDirSync(c.hostPath("bravo", dir))].map((e) => e.name);
       assert.deepEqual(names, ["disk.3"]);
@@ -73,6 +82,59 @@ describe("tm context", () => {
       assert.equal(await Deno.readTextFile(target), "untouched");
       assert.match(await isoFile(iso, "context.sh"), /renamed-/);
     });
+  });
+
+  it("no ISO program runs; a directory argument keeps its tree; the later of two names wins", async () => {
+    // genisoimage, mkisofs and xorrisofs first on PATH, each failing and leaving a trace
+    const shadow = join(c.root, "shadow-bin");
+    const trace = join(c.root, "iso-programs-run");
+    await Deno.mkdir(shadow, { recursive: true });
+    for (const p of ["genisoimage", "mkisofs", "xorrisofs", "xorriso"]) {
+      await Deno.writeTextFile(
+        join(shadow, p),
+        `#!/bin/sh\necho ${p} >> '${trace}'\nexit 1\n`,
+        { mode: 0o755 },
+      );
+    }
+    const vmId = 31;
+    const dir = vmDir(101, vmId);
+    const base = join(files, "vms", `${vmId}`);
+    await Deno.mkdir(join(base, "tree", "sub"), { recursive: true });
+    await Deno.writeTextFile(join(base, "context.sh"), "FIRST='1'\n");
+    await Deno.writeTextFile(join(base, "other.sh"), "SECOND='2'\n");
+    await Deno.writeTextFile(join(base, "tree", "sub", "deep.txt"), "deep\n");
+    await Deno.chmod(join(base, "tree", "sub", "deep.txt"), 0o600);
+    const r = await c.run("tm", "linstor", "context", [
+      join(base, "context.sh"),
+      join(base, "tree"),
+      `${join(base, "other.sh")}:'context.sh'`,
+      `bravo:${dir}/disk.2`,
+      `${vmId}`,
+      "101",
+    ], { env: { PATH: `${shadow}:${c.env.PATH}` } });
+    assertOk(r);
+    assert.match(r.stderr, /"context\.sh" given more than once: the last one is used/);
+    await assert.rejects(Deno.stat(trace), Deno.errors.NotFound, "no ISO program ran");
+    const iso = c.hostPath("bravo", `${dir}/disk.2`);
+    assert.deepEqual(await isoList(iso), [
+      "/context.sh",
+      "/tree",
+      "/tree/sub",
+      "/tree/sub/deep.txt",
+    ]);
+    assert.equal(await isoFile(iso, "context.sh"), "SECOND='2'\n");
+    assert.equal(await isoFile(iso, "tree/sub/deep.txt"), "deep\n");
+
+    // a file and a directory of one name cannot both be there: refused, nothing written
+    const r2 = await c.run("tm", "linstor", "context", [
+      join(base, "tree"),
+      `${join(base, "other.sh")}:'tree'`,
+      `bravo:${dir}/disk.3`,
+      `${vmId}`,
+      "101",
+    ]);
+    assertOneLineFailure(r2, /tree is given both as a file and as a directory/);
+    await assert.rejects(Deno.lstat(c.hostPath("bravo", `${dir}/disk.3`)));
   });
 
   it("a missing file or a bad path fails in one line and writes nothing", async () => {

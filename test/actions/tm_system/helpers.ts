@@ -26,6 +26,15 @@ import {
 } from "../../support/cluster.ts";
 import { lcgBytes, sha256Hex } from "../../support/bytes.ts";
 import { fileSha256, lexists, readAt, writeAt } from "../../support/files.ts";
+import {
+  allNodes,
+  fileSource,
+  findNode,
+  type IsoReport,
+  type IsoSource,
+  readData,
+  readIso,
+} from "../../support/iso9660_reader.ts";
 import { parseDomainXml } from "../../../lib/domain/domain_xml.ts";
 
 export {
@@ -170,20 +179,36 @@ export function sha256Of(path: string, len: number): Promise<string> {
   return fileSha256(path, len);
 }
 
-/** Contents of file `/name` inside ISO image `iso` (isoinfo, Rock Ridge names). */
-export async function isoFile(iso: string, name: string): Promise<string> {
-  const out = await new Deno.Command("isoinfo", {
-    args: ["-R", "-i", iso, "-x", `/${name}`],
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
+/** Read the ISO image at `iso` (a file, or a device holding one) with `use`, then close it. */
+function withIso<T>(iso: string, use: (src: IsoSource, r: IsoReport) => T): T {
+  const src = fileSource(iso);
+  try {
+    return use(src, readIso(src));
+  } finally {
+    src.close();
+  }
 }
 
-/** Sorted paths inside ISO image `iso` (isoinfo -f, Rock Ridge names). */
-export async function isoList(iso: string): Promise<string[]> {
-  const out = await new Deno.Command("isoinfo", { args: ["-R", "-f", "-i", iso] }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout).split("\n").filter(Boolean).sort();
+/** Contents of file `/name` inside ISO image `iso` (Rock Ridge names; the tests' own reader). */
+export function isoFile(iso: string, name: string): Promise<string> {
+  return Promise.resolve(withIso(iso, (src, r) => {
+    const n = findNode(r.plain, `/${name}`);
+    assert.ok(n && !n.dir, `no file /${name} in ${iso}`);
+    return new TextDecoder().decode(readData(src, n));
+  }));
+}
+
+/** Sorted paths inside ISO image `iso` (Rock Ridge names; the tests' own reader). */
+export function isoList(iso: string): Promise<string[]> {
+  return Promise.resolve(withIso(iso, (_src, r) => {
+    assert.ok(r.rockRidge, "the image has Rock Ridge names");
+    return allNodes(r.plain).map((n) => n.path).sort();
+  }));
+}
+
+/** Volume label of ISO image `iso`, and whether it has a Joliet tree (what Windows reads). */
+export function isoLabel(iso: string): { label: string; joliet: boolean } {
+  return withIso(iso, (_src, r) => ({ label: r.primary.volumeId, joliet: r.jolietTree !== null }));
 }
 
 /** Hosts where `volume` is attached/placed (sorted). */

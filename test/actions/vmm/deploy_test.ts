@@ -21,6 +21,7 @@ import { child } from "../../../lib/one/xml.ts";
 import { domainDisks, parseDomainXml } from "../../../lib/domain/domain_xml.ts";
 import { fixture, VM_DIR } from "../../domain/helpers.ts";
 import { assertOk, assertOneLineFailure } from "../../support/cluster.ts";
+import { needing } from "../../support/tools.ts";
 
 /** What a deploy left on the host. */
 interface Deployed {
@@ -208,7 +209,8 @@ describe("vmm deploy override", () => {
     assertOneLineFailure(d, /Could not create domain/, { ignoreInfo: true });
   });
 
-  describe("deploy-tweaks.d helpers", () => {
+  // one helper is Python, as the add-on's are
+  describe(...needing(["python3"], "deploy-tweaks.d helpers"), () => {
     const order: string[] = [];
     let dir: string;
     let log: string;

@@ -1,9 +1,10 @@
 /**
  * Simulated oned XML-RPC endpoint (real HTTP on 127.0.0.1) answering the calls oneblk makes:
  * one.vm.info, one.datastore.info, one.image.info, one.host.info, one.hostpool.info,
- * one.imagepool.info, one.vm.update, one.image.update and one.image.allocate (images with a
- * SOURCE: registered READY without any datastore action, as oned does), from scenario state that
- * tests (and the scripted oned) fill with XML documents. It checks the session string and fails like oned does
+ * one.datastorepool.info, one.imagepool.info, one.system.version, one.vm.update,
+ * one.image.update and one.image.allocate (images with a SOURCE: registered READY without any
+ * datastore action, as oned does), from scenario state that tests (and the scripted oned) fill
+ * with XML documents. It checks the session string and fails like oned does
  * (`[one.vm.info] Error getting virtual machine [99].`, error code 0x0400).
  *
  * Control endpoints (not part of oned): GET /_sim/stats, GET /_sim/state,
@@ -61,6 +62,8 @@ const LABEL: Record<OnedObjectKind, string> = {
 export class OnedSimState {
   /** Expected session string (`user:password`). */
   session: string;
+  /** What one.system.version answers. */
+  version = "7.0.0";
   /** VM id → `<VM>` XML. */
   readonly vms = new Map<number, string>();
   /** Image id → `<IMAGE>` XML. */
@@ -306,6 +309,10 @@ function answer(state: OnedSimState, method: string, params: XmlRpcValue[]): Ans
       return info("HOST");
     case "one.hostpool.info":
       return ok(`<HOST_POOL>${[...state.hosts.values()].join("")}</HOST_POOL>`);
+    case "one.datastorepool.info":
+      return ok(`<DATASTORE_POOL>${[...state.datastores.values()].join("")}</DATASTORE_POOL>`);
+    case "one.system.version":
+      return ok(state.version);
     case "one.vm.update":
       return update("VM", "USER_TEMPLATE");
     case "one.image.update":

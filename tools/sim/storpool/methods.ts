@@ -388,6 +388,23 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         };
       },
     },
+    ServicesList: {
+      http: "GET",
+      // every client of the `clients` map runs; one server and one active mgmt per cluster
+      fn: () => ({
+        clusterStatus: "running",
+        mgmt: { "1": { id: 1, status: "running", active: true } },
+        clients: Object.fromEntries(
+          Object.values(store.clients).sort((a, b) => a - b).map((id) => [
+            String(id),
+            { id, status: "running" },
+          ]),
+        ),
+        servers: { "1": { id: 1, status: "running", missingDisks: [], pendingDisks: [] } },
+        bridges: {},
+        iscsiTargets: {},
+      }),
+    },
     VolumeTemplatesList: {
       http: "GET",
       fn: () =>
