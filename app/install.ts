@@ -579,7 +579,8 @@ export function vmmLocalList(
 /**
  * oned.conf and vmm_execrc text for `drivers`, derived from the implemented `actions`:
  * `-d` lists get drivers with datastore/tm actions, `-s` those with a tm `monitor`,
- * VM_MAD `-l` the VMM overrides, LIVE_DISK_SNAPSHOTS those with tm `snap_create_live`;
+ * VM_MAD `-l` the VMM overrides, LIVE_DISK_SNAPSHOTS those with tm `snap_create_live`, a
+ * backups note for those with tm `prebackup` and `restore`;
  * TM_MAD_CONF/DS_MAD_CONF blocks are printed for drivers with at least one action.
  */
 export function onedConfSnippets(
@@ -641,6 +642,16 @@ export function onedConfSnippets(
   if (limits.length) {
     out.push("", "# snapshot limits are set by the admin only (users must not raise their own):");
     for (const l of limits) out.push(`VM_RESTRICTED_ATTR = "${l}"`);
+  }
+  const backups = sel.filter((d) => has(d, "tm", "prebackup") && has(d, "tm", "restore"));
+  if (backups.length) {
+    out.push(
+      "",
+      `# backups (${backups.join(", ")} as the system datastore's TM): tm prebackup[_live],`,
+      "# postbackup[_live] and restore are installed; keep the backup datastore drivers (rsync,",
+      "# restic) in the DATASTORE_MAD -d list. MODE=INCREMENT needs OpenNebula 7.2+; the backup",
+      "# directory follows BACKUP_BASE_PATH in $R/etc/datastore/datastore.conf when set.",
+    );
   }
   const active = sel.filter((d) => es.some((e) => e.profile === d));
   if (!active.length) {

@@ -63,6 +63,7 @@ export const ACTIONS: readonly ActionDef[] = [
   def("tm", "prebackup_live", () => import("../actions/tm/prebackup_live.ts")),
   def("tm", "postbackup", () => import("../actions/tm/postbackup.ts")),
   def("tm", "postbackup_live", () => import("../actions/tm/postbackup_live.ts")),
+  def("tm", "restore", () => import("../actions/tm/restore.ts")),
   def("vmm", "deploy", () => import("../actions/vmm/deploy.ts")),
   def("vmm", "attach_disk", () => import("../actions/vmm/attach_disk.ts")),
   def("vmm", "detach_disk", () => import("../actions/vmm/detach_disk.ts")),

@@ -12,7 +12,7 @@ import { profileFor } from "./addons/index.ts";
 import type { Attrs, Profile } from "./addons/types.ts";
 import type { OneClient } from "./one/xmlrpc.ts";
 import { findRemotesDir, infoLine, type OneVersion } from "./one/output.ts";
-import { processStdin } from "./one/args.ts";
+import { processStdin, tmVmId } from "./one/args.ts";
 import { openBackend } from "./backend/index.ts";
 
 /** A module implementing one action. */
@@ -80,8 +80,7 @@ export async function createContext(
   let hosts: HostRunner | undefined;
   let one: Promise<OneClient> | undefined;
   let oneClient: OneClient | undefined;
-  const vmArg = inv.kind === "tm" ? Number(inv.args.at(-2)) : NaN;
-  const vmId = Number.isInteger(vmArg) ? vmArg : undefined;
+  const vmId = inv.kind === "tm" ? tmVmId(inv.action, inv.args) : undefined;
 
   const ctx: RunnerContext = {
     inv,

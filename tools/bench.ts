@@ -27,6 +27,7 @@
  *  throughput   a 1 GiB image imported (datastore cp) and cloned (tm clone), MiB/s;
  *  simscale     the LINSTOR simulator itself with 10,000 resource definitions (1,000 with
  *               `--quick`): spawn through REST, filtered `GET /v1/view/resources`, restart;
+ *  backup       full vs incremental backup of a 1 GiB disk with 1% changed (tools/bench/backup.ts);
  *  and the sections other parts of the project add (EXTENSIONS below).
  *
  * `--quick` is a short version (5 samples, 100 volumes, 15 operations, 64 MiB). It reports;
@@ -37,6 +38,7 @@ import { Lifecycle, unsupportedReason } from "./sim/scenario.ts";
 import { type DriverCall, type ProfileName, PROFILES } from "./sim/oned/scripted_oned.ts";
 import { benchLinstorBackend, benchLinstorScale } from "./sim/linstor/bench.ts";
 import { benchStorpoolBackend } from "./sim/storpool/bench.ts";
+import { benchBackups } from "./bench/backup.ts";
 import { errorLine } from "../lib/errors.ts";
 import {
   Bare,
@@ -67,7 +69,9 @@ import {
 export interface BenchExtension {
   id: string;
   title: string;
-  run(o: { quick: boolean; env: Record<string, string> }): Promise<Record<string, unknown>[]>;
+  run(
+    o: { quick: boolean; env: Record<string, string>; latencyMs: number },
+  ): Promise<Record<string, unknown>[]>;
 }
 
 /** Sections added by other parts of the project. */
@@ -78,6 +82,15 @@ const EXTENSIONS: BenchExtension[] = [
       "filtered listings, restart; targets: create < 60 s, filtered listing < 300 ms)",
     run: async ({ quick }) =>
       (await benchLinstorScale({ count: quick ? 1000 : 10000 })).map((r) => ({ ...r })),
+  },
+  {
+    id: "backup",
+    title: "backups: full vs incremental (one 1 GiB disk, 1% changed; --quick: 128 MiB, " +
+      "LINSTOR only): wall ms of onevm backup and of tm prebackup, bytes stored",
+    run: async ({ quick, latencyMs }) =>
+      (await benchBackups(latencyMs, quick, quick ? ["linstor"] : undefined)).map((r) => ({
+        ...r,
+      })),
   },
 ];
 
@@ -617,7 +630,7 @@ export async function benchMain(args: string[]): Promise<number> {
       () => benchThroughput(quick ? 64 : 1024, quick ? ["linstor"] : ["linstor", "storpool"], env),
     );
     for (const ext of EXTENSIONS) {
-      const rows = await section(ext.id, () => ext.run({ quick, env }));
+      const rows = await section(ext.id, () => ext.run({ quick, env, latencyMs }));
       if (rows) report.extensions[ext.id] = rows;
     }
     for (let i = 0; i < 3; i++) await bare.sample();

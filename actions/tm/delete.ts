@@ -5,7 +5,8 @@
  * a CDROM another VM uses, stays attached and is reported), then delete the volume ONLY when
  * it is the VM's own: a volatile disk, a private clone of a non-persistent image or a per-VM
  * CDROM copy. Persistent disks and image volumes are never deleted, whatever oned sends
- * (`recover --delete`, delete_prev …). A volume already gone is fine.
+ * (`recover --delete`, delete_prev …); the VM's backup chain snapshots on a kept volume are
+ * dropped (a deleted volume takes them with it). A volume already gone is fine.
  *
  * VM directory: delete the VM's checkpoint volume, context ISO volume and state volumes (NVRAM,
  * TPM state, a VM snapshot's memory; lib/domain/vm_state.ts), with their snapshots, in the
@@ -23,6 +24,7 @@ import { unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { diskOf, isPrivateVolume, loadVmAndDs } from "../../lib/domain/vm_disk.ts";
 import { vmDirPrefix } from "../../lib/domain/vm_dir.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
+import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -55,6 +57,9 @@ export async function run(ctx: ActionContext): Promise<void> {
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (!isPrivateVolume(p, disk, volume)) {
     ctx.info(`${volume} is not private to VM ${vm.id} (persistent, CDROM or image): kept`);
+    if (!disk.isCdrom && mayHaveChain(vm)) {
+      await dropChain(ctx, backend, volume, vm.id, disk.diskId);
+    }
     return;
   }
   await backend.deleteVolume(volume);

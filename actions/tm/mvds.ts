@@ -1,10 +1,11 @@
 /**
  * tm mvds `host:DIR/disk.i SOURCE vmid dsid` (docs/contract.md "tm mvds"): a persistent disk
  * goes back to its image at terminate or detach. The data already is in the image volume, so:
- * remove the link, detach from the host, and clear the metadata naming this VM
- * (lib/domain/vm_props.ts). Never deletes data.
+ * remove the link, detach from the host, drop this VM's backup chain snapshots of the disk
+ * and clear the metadata naming this VM (lib/domain/vm_props.ts). Never deletes data.
  *
- * REST: detach (LINSTOR 2, StorPool 1) + metadata (1).
+ * REST: detach (LINSTOR 2, StorPool 1) + metadata (1), + the chain snapshots (1 or 2) of a VM
+ * that has backups.
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
@@ -12,6 +13,7 @@ import { isKind } from "../../lib/errors.ts";
 import { unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { loadVmDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
 import { vmPropsCleared } from "../../lib/domain/vm_props.ts";
+import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
 
 /** Run tm mvds. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -24,6 +26,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   }
   await unlinkAndDetach(ctx, backend, volume, dst.host, dst.path);
   if (disk.isCdrom) return;
+  if (mayHaveChain(vm)) await dropChain(ctx, backend, volume, vm.id, disk.diskId);
   const clear = vmPropsCleared(ctx.profile, vm.id, disk.diskId, systemDsOf(vm, dst));
   if (!Object.keys(clear).length) return;
   try {

@@ -16,7 +16,15 @@
  * `deploy_linstor.d/` helper directory, `attach_disk_linstor`, `detach_disk_linstor`, …).
  */
 import { type LinstorPlacement, rdOf } from "../backend/linstor/index.ts";
-import { type AddOn, intAttr, listAttr, numbered, type Profile, vmDiskIds } from "./types.ts";
+import {
+  type AddOn,
+  backupNames,
+  intAttr,
+  listAttr,
+  numbered,
+  type Profile,
+  vmDiskIds,
+} from "./types.ts";
 import { envSetting } from "./setting.ts";
 
 const profile: Profile = {
@@ -55,8 +63,10 @@ const profile: Profile = {
   volatileVolume: (vmId, diskId) => `OpenNebula-Volatile-vm${vmId}-disk${diskId}`,
   importStageVolume: (id) => `OpenNebula-Import-${id}`,
   checkpointVolume: (vmId) => `OpenNebula-Checkpoint-vm${vmId}`,
-  backupSnapshotName: (_v, vmId) => `OpenNebula-Backup-vm${vmId}`,
-  backupVolume: (vmId, diskId) => `OpenNebula-Backup-vm${vmId}-disk${diskId}`,
+  backupSnapshotName: (_v, vmId, diskId, inc) => backupNames.snapshot("", vmId, diskId, inc),
+  backupSnapshotInc: (_v, vmId, diskId, s) => backupNames.inc("", vmId, diskId, s),
+  backupVolume: (vmId, diskId, inc) => `OpenNebula-Backup-vm${vmId}-disk${diskId}-${inc}`,
+  restoreUndoName: (_v, vmId, diskId) => backupNames.undo("", vmId, diskId),
   snapshotName: (_v, snapId) => `OpenNebula-Snap-${snapId}`,
   snapshotId: (_v, s) => numbered("OpenNebula-Snap-")(s),
   vmSnapshotName: (_v, snapId, ts) => `OpenNebula-VmSnap-${snapId}-${ts}`,

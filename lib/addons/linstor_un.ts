@@ -21,6 +21,7 @@
 import { type LinstorPlacement, parseVolumeRef, volumeRef } from "../backend/linstor/index.ts";
 import {
   type AddOn,
+  backupNames,
   flagAttr,
   intAttr,
   listAttr,
@@ -88,8 +89,10 @@ const profile: Profile = {
   volatileVolume: (vmId, diskId) => `one-vm-${vmId}-disk-${diskId}`,
   importStageVolume: (id) => `one-image-${id}-import`,
   checkpointVolume: (vmId) => `one-vm-${vmId}-checkpoint`,
-  backupSnapshotName: (_v, vmId) => `backup-vm-${vmId}`,
-  backupVolume: (vmId, diskId) => `one-vm-${vmId}-backup-${diskId}`,
+  backupSnapshotName: (_v, vmId, diskId, inc) => backupNames.snapshot("", vmId, diskId, inc),
+  backupSnapshotInc: (_v, vmId, diskId, s) => backupNames.inc("", vmId, diskId, s),
+  backupVolume: (vmId, diskId, inc) => `one-vm-${vmId}-backup-${diskId}-${inc}`,
+  restoreUndoName: (_v, vmId, diskId) => backupNames.undo("", vmId, diskId),
   snapshotName: (_v, snapId) => `snapshot-${snapId}`,
   snapshotId: (_v, s) => numbered("snapshot-")(s),
   vmSnapshotName: (_v, snapId, ts) => `vmsnap-${snapId}-${ts}`,

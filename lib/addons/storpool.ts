@@ -15,7 +15,7 @@
  * `<px>-img-<image>-<vm>-<disk>`, volatile disk
  * `<px>-sys-<vm>-<disk>-<format>`, context ISO volume `<px>-sys-<vm>-<disk>-iso`, checkpoint
  * `<px>-sys-<vm>-rawcheckpoint`, snapshots `<volume>-snap<snap>`, VM snapshots
- * `<volume>-ONESNAP-<snap>-<ts>`, backups `<volume>-onebackup-<vm>`, UEFI NVRAM
+ * `<volume>-ONESNAP-<snap>-<ts>`, backup chain bases `<volume>-oneblk-backup-…`, UEFI NVRAM
  * `<px>-sys-<vm>-NVRAM` (tag type=NVRAM), TPM state `<px>-sys-<vm>-SWTPM` (type=SWTPM), the
  * memory of VM snapshots `<px>-sys-<vm>`; tags virt=one, nloc=<px>, nvm, diskid. VMM overrides:
  * the add-on's `deploy-tweaks` (with its `deploy-tweaks.d/` helper directory),
@@ -27,6 +27,7 @@ import { addonRc } from "../backend/storpool/config.ts";
 import {
   type AddOn,
   type Attrs,
+  backupNames,
   intAttr,
   numbered,
   type Profile,
@@ -124,8 +125,10 @@ function storpoolProfile(
     volatileVolume: (vmId, diskId, format) => `${px}-sys-${vmId}-${diskId}-${format || "raw"}`,
     importStageVolume: (id) => `${px}-img-${id}-import`,
     checkpointVolume: (vmId) => `${px}-sys-${vmId}-rawcheckpoint`,
-    backupSnapshotName: (volume, vmId) => `${volume}-onebackup-${vmId}`,
-    backupVolume: (vmId, diskId) => `${px}-sys-${vmId}-${diskId}-backup`,
+    backupSnapshotName: (v, vmId, diskId, inc) => backupNames.snapshot(`${v}-`, vmId, diskId, inc),
+    backupSnapshotInc: (v, vmId, diskId, s) => backupNames.inc(`${v}-`, vmId, diskId, s),
+    backupVolume: (vmId, diskId, inc) => `${px}-sys-${vmId}-${diskId}-backup-${inc}`,
+    restoreUndoName: (v, vmId, diskId) => backupNames.undo(`${v}-`, vmId, diskId),
     snapshotName: (volume, snapId) => `${volume}-snap${snapId}`,
     snapshotId: (volume, s) => numbered(`${volume}-snap`)(s),
     vmSnapshotName: (volume, snapId, ts) => `${volume}-ONESNAP-${snapId}-${ts}`,

@@ -82,10 +82,21 @@ export interface Profile {
   importStageVolume(imageId: number): string;
   /** Checkpoint volume of a VM (VMM save/restore overrides). */
   checkpointVolume(vmId: number): string;
-  /** Snapshot of `volume` a backup of VM `vmId` is read from (prebackup; postbackup removes it). */
-  backupSnapshotName(volume: string, vmId: number): string;
-  /** Temporary volume holding that snapshot's content for disk `diskId` while it is read. */
-  backupVolume(vmId: number, diskId: number): string;
+  /**
+   * Snapshot of `volume` holding disk `diskId` of VM `vmId` as backup increment `inc` saw it:
+   * the base the next increment is computed from (docs/contract.md "tm backups"). oneblk's own
+   * name in every profile (none of the add-ons has incremental backups).
+   */
+  backupSnapshotName(volume: string, vmId: number, diskId: number, inc: number): string;
+  /** The increment id of a backupSnapshotName of that disk, or null for any other snapshot. */
+  backupSnapshotInc(volume: string, vmId: number, diskId: number, snapshot: string): number | null;
+  /** Scratch volume backup snapshot `inc` of the disk is read through (Backend.openSnapshot). */
+  backupVolume(vmId: number, diskId: number, inc: number): string;
+  /**
+   * Snapshot of `volume` that keeps disk `diskId`'s content while tm restore writes the backup
+   * into it: rolled back to on failure, deleted once the restore is complete.
+   */
+  restoreUndoName(volume: string, vmId: number, diskId: number): string;
   /** Name of disk snapshot `snapId` of `volume`. */
   snapshotName(volume: string, snapId: number): string;
   /** Snapshot id from a snapshot name of this profile, or null for foreign snapshots. */
@@ -140,6 +151,21 @@ export interface AddOn {
   /** The DS_MAD_CONF attributes, with the reasons for differing from the add-on (comments). */
   readonly dsMadConf: { readonly lines: readonly string[]; readonly notes: readonly string[] };
 }
+
+/**
+ * oneblk's backup and restore snapshot names, the same in every profile apart from a prefix
+ * (`<volume>-` where the store scopes snapshot names globally): `oneblk-backup-vm<vm>-disk<disk>-inc<inc>`
+ * and `oneblk-restore-vm<vm>-disk<disk>`. At most 48 characters without the prefix (LINSTOR's
+ * limit) for any VM id, disk id and increment id below 10^10, 10^3 and 10^10.
+ */
+export const backupNames = {
+  snapshot: (prefix: string, vmId: number, diskId: number, inc: number): string =>
+    `${prefix}oneblk-backup-vm${vmId}-disk${diskId}-inc${inc}`,
+  inc: (prefix: string, vmId: number, diskId: number, name: string): number | null =>
+    numbered(`${prefix}oneblk-backup-vm${vmId}-disk${diskId}-inc`)(name),
+  undo: (prefix: string, vmId: number, diskId: number): string =>
+    `${prefix}oneblk-restore-vm${vmId}-disk${diskId}`,
+};
 
 /** `name` → N for names `<prefix>N<suffix>`, else null (snapshot ids from snapshot names). */
 export function numbered(prefix: string, suffix = ""): (name: string) => number | null {

@@ -156,6 +156,24 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
   deleteSnapshot(volume: string, snapshot: string): Promise<void>;
   /** Make the volume's content equal to the snapshot (volume must not be in use). */
   rollbackSnapshot(volume: string, snapshot: string): Promise<void>;
+  /**
+   * Make snapshot `snapshot` of `volume` readable on `host` as a read-only block device and
+   * return the device path (the caller waits for it to appear). A store that can attach a
+   * snapshot does so (StorPool); the others restore it into the scratch volume `scratch`,
+   * placed where the snapshot's data lives (LINSTOR: diskful replicas on the snapshot's nodes,
+   * so a host holding a replica of `volume` reads locally), and attach that read-only. A
+   * leftover `scratch` of an earlier attempt is replaced (its content is unknown). Undo with
+   * closeSnapshot.
+   */
+  openSnapshot(
+    volume: string,
+    snapshot: string,
+    host: string,
+    scratch: string,
+    placement: P,
+  ): Promise<string>;
+  /** Undo openSnapshot: detach from `host`, delete `scratch`. Nothing there: success. */
+  closeSnapshot(volume: string, snapshot: string, host: string, scratch: string): Promise<void>;
 
   /** Hosts related to the volume (replicas, diskless/client attachments). */
   attachments(volume: string): Promise<Attachment[]>;

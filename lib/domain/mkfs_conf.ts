@@ -1,7 +1,7 @@
 /**
  * How filesystems are made on new images and volatile disks (datastore mkfs, tm mkimage),
  * configured where OpenNebula keeps it: the shell variables of `$R/etc/datastore/datastore.conf`
- * (read without a shell, lib/one/shell_rc.ts), which the stock mkfs and mkimage scripts source.
+ * (remotes.ts), which the stock mkfs and mkimage scripts source.
  *
  * - `SUPPORTED_FS` (comma list; OpenNebula ships `ext2,ext3,ext4,xfs`): a filesystem must be in
  *   it, else "Unsupported file system type: <fs>. Supported types are: <list>", as the stock
@@ -10,9 +10,8 @@
  * - `FS_OPTS_<fs>` (the FS name exactly as given, e.g. `FS_OPTS_ext4="-b 4096"`): extra mkfs
  *   options, split on blanks as the stock scripts' unquoted expansion does, passed as argv.
  */
-import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
-import { parseShellRc } from "../one/shell_rc.ts";
+import { readDatastoreConf } from "./remotes.ts";
 
 /** Filesystems made when datastore.conf sets no SUPPORTED_FS. */
 const BUILT_IN_FS = ["ext2", "ext3", "ext4", "xfs", "btrfs", "vfat"];
@@ -28,22 +27,9 @@ export interface MkfsConf {
   vars: Record<string, string>;
 }
 
-/** Path of datastore.conf under remotes dir `remotes`. */
-export function datastoreConfPath(remotes: string): string {
-  return join(remotes, "etc", "datastore", "datastore.conf");
-}
-
 /** Read datastore.conf under `remotes`; a missing file sets nothing. */
 export async function readMkfsConf(remotes: string): Promise<MkfsConf> {
-  const path = datastoreConfPath(remotes);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { supported: null, vars: {} };
-    throw new OneblkError("config", `cannot read ${path}: ${(e as Error).message}`);
-  }
-  const vars = parseShellRc(text);
+  const vars = await readDatastoreConf(remotes);
   const list = vars.SUPPORTED_FS?.split(",").map((f) => f.trim()).filter(Boolean);
   return { supported: list?.length ? list : null, vars };
 }

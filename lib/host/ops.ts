@@ -89,15 +89,22 @@ export async function putFile(
   data: Uint8Array | string | ReadableStream<Uint8Array>,
   opts: PutFileOptions = {},
 ): Promise<void> {
+  await runner.run(host, putFileArgv(path, opts.size), { ...ro(opts), stdin: data });
+}
+
+/**
+ * The argv that writes its stdin to `path` the way putFile does (parent directories made, a
+ * temporary file next to it renamed over it, removed on failure; with `size`, only when exactly
+ * that many bytes came): the receiving side of a stream copied from another host
+ * (lib/host/copy.ts).
+ */
+export function putFileArgv(path: string, size?: number): string[] {
   const p = checkPath(path, "file path");
   const dir = dirname(p);
   const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
-  const size = opts.size === undefined ? "" : String(opts.size);
-  if (size && !/^\d+$/.test(size)) throw new OneblkError("internal", `invalid size ${size}`);
-  await runner.run(host, ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p, size], {
-    ...ro(opts),
-    stdin: data,
-  });
+  const n = size === undefined ? "" : String(size);
+  if (n && !/^\d+$/.test(n)) throw new OneblkError("internal", `invalid size ${n}`);
+  return ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p, n];
 }
 
 /** `rm -f -- path` (a missing path is fine; a directory is an error). */
@@ -236,9 +243,15 @@ export interface ConvertOptions extends OpOptions {
   srcFormat?: string;
   /** The target exists already (a volume/device): write into it (`-n`) instead of creating it. */
   targetExists?: boolean;
+  /**
+   * Create the (qcow2) target with this backing file (`-B path -F format`). qemu-img then
+   * writes every cluster of the source, zero ranges as qcow2 zero clusters, so nothing reads
+   * through to whatever ends up beneath the file.
+   */
+  backing?: { path: string; format: string };
 }
 
-/** `qemu-img convert -q [-f src] -O fmt [-n] src dst` */
+/** `qemu-img convert -q [-f src] -O fmt [-n] [-B backing -F fmt] src dst` */
 export async function qemuImgConvert(
   runner: HostRunner,
   host: string,
@@ -251,24 +264,133 @@ export async function qemuImgConvert(
   if (opts.srcFormat) argv.push("-f", checkFormat(opts.srcFormat));
   argv.push("-O", checkFormat(fmt));
   if (opts.targetExists) argv.push("-n");
+  if (opts.backing) {
+    argv.push("-B", checkPath(opts.backing.path, "backing image"));
+    argv.push("-F", checkFormat(opts.backing.format, "backing format"));
+  }
   argv.push(checkPath(src, "source image"), checkPath(dst, "target image"));
   await runner.run(host, argv, ro(opts));
 }
 
-/** `qemu-img resize -q [-f format] path <size>M` (grow only). */
+/**
+ * `qemu-img create -q -f qcow2 -F <format> -b <backing> file`: an empty qcow2 overlay of
+ * `backing` (same virtual size), every cluster reading through to it.
+ */
+export async function qemuImgOverlay(
+  runner: HostRunner,
+  host: string,
+  file: string,
+  backing: { path: string; format: string },
+  opts?: OpOptions,
+): Promise<void> {
+  await runner.run(host, [
+    "qemu-img",
+    "create",
+    "-q",
+    "-f",
+    "qcow2",
+    "-F",
+    checkFormat(backing.format, "backing format"),
+    "-b",
+    checkPath(backing.path, "backing image"),
+    checkPath(file, "qcow2 file"),
+  ], ro(opts));
+}
+
+/**
+ * `qemu-img rebase -q -f qcow2 …` of the qcow2 `file` onto `backing`, or onto nothing (null).
+ * Safe mode (default) compares the old and the new backing cluster by cluster and writes into
+ * `file` every cluster whose content differs, so what the file reads stays the same; `unsafe`
+ * (`-u`) only rewrites the backing reference.
+ */
+export async function qemuImgRebase(
+  runner: HostRunner,
+  host: string,
+  file: string,
+  backing: { path: string; format: string } | null,
+  opts: OpOptions & { unsafe?: boolean } = {},
+): Promise<void> {
+  const argv = ["qemu-img", "rebase", "-q", "-f", "qcow2"];
+  if (opts.unsafe) argv.push("-u");
+  if (backing) {
+    argv.push("-F", checkFormat(backing.format, "backing format"));
+    argv.push("-b", checkPath(backing.path, "backing image"));
+  } else argv.push("-b", "");
+  argv.push(checkPath(file, "qcow2 file"));
+  await runner.run(host, argv, ro(opts));
+}
+
+/** `qemu-img check -q -f <format> file`: fails unless the image's metadata is consistent. */
+export async function qemuImgCheck(
+  runner: HostRunner,
+  host: string,
+  file: string,
+  format: string,
+  opts?: OpOptions,
+): Promise<void> {
+  await runner.run(
+    host,
+    ["qemu-img", "check", "-q", "-f", checkFormat(format), checkPath(file, "image path")],
+    ro(opts),
+  );
+}
+
+/** One extent of `qemu-img map --output=json`. */
+export interface MapExtent {
+  start: number;
+  length: number;
+  /** Layer the extent comes from (0 = the image itself). */
+  depth: number;
+  /** Read from some layer (false: unallocated in every layer). */
+  present: boolean;
+  zero: boolean;
+  data: boolean;
+}
+
+/** `qemu-img map --output=json -f <format> file`: where the image's data lives. */
+export async function qemuImgMap(
+  runner: HostRunner,
+  host: string,
+  file: string,
+  opts: OpOptions & { format?: string } = {},
+): Promise<MapExtent[]> {
+  const argv = ["qemu-img", "map", "--output=json"];
+  if (opts.format) argv.push("-f", checkFormat(opts.format));
+  argv.push(checkPath(file, "image path"));
+  const r = await runner.run(host, argv, ro(opts));
+  let j: unknown;
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    throw new OneblkError("host", `qemu-img map on ${host} returned no JSON for ${file}`);
+  }
+  if (!Array.isArray(j)) {
+    throw new OneblkError("host", `qemu-img map on ${host} returned unexpected JSON for ${file}`);
+  }
+  return j.map((e) => ({
+    start: Number(e.start),
+    length: Number(e.length),
+    depth: Number(e.depth),
+    present: e.present !== false,
+    zero: e.zero === true,
+    data: e.data === true,
+  }));
+}
+
+/** `qemu-img resize -q [-f format] path <size>M` (grow only; `bytes`: the size is in bytes). */
 export async function qemuImgResize(
   runner: HostRunner,
   host: string,
   path: string,
   sizeMiB: number,
-  opts: OpOptions & { format?: string } = {},
+  opts: OpOptions & { format?: string; bytes?: boolean } = {},
 ): Promise<void> {
   if (!Number.isSafeInteger(sizeMiB) || sizeMiB <= 0) {
-    throw new OneblkError("input", `invalid size ${sizeMiB} MiB`);
+    throw new OneblkError("input", `invalid size ${sizeMiB} ${opts.bytes ? "bytes" : "MiB"}`);
   }
   const argv = ["qemu-img", "resize", "-q"];
   if (opts.format) argv.push("-f", checkFormat(opts.format));
-  argv.push(checkPath(path, "image path"), `${sizeMiB}M`);
+  argv.push(checkPath(path, "image path"), opts.bytes ? String(sizeMiB) : `${sizeMiB}M`);
   await runner.run(host, argv, ro(opts));
 }
 

@@ -435,6 +435,25 @@ export function checkArity(kind: ActionKind, action: string, argv: string[]): vo
 // ---------------------------------------------------------------------------------------------
 // TM argv
 
+/**
+ * The VM a TM action's argv names, for its progress lines (docs/contract.md "Results, errors
+ * and logging"), or undefined: `restore host:DIR vmid …` has it second, the migrate steps
+ * (`src dst DIR vmid dsid [caller_tm]`) fourth, monitor and monitor_ds none, every other TM
+ * action next to last.
+ */
+export function tmVmId(action: string, argv: string[]): number | undefined {
+  const base = baseAction(action);
+  const word = base === "restore"
+    ? argv[1]
+    : ["premigrate", "postmigrate", "failmigrate"].includes(base)
+    ? argv[3]
+    : ["monitor", "monitor_ds"].includes(base)
+    ? undefined
+    : argv.at(-2);
+  const n = Number(word);
+  return word !== undefined && /^\d+$/.test(word) && Number.isSafeInteger(n) ? n : undefined;
+}
+
 /** Named TM arguments. Which fields are set depends on the action (see parseTmArgs). */
 export interface TmArgs {
   /** Base action (clone, ln, mv, …). */

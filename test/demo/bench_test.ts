@@ -39,7 +39,7 @@ describe("tools/bench.ts", () => {
             "--samples",
             "2",
             "--sections",
-            "startup,hot,backend,monitor,concurrency,simscale",
+            "startup,hot,backend,monitor,concurrency,simscale,backup",
             "--json",
             file,
           ],
@@ -98,6 +98,13 @@ describe("tools/bench.ts", () => {
         for (const x of simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
         assert.equal(simScale[0].items, 1000, "the quick run creates 1,000 definitions");
         assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
+        const backups = r.extensions.backup;
+        assert.deepEqual(backups.map((b: { kind: string }) => b.kind), ["full", "incremental"]);
+        for (const b of backups) {
+          finite(b, ["diskMiB", "changedMiB", "backupMs", "prebackupMs", "fileBytes"], b.kind);
+        }
+        assert.ok(backups[1].fileBytes < backups[0].fileBytes / 10, "the increment is small");
+        assert.match(new TextDecoder().decode(out.stdout), /backups: full vs incremental/);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -83,8 +83,8 @@ export function storeVolumes(oned: ScriptedOned): string[] {
 
 /** Volumes of the registered images, lower-cased and sorted. */
 export function imageVolumes(oned: ScriptedOned): string[] {
-  return [...oned.images.values()].map((i) => oned.profile.sourceVolume(i.source).toLowerCase())
-    .sort();
+  return [...oned.images.values()].filter((i) => i.dsId !== oned.backupDs)
+    .map((i) => oned.profile.sourceVolume(i.source).toLowerCase()).sort();
 }
 
 /** Client attachments (diskless, or open) left in the store, as `volume@host`. */

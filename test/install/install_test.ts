@@ -327,10 +327,41 @@ describe("install / uninstall", () => {
       /add -l deploy=deploy-tweaks,save=tmsave,restore=tmrestore,attach_disk=attach_disk\.storpool,detach_disk=detach_disk\.storpool,snapshotcreate=/,
     );
     const lun = onedConfSnippets(["linstor_un"], listActions());
+    assert.match(lun, /# backups \(linstor_un as the system datastore's TM\)/);
     assert.match(
       lun,
       /deploy=deploy_linstor_un,.*attach_disk=attach_disk_linstor_un,detach_disk=detach_disk_linstor_un/,
     );
+  });
+});
+
+describe("install: backups", () => {
+  let remotes: string;
+  let bin: string;
+  before(async () => {
+    remotes = await Deno.makeTempDir();
+    bin = join(remotes, "oneblk-bin");
+    await Deno.writeTextFile(bin, "#!/bin/sh\n", { mode: 0o755 });
+  });
+  after(async () => {
+    await Deno.remove(remotes, { recursive: true });
+  });
+
+  it("links tm prebackup[_live], postbackup[_live] and restore for all three drivers", async () => {
+    const r = await install({ remotes, bin, actions: listActions() });
+    for (const d of ["linstor", "linstor_un", "storpool"]) {
+      for (const a of ["prebackup", "prebackup_live", "postbackup", "postbackup_live", "restore"]) {
+        assert.equal(await Deno.readLink(join(remotes, "tm", d, a)), bin, `tm/${d}/${a}`);
+      }
+    }
+    assert.match(
+      r.onedConf,
+      /# backups \(linstor, linstor_un, storpool as the system datastore's TM\)/,
+    );
+    assert.match(r.onedConf, /MODE=INCREMENT needs OpenNebula 7\.2\+/);
+    // without the backup actions, no backup note
+    const some = listActions().filter((a) => a.kind !== "tm" || a.action !== "prebackup");
+    assert.doesNotMatch(onedConfSnippets(["linstor"], some), /# backups/);
   });
 });
 

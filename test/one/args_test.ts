@@ -16,6 +16,7 @@ import {
   readMigrateArgs,
   readVmmStdin,
   splitHostPath,
+  tmVmId,
   vmDirInfo,
   vmDirOf,
 } from "../../lib/one/args.ts";
@@ -420,5 +421,20 @@ describe("TM argv from the transfer fixtures", () => {
       isErr("usage", /does not handle/),
     );
     assert.throws(() => parseTransferLine("CLONE"), isErr("input", /no TM_MAD/));
+  });
+});
+
+describe("tmVmId (the VM of a TM action's progress lines)", () => {
+  it("finds the VM argument of every argv shape", () => {
+    assert.equal(tmVmId("clone", ["fe:SRC", "n1:/d/0/7/disk.0", "7", "100"]), 7);
+    assert.equal(tmVmId("clone.ssh", ["fe:SRC", "n1:/d/0/7/disk.0", "7", "100"]), 7);
+    // restore host:DIR vmid img_id inc_id disk_id: not the increment id (at(-2))
+    assert.equal(tmVmId("restore", ["n1:/d/0/7", "7", "55", "3", "-1"]), 7);
+    // migrate steps, forwarded with caller_tm: not the datastore id
+    assert.equal(tmVmId("premigrate", ["n1", "n2", "/d/0/7", "7", "0", "ssh"]), 7);
+    assert.equal(tmVmId("postmigrate", ["n1", "n2", "/d/0/7", "7", "0"]), 7);
+    assert.equal(tmVmId("prebackup", ["n1:/d/0/7", "0:1", "one-7", "-", "7", "0"]), 7);
+    assert.equal(tmVmId("monitor", ["0"]), undefined);
+    assert.equal(tmVmId("restore", ["n1:/d/0/7", "x", "55", "3", "-1"]), undefined);
   });
 });

@@ -20,10 +20,12 @@
  *   linstor    image 100, system 101   (LINSTOR_CONTROLLERS, LINSTOR_RESOURCE_GROUP)
  *   storpool   image 110, system 111   (SP_API_HTTP_HOST/PORT, SP_AUTH_TOKEN; templates one-ds-*)
  *   linstor_un image 120, system 121   (LS_CONTROLLERS, RESOURCE_GROUP)
+ *   rsync      backup 130               (RSYNC_HOST vault; tools/sim/rsync.ts, with downloader.sh)
  * Hosts: alpha (0), bravo (1), charlie (2), delta (3), with SP_OURID 1..4; each has the DRBD 9
  * module loaded (its /proc/drbd) and the remotes as `onehost sync` leaves them
  * (/var/tmp/one/VERSION). `plant` breaks a host the way real ones break (DRBD 8 loaded, a program
- * missing: lib/host/sim.ts rules 5 and 6), for the doctor and fault tests.
+ * missing: lib/host/sim.ts rules 5 and 6), for the doctor and fault tests. vault is the rsync
+ * server (a simulated host oned does not know).
  * LINSTOR: storage pools open_image and open_system (thin) on every node; resource groups
  * one_image and one_system with place count 2 (the seed article's setup).
  */
@@ -41,9 +43,16 @@ import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
 import { installSimLibvirt } from "./libvirt.ts";
+import { RSYNC_ACTIONS } from "./rsync.ts";
 
 /** The simulated hosts; the first is the front-end and bridge. */
 export const CLUSTER_HOSTS = ["alpha", "bravo", "charlie", "delta"] as const;
+
+/** The simulated rsync backup server (RSYNC_HOST of the backup datastore). */
+export const BACKUP_HOST = "vault";
+
+/** Id of the simulated rsync backup datastore (tools/sim/rsync.ts). */
+export const CLUSTER_BACKUP_DS = 130;
 
 /** Fixed datastore ids per profile. */
 export const CLUSTER_DS: Record<string, { image: number; system: number }> = {
@@ -193,6 +202,22 @@ export interface ActionStats {
   one: number;
 }
 
+/**
+ * The simulated rsync backup datastore's actions (`$R/datastore/rsync/<action>`) and
+ * `$R/datastore/downloader.sh`, each a two-line script running `oneblk sim rsync <action>`.
+ */
+async function installRsyncSim(remotes: string, bin: string): Promise<void> {
+  const script = (action: string) =>
+    `#!/bin/sh\nexec '${bin.replaceAll("'", "'\\''")}' sim rsync ${action} "$@"\n`;
+  await Deno.mkdir(join(remotes, "datastore", "rsync"), { recursive: true });
+  for (const a of RSYNC_ACTIONS) {
+    await Deno.writeTextFile(join(remotes, "datastore", "rsync", a), script(a), { mode: 0o755 });
+  }
+  await Deno.writeTextFile(join(remotes, "datastore", "downloader.sh"), script("downloader"), {
+    mode: 0o755,
+  });
+}
+
 /** Start the simulated cloud. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
   // Started from the sources (tests): the launcher must not run a bundle built from others.
@@ -271,6 +296,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       template: { ...base, SHARED: "YES", ...(rg ? { [rg]: "one_system" } : {}) },
     }));
   }
+  oned.state.putDatastore(buildDatastoreXml({
+    id: CLUSTER_BACKUP_DS,
+    name: "rsync_backup",
+    dsMad: "rsync",
+    tmMad: "-",
+    type: "BACKUP",
+    template: { RSYNC_HOST: BACKUP_HOST, RSYNC_USER: "oneadmin" },
+  }));
   CLUSTER_HOSTS.forEach((name, i) =>
     oned.state.putHost(buildHostXml({ id: i, name, template: { SP_OURID: String(i + 1) } }))
   );
@@ -286,6 +319,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
   }
   await install({ remotes, drivers: [...DRIVERS], bin: defaultBin(), actions: listActions() });
+  await installRsyncSim(remotes, defaultBin());
+  await Deno.mkdir(join(hostsRoot, BACKUP_HOST, "var/lib/one/datastores"), { recursive: true });
   // oned.conf as an operator leaves it after applying what `oneblk install` prints
   const local = vmmLocalList(DRIVERS, listActions());
   const drivers = DRIVERS.join(",");
@@ -293,7 +328,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     join(root, "oned.conf"),
     `TM_MAD = [ EXECUTABLE = "one_tm", ARGUMENTS = "-t 15 -d dummy,shared,ssh,${drivers}" ]\n` +
       'DATASTORE_MAD = [ EXECUTABLE = "one_datastore",\n' +
-      `    ARGUMENTS = "-t 15 -d dummy,fs,${drivers} -s shared,ssh,${drivers}" ]\n` +
+      `    ARGUMENTS = "-t 15 -d dummy,fs,rsync,${drivers} -s shared,ssh,${drivers}" ]\n` +
       "VM_MAD = [\n" +
       '    NAME = "kvm", SUNSTONE_NAME = "KVM", EXECUTABLE = "one_vmm_exec",\n' +
       `    ARGUMENTS = "-t 15 -r 0 kvm -p${local ? ` -l ${local}` : ""}",\n` +

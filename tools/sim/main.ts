@@ -2,7 +2,8 @@
  * `oneblk sim <linstor|storpool|oned> …`: run one simulator in the foreground (tests, CI smoke
  * tests, trying the LINSTOR/StorPool walk-throughs with curl). `oneblk sim virsh …` and
  * `oneblk sim stock <action> …` are the simulated hosts' virsh and stock VMM scripts
- * (tools/sim/libvirt.ts), run by the launchers the simulated cloud installs.
+ * (tools/sim/libvirt.ts), run by the launchers the simulated cloud installs; `oneblk sim rsync
+ * <action> …` is one action of the simulated rsync backup datastore (tools/sim/rsync.ts).
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../../lib/errors.ts";
@@ -63,9 +64,11 @@ export async function simMain(args: string[]): Promise<number> {
       return await (await import("./libvirt.ts")).virshMain(rest);
     case "stock":
       return await (await import("./libvirt.ts")).stockMain(rest);
+    case "rsync":
+      return await (await import("./rsync.ts")).rsyncSimMain(rest);
   }
   throw new OneblkError(
     "usage",
-    `unknown simulator '${which ?? ""}' (known: linstor, storpool, oned)`,
+    `unknown simulator '${which ?? ""}' (known: linstor, storpool, oned, rsync)`,
   );
 }

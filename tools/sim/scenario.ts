@@ -1063,7 +1063,9 @@ const stepFinal = step(
   async (l) => {
     await purgeDelayedDeletes(l.oned);
     const view = inspectStore(l.oned);
-    const want = [...l.oned.images.values()].map((i) => l.oned.profile.sourceVolume(i.source))
+    // backup images live in the backup datastore, not in the store
+    const want = [...l.oned.images.values()].filter((i) => i.dsId !== l.oned.backupDs)
+      .map((i) => l.oned.profile.sourceVolume(i.source))
       .map((v) => v.toLowerCase()).sort();
     assert.deepEqual(view.volumes.map((v) => v.toLowerCase()).sort(), want, "volumes");
     assert.deepEqual(view.snapshots.map((s) => `${s.volume}@${s.name}`), [], "snapshots");

@@ -808,6 +808,36 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     await this.#c.write("POST", `${rdPath(volume)}/snapshot-rollback/${seg(snapshot)}`, {});
   }
 
+  async openSnapshot(
+    volume: string,
+    snapshot: string,
+    host: string,
+    scratch: string,
+    placement: LinstorPlacement,
+  ): Promise<string> {
+    checkName("resource", scratch);
+    // LINSTOR cannot attach a snapshot: restore it into `scratch` (diskful where the snapshot
+    // lives) and attach that. A leftover scratch of an earlier attempt may be half-made.
+    await this.deleteVolume(scratch);
+    await this.#restoreInto(volume, snapshot, scratch, placement, false);
+    try {
+      await this.attach(scratch, host, { readOnly: true });
+    } catch (e) {
+      await this.#cleanup(scratch);
+      throw e;
+    }
+    return this.devicePath(scratch);
+  }
+
+  async closeSnapshot(
+    _volume: string,
+    _snapshot: string,
+    _host: string,
+    scratch: string,
+  ): Promise<void> {
+    await this.deleteVolume(scratch);
+  }
+
   async attachments(volume: string): Promise<Attachment[]> {
     const name = rdOf(volume);
     const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });

@@ -17,6 +17,7 @@
  *    (`*name`) belong to nobody. The volume list is fetched only when the snapshot list alone
  *    cannot tell;
  *  - attach = `VolumesReassignWait` rw (or ro) to the host's client id with attachTimeout;
+ *    openSnapshot attaches the snapshot itself read-only (no scratch volume);
  *    StorPool lets a volume be attached rw on several clients, so attach never detaches
  *    others and setDualPrimary is a no-op;
  *  - detach = `VolumesReassignWait` detach of that client id, without force unless
@@ -474,6 +475,36 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
         throw e2;
       }
       await this.#client.volumesReassignWait([back()], this.#attachTimeout);
+    }
+  }
+
+  /** StorPool attaches the snapshot itself (read-only); no scratch volume. */
+  async openSnapshot(
+    _volume: string,
+    snapshot: string,
+    host: string,
+    _scratch: string,
+    _placement: StorpoolPlacement,
+  ): Promise<string> {
+    const id = await this.#idOf(host);
+    await this.#client.volumesReassignWait([{ snapshot, ro: [id] }], this.#attachTimeout);
+    return this.devicePath(snapshot);
+  }
+
+  async closeSnapshot(
+    _volume: string,
+    snapshot: string,
+    host: string,
+    _scratch: string,
+  ): Promise<void> {
+    const id = await this.#idOf(host);
+    try {
+      await this.#detachItems(
+        [{ snapshot, detach: [id], force: this.#force }],
+        `StorPool snapshot ${snapshot} on ${host}`,
+      );
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
     }
   }
 

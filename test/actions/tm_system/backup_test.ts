@@ -93,10 +93,13 @@ describe("tm prebackup / postbackup", () => {
   async function leftovers(env: ProfileEnv, vmId: number, vols: string[]): Promise<string[]> {
     const out: string[] = [];
     for (const [d, v] of vols.entries()) {
-      const temp = env.profile.backupVolume(vmId, d);
-      if (await env.backend.getVolume(temp)) out.push(temp);
-      const snap = env.profile.backupSnapshotName(v, vmId);
-      if ((await env.backend.listSnapshots(v)).some((s) => s.name === snap)) out.push(snap);
+      for (const inc of [0, 1, 2, 3]) {
+        const temp = env.profile.backupVolume(vmId, d, inc);
+        if (await env.backend.getVolume(temp)) out.push(temp);
+      }
+      for (const s of await env.backend.listSnapshots(v)) {
+        if (env.profile.backupSnapshotInc(v, vmId, d, s.name) !== null) out.push(s.name);
+      }
     }
     return out;
   }
@@ -169,7 +172,7 @@ describe("tm prebackup / postbackup", () => {
         const { dir, img, vol, xml } = await runningVm(env, vmId, { FS_FREEZE: "SUSPEND" });
         const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "3", `${vmId}`, `${env.systemDs}`];
         if (name === "storpool") {
-          c.storpool.addFault({ method: "VolumeCreate", status: 500, times: 1 });
+          c.storpool.addFault({ method: "VolumesReassignWait", status: 500, times: 1 });
         } else {
           c.linstor.addFault({
             method: "POST",
@@ -181,7 +184,7 @@ describe("tm prebackup / postbackup", () => {
         }
         try {
           const f = await c.run("tm", name, "prebackup", args, { stdin: xml });
-          assertOneLineFailure(f, /snapshot-restore-resource|VolumeCreate/);
+          assertOneLineFailure(f, /snapshot-restore-resource|VolumesReassignWait/);
         } finally {
           c.storpool.clearFaults();
           c.linstor.clearFaults();
@@ -200,7 +203,36 @@ describe("tm prebackup / postbackup", () => {
     );
   });
 
-  it("refuses incremental mode, foreign disks and bad input in one line", async () => {
+  it(
+    ...needing(
+      ["qemu-img"],
+      "BACKUP_BASE_PATH (datastore.conf) and LAST_BRIDGE place the backup directory",
+    ),
+    async () => {
+      const env = envs.storpool;
+      const vmId = 77;
+      const { xml } = await runningVm(env, vmId, { LAST_BRIDGE: "charlie" });
+      const conf = join(c.remotes, "etc", "datastore", "datastore.conf");
+      await Deno.mkdir(join(c.remotes, "etc", "datastore"), { recursive: true });
+      await Deno.writeTextFile(conf, 'SUPPORTED_FS="ext4"\nBACKUP_BASE_PATH="/var/lib/one/bk"\n');
+      const dir = vmDir(env.systemDs, vmId);
+      const args = [`bravo:${dir}`, "0:1", `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
+      try {
+        assertOk(await c.run("tm", "storpool", "prebackup", args, { stdin: xml }));
+        for (const f of ["vm.xml", "disk.0.0", "disk.1.0"]) {
+          assert.ok(await lexists(c.hostPath("charlie", `/var/lib/one/bk/${vmId}/backup/${f}`)), f);
+        }
+        assert.equal(await lexists(c.hostPath("bravo", `${dir}/backup`)), false);
+        assertOk(await c.run("tm", "storpool", "postbackup", args, { stdin: xml }));
+        assert.equal(await lexists(c.hostPath("charlie", `/var/lib/one/bk/${vmId}`)), false);
+        assert.ok(await lexists(c.hostPath("charlie", "/var/lib/one/bk")), "the base path stays");
+      } finally {
+        await Deno.remove(conf);
+      }
+    },
+  );
+
+  it("refuses an unknown mode, pull backups, foreign disks and bad input in one line", async () => {
     const env = envs.linstor;
     const vmId = 79;
     const dir = vmDir(env.systemDs, vmId);
@@ -212,10 +244,15 @@ describe("tm prebackup / postbackup", () => {
     const args = (
       disks: string,
     ) => [`bravo:${dir}`, disks, `one-${vmId}`, "-", `${vmId}`, `${env.systemDs}`];
-    const inc = putVm(c, { ...base, backupConfig: { MODE: "INCREMENT" } });
+    const odd = putVm(c, { ...base, backupConfig: { MODE: "SOMETIMES" } });
     assertOneLineFailure(
-      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: inc }),
-      /MODE=INCREMENT/,
+      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: odd }),
+      /MODE/,
+    );
+    const pull = putVm(c, { ...base, backupConfig: { MODE: "FULL", INTERACTIVE: "YES" } });
+    assertOneLineFailure(
+      await c.run("tm", "linstor", "prebackup", args("0"), { stdin: pull }),
+      /INTERACTIVE/,
     );
     const full = putVm(c, { ...base, backupConfig: { MODE: "FULL" } });
     assertOneLineFailure(

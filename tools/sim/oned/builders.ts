@@ -131,6 +131,8 @@ export interface VmInput {
   backupConfig?: Record<string, string | number>;
   /** Adds <BACKUP_RESULT> (HEAD postbackup on failure). */
   backupResult?: string;
+  /** BACKUPS/BACKUP_IDS: the VM's backup images. */
+  backupIds?: number[];
 }
 
 const yn = (b: boolean) => (b ? "YES" : "NO");
@@ -187,7 +189,8 @@ export function buildVmXml(v: VmInput): string {
     `<USER_TEMPLATE>${tpl(v.userTemplate ?? {})}</USER_TEMPLATE>` +
     `<HISTORY_RECORDS>${hist}</HISTORY_RECORDS>` +
     (v.snapshots ?? []).map((s) => snapshots(s.snapshots, s.diskId)).join("") +
-    `<BACKUPS><BACKUP_CONFIG>${tpl(v.backupConfig ?? {})}</BACKUP_CONFIG><BACKUP_IDS/></BACKUPS>` +
+    `<BACKUPS><BACKUP_CONFIG>${tpl(v.backupConfig ?? {})}</BACKUP_CONFIG>` +
+    ids("BACKUP_IDS", v.backupIds) + "</BACKUPS>" +
     (v.backupResult ? el("BACKUP_RESULT", v.backupResult) : "") + "</VM>";
 }
 
@@ -218,6 +221,28 @@ export interface ImageInput {
   gname?: string;
   template?: TemplateInput;
   snapshots?: SnapshotInput[];
+  /** BACKUP_INCREMENTS of a backup image (MODE=INCREMENT chains). */
+  increments?: IncrementInput[];
+}
+
+/** One BACKUP_INCREMENTS/INCREMENT of a backup image. */
+export interface IncrementInput {
+  id: number;
+  /** FULL or INCREMENT. */
+  type: string;
+  parentId: number;
+  source: string;
+  size: number;
+  date?: number;
+}
+
+function increments(list: IncrementInput[] = []): string {
+  return "<BACKUP_INCREMENTS>" +
+    list.map((i) =>
+      "<INCREMENT>" + ce("DATE", i.date ?? 1718000000) + ce("ID", i.id) +
+      ce("PARENT_ID", i.parentId) + ce("SIZE", i.size) + ce("SOURCE", i.source) +
+      ce("TYPE", i.type) + "</INCREMENT>"
+    ).join("") + "</BACKUP_INCREMENTS>";
 }
 
 /** `<IMAGE>` document like `oneimage show -x`. */
@@ -234,7 +259,7 @@ export function buildImageXml(i: ImageInput): string {
     el("CLONING_ID", i.cloningId ?? -1) + el("TARGET_SNAPSHOT", i.targetSnapshot ?? -1) +
     el("DATASTORE_ID", i.datastoreId) + el("DATASTORE", i.datastore ?? `ds-${i.datastoreId}`) +
     ids("VMS", i.vms) + "<CLONES/><APP_CLONES/>" + `<TEMPLATE>${tpl(i.template ?? {})}</TEMPLATE>` +
-    snapshots(i.snapshots ?? []) + "<BACKUP_INCREMENTS/><BACKUP_DISK_IDS/></IMAGE>";
+    snapshots(i.snapshots ?? []) + increments(i.increments) + "<BACKUP_DISK_IDS/></IMAGE>";
 }
 
 /** Input of buildDatastoreXml. */

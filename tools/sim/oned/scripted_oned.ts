@@ -11,7 +11,8 @@
  *  - transfer files (`CLONE[.sys] tm args…`), one line after the other, stopping at the first
  *    failure, resolving `clone.ssh` → `clone` like one_tm.rb;
  *  - VMM steps that are TM scripts (context, pre/post/failmigrate with base64 `<VM>` on stdin,
- *    pre/postbackup[_live] with raw `<VM>` on stdin, snap_create_live, resize);
+ *    pre/postbackup[_live] with raw `<VM>` on stdin around the backup datastore's `backup`,
+ *    snap_create_live, resize); TM restore and the backup datastore's `ls`/`increment_flatten`;
  *  - VMM local overrides (`-l save=…,restore=…,snapshot*=…,attach_disk=…,detach_disk=…`) with
  *    base64 VMM_DRIVER_ACTION_DATA on stdin, and `deploy=…` with the deployment file it writes
  *    on the front-end (vm.xml/ds.xml beside it from 6.0) and the base64 domain XML on stdin; the
@@ -37,13 +38,14 @@
  * keeps and records), conventions.ts (per-version calling conventions), mads.ts (running the
  * driver programs as the MADs do), documents.ts (the simulated oned's documents of its models),
  * images.ts (image operations and monitoring), transfer_lines.ts (the TM lines oned writes),
- * vms.ts (VM lifecycle steps), vm_storage.ts (disk and VM snapshots, resize, save-as, backups)
- * and domain.ts (the domain XML oned writes). ScriptedOned is the top layer. The hosts' libvirt
+ * vms.ts (VM lifecycle steps), vm_storage.ts (disk and VM snapshots, resize, save-as),
+ * backups.ts (backups into the simulated rsync datastore, in-place restores) and domain.ts (the
+ * domain XML oned writes). ScriptedOned is the top layer. The hosts' libvirt
  * (virsh, stock VMM scripts) is tools/sim/libvirt.ts.
  */
 import type { Cluster } from "../cluster.ts";
 import type { ScriptedOnedOptions } from "./scripted/models.ts";
-import { OnedVmStorage } from "./scripted/vm_storage.ts";
+import { OnedBackups } from "./scripted/backups.ts";
 
 export {
   type BackupFile,
@@ -71,7 +73,7 @@ export {
 } from "./scripted/conventions.ts";
 
 /** Plays oned and its MADs against a simulated cluster (see the file header). */
-export class ScriptedOned extends OnedVmStorage {
+export class ScriptedOned extends OnedBackups {
   /**
    * Start a cluster and a scripted oned for `profile` playing `version` (written to
    * `$R/VERSION`). close() then stops the cluster too.

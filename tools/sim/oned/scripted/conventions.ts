@@ -24,6 +24,16 @@ export interface Convention {
   backups: boolean;
   /** pre/postbackup get the backup-job id argument (≥6.8). */
   backupJobArg: boolean;
+  /** postbackup also runs after a failed prebackup (≥6.8). */
+  postbackupAfterPre: boolean;
+  /** DS backup stdin is DS_DRIVER_ACTION_DATA with DATASTORE and VM (7.0+), else DATASTORE. */
+  backupDsVm: boolean;
+  /** TM restore and the backup datastores' `ls` (≥6.10). */
+  restore: boolean;
+  /** MODE=INCREMENT allowed for raw disks of a block TM (≥7.2; before, oned forces FULL). */
+  rawIncrements: boolean;
+  /** A failed backup's postbackup gets `<BACKUP_RESULT>FAILURE</BACKUP_RESULT>` (after 7.4). */
+  backupResult: boolean;
 }
 
 /** The convention of an OpenNebula version (`"5.12.0"`, `"6.6.0"`, `"6.8.0"`, `"7.0.0"` …). */
@@ -37,6 +47,11 @@ export function conventionFor(version: string, opts: { dsDashStdin?: boolean } =
     errorStyle: !at("6.0.3") ? "block" : !at("6.99.80") ? "stderr" : "log",
     backups: at("6.5.80"),
     backupJobArg: at("6.7.80"),
+    postbackupAfterPre: at("6.7.80"),
+    backupDsVm: at("6.99.80"),
+    restore: at("6.9.80"),
+    rawIncrements: at("7.1.80"),
+    backupResult: at("7.4.80"),
   };
 }
 

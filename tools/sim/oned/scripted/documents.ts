@@ -70,6 +70,7 @@ export abstract class OnedDocuments extends OnedMads {
       vms: img.vms,
       template: img.error ? { ...img.template, ERROR: img.error } : img.template,
       snapshots: img.snapshots,
+      increments: img.increments,
     });
   }
 
@@ -96,10 +97,13 @@ export abstract class OnedDocuments extends OnedMads {
       snapshots: vm.disks.filter((d) => d.snapshots.length)
         .map((d) => ({ diskId: d.diskId, snapshots: d.snapshots })),
       backupConfig: vm.backupConfig,
+      backupIds: vm.backupIds,
+      backupResult: vm.backupResult,
       template: {
         CPU: "1",
         MEMORY: String(vm.memoryMb),
         VCPU: "1",
+        ...(vm.tpmModel ? { TPM: { MODEL: vm.tpmModel } } : {}),
         ...(vm.vmSnapshots.length
           ? {
             SNAPSHOT: vm.vmSnapshots.map((x) => ({

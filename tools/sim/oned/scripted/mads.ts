@@ -292,6 +292,25 @@ export abstract class OnedMads {
     return call;
   }
 
+  /**
+   * Run `$R/datastore/<dsMad>/<action>` with argv and stdin as given (the VMM MAD's backup step
+   * runs the backup datastore's `backup` so, and the TM restore its `ls`).
+   */
+  async dsScript(
+    op: string,
+    dsMad: string,
+    action: string,
+    args: string[],
+    stdin?: { text: string; mode: DriverCall["stdin"] },
+  ): Promise<DriverCall> {
+    if (!this.installed("datastore", dsMad, action)) {
+      throw new OnedFailure(`${op}: datastore/${dsMad}/${action} is not installed`, {
+        missing: true,
+      });
+    }
+    return await this.#exec(op, "datastore", dsMad, action, args, stdin);
+  }
+
   /** Resolve `cmd` of a transfer line to the script one_tm.rb runs (`clone.ssh` → `clone`). */
   resolveTm(tm: string, script: string): string | null {
     if (this.installed("tm", tm, script)) return script;

@@ -6,7 +6,7 @@
 import { OneblkError } from "../../../../lib/errors.ts";
 import { DRIVERS } from "../../../../lib/addons/index.ts";
 import type { ActionStats, ProcessUsage } from "../../cluster.ts";
-import type { HistoryInput, SnapshotInput } from "../builders.ts";
+import type { HistoryInput, IncrementInput, SnapshotInput } from "../builders.ts";
 
 /** A driver profile: one of the runtime's drivers (DRIVERS). */
 export type ProfileName = (typeof DRIVERS)[number];
@@ -98,6 +98,8 @@ export interface ImageModel {
   template: Record<string, string>;
   /** ERROR text of the last failed operation. */
   error?: string;
+  /** BACKUP_INCREMENTS of a backup image (MODE=INCREMENT). */
+  increments?: IncrementInput[];
 }
 
 /** A VM disk as the scripted oned keeps it. */
@@ -159,6 +161,8 @@ export interface VmModel {
   userTemplate: Record<string, string>;
   /** TEMPLATE/MEMORY in MB. */
   memoryMb: number;
+  /** TEMPLATE/TPM/MODEL, when the VM has a TPM. */
+  tpmModel?: string;
   /** VM (system) snapshots: TEMPLATE/SNAPSHOT. */
   vmSnapshots: VmSnapshotModel[];
   /** Volumes this VM holds open. */
@@ -169,6 +173,10 @@ export interface VmModel {
   deployId: string;
   /** The libvirt domain's UUID once deployed (kept across redeploys). */
   uuid?: string;
+  /** BACKUPS/BACKUP_IDS. */
+  backupIds?: number[];
+  /** `<BACKUP_RESULT>` carried by the VM XML (oned after 7.4 adds it for a failed backup). */
+  backupResult?: string;
 }
 
 /** A disk of instantiate(). */
@@ -186,6 +194,8 @@ export interface InstantiateOptions {
   backupConfig?: Record<string, string | number>;
   /** TEMPLATE/MEMORY in MB (default 128). */
   memoryMb?: number;
+  /** TEMPLATE/TPM/MODEL (an emulated TPM; none by default). */
+  tpmModel?: string;
   /** USER_TEMPLATE attributes (e.g. T_PERSISTENT_CDROM). */
   userTemplate?: Record<string, string>;
 }
@@ -206,6 +216,14 @@ export interface BackupResult {
   files: BackupFile[];
   /** Directory holding the copies. */
   dir: string;
+  /** The backup datastore's id of this backup (its `<BASE_PATH>/<vm>/<id>` directory). */
+  backupId: string;
+  /** The backup image: new for a full backup, the chain's image for an increment. */
+  imageId: number;
+  /** Increment id (0 for a full backup). */
+  increment: number;
+  /** Names of every file the datastore stored for this backup (vm.xml, disk.tpm.0 …). */
+  stored: string[];
 }
 
 /** Options of ScriptedOned. */

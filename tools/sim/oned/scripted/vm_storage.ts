@@ -1,13 +1,9 @@
 /**
  * Operations on the storage of a living VM in the scripted oned: disk snapshots (create, revert,
- * delete), disk resize and save-as, VM snapshots through the profile's VMM overrides, and
- * backups (TM prebackup/postbackup around the backup datastore's copy).
+ * delete), disk resize and save-as, and VM snapshots through the profile's VMM overrides.
  */
-import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
 import {
-  type BackupFile,
-  type BackupResult,
   type DriverCall,
   IMAGE_STATE,
   type ImageModel,
@@ -286,92 +282,5 @@ export abstract class OnedVmStorage extends OnedVms {
     }
     if (action === "delete") vm.vmSnapshots = vm.vmSnapshots.filter((x) => x !== snap);
     this.putVm(vm);
-  }
-
-  /** Disk ids oned backs up: image disks except CDROMs (volatile ones with BACKUP_VOLATILE). */
-  backupDiskIds(vm: VmModel): number[] {
-    const vol = String(vm.backupConfig.BACKUP_VOLATILE ?? "NO").toUpperCase() === "YES";
-    return vm.disks.filter((d) => d.type !== "CDROM" && (d.imageId !== undefined || vol))
-      .map((d) => d.diskId);
-  }
-
-  /**
-   * `onevm backup`: TM prebackup(_live) (raw `<VM>` on stdin), the backup datastore's
-   * `backup` (played here: the files under DIR/backup/ on the host are copied away), then TM
-   * postbackup(_live), which also runs when the copy fails.
-   */
-  async backup(vmId: number): Promise<BackupResult> {
-    const op = "backup";
-    if (!this.convention.backups) {
-      throw new OneblkError("input", `OpenNebula ${this.convention.version} has no backups`);
-    }
-    const vm = this.vm(vmId);
-    const running = vm.state === 3 && vm.lcmState === 3;
-    if (!running && vm.state !== 8) {
-      throw new OneblkError("input", `VM ${vmId} is not RUNNING/POWEROFF`);
-    }
-    const host = this.hostOf(vm);
-    const sys = this.datastore(this.systemDs);
-    const ids = this.backupDiskIds(vm);
-    const prev = { state: vm.state, lcm: vm.lcmState };
-    this.setVmState(vm, vm.state, running ? 69 : 70);
-    const suffix = running ? "_LIVE" : "";
-    const args = [
-      hostArg(host, this.vmDir(vm)),
-      ids.join(":"),
-      vm.deployId,
-      ...(this.convention.backupJobArg ? ["-"] : []),
-      String(vm.id),
-      String(this.systemDs),
-    ].join(" ");
-    const stdin = () => ({ text: this.vmXml(vm, { historyLimit: 2 }), mode: "xml" as const });
-    try {
-      const pre = await this.tmLine(op, `PREBACKUP${suffix} ${sys.tmMad} ${args}`, stdin());
-      if (!pre.ok) this.fail(op, `PREBACKUP${suffix}`, pre);
-      let result: BackupResult | undefined;
-      let copyError: unknown;
-      try {
-        result = await this.#collectBackup(vm, host, ids);
-      } catch (e) {
-        copyError = e;
-      }
-      const post = await this.tmLine(op, `POSTBACKUP${suffix} ${sys.tmMad} ${args}`, stdin());
-      if (copyError) throw copyError;
-      if (!post.ok) this.fail(op, `POSTBACKUP${suffix}`, post);
-      return result!;
-    } finally {
-      this.setVmState(vm, prev.state, prev.lcm);
-    }
-  }
-
-  async #collectBackup(vm: VmModel, host: string, ids: number[]): Promise<BackupResult> {
-    const src = this.cluster.hostPath(host, `${this.vmDir(vm)}/backup`);
-    const n = this.calls.length;
-    const dir = join(this.cluster.root, "backups", `vm${vm.id}`, String(n));
-    await Deno.mkdir(dir, { recursive: true });
-    const names: string[] = [];
-    try {
-      for await (const e of Deno.readDir(src)) names.push(e.name);
-    } catch {
-      throw new OnedFailure(`backup: no backup directory ${this.vmDir(vm)}/backup on ${host}`);
-    }
-    const files: BackupFile[] = [];
-    for (const id of ids) {
-      const name = names.filter((x) => x.startsWith(`disk.${id}.`)).sort().at(-1);
-      if (!name) throw new OnedFailure(`backup: prebackup left no disk.${id}.* on ${host}`);
-      const path = join(dir, name);
-      await Deno.copyFile(join(src, name), path);
-      const info = await new Deno.Command("qemu-img", {
-        args: ["info", "--output=json", path],
-        stdout: "piped",
-        stderr: "piped",
-        signal: AbortSignal.timeout(60_000),
-      }).output();
-      const format = info.success
-        ? String(JSON.parse(new TextDecoder().decode(info.stdout)).format ?? "raw")
-        : "raw";
-      files.push({ diskId: id, path, name, format });
-    }
-    return { files, dir };
   }
 }

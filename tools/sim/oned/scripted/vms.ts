@@ -200,6 +200,7 @@ export abstract class OnedVms extends OnedImages {
       },
       userTemplate: { ...(opts.userTemplate ?? {}) },
       memoryMb: opts.memoryMb ?? 128,
+      ...(opts.tpmModel ? { tpmModel: opts.tpmModel } : {}),
       vmSnapshots: [],
       marks: [],
       transferSeq: 0,
