@@ -92,6 +92,23 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   async rollbackSnapshot(volume: string, snapshot: string): Promise<void> {
     return await (await this.#b()).rollbackSnapshot(volume, snapshot);
   }
+  async openSnapshot(
+    volume: string,
+    snapshot: string,
+    host: string,
+    scratch: string,
+    placement: P,
+  ): Promise<string> {
+    return await (await this.#b()).openSnapshot(volume, snapshot, host, scratch, placement);
+  }
+  async closeSnapshot(
+    volume: string,
+    snapshot: string,
+    host: string,
+    scratch: string,
+  ): Promise<void> {
+    return await (await this.#b()).closeSnapshot(volume, snapshot, host, scratch);
+  }
   async attachments(volume: string): Promise<Attachment[]> {
     return await (await this.#b()).attachments(volume);
   }
