@@ -459,11 +459,11 @@ export class LinstorClient {
       let data: unknown = null;
       if (text.trim() !== "") {
         try {
-          // The reviver is slow on large listings: lossless only where ApiCallRc entries can be,
-          // i.e. replies to changes, error replies, and replies that start with one. A listing's
-          // text is never scanned whole.
+          // The reviver is slow on large listings: lossless only where ApiCallRc entries are,
+          // i.e. replies to changes, error replies, and listings that carry one (a pool of an
+          // offline node has a `reports` entry); a native substring search decides that.
           const rcReply = call.method !== "GET" || res.status >= 400 ||
-            text.slice(0, 256).includes('"ret_code"');
+            text.includes('"ret_code"');
           data = rcReply ? parseJsonLossless(text) : JSON.parse(text);
         } catch {
           if (res.status < 400) {
