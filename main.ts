@@ -5,9 +5,11 @@
  * (a symlink to this binary) it runs that driver action (app/runner.ts). Invoked under any
  * other name it is the `oneblk` command line tool (app/cli.ts). The tool commands `sim` and
  * `demo` are the only way into the tools, loaded here and only when asked for.
+ *
+ * Start-up is most of a short action's cost: this file imports only the dispatcher, and loads
+ * the runner or the command line when it knows which one the call needs.
  */
-import { fromInvokedPath } from "./lib/dispatch.ts";
-import { runInvocation } from "./app/runner.ts";
+import { fromInvokedPath, invokedPath } from "./lib/dispatch.ts";
 import type { ToolCommands } from "./app/cli.ts";
 
 const TOOLS: ToolCommands = {
@@ -18,13 +20,11 @@ const TOOLS: ToolCommands = {
 /** Entry point: dispatch on the invoked name, else run the command line tool. */
 export async function main(argv0: string, args: string[]): Promise<number> {
   const inv = fromInvokedPath(argv0, args);
-  if (inv) return await runInvocation(inv);
+  if (inv) return await (await import("./app/runner.ts")).runInvocation(inv);
   const { cli } = await import("./app/cli.ts");
   return await cli(args, TOOLS);
 }
 
 if (import.meta.main) {
-  // deno-lint-ignore no-explicit-any
-  const argv0 = String((globalThis as any).process?.argv0 ?? "oneblk");
-  Deno.exit(await main(argv0, Deno.args));
+  Deno.exit(await main(invokedPath(), Deno.args));
 }

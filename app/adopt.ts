@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../lib/errors.ts";
-import { hostRunnerFromEnv } from "../lib/host/index.ts";
+import { type HostRunner, hostRunnerFromEnv } from "../lib/host/index.ts";
 import { LinstorClient } from "../lib/backend/linstor/client.ts";
 import { OneClient } from "../lib/one/xmlrpc.ts";
 import { type AdoptFacts, readFacts } from "../lib/adopt/facts.ts";
@@ -222,7 +222,7 @@ function confirm(question: string): boolean {
 export async function adoptMain(argv: string[]): Promise<number> {
   const a = parse(argv);
   const env = Deno.env.toObject();
-  const hosts = hostRunnerFromEnv(env);
+  const hosts = await hostRunnerFromEnv(env);
   const controllers = a.controllers ?? env.LS_CONTROLLERS ?? env.LINSTOR_CONTROLLERS ?? "";
   const linstor = new LinstorClient({
     controllers,
@@ -293,7 +293,7 @@ async function undo(
   a: Args,
   facts: AdoptFacts,
   deps: {
-    hosts: ReturnType<typeof hostRunnerFromEnv>;
+    hosts: HostRunner;
     linstor: LinstorClient;
     log: (l: string) => void;
   },

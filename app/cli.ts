@@ -5,10 +5,7 @@
  * and every action do not pay for them.
  */
 import { invocation, isKind, KINDS } from "../lib/dispatch.ts";
-import { errorLine, OneblkError } from "../lib/errors.ts";
-import { DRIVERS } from "../lib/addons/index.ts";
-import { runInvocation } from "./runner.ts";
-import { listActions } from "./registry.ts";
+import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 
 /** Version of this build. */
 export const VERSION = "0.1.0";
@@ -22,7 +19,8 @@ export interface ToolCommands {
   demo: ToolCommand;
 }
 
-const HELP = `oneblk ${VERSION}: OpenNebula storage driver for LINSTOR/DRBD and StorPool
+const help = (drivers: string) =>
+  `oneblk ${VERSION}: OpenNebula storage driver for LINSTOR/DRBD and StorPool
 
 Usage:
   oneblk run <datastore|tm|vmm> <driver> <action> [args…]   run an action (as its symlink would)
@@ -40,15 +38,12 @@ Usage:
 
 Installed as symlinks under oned's remotes dir, the binary dispatches on its invoked name:
   datastore/<driver>/<action>, tm/<driver>/<action>[.<system_tm>], vmm/kvm/<override>.
-Drivers: ${DRIVERS.join(", ")}.`;
+Drivers: ${drivers}.`;
 
-const COMMAND_HELP: Record<string, string> = {
-  run: "oneblk run <datastore|tm|vmm> <driver> <action> [args…]\n" +
-    "  Runs the action exactly as oned runs the symlink <kind>/<driver>/<action>\n" +
-    "  (same argv, stdin, stdout, stderr and exit code). For vmm, <driver> is kvm and\n" +
-    "  <action> is the override file name (`oneblk actions` lists them).",
+const commandHelps = (drivers: string): Record<string, string> => ({
+  run: RUN_HELP,
   actions: "oneblk actions [--json]\n  Lists every implemented kind/driver/action.",
-  install: `oneblk install --remotes DIR [--drivers ${DRIVERS.join(",")}] [--bin PATH]\n` +
+  install: `oneblk install --remotes DIR [--drivers ${drivers}] [--bin PATH]\n` +
     "               [--stubs] [--dry-run] [--force]\n" +
     "  Creates the action symlinks under DIR (idempotent) and prints oned.conf snippets.\n" +
     "  --stubs writes 3-line scripts that exec the binary instead of symlinks, so that\n" +
@@ -81,12 +76,18 @@ const COMMAND_HELP: Record<string, string> = {
     "  still run. Never touches anything else. Uses ONE_XMLRPC/ONE_AUTH like the actions.",
   version: "oneblk version\n  Prints the version.",
   help: "oneblk help [command]",
-};
+});
+
+const RUN_HELP = "oneblk run <datastore|tm|vmm> <driver> <action> [args…]\n" +
+  "  Runs the action exactly as oned runs the symlink <kind>/<driver>/<action>\n" +
+  "  (same argv, stdin, stdout, stderr and exit code). For vmm, <driver> is kvm and\n" +
+  "  <action> is the override file name (`oneblk actions` lists them).";
 
 /** Help of one command (adopt's lives with it, loaded only when asked for). */
 async function commandHelp(cmd: string | undefined): Promise<string> {
   if (cmd === "adopt") return (await import("./adopt.ts")).ADOPT_HELP;
-  return COMMAND_HELP[cmd ?? ""] ?? HELP;
+  const { DRIVERS } = await import("../lib/addons/index.ts");
+  return commandHelps(DRIVERS.join(","))[cmd ?? ""] ?? help(DRIVERS.join(", "));
 }
 
 function wantsHelp(args: string[]): boolean {
@@ -112,20 +113,24 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       return 0;
     case "run": {
       if (rest.length === 0 || (rest.length < 3 && wantsHelp(rest))) {
-        console.log(COMMAND_HELP.run);
+        console.log(RUN_HELP);
         return rest.length === 0 ? 1 : 0;
       }
       const [kind, driver, action, ...actionArgs] = rest;
       if (!isKind(kind)) {
-        throw new OneblkError("usage", `unknown kind '${kind}' (known: ${KINDS.join(", ")})`);
+        throw new OneblkError(
+          "usage",
+          `unknown kind ${quoteArg(kind)} (known: ${KINDS.join(", ")})`,
+        );
       }
       if (!driver || !action) {
         throw new OneblkError("usage", "usage: oneblk run <datastore|tm|vmm> <driver> <action>");
       }
+      const { runInvocation } = await import("./runner.ts");
       return await runInvocation(invocation(kind, driver, action, actionArgs));
     }
     case "actions": {
-      const list = listActions();
+      const list = (await import("./registry.ts")).listActions();
       if (rest.includes("--json")) console.log(JSON.stringify(list, null, 2));
       else for (const a of list) console.log(`${a.kind}/${a.driver}/${a.name}`);
       return 0;
@@ -153,8 +158,8 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
   }
   throw new OneblkError(
     "usage",
-    `unknown command '${cmd}' (known: run, actions, install, uninstall, adopt, doctor, gc, ` +
-      "sim, demo, version, help)",
+    `unknown command ${quoteArg(cmd)} (known: run, actions, install, uninstall, adopt, doctor, ` +
+      "gc, sim, demo, version, help)",
   );
 }
 

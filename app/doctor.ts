@@ -114,7 +114,7 @@ export async function doctorMain(argv: string[]): Promise<number> {
   const vmmOverrides = new Set(
     listActions().filter((a) => a.kind === "vmm").map((a) => a.name),
   );
-  const denv = createDoctorEnv({
+  const denv = await createDoctorEnv({
     env,
     remotes: () => inspectRemotes(remotes),
     onedConf: v["oned-conf"],

@@ -49,7 +49,7 @@ export async function gcMain(argv: string[]): Promise<number> {
     : [await one.datastoreInfo(Number(dsArg))];
   const stores = storesOf(datastores, {
     env,
-    hosts: hostRunnerFromEnv(env),
+    hosts: await hostRunnerFromEnv(env),
     one: () => Promise.resolve(one),
   });
   if (dsArg !== undefined && !stores.length) {

@@ -22,8 +22,7 @@
  * actions actually installed (docs/contract.md "oned.conf entries"; the rows come from each
  * add-on's file, lib/addons/).
  */
-import { basename, dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { basename, dirname, join, relative, resolve } from "../lib/path.ts";
 import { OneblkError } from "../lib/errors.ts";
 import { addOn, DRIVERS, VMM_OVERRIDES } from "../lib/addons/index.ts";
 
@@ -135,11 +134,17 @@ const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*$/;
 const OURS_RE = /^oneblk([._-][A-Za-z0-9._-]*)?$/;
 const BACKUP_TAG = ".oneblk-backup-";
 
-/** The binary links point to by default: the compiled program, or the dev launcher. */
+/**
+ * The program links point to by default: the launcher this process was started by (it exports
+ * its own path as ONEBLK_LAUNCHER, whether it runs the bundle or the sources), else the compiled
+ * program, else the launcher beside these sources (`deno run main.ts …`).
+ */
 export function defaultBin(): string {
+  const launcher = Deno.env.get("ONEBLK_LAUNCHER");
+  if (launcher) return launcher;
   const exe = Deno.execPath();
   if (!/^deno(\.exe)?$/.test(basename(exe))) return exe;
-  return fileURLToPath(new URL("../scripts/oneblk", import.meta.url));
+  return decodeURIComponent(new URL("../scripts/oneblk", import.meta.url).pathname);
 }
 
 interface Entry {

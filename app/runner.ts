@@ -3,7 +3,7 @@
  * context, runs it, and reports failure the way the calling oned version shows it.
  */
 import type { Invocation } from "../lib/dispatch.ts";
-import { errorLine, OneblkError } from "../lib/errors.ts";
+import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 import { createContext } from "../lib/context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
 import { checkArity } from "../lib/one/args.ts";
@@ -25,7 +25,9 @@ export function resolve(inv: Invocation) {
       const names = listActions().filter((a) => a.kind === "vmm").map((a) => a.name);
       throw new OneblkError(
         "usage",
-        `unknown vmm action '${inv.driver}/${inv.name}' (known: ${names.join(", ") || "none"})`,
+        `unknown vmm action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
+          names.join(", ") || "none"
+        })`,
       );
     }
     return { def, driver: o.driver };
@@ -33,14 +35,16 @@ export function resolve(inv: Invocation) {
   if (!isDriver(inv.driver)) {
     throw new OneblkError(
       "usage",
-      `unknown ${inv.kind} driver '${inv.driver}' (known: ${DRIVERS.join(", ")})`,
+      `unknown ${inv.kind} driver ${quoteArg(inv.driver)} (known: ${DRIVERS.join(", ")})`,
     );
   }
   const def = findAction(inv.kind, inv.action);
   if (!def) {
     throw new OneblkError(
       "usage",
-      `unknown ${inv.kind} action '${inv.driver}/${inv.name}' (known: ${known(inv.kind)})`,
+      `unknown ${inv.kind} action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
+        known(inv.kind)
+      })`,
     );
   }
   return { def, driver: inv.driver };
@@ -63,19 +67,19 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     Deno.addSignalListener(sig, () => onTerminate(sig));
   }
   const env = Deno.env.toObject();
-  // deno-lint-ignore no-explicit-any
-  const invokedPath = String((globalThis as any).process?.argv0 ?? "");
   let version: OneVersion | string = "7.4.0";
   const started = performance.now();
   let ctx: Awaited<ReturnType<typeof createContext>> | undefined;
   let code = 0;
-  const remotes = findRemotesDir({ env, invokedPath });
+  let runStarted = NaN;
+  const remotes = findRemotesDir({ env, invokedPath: inv.path });
   try {
     version = await readOneVersion(remotes);
     const { def, driver } = resolve(inv);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
-    ctx = createContext(inv, driver, env, version, remotes);
+    ctx = await createContext(inv, driver, env, version, remotes);
+    runStarted = performance.now();
     await mod.run(ctx);
     await ctx.flush();
   } catch (e) {
@@ -88,13 +92,18 @@ export async function runInvocation(inv: Invocation): Promise<number> {
     await ctx?.close();
     const statsFile = env.ONEBLK_STATS_FILE;
     if (statsFile) {
+      const now = performance.now();
+      const tenth = (ms: number) => Math.round(ms * 10) / 10;
       const line = JSON.stringify({
         kind: inv.kind,
         driver: inv.driver,
         action: inv.name,
         ok: code === 0,
-        ms: Math.round((performance.now() - started) * 10) / 10,
+        ms: tenth(now - started),
+        // the action's own work (its run, output and closing), the rest of a call is start-up
+        runMs: Number.isNaN(runStarted) ? 0 : tenth(now - runStarted),
         rest: ctx?.restCalls() ?? 0,
+        restBytes: ctx?.restBytes() ?? 0,
         ssh: ctx?.hostCalls() ?? 0,
         one: ctx?.oneCalls() ?? 0,
       });

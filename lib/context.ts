@@ -1,15 +1,16 @@
 /**
  * What an action sees: its arguments, stdin, the profile, oned, hosts and the store.
  *
- * Everything is created lazily: an action pays only for what it touches.
+ * Everything is created lazily: an action pays only for what it touches, and loads only the code
+ * of what it touches (the XML-RPC client, the store, the host runner of its mode).
  */
 import type { Invocation } from "./dispatch.ts";
 import type { Backend } from "./backend/types.ts";
 import type { HostRunner } from "./host/types.ts";
-import { hostRunnerFromEnv } from "./host/index.ts";
+import { hostRunnerFactory } from "./host/index.ts";
 import { profileFor } from "./addons/index.ts";
 import type { Attrs, Profile } from "./addons/types.ts";
-import { OneClient } from "./one/xmlrpc.ts";
+import type { OneClient } from "./one/xmlrpc.ts";
 import { findRemotesDir, infoLine, type OneVersion } from "./one/output.ts";
 import { processStdin, tmVmId } from "./one/args.ts";
 import { openBackend } from "./backend/index.ts";
@@ -57,19 +58,22 @@ export interface RunnerContext extends ActionContext {
   flush(): Promise<void>;
   close(): Promise<void>;
   restCalls(): number;
+  /** Reply bytes the store clients read (decoded). */
+  restBytes(): number;
   hostCalls(): number;
   oneCalls(): number;
 }
 
 /** Build the context for one invocation. */
-export function createContext(
+export async function createContext(
   inv: Invocation,
   driver: string,
   env: Record<string, string>,
   version: OneVersion | string,
   remotes: string = findRemotesDir({ env }),
-): RunnerContext {
+): Promise<RunnerContext> {
   const profile = profileFor(driver, env);
+  const newHostRunner = await hostRunnerFactory(env);
   const lines: string[] = [];
   const backends = new Map<string, Backend>();
   let stdinText: Promise<string> | undefined;
@@ -97,11 +101,12 @@ export function createContext(
       if (line) Deno.stderr.writeSync(new TextEncoder().encode(line));
     },
     get hosts() {
-      hosts ??= hostRunnerFromEnv(env);
+      hosts ??= newHostRunner();
       return hosts;
     },
     one() {
-      one ??= OneClient.fromEnv({ env }).then((c) => (oneClient = c));
+      one ??= import("./one/xmlrpc.ts").then(({ OneClient }) => OneClient.fromEnv({ env }))
+        .then((c) => (oneClient = c));
       return one;
     },
     backend(ds, p = profile) {
@@ -123,6 +128,7 @@ export function createContext(
       await Promise.all([...backends.values()].map((b) => b.close().catch(() => {})));
     },
     restCalls: () => [...backends.values()].reduce((n, b) => n + b.stats.requests, 0),
+    restBytes: () => [...backends.values()].reduce((n, b) => n + b.stats.bytes, 0),
     hostCalls: () => hosts?.calls ?? 0,
     oneCalls: () => oneClient?.requests ?? 0,
   };

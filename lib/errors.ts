@@ -98,3 +98,16 @@ export function errorLine(e: unknown): string {
   if (e instanceof Error) return oneLine(scrubSecrets(`${e.name}: ${e.message}`));
   return oneLine(scrubSecrets(String(e)));
 }
+
+/** Longest piece of a caller's argument a message quotes. */
+const QUOTE_MAX = 32;
+
+/**
+ * A caller's argument as a message quotes it: control characters escaped, and cut to its first
+ * characters with its length when long. An argument that is not what it should be may be a
+ * whole base64 driver payload (templates, sometimes secrets): never echo it in full.
+ */
+export function quoteArg(arg: string): string {
+  const shown = JSON.stringify(arg.length > QUOTE_MAX ? arg.slice(0, QUOTE_MAX) : arg).slice(1, -1);
+  return arg.length > QUOTE_MAX ? `'${shown}…' (${arg.length} characters)` : `'${shown}'`;
+}

@@ -21,6 +21,7 @@
  * secret is scrubbed from every error text (lib/errors.ts scrubSecrets, also applied here).
  */
 import { OneblkError, registerSecret, scrubSecrets } from "./errors.ts";
+import { after, sleep } from "./timer.ts";
 
 /** How far a failed request got (see the module doc). */
 export type TransportFailure = "refused" | "unreachable" | "lost";
@@ -122,6 +123,16 @@ export function backoffMs(attempt: number, baseMs: number, capMs = Infinity): nu
   return Math.min(capMs, baseMs * 2 ** (attempt - 1));
 }
 
+/**
+ * A reply's body as text (UTF-8, invalid bytes replaced, as `Response.text()`), counting its
+ * decoded size into `stats.bytes`.
+ */
+export async function replyText(res: Response, stats: { bytes: number }): Promise<string> {
+  const body = new Uint8Array(await res.arrayBuffer());
+  stats.bytes += body.length;
+  return new TextDecoder().decode(body);
+}
+
 /** One call's deadline: a signal that aborts when the time is up, for every attempt and wait. */
 export class Deadline {
   /** Aborted when the deadline passes. */
@@ -130,13 +141,13 @@ export class Deadline {
   readonly ms: number;
   /** When the call started (ms since epoch). */
   readonly started = Date.now();
-  readonly #timer: ReturnType<typeof setTimeout>;
+  readonly #cancel: () => void;
 
   constructor(ms: number) {
     const ac = new AbortController();
     this.signal = ac.signal;
     this.ms = ms;
-    this.#timer = setTimeout(() => ac.abort(), ms);
+    this.#cancel = after(ms, () => ac.abort());
   }
 
   /** True once the deadline has passed. */
@@ -151,21 +162,12 @@ export class Deadline {
 
   /** Wait `ms`, or less when the deadline comes first (never rejects). */
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(t);
-        this.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.signal.addEventListener("abort", done, { once: true });
-    });
+    return sleep(ms, this.signal);
   }
 
   /** Stop the timer (call when the call is over). */
   clear(): void {
-    clearTimeout(this.#timer);
+    this.#cancel();
   }
 }
 

@@ -33,6 +33,7 @@ describe("dispatch", () => {
       action: "cp",
       systemTm: "",
       args: ["5"],
+      path: "/var/lib/one/remotes/datastore/linstor_un/cp",
     });
     const tm = fromInvokedPath("/r/tm/linstor/clone.ssh", ["a", "b", "7", "100"]);
     assert.equal(tm?.kind, "tm");
@@ -92,6 +93,17 @@ describe("dispatch", () => {
       assert.notEqual(r.code, 0, args.join(" "));
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
       assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
+    }
+    // A driver payload where a command was expected (argv[0] lost): never echoed in full.
+    const payload = btoa("<DS_DRIVER_ACTION_DATA>" + "x".repeat(300) + "</DS_DRIVER_ACTION_DATA>");
+    for (const args of [[payload, "12"], ["run", payload, "linstor", "cp"]]) {
+      const r = await oneblk(args);
+      assert.equal(r.code, 1);
+      assert.ok(!r.stderr.includes(payload), r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(`'${payload.slice(0, 32)}…' \\(${payload.length} characters\\)`),
+      );
     }
     const bad = await oneblk(["run", "datastore", "linstor", "stat", "3"], "<not base64>");
     assert.equal(bad.code, 1);

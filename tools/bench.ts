@@ -1,60 +1,111 @@
 /**
- * `deno task bench`: how fast and how chatty the driver actions are against the simulators.
+ * `deno task bench`: what the driver costs, in the figures an operator asks about.
  *
- *   deno run -A tools/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]
+ *   deno task bench [--quick] [--samples N] [--volumes 100,1000,10000] [--source]
+ *                   [--sections a,b,…] [--latency-ms N] [--json FILE]
  *
- * Sections (each store request of the simulators is delayed by --latency-ms, default 5):
- *  1. actions: whole VM lives (tools/sim/scenario.ts) per profile, `--iterations` times; per
- *     driver action the median and p95 wall time (process spawn included), the action's own
- *     time, and its REST and ssh calls (from the cluster's stats.jsonl);
- *  2. backend: every Backend interface operation (benchLinstorBackend / benchStorpoolBackend);
- *  3. monitor scaling: datastore monitor (image DS) and tm monitor (system DS, per-VM disk
- *     usage) with 10 / 1,000 / 5,000 VM disk volumes in the store; the REST calls must not grow
- *     with the volume count (reported, not asserted);
- *  4. concurrency: 15 concurrent operations (oned's default `-t 15`), throughput and errors;
- *  5. simulator scale: the LINSTOR simulator itself with 10,000 resource definitions created
- *     through REST (spawn), filtered `GET /v1/view/resources` at that size and a restart
- *     (benchLinstorScale; targets: create < 60 s, filtered listing < 300 ms);
- *  6. backups: full vs incremental backup of a 1 GiB disk with 1% changed (tools/bench/backup.ts).
+ * Every figure of a process is measured whole (python3's wait4 through tools/bench/rusage.py:
+ * wall time, CPU of the process and the host commands it waited for, peak RSS), and set beside
+ * a bare `deno run` of an empty file measured in the same run, alternately, so that ratios hold
+ * on a noisy machine. The report states the machine, the load, and the runtime mode (bundle or
+ * sources, deno flags) of every figure; `--source` runs the sources instead of the bundle, and
+ * ONEBLK_DENO_FLAGS in the environment replaces the flags of scripts/deno-flags.
  *
- * `--quick` runs a short version (fewer steps, one iteration, 10 / 200 volumes, one
- * concurrent batch, 1,000 definitions in the simulator, a 128 MiB disk on linstor only for
- * backups). This is a benchmark: it reports numbers and never fails on timings; the
- * exit code is 1 only when something could not run at all.
+ * Sections (`--sections` picks some; the JSON document has one key per section):
+ *  startup      `oneblk version` through the launcher, bundle and sources;
+ *  hot          the hot actions (stat, monitor, rm, ln, mv, delete, premigrate, postmigrate)
+ *               replayed `--samples` times on zero-latency simulators with simulated hosts:
+ *               wall, CPU, peak RSS (median, p95), start-up share, REST calls and bytes, ssh
+ *               and oned calls;
+ *  lifecycle    every driver action of a whole VM life per profile (`--latency-ms` per store
+ *               request, default 5);
+ *  backend      every Backend operation against each simulator;
+ *  monitor      datastore and tm monitor, with and without per-VM disks, at 100 / 1,000 /
+ *               10,000 volumes: time, memory, REST calls, bytes read and on the wire;
+ *  concurrency  15 concurrent instantiate and terminate (oned's `-t 15`): throughput, errors,
+ *               summed RSS and PSS of the driver processes;
+ *  throughput   a 1 GiB image imported (datastore cp) and cloned (tm clone), MiB/s;
+ *  simscale     the LINSTOR simulator itself with 10,000 resource definitions (1,000 with
+ *               `--quick`): spawn through REST, filtered `GET /v1/view/resources`, restart;
+ *  backup       full vs incremental backup of a 1 GiB disk with 1% changed (tools/bench/backup.ts);
+ *  and the sections other parts of the project add (EXTENSIONS below).
+ *
+ * `--quick` is a short version (5 samples, 100 volumes, 15 operations, 64 MiB). It reports;
+ * it never fails on a timing. Exit code 1 only when a section could not run at all.
  */
 import { parseArgs } from "node:util";
-import { join } from "node:path";
-import { startCluster } from "./sim/cluster.ts";
-import type { Cluster } from "./sim/cluster.ts";
 import { Lifecycle, unsupportedReason } from "./sim/scenario.ts";
-import {
-  type DriverCall,
-  type ProfileName,
-  PROFILES,
-  ScriptedOned,
-} from "./sim/oned/scripted_oned.ts";
-import { benchLinstorBackend, benchLinstorScale, type ScaleRow } from "./sim/linstor/bench.ts";
+import { type DriverCall, type ProfileName, PROFILES } from "./sim/oned/scripted_oned.ts";
+import { benchLinstorBackend, benchLinstorScale } from "./sim/linstor/bench.ts";
 import { benchStorpoolBackend } from "./sim/storpool/bench.ts";
-import { openBackend } from "../lib/backend/index.ts";
-import { hostRunnerFromEnv } from "../lib/host/index.ts";
-import { OneClient } from "../lib/one/xmlrpc.ts";
+import { benchBackups } from "./bench/backup.ts";
 import { errorLine } from "../lib/errors.ts";
-import { type BackupRow, benchBackups, renderBackupRows } from "./bench/backup.ts";
+import {
+  Bare,
+  canMeter,
+  loadAverage,
+  log,
+  type Machine,
+  machine,
+  type ProcessFigures,
+  type RuntimeMode,
+  runtimeMode,
+  type Stat,
+  stat,
+} from "./bench/measure.ts";
+import { benchHot, benchStartup, type HotRow, type StartupRow } from "./bench/hot.ts";
+import { benchMonitor, type MonitorRow } from "./bench/monitor.ts";
+import {
+  benchConcurrency,
+  benchThroughput,
+  type ConcurrencyRow,
+  type ThroughputRow,
+} from "./bench/load.ts";
 
-/** Per driver action timings of the lifecycle section. */
-export interface ActionRow {
+/**
+ * A section another part of the project adds: its own module, one line in EXTENSIONS. Its rows
+ * are flat objects (one table column per key) and land in the JSON under `extensions.<id>`.
+ */
+export interface BenchExtension {
+  id: string;
+  title: string;
+  run(
+    o: { quick: boolean; env: Record<string, string>; latencyMs: number },
+  ): Promise<Record<string, unknown>[]>;
+}
+
+/** Sections added by other parts of the project. */
+const EXTENSIONS: BenchExtension[] = [
+  {
+    id: "simscale",
+    title: "simulator scale: the LINSTOR simulator itself (definitions spawned through REST, " +
+      "filtered listings, restart; targets: create < 60 s, filtered listing < 300 ms)",
+    run: async ({ quick }) =>
+      (await benchLinstorScale({ count: quick ? 1000 : 10000 })).map((r) => ({ ...r })),
+  },
+  {
+    id: "backup",
+    title: "backups: full vs incremental (one 1 GiB disk, 1% changed; --quick: 128 MiB, " +
+      "LINSTOR only): wall ms of onevm backup and of tm prebackup, bytes stored",
+    run: async ({ quick, latencyMs }) =>
+      (await benchBackups(latencyMs, quick, quick ? ["linstor"] : undefined)).map((r) => ({
+        ...r,
+      })),
+  },
+];
+
+/** Per driver action of the lifecycle section. */
+export interface LifecycleRow {
   profile: ProfileName;
   /** `kind/script`, e.g. `tm/clone`, `vmm/save_linstor`. */
   action: string;
-  n: number;
-  wallMedianMs: number;
-  wallP95Ms: number;
-  actionMedianMs: number;
-  actionP95Ms: number;
-  restMedian: number;
-  restMax: number;
-  sshMedian: number;
-  sshMax: number;
+  wallMs: Stat;
+  cpuMs: Stat;
+  peakMiB: Stat;
+  actionMs: Stat;
+  rest: number;
+  ssh: number;
+  one: number;
   errors: number;
 }
 
@@ -67,108 +118,142 @@ export interface BackendRow {
   rest: number;
 }
 
-/** One monitor run at a given volume count. */
-export interface MonitorRow {
-  profile: ProfileName;
-  volumes: number;
-  /** `datastore/monitor` (image DS) or `tm/monitor` (system DS with per-VM disk usage). */
-  action: string;
-  wallMs: number;
-  actionMs: number;
-  rest: number;
-  ssh: number;
-  ok: boolean;
-}
-
-/** One concurrent batch. */
-export interface ConcurrencyRow {
-  profile: ProfileName;
-  operation: string;
-  operations: number;
-  concurrency: number;
-  driverCalls: number;
-  wallMs: number;
-  /** Driver calls per second. */
-  throughput: number;
-  errors: number;
-  rest: number;
-  ssh: number;
-}
-
 /** The JSON document written by --json. */
 export interface BenchReport {
   meta: {
-    latencyMs: number;
-    iterations: number;
-    quick: boolean;
     date: string;
-    deno: string;
-    skippedSteps: string[];
+    machine: Machine;
+    /** How the launcher ran oneblk for every figure of this report. */
+    runtime: RuntimeMode;
+    /** Not measurable here: a compiled binary needs Deno's runtime download. */
+    compiled: string;
+    quick: boolean;
+    samples: number;
+    latencyMs: number;
+    /** The bare `deno run` of an empty file, medians over every sample of the run. */
+    bare: { n: number; wallMs: number; cpuMs: number; peakMiB: number };
+    skipped: string[];
   };
-  actions: ActionRow[];
-  backend: BackendRow[];
-  monitorScaling: MonitorRow[];
-  /** `<profile> <action>` → true when the REST calls were the same at every volume count. */
-  monitorRestConstant: Record<string, boolean>;
-  concurrency: ConcurrencyRow[];
-  /** The LINSTOR simulator at scale. */
-  simScale: ScaleRow[];
-  /** Full vs incremental backup of one disk with 1% changed (tools/bench/backup.ts). */
-  backups: BackupRow[];
+  startup?: StartupRow[];
+  hot?: HotRow[];
+  lifecycle?: LifecycleRow[];
+  backend?: BackendRow[];
+  monitor?: MonitorRow[];
+  concurrency?: ConcurrencyRow[];
+  throughput?: ThroughputRow[];
+  extensions: Record<string, Record<string, unknown>[]>;
+  /** Issue 15's targets against this run's figures (only those whose sections ran). */
+  targets?: TargetRow[];
 }
 
-const MiB = 1024 * 1024;
-
-function quantile(values: number[], q: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (!s.length) return 0;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+/** One performance target and how this run did against it. */
+export interface TargetRow {
+  target: string;
+  /** The figure compared (the worst row when several are). */
+  measured: string;
+  met: boolean;
+  /** Rows that missed it. */
+  missed: string[];
 }
 
-function r2(n: number): number {
-  return Math.round(n * 100) / 100;
+/** Start-up ≤ 2× bare, hot actions ≤ 3.5× bare, ≤ 40 MiB, monitors at 10,000 volumes. */
+export function checkTargets(r: BenchReport): TargetRow[] {
+  const out: TargetRow[] = [];
+  const row = (target: string, rows: [string, number][], limit: number, unit: string) => {
+    if (!rows.length) return;
+    const worst = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
+    const missed = rows.filter(([, v]) => !(v <= limit)).map(([n, v]) =>
+      `${n} ${v.toFixed(2)}${unit}`
+    );
+    out.push({
+      target,
+      measured: `worst ${worst[0]} ${worst[1].toFixed(2)}${unit}`,
+      met: missed.length === 0,
+      missed,
+    });
+  };
+  const version = r.startup?.find((s) => s.mode === "bundle");
+  if (version) {
+    row(
+      "start-up (oneblk version, bundle, launcher) wall ≤ 2× bare",
+      [
+        ["version", version.wallRatio],
+      ],
+      2,
+      "×",
+    );
+  }
+  if (r.hot) {
+    const name = (h: HotRow) => `${h.profile} ${h.action}`;
+    row("hot action wall median ≤ 3.5× bare", r.hot.map((h) => [name(h), h.wallRatio]), 3.5, "×");
+    row(
+      "hot action peak RSS median ≤ 40 MiB",
+      r.hot.map((h) => [name(h), h.peakMiB.median]),
+      40,
+      " MiB",
+    );
+  }
+  const big = r.monitor?.filter((m) => m.volumes >= 10000) ?? [];
+  if (big.length) {
+    const name = (m: MonitorRow) => `${m.profile} ${m.action}`;
+    row(
+      "monitor at 10,000 volumes: action time < 300 ms",
+      big.map((m) => [name(m), m.actionMs.median]),
+      300,
+      " ms",
+    );
+    row(
+      "monitor at 10,000 volumes: < 10 MB transferred",
+      big.map((m) => [name(m), m.wireMB ?? m.readMB]),
+      10,
+      " MB",
+    );
+  }
+  return out;
 }
 
-function log(line: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(line + "\n"));
-}
+const SECTIONS = [
+  "startup",
+  "hot",
+  "lifecycle",
+  "backend",
+  "monitor",
+  "concurrency",
+  "throughput",
+] as const;
 
 // ---------------------------------------------------------------------------------------------
-// 1. actions
+// lifecycle
 
-const QUICK_STEPS = [
-  "register-raw",
-  "register-qcow2",
-  "datablock",
-  "monitor",
-  "instantiate",
-  "live-migrate",
-  "terminate",
-];
+const QUICK_STEPS = ["register-raw", "register-qcow2", "datablock", "monitor", "instantiate"];
 
 /** Every lifecycle step except the deliberate failure (the bench measures normal paths). */
 const FULL_STEPS = new Lifecycle({ profile: "linstor" }).steps().map((s) => s.id)
   .filter((id) => id !== "stat-failure");
 
-async function benchActions(
+async function benchLifecycle(
   latencyMs: number,
-  iterations: number,
   quick: boolean,
+  env: Record<string, string>,
   skipped: string[],
-): Promise<ActionRow[]> {
-  const calls = new Map<string, { profile: ProfileName; calls: DriverCall[] }>();
-  const one = async (profile: ProfileName) => {
-    const life = new Lifecycle({ profile, latencyMs, only: quick ? QUICK_STEPS : FULL_STEPS });
+): Promise<LifecycleRow[]> {
+  const rows: LifecycleRow[] = [];
+  for (const profile of PROFILES) {
+    log(`lifecycle: ${profile}`);
+    const life = new Lifecycle({
+      profile,
+      latencyMs,
+      only: quick ? QUICK_STEPS : FULL_STEPS,
+      meter: true,
+      env,
+    });
     await life.start();
     try {
       for (const step of life.steps()) {
         const missing = life.missing(step);
         const unsup = unsupportedReason(life, step);
         if (missing.length || unsup) {
-          const why = unsup ?? `missing ${missing.join(", ")}`;
-          if (!skipped.includes(`${profile}/${step.id}: ${why}`)) {
-            skipped.push(`${profile}/${step.id}: ${why}`);
-          }
+          skipped.push(`${profile}/${step.id}: ${unsup ?? `missing ${missing.join(", ")}`}`);
           continue;
         }
         try {
@@ -181,36 +266,27 @@ async function benchActions(
     } finally {
       await life.close();
     }
+    const by = new Map<string, DriverCall[]>();
     for (const c of life.oned.calls) {
-      const key = `${profile} ${c.kind}/${c.script}`;
-      const e = calls.get(key) ?? { profile, calls: [] };
-      e.calls.push(c);
-      calls.set(key, e);
+      const key = `${c.kind}/${c.script}`;
+      by.set(key, [...(by.get(key) ?? []), c]);
     }
-  };
-  for (let i = 0; i < iterations; i++) {
-    log(`actions: iteration ${i + 1}/${iterations}`);
-    if (quick) await Promise.all(PROFILES.map(one));
-    else for (const p of PROFILES) await one(p);
-  }
-  const rows: ActionRow[] = [];
-  for (const [key, { profile, calls: cs }] of calls) {
-    const withStats = cs.filter((c) => c.stats);
-    const pick = (f: (c: DriverCall) => number) => withStats.map(f);
-    rows.push({
-      profile,
-      action: key.slice(key.indexOf(" ") + 1),
-      n: cs.length,
-      wallMedianMs: r2(quantile(cs.map((c) => c.wallMs), 0.5)),
-      wallP95Ms: r2(quantile(cs.map((c) => c.wallMs), 0.95)),
-      actionMedianMs: r2(quantile(pick((c) => c.stats!.ms), 0.5)),
-      actionP95Ms: r2(quantile(pick((c) => c.stats!.ms), 0.95)),
-      restMedian: quantile(pick((c) => c.stats!.rest), 0.5),
-      restMax: Math.max(0, ...pick((c) => c.stats!.rest)),
-      sshMedian: quantile(pick((c) => c.stats!.ssh), 0.5),
-      sshMax: Math.max(0, ...pick((c) => c.stats!.ssh)),
-      errors: cs.filter((c) => !c.ok).length,
-    });
+    for (const [action, cs] of by) {
+      const st = cs.map((c) => c.stats).filter((s) => !!s);
+      const use = cs.map((c) => c.usage).filter((u) => !!u);
+      rows.push({
+        profile,
+        action,
+        wallMs: stat(cs.map((c) => c.usage?.wallMs ?? c.wallMs)),
+        cpuMs: stat(use.map((u) => u!.userMs + u!.sysMs)),
+        peakMiB: stat(use.map((u) => u!.maxrssKiB / 1024)),
+        actionMs: stat(st.map((s) => s!.ms)),
+        rest: stat(st.map((s) => s!.rest)).median,
+        ssh: stat(st.map((s) => s!.ssh)).median,
+        one: stat(st.map((s) => s!.one)).median,
+        errors: cs.filter((c) => !c.ok).length,
+      });
+    }
   }
   return rows.sort((a, b) =>
     a.profile.localeCompare(b.profile) || a.action.localeCompare(b.action)
@@ -218,7 +294,7 @@ async function benchActions(
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. backend
+// backend
 
 async function benchBackend(latencyMs: number, iterations: number): Promise<BackendRow[]> {
   log("backend: LINSTOR");
@@ -232,238 +308,6 @@ async function benchBackend(latencyMs: number, iterations: number): Promise<Back
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. monitor scaling
-
-function volatileName(profile: ScriptedOned["profile"], vm: number): string {
-  return profile.volatileVolume(vm, 0, "raw");
-}
-
-/** Create one VM-disk volume per store through the Backend: the template of the others. */
-async function templateVolumes(c: Cluster): Promise<void> {
-  for (const name of ["linstor", "storpool"] as const) {
-    const s = new ScriptedOned(c, { profile: name });
-    const ds = s.datastore(s.systemDs);
-    const be = openBackend(s.profile.store(ds.template, ds.id), {
-      env: c.env,
-      hosts: hostRunnerFromEnv(c.env),
-      one: () => OneClient.fromEnv({ env: c.env }),
-    });
-    try {
-      await be.createVolume(volatileName(s.profile, 100000), 4, {
-        placement: s.profile.placement(ds.template, ds.id),
-        props: s.profile.diskProps(100000, 0, ds.id),
-      });
-    } finally {
-      await be.close();
-    }
-  }
-}
-
-/** Copy the StorPool template volume `count - 1` times in a stopped simulator's state file. */
-async function seedStorpoolState(
-  root: string,
-  tpl: string,
-  count: number,
-  px: (vm: number) => string,
-) {
-  const file = join(root, "storpool", "state.json");
-  const st = JSON.parse(await Deno.readTextFile(file));
-  const base = st.volumes[tpl];
-  if (!base) throw new Error(`StorPool template volume ${tpl} not found in ${file}`);
-  for (let i = 1; i < count; i++) {
-    const vm = 100000 + i;
-    const id = st.nextId++;
-    st.volumes[px(vm)] = {
-      ...base,
-      name: px(vm),
-      globalId: `s.b.${id.toString(36)}`,
-      visibleVolumeId: id,
-      tags: { ...base.tags, nvm: String(vm) },
-    };
-  }
-  await Deno.writeTextFile(file, JSON.stringify(st));
-}
-
-/** Copy the LINSTOR template resource `count - 1` times in the running simulator's state. */
-function seedLinstor(c: Cluster, tpl: string, count: number, name: (vm: number) => string) {
-  const ctl = c.linstor.controller;
-  const base = ctl.rd(tpl);
-  if (!base) throw new Error(`LINSTOR template resource ${tpl} not found`);
-  for (let i = 1; i < count; i++) {
-    const vm = 100000 + i;
-    const rd = structuredClone(base);
-    rd.name = name(vm);
-    rd.uuid = crypto.randomUUID();
-    rd.port = ctl.state.nextPort++;
-    rd.props = { ...rd.props, "Aux/one/VM_ID": String(vm) };
-    for (const vd of rd.vds) {
-      vd.minor = ctl.state.nextMinor++;
-      vd.uuid = crypto.randomUUID();
-    }
-    for (const r of rd.rscs) r.uuid = crypto.randomUUID();
-    ctl.state.rds.push(rd);
-  }
-}
-
-async function benchMonitor(
-  latencyMs: number,
-  counts: number[],
-): Promise<{ rows: MonitorRow[]; constant: Record<string, boolean> }> {
-  const rows: MonitorRow[] = [];
-  for (const n of counts) {
-    log(`monitor scaling: ${n} volumes`);
-    const root = await Deno.makeTempDir({ prefix: "oneblk-bench-mon-" });
-    try {
-      const c1 = await startCluster({ root, latencyMs: 0 });
-      const sp = new ScriptedOned(c1, { profile: "storpool" });
-      const ls = new ScriptedOned(c1, { profile: "linstor" });
-      await templateVolumes(c1);
-      await c1.stop();
-      await seedStorpoolState(
-        root,
-        volatileName(sp.profile, 100000),
-        n,
-        (vm) => volatileName(sp.profile, vm),
-      );
-      const c = await startCluster({ root, latencyMs: 0 });
-      try {
-        seedLinstor(c, volatileName(ls.profile, 100000), n, (vm) => volatileName(ls.profile, vm));
-        c.linstor.setLatency(latencyMs);
-        if (latencyMs > 0) c.storpool.addFault({ method: "*", delayMs: latencyMs });
-        for (const profile of ["linstor", "storpool"] as const) {
-          const s = new ScriptedOned(c, { profile });
-          await s.prepare();
-          for (
-            const [action, ds, vmDisks] of [
-              ["datastore/monitor", s.imageDs, false],
-              ["tm/monitor", s.systemDs, true],
-            ] as const
-          ) {
-            const runs: DriverCall[] = [];
-            for (let k = 0; k < 3; k++) {
-              try {
-                await s.monitorDatastore(ds, { vmDisks });
-              } catch (e) {
-                log(`  ${profile} ${action} (${n}): ${errorLine(e)}`);
-              }
-              runs.push(s.calls.at(-1)!);
-            }
-            const mid = runs.sort((a, b) => a.wallMs - b.wallMs)[1];
-            rows.push({
-              profile,
-              volumes: n,
-              action,
-              wallMs: r2(mid.wallMs),
-              actionMs: r2(mid.stats?.ms ?? NaN),
-              rest: mid.stats?.rest ?? NaN,
-              ssh: mid.stats?.ssh ?? NaN,
-              ok: runs.every((r) => r.ok),
-            });
-          }
-        }
-      } finally {
-        await c.stop();
-      }
-    } finally {
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-    }
-  }
-  const constant: Record<string, boolean> = {};
-  for (const r of rows) {
-    const key = `${r.profile} ${r.action}`;
-    const first = rows.find((x) => `${x.profile} ${x.action}` === key)!;
-    constant[key] = (constant[key] ?? true) && r.rest === first.rest && r.ok;
-  }
-  return { rows, constant };
-}
-
-// ---------------------------------------------------------------------------------------------
-// 4. concurrency
-
-async function pool<T>(n: number, width: number, fn: (i: number) => Promise<T>) {
-  let next = 0;
-  let errors = 0;
-  await Promise.all(Array.from({ length: Math.min(width, n) }, async () => {
-    while (next < n) {
-      const i = next++;
-      try {
-        await fn(i);
-      } catch (e) {
-        errors++;
-        log(`  concurrent operation ${i}: ${errorLine(e)}`);
-      }
-    }
-  }));
-  return errors;
-}
-
-async function statsSince(c: Cluster, from: number) {
-  const lines = (await c.stats()).slice(from);
-  return {
-    count: lines.length,
-    rest: lines.reduce((n, l) => n + l.rest, 0),
-    ssh: lines.reduce((n, l) => n + l.ssh, 0),
-  };
-}
-
-async function benchConcurrency(
-  latencyMs: number,
-  quick: boolean,
-  profiles: ProfileName[],
-): Promise<ConcurrencyRow[]> {
-  const width = 15;
-  const ops = quick ? 15 : 45;
-  const rows: ConcurrencyRow[] = [];
-  for (const profile of profiles) {
-    log(`concurrency: ${profile}, ${ops} operations, ${width} at a time`);
-    const s = await ScriptedOned.start({ profile, latencyMs });
-    try {
-      const src = join(s.cluster.root, "bench.raw");
-      await Deno.writeFile(src, new Uint8Array(4 * MiB).fill(7));
-      const img = await s.registerImage({ name: "bench", path: src });
-      const hosts = ["bravo", "charlie", "delta"];
-      const vms: number[] = [];
-      const phase = async (operation: string, fn: (i: number) => Promise<void>) => {
-        const from = (await s.cluster.stats()).length;
-        const t0 = performance.now();
-        const errors = await pool(ops, width, fn);
-        const wallMs = performance.now() - t0;
-        const st = await statsSince(s.cluster, from);
-        rows.push({
-          profile,
-          operation,
-          operations: ops,
-          concurrency: width,
-          driverCalls: st.count,
-          wallMs: r2(wallMs),
-          throughput: r2(st.count / (wallMs / 1000)),
-          errors,
-          rest: st.rest,
-          ssh: st.ssh,
-        });
-      };
-      await phase("instantiate (tm clone)", async (i) => {
-        const vm = await s.instantiate({
-          host: hosts[i % hosts.length],
-          disks: [{ image: img.id }],
-          context: false,
-        });
-        vms.push(vm.id);
-      });
-      if (!quick) {
-        const list = [...vms];
-        await phase("terminate (tm delete)", async (i) => {
-          if (list[i] !== undefined) await s.terminate(list[i]);
-        });
-      }
-    } finally {
-      await s.close();
-    }
-  }
-  return rows;
-}
-
-// ---------------------------------------------------------------------------------------------
 // output
 
 function table(head: string[], rows: (string | number)[][]): string {
@@ -474,109 +318,207 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), w.map((n) => "─".repeat(n)).join("  "), ...cells.map(line)].join("\n");
 }
 
+const f0 = (n: number) => Number.isFinite(n) ? n.toFixed(0) : "-";
+const f1 = (n: number) => Number.isFinite(n) ? n.toFixed(1) : "-";
+const f2 = (n: number) => Number.isFinite(n) ? n.toFixed(2) : "-";
+const pct = (n: number) => Number.isFinite(n) ? `${Math.round(n * 100)} %` : "-";
+
+/** The process columns: wall, CPU, peak with their ratios to the bare runtime. */
+function procCells(p: ProcessFigures): string[] {
+  return [
+    `${f0(p.wallMs.median)} / ${f0(p.wallMs.p95)}`,
+    `${f2(p.wallRatio)}×`,
+    `${f0(p.cpuMs.median)} / ${f0(p.cpuMs.p95)}`,
+    `${f2(p.cpuRatio)}×`,
+    `${f1(p.peakMiB.median)} / ${f1(p.peakMiB.p95)}`,
+  ];
+}
+const PROC_HEAD = ["wall ms med/p95", "×bare", "cpu ms med/p95", "×bare", "peak MiB med/p95"];
+
 /** Render the whole report as text tables. */
 export function renderReport(r: BenchReport): string {
-  const out: string[] = [];
-  out.push(
-    `oneblk benchmark: latency ${r.meta.latencyMs} ms per store request, ` +
-      `${r.meta.iterations} iteration(s)${r.meta.quick ? " (quick)" : ""}`,
-    "",
-    "1. driver actions (wall = spawn + run; action = the action's own time)",
-    table(
-      [
-        "profile",
-        "action",
-        "n",
-        "wall med",
-        "wall p95",
-        "act med",
-        "act p95",
-        "REST med",
-        "REST max",
-        "ssh med",
-        "ssh max",
-        "err",
-      ],
-      r.actions.map((a) => [
-        a.profile,
-        a.action,
-        a.n,
-        a.wallMedianMs.toFixed(0),
-        a.wallP95Ms.toFixed(0),
-        a.actionMedianMs.toFixed(0),
-        a.actionP95Ms.toFixed(0),
-        a.restMedian,
-        a.restMax,
-        a.sshMedian,
-        a.sshMax,
-        a.errors,
-      ]),
-    ),
-    "",
-    "2. backend interface",
-    table(
-      ["store", "op", "median ms", "p95 ms", "REST"],
-      r.backend.map((b) => [b.store, b.op, b.medianMs.toFixed(1), b.p95Ms.toFixed(1), b.rest]),
-    ),
-    "",
-    "3. monitor scaling",
-    table(
-      ["profile", "action", "volumes", "wall ms", "action ms", "REST", "ssh", "ok"],
-      r.monitorScaling.map((m) => [
-        m.profile,
-        m.action,
-        m.volumes,
-        m.wallMs.toFixed(0),
-        Number.isFinite(m.actionMs) ? m.actionMs.toFixed(0) : "-",
-        Number.isFinite(m.rest) ? m.rest : "-",
-        Number.isFinite(m.ssh) ? m.ssh : "-",
-        m.ok ? "yes" : "NO",
-      ]),
-    ),
-    ...Object.entries(r.monitorRestConstant).map(([k, v]) =>
-      `  ${k}: REST calls ${v ? "constant" : "NOT constant"} across volume counts`
-    ),
-    "",
-    "4. concurrency (oned -t 15)",
-    table(
-      [
-        "profile",
-        "operation",
-        "ops",
-        "width",
-        "calls",
-        "wall ms",
-        "calls/s",
-        "errors",
-        "REST",
-        "ssh",
-      ],
-      r.concurrency.map((c) => [
-        c.profile,
-        c.operation,
-        c.operations,
-        c.concurrency,
-        c.driverCalls,
-        c.wallMs.toFixed(0),
-        c.throughput.toFixed(1),
-        c.errors,
-        c.rest,
-        c.ssh,
-      ]),
-    ),
-  );
-  out.push(
-    "",
-    "5. simulator scale (LINSTOR simulator, no added latency)",
-    table(
-      ["op", "definitions", "ms", "requests", "items"],
-      r.simScale.map((x) => [x.op, x.definitions, x.ms.toFixed(1), x.requests, x.items]),
-    ),
-  );
-  if (r.meta.skippedSteps.length) {
-    out.push("", "skipped (actions not implemented):", ...r.meta.skippedSteps.map((s) => `  ${s}`));
+  const m = r.meta;
+  const out: string[] = [
+    `oneblk benchmark, ${m.date}`,
+    `machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ` +
+    `Linux ${m.machine.kernel}; load ${m.machine.loadStart} → ${m.machine.loadEnd ?? "?"}`,
+    `runtime: deno ${m.machine.deno} (V8 ${m.machine.v8}), oneblk from the ${m.runtime.mode}` +
+    ` through scripts/oneblk, flags: ${m.runtime.flags.join(" ") || "none"}; compiled: ` +
+    m.compiled,
+    `bare runtime (deno run of an empty file, ${m.bare.n} samples): wall ${m.bare.wallMs} ms, ` +
+    `cpu ${m.bare.cpuMs} ms, peak ${m.bare.peakMiB} MiB`,
+    `samples per row: ${m.samples}${m.quick ? " (quick)" : ""}; p95 is the maximum below 20`,
+  ];
+  if (r.startup) {
+    out.push(
+      "",
+      "start-up: oneblk version through the launcher",
+      table(["mode", ...PROC_HEAD], r.startup.map((s) => [s.mode, ...procCells(s)])),
+    );
   }
-  out.push("", renderBackupRows(r.backups, table));
+  if (r.hot) {
+    out.push(
+      "",
+      "hot actions, replayed (zero-latency simulators, simulated hosts)",
+      table(
+        ["profile", "action", ...PROC_HEAD, "start-up", "REST", "REST KiB", "ssh", "oned", "err"],
+        r.hot.map((h) => [
+          h.profile,
+          h.action,
+          ...procCells(h),
+          pct(h.startupShare),
+          h.rest,
+          f1(h.restKiB),
+          h.ssh,
+          h.one,
+          h.errors,
+        ]),
+      ),
+    );
+  }
+  if (r.lifecycle) {
+    out.push(
+      "",
+      `every action of a VM life (${m.latencyMs} ms per store request)`,
+      table(
+        [
+          "profile",
+          "action",
+          "n",
+          "wall ms med/p95",
+          "cpu ms",
+          "peak MiB",
+          "REST",
+          "ssh",
+          "oned",
+          "err",
+        ],
+        r.lifecycle.map((a) => [
+          a.profile,
+          a.action,
+          a.wallMs.n,
+          `${f0(a.wallMs.median)} / ${f0(a.wallMs.p95)}`,
+          f0(a.cpuMs.median),
+          f1(a.peakMiB.median),
+          a.rest,
+          a.ssh,
+          a.one,
+          a.errors,
+        ]),
+      ),
+    );
+  }
+  if (r.backend) {
+    out.push(
+      "",
+      `backend interface (${m.latencyMs} ms per store request)`,
+      table(
+        ["store", "op", "median ms", "p95 ms", "REST"],
+        r.backend.map((b) => [b.store, b.op, f1(b.medianMs), f1(b.p95Ms), b.rest]),
+      ),
+    );
+  }
+  if (r.monitor) {
+    out.push(
+      "",
+      "monitoring at scale (zero-latency simulators; MB = 10^6 bytes)",
+      table(
+        [
+          "profile",
+          "action",
+          "volumes",
+          "wall ms med",
+          "action ms med",
+          "cpu ms",
+          "peak MiB",
+          "REST",
+          "read MB",
+          "wire MB",
+          "ok",
+        ],
+        r.monitor.map((x) => [
+          x.profile,
+          x.action,
+          x.volumes,
+          f0(x.wallMs.median),
+          f0(x.actionMs.median),
+          f0(x.cpuMs.median),
+          f1(x.peakMiB.median),
+          x.rest,
+          f2(x.readMB),
+          x.wireMB === null ? "-" : f2(x.wireMB),
+          x.ok ? "yes" : "NO",
+        ]),
+      ),
+    );
+  }
+  if (r.concurrency) {
+    out.push(
+      "",
+      "15 concurrent operations (oned -t 15; memory: all driver processes at their peak)",
+      table(
+        [
+          "profile",
+          "operation",
+          "ops",
+          "calls",
+          "wall ms",
+          "calls/s",
+          "errors",
+          "procs",
+          "Σ RSS MiB",
+          "Σ PSS MiB",
+        ],
+        r.concurrency.map((c) => [
+          c.profile,
+          c.operation,
+          c.operations,
+          c.driverCalls,
+          f0(c.wallMs),
+          f1(c.throughput),
+          c.errors,
+          c.memory.processes,
+          f0(c.memory.rssMiB),
+          f0(c.memory.pssMiB),
+        ]),
+      ),
+    );
+  }
+  if (r.throughput) {
+    out.push(
+      "",
+      "big images",
+      table(
+        ["profile", "operation", "MiB", "wall ms", "MiB/s", "ok"],
+        r.throughput.map((t) => [
+          t.profile,
+          t.operation,
+          t.MiB,
+          f0(t.wallMs),
+          f1(t.MiBps),
+          t.ok ? "yes" : "NO",
+        ]),
+      ),
+    );
+  }
+  for (const ext of EXTENSIONS) {
+    const rows = r.extensions[ext.id];
+    if (!rows?.length) continue;
+    const head = Object.keys(rows[0]);
+    out.push(
+      "",
+      ext.title,
+      table(head, rows.map((x) => head.map((k) => String(x[k] ?? "-")))),
+    );
+  }
+  if (r.targets?.length) {
+    out.push("", "targets (issue 15; ratios to the bare runtime of this run)");
+    for (const t of r.targets) {
+      out.push(`  ${t.met ? "met   " : "MISSED"}  ${t.target}: ${t.measured}`);
+      if (!t.met) out.push(`          missed by: ${t.missed.join(", ")}`);
+    }
+  }
+  if (m.skipped.length) out.push("", "skipped:", ...m.skipped.map((s) => `  ${s}`));
   return out.join("\n");
 }
 
@@ -586,8 +528,11 @@ export async function benchMain(args: string[]): Promise<number> {
     args,
     options: {
       "latency-ms": { type: "string", default: "5" },
-      iterations: { type: "string" },
+      samples: { type: "string" },
+      volumes: { type: "string" },
+      sections: { type: "string" },
       quick: { type: "boolean", default: false },
+      source: { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -595,54 +540,110 @@ export async function benchMain(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "deno run -A tools/bench.ts [--latency-ms N] [--iterations N] [--quick] [--json FILE]",
+      "deno task bench [--quick] [--samples N] [--volumes 100,1000,10000] [--source]\n" +
+        `                [--sections ${
+          [...SECTIONS, ...EXTENSIONS.map((e) => e.id)].join(",")
+        }]\n` +
+        "                [--latency-ms N] [--json FILE]",
     );
     return 0;
   }
-  const latencyMs = Number(values["latency-ms"]);
   const quick = values.quick === true;
-  const iterations = Number(values.iterations ?? (quick ? 1 : 3));
+  const latencyMs = Number(values["latency-ms"]);
+  const samples = Number(values.samples ?? (quick ? 5 : 20));
+  const volumes = (values.volumes ?? (quick ? "100" : "100,1000,10000")).split(",").map(Number);
+  const known = [...SECTIONS, ...EXTENSIONS.map((e) => e.id)] as string[];
+  const wanted = values.sections?.split(",") ?? known;
+  const bad = wanted.filter((s) => !known.includes(s));
   if (
-    !Number.isFinite(latencyMs) || latencyMs < 0 || !Number.isInteger(iterations) || iterations < 1
+    !Number.isFinite(latencyMs) || latencyMs < 0 || !Number.isInteger(samples) || samples < 1 ||
+    volumes.some((v) => !Number.isInteger(v) || v < 1) || bad.length
   ) {
-    console.error("ERROR: bench: --latency-ms must be ≥ 0 and --iterations a positive integer");
+    console.error(
+      "ERROR: bench: --latency-ms ≥ 0, --samples and --volumes positive integers, " +
+        `--sections from ${known.join(",")}`,
+    );
     return 1;
   }
-  const skipped: string[] = [];
-  const actions = await benchActions(latencyMs, iterations, quick, skipped);
-  const backend = await benchBackend(latencyMs, quick ? 2 : Math.max(5, iterations * 3));
-  const mon = await benchMonitor(latencyMs, quick ? [10, 200] : [10, 1000, 5000]);
-  const concurrency = await benchConcurrency(
-    latencyMs,
-    quick,
-    quick ? ["linstor"] : ["linstor", "storpool"],
-  );
-  log(`simulator scale: ${quick ? 1000 : 10000} resource definitions`);
-  const simScale = await benchLinstorScale({ count: quick ? 1000 : 10000 });
-  const backups = await benchBackups(latencyMs, quick, quick ? ["linstor"] : undefined);
+  if (!await canMeter()) {
+    console.error("ERROR: bench: python3 is needed to measure processes (apt-get install python3)");
+    return 1;
+  }
+  const want = (s: string) => wanted.includes(s);
+  const runtime = await runtimeMode({ source: values.source === true });
+  const env: Record<string, string> = runtime.mode === "source" ? { ONEBLK_SOURCE: "1" } : {};
+  // another flag set than scripts/deno-flags, for comparing them (see scripts/oneblk)
+  const flags = Deno.env.get("ONEBLK_DENO_FLAGS");
+  if (flags !== undefined) env.ONEBLK_DENO_FLAGS = flags;
+  const bare = new Bare();
   const report: BenchReport = {
     meta: {
-      latencyMs,
-      iterations,
-      quick,
       date: new Date().toISOString(),
-      deno: Deno.version.deno,
-      skippedSteps: skipped,
+      machine: await machine(),
+      runtime,
+      compiled: "not measured (deno compile needs Deno's runtime download)",
+      quick,
+      samples,
+      latencyMs,
+      bare: { n: 0, wallMs: NaN, cpuMs: NaN, peakMiB: NaN },
+      skipped: [],
     },
-    actions,
-    backend,
-    monitorScaling: mon.rows,
-    monitorRestConstant: mon.constant,
-    concurrency,
-    simScale,
-    backups,
+    extensions: {},
   };
+  const failed: string[] = [];
+  const section = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    if (!want(name)) return undefined;
+    try {
+      return await fn();
+    } catch (e) {
+      log(`${name}: ${errorLine(e)}`);
+      failed.push(name);
+      return undefined;
+    }
+  };
+  try {
+    for (let i = 0; i < 3; i++) await bare.sample();
+    report.startup = await section(
+      "startup",
+      () =>
+        benchStartup(bare, samples, runtime.mode === "source" ? ["source"] : ["bundle", "source"]),
+    );
+    report.hot = await section(
+      "hot",
+      () => benchHot(bare, samples, ["linstor", "storpool"], env, report.meta.skipped),
+    );
+    report.lifecycle = await section(
+      "lifecycle",
+      () => benchLifecycle(latencyMs, quick, env, report.meta.skipped),
+    );
+    report.backend = await section("backend", () => benchBackend(latencyMs, quick ? 2 : 5));
+    report.monitor = await section("monitor", () => benchMonitor(volumes, quick ? 2 : 5, env));
+    report.concurrency = await section("concurrency", () =>
+      benchConcurrency(
+        quick ? 15 : 45,
+        quick ? ["linstor"] : ["linstor", "storpool"],
+        env,
+        quick ? ["instantiate"] : ["instantiate", "terminate"],
+      ));
+    report.throughput = await section(
+      "throughput",
+      () => benchThroughput(quick ? 64 : 1024, quick ? ["linstor"] : ["linstor", "storpool"], env),
+    );
+    for (const ext of EXTENSIONS) {
+      const rows = await section(ext.id, () => ext.run({ quick, env, latencyMs }));
+      if (rows) report.extensions[ext.id] = rows;
+    }
+    for (let i = 0; i < 3; i++) await bare.sample();
+  } finally {
+    await bare.close();
+  }
+  report.meta.bare = bare.summary();
+  report.meta.machine.loadEnd = await loadAverage();
+  report.targets = checkTargets(report);
   console.log(renderReport(report));
   if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 2) + "\n");
-  return actions.length && backend.length && mon.rows.length && concurrency.length &&
-      simScale.length && backups.length
-    ? 0
-    : 1;
+  if (failed.length) console.error(`ERROR: bench: could not run ${failed.join(", ")}`);
+  return failed.length ? 1 : 0;
 }
 
 if (import.meta.main) Deno.exit(await benchMain(Deno.args));

@@ -8,7 +8,7 @@
  * The convention is read from the host's probes when the remotes copy has them (5.12 added
  * `im/kvm-probes.d/vm/`, the test the add-ons use), else from `$RR/VERSION`.
  */
-import { join } from "node:path";
+import { join } from "../../lib/path.ts";
 import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { monitorVmLine, pollVmLine, VERSION_GATES, versionAtLeast } from "../../lib/one/output.ts";

@@ -22,7 +22,7 @@
  * `disk.N` links of file disks with a text match on single-quoted attributes, which any
  * rewritten XML (double quotes) would defeat.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../../lib/path.ts";
 import type { ActionContext } from "../../lib/context.ts";
 import { errorLine, OneblkError } from "../../lib/errors.ts";
 import { checkPath, putFile } from "../../lib/host/ops.ts";

@@ -26,7 +26,7 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { link, putFile, unlink } from "../../lib/host/ops.ts";
 import { errorLine } from "../../lib/errors.ts";
-import { posix } from "node:path";
+import { dirname } from "../../lib/path.ts";
 import { restoreDomain, savedDomainXml, wakeDomain } from "../../lib/domain/libvirt.ts";
 import { parseDomainXml, relocateVmDir, serializeDomainXml } from "../../lib/domain/domain_xml.ts";
 import { vmDirInfo } from "../../lib/one/args.ts";
@@ -97,9 +97,9 @@ async function relocatedXml(
   { ckpt, host, vmId }: CheckpointCall,
   device: string,
 ): Promise<string | undefined> {
-  const place = vmDirInfo(posix.dirname(ckpt));
+  const place = vmDirInfo(dirname(ckpt));
   if (!place || place.vmId !== vmId) return undefined;
-  const dsLocation = posix.dirname(posix.dirname(posix.dirname(ckpt)));
+  const dsLocation = dirname(dirname(dirname(ckpt)));
   let saved;
   try {
     saved = parseDomainXml(await savedDomainXml(ctx, host, device), "saved domain XML");

@@ -33,6 +33,7 @@
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { errorLine, isKind, OneblkError } from "../../lib/errors.ts";
+import { sleep } from "../../lib/timer.ts";
 import {
   checkDomain,
   createDomain,
@@ -181,7 +182,7 @@ async function rollback(v: VmSnapVolume, snapshot: string): Promise<void> {
       return await v.backend.rollbackSnapshot(v.volume, snapshot);
     } catch (e) {
       if (!isKind(e, "in_use") || Date.now() + delay > until) throw e;
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }

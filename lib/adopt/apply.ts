@@ -15,6 +15,7 @@
  *   disconnect/reconnect cycle).
  */
 import { isKind, OneblkError } from "../errors.ts";
+import { sleep } from "../timer.ts";
 import type { HostRunner } from "../host/types.ts";
 import { moveFile } from "../host/ops.ts";
 import { LinstorApiError, type LinstorClient } from "../backend/linstor/client.ts";
@@ -142,7 +143,7 @@ async function waitForResources(
           `linstor resource list -r ${plan.name}`,
       );
     }
-    await new Promise((r) => setTimeout(r, wait));
+    await sleep(wait);
     wait = Math.min(2000, wait * 2);
   }
 }

@@ -175,6 +175,8 @@ export interface AttachOptions {
 /** Every backend exposes its request counter so the benchmark can report REST calls. */
 export interface BackendStats {
   requests: number;
+  /** Bytes of the reply bodies read, as decoded (after any content encoding). */
+  bytes: number;
 }
 
 /** The interface every block store implements; `P` is the store's placement type. */

@@ -35,13 +35,13 @@ function once<T>(f: () => Promise<T>): () => Promise<T> {
 }
 
 /** Build the environment the checks share. */
-export function createDoctorEnv(o: DoctorEnvOptions): DoctorEnv {
+export async function createDoctorEnv(o: DoctorEnvOptions): Promise<DoctorEnv> {
   const timeoutMs = o.timeoutMs ?? 15_000;
   const one = once(() => OneClient.fromEnv({ env: o.env, timeoutMs }));
   const confPath = o.onedConf ?? defaultOnedConf(o.env);
   return {
     env: o.env,
-    hosts: hostRunnerFromEnv(o.env),
+    hosts: await hostRunnerFromEnv(o.env),
     timeoutMs,
     one,
     datastores: once(async () => {

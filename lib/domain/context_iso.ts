@@ -18,7 +18,7 @@
  * Profiles whose `contextVolume(vm, disk)` names a volume keep the ISO on the store
  * (isoToVolume); the others keep a plain file in the VM directory.
  */
-import { basename, join } from "node:path";
+import { basename, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import { errorLine, isKind, OneblkError } from "../errors.ts";
 import { ddWriteArgv, link } from "../host/ops.ts";
@@ -26,6 +26,7 @@ import type { HostPath } from "../one/args.ts";
 import type { VmView } from "../one/views.ts";
 import { attachReady } from "./attach.ts";
 import { isoEntriesFromPath, type IsoEntry, type IsoImage, planIso } from "./iso9660.ts";
+import { after } from "../timer.ts";
 import { withUndo } from "./undo.ts";
 import { ownershipProps } from "./vm_props.ts";
 
@@ -58,7 +59,7 @@ const FETCH_TIMEOUT_MS = 120_000;
 
 async function download(url: string, dst: string): Promise<void> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), FETCH_TIMEOUT_MS);
+  const cancelTimer = after(FETCH_TIMEOUT_MS, () => ac.abort());
   try {
     const r = await fetch(url, { signal: ac.signal });
     if (!r.ok || !r.body) {
@@ -74,7 +75,7 @@ async function download(url: string, dst: string): Promise<void> {
       `cannot download context file ${url}: ${(e as Error).message}`,
     );
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
   }
 }
 

@@ -23,7 +23,7 @@
  * it as the deploy id), and a result that is dropped (non-zero exit, deadline, or a file that
  * is not usable domain XML) is said in an INFO line instead of syslog only.
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import { ADDONS, isDriver, profileFor } from "../addons/index.ts";
 import { addonRc } from "../backend/storpool/config.ts";

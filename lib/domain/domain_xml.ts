@@ -22,7 +22,7 @@
  * elements; the VM directory on the host is `<metadata><one:vm><one:system_datastore>` and
  * disk N is `<that dir>/disk.N`.
  */
-import { dirname } from "node:path";
+import { dirname } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { diskIdFromPath, normPath } from "../one/args.ts";
 import { child, children, mapChildren, parseXml, toXml, type XmlNode } from "../one/xml.ts";

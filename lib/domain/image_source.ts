@@ -21,9 +21,10 @@
  *    files gzip, bzip2, xz, zstd; decompress.ts unpacks the first three) and reads the qcow2
  *    header (virtual size, backing file, external data file).
  */
-import { createHash, type Hash } from "node:crypto";
-import { normalize } from "node:path";
+import type { Hash } from "node:crypto";
+import { normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { after, sleep } from "../timer.ts";
 
 /** A classified image PATH. */
 export type ImagePath =
@@ -360,10 +361,10 @@ async function openHttpSource(
   for (let attempt = 0;; attempt++) {
     ac = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const cancelTimer = after(timeoutMs, () => {
       timedOut = true;
       ac.abort();
-    }, timeoutMs);
+    });
     let failure: OneblkError;
     try {
       res = await fetch(url, { signal: ac.signal, headers: { "accept-encoding": "identity" } });
@@ -380,10 +381,10 @@ async function openHttpSource(
           : `cannot reach ${url}: ${(e as Error).message}`,
       );
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
     if (attempt >= HTTP_RETRIES) throw failure;
-    await new Promise((r) => setTimeout(r, HTTP_RETRY_DELAY_MS));
+    await sleep(HTTP_RETRY_DELAY_MS);
   }
   const encoded = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
   const len = Number(res.headers.get("content-length") ?? NaN);
@@ -393,10 +394,10 @@ async function openHttpSource(
     sizeBytes: encoded === "identity" && Number.isSafeInteger(len) && len >= 0 ? len : undefined,
     async read() {
       let stalled = false;
-      const t = setTimeout(() => {
+      const cancelStall = after(stallMs, () => {
         stalled = true;
         ac.abort();
-      }, stallMs);
+      });
       try {
         return await reader.read();
       } catch (e) {
@@ -405,7 +406,7 @@ async function openHttpSource(
         }
         throw e;
       } finally {
-        clearTimeout(t);
+        cancelStall();
       }
     },
     async release() {
@@ -440,7 +441,11 @@ export async function openImage(
     sha1: undefined as string | undefined,
   };
   const hashes: Partial<Record<DigestName, Hash>> = {};
-  for (const d of opts.digests ?? []) hashes[d] = createHash(d);
+  if (opts.digests?.length) {
+    // Node's hashes (MD5 has no web crypto equivalent) load only when a digest is asked for.
+    const { createHash } = await import("node:crypto");
+    for (const d of opts.digests) hashes[d] = createHash(d);
+  }
 
   // Read the head (it stays queued for the stream).
   let pending: Uint8Array[], head: Uint8Array, ended: boolean;

@@ -25,13 +25,14 @@
  * `migrate_other`; drivers without that script are skipped. A forwarded call (caller_tm set)
  * never forwards again.
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { exists, link, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
@@ -78,7 +79,7 @@ async function forwardToOthers(
       continue;
     }
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), FORWARD_TIMEOUT_MS);
+    const cancelTimer = after(FORWARD_TIMEOUT_MS, () => ac.abort());
     let out: Deno.CommandOutput;
     try {
       const child = new Deno.Command(script, {
@@ -95,7 +96,7 @@ async function forwardToOthers(
     } catch (e) {
       throw new OneblkError("host", `cannot run ${script}: ${(e as Error).message}`);
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
     }
     if (!out.success) {
       const last = new TextDecoder().decode(out.stderr).trim().split("\n").filter(Boolean).pop();

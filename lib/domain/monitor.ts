@@ -16,7 +16,7 @@ import type { ActionContext } from "../context.ts";
 import type { Profile } from "../addons/types.ts";
 import type { VolumeUsage } from "../backend/types.ts";
 import { errorLine } from "../errors.ts";
-import { join } from "node:path";
+import { join } from "../path.ts";
 import {
   monitordConfPath,
   monitorVmLine,

@@ -4,7 +4,7 @@
  * shell, lib/one/shell_rc.ts). Its readers: mkfs and mkimage (SUPPORTED_FS, FS_OPTS_<fs>,
  * mkfs_conf.ts) and backups (BACKUP_BASE_PATH, backup.ts; docs/contract.md "tm backups").
  */
-import { join } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { parseShellRc } from "../one/shell_rc.ts";
 

@@ -20,7 +20,7 @@
  * OVMF_PATH and ONE_TPM_SAVE come from the environment, else from addon-storpoolrc, where the
  * add-on's operators set them (profile.setting).
  */
-import { isAbsolute, join } from "node:path";
+import { isAbsolute, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import type { Profile } from "../addons/types.ts";

@@ -3,19 +3,30 @@
  * simulated hosts under that root, otherwise ssh (local execution for this machine).
  * Action code receives a HostRunner and never branches on the mode.
  */
-import { SimRunner } from "./sim.ts";
-import { sshOptionsFromEnv, SshRunner } from "./ssh.ts";
 import type { HostRunner } from "./types.ts";
 
 export type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
 export { killActiveCommands } from "./process.ts";
 
-/** Build the host runner the environment asks for (see ssh.ts for the ssh variables). */
-export function hostRunnerFromEnv(
+/**
+ * Load the code of the host runner the environment asks for, and return its constructor: only
+ * the runner in use is loaded (the simulated one never on a real front-end). The settings are
+ * read when it is called, so a bad one fails only a call that runs host commands.
+ */
+export async function hostRunnerFactory(
   env: Record<string, string | undefined> = Deno.env.toObject(),
-): HostRunner {
+): Promise<() => HostRunner> {
   const simRoot = env.ONEBLK_SIM_ROOT?.trim();
-  const ssh = sshOptionsFromEnv(env);
-  if (simRoot) return new SimRunner(simRoot, { defaultTimeoutMs: ssh.defaultTimeoutMs });
-  return new SshRunner(ssh);
+  const { sshOptionsFromEnv, SshRunner } = await import("./ssh.ts");
+  if (!simRoot) return () => new SshRunner(sshOptionsFromEnv(env));
+  const { SimRunner } = await import("./sim.ts");
+  return () =>
+    new SimRunner(simRoot, { defaultTimeoutMs: sshOptionsFromEnv(env).defaultTimeoutMs });
+}
+
+/** Build the host runner the environment asks for (see ssh.ts for the ssh variables). */
+export async function hostRunnerFromEnv(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Promise<HostRunner> {
+  return (await hostRunnerFactory(env))();
 }

@@ -10,7 +10,7 @@
  * Everything works the same through SshRunner (local or remote) and SimRunner. virsh calls are
  * not here: they go through lib/domain/libvirt.ts, which knows the configured program and URI.
  */
-import { basename, dirname, normalize } from "node:path";
+import { basename, dirname, normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import type { HostRunner, RunOptions } from "./types.ts";
 

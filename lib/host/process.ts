@@ -10,8 +10,9 @@
  * kills the script's process group) does not reach them: the main program should call
  * `killActiveCommands()` from its SIGTERM/SIGINT handler.
  */
-import { basename } from "node:path";
+import { basename } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
 
 /** Default deadline of one command. */
@@ -161,17 +162,17 @@ function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector
  * it has) and stop waiting a moment later even if `p` is still pending (resolves undefined).
  */
 async function withGrace<T>(p: Promise<T>, ms: number, onLate: () => void): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   const late = new Promise<T>((resolve) => {
-    timer = setTimeout(() => {
+    cancel = after(ms, () => {
       onLate();
-      timer = setTimeout(() => resolve(undefined as T), 100);
-    }, ms);
+      cancel = after(100, () => resolve(undefined as T));
+    });
   });
   try {
     return await Promise.race([p, late]);
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
@@ -236,16 +237,16 @@ function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): S
   const feedAbort = new AbortController();
   const fed = feedStdin(child, opts.stdin, feedAbort.signal);
   let timedOut = false;
-  let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = setTimeout(() => {
+  let cancelKill = () => {};
+  const cancelDeadline = after(timeoutMs, () => {
     timedOut = true;
     killGroup(pid, "SIGTERM");
-    killTimer = setTimeout(() => killGroup(pid, "SIGKILL"), KILL_GRACE_MS);
-  }, timeoutMs);
+    cancelKill = after(KILL_GRACE_MS, () => killGroup(pid, "SIGKILL"));
+  });
   const err = collect(child.stderr, STDERR_KEEP);
   const exited = child.status.finally(() => {
-    clearTimeout(deadline);
-    clearTimeout(killTimer);
+    cancelDeadline();
+    cancelKill();
     active.delete(pid);
   });
   const finished = (async () => {

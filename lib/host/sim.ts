@@ -31,7 +31,7 @@
  * untouched (binary data). Paths inside constant scripts (`sh -c '…'`) are not mapped: only
  * arguments are. Deadlines, stderr capture and okCodes behave as in the ssh runner.
  */
-import { basename, isAbsolute, join, normalize, resolve } from "node:path";
+import { basename, isAbsolute, join, normalize, resolve } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { checkHostName } from "./ssh.ts";
 import { labelOf, ProcessRunner, type ProcessSpec, ProgramMissingError } from "./process.ts";

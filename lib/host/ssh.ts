@@ -19,7 +19,7 @@
  *
  * Exit code 255 from ssh (and no 255 in okCodes) is reported as OneblkError("unavailable").
  */
-import { dirname } from "node:path";
+import { dirname } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { commandLine } from "./quote.ts";
 import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";

@@ -4,8 +4,9 @@
  * migrate VM XML (stdin ≥5.10 / argv ≤5.8), raw backup XML, base64 VMM override stdin,
  * `host:path` arguments, transfer-file lines and per-action arity checks.
  */
-import { posix } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 
 /** Reads all of stdin as text ("" when there is none). Injected so tests can fake it. */
 export type StdinReader = () => Promise<string>;
@@ -24,10 +25,10 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
     const reader = Deno.stdin.readable.getReader();
     const chunks: Uint8Array[] = [];
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const cancelTimer = after(timeoutMs, () => {
       timedOut = true;
       reader.cancel().catch(() => {});
-    }, timeoutMs);
+    });
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -35,7 +36,7 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
         chunks.push(value);
       }
     } finally {
-      clearTimeout(timer);
+      cancelTimer();
       reader.releaseLock();
     }
     if (timedOut) {
@@ -314,9 +315,9 @@ export function vmDirInfo(p: string): VmDirInfo | null {
   return m ? { location: m[1] || "/", sysDsId: Number(m[2]), vmId: Number(m[3]) } : null;
 }
 
-/** posix.join that keeps the caller's spelling otherwise (helper for DIR/disk.i paths). */
+/** join that keeps the caller's spelling otherwise (helper for DIR/disk.i paths). */
 export function diskPath(vmDir: string, diskId: number): string {
-  return posix.join(vmDir, `disk.${diskId}`);
+  return join(vmDir, `disk.${diskId}`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@
  * monitord's public key when monitord.conf names one (NETWORK/PUBKEY), as OpenNebula's own host
  * agent does.
  */
-import { posix } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { after } from "../timer.ts";
 import { encodeBase64Text } from "./args.ts";
 import { parseTemplate, templateVector } from "./template.ts";
 
@@ -87,7 +88,7 @@ export function findRemotesDir(
     }
   }
   const loc = opts.env?.ONE_LOCATION;
-  if (loc) return posix.join(loc, "var/remotes");
+  if (loc) return join(loc, "var/remotes");
   return "/var/lib/one/remotes";
 }
 
@@ -96,7 +97,7 @@ export function findRemotesDir(
  * `assumed: true`; an unreadable or unparsable one is OneblkError("config").
  */
 export async function readOneVersion(remotesDir: string): Promise<OneVersion> {
-  const file = posix.join(remotesDir, "VERSION");
+  const file = join(remotesDir, "VERSION");
   let textContent: string;
   try {
     textContent = await Deno.readTextFile(file);
@@ -298,15 +299,22 @@ export const MAX_MONITOR_DATAGRAM = 60_000;
 /** Turns plaintext into what monitord decrypts: RSA PKCS#1 v1.5 blocks (see monitorEncryptor). */
 export type MonitorEncryptor = (plain: Uint8Array) => Uint8Array;
 
-function monitorMessage(
+/** zlib-compressed bytes (RFC 1950, as Ruby's Zlib::Deflate) with the web CompressionStream. */
+async function zlibDeflate(bytes: Uint8Array): Promise<Uint8Array> {
+  const zipped = new Blob([bytes as BlobPart]).stream().pipeThrough(
+    new CompressionStream("deflate"),
+  );
+  return new Uint8Array(await new Response(zipped).arrayBuffer());
+}
+
+async function monitorMessage(
   lines: string[],
   oid: number,
-  deflateSync: (b: Uint8Array, o: { level: number }) => Uint8Array,
   encrypt?: MonitorEncryptor,
-): string {
+): Promise<string> {
   let data: Uint8Array = new TextEncoder().encode(lines.join("\n") + "\n");
   if (encrypt) data = encrypt(data);
-  const z = deflateSync(data, { level: 9 });
+  const z = await zlibDeflate(data);
   let bin = "";
   for (let i = 0; i < z.length; i += 0x8000) {
     bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
@@ -356,24 +364,22 @@ export async function buildMonitorVmMessages(
   lines: string[],
   opts: { oid?: number; maxBytes?: number; encrypt?: MonitorEncryptor } = {},
 ): Promise<string[]> {
-  // node:zlib is loaded only here: it costs every other action start-up time.
-  const { deflateSync } = await import("node:zlib");
   const oid = opts.oid ?? -1;
   const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
   const out: string[] = [];
-  const pack = (batch: string[]): void => {
+  const pack = async (batch: string[]): Promise<void> => {
     if (batch.length === 0) return;
-    const msg = monitorMessage(batch, oid, deflateSync, opts.encrypt);
+    const msg = await monitorMessage(batch, oid, opts.encrypt);
     if (msg.length <= max) out.push(msg);
     else if (batch.length === 1) {
       throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
     } else {
       const half = Math.ceil(batch.length / 2);
-      pack(batch.slice(0, half));
-      pack(batch.slice(half));
+      await pack(batch.slice(0, half));
+      await pack(batch.slice(half));
     }
   };
-  pack(lines);
+  await pack(lines);
   return out;
 }
 
@@ -387,9 +393,7 @@ export interface MonitordTarget {
 
 /** Default monitord.conf path: `$ONE_LOCATION/etc/monitord.conf` or `/etc/one/monitord.conf`. */
 export function monitordConfPath(env: Record<string, string | undefined> = {}): string {
-  return env.ONE_LOCATION
-    ? posix.join(env.ONE_LOCATION, "etc/monitord.conf")
-    : "/etc/one/monitord.conf";
+  return env.ONE_LOCATION ? join(env.ONE_LOCATION, "etc/monitord.conf") : "/etc/one/monitord.conf";
 }
 
 /**
@@ -452,7 +456,7 @@ export async function sendMonitorVm(
   const timeoutMs = opts.timeoutMs ?? 5_000;
   const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
   let bytes = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelTimer = () => {};
   try {
     const send = (async () => {
       for (const m of msgs) {
@@ -465,9 +469,9 @@ export async function sendMonitorVm(
     })();
     send.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new OneblkError("timeout", `monitord send timed out after ${timeoutMs} ms`)),
+      cancelTimer = after(
         timeoutMs,
+        () => reject(new OneblkError("timeout", `monitord send timed out after ${timeoutMs} ms`)),
       );
     });
     await Promise.race([send, timeout]);
@@ -478,7 +482,7 @@ export async function sendMonitorVm(
       `cannot send to monitord at ${target.address}:${target.port}: ${(e as Error).message}`,
     );
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
     await new Promise<void>((resolve) => sock.close(() => resolve()));
   }
   return { datagrams: msgs.length, bytes, encrypted: encrypt !== undefined };

@@ -1,19 +1,18 @@
 /**
  * Minimal, order-preserving XML tree for oned documents (and libvirt domain XML).
  *
- * oned XML is small and attribute-light; we parse it with fast-xml-parser
- * (validated first, since its parser silently accepts malformed input) and
- * expose a tiny navigation API. All values stay strings: no type coercion.
- * Namespace prefixes stay part of element and attribute names (`one:vm`, `xmlns:one`), and
- * attributes keep their document order. Comments, processing instructions and the whitespace
- * between elements are not kept; CDATA sections become plain text.
+ * Parsed with saxes (npm), a small conformant XML 1.0 parser, into a tiny navigation API. All
+ * values stay strings: no type coercion. Namespace prefixes stay part of element and attribute
+ * names (`one:vm`, `xmlns:one`), and attributes keep their document order. Comments, processing
+ * instructions and the whitespace around text are not kept; CDATA sections become plain text.
  *
- * `parseXml(…, { strict: true })` also runs saxes, a conformant well-formedness checker, for what
- * fast-xml-parser's validator lets through (undeclared namespace prefixes, undefined entities,
- * illegal characters, `<` in attribute values): the checks `xmllint --noout` makes.
+ * By default the parse is lenient where oned's own documents never need strictness: undeclared
+ * namespace prefixes, undefined entities (kept as written) and disallowed characters are let
+ * through; anything that breaks the structure (tags, quotes, roots, the end of the input) is an
+ * error. `parseXml(…, { strict: true })` rejects everything an XML 1.0 + namespaces parser
+ * (libxml2, as used by libvirt and `xmllint --noout`) rejects.
  */
-import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { SaxesParser } from "saxes";
+import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { OneblkError } from "../errors.ts";
 
 /** One XML element: name, attributes, text content and child elements. */
@@ -24,91 +23,93 @@ export interface XmlNode {
   children: XmlNode[];
 }
 
-const parser = new XMLParser({
-  preserveOrder: true,
-  ignoreAttributes: false,
-  attributeNamePrefix: "",
-  parseTagValue: false,
-  parseAttributeValue: false,
-  htmlEntities: true,
-  trimValues: true,
-  cdataPropName: "#cdata",
-  processEntities: true,
-});
-
-type Raw = Record<string, unknown>;
-
-function build(raw: Raw): XmlNode | null {
-  const name = Object.keys(raw).find((k) => k !== ":@");
-  if (!name || name === "#text" || name === "#cdata" || name.startsWith("?")) return null;
-  const node: XmlNode = { name, attrs: {}, text: "", children: [] };
-  const at = raw[":@"] as Record<string, string> | undefined;
-  if (at) { for (const [k, v] of Object.entries(at)) node.attrs[k] = String(v); }
-  for (const item of (raw[name] as Raw[]) ?? []) {
-    if ("#text" in item) node.text += String(item["#text"]);
-    else if ("#cdata" in item) {
-      for (const c of item["#cdata"] as Raw[]) node.text += String(c["#text"] ?? "");
-    } else {
-      const child = build(item);
-      if (child) node.children.push(child);
-    }
-  }
-  return node;
-}
-
 /** Options of `parseXml`. */
 export interface ParseXmlOptions {
   /**
    * Reject everything an XML 1.0 + namespaces parser (libxml2, as used by libvirt and xmllint)
-   * rejects, not only what fast-xml-parser's validator catches. For documents that did not come
+   * rejects, not only what breaks the document's structure. For documents that did not come
    * from oned (libvirt domain XML, results of operators' helper programs).
    */
   strict?: boolean;
 }
 
-/**
- * fast-xml-parser's error as one line. Its report of elements left open at the end of the input
- * is a JSON list of their names with a meaningless line number: name them instead.
- */
-function validatorProblem(e: { msg: string; line: number }): string {
-  const m = /^Invalid '(\[[\s\S]*\])' found/.exec(e.msg);
-  if (m) {
-    try {
-      const open: unknown = JSON.parse(m[1]);
-      if (Array.isArray(open) && open.length > 0) {
-        return `input ends inside ${open.map((t) => `<${t}>`).join(" ")}`;
-      }
-    } catch { /* not the list: report as is */ }
+/** The problems the default (lenient) parse lets through: none of them hides structure. */
+const LENIENT = /^(undefined entity|disallowed character\.|disallowed character in entity name)/;
+
+/** saxes's error text as one line, in words an operator can act on. */
+function problemText(message: string): string {
+  const m = /^(\d+):\d+: (.*?)\.?$/s.exec(message);
+  let what = m ? m[2] : message;
+  if (what === "disallowed character in entity name") {
+    what = "'&' does not start an entity reference";
   }
-  return `${e.msg} (line ${e.line})`;
+  return m ? `${what} (line ${m[1]})` : what;
 }
 
-/** First well-formedness or namespace error saxes reports, as "message (line N)". */
-function strictProblem(text: string): string | undefined {
-  const parser = new SaxesParser({ xmlns: true, position: true });
-  let first: string | undefined;
-  parser.on("error", (e: Error) => {
-    if (first !== undefined) return;
-    const m = /^(\d+):\d+: (.*?)\.?$/s.exec(e.message);
-    first = m ? `${m[2]} (line ${m[1]})` : e.message;
-  });
-  parser.write(text).close();
-  return first;
+/** Line (1-based) of the first `&` that starts no entity or character reference, if any. */
+function bareAmpersandLine(text: string): number | undefined {
+  const m = /&(?!(?:[A-Za-z_:][\w.:-]*|#[0-9]+|#x[0-9A-Fa-f]+);)/.exec(text);
+  return m ? text.slice(0, m.index).split("\n").length : undefined;
+}
+
+/**
+ * The problem of input that ended early. saxes reads a bare `&` up to the next `;`, so a stray
+ * ampersand surfaces as an early end: name it. Otherwise name the elements left open, with the
+ * one whose start tag was cut off.
+ */
+function earlyEnd(text: string, open: XmlNode[]): string {
+  const amp = bareAmpersandLine(text);
+  if (amp !== undefined) return `'&' does not start an entity reference (line ${amp})`;
+  const names = open.map((n) => n.name);
+  const cut = /<([^\s/>!?]+)[^>]*$/.exec(text);
+  if (cut) names.push(cut[1]);
+  return `input ends inside ${names.map((n) => `<${n}>`).join(" ")}`;
 }
 
 /** Parse an XML document and return its root element; throws OneblkError on bad input. */
 export function parseXml(text: string, what = "XML", opts: ParseXmlOptions = {}): XmlNode {
   const trimmed = text.trim();
   if (!trimmed) throw new OneblkError("input", `${what} is empty`);
-  const ok = XMLValidator.validate(trimmed);
-  if (ok !== true) throw new OneblkError("input", `malformed ${what}: ${validatorProblem(ok.err)}`);
-  const problem = opts.strict ? strictProblem(trimmed) : undefined;
-  if (problem) throw new OneblkError("input", `malformed ${what}: ${problem}`);
-  const roots = (parser.parse(trimmed) as Raw[]).map(build).filter((n): n is XmlNode => !!n);
-  if (roots.length !== 1) {
-    throw new OneblkError("input", `malformed ${what}: no single root element`);
-  }
-  return roots[0];
+  const strict = opts.strict === true;
+  const parser = new SaxesParser({ xmlns: strict, position: true });
+  const open: XmlNode[] = [];
+  let root: XmlNode | undefined;
+  let problem: string | undefined;
+  let ended = false;
+  parser.on("error", (e: Error) => {
+    if (problem !== undefined) return;
+    const msg = /^\d+:\d+: (.*)$/s.exec(e.message)?.[1] ?? e.message;
+    if (!strict && LENIENT.test(msg)) return;
+    problem = ended && /^(unclosed tag|unexpected end)/.test(msg)
+      ? earlyEnd(trimmed, open)
+      : problemText(e.message);
+  });
+  parser.on("opentag", (tag) => {
+    const attrs: Record<string, string> = {};
+    for (const [k, v] of Object.entries((tag as SaxesTagPlain).attributes)) {
+      attrs[k] = typeof v === "string" ? v : (v as { value: string }).value;
+    }
+    const node: XmlNode = { name: tag.name, attrs, text: "", children: [] };
+    const parent = open.at(-1);
+    if (parent) parent.children.push(node);
+    else root ??= node;
+    open.push(node);
+  });
+  parser.on("text", (t: string) => {
+    const parent = open.at(-1);
+    if (parent) parent.text += t.trim();
+  });
+  parser.on("cdata", (t: string) => {
+    const parent = open.at(-1);
+    if (parent) parent.text += t;
+  });
+  parser.on("closetag", () => void open.pop());
+  parser.write(trimmed);
+  ended = true;
+  parser.close();
+  if (problem !== undefined) throw new OneblkError("input", `malformed ${what}: ${problem}`);
+  if (!root) throw new OneblkError("input", `malformed ${what}: no root element`);
+  return root;
 }
 
 /** First child element with this name, or undefined. */

@@ -7,7 +7,7 @@
  * endpoint from ONE_XMLRPC, `~/.one/one_endpoint`, or http://localhost:2633/RPC2. The session
  * string is never put in an error message.
  */
-import { posix } from "node:path";
+import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { Deadline, transportErrorText } from "../http.ts";
 import { child, children, escapeXml, parseXml, text, type XmlNode } from "./xml.ts";
@@ -232,8 +232,8 @@ export async function resolveOneConfig(
   const env = opts.env ?? Deno.env.toObject();
   const home = opts.home ?? env.HOME ?? "/var/lib/one";
   const endpoint = env.ONE_XMLRPC?.trim() ||
-    (await firstLine(posix.join(home, ".one/one_endpoint"))) || DEFAULT_ONE_XMLRPC;
-  const authFile = env.ONE_AUTH?.trim() || posix.join(home, ".one/one_auth");
+    (await firstLine(join(home, ".one/one_endpoint"))) || DEFAULT_ONE_XMLRPC;
+  const authFile = env.ONE_AUTH?.trim() || join(home, ".one/one_auth");
   const session = await firstLine(authFile);
   if (session === undefined) {
     throw new OneblkError(

@@ -1,6 +1,7 @@
 /**
  * `tools/bench.ts --quick --json FILE` runs end to end and writes a report of the documented
- * shape: rows in every section, finite numbers. No timing is asserted (it is a benchmark).
+ * shape: the machine and runtime mode, the bare runtime's figures, and rows with finite numbers
+ * in every section asked for. No timing is asserted (it is a benchmark).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,76 +13,98 @@ const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 function finite(row: Record<string, unknown>, keys: string[], what: string): void {
   for (const k of keys) {
-    assert.ok(
-      typeof row[k] === "number" && Number.isFinite(row[k] as number),
-      `${what}: ${k} = ${row[k]}`,
-    );
+    const v = k.split(".").reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], row);
+    assert.ok(typeof v === "number" && Number.isFinite(v), `${what}: ${k} = ${v}`);
   }
 }
 
 describe("tools/bench.ts", () => {
   it(
     ...needing(
-      ["qemu-img", "mkfs.ext4"],
-      "--quick --json writes every section with finite numbers",
+      ["qemu-img", "mkfs.ext4", "python3"],
+      "--quick --json writes every section asked for, with finite numbers",
     ),
     async () => {
       const dir = await Deno.makeTempDir({ prefix: "oneblk-bench-test-" });
       try {
         const file = join(dir, "bench.json");
         const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "--config", CONFIG, SCRIPT, "--quick", "--json", file],
+          args: [
+            "run",
+            "-A",
+            "--config",
+            CONFIG,
+            SCRIPT,
+            "--quick",
+            "--samples",
+            "2",
+            "--sections",
+            "startup,hot,backend,monitor,concurrency,simscale,backup",
+            "--json",
+            file,
+          ],
           stdout: "piped",
           stderr: "piped",
         }).output();
         const stderr = new TextDecoder().decode(out.stderr);
         assert.equal(out.code, 0, stderr.slice(-2000));
-        assert.match(new TextDecoder().decode(out.stdout), /monitor scaling/);
+        const text = new TextDecoder().decode(out.stdout);
+        assert.match(text, /bare runtime \(deno run of an empty file/);
+        assert.match(text, /monitoring at scale/);
         const r = JSON.parse(await Deno.readTextFile(file));
         assert.equal(r.meta.quick, true);
-        assert.equal(r.meta.latencyMs, 5);
-        assert.ok(r.actions.length > 0, "action rows");
-        for (const a of r.actions) {
-          assert.ok(["linstor", "linstor_un", "storpool"].includes(a.profile));
-          assert.match(a.action, /^(datastore|tm|vmm)\//);
-          finite(
-            a,
-            ["n", "wallMedianMs", "wallP95Ms", "actionMedianMs", "restMedian", "sshMedian"],
-            a.action,
-          );
-          assert.equal(a.errors, 0, `${a.profile} ${a.action} had errors`);
+        assert.equal(r.meta.runtime.mode, "bundle");
+        assert.ok(r.meta.machine.cores > 0);
+        finite(r.meta, ["bare.wallMs", "bare.cpuMs", "bare.peakMiB"], "bare");
+        const proc = ["wallMs.median", "cpuMs.median", "peakMiB.median", "wallRatio", "cpuRatio"];
+        assert.deepEqual(r.startup.map((s: { mode: string }) => s.mode), ["bundle", "source"]);
+        for (const s of r.startup) finite(s, proc, `version ${s.mode}`);
+        const hot = r.hot as { profile: string; action: string; errors: number }[];
+        for (const want of ["datastore/stat", "datastore/monitor", "tm/ln", "tm/premigrate"]) {
+          for (const p of ["linstor", "storpool"]) {
+            const row = hot.find((h) => h.profile === p && h.action === want);
+            assert.ok(row, `${p} ${want} replayed`);
+            finite(row, [...proc, "startupShare", "rest", "restKiB", "ssh", "one"], want);
+            assert.equal(row.errors, 0, `${p} ${want} replays failed`);
+          }
         }
-        assert.ok(r.actions.some((a: { action: string }) => a.action === "tm/clone"));
         assert.ok(r.backend.length > 0, "backend rows");
         for (const b of r.backend) finite(b, ["medianMs", "p95Ms", "rest"], b.op);
-        assert.deepEqual(
-          [...new Set(r.backend.map((b: { store: string }) => b.store))].sort(),
-          ["linstor", "storpool"],
-        );
-        assert.ok(r.monitorScaling.length >= 4, "monitor rows");
-        for (const m of r.monitorScaling) {
-          finite(m, ["volumes", "wallMs", "actionMs", "rest", "ssh"], `${m.profile} ${m.action}`);
+        assert.equal(r.monitor.length, 6, "3 monitor actions × 2 stores at 100 volumes");
+        for (const m of r.monitor) {
+          finite(
+            m,
+            ["volumes", "wallMs.median", "cpuMs.median", "peakMiB.median", "rest"],
+            m.action,
+          );
           assert.equal(m.ok, true);
         }
-        assert.ok(Object.keys(r.monitorRestConstant).length >= 2);
-        assert.ok(r.concurrency.length > 0, "concurrency rows");
+        const vmDisks = r.monitor.find((m: { profile: string; action: string }) =>
+          m.profile === "linstor" && m.action === "tm/monitor +vm disks"
+        );
+        assert.ok(vmDisks.readMB > 0 && vmDisks.wireMB > 0 && vmDisks.wireMB < vmDisks.readMB);
         for (const c of r.concurrency) {
           finite(
             c,
-            ["operations", "concurrency", "driverCalls", "wallMs", "throughput", "errors"],
-            c.operation,
+            ["driverCalls", "wallMs", "throughput", "memory.rssMiB", "memory.pssMiB"],
+            "conc",
           );
           assert.equal(c.concurrency, 15);
+          assert.equal(c.errors, 0);
+          assert.ok(c.memory.processes > 0 && c.memory.pssMiB < c.memory.rssMiB);
         }
-        assert.ok(r.simScale.length >= 4, "simulator scale rows");
-        for (const x of r.simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
-        assert.equal(r.simScale[0].items, 1000, "the quick run creates 1,000 definitions");
+        const simScale = r.extensions.simscale;
+        assert.ok(simScale.length >= 4, "simulator scale rows");
+        for (const x of simScale) finite(x, ["definitions", "ms", "requests", "items"], x.op);
+        assert.equal(simScale[0].items, 1000, "the quick run creates 1,000 definitions");
         assert.match(new TextDecoder().decode(out.stdout), /simulator scale/);
-        assert.deepEqual(r.backups.map((b: { kind: string }) => b.kind), ["full", "incremental"]);
-        for (const b of r.backups) {
+        const backups = r.extensions.backup;
+        assert.deepEqual(backups.map((b: { kind: string }) => b.kind), ["full", "incremental"]);
+        for (const b of backups) {
           finite(b, ["diskMiB", "changedMiB", "backupMs", "prebackupMs", "fileBytes"], b.kind);
         }
-        assert.ok(r.backups[1].fileBytes < r.backups[0].fileBytes / 10, "the increment is small");
+        assert.ok(backups[1].fileBytes < backups[0].fileBytes / 10, "the increment is small");
+        assert.match(new TextDecoder().decode(out.stdout), /backups: full vs incremental/);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

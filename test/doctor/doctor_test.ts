@@ -29,14 +29,16 @@ const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
 
 const VMM = new Set(listActions().filter((a) => a.kind === "vmm").map((a) => a.name));
 
-function doctor(c: Cluster, env: Record<string, string> = {}, onedConf = c.onedConf) {
-  return runDoctor(createDoctorEnv({
-    env: { ...c.env, ...env },
-    remotes: () => inspectRemotes(c.remotes),
-    onedConf,
-    vmmOverrides: VMM,
-    timeoutMs: 5_000,
-  }));
+async function doctor(c: Cluster, env: Record<string, string> = {}, onedConf = c.onedConf) {
+  return runDoctor(
+    await createDoctorEnv({
+      env: { ...c.env, ...env },
+      remotes: () => inspectRemotes(c.remotes),
+      onedConf,
+      vmmOverrides: VMM,
+      timeoutMs: 5_000,
+    }),
+  );
 }
 
 /** The one finding of `check` about `subject` (a prefix), asserting it exists. */
@@ -143,14 +145,16 @@ describe("oneblk doctor", () => {
     const remotes = await Deno.makeTempDir({ dir: c.root, prefix: "stub-remotes-" });
     await install({ remotes, bin: LAUNCHER, actions: listActions(), stubs: true });
     await Deno.copyFile(join(c.remotes, "VERSION"), join(remotes, "VERSION"));
-    const run = () =>
-      runDoctor(createDoctorEnv({
-        env: c.env,
-        remotes: () => inspectRemotes(remotes),
-        onedConf: c.onedConf,
-        vmmOverrides: VMM,
-        timeoutMs: 5_000,
-      }));
+    const run = async () =>
+      runDoctor(
+        await createDoctorEnv({
+          env: c.env,
+          remotes: () => inspectRemotes(remotes),
+          onedConf: c.onedConf,
+          vmmOverrides: VMM,
+          timeoutMs: 5_000,
+        }),
+      );
     const r = await run();
     assert.match(finding(r, "remotes", /./).message, new RegExp(`stubs running ${LAUNCHER}`));
     const warned = r.findings.filter((f) => f.check === "host-remotes" && f.status === "warning");

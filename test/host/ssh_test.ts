@@ -77,7 +77,7 @@ describe("SshRunner", () => {
 
   it("reads ONEBLK_LOCAL_HOSTS and ONEBLK_SSH from the environment", async () => {
     const env = { ONEBLK_SSH: failingSsh, ONEBLK_LOCAL_HOSTS: "fe1, fe2" };
-    const r = hostRunnerFromEnv(env);
+    const r = await hostRunnerFromEnv(env);
     assert.ok(r instanceof SshRunner);
     assert.equal((await r.run("fe2", ["echo", "$HOME"])).stdout, "$HOME\n");
     await assert.rejects(r.run("other", ["true"]), isKind("host", /ssh must not be used/));
@@ -88,7 +88,7 @@ describe("SshRunner", () => {
     assert.deepEqual(o.extraArgs, ["-p", "2222", "-i", "/k"]);
     assert.equal(o.defaultTimeoutMs, 5000);
     assert.throws(() => sshOptionsFromEnv({ ONEBLK_HOST_TIMEOUT: "soon" }), isKind("config"));
-    assert.ok(hostRunnerFromEnv({ ONEBLK_SIM_ROOT: dir }) instanceof SimRunner);
+    assert.ok((await hostRunnerFromEnv({ ONEBLK_SIM_ROOT: dir })) instanceof SimRunner);
   });
 
   it("kills the whole process group on timeout and says so", async () => {

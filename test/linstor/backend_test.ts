@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
 import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
+import { nameChunks } from "../../lib/backend/linstor/client.ts";
 import { type Cluster, countCalls, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 
 const RG: Placement = { group: "one_rg" };
@@ -279,6 +280,38 @@ describe("LINSTOR backend against the simulator", () => {
     ]);
     await assert.rejects(cl.be.setProps("u-0", { "bad/key": "x" }), (e) => kindOf(e) === "input");
     for (let i = 0; i < 5; i++) await cl.be.deleteVolume(`u-${i}`);
+  });
+
+  it("listUsage past one query string: name-filtered chunks, never a cluster-wide view", async () => {
+    const names = Array.from(
+      { length: 130 },
+      (_, i) => `usage-chunk-${String(i).padStart(3, "0")}-${"x".repeat(24)}`,
+    );
+    for (const [i, v] of names.entries()) {
+      await cl.be.createVolume(v, 4, { placement: RG, props: { DS_ID: "300", VM_ID: String(i) } });
+    }
+    await cl.be.createVolume("usage-chunk-other", 4, { placement: RG, props: { DS_ID: "301" } });
+    await cl.be.createSnapshot(names[129], "snap-last");
+    const chunks = nameChunks(names, "resources");
+    assert.equal(chunks.length, 2, "the test needs two chunks");
+    const seen = cl.exchanges.length;
+    const n0 = cl.be.stats.requests;
+    const usage = await cl.be.listUsage({ DS_ID: "300" });
+    assert.deepEqual(usage.map((u) => u.name).sort(), names);
+    assert.deepEqual(usage.find((u) => u.name === names[129])!.snapshots, { "snap-last": 4 });
+    assert.equal(cl.be.stats.requests - n0, 1 + 2 * chunks.length);
+    const views = cl.exchanges.slice(seen).filter((x) => x.path.startsWith("/v1/view/"));
+    assert.equal(views.length, 2 * chunks.length);
+    for (const x of views) {
+      const asked = x.query.getAll("resources");
+      assert.ok(asked.length > 0 && asked.every((r) => names.includes(r)), `${x.path} filtered`);
+    }
+    // the simulator compresses large JSON like the controller
+    assert.ok(cl.sim.bytesOut < cl.sim.bytesDecoded, `${cl.sim.bytesOut} < ${cl.sim.bytesDecoded}`);
+    for (const v of [...names, "usage-chunk-other"]) {
+      if (v === names[129]) await cl.be.deleteSnapshot(v, "snap-last");
+      await cl.be.deleteVolume(v);
+    }
   });
 
   it("capacity changes after placement and writes", async () => {

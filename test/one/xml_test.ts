@@ -67,6 +67,38 @@ describe("lib/one/xml.ts", () => {
     );
   });
 
+  it("text: trimmed around elements, entities decoded, CDATA kept as written", () => {
+    const n = parseXml(
+      `<a k="x &lt; &#x79;">  one  <b/> two <![CDATA[ three ]]>&amp;</a>`,
+    );
+    assert.equal(n.attrs.k, "x < y");
+    assert.equal(n.text, "onetwo three &");
+    assert.equal(parseXml("<a>x&nbsp;y</a>").text, "x&nbsp;y", "lenient: kept as written");
+  });
+
+  it("a bare ampersand is named, not reported as an early end", () => {
+    assert.equal(
+      message(() => parseXml("<a>\n<t>R&D</t><b/></a>", "X")),
+      "malformed X: '&' does not start an entity reference (line 2)",
+    );
+  });
+
+  it("structure errors are errors in both modes", () => {
+    for (
+      const [text, want] of [
+        ["<a></b>", /unexpected close tag \(line 1\)$/],
+        ["<a/><b/>", /only one root \(line 1\)$/],
+        ["<a x='1' x='2'/>", /duplicate attribute: x \(line 1\)$/],
+        ["<a x=1/>", /unquoted attribute value \(line 1\)$/],
+        ["<a>", /input ends inside <a>$/],
+        ["<a><b x='1'", /input ends inside <a> <b>$/],
+      ] as const
+    ) {
+      assert.match(message(() => parseXml(text, "X")), want, text);
+      assert.match(message(() => parseXml(text, "X", { strict: true })), want, text);
+    }
+  });
+
   it("names the elements left open when the input stops early", () => {
     assert.equal(
       message(() => parseXml("<a><b><c>", "X")),

@@ -94,22 +94,3 @@ export async function benchBackups(
   }
   return rows;
 }
-
-/** The rows as a text table section. */
-export function renderBackupRows(
-  rows: BackupRow[],
-  table: (head: string[], rows: (string | number)[][]) => string,
-): string {
-  return "backups: full vs incremental (one disk, 1% changed)\n" + table(
-    ["profile", "kind", "disk MiB", "changed MiB", "backup ms", "prebackup ms", "file MiB"],
-    rows.map((r) => [
-      r.profile,
-      r.kind,
-      r.diskMiB,
-      r.changedMiB,
-      r.backupMs,
-      r.prebackupMs,
-      Math.round(r.fileBytes / MiB * 100) / 100,
-    ]),
-  );
-}

@@ -38,7 +38,7 @@ import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
 import type { OnedSim } from "./oned/server.ts";
 import { buildDatastoreXml, buildHostXml } from "./oned/builders.ts";
-import { install, onedConfSnippets, vmmLocalList } from "../../app/install.ts";
+import { defaultBin, install, onedConfSnippets, vmmLocalList } from "../../app/install.ts";
 import { encodeBase64Text } from "../../lib/one/args.ts";
 import { listActions } from "../../app/registry.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
@@ -73,6 +73,20 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** StorPool API token of the simulator and the datastores (default: random). */
   storpoolToken?: string;
+  /**
+   * Measure every driver program run (the benchmark): each is started through
+   * tools/bench/rusage.py, which records its wall time, CPU and peak memory.
+   */
+  meter?: boolean;
+}
+
+/** What one driver program run cost (tools/bench/rusage.py; with the processes it waited for). */
+export interface ProcessUsage {
+  wallMs: number;
+  userMs: number;
+  sysMs: number;
+  /** Peak resident set of the largest process, KiB. */
+  maxrssKiB: number;
 }
 
 /** The /proc/drbd first line of the simulated hosts' DRBD module. */
@@ -91,6 +105,44 @@ export interface RunOutput {
   code: number;
   stdout: string;
   stderr: string;
+  /** With ClusterOptions.meter. */
+  usage?: ProcessUsage;
+}
+
+const RUSAGE = decodeURIComponent(new URL("../bench/rusage.py", import.meta.url).pathname);
+
+/**
+ * How to start driver program `path`: itself, or through the process meter (ClusterOptions.meter)
+ * with `read()` giving what the run cost once it ended.
+ */
+export async function driverCommand(
+  c: Pick<Cluster, "meter">,
+  path: string,
+  args: string[],
+): Promise<{ program: string; args: string[]; read(): Promise<ProcessUsage | undefined> }> {
+  if (!c.meter) return { program: path, args, read: () => Promise.resolve(undefined) };
+  const out = await Deno.makeTempFile({ prefix: "oneblk-usage-" });
+  return {
+    program: "python3",
+    args: [RUSAGE, out, path, ...args],
+    async read() {
+      try {
+        const line = (await Deno.readTextFile(out)).trim().split("\n").at(-1);
+        if (!line) return undefined;
+        const u = JSON.parse(line);
+        return {
+          wallMs: u.wall_ms,
+          userMs: u.user_ms,
+          sysMs: u.sys_ms,
+          maxrssKiB: u.maxrss_kib,
+        };
+      } catch {
+        return undefined;
+      } finally {
+        await Deno.remove(out).catch(() => {});
+      }
+    },
+  };
 }
 
 /** How a call passes its payload: ≤6.6 as argv base64, ≥6.8 on stdin. */
@@ -101,6 +153,8 @@ export interface Cluster {
   root: string;
   remotes: string;
   hostsRoot: string;
+  /** Driver programs run through the process meter (ClusterOptions.meter). */
+  meter: boolean;
   frontend: string;
   /** oned.conf of the simulated front-end. */
   onedConf: string;
@@ -146,20 +200,22 @@ export interface ActionStats {
   action: string;
   ok: boolean;
   ms: number;
+  /** The action's own work (run, output, closing); `ms` minus this is the runner's start. */
+  runMs: number;
   rest: number;
+  /** Reply bytes read from the stores (decoded). */
+  restBytes: number;
   ssh: number;
   one: number;
 }
-
-const LAUNCHER = new URL("../../scripts/oneblk", import.meta.url).pathname;
 
 /**
  * The simulated rsync backup datastore's actions (`$R/datastore/rsync/<action>`) and
  * `$R/datastore/downloader.sh`, each a two-line script running `oneblk sim rsync <action>`.
  */
-async function installRsyncSim(remotes: string): Promise<void> {
+async function installRsyncSim(remotes: string, bin: string): Promise<void> {
   const script = (action: string) =>
-    `#!/bin/sh\nexec '${LAUNCHER.replaceAll("'", "'\\''")}' sim rsync ${action} "$@"\n`;
+    `#!/bin/sh\nexec '${bin.replaceAll("'", "'\\''")}' sim rsync ${action} "$@"\n`;
   await Deno.mkdir(join(remotes, "datastore", "rsync"), { recursive: true });
   for (const a of RSYNC_ACTIONS) {
     await Deno.writeTextFile(join(remotes, "datastore", "rsync", a), script(a), { mode: 0o755 });
@@ -171,6 +227,8 @@ async function installRsyncSim(remotes: string): Promise<void> {
 
 /** Start the simulated cloud. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  // Started from the sources (tests): the launcher must not run a bundle built from others.
+  if (import.meta.url.endsWith(".ts")) await (await import("../bundle.ts")).refreshBundle();
   const ownRoot = !opts.root;
   const root = opts.root ?? await Deno.makeTempDir({ prefix: "oneblk-cluster-" });
   const hostsRoot = join(root, "hosts");
@@ -268,8 +326,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Deno.mkdir(join(hostsRoot, h, "var/tmp/one"), { recursive: true });
     await Deno.writeTextFile(join(hostsRoot, h, "var/tmp/one/VERSION"), version);
   }
-  await install({ remotes, drivers: [...DRIVERS], bin: LAUNCHER, actions: listActions() });
-  await installRsyncSim(remotes);
+  await install({ remotes, drivers: [...DRIVERS], bin: defaultBin(), actions: listActions() });
+  await installRsyncSim(remotes, defaultBin());
   await Deno.mkdir(join(hostsRoot, BACKUP_HOST, "var/lib/one/datastores"), { recursive: true });
   // oned.conf as an operator leaves it after applying what `oneblk install` prints
   const local = vmmLocalList(DRIVERS, listActions());
@@ -313,6 +371,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     root,
     remotes,
     hostsRoot,
+    meter: opts.meter ?? false,
     frontend: "alpha",
     onedConf: join(root, "oned.conf"),
     env,
@@ -320,8 +379,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     storpool,
     oned,
     async run(kind, dir, name, args, o = {}) {
-      const cmd = new Deno.Command(join(remotes, kind, dir, name), {
-        args,
+      const how = await driverCommand(cluster, join(remotes, kind, dir, name), args);
+      const cmd = new Deno.Command(how.program, {
+        args: how.args,
         cwd: root,
         env: { ...env, ...(o.env ?? {}) },
         clearEnv: true,
@@ -338,7 +398,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       await w.close().catch(() => {});
       const out = await child.output();
       const dec = new TextDecoder();
-      return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: dec.decode(out.stderr),
+        usage: await how.read(),
+      };
     },
     runDs(kind, driver, action, payloadXml, id, style = "stdin") {
       const payload = encodeBase64Text(payloadXml);
@@ -347,7 +412,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         : cluster.run(kind, driver, action, [String(id)], { stdin: payload });
     },
     async cli(args) {
-      const out = await new Deno.Command(LAUNCHER, {
+      const out = await new Deno.Command(defaultBin(), {
         args,
         env,
         clearEnv: true,

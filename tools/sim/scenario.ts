@@ -265,6 +265,10 @@ export interface LifecycleOptions {
   latencyMs?: number;
   /** Play only the steps with these ids (in their usual order). */
   only?: string[];
+  /** Measure every driver program run (ClusterOptions.meter). */
+  meter?: boolean;
+  /** Extra environment of every driver program (ClusterOptions.env). */
+  env?: Record<string, string>;
 }
 
 const REG = ["datastore/stat", "datastore/cp"];
@@ -322,6 +326,8 @@ export class Lifecycle {
       profile: this.opts.profile,
       version: this.opts.version ?? "7.0.0",
       latencyMs: this.opts.latencyMs,
+      meter: this.opts.meter,
+      env: this.opts.env,
     });
     this.work = join(this.oned.cluster.root, "sources");
     await Deno.mkdir(this.work, { recursive: true });

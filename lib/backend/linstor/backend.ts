@@ -35,6 +35,7 @@
  * and volumes in use.
  */
 import { isKind, OneblkError } from "../../errors.ts";
+import { sleep } from "../../timer.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type {
   Attachment,
@@ -66,9 +67,10 @@ import {
   LinstorClient,
   type LinstorClientOptions,
   type LinstorReply,
+  nameChunks,
   seg,
 } from "./client.ts";
-import { parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
+import { linstorDevicePath, parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -116,7 +118,8 @@ export interface LinstorDeps {
 
 const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
-const LIST_FILTER_MAX = 50;
+/** Chunked name-filtered listings in flight at once (listUsage). */
+const CHUNKS_IN_FLIGHT = 4;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
 /** Leftover mark (types.ts) on an RD (volume) or a node's resource (attachment). */
 const LEFTOVER = "Aux/oneblk/leftover";
@@ -264,14 +267,19 @@ function stripAux(props?: Record<string, string>): Record<string, string> {
   return out;
 }
 
+/** Run `fn` on every item, at most `width` at a time; rejects with the first failure. */
+async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<void>) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
 /** True when `e` is a LINSTOR reply with an error entry carrying `code`. */
 function errHas(e: unknown, ...codes: number[]): e is LinstorApiError {
   return e instanceof LinstorApiError &&
     e.rcs.some((r) => isError(r.ret_code) && codes.includes(rcCode(r.ret_code)));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** REST path of the resource definition of volume `v`. */
@@ -313,8 +321,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   devicePath(volume: string): string {
-    const { rd, vnr } = parseVolumeRef(volume);
-    return `/dev/drbd/by-res/${rd}/${vnr}`;
+    return linstorDevicePath(volume);
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
@@ -1223,14 +1230,6 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       with_volume_definitions: true,
     });
     if (!rds.length) return [];
-    // Few names: filter on the controller. Many: the query string would outgrow what HTTP
-    // servers accept (431), so fetch the views whole and filter here. Two calls either way.
-    const names = rds.map((r) => r.name);
-    const q = names.length <= LIST_FILTER_MAX ? { resources: names } : undefined;
-    const [rscs, snaps] = await Promise.all([
-      this.#c.get<RscJson[]>("/v1/view/resources", q),
-      this.#c.get<SnapJson[]>("/v1/view/snapshots", q),
-    ]);
     const key = (n: string) => n.toUpperCase();
     // the volume of each RD: 0, or the only volume of an adopted resource
     const vnrOf = new Map<string, number>();
@@ -1239,20 +1238,30 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       const only = vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
       vnrOf.set(key(rd.name), vdOf(vds, 0) ? 0 : only);
     }
+    // The views filtered on the controller by these names only, never the whole cluster's:
+    // one request each for a small datastore, chunks (a few in flight) past what one query
+    // string holds. Each reply is folded into the two maps as it arrives and then dropped.
     const alloc = new Map<string, number>();
-    for (const r of rscs) {
-      if (isDiskless(r)) continue;
-      const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
-      alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
-    }
     const snapsOf = new Map<string, Record<string, number>>();
-    for (const s of snaps) {
-      const sz = vdOf(s.volume_definitions, vnrOf.get(key(s.resource_name)) ?? 0)?.size_kib ?? 0;
-      const k = key(s.resource_name);
-      const m = snapsOf.get(k) ?? {};
-      m[s.name] = Math.ceil(sz / 1024);
-      snapsOf.set(k, m);
-    }
+    const chunks = nameChunks(rds.map((r) => r.name), "resources");
+    await inBatches(chunks, CHUNKS_IN_FLIGHT, async (names) => {
+      const [rscs, snaps] = await Promise.all([
+        this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
+        this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
+      ]);
+      for (const r of rscs) {
+        if (isDiskless(r)) continue;
+        const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
+        alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
+      }
+      for (const s of snaps) {
+        const k = key(s.resource_name);
+        const sz = vdOf(s.volume_definitions, vnrOf.get(k) ?? 0)?.size_kib ?? 0;
+        const m = snapsOf.get(k) ?? {};
+        m[s.name] = Math.ceil(sz / 1024);
+        snapsOf.set(k, m);
+      }
+    });
     return rds.map((rd) => ({
       name: volumeRef(rd.name, vnrOf.get(key(rd.name)) ?? 0),
       props: stripAux(rd.props),

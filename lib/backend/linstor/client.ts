@@ -23,17 +23,20 @@
  * - `ret_code` is parsed losslessly (see api_call_rc.ts).
  */
 import { isKind, OneblkError } from "../../errors.ts";
+import { after } from "../../timer.ts";
 import {
   backoffMs,
   Deadline,
   mayRetry,
   Outage,
+  replyText,
   type RequestKind,
   secretHeaderValue,
   shortTransportError,
   type TransportFailure,
   transportFailure,
 } from "../../http.ts";
+import type { BackendStats } from "../types.ts";
 import {
   type ApiCallRc,
   describeRc,
@@ -231,6 +234,29 @@ export function buildQuery(q?: Query): string {
   return s ? `?${s}` : "";
 }
 
+/**
+ * `names` cut into lists whose `param=<name>&…` query string stays within `maxQueryBytes`: the
+ * controller's HTTP server refuses request heads over 8 KiB, so a name filter of thousands of
+ * resources is sent as several requests.
+ */
+export function nameChunks(names: string[], param: string, maxQueryBytes = 6000): string[][] {
+  const chunks: string[][] = [];
+  let cur: string[] = [];
+  let size = 0;
+  for (const n of names) {
+    const len = param.length + 2 + encodeURIComponent(n).length;
+    if (cur.length && size + len > maxQueryBytes) {
+      chunks.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(n);
+    size += len;
+  }
+  if (cur.length) chunks.push(cur);
+  return chunks;
+}
+
 /** Encode one path segment. */
 export function seg(s: string | number): string {
   return encodeURIComponent(String(s));
@@ -239,12 +265,13 @@ export function seg(s: string | number): string {
 /** LINSTOR REST client. */
 export class LinstorClient {
   /** REST requests sent (every attempt). */
-  readonly stats = { requests: 0 };
+  readonly stats: BackendStats = { requests: 0, bytes: 0 };
   readonly endpoints: ControllerEndpoint[];
   readonly #key: string;
   readonly #opts: LinstorClientOptions;
-  readonly #readClient: Deno.HttpClient;
-  readonly #writeClient: Deno.HttpClient;
+  readonly #tls: Deno.CreateHttpClientOptions;
+  #readClient: Deno.HttpClient | undefined;
+  #writeClient: Deno.HttpClient | undefined;
   #closed = false;
   #version: Promise<Record<string, unknown>> | null = null;
   readonly #auth: string | undefined;
@@ -269,8 +296,19 @@ export class LinstorClient {
       tlsOpts.cert = cert;
       tlsOpts.key = key;
     }
-    this.#readClient = Deno.createHttpClient({ ...tlsOpts, poolIdleTimeout: 30_000 });
-    this.#writeClient = Deno.createHttpClient({ ...tlsOpts, poolMaxIdlePerHost: 0 });
+    this.#tls = tlsOpts;
+  }
+
+  /**
+   * The connection pool of a kind of request, made on first use (a monitor that only reads
+   * never makes the write pool): reads keep connections alive; writes never reuse one, so a
+   * change is never sent on a connection the controller may be closing.
+   */
+  #client(kind: RequestKind): Deno.HttpClient {
+    if (kind === "read") {
+      return this.#readClient ??= Deno.createHttpClient({ ...this.#tls, poolIdleTimeout: 30_000 });
+    }
+    return this.#writeClient ??= Deno.createHttpClient({ ...this.#tls, poolMaxIdlePerHost: 0 });
   }
 
   /** The controller that answered last (or the first one). */
@@ -281,7 +319,7 @@ export class LinstorClient {
   async #probe(ep: ControllerEndpoint, ms: number): Promise<void> {
     if (reachedControllers.has(ep.url)) return;
     const ac = new AbortController();
-    const t = setTimeout(() => ac.abort(), Math.max(1, ms));
+    const cancel = after(Math.max(1, ms), () => ac.abort());
     try {
       const conn = await Deno.connect({ hostname: ep.host, port: ep.port, signal: ac.signal });
       conn.close();
@@ -290,7 +328,7 @@ export class LinstorClient {
       if (ac.signal.aborted) throw new Error(`tcp connect error: no answer within ${ms} ms`);
       throw e;
     } finally {
-      clearTimeout(t);
+      cancel();
     }
   }
 
@@ -416,7 +454,7 @@ export class LinstorClient {
           headers: call.headers,
           body: call.body,
           signal: deadline.signal,
-          client: kind === "read" ? this.#readClient : this.#writeClient,
+          client: this.#client(kind),
         });
       } catch (e) {
         if (deadline.expired) throw this.#timeout(what, timeoutMs);
@@ -433,7 +471,7 @@ export class LinstorClient {
       }
       let text: string;
       try {
-        text = await res.text();
+        text = await replyText(res, this.stats);
       } catch (e) {
         if (deadline.expired) throw this.#timeout(what, timeoutMs);
         if (mayRetry(kind, "lost")) return failed(e);
@@ -452,8 +490,12 @@ export class LinstorClient {
       let data: unknown = null;
       if (text.trim() !== "") {
         try {
-          // The reviver is slow on large listings; only ApiCallRc replies carry ret_code.
-          data = text.includes('"ret_code"') ? parseJsonLossless(text) : JSON.parse(text);
+          // The reviver is slow on large listings: lossless only where ApiCallRc entries are,
+          // i.e. replies to changes, error replies, and listings that carry one (a pool of an
+          // offline node has a `reports` entry); a native substring search decides that.
+          const rcReply = call.method !== "GET" || res.status >= 400 ||
+            text.includes('"ret_code"');
+          data = rcReply ? parseJsonLossless(text) : JSON.parse(text);
         } catch {
           if (res.status < 400) {
             throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);
@@ -509,7 +551,7 @@ export class LinstorClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#readClient.close();
-    this.#writeClient.close();
+    this.#readClient?.close();
+    this.#writeClient?.close();
   }
 }

@@ -3,11 +3,19 @@
  * placement type and how they open the backend (backend.ts, REST client client.ts).
  */
 import type { StoreImpl } from "../types.ts";
-import { createLinstorBackend, type LinstorPlacement } from "./backend.ts";
+import { DeferredBackend } from "../deferred.ts";
+import type { LinstorPlacement } from "./backend.ts";
 import type { LinstorClientOptions } from "./client.ts";
+import { linstorDevicePath } from "./volume_ref.ts";
 
 export type { LinstorPlacement } from "./backend.ts";
-export { parseVolumeRef, rdOf, type VolumeRef, volumeRef } from "./volume_ref.ts";
+export {
+  linstorDevicePath,
+  parseVolumeRef,
+  rdOf,
+  type VolumeRef,
+  volumeRef,
+} from "./volume_ref.ts";
 
 /** How to reach a LINSTOR controller (a datastore's store settings). */
 export interface LinstorStore {
@@ -33,10 +41,21 @@ export function linstorClientOptions(
   };
 }
 
-/** The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. */
+/**
+ * The LINSTOR store implementation; the bearer token comes from LINSTOR_TOKEN. The backend's
+ * code loads on its first call (lib/backend/deferred.ts).
+ */
 export const linstorStore: StoreImpl<LinstorStore, LinstorPlacement> = {
   kind: "linstor",
   open(store, deps) {
-    return createLinstorBackend(linstorClientOptions(store, deps.env), { hosts: deps.hosts });
+    return new DeferredBackend(
+      "linstor",
+      linstorDevicePath,
+      async () =>
+        (await import("./backend.ts")).createLinstorBackend(
+          linstorClientOptions(store, deps.env),
+          { hosts: deps.hosts },
+        ),
+    );
   },
 };

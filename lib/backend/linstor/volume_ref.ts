@@ -40,3 +40,9 @@ export function volumeRef(rd: string, vnr: number): string {
 export function rdOf(volume: string): string {
   return parseVolumeRef(volume).rd;
 }
+
+/** The DRBD device of a volume: `/dev/drbd/by-res/<resource>/<volume number>`. */
+export function linstorDevicePath(volume: string): string {
+  const { rd, vnr } = parseVolumeRef(volume);
+  return `/dev/drbd/by-res/${rd}/${vnr}`;
+}

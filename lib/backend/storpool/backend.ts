@@ -66,7 +66,7 @@ import {
   type VolumeCreateDesc,
   type VolumeSummary,
 } from "./client.ts";
-import type { StorpoolConfig } from "./config.ts";
+import { type StorpoolConfig, storpoolDevicePath } from "./config.ts";
 import { decodeMark, encodeMark, isTempSnapshot, ownerKey, tempSnapshotOwner } from "../marks.ts";
 
 const MiB = 1024 * 1024;
@@ -229,7 +229,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   readonly #delay: number;
   readonly #attachTimeout: number;
   readonly #force: boolean;
-  readonly #devDir: string;
+  readonly #cfg: StorpoolConfig;
   readonly #hostById = new Map<number, string>();
 
   constructor(cfg: StorpoolConfig, deps: StorpoolBackendDeps) {
@@ -242,7 +242,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     this.#delay = cfg.delayDeleteSeconds ?? DEFAULT_DELAY_DELETE_SECONDS;
     this.#attachTimeout = cfg.attachTimeoutSeconds ?? 20;
     this.#force = cfg.forceDetach ?? false;
-    this.#devDir = (cfg.devDir ?? "/dev/storpool").replace(/\/+$/, "");
+    this.#cfg = cfg;
   }
 
   async #idOf(host: string): Promise<number> {
@@ -303,7 +303,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   }
 
   devicePath(volume: string): string {
-    return `${this.#devDir}/${volume}`;
+    return storpoolDevicePath(this.#cfg, volume);
   }
 
   async getVolume(volume: string): Promise<VolumeInfo | null> {

@@ -21,6 +21,7 @@ import {
   Deadline,
   mayRetry,
   Outage,
+  replyText,
   type RequestKind,
   secretHeaderValue,
   transportErrorText,
@@ -286,7 +287,7 @@ export function storpoolErrorKind(apiName: string, descr: string, status: number
 /** A StorPool JSON API client; `close()` releases its keep-alive connections. */
 export class StorpoolClient {
   /** Request counter (every HTTP attempt). */
-  readonly stats: BackendStats = { requests: 0 };
+  readonly stats: BackendStats = { requests: 0, bytes: 0 };
   readonly #base: string;
   readonly #auth: string;
   readonly #token: string;
@@ -425,7 +426,7 @@ export class StorpoolClient {
     }
     let text: string;
     try {
-      text = await res.text();
+      text = await replyText(res, this.stats);
     } catch (e) {
       if (signal.aborted) throw e;
       const err = this.#fail(

@@ -15,7 +15,7 @@
  * runner. Everything is synchronous except the resolver, so a backend can be opened
  * synchronously.
  */
-import { join } from "node:path";
+import { join } from "../../path.ts";
 import { OneblkError } from "../../errors.ts";
 import type { HostRunner } from "../../host/types.ts";
 import { parseShellRc } from "../../one/shell_rc.ts";
@@ -49,6 +49,11 @@ export interface StorpoolConfig {
   forceDetach?: boolean;
   /** Device directory on hosts (default /dev/storpool). */
   devDir?: string;
+}
+
+/** The device of a volume on a host: `<devDir>/<volume>` (default /dev/storpool/<volume>). */
+export function storpoolDevicePath(cfg: Pick<StorpoolConfig, "devDir">, volume: string): string {
+  return `${(cfg.devDir ?? "/dev/storpool").replace(/\/+$/, "")}/${volume}`;
 }
 
 /** Where each connection setting came from (for diagnostics; never the token itself). */

@@ -5,12 +5,14 @@
 import type { Backend, StoreImpl } from "../types.ts";
 import type { HostRunner } from "../../host/types.ts";
 import type { HostView } from "../../one/views.ts";
-import { createStorpoolBackend, type StorpoolPlacement } from "./backend.ts";
+import type { StorpoolPlacement } from "./backend.ts";
+import { DeferredBackend } from "../deferred.ts";
 import {
   addonRc,
   type ClientIdResolver,
   createClientIdResolver,
   resolveStorpoolConfig,
+  storpoolDevicePath,
 } from "./config.ts";
 
 /** Inputs of openStorpoolBackend. */
@@ -36,7 +38,8 @@ let processResolver: ClientIdResolver | undefined;
 /**
  * Resolve settings (template > rc > storpool.conf) and open a backend; host → client ids
  * are resolved by one resolver per process (COMMON_DOMAIN from the rc values), so they are
- * looked up once whatever the number of backends. Synchronous: no request is made here.
+ * looked up once whatever the number of backends. Synchronous: no request is made here, and the
+ * backend's code loads on its first call (lib/backend/deferred.ts).
  */
 export function openStorpoolBackend(input: OpenStorpoolInput): Backend<StorpoolPlacement> {
   const rc = input.rc ?? {};
@@ -55,11 +58,16 @@ export function openStorpoolBackend(input: OpenStorpoolInput): Backend<StorpoolP
     confDir: input.confDir,
   });
   const resolver = processResolver;
-  return createStorpoolBackend(cfg, {
-    clientIdOf: resolver.clientIdOf,
-    hostOf: (id) => resolver.hostOf(id) ?? input.hostOf?.(id),
-    hosts: input.hosts,
-  });
+  return new DeferredBackend(
+    "storpool",
+    (volume) => storpoolDevicePath(cfg, volume),
+    async () =>
+      (await import("./backend.ts")).createStorpoolBackend(cfg, {
+        clientIdOf: resolver.clientIdOf,
+        hostOf: (id) => resolver.hostOf(id) ?? input.hostOf?.(id),
+        hosts: input.hosts,
+      }),
+  );
 }
 
 export type { StorpoolPlacement } from "./backend.ts";

@@ -165,7 +165,8 @@ export class SimController {
 
   /** The node `name`, if any. */
   node(name: string): SimNode | undefined {
-    return this.state.nodes.find((n) => k(n.name) === k(name));
+    const key = k(name);
+    return this.state.nodes.find((n) => k(n.name) === key);
   }
   /** The resource group `name`, if any. */
   rg(name: string): SimRg | undefined {
@@ -197,11 +198,14 @@ export class SimController {
 
   /** Storage pool `name` on `node`, if any. */
   pool(node: string, name: string): SimPool | undefined {
-    return this.state.pools.find((p) => k(p.node) === k(node) && k(p.name) === k(name));
+    const kn = k(node);
+    const kp = k(name);
+    return this.state.pools.find((p) => k(p.node) === kn && k(p.name) === kp);
   }
   /** `rd`'s resource on `node`, if any. */
   rsc(rd: SimRd, node: string): SimRsc | undefined {
-    return rd.rscs.find((r) => k(r.node) === k(node));
+    const key = k(node);
+    return rd.rscs.find((r) => k(r.node) === key);
   }
   /** `rd`'s snapshot `name`, if any. */
   snap(rd: SimRd, name: string): SimSnap | undefined {

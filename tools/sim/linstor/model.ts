@@ -228,6 +228,19 @@ export function extentKib(kind: PoolKind): number {
  */
 export function derivedUuid(base: string, ...parts: (string | number)[]): string {
   const text = [base, ...parts].join("\u0000");
+  let id = derived.get(text);
+  if (id === undefined) {
+    if (derived.size >= DERIVED_MAX) derived.clear();
+    derived.set(text, id = hashUuid(text));
+  }
+  return id;
+}
+
+/** derivedUuid's answers (a listing of thousands of objects asks again for each one). */
+const derived = new Map<string, string>();
+const DERIVED_MAX = 200_000;
+
+function hashUuid(text: string): string {
   let hex = "";
   for (let seed = 0; seed < 4; seed++) {
     let h = 0x811c9dc5 ^ seed;

@@ -23,6 +23,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { SimController } from "./controller.ts";
 import type { PoolKind } from "./model.ts";
@@ -100,6 +101,10 @@ export interface LinstorSim {
   readonly requests: number;
   /** Requests per route ("GET /v1/view/resources"). */
   readonly byRoute: Record<string, number>;
+  /** Reply body bytes sent on the wire (gzipped where the client accepted it). */
+  readonly bytesOut: number;
+  /** The same replies' bytes before compression. */
+  readonly bytesDecoded: number;
   readonly stateDir: string;
   readonly hostsRoot: string | undefined;
   /** The controller logic (state inspection in tests). */
@@ -123,6 +128,9 @@ export interface LinstorSim {
   /** Stop serving (state persisted; a temp state dir is removed). */
   stop(): Promise<void>;
 }
+
+/** Smallest JSON reply the controller compresses (Grizzly's compression minimum size). */
+const GZIP_MIN_BYTES = 1000;
 
 /** Start a simulated LINSTOR controller. */
 export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<LinstorSim> {
@@ -154,6 +162,8 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
   let latencyMs = opts.latencyMs ?? 0;
   let requests = 0;
   const byRoute: Record<string, number> = {};
+  let bytesOut = 0;
+  let bytesDecoded = 0;
   const faults = new Map<number, SimFault & { left: number }>();
   let faultSeq = 0;
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -173,14 +183,22 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
 
   const persist = () => store.save(controller);
 
-  const send = (res: http.ServerResponse, reply: SimReply): string => {
+  // Like the controller (Grizzly with compression on): JSON replies of 1000 bytes or more are
+  // gzipped for clients that accept it, so the bytes on the wire are what a real one sends.
+  const send = (res: http.ServerResponse, reply: SimReply, gzipOk = false): string => {
     const text = reply.body === undefined ? "" : toJson(reply.body);
     if (!res.headersSent && !res.destroyed) {
+      const raw = new TextEncoder().encode(text);
+      const zipped = gzipOk && raw.length >= GZIP_MIN_BYTES;
+      const body = zipped ? gzipSync(raw) : raw;
       res.writeHead(reply.status, {
         "content-type": "application/json",
-        "content-length": String(new TextEncoder().encode(text).length),
+        "content-length": String(body.length),
+        ...(zipped ? { "content-encoding": "gzip" } : {}),
       });
-      res.end(text);
+      res.end(body);
+      bytesOut += body.length;
+      bytesDecoded += raw.length;
     }
     return text;
   };
@@ -208,7 +226,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
   ): SimReply => {
     if (method === "GET" && path === "/_sim/state") return { status: 200, body: controller.state };
     if (method === "GET" && path === "/_sim/stats") {
-      return { status: 200, body: { requests, by_route: byRoute } };
+      return {
+        status: 200,
+        body: { requests, by_route: byRoute, bytes_out: bytesOut, bytes_decoded: bytesDecoded },
+      };
     }
     if (method === "POST" && path === "/_sim/faults") {
       const id = handle.addFault({
@@ -360,7 +381,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       req.socket.destroy();
       return;
     }
-    rec(reply.status, send(res, reply));
+    rec(reply.status, send(res, reply, /\bgzip\b/i.test(req.headers["accept-encoding"] ?? "")));
   };
 
   const listen = async () => {
@@ -426,6 +447,12 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     },
     get byRoute() {
       return { ...byRoute };
+    },
+    get bytesOut() {
+      return bytesOut;
+    },
+    get bytesDecoded() {
+      return bytesDecoded;
     },
     stateDir,
     hostsRoot: opts.hostsRoot,

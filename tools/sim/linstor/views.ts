@@ -26,7 +26,7 @@ import {
   THIN_KINDS,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { allocatedKib, poolFreeKib } from "./placement.ts";
+import { allocatedKib, memoVolumeDirs, poolFreeKib } from "./placement.ts";
 
 /** GET /v1/controller/version. */
 export function version(): SimReply {
@@ -398,6 +398,7 @@ function replicationStates(
 export function viewResources(ctl: SimController, q: URLSearchParams): SimReply {
   // One listing stats each volume file once, however many replicas show it.
   ctl.allocMemo = new Map();
+  memoVolumeDirs(ctl, ctl.allocMemo);
   try {
     return listAllResources(ctl, q);
   } finally {

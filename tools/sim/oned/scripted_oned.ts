@@ -82,13 +82,20 @@ export class ScriptedOned extends OnedBackups {
    * `$R/VERSION`). close() then stops the cluster too.
    */
   static async start(
-    opts: ScriptedOnedOptions & { latencyMs?: number; cluster?: Cluster },
+    opts: ScriptedOnedOptions & {
+      latencyMs?: number;
+      cluster?: Cluster;
+      meter?: boolean;
+      env?: Record<string, string>;
+    },
   ): Promise<ScriptedOned> {
     const { startCluster } = await import("../cluster.ts");
     const version = opts.version ?? "7.0.0";
     const cluster = opts.cluster ?? await startCluster({
       latencyMs: opts.latencyMs,
       oneVersion: version,
+      meter: opts.meter,
+      env: opts.env,
     });
     const s = new ScriptedOned(cluster, { ...opts, version });
     s.ownsCluster = !opts.cluster;

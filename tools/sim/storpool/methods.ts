@@ -17,7 +17,7 @@ import {
   TEMPLATE_NAME,
   VOLUME_NAME,
 } from "./model.ts";
-import { allocated, copyData, removeFile, setSize, type SpStore } from "./store.ts";
+import { allocatedEach, copyData, removeFile, setSize, type SpStore } from "./store.ts";
 import { described, snapSummary, spaceList, statusOf, summary, templateSummary } from "./views.ts";
 
 /** One API method: its HTTP method, whether it changes the state, and its handler. */
@@ -72,12 +72,13 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "GET",
       fn: async () => {
         const out: Record<string, unknown> = {};
-        for (const v of Object.values(store.st.volumes)) {
-          out[v.name] = await statusOf(v, summary(v), false);
-        }
-        for (const s of Object.values(store.st.snapshots)) {
-          out[s.name] = await statusOf(s, snapSummary(s), true);
-        }
+        const vols = Object.values(store.st.volumes);
+        const snaps = Object.values(store.st.snapshots);
+        const stored = await allocatedEach([...vols, ...snaps]);
+        vols.forEach((v, i) => out[v.name] = statusOf(summary(v), false, stored[i]));
+        snaps.forEach((s, i) =>
+          out[s.name] = statusOf(snapSummary(s), true, stored[vols.length + i])
+        );
         return out;
       },
     },
@@ -425,7 +426,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
           const vols = Object.values(store.st.volumes).filter((v) => v.templateName === t.name);
           const snaps = Object.values(store.st.snapshots).filter((s) => s.templateName === t.name);
           let stored = 0;
-          for (const o of [...vols, ...snaps]) stored += await allocated(o);
+          for (const n of await allocatedEach([...vols, ...snaps])) stored += n;
           const size = vols.reduce((n, v) => n + v.size, 0);
           const free = Math.max(0, t.capacity - store.templateUsed(t.name));
           const est = { capacity: t.capacity, free };

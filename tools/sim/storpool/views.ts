@@ -3,7 +3,7 @@
  * templates as the list/describe/status/space methods answer them.
  */
 import type { SimObj, SimSnap, SimTemplate } from "./model.ts";
-import { allocated } from "./store.ts";
+import { allocatedEach } from "./store.ts";
 
 /** A volume (or the common part of a snapshot) as VolumesList shows it. */
 export const summary = (o: SimObj) => ({
@@ -47,22 +47,18 @@ export const described = (sum: Record<string, unknown>) => ({
 
 /** The *Space answer for `objs`: each summary with its allocated bytes. */
 export const spaceList = async <T extends SimObj>(objs: T[], summarize: (o: T) => object) => {
-  const out = [];
-  for (const o of objs) {
-    const used = await allocated(o);
-    out.push({ ...summarize(o), storedSize: used, spaceUsed: used });
-  }
-  return out;
+  const used = await allocatedEach(objs);
+  return objs.map((o, i) => ({ ...summarize(o), storedSize: used[i], spaceUsed: used[i] }));
 };
 
-/** One VolumesGetStatus entry. */
-export const statusOf = async (o: SimObj, sum: object, snapshot: boolean) => ({
+/** One VolumesGetStatus entry (`stored`: the object's allocated bytes). */
+export const statusOf = (sum: object, snapshot: boolean, stored: number) => ({
   ...sum,
   status: "up",
   snapshot,
   migrating: false,
   decreasedRedundancy: false,
-  storedSize: await allocated(o),
+  storedSize: stored,
 });
 
 /** A volume template as VolumeTemplateDescribe shows it. */

@@ -11,7 +11,13 @@ import { parseDatastore } from "../../../../lib/one/views.ts";
 import { profileFor } from "../../../../lib/addons/index.ts";
 import type { Profile } from "../../../../lib/addons/index.ts";
 import { VMM_OVERRIDES } from "../../../../lib/addons/index.ts";
-import { type ActionStats, type Cluster, CLUSTER_DS, CLUSTER_HOSTS } from "../../cluster.ts";
+import {
+  type ActionStats,
+  type Cluster,
+  CLUSTER_DS,
+  CLUSTER_HOSTS,
+  driverCommand,
+} from "../../cluster.ts";
 import { type Convention, conventionFor, LOG_RE, onedErrorText } from "./conventions.ts";
 import {
   type DriverCall,
@@ -168,6 +174,7 @@ export abstract class OnedMads {
     this.#inFlight++;
     const enc = new TextEncoder();
     let out: { code: number; stdout: Uint8Array; stderr: Uint8Array };
+    let how: Awaited<ReturnType<typeof driverCommand>> | undefined;
     try {
       if (given) {
         out = {
@@ -176,8 +183,9 @@ export abstract class OnedMads {
           stderr: enc.encode(given.stderr),
         };
       } else {
-        const child = new Deno.Command(path, {
-          args,
+        how = await driverCommand(this.cluster, path, args);
+        const child = new Deno.Command(how.program, {
+          args: how.args,
           cwd: this.feCwd,
           env: { ...this.cluster.env, ONEBLK_VIRSH: this.virsh },
           clearEnv: true,
@@ -224,6 +232,8 @@ export abstract class OnedMads {
       if (plain.length) call.complaints.push(`successful run wrote non-log stderr: ${plain[0]}`);
     }
     call.stats = given ? undefined : await this.#takeStats(call);
+    if (how) call.usage = await how.read();
+    call.rerun = () => this.#exec(op, kind, dir, script, args, stdin);
     this.calls.push(call);
     await this.opts.onCall?.(call);
     return call;

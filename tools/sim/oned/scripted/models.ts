@@ -5,7 +5,7 @@
  */
 import { OneblkError } from "../../../../lib/errors.ts";
 import { DRIVERS } from "../../../../lib/addons/index.ts";
-import type { ActionStats } from "../../cluster.ts";
+import type { ActionStats, ProcessUsage } from "../../cluster.ts";
 import type { HistoryInput, IncrementInput, SnapshotInput } from "../builders.ts";
 
 /** A driver profile: one of the runtime's drivers (DRIVERS). */
@@ -42,6 +42,10 @@ export interface DriverCall {
   complaints: string[];
   /** The action's own stats line (REST/ssh/oned calls), when it could be matched. */
   stats?: ActionStats;
+  /** What the process cost, when the cluster meters its driver programs. */
+  usage?: ProcessUsage;
+  /** Run the same program again with the same arguments, stdin and environment (benchmark). */
+  rerun?: () => Promise<DriverCall>;
 }
 
 /** A failed oned operation: the driver refused, or the driver program is missing. */

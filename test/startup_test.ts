@@ -1,0 +1,182 @@
+/**
+ * Start-up: what a call loads before its action does anything.
+ *
+ * - From the sources: the static import closure of main.ts + app/runner.ts + the action file of
+ *   every action on oned's hot path holds no Node built-in, no npm package but the XML parser and
+ *   the path helpers, and none of the code loaded lazily on first use (the stores' clients, the
+ *   XML-RPC client, the simulated host runner) or never on an action's path (tools, installer,
+ *   command line, adoption, doctor).
+ * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
+ *   compatibility module at all, and `version` only a handful of chunks.
+ * Speed and memory themselves are measured by `deno task bench`, not here.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ensureBundle } from "../tools/bundle.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const LAUNCHER = join(ROOT, "scripts/oneblk");
+
+/** The actions oned calls most (monitoring, deploy, migrate, undeploy). */
+const HOT = [
+  "datastore/stat",
+  "datastore/monitor",
+  "datastore/rm",
+  "tm/monitor",
+  "tm/monitor_ds",
+  "tm/ln",
+  "tm/mv",
+  "tm/delete",
+  "tm/premigrate",
+  "tm/postmigrate",
+  "tm/clone",
+  "tm/context",
+];
+
+/** Never in a hot action's static closure (path relative to the repository). */
+const LAZY_OR_NEVER = [
+  /^tools\//,
+  /^app\/(cli|install|install_cli|adopt|doctor)\.ts$/,
+  /^lib\/(adopt|doctor)\//,
+  /^lib\/host\/sim\.ts$/,
+  /^lib\/one\/xmlrpc\.ts$/,
+  /^lib\/backend\/(linstor|storpool)\/(backend|client)\.ts$/,
+];
+
+/** npm packages allowed on the path (package name prefix). */
+const NPM_ALLOWED = ["saxes@", "xmlchars@", "path-browserify@"];
+
+interface InfoModule {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+async function moduleGraph(): Promise<Map<string, InfoModule>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", join(ROOT, "main.ts")],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: InfoModule[];
+    redirects: Record<string, string>;
+  };
+  const byId = new Map(info.modules.map((m) => [m.specifier, m]));
+  for (const [from, to] of Object.entries(info.redirects)) {
+    const m = byId.get(to);
+    if (m) byId.set(from, m);
+  }
+  return byId;
+}
+
+/** Specifiers reached from `roots` by static (non-type, non-dynamic) imports. */
+function staticClosure(graph: Map<string, InfoModule>, roots: string[]): Set<string> {
+  const seen = new Set<string>();
+  const todo = [...roots];
+  while (todo.length) {
+    const s = todo.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    for (const d of graph.get(s)?.dependencies ?? []) {
+      if (d.code && !d.isDynamic) todo.push(d.code.specifier);
+    }
+  }
+  return seen;
+}
+
+async function run(argv0: string, args: string[], env: Record<string, string>, stdin?: string) {
+  const child = new Deno.Command(argv0, {
+    args,
+    env,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const o = await child.output();
+  const dec = new TextDecoder();
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}
+
+/** Modules a run evaluated, from Deno's debug log. */
+function evaluated(log: string): string[] {
+  return [...new Set([...log.matchAll(/ES module: ([^\s,]+)/g)].map((m) => m[1]))];
+}
+
+/** Node's built-ins and their compatibility layer. */
+const NODE_COMPAT = /^(node:|ext:deno_node\/)/;
+
+describe("start-up", () => {
+  it("a hot action's static imports: no Node built-in, only the XML and path packages", async () => {
+    const graph = await moduleGraph();
+    const file = (p: string) => new URL(p, `file://${ROOT}/`).href;
+    for (const action of HOT) {
+      const closure = staticClosure(graph, [
+        file("main.ts"),
+        file("app/runner.ts"),
+        file(`actions/${action}.ts`),
+      ]);
+      assert.ok(closure.has(file(`actions/${action}.ts`)), `${action} is an action file`);
+      for (const s of closure) {
+        assert.ok(!s.startsWith("node:"), `${action} loads ${s} at start`);
+        if (s.startsWith("npm:")) {
+          const pkg = s.replace(/^npm:\/?/, "");
+          assert.ok(NPM_ALLOWED.some((p) => pkg.startsWith(p)), `${action} loads ${s} at start`);
+          continue;
+        }
+        if (!s.startsWith(`file://${ROOT}/`)) continue;
+        const rel = s.slice(`file://${ROOT}/`.length);
+        for (const re of LAZY_OR_NEVER) {
+          assert.ok(!re.test(rel), `${action} loads ${rel} at start`);
+        }
+      }
+    }
+    // and `version` reaches nothing but main.ts, the dispatcher, the CLI and the errors
+    const cli = staticClosure(graph, [file("main.ts"), file("app/cli.ts")]);
+    assert.deepEqual(
+      [...cli].map((s) => s.slice(`file://${ROOT}/`.length)).sort(),
+      ["app/cli.ts", "lib/dispatch.ts", "lib/errors.ts", "main.ts"],
+    );
+  });
+
+  it("the bundle through the launcher evaluates no Node compatibility module", async () => {
+    await ensureBundle({ quiet: true });
+    const env = { DENO_LOG: "debug", NO_COLOR: "1" };
+    const version = await run(LAUNCHER, ["version"], env);
+    assert.equal(version.code, 0, version.stderr);
+    const vmods = evaluated(version.stderr);
+    assert.ok(vmods.includes(`file://${ROOT}/dist/bundle/main.js`), vmods.join("\n"));
+    assert.ok(!vmods.some((m) => NODE_COMPAT.test(m)), vmods.join("\n"));
+    const chunks = vmods.filter((m) => m.startsWith("file:"));
+    assert.ok(
+      chunks.length <= 6,
+      `version evaluates ${chunks.length} chunks:\n${chunks.join("\n")}`,
+    );
+
+    const dir = await Deno.makeTempDir({ prefix: "oneblk-startup-" });
+    try {
+      const img = join(dir, "img");
+      await Deno.writeFile(img, new Uint8Array(3 * 1024 * 1024));
+      const stat = join(dir, "remotes/datastore/linstor/stat");
+      await Deno.mkdir(join(dir, "remotes/datastore/linstor"), { recursive: true });
+      await Deno.symlink(LAUNCHER, stat);
+      const xml = `<DS_DRIVER_ACTION_DATA><IMAGE><PATH>${img}</PATH></IMAGE>` +
+        `<DATASTORE><ID>1</ID></DATASTORE></DS_DRIVER_ACTION_DATA>`;
+      const r = await run(stat, ["9"], env, btoa(xml));
+      assert.equal(r.code, 0, r.stderr.split("\n").filter((l) => !/DEBUG/.test(l)).join("\n"));
+      assert.equal(r.stdout, "3\n");
+      const mods = evaluated(r.stderr);
+      assert.ok(mods.includes(`file://${ROOT}/dist/bundle/main.js`), mods.join("\n"));
+      assert.ok(!mods.some((m) => NODE_COMPAT.test(m)), mods.join("\n"));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

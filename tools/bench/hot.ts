@@ -1,0 +1,180 @@
+/**
+ * Start-up and the hot path: what one process costs against the bare runtime.
+ *
+ * - `oneblk version` through the launcher, in bundle and in source mode;
+ * - every action oned runs most often (monitoring, deploy, migrate, undeploy) on zero-latency
+ *   simulators with simulated hosts, `samples` times each (benchHot), each run followed by a
+ *   bare `deno run` so that every ratio compares runs of the same moment.
+ */
+import {
+  figures,
+  LAUNCHER,
+  log,
+  metered,
+  type ProcessFigures,
+  r2,
+  type Stat,
+  stat,
+} from "./measure.ts";
+import type { Bare } from "./measure.ts";
+import { Lifecycle } from "../sim/scenario.ts";
+import type { DriverCall, ProfileName } from "../sim/oned/scripted_oned.ts";
+import type { ProcessUsage } from "../sim/cluster.ts";
+import { errorLine } from "../../lib/errors.ts";
+
+/** `oneblk version` in one runtime mode. */
+export interface StartupRow extends ProcessFigures {
+  mode: "bundle" | "source";
+}
+
+/** One replayed hot action. */
+export interface HotRow extends ProcessFigures {
+  profile: ProfileName;
+  action: string;
+  /** Median share of the wall time that is not the action's own work (start-up, exit). */
+  startupShare: number;
+  actionMs: Stat;
+  rest: number;
+  restKiB: number;
+  ssh: number;
+  one: number;
+  errors: number;
+}
+
+/** The hot actions, by `kind/script` as oned runs them. */
+export const HOT_ACTIONS = [
+  "datastore/stat",
+  "datastore/monitor",
+  "datastore/rm",
+  "tm/monitor",
+  "tm/ln",
+  "tm/mv",
+  "tm/delete",
+  "tm/premigrate",
+  "tm/postmigrate",
+];
+
+/** Steps of the VM life that make every hot action run once. */
+const HOT_STEPS = [
+  "register-raw",
+  "register-qcow2",
+  "datablock",
+  "monitor",
+  "instantiate",
+  "write",
+  "live-migrate",
+  "stop-resume",
+  "terminate",
+  "clone-delete",
+];
+
+/** `oneblk version` through the launcher, alternating with bare runs. */
+export async function benchStartup(
+  bare: Bare,
+  samples: number,
+  modes: ("bundle" | "source")[],
+): Promise<StartupRow[]> {
+  const rows: StartupRow[] = [];
+  for (const mode of modes) {
+    log(`start-up: oneblk version (${mode}), ${samples} samples`);
+    const env: Record<string, string> = mode === "source" ? { ONEBLK_SOURCE: "1" } : {};
+    await metered(LAUNCHER, ["version"], { env }); // code cache
+    const runs: ProcessUsage[] = [];
+    for (let i = 0; i < samples; i++) {
+      runs.push(await metered(LAUNCHER, ["version"], { env, cwd: "/" }));
+      await bare.sample();
+    }
+    rows.push({ mode, ...figures(runs, bare) });
+  }
+  return rows;
+}
+
+/** Figures of the hot action `action` from its sampled calls. */
+function hotRow(profile: ProfileName, action: string, calls: DriverCall[], bare: Bare): HotRow {
+  const usage = calls.map((c) => c.usage).filter((u): u is ProcessUsage => !!u);
+  const st = calls.map((c) => c.stats).filter((s): s is NonNullable<DriverCall["stats"]> => !!s);
+  const med = (f: (s: NonNullable<DriverCall["stats"]>) => number) => stat(st.map(f)).median;
+  const shares = calls.filter((c) => c.stats && c.usage).map((c) =>
+    (c.usage!.wallMs - c.stats!.runMs) / c.usage!.wallMs
+  );
+  return {
+    profile,
+    action,
+    ...figures(usage, bare),
+    startupShare: r2(stat(shares).median),
+    actionMs: stat(st.map((s) => s.ms)),
+    rest: med((s) => s.rest),
+    restKiB: r2(med((s) => s.restBytes) / 1024),
+    ssh: med((s) => s.ssh),
+    one: med((s) => s.one),
+    errors: calls.filter((c) => !c.ok).length,
+  };
+}
+
+/**
+ * Sample the hot actions of `profiles`. Each is sampled right after the step of the VM life that
+ * ran it, while the world still matches it: the step's last call of the action is run again
+ * (stat, monitor, ln and mv find their work done, delete and rm find nothing left: their
+ * idempotent paths). Migration is sampled for real: the VM migrates back and forth.
+ */
+export async function benchHot(
+  bare: Bare,
+  samples: number,
+  profiles: ProfileName[],
+  env: Record<string, string>,
+  skipped: string[],
+): Promise<HotRow[]> {
+  const rows: HotRow[] = [];
+  for (const profile of profiles) {
+    log(`hot actions: ${profile}, ${samples} samples each`);
+    const life = new Lifecycle({ profile, latencyMs: 0, only: HOT_STEPS, meter: true, env });
+    await life.start();
+    const sampled = new Map<string, DriverCall[]>();
+    try {
+      for (const step of life.steps()) {
+        if (life.missing(step).length) continue;
+        const from = life.oned.calls.length;
+        try {
+          await step.run(life);
+        } catch (e) {
+          log(`  ${profile} ${step.id}: ${errorLine(e)}`);
+        }
+        if (step.id === "live-migrate" && life.vm) {
+          const mig: DriverCall[] = [];
+          for (let i = 0; i < samples; i++) {
+            const at = life.oned.calls.length;
+            await life.oned.liveMigrate(life.vm.id, i % 2 ? "charlie" : "bravo")
+              .catch((e) => log(`  ${profile} migrate: ${errorLine(e)}`));
+            mig.push(...life.oned.calls.slice(at));
+            await bare.sample();
+          }
+          for (const a of ["tm/premigrate", "tm/postmigrate"]) {
+            sampled.set(a, mig.filter((c) => `${c.kind}/${c.script}` === a));
+          }
+          continue;
+        }
+        const ran = life.oned.calls.slice(from);
+        for (const action of HOT_ACTIONS) {
+          if (sampled.has(action)) continue;
+          const last = ran.findLast((c) => `${c.kind}/${c.script}` === action);
+          if (!last?.rerun) continue;
+          await last.rerun(); // code cache, and the idempotent path from now on
+          const calls: DriverCall[] = [];
+          for (let i = 0; i < samples; i++) {
+            calls.push(await last.rerun());
+            await bare.sample();
+          }
+          sampled.set(action, calls);
+        }
+      }
+    } finally {
+      await life.close();
+    }
+    for (const action of HOT_ACTIONS) {
+      const calls = sampled.get(action);
+      if (!calls?.length) skipped.push(`${profile} ${action}: not run by the VM life`);
+      else rows.push(hotRow(profile, action, calls, bare));
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,204 @@
+/**
+ * The shipped program as one pre-built, code-split bundle (dist/bundle/), which the launcher
+ * (scripts/oneblk) and `deno task compile` run.
+ *
+ *   deno task bundle              build dist/bundle/ from main.ts (skipped when up to date)
+ *   deno task bundle --check      exit 1 unless dist/bundle/ was built from these sources
+ *   deno task compile             the bundle, then `deno compile` of it into dist/oneblk
+ *
+ * Why a bundle: started from the sources, every call pays for reading deno.json and the lock,
+ * resolving npm packages and evaluating Node's globals that npm code brings; the bundle is plain
+ * JavaScript run with `--no-config --no-lock`, split so that a call loads only the chunks of its
+ * action (a one-file bundle would parse the simulators, the demo and the installer on every
+ * start). It is built, not committed: a build takes about a second, is deterministic, and the
+ * hashed chunk names would make every change conflict.
+ *
+ * Staleness: dist/bundle/BUNDLE.json records a hash of everything the bundle is built from
+ * (`--check` recomputes it; CI runs it, and the test support rebuilds a stale bundle before it
+ * runs actions). The launcher itself does not hash sources on every call.
+ *
+ * Replacing a bundle while actions run: chunk names are content hashes and only main.js has a
+ * fixed name. A build adds its chunks beside the old ones, then replaces main.js in one rename,
+ * and removes only the chunks of the generation before the previous one, so an action started on
+ * the old main.js still finds every chunk it loads later.
+ */
+import { join, relative } from "../lib/path.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+/** Where the bundle lives. */
+export const BUNDLE_DIR = join(ROOT, "dist/bundle");
+const STAMP = join(BUNDLE_DIR, "BUNDLE.json");
+/** The one line of flags every `deno run` of oneblk uses (the V8 code cache is keyed on them). */
+export const FLAGS_FILE = join(ROOT, "scripts/deno-flags");
+/** What the bundle is built from, besides the runtime's source folders. */
+const INPUT_FILES = ["main.ts", "deno.json", "deno.lock", "scripts/deno-flags"];
+const INPUT_DIRS = ["app", "lib", "actions", "tools"];
+
+/** What BUNDLE.json records. */
+interface Stamp {
+  /** SHA-256 of the inputs (sourcesHash). */
+  sources: string;
+  /** The chunk files of this build and of the one before it (kept for running actions). */
+  files: string[];
+  previous: string[];
+}
+
+/** The deno flags of scripts/deno-flags, as arguments. */
+export async function runtimeFlags(): Promise<string[]> {
+  const text = await Deno.readTextFile(FLAGS_FILE);
+  return text.split("\n")[0].trim().split(/\s+/).filter(Boolean);
+}
+
+async function walk(dir: string, out: string[]): Promise<void> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) await walk(p, out);
+    else if (e.isFile && /\.(ts|js|json)$/.test(e.name)) out.push(p);
+  }
+}
+
+/** SHA-256 (hex) over the path and content of every input of the bundle, in a fixed order. */
+export async function sourcesHash(): Promise<string> {
+  const files = INPUT_FILES.map((f) => join(ROOT, f));
+  for (const d of INPUT_DIRS) await walk(join(ROOT, d), files);
+  files.sort();
+  const enc = new TextEncoder();
+  const parts: Uint8Array[] = [];
+  for (const f of files) {
+    parts.push(enc.encode(relative(ROOT, f) + "\0"), await Deno.readFile(f), enc.encode("\0"));
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function readStamp(): Promise<Stamp | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(STAMP)) as Stamp;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "absent" (no dist/bundle/main.js), "stale" (built from other sources) or "fresh". */
+export async function bundleState(): Promise<"absent" | "stale" | "fresh"> {
+  try {
+    await Deno.stat(join(BUNDLE_DIR, "main.js"));
+  } catch {
+    return "absent";
+  }
+  const stamp = await readStamp();
+  return stamp?.sources === await sourcesHash() ? "fresh" : "stale";
+}
+
+/** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
+export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void> {
+  const sources = await sourcesHash();
+  await Deno.mkdir(BUNDLE_DIR, { recursive: true });
+  const tmp = await Deno.makeTempDir({ dir: join(ROOT, "dist"), prefix: ".bundle-" });
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "bundle",
+        "--quiet",
+        "--platform",
+        "deno",
+        "--code-splitting",
+        "--minify",
+        "--config",
+        join(ROOT, "deno.json"),
+        "--outdir",
+        tmp,
+        join(ROOT, "main.ts"),
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
+    }
+    const files: string[] = [];
+    for await (const e of Deno.readDir(tmp)) if (e.isFile) files.push(e.name);
+    files.sort();
+    if (!files.includes("main.js")) throw new Error("deno bundle wrote no main.js");
+    const old = await readStamp();
+    for (const f of files) {
+      if (f !== "main.js") await Deno.rename(join(tmp, f), join(BUNDLE_DIR, f));
+    }
+    const stamp: Stamp = { sources, files, previous: old?.files ?? [] };
+    // main.js last, in one rename: a call starting now sees either the old or the new program.
+    await Deno.rename(join(tmp, "main.js"), join(BUNDLE_DIR, "main.js"));
+    await Deno.writeTextFile(STAMP + ".tmp", JSON.stringify(stamp, null, 2) + "\n");
+    await Deno.rename(STAMP + ".tmp", STAMP);
+    const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json"]);
+    for await (const e of Deno.readDir(BUNDLE_DIR)) {
+      if (!keep.has(e.name)) await Deno.remove(join(BUNDLE_DIR, e.name), { recursive: true });
+    }
+    if (!opts.quiet) {
+      console.log(`dist/bundle: ${files.length} files, sources ${sources.slice(0, 12)}`);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Rebuild a stale bundle (one that exists but was built from other sources), so that tests and
+ * tools started from the sources never run an outdated program through the launcher.
+ */
+export async function refreshBundle(): Promise<void> {
+  if (await bundleState() === "stale") await buildBundle({ quiet: true });
+}
+
+/** Build the bundle unless it is fresh; returns whether it built. */
+export async function ensureBundle(opts: { quiet?: boolean } = {}): Promise<boolean> {
+  if (await bundleState() === "fresh") return false;
+  await buildBundle(opts);
+  return true;
+}
+
+/** `deno compile` of the bundle (needs Deno's runtime download, which a normal machine has). */
+async function compile(args: string[]): Promise<number> {
+  await ensureBundle();
+  const out = args[0] ?? join(ROOT, "dist/oneblk");
+  const cmd = [
+    "compile",
+    "--allow-all",
+    "--no-config",
+    "--no-lock",
+    ...await runtimeFlags(),
+    "--output",
+    out,
+    join(BUNDLE_DIR, "main.js"),
+  ];
+  console.log(`deno ${cmd.join(" ")}`);
+  const st = await new Deno.Command(Deno.execPath(), { args: cmd, cwd: ROOT }).spawn().status;
+  return st.code;
+}
+
+/** `deno task bundle [--check | --force]`, `deno task compile [OUTPUT]`. */
+export async function bundleMain(args: string[]): Promise<number> {
+  if (args[0] === "compile") return await compile(args.slice(1));
+  if (args.includes("--check")) {
+    const state = await bundleState();
+    if (state === "fresh") {
+      console.log("dist/bundle is up to date");
+      return 0;
+    }
+    console.error(
+      `ERROR: dist/bundle is ${state === "absent" ? "missing" : "stale"}: run deno task bundle`,
+    );
+    return 1;
+  }
+  if (args.includes("--force")) await buildBundle();
+  else if (!await ensureBundle()) console.log("dist/bundle is up to date");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await bundleMain(Deno.args));
