@@ -14,12 +14,19 @@
  *    is being made, or oned uses it. When oned cannot be asked, it is kept;
  *  - a volume marked by another owner is removed (the mark says its making never finished: it
  *    holds no data anyone can use); a temporary snapshot is deleted; a marked attachment is
- *    detached (then unmarked). The store refuses what is in use: kept and reported.
+ *    detached (then unmarked) only when oned has no VM on that host that uses the volume (a
+ *    later action may have attached the same volume there for a VM, leaving the old mark; a
+ *    powered-off VM does not hold its device open, so the store would let it go). When oned
+ *    cannot be asked, the attachment is kept. The store refuses what is in use: kept and
+ *    reported.
  */
 import type { Backend, BackendDeps, Leftover } from "../backend/types.ts";
 import { openBackend } from "../backend/index.ts";
-import { isDriver, profileFor } from "../addons/index.ts";
-import type { DatastoreView } from "../one/views.ts";
+import { ADDONS, isDriver, profileFor } from "../addons/index.ts";
+import type { Profile } from "../addons/types.ts";
+import type { DatastoreView, VmView } from "../one/views.ts";
+import { imageVolumes } from "./vm_disk.ts";
+import { keepsDisksOn } from "./shared_image.ts";
 import type { OneClient } from "../one/xmlrpc.ts";
 import { errorLine, isKind } from "../errors.ts";
 
@@ -36,6 +43,8 @@ export interface GcStore {
   /** The ids of those datastores. */
   datastoreIds: number[];
   backend: Backend;
+  /** The profiles naming its volumes (default: every add-on's, with no settings). */
+  profiles?: Profile[];
 }
 
 /**
@@ -43,20 +52,23 @@ export interface GcStore {
  * drivers), each opened once however many datastores share it.
  */
 export function storesOf(datastores: DatastoreView[], deps: BackendDeps): GcStore[] {
-  const byStore = new Map<string, { ids: number[]; open: () => Backend }>();
+  const byStore = new Map<string, { ids: number[]; drivers: Set<string>; open: () => Backend }>();
   for (const ds of datastores) {
     const driver = [ds.dsMad, ds.tmMad].find((d) => isDriver(d));
     if (!driver) continue;
     const store = profileFor(driver, deps.env).store(ds.template, ds.id);
     const key = JSON.stringify(store);
-    const e = byStore.get(key) ?? { ids: [], open: () => openBackend(store, deps) };
+    const e = byStore.get(key) ??
+      { ids: [], drivers: new Set<string>(), open: () => openBackend(store, deps) };
     e.ids.push(ds.id);
+    e.drivers.add(driver);
     byStore.set(key, e);
   }
   return [...byStore.values()].map((e) => ({
     label: `datastore${e.ids.length > 1 ? "s" : ""} ${e.ids.join(", ")}`,
     datastoreIds: e.ids,
     backend: e.open(),
+    profiles: [...e.drivers].map((d) => profileFor(d, deps.env)),
   }));
 }
 
@@ -82,10 +94,60 @@ export function ownerImage(owner: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** Every volume `vm` may use under `profile`: its disks' images and own volumes, its state. */
+export function vmVolumes(profile: Profile, vm: VmView): Set<string> {
+  const out = new Set<string>();
+  const add = (f: () => string | null) => {
+    try {
+      const v = f();
+      if (v) out.add(v);
+    } catch {
+      // a disk this profile cannot name is not one of its volumes
+    }
+  };
+  for (const d of vm.disks) {
+    for (const v of imageVolumes(profile, d)) out.add(v);
+    add(() => profile.diskVolume(vm.id, d));
+  }
+  const ctxId = vm.contextDiskId;
+  if (ctxId !== null) add(() => profile.contextVolume(vm.id, ctxId));
+  add(() => profile.checkpointVolume(vm.id));
+  for (const kind of ["nvram", "tpm", "memory"] as const) {
+    add(() => profile.vmStateVolume(vm.id, kind));
+  }
+  return out;
+}
+
+/** The first VM oned has on `host` that uses `volume` ("VM 7"), or null. */
+async function attachmentUser(
+  one: OneClient,
+  profiles: Profile[],
+  volume: string,
+  host: string,
+): Promise<string | null> {
+  let ids: number[];
+  try {
+    ids = (await one.hostInfo(host)).vms;
+  } catch (e) {
+    if (isKind(e, "not_found")) return null; // no such host: no VM there
+    throw e;
+  }
+  for (const id of ids) {
+    const vm = await one.vmInfo(id).catch((e) => {
+      if (isKind(e, "not_found")) return null; // gone meanwhile
+      throw e;
+    });
+    if (!vm || !keepsDisksOn(vm, host)) continue;
+    if (profiles.some((p) => vmVolumes(p, vm).has(volume))) return `VM ${id}`;
+  }
+  return null;
+}
+
 /** Why `l` must be kept (null: it may be removed). */
 async function keepReason(
   l: Leftover,
   one: (() => Promise<OneClient>) | undefined,
+  profiles: Profile[],
   minAgeMs: number,
   now: number,
 ): Promise<string | null> {
@@ -93,6 +155,16 @@ async function keepReason(
     return l.since <= 0
       ? "age unknown (use --min-age 0 to remove it)"
       : `younger than ${Math.round(minAgeMs / 60_000)} min: its action may still run`;
+  }
+  if (l.kind === "attachment") {
+    const volume = l.volume ?? l.name;
+    if (!one) return `oned cannot be asked whether a VM on ${l.host} uses ${volume}`;
+    try {
+      const user = await attachmentUser(await one(), profiles, volume, l.host!);
+      return user ? `${user} on ${l.host} uses ${volume}: the device stays` : null;
+    } catch (e) {
+      return `oned cannot tell whether a VM on ${l.host} uses ${volume}: ${errorLine(e)}`;
+    }
   }
   if (l.kind !== "volume") return null;
   const imageId = ownerImage(l.owner);
@@ -137,8 +209,9 @@ export async function runGc(
   const now = opts.now ?? Date.now();
   const out: GcItem[] = [];
   for (const s of stores) {
+    const profiles = s.profiles ?? ADDONS.map((a) => profileFor(a.driver, {}));
     for (const l of await s.backend.findLeftovers()) {
-      const kept = await keepReason(l, one, minAgeMs, now);
+      const kept = await keepReason(l, one, profiles, minAgeMs, now);
       if (kept) {
         out.push({ store: s.label, leftover: l, action: "kept", why: kept });
       } else if (opts.dryRun) {

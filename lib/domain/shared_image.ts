@@ -34,6 +34,12 @@ const LEAVING: readonly number[] = [
 /** States in which a VM keeps its disks linked on its host. */
 const ON_HOST: readonly number[] = [VM_STATE.ACTIVE, VM_STATE.SUSPENDED, VM_STATE.POWEROFF];
 
+/** True when oned has `vm` on `host` with its disks linked there and not being released. */
+export function keepsDisksOn(vm: VmView, host: string): boolean {
+  if (vm.history?.hostname !== host || !ON_HOST.includes(vm.state)) return false;
+  return !(vm.state === VM_STATE.ACTIVE && LEAVING.includes(vm.lcmState));
+}
+
 /** True when `volume` of this disk is an image volume other VMs may use at the same time. */
 export function isSharedImage(profile: Profile, disk: DiskView, volume: string): boolean {
   return disk.imageIdNum >= 0 && !disk.persistent && !isPrivateVolume(profile, disk, volume);
@@ -63,9 +69,7 @@ export async function sharedImageUser(
         if (isKind(e, "not_found")) return null; // gone meanwhile
         throw e;
       });
-      if (!other) continue;
-      if (other.history?.hostname !== host || !ON_HOST.includes(other.state)) continue;
-      if (other.state === VM_STATE.ACTIVE && LEAVING.includes(other.lcmState)) continue;
+      if (!other || !keepsDisksOn(other, host)) continue;
       return `VM ${id}`;
     }
     return null;

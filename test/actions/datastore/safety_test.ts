@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
-import { buildImageXml } from "../../../tools/sim/oned/builders.ts";
+import { buildHostXml, buildImageXml, buildVmXml } from "../../../tools/sim/oned/builders.ts";
 import {
   closeStores,
   imagePayload,
@@ -231,6 +231,40 @@ describe("issue 10: datastore actions and oneblk gc", () => {
       assert.deepEqual(found.map((l) => [l.kind, l.host, l.owner]), [
         ["attachment", "delta", `datastore cp image ${id}`],
       ]);
+      // A later action attached the same volume on delta for a VM (the old mark stays): while
+      // oned has that VM there, powered off (its device linked, not open), gc keeps it.
+      const hostId = [...c.oned.state.hosts.entries()].find(([, x]) =>
+        x.includes("<NAME>delta</NAME>")
+      )![0];
+      const hostXml = c.oned.state.hosts.get(hostId)!;
+      const vmId = 9000 + id;
+      c.oned.state.putVm(buildVmXml({
+        id: vmId,
+        state: 8, // POWEROFF
+        lcmState: 0,
+        disks: [{
+          diskId: 0,
+          imageId: id,
+          source: s.profile.imageSource(id, s.dsId),
+          persistent: true,
+          clone: false,
+          datastoreId: s.dsId,
+        }],
+        history: [{ hostname: "delta", dsId: 0, tmMad: drv }],
+      }));
+      c.oned.state.putHost(buildHostXml({ id: hostId, name: "delta", vms: [vmId] }));
+      try {
+        const k = await gc("--min-age", "0", "--datastore", String(s.dsId));
+        assert.equal(k.code, 0, k.stderr);
+        assert.match(
+          k.stdout,
+          new RegExp(`kept: attachment of ${vol} on delta.*VM ${vmId} on delta uses`),
+        );
+        assert.equal((await bridge()).length, 1, "the VM's device stays");
+      } finally {
+        c.oned.state.hosts.set(hostId, hostXml);
+        c.oned.state.remove("VM", vmId);
+      }
       const g = await gc("--min-age", "0", "--datastore", String(s.dsId));
       assert.equal(g.code, 0, g.stderr);
       assert.match(g.stdout, new RegExp(`removed: attachment of ${vol} on delta`));
