@@ -27,6 +27,7 @@
  * applied, the LINSTOR one after); one proxy gives both stores the same five modes. The store
  * specific clone fault (a LINSTOR clone that ends FAILED) still uses the simulator's rule.
  */
+import { Buffer } from "node:buffer";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 
@@ -213,7 +214,7 @@ export class FaultProxy {
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Uint8Array[] = [];
     for await (const c of req) chunks.push(c as Uint8Array);
-    const body = concat(chunks);
+    const body = Buffer.concat(chunks);
     const method = (req.method ?? "GET").toUpperCase();
     const url = req.url ?? "/";
     const path = new URL(url, "http://proxy").pathname;
@@ -306,16 +307,4 @@ export class FaultProxy {
       body: bytes,
     };
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }

@@ -19,6 +19,7 @@
  * - `POST /_sim/latency`               `{ms}` global latency added to every LINSTOR request
  * - `POST /_sim/restart`               `{down_ms?}` stop listening, keep state, listen again
  */
+import { Buffer } from "node:buffer";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -286,7 +287,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
   const onRequest = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const chunks: Uint8Array[] = [];
     for await (const c of req) chunks.push(c as Uint8Array);
-    const raw = new TextDecoder().decode(concat(chunks));
+    const raw = new TextDecoder().decode(Buffer.concat(chunks));
     const url = new URL(req.url ?? "/", "http://sim");
     const method = (req.method ?? "GET").toUpperCase();
     const path = url.pathname;
@@ -515,16 +516,4 @@ function toJson(body: unknown): string {
     if (!(e instanceof TypeError)) throw e;
     return stringifyJsonLossless(body);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
