@@ -110,6 +110,16 @@ function evaluated(log: string): string[] {
   return [...new Set([...log.matchAll(/ES module: ([^\s,]+)/g)].map((m) => m[1]))];
 }
 
+/** Bundle files a run read (Deno's debug log names each module file it fetches). */
+function fetched(log: string): string[] {
+  return [
+    ...new Set(
+      [...log.matchAll(/fetch_no_follow - specifier: file:\/\/[^\s]*\/dist\/bundle\/([^\s/]+)/g)]
+        .map((m) => m[1]),
+    ),
+  ];
+}
+
 /** Node's built-ins and their compatibility layer. */
 const NODE_COMPAT = /^(node:|ext:deno_node\/)/;
 
@@ -159,6 +169,10 @@ describe("start-up", () => {
       chunks.length <= 6,
       `version evaluates ${chunks.length} chunks:\n${chunks.join("\n")}`,
     );
+    // Deno reads and parses every module a literal dynamic import names before it starts:
+    // the bundle's lazy chunks must not be among them (tools/bundle.ts hideDynamicImports)
+    const vread = fetched(version.stderr);
+    assert.ok(vread.length <= 8, `version reads ${vread.length} files:\n${vread.join("\n")}`);
 
     const dir = await Deno.makeTempDir({ prefix: "oneblk-startup-" });
     try {
@@ -175,6 +189,10 @@ describe("start-up", () => {
       const mods = evaluated(r.stderr);
       assert.ok(mods.includes(`file://${ROOT}/dist/bundle/main.js`), mods.join("\n"));
       assert.ok(!mods.some((m) => NODE_COMPAT.test(m)), mods.join("\n"));
+      const read = fetched(r.stderr);
+      assert.ok(read.includes("main.js") && read.some((f) => f.startsWith("stat-")), read.join());
+      const never = read.filter((f) => /^(demo|doctor|adopt|cluster|server|install_cli)-/.test(f));
+      assert.deepEqual(never, [], `datastore stat reads ${never.join(", ")}`);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

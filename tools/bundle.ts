@@ -96,6 +96,29 @@ export async function bundleState(): Promise<"absent" | "stale" | "fresh"> {
   return stamp?.sources === await sourcesHash() ? "fresh" : "stale";
 }
 
+/** A dynamic `import("literal")` as the bundler writes it (relative chunk or built-in). */
+const DYNAMIC_IMPORT = /\bimport\((["'])((?:\.\/|node:)[^"'\\]+)\1\)/g;
+
+/**
+ * Turn every `import("./chunk.js")` of a bundle file into `import(String("./chunk.js"))`.
+ * Deno loads and parses, at start, every module a literal dynamic import names (to build the
+ * module graph), recursively: the lazy chunks of every other action, the simulators, the demo
+ * and the doctor were read and parsed on every call (~660 kB, about 20 ms and 4 MiB measured).
+ * A non-literal specifier is resolved only when the import runs, against the same referrer, so
+ * the program behaves the same and a call loads the chunks of its own action only. Returns the
+ * number of imports rewritten.
+ */
+export async function hideDynamicImports(file: string): Promise<number> {
+  const text = await Deno.readTextFile(file);
+  let n = 0;
+  const out = text.replace(DYNAMIC_IMPORT, (_m, q: string, spec: string) => {
+    n++;
+    return `import(String(${q}${spec}${q}))`;
+  });
+  if (n) await Deno.writeTextFile(file, out);
+  return n;
+}
+
 /** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
 export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void> {
   const sources = await sourcesHash();
@@ -127,6 +150,9 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
     for await (const e of Deno.readDir(tmp)) if (e.isFile) files.push(e.name);
     files.sort();
     if (!files.includes("main.js")) throw new Error("deno bundle wrote no main.js");
+    for (const f of files) {
+      if (f.endsWith(".js")) await hideDynamicImports(join(tmp, f));
+    }
     const old = await readStamp();
     for (const f of files) {
       if (f !== "main.js") await Deno.rename(join(tmp, f), join(BUNDLE_DIR, f));
@@ -173,6 +199,9 @@ async function compile(args: string[]): Promise<number> {
     "--no-config",
     "--no-lock",
     ...await runtimeFlags(),
+    // the chunks are imported by computed specifiers (hideDynamicImports): name them all
+    ...(await readStamp())?.files.filter((f) => f.endsWith(".js") && f !== "main.js")
+      .flatMap((f) => ["--include", join(BUNDLE_DIR, f)]) ?? [],
     "--output",
     out,
     join(BUNDLE_DIR, "main.js"),
