@@ -55,6 +55,7 @@ import {
 } from "./bench/measure.ts";
 import { benchHot, benchStartup, type HotRow, type StartupRow } from "./bench/hot.ts";
 import { benchMonitor, type MonitorRow } from "./bench/monitor.ts";
+import { usageBudget } from "../lib/domain/usage_cache.ts";
 import {
   benchConcurrency,
   benchThroughput,
@@ -450,6 +451,13 @@ export function renderReport(r: BenchReport): string {
           x.ok ? "yes" : "NO",
         ]),
       ),
+      "+vm disks rows go through the front-end's usage cache, at most " +
+        `${
+          usageBudget(Deno.env.toObject())
+        } volumes read per run (ONEBLK_USAGE_REFRESH): "cold cache" is a first run ` +
+        '(no cache; reports only the VMs it read), "steady" a run once every volume was read ' +
+        "(reports every VM; the figures it did not read come from the cache). StorPool's " +
+        "listing carries the usage: no cache there.",
     );
   }
   if (r.concurrency) {
@@ -575,6 +583,9 @@ export async function benchMain(args: string[]): Promise<number> {
   // another flag set than scripts/deno-flags, for comparing them (see scripts/oneblk)
   const flags = Deno.env.get("ONEBLK_DENO_FLAGS");
   if (flags !== undefined) env.ONEBLK_DENO_FLAGS = flags;
+  // another usage cache budget than the default (tm monitor with per-VM disks)
+  const refresh = Deno.env.get("ONEBLK_USAGE_REFRESH");
+  if (refresh !== undefined) env.ONEBLK_USAGE_REFRESH = refresh;
   const bare = new Bare();
   const report: BenchReport = {
     meta: {

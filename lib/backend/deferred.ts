@@ -19,8 +19,9 @@ import type {
   LeftoverRef,
   PlacementBase,
   SnapshotInfo,
+  UsageFigures,
+  UsageVolume,
   VolumeInfo,
-  VolumeUsage,
 } from "./types.ts";
 
 /** The loaded-or-not state's stats before the first call: nothing was asked. */
@@ -126,8 +127,11 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   async setProps(volume: string, props: Record<string, string | null>): Promise<void> {
     return await (await this.#b()).setProps(volume, props);
   }
-  async listUsage(match: Record<string, string>): Promise<VolumeUsage[]> {
-    return await (await this.#b()).listUsage(match);
+  async usageVolumes(match: Record<string, string>): Promise<UsageVolume[]> {
+    return await (await this.#b()).usageVolumes(match);
+  }
+  async readUsage(volumes: UsageVolume[]): Promise<Map<string, UsageFigures>> {
+    return await (await this.#b()).readUsage(volumes);
   }
   async capacity(placement: P): Promise<Capacity> {
     return await (await this.#b()).capacity(placement);

@@ -73,13 +73,31 @@ export interface VolumeInfo {
 }
 
 /** Space actually used by a volume and its snapshots (for per-VM DISK_SIZE / SNAPSHOT_SIZE). */
-export interface VolumeUsage {
-  name: string;
-  props: Record<string, string>;
+export interface UsageFigures {
   /** Allocated MiB of the volume itself (max over replicas). */
   allocatedMiB: number;
   /** Allocated MiB per snapshot name. */
   snapshots: Record<string, number>;
+}
+
+/** A volume with its metadata and usage. */
+export interface VolumeUsage extends UsageFigures {
+  name: string;
+  props: Record<string, string>;
+}
+
+/** A volume found by Backend.usageVolumes, before its usage is read. */
+export interface UsageVolume {
+  name: string;
+  props: Record<string, string>;
+  /**
+   * Identity of what the name stands for now: changes when the volume is replaced by another
+   * of the same name or resized (LINSTOR: RD uuid, volume number and size; StorPool: global id
+   * and size). A usage figure read under another stamp is not this volume's.
+   */
+  stamp: string;
+  /** The usage, when the store's listing carries it anyway (StorPool); else see readUsage. */
+  usage?: UsageFigures;
 }
 
 /** One host's relation to a volume. */
@@ -253,8 +271,16 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
 
   /** Set metadata; a null value deletes the key. */
   setProps(volume: string, props: Record<string, string | null>): Promise<void>;
-  /** Volumes whose props match every given key=value, with their usage, in one bulk query. */
-  listUsage(match: Record<string, string>): Promise<VolumeUsage[]>;
+  /**
+   * Volumes whose props match every given key=value, in one bulk query (with their usage when
+   * that listing carries it). lib/backend/usage.ts listUsage joins it with readUsage.
+   */
+  usageVolumes(match: Record<string, string>): Promise<UsageVolume[]>;
+  /**
+   * Usage of `volumes` (from usageVolumes), by name, one entry for each. The requests grow with the number of volumes asked (LINSTOR: name-filtered chunks), never a
+   * cluster-wide listing where the store has filters.
+   */
+  readUsage(volumes: UsageVolume[]): Promise<Map<string, UsageFigures>>;
 
   /**
    * Mark a volume or an attachment that could not be removed as a leftover of `owner`, now,

@@ -1,9 +1,9 @@
 /**
  * Per-VM disk usage of a system datastore (docs/contract.md "Monitoring formats"), two ways:
  *
- * - from the front-end (tm monitor with MONITOR_VM_DISKS): one bulk usage query of the store,
- *   grouped by the VM and disk ids the profile's metadata carries (vm_props.ts), so the number
- *   of store requests does not grow with the number of volumes. They are pushed to onemonitord
+ * - from the front-end (tm monitor with MONITOR_VM_DISKS): the store's usage through the usage
+ *   cache (usage_cache.ts: a bounded part read per run), grouped by the VM and disk ids the
+ *   profile's metadata carries (vm_props.ts). They are pushed to onemonitord
  *   over UDP (MONITOR_VM; the address and PUBKEY from ONEBLK_MONITORD_CONF or monitord.conf,
  *   encrypted with that key when there is one); an unreachable monitord is logged, never fatal;
  * - on a host (tm monitor_ds `<DS dir>`, run by the host probe): what the host sees in the
@@ -26,15 +26,32 @@ import {
 } from "../one/output.ts";
 import { ownerKeys } from "./vm_props.ts";
 
-/** Group bulk usage into per-VM disk and snapshot sizes (MB). */
-function usageByVm(profile: Profile, dsId: number, usage: VolumeUsage[]): VmDiskUsage[] {
+/** The VM and disk ids a volume's metadata names, or null. */
+function ownerOf(keys: { vm: string; disk: string }, props: Record<string, string>) {
+  const vmId = Number(props[keys.vm]);
+  const diskId = Number(props[keys.disk]);
+  if (!Number.isInteger(vmId) || vmId < 0 || !Number.isInteger(diskId) || diskId < 0) return null;
+  return { vmId, diskId };
+}
+
+/**
+ * Group bulk usage into per-VM disk and snapshot sizes (MB). VMs with a volume in `pending`
+ * (no figure yet) are left out: a VM is reported with all its disks or not at all.
+ */
+function usageByVm(
+  profile: Profile,
+  dsId: number,
+  usage: VolumeUsage[],
+  pending: { props: Record<string, string> }[],
+): VmDiskUsage[] {
   const keys = ownerKeys(profile, dsId);
   if (!keys) return [];
+  const skip = new Set(pending.map((p) => ownerOf(keys, p.props)?.vmId));
   const byVm = new Map<number, VmDiskUsage>();
   for (const u of usage) {
-    const vmId = Number(u.props[keys.vm]);
-    const diskId = Number(u.props[keys.disk]);
-    if (!Number.isInteger(vmId) || vmId < 0 || !Number.isInteger(diskId) || diskId < 0) continue;
+    const owner = ownerOf(keys, u.props);
+    if (!owner || skip.has(owner.vmId)) continue;
+    const { vmId, diskId } = owner;
     let rec = byVm.get(vmId);
     if (!rec) byVm.set(vmId, rec = { vmId, disks: [], snapshots: [] });
     const same = rec.disks.find((d) => d.id === diskId);
@@ -52,13 +69,17 @@ function usageByVm(profile: Profile, dsId: number, usage: VolumeUsage[]): VmDisk
   }));
 }
 
-/** Push the per-VM disk usage of system datastore `dsId` (from `usage`) to onemonitord. */
+/**
+ * Push the per-VM disk usage of system datastore `dsId` (from `usage`) to onemonitord; the VMs
+ * of `pending` volumes (no figure yet, see usage_cache.ts) are left out.
+ */
 export async function pushVmDiskUsage(
   ctx: ActionContext,
   dsId: number,
   usage: VolumeUsage[],
+  pending: { props: Record<string, string> }[] = [],
 ): Promise<void> {
-  const lines = usageByVm(ctx.profile, dsId, usage).map(monitorVmLine);
+  const lines = usageByVm(ctx.profile, dsId, usage, pending).map(monitorVmLine);
   if (!lines.length) return;
   const conf = ctx.env.ONEBLK_MONITORD_CONF || monitordConfPath(ctx.env);
   try {

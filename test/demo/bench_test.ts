@@ -70,7 +70,7 @@ describe("tools/bench.ts", () => {
         }
         assert.ok(r.backend.length > 0, "backend rows");
         for (const b of r.backend) finite(b, ["medianMs", "p95Ms", "rest"], b.op);
-        assert.equal(r.monitor.length, 6, "3 monitor actions × 2 stores at 100 volumes");
+        assert.equal(r.monitor.length, 8, "4 monitor rows × 2 stores at 100 volumes");
         for (const m of r.monitor) {
           finite(
             m,
@@ -79,10 +79,12 @@ describe("tools/bench.ts", () => {
           );
           assert.equal(m.ok, true);
         }
-        const vmDisks = r.monitor.find((m: { profile: string; action: string }) =>
-          m.profile === "linstor" && m.action === "tm/monitor +vm disks"
-        );
-        assert.ok(vmDisks.readMB > 0 && vmDisks.wireMB > 0 && vmDisks.wireMB < vmDisks.readMB);
+        for (const which of ["cold cache", "steady"]) {
+          const vmDisks = r.monitor.find((m: { profile: string; action: string }) =>
+            m.profile === "linstor" && m.action === `tm/monitor +vm disks, ${which}`
+          );
+          assert.ok(vmDisks.readMB > 0 && vmDisks.wireMB > 0 && vmDisks.wireMB < vmDisks.readMB);
+        }
         for (const c of r.concurrency) {
           finite(
             c,

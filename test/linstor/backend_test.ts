@@ -4,6 +4,7 @@ import { OneblkError } from "../../lib/errors.ts";
 import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import { nameChunks } from "../../lib/backend/linstor/client.ts";
 import { type Cluster, countCalls, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
+import { listUsage } from "../../lib/backend/usage.ts";
 
 const RG: Placement = { group: "one_rg" };
 
@@ -262,7 +263,7 @@ describe("LINSTOR backend against the simulator", () => {
     );
     await cl.be.createSnapshot("u-0", "snap-0");
     let n0 = cl.be.stats.requests;
-    const two = await cl.be.listUsage({ DS_ID: "100" });
+    const two = await listUsage(cl.be, { DS_ID: "100" });
     const callsTwo = cl.be.stats.requests - n0;
     assert.deepEqual(two.map((u) => u.name).sort(), ["u-0", "u-1"]);
     const u0 = two.find((u) => u.name === "u-0")!;
@@ -270,12 +271,12 @@ describe("LINSTOR backend against the simulator", () => {
     assert.deepEqual(u0.snapshots, { "snap-0": 8 });
     assert.deepEqual(u0.props, { DS_ID: "100", VM_ID: "0", DISK_ID: "0" });
     n0 = cl.be.stats.requests;
-    const three = await cl.be.listUsage({ DS_ID: "101" });
+    const three = await listUsage(cl.be, { DS_ID: "101" });
     assert.equal(three.length, 3);
     assert.equal(cl.be.stats.requests - n0, callsTwo, "same number of calls for 2 and 3 volumes");
     assert.ok(callsTwo <= 3);
-    assert.deepEqual(await cl.be.listUsage({ DS_ID: "999" }), []);
-    assert.deepEqual((await cl.be.listUsage({ DS_ID: "101", VM_ID: "3" })).map((u) => u.name), [
+    assert.deepEqual(await listUsage(cl.be, { DS_ID: "999" }), []);
+    assert.deepEqual((await listUsage(cl.be, { DS_ID: "101", VM_ID: "3" })).map((u) => u.name), [
       "u-3",
     ]);
     await assert.rejects(cl.be.setProps("u-0", { "bad/key": "x" }), (e) => kindOf(e) === "input");
@@ -296,7 +297,7 @@ describe("LINSTOR backend against the simulator", () => {
     assert.equal(chunks.length, 2, "the test needs two chunks");
     const seen = cl.exchanges.length;
     const n0 = cl.be.stats.requests;
-    const usage = await cl.be.listUsage({ DS_ID: "300" });
+    const usage = await listUsage(cl.be, { DS_ID: "300" });
     assert.deepEqual(usage.map((u) => u.name).sort(), names);
     assert.deepEqual(usage.find((u) => u.name === names[129])!.snapshots, { "snap-last": 4 });
     assert.equal(cl.be.stats.requests - n0, 1 + 2 * chunks.length);

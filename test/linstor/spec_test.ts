@@ -16,6 +16,7 @@ import {
   writeAt,
 } from "./helpers.ts";
 import { type Exchange, loadOpenApiValidator, type OpenApiValidator } from "./openapi_validator.ts";
+import { listUsage } from "../../lib/backend/usage.ts";
 
 const RG: Placement = { group: "one_rg" };
 
@@ -221,8 +222,8 @@ describe("LINSTOR REST spec conformance", () => {
     await be.cloneVolume("w-img", "w-c1", { placement: RG }).catch(() => {});
     await be.cloneVolume("w-none", "w-c5", { placement: RG }).catch(() => {});
     await be.renameVolume("w-c4", "w-c4b");
-    await be.listUsage({ DS_ID: "1" });
-    await be.listUsage({ VM_ID: "4" });
+    await listUsage(be, { DS_ID: "1" });
+    await listUsage(be, { VM_ID: "4" });
     await be.capacity(RG);
     await be.capacity({ group: "", storagePools: ["DfltStorPool"] });
     await be.capacity({ group: "", replicas: 3 });

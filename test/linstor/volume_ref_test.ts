@@ -11,6 +11,7 @@ import type { DiskFacts } from "../../lib/addons/types.ts";
 import { isKind } from "../../lib/errors.ts";
 import { type Cluster, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 import { sha256Hex } from "../support/bytes.ts";
+import { listUsage } from "../../lib/backend/usage.ts";
 
 describe("volume names with a volume number", () => {
   it("parse and print", () => {
@@ -103,7 +104,7 @@ describe("LINSTOR backend on volume 10 of a resource", () => {
     );
     await be.setDualPrimary("legacy/10", false);
     await be.setProps("legacy/10", { DS_ID: "100", VM_ID: "3" });
-    const usage = await be.listUsage({ DS_ID: "100" });
+    const usage = await listUsage(be, { DS_ID: "100" });
     assert.deepEqual(usage.map((u) => u.name), ["legacy/10"]);
     assert.ok(usage[0].allocatedMiB >= 3, `allocated ${usage[0].allocatedMiB}`);
     await be.setProps("legacy/10", { DS_ID: null, VM_ID: null });

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
 import type { SimStateDump } from "../../tools/sim/storpool/model.ts";
 import { CAPACITY_GIB, PLACEMENT, type SpEnv, startEnv, TEMPLATE } from "./helpers.ts";
+import { listUsage } from "../../lib/backend/usage.ts";
 
 const kind = (k: string) => (e: unknown) => {
   assert.ok(e instanceof OneblkError, `not a OneblkError: ${e}`);
@@ -555,7 +556,7 @@ describe("storpool backend: listUsage", () => {
     f.close();
     await b.createSnapshot("one-sys-1-0-raw", "one-sys-1-0-raw-snap0");
     let before = b.stats.requests;
-    const u1 = await b.listUsage({ virt: "one", nloc: "one" });
+    const u1 = await listUsage(b, { virt: "one", nloc: "one" });
     assert.equal(b.stats.requests - before, 2);
     assert.deepEqual(u1.map((u) => u.name), ["one-sys-1-0-raw"]);
     assert.equal(u1[0].props.nvm, "1");
@@ -566,9 +567,9 @@ describe("storpool backend: listUsage", () => {
       await b.createVolume(`one-sys-1-${i}-raw`, 8, { placement: PLACEMENT, props: props(1, i) });
     }
     before = b.stats.requests;
-    const u2 = await b.listUsage({ nvm: "1" });
+    const u2 = await listUsage(b, { nvm: "1" });
     assert.equal(b.stats.requests - before, 2);
     assert.equal(u2.length, 10);
-    assert.deepEqual(await b.listUsage({ nvm: "99" }), []);
+    assert.deepEqual(await listUsage(b, { nvm: "99" }), []);
   });
 });

@@ -32,7 +32,7 @@
 import { dirname, join } from "node:path";
 import { SIM_ABSENT_FILE } from "../../lib/host/sim.ts";
 import { startLinstorSim } from "./linstor/server.ts";
-import type { LinstorSim } from "./linstor/server.ts";
+import type { LinstorSim, SimExchange } from "./linstor/server.ts";
 import { startStorpoolSim } from "./storpool/server.ts";
 import type { StorpoolSim } from "./storpool/server.ts";
 import { startOnedSim } from "./oned/server.ts";
@@ -78,6 +78,8 @@ export interface ClusterOptions {
    * tools/bench/rusage.py, which records its wall time, CPU and peak memory.
    */
   meter?: boolean;
+  /** Called for every LINSTOR REST exchange (tests counting what the driver asked). */
+  linstorRecord?: (ex: SimExchange) => void;
 }
 
 /** What one driver program run cost (tools/bench/rusage.py; with the processes it waited for). */
@@ -251,6 +253,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     stateDir: join(root, "linstor"),
     hostsRoot,
     latencyMs,
+    record: opts.linstorRecord,
   });
   const storpool = await startStorpoolSim({
     clients: Object.fromEntries(CLUSTER_HOSTS.map((h, i) => [h, i + 1])),

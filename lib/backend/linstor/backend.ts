@@ -26,9 +26,11 @@
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
  * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
- * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3
- * whatever the number of volumes, because the `props` filter of /v1/view/resources matches
- * resource (per node) properties, not the RD properties where the metadata lives).
+ * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; usageVolumes: 1 RD
+ * listing filtered by the metadata; readUsage: one view and one snapshot view per chunk of
+ * names that fits a request line (about 130), filtered by name because the `props` filter of
+ * /v1/view/resources matches resource (per node) properties, not the RD properties where the
+ * metadata lives).
  *
  * Rename: LINSTOR cannot rename an RD. renameVolume = server-side clone into the new name
  * (props kept) + delete of the old RD; it refuses volumes with snapshots (they cannot move)
@@ -49,8 +51,9 @@ import type {
   LeftoverRef,
   PlacementBase,
   SnapshotInfo,
+  UsageFigures,
+  UsageVolume,
   VolumeInfo,
-  VolumeUsage,
 } from "../types.ts";
 import { TEMP_PREFIX } from "../types.ts";
 import {
@@ -118,7 +121,7 @@ export interface LinstorDeps {
 
 const AUX = "Aux/one/";
 /** Most resource names sent as a list filter in one query string. */
-/** Chunked name-filtered listings in flight at once (listUsage). */
+/** Chunked name-filtered listings in flight at once (readUsage). */
 const CHUNKS_IN_FLIGHT = 4;
 const TWO_PRIMARIES = "DrbdOptions/Net/allow-two-primaries";
 /** Leftover mark (types.ts) on an RD (volume) or a node's resource (attachment). */
@@ -157,6 +160,7 @@ class TargetExists extends OneblkError {
 
 interface RdJson {
   name: string;
+  uuid?: string;
   props?: Record<string, string>;
   flags?: string[];
   resource_group_name?: string;
@@ -1220,7 +1224,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     await this.#c.write("PUT", rdPath(volume), body);
   }
 
-  async listUsage(match: Record<string, string>): Promise<VolumeUsage[]> {
+  async usageVolumes(match: Record<string, string>): Promise<UsageVolume[]> {
     const props = Object.entries(match).map(([k, v]) => {
       if (!PROP_KEY_RE.test(k)) throw new OneblkError("input", `invalid metadata key "${k}"`);
       return `${AUX}${k}=${v}`;
@@ -1229,45 +1233,60 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       props,
       with_volume_definitions: true,
     });
-    if (!rds.length) return [];
-    const key = (n: string) => n.toUpperCase();
-    // the volume of each RD: 0, or the only volume of an adopted resource
-    const vnrOf = new Map<string, number>();
-    for (const rd of rds) {
+    return rds.map((rd) => {
+      // the volume of each RD: 0, or the only volume of an adopted resource
       const vds = rd.volume_definitions ?? [];
-      const only = vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
-      vnrOf.set(key(rd.name), vdOf(vds, 0) ? 0 : only);
+      const vnr = vdOf(vds, 0) ? 0 : vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
+      return {
+        name: volumeRef(rd.name, vnr),
+        props: stripAux(rd.props),
+        stamp: `${rd.uuid ?? ""}/${vnr}/${vdOf(vds, vnr)?.size_kib ?? ""}`,
+      };
+    });
+  }
+
+  async readUsage(volumes: UsageVolume[]): Promise<Map<string, UsageFigures>> {
+    const key = (n: string) => n.toUpperCase();
+    const vnrOf = new Map<string, number>();
+    for (const v of volumes) {
+      const { rd, vnr } = parseVolumeRef(v.name);
+      vnrOf.set(key(rd), vnr);
     }
     // The views filtered on the controller by these names only, never the whole cluster's:
     // one request each for a small datastore, chunks (a few in flight) past what one query
     // string holds. Each reply is folded into the two maps as it arrives and then dropped.
     const alloc = new Map<string, number>();
     const snapsOf = new Map<string, Record<string, number>>();
-    const chunks = nameChunks(rds.map((r) => r.name), "resources");
+    const chunks = nameChunks(volumes.map((v) => rdOf(v.name)), "resources");
     await inBatches(chunks, CHUNKS_IN_FLIGHT, async (names) => {
       const [rscs, snaps] = await Promise.all([
         this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
         this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
       ]);
       for (const r of rscs) {
-        if (isDiskless(r)) continue;
-        const a = vdOf(r.volumes, vnrOf.get(key(r.name)) ?? 0)?.allocated_size_kib ?? 0;
-        alloc.set(key(r.name), Math.max(alloc.get(key(r.name)) ?? 0, a));
+        const k = key(r.name);
+        if (isDiskless(r) || !vnrOf.has(k)) continue;
+        const a = vdOf(r.volumes, vnrOf.get(k)!)?.allocated_size_kib ?? 0;
+        alloc.set(k, Math.max(alloc.get(k) ?? 0, a));
       }
       for (const s of snaps) {
         const k = key(s.resource_name);
-        const sz = vdOf(s.volume_definitions, vnrOf.get(k) ?? 0)?.size_kib ?? 0;
+        if (!vnrOf.has(k)) continue;
+        const sz = vdOf(s.volume_definitions, vnrOf.get(k)!)?.size_kib ?? 0;
         const m = snapsOf.get(k) ?? {};
         m[s.name] = Math.ceil(sz / 1024);
         snapsOf.set(k, m);
       }
     });
-    return rds.map((rd) => ({
-      name: volumeRef(rd.name, vnrOf.get(key(rd.name)) ?? 0),
-      props: stripAux(rd.props),
-      allocatedMiB: Math.ceil((alloc.get(key(rd.name)) ?? 0) / 1024),
-      snapshots: snapsOf.get(key(rd.name)) ?? {},
-    }));
+    const out = new Map<string, UsageFigures>();
+    for (const v of volumes) {
+      const k = key(rdOf(v.name));
+      out.set(v.name, {
+        allocatedMiB: Math.ceil((alloc.get(k) ?? 0) / 1024),
+        snapshots: snapsOf.get(k) ?? {},
+      });
+    }
+    return out;
   }
 
   /** Where a leftover mark lives: the RD (volume) or the node's resource (attachment). */

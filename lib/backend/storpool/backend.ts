@@ -29,7 +29,8 @@
  *  - rollbackSnapshot = `VolumeRevert` (revertSize); an attached but not open volume is
  *    detached, reverted and attached back with the same rights;
  *  - createSnapshots = one `VolumesGroupSnapshot` (atomic);
- *  - listUsage = `VolumesSpace` + `SnapshotsSpace` (2 requests whatever the count);
+ *  - usageVolumes = `VolumesSpace` + `SnapshotsSpace` (2 requests whatever the count; they carry
+ *    the usage, so readUsage is never needed after it);
  *  - capacity = `VolumeTemplatesStatus` stored.capacity / stored.free of the template;
  *  - leftover marks (types.ts) are tags of the volume: `oneblk-leftover` (the volume),
  *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
@@ -53,8 +54,9 @@ import type {
   LeftoverRef,
   PlacementBase,
   SnapshotInfo,
+  UsageFigures,
+  UsageVolume,
   VolumeInfo,
-  VolumeUsage,
 } from "../types.ts";
 import {
   type AttachmentDesc,
@@ -672,7 +674,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     await this.#client.volumeUpdate(volume, { tags: checkTags(tags, volume) });
   }
 
-  async listUsage(match: Record<string, string>): Promise<VolumeUsage[]> {
+  async usageVolumes(match: Record<string, string>): Promise<UsageVolume[]> {
     const [vols, snaps] = await Promise.all([
       this.#client.volumesSpace(),
       this.#client.snapshotsSpace(),
@@ -688,17 +690,23 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
       rec[s.name] = mib(s.spaceUsed ?? s.storedSize ?? 0);
       owned.set(owner, rec);
     }
-    const out: VolumeUsage[] = [];
-    for (const v of chosen) {
-      const tags = ownTags(v.tags);
-      const snapshots = owned.get(v.name) ?? {};
-      out.push({
-        name: v.name,
-        props: { ...tags },
+    return chosen.map((v) => ({
+      name: v.name,
+      props: ownTags(v.tags),
+      stamp: `${v.globalId}/${v.size}`,
+      usage: {
         allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
-        snapshots,
-      });
-    }
+        snapshots: owned.get(v.name) ?? {},
+      },
+    }));
+  }
+
+  /** StorPool's space listings cannot be filtered: the same two listings as usageVolumes. */
+  async readUsage(volumes: UsageVolume[]): Promise<Map<string, UsageFigures>> {
+    const out = new Map<string, UsageFigures>();
+    if (!volumes.length) return out;
+    const now = new Map((await this.usageVolumes({})).map((v) => [v.name, v.usage!]));
+    for (const v of volumes) out.set(v.name, now.get(v.name) ?? { allocatedMiB: 0, snapshots: {} });
     return out;
   }
 

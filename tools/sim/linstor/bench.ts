@@ -8,6 +8,7 @@ import { createLinstorBackend } from "../../../lib/backend/linstor/backend.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
 import type { LinstorPlacement as Placement } from "../../../lib/backend/linstor/index.ts";
 import { startLinstorSim } from "./server.ts";
+import { listUsage } from "../../../lib/backend/usage.ts";
 
 export type { BenchRow };
 
@@ -58,7 +59,7 @@ export async function benchLinstorBackend(
           ]),
       );
       await time("rollbackSnapshot", () => be.rollbackSnapshot(v, snap));
-      await time("listUsage", () => be.listUsage({ DS_ID: "0" }));
+      await time("listUsage", () => listUsage(be, { DS_ID: "0" }));
       await time("capacity", () => be.capacity(placement));
       await time("deleteSnapshot", () => be.deleteSnapshot(v, snap));
       await be.deleteSnapshot(c, "OpenNebula-Snap-1");

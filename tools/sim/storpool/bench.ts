@@ -9,6 +9,7 @@ import { createClientIdResolver } from "../../../lib/backend/storpool/config.ts"
 import type { Backend } from "../../../lib/backend/types.ts";
 import type { StorpoolPlacement as Placement } from "../../../lib/backend/storpool/index.ts";
 import { startStorpoolSim } from "./server.ts";
+import { listUsage } from "../../../lib/backend/usage.ts";
 
 export type { BenchRow };
 
@@ -66,7 +67,7 @@ export async function benchStorpoolBackend(
           ]),
       );
       await time("rollbackSnapshot", () => be.rollbackSnapshot(v, snap));
-      await time("listUsage", () => be.listUsage({ virt: "one", nloc: "one" }));
+      await time("listUsage", () => listUsage(be, { virt: "one", nloc: "one" }));
       await time("capacity", () => be.capacity(placement));
       await time("renameVolume", () => be.renameVolume(c, `${c}-old`));
       await time("deleteSnapshot", () => be.deleteSnapshot(v, snap));

@@ -1,0 +1,164 @@
+/**
+ * The per-VM disk usage cache (lib/domain/usage_cache.ts) on the real LINSTOR backend and the
+ * simulator, counting the views the simulator answered: a budget of volumes read per run,
+ * never-read volumes first then the oldest, every figure re-read within ceil(N / budget) runs,
+ * the cache equal to a full read once filled, a resized volume re-read, deleted volumes
+ * dropped, and a corrupt, other-version or unwritable cache that never fails a run.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
+import { listUsage } from "../../lib/backend/usage.ts";
+import type { VolumeUsage } from "../../lib/backend/types.ts";
+import {
+  type CachedUsage,
+  cachedUsage,
+  parseUsageCache,
+  usageCachePath,
+} from "../../lib/domain/usage_cache.ts";
+import { type Cluster, pattern, startCluster, writeAt } from "./helpers.ts";
+
+const RG: Placement = { group: "one_rg" };
+const MATCH = { DS_ID: "500" };
+const N = 100, BUDGET = 40;
+const name = (i: number) => `uc-${String(i).padStart(3, "0")}`;
+const byName = (a: { name: string }, b: { name: string }) => a.name < b.name ? -1 : 1;
+
+describe("usage cache on the LINSTOR backend", () => {
+  let cl: Cluster;
+  let stateDir: string;
+  let clock = 1_000_000;
+  const infos: string[] = [];
+  before(async () => {
+    cl = await startCluster();
+    stateDir = join(cl.root, "state");
+    for (let i = 0; i < N; i++) {
+      await cl.be.createVolume(name(i), 4, {
+        placement: RG,
+        props: { DS_ID: "500", VM_ID: String(i), DISK_ID: "0" },
+      });
+    }
+    // another datastore's volume: never asked for
+    await cl.be.createVolume("uc-other", 4, { placement: RG, props: { DS_ID: "501" } });
+  });
+  after(async () => {
+    await cl.close();
+  });
+
+  /** One monitor's worth of cachedUsage; what it asked the simulator's views for. */
+  async function run(
+    opts: { budget?: number; dir?: string } = {},
+  ): Promise<{ r: CachedUsage; asked: string[]; views: number; snapViews: number }> {
+    clock += 60_000;
+    const seen = cl.exchanges.length;
+    const r = await cachedUsage({
+      env: { ONEBLK_STATE_DIR: opts.dir ?? stateDir },
+      info: (m) => infos.push(m),
+      backend: cl.be,
+      driver: "linstor",
+      dsId: 500,
+      match: MATCH,
+      budget: opts.budget ?? BUDGET,
+      now: () => clock,
+    });
+    const ex = cl.exchanges.slice(seen);
+    const views = ex.filter((x) => x.path === "/v1/view/resources");
+    return {
+      r,
+      asked: views.flatMap((x) => x.query.getAll("resources")).sort(),
+      views: views.length,
+      snapViews: ex.filter((x) => x.path === "/v1/view/snapshots").length,
+    };
+  }
+
+  const names = (u: { name: string }[]) => u.map((x) => x.name).sort();
+  const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => name(a + i));
+  const full = async (): Promise<VolumeUsage[]> => (await listUsage(cl.be, MATCH)).sort(byName);
+
+  it("reads a budget per run, never-read first, then the oldest; equals a full read once filled", async () => {
+    // cold: the first 40 by name, in one view and one snapshot view; the rest is pending
+    const r1 = await run();
+    assert.deepEqual(r1.asked, range(0, 40));
+    assert.equal(r1.views, 1);
+    assert.equal(r1.snapViews, 1);
+    assert.deepEqual(names(r1.r.usage), range(0, 40));
+    assert.deepEqual(names(r1.r.pending), range(40, 100));
+    // the next 40 never read, then the last 20 and the 20 oldest (ties by name)
+    const r2 = await run();
+    assert.deepEqual(r2.asked, range(40, 80));
+    assert.equal(r2.r.usage.length, 80);
+    const r3 = await run();
+    assert.deepEqual(r3.asked, [...range(0, 20), ...range(80, 100)]);
+    assert.equal(r3.r.pending.length, 0);
+    assert.equal(r3.r.read, 40);
+    assert.deepEqual(r3.r.usage.sort(byName), await full());
+    // every figure is read again within ceil(100 / 40) = 3 runs, 40 per run
+    const seen = new Set<string>();
+    for (let k = 0; k < 3; k++) {
+      const r = await run();
+      assert.equal(r.asked.length, BUDGET);
+      assert.equal(r.views, 1);
+      r.asked.forEach((n) => seen.add(n));
+      assert.equal(r.r.usage.length, N);
+    }
+    assert.equal(seen.size, N);
+  });
+
+  it("a resized volume has no figure until it is read again, on the next run, with its new size", async () => {
+    const v = name(50);
+    await cl.be.resizeVolume(v, 12);
+    const node = cl.sim.controller.rd(v)!.rscs.find((r) => !r.diskless)!.node;
+    await writeAt(cl.hostPath(node, `/dev/drbd/by-res/${v}/0`), 0, pattern(9 << 20, 5));
+    const r1 = await run();
+    assert.ok(!r1.r.usage.some((u) => u.name === v), "no figure under the old stamp");
+    assert.deepEqual(names(r1.r.pending), [v]);
+    const r2 = await run();
+    assert.ok(r2.asked.includes(v));
+    const want = (await full()).find((u) => u.name === v)!;
+    assert.ok(want.allocatedMiB >= 9, `allocated ${want.allocatedMiB} MiB`);
+    assert.deepEqual(r2.r.usage.find((u) => u.name === v), want);
+    assert.equal(r2.r.pending.length, 0);
+  });
+
+  it("drops the entries of deleted volumes", async () => {
+    for (let i = 90; i < 95; i++) await cl.be.deleteVolume(name(i));
+    const r = await run();
+    const gone = range(90, 95);
+    assert.ok(!r.r.usage.some((u) => gone.includes(u.name)));
+    const st = parseUsageCache(
+      await Deno.readTextFile(usageCachePath({ ONEBLK_STATE_DIR: stateDir }, "linstor", 500)),
+    );
+    assert.equal(st.entries.size + st.pending.size, N - 5);
+    for (const g of gone) assert.ok(!st.entries.has(g) && !st.pending.has(g), g);
+  });
+
+  it("up to the budget every volume is read on every run", async () => {
+    for (let k = 0; k < 2; k++) {
+      const r = await run({ budget: 1000 });
+      assert.equal(r.asked.length, N - 5);
+      assert.deepEqual(r.r.usage.sort(byName), await full());
+    }
+  });
+
+  it("a corrupt or other-version cache is an empty one; an unwritable one is logged", async () => {
+    const file = usageCachePath({ ONEBLK_STATE_DIR: stateDir }, "linstor", 500);
+    const live = (await full()).map((u) => u.name);
+    for (const text of ["{not json", JSON.stringify({ version: 99, entries: {} })]) {
+      await Deno.writeTextFile(file, text);
+      infos.length = 0;
+      const r = await run();
+      assert.deepEqual(r.asked, live.slice(0, BUDGET), "read as a cold cache");
+      assert.equal(r.r.usage.length, BUDGET);
+      if (text.startsWith("{not")) assert.ok(infos.some((m) => /not usable/.test(m)), infos.join());
+      assert.ok(parseUsageCache(await Deno.readTextFile(file)).entries.size === BUDGET);
+    }
+    // the state directory cannot be made (a file is in the way): figures still come back
+    const blocker = join(cl.root, "blocker");
+    await Deno.writeTextFile(blocker, "");
+    infos.length = 0;
+    const r = await run({ dir: join(blocker, "state") });
+    assert.equal(r.r.usage.length, BUDGET);
+    assert.ok(infos.some((m) => /usage cache not written/.test(m)), infos.join(" | "));
+  });
+});
