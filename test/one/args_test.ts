@@ -1,6 +1,7 @@
 import { FIXTURES } from "../fixtures_path.ts";
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { OneblkError } from "../../lib/errors.ts";
 import {
   checkArity,
@@ -41,6 +42,16 @@ function isErr(kind: string, re: RegExp) {
     return true;
   };
 }
+
+describe("encodeBase64Text", () => {
+  it("is base64 of the UTF-8 bytes, for ASCII, Latin-1 and wider text", () => {
+    for (
+      const t of ["", "DISK_SIZE=[ID=0,SIZE=906]", "caf\u00e9 \u00ff", "\u65e5\u672c \u{1f600}"]
+    ) {
+      assert.equal(encodeBase64Text(t), Buffer.from(t, "utf8").toString("base64"), t);
+    }
+  });
+});
 
 describe("readDsPayload", () => {
   it("≤6.6: b64 id in argv, stdin untouched", async () => {
