@@ -2,7 +2,8 @@
  * tm monitor of a system datastore through the installed symlinks, for the three profiles:
  * capacity lines only on stdout (both call styles), per-VM DISK_SIZE / SNAPSHOT_SIZE received
  * by a UDP socket standing in for onemonitord, the same number of store requests for 10 and for
- * 200 volumes, and an unreachable monitord that does not fail the action.
+ * 200 volumes, the usage cache over several runs (budget, whole VMs, a replaced and a deleted
+ * volume, a corrupt file), and an unreachable monitord that does not fail the action.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +13,9 @@ import { createSocket, type Socket } from "node:dgram";
 import { constants, generateKeyPairSync, type KeyObject, privateDecrypt } from "node:crypto";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import { buildDsActionXml } from "../../../tools/sim/oned/builders.ts";
+import type { SimExchange } from "../../../tools/sim/linstor/server.ts";
+import { listUsage } from "../../../lib/backend/usage.ts";
+import { parseUsageCache, usageCachePath } from "../../../lib/domain/usage_cache.ts";
 import {
   assertOk,
   assertOneLineFailure,
@@ -67,8 +71,9 @@ describe("tm monitor (system datastore)", () => {
   const inbox: string[] = [];
   let waiter: (() => void) | undefined;
   let conf: string;
+  const exchanges: SimExchange[] = [];
   before(async () => {
-    c = await startCluster();
+    c = await startCluster({ linstorRecord: (ex) => exchanges.push(ex) });
     envs = profileEnvs(c);
     udp = createSocket("udp4");
     udp.on("message", (m) => {
@@ -101,7 +106,12 @@ describe("tm monitor (system datastore)", () => {
     await Promise.all(jobs);
   }
 
-  async function monitor(name: ProfileName, vmDisks: boolean, monitordConf = conf) {
+  async function monitor(
+    name: ProfileName,
+    vmDisks: boolean,
+    monitordConf = conf,
+    extraEnv: Record<string, string> = {},
+  ) {
     const env = envs[name];
     const ds = c.oned.state.datastores.get(env.systemDs)!;
     const xml = buildDsActionXml({
@@ -114,7 +124,7 @@ describe("tm monitor (system datastore)", () => {
     const payload = btoa(xml);
     return await c.run("tm", name, "monitor", [`${env.systemDs}`], {
       stdin: payload,
-      env: { ONEBLK_MONITORD_CONF: monitordConf },
+      env: { ONEBLK_MONITORD_CONF: monitordConf, ...extraEnv },
     });
   }
 
@@ -294,6 +304,104 @@ describe("tm monitor (system datastore)", () => {
     assertOk(r);
     assert.match(r.stdout, /^USED_MB=\d+\nTOTAL_MB=\d+\nFREE_MB=\d+\n$/);
     assert.match(r.stderr, /not sent to monitord: cannot read monitord PUBKEY \/x/);
+  });
+
+  it("linstor: the usage cache — a budget per run, whole VMs only, equal to a direct read once filled", async () => {
+    const env = envs.linstor;
+    await makeVmDisks(env, 5000, 4); // VMs 5000 and 5001, two disks each
+    const volumes = await listUsage(env.backend, env.profile.dsMatch(env.systemDs));
+    const budget = 60;
+    assert.ok(volumes.length > 3 * budget, `${volumes.length} volumes: more than 3 runs' worth`);
+    let fresh = 0;
+    /** What a monitor with every volume read reports (today's direct read): a fresh cache. */
+    const direct = async () => {
+      inbox.length = 0;
+      const dir = join(c.root, `state-direct-${fresh++}`);
+      assertOk(await monitor("linstor", true, conf, { ONEBLK_STATE_DIR: dir }));
+      return await receive();
+    };
+    const state = join(c.root, "state-usage");
+    const cacheEnv = { ONEBLK_STATE_DIR: state, ONEBLK_USAGE_REFRESH: String(budget) };
+    /** One monitor through the cache: what it reported, what the views were asked for. */
+    const cached = async () => {
+      inbox.length = 0;
+      const seen = exchanges.length;
+      const r = await monitor("linstor", true, conf, cacheEnv);
+      assertOk(r);
+      const asked = exchanges.slice(seen).filter((x) => x.path === "/v1/view/resources")
+        .flatMap((x) => x.query.getAll("resources"));
+      const got = inbox.length || r.stderr.includes("sent to monitord") ? await receive() : null;
+      return { r, asked, got: got ?? new Map<number, string>() };
+    };
+    const all = await direct();
+    assert.ok(all.has(5000) && all.has(5001));
+
+    // cold: 60 volumes read; only VMs whose every disk was read, with the direct figures
+    const cold = await cached();
+    assert.equal(cold.asked.length, budget);
+    assert.ok(cold.got.size > 0 && cold.got.size < all.size, `${cold.got.size} of ${all.size}`);
+    for (const [vm, text] of cold.got) assert.equal(text, all.get(vm), `VM ${vm}`);
+    assert.match(cold.r.stderr, /disk usage: 60 of \d+ volume\(s\) read.*not read yet/);
+    // filled after ceil(volumes / 60) runs: the report equals the direct read
+    let last = cold;
+    for (let k = 1; k < Math.ceil(volumes.length / budget); k++) {
+      last = await cached();
+      assert.ok(last.asked.length <= budget, `${last.asked.length} volumes read`);
+    }
+    assert.deepEqual(last.got, all);
+    assert.match(
+      last.r.stderr,
+      /disk usage: \d+ of \d+ volume\(s\) read, the others from the cache/,
+    );
+
+    // a volume replaced under the same name: its VM waits one run, then has the new figure
+    const vol = env.profile.volatileVolume(5000, 1, "raw");
+    await env.backend.deleteVolume(vol, { immediate: true });
+    await env.backend.createVolume(vol, 16, {
+      placement: env.placement(env.systemDs),
+      props: env.profile.diskProps(5000, 1, env.systemDs),
+    });
+    await env.backend.attach(vol, "bravo");
+    await writeStart(devicePath(c, env, "bravo", vol), pattern(11 * 1024 * 1024, 4));
+    await env.backend.detach(vol, "bravo");
+    const waits = await cached();
+    assert.ok(!waits.got.has(5000), "VM 5000 is not reported with the old volume's figure");
+    assert.ok(waits.got.has(5001));
+    const now = await cached();
+    const want = await direct();
+    assert.match(want.get(5000)!, /DISK_SIZE=\[ID=1,SIZE=(1[1-6])\]/);
+    assert.equal(now.got.get(5000), want.get(5000));
+
+    // VM 5001 deleted: no longer reported, its volumes gone from the cache file
+    for (let d = 0; d < 2; d++) {
+      await env.backend.deleteVolume(env.profile.volatileVolume(5001, d, "raw"), {
+        immediate: true,
+      });
+    }
+    const gone = await cached();
+    assert.ok(!gone.got.has(5001) && gone.got.has(5000));
+    const file = usageCachePath(cacheEnv, "linstor", env.systemDs);
+    const st = parseUsageCache(await Deno.readTextFile(file));
+    assert.ok(st.entries.size > 0);
+    for (let d = 0; d < 2; d++) {
+      const v = env.profile.volatileVolume(5001, d, "raw");
+      assert.ok(!st.entries.has(v) && !st.pending.has(v), v);
+    }
+
+    // a corrupt cache: the monitor succeeds, reads as a cold cache, whole VMs only
+    await Deno.writeTextFile(file, "\u0000garbage");
+    const again = await cached();
+    assert.match(again.r.stderr, /usage cache .* not usable: starting afresh/);
+    assert.equal(again.asked.length, budget);
+    for (const [vm, text] of again.got) assert.equal(text, want.get(vm), `VM ${vm}`);
+
+    // StorPool's listing carries the usage: no cache file
+    assertOk(await monitor("storpool", true, conf, cacheEnv));
+    await receive();
+    await assert.rejects(
+      Deno.stat(usageCachePath(cacheEnv, "storpool", envs.storpool.systemDs)),
+      Deno.errors.NotFound,
+    );
   });
 
   it("bad input: one line on stderr, exit 1", async () => {
