@@ -26,6 +26,7 @@
  * Stores whose listing carries the usage anyway (StorPool) have nothing to cache: no file.
  */
 import type { Backend, UsageFigures, UsageVolume, VolumeUsage } from "../backend/types.ts";
+import { compareText } from "../compare.ts";
 import { errorLine } from "../errors.ts";
 import { join } from "../path.ts";
 import { ensureStateDir, stateDir } from "../state_dir.ts";
@@ -128,7 +129,7 @@ export function pickRefresh(
   };
   return volumes
     .map((v) => ({ v, at: at(v) }))
-    .sort((a, b) => a.at - b.at || (a.v.name < b.v.name ? -1 : a.v.name > b.v.name ? 1 : 0))
+    .sort((a, b) => a.at - b.at || compareText(a.v.name, b.v.name))
     .slice(0, budget)
     .map((x) => x.v);
 }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { LinstorPlacement as Placement } from "../../lib/backend/linstor/index.ts";
 import { listUsage } from "../../lib/backend/usage.ts";
+import { compareText } from "../../lib/compare.ts";
 import type { VolumeUsage } from "../../lib/backend/types.ts";
 import {
   type CachedUsage,
@@ -23,7 +24,7 @@ const RG: Placement = { group: "one_rg" };
 const MATCH = { DS_ID: "500" };
 const N = 100, BUDGET = 40;
 const name = (i: number) => `uc-${String(i).padStart(3, "0")}`;
-const byName = (a: { name: string }, b: { name: string }) => a.name < b.name ? -1 : 1;
+const byName = (a: { name: string }, b: { name: string }) => compareText(a.name, b.name);
 
 describe("usage cache on the LINSTOR backend", () => {
   let cl: Cluster;
