@@ -1,7 +1,7 @@
 /**
  * Volumes with their usage in one call: Backend.usageVolumes joined with Backend.readUsage for
- * the volumes whose listing did not carry it. The monitor reads through the usage cache
- * (lib/domain/usage_cache.ts) instead, which asks readUsage for a part of them per run.
+ * the volumes whose listing did not carry it. tm monitor reads through its usage cache instead,
+ * which asks readUsage for a part of them per run.
  */
 import type { Backend, VolumeUsage } from "./types.ts";
 
