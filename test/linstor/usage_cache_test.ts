@@ -145,7 +145,10 @@ describe("usage cache on the LINSTOR backend", () => {
   it("a corrupt or other-version cache is an empty one; an unwritable one is logged", async () => {
     const file = usageCachePath({ ONEBLK_STATE_DIR: stateDir }, "linstor", 500);
     const live = (await full()).map((u) => u.name);
-    for (const text of ["{not json", JSON.stringify({ version: 99, entries: {} })]) {
+    // a full, well-formed cache of another version
+    const other = { ...JSON.parse(await Deno.readTextFile(file)), version: 99 };
+    assert.equal(other.volumes.length, N - 5);
+    for (const text of ["{not json", JSON.stringify(other)]) {
       await Deno.writeTextFile(file, text);
       infos.length = 0;
       const r = await run();
