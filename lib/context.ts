@@ -105,7 +105,9 @@ export async function createContext(
       return hosts;
     },
     one() {
-      one ??= import("./one/xmlrpc.ts").then(({ OneClient }) => OneClient.fromEnv({ env, remember: true }))
+      one ??= import("./one/xmlrpc.ts").then(({ OneClient }) =>
+        OneClient.fromEnv({ env, remember: true })
+      )
         .then((c) => (oneClient = c));
       return one;
     },
