@@ -18,6 +18,11 @@
  *         replica or tie-breaker stays: the store never removes those) and stop allowing two
  *         primaries; as the system TM, remove DIR on dst unless shared.
  *
+ * oned never retries post or fail: a DIR the host did not remove (unreachable, rm failed) is
+ * journaled (host_leftovers.ts) for `oneblk gc`, with the exit code it had before (an
+ * unreachable host is logged, a failed rm fails the call). A later premigrate back to that
+ * host removes the stale DIR there before copying and drops the entry.
+ *
  * Whether DIR is shared is tested (lib/domain/vm_dir.ts), not assumed from SHARED=YES.
  *
  * src == dst: nothing to do. As the system TM, the same call is then handed to every other
@@ -38,6 +43,7 @@ import { vmContextVolume } from "./context_iso.ts";
 import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
+import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 
 /** The three migrate steps. */
 export type MigratePhase = "pre" | "post" | "fail";
@@ -213,11 +219,21 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     await d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
   }
   if (systemTm && !shared && errors.length === 0) {
+    let prefix: string | null = null;
     try {
-      await removeDir(ctx.hosts, clean, a.dir, [await vmDirPrefix(ctx, a.dir, vm.id)]);
+      prefix = await vmDirPrefix(ctx, a.dir, vm.id);
+      await removeDir(ctx.hosts, clean, a.dir, [prefix]);
+      await dropHostLeftover(ctx, clean, a.dir);
     } catch (e) {
-      if (isKind(e, "unavailable")) ctx.info(`${clean} unreachable: ${a.dir} left there`);
-      else errors.push(errorLine(e));
+      // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
+      if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
+        await noteHostLeftover(
+          ctx,
+          { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+          e,
+        );
+      }
+      if (!isKind(e, "unavailable")) errors.push(errorLine(e));
     }
   }
   try {
@@ -243,8 +259,16 @@ async function premigrate(
     let shared = false;
     if (systemTm) {
       shared = await vmDirShared(ctx, src, dst, dir);
+      if (shared) await dropHostLeftover(ctx, dst, dir); // the VM's own directory
       if (!shared) {
         const prefix = await vmDirPrefix(ctx, dir, vmId);
+        // A directory an earlier migration away from dst could not remove is stale: it goes
+        // before the copy, so old files never mix into the VM's directory.
+        if ((await findHostLeftover(ctx.env, dst, dir).catch(() => null))?.kind === "vm-dir") {
+          await removeDir(ctx.hosts, dst, dir, [prefix]);
+          ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
+        }
+        await dropHostLeftover(ctx, dst, dir);
         const existed = await exists(ctx.hosts, dst, dir);
         undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
         await copyVmDir(ctx, src, dir, dst, dir);

@@ -12,10 +12,11 @@
  * Only the marker tells whether the other host sees the same directory.
  */
 import type { ActionContext } from "../context.ts";
-import { OneblkError } from "../errors.ts";
+import { errorLine, OneblkError } from "../errors.ts";
 import { checkPath, exists, unlink } from "../host/ops.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
+import { noteHostLeftover } from "./host_leftovers.ts";
 
 /** Deadline of a VM directory copy (checkpoint files can be large). */
 const COPY_TIMEOUT_MS = 3_600_000;
@@ -30,7 +31,7 @@ const COPY_TIMEOUT_MS = 3_600_000;
  * (`<DS_LOCATION>/<N>/<vmId>`). Anything else is refused (kind input).
  */
 export async function vmDirPrefix(
-  ctx: ActionContext,
+  ctx: Pick<ActionContext, "one">,
   dir: string,
   vmId: number,
   sysDsId?: number,
@@ -64,6 +65,14 @@ export async function vmDirPrefix(
 /** Name prefix of the marker files of vmDirShared. */
 const SHARED_MARK = ".oneblk-shared-";
 
+/** True when `name` is the name of one marker file of vmDirShared (a prefix and a UUID). */
+export function isSharedMarkName(name: string): boolean {
+  return name.startsWith(SHARED_MARK) &&
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(
+      name.slice(SHARED_MARK.length),
+    );
+}
+
 /**
  * Constant script: exit 3 when directory $1 is missing, else remove the markers an earlier
  * run could not remove and create marker $2.
@@ -89,9 +98,20 @@ export async function vmDirShared(
   try {
     return await exists(ctx.hosts, b, marker);
   } finally {
-    // A second try after a failed removal; a marker still left (host gone) goes with the
-    // directory, is never copied (copyVmDir) and is removed by the next marking.
-    await unlink(ctx.hosts, a, marker).catch(() => unlink(ctx.hosts, a, marker)).catch(() => {});
+    // A second try after a failed removal; a marker still left (host gone) is never copied
+    // (copyVmDir), is removed by the next marking, and is journaled for oneblk gc (no other
+    // action may come: postmigrate and failmigrate are never retried).
+    await unlink(ctx.hosts, a, marker).catch(() => unlink(ctx.hosts, a, marker)).catch(
+      async (e) => {
+        const info = vmDirInfo(dir);
+        if (!info) return ctx.info(`marker ${marker} left on ${a}: ${errorLine(e)}`);
+        await noteHostLeftover(
+          ctx,
+          { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
+          e,
+        );
+      },
+    );
   }
 }
 
