@@ -35,6 +35,10 @@
  *    host (ACTIVE, not RUNNING, previous record on it) it is kept. A backup directory is kept
  *    while the VM is in a backup (BACKUP, BACKUP_POWEROFF). A marker belongs to no one (its
  *    name is unique to the call that made it);
+ *  - a VM directory whose VM oned has on another host is not the one that host uses: a probe
+ *    file made in it is not seen there (a filesystem shared by both would make it the VM's
+ *    live directory: the entry is dropped). The probe has its own name, so an action testing
+ *    the same directory at that moment never removes it, nor gc an action's marker;
  *  - the host answers: an unreachable host keeps the entry for the next run.
  * Then the path is removed (`rm -rf` below the checked prefix, `rm -f` for a marker) and the
  * entry dropped.
@@ -53,11 +57,12 @@ import { removeDir, unlink } from "../host/ops.ts";
 import { basename, dirname } from "../path.ts";
 import { normPath } from "../one/args.ts";
 import { readDatastoreConf } from "./remotes.ts";
-import { isSharedMarkName, vmDirPrefix } from "./vm_dir.ts";
+import { dirSharedProbe, isSharedMarkName, vmDirPrefix } from "./vm_dir.ts";
 import {
   HOST_LEFTOVER_WORDS,
   type HostLeftover,
   listHostLeftovers,
+  recordHostLeftover,
   resolveHostLeftover,
 } from "./host_leftovers.ts";
 
@@ -306,7 +311,7 @@ const IN_BACKUP: readonly number[] = [LCM_STATE.BACKUP, LCM_STATE.BACKUP_POWEROF
 type Verdict =
   | { keep: string }
   | { drop: string }
-  | { remove: (hosts: HostRunner) => Promise<void> };
+  | { remove: (hosts: HostRunner) => Promise<void>; note?: string };
 
 /** The checked removal of `e` (the path rule of the module doc), else why it is refused. */
 async function hostRemoval(
@@ -345,12 +350,45 @@ async function hostRemoval(
   }
 }
 
+/**
+ * Whether the VM directory `e` names on its host is the one the VM uses on `current` (one
+ * filesystem shared by both hosts): a verdict to keep or drop, or null when it is not.
+ */
+async function sharedVerdict(
+  e: HostLeftover,
+  current: string,
+  deps: HostGcDeps,
+): Promise<Verdict | null> {
+  const onLeft = (path: string, err: unknown) =>
+    recordHostLeftover(deps.env, {
+      host: e.host,
+      path,
+      kind: "marker",
+      vmId: e.vmId,
+      dsId: e.dsId,
+      action: "oneblk gc",
+      owner: `oneblk gc pid ${Deno.pid}`,
+      since: Date.now(),
+      why: errorLine(err),
+    }).catch(() => {});
+  try {
+    const shared = await dirSharedProbe(deps.hosts, e.host, current, normPath(e.path), onLeft);
+    return shared
+      ? { drop: `it is the directory VM ${e.vmId} uses on ${current} (shared): never removed` }
+      : null;
+  } catch (err) {
+    return { keep: `cannot tell whether it is shared with ${current}: ${errorLine(err)}` };
+  }
+}
+
 /** What to do with entry `e` (rules of the module doc, except the age and the host). */
 async function hostVerdict(
   e: HostLeftover,
-  one: () => Promise<OneClient>,
-  remotes: string,
+  deps: HostGcDeps,
+  dryRun: boolean,
 ): Promise<Verdict> {
+  const one = deps.one!;
+  const remotes = deps.remotes;
   let vm: VmView | null = null;
   if (e.kind !== "marker") {
     try {
@@ -373,11 +411,19 @@ async function hostVerdict(
       return { keep: `VM ${e.vmId} is moving away from ${e.host} (LCM state ${vm!.lcmState})` };
     }
   }
+  const r = await hostRemoval(e, one, remotes);
+  if (typeof r === "string") return { keep: r };
+  const current = vm?.history?.hostname;
+  if (alive && e.kind === "vm-dir" && current) {
+    // A dry run writes nothing, not even a probe: it says what the real run will check.
+    if (dryRun) return { remove: r, note: `once not shared with ${current}` };
+    const v = await sharedVerdict(e, current, deps);
+    if (v) return v;
+  }
   if (alive && e.kind === "backup-dir" && vm!.state === VM_STATE.ACTIVE) {
     if (IN_BACKUP.includes(vm!.lcmState)) return { keep: `VM ${e.vmId} is being backed up` };
   }
-  const r = await hostRemoval(e, one, remotes);
-  return typeof r === "string" ? { keep: r } : { remove: r };
+  return { remove: r };
 }
 
 /**
@@ -404,7 +450,7 @@ export async function runHostGc(
       item("kept", "oned cannot be asked about the VM and its datastore");
       continue;
     }
-    const v = await hostVerdict(e, deps.one, deps.remotes);
+    const v = await hostVerdict(e, deps, !!opts.dryRun);
     if ("keep" in v) {
       item("kept", v.keep);
     } else if ("drop" in v) {
@@ -414,7 +460,11 @@ export async function runHostGc(
         item("dropped", v.drop);
       }
     } else if (opts.dryRun) {
-      item("would remove", e.why ? `left because ${e.why}` : "left by a failed cleanup");
+      item(
+        "would remove",
+        (e.why ? `left because ${e.why}` : "left by a failed cleanup") +
+          (v.note ? ` (${v.note})` : ""),
+      );
     } else {
       try {
         await v.remove(deps.hosts);

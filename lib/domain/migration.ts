@@ -18,10 +18,11 @@
  *         replica or tie-breaker stays: the store never removes those) and stop allowing two
  *         primaries; as the system TM, remove DIR on dst unless shared.
  *
- * oned never retries post or fail: a DIR the host did not remove (unreachable, rm failed) is
- * journaled (host_leftovers.ts) for `oneblk gc`, with the exit code it had before (an
- * unreachable host is logged, a failed rm fails the call). A later premigrate back to that
- * host removes the stale DIR there before copying and drops the entry.
+ * oned never retries post or fail: a DIR the host did not remove (unreachable, rm failed), or
+ * that an earlier error kept there (sharing unknown, a disk step failed), is journaled
+ * (host_leftovers.ts) for `oneblk gc`, with the exit code it had before (an unreachable host
+ * is logged, any other error fails the call). A later premigrate back to that host removes the
+ * stale DIR there before copying and drops the entry.
  *
  * Whether DIR is shared is tested (lib/domain/vm_dir.ts), not assumed from SHARED=YES.
  *
@@ -197,10 +198,12 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   const errors: string[] = [];
   const clean = phase === "post" ? a.srcHost : a.dstHost;
   let shared = true;
+  let shareUnknown = false;
   if (systemTm || phase === "fail") {
     try {
       shared = await vmDirShared(ctx, a.srcHost, a.dstHost, a.dir);
     } catch (e) {
+      shareUnknown = true;
       errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
     }
   }
@@ -234,6 +237,19 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
         );
       }
       if (!isKind(e, "unavailable")) errors.push(errorLine(e));
+    }
+  } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
+    // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
+    // itself that the directory is not the one the VM uses elsewhere before removing it.
+    try {
+      await vmDirPrefix(ctx, a.dir, vm.id);
+      await noteHostLeftover(
+        ctx,
+        { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+        `not removed after: ${joinCauses(errors)}`,
+      );
+    } catch (e) {
+      ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
     }
   }
   try {

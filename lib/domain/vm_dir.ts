@@ -14,6 +14,7 @@
 import type { ActionContext } from "../context.ts";
 import { errorLine, OneblkError } from "../errors.ts";
 import { checkPath, exists, unlink } from "../host/ops.ts";
+import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
 import { noteHostLeftover } from "./host_leftovers.ts";
@@ -64,13 +65,49 @@ export async function vmDirPrefix(
 
 /** Name prefix of the marker files of vmDirShared. */
 const SHARED_MARK = ".oneblk-shared-";
+/**
+ * Name prefix of the probe files of dirSharedProbe (oneblk gc): not SHARED_MARK, so that an
+ * action's marking never removes a probe (nor a probe an action's marker) while both look.
+ */
+const GC_PROBE = ".oneblk-gcprobe-";
 
-/** True when `name` is the name of one marker file of vmDirShared (a prefix and a UUID). */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True when `name` is one marker file of vmDirShared or probe of dirSharedProbe. */
 export function isSharedMarkName(name: string): boolean {
-  return name.startsWith(SHARED_MARK) &&
-    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(
-      name.slice(SHARED_MARK.length),
+  return [SHARED_MARK, GC_PROBE].some((p) =>
+    name.startsWith(p) && UUID_RE.test(name.slice(p.length))
+  );
+}
+
+/** Constant script: exit 3 when directory $1 is missing, else create file $2. */
+const PROBE_SCRIPT = `[ -d "$1" ] || exit 3\n: > "$2"`;
+
+/**
+ * For `oneblk gc`: true when `dir` on host `a` is the directory `b` sees too (a probe file made
+ * on `a` is visible on `b`); false when it is missing on `a`. Unlike vmDirShared it removes no
+ * other marker, so it can run beside an action testing the same directory. A probe it could not
+ * remove is passed to `onLeft`. Throws when either host cannot be asked.
+ */
+export async function dirSharedProbe(
+  hosts: HostRunner,
+  a: string,
+  b: string,
+  dir: string,
+  onLeft: (path: string, e: unknown) => Promise<void>,
+): Promise<boolean> {
+  const probe = `${checkPath(dir).replace(/\/+$/, "")}/${GC_PROBE}${crypto.randomUUID()}`;
+  const r = await hosts.run(a, ["sh", "-c", PROBE_SCRIPT, "oneblk-probe", dir, probe], {
+    okCodes: [0, 3],
+  });
+  if (r.code === 3) return false;
+  try {
+    return await exists(hosts, b, probe);
+  } finally {
+    await unlink(hosts, a, probe).catch(() => unlink(hosts, a, probe)).catch((e) =>
+      onLeft(probe, e)
     );
+  }
 }
 
 /**
@@ -132,7 +169,17 @@ export async function copyVmDir(
   await copyStream(
     ctx.hosts,
     src,
-    ["tar", "-C", checkPath(srcDir), "--sparse", `--exclude=${SHARED_MARK}*`, "-cf", "-", "."],
+    [
+      "tar",
+      "-C",
+      checkPath(srcDir),
+      "--sparse",
+      `--exclude=${SHARED_MARK}*`,
+      `--exclude=${GC_PROBE}*`,
+      "-cf",
+      "-",
+      ".",
+    ],
     ctx.hosts,
     dst,
     ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir)],

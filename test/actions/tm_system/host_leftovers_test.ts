@@ -150,7 +150,7 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     // while bravo is still down gc keeps them
     const down = await gc("--min-age", "0");
     assert.equal(down.code, 0, down.stderr);
-    assert.match(down.stdout, /kept: VM directory .* on bravo .*does not answer/);
+    assert.match(down.stdout, /kept: VM directory .* on bravo .*not reachable/);
     assert.equal((await journal()).length, 2);
     // too young for the default minimum age: kept
     await revive();
@@ -350,6 +350,45 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     for (const e of await journal()) {
       await resolveHostLeftover(c.env, e.host, e.path);
     }
+  });
+
+  it("postmigrate with the old host down from its first step: fails as before, DIR journaled; gc drops it when the directory is shared with the VM's host, removes it when not", async () => {
+    const vmId = 88;
+    const { dir, stdin } = await vmOn(vmId, ["bravo", "charlie"], ["bravo", "charlie"]);
+    const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`];
+    const down = async () => {
+      await Deno.rename(join(c.root, "hosts", "bravo"), join(graves, "bravo"));
+      const r = await c.run("tm", PROFILE, "postmigrate", args, { stdin });
+      await revive();
+      return r;
+    };
+    const r = await down();
+    assert.equal(r.code, 1, "cannot tell whether DIR is shared: fails, as before");
+    assert.match(r.stderr, /cannot tell whether .* is shared/);
+    const [e] = await journal();
+    assert.deepEqual([e.kind, e.host, e.vmId], ["vm-dir", "bravo", vmId]);
+    assert.match(e.why, /^not removed after: cannot tell whether/);
+    // a dry run writes nothing on the hosts, not even gc's probe
+    const dry = await gc("--dry-run", "--min-age", "0");
+    assert.match(dry.stdout, /would remove: VM directory .*\(once not shared with charlie\)/);
+    const names = async (h: string) =>
+      (await Array.fromAsync(Deno.readDir(c.hostPath(h, dir)))).map((x) => x.name).sort();
+    assert.deepEqual(await names("bravo"), ["deployment.0"]);
+    // charlie sees bravo's directory (one filesystem): the VM's live directory, never removed
+    await Deno.remove(c.hostPath("charlie", dir), { recursive: true });
+    await Deno.symlink(c.hostPath("bravo", dir), c.hostPath("charlie", dir));
+    const sharedRun = await gc("--min-age", "0");
+    assert.match(sharedRun.stdout, /dropped: VM directory .*uses on charlie \(shared\)/);
+    assert.deepEqual(await names("bravo"), ["deployment.0"], "untouched, probe removed");
+    assert.deepEqual(await journal(), []);
+    // not shared: removed
+    await Deno.remove(c.hostPath("charlie", dir));
+    await Deno.mkdir(c.hostPath("charlie", dir));
+    assert.equal((await down()).code, 1);
+    const done = await gc("--min-age", "0");
+    assert.match(done.stdout, /removed: VM directory .* on bravo \(VM 88/);
+    assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+    assert.deepEqual(await journal(), []);
   });
 
   it("premigrate back to the old host removes the stale directory there before copying, and drops the entry", async () => {
