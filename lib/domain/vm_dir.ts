@@ -84,30 +84,45 @@ export function isSharedMarkName(name: string): boolean {
 const PROBE_SCRIPT = `[ -d "$1" ] || exit 3\n: > "$2"`;
 
 /**
+ * The marker test of vmDirShared and dirSharedProbe: run `script` on `a` (exit 3: `dir` is
+ * missing there, false) to make a file named `name` + a UUID in `dir`, look for it on `b`,
+ * remove it on `a` (a second try after a failure; `onLeft` gets one that stays).
+ */
+async function markerSeen(
+  hosts: HostRunner,
+  a: string,
+  b: string,
+  dir: string,
+  name: string,
+  script: string,
+  onLeft: (path: string, e: unknown) => Promise<void>,
+): Promise<boolean> {
+  const file = `${checkPath(dir).replace(/\/+$/, "")}/${name}${crypto.randomUUID()}`;
+  const r = await hosts.run(a, ["sh", "-c", script, "oneblk-mark", dir, file], {
+    okCodes: [0, 3],
+  });
+  if (r.code === 3) return false;
+  try {
+    return await exists(hosts, b, file);
+  } finally {
+    await unlink(hosts, a, file).catch(() => unlink(hosts, a, file)).catch((e) => onLeft(file, e));
+  }
+}
+
+/**
  * For `oneblk gc`: true when `dir` on host `a` is the directory `b` sees too (a probe file made
  * on `a` is visible on `b`); false when it is missing on `a`. Unlike vmDirShared it removes no
  * other marker, so it can run beside an action testing the same directory. A probe it could not
  * remove is passed to `onLeft`. Throws when either host cannot be asked.
  */
-export async function dirSharedProbe(
+export function dirSharedProbe(
   hosts: HostRunner,
   a: string,
   b: string,
   dir: string,
   onLeft: (path: string, e: unknown) => Promise<void>,
 ): Promise<boolean> {
-  const probe = `${checkPath(dir).replace(/\/+$/, "")}/${GC_PROBE}${crypto.randomUUID()}`;
-  const r = await hosts.run(a, ["sh", "-c", PROBE_SCRIPT, "oneblk-probe", dir, probe], {
-    okCodes: [0, 3],
-  });
-  if (r.code === 3) return false;
-  try {
-    return await exists(hosts, b, probe);
-  } finally {
-    await unlink(hosts, a, probe).catch(() => unlink(hosts, a, probe)).catch((e) =>
-      onLeft(probe, e)
-    );
-  }
+  return markerSeen(hosts, a, b, dir, GC_PROBE, PROBE_SCRIPT, onLeft);
 }
 
 /**
@@ -121,35 +136,23 @@ const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nrm -f -- "$1"/${SHARED_MARK}*\n: > "
  * is visible on `b`. A directory missing on `a` counts as not shared (there is nothing to keep
  * apart). Throws "unavailable" when `a` cannot be reached.
  */
-export async function vmDirShared(
+export function vmDirShared(
   ctx: ActionContext,
   a: string,
   b: string,
   dir: string,
 ): Promise<boolean> {
-  const marker = `${checkPath(dir).replace(/\/+$/, "")}/${SHARED_MARK}${crypto.randomUUID()}`;
-  const r = await ctx.hosts.run(a, ["sh", "-c", MARK_SCRIPT, "oneblk-mark", dir, marker], {
-    okCodes: [0, 3],
-  });
-  if (r.code === 3) return false;
-  try {
-    return await exists(ctx.hosts, b, marker);
-  } finally {
-    // A second try after a failed removal; a marker still left (host gone) is never copied
-    // (copyVmDir), is removed by the next marking, and is journaled for oneblk gc (no other
-    // action may come: postmigrate and failmigrate are never retried).
-    await unlink(ctx.hosts, a, marker).catch(() => unlink(ctx.hosts, a, marker)).catch(
-      async (e) => {
-        const info = vmDirInfo(dir);
-        if (!info) return ctx.info(`marker ${marker} left on ${a}: ${errorLine(e)}`);
-        await noteHostLeftover(
-          ctx,
-          { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
-          e,
-        );
-      },
+  // A marker left (host gone) is never copied (copyVmDir), is removed by the next marking, and
+  // is journaled for oneblk gc (postmigrate and failmigrate are never retried).
+  return markerSeen(ctx.hosts, a, b, dir, SHARED_MARK, MARK_SCRIPT, async (marker, e) => {
+    const info = vmDirInfo(dir);
+    if (!info) return ctx.info(`marker ${marker} left on ${a}: ${errorLine(e)}`);
+    await noteHostLeftover(
+      ctx,
+      { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
+      e,
     );
-  }
+  });
 }
 
 /** Constant script: create $1 and unpack a tar stream from stdin into it. */
