@@ -1,14 +1,16 @@
 /**
  * `oneblk gc [--dry-run] [--datastore ID] [--min-age DURATION]`: remove what oneblk left behind
- * in the stores of our datastores (lib/domain/gc.ts says what is safe), or with --dry-run only
- * say what it would remove. oned (ONE_XMLRPC / ONE_AUTH as for the actions) lists the
- * datastores and answers whether an image still exists.
+ * in the stores of our datastores and, from the front-end's journal of host leftovers, on the
+ * hosts (lib/domain/gc.ts says what is safe), or with --dry-run only say what it would remove.
+ * oned (ONE_XMLRPC / ONE_AUTH as for the actions) lists the datastores and answers whether an
+ * image still exists and where a VM is.
  */
 import { parseArgs } from "node:util";
 import { OneblkError } from "../lib/errors.ts";
 import { hostRunnerFromEnv } from "../lib/host/index.ts";
 import { OneClient } from "../lib/one/xmlrpc.ts";
-import { GC_MIN_AGE_MS, gcLine, runGc, storesOf } from "../lib/domain/gc.ts";
+import { GC_MIN_AGE_MS, gcLine, hostGcLine, runGc, runHostGc, storesOf } from "../lib/domain/gc.ts";
+import { findRemotesDir } from "../lib/one/output.ts";
 
 /** `30`, `30s`, `15m`, `2h`, `1d` → ms (a bare number is seconds). */
 export function parseAge(text: string): number {
@@ -47,11 +49,8 @@ export async function gcMain(argv: string[]): Promise<number> {
   const datastores = dsArg === undefined
     ? await one.datastorePool()
     : [await one.datastoreInfo(Number(dsArg))];
-  const stores = storesOf(datastores, {
-    env,
-    hosts: await hostRunnerFromEnv(env),
-    one: () => Promise.resolve(one),
-  });
+  const hosts = await hostRunnerFromEnv(env);
+  const stores = storesOf(datastores, { env, hosts, one: () => Promise.resolve(one) });
   if (dsArg !== undefined && !stores.length) {
     throw new OneblkError("usage", `datastore ${dsArg} is not one of oneblk's`);
   }
@@ -63,10 +62,24 @@ export async function gcMain(argv: string[]): Promise<number> {
       now,
     });
     for (const i of items) console.log(gcLine(i, now));
-    const n = (a: string) => items.filter((i) => i.action === a).length;
+    const host = await runHostGc(
+      { env, hosts, one: () => Promise.resolve(one), remotes: findRemotesDir({ env }) },
+      {
+        dryRun: !!v["dry-run"],
+        minAgeMs,
+        now,
+        datastoreIds: dsArg === undefined ? undefined : [Number(dsArg)],
+      },
+    );
+    for (const i of host.items) console.log(hostGcLine(i, now));
+    for (const b of host.bad) console.log(`kept: host leftovers journal file ${b}`);
+    const all = [...items, ...host.items];
+    const n = (a: string) => all.filter((i) => i.action === a).length;
     console.log(
-      `${items.length} leftover(s) in ${stores.length} store(s): ` +
-        (v["dry-run"] ? `${n("would remove")} would be removed` : `${n("removed")} removed`) +
+      `${items.length} leftover(s) in ${stores.length} store(s), ${host.items.length} on hosts: ` +
+        (v["dry-run"]
+          ? `${n("would remove")} would be removed, ${n("would drop")} dropped`
+          : `${n("removed")} removed, ${n("dropped")} dropped`) +
         `, ${n("kept")} kept, ${n("failed")} failed`,
     );
     return n("failed") ? 1 : 0;

@@ -31,6 +31,6 @@ describe("bounded concurrency", () => {
       mapLimit([1, 2], 2, (n) => n === 2 ? Promise.reject(new Error("x")) : Promise.resolve(n)),
       /x/,
     );
-    assert.deepEqual(await mapLimit([], 4, async () => 1), []);
+    assert.deepEqual(await mapLimit([], 4, () => Promise.resolve(1)), []);
   });
 });

@@ -44,7 +44,8 @@
  * element means success), and both when it cannot tell (7.4 and older: no BACKUP_RESULT);
  * MODE=FULL keeps none. Every other temporary (scratch volumes, attachments, the backup
  * directory) is removed by prebackup on failure and by postbackup in every case; postbackup
- * reports what it could not remove (the next backup removes it) and never fails for it, since
+ * reports what it could not remove (the next backup removes it; a backup directory left on a
+ * host is also journaled for `oneblk gc`, host_leftovers.ts) and never fails for it, since
  * a failing postbackup would make oned drop a backup the datastore already holds.
  *
  * Deleting a VM disk (tm delete, mvds) drops its chain snapshots (dropChain).
@@ -76,6 +77,7 @@ import { DEVICE_WAIT_MS } from "./attach.ts";
 import { withGuestFrozen, withSuspended } from "./libvirt.ts";
 import { keepsQcow2 } from "./vm_disk.ts";
 import { readDatastoreConf } from "./remotes.ts";
+import { dropHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 
 /** Deadline of one qemu-img pass over a disk. */
 const IMAGE_TIMEOUT_MS = 6 * 3600_000;
@@ -127,6 +129,8 @@ interface BackupCall {
   vmHost: string;
   /** The VM directory (DIR). */
   dir: string;
+  /** The system datastore (dsid argument). */
+  dsId: number;
   /** The backup directory on `host`. */
   bdir: string;
   /** What postbackup removes on `host`, and the prefix it must lie under. */
@@ -216,6 +220,7 @@ async function loadBackupCall(
   return {
     ...(await backupPlace(ctx, a.host, dir, vm)),
     dir,
+    dsId: a.dsId,
     vmHost: a.host,
     deployId: a.deployId,
     vm,
@@ -334,17 +339,27 @@ async function closeAll(ctx: ActionContext, c: BackupCall): Promise<string[]> {
   return errors;
 }
 
-/** Remove the backup directory on the backup host (an unreachable host is reported). */
+/**
+ * Remove the backup directory on the backup host (an unreachable host is reported). What
+ * stays is journaled for `oneblk gc` (host_leftovers.ts): after a failed postbackup nothing
+ * may come back for it; a later backup of the VM removes it and drops the entry.
+ */
 async function removeBackupDir(ctx: ActionContext, c: BackupCall): Promise<string[]> {
   try {
     await removeDir(ctx.hosts, c.host, c.removable.dir, [c.removable.under]);
+    await dropHostLeftover(ctx, c.host, c.removable.dir);
     return [];
   } catch (e) {
-    if (isKind(e, "unavailable")) {
-      ctx.info(`${c.host} unreachable: ${c.removable.dir} left there`);
-      return [];
+    if (isKind(e, "unavailable", "host", "timeout")) {
+      await noteHostLeftover(ctx, {
+        host: c.host,
+        path: c.removable.dir,
+        kind: "backup-dir",
+        vmId: c.vm.id,
+        dsId: c.dsId,
+      }, e);
     }
-    return [errorLine(e)];
+    return isKind(e, "unavailable") ? [] : [errorLine(e)];
   }
 }
 

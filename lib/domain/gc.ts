@@ -19,16 +19,52 @@
  *    powered-off VM does not hold its device open, so the store would let it go). When oned
  *    cannot be asked, the attachment is kept. The store refuses what is in use: kept and
  *    reported.
+ *
+ * Host leftovers (runHostGc): the paths the journal of lib/domain/host_leftovers.ts holds,
+ * which a cleanup oned never retries could not remove on a host. An entry is acted on only
+ * when every rule holds, else it is kept (and said why):
+ *  - it is older than `minAgeMs` (as above);
+ *  - the path is what its kind allows, checked against oned's datastore, never against the
+ *    path itself: a VM directory is `<BASE_PATH of system datastore N>/<vmid>` (vmDirPrefix,
+ *    as tm delete checks), a marker is one `.oneblk-shared-<uuid>` file directly in such a
+ *    directory, a backup directory is `<that directory>/backup` or
+ *    `<BACKUP_BASE_PATH of datastore.conf>/<vmid>`;
+ *  - oned answers about the VM (a VM oned no longer has, or DONE, is gone). A VM directory
+ *    whose VM oned has on that host now (its last history record) is the VM's own again: the
+ *    entry is dropped, the directory never touched; while the VM is moving away from that
+ *    host (ACTIVE, not RUNNING, previous record on it) it is kept. A backup directory is kept
+ *    while the VM is in a backup (BACKUP, BACKUP_POWEROFF). A marker belongs to no one (its
+ *    name is unique to the call that made it);
+ *  - a VM directory whose VM oned has on another host is not the one that host uses: a probe
+ *    file made in it is not seen there (a filesystem shared by both would make it the VM's
+ *    live directory: the entry is dropped). The probe has its own name, so an action testing
+ *    the same directory at that moment never removes it, nor gc an action's marker;
+ *  - the host answers: an unreachable host keeps the entry for the next run.
+ * Then the path is removed (`rm -rf` below the checked prefix, `rm -f` for a marker) and the
+ * entry dropped.
  */
 import type { Backend, BackendDeps, Leftover } from "../backend/types.ts";
 import { openBackend } from "../backend/index.ts";
 import { ADDONS, isDriver, profileFor } from "../addons/index.ts";
 import type { Profile } from "../addons/types.ts";
-import type { DatastoreView, VmView } from "../one/views.ts";
+import { type DatastoreView, LCM_STATE, VM_STATE, type VmView } from "../one/views.ts";
 import { imageVolumes } from "./vm_disk.ts";
 import { keepsDisksOn } from "./shared_image.ts";
 import type { OneClient } from "../one/xmlrpc.ts";
 import { errorLine, isKind } from "../errors.ts";
+import type { HostRunner } from "../host/types.ts";
+import { removeDir, unlink } from "../host/ops.ts";
+import { basename, dirname } from "../path.ts";
+import { normPath } from "../one/args.ts";
+import { readDatastoreConf } from "./remotes.ts";
+import { dirSharedProbe, isSharedMarkName, vmDirPrefix } from "./vm_dir.ts";
+import {
+  HOST_LEFTOVER_WORDS,
+  type HostLeftover,
+  listHostLeftovers,
+  recordHostLeftover,
+  resolveHostLeftover,
+} from "./host_leftovers.ts";
 
 /** Default minimum age of a leftover gc removes. */
 export const GC_MIN_AGE_MS = 3_600_000;
@@ -243,4 +279,211 @@ export function gcLine(i: GcItem, now = Date.now()): string {
     : `volume ${l.name}`;
   const age = l.since > 0 ? `, ${Math.round((now - l.since) / 60_000)} min old` : "";
   return `${i.action}: ${what} (${i.store}; left by ${l.owner}${age}): ${i.why}`;
+}
+
+/** What gc did (or would do) with one host leftover (lib/domain/host_leftovers.ts). */
+export interface HostGcItem {
+  entry: HostLeftover;
+  /** dropped: the path is no longer a leftover (its VM uses it again), the entry goes. */
+  action: "removed" | "would remove" | "dropped" | "would drop" | "kept" | "failed";
+  why: string;
+}
+
+/** What runHostGc needs. */
+export interface HostGcDeps {
+  env: Record<string, string | undefined>;
+  hosts: HostRunner;
+  /** undefined: oned is not reachable (every entry is kept). */
+  one: (() => Promise<OneClient>) | undefined;
+  /** The remotes directory (datastore.conf's BACKUP_BASE_PATH). */
+  remotes: string;
+}
+
+/** Options of runHostGc. */
+export interface HostGcOptions extends GcOptions {
+  /** Only entries of these system datastores. */
+  datastoreIds?: number[];
+}
+
+/** LCM states of a VM in a backup (its backup directory is in use). */
+const IN_BACKUP: readonly number[] = [LCM_STATE.BACKUP, LCM_STATE.BACKUP_POWEROFF];
+
+type Verdict =
+  | { keep: string }
+  | { drop: string }
+  | { remove: (hosts: HostRunner) => Promise<void>; note?: string };
+
+/** The checked removal of `e` (the path rule of the module doc), else why it is refused. */
+async function hostRemoval(
+  e: HostLeftover,
+  one: () => Promise<OneClient>,
+  remotes: string,
+): Promise<((hosts: HostRunner) => Promise<void>) | string> {
+  const asked = { one };
+  const path = normPath(e.path);
+  const refuse = (why: unknown) => `not removed: ${errorLine(why)}`;
+  try {
+    switch (e.kind) {
+      case "vm-dir": {
+        const prefix = await vmDirPrefix(asked, path, e.vmId, e.dsId);
+        return (h) => removeDir(h, e.host, path, [prefix]);
+      }
+      case "marker": {
+        if (!isSharedMarkName(basename(path))) return `${path} is not a marker file name`;
+        await vmDirPrefix(asked, dirname(path), e.vmId, e.dsId);
+        return (h) => unlink(h, e.host, path);
+      }
+      case "backup-dir": {
+        if (basename(path) === "backup") {
+          const prefix = await vmDirPrefix(asked, dirname(path), e.vmId, e.dsId);
+          return (h) => removeDir(h, e.host, path, [prefix]);
+        }
+        const base = normPath(((await readDatastoreConf(remotes)).BACKUP_BASE_PATH ?? "").trim());
+        if (base && base !== "/" && path === `${base}/${e.vmId}`) {
+          return (h) => removeDir(h, e.host, path, [base]);
+        }
+        return `${path} is neither <VM directory>/backup nor <BACKUP_BASE_PATH>/${e.vmId}`;
+      }
+    }
+  } catch (err) {
+    return refuse(err);
+  }
+}
+
+/**
+ * Whether the VM directory `e` names on its host is the one the VM uses on `current` (one
+ * filesystem shared by both hosts): a verdict to keep or drop, or null when it is not.
+ */
+async function sharedVerdict(
+  e: HostLeftover,
+  current: string,
+  deps: HostGcDeps,
+): Promise<Verdict | null> {
+  const onLeft = (path: string, err: unknown) =>
+    recordHostLeftover(deps.env, {
+      host: e.host,
+      path,
+      kind: "marker",
+      vmId: e.vmId,
+      dsId: e.dsId,
+      action: "oneblk gc",
+      owner: `oneblk gc pid ${Deno.pid}`,
+      since: Date.now(),
+      why: errorLine(err),
+    }).catch(() => {});
+  try {
+    const shared = await dirSharedProbe(deps.hosts, e.host, current, normPath(e.path), onLeft);
+    return shared
+      ? { drop: `it is the directory VM ${e.vmId} uses on ${current} (shared): never removed` }
+      : null;
+  } catch (err) {
+    return { keep: `cannot tell whether it is shared with ${current}: ${errorLine(err)}` };
+  }
+}
+
+/** What to do with entry `e` (rules of the module doc, except the age and the host). */
+async function hostVerdict(
+  e: HostLeftover,
+  deps: HostGcDeps,
+  dryRun: boolean,
+): Promise<Verdict> {
+  const one = deps.one!;
+  const remotes = deps.remotes;
+  let vm: VmView | null = null;
+  if (e.kind !== "marker") {
+    try {
+      vm = await (await one()).vmInfo(e.vmId);
+    } catch (err) {
+      if (!isKind(err, "not_found")) {
+        return { keep: `oned cannot tell where VM ${e.vmId} is: ${errorLine(err)}` };
+      }
+    }
+  }
+  const alive = vm !== null && vm.state !== VM_STATE.DONE;
+  if (alive && e.kind === "vm-dir") {
+    if (vm!.history?.hostname === e.host) {
+      return { drop: `VM ${e.vmId} is on ${e.host} again: the directory is its own` };
+    }
+    if (
+      vm!.state === VM_STATE.ACTIVE && vm!.lcmState !== LCM_STATE.RUNNING &&
+      vm!.prevHistory?.hostname === e.host
+    ) {
+      return { keep: `VM ${e.vmId} is moving away from ${e.host} (LCM state ${vm!.lcmState})` };
+    }
+  }
+  const r = await hostRemoval(e, one, remotes);
+  if (typeof r === "string") return { keep: r };
+  const current = vm?.history?.hostname;
+  if (alive && e.kind === "vm-dir" && current) {
+    // A dry run writes nothing, not even a probe: it says what the real run will check.
+    if (dryRun) return { remove: r, note: `once not shared with ${current}` };
+    const v = await sharedVerdict(e, current, deps);
+    if (v) return v;
+  }
+  if (alive && e.kind === "backup-dir" && vm!.state === VM_STATE.ACTIVE) {
+    if (IN_BACKUP.includes(vm!.lcmState)) return { keep: `VM ${e.vmId} is being backed up` };
+  }
+  return { remove: r };
+}
+
+/**
+ * Act on the entries of the host leftovers journal (rules in the module doc); with `dryRun`
+ * nothing is removed or dropped. Journal files that are not entries are returned in `bad`.
+ */
+export async function runHostGc(
+  deps: HostGcDeps,
+  opts: HostGcOptions = {},
+): Promise<{ items: HostGcItem[]; bad: string[] }> {
+  const minAgeMs = opts.minAgeMs ?? GC_MIN_AGE_MS;
+  const now = opts.now ?? Date.now();
+  const { entries, bad } = await listHostLeftovers(deps.env);
+  const items: HostGcItem[] = [];
+  for (const e of entries) {
+    if (opts.datastoreIds && !opts.datastoreIds.includes(e.dsId)) continue;
+    const item = (action: HostGcItem["action"], why: string) =>
+      items.push({ entry: e, action, why });
+    if (now - e.since < minAgeMs) {
+      item("kept", `younger than ${Math.round(minAgeMs / 60_000)} min: its action may still run`);
+      continue;
+    }
+    if (!deps.one) {
+      item("kept", "oned cannot be asked about the VM and its datastore");
+      continue;
+    }
+    const v = await hostVerdict(e, deps, !!opts.dryRun);
+    if ("keep" in v) {
+      item("kept", v.keep);
+    } else if ("drop" in v) {
+      if (opts.dryRun) item("would drop", v.drop);
+      else {
+        await resolveHostLeftover(deps.env, e.host, e.path);
+        item("dropped", v.drop);
+      }
+    } else if (opts.dryRun) {
+      item(
+        "would remove",
+        (e.why ? `left because ${e.why}` : "left by a failed cleanup") +
+          (v.note ? ` (${v.note})` : ""),
+      );
+    } else {
+      try {
+        await v.remove(deps.hosts);
+        await resolveHostLeftover(deps.env, e.host, e.path);
+        item("removed", `removed from ${e.host}`);
+      } catch (err) {
+        if (isKind(err, "unavailable")) {
+          item("kept", `${e.host} does not answer (${errorLine(err)}): kept for the next run`);
+        } else item("failed", errorLine(err));
+      }
+    }
+  }
+  return { items, bad: bad.map((b) => `${b.file}: ${b.why}`) };
+}
+
+/** One report line for a host item. */
+export function hostGcLine(i: HostGcItem, now = Date.now()): string {
+  const e = i.entry;
+  const age = Math.round((now - e.since) / 60_000);
+  return `${i.action}: ${HOST_LEFTOVER_WORDS[e.kind]} ${e.path} on ${e.host} (VM ${e.vmId}, ` +
+    `datastore ${e.dsId}; left by ${e.owner || e.action}, ${age} min old): ${i.why}`;
 }

@@ -18,6 +18,12 @@
  *         replica or tie-breaker stays: the store never removes those) and stop allowing two
  *         primaries; as the system TM, remove DIR on dst unless shared.
  *
+ * oned never retries post or fail: a DIR the host did not remove (unreachable, rm failed), or
+ * that an earlier error kept there (sharing unknown, a disk step failed), is journaled
+ * (host_leftovers.ts) for `oneblk gc`, with the exit code it had before (an unreachable host
+ * is logged, any other error fails the call). A later premigrate back to that host removes the
+ * stale DIR there before copying and drops the entry.
+ *
  * Whether DIR is shared is tested (lib/domain/vm_dir.ts), not assumed from SHARED=YES.
  *
  * src == dst: nothing to do. As the system TM, the same call is then handed to every other
@@ -38,6 +44,7 @@ import { vmContextVolume } from "./context_iso.ts";
 import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
+import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 import { settleLimit } from "../limit.ts";
 
 /** Disks handled at once (REST calls and host commands of different disks overlap). */
@@ -200,9 +207,11 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   // handled, then reported together.
   const errors: string[] = [];
   const clean = phase === "post" ? a.srcHost : a.dstHost;
+  let shareUnknown = false;
   // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
   const sharedTest = systemTm || phase === "fail"
     ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir).catch((e) => {
+      shareUnknown = true;
       errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
       return true;
     })
@@ -224,11 +233,34 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   });
   const shared = await sharedTest;
   if (systemTm && !shared && errors.length === 0) {
+    let prefix: string | null = null;
     try {
-      await removeDir(ctx.hosts, clean, a.dir, [await vmDirPrefix(ctx, a.dir, vm.id)]);
+      prefix = await vmDirPrefix(ctx, a.dir, vm.id);
+      await removeDir(ctx.hosts, clean, a.dir, [prefix]);
+      await dropHostLeftover(ctx, clean, a.dir);
     } catch (e) {
-      if (isKind(e, "unavailable")) ctx.info(`${clean} unreachable: ${a.dir} left there`);
-      else errors.push(errorLine(e));
+      // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
+      if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
+        await noteHostLeftover(
+          ctx,
+          { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+          e,
+        );
+      }
+      if (!isKind(e, "unavailable")) errors.push(errorLine(e));
+    }
+  } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
+    // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
+    // itself that the directory is not the one the VM uses elsewhere before removing it.
+    try {
+      await vmDirPrefix(ctx, a.dir, vm.id);
+      await noteHostLeftover(
+        ctx,
+        { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+        `not removed after: ${joinCauses(errors)}`,
+      );
+    } catch (e) {
+      ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
     }
   }
   try {
@@ -255,12 +287,25 @@ async function premigrate(
     // side by side; a disk's link in DIR waits for the copy (the tar would race it).
     const dirReady = (async () => {
       if (!systemTm) return false;
-      const [shared, prefix, existed] = await Promise.all([
+      const [shared, prefix, found] = await Promise.all([
         vmDirShared(ctx, src, dst, dir),
         vmDirPrefix(ctx, dir, vmId),
         exists(ctx.hosts, dst, dir),
       ]);
+      let existed = found;
+      if (shared) await dropHostLeftover(ctx, dst, dir); // the VM's own directory
       if (!shared) {
+        // A directory an earlier migration away from dst could not remove is stale: it goes
+        // before the copy, so old files never mix into the VM's directory.
+        if (
+          existed &&
+          (await findHostLeftover(ctx.env, dst, dir).catch(() => null))?.kind === "vm-dir"
+        ) {
+          await removeDir(ctx.hosts, dst, dir, [prefix]);
+          existed = false;
+          ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
+        }
+        await dropHostLeftover(ctx, dst, dir);
         undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
         await copyVmDir(ctx, src, dir, dst, dir);
       }

@@ -12,10 +12,12 @@
  * Only the marker tells whether the other host sees the same directory.
  */
 import type { ActionContext } from "../context.ts";
-import { OneblkError } from "../errors.ts";
+import { errorLine, OneblkError } from "../errors.ts";
 import { checkPath, exists, unlink } from "../host/ops.ts";
+import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
+import { noteHostLeftover } from "./host_leftovers.ts";
 
 /** Deadline of a VM directory copy (checkpoint files can be large). */
 const COPY_TIMEOUT_MS = 3_600_000;
@@ -30,7 +32,7 @@ const COPY_TIMEOUT_MS = 3_600_000;
  * (`<DS_LOCATION>/<N>/<vmId>`). Anything else is refused (kind input).
  */
 export async function vmDirPrefix(
-  ctx: ActionContext,
+  ctx: Pick<ActionContext, "one">,
   dir: string,
   vmId: number,
   sysDsId?: number,
@@ -63,6 +65,65 @@ export async function vmDirPrefix(
 
 /** Name prefix of the marker files of vmDirShared. */
 const SHARED_MARK = ".oneblk-shared-";
+/**
+ * Name prefix of the probe files of dirSharedProbe (oneblk gc): not SHARED_MARK, so that an
+ * action's marking never removes a probe (nor a probe an action's marker) while both look.
+ */
+const GC_PROBE = ".oneblk-gcprobe-";
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** True when `name` is one marker file of vmDirShared or probe of dirSharedProbe. */
+export function isSharedMarkName(name: string): boolean {
+  return [SHARED_MARK, GC_PROBE].some((p) =>
+    name.startsWith(p) && UUID_RE.test(name.slice(p.length))
+  );
+}
+
+/** Constant script: exit 3 when directory $1 is missing, else create file $2. */
+const PROBE_SCRIPT = `[ -d "$1" ] || exit 3\n: > "$2"`;
+
+/**
+ * The marker test of vmDirShared and dirSharedProbe: run `script` on `a` (exit 3: `dir` is
+ * missing there, false) to make a file named `name` + a UUID in `dir`, look for it on `b`,
+ * remove it on `a` (a second try after a failure; `onLeft` gets one that stays).
+ */
+async function markerSeen(
+  hosts: HostRunner,
+  a: string,
+  b: string,
+  dir: string,
+  name: string,
+  script: string,
+  onLeft: (path: string, e: unknown) => Promise<void>,
+): Promise<boolean> {
+  const file = `${checkPath(dir).replace(/\/+$/, "")}/${name}${crypto.randomUUID()}`;
+  const r = await hosts.run(a, ["sh", "-c", script, "oneblk-mark", dir, file], {
+    okCodes: [0, 3],
+  });
+  if (r.code === 3) return false;
+  try {
+    return await exists(hosts, b, file);
+  } finally {
+    await unlink(hosts, a, file).catch(() => unlink(hosts, a, file)).catch((e) => onLeft(file, e));
+  }
+}
+
+/**
+ * For `oneblk gc`: true when `dir` on host `a` is the directory `b` sees too (a probe file made
+ * on `a` is visible on `b`); false when it is missing on `a`. Unlike vmDirShared it removes no
+ * other marker, so it can run beside an action testing the same directory. A probe it could not
+ * remove is passed to `onLeft`. Throws when either host cannot be asked.
+ */
+export function dirSharedProbe(
+  hosts: HostRunner,
+  a: string,
+  b: string,
+  dir: string,
+  onLeft: (path: string, e: unknown) => Promise<void>,
+): Promise<boolean> {
+  return markerSeen(hosts, a, b, dir, GC_PROBE, PROBE_SCRIPT, onLeft);
+}
 
 /**
  * Constant script: exit 3 when directory $1 is missing, else remove the markers an earlier
@@ -75,24 +136,23 @@ const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nrm -f -- "$1"/${SHARED_MARK}*\n: > "
  * is visible on `b`. A directory missing on `a` counts as not shared (there is nothing to keep
  * apart). Throws "unavailable" when `a` cannot be reached.
  */
-export async function vmDirShared(
+export function vmDirShared(
   ctx: ActionContext,
   a: string,
   b: string,
   dir: string,
 ): Promise<boolean> {
-  const marker = `${checkPath(dir).replace(/\/+$/, "")}/${SHARED_MARK}${crypto.randomUUID()}`;
-  const r = await ctx.hosts.run(a, ["sh", "-c", MARK_SCRIPT, "oneblk-mark", dir, marker], {
-    okCodes: [0, 3],
+  // A marker left (host gone) is never copied (copyVmDir), is removed by the next marking, and
+  // is journaled for oneblk gc (postmigrate and failmigrate are never retried).
+  return markerSeen(ctx.hosts, a, b, dir, SHARED_MARK, MARK_SCRIPT, async (marker, e) => {
+    const info = vmDirInfo(dir);
+    if (!info) return ctx.info(`marker ${marker} left on ${a}: ${errorLine(e)}`);
+    await noteHostLeftover(
+      ctx,
+      { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
+      e,
+    );
   });
-  if (r.code === 3) return false;
-  try {
-    return await exists(ctx.hosts, b, marker);
-  } finally {
-    // A second try after a failed removal; a marker still left (host gone) goes with the
-    // directory, is never copied (copyVmDir) and is removed by the next marking.
-    await unlink(ctx.hosts, a, marker).catch(() => unlink(ctx.hosts, a, marker)).catch(() => {});
-  }
 }
 
 /** Constant script: create $1 and unpack a tar stream from stdin into it. */
@@ -112,7 +172,17 @@ export async function copyVmDir(
   await copyStream(
     ctx.hosts,
     src,
-    ["tar", "-C", checkPath(srcDir), "--sparse", `--exclude=${SHARED_MARK}*`, "-cf", "-", "."],
+    [
+      "tar",
+      "-C",
+      checkPath(srcDir),
+      "--sparse",
+      `--exclude=${SHARED_MARK}*`,
+      `--exclude=${GC_PROBE}*`,
+      "-cf",
+      "-",
+      ".",
+    ],
     ctx.hosts,
     dst,
     ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir)],

@@ -12,7 +12,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Cluster, SIM_DRBD_VERSION, startCluster } from "../../tools/sim/cluster.ts";
+import {
+  type Cluster,
+  CLUSTER_DS,
+  SIM_DRBD_VERSION,
+  startCluster,
+} from "../../tools/sim/cluster.ts";
+import { recordHostLeftover, resolveHostLeftover } from "../../lib/domain/host_leftovers.ts";
 import { buildDatastoreXml, buildHostXml } from "../../tools/sim/oned/builders.ts";
 import { createDoctorEnv, type DoctorReport, runDoctor } from "../../lib/doctor/index.ts";
 import type { Finding } from "../../lib/doctor/types.ts";
@@ -125,6 +131,47 @@ describe("oneblk doctor", () => {
       for (const v of [old, young]) await s.backend.deleteVolume(v, { immediate: true });
       await s.backend.close();
     }
+  });
+
+  it("reports the journal of host leftovers by gc's rules, removing nothing", async () => {
+    const sys = CLUSTER_DS.linstor.system;
+    const marker = `/var/lib/one/datastores/${sys}/93/.oneblk-shared-${crypto.randomUUID()}`;
+    await Deno.mkdir(c.hostPath("bravo", `/var/lib/one/datastores/${sys}/93`), {
+      recursive: true,
+    });
+    await Deno.writeTextFile(c.hostPath("bravo", marker), "");
+    const entry = {
+      host: "bravo",
+      path: marker,
+      kind: "marker" as const,
+      vmId: 93,
+      dsId: sys,
+      action: "tm failmigrate",
+      owner: "tm/linstor/failmigrate pid 1",
+      why: "host bravo is not reachable",
+    };
+    try {
+      await recordHostLeftover(c.env, { ...entry, since: Date.now() - 7_200_000 });
+      const r = await doctor(c);
+      const host = r.findings.filter((f) =>
+        f.check === "leftovers" && f.subject === "host leftovers"
+      );
+      assert.equal(host.length, 1, JSON.stringify(host));
+      assert.equal(host[0].status, "warning");
+      assert.match(host[0].message, /^would remove: shared-directory marker .* on bravo \(VM 93/);
+      assert.equal(host[0].fix, `oneblk gc --datastore ${sys} (--dry-run first to see the list)`);
+      assert.ok(await Deno.stat(c.hostPath("bravo", marker)), "the doctor removes nothing");
+      // a young entry: ok, kept
+      await recordHostLeftover(c.env, { ...entry, since: Date.now() });
+      const young = (await doctor(c)).findings.filter((f) => f.subject === "host leftovers");
+      assert.equal(young.length, 1);
+      assert.equal(young[0].status, "ok");
+      assert.match(young[0].message, /^kept: .*younger than 60 min/);
+    } finally {
+      await resolveHostLeftover(c.env, "bravo", marker);
+    }
+    const none = (await doctor(c)).findings.filter((f) => f.subject === "host leftovers");
+    assert.deepEqual(none, [], "an empty journal adds no line");
   });
 
   it("oned unreachable or refusing the credentials: one error, dependants not run", async () => {

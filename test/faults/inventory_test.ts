@@ -1,7 +1,8 @@
 /**
  * The inventory comparison of the fault matrix (tools/faults/inventory.ts): what a world has
  * more than its reference is a leftover (an extra volume shown once, with what it carries), a
- * volume or snapshot it lacks is lost, a missing attachment is neither.
+ * volume or snapshot it lacks is lost, a missing attachment is neither; an entry of the host
+ * leftovers journal is a leftover too.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -13,6 +14,7 @@ const ref: Inventory = {
   attachments: ["img-0@alpha diskful", "vm-1@bravo diskless"],
   props: ["img-0: Aux/one/DS_ID=100"],
   files: ["bravo:/var/lib/one/datastores/101/1/disk.0 -> <root>/hosts/bravo/dev/x"],
+  journal: [],
 };
 
 describe("inventory diff", () => {
@@ -32,6 +34,7 @@ describe("inventory diff", () => {
     got.props.push("img-1: Aux/one/DS_ID=100", "img-0: Aux/oneblk/tmp=1");
     got.snapshots.push("img-0@oneblk-tmp-clone-x");
     got.files.push("alpha:/var/tmp/oneblk-stage-1");
+    got.journal.push("bravo:/var/lib/one/datastores/101/1 vm-dir");
     assert.deepEqual(diffInventory(ref, got), {
       extra: [
         "volume img-1 size=3072 (+3 snapshots/attachments/properties)",
@@ -39,6 +42,7 @@ describe("inventory diff", () => {
         "attachment img-0@charlie client",
         "prop img-0: Aux/oneblk/tmp=1",
         "file alpha:/var/tmp/oneblk-stage-1",
+        "journal bravo:/var/lib/one/datastores/101/1 vm-dir",
       ],
       lost: [],
     });

@@ -1,8 +1,9 @@
 /**
  * What a fault world holds, for comparing it with a reference world that lived the same oned
  * history without the fault: the store's volumes (with sizes), snapshots, attachments and
- * properties/tags, and the files under the hosts' datastore and staging directories. And the
- * data checks: every image and every VM disk still reads the bytes it must.
+ * properties/tags, the files under the hosts' datastore and staging directories, and the
+ * front-end's journal of host leftovers. And the data checks: every image and every VM disk
+ * still reads the bytes it must.
  *
  * A difference from the reference is a leftover (orphan) when the world has something more or
  * something changed, and lost data when a volume or snapshot the reference keeps is missing.
@@ -13,6 +14,7 @@ import { join, relative } from "node:path";
 import { CLUSTER_HOSTS } from "../sim/cluster.ts";
 import { purgeDelayedDeletes, regionSha } from "../sim/scenario.ts";
 import type { FaultWorld } from "./world.ts";
+import { listHostLeftovers } from "../../lib/domain/host_leftovers.ts";
 
 /** The inventory of a world, each list sorted. */
 export interface Inventory {
@@ -26,9 +28,15 @@ export interface Inventory {
   props: string[];
   /** `host:/path` (`-> target` for links) */
   files: string[];
+  /**
+   * `host:/path kind`: the entries of the front-end's journal of host leftovers
+   * (lib/domain/host_leftovers.ts, in the world's `state` folder). An entry oneblk gc could not
+   * settle is a leftover like the path it names.
+   */
+  journal: string[];
 }
 
-const KEYS = ["volumes", "snapshots", "attachments", "props", "files"] as const;
+const KEYS = ["volumes", "snapshots", "attachments", "props", "files", "journal"] as const;
 
 /** Directories whose files are part of the inventory, on every host. */
 const WATCHED_DIRS = ["/var/lib/one/datastores", "/var/tmp"];
@@ -36,7 +44,14 @@ const WATCHED_DIRS = ["/var/lib/one/datastores", "/var/tmp"];
 /** The inventory of `w` (delayed deletes of the store are let fall due first). */
 export async function inventory(w: FaultWorld): Promise<Inventory> {
   await purgeDelayedDeletes(w.oned);
-  const inv: Inventory = { volumes: [], snapshots: [], attachments: [], props: [], files: [] };
+  const inv: Inventory = {
+    volumes: [],
+    snapshots: [],
+    attachments: [],
+    props: [],
+    files: [],
+    journal: [],
+  };
   if (w.store === "linstor") {
     const c = w.cluster.linstor.controller;
     for (const rd of c.state.rds) {
@@ -90,6 +105,9 @@ export async function inventory(w: FaultWorld): Promise<Inventory> {
   for (const h of CLUSTER_HOSTS) {
     for (const d of WATCHED_DIRS) await listFiles(w, h, d, inv.files);
   }
+  const { entries, bad } = await listHostLeftovers(w.cluster.env);
+  for (const e of entries) inv.journal.push(`${e.host}:${e.path} ${e.kind}`);
+  for (const b of bad) inv.journal.push(`${b.file} (${b.why})`);
   for (const k of KEYS) inv[k].sort();
   return inv;
 }
@@ -154,7 +172,7 @@ export function diffInventory(ref: Inventory, got: Inventory): InventoryDiff {
       if (r.has(x) || (k === "volumes" && !newVolumes.has(volumeOf(x)))) continue;
       // LINSTOR places and removes tie-breakers itself: one is nobody's leftover.
       if (k === "attachments" && / tie-breaker$/.test(x) && !newVolumes.has(volumeOf(x))) continue;
-      if (k !== "volumes" && k !== "files" && newVolumes.has(volumeOf(x))) {
+      if (k !== "volumes" && k !== "files" && k !== "journal" && newVolumes.has(volumeOf(x))) {
         carried.set(volumeOf(x), (carried.get(volumeOf(x)) ?? 0) + 1);
       } else extra.push(`${k.replace(/s$/, "")} ${x}`);
     }
