@@ -206,7 +206,7 @@ export async function cachedUsage(o: CachedUsageOptions): Promise<CachedUsage> {
   const cached = await loadCache(file, o.info);
   // Asked now: name → the stamp it was asked under (a figure counts only under that stamp).
   const asked = new Map<string, string>();
-  let fresh: Promise<Map<string, UsageFigures>> = Promise.resolve(new Map());
+  let fresh: Promise<Map<string, UsageFigures> | null> = Promise.resolve(new Map());
   // A datastore the cache knows to be larger than the budget: the figures to refresh are
   // chosen from the cache and read while the store lists (the name-filtered views do not need
   // the listing). What the listing shows new or changed waits for the next run, where it comes
@@ -217,10 +217,12 @@ export async function cachedUsage(o: CachedUsageOptions): Promise<CachedUsage> {
   if (known.length > budget) {
     const early = pickRefresh(known, cached.entries, budget);
     for (const v of early) asked.set(v.name, v.stamp);
-    fresh = o.backend.readUsage(early);
+    // a name the store refuses (a damaged file) must not fail the monitor: read as if cold
+    fresh = o.backend.readUsage(early).catch(() => null);
   }
   const [volumes, earlyFigures] = await Promise.all([listing, fresh]);
-  let figures = earlyFigures;
+  if (!earlyFigures) asked.clear();
+  let figures = earlyFigures ?? new Map<string, UsageFigures>();
   const unread = volumes.filter((v) => !v.usage);
   if (!asked.size) {
     // small or cold: the volumes of the listing, never-read ones first

@@ -157,6 +157,14 @@ describe("usage cache on the LINSTOR backend", () => {
       if (text.startsWith("{not")) assert.ok(infos.some((m) => /not usable/.test(m)), infos.join());
       assert.ok(parseUsageCache(await Deno.readTextFile(file)).entries.size === BUDGET);
     }
+    // a well-formed file naming a volume the store refuses (not RESOURCE or RESOURCE/N), past
+    // the budget: the refresh chosen from it fails, the run reads as a cold cache
+    const bad = { ...JSON.parse(await Deno.readTextFile(file)) };
+    bad.volumes = live.map((n) => [n, "x", clock, 1, 0]).concat([["a/b/c", "x", 0, 1, 0]]);
+    await Deno.writeTextFile(file, JSON.stringify(bad));
+    const r0 = await run();
+    assert.deepEqual(r0.asked.filter((n) => n !== "a/b/c"), live.slice(0, BUDGET));
+    assert.equal(r0.r.usage.length, BUDGET);
     // the state directory cannot be made (a file is in the way): figures still come back
     const blocker = join(cl.root, "blocker");
     await Deno.writeTextFile(blocker, "");
