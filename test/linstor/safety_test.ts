@@ -21,6 +21,7 @@ import {
   tempSnapshotName,
   tempSnapshotOwner,
 } from "../../lib/backend/marks.ts";
+import { FaultProxy } from "../../tools/faults/proxy.ts";
 import { type Cluster, deadPort, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
 
 const RG: LinstorPlacement = { group: "one_rg" };
@@ -127,6 +128,37 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     // Another call finds it unfinished: deleted and made again, unmarked.
     assert.equal(await cl.be.createVolume("lost-c", 8, { placement: RG }), true);
     assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "lost-c").length, 0);
+  });
+
+  it("a pending clone is marked by the clone request itself: no unmarked window", async () => {
+    await source("pc-src");
+    // The controller dies right after it took the clone request (request 2: the first is the
+    // source's read): nothing later (a separate mark, a cleanup, a status read) reaches it.
+    const proxy = await FaultProxy.start({
+      upstream: cl.sim.url,
+      errorReply: () => ({ status: 500, body: "[]" }),
+    });
+    const be = createLinstorBackend({ controllers: proxy.url, timeoutMs: 1_000 });
+    const owner = "datastore clone image 31";
+    try {
+      proxy.arm({ k: 3, mode: "gone" });
+      await assert.rejects(be.cloneVolume("pc-src", "pc-dst", { placement: RG, pending: owner }));
+      assert.deepEqual(proxy.disarm().slice(0, 2).map((r) => `${r.method} ${r.path}`), [
+        "GET /v1/resource-definitions",
+        "POST /v1/resource-definitions/pc-src/clone",
+      ]);
+    } finally {
+      await be.close();
+      await proxy.stop();
+    }
+    assert.ok(await cl.be.getVolume("pc-dst"), "the controller made the clone");
+    const marked = (await cl.be.findLeftovers()).filter((l) => l.name === "pc-dst");
+    assert.deepEqual(marked.map((l) => [l.kind, l.owner]), [["volume", owner]]);
+    // Without an owner the clone starts unmarked, even when its source carries a mark.
+    await cl.be.markLeftover({ kind: "volume", name: "pc-src" }, "tm clone vm 3 disk 0");
+    await cl.be.cloneVolume("pc-src", "pc-dst2", { placement: RG });
+    assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "pc-dst2").length, 0);
+    await cl.be.clearMark({ kind: "volume", name: "pc-src" });
   });
 
   it("item 5: a snapshot whose reply was lost is read back: taken", async () => {

@@ -779,7 +779,15 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     keepProps: boolean,
     pending?: string,
   ): Promise<void> {
-    const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
+    // The clone copies the source's properties, then applies these in the same transaction
+    // that creates it (LINSTOR 1.32+, whose clone request takes property changes; an older
+    // controller refuses the request's unknown fields, and the snapshot restore follows): a
+    // pending clone exists only marked, and no other clone inherits a mark of its source.
+    const body: Record<string, unknown> = { name: target };
+    if (pending) {
+      body.override_props = { [LEFTOVER]: encodeMark(pending) };
+      body.delete_props = [TWO_PRIMARIES];
+    } else body.delete_props = [TWO_PRIMARIES, LEFTOVER];
     if (p.group) body.resource_group = p.group;
     if (!keepProps) body.delete_namespaces = ["Aux/one"];
     try {
@@ -797,16 +805,6 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       // Unknown outcome (reply lost, timeout): read whether the controller started the clone.
       // Started: wait for it like for an answered call. Not started, or unreadable: report.
       if ((await this.#cloneStatus(source, target).catch(() => null)) === null) throw e;
-    }
-    if (pending) {
-      try {
-        await this.#c.write("PUT", rdPath(target), {
-          override_props: { [LEFTOVER]: encodeMark(pending) },
-        });
-      } catch (e) {
-        await this.#cleanup(target);
-        throw e;
-      }
     }
     const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
     const deadline = Date.now() + limit;
