@@ -22,7 +22,15 @@ import {
   tempSnapshotOwner,
 } from "../../lib/backend/marks.ts";
 import { FaultProxy } from "../../tools/faults/proxy.ts";
-import { type Cluster, deadPort, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
+import {
+  type Cluster,
+  deadPort,
+  failCloneAndRestoreOnce,
+  pattern,
+  readAt,
+  startCluster,
+  writeAt,
+} from "./helpers.ts";
 
 const RG: LinstorPlacement = { group: "one_rg" };
 const MiB = 1024 * 1024;
@@ -159,6 +167,32 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     await cl.be.cloneVolume("pc-src", "pc-dst2", { placement: RG });
     assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "pc-dst2").length, 0);
     await cl.be.clearMark({ kind: "volume", name: "pc-src" });
+  });
+
+  it("every clone path places the clone the same way: the profile's count, on the host", async () => {
+    await source("pl-src");
+    const from = (await cl.be.attachments("pl-src")).filter((a) => a.diskful && !a.tieBreaker);
+    assert.equal(from.length, 2);
+    const elsewhere = ["alpha", "bravo", "charlie", "delta"].find((h) =>
+      !from.some((a) => a.host === h)
+    )!;
+    const paths: [string, LinstorPlacement, () => void][] = [
+      ["clone API", RG, () => {}],
+      ["snapshot restore", { ...RG, cloneFromSnapshot: true }, () => {}],
+      ["block copy", RG, () => failCloneAndRestoreOnce(cl.sim)],
+    ];
+    const got: string[] = [];
+    for (const host of [from[0].host, elsewhere]) {
+      for (const [how, placement, faults] of paths) {
+        const target = `pl-${got.length}`;
+        faults();
+        await cl.be.cloneVolume("pl-src", target, { placement, preferHost: host });
+        const disks = (await cl.be.attachments(target))
+          .filter((a) => a.diskful && !a.tieBreaker).map((a) => a.host).sort();
+        got.push(`${how} on ${host}: ${disks.length} ${disks.includes(host) ? "with" : "without"}`);
+      }
+    }
+    assert.deepEqual(got, got.map((g) => g.replace(/: .*/, ": 2 with")));
   });
 
   it("item 5: a snapshot whose reply was lost is read back: taken", async () => {

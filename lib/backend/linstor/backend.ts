@@ -467,8 +467,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       );
       if (!spawned || opts.preferHost) {
         try {
-          if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
-          await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: filter });
+          await this.#place(volume, p, opts.preferHost);
         } catch (e) {
           await this.#cleanup(volume);
           throw e;
@@ -501,12 +500,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
           return item;
         });
         await this.#c.write("POST", `${rdPath(volume)}/resources`, items);
-      } else {
-        if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
-        const f = { ...filter };
-        if (f.place_count === undefined) f.place_count = 2;
-        await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: f });
-      }
+      } else await this.#place(volume, p, opts.preferHost);
     } catch (e) {
       await this.#cleanup(volume);
       throw e;
@@ -560,6 +554,56 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
+  /**
+   * The one placement rule of a new volume, however it was made: diskful on `preferHost` (when
+   * given) and as many diskful replicas as the placement asks for. A volume the autoplacer
+   * places (a create, the block copy's new volume) gets the missing ones from it. A copy LINSTOR
+   * placed itself (`copied`: clone API and snapshot restore put it on the source's nodes) is
+   * counted: missing replicas are autoplaced, extra ones away from the host and not in use are
+   * removed (a clone on a host that held no source replica would keep one too many).
+   */
+  async #place(
+    volume: string,
+    p: LinstorPlacement,
+    preferHost?: string,
+    copied = false,
+  ): Promise<void> {
+    if (preferHost) await this.#preferDiskful(volume, preferHost);
+    const filter = selectFilter(p);
+    if (!p.group && filter.place_count === undefined) filter.place_count = p.nodes?.length || 2;
+    const autoplace = () =>
+      this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: filter });
+    if (!copied) {
+      await autoplace();
+      return;
+    }
+    const name = rdOf(volume);
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const disks = rscs.filter((r) => sameName(r.name, name) && !isDiskless(r) && !isDeleting(r));
+    const want = await this.#placeCount(p, filter);
+    if (disks.length < want) {
+      await autoplace();
+      return;
+    }
+    const spare = disks
+      .filter((r) => !r.state?.in_use && !(preferHost && sameName(r.node_name, preferHost)))
+      .sort((a, b) => b.node_name.localeCompare(a.node_name))
+      .slice(0, disks.length - want);
+    for (const r of spare) {
+      await this.#c.write("DELETE", `${rdPath(volume)}/resources/${seg(r.node_name)}`);
+    }
+  }
+
+  /** Diskful replicas a placement asks for: its own count, else its resource group's (2). */
+  async #placeCount(p: LinstorPlacement, filter: Record<string, unknown>): Promise<number> {
+    if (typeof filter.place_count === "number") return filter.place_count;
+    const rgs = await this.#c.get<{ name: string; select_filter?: { place_count?: number } }[]>(
+      "/v1/resource-groups",
+      { resource_groups: [p.group!] },
+    );
+    return rgs.find((g) => sameName(g.name, p.group!))?.select_filter?.place_count ?? 2;
+  }
+
   async deleteVolume(volume: string): Promise<void> {
     // A name LINSTOR cannot have is a caller's error, never "already gone".
     checkName("resource", rdOf(volume));
@@ -599,7 +643,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     checkName("resource", target);
     let created = true;
     try {
-      await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+      await this.#clone(source, target, opts.placement, false, opts);
     } catch (e) {
       if (!(e instanceof TargetExists)) throw e;
       created = await this.#reuseClone(source, target, opts);
@@ -610,11 +654,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#c.write("PUT", rdPath(target), { override_props: over });
       }
       if (opts.sizeMiB !== undefined) await this.resizeVolume(target, opts.sizeMiB);
-      if (opts.preferHost) {
-        try {
-          await this.#preferDiskful(target, opts.preferHost);
-        } catch { /* locality is best effort */ }
-      }
+      try {
+        // A new clone is placed like a new volume whichever path made it; a reused one only
+        // gets its replica on the host.
+        if (created) await this.#place(target, opts.placement, opts.preferHost, true);
+        else if (opts.preferHost) await this.#preferDiskful(target, opts.preferHost);
+      } catch { /* placement beyond the copy is best effort: the clone is whole */ }
     } catch (e) {
       if (created) await this.#cleanup(target);
       throw e;
@@ -667,7 +712,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       }
       if (v.state !== "absent") await this.deleteVolume(target);
       try {
-        await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+        await this.#clone(source, target, opts.placement, false, opts);
       } catch (e) {
         if (e instanceof TargetExists) {
           throw new OneblkError("exists", `LINSTOR volume ${target} was made again meanwhile`);
@@ -696,7 +741,8 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   /**
    * Clone with fallbacks (clone API → snapshot restore → block copy). `keepProps`: keep the
    * source's Aux/one props (rename); otherwise the clone starts without them. `pending`: the
-   * target is marked unfinished by this owner as soon as it exists. The target's name being
+   * target is marked unfinished by this owner as soon as it exists; `preferHost`: the block
+   * copy's new volume is placed with a replica there. The target's name being
    * taken is TargetExists. `unavailable`, `timeout` (the outcome is unknown), `exists`,
    * `not_found` and `in_use` end the chain: another method would not do better. On failure
    * nothing this call made is left, except what an unknown outcome leaves for a later read.
@@ -706,22 +752,29 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     placement: LinstorPlacement,
     keepProps: boolean,
-    fromSnapshot?: string,
-    pending?: string,
+    opts: Pick<CloneOptions<LinstorPlacement>, "fromSnapshot" | "pending" | "preferHost"> = {},
   ): Promise<void> {
+    const { fromSnapshot, pending, preferHost } = opts;
     const { vnr } = parseVolumeRef(source);
     if (vnr !== 0) {
       // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
       // (from a snapshot: restored into a temporary resource first, marked unfinished so that
       // findLeftovers reports it should its removal fail)
       if (!fromSnapshot) {
-        await this.#blockCopy(source, target, placement, keepProps, pending);
+        await this.#blockCopy(source, target, placement, keepProps, pending, preferHost);
         return;
       }
       const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
       await this.#restoreInto(source, fromSnapshot, tmp, placement, false, `restore of ${source}`);
       try {
-        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps, pending);
+        await this.#blockCopy(
+          volumeRef(tmp, vnr),
+          target,
+          placement,
+          keepProps,
+          pending,
+          preferHost,
+        );
       } finally {
         await this.#cleanup(tmp);
       }
@@ -755,7 +808,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       reasons.push(`snapshot restore: ${(e as Error).message}`);
     }
     try {
-      await this.#blockCopy(source, target, placement, keepProps, pending);
+      await this.#blockCopy(source, target, placement, keepProps, pending, preferHost);
     } catch (e) {
       if (final(e)) throw e;
       reasons.push(`block copy: ${(e as Error).message}`);
@@ -917,6 +970,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     p: LinstorPlacement,
     keepProps: boolean,
     pending?: string,
+    preferHost?: string,
   ): Promise<void> {
     const hosts = this.#hosts;
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
@@ -935,6 +989,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       placement: p,
       props,
       pending: owner,
+      preferHost,
     });
     if (!created) throw new TargetExists(target);
     try {
