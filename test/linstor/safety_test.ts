@@ -230,6 +230,50 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     for (const n of [...kept, tmp]) await cl.be.deleteSnapshot("keep-1", n);
   });
 
+  it("an attach on purpose clears the leftover mark of that attachment; no request without one", async () => {
+    await source("am-1", 4);
+    // h1: a node without a resource (a diskless attachment); h2: one with a replica
+    const have = (await cl.be.attachments("am-1")).map((a) => a.host);
+    const h1 = ["alpha", "bravo", "charlie", "delta"].find((h) => !have.includes(h))!;
+    const h2 = have[0];
+    for (const h of [h1, h2]) {
+      await cl.be.attach("am-1", h);
+      await cl.be.markLeftover(
+        { kind: "attachment", name: "am-1", host: h },
+        "datastore cp image 4",
+      );
+    }
+    const marked = async () =>
+      (await cl.be.findLeftovers()).filter((l) => l.name === "am-1").map((l) => l.host);
+    // A later action (another backend: it knows nothing of the resource) attaches it on h1 for
+    // a VM: the attachment is wanted now, its mark goes; h2's stays.
+    const later = createLinstorBackend({ controllers: cl.sim.url, timeoutMs: 10_000 });
+    try {
+      let n0 = later.stats.requests;
+      await later.attach("am-1", h1);
+      assert.deepEqual(await marked(), [h2]);
+      assert.equal(later.stats.requests - n0, 2, "make-available, then the mark's delete");
+      // read-only: the mark goes in the modify that sets the read-only mark
+      n0 = later.stats.requests;
+      await later.attach("am-1", h2, { readOnly: true });
+      assert.deepEqual(await marked(), []);
+      assert.equal(later.stats.requests - n0, 2);
+      // Known without a mark (read here, or made here): the attach only.
+      await later.attachments("am-1");
+      n0 = later.stats.requests;
+      await later.attach("am-1", h1);
+      assert.equal(later.stats.requests - n0, 1);
+      await later.createVolume("am-2", 4, { placement: RG });
+      const on = (await cl.be.attachments("am-2")).map((a) => a.host)[0];
+      n0 = later.stats.requests;
+      await later.attach("am-2", on);
+      assert.equal(later.stats.requests - n0, 1);
+    } finally {
+      await later.close();
+    }
+    for (const h of [h1, h2]) await cl.be.detach("am-1", h);
+  });
+
   it("marks of volumes and attachments are set, listed and cleared", async () => {
     await source("mk-1", 4);
     await cl.be.attach("mk-1", "delta");

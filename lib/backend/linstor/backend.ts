@@ -282,6 +282,9 @@ function errHas(e: unknown, ...codes: number[]): e is LinstorApiError {
     e.rcs.some((r) => isError(r.ret_code) && codes.includes(rcCode(r.ret_code)));
 }
 
+/** Key of a node's resource of an RD (names are case-insensitive). */
+const rscKey = (rd: string, node: string) => `${rd.toUpperCase()}@${node.toUpperCase()}`;
+
 /** REST path of the resource definition of volume `v`. */
 const rdPath = (v: string) => `/v1/resource-definitions/${seg(rdOf(v))}`;
 
@@ -300,6 +303,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   readonly #c: LinstorClient;
   readonly #cfg: LinstorConfig;
   readonly #hosts?: HostRunner;
+  /**
+   * Whether a node's resource carries an attachment mark, as this backend last saw it (its
+   * views) or left it (its attaches, marks, detaches): an attach clears a mark only where
+   * there may be one. Keys: rscKey.
+   */
+  readonly #marked = new Map<string, boolean>();
+  /** RDs this backend created: their resources start without marks. */
+  readonly #made = new Set<string>();
 
   constructor(cfg: LinstorConfig, deps: LinstorDeps) {
     this.#cfg = cfg;
@@ -322,6 +333,21 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   devicePath(volume: string): string {
     return linstorDevicePath(volume);
+  }
+
+  /** GET /v1/view/resources with `query`; learns each resource's attachment mark. */
+  async #view(query: Record<string, string[]>): Promise<RscJson[]> {
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", query);
+    for (const r of rscs) {
+      this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
+    }
+    return rscs;
+  }
+
+  /** False when `host`'s resource of `volume` is known to carry no attachment mark. */
+  #mayBeMarked(volume: string, host: string): boolean {
+    return this.#marked.get(rscKey(rdOf(volume), host)) ??
+      !this.#made.has(rdOf(volume).toUpperCase());
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
@@ -385,7 +411,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     const vd = vdOf(rd.volume_definitions, parseVolumeRef(volume).vnr);
     if (vd) {
-      const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
+      const rscs = await this.#view({ resources: [rd.name] });
       if (rscs.some((r) => sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r))) {
         return { state: "complete", sizeMiB: mibDown(vd.size_kib) };
       }
@@ -403,14 +429,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     } catch { /* the original error matters more */ }
   }
 
-  createVolume(
+  async createVolume(
     volume: string,
     sizeMiB: number,
     opts: CreateOptions<LinstorPlacement>,
   ): Promise<boolean> {
     checkName("resource", volume);
     checkSize(sizeMiB);
-    return this.#create(volume, sizeMiB, opts, true);
+    const made = await this.#create(volume, sizeMiB, opts, true);
+    if (made) this.#made.add(rdOf(volume).toUpperCase());
+    return made;
   }
 
   /**
@@ -578,7 +606,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       return;
     }
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const rscs = await this.#view({ resources: [name] });
     const disks = rscs.filter((r) => sameName(r.name, name) && !isDiskless(r) && !isDeleting(r));
     const want = await this.#placeCount(p, filter);
     if (disks.length < want) {
@@ -607,6 +635,10 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   async deleteVolume(volume: string): Promise<void> {
     // A name LINSTOR cannot have is a caller's error, never "already gone".
     checkName("resource", rdOf(volume));
+    // What is known of its resources ends with it (another call may make it again).
+    const rd = rdOf(volume).toUpperCase();
+    this.#made.delete(rd);
+    for (const k of [...this.#marked.keys()]) if (k.startsWith(`${rd}@`)) this.#marked.delete(k);
     try {
       await this.#c.write("DELETE", rdPath(volume));
       return;
@@ -618,7 +650,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
     // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const rscs = await this.#view({ resources: [name] });
     const busy = rscs.find((r) => sameName(r.name, name) && r.state?.in_use);
     if (busy) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
@@ -977,7 +1009,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const rd = await this.#rd(source);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
     const info = this.#info(rd, source);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
+    const rscs = await this.#view({ resources: [rd.name] });
     const diskful = rscs.filter((r) =>
       sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r)
     );
@@ -994,7 +1026,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     if (!created) throw new TargetExists(target);
     try {
       await this.attach(target, node);
-      const view = await this.#c.get<RscJson[]>("/v1/view/resources", {
+      const view = await this.#view({
         resources: [target],
         nodes: [node],
       });
@@ -1187,7 +1219,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   async attachments(volume: string): Promise<Attachment[]> {
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const rscs = await this.#view({ resources: [name] });
     return rscs
       .filter((r) => sameName(r.name, name) && !isDeleting(r))
       .map((r) => ({
@@ -1205,23 +1237,30 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       `${rdPath(volume)}/resources/${seg(host)}/make-available`,
       { diskful: false },
     );
-    if (!opts.readOnly) return;
-    try {
-      await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-        override_props: { [READ_ONLY]: "yes" },
-      });
-    } catch (e) {
-      // Not read-only: a resource this call created must not stay writable.
-      if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
-        await this.detach(volume, host).catch(() => {});
+    const created = made.rcs.some((r) =>
+      !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED
+    );
+    // A resource that was there may carry the leftover mark of an earlier call that could not
+    // release it: this attach wants it, so the mark goes (types.ts, attach), in the modify
+    // that sets the read-only mark, else in one of its own; none when it cannot be there.
+    const body: Record<string, unknown> = {};
+    if (opts.readOnly) body.override_props = { [READ_ONLY]: "yes" };
+    if (!created && this.#mayBeMarked(volume, host)) body.delete_props = [LEFTOVER];
+    if (Object.keys(body).length) {
+      try {
+        await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, body);
+      } catch (e) {
+        // Not read-only: a resource this call created must not stay writable.
+        if (created) await this.detach(volume, host).catch(() => {});
+        throw e;
       }
-      throw e;
     }
+    this.#marked.set(rscKey(rdOf(volume), host), false);
   }
 
   async detach(volume: string, host: string): Promise<void> {
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
+    const rscs = await this.#view({
       resources: [name],
       nodes: [host],
     });
@@ -1236,6 +1275,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
           delete_props: marks,
         });
+        this.#marked.set(rscKey(name, host), false);
       }
       return;
     }
@@ -1299,7 +1339,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const chunks = nameChunks(rds.map((r) => r.name), "resources");
     await inBatches(chunks, CHUNKS_IN_FLIGHT, async (names) => {
       const [rscs, snaps] = await Promise.all([
-        this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
+        this.#view({ resources: names }),
         this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
       ]);
       for (const r of rscs) {
@@ -1331,14 +1371,18 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
+    // Whatever the outcome, an attach here must look for the mark.
+    if (ref.kind === "attachment") this.#marked.delete(rscKey(rdOf(ref.name), ref.host));
     await this.#c.write("PUT", this.#markPath(ref), {
       override_props: { [LEFTOVER]: encodeMark(owner) },
     });
+    if (ref.kind === "attachment") this.#marked.set(rscKey(rdOf(ref.name), ref.host), true);
   }
 
   async clearMark(ref: LeftoverRef): Promise<void> {
     try {
       await this.#c.write("PUT", this.#markPath(ref), { delete_props: [LEFTOVER] });
+      if (ref.kind === "attachment") this.#marked.set(rscKey(rdOf(ref.name), ref.host), false);
     } catch (e) {
       if (e instanceof LinstorApiError && e.kind === "not_found") return;
       throw e;
@@ -1348,7 +1392,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   async findLeftovers(): Promise<Leftover[]> {
     const [rds, rscs, snaps] = await Promise.all([
       this.#c.get<RdJson[]>("/v1/resource-definitions", { props: [LEFTOVER] }),
-      this.#c.get<RscJson[]>("/v1/view/resources", { props: [LEFTOVER] }),
+      this.#view({ props: [LEFTOVER] }),
       this.#c.get<SnapJson[]>("/v1/view/snapshots"),
     ]);
     const out: Leftover[] = [];
