@@ -22,10 +22,18 @@
  *
  * Leftover marks (types.ts): `Aux/oneblk/leftover` on the RD (a volume) or on the node's
  * resource (an attachment); findLeftovers lists both with one filtered query each, and the
- * temporary snapshots (`oneblk-…`) with one snapshot view.
+ * temporary snapshots (`oneblk-…`) with one snapshot view. A pending volume is marked by the
+ * request that makes it (spawn, RD create, clone); an attach that finds the node's resource
+ * there removes its mark unless this backend knows it has none (its views, its new RDs).
+ *
+ * Placement of a clone (#place): the clone API and the snapshot restore put the copy on the
+ * source's nodes; the copy is then counted like a new volume (a replica on the preferred host,
+ * the placement's or its resource group's count: missing replicas autoplaced, extra ones away
+ * from the host and not in use removed). The block copy creates its target like a new volume.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
- * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
+ * each operation (create: 1 spawn; attach: 1, read-only 2, plus 1 when the node's resource
+ * existed and may carry a leftover mark; detach: 1 view + 1 delete; delete:
  * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; listUsage: at most 3
  * whatever the number of volumes, because the `props` filter of /v1/view/resources matches
  * resource (per node) properties, not the RD properties where the metadata lives).

@@ -34,7 +34,8 @@
  *  - leftover marks (types.ts) are tags of the volume: `oneblk-leftover` (the volume),
  *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
  *    and the temporary snapshots (`oneblk-…`) with `VolumesList` + `SnapshotsList`. They are
- *    not shown in VolumeInfo.props;
+ *    not shown in VolumeInfo.props. An attach drops the client's `oneblk-att-` tag with one
+ *    `VolumeUpdate`, none when the volume's tags as this backend read or made them lack it;
  *  - an unknown outcome (reply lost, timeout: kind unavailable/timeout) of a create, clone or
  *    snapshot is followed by a read: StorPool makes them atomically, so what exists is whole.
  * devicePath = `/dev/storpool/<name>`.
