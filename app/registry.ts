@@ -13,6 +13,7 @@
 import type { Kind } from "../lib/dispatch.ts";
 import type { ActionModule } from "../lib/context.ts";
 import { ADDONS, DRIVERS } from "../lib/addons/index.ts";
+import { compareText } from "../lib/compare.ts";
 
 /** One implemented action. */
 export interface ActionDef {
@@ -105,8 +106,8 @@ export function listActions(): ListedAction[] {
   }
   const order = (k: Kind) => ["datastore", "tm", "vmm"].indexOf(k);
   return out.sort((a, b) =>
-    order(a.kind) - order(b.kind) || a.driver.localeCompare(b.driver) ||
-    a.name.localeCompare(b.name)
+    order(a.kind) - order(b.kind) || compareText(a.driver, b.driver) ||
+    compareText(a.name, b.name)
   );
 }
 

@@ -105,7 +105,7 @@ export async function createContext(
       return hosts;
     },
     one() {
-      one ??= import("./one/xmlrpc.ts").then(({ OneClient }) => OneClient.fromEnv({ env }))
+      one ??= import("./one/xmlrpc.ts").then(({ OneClient }) => OneClient.fromEnv({ env, remember: true }))
         .then((c) => (oneClient = c));
       return one;
     },

@@ -156,6 +156,28 @@ describe("start-up", () => {
     );
   });
 
+  it("runtime code never calls the collator or Intl (ICU data: several MiB per process)", async () => {
+    const found: string[] = [];
+    const walk = async (dir: string) => {
+      for await (const e of Deno.readDir(join(ROOT, dir))) {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory) await walk(rel);
+        else if (e.name.endsWith(".ts") && !/^lib\/(doctor|adopt)\//.test(rel)) {
+          const text = await Deno.readTextFile(join(ROOT, rel));
+          for (const [i, line] of text.split("\n").entries()) {
+            if (/^\s*(\*|\/\/)/.test(line)) continue;
+            if (/\.localeCompare\(|\.toLocale\w*\(|\bIntl\./.test(line)) {
+              found.push(`${rel}:${i + 1}`);
+            }
+          }
+        }
+      }
+    };
+    await walk("lib");
+    await walk("actions");
+    assert.deepEqual(found, [], "use lib/compare.ts");
+  });
+
   it("the bundle through the launcher evaluates no Node compatibility module", async () => {
     await ensureBundle({ quiet: true });
     const env = { DENO_LOG: "debug", NO_COLOR: "1" };

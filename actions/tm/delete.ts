@@ -27,6 +27,7 @@ import { vmDirPrefix } from "../../lib/domain/vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
+import { mapLimit } from "../../lib/limit.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -34,16 +35,19 @@ export async function run(ctx: ActionContext): Promise<void> {
   const dst = a.dst!;
   const p = ctx.profile;
   if (dst.diskId === null) {
-    const prefix = await vmDirPrefix(ctx, dst.path, a.vmId, a.dsId);
-    const ds = await (await ctx.one()).datastoreInfo(a.dsId);
+    const [prefix, ds, iso] = await Promise.all([
+      vmDirPrefix(ctx, dst.path, a.vmId, a.dsId),
+      ctx.one().then((one) => one.datastoreInfo(a.dsId)),
+      vmContextVolume(ctx, a.vmId),
+    ]);
     const backend = ctx.backend(ds);
-    await backend.deleteVolume(p.checkpointVolume(a.vmId), { immediate: true });
-    for (const kind of ["nvram", "tpm", "memory"] as const) {
-      const v = p.vmStateVolume(a.vmId, kind);
-      if (v !== null) await backend.deleteVolume(v, { immediate: true });
-    }
-    const iso = await vmContextVolume(ctx, a.vmId);
-    if (iso) await backend.deleteVolume(iso, { immediate: true });
+    // the VM's own volumes (checkpoint, state, context ISO), side by side; all are tried
+    const volumes = [
+      p.checkpointVolume(a.vmId),
+      ...(["nvram", "tpm", "memory"] as const).map((k) => p.vmStateVolume(a.vmId, k)),
+      iso,
+    ].filter((v): v is string => v !== null && v !== undefined && v !== "");
+    await mapLimit(volumes, 4, (v) => backend.deleteVolume(v, { immediate: true }));
     try {
       await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
     } catch (e) {

@@ -38,6 +38,7 @@ import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts"
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
+import { mapLimit } from "../../lib/limit.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
 const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
@@ -121,10 +122,12 @@ async function moveDir(
   vmId: number,
   dsId: number,
 ): Promise<void> {
-  const srcPrefix = await vmDirPrefix(ctx, src.path, vmId);
-  await vmDirPrefix(ctx, dst.path, vmId);
-  const ds = await (await ctx.one()).datastoreInfo(dsId);
-  const vm = await stateVm(ctx, vmId);
+  const [srcPrefix, , ds, vm] = await Promise.all([
+    vmDirPrefix(ctx, src.path, vmId),
+    vmDirPrefix(ctx, dst.path, vmId),
+    ctx.one().then((one) => one.datastoreInfo(dsId)),
+    stateVm(ctx, vmId),
+  ]);
   const tpm = vm !== null && tpmOnStore(ctx, ctx.profile, vm);
   const backend = ctx.backend(ds);
   if (tpm && TPM_SAVE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, src.host))) {
@@ -161,14 +164,17 @@ async function moveDir(
   if (src.host === dst.host) return;
   // The directory's volumes follow it also when the source is dead or the copy was done by an
   // earlier run (oned retried after a failure below): both steps are idempotent.
-  await moveDirVolume(ctx, vmId, ds, src.host, dst.host, ctx.profile.checkpointVolume(vmId));
+  // (side by side; every one is tried, the first failure is reported)
   const nvram = ctx.profile.vmStateVolume(vmId, "nvram");
-  if (nvram !== null) await moveDirVolume(ctx, vmId, ds, src.host, dst.host, nvram);
   const iso = vm && await vmContextVolume(ctx, vmId, vm);
-  if (iso) {
-    const path = diskPath(dst.path, vm.contextDiskId!);
-    await moveDirVolume(ctx, vmId, ds, src.host, dst.host, iso, path);
-  }
+  const follow: [string, string?][] = [[ctx.profile.checkpointVolume(vmId)]];
+  if (nvram !== null) follow.push([nvram]);
+  if (iso) follow.push([iso, diskPath(dst.path, vm.contextDiskId!)]);
+  await mapLimit(
+    follow,
+    4,
+    ([volume, path]) => moveDirVolume(ctx, vmId, ds, src.host, dst.host, volume, path),
+  );
 }
 
 /** LCM states of a VM rescheduled away from a failed host (the host_error hook). */

@@ -8,7 +8,8 @@ import { posix } from "node:path";
 import { errorLine } from "../errors.ts";
 import { programMissing } from "../host/process.ts";
 import type { RunResult } from "../host/types.ts";
-import { hostsFor, mapLimit, reach } from "./scope.ts";
+import { hostsFor, reach } from "./scope.ts";
+import { mapLimit } from "../limit.ts";
 import { type Check, type DoctorEnv, type Finding, findings } from "./types.ts";
 
 /** Hosts probed at the same time. */

@@ -112,24 +112,6 @@ export function reach(env: DoctorEnv, host: string): Promise<string | null> {
   });
 }
 
-/** Run `fn` for each item, at most `limit` at a time; results in input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 const closers = new WeakMap<DoctorEnv, (() => void)[]>();
 
 /** Release `close` (a client's connections) when the run ends (closeAll). */

@@ -38,6 +38,16 @@ import { vmContextVolume } from "./context_iso.ts";
 import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
+import { settleLimit } from "../limit.ts";
+
+/** Disks handled at once (REST calls and host commands of different disks overlap). */
+const DISK_PARALLEL = 4;
+
+/** Throw the first failure of settled steps. */
+function firstFailure(results: PromiseSettledResult<unknown>[]): void {
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
 
 /** The three migrate steps. */
 export type MigratePhase = "pre" | "post" | "fail";
@@ -190,16 +200,16 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   // handled, then reported together.
   const errors: string[] = [];
   const clean = phase === "post" ? a.srcHost : a.dstHost;
-  let shared = true;
-  if (systemTm || phase === "fail") {
-    try {
-      shared = await vmDirShared(ctx, a.srcHost, a.dstHost, a.dir);
-    } catch (e) {
+  // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
+  const sharedTest = systemTm || phase === "fail"
+    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir).catch((e) => {
       errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
-    }
-  }
-  for (const d of disks) {
-    if (phase === "fail" && !shared && !systemTm && d.path) {
+      return true;
+    })
+    : Promise.resolve(true);
+  const unlinkFirst = phase === "fail" && !systemTm && !(await sharedTest);
+  await settleLimit(disks, DISK_PARALLEL, async (d) => {
+    if (unlinkFirst && d.path) {
       await unlink(ctx.hosts, clean, d.path).catch((e) => errors.push(errorLine(e)));
     }
     try {
@@ -211,7 +221,8 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
       else errors.push(errorLine(e));
     }
     await d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
-  }
+  });
+  const shared = await sharedTest;
   if (systemTm && !shared && errors.length === 0) {
     try {
       await removeDir(ctx.hosts, clean, a.dir, [await vmDirPrefix(ctx, a.dir, vm.id)]);
@@ -240,30 +251,41 @@ async function premigrate(
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    let shared = false;
-    if (systemTm) {
-      shared = await vmDirShared(ctx, src, dst, dir);
+    // The VM directory (system TM, not shared: copied first) and the disks' store side run
+    // side by side; a disk's link in DIR waits for the copy (the tar would race it).
+    const dirReady = (async () => {
+      if (!systemTm) return false;
+      const [shared, prefix, existed] = await Promise.all([
+        vmDirShared(ctx, src, dst, dir),
+        vmDirPrefix(ctx, dir, vmId),
+        exists(ctx.hosts, dst, dir),
+      ]);
       if (!shared) {
-        const prefix = await vmDirPrefix(ctx, dir, vmId);
-        const existed = await exists(ctx.hosts, dst, dir);
         undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
         await copyVmDir(ctx, src, dir, dst, dir);
       }
-    }
-    for (const d of disks) {
-      const before = await d.backend.attachments(d.volume);
-      const had = before.some((x) => x.host === dst && !x.tieBreaker);
-      if (!had) {
-        undo.push(() => d.backend.detach(d.volume, dst));
-        await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
-      }
-      undo.push(() => d.backend.setDualPrimary(d.volume, false));
-      await d.backend.setDualPrimary(d.volume, true);
-      if (!shared && d.path) {
-        undo.push(() => unlink(ctx.hosts, dst, d.path));
-        await link(ctx.hosts, dst, d.backend.devicePath(d.volume), d.path);
-      }
-    }
+      return shared;
+    })();
+    const steps = [
+      dirReady,
+      settleLimit(disks, DISK_PARALLEL, async (d) => {
+        const before = await d.backend.attachments(d.volume);
+        const had = before.some((x) => x.host === dst && !x.tieBreaker);
+        if (!had) {
+          undo.push(() => d.backend.detach(d.volume, dst));
+          await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
+        }
+        undo.push(() => d.backend.setDualPrimary(d.volume, false));
+        await d.backend.setDualPrimary(d.volume, true);
+        if (!(await dirReady) && d.path) {
+          undo.push(() => unlink(ctx.hosts, dst, d.path));
+          await link(ctx.hosts, dst, d.backend.devicePath(d.volume), d.path);
+        }
+      }).then(firstFailure),
+    ];
+    // every step ends before anything is undone
+    const failed = (await Promise.allSettled(steps)).find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
     await forwardToOthers(ctx, "premigrate", others);
   } catch (e) {
     for (const u of undo.reverse()) {

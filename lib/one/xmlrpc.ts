@@ -271,6 +271,11 @@ export function safeEndpoint(endpoint: string): string {
 export interface OneClientOptions extends OneConfig {
   /** Deadline per call in ms (default 15000). */
   timeoutMs?: number;
+  /**
+   * Keep the answers of read calls (VM, datastore, host pool) for the life of the client: for
+   * a client that lives one action (the action context's). Default false.
+   */
+  remember?: boolean;
 }
 
 /**
@@ -288,19 +293,34 @@ export class OneClient {
   readonly #session: string;
   #requests = 0;
   #byMethod: Record<string, number> = {};
+  /**
+   * With `remember`: answers of read calls, by method and arguments, for the life of this
+   * client (one action):
+   * the helpers of an action ask for the same VM, datastores and hosts several times, and a
+   * second round trip to oned would only cost time. A call that changes a VM (vmUpdate) drops
+   * that VM's answer; a failed call is not kept.
+   */
+  #answers = new Map<string, Promise<unknown>>();
+  readonly #remember: boolean;
 
   constructor(opts: OneClientOptions) {
     this.endpoint = opts.endpoint;
     this.#session = opts.session;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.#remember = opts.remember === true;
   }
 
   /** Build a client from the environment (see resolveOneConfig). */
   static async fromEnv(
-    opts: { env?: Record<string, string | undefined>; home?: string; timeoutMs?: number } = {},
+    opts: {
+      env?: Record<string, string | undefined>;
+      home?: string;
+      timeoutMs?: number;
+      remember?: boolean;
+    } = {},
   ): Promise<OneClient> {
     const cfg = await resolveOneConfig(opts);
-    return new OneClient({ ...cfg, timeoutMs: opts.timeoutMs });
+    return new OneClient({ ...cfg, timeoutMs: opts.timeoutMs, remember: opts.remember });
   }
 
   /** Number of XML-RPC requests sent so far. */
@@ -389,16 +409,34 @@ export class OneClient {
     }
   }
 
-  /** one.vm.info. */
-  async vmInfo(id: number, decrypt = false): Promise<VmView> {
-    const args: XmlRpcValue[] = decrypt ? [id, true] : [id];
-    return vmFromNode(await this.callXml("one.vm.info", ...args));
+  /** The kept answer of read call `key`, else `ask()`'s (kept unless it fails). */
+  #once<T>(key: string, ask: () => Promise<T>): Promise<T> {
+    if (!this.#remember) return ask();
+    let p = this.#answers.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = ask();
+      this.#answers.set(key, p);
+      p.catch(() => this.#answers.delete(key));
+    }
+    return p;
   }
 
-  /** one.datastore.info. */
-  async datastoreInfo(id: number, decrypt = false): Promise<DatastoreView> {
+  /** one.vm.info (with `remember`: asked once unless the VM is updated through this client). */
+  vmInfo(id: number, decrypt = false): Promise<VmView> {
     const args: XmlRpcValue[] = decrypt ? [id, true] : [id];
-    return datastoreFromNode(await this.callXml("one.datastore.info", ...args));
+    return this.#once(
+      `vm:${id}:${decrypt}`,
+      async () => vmFromNode(await this.callXml("one.vm.info", ...args)),
+    );
+  }
+
+  /** one.datastore.info (with `remember`: asked once). */
+  datastoreInfo(id: number, decrypt = false): Promise<DatastoreView> {
+    const args: XmlRpcValue[] = decrypt ? [id, true] : [id];
+    return this.#once(
+      `ds:${id}:${decrypt}`,
+      async () => datastoreFromNode(await this.callXml("one.datastore.info", ...args)),
+    );
   }
 
   /** one.datastorepool.info: every datastore. */
@@ -436,10 +474,12 @@ export class OneClient {
     return children(pool, "IMAGE").map(imageFromNode);
   }
 
-  /** one.hostpool.info: every host. */
-  async hostPool(): Promise<HostView[]> {
-    const pool = await this.callXml("one.hostpool.info");
-    return children(pool, "HOST").map(hostFromNode);
+  /** one.hostpool.info: every host (with `remember`: asked once). */
+  hostPool(): Promise<HostView[]> {
+    return this.#once("hostpool", async () => {
+      const pool = await this.callXml("one.hostpool.info");
+      return children(pool, "HOST").map(hostFromNode);
+    });
   }
 
   /**
@@ -459,7 +499,14 @@ export class OneClient {
 
   /** one.vm.update of the USER_TEMPLATE (`merge` true: append/replace given attributes). */
   async vmUpdate(id: number, template: string, merge = true): Promise<void> {
-    await this.call("one.vm.update", id, template, merge ? 1 : 0);
+    this.#answers.delete(`vm:${id}:false`);
+    this.#answers.delete(`vm:${id}:true`);
+    try {
+      await this.call("one.vm.update", id, template, merge ? 1 : 0);
+    } finally {
+      this.#answers.delete(`vm:${id}:false`);
+      this.#answers.delete(`vm:${id}:true`);
+    }
   }
 
   /** one.image.update of the image TEMPLATE (`merge` true: append/replace given attributes). */

@@ -127,6 +127,44 @@ describe("readDsPayload", () => {
       len: CP_XML.trim().length,
     });
   });
+  it("processStdin: a large stdin whole, in several reads; a pipe never closed times out", async () => {
+    const script = new URL("../../lib/one/args.ts", import.meta.url).href;
+    const code = `import { processStdin } from "${script}";
+      try {
+        const t = await processStdin(Number(Deno.args[0]))();
+        let sum = 0;
+        for (let i = 0; i < t.length; i++) sum = (sum * 31 + t.charCodeAt(i)) >>> 0;
+        console.log(JSON.stringify({ len: t.length, sum }));
+      } catch (e) {
+        console.log(JSON.stringify({ error: String(e.message) }));
+      }
+      Deno.exit(0); // as the runner does: a read still pending must not hold the process`;
+    const run = async (timeoutMs: number, data: Uint8Array, close: boolean) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--no-check", code, String(timeoutMs)],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const w = child.stdin.getWriter();
+      await w.write(data);
+      if (close) await w.close();
+      const out = await child.output();
+      if (!close) await w.close().catch(() => {});
+      return JSON.parse(new TextDecoder().decode(out.stdout));
+    };
+    // 300 kB of multi-byte text: chunk boundaries may split a character
+    const text = "é€x".repeat(50_000);
+    let sum = 0;
+    for (let i = 0; i < text.length; i++) sum = (sum * 31 + text.charCodeAt(i)) >>> 0;
+    assert.deepEqual(await run(5000, new TextEncoder().encode(text), true), {
+      len: text.length,
+      sum,
+    });
+    assert.deepEqual(await run(300, new TextEncoder().encode("<a/>"), false), {
+      error: "stdin was not closed within 300 ms",
+    });
+  });
 });
 
 describe("base64 helpers", () => {

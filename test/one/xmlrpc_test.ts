@@ -230,6 +230,26 @@ describe("OneClient against the simulated oned", () => {
     assert.equal(stats.requests, sim.state.requests);
   });
 
+  it("remember: asks once for a VM, a datastore and the host pool; an update or a failure asks again", async () => {
+    const c = new OneClient({ endpoint: sim.url, session: SESSION, remember: true });
+    const [a, b] = await Promise.all([c.vmInfo(7), c.vmInfo(7)]);
+    assert.equal(a, b);
+    await c.datastoreInfo(100);
+    await c.datastoreInfo(100);
+    await c.hostInfo("node1");
+    await c.hostInfo("node2");
+    assert.deepEqual(c.requestsByMethod, {
+      "one.vm.info": 1,
+      "one.datastore.info": 1,
+      "one.hostpool.info": 1,
+    });
+    await c.vmUpdate(7, 'ONEBLK_SEEN = "yes"\n');
+    assert.equal((await c.vmInfo(7)).userTemplate.get("ONEBLK_SEEN"), "yes");
+    await assert.rejects(c.vmInfo(98));
+    await assert.rejects(c.vmInfo(98));
+    assert.equal(c.requestsByMethod["one.vm.info"], 4);
+  });
+
   it("updates user and image templates", async () => {
     await client.vmUpdate(7, 'ONEBLK_NOTE = "a \\"b\\""\nV = [ X = "1" ]\n');
     const vm = await client.vmInfo(7);

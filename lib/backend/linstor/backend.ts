@@ -79,6 +79,7 @@ import {
   seg,
 } from "./client.ts";
 import { linstorDevicePath, parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
+import { compareText } from "../../compare.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -1118,7 +1119,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
           createdAt: times.length ? Math.min(...times) : 0,
         };
       })
-      .sort((a, b) => a.createdAt - b.createdAt || a.name.localeCompare(b.name));
+      .sort((a, b) => a.createdAt - b.createdAt || compareText(a.name, b.name));
   }
 
   async createSnapshot(volume: string, snapshot: string): Promise<void> {

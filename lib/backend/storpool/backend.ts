@@ -69,6 +69,7 @@ import {
 } from "./client.ts";
 import { type StorpoolConfig, storpoolDevicePath } from "./config.ts";
 import { decodeMark, encodeMark, isTempSnapshot, ownerKey, tempSnapshotOwner } from "../marks.ts";
+import { compareNatural } from "../../compare.ts";
 
 const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
@@ -513,7 +514,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
       .sort((a, b) =>
         a.creationTimestamp - b.creationTimestamp ||
         (a.visibleVolumeId ?? 0) - (b.visibleVolumeId ?? 0) ||
-        a.name.localeCompare(b.name, "en", { numeric: true })
+        compareNatural(a.name, b.name)
       )
       .map((s) => ({
         name: s.name,

@@ -1,0 +1,44 @@
+/**
+ * Bounded concurrency: independent steps (the disks of one VM, the hosts of a check) run side
+ * by side, at most `limit` at a time, so that a VM with many disks neither serialises every
+ * round trip nor opens more sessions than an ssh server allows (sshd's MaxSessions is 10).
+ */
+
+/** Run `fn` for each item, at most `limit` at a time; results in input order. Rejects on the
+ * first failure (the steps already started still run to their end, unobserved). */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const settled = await settleLimit(items, limit, fn);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
+}
+
+/**
+ * Run `fn` for each item, at most `limit` at a time, every one to its end whatever the others
+ * do; the outcomes in input order (what Promise.allSettled gives, bounded). For steps whose
+ * failure must be undone only once all of them have stopped.
+ */
+export async function settleLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<PromiseSettledResult<R>[]> {
+  const out = new Array<PromiseSettledResult<R>>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        out[i] = { status: "fulfilled", value: await fn(items[i]) };
+      } catch (reason) {
+        out[i] = { status: "rejected", reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
