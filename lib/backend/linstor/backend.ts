@@ -624,7 +624,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     const spare = disks
       .filter((r) => !r.state?.in_use && !(preferHost && sameName(r.node_name, preferHost)))
-      .sort((a, b) => b.node_name.localeCompare(a.node_name))
+      .sort((a, b) => compareText(b.node_name, a.node_name))
       .slice(0, disks.length - want);
     for (const r of spare) {
       await this.#c.write("DELETE", `${rdPath(volume)}/resources/${seg(r.node_name)}`);
