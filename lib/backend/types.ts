@@ -36,8 +36,13 @@
  * a half-made volume) is removed on every exit path. What cannot be removed now is marked, so
  * that the next call of the same kind or `oneblk gc` finds it (findLeftovers): temporary
  * snapshots carry the `oneblk-tmp-` name prefix ({@link TEMP_PREFIX}); volumes and attachments get
- * a mark (markLeftover, or `pending` at creation) with its owner and time. A store never marks,
- * lists or removes as a leftover anything else.
+ * a mark (markLeftover, or `pending` at creation) with its owner and time. A `pending` mark is
+ * set by the request that makes the volume (no moment where it exists unmarked). An attach
+ * wants its attachment: it removes that attachment's mark, left by an earlier call that could
+ * not release it. A store never marks, lists or removes as a leftover anything else.
+ *
+ * Placement: a new volume, and a new clone whichever method made it, is placed by the same
+ * rule: the placement's replica count, with a full replica on `preferHost` when given.
  *
  * A store is one folder (lib/backend/<store>/) whose index.ts exports a StoreImpl, listed once
  * in lib/backend/index.ts; its placement type extends PlacementBase with the store's own knobs.
@@ -259,7 +264,10 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
 
   /** Hosts related to the volume (replicas, diskless/client attachments). */
   attachments(volume: string): Promise<Attachment[]>;
-  /** Make the volume usable on host (diskless/client attach where no local replica). */
+  /**
+   * Make the volume usable on host (diskless/client attach where no local replica). A leftover
+   * mark of that attachment is removed: the attachment is wanted now.
+   */
   attach(volume: string, host: string, opts?: AttachOptions): Promise<void>;
   /**
    * Remove the host's access. Never removes a diskful replica or a tie-breaker (those

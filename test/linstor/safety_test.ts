@@ -21,7 +21,16 @@ import {
   tempSnapshotName,
   tempSnapshotOwner,
 } from "../../lib/backend/marks.ts";
-import { type Cluster, deadPort, pattern, readAt, startCluster, writeAt } from "./helpers.ts";
+import { FaultProxy } from "../../tools/faults/proxy.ts";
+import {
+  type Cluster,
+  deadPort,
+  failCloneAndRestoreOnce,
+  pattern,
+  readAt,
+  startCluster,
+  writeAt,
+} from "./helpers.ts";
 
 const RG: LinstorPlacement = { group: "one_rg" };
 const MiB = 1024 * 1024;
@@ -129,6 +138,63 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "lost-c").length, 0);
   });
 
+  it("a pending clone is marked by the clone request itself: no unmarked window", async () => {
+    await source("pc-src");
+    // The controller dies right after it took the clone request (request 2: the first is the
+    // source's read): nothing later (a separate mark, a cleanup, a status read) reaches it.
+    const proxy = await FaultProxy.start({
+      upstream: cl.sim.url,
+      errorReply: () => ({ status: 500, body: "[]" }),
+    });
+    const be = createLinstorBackend({ controllers: proxy.url, timeoutMs: 1_000 });
+    const owner = "datastore clone image 31";
+    try {
+      proxy.arm({ k: 3, mode: "gone" });
+      await assert.rejects(be.cloneVolume("pc-src", "pc-dst", { placement: RG, pending: owner }));
+      assert.deepEqual(proxy.disarm().slice(0, 2).map((r) => `${r.method} ${r.path}`), [
+        "GET /v1/resource-definitions",
+        "POST /v1/resource-definitions/pc-src/clone",
+      ]);
+    } finally {
+      await be.close();
+      await proxy.stop();
+    }
+    assert.ok(await cl.be.getVolume("pc-dst"), "the controller made the clone");
+    const marked = (await cl.be.findLeftovers()).filter((l) => l.name === "pc-dst");
+    assert.deepEqual(marked.map((l) => [l.kind, l.owner]), [["volume", owner]]);
+    // Without an owner the clone starts unmarked, even when its source carries a mark.
+    await cl.be.markLeftover({ kind: "volume", name: "pc-src" }, "tm clone vm 3 disk 0");
+    await cl.be.cloneVolume("pc-src", "pc-dst2", { placement: RG });
+    assert.equal((await cl.be.findLeftovers()).filter((l) => l.name === "pc-dst2").length, 0);
+    await cl.be.clearMark({ kind: "volume", name: "pc-src" });
+  });
+
+  it("every clone path places the clone the same way: the profile's count, on the host", async () => {
+    await source("pl-src");
+    const from = (await cl.be.attachments("pl-src")).filter((a) => a.diskful && !a.tieBreaker);
+    assert.equal(from.length, 2);
+    const elsewhere = ["alpha", "bravo", "charlie", "delta"].find((h) =>
+      !from.some((a) => a.host === h)
+    )!;
+    const paths: [string, LinstorPlacement, () => void][] = [
+      ["clone API", RG, () => {}],
+      ["snapshot restore", { ...RG, cloneFromSnapshot: true }, () => {}],
+      ["block copy", RG, () => failCloneAndRestoreOnce(cl.sim)],
+    ];
+    const got: string[] = [];
+    for (const host of [from[0].host, elsewhere]) {
+      for (const [how, placement, faults] of paths) {
+        const target = `pl-${got.length}`;
+        faults();
+        await cl.be.cloneVolume("pl-src", target, { placement, preferHost: host });
+        const disks = (await cl.be.attachments(target))
+          .filter((a) => a.diskful && !a.tieBreaker).map((a) => a.host).sort();
+        got.push(`${how} on ${host}: ${disks.length} ${disks.includes(host) ? "with" : "without"}`);
+      }
+    }
+    assert.deepEqual(got, got.map((g) => g.replace(/: .*/, ": 2 with")));
+  });
+
   it("item 5: a snapshot whose reply was lost is read back: taken", async () => {
     await source("snap-src");
     cl.sim.addFault({ method: "POST", path: "/snapshots$", action: "drop", times: 1 });
@@ -162,6 +228,50 @@ describe("LINSTOR: unknown outcomes and the reuse rule", () => {
     const found = (await cl.be.findLeftovers()).filter((l) => l.volume === "keep-1");
     assert.deepEqual(found.map((l) => l.name), [tmp]);
     for (const n of [...kept, tmp]) await cl.be.deleteSnapshot("keep-1", n);
+  });
+
+  it("an attach on purpose clears the leftover mark of that attachment; no request without one", async () => {
+    await source("am-1", 4);
+    // h1: a node without a resource (a diskless attachment); h2: one with a replica
+    const have = (await cl.be.attachments("am-1")).map((a) => a.host);
+    const h1 = ["alpha", "bravo", "charlie", "delta"].find((h) => !have.includes(h))!;
+    const h2 = have[0];
+    for (const h of [h1, h2]) {
+      await cl.be.attach("am-1", h);
+      await cl.be.markLeftover(
+        { kind: "attachment", name: "am-1", host: h },
+        "datastore cp image 4",
+      );
+    }
+    const marked = async () =>
+      (await cl.be.findLeftovers()).filter((l) => l.name === "am-1").map((l) => l.host);
+    // A later action (another backend: it knows nothing of the resource) attaches it on h1 for
+    // a VM: the attachment is wanted now, its mark goes; h2's stays.
+    const later = createLinstorBackend({ controllers: cl.sim.url, timeoutMs: 10_000 });
+    try {
+      let n0 = later.stats.requests;
+      await later.attach("am-1", h1);
+      assert.deepEqual(await marked(), [h2]);
+      assert.equal(later.stats.requests - n0, 2, "make-available, then the mark's delete");
+      // read-only: the mark goes in the modify that sets the read-only mark
+      n0 = later.stats.requests;
+      await later.attach("am-1", h2, { readOnly: true });
+      assert.deepEqual(await marked(), []);
+      assert.equal(later.stats.requests - n0, 2);
+      // Known without a mark (read here, or made here): the attach only.
+      await later.attachments("am-1");
+      n0 = later.stats.requests;
+      await later.attach("am-1", h1);
+      assert.equal(later.stats.requests - n0, 1);
+      await later.createVolume("am-2", 4, { placement: RG });
+      const on = (await cl.be.attachments("am-2")).map((a) => a.host)[0];
+      n0 = later.stats.requests;
+      await later.attach("am-2", on);
+      assert.equal(later.stats.requests - n0, 1);
+    } finally {
+      await later.close();
+    }
+    for (const h of [h1, h2]) await cl.be.detach("am-1", h);
   });
 
   it("marks of volumes and attachments are set, listed and cleared", async () => {

@@ -101,6 +101,43 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
     );
   });
 
+  it("an attach on purpose clears the leftover mark of that attachment; no request without one", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-8", 8, { placement: PLACEMENT });
+    await b.attach("one-img-8", "bravo");
+    await b.markLeftover(
+      { kind: "attachment", name: "one-img-8", host: "bravo" },
+      "datastore cp image 8",
+    );
+    // A later action (another backend: it knows nothing of the volume) attaches it there for
+    // a VM: the attachment is wanted now, its mark goes.
+    const later = env.backendWith({});
+    await later.attach("one-img-8", "bravo", { readOnly: true });
+    const marks = async () =>
+      (await b.findLeftovers()).filter((l) => l.name === "one-img-8").map((l) => l.host);
+    assert.deepEqual(await marks(), []);
+    // An attachment elsewhere keeps its own mark.
+    await b.attach("one-img-8", "alpha");
+    await b.markLeftover(
+      { kind: "attachment", name: "one-img-8", host: "alpha" },
+      "datastore cp image 8",
+    );
+    await later.attach("one-img-8", "bravo");
+    assert.deepEqual(await marks(), ["alpha"]);
+    // A volume this backend made or read, with no mark for that client: the attach only.
+    await b.createVolume("one-img-9", 8, { placement: PLACEMENT });
+    let n0 = b.stats.requests;
+    await b.attach("one-img-9", "bravo");
+    assert.equal(b.stats.requests - n0, 1);
+    assert.ok(await later.getVolume("one-img-8"));
+    n0 = later.stats.requests;
+    await later.attach("one-img-8", "bravo");
+    assert.equal(later.stats.requests - n0, 1, "read: no mark for bravo, nothing to clear");
+    for (const h of ["alpha", "bravo"]) await b.detach("one-img-8", h);
+    await b.clearMark({ kind: "attachment", name: "one-img-8", host: "alpha" });
+    await b.detach("one-img-9", "bravo");
+  });
+
   it("gc: deletes a temporary snapshot; a marked attachment and an image orphan need oned", async () => {
     const b = env.backend;
     await b.createVolume("one-img-6", 8, { placement: PLACEMENT });

@@ -22,10 +22,18 @@
  *
  * Leftover marks (types.ts): `Aux/oneblk/leftover` on the RD (a volume) or on the node's
  * resource (an attachment); findLeftovers lists both with one filtered query each, and the
- * temporary snapshots (`oneblk-…`) with one snapshot view.
+ * temporary snapshots (`oneblk-…`) with one snapshot view. A pending volume is marked by the
+ * request that makes it (spawn, RD create, clone); an attach that finds the node's resource
+ * there removes its mark unless this backend knows it has none (its views, its new RDs).
+ *
+ * Placement of a clone (#place): the clone API and the snapshot restore put the copy on the
+ * source's nodes; the copy is then counted like a new volume (a replica on the preferred host,
+ * the placement's or its resource group's count: missing replicas autoplaced, extra ones away
+ * from the host and not in use removed). The block copy creates its target like a new volume.
  *
  * REST economy: no unfiltered listings, no version probe, one call for the common path of
- * each operation (create: 1 spawn; attach: 1, read-only 2; detach: 1 view + 1 delete; delete:
+ * each operation (create: 1 spawn; attach: 1, read-only 2, plus 1 when the node's resource
+ * existed and may carry a leftover mark; detach: 1 view + 1 delete; delete:
  * 1, plus the snapshot steps only when LINSTOR answers "has snapshots"; usageVolumes: 1 RD
  * listing filtered by the metadata; readUsage: one view and one snapshot view per chunk of
  * names that fits a request line (about 130), filtered by name because the `props` filter of
@@ -287,6 +295,9 @@ function errHas(e: unknown, ...codes: number[]): e is LinstorApiError {
     e.rcs.some((r) => isError(r.ret_code) && codes.includes(rcCode(r.ret_code)));
 }
 
+/** Key of a node's resource of an RD (names are case-insensitive). */
+const rscKey = (rd: string, node: string) => `${rd.toUpperCase()}@${node.toUpperCase()}`;
+
 /** REST path of the resource definition of volume `v`. */
 const rdPath = (v: string) => `/v1/resource-definitions/${seg(rdOf(v))}`;
 
@@ -305,6 +316,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   readonly #c: LinstorClient;
   readonly #cfg: LinstorConfig;
   readonly #hosts?: HostRunner;
+  /**
+   * Whether a node's resource carries an attachment mark, as this backend last saw it (its
+   * views) or left it (its attaches, marks, detaches): an attach clears a mark only where
+   * there may be one. Keys: rscKey.
+   */
+  readonly #marked = new Map<string, boolean>();
+  /** RDs this backend created: their resources start without marks. */
+  readonly #made = new Set<string>();
 
   constructor(cfg: LinstorConfig, deps: LinstorDeps) {
     this.#cfg = cfg;
@@ -327,6 +346,21 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   devicePath(volume: string): string {
     return linstorDevicePath(volume);
+  }
+
+  /** GET /v1/view/resources with `query`; learns each resource's attachment mark. */
+  async #view(query: Record<string, string[]>): Promise<RscJson[]> {
+    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", query);
+    for (const r of rscs) {
+      this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
+    }
+    return rscs;
+  }
+
+  /** False when `host`'s resource of `volume` is known to carry no attachment mark. */
+  #mayBeMarked(volume: string, host: string): boolean {
+    return this.#marked.get(rscKey(rdOf(volume), host)) ??
+      !this.#made.has(rdOf(volume).toUpperCase());
   }
 
   async #rd(volume: string): Promise<RdJson | null> {
@@ -390,7 +424,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     const vd = vdOf(rd.volume_definitions, parseVolumeRef(volume).vnr);
     if (vd) {
-      const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
+      const rscs = await this.#view({ resources: [rd.name] });
       if (rscs.some((r) => sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r))) {
         return { state: "complete", sizeMiB: mibDown(vd.size_kib) };
       }
@@ -408,14 +442,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     } catch { /* the original error matters more */ }
   }
 
-  createVolume(
+  async createVolume(
     volume: string,
     sizeMiB: number,
     opts: CreateOptions<LinstorPlacement>,
   ): Promise<boolean> {
     checkName("resource", volume);
     checkSize(sizeMiB);
-    return this.#create(volume, sizeMiB, opts, true);
+    const made = await this.#create(volume, sizeMiB, opts, true);
+    if (made) this.#made.add(rdOf(volume).toUpperCase());
+    return made;
   }
 
   /**
@@ -472,8 +508,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       );
       if (!spawned || opts.preferHost) {
         try {
-          if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
-          await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: filter });
+          await this.#place(volume, p, opts.preferHost);
         } catch (e) {
           await this.#cleanup(volume);
           throw e;
@@ -506,12 +541,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
           return item;
         });
         await this.#c.write("POST", `${rdPath(volume)}/resources`, items);
-      } else {
-        if (opts.preferHost) await this.#preferDiskful(volume, opts.preferHost);
-        const f = { ...filter };
-        if (f.place_count === undefined) f.place_count = 2;
-        await this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: f });
-      }
+      } else await this.#place(volume, p, opts.preferHost);
     } catch (e) {
       await this.#cleanup(volume);
       throw e;
@@ -565,9 +595,63 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
+  /**
+   * The one placement rule of a new volume, however it was made: diskful on `preferHost` (when
+   * given) and as many diskful replicas as the placement asks for. A volume the autoplacer
+   * places (a create, the block copy's new volume) gets the missing ones from it. A copy LINSTOR
+   * placed itself (`copied`: clone API and snapshot restore put it on the source's nodes) is
+   * counted: missing replicas are autoplaced, extra ones away from the host and not in use are
+   * removed (a clone on a host that held no source replica would keep one too many).
+   */
+  async #place(
+    volume: string,
+    p: LinstorPlacement,
+    preferHost?: string,
+    copied = false,
+  ): Promise<void> {
+    if (preferHost) await this.#preferDiskful(volume, preferHost);
+    const filter = selectFilter(p);
+    if (!p.group && filter.place_count === undefined) filter.place_count = p.nodes?.length || 2;
+    const autoplace = () =>
+      this.#c.write("POST", `${rdPath(volume)}/autoplace`, { select_filter: filter });
+    if (!copied) {
+      await autoplace();
+      return;
+    }
+    const name = rdOf(volume);
+    const rscs = await this.#view({ resources: [name] });
+    const disks = rscs.filter((r) => sameName(r.name, name) && !isDiskless(r) && !isDeleting(r));
+    const want = await this.#placeCount(p, filter);
+    if (disks.length < want) {
+      await autoplace();
+      return;
+    }
+    const spare = disks
+      .filter((r) => !r.state?.in_use && !(preferHost && sameName(r.node_name, preferHost)))
+      .sort((a, b) => compareText(b.node_name, a.node_name))
+      .slice(0, disks.length - want);
+    for (const r of spare) {
+      await this.#c.write("DELETE", `${rdPath(volume)}/resources/${seg(r.node_name)}`);
+    }
+  }
+
+  /** Diskful replicas a placement asks for: its own count, else its resource group's (2). */
+  async #placeCount(p: LinstorPlacement, filter: Record<string, unknown>): Promise<number> {
+    if (typeof filter.place_count === "number") return filter.place_count;
+    const rgs = await this.#c.get<{ name: string; select_filter?: { place_count?: number } }[]>(
+      "/v1/resource-groups",
+      { resource_groups: [p.group!] },
+    );
+    return rgs.find((g) => sameName(g.name, p.group!))?.select_filter?.place_count ?? 2;
+  }
+
   async deleteVolume(volume: string): Promise<void> {
     // A name LINSTOR cannot have is a caller's error, never "already gone".
     checkName("resource", rdOf(volume));
+    // What is known of its resources ends with it (another call may make it again).
+    const rd = rdOf(volume).toUpperCase();
+    this.#made.delete(rd);
+    for (const k of [...this.#marked.keys()]) if (k.startsWith(`${rd}@`)) this.#marked.delete(k);
     try {
       await this.#c.write("DELETE", rdPath(volume));
       return;
@@ -579,7 +663,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     // The RD has snapshots. Check "in use" before deleting any of them (LINSTOR tests the
     // snapshots first, so an in-use RD would otherwise lose its snapshots and still stay).
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const rscs = await this.#view({ resources: [name] });
     const busy = rscs.find((r) => sameName(r.name, name) && r.state?.in_use);
     if (busy) {
       throw new OneblkError("in_use", `LINSTOR volume ${volume} is in use on ${busy.node_name}`);
@@ -604,7 +688,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     checkName("resource", target);
     let created = true;
     try {
-      await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+      await this.#clone(source, target, opts.placement, false, opts);
     } catch (e) {
       if (!(e instanceof TargetExists)) throw e;
       created = await this.#reuseClone(source, target, opts);
@@ -615,11 +699,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#c.write("PUT", rdPath(target), { override_props: over });
       }
       if (opts.sizeMiB !== undefined) await this.resizeVolume(target, opts.sizeMiB);
-      if (opts.preferHost) {
-        try {
-          await this.#preferDiskful(target, opts.preferHost);
-        } catch { /* locality is best effort */ }
-      }
+      try {
+        // A new clone is placed like a new volume whichever path made it; a reused one only
+        // gets its replica on the host.
+        if (created) await this.#place(target, opts.placement, opts.preferHost, true);
+        else if (opts.preferHost) await this.#preferDiskful(target, opts.preferHost);
+      } catch { /* placement beyond the copy is best effort: the clone is whole */ }
     } catch (e) {
       if (created) await this.#cleanup(target);
       throw e;
@@ -672,7 +757,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       }
       if (v.state !== "absent") await this.deleteVolume(target);
       try {
-        await this.#clone(source, target, opts.placement, false, opts.fromSnapshot, opts.pending);
+        await this.#clone(source, target, opts.placement, false, opts);
       } catch (e) {
         if (e instanceof TargetExists) {
           throw new OneblkError("exists", `LINSTOR volume ${target} was made again meanwhile`);
@@ -701,7 +786,8 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   /**
    * Clone with fallbacks (clone API → snapshot restore → block copy). `keepProps`: keep the
    * source's Aux/one props (rename); otherwise the clone starts without them. `pending`: the
-   * target is marked unfinished by this owner as soon as it exists. The target's name being
+   * target is marked unfinished by this owner as soon as it exists; `preferHost`: the block
+   * copy's new volume is placed with a replica there. The target's name being
    * taken is TargetExists. `unavailable`, `timeout` (the outcome is unknown), `exists`,
    * `not_found` and `in_use` end the chain: another method would not do better. On failure
    * nothing this call made is left, except what an unknown outcome leaves for a later read.
@@ -711,22 +797,29 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     target: string,
     placement: LinstorPlacement,
     keepProps: boolean,
-    fromSnapshot?: string,
-    pending?: string,
+    opts: Pick<CloneOptions<LinstorPlacement>, "fromSnapshot" | "pending" | "preferHost"> = {},
   ): Promise<void> {
+    const { fromSnapshot, pending, preferHost } = opts;
     const { vnr } = parseVolumeRef(source);
     if (vnr !== 0) {
       // LINSTOR's clone and restore keep the volume numbers: a new volume 0 is a block copy
       // (from a snapshot: restored into a temporary resource first, marked unfinished so that
       // findLeftovers reports it should its removal fail)
       if (!fromSnapshot) {
-        await this.#blockCopy(source, target, placement, keepProps, pending);
+        await this.#blockCopy(source, target, placement, keepProps, pending, preferHost);
         return;
       }
       const tmp = `oneblk-restore-${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
       await this.#restoreInto(source, fromSnapshot, tmp, placement, false, `restore of ${source}`);
       try {
-        await this.#blockCopy(volumeRef(tmp, vnr), target, placement, keepProps, pending);
+        await this.#blockCopy(
+          volumeRef(tmp, vnr),
+          target,
+          placement,
+          keepProps,
+          pending,
+          preferHost,
+        );
       } finally {
         await this.#cleanup(tmp);
       }
@@ -760,7 +853,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       reasons.push(`snapshot restore: ${(e as Error).message}`);
     }
     try {
-      await this.#blockCopy(source, target, placement, keepProps, pending);
+      await this.#blockCopy(source, target, placement, keepProps, pending, preferHost);
     } catch (e) {
       if (final(e)) throw e;
       reasons.push(`block copy: ${(e as Error).message}`);
@@ -784,7 +877,15 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     keepProps: boolean,
     pending?: string,
   ): Promise<void> {
-    const body: Record<string, unknown> = { name: target, delete_props: [TWO_PRIMARIES] };
+    // The clone copies the source's properties, then applies these in the same transaction
+    // that creates it (LINSTOR 1.32+, whose clone request takes property changes; an older
+    // controller refuses the request's unknown fields, and the snapshot restore follows): a
+    // pending clone exists only marked, and no other clone inherits a mark of its source.
+    const body: Record<string, unknown> = { name: target };
+    if (pending) {
+      body.override_props = { [LEFTOVER]: encodeMark(pending) };
+      body.delete_props = [TWO_PRIMARIES];
+    } else body.delete_props = [TWO_PRIMARIES, LEFTOVER];
     if (p.group) body.resource_group = p.group;
     if (!keepProps) body.delete_namespaces = ["Aux/one"];
     try {
@@ -802,16 +903,6 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       // Unknown outcome (reply lost, timeout): read whether the controller started the clone.
       // Started: wait for it like for an answered call. Not started, or unreadable: report.
       if ((await this.#cloneStatus(source, target).catch(() => null)) === null) throw e;
-    }
-    if (pending) {
-      try {
-        await this.#c.write("PUT", rdPath(target), {
-          override_props: { [LEFTOVER]: encodeMark(pending) },
-        });
-      } catch (e) {
-        await this.#cleanup(target);
-        throw e;
-      }
     }
     const limit = this.#cfg.cloneTimeoutMs ?? 900_000;
     const deadline = Date.now() + limit;
@@ -924,13 +1015,14 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     p: LinstorPlacement,
     keepProps: boolean,
     pending?: string,
+    preferHost?: string,
   ): Promise<void> {
     const hosts = this.#hosts;
     if (!hosts) throw new OneblkError("backend", "no host runner for the block-copy fallback");
     const rd = await this.#rd(source);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${source} not found`);
     const info = this.#info(rd, source);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [rd.name] });
+    const rscs = await this.#view({ resources: [rd.name] });
     const diskful = rscs.filter((r) =>
       sameName(r.name, rd.name) && !isDiskless(r) && !isDeleting(r)
     );
@@ -942,11 +1034,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       placement: p,
       props,
       pending: owner,
+      preferHost,
     });
     if (!created) throw new TargetExists(target);
     try {
       await this.attach(target, node);
-      const view = await this.#c.get<RscJson[]>("/v1/view/resources", {
+      const view = await this.#view({
         resources: [target],
         nodes: [node],
       });
@@ -1139,7 +1232,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   async attachments(volume: string): Promise<Attachment[]> {
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", { resources: [name] });
+    const rscs = await this.#view({ resources: [name] });
     return rscs
       .filter((r) => sameName(r.name, name) && !isDeleting(r))
       .map((r) => ({
@@ -1157,23 +1250,30 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       `${rdPath(volume)}/resources/${seg(host)}/make-available`,
       { diskful: false },
     );
-    if (!opts.readOnly) return;
-    try {
-      await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
-        override_props: { [READ_ONLY]: "yes" },
-      });
-    } catch (e) {
-      // Not read-only: a resource this call created must not stay writable.
-      if (made.rcs.some((r) => !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED)) {
-        await this.detach(volume, host).catch(() => {});
+    const created = made.rcs.some((r) =>
+      !isError(r.ret_code) && rcCode(r.ret_code) === CODE.CREATED
+    );
+    // A resource that was there may carry the leftover mark of an earlier call that could not
+    // release it: this attach wants it, so the mark goes (types.ts, attach), in the modify
+    // that sets the read-only mark, else in one of its own; none when it cannot be there.
+    const body: Record<string, unknown> = {};
+    if (opts.readOnly) body.override_props = { [READ_ONLY]: "yes" };
+    if (!created && this.#mayBeMarked(volume, host)) body.delete_props = [LEFTOVER];
+    if (Object.keys(body).length) {
+      try {
+        await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, body);
+      } catch (e) {
+        // Not read-only: a resource this call created must not stay writable.
+        if (created) await this.detach(volume, host).catch(() => {});
+        throw e;
       }
-      throw e;
     }
+    this.#marked.set(rscKey(rdOf(volume), host), false);
   }
 
   async detach(volume: string, host: string): Promise<void> {
     const name = rdOf(volume);
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", {
+    const rscs = await this.#view({
       resources: [name],
       nodes: [host],
     });
@@ -1188,6 +1288,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
         await this.#c.write("PUT", `${rdPath(volume)}/resources/${seg(host)}`, {
           delete_props: marks,
         });
+        this.#marked.set(rscKey(name, host), false);
       }
       return;
     }
@@ -1261,7 +1362,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     const chunks = nameChunks(volumes.map((v) => rdOf(v.name)), "resources");
     await inBatches(chunks, CHUNKS_IN_FLIGHT, async (names) => {
       const [rscs, snaps] = await Promise.all([
-        this.#c.get<RscJson[]>("/v1/view/resources", { resources: names }),
+        this.#view({ resources: names }),
         this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
       ]);
       for (const r of rscs) {
@@ -1298,14 +1399,18 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
+    // Whatever the outcome, an attach here must look for the mark.
+    if (ref.kind === "attachment") this.#marked.delete(rscKey(rdOf(ref.name), ref.host));
     await this.#c.write("PUT", this.#markPath(ref), {
       override_props: { [LEFTOVER]: encodeMark(owner) },
     });
+    if (ref.kind === "attachment") this.#marked.set(rscKey(rdOf(ref.name), ref.host), true);
   }
 
   async clearMark(ref: LeftoverRef): Promise<void> {
     try {
       await this.#c.write("PUT", this.#markPath(ref), { delete_props: [LEFTOVER] });
+      if (ref.kind === "attachment") this.#marked.set(rscKey(rdOf(ref.name), ref.host), false);
     } catch (e) {
       if (e instanceof LinstorApiError && e.kind === "not_found") return;
       throw e;
@@ -1315,7 +1420,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   async findLeftovers(): Promise<Leftover[]> {
     const [rds, rscs, snaps] = await Promise.all([
       this.#c.get<RdJson[]>("/v1/resource-definitions", { props: [LEFTOVER] }),
-      this.#c.get<RscJson[]>("/v1/view/resources", { props: [LEFTOVER] }),
+      this.#view({ props: [LEFTOVER] }),
       this.#c.get<SnapJson[]>("/v1/view/snapshots"),
     ]);
     const out: Leftover[] = [];

@@ -35,7 +35,8 @@
  *  - leftover marks (types.ts) are tags of the volume: `oneblk-leftover` (the volume),
  *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
  *    and the temporary snapshots (`oneblk-…`) with `VolumesList` + `SnapshotsList`. They are
- *    not shown in VolumeInfo.props;
+ *    not shown in VolumeInfo.props. An attach drops the client's `oneblk-att-` tag with one
+ *    `VolumeUpdate`, none when the volume's tags as this backend read or made them lack it;
  *  - an unknown outcome (reply lost, timeout: kind unavailable/timeout) of a create, clone or
  *    snapshot is followed by a read: StorPool makes them atomically, so what exists is whole.
  * devicePath = `/dev/storpool/<name>`.
@@ -234,6 +235,11 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   readonly #force: boolean;
   readonly #cfg: StorpoolConfig;
   readonly #hostById = new Map<number, string>();
+  /**
+   * The tags of a volume as this backend last read or wrote them: an attach clears an
+   * attachment mark only where there may be one.
+   */
+  readonly #tags = new Map<string, Tags>();
 
   constructor(cfg: StorpoolConfig, deps: StorpoolBackendDeps) {
     this.#client = new StorpoolClient(
@@ -309,9 +315,15 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     return storpoolDevicePath(this.#cfg, volume);
   }
 
+  /** Remember the tags of volumes read. */
+  #learn<T extends VolumeSummary>(vols: T[]): T[] {
+    for (const v of vols) this.#tags.set(v.name, { ...v.tags });
+    return vols;
+  }
+
   async getVolume(volume: string): Promise<VolumeInfo | null> {
     try {
-      const list = await this.#client.volume(volume);
+      const list = this.#learn(await this.#client.volume(volume));
       return list.length ? volumeInfo(list[0]) : null;
     } catch (e) {
       if (isKind(e, "not_found")) return null;
@@ -332,6 +344,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     const body = { name: volume, size: sizeMiB * MiB, ...placementBody(opts.placement, props) };
     try {
       await this.#client.volumeCreate(body);
+      this.#tags.set(volume, { ...body.tags });
       return true;
     } catch (e) {
       if (unknownOutcome(e)) {
@@ -341,7 +354,9 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
         throw e;
       }
       if (!isKind(e, "exists")) throw createError(e, body.template);
-      const cur = await this.#client.volume(volume).then((l) => l[0]).catch(() => undefined);
+      const cur = await this.#client.volume(volume).then((l) => this.#learn(l)[0]).catch(() =>
+        undefined
+      );
       const mark = decodeMark(cur?.tags?.[LEFTOVER_TAG]);
       if (cur && mark && (!opts.pending || ownerKey(mark.owner) !== ownerKey(opts.pending))) {
         // Unfinished by an earlier call (types.ts, the reuse rule): made again.
@@ -363,6 +378,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     if (!VOLUME_NAME.test(volume)) {
       throw new OneblkError("input", `invalid StorPool volume name ${JSON.stringify(volume)}`);
     }
+    this.#tags.delete(volume);
     try {
       await this.#detachItems(
         [{ volume, detach: "all", force: this.#force }],
@@ -404,6 +420,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     let created = true;
     try {
       await this.#client.volumeCreate(body);
+      this.#tags.set(target, { ...body.tags });
     } catch (e) {
       if (unknownOutcome(e)) {
         // Made by this call when it exists now (VolumeCreate is atomic).
@@ -440,7 +457,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     opts: CloneOptions<StorpoolPlacement>,
     body: VolumeCreateDesc,
   ): Promise<boolean> {
-    const cur = (await this.#client.volume(target).catch(() => []))[0];
+    const cur = this.#learn(await this.#client.volume(target).catch(() => []))[0];
     if (!cur) throw new OneblkError("exists", `StorPool volume ${target} already exists`);
     const mark = decodeMark(cur.tags?.[LEFTOVER_TAG]);
     if (mark && (!opts.pending || ownerKey(mark.owner) !== ownerKey(opts.pending))) {
@@ -482,6 +499,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
 
   async renameVolume(volume: string, newName: string): Promise<void> {
     if (volume === newName) return;
+    for (const v of [volume, newName]) this.#tags.delete(v);
     try {
       await this.#client.volumeUpdate(volume, { rename: newName });
     } catch (e) {
@@ -648,6 +666,14 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     const id = await this.#idOf(host);
     const item: ReassignDesc = opts.readOnly ? { volume, ro: [id] } : { volume, rw: [id] };
     await this.#client.volumesReassignWait([item], this.#attachTimeout);
+    // An earlier call may have left this attachment marked as its leftover: this attach wants
+    // it, so the mark goes (types.ts, attach); no request when the volume's tags, as this
+    // backend read or made them, have none for this client.
+    const tag = `${ATT_TAG}${id}`;
+    const known = this.#tags.get(volume);
+    if (known && known[tag] === undefined) return;
+    await this.#client.volumeUpdate(volume, { tags: { [tag]: "" } });
+    if (known) delete known[tag];
   }
 
   async detach(volume: string, host: string): Promise<void> {
@@ -716,14 +742,17 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   }
 
   async markLeftover(ref: LeftoverRef, owner: string): Promise<void> {
-    await this.#client.volumeUpdate(ref.name, {
-      tags: { [await this.#markTag(ref)]: encodeMark(owner) },
-    });
+    const tag = await this.#markTag(ref);
+    // Whatever the outcome, an attach must look for the mark.
+    this.#tags.delete(ref.name);
+    await this.#client.volumeUpdate(ref.name, { tags: { [tag]: encodeMark(owner) } });
   }
 
   async clearMark(ref: LeftoverRef): Promise<void> {
     try {
-      await this.#client.volumeUpdate(ref.name, { tags: { [await this.#markTag(ref)]: "" } });
+      const tag = await this.#markTag(ref);
+      await this.#client.volumeUpdate(ref.name, { tags: { [tag]: "" } });
+      delete this.#tags.get(ref.name)?.[tag];
     } catch (e) {
       if (!isKind(e, "not_found")) throw e;
     }
@@ -731,7 +760,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
 
   async findLeftovers(): Promise<Leftover[]> {
     const [vols, snaps] = await Promise.all([
-      this.#client.volumesList(),
+      this.#client.volumesList().then((l) => this.#learn(l)),
       this.#client.snapshotsList(),
     ]);
     const out: Leftover[] = [];
