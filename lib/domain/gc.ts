@@ -59,6 +59,7 @@ import { normPath } from "../one/args.ts";
 import { readDatastoreConf } from "./remotes.ts";
 import { dirSharedProbe, isSharedMarkName, vmDirPrefix } from "./vm_dir.ts";
 import {
+  findHostLeftover,
   HOST_LEFTOVER_WORDS,
   type HostLeftover,
   listHostLeftovers,
@@ -467,6 +468,14 @@ export async function runHostGc(
       );
     } else {
       try {
+        // An action that re-created the path on purpose (a premigrate back to that host) drops
+        // the entry first: read it again right before removing, so that only the moments of
+        // the removal itself can meet such an action.
+        const still = await findHostLeftover(deps.env, e.host, e.path);
+        if (!still || still.since !== e.since) {
+          item("dropped", "its entry was settled by an action meanwhile");
+          continue;
+        }
         await v.remove(deps.hosts);
         await resolveHostLeftover(deps.env, e.host, e.path);
         item("removed", `removed from ${e.host}`);

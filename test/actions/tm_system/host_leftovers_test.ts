@@ -25,6 +25,7 @@ import {
 import { runHostGc } from "../../../lib/domain/gc.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
 import { OneblkError } from "../../../lib/errors.ts";
+import { OneClient } from "../../../lib/one/xmlrpc.ts";
 import { assertOk, lexists, type ProfileName, putVm, vmDir } from "./helpers.ts";
 
 const PROFILE: ProfileName = "linstor";
@@ -313,6 +314,34 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
       ["kept", "oned cannot tell where VM 85 is: oned does not answer"],
     ]);
     assert.equal(await Deno.readTextFile(c.hostPath("bravo", `${dir}/disk.0`)), "live");
+    // an action settles the entry while gc decides (a premigrate back to bravo drops it before
+    // its copy): gc reads the entry again before removing and leaves the directory alone
+    const racing = await runHostGc({
+      env: c.env,
+      hosts: new SimRunner(c.root),
+      one: async () => {
+        const real = await OneClient.fromEnv({ env: c.env });
+        return new Proxy(real, {
+          get(t, k) {
+            if (k !== "vmInfo") {
+              const v = Reflect.get(t, k, t);
+              return typeof v === "function" ? v.bind(t) : v;
+            }
+            return async (id: number) => {
+              await resolveHostLeftover(c.env, "bravo", dir);
+              return await t.vmInfo(id);
+            };
+          },
+        });
+      },
+      remotes: c.remotes,
+    }, { minAgeMs: 0 });
+    assert.deepEqual(racing.items.map((i) => [i.action, i.why]), [
+      ["dropped", "its entry was settled by an action meanwhile"],
+    ]);
+    assert.equal(await Deno.readTextFile(c.hostPath("bravo", `${dir}/disk.0`)), "live");
+    await runFaulted("postmigrate", args, stdin, dir.replaceAll("//", "/"), "fail");
+    assert.equal((await journal()).filter((e) => e.kind === "vm-dir").length, 1);
     // oned answers: VM 85 is on charlie, the directory on bravo goes
     assert.match((await gc("--min-age", "0")).stdout, /removed: VM directory .* on bravo \(VM 85/);
     assert.equal(await lexists(c.hostPath("bravo", dir)), false);
