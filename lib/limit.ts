@@ -4,6 +4,40 @@
  * round trip nor opens more sessions than an ssh server allows (sshd's MaxSessions is 10).
  */
 
+/**
+ * Wait for every one of `steps` to end, then throw the first failure (in input order): for
+ * steps side by side whose failure is undone, which must not start while one still runs.
+ */
+export async function settleAll(steps: readonly Promise<unknown>[]): Promise<void> {
+  throwFirst(await Promise.allSettled(steps));
+}
+
+/**
+ * Run `fn` with a `later` to hand it work that may finish after `fn` has its answer (removing a
+ * marker file while the next steps run). Whatever `fn` does, every such piece has ended before
+ * this returns or throws; when `fn` succeeded, a failed piece is thrown.
+ */
+export async function withLater<T>(
+  fn: (later: (work: Promise<unknown>) => void) => Promise<T>,
+): Promise<T> {
+  const pending: Promise<unknown>[] = [];
+  let value: T;
+  try {
+    value = await fn((w) => pending.push(w));
+  } catch (e) {
+    await Promise.allSettled(pending);
+    throw e;
+  }
+  await settleAll(pending);
+  return value;
+}
+
+/** Throw the reason of the first rejected outcome, if any. */
+export function throwFirst(outcomes: readonly PromiseSettledResult<unknown>[]): void {
+  const failed = outcomes.find((s) => s.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
 /** Run `fn` for each item, at most `limit` at a time; results in input order. Rejects on the
  * first failure (the steps already started still run to their end, unobserved). */
 export async function mapLimit<T, R>(
@@ -12,8 +46,7 @@ export async function mapLimit<T, R>(
   fn: (item: T) => Promise<R>,
 ): Promise<R[]> {
   const settled = await settleLimit(items, limit, fn);
-  const failed = settled.find((s) => s.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  throwFirst(settled);
   return settled.map((s) => (s as PromiseFulfilledResult<R>).value);
 }
 

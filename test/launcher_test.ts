@@ -164,4 +164,30 @@ describe("the launcher", () => {
     assert.equal(r.stdout, "5\n");
     assert.match(r.stderr, new RegExp(`ES module: file://${ROOT}/main\\.ts`));
   });
+
+  it("runs driver actions with line 2 of scripts/deno-flags, the oneblk command with line 1", async () => {
+    const [command, action] = (await Deno.readTextFile(join(ROOT, "scripts/deno-flags")))
+      .split("\n");
+    assert.ok(command && action && command !== action, "two flag sets");
+    const fake = join(dir, "fake-deno");
+    await Deno.writeTextFile(fake, `#!/bin/sh\necho "$@"\n`, { mode: 0o755 });
+    const args = async (program: string, env: Record<string, string> = {}) => {
+      const o = await new Deno.Command(program, {
+        args: ["x"],
+        env: { ONEBLK_DENO: fake, ...env },
+        stdout: "piped",
+      }).output();
+      return new TextDecoder().decode(o.stdout).trim().split(" ");
+    };
+    const flagsOf = (argv: string[]) => argv.filter((a) => a.startsWith("--v8-flags"));
+    const viaAction = await args(await remotesTree("flags"));
+    assert.deepEqual(flagsOf(viaAction), action.trim().split(/\s+/), viaAction.join(" "));
+    assert.deepEqual(flagsOf(await args(LAUNCHER)), command.trim().split(/\s+/));
+    // the bench's override replaces both
+    const forced = { ONEBLK_DENO_FLAGS: "--v8-flags=--max-lazy" };
+    assert.deepEqual(flagsOf(await args(LAUNCHER, forced)), ["--v8-flags=--max-lazy"]);
+    assert.deepEqual(flagsOf(await args(join(dir, "flags/bin/oneblk"), forced)), [
+      "--v8-flags=--max-lazy",
+    ]);
+  });
 });

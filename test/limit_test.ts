@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mapLimit, settleLimit } from "../lib/limit.ts";
+import { mapLimit, settleAll, settleLimit, withLater } from "../lib/limit.ts";
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -32,5 +32,44 @@ describe("bounded concurrency", () => {
       /x/,
     );
     assert.deepEqual(await mapLimit([], 4, () => Promise.resolve(1)), []);
+  });
+
+  it("settleAll waits for every step, then throws the first failure", async () => {
+    const ended: number[] = [];
+    const step = async (n: number, fail: boolean) => {
+      await tick(n);
+      ended.push(n);
+      if (fail) throw new Error(`bad ${n}`);
+    };
+    await assert.rejects(settleAll([step(20, false), step(1, true), step(5, true)]), /bad 1/);
+    assert.deepEqual(ended, [1, 5, 20], "the slow step ended before the failure was thrown");
+    await settleAll([]);
+  });
+
+  it("withLater: work handed over ends before the answer, and its failure counts", async () => {
+    const order: string[] = [];
+    const later = (ms: number, fail = false) =>
+      tick(ms).then(() => {
+        order.push(`later ${ms}`);
+        if (fail) throw new Error(`later ${ms} failed`);
+      });
+    const v = await withLater(async (keep) => {
+      keep(later(15));
+      order.push("answer");
+      return 7;
+    });
+    assert.equal(v, 7);
+    assert.deepEqual(order, ["answer", "later 15"], "the result waits for the work handed over");
+    await assert.rejects(withLater(async (keep) => keep(later(1, true))), /later 1 failed/);
+    // fn's own failure wins, but only once the handed-over work has ended
+    order.length = 0;
+    await assert.rejects(
+      withLater(async (keep) => {
+        keep(later(10, true));
+        throw new Error("fn failed");
+      }),
+      /fn failed/,
+    );
+    assert.deepEqual(order, ["later 10"]);
   });
 });

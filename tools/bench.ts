@@ -344,7 +344,9 @@ export function renderReport(r: BenchReport): string {
     `machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ` +
     `Linux ${m.machine.kernel}; load ${m.machine.loadStart} → ${m.machine.loadEnd ?? "?"}`,
     `runtime: deno ${m.machine.deno} (V8 ${m.machine.v8}), oneblk from the ${m.runtime.mode}` +
-    ` through scripts/oneblk, flags: ${m.runtime.flags.join(" ") || "none"}; compiled: ` +
+    ` through scripts/oneblk, driver action flags: ${
+      m.runtime.flags.join(" ") || "none"
+    }; compiled: ` +
     m.compiled,
     `bare runtime (deno run of an empty file, ${m.bare.n} samples): wall ${m.bare.wallMs} ms, ` +
     `cpu ${m.bare.cpuMs} ms, peak ${m.bare.peakMiB} MiB`,

@@ -43,10 +43,14 @@ interface Stamp {
   previous: string[];
 }
 
-/** The deno flags of scripts/deno-flags, as arguments. */
-export async function runtimeFlags(): Promise<string[]> {
-  const text = await Deno.readTextFile(FLAGS_FILE);
-  return text.split("\n")[0].trim().split(/\s+/).filter(Boolean);
+/**
+ * The deno flags of scripts/deno-flags, as arguments: line 1 for the oneblk command, line 2 for
+ * the driver actions (`action`; line 1 when there is no line 2).
+ */
+export async function runtimeFlags(opts: { action?: boolean } = {}): Promise<string[]> {
+  const lines = (await Deno.readTextFile(FLAGS_FILE)).split("\n").map((l) => l.trim());
+  const line = opts.action && lines[1] ? lines[1] : lines[0];
+  return line.split(/\s+/).filter(Boolean);
 }
 
 async function walk(dir: string, out: string[]): Promise<void> {
@@ -198,7 +202,8 @@ async function compile(args: string[]): Promise<number> {
     "--allow-all",
     "--no-config",
     "--no-lock",
-    ...await runtimeFlags(),
+    // a compiled binary serves oned's driver actions above all: their flags
+    ...await runtimeFlags({ action: true }),
     // the chunks are imported by computed specifiers (hideDynamicImports): name them all
     ...(await readStamp())?.files.filter((f) => f.endsWith(".js") && f !== "main.js")
       .flatMap((f) => ["--include", join(BUNDLE_DIR, f)]) ?? [],

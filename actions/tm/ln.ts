@@ -8,13 +8,15 @@
  * each VM its own read-only copy of a CDROM image instead. A failure after the attach undoes
  * it (never for a CDROM image, which other VMs may be using).
  *
- * REST: attach + metadata (2) for a persistent disk, attach (1) for a shared CDROM.
+ * REST: attach + metadata (2, the metadata beside the link) for a persistent disk, attach (1)
+ * for a shared CDROM.
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { link, unlink } from "../../lib/host/ops.ts";
 import { attachAndLink } from "../../lib/domain/attach.ts";
 import { withUndo } from "../../lib/domain/undo.ts";
+import { settleAll } from "../../lib/limit.ts";
 import { cloneOrReuse, loadVmDisk, readOnlyDisk, systemDsOf } from "../../lib/domain/vm_disk.ts";
 
 /** Run tm ln. */
@@ -48,12 +50,14 @@ export async function run(ctx: ActionContext): Promise<void> {
   await backend.attach(volume, host, { readOnly });
   await withUndo(
     ctx,
-    async () => {
-      await link(ctx.hosts, host, backend.devicePath(volume), dst.path);
-      if (disk.persistent && !disk.isCdrom) {
-        await backend.setProps(volume, p.diskProps(vm.id, disk.diskId, systemDsOf(vm, dst)));
-      }
-    },
+    // the link (host) and the metadata (store) side by side, both ended before any undo
+    () =>
+      settleAll([
+        link(ctx.hosts, host, backend.devicePath(volume), dst.path),
+        disk.persistent && !disk.isCdrom
+          ? backend.setProps(volume, p.diskProps(vm.id, disk.diskId, systemDsOf(vm, dst)))
+          : Promise.resolve(),
+      ]),
     async () => {
       await unlink(ctx.hosts, host, dst.path).catch(() => {});
       if (!disk.isCdrom) await backend.detach(volume, host);

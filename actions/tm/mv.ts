@@ -38,7 +38,7 @@ import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts"
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
-import { mapLimit } from "../../lib/limit.ts";
+import { mapLimit, withLater } from "../../lib/limit.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
 const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
@@ -61,8 +61,10 @@ export async function run(ctx: ActionContext): Promise<void> {
   if ((src.diskId === null) !== (dst.diskId === null) || src.diskId !== dst.diskId) {
     throw new OneblkError("input", `mv ${src.path} -> ${dst.path}: not the same disk or directory`);
   }
-  if (dst.diskId === null) await moveDir(ctx, src, dst, a.vmId, a.dsId);
-  else await moveDisk(ctx, src, dst, a.vmId, a.dsId);
+  // (the marker of the directory's sharing test goes while the copy runs)
+  if (dst.diskId === null) {
+    await withLater((later) => moveDir(ctx, src, dst, a.vmId, a.dsId, later));
+  } else await moveDisk(ctx, src, dst, a.vmId, a.dsId);
 }
 
 async function moveDisk(
@@ -121,6 +123,7 @@ async function moveDir(
   dst: HostPath,
   vmId: number,
   dsId: number,
+  later: (work: Promise<unknown>) => void,
 ): Promise<void> {
   const [srcPrefix, , ds, vm] = await Promise.all([
     vmDirPrefix(ctx, src.path, vmId),
@@ -138,17 +141,17 @@ async function moveDir(
       ctx.info(`host ${src.host} is unreachable: TPM state of VM ${vmId} not saved`);
     }
   }
-  if (await sameDir(ctx, src, dst)) {
+  if (await sameDir(ctx, src, dst, later)) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
-    let present: boolean | null;
-    try {
-      present = await exists(ctx.hosts, src.host, src.path);
-    } catch (e) {
-      if (!(await sourceDead(ctx, vmId, e))) throw e;
-      present = null;
-    }
-    await mkdirp(ctx.hosts, dst.host, dst.path);
+    // (both at once: independent)
+    const [present] = await Promise.all([
+      exists(ctx.hosts, src.host, src.path).catch(async (e): Promise<boolean | null> => {
+        if (!(await sourceDead(ctx, vmId, e))) throw e;
+        return null;
+      }),
+      mkdirp(ctx.hosts, dst.host, dst.path),
+    ]);
     if (present === null) {
       ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
     } else if (!present) {
@@ -199,10 +202,15 @@ async function sourceDead(ctx: ActionContext, vmId: number, e: unknown): Promise
  * True when src and dst are the same directory seen from two hosts (same path, shared). A dead
  * source cannot be asked and is not shared as far as this move goes: nothing can be copied.
  */
-async function sameDir(ctx: ActionContext, src: HostPath, dst: HostPath): Promise<boolean> {
+async function sameDir(
+  ctx: ActionContext,
+  src: HostPath,
+  dst: HostPath,
+  later: (work: Promise<unknown>) => void,
+): Promise<boolean> {
   if (src.norm !== dst.norm) return false;
   try {
-    return await vmDirShared(ctx, src.host, dst.host, src.path);
+    return await vmDirShared(ctx, src.host, dst.host, src.path, later);
   } catch (e) {
     if (!isKind(e, "unavailable")) throw e;
     return false;

@@ -36,7 +36,7 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { exists, link, removeDir, unlink } from "../host/ops.ts";
+import { exists, links, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
@@ -45,16 +45,13 @@ import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
-import { settleLimit } from "../limit.ts";
+import { settleAll, settleLimit, throwFirst, withLater } from "../limit.ts";
 
-/** Disks handled at once (REST calls and host commands of different disks overlap). */
-const DISK_PARALLEL = 4;
-
-/** Throw the first failure of settled steps. */
-function firstFailure(results: PromiseSettledResult<unknown>[]): void {
-  const failed = results.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-}
+/**
+ * Disks handled at once (REST calls of different disks overlap). A VM's disks rarely pass it;
+ * host commands are grouped per host, not per disk.
+ */
+const DISK_PARALLEL = 8;
 
 /** The three migrate steps. */
 export type MigratePhase = "pre" | "post" | "fail";
@@ -208,61 +205,74 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   const errors: string[] = [];
   const clean = phase === "post" ? a.srcHost : a.dstHost;
   let shareUnknown = false;
-  // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
-  const sharedTest = systemTm || phase === "fail"
-    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir).catch((e) => {
-      shareUnknown = true;
-      errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
-      return true;
-    })
-    : Promise.resolve(true);
-  const unlinkFirst = phase === "fail" && !systemTm && !(await sharedTest);
-  await settleLimit(disks, DISK_PARALLEL, async (d) => {
-    if (unlinkFirst && d.path) {
-      await unlink(ctx.hosts, clean, d.path).catch((e) => errors.push(errorLine(e)));
+  // The marker of the sharing test goes while the rest runs (awaited before the end).
+  await withLater(async (later) => {
+    // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
+    const sharedTest = systemTm || phase === "fail"
+      ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later).catch((e) => {
+        shareUnknown = true;
+        errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
+        return true;
+      })
+      : Promise.resolve(true);
+    if (phase === "fail" && !systemTm && !(await sharedTest)) {
+      const paths = disks.map((d) => d.path).filter(Boolean);
+      await unlink(ctx.hosts, clean, paths).catch((e) => errors.push(errorLine(e)));
     }
-    try {
-      const user = d.shared ? await sharedImageUser(ctx, vm, d.shared, clean) : null;
-      if (user) ctx.info(`${d.volume} stays attached on ${clean}: ${user} uses it there`);
-      else await d.backend.detach(d.volume, clean);
-    } catch (e) {
-      if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
-      else errors.push(errorLine(e));
-    }
-    await d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
-  });
-  const shared = await sharedTest;
-  if (systemTm && !shared && errors.length === 0) {
-    let prefix: string | null = null;
-    try {
-      prefix = await vmDirPrefix(ctx, a.dir, vm.id);
-      await removeDir(ctx.hosts, clean, a.dir, [prefix]);
-      await dropHostLeftover(ctx, clean, a.dir);
-    } catch (e) {
-      // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
-      if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
+    await settleLimit(disks, DISK_PARALLEL, async (d) => {
+      const detach = async () => {
+        try {
+          const user = d.shared ? await sharedImageUser(ctx, vm, d.shared, clean) : null;
+          if (user) ctx.info(`${d.volume} stays attached on ${clean}: ${user} uses it there`);
+          else await d.backend.detach(d.volume, clean);
+        } catch (e) {
+          if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
+          else errors.push(errorLine(e));
+        }
+      };
+      const single = () =>
+        d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
+      // post: the source is no longer primary, both go at once; fail: the destination's
+      // attachment goes first (it may still be primary there).
+      if (phase === "post") await Promise.all([detach(), single()]);
+      else {
+        await detach();
+        await single();
+      }
+    });
+    const shared = await sharedTest;
+    if (systemTm && !shared && errors.length === 0) {
+      let prefix: string | null = null;
+      try {
+        prefix = await vmDirPrefix(ctx, a.dir, vm.id);
+        await removeDir(ctx.hosts, clean, a.dir, [prefix]);
+        await dropHostLeftover(ctx, clean, a.dir);
+      } catch (e) {
+        // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
+        if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
+          await noteHostLeftover(
+            ctx,
+            { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+            e,
+          );
+        }
+        if (!isKind(e, "unavailable")) errors.push(errorLine(e));
+      }
+    } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
+      // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
+      // itself that the directory is not the one the VM uses elsewhere before removing it.
+      try {
+        await vmDirPrefix(ctx, a.dir, vm.id);
         await noteHostLeftover(
           ctx,
           { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
-          e,
+          `not removed after: ${joinCauses(errors)}`,
         );
+      } catch (e) {
+        ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
       }
-      if (!isKind(e, "unavailable")) errors.push(errorLine(e));
     }
-  } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
-    // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
-    // itself that the directory is not the one the VM uses elsewhere before removing it.
-    try {
-      await vmDirPrefix(ctx, a.dir, vm.id);
-      await noteHostLeftover(
-        ctx,
-        { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
-        `not removed after: ${joinCauses(errors)}`,
-      );
-    } catch (e) {
-      ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
-    }
-  }
+  }).catch((e) => errors.push(errorLine(e)));
   try {
     await forwardToOthers(ctx, action, others);
   } catch (e) {
@@ -283,54 +293,65 @@ async function premigrate(
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
   try {
-    // The VM directory (system TM, not shared: copied first) and the disks' store side run
-    // side by side; a disk's link in DIR waits for the copy (the tar would race it).
-    const dirReady = (async () => {
-      if (!systemTm) return false;
-      const [shared, prefix, found] = await Promise.all([
-        vmDirShared(ctx, src, dst, dir),
-        vmDirPrefix(ctx, dir, vmId),
-        exists(ctx.hosts, dst, dir),
-      ]);
-      let existed = found;
-      if (shared) await dropHostLeftover(ctx, dst, dir); // the VM's own directory
-      if (!shared) {
-        // A directory an earlier migration away from dst could not remove is stale: it goes
-        // before the copy, so old files never mix into the VM's directory.
-        if (
-          existed &&
-          (await findHostLeftover(ctx.env, dst, dir).catch(() => null))?.kind === "vm-dir"
-        ) {
-          await removeDir(ctx.hosts, dst, dir, [prefix]);
-          existed = false;
-          ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
+    // The marker of the sharing test goes while the rest runs (ended before any undo).
+    await withLater(async (later) => {
+      // The VM directory (system TM, not shared: copied first) and the disks' store side run
+      // side by side; a disk's link in DIR waits for the copy (the tar would race it).
+      const dirReady = (async () => {
+        if (!systemTm) return false;
+        const [shared, prefix, found] = await Promise.all([
+          vmDirShared(ctx, src, dst, dir, later),
+          vmDirPrefix(ctx, dir, vmId),
+          exists(ctx.hosts, dst, dir),
+        ]);
+        let existed = found;
+        if (shared) await dropHostLeftover(ctx, dst, dir); // the VM's own directory
+        if (!shared) {
+          // A directory an earlier migration away from dst could not remove is stale: it goes
+          // before the copy, so old files never mix into the VM's directory.
+          if (
+            existed &&
+            (await findHostLeftover(ctx.env, dst, dir).catch(() => null))?.kind === "vm-dir"
+          ) {
+            await removeDir(ctx.hosts, dst, dir, [prefix]);
+            existed = false;
+            ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
+          }
+          await dropHostLeftover(ctx, dst, dir);
+          undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
+          await copyVmDir(ctx, src, dir, dst, dir);
         }
-        await dropHostLeftover(ctx, dst, dir);
-        undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
-        await copyVmDir(ctx, src, dir, dst, dir);
+        return shared;
+      })();
+      const steps = [
+        dirReady,
+        settleLimit(disks, DISK_PARALLEL, async (d) => {
+          const before = await d.backend.attachments(d.volume);
+          const had = before.some((x) => x.host === dst && !x.tieBreaker);
+          // The attachment and the permission for two primaries are independent: both at once.
+          const work: Promise<void>[] = [];
+          if (!had) {
+            undo.push(() => d.backend.detach(d.volume, dst));
+            work.push(d.backend.attach(d.volume, dst, { readOnly: d.readOnly }));
+          }
+          undo.push(() => d.backend.setDualPrimary(d.volume, false));
+          work.push(d.backend.setDualPrimary(d.volume, true));
+          await settleAll(work);
+        }).then(throwFirst),
+      ];
+      await settleAll(steps); // every step ends before anything is undone
+      // The links in DIR on dst, all in one host command, once the copy is there (when DIR is
+      // shared, src's links serve dst too).
+      const linked = (await dirReady) ? [] : disks.filter((d) => d.path);
+      if (linked.length) {
+        undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
+        await links(
+          ctx.hosts,
+          dst,
+          linked.map((d) => ({ device: d.backend.devicePath(d.volume), path: d.path })),
+        );
       }
-      return shared;
-    })();
-    const steps = [
-      dirReady,
-      settleLimit(disks, DISK_PARALLEL, async (d) => {
-        const before = await d.backend.attachments(d.volume);
-        const had = before.some((x) => x.host === dst && !x.tieBreaker);
-        if (!had) {
-          undo.push(() => d.backend.detach(d.volume, dst));
-          await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
-        }
-        undo.push(() => d.backend.setDualPrimary(d.volume, false));
-        await d.backend.setDualPrimary(d.volume, true);
-        if (!(await dirReady) && d.path) {
-          undo.push(() => unlink(ctx.hosts, dst, d.path));
-          await link(ctx.hosts, dst, d.backend.devicePath(d.volume), d.path);
-        }
-      }).then(firstFailure),
-    ];
-    // every step ends before anything is undone
-    const failed = (await Promise.allSettled(steps)).find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
+    });
     await forwardToOthers(ctx, "premigrate", others);
   } catch (e) {
     for (const u of undo.reverse()) {

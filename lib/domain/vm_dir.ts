@@ -96,6 +96,7 @@ async function markerSeen(
   name: string,
   script: string,
   onLeft: (path: string, e: unknown) => Promise<void>,
+  later?: (removal: Promise<unknown>) => void,
 ): Promise<boolean> {
   const file = `${checkPath(dir).replace(/\/+$/, "")}/${name}${crypto.randomUUID()}`;
   const r = await hosts.run(a, ["sh", "-c", script, "oneblk-mark", dir, file], {
@@ -105,7 +106,10 @@ async function markerSeen(
   try {
     return await exists(hosts, b, file);
   } finally {
-    await unlink(hosts, a, file).catch(() => unlink(hosts, a, file)).catch((e) => onLeft(file, e));
+    const removal = unlink(hosts, a, file).catch(() => unlink(hosts, a, file))
+      .catch((e) => onLeft(file, e));
+    if (later) later(removal);
+    else await removal;
   }
 }
 
@@ -134,13 +138,16 @@ const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nrm -f -- "$1"/${SHARED_MARK}*\n: > "
 /**
  * True when `dir` on host `a` and on host `b` is the same directory: a marker made in it on `a`
  * is visible on `b`. A directory missing on `a` counts as not shared (there is nothing to keep
- * apart). Throws "unavailable" when `a` cannot be reached.
+ * apart). Throws "unavailable" when `a` cannot be reached. With `later`, the answer comes as
+ * soon as `b` has looked, and the marker's removal is handed to `later` (the caller awaits it
+ * before it ends; the marker is never copied meanwhile, see copyVmDir).
  */
 export function vmDirShared(
   ctx: ActionContext,
   a: string,
   b: string,
   dir: string,
+  later?: (removal: Promise<unknown>) => void,
 ): Promise<boolean> {
   // A marker left (host gone) is never copied (copyVmDir), is removed by the next marking, and
   // is journaled for oneblk gc (postmigrate and failmigrate are never retried).
@@ -152,7 +159,7 @@ export function vmDirShared(
       { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
       e,
     );
-  });
+  }, later);
 }
 
 /** Constant script: create $1 and unpack a tar stream from stdin into it. */

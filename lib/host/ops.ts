@@ -46,20 +46,49 @@ export async function mkdirp(
   await runner.run(host, ["mkdir", "-p", "--", checkPath(dir, "directory")], ro(opts));
 }
 
-/** Constant script: make the link's parent directory, then point the link at the device. */
-export const LINK_SCRIPT = 'mkdir -p -- "$1" && ln -sfn -- "$2" "$3"';
+/**
+ * Constant script: for each (directory, device, link) triple of its arguments, make the
+ * directory when it is missing, then point the link at the device; stops at the first failure.
+ */
+export const LINK_SCRIPT = 'while [ "$#" -ge 3 ]; do\n' +
+  '  [ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
+  '  ln -sfn -- "$2" "$3" || exit 1\n' +
+  "  shift 3\n" +
+  "done";
+
+/** One symlink to make: `path` → `device`. */
+export interface LinkSpec {
+  device: string;
+  path: string;
+}
+
+/**
+ * Make each `path` a symlink to its `device` (parent directories created, existing links
+ * replaced), all in one host command; in order, stopping at the first failure.
+ */
+export async function links(
+  runner: HostRunner,
+  host: string,
+  specs: readonly LinkSpec[],
+  opts?: OpOptions,
+): Promise<void> {
+  if (!specs.length) return;
+  const args = specs.flatMap(({ device, path }) => {
+    const p = checkPath(path, "link path");
+    return [dirname(p), checkPath(device, "device"), p];
+  });
+  await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", ...args], ro(opts));
+}
 
 /** Make `path` a symlink to `device` (parent directories created, existing link replaced). */
-export async function link(
+export function link(
   runner: HostRunner,
   host: string,
   device: string,
   path: string,
   opts?: OpOptions,
 ): Promise<void> {
-  const p = checkPath(path, "link path");
-  const d = checkPath(device, "device");
-  await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", dirname(p), d, p], ro(opts));
+  return links(runner, host, [{ device, path }], opts);
 }
 
 /**
@@ -107,14 +136,16 @@ export function putFileArgv(path: string, size?: number): string[] {
   return ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p, n];
 }
 
-/** `rm -f -- path` (a missing path is fine; a directory is an error). */
+/** `rm -f -- path…`, one command for every path (a missing path is fine; a directory is an error). */
 export async function unlink(
   runner: HostRunner,
   host: string,
-  path: string,
+  path: string | readonly string[],
   opts?: OpOptions,
 ): Promise<void> {
-  await runner.run(host, ["rm", "-f", "--", checkPath(path)], ro(opts));
+  const paths = typeof path === "string" ? [path] : path;
+  if (!paths.length) return;
+  await runner.run(host, ["rm", "-f", "--", ...paths.map((p) => checkPath(p))], ro(opts));
 }
 
 /** The target of a symlink, or null when `path` is not a symlink (or does not exist). */

@@ -6,6 +6,7 @@ import {
   checkPath,
   exists,
   link,
+  links,
   mkdirp,
   mkfs,
   qemuImgConvert,
@@ -83,6 +84,46 @@ describe("host ops (through the simulated runner)", () => {
       link(sim, "n1", "/dev/sim/x", "/var/lib/one/datastores/0/7/file/disk.0"),
       isKind("host", /^oneblk-link on n1 failed \(exit 1\): mkdir: .*\/datastores\/0\/7\/file/),
     );
+  });
+
+  it("makes and removes the links of several disks in one host command (issue 15)", async () => {
+    let calls = 0;
+    const counting = {
+      get calls() {
+        return calls;
+      },
+      run: (host: string, argv: string[], o?: Parameters<SimRunner["run"]>[2]) => {
+        calls++;
+        return sim.run(host, argv, o);
+      },
+      stream: sim.stream.bind(sim),
+    };
+    const dir = "/var/lib/one/datastores/0/9";
+    const specs = [0, 1, 2].map((i) => ({ device: `/dev/sim/d${i}`, path: `${dir}/disk.${i}` }));
+    // the directory is missing: made first; a link already there is replaced
+    await links(counting, "n1", specs);
+    await links(counting, "n1", [{ device: "/dev/sim/other", path: `${dir}/disk.2` }]);
+    assert.equal(calls, 2, "one command per call, whatever the number of links");
+    assert.equal(await readLink(sim, "n1", `${dir}/disk.0`), "/dev/sim/d0");
+    assert.equal(await readLink(sim, "n1", `${dir}/disk.1`), "/dev/sim/d1");
+    assert.equal(await readLink(sim, "n1", `${dir}/disk.2`), "/dev/sim/other");
+    await links(counting, "n1", []);
+    assert.equal(calls, 2, "no link, no command");
+    // stops at the first failure: the links after it are not made
+    await Deno.writeTextFile(join(h, "var/lib/one/datastores/0/file"), "x");
+    await assert.rejects(
+      links(counting, "n1", [
+        { device: "/dev/sim/d3", path: "/var/lib/one/datastores/0/file/disk.3" },
+        { device: "/dev/sim/d4", path: `${dir}/disk.4` },
+      ]),
+      isKind("host", /^oneblk-link on n1 failed \(exit 1\)/),
+    );
+    assert.equal(await exists(sim, "n1", `${dir}/disk.4`), false);
+    // data stays data: a path with shell syntax is one argument
+    await assert.rejects(links(counting, "n1", [{ device: "/dev/sim/x", path: "rel/disk.0" }]));
+    await unlink(counting, "n1", specs.map((s) => s.path));
+    assert.equal(calls, 4, "every path removed by one command");
+    for (const s of specs) assert.equal(await readLink(sim, "n1", s.path), null);
   });
 
   it("a yes/no command that fails with a message is an error, never a no (issue 10)", async () => {

@@ -245,8 +245,9 @@ export interface RuntimeMode {
 
 /** Build the bundle when asked (default) and say which mode the launcher will use. */
 export async function runtimeMode(opts: { source: boolean }): Promise<RuntimeMode> {
+  // the driver actions' flags: what every measured action runs with
   const flags = Deno.env.get("ONEBLK_DENO_FLAGS")?.split(/\s+/).filter(Boolean) ??
-    await runtimeFlags();
+    await runtimeFlags({ action: true });
   if (opts.source) return { mode: "source", flags };
   await ensureBundle({ quiet: true });
   return { mode: "bundle", flags };

@@ -259,6 +259,63 @@ describe("tm pre/post/failmigrate", () => {
     });
   }
 
+  PROFILES.forEach((name, i) => {
+    it(`${name}: host commands do not grow with the disks; no marker left (issue 15)`, async () => {
+      const env = envs[name];
+      const sys = env.systemDs;
+      /** Host commands of premigrate then postmigrate for a VM with `n` volatile disks. */
+      const migrate = async (vmId: number, n: number) => {
+        const dir = vmDir(sys, vmId);
+        const disks = [];
+        for (let d = 0; d < n; d++) {
+          const v = env.profile.volatileVolume(vmId, d, "raw");
+          await env.backend.createVolume(v, 8, {
+            placement: placementOn(env, sys),
+            props: env.profile.diskProps(vmId, d, sys),
+          });
+          await env.backend.attach(v, "bravo");
+          await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
+          disks.push(volatileDisk(env, d));
+        }
+        const stdin = btoa(putVm(c, {
+          id: vmId,
+          disks,
+          history: [{ hostname: "bravo", dsId: sys, tmMad: name }],
+        }));
+        const stats = join(c.root, `stats-${vmId}.jsonl`);
+        const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`];
+        for (const action of ["premigrate", "postmigrate"]) {
+          assertOk(
+            await c.run("tm", name, action, args, {
+              stdin,
+              env: { ONEBLK_STATS_FILE: stats },
+            }),
+          );
+        }
+        for (let d = 0; d < n; d++) {
+          const v = env.profile.volatileVolume(vmId, d, "raw");
+          assert.equal(
+            await Deno.readLink(c.hostPath("charlie", `${dir}/disk.${d}`)),
+            devicePath(c, env, "charlie", v),
+          );
+        }
+        // the sharing test's marker is gone from both hosts (removed while the rest ran)
+        const left = [...Deno.readDirSync(c.hostPath("charlie", dir))].map((e) => e.name)
+          .filter((f) => f.startsWith(".oneblk-"));
+        assert.deepEqual(left, []);
+        assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+        return (await Deno.readTextFile(stats)).trim().split("\n").map((l) => JSON.parse(l).ssh);
+      };
+      const two = await migrate(60 + 2 * i, 2);
+      const six = await migrate(61 + 2 * i, 6);
+      assert.deepEqual(
+        six,
+        two,
+        "premigrate and postmigrate run as many host commands for 6 disks",
+      );
+    });
+  });
+
   it("bad input: one line on stderr, exit 1", async () => {
     const r = await c.run("tm", "storpool", "premigrate", [
       "bravo",
