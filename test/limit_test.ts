@@ -55,18 +55,22 @@ describe("bounded concurrency", () => {
       });
     const v = await withLater(async (keep) => {
       keep(later(15));
+      await tick(1);
       order.push("answer");
       return 7;
     });
     assert.equal(v, 7);
     assert.deepEqual(order, ["answer", "later 15"], "the result waits for the work handed over");
-    await assert.rejects(withLater(async (keep) => keep(later(1, true))), /later 1 failed/);
+    await assert.rejects(
+      withLater((keep) => Promise.resolve(keep(later(1, true)))),
+      /later 1 failed/,
+    );
     // fn's own failure wins, but only once the handed-over work has ended
     order.length = 0;
     await assert.rejects(
-      withLater(async (keep) => {
+      withLater((keep) => {
         keep(later(10, true));
-        throw new Error("fn failed");
+        return Promise.reject(new Error("fn failed"));
       }),
       /fn failed/,
     );
