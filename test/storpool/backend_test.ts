@@ -482,6 +482,33 @@ describe("storpool backend: attachments", () => {
     assert.deepEqual((await b.attachments("one-img-50")).map((a) => a.host), ["bravo"]);
   });
 
+  it("attachments() asked side by side share one listing; after a write a new one (issue 15)", async () => {
+    const b = env.backend;
+    const names = ["one-img-54", "one-img-55", "one-img-56", "one-img-57"];
+    for (const n of names) await b.createVolume(n, 8, { placement: PLACEMENT });
+    await b.attach(names[0], "alpha");
+    let n0 = b.stats.requests;
+    const seen = await Promise.all(names.map((n) => b.attachments(n)));
+    assert.equal(b.stats.requests - n0, 1, "one AttachmentsList for four volumes");
+    assert.deepEqual(seen.map((a) => a.map((x) => x.host)), [["alpha"], [], [], []]);
+    // a write started while a listing is on its way: the next caller gets a fresh one, and sees
+    // the write
+    n0 = b.stats.requests;
+    const early = b.attachments(names[1]);
+    const write = b.attach(names[1], "bravo");
+    await write;
+    const after = await b.attachments(names[1]);
+    assert.equal((await early).length <= 1, true);
+    assert.deepEqual(after.map((x) => x.host), ["bravo"], "read after own write");
+    assert.ok(b.stats.requests - n0 >= 3, "listing, attach, new listing");
+    // the shared reply is not shared mutable state
+    const [x, y] = await Promise.all([b.attachments(names[0]), b.attachments(names[0])]);
+    x[0].host = "changed";
+    assert.equal(y[0].host, "alpha");
+    for (const n of names) await b.detach(n, "alpha").catch(() => {});
+    await b.detach(names[1], "bravo");
+  });
+
   it("rw on two hosts at once (live migration) is allowed", async () => {
     const b = env.backend;
     await b.createVolume("one-img-51", 8, { placement: PLACEMENT });

@@ -342,6 +342,7 @@ export class StorpoolClient {
     body?: unknown,
     opts: { timeoutMs?: number } = {},
   ): Promise<T> {
+    if (httpMethod !== "GET") this.#writes++;
     const url = this.#base + method + (name === undefined ? "" : `/${pathName(name)}`);
     const down = this.#outage.check();
     if (down?.leftMs === 0) {
@@ -579,9 +580,27 @@ export class StorpoolClient {
 
   // ---- attachments ----
 
-  /** `GET AttachmentsList`. */
+  /** Writes started so far (an attachment listing is shared only between two of them). */
+  #writes = 0;
+  #attachments?: { list: Promise<AttachmentDesc[]>; writes: number };
+
+  /**
+   * `GET AttachmentsList`. Calls made while one is on its way, with no write started since it
+   * was sent, share it (the disks of one VM ask side by side); after a write a new one is sent,
+   * so a caller always sees its own changes.
+   */
   attachmentsList(): Promise<AttachmentDesc[]> {
-    return this.#get("AttachmentsList");
+    let shared = this.#attachments;
+    if (!shared || shared.writes !== this.#writes) {
+      const list = this.#get<AttachmentDesc[]>("AttachmentsList");
+      const mine = { list, writes: this.#writes };
+      this.#attachments = shared = mine;
+      const clear = () => {
+        if (this.#attachments === mine) this.#attachments = undefined;
+      };
+      list.then(clear, clear);
+    }
+    return shared.list.then((l) => l.map((a) => ({ ...a })));
   }
   /** `POST VolumesReassign` (no wait for the clients). */
   volumesReassign(items: ReassignDesc[]): Promise<ApiOk> {
