@@ -7,7 +7,7 @@ import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 import { createContext } from "../lib/context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
 import { checkArity } from "../lib/one/args.ts";
-import { killActiveCommands } from "../lib/host/process.ts";
+import { beforeFirstCommand, killActiveCommands } from "../lib/host/process.ts";
 import { DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
 import { ACTIONS, findAction, listActions } from "./registry.ts";
 
@@ -63,9 +63,13 @@ function onTerminate(sig: Deno.Signal): void {
 
 /** Run an invocation; returns the process exit code (0 success, 1 failure). */
 export async function runInvocation(inv: Invocation): Promise<number> {
-  for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(sig, () => onTerminate(sig));
-  }
+  // listening costs memory: only once a host command runs (until then a signal's default
+  // action ends the process as well)
+  beforeFirstCommand(() => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(sig, () => onTerminate(sig));
+    }
+  });
   const env = Deno.env.toObject();
   let version: OneVersion | string = "7.4.0";
   const started = performance.now();

@@ -316,6 +316,64 @@ describe("tm pre/post/failmigrate", () => {
     });
   });
 
+  it("SIGTERM (oned's timeout) during a host command stops the command, one line, exit 143", async () => {
+    const env = envs.linstor;
+    const vmId = 70;
+    const sys = env.systemDs;
+    const dir = vmDir(sys, vmId);
+    await Deno.mkdir(c.hostPath("bravo", dir), { recursive: true });
+    const stdin = btoa(putVm(c, {
+      id: vmId,
+      disks: [],
+      history: [{ hostname: "bravo", dsId: sys, tmMad: "linstor" }],
+    }));
+    // a `test` program that hangs (the sharing test's look on the destination runs it)
+    const bin = join(c.root, "hang-bin");
+    const pidFile = join(c.root, "hang.pid");
+    await Deno.mkdir(bin, { recursive: true });
+    await Deno.writeTextFile(
+      join(bin, "test"),
+      `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 60\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const child = new Deno.Command(join(c.remotes, "tm", "linstor", "premigrate"), {
+      args: ["bravo", "charlie", dir, `${vmId}`, `${sys}`],
+      cwd: c.root,
+      env: { ...c.env, PATH: `${bin}:${c.env.PATH ?? "/usr/bin:/bin"}` },
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+    let pid = 0;
+    for (let i = 0; i < 200 && !pid; i++) {
+      pid = Number((await Deno.readTextFile(pidFile).catch(() => "")).trim()) || 0;
+      if (!pid) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(pid > 0, "the hanging command started");
+    child.kill("SIGTERM");
+    const out = await child.output();
+    assert.equal(out.code, 143);
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n");
+    assert.equal(err.length, 1, err.join("\n"));
+    assert.match(err[0], /interrupted by SIGTERM; host commands stopped/);
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      try {
+        Deno.kill(pid, "SIGCONT"); // probe: throws once the process is gone
+        await new Promise((r) => setTimeout(r, 20));
+      } catch {
+        alive = false;
+      }
+    }
+    assert.equal(alive, false, "the host command was stopped with the action");
+  });
+
   it("bad input: one line on stderr, exit 1", async () => {
     const r = await c.run("tm", "storpool", "premigrate", [
       "bravo",
