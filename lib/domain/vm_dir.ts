@@ -133,7 +133,9 @@ export function dirSharedProbe(
  * Constant script: exit 3 when directory $1 is missing, else remove the markers an earlier
  * run could not remove and create marker $2.
  */
-const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nrm -f -- "$1"/${SHARED_MARK}*\n: > "$2"`;
+const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nm=$2\nset -- "$1"/${SHARED_MARK}*\n` +
+  // (no rm process unless a marker is there: the pattern stays unexpanded when nothing matches)
+  `{ [ -e "$1" ] || [ -L "$1" ]; } && rm -f -- "$@"\n: > "$m"`;
 
 /**
  * True when `dir` on host `a` and on host `b` is the same directory: a marker made in it on `a`
@@ -163,7 +165,7 @@ export function vmDirShared(
 }
 
 /** Constant script: create $1 and unpack a tar stream from stdin into it. */
-const UNTAR_SCRIPT = 'mkdir -p -- "$1" && exec tar -C "$1" --sparse -xf -';
+const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\nexec tar -C "$1" --sparse -xf -';
 
 /**
  * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream). A marker of
