@@ -4,8 +4,9 @@
  * Opening a backend is synchronous (an action asks `ctx.backend(ds)` and calls it), but the code
  * of a store (its client, its rules) is a large part of what an action would load at start-up.
  * Each store's `open` therefore returns this stand-in: it knows the store's kind and device
- * paths at once, and imports the store's module when a call first needs it, so a LINSTOR action
- * never loads the StorPool code, nor an action that touches no store either.
+ * paths at once, and imports the store's module in the background from the moment it is opened
+ * (awaited by the first call), so a LINSTOR action never loads the StorPool code, nor an action
+ * that opens no store either.
  */
 import type {
   Attachment,
@@ -46,6 +47,9 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   ) {
     this.#devicePath = devicePath;
     this.#load = load;
+    // A backend is opened to be used: its code starts loading now, beside the action's other
+    // waits (oned, host commands) rather than after them; a failure surfaces on first use.
+    this.#b().catch(() => {});
   }
 
   /** The real backend, loaded on first use. */
