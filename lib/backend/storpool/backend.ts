@@ -36,7 +36,8 @@
  *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
  *    and the temporary snapshots (`oneblk-…`) with `VolumesList` + `SnapshotsList`. They are
  *    not shown in VolumeInfo.props. An attach drops the client's `oneblk-att-` tag with one
- *    `VolumeUpdate`, none when the volume's tags as this backend read or made them lack it;
+ *    `VolumeUpdate` after it, none when the volume's tags as this backend read or made them
+ *    in this action lack it (unknown, they are read with `Volume/<name>` beside the attach);
  *  - an unknown outcome (reply lost, timeout: kind unavailable/timeout) of a create, clone or
  *    snapshot is followed by a read: StorPool makes them atomically, so what exists is whole.
  * devicePath = `/dev/storpool/<name>`.
