@@ -41,13 +41,15 @@ export async function run(ctx: ActionContext): Promise<void> {
       vmContextVolume(ctx, a.vmId),
     ]);
     const backend = ctx.backend(ds);
-    // the VM's own volumes (checkpoint, state, context ISO), side by side; all are tried
+    // the VM's own volumes (checkpoint, state, context ISO; at most 5), all side by side, so
+    // that the store's listings they need (StorPool: the snapshots of a volume already gone)
+    // can be shared; all are tried
     const volumes = [
       p.checkpointVolume(a.vmId),
       ...(["nvram", "tpm", "memory"] as const).map((k) => p.vmStateVolume(a.vmId, k)),
       iso,
     ].filter((v): v is string => v !== null && v !== undefined && v !== "");
-    await mapLimit(volumes, 4, (v) => backend.deleteVolume(v, { immediate: true }));
+    await mapLimit(volumes, 8, (v) => backend.deleteVolume(v, { immediate: true }));
     try {
       await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
     } catch (e) {

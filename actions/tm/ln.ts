@@ -9,7 +9,8 @@
  * it (never for a CDROM image, which other VMs may be using).
  *
  * REST: attach + metadata (2, the metadata beside the link) for a persistent disk, attach (1)
- * for a shared CDROM.
+ * for a shared CDROM; StorPool adds a read of the volume's tags beside the attach (its
+ * leftover mark, if any, goes after it).
  */
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";

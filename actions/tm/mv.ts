@@ -38,7 +38,7 @@ import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts"
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
-import { mapLimit, withLater } from "../../lib/limit.ts";
+import { mapLimit, settleAll, withLater } from "../../lib/limit.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
 const RESUME_STATES: readonly number[] = [9, 31, 49, 50];
@@ -169,15 +169,16 @@ async function moveDir(
   // earlier run (oned retried after a failure below): both steps are idempotent.
   // (side by side; every one is tried, the first failure is reported)
   const nvram = ctx.profile.vmStateVolume(vmId, "nvram");
-  const iso = vm && await vmContextVolume(ctx, vmId, vm);
+  const [iso, fromFe, toFe] = await Promise.all([
+    vm && vmContextVolume(ctx, vmId, vm),
+    isFrontend(ctx, src.host),
+    isFrontend(ctx, dst.host),
+  ]);
   const follow: [string, string?][] = [[ctx.profile.checkpointVolume(vmId)]];
   if (nvram !== null) follow.push([nvram]);
-  if (iso) follow.push([iso, diskPath(dst.path, vm.contextDiskId!)]);
-  await mapLimit(
-    follow,
-    4,
-    ([volume, path]) => moveDirVolume(ctx, vmId, ds, src.host, dst.host, volume, path),
-  );
+  if (iso && vm) follow.push([iso, diskPath(dst.path, vm.contextDiskId!)]);
+  const ends = { src: src.host, dst: dst.host, fromFe, toFe };
+  await mapLimit(follow, 4, ([volume, path]) => moveDirVolume(ctx, vmId, ds, ends, volume, path));
 }
 
 /** LCM states of a VM rescheduled away from a failed host (the host_error hook). */
@@ -237,35 +238,46 @@ async function stateVm(ctx: ActionContext, vmId: number) {
  * A volume the VM directory links to (the checkpoint of the VMM save override, a context ISO
  * volume) follows the directory: attached on a destination hypervisor (and `linkPath` there
  * pointed at its device), released on the source (stop leaves it attached nowhere). A missing
- * volume is fine.
+ * volume is fine: only one that exists is attached (the lookup also gives the store its tags);
+ * a release needs no lookup (a volume that does not exist is attached nowhere). Between two
+ * hypervisors the destination has it before the source lets it go; from the front-end (resume:
+ * the VM ran nowhere since its stop) both at once.
  */
 async function moveDirVolume(
   ctx: ActionContext,
   vmId: number,
   ds: DatastoreView,
-  srcHost: string,
-  dstHost: string,
+  ends: { src: string; dst: string; fromFe: boolean; toFe: boolean },
   volume: string,
   linkPath?: string,
 ): Promise<void> {
   const backend = ctx.backend(ds);
-  if (!await backend.getVolume(volume)) return;
-  if (!await isFrontend(ctx, dstHost)) {
-    if (linkPath) await attachAndLink(ctx, backend, volume, dstHost, linkPath);
-    else await backend.attach(volume, dstHost);
-  }
-  try {
-    await backend.detach(volume, srcHost);
-  } catch (e) {
-    if (isKind(e, "not_found")) return;
-    if (isKind(e, "config")) {
-      // Not a client of the store (the front-end): nothing was attached there.
-      ctx.info(`${volume} stays attached on ${srcHost}: ${(e as Error).message}`);
-      return;
+  const attach = async () => {
+    if (ends.toFe) return;
+    if (linkPath) await attachAndLink(ctx, backend, volume, ends.dst, linkPath);
+    else await backend.attach(volume, ends.dst);
+  };
+  const release = async () => {
+    try {
+      await backend.detach(volume, ends.src);
+    } catch (e) {
+      if (isKind(e, "not_found")) return;
+      if (isKind(e, "config")) {
+        // Not a client of the store (the front-end): nothing was attached there.
+        ctx.info(`${volume} stays attached on ${ends.src}: ${(e as Error).message}`);
+        return;
+      }
+      if (!isKind(e, "in_use", "unavailable")) throw e;
+      // Left behind (an open device, a store that failed): marked for oneblk gc; when even
+      // the mark cannot be set, the move fails (oned's retry releases it).
+      if (!(await markStaying(ctx, backend, volume, ends.src, ownerOf(ctx, "vm", vmId), e))) {
+        throw e;
+      }
     }
-    if (!isKind(e, "in_use", "unavailable")) throw e;
-    // Left behind (an open device, a store that failed): marked for oneblk gc; when even the
-    // mark cannot be set, the move fails (oned's retry releases it).
-    if (!(await markStaying(ctx, backend, volume, srcHost, ownerOf(ctx, "vm", vmId), e))) throw e;
-  }
+  };
+  if (ends.toFe) return await release();
+  if (!await backend.getVolume(volume)) return;
+  if (ends.fromFe) return await settleAll([attach(), release()]);
+  await attach();
+  await release();
 }

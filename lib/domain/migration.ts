@@ -41,7 +41,7 @@ import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
-import { existingStateVolumes, saveTpm, tpmOnStore } from "./vm_state.ts";
+import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
 import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
@@ -65,6 +65,8 @@ interface OurDisk {
   path: string;
   /** An image volume other VMs may use (lib/domain/shared_image.ts): its VM disk. */
   shared?: DiskView;
+  /** A volume the VM may not have (context ISO, VM state): handled only where it exists. */
+  optional?: boolean;
 }
 
 const FORWARD_TIMEOUT_MS = 900_000;
@@ -124,7 +126,10 @@ async function forwardToOthers(
 
 /**
  * Load our disks with their stores; as the system TM (`systemTm`) also the context ISO volume
- * of profiles that keep it on the store, when it exists (it moves like a disk).
+ * of profiles that keep it on the store and the VM's state volumes (they move like disks).
+ * Those are `optional`: they may not exist, and are not looked up here. pre looks each up
+ * beside its attachments (only one that exists is attached); post and fail only detach, and a
+ * detach of a volume that does not exist succeeds.
  */
 async function ourDisks(
   ctx: ActionContext,
@@ -135,10 +140,10 @@ async function ourDisks(
 ): Promise<OurDisk[]> {
   const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
   const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
-  const state = systemTm && ctx.profile.vmStateVolume(vm.id, "nvram") !== null;
-  if (!mine.length && !iso && !state) return [];
+  const state = systemTm ? stateVolumeNames(ctx.profile, vm.id) : [];
+  if (!mine.length && !iso && !state.length) return [];
   const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
-  if (iso || state) dsIds.add(sysDsId);
+  if (iso || state.length) dsIds.add(sysDsId);
   const one = await ctx.one();
   const dss = new Map(
     await Promise.all([...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const)),
@@ -154,20 +159,20 @@ async function ourDisks(
       shared: isSharedImage(ctx.profile, disk, volume) ? disk : undefined,
     };
   });
-  if (systemTm && ctx.profile.vmStateVolume(vm.id, "nvram") !== null) {
-    const sysBackend = ctx.backend(dss.get(sysDsId) ?? await one.datastoreInfo(sysDsId));
-    for (const s of await existingStateVolumes(ctx.profile, sysBackend, vm.id)) {
-      out.push({ readOnly: false, volume: s.volume, backend: sysBackend, path: "" });
-    }
+  if (!iso && !state.length) return out;
+  const sysBackend = ctx.backend(dss.get(sysDsId)!);
+  // State volumes have no link in DIR; a VM deployed while the ISO was a plain file has no ISO
+  // volume (the ISO moves with DIR).
+  for (const s of state) {
+    out.push({ readOnly: false, volume: s.volume, backend: sysBackend, path: "", optional: true });
   }
-  // A VM deployed while the ISO was a plain file has no volume: the ISO moves with DIR.
-  const isoBackend = iso ? ctx.backend(dss.get(sysDsId)!) : null;
-  if (iso && isoBackend && await isoBackend.getVolume(iso)) {
+  if (iso) {
     out.push({
       readOnly: false,
       volume: iso,
-      backend: isoBackend,
+      backend: sysBackend,
       path: diskPath(dir, vm.contextDiskId!),
+      optional: true,
     });
   }
   return out;
@@ -323,10 +328,17 @@ async function premigrate(
         }
         return shared;
       })();
+      // The disks whose volume exists (an optional one is looked up beside its attachments).
+      const present = new Set<OurDisk>();
       const steps = [
         dirReady,
         settleLimit(disks, DISK_PARALLEL, async (d) => {
-          const before = await d.backend.attachments(d.volume);
+          const [before, found] = await Promise.all([
+            d.backend.attachments(d.volume),
+            d.optional ? d.backend.getVolume(d.volume) : true,
+          ]);
+          if (!found) return;
+          present.add(d);
           const had = before.some((x) => x.host === dst && !x.tieBreaker);
           // The attachment and the permission for two primaries are independent: both at once.
           const work: Promise<void>[] = [];
@@ -342,7 +354,7 @@ async function premigrate(
       await settleAll(steps); // every step ends before anything is undone
       // The links in DIR on dst, all in one host command, once the copy is there (when DIR is
       // shared, src's links serve dst too).
-      const linked = (await dirReady) ? [] : disks.filter((d) => d.path);
+      const linked = (await dirReady) ? [] : disks.filter((d) => d.path && present.has(d));
       if (linked.length) {
         undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
         await links(

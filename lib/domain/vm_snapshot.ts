@@ -228,13 +228,18 @@ export async function stateVolumes(
 ): Promise<VmSnapVolume[]> {
   const st = call.state;
   if (!st) return [];
-  const out: VmSnapVolume[] = [];
-  for (const kind of kinds) {
+  const named = kinds.flatMap((kind) => {
     const volume = st.profile.vmStateVolume(call.vmId, kind);
-    if (volume === null || (!all && !(await st.backend.getVolume(volume)))) continue;
-    out.push({ label: STATE_LABEL[kind], profile: st.profile, backend: st.backend, volume });
-  }
-  return out;
+    return volume === null ? [] : [{ kind, volume }];
+  });
+  // (looked up side by side)
+  const found = all ? [] : await Promise.all(named.map((n) => st.backend.getVolume(n.volume)));
+  return named.filter((_, i) => all || found[i] !== null).map(({ kind, volume }) => ({
+    label: STATE_LABEL[kind],
+    profile: st.profile,
+    backend: st.backend,
+    volume,
+  }));
 }
 
 /**

@@ -206,17 +206,14 @@ export async function restoreTpm(
   ctx.info(`TPM state of VM ${vmId} restored from ${volume} to ${host}:${d}/tpm`);
 }
 
-/** The state volumes of VM `vmId` under `profile` that exist in `backend`. */
-export async function existingStateVolumes(
+/** The state volumes of VM `vmId` under `profile` (whether they exist or not), in `kinds` order. */
+export function stateVolumeNames(
   profile: Profile,
-  backend: Backend,
   vmId: number,
   kinds: readonly ("nvram" | "tpm" | "memory")[] = ["nvram", "tpm"],
-): Promise<{ kind: "nvram" | "tpm" | "memory"; volume: string }[]> {
-  const out: { kind: "nvram" | "tpm" | "memory"; volume: string }[] = [];
-  for (const kind of kinds) {
+): { kind: "nvram" | "tpm" | "memory"; volume: string }[] {
+  return kinds.flatMap((kind) => {
     const volume = profile.vmStateVolume(vmId, kind);
-    if (volume !== null && await backend.getVolume(volume)) out.push({ kind, volume });
-  }
-  return out;
+    return volume === null ? [] : [{ kind, volume }];
+  });
 }

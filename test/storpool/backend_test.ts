@@ -5,6 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
+import { StorpoolClient } from "../../lib/backend/storpool/client.ts";
 import type { SimStateDump } from "../../tools/sim/storpool/model.ts";
 import { CAPACITY_GIB, PLACEMENT, type SpEnv, startEnv, TEMPLATE } from "./helpers.ts";
 import { listUsage } from "../../lib/backend/usage.ts";
@@ -247,6 +248,30 @@ describe("storpool backend: delete", () => {
     assert.ok((await state(env)).snapshots["one-img-13-snap1"]);
     await b.deleteVolume("one-img-13");
     assert.equal((await state(env)).snapshots["one-img-13-snap1"], undefined);
+  });
+
+  it("volumes already gone, deleted side by side: one snapshot listing (issue 15)", async () => {
+    const b = env.backend;
+    const gone = ["one-sys-9-NVRAM", "one-sys-9-SWTPM", "one-sys-9-MEM", "one-sys-9-rawcheckpoint"];
+    // a delete that stopped before its snapshots: the volume is gone, its snapshot is left
+    await b.createVolume("one-sys-9-5-iso", 8, { placement: PLACEMENT });
+    await b.createSnapshot("one-sys-9-5-iso", "one-sys-9-5-iso-snap0");
+    const c = new StorpoolClient(
+      { host: "127.0.0.1", port: env.sim.port, token: env.sim.token },
+      {},
+    );
+    await c.volumeDelete("one-sys-9-5-iso");
+    c.close();
+    // (the listing is held by the API until every detach was answered: a sure share)
+    await env.control("fault", { method: "SnapshotsList", delayMs: 500, times: 1 });
+    await env.control("stats/reset", {});
+    const fresh = env.backendWith({});
+    await Promise.all(
+      [...gone, "one-sys-9-5-iso"].map((v) => fresh.deleteVolume(v, { immediate: true })),
+    );
+    const st = (await env.control("stats")) as { byMethod: Record<string, number> };
+    assert.deepEqual(st.byMethod, { VolumesReassignWait: 5, SnapshotsList: 1, SnapshotDelete: 1 });
+    assert.equal((await state(env)).snapshots["one-sys-9-5-iso-snap0"], undefined);
   });
 });
 

@@ -4,7 +4,11 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { StorpoolApiError, StorpoolClient } from "../../lib/backend/storpool/client.ts";
+import {
+  type ReassignDesc,
+  StorpoolApiError,
+  StorpoolClient,
+} from "../../lib/backend/storpool/client.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import type { SimStats } from "../../tools/sim/storpool/server.ts";
 import { PLACEMENT, type SpEnv, startEnv } from "./helpers.ts";
@@ -226,5 +230,125 @@ describe("storpool client", () => {
     await b.detach("c-2", "alpha");
     assert.equal(b.stats.requests, 4);
     assert.equal((await stats()).requests, 4);
+  });
+});
+
+/**
+ * Listings asked side by side share one request, and a caller always sees its own changes:
+ * against a scripted API whose replies the test releases, so that the order of events is
+ * exact (issue 15).
+ */
+describe("storpool client: shared listings", () => {
+  /** A gate the test opens. */
+  const gate = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  let client: StorpoolClient;
+  const attached: { volume: string; snapshot: boolean; client: number; rights: string }[] = [];
+  const seen: string[] = [];
+  /** Held replies by method; a request arriving resolves `arrived`. */
+  let hold: Record<string, { p: Promise<void> } | undefined> = {};
+  const arrived: Record<string, () => void> = {};
+  const reply = (data: unknown) => Response.json({ generation: 1, data });
+  before(() => {
+    server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
+      const method = new URL(req.url).pathname.split("/")[3];
+      seen.push(method);
+      const body = req.method === "POST" ? await req.json() : undefined;
+      const snap = structuredClone(attached); // the state the request is served from
+      arrived[method]?.();
+      await hold[method]?.p;
+      if (method === "VolumesReassignWait") {
+        const it = body.reassign[0];
+        if (it.volume === "missing") {
+          return Response.json({
+            error: { name: "objectDoesNotExist", descr: "Volume missing does not exist" },
+          }, { status: 404 });
+        }
+        attached.push({ volume: it.volume, snapshot: false, client: it.rw[0], rights: "rw" });
+        return reply({ ok: true });
+      }
+      if (method === "AttachmentsList") return reply(snap);
+      if (method === "SnapshotsList") return reply([]);
+      return Response.json({ error: { name: "invalidParam", descr: method } }, { status: 400 });
+    });
+    client = new StorpoolClient(
+      { host: "127.0.0.1", port: server.addr.port, token: "t0ken" },
+      { retryDelayMs: 5, timeoutMs: 5000 },
+    );
+  });
+  after(async () => {
+    client.close();
+    await server.shutdown();
+  });
+  const arrival = (method: string) => new Promise<void>((r) => (arrived[method] = r));
+  const count = (method: string) => seen.filter((m) => m === method).length;
+
+  it("listings asked while one is on its way share it; each caller gets its own copy", async () => {
+    seen.length = 0;
+    const [a, b, c] = await Promise.all([
+      client.snapshotsList(),
+      client.snapshotsList(),
+      client.snapshotsList(),
+    ]);
+    assert.equal(count("SnapshotsList"), 1);
+    assert.notEqual(a, b);
+    assert.deepEqual([a, b, c], [[], [], []]);
+  });
+
+  it("a change under way when a listing was sent and ended since: the next caller gets a new one", async () => {
+    seen.length = 0;
+    attached.length = 0;
+    const w = gate(), l = gate();
+    hold = { VolumesReassignWait: w, AttachmentsList: l };
+    // the change is on its way (held by the API)
+    const change = client.volumesReassignWait([{ volume: "v1", rw: [2] }]);
+    // a listing is sent (and served from the state before the change), its reply held
+    const got = arrival("AttachmentsList");
+    const early = client.attachmentsList();
+    await got;
+    // the change ends, then its caller lists: it must see its change
+    w.open();
+    await change;
+    const mine = client.attachmentsList();
+    l.open();
+    assert.deepEqual((await early).map((a) => a.volume), []);
+    assert.deepEqual((await mine).map((a) => a.volume), ["v1"], "read after own write");
+    assert.equal(count("AttachmentsList"), 2);
+    hold = {};
+  });
+
+  it("a change under way that the API refused (its one object is missing) changed nothing: shared", async () => {
+    /** A refused change on its way when the first listing is sent; the second asked after. */
+    const refusedThenList = async (items: ReassignDesc[]) => {
+      seen.length = 0;
+      const w = gate(), l = gate();
+      hold = { VolumesReassignWait: w, SnapshotsList: l };
+      const wArrived = arrival("VolumesReassignWait");
+      const change = client.volumesReassignWait(items);
+      await wArrived;
+      const got = arrival("SnapshotsList");
+      const first = client.snapshotsList();
+      await got;
+      w.open();
+      await assert.rejects(change, (e) => e instanceof OneblkError && e.kind === "not_found");
+      const second = client.snapshotsList();
+      l.open();
+      await Promise.all([first, second]);
+      hold = {};
+      return count("SnapshotsList");
+    };
+    assert.equal(await refusedThenList([{ volume: "missing", detach: "all" }]), 1);
+    // a refusal of several entries at once is not known to have changed nothing
+    assert.equal(
+      await refusedThenList([
+        { volume: "missing", detach: "all" },
+        { volume: "missing", detach: "all" },
+      ]),
+      2,
+    );
   });
 });

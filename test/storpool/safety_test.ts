@@ -138,6 +138,63 @@ describe("StorPool: unknown outcomes, the reuse rule, leftovers", () => {
     await b.detach("one-img-9", "bravo");
   });
 
+  it("attach, the volume's tags unknown: read beside the attach, no change without a mark (issue 15)", async () => {
+    const b = env.backend;
+    const sim = async () =>
+      (await env.control("stats")) as { requests: number; byMethod: Record<string, number> };
+    const methods = async (run: () => Promise<unknown>) => {
+      await env.control("stats/reset", {});
+      await run();
+      return (await sim()).byMethod;
+    };
+    for (const v of ["one-img-80", "one-img-81", "one-img-82"]) {
+      await b.createVolume(v, 8, { placement: PLACEMENT, props: { type: "image" } });
+    }
+    // no mark: the attach and a read of the tags, no VolumeUpdate
+    const fresh = () => env.backendWith({});
+    assert.deepEqual(await methods(() => fresh().attach("one-img-80", "bravo")), {
+      Volume: 1,
+      VolumesReassignWait: 1,
+    });
+    // a mark of that attachment (an earlier call could not release it): dropped
+    await b.markLeftover({ kind: "attachment", name: "one-img-80", host: "bravo" }, "tm ln 1");
+    assert.deepEqual(await methods(() => fresh().attach("one-img-80", "bravo")), {
+      Volume: 1,
+      VolumesReassignWait: 1,
+      VolumeUpdate: 1,
+    });
+    // a stale mark (its attachment went without the mark): dropped too, the attach wants it
+    await b.attach("one-img-81", "alpha");
+    await b.markLeftover({ kind: "attachment", name: "one-img-81", host: "alpha" }, "tm ln 2");
+    await b.detach("one-img-81", "alpha");
+    await fresh().attach("one-img-81", "alpha", { readOnly: true });
+    // a mark for another client stays
+    await b.attach("one-img-82", "alpha");
+    await b.markLeftover({ kind: "attachment", name: "one-img-82", host: "alpha" }, "tm ln 3");
+    assert.deepEqual(await methods(() => fresh().attach("one-img-82", "bravo")), {
+      Volume: 1,
+      VolumesReassignWait: 1,
+    });
+    const marks = (await b.findLeftovers()).filter((l) => /^one-img-8[0-2]$/.test(l.name))
+      .map((l) => [l.name, l.host]);
+    assert.deepEqual(marks, [["one-img-82", "alpha"]]);
+    // the tags read by the attach serve the next attach of the same action: no read
+    const later = fresh();
+    await later.attach("one-img-80", "alpha");
+    assert.deepEqual(await methods(() => later.attach("one-img-80", "alpha")), {
+      VolumesReassignWait: 1,
+    });
+    // a missing volume: the attach fails as before (the read's failure is not what is reported)
+    await assert.rejects(fresh().attach("one-img-89", "bravo"), (e) => kindOf(e) === "not_found");
+    await b.clearMark({ kind: "attachment", name: "one-img-82", host: "alpha" });
+    for (
+      const [v, h] of [["one-img-80", "bravo"], ["one-img-80", "alpha"], ["one-img-81", "alpha"], [
+        "one-img-82",
+        "alpha",
+      ], ["one-img-82", "bravo"]]
+    ) await b.detach(v, h);
+  });
+
   it("gc: deletes a temporary snapshot; a marked attachment and an image orphan need oned", async () => {
     const b = env.backend;
     await b.createVolume("one-img-6", 8, { placement: PLACEMENT });

@@ -36,7 +36,8 @@
  *    `oneblk-att-<client id>` (a temporary attachment to that client); findLeftovers reads them
  *    and the temporary snapshots (`oneblk-…`) with `VolumesList` + `SnapshotsList`. They are
  *    not shown in VolumeInfo.props. An attach drops the client's `oneblk-att-` tag with one
- *    `VolumeUpdate`, none when the volume's tags as this backend read or made them lack it;
+ *    `VolumeUpdate` after it, none when the volume's tags as this backend read or made them
+ *    in this action lack it (unknown, they are read with `Volume/<name>` beside the attach);
  *  - an unknown outcome (reply lost, timeout: kind unavailable/timeout) of a create, clone or
  *    snapshot is followed by a read: StorPool makes them atomically, so what exists is whole.
  * devicePath = `/dev/storpool/<name>`.
@@ -665,15 +666,25 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   async attach(volume: string, host: string, opts: AttachOptions = {}): Promise<void> {
     const id = await this.#idOf(host);
     const item: ReassignDesc = opts.readOnly ? { volume, ro: [id] } : { volume, rw: [id] };
-    await this.#client.volumesReassignWait([item], this.#attachTimeout);
     // An earlier call may have left this attachment marked as its leftover: this attach wants
-    // it, so the mark goes (types.ts, attach); no request when the volume's tags, as this
-    // backend read or made them, have none for this client.
+    // it, so the mark goes (types.ts, attach), after the attach (a failed attach keeps the
+    // mark of an attachment that was there). The volume's tags, as this backend read or made
+    // them in this action, tell whether there is one; unknown, they are read beside the attach
+    // (no round trip of its own), and the mark is dropped unless that read shows none.
     const tag = `${ATT_TAG}${id}`;
-    const known = this.#tags.get(volume);
+    let known = this.#tags.get(volume);
+    const read = known
+      ? undefined
+      : this.#client.volume(volume).then((l) => this.#learn(l)[0]?.tags ?? {}, () => undefined);
+    try {
+      await this.#client.volumesReassignWait([item], this.#attachTimeout);
+    } finally {
+      if (read) known = await read;
+    }
     if (known && known[tag] === undefined) return;
     await this.#client.volumeUpdate(volume, { tags: { [tag]: "" } });
-    if (known) delete known[tag];
+    const now = this.#tags.get(volume);
+    if (now) delete now[tag];
   }
 
   async detach(volume: string, host: string): Promise<void> {

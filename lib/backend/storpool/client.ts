@@ -340,9 +340,10 @@ export class StorpoolClient {
     method: string,
     name?: string,
     body?: unknown,
-    opts: { timeoutMs?: number } = {},
+    opts: { timeoutMs?: number; oneObject?: boolean } = {},
   ): Promise<T> {
-    if (httpMethod !== "GET") this.#writes++;
+    const write = httpMethod !== "GET";
+    if (write) this.#writes++;
     const url = this.#base + method + (name === undefined ? "" : `/${pathName(name)}`);
     const down = this.#outage.check();
     if (down?.leftMs === 0) {
@@ -357,6 +358,7 @@ export class StorpoolClient {
     const kind: RequestKind = httpMethod === "GET" ? "read" : "write";
     const retries = down ? 0 : this.#retries;
     let attempt = 0;
+    let effect = write;
     try {
       while (true) {
         let retryable: StorpoolApiError;
@@ -384,9 +386,15 @@ export class StorpoolClient {
       if (e instanceof StorpoolApiError && e.status === 0 && isKind(e, "unavailable", "timeout")) {
         this.#outage.record(e.message.replace(/^StorPool \w+: /, ""));
       }
+      // The API refused a change of one object that does not exist: nothing changed.
+      if (
+        opts.oneObject !== false && e instanceof StorpoolApiError && e.status > 0 &&
+        e.apiName === "objectDoesNotExist"
+      ) effect = false;
       throw e;
     } finally {
       deadline.clear();
+      if (effect) this.#changes++;
     }
   }
 
@@ -527,9 +535,9 @@ export class StorpoolClient {
 
   // ---- snapshots ----
 
-  /** `GET SnapshotsList`. */
+  /** `GET SnapshotsList` (shared: see #sharedList). */
   snapshotsList(): Promise<SnapshotSummary[]> {
-    return this.#get("SnapshotsList");
+    return this.#sharedList<SnapshotSummary>("SnapshotsList");
   }
   /** `GET Snapshot/<name>`: a one-element list. */
   snapshot(name: string): Promise<SnapshotSummary[]> {
@@ -580,31 +588,47 @@ export class StorpoolClient {
 
   // ---- attachments ----
 
-  /** Writes started so far (an attachment listing is shared only between two of them). */
+  /** `GET AttachmentsList` (shared: see #sharedList). */
+  attachmentsList(): Promise<AttachmentDesc[]> {
+    return this.#sharedList<AttachmentDesc>("AttachmentsList");
+  }
+
+  /** Changes started so far. */
   #writes = 0;
-  #attachments?: { list: Promise<AttachmentDesc[]>; writes: number };
+  /** Changes ended so far that may have changed something (all but refusals of a missing object). */
+  #changes = 0;
+  readonly #lists = new Map<
+    string,
+    { list: Promise<unknown[]>; writes: number; changes: number }
+  >();
 
   /**
-   * `GET AttachmentsList`. Calls made while one is on its way, with no write started since it
-   * was sent, share it (the disks of one VM ask side by side); after a write a new one is sent,
-   * so a caller always sees its own changes.
+   * A listing (`GET <method>`) that callers asking while one is on its way share (the disks of
+   * one VM ask side by side), as long as no change started since it was sent and no change
+   * under way then has ended since with a possible effect: a caller always sees its own
+   * changes, since every change it made had ended (and counted) before it asked. A change the
+   * API refused because its one object does not exist changed nothing and does not count.
+   * Once the reply is in, the next caller sends a new one. Each caller gets its own copy of
+   * the entries.
    */
-  attachmentsList(): Promise<AttachmentDesc[]> {
-    let shared = this.#attachments;
-    if (!shared || shared.writes !== this.#writes) {
-      const list = this.#get<AttachmentDesc[]>("AttachmentsList");
-      const mine = { list, writes: this.#writes };
-      this.#attachments = shared = mine;
+  #sharedList<T>(method: string): Promise<T[]> {
+    let shared = this.#lists.get(method);
+    if (!shared || shared.writes !== this.#writes || shared.changes !== this.#changes) {
+      const list = this.#get<unknown[]>(method);
+      const mine = { list, writes: this.#writes, changes: this.#changes };
+      this.#lists.set(method, shared = mine);
       const clear = () => {
-        if (this.#attachments === mine) this.#attachments = undefined;
+        if (this.#lists.get(method) === mine) this.#lists.delete(method);
       };
       list.then(clear, clear);
     }
-    return shared.list.then((l) => l.map((a) => ({ ...a })));
+    return shared.list.then((l) => l.map((x) => ({ ...(x as object) }) as T));
   }
   /** `POST VolumesReassign` (no wait for the clients). */
   volumesReassign(items: ReassignDesc[]): Promise<ApiOk> {
-    return this.#post("VolumesReassign", undefined, items);
+    return this.call("POST", "VolumesReassign", undefined, items, {
+      oneObject: items.length === 1,
+    });
   }
   /**
    * `POST VolumesReassignWait {reassign, attachTimeout}`: waits for the clients. The call
@@ -616,7 +640,11 @@ export class StorpoolClient {
     const timeoutMs = attachTimeoutS !== undefined
       ? Math.max(this.#timeoutMs, attachTimeoutS * 1000 + 10_000)
       : undefined;
-    return this.call("POST", "VolumesReassignWait", undefined, body, { timeoutMs });
+    // (a refusal of several entries is not known to leave all of them as they were)
+    return this.call("POST", "VolumesReassignWait", undefined, body, {
+      timeoutMs,
+      oneObject: items.length === 1,
+    });
   }
 
   /** Release keep-alive connections. The client can still be used afterwards. */

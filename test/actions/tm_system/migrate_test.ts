@@ -318,7 +318,7 @@ describe("tm pre/post/failmigrate", () => {
 
   it("SIGTERM (oned's timeout) during a host command stops the command, one line, exit 143", async () => {
     const env = envs.linstor;
-    const vmId = 70;
+    const vmId = 79;
     const sys = env.systemDs;
     const dir = vmDir(sys, vmId);
     await Deno.mkdir(c.hostPath("bravo", dir), { recursive: true });
@@ -372,6 +372,65 @@ describe("tm pre/post/failmigrate", () => {
       }
     }
     assert.equal(alive, false, "the host command was stopped with the action");
+  });
+
+  it("storpool: premigrate and postmigrate REST calls; marks and attachments as before (issue 15)", async () => {
+    const env = envs.storpool;
+    const sys = env.systemDs;
+    const vmId = 70;
+    const dir = vmDir(sys, vmId);
+    const vols = [0, 1].map((d) => env.profile.volatileVolume(vmId, d, "raw"));
+    for (const [d, v] of vols.entries()) {
+      await env.backend.createVolume(v, 8, {
+        placement: placementOn(env, sys),
+        props: env.profile.diskProps(vmId, d, sys),
+      });
+      await env.backend.attach(v, "bravo");
+      await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
+    }
+    // the VM's NVRAM on the store (no TPM state volume)
+    const nvram = env.profile.vmStateVolume(vmId, "nvram")!;
+    await env.backend.createVolume(nvram, 1, { placement: placementOn(env, sys) });
+    await env.backend.attach(nvram, "bravo");
+    // an attachment of disk 1 on charlie an earlier call could not release, marked (stale now)
+    await env.backend.attach(vols[1], "charlie");
+    await env.backend.markLeftover({ kind: "attachment", name: vols[1], host: "charlie" }, "x");
+    await env.backend.detach(vols[1], "charlie");
+    const stdin = btoa(putVm(c, {
+      id: vmId,
+      disks: [volatileDisk(env, 0), volatileDisk(env, 1)],
+      history: [{ hostname: "bravo", dsId: sys, tmMad: "storpool" }],
+    }));
+    const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`];
+    const calls = async (action: string) => {
+      c.storpool.resetStats();
+      assertOk(await c.run("tm", "storpool", action, args, { stdin }));
+      return c.storpool.stats().byMethod;
+    };
+    // pre: one attachment listing and the state volumes' lookups side by side, then per volume
+    // the attach with (when its tags are unknown) a read of them beside it; the tag update only
+    // where a mark is
+    assert.deepEqual(await calls("premigrate"), {
+      AttachmentsList: 1,
+      Volume: 2 + 2, // NVRAM, SWTPM; the disks' tags
+      VolumesReassignWait: 3,
+      VolumeUpdate: 1,
+    });
+    const att = (v: string) =>
+      c.storpool.state().attachments.filter((a) => a.volume === v && !a.snapshot)
+        .map((a) => a.client).sort();
+    for (const v of [...vols, nvram]) {
+      assert.deepEqual(att(v), [CLIENT_IDS.bravo, CLIENT_IDS.charlie]);
+    }
+    assert.deepEqual(
+      (await env.backend.findLeftovers()).filter((l) => vols.includes(l.name)),
+      [],
+      "the stale mark went: the attachment is wanted now",
+    );
+    // post: no lookups, one detach per volume the VM may have (a missing one is fine)
+    assert.deepEqual(await calls("postmigrate"), { VolumesReassignWait: 4 });
+    for (const v of [...vols, nvram]) assert.deepEqual(att(v), [CLIENT_IDS.charlie]);
+    for (const v of [...vols, nvram]) await env.backend.deleteVolume(v, { immediate: true });
   });
 
   it("bad input: one line on stderr, exit 1", async () => {
