@@ -14,6 +14,11 @@
  * no candidates (not an array of objects, other spacing), or one where candidates keep failing,
  * is parsed whole at the end. Any valid JSON text thus gives the same elements as
  * `JSON.parse`; only the memory differs.
+ *
+ * With `member`, the array is that member of a top-level object (StorPool's
+ * `{"generation":N,"data":[…]}`): the member is taken for the array when the text before it
+ * parses as the start of that object (`<text>"data":0}`), and the object's other members are
+ * given at the end.
  */
 
 /** Failed candidates in a row after which the rest of the reply is parsed whole at the end. */
@@ -21,8 +26,11 @@ const MAX_MISSES = 32;
 
 /** What JsonItems gives at the end. */
 export type JsonItemsEnd =
-  /** The text was an array: every element was passed to `onItem`. */
-  | { array: true }
+  /**
+   * The text was an array (with `member`: an object with that member an array): every element
+   * was passed to `onItem`; `rest` is the object without the member.
+   */
+  | { array: true; rest?: Record<string, unknown> }
   /** The text was another JSON value (no element was passed): the value. */
   | { array: false; value: unknown };
 
@@ -42,10 +50,18 @@ export class JsonItems {
   /** Where the next candidate search starts in #buf. */
   #from = 0;
   #misses = 0;
+  readonly #member: string | undefined;
+  /** With `member`: the object's text before the member (`{"generation":5,`). */
+  #head: string | undefined;
 
-  constructor(onItem: (item: unknown) => void, parse: (text: string) => unknown = JSON.parse) {
+  constructor(
+    onItem: (item: unknown) => void,
+    parse: (text: string) => unknown = JSON.parse,
+    member?: string,
+  ) {
     this.#onItem = onItem;
     this.#parse = parse;
+    this.#member = member;
   }
 
   /** Characters of text held now (not given out yet). */
@@ -59,12 +75,30 @@ export class JsonItems {
     if (this.#mode === "?") {
       const t = this.#buf.trimStart();
       if (t === "") return;
-      if (t[0] !== "[") {
+      if (this.#member !== undefined && t[0] === "{") {
+        const key = `${JSON.stringify(this.#member)}:[`;
+        const at = t.indexOf(key);
+        if (at < 0) {
+          if (t.length > 4096) this.#mode = "*";
+          return;
+        }
+        const head = t.slice(0, at);
+        try {
+          this.#parse(`${head}${JSON.stringify(this.#member)}:0}`);
+        } catch {
+          this.#mode = "*";
+          return;
+        }
+        this.#head = head;
+        this.#mode = "[";
+        this.#buf = t.slice(at + key.length).trimStart();
+      } else if (t[0] !== "[" || this.#member !== undefined) {
         this.#mode = "*";
         return;
+      } else {
+        this.#mode = "[";
+        this.#buf = t.slice(1).trimStart();
       }
-      this.#mode = "[";
-      this.#buf = t.slice(1).trimStart();
     }
     if (this.#mode === "[") this.#cut();
   }
@@ -73,15 +107,42 @@ export class JsonItems {
   end(): JsonItemsEnd {
     const rest = this.#buf;
     this.#buf = "";
+    const m = this.#member;
     if (this.#mode !== "[") {
       const value = this.#parse(rest);
-      if (!Array.isArray(value)) return { array: false, value };
-      // an array after all (a first element nothing could be cut from, or a leading blank)
-      for (const item of value) this.#onItem(item);
+      if (m === undefined) {
+        if (!Array.isArray(value)) return { array: false, value };
+        // an array after all (a first element nothing could be cut from, or a leading blank)
+        for (const item of value) this.#onItem(item);
+        return { array: true };
+      }
+      return this.#fromObject(value);
+    }
+    if (m === undefined) {
+      for (const item of this.#parse(`[${rest}`) as unknown[]) this.#onItem(item);
       return { array: true };
     }
-    for (const item of this.#parse(`[${rest}`) as unknown[]) this.#onItem(item);
-    return { array: true };
+    return this.#fromObject(this.#parse(`${this.#head}${JSON.stringify(m)}:[${rest}`));
+  }
+
+  /** The rest of the text is parsed whole at the end: the text before the elements put back. */
+  #whole(): void {
+    this.#mode = "*";
+    this.#buf = this.#member === undefined
+      ? `[${this.#buf}`
+      : `${this.#head}${JSON.stringify(this.#member)}:[${this.#buf}`;
+  }
+
+  /** The end of a `member` text: its array's last elements, the object's other members. */
+  #fromObject(value: unknown): JsonItemsEnd {
+    const m = this.#member!;
+    if (
+      !value || typeof value !== "object" || Array.isArray(value) ||
+      !Array.isArray((value as Record<string, unknown>)[m])
+    ) return { array: false, value };
+    const { [m]: items, ...rest } = value as Record<string, unknown>;
+    for (const item of items as unknown[]) this.#onItem(item);
+    return { array: true, rest };
   }
 
   #cut(): void {
@@ -92,8 +153,7 @@ export class JsonItems {
         if (!m) {
           // not there yet, or not an array of objects as expected: parse whole at the end
           if (this.#buf.length >= 256 || /^(?:[^{]|\{\s|\{"[^"]*\\)/.test(this.#buf)) {
-            this.#mode = "*";
-            this.#buf = `[${this.#buf}`;
+            this.#whole();
           }
           return;
         }
@@ -116,8 +176,7 @@ export class JsonItems {
         // a nested object's end: look further, up to a point
         this.#from = at + 1;
         if (++this.#misses >= MAX_MISSES) {
-          this.#mode = "*";
-          this.#buf = `[${this.#buf}`;
+          this.#whole();
           return;
         }
         continue;

@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { JsonItems, type JsonItemsEnd, readJsonItems } from "../lib/json_items.ts";
 
 /** Feed `text` in pieces of `size` characters; the elements, the end, the most text held. */
-function feed(text: string, size: number, parse?: (t: string) => unknown) {
+function feed(text: string, size: number, parse?: (t: string) => unknown, member?: string) {
   const got: unknown[] = [];
   let held = 0;
-  const items = new JsonItems((x) => got.push(x), parse);
+  const items = new JsonItems((x) => got.push(x), parse, member);
   for (let i = 0; i < text.length; i += size) {
     items.push(text.slice(i, i + size));
     held = Math.max(held, items.buffered);
@@ -74,6 +74,41 @@ describe("JSON array elements one at a time", () => {
     assert.equal(r.got.length, 5000);
     assert.ok(text.length > 1_000_000, `${text.length}`);
     assert.ok(r.held <= 16384 + 2 * one, `held ${r.held} of ${text.length}`);
+  });
+
+  it("an array member of an object (StorPool's envelope): its elements, the other members", () => {
+    const arr = objects(500);
+    const env = { generation: 12, data: arr, after: { data: [1] } };
+    for (const size of [1, 9, 4096]) {
+      const r = feed(JSON.stringify(env), size, undefined, "data");
+      assert.deepEqual(r.got, arr, `pieces of ${size}`);
+      assert.deepEqual(r.end, { array: true, rest: { generation: 12, after: { data: [1] } } });
+      if (size === 4096) assert.ok(r.held < 4096 + 4000, `held ${r.held}`);
+    }
+    // an error envelope, a member that is no array, one nested only, pretty-printed: as is
+    const err = { error: { name: "objectDoesNotExist", descr: "x", transient: false } };
+    assert.deepEqual(feed(JSON.stringify(err), 5, undefined, "data").end, {
+      array: false,
+      value: err,
+    });
+    const odd = { generation: 1, data: { ok: true } };
+    assert.deepEqual(feed(JSON.stringify(odd), 3, undefined, "data").end, {
+      array: false,
+      value: odd,
+    });
+    const nested = { x: { "data": [1, 2] }, y: 1 };
+    assert.deepEqual(feed(JSON.stringify(nested), 4, undefined, "data").end, {
+      array: false,
+      value: nested,
+    });
+    const pretty = feed(JSON.stringify(env, null, 1), 100, undefined, "data");
+    assert.deepEqual([pretty.got, pretty.end], [arr, {
+      array: true,
+      rest: { generation: 12, after: { data: [1] } },
+    }]);
+    assert.throws(() =>
+      feed('{"generation":1,"data":[{"name":1},{"name":2}', 7, undefined, "data")
+    );
   });
 
   it("parses with the given function (a lossless parser sees every element)", () => {
