@@ -46,8 +46,16 @@ function usageByVm(
 ): VmDiskUsage[] {
   const keys = ownerKeys(profile, dsId);
   if (!keys) return [];
-  const skip = new Set(pending.map((p) => ownerOf(keys, p.props)?.vmId));
-  const byVm = new Map<number, VmDiskUsage>();
+  const skip = new Set<number>();
+  for (const p of pending) {
+    const owner = ownerOf(keys, p.props);
+    if (owner) skip.add(owner.vmId);
+  }
+  // one pass, records sorted in place: a monitor groups thousands of volumes
+  const byVm = new Map<
+    number,
+    VmDiskUsage & { snapshots: NonNullable<VmDiskUsage["snapshots"]> }
+  >();
   for (const u of usage) {
     const owner = ownerOf(keys, u.props);
     if (!owner || skip.has(owner.vmId)) continue;
@@ -57,16 +65,17 @@ function usageByVm(
     const same = rec.disks.find((d) => d.id === diskId);
     if (same) same.sizeMb = Math.max(same.sizeMb, u.allocatedMiB);
     else rec.disks.push({ id: diskId, sizeMb: u.allocatedMiB });
-    for (const [snap, mib] of Object.entries(u.snapshots)) {
+    for (const snap in u.snapshots) {
       const id = profile.snapshotId(u.name, snap);
-      if (id !== null) rec.snapshots!.push({ id, diskId, sizeMb: mib });
+      if (id !== null) rec.snapshots.push({ id, diskId, sizeMb: u.snapshots[snap] });
     }
   }
-  return [...byVm.values()].sort((a, b) => a.vmId - b.vmId).map((r) => ({
-    ...r,
-    disks: r.disks.sort((a, b) => a.id - b.id),
-    snapshots: r.snapshots!.sort((a, b) => a.diskId - b.diskId || a.id - b.id),
-  }));
+  const out = [...byVm.values()].sort((a, b) => a.vmId - b.vmId);
+  for (const r of out) {
+    if (r.disks.length > 1) r.disks.sort((a, b) => a.id - b.id);
+    if (r.snapshots.length > 1) r.snapshots.sort((a, b) => a.diskId - b.diskId || a.id - b.id);
+  }
+  return out;
 }
 
 /**

@@ -276,11 +276,17 @@ export interface VmDiskUsage {
 
 /** `DISK_SIZE=[ID=0,SIZE=906] SNAPSHOT_SIZE=[ID=0,DISK_ID=1,SIZE=10]` for one VM. */
 export function vmMonitorText(u: VmDiskUsage): string {
-  const d = u.disks.map((x) => `DISK_SIZE=[ID=${x.id},SIZE=${mb(x.sizeMb, "SIZE")}]`);
-  const s = (u.snapshots ?? []).map((x) =>
-    `SNAPSHOT_SIZE=[ID=${x.id},DISK_ID=${x.diskId},SIZE=${mb(x.sizeMb, "SIZE")}]`
-  );
-  return [...d, ...s].join(" ");
+  // one string, no arrays: a monitor renders this for thousands of VMs
+  let t = "";
+  for (const x of u.disks) {
+    t += `${t ? " " : ""}DISK_SIZE=[ID=${x.id},SIZE=${mb(x.sizeMb, "SIZE")}]`;
+  }
+  for (const x of u.snapshots ?? []) {
+    t += `${t ? " " : ""}SNAPSHOT_SIZE=[ID=${x.id},DISK_ID=${x.diskId},SIZE=${
+      mb(x.sizeMb, "SIZE")
+    }]`;
+  }
+  return t;
 }
 
 /** `VM=[ID=<vmid>, MONITOR="<b64(vmMonitorText)>"]` (≥5.12, monitord / monitor_ds). */
@@ -315,11 +321,18 @@ async function monitorMessage(
   let data: Uint8Array = new TextEncoder().encode(lines.join("\n") + "\n");
   if (encrypt) data = encrypt(data);
   const z = await zlibDeflate(data);
+  return `MONITOR_VM SUCCESS ${oid} 0 ${base64(z)}\n`;
+}
+
+/** Standard base64 of bytes (the runtime's own encoder where it has one). */
+function base64(z: Uint8Array): string {
+  const native = (z as Uint8Array & { toBase64?: () => string }).toBase64;
+  if (typeof native === "function") return native.call(z);
   let bin = "";
   for (let i = 0; i < z.length; i += 0x8000) {
     bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
   }
-  return `MONITOR_VM SUCCESS ${oid} 0 ${btoa(bin)}\n`;
+  return btoa(bin);
 }
 
 /**

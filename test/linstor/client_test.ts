@@ -457,3 +457,71 @@ describe(...needing(["openssl"], "LINSTOR client over TLS with a client certific
     }
   });
 });
+
+describe("LINSTOR client: listings read element by element (getItems)", () => {
+  const rds = Array.from({ length: 400 }, (_, i) => ({
+    name: `rd-${i}`,
+    props: { "Aux/one/VM_ID": String(i) },
+    volume_definitions: [{ volume_number: 0, size_kib: 1024 * i }],
+  }));
+  const text = JSON.stringify(rds);
+
+  /** A controller whose first `cuts` replies stop halfway through the body. */
+  function controller(cuts: number) {
+    let calls = 0;
+    const srv = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+      const cut = calls++ < cuts;
+      const bytes = new TextEncoder().encode(text);
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(bytes.slice(0, bytes.length >> 1));
+          if (cut) c.error(new Error("connection lost"));
+          else {
+            c.enqueue(bytes.slice(bytes.length >> 1));
+            c.close();
+          }
+        },
+      });
+      return new Response(body, { headers: { "content-type": "application/json" } });
+    });
+    return { srv, calls: () => calls };
+  }
+
+  it("keeps what pick returns; a reply cut off is read again, each element kept once", async () => {
+    const ctl = controller(1);
+    const c = new LinstorClient({
+      controllers: `http://127.0.0.1:${ctl.srv.addr.port}`,
+      retryDelayMs: 1,
+    });
+    try {
+      const got = await c.getItems<typeof rds[number], string>(
+        "/v1/resource-definitions",
+        undefined,
+        (rd) => rd.volume_definitions[0].size_kib % 2048 ? undefined : rd.name,
+      );
+      assert.equal(ctl.calls(), 2, "read again after the cut");
+      assert.deepEqual(got, rds.filter((_, i) => i % 2 === 0).map((rd) => rd.name));
+      assert.ok(c.stats.bytes >= text.length, `${c.stats.bytes} bytes read`);
+    } finally {
+      c.close();
+      await ctl.srv.shutdown();
+    }
+  });
+
+  it("a failure of pick is the caller's: thrown as is, not read again", async () => {
+    const ctl = controller(0);
+    const c = new LinstorClient({ controllers: `http://127.0.0.1:${ctl.srv.addr.port}` });
+    try {
+      await assert.rejects(
+        c.getItems("/v1/resource-definitions", undefined, () => {
+          throw new RangeError("mine");
+        }),
+        RangeError,
+      );
+      assert.equal(ctl.calls(), 1);
+    } finally {
+      c.close();
+      await ctl.srv.shutdown();
+    }
+  });
+});

@@ -142,6 +142,63 @@ describe("usage cache on the LINSTOR backend", () => {
     }
   });
 
+  it("reads the listings element by element: no reply is parsed whole, the figures are the same", async () => {
+    const v = name(3);
+    await cl.be.createSnapshot(v, "s1");
+    // what a whole parse of the same replies gives (the figures before element-wise reading)
+    const get = async (path: string, q: [string, string][]) =>
+      await (await fetch(`${cl.sim.url}${path}?${new URLSearchParams(q)}`)).json();
+    const rds = await get("/v1/resource-definitions", [
+      ["props", "Aux/one/DS_ID=500"],
+      ["with_volume_definitions", "true"],
+    ]);
+    const names = rds.map((rd: { name: string }) => rd.name);
+    const rscs = await get("/v1/view/resources", names.map((n: string) => ["resources", n]));
+    const snaps = await get("/v1/view/snapshots", names.map((n: string) => ["resources", n]));
+    const want = names.map((n: string) => ({
+      name: n,
+      allocatedMiB: Math.ceil(
+        Math.max(
+          0,
+          ...rscs.filter((r: { name: string; flags: string[] }) =>
+            r.name === n && !r.flags.some((f) => /DISKLESS|TIE_BREAKER/.test(f))
+          ).map((r: { volumes: { allocated_size_kib: number }[] }) =>
+            r.volumes[0].allocated_size_kib
+          ),
+        ) / 1024,
+      ),
+      snapshots: Object.fromEntries(
+        snaps.filter((s: { resource_name: string }) => s.resource_name === n).map((
+          s: { name: string; volume_definitions: { size_kib: number }[] },
+        ) => [s.name, Math.ceil(s.volume_definitions[0].size_kib / 1024)]),
+      ),
+    })).sort(byName);
+    assert.ok(want.find((w: VolumeUsage) => w.name === v)!.snapshots.s1 > 0);
+    // every text JSON.parse sees while the backend lists and reads
+    const parse = JSON.parse;
+    let largest = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      largest = Math.max(largest, text.length);
+      return parse(text, reviver);
+    };
+    const before = cl.be.stats.bytes;
+    let got: VolumeUsage[];
+    try {
+      got = (await listUsage(cl.be, MATCH)).sort(byName);
+    } finally {
+      JSON.parse = parse;
+    }
+    const read = cl.be.stats.bytes - before;
+    assert.deepEqual(
+      got.map(({ name, allocatedMiB, snapshots }) => ({ name, allocatedMiB, snapshots })),
+      want,
+    );
+    // the views of 95 volumes are hundreds of KB; one element is a few KB
+    assert.ok(read > 200_000, `read ${read} bytes`);
+    assert.ok(largest < 8_000, `largest text parsed at once: ${largest} of ${read} bytes read`);
+    await cl.be.deleteSnapshot(v, "s1");
+  });
+
   it("a corrupt or other-version cache is an empty one; an unwritable one is logged", async () => {
     const file = usageCachePath({ ONEBLK_STATE_DIR: stateDir }, "linstor", 500);
     const live = (await full()).map((u) => u.name);

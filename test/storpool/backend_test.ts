@@ -624,4 +624,62 @@ describe("storpool backend: listUsage", () => {
     assert.equal(u2.length, 10);
     assert.deepEqual(await listUsage(b, { nvm: "99" }), []);
   });
+
+  it("reads the space listings element by element: no reply parsed whole, same figures", async () => {
+    const b = env.backend;
+    for (let i = 0; i < 150; i++) {
+      await b.createVolume(`one-sys-2-${i}-raw`, 8, {
+        placement: PLACEMENT,
+        props: { virt: "one", nloc: "one", nvm: String(200 + i), diskid: "0" },
+      });
+    }
+    await b.createSnapshot("one-sys-2-7-raw", "one-sys-2-7-raw-snap3");
+    // the figures from whole replies, parsed at once
+    const get = async (m: string) =>
+      (await (await fetch(`http://127.0.0.1:${env.sim.port}/ctrl/1.0/${m}`, {
+        headers: { Authorization: `Storpool v1:${env.sim.token}` },
+      })).json()).data;
+    type Sp = {
+      name: string;
+      spaceUsed?: number;
+      storedSize?: number;
+      tags?: Record<string, string>;
+    };
+    const mib = (x: Sp) => Math.ceil((x.spaceUsed ?? x.storedSize ?? 0) / 2 ** 20);
+    const vols = await get("VolumesSpace");
+    const snaps = await get("SnapshotsSpace");
+    const want = vols.filter((v: Sp) => v.tags?.nvm !== undefined)
+      .map((v: Sp) => ({
+        name: v.name,
+        allocatedMiB: mib(v),
+        snapshots: Object.fromEntries(
+          snaps.filter((s: Sp) => s.name.startsWith(`${v.name}-`))
+            .map((s: Sp) => [s.name, mib(s)]),
+        ),
+      }));
+    assert.ok(want.length >= 160, `${want.length}`);
+    const parse = JSON.parse;
+    let largest = 0;
+    JSON.parse = (text: string, reviver?: Parameters<typeof parse>[1]) => {
+      largest = Math.max(largest, text.length);
+      return parse(text, reviver);
+    };
+    const before = b.stats.bytes;
+    let got;
+    try {
+      got = await listUsage(b, { virt: "one", nloc: "one" });
+    } finally {
+      JSON.parse = parse;
+    }
+    const read = b.stats.bytes - before;
+    assert.deepEqual(
+      got.map(({ name, allocatedMiB, snapshots }) => ({ name, allocatedMiB, snapshots })),
+      want,
+    );
+    assert.ok(
+      got.find((u) => u.name === "one-sys-2-7-raw")!.snapshots["one-sys-2-7-raw-snap3"] >= 0,
+    );
+    assert.ok(read > 50_000, `read ${read} bytes`);
+    assert.ok(largest < 4_000, `largest text parsed at once: ${largest} of ${read} bytes read`);
+  });
 });

@@ -357,6 +357,20 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     return rscs;
   }
 
+  /**
+   * GET /v1/view/resources with `query`, read element by element (LinstorClient.getItems):
+   * keeps what `pick` returns of each resource; learns each one's attachment mark like #view.
+   */
+  #viewItems<U>(
+    query: Record<string, string[]>,
+    pick: (r: RscJson) => U | undefined,
+  ): Promise<U[]> {
+    return this.#c.getItems<RscJson, U>("/v1/view/resources", query, (r) => {
+      this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
+      return pick(r);
+    });
+  }
+
   /** False when `host`'s resource of `volume` is known to carry no attachment mark. */
   #mayBeMarked(volume: string, host: string): boolean {
     return this.#marked.get(rscKey(rdOf(volume), host)) ??
@@ -1331,11 +1345,11 @@ class LinstorBackend implements Backend<LinstorPlacement> {
       if (!PROP_KEY_RE.test(k)) throw new OneblkError("input", `invalid metadata key "${k}"`);
       return `${AUX}${k}=${v}`;
     });
-    const rds = await this.#c.get<RdJson[]>("/v1/resource-definitions", {
+    // read element by element: of a 10,000-RD listing (7 MB) only these fields stay
+    return await this.#c.getItems<RdJson, UsageVolume>("/v1/resource-definitions", {
       props,
       with_volume_definitions: true,
-    });
-    return rds.map((rd) => {
+    }, (rd) => {
       // the volume of each RD: 0, or the only volume of an adopted resource
       const vds = rd.volume_definitions ?? [];
       const vnr = vdOf(vds, 0) ? 0 : vds.length === 1 ? vds[0].volume_number ?? 0 : 0;
@@ -1356,28 +1370,35 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
     // The views filtered on the controller by these names only, never the whole cluster's:
     // one request each for a small datastore, chunks (a few in flight) past what one query
-    // string holds. Each reply is folded into the two maps as it arrives and then dropped.
+    // string holds. Each reply is read element by element, keeping only the figures, which
+    // are folded into the two maps once the reply is complete (a reply cut off and read again
+    // counts once).
     const alloc = new Map<string, number>();
     const snapsOf = new Map<string, Record<string, number>>();
     const chunks = nameChunks(volumes.map((v) => rdOf(v.name)), "resources");
     await inBatches(chunks, CHUNKS_IN_FLIGHT, async (names) => {
       const [rscs, snaps] = await Promise.all([
-        this.#view({ resources: names }),
-        this.#c.get<SnapJson[]>("/v1/view/snapshots", { resources: names }),
+        this.#viewItems({ resources: names }, (r) => {
+          const k = key(r.name);
+          if (isDiskless(r) || !vnrOf.has(k)) return undefined;
+          return { k, a: vdOf(r.volumes, vnrOf.get(k)!)?.allocated_size_kib ?? 0 };
+        }),
+        this.#c.getItems<SnapJson, { k: string; name: string; mib: number }>(
+          "/v1/view/snapshots",
+          { resources: names },
+          (s) => {
+            const k = key(s.resource_name);
+            if (!vnrOf.has(k)) return undefined;
+            const sz = vdOf(s.volume_definitions, vnrOf.get(k)!)?.size_kib ?? 0;
+            return { k, name: s.name, mib: Math.ceil(sz / 1024) };
+          },
+        ),
       ]);
-      for (const r of rscs) {
-        const k = key(r.name);
-        if (isDiskless(r) || !vnrOf.has(k)) continue;
-        const a = vdOf(r.volumes, vnrOf.get(k)!)?.allocated_size_kib ?? 0;
-        alloc.set(k, Math.max(alloc.get(k) ?? 0, a));
-      }
+      for (const { k, a } of rscs) alloc.set(k, Math.max(alloc.get(k) ?? 0, a));
       for (const s of snaps) {
-        const k = key(s.resource_name);
-        if (!vnrOf.has(k)) continue;
-        const sz = vdOf(s.volume_definitions, vnrOf.get(k)!)?.size_kib ?? 0;
-        const m = snapsOf.get(k) ?? {};
-        m[s.name] = Math.ceil(sz / 1024);
-        snapsOf.set(k, m);
+        const m = snapsOf.get(s.k) ?? {};
+        m[s.name] = s.mib;
+        snapsOf.set(s.k, m);
       }
     });
     const out = new Map<string, UsageFigures>();

@@ -37,6 +37,7 @@ import {
   transportFailure,
 } from "../../http.ts";
 import type { BackendStats } from "../types.ts";
+import { JsonItems, readJsonItems } from "../../json_items.ts";
 import {
   type ApiCallRc,
   describeRc,
@@ -219,6 +220,8 @@ interface Call {
   deadline: Deadline;
   /** Every failed attempt: how far it got, and its text for the final message. */
   failures: { failure: TransportFailure; text: string }[];
+  /** A listing read element by element (getItems): what to keep of each. */
+  pick?: (item: unknown) => unknown;
 }
 
 /** Build a query string; arrays repeat the key. */
@@ -339,7 +342,13 @@ export class LinstorClient {
   async request(
     method: string,
     path: string,
-    opts: { query?: Query; body?: unknown; timeoutMs?: number } = {},
+    opts: {
+      query?: Query;
+      body?: unknown;
+      timeoutMs?: number;
+      /** A JSON array reply is parsed element by element; `data` holds what this returns. */
+      pick?: (item: unknown) => unknown;
+    } = {},
   ): Promise<LinstorReply> {
     if (this.#closed) throw new OneblkError("internal", "LINSTOR client used after close()");
     const what = `${method} ${path}`;
@@ -372,6 +381,7 @@ export class LinstorClient {
       body,
       deadline: new Deadline(timeoutMs),
       failures: [],
+      pick: method === "GET" ? opts.pick : undefined,
     };
     const n = this.endpoints.length;
     const retryDelay = this.#opts.retryDelayMs ?? 150;
@@ -469,6 +479,7 @@ export class LinstorClient {
             `(${shortTransportError(e)}); not retried, outcome unknown`,
         );
       }
+      if (call.pick && res.status < 400) return this.#items(res, call, ep, idx, failed);
       let text: string;
       try {
         text = await replyText(res, this.stats);
@@ -510,6 +521,65 @@ export class LinstorClient {
     }
   }
 
+  /**
+   * A successful GET reply of a listing read element by element (getItems): only what
+   * `call.pick` keeps of each element is held, never the whole text or tree. The ApiCallRc
+   * entries among the elements are the reply's rcs (as for a whole reply).
+   */
+  async #items(
+    res: Response,
+    call: Call,
+    ep: ControllerEndpoint,
+    idx: number,
+    failed: (e: unknown) => null,
+  ): Promise<LinstorReply | null> {
+    const what = `${call.method} ${call.pathQs.split("?")[0]}`;
+    const kept: unknown[] = [];
+    const rcEntries: unknown[] = [];
+    const pick = call.pick!;
+    // a failure of `pick` is the caller's, never a reply cut off
+    let pickFailure: unknown;
+    const items = new JsonItems(
+      (item) => {
+        if (item && typeof item === "object" && "ret_code" in item) {
+          rcEntries.push(item);
+          return;
+        }
+        let v: unknown;
+        try {
+          v = pick(item);
+        } catch (e) {
+          throw pickFailure = e;
+        }
+        if (v !== undefined) kept.push(v);
+      },
+      // lossless only where ApiCallRc entries are (see #attempt)
+      (t) => t.includes('"ret_code"') ? parseJsonLossless(t) : JSON.parse(t),
+    );
+    let end;
+    try {
+      end = await readJsonItems(res, this.stats, items);
+    } catch (e) {
+      if (e === pickFailure) throw e;
+      if (call.deadline.expired) throw this.#timeout(what, call.deadline.ms);
+      if (e instanceof SyntaxError) {
+        throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);
+      }
+      if (e instanceof OneblkError) throw e;
+      // cut off: a read, repeated by the next round or controller
+      return failed(e);
+    }
+    preferredController.set(this.#key, idx);
+    if (!end.array) {
+      const rcs = end.value && typeof end.value === "object" && "ret_code" in end.value
+        ? toRcList(end.value)
+        : [];
+      if (rcs.length) return { status: res.status, data: end.value, rcs };
+      throw new OneblkError("backend", `LINSTOR ${what}: reply from ${ep.url} is not a list`);
+    }
+    return { status: res.status, data: kept, rcs: toRcList(rcEntries) };
+  }
+
   #timeout(what: string, ms: number): OneblkError {
     return new OneblkError("timeout", `LINSTOR ${what}: no reply within ${ms} ms`);
   }
@@ -521,6 +591,32 @@ export class LinstorClient {
       throw new LinstorApiError(`GET ${path}`, r.status, r.rcs);
     }
     return r.data as T;
+  }
+
+  /**
+   * GET a listing (a JSON array) and keep, of each element, what `pick` returns (elements it
+   * returns undefined for are dropped). The reply is parsed element by element as it arrives:
+   * a multi-MB listing never sits in memory whole, as text or as objects. HTTP errors and
+   * error entries throw LinstorApiError, as get() does.
+   */
+  async getItems<T, U>(
+    path: string,
+    query: Query | undefined,
+    pick: (item: T) => U | undefined,
+    timeoutMs?: number,
+  ): Promise<U[]> {
+    const r = await this.request("GET", path, {
+      query,
+      timeoutMs,
+      pick: pick as (item: unknown) => unknown,
+    });
+    if (r.status >= 400 || r.rcs.some((e) => isError(e.ret_code))) {
+      throw new LinstorApiError(`GET ${path}`, r.status, r.rcs);
+    }
+    if (!Array.isArray(r.data)) {
+      throw new OneblkError("backend", `LINSTOR GET ${path}: reply is not a list`);
+    }
+    return r.data as U[];
   }
 
   /**

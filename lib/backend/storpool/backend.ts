@@ -144,7 +144,7 @@ function mib(bytes: number): number {
  * undefined for nobody's.
  */
 export function snapshotOwner(
-  s: SnapshotSummary,
+  s: Pick<SnapshotSummary, "name" | "onVolume" | "autoName" | "deleted">,
   volumes: ReadonlySet<string>,
 ): string | undefined {
   if (s.autoName || s.deleted || s.name.startsWith("*")) return undefined;
@@ -713,30 +713,48 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
   }
 
   async usageVolumes(match: Record<string, string>): Promise<UsageVolume[]> {
-    const [vols, snaps] = await Promise.all([
-      this.#client.volumesSpace(),
-      this.#client.snapshotsSpace(),
-    ]);
+    // Both listings are read element by element (the whole cluster's: 4 MB at 10,000
+    // volumes), keeping only what is used below; a volume outside `match` only by its name.
     const entries = Object.entries(match);
-    const chosen = vols.filter((v) => entries.every(([k, val]) => v.tags?.[k] === val));
+    const [vols, snaps] = await Promise.all([
+      this.#client.volumesSpace((v) => ({
+        name: v.name,
+        mine: entries.every(([k, val]) => v.tags?.[k] === val)
+          ? {
+            props: ownTags(v.tags),
+            stamp: `${v.globalId}/${v.size}`,
+            allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
+          }
+          : undefined,
+      })),
+      this.#client.snapshotsSpace((s) => ({
+        name: s.name,
+        onVolume: s.onVolume,
+        autoName: s.autoName,
+        deleted: s.deleted,
+        mib: mib(s.spaceUsed ?? s.storedSize ?? 0),
+      })),
+    ]);
     const allNames = new Set(vols.map((v) => v.name));
     const owned = new Map<string, Record<string, number>>();
     for (const s of snaps) {
       const owner = snapshotOwner(s, allNames);
       if (owner === undefined) continue;
       const rec = owned.get(owner) ?? {};
-      rec[s.name] = mib(s.spaceUsed ?? s.storedSize ?? 0);
+      rec[s.name] = s.mib;
       owned.set(owner, rec);
     }
-    return chosen.map((v) => ({
-      name: v.name,
-      props: ownTags(v.tags),
-      stamp: `${v.globalId}/${v.size}`,
-      usage: {
-        allocatedMiB: mib(v.spaceUsed ?? v.storedSize ?? 0),
-        snapshots: owned.get(v.name) ?? {},
-      },
-    }));
+    const out: UsageVolume[] = [];
+    for (const { name, mine } of vols) {
+      if (!mine) continue;
+      out.push({
+        name,
+        props: mine.props,
+        stamp: mine.stamp,
+        usage: { allocatedMiB: mine.allocatedMiB, snapshots: owned.get(name) ?? {} },
+      });
+    }
+    return out;
   }
 
   /** StorPool's space listings cannot be filtered: the same two listings as usageVolumes. */

@@ -27,6 +27,7 @@ import {
   transportErrorText,
   transportFailure,
 } from "../../http.ts";
+import { JsonItems, type JsonItemsEnd, readJsonItems } from "../../json_items.ts";
 import type { BackendStats } from "../types.ts";
 
 /** Where the API is and how to authenticate. */
@@ -340,7 +341,12 @@ export class StorpoolClient {
     method: string,
     name?: string,
     body?: unknown,
-    opts: { timeoutMs?: number; oneObject?: boolean } = {},
+    opts: {
+      timeoutMs?: number;
+      oneObject?: boolean;
+      /** A list reply is read element by element: its `data` holds what this returns of each. */
+      pick?: (item: unknown) => unknown;
+    } = {},
   ): Promise<T> {
     const write = httpMethod !== "GET";
     if (write) this.#writes++;
@@ -363,7 +369,15 @@ export class StorpoolClient {
       while (true) {
         let retryable: StorpoolApiError;
         try {
-          const r = await this.#attempt<T>(httpMethod, method, url, body, deadline.signal, kind);
+          const r = await this.#attempt<T>(
+            httpMethod,
+            method,
+            url,
+            body,
+            deadline.signal,
+            kind,
+            httpMethod === "GET" ? opts.pick : undefined,
+          );
           this.#outage.clear();
           return r;
         } catch (e) {
@@ -405,6 +419,7 @@ export class StorpoolClient {
     body: unknown,
     signal: AbortSignal,
     kind: RequestKind,
+    pick?: (item: unknown) => unknown,
   ): Promise<T> {
     this.#http ??= Deno.createHttpClient({});
     this.stats.requests++;
@@ -433,32 +448,63 @@ export class StorpoolClient {
       if (mayRetry(kind, transportFailure(e))) throw new RetryableError(err);
       throw err;
     }
-    let text: string;
-    try {
-      text = await replyText(res, this.stats);
-    } catch (e) {
-      if (signal.aborted) throw e;
+    const cutOff = () => {
       const err = this.#fail(
         "unavailable",
         method,
         `connection to ${this.endpoint} dropped before the reply was complete`,
         { status: res.status },
       );
-      if (mayRetry(kind, "lost")) throw new RetryableError(err);
-      throw err;
-    }
-    let json: { data?: unknown; error?: { name?: string; descr?: string; transient?: boolean } };
-    try {
-      json = JSON.parse(text);
-    } catch {
+      return mayRetry(kind, "lost") ? new RetryableError(err) : err;
+    };
+    const notJson = () => {
       const err = this.#fail(
         res.status >= 500 ? "unavailable" : "backend",
         method,
         `HTTP ${res.status} with a reply that is not JSON`,
         { status: res.status },
       );
-      if (res.status >= 500 && mayRetry(kind, "5xx")) throw new RetryableError(err);
-      throw err;
+      return res.status >= 500 && mayRetry(kind, "5xx") ? new RetryableError(err) : err;
+    };
+    let json: { data?: unknown; error?: { name?: string; descr?: string; transient?: boolean } };
+    if (pick && res.ok) {
+      // a listing read element by element: only what `pick` keeps of each element is held
+      const kept: unknown[] = [];
+      let pickFailure: unknown;
+      const items = new JsonItems(
+        (item) => {
+          let v: unknown;
+          try {
+            v = pick(item);
+          } catch (e) {
+            throw pickFailure = e;
+          }
+          if (v !== undefined) kept.push(v);
+        },
+        JSON.parse,
+        "data",
+      );
+      let end: JsonItemsEnd;
+      try {
+        end = await readJsonItems(res, this.stats, items);
+      } catch (e) {
+        if (e === pickFailure || signal.aborted) throw e;
+        throw e instanceof SyntaxError ? notJson() : cutOff();
+      }
+      json = end.array ? { ...end.rest, data: kept } : end.value as typeof json;
+    } else {
+      let text: string;
+      try {
+        text = await replyText(res, this.stats);
+      } catch (e) {
+        if (signal.aborted) throw e;
+        throw cutOff();
+      }
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw notJson();
+      }
     }
     if (json && typeof json === "object" && json.error) {
       const apiName = String(json.error.name ?? "");
@@ -509,8 +555,13 @@ export class StorpoolClient {
     return this.#get("VolumeDescribe", name);
   }
   /** `GET VolumesSpace`: every volume with storedSize/spaceUsed (and tags). */
-  volumesSpace(): Promise<VolumeSpace[]> {
-    return this.#get("VolumesSpace");
+  volumesSpace(): Promise<VolumeSpace[]>;
+  /** `GET VolumesSpace`, read element by element, keeping what `pick` returns of each. */
+  volumesSpace<U>(pick: (v: VolumeSpace) => U | undefined): Promise<U[]>;
+  volumesSpace<U>(pick?: (v: VolumeSpace) => U | undefined): Promise<U[] | VolumeSpace[]> {
+    return this.call("GET", "VolumesSpace", undefined, undefined, {
+      pick: pick as ((item: unknown) => unknown) | undefined,
+    });
   }
   /** `POST VolumeCreate`. */
   volumeCreate(desc: VolumeCreateDesc): Promise<ApiOk> {
@@ -544,8 +595,13 @@ export class StorpoolClient {
     return this.#get("Snapshot", name);
   }
   /** `GET SnapshotsSpace`. */
-  snapshotsSpace(): Promise<SnapshotSpace[]> {
-    return this.#get("SnapshotsSpace");
+  snapshotsSpace(): Promise<SnapshotSpace[]>;
+  /** `GET SnapshotsSpace`, read element by element, keeping what `pick` returns of each. */
+  snapshotsSpace<U>(pick: (s: SnapshotSpace) => U | undefined): Promise<U[]>;
+  snapshotsSpace<U>(pick?: (s: SnapshotSpace) => U | undefined): Promise<U[] | SnapshotSpace[]> {
+    return this.call("GET", "SnapshotsSpace", undefined, undefined, {
+      pick: pick as ((item: unknown) => unknown) | undefined,
+    });
   }
   /** `POST VolumeSnapshot/<volume>` (named, or anonymous with deleteAfter). */
   volumeSnapshot(volume: string, desc: VolumeSnapshotDesc): Promise<ApiOk> {
