@@ -205,6 +205,40 @@ describe("LINSTOR backend against the simulator", () => {
     await cl.be.deleteVolume("att-1");
   });
 
+  it("views of single resources asked side by side go in one request (issue 15)", async () => {
+    const names = ["bat-1", "bat-2", "bat-3", "bat-4"];
+    for (const n of names) await cl.be.createVolume(n, 8, { placement: RG });
+    const one = await Promise.all(names.map((n) => cl.be.attachments(n)));
+    const viewCalls = () => countCalls(cl.exchanges, "GET", /^\/v1\/view\/resources/);
+    const v0 = viewCalls();
+    const together = await Promise.all(names.map((n) => cl.be.attachments(n)));
+    assert.equal(viewCalls() - v0, 1, "one view naming the four resources");
+    const last = cl.exchanges.filter((e) => e.method === "GET" && /view\/resources/.test(e.path))
+      .at(-1)!;
+    assert.deepEqual(last.query.getAll("resources").sort(), names);
+    // each caller gets its own resource's entries only, as with one request each
+    const hosts = (a: { host: string }[]) => a.map((x) => x.host).sort();
+    assert.deepEqual(together.map(hosts), one.map(hosts));
+    // with another filter (a detach's node): its own batch
+    const freeOf = (i: number) =>
+      ["alpha", "bravo", "charlie", "delta"].find((h) => !together[i].some((a) => a.host === h))!;
+    await Promise.all([cl.be.attach("bat-1", freeOf(0)), cl.be.attach("bat-2", freeOf(1))]);
+    const v1 = viewCalls();
+    await Promise.all([cl.be.detach("bat-1", freeOf(0)), cl.be.detach("bat-2", freeOf(1))]);
+    assert.equal(viewCalls() - v1, freeOf(0) === freeOf(1) ? 1 : 2, "one view per node filter");
+    assert.ok(!(await cl.be.attachments("bat-1")).some((a) => a.host === freeOf(0)));
+    assert.ok(!(await cl.be.attachments("bat-2")).some((a) => a.host === freeOf(1)));
+    // asked one after the other: one request each, every one a reading after its own change
+    const free = freeOf(2);
+    const v2 = viewCalls();
+    await cl.be.attach("bat-3", free);
+    assert.ok((await cl.be.attachments("bat-3")).some((a) => a.host === free));
+    await cl.be.detach("bat-3", free);
+    assert.ok(!(await cl.be.attachments("bat-3")).some((a) => a.host === free));
+    assert.equal(viewCalls() - v2, 3, "detach's view and two attachments(), none shared");
+    for (const n of names) await cl.be.deleteVolume(n);
+  });
+
   it("read-only attach: the node's resource is marked read-only; detach drops it", async () => {
     await cl.be.createVolume("ro-1", 8, { placement: RG });
     const before = await cl.be.attachments("ro-1");

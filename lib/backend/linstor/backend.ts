@@ -201,6 +201,9 @@ interface SnapJson {
   snapshots?: { create_timestamp?: number }[];
 }
 
+/** Most resource names one batched view request carries (#viewOne). */
+const VIEW_BATCH_MAX = 32;
+
 function sameName(a: string, b: string): boolean {
   return a.toUpperCase() === b.toUpperCase();
 }
@@ -350,11 +353,42 @@ class LinstorBackend implements Backend<LinstorPlacement> {
 
   /** GET /v1/view/resources with `query`; learns each resource's attachment mark. */
   async #view(query: Record<string, string[]>): Promise<RscJson[]> {
-    const rscs = await this.#c.get<RscJson[]>("/v1/view/resources", query);
+    const { resources, ...rest } = query;
+    if (resources?.length === 1) return await this.#viewOne(resources[0], rest);
+    return this.#learn(await this.#c.get<RscJson[]>("/v1/view/resources", query));
+  }
+
+  #learn(rscs: RscJson[]): RscJson[] {
     for (const r of rscs) {
       this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
     }
     return rscs;
+  }
+
+  /** Views of single resources asked in the same turn, by their other filters (see #viewOne). */
+  #batches = new Map<string, { names: string[]; reply?: Promise<RscJson[]> }>();
+
+  /**
+   * The view of one resource (with `rest`'s filters). Asked in the same turn as others with the
+   * same filters (the disks of a VM, side by side), it goes in one request naming them all,
+   * sent once the turn is over: every caller gets a reading taken after it asked, and only its
+   * own resource's entries.
+   */
+  async #viewOne(name: string, rest: Record<string, string[]>): Promise<RscJson[]> {
+    const key = JSON.stringify(rest);
+    let batch = this.#batches.get(key);
+    if (!batch || batch.names.length >= VIEW_BATCH_MAX) {
+      const b: { names: string[]; reply?: Promise<RscJson[]> } = { names: [] };
+      batch = b;
+      this.#batches.set(key, b);
+      // two microtask hops: the callers resumed in this turn have all joined by then
+      b.reply = Promise.resolve().then(() => undefined).then(() => {
+        if (this.#batches.get(key) === b) this.#batches.delete(key);
+        return this.#c.get<RscJson[]>("/v1/view/resources", { ...rest, resources: b.names });
+      }).then((rscs) => this.#learn(rscs));
+    }
+    if (!batch.names.some((n) => sameName(n, name))) batch.names.push(name);
+    return (await batch.reply!).filter((r) => sameName(r.name, name));
   }
 
   /**
