@@ -234,3 +234,49 @@ export async function readJsonItems(
   items.push(dec.decode());
   return items.end();
 }
+
+/** What readPicked read: the end of the reply, or the failure of reading it. */
+export type Picked<U> =
+  | { ok: true; end: JsonItemsEnd; kept: U[] }
+  /** The reply could not be read whole or is not JSON (a cut-off read, a SyntaxError). */
+  | { ok: false; error: unknown };
+
+/**
+ * Read a JSON array reply (readJsonItems) keeping only what `pick` returns of each element
+ * (`undefined`: nothing). `other` may take an element first (true: it did, `pick` skips it). A
+ * failure of `pick` or `other` is the caller's and is thrown as it is; a failure of the reply is
+ * returned, for the caller's retry rules.
+ */
+export async function readPicked<U>(
+  res: Response,
+  stats: { bytes: number },
+  pick: (item: unknown) => U | undefined,
+  opts: {
+    parse?: (text: string) => unknown;
+    member?: string;
+    other?: (item: unknown) => boolean;
+  } = {},
+): Promise<Picked<U>> {
+  const kept: U[] = [];
+  let callerFailure: { e: unknown } | undefined;
+  const items = new JsonItems(
+    (item) => {
+      try {
+        if (opts.other?.(item)) return;
+        const v = pick(item);
+        if (v !== undefined) kept.push(v);
+      } catch (e) {
+        callerFailure = { e };
+        throw e;
+      }
+    },
+    opts.parse,
+    opts.member,
+  );
+  try {
+    return { ok: true, end: await readJsonItems(res, stats, items), kept };
+  } catch (e) {
+    if (callerFailure) throw callerFailure.e;
+    return { ok: false, error: e };
+  }
+}

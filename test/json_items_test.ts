@@ -6,7 +6,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { JsonItems, type JsonItemsEnd, readJsonItems } from "../lib/json_items.ts";
+import { JsonItems, type JsonItemsEnd, readJsonItems, readPicked } from "../lib/json_items.ts";
 
 /** Feed `text` in pieces of `size` characters; the elements, the end, the most text held. */
 function feed(text: string, size: number, parse?: (t: string) => unknown, member?: string) {
@@ -136,5 +136,37 @@ describe("JSON array elements one at a time", () => {
     assert.deepEqual(end, { array: true });
     assert.deepEqual(got, arr);
     assert.equal(stats.bytes, bytes.length);
+  });
+
+  it("readPicked: what pick keeps; its failure thrown as is, the reply's returned", async () => {
+    const arr = [{ name: "a", n: 1 }, { ret_code: 5 }, { name: "b", n: 2 }, { name: "c", n: 3 }];
+    const text = JSON.stringify(arr);
+    const rcs: unknown[] = [];
+    const r = await readPicked(new Response(text), { bytes: 0 }, (x) => {
+      const o = x as { name: string; n: number };
+      return o.n % 2 ? o.name : undefined;
+    }, { other: (x) => "ret_code" in (x as object) && rcs.push(x) > 0 });
+    assert.deepEqual(r, { ok: true, end: { array: true }, kept: ["a", "c"] });
+    assert.deepEqual(rcs, [{ ret_code: 5 }]);
+    // the caller's own failure is not a reply failure: thrown, the very error
+    const mine = new Error("pick broke");
+    await assert.rejects(
+      readPicked(new Response(text), { bytes: 0 }, () => {
+        throw mine;
+      }),
+      (e) => e === mine,
+    );
+    // a reply cut off: returned for the caller's retry rule; one that is no JSON: a SyntaxError
+    const cut = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(text.slice(0, 20)));
+        c.error(new Error("connection lost"));
+      },
+    });
+    const lost = await readPicked(new Response(cut), { bytes: 0 }, (x) => x);
+    assert.equal(lost.ok, false);
+    assert.match(String((lost as { error: unknown }).error), /connection lost/);
+    const bad = await readPicked(new Response("[{]"), { bytes: 0 }, (x) => x);
+    assert.ok(!bad.ok && bad.error instanceof SyntaxError);
   });
 });

@@ -37,7 +37,7 @@ import {
   transportFailure,
 } from "../../http.ts";
 import type { BackendStats } from "../types.ts";
-import { JsonItems, readJsonItems } from "../../json_items.ts";
+import { readPicked } from "../../json_items.ts";
 import {
   type ApiCallRc,
   describeRc,
@@ -534,33 +534,19 @@ export class LinstorClient {
     failed: (e: unknown) => null,
   ): Promise<LinstorReply | null> {
     const what = `${call.method} ${call.pathQs.split("?")[0]}`;
-    const kept: unknown[] = [];
     const rcEntries: unknown[] = [];
-    const pick = call.pick!;
-    // a failure of `pick` is the caller's, never a reply cut off
-    let pickFailure: unknown;
-    const items = new JsonItems(
-      (item) => {
-        if (item && typeof item === "object" && "ret_code" in item) {
-          rcEntries.push(item);
-          return;
-        }
-        let v: unknown;
-        try {
-          v = pick(item);
-        } catch (e) {
-          throw pickFailure = e;
-        }
-        if (v !== undefined) kept.push(v);
+    const r = await readPicked(res, this.stats, call.pick!, {
+      // the ApiCallRc entries are the reply's rcs, not elements
+      other: (item) => {
+        if (!item || typeof item !== "object" || !("ret_code" in item)) return false;
+        rcEntries.push(item);
+        return true;
       },
       // lossless only where ApiCallRc entries are (see #attempt)
-      (t) => t.includes('"ret_code"') ? parseJsonLossless(t) : JSON.parse(t),
-    );
-    let end;
-    try {
-      end = await readJsonItems(res, this.stats, items);
-    } catch (e) {
-      if (e === pickFailure) throw e;
+      parse: (t) => t.includes('"ret_code"') ? parseJsonLossless(t) : JSON.parse(t),
+    });
+    if (!r.ok) {
+      const e = r.error;
       if (call.deadline.expired) throw this.#timeout(what, call.deadline.ms);
       if (e instanceof SyntaxError) {
         throw new OneblkError("backend", `LINSTOR ${what}: reply is not JSON`);
@@ -569,6 +555,7 @@ export class LinstorClient {
       // cut off: a read, repeated by the next round or controller
       return failed(e);
     }
+    const { end, kept } = r;
     preferredController.set(this.#key, idx);
     if (!end.array) {
       const rcs = end.value && typeof end.value === "object" && "ret_code" in end.value

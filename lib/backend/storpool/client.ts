@@ -27,7 +27,7 @@ import {
   transportErrorText,
   transportFailure,
 } from "../../http.ts";
-import { JsonItems, type JsonItemsEnd, readJsonItems } from "../../json_items.ts";
+import { readPicked } from "../../json_items.ts";
 import type { BackendStats } from "../types.ts";
 
 /** Where the API is and how to authenticate. */
@@ -469,28 +469,12 @@ export class StorpoolClient {
     let json: { data?: unknown; error?: { name?: string; descr?: string; transient?: boolean } };
     if (pick && res.ok) {
       // a listing read element by element: only what `pick` keeps of each element is held
-      const kept: unknown[] = [];
-      let pickFailure: unknown;
-      const items = new JsonItems(
-        (item) => {
-          let v: unknown;
-          try {
-            v = pick(item);
-          } catch (e) {
-            throw pickFailure = e;
-          }
-          if (v !== undefined) kept.push(v);
-        },
-        JSON.parse,
-        "data",
-      );
-      let end: JsonItemsEnd;
-      try {
-        end = await readJsonItems(res, this.stats, items);
-      } catch (e) {
-        if (e === pickFailure || signal.aborted) throw e;
-        throw e instanceof SyntaxError ? notJson() : cutOff();
+      const r = await readPicked(res, this.stats, pick, { member: "data" });
+      if (!r.ok) {
+        if (signal.aborted) throw r.error;
+        throw r.error instanceof SyntaxError ? notJson() : cutOff();
       }
+      const { end, kept } = r;
       json = end.array ? { ...end.rest, data: kept } : end.value as typeof json;
     } else {
       let text: string;
