@@ -144,11 +144,13 @@ async function moveDir(
   if (await sameDir(ctx, src, dst, later)) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
-    // (both at once: independent)
-    const [present] = await Promise.all([
-      exists(ctx.hosts, src.host, src.path).catch(async (e): Promise<boolean | null> => {
+    // (both at once: independent; both ended before a failure goes on)
+    let present: boolean | null = null;
+    await settleAll([
+      exists(ctx.hosts, src.host, src.path).then((p) => {
+        present = p;
+      }, async (e) => {
         if (!(await sourceDead(ctx, vmId, e))) throw e;
-        return null;
       }),
       mkdirp(ctx.hosts, dst.host, dst.path),
     ]);
