@@ -125,6 +125,9 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   async detach(volume: string, host: string): Promise<void> {
     return await (await this.#b()).detach(volume, host);
   }
+  warmHosts(hosts: readonly string[]): void {
+    this.#b().then((b) => b.warmHosts(hosts)).catch(() => {});
+  }
   async setDualPrimary(volume: string, allow: boolean): Promise<void> {
     return await (await this.#b()).setDualPrimary(volume, allow);
   }

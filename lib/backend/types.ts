@@ -276,6 +276,12 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
   detach(volume: string, host: string): Promise<void>;
   /** Allow (or stop allowing) the volume to be open read-write on two hosts (live migration). */
   setDualPrimary(volume: string, allow: boolean): Promise<void>;
+  /**
+   * Start finding out, without waiting, what calls about `hosts` will need (StorPool: their
+   * client ids, which may take an oned call), so that it overlaps the action's other waits. A
+   * failure is not reported here: the call that needs the answer asks again.
+   */
+  warmHosts(hosts: readonly string[]): void;
 
   /** Set metadata; a null value deletes the key. */
   setProps(volume: string, props: Record<string, string | null>): Promise<void>;

@@ -196,6 +196,10 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   }
   const systemTm = a.callerTm === null;
   const disks = await ourDisks(ctx, vm, a.dir, a.dsId, systemTm);
+  // the host the disks are attached on (pre) or released from (post, fail): what the store needs
+  // to know of it (StorPool: its client id, maybe an oned call) is found beside the next steps
+  const worked = phase === "post" ? a.srcHost : a.dstHost;
+  for (const b of new Set(disks.map((d) => d.backend))) b.warmHosts([worked]);
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
     if (systemTm && tpmOnStore(ctx, ctx.profile, vm)) {

@@ -9,6 +9,8 @@ import { StorpoolClient } from "../../lib/backend/storpool/client.ts";
 import type { SimStateDump } from "../../tools/sim/storpool/model.ts";
 import { CAPACITY_GIB, PLACEMENT, type SpEnv, startEnv, TEMPLATE } from "./helpers.ts";
 import { listUsage } from "../../lib/backend/usage.ts";
+import { createStorpoolBackend } from "../../lib/backend/storpool/backend.ts";
+import { createClientIdResolver } from "../../lib/backend/storpool/config.ts";
 
 const kind = (k: string) => (e: unknown) => {
   assert.ok(e instanceof OneblkError, `not a OneblkError: ${e}`);
@@ -532,6 +534,45 @@ describe("storpool backend: attachments", () => {
     assert.equal(y[0].host, "alpha");
     for (const n of names) await b.detach(n, "alpha").catch(() => {});
     await b.detach(names[1], "bravo");
+  });
+
+  it("warmHosts finds a host's client id ahead, once; a failure is asked again (issue 15)", async () => {
+    // the host template lookup (an oned call in production), counted
+    const asked: string[] = [];
+    let failFirst = true;
+    const resolver = createClientIdResolver({
+      hostAttr: (h) => {
+        asked.push(h);
+        if (h === "bravo" && failFirst) {
+          failFirst = false;
+          return Promise.reject(new Error("oned did not answer"));
+        }
+        return Promise.resolve(({ alpha: "1", bravo: "2" } as Record<string, string>)[h]);
+      },
+      confPath: "/nonexistent/storpool.conf",
+      confDir: "/nonexistent/storpool.conf.d",
+    });
+    const b = createStorpoolBackend(
+      { host: "127.0.0.1", port: env.sim.port, token: env.sim.token, retryDelayMs: 5 },
+      { clientIdOf: resolver.clientIdOf },
+    );
+    try {
+      await b.createVolume("one-img-58", 8, { placement: PLACEMENT });
+      b.warmHosts(["alpha", "bravo"]);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(asked, ["alpha", "bravo"], "both asked ahead, before any call");
+      await b.attach("one-img-58", "alpha");
+      await b.attach("one-img-58", "bravo", { readOnly: true });
+      // alpha's answer was kept; bravo's failed quietly, and its attach asked again
+      assert.deepEqual(asked, ["alpha", "bravo", "bravo"]);
+      assert.deepEqual(
+        (await b.attachments("one-img-58")).map((a) => a.host).sort(),
+        ["alpha", "bravo"],
+      );
+      await b.deleteVolume("one-img-58", { immediate: true });
+    } finally {
+      await b.close();
+    }
   });
 
   it("rw on two hosts at once (live migration) is allowed", async () => {

@@ -1351,6 +1351,10 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
+  warmHosts(_hosts: readonly string[]): void {
+    // nodes are named as the hosts: nothing to find out
+  }
+
   async setDualPrimary(volume: string, allow: boolean): Promise<void> {
     await this.#c.write(
       "PUT",

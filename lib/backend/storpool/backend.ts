@@ -705,6 +705,11 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     return Promise.resolve();
   }
 
+  warmHosts(hosts: readonly string[]): void {
+    // the resolver keeps an answer for the process and shares one on its way; not a failure
+    for (const h of hosts) this.#idOf(h).catch(() => {});
+  }
+
   async setProps(volume: string, props: Record<string, string | null>): Promise<void> {
     const tags: Tags = {};
     for (const [k, v] of Object.entries(props)) tags[k] = v ?? "";
