@@ -28,6 +28,7 @@ import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
 import { mapLimit } from "../../lib/limit.ts";
+import { stateVolumeNames } from "../../lib/domain/vm_state.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -46,7 +47,7 @@ export async function run(ctx: ActionContext): Promise<void> {
     // can be shared; all are tried
     const volumes = [
       p.checkpointVolume(a.vmId),
-      ...(["nvram", "tpm", "memory"] as const).map((k) => p.vmStateVolume(a.vmId, k)),
+      ...stateVolumeNames(p, a.vmId, ["nvram", "tpm", "memory"]).map((s) => s.volume),
       iso,
     ].filter((v): v is string => v !== null && v !== undefined && v !== "");
     await mapLimit(volumes, 8, (v) => backend.deleteVolume(v, { immediate: true }));

@@ -145,7 +145,7 @@ async function moveDir(
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
     // (both at once: independent; both ended before a failure goes on)
-    let present: boolean | null = null;
+    let present: boolean | null = null; // null: the source is dead, nothing to look at
     await settleAll([
       exists(ctx.hosts, src.host, src.path).then((p) => {
         present = p;

@@ -34,7 +34,7 @@
 import { join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
-import { diskPath, readMigrateArgs } from "../one/args.ts";
+import { diskPath, type MigrateArgs, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { exists, links, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
@@ -210,84 +210,100 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     return;
   }
   // post: clean the source; fail: clean the destination. Errors are collected so every disk is
-  // handled, then reported together.
+  // handled, then reported together; the sharing test's marker goes while the rest runs.
   const errors: string[] = [];
-  const clean = phase === "post" ? a.srcHost : a.dstHost;
-  let shareUnknown = false;
-  // The marker of the sharing test goes while the rest runs (awaited before the end).
-  await withLater(async (later) => {
-    // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
-    const sharedTest = systemTm || phase === "fail"
-      ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later).catch((e) => {
-        shareUnknown = true;
-        errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
-        return true;
-      })
-      : Promise.resolve(true);
-    if (phase === "fail" && !systemTm && !(await sharedTest)) {
-      const paths = disks.map((d) => d.path).filter(Boolean);
-      await unlink(ctx.hosts, clean, paths).catch((e) => errors.push(errorLine(e)));
-    }
-    await settleLimit(disks, DISK_PARALLEL, async (d) => {
-      const detach = async () => {
-        try {
-          const user = d.shared ? await sharedImageUser(ctx, vm, d.shared, clean) : null;
-          if (user) ctx.info(`${d.volume} stays attached on ${clean}: ${user} uses it there`);
-          else await d.backend.detach(d.volume, clean);
-        } catch (e) {
-          if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
-          else errors.push(errorLine(e));
-        }
-      };
-      const single = () =>
-        d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
-      // post: the source is no longer primary, both go at once; fail: the destination's
-      // attachment goes first (it may still be primary there).
-      if (phase === "post") await Promise.all([detach(), single()]);
-      else {
-        await detach();
-        await single();
-      }
-    });
-    const shared = await sharedTest;
-    if (systemTm && !shared && errors.length === 0) {
-      let prefix: string | null = null;
-      try {
-        prefix = await vmDirPrefix(ctx, a.dir, vm.id);
-        await removeDir(ctx.hosts, clean, a.dir, [prefix]);
-        await dropHostLeftover(ctx, clean, a.dir);
-      } catch (e) {
-        // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
-        if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
-          await noteHostLeftover(
-            ctx,
-            { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
-            e,
-          );
-        }
-        if (!isKind(e, "unavailable")) errors.push(errorLine(e));
-      }
-    } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
-      // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
-      // itself that the directory is not the one the VM uses elsewhere before removing it.
-      try {
-        await vmDirPrefix(ctx, a.dir, vm.id);
-        await noteHostLeftover(
-          ctx,
-          { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
-          `not removed after: ${joinCauses(errors)}`,
-        );
-      } catch (e) {
-        ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
-      }
-    }
-  }).catch((e) => errors.push(errorLine(e)));
+  await withLater((later) => release(ctx, phase, a, vm, disks, systemTm, errors, later))
+    .catch((e) => errors.push(errorLine(e)));
   try {
     await forwardToOthers(ctx, action, others);
   } catch (e) {
     errors.push(errorLine(e));
   }
   if (errors.length) throw new OneblkError("backend", joinCauses(errors));
+}
+
+/**
+ * The body of post- and failmigrate: release the disks on the host the VM left (post: src) or
+ * never reached (fail: dst), and, as the system TM, remove DIR there unless it is shared (or
+ * journal it). Every failure goes to `errors`; `later` takes the sharing test's marker removal.
+ */
+async function release(
+  ctx: ActionContext,
+  phase: "post" | "fail",
+  a: MigrateArgs,
+  vm: VmView,
+  disks: OurDisk[],
+  systemTm: boolean,
+  errors: string[],
+  later: (work: Promise<unknown>) => void,
+): Promise<void> {
+  const clean = phase === "post" ? a.srcHost : a.dstHost;
+  let shareUnknown = false;
+  // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
+  const sharedTest = systemTm || phase === "fail"
+    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later).catch((e) => {
+      shareUnknown = true;
+      errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
+      return true;
+    })
+    : Promise.resolve(true);
+  if (phase === "fail" && !systemTm && !(await sharedTest)) {
+    const paths = disks.map((d) => d.path).filter(Boolean);
+    await unlink(ctx.hosts, clean, paths).catch((e) => errors.push(errorLine(e)));
+  }
+  await settleLimit(disks, DISK_PARALLEL, async (d) => {
+    const detach = async () => {
+      try {
+        const user = d.shared ? await sharedImageUser(ctx, vm, d.shared, clean) : null;
+        if (user) ctx.info(`${d.volume} stays attached on ${clean}: ${user} uses it there`);
+        else await d.backend.detach(d.volume, clean);
+      } catch (e) {
+        if (isKind(e, "in_use")) ctx.info(`${d.volume} is still open on ${clean}; left attached`);
+        else errors.push(errorLine(e));
+      }
+    };
+    const onePrimary = () =>
+      d.backend.setDualPrimary(d.volume, false).catch((e) => errors.push(errorLine(e)));
+    // post: the source is no longer primary, both go at once; fail: the destination's
+    // attachment goes first (it may still be primary there).
+    if (phase === "post") await Promise.all([detach(), onePrimary()]);
+    else {
+      await detach();
+      await onePrimary();
+    }
+  });
+  const shared = await sharedTest;
+  if (systemTm && !shared && errors.length === 0) {
+    let prefix: string | null = null;
+    try {
+      prefix = await vmDirPrefix(ctx, a.dir, vm.id);
+      await removeDir(ctx.hosts, clean, a.dir, [prefix]);
+      await dropHostLeftover(ctx, clean, a.dir);
+    } catch (e) {
+      // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
+      if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
+        await noteHostLeftover(
+          ctx,
+          { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+          e,
+        );
+      }
+      if (!isKind(e, "unavailable")) errors.push(errorLine(e));
+    }
+  } else if (systemTm && (shareUnknown || (!shared && errors.length))) {
+    // DIR stays on `clean` after an error (nothing retries this step): journaled too. gc tests
+    // itself that the directory is not the one the VM uses elsewhere before removing it.
+    try {
+      await vmDirPrefix(ctx, a.dir, vm.id);
+      await noteHostLeftover(
+        ctx,
+        { host: clean, path: a.dir, kind: "vm-dir", vmId: vm.id, dsId: a.dsId },
+        `not removed after: ${joinCauses(errors)}`,
+      );
+    } catch (e) {
+      ctx.info(`${a.dir} left on ${clean}: ${errorLine(e)}`);
+    }
+  }
 }
 
 async function premigrate(

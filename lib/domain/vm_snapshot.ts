@@ -34,6 +34,7 @@ import {
 import { OneblkError } from "../errors.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { delegateToStock } from "./stock.ts";
+import { stateVolumeNames } from "./vm_state.ts";
 
 /** One volume of the VM on our storage: a disk, or VM state (NVRAM, TPM state, memory). */
 export interface VmSnapVolume {
@@ -228,10 +229,7 @@ export async function stateVolumes(
 ): Promise<VmSnapVolume[]> {
   const st = call.state;
   if (!st) return [];
-  const named = kinds.flatMap((kind) => {
-    const volume = st.profile.vmStateVolume(call.vmId, kind);
-    return volume === null ? [] : [{ kind, volume }];
-  });
+  const named = stateVolumeNames(st.profile, call.vmId, kinds);
   // (looked up side by side)
   const found = all ? [] : await Promise.all(named.map((n) => st.backend.getVolume(n.volume)));
   return named.filter((_, i) => all || found[i] !== null).map(({ kind, volume }) => ({

@@ -23,7 +23,7 @@
 import { isAbsolute, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
-import type { Profile } from "../addons/types.ts";
+import type { Profile, VmStateKind } from "../addons/types.ts";
 import type { DatastoreView, VmView } from "../one/views.ts";
 import { OneblkError } from "../errors.ts";
 import { checkPath, ddWriteArgv, exists, removeDir } from "../host/ops.ts";
@@ -210,8 +210,8 @@ export async function restoreTpm(
 export function stateVolumeNames(
   profile: Profile,
   vmId: number,
-  kinds: readonly ("nvram" | "tpm" | "memory")[] = ["nvram", "tpm"],
-): { kind: "nvram" | "tpm" | "memory"; volume: string }[] {
+  kinds: readonly VmStateKind[] = ["nvram", "tpm"],
+): { kind: VmStateKind; volume: string }[] {
   return kinds.flatMap((kind) => {
     const volume = profile.vmStateVolume(vmId, kind);
     return volume === null ? [] : [{ kind, volume }];

@@ -358,6 +358,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     return this.#learn(await this.#c.get<RscJson[]>("/v1/view/resources", query));
   }
 
+  /** Note whether each resource carries an attachment mark (#mayBeMarked); returns them. */
   #learn(rscs: RscJson[]): RscJson[] {
     for (const r of rscs) {
       this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
@@ -400,7 +401,7 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     pick: (r: RscJson) => U | undefined,
   ): Promise<U[]> {
     return this.#c.getItems<RscJson, U>("/v1/view/resources", query, (r) => {
-      this.#marked.set(rscKey(r.name, r.node_name), r.props?.[LEFTOVER] !== undefined);
+      this.#learn([r]);
       return pick(r);
     });
   }
