@@ -22,9 +22,9 @@
  */
 import { OneblkError, registerSecret, scrubSecrets } from "./errors.ts";
 import { after, sleep } from "./timer.ts";
+import { type TransportFailure, WireError, type WireResponse } from "./wire.ts";
 
-/** How far a failed request got (see the module doc). */
-export type TransportFailure = "refused" | "unreachable" | "lost";
+export type { TransportFailure };
 
 /** What a request is, for the retry rule. */
 export type RequestKind = "read" | "write";
@@ -101,8 +101,9 @@ export function shortTransportError(e: unknown): string {
   return (m ? m[1] : t).trim().slice(0, 200);
 }
 
-/** Classify a failed fetch (or connect) by how far the request got. */
+/** Classify a failed request (or connect) by how far it got. */
 export function transportFailure(e: unknown): TransportFailure {
+  if (e instanceof WireError) return e.failure;
   const t = chain(e);
   if (/Connection refused/i.test(t)) return "refused";
   if (
@@ -124,11 +125,11 @@ export function backoffMs(attempt: number, baseMs: number, capMs = Infinity): nu
 }
 
 /**
- * A reply's body as text (UTF-8, invalid bytes replaced, as `Response.text()`), counting its
+ * A reply's body as text (UTF-8, invalid bytes replaced), counting its
  * decoded size into `stats.bytes`.
  */
-export async function replyText(res: Response, stats: { bytes: number }): Promise<string> {
-  const body = new Uint8Array(await res.arrayBuffer());
+export async function replyText(res: WireResponse, stats: { bytes: number }): Promise<string> {
+  const body = await res.bytes();
   stats.bytes += body.length;
   return new TextDecoder().decode(body);
 }

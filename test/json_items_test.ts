@@ -6,7 +6,26 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { JsonItems, type JsonItemsEnd, readJsonItems, readPicked } from "../lib/json_items.ts";
+import {
+  type BodyPieces,
+  JsonItems,
+  type JsonItemsEnd,
+  readJsonItems,
+  readPicked,
+} from "../lib/json_items.ts";
+
+/** A reply body of these pieces (text: UTF-8), then `error` when given, as lib/wire.ts reads it. */
+function pieces(parts: (Uint8Array | string)[], error?: Error): BodyPieces {
+  const queue = parts.map((p) => typeof p === "string" ? new TextEncoder().encode(p) : p);
+  return {
+    read() {
+      const next = queue.shift();
+      if (next) return Promise.resolve(next);
+      return error ? Promise.reject(error) : Promise.resolve(null);
+    },
+    cancel: () => Promise.resolve(),
+  };
+}
 
 /** Feed `text` in pieces of `size` characters; the elements, the end, the most text held. */
 function feed(text: string, size: number, parse?: (t: string) => unknown, member?: string) {
@@ -123,16 +142,11 @@ describe("JSON array elements one at a time", () => {
     const arr = objects(300);
     const bytes = new TextEncoder().encode(JSON.stringify(arr));
     // pieces of 5 bytes: characters of 2, 3 and 4 bytes are cut
-    const body = new ReadableStream<Uint8Array>({
-      type: "bytes",
-      start(c) {
-        for (let i = 0; i < bytes.length; i += 5) c.enqueue(bytes.slice(i, i + 5));
-        c.close();
-      },
-    });
+    const cuts: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length; i += 5) cuts.push(bytes.slice(i, i + 5));
     const stats = { bytes: 0 };
     const got: unknown[] = [];
-    const end = await readJsonItems(new Response(body), stats, new JsonItems((x) => got.push(x)));
+    const end = await readJsonItems(pieces(cuts), stats, new JsonItems((x) => got.push(x)));
     assert.deepEqual(end, { array: true });
     assert.deepEqual(got, arr);
     assert.equal(stats.bytes, bytes.length);
@@ -142,7 +156,7 @@ describe("JSON array elements one at a time", () => {
     const arr = [{ name: "a", n: 1 }, { ret_code: 5 }, { name: "b", n: 2 }, { name: "c", n: 3 }];
     const text = JSON.stringify(arr);
     const rcs: unknown[] = [];
-    const r = await readPicked(new Response(text), { bytes: 0 }, (x) => {
+    const r = await readPicked(pieces([text]), { bytes: 0 }, (x) => {
       const o = x as { name: string; n: number };
       return o.n % 2 ? o.name : undefined;
     }, { other: (x) => "ret_code" in (x as object) && rcs.push(x) > 0 });
@@ -151,22 +165,17 @@ describe("JSON array elements one at a time", () => {
     // the caller's own failure is not a reply failure: thrown, the very error
     const mine = new Error("pick broke");
     await assert.rejects(
-      readPicked(new Response(text), { bytes: 0 }, () => {
+      readPicked(pieces([text]), { bytes: 0 }, () => {
         throw mine;
       }),
       (e) => e === mine,
     );
     // a reply cut off: returned for the caller's retry rule; one that is no JSON: a SyntaxError
-    const cut = new ReadableStream<Uint8Array>({
-      start(c) {
-        c.enqueue(new TextEncoder().encode(text.slice(0, 20)));
-        c.error(new Error("connection lost"));
-      },
-    });
-    const lost = await readPicked(new Response(cut), { bytes: 0 }, (x) => x);
+    const cut = pieces([text.slice(0, 20)], new Error("connection lost"));
+    const lost = await readPicked(cut, { bytes: 0 }, (x) => x);
     assert.equal(lost.ok, false);
     assert.match(String((lost as { error: unknown }).error), /connection lost/);
-    const bad = await readPicked(new Response("[{]"), { bytes: 0 }, (x) => x);
+    const bad = await readPicked(pieces(["[{]"]), { bytes: 0 }, (x) => x);
     assert.ok(!bad.ok && bad.error instanceof SyntaxError);
   });
 });

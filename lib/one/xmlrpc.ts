@@ -10,6 +10,7 @@
 import { join } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { Deadline, transportErrorText } from "../http.ts";
+import { WireClient } from "../wire.ts";
 import { child, children, escapeXml, parseXml, text, type XmlNode } from "./xml.ts";
 import {
   datastoreFromNode,
@@ -301,6 +302,7 @@ export class OneClient {
    * that VM's answer; a failed call is not kept.
    */
   #answers = new Map<string, Promise<unknown>>();
+  #wire: WireClient | undefined;
   readonly #remember: boolean;
 
   constructor(opts: OneClientOptions) {
@@ -345,14 +347,17 @@ export class OneClient {
     const deadline = new Deadline(this.timeoutMs);
     let textBody: string;
     try {
-      const res = await fetch(this.endpoint, {
+      this.#wire ??= new WireClient();
+      const res = await this.#wire.request(this.endpoint, {
         method: "POST",
         headers: { "content-type": "text/xml" },
         body,
         signal: deadline.signal,
+        // every call is a change to the transport (never resent): a new connection each
+        keep: false,
       });
       if (!res.ok) {
-        await res.body?.cancel();
+        await res.cancel();
         throw new OneblkError(
           res.status >= 500 ? "unavailable" : "backend",
           `oned ${method} at ${where}: HTTP ${res.status} ${res.statusText}`.trim(),

@@ -1,5 +1,5 @@
 /**
- * LINSTOR REST client on `fetch`.
+ * LINSTOR REST client over lib/wire.ts (HTTP/1.1 on the runtime's sockets).
  *
  * - Controller list like LINSTOR_CONTROLLERS: comma separated `host`, `host:port`, `http://…`,
  *   `https://…`, `linstor://host[:port]` (http, 3370) or `linstor+ssl://host[:port]` (https, 3371).
@@ -11,9 +11,9 @@
  * - A deadline on every call (covers retries and failover), the retry rule and the failure text
  *   of lib/http.ts: reads (GET) are retried on connection failures and HTTP 5xx; writes only
  *   when no connection was made (nothing was sent: a controller restarting), never once the
- *   request may have reached the controller. Writes go over connections that are not reused (a
- *   pooled keep-alive connection lets the HTTP stack silently replay a request when the server
- *   drops it; for a POST that would be a blind retry).
+ *   request may have reached the controller. Writes go only over connections that never carried
+ *   a request (lib/wire.ts: a kept connection the server closed is only ever replayed for a
+ *   read; a change is never sent on one). The probe's connection carries the first request.
  * - While every controller refuses connections, the call keeps trying for up to 20 s within its
  *   deadline (a controller restarting takes seconds). Once no controller could be reached (or a
  *   call timed out), the process's later calls share a short grace and then fail at once with
@@ -24,6 +24,7 @@
  */
 import { isKind, OneblkError } from "../../errors.ts";
 import { after } from "../../timer.ts";
+import { WireClient, type WireResponse, type WireTls } from "../../wire.ts";
 import {
   backoffMs,
   Deadline,
@@ -272,9 +273,7 @@ export class LinstorClient {
   readonly endpoints: ControllerEndpoint[];
   readonly #key: string;
   readonly #opts: LinstorClientOptions;
-  readonly #tls: Deno.CreateHttpClientOptions;
-  #readClient: Deno.HttpClient | undefined;
-  #writeClient: Deno.HttpClient | undefined;
+  readonly #wire: WireClient;
   #closed = false;
   #version: Promise<Record<string, unknown>> | null = null;
   readonly #auth: string | undefined;
@@ -293,25 +292,13 @@ export class LinstorClient {
     const ca = readPem(opts.caFile, "CA");
     const cert = readPem(opts.certFile, "client certificate");
     const key = readPem(opts.keyFile, "client key");
-    const tlsOpts: Deno.CreateHttpClientOptions & { cert?: string; key?: string } = {};
-    if (ca) tlsOpts.caCerts = [ca];
+    const tls: WireTls = {};
+    if (ca) tls.caCerts = [ca];
     if (cert && key) {
-      tlsOpts.cert = cert;
-      tlsOpts.key = key;
+      tls.cert = cert;
+      tls.key = key;
     }
-    this.#tls = tlsOpts;
-  }
-
-  /**
-   * The connection pool of a kind of request, made on first use (a monitor that only reads
-   * never makes the write pool): reads keep connections alive; writes never reuse one, so a
-   * change is never sent on a connection the controller may be closing.
-   */
-  #client(kind: RequestKind): Deno.HttpClient {
-    if (kind === "read") {
-      return this.#readClient ??= Deno.createHttpClient({ ...this.#tls, poolIdleTimeout: 30_000 });
-    }
-    return this.#writeClient ??= Deno.createHttpClient({ ...this.#tls, poolMaxIdlePerHost: 0 });
+    this.#wire = new WireClient({ tls });
   }
 
   /** The controller that answered last (or the first one). */
@@ -324,8 +311,8 @@ export class LinstorClient {
     const ac = new AbortController();
     const cancel = after(Math.max(1, ms), () => ac.abort());
     try {
-      const conn = await Deno.connect({ hostname: ep.host, port: ep.port, signal: ac.signal });
-      conn.close();
+      // the connection is kept: the first request goes over it
+      await this.#wire.connect(ep.url, ac.signal);
       reachedControllers.add(ep.url);
     } catch (e) {
       if (ac.signal.aborted) throw new Error(`tcp connect error: no answer within ${ms} ms`);
@@ -456,15 +443,17 @@ export class LinstorClient {
     const getRetries = kind === "read" ? (this.#opts.getRetries ?? 2) : 0;
     let attempt = 0;
     for (;;) {
-      let res: Response;
+      let res: WireResponse;
       this.stats.requests++;
       try {
-        res = await fetch(ep.url + call.pathQs, {
+        res = await this.#wire.request(ep.url + call.pathQs, {
           method: call.method,
           headers: call.headers,
           body: call.body,
           signal: deadline.signal,
-          client: this.#client(kind),
+          reuse: kind === "read",
+          // listings read element by element may be large: gzip on the wire
+          gzip: call.pick !== undefined,
         });
       } catch (e) {
         if (deadline.expired) throw this.#timeout(what, timeoutMs);
@@ -527,7 +516,7 @@ export class LinstorClient {
    * entries among the elements are the reply's rcs (as for a whole reply).
    */
   async #items(
-    res: Response,
+    res: WireResponse,
     call: Call,
     ep: ControllerEndpoint,
     idx: number,
@@ -634,7 +623,6 @@ export class LinstorClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#readClient?.close();
-    this.#writeClient?.close();
+    this.#wire.close();
   }
 }

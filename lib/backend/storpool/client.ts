@@ -13,7 +13,9 @@
  *  - the retry rule of lib/http.ts: reads (GET) are retried on network errors and HTTP 5xx;
  *    changes (POST) only when no connection was made (nothing was sent); both are retried on
  *    errors the API marks `transient`;
- *  - every HTTP attempt is counted in `stats.requests`.
+ *  - every HTTP attempt is counted in `stats.requests`;
+ *  - HTTP/1.1 over lib/wire.ts: reads may reuse a kept connection, changes go only over
+ *    connections that never carried a request.
  */
 import { type ErrorKind, isKind, OneblkError } from "../../errors.ts";
 import {
@@ -28,6 +30,7 @@ import {
   transportFailure,
 } from "../../http.ts";
 import { readPicked } from "../../json_items.ts";
+import { WireClient, type WireResponse } from "../../wire.ts";
 import type { BackendStats } from "../types.ts";
 
 /** Where the API is and how to authenticate. */
@@ -295,7 +298,7 @@ export class StorpoolClient {
   readonly #timeoutMs: number;
   readonly #retries: number;
   readonly #retryDelayMs: number;
-  #http: Deno.HttpClient | undefined;
+  #http: WireClient | undefined;
   readonly #outage = new Outage();
 
   constructor(ep: StorpoolEndpoint, opts: StorpoolClientOptions = {}) {
@@ -421,7 +424,7 @@ export class StorpoolClient {
     kind: RequestKind,
     pick?: (item: unknown) => unknown,
   ): Promise<T> {
-    this.#http ??= Deno.createHttpClient({});
+    this.#http ??= new WireClient();
     this.stats.requests++;
     const headers: Record<string, string> = { Authorization: this.#auth };
     let payload: string | undefined;
@@ -429,14 +432,16 @@ export class StorpoolClient {
       payload = JSON.stringify(body);
       headers["Content-Type"] = "application/json";
     }
-    let res: Response;
+    let res: WireResponse;
     try {
-      res = await fetch(url, {
+      res = await this.#http.request(url, {
         method: httpMethod,
         headers,
-        body: payload ?? (httpMethod === "POST" ? "" : undefined),
+        body: payload,
         signal,
-        client: this.#http,
+        // a read may go over a kept connection; a change only over one that carried none
+        reuse: kind === "read",
+        gzip: pick !== undefined,
       });
     } catch (e) {
       if (signal.aborted) throw e;

@@ -1,0 +1,353 @@
+/**
+ * lib/wire.ts: HTTP/1.1 on the runtime's sockets. Against scripted TCP servers (exact bytes,
+ * connections counted, closed at will) and Deno.serve (a real HTTP server: chunked replies,
+ * gzip, keep-alive).
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { WireClient, WireError } from "../lib/wire.ts";
+import { transportFailure } from "../lib/http.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** One request as a scripted server read it. */
+interface Seen {
+  head: string;
+  body: string;
+}
+
+/** Read one request (head, and a body of its content-length) from `conn`; null at its end. */
+async function readRequest(conn: Deno.Conn, pending: { buf: Uint8Array }): Promise<Seen | null> {
+  const chunk = new Uint8Array(65536);
+  const more = async () => {
+    const n = await conn.read(chunk).catch(() => null);
+    if (n === null) return false;
+    const b = new Uint8Array(pending.buf.length + n);
+    b.set(pending.buf);
+    b.set(chunk.subarray(0, n), pending.buf.length);
+    pending.buf = b;
+    return true;
+  };
+  for (;;) {
+    // bytes as latin1 characters: one character per byte
+    const text = String.fromCharCode(...pending.buf);
+    const at = text.indexOf("\r\n\r\n");
+    if (at >= 0) {
+      const head = text.slice(0, at);
+      const len = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+      while (pending.buf.length < at + 4 + len) if (!await more()) return null;
+      const body = dec.decode(pending.buf.subarray(at + 4, at + 4 + len));
+      pending.buf = pending.buf.slice(at + 4 + len);
+      return { head, body };
+    }
+    if (!await more()) return null;
+  }
+}
+
+/**
+ * A TCP server running `script` on each connection (its index from 0) with a reader of its
+ * requests; every request seen is recorded with its connection index.
+ */
+function scripted(
+  script: (
+    conn: Deno.Conn,
+    next: () => Promise<Seen | null>,
+    index: number,
+  ) => Promise<void>,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const seen: { conn: number; req: Seen }[] = [];
+  const open: Deno.Conn[] = [];
+  let conns = 0;
+  const loop = (async () => {
+    for await (const conn of listener) {
+      const index = conns++;
+      open.push(conn);
+      const pending = { buf: new Uint8Array(0) };
+      const next = async () => {
+        const req = await readRequest(conn, pending);
+        if (req) seen.push({ conn: index, req });
+        return req;
+      };
+      script(conn, next, index).catch(() => {}).finally(() => {
+        try {
+          conn.close();
+        } catch {
+          // closed by the script
+        }
+      });
+    }
+  })().catch(() => {});
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    get connections() {
+      return conns;
+    },
+    async close() {
+      listener.close();
+      for (const c of open) {
+        try {
+          c.close();
+        } catch {
+          // closed already
+        }
+      }
+      await loop;
+    },
+  };
+}
+
+/** A reply with a Content-Length body. */
+function reply(body: string, status = "200 OK", extra = ""): Uint8Array {
+  return enc.encode(
+    `HTTP/1.1 ${status}\r\ncontent-length: ${enc.encode(body).length}\r\n${extra}\r\n${body}`,
+  );
+}
+
+/** Answer every request on the connection with `answer(req)`. */
+function answering(answer: (req: Seen) => Uint8Array) {
+  return async (conn: Deno.Conn, next: () => Promise<Seen | null>) => {
+    for (let req = await next(); req; req = await next()) await conn.write(answer(req));
+  };
+}
+
+describe("wire: HTTP/1.1 on sockets", () => {
+  it("frames replies by content-length, chunked coding (extensions, trailers) and the close", async () => {
+    const srv = scripted(async (conn, next) => {
+      for (let req = await next(); req; req = await next()) {
+        const path = req.head.split(" ")[1];
+        if (path === "/len") await conn.write(reply("héllo"));
+        if (path === "/chunked") {
+          await conn.write(enc.encode(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" +
+              "4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nx-trailer: t\r\n\r\n",
+          ));
+        }
+        if (path === "/interim") {
+          await conn.write(enc.encode("HTTP/1.1 100 Continue\r\n\r\n"));
+          await conn.write(reply("after", "202 Accepted"));
+        }
+        if (path === "/empty") await conn.write(enc.encode("HTTP/1.1 204 No Content\r\n\r\n"));
+        if (path === "/close") {
+          await conn.write(enc.encode("HTTP/1.0 200 OK\r\n\r\nuntil the end"));
+          return;
+        }
+      }
+    });
+    const c = new WireClient();
+    try {
+      const get = async (p: string) => {
+        const r = await c.request(srv.url + p, { reuse: true });
+        return `${r.status} ${await r.text()}`;
+      };
+      assert.equal(await get("/len"), "200 héllo");
+      assert.equal(await get("/chunked"), "200 abcdefg");
+      assert.equal(await get("/interim"), "202 after");
+      assert.equal(await get("/empty"), "204 ");
+      assert.equal(await get("/close"), "200 until the end");
+      // everything up to the close-delimited reply went over one kept connection
+      assert.deepEqual(srv.seen.map((s) => s.conn), [0, 0, 0, 0, 0]);
+      assert.equal(await get("/len"), "200 héllo");
+      assert.equal(srv.connections, 2);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("writes the request: target, host, body length, codings, own headers; refuses bad ones unseen", async () => {
+    const srv = scripted(answering(() => reply("ok")));
+    const c = new WireClient();
+    try {
+      await (await c.request(`${srv.url}/a/b?x=1&y=%20`, {
+        method: "POST",
+        headers: { "X-Token": "t1", "content-type": "application/json", "Host": "evil" },
+        body: '{"k":"é"}',
+      })).text();
+      await (await c.request(srv.url, { method: "POST", gzip: true })).text();
+      const [a, b] = srv.seen.map((s) => s.req);
+      const lines = a.head.split("\r\n");
+      assert.equal(lines[0], "POST /a/b?x=1&y=%20 HTTP/1.1");
+      assert.ok(lines.includes(`host: ${new URL(srv.url).host}`), a.head);
+      assert.ok(!/host: evil/i.test(a.head), "the Host header is the URL's");
+      assert.ok(lines.includes("x-token: t1"));
+      assert.ok(lines.includes("content-length: 10"), a.head);
+      assert.ok(lines.includes("accept-encoding: identity"));
+      assert.equal(a.body, '{"k":"é"}');
+      // a POST without a body says so; gzip asked for
+      assert.match(b.head, /^POST \/ HTTP\/1\.1\r\n/);
+      assert.match(b.head, /\r\ncontent-length: 0(\r\n|$)/);
+      assert.match(b.head, /\r\naccept-encoding: gzip(\r\n|$)/);
+      await assert.rejects(
+        c.request(srv.url, { headers: { authorization: "Bearer secret\r\nx-evil: 1" } }),
+        (e) => e instanceof TypeError && !String(e).includes("secret"),
+      );
+      await assert.rejects(c.request("ftp://127.0.0.1/"), TypeError);
+      await assert.rejects(
+        c.request("http://user:pw@127.0.0.1/"),
+        (e) => !String(e).includes("pw"),
+      );
+      assert.equal(srv.seen.length, 2);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("reads reuse kept connections; a change goes only on a connection that carried none", async () => {
+    const srv = scripted(answering(() => reply("ok")));
+    const c = new WireClient();
+    try {
+      const send = async (method: string) =>
+        await (await c.request(srv.url, { method, reuse: method === "GET" })).text();
+      await c.connect(srv.url); // connection 0, never used: a change may take it
+      await send("POST");
+      await send("GET"); // reads may take a connection that carried a request
+      await send("GET");
+      await send("POST"); // connection 0 carried requests: a new one
+      await send("GET");
+      assert.deepEqual(
+        srv.seen.map((s) => `${s.req.head.split(" ")[0]}@${s.conn}`),
+        ["POST@0", "GET@0", "GET@0", "POST@1", "GET@1"],
+      );
+      assert.equal(srv.connections, 2);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("a kept connection the server closed: a read is sent once more on a new one", async () => {
+    // each connection answers one request, then closes; the client does not know it yet
+    const srv = scripted(async (conn, next) => {
+      if (await next()) await conn.write(reply("one"));
+    });
+    const c = new WireClient();
+    try {
+      const texts: string[] = [];
+      // three connections kept at once, all closed by the server after their reply
+      texts.push(
+        ...await Promise.all(
+          [1, 2, 3].map(async () => await (await c.request(srv.url, { reuse: true })).text()),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      texts.push(await (await c.request(srv.url, { reuse: true })).text());
+      assert.deepEqual(texts, ["one", "one", "one", "one"]);
+      // one failed send on a kept connection, then a new connection (not the other kept ones)
+      assert.equal(srv.connections, 4);
+      assert.equal(srv.seen.length, 4);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("a reply cut off, or not HTTP, is a lost request; nothing listening is refused", async () => {
+    const srv = scripted(async (conn, next) => {
+      const req = await next();
+      const path = req?.head.split(" ")[1];
+      if (path === "/short") {
+        await conn.write(enc.encode("HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly this"));
+      }
+      if (path === "/chunk-cut") {
+        await conn.write(
+          enc.encode("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\nabc"),
+        );
+      }
+      if (path === "/head-cut") await conn.write(enc.encode("HTTP/1.1 200 OK\r\ncontent-le"));
+      if (path === "/garbage") await conn.write(enc.encode("SSH-2.0-OpenSSH\r\n\r\n"));
+      if (path === "/bad-size") {
+        await conn.write(enc.encode("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"));
+      }
+    });
+    const c = new WireClient();
+    try {
+      for (const p of ["/short", "/chunk-cut", "/head-cut", "/garbage", "/bad-size"]) {
+        await assert.rejects(
+          (async () => await (await c.request(srv.url + p, { method: "POST" })).text())(),
+          (e) => e instanceof WireError && e.failure === "lost" && transportFailure(e) === "lost",
+          p,
+        );
+      }
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      await assert.rejects(
+        c.request(`http://127.0.0.1:${port}/`, { method: "POST" }),
+        (e) => e instanceof WireError && e.failure === "refused" && /refused/i.test(e.message),
+      );
+      await assert.rejects(
+        c.request("http://no-such-host.invalid/"),
+        (e) => e instanceof WireError && e.failure === "unreachable",
+      );
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("a deadline ends the wait for a silent server and closes the connection", async () => {
+    let serverSawEnd = false;
+    const srv = scripted(async (conn, next) => {
+      await next(); // read the request, never answer
+      serverSawEnd = (await conn.read(new Uint8Array(16)).catch(() => null)) === null;
+    });
+    const c = new WireClient();
+    try {
+      const started = performance.now();
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(new DOMException("time is up", "TimeoutError")), 150);
+      await assert.rejects(
+        c.request(srv.url, { signal: ac.signal }),
+        (e) => e instanceof DOMException && e.name === "TimeoutError",
+      );
+      clearTimeout(t);
+      assert.ok(performance.now() - started < 2_000);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.ok(serverSawEnd, "the client closed the connection");
+      // an already aborted signal sends nothing
+      await assert.rejects(c.request(srv.url, { signal: AbortSignal.abort() }));
+      assert.equal(srv.seen.length, 1);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("against a real server: gzip decoded, a large chunked body whole, piece by piece", async () => {
+    const big = Array.from({ length: 40_000 }, (_, i) => `line ${i}\n`).join("");
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      const gz = /gzip/.test(req.headers.get("accept-encoding") ?? "");
+      const stream = new Blob([big]).stream();
+      return gz
+        ? new Response(stream.pipeThrough(new CompressionStream("gzip")), {
+          headers: { "content-encoding": "gzip" },
+        })
+        : new Response(stream);
+    });
+    const c = new WireClient();
+    try {
+      const url = `http://127.0.0.1:${server.addr.port}/`;
+      const plain = await c.request(url, { reuse: true });
+      let pieces = 0;
+      let text = "";
+      const d = new TextDecoder();
+      for (let p = await plain.read(); p; p = await plain.read()) {
+        pieces++;
+        text += d.decode(p, { stream: true });
+      }
+      assert.equal(text, big);
+      assert.ok(pieces > 1, `read in pieces (${pieces})`);
+      const zipped = await c.request(url, { reuse: true, gzip: true });
+      assert.equal(zipped.headers.get("content-encoding"), "gzip");
+      assert.equal(await zipped.text(), big);
+    } finally {
+      c.close();
+      await server.shutdown();
+    }
+  });
+});
