@@ -11,9 +11,16 @@
  * through; anything that breaks the structure (tags, quotes, roots, the end of the input) is an
  * error. `parseXml(…, { strict: true })` rejects everything an XML 1.0 + namespaces parser
  * (libxml2, as used by libvirt and `xmllint --noout`) rejects.
+ *
+ * Speed: saxes reads a character at a time, which costs milliseconds per VM document when V8
+ * runs without a JIT (driver actions run with `--lite-mode`). The lenient parse therefore first
+ * tries xml_fast.ts, a tokenizer for the plain XML oned sends built on native string search; it
+ * gives up on anything unusual or wrong, and saxes then parses the input as before, so trees and
+ * error messages do not depend on which path read the document.
  */
 import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { OneblkError } from "../errors.ts";
+import { parseXmlFast } from "./xml_fast.ts";
 
 /** One XML element: name, attributes, text content and child elements. */
 export interface XmlNode {
@@ -66,8 +73,27 @@ function earlyEnd(text: string, open: XmlNode[]): string {
   return `input ends inside ${names.map((n) => `<${n}>`).join(" ")}`;
 }
 
-/** Parse an XML document and return its root element; throws OneblkError on bad input. */
+/**
+ * Parse an XML document and return its root element; throws OneblkError on bad input.
+ *
+ * The default (lenient) parse first tries a fast tokenizer (xml_fast.ts) that reads the plain
+ * XML oned sends; whatever it does not read (unusual constructs, every error) is parsed by saxes,
+ * so results and error messages are those of `parseXmlSaxes`.
+ */
 export function parseXml(text: string, what = "XML", opts: ParseXmlOptions = {}): XmlNode {
+  if (opts.strict !== true) {
+    const trimmed = text.trim();
+    const fast = trimmed ? parseXmlFast(trimmed) : undefined;
+    if (fast !== undefined) return fast;
+  }
+  return parseXmlSaxes(text, what, opts);
+}
+
+/**
+ * `parseXml` with saxes alone, without the fast path: the reference the fast path is tested
+ * against (test/one/xml_fast_test.ts).
+ */
+export function parseXmlSaxes(text: string, what = "XML", opts: ParseXmlOptions = {}): XmlNode {
   const trimmed = text.trim();
   if (!trimmed) throw new OneblkError("input", `${what} is empty`);
   const strict = opts.strict === true;
