@@ -89,13 +89,13 @@ export function decodeBase64Text(b64: string, what = "payload"): string {
       })`,
     );
   }
-  let bin: string;
+  let bytes: Uint8Array;
   try {
-    bin = atob(s);
+    // native (a per-character copy of atob's result costs ~1 ms per 7 KB in lite mode)
+    bytes = Uint8Array.fromBase64(s);
   } catch {
     throw new OneblkError("input", `${what} is not valid base64`);
   }
-  const bytes = Uint8Array.from(bin, (c) => c.charCodeAt(0));
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
@@ -111,12 +111,7 @@ const ASCII = /^[\x00-\x7f]*$/;
 export function encodeBase64Text(text: string): string {
   // ASCII is its own UTF-8: btoa takes it as is (10× faster than encoding: per-VM monitor lines)
   if (ASCII.test(text)) return btoa(text);
-  const bytes = new TextEncoder().encode(text);
-  let bin = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
+  return new TextEncoder().encode(text).toBase64();
 }
 
 /**

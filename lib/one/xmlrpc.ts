@@ -92,8 +92,7 @@ export function decodeValue(node: XmlNode): XmlRpcValue {
       return null;
     case "base64": {
       try {
-        const bin = atob(t.text.replace(/\s+/g, ""));
-        return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
+        return new TextDecoder().decode(Uint8Array.fromBase64(t.text.replace(/\s+/g, "")));
       } catch {
         return bad("base64");
       }
