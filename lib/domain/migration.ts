@@ -36,7 +36,7 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, type MigrateArgs, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { exists, links, removeDir, unlink } from "../host/ops.ts";
+import { exists, links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
@@ -195,20 +195,25 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     throw new OneblkError("input", `the VM XML is VM ${vm.id}, the arguments name VM ${a.vmId}`);
   }
   const systemTm = a.callerTm === null;
-  const disks = await ourDisks(ctx, vm, a.dir, a.dsId, systemTm);
   // the host the disks are attached on (pre) or released from (post, fail): what the store needs
   // to know of it (StorPool: its client id, maybe an oned call) is found beside the next steps
   const worked = phase === "post" ? a.srcHost : a.dstHost;
-  for (const b of new Set(disks.map((d) => d.backend))) b.warmHosts([worked]);
+  const found = ourDisks(ctx, vm, a.dir, a.dsId, systemTm).then((disks) => {
+    for (const b of new Set(disks.map((d) => d.backend))) b.warmHosts([worked]);
+    return disks;
+  });
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
     if (systemTm && tpmOnStore(ctx, ctx.profile, vm)) {
+      await found;
       const ds = await (await ctx.one()).datastoreInfo(a.dsId);
       await saveTpm(ctx, ctx.profile, ctx.backend(ds), ds, vm.id, a.srcHost, a.dir);
     }
-    await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, disks, others);
+    // (the disks are found, from oned, while the VM directory's part starts)
+    await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, found, others);
     return;
   }
+  const disks = await found;
   // post: clean the source; fail: clean the destination. Errors are collected so every disk is
   // handled, then reported together; the sharing test's marker goes while the rest runs.
   const errors: string[] = [];
@@ -306,6 +311,11 @@ async function release(
   }
 }
 
+/** A disk's link in DIR: `DIR/disk.i` → its device. */
+function linkSpec(d: OurDisk): LinkSpec {
+  return { device: d.backend.devicePath(d.volume), path: d.path };
+}
+
 async function premigrate(
   ctx: ActionContext,
   src: string,
@@ -313,15 +323,18 @@ async function premigrate(
   dir: string,
   vmId: number,
   systemTm: boolean,
-  disks: OurDisk[],
+  disksFound: Promise<OurDisk[]>,
   others: string[],
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
+  // disks whose link in DIR the copy made (with the untar, in the same host command)
+  const linkedByCopy = new Set<OurDisk>();
   try {
     // The marker of the sharing test goes while the rest runs (ended before any undo).
     await withLater(async (later) => {
-      // The VM directory (system TM, not shared: copied first) and the disks' store side run
-      // side by side; a disk's link in DIR waits for the copy (the tar would race it).
+      // The VM directory (system TM, not shared: copied, then the links made, in one command
+      // on dst) and the disks' store side run side by side; the sharing test does not wait for
+      // the disks to be found (oned calls).
       const dirReady = (async () => {
         if (!systemTm) return false;
         const [shared, prefix, found] = await Promise.all([
@@ -344,7 +357,12 @@ async function premigrate(
           }
           await dropHostLeftover(ctx, dst, dir);
           undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
-          await copyVmDir(ctx, src, dir, dst, dir);
+          // The links of the disks the VM surely has go with the copy (an optional disk's
+          // volume is looked up first: linked after, once it is known to exist).
+          const sure = (await disksFound).filter((d) => d.path && !d.optional);
+          if (sure.length) undo.push(() => unlink(ctx.hosts, dst, sure.map((d) => d.path)));
+          await copyVmDir(ctx, src, dir, dst, dir, sure.map(linkSpec));
+          for (const d of sure) linkedByCopy.add(d);
         }
         return shared;
       })();
@@ -352,36 +370,36 @@ async function premigrate(
       const present = new Set<OurDisk>();
       const steps = [
         dirReady,
-        settleLimit(disks, DISK_PARALLEL, async (d) => {
-          const [before, found] = await Promise.all([
-            d.backend.attachments(d.volume),
-            d.optional ? d.backend.getVolume(d.volume) : true,
-          ]);
-          if (!found) return;
-          present.add(d);
-          const had = before.some((x) => x.host === dst && !x.tieBreaker);
-          // The attachment and the permission for two primaries are independent: both at once.
-          const work: Promise<void>[] = [];
-          if (!had) {
-            undo.push(() => d.backend.detach(d.volume, dst));
-            work.push(d.backend.attach(d.volume, dst, { readOnly: d.readOnly }));
-          }
-          undo.push(() => d.backend.setDualPrimary(d.volume, false));
-          work.push(d.backend.setDualPrimary(d.volume, true));
-          await settleAll(work);
-        }).then(throwFirst),
+        disksFound.then((disks) =>
+          settleLimit(disks, DISK_PARALLEL, async (d) => {
+            const [before, found] = await Promise.all([
+              d.backend.attachments(d.volume),
+              d.optional ? d.backend.getVolume(d.volume) : true,
+            ]);
+            if (!found) return;
+            present.add(d);
+            const had = before.some((x) => x.host === dst && !x.tieBreaker);
+            // The attachment and the permission for two primaries are independent: both at once.
+            const work: Promise<void>[] = [];
+            if (!had) {
+              undo.push(() => d.backend.detach(d.volume, dst));
+              work.push(d.backend.attach(d.volume, dst, { readOnly: d.readOnly }));
+            }
+            undo.push(() => d.backend.setDualPrimary(d.volume, false));
+            work.push(d.backend.setDualPrimary(d.volume, true));
+            await settleAll(work);
+          })
+        ).then(throwFirst),
       ];
       await settleAll(steps); // every step ends before anything is undone
-      // The links in DIR on dst, all in one host command, once the copy is there (when DIR is
-      // shared, src's links serve dst too).
-      const linked = (await dirReady) ? [] : disks.filter((d) => d.path && present.has(d));
+      // The links in DIR on dst the copy did not make (an optional disk that exists), in one
+      // host command (when DIR is shared, src's links serve dst too).
+      const linked = (await dirReady)
+        ? []
+        : (await disksFound).filter((d) => d.path && present.has(d) && !linkedByCopy.has(d));
       if (linked.length) {
         undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
-        await links(
-          ctx.hosts,
-          dst,
-          linked.map((d) => ({ device: d.backend.devicePath(d.volume), path: d.path })),
-        );
+        await links(ctx.hosts, dst, linked.map(linkSpec));
       }
     });
     await forwardToOthers(ctx, "premigrate", others);

@@ -13,7 +13,7 @@
  */
 import type { ActionContext } from "../context.ts";
 import { errorLine, OneblkError } from "../errors.ts";
-import { checkPath, exists, unlink } from "../host/ops.ts";
+import { checkPath, exists, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
@@ -164,12 +164,18 @@ export function vmDirShared(
   }, later);
 }
 
-/** Constant script: create $1 and unpack a tar stream from stdin into it. */
-const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\nexec tar -C "$1" --sparse -xf -';
+/**
+ * Constant script: create $1 and unpack a tar stream from stdin into it; then make the links of
+ * the (directory, device, link) triples after $1 (LINK_SCRIPT).
+ */
+const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
+  'if [ "$#" -eq 1 ]; then exec tar -C "$1" --sparse -xf -; fi\n' +
+  'tar -C "$1" --sparse -xf - || exit 1\nshift\n' + LINK_SCRIPT;
 
 /**
- * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream). A marker of
- * vmDirShared that could not be removed stays behind.
+ * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream), then make
+ * `linksAfter` on `dst` in the same host command. A marker of vmDirShared that could not be
+ * removed stays behind.
  */
 export async function copyVmDir(
   ctx: ActionContext,
@@ -177,6 +183,7 @@ export async function copyVmDir(
   srcDir: string,
   dst: string,
   dstDir: string,
+  linksAfter: readonly LinkSpec[] = [],
 ): Promise<void> {
   await copyStream(
     ctx.hosts,
@@ -194,7 +201,7 @@ export async function copyVmDir(
     ],
     ctx.hosts,
     dst,
-    ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir)],
+    ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir), ...linkArgs(linksAfter)],
     { timeoutMs: COPY_TIMEOUT_MS },
   );
 }

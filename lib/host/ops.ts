@@ -73,11 +73,15 @@ export async function links(
   opts?: OpOptions,
 ): Promise<void> {
   if (!specs.length) return;
-  const args = specs.flatMap(({ device, path }) => {
+  await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", ...linkArgs(specs)], ro(opts));
+}
+
+/** The arguments of LINK_SCRIPT for `specs` (paths checked): (directory, device, link) each. */
+export function linkArgs(specs: readonly LinkSpec[]): string[] {
+  return specs.flatMap(({ device, path }) => {
     const p = checkPath(path, "link path");
     return [dirname(p), checkPath(device, "device"), p];
   });
-  await runner.run(host, ["sh", "-c", LINK_SCRIPT, "oneblk-link", ...args], ro(opts));
 }
 
 /** Make `path` a symlink to `device` (parent directories created, existing link replaced). */

@@ -313,6 +313,9 @@ describe("tm pre/post/failmigrate", () => {
         two,
         "premigrate and postmigrate run as many host commands for 6 disks",
       );
+      // premigrate of an unshared DIR: the marker made on src, DIR and the marker looked for on
+      // dst, the marker removed, tar on src and on dst the untar that also makes the links
+      assert.equal(two[0], 6, "the links are made by the untar's host command");
     });
   });
 
