@@ -35,7 +35,9 @@ function chain(e: unknown): string {
   let cur: unknown = e;
   for (let i = 0; i < 4 && cur; i++) {
     if (cur instanceof Error) {
-      parts.push(cur.message);
+      // (a cause whose text is already said, e.g. a WireError's, is not repeated)
+      const text = cur.message;
+      if (!parts.some((p) => p.includes(text))) parts.push(text);
       cur = (cur as { cause?: unknown }).cause;
     } else {
       parts.push(String(cur));

@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { WireClient, WireError } from "../lib/wire.ts";
-import { transportFailure } from "../lib/http.ts";
+import { transportErrorText, transportFailure } from "../lib/http.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -348,6 +348,25 @@ describe("wire: HTTP/1.1 on sockets", () => {
     } finally {
       c.close();
       await server.shutdown();
+    }
+  });
+});
+
+describe("wire failures as the clients show them", () => {
+  it("one text per failure: the cause is not repeated", async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    const c = new WireClient();
+    try {
+      await c.request(`http://127.0.0.1:${port}/`);
+      assert.fail("no listener: refused");
+    } catch (e) {
+      const text = transportErrorText(e);
+      assert.match(text, /^tcp connect error: Connection refused/);
+      assert.equal(text.split("Connection refused").length - 1, 1, text);
+    } finally {
+      c.close();
     }
   });
 });
