@@ -13,8 +13,8 @@
  *   marked `reuse` (a read: repeating it changes nothing) may go on a connection that already
  *   carried one; if that connection turns out closed before any byte of the reply, the request
  *   is sent once more on a new connection. Any other request (a change) goes only on a
- *   connection that never carried a request, so a change is never sent on a connection the
- *   server may be closing;
+ *   connection that never carried a request and was opened within the last second (`connect()`,
+ *   a reachability check), so a change is never sent on a connection the server may be closing;
  * - TLS verified against the runtime's roots or the given CA certificates, optionally with a
  *   client certificate; the handshake is finished while connecting, so a refused certificate is
  *   a connect failure (nothing was sent);
@@ -71,6 +71,8 @@ const MAX_LINE = 4 * 1024;
 const READ_SIZE = 64 * 1024;
 
 const CLOSED_EARLY = "connection closed before message completed";
+/** How long a connection that never carried a request may still carry a change. */
+const FRESH_MS = 1_000;
 
 const encoder = new TextEncoder();
 
@@ -137,6 +139,8 @@ class Connection {
   readonly origin: string;
   /** It carried a request (a change may not be sent on it). */
   used = false;
+  /** When it was opened (ms since epoch). */
+  readonly opened = Date.now();
   closed = false;
   readonly #conn: Deno.Conn;
   #buf = new Uint8Array(READ_SIZE);
@@ -488,12 +492,16 @@ export class WireClient {
     }
   }
 
-  /** A kept connection to take: any for a repeatable request, else one never used. */
+  /**
+   * A kept connection to take: any for a repeatable request, else one never used and opened
+   * moments ago (the server cannot have closed it for being idle).
+   */
   #take(key: string, reuse: boolean): Connection | undefined {
     const list = this.#idle.get(key);
     if (!list?.length) return undefined;
     for (let i = list.length - 1; i >= 0; i--) {
-      if (reuse || !list[i].used) return list.splice(i, 1)[0];
+      const c = list[i];
+      if (reuse || (!c.used && Date.now() - c.opened < FRESH_MS)) return list.splice(i, 1)[0];
     }
     return undefined;
   }

@@ -220,6 +220,22 @@ describe("wire: HTTP/1.1 on sockets", () => {
     }
   });
 
+  it("a connection opened more than a second ago, never used, carries reads but no change", async () => {
+    const srv = scripted(answering(() => reply("ok")));
+    const c = new WireClient();
+    try {
+      await c.connect(srv.url); // connection 0
+      await new Promise((r) => setTimeout(r, 1_100));
+      await (await c.request(srv.url, { method: "POST" })).text(); // a new one: 1
+      await (await c.request(srv.url, { reuse: true })).text(); // a read: a kept one
+      assert.equal(srv.connections, 2);
+      assert.deepEqual(srv.seen.map((s) => s.conn), [1, 1]);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
   it("a kept connection the server closed: a read is sent once more on a new one", async () => {
     // each connection answers one request, then closes; the client does not know it yet
     const srv = scripted(async (conn, next) => {
