@@ -70,6 +70,8 @@ const MAX_LINE = 4 * 1024;
 /** Size of a connection's read buffer. */
 const READ_SIZE = 64 * 1024;
 
+import { concatBytes } from "./bytes.ts";
+
 const CLOSED_EARLY = "connection closed before message completed";
 /** How long a connection that never carried a request may still carry a change. */
 const FRESH_MS = 1_000;
@@ -277,19 +279,8 @@ export class WireResponse {
   /** The rest of the body, whole. */
   async bytes(): Promise<Uint8Array> {
     const parts: Uint8Array[] = [];
-    let size = 0;
-    for (let p = await this.read(); p; p = await this.read()) {
-      parts.push(p.slice());
-      size += p.length;
-    }
-    if (parts.length === 1) return parts[0];
-    const all = new Uint8Array(size);
-    let off = 0;
-    for (const p of parts) {
-      all.set(p, off);
-      off += p.length;
-    }
-    return all;
+    for (let p = await this.read(); p; p = await this.read()) parts.push(p.slice());
+    return concatBytes(parts);
   }
 
   /** The rest of the body as UTF-8 text (invalid bytes replaced). */

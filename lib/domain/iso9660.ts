@@ -42,6 +42,7 @@
  * built in memory, file data is read from the sources in chunks while streaming.
  */
 import { OneblkError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Logical sector (and block) size of the images written here. */
 export const ISO_SECTOR = 2048;
@@ -526,17 +527,6 @@ interface Rec {
   ceOffset: number;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const len = parts.reduce((s, p) => s + p.length, 0);
-  const out = new Uint8Array(len);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
-
 function makeRec(
   target: Node,
   kind: Rec["kind"],
@@ -647,7 +637,7 @@ function pathTable(dirs: readonly Node[], joliet: boolean, little: boolean): Uin
     rec.set(id, 8);
     parts.push(rec);
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function pathTableSize(dirs: readonly Node[], joliet: boolean): number {
@@ -855,7 +845,7 @@ export async function planIso(
       if ((off % ISO_SECTOR) + r.len > ISO_SECTOR) off = Math.ceil(off / ISO_SECTOR) * ISO_SECTOR;
       meta.set(encodeRec(r, ceBase), start * ISO_SECTOR + off);
       if (r.cont.length) {
-        meta.set(concat(r.cont), (ceBase + r.ceSector) * ISO_SECTOR + r.ceOffset);
+        meta.set(concatBytes(r.cont), (ceBase + r.ceSector) * ISO_SECTOR + r.ceOffset);
       }
       off += r.len;
     }

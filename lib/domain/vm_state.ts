@@ -26,6 +26,7 @@ import type { Backend } from "../backend/types.ts";
 import type { Profile, VmStateKind } from "../addons/types.ts";
 import type { DatastoreView, VmView } from "../one/views.ts";
 import { OneblkError } from "../errors.ts";
+import { concatBytes } from "../bytes.ts";
 import { checkPath, ddWriteArgv, exists, removeDir } from "../host/ops.ts";
 import { attachReady, detachAndDelete, withAttached } from "./attach.ts";
 import { withUndo } from "./undo.ts";
@@ -130,13 +131,7 @@ async function collect(stream: ReadableStream<Uint8Array>, max: number): Promise
     if (n > max) throw new OneblkError("host", `TPM state is larger than ${max} bytes`);
     parts.push(c);
   }
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /**
