@@ -393,27 +393,28 @@ async function openHttpSource(
   return {
     sizeBytes: encoded === "identity" && Number.isSafeInteger(len) && len >= 0 ? len : undefined,
     async read() {
-      let stalled = false;
-      const cancelStall = after(stallMs, () => {
-        stalled = true;
-        ac.abort();
+      // The stall ends the read itself: it does not wait for the aborted body to say so.
+      let cancelStall = () => {};
+      const stall = new Promise<never>((_, reject) => {
+        cancelStall = after(stallMs, () => {
+          reject(new OneblkError("timeout", `${url} sent nothing for ${stallMs} ms`));
+          ac.abort();
+        });
       });
       try {
-        return await reader.read();
-      } catch (e) {
-        if (stalled) {
-          throw new OneblkError("timeout", `${url} sent nothing for ${stallMs} ms`);
-        }
-        throw e;
+        return await Promise.race([reader.read(), stall]);
       } finally {
         cancelStall();
       }
     },
-    async release() {
-      if (released) return;
+    release() {
+      if (released) return Promise.resolve();
       released = true;
-      await reader.cancel().catch(() => {});
+      // abort first (it closes the connection); the body's cancel is not waited for: a
+      // cancel of an aborted body has been seen never to settle
       ac.abort();
+      reader.cancel().catch(() => {});
+      return Promise.resolve();
     },
   };
 }
