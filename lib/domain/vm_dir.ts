@@ -80,6 +80,16 @@ export function isSharedMarkName(name: string): boolean {
   );
 }
 
+/**
+ * Marker removals under way, by host and directory: a copy of that directory waits for them (tar
+ * fails, "file changed as we read it", on a directory that changes while it reads it).
+ */
+const removing = new Map<string, Promise<void>>();
+
+function dirKey(host: string, dir: string): string {
+  return `${host}:${dir.replace(/\/+$/, "")}`;
+}
+
 /** Constant script: exit 3 when directory $1 is missing, else create file $2. */
 const PROBE_SCRIPT = `[ -d "$1" ] || exit 3\n: > "$2"`;
 
@@ -108,6 +118,10 @@ async function markerSeen(
   } finally {
     const removal = unlink(hosts, a, file).catch(() => unlink(hosts, a, file))
       .catch((e) => onLeft(file, e));
+    const key = dirKey(a, dir);
+    const settled = removal.then(() => {}, () => {});
+    removing.set(key, settled);
+    settled.then(() => removing.get(key) === settled && removing.delete(key));
     if (later) later(removal);
     else await removal;
   }
@@ -185,6 +199,8 @@ export async function copyVmDir(
   dstDir: string,
   linksAfter: readonly LinkSpec[] = [],
 ): Promise<void> {
+  // a sharing test's marker still being removed from srcDir would change it under tar
+  await removing.get(dirKey(src, srcDir));
   await copyStream(
     ctx.hosts,
     src,
