@@ -327,8 +327,8 @@ async function premigrate(
   others: string[],
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
-  // disks whose link in DIR the copy made (with the untar, in the same host command)
-  const linkedByCopy = new Set<OurDisk>();
+  // A copy of DIR (system TM, not shared) makes the links of the disks the VM surely has.
+  const linkedByCopy = (d: OurDisk) => systemTm && !d.optional;
   try {
     // The marker of the sharing test goes while the rest runs (ended before any undo).
     await withLater(async (later) => {
@@ -359,10 +359,9 @@ async function premigrate(
           undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
           // The links of the disks the VM surely has go with the copy (an optional disk's
           // volume is looked up first: linked after, once it is known to exist).
-          const sure = (await disksFound).filter((d) => d.path && !d.optional);
+          const sure = (await disksFound).filter((d) => d.path && linkedByCopy(d));
           if (sure.length) undo.push(() => unlink(ctx.hosts, dst, sure.map((d) => d.path)));
           await copyVmDir(ctx, src, dir, dst, dir, sure.map(linkSpec));
-          for (const d of sure) linkedByCopy.add(d);
         }
         return shared;
       })();
@@ -396,7 +395,7 @@ async function premigrate(
       // host command (when DIR is shared, src's links serve dst too).
       const linked = (await dirReady)
         ? []
-        : (await disksFound).filter((d) => d.path && present.has(d) && !linkedByCopy.has(d));
+        : (await disksFound).filter((d) => d.path && present.has(d) && !linkedByCopy(d));
       if (linked.length) {
         undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
         await links(ctx.hosts, dst, linked.map(linkSpec));

@@ -321,18 +321,7 @@ async function monitorMessage(
   let data: Uint8Array = new TextEncoder().encode(lines.join("\n") + "\n");
   if (encrypt) data = encrypt(data);
   const z = await zlibDeflate(data);
-  return `MONITOR_VM SUCCESS ${oid} 0 ${base64(z)}\n`;
-}
-
-/** Standard base64 of bytes (the runtime's own encoder where it has one). */
-function base64(z: Uint8Array): string {
-  const native = (z as Uint8Array & { toBase64?: () => string }).toBase64;
-  if (typeof native === "function") return native.call(z);
-  let bin = "";
-  for (let i = 0; i < z.length; i += 0x8000) {
-    bin += String.fromCharCode(...z.subarray(i, i + 0x8000));
-  }
-  return btoa(bin);
+  return `MONITOR_VM SUCCESS ${oid} 0 ${z.toBase64()}\n`;
 }
 
 /**

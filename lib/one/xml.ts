@@ -20,15 +20,9 @@
  */
 import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { OneblkError } from "../errors.ts";
-import { parseXmlFast } from "./xml_fast.ts";
+import { parseXmlFast, type XmlNode } from "./xml_fast.ts";
 
-/** One XML element: name, attributes, text content and child elements. */
-export interface XmlNode {
-  name: string;
-  attrs: Record<string, string>;
-  text: string;
-  children: XmlNode[];
-}
+export type { XmlNode };
 
 /** Options of `parseXml`. */
 export interface ParseXmlOptions {

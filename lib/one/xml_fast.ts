@@ -11,7 +11,13 @@
  * well-formedness problem) makes it answer `undefined`, and the caller parses with saxes, which
  * gives today's result or error. It never reports an error itself.
  */
-import type { XmlNode } from "./xml.ts";
+/** One XML element: name, attributes, text content and child elements. */
+export interface XmlNode {
+  name: string;
+  attrs: Record<string, string>;
+  text: string;
+  children: XmlNode[];
+}
 
 /** An element's start tag: name, attributes (each after whitespace), optional `/`, `>`. */
 const OPEN =
