@@ -189,6 +189,13 @@ export class JsonItems {
   }
 }
 
+/**
+ * Bytes decoded into text at a time. A gunzipped piece can be a MB: its text would be one string
+ * in V8's large-object space (freed only by a full collection), and the element search would
+ * copy it whole. In steps, every string stays small and short-lived.
+ */
+const TEXT_STEP = 16384;
+
 /** A reply body read piece by piece (lib/wire.ts WireResponse). */
 export interface BodyPieces {
   /** The next piece (valid until the next read), null at the end. */
@@ -199,8 +206,8 @@ export interface BodyPieces {
 
 /**
  * Read a reply body as text through `items` (UTF-8, invalid bytes replaced), counting its
- * decoded size into `stats.bytes`. Each piece is decoded at once: the reply's bytes are never
- * held whole.
+ * decoded size into `stats.bytes`. Each piece is decoded at once, TEXT_STEP bytes at a time: the
+ * reply's bytes are never held whole, and its text is held one step (plus an element) at most.
  */
 export async function readJsonItems(
   res: BodyPieces,
@@ -211,7 +218,9 @@ export async function readJsonItems(
   try {
     for (let piece = await res.read(); piece; piece = await res.read()) {
       stats.bytes += piece.length;
-      items.push(dec.decode(piece, { stream: true }));
+      for (let at = 0; at < piece.length; at += TEXT_STEP) {
+        items.push(dec.decode(piece.subarray(at, at + TEXT_STEP), { stream: true }));
+      }
     }
   } catch (e) {
     await res.cancel().catch(() => {});

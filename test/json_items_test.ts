@@ -152,6 +152,34 @@ describe("JSON array elements one at a time", () => {
     assert.equal(stats.bytes, bytes.length);
   });
 
+  it("reads a MB-sized piece (a gunzipped read) a step at a time: little text held", async () => {
+    const arr = objects(6000);
+    const bytes = new TextEncoder().encode(JSON.stringify(arr));
+    assert.ok(bytes.length > 500_000);
+    let held = 0;
+    let longest = 0;
+    const got: unknown[] = [];
+    const spied = () => {
+      const items = new JsonItems((x) => got.push(x));
+      const push = items.push.bind(items);
+      items.push = (text: string) => {
+        longest = Math.max(longest, text.length);
+        push(text);
+        held = Math.max(held, items.buffered);
+      };
+      return items;
+    };
+    // one piece of the whole body, then the same cut in two uneven pieces
+    for (const parts of [[bytes], [bytes.subarray(0, 123_457), bytes.subarray(123_457)]]) {
+      got.length = 0;
+      const end = await readJsonItems(pieces(parts), { bytes: 0 }, spied());
+      assert.deepEqual([end, got.length], [{ array: true }, arr.length]);
+    }
+    assert.deepEqual(got, arr);
+    assert.ok(longest <= 16384, `text decoded ${longest} characters at once`);
+    assert.ok(held < 20_000, `held ${held} characters`);
+  });
+
   it("readPicked: what pick keeps; its failure thrown as is, the reply's returned", async () => {
     const arr = [{ name: "a", n: 1 }, { ret_code: 5 }, { name: "b", n: 2 }, { name: "c", n: 3 }];
     const text = JSON.stringify(arr);

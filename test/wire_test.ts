@@ -197,6 +197,46 @@ describe("wire: HTTP/1.1 on sockets", () => {
     }
   });
 
+  it("sends the target the URL parser gives, whether or not the URL needed it", async () => {
+    const srv = scripted(answering(() => reply("ok")));
+    const c = new WireClient();
+    const host = new URL(srv.url).host;
+    const tails = [
+      // plain: sent as written (a long name filter among them)
+      "/v1/view/resources?" + Array.from({ length: 130 }, (_, i) => `resources=r-${i}`).join("&"),
+      "/a/b.c/~d?x=1&y=%20&z=a+b&w=(1)*!$,;:@",
+      // the parser changes these: spaces, quotes, non-ASCII, dot segments, a fragment, no path
+      "/a b/c?d e",
+      "/a/\"q\"?'s'<>",
+      "/é/ü?漢=字",
+      "/a/./b/../c?x=/../y",
+      "/a/..",
+      "/x?y#frag",
+      "?only=query",
+      "",
+      "\\back\\slash",
+    ];
+    try {
+      for (const t of tails) {
+        await (await c.request(`${srv.url}${t}`, { reuse: true })).text();
+        await (await c.request(`HTTP://${host}${t}`, { reuse: true })).text();
+      }
+      const want = tails.flatMap((t) => {
+        const u = new URL(`${srv.url}${t}`);
+        return [u.pathname + u.search, u.pathname + u.search];
+      });
+      assert.deepEqual(srv.seen.map((s) => s.req.head.split(" ")[1]), want);
+      assert.ok(srv.seen.every((s) => s.req.head.includes(`\r\nhost: ${host}\r\n`)));
+      await assert.rejects(
+        c.request(`http://user:pw@${host}/v1/nodes`),
+        (e) => e instanceof TypeError && !String(e).includes("pw"),
+      );
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
   it("reads reuse kept connections; a change goes only on a connection that carried none", async () => {
     const srv = scripted(answering(() => reply("ok")));
     const c = new WireClient();

@@ -200,6 +200,8 @@ async function compile(args: string[]): Promise<number> {
   const cmd = [
     "compile",
     "--allow-all",
+    // Deno's UDP socket (the per-VM disk usage sent to monitord), as scripts/oneblk gives it
+    "--unstable-net",
     "--no-config",
     "--no-lock",
     // a compiled binary serves oned's driver actions above all: their flags

@@ -369,6 +369,8 @@ export async function buildMonitorVmMessages(
   const oid = opts.oid ?? -1;
   const max = opts.maxBytes ?? MAX_MONITOR_DATAGRAM;
   const out: string[] = [];
+  // A batch too large is cut into as many equal parts as its size says (plus a margin), not
+  // halved again and again: thousands of VMs are compressed about twice, not once per halving.
   const pack = async (batch: string[]): Promise<void> => {
     if (batch.length === 0) return;
     const msg = await monitorMessage(batch, oid, opts.encrypt);
@@ -376,9 +378,9 @@ export async function buildMonitorVmMessages(
     else if (batch.length === 1) {
       throw new OneblkError("internal", `one MONITOR_VM line exceeds ${max} bytes`);
     } else {
-      const half = Math.ceil(batch.length / 2);
-      await pack(batch.slice(0, half));
-      await pack(batch.slice(half));
+      const parts = Math.min(batch.length, Math.max(2, Math.ceil((msg.length / max) * 1.1)));
+      const size = Math.ceil(batch.length / parts);
+      for (let i = 0; i < batch.length; i += size) await pack(batch.slice(i, i + size));
     }
   };
   await pack(lines);
@@ -454,18 +456,24 @@ export async function sendMonitorVm(
     ? await monitorEncryptor(await readPubkey(target.pubkey), `PUBKEY ${target.pubkey}`)
     : undefined;
   const msgs = await buildMonitorVmMessages(lines, { oid: opts.oid, encrypt });
-  const { createSocket } = await import("node:dgram");
   const timeoutMs = opts.timeoutMs ?? 5_000;
-  const sock = createSocket(target.address.includes(":") ? "udp6" : "udp4");
   let bytes = 0;
   let cancelTimer = () => {};
+  let sock: Deno.DatagramConn | undefined;
   try {
+    // Deno's own UDP socket (--unstable-net, which the launcher, the compiled binary and
+    // deno.json give): node:dgram would load Node's compatibility layer, ~19 ms and 8 MiB here
+    sock = Deno.listenDatagram({
+      transport: "udp",
+      hostname: target.address.includes(":") ? "::" : "0.0.0.0",
+      port: 0,
+    });
+    const to: Deno.NetAddr = { transport: "udp", hostname: target.address, port: target.port };
+    const conn = sock;
     const send = (async () => {
       for (const m of msgs) {
         const buf = new TextEncoder().encode(m);
-        await new Promise<void>((resolve, reject) => {
-          sock.send(buf, target.port, target.address, (err) => (err ? reject(err) : resolve()));
-        });
+        await conn.send(buf, to);
         bytes += buf.length;
       }
     })();
@@ -485,7 +493,11 @@ export async function sendMonitorVm(
     );
   } finally {
     cancelTimer();
-    await new Promise<void>((resolve) => sock.close(() => resolve()));
+    try {
+      sock?.close();
+    } catch {
+      // closed already
+    }
   }
   return { datagrams: msgs.length, bytes, encrypted: encrypt !== undefined };
 }

@@ -277,8 +277,9 @@ function auxProps(props?: Record<string, string>): Record<string, string> {
 
 function stripAux(props?: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(props ?? {})) {
-    if (k.startsWith(AUX)) out[k.slice(AUX.length)] = v;
+  // for…in, not Object.entries: no pair arrays (a 10,000-RD listing goes through here)
+  for (const k in props) {
+    if (k.startsWith(AUX)) out[k.slice(AUX.length)] = props[k];
   }
   return out;
 }
