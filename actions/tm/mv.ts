@@ -264,8 +264,9 @@ async function moveDirVolume(
       await backend.detach(volume, ends.src);
     } catch (e) {
       if (isKind(e, "not_found")) return;
-      if (isKind(e, "config")) {
-        // Not a client of the store (the front-end): nothing was attached there.
+      if (isKind(e, "config") && ends.fromFe) {
+        // Not a client of the store (the front-end): nothing was attached there. On a
+        // hypervisor the same kind is a store that refused us (its token): the move fails.
         ctx.info(`${volume} stays attached on ${ends.src}: ${(e as Error).message}`);
         return;
       }
