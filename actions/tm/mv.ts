@@ -17,7 +17,9 @@
  * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
  * attachments are released in the store where the store allows it (else reported), and the
  * directory is created empty on the destination. For the directory, "dead" is oned's word (LCM
- * PROLOG_MIGRATE_UNKNOWN): an unreachable source in any other move fails it (sourceDead).
+ * PROLOG_MIGRATE_UNKNOWN): an unreachable source in any other move fails it (sourceDead). The
+ * directory a dead source keeps (not copied, or copied and then not removed) is journaled for
+ * `oneblk gc` (lib/domain/host_leftovers.ts).
  *
  * VM state on the store (StorPool, lib/domain/vm_state.ts): the NVRAM volume follows the
  * directory like the checkpoint; the TPM state is saved from the source's `DIR/tpm` when the
@@ -38,6 +40,7 @@ import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts"
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
+import { dropHostLeftover, noteHostLeftover } from "../../lib/domain/host_leftovers.ts";
 import { mapLimit, settleAll, withLater } from "../../lib/limit.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
@@ -154,13 +157,30 @@ async function moveDir(
       }),
       mkdirp(ctx.hosts, dst.host, dst.path),
     ]);
+    // The directory given up on a dead source is journaled: nothing else removes it once the
+    // host is back (oned's host_error path never runs tm delete there).
+    const givenUp = (e: unknown) =>
+      noteHostLeftover(ctx, {
+        host: src.host,
+        path: src.path,
+        kind: "vm-dir",
+        vmId,
+        dsId: vmDirInfo(src.path)?.sysDsId ?? dsId,
+      }, e);
     if (present === null) {
       ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+      await givenUp(`host ${src.host} is unreachable`);
     } else if (!present) {
       ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
     } else {
       await copyVmDir(ctx, src.host, src.path, dst.host, dst.path);
-      await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+      try {
+        await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+        await dropHostLeftover(ctx, src.host, src.path);
+      } catch (e) {
+        if (!(await sourceDead(ctx, vmId, e))) throw e;
+        await givenUp(e);
+      }
     }
   }
   if (tpm && TPM_RESTORE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, dst.host))) {
