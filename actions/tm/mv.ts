@@ -83,6 +83,9 @@ async function moveDisk(
   const shared = isSharedImage(ctx.profile, disk, volume);
   const keepOn = (host: string) => shared ? () => sharedImageUser(ctx, vm, disk, host) : undefined;
   const keep = keepOn(src.host);
+  // An unreachable source is passed over only on oned's host_error path, as for the directory:
+  // otherwise its link would stay in DIR and travel with it (stop: to the front-end).
+  const dead = (e: unknown) => sourceDead(ctx, vmId, e);
   let detachOnly = STOP_STATES.includes(lcm);
   let attachOnly = RESUME_STATES.includes(lcm);
   if (!detachOnly && !attachOnly && src.host !== dst.host) {
@@ -90,13 +93,13 @@ async function moveDisk(
     else if (await isFrontend(ctx, src.host)) attachOnly = true;
   }
   if (detachOnly) {
-    await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
+    await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep, dead);
     return;
   }
   const releaseSource = async () => {
     if (attachOnly) return;
     if (src.host === dst.host) await unlink(ctx.hosts, src.host, src.path);
-    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
+    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep, dead);
   };
   const srcDs = vmDirInfo(src.path)?.sysDsId;
   const dstDs = vmDirInfo(dst.path)?.sysDsId;
