@@ -49,7 +49,7 @@ export interface ProcessSpec {
    * After the command ended: an error when its host went away while it ran (the simulated
    * runner; over ssh the connection's loss is exit 255 already), whatever its exit code said.
    */
-  lost?: () => OneblkError | undefined;
+  lost?: (stderrTail: string) => OneblkError | undefined;
 }
 
 /**
@@ -289,7 +289,7 @@ function check(
   defaultTimeoutMs: number,
   r: { code: number; signal: string | null; stderr: string; timedOut: boolean },
 ): void {
-  const lost = spec.lost?.();
+  const lost = spec.lost?.(stderrTail(r.stderr));
   if (lost) throw lost;
   if (r.timedOut) {
     const s = seconds(opts.timeoutMs ?? defaultTimeoutMs);

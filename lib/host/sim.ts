@@ -167,10 +167,11 @@ export class SimRunner extends ProcessRunner {
       unmap: (text) => text.includes(dir) ? text.replace(re, "/") : text,
       // A host that went away while the command ran answered nothing (ssh: exit 255), even when
       // the command, still running here, said "no such file" about what vanished with it.
-      lost: () =>
+      lost: (tail) =>
         isDirectory(dir) ? undefined : new OneblkError(
           "unavailable",
-          `host ${host} is not reachable (it went away while ${labelOf(argv)} ran)`,
+          `host ${host} is not reachable (it went away while ${labelOf(argv)} ran)` +
+            (tail ? `: ${tail}` : ""),
         ),
     };
   }
