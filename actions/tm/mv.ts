@@ -17,7 +17,9 @@
  * A dead source host (host_error rescheduling) is tolerated: its links are not removed, its
  * attachments are released in the store where the store allows it (else reported), and the
  * directory is created empty on the destination. For the directory, "dead" is oned's word (LCM
- * PROLOG_MIGRATE_UNKNOWN): an unreachable source in any other move fails it (sourceDead).
+ * PROLOG_MIGRATE_UNKNOWN): an unreachable source in any other move fails it (sourceDead). The
+ * directory a dead source keeps (not copied, or copied and then not removed) is journaled for
+ * `oneblk gc` (lib/domain/host_leftovers.ts).
  *
  * VM state on the store (StorPool, lib/domain/vm_state.ts): the NVRAM volume follows the
  * directory like the checkpoint; the TPM state is saved from the source's `DIR/tpm` when the
@@ -38,6 +40,7 @@ import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts"
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
+import { dropHostLeftover, noteHostLeftover } from "../../lib/domain/host_leftovers.ts";
 import { mapLimit, settleAll, withLater } from "../../lib/limit.ts";
 
 /** LCM states in which `mv` only attaches on the destination (resume from stop/undeploy). */
@@ -80,6 +83,9 @@ async function moveDisk(
   const shared = isSharedImage(ctx.profile, disk, volume);
   const keepOn = (host: string) => shared ? () => sharedImageUser(ctx, vm, disk, host) : undefined;
   const keep = keepOn(src.host);
+  // An unreachable source is passed over only on oned's host_error path, as for the directory:
+  // otherwise its link would stay in DIR and travel with it (stop: to the front-end).
+  const dead = (e: unknown) => sourceDead(ctx, vmId, e);
   let detachOnly = STOP_STATES.includes(lcm);
   let attachOnly = RESUME_STATES.includes(lcm);
   if (!detachOnly && !attachOnly && src.host !== dst.host) {
@@ -87,13 +93,13 @@ async function moveDisk(
     else if (await isFrontend(ctx, src.host)) attachOnly = true;
   }
   if (detachOnly) {
-    await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
+    await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep, dead);
     return;
   }
   const releaseSource = async () => {
     if (attachOnly) return;
     if (src.host === dst.host) await unlink(ctx.hosts, src.host, src.path);
-    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep);
+    else await unlinkAndDetach(ctx, backend, volume, src.host, src.path, keep, dead);
   };
   const srcDs = vmDirInfo(src.path)?.sysDsId;
   const dstDs = vmDirInfo(dst.path)?.sysDsId;
@@ -154,13 +160,30 @@ async function moveDir(
       }),
       mkdirp(ctx.hosts, dst.host, dst.path),
     ]);
+    // The directory given up on a dead source is journaled: nothing else removes it once the
+    // host is back (oned's host_error path never runs tm delete there).
+    const givenUp = (e: unknown) =>
+      noteHostLeftover(ctx, {
+        host: src.host,
+        path: src.path,
+        kind: "vm-dir",
+        vmId,
+        dsId: vmDirInfo(src.path)?.sysDsId ?? dsId,
+      }, e);
     if (present === null) {
       ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+      await givenUp(`host ${src.host} is unreachable`);
     } else if (!present) {
       ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
     } else {
       await copyVmDir(ctx, src.host, src.path, dst.host, dst.path);
-      await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+      try {
+        await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+        await dropHostLeftover(ctx, src.host, src.path);
+      } catch (e) {
+        if (!(await sourceDead(ctx, vmId, e))) throw e;
+        await givenUp(e);
+      }
     }
   }
   if (tpm && TPM_RESTORE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, dst.host))) {
@@ -264,8 +287,9 @@ async function moveDirVolume(
       await backend.detach(volume, ends.src);
     } catch (e) {
       if (isKind(e, "not_found")) return;
-      if (isKind(e, "config")) {
-        // Not a client of the store (the front-end): nothing was attached there.
+      if (isKind(e, "config") && ends.fromFe) {
+        // Not a client of the store (the front-end): nothing was attached there. On a
+        // hypervisor the same kind is a store that refused us (its token): the move fails.
         ctx.info(`${volume} stays attached on ${ends.src}: ${(e as Error).message}`);
         return;
       }

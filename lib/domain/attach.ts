@@ -146,7 +146,9 @@ export async function detachAndDelete(
  * brings: an unreachable host (the link dies with it; the store side is still released), a
  * device still open (left attached, reported) and a front-end the store does not know as a
  * client. `keep`: the volume is an image other VMs may use (sharedImageUser): asked only once
- * the link is gone, a true answer leaves it attached.
+ * the link is gone, a true answer leaves it attached. `passOver`: whether the unreachable host
+ * may be passed over (default yes); no fails the call before the store is touched (a retry
+ * does both once the host answers).
  */
 export async function unlinkAndDetach(
   ctx: ActionContext,
@@ -155,11 +157,12 @@ export async function unlinkAndDetach(
   host: string,
   path: string,
   keep?: () => Promise<string | null>,
+  passOver?: (e: unknown) => Promise<boolean>,
 ): Promise<void> {
   try {
     await unlink(ctx.hosts, host, path);
   } catch (e) {
-    if (!isKind(e, "unavailable")) throw e;
+    if (!isKind(e, "unavailable") || (passOver && !(await passOver(e)))) throw e;
     ctx.info(`host ${host} is unreachable: ${path} not removed there`);
   }
   const user = keep ? await keep() : null;

@@ -6,9 +6,10 @@
  * same path rewrites the same entry instead of adding one. Files are written whole (temporary
  * file, then rename), so a reader never sees half an entry.
  *
- * Who writes: tm postmigrate (the VM directory on the old host), tm failmigrate / any
- * vmDirShared test (a `.oneblk-shared-*` marker it could not remove), tm prebackup /
- * postbackup (the backup directory). Who removes: the action that later removes the same path
+ * Who writes: tm postmigrate (the VM directory on the old host), tm mv (the VM directory a
+ * dead source keeps on oned's host_error path), tm failmigrate / any vmDirShared test (a
+ * `.oneblk-shared-*` marker it could not remove), tm prebackup / postbackup (the backup
+ * directory). Who removes: the action that later removes the same path
  * (or re-creates it on purpose: premigrate back to that host), and `oneblk gc`
  * (lib/domain/gc.ts runHostGc) with the rules it applies before touching a host. `oneblk
  * doctor` (leftovers check) lists what gc would do.

@@ -45,6 +45,11 @@ export interface ProcessSpec {
   classify?: (code: number, stderrTail: string) => OneblkError | undefined;
   /** Error for a program that cannot be found (default: kind "host"). */
   notFound?: () => OneblkError;
+  /**
+   * After the command ended: an error when its host went away while it ran (the simulated
+   * runner; over ssh the connection's loss is exit 255 already), whatever its exit code said.
+   */
+  lost?: (stderrTail: string) => OneblkError | undefined;
 }
 
 /**
@@ -284,6 +289,8 @@ function check(
   defaultTimeoutMs: number,
   r: { code: number; signal: string | null; stderr: string; timedOut: boolean },
 ): void {
+  const lost = spec.lost?.(stderrTail(r.stderr));
+  if (lost) throw lost;
   if (r.timedOut) {
     const s = seconds(opts.timeoutMs ?? defaultTimeoutMs);
     throw new OneblkError("timeout", `${spec.label} on ${spec.host} timed out after ${s}s`);

@@ -2,7 +2,8 @@
  * SimRunner: the host runner of the simulated mode (env ONEBLK_SIM_ROOT=<root>).
  *
  * Host `X` is the directory `<root>/hosts/X/`; a host without a directory is "unreachable"
- * (OneblkError "unavailable", as ssh failing). Commands really run on this machine, spawned
+ * (OneblkError "unavailable", as ssh failing), also for a command that was running when the
+ * directory went away (whatever it answered about the files that vanished with it). Commands really run on this machine, spawned
  * directly (no shell), with cwd `<root>/hosts/X`, after their arguments are mapped:
  *
  *  1. argv[0], the program, is mapped only when the host has that file itself (the stock VMM
@@ -51,6 +52,15 @@ const PASS_THROUGH = new Set([
 export interface SimOptions {
   /** Default deadline per command in ms (default 120 000). */
   defaultTimeoutMs?: number;
+}
+
+/** True when `path` is a directory (a simulated host that is up). */
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
 }
 
 /** True when `path` exists (without following a final symlink). */
@@ -144,13 +154,7 @@ export class SimRunner extends ProcessRunner {
   /** The local process of argv on simulated host X (paths mapped, cwd in its directory). */
   protected spec(host: string, argv: readonly string[]): ProcessSpec {
     const dir = this.hostDir(host);
-    let isDir = false;
-    try {
-      isDir = Deno.statSync(dir).isDirectory;
-    } catch {
-      isDir = false;
-    }
-    if (!isDir) throw new OneblkError("unavailable", `host ${host} is not reachable`);
+    if (!isDirectory(dir)) throw new OneblkError("unavailable", `host ${host} is not reachable`);
     if (absentPrograms(dir).includes(basename(argv[0]))) {
       throw new ProgramMissingError(argv[0], host);
     }
@@ -161,6 +165,14 @@ export class SimRunner extends ProcessRunner {
       label: labelOf(argv),
       cwd: dir,
       unmap: (text) => text.includes(dir) ? text.replace(re, "/") : text,
+      // A host that went away while the command ran answered nothing (ssh: exit 255), even when
+      // the command, still running here, said "no such file" about what vanished with it.
+      lost: (tail) =>
+        isDirectory(dir) ? undefined : new OneblkError(
+          "unavailable",
+          `host ${host} is not reachable (it went away while ${labelOf(argv)} ran)` +
+            (tail ? `: ${tail}` : ""),
+        ),
     };
   }
 }

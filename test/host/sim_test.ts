@@ -121,6 +121,26 @@ describe("SimRunner", () => {
     await assert.rejects(sim.run("a/../b", ["true"]), isKind("input"));
   });
 
+  it("reports a host that went away while a command ran as unreachable, whatever it answered", async () => {
+    // (the fault matrix's `down` at a step beside a running `test -e`: the test saw the files
+    // vanish and said "no", which tm mv took for "the directory is not there")
+    const c = join(root, "hosts", "c");
+    const grave = join(root, "grave-c");
+    await Deno.mkdir(join(c, "d"), { recursive: true });
+    const vanish = 'mv -- "$1" "$2"; test -e "$3"';
+    await assert.rejects(
+      sim.run("c", ["sh", "-c", vanish, "vanish", c, grave, "/d"], { okCodes: [0, 1] }),
+      isKind("unavailable", /^host c is not reachable \(it went away while vanish ran\)$/),
+    );
+    await Deno.rename(grave, c);
+    const s = sim.stream("c", ["sh", "-c", vanish, "vanish", c, grave, "/d"]);
+    await s.stdout.cancel();
+    await assert.rejects(s.done, isKind("unavailable"));
+    await Deno.rename(grave, c);
+    assert.equal((await sim.run("c", ["test", "-e", "/d"])).code, 0, "back: answers again");
+    await Deno.remove(c, { recursive: true });
+  });
+
   it("applies deadlines like the ssh runner", async () => {
     await assert.rejects(
       sim.run("b", ["sleep", "30"], { timeoutMs: 300 }),

@@ -7,6 +7,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
+  CASES,
   cloneDisk,
   diskArg,
   forEachCase,
@@ -101,6 +102,40 @@ describe("tm mv", () => {
       await env.ok(tc, "mv", [`alpha:${path}`, `bravo:${path}`, vmId, tc.imageDs]);
       assert.equal(await shaOf(env.c.hostPath("bravo", path), data.length), await shaBytes(data));
     });
+  });
+
+  it("stop with the source out of reach fails (its link would travel with DIR); the retry converges; host_error passes it over", async () => {
+    // (deno task faults, tm/mv:stop host-down@1: the link stayed in bravo's DIR and the
+    // directory's move carried it to the front-end). One profile at a time: bravo goes down.
+    for (const tc of CASES) {
+      const img = await env.image(tc, 36, 4, pattern(tc.vmBase + 36, 4096));
+      const vmId = tc.vmBase + 36;
+      const disks = [cloneDisk(tc, 0, 36, 4, 4)];
+      env.vm(vmInput(tc, vmId, "bravo", disks));
+      const path = `${vmDir(tc.systemDs, vmId)}/disk.0`;
+      const bravo = env.c.hostPath("bravo", "/");
+      const grave = `${bravo.replace(/\/+$/, "")}.down`;
+      const mv = [`bravo:${path}`, `alpha:${path}`, vmId, tc.imageDs];
+      await env.ok(tc, "clone", [`alpha:${img.source}`, `bravo:${path}`, vmId, tc.imageDs]);
+      for (const lcmState of [10, 60]) {
+        env.vm(vmInput(tc, vmId, "bravo", disks, { state: 3, lcmState }));
+        await Deno.rename(bravo, grave);
+        try {
+          if (lcmState === 10) await env.fails(tc, "mv", mv, /bravo/);
+          else await env.ok(tc, "mv", mv);
+        } finally {
+          await Deno.rename(grave, bravo);
+        }
+        assert.equal(await present(env.c.hostPath("bravo", path)), true, "link still there");
+        if (lcmState === 10) {
+          await env.ok(tc, "mv", mv); // the retry, bravo back
+          assert.equal(await present(env.c.hostPath("bravo", path)), false);
+          // resume on bravo for the next round
+          env.vm(vmInput(tc, vmId, "bravo", disks, { state: 3, lcmState: 9 }));
+          await env.ok(tc, "mv", [`alpha:${path}`, `bravo:${path}`, vmId, tc.imageDs]);
+        }
+      }
+    }
   });
 
   it("the VM directory is copied with tar and removed on the source", async () => {

@@ -128,6 +128,35 @@ describe("tm context on a store volume", () => {
     }
   });
 
+  it("storpool: a stop whose store refuses the detach (401) fails and keeps the ISO attached; the retry releases it", async () => {
+    // (deno task faults, storpool tm/mv:stop-dir token: StorPool's auth failure is kind
+    // "config", which the release took for "the front-end is not a client": the move succeeded
+    // with the ISO and the checkpoint attached on bravo for good)
+    const pe = envs.storpool;
+    const sys = CLUSTER_DS.storpool.system;
+    const vmId = 42;
+    const dir = vmDir(sys, vmId);
+    const history = [{ hostname: "bravo", dsId: sys, tmMad: "storpool" }];
+    putVm(c, { id: vmId, contextDiskId: 3, history });
+    const sh = await contextSh(vmId, "HOSTNAME='stop'\n");
+    const ctx = [`${sh}:'context.sh'`, `bravo:${dir}/disk.3`, `${vmId}`, `${sys}`];
+    assertOk(await c.run("tm", "storpool", "context", ctx));
+    const vol = pe.profile.contextVolume(vmId, 3)!;
+    assert.deepEqual(await hostsOf(pe, vol), ["bravo"]);
+    putVm(c, { id: vmId, contextDiskId: 3, lcmState: 10, history });
+    const stop = [`bravo:${dir}`, `alpha:${dir}`, `${vmId}`, `${sys}`];
+    c.storpool.addFault({ method: "VolumesReassignWait", status: 401, errorName: "authorization" });
+    try {
+      assertOneLineFailure(await c.run("tm", "storpool", "mv", stop));
+    } finally {
+      c.storpool.clearFaults();
+    }
+    assert.deepEqual(await hostsOf(pe, vol), ["bravo"], "still attached: the retry's to release");
+    assertOk(await c.run("tm", "storpool", "mv", stop));
+    assert.deepEqual(await hostsOf(pe, vol), []);
+    assertOk(await c.run("tm", "storpool", "delete", [`alpha:${dir}`, `${vmId}`, `${sys}`]));
+  });
+
   for (const name of ["linstor", "linstor_un"] as const) {
     it(`${name}: the ISO stays a plain file, no volume`, async () => {
       const pe = envs[name];

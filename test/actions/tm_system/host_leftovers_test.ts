@@ -420,6 +420,65 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     assert.deepEqual(await journal(), []);
   });
 
+  it("tm mv from a dead source (host_error, LCM 60): the directory given up there is journaled; gc removes it once the VM runs elsewhere", async () => {
+    const vmId = 89;
+    const history = (hs: string[]) =>
+      hs.map((hostname) => ({ hostname, dsId: sys, tmMad: PROFILE }));
+    const { dir } = await vmOn(vmId, ["bravo"], ["bravo", "charlie"], { lcmState: 60 });
+    const args = [`bravo:${dir}`, `charlie:${dir}`, `${vmId}`, `${sys}`];
+    await Deno.rename(join(c.root, "hosts", "bravo"), join(graves, "bravo"));
+    const r = await c.run("tm", PROFILE, "mv", args);
+    await revive();
+    assertOk(r, "a dead source is given up on the host_error path (as before)");
+    assert.match(r.stderr, /VM directory .* left on bravo .*recorded for oneblk gc/);
+    const [e, ...more] = await journal();
+    assert.deepEqual(more, []);
+    assert.deepEqual([e.kind, e.host, e.path, e.vmId, e.dsId, e.action], [
+      "vm-dir",
+      "bravo",
+      `/var/lib/one/datastores/${sys}/${vmId}`,
+      vmId,
+      sys,
+      "tm mv",
+    ]);
+    assert.ok(await lexists(c.hostPath("charlie", dir)), "created (empty) on the destination");
+    // still being moved away from bravo: kept
+    assert.match((await gc("--min-age", "0")).stdout, /kept: VM directory .*moving away/);
+    assert.ok(await lexists(c.hostPath("bravo", `${dir}/deployment.0`)));
+    putVm(c, { id: vmId, disks: [], history: history(["bravo", "charlie"]) });
+    const done = await gc("--min-age", "0");
+    assert.match(done.stdout, /removed: VM directory .* on bravo \(VM 89/);
+    assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+    assert.ok(await lexists(c.hostPath("charlie", dir)), "the VM's directory is untouched");
+    assert.deepEqual(await journal(), []);
+
+    // the source dies at the removal, after the copy: LCM 60 journals it and succeeds; any
+    // other move fails (oned's retry removes it once the host answers) and journals nothing
+    for (const lcmState of [60, 8]) {
+      await vmOn(vmId, ["bravo"], ["bravo", "charlie"], { lcmState });
+      await Deno.remove(c.hostPath("charlie", dir), { recursive: true });
+      const m = await runFaulted("mv", args, "", dir.replaceAll("//", "/"), "down");
+      await revive();
+      assert.equal(
+        await Deno.readTextFile(c.hostPath("charlie", `${dir}/deployment.0`)),
+        `domain of VM ${vmId}`,
+        "copied",
+      );
+      if (lcmState === 60) {
+        assertOk(m);
+        assert.deepEqual((await journal()).map((x) => [x.kind, x.host]), [["vm-dir", "bravo"]]);
+      } else {
+        assert.equal(m.code, 1, "a source out of reach fails the move");
+        assert.deepEqual(await journal(), []);
+      }
+      // the retry (host back) removes it and settles the entry
+      putVm(c, { id: vmId, disks: [], lcmState, history: history(["bravo", "charlie"]) });
+      assertOk(await c.run("tm", PROFILE, "mv", args));
+      assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+      assert.deepEqual(await journal(), []);
+    }
+  });
+
   it("premigrate back to the old host removes the stale directory there before copying, and drops the entry", async () => {
     const vmId = 86;
     const { dir, stdin } = await vmOn(vmId, ["bravo", "charlie"], ["bravo", "charlie"]);
