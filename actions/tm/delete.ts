@@ -13,7 +13,8 @@
  * TPM state, a VM snapshot's memory; lib/domain/vm_state.ts), with their snapshots, in the
  * system datastore's store, then remove the directory on the host (only `<BASE_PATH>/<vmid>` of
  * that system datastore as oned knows it: lib/domain/vm_dir.ts vmDirPrefix);
- * an unreachable (dead) host is reported, not an error: the store side is done.
+ * an unreachable (dead) host is reported, not an error: the store side is done, and the
+ * directory left there is journaled for `oneblk gc` (lib/domain/host_leftovers.ts).
  *
  * Idempotent: a second run finds nothing to do and succeeds.
  */
@@ -29,6 +30,7 @@ import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { dropChain, mayHaveChain } from "../../lib/domain/backup.ts";
 import { mapLimit } from "../../lib/limit.ts";
 import { stateVolumeNames } from "../../lib/domain/vm_state.ts";
+import { dropHostLeftover, noteHostLeftover } from "../../lib/domain/host_leftovers.ts";
 
 /** Run tm delete. */
 export async function run(ctx: ActionContext): Promise<void> {
@@ -53,9 +55,17 @@ export async function run(ctx: ActionContext): Promise<void> {
     await mapLimit(volumes, 8, (v) => backend.deleteVolume(v, { immediate: true }));
     try {
       await removeDir(ctx.hosts, dst.host, dst.path, [prefix]);
+      await dropHostLeftover(ctx, dst.host, dst.path);
     } catch (e) {
       if (!isKind(e, "unavailable")) throw e;
-      ctx.info(`host ${dst.host} is unreachable: ${dst.path} not removed there`);
+      // nothing else removes it once the host is back: journaled for oneblk gc
+      await noteHostLeftover(ctx, {
+        host: dst.host,
+        path: dst.path,
+        kind: "vm-dir",
+        vmId: a.vmId,
+        dsId: a.dsId,
+      }, e);
     }
     return;
   }

@@ -7,7 +7,8 @@
  * file, then rename), so a reader never sees half an entry.
  *
  * Who writes: tm postmigrate (the VM directory on the old host), tm mv (the VM directory a
- * dead source keeps on oned's host_error path), tm failmigrate / any vmDirShared test (a
+ * dead source keeps on oned's host_error path), tm delete (the VM directory on a host that did
+ * not answer), tm failmigrate / any vmDirShared test (a
  * `.oneblk-shared-*` marker it could not remove), tm prebackup / postbackup (the backup
  * directory). Who removes: the action that later removes the same path
  * (or re-creates it on purpose: premigrate back to that host), and `oneblk gc`

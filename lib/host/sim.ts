@@ -3,8 +3,9 @@
  *
  * Host `X` is the directory `<root>/hosts/X/`; a host without a directory is "unreachable"
  * (OneblkError "unavailable", as ssh failing), also for a command that was running when the
- * directory went away (whatever it answered about the files that vanished with it). Commands really run on this machine, spawned
- * directly (no shell), with cwd `<root>/hosts/X`, after their arguments are mapped:
+ * directory went away (whatever it answered about the files that vanished with it). Commands
+ * really run on this machine, spawned directly (no shell), with cwd `<root>/hosts/X`, after
+ * their arguments are mapped:
  *
  *  1. argv[0], the program, is mapped only when the host has that file itself (the stock VMM
  *     scripts `onehost sync` puts under `/var/tmp/one`); otherwise it is this machine's program

@@ -479,6 +479,42 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     }
   });
 
+  it("tm delete of DIR with the host going down at the removal: succeeds as before, DIR journaled; a retry or gc removes it", async () => {
+    const vmId = 90;
+    const history = [{ hostname: "bravo", dsId: sys, tmMad: PROFILE }];
+    const args = [`bravo:${vmDir(sys, vmId)}`, `${vmId}`, `${sys}`];
+    for (const settle of ["retry", "gc"] as const) {
+      const { dir } = await vmOn(vmId, ["bravo"], ["bravo"], { lcmState: 15 });
+      const r = await runFaulted("delete", args, "", dir.replaceAll("//", "/"), "down");
+      await revive();
+      assertOk(r, "an unreachable host is reported, not an error");
+      assert.match(r.stderr, /VM directory .* left on bravo .*recorded for oneblk gc/);
+      const [e, ...more] = await journal();
+      assert.deepEqual(more, []);
+      assert.deepEqual([e.kind, e.host, e.path, e.vmId, e.dsId, e.action], [
+        "vm-dir",
+        "bravo",
+        `/var/lib/one/datastores/${sys}/${vmId}`,
+        vmId,
+        sys,
+        "tm delete",
+      ]);
+      assert.ok(await lexists(c.hostPath("bravo", `${dir}/deployment.0`)), "left there");
+      if (settle === "retry") {
+        // oned's retry (recover --retry) with the host back: removed, entry dropped
+        const again = await c.run("tm", PROFILE, "delete", args);
+        assertOk(again);
+        assert.match(again.stderr, /dropped from oneblk gc's journal/);
+      } else {
+        // the VM is gone (DONE): gc removes the directory once the host answers
+        putVm(c, { id: vmId, disks: [], state: 6, lcmState: 0, history });
+        assert.match((await gc("--min-age", "0")).stdout, /removed: VM directory .* on bravo/);
+      }
+      assert.equal(await lexists(c.hostPath("bravo", dir)), false);
+      assert.deepEqual(await journal(), []);
+    }
+  });
+
   it("premigrate back to the old host removes the stale directory there before copying, and drops the entry", async () => {
     const vmId = 86;
     const { dir, stdin } = await vmOn(vmId, ["bravo", "charlie"], ["bravo", "charlie"]);
