@@ -111,6 +111,21 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     return entries;
   }
 
+  /** The one journal entry: VM `vmId`'s directory on bravo, written by `action` (and said so). */
+  async function assertDirJournaled(stderr: string, vmId: number, action: string) {
+    assert.match(stderr, /VM directory .* left on bravo .*recorded for oneblk gc/);
+    const [e, ...more] = await journal();
+    assert.deepEqual(more, []);
+    assert.deepEqual([e.kind, e.host, e.path, e.vmId, e.dsId, e.action], [
+      "vm-dir",
+      "bravo",
+      `/var/lib/one/datastores/${sys}/${vmId}`,
+      vmId,
+      sys,
+      action,
+    ]);
+  }
+
   const gc = (...args: string[]) => c.cli(["gc", ...args]);
 
   /** A VM whose directory is on `hosts` (one file in it), oned's record on the last of them. */
@@ -430,17 +445,7 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
     const r = await c.run("tm", PROFILE, "mv", args);
     await revive();
     assertOk(r, "a dead source is given up on the host_error path (as before)");
-    assert.match(r.stderr, /VM directory .* left on bravo .*recorded for oneblk gc/);
-    const [e, ...more] = await journal();
-    assert.deepEqual(more, []);
-    assert.deepEqual([e.kind, e.host, e.path, e.vmId, e.dsId, e.action], [
-      "vm-dir",
-      "bravo",
-      `/var/lib/one/datastores/${sys}/${vmId}`,
-      vmId,
-      sys,
-      "tm mv",
-    ]);
+    await assertDirJournaled(r.stderr, vmId, "tm mv");
     assert.ok(await lexists(c.hostPath("charlie", dir)), "created (empty) on the destination");
     // still being moved away from bravo: kept
     assert.match((await gc("--min-age", "0")).stdout, /kept: VM directory .*moving away/);
@@ -488,17 +493,7 @@ describe("host leftovers: journaled by never-retried cleanups, removed by oneblk
       const r = await runFaulted("delete", args, "", dir.replaceAll("//", "/"), "down");
       await revive();
       assertOk(r, "an unreachable host is reported, not an error");
-      assert.match(r.stderr, /VM directory .* left on bravo .*recorded for oneblk gc/);
-      const [e, ...more] = await journal();
-      assert.deepEqual(more, []);
-      assert.deepEqual([e.kind, e.host, e.path, e.vmId, e.dsId, e.action], [
-        "vm-dir",
-        "bravo",
-        `/var/lib/one/datastores/${sys}/${vmId}`,
-        vmId,
-        sys,
-        "tm delete",
-      ]);
+      await assertDirJournaled(r.stderr, vmId, "tm delete");
       assert.ok(await lexists(c.hostPath("bravo", `${dir}/deployment.0`)), "left there");
       if (settle === "retry") {
         // oned's retry (recover --retry) with the host back: removed, entry dropped
