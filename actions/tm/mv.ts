@@ -85,7 +85,7 @@ async function moveDisk(
   const keep = keepOn(src.host);
   // An unreachable source is passed over only on oned's host_error path, as for the directory:
   // otherwise its link would stay in DIR and travel with it (stop: to the front-end).
-  const dead = (e: unknown) => sourceDead(ctx, vmId, e);
+  const dead = (e: unknown) => sourceDead(ctx, vmId, e, vm);
   let detachOnly = STOP_STATES.includes(lcm);
   let attachOnly = RESUME_STATES.includes(lcm);
   if (!detachOnly && !attachOnly && src.host !== dst.host) {
@@ -143,7 +143,7 @@ async function moveDir(
     try {
       await saveTpm(ctx, ctx.profile, backend, ds, vmId, src.host, src.path);
     } catch (e) {
-      if (!(await sourceDead(ctx, vmId, e))) throw e;
+      if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
       ctx.info(`host ${src.host} is unreachable: TPM state of VM ${vmId} not saved`);
     }
   }
@@ -156,7 +156,7 @@ async function moveDir(
       exists(ctx.hosts, src.host, src.path).then((p) => {
         present = p;
       }, async (e) => {
-        if (!(await sourceDead(ctx, vmId, e))) throw e;
+        if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
       }),
       mkdirp(ctx.hosts, dst.host, dst.path),
     ]);
@@ -181,7 +181,7 @@ async function moveDir(
         await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
         await dropHostLeftover(ctx, src.host, src.path);
       } catch (e) {
-        if (!(await sourceDead(ctx, vmId, e))) throw e;
+        if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
         await givenUp(e);
       }
     }
@@ -216,11 +216,17 @@ const SOURCE_FAILED_STATES: readonly number[] = [
  * True when `e` says the source host cannot be reached and oned moves the VM away from a failed
  * host: only then is its directory given up. Otherwise (stop, undeploy, cold migration) an
  * unreachable source fails the move, and oned's retry finds the directory once the host is back
- * (nothing is abandoned on a host that was only out of reach for a while).
+ * (nothing is abandoned on a host that was only out of reach for a while). `known`: the VM
+ * already read in this action (else oned is asked, only on such a failure).
  */
-async function sourceDead(ctx: ActionContext, vmId: number, e: unknown): Promise<boolean> {
+async function sourceDead(
+  ctx: ActionContext,
+  vmId: number,
+  e: unknown,
+  known: { lcmState: number } | null = null,
+): Promise<boolean> {
   if (!isKind(e, "unavailable")) return false;
-  const vm = await (await ctx.one()).vmInfo(vmId);
+  const vm = known ?? await (await ctx.one()).vmInfo(vmId);
   return SOURCE_FAILED_STATES.includes(vm.lcmState);
 }
 
