@@ -36,7 +36,7 @@ import { attachAndLink, markStaying, unlinkAndDetach } from "../../lib/domain/at
 import { ownerOf } from "../../lib/domain/undo.ts";
 import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_disk.ts";
 import { withUndo } from "../../lib/domain/undo.ts";
-import { copyVmDir, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
+import { copyVmDir, type Sharing, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
 import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
@@ -147,43 +147,51 @@ async function moveDir(
       ctx.info(`host ${src.host} is unreachable: TPM state of VM ${vmId} not saved`);
     }
   }
-  if (await sameDir(ctx, src, dst, later)) {
+  const sharing = await sameDir(ctx, src, dst, later);
+  if (sharing?.shared) {
     ctx.info(`${src.host} and ${dst.host} share ${src.path}: nothing to copy`);
   } else {
-    // (both at once: independent; both ended before a failure goes on)
-    let present: boolean | null = null; // null: the source is dead, nothing to look at
-    await settleAll([
-      exists(ctx.hosts, src.host, src.path).then((p) => {
-        present = p;
-      }, async (e) => {
-        if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
-      }),
-      mkdirp(ctx.hosts, dst.host, dst.path),
-    ]);
-    // The directory given up on a dead source is journaled: nothing else removes it once the
-    // host is back (oned's host_error path never runs tm delete there).
-    const givenUp = (e: unknown) =>
-      noteHostLeftover(ctx, {
-        host: src.host,
-        path: src.path,
-        kind: "vm-dir",
-        vmId,
-        dsId: vmDirInfo(src.path)?.sysDsId ?? dsId,
-      }, e);
-    if (present === null) {
-      ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
-      await givenUp(`host ${src.host} is unreachable`);
-    } else if (!present) {
-      ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
-    } else {
-      await copyVmDir(ctx, src.host, src.path, dst.host, dst.path);
-      try {
-        await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
-        await dropHostLeftover(ctx, src.host, src.path);
-      } catch (e) {
-        if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
-        await givenUp(e);
+    // (both at once: independent; both ended before a failure goes on). The sharing test
+    // looked at the source already; its marker goes with the copy's tar there, or on its own.
+    let present: boolean | null = sharing ? sharing.onA : null; // null: dead, or not looked at
+    let copying = false;
+    try {
+      await settleAll([
+        sharing ? Promise.resolve() : exists(ctx.hosts, src.host, src.path).then((p) => {
+          present = p;
+        }, async (e) => {
+          if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
+        }),
+        mkdirp(ctx.hosts, dst.host, dst.path),
+      ]);
+      // The directory given up on a dead source is journaled: nothing else removes it once the
+      // host is back (oned's host_error path never runs tm delete there).
+      const givenUp = (e: unknown) =>
+        noteHostLeftover(ctx, {
+          host: src.host,
+          path: src.path,
+          kind: "vm-dir",
+          vmId,
+          dsId: vmDirInfo(src.path)?.sysDsId ?? dsId,
+        }, e);
+      if (present === null) {
+        ctx.info(`host ${src.host} is unreachable: ${src.path} not copied`);
+        await givenUp(`host ${src.host} is unreachable`);
+      } else if (!present) {
+        ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
+      } else {
+        copying = true;
+        await copyVmDir(ctx, src.host, src.path, dst.host, dst.path, [], sharing);
+        try {
+          await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
+          await dropHostLeftover(ctx, src.host, src.path);
+        } catch (e) {
+          if (!(await sourceDead(ctx, vmId, e, vm))) throw e;
+          await givenUp(e);
+        }
       }
+    } finally {
+      if (!copying && sharing) later(sharing.dropMarker());
     }
   }
   if (tpm && TPM_RESTORE_STATES.includes(vm.lcmState) && !(await isFrontend(ctx, dst.host))) {
@@ -231,21 +239,23 @@ async function sourceDead(
 }
 
 /**
- * True when src and dst are the same directory seen from two hosts (same path, shared). A dead
- * source cannot be asked and is not shared as far as this move goes: nothing can be copied.
+ * Whether src and dst are the same directory seen from two hosts: the sharing test of the same
+ * path on both (a marker of a directory that is not shared is kept for the copy), else null
+ * (different paths; a dead source, which cannot be asked and is not shared as far as this move
+ * goes: nothing can be copied).
  */
 async function sameDir(
   ctx: ActionContext,
   src: HostPath,
   dst: HostPath,
   later: (work: Promise<unknown>) => void,
-): Promise<boolean> {
-  if (src.norm !== dst.norm) return false;
+): Promise<Sharing | null> {
+  if (src.norm !== dst.norm) return null;
   try {
-    return await vmDirShared(ctx, src.host, dst.host, src.path, later);
+    return await vmDirShared(ctx, src.host, dst.host, src.path, later, true);
   } catch (e) {
     if (!isKind(e, "unavailable")) throw e;
-    return false;
+    return null;
   }
 }
 

@@ -245,13 +245,15 @@ async function release(
   const clean = phase === "post" ? a.srcHost : a.dstHost;
   let shareUnknown = false;
   // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
-  const sharedTest = systemTm || phase === "fail"
-    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later).catch((e) => {
+  // (post: the marker, made in DIR on src, goes with DIR when DIR is removed there)
+  const sharing = systemTm || phase === "fail"
+    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later, phase === "post").catch((e) => {
       shareUnknown = true;
       errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
-      return true;
+      return null;
     })
-    : Promise.resolve(true);
+    : Promise.resolve(null);
+  const sharedTest = sharing.then((s) => s?.shared ?? true);
   if (phase === "fail" && !systemTm && !(await sharedTest)) {
     const paths = disks.map((d) => d.path).filter(Boolean);
     await unlink(ctx.hosts, clean, paths).catch((e) => errors.push(errorLine(e)));
@@ -278,13 +280,17 @@ async function release(
     }
   });
   const shared = await sharedTest;
-  if (systemTm && !shared && errors.length === 0) {
+  const removal = systemTm && !shared && errors.length === 0;
+  const kept = (await sharing)?.marker ? await sharing : null;
+  if (kept && !removal) later(kept.dropMarker());
+  if (removal) {
     let prefix: string | null = null;
     try {
       prefix = await vmDirPrefix(ctx, a.dir, vm.id);
       await removeDir(ctx.hosts, clean, a.dir, [prefix]);
       await dropHostLeftover(ctx, clean, a.dir);
     } catch (e) {
+      if (kept) later(kept.dropMarker());
       // Nothing retries this step: what the host did not remove is journaled for oneblk gc.
       if (prefix !== null && isKind(e, "unavailable", "host", "timeout")) {
         await noteHostLeftover(
@@ -337,14 +343,20 @@ async function premigrate(
       // the disks to be found (oned calls).
       const dirReady = (async () => {
         if (!systemTm) return false;
-        const [shared, prefix, found] = await Promise.all([
-          vmDirShared(ctx, src, dst, dir, later),
-          vmDirPrefix(ctx, dir, vmId),
-          exists(ctx.hosts, dst, dir),
-        ]);
-        let existed = found;
-        if (shared) await dropHostLeftover(ctx, dst, dir); // the VM's own directory
-        if (!shared) {
+        // The marker of a directory that is not shared goes with the copy's tar on src; on
+        // any other way out, on its own.
+        const sharing = vmDirShared(ctx, src, dst, dir, later, true);
+        let copying = false;
+        try {
+          const [{ shared, onB }, prefix] = await Promise.all([
+            sharing,
+            vmDirPrefix(ctx, dir, vmId),
+          ]);
+          let existed = onB ?? await exists(ctx.hosts, dst, dir);
+          if (shared) {
+            await dropHostLeftover(ctx, dst, dir); // the VM's own directory
+            return true;
+          }
           // A directory an earlier migration away from dst could not remove is stale: it goes
           // before the copy, so old files never mix into the VM's directory.
           if (
@@ -361,9 +373,12 @@ async function premigrate(
           // volume is looked up first: linked after, once it is known to exist).
           const sure = (await disksFound).filter((d) => d.path && linkedByCopy(d));
           if (sure.length) undo.push(() => unlink(ctx.hosts, dst, sure.map((d) => d.path)));
-          await copyVmDir(ctx, src, dir, dst, dir, sure.map(linkSpec));
+          copying = true;
+          await copyVmDir(ctx, src, dir, dst, dir, sure.map(linkSpec), await sharing);
+          return false;
+        } finally {
+          if (!copying) later(sharing.then((s) => s.dropMarker(), () => {}));
         }
-        return shared;
       })();
       // The disks whose volume exists (an optional one is looked up beside its attachments).
       const present = new Set<OurDisk>();

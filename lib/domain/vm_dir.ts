@@ -13,7 +13,7 @@
  */
 import type { ActionContext } from "../context.ts";
 import { errorLine, OneblkError } from "../errors.ts";
-import { checkPath, exists, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
+import { checkPath, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
@@ -94,9 +94,34 @@ function dirKey(host: string, dir: string): string {
 const PROBE_SCRIPT = `[ -d "$1" ] || exit 3\n: > "$2"`;
 
 /**
+ * Constant script of the host that looks for a marker: exit 0 when file $1 is there, else 1
+ * when directory $2 is (not shared), else 3 (not there at all).
+ */
+const LOOK_SCRIPT = '[ -e "$1" ] && exit 0\n[ -d "$2" ] && exit 1\nexit 3';
+
+/** What a marker test found. */
+export interface Sharing {
+  /** `dir` on the second host is the directory on the first. */
+  shared: boolean;
+  /** `dir` exists on the first host. */
+  onA: boolean;
+  /** `dir` exists on the second host (so also when shared); null: not looked (not on `a`). */
+  onB: boolean | null;
+  /**
+   * The marker left in `dir` on the first host for the caller (vmDirShared's `keep`, when not
+   * shared), else null. The caller's next command there removes it: with the directory
+   * (removeDir), before a copy (copyVmDir's `marker`), or `dropMarker`.
+   */
+  marker: string | null;
+  /** Remove `marker` (again: rm -f); one that stays is journaled. Never rejects. */
+  dropMarker(): Promise<void>;
+}
+
+/**
  * The marker test of vmDirShared and dirSharedProbe: run `script` on `a` (exit 3: `dir` is
- * missing there, false) to make a file named `name` + a UUID in `dir`, look for it on `b`,
- * remove it on `a` (a second try after a failure; `onLeft` gets one that stays).
+ * missing there, not shared) to make a file named `name` + a UUID in `dir`, look for it (and
+ * for `dir`) on `b`, remove it on `a` (a second try after a failure; `onLeft` gets one that
+ * stays). With `keep`, a marker `b` did not see is left to the caller (Sharing.marker).
  */
 async function markerSeen(
   hosts: HostRunner,
@@ -106,25 +131,48 @@ async function markerSeen(
   name: string,
   script: string,
   onLeft: (path: string, e: unknown) => Promise<void>,
-  later?: (removal: Promise<unknown>) => void,
-): Promise<boolean> {
-  const file = `${checkPath(dir).replace(/\/+$/, "")}/${name}${crypto.randomUUID()}`;
+  opts: { later?: (removal: Promise<unknown>) => void; keep?: boolean } = {},
+): Promise<Sharing> {
+  const d = checkPath(dir).replace(/\/+$/, "");
+  const file = `${d}/${name}${crypto.randomUUID()}`;
+  let dropped: Promise<void> | undefined;
+  const remove = () =>
+    dropped ??= unlink(hosts, a, file).catch(() => unlink(hosts, a, file))
+      .catch((e) => onLeft(file, e));
   const r = await hosts.run(a, ["sh", "-c", script, "oneblk-mark", dir, file], {
     okCodes: [0, 3],
   });
-  if (r.code === 3) return false;
-  try {
-    return await exists(hosts, b, file);
-  } finally {
-    const removal = unlink(hosts, a, file).catch(() => unlink(hosts, a, file))
-      .catch((e) => onLeft(file, e));
-    const key = dirKey(a, dir);
-    const settled = removal.then(() => {}, () => {});
-    removing.set(key, settled);
-    settled.then(() => removing.get(key) === settled && removing.delete(key));
-    if (later) later(removal);
-    else await removal;
+  if (r.code === 3) {
+    return { shared: false, onA: false, onB: null, marker: null, dropMarker: async () => {} };
   }
+  let look: number | undefined;
+  try {
+    const l = await hosts.run(b, ["sh", "-c", LOOK_SCRIPT, "oneblk-look", file, d], {
+      okCodes: [0, 1, 3],
+    });
+    if (l.code !== 0 && l.stderr.trim()) {
+      throw new OneblkError("host", `looking for ${file} on ${b} failed: ${l.stderr.trim()}`);
+    }
+    look = l.code;
+  } finally {
+    if (!(opts.keep && look !== undefined && look !== 0)) {
+      const removal = remove();
+      const key = dirKey(a, dir);
+      const settled = removal.then(() => {}, () => {});
+      removing.set(key, settled);
+      settled.then(() => removing.get(key) === settled && removing.delete(key));
+      if (opts.later) opts.later(removal);
+      else await removal;
+    }
+  }
+  const shared = look === 0;
+  return {
+    shared,
+    onA: true,
+    onB: look !== 3,
+    marker: shared || !opts.keep ? null : file,
+    dropMarker: remove,
+  };
 }
 
 /**
@@ -133,14 +181,14 @@ async function markerSeen(
  * other marker, so it can run beside an action testing the same directory. A probe it could not
  * remove is passed to `onLeft`. Throws when either host cannot be asked.
  */
-export function dirSharedProbe(
+export async function dirSharedProbe(
   hosts: HostRunner,
   a: string,
   b: string,
   dir: string,
   onLeft: (path: string, e: unknown) => Promise<void>,
 ): Promise<boolean> {
-  return markerSeen(hosts, a, b, dir, GC_PROBE, PROBE_SCRIPT, onLeft);
+  return (await markerSeen(hosts, a, b, dir, GC_PROBE, PROBE_SCRIPT, onLeft)).shared;
 }
 
 /**
@@ -152,11 +200,13 @@ const MARK_SCRIPT = `[ -d "$1" ] || exit 3\nm=$2\nset -- "$1"/${SHARED_MARK}*\n`
   `{ [ -e "$1" ] || [ -L "$1" ]; } && rm -f -- "$@"\n: > "$m"`;
 
 /**
- * True when `dir` on host `a` and on host `b` is the same directory: a marker made in it on `a`
- * is visible on `b`. A directory missing on `a` counts as not shared (there is nothing to keep
- * apart). Throws "unavailable" when `a` cannot be reached. With `later`, the answer comes as
- * soon as `b` has looked, and the marker's removal is handed to `later` (the caller awaits it
- * before it ends; the marker is never copied meanwhile, see copyVmDir).
+ * Whether `dir` on host `a` and on host `b` is the same directory: a marker made in it on `a`
+ * is visible on `b` (with whether `dir` exists on each). A directory missing on `a` counts as
+ * not shared (there is nothing to keep apart). Throws "unavailable" when `a` cannot be reached.
+ * With `later`, the answer comes as soon as `b` has looked, and the marker's removal is handed
+ * to `later` (the caller awaits it before it ends; the marker is never copied meanwhile, see
+ * copyVmDir). With `keep`, a marker of a directory that is not shared stays for the caller's
+ * next command on `a` (Sharing.marker): one host command less.
  */
 export function vmDirShared(
   ctx: ActionContext,
@@ -164,7 +214,8 @@ export function vmDirShared(
   b: string,
   dir: string,
   later?: (removal: Promise<unknown>) => void,
-): Promise<boolean> {
+  keep = false,
+): Promise<Sharing> {
   // A marker left (host gone) is never copied (copyVmDir), is removed by the next marking, and
   // is journaled for oneblk gc (postmigrate and failmigrate are never retried).
   return markerSeen(ctx.hosts, a, b, dir, SHARED_MARK, MARK_SCRIPT, async (marker, e) => {
@@ -175,7 +226,7 @@ export function vmDirShared(
       { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
       e,
     );
-  }, later);
+  }, { later, keep });
 }
 
 /**
@@ -187,9 +238,17 @@ const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
   'tar -C "$1" --sparse -xf - || exit 1\nshift\n' + LINK_SCRIPT;
 
 /**
+ * Constant script: remove file $1 (the sharing test's marker), then run the rest of the
+ * arguments (the tar of copyVmDir) in its place.
+ */
+const UNMARK_SCRIPT = 'rm -f -- "$1" || exit 1\nshift\nexec "$@"';
+
+/**
  * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream), then make
  * `linksAfter` on `dst` in the same host command. A marker of vmDirShared that could not be
- * removed stays behind.
+ * removed stays behind. `kept`: the sharing test whose marker was kept in `srcDir` (its
+ * `marker`): removed by the copy's command on `src` before tar reads the directory, or by
+ * `dropMarker` when the copy fails.
  */
 export async function copyVmDir(
   ctx: ActionContext,
@@ -198,26 +257,34 @@ export async function copyVmDir(
   dst: string,
   dstDir: string,
   linksAfter: readonly LinkSpec[] = [],
+  kept: Sharing | null = null,
 ): Promise<void> {
   // a sharing test's marker still being removed from srcDir would change it under tar
   await removing.get(dirKey(src, srcDir));
-  await copyStream(
-    ctx.hosts,
-    src,
-    [
-      "tar",
-      "-C",
-      checkPath(srcDir),
-      "--sparse",
-      `--exclude=${SHARED_MARK}*`,
-      `--exclude=${GC_PROBE}*`,
-      "-cf",
-      "-",
-      ".",
-    ],
-    ctx.hosts,
-    dst,
-    ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir), ...linkArgs(linksAfter)],
-    { timeoutMs: COPY_TIMEOUT_MS },
-  );
+  const tar = [
+    "tar",
+    "-C",
+    checkPath(srcDir),
+    "--sparse",
+    `--exclude=${SHARED_MARK}*`,
+    `--exclude=${GC_PROBE}*`,
+    "-cf",
+    "-",
+    ".",
+  ];
+  const marker = kept?.marker;
+  try {
+    await copyStream(
+      ctx.hosts,
+      src,
+      marker ? ["sh", "-c", UNMARK_SCRIPT, "oneblk-tar", marker, ...tar] : tar,
+      ctx.hosts,
+      dst,
+      ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir), ...linkArgs(linksAfter)],
+      { timeoutMs: COPY_TIMEOUT_MS },
+    );
+  } catch (e) {
+    await kept?.dropMarker();
+    throw e;
+  }
 }

@@ -313,9 +313,12 @@ describe("tm pre/post/failmigrate", () => {
         two,
         "premigrate and postmigrate run as many host commands for 6 disks",
       );
-      // premigrate of an unshared DIR: the marker made on src, DIR and the marker looked for on
-      // dst, the marker removed, tar on src and on dst the untar that also makes the links
-      assert.equal(two[0], 6, "the links are made by the untar's host command");
+      // premigrate of an unshared DIR: the marker made on src, the marker and DIR looked for on
+      // dst (one command), the marker removed by the tar's command on src, and on dst the untar
+      // that also makes the links
+      assert.equal(two[0], 4, "the links are made by the untar's host command");
+      // postmigrate: the marker made on src, looked for on dst, removed with DIR on src
+      assert.equal(two[1], 3, "the marker goes with the directory");
     });
   });
 
@@ -330,12 +333,12 @@ describe("tm pre/post/failmigrate", () => {
       disks: [],
       history: [{ hostname: "bravo", dsId: sys, tmMad: "linstor" }],
     }));
-    // a `test` program that hangs (the sharing test's look on the destination runs it)
+    // a `tar` program that hangs (the copy of DIR to the destination runs it)
     const bin = join(c.root, "hang-bin");
     const pidFile = join(c.root, "hang.pid");
     await Deno.mkdir(bin, { recursive: true });
     await Deno.writeTextFile(
-      join(bin, "test"),
+      join(bin, "tar"),
       `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 60\n`,
       {
         mode: 0o755,
