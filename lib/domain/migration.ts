@@ -42,7 +42,7 @@ import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
-import { copyVmDir, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
+import { copyVmDir, type Sharing, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 import { settleAll, settleLimit, throwFirst, withLater } from "../limit.ts";
@@ -213,12 +213,32 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, found, others);
     return;
   }
-  const disks = await found;
   // post: clean the source; fail: clean the destination. Errors are collected so every disk is
-  // handled, then reported together; the sharing test's marker goes while the rest runs.
+  // handled, then reported together. The sharing test starts while the disks are found; its
+  // marker goes while the rest runs (post: with DIR, when DIR is removed). Disks that cannot be
+  // found fail the step as they are, once the marker is gone.
   const errors: string[] = [];
-  await withLater((later) => release(ctx, phase, a, vm, disks, systemTm, errors, later))
-    .catch((e) => errors.push(errorLine(e)));
+  let disks: OurDisk[] | undefined;
+  await withLater(async (later) => {
+    // Whether DIR is shared: the disks of a fail step need it (their links), post only at the
+    // end. Null: the test failed (said in `errors`); undefined: not needed.
+    const sharing = systemTm || phase === "fail"
+      ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later, phase === "post").catch((e) => {
+        errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
+        return null;
+      })
+      : Promise.resolve(undefined);
+    try {
+      disks = await found;
+    } catch (e) {
+      later(sharing.then((s) => s?.dropMarker()));
+      throw e;
+    }
+    await release(ctx, phase, a, vm, disks, systemTm, errors, later, sharing);
+  }).catch((e) => {
+    if (!disks) throw e;
+    errors.push(errorLine(e));
+  });
   try {
     await forwardToOthers(ctx, action, others);
   } catch (e) {
@@ -231,6 +251,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
  * The body of post- and failmigrate: release the disks on the host the VM left (post: src) or
  * never reached (fail: dst), and, as the system TM, remove DIR there unless it is shared (or
  * journal it). Every failure goes to `errors`; `later` takes the sharing test's marker removal.
+ * `sharing`: that test, started by the caller (null: it failed; undefined: not needed).
  */
 async function release(
   ctx: ActionContext,
@@ -241,18 +262,9 @@ async function release(
   systemTm: boolean,
   errors: string[],
   later: (work: Promise<unknown>) => void,
+  sharing: Promise<Sharing | null | undefined>,
 ): Promise<void> {
   const clean = phase === "post" ? a.srcHost : a.dstHost;
-  let shareUnknown = false;
-  // Whether DIR is shared: the disks of a fail step need it (their links), post only at the end.
-  // (post: the marker, made in DIR on src, goes with DIR when DIR is removed there)
-  const sharing = systemTm || phase === "fail"
-    ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later, phase === "post").catch((e) => {
-      shareUnknown = true;
-      errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
-      return null;
-    })
-    : Promise.resolve(null);
   const sharedTest = sharing.then((s) => s?.shared ?? true);
   if (phase === "fail" && !systemTm && !(await sharedTest)) {
     const paths = disks.map((d) => d.path).filter(Boolean);
@@ -280,6 +292,7 @@ async function release(
     }
   });
   const shared = await sharedTest;
+  const shareUnknown = (await sharing) === null;
   const removal = systemTm && !shared && errors.length === 0;
   const kept = (await sharing)?.marker ? await sharing : null;
   if (kept && !removal) later(kept.dropMarker());

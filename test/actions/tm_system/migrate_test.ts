@@ -439,6 +439,39 @@ describe("tm pre/post/failmigrate", () => {
     for (const v of [...vols, nvram]) await env.backend.deleteVolume(v, { immediate: true });
   });
 
+  it("postmigrate: disks that cannot be found fail the step as they are, no marker left", async () => {
+    const env = envs.linstor;
+    const vmId = 78;
+    const dir = vmDir(env.systemDs, vmId);
+    for (const h of ["bravo", "charlie"]) {
+      await Deno.mkdir(c.hostPath(h, dir), { recursive: true });
+    }
+    // the disk's datastore is unknown to oned: the disks cannot be found
+    const stdin = btoa(putVm(c, {
+      id: vmId,
+      disks: [volatileDisk(env, 0, { datastoreId: 4242 })],
+      history: ["bravo", "charlie"].map((hostname) => ({
+        hostname,
+        dsId: env.systemDs,
+        tmMad: "linstor",
+      })),
+    }));
+    const r = await c.run("tm", "linstor", "postmigrate", [
+      "bravo",
+      "charlie",
+      dir,
+      `${vmId}`,
+      `${env.systemDs}`,
+    ], { stdin });
+    assertOneLineFailure(r, /4242/);
+    // the sharing test ran beside the lookup: its marker is gone, DIR stays on the source
+    for (const h of ["bravo", "charlie"]) {
+      const left = [...Deno.readDirSync(c.hostPath(h, dir))].map((e) => e.name);
+      assert.deepEqual(left.filter((f) => f.startsWith(".oneblk-")), [], h);
+    }
+    assert.ok(await lexists(c.hostPath("bravo", dir)));
+  });
+
   it("bad input: one line on stderr, exit 1", async () => {
     const r = await c.run("tm", "storpool", "premigrate", [
       "bravo",
