@@ -350,7 +350,8 @@ export function renderReport(r: BenchReport): string {
     m.compiled,
     `bare runtime (deno run of an empty file, ${m.bare.n} samples): wall ${m.bare.wallMs} ms, ` +
     `cpu ${m.bare.cpuMs} ms, peak ${m.bare.peakMiB} MiB`,
-    `samples per row: ${m.samples}${m.quick ? " (quick)" : ""}; p95 is the maximum below 20`,
+    `samples per row: ${m.samples}${m.quick ? " (quick)" : ""}; p95 is the maximum below 20; ` +
+    "×bare: median of each run's ratio to the bare run made right after it",
   ];
   if (r.startup) {
     out.push(

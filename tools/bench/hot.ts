@@ -80,18 +80,30 @@ export async function benchStartup(
     const env: Record<string, string> = mode === "source" ? { ONEBLK_SOURCE: "1" } : {};
     await metered(LAUNCHER, ["version"], { env }); // code cache
     const runs: ProcessUsage[] = [];
+    const partners: ProcessUsage[] = [];
     for (let i = 0; i < samples; i++) {
       runs.push(await metered(LAUNCHER, ["version"], { env, cwd: "/" }));
-      await bare.sample();
+      partners.push(await bare.sample());
     }
-    rows.push({ mode, ...figures(runs, bare) });
+    rows.push({ mode, ...figures(runs, bare, partners) });
   }
   return rows;
 }
 
-/** Figures of the hot action `action` from its sampled calls. */
-function hotRow(profile: ProfileName, action: string, calls: DriverCall[], bare: Bare): HotRow {
-  const usage = calls.map((c) => c.usage).filter((u): u is ProcessUsage => !!u);
+/**
+ * Figures of the hot action `action` from its sampled calls; `partners`: the bare run made right
+ * after each call.
+ */
+function hotRow(
+  profile: ProfileName,
+  action: string,
+  calls: DriverCall[],
+  bare: Bare,
+  partners: Map<DriverCall, ProcessUsage>,
+): HotRow {
+  const metered = calls.filter((c) => c.usage);
+  const usage = metered.map((c) => c.usage!);
+  const after = metered.map((c) => partners.get(c)).filter((u): u is ProcessUsage => !!u);
   const st = calls.map((c) => c.stats).filter((s): s is NonNullable<DriverCall["stats"]> => !!s);
   const med = (f: (s: NonNullable<DriverCall["stats"]>) => number) => stat(st.map(f)).median;
   const shares = calls.filter((c) => c.stats && c.usage).map((c) =>
@@ -100,7 +112,7 @@ function hotRow(profile: ProfileName, action: string, calls: DriverCall[], bare:
   return {
     profile,
     action,
-    ...figures(usage, bare),
+    ...figures(usage, bare, after),
     startupShare: r2(stat(shares).median),
     actionMs: stat(st.map((s) => s.ms)),
     rest: med((s) => s.rest),
@@ -130,6 +142,7 @@ export async function benchHot(
     const life = new Lifecycle({ profile, latencyMs: 0, only: HOT_STEPS, meter: true, env });
     await life.start();
     const sampled = new Map<string, DriverCall[]>();
+    const partners = new Map<DriverCall, ProcessUsage>();
     try {
       for (const step of life.steps()) {
         if (life.missing(step).length) continue;
@@ -145,8 +158,10 @@ export async function benchHot(
             const at = life.oned.calls.length;
             await life.oned.liveMigrate(life.vm.id, i % 2 ? "charlie" : "bravo")
               .catch((e) => log(`  ${profile} migrate: ${errorLine(e)}`));
-            mig.push(...life.oned.calls.slice(at));
-            await bare.sample();
+            const made = life.oned.calls.slice(at);
+            mig.push(...made);
+            const b = await bare.sample();
+            for (const c of made) partners.set(c, b);
           }
           for (const a of ["tm/premigrate", "tm/postmigrate"]) {
             sampled.set(a, mig.filter((c) => `${c.kind}/${c.script}` === a));
@@ -161,8 +176,9 @@ export async function benchHot(
           await last.rerun(); // code cache, and the idempotent path from now on
           const calls: DriverCall[] = [];
           for (let i = 0; i < samples; i++) {
-            calls.push(await last.rerun());
-            await bare.sample();
+            const call = await last.rerun();
+            calls.push(call);
+            partners.set(call, await bare.sample());
           }
           sampled.set(action, calls);
         }
@@ -173,7 +189,7 @@ export async function benchHot(
     for (const action of HOT_ACTIONS) {
       const calls = sampled.get(action);
       if (!calls?.length) skipped.push(`${profile} ${action}: not run by the VM life`);
-      else rows.push(hotRow(profile, action, calls, bare));
+      else rows.push(hotRow(profile, action, calls, bare, partners));
     }
   }
   return rows;

@@ -125,22 +125,37 @@ export interface ProcessFigures {
   wallMs: Stat;
   cpuMs: Stat;
   peakMiB: Stat;
-  /** Median wall / median bare wall, same for CPU. */
+  /**
+   * Wall against the bare runtime's, same for CPU: the median of each run's ratio to the bare
+   * run right after it (a slow moment of a noisy machine slows both of a pair), or, for runs
+   * without such a partner, median / the bare runtime's median.
+   */
   wallRatio: number;
   cpuRatio: number;
 }
 
-/** Figures of `runs` against the bare runtime's. */
-export function figures(runs: ProcessUsage[], bare: Bare): ProcessFigures {
+/**
+ * Figures of `runs` against the bare runtime's. `partners[i]`: the bare run made right after
+ * `runs[i]` (all of them, or the ratios fall back to the medians of the whole run).
+ */
+export function figures(
+  runs: ProcessUsage[],
+  bare: Bare,
+  partners?: ProcessUsage[],
+): ProcessFigures {
   const b = bare.summary();
   const wall = stat(runs.map((u) => u.wallMs));
-  const cpu = stat(runs.map((u) => u.userMs + u.sysMs));
+  const cpuOf = (u: ProcessUsage) => u.userMs + u.sysMs;
+  const cpu = stat(runs.map(cpuOf));
+  const paired = partners?.length === runs.length && runs.length > 0;
+  const ratio = (f: (u: ProcessUsage) => number, median: number, bareMedian: number) =>
+    r2(paired ? quantile(runs.map((u, i) => f(u) / f(partners![i])), 0.5) : median / bareMedian);
   return {
     wallMs: wall,
     cpuMs: cpu,
     peakMiB: stat(runs.map((u) => u.maxrssKiB / 1024)),
-    wallRatio: r2(wall.median / b.wallMs),
-    cpuRatio: r2(cpu.median / b.cpuMs),
+    wallRatio: ratio((u) => u.wallMs, wall.median, b.wallMs),
+    cpuRatio: ratio(cpuOf, cpu.median, b.cpuMs),
   };
 }
 
