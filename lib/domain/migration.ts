@@ -185,6 +185,9 @@ function otherTms(ctx: ActionContext, vm: VmView): string[] {
 /** Run one migrate step (the body of tm premigrate, postmigrate and failmigrate). */
 export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Promise<void> {
   const action = `${phase}migrate`;
+  // oned is asked in nearly every step (the disks' datastores, the VM directory's prefix): its
+  // client loads while stdin is read (a failure is met where it is awaited)
+  ctx.one().catch(() => {});
   const a = await readMigrateArgs(action, ctx.args, () => ctx.stdin());
   if (a.srcHost === a.dstHost) {
     ctx.info(`source and destination are both ${a.srcHost}: nothing to do`);
