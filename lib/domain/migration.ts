@@ -268,6 +268,7 @@ async function release(
   sharing: Promise<Sharing | null | undefined>,
 ): Promise<void> {
   const clean = phase === "post" ? a.srcHost : a.dstHost;
+  // (a test that failed or was not needed counts as shared: nothing is removed on its word)
   const sharedTest = sharing.then((s) => s?.shared ?? true);
   if (phase === "fail" && !systemTm && !(await sharedTest)) {
     const paths = disks.map((d) => d.path).filter(Boolean);
@@ -295,9 +296,11 @@ async function release(
     }
   });
   const shared = await sharedTest;
-  const shareUnknown = (await sharing) === null;
+  const test = await sharing;
+  const shareUnknown = test === null;
   const removal = systemTm && !shared && errors.length === 0;
-  const kept = (await sharing)?.marker ? await sharing : null;
+  // a kept marker goes with DIR; when DIR stays, on its own
+  const kept = test?.marker ? test : null;
   if (kept && !removal) later(kept.dropMarker());
   if (removal) {
     let prefix: string | null = null;

@@ -13,7 +13,7 @@
  */
 import type { ActionContext } from "../context.ts";
 import { errorLine, OneblkError } from "../errors.ts";
-import { checkPath, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
+import { answered, checkPath, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
@@ -110,7 +110,7 @@ export interface Sharing {
   /**
    * The marker left in `dir` on the first host for the caller (vmDirShared's `keep`, when not
    * shared), else null. The caller's next command there removes it: with the directory
-   * (removeDir), before a copy (copyVmDir's `marker`), or `dropMarker`.
+   * (removeDir), before a copy (copyVmDir's `kept`), or `dropMarker`.
    */
   marker: string | null;
   /** Remove `marker` (again: rm -f); one that stays is journaled. Never rejects. */
@@ -150,9 +150,7 @@ async function markerSeen(
     const l = await hosts.run(b, ["sh", "-c", LOOK_SCRIPT, "oneblk-look", file, d], {
       okCodes: [0, 1, 3],
     });
-    if (l.code !== 0 && l.stderr.trim()) {
-      throw new OneblkError("host", `looking for ${file} on ${b} failed: ${l.stderr.trim()}`);
-    }
+    answered(l, "look for", b, file);
     look = l.code;
   } finally {
     if (!(opts.keep && look !== undefined && look !== 0)) {
@@ -261,19 +259,19 @@ export async function copyVmDir(
 ): Promise<void> {
   // a sharing test's marker still being removed from srcDir would change it under tar
   await removing.get(dirKey(src, srcDir));
-  const tar = [
-    "tar",
-    "-C",
-    checkPath(srcDir),
-    "--sparse",
-    `--exclude=${SHARED_MARK}*`,
-    `--exclude=${GC_PROBE}*`,
-    "-cf",
-    "-",
-    ".",
-  ];
   const marker = kept?.marker;
   try {
+    const tar = [
+      "tar",
+      "-C",
+      checkPath(srcDir),
+      "--sparse",
+      `--exclude=${SHARED_MARK}*`,
+      `--exclude=${GC_PROBE}*`,
+      "-cf",
+      "-",
+      ".",
+    ];
     await copyStream(
       ctx.hosts,
       src,

@@ -172,7 +172,12 @@ export async function readLink(
  * with a message is a failure (an I/O error, a broken program), never taken as "no": an
  * unknown answer must not become "missing".
  */
-function answered(r: { code: number; stderr: string }, what: string, host: string, path: string) {
+export function answered(
+  r: { code: number; stderr: string },
+  what: string,
+  host: string,
+  path: string,
+): void {
   const msg = r.stderr.trim();
   if (r.code === 1 && msg) {
     throw new OneblkError("host", `${what} ${path} on ${host} failed: ${msg.split("\n")[0]}`);
