@@ -4,7 +4,7 @@
  * element's tree is short-lived; the caller keeps only what it picks from it).
  *
  * The cuts are found with native string search, never a character loop (driver actions run in
- * V8's lite mode, where a JS scan of megabytes is slow): an element of an array of objects ends
+ * V8 without its JIT, where a JS scan of megabytes is slow): an element of an array of objects ends
  * at a `}` followed by `,` and the start of the next element, and the next element starts like
  * the first one did (`{"<its first key>":`, e.g. `{"name":` for every LINSTOR object). Such a
  * place is only a candidate: the text from the element's start to it is parsed as

@@ -3,7 +3,7 @@
  * REST, StorPool JSON API) and of the oned XML-RPC client.
  *
  * Why not `fetch`: an action is a short process, and the runtime builds fetch, Request, Response,
- * Headers and web streams on first use — measured in an action process (lite mode): the first
+ * Headers and web streams on first use — measured in an action process (no JIT): the first
  * fetch 6-8 ms and +3-4 MiB, a socket request 1-2 ms and +1.5 MiB. What a store client needs
  * of HTTP is small and fixed, so it is done here:
  * - one request at a time per connection; a reply's body framed by Content-Length, chunked
@@ -112,7 +112,7 @@ const SPLIT = /^(https?:\/\/[^/?#]*)(.*)$/is;
 /**
  * A request target that the URL parser would leave exactly as it is: ASCII that needs no
  * escaping, no dot segment. Long name-filtered queries (6 KB) skip the parser, which runs as
- * JavaScript, character by character (0.7 ms each in lite mode).
+ * JavaScript, character by character (0.7 ms each without the JIT).
  */
 const PLAIN_TARGET = /^\/[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
 const DOT_SEGMENT = /\/\.\.?(?:[/?]|$)/;

@@ -91,7 +91,7 @@ export function decodeBase64Text(b64: string, what = "payload"): string {
   }
   let bytes: Uint8Array;
   try {
-    // native (a per-character copy of atob's result costs ~1 ms per 7 KB in lite mode)
+    // native (a per-character copy of atob's result costs ~1 ms per 7 KB without the JIT)
     bytes = Uint8Array.fromBase64(s);
   } catch {
     throw new OneblkError("input", `${what} is not valid base64`);

@@ -13,7 +13,7 @@
  * (libxml2, as used by libvirt and `xmllint --noout`) rejects.
  *
  * Speed: saxes reads a character at a time, which costs milliseconds per VM document when V8
- * runs without a JIT (driver actions run with `--lite-mode`). The lenient parse therefore first
+ * runs without a JIT (driver actions run with `--jitless`). The lenient parse therefore first
  * tries xml_fast.ts, a tokenizer for the plain XML oned sends built on native string search; it
  * gives up on anything unusual or wrong, and saxes then parses the input as before, so trees and
  * error messages do not depend on which path read the document.

@@ -1,7 +1,7 @@
 /**
  * The fast path of `parseXml`'s default (lenient) parse: a small tokenizer for the plain XML that
  * oned and the XML-RPC envelope carry, built on native string search (indexOf, sticky regular
- * expressions) so that it costs little even when V8 runs without a JIT (`--lite-mode`).
+ * expressions) so that it costs little even when V8 runs without a JIT (`--jitless`).
  *
  * It accepts only a conservative subset of XML, and for that subset it builds exactly the tree
  * that the saxes parse of `parseXml` builds: ASCII names, quoted attribute values without `<`,
