@@ -36,13 +36,13 @@ import type { ActionContext } from "../context.ts";
 import type { Backend } from "../backend/types.ts";
 import { diskPath, type MigrateArgs, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
-import { exists, links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
+import { links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
-import { copyVmDir, type Sharing, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
+import { copyVmDirUnlessShared, type Sharing, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 import { settleAll, settleLimit, throwFirst, withLater } from "../limit.ts";
@@ -355,49 +355,34 @@ async function premigrate(
   // A copy of DIR (system TM, not shared) makes the links of the disks the VM surely has.
   const linkedByCopy = (d: OurDisk) => systemTm && !d.optional;
   try {
-    // The marker of the sharing test goes while the rest runs (ended before any undo).
-    await withLater(async (later) => {
+    {
       // The VM directory (system TM, not shared: copied, then the links made, in one command
       // on dst) and the disks' store side run side by side; the sharing test does not wait for
       // the disks to be found (oned calls).
       const dirReady = (async () => {
         if (!systemTm) return false;
-        // The marker of a directory that is not shared goes with the copy's tar on src; on
-        // any other way out, on its own.
-        const sharing = vmDirShared(ctx, src, dst, dir, later, true);
-        let copying = false;
-        try {
-          const [{ shared, onB }, prefix] = await Promise.all([
-            sharing,
-            vmDirPrefix(ctx, dir, vmId),
-          ]);
-          let existed = onB ?? await exists(ctx.hosts, dst, dir);
-          if (shared) {
-            await dropHostLeftover(ctx, dst, dir); // the VM's own directory
-            return true;
-          }
-          // A directory an earlier migration away from dst could not remove is stale: it goes
-          // before the copy, so old files never mix into the VM's directory.
-          if (
-            existed &&
-            (await findHostLeftover(ctx.env, dst, dir).catch(() => null))?.kind === "vm-dir"
-          ) {
-            await removeDir(ctx.hosts, dst, dir, [prefix]);
-            existed = false;
-            ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
-          }
-          await dropHostLeftover(ctx, dst, dir);
-          undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [prefix]));
-          // The links of the disks the VM surely has go with the copy (an optional disk's
-          // volume is looked up first: linked after, once it is known to exist).
-          const sure = (await disksFound).filter((d) => d.path && linkedByCopy(d));
-          if (sure.length) undo.push(() => unlink(ctx.hosts, dst, sure.map((d) => d.path)));
-          copying = true;
-          await copyVmDir(ctx, src, dir, dst, dir, sure.map(linkSpec), await sharing);
-          return false;
-        } finally {
-          if (!copying) later(sharing.then((s) => s.dropMarker(), () => {}));
-        }
+        // The sharing test and the copy of DIR are one command on each host (the copy makes
+        // the links of the disks the VM surely has; an optional disk's volume is looked up
+        // first: linked after, once it is known to exist). dst's part waits for oned (the
+        // directory's prefix, the disks) and for whether a DIR there is a stale one that an
+        // earlier migration away from dst could not remove: it goes before the copy, so old
+        // files never mix into the VM's directory.
+        const plan = Promise.all([
+          vmDirPrefix(ctx, dir, vmId),
+          disksFound,
+          findHostLeftover(ctx.env, dst, dir).catch(() => null),
+        ]).then(([prefix, disks, left]) => ({
+          prefix,
+          stale: left?.kind === "vm-dir",
+          links: disks.filter((d) => d.path && linkedByCopy(d)).map(linkSpec),
+        }));
+        const r = await copyVmDirUnlessShared(ctx, src, dst, dir, plan, (existed, p) => {
+          undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [p.prefix]));
+          if (p.links.length) undo.push(() => unlink(ctx.hosts, dst, p.links.map((l) => l.path)));
+        });
+        if (r.removedStale) ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
+        await dropHostLeftover(ctx, dst, dir); // gone, or the VM's own directory (shared)
+        return r.shared;
       })();
       // The disks whose volume exists (an optional one is looked up beside its attachments).
       const present = new Set<OurDisk>();
@@ -434,7 +419,7 @@ async function premigrate(
         undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
         await links(ctx.hosts, dst, linked.map(linkSpec));
       }
-    });
+    }
     await forwardToOthers(ctx, "premigrate", others);
   } catch (e) {
     for (const u of undo.reverse()) {

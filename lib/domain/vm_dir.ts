@@ -13,9 +13,19 @@
  */
 import type { ActionContext } from "../context.ts";
 import { errorLine, OneblkError } from "../errors.ts";
-import { answered, checkPath, LINK_SCRIPT, linkArgs, type LinkSpec, unlink } from "../host/ops.ts";
+import {
+  answered,
+  checkPath,
+  LINK_SCRIPT,
+  linkArgs,
+  type LinkSpec,
+  removableDir,
+  unlink,
+} from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
 import { copyStream } from "../host/copy.ts";
+import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
+import { after } from "../timer.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
 import { noteHostLeftover } from "./host_leftovers.ts";
 
@@ -216,7 +226,19 @@ export function vmDirShared(
 ): Promise<Sharing> {
   // A marker left (host gone) is never copied (copyVmDir), is removed by the next marking, and
   // is journaled for oneblk gc (postmigrate and failmigrate are never retried).
-  return markerSeen(ctx.hosts, a, b, dir, SHARED_MARK, MARK_SCRIPT, async (marker, e) => {
+  return markerSeen(ctx.hosts, a, b, dir, SHARED_MARK, MARK_SCRIPT, markerLeft(ctx, a, dir), {
+    later,
+    keep,
+  });
+}
+
+/** What becomes of a marker in `dir` on `a` that could not be removed: journaled for oneblk gc. */
+function markerLeft(
+  ctx: ActionContext,
+  a: string,
+  dir: string,
+): (marker: string, e: unknown) => Promise<void> {
+  return async (marker, e) => {
     const info = vmDirInfo(dir);
     if (!info) return ctx.info(`marker ${marker} left on ${a}: ${errorLine(e)}`);
     await noteHostLeftover(
@@ -224,7 +246,7 @@ export function vmDirShared(
       { host: a, path: marker, kind: "marker", vmId: info.vmId, dsId: info.sysDsId },
       e,
     );
-  }, { later, keep });
+  };
 }
 
 /**
@@ -284,5 +306,258 @@ export async function copyVmDir(
   } catch (e) {
     await kept?.dropMarker();
     throw e;
+  }
+}
+
+/** What the destination of copyVmDirUnlessShared needs; known once oned has answered. */
+export interface CopyPlan {
+  /** The prefix `dir` was checked against (vmDirPrefix): a stale `dir` is removed below it only. */
+  prefix: string;
+  /** A `dir` found on the destination and not shared is stale (journaled): removed first. */
+  stale: boolean;
+  /** The links made on the destination after the copy (copyVmDir's `linksAfter`). */
+  links: readonly LinkSpec[];
+}
+
+/** What copyVmDirUnlessShared found and did. */
+export interface DirHandOver {
+  /** `dir` on the destination is the directory on the source: nothing was copied. */
+  shared: boolean;
+  /** A stale `dir` on the destination was removed before the copy. */
+  removedStale: boolean;
+}
+
+/**
+ * Constant script of the source (sendVmDir): exit 3 (after a line `X`) when directory $1 is
+ * missing; else remove the markers an earlier run left, make marker $2, say `M`, and wait for the
+ * caller's decision on stdin: `copy` removes the marker and runs the rest of the arguments (the
+ * tar) in its place, `stop` removes it and ends. Without a decision (the caller is gone) the
+ * marker stays: the next marking, or oneblk gc, removes it.
+ */
+const SEND_SCRIPT = '[ -d "$1" ] || { echo X; exit 3; }\nd=$1\nm=$2\nshift 2\n' +
+  `for f in "$d"/${SHARED_MARK}*; do { [ -e "$f" ] || [ -L "$f" ]; } && rm -f -- "$f"; done\n` +
+  ': > "$m" || exit 1\necho M\nIFS= read -r go || exit 5\nrm -f -- "$m" || exit 1\n' +
+  '[ "$go" = copy ] || exit 0\nexec "$@"';
+
+/**
+ * Constant script of the destination (sendVmDir): wait for the source's `M` on stdin (exit 4
+ * without it: nothing was looked at); say `S` and end when marker $1 is visible (shared). Else
+ * say `E` (directory $2 there, kept), `R` (there and stale, $3 = 1: removed) or `N` (not
+ * there), then unpack the tar stream that follows on stdin into $2 and make the links of the
+ * (directory, device, link) triples after $3 (LINK_SCRIPT).
+ */
+const RECEIVE_SCRIPT = 'IFS= read -r a || exit 4\n[ "$a" = M ] || exit 4\n' +
+  'if [ -e "$1" ]; then echo S; exit 0; fi\nd=$2\ns=$3\nshift 3\n' +
+  'if [ -d "$d" ]; then\n  if [ "$s" = 1 ]; then rm -rf -- "$d" || exit 1; echo R; else echo E; fi\n' +
+  'else echo N; fi\nmkdir -p -- "$d" || exit 1\ntar -C "$d" --sparse -xf - || exit 1\n' +
+  LINK_SCRIPT;
+
+const enc = new TextEncoder();
+
+/** The first line of a stream (null when it ends first) and the bytes read after it. */
+async function firstLine(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<{ line: string | null; rest: Uint8Array }> {
+  let buf = new Uint8Array(0);
+  for (;;) {
+    const nl = buf.indexOf(10);
+    if (nl >= 0) {
+      return { line: new TextDecoder().decode(buf.subarray(0, nl)), rest: buf.slice(nl + 1) };
+    }
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await reader.read();
+    } catch {
+      return { line: null, rest: buf };
+    }
+    if (r.done) return { line: null, rest: buf };
+    const next = new Uint8Array(buf.length + r.value.length);
+    next.set(buf);
+    next.set(r.value, buf.length);
+    buf = next;
+  }
+}
+
+/** Settle `p` (either way) and give its error, undefined when it succeeded. */
+function failureOf(p: Promise<unknown>): Promise<unknown> {
+  return p.then(() => undefined, (e) => e ?? new Error("failed"));
+}
+
+/**
+ * The sharing test and the copy of VM directory `dir` from `src` to `dst` as one host command
+ * on each side, both started at once (premigrate): the source makes the marker and waits; the
+ * destination, once `plan` is known and the source's marker is made, looks for it. Shared: the
+ * source removes the marker, nothing is copied. Not shared: the destination removes a stale
+ * `dir` (plan.stale) or keeps the one there, and `onCopy(existed, plan)` is called before anything
+ * changes there; the source removes the marker and sends the tar stream, which the destination
+ * unpacks before making plan.links. Over ssh this is two connections, where the separate test
+ * and copy took four in a row.
+ *
+ * The destination must answer within the runners' command deadline, the copy within an hour.
+ * On every failure the marker is removed (by the source's command when it can still decide, else
+ * on its own; one that stays is journaled for oneblk gc). Throws "host" when `dir` is not on the
+ * source; a failure of `plan` is thrown as it is.
+ */
+export async function copyVmDirUnlessShared(
+  ctx: ActionContext,
+  src: string,
+  dst: string,
+  dir: string,
+  plan: Promise<CopyPlan>,
+  onCopy: (existed: boolean, plan: CopyPlan) => void,
+): Promise<DirHandOver> {
+  plan.catch(() => {}); // awaited below, unless the source fails first
+  const d = checkPath(dir).replace(/\/+$/, "");
+  const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
+  const stop = new AbortController();
+  let decided: ((go: boolean) => void) | undefined;
+  const decision = new Promise<boolean>((resolve) => (decided = resolve));
+  /** Tell the source what to do (once); false: remove the marker and end. */
+  const decide = (go: boolean) => decided?.(go);
+  const sourceIn = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const go = await decision;
+      try {
+        c.enqueue(enc.encode(go ? "copy\n" : "stop\n"));
+        c.close();
+      } catch {
+        // the command is gone
+      }
+    },
+  });
+  const tar = [
+    "tar",
+    "-C",
+    d,
+    "--sparse",
+    `--exclude=${SHARED_MARK}*`,
+    `--exclude=${GC_PROBE}*`,
+    "-cf",
+    "-",
+    ".",
+  ];
+  const source = ctx.hosts.stream(src, ["sh", "-c", SEND_SCRIPT, "oneblk-tar", d, marker, ...tar], {
+    stdin: sourceIn,
+    timeoutMs: COPY_TIMEOUT_MS,
+    okCodes: [0, 3],
+    signal: stop.signal,
+  });
+  const fromSource = source.stdout.getReader();
+  let marked = false;
+  /** The marker's removal when the source's command could not do it; journaled if it stays. */
+  const dropMarker = () =>
+    unlink(ctx.hosts, src, marker).catch(() => unlink(ctx.hosts, src, marker))
+      .catch((e) => markerLeft(ctx, src, dir)(marker, e));
+  /** End the source's part without a copy: its error (undefined: ended well, marker gone). */
+  const endSource = async () => {
+    decide(false);
+    fromSource.cancel().catch(() => {});
+    const e = await failureOf(source.done);
+    if (marked && e !== undefined) await dropMarker();
+    return e;
+  };
+  // Each side answers within the runners' command deadline (the copy after it has an hour).
+  const waitMs = ctx.hosts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const deadline = (host: string) =>
+    after(waitMs, () =>
+      stop.abort(
+        new OneblkError(
+          "timeout",
+          `the sharing test of ${dir} had no answer from ${host} within ${seconds(waitMs)}s`,
+        ),
+      ));
+  let cancelLook = deadline(src);
+  try {
+    const said = await firstLine(fromSource);
+    cancelLook();
+    if (said.line !== "M") {
+      const e = await endSource();
+      if (said.line === "X") throw new OneblkError("host", `${dir} does not exist on ${src}`);
+      throw e ?? new OneblkError("host", `the sharing test of ${dir} on ${src} said nothing`);
+    }
+    marked = true;
+    let p: CopyPlan;
+    try {
+      p = await plan;
+    } catch (e) {
+      await endSource();
+      throw e;
+    }
+    // The destination's stdin: the source's `M`, then (copy) the rest of the source's stdout.
+    let rest: Uint8Array | null = said.rest.length ? said.rest : null;
+    const destIn = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(enc.encode("M\n"));
+      },
+      async pull(c) {
+        if (!await decision) return c.close();
+        if (rest) {
+          c.enqueue(rest);
+          rest = null;
+          return;
+        }
+        const r = await fromSource.read();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+      cancel() {
+        fromSource.cancel().catch(() => {});
+      },
+    });
+    let dest: ReturnType<HostRunner["stream"]>;
+    try {
+      dest = ctx.hosts.stream(dst, [
+        "sh",
+        "-c",
+        RECEIVE_SCRIPT,
+        "oneblk-untar",
+        marker,
+        removableDir(d, [p.prefix]),
+        p.stale ? "1" : "0",
+        ...linkArgs(p.links),
+      ], { stdin: destIn, timeoutMs: COPY_TIMEOUT_MS, signal: stop.signal });
+    } catch (e) {
+      await endSource();
+      throw e;
+    }
+    cancelLook = deadline(dst);
+    const fromDest = dest.stdout.getReader();
+    const answer = (await firstLine(fromDest)).line;
+    cancelLook();
+    // (nothing else comes on the destination's stdout; read to its end so it never blocks)
+    const drained = (async () => {
+      try {
+        while (!(await fromDest.read()).done) { /* drain */ }
+      } catch {
+        // cancelled or broken: the command's result tells
+      }
+    })();
+    if (answer === null || !"SERN".includes(answer) || answer.length !== 1) {
+      const [se, de] = await Promise.all([endSource(), failureOf(dest.done)]);
+      await drained;
+      throw de ?? se ??
+        new OneblkError("host", `the sharing test of ${dir} on ${dst} said nothing`);
+    }
+    if (answer === "S") {
+      const [se, de] = await Promise.all([endSource(), failureOf(dest.done)]);
+      await drained;
+      if (se !== undefined || de !== undefined) throw se ?? de;
+      return { shared: true, removedStale: false };
+    }
+    onCopy(answer === "E", p);
+    decide(true);
+    const [se, de] = await Promise.all([failureOf(source.done), failureOf(dest.done)]);
+    await drained;
+    if (se !== undefined) await dropMarker();
+    if (de !== undefined && se !== undefined) {
+      if (de instanceof OneblkError) {
+        throw new OneblkError(de.kind, `${de.message} (source side: ${errorLine(se)})`, de.detail);
+      }
+      throw de;
+    }
+    if (de !== undefined || se !== undefined) throw de ?? se;
+    return { shared: false, removedStale: answer === "R" };
+  } finally {
+    cancelLook();
   }
 }

@@ -210,6 +210,14 @@ export async function removeDir(
   allowedPrefixes: readonly string[],
   opts?: OpOptions,
 ): Promise<void> {
+  await runner.run(host, ["rm", "-rf", "--", removableDir(dir, allowedPrefixes)], ro(opts));
+}
+
+/**
+ * `dir` (checked, without trailing slashes) when it lies strictly below one of
+ * `allowedPrefixes`, the only directories a removal may happen in; throws (kind input) otherwise.
+ */
+export function removableDir(dir: string, allowedPrefixes: readonly string[]): string {
   const d = checkPath(dir, "directory").replace(/\/+$/, "");
   const under = allowedPrefixes.some((pre) => {
     if (!pre.startsWith("/")) return false;
@@ -222,7 +230,7 @@ export async function removeDir(
       `refusing to remove ${dir || "/"}: not below ${allowedPrefixes.join(", ") || "(none)"}`,
     );
   }
-  await runner.run(host, ["rm", "-rf", "--", d], ro(opts));
+  return d;
 }
 
 /** Constant script: wait until $1 exists, polling every 0.1 s at most $2 times. */

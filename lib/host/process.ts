@@ -222,7 +222,17 @@ interface Started {
   /** Resolves when the process has exited. */
   exited: Promise<unknown>;
   /** Resolves with exit facts once the process ended and stderr was read. */
-  finished: Promise<{ code: number; signal: string | null; stderr: string; timedOut: boolean }>;
+  finished: Promise<Finished>;
+}
+
+/** How a process ended. */
+interface Finished {
+  code: number;
+  signal: string | null;
+  stderr: string;
+  timedOut: boolean;
+  /** RunOptions.signal's reason (true without one) when it stopped the process. */
+  stopped: unknown;
 }
 
 function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): Started {
@@ -256,16 +266,29 @@ function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): S
   const feedAbort = new AbortController();
   const fed = feedStdin(child, opts.stdin, feedAbort.signal);
   let timedOut = false;
+  let stopped: unknown = undefined;
   let cancelKill = () => {};
-  const cancelDeadline = after(timeoutMs, () => {
-    timedOut = true;
+  const stop = () => {
     killGroup(pid, "SIGTERM");
     cancelKill = after(KILL_GRACE_MS, () => killGroup(pid, "SIGKILL"));
+  };
+  const cancelDeadline = after(timeoutMs, () => {
+    timedOut = true;
+    stop();
   });
+  const signal = opts.signal;
+  const onAbort = () => {
+    if (timedOut || stopped !== undefined) return;
+    stopped = signal!.reason ?? true;
+    stop();
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
   const err = collect(child.stderr, STDERR_KEEP);
   const exited = child.status.finally(() => {
     cancelDeadline();
     cancelKill();
+    signal?.removeEventListener("abort", onAbort);
     active.delete(pid);
   });
   const finished = (async () => {
@@ -278,7 +301,7 @@ function start(spec: ProcessSpec, opts: RunOptions, defaultTimeoutMs: number): S
     ]);
     let stderr = dec.decode(stderrBytes ?? new Uint8Array());
     if (spec.unmap) stderr = spec.unmap(stderr);
-    return { code: status.code, signal: status.signal, stderr, timedOut };
+    return { code: status.code, signal: status.signal, stderr, timedOut, stopped };
   })();
   return { stdout: child.stdout, exited, finished };
 }
@@ -287,10 +310,14 @@ function check(
   spec: ProcessSpec,
   opts: RunOptions,
   defaultTimeoutMs: number,
-  r: { code: number; signal: string | null; stderr: string; timedOut: boolean },
+  r: Finished,
 ): void {
   const lost = spec.lost?.(stderrTail(r.stderr));
   if (lost) throw lost;
+  if (r.stopped !== undefined) {
+    if (r.stopped instanceof Error) throw r.stopped;
+    throw new OneblkError("timeout", `${spec.label} on ${spec.host} was stopped`);
+  }
   if (r.timedOut) {
     const s = seconds(opts.timeoutMs ?? defaultTimeoutMs);
     throw new OneblkError("timeout", `${spec.label} on ${spec.host} timed out after ${s}s`);
@@ -360,6 +387,11 @@ export abstract class ProcessRunner implements HostRunner {
   /** Number of commands run so far. */
   get calls(): number {
     return this.#calls;
+  }
+
+  /** The deadline of a command that sets none (ms). */
+  get defaultTimeoutMs(): number {
+    return this.#timeoutMs;
   }
 
   /** The local process that runs argv on host; throws for an invalid host or argv. */

@@ -13,6 +13,11 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Exit codes that count as success (default [0]). */
   okCodes?: number[];
+  /**
+   * Stops the command early (like its deadline: the process group gets SIGTERM, then SIGKILL);
+   * it then fails with the signal's reason when that is an Error, else as timed out.
+   */
+  signal?: AbortSignal;
 }
 
 /** Result of a finished command. */
@@ -36,4 +41,6 @@ export interface HostRunner {
   stream(host: string, argv: string[], opts?: RunOptions): Streaming;
   /** Number of commands run so far (reported by the benchmark as "ssh calls"). */
   readonly calls: number;
+  /** The deadline of a command that sets none (ms); unset: DEFAULT_TIMEOUT_MS of process.ts. */
+  readonly defaultTimeoutMs?: number;
 }

@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { SimRunner } from "../../lib/host/sim.ts";
 import type { HostRunner, RunOptions } from "../../lib/host/types.ts";
 import type { ActionContext } from "../../lib/context.ts";
-import { copyVmDir, vmDirShared } from "../../lib/domain/vm_dir.ts";
+import {
+  type CopyPlan,
+  copyVmDir,
+  copyVmDirUnlessShared,
+  vmDirShared,
+} from "../../lib/domain/vm_dir.ts";
+import { OneblkError } from "../../lib/errors.ts";
 import { withLater } from "../../lib/limit.ts";
 
 describe("VM directory: sharing test and copy", () => {
@@ -153,3 +159,229 @@ describe("VM directory: sharing test and copy", () => {
     }
   });
 });
+
+describe("VM directory: the sharing test and the copy as one command per host (premigrate)", () => {
+  let root = "";
+  let sim: SimRunner;
+  const base = "/var/lib/one/datastores/0";
+
+  before(async () => {
+    root = await Deno.makeTempDir({ prefix: "oneblk-vmdir-once-" });
+    for (const h of ["src", "dst"]) await Deno.mkdir(join(root, "hosts", h), { recursive: true });
+    sim = new SimRunner(root);
+  });
+  after(async () => {
+    await Deno.remove(root, { recursive: true });
+  });
+
+  const onHost = (host: string, path: string) => join(root, "hosts", host, path);
+
+  /** A VM directory with one file on src. */
+  async function vmDir(vm: number): Promise<string> {
+    const dir = `${base}/${vm}`;
+    await Deno.mkdir(onHost("src", dir), { recursive: true });
+    await Deno.writeTextFile(onHost("src", `${dir}/deployment.0`), `<domain>${vm}</domain>`);
+    return dir;
+  }
+
+  /**
+   * The simulated runner, recording `host label` of every command; `change` may replace a
+   * command's argv; `waitMs`: the runners' default deadline.
+   */
+  function recording(change?: (host: string, argv: string[]) => string[], waitMs?: number) {
+    const seen: string[] = [];
+    const hosts: HostRunner = {
+      get calls() {
+        return sim.calls;
+      },
+      defaultTimeoutMs: waitMs,
+      run(host: string, argv: string[], opts?: RunOptions) {
+        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
+        return sim.run(host, argv, opts);
+      },
+      stream(host: string, argv: string[], opts?: RunOptions) {
+        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
+        return sim.stream(host, change?.(host, argv) ?? argv, opts);
+      },
+    };
+    return { seen, ctx: { hosts, env: {}, info: () => {} } as unknown as ActionContext };
+  }
+
+  const markers = async (host: string, dir: string) =>
+    (await Array.fromAsync(Deno.readDir(onHost(host, dir)))).map((e) => e.name)
+      .filter((n) => n.startsWith(".oneblk-"));
+
+  const plan = (dir: string, stale = false): CopyPlan => ({
+    prefix: base,
+    stale,
+    links: [{ device: "/dev/drbd1000", path: `${dir}/disk.0` }],
+  });
+
+  it("not shared: two commands started together, the directory and its links copied, no marker", async () => {
+    const dir = await vmDir(21);
+    const { seen, ctx } = recording();
+    const copies: boolean[] = [];
+    const r = await copyVmDirUnlessShared(
+      ctx,
+      "src",
+      "dst",
+      dir,
+      Promise.resolve(plan(dir)),
+      (existed) => copies.push(existed),
+    );
+    assert.deepEqual(r, { shared: false, removedStale: false });
+    assert.deepEqual(seen, ["src oneblk-tar", "dst oneblk-untar"]);
+    assert.deepEqual(copies, [false], "told before dst changed: no directory there before");
+    assert.equal(
+      await Deno.readTextFile(onHost("dst", `${dir}/deployment.0`)),
+      "<domain>21</domain>",
+    );
+    assert.match(
+      await Deno.readLink(onHost("dst", `${dir}/disk.0`)),
+      /\/hosts\/dst\/dev\/drbd1000$/,
+    );
+    assert.deepEqual(await markers("src", dir), []);
+    assert.deepEqual(await markers("dst", dir), []);
+  });
+
+  it("shared: nothing copied, nothing linked, the marker removed by the source's command", async () => {
+    const dir = await vmDir(22);
+    await Deno.symlink(onHost("src", ""), onHost("alias", ""));
+    try {
+      const { seen, ctx } = recording();
+      const copies: boolean[] = [];
+      const r = await copyVmDirUnlessShared(
+        ctx,
+        "src",
+        "alias",
+        dir,
+        Promise.resolve(plan(dir)),
+        (existed) => copies.push(existed),
+      );
+      assert.deepEqual(r, { shared: true, removedStale: false });
+      assert.deepEqual(seen, ["src oneblk-tar", "alias oneblk-untar"]);
+      assert.deepEqual(copies, []);
+      assert.deepEqual(await markers("src", dir), []);
+      assert.equal(await lexists(onHost("src", `${dir}/disk.0`)), false, "no link made");
+    } finally {
+      await Deno.remove(onHost("alias", ""));
+    }
+  });
+
+  it("a stale directory on dst goes before the copy; one that is not stale is kept", async () => {
+    const dir = await vmDir(23);
+    await Deno.mkdir(onHost("dst", dir), { recursive: true });
+    await Deno.writeTextFile(onHost("dst", `${dir}/old`), "stale");
+    const { ctx } = recording();
+    const copies: boolean[] = [];
+    const stale = await copyVmDirUnlessShared(
+      ctx,
+      "src",
+      "dst",
+      dir,
+      Promise.resolve(plan(dir, true)),
+      (existed) => copies.push(existed),
+    );
+    assert.deepEqual(stale, { shared: false, removedStale: true });
+    assert.equal(await lexists(onHost("dst", `${dir}/old`)), false, "old files never mix in");
+    await Deno.writeTextFile(onHost("dst", `${dir}/mine`), "kept");
+    const kept = await copyVmDirUnlessShared(
+      ctx,
+      "src",
+      "dst",
+      dir,
+      Promise.resolve(plan(dir)),
+      (existed) => copies.push(existed),
+    );
+    assert.deepEqual(kept, { shared: false, removedStale: false });
+    assert.equal(await Deno.readTextFile(onHost("dst", `${dir}/mine`)), "kept");
+    // the stale one counts as not there (an undo removes the copy), the kept one as there
+    assert.deepEqual(copies, [false, true]);
+  });
+
+  it("a directory missing on src fails the call; dst is never asked", async () => {
+    const { seen, ctx } = recording();
+    await assert.rejects(
+      copyVmDirUnlessShared(
+        ctx,
+        "src",
+        "dst",
+        `${base}/24`,
+        Promise.resolve(plan(`${base}/24`)),
+        () => {},
+      ),
+      /does not exist on src/,
+    );
+    assert.deepEqual(seen, ["src oneblk-tar"]);
+  });
+
+  it("a failed plan (oned) is thrown as it is; the marker is removed, dst never asked", async () => {
+    const dir = await vmDir(25);
+    const { seen, ctx } = recording();
+    const bad = new OneblkError("input", "not the VM's directory");
+    await assert.rejects(
+      copyVmDirUnlessShared(ctx, "src", "dst", dir, Promise.reject(bad), () => {}),
+      (e) => e === bad,
+    );
+    assert.deepEqual(seen, ["src oneblk-tar"]);
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("dst unreachable: its error; the marker removed on src", async () => {
+    const dir = await vmDir(26);
+    const { ctx } = recording();
+    await assert.rejects(
+      copyVmDirUnlessShared(ctx, "src", "gone", dir, Promise.resolve(plan(dir)), () => {}),
+      (e) => e instanceof OneblkError && e.kind === "unavailable",
+    );
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("dst failing after its answer: the failure thrown, the copy told first, no marker left", async () => {
+    const dir = await vmDir(27);
+    // a file where dst's directory goes: not there (N), then mkdir fails
+    await Deno.mkdir(onHost("dst", base), { recursive: true });
+    await Deno.writeTextFile(onHost("dst", dir), "in the way");
+    const { ctx } = recording();
+    const copies: boolean[] = [];
+    await assert.rejects(
+      copyVmDirUnlessShared(
+        ctx,
+        "src",
+        "dst",
+        dir,
+        Promise.resolve(plan(dir)),
+        (existed) => copies.push(existed),
+      ),
+      (e) => e instanceof OneblkError && /oneblk-untar on dst failed/.test(e.message),
+    );
+    assert.deepEqual(copies, [false]);
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("no answer from dst within the runners' deadline: both stopped, the marker removed", async () => {
+    const dir = await vmDir(28);
+    const { ctx } = recording(
+      (host, argv) => host === "dst" ? ["sh", "-c", "exec sleep 30", "oneblk-untar"] : argv,
+      300,
+    );
+    const t0 = Date.now();
+    await assert.rejects(
+      copyVmDirUnlessShared(ctx, "src", "dst", dir, Promise.resolve(plan(dir)), () => {}),
+      (e) =>
+        e instanceof OneblkError && e.kind === "timeout" &&
+        /no answer from dst within 0.3s/.test(e.message),
+    );
+    assert.ok(Date.now() - t0 < 10_000, "stopped at the deadline, not at the copy's");
+    assert.deepEqual(await markers("src", dir), []);
+  });
+});
+
+async function lexists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
