@@ -42,7 +42,13 @@ import { after } from "../timer.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
-import { copyVmDirUnlessShared, type Sharing, vmDirPrefix, vmDirShared } from "./vm_dir.ts";
+import {
+  copyVmDirUnlessShared,
+  type Sharing,
+  vmDirPrefix,
+  vmDirShared,
+  vmDirSharedHeld,
+} from "./vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "./shared_image.ts";
 import { dropHostLeftover, findHostLeftover, noteHostLeftover } from "./host_leftovers.ts";
 import { settleAll, settleLimit, throwFirst, withLater } from "../limit.ts";
@@ -225,8 +231,13 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   await withLater(async (later) => {
     // Whether DIR is shared: the disks of a fail step need it (their links), post only at the
     // end. Null: the test failed (said in `errors`); undefined: not needed.
-    const sharing = systemTm || phase === "fail"
-      ? vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later, phase === "post").catch((e) => {
+    // (post, as the system TM: the marking's command on the source waits, and removes DIR
+    // there when it is not shared, or only the marker)
+    const test = phase === "post"
+      ? (systemTm ? vmDirSharedHeld(ctx, a.srcHost, a.dstHost, a.dir, later) : undefined)
+      : vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later);
+    const sharing = test
+      ? test.catch((e) => {
         errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
         return null;
       })
@@ -306,7 +317,7 @@ async function release(
     let prefix: string | null = null;
     try {
       prefix = await vmDirPrefix(ctx, a.dir, vm.id);
-      await removeDir(ctx.hosts, clean, a.dir, [prefix]);
+      await (kept?.removeDir?.([prefix]) ?? removeDir(ctx.hosts, clean, a.dir, [prefix]));
       await dropHostLeftover(ctx, clean, a.dir);
     } catch (e) {
       if (kept) later(kept.dropMarker());

@@ -20,6 +20,7 @@ import {
   linkArgs,
   type LinkSpec,
   removableDir,
+  removeDir,
   unlink,
 } from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
@@ -125,6 +126,12 @@ export interface Sharing {
   marker: string | null;
   /** Remove `marker` (again: rm -f); one that stays is journaled. Never rejects. */
   dropMarker(): Promise<void>;
+  /**
+   * vmDirSharedHeld, not shared: remove `dir` on the first host (with the marker) by the
+   * marking's own command, which waited for this (a command of its own when that one ended).
+   * Only below `prefixes` (removeDir's check); throws that removal's error.
+   */
+  removeDir?(prefixes: readonly string[]): Promise<void>;
 }
 
 /**
@@ -200,6 +207,73 @@ export async function dirSharedProbe(
 }
 
 /**
+ * vmDirShared for a caller that may remove `dir` on `a` once other work is done (postmigrate):
+ * the command that makes the marker on `a` stays open and waits. A `dir` that is not shared is
+ * then removed by it (Sharing.removeDir), or its marker by `dropMarker`: no host command of its
+ * own on `a`. A shared `dir`'s marker goes at once (handed to `later`). Throws "unavailable" when
+ * `a` cannot be reached, and the look's error (the marker removed) when `b` cannot be asked.
+ */
+export async function vmDirSharedHeld(
+  ctx: ActionContext,
+  a: string,
+  b: string,
+  dir: string,
+  later: (removal: Promise<unknown>) => void,
+): Promise<Sharing> {
+  const d = checkPath(dir).replace(/\/+$/, "");
+  const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
+  const held = holdMarker(ctx.hosts, a, d, marker, "oneblk-mark", [], {});
+  let gone = false; // the command ended (or was told what to do)
+  held.ended.then(() => gone = true);
+  const said = await firstLine(held.stdout);
+  held.stdout.cancel().catch(() => {}); // nothing more comes
+  if (said.line !== "M") {
+    held.decide("stop");
+    const e = await held.ended;
+    if (said.line === "X") {
+      return { shared: false, onA: false, onB: null, marker: null, dropMarker: async () => {} };
+    }
+    throw e ?? new OneblkError("host", `the sharing test of ${dir} on ${a} said nothing`);
+  }
+  let dropped: Promise<void> | undefined;
+  const drop = () =>
+    dropped ??= (async () => {
+      held.decide("stop");
+      if ((await held.ended) !== undefined) await dropMarker(ctx, a, dir, marker);
+    })();
+  let look: number;
+  try {
+    const l = await ctx.hosts.run(b, ["sh", "-c", LOOK_SCRIPT, "oneblk-look", marker, d], {
+      okCodes: [0, 1, 3],
+    });
+    answered(l, "look for", b, marker);
+    look = l.code;
+  } catch (e) {
+    await drop();
+    throw e;
+  }
+  if (look === 0) {
+    later(drop());
+    return { shared: true, onA: true, onB: true, marker: null, dropMarker: drop };
+  }
+  return {
+    shared: false,
+    onA: true,
+    onB: look !== 3,
+    marker,
+    dropMarker: drop,
+    async removeDir(prefixes) {
+      const target = removableDir(d, prefixes);
+      if (gone || dropped) return await removeDir(ctx.hosts, a, target, prefixes);
+      held.decide("rm");
+      gone = true;
+      const e = await held.ended;
+      if (e !== undefined) throw e;
+    },
+  };
+}
+
+/**
  * Constant script: exit 3 when directory $1 is missing, else remove the markers an earlier
  * run could not remove and create marker $2.
  */
@@ -230,6 +304,12 @@ export function vmDirShared(
     later,
     keep,
   });
+}
+
+/** Remove `marker` on `host` on its own (a second try after a failure); journaled if it stays. */
+function dropMarker(ctx: ActionContext, host: string, dir: string, marker: string): Promise<void> {
+  return unlink(ctx.hosts, host, marker).catch(() => unlink(ctx.hosts, host, marker))
+    .catch((e) => markerLeft(ctx, host, dir)(marker, e));
 }
 
 /** What becomes of a marker in `dir` on `a` that could not be removed: journaled for oneblk gc. */
@@ -328,19 +408,21 @@ export interface DirHandOver {
 }
 
 /**
- * Constant script of the source (sendVmDir): exit 3 (after a line `X`) when directory $1 is
- * missing; else remove the markers an earlier run left, make marker $2, say `M`, and wait for the
- * caller's decision on stdin: `copy` removes the marker and runs the rest of the arguments (the
- * tar) in its place, `stop` removes it and ends. Without a decision (the caller is gone) the
- * marker stays: the next marking, or oneblk gc, removes it.
+ * Constant script of the host that makes a held marker (holdMarker): exit 3 (after a line `X`)
+ * when directory $1 is missing; else remove the markers an earlier run left, make marker $2, say
+ * `M`, and wait for the caller's decision on stdin: `copy` removes the marker and runs the rest
+ * of the arguments (a tar) in its place, `rm` removes the directory (with the marker), `stop`
+ * removes the marker. Without a decision (the caller is gone) the marker stays: the next
+ * marking, or oneblk gc, removes it.
  */
-const SEND_SCRIPT = '[ -d "$1" ] || { echo X; exit 3; }\nd=$1\nm=$2\nshift 2\n' +
+const HOLD_SCRIPT = '[ -d "$1" ] || { echo X; exit 3; }\nd=$1\nm=$2\nshift 2\n' +
   `for f in "$d"/${SHARED_MARK}*; do { [ -e "$f" ] || [ -L "$f" ]; } && rm -f -- "$f"; done\n` +
-  ': > "$m" || exit 1\necho M\nIFS= read -r go || exit 5\nrm -f -- "$m" || exit 1\n' +
-  '[ "$go" = copy ] || exit 0\nexec "$@"';
+  ': > "$m" || exit 1\necho M\nIFS= read -r go || exit 5\ncase $go in\n' +
+  'copy) rm -f -- "$m" || exit 1; exec "$@" ;;\nrm) exec rm -rf -- "$d" ;;\n' +
+  '*) exec rm -f -- "$m" ;;\nesac';
 
 /**
- * Constant script of the destination (sendVmDir): wait for the source's `M` on stdin (exit 4
+ * Constant script of the destination of a copy: wait for the source's `M` on stdin (exit 4
  * without it: nothing was looked at); say `S` and end when marker $1 is visible (shared). Else
  * say `E` (directory $2 there, kept), `R` (there and stale, $3 = 1: removed) or `N` (not
  * there), then unpack the tar stream that follows on stdin into $2 and make the links of the
@@ -383,6 +465,60 @@ function failureOf(p: Promise<unknown>): Promise<unknown> {
   return p.then(() => undefined, (e) => e ?? new Error("failed"));
 }
 
+/** What the host of a held marker is told: copy (the tar), remove the directory, or stop. */
+type Decision = "copy" | "rm" | "stop";
+
+/** The command of a held marker (HOLD_SCRIPT) on its host. */
+interface HeldMarker {
+  /** Its stdout: the first line (`M`, `X`, or null when it ended first), then the tar. */
+  stdout: ReadableStreamDefaultReader<Uint8Array>;
+  /** Send the decision (the first one counts). */
+  decide(go: Decision): void;
+  /** Resolves once a decision was sent (with it). */
+  decided: Promise<Decision>;
+  /** Its end: undefined when it succeeded, else its error. */
+  ended: Promise<unknown>;
+}
+
+/**
+ * Start HOLD_SCRIPT on `host` for directory `d` and `marker`, with `then` (a tar) for `copy`.
+ * Throws synchronously when the command cannot be started (e.g. an unreachable host).
+ */
+function holdMarker(
+  hosts: HostRunner,
+  host: string,
+  d: string,
+  marker: string,
+  label: string,
+  then: string[],
+  opts: { timeoutMs?: number; signal?: AbortSignal },
+): HeldMarker {
+  let send: ((go: Decision) => void) | undefined;
+  const decided = new Promise<Decision>((resolve) => (send = resolve));
+  const stdin = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const go = await decided;
+      try {
+        c.enqueue(enc.encode(`${go}\n`));
+        c.close();
+      } catch {
+        // the command is gone
+      }
+    },
+  });
+  const cmd = hosts.stream(host, ["sh", "-c", HOLD_SCRIPT, label, d, marker, ...then], {
+    stdin,
+    okCodes: [0, 3],
+    ...opts,
+  });
+  return {
+    stdout: cmd.stdout.getReader(),
+    decide: (go) => send?.(go),
+    decided,
+    ended: failureOf(cmd.done),
+  };
+}
+
 /**
  * The sharing test and the copy of VM directory `dir` from `src` to `dst` as one host command
  * on each side, both started at once (premigrate): the source makes the marker and waits; the
@@ -410,21 +546,6 @@ export async function copyVmDirUnlessShared(
   const d = checkPath(dir).replace(/\/+$/, "");
   const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
   const stop = new AbortController();
-  let decided: ((go: boolean) => void) | undefined;
-  const decision = new Promise<boolean>((resolve) => (decided = resolve));
-  /** Tell the source what to do (once); false: remove the marker and end. */
-  const decide = (go: boolean) => decided?.(go);
-  const sourceIn = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const go = await decision;
-      try {
-        c.enqueue(enc.encode(go ? "copy\n" : "stop\n"));
-        c.close();
-      } catch {
-        // the command is gone
-      }
-    },
-  });
   const tar = [
     "tar",
     "-C",
@@ -436,24 +557,19 @@ export async function copyVmDirUnlessShared(
     "-",
     ".",
   ];
-  const source = ctx.hosts.stream(src, ["sh", "-c", SEND_SCRIPT, "oneblk-tar", d, marker, ...tar], {
-    stdin: sourceIn,
+  const source = holdMarker(ctx.hosts, src, d, marker, "oneblk-tar", tar, {
     timeoutMs: COPY_TIMEOUT_MS,
-    okCodes: [0, 3],
     signal: stop.signal,
   });
-  const fromSource = source.stdout.getReader();
+  const fromSource = source.stdout;
+  const decision = source.decided.then((go) => go === "copy");
   let marked = false;
-  /** The marker's removal when the source's command could not do it; journaled if it stays. */
-  const dropMarker = () =>
-    unlink(ctx.hosts, src, marker).catch(() => unlink(ctx.hosts, src, marker))
-      .catch((e) => markerLeft(ctx, src, dir)(marker, e));
   /** End the source's part without a copy: its error (undefined: ended well, marker gone). */
   const endSource = async () => {
-    decide(false);
+    source.decide("stop");
     fromSource.cancel().catch(() => {});
-    const e = await failureOf(source.done);
-    if (marked && e !== undefined) await dropMarker();
+    const e = await source.ended;
+    if (marked && e !== undefined) await dropMarker(ctx, src, dir, marker);
     return e;
   };
   // Each side answers within the runners' command deadline (the copy after it has an hour).
@@ -545,10 +661,10 @@ export async function copyVmDirUnlessShared(
       return { shared: true, removedStale: false };
     }
     onCopy(answer === "E", p);
-    decide(true);
-    const [se, de] = await Promise.all([failureOf(source.done), failureOf(dest.done)]);
+    source.decide("copy");
+    const [se, de] = await Promise.all([source.ended, failureOf(dest.done)]);
     await drained;
-    if (se !== undefined) await dropMarker();
+    if (se !== undefined) await dropMarker(ctx, src, dir, marker);
     if (de !== undefined && se !== undefined) {
       if (de instanceof OneblkError) {
         throw new OneblkError(de.kind, `${de.message} (source side: ${errorLine(se)})`, de.detail);

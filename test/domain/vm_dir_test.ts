@@ -14,6 +14,7 @@ import {
   copyVmDir,
   copyVmDirUnlessShared,
   vmDirShared,
+  vmDirSharedHeld,
 } from "../../lib/domain/vm_dir.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { withLater } from "../../lib/limit.ts";
@@ -374,6 +375,138 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     );
     assert.ok(Date.now() - t0 < 10_000, "stopped at the deadline, not at the copy's");
     assert.deepEqual(await markers("src", dir), []);
+  });
+});
+
+describe("VM directory: a held sharing test (postmigrate)", () => {
+  let root = "";
+  let sim: SimRunner;
+  const base = "/var/lib/one/datastores/0";
+
+  before(async () => {
+    root = await Deno.makeTempDir({ prefix: "oneblk-vmdir-held-" });
+    for (const h of ["src", "dst"]) await Deno.mkdir(join(root, "hosts", h), { recursive: true });
+    sim = new SimRunner(root);
+  });
+  after(async () => {
+    await Deno.remove(root, { recursive: true });
+  });
+
+  const onHost = (host: string, path: string) => join(root, "hosts", host, path);
+
+  async function vmDir(vm: number): Promise<string> {
+    const dir = `${base}/${vm}`;
+    await Deno.mkdir(onHost("src", dir), { recursive: true });
+    await Deno.writeTextFile(onHost("src", `${dir}/deployment.0`), "<domain/>");
+    return dir;
+  }
+
+  /** The simulated runner recording `host label`; `waitMs`: the default deadline. */
+  function recording(waitMs?: number) {
+    const seen: string[] = [];
+    const runner = waitMs ? new SimRunner(root, { defaultTimeoutMs: waitMs }) : sim;
+    const hosts: HostRunner = {
+      get calls() {
+        return runner.calls;
+      },
+      defaultTimeoutMs: waitMs,
+      run(host: string, argv: string[], opts?: RunOptions) {
+        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
+        return runner.run(host, argv, opts);
+      },
+      stream(host: string, argv: string[], opts?: RunOptions) {
+        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
+        return runner.stream(host, argv, opts);
+      },
+    };
+    return { seen, ctx: { hosts, env: {}, info: () => {} } as unknown as ActionContext };
+  }
+
+  const markers = async (host: string, dir: string) =>
+    (await Array.fromAsync(Deno.readDir(onHost(host, dir)))).map((e) => e.name)
+      .filter((n) => n.startsWith(".oneblk-"));
+
+  it("not shared: the marking's command removes the directory when told; no third command", async () => {
+    const dir = await vmDir(31);
+    const { seen, ctx } = recording();
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      assert.deepEqual([s.shared, s.onA, s.onB], [false, true, false]);
+      assert.equal((await markers("src", dir)).length, 1, "the marker waits with its command");
+      await s.removeDir!([base]);
+    });
+    assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look"]);
+    assert.equal(await lexists(onHost("src", dir)), false);
+  });
+
+  it("not shared, kept: the marker goes, the directory stays", async () => {
+    const dir = await vmDir(32);
+    const { seen, ctx } = recording();
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      await s.dropMarker();
+      await s.dropMarker(); // once only
+    });
+    assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look"]);
+    assert.deepEqual(await markers("src", dir), []);
+    assert.equal(await Deno.readTextFile(onHost("src", `${dir}/deployment.0`)), "<domain/>");
+  });
+
+  it("shared: the marker goes at once; the directory is never removed", async () => {
+    const dir = await vmDir(33);
+    await Deno.symlink(onHost("src", ""), onHost("alias", ""));
+    try {
+      const { seen, ctx } = recording();
+      await withLater(async (later) => {
+        const s = await vmDirSharedHeld(ctx, "src", "alias", dir, later);
+        assert.deepEqual([s.shared, s.marker, s.removeDir], [true, null, undefined]);
+      });
+      assert.deepEqual(seen, ["src oneblk-mark", "alias oneblk-look"]);
+      assert.deepEqual(await markers("src", dir), []);
+    } finally {
+      await Deno.remove(onHost("alias", ""));
+    }
+  });
+
+  it("a directory outside the prefix is refused; the marker still goes", async () => {
+    const dir = await vmDir(34);
+    const { ctx } = recording();
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      await assert.rejects(s.removeDir!(["/elsewhere"]), /refusing to remove/);
+      later(s.dropMarker());
+    });
+    assert.deepEqual(await markers("src", dir), []);
+    assert.equal(await lexists(onHost("src", dir)), true);
+  });
+
+  it("a marking command that ended first (its deadline): the removal runs on its own", async () => {
+    const dir = await vmDir(35);
+    const { seen, ctx } = recording(400);
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      await new Promise((r) => setTimeout(r, 1500)); // the held command is stopped meanwhile
+      await s.removeDir!([base]);
+    });
+    assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look", "src rm"]);
+    assert.equal(await lexists(onHost("src", dir)), false);
+  });
+
+  it("dst unreachable: the look's error; the marker removed", async () => {
+    const dir = await vmDir(36);
+    const { ctx } = recording();
+    await assert.rejects(
+      withLater((later) => vmDirSharedHeld(ctx, "src", "gone", dir, later)),
+      (e) => e instanceof OneblkError && e.kind === "unavailable",
+    );
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("no directory on src: not shared, nothing held", async () => {
+    const { seen, ctx } = recording();
+    const s = await withLater((later) => vmDirSharedHeld(ctx, "src", "dst", `${base}/37`, later));
+    assert.deepEqual([s.shared, s.onA, s.marker], [false, false, null]);
+    assert.deepEqual(seen, ["src oneblk-mark"]);
   });
 });
 
