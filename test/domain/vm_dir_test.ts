@@ -18,6 +18,7 @@ import {
 } from "../../lib/domain/vm_dir.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { withLater } from "../../lib/limit.ts";
+import { lexists } from "../support/files.ts";
 
 describe("VM directory: sharing test and copy", () => {
   let root = "";
@@ -161,7 +162,7 @@ describe("VM directory: sharing test and copy", () => {
   });
 });
 
-describe("VM directory: the sharing test and the copy as one command per host (premigrate)", () => {
+describe("VM directory: the migrations' marking command waits for the caller (pre-, postmigrate)", () => {
   let root = "";
   let sim: SimRunner;
   const base = "/var/lib/one/datastores/0";
@@ -191,18 +192,19 @@ describe("VM directory: the sharing test and the copy as one command per host (p
    */
   function recording(change?: (host: string, argv: string[]) => string[], waitMs?: number) {
     const seen: string[] = [];
+    const runner = waitMs ? new SimRunner(root, { defaultTimeoutMs: waitMs }) : sim;
     const hosts: HostRunner = {
       get calls() {
-        return sim.calls;
+        return runner.calls;
       },
       defaultTimeoutMs: waitMs,
       run(host: string, argv: string[], opts?: RunOptions) {
         seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
-        return sim.run(host, argv, opts);
+        return runner.run(host, argv, opts);
       },
       stream(host: string, argv: string[], opts?: RunOptions) {
         seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
-        return sim.stream(host, change?.(host, argv) ?? argv, opts);
+        return runner.stream(host, change?.(host, argv) ?? argv, opts);
       },
     };
     return { seen, ctx: { hosts, env: {}, info: () => {} } as unknown as ActionContext };
@@ -218,18 +220,22 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     links: [{ device: "/dev/drbd1000", path: `${dir}/disk.0` }],
   });
 
+  /** copyVmDirUnlessShared of `dir` from src to `dst` (plan(dir, stale)); onCopy's calls go to `copies`. */
+  const copyTo = (ctx: ActionContext, dst: string, dir: string, copies: boolean[], stale = false) =>
+    copyVmDirUnlessShared(
+      ctx,
+      "src",
+      dst,
+      dir,
+      Promise.resolve(plan(dir, stale)),
+      (existed) => copies.push(existed),
+    );
+
   it("not shared: two commands started together, the directory and its links copied, no marker", async () => {
     const dir = await vmDir(21);
     const { seen, ctx } = recording();
     const copies: boolean[] = [];
-    const r = await copyVmDirUnlessShared(
-      ctx,
-      "src",
-      "dst",
-      dir,
-      Promise.resolve(plan(dir)),
-      (existed) => copies.push(existed),
-    );
+    const r = await copyTo(ctx, "dst", dir, copies);
     assert.deepEqual(r, { shared: false, removedStale: false });
     assert.deepEqual(seen, ["src oneblk-tar", "dst oneblk-untar"]);
     assert.deepEqual(copies, [false], "told before dst changed: no directory there before");
@@ -251,14 +257,7 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     try {
       const { seen, ctx } = recording();
       const copies: boolean[] = [];
-      const r = await copyVmDirUnlessShared(
-        ctx,
-        "src",
-        "alias",
-        dir,
-        Promise.resolve(plan(dir)),
-        (existed) => copies.push(existed),
-      );
+      const r = await copyTo(ctx, "alias", dir, copies);
       assert.deepEqual(r, { shared: true, removedStale: false });
       assert.deepEqual(seen, ["src oneblk-tar", "alias oneblk-untar"]);
       assert.deepEqual(copies, []);
@@ -275,25 +274,11 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     await Deno.writeTextFile(onHost("dst", `${dir}/old`), "stale");
     const { ctx } = recording();
     const copies: boolean[] = [];
-    const stale = await copyVmDirUnlessShared(
-      ctx,
-      "src",
-      "dst",
-      dir,
-      Promise.resolve(plan(dir, true)),
-      (existed) => copies.push(existed),
-    );
+    const stale = await copyTo(ctx, "dst", dir, copies, true);
     assert.deepEqual(stale, { shared: false, removedStale: true });
     assert.equal(await lexists(onHost("dst", `${dir}/old`)), false, "old files never mix in");
     await Deno.writeTextFile(onHost("dst", `${dir}/mine`), "kept");
-    const kept = await copyVmDirUnlessShared(
-      ctx,
-      "src",
-      "dst",
-      dir,
-      Promise.resolve(plan(dir)),
-      (existed) => copies.push(existed),
-    );
+    const kept = await copyTo(ctx, "dst", dir, copies);
     assert.deepEqual(kept, { shared: false, removedStale: false });
     assert.equal(await Deno.readTextFile(onHost("dst", `${dir}/mine`)), "kept");
     // the stale one counts as not there (an undo removes the copy), the kept one as there
@@ -346,14 +331,7 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     const { ctx } = recording();
     const copies: boolean[] = [];
     await assert.rejects(
-      copyVmDirUnlessShared(
-        ctx,
-        "src",
-        "dst",
-        dir,
-        Promise.resolve(plan(dir)),
-        (existed) => copies.push(existed),
-      ),
+      copyTo(ctx, "dst", dir, copies),
       (e) => e instanceof OneblkError && /oneblk-untar on dst failed/.test(e.message),
     );
     assert.deepEqual(copies, [false]);
@@ -376,55 +354,6 @@ describe("VM directory: the sharing test and the copy as one command per host (p
     assert.ok(Date.now() - t0 < 10_000, "stopped at the deadline, not at the copy's");
     assert.deepEqual(await markers("src", dir), []);
   });
-});
-
-describe("VM directory: a held sharing test (postmigrate)", () => {
-  let root = "";
-  let sim: SimRunner;
-  const base = "/var/lib/one/datastores/0";
-
-  before(async () => {
-    root = await Deno.makeTempDir({ prefix: "oneblk-vmdir-held-" });
-    for (const h of ["src", "dst"]) await Deno.mkdir(join(root, "hosts", h), { recursive: true });
-    sim = new SimRunner(root);
-  });
-  after(async () => {
-    await Deno.remove(root, { recursive: true });
-  });
-
-  const onHost = (host: string, path: string) => join(root, "hosts", host, path);
-
-  async function vmDir(vm: number): Promise<string> {
-    const dir = `${base}/${vm}`;
-    await Deno.mkdir(onHost("src", dir), { recursive: true });
-    await Deno.writeTextFile(onHost("src", `${dir}/deployment.0`), "<domain/>");
-    return dir;
-  }
-
-  /** The simulated runner recording `host label`; `waitMs`: the default deadline. */
-  function recording(waitMs?: number) {
-    const seen: string[] = [];
-    const runner = waitMs ? new SimRunner(root, { defaultTimeoutMs: waitMs }) : sim;
-    const hosts: HostRunner = {
-      get calls() {
-        return runner.calls;
-      },
-      defaultTimeoutMs: waitMs,
-      run(host: string, argv: string[], opts?: RunOptions) {
-        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
-        return runner.run(host, argv, opts);
-      },
-      stream(host: string, argv: string[], opts?: RunOptions) {
-        seen.push(`${host} ${argv[0] === "sh" ? argv[3] : argv[0]}`);
-        return runner.stream(host, argv, opts);
-      },
-    };
-    return { seen, ctx: { hosts, env: {}, info: () => {} } as unknown as ActionContext };
-  }
-
-  const markers = async (host: string, dir: string) =>
-    (await Array.fromAsync(Deno.readDir(onHost(host, dir)))).map((e) => e.name)
-      .filter((n) => n.startsWith(".oneblk-"));
 
   it("not shared: the marking's command removes the directory when told; no third command", async () => {
     const dir = await vmDir(31);
@@ -449,7 +378,10 @@ describe("VM directory: a held sharing test (postmigrate)", () => {
     });
     assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look"]);
     assert.deepEqual(await markers("src", dir), []);
-    assert.equal(await Deno.readTextFile(onHost("src", `${dir}/deployment.0`)), "<domain/>");
+    assert.equal(
+      await Deno.readTextFile(onHost("src", `${dir}/deployment.0`)),
+      "<domain>32</domain>",
+    );
   });
 
   it("shared: the marker goes at once; the directory is never removed", async () => {
@@ -482,7 +414,7 @@ describe("VM directory: a held sharing test (postmigrate)", () => {
 
   it("a marking command that ended first (its deadline): the removal runs on its own", async () => {
     const dir = await vmDir(35);
-    const { seen, ctx } = recording(400);
+    const { seen, ctx } = recording(undefined, 400);
     await withLater(async (later) => {
       const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
       await new Promise((r) => setTimeout(r, 1500)); // the held command is stopped meanwhile
@@ -509,12 +441,3 @@ describe("VM directory: a held sharing test (postmigrate)", () => {
     assert.deepEqual(seen, ["src oneblk-mark"]);
   });
 });
-
-async function lexists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
