@@ -71,12 +71,39 @@ const MAX_LINE = 4 * 1024;
 const READ_SIZE = 64 * 1024;
 
 import { concatBytes } from "./bytes.ts";
+import { after } from "./timer.ts";
 
 const CLOSED_EARLY = "connection closed before message completed";
 /** How long a connection that never carried a request may still carry a change. */
 const FRESH_MS = 1_000;
 
 const encoder = new TextEncoder();
+
+/** Requests of this process (any WireClient) whose bytes are not all written yet. */
+let unsent = 0;
+/** Waiters of requestsSent, resolved when `unsent` drops to 0. */
+let whenSent: PromiseWithResolvers<void> | null = null;
+
+function sentOne(): void {
+  if (--unsent > 0 || !whenSent) return;
+  const w = whenSent;
+  whenSent = null;
+  w.resolve();
+}
+
+/**
+ * Resolves once every request this process has started (any WireClient) has been written to its
+ * connection or has failed to be (the replies may still be on their way), or after `maxMs`. A
+ * step that blocks this thread for a while (starting a process forks it) waits for this first, so
+ * that the requests under way are not held back by it: their servers work meanwhile.
+ */
+export function requestsSent(maxMs: number): Promise<void> {
+  if (unsent === 0) return Promise.resolve();
+  whenSent ??= Promise.withResolvers<void>();
+  let cancel = () => {};
+  const late = new Promise<void>((resolve) => cancel = after(maxMs, resolve));
+  return Promise.race([whenSent.promise, late]).finally(() => cancel());
+}
 
 /** Where a URL's requests go. */
 interface Origin {
@@ -547,6 +574,25 @@ export class WireClient {
 
   /** Send one request; resolves with the reply once its head has arrived. */
   async request(url: string | URL, req: WireRequest = {}): Promise<WireResponse> {
+    unsent++;
+    let pending = true;
+    const written = () => {
+      if (!pending) return;
+      pending = false;
+      sentOne();
+    };
+    try {
+      return await this.#request(url, req, written);
+    } finally {
+      written();
+    }
+  }
+
+  async #request(
+    url: string | URL,
+    req: WireRequest,
+    written: () => void,
+  ): Promise<WireResponse> {
     if (this.#closed) throw new TypeError("HTTP client used after close()");
     const { o, target } = targetOf(url);
     const method = (req.method ?? "GET").toUpperCase();
@@ -577,6 +623,7 @@ export class WireClient {
         conn.used = true;
         conn.received = 0;
         await conn.write(payload);
+        written();
         for (;;) {
           head = parseHead(await conn.head());
           // interim replies (100 Continue, 103 Early Hints) precede the reply

@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { WireClient, WireError } from "../lib/wire.ts";
+import { requestsSent, WireClient, WireError } from "../lib/wire.ts";
 import { transportErrorText, transportFailure } from "../lib/http.ts";
 
 const enc = new TextEncoder();
@@ -368,6 +368,61 @@ describe("wire: HTTP/1.1 on sockets", () => {
       // an already aborted signal sends nothing
       await assert.rejects(c.request(srv.url, { signal: AbortSignal.abort() }));
       assert.equal(srv.seen.length, 1);
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("requestsSent: resolves once the requests under way are written, before their replies", async () => {
+    let answer = () => {};
+    const answered = new Promise<void>((r) => answer = r);
+    const srv = scripted(async (conn, next) => {
+      await next();
+      await answered; // the reply waits until the test lets it go
+      await conn.write(reply("ok"));
+    });
+    const c = new WireClient();
+    try {
+      await requestsSent(1000); // nothing under way: at once
+      const reqs = [0, 1].map(() => c.request(srv.url).then((r) => r.text()));
+      const t0 = performance.now();
+      await requestsSent(5000);
+      // written, and no reply yet (the server holds it back): it waited for the writes only
+      assert.ok(performance.now() - t0 < 2000, "not at its limit");
+      answer();
+      assert.deepEqual(await Promise.all(reqs), ["ok", "ok"]);
+      // a request that fails before it is written counts as done with
+      const refused = new WireClient();
+      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (l.addr as Deno.NetAddr).port;
+      l.close();
+      const failed = refused.request(`http://127.0.0.1:${port}/`).catch((e) => e);
+      await requestsSent(5000);
+      assert.ok((await failed) instanceof WireError);
+      refused.close();
+    } finally {
+      c.close();
+      await srv.close();
+    }
+  });
+
+  it("requestsSent gives up waiting after its limit", async () => {
+    // a server that accepts but never reads: a body larger than the socket buffers stays unsent
+    const srv = scripted(() => new Promise(() => {}));
+    const c = new WireClient();
+    const ac = new AbortController();
+    try {
+      const big = "x".repeat(16 * 1024 * 1024);
+      const req = c.request(srv.url, { method: "POST", body: big, signal: ac.signal }).catch(
+        () => null,
+      );
+      const t0 = performance.now();
+      await requestsSent(200);
+      const waited = performance.now() - t0;
+      assert.ok(waited >= 150 && waited < 3000, `waited ${waited} ms`);
+      ac.abort();
+      await req;
     } finally {
       c.close();
       await srv.close();

@@ -39,6 +39,7 @@ import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
+import { requestsSent } from "../wire.ts";
 import { readOnlyDisk } from "./vm_disk.ts";
 import { vmContextVolume } from "./context_iso.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
@@ -76,6 +77,9 @@ interface OurDisk {
 }
 
 const FORWARD_TIMEOUT_MS = 900_000;
+
+/** How long host commands wait for the requests under way to be written (requestsSent). */
+const QUIET_MAX_MS = 20;
 
 /**
  * Hand the call to `$R/tm/<tm>/<action>` for each other TM_MAD (migrate_other): same argv plus
@@ -143,6 +147,22 @@ async function ourDisks(
   dir: string,
   sysDsId: number,
   systemTm: boolean,
+  asked: () => void,
+): Promise<OurDisk[]> {
+  try {
+    return await findDisks(ctx, vm, dir, sysDsId, systemTm, asked);
+  } finally {
+    asked();
+  }
+}
+
+async function findDisks(
+  ctx: ActionContext,
+  vm: VmView,
+  dir: string,
+  sysDsId: number,
+  systemTm: boolean,
+  asked: () => void,
 ): Promise<OurDisk[]> {
   const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
   const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
@@ -151,9 +171,11 @@ async function ourDisks(
   const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
   if (iso || state.length) dsIds.add(sysDsId);
   const one = await ctx.one();
-  const dss = new Map(
-    await Promise.all([...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const)),
+  const infos = Promise.all(
+    [...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const),
   );
+  asked();
+  const dss = new Map(await infos);
   const out: OurDisk[] = mine.map((disk: DiskView) => {
     const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
     const volume = ctx.profile.diskVolume(vm.id, disk);
@@ -207,10 +229,14 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   // the host the disks are attached on (pre) or released from (post, fail): what the store needs
   // to know of it (StorPool: its client id, maybe an oned call) is found beside the next steps
   const worked = phase === "post" ? a.srcHost : a.dstHost;
-  const found = ourDisks(ctx, vm, a.dir, a.dsId, systemTm).then((disks) => {
+  const asked = Promise.withResolvers<void>();
+  const found = ourDisks(ctx, vm, a.dir, a.dsId, systemTm, asked.resolve).then((disks) => {
     for (const b of new Set(disks.map((d) => d.backend))) b.warmHosts([worked]);
     return disks;
   });
+  // Host commands start once oned's lookups are on the wire: starting one blocks this thread
+  // for milliseconds (the process forks), which would hold them back while oned could answer.
+  const quiet = asked.promise.then(() => requestsSent(QUIET_MAX_MS));
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
     if (systemTm && tpmOnStore(ctx, ctx.profile, vm)) {
@@ -219,7 +245,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
       await saveTpm(ctx, ctx.profile, ctx.backend(ds), ds, vm.id, a.srcHost, a.dir);
     }
     // (the disks are found, from oned, while the VM directory's part starts)
-    await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, found, others);
+    await premigrate(ctx, a.srcHost, a.dstHost, a.dir, vm.id, systemTm, found, quiet, others);
     return;
   }
   // post: clean the source; fail: clean the destination. Errors are collected so every disk is
@@ -234,8 +260,10 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     // (post, as the system TM: the marking's command on the source waits, and removes DIR
     // there when it is not shared, or only the marker)
     const test = phase === "post"
-      ? (systemTm ? vmDirSharedHeld(ctx, a.srcHost, a.dstHost, a.dir, later) : undefined)
-      : vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later);
+      ? (systemTm
+        ? quiet.then(() => vmDirSharedHeld(ctx, a.srcHost, a.dstHost, a.dir, later))
+        : undefined)
+      : quiet.then(() => vmDirShared(ctx, a.srcHost, a.dstHost, a.dir, later));
     const sharing = test
       ? test.catch((e) => {
         errors.push(`cannot tell whether ${a.dir} is shared: ${errorLine(e)}`);
@@ -360,6 +388,7 @@ async function premigrate(
   vmId: number,
   systemTm: boolean,
   disksFound: Promise<OurDisk[]>,
+  quiet: Promise<void>,
   others: string[],
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
@@ -387,6 +416,7 @@ async function premigrate(
           stale: left?.kind === "vm-dir",
           links: disks.filter((d) => d.path && linkedByCopy(d)).map(linkSpec),
         }));
+        await quiet;
         const r = await copyVmDirUnlessShared(ctx, src, dst, dir, plan, (existed, p) => {
           undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [p.prefix]));
           if (p.links.length) undo.push(() => unlink(ctx.hosts, dst, p.links.map((l) => l.path)));

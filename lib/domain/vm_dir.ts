@@ -343,6 +343,21 @@ const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
  */
 const UNMARK_SCRIPT = 'rm -f -- "$1" || exit 1\nshift\nexec "$@"';
 
+/** The tar of a VM directory's copy (sparse files kept, markers and probes left out). */
+function tarOf(dir: string): string[] {
+  return [
+    "tar",
+    "-C",
+    dir,
+    "--sparse",
+    `--exclude=${SHARED_MARK}*`,
+    `--exclude=${GC_PROBE}*`,
+    "-cf",
+    "-",
+    ".",
+  ];
+}
+
 /**
  * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream), then make
  * `linksAfter` on `dst` in the same host command. A marker of vmDirShared that could not be
@@ -363,17 +378,7 @@ export async function copyVmDir(
   await removing.get(dirKey(src, srcDir));
   const marker = kept?.marker;
   try {
-    const tar = [
-      "tar",
-      "-C",
-      checkPath(srcDir),
-      "--sparse",
-      `--exclude=${SHARED_MARK}*`,
-      `--exclude=${GC_PROBE}*`,
-      "-cf",
-      "-",
-      ".",
-    ];
+    const tar = tarOf(checkPath(srcDir));
     await copyStream(
       ctx.hosts,
       src,
@@ -546,18 +551,7 @@ export async function copyVmDirUnlessShared(
   const d = checkPath(dir).replace(/\/+$/, "");
   const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
   const stop = new AbortController();
-  const tar = [
-    "tar",
-    "-C",
-    d,
-    "--sparse",
-    `--exclude=${SHARED_MARK}*`,
-    `--exclude=${GC_PROBE}*`,
-    "-cf",
-    "-",
-    ".",
-  ];
-  const source = holdMarker(ctx.hosts, src, d, marker, "oneblk-tar", tar, {
+  const source = holdMarker(ctx.hosts, src, d, marker, "oneblk-tar", tarOf(d), {
     timeoutMs: COPY_TIMEOUT_MS,
     signal: stop.signal,
   });
