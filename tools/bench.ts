@@ -128,6 +128,12 @@ export interface BenchReport {
     runtime: RuntimeMode;
     /** Not measurable here: a compiled binary needs Deno's runtime download. */
     compiled: string;
+    /**
+     * Deno's cache directory of the measured processes (actions, bare runs): "fresh", one made for
+     * this run, as on a front-end that runs only oneblk; "shared", this machine's (--shared-deno-dir,
+     * and in source mode, whose npm packages are there).
+     */
+    denoDir: "fresh" | "shared";
     quick: boolean;
     samples: number;
     latencyMs: number;
@@ -347,7 +353,10 @@ export function renderReport(r: BenchReport): string {
     ` through scripts/oneblk, driver action flags: ${
       m.runtime.flags.join(" ") || "none"
     }; compiled: ` +
-    m.compiled,
+    m.compiled +
+    (m.denoDir === "fresh"
+      ? "; Deno's cache (DENO_DIR) of the measured processes: a new one, as on a front-end that runs only oneblk"
+      : "; Deno's cache (DENO_DIR): this machine's"),
     `bare runtime (deno run of an empty file, ${m.bare.n} samples): wall ${m.bare.wallMs} ms, ` +
     `cpu ${m.bare.cpuMs} ms, peak ${m.bare.peakMiB} MiB`,
     `samples per row: ${m.samples}${m.quick ? " (quick)" : ""}; p95 is the maximum below 20; ` +
@@ -544,6 +553,7 @@ export async function benchMain(args: string[]): Promise<number> {
       sections: { type: "string" },
       quick: { type: "boolean", default: false },
       source: { type: "boolean", default: false },
+      "shared-deno-dir": { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -555,7 +565,7 @@ export async function benchMain(args: string[]): Promise<number> {
         `                [--sections ${
           [...SECTIONS, ...EXTENSIONS.map((e) => e.id)].join(",")
         }]\n` +
-        "                [--latency-ms N] [--json FILE]",
+        "                [--latency-ms N] [--shared-deno-dir] [--json FILE]",
     );
     return 0;
   }
@@ -589,13 +599,21 @@ export async function benchMain(args: string[]): Promise<number> {
   // another usage cache budget than the default (tm monitor with per-VM disks)
   const refresh = Deno.env.get("ONEBLK_USAGE_REFRESH");
   if (refresh !== undefined) env.ONEBLK_USAGE_REFRESH = refresh;
-  const bare = new Bare();
+  // Deno's caches of module analysis and code (SQLite files in DENO_DIR) take a share of every
+  // process's memory that grows with all that ran on the machine (tests, lint, fmt): the measured
+  // processes get a cache of their own, as on a front-end where only oneblk runs.
+  const denoDir = runtime.mode === "bundle" && values["shared-deno-dir"] !== true
+    ? await Deno.makeTempDir({ prefix: "oneblk-bench-deno-" })
+    : null;
+  if (denoDir) env.DENO_DIR = denoDir;
+  const bare = new Bare(denoDir ? { DENO_DIR: denoDir } : {});
   const report: BenchReport = {
     meta: {
       date: new Date().toISOString(),
       machine: await machine(),
       runtime,
       compiled: "not measured (deno compile needs Deno's runtime download)",
+      denoDir: denoDir ? "fresh" : "shared",
       quick,
       samples,
       latencyMs,
@@ -620,7 +638,12 @@ export async function benchMain(args: string[]): Promise<number> {
     report.startup = await section(
       "startup",
       () =>
-        benchStartup(bare, samples, runtime.mode === "source" ? ["source"] : ["bundle", "source"]),
+        benchStartup(
+          bare,
+          samples,
+          runtime.mode === "source" ? ["source"] : ["bundle", "source"],
+          denoDir ? { DENO_DIR: denoDir } : {},
+        ),
     );
     report.hot = await section(
       "hot",
@@ -650,6 +673,7 @@ export async function benchMain(args: string[]): Promise<number> {
     for (let i = 0; i < 3; i++) await bare.sample();
   } finally {
     await bare.close();
+    if (denoDir) await Deno.remove(denoDir, { recursive: true }).catch(() => {});
   }
   report.meta.bare = bare.summary();
   report.meta.machine.loadEnd = await loadAverage();

@@ -54,6 +54,9 @@ describe("tools/bench.ts", () => {
         const r = JSON.parse(await Deno.readTextFile(file));
         assert.equal(r.meta.quick, true);
         assert.equal(r.meta.runtime.mode, "bundle");
+        // the measured processes had a Deno cache of their own
+        assert.equal(r.meta.denoDir, "fresh");
+        assert.match(text, /Deno's cache \(DENO_DIR\) of the measured processes: a new one/);
         assert.ok(r.meta.machine.cores > 0);
         finite(r.meta, ["bare.wallMs", "bare.cpuMs", "bare.peakMiB"], "bare");
         const proc = ["wallMs.median", "cpuMs.median", "peakMiB.median", "wallRatio", "cpuRatio"];

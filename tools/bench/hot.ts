@@ -68,16 +68,21 @@ const HOT_STEPS = [
   "clone-delete",
 ];
 
-/** `oneblk version` through the launcher, alternating with bare runs. */
+/**
+ * `oneblk version` through the launcher, alternating with bare runs; `bundleEnv`: added to the
+ * environment of the bundle's runs (the measured processes' DENO_DIR).
+ */
 export async function benchStartup(
   bare: Bare,
   samples: number,
   modes: ("bundle" | "source")[],
+  bundleEnv: Record<string, string> = {},
 ): Promise<StartupRow[]> {
   const rows: StartupRow[] = [];
   for (const mode of modes) {
     log(`start-up: oneblk version (${mode}), ${samples} samples`);
-    const env: Record<string, string> = mode === "source" ? { ONEBLK_SOURCE: "1" } : {};
+    // (the sources need this machine's Deno cache: their npm packages are there)
+    const env: Record<string, string> = mode === "source" ? { ONEBLK_SOURCE: "1" } : bundleEnv;
     await metered(LAUNCHER, ["version"], { env }); // code cache
     const runs: ProcessUsage[] = [];
     const partners: ProcessUsage[] = [];

@@ -93,13 +93,22 @@ export async function metered(
 export class Bare {
   readonly samples: ProcessUsage[] = [];
   #file = "";
+  readonly #env: Record<string, string>;
+
+  /** `env`: added to each run's environment (the measured processes' DENO_DIR). */
+  constructor(env: Record<string, string> = {}) {
+    this.#env = env;
+  }
 
   async sample(): Promise<ProcessUsage> {
     if (!this.#file) {
       this.#file = await Deno.makeTempFile({ prefix: "oneblk-bare-", suffix: ".ts" });
       await Deno.writeTextFile(this.#file, "console.log(1);\n");
     }
-    const u = await metered(Deno.execPath(), ["run", "-A", this.#file], { cwd: "/" });
+    const u = await metered(Deno.execPath(), ["run", "-A", this.#file], {
+      cwd: "/",
+      env: this.#env,
+    });
     this.samples.push(u);
     return u;
   }
