@@ -140,7 +140,7 @@ async function forwardToOthers(
  * Those are `optional`: they may not exist, and are not looked up here. pre looks each up
  * beside its attachments (only one that exists is attached); post and fail only detach, and a
  * detach of a volume that does not exist succeeds. `asked` is called once oned's lookups are
- * under way (or none is needed, or finding failed).
+ * under way (the caller also calls it when finding ends, for the ways that ask nothing).
  */
 async function ourDisks(
   ctx: ActionContext,
@@ -150,56 +150,46 @@ async function ourDisks(
   systemTm: boolean,
   asked: () => void,
 ): Promise<OurDisk[]> {
-  try {
-    const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
-    const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
-    const state = systemTm ? stateVolumeNames(ctx.profile, vm.id) : [];
-    if (!mine.length && !iso && !state.length) return [];
-    const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
-    if (iso || state.length) dsIds.add(sysDsId);
-    const one = await ctx.one();
-    const infos = Promise.all(
-      [...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const),
-    );
-    asked();
-    const dss = new Map(await infos);
-    const out: OurDisk[] = mine.map((disk: DiskView) => {
-      const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
-      const volume = ctx.profile.diskVolume(vm.id, disk);
-      return {
-        readOnly: readOnlyDisk(disk),
-        volume,
-        backend: ctx.backend(ds),
-        path: diskPath(dir, disk.diskId),
-        shared: isSharedImage(ctx.profile, disk, volume) ? disk : undefined,
-      };
-    });
-    if (!iso && !state.length) return out;
-    const sysBackend = ctx.backend(dss.get(sysDsId)!);
-    // State volumes have no link in DIR; a VM deployed while the ISO was a plain file has no ISO
-    // volume (the ISO moves with DIR).
-    for (const s of state) {
-      out.push({
-        readOnly: false,
-        volume: s.volume,
-        backend: sysBackend,
-        path: "",
-        optional: true,
-      });
-    }
-    if (iso) {
-      out.push({
-        readOnly: false,
-        volume: iso,
-        backend: sysBackend,
-        path: diskPath(dir, vm.contextDiskId!),
-        optional: true,
-      });
-    }
-    return out;
-  } finally {
-    asked();
+  const mine = vm.disks.filter((d) => d.tmMad === ctx.inv.driver);
+  const iso = systemTm ? await vmContextVolume(ctx, vm.id, vm) : null;
+  const state = systemTm ? stateVolumeNames(ctx.profile, vm.id) : [];
+  if (!mine.length && !iso && !state.length) return [];
+  const dsIds = new Set(mine.map((d) => (d.datastoreId >= 0 ? d.datastoreId : sysDsId)));
+  if (iso || state.length) dsIds.add(sysDsId);
+  const one = await ctx.one();
+  const infos = Promise.all(
+    [...dsIds].map(async (id) => [id, await one.datastoreInfo(id)] as const),
+  );
+  asked();
+  const dss = new Map(await infos);
+  const out: OurDisk[] = mine.map((disk: DiskView) => {
+    const ds = dss.get(disk.datastoreId >= 0 ? disk.datastoreId : sysDsId)!;
+    const volume = ctx.profile.diskVolume(vm.id, disk);
+    return {
+      readOnly: readOnlyDisk(disk),
+      volume,
+      backend: ctx.backend(ds),
+      path: diskPath(dir, disk.diskId),
+      shared: isSharedImage(ctx.profile, disk, volume) ? disk : undefined,
+    };
+  });
+  if (!iso && !state.length) return out;
+  const sysBackend = ctx.backend(dss.get(sysDsId)!);
+  // State volumes have no link in DIR; a VM deployed while the ISO was a plain file has no ISO
+  // volume (the ISO moves with DIR).
+  for (const s of state) {
+    out.push({ readOnly: false, volume: s.volume, backend: sysBackend, path: "", optional: true });
   }
+  if (iso) {
+    out.push({
+      readOnly: false,
+      volume: iso,
+      backend: sysBackend,
+      path: diskPath(dir, vm.contextDiskId!),
+      optional: true,
+    });
+  }
+  return out;
 }
 
 function otherTms(ctx: ActionContext, vm: VmView): string[] {
@@ -226,7 +216,9 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   // to know of it (StorPool: its client id, maybe an oned call) is found beside the next steps
   const worked = phase === "post" ? a.srcHost : a.dstHost;
   const asked = Promise.withResolvers<void>();
-  const found = ourDisks(ctx, vm, a.dir, a.dsId, systemTm, asked.resolve).then((disks) => {
+  const found = ourDisks(ctx, vm, a.dir, a.dsId, systemTm, asked.resolve).finally(
+    asked.resolve, // (also when finding asked nothing, or failed)
+  ).then((disks) => {
     for (const b of new Set(disks.map((d) => d.backend))) b.warmHosts([worked]);
     return disks;
   });

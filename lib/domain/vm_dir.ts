@@ -12,7 +12,7 @@
  * Only the marker tells whether the other host sees the same directory.
  */
 import type { ActionContext } from "../context.ts";
-import { errorLine, OneblkError } from "../errors.ts";
+import { errorLine, isKind, OneblkError } from "../errors.ts";
 import {
   answered,
   checkPath,
@@ -24,7 +24,7 @@ import {
   unlink,
 } from "../host/ops.ts";
 import type { HostRunner } from "../host/types.ts";
-import { copyStream } from "../host/copy.ts";
+import { copyFailure, copyStream } from "../host/copy.ts";
 import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
 import { after } from "../timer.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
@@ -268,6 +268,9 @@ export async function vmDirSharedHeld(
       held.decide("rm");
       gone = true;
       const e = await held.ended;
+      // A held command its deadline ended (it waited while the disks were released): whether
+      // the removal ran is not known, and `rm -rf` again, with a deadline of its own, tells.
+      if (isKind(e, "timeout")) return await removeDir(ctx.hosts, a, target, prefixes);
       if (e !== undefined) throw e;
     },
   };
@@ -642,16 +645,18 @@ export async function copyVmDirUnlessShared(
         // cancelled or broken: the command's result tells
       }
     })();
-    if (answer === null || !"SERN".includes(answer) || answer.length !== 1) {
+    if (answer !== "S" && answer !== "E" && answer !== "R" && answer !== "N") {
       const [se, de] = await Promise.all([endSource(), failureOf(dest.done)]);
       await drained;
       throw de ?? se ??
         new OneblkError("host", `the sharing test of ${dir} on ${dst} said nothing`);
     }
     if (answer === "S") {
-      const [se, de] = await Promise.all([endSource(), failureOf(dest.done)]);
+      // The answer stands: a marker the source could not remove went to endSource's dropMarker
+      // (journaled if it stays), as a shared directory's marker always did.
+      const [, de] = await Promise.all([endSource(), failureOf(dest.done)]);
       await drained;
-      if (se !== undefined || de !== undefined) throw se ?? de;
+      if (de !== undefined) ctx.info(`after ${dst} saw ${dir} shared: ${errorLine(de)}`);
       return { shared: true, removedStale: false };
     }
     onCopy(answer === "E", p);
@@ -659,13 +664,7 @@ export async function copyVmDirUnlessShared(
     const [se, de] = await Promise.all([source.ended, failureOf(dest.done)]);
     await drained;
     if (se !== undefined) await dropMarker(ctx, src, dir, marker);
-    if (de !== undefined && se !== undefined) {
-      if (de instanceof OneblkError) {
-        throw new OneblkError(de.kind, `${de.message} (source side: ${errorLine(se)})`, de.detail);
-      }
-      throw de;
-    }
-    if (de !== undefined || se !== undefined) throw de ?? se;
+    if (de !== undefined || se !== undefined) throw copyFailure(de, se);
     return { shared: false, removedStale: answer === "R" };
   } finally {
     cancelLook();

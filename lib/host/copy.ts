@@ -59,13 +59,19 @@ export async function copyStream(
   });
   const [s, d] = await Promise.allSettled([src.done, dstGuarded]);
   if (s.status === "fulfilled" && d.status === "fulfilled") return { src: s.value, dst: d.value };
-  if (d.status === "rejected" && s.status === "rejected") {
-    const de = d.reason, se = s.reason;
-    if (de instanceof OneblkError) {
-      const sm = se instanceof Error ? se.message : String(se);
-      throw new OneblkError(de.kind, `${de.message} (source side: ${sm})`, de.detail);
-    }
-    throw de;
-  }
-  throw d.status === "rejected" ? d.reason : (s as PromiseRejectedResult).reason;
+  throw copyFailure(
+    d.status === "rejected" ? d.reason : undefined,
+    s.status === "rejected" ? s.reason : undefined,
+  );
+}
+
+/**
+ * The error of a copy between two commands from each side's (undefined: it succeeded; at least
+ * one did not): the failing side's, or the destination's with the source's appended.
+ */
+export function copyFailure(dst: unknown, src: unknown): unknown {
+  if (dst === undefined) return src;
+  if (src === undefined || !(dst instanceof OneblkError)) return dst;
+  const sm = src instanceof Error ? src.message : String(src);
+  return new OneblkError(dst.kind, `${dst.message} (source side: ${sm})`, dst.detail);
 }

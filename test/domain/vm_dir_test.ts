@@ -210,6 +210,14 @@ describe("VM directory: the migrations' marking command waits for the caller (pr
     return { seen, ctx: { hosts, env: {}, info: () => {} } as unknown as ActionContext };
   }
 
+  /** A `change` for recording(): in the `sh -c` script of `label`, `from` (which must be there) → `to`. */
+  const scriptEdit =
+    (label: string, from: string, to: string) => (_host: string, argv: string[]) => {
+      if (argv[3] !== label) return argv;
+      assert.ok(argv[2].includes(from), `the ${label} script has ${from}`);
+      return [argv[0], argv[1], argv[2].replace(from, to), ...argv.slice(3)];
+    };
+
   const markers = async (host: string, dir: string) =>
     (await Array.fromAsync(Deno.readDir(onHost(host, dir)))).map((e) => e.name)
       .filter((n) => n.startsWith(".oneblk-"));
@@ -432,6 +440,37 @@ describe("VM directory: the migrations' marking command waits for the caller (pr
       (e) => e instanceof OneblkError && e.kind === "unavailable",
     );
     assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("a held command its deadline stops after the decision: the removal runs again on its own", async () => {
+    const dir = await vmDir(38);
+    // the held command's removal is slow (after the decision), past the runners' 0.8 s deadline
+    const { seen, ctx } = recording(
+      scriptEdit("oneblk-mark", "rm) exec rm", "rm) sleep 3; exec rm"),
+      800,
+    );
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      await s.removeDir!([base]);
+    });
+    assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look", "src rm"]);
+    assert.equal(await lexists(onHost("src", dir)), false);
+  });
+
+  it("shared, and the source's own marker removal fails: still shared, the marker removed apart", async () => {
+    const dir = await vmDir(29);
+    await Deno.symlink(onHost("src", ""), onHost("alias", ""));
+    try {
+      const { seen, ctx } = recording(
+        scriptEdit("oneblk-tar", '*) exec rm -f -- "$m"', "*) exit 1"),
+      );
+      const r = await copyTo(ctx, "alias", dir, []);
+      assert.deepEqual(r, { shared: true, removedStale: false });
+      assert.deepEqual(seen, ["src oneblk-tar", "alias oneblk-untar", "src rm"]);
+      assert.deepEqual(await markers("src", dir), []);
+    } finally {
+      await Deno.remove(onHost("alias", ""));
+    }
   });
 
   it("no directory on src: not shared, nothing held", async () => {
