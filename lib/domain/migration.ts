@@ -380,8 +380,17 @@ async function premigrate(
   others: string[],
 ): Promise<void> {
   const undo: (() => Promise<unknown>)[] = [];
-  // A copy of DIR (system TM, not shared) makes the links of the disks the VM surely has.
-  const linkedByCopy = (d: OurDisk) => systemTm && !d.optional;
+  // Whether each disk's volume exists: an optional one is looked up (once, for its attachment
+  // and its link), the others surely exist.
+  const lookups = new Map<OurDisk, Promise<boolean>>();
+  const exists = (d: OurDisk) => {
+    let p = lookups.get(d);
+    if (!p) {
+      p = d.optional ? d.backend.getVolume(d.volume).then((v) => !!v) : Promise.resolve(true);
+      lookups.set(d, p);
+    }
+    return p;
+  };
   try {
     {
       // The VM directory (system TM, not shared: copied, then the links made, in one command
@@ -389,21 +398,20 @@ async function premigrate(
       // the disks to be found (oned calls).
       const dirReady = (async () => {
         if (!systemTm) return false;
-        // The sharing test and the copy of DIR are one command on each host (the copy makes
-        // the links of the disks the VM surely has; an optional disk's volume is looked up
-        // first: linked after, once it is known to exist). dst's part waits for oned (the
-        // directory's prefix, the disks) and for whether a DIR there is a stale one that an
-        // earlier migration away from dst could not remove: it goes before the copy, so old
-        // files never mix into the VM's directory.
+        // The sharing test and the copy of DIR are one command on each host; the copy makes
+        // the links of the disks whose volume exists (an optional one's lookup is the one its
+        // attachment uses). dst's part waits for oned (the directory's prefix, the disks) and
+        // for whether a DIR there is a stale one that an earlier migration away from dst could
+        // not remove: it goes before the copy, so old files never mix into the VM's directory.
         const plan = Promise.all([
           vmDirPrefix(ctx, dir, vmId),
-          disksFound,
+          disksFound.then(async (disks) => {
+            const linked = disks.filter((d) => d.path);
+            const found = await Promise.all(linked.map(exists));
+            return linked.filter((_, i) => found[i]).map(linkSpec);
+          }),
           findHostLeftover(ctx.env, dst, dir).catch(() => null),
-        ]).then(([prefix, disks, left]) => ({
-          prefix,
-          stale: left?.kind === "vm-dir",
-          links: disks.filter((d) => d.path && linkedByCopy(d)).map(linkSpec),
-        }));
+        ]).then(([prefix, links, left]) => ({ prefix, stale: left?.kind === "vm-dir", links }));
         await quiet;
         const r = await copyVmDirUnlessShared(ctx, src, dst, dir, plan, (existed, p) => {
           undo.push(() => existed ? Promise.resolve() : removeDir(ctx.hosts, dst, dir, [p.prefix]));
@@ -411,20 +419,13 @@ async function premigrate(
         });
         if (r.removedStale) ctx.info(`removed ${dir} left on ${dst} by an earlier migration`);
         await dropHostLeftover(ctx, dst, dir); // gone, or the VM's own directory (shared)
-        return r.shared;
       })();
-      // The disks whose volume exists (an optional one is looked up beside its attachments).
-      const present = new Set<OurDisk>();
       const steps = [
         dirReady,
         disksFound.then((disks) =>
           settleLimit(disks, DISK_PARALLEL, async (d) => {
-            const [before, found] = await Promise.all([
-              d.backend.attachments(d.volume),
-              d.optional ? d.backend.getVolume(d.volume) : true,
-            ]);
+            const [before, found] = await Promise.all([d.backend.attachments(d.volume), exists(d)]);
             if (!found) return;
-            present.add(d);
             const had = before.some((x) => x.host === dst && !x.tieBreaker);
             // The attachment and the permission for two primaries are independent: both at once.
             const work: Promise<void>[] = [];
@@ -439,14 +440,16 @@ async function premigrate(
         ).then(throwFirst),
       ];
       await settleAll(steps); // every step ends before anything is undone
-      // The links in DIR on dst the copy did not make (an optional disk that exists), in one
-      // host command (when DIR is shared, src's links serve dst too).
-      const linked = (await dirReady)
-        ? []
-        : (await disksFound).filter((d) => d.path && present.has(d) && !linkedByCopy(d));
-      if (linked.length) {
-        undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
-        await links(ctx.hosts, dst, linked.map(linkSpec));
+      // Called by another system TM: DIR is its part, the links of our disks in it are ours, in
+      // one host command.
+      if (!systemTm) {
+        const disks = await disksFound;
+        const found = await Promise.all(disks.map(exists));
+        const linked = disks.filter((d, i) => d.path && found[i]);
+        if (linked.length) {
+          undo.push(() => unlink(ctx.hosts, dst, linked.map((d) => d.path)));
+          await links(ctx.hosts, dst, linked.map(linkSpec));
+        }
       }
     }
     await forwardToOthers(ctx, "premigrate", others);

@@ -111,7 +111,13 @@ describe("tm context on a store volume", () => {
       history: [{ hostname: "charlie", dsId: sys, tmMad: "storpool" }],
     });
     const mig = ["charlie", "delta", dir, `${vmId}`, `${sys}`];
-    assertOk(await c.run("tm", "storpool", "premigrate", mig));
+    const stats = join(c.root, `stats-${vmId}.jsonl`);
+    assertOk(
+      await c.run("tm", "storpool", "premigrate", mig, { env: { ONEBLK_STATS_FILE: stats } }),
+    );
+    // the ISO volume's link is made by the copy's own command on delta (its lookup comes before
+    // the copy): one host command on each host, none after
+    assert.equal(JSON.parse(await Deno.readTextFile(stats)).ssh, 2);
     assert.deepEqual(await hostsOf(pe, vol), ["charlie", "delta"]);
     assert.equal(
       await Deno.readLink(c.hostPath("delta", `${dir}/disk.3`)),
