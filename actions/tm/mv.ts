@@ -34,11 +34,15 @@ import { isKind, OneblkError } from "../../lib/errors.ts";
 import { isFrontend } from "../../lib/domain/frontend.ts";
 import { attachAndLink, markStaying, unlinkAndDetach } from "../../lib/domain/attach.ts";
 import { ownerOf } from "../../lib/domain/undo.ts";
-import { isPrivateVolume, loadVmDisk, readOnlyDisk } from "../../lib/domain/vm_disk.ts";
+import {
+  isPrivateVolume,
+  loadVmDisk,
+  readOnlyDisk,
+  vmContextVolume,
+} from "../../lib/domain/vm_disk.ts";
 import { withUndo } from "../../lib/domain/undo.ts";
 import { copyVmDir, type Sharing, vmDirPrefix, vmDirShared } from "../../lib/domain/vm_dir.ts";
 import { isSharedImage, sharedImageUser } from "../../lib/domain/shared_image.ts";
-import { vmContextVolume } from "../../lib/domain/context_iso.ts";
 import { restoreTpm, saveTpm, tpmOnStore } from "../../lib/domain/vm_state.ts";
 import { dropHostLeftover, noteHostLeftover } from "../../lib/domain/host_leftovers.ts";
 import { mapLimit, settleAll, withLater } from "../../lib/limit.ts";

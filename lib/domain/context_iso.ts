@@ -1,5 +1,6 @@
 /**
- * The context ISO of a VM (tm context, and what tm delete, mv and the migrate steps do with it).
+ * The context ISO of a VM, written by tm context (the volume that holds it on the store, which tm
+ * delete, mv and the migrate steps move with the VM: vm_disk.ts vmContextVolume).
  *
  * The ISO is written by oneblk itself (lib/domain/iso9660.ts: ISO 9660 with Rock Ridge and
  * Joliet, volume label `CONTEXT`, what `genisoimage -V CONTEXT -J -R` makes): the front-end
@@ -20,10 +21,9 @@
  */
 import { basename, join } from "../path.ts";
 import type { ActionContext } from "../context.ts";
-import { errorLine, isKind, OneblkError } from "../errors.ts";
+import { errorLine, OneblkError } from "../errors.ts";
 import { ddWriteArgv, link } from "../host/ops.ts";
 import type { HostPath } from "../one/args.ts";
-import type { VmView } from "../one/views.ts";
 import { attachReady } from "./attach.ts";
 import { isoEntriesFromPath, type IsoEntry, type IsoImage, planIso } from "./iso9660.ts";
 import { after } from "../timer.ts";
@@ -233,30 +233,4 @@ export async function isoToVolume(
       if (created) await backend.deleteVolume(volume, { immediate: true });
     },
   );
-}
-
-/**
- * The context ISO volume of VM `vmId` under the invoked profile, or null when the profile keeps
- * the ISO as a file or the VM has no context. `vm` saves the oned lookup when the caller has it;
- * a VM oned no longer knows is reported and gives null.
- */
-export async function vmContextVolume(
-  ctx: ActionContext,
-  vmId: number,
-  vm?: VmView,
-): Promise<string | null> {
-  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
-  if (!vm) {
-    try {
-      vm = await (await ctx.one()).vmInfo(vmId);
-    } catch (e) {
-      if (!isKind(e, "not_found")) throw e;
-      ctx.info(
-        `VM ${vmId} is unknown to oned: its context volume is not looked for (${errorLine(e)})`,
-      );
-      return null;
-    }
-  }
-  const diskId = vm.contextDiskId;
-  return diskId === null ? null : ctx.profile.contextVolume(vmId, diskId);
 }

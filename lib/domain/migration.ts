@@ -40,8 +40,7 @@ import { links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
 import { requestsSent } from "../wire.ts";
-import { readOnlyDisk } from "./vm_disk.ts";
-import { vmContextVolume } from "./context_iso.ts";
+import { readOnlyDisk, vmContextVolume } from "./vm_disk.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
 import {
   copyVmDirUnlessShared,

@@ -9,7 +9,7 @@
 import type { ActionContext } from "../context.ts";
 import type { Backend, CloneOptions } from "../backend/types.ts";
 import type { Profile } from "../addons/types.ts";
-import { OneblkError } from "../errors.ts";
+import { errorLine, isKind, OneblkError } from "../errors.ts";
 import type { DatastoreView, DiskView, VmView } from "../one/views.ts";
 import { type HostPath, vmDirInfo } from "../one/args.ts";
 
@@ -118,4 +118,30 @@ export function keepsQcow2(profile: Profile, disk: DiskView): boolean {
 /** System datastore id of a VM path (`…/<sys_ds>/<vm>[/disk.i]`), else the VM's history. */
 export function systemDsOf(vm: VmView, hp: HostPath): number {
   return vmDirInfo(hp.path)?.sysDsId ?? vm.history?.dsId ?? -1;
+}
+
+/**
+ * The context ISO volume of VM `vmId` under the invoked profile, or null when the profile keeps
+ * the ISO as a file or the VM has no context. `vm` saves the oned lookup when the caller has it;
+ * a VM oned no longer knows is reported and gives null.
+ */
+export async function vmContextVolume(
+  ctx: ActionContext,
+  vmId: number,
+  vm?: VmView,
+): Promise<string | null> {
+  if (ctx.profile.contextVolume(vmId, 0) === null) return null;
+  if (!vm) {
+    try {
+      vm = await (await ctx.one()).vmInfo(vmId);
+    } catch (e) {
+      if (!isKind(e, "not_found")) throw e;
+      ctx.info(
+        `VM ${vmId} is unknown to oned: its context volume is not looked for (${errorLine(e)})`,
+      );
+      return null;
+    }
+  }
+  const diskId = vm.contextDiskId;
+  return diskId === null ? null : ctx.profile.contextVolume(vmId, diskId);
 }
