@@ -5,7 +5,7 @@
  *   every action on oned's hot path holds no Node built-in, no npm package but the XML parser and
  *   the path helpers, and none of the code loaded lazily on first use (the stores' clients, the
  *   XML-RPC client, the simulated host runner) or never on an action's path (tools, installer,
- *   command line, adoption, doctor).
+ *   command line, adoption, doctor), nor the ISO 9660 writer but in tm context.
  * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
  *   compatibility module at all, and `version` only a handful of chunks.
  * Speed and memory themselves are measured by `deno task bench`, not here.
@@ -42,6 +42,11 @@ const LAZY_OR_NEVER = [
   /^lib\/host\/sim\.ts$/,
   /^lib\/one\/xmlrpc\.ts$/,
   /^lib\/backend\/(linstor|storpool)\/(backend|client)\.ts$/,
+];
+
+/** In the static closure of these actions only (the ISO 9660 writer: tm context). */
+const ONLY_FOR: { re: RegExp; actions: string[] }[] = [
+  { re: /^lib\/domain\/(context_iso|iso9660)\.ts$/, actions: ["tm/context"] },
 ];
 
 /** npm packages allowed on the path (package name prefix). */
@@ -145,6 +150,9 @@ describe("start-up", () => {
         const rel = s.slice(`file://${ROOT}/`.length);
         for (const re of LAZY_OR_NEVER) {
           assert.ok(!re.test(rel), `${action} loads ${rel} at start`);
+        }
+        for (const { re, actions } of ONLY_FOR) {
+          assert.ok(!re.test(rel) || actions.includes(action), `${action} loads ${rel} at start`);
         }
       }
     }
