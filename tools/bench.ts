@@ -12,7 +12,9 @@
  * ONEBLK_DENO_FLAGS in the environment replaces the flags of scripts/deno-flags.
  *
  * Sections (`--sections` picks some; the JSON document has one key per section):
- *  startup      `oneblk version` through the launcher, bundle and sources;
+ *  startup      `oneblk version` through the launcher, bundle and sources; and the runtime's
+ *               floor under an action that asks a store and runs a host command (a script of
+ *               one HTTP request and one child process, with the actions' deno flags);
  *  hot          the hot actions (stat, monitor, rm, ln, mv, delete, premigrate, postmigrate)
  *               replayed `--samples` times on zero-latency simulators with simulated hosts:
  *               wall, CPU, peak RSS (median, p95), start-up share, REST calls and bytes, ssh
@@ -53,7 +55,7 @@ import {
   type Stat,
   stat,
 } from "./bench/measure.ts";
-import { benchHot, benchStartup, type HotRow, type StartupRow } from "./bench/hot.ts";
+import { benchFloor, benchHot, benchStartup, type HotRow, type StartupRow } from "./bench/hot.ts";
 import { benchMonitor, type MonitorRow } from "./bench/monitor.ts";
 import { usageBudget } from "../lib/domain/usage_cache.ts";
 import {
@@ -365,7 +367,8 @@ export function renderReport(r: BenchReport): string {
   if (r.startup) {
     out.push(
       "",
-      "start-up: oneblk version through the launcher",
+      "start-up: oneblk version through the launcher (floor: no oneblk, one HTTP request and one " +
+        "host command with the actions' deno flags)",
       table(["mode", ...PROC_HEAD], r.startup.map((s) => [s.mode, ...procCells(s)])),
     );
   }
@@ -643,7 +646,10 @@ export async function benchMain(args: string[]): Promise<number> {
           samples,
           runtime.mode === "source" ? ["source"] : ["bundle", "source"],
           denoDir ? { DENO_DIR: denoDir } : {},
-        ),
+        ).then(async (rows) => [
+          ...rows,
+          await benchFloor(bare, samples, runtime.flags, denoDir ? { DENO_DIR: denoDir } : {}),
+        ]),
     );
     report.hot = await section(
       "hot",

@@ -60,8 +60,14 @@ describe("tools/bench.ts", () => {
         assert.ok(r.meta.machine.cores > 0);
         finite(r.meta, ["bare.wallMs", "bare.cpuMs", "bare.peakMiB"], "bare");
         const proc = ["wallMs.median", "cpuMs.median", "peakMiB.median", "wallRatio", "cpuRatio"];
-        assert.deepEqual(r.startup.map((s: { mode: string }) => s.mode), ["bundle", "source"]);
+        assert.deepEqual(
+          r.startup.map((s: { mode: string }) => s.mode),
+          ["bundle", "source", "floor"],
+        );
         for (const s of r.startup) finite(s, proc, `version ${s.mode}`);
+        // the floor's script really connects and starts a process: it costs more than nothing
+        const floor = r.startup.find((s: { mode: string }) => s.mode === "floor");
+        assert.ok(floor.peakMiB.median > r.meta.bare.peakMiB + 1, JSON.stringify(floor.peakMiB));
         const hot = r.hot as { profile: string; action: string; errors: number }[];
         for (const want of ["datastore/stat", "datastore/monitor", "tm/ln", "tm/premigrate"]) {
           for (const p of ["linstor", "storpool"]) {

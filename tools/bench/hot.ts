@@ -22,9 +22,63 @@ import type { DriverCall, ProfileName } from "../sim/oned/scripted_oned.ts";
 import type { ProcessUsage } from "../sim/cluster.ts";
 import { errorLine } from "../../lib/errors.ts";
 
-/** `oneblk version` in one runtime mode. */
+/**
+ * `oneblk version` in one runtime mode, or (`floor`) the least a driver action that asks a store
+ * and runs a host command can cost in this runtime: see FLOOR_SCRIPT.
+ */
 export interface StartupRow extends ProcessFigures {
-  mode: "bundle" | "source";
+  mode: "bundle" | "source" | "floor";
+}
+
+/**
+ * The runtime's floor under an action with a store call and a host command: a script, not
+ * oneblk, run with the actions' deno flags, that sends one HTTP request over a socket (as
+ * lib/wire.ts does), reads the reply, and starts one process in its own group with its output
+ * piped (as lib/host/process.ts does). Argument: the port of the bench's reply server.
+ */
+const FLOOR_SCRIPT = `const port = Number(Deno.args[0]);
+const c = await Deno.connect({ hostname: "127.0.0.1", port });
+await c.write(new TextEncoder().encode("GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n"));
+const buf = new Uint8Array(65536);
+while ((await c.read(buf)) !== null) { /* the reply */ }
+c.close();
+const p = new Deno.Command("true", { stdout: "piped", stderr: "piped", detached: true }).spawn();
+for (const s of [p.stdout, p.stderr]) for await (const _ of s) { /* drained */ }
+await p.status;
+`;
+
+/**
+ * FLOOR_SCRIPT run `samples` times with the actions' deno flags (`flags`), alternating with bare
+ * runs; `env`: the measured processes' environment (their DENO_DIR).
+ */
+export async function benchFloor(
+  bare: Bare,
+  samples: number,
+  flags: string[],
+  env: Record<string, string> = {},
+): Promise<StartupRow> {
+  log(`start-up: the runtime's floor (one HTTP request, one host command), ${samples} samples`);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("ok\n"),
+  );
+  const file = await Deno.makeTempFile({ prefix: "oneblk-floor-", suffix: ".js" });
+  try {
+    await Deno.writeTextFile(file, FLOOR_SCRIPT);
+    const args = ["run", "-A", "--no-config", "--no-lock", ...flags, file, `${server.addr.port}`];
+    const first = await metered(Deno.execPath(), args, { env, cwd: "/" }); // code cache
+    if (first.code !== 0) throw new Error(`the floor script failed (exit ${first.code})`);
+    const runs: ProcessUsage[] = [];
+    const partners: ProcessUsage[] = [];
+    for (let i = 0; i < samples; i++) {
+      runs.push(await metered(Deno.execPath(), args, { env, cwd: "/" }));
+      partners.push(await bare.sample());
+    }
+    return { mode: "floor", ...figures(runs, bare, partners) };
+  } finally {
+    await server.shutdown();
+    await Deno.remove(file).catch(() => {});
+  }
 }
 
 /** One replayed hot action. */
