@@ -2,12 +2,13 @@
  * Start-up: what a call loads before its action does anything.
  *
  * - From the sources: the static import closure of main.ts + app/runner.ts + the action file of
- *   every action on oned's hot path holds no Node built-in, no npm package but the XML parser and
- *   the path helpers, and none of the code loaded lazily on first use (the stores' clients, the
+ *   every action on oned's hot path holds no Node built-in, no npm package but the path helpers
+ *   (not saxes), and none of the code loaded lazily on first use (the stores' clients, the
  *   XML-RPC client, the simulated host runner) or never on an action's path (tools, installer,
  *   command line, adoption, doctor), nor the ISO 9660 writer but in tm context.
  * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
- *   compatibility module at all, and `version` only a handful of chunks.
+ *   compatibility module at all, `version` only a handful of chunks, and the datastore action
+ *   does not read saxes's chunk.
  * Speed and memory themselves are measured by `deno task bench`, not here.
  */
 import { describe, it } from "node:test";
@@ -41,6 +42,7 @@ const LAZY_OR_NEVER = [
   /^lib\/(adopt|doctor)\//,
   /^lib\/host\/sim\.ts$/,
   /^lib\/one\/xmlrpc\.ts$/,
+  /^lib\/one\/xml_saxes\.ts$/,
   /^lib\/backend\/(linstor|storpool)\/(backend|client)\.ts$/,
 ];
 
@@ -50,7 +52,7 @@ const ONLY_FOR: { re: RegExp; actions: string[] }[] = [
 ];
 
 /** npm packages allowed on the path (package name prefix). */
-const NPM_ALLOWED = ["saxes@", "xmlchars@", "path-browserify@"];
+const NPM_ALLOWED = ["path-browserify@"];
 
 interface InfoModule {
   specifier: string;
@@ -129,7 +131,7 @@ function fetched(log: string): string[] {
 const NODE_COMPAT = /^(node:|ext:deno_node\/)/;
 
 describe("start-up", () => {
-  it("a hot action's static imports: no Node built-in, only the XML and path packages", async () => {
+  it("a hot action's static imports: no Node built-in, no npm package but the path one", async () => {
     const graph = await moduleGraph();
     const file = (p: string) => new URL(p, `file://${ROOT}/`).href;
     for (const action of HOT) {
@@ -223,6 +225,11 @@ describe("start-up", () => {
       assert.ok(read.includes("main.js") && read.some((f) => f.startsWith("stat-")), read.join());
       const never = read.filter((f) => /^(demo|doctor|adopt|cluster|server|install_cli)-/.test(f));
       assert.deepEqual(never, [], `datastore stat reads ${never.join(", ")}`);
+      // oned's plain XML is read without saxes (lib/one/xml.ts imports it on first need)
+      const saxes = read.filter((f) =>
+        /\bSaxesParser\b/.test(Deno.readTextFileSync(join(ROOT, "dist/bundle", f)))
+      );
+      assert.deepEqual(saxes, [], "datastore stat reads saxes's chunk");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -13,7 +13,7 @@ import { imageSize, noDecompress } from "../../lib/domain/decompress.ts";
 /** Run datastore stat. */
 export async function run(ctx: ActionContext): Promise<void> {
   const { xml } = await readDsPayload(ctx.args, () => ctx.stdin());
-  const action = parseDsAction(xml);
+  const action = await parseDsAction(xml);
   const image = action.requireImage();
   const bytes = await imageSize(image.path, {
     decompress: !noDecompress(action.datastore.template),

@@ -22,7 +22,7 @@ import { type CachedUsage, cachedUsage } from "../../lib/domain/usage_cache.ts";
 /** Run tm monitor. */
 export async function run(ctx: ActionContext): Promise<void> {
   const { xml } = await readDsPayload(ctx.args, () => ctx.stdin());
-  const action = parseDsAction(xml);
+  const action = await parseDsAction(xml);
   const ds = action.datastore;
   const p = ctx.profile;
   const backend = ctx.backend(ds);

@@ -40,7 +40,7 @@ export async function run(ctx: ActionContext): Promise<void> {
   const message = b64.trim() || !raw
     ? decodeXmlPayload(b64, "driver message (argument 5)", { allowRaw: true })
     : decodeXmlPayload(raw, "driver message on stdin", { allowRaw: true });
-  const vm = parseVmmAction(message).vm;
+  const vm = (await parseVmmAction(message)).vm;
   if (vm.id !== vmId) {
     throw new OneblkError("input", `the message is about VM ${vm.id}, not VM ${vmId}`);
   }
@@ -64,7 +64,7 @@ export async function run(ctx: ActionContext): Promise<void> {
       return;
     case "attach": {
       const msg = plan.retype
-        ? toXml(retypeAttachDisk(parseXml(message, "driver message"), plan.retype))
+        ? toXml(retypeAttachDisk(await parseXml(message, "driver message"), plan.retype))
         : message;
       if (plan.retype) {
         ctx.info(`disk ${disk.diskId} attached as a block device (TYPE ${plan.retype.TYPE})`);

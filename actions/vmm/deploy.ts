@@ -150,7 +150,7 @@ async function localDocs(depFile: string, vmId: number): Promise<LocalDocs> {
   const vmXml = await read("vm.xml");
   if (vmXml) {
     try {
-      const vm = parseVm(vmXml);
+      const vm = await parseVm(vmXml);
       if (vm.id === vmId) {
         out.vm = vm;
         out.vmXml = vmXml;
@@ -161,7 +161,7 @@ async function localDocs(depFile: string, vmId: number): Promise<LocalDocs> {
   const dsXml = await read("ds.xml");
   if (dsXml && out.vm) {
     try {
-      out.dsBasePath = parseDatastore(dsXml).basePath || undefined;
+      out.dsBasePath = (await parseDatastore(dsXml)).basePath || undefined;
       out.copies.push(["ds.xml", dsXml]);
     } catch { /* ignored */ }
   }

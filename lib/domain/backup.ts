@@ -178,7 +178,7 @@ async function loadBackupCall(
   strict: boolean,
 ): Promise<BackupCall> {
   const a = await readBackupArgs("tm", action, ctx.args, () => ctx.stdin());
-  const vm = a.xml ? parseVm(a.xml) : await (await ctx.one()).vmInfo(a.vmId);
+  const vm = a.xml ? await parseVm(a.xml) : await (await ctx.one()).vmInfo(a.vmId);
   if (vm.id !== a.vmId) {
     throw new OneblkError("input", `the VM XML is VM ${vm.id}, the arguments name VM ${a.vmId}`);
   }

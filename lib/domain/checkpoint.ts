@@ -91,7 +91,7 @@ export async function withCheckpointCall(
   const host = validateHost(args.host);
   const vmId = parseId(args.vmId, "vmid");
   const xml = await readVmmStdin(() => ctx.stdin());
-  const view = parseVmmAction(xml);
+  const view = await parseVmmAction(xml);
   const store = checkpointStore(ctx, view);
   if (!store) return void (await delegateToStock(ctx, action, host, xml));
   try {

@@ -25,7 +25,8 @@
 import { dirname } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { diskIdFromPath, normPath } from "../one/args.ts";
-import { child, children, mapChildren, parseXml, toXml, type XmlNode } from "../one/xml.ts";
+import { child, children, mapChildren, toXml, type XmlNode } from "../one/xml.ts";
+import { parseXmlSaxes } from "../one/xml_saxes.ts";
 import { toInt, type VmView } from "../one/views.ts";
 
 /** Namespace of OpenNebula's `<metadata>` element (`one:vm`). */
@@ -40,7 +41,8 @@ export const ONE_LIBVIRT_NS = "http://opennebula.org/xmlns/libvirt/1.0";
  * with a `type` and exactly one non-empty `<name>` (libvirt refuses a domain without them).
  */
 export function parseDomainXml(text: string, what = "domain XML"): XmlNode {
-  const root = parseXml(text, what, { strict: true });
+  // strict: saxes's parse (synchronous; every action that edits domain XML loads saxes)
+  const root = parseXmlSaxes(text, what, { strict: true });
   if (root.name !== "domain") {
     throw new OneblkError("input", `${what}: root element is <${root.name}>, not <domain>`);
   }

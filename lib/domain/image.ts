@@ -30,7 +30,7 @@ export interface DsPayloadFacts {
 /** Read and parse the payload (argv ≤6.6 or stdin ≥6.8); the store is opened lazily. */
 export async function loadPayload(ctx: ActionContext): Promise<DsPayloadFacts> {
   const p = await readDsPayload(ctx.args, () => ctx.stdin());
-  const act = parseDsAction(p.xml);
+  const act = await parseDsAction(p.xml);
   const ds = act.datastore;
   let backend: Backend | undefined;
   return {

@@ -206,7 +206,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
     ctx.info(`source and destination are both ${a.srcHost}: nothing to do`);
     return;
   }
-  const vm = a.vmXml ? parseVm(a.vmXml) : await (await ctx.one()).vmInfo(a.vmId);
+  const vm = a.vmXml ? await parseVm(a.vmXml) : await (await ctx.one()).vmInfo(a.vmId);
   if (vm.id !== a.vmId) {
     throw new OneblkError("input", `the VM XML is VM ${vm.id}, the arguments name VM ${a.vmId}`);
   }

@@ -120,7 +120,7 @@ export async function loadVmSnapCall(
   const vmId = parseId(vmArg, "vmid");
   const host = validateHost(hostArg);
   const xml = await readVmmStdin(() => ctx.stdin());
-  const view = parseVmmAction(xml);
+  const view = await parseVmmAction(xml);
   const vm = view.vm;
   if (vm.id !== vmId) {
     throw new OneblkError("input", `the message is about VM ${vm.id}, not VM ${vmId}`);

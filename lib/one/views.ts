@@ -938,19 +938,22 @@ export function hostFromNode(node: XmlNode): HostView {
   return new HostView(node);
 }
 
-/** Parse `<VM>` XML text. Throws OneblkError("input") on empty/malformed/wrong documents. */
-export function parseVm(xml: string): VmView {
-  return new VmView(parseXml(xml, "VM XML"));
+/**
+ * Parse `<VM>` XML text. Rejects with OneblkError("input") on empty/malformed/wrong documents
+ * (so do the other `parse…` functions).
+ */
+export async function parseVm(xml: string): Promise<VmView> {
+  return new VmView(await parseXml(xml, "VM XML"));
 }
 /** Parse `<DATASTORE>` XML text. */
-export function parseDatastore(xml: string): DatastoreView {
-  return new DatastoreView(parseXml(xml, "DATASTORE XML"));
+export async function parseDatastore(xml: string): Promise<DatastoreView> {
+  return new DatastoreView(await parseXml(xml, "DATASTORE XML"));
 }
 /** Parse decoded `<DS_DRIVER_ACTION_DATA>` XML text. */
-export function parseDsAction(xml: string): DsActionView {
-  return new DsActionView(parseXml(xml, "DS_DRIVER_ACTION_DATA"));
+export async function parseDsAction(xml: string): Promise<DsActionView> {
+  return new DsActionView(await parseXml(xml, "DS_DRIVER_ACTION_DATA"));
 }
 /** Parse decoded `<VMM_DRIVER_ACTION_DATA>` XML text. */
-export function parseVmmAction(xml: string): VmmActionView {
-  return new VmmActionView(parseXml(xml, "VMM_DRIVER_ACTION_DATA"));
+export async function parseVmmAction(xml: string): Promise<VmmActionView> {
+  return new VmmActionView(await parseXml(xml, "VMM_DRIVER_ACTION_DATA"));
 }

@@ -1,10 +1,10 @@
 /**
  * Minimal, order-preserving XML tree for oned documents (and libvirt domain XML).
  *
- * Parsed with saxes (npm), a small conformant XML 1.0 parser, into a tiny navigation API. All
- * values stay strings: no type coercion. Namespace prefixes stay part of element and attribute
- * names (`one:vm`, `xmlns:one`), and attributes keep their document order. Comments, processing
- * instructions and the whitespace around text are not kept; CDATA sections become plain text.
+ * Documents become XmlNode trees with a tiny navigation API. All values stay strings: no type
+ * coercion. Namespace prefixes stay part of element and attribute names (`one:vm`, `xmlns:one`),
+ * and attributes keep their document order. Comments, processing instructions and the whitespace
+ * around text are not kept; CDATA sections become plain text.
  *
  * By default the parse is lenient where oned's own documents never need strictness: undeclared
  * namespace prefixes, undefined entities (kept as written) and disallowed characters are let
@@ -12,14 +12,16 @@
  * error. `parseXml(…, { strict: true })` rejects everything an XML 1.0 + namespaces parser
  * (libxml2, as used by libvirt and `xmllint --noout`) rejects.
  *
- * Speed: saxes reads a character at a time, which costs milliseconds per VM document when V8
- * runs without a JIT (driver actions run with `--jitless`). The lenient parse therefore first
- * tries xml_fast.ts, a tokenizer for the plain XML oned sends built on native string search; it
- * gives up on anything unusual or wrong, and saxes then parses the input as before, so trees and
- * error messages do not depend on which path read the document.
+ * Two parsers: saxes (npm), a small conformant XML 1.0 parser (xml_saxes.ts), is the reference
+ * for trees and error texts, but it reads a character at a time, which costs milliseconds per VM
+ * document when V8 runs without a JIT (driver actions run with `--jitless`), and loading it costs
+ * an action process about 1.5 ms and 0.6 MiB. The lenient parse therefore first tries xml_fast.ts,
+ * a tokenizer for the plain XML oned sends built on native string search; it gives up on anything
+ * unusual or wrong, and only then is saxes imported (dynamically: this module does not load it)
+ * and parses the input, so trees and error messages do not depend on which path read the document.
+ * Hence `parseXml` answers a promise; `parseXmlSync` (xml_saxes.ts) is the same parse for code
+ * that may load saxes at start.
  */
-import { SaxesParser, type SaxesTagPlain } from "saxes";
-import { OneblkError } from "../errors.ts";
 import { parseXmlFast, type XmlNode } from "./xml_fast.ts";
 
 export type { XmlNode };
@@ -34,102 +36,28 @@ export interface ParseXmlOptions {
   strict?: boolean;
 }
 
-/** The problems the default (lenient) parse lets through: none of them hides structure. */
-const LENIENT = /^(undefined entity|disallowed character\.|disallowed character in entity name)/;
-
-/** saxes's error text as one line, in words an operator can act on. */
-function problemText(message: string): string {
-  const m = /^(\d+):\d+: (.*?)\.?$/s.exec(message);
-  let what = m ? m[2] : message;
-  if (what === "disallowed character in entity name") {
-    what = "'&' does not start an entity reference";
-  }
-  return m ? `${what} (line ${m[1]})` : what;
-}
-
-/** Line (1-based) of the first `&` that starts no entity or character reference, if any. */
-function bareAmpersandLine(text: string): number | undefined {
-  const m = /&(?!(?:[A-Za-z_:][\w.:-]*|#[0-9]+|#x[0-9A-Fa-f]+);)/.exec(text);
-  return m ? text.slice(0, m.index).split("\n").length : undefined;
-}
-
 /**
- * The problem of input that ended early. saxes reads a bare `&` up to the next `;`, so a stray
- * ampersand surfaces as an early end: name it. Otherwise name the elements left open, with the
- * one whose start tag was cut off.
- */
-function earlyEnd(text: string, open: XmlNode[]): string {
-  const amp = bareAmpersandLine(text);
-  if (amp !== undefined) return `'&' does not start an entity reference (line ${amp})`;
-  const names = open.map((n) => n.name);
-  const cut = /<([^\s/>!?]+)[^>]*$/.exec(text);
-  if (cut) names.push(cut[1]);
-  return `input ends inside ${names.map((n) => `<${n}>`).join(" ")}`;
-}
-
-/**
- * Parse an XML document and return its root element; throws OneblkError on bad input.
+ * Parse an XML document and return its root element; rejects with OneblkError("input") on bad
+ * input.
  *
  * The default (lenient) parse first tries a fast tokenizer (xml_fast.ts) that reads the plain
- * XML oned sends; whatever it does not read (unusual constructs, every error) is parsed by saxes,
- * so results and error messages are those of `parseXmlSaxes`.
+ * XML oned sends; whatever it does not read (unusual constructs, every error), and every strict
+ * parse, is parsed by saxes (xml_saxes.ts, imported on that first need), so results and error
+ * messages are those of `parseXmlSaxes`. `parseXmlSync` in xml_saxes.ts is the same parse
+ * without the wait, for code that may load saxes up front.
  */
-export function parseXml(text: string, what = "XML", opts: ParseXmlOptions = {}): XmlNode {
+export async function parseXml(
+  text: string,
+  what = "XML",
+  opts: ParseXmlOptions = {},
+): Promise<XmlNode> {
   if (opts.strict !== true) {
     const trimmed = text.trim();
     const fast = trimmed ? parseXmlFast(trimmed) : undefined;
     if (fast !== undefined) return fast;
   }
+  const { parseXmlSaxes } = await import("./xml_saxes.ts");
   return parseXmlSaxes(text, what, opts);
-}
-
-/**
- * `parseXml` with saxes alone, without the fast path: the reference the fast path is tested
- * against (test/one/xml_fast_test.ts).
- */
-export function parseXmlSaxes(text: string, what = "XML", opts: ParseXmlOptions = {}): XmlNode {
-  const trimmed = text.trim();
-  if (!trimmed) throw new OneblkError("input", `${what} is empty`);
-  const strict = opts.strict === true;
-  const parser = new SaxesParser({ xmlns: strict, position: true });
-  const open: XmlNode[] = [];
-  let root: XmlNode | undefined;
-  let problem: string | undefined;
-  let ended = false;
-  parser.on("error", (e: Error) => {
-    if (problem !== undefined) return;
-    const msg = /^\d+:\d+: (.*)$/s.exec(e.message)?.[1] ?? e.message;
-    if (!strict && LENIENT.test(msg)) return;
-    problem = ended && /^(unclosed tag|unexpected end)/.test(msg)
-      ? earlyEnd(trimmed, open)
-      : problemText(e.message);
-  });
-  parser.on("opentag", (tag) => {
-    const attrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries((tag as SaxesTagPlain).attributes)) {
-      attrs[k] = typeof v === "string" ? v : (v as { value: string }).value;
-    }
-    const node: XmlNode = { name: tag.name, attrs, text: "", children: [] };
-    const parent = open.at(-1);
-    if (parent) parent.children.push(node);
-    else root ??= node;
-    open.push(node);
-  });
-  parser.on("text", (t: string) => {
-    const parent = open.at(-1);
-    if (parent) parent.text += t.trim();
-  });
-  parser.on("cdata", (t: string) => {
-    const parent = open.at(-1);
-    if (parent) parent.text += t;
-  });
-  parser.on("closetag", () => void open.pop());
-  parser.write(trimmed);
-  ended = true;
-  parser.close();
-  if (problem !== undefined) throw new OneblkError("input", `malformed ${what}: ${problem}`);
-  if (!root) throw new OneblkError("input", `malformed ${what}: no root element`);
-  return root;
 }
 
 /** First child element with this name, or undefined. */

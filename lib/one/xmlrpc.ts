@@ -122,8 +122,10 @@ export function encodeMethodCall(method: string, params: XmlRpcValue[]): string 
 }
 
 /** Decode a `<methodCall>` document (used by the simulated oned). */
-export function decodeMethodCall(xml: string): { method: string; params: XmlRpcValue[] } {
-  const root = parseXml(xml, "XML-RPC call");
+export async function decodeMethodCall(
+  xml: string,
+): Promise<{ method: string; params: XmlRpcValue[] }> {
+  const root = await parseXml(xml, "XML-RPC call");
   if (root.name !== "methodCall") bad("call");
   const method = text(root, "methodName").trim();
   if (!method) bad("call (no methodName)");
@@ -154,10 +156,10 @@ export type MethodResponse =
   | { fault: { code: number; message: string }; value?: undefined };
 
 /** Decode a `<methodResponse>` document. Malformed input is OneblkError("backend"). */
-export function decodeMethodResponse(xml: string): MethodResponse {
+export async function decodeMethodResponse(xml: string): Promise<MethodResponse> {
   let root: XmlNode;
   try {
-    root = parseXml(xml, "XML-RPC response");
+    root = await parseXml(xml, "XML-RPC response");
   } catch (e) {
     throw new OneblkError("backend", (e as Error).message);
   }
@@ -378,7 +380,7 @@ export class OneClient {
     } finally {
       deadline.clear();
     }
-    const r = decodeMethodResponse(textBody);
+    const r = await decodeMethodResponse(textBody);
     if (r.fault) {
       throw new OneblkError(
         "backend",
@@ -407,7 +409,7 @@ export class OneClient {
       throw new OneblkError("backend", `oned ${method}: expected an XML document`);
     }
     try {
-      return parseXml(v, `${method} answer`);
+      return await parseXml(v, `${method} answer`);
     } catch (e) {
       throw new OneblkError("backend", (e as Error).message);
     }

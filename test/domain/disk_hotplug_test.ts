@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { posix } from "node:path";
 import { FIXTURES } from "../fixtures_path.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { parseVmmAction } from "../../lib/one/views.ts";
-import { parseXml, toXml } from "../../lib/one/xml.ts";
+import { parseVmmActionSync } from "../support/views_sync.ts";
+import { toXml } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import { parseDomainXml } from "../../lib/domain/domain_xml.ts";
 import {
   attachRetype,
@@ -59,10 +60,10 @@ describe("DISK_TYPE/TYPE of a hot-attached disk", () => {
 
   it("rewrites the message's ATTACH=YES disk and nothing else", () => {
     const text = Deno.readTextFileSync(posix.join(FIXTURES, "vmm_action/attach_disk.xml"));
-    const msg = parseXml(text);
+    const msg = parseXmlSync(text);
     const out = retypeAttachDisk(msg, { DISK_TYPE: "BLOCK", TYPE: "CDROM" });
-    const before = parseVmmAction(text);
-    const after = parseVmmAction(toXml(out));
+    const before = parseVmmActionSync(text);
+    const after = parseVmmActionSync(toXml(out));
     assert.equal(after.vm.attachedDisk?.diskId, 5);
     assert.equal(after.vm.attachedDisk?.type, "CDROM");
     assert.equal(after.vm.attachedDisk?.diskType, "BLOCK");
@@ -75,7 +76,7 @@ describe("DISK_TYPE/TYPE of a hot-attached disk", () => {
   });
 
   it("adds DISK_TYPE when oned left it out, and works on a bare <VM>", () => {
-    const vm = parseXml(
+    const vm = parseXmlSync(
       `<VM><ID>1</ID><TEMPLATE><DISK><DISK_ID>0</DISK_ID></DISK><DISK><ATTACH>YES</ATTACH>` +
         `<TYPE>FS</TYPE></DISK></TEMPLATE></VM>`,
     );
@@ -88,7 +89,7 @@ describe("DISK_TYPE/TYPE of a hot-attached disk", () => {
   });
 
   it("refuses a message without an ATTACH=YES disk", () => {
-    const msg = parseXml(
+    const msg = parseXmlSync(
       "<VMM_DRIVER_ACTION_DATA><VM><TEMPLATE><DISK/></TEMPLATE></VM></VMM_DRIVER_ACTION_DATA>",
     );
     assert.throws(

@@ -1,8 +1,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OneblkError } from "../../lib/errors.ts";
-import { parseVm } from "../../lib/one/views.ts";
-import { child, parseXml, type XmlNode } from "../../lib/one/xml.ts";
+import { parseVmSync } from "../support/views_sync.ts";
+import { child, type XmlNode } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import {
   addPersistentCdroms,
   blockStoreDisks,
@@ -39,7 +40,7 @@ function summary(domain: XmlNode) {
 
 /** The store predicate of the StorPool VM matching a deploy fixture. */
 function storpoolPredicate(vmFile: string) {
-  return byDiskId(storeDiskIds(parseVm(fixture(vmFile)), STORPOOL));
+  return byDiskId(storeDiskIds(parseVmSync(fixture(vmFile)), STORPOOL));
 }
 
 /** `<disk>` as OpenNebula writes it, with the storage rewrite applied by hand. */
@@ -179,9 +180,9 @@ describe("store-backed file disks become block devices", () => {
     assert.deepEqual(shape(diskAt(after, "sda")), el(sda));
     assert.deepEqual(shape(diskAt(after, "hda")), el(hda));
     // the whole document is the input with exactly those two elements replaced
-    const repl = new Map([[diskAt(before, "sda"), parseXml(sda)], [
+    const repl = new Map([[diskAt(before, "sda"), parseXmlSync(sda)], [
       diskAt(before, "hda"),
-      parseXml(hda),
+      parseXmlSync(hda),
     ]]);
     assert.deepEqual(shape(after), shape(before, repl));
   });
@@ -205,9 +206,9 @@ describe("store-backed file disks become block devices", () => {
     assert.deepEqual(shape(diskAt(after, "sdb")), el(sdb));
     assert.deepEqual(shape(diskAt(after, "sdc")), el(sdc));
     // the OS disk, every controller, the second <devices> and the metadata stay as they were
-    const repl = new Map([[diskAt(before, "sdb"), parseXml(sdb)], [
+    const repl = new Map([[diskAt(before, "sdb"), parseXmlSync(sdb)], [
       diskAt(before, "sdc"),
-      parseXml(sdc),
+      parseXmlSync(sdc),
     ]]);
     assert.deepEqual(shape(after), shape(before, repl));
   });
@@ -233,13 +234,14 @@ describe("store-backed file disks become block devices", () => {
     );
     const [before, after] = [parseDomainXml(text), parseDomainXml(r.xml)];
     const repl = new Map(
-      [["vdb", vdb], ["hda", hda], ["hdb", hdb]].map(([t, x]) => [diskAt(before, t), parseXml(x)]),
+      [["vdb", vdb], ["hda", hda], ["hdb", hdb]]
+        .map(([t, x]) => [diskAt(before, t), parseXmlSync(x)]),
     );
     assert.deepEqual(shape(after), shape(before, repl));
   });
 
   it("LINSTOR profiles: the volatile disk, not the context ISO (a plain file there)", () => {
-    const ids = storeDiskIds(parseVm(fixture("vm_42_6.10_linstor.xml")), LINSTOR);
+    const ids = storeDiskIds(parseVmSync(fixture("vm_42_6.10_linstor.xml")), LINSTOR);
     assert.deepEqual([...ids].sort(), [0, 1]);
     const text = fixture(A);
     const r = rewriteDomainStorage(text, { isStoreDisk: byDiskId(ids) });
@@ -252,7 +254,7 @@ describe("store-backed file disks become block devices", () => {
   it("nothing on our store: the input bytes are handed back", () => {
     for (const f of [A, B, C]) {
       const text = fixture(f);
-      const ids = storeDiskIds(parseVm(fixture("vm_42_6.10.xml")), {
+      const ids = storeDiskIds(parseVmSync(fixture("vm_42_6.10.xml")), {
         ...LINSTOR,
         tms: ["linstor"],
       });
@@ -362,7 +364,7 @@ describe("store-backed file disks become block devices", () => {
 
 describe("which disks are on the store (volatile2dev's rule, typed)", () => {
   const vm = (disks: string, ctx: string, historyTm: string | null) =>
-    parseVm(
+    parseVmSync(
       `<VM><ID>3</ID><TEMPLATE>${ctx}${disks}</TEMPLATE>` +
         (historyTm === null ? "" : `<HISTORY_RECORDS><HISTORY><SEQ>0</SEQ><TM_MAD>ssh</TM_MAD>` +
           `</HISTORY><HISTORY><SEQ>1</SEQ><TM_MAD>${historyTm}</TM_MAD></HISTORY></HISTORY_RECORDS>`) +
@@ -373,10 +375,12 @@ describe("which disks are on the store (volatile2dev's rule, typed)", () => {
   const ctx = (id: number) => `<CONTEXT><DISK_ID>${id}</DISK_ID></CONTEXT>`;
 
   it("fixtures: every StorPool disk and the context", () => {
-    assert.deepEqual([...storeDiskIds(parseVm(fixture("vm_42_6.10.xml")), STORPOOL)], [0, 1, 2]);
-    assert.deepEqual([...storeDiskIds(parseVm(fixture("vm_42_5.12.xml")), STORPOOL)], [0, 1, 2, 3]);
+    const v610 = parseVmSync(fixture("vm_42_6.10.xml"));
+    const v512 = parseVmSync(fixture("vm_42_5.12.xml"));
+    assert.deepEqual([...storeDiskIds(v610, STORPOOL)], [0, 1, 2]);
+    assert.deepEqual([...storeDiskIds(v512, STORPOOL)], [0, 1, 2, 3]);
     const noCtx = { ...STORPOOL, contextOnStore: false };
-    assert.deepEqual([...storeDiskIds(parseVm(fixture("vm_42_5.12.xml")), noCtx)], [0, 1, 2]);
+    assert.deepEqual([...storeDiskIds(v512, noCtx)], [0, 1, 2]);
   });
 
   it("matches TM_MAD without regard to case, and only ours", () => {
@@ -422,7 +426,7 @@ describe("persistent CDROM drives", () => {
       ),
       want(0),
     );
-    const c = parseVm(fixture("vm_42_5.12.xml"));
+    const c = parseVmSync(fixture("vm_42_5.12.xml"));
     assert.deepEqual(persistentCdroms({ T_PERSISTENT_CDROM: "1" }, c.userTemplate), want(4));
   });
 
@@ -512,7 +516,7 @@ describe("persistent CDROM drives", () => {
   });
 
   it("with the block rewrite on text: 5.12 gets block disks and two empty drives", () => {
-    const vm = parseVm(fixture("vm_42_5.12.xml"));
+    const vm = parseVmSync(fixture("vm_42_5.12.xml"));
     const r = rewriteDomainStorage(fixture(C), {
       isStoreDisk: byDiskId(storeDiskIds(vm, STORPOOL)),
       cdroms: persistentCdroms({}, vm.userTemplate),

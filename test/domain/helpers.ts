@@ -1,6 +1,8 @@
 /** Shared test helpers for the domain-XML tests. */
-import { type DiskView, parseVm } from "../../lib/one/views.ts";
-import { parseXml, type XmlNode } from "../../lib/one/xml.ts";
+import type { DiskView } from "../../lib/one/views.ts";
+import { parseVmSync } from "../support/views_sync.ts";
+import type { XmlNode } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 
 const DIR = new URL("../fixtures/domain/", import.meta.url);
 
@@ -20,13 +22,13 @@ export function shape(n: XmlNode, repl: Map<XmlNode, XmlNode> = new Map()): Shap
 
 /** Shape of an XML snippet. */
 export function el(xml: string): Shape {
-  return shape(parseXml(xml));
+  return shape(parseXmlSync(xml));
 }
 
 /** The DISK with ATTACH=YES of a one-disk VM built from these DISK attributes. */
 export function attaching(fields: Record<string, string>): DiskView {
   const leaves = Object.entries(fields).map(([k, v]) => `<${k}><![CDATA[${v}]]></${k}>`).join("");
-  const vm = parseVm(
+  const vm = parseVmSync(
     `<VM><ID>42</ID><TEMPLATE><DISK><ATTACH>YES</ATTACH>${leaves}</DISK></TEMPLATE></VM>`,
   );
   return vm.attachedDisk!;

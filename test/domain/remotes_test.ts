@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readDatastoreConf } from "../../lib/domain/remotes.ts";
 import { chainPoint } from "../../lib/domain/backup.ts";
-import { parseVm } from "../../lib/one/views.ts";
+import { parseVmSync } from "../support/views_sync.ts";
 import { buildVmXml } from "../../tools/sim/oned/builders.ts";
 
 describe("readDatastoreConf", () => {
@@ -42,7 +42,7 @@ describe("readDatastoreConf", () => {
 
 describe("chainPoint", () => {
   const point = (cfg: Record<string, string | number>) =>
-    chainPoint(parseVm(buildVmXml({ id: 7, backupConfig: cfg })).backupConfig);
+    chainPoint(parseVmSync(buildVmXml({ id: 7, backupConfig: cfg })).backupConfig);
   it("full, first of a chain, next increment", () => {
     assert.deepEqual(point({ MODE: "FULL", LAST_INCREMENT_ID: 4 }), {
       incremental: false,

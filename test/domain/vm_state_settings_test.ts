@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { nvramTemplate, tpmOnStore } from "../../lib/domain/vm_state.ts";
 import { readAddonRc } from "../../lib/backend/storpool/config.ts";
 import { profileFor } from "../../lib/addons/index.ts";
-import { parseVm } from "../../lib/one/views.ts";
+import { parseVmSync } from "../support/views_sync.ts";
 import { buildVmXml } from "../../tools/sim/oned/builders.ts";
 
-const vm = parseVm(buildVmXml({
+const vm = parseVmSync(buildVmXml({
   id: 42,
   template: { TPM: { MODEL: "tpm-crb" } },
   userTemplate: { T_OS_NVRAM: "storpool:template=OVMF_VARS.fd" },
@@ -56,7 +56,7 @@ describe("VM state settings (OVMF_PATH, ONE_TPM_SAVE)", () => {
       `${remotes}/OVMF/OVMF_VARS.fd`,
     );
     assert.equal(tpmOnStore({ env: {} }, noRc, vm), true);
-    const abs = parseVm(buildVmXml({
+    const abs = parseVmSync(buildVmXml({
       id: 43,
       userTemplate: { T_OS_NVRAM: "storpool:template=/usr/share/OVMF/OVMF_VARS_4M.fd" },
     }));

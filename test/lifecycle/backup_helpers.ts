@@ -10,7 +10,7 @@ import type { Backend } from "../../lib/backend/types.ts";
 import { openBackend } from "../../lib/backend/index.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
-import { parseVm } from "../../lib/one/views.ts";
+import { parseVmSync } from "../support/views_sync.ts";
 
 const backends = new WeakMap<ScriptedOned, Backend>();
 
@@ -32,7 +32,7 @@ export function backendOf(s: ScriptedOned): Backend {
 
 /** The volume of each image disk of the VM, by disk id. */
 export function diskVolumes(s: ScriptedOned, vm: VmModel): Map<number, string> {
-  const view = parseVm(s.vmXml(vm));
+  const view = parseVmSync(s.vmXml(vm));
   return new Map(
     vm.disks.filter((d) => d.imageId !== undefined)
       .map((d) => [d.diskId, s.profile.diskVolume(vm.id, view.disk(d.diskId)!)]),

@@ -21,7 +21,7 @@ import {
   vmDirInfo,
   vmDirOf,
 } from "../../lib/one/args.ts";
-import { parseDsAction } from "../../lib/one/views.ts";
+import { parseDsActionSync } from "../support/views_sync.ts";
 
 const FIX = FIXTURES;
 const CP_XML = Deno.readTextFileSync(`${FIX}/ds_action/cp_linstor.xml`);
@@ -58,7 +58,7 @@ describe("readDsPayload", () => {
     const p = await readDsPayload([CP_B64, "50"], noStdin);
     assert.equal(p.style, "argv");
     assert.equal(p.id, "50");
-    assert.equal(parseDsAction(p.xml).requireImage().id, 50);
+    assert.equal(parseDsActionSync(p.xml).requireImage().id, 50);
   });
   it("≥6.8: id in argv, b64 on stdin (trailing newline tolerated)", async () => {
     const p = await readDsPayload(["50"], stdinOf(CP_B64 + "\n"));
@@ -70,12 +70,12 @@ describe("readDsPayload", () => {
     const p = await readDsPayload(["-", "100"], stdinOf(CP_B64));
     assert.equal(p.style, "stdin");
     assert.equal(p.id, "100");
-    assert.equal(parseDsAction(p.xml).datastore.id, 100);
+    assert.equal(parseDsActionSync(p.xml).datastore.id, 100);
   });
   it("handles non-ASCII payloads", async () => {
     const xml = CP_XML.replace("alpine-import", "образ-ü");
     const p = await readDsPayload(["50"], stdinOf(encodeBase64Text(xml)));
-    assert.equal(parseDsAction(p.xml).requireImage().name, "образ-ü");
+    assert.equal(parseDsActionSync(p.xml).requireImage().name, "образ-ü");
   });
   it("rejects base64 garbage", async () => {
     await assert.rejects(

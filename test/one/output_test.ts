@@ -26,7 +26,8 @@ import {
   type VmDiskUsage,
   vmMonitorText,
 } from "../../lib/one/output.ts";
-import { parseXml, text } from "../../lib/one/xml.ts";
+import { text } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import { parseTemplate, type TemplateAttr, templateVector } from "../../lib/one/template.ts";
 
 const v = (s: string) => parseOneVersion(s);
@@ -166,13 +167,13 @@ describe("stdout rules", () => {
       disposeCmd: "ssh node1 rm -f '/var/tmp/export/one-42'",
     });
     assert.ok(out.endsWith("\n") && out.indexOf("\n") === out.length - 1);
-    const n = parseXml(out);
+    const n = parseXmlSync(out);
     assert.equal(n.name, "IMPORT_INFO");
     assert.equal(text(n, "IMPORT_SOURCE"), "ssh://node1:/var/tmp/export/one-42 ]]> odd");
     assert.equal(text(n, "SIZE"), "2048");
     assert.equal(text(n, "DISPOSE"), "YES");
     assert.equal(text(n, "DISPOSE_CMD"), "ssh node1 rm -f '/var/tmp/export/one-42'");
-    const plain = parseXml(
+    const plain = parseXmlSync(
       importInfoXml({ importSource: "x", sizeMb: 1, format: "qcow2", dispose: false }),
     );
     assert.equal(text(plain, "DISPOSE"), "NO");

@@ -18,6 +18,12 @@ import {
 } from "../../lib/one/views.ts";
 import { checkArity, parseTransferLine } from "../../lib/one/args.ts";
 import { parseXml, toXml } from "../../lib/one/xml.ts";
+import {
+  parseDatastoreSync,
+  parseDsActionSync,
+  parseVmmActionSync,
+  parseVmSync,
+} from "../support/views_sync.ts";
 import type { Attrs as ProfileAttrs, DiskFacts } from "../../lib/addons/types.ts";
 import { profileFor } from "../../lib/addons/index.ts";
 
@@ -35,8 +41,8 @@ function walk(dir: string): string[] {
 }
 
 /** The view of any oned document, by its root element. */
-function parseAny(xml: string) {
-  const node = parseXml(xml);
+async function parseAny(xml: string) {
+  const node = await parseXml(xml);
   const View = {
     VM: VmView,
     IMAGE: ImageView,
@@ -50,8 +56,8 @@ function parseAny(xml: string) {
 }
 
 /** An `<IMAGE>` document's view. */
-function parseImage(xml: string): ImageView {
-  return new ImageView(parseXml(xml, "IMAGE XML"));
+async function parseImage(xml: string): Promise<ImageView> {
+  return new ImageView(await parseXml(xml, "IMAGE XML"));
 }
 
 /** The lines of a transfer file (blank and comment lines skipped). */
@@ -71,10 +77,10 @@ describe("every shared fixture parses into a typed view", () => {
     const rel = f.slice(FIX.length + 1);
     if (/README\.(md|txt)$/.test(f)) continue;
     if (rel.startsWith("domain/")) continue; // libvirt domain XML and its VMs: test/domain/
-    it(rel, () => {
+    it(rel, async () => {
       const src = Deno.readTextFileSync(f);
       if (f.endsWith(".xml")) {
-        const v = parseAny(src);
+        const v = await parseAny(src);
         if (v instanceof VmView) {
           assert.ok(v.id >= 0 && v.disks.length > 0);
           for (const d of v.disks) assert.ok(d.diskId >= 0);
@@ -85,7 +91,7 @@ describe("every shared fixture parses into a typed view", () => {
           assert.ok(v.host !== "" && v.vm.id === 7);
         } else assert.ok(v instanceof HostView);
         // Re-serialising the tree keeps every value (order-agnostic views see the same data).
-        const again = parseAny(toXml(v.node));
+        const again = await parseAny(toXml(v.node));
         assert.equal(again.constructor, v.constructor);
       } else {
         // transfer files and TM_COMMAND strings: every line satisfies the TM argv contract
@@ -98,7 +104,7 @@ describe("every shared fixture parses into a typed view", () => {
 });
 
 describe("VM 7 (running on node1)", () => {
-  const vm = parseVm(read("onexml/vm_7_linstor_running.xml"));
+  const vm = parseVmSync(read("onexml/vm_7_linstor_running.xml"));
   it("has the scalar fields", () => {
     assert.equal(vm.id, 7);
     assert.equal(vm.name, "web-7");
@@ -137,7 +143,7 @@ describe("VM 7 (running on node1)", () => {
   });
   it("views plug into the profile interfaces (type-checked)", () => {
     const facts: DiskFacts = vm.disk(0)!;
-    const attrs: ProfileAttrs = parseDatastore(read("onexml/datastore_100_linstor_image.xml"))
+    const attrs: ProfileAttrs = parseDatastoreSync(read("onexml/datastore_100_linstor_image.xml"))
       .template;
     assert.equal(facts.imageId, "42");
     assert.equal(attrs.get("LINSTOR_RESOURCE_GROUP"), "OneRscGrp");
@@ -189,19 +195,19 @@ describe("VM 7 (running on node1)", () => {
     assert.equal(vm.backupConfig.int("LAST_INCREMENT_ID", 0), -1);
     assert.equal(vm.attachedDisk, undefined);
   });
-  it("sees both history records during live migration", () => {
-    const m = parseVm(read("onexml/alt/vm_7_linstor_migrating.xml"));
+  it("sees both history records during live migration", async () => {
+    const m = await parseVm(read("onexml/alt/vm_7_linstor_migrating.xml"));
     assert.equal(m.lcmState, LCM_STATE.MIGRATE);
     assert.equal(m.history?.hostname, "node2");
     assert.equal(m.prevHistory?.hostname, "node1");
   });
-  it("is order-agnostic and tolerates unknown elements", () => {
+  it("is order-agnostic and tolerates unknown elements", async () => {
     const shuffled = `<VM><NEW_7X_THING><X>1</X></NEW_7X_THING>
       <TEMPLATE><DISK><TYPE>fs</TYPE><FS>ext4</FS><SIZE>512</SIZE><DISK_ID>5</DISK_ID></DISK>
       <UNKNOWN>x</UNKNOWN></TEMPLATE><LCM_STATE>31</LCM_STATE><ID>9</ID>
       <HISTORY_RECORDS><HISTORY><SEQ>1</SEQ><HOSTNAME>b</HOSTNAME></HISTORY>
       <HISTORY><SEQ>0</SEQ><HOSTNAME>a</HOSTNAME></HISTORY></HISTORY_RECORDS></VM>`;
-    const v = parseVm(shuffled);
+    const v = await parseVm(shuffled);
     assert.equal(v.id, 9);
     assert.equal(v.lcmStateName, "PROLOG_UNDEPLOY");
     assert.equal(v.disk(5)?.fs, "ext4");
@@ -214,7 +220,7 @@ describe("VM 7 (running on node1)", () => {
 });
 
 describe("addon-linstor test VM", () => {
-  const vm = parseVm(read("linstor/vm_0_three_disks_with_context.xml"));
+  const vm = parseVmSync(read("linstor/vm_0_three_disks_with_context.xml"));
   it("matches what the add-on's tests assert", () => {
     assert.deepEqual(vm.disks.map((d) => d.diskId), [0, 1, 2]);
     const d0 = vm.disk(0)!;
@@ -239,8 +245,8 @@ describe("addon-linstor test VM", () => {
 });
 
 describe("images", () => {
-  it("image 42", () => {
-    const i = parseImage(read("onexml/image_42_linstor_os.xml"));
+  it("image 42", async () => {
+    const i = await parseImage(read("onexml/image_42_linstor_os.xml"));
     assert.equal(i.id, 42);
     assert.equal(i.name, "alpine-3.20");
     assert.equal(i.source, "OpenNebula-Image-42");
@@ -262,15 +268,15 @@ describe("images", () => {
     assert.equal(i.uname, "oneadmin");
     assert.equal(i.isSaveAs, false);
   });
-  it("≤5.12 images use FSTYPE for the format", () => {
-    const i = parseImage(read("linstor/image_233_persistent_linstor_with_snapshot.xml"));
+  it("≤5.12 images use FSTYPE for the format", async () => {
+    const i = await parseImage(read("linstor/image_233_persistent_linstor_with_snapshot.xml"));
     assert.equal(i.format, "raw");
     assert.equal(i.persistent, true);
     assert.equal(i.targetSnapshot, 0);
     assert.equal(i.source, "OpenNebula-Image-233");
     assert.deepEqual(i.snapshots.map((s) => [s.id, s.name, s.size]), [[0, "gfdgfd", 1024]]);
     assert.match(i.get("ERROR"), /Error removing snapshot 1/);
-    const old = parseImage(read("linstor/image_5_ttylinux_persistent_ds100.xml"));
+    const old = await parseImage(read("linstor/image_5_ttylinux_persistent_ds100.xml"));
     assert.deepEqual([old.id, old.size, old.datastoreId, old.format, old.uid], [
       5,
       5830,
@@ -283,7 +289,7 @@ describe("images", () => {
 
 describe("datastores", () => {
   it("LINSTOR image DS 100", () => {
-    const ds = parseDatastore(read("onexml/datastore_100_linstor_image.xml"));
+    const ds = parseDatastoreSync(read("onexml/datastore_100_linstor_image.xml"));
     assert.equal(ds.id, 100);
     assert.equal(ds.name, "linstor-images");
     assert.equal(ds.dsMad, "linstor");
@@ -315,7 +321,7 @@ describe("datastores", () => {
     assert.equal(t.requireAttr("LINSTOR_RESOURCE_GROUP"), "OneRscGrp");
   });
   it("LINSTOR system DS 101 is shared", () => {
-    const ds = parseDatastore(read("onexml/datastore_101_linstor_system.xml"));
+    const ds = parseDatastoreSync(read("onexml/datastore_101_linstor_system.xml"));
     assert.equal(ds.isSystem, true);
     assert.equal(ds.typeName, "SYSTEM");
     assert.equal(ds.shared, true);
@@ -323,7 +329,7 @@ describe("datastores", () => {
     assert.equal(ds.template.get("LINSTOR_RESOURCE_GROUP"), "OneSysRscGrp");
   });
   it("linstor_un DS 120", () => {
-    const t = parseDatastore(read("onexml/datastore_120_linstor_un_image.xml")).template;
+    const t = parseDatastoreSync(read("onexml/datastore_120_linstor_un_image.xml")).template;
     assert.equal(t.get("LS_CONTROLLERS"), "192.168.221.20");
     assert.equal(t.get("RESOURCE_GROUP"), "opennebula");
     assert.equal(t.int("CHECKPOINT_REPLICA_COUNT", 0), 1);
@@ -331,7 +337,7 @@ describe("datastores", () => {
     assert.equal(t.bool("PREFER_NODE"), true);
   });
   it("StorPool DS 110", () => {
-    const ds = parseDatastore(read("onexml/datastore_110_storpool_image.xml"));
+    const ds = parseDatastoreSync(read("onexml/datastore_110_storpool_image.xml"));
     assert.equal(ds.name, "StorPool IMAGE");
     assert.equal(ds.template.get("SP_QOSCLASS"), "tier1");
     assert.equal(ds.template.get("DRIVER"), "raw");
@@ -339,18 +345,22 @@ describe("datastores", () => {
     assert.equal(ds.template.get("SP_API_HTTP_HOST"), "");
   });
   it("legacy addon-linstor 1.x attributes become the linstor placement", () => {
-    const ds = parseDatastore(read("linstor/datastore_1_fs_shared_with_legacy_linstor_attrs.xml"));
+    const ds = parseDatastoreSync(
+      read("linstor/datastore_1_fs_shared_with_legacy_linstor_attrs.xml"),
+    );
     const p = profileFor("linstor", {}).placement(ds.template, ds.id);
     assert.deepEqual([p.replicas, "storagePools" in p && p.storagePools], [3, ["drbdpool"]]);
     assert.equal(ds.diskType, "FILE");
-    const mk = parseDsAction(read("linstor/ds_driver_action_mkfs_image18_qcow2_ds103_linstor.xml"));
+    const mk = parseDsActionSync(
+      read("linstor/ds_driver_action_mkfs_image18_qcow2_ds103_linstor.xml"),
+    );
     assert.equal(mk.datastore.template.get("LINSTOR_AUTO_PLACE"), "2");
     assert.equal(mk.datastore.template.get("LINSTOR_CLONE_MODE"), "copy");
     assert.equal(mk.requireImage().format, "qcow2");
     assert.equal(mk.requireImage().fs, "");
   });
   it("bad attribute values are one-line input errors", () => {
-    const ds = parseDatastore(
+    const ds = parseDatastoreSync(
       `<DATASTORE><ID>5</ID><TEMPLATE><REPLICA_COUNT>two</REPLICA_COUNT>` +
         `<PREFER_NODE>maybe</PREFER_NODE></TEMPLATE></DATASTORE>`,
     );
@@ -365,42 +375,42 @@ describe("datastores", () => {
 describe("DS driver actions", () => {
   it("clone carries CLONING_ID and SOURCE_BRIDGE_LIST", () => {
     for (const flavour of ["linstor", "linstor_un", "storpool"]) {
-      const a = parseDsAction(read(`ds_action/clone_${flavour}.xml`));
+      const a = parseDsActionSync(read(`ds_action/clone_${flavour}.xml`));
       const img = a.requireImage();
       assert.equal(img.id, 53);
       assert.equal(img.cloningId, 42);
       assert.deepEqual(a.sourceBridgeList, ["node1", "node2", "node3"]);
       assert.equal(a.datastore.id, { linstor: 100, linstor_un: 120, storpool: 110 }[flavour]);
     }
-    const sp = parseDsAction(read("ds_action/clone_storpool.xml"));
+    const sp = parseDsActionSync(read("ds_action/clone_storpool.xml"));
     assert.equal(sp.requireImage().path, "one-ds-110/one-img-42");
   });
   it("system monitor has no image but location and MONITOR_VM_DISKS", () => {
-    const a = parseDsAction(read("ds_action/monitor_system_linstor.xml"));
+    const a = parseDsActionSync(read("ds_action/monitor_system_linstor.xml"));
     assert.equal(a.image, undefined);
     assert.throws(() => a.requireImage(), /no IMAGE/);
     assert.equal(a.datastore.id, 101);
     assert.equal(a.datastoreLocation, "/var/lib/one//datastores");
     assert.equal(a.monitorVmDisks, true);
-    const img = parseDsAction(read("ds_action/monitor_image_linstor.xml"));
+    const img = parseDsActionSync(read("ds_action/monitor_image_linstor.xml"));
     assert.equal(img.monitorVmDisks, false);
     assert.equal(img.datastoreLocation, "");
   });
   it("stat has only PATH", () => {
-    const a = parseDsAction(read("ds_action/stat_linstor.xml"));
+    const a = parseDsActionSync(read("ds_action/stat_linstor.xml"));
     assert.equal(a.requireImage().id, -1);
     assert.equal(a.requireImage().path, "https://example.org/images/alpine.qcow2");
     assert.equal(a.requireImage().size, 0);
-    const odd = parseDsAction(read("linstor/ds_driver_action_stat_http_iso_ds106_linstor.xml"));
+    const odd = parseDsActionSync(read("linstor/ds_driver_action_stat_http_iso_ds106_linstor.xml"));
     assert.ok(odd.requireImage().path.endsWith('.iso"'));
     assert.equal(odd.datastore.basePath, "/var/lib/one//datastores/106");
   });
   it("mkfs save-as and plain mkfs", () => {
-    const s = parseDsAction(read("ds_action/mkfs_saveas_linstor.xml")).requireImage();
+    const s = parseDsActionSync(read("ds_action/mkfs_saveas_linstor.xml")).requireImage();
     assert.equal(s.isSaveAs, true);
     assert.equal(s.template.int("SAVED_VM_ID", -1), 7);
     assert.equal(s.template.int("SAVED_DISK_ID", -1), 0);
-    const m = parseDsAction(read("ds_action/mkfs_storpool.xml")).requireImage();
+    const m = parseDsActionSync(read("ds_action/mkfs_storpool.xml")).requireImage();
     assert.deepEqual([m.isSaveAs, m.fs, m.format, m.size, m.persistent], [
       false,
       "ext4",
@@ -410,7 +420,7 @@ describe("DS driver actions", () => {
     ]);
   });
   it("snapshot actions have TARGET_SNAPSHOT and the snapshot list", () => {
-    const i = parseDsAction(read("ds_action/snap_delete_linstor_un.xml")).requireImage();
+    const i = parseDsActionSync(read("ds_action/snap_delete_linstor_un.xml")).requireImage();
     assert.equal(i.targetSnapshot, 0);
     assert.deepEqual(i.snapshots.map((s) => [s.id, s.active]), [[0, false], [1, true]]);
     assert.equal(i.snapshotSet.active?.id, 1);
@@ -418,7 +428,7 @@ describe("DS driver actions", () => {
     assert.equal(i.source, "/dev/drbd/by-res/one-image-43/0");
   });
   it("cp keeps MD5 in the image template", () => {
-    const i = parseDsAction(read("ds_action/cp_storpool.xml")).requireImage();
+    const i = parseDsActionSync(read("ds_action/cp_storpool.xml")).requireImage();
     assert.equal(i.get("MD5"), "0123456789abcdef0123456789abcdef");
     assert.equal(i.format, "");
   });
@@ -426,7 +436,7 @@ describe("DS driver actions", () => {
 
 describe("VMM driver actions", () => {
   it("attach_disk", () => {
-    const a = parseVmmAction(read("vmm_action/attach_disk.xml"));
+    const a = parseVmmActionSync(read("vmm_action/attach_disk.xml"));
     assert.equal(a.host, "node1");
     assert.equal(a.deployId, "one-7");
     assert.equal(a.vm.attachedDisk?.diskId, 5);
@@ -439,31 +449,35 @@ describe("VMM driver actions", () => {
     assert.equal(a.datastore?.id, 0);
   });
   it("migrate, deploy, save, restore, backup", () => {
-    const m = parseVmmAction(read("vmm_action/migrate.xml"));
+    const m = parseVmmActionSync(read("vmm_action/migrate.xml"));
     assert.deepEqual([m.host, m.migrHost], ["node1", "node2"]);
     assert.equal(m.vm.prevHistory?.hostname, "node1");
     assert.equal(m.vm.history?.hostname, "node2");
-    const d = parseVmmAction(read("vmm_action/deploy.xml"));
+    const d = parseVmmActionSync(read("vmm_action/deploy.xml"));
     assert.equal(d.deployId, "");
     assert.equal(d.localDeploymentFile, "/var/lib/one/vms/7/deployment.0");
     assert.equal(d.remoteDeploymentFile, "/var/lib/one//datastores/0/7/deployment.0");
     assert.equal(d.migrHost, "");
     for (const f of ["save", "restore"]) {
-      const s = parseVmmAction(read(`vmm_action/${f}.xml`));
+      const s = parseVmmActionSync(read(`vmm_action/${f}.xml`));
       assert.equal(s.checkpointFile, "/var/lib/one//datastores/0/7/checkpoint");
     }
-    const b = parseVmmAction(read("vmm_action/backup_live.xml"));
+    const b = parseVmmActionSync(read("vmm_action/backup_live.xml"));
     assert.equal(b.datastore?.id, 102);
     assert.equal(b.datastore?.typeName, "BACKUP");
   });
 });
 
 describe("bad documents are one-line input errors", () => {
-  const cases: [string, () => unknown, RegExp][] = [
+  const cases: [string, () => Promise<unknown>, RegExp][] = [
     ["empty", () => parseVm(""), /^VM XML is empty$/],
     ["blank", () => parseDsAction("  \n "), /is empty/],
     ["malformed", () => parseVm("<VM><ID>1</ID>"), /^malformed VM XML/],
-    ["mismatched tags", () => parseImage("<IMAGE><ID>1</NAME></IMAGE>"), /^malformed IMAGE XML/],
+    [
+      "mismatched tags",
+      () => parseImage("<IMAGE><ID>1</NAME></IMAGE>"),
+      /^malformed IMAGE XML/,
+    ],
     ["wrong root", () => parseVm("<IMAGE><ID>1</ID></IMAGE>"), /expected a <VM> document/],
     ["no id", () => parseVm("<VM><NAME>x</NAME></VM>"), /VM XML has no valid ID/],
     ["bad id", () => parseDatastore("<DATASTORE><ID>abc</ID></DATASTORE>"), /no valid ID/],
@@ -472,8 +486,8 @@ describe("bad documents are one-line input errors", () => {
     ["unknown root", () => parseAny("<FOO/>"), /unknown oned document/],
   ];
   for (const [name, fn, re] of cases) {
-    it(name, () => {
-      assert.throws(fn, (e) => {
+    it(name, async () => {
+      await assert.rejects(fn, (e) => {
         assert.ok(e instanceof OneblkError, String(e));
         assert.equal(e.kind, "input");
         assert.match(e.message, re);

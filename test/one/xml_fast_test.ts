@@ -1,14 +1,15 @@
 /**
  * Differential test of parseXml's fast path (lib/one/xml_fast.ts) against the saxes-only parse
  * (parseXmlSaxes): for real documents, generated ones, their mutations and a list of malformed
- * inputs, parseXml must give the same tree or the same error as saxes alone, and the fast path
- * must answer either nothing or saxes's tree.
+ * inputs, parseXml (and parseXmlSync, its synchronous twin) must give the same tree or the same
+ * error as saxes alone, and the fast path must answer either nothing or saxes's tree.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { FIXTURES } from "../fixtures_path.ts";
 import { join } from "../../lib/path.ts";
-import { parseXml, parseXmlSaxes, type XmlNode } from "../../lib/one/xml.ts";
+import { parseXml, type XmlNode } from "../../lib/one/xml.ts";
+import { parseXmlSaxes, parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import { parseXmlFast } from "../../lib/one/xml_fast.ts";
 import { encodeMethodCall, encodeMethodResponse } from "../../lib/one/xmlrpc.ts";
 
@@ -22,14 +23,28 @@ function outcome(f: () => XmlNode): Outcome {
   }
 }
 
+async function outcomeOf(p: Promise<XmlNode>): Promise<Outcome> {
+  try {
+    return { tree: await p };
+  } catch (e) {
+    return { error: `${(e as { kind?: string }).kind}: ${(e as Error).message}` };
+  }
+}
+
 /**
  * Check one input; returns whether the fast path read it. Throws (an assertion) on the first
  * difference, naming the input.
  */
-function same(input: string): boolean {
+async function same(input: string): Promise<boolean> {
   const want = outcome(() => parseXmlSaxes(input, "X"));
-  const got = outcome(() => parseXml(input, "X"));
+  const got = await outcomeOf(parseXml(input, "X"));
   assert.deepStrictEqual(got, want, `parseXml differs from saxes for ${JSON.stringify(input)}`);
+  const sync = outcome(() => parseXmlSync(input, "X"));
+  assert.deepStrictEqual(
+    sync,
+    want,
+    `parseXmlSync differs from saxes for ${JSON.stringify(input)}`,
+  );
   const trimmed = input.trim();
   const fast = trimmed ? parseXmlFast(trimmed) : undefined;
   if (fast === undefined) return false;
@@ -238,21 +253,24 @@ describe("lib/one/xml_fast.ts (fast path of parseXml)", () => {
     assert.ok(files.length > 20, `fixtures found: ${files.length}`);
     for (const f of files) {
       const doc = await Deno.readTextFile(f);
-      assert.ok(same(doc), `the fast path does not read ${f}`);
-      assert.ok(same(encodeMethodResponse([true, doc, 0])), `envelope of ${f}`);
-      assert.ok(same(encodeMethodCall("one.vm.update", ["secret", 7, doc, 1])), `call of ${f}`);
+      assert.ok(await same(doc), `the fast path does not read ${f}`);
+      assert.ok(await same(encodeMethodResponse([true, doc, 0])), `envelope of ${f}`);
+      assert.ok(
+        await same(encodeMethodCall("one.vm.update", ["secret", 7, doc, 1])),
+        `call of ${f}`,
+      );
     }
   });
 
-  it("generated well-formed documents: the same trees, nearly all through the fast path", () => {
+  it("generated well-formed documents: the same trees, nearly all through the fast path", async () => {
     const rnd = prng(15);
     let fast = 0;
     const n = 1500;
-    for (let i = 0; i < n; i++) if (same(documentOf(rnd, 0))) fast++;
+    for (let i = 0; i < n; i++) if (await same(documentOf(rnd, 0))) fast++;
     assert.ok(fast > n * 0.9, `fast path read ${fast} of ${n}`);
   });
 
-  it("generated documents with unusual and malformed parts: the same trees or errors", () => {
+  it("generated documents with unusual and malformed parts: the same trees or errors", async () => {
     for (const odd of [0.05, 0.15, 0.4]) {
       const rnd = prng(Math.round(odd * 1000));
       let fast = 0;
@@ -260,8 +278,8 @@ describe("lib/one/xml_fast.ts (fast path of parseXml)", () => {
       const n = 1500;
       for (let i = 0; i < n; i++) {
         const doc = documentOf(rnd, odd);
-        if (same(doc)) fast++;
-        if (same(mutate(rnd, doc))) fast++;
+        if (await same(doc)) fast++;
+        if (await same(mutate(rnd, doc))) fast++;
         if ("error" in outcome(() => parseXmlSaxes(doc))) rejected++;
       }
       // The corpus must exercise both sides: documents the fast path reads, ones saxes rejects.
@@ -270,18 +288,18 @@ describe("lib/one/xml_fast.ts (fast path of parseXml)", () => {
     }
   });
 
-  it("a document cut at every position", () => {
+  it("a document cut at every position", async () => {
     const doc = `<?xml version="1.0"?>\n<!-- c --><VM a='1' b="x &amp; y">\n  <ID>7</ID>` +
       `<T><![CDATA[<raw> ]]]]></T><E/><N>&#65;&#x42;&lt;&undef;</N>\n</VM>\n`;
-    assert.ok(same(doc));
+    assert.ok(await same(doc));
     for (let i = 0; i < doc.length; i++) {
-      same(doc.slice(0, i));
-      same(doc.slice(i));
-      same(doc.slice(0, i) + doc.slice(i + 1));
+      await same(doc.slice(0, i));
+      await same(doc.slice(i));
+      await same(doc.slice(0, i) + doc.slice(i + 1));
     }
   });
 
-  it("malformed and unusual inputs", () => {
+  it("malformed and unusual inputs", async () => {
     const inputs = [
       "",
       "  \n ",
@@ -351,7 +369,7 @@ describe("lib/one/xml_fast.ts (fast path of parseXml)", () => {
       "<a>\u0085</a>",
       "<" + "a>".repeat(1),
     ];
-    for (const s of inputs) same(s);
+    for (const s of inputs) await same(s);
   });
 
   it("deep nesting", () => {

@@ -12,7 +12,8 @@ import type { Backend } from "../../lib/backend/types.ts";
 import type { Placement } from "../../lib/backend/index.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
-import { type DatastoreView, parseDatastore } from "../../lib/one/views.ts";
+import { type DatastoreView } from "../../lib/one/views.ts";
+import { parseDatastoreSync } from "./views_sync.ts";
 import { DRIVERS } from "../../lib/addons/index.ts";
 import type { Profile } from "../../lib/addons/types.ts";
 
@@ -25,7 +26,7 @@ export type ProfileName = typeof PROFILES[number];
 export function datastoreView(c: Cluster, dsId: number): DatastoreView {
   const xml = c.oned.state.datastores.get(dsId);
   if (!xml) throw new Error(`no datastore ${dsId}`);
-  return parseDatastore(xml);
+  return parseDatastoreSync(xml);
 }
 
 /** Placement of new volumes on datastore `dsId` under `profile`. */

@@ -34,10 +34,11 @@
 import { basename, dirname, join, normalize } from "node:path";
 import { defaultBin } from "../../app/install.ts";
 import { OneblkError } from "../../lib/errors.ts";
-import { child, mapChildren, parseXml, type XmlNode } from "../../lib/one/xml.ts";
+import { child, mapChildren, type XmlNode } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import { decodeBase64Text } from "../../lib/one/args.ts";
 import { compareVersion } from "../../lib/one/output.ts";
-import { parseVmmAction } from "../../lib/one/views.ts";
+import { VmmActionView } from "../../lib/one/views.ts";
 import {
   defaultBus,
   domainDisks,
@@ -438,7 +439,7 @@ export class SimHost {
   /** `virsh attach-device <dom> <file>` of a `<disk>`. */
   async attachDevice(ref: string, xml: string): Promise<void> {
     const d = this.get(ref);
-    const disk = parseXml(xml, "device XML", { strict: true });
+    const disk = parseXmlSync(xml, "device XML", { strict: true });
     if (disk.name !== "disk") throw virshError(`unsupported device <${disk.name}>`);
     const tgt = child(disk, "target")?.attrs.dev ?? "";
     if (!tgt) throw virshError("missing disk target");
@@ -631,7 +632,8 @@ function stockDisk(
   target: string,
   version: string,
 ): XmlNode {
-  const disk = parseVmmAction(message).vm.attachedDisk;
+  const action = new VmmActionView(parseXmlSync(message, "VMM_DRIVER_ACTION_DATA"));
+  const disk = action.vm.attachedDisk;
   if (!disk) throw virshError("no DISK with ATTACH=YES in the driver message");
   const cdrom = /(^|_)CDROM$/.test(disk.type);
   const block = disk.type === "BLOCK" || (cdrom && disk.diskType === "BLOCK");

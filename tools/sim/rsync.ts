@@ -35,7 +35,8 @@
 import { basename, join, normalize } from "node:path";
 import { OneblkError } from "../../lib/errors.ts";
 import { SimRunner } from "../../lib/host/sim.ts";
-import { at, children, parseXml, text, type XmlNode } from "../../lib/one/xml.ts";
+import { at, children, text, type XmlNode } from "../../lib/one/xml.ts";
+import { parseXmlSync } from "../../lib/one/xml_saxes.ts";
 import { decodeBase64Text } from "../../lib/one/args.ts";
 import { OneClient } from "../../lib/one/xmlrpc.ts";
 import { readDatastoreConf } from "../../lib/domain/remotes.ts";
@@ -120,7 +121,7 @@ async function backup(args: string[]): Promise<string> {
     args[0].slice(args[0].indexOf(":") + 1),
   ];
   const vmId = Number(args.at(-2));
-  const doc = parseXml(await readStdin(), "backup stdin");
+  const doc = parseXmlSync(await readStdin(), "backup stdin");
   const ds = doc.name === "DATASTORE" ? doc : at(doc, "DATASTORE");
   const vm = doc.name === "DATASTORE" ? undefined : at(doc, "VM");
   const d = dsAttrs(ds);
@@ -167,7 +168,7 @@ async function ls(args: string[]): Promise<string> {
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "-i" || args[i] === "--increment") inc = Number(args[++i]);
   }
-  const action = parseXml(await readStdin(), "ls stdin");
+  const action = parseXmlSync(await readStdin(), "ls stdin");
   const img = backupImage(action);
   const d = dsAttrs(at(action, "DATASTORE"));
   const chain = inc === -1 ? img.increments : img.increments.filter(([i]) => i <= inc);
@@ -197,7 +198,7 @@ async function relink(sim: SimRunner, host: string, paths: string[]): Promise<vo
 }
 
 async function flatten(): Promise<string> {
-  const action = parseXml(decodeBase64Text((await readStdin()).trim()), "flatten stdin");
+  const action = parseXmlSync(decodeBase64Text((await readStdin()).trim()), "flatten stdin");
   const img = backupImage(action);
   const d = dsAttrs(at(action, "DATASTORE"));
   const n = img.increments.length;
@@ -240,7 +241,7 @@ async function flatten(): Promise<string> {
 }
 
 async function rm(): Promise<string> {
-  const action = parseXml(decodeBase64Text((await readStdin()).trim()), "rm stdin");
+  const action = parseXmlSync(decodeBase64Text((await readStdin()).trim()), "rm stdin");
   const img = backupImage(action);
   const d = dsAttrs(at(action, "DATASTORE"));
   const sim = new SimRunner(simRoot());

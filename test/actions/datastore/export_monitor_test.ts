@@ -8,7 +8,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Cluster } from "../../../tools/sim/cluster.ts";
-import { child, parseXml, text } from "../../../lib/one/xml.ts";
+import { child, text } from "../../../lib/one/xml.ts";
+import { parseXmlSync } from "../../../lib/one/xml_saxes.ts";
 import {
   dsOnlyPayload,
   imagePayload,
@@ -95,7 +96,7 @@ describe("datastore export and monitor", () => {
         const r = await c.runDs("datastore", drv, "export", xml, appId);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(lines(r.stdout), 1);
-        const doc = parseXml(r.stdout, "IMPORT_INFO");
+        const doc = parseXmlSync(r.stdout, "IMPORT_INFO");
         assert.equal(doc.name, "IMPORT_INFO");
         const file = `/var/tmp/oneblk-export-${vol}-${appId}`;
         assert.equal(text(doc, "IMPORT_SOURCE"), `ssh://alpha:${file}`);
@@ -163,7 +164,7 @@ describe("datastore export and monitor", () => {
         9,
       );
       assert.equal(r.code, 0, r.stderr);
-      const doc = parseXml(r.stdout, "IMPORT_INFO");
+      const doc = parseXmlSync(r.stdout, "IMPORT_INFO");
       assert.equal(text(doc, "FORMAT"), "qcow2");
       assert.equal(text(doc, "SIZE"), "3");
       const file = text(doc, "IMPORT_SOURCE").replace(/^ssh:\/\/alpha:/, "");

@@ -18,7 +18,7 @@ import {
   type ImageInput,
 } from "../../../tools/sim/oned/builders.ts";
 import type { Backend } from "../../../lib/backend/types.ts";
-import { parseDatastore } from "../../../lib/one/views.ts";
+import { parseDatastoreSync } from "../../support/views_sync.ts";
 import { profileFor } from "../../../lib/addons/index.ts";
 import type { Profile } from "../../../lib/addons/types.ts";
 import { dsPlacement, openDsBackend, PROFILES } from "../../support/cluster.ts";
@@ -82,7 +82,7 @@ export interface Store {
 /** Open a backend on the profile's store (close it with closeStores). */
 export function openStore(c: Cluster, drv: string): Promise<Store> {
   const dsId = CLUSTER_DS[drv].image;
-  const ds = parseDatastore(imageDsXml(c, drv));
+  const ds = parseDatastoreSync(imageDsXml(c, drv));
   const profile = profileFor(drv, c.env);
   const backend = openDsBackend(c, profile, dsId);
   return Promise.resolve({

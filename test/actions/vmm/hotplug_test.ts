@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { buildVmmActionXml, buildVmXml, type VmInput } from "../../../tools/sim/oned/builders.ts";
 import { encodeBase64Text } from "../../../lib/one/args.ts";
-import { parseVm } from "../../../lib/one/views.ts";
+import { parseVmSync } from "../../support/views_sync.ts";
 import { child } from "../../../lib/one/xml.ts";
 import { domainDisks, parseDomainXml } from "../../../lib/domain/domain_xml.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
@@ -139,7 +139,7 @@ describe("vmm attach_disk / detach_disk overrides", () => {
         vmId,
         tc.systemDs,
       ]);
-      const volume = tc.profile.diskVolume(vmId, parseVm(buildVmXml(input)).disk(1)!);
+      const volume = tc.profile.diskVolume(vmId, parseVmSync(buildVmXml(input)).disk(1)!);
       for (let k = 0; k < 2; k++) {
         const r = await attach(tc, input, dom, 1, "vdb");
         assertOk(r, `attach #${k + 1}`);

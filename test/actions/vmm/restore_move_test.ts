@@ -13,7 +13,7 @@ import { buildDatastoreXml, buildVmmActionXml } from "../../../tools/sim/oned/bu
 import { encodeBase64Text } from "../../../lib/one/args.ts";
 import { child } from "../../../lib/one/xml.ts";
 import { domainDisks, systemDatastoreDir } from "../../../lib/domain/domain_xml.ts";
-import { parseDatastore } from "../../../lib/one/views.ts";
+import { parseDatastoreSync } from "../../support/views_sync.ts";
 import {
   assertOk,
   lexists,
@@ -47,7 +47,7 @@ describe("vmm restore after a system datastore change", () => {
 
   /** A second system datastore of `name`'s store, id = the profile's system id + 50. */
   function otherSystemDs(name: string): string {
-    const sys = parseDatastore(c.oned.state.datastores.get(CLUSTER_DS[name].system)!);
+    const sys = parseDatastoreSync(c.oned.state.datastores.get(CLUSTER_DS[name].system)!);
     const id = sys.id + 50;
     const xml = buildDatastoreXml({
       id,
@@ -76,7 +76,7 @@ describe("vmm restore after a system datastore change", () => {
       const dom = `one-${vmId}`;
       const a = CLUSTER_DS[name].system;
       const bXml = otherSystemDs(name);
-      const b = parseDatastore(bXml).id;
+      const b = parseDatastoreSync(bXml).id;
       const dirA = vmDir(a, vmId);
       const dirB = vmDir(b, vmId);
       for (const [host, dir] of [["bravo", dirA], ["charlie", dirB]]) {

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
 import { buildVmmActionXml, buildVmXml, type VmInput } from "../../../tools/sim/oned/builders.ts";
 import { encodeBase64Text } from "../../../lib/one/args.ts";
-import { parseVm } from "../../../lib/one/views.ts";
+import { parseVmSync } from "../../support/views_sync.ts";
 import {
   type Case,
   CASES,
@@ -66,7 +66,7 @@ describe("vmm snapshot_create / snapshot_revert / snapshot_delete overrides", ()
       persistentDisk(tc, 0, imageId, 4),
       volatileDisk(tc, 1, 4),
     ]);
-    const vm = parseVm(buildVmXml(input));
+    const vm = parseVmSync(buildVmXml(input));
     const vols = vm.disks.map((d) => tc.profile.diskVolume(vmId, d));
     const sysB = env.backend(tc, tc.systemDs);
     await sysB.createVolume(vols[1], 4, { placement: env.placement(tc, tc.systemDs) });

@@ -12,7 +12,8 @@
  * ({method?, delayMs?, status?, drop?, fail?: {code, message}, count?}), DELETE /_sim/fault.
  */
 import { OneblkError } from "../../../lib/errors.ts";
-import { child, parseXml, text, toXml, type XmlNode } from "../../../lib/one/xml.ts";
+import { child, text, toXml, type XmlNode } from "../../../lib/one/xml.ts";
+import { parseXmlSync } from "../../../lib/one/xml_saxes.ts";
 import { parseTemplate } from "../../../lib/one/template.ts";
 import { buildImageXml } from "./builders.ts";
 import {
@@ -94,7 +95,7 @@ export class OnedSimState {
 
   /** Add or replace an object from its XML (kind taken from the root element); returns it. */
   put(xml: string): { kind: OnedObjectKind; id: number } {
-    const node = parseXml(xml, "object XML");
+    const node = parseXmlSync(xml, "object XML");
     if (!(node.name in LABEL)) {
       throw new OneblkError(
         "input",
@@ -139,7 +140,7 @@ export class OnedSimState {
   /** Parsed copy of an object, or undefined. */
   get(kind: OnedObjectKind, id: number): XmlNode | undefined {
     const x = this.mapOf(kind).get(id);
-    return x === undefined ? undefined : parseXml(x);
+    return x === undefined ? undefined : parseXmlSync(x);
   }
 
   /** Modify an object in place through its XmlNode tree; OneblkError("not_found") if absent. */
@@ -353,7 +354,7 @@ function allocateImage(state: OnedSimState, method: string, params: XmlRpcValue[
   const name = attrs.NAME ?? "";
   if (!name) return failure(ONED_ERROR.ACTION, `[${method}] No NAME in template.`);
   for (const [id, x] of state.images) {
-    if (text(parseXml(x), "NAME") === name) {
+    if (text(parseXmlSync(x), "NAME") === name) {
       return failure(ONED_ERROR.ACTION, `[${method}] NAME is already taken by IMAGE ${id}.`);
     }
   }
@@ -460,7 +461,7 @@ export function startOnedSim(opts: OnedSimOptions = {}): Promise<OnedSim> {
     const body = await req.text();
     let call: { method: string; params: XmlRpcValue[] };
     try {
-      call = decodeMethodCall(body);
+      call = await decodeMethodCall(body);
     } catch (e) {
       return new Response(
         encodeFault(-503, `Call XML not a proper XML-RPC call: ${(e as Error).message}`),

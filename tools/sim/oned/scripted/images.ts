@@ -4,7 +4,8 @@
  * (one_datastore.rb) and records its answer in the image's document.
  */
 import { OneblkError } from "../../../../lib/errors.ts";
-import { parseXml, type XmlNode } from "../../../../lib/one/xml.ts";
+import type { XmlNode } from "../../../../lib/one/xml.ts";
+import { parseXmlSync } from "../../../../lib/one/xml_saxes.ts";
 import { buildDsActionXml } from "../builders.ts";
 import { parseMonitor } from "./conventions.ts";
 import { type DriverCall, IMAGE_STATE, type ImageModel, OnedFailure } from "./models.ts";
@@ -323,7 +324,7 @@ export abstract class OnedImages extends OnedDocuments {
     if (!call.ok) this.fail(op, "Error exporting image", call);
     let node: XmlNode;
     try {
-      node = parseXml(call.stdout, "export output");
+      node = parseXmlSync(call.stdout, "export output");
     } catch (e) {
       throw new OnedFailure(`${op}: export printed no IMPORT_INFO: ${(e as Error).message}`, {
         call,

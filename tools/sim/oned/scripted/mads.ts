@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import { OneblkError } from "../../../../lib/errors.ts";
 import { encodeBase64Text, parseTransferLine } from "../../../../lib/one/args.ts";
-import { parseDatastore } from "../../../../lib/one/views.ts";
+import { datastoreFromNode } from "../../../../lib/one/views.ts";
+import { parseXmlSync } from "../../../../lib/one/xml_saxes.ts";
 import { profileFor } from "../../../../lib/addons/index.ts";
 import type { Profile } from "../../../../lib/addons/index.ts";
 import { VMM_OVERRIDES } from "../../../../lib/addons/index.ts";
@@ -145,7 +146,7 @@ export abstract class OnedMads {
   datastore(id: number) {
     const xml = this.cluster.oned.state.datastores.get(id);
     if (!xml) throw new OneblkError("not_found", `simulated oned has no datastore ${id}`);
-    return parseDatastore(xml);
+    return datastoreFromNode(parseXmlSync(xml, "DATASTORE XML"));
   }
 
   /** Host id of a host name. */
