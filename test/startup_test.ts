@@ -15,8 +15,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureBundle } from "../tools/bundle.ts";
+import { fileUrl, moduleGraph, ROOT, staticClosure } from "./support/module_graph.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const LAUNCHER = join(ROOT, "scripts/oneblk");
 
 /** The actions oned calls most (monitoring, deploy, migrate, undeploy). */
@@ -53,46 +53,6 @@ const ONLY_FOR: { re: RegExp; actions: string[] }[] = [
 
 /** npm packages allowed on the path (package name prefix). */
 const NPM_ALLOWED = ["path-browserify@"];
-
-interface InfoModule {
-  specifier: string;
-  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-}
-
-async function moduleGraph(): Promise<Map<string, InfoModule>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", join(ROOT, "main.ts")],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: InfoModule[];
-    redirects: Record<string, string>;
-  };
-  const byId = new Map(info.modules.map((m) => [m.specifier, m]));
-  for (const [from, to] of Object.entries(info.redirects)) {
-    const m = byId.get(to);
-    if (m) byId.set(from, m);
-  }
-  return byId;
-}
-
-/** Specifiers reached from `roots` by static (non-type, non-dynamic) imports. */
-function staticClosure(graph: Map<string, InfoModule>, roots: string[]): Set<string> {
-  const seen = new Set<string>();
-  const todo = [...roots];
-  while (todo.length) {
-    const s = todo.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of graph.get(s)?.dependencies ?? []) {
-      if (d.code && !d.isDynamic) todo.push(d.code.specifier);
-    }
-  }
-  return seen;
-}
 
 async function run(argv0: string, args: string[], env: Record<string, string>, stdin?: string) {
   const child = new Deno.Command(argv0, {
@@ -132,8 +92,8 @@ const NODE_COMPAT = /^(node:|ext:deno_node\/)/;
 
 describe("start-up", () => {
   it("a hot action's static imports: no Node built-in, no npm package but the path one", async () => {
-    const graph = await moduleGraph();
-    const file = (p: string) => new URL(p, `file://${ROOT}/`).href;
+    const graph = await moduleGraph("main.ts");
+    const file = fileUrl;
     for (const action of HOT) {
       const closure = staticClosure(graph, [
         file("main.ts"),

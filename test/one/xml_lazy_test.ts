@@ -9,45 +9,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { FIXTURES } from "../fixtures_path.ts";
 import { parseXmlSaxes } from "../../lib/one/xml_saxes.ts";
+import { fileUrl, moduleGraph, ROOT, staticClosure } from "../support/module_graph.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
-const file = (p: string) => new URL(p, `file://${ROOT}/`).href;
-
-interface InfoModule {
-  specifier: string;
-  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-}
-
-/** What `root` imports statically (not type-only, not `import()`), itself included. */
-async function staticImports(root: string): Promise<Set<string>> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", join(ROOT, root)],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: InfoModule[];
-    redirects: Record<string, string>;
-  };
-  const byId = new Map(info.modules.map((m) => [m.specifier, m]));
-  for (const [from, to] of Object.entries(info.redirects)) {
-    const m = byId.get(to);
-    if (m) byId.set(from, m);
-  }
-  const seen = new Set<string>();
-  const todo = [file(root)];
-  while (todo.length) {
-    const s = todo.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of byId.get(s)?.dependencies ?? []) {
-      if (d.code && !d.isDynamic) todo.push(d.code.specifier);
-    }
-  }
-  return seen;
-}
+const file = fileUrl;
 
 /** The child process: parse through xml.ts and views.ts only, as a driver action does. */
 const CHILD = `
@@ -75,7 +39,7 @@ describe("saxes is loaded on first need", () => {
     for (
       const root of ["lib/one/xml.ts", "lib/one/views.ts", "lib/one/xmlrpc.ts", "app/runner.ts"]
     ) {
-      const found = [...await staticImports(root)].filter((s) =>
+      const found = [...staticClosure(await moduleGraph(root), [file(root)])].filter((s) =>
         /saxes/.test(s) || s === file("lib/one/xml_saxes.ts")
       );
       assert.deepEqual(found, [], `${root} imports saxes`);
