@@ -22,19 +22,9 @@
  * Hence `parseXml` answers a promise; `parseXmlSync` (xml_saxes.ts) is the same parse for code
  * that may load saxes at start.
  */
-import { parseXmlFast, type XmlNode } from "./xml_fast.ts";
+import { parseXmlFast, type ParseXmlOptions, type XmlNode } from "./xml_fast.ts";
 
-export type { XmlNode };
-
-/** Options of `parseXml`. */
-export interface ParseXmlOptions {
-  /**
-   * Reject everything an XML 1.0 + namespaces parser (libxml2, as used by libvirt and xmllint)
-   * rejects, not only what breaks the document's structure. For documents that did not come
-   * from oned (libvirt domain XML, results of operators' helper programs).
-   */
-  strict?: boolean;
-}
+export type { ParseXmlOptions, XmlNode };
 
 /**
  * Parse an XML document and return its root element; rejects with OneblkError("input") on bad

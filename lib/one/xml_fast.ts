@@ -19,6 +19,16 @@ export interface XmlNode {
   children: XmlNode[];
 }
 
+/** Options of `parseXml` (xml.ts) and of the saxes parse (xml_saxes.ts). */
+export interface ParseXmlOptions {
+  /**
+   * Reject everything an XML 1.0 + namespaces parser (libxml2, as used by libvirt and xmllint)
+   * rejects, not only what breaks the document's structure. For documents that did not come
+   * from oned (libvirt domain XML, results of operators' helper programs).
+   */
+  strict?: boolean;
+}
+
 /** An element's start tag: name, attributes (each after whitespace), optional `/`, `>`. */
 const OPEN =
   /<([A-Za-z_:][\w.:-]*)((?:[ \t\n]+[A-Za-z_:][\w.:-]*[ \t\n]*=[ \t\n]*(?:"[^"<]*"|'[^'<]*'))*)[ \t\n]*(\/?)>/y;

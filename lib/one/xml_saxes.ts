@@ -14,8 +14,7 @@
  */
 import { SaxesParser, type SaxesTagPlain } from "saxes";
 import { OneblkError } from "../errors.ts";
-import { parseXmlFast, type XmlNode } from "./xml_fast.ts";
-import type { ParseXmlOptions } from "./xml.ts";
+import { parseXmlFast, type ParseXmlOptions, type XmlNode } from "./xml_fast.ts";
 
 /** The problems the default (lenient) parse lets through: none of them hides structure. */
 const LENIENT = /^(undefined entity|disallowed character\.|disallowed character in entity name)/;
