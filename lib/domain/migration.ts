@@ -136,9 +136,9 @@ async function forwardToOthers(
 /**
  * Load our disks with their stores; as the system TM (`systemTm`) also the context ISO volume
  * of profiles that keep it on the store and the VM's state volumes (they move like disks).
- * Those are `optional`: they may not exist, and are not looked up here. pre looks each up
- * beside its attachments (only one that exists is attached); post and fail only detach, and a
- * detach of a volume that does not exist succeeds. `asked` is called once oned's lookups are
+ * Those are `optional`: they may not exist, and are not looked up here. pre looks each up once,
+ * for its attachment and its link (only one that exists is attached and linked); post and fail
+ * only detach, and a detach of a volume that does not exist succeeds. `asked` is called once oned's lookups are
  * under way (the caller also calls it when finding ends, for the ways that ask nothing).
  */
 async function ourDisks(
