@@ -61,6 +61,24 @@ function onTerminate(sig: Deno.Signal): void {
   Deno.exit(143);
 }
 
+/**
+ * This process's memory as Linux's /proc/self/status tells it (KiB): the peak resident set, and
+ * of the current one the private part (RssAnon) and the part mapped from files (RssFile: the
+ * deno executable's pages, shared with every other deno process). Undefined where there is no
+ * such file.
+ */
+function memoryKiB(): { peak: number; private: number; file: number } | undefined {
+  let status: string;
+  try {
+    status = Deno.readTextFileSync("/proc/self/status");
+  } catch {
+    return undefined;
+  }
+  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, "m").exec(status)?.[1]);
+  const m = { peak: kib("VmHWM"), private: kib("RssAnon"), file: kib("RssFile") };
+  return Object.values(m).every(Number.isFinite) ? m : undefined;
+}
+
 /** Run an invocation; returns the process exit code (0 success, 1 failure). */
 export async function runInvocation(inv: Invocation): Promise<number> {
   // listening costs memory: only once a host command runs (until then a signal's default
@@ -110,6 +128,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
         restBytes: ctx?.restBytes() ?? 0,
         ssh: ctx?.hostCalls() ?? 0,
         one: ctx?.oneCalls() ?? 0,
+        memoryKiB: memoryKiB(),
       });
       await Deno.writeTextFile(statsFile, line + "\n", { append: true });
     }

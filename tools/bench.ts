@@ -55,7 +55,14 @@ import {
   type Stat,
   stat,
 } from "./bench/measure.ts";
-import { benchFloor, benchHot, benchStartup, type HotRow, type StartupRow } from "./bench/hot.ts";
+import {
+  benchFloor,
+  benchHot,
+  benchStartup,
+  type EndMemory,
+  type HotRow,
+  type StartupRow,
+} from "./bench/hot.ts";
 import { benchMonitor, type MonitorRow } from "./bench/monitor.ts";
 import { usageBudget } from "../lib/domain/usage_cache.ts";
 import {
@@ -344,6 +351,15 @@ function procCells(p: ProcessFigures): string[] {
 }
 const PROC_HEAD = ["wall ms med/p95", "×bare", "cpu ms med/p95", "×bare", "peak MiB med/p95"];
 
+/** The memory a process had when it ended, private / mapped from files (MiB). */
+function endCell(m: EndMemory | null | undefined): string {
+  return m ? `${f1(m.private)} / ${f1(m.file)}` : "-";
+}
+const END_MEMORY_NOTE =
+  "private/file MiB: the process's resident memory when it ended (medians), " +
+  "its own and the pages of the deno executable (shared with every deno process; Linux maps " +
+  "them in blocks of up to 64 KiB)";
+
 /** Render the whole report as text tables. */
 export function renderReport(r: BenchReport): string {
   const m = r.meta;
@@ -369,19 +385,36 @@ export function renderReport(r: BenchReport): string {
       "",
       "start-up: oneblk version through the launcher (floor: no oneblk, one HTTP request and one " +
         "host command with the actions' deno flags)",
-      table(["mode", ...PROC_HEAD], r.startup.map((s) => [s.mode, ...procCells(s)])),
+      END_MEMORY_NOTE,
+      table(
+        ["mode", ...PROC_HEAD, "private/file MiB"],
+        r.startup.map((s) => [s.mode, ...procCells(s), endCell(s.endMiB)]),
+      ),
     );
   }
   if (r.hot) {
     out.push(
       "",
       "hot actions, replayed (zero-latency simulators, simulated hosts)",
+      END_MEMORY_NOTE,
       table(
-        ["profile", "action", ...PROC_HEAD, "start-up", "REST", "REST KiB", "ssh", "oned", "err"],
+        [
+          "profile",
+          "action",
+          ...PROC_HEAD,
+          "private/file MiB",
+          "start-up",
+          "REST",
+          "REST KiB",
+          "ssh",
+          "oned",
+          "err",
+        ],
         r.hot.map((h) => [
           h.profile,
           h.action,
           ...procCells(h),
+          endCell(h.endMiB),
           pct(h.startupShare),
           h.rest,
           f1(h.restKiB),

@@ -18,6 +18,12 @@ function finite(row: Record<string, unknown>, keys: string[], what: string): voi
   }
 }
 
+/** A report row with a process's peak and its memory when it ended (MiB). */
+interface EndRow extends Record<string, unknown> {
+  peakMiB: { median: number; p95: number };
+  endMiB: { private: number; file: number };
+}
+
 describe("tools/bench.ts", () => {
   it(
     ...needing(
@@ -68,13 +74,26 @@ describe("tools/bench.ts", () => {
         // the floor's script really connects and starts a process: it costs more than nothing
         const floor = r.startup.find((s: { mode: string }) => s.mode === "floor");
         assert.ok(floor.peakMiB.median > r.meta.bare.peakMiB + 1, JSON.stringify(floor.peakMiB));
-        const hot = r.hot as { profile: string; action: string; errors: number }[];
+        // the memory a process had when it ended, private and mapped from files, is most of its
+        // peak and not more (medians of different runs: a little slack)
+        const endParts = (row: EndRow, what: string) => {
+          finite(row, ["endMiB.private", "endMiB.file"], what);
+          const sum = row.endMiB.private + row.endMiB.file;
+          assert.ok(row.endMiB.private > 4 && row.endMiB.file > 10, `${what}: ${sum}`);
+          assert.ok(
+            sum <= row.peakMiB.p95 + 0.5 && sum >= 0.8 * row.peakMiB.median,
+            `${what}: private+file ${sum} MiB, peak ${JSON.stringify(row.peakMiB)}`,
+          );
+        };
+        endParts(floor, "floor");
+        const hot = r.hot as (EndRow & { profile: string; action: string; errors: number })[];
         for (const want of ["datastore/stat", "datastore/monitor", "tm/ln", "tm/premigrate"]) {
           for (const p of ["linstor", "storpool"]) {
             const row = hot.find((h) => h.profile === p && h.action === want);
             assert.ok(row, `${p} ${want} replayed`);
             finite(row, [...proc, "startupShare", "rest", "restKiB", "ssh", "one"], want);
             assert.equal(row.errors, 0, `${p} ${want} replays failed`);
+            endParts(row, `${p} ${want}`);
           }
         }
         assert.ok(r.backend.length > 0, "backend rows");

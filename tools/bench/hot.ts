@@ -28,13 +28,30 @@ import { errorLine } from "../../lib/errors.ts";
  */
 export interface StartupRow extends ProcessFigures {
   mode: "bundle" | "source" | "floor";
+  /** The floor's memory when it ended, as HotRow's (absent for `oneblk version`). */
+  endMiB?: EndMemory | null;
+}
+
+/** Median resident memory of a process when it ended (MiB): see HotRow.endMiB. */
+export interface EndMemory {
+  private: number;
+  file: number;
+}
+
+/** Median EndMemory of processes' /proc/self/status figures (KiB); null without any. */
+function endMemory(kib: { private: number; file: number }[]): EndMemory | null {
+  if (!kib.length) return null;
+  const med = (f: (m: { private: number; file: number }) => number) =>
+    r2(stat(kib.map(f)).median / 1024);
+  return { private: med((m) => m.private), file: med((m) => m.file) };
 }
 
 /**
  * The runtime's floor under an action with a store call and a host command: a script, not
  * oneblk, run with the actions' deno flags, that sends one HTTP request over a socket (as
  * lib/wire.ts does), reads the reply, and starts one process in its own group with its output
- * piped (as lib/host/process.ts does). Argument: the port of the bench's reply server.
+ * piped (as lib/host/process.ts does). Arguments: the port of the bench's reply server, and a
+ * file to which it appends its memory at the end (as app/runner.ts's stats line does).
  */
 const FLOOR_SCRIPT = `const port = Number(Deno.args[0]);
 const c = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -45,6 +62,9 @@ c.close();
 const p = new Deno.Command("true", { stdout: "piped", stderr: "piped", detached: true }).spawn();
 for (const s of [p.stdout, p.stderr]) for await (const _ of s) { /* drained */ }
 await p.status;
+const st = Deno.readTextFileSync("/proc/self/status");
+const kib = (f) => Number(new RegExp("^" + f + ":\\\\s+(\\\\d+)", "m").exec(st)?.[1]);
+Deno.writeTextFileSync(Deno.args[1], JSON.stringify({ private: kib("RssAnon"), file: kib("RssFile") }) + "\\n", { append: true });
 `;
 
 /**
@@ -63,21 +83,28 @@ export async function benchFloor(
     () => new Response("ok\n"),
   );
   const file = await Deno.makeTempFile({ prefix: "oneblk-floor-", suffix: ".js" });
+  const memFile = await Deno.makeTempFile({ prefix: "oneblk-floor-", suffix: ".jsonl" });
   try {
     await Deno.writeTextFile(file, FLOOR_SCRIPT);
-    const args = ["run", "-A", "--no-config", "--no-lock", ...flags, file, `${server.addr.port}`];
+    const port = `${server.addr.port}`;
+    const args = ["run", "-A", "--no-config", "--no-lock", ...flags, file, port, memFile];
     const first = await metered(Deno.execPath(), args, { env, cwd: "/" }); // code cache
     if (first.code !== 0) throw new Error(`the floor script failed (exit ${first.code})`);
+    await Deno.writeTextFile(memFile, "");
     const runs: ProcessUsage[] = [];
     const partners: ProcessUsage[] = [];
     for (let i = 0; i < samples; i++) {
       runs.push(await metered(Deno.execPath(), args, { env, cwd: "/" }));
       partners.push(await bare.sample());
     }
-    return { mode: "floor", ...figures(runs, bare, partners) };
+    const ended = (await Deno.readTextFile(memFile)).split("\n").filter(Boolean)
+      .map((l) => JSON.parse(l) as { private: number; file: number })
+      .filter((m) => Number.isFinite(m.private) && Number.isFinite(m.file));
+    return { mode: "floor", ...figures(runs, bare, partners), endMiB: endMemory(ended) };
   } finally {
     await server.shutdown();
     await Deno.remove(file).catch(() => {});
+    await Deno.remove(memFile).catch(() => {});
   }
 }
 
@@ -88,6 +115,12 @@ export interface HotRow extends ProcessFigures {
   /** Median share of the wall time that is not the action's own work (start-up, exit). */
   startupShare: number;
   actionMs: Stat;
+  /**
+   * Median memory of the action's process when it ended (MiB; null where /proc is missing):
+   * private (anonymous: the heap, the runtime's own data) and mapped from files (the pages of the
+   * deno executable it ran, shared with every other deno process). Their sum is about the peak.
+   */
+  endMiB: EndMemory | null;
   rest: number;
   restKiB: number;
   ssh: number;
@@ -174,6 +207,7 @@ function hotRow(
     ...figures(usage, bare, after),
     startupShare: r2(stat(shares).median),
     actionMs: stat(st.map((s) => s.ms)),
+    endMiB: endMemory(st.flatMap((s) => s.memoryKiB ?? [])),
     rest: med((s) => s.rest),
     restKiB: r2(med((s) => s.restBytes) / 1024),
     ssh: med((s) => s.ssh),

@@ -209,6 +209,11 @@ export interface ActionStats {
   restBytes: number;
   ssh: number;
   one: number;
+  /**
+   * The process's memory when the action ended (KiB, Linux only): its peak resident set, and of
+   * the resident set then the private part and the part mapped from files (the deno executable).
+   */
+  memoryKiB?: { peak: number; private: number; file: number };
 }
 
 /**
