@@ -185,7 +185,7 @@ async function moveDir(
         ctx.info(`${src.host}:${src.path} does not exist (moved already?): nothing to copy`);
       } else {
         copying = true;
-        await copyVmDir(ctx, src.host, src.path, dst.host, dst.path, [], sharing);
+        await copyVmDir(ctx, src.host, src.path, dst.host, dst.path, sharing);
         try {
           await removeDir(ctx.hosts, src.host, src.path, [srcPrefix]);
           await dropHostLeftover(ctx, src.host, src.path);

@@ -332,13 +332,8 @@ function markerLeft(
   };
 }
 
-/**
- * Constant script: create $1 and unpack a tar stream from stdin into it; then make the links of
- * the (directory, device, link) triples after $1 (LINK_SCRIPT).
- */
-const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
-  'if [ "$#" -eq 1 ]; then exec tar -C "$1" --sparse -xf -; fi\n' +
-  'tar -C "$1" --sparse -xf - || exit 1\nshift\n' + LINK_SCRIPT;
+/** Constant script: create $1 and unpack a tar stream from stdin into it. */
+const UNTAR_SCRIPT = '[ -d "$1" ] || mkdir -p -- "$1" || exit 1\nexec tar -C "$1" --sparse -xf -';
 
 /**
  * Constant script: remove file $1 (the sharing test's marker), then run the rest of the
@@ -362,11 +357,10 @@ function tarOf(dir: string): string[] {
 }
 
 /**
- * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream), then make
- * `linksAfter` on `dst` in the same host command. A marker of vmDirShared that could not be
- * removed stays behind. `kept`: the sharing test whose marker was kept in `srcDir` (its
- * `marker`): removed by the copy's command on `src` before tar reads the directory, or by
- * `dropMarker` when the copy fails.
+ * Copy VM directory `srcDir` on `src` to `dstDir` on `dst` (a sparse tar stream). A marker of
+ * vmDirShared that could not be removed stays behind. `kept`: the sharing test whose marker was
+ * kept in `srcDir` (its `marker`): removed by the copy's command on `src` before tar reads the
+ * directory, or by `dropMarker` when the copy fails.
  */
 export async function copyVmDir(
   ctx: ActionContext,
@@ -374,7 +368,6 @@ export async function copyVmDir(
   srcDir: string,
   dst: string,
   dstDir: string,
-  linksAfter: readonly LinkSpec[] = [],
   kept: Sharing | null = null,
 ): Promise<void> {
   // a sharing test's marker still being removed from srcDir would change it under tar
@@ -388,7 +381,7 @@ export async function copyVmDir(
       marker ? ["sh", "-c", UNMARK_SCRIPT, "oneblk-tar", marker, ...tar] : tar,
       ctx.hosts,
       dst,
-      ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir), ...linkArgs(linksAfter)],
+      ["sh", "-c", UNTAR_SCRIPT, "oneblk-untar", checkPath(dstDir)],
       { timeoutMs: COPY_TIMEOUT_MS },
     );
   } catch (e) {
@@ -403,7 +396,10 @@ export interface CopyPlan {
   prefix: string;
   /** A `dir` found on the destination and not shared is stale (journaled): removed first. */
   stale: boolean;
-  /** The links made on the destination after the copy (copyVmDir's `linksAfter`). */
+  /**
+   * The links made on the destination, while the source's tar is on its way: the copy leaves
+   * those paths as they are made (the source's entries of them are not unpacked).
+   */
   links: readonly LinkSpec[];
 }
 
@@ -433,14 +429,29 @@ const HOLD_SCRIPT = '[ -d "$1" ] || { echo X; exit 3; }\nd=$1\nm=$2\nshift 2\n' 
  * Constant script of the destination of a copy: wait for the source's `M` on stdin (exit 4
  * without it: nothing was looked at); say `S` and end when marker $1 is visible (shared). Else
  * say `E` (directory $2 there, kept), `R` (there and stale, $3 = 1: removed) or `N` (not
- * there), then unpack the tar stream that follows on stdin into $2 and make the links of the
- * (directory, device, link) triples after $3 (LINK_SCRIPT).
+ * there), make the links of the (directory, device, link) triples after $3 (LINK_SCRIPT, up to
+ * `--`) while the source's tar is on its way, then unpack the tar stream that follows on stdin
+ * into $2 with the tar options after `--` (keepLinks: the links just made stay).
  */
 const RECEIVE_SCRIPT = 'IFS= read -r a || exit 4\n[ "$a" = M ] || exit 4\n' +
   'if [ -e "$1" ]; then echo S; exit 0; fi\nd=$2\ns=$3\nshift 3\n' +
   'if [ -d "$d" ]; then\n  if [ "$s" = 1 ]; then rm -rf -- "$d" || exit 1; echo R; else echo E; fi\n' +
-  'else echo N; fi\nmkdir -p -- "$d" || exit 1\ntar -C "$d" --sparse -xf - || exit 1\n' +
-  LINK_SCRIPT;
+  'else echo N; fi\nmkdir -p -- "$d" || exit 1\n' + LINK_SCRIPT +
+  '\n[ "$1" = -- ] && shift\nexec tar -C "$d" --sparse "$@" -xf -';
+
+/**
+ * Options of the destination's tar (RECEIVE_SCRIPT) that leave alone the links of `specs` made
+ * in `dir` before it unpacks: the source's entries of the same paths (its own links to its
+ * devices) are not unpacked. The names are matched whole and literally (`./disk.0` is not
+ * `./disk.01`, nor `sub/disk.0`), as the source's tar names them (tarOf: `-C dir .`).
+ */
+function keepLinks(dir: string, specs: readonly LinkSpec[]): string[] {
+  const d = checkPath(dir).replace(/\/+$/, "");
+  const names = specs.map((l) => checkPath(l.path, "link path"))
+    .filter((p) => p.startsWith(`${d}/`) && p.length > d.length + 1)
+    .map((p) => `--exclude=./${p.slice(d.length + 1).replace(/\/+$/, "")}`);
+  return names.length ? ["--anchored", "--no-wildcards", ...names] : [];
+}
 
 const enc = new TextEncoder();
 
@@ -628,6 +639,8 @@ export async function copyVmDirUnlessShared(
         removableDir(d, [p.prefix]),
         p.stale ? "1" : "0",
         ...linkArgs(p.links),
+        "--",
+        ...keepLinks(d, p.links),
       ], { stdin: destIn, timeoutMs: COPY_TIMEOUT_MS, signal: stop.signal });
     } catch (e) {
       await endSource();

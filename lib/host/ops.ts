@@ -49,8 +49,10 @@ export async function mkdirp(
 /**
  * Constant script: for each (directory, device, link) triple of its arguments, make the
  * directory when it is missing, then point the link at the device; stops at the first failure.
+ * An argument `--` ends the triples: it and what follows stay in "$@" for the rest of a script
+ * that embeds this one.
  */
-export const LINK_SCRIPT = 'while [ "$#" -ge 3 ]; do\n' +
+export const LINK_SCRIPT = 'while [ "$#" -ge 3 ] && [ "$1" != -- ]; do\n' +
   '  [ -d "$1" ] || mkdir -p -- "$1" || exit 1\n' +
   '  ln -sfn -- "$2" "$3" || exit 1\n' +
   "  shift 3\n" +

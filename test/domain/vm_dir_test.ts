@@ -107,7 +107,7 @@ describe("VM directory: sharing test and copy", () => {
       const s = await vmDirShared(ctx, "src", "dst", dir, later, true);
       assert.deepEqual([s.shared, s.onA, s.onB], [false, true, false]);
       assert.ok(s.marker && (await markers("src", dir)).length === 1, "kept until the copy");
-      await copyVmDir(ctx, "src", dir, "dst", dir, [], s);
+      await copyVmDir(ctx, "src", dir, "dst", dir, s);
     });
     assert.deepEqual(seen, [
       "src oneblk-mark",
@@ -125,7 +125,7 @@ describe("VM directory: sharing test and copy", () => {
     const { seen, ctx } = recording((host) => host === "src");
     await assert.rejects(withLater(async (later) => {
       const s = await vmDirShared(ctx, "src", "dst", dir, later, true);
-      await copyVmDir(ctx, "src", dir, "dst", dir, [], s);
+      await copyVmDir(ctx, "src", dir, "dst", dir, s);
     }));
     assert.deepEqual(seen.at(-1), "src rm");
     assert.deepEqual(await markers("src", dir), []);
@@ -257,6 +257,55 @@ describe("VM directory: the migrations' marking command waits for the caller (pr
     );
     assert.deepEqual(await markers("src", dir), []);
     assert.deepEqual(await markers("dst", dir), []);
+  });
+
+  it("the links are made while the source's tar is on its way; its own entries of them are not unpacked", async () => {
+    const dir = await vmDir(40);
+    // the source's directory has its own link of the same name (to its own device), and
+    // entries whose names only look like it
+    await Deno.symlink("/dev/src-only", onHost("src", `${dir}/disk.0`));
+    await Deno.writeTextFile(onHost("src", `${dir}/disk.01`), "not a link");
+    await Deno.mkdir(onHost("src", `${dir}/sub`));
+    await Deno.symlink("/dev/src-sub", onHost("src", `${dir}/sub/disk.0`));
+    // the source's tar starts 400 ms late
+    const { ctx } = recording((host, argv) => {
+      if (host !== "src") return argv;
+      const i = argv.indexOf("tar");
+      assert.ok(i > 3, "the source's command ends with its tar");
+      return [
+        ...argv.slice(0, i),
+        "sh",
+        "-c",
+        'sleep 0.4; exec tar "$@"',
+        "slow-tar",
+        ...argv.slice(i + 1),
+      ];
+    });
+    // what dst has when its link appears
+    let seenWithLink: string[] | null = null;
+    const watching = (async () => {
+      for (let i = 0; i < 300 && !seenWithLink; i++) {
+        if (await lexists(onHost("dst", `${dir}/disk.0`))) {
+          seenWithLink = (await Array.fromAsync(Deno.readDir(onHost("dst", dir)))).map((e) =>
+            e.name
+          );
+        } else await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    const r = await copyTo(ctx, "dst", dir, []);
+    await watching;
+    assert.deepEqual(r, { shared: false, removedStale: false });
+    assert.deepEqual(seenWithLink, ["disk.0"], "the link came before anything of the tar");
+    assert.match(
+      await Deno.readLink(onHost("dst", `${dir}/disk.0`)),
+      /\/hosts\/dst\/dev\/drbd1000$/,
+    );
+    assert.equal(await Deno.readTextFile(onHost("dst", `${dir}/disk.01`)), "not a link");
+    assert.equal(await Deno.readLink(onHost("dst", `${dir}/sub/disk.0`)), "/dev/src-sub");
+    assert.equal(
+      await Deno.readTextFile(onHost("dst", `${dir}/deployment.0`)),
+      "<domain>40</domain>",
+    );
   });
 
   it("shared: nothing copied, nothing linked, the marker removed by the source's command", async () => {
