@@ -241,6 +241,8 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
    * attachment mark only where there may be one.
    */
   readonly #tags = new Map<string, Tags>();
+  /** The attachments asked for in this turn of the event loop, sent together (attach). */
+  #attaching: { items: ReassignDesc[]; sent: Promise<unknown> } | undefined;
 
   constructor(cfg: StorpoolConfig, deps: StorpoolBackendDeps) {
     this.#client = new StorpoolClient(
@@ -677,7 +679,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
       ? undefined
       : this.#client.volume(volume).then((l) => this.#learn(l)[0]?.tags ?? {}, () => undefined);
     try {
-      await this.#client.volumesReassignWait([item], this.#attachTimeout);
+      await this.#attachTogether(item);
     } finally {
       if (read) known = await read;
     }
@@ -685,6 +687,26 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     await this.#client.volumeUpdate(volume, { tags: { [tag]: "" } });
     const now = this.#tags.get(volume);
     if (now) delete now[tag];
+  }
+
+  /**
+   * Send `item` in one VolumesReassignWait with the other attachments asked for in the same turn
+   * of the event loop (premigrate's disks, an instantiation's): one call and one wait for the
+   * clients, as the add-on's one list. The call's outcome is each one's: a refusal or a lost
+   * reply fails every attach of the list, whose callers undo (detach) each of them.
+   */
+  #attachTogether(item: ReassignDesc): Promise<unknown> {
+    let batch = this.#attaching;
+    if (!batch) {
+      const items: ReassignDesc[] = [];
+      const sent = Promise.resolve().then(() => {
+        if (this.#attaching?.items === items) this.#attaching = undefined;
+        return this.#client.volumesReassignWait(items, this.#attachTimeout);
+      });
+      this.#attaching = batch = { items, sent };
+    }
+    batch.items.push(item);
+    return batch.sent;
   }
 
   async detach(volume: string, host: string): Promise<void> {

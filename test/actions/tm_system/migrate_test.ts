@@ -414,13 +414,13 @@ describe("tm pre/post/failmigrate", () => {
       assertOk(await c.run("tm", "storpool", action, args, { stdin }));
       return c.storpool.stats().byMethod;
     };
-    // pre: one attachment listing and the state volumes' lookups side by side, then per volume
-    // the attach with (when its tags are unknown) a read of them beside it; the tag update only
-    // where a mark is
+    // pre: one attachment listing and the state volumes' lookups side by side, then the
+    // attachments in one call (the disks' and NVRAM's), with (when a volume's tags are unknown)
+    // a read of them beside it; the tag update only where a mark is
     assert.deepEqual(await calls("premigrate"), {
       AttachmentsList: 1,
       Volume: 2 + 2, // NVRAM, SWTPM; the disks' tags
-      VolumesReassignWait: 3,
+      VolumesReassignWait: 1,
       VolumeUpdate: 1,
     });
     const att = (v: string) =>
@@ -439,6 +439,54 @@ describe("tm pre/post/failmigrate", () => {
     for (const v of [...vols, nvram]) assert.deepEqual(att(v), [CLIENT_IDS.charlie]);
     for (const v of [...vols, nvram]) await env.backend.deleteVolume(v, { immediate: true });
   });
+
+  for (
+    const [i, [what, fault]] of ([
+      ["refused", { status: 500, errorName: "invalidParam" }],
+      ["applied, its reply lost", { dropAfterApply: true }],
+    ] as const).entries()
+  ) {
+    it(`storpool: the attachments' one call ${what}: premigrate fails, every attachment undone`, async () => {
+      const env = envs.storpool;
+      const sys = env.systemDs;
+      const vmId = 72 + i;
+      const dir = vmDir(sys, vmId);
+      const vols = [0, 1, 2].map((d) => env.profile.volatileVolume(vmId, d, "raw"));
+      for (const [d, v] of vols.entries()) {
+        await env.backend.createVolume(v, 8, {
+          placement: placementOn(env, sys),
+          props: env.profile.diskProps(vmId, d, sys),
+        });
+        await env.backend.attach(v, "bravo");
+        await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
+      }
+      const stdin = btoa(putVm(c, {
+        id: vmId,
+        disks: [0, 1, 2].map((d) => volatileDisk(env, d)),
+        history: [{ hostname: "bravo", dsId: sys, tmMad: "storpool" }],
+      }));
+      const before = storeState(env, vols);
+      c.storpool.resetStats();
+      c.storpool.addFault({ method: "VolumesReassignWait", ...fault, times: 1 });
+      try {
+        const r = await c.run("tm", "storpool", "premigrate", [
+          "bravo",
+          "charlie",
+          dir,
+          `${vmId}`,
+          `${sys}`,
+        ], { stdin });
+        assertOneLineFailure(r);
+      } finally {
+        c.storpool.clearFaults();
+      }
+      // one call asked for the three attachments; each was undone on its own
+      assert.equal(c.storpool.stats().byMethod.VolumesReassignWait, 1 + 3);
+      assert.deepEqual(storeState(env, vols), before);
+      assert.equal(await lexists(c.hostPath("charlie", dir)), false);
+      for (const v of vols) await env.backend.deleteVolume(v, { immediate: true });
+    });
+  }
 
   it("postmigrate: disks that cannot be found fail the step as they are, no marker left", async () => {
     const env = envs.linstor;
