@@ -75,3 +75,39 @@ export async function settleLimit<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return out;
 }
+
+/**
+ * Calls made side by side, sent as one: `join(key, item)` adds `item` to the open batch of `key`
+ * (a new one when none is open, or when it holds `max` items) and returns that batch's reply.
+ * A batch is sent (`send(key, items)`) two microtask hops after it opened: by then every caller
+ * resumed in the same turn of the event loop (the disks of a VM, after one shared read) has
+ * joined it. Each caller gets the reply of the request that carried its item, failure included.
+ */
+export class TurnBatches<I, R> {
+  readonly #open = new Map<string, { items: I[]; reply: Promise<R> }>();
+
+  /** `same`: items that are one (joined once); `max`: items per request. */
+  constructor(
+    readonly send: (key: string, items: I[]) => Promise<R>,
+    readonly opts: { max?: number; same?: (a: I, b: I) => boolean } = {},
+  ) {}
+
+  /** Add `item` to the batch of `key`; resolves or rejects with that batch's reply. */
+  join(key: string, item: I): Promise<R> {
+    let batch = this.#open.get(key);
+    if (!batch || batch.items.length >= (this.opts.max ?? Infinity)) {
+      const items: I[] = [];
+      const b = {
+        items,
+        reply: Promise.resolve().then(() => undefined).then(() => {
+          if (this.#open.get(key) === b) this.#open.delete(key);
+          return this.send(key, items);
+        }),
+      };
+      this.#open.set(key, batch = b);
+    }
+    const same = this.opts.same;
+    if (!same || !batch.items.some((x) => same(x, item))) batch.items.push(item);
+    return batch.reply;
+  }
+}

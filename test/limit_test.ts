@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mapLimit, settleAll, settleLimit, withLater } from "../lib/limit.ts";
+import { mapLimit, settleAll, settleLimit, TurnBatches, withLater } from "../lib/limit.ts";
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,5 +75,51 @@ describe("bounded concurrency", () => {
       /fn failed/,
     );
     assert.deepEqual(order, ["later 10"]);
+  });
+
+  it("TurnBatches: callers resumed in one turn share one request; later ones, full or failed ones apart", async () => {
+    const sent: string[][] = [];
+    const b = new TurnBatches<string, string>(
+      (key, items) => {
+        sent.push([key, ...items]);
+        return items.includes("bad")
+          ? Promise.reject(new Error(`refused ${items.join(",")}`))
+          : Promise.resolve(`${key}:${items.join(",")}`);
+      },
+      { max: 3, same: (x, y) => x.toLowerCase() === y.toLowerCase() },
+    );
+    // four callers resume after one shared read (as a VM's disks after one listing), with one
+    // more await of their own; the same item twice is asked once
+    const shared = tick(1);
+    const join = async (key: string, item: string) => {
+      await shared;
+      await Promise.resolve();
+      return b.join(key, item);
+    };
+    const replies = await Promise.all([
+      join("a", "d0"),
+      join("a", "d1"),
+      join("b", "e0"),
+      join("a", "D0"),
+      join("a", "d2"),
+      join("a", "d3"),
+    ]);
+    assert.deepEqual(sent, [["a", "d0", "d1", "d2"], ["b", "e0"], ["a", "d3"]]);
+    assert.deepEqual(replies, [
+      "a:d0,d1,d2",
+      "a:d0,d1,d2",
+      "b:e0",
+      "a:d0,d1,d2",
+      "a:d0,d1,d2",
+      "a:d3",
+    ]);
+    // a caller of a later turn gets a request of its own
+    assert.equal(await b.join("a", "d4"), "a:d4");
+    // a refusal is every joiner's
+    const failed = await Promise.allSettled([b.join("a", "ok"), b.join("a", "bad")]);
+    assert.deepEqual(
+      failed.map((f) => f.status === "rejected" && (f.reason as Error).message),
+      ["refused ok,bad", "refused ok,bad"],
+    );
   });
 });

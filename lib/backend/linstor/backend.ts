@@ -83,6 +83,7 @@ import {
 } from "./client.ts";
 import { linstorDevicePath, parseVolumeRef, rdOf, volumeRef } from "./volume_ref.ts";
 import { compareText } from "../../compare.ts";
+import { TurnBatches } from "../../limit.ts";
 
 /** Where new LINSTOR volumes go (built by the LINSTOR add-ons' profiles). */
 export interface LinstorPlacement extends PlacementBase {
@@ -368,7 +369,12 @@ class LinstorBackend implements Backend<LinstorPlacement> {
   }
 
   /** Views of single resources asked in the same turn, by their other filters (see #viewOne). */
-  #batches = new Map<string, { names: string[]; reply?: Promise<RscJson[]> }>();
+  readonly #views = new TurnBatches<string, RscJson[]>(
+    (key, names) =>
+      this.#c.get<RscJson[]>("/v1/view/resources", { ...JSON.parse(key), resources: names })
+        .then((rscs) => this.#learn(rscs)),
+    { max: VIEW_BATCH_MAX, same: sameName },
+  );
 
   /**
    * The view of one resource (with `rest`'s filters). Asked in the same turn as others with the
@@ -377,20 +383,8 @@ class LinstorBackend implements Backend<LinstorPlacement> {
    * own resource's entries.
    */
   async #viewOne(name: string, rest: Record<string, string[]>): Promise<RscJson[]> {
-    const key = JSON.stringify(rest);
-    let batch = this.#batches.get(key);
-    if (!batch || batch.names.length >= VIEW_BATCH_MAX) {
-      const b: { names: string[]; reply?: Promise<RscJson[]> } = { names: [] };
-      batch = b;
-      this.#batches.set(key, b);
-      // two microtask hops: the callers resumed in this turn have all joined by then
-      b.reply = Promise.resolve().then(() => undefined).then(() => {
-        if (this.#batches.get(key) === b) this.#batches.delete(key);
-        return this.#c.get<RscJson[]>("/v1/view/resources", { ...rest, resources: b.names });
-      }).then((rscs) => this.#learn(rscs));
-    }
-    if (!batch.names.some((n) => sameName(n, name))) batch.names.push(name);
-    return (await batch.reply!).filter((r) => sameName(r.name, name));
+    const rscs = await this.#views.join(JSON.stringify(rest), name);
+    return rscs.filter((r) => sameName(r.name, name));
   }
 
   /**

@@ -73,6 +73,7 @@ import {
 import { type StorpoolConfig, storpoolDevicePath } from "./config.ts";
 import { decodeMark, encodeMark, isTempSnapshot, ownerKey, tempSnapshotOwner } from "../marks.ts";
 import { compareNatural } from "../../compare.ts";
+import { TurnBatches } from "../../limit.ts";
 
 const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
@@ -241,8 +242,15 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
    * attachment mark only where there may be one.
    */
   readonly #tags = new Map<string, Tags>();
-  /** The attachments asked for in this turn of the event loop, sent together (attach). */
-  #attaching: { items: ReassignDesc[]; sent: Promise<unknown> } | undefined;
+  /**
+   * Attachments asked for side by side (premigrate's disks) go in one VolumesReassignWait: one
+   * call and one wait for the clients, as the add-on's one list. The call's outcome is each
+   * one's: a refusal or a lost reply fails every attach of the list, whose callers undo (detach)
+   * each of them.
+   */
+  readonly #attaching = new TurnBatches<ReassignDesc, unknown>((_, items) =>
+    this.#client.volumesReassignWait(items, this.#attachTimeout)
+  );
 
   constructor(cfg: StorpoolConfig, deps: StorpoolBackendDeps) {
     this.#client = new StorpoolClient(
@@ -679,7 +687,7 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
       ? undefined
       : this.#client.volume(volume).then((l) => this.#learn(l)[0]?.tags ?? {}, () => undefined);
     try {
-      await this.#attachTogether(item);
+      await this.#attaching.join("", item);
     } finally {
       if (read) known = await read;
     }
@@ -687,26 +695,6 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     await this.#client.volumeUpdate(volume, { tags: { [tag]: "" } });
     const now = this.#tags.get(volume);
     if (now) delete now[tag];
-  }
-
-  /**
-   * Send `item` in one VolumesReassignWait with the other attachments asked for in the same turn
-   * of the event loop (premigrate's disks, an instantiation's): one call and one wait for the
-   * clients, as the add-on's one list. The call's outcome is each one's: a refusal or a lost
-   * reply fails every attach of the list, whose callers undo (detach) each of them.
-   */
-  #attachTogether(item: ReassignDesc): Promise<unknown> {
-    let batch = this.#attaching;
-    if (!batch) {
-      const items: ReassignDesc[] = [];
-      const sent = Promise.resolve().then(() => {
-        if (this.#attaching?.items === items) this.#attaching = undefined;
-        return this.#client.volumesReassignWait(items, this.#attachTimeout);
-      });
-      this.#attaching = batch = { items, sent };
-    }
-    batch.items.push(item);
-    return batch.sent;
   }
 
   async detach(volume: string, host: string): Promise<void> {

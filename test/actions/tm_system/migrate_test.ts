@@ -65,6 +65,25 @@ describe("tm pre/post/failmigrate", () => {
   });
 
   /** The store-side state of `volumes` that migration may touch (normalised). */
+  /**
+   * `n` volatile raw disks of VM `vmId` on the system datastore, attached on bravo and linked in
+   * `dir` there, as a VM running on bravo has them; returns their volumes.
+   */
+  async function runningDisks(env: ProfileEnv, vmId: number, dir: string, n: number) {
+    const vols = [];
+    for (let d = 0; d < n; d++) {
+      const v = env.profile.volatileVolume(vmId, d, "raw");
+      await env.backend.createVolume(v, 8, {
+        placement: placementOn(env, env.systemDs),
+        props: env.profile.diskProps(vmId, d, env.systemDs),
+      });
+      await env.backend.attach(v, "bravo");
+      await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
+      vols.push(v);
+    }
+    return vols;
+  }
+
   function storeState(env: ProfileEnv, volumes: string[]): unknown {
     return volumes.map((v) => {
       if (env.name === "storpool") {
@@ -266,17 +285,8 @@ describe("tm pre/post/failmigrate", () => {
       /** Host commands of premigrate then postmigrate for a VM with `n` volatile disks. */
       const migrate = async (vmId: number, n: number) => {
         const dir = vmDir(sys, vmId);
-        const disks = [];
-        for (let d = 0; d < n; d++) {
-          const v = env.profile.volatileVolume(vmId, d, "raw");
-          await env.backend.createVolume(v, 8, {
-            placement: placementOn(env, sys),
-            props: env.profile.diskProps(vmId, d, sys),
-          });
-          await env.backend.attach(v, "bravo");
-          await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
-          disks.push(volatileDisk(env, d));
-        }
+        await runningDisks(env, vmId, dir, n);
+        const disks = Array.from({ length: n }, (_, d) => volatileDisk(env, d));
         const stdin = btoa(putVm(c, {
           id: vmId,
           disks,
@@ -386,15 +396,7 @@ describe("tm pre/post/failmigrate", () => {
     const sys = env.systemDs;
     const vmId = 70;
     const dir = vmDir(sys, vmId);
-    const vols = [0, 1].map((d) => env.profile.volatileVolume(vmId, d, "raw"));
-    for (const [d, v] of vols.entries()) {
-      await env.backend.createVolume(v, 8, {
-        placement: placementOn(env, sys),
-        props: env.profile.diskProps(vmId, d, sys),
-      });
-      await env.backend.attach(v, "bravo");
-      await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
-    }
+    const vols = await runningDisks(env, vmId, dir, 2);
     // the VM's NVRAM on the store (no TPM state volume)
     const nvram = env.profile.vmStateVolume(vmId, "nvram")!;
     await env.backend.createVolume(nvram, 1, { placement: placementOn(env, sys) });
@@ -451,15 +453,7 @@ describe("tm pre/post/failmigrate", () => {
       const sys = env.systemDs;
       const vmId = 72 + i;
       const dir = vmDir(sys, vmId);
-      const vols = [0, 1, 2].map((d) => env.profile.volatileVolume(vmId, d, "raw"));
-      for (const [d, v] of vols.entries()) {
-        await env.backend.createVolume(v, 8, {
-          placement: placementOn(env, sys),
-          props: env.profile.diskProps(vmId, d, sys),
-        });
-        await env.backend.attach(v, "bravo");
-        await link(hosts, "bravo", env.backend.devicePath(v), `${dir}/disk.${d}`);
-      }
+      const vols = await runningDisks(env, vmId, dir, 3);
       const stdin = btoa(putVm(c, {
         id: vmId,
         disks: [0, 1, 2].map((d) => volatileDisk(env, d)),
