@@ -441,15 +441,15 @@ const RECEIVE_SCRIPT = 'IFS= read -r a || exit 4\n[ "$a" = M ] || exit 4\n' +
 
 /**
  * Options of the destination's tar (RECEIVE_SCRIPT) that leave alone the links of `specs` made
- * in `dir` before it unpacks: the source's entries of the same paths (its own links to its
- * devices) are not unpacked. The names are matched whole and literally (`./disk.0` is not
- * `./disk.01`, nor `sub/disk.0`), as the source's tar names them (tarOf: `-C dir .`).
+ * in directory `d` (checked, no trailing slash) before it unpacks: the source's entries of the
+ * same paths (its own links to its devices) are not unpacked. The names are matched whole and
+ * literally (`./disk.0` is not `./disk.01`, nor `sub/disk.0`), as the source's tar names them
+ * (tarOf: `-C dir .`).
  */
-function keepLinks(dir: string, specs: readonly LinkSpec[]): string[] {
-  const d = checkPath(dir).replace(/\/+$/, "");
+function keepLinks(d: string, specs: readonly LinkSpec[]): string[] {
   const names = specs.map((l) => checkPath(l.path, "link path"))
     .filter((p) => p.startsWith(`${d}/`) && p.length > d.length + 1)
-    .map((p) => `--exclude=./${p.slice(d.length + 1).replace(/\/+$/, "")}`);
+    .map((p) => `--exclude=./${p.slice(d.length + 1)}`);
   return names.length ? ["--anchored", "--no-wildcards", ...names] : [];
 }
 
