@@ -13,19 +13,12 @@ import type { ActionContext } from "../../lib/context.ts";
 import { OneblkError } from "../../lib/errors.ts";
 import { monitorVmLine, pollVmLine, VERSION_GATES, versionAtLeast } from "../../lib/one/output.ts";
 import { measureDsDir } from "../../lib/domain/monitor.ts";
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
-}
+import { isDirectory } from "../../lib/frugal.ts";
 
 /** True when the calling OpenNebula reads the 5.12+ MONITOR lines. */
-async function monitorConvention(ctx: ActionContext): Promise<boolean> {
+function monitorConvention(ctx: ActionContext): boolean {
   const probes = join(ctx.remotes, "im", "kvm-probes.d");
-  if (await isDir(probes)) return await isDir(join(probes, "vm"));
+  if (isDirectory(probes)) return isDirectory(join(probes, "vm"));
   return versionAtLeast(ctx.version, VERSION_GATES.monitord);
 }
 
@@ -36,6 +29,6 @@ export async function run(ctx: ActionContext): Promise<void> {
     throw new OneblkError("input", `monitor_ds needs an absolute datastore directory, got ${dir}`);
   }
   const vms = await measureDsDir(dir);
-  const line = (await monitorConvention(ctx)) ? monitorVmLine : pollVmLine;
+  const line = monitorConvention(ctx) ? monitorVmLine : pollVmLine;
   for (const vm of vms) ctx.out(line(vm));
 }

@@ -24,6 +24,9 @@ import { join } from "../path.ts";
 import { ensureStateDir, stateDir } from "../state_dir.ts";
 import { errorLine } from "../errors.ts";
 import { normPath } from "../one/args.ts";
+import { uniqueId } from "../frugal.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 
 /** Sub-directory of the state directory holding the journal. */
 export const HOST_LEFTOVERS_DIR = "host-leftovers";
@@ -60,14 +63,15 @@ export interface HostLeftover {
 
 const KINDS: readonly string[] = ["vm-dir", "marker", "backup-dir"];
 
-/** The journal file name of (host, path): a hash, so any path gives a plain file name. */
-async function entryName(host: string, path: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(`${host}\n${normPath(path)}`),
-  );
-  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 32)}.json`;
+/**
+ * The journal file name of (host, path): a hash, so any path gives a plain file name. SHA-256
+ * (its first 128 bits in hex) as Web Crypto computed it for the journals written before
+ * 2026-12-05; @noble/hashes, because Web Crypto's first use costs an action 0.45 MiB of the
+ * runtime's code (lib/frugal.ts).
+ */
+function entryName(host: string, path: string): string {
+  const digest = sha256(new TextEncoder().encode(`${host}\n${normPath(path)}`));
+  return `${bytesToHex(digest).slice(0, 32)}.json`;
 }
 
 /** Write (or rewrite) the entry for `e.host`, `e.path`. */
@@ -77,8 +81,8 @@ export async function recordHostLeftover(
 ): Promise<void> {
   const dir = await ensureStateDir(env, HOST_LEFTOVERS_DIR);
   e = { ...e, path: normPath(e.path) };
-  const name = await entryName(e.host, e.path);
-  const tmp = join(dir, `.${name}.${crypto.randomUUID()}.tmp`);
+  const name = entryName(e.host, e.path);
+  const tmp = join(dir, `.${name}.${uniqueId()}.tmp`);
   try {
     await Deno.writeTextFile(tmp, JSON.stringify(e) + "\n", { mode: 0o600 });
     await Deno.rename(tmp, join(dir, name));
@@ -147,7 +151,7 @@ export async function listHostLeftovers(
       throw e;
     }
     const e = parseEntry(text);
-    if (e && n === await entryName(e.host, e.path)) entries.push(e);
+    if (e && n === entryName(e.host, e.path)) entries.push(e);
     else bad.push({ file, why: e ? "its name does not match its host and path" : "not an entry" });
   }
   return { entries: entries.sort((a, b) => a.since - b.since), bad };
@@ -159,7 +163,7 @@ export async function findHostLeftover(
   host: string,
   path: string,
 ): Promise<HostLeftover | null> {
-  const file = join(stateDir(env), HOST_LEFTOVERS_DIR, await entryName(host, path));
+  const file = join(stateDir(env), HOST_LEFTOVERS_DIR, entryName(host, path));
   try {
     const e = parseEntry(await Deno.readTextFile(file));
     return e && e.host === host && e.path === normPath(path) ? e : null;
@@ -175,21 +179,7 @@ export async function resolveHostLeftover(
   host: string,
   path: string,
 ): Promise<boolean> {
-  const dir = join(stateDir(env), HOST_LEFTOVERS_DIR);
-  // Most removals find the journal empty: then no digest (WebCrypto's first use loads runtime
-  // code into the action, 0.6 MiB).
-  try {
-    let empty = true;
-    for await (const _ of Deno.readDir(dir)) {
-      empty = false;
-      break;
-    }
-    if (empty) return false;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-  const file = join(dir, await entryName(host, path));
+  const file = join(stateDir(env), HOST_LEFTOVERS_DIR, entryName(host, path));
   try {
     await Deno.remove(file);
     return true;

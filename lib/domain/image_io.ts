@@ -14,6 +14,7 @@ import type { DatastoreView } from "../one/views.ts";
 import { checkPath, unlink } from "../host/ops.ts";
 import { withAttached } from "./attach.ts";
 import { fillOrDelete } from "./undo.ts";
+import { uniqueId } from "../frugal.ts";
 
 /** Deadline for commands that move a whole image (dd, qemu-img convert, md5sum): 6 h. */
 export const DATA_TIMEOUT_MS = 6 * 3600_000;
@@ -45,7 +46,7 @@ export async function removeStaging(ctx: ActionContext, host: string, path: stri
 
 /** Unique-enough suffix for temporary names. */
 export function tmpSuffix(): string {
-  return `${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  return `${Deno.pid}-${uniqueId().slice(0, 8)}`;
 }
 
 /**

@@ -28,6 +28,7 @@
 import type { Backend, UsageFigures, UsageVolume, VolumeUsage } from "../backend/types.ts";
 import { compareText } from "../compare.ts";
 import { errorLine } from "../errors.ts";
+import { uniqueId } from "../frugal.ts";
 import { join } from "../path.ts";
 import { ensureStateDir, stateDir } from "../state_dir.ts";
 
@@ -163,7 +164,7 @@ async function saveCache(
   st: UsageCacheState,
   info: (msg: string) => void,
 ): Promise<void> {
-  const tmp = `${file}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const tmp = `${file}.${Deno.pid}.${uniqueId().slice(0, 8)}.tmp`;
   const volumes: unknown[] = [];
   for (const [name, e] of st.entries) {
     const snaps = Object.keys(e.snapshots).length ? e.snapshots : 0;

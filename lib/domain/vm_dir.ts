@@ -27,6 +27,7 @@ import type { HostRunner } from "../host/types.ts";
 import { copyFailure, copyStream } from "../host/copy.ts";
 import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
 import { after } from "../timer.ts";
+import { uniqueId } from "../frugal.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
 import { noteHostLeftover } from "./host_leftovers.ts";
 
@@ -151,7 +152,7 @@ async function markerSeen(
   opts: { later?: (removal: Promise<unknown>) => void; keep?: boolean } = {},
 ): Promise<Sharing> {
   const d = checkPath(dir).replace(/\/+$/, "");
-  const file = `${d}/${name}${crypto.randomUUID()}`;
+  const file = `${d}/${name}${uniqueId()}`;
   let dropped: Promise<void> | undefined;
   const remove = () =>
     dropped ??= unlink(hosts, a, file).catch(() => unlink(hosts, a, file))
@@ -221,7 +222,7 @@ export async function vmDirSharedHeld(
   later: (removal: Promise<unknown>) => void,
 ): Promise<Sharing> {
   const d = checkPath(dir).replace(/\/+$/, "");
-  const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
+  const marker = `${d}/${SHARED_MARK}${uniqueId()}`;
   const held = holdMarker(ctx.hosts, a, d, marker, "oneblk-mark", [], {});
   let gone = false; // the command ended (or was told what to do)
   held.ended.then(() => gone = true);
@@ -563,7 +564,7 @@ export async function copyVmDirUnlessShared(
 ): Promise<DirHandOver> {
   plan.catch(() => {}); // awaited below, unless the source fails first
   const d = checkPath(dir).replace(/\/+$/, "");
-  const marker = `${d}/${SHARED_MARK}${crypto.randomUUID()}`;
+  const marker = `${d}/${SHARED_MARK}${uniqueId()}`;
   const stop = new AbortController();
   const source = holdMarker(ctx.hosts, src, d, marker, "oneblk-tar", tarOf(d), {
     timeoutMs: COPY_TIMEOUT_MS,

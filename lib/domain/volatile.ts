@@ -22,6 +22,7 @@ import { ddFileArgv, link, makeQcow2, mkdirp, mkfs, unlink } from "../host/ops.t
 import { OneblkError } from "../errors.ts";
 import { attachReady, detachAndDelete } from "./attach.ts";
 import { withUndo } from "./undo.ts";
+import { uniqueId } from "../frugal.ts";
 import { diskOf, loadVmAndDs } from "./vm_disk.ts";
 import { mkfsArgsFor } from "./mkfs_conf.ts";
 
@@ -98,7 +99,7 @@ async function formatVolatile(
     }
     return;
   }
-  const base = `${scratchDir}/.oneblk-mkimage-${crypto.randomUUID()}`;
+  const base = `${scratchDir}/.oneblk-mkimage-${uniqueId()}`;
   const raw = `${base}.raw`, q = `${base}.qcow2`;
   await mkdirp(ctx.hosts, host, scratchDir);
   try {

@@ -12,6 +12,7 @@
  */
 import { basename, dirname, normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { uniqueId } from "../frugal.ts";
 import type { HostRunner, RunOptions } from "./types.ts";
 
 /** Per-call deadline for the operations that accept one. */
@@ -136,7 +137,7 @@ export async function putFile(
 export function putFileArgv(path: string, size?: number): string[] {
   const p = checkPath(path, "file path");
   const dir = dirname(p);
-  const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${crypto.randomUUID()}`;
+  const part = `${dir === "/" ? "" : dir}/.${basename(p)}.oneblk-${uniqueId()}`;
   const n = size === undefined ? "" : String(size);
   if (n && !/^\d+$/.test(n)) throw new OneblkError("internal", `invalid size ${n}`);
   return ["sh", "-c", PUT_FILE_SCRIPT, "oneblk-put", dir, part, p, n];

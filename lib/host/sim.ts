@@ -35,6 +35,7 @@
  */
 import { basename, isAbsolute, join, normalize, resolve } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { isDirectory } from "../frugal.ts";
 import { checkHostName } from "./ssh.ts";
 import { labelOf, ProcessRunner, type ProcessSpec, ProgramMissingError } from "./process.ts";
 
@@ -53,15 +54,6 @@ const PASS_THROUGH = new Set([
 export interface SimOptions {
   /** Default deadline per command in ms (default 120 000). */
   defaultTimeoutMs?: number;
-}
-
-/** True when `path` is a directory (a simulated host that is up). */
-function isDirectory(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 /** True when `path` exists (without following a final symlink). */

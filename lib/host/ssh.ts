@@ -21,6 +21,7 @@
  */
 import { dirname } from "../path.ts";
 import { OneblkError } from "../errors.ts";
+import { isDirectory } from "../frugal.ts";
 import { commandLine } from "./quote.ts";
 import { labelOf, ProcessRunner, type ProcessSpec } from "./process.ts";
 
@@ -88,7 +89,7 @@ function controlDirUsable(path: string): boolean {
       p = home + p.slice(1);
     }
     if (p.includes("%d") || p.includes("~")) return true; // expanded by ssh itself: trust it
-    return Deno.statSync(dirname(p)).isDirectory;
+    return isDirectory(dirname(p));
   } catch {
     return false;
   }

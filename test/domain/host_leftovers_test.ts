@@ -31,6 +31,33 @@ function entry(over: Partial<HostLeftover> = {}): HostLeftover {
 }
 
 describe("host leftovers journal", () => {
+  it("names an entry's file as every earlier version did: SHA-256 of host and path", async () => {
+    // the journal outlives upgrades: an entry written before must be found, and dropped, now
+    const root = await Deno.makeTempDir();
+    const env = { ONEBLK_STATE_DIR: root };
+    try {
+      const e = entry({ host: "charlie", path: "/var/lib/one//datastores/101/9/" });
+      const digest = await crypto.subtle.digest(
+        "SHA-256",
+        new TextEncoder().encode("charlie\n/var/lib/one/datastores/101/9"),
+      );
+      const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const dir = join(root, "host-leftovers");
+      await Deno.mkdir(dir, { recursive: true });
+      const old = { ...e, path: "/var/lib/one/datastores/101/9" };
+      await Deno.writeTextFile(join(dir, `${hex.slice(0, 32)}.json`), JSON.stringify(old) + "\n");
+      assert.deepEqual(await findHostLeftover(env, "charlie", e.path), old);
+      assert.deepEqual((await listHostLeftovers(env)).bad, []);
+      await recordHostLeftover(env, { ...e, why: "again" });
+      assert.equal((await listHostLeftovers(env)).entries.length, 1, "rewritten, not doubled");
+      assert.equal(await resolveHostLeftover(env, "charlie", e.path), true);
+      assert.equal(await resolveHostLeftover(env, "charlie", e.path), false);
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+
   it("records one entry per (host, path), lists them oldest first, resolves one", async () => {
     const root = await Deno.makeTempDir();
     const env = { ONEBLK_STATE_DIR: root };

@@ -1,0 +1,46 @@
+/**
+ * Cheap stand-ins for runtime calls whose first use costs a short action memory.
+ *
+ * A driver action is a process of 30-45 MiB, most of it the deno executable's pages: every
+ * distinct piece of the runtime's native code it runs is mapped in 64 KiB blocks (README,
+ * Performance). Measured on top of the bench's floor script (one HTTP request, one host
+ * command), first use only, peak RSS:
+ *
+ * | call                             | costs     | instead                            | costs     |
+ * | -------------------------------- | --------- | ---------------------------------- | --------- |
+ * | `crypto.randomUUID()`            | +0.55 MiB | `uniqueId()` (`Math.random`)       | +0.07 MiB |
+ * | `Deno.statSync(p).isDirectory`   | +0.6 MiB  | `isDirectory()` (`realPathSync`)   | +0.2 MiB  |
+ * | `crypto.subtle.digest("SHA-256")`| +0.45 MiB | @noble/hashes (host_leftovers.ts)  | its code  |
+ *
+ * (The two Web Crypto calls together cost 0.9 MiB: they do not share their code.) The runtime
+ * (lib/, app/, actions/) does not call Web Crypto (test/startup_test.ts); tools and tests may.
+ */
+
+const hex = (n: number, digits: number) => n.toString(16).padStart(digits, "0");
+const random32 = () => Math.floor(Math.random() * 0x1_0000_0000);
+
+/**
+ * A name no other call makes: 122 random bits in the layout of a version 4 UUID (so every name
+ * oneblk ever made, from Web Crypto before, has one shape). For the names of temporary files and
+ * markers, which must not collide; not a secret: `Math.random` is V8's generator, seeded from
+ * the system's entropy for each process.
+ */
+export function uniqueId(): string {
+  const a = random32();
+  const b = random32();
+  const c = random32();
+  const d = random32();
+  return `${hex(a, 8)}-${hex(b >>> 16, 4)}-${hex(0x4000 | (b & 0x0fff), 4)}-` +
+    `${hex(0x8000 | ((c >>> 16) & 0x3fff), 4)}-${hex(c & 0xffff, 4)}${hex(d, 8)}`;
+}
+
+/** True when `path` is a directory this process can enter (false when it is anything else). */
+export function isDirectory(path: string): boolean {
+  try {
+    // "dir/." resolves only through a directory (ENOTDIR for a file)
+    Deno.realPathSync(`${path.replace(/\/+$/, "")}/.`);
+    return true;
+  } catch {
+    return false;
+  }
+}
