@@ -27,6 +27,25 @@ describe("frugal stand-ins", () => {
     }
   });
 
+  it("uniqueId: each process draws its own (Math.random is not seeded by the start-up snapshot)", async () => {
+    const ids = await Promise.all([1, 2, 3].map(async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          "--v8-flags=--jitless",
+          `import { uniqueId } from "${new URL("../lib/frugal.ts", import.meta.url)}";` +
+          "console.log(uniqueId())",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      return new TextDecoder().decode(out.stdout).trim();
+    }));
+    for (const id of ids) assert.match(id, UUID_V4);
+    assert.equal(new Set(ids).size, 3, ids.join(" "));
+  });
+
   it("isDirectory: true for a directory (or a link to one), false for anything else", async () => {
     const dir = await Deno.makeTempDir({ prefix: "oneblk-frugal-" });
     try {
