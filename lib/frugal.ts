@@ -6,14 +6,15 @@
  * Performance). Measured on top of the bench's floor script (one HTTP request, one host
  * command), first use only, peak RSS:
  *
- * | call                             | costs     | instead                            | costs     |
- * | -------------------------------- | --------- | ---------------------------------- | --------- |
- * | `crypto.randomUUID()`            | +0.55 MiB | `uniqueId()` (`Math.random`)       | +0.07 MiB |
- * | `Deno.statSync(p).isDirectory`   | +0.6 MiB  | `isDirectory()` (`realPathSync`)   | +0.2 MiB  |
- * | `crypto.subtle.digest("SHA-256")`| +0.45 MiB | @noble/hashes (host_leftovers.ts)  | its code  |
+ * | call                              | costs     | instead                           | costs     |
+ * | --------------------------------- | --------- | --------------------------------- | --------- |
+ * | `crypto.randomUUID()`             | +0.55 MiB | `uniqueId()` (`Math.random`)      | +0.07 MiB |
+ * | `Deno.statSync(p).isDirectory`    | +0.6 MiB  | `isDirectory()` (`realPathSync`)  | +0.2 MiB  |
+ * | `crypto.subtle.digest("SHA-256")` | +0.45 MiB | @noble/hashes (host_leftovers.ts) | its code  |
  *
- * (The two Web Crypto calls together cost 0.9 MiB: they do not share their code.) The runtime
- * (lib/, app/, actions/) does not call Web Crypto (test/startup_test.ts); tools and tests may.
+ * (The two Web Crypto calls together cost 0.9 MiB: they do not share their code.) lib/ and
+ * actions/ call neither Web Crypto nor stat for a directory (test/startup_test.ts); tools and
+ * tests may.
  */
 
 const hex = (n: number, digits: number) => n.toString(16).padStart(digits, "0");
