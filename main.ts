@@ -20,7 +20,13 @@ const TOOLS: ToolCommands = {
 /** Entry point: dispatch on the invoked name, else run the command line tool. */
 export async function main(argv0: string, args: string[]): Promise<number> {
   const inv = fromInvokedPath(argv0, args);
-  if (inv) return await (await import("./app/runner.ts")).runInvocation(inv);
+  if (inv) {
+    const [{ runInvocation }, { ACTIONS }] = await Promise.all([
+      import("./app/runner.ts"),
+      import("./app/registry.ts"),
+    ]);
+    return await runInvocation(inv, ACTIONS);
+  }
   const { cli } = await import("./app/cli.ts");
   return await cli(args, TOOLS);
 }

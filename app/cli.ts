@@ -126,8 +126,11 @@ async function command(args: string[], tools: ToolCommands): Promise<number> {
       if (!driver || !action) {
         throw new OneblkError("usage", "usage: oneblk run <datastore|tm|vmm> <driver> <action>");
       }
-      const { runInvocation } = await import("./runner.ts");
-      return await runInvocation(invocation(kind, driver, action, actionArgs));
+      const [{ runInvocation }, { ACTIONS }] = await Promise.all([
+        import("./runner.ts"),
+        import("./registry.ts"),
+      ]);
+      return await runInvocation(invocation(kind, driver, action, actionArgs), ACTIONS);
     }
     case "actions": {
       const list = (await import("./registry.ts")).listActions();

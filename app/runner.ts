@@ -1,32 +1,48 @@
 /**
- * Runs one resolved invocation: finds the action, checks its arguments, builds the
- * context, runs it, and reports failure the way the calling oned version shows it.
+ * Runs one resolved invocation: finds the action in the table it is given, checks its
+ * arguments, builds the context, runs it, and reports failure the way the calling oned version
+ * shows it. The table is the registry's (main.ts, every action) or one action's own (a per-action
+ * program of the bundle, app/action_program.ts): nothing here imports the registry, whose lazy
+ * loaders name every action.
  */
-import type { Invocation } from "../lib/dispatch.ts";
+import type { Invocation, Kind } from "../lib/dispatch.ts";
 import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 import { createContext } from "../lib/context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
 import { checkArity } from "../lib/one/args.ts";
 import { beforeFirstCommand, killActiveCommands } from "../lib/host/process.ts";
-import { DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
-import { ACTIONS, findAction, listActions } from "./registry.ts";
+import { ADDONS, DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
+import type { ActionDef } from "./registry.ts";
 
-function known(kind: string): string {
-  const names = [...new Set(ACTIONS.filter((a) => a.kind === kind).map((a) => a.action))].sort();
-  return names.length ? names.join(", ") : "none";
+function find(actions: readonly ActionDef[], kind: Kind, action: string): ActionDef | undefined {
+  return actions.find((a) => a.kind === kind && a.action === action);
 }
 
-/** Resolve the profile and action definition for an invocation, or throw a usage error. */
-export function resolve(inv: Invocation) {
+function known(actions: readonly ActionDef[], kind: Kind): string {
+  const names = kind === "vmm"
+    ? ADDONS.flatMap((a) =>
+      actions.filter((d) => d.kind === "vmm").map((d) => a.vmmOverrides[d.action])
+    ).filter(Boolean)
+    : actions.filter((a) => a.kind === kind).map((a) => a.action);
+  return names.length ? [...new Set(names)].sort().join(", ") : "none";
+}
+
+/**
+ * Resolve the action definition (from `actions`) and the driver of an invocation, or throw a
+ * usage error naming what exists.
+ */
+export function resolve(
+  inv: Invocation,
+  actions: readonly ActionDef[],
+): { def: ActionDef; driver: string } {
   if (inv.kind === "vmm") {
     const o = VMM_OVERRIDES[inv.name];
-    const def = o && findAction("vmm", o.action);
+    const def = o && find(actions, "vmm", o.action);
     if (!o || !def) {
-      const names = listActions().filter((a) => a.kind === "vmm").map((a) => a.name);
       throw new OneblkError(
         "usage",
         `unknown vmm action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
-          names.join(", ") || "none"
+          known(actions, "vmm")
         })`,
       );
     }
@@ -38,12 +54,12 @@ export function resolve(inv: Invocation) {
       `unknown ${inv.kind} driver ${quoteArg(inv.driver)} (known: ${DRIVERS.join(", ")})`,
     );
   }
-  const def = findAction(inv.kind, inv.action);
+  const def = find(actions, inv.kind, inv.action);
   if (!def) {
     throw new OneblkError(
       "usage",
       `unknown ${inv.kind} action ${quoteArg(`${inv.driver}/${inv.name}`)} (known: ${
-        known(inv.kind)
+        known(actions, inv.kind)
       })`,
     );
   }
@@ -79,8 +95,24 @@ function memoryKiB(): { peak: number; private: number; file: number } | undefine
   return Object.values(m).every(Number.isFinite) ? m : undefined;
 }
 
-/** Run an invocation; returns the process exit code (0 success, 1 failure). */
-export async function runInvocation(inv: Invocation): Promise<number> {
+/**
+ * The program this process runs, for the stats line: the bundle's file ("dist/bundle/main.js",
+ * "dist/bundle/actions/tm/ln.js"), else the main module's file name ("main.ts" from the sources).
+ */
+function programName(): string {
+  const m = Deno.mainModule;
+  const i = m.lastIndexOf("/dist/bundle/");
+  return i >= 0 ? m.slice(i + 1) : m.slice(m.lastIndexOf("/") + 1);
+}
+
+/**
+ * Run an invocation with the action `actions` has for it; returns the process exit code (0
+ * success, 1 failure).
+ */
+export async function runInvocation(
+  inv: Invocation,
+  actions: readonly ActionDef[],
+): Promise<number> {
   // listening costs memory: only once a host command runs (until then a signal's default
   // action ends the process as well)
   beforeFirstCommand(() => {
@@ -97,7 +129,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
   const remotes = findRemotesDir({ env, invokedPath: inv.path });
   try {
     version = await readOneVersion(remotes);
-    const { def, driver } = resolve(inv);
+    const { def, driver } = resolve(inv, actions);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
     ctx = await createContext(inv, driver, env, version, remotes);
@@ -129,6 +161,7 @@ export async function runInvocation(inv: Invocation): Promise<number> {
         ssh: ctx?.hostCalls() ?? 0,
         one: ctx?.oneCalls() ?? 0,
         memoryKiB: memoryKiB(),
+        program: programName(),
       });
       await Deno.writeTextFile(statsFile, line + "\n", { append: true });
     }

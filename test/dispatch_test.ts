@@ -2,8 +2,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { fromInvokedPath, invocation } from "../lib/dispatch.ts";
-import { resolve } from "../app/runner.ts";
+import { resolve as resolveIn } from "../app/runner.ts";
+import { ACTIONS } from "../app/registry.ts";
 import { OneblkError } from "../lib/errors.ts";
+import type { Invocation } from "../lib/dispatch.ts";
+
+const resolve = (inv: Invocation) => resolveIn(inv, ACTIONS);
 
 const LAUNCHER = new URL("../scripts/oneblk", import.meta.url).pathname;
 

@@ -7,8 +7,9 @@
  *   XML-RPC client, the simulated host runner) or never on an action's path (tools, installer,
  *   command line, adoption, doctor), nor the ISO 9660 writer but in tm context.
  * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
- *   compatibility module at all, `version` only a handful of chunks, and the datastore action
- *   does not read saxes's chunk.
+ *   compatibility module at all, `version` only a handful of chunks; the action through its
+ *   symlink reads and evaluates one module, its own program (dist/bundle/actions/); through
+ *   main.js (`oneblk run`) it does not read saxes's chunk nor any tool's.
  * Speed and memory themselves are measured by `deno task bench`, not here.
  */
 import { describe, it } from "node:test";
@@ -84,7 +85,7 @@ function evaluated(log: string): string[] {
 function fetched(log: string): string[] {
   return [
     ...new Set(
-      [...log.matchAll(/fetch_no_follow - specifier: file:\/\/[^\s]*\/dist\/bundle\/([^\s/]+)/g)]
+      [...log.matchAll(/fetch_no_follow - specifier: file:\/\/[^\s]*\/dist\/bundle\/(\S+)/g)]
         .map((m) => m[1]),
     ),
   ];
@@ -195,15 +196,31 @@ describe("start-up", () => {
       await Deno.symlink(LAUNCHER, stat);
       const xml = `<DS_DRIVER_ACTION_DATA><IMAGE><PATH>${img}</PATH></IMAGE>` +
         `<DATASTORE><ID>1</ID></DATASTORE></DS_DRIVER_ACTION_DATA>`;
+      const log = (r: { stderr: string }) =>
+        r.stderr.split("\n").filter((l) => !/DEBUG/.test(l)).join("\n");
+      // through its symlink: the action's own program, one module and nothing else
       const r = await run(stat, ["9"], env, btoa(xml));
-      assert.equal(r.code, 0, r.stderr.split("\n").filter((l) => !/DEBUG/.test(l)).join("\n"));
+      assert.equal(r.code, 0, log(r));
       assert.equal(r.stdout, "3\n");
       const mods = evaluated(r.stderr);
-      assert.ok(mods.includes(`file://${ROOT}/dist/bundle/main.js`), mods.join("\n"));
       assert.ok(!mods.some((m) => NODE_COMPAT.test(m)), mods.join("\n"));
-      const read = fetched(r.stderr);
+      assert.deepEqual(mods.filter((m) => m.startsWith("file:")), [
+        `file://${ROOT}/dist/bundle/actions/datastore/stat.js`,
+      ]);
+      assert.deepEqual(fetched(r.stderr), ["actions/datastore/stat.js"]);
+
+      // through main.js (the command line's `run`): its own chunks, no tool's, not saxes's
+      const m = await run(LAUNCHER, ["run", "datastore", "linstor", "stat", "9"], env, btoa(xml));
+      assert.equal(m.code, 0, log(m));
+      assert.equal(m.stdout, "3\n");
+      const mmods = evaluated(m.stderr);
+      assert.ok(mmods.includes(`file://${ROOT}/dist/bundle/main.js`), mmods.join("\n"));
+      assert.ok(!mmods.some((x) => NODE_COMPAT.test(x)), mmods.join("\n"));
+      const read = fetched(m.stderr);
       assert.ok(read.includes("main.js") && read.some((f) => f.startsWith("stat-")), read.join());
-      const never = read.filter((f) => /^(demo|doctor|adopt|cluster|server|install_cli)-/.test(f));
+      const never = read.filter((f) =>
+        /^(demo|doctor|adopt|cluster|server|install_cli)-|^actions\//.test(f)
+      );
       assert.deepEqual(never, [], `datastore stat reads ${never.join(", ")}`);
       // oned's plain XML is read without saxes (lib/one/xml.ts imports it on first need)
       const saxes = read.filter((f) =>

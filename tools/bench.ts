@@ -339,6 +339,15 @@ const f1 = (n: number) => Number.isFinite(n) ? n.toFixed(1) : "-";
 const f2 = (n: number) => Number.isFinite(n) ? n.toFixed(2) : "-";
 const pct = (n: number) => Number.isFinite(n) ? `${Math.round(n * 100)} %` : "-";
 
+/** Which program each hot row ran (the runtime mode of its figures). */
+function programsLine(rows: HotRow[]): string {
+  const own = rows.filter((h) => /^dist\/bundle\/actions\/[^,]+$/.test(h.program));
+  if (own.length === rows.length) {
+    return "programs: every row ran its action's own program (dist/bundle/actions/<kind>/<name>.js)";
+  }
+  return "programs: " + rows.map((h) => `${h.profile} ${h.action} ${h.program}`).join("; ");
+}
+
 /** The process columns: wall, CPU, peak with their ratios to the bare runtime. */
 function procCells(p: ProcessFigures): string[] {
   return [
@@ -423,6 +432,7 @@ export function renderReport(r: BenchReport): string {
           h.errors,
         ]),
       ),
+      programsLine(r.hot),
     );
   }
   if (r.lifecycle) {

@@ -13,6 +13,14 @@
  * start). It is built, not committed: a build takes about a second, is deterministic, and the
  * hashed chunk names would make every change conflict.
  *
+ * Per-action programs: beside main.js, the build writes one program per installable kind and file
+ * name, `dist/bundle/actions/<kind>/<name>.js` (tm/ln.js serves tm/<every driver>/ln, vmm files
+ * are named as oned's override files). Each is the action with everything it may use in one
+ * module, no code split and no import left (app/action_program.ts says why); the launcher runs it
+ * when the invoked name has one, main.js otherwise (the command line, `deno task compile`). Its
+ * lazy parts (saxes, a store's client) are inlined as functions that run on first use, so they
+ * cost a parse, not a load.
+ *
  * Staleness: dist/bundle/BUNDLE.json records a hash of everything the bundle is built from
  * (`--check` recomputes it; CI runs it, and the test support rebuilds a stale bundle before it
  * runs actions). The launcher itself does not hash sources on every call.
@@ -20,9 +28,12 @@
  * Replacing a bundle while actions run: chunk names are content hashes and only main.js has a
  * fixed name. A build adds its chunks beside the old ones, then replaces main.js in one rename,
  * and removes only the chunks of the generation before the previous one, so an action started on
- * the old main.js still finds every chunk it loads later.
+ * the old main.js still finds every chunk it loads later. A per-action program is replaced by one
+ * rename too; it loads nothing later.
  */
-import { join, relative } from "../lib/path.ts";
+import { dirname, join, relative } from "../lib/path.ts";
+import { compareText } from "../lib/compare.ts";
+import type { Kind } from "../lib/dispatch.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 /** Where the bundle lives. */
@@ -38,6 +49,8 @@ const INPUT_DIRS = ["app", "lib", "actions", "tools"];
 interface Stamp {
   /** SHA-256 of the inputs (sourcesHash). */
   sources: string;
+  /** The per-action programs, relative to dist/bundle ("actions/tm/ln.js"). */
+  programs?: string[];
   /** The chunk files of this build and of the one before it (kept for running actions). */
   files: string[];
   previous: string[];
@@ -123,55 +136,154 @@ export async function hideDynamicImports(file: string): Promise<number> {
   return n;
 }
 
+/** One per-action program: what the launcher runs for `<kind>/<any driver>/<name>`. */
+export interface ActionProgram {
+  kind: Kind;
+  /** oned's file name: the action (datastore, tm) or the override file (vmm). */
+  name: string;
+  /** The registry's action name. */
+  action: string;
+  /** The action's module, relative to the repository ("actions/vmm/snapshot_create.ts"). */
+  module: string;
+}
+
+/**
+ * Every per-action program: one per installable kind and file name (`oneblk actions`), with the
+ * module of its action, found by loading each action file and the registry's loader and matching
+ * the two (the registry keeps literal import specifiers, so nothing is written twice).
+ */
+export async function actionPrograms(): Promise<ActionProgram[]> {
+  const { ACTIONS, listActions } = await import("../app/registry.ts");
+  const byModule = new Map<unknown, string>();
+  for (const kind of ["datastore", "tm", "vmm"]) {
+    for await (const e of Deno.readDir(join(ROOT, "actions", kind))) {
+      if (!e.isFile || !e.name.endsWith(".ts")) continue;
+      const rel = `actions/${kind}/${e.name}`;
+      byModule.set(await import(join(ROOT, rel)), rel);
+    }
+  }
+  const seen = new Set<string>();
+  const out: ActionProgram[] = [];
+  for (const a of listActions()) {
+    const key = `${a.kind}/${a.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const def = ACTIONS.find((d) => d.kind === a.kind && d.action === a.action);
+    const module = def && byModule.get(await def.load());
+    if (!module) throw new Error(`no action file for ${key} (action ${a.action})`);
+    out.push({ kind: a.kind, name: a.name, action: a.action, module });
+  }
+  return out.sort((x, y) => compareText(`${x.kind}/${x.name}`, `${y.kind}/${y.name}`));
+}
+
+/** The entry module of a per-action program, written at `entry` (a file under the repository). */
+function programEntry(p: ActionProgram, entry: string): string {
+  const up = relative(dirname(entry), ROOT);
+  const spec = (rel: string) => JSON.stringify(`${up}/${rel}`);
+  return `import { runActionProgram } from ${spec("app/action_program.ts")};\n` +
+    `import * as action from ${spec(p.module)};\n` +
+    `await runActionProgram({ kind: ${JSON.stringify(p.kind)}, action: ${
+      JSON.stringify(p.action)
+    }, load: () => Promise.resolve(action) });\n`;
+}
+
+/** `deno bundle` with the build's common options; throws with its stderr when it fails. */
+async function denoBundle(args: string[]): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "deno",
+      "--minify",
+      "--config",
+      join(ROOT, "deno.json"),
+      ...args,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/**
+ * Build every per-action program into `<tmp>/actions/<kind>/<name>.js` (entries written under
+ * `<tmp>/entries/`); returns their paths relative to `tmp`.
+ */
+async function buildPrograms(tmp: string): Promise<string[]> {
+  const programs = await actionPrograms();
+  const entries: string[] = [];
+  for (const p of programs) {
+    const entry = join(tmp, "entries", p.kind, `${p.name}.ts`);
+    await Deno.mkdir(dirname(entry), { recursive: true });
+    await Deno.writeTextFile(entry, programEntry(p, entry));
+    entries.push(entry);
+  }
+  await denoBundle(["--outdir", join(tmp, "actions"), ...entries]);
+  const files = programs.map((p) => `actions/${p.kind}/${p.name}.js`);
+  for (const f of files) {
+    await hideDynamicImports(join(tmp, f)).catch((e) => {
+      throw new Error(`per-action program ${f}: ${(e as Error).message}`);
+    });
+  }
+  return files;
+}
+
 /** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
 export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void> {
   const sources = await sourcesHash();
   await Deno.mkdir(BUNDLE_DIR, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: join(ROOT, "dist"), prefix: ".bundle-" });
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "bundle",
-        "--quiet",
-        "--platform",
-        "deno",
-        "--code-splitting",
-        "--minify",
-        "--config",
-        join(ROOT, "deno.json"),
-        "--outdir",
-        tmp,
-        join(ROOT, "main.ts"),
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(`deno bundle failed:\n${new TextDecoder().decode(out.stderr)}`);
-    }
+    await denoBundle(["--code-splitting", "--outdir", join(tmp, "split"), join(ROOT, "main.ts")]);
+    const split = join(tmp, "split");
     const files: string[] = [];
-    for await (const e of Deno.readDir(tmp)) if (e.isFile) files.push(e.name);
+    for await (const e of Deno.readDir(split)) if (e.isFile) files.push(e.name);
     files.sort();
     if (!files.includes("main.js")) throw new Error("deno bundle wrote no main.js");
     for (const f of files) {
-      if (f.endsWith(".js")) await hideDynamicImports(join(tmp, f));
+      if (f.endsWith(".js")) await hideDynamicImports(join(split, f));
     }
+    const programs = await buildPrograms(tmp);
     const old = await readStamp();
     for (const f of files) {
-      if (f !== "main.js") await Deno.rename(join(tmp, f), join(BUNDLE_DIR, f));
+      if (f !== "main.js") await Deno.rename(join(split, f), join(BUNDLE_DIR, f));
     }
-    const stamp: Stamp = { sources, files, previous: old?.files ?? [] };
+    for (const f of programs) {
+      await Deno.mkdir(dirname(join(BUNDLE_DIR, f)), { recursive: true });
+      await Deno.rename(join(tmp, f), join(BUNDLE_DIR, f));
+    }
+    const stamp: Stamp = { sources, files, programs, previous: old?.files ?? [] };
     // main.js last, in one rename: a call starting now sees either the old or the new program.
-    await Deno.rename(join(tmp, "main.js"), join(BUNDLE_DIR, "main.js"));
+    await Deno.rename(join(split, "main.js"), join(BUNDLE_DIR, "main.js"));
     await Deno.writeTextFile(STAMP + ".tmp", JSON.stringify(stamp, null, 2) + "\n");
     await Deno.rename(STAMP + ".tmp", STAMP);
-    const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json"]);
+    const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json", "actions"]);
     for await (const e of Deno.readDir(BUNDLE_DIR)) {
       if (!keep.has(e.name)) await Deno.remove(join(BUNDLE_DIR, e.name), { recursive: true });
     }
+    // programs of actions that no longer exist
+    const current = new Set(programs);
+    for (const kind of ["datastore", "tm", "vmm"]) {
+      const dir = join(BUNDLE_DIR, "actions", kind);
+      const names: string[] = [];
+      try {
+        for await (const e of Deno.readDir(dir)) names.push(e.name);
+      } catch { /* none of that kind */ }
+      for (const n of names) {
+        if (!current.has(`actions/${kind}/${n}`)) {
+          await Deno.remove(join(dir, n), { recursive: true });
+        }
+      }
+    }
     if (!opts.quiet) {
-      console.log(`dist/bundle: ${files.length} files, sources ${sources.slice(0, 12)}`);
+      console.log(
+        `dist/bundle: ${files.length} files, ${programs.length} per-action programs, ` +
+          `sources ${sources.slice(0, 12)}`,
+      );
     }
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

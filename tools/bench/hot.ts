@@ -126,6 +126,8 @@ export interface HotRow extends ProcessFigures {
   ssh: number;
   one: number;
   errors: number;
+  /** The programs that ran it ("dist/bundle/actions/tm/ln.js"), comma-separated. */
+  program: string;
 }
 
 /** The hot actions, by `kind/script` as oned runs them. */
@@ -213,6 +215,7 @@ function hotRow(
     ssh: med((s) => s.ssh),
     one: med((s) => s.one),
     errors: calls.filter((c) => !c.ok).length,
+    program: [...new Set(st.map((s) => s.program ?? "?"))].join(","),
   };
 }
 

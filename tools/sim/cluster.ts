@@ -214,6 +214,8 @@ export interface ActionStats {
    * the resident set then the private part and the part mapped from files (the deno executable).
    */
   memoryKiB?: { peak: number; private: number; file: number };
+  /** The program that ran: "dist/bundle/actions/tm/ln.js", "dist/bundle/main.js", "main.ts". */
+  program?: string;
 }
 
 /**

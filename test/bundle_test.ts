@@ -1,0 +1,92 @@
+/**
+ * The bundle's per-action programs (tools/bundle.ts, app/action_program.ts): one for every
+ * installable kind and file name, each a single module with no import left, refusing to run
+ * any other action than its own, and a rebuild removes the program of an action that is gone.
+ * That the launcher picks them, and that a call then loads nothing else, is in startup_test.ts.
+ */
+import { before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { actionPrograms, buildBundle, BUNDLE_DIR, ensureBundle } from "../tools/bundle.ts";
+import { listActions } from "../app/registry.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Run a program file with deno as the launcher would, under the invoked name `argv0`. */
+async function runProgram(file: string, argv0: string, args: string[]) {
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "--no-config", "--no-lock", file, ...args],
+    env: { ONEBLK_ARGV0: argv0 },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: o.code, stdout: dec.decode(o.stdout), stderr: dec.decode(o.stderr) };
+}
+
+describe("per-action programs", () => {
+  before(async () => {
+    await ensureBundle({ quiet: true });
+  });
+
+  it("one per installable kind and file name, each with its action's module", async () => {
+    const programs = await actionPrograms();
+    const listed = [...new Set(listActions().map((a) => `${a.kind}/${a.name}`))].sort();
+    assert.deepEqual(programs.map((p) => `${p.kind}/${p.name}`), listed);
+    const by = (k: string) => programs.find((p) => `${p.kind}/${p.name}` === k);
+    assert.equal(by("tm/ln")?.module, "actions/tm/ln.ts");
+    // a VMM override file serves the action its add-on names, from that action's file
+    assert.deepEqual(
+      { action: by("vmm/snapshot_create-storpool")?.action, module: by("vmm/tmsave")?.module },
+      { action: "snapshotcreate", module: "actions/vmm/save.ts" },
+    );
+    assert.equal(by("vmm/snapshot_create-storpool")?.module, "actions/vmm/snapshot_create.ts");
+  });
+
+  it("are built, recorded in BUNDLE.json, and hold no import", async () => {
+    const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
+    const expected = (await actionPrograms()).map((p) => `actions/${p.kind}/${p.name}.js`);
+    assert.deepEqual(stamp.programs, expected);
+    for (const f of expected) {
+      const text = await Deno.readTextFile(join(BUNDLE_DIR, f));
+      // static imports (`import … from "…"`, `import "…"`), dynamic ones of a file (literal, or
+      // as hideDynamicImports writes them); Node's built-ins stay allowed (`import("node:…")`)
+      const imports = text.match(
+        /\bimport\s*(?:[\w*{][^;]*?\bfrom\s*)?["'][^"']+["']|\bimport\((?:String\()?["']\./g,
+      );
+      assert.equal(imports, null, `${f}: ${imports?.join(" | ")}`);
+    }
+  });
+
+  it("run only their own action, and say so in oned's format", async () => {
+    const ln = join(BUNDLE_DIR, "actions/tm/ln.js");
+    const other = await runProgram(ln, "/var/lib/one/remotes/tm/linstor/mv", ["a", "b", "7", "0"]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /unknown tm action 'linstor\/mv' \(known: ln\)/);
+    assert.equal(other.stderr.trim().split("\n").length, 1, other.stderr);
+    const driver = await runProgram(ln, "/var/lib/one/remotes/tm/ceph/ln", ["a", "b", "7", "0"]);
+    assert.equal(driver.code, 1);
+    assert.match(
+      driver.stderr,
+      /unknown tm driver 'ceph' \(known: linstor, linstor_un, storpool\)/,
+    );
+    const cli = await runProgram(ln, "/usr/bin/oneblk", ["version"]);
+    assert.equal(cli.code, 1);
+    assert.match(cli.stderr, /^ERROR: oneblk: the tm ln program runs only as a driver action/);
+    // its arguments are checked as main.js checks them
+    const arity = await runProgram(ln, "/var/lib/one/remotes/tm/linstor/ln", ["only-one"]);
+    assert.equal(arity.code, 1);
+    assert.equal(arity.stdout, "");
+    assert.match(arity.stderr, /tm\/linstor\/ln/);
+  });
+
+  it("a rebuild removes the program of an action that no longer exists", async () => {
+    const stale = join(BUNDLE_DIR, "actions/tm/no_such_action.js");
+    await Deno.writeTextFile(stale, "throw new Error('stale');\n");
+    await buildBundle({ quiet: true });
+    await assert.rejects(Deno.stat(stale), Deno.errors.NotFound);
+    await Deno.stat(join(BUNDLE_DIR, "actions/tm/ln.js"));
+    await Deno.stat(join(ROOT, "dist/bundle/main.js"));
+  });
+});
