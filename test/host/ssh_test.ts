@@ -132,6 +132,30 @@ describe("SshRunner", () => {
     assert.match(ok.stderr, /real-cause\n$/);
   });
 
+  it("collects output of any size byte for byte, and exactly the last 64 KiB of stderr", async () => {
+    // reads start at 4 KiB and grow while they come back full (lib/host/process.ts collect)
+    const file = join(dir, "pattern.bin");
+    const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 13) % 127);
+    await Deno.writeFile(file, big);
+    for (const n of [0, 1, 4095, 4096, 4097, 200_000, big.length]) {
+      const r = await runner.run("localhost", ["head", "-c", String(n), file]);
+      const got = new TextEncoder().encode(r.stdout);
+      // the pattern stays below 0x80: one byte per character both ways
+      assert.equal(got.length, n);
+      assert.ok(got.every((b, i) => b === big[i]), `${n} bytes`);
+    }
+    const text = Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join("");
+    await Deno.writeTextFile(join(dir, "lines.txt"), text);
+    const r = await runner.run("localhost", [
+      "sh",
+      "-c",
+      'cat "$1" >&2',
+      "sh",
+      join(dir, "lines.txt"),
+    ]);
+    assert.equal(r.stderr, text.slice(text.length - 64 * 1024));
+  });
+
   it("reports ssh failures (exit 255) as an unreachable host", async () => {
     await assert.rejects(
       runner.run("unreachable", ["true"]),
