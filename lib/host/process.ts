@@ -142,27 +142,16 @@ interface Collector {
   cancel(): void;
 }
 
-/** First read of a command's output (bytes); doubled while reads fill it, up to READ_MAX. */
-const READ_FIRST = 4096;
-const READ_MAX = 64 * 1024;
-
-/**
- * Read a stream to its end, keeping everything or only the last `keep` bytes. Reads into our
- * own buffers (a BYOB reader): the default reader allocates 64 KiB for every read, which a few
- * lines of output then hold until the process ends (no collection runs in a short action).
- * Measured: about 130 KiB of peak per command with stdout and stderr.
- */
+/** Read a stream to its end, keeping everything or only the last `keep` bytes. */
 function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector {
-  const reader = stream.getReader({ mode: "byob" });
+  const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  let next = READ_FIRST;
   const done = (async () => {
     try {
       for (;;) {
-        const { done, value } = await reader.read(new Uint8Array(next));
-        if (done || !value) break;
-        if (value.length === next && next < READ_MAX) next *= 2;
+        const { done, value } = await reader.read();
+        if (done) break;
         chunks.push(value);
         size += value.length;
         while (size - chunks[0].length >= keep && chunks.length > 1) {
