@@ -67,8 +67,13 @@ export interface WireRequest {
 /** Longest reply head, and longest chunk-size line, accepted. */
 const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4 * 1024;
-/** Size of a connection's read buffer. */
-const READ_SIZE = 64 * 1024;
+/**
+ * A connection's read buffer starts at READ_FIRST bytes and doubles, up to READ_MAX, each time
+ * a body's read fills it: most replies are a few KiB, and a process holds one buffer per
+ * connection it opened (a migration opens about ten) until it ends.
+ */
+const READ_FIRST = 16 * 1024;
+const READ_MAX = 64 * 1024;
 
 import { concatBytes } from "./bytes.ts";
 import { after } from "./timer.ts";
@@ -198,7 +203,9 @@ class Connection {
   readonly opened = Date.now();
   closed = false;
   readonly #conn: Deno.Conn;
-  #buf = new Uint8Array(READ_SIZE);
+  #buf = new Uint8Array(READ_FIRST);
+  /** The last read filled all the room there was: an emptied buffer is then made larger. */
+  #filled = false;
   /** Unread bytes: #buf[#start, #end). */
   #start = 0;
   #end = 0;
@@ -239,8 +246,10 @@ class Connection {
         this.#buf = bigger;
       }
     }
+    const room = this.#buf.length - this.#end;
     const n = await this.#conn.read(this.#buf.subarray(this.#end));
     if (n === null) return false;
+    this.#filled = n === room;
     this.#end += n;
     this.received += n;
     return true;
@@ -287,7 +296,11 @@ class Connection {
   async some(max: number): Promise<Uint8Array | null> {
     if (this.#start === this.#end) {
       this.#start = this.#end = 0;
-      if (!await this.#more(READ_SIZE)) return null;
+      // (the pieces given out before stay valid: they are views of the old buffer)
+      if (this.#filled && this.#buf.length < READ_MAX) {
+        this.#buf = new Uint8Array(this.#buf.length * 2);
+      }
+      if (!await this.#more(READ_MAX)) return null;
     }
     const n = Math.min(max, this.#end - this.#start);
     const piece = this.#buf.subarray(this.#start, this.#start + n);
@@ -461,7 +474,7 @@ function framing(
     return { raw, keep };
   }
   keep = false;
-  return { raw: () => conn.some(READ_SIZE), keep };
+  return { raw: () => conn.some(READ_MAX), keep };
 }
 
 /** A gzip body's decoded pieces, from its raw pieces. */
