@@ -7,8 +7,8 @@
  * Why: every module Deno loads, and above all the first `import()` of a process, costs memory
  * and time of its own (module records, the loader's caches, the runtime's code that serves
  * them). A call through main.js loads 30-50 chunks through several dynamic imports; a
- * per-action program is one module. Measured on the hot actions, paired runs: 1.0-1.3 MiB less
- * peak per process, same wall time (README, Performance).
+ * per-action program is one module. Measured on the hot actions, paired runs: 0.9-1.9 MiB less
+ * peak per process, the same wall time or less (README, Performance).
  *
  * The program checks its invocation like main.js does: the invoked name must resolve to its own
  * action (the launcher picked the file by that name), under a known driver; anything else is
