@@ -33,7 +33,7 @@
  */
 import { dirname, join, relative } from "../lib/path.ts";
 import { compareText } from "../lib/compare.ts";
-import type { Kind } from "../lib/dispatch.ts";
+import { type Kind, KINDS } from "../lib/dispatch.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 /** Where the bundle lives. */
@@ -155,7 +155,7 @@ export interface ActionProgram {
 export async function actionPrograms(): Promise<ActionProgram[]> {
   const { ACTIONS, listActions } = await import("../app/registry.ts");
   const byModule = new Map<unknown, string>();
-  for (const kind of ["datastore", "tm", "vmm"]) {
+  for (const kind of KINDS) {
     for await (const e of Deno.readDir(join(ROOT, "actions", kind))) {
       if (!e.isFile || !e.name.endsWith(".ts")) continue;
       const rel = `actions/${kind}/${e.name}`;
@@ -267,12 +267,14 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
     }
     // programs of actions that no longer exist
     const current = new Set(programs);
-    for (const kind of ["datastore", "tm", "vmm"]) {
+    for (const kind of KINDS) {
       const dir = join(BUNDLE_DIR, "actions", kind);
       const names: string[] = [];
       try {
         for await (const e of Deno.readDir(dir)) names.push(e.name);
-      } catch { /* none of that kind */ }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e; // (none of that kind)
+      }
       for (const n of names) {
         if (!current.has(`actions/${kind}/${n}`)) {
           await Deno.remove(join(dir, n), { recursive: true });
