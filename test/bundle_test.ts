@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { actionPrograms, buildBundle, BUNDLE_DIR, ensureBundle } from "../tools/bundle.ts";
 import { listActions } from "../app/registry.ts";
+import { HOT_ACTIONS } from "../tools/bench/hot.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -79,6 +80,24 @@ describe("per-action programs", () => {
     assert.equal(arity.code, 1);
     assert.equal(arity.stdout, "");
     assert.match(arity.stderr, /tm\/linstor\/ln/);
+  });
+
+  it("compile the hot functions of tools/eager_profile.json eagerly, and the profile is current", async () => {
+    const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
+    const profile = JSON.parse(await Deno.readTextFile(join(ROOT, "tools/eager_profile.json")));
+    for (const hot of HOT_ACTIONS) {
+      assert.ok(profile.programs[`actions/${hot}.js`], `${hot}: not in the profile`);
+    }
+    assert.ok(!stamp.lazy);
+    assert.ok(stamp.eager > 1000, `${stamp.eager} functions made eager`);
+    // (fewer found: the sources moved since the profile was made; deno task bundle profile)
+    assert.ok(
+      stamp.profile.found >= 0.9 * stamp.profile.positions,
+      `only ${stamp.profile.found} of the profile's ${stamp.profile.positions} positions found: ` +
+        "run deno task bundle profile",
+    );
+    const premigrate = await Deno.readTextFile(join(BUNDLE_DIR, "actions/tm/premigrate.js"));
+    assert.ok((premigrate.match(/=\((?:async )?function\b/g) ?? []).length > 100);
   });
 
   it("a rebuild removes the program of an action that no longer exists", async () => {

@@ -377,6 +377,9 @@ export function renderReport(r: BenchReport): string {
     `machine: ${m.machine.cpu}, ${m.machine.cores} cores, ${m.machine.memoryGiB} GiB, ` +
     `Linux ${m.machine.kernel}; load ${m.machine.loadStart} → ${m.machine.loadEnd ?? "?"}`,
     `runtime: deno ${m.machine.deno} (V8 ${m.machine.v8}), oneblk from the ${m.runtime.mode}` +
+    (m.runtime.eager !== undefined
+      ? ` (${m.runtime.eager} hot functions compiled eagerly, tools/eager.ts)`
+      : "") +
     ` through scripts/oneblk, driver action flags: ${
       m.runtime.flags.join(" ") || "none"
     }; compiled: ` +

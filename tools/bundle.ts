@@ -4,6 +4,7 @@
  *
  *   deno task bundle              build dist/bundle/ from main.ts (skipped when up to date)
  *   deno task bundle --check      exit 1 unless dist/bundle/ was built from these sources
+ *   deno task bundle profile      remake tools/eager_profile.json (tools/eager.ts), then build
  *   deno task compile             the bundle, then `deno compile` of it into dist/oneblk
  *
  * Why a bundle: started from the sources, every call pays for reading deno.json and the lock,
@@ -31,7 +32,7 @@
  * the old main.js still finds every chunk it loads later. A per-action program is replaced by one
  * rename too; it loads nothing later.
  */
-import { dirname, join, relative } from "../lib/path.ts";
+import { dirname, join, relative, resolve } from "../lib/path.ts";
 import { compareText } from "../lib/compare.ts";
 import { type Kind, KINDS } from "../lib/dispatch.ts";
 
@@ -54,6 +55,12 @@ interface Stamp {
   /** The chunk files of this build and of the one before it (kept for running actions). */
   files: string[];
   previous: string[];
+  /** Functions of the per-action programs made eager (tools/eager.ts). */
+  eager?: number;
+  /** Positions tools/eager_profile.json names, and how many the programs still have. */
+  profile?: { positions: number; found: number };
+  /** Built without eager functions (for `deno task bundle profile`): not a build to ship. */
+  lazy?: boolean;
 }
 
 /**
@@ -110,7 +117,7 @@ export async function bundleState(): Promise<"absent" | "stale" | "fresh"> {
     return "absent";
   }
   const stamp = await readStamp();
-  return stamp?.sources === await sourcesHash() ? "fresh" : "stale";
+  return stamp?.sources === await sourcesHash() && !stamp.lazy ? "fresh" : "stale";
 }
 
 /** A dynamic `import("literal")` as the bundler writes it (relative chunk or built-in). */
@@ -130,10 +137,25 @@ export async function hideDynamicImports(file: string): Promise<number> {
   let n = 0;
   const out = text.replace(DYNAMIC_IMPORT, (_m, q: string, spec: string) => {
     n++;
-    return `import(String(${q}${spec}${q}))`;
+    return `${HIDDEN}${q}${spec}${q}))`;
   });
   if (n) await Deno.writeTextFile(file, out);
   return n;
+}
+
+/** What {@link hideDynamicImports} adds to each import it rewrites. */
+const HIDDEN = "import(String(";
+
+/**
+ * The offset in a file as the bundler wrote it of offset `at` in the same file after
+ * {@link hideDynamicImports} (which adds `String(` and `)` to each import before `at`).
+ */
+export function beforeHiding(text: string, at: number): number {
+  let shift = 0;
+  for (let i = text.indexOf(HIDDEN); i >= 0 && i < at; i = text.indexOf(HIDDEN, i + 1)) {
+    shift += "String()".length;
+  }
+  return at - shift;
 }
 
 /** One per-action program: what the launcher runs for `<kind>/<any driver>/<name>`. */
@@ -209,11 +231,41 @@ async function denoBundle(args: string[]): Promise<void> {
   }
 }
 
+/** The profile of hot functions per program (tools/eager.ts), as the build reads it. */
+export const EAGER_PROFILE = join(ROOT, "tools/eager_profile.json");
+
+/**
+ * tools/eager_profile.json: per program ("actions/tm/ln.js"), its hot functions' positions by
+ * file (tools/eager.ts profileEntry).
+ */
+interface EagerProfile {
+  programs: Record<string, Record<string, string>>;
+}
+
+async function readProfile(): Promise<EagerProfile> {
+  try {
+    return JSON.parse(await Deno.readTextFile(EAGER_PROFILE)) as EagerProfile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { programs: {} };
+    throw new Error(`${EAGER_PROFILE}: ${(e as Error).message}`);
+  }
+}
+
+/** A per-action program's source-map comment, which the shipped programs do not keep. */
+const MAP_COMMENT = /\n?\/\/# sourceMappingURL=[^\n]*\n?$/;
+
 /**
  * Build every per-action program into `<tmp>/actions/<kind>/<name>.js` (entries written under
- * `<tmp>/entries/`); returns their paths relative to `tmp`.
+ * `<tmp>/entries/`), with the profile's hot functions made eager (tools/eager.ts) unless
+ * `opts.lazy`; `opts.maps`: a folder to keep the programs' source maps in (`<file>.map`, beside
+ * the text they map, before its dynamic imports are hidden).
+ * Returns their paths relative to `tmp`, the number of functions made eager, and how many
+ * positions the profile names and how many of them were found (fewer: sources changed since).
  */
-async function buildPrograms(tmp: string): Promise<string[]> {
+async function buildPrograms(
+  tmp: string,
+  opts: { lazy?: boolean; maps?: string } = {},
+): Promise<{ files: string[]; eager: number; profiled: number; found: number }> {
   const programs = await actionPrograms();
   const entries: string[] = [];
   for (const p of programs) {
@@ -222,18 +274,51 @@ async function buildPrograms(tmp: string): Promise<string[]> {
     await Deno.writeTextFile(entry, programEntry(p, entry));
     entries.push(entry);
   }
-  await denoBundle(["--outdir", join(tmp, "actions"), ...entries]);
+  await denoBundle(["--sourcemap", "external", "--outdir", join(tmp, "actions"), ...entries]);
   const files = programs.map((p) => `actions/${p.kind}/${p.name}.js`);
+  const profile = opts.lazy ? { programs: {} } : await readProfile();
+  const { eagerize, OriginalPositions, profileKeys } = await import("./eager.ts");
+  let eager = 0, profiled = 0, found = 0;
   for (const f of files) {
-    await hideDynamicImports(join(tmp, f)).catch((e) => {
+    const file = join(tmp, f);
+    try {
+      let code = (await Deno.readTextFile(file)).replace(MAP_COMMENT, "\n");
+      const hot = profile.programs[f] && profileKeys(profile.programs[f]);
+      if (hot?.length || opts.maps) {
+        const map = JSON.parse(await Deno.readTextFile(file + ".map"));
+        if (opts.maps) {
+          // (kept elsewhere: its sources as absolute paths)
+          const kept = { ...map, sourceRoot: undefined };
+          kept.sources = map.sources.map((src: string) =>
+            resolve(dirname(file), map.sourceRoot ?? "", src)
+          );
+          await Deno.mkdir(dirname(join(opts.maps, f)), { recursive: true });
+          await Deno.writeTextFile(join(opts.maps, f + ".map"), JSON.stringify(kept));
+          await Deno.writeTextFile(join(opts.maps, f), code); // the text the map is of
+        }
+        if (hot?.length) {
+          const positions = new OriginalPositions(code, map, file + ".map", ROOT);
+          const r = eagerize(code, positions, new Set(hot));
+          code = r.code;
+          eager += r.eager;
+          profiled += hot.length;
+          found += r.found;
+        }
+      }
+      await Deno.writeTextFile(file, code);
+      await Deno.remove(file + ".map").catch(() => {});
+      await hideDynamicImports(file);
+    } catch (e) {
       throw new Error(`per-action program ${f}: ${(e as Error).message}`);
-    });
+    }
   }
-  return files;
+  return { files, eager, profiled, found };
 }
 
 /** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
-export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void> {
+export async function buildBundle(
+  opts: { quiet?: boolean; lazy?: boolean; maps?: string } = {},
+): Promise<void> {
   const sources = await sourcesHash();
   await Deno.mkdir(BUNDLE_DIR, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: join(ROOT, "dist"), prefix: ".bundle-" });
@@ -247,7 +332,7 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
     for (const f of files) {
       if (f.endsWith(".js")) await hideDynamicImports(join(split, f));
     }
-    const programs = await buildPrograms(tmp);
+    const { files: programs, eager, profiled, found } = await buildPrograms(tmp, opts);
     const old = await readStamp();
     for (const f of files) {
       if (f !== "main.js") await Deno.rename(join(split, f), join(BUNDLE_DIR, f));
@@ -256,7 +341,15 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
       await Deno.mkdir(dirname(join(BUNDLE_DIR, f)), { recursive: true });
       await Deno.rename(join(tmp, f), join(BUNDLE_DIR, f));
     }
-    const stamp: Stamp = { sources, files, programs, previous: old?.files ?? [] };
+    const stamp: Stamp = {
+      sources,
+      files,
+      programs,
+      previous: old?.files ?? [],
+      eager,
+      profile: { positions: profiled, found },
+      ...(opts.lazy ? { lazy: true } : {}),
+    };
     // main.js last, in one rename: a call starting now sees either the old or the new program.
     await Deno.rename(join(split, "main.js"), join(BUNDLE_DIR, "main.js"));
     await Deno.writeTextFile(STAMP + ".tmp", JSON.stringify(stamp, null, 2) + "\n");
@@ -283,8 +376,9 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
     }
     if (!opts.quiet) {
       console.log(
-        `dist/bundle: ${files.length} files, ${programs.length} per-action programs, ` +
-          `sources ${sources.slice(0, 12)}`,
+        `dist/bundle: ${files.length} files, ${programs.length} per-action programs ` +
+          `(${eager} hot functions compiled eagerly; ${found} of the profile's ${profiled} ` +
+          `positions found), sources ${sources.slice(0, 12)}`,
       );
     }
   } finally {
@@ -294,10 +388,13 @@ export async function buildBundle(opts: { quiet?: boolean } = {}): Promise<void>
 
 /**
  * Rebuild a stale bundle (one that exists but was built from other sources), so that tests and
- * tools started from the sources never run an outdated program through the launcher.
+ * tools started from the sources never run an outdated program through the launcher. A build
+ * without eager functions is left as it is: `deno task bundle profile` makes one to run the
+ * simulators on (and rebuilds when it is done).
  */
 export async function refreshBundle(): Promise<void> {
-  if (await bundleState() === "stale") await buildBundle({ quiet: true });
+  const stamp = await readStamp();
+  if (stamp && stamp.sources !== await sourcesHash()) await buildBundle({ quiet: true });
 }
 
 /** Build the bundle unless it is fresh; returns whether it built. */
@@ -332,9 +429,24 @@ async function compile(args: string[]): Promise<number> {
   return st.code;
 }
 
-/** `deno task bundle [--check | --force]`, `deno task compile [OUTPUT]`. */
+/**
+ * `deno task bundle [--check | --force]`, `deno task bundle profile` (tools/eager_profile.ts),
+ * `deno task compile [OUTPUT]`.
+ */
 export async function bundleMain(args: string[]): Promise<number> {
   if (args[0] === "compile") return await compile(args.slice(1));
+  if (args[0] === "profile") {
+    const { makeEagerProfile } = await import("./eager_profile.ts");
+    const programs = await makeEagerProfile();
+    const { profileKeys } = await import("./eager.ts");
+    const n = Object.values(programs).reduce((a, e) => a + profileKeys(e).length, 0);
+    console.log(
+      `${EAGER_PROFILE}: ${n} hot functions in ${Object.keys(programs).length} programs`,
+    );
+    const stamp = await readStamp();
+    console.log(`dist/bundle: ${stamp?.eager ?? 0} functions compiled eagerly`);
+    return 0;
+  }
   if (args.includes("--check")) {
     const state = await bundleState();
     if (state === "fresh") {
@@ -351,4 +463,5 @@ export async function bundleMain(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await bundleMain(Deno.args));
+// (no top-level await: tools the profile imports import this module too)
+if (import.meta.main) bundleMain(Deno.args).then((code) => Deno.exit(code));

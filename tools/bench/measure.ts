@@ -5,7 +5,7 @@
  * runtime mode a figure was taken on.
  */
 import { join } from "node:path";
-import { ensureBundle, runtimeFlags } from "../bundle.ts";
+import { BUNDLE_DIR, ensureBundle, runtimeFlags } from "../bundle.ts";
 import type { ProcessUsage } from "../sim/cluster.ts";
 
 const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
@@ -265,6 +265,8 @@ export async function loadAverage(): Promise<number> {
 export interface RuntimeMode {
   mode: "bundle" | "source";
   flags: string[];
+  /** Bundle: functions of the per-action programs compiled eagerly (tools/eager.ts). */
+  eager?: number;
 }
 
 /** Build the bundle when asked (default) and say which mode the launcher will use. */
@@ -274,5 +276,6 @@ export async function runtimeMode(opts: { source: boolean }): Promise<RuntimeMod
     await runtimeFlags({ action: true });
   if (opts.source) return { mode: "source", flags };
   await ensureBundle({ quiet: true });
-  return { mode: "bundle", flags };
+  const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
+  return { mode: "bundle", flags, eager: stamp.eager ?? 0 };
 }

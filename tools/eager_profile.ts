@@ -1,0 +1,94 @@
+/**
+ * `deno task bundle profile`: make tools/eager_profile.json, the hot functions of each per-action
+ * program (tools/eager.ts says what the build does with them).
+ *
+ * The programs are built with every function lazy and their source maps kept; the VM life of the
+ * hot benchmark (tools/bench/hot.ts `HOT_STEPS`: register, instantiate, write, live-migrate,
+ * stop and resume, terminate, clone and delete) is played on the simulators for LINSTOR and
+ * StorPool with V8's function events logged by every driver action; each function V8 compiled
+ * lazily in a program is kept under that program, by its original position. Then the bundle is
+ * built again with the new profile.
+ */
+import { join } from "../lib/path.ts";
+import { errorLine } from "../lib/errors.ts";
+import { beforeHiding, buildBundle, BUNDLE_DIR, EAGER_PROFILE, runtimeFlags } from "./bundle.ts";
+import { lazyFunctions, OriginalPositions, profileEntry } from "./eager.ts";
+import { HOT_STEPS } from "./bench/hot.ts";
+import { Lifecycle } from "./sim/scenario.ts";
+import type { ProfileName } from "./sim/oned/scripted_oned.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+
+/** The stores whose VM life is played. */
+const STORES: ProfileName[] = ["linstor", "storpool"];
+
+/** Make the profile, then rebuild the bundle with it. Returns the functions kept per program. */
+export async function makeEagerProfile(): Promise<Record<string, Record<string, string>>> {
+  const tmp = await Deno.makeTempDir({ prefix: "oneblk-eager-" });
+  try {
+    const maps = join(tmp, "maps");
+    const logs = join(tmp, "logs");
+    await Deno.mkdir(logs);
+    await buildBundle({ quiet: true, lazy: true, maps });
+    const flags = (await runtimeFlags({ action: true })).map((f) =>
+      f.startsWith("--v8-flags=")
+        ? `${f},--log-function-events,--logfile=${logs}/%p.log,--no-logfile-per-isolate`
+        : f
+    );
+    const env = { ONEBLK_DENO_FLAGS: flags.join(" "), DENO_DIR: join(tmp, "deno_dir") };
+    for (const profile of STORES) {
+      const life = new Lifecycle({ profile, latencyMs: 0, only: HOT_STEPS, env });
+      await life.start();
+      try {
+        for (const step of life.steps()) {
+          if (life.missing(step).length) continue;
+          await step.run(life).catch((e) =>
+            console.error(`${profile} ${step.id}: ${errorLine(e)}`)
+          );
+        }
+      } finally {
+        await life.close();
+      }
+    }
+    const prefix = `file://${BUNDLE_DIR}/`;
+    const programOf = (url: string) =>
+      url.startsWith(prefix) && url.includes("/actions/") ? url.slice(prefix.length) : undefined;
+    const found = new Map<string, Set<string>>();
+    // per program: its original positions, by offset in the text the bundler wrote (V8 logs
+    // offsets in the shipped text: beforeHiding)
+    const positions = new Map<string, { pos: OriginalPositions; shipped: string }>();
+    for await (const e of Deno.readDir(logs)) {
+      const log = await Deno.readTextFile(join(logs, e.name));
+      for (const [program, starts] of lazyFunctions(log, programOf)) {
+        let p = positions.get(program);
+        if (!p) {
+          const mapPath = join(maps, program + ".map");
+          const map = JSON.parse(await Deno.readTextFile(mapPath));
+          const written = await Deno.readTextFile(join(maps, program));
+          const shipped = await Deno.readTextFile(join(BUNDLE_DIR, program));
+          p = { pos: new OriginalPositions(written, map, mapPath, ROOT), shipped };
+          positions.set(program, p);
+        }
+        let keys = found.get(program);
+        if (!keys) found.set(program, keys = new Set());
+        for (const s of starts) {
+          const k = p.pos.keyAt(beforeHiding(p.shipped, s));
+          // (a file outside the repository, e.g. in Deno's cache, and the build's temporary
+          // entry module have no stable name)
+          if (k && !k.startsWith("../") && !k.startsWith("dist/")) keys.add(k);
+        }
+      }
+    }
+    const programs: Record<string, Record<string, string>> = {};
+    for (const p of [...found.keys()].sort()) programs[p] = profileEntry(found.get(p)!);
+    await Deno.writeTextFile(
+      EAGER_PROFILE,
+      JSON.stringify({ made: "deno task bundle profile", stores: STORES, programs }, null, 2) +
+        "\n",
+    );
+    return programs;
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    await buildBundle({ quiet: true });
+  }
+}
