@@ -2,25 +2,22 @@
  * `deno task bundle profile`: make tools/eager_profile.json, the hot functions of each per-action
  * program (tools/eager.ts says what the build does with them).
  *
- * The programs are built with every function lazy and their source maps kept; the VM life of the
- * hot benchmark (tools/bench/hot.ts `HOT_STEPS`: register, instantiate, write, live-migrate,
- * stop and resume, terminate, clone and delete) is played on the simulators for LINSTOR and
- * StorPool with V8's function events logged by every driver action; each function V8 compiled
- * lazily in a program is kept under that program, by its original position. Then the bundle is
- * built again with the new profile.
+ * The programs are built with every function lazy and their source maps kept; the whole VM life
+ * of tools/sim/scenario.ts (the one `deno task bench --sections lifecycle` plays: images, disks,
+ * snapshots, migrations, backups, resize, undeploy, terminate) is played on the simulators for
+ * each driver (linstor, linstor_un, storpool) with V8's function events logged by every driver
+ * action; each function V8 compiled lazily in a program is kept under that program, by its
+ * original position. Then the bundle is built again with the new profile.
  */
 import { join } from "../lib/path.ts";
 import { errorLine } from "../lib/errors.ts";
 import { beforeHiding, buildBundle, BUNDLE_DIR, EAGER_PROFILE, runtimeFlags } from "./bundle.ts";
 import { lazyFunctions, OriginalPositions, profileEntry } from "./eager.ts";
-import { HOT_STEPS } from "./bench/hot.ts";
 import { Lifecycle } from "./sim/scenario.ts";
-import type { ProfileName } from "./sim/oned/scripted_oned.ts";
+import { PROFILES } from "./sim/oned/scripted_oned.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 
-/** The stores whose VM life is played. */
-const STORES: ProfileName[] = ["linstor", "storpool"];
 
 /** Make the profile, then rebuild the bundle with it. Returns the functions kept per program. */
 export async function makeEagerProfile(): Promise<Record<string, Record<string, string>>> {
@@ -36,8 +33,8 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
         : f
     );
     const env = { ONEBLK_DENO_FLAGS: flags.join(" "), DENO_DIR: join(tmp, "deno_dir") };
-    for (const profile of STORES) {
-      const life = new Lifecycle({ profile, latencyMs: 0, only: HOT_STEPS, env });
+    for (const profile of PROFILES) {
+      const life = new Lifecycle({ profile, latencyMs: 0, env });
       await life.start();
       try {
         for (const step of life.steps()) {
@@ -83,7 +80,7 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
     for (const p of [...found.keys()].sort()) programs[p] = profileEntry(found.get(p)!);
     await Deno.writeTextFile(
       EAGER_PROFILE,
-      JSON.stringify({ made: "deno task bundle profile", stores: STORES, programs }, null, 2) +
+      JSON.stringify({ made: "deno task bundle profile", drivers: PROFILES, programs }, null, 2) +
         "\n",
     );
     return programs;

@@ -144,7 +144,7 @@ export const HOT_ACTIONS = [
 ];
 
 /** Steps of the VM life that make every hot action run once. */
-export const HOT_STEPS = [
+const HOT_STEPS = [
   "register-raw",
   "register-qcow2",
   "datablock",
