@@ -18,7 +18,6 @@ import { PROFILES } from "./sim/oned/scripted_oned.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 
-
 /** Make the profile, then rebuild the bundle with it. Returns the functions kept per program. */
 export async function makeEagerProfile(): Promise<Record<string, Record<string, string>>> {
   const tmp = await Deno.makeTempDir({ prefix: "oneblk-eager-" });
