@@ -90,6 +90,8 @@ describe("per-action programs", () => {
     }
     assert.ok(!stamp.lazy);
     assert.ok(stamp.eager > 1000, `${stamp.eager} functions made eager`);
+    // the code-split bundle too (the command line, the compiled binary)
+    assert.ok(stamp.eagerInChunks > 100, `${stamp.eagerInChunks} made eager in the chunks`);
     // (fewer found: the sources moved since the profile was made; deno task bundle profile)
     assert.ok(
       stamp.profile.found >= 0.9 * stamp.profile.positions,

@@ -57,6 +57,8 @@ interface Stamp {
   previous: string[];
   /** Functions of the per-action programs made eager (tools/eager.ts). */
   eager?: number;
+  /** Functions of the code-split bundle (main.js and its chunks) made eager. */
+  eagerInChunks?: number;
   /** Positions tools/eager_profile.json names, and how many the programs still have. */
   profile?: { positions: number; found: number };
   /** Built without eager functions (for `deno task bundle profile`): not a build to ship. */
@@ -254,18 +256,65 @@ async function readProfile(): Promise<EagerProfile> {
 /** A per-action program's source-map comment, which the shipped programs do not keep. */
 const MAP_COMMENT = /\n?\/\/# sourceMappingURL=[^\n]*\n?$/;
 
+/** What the build did with the profile's hot functions (tools/eager.ts) in some files. */
+interface EagerCount {
+  /** Functions made eager. */
+  eager: number;
+  /** Positions the profile names for these files, and how many of them were found. */
+  profiled: number;
+  found: number;
+}
+
+/**
+ * Finish one file as the bundler wrote it (with its source map beside it, `<file>.map`): the
+ * functions of `hot` (profile positions) made eager, the map and its comment removed, dynamic
+ * imports hidden. `keepMap`: a path to keep the map at (its sources as absolute paths), beside the
+ * text it maps (`keepMap` without `.map`). Adds to `count`.
+ */
+async function finishFile(
+  file: string,
+  hot: ReadonlySet<string>,
+  count: EagerCount,
+  keepMap?: string,
+): Promise<void> {
+  const { eagerize, OriginalPositions } = await import("./eager.ts");
+  let code = (await Deno.readTextFile(file)).replace(MAP_COMMENT, "\n");
+  if (hot.size || keepMap) {
+    const map = JSON.parse(await Deno.readTextFile(file + ".map"));
+    if (keepMap) {
+      const kept = { ...map, sourceRoot: undefined };
+      kept.sources = map.sources.map((src: string) =>
+        resolve(dirname(file), map.sourceRoot ?? "", src)
+      );
+      await Deno.mkdir(dirname(keepMap), { recursive: true });
+      await Deno.writeTextFile(keepMap, JSON.stringify(kept));
+      await Deno.writeTextFile(keepMap.replace(/\.map$/, ""), code);
+    }
+    if (hot.size) {
+      const r = eagerize(code, new OriginalPositions(code, map, file + ".map", ROOT), hot);
+      code = r.code;
+      count.eager += r.eager;
+      count.found += r.found;
+    }
+  }
+  await Deno.writeTextFile(file, code);
+  await Deno.remove(file + ".map").catch(() => {});
+  await hideDynamicImports(file);
+}
+
 /**
  * Build every per-action program into `<tmp>/actions/<kind>/<name>.js` (entries written under
- * `<tmp>/entries/`), with the profile's hot functions made eager (tools/eager.ts) unless
- * `opts.lazy`; `opts.maps`: a folder to keep the programs' source maps in (`<file>.map`, beside
- * the text they map, before its dynamic imports are hidden).
- * Returns their paths relative to `tmp`, the number of functions made eager, and how many
- * positions the profile names and how many of them were found (fewer: sources changed since).
+ * `<tmp>/entries/`), with the hot functions its profile names made eager (tools/eager.ts)
+ * unless `opts.lazy`; `opts.maps`: a folder to keep the programs' source maps in (`<file>.map`,
+ * beside the text they map, before its dynamic imports are hidden). Returns their paths relative
+ * to `tmp`; adds to `count`.
  */
 async function buildPrograms(
   tmp: string,
-  opts: { lazy?: boolean; maps?: string } = {},
-): Promise<{ files: string[]; eager: number; profiled: number; found: number }> {
+  profile: EagerProfile,
+  count: EagerCount,
+  opts: { maps?: string } = {},
+): Promise<string[]> {
   const programs = await actionPrograms();
   const entries: string[] = [];
   for (const p of programs) {
@@ -276,43 +325,17 @@ async function buildPrograms(
   }
   await denoBundle(["--sourcemap", "external", "--outdir", join(tmp, "actions"), ...entries]);
   const files = programs.map((p) => `actions/${p.kind}/${p.name}.js`);
-  const profile = opts.lazy ? { programs: {} } : await readProfile();
-  const { eagerize, OriginalPositions, profileKeys } = await import("./eager.ts");
-  let eager = 0, profiled = 0, found = 0;
+  const { profileKeys } = await import("./eager.ts");
   for (const f of files) {
-    const file = join(tmp, f);
-    try {
-      let code = (await Deno.readTextFile(file)).replace(MAP_COMMENT, "\n");
-      const hot = profile.programs[f] && profileKeys(profile.programs[f]);
-      if (hot?.length || opts.maps) {
-        const map = JSON.parse(await Deno.readTextFile(file + ".map"));
-        if (opts.maps) {
-          // (kept elsewhere: its sources as absolute paths)
-          const kept = { ...map, sourceRoot: undefined };
-          kept.sources = map.sources.map((src: string) =>
-            resolve(dirname(file), map.sourceRoot ?? "", src)
-          );
-          await Deno.mkdir(dirname(join(opts.maps, f)), { recursive: true });
-          await Deno.writeTextFile(join(opts.maps, f + ".map"), JSON.stringify(kept));
-          await Deno.writeTextFile(join(opts.maps, f), code); // the text the map is of
-        }
-        if (hot?.length) {
-          const positions = new OriginalPositions(code, map, file + ".map", ROOT);
-          const r = eagerize(code, positions, new Set(hot));
-          code = r.code;
-          eager += r.eager;
-          profiled += hot.length;
-          found += r.found;
-        }
-      }
-      await Deno.writeTextFile(file, code);
-      await Deno.remove(file + ".map").catch(() => {});
-      await hideDynamicImports(file);
-    } catch (e) {
-      throw new Error(`per-action program ${f}: ${(e as Error).message}`);
-    }
+    const hot = new Set(profile.programs[f] ? profileKeys(profile.programs[f]) : []);
+    count.profiled += hot.size;
+    await finishFile(join(tmp, f), hot, count, opts.maps && join(opts.maps, f + ".map")).catch(
+      (e) => {
+        throw new Error(`per-action program ${f}: ${(e as Error).message}`);
+      },
+    );
   }
-  return { files, eager, profiled, found };
+  return files;
 }
 
 /** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
@@ -323,16 +346,33 @@ export async function buildBundle(
   await Deno.mkdir(BUNDLE_DIR, { recursive: true });
   const tmp = await Deno.makeTempDir({ dir: join(ROOT, "dist"), prefix: ".bundle-" });
   try {
-    await denoBundle(["--code-splitting", "--outdir", join(tmp, "split"), join(ROOT, "main.ts")]);
+    const profile = opts.lazy ? { programs: {} } : await readProfile();
+    const count: EagerCount = { eager: 0, profiled: 0, found: 0 };
+    await denoBundle([
+      "--code-splitting",
+      "--sourcemap",
+      "external",
+      "--outdir",
+      join(tmp, "split"),
+      join(ROOT, "main.ts"),
+    ]);
     const split = join(tmp, "split");
     const files: string[] = [];
-    for await (const e of Deno.readDir(split)) if (e.isFile) files.push(e.name);
+    for await (const e of Deno.readDir(split)) {
+      if (e.isFile && !e.name.endsWith(".map")) files.push(e.name);
+    }
     files.sort();
     if (!files.includes("main.js")) throw new Error("deno bundle wrote no main.js");
+    // the code-split bundle (the command line, the compiled binary): a function hot in any
+    // program is made eager in the chunk that holds it
+    const { profileKeys } = await import("./eager.ts");
+    const hotAll = new Set(Object.values(profile.programs).flatMap(profileKeys));
+    const chunks: EagerCount = { eager: 0, profiled: 0, found: 0 };
     for (const f of files) {
-      if (f.endsWith(".js")) await hideDynamicImports(join(split, f));
+      if (f.endsWith(".js")) await finishFile(join(split, f), hotAll, chunks);
     }
-    const { files: programs, eager, profiled, found } = await buildPrograms(tmp, opts);
+    const programs = await buildPrograms(tmp, profile, count, opts);
+    const { eager, profiled, found } = count;
     const old = await readStamp();
     for (const f of files) {
       if (f !== "main.js") await Deno.rename(join(split, f), join(BUNDLE_DIR, f));
@@ -347,6 +387,7 @@ export async function buildBundle(
       programs,
       previous: old?.files ?? [],
       eager,
+      eagerInChunks: chunks.eager,
       profile: { positions: profiled, found },
       ...(opts.lazy ? { lazy: true } : {}),
     };
@@ -377,8 +418,9 @@ export async function buildBundle(
     if (!opts.quiet) {
       console.log(
         `dist/bundle: ${files.length} files, ${programs.length} per-action programs ` +
-          `(${eager} hot functions compiled eagerly; ${found} of the profile's ${profiled} ` +
-          `positions found), sources ${sources.slice(0, 12)}`,
+          `(${eager} hot functions compiled eagerly, ${chunks.eager} in the code-split ` +
+          `bundle; ${found} of the profile's ${profiled} positions found), sources ` +
+          sources.slice(0, 12),
       );
     }
   } finally {
