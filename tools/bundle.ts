@@ -47,7 +47,7 @@ const INPUT_FILES = ["main.ts", "deno.json", "deno.lock", "scripts/deno-flags"];
 const INPUT_DIRS = ["app", "lib", "actions", "tools"];
 
 /** What BUNDLE.json records. */
-interface Stamp {
+export interface Stamp {
   /** SHA-256 of the inputs (sourcesHash). */
   sources: string;
   /** The per-action programs, relative to dist/bundle ("actions/tm/ln.js"). */
@@ -103,7 +103,8 @@ export async function sourcesHash(): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function readStamp(): Promise<Stamp | undefined> {
+/** dist/bundle/BUNDLE.json; undefined when there is none (or it cannot be read). */
+export async function readStamp(): Promise<Stamp | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(STAMP)) as Stamp;
   } catch {
@@ -132,17 +133,13 @@ const DYNAMIC_IMPORT = /\bimport\((["'])((?:\.\/|node:)[^"'\\]+)\1\)/g;
  * and the doctor were read and parsed on every call (~660 kB, about 20 ms and 4 MiB measured).
  * A non-literal specifier is resolved only when the import runs, against the same referrer, so
  * the program behaves the same and a call loads the chunks of its own action only. Returns the
- * number of imports rewritten.
+ * rewritten text.
  */
-export async function hideDynamicImports(file: string): Promise<number> {
-  const text = await Deno.readTextFile(file);
-  let n = 0;
-  const out = text.replace(DYNAMIC_IMPORT, (_m, q: string, spec: string) => {
-    n++;
-    return `${HIDDEN}${q}${spec}${q}))`;
-  });
-  if (n) await Deno.writeTextFile(file, out);
-  return n;
+export function hideDynamicImports(text: string): string {
+  return text.replace(
+    DYNAMIC_IMPORT,
+    (_m, q: string, spec: string) => `${HIDDEN}${q}${spec}${q}))`,
+  );
 }
 
 /** What {@link hideDynamicImports} adds to each import it rewrites. */
@@ -297,9 +294,8 @@ async function finishFile(
       count.found += r.found;
     }
   }
-  await Deno.writeTextFile(file, code);
+  await Deno.writeTextFile(file, hideDynamicImports(code));
   await Deno.remove(file + ".map").catch(() => {});
-  await hideDynamicImports(file);
 }
 
 /**

@@ -32,19 +32,22 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
         : f
     );
     const env = { ONEBLK_DENO_FLAGS: flags.join(" "), DENO_DIR: join(tmp, "deno_dir") };
+    const failed: string[] = [];
     for (const profile of PROFILES) {
       const life = new Lifecycle({ profile, latencyMs: 0, env });
       await life.start();
       try {
         for (const step of life.steps()) {
           if (life.missing(step).length) continue;
-          await step.run(life).catch((e) =>
-            console.error(`${profile} ${step.id}: ${errorLine(e)}`)
-          );
+          await step.run(life).catch((e) => failed.push(`${profile} ${step.id}: ${errorLine(e)}`));
         }
       } finally {
         await life.close();
       }
+    }
+    // a step that failed ran only part of its actions: such a profile is not written
+    if (failed.length) {
+      throw new Error(`the VM life failed, profile not written: ${failed.join("; ")}`);
     }
     const prefix = `file://${BUNDLE_DIR}/`;
     const programOf = (url: string) =>
@@ -77,11 +80,13 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
     }
     const programs: Record<string, Record<string, string>> = {};
     for (const p of [...found.keys()].sort()) programs[p] = profileEntry(found.get(p)!);
+    // (replaced whole: a build never reads a half-written profile)
     await Deno.writeTextFile(
-      EAGER_PROFILE,
+      EAGER_PROFILE + ".tmp",
       JSON.stringify({ made: "deno task bundle profile", drivers: PROFILES, programs }, null, 2) +
         "\n",
     );
+    await Deno.rename(EAGER_PROFILE + ".tmp", EAGER_PROFILE);
     return programs;
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});

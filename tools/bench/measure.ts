@@ -5,7 +5,7 @@
  * runtime mode a figure was taken on.
  */
 import { join } from "node:path";
-import { BUNDLE_DIR, ensureBundle, runtimeFlags } from "../bundle.ts";
+import { ensureBundle, readStamp, runtimeFlags } from "../bundle.ts";
 import type { ProcessUsage } from "../sim/cluster.ts";
 
 const ROOT = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(/\/$/, "");
@@ -276,6 +276,5 @@ export async function runtimeMode(opts: { source: boolean }): Promise<RuntimeMod
     await runtimeFlags({ action: true });
   if (opts.source) return { mode: "source", flags };
   await ensureBundle({ quiet: true });
-  const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
-  return { mode: "bundle", flags, eager: stamp.eager ?? 0 };
+  return { mode: "bundle", flags, eager: (await readStamp())?.eager ?? 0 };
 }
