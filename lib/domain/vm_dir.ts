@@ -23,7 +23,7 @@ import {
   removeDir,
   unlink,
 } from "../host/ops.ts";
-import type { HostRunner } from "../host/types.ts";
+import type { HostRunner, StdinFeeder } from "../host/types.ts";
 import { copyFailure, copyStream } from "../host/copy.ts";
 import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
 import { after } from "../timer.ts";
@@ -458,7 +458,7 @@ const enc = new TextEncoder();
 
 /** The first line of a stream (null when it ends first) and the bytes read after it. */
 async function firstLine(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: PieceReader,
 ): Promise<{ line: string | null; rest: Uint8Array }> {
   let buf = new Uint8Array(0);
   for (;;) {
@@ -490,14 +490,50 @@ type Decision = "copy" | "rm" | "stop";
 
 /** The command of a held marker (HOLD_SCRIPT) on its host. */
 interface HeldMarker {
-  /** Its stdout: the first line (`M`, `X`, or null when it ended first), then the tar. */
-  stdout: ReadableStreamDefaultReader<Uint8Array>;
+  /**
+   * Its stdout: the first line (`M`, `X`, or null when it ended first), then the tar. Each
+   * read's bytes are valid until the next read (see reusingReader).
+   */
+  stdout: PieceReader;
   /** Send the decision (the first one counts). */
   decide(go: Decision): void;
   /** Resolves once a decision was sent (with it). */
   decided: Promise<Decision>;
   /** Its end: undefined when it succeeded, else its error. */
   ended: Promise<unknown>;
+}
+
+/** Reads a byte stream piece by piece: a piece is valid until the next read. */
+interface PieceReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** Bytes read at most at a time by reusingReader (a pipe's capacity). */
+const PIECE = 64 * 1024;
+
+/**
+ * A reader of byte stream `s` (a command's stdout) that reads every piece into the same buffer,
+ * instead of one new 64 KiB buffer per read: a VM directory's tar passes through in a buffer,
+ * not as hundreds of KiB left for the collector. The caller uses (or copies) each piece before
+ * it reads the next. (A stream that is not a byte stream is read as it comes.)
+ */
+function reusingReader(s: ReadableStream<Uint8Array>): PieceReader {
+  let r: ReadableStreamBYOBReader;
+  try {
+    r = s.getReader({ mode: "byob" });
+  } catch {
+    return s.getReader();
+  }
+  let buf = new ArrayBuffer(PIECE);
+  return {
+    async read() {
+      const { done, value } = await r.read(new Uint8Array(buf));
+      if (value) buf = value.buffer as ArrayBuffer;
+      return done ? { done: true, value: undefined } : { done: false, value };
+    },
+    cancel: (reason) => r.cancel(reason),
+  };
 }
 
 /**
@@ -515,24 +551,13 @@ function holdMarker(
 ): HeldMarker {
   let send: ((go: Decision) => void) | undefined;
   const decided = new Promise<Decision>((resolve) => (send = resolve));
-  const stdin = new ReadableStream<Uint8Array>({
-    async pull(c) {
-      const go = await decided;
-      try {
-        c.enqueue(enc.encode(`${go}\n`));
-        c.close();
-      } catch {
-        // the command is gone
-      }
-    },
-  });
   const cmd = hosts.stream(host, ["sh", "-c", HOLD_SCRIPT, label, d, marker, ...then], {
-    stdin,
+    stdin: async (w) => await w.write(enc.encode(`${await decided}\n`)),
     okCodes: [0, 3],
     ...opts,
   });
   return {
-    stdout: cmd.stdout.getReader(),
+    stdout: reusingReader(cmd.stdout),
     decide: (go) => send?.(go),
     decided,
     ended: failureOf(cmd.done),
@@ -608,27 +633,26 @@ export async function copyVmDirUnlessShared(
       await endSource();
       throw e;
     }
-    // The destination's stdin: the source's `M`, then (copy) the rest of the source's stdout.
-    let rest: Uint8Array | null = said.rest.length ? said.rest : null;
-    const destIn = new ReadableStream<Uint8Array>({
-      start(c) {
-        c.enqueue(enc.encode("M\n"));
-      },
-      async pull(c) {
-        if (!await decision) return c.close();
-        if (rest) {
-          c.enqueue(rest);
-          rest = null;
-          return;
+    // The destination's stdin: the source's `M`, then (copy) the rest of the source's stdout,
+    // each piece written before the next is read (the reader reuses one buffer). When the
+    // destination stops taking it, the source's output is cancelled: its tar ends too.
+    const destIn: StdinFeeder = async (w, ended) => {
+      const cancel = () => void fromSource.cancel().catch(() => {});
+      ended.addEventListener("abort", cancel, { once: true });
+      try {
+        await w.write(enc.encode("M\n"));
+        if (!await decision) return;
+        if (said.rest.length) await w.write(said.rest);
+        for (let r = await fromSource.read(); !r.done; r = await fromSource.read()) {
+          await w.write(r.value);
         }
-        const r = await fromSource.read();
-        if (r.done) c.close();
-        else c.enqueue(r.value);
-      },
-      cancel() {
-        fromSource.cancel().catch(() => {});
-      },
-    });
+      } catch (e) {
+        cancel();
+        throw e;
+      } finally {
+        ended.removeEventListener("abort", cancel);
+      }
+    };
     let dest: ReturnType<HostRunner["stream"]>;
     try {
       dest = ctx.hosts.stream(dst, [

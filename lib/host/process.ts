@@ -206,11 +206,11 @@ function feedStdin(
   if (stdin instanceof ReadableStream) {
     return stdin.pipeTo(child.stdin, { signal }).catch(() => {});
   }
-  const bytes = typeof stdin === "string" ? enc.encode(stdin) : stdin;
   const w = child.stdin.getWriter();
   return (async () => {
     try {
-      await w.write(bytes);
+      if (typeof stdin === "function") await stdin(w, signal);
+      else await w.write(typeof stdin === "string" ? enc.encode(stdin) : stdin);
       await w.close();
     } catch {
       await w.abort().catch(() => {});

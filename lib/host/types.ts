@@ -5,10 +5,20 @@
  * (ssh) or spawn it directly (local, simulated): user data never becomes shell syntax.
  */
 
+/**
+ * Writes a command's stdin, which is closed when it returns (and aborted when it throws). Each
+ * write is awaited: once it resolves the command has the bytes, and their buffer may be used
+ * again. `signal` aborts when the command has ended: nothing more can be written then.
+ */
+export type StdinFeeder = (
+  w: WritableStreamDefaultWriter<Uint8Array>,
+  signal: AbortSignal,
+) => Promise<void>;
+
 /** Options for one command. */
 export interface RunOptions {
-  /** Bytes or a stream fed to the command's stdin. */
-  stdin?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Bytes, a stream or a feeder for the command's stdin. */
+  stdin?: Uint8Array | string | ReadableStream<Uint8Array> | StdinFeeder;
   /** Deadline in ms (default: the runner's default, 120 s). */
   timeoutMs?: number;
   /** Exit codes that count as success (default [0]). */

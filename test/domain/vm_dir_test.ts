@@ -308,6 +308,60 @@ describe("VM directory: the migrations' marking command waits for the caller (pr
     );
   });
 
+  /** `size` random bytes. */
+  const noise = (size: number) => {
+    const b = new Uint8Array(size);
+    for (let i = 0; i < size; i += 65536) crypto.getRandomValues(b.subarray(i, i + 65536));
+    return b;
+  };
+
+  it("not shared, several MiB: every byte of every file arrives (the tar's pieces share one buffer)", async () => {
+    const dir = await vmDir(41);
+    const files: Record<string, Uint8Array> = {
+      "disk.1": noise(3 * 1024 * 1024 + 17),
+      "checkpoint": noise(700 * 1024 + 3),
+      "disk.2.iso": noise(65536),
+    };
+    for (const [n, b] of Object.entries(files)) {
+      await Deno.writeFile(onHost("src", `${dir}/${n}`), b);
+    }
+    const { ctx } = recording();
+    const r = await copyTo(ctx, "dst", dir, []);
+    assert.deepEqual(r, { shared: false, removedStale: false });
+    for (const [n, b] of Object.entries(files)) {
+      assert.deepEqual(await Deno.readFile(onHost("dst", `${dir}/${n}`)), b, n);
+    }
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
+  it("dst's tar ending early in a large copy: the source's tar is stopped at once, not at the copy's deadline", async () => {
+    const dir = await vmDir(42);
+    await Deno.writeFile(onHost("src", `${dir}/disk.1`), noise(8 * 1024 * 1024));
+    // dst takes 100 kB of the tar, then fails
+    const { ctx } = recording(
+      scriptEdit(
+        "oneblk-untar",
+        'exec tar -C "$d" --sparse "$@" -xf -',
+        "head -c 100000 > /dev/null; exit 1",
+      ),
+    );
+    const t0 = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("still copying after 20 s")), 20_000);
+    });
+    try {
+      await assert.rejects(
+        Promise.race([copyTo(ctx, "dst", dir, []), late]),
+        (e) => e instanceof OneblkError && /oneblk-untar on dst failed/.test(e.message),
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.deepEqual(await markers("src", dir), []);
+  });
+
   it("shared: nothing copied, nothing linked, the marker removed by the source's command", async () => {
     const dir = await vmDir(22);
     await Deno.symlink(onHost("src", ""), onHost("alias", ""));
