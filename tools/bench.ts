@@ -558,13 +558,14 @@ export function renderReport(r: BenchReport): string {
       "",
       "big images",
       table(
-        ["profile", "operation", "MiB", "wall ms", "MiB/s", "ok"],
+        ["profile", "operation", "MiB", "wall ms", "MiB/s", "peak MiB (whose)", "ok"],
         r.throughput.map((t) => [
           t.profile,
           t.operation,
           t.MiB,
           f0(t.wallMs),
           f1(t.MiBps),
+          t.peakMiB === undefined ? "-" : `${f1(t.peakMiB)} (${t.peakAction})`,
           t.ok ? "yes" : "NO",
         ]),
       ),

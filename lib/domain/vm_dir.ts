@@ -24,7 +24,7 @@ import {
   unlink,
 } from "../host/ops.ts";
 import type { HostRunner, StdinFeeder } from "../host/types.ts";
-import { copyFailure, copyStream } from "../host/copy.ts";
+import { copyFailure, copyStream, type PieceReader, pump, reusingReader } from "../host/copy.ts";
 import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
 import { after } from "../timer.ts";
 import { uniqueId } from "../frugal.ts";
@@ -503,39 +503,6 @@ interface HeldMarker {
   ended: Promise<unknown>;
 }
 
-/** Reads a byte stream piece by piece: a piece is valid until the next read. */
-interface PieceReader {
-  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
-  cancel(reason?: unknown): Promise<void>;
-}
-
-/** Bytes read at most at a time by reusingReader (a pipe's capacity). */
-const PIECE = 64 * 1024;
-
-/**
- * A reader of byte stream `s` (a command's stdout) that reads every piece into the same buffer,
- * instead of one new 64 KiB buffer per read: a VM directory's tar passes through in a buffer,
- * not as hundreds of KiB left for the collector. The caller uses (or copies) each piece before
- * it reads the next. (A stream that is not a byte stream is read as it comes.)
- */
-function reusingReader(s: ReadableStream<Uint8Array>): PieceReader {
-  let r: ReadableStreamBYOBReader;
-  try {
-    r = s.getReader({ mode: "byob" });
-  } catch {
-    return s.getReader();
-  }
-  let buf = new ArrayBuffer(PIECE);
-  return {
-    async read() {
-      const { done, value } = await r.read(new Uint8Array(buf));
-      if (value) buf = value.buffer as ArrayBuffer;
-      return done ? { done: true, value: undefined } : { done: false, value };
-    },
-    cancel: (reason) => r.cancel(reason),
-  };
-}
-
 /**
  * Start HOLD_SCRIPT on `host` for directory `d` and `marker`, with `then` (a tar) for `copy`.
  * Throws synchronously when the command cannot be started (e.g. an unreachable host).
@@ -633,25 +600,18 @@ export async function copyVmDirUnlessShared(
       await endSource();
       throw e;
     }
-    // The destination's stdin: the source's `M`, then (copy) the rest of the source's stdout,
-    // each piece written before the next is read (the reader reuses one buffer). When the
-    // destination stops taking it, the source's output is cancelled: its tar ends too.
+    // The destination's stdin: the source's `M`, then (copy) the rest of the source's stdout
+    // (pump: when the destination stops taking it, the source's tar is stopped too).
     const destIn: StdinFeeder = async (w, ended) => {
-      const cancel = () => void fromSource.cancel().catch(() => {});
-      ended.addEventListener("abort", cancel, { once: true });
       try {
         await w.write(enc.encode("M\n"));
         if (!await decision) return;
         if (said.rest.length) await w.write(said.rest);
-        for (let r = await fromSource.read(); !r.done; r = await fromSource.read()) {
-          await w.write(r.value);
-        }
       } catch (e) {
-        cancel();
+        fromSource.cancel().catch(() => {});
         throw e;
-      } finally {
-        ended.removeEventListener("abort", cancel);
       }
+      await pump(fromSource, w, ended);
     };
     let dest: ReturnType<HostRunner["stream"]>;
     try {

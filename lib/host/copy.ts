@@ -2,9 +2,71 @@
  * Host-to-host byte copies: the stdout of a command on one host feeds the stdin of a command
  * on another (typically `dd if=<dev>` → `dd of=<dev>`), through this process, with no
  * temporary file and no shell pipeline built from data.
+ *
+ * The bytes pass through one buffer: each piece is read into it and written to the other
+ * command before the next is read (reusingReader, pump). Read as a stream piped to the other
+ * command, every piece would be a new 64 KiB buffer the collector frees only later: a copy's
+ * peak memory grew with its size, by up to about 100 MiB.
  */
 import { OneblkError } from "../errors.ts";
 import type { HostRunner, RunResult } from "./types.ts";
+
+/** Reads a byte stream piece by piece: a piece is valid until the next read. */
+export interface PieceReader {
+  /** The next piece (a view of the reader's buffer), or done. */
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  /** Stop reading: the stream is cancelled (a command's stdout closed). */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** Bytes read at most at a time by reusingReader (a pipe's capacity). */
+const PIECE = 64 * 1024;
+
+/**
+ * A reader of byte stream `s` (a command's stdout) that reads every piece into the same
+ * 64 KiB buffer. The caller uses (or copies) each piece before it reads the next. A stream that
+ * is not a byte stream is read as it comes.
+ */
+export function reusingReader(s: ReadableStream<Uint8Array>): PieceReader {
+  let r: ReadableStreamBYOBReader;
+  try {
+    r = s.getReader({ mode: "byob" });
+  } catch {
+    return s.getReader();
+  }
+  let buf = new ArrayBuffer(PIECE);
+  return {
+    async read() {
+      const { done, value } = await r.read(new Uint8Array(buf));
+      if (value) buf = value.buffer as ArrayBuffer;
+      return done ? { done: true, value: undefined } : { done: false, value };
+    },
+    cancel: (reason) => r.cancel(reason),
+  };
+}
+
+/**
+ * Write what `from` reads to `w` until it ends, each piece written before the next is read.
+ * When writing fails (the other command stopped taking its stdin), or `ended` aborts (it
+ * exited), `from` is cancelled: the command it reads gets a broken pipe instead of blocking
+ * until its deadline.
+ */
+export async function pump(
+  from: PieceReader,
+  w: WritableStreamDefaultWriter<Uint8Array>,
+  ended: AbortSignal,
+): Promise<void> {
+  const cancel = () => void from.cancel().catch(() => {});
+  ended.addEventListener("abort", cancel, { once: true });
+  try {
+    for (let r = await from.read(); !r.done; r = await from.read()) await w.write(r.value);
+  } catch (e) {
+    cancel();
+    throw e;
+  } finally {
+    ended.removeEventListener("abort", cancel);
+  }
+}
 
 /** Options for copyStream. */
 export interface CopyOptions {
@@ -41,10 +103,15 @@ export async function copyStream(
     timeoutMs: opts.timeoutMs,
     okCodes: opts.srcOkCodes,
   });
+  const from = reusingReader(src.stdout);
+  let fed = false;
   let dstP: Promise<RunResult>;
   try {
     dstP = dstRunner.run(dstHost, dstArgv, {
-      stdin: src.stdout,
+      stdin: (w, ended) => {
+        fed = true;
+        return pump(from, w, ended);
+      },
       timeoutMs: opts.timeoutMs,
       okCodes: opts.dstOkCodes,
     });
@@ -54,7 +121,7 @@ export async function copyStream(
   // If the destination never took the stream (it could not start), close it so the source
   // gets a broken pipe instead of blocking until its deadline.
   const dstGuarded = dstP.catch((e) => {
-    if (!src.stdout.locked) src.stdout.cancel().catch(() => {});
+    if (!fed) from.cancel().catch(() => {});
     throw e;
   });
   const [s, d] = await Promise.allSettled([src.done, dstGuarded]);

@@ -78,6 +78,19 @@ describe("copyStream", () => {
     assert.match(err.message, /^host gone is not reachable/);
   });
 
+  it("stops the source when the destination stops reading in the middle", async () => {
+    // the source would stream zeros forever; the destination takes 100 kB and ends well
+    const t0 = Date.now();
+    const err = await copyStream(sim, "a", ["dd", "if=/dev/zero", "bs=64K"], sim, "b", [
+      "head",
+      "-c",
+      "100000",
+    ]).catch((e) => e);
+    assert.ok(err instanceof OneblkError, String(err));
+    assert.match(err.message, /^dd on a failed/);
+    assert.ok(Date.now() - t0 < 10_000, "stopped at once, not at the source's deadline");
+  });
+
   it("fails with the source's error when reading fails", async () => {
     const dst = await device("b", "vol-dst2", MiB);
     const err = await copyStream(

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { ScriptedOned } from "../sim/oned/scripted_oned.ts";
-import type { ProfileName } from "../sim/oned/scripted_oned.ts";
+import type { DriverCall, ProfileName } from "../sim/oned/scripted_oned.ts";
 import type { Cluster } from "../sim/cluster.ts";
 import { errorLine } from "../../lib/errors.ts";
 import { type GroupMemory, log, MemorySampler, r2 } from "./measure.ts";
@@ -40,7 +40,21 @@ export interface ThroughputRow {
   MiB: number;
   wallMs: number;
   MiBps: number;
+  /** The highest peak RSS among the driver programs it ran (MiB), and which one. */
+  peakMiB?: number;
+  peakAction?: string;
   ok: boolean;
+}
+
+/** The highest peak among `calls` that were metered, and whose. */
+function peakOf(calls: DriverCall[]): { peakMiB?: number; peakAction?: string } {
+  let top: DriverCall | undefined;
+  for (const c of calls) {
+    if (c.usage && (!top || c.usage.maxrssKiB > top.usage!.maxrssKiB)) top = c;
+  }
+  return top
+    ? { peakMiB: r2(top.usage!.maxrssKiB / 1024), peakAction: `${top.kind}/${top.script}` }
+    : {};
 }
 
 async function pool(n: number, width: number, fn: (i: number) => Promise<void>) {
@@ -80,7 +94,7 @@ export async function benchConcurrency(
   const rows: ConcurrencyRow[] = [];
   for (const profile of profiles) {
     log(`concurrency: ${profile}, ${ops} operations, ${width} at a time`);
-    const s = await ScriptedOned.start({ profile, latencyMs: 0, env });
+    const s = await ScriptedOned.start({ profile, latencyMs: 0, env, meter: true });
     try {
       const src = join(s.cluster.root, "bench.raw");
       await Deno.writeFile(src, new Uint8Array(4 * MiB).fill(7));
@@ -140,7 +154,7 @@ export async function benchThroughput(
   const rows: ThroughputRow[] = [];
   for (const profile of profiles) {
     log(`throughput: ${profile}, ${mib} MiB image`);
-    const s = await ScriptedOned.start({ profile, latencyMs: 0, env });
+    const s = await ScriptedOned.start({ profile, latencyMs: 0, env, meter: true });
     try {
       const src = join(s.cluster.root, "big.raw");
       const f = await Deno.open(src, { write: true, create: true, truncate: true });
@@ -155,6 +169,7 @@ export async function benchThroughput(
         f.close();
       }
       let t0 = performance.now();
+      let from = s.calls.length;
       let ok = true;
       let imgId = -1;
       try {
@@ -170,10 +185,12 @@ export async function benchThroughput(
         MiB: mib,
         wallMs: r2(ms),
         MiBps: r2(mib / (ms / 1000)),
+        ...peakOf(s.calls.slice(from)),
         ok,
       });
       if (!ok) continue;
       t0 = performance.now();
+      from = s.calls.length;
       try {
         await s.instantiate({ host: "bravo", disks: [{ image: imgId }], context: false });
       } catch (e) {
@@ -187,6 +204,7 @@ export async function benchThroughput(
         MiB: mib,
         wallMs: r2(ms),
         MiBps: r2(mib / (ms / 1000)),
+        ...peakOf(s.calls.slice(from)),
         ok,
       });
     } finally {
