@@ -56,6 +56,7 @@ import {
 } from "../../lib/domain/image_source.ts";
 import { decompressImage, noDecompress, unpackable } from "../../lib/domain/decompress.ts";
 import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
+import { pump } from "../../lib/host/copy.ts";
 import type { ImageView } from "../../lib/one/views.ts";
 import type { Backend } from "../../lib/backend/types.ts";
 import type { Placement } from "../../lib/backend/index.ts";
@@ -115,7 +116,10 @@ async function streamInto(
   argv: string[],
 ): Promise<void> {
   try {
-    await ctx.hosts.run(host, argv, { stdin: img.stream, timeoutMs: DATA_TIMEOUT_MS });
+    await ctx.hosts.run(host, argv, {
+      stdin: (w, ended) => pump(img.stream.getReader(), w, ended),
+      timeoutMs: DATA_TIMEOUT_MS,
+    });
   } catch (e) {
     const r = img.result();
     if (r.error) throw r.error;

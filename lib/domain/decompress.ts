@@ -18,6 +18,7 @@
  */
 import { OneblkError } from "../errors.ts";
 import { runProcess, streamProcess } from "../host/process.ts";
+import { pump, reusingReader } from "../host/copy.ts";
 import type { Streaming } from "../host/types.ts";
 import {
   classifyPath,
@@ -73,7 +74,10 @@ export async function decompressImage(img: OpenedImage, kind: Compression): Prom
   try {
     proc = streamProcess(
       { host: "front-end", argv: [...TOOLS[kind]], label: kind },
-      { stdin: img.stream, timeoutMs: DECOMPRESS_TIMEOUT_MS },
+      {
+        stdin: (w, ended) => pump(img.stream.getReader(), w, ended),
+        timeoutMs: DECOMPRESS_TIMEOUT_MS,
+      },
     );
   } catch (e) {
     await img.close();
@@ -84,7 +88,7 @@ export async function decompressImage(img: OpenedImage, kind: Compression): Prom
     () => null,
     (e) => corrupt(label, kind, e),
   );
-  const reader = proc.stdout.getReader();
+  const reader = reusingReader(proc.stdout);
   let ended = false;
   let bytes = 0;
   let maxBytes: number | undefined;

@@ -25,6 +25,7 @@ import type { Hash } from "node:crypto";
 import { normalize } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after, sleep } from "../timer.ts";
+import { reusingReader } from "../host/copy.ts";
 
 /** A classified image PATH. */
 export type ImagePath =
@@ -259,7 +260,7 @@ export async function readHead(
       break;
     }
     if (r.value.length === 0) continue;
-    pending.push(r.value);
+    pending.push(r.value.slice()); // (a copy: the reader may read the next piece into the same buffer)
     buffered += r.value.length;
   }
   const head = new Uint8Array(Math.min(buffered, HEAD_BYTES));
@@ -306,7 +307,11 @@ export interface OpenedImage {
   sizeBytes?: number;
   /** The first bytes (up to HEAD_BYTES; fewer only for a shorter image). */
   head: Uint8Array;
-  /** The whole content from byte 0 (head included). Read it once. */
+  /**
+   * The whole content from byte 0 (head included). Read it once, piece by piece: a piece is
+   * valid until the next read (the source reads into one buffer), so write it (awaited) or copy
+   * it first (host/copy.ts pump).
+   */
   stream: ReadableStream<Uint8Array>;
   /** Byte count, completeness, failure and digests. */
   result(): StreamResult;
@@ -331,7 +336,7 @@ function sourceError(label: string, e: unknown): OneblkError {
 
 async function openFileSource(path: string): Promise<RawSource> {
   const { file, info } = await openImageFile(path);
-  const reader = file.readable.getReader();
+  const reader = reusingReader(file.readable);
   let released = false;
   return {
     sizeBytes: info.size,
@@ -388,7 +393,7 @@ async function openHttpSource(
   }
   const encoded = (res.headers.get("content-encoding") ?? "identity").toLowerCase();
   const len = Number(res.headers.get("content-length") ?? NaN);
-  const reader = res.body!.getReader();
+  const reader = reusingReader(res.body!);
   let released = false;
   return {
     sizeBytes: encoded === "identity" && Number.isSafeInteger(len) && len >= 0 ? len : undefined,
