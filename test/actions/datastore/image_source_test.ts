@@ -144,6 +144,21 @@ describe("image sources", () => {
     assert.match(res.sha1!, /^[0-9a-f]{40}$/);
   });
 
+  it("reads a file into one buffer: a piece is valid until the next read", async () => {
+    const raw = testBytes(300 * 1024 + 3, 6);
+    const p = join(dir, "pieces.raw");
+    await Deno.writeFile(p, raw);
+    const img = await openImage({ kind: "file", path: p });
+    const r = img.stream.getReader();
+    const pieces: Uint8Array[] = [];
+    for (let x = await r.read(); !x.done; x = await r.read()) pieces.push(x.value);
+    // the head's piece is a copy; each later piece's buffer went on to the next read
+    assert.ok(pieces.length >= 4, `${pieces.length} pieces`);
+    assert.ok(pieces[0].length > 0);
+    assert.ok(pieces.slice(1, -1).every((x) => x.length === 0), "earlier pieces detached");
+    await img.close();
+  });
+
   it("fails the stream when the source is bigger than the limit", async () => {
     const p = join(dir, "big.raw");
     await Deno.writeFile(p, testBytes(200 * 1024, 5));
