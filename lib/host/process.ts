@@ -196,7 +196,12 @@ async function withGrace<T>(p: Promise<T>, ms: number, onLate: () => void): Prom
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Feed stdin; errors are not reported (the exit code and the producer tell the story). */
+/**
+ * Feed stdin; errors are not reported (the exit code and the producer tell the story). Settles
+ * once everything is written, or once `signal` aborts (the process exited): a feeder may still be
+ * waiting for something else then (a caller's decision), and the command's end never waits for
+ * it; what it writes later fails.
+ */
 function feedStdin(
   child: Deno.ChildProcess,
   stdin: RunOptions["stdin"],
@@ -207,7 +212,7 @@ function feedStdin(
     return stdin.pipeTo(child.stdin, { signal }).catch(() => {});
   }
   const w = child.stdin.getWriter();
-  return (async () => {
+  const feeding = (async () => {
     try {
       if (typeof stdin === "function") await stdin(w, signal);
       else await w.write(typeof stdin === "string" ? enc.encode(stdin) : stdin);
@@ -216,6 +221,19 @@ function feedStdin(
       await w.abort().catch(() => {});
     }
   })();
+  if (typeof stdin !== "function") return feeding;
+  return new Promise((resolve) => {
+    const gone = () => {
+      w.abort().catch(() => {});
+      resolve();
+    };
+    if (signal.aborted) return gone();
+    signal.addEventListener("abort", gone, { once: true });
+    feeding.then(() => {
+      signal.removeEventListener("abort", gone);
+      resolve();
+    });
+  });
 }
 
 interface Started {

@@ -523,6 +523,21 @@ describe("VM directory: the migrations' marking command waits for the caller (pr
     assert.equal(await lexists(onHost("src", dir)), true);
   });
 
+  it("a marking command that ended by itself: the removal runs on its own, at once", async () => {
+    const dir = await vmDir(36);
+    // the held command leaves after its marker, without waiting for a decision
+    const { seen, ctx } = recording(
+      scriptEdit("oneblk-mark", "IFS= read -r go || exit 5", "exit 0"),
+    );
+    await withLater(async (later) => {
+      const s = await vmDirSharedHeld(ctx, "src", "dst", dir, later);
+      await new Promise((r) => setTimeout(r, 300)); // it has ended by now
+      await s.removeDir!([base]);
+    });
+    assert.deepEqual(seen, ["src oneblk-mark", "dst oneblk-look", "src rm"]);
+    assert.equal(await lexists(onHost("src", dir)), false);
+  });
+
   it("a marking command that ended first (its deadline): the removal runs on its own", async () => {
     const dir = await vmDir(35);
     const { seen, ctx } = recording(undefined, 400);
