@@ -104,24 +104,20 @@ export async function copyStream(
     okCodes: opts.srcOkCodes,
   });
   const from = reusingReader(src.stdout);
-  let fed = false;
   let dstP: Promise<RunResult>;
   try {
     dstP = dstRunner.run(dstHost, dstArgv, {
-      stdin: (w, ended) => {
-        fed = true;
-        return pump(from, w, ended);
-      },
+      stdin: (w, ended) => pump(from, w, ended),
       timeoutMs: opts.timeoutMs,
       okCodes: opts.dstOkCodes,
     });
   } catch (e) {
     dstP = Promise.reject(e);
   }
-  // If the destination never took the stream (it could not start), close it so the source
-  // gets a broken pipe instead of blocking until its deadline.
+  // A destination that failed (or never started) takes nothing more: the source gets a broken
+  // pipe instead of blocking until its deadline.
   const dstGuarded = dstP.catch((e) => {
-    if (!fed) from.cancel().catch(() => {});
+    from.cancel().catch(() => {});
     throw e;
   });
   const [s, d] = await Promise.allSettled([src.done, dstGuarded]);

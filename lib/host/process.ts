@@ -221,7 +221,6 @@ function feedStdin(
       await w.abort().catch(() => {});
     }
   })();
-  if (typeof stdin !== "function") return feeding;
   return new Promise((resolve) => {
     const gone = () => {
       w.abort().catch(() => {});
