@@ -5,6 +5,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import http from "node:http";
+import { Buffer } from "node:buffer";
+import { gunzipSync } from "node:zlib";
 import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
@@ -253,6 +256,41 @@ describe("LINSTOR simulator", () => {
       await cl.be.deleteVolume("ctl-1");
     },
   );
+
+  it("compresses a large JSON reply as it sends it (chunked), a small one not at all", async () => {
+    const names = ["gz-1", "gz-2", "gz-3", "gz-4"];
+    for (const n of names) await cl.be.createVolume(n, 4, { placement: { group: "one_rg" } });
+    const get = (path: string, gzip: boolean) =>
+      new Promise<{ headers: http.IncomingHttpHeaders; body: Uint8Array }>((ok, fail) => {
+        const req = http.get(`${cl.sim.url}${path}`, {
+          headers: { "accept-encoding": gzip ? "gzip" : "identity" },
+        }, (res) => {
+          const parts: Uint8Array[] = [];
+          res.on("data", (c: Uint8Array) => parts.push(c));
+          res.on("end", () => ok({ headers: res.headers, body: Buffer.concat(parts) }));
+          res.on("error", fail);
+        });
+        req.on("error", fail);
+      });
+    try {
+      const plain = await get("/v1/resource-definitions?with_volume_definitions=true", false);
+      assert.ok(plain.body.length >= 1000, `${plain.body.length} bytes: a reply to compress`);
+      assert.equal(plain.headers["content-encoding"], undefined);
+      assert.equal(plain.headers["content-length"], String(plain.body.length));
+      const zipped = await get("/v1/resource-definitions?with_volume_definitions=true", true);
+      assert.equal(zipped.headers["content-encoding"], "gzip");
+      // compressed while it is sent: no length known up front
+      assert.equal(zipped.headers["transfer-encoding"], "chunked");
+      assert.equal(zipped.headers["content-length"], undefined);
+      assert.deepEqual(gunzipSync(zipped.body), Buffer.from(plain.body));
+      const small = await get("/v1/controller/version", true);
+      assert.ok(small.body.length < 1000);
+      assert.equal(small.headers["content-encoding"], undefined);
+      assert.equal(small.headers["content-length"], String(small.body.length));
+    } finally {
+      for (const n of names) await cl.be.deleteVolume(n);
+    }
+  });
 
   it("keeps state in the state dir across simulator processes", async () => {
     const dir = join(cl.root, "persist");

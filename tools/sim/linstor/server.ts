@@ -24,7 +24,7 @@ import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
+import { createGzip } from "node:zlib";
 import { stringifyJsonLossless } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { SimController } from "./controller.ts";
 import type { PoolKind } from "./model.ts";
@@ -190,16 +190,28 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     const text = reply.body === undefined ? "" : toJson(reply.body);
     if (!res.headersSent && !res.destroyed) {
       const raw = new TextEncoder().encode(text);
-      const zipped = gzipOk && raw.length >= GZIP_MIN_BYTES;
-      const body = zipped ? gzipSync(raw) : raw;
-      res.writeHead(reply.status, {
-        "content-type": "application/json",
-        "content-length": String(body.length),
-        ...(zipped ? { "content-encoding": "gzip" } : {}),
-      });
-      res.end(body);
-      bytesOut += body.length;
       bytesDecoded += raw.length;
+      if (gzipOk && raw.length >= GZIP_MIN_BYTES) {
+        // compressed as it is sent, in chunks (chunked transfer coding), like Grizzly does
+        res.writeHead(reply.status, {
+          "content-type": "application/json",
+          "content-encoding": "gzip",
+        });
+        const gz = createGzip();
+        gz.on("data", (c: Uint8Array) => {
+          bytesOut += c.length;
+        });
+        gz.on("error", () => res.destroy());
+        gz.pipe(res);
+        gz.end(raw);
+      } else {
+        res.writeHead(reply.status, {
+          "content-type": "application/json",
+          "content-length": String(raw.length),
+        });
+        res.end(raw);
+        bytesOut += raw.length;
+      }
     }
     return text;
   };
