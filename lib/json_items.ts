@@ -1,5 +1,5 @@
 /**
- * The elements of a JSON array reply, parsed one at a time as the text arrives, so that a reader
+ * The elements of a JSON array reply, parsed a few at a time as the text arrives, so that a reader
  * of a multi-MB listing never holds the whole text and the whole object tree at once (each
  * element's tree is short-lived; the caller keeps only what it picks from it).
  *
@@ -10,9 +10,11 @@
  * place is only a candidate: the text from the element's start to it is parsed as
  * `[<text>]`, and a cut is made only when that parses, which holds exactly when the candidate
  * ends a top-level element (the text starts at one, and a JSON value's extent is fixed by its
- * start). Elements that start otherwise are cut together with the next candidate; a reply with
- * no candidates (not an array of objects, other spacing), or one where candidates keep failing,
- * is parsed whole at the end. Any valid JSON text thus gives the same elements as
+ * start). The last candidate of the text held is tried first, so that the elements of a piece
+ * are parsed together (one parse per piece, not one per element); when it is not an element's
+ * end, the candidates are tried in order until the next piece. Elements that start otherwise
+ * are cut together with the next candidate; a reply with no candidates (not an array of objects,
+ * other spacing), or one where candidates keep failing, is parsed whole at the end. Any valid JSON text thus gives the same elements as
  * `JSON.parse`; only the memory differs.
  *
  * With `member`, the array is that member of a top-level object (StorPool's
@@ -146,6 +148,7 @@ export class JsonItems {
   }
 
   #cut(): void {
+    let fast = true;
     for (;;) {
       if (!this.#marker) {
         // the first key of the first element: `{"key":` (compact JSON, a plain key)
@@ -159,20 +162,27 @@ export class JsonItems {
         }
         this.#marker = `},${m[0]}`;
       }
+      // Every element up to the last candidate in one parse (a few per piece, not one each);
+      // if that candidate is not an element's end, candidates one by one, as below, until the
+      // next piece.
+      if (fast) {
+        const last = this.#buf.lastIndexOf(this.#marker);
+        if (last < this.#from) return;
+        const items = this.#tryParse(last);
+        if (items) {
+          this.#take(items, last);
+          continue;
+        }
+        fast = false;
+      }
       const at = this.#buf.indexOf(this.#marker, this.#from);
       if (at < 0) {
         // a marker may straddle the next piece
         this.#from = Math.max(this.#from, this.#buf.length - this.#marker.length + 1);
         return;
       }
-      const piece = this.#buf.slice(0, at + 1);
-      let items: unknown;
-      try {
-        items = this.#parse(`[${piece}]`);
-      } catch {
-        items = undefined;
-      }
-      if (!Array.isArray(items)) {
+      const items = this.#tryParse(at);
+      if (!items) {
         // a nested object's end: look further, up to a point
         this.#from = at + 1;
         if (++this.#misses >= MAX_MISSES) {
@@ -181,11 +191,26 @@ export class JsonItems {
         }
         continue;
       }
-      this.#misses = 0;
-      this.#buf = this.#buf.slice(at + 2);
-      this.#from = 0;
-      for (const item of items) this.#onItem(item);
+      this.#take(items, at);
     }
+  }
+
+  /** The elements that end at the candidate at `at` (the `}` of `},`), or null. */
+  #tryParse(at: number): unknown[] | null {
+    try {
+      const items = this.#parse(`[${this.#buf.slice(0, at + 1)}]`);
+      return Array.isArray(items) ? items : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Give out `items`, the elements that end at the candidate at `at`. */
+  #take(items: unknown[], at: number): void {
+    this.#misses = 0;
+    this.#buf = this.#buf.slice(at + 2);
+    this.#from = 0;
+    for (const item of items) this.#onItem(item);
   }
 }
 
@@ -194,7 +219,7 @@ export class JsonItems {
  * in V8's large-object space (freed only by a full collection), and the element search would
  * copy it whole. In steps, every string stays small and short-lived.
  */
-const TEXT_STEP = 16384;
+export const TEXT_STEP = 16384;
 
 /** A reply body read piece by piece (lib/wire.ts WireResponse). */
 export interface BodyPieces {

@@ -95,6 +95,29 @@ describe("JSON array elements one at a time", () => {
     assert.ok(r.held <= 16384 + 2 * one, `held ${r.held} of ${text.length}`);
   });
 
+  it("parses the elements of a piece together, not one at a time", () => {
+    // a listing like LINSTOR's: no nested object starts with the elements' first key
+    const arr = Array.from({ length: 5000 }, (_, i) => ({
+      name: `rsc-${i}`,
+      props: { "Aux/one/VM_ID": String(i) },
+      uuid: crypto.randomUUID(),
+    }));
+    const text = JSON.stringify(arr);
+    let calls = 0;
+    const counted = (t: string) => (calls++, JSON.parse(t));
+    const r = feed(text, 16384, counted);
+    assert.deepEqual(r.got, arr);
+    const pieces = Math.ceil(text.length / 16384);
+    assert.ok(
+      calls <= pieces + 1,
+      `${calls} parses for ${pieces} pieces of ${arr.length} elements`,
+    );
+    // where the last candidate of a piece is a nested object's end, one by one: same elements
+    calls = 0;
+    const nested = objects(2000);
+    assert.deepEqual(feed(JSON.stringify(nested), 16384, counted).got, nested);
+  });
+
   it("an array member of an object (StorPool's envelope): its elements, the other members", () => {
     const arr = objects(500);
     const env = { generation: 12, data: arr, after: { data: [1] } };
