@@ -14,8 +14,8 @@
  * are parsed together (one parse per piece, not one per element); when it is not an element's
  * end, the candidates are tried in order until the next piece. Elements that start otherwise
  * are cut together with the next candidate; a reply with no candidates (not an array of objects,
- * other spacing), or one where candidates keep failing, is parsed whole at the end. Any valid JSON text thus gives the same elements as
- * `JSON.parse`; only the memory differs.
+ * other spacing), or one where candidates keep failing, is parsed whole at the end. Any valid
+ * JSON text thus gives the same elements as `JSON.parse`; only the memory differs.
  *
  * With `member`, the array is that member of a top-level object (StorPool's
  * `{"generation":N,"data":[…]}`): the member is taken for the array when the text before it
