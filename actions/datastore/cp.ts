@@ -56,7 +56,6 @@ import {
 } from "../../lib/domain/image_source.ts";
 import { decompressImage, noDecompress, unpackable } from "../../lib/domain/decompress.ts";
 import { ddWriteArgv, mkdirp, qemuImgConvert, qemuImgInfo } from "../../lib/host/ops.ts";
-import { pump } from "../../lib/host/copy.ts";
 import type { ImageView } from "../../lib/one/views.ts";
 import type { Backend } from "../../lib/backend/types.ts";
 import type { Placement } from "../../lib/backend/index.ts";
@@ -117,7 +116,7 @@ async function streamInto(
 ): Promise<void> {
   try {
     await ctx.hosts.run(host, argv, {
-      stdin: (w, ended) => pump(img.stream.getReader(), w, ended),
+      stdin: img.stream,
       timeoutMs: DATA_TIMEOUT_MS,
     });
   } catch (e) {

@@ -18,7 +18,7 @@
  */
 import { OneblkError } from "../errors.ts";
 import { runProcess, streamProcess } from "../host/process.ts";
-import { pump, reusingReader } from "../host/copy.ts";
+import { reusingReader } from "../host/copy.ts";
 import type { Streaming } from "../host/types.ts";
 import {
   classifyPath,
@@ -75,7 +75,7 @@ export async function decompressImage(img: OpenedImage, kind: Compression): Prom
     proc = streamProcess(
       { host: "front-end", argv: [...TOOLS[kind]], label: kind },
       {
-        stdin: (w, ended) => pump(img.stream.getReader(), w, ended),
+        stdin: img.stream,
         timeoutMs: DECOMPRESS_TIMEOUT_MS,
       },
     );

@@ -13,6 +13,7 @@
 import { basename } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
+import { pump, reusingReader } from "./copy.ts";
 import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
 
 /** Default deadline of one command. */
@@ -197,10 +198,11 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
- * Feed stdin; errors are not reported (the exit code and the producer tell the story). Settles
- * once everything is written, or once `signal` aborts (the process exited): a feeder may still be
- * waiting for something else then (a caller's decision), and the command's end never waits for
- * it; what it writes later fails.
+ * Feed stdin; errors are not reported (the exit code and the producer tell the story). A stream
+ * is pumped through one reused buffer (host/copy.ts), like a feeder's. Settles once everything
+ * is written, or once `signal` aborts (the process exited): a feeder may still be waiting for
+ * something else then (a caller's decision), and the command's end never waits for it; what it
+ * writes later fails.
  */
 function feedStdin(
   child: Deno.ChildProcess,
@@ -209,7 +211,8 @@ function feedStdin(
 ): Promise<void> {
   if (stdin === undefined) return Promise.resolve();
   if (stdin instanceof ReadableStream) {
-    return stdin.pipeTo(child.stdin, { signal }).catch(() => {});
+    const from = reusingReader(stdin);
+    return feedStdin(child, (w, ended) => pump(from, w, ended), signal);
   }
   const w = child.stdin.getWriter();
   const feeding = (async () => {

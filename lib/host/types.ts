@@ -17,7 +17,10 @@ export type StdinFeeder = (
 
 /** Options for one command. */
 export interface RunOptions {
-  /** Bytes, a stream or a feeder for the command's stdin. */
+  /**
+   * Bytes, a stream or a feeder for the command's stdin. A stream is read a piece at a time, each
+   * written before the next is read, and cancelled when the command stops taking it.
+   */
   stdin?: Uint8Array | string | ReadableStream<Uint8Array> | StdinFeeder;
   /** Deadline in ms (default: the runner's default, 120 s). */
   timeoutMs?: number;

@@ -118,3 +118,40 @@ describe("copyStream", () => {
     assert.match(err.message, /^dd on b failed/);
   });
 });
+
+describe("a stream as a command's stdin", () => {
+  it("is read into one buffer, each piece written before the next is read, every byte", async () => {
+    const root = await Deno.makeTempDir({ prefix: "oneblk-stdin-" });
+    try {
+      await Deno.mkdir(join(root, "hosts", "a"), { recursive: true });
+      const sim = new SimRunner(root);
+      let left = 300_000;
+      // what each pull of the source was offered to read into (-1: nothing, it allocates)
+      const offered: number[] = [];
+      const stream = new ReadableStream({
+        type: "bytes",
+        pull(c: ReadableByteStreamController) {
+          const req = c.byobRequest;
+          if (left === 0) {
+            c.close();
+            req?.respond(0);
+            return;
+          }
+          offered.push(req?.view?.byteLength ?? -1);
+          const n = Math.min(left, req?.view?.byteLength ?? 65536);
+          if (req?.view) {
+            new Uint8Array(req.view.buffer, req.view.byteOffset, n).fill(7);
+            req.respond(n);
+          } else c.enqueue(new Uint8Array(n).fill(7));
+          left -= n;
+        },
+      });
+      const r = await sim.run("a", ["wc", "-c"], { stdin: stream });
+      assert.equal(r.stdout.trim(), "300000");
+      assert.ok(offered.length >= 5, `${offered.length} pulls`);
+      assert.ok(offered.every((n) => n === 64 * 1024), `offered ${offered.join(",")}`);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+});
