@@ -30,5 +30,7 @@ export const WARN_NOT_CONNECTED = 1002;
 export const WARN_DEPRECATED = 4000;
 /** Info 10005: a property the controller removed. */
 export const INFO_PROP_REMOVED = 10005;
+/** Info 10007: the call changed nothing (e.g. no error report to delete). */
+export const INFO_NOOP = 10007;
 /** Info 10008: the resource already exists (not an error since 2020). */
 export const INFO_RSC_ALREADY_EXISTS = 10008;

@@ -28,6 +28,7 @@ import {
 } from "./model.ts";
 import { reconcile, reconcileNode } from "./persistence.ts";
 import { PoolUsage } from "./usage.ts";
+import { ErrorReportLog } from "./error_reports.ts";
 import { ensureDrbdLayer } from "./drbd_layer.ts";
 
 /** The part of the state outside the resource definitions (small: saved whole). */
@@ -68,6 +69,8 @@ export class SimController {
   allocMemo: Map<string, number> | undefined;
   /** Used space per storage pool (incremental). */
   readonly usage: PoolUsage;
+  /** The error reports of the ids its replies gave (in memory, see error_reports.ts). */
+  readonly errorReports = new ErrorReportLog();
   #rdIndex = new Map<string, SimRd>();
   #indexedArr: SimRd[] | null = null;
   #indexedLen = -1;

@@ -25,6 +25,7 @@ import {
 import { fail, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import { querySizeInfo } from "./placement.ts";
+import type { ReportDelete } from "./error_reports.ts";
 import {
   getSnap,
   listNodes,
@@ -341,6 +342,15 @@ export const ROUTES: Route[] = [
     (c, _p, _q, b) => createMultiSnap(c, obj(b)),
     "CreateMultiSnapshotRequest",
   ),
+  r("GET", "/v1/error-reports", (c, _p, q) => c.errorReports.list(q)),
+  r("GET", "/v1/error-reports/{id}", (c, p, q) => c.errorReports.list(q, p[0])),
+  r(
+    "PATCH",
+    "/v1/error-reports",
+    (c, _p, _q, b) => c.errorReports.remove(obj(b) as ReportDelete),
+    "ErrorReportDelete",
+  ),
+  r("DELETE", "/v1/error-reports/{id}", (c, p) => c.errorReports.remove({ ids: [p[0]] })),
 ];
 
 function vnr(s: string): number {

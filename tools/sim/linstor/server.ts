@@ -184,6 +184,18 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
 
   const persist = () => store.save(controller);
 
+  // Every error report id a reply gives names a report GET /v1/error-reports can show.
+  const reported = (req: http.IncomingMessage, reply: SimReply): SimReply => {
+    const agent = req.headers["user-agent"];
+    controller.errorReports.note(reply.body, {
+      call: `${(req.method ?? "GET").toUpperCase()} ${
+        new URL(req.url ?? "/", "http://sim").pathname
+      }`,
+      peer: `RestClient(${req.socket.remoteAddress ?? "?"}${agent ? `; '${agent}'` : ""})`,
+    });
+    return reply;
+  };
+
   // Like the controller (Grizzly with compression on): JSON replies of 1000 bytes or more are
   // gzipped for clients that accept it, so the bytes on the wire are what a real one sends.
   const send = (res: http.ServerResponse, reply: SimReply, gzipOk = false): string => {
@@ -339,7 +351,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     if (fault?.action === "error") {
       rec(
         fault.status ?? 500,
-        send(res, internalErrorReply("Simulated internal controller error")),
+        send(res, reported(req, internalErrorReply("Simulated internal controller error"))),
       );
       return;
     }
@@ -394,14 +406,20 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       req.socket.destroy();
       return;
     }
-    rec(reply.status, send(res, reply, /\bgzip\b/i.test(req.headers["accept-encoding"] ?? "")));
+    rec(
+      reply.status,
+      send(res, reported(req, reply), /\bgzip\b/i.test(req.headers["accept-encoding"] ?? "")),
+    );
   };
 
   const listen = async () => {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       onRequest(req, res).catch((e) => {
         try {
-          send(res, internalErrorReply(`Implementation error: ${(e as Error).message}`));
+          send(
+            res,
+            reported(req, internalErrorReply(`Implementation error: ${(e as Error).message}`)),
+          );
         } catch { /* socket gone */ }
       });
     };

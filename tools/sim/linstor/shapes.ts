@@ -259,6 +259,14 @@ export const SHAPES: Record<string, Shape> = {
     delete_props: "strings",
     delete_namespaces: "strings",
   },
+  ErrorReportDelete: {
+    since: "long",
+    to: "long",
+    nodes: "strings",
+    exception: "string",
+    version: "string",
+    ids: "strings",
+  },
 };
 
 const CLASS_PREFIX = "com.linbit.linstor.api.rest.v1.serializer.JsonGenTypes$";
