@@ -87,11 +87,6 @@ export class ErrorReportLog {
   readonly #reports = new Map<string, Report>();
   readonly #node = hostName();
 
-  /** Ids of the reports held, oldest first. */
-  ids(): string[] {
-    return [...this.#reports.keys()];
-  }
-
   /**
    * Record a report for every error report id in a reply's body (a list of ApiCallRc
    * entries) that is not known yet.
