@@ -8,7 +8,7 @@
 import type { ActionContext } from "../../lib/context.ts";
 import { parseTmArgs } from "../../lib/one/args.ts";
 import { qemuImgResize } from "../../lib/host/ops.ts";
-import { OneblkError } from "../../lib/errors.ts";
+import { isKind, OneblkError } from "../../lib/errors.ts";
 import { keepsQcow2, loadVmDisk } from "../../lib/domain/vm_disk.ts";
 import { LCM_STATE } from "../../lib/one/views.ts";
 
@@ -19,18 +19,21 @@ export async function run(ctx: ActionContext): Promise<void> {
   const size = a.size!;
   const { vm, disk, volume, backend } = await loadVmDisk(ctx, dst, a.vmId, a.dsId);
   if (size <= 0) throw new OneblkError("input", `resize: invalid size ${size} MB`);
-  const info = await backend.getVolume(volume);
-  if (!info) {
+  // one read of the volume: the store's resize grows it when smaller and says what it was
+  let before: number;
+  try {
+    before = await backend.resizeVolume(volume, size);
+  } catch (e) {
+    if (!isKind(e, "not_found")) throw e;
     throw new OneblkError("not_found", `disk ${disk.diskId} of VM ${vm.id}: ${volume} not found`);
   }
-  if (size < info.sizeMiB) {
+  if (size < before) {
     throw new OneblkError(
       "input",
-      `cannot shrink disk ${disk.diskId} of VM ${vm.id} (${volume}) from ${info.sizeMiB} MB ` +
+      `cannot shrink disk ${disk.diskId} of VM ${vm.id} (${volume}) from ${before} MB ` +
         `to ${size} MB: only growing is supported`,
     );
   }
-  if (size > info.sizeMiB) await backend.resizeVolume(volume, size);
   if (!keepsQcow2(ctx.profile, disk)) return;
   if (vm.lcmState === LCM_STATE.DISK_RESIZE) {
     ctx.info(`disk ${disk.diskId} of running VM: the VMM's blockresize grows the qcow2 next`);

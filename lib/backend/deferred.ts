@@ -78,7 +78,7 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   async cloneVolume(source: string, target: string, opts: CloneOptions<P>): Promise<boolean> {
     return await (await this.#b()).cloneVolume(source, target, opts);
   }
-  async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
+  async resizeVolume(volume: string, sizeMiB: number): Promise<number> {
     return await (await this.#b()).resizeVolume(volume, sizeMiB);
   }
   async renameVolume(volume: string, newName: string): Promise<void> {

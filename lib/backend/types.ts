@@ -230,8 +230,12 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
    * created is left behind, except what an unknown outcome leaves for a later read.
    */
   cloneVolume(source: string, target: string, opts: CloneOptions<P>): Promise<boolean>;
-  /** Grow to sizeMiB (no-op when already that size or larger; never shrinks). */
-  resizeVolume(volume: string, sizeMiB: number): Promise<void>;
+  /**
+   * Grow to sizeMiB (no-op when already that size or larger; never shrinks). Returns the size
+   * it had before, in MiB (as getVolume says it), from the one read it makes: a caller that
+   * refuses to shrink needs no read of its own. OneblkError "not_found" when it does not exist.
+   */
+  resizeVolume(volume: string, sizeMiB: number): Promise<number>;
   /** Rename a volume (used by crash-safe flatten and delete-keeping schemes). */
   renameVolume(volume: string, newName: string): Promise<void>;
 

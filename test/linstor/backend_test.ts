@@ -151,10 +151,11 @@ describe("LINSTOR backend against the simulator", () => {
 
   it("resizes: grows, never shrinks, missing volume is not_found", async () => {
     await cl.be.createVolume("rs-1", 16, { placement: RG });
-    await cl.be.resizeVolume("rs-1", 32);
+    // each says the size it found
+    assert.equal(await cl.be.resizeVolume("rs-1", 32), 16);
     assert.equal((await cl.be.getVolume("rs-1"))?.sizeMiB, 32);
     const before = cl.exchanges.length;
-    await cl.be.resizeVolume("rs-1", 8);
+    assert.equal(await cl.be.resizeVolume("rs-1", 8), 32);
     assert.equal((await cl.be.getVolume("rs-1"))?.sizeMiB, 32);
     assert.equal(cl.exchanges.slice(before).filter((e) => e.method === "PUT").length, 0);
     await assert.rejects(cl.be.resizeVolume("rs-missing", 8), (e) => kindOf(e) === "not_found");

@@ -82,10 +82,11 @@ describe("storpool backend: volumes", () => {
   it("resizeVolume grows, never shrinks, and fails on a missing volume", async () => {
     const b = env.backend;
     await b.createVolume("one-img-3", 16, { placement: PLACEMENT });
-    await b.resizeVolume("one-img-3", 48);
+    // each says the size it found
+    assert.equal(await b.resizeVolume("one-img-3", 48), 16);
     assert.equal((await b.getVolume("one-img-3"))?.sizeMiB, 48);
     const before = b.stats.requests;
-    await b.resizeVolume("one-img-3", 20);
+    assert.equal(await b.resizeVolume("one-img-3", 20), 48);
     assert.equal(b.stats.requests - before, 1, "only the size check");
     assert.equal((await b.getVolume("one-img-3"))?.sizeMiB, 48);
     await assert.rejects(b.resizeVolume("nope", 8), kind("not_found"));

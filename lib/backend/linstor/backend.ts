@@ -1110,17 +1110,19 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     }
   }
 
-  async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
+  async resizeVolume(volume: string, sizeMiB: number): Promise<number> {
     checkSize(sizeMiB);
     const rd = await this.#rd(volume);
     if (!rd) throw new OneblkError("not_found", `LINSTOR volume ${volume} not found`);
     const { vnr } = parseVolumeRef(volume);
     const vd = vdOf(rd.volume_definitions, vnr);
     if (!vd) throw new OneblkError("backend", `LINSTOR volume ${volume} has no volume ${vnr}`);
-    if (vd.size_kib >= kib(sizeMiB)) return;
-    await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/${vnr}`, {
-      size_kib: kib(sizeMiB),
-    });
+    if (vd.size_kib < kib(sizeMiB)) {
+      await this.#c.write("PUT", `${rdPath(volume)}/volume-definitions/${vnr}`, {
+        size_kib: kib(sizeMiB),
+      });
+    }
+    return mibDown(vd.size_kib);
   }
 
   async renameVolume(volume: string, newName: string): Promise<void> {

@@ -501,11 +501,11 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     return false;
   }
 
-  async resizeVolume(volume: string, sizeMiB: number): Promise<void> {
+  async resizeVolume(volume: string, sizeMiB: number): Promise<number> {
     const cur = await this.getVolume(volume);
     if (!cur) throw new OneblkError("not_found", `StorPool volume ${volume} does not exist`);
-    if (cur.sizeMiB >= sizeMiB) return;
-    await this.#client.volumeUpdate(volume, { size: sizeMiB * MiB });
+    if (cur.sizeMiB < sizeMiB) await this.#client.volumeUpdate(volume, { size: sizeMiB * MiB });
+    return cur.sizeMiB;
   }
 
   async renameVolume(volume: string, newName: string): Promise<void> {

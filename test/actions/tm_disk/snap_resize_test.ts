@@ -136,9 +136,11 @@ describe("tm snap_* / resize", () => {
       const s = await linked(tc, 5, false);
       const args = (mb: number) => [s.disk, mb, s.vmId, tc.imageDs];
       for (let i = 0; i < 2; i++) {
-        await env.ok(tc, "resize", args(12));
+        const r = await env.ok(tc, "resize", args(12));
         assert.equal((await env.backend(tc).getVolume(s.volume))?.sizeMiB, 12);
         assert.equal((await Deno.stat(s.link)).size, 12 * MiB);
+        // one read of the volume, and the change when it grows (the same size again: the read)
+        assert.equal(r.rest, i === 0 ? 2 : 1, `${tc.driver} resize #${i + 1}: REST calls`);
       }
       await env.fails(tc, "resize", args(8), /cannot shrink/);
       assert.equal((await env.backend(tc).getVolume(s.volume))?.sizeMiB, 12);
