@@ -14,7 +14,7 @@
  *   compares them (a date, not a time: `since` from the start of its day, `to` up to the start
  *   of its day; days in UTC here); `limit` (default 1000) keeps the newest reports, ≤ 0 none;
  *   `offset` is ignored, as by the controller; the list is in time order; a number that is not
- *   one is HTTP 404 (the REST layer cannot convert the parameter);
+ *   one is HTTP 404 (the REST layer cannot convert the parameter: routes.ts answers it);
  * - the list leaves a report's text out unless `withContent` is true; showing one report
  *   includes it unless `withContent` is false; an unknown id shows an empty list;
  * - a delete with no filter at all deletes nothing; otherwise it deletes the reports matching
@@ -24,7 +24,7 @@
  * Reports live in memory with the controller: a `/_sim/restart` keeps them, a new simulator
  * process starts without any.
  */
-import { CODE, MASK_ERROR, MASK_INFO } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { CODE, MASK_INFO } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { INFO_NOOP } from "./codes.ts";
 import type { SimReply } from "./replies.ts";
 
@@ -121,23 +121,16 @@ export class ErrorReportLog {
     }
   }
 
-  /** GET /v1/error-reports (`id` absent) or GET /v1/error-reports/{id}. */
-  list(q: URLSearchParams, id?: string): SimReply {
+  /**
+   * GET /v1/error-reports (`id` absent) or GET /v1/error-reports/{id}; null when a number
+   * parameter is not one (the route answers the REST layer's 404).
+   */
+  list(q: URLSearchParams, id?: string): SimReply | null {
     const since = longParam(q, "since");
     const to = longParam(q, "to");
     const limit = longParam(q, "limit");
     if (since === null || to === null || limit === null || longParam(q, "offset") === null) {
-      // as for an unknown path (the REST layer refuses the parameter before the handler)
-      const path = id === undefined ? "/v1/error-reports" : `/v1/error-reports/${id}`;
-      return {
-        status: 404,
-        body: [{
-          ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
-          message: `Path '${path}' not found on server.`,
-          details: "HTTP 404 Not Found",
-          created_at: new Date().toISOString(),
-        }],
-      };
+      return null;
     }
     // a Java boolean parameter: "true" in any case is true, anything else false
     const wc = q.get("withContent");

@@ -342,8 +342,17 @@ export const ROUTES: Route[] = [
     (c, _p, _q, b) => createMultiSnap(c, obj(b)),
     "CreateMultiSnapshotRequest",
   ),
-  r("GET", "/v1/error-reports", (c, _p, q) => c.errorReports.list(q)),
-  r("GET", "/v1/error-reports/{id}", (c, p, q) => c.errorReports.list(q, p[0])),
+  // a query parameter the REST layer cannot convert: 404 before the handler runs
+  r(
+    "GET",
+    "/v1/error-reports",
+    (c, _p, q) => c.errorReports.list(q) ?? pathNotFound("/v1/error-reports"),
+  ),
+  r(
+    "GET",
+    "/v1/error-reports/{id}",
+    (c, p, q) => c.errorReports.list(q, p[0]) ?? pathNotFound(`/v1/error-reports/${p[0]}`),
+  ),
   r(
     "PATCH",
     "/v1/error-reports",
@@ -359,6 +368,24 @@ function vnr(s: string): number {
   return n;
 }
 
+/** An entry of the controller's exception mapper (FAIL_UNKNOWN_ERROR, no error report). */
+function mapperEntry(message: string, details: string) {
+  return {
+    ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
+    message,
+    details,
+    created_at: new Date().toISOString(),
+  };
+}
+
+/** 404 "Path '…' not found on server.", as the controller's exception mapper answers it. */
+function pathNotFound(path: string): SimReply {
+  return {
+    status: 404,
+    body: [mapperEntry(`Path '${path}' not found on server.`, "HTTP 404 Not Found")],
+  };
+}
+
 /**
  * Reply to a path no route serves (404), or to a method the path does not take (405 with the
  * allowed methods): the controller's exception mapper turns Jersey's NotFound/NotAllowed into
@@ -366,25 +393,19 @@ function vnr(s: string): number {
  */
 export function notFoundRoute(method: string, path: string): SimReply & { allow?: string[] } {
   const allow = [...new Set(ROUTES.filter((x) => x.re.test(path)).map((x) => x.method))];
-  const entry = (message: string, details: string) => ({
-    ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
-    message,
-    details,
-    created_at: new Date().toISOString(),
-  });
   if (allow.length) {
     return {
       status: 405,
       allow,
       body: [
-        entry(`Method '${method}' not allowed on path '${path}'.`, "HTTP 405 Method Not Allowed"),
+        mapperEntry(
+          `Method '${method}' not allowed on path '${path}'.`,
+          "HTTP 405 Method Not Allowed",
+        ),
       ],
     };
   }
-  return {
-    status: 404,
-    body: [entry(`Path '${path}' not found on server.`, "HTTP 404 Not Found")],
-  };
+  return pathNotFound(path);
 }
 
 /** The ret_code operation mask of an HTTP method (error replies of failed handlers). */
