@@ -8,11 +8,13 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import {
   MASK_CRT,
   MASK_DEL,
   MASK_ERROR,
   MASK_MOD,
+  MASK_WARN,
   OBJ,
   parseJsonLossless,
 } from "../../lib/backend/linstor/api_call_rc.ts";
@@ -50,6 +52,17 @@ async function rest(
   return { status: r.status, data, rcs, text };
 }
 
+/** Connect or disconnect the satellite of `node` (the simulator's /_sim/node); the HTTP status. */
+async function simNode(sim: LinstorSim, node: string, online: boolean): Promise<number> {
+  const r = await fetch(`${sim.url}/_sim/node`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ node, online }),
+  });
+  await r.body?.cancel();
+  return r.status;
+}
+
 /** ret_code as the unsigned 64-bit value. */
 const u = (v: bigint) => BigInt.asUintN(64, v);
 /** ret_code built from its parts (type mask, object, operation, code). */
@@ -57,9 +70,19 @@ const rcOf = (type: bigint, obj: bigint, op: bigint, code: number) =>
   u(type | obj | op | BigInt(code));
 const has = (rcs: Rc[], v: bigint) => rcs.some((e) => u(e.ret_code) === v);
 
-/** A controller as after installation, with `nodes` registered and a thin pool on each. */
+/**
+ * A controller as after installation, with `nodes` registered and a thin pool on each: each
+ * node's host exists (and so its satellite answers).
+ */
 async function freshController(nodes: string[], pool = "thinlvm"): Promise<LinstorSim> {
-  const sim = await startLinstorSim({ nodes: [], pools: [] });
+  const hosts = await Deno.makeTempDir({ prefix: "linstor-hosts-" });
+  for (const n of nodes) await Deno.mkdir(join(hosts, n));
+  const sim = await startLinstorSim({ nodes: [], pools: [], hostsRoot: hosts });
+  const stop = sim.stop;
+  sim.stop = async () => {
+    await stop();
+    await Deno.remove(hosts, { recursive: true });
+  };
   let i = 1;
   for (const n of nodes) {
     const r = await rest(sim, "POST", "/v1/nodes", {
@@ -825,6 +848,55 @@ describe("issue 11 item 8: node management", () => {
     assert.equal(r.rcs[0].correction, "Create a node with the name 'nope' first.");
   });
 
+  it("connects a registered node only where its host exists; NodeUname comes with its satellite", async () => {
+    // LINBIT's client tests run against a controller without satellites: a node registered at
+    // an address where none answers stays OFFLINE, and its properties are the client's only
+    const warnNotConnected = (n: string) => [
+      u(MASK_WARN | 1002n),
+      `No active connection to satellite '${n}'`,
+    ];
+    let r = await rest(sim, "POST", "/v1/nodes", {
+      name: "foxtrot",
+      type: "Satellite",
+      net_interfaces: [{ name: "default", address: "192.168.100.1", satellite_port: 3366 }],
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [rcOf(0n, OBJ.NODE, MASK_CRT, 1), "New node 'foxtrot' registered."],
+      warnNotConnected("foxtrot"),
+    ]);
+    const node = async (n: string) =>
+      (await rest(sim, "GET", `/v1/nodes/${n}`)).data as {
+        connection_status: string;
+        props: Record<string, string>;
+      };
+    assert.equal((await node("foxtrot")).connection_status, "OFFLINE");
+    await rest(sim, "PUT", "/v1/nodes/foxtrot", { override_props: { "Aux/test_prop": "val" } });
+    assert.deepEqual((await node("foxtrot")).props, {
+      CurStltConnName: "default",
+      "Aux/test_prop": "val",
+    });
+    assert.equal(await simNode(sim, "foxtrot", true), 200);
+    assert.equal((await node("foxtrot")).connection_status, "ONLINE");
+    assert.equal((await node("foxtrot")).props.NodeUname, "foxtrot");
+    // it keeps the name its satellite gave, also when it goes offline again
+    assert.equal(await simNode(sim, "foxtrot", false), 200);
+    assert.equal((await node("foxtrot")).props.NodeUname, "foxtrot");
+
+    // a host the simulated world has: its satellite answers at once
+    await Deno.mkdir(join(sim.hostsRoot!, "golf"));
+    r = await rest(sim, "POST", "/v1/nodes", { name: "golf", type: "Combined" });
+    assert.deepEqual(r.rcs.map((e) => e.message), ["New node 'golf' registered."]);
+    assert.equal((await node("golf")).connection_status, "ONLINE");
+    assert.equal((await node("golf")).props.NodeUname, "golf");
+    // a controller node is never connected to, and nothing is said of it
+    await Deno.mkdir(join(sim.hostsRoot!, "hotel"));
+    r = await rest(sim, "POST", "/v1/nodes", { name: "hotel", type: "Controller" });
+    assert.deepEqual(r.rcs.map((e) => e.message), ["New node 'hotel' registered."]);
+    assert.equal((await node("hotel")).connection_status, "OFFLINE");
+    for (const n of ["foxtrot", "golf", "hotel"]) await rest(sim, "DELETE", `/v1/nodes/${n}`);
+  });
+
   it("adds, changes and removes network interfaces (LINBIT's `node interface …`)", async () => {
     let r = await rest(sim, "POST", "/v1/nodes/alpha/net-interfaces", {
       name: "nic2",
@@ -1035,6 +1107,48 @@ describe("issue 11 item 9: details that show in clients", () => {
       "Rolled resource 'one-2' back on 'charlie'",
       "Rolled resource 'one-2' back on 'delta'",
     ]);
+  });
+
+  it("gives a new volume definition a DRBD generation id; a clone and a restore take their source's", async () => {
+    const gi = async (rd: string) => {
+      const r = await rest(sim, "GET", `/v1/resource-definitions/${rd}/volume-definitions`);
+      assert.equal(r.status, 200, r.text);
+      return (r.data as { props: Record<string, string> }[])[0].props.DrbdCurrentGi;
+    };
+    /** Java's `%X` of a random long with the primary bit cleared. */
+    const GID = /^[0-9A-F]{0,15}[02468ACE]$/;
+    let r = await rest(sim, "POST", "/v1/resource-groups/opennebula/spawn", {
+      resource_definition_name: "gi-a",
+      volume_sizes: [8192],
+    });
+    assert.equal(r.status, 201, r.text);
+    const a = await gi("gi-a");
+    assert.match(a, GID);
+    // created one by one: its own; one given with the request is replaced (the controller
+    // checks `DrbdOptions/DrbdCurrentGi` before it sets `DrbdCurrentGi`)
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "gi-b" } });
+    r = await rest(sim, "POST", "/v1/resource-definitions/gi-b/volume-definitions", {
+      volume_definition: { size_kib: 8192, props: { DrbdCurrentGi: "0123456789ABCDEF" } },
+    });
+    assert.equal(r.status, 200, r.text);
+    const b = await gi("gi-b");
+    assert.match(b, GID);
+    assert.notEqual(b, a);
+    assert.notEqual(b, "0123456789ABCDEF");
+    // a clone copies its source's properties, a restore the snapshot's generation id
+    r = await rest(sim, "POST", "/v1/resource-definitions/gi-a/clone", { name: "gi-c" });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(await gi("gi-c"), a);
+    await rest(sim, "POST", "/v1/resource-definitions/gi-a/snapshots", { name: "s1" });
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "gi-d" } });
+    r = await rest(
+      sim,
+      "POST",
+      "/v1/resource-definitions/gi-a/snapshot-restore-volume-definition/s1",
+      { to_resource: "gi-d" },
+    );
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await gi("gi-d"), a);
   });
 
   it("keeps a group's selection filter as the controller does (LINBIT's rg create/modify)", async () => {

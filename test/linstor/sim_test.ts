@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import { gunzipSync } from "node:zlib";
 import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
-import { parseGroup, parsePool } from "../../tools/sim/linstor/main.ts";
+import { parseGroup, parseNodes, parsePool } from "../../tools/sim/linstor/main.ts";
 import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { loadState } from "../../tools/sim/linstor/persistence.ts";
@@ -336,6 +336,10 @@ describe("LINSTOR simulator", () => {
       storagePools: ["a", "b"],
     });
     assert.throws(() => parsePool("x"));
+    assert.equal(parseNodes(undefined), undefined);
+    assert.deepEqual(parseNodes(""), []);
+    assert.deepEqual(parseNodes("n1, n2"), ["n1", "n2"]);
+    assert.throws(() => parseNodes("n1,-x"), /not a list of node names/);
     const stateDir = join(cl.root, "cli-state");
     const main = new URL("../../tools/sim/linstor/main.ts", import.meta.url).href;
     const child = new Deno.Command(Deno.execPath(), {

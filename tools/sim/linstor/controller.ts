@@ -24,6 +24,7 @@ import {
   type SimRsc,
   type SimSnap,
   type SimState,
+  UNAME_PROP,
   uuid,
 } from "./model.ts";
 import { reconcile, reconcileNode } from "./persistence.ts";
@@ -82,6 +83,8 @@ export class SimController {
   constructor(opts: ControllerOptions, loaded?: SimState) {
     this.opts = opts;
     this.state = loaded ?? this.#seed();
+    // states saved before NodeUname was kept: every connected satellite has answered
+    for (const n of this.state.nodes) if (!n.offline) n.props[UNAME_PROP] ??= n.name;
     this.usage = new PoolUsage(this);
     this.#savedGlobals = loaded ? JSON.stringify(globalsOf(this.state)) : "";
   }
@@ -108,7 +111,7 @@ export class SimController {
         name: n,
         type: "Satellite",
         address: `10.0.0.${i++}`,
-        props: {},
+        props: { [UNAME_PROP]: n },
         uuid: uuid(),
       });
       st.pools.push({
@@ -274,8 +277,10 @@ export class SimController {
     const n = this.node(name);
     if (!n) return false;
     const was = !n.offline;
-    if (online) delete n.offline;
-    else n.offline = true;
+    if (online) {
+      delete n.offline;
+      n.props[UNAME_PROP] ??= n.name;
+    } else n.offline = true;
     if (online && !was) reconcileNode(this, n.name);
     return true;
   }

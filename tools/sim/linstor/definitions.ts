@@ -19,6 +19,7 @@ import {
   groupFilter,
   k,
   NAME_RE,
+  newCurrentGi,
   type SimRd,
   type SimVd,
   uuid,
@@ -165,7 +166,7 @@ export function spawn(ctl: SimController, rgName: string, body: Record<string, u
     }
     sizes.forEach((s, i) => {
       const vg = g.vgs[i];
-      createVd(ctl, rd, vg ? vg.nr : i, s, vg ? [...vg.flags] : [], {}, out);
+      newCurrentGi(createVd(ctl, rd, vg ? vg.nr : i, s, vg ? [...vg.flags] : [], {}, out));
     });
     const filter = mergedFilter(g, cleanFilter(body.select_filter));
     if (typeof filter.place_count === "number" && body.definitions_only !== true) {
@@ -379,7 +380,7 @@ export function createVdApi(
     // an explicit minor makes the definition's DRBD layer data (VolumeDefinitions.create ->
     // ensureVlmDfnLayerDataExits)
     if (minor !== undefined) ensureDrbdLayer(ctl, rd);
-    createVd(
+    const vd = createVd(
       ctl,
       rd,
       nr,
@@ -389,6 +390,7 @@ export function createVdApi(
       out,
       minor,
     );
+    newCurrentGi(vd);
     return rcReply(out, ctx, 201);
   });
 }

@@ -48,7 +48,8 @@ foreground until SIGINT or SIGTERM. Prints one JSON line {"url","port","stateDir
 on stdout once it listens.
 
   --port N                          TCP port on 127.0.0.1 (default: any free port)
-  --nodes a,b,c                     the satellites (default: alpha,bravo,charlie,delta)
+  --nodes a,b,c                     the satellites (default: alpha,bravo,charlie,delta;
+                                    '' for none, a controller as just installed)
   --pool NAME:SIZE_GIB[:thin|thick] a storage pool on every node, size in GiB, LVM thin
                                     (default) or thick; repeatable (default:
                                     DfltStorPool:100:thin)
@@ -68,6 +69,19 @@ on stdout once it listens.
 Controls for tests (not LINSTOR): /_sim/state, /_sim/stats, /_sim/faults, /_sim/in-use,
 /_sim/node, /_sim/latency, /_sim/restart. What the simulator models, and what not:
 tools/sim/linstor/README.md.`;
+
+/**
+ * `--nodes a,b,c`: the satellites to start with; undefined without the option (the default
+ * nodes), none for `--nodes ''` (a controller as just installed).
+ */
+export function parseNodes(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const nodes = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (!nodes.every((n) => /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(n))) {
+    throw new OneblkError("usage", `--nodes: '${value}' is not a list of node names`);
+  }
+  return nodes;
+}
 
 /** Entry point of `oneblk sim linstor …`; resolves with the exit code after a signal. */
 export async function linstorSimMain(args: string[]): Promise<number> {
@@ -91,13 +105,9 @@ export async function linstorSimMain(args: string[]): Promise<number> {
     return 0;
   }
   const { port, latencyMs, stateDir, hostsRoot } = simCliValues(values);
-  const nodes = values.nodes?.split(",").map((s) => s.trim()).filter(Boolean);
-  if (nodes && !nodes.every((n) => /^[a-zA-Z0-9][a-zA-Z0-9.-]*$/.test(n))) {
-    throw new OneblkError("usage", `--nodes: '${values.nodes}' is not a list of node names`);
-  }
   const opts: LinstorSimOptions = {
     port,
-    nodes: nodes?.length ? nodes : undefined,
+    nodes: parseNodes(values.nodes),
     pools: values.pool?.length ? values.pool.map(parsePool) : undefined,
     resourceGroups: values.group?.map(parseGroup),
     latencyMs,

@@ -22,6 +22,12 @@ export interface SimNic {
   uuid: string;
 }
 
+/**
+ * The node property a satellite's first answer sets (the host's uname; the node's name here):
+ * a node whose satellite never answered has none.
+ */
+export const UNAME_PROP = "NodeUname";
+
 /** A satellite. */
 export interface SimNode {
   name: string;
@@ -107,7 +113,8 @@ export interface SimSnap {
   nodes: string[];
   /** Pool per node at snapshot time. */
   pools: Record<string, string>;
-  vds: { nr: number; sizeKib: number }[];
+  /** Its volume definitions: number, size, and the definition's generation identifier then. */
+  vds: { nr: number; sizeKib: number; gi?: string }[];
   props: Record<string, string>;
   created: number;
   uuid: string;
@@ -194,6 +201,33 @@ export function k(s: string): string {
 /** A fresh object UUID. */
 export function uuid(): string {
   return crypto.randomUUID();
+}
+
+/** The volume definition property holding its initial DRBD current generation identifier. */
+export const CURRENT_GI_PROP = "DrbdCurrentGi";
+
+/**
+ * A random DRBD generation identifier as the controller makes one for a new volume definition
+ * (GidGenerator): 64 random bits with the lowest (the primary flag) cleared, never 0 or 4, in
+ * upper-case hex without leading zeros (Java's `%X` of the long).
+ */
+export function randomGid(): string {
+  for (;;) {
+    const v = crypto.getRandomValues(new BigUint64Array(1))[0] & ~1n;
+    if (v !== 0n && v !== 4n) return v.toString(16).toUpperCase();
+  }
+}
+
+/**
+ * Give a new volume definition its generation identifier (CtrlVlmDfnApiCallHandler
+ * createVlmDfns: a volume definition or resource definition created, or spawned). The
+ * controller skips it only when `DrbdOptions/DrbdCurrentGi` is set, and otherwise overwrites a
+ * `DrbdCurrentGi` given with the request.
+ */
+export function newCurrentGi(vd: SimVd): void {
+  if (vd.props[`DrbdOptions/${CURRENT_GI_PROP}`] === undefined) {
+    vd.props[CURRENT_GI_PROP] = randomGid();
+  }
 }
 
 /** `v` rounded up to a multiple of `a`. */

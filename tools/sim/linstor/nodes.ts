@@ -4,7 +4,6 @@
  * interfaces — with the replies of the controller's node, storage pool and net-interface
  * handlers.
  */
-import { join } from "node:path";
 import {
   CODE,
   MASK_CRT,
@@ -33,6 +32,7 @@ import {
   type SimNic,
   type SimNode,
   type SimPool,
+  UNAME_PROP,
   uuid,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
@@ -45,7 +45,9 @@ import {
   FAIL_INVLD_STOR_DRIVER,
   FAIL_NODE_HAS_USED_RSC,
   FAIL_NOT_FOUND_NET_IF,
+  WARN_NOT_CONNECTED,
 } from "./codes.ts";
+import { hostExists } from "./persistence.ts";
 import { nicView } from "./views.ts";
 
 const NODE_TYPES: Record<string, string> = {
@@ -88,7 +90,15 @@ function nicFrom(body: Record<string, unknown>, old?: SimNic): SimNic {
   };
 }
 
-/** POST /v1/nodes: register a satellite (with its diskless pool). */
+/**
+ * POST /v1/nodes: register a node (with its diskless pool). Then the controller connects to its
+ * satellite (CtrlNodeCrtApiCallHandler.connectNow): one answers only on a host the simulated
+ * world has (persistence.ts hostExists), and its first answer sets the node's `NodeUname`.
+ * Without one the node stays OFFLINE (until `/_sim/node` connects it) and the reply ends with
+ * the controller's WARN_NOT_CONNECTED entry, as a real controller answers for an address where
+ * no satellite runs (after its first connection attempt). A controller or auxiliary node is
+ * never connected to, and warns of nothing.
+ */
 export function createNode(ctl: SimController, body: Record<string, unknown>): SimReply {
   const ctx: RcContext = { op: MASK_CRT, obj: OBJ.NODE };
   const name = String(body.name ?? "");
@@ -115,8 +125,10 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
     uuid: uuid(),
   };
   setProps("node", n.props, body.props as Record<string, string> | undefined, out);
+  const satellite = type === "Satellite" || type === "Combined";
+  if (satellite && hostExists(ctl, name)) n.props[UNAME_PROP] = name;
+  else n.offline = true;
   ctl.state.nodes.push(n);
-  if (ctl.opts.hostsRoot) Deno.mkdirSync(join(ctl.opts.hostsRoot, name), { recursive: true });
   ctl.state.pools.push({
     node: name,
     name: DISKLESS_POOL,
@@ -130,7 +142,19 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
       details: `Node '${name}' UUID is: ${n.uuid}`,
     }),
   );
-  return rcReply(out, ctx, 201);
+  const reply = rcReply(out, ctx, 201);
+  if (satellite && n.offline) {
+    // a reply of its own in the controller's flux: no context masks
+    (reply.body as SimRc[]).push({
+      ret_code: BigInt.asIntN(64, MASK_WARN | BigInt(WARN_NOT_CONNECTED)),
+      message: `No active connection to satellite '${name}'`,
+      details: "The controller is trying to (re-) establish a connection to the satellite. " +
+        "The controller stored the changes and as soon the satellite is connected, it will " +
+        "receive this update.",
+      created_at: new Date().toISOString(),
+    });
+  }
+  return reply;
 }
 
 /** PUT /v1/nodes/{node}: properties and node type. */

@@ -159,7 +159,7 @@ export function reconcile(ctl: SimController, name: string, before?: SimRd | nul
   for (const n of ctl.state.nodes) {
     // A host whose directory is gone is down (FT tests): its /dev is not touched (and so
     // not brought back to life by a mkdir). An offline satellite does not touch it either.
-    if (n.offline || !isDir(join(ctl.opts.hostsRoot, n.name))) continue;
+    if (n.offline || !hostExists(ctl, n.name)) continue;
     hostLinks(ctl, n.name, name, before, spellings);
   }
 }
@@ -274,9 +274,8 @@ function linkTarget(p: string): string | null {
  * go; those of resources made meanwhile appear.
  */
 export function reconcileNode(ctl: SimController, node: string): void {
-  const root = ctl.opts.hostsRoot;
-  if (!root || !isDir(join(root, node))) return;
-  const dev = join(root, node, "dev");
+  if (!hostExists(ctl, node)) return;
+  const dev = join(ctl.opts.hostsRoot!, node, "dev");
   const volumes = join(ctl.opts.stateDir, "volumes") + "/";
   for (const e of readDir(join(dev, "drbd", "by-res"))) {
     const rd = ctl.rd(e);
@@ -293,6 +292,16 @@ export function reconcileNode(ctl: SimController, node: string): void {
   for (const rd of ctl.state.rds) {
     if (ctl.rsc(rd, node)) hostLinks(ctl, node, rd.name, undefined, null);
   }
+}
+
+/**
+ * Whether the simulated world has host `node`: a directory of that name under the hosts root
+ * (none without a hosts root). Only such a host runs a satellite that a node registered later
+ * can reach (nodes.ts createNode), and only its /dev gets device links.
+ */
+export function hostExists(ctl: SimController, node: string): boolean {
+  const root = ctl.opts.hostsRoot;
+  return root !== undefined && isDir(join(root, node));
 }
 
 /** At start: every definition's files, every connected host's device links. */

@@ -22,7 +22,16 @@ import {
   type SimReply,
   withContext,
 } from "./replies.ts";
-import { asStrings, k, NAME_RE, type SimRd, type SimSnap, SNAP_KINDS, uuid } from "./model.ts";
+import {
+  asStrings,
+  CURRENT_GI_PROP,
+  k,
+  NAME_RE,
+  type SimRd,
+  type SimSnap,
+  SNAP_KINDS,
+  uuid,
+} from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { copySparse, reconcile, snapFile, volumeFile } from "./persistence.ts";
 import { autoHelper } from "./placement.ts";
@@ -108,7 +117,11 @@ function snapshot(
     name,
     nodes: diskful.map((r) => r.node),
     pools: Object.fromEntries(diskful.map((r) => [r.node, r.pool])),
-    vds: rd.vds.map((v) => ({ nr: v.nr, sizeKib: v.sizeKib })),
+    vds: rd.vds.map((v) => ({
+      nr: v.nr,
+      sizeKib: v.sizeKib,
+      ...(v.props[CURRENT_GI_PROP] !== undefined ? { gi: v.props[CURRENT_GI_PROP] } : {}),
+    })),
     props: {},
     created: Date.now(),
     uuid: uuid(),
@@ -303,7 +316,11 @@ export function restoreVd(
       );
     }
     const out: SimRc[] = [];
-    for (const v of s.vds) createVd(ctl, target, v.nr, v.sizeKib, [], {}, out);
+    // each takes the snapshot's generation identifier (CtrlSnapshotRestoreVlmDfnApiCallHandler)
+    for (const v of s.vds) {
+      const vd = createVd(ctl, target, v.nr, v.sizeKib, [], {}, out);
+      if (v.gi !== undefined) vd.props[CURRENT_GI_PROP] = v.gi;
+    }
     return rcReply(out, ctx, 200);
   });
 }

@@ -49,7 +49,6 @@ export function nodeView(n: SimNode): Record<string, unknown> {
     flags: [],
     props: {
       CurStltConnName: (nicsOf(n).find((x) => x.active) ?? nicsOf(n)[0]).name,
-      NodeUname: n.name,
       ...n.props,
     },
     net_interfaces: nicsOf(n).map(nicView),
