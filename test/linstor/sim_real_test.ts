@@ -754,6 +754,90 @@ describe("issue 11 item 3: tie-breakers, voters and clients, existing resources"
     assert.equal((await layout("q-1"))[tb], "tiebreaker", "not deleted while offline");
     assert.ok(sim.setNodeOnline(tb, true));
   });
+
+  it("toggles a resource's disk (LINBIT's `resource toggle-disk`, `--migrate-from`)", async () => {
+    await define("td", ["alpha", "bravo"]);
+    const msgs = (x: { rcs: Rc[] }) => x.rcs.map((e) => e.message);
+    const put = (path: string, body?: unknown) =>
+      rest(sim, "PUT", `/v1/resource-definitions/td/resources/${path}`, body);
+    // the tie-breaker asked diskful (1.28's route): its disk in the pool asked
+    const tb = Object.entries(await layout("td")).find(([, x]) => x === "tiebreaker")![0];
+    let r = await put(`${tb}/toggle-disk`, {
+      operation: "into_drbd_diskful",
+      storage_pool: "thinlvm",
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(msgs(r), [
+      `Addition of disk to resource 'td' on node '${tb}' registered`,
+      `Prepared 'alpha' to expect disk on '${tb}'`,
+      `Prepared 'bravo' to expect disk on '${tb}'`,
+      `Added disk on '${tb}'`,
+    ]);
+    assert.ok(r.rcs.every((e) => u(e.ret_code) === rcOf(0n, OBJ.RSC, MASK_MOD, 3)), r.text);
+    assert.equal((await layout("td"))[tb], "diskful");
+    // already so: nothing changes
+    r = await put(`${tb}/toggle-disk/diskful`);
+    assert.deepEqual(msgs(r), [`Resource 'td' on node '${tb}' is already diskful`]);
+    assert.equal(u(r.rcs[0].ret_code), rcOf(INFO, OBJ.RSC, MASK_MOD, 10007));
+    // diskful to diskless (the deprecated route LINBIT's client 1.27 calls), then a client
+    r = await put("alpha/toggle-disk/diskless");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(msgs(r).slice(0, 2), [
+      "Removal of disk from resource 'td' on node 'alpha' registered",
+      "Removed disk on 'alpha'",
+    ]);
+    assert.deepEqual(msgs(r).filter((m) => m.startsWith("Notified")), [
+      "Notified 'bravo' that disk has been removed on 'alpha'",
+      `Notified '${tb}' that disk has been removed on 'alpha'`,
+    ]);
+    assert.equal((await layout("td")).alpha, "diskless");
+    r = await put("alpha/toggle-disk", { operation: "INTO_DRBD_CLIENT" });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await layout("td")).alpha, "client");
+    r = await put("alpha/toggle-disk", { operation: "INTO_DRBD_CLIENT" });
+    assert.deepEqual(msgs(r), ["Resource 'td' on node 'alpha' is already a diskless client"]);
+    // the pool must be on the node; what the request cannot be parsed into
+    r = await put("alpha/toggle-disk/diskful/nopool");
+    assert.equal(r.status, 404, r.text);
+    assert.equal(
+      r.rcs[0].message,
+      "The storage pool 'nopool' for resource 'td' for volume number '0' is not deployed on node 'alpha'.",
+    );
+    r = await put("alpha/toggle-disk", {});
+    assert.equal(r.status, 500, r.text);
+    assert.deepEqual(msgs(r), ["No toggle operation type was specified"]);
+    r = await put("alpha/toggle-disk", { operation: "into_magic" });
+    assert.deepEqual(msgs(r), [
+      "Could not parse 'into_magic'. Valid operations: INTO_DRBD_DISKFUL, INTO_DRBD_CLIENT, INTO_DRBD_DISKLESS",
+    ]);
+    assert.equal((await layout("td")).alpha, "client", "nothing changed");
+    // the last disk that is online stays
+    assert.ok(sim.setNodeOnline(tb, false));
+    r = await put("bravo/toggle-disk/diskless");
+    assert.equal(r.status, 500, r.text);
+    assert.deepEqual(msgs(r), ["Cannot remove the disk from the only online resource with a disk"]);
+    assert.ok(sim.setNodeOnline(tb, true));
+    // a disk moved: alpha gets one (from its peers' pool), bravo's resource is deleted after it
+    // (a diskless voter elsewhere, so that the two disks left need no tie-breaker)
+    const voter = ["charlie", "delta"].find((n) => n !== tb)!;
+    await rest(sim, "POST", "/v1/resource-definitions/td/resources", [
+      { resource: { node_name: voter, flags: ["DISKLESS"] } },
+    ]);
+    r = await put("alpha/migrate-disk/bravo");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(msgs(r).slice(-2), [
+      "Resource 'td' on node 'bravo' preparing for deletion.",
+      "Resource 'td' on node 'bravo' deletion complete.",
+    ]);
+    assert.equal(u(r.rcs.at(-1)!.ret_code), rcOf(0n, OBJ.RSC, MASK_DEL, 2)); // DELETED
+    assert.deepEqual(await layout("td"), {
+      alpha: "diskful",
+      [tb]: "diskful",
+      [voter]: "diskless",
+    });
+    const alpha = await rest(sim, "GET", "/v1/resource-definitions/td/resources/alpha");
+    assert.equal((alpha.data as { props: Record<string, string> }).props.StorPoolName, "thinlvm");
+  });
 });
 
 describe("issue 11 item 7: a clone recreates every resource of the source", () => {

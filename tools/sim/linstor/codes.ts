@@ -20,6 +20,8 @@ export const FAIL_NODE_HAS_USED_RSC = 233;
 export const FAIL_NOT_FOUND_VLM = 304;
 /** Error 305: no such network interface. */
 export const FAIL_NOT_FOUND_NET_IF = 305;
+/** Error 311: the storage pool a resource's volume resolves to is not on its node. */
+export const FAIL_NOT_FOUND_DFLT_STOR_POOL = 311;
 /** Error 315: no such snapshot. */
 export const FAIL_NOT_FOUND_SNAPSHOT = 315;
 /** Error 505: the network interface exists. */

@@ -48,6 +48,7 @@ import {
   WARN_NOT_CONNECTED,
 } from "./codes.ts";
 import { hostExists } from "./persistence.ts";
+import { lastDiskInUse } from "./resources.ts";
 import { nicView } from "./views.ts";
 
 const NODE_TYPES: Record<string, string> = {
@@ -212,18 +213,7 @@ export function deleteNode(ctl: SimController, name: string): SimReply {
     }
     const others = rd.rscs.filter((o) => o !== r && !o.diskless).length;
     if (!r.diskless && others === 0 && rd.rscs.some((o) => o !== r && o.diskless)) {
-      refusals.push(
-        rc(
-          MASK_ERROR,
-          CODE.FAIL_IN_USE,
-          `Last resource of '${rd.name}' with disk still has diskless resources attached.`,
-          {
-            cause: "Resource still has diskless users.",
-            correction:
-              "Before deleting this resource, delete the diskless resources attached to it.",
-          },
-        ),
-      );
+      refusals.push(lastDiskInUse(rd));
     }
   }
   if (refusals.length) {

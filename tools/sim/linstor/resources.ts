@@ -6,6 +6,7 @@ import {
   CODE,
   MASK_CRT,
   MASK_DEL,
+  MASK_ERROR,
   MASK_INFO,
   MASK_MOD,
   MASK_WARN,
@@ -342,62 +343,85 @@ export function deleteRsc(
         200,
       );
     }
-    if (ctl.isInUse(rd, r.node)) {
-      fail(CODE.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
-        cause: "Resource is mounted/in use.",
-        correction: `Un-mount resource '${rd.name}' on the node '${r.node}'.`,
-      });
-    }
-    if (!r.diskless) {
-      const others = rd.rscs.filter((o) => o !== r && !o.diskless).length;
-      const dl = rd.rscs.some((o) => o !== r && o.diskless && !o.tieBreaker);
-      if (others === 0 && dl) {
-        fail(
-          CODE.FAIL_IN_USE,
-          `Last resource of '${rd.name}' with disk still has diskless resources attached.`,
-          {
-            cause: "Resource still has diskless users.",
-            correction:
-              "Before deleting this resource, delete the diskless resources attached to it.",
-          },
-        );
-      }
-    }
     const out: SimRc[] = [];
-    if (r.tieBreaker) {
-      if (keepTiebreaker) {
-        out.push(
-          rc(
-            MASK_INFO,
-            CODE.INFO_TIE_BREAKER_TAKEOVER,
-            "The given resource will not be deleted but will be taken over as a linstor managed tiebreaker resource.",
-          ),
-        );
-        return rcReply(out, ctx, 200);
-      }
-      rd.props["DrbdOptions/auto-add-quorum-tiebreaker"] = "false";
+    removeRsc(ctl, rd, r, keepTiebreaker, out);
+    return rcReply(out, ctx, 200);
+  });
+}
+
+/** The refusal to delete the last disk of `rd` while diskless resources use it. */
+export function lastDiskInUse(rd: SimRd): SimRc {
+  return rc(
+    MASK_ERROR,
+    CODE.FAIL_IN_USE,
+    `Last resource of '${rd.name}' with disk still has diskless resources attached.`,
+    {
+      cause: "Resource still has diskless users.",
+      correction: "Before deleting this resource, delete the diskless resources attached to it.",
+    },
+  );
+}
+
+/** CtrlRscDeleteApiHelper.ensureNotInUse: FAIL_IN_USE while `r` is open on its node. */
+export function ensureNotInUse(ctl: SimController, rd: SimRd, r: SimRsc): void {
+  if (ctl.isInUse(rd, r.node)) {
+    fail(CODE.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
+      cause: "Resource is mounted/in use.",
+      correction: `Un-mount resource '${rd.name}' on the node '${r.node}'.`,
+    });
+  }
+}
+
+/**
+ * Delete `r` of `rd` (its entries go to `out`): refused while in use or while it is the last
+ * disk of diskless users; a tie-breaker is kept with `keepTiebreaker`, else deleting it turns
+ * the definition's auto-tiebreaker off; one the tie-breaker rules still need is taken over.
+ */
+export function removeRsc(
+  ctl: SimController,
+  rd: SimRd,
+  r: SimRsc,
+  keepTiebreaker: boolean,
+  out: SimRc[],
+): void {
+  ensureNotInUse(ctl, rd, r);
+  if (!r.diskless) {
+    const others = rd.rscs.filter((o) => o !== r && !o.diskless).length;
+    const dl = rd.rscs.some((o) => o !== r && o.diskless && !o.tieBreaker);
+    if (others === 0 && dl) throw new SimApiError(lastDiskInUse(rd));
+  }
+  if (r.tieBreaker) {
+    if (keepTiebreaker) {
       out.push(
         rc(
           MASK_INFO,
-          CODE.INFO_PROP_SET,
-          `Disabling auto-tiebreaker on resource-definition '${rd.name}' as tiebreaker resource was manually deleted`,
+          CODE.INFO_TIE_BREAKER_TAKEOVER,
+          "The given resource will not be deleted but will be taken over as a linstor managed tiebreaker resource.",
         ),
       );
+      return;
     }
-    // a resource the tie-breaker rules still need is taken over instead of deleted
-    if (autoHelper(ctl, rd, out, r)) return rcReply(out, ctx, 200);
-    rd.rscs = rd.rscs.filter((o) => o !== r);
-    ctl.forgetInUse(rd, r.node);
+    rd.props["DrbdOptions/auto-add-quorum-tiebreaker"] = "false";
     out.push(
-      rc(0n, CODE.DELETED, `Resource '${rd.name}' on node '${r.node}' preparing for deletion.`, {
-        details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
-      }),
+      rc(
+        MASK_INFO,
+        CODE.INFO_PROP_SET,
+        `Disabling auto-tiebreaker on resource-definition '${rd.name}' as tiebreaker resource was manually deleted`,
+      ),
     );
-    out.push(
-      rc(0n, CODE.DELETED, `Resource '${rd.name}' on node '${r.node}' deletion complete.`),
-    );
-    return rcReply(out, ctx, 200);
-  });
+  }
+  // a resource the tie-breaker rules still need is taken over instead of deleted
+  if (autoHelper(ctl, rd, out, r)) return;
+  rd.rscs = rd.rscs.filter((o) => o !== r);
+  ctl.forgetInUse(rd, r.node);
+  out.push(
+    rc(0n, CODE.DELETED, `Resource '${rd.name}' on node '${r.node}' preparing for deletion.`, {
+      details: `Resource '${rd.name}' on node '${r.node}' UUID is: ${r.uuid}`,
+    }),
+  );
+  out.push(
+    rc(0n, CODE.DELETED, `Resource '${rd.name}' on node '${r.node}' deletion complete.`),
+  );
 }
 
 /** PUT /v1/resource-definitions/{r}/resources/{n}: properties. */

@@ -64,6 +64,7 @@ import {
   modifyNode,
 } from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
+import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import {
   clone,
   cloneStatus,
@@ -145,6 +146,8 @@ function objFor(method: string, tpl: string): bigint {
   return 0n;
 }
 const obj = (b: unknown) => (b ?? {}) as Record<string, unknown>;
+/** A bound string field (absent: undefined). */
+const str = (v: unknown) => typeof v === "string" ? v : undefined;
 
 /** The LINSTOR REST endpoints the simulator implements. */
 export const ROUTES: Route[] = [
@@ -287,6 +290,51 @@ export const ROUTES: Route[] = [
     "DELETE",
     "/v1/resource-definitions/{r}/resources/{n}",
     (c, p, q) => deleteRsc(c, p[0], p[1], q.get("keep_tiebreaker") === "true"),
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/toggle-disk",
+    (c, p, _q, b) =>
+      toggleDisk(c, p[0], p[1], parseToggleOp(obj(b).operation), {
+        storagePool: str(obj(b).storage_pool),
+        migrateFrom: str(obj(b).migrate_from),
+      }),
+    "ToggleDiskRequest",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/toggle-disk/diskful",
+    (c, p) => toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKFUL"),
+    "ToggleDiskDiskful",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/toggle-disk/diskful/{pool}",
+    (c, p) => toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKFUL", { storagePool: p[2] }),
+    "ToggleDiskDiskful",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/migrate-disk/{from}",
+    (c, p) => toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKFUL", { migrateFrom: p[2] }),
+    "ToggleDiskDiskful",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/migrate-disk/{from}/{pool}",
+    (c, p) =>
+      toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKFUL", { migrateFrom: p[2], storagePool: p[3] }),
+    "ToggleDiskDiskful",
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/toggle-disk/diskless",
+    (c, p) => toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKLESS"),
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/toggle-disk/diskless/{pool}",
+    (c, p) => toggleDisk(c, p[0], p[1], "INTO_DRBD_DISKLESS", { storagePool: p[2] }),
   ),
   r(
     "POST",

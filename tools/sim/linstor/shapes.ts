@@ -212,6 +212,13 @@ export const SHAPES: Record<string, Shape> = {
     snap_names: "strings",
     copy_all_snaps: "bool",
   },
+  ToggleDiskRequest: {
+    operation: "string",
+    storage_pool: "string",
+    migrate_from: "string",
+    layer_list: "strings",
+  },
+  ToggleDiskDiskful: { layer_list: "strings" },
   ResourceModify: {
     override_props: "props",
     delete_props: "strings",
