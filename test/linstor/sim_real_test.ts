@@ -19,6 +19,7 @@ import {
   parseJsonLossless,
 } from "../../lib/backend/linstor/api_call_rc.ts";
 import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
+import { loadState } from "../../tools/sim/linstor/persistence.ts";
 
 /** One entry of an ApiCallRc list, ret_code exact. */
 type Rc = {
@@ -1296,5 +1297,56 @@ describe("issue 11 item 9: details that show in clients", () => {
       (r.data as { select_filter: { place_count: number } }).select_filter.place_count,
       2,
     );
+  });
+});
+
+describe("the key-value store (LINBIT's `linstor key-value-store …`)", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController([]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+
+  it("makes an instance on its first change, drops it with its last property, saves it with the state", async () => {
+    const list = async (path = "") => await rest(sim, "GET", `/v1/key-value-store${path}`);
+    assert.deepEqual((await list()).data, []);
+    // LINBIT's client: `kv modify inst1 foo/bar baz`, then `other 1`
+    let r = await rest(sim, "PUT", "/v1/key-value-store/inst1", {
+      override_props: { "foo/bar": "baz", "foo/qux": "x" },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [OBJ.CTRL_CONF | MASK_MOD | 3n, "Successfully updated properties"],
+    ]);
+    await rest(sim, "PUT", "/v1/key-value-store/inst1", { override_props: { other: "1" } });
+    assert.deepEqual((await list("/INST1")).data, [
+      { name: "inst1", props: { "foo/bar": "baz", "foo/qux": "x", other: "1" } },
+    ]);
+    r = await list("/nope");
+    assert.equal(r.status, 404);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [MASK_ERROR | 316n, "Could not find key value store instance 'nope'."],
+    ]);
+    // a whole namespace goes; the rest is kept by a restart
+    await rest(sim, "PUT", "/v1/key-value-store/inst1", { delete_namespaces: ["foo"] });
+    assert.deepEqual((await list()).data, [{ name: "inst1", props: { other: "1" } }]);
+    const saved = await loadState(sim.stateDir);
+    assert.deepEqual(saved?.kvs?.map((x) => [x.name, x.props]), [["inst1", { other: "1" }]]);
+    // its last property gone, so is the instance
+    await rest(sim, "PUT", "/v1/key-value-store/inst1", { delete_props: ["other"] });
+    assert.deepEqual((await list()).data, []);
+    // deleted whole; a second delete has no effect
+    await rest(sim, "PUT", "/v1/key-value-store/inst2", { override_props: { a: "b" } });
+    r = await rest(sim, "DELETE", "/v1/key-value-store/inst2");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(u(r.rcs[0].ret_code), 2n);
+    assert.equal(r.rcs[0].message, "Kvs 'inst2' deleted.");
+    r = await rest(sim, "DELETE", "/v1/key-value-store/inst2");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [MASK_WARN | 3000n, "Deletion of kvs 'inst2' had no effect."],
+    ]);
   });
 });

@@ -45,6 +45,7 @@ function globalsOf(st: SimState): Globals {
     nextPort: st.nextPort,
     nextMinor: st.nextMinor,
     seq: st.seq,
+    kvs: st.kvs ?? [],
   };
 }
 

@@ -163,6 +163,15 @@ export interface SimState {
   nextPort: number;
   nextMinor: number;
   seq: number;
+  /** Key-value store instances (absent in states saved before they were kept). */
+  kvs?: SimKvs[];
+}
+
+/** A key-value store instance: free-form properties under a name (kvs.ts). */
+export interface SimKvs {
+  name: string;
+  props: Record<string, string>;
+  uuid: string;
 }
 
 /** Options of the controller logic. */

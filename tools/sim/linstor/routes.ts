@@ -65,6 +65,7 @@ import {
 } from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
+import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
 import {
   clone,
   cloneStatus,
@@ -183,6 +184,16 @@ export const ROUTES: Route[] = [
     "StoragePool",
   ),
   r("GET", "/v1/view/storage-pools", (c, _p, q) => listPools(c, q)),
+  r("GET", "/v1/key-value-store", (c) => listKvs(c)),
+  r("GET", "/v1/key-value-store/{instance}", (c, p) => listKvs(c, p[0])),
+  r(
+    "PUT",
+    "/v1/key-value-store/{instance}",
+    (c, p, _q, b) => modifyKvs(c, p[0], obj(b)),
+    "KeyValueStoreModify",
+    SYNC,
+  ),
+  r("DELETE", "/v1/key-value-store/{instance}", (c, p) => deleteKvs(c, p[0]), undefined, SYNC),
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
   r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
   r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),

@@ -219,6 +219,11 @@ export const SHAPES: Record<string, Shape> = {
     layer_list: "strings",
   },
   ToggleDiskDiskful: { layer_list: "strings" },
+  KeyValueStoreModify: {
+    override_props: "props",
+    delete_props: "strings",
+    delete_namespaces: "strings",
+  },
   ResourceModify: {
     override_props: "props",
     delete_props: "strings",
