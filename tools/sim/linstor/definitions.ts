@@ -13,6 +13,7 @@ import {
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
+import { nameFromExternal } from "./ext_names.ts";
 import {
   asStrings,
   cleanFilter,
@@ -122,11 +123,31 @@ export function createVg(
   return rcReply(out, ctx, 201);
 }
 
+/**
+ * The name of a definition to create from the request's name and external name (ext_names.ts):
+ * names are compared without case, external names exactly.
+ */
+function rdName(
+  ctl: SimController,
+  name: string,
+  ext: string | undefined,
+): { name: string; ext?: string } {
+  return nameFromExternal(
+    name,
+    ext,
+    (n) => ctl.rd(n) !== undefined,
+    (x) => ctl.state.rds.some((rd) => rd.extName === x),
+  );
+}
+
 /** POST /v1/resource-groups/{rg}/spawn (one transaction: RD + VDs + autoplace). */
 export function spawn(ctl: SimController, rgName: string, body: Record<string, unknown>): SimReply {
   // the spawn's context is the group: entries without their own object mask get MASK_RSC_GRP
   const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_GRP };
-  const name = String(body.resource_definition_name ?? "");
+  const extName = typeof body.resource_definition_external_name === "string"
+    ? body.resource_definition_external_name
+    : undefined;
+  const name = rdName(ctl, String(body.resource_definition_name ?? ""), extName).name;
   ctx.refs = { RscDfn: name };
   return ctl.tx([name], () => {
     const g = ctl.needRg(rgName);
@@ -161,9 +182,7 @@ export function spawn(ctl: SimController, rgName: string, body: Record<string, u
       (body.resource_definition_props as Record<string, string>) ?? {},
       out,
     );
-    if (typeof body.resource_definition_external_name === "string") {
-      rd.extName = body.resource_definition_external_name;
-    }
+    if (extName) rd.extName = extName;
     sizes.forEach((s, i) => {
       const vg = g.vgs[i];
       newCurrentGi(createVd(ctl, rd, vg ? vg.nr : i, s, vg ? [...vg.flags] : [], {}, out));
@@ -267,8 +286,14 @@ export function createVd(
 /** POST /v1/resource-definitions. */
 export function createRdApi(ctl: SimController, body: Record<string, unknown>): SimReply {
   const def = (body.resource_definition ?? {}) as Record<string, unknown>;
-  const name = String(def.name ?? "");
-  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN, refs: { RscDfn: name } };
+  const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_DFN };
+  const named = rdName(
+    ctl,
+    String(def.name ?? ""),
+    typeof def.external_name === "string" ? def.external_name : undefined,
+  );
+  const name = named.name;
+  ctx.refs = { RscDfn: name };
   return ctl.tx([name], () => {
     const out: SimRc[] = [];
     const rd = createRd(
@@ -280,7 +305,7 @@ export function createRdApi(ctl: SimController, body: Record<string, unknown>): 
       (def.props as Record<string, string>) ?? {},
       out,
     );
-    if (typeof def.external_name === "string") rd.extName = def.external_name;
+    if (named.ext) rd.extName = named.ext;
     if (typeof body.drbd_port === "number") rd.port = body.drbd_port;
     if (typeof body.drbd_secret === "string") rd.secret = body.drbd_secret;
     // The DRBD layer data (and its peer slots) is made now when the request carries DRBD data
