@@ -6,7 +6,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
-import { isResourceName, nameFromExternal } from "../../tools/sim/linstor/ext_names.ts";
+import { nameFromExternal } from "../../tools/sim/linstor/ext_names.ts";
+import { isLinstorName } from "../../tools/sim/linstor/model.ts";
 import { SimApiError } from "../../tools/sim/linstor/replies.ts";
 import { parseJsonLossless, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
 
@@ -27,7 +28,7 @@ describe("LINSTOR simulator: resource names made from external names", () => {
     // only the first 48 bytes are used
     assert.equal(made("a".repeat(60)), "a".repeat(48));
     for (const x of ["web-data_1", "my disk.img", "9lives", "ü-x"]) {
-      assert.ok(isResourceName(made(x)));
+      assert.ok(isLinstorName(made(x)));
     }
   });
 
@@ -77,6 +78,43 @@ describe("LINSTOR simulator: definitions created by external name", () => {
     };
   };
 
+  it("refuses the names the controller refuses (a digit or '-' first, no letter, too short)", async () => {
+    assert.ok(isLinstorName("_x1") && isLinstorName("a-1") && !isLinstorName("1a"));
+    assert.ok(!isLinstorName("__") && !isLinstorName("-a") && !isLinstorName("a.b"));
+    assert.ok(
+      isLinstorName("ab") && !isLinstorName("ab", 3) && !isLinstorName("a".repeat(33), 3, 32),
+    );
+    const code = async (method: string, path: string, body: unknown) =>
+      rcCode((await call(method, path, body)).data[0].ret_code as bigint);
+    assert.equal(
+      await code("POST", "/v1/resource-definitions", { resource_definition: { name: "1rd" } }),
+      202,
+    );
+    assert.equal(await code("POST", "/v1/resource-groups", { name: "42" }), 237);
+    assert.equal(
+      await code("POST", "/v1/nodes/alpha/storage-pools", {
+        storage_pool_name: "sp",
+        provider_kind: "LVM_THIN",
+      }),
+      208,
+    );
+    await call("POST", "/v1/resource-groups/DfltRscGrp/spawn", {
+      resource_definition_name: "snapme",
+      volume_sizes: [4096],
+    });
+    assert.equal(
+      await code("POST", "/v1/resource-definitions/snapme/snapshots", { name: "7" }),
+      218,
+    );
+    assert.equal(
+      rcCode(
+        (await call("POST", "/v1/resource-definitions/snapme/snapshots", { name: "s7" })).data[0]
+          .ret_code as bigint,
+      ),
+      1,
+    );
+  });
+
   it("answers with the name made in the object refs and shows both names", async () => {
     // what python-linstor's Resource sends for a definition it does not find
     let r = await call("POST", "/v1/resource-definitions", {
@@ -100,7 +138,7 @@ describe("LINSTOR simulator: definitions created by external name", () => {
     });
     assert.equal(r.status, 201);
     const names = ((await call("GET", "/v1/resource-definitions")).data as { name: string }[])
-      .map((d) => d.name).sort();
+      .map((d) => d.name).filter((n) => n.startsWith("vm_")).sort();
     assert.deepEqual(names, ["vm_disk_7", "vm_disk_8"]);
   });
 });

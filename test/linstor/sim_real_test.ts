@@ -379,7 +379,7 @@ describe("issue 11 item 6: the property whitelist", () => {
     r = await rest(sim, "POST", "/v1/resource-groups", { name: "rg_p", props: { Foo: "1" } });
     assert.equal(r.status, 500);
     r = await rest(sim, "POST", "/v1/nodes/alpha/storage-pools", {
-      storage_pool_name: "p2",
+      storage_pool_name: "pool2",
       provider_kind: "LVM",
       props: { "StorDriver/StorPoolName": "vg 1" },
     });

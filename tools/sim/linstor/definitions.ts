@@ -18,8 +18,8 @@ import {
   asStrings,
   cleanFilter,
   groupFilter,
+  isLinstorName,
   k,
-  NAME_RE,
   newCurrentGi,
   type SimRd,
   type SimVd,
@@ -34,7 +34,7 @@ import { allocMinor, ensureDrbdLayer, intField } from "./drbd_layer.ts";
 export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {
   const ctx: RcContext = { op: MASK_CRT, obj: OBJ.RSC_GRP };
   const name = String(body.name ?? "");
-  if (!NAME_RE.test(name)) {
+  if (!isLinstorName(name)) {
     fail(CODE.FAIL_INVLD_RSC_GRP_NAME, `Invalid resource group name '${name}'.`);
   }
   if (ctl.rg(name)) fail(CODE.FAIL_EXISTS_RSC_GRP, `A Resource group: ${name} already exists.`);
@@ -215,7 +215,7 @@ export function createRd(
   props: Record<string, string>,
   out: SimRc[],
 ): SimRd {
-  if (!NAME_RE.test(name)) fail(CODE.FAIL_INVLD_RSC_NAME, `Invalid resource name '${name}'.`);
+  if (!isLinstorName(name)) fail(CODE.FAIL_INVLD_RSC_NAME, `Invalid resource name '${name}'.`);
   if (ctl.rd(name)) {
     fail(CODE.FAIL_EXISTS_RSC_DFN, `A resource definition with the name '${name}' already exists`);
   }

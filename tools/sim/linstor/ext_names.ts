@@ -5,6 +5,7 @@
  * gets a LINSTOR name derived from the external one, which is kept beside it.
  */
 import { fail } from "./replies.ts";
+import { isLinstorName } from "./model.ts";
 
 /** FAIL_EXISTS_EXT_NAME (517): another definition has this external name. */
 const FAIL_EXISTS_EXT_NAME = 517;
@@ -15,11 +16,6 @@ const FAIL_MISSING_EXT_NAME = 606;
 const MAX_NAME = 48;
 /** The longest external name a name is made from, in bytes. */
 const MAX_INPUT = 256;
-
-/** A resource name LINSTOR accepts (ResourceName: 2-48 bytes, a letter, `_` first, `_-` inside). */
-export function isResourceName(s: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_-]{1,47}$/.test(s) && /[A-Za-z]/.test(s);
-}
 
 const isAlpha = (b: number) => (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a);
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
@@ -82,8 +78,8 @@ export function nameFromExternal(
   if (bytes.length) {
     const trunc = new TextDecoder().decode(bytes.slice(0, MAX_NAME));
     const asUuid = uuidText(trunc);
-    made = asUuid ? `LS_${asUuid}` : isResourceName(trunc) ? trunc : translated(bytes);
-    if (!isResourceName(made)) made = null;
+    made = asUuid ? `LS_${asUuid}` : isLinstorName(trunc) ? trunc : translated(bytes);
+    if (!isLinstorName(made)) made = null;
   }
   if (made === null || taken(made)) made = `LS_${crypto.randomUUID()}`;
   return { name: made, ...(ext !== "" ? { ext } : {}) };

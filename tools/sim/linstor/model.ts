@@ -187,8 +187,16 @@ export interface ControllerOptions {
 
 /** The diskless storage pool LINSTOR creates on every node. */
 export const DISKLESS_POOL = "DfltDisklessStorPool";
-/** Resource, group, pool and snapshot names LINSTOR accepts. */
-export const NAME_RE = /^[a-zA-Z0-9_][a-zA-Z0-9_-]{1,47}$/;
+/**
+ * A name LINSTOR accepts for a resource, group, snapshot, pool or network interface
+ * (Checks.nameCheck): `min`-`max` characters, a letter or `_` first, then letters, digits, `_`
+ * and `-`, at least one letter. Resource, group and snapshot names are 2-48, storage pools 3-48,
+ * network interfaces 3-32.
+ */
+export function isLinstorName(name: string, min = 2, max = 48): boolean {
+  return name.length >= min && name.length <= max && /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name) &&
+    /[A-Za-z]/.test(name);
+}
 /** Node names LINSTOR accepts. */
 export const NODE_RE = /^[a-zA-Z0-9][a-zA-Z0-9.-]{0,254}$/;
 /** Thinly provisioned pool kinds (space is what the data file allocates). */

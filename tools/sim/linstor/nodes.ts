@@ -24,8 +24,8 @@ import {
 } from "./replies.ts";
 import {
   DISKLESS_POOL,
+  isLinstorName,
   k,
-  NAME_RE,
   nicsOf,
   NODE_RE,
   type PoolKind,
@@ -73,7 +73,7 @@ function loadNode(ctl: SimController, name: string): SimNode {
 /** A network interface from a request (JsonGenTypes.NetInterface), checked. */
 function nicFrom(body: Record<string, unknown>, old?: SimNic): SimNic {
   const name = String(body.name ?? old?.name ?? "");
-  if (!NAME_RE.test(name) && name !== "default") {
+  if (!isLinstorName(name, 3, 32)) {
     fail(FAIL_INVLD_NET_NAME, `Invalid name for network interface: ${name}`);
   }
   const address = String(body.address ?? old?.address ?? "");
@@ -263,7 +263,7 @@ export function createPool(
   const ctx: RcContext = { op: MASK_CRT, obj: OBJ.STOR_POOL };
   const node = loadNode(ctl, nodeName);
   const name = String(body.storage_pool_name ?? "");
-  if (!NAME_RE.test(name)) {
+  if (!isLinstorName(name, 3)) {
     fail(CODE.FAIL_INVLD_STOR_POOL_NAME, `Invalid storage pool name '${name}'.`);
   }
   if (ctl.pool(node.name, name)) {

@@ -25,8 +25,8 @@ import {
 import {
   asStrings,
   CURRENT_GI_PROP,
+  isLinstorName,
   k,
-  NAME_RE,
   type SimRd,
   type SimSnap,
   SNAP_KINDS,
@@ -47,7 +47,7 @@ function snapshot(
   nodes: string[] | undefined,
   out: SimRc[],
 ): SimSnap {
-  if (!NAME_RE.test(name)) {
+  if (!isLinstorName(name)) {
     fail(CODE.FAIL_INVLD_SNAPSHOT_NAME, `Invalid snapshot name '${name}'.`);
   }
   if (ctl.snap(rd, name)) {
