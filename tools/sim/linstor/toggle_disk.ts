@@ -4,8 +4,9 @@
  * diskful one gives them up and stays as a DRBD diskless resource or client.
  *
  * Routes: `PUT …/resources/{n}/toggle-disk` with `{operation, storage_pool, migrate_from,
- * layer_list}` (1.28), and the deprecated `…/toggle-disk/diskful[/{pool}]` and
- * `…/toggle-disk/diskless[/{pool}]` that LINBIT's client up to 1.27 calls. The controller runs
+ * layer_list}` (1.28), and the deprecated `…/toggle-disk/diskful[/{pool}]`,
+ * `…/toggle-disk/diskless[/{pool}]` and `…/migrate-disk/{from}[/{pool}]` that LINBIT's client up
+ * to 1.27 calls. The controller runs
  * the transition in steps with the satellites (requested, adding or removing, done); the
  * simulator's satellites answer at once, so a call ends with the transition done and its reply
  * holds every step's entries. `migrate_from` deletes that node's resource once the disk is there
