@@ -77,8 +77,14 @@ const has = (rcs: Rc[], v: bigint) => rcs.some((e) => u(e.ret_code) === v);
  */
 async function freshController(nodes: string[], pool = "thinlvm"): Promise<LinstorSim> {
   const hosts = await Deno.makeTempDir({ prefix: "linstor-hosts-" });
-  for (const n of nodes) await Deno.mkdir(join(hosts, n));
-  const sim = await startLinstorSim({ nodes: [], pools: [], hostsRoot: hosts });
+  let sim: LinstorSim;
+  try {
+    for (const n of nodes) await Deno.mkdir(join(hosts, n));
+    sim = await startLinstorSim({ nodes: [], pools: [], hostsRoot: hosts });
+  } catch (e) {
+    await Deno.remove(hosts, { recursive: true });
+    throw e;
+  }
   const stop = sim.stop;
   sim.stop = async () => {
     await stop();

@@ -26,7 +26,7 @@
  */
 import { CODE, MASK_INFO } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { INFO_NOOP } from "./codes.ts";
-import type { SimReply } from "./replies.ts";
+import { plainEntry, type SimReply } from "./replies.ts";
 
 /** The controller version the reports name (as GET /v1/controller/version says). */
 const VERSION = "1.34.0";
@@ -170,12 +170,13 @@ export class ErrorReportLog {
         deleted++;
       }
     }
-    const entry = deleted
-      ? { ret_code: BigInt(CODE.DELETED), message: `Deleted ${deleted} error-report(s)` }
-      : { ret_code: MASK_INFO | BigInt(INFO_NOOP), message: "No error reports deleted." };
     return {
       status: 200,
-      body: [{ ...entry, created_at: new Date().toISOString() }],
+      body: [
+        deleted
+          ? plainEntry(BigInt(CODE.DELETED), `Deleted ${deleted} error-report(s)`)
+          : plainEntry(MASK_INFO | BigInt(INFO_NOOP), "No error reports deleted."),
+      ],
     };
   }
 

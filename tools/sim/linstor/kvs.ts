@@ -13,22 +13,12 @@ import {
   MASK_WARN,
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
-import type { SimRc, SimReply } from "./replies.ts";
+import { plainEntry, type SimReply } from "./replies.ts";
 import { asStrings, k, type SimKvs, uuid } from "./model.ts";
 import type { SimController } from "./controller.ts";
 
 /** FAIL_NOT_FOUND_KVS (316). */
 const FAIL_NOT_FOUND_KVS = 316;
-
-/** An entry with exactly the ret_code given (signed, as the controller sends it). */
-function entry(code: bigint, message: string, extra: Partial<SimRc> = {}): SimRc {
-  return {
-    ret_code: BigInt.asIntN(64, code),
-    message,
-    ...extra,
-    created_at: new Date().toISOString(),
-  };
-}
 
 const kvsView = (s: SimKvs) => ({ name: s.name, props: { ...s.props } });
 
@@ -44,7 +34,7 @@ export function listKvs(ctl: SimController, instance?: string): SimReply {
     return {
       status: 404,
       body: [
-        entry(
+        plainEntry(
           MASK_ERROR | BigInt(FAIL_NOT_FOUND_KVS),
           `Could not find key value store instance '${instance}'.`,
         ),
@@ -81,7 +71,10 @@ export function modifyKvs(
   return {
     status: 200,
     body: [
-      entry(OBJ.CTRL_CONF | MASK_MOD | BigInt(CODE.MODIFIED), "Successfully updated properties"),
+      plainEntry(
+        OBJ.CTRL_CONF | MASK_MOD | BigInt(CODE.MODIFIED),
+        "Successfully updated properties",
+      ),
     ],
   };
 }
@@ -94,7 +87,7 @@ export function deleteKvs(ctl: SimController, instance: string): SimReply {
     return {
       status: 200,
       body: [
-        entry(
+        plainEntry(
           MASK_WARN | BigInt(CODE.WARN_NOT_FOUND),
           `Deletion of kvs '${instance}' had no effect.`,
           {
@@ -108,7 +101,7 @@ export function deleteKvs(ctl: SimController, instance: string): SimReply {
   return {
     status: 200,
     body: [
-      entry(BigInt(CODE.DELETED), `Kvs '${s.name}' deleted.`, {
+      plainEntry(BigInt(CODE.DELETED), `Kvs '${s.name}' deleted.`, {
         details: `Kvs '${s.name}' UUID was: ${s.uuid}`,
       }),
     ],

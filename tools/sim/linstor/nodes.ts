@@ -15,6 +15,7 @@ import {
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import {
   fail,
+  notConnectedWarning,
   rc,
   type RcContext,
   rcReply,
@@ -45,10 +46,9 @@ import {
   FAIL_INVLD_STOR_DRIVER,
   FAIL_NODE_HAS_USED_RSC,
   FAIL_NOT_FOUND_NET_IF,
-  WARN_NOT_CONNECTED,
 } from "./codes.ts";
 import { hostExists } from "./persistence.ts";
-import { lastDiskInUse } from "./resources.ts";
+import { inUseRefusal, lastDiskInUse } from "./resources.ts";
 import { nicView } from "./views.ts";
 
 const NODE_TYPES: Record<string, string> = {
@@ -146,14 +146,11 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
   const reply = rcReply(out, ctx, 201);
   if (satellite && n.offline) {
     // a reply of its own in the controller's flux: no context masks
-    (reply.body as SimRc[]).push({
-      ret_code: BigInt.asIntN(64, MASK_WARN | BigInt(WARN_NOT_CONNECTED)),
-      message: `No active connection to satellite '${name}'`,
+    (reply.body as SimRc[]).push(notConnectedWarning(name, {
       details: "The controller is trying to (re-) establish a connection to the satellite. " +
         "The controller stored the changes and as soon the satellite is connected, it will " +
         "receive this update.",
-      created_at: new Date().toISOString(),
-    });
+    }));
   }
   return reply;
 }
@@ -204,12 +201,7 @@ export function deleteNode(ctl: SimController, name: string): SimReply {
   for (const rd of holding) {
     const r = ctl.rsc(rd, n.name)!;
     if (ctl.isInUse(rd, n.name)) {
-      refusals.push(
-        rc(MASK_ERROR, CODE.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
-          cause: "Resource is mounted/in use.",
-          correction: `Un-mount resource '${rd.name}' on the node '${n.name}'.`,
-        }),
-      );
+      refusals.push(inUseRefusal(rd, n.name));
     }
     const others = rd.rscs.filter((o) => o !== r && !o.diskless).length;
     if (!r.diskless && others === 0 && rd.rscs.some((o) => o !== r && o.diskless)) {

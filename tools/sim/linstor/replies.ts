@@ -9,8 +9,10 @@ import {
   MASK_BITS_OBJ,
   MASK_BITS_OP,
   MASK_ERROR,
+  MASK_WARN,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import type { ApiCallRc } from "../../../lib/backend/linstor/api_call_rc.ts";
+import { WARN_NOT_CONNECTED } from "./codes.ts";
 
 /** One ApiCallRc entry as the simulator emits it (ret_code exact as BigInt). */
 export type SimRc = ApiCallRc;
@@ -38,6 +40,36 @@ export function rc(
   extra: Partial<Omit<SimRc, "ret_code" | "message">> = {},
 ): SimRc {
   return { ret_code: type | BigInt(code), message, ...extra };
+}
+
+/**
+ * An entry with exactly the ret_code given (signed, with its time), for replies the controller
+ * builds outside a call's context: its exception mapper, the key-value store, a satellite's
+ * connection warning.
+ */
+export function plainEntry(
+  retCode: bigint,
+  message: string,
+  extra: Partial<Omit<SimRc, "ret_code" | "message">> = {},
+): SimRc {
+  return {
+    ret_code: BigInt.asIntN(64, retCode),
+    message,
+    ...extra,
+    created_at: new Date().toISOString(),
+  };
+}
+
+/**
+ * WARN_NOT_CONNECTED (1002) for a satellite that is not connected (ResponseUtils
+ * makeNotConnectedWarning); `extra` adds what the reply carries besides (its details).
+ */
+export function notConnectedWarning(node: string, extra: Partial<SimRc> = {}): SimRc {
+  return plainEntry(
+    MASK_WARN | BigInt(WARN_NOT_CONNECTED),
+    `No active connection to satellite '${node}'`,
+    extra,
+  );
 }
 
 /** Apply context masks (without overriding masks already set) and make the value signed. */
@@ -98,13 +130,12 @@ export function rcReply(entries: SimRc[], ctx: RcContext, success: number): SimR
 export function parseErrorReply(details: string, sync = true): SimReply {
   return {
     status: sync ? 400 : 500,
-    body: [{
-      ret_code: BigInt.asIntN(64, API_CALL_PARSE_ERROR),
-      message: "Unable to parse input json.",
-      details,
-      ...(sync ? { error_report_ids: [errorReportId()] } : {}),
-      created_at: new Date().toISOString(),
-    }],
+    body: [
+      plainEntry(API_CALL_PARSE_ERROR, "Unable to parse input json.", {
+        details,
+        ...(sync ? { error_report_ids: [errorReportId()] } : {}),
+      }),
+    ],
   };
 }
 
@@ -121,12 +152,11 @@ export function internalErrorReply(message: string): SimReply {
   const id = errorReportId();
   return {
     status: 500,
-    body: [{
-      ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
-      message,
-      cause: "Simulated controller failure (fault injection)",
-      error_report_ids: [id],
-      created_at: new Date().toISOString(),
-    }],
+    body: [
+      plainEntry(MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR), message, {
+        cause: "Simulated controller failure (fault injection)",
+        error_report_ids: [id],
+      }),
+    ],
   };
 }

@@ -362,14 +362,17 @@ export function lastDiskInUse(rd: SimRd): SimRc {
   );
 }
 
+/** The refusal to delete the resource of `rd` on `node` while it is open there. */
+export function inUseRefusal(rd: SimRd, node: string): SimRc {
+  return rc(MASK_ERROR, CODE.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
+    cause: "Resource is mounted/in use.",
+    correction: `Un-mount resource '${rd.name}' on the node '${node}'.`,
+  });
+}
+
 /** CtrlRscDeleteApiHelper.ensureNotInUse: FAIL_IN_USE while `r` is open on its node. */
 export function ensureNotInUse(ctl: SimController, rd: SimRd, r: SimRsc): void {
-  if (ctl.isInUse(rd, r.node)) {
-    fail(CODE.FAIL_IN_USE, `Resource '${rd.name}' is still in use.`, {
-      cause: "Resource is mounted/in use.",
-      correction: `Un-mount resource '${rd.name}' on the node '${r.node}'.`,
-    });
-  }
+  if (ctl.isInUse(rd, r.node)) throw new SimApiError(inUseRefusal(rd, r.node));
 }
 
 /**

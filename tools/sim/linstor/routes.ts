@@ -22,7 +22,7 @@ import {
   getVolumes,
   spaceReport,
 } from "./single_gets.ts";
-import { fail, type SimReply } from "./replies.ts";
+import { fail, plainEntry, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import { querySizeInfo } from "./placement.ts";
 import type { ReportDelete } from "./error_reports.ts";
@@ -429,12 +429,7 @@ function vnr(s: string): number {
 
 /** An entry of the controller's exception mapper (FAIL_UNKNOWN_ERROR, no error report). */
 function mapperEntry(message: string, details: string) {
-  return {
-    ret_code: BigInt.asIntN(64, MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR)),
-    message,
-    details,
-    created_at: new Date().toISOString(),
-  };
+  return plainEntry(MASK_ERROR | BigInt(CODE.FAIL_UNKNOWN_ERROR), message, { details });
 }
 
 /** 404 "Path '…' not found on server.", as the controller's exception mapper answers it. */

@@ -184,8 +184,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
 
   const persist = () => store.save(controller);
 
-  // Every error report id a reply gives names a report GET /v1/error-reports can show.
+  // Every error report id a reply gives names a report GET /v1/error-reports can show. Only
+  // failures carry one: a success (a listing of 10,000 definitions, say) is not looked through.
   const reported = (req: http.IncomingMessage, reply: SimReply): SimReply => {
+    if (reply.status < 400) return reply;
     const agent = req.headers["user-agent"];
     controller.errorReports.note(reply.body, {
       call: `${(req.method ?? "GET").toUpperCase()} ${

@@ -3,9 +3,8 @@
  * API returns them (nodes, pools, groups, definitions, resources with DRBD layer data,
  * snapshots) and the GET listings with their filters and paging.
  */
-import { MASK_WARN } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { fail, type SimReply } from "./replies.ts";
-import { FAIL_NOT_FOUND_SNAPSHOT, WARN_NOT_CONNECTED } from "./codes.ts";
+import { fail, notConnectedWarning, type SimReply } from "./replies.ts";
+import { FAIL_NOT_FOUND_SNAPSHOT } from "./codes.ts";
 import { backingDevice, rscPeerSlots, storageUsableKib } from "./drbd_layer.ts";
 import {
   align,
@@ -104,11 +103,7 @@ export function poolView(ctl: SimController, p: SimPool): Record<string, unknown
   };
   if (!ctl.isOnline(p.node)) {
     // no satellite, no free-space report: capacities unknown, a WARN_NOT_CONNECTED report
-    v.reports = [{
-      ret_code: BigInt.asIntN(64, MASK_WARN | BigInt(WARN_NOT_CONNECTED)),
-      message: `No active connection to satellite '${p.node}'`,
-      created_at: new Date().toISOString(),
-    }];
+    v.reports = [notConnectedWarning(p.node)];
   } else if (p.kind !== "DISKLESS") {
     v.free_capacity = poolFreeKib(ctl, p);
     v.total_capacity = p.totalKib;
