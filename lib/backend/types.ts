@@ -97,8 +97,8 @@ export interface UsageVolume {
   props: Record<string, string>;
   /**
    * Identity of what the name stands for now: changes when the volume is replaced by another
-   * of the same name or resized (LINSTOR: RD uuid, volume number and size; StorPool: global id
-   * and size). A usage figure read under another stamp is not this volume's.
+   * of the same name (LINSTOR: the RD's uuid; StorPool: global id and size, so a resize too).
+   * A usage figure read under another stamp is not this volume's.
    */
   stamp: string;
   /** The usage, when the store's listing carries it anyway (StorPool); else see readUsage. */

@@ -8,16 +8,18 @@
  * - the volume list and metadata come from the store's one listing on every run, so VMs and
  *   disks are always the current ones, and volumes gone are dropped from the cache; only the
  *   figures are cached;
- * - a figure is kept with the volume's stamp (UsageVolume.stamp: the object behind the name and
- *   its size) and used only under the same stamp: a VM disk never gets another volume's
- *   figure, and a resized or replaced volume has none until it is read again;
+ * - a figure is kept with the volume's stamp (UsageVolume.stamp: the object behind the name)
+ *   and used only under the same stamp: a VM disk never gets another volume's figure, and a
+ *   replaced volume has none until it is read again (a resize, like data written, is read
+ *   again by age: LINSTOR's listing is asked without the volume definitions, 40 % of its
+ *   bytes);
  * - order of reading: volumes without a figure first (by name), then the oldest figures. Up to
  *   `budget` volumes, all of them are read on every run, after the listing. Past it (known from
  *   the cache) the `budget` volumes are chosen from the cache and read while the store lists,
- *   and what the listing shows new or changed is read first on the next run. So with N volumes
- *   every figure is at most ceil(N / budget) runs old, and a new or resized disk is read on the
+ *   and what the listing shows new or replaced is read first on the next run. So with N volumes
+ *   every figure is at most ceil(N / budget) runs old, and a new or replaced disk is read on the
  *   next run (later only when more than `budget` volumes change between two runs);
- * - a volume without a figure (a cold cache past the budget, a new or resized volume) is not
+ * - a volume without a figure (a cold cache past the budget, a new or replaced volume) is not
  *   reported, nor is the rest of its VM, until it is read: a VM is reported whole or not at all;
  * - a missing, unreadable, corrupt or other-version file is an empty cache; a file that cannot
  *   be written is logged: the monitor never fails for the cache. The file is replaced whole

@@ -298,8 +298,12 @@ describe("LINSTOR backend against the simulator", () => {
     );
     await cl.be.createSnapshot("u-0", "snap-0");
     let n0 = cl.be.stats.requests;
+    const seen = cl.exchanges.length;
     const two = await listUsage(cl.be, { DS_ID: "100" });
     const callsTwo = cl.be.stats.requests - n0;
+    // one RD listing, without the volume definitions (40 % of its bytes at scale)
+    const lists = cl.exchanges.slice(seen).filter((x) => x.path === "/v1/resource-definitions");
+    assert.deepEqual(lists.map((x) => [...x.query.keys()]), [["props"]]);
     assert.deepEqual(two.map((u) => u.name).sort(), ["u-0", "u-1"]);
     const u0 = two.find((u) => u.name === "u-0")!;
     assert.ok(u0.allocatedMiB >= 3, `allocated ${u0.allocatedMiB}`);

@@ -2,7 +2,7 @@
  * The per-VM disk usage cache (lib/domain/usage_cache.ts) on the real LINSTOR backend and the
  * simulator, counting the views the simulator answered: a budget of volumes read per run,
  * never-read volumes first then the oldest, every figure re-read within ceil(N / budget) runs,
- * the cache equal to a full read once filled, a resized volume re-read, deleted volumes
+ * the cache equal to a full read once filled, a replaced volume re-read, deleted volumes
  * dropped, and a corrupt, other-version or unwritable cache that never fails a run.
  */
 import { after, before, describe, it } from "node:test";
@@ -107,9 +107,14 @@ describe("usage cache on the LINSTOR backend", () => {
     assert.equal(seen.size, N);
   });
 
-  it("a resized volume has no figure until it is read again, on the next run, with its new size", async () => {
+  it("a replaced volume has no figure until it is read again; a resized one is read by age", async () => {
+    // replaced: deleted and made again under the same name (another RD uuid), 9 MiB written
     const v = name(50);
-    await cl.be.resizeVolume(v, 12);
+    await cl.be.deleteVolume(v);
+    await cl.be.createVolume(v, 12, {
+      placement: RG,
+      props: { DS_ID: "500", VM_ID: "50", DISK_ID: "0" },
+    });
     const node = cl.sim.controller.rd(v)!.rscs.find((r) => !r.diskless)!.node;
     await writeAt(cl.hostPath(node, `/dev/drbd/by-res/${v}/0`), 0, pattern(9 << 20, 5));
     const r1 = await run();
@@ -121,6 +126,17 @@ describe("usage cache on the LINSTOR backend", () => {
     assert.ok(want.allocatedMiB >= 9, `allocated ${want.allocatedMiB} MiB`);
     assert.deepEqual(r2.r.usage.find((u) => u.name === v), want);
     assert.equal(r2.r.pending.length, 0);
+    // resized: the same volume, its figure kept until its turn like any other (the listing
+    // carries no sizes); within ceil(N / budget) runs it is read again
+    const w = name(60);
+    const before = r2.r.usage.find((u) => u.name === w)!;
+    await cl.be.resizeVolume(w, 12);
+    const r3 = await run();
+    assert.deepEqual(r3.r.usage.find((u) => u.name === w), before);
+    assert.equal(r3.r.pending.length, 0);
+    let seen = r3.asked.includes(w);
+    for (let k = 1; k < Math.ceil(N / BUDGET) && !seen; k++) seen = (await run()).asked.includes(w);
+    assert.ok(seen, "read again by age");
   });
 
   it("drops the entries of deleted volumes", async () => {

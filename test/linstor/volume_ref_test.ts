@@ -105,9 +105,26 @@ describe("LINSTOR backend on volume 10 of a resource", () => {
     await be.setDualPrimary("legacy/10", false);
     await be.setProps("legacy/10", { DS_ID: "100", VM_ID: "3" });
     const usage = await listUsage(be, { DS_ID: "100" });
+    // the listing carries no volume definitions: the metadata names its volume
     assert.deepEqual(usage.map((u) => u.name), ["legacy/10"]);
     assert.ok(usage[0].allocatedMiB >= 3, `allocated ${usage[0].allocatedMiB}`);
     await be.setProps("legacy/10", { DS_ID: null, VM_ID: null });
+    // metadata set by hand, without that mark: the resource's only volume is measured
+    await cl.be.createSnapshot("legacy/10", "s0");
+    const c = be as unknown as {
+      client: import("../../lib/backend/linstor/client.ts").LinstorClient;
+    };
+    await c.client.write("PUT", "/v1/resource-definitions/legacy", {
+      override_props: { "Aux/one/DS_ID": "102" },
+      delete_props: ["Aux/oneblk/volume-number"],
+    });
+    const byHand = await listUsage(be, { DS_ID: "102" });
+    assert.deepEqual(byHand.map((u) => [u.name, u.snapshots]), [["legacy", { s0: 16 }]]);
+    assert.ok(byHand[0].allocatedMiB >= 3, `allocated ${byHand[0].allocatedMiB}`);
+    await cl.be.deleteSnapshot("legacy/10", "s0");
+    await c.client.write("PUT", "/v1/resource-definitions/legacy", {
+      delete_props: ["Aux/one/DS_ID"],
+    });
   });
 
   it("grows volume 10, snapshots it, clones it into a new volume 0 by block copy", async () => {
