@@ -1356,3 +1356,123 @@ describe("the key-value store (LINBIT's `linstor key-value-store …`)", () => {
     ]);
   });
 });
+
+describe("the controller's properties (LINBIT's `linstor controller list-properties/set-property`)", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["kite"]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const props = async () =>
+    (await rest(sim, "GET", "/v1/controller/properties")).data as Record<string, string>;
+  const set = (body: unknown) => rest(sim, "POST", "/v1/controller/properties", body);
+  const entries = (rcs: Rc[]) => rcs.map((e) => [u(e.ret_code), e.message]);
+  const CTRL = OBJ.CTRL_CONF;
+
+  it("lists a fresh controller's, sorted; sets whitelisted keys, refuses a request with another whole", async () => {
+    const fresh = await props();
+    assert.deepEqual(Object.keys(fresh), Object.keys(fresh).sort());
+    assert.match(fresh["Cluster/LocalID"], /^[0-9a-f-]{36}$/);
+    assert.equal(fresh["NetCom/PlainConnector/Port"], "3376");
+    assert.equal(fresh["DrbdOptions/Resource/on-no-quorum"], "io-error");
+    assert.equal(fresh["DrbdOptions/auto-quorum"], undefined, "migrated away by LINSTOR");
+    // accepted: normalised values, one entry per key
+    let r = await set({
+      override_props: { "Aux/site": "x", "DrbdOptions/AutoEvictAllowEviction": "no" },
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(entries(r.rcs), [
+      [CTRL | MASK_CRT | 1n, "Successfully set property 'Aux/site' to value 'x'"],
+      [
+        CTRL | MASK_CRT | 1n,
+        "Successfully set property 'DrbdOptions/AutoEvictAllowEviction' to value 'false'",
+      ],
+    ]);
+    // an unknown key or a refused value: nothing of the request is kept, no error report
+    r = await set({ override_props: { "Aux/more": "y", NoSuchKey: "1" } });
+    assert.equal(r.status, 500, r.text);
+    assert.deepEqual(entries(r.rcs), [
+      [MASK_ERROR | CTRL | MASK_CRT | 213n, "The key 'NoSuchKey' is not whitelisted"],
+    ]);
+    assert.equal(r.rcs[0].error_report_ids, undefined);
+    r = await set({ override_props: { PeerSlotsNewResource: "99" } });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(r.rcs[0].message, "The value '99' is not valid.");
+    assert.equal(r.rcs[0].details, "This value has to match (1 - 31).");
+    const now = await props();
+    assert.equal(now["Aux/more"], undefined);
+    assert.equal(now["Aux/site"], "x");
+    assert.equal(now["DrbdOptions/AutoEvictAllowEviction"], "false");
+  });
+
+  it("quorum marks itself set by the user; the deprecated auto-quorum warns and is not kept", async () => {
+    let r = await set({
+      override_props: {
+        "DrbdOptions/Resource/quorum": "majority",
+        "DrbdOptions/auto-quorum": "io-error",
+      },
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(entries(r.rcs), [
+      [
+        CTRL | MASK_CRT | 1n,
+        "Successfully set property 'DrbdOptions/Resource/quorum' to value 'majority'",
+      ],
+      [
+        MASK_WARN | CTRL | MASK_MOD | 4000n,
+        "DrbdOptions/auto-quorum is deprecated, please use DrbdOptions/Resource/quorum",
+      ],
+      [
+        CTRL | MASK_CRT | 1n,
+        "Successfully set property 'DrbdOptions/auto-quorum' to value 'io-error'",
+      ],
+    ]);
+    let p = await props();
+    assert.equal(p["Internal/Drbd/QuorumSetBy"], "user");
+    assert.equal(p["DrbdOptions/auto-quorum"], undefined);
+    // DELETE by a key with slashes takes the mark with it; an unknown key is refused
+    r = await rest(sim, "DELETE", "/v1/controller/properties/DrbdOptions/Resource/quorum");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(entries(r.rcs), [
+      [CTRL | MASK_DEL | 2n, "Successfully deleted property 'DrbdOptions/Resource/quorum'"],
+    ]);
+    p = await props();
+    assert.equal(p["DrbdOptions/Resource/quorum"], undefined);
+    assert.equal(p["Internal/Drbd/QuorumSetBy"], undefined);
+    r = await rest(sim, "DELETE", "/v1/controller/properties/NoSuchKey");
+    assert.equal(r.status, 500, r.text);
+    assert.deepEqual(entries(r.rcs), [
+      [MASK_ERROR | CTRL | MASK_DEL | 213n, "The key 'NoSuchKey' is not whitelisted"],
+    ]);
+  });
+
+  it("deletes a namespace's keys; saves them with the state; PeerSlotsNewResource applies to new resources", async () => {
+    await set({ override_props: { "Aux/a/b": "1", "Aux/a/c": "2" } });
+    let r = await set({ delete_namespaces: ["Aux/a"] });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.rcs.map((e) => e.message).sort(), [
+      "Successfully deleted property 'Aux/a/b'",
+      "Successfully deleted property 'Aux/a/c'",
+    ]);
+    r = await set({ override_props: { PeerSlotsNewResource: "4" } });
+    assert.equal(r.status, 201, r.text);
+    const saved = await loadState(sim.stateDir);
+    assert.equal(saved?.ctrlProps?.PeerSlotsNewResource, "4");
+    assert.equal(saved?.ctrlProps?.["Aux/a/b"], undefined);
+    // a resource made now takes the controller's peer slots (none on its RD or group)
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "slots" } });
+    await rest(sim, "POST", "/v1/resource-definitions/slots/volume-definitions", {
+      volume_definition: { size_kib: 8192 },
+    });
+    r = await rest(sim, "POST", "/v1/resource-definitions/slots/resources", [
+      { resource: { node_name: "kite", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    const view = (await rest(sim, "GET", "/v1/view/resources?resources=slots")).data as {
+      layer_object: { drbd: { peer_slots: number } };
+    }[];
+    assert.equal(view[0].layer_object.drbd.peer_slots, 4);
+  });
+});

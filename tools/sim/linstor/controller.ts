@@ -31,6 +31,7 @@ import { reconcile, reconcileNode } from "./persistence.ts";
 import { PoolUsage } from "./usage.ts";
 import { ErrorReportLog } from "./error_reports.ts";
 import { ensureDrbdLayer } from "./drbd_layer.ts";
+import { freshCtrlProps } from "./ctrl_props.ts";
 
 /** The part of the state outside the resource definitions (small: saved whole). */
 type Globals = Omit<SimState, "rds" | "version">;
@@ -46,6 +47,7 @@ function globalsOf(st: SimState): Globals {
     nextMinor: st.nextMinor,
     seq: st.seq,
     kvs: st.kvs ?? [],
+    ctrlProps: st.ctrlProps,
   };
 }
 
@@ -84,6 +86,7 @@ export class SimController {
   constructor(opts: ControllerOptions, loaded?: SimState) {
     this.opts = opts;
     this.state = loaded ?? this.#seed();
+    this.state.ctrlProps ??= freshCtrlProps();
     // states saved before NodeUname was kept: every connected satellite has answered
     for (const n of this.state.nodes) if (!n.offline) n.props[UNAME_PROP] ??= n.name;
     this.usage = new PoolUsage(this);

@@ -7,7 +7,7 @@
  *   `drbd_secret`, `drbd_transport_type`, or the group has `peer_slots`), else when the first
  *   volume definition with an explicit `drbd_minor_number`, else the first resource, is made.
  *   The value is the request's `drbd_peer_slots`, else the group's `peer_slots`, else the
- *   `PeerSlotsNewResource` property of the RD then the group, else 7. Later changes of the
+ *   `PeerSlotsNewResource` property of the RD, the group, then the controller, else 7. Later changes of the
  *   property do not touch it; `peer_slots` of an RD modify does. Every resource takes the
  *   definition's value. (RscDrbdLayerHelper.createRscDfnData / getPeerSlotsForNewResource /
  *   mergeRscDfnData, ResourceDefinitionControllerFactory.create,
@@ -74,7 +74,8 @@ export function ensureDrbdLayer(ctl: SimController, rd: SimRd, explicit?: number
     rd.peerSlots = explicit;
   } else if (rd.peerSlots === undefined) {
     const g = ctl.rg(rd.rg);
-    rd.peerSlots = g?.peerSlots ?? slotsProp(rd.props) ?? slotsProp(g?.props) ?? PEER_SLOTS;
+    rd.peerSlots = g?.peerSlots ?? slotsProp(rd.props) ?? slotsProp(g?.props) ??
+      slotsProp(ctl.state.ctrlProps) ?? PEER_SLOTS;
   }
   return rd.peerSlots;
 }

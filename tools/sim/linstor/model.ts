@@ -165,6 +165,8 @@ export interface SimState {
   seq: number;
   /** Key-value store instances (absent in states saved before they were kept). */
   kvs?: SimKvs[];
+  /** The controller's own properties (ctrl_props.ts; absent in states saved before). */
+  ctrlProps?: Record<string, string>;
 }
 
 /** A key-value store instance: free-form properties under a name (kvs.ts). */

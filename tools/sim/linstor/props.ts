@@ -29,6 +29,7 @@ import { WARN_DEPRECATED } from "./codes.ts";
 
 /** The object a property container belongs to (its whitelist). */
 export type PropObject =
+  | "controller"
   | "node"
   | "storage-pool"
   | "resource-group"
@@ -41,6 +42,7 @@ export type PropObject =
 
 /** Letter of the whitelist table, ret_code object mask and free prefixes per object. */
 const OBJECTS: Record<PropObject, { letter: string; mask: bigint; free: string[] }> = {
+  "controller": { letter: "c", mask: OBJ.CTRL_CONF, free: ["Aux/", "EBS/Tags/"] },
   "node": { letter: "n", mask: OBJ.NODE, free: ["Aux/", "EBS/Tags/"] },
   "storage-pool": { letter: "p", mask: OBJ.STOR_POOL, free: ["Aux/", "SED/"] },
   "resource-group": { letter: "d", mask: OBJ.RSC_GRP, free: ["Aux/", "EBS/Tags/"] },
@@ -177,6 +179,29 @@ export function checkProp(obj: PropObject, key: string, value: string): string {
     });
   }
   return v;
+}
+
+/**
+ * The whitelist's verdict on a key of `obj` and a value, without throwing: free (any value),
+ * the value as stored, or why not (an unknown key; a value the key's rule refuses, with the
+ * rule's text). `value` undefined asks about the key alone (a delete).
+ */
+export function whitelistVerdict(
+  obj: PropObject,
+  key: string,
+  value?: string,
+):
+  | { ok: true; value?: string }
+  | { ok: false; known: false }
+  | { ok: false; known: true; rule: string } {
+  if (isFree(obj, key)) return { ok: true, value };
+  const rule = KEY_RE.test(key) ? known(obj, key) : undefined;
+  if (!rule) return { ok: false, known: false };
+  if (value === undefined) return { ok: true };
+  const v = normalise(rule, value);
+  return v === undefined
+    ? { ok: false, known: true, rule: ruleText(rule) }
+    : { ok: true, value: v };
 }
 
 /** A key that may be deleted from `obj` (whitelisted or free), else FAIL_INVLD_PROP. */

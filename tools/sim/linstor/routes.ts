@@ -66,6 +66,7 @@ import {
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
+import { deleteCtrlProp, listCtrlProps, modifyCtrlProps } from "./ctrl_props.ts";
 import {
   clone,
   cloneStatus,
@@ -113,7 +114,8 @@ function r(
   shape?: string,
   opt: { ok?: number; sync?: boolean } = {},
 ): Route {
-  const re = new RegExp("^" + tpl.replace(/\{[^}]+\}/g, S) + "$");
+  // `{name*}`: a parameter that may hold slashes (a property key)
+  const re = new RegExp("^" + tpl.replace(/\{[^}]+\*\}/g, "(.+)").replace(/\{[^}]+\}/g, S) + "$");
   return {
     method,
     re,
@@ -153,6 +155,14 @@ const str = (v: unknown) => typeof v === "string" ? v : undefined;
 /** The LINSTOR REST endpoints the simulator implements. */
 export const ROUTES: Route[] = [
   r("GET", "/v1/controller/version", () => version()),
+  r("GET", "/v1/controller/properties", (c) => listCtrlProps(c)),
+  r(
+    "POST",
+    "/v1/controller/properties",
+    (c, _p, _q, b) => modifyCtrlProps(c, obj(b)),
+    "ControllerPropsModify",
+  ),
+  r("DELETE", "/v1/controller/properties/{key*}", (c, p) => deleteCtrlProp(c, p[0])),
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
   r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
