@@ -75,7 +75,10 @@ const has = (rcs: Rc[], v: bigint) => rcs.some((e) => u(e.ret_code) === v);
  * A controller as after installation, with `nodes` registered and a thin pool on each: each
  * node's host exists (and so its satellite answers).
  */
-async function freshController(nodes: string[], pool = "thinlvm"): Promise<LinstorSim> {
+async function freshController(
+  nodes: string[],
+  pool = "thinlvm",
+): Promise<LinstorSim & { hosts: string }> {
   const hosts = await Deno.makeTempDir({ prefix: "linstor-hosts-" });
   let sim: LinstorSim;
   try {
@@ -111,7 +114,7 @@ async function freshController(nodes: string[], pool = "thinlvm"): Promise<Linst
     });
     assert.equal(p.status, 201, p.text);
   }
-  return sim;
+  return Object.assign(sim, { hosts });
 }
 
 describe("issue 11 item 1: scalar coercion like the controller's JSON mapper", () => {
@@ -1474,5 +1477,93 @@ describe("the controller's properties (LINBIT's `linstor controller list-propert
       layer_object: { drbd: { peer_slots: number } };
     }[];
     assert.equal(view[0].layer_object.drbd.peer_slots, 4);
+  });
+});
+
+describe("node lost and reconnect (LINBIT's `linstor node lost/reconnect`)", () => {
+  let sim: LinstorSim & { hosts: string };
+  before(async () => {
+    sim = await freshController(["kite", "lark"]);
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const status = async (node: string) =>
+    ((await rest(sim, "GET", `/v1/nodes/${node}`)).data as { connection_status: string })
+      .connection_status;
+
+  it("reconnects a node whose satellite answers now; one taken down stays offline", async () => {
+    // registered before its host exists: offline
+    let r = await rest(sim, "POST", "/v1/nodes", {
+      name: "owl",
+      type: "satellite",
+      net_interfaces: [{ name: "default", address: "10.0.3.9", satellite_port: 3366 }],
+    });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(await status("owl"), "OFFLINE");
+    r = await rest(sim, "PUT", "/v1/nodes/owl/reconnect");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [OBJ.NODE | MASK_MOD, "Nodes [owl] will be reconnected."],
+      [MASK_WARN | OBJ.NODE | MASK_MOD | 1002n, "No active connection to satellite 'owl'"],
+    ]);
+    assert.equal(await status("owl"), "OFFLINE");
+    await Deno.mkdir(join(sim.hosts, "owl"));
+    r = await rest(sim, "PUT", "/v1/nodes/owl/reconnect");
+    assert.deepEqual(r.rcs.map((e) => e.message), ["Nodes [owl] will be reconnected."]);
+    assert.equal(await status("owl"), "ONLINE");
+    // a satellite that is down does not answer a reconnect
+    assert.equal(await simNode(sim, "owl", false), 200);
+    r = await rest(sim, "PUT", "/v1/nodes/owl/reconnect");
+    assert.equal(r.rcs.length, 2, r.text);
+    assert.equal(await status("owl"), "OFFLINE");
+    r = await rest(sim, "PUT", "/v1/nodes/nope/reconnect");
+    assert.equal(r.status, 404, r.text);
+  });
+
+  it("removes a lost node with its resources, snapshots and pools; refuses a connected one", async () => {
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "kept" } });
+    await rest(sim, "POST", "/v1/resource-definitions/kept/volume-definitions", {
+      volume_definition: { size_kib: 8192 },
+    });
+    let r = await rest(sim, "POST", "/v1/resource-definitions/kept/resources", [
+      { resource: { node_name: "kite", props: { StorPoolName: "thinlvm" } } },
+      { resource: { node_name: "lark", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    r = await rest(sim, "POST", "/v1/resource-definitions/kept/snapshots", { name: "s1" });
+    assert.equal(r.status, 201, r.text);
+    // still connected: the node delete is the way
+    r = await rest(sim, "DELETE", "/v1/nodes/lark/lost");
+    assert.equal(r.status, 500, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [
+        MASK_ERROR | OBJ.NODE | MASK_DEL | 506n,
+        "Node 'lark' still connected, please use the 'DelNode' api.",
+      ],
+    ]);
+    assert.equal(await simNode(sim, "lark", false), 200);
+    r = await rest(sim, "DELETE", "/v1/nodes/lark/lost");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [OBJ.NODE | MASK_DEL | 2n, "Node 'lark' deleted."],
+    ]);
+    assert.equal((await rest(sim, "GET", "/v1/nodes/lark")).status, 404);
+    const rscs = (await rest(sim, "GET", "/v1/resource-definitions/kept/resources")).data as {
+      node_name: string;
+    }[];
+    assert.deepEqual(rscs.map((x) => x.node_name), ["kite"]);
+    const snaps = (await rest(sim, "GET", "/v1/resource-definitions/kept/snapshots")).data as {
+      nodes: string[];
+    }[];
+    assert.deepEqual(snaps.map((x) => x.nodes), [["kite"]]);
+    const pools = (await rest(sim, "GET", "/v1/view/storage-pools")).data as {
+      node_name: string;
+    }[];
+    assert.ok(!pools.some((p) => p.node_name === "lark"));
+    // gone: a second lost has no effect
+    r = await rest(sim, "DELETE", "/v1/nodes/lark/lost");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(u(r.rcs[0].ret_code), MASK_WARN | OBJ.NODE | MASK_DEL | 3000n);
   });
 });

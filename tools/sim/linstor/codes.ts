@@ -26,6 +26,8 @@ export const FAIL_NOT_FOUND_DFLT_STOR_POOL = 311;
 export const FAIL_NOT_FOUND_SNAPSHOT = 315;
 /** Error 505: the network interface exists. */
 export const FAIL_EXISTS_NET_IF = 505;
+/** A node's satellite is still connected (node lost refused). */
+export const FAIL_EXISTS_NODE_CONN = 506;
 /** Warning 1002: a satellite is not connected. */
 export const WARN_NOT_CONNECTED = 1002;
 /** Warning 4000: a deprecated property. */

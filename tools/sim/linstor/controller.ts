@@ -283,8 +283,9 @@ export class SimController {
     const was = !n.offline;
     if (online) {
       delete n.offline;
+      delete n.down;
       n.props[UNAME_PROP] ??= n.name;
-    } else n.offline = true;
+    } else n.offline = n.down = true;
     if (online && !was) reconcileNode(this, n.name);
     return true;
   }

@@ -40,6 +40,11 @@ export interface SimNode {
   uuid: string;
   /** The satellite is disconnected (the /_sim/node control); absent = online. */
   offline?: boolean;
+  /**
+   * The satellite is down (`/_sim/node` with `online: false`): no connection attempt reaches
+   * it until `/_sim/node` brings it back (a reconnect leaves it offline).
+   */
+  down?: boolean;
 }
 
 /** The network interfaces of a node. */

@@ -33,6 +33,7 @@ import {
   type SimNic,
   type SimNode,
   type SimPool,
+  type SimRd,
   UNAME_PROP,
   uuid,
 } from "./model.ts";
@@ -40,6 +41,7 @@ import { type SimController } from "./controller.ts";
 import { editProps, setProps } from "./props.ts";
 import {
   FAIL_EXISTS_NET_IF,
+  FAIL_EXISTS_NODE_CONN,
   FAIL_INVLD_NET_ADDR,
   FAIL_INVLD_NET_NAME,
   FAIL_INVLD_NODE_TYPE,
@@ -90,6 +92,11 @@ function nicFrom(body: Record<string, unknown>, old?: SimNic): SimNic {
     uuid: old?.uuid ?? uuid(),
   };
 }
+
+/** The details of WARN_NOT_CONNECTED after a connection attempt. */
+const NOT_CONNECTED_DETAILS = "The controller is trying to (re-) establish a connection to the " +
+  "satellite. The controller stored the changes and as soon the satellite is connected, it " +
+  "will receive this update.";
 
 /**
  * POST /v1/nodes: register a node (with its diskless pool). Then the controller connects to its
@@ -146,13 +153,86 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
   const reply = rcReply(out, ctx, 201);
   if (satellite && n.offline) {
     // a reply of its own in the controller's flux: no context masks
-    (reply.body as SimRc[]).push(notConnectedWarning(name, {
-      details: "The controller is trying to (re-) establish a connection to the satellite. " +
-        "The controller stored the changes and as soon the satellite is connected, it will " +
-        "receive this update.",
-    }));
+    (reply.body as SimRc[]).push(notConnectedWarning(name, { details: NOT_CONNECTED_DETAILS }));
   }
   return reply;
+}
+
+/** Remove `n` with its resources (those of `holding`), its snapshots and its storage pools. */
+function dropNode(ctl: SimController, n: SimNode, holding: SimRd[]): void {
+  for (const rd of holding) {
+    ctl.touch(rd.name);
+    rd.rscs = rd.rscs.filter((r) => k(r.node) !== k(n.name));
+    ctl.forgetInUse(rd, n.name);
+  }
+  // snapshots on the node go with it
+  for (const rd of ctl.state.rds) {
+    if (!rd.snaps.some((s) => s.nodes.some((x) => k(x) === k(n.name)))) continue;
+    ctl.touch(rd.name);
+    for (const s of rd.snaps) {
+      s.nodes = s.nodes.filter((x) => k(x) !== k(n.name));
+      s.pools = Object.fromEntries(Object.entries(s.pools).filter(([x]) => k(x) !== k(n.name)));
+    }
+    rd.snaps = rd.snaps.filter((s) => s.nodes.length);
+  }
+  ctl.state.pools = ctl.state.pools.filter((p) => k(p.node) !== k(n.name));
+  ctl.state.nodes = ctl.state.nodes.filter((x) => x !== n);
+}
+
+/** The definitions with a resource on `n`. */
+function holdingOf(ctl: SimController, n: SimNode): SimRd[] {
+  return ctl.state.rds.filter((rd) => ctl.rsc(rd, n.name));
+}
+
+/**
+ * DELETE /v1/nodes/{node}/lost (CtrlNodeLostApiCallHandler): a node whose satellite is gone for
+ * good is removed without it: its resources (whatever their state: no in-use or last-replica
+ * refusal), snapshots and storage pools, then the node. A missing node is a warning; a
+ * connected one is refused (FAIL_EXISTS_NODE_CONN: use the node delete).
+ */
+export function lostNode(ctl: SimController, name: string): SimReply {
+  const ctx: RcContext = { op: MASK_DEL, obj: OBJ.NODE, refs: { Node: name } };
+  const n = ctl.node(name);
+  if (!n) {
+    throw new SimApiError(
+      rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Deletion of node '${name}' had no effect.`, {
+        cause: `Node '${name}' does not exist.`,
+        details: `Node: ${name}`,
+        obj_refs: { Node: name },
+      }),
+    );
+  }
+  if (!n.offline) {
+    fail(FAIL_EXISTS_NODE_CONN, `Node '${name}' still connected, please use the 'DelNode' api.`, {
+      details: `Node: ${name}`,
+    });
+  }
+  dropNode(ctl, n, holdingOf(ctl, n));
+  const entry = rc(0n, CODE.DELETED, `Node '${n.name}' deleted.`, {
+    details: `Node '${n.name}' UUID was: ${n.uuid}`,
+  });
+  return rcReply([entry], ctx, 200);
+}
+
+/**
+ * PUT /v1/nodes/{node}/reconnect (CtrlNodeApiCallHandler.reconnectNode): the controller drops
+ * its connection to the satellite and connects again: "Nodes [N] will be reconnected.", then,
+ * where no satellite answers (no host in the simulated world, or one taken down with
+ * `/_sim/node`), the node stays OFFLINE with WARN_NOT_CONNECTED. A controller or auxiliary
+ * node is not connected to. Evicted nodes are not modelled.
+ */
+export function reconnectNode(ctl: SimController, name: string): SimReply {
+  const ctx: RcContext = { op: MASK_MOD, obj: OBJ.NODE, refs: { Node: name } };
+  const n = loadNode(ctl, name);
+  const out: SimRc[] = [rc(0n, 0, `Nodes [${name}] will be reconnected.`)];
+  if (n.type === "Satellite" || n.type === "Combined") {
+    if (!n.down && hostExists(ctl, n.name)) ctl.setNodeOnline(n.name, true);
+    else {
+      n.offline = true;
+      out.push(notConnectedWarning(n.name, { details: NOT_CONNECTED_DETAILS }));
+    }
+  }
+  return rcReply(out, ctx, 200);
 }
 
 /** PUT /v1/nodes/{node}: properties and node type. */
@@ -196,7 +276,7 @@ export function deleteNode(ctl: SimController, name: string): SimReply {
       }),
     );
   }
-  const holding = ctl.state.rds.filter((rd) => ctl.rsc(rd, n.name));
+  const holding = holdingOf(ctl, n);
   const refusals: SimRc[] = [];
   for (const rd of holding) {
     const r = ctl.rsc(rd, n.name)!;
@@ -219,23 +299,7 @@ export function deleteNode(ctl: SimController, name: string): SimReply {
     );
     throw new SimApiError(refusals);
   }
-  for (const rd of holding) {
-    ctl.touch(rd.name);
-    rd.rscs = rd.rscs.filter((r) => k(r.node) !== k(n.name));
-    ctl.forgetInUse(rd, n.name);
-  }
-  // snapshots on the node go with it
-  for (const rd of ctl.state.rds) {
-    if (!rd.snaps.some((s) => s.nodes.some((x) => k(x) === k(n.name)))) continue;
-    ctl.touch(rd.name);
-    for (const s of rd.snaps) {
-      s.nodes = s.nodes.filter((x) => k(x) !== k(n.name));
-      s.pools = Object.fromEntries(Object.entries(s.pools).filter(([x]) => k(x) !== k(n.name)));
-    }
-    rd.snaps = rd.snaps.filter((s) => s.nodes.length);
-  }
-  ctl.state.pools = ctl.state.pools.filter((p) => k(p.node) !== k(n.name));
-  ctl.state.nodes = ctl.state.nodes.filter((x) => x !== n);
+  dropNode(ctl, n, holding);
   const entry = holding.length
     ? rc(0n, CODE.DELETED, `Node '${n.name}' marked for deletion.`, {
       details: `Node '${n.name}' UUID is: ${n.uuid}`,

@@ -60,8 +60,10 @@ import {
   deleteNic,
   deleteNode,
   getNics,
+  lostNode,
   modifyNic,
   modifyNode,
+  reconnectNode,
 } from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
@@ -168,6 +170,8 @@ export const ROUTES: Route[] = [
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
   r("PUT", "/v1/nodes/{node}", (c, p, _q, b) => modifyNode(c, p[0], obj(b)), "NodeModify"),
   r("DELETE", "/v1/nodes/{node}", (c, p) => deleteNode(c, p[0])),
+  r("DELETE", "/v1/nodes/{node}/lost", (c, p) => lostNode(c, p[0])),
+  r("PUT", "/v1/nodes/{node}/reconnect", (c, p) => reconnectNode(c, p[0])),
   r("GET", "/v1/nodes/{node}/net-interfaces", (c, p) => getNics(c, p[0])),
   r(
     "POST",
