@@ -158,6 +158,19 @@ export function createNode(ctl: SimController, body: Record<string, unknown>): S
   return reply;
 }
 
+/** The node a delete or lost names; a missing one ends the request with WARN_NOT_FOUND. */
+function nodeToDelete(ctl: SimController, name: string): SimNode {
+  const n = ctl.node(name);
+  if (n) return n;
+  throw new SimApiError(
+    rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Deletion of node '${name}' had no effect.`, {
+      cause: `Node '${name}' does not exist.`,
+      details: `Node: ${name}`,
+      obj_refs: { Node: name },
+    }),
+  );
+}
+
 /** Remove `n` with its resources (those of `holding`), its snapshots and its storage pools. */
 function dropNode(ctl: SimController, n: SimNode, holding: SimRd[]): void {
   for (const rd of holding) {
@@ -192,16 +205,7 @@ function holdingOf(ctl: SimController, n: SimNode): SimRd[] {
  */
 export function lostNode(ctl: SimController, name: string): SimReply {
   const ctx: RcContext = { op: MASK_DEL, obj: OBJ.NODE, refs: { Node: name } };
-  const n = ctl.node(name);
-  if (!n) {
-    throw new SimApiError(
-      rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Deletion of node '${name}' had no effect.`, {
-        cause: `Node '${name}' does not exist.`,
-        details: `Node: ${name}`,
-        obj_refs: { Node: name },
-      }),
-    );
-  }
+  const n = nodeToDelete(ctl, name);
   if (!n.offline) {
     fail(FAIL_EXISTS_NODE_CONN, `Node '${name}' still connected, please use the 'DelNode' api.`, {
       details: `Node: ${name}`,
@@ -266,16 +270,7 @@ export function modifyNode(
  */
 export function deleteNode(ctl: SimController, name: string): SimReply {
   const ctx: RcContext = { op: MASK_DEL, obj: OBJ.NODE, refs: { Node: name } };
-  const n = ctl.node(name);
-  if (!n) {
-    throw new SimApiError(
-      rc(MASK_WARN, CODE.WARN_NOT_FOUND, `Deletion of node '${name}' had no effect.`, {
-        cause: `Node '${name}' does not exist.`,
-        details: `Node: ${name}`,
-        obj_refs: { Node: name },
-      }),
-    );
-  }
+  const n = nodeToDelete(ctl, name);
   const holding = holdingOf(ctl, n);
   const refusals: SimRc[] = [];
   for (const rd of holding) {
