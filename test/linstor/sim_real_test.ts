@@ -1567,3 +1567,109 @@ describe("node lost and reconnect (LINBIT's `linstor node lost/reconnect`)", () 
     assert.equal(u(r.rcs[0].ret_code), MASK_WARN | OBJ.NODE | MASK_DEL | 3000n);
   });
 });
+
+describe("resource connections (LINBIT's `linstor resource-connection …`)", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["aa", "bb", "cc"]);
+    await rest(sim, "POST", "/v1/resource-definitions", { resource_definition: { name: "r1" } });
+    await rest(sim, "POST", "/v1/resource-definitions/r1/volume-definitions", {
+      volume_definition: { size_kib: 8192 },
+    });
+    const r = await rest(
+      sim,
+      "POST",
+      "/v1/resource-definitions/r1/resources",
+      ["cc", "aa", "bb"].map((n) => ({
+        resource: { node_name: n, props: { StorPoolName: "thinlvm" } },
+      })),
+    );
+    assert.equal(r.status, 201, r.text);
+    await rest(sim, "POST", "/v1/nodes/bb/net-interfaces", { name: "second", address: "10.9.0.2" });
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const base = "/v1/resource-definitions/r1/resource-connections";
+  const conns = async () =>
+    ((await rest(sim, "GET", base)).data as { node_a: string; node_b: string; props: object }[])
+      .map((c) => [c.node_a, c.node_b, c.props]);
+
+  it("lists one connection per pair of resources; sets whitelisted properties on one", async () => {
+    assert.deepEqual(await conns(), [["aa", "bb", {}], ["aa", "cc", {}], ["bb", "cc", {}]]);
+    let r = await rest(sim, "PUT", `${base}/bb/aa`, {
+      override_props: { "DrbdOptions/Net/max-buffers": "8000", "Aux/x": "y" },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(
+      r.rcs.at(-1)!.message,
+      "Resource connection between nodes 'aa' and 'bb' for resource 'r1' modified.",
+    );
+    assert.equal(u(r.rcs.at(-1)!.ret_code), OBJ.RSC_CONN | MASK_MOD | 3n);
+    assert.deepEqual((await conns())[0], [
+      "aa",
+      "bb",
+      { "DrbdOptions/Net/max-buffers": "8000", "Aux/x": "y" },
+    ]);
+    r = await rest(sim, "GET", `${base}/BB/aa`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal((r.data as { node_a: string }).node_a, "aa");
+    r = await rest(sim, "PUT", `${base}/aa/bb`, { override_props: { NoSuchKey: "1" } });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(u(r.rcs[0].ret_code) & 0x7FFFn, 213n);
+  });
+
+  it("checks DRBD connection paths: the pair's nodes and their network interfaces", async () => {
+    const put = (props: Record<string, string>) =>
+      rest(sim, "PUT", `${base}/aa/bb`, { override_props: props });
+    let r = await put({ "Paths/p1/aa": "default", "Paths/p1/bb": "second" });
+    assert.equal(r.status, 200, r.text);
+    for (
+      const [props, message, cause] of [
+        [
+          { "Paths/p2/cc": "default" },
+          "Connection path node unknown.",
+          "The node name 'cc' is unknown.",
+        ],
+        [
+          { "Paths/p2/bb": "nope" },
+          "NetInterface for node unknown.",
+          "The Netinterface 'nope' is not known for node 'bb'",
+        ],
+        [
+          { "Paths/p2": "default" },
+          "Connection path property invalid.",
+          "The key 'Paths/p2' is invalid.",
+        ],
+      ] as const
+    ) {
+      r = await put(props);
+      assert.equal(r.status, 500, r.text);
+      assert.deepEqual([r.rcs[0].message, r.rcs[0].cause], [message, cause]);
+    }
+    const ab = (await conns())[0][2] as Record<string, string>;
+    assert.equal(ab["Paths/p1/bb"], "second");
+    assert.equal(ab["Paths/p2/bb"], undefined);
+  });
+
+  it("a connection goes with one of its resources; a pair without two resources is not found", async () => {
+    // the first delete leaves bb as the quorum's tie-breaker (the same resource: its
+    // connections stay), the second deletes it
+    let r = await rest(sim, "DELETE", "/v1/resource-definitions/r1/resources/bb");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(((await conns())[0][2] as Record<string, string>)["Aux/x"], "y");
+    r = await rest(sim, "DELETE", "/v1/resource-definitions/r1/resources/bb");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await conns(), [["aa", "cc", {}]]);
+    r = await rest(sim, "GET", `${base}/aa/bb`);
+    assert.equal(r.status, 404, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [MASK_ERROR | 307n, "Resource connection between 'aa' and 'bb' not found."],
+    ]);
+    r = await rest(sim, "POST", "/v1/resource-definitions/r1/resources", [
+      { resource: { node_name: "bb", props: { StorPoolName: "thinlvm" } } },
+    ]);
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual((await conns())[0], ["aa", "bb", {}]);
+  });
+});

@@ -48,6 +48,7 @@ export const OBJ = {
   STOR_POOL_DFN: 0x180000n,
   STOR_POOL: 0x140000n,
   CTRL_CONF: 0x100000n,
+  RSC_CONN: 0x240000n,
   SNAPSHOT: 0xC0000n,
 } as const;
 

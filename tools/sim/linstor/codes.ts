@@ -24,6 +24,8 @@ export const FAIL_NOT_FOUND_NET_IF = 305;
 export const FAIL_NOT_FOUND_DFLT_STOR_POOL = 311;
 /** Error 315: no such snapshot. */
 export const FAIL_NOT_FOUND_SNAPSHOT = 315;
+/** Error 307: the resource connection does not exist. */
+export const FAIL_NOT_FOUND_RSC_CONN = 307;
 /** Error 505: the network interface exists. */
 export const FAIL_EXISTS_NET_IF = 505;
 /** A node's satellite is still connected (node lost refused). */

@@ -143,7 +143,21 @@ export interface SimRd {
   vds: SimVd[];
   rscs: SimRsc[];
   snaps: SimSnap[];
+  /** Resource connections given properties (rsc_conns.ts; absent: none). */
+  conns?: SimRscConn[];
   created: number;
+  uuid: string;
+}
+
+/**
+ * A resource connection with properties: between the resources of two nodes (`a` before `b`
+ * by name), made for those resources (their uuids: a resource deleted takes it along).
+ */
+export interface SimRscConn {
+  a: string;
+  b: string;
+  rscUuids: [string, string];
+  props: Record<string, string>;
   uuid: string;
 }
 

@@ -37,6 +37,7 @@ export type PropObject =
   | "volume-group"
   | "volume-definition"
   | "resource"
+  | "resource-connection"
   | "volume"
   | "snapshot";
 
@@ -50,6 +51,8 @@ const OBJECTS: Record<PropObject, { letter: string; mask: bigint; free: string[]
   "volume-group": { letter: "v", mask: OBJ.VLM_GRP, free: ["Aux/"] },
   "volume-definition": { letter: "v", mask: OBJ.VLM_DFN, free: ["Aux/"] },
   "resource": { letter: "r", mask: OBJ.RSC, free: ["Aux/"] },
+  // Paths/ is checked by the resource connection's own handler (rsc_conns.ts)
+  "resource-connection": { letter: "R", mask: OBJ.RSC_CONN, free: ["Aux/", "Paths/"] },
   "volume": { letter: "V", mask: OBJ.VLM, free: ["Aux/"] },
   "snapshot": { letter: "", mask: OBJ.SNAPSHOT, free: ["Aux/"] },
 };

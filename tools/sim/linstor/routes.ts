@@ -69,6 +69,7 @@ import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from ".
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
 import { deleteCtrlProp, listCtrlProps, modifyCtrlProps } from "./ctrl_props.ts";
+import { listRscConns, modifyRscConn } from "./rsc_conns.ts";
 import {
   clone,
   cloneStatus,
@@ -138,6 +139,7 @@ function objFor(method: string, tpl: string): bigint {
   // a GET's not-found entries carry no object (nor operation) mask
   if (method === "GET") return 0n;
   if (/net-interfaces/.test(tpl)) return OBJ.NET_IF;
+  if (/resource-connections/.test(tpl)) return OBJ.RSC_CONN;
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
@@ -209,6 +211,18 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/key-value-store/{instance}", (c, p) => deleteKvs(c, p[0]), undefined, SYNC),
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
+  r("GET", "/v1/resource-definitions/{rd}/resource-connections", (c, p) => listRscConns(c, p[0])),
+  r(
+    "GET",
+    "/v1/resource-definitions/{rd}/resource-connections/{a}/{b}",
+    (c, p) => listRscConns(c, p[0], p[1], p[2]),
+  ),
+  r(
+    "PUT",
+    "/v1/resource-definitions/{rd}/resource-connections/{a}/{b}",
+    (c, p, _q, b) => modifyRscConn(c, p[0], p[1], p[2], obj(b)),
+    "ResourceConnectionModify",
+  ),
   r("GET", "/v1/view/snapshots", (c, _p, q) => viewSnaps(c, q)),
   r("GET", "/v1/resource-groups", (c, _p, q) => listRgs(c, q)),
   r("GET", "/v1/resource-groups/{rg}", (c, p) => getRg(c, p[0])),
