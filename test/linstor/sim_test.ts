@@ -250,8 +250,17 @@ describe("LINSTOR simulator", () => {
       assert.ok(JSON.parse(r.body).by_route["GET /v1/nodes"] >= 3);
       r = await curl(`${u}/_sim/state`);
       assert.ok(JSON.parse(r.body).rds.some((x: { name: string }) => x.name === "ctl-1"));
+      const restarts = async () => JSON.parse((await curl(`${u}/_sim/stats`)).body).restarts;
+      const before = await restarts();
       r = await curl("-X", "POST", `${u}/_sim/restart`, "-d", "{}");
       assert.equal(r.code, 200);
+      // it answers first and restarts just after: wait for the new server, or a request of
+      // this test (or the next) may be cut by the restart
+      const t0 = Date.now();
+      while (await restarts().catch(() => before) === before) {
+        assert.ok(Date.now() - t0 < 10_000, "restarted");
+        await new Promise((ok) => setTimeout(ok, 10));
+      }
       assert.equal((await cl.be.getVolume("ctl-1"))?.sizeMiB, 4, "state kept over the restart");
       await cl.be.deleteVolume("ctl-1");
     },

@@ -8,7 +8,7 @@
  *
  * Control endpoints (not part of LINSTOR), under `/_sim/`:
  * - `GET /_sim/state`                  state dump (JSON)
- * - `GET /_sim/stats`                  `{requests, by_route}`
+ * - `GET /_sim/stats`                  `{requests, by_route, bytes_out, bytes_decoded, restarts}`
  * - `POST /_sim/faults`                `{method?, path, action: "delay"|"error"|"drop"|"fail-clone",
  *                                        delay_ms?, status?, times?}` → `{id}`; path is a regex
  *                                        matched against the URL path; times defaults to unlimited
@@ -255,7 +255,13 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     if (method === "GET" && path === "/_sim/stats") {
       return {
         status: 200,
-        body: { requests, by_route: byRoute, bytes_out: bytesOut, bytes_decoded: bytesDecoded },
+        body: {
+          requests,
+          by_route: byRoute,
+          bytes_out: bytesOut,
+          bytes_decoded: bytesDecoded,
+          restarts,
+        },
       };
     }
     if (method === "POST" && path === "/_sim/faults") {
@@ -454,6 +460,8 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
     server = srv;
   };
 
+  /** Restarts done (`/_sim/restart` answers before its restart: a client can wait for this). */
+  let restarts = 0;
   const close = async () => {
     const srv = server;
     server = null;
@@ -518,6 +526,7 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       await close();
       if (downMs > 0) await delay(downMs);
       if (!stopped) await listen();
+      restarts++;
     },
     async stop() {
       if (stopped) return;
