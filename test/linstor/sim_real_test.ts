@@ -1673,3 +1673,81 @@ describe("resource connections (LINBIT's `linstor resource-connection …`)", ()
     assert.deepEqual((await conns())[0], ["aa", "bb", {}]);
   });
 });
+
+describe("node connections (LINBIT's `linstor node-connection …`)", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await freshController(["aa", "bb", "cc"]);
+    await rest(sim, "POST", "/v1/nodes/bb/net-interfaces", { name: "second", address: "10.9.0.2" });
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const list = async (q = "") =>
+    ((await rest(sim, "GET", `/v1/node-connections${q}`)).data as {
+      node_a: string;
+      node_b: string;
+      props: object;
+    }[]).map((c) => [c.node_a, c.node_b, c.props]);
+
+  it("lists the connections given properties; one pair even without; checks paths", async () => {
+    assert.deepEqual(await list(), []);
+    assert.deepEqual(await list("?node_a=bb&node_b=aa"), [["bb", "aa", {}]]);
+    let r = await rest(sim, "PUT", "/v1/node-connections/bb/aa", {});
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.rcs.map((e) => [u(e.ret_code), e.message]), [
+      [
+        MASK_WARN | OBJ.NODE_CONN | MASK_MOD | 3000n,
+        "Node connection between nodes 'bb' and 'aa' does not exist",
+      ],
+    ]);
+    r = await rest(sim, "PUT", "/v1/node-connections/bb/aa", {
+      override_props: {
+        "DrbdOptions/Net/max-buffers": "9000",
+        "Paths/p1/bb": "second",
+        "Paths/p1/aa": "default",
+      },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(
+      r.rcs.at(-1)!.message,
+      "Node connection between nodes 'bb' and 'aa' modified.",
+    );
+    assert.equal(u(r.rcs.at(-1)!.ret_code), OBJ.NODE_CONN | MASK_MOD | 3n);
+    const props = {
+      "DrbdOptions/Net/max-buffers": "9000",
+      "Paths/p1/bb": "second",
+      "Paths/p1/aa": "default",
+    };
+    assert.deepEqual(await list(), [["aa", "bb", props]]);
+    assert.deepEqual(await list("?node_a=bb"), [["aa", "bb", props]]);
+    assert.deepEqual(await list("?node_b=cc"), []);
+    r = await rest(sim, "GET", "/v1/node-connections?node_a=nope");
+    assert.equal(r.status, 404, r.text);
+    // a node connection's paths are Paths/<path>/<node> exactly; the refusal shows key=value
+    for (
+      const [props, cause] of [
+        [{ "Paths/p2/x/aa": "default" }, "The key 'Paths/p2/x/aa=default' is invalid."],
+        [{ "Paths/p2/cc": "default" }, "The node name 'cc' is unknown."],
+        [{ "Paths/p2/bb": "nope" }, "The Netinterface 'nope' is not known for node 'bb'"],
+      ] as const
+    ) {
+      r = await rest(sim, "PUT", "/v1/node-connections/aa/bb", { override_props: props });
+      assert.equal(r.status, 500, r.text);
+      assert.equal(r.rcs[0].cause, cause);
+    }
+    r = await rest(sim, "PUT", "/v1/node-connections/aa/bb", {
+      override_props: { NoSuchKey: "1" },
+    });
+    assert.equal(r.status, 500, r.text);
+  });
+
+  it("a deleted node takes its connections along; they are kept with the state", async () => {
+    await rest(sim, "PUT", "/v1/node-connections/aa/cc", { override_props: { "Aux/x": "1" } });
+    const saved = await loadState(sim.stateDir);
+    assert.deepEqual(saved?.nodeConns?.map((c) => [c.a, c.b]), [["aa", "bb"], ["aa", "cc"]]);
+    const r = await rest(sim, "DELETE", "/v1/nodes/bb");
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await list(), [["aa", "cc", { "Aux/x": "1" }]]);
+  });
+});

@@ -49,6 +49,7 @@ export const OBJ = {
   STOR_POOL: 0x140000n,
   CTRL_CONF: 0x100000n,
   RSC_CONN: 0x240000n,
+  NODE_CONN: 0x280000n,
   SNAPSHOT: 0xC0000n,
 } as const;
 

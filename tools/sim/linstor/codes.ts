@@ -24,6 +24,8 @@ export const FAIL_NOT_FOUND_NET_IF = 305;
 export const FAIL_NOT_FOUND_DFLT_STOR_POOL = 311;
 /** Error 315: no such snapshot. */
 export const FAIL_NOT_FOUND_SNAPSHOT = 315;
+/** Error 306: the node connection does not exist. */
+export const FAIL_NOT_FOUND_NODE_CONN = 306;
 /** Error 307: the resource connection does not exist. */
 export const FAIL_NOT_FOUND_RSC_CONN = 307;
 /** Error 505: the network interface exists. */

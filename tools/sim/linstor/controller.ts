@@ -48,6 +48,7 @@ function globalsOf(st: SimState): Globals {
     seq: st.seq,
     kvs: st.kvs ?? [],
     ctrlProps: st.ctrlProps,
+    nodeConns: st.nodeConns,
   };
 }
 

@@ -186,6 +186,16 @@ export interface SimState {
   kvs?: SimKvs[];
   /** The controller's own properties (ctrl_props.ts; absent in states saved before). */
   ctrlProps?: Record<string, string>;
+  /** Node connections given properties (node_conns.ts; absent: none). */
+  nodeConns?: SimNodeConn[];
+}
+
+/** A node connection with properties: `a` before `b` by name. */
+export interface SimNodeConn {
+  a: string;
+  b: string;
+  props: Record<string, string>;
+  uuid: string;
 }
 
 /** A key-value store instance: free-form properties under a name (kvs.ts). */

@@ -50,6 +50,7 @@ import {
   FAIL_NOT_FOUND_NET_IF,
 } from "./codes.ts";
 import { hostExists } from "./persistence.ts";
+import { dropNodeConns } from "./node_conns.ts";
 import { inUseRefusal, lastDiskInUse } from "./resources.ts";
 import { nicView } from "./views.ts";
 
@@ -190,6 +191,7 @@ function dropNode(ctl: SimController, n: SimNode, holding: SimRd[]): void {
   }
   ctl.state.pools = ctl.state.pools.filter((p) => k(p.node) !== k(n.name));
   ctl.state.nodes = ctl.state.nodes.filter((x) => x !== n);
+  dropNodeConns(ctl, n.name);
 }
 
 /** The definitions with a resource on `n`. */

@@ -31,6 +31,7 @@ import { WARN_DEPRECATED } from "./codes.ts";
 export type PropObject =
   | "controller"
   | "node"
+  | "node-connection"
   | "storage-pool"
   | "resource-group"
   | "resource-definition"
@@ -45,13 +46,14 @@ export type PropObject =
 const OBJECTS: Record<PropObject, { letter: string; mask: bigint; free: string[] }> = {
   "controller": { letter: "c", mask: OBJ.CTRL_CONF, free: ["Aux/", "EBS/Tags/"] },
   "node": { letter: "n", mask: OBJ.NODE, free: ["Aux/", "EBS/Tags/"] },
+  // Paths/ is checked by the connection's own handler (conn_paths.ts)
+  "node-connection": { letter: "N", mask: OBJ.NODE_CONN, free: ["Aux/", "Paths/"] },
   "storage-pool": { letter: "p", mask: OBJ.STOR_POOL, free: ["Aux/", "SED/"] },
   "resource-group": { letter: "d", mask: OBJ.RSC_GRP, free: ["Aux/", "EBS/Tags/"] },
   "resource-definition": { letter: "d", mask: OBJ.RSC_DFN, free: ["Aux/", "EBS/Tags/"] },
   "volume-group": { letter: "v", mask: OBJ.VLM_GRP, free: ["Aux/"] },
   "volume-definition": { letter: "v", mask: OBJ.VLM_DFN, free: ["Aux/"] },
   "resource": { letter: "r", mask: OBJ.RSC, free: ["Aux/"] },
-  // Paths/ is checked by the resource connection's own handler (rsc_conns.ts)
   "resource-connection": { letter: "R", mask: OBJ.RSC_CONN, free: ["Aux/", "Paths/"] },
   "volume": { letter: "V", mask: OBJ.VLM, free: ["Aux/"] },
   "snapshot": { letter: "", mask: OBJ.SNAPSHOT, free: ["Aux/"] },

@@ -70,6 +70,7 @@ import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
 import { deleteCtrlProp, listCtrlProps, modifyCtrlProps } from "./ctrl_props.ts";
 import { listRscConns, modifyRscConn } from "./rsc_conns.ts";
+import { listNodeConns, modifyNodeConn } from "./node_conns.ts";
 import {
   clone,
   cloneStatus,
@@ -140,6 +141,7 @@ function objFor(method: string, tpl: string): bigint {
   if (method === "GET") return 0n;
   if (/net-interfaces/.test(tpl)) return OBJ.NET_IF;
   if (/resource-connections/.test(tpl)) return OBJ.RSC_CONN;
+  if (/node-connections/.test(tpl)) return OBJ.NODE_CONN;
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
@@ -211,6 +213,13 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/key-value-store/{instance}", (c, p) => deleteKvs(c, p[0]), undefined, SYNC),
   r("GET", "/v1/view/resources", (c, _p, q) => viewResources(c, q)),
+  r("GET", "/v1/node-connections", (c, _p, q) => listNodeConns(c, q)),
+  r(
+    "PUT",
+    "/v1/node-connections/{a}/{b}",
+    (c, p, _q, b) => modifyNodeConn(c, p[0], p[1], obj(b)),
+    "NodeConnectionModify",
+  ),
   r("GET", "/v1/resource-definitions/{rd}/resource-connections", (c, p) => listRscConns(c, p[0])),
   r(
     "GET",

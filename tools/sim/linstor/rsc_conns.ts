@@ -11,32 +11,23 @@
  * - A modify (PUT on the pair) makes the connection when needed and applies
  *   `override_props`/`delete_props`/`delete_namespaces` under the resource-connection whitelist
  *   (props.ts), answering "Resource connection between nodes 'A' and 'B' for resource 'R'
- *   modified." `Paths/<path>/<node>` keys (DRBD connection paths) must name one of the two
- *   nodes and one of its network interfaces, else FAIL_INVLD_PROP ("Connection path node
- *   unknown.", "NetInterface for node unknown."); other `Paths/` keys are invalid ("Connection
- *   path property invalid.").
+ *   modified."; DRBD connection paths are checked first (conn_paths.ts).
  * - A connection lives as long as its two resources: one deleted (or made again) leaves none.
  * - Not modelled: a pair with a missing resource, which the controller fails with an internal
  *   error (the simulator answers FAIL_NOT_FOUND_RSC), DRBD proxy ports and connection flags.
  */
 import { CODE, MASK_MOD, OBJ } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
-import { k, nicsOf, type SimRd, type SimRscConn, uuid } from "./model.ts";
+import { k, type SimRd, type SimRscConn, uuid } from "./model.ts";
+import { checkConnectionPaths, orderedPair } from "./conn_paths.ts";
 import type { SimController } from "./controller.ts";
 import { editProps } from "./props.ts";
 import { FAIL_NOT_FOUND_RSC_CONN } from "./codes.ts";
-
-const PATHS = "Paths/";
 
 /** The connections of `rd` whose two resources still exist. */
 function liveConns(rd: SimRd): SimRscConn[] {
   const uuids = new Set(rd.rscs.map((r) => r.uuid));
   return (rd.conns ?? []).filter((c) => c.rscUuids.every((u) => uuids.has(u)));
-}
-
-/** The two node names in the controller's order (by name, without case). */
-function ordered(x: string, y: string): [string, string] {
-  return k(x) <= k(y) ? [x, y] : [y, x];
 }
 
 const view = (a: string, b: string, props: Record<string, string>) => ({
@@ -106,30 +97,14 @@ export function modifyRscConn(
   for (const [n, r] of [[nA.name, rA], [nB.name, rB]] as const) {
     if (!r) fail(CODE.FAIL_NOT_FOUND_RSC, `Resource '${rd.name}' not found on node '${n}'.`);
   }
-  // DRBD connection paths: Paths/<path name>/<node> = a network interface of that node
-  const override = (body.override_props ?? {}) as Record<string, string>;
-  for (const [key, nic] of Object.entries(override)) {
-    if (!key.startsWith(PATHS)) continue;
-    if (!/^Paths\/.*\/.*$/.test(key)) {
-      fail(CODE.FAIL_INVLD_PROP, "Connection path property invalid.", {
-        cause: `The key '${key}' is invalid.`,
-      });
-    }
-    const node = key.slice(key.lastIndexOf("/") + 1);
-    if (node !== nodeA && node !== nodeB) {
-      fail(CODE.FAIL_INVLD_PROP, "Connection path node unknown.", {
-        cause: `The node name '${node}' is unknown.`,
-      });
-    }
-    const n = node === nodeA ? nA : nB;
-    if (!nicsOf(n).some((x) => k(x.name) === k(nic))) {
-      fail(CODE.FAIL_INVLD_PROP, "NetInterface for node unknown.", {
-        cause: `The Netinterface '${nic}' is not known for node '${node}'`,
-      });
-    }
-  }
+  checkConnectionPaths(
+    (body.override_props ?? {}) as Record<string, string>,
+    { name: nodeA, node: nA },
+    { name: nodeB, node: nB },
+    "resource",
+  );
   ctl.touch(rd.name);
-  const [a, b] = ordered(nA.name, nB.name);
+  const [a, b] = orderedPair(nA.name, nB.name);
   const ra = a === nA.name ? rA! : rB!;
   const rb = a === nA.name ? rB! : rA!;
   rd.conns = liveConns(rd);

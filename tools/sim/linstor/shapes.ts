@@ -219,6 +219,11 @@ export const SHAPES: Record<string, Shape> = {
     layer_list: "strings",
   },
   ToggleDiskDiskful: { layer_list: "strings" },
+  NodeConnectionModify: {
+    override_props: "props",
+    delete_props: "strings",
+    delete_namespaces: "strings",
+  },
   ResourceConnectionModify: {
     override_props: "props",
     delete_props: "strings",
