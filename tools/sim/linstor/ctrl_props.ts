@@ -24,6 +24,7 @@
  */
 import {
   CODE,
+  isError,
   MASK_CRT,
   MASK_DEL,
   MASK_ERROR,
@@ -33,7 +34,7 @@ import {
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { asStrings, uuid } from "./model.ts";
 import { plainEntry, SimApiError, type SimRc, type SimReply, statusFor } from "./replies.ts";
-import { whitelistVerdict } from "./props.ts";
+import { keysUnder, whitelistVerdict } from "./props.ts";
 import { WARN_DEPRECATED } from "./codes.ts";
 import type { SimController } from "./controller.ts";
 
@@ -79,9 +80,9 @@ export function freshCtrlProps(): Record<string, string> {
   return out;
 }
 
-/** The controller's properties (a state saved before they were kept gets a fresh set). */
-export function ctrlProps(ctl: SimController): Record<string, string> {
-  return ctl.state.ctrlProps ??= freshCtrlProps();
+/** The controller's properties (SimController gives a state saved before them a fresh set). */
+function ctrlProps(ctl: SimController): Record<string, string> {
+  return ctl.state.ctrlProps!;
 }
 
 /** GET /v1/controller/properties: every property, sorted by key. */
@@ -100,7 +101,7 @@ function deleteOne(props: Record<string, string>, key: string): SimRc {
       `The key '${key}' is not whitelisted`,
     );
   }
-  if (key in props && key === QUORUM) delete props[QUORUM_SET_BY];
+  if (key === QUORUM && key in props) delete props[QUORUM_SET_BY];
   delete props[key];
   return plainEntry(
     OBJ.CTRL_CONF | MASK_DEL | BigInt(CODE.DELETED),
@@ -112,8 +113,6 @@ function deleteOne(props: Record<string, string>, key: string): SimRc {
 function refuse(entries: SimRc[]): never {
   throw new SimApiError(entries);
 }
-
-const isError = (e: SimRc) => (BigInt.asUintN(64, e.ret_code) & MASK_ERROR) === MASK_ERROR;
 
 /**
  * POST /v1/controller/properties `{override_props, delete_props, delete_namespaces}`: every
@@ -153,13 +152,10 @@ export function modifyCtrlProps(ctl: SimController, body: Record<string, unknown
     );
   }
   const dels = [...asStrings(body.delete_props) ?? []];
-  for (const ns of asStrings(body.delete_namespaces) ?? []) {
-    const prefix = `${ns.replace(/\/+$/, "")}/`;
-    dels.push(...Object.keys(props).filter((key) => key.startsWith(prefix)));
-  }
+  for (const ns of asStrings(body.delete_namespaces) ?? []) dels.push(...keysUnder(props, ns));
   for (const key of dels) {
     const e = deleteOne(props, key);
-    if (isError(e)) refuse([e]);
+    if (isError(e.ret_code)) refuse([e]);
     out.push(e);
   }
   return { status: 201, body: out };

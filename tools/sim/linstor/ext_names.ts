@@ -4,6 +4,7 @@
  * empty name and an `external_name` (LINBIT's `linstor.Resource` creates its definitions so)
  * gets a LINSTOR name derived from the external one, which is kept beside it.
  */
+import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail } from "./replies.ts";
 import { isLinstorName } from "./model.ts";
 
@@ -69,7 +70,7 @@ export function nameFromExternal(
   const bytes = new TextEncoder().encode(ext);
   if (bytes.length > MAX_INPUT) {
     fail(
-      202, // FAIL_INVLD_RSC_NAME
+      CODE.FAIL_INVLD_RSC_NAME,
       `Resource name generation failed, data input length of ${bytes.length} bytes exceeds ` +
         `maximum length of ${MAX_INPUT} bytes`,
     );

@@ -16,6 +16,7 @@ import {
 import { plainEntry, type SimReply } from "./replies.ts";
 import { asStrings, k, type SimKvs, uuid } from "./model.ts";
 import type { SimController } from "./controller.ts";
+import { keysUnder } from "./props.ts";
 
 /** FAIL_NOT_FOUND_KVS (316). */
 const FAIL_NOT_FOUND_KVS = 316;
@@ -63,9 +64,7 @@ export function modifyKvs(
   Object.assign(s.props, override);
   for (const key of asStrings(body.delete_props) ?? []) delete s.props[key];
   for (const ns of asStrings(body.delete_namespaces) ?? []) {
-    for (const key of Object.keys(s.props)) {
-      if (key.startsWith(`${ns.replace(/\/+$/, "")}/`)) delete s.props[key];
-    }
+    for (const key of keysUnder(s.props, ns)) delete s.props[key];
   }
   if (!Object.keys(s.props).length) ctl.state.kvs = list.filter((x) => x !== s);
   return {

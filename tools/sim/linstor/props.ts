@@ -171,19 +171,15 @@ export function checkProp(obj: PropObject, key: string, value: string): string {
   if (!KEY_RE.test(key)) {
     invalid(`Invalid key: ${key}`, { cause: `The key '${key}' is invalid.` });
   }
-  if (isFree(obj, key)) return value;
-  const rule = known(obj, key);
-  if (!rule) {
+  const v = whitelistVerdict(obj, key, value);
+  if (v.ok) return v.value ?? value;
+  if (!v.known) {
     invalid(`Invalid property key: ${key}`, { cause: `The key '${key}' is not whitelisted.` });
   }
-  const v = normalise(rule, value);
-  if (v === undefined) {
-    invalid(`Invalid property(${key}) value: ${value}`, {
-      cause: `The value '${value}' is not valid for the key '${key}'`,
-      details: ruleText(rule),
-    });
-  }
-  return v;
+  invalid(`Invalid property(${key}) value: ${value}`, {
+    cause: `The value '${value}' is not valid for the key '${key}'`,
+    details: v.rule,
+  });
 }
 
 /**
@@ -211,8 +207,14 @@ export function whitelistVerdict(
 
 /** A key that may be deleted from `obj` (whitelisted or free), else FAIL_INVLD_PROP. */
 function checkDelete(obj: PropObject, key: string): void {
-  if (isFree(obj, key) || known(obj, key)) return;
+  if (whitelistVerdict(obj, key).ok) return;
   invalid("Invalid property key", { cause: `The key '${key}' is not whitelisted.` });
+}
+
+/** The keys of `props` in namespace `ns` (`delete_namespaces`: `ns/…`, a trailing `/` or not). */
+export function keysUnder(props: Record<string, string>, ns: string): string[] {
+  const pre = `${ns.replace(/\/+$/, "")}/`;
+  return Object.keys(props).filter((key) => key.startsWith(pre));
 }
 
 /**
@@ -269,8 +271,7 @@ export function editProps(
     if (key === "DrbdOptions/Resource/quorum") delete target["Internal/Drbd/QuorumSetBy"];
   }
   for (const ns of asStrings(body.delete_namespaces) ?? []) {
-    const pre = ns.endsWith("/") ? ns : `${ns}/`;
-    const keys = Object.keys(target).filter((key) => key.startsWith(pre));
+    const keys = keysUnder(target, ns);
     for (const key of keys) checkDelete(obj, key);
     for (const key of keys) delete target[key];
   }

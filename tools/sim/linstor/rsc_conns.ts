@@ -105,12 +105,11 @@ export function modifyRscConn(
   );
   ctl.touch(rd.name);
   const [a, b] = orderedPair(nA.name, nB.name);
-  const ra = a === nA.name ? rA! : rB!;
-  const rb = a === nA.name ? rB! : rA!;
   rd.conns = liveConns(rd);
   let c = rd.conns.find((x) => k(x.a) === k(a) && k(x.b) === k(b));
   if (!c) {
-    c = { a, b, rscUuids: [ra.uuid, rb.uuid], props: {}, uuid: uuid() };
+    const rscUuids: [string, string] = [ctl.rsc(rd, a)!.uuid, ctl.rsc(rd, b)!.uuid];
+    c = { a, b, rscUuids, props: {}, uuid: uuid() };
     rd.conns.push(c);
   }
   const out: SimRc[] = [];

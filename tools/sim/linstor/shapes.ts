@@ -36,6 +36,13 @@ type FieldType =
 /** Allowed fields of a request class. */
 export type Shape = Record<string, FieldType>;
 
+/** The property changes every modify request carries (JsonGenTypes.PropsModify's fields). */
+const PROPS_MODIFY: Shape = {
+  override_props: "props",
+  delete_props: "strings",
+  delete_namespaces: "strings",
+};
+
 const AUTO_SELECT_FILTER: Shape = {
   place_count: "int",
   additional_place_count: "int",
@@ -156,9 +163,7 @@ export const SHAPES: Record<string, Shape> = {
     resource_definition: { obj: "ResourceDefinition" },
   },
   ResourceDefinitionModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
+    ...PROPS_MODIFY,
     drbd_port: "int",
     drbd_peer_slots: "int",
     layer_stack: "strings",
@@ -219,34 +224,16 @@ export const SHAPES: Record<string, Shape> = {
     layer_list: "strings",
   },
   ToggleDiskDiskful: { layer_list: "strings" },
-  NodeConnectionModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
-  },
-  ResourceConnectionModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
-  },
-  ControllerPropsModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
-  },
-  KeyValueStoreModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
-  },
+  NodeConnectionModify: PROPS_MODIFY,
+  ResourceConnectionModify: PROPS_MODIFY,
+  ControllerPropsModify: PROPS_MODIFY,
+  KeyValueStoreModify: PROPS_MODIFY,
   ResourceModify: {
-    override_props: "props",
-    delete_props: "strings",
-    delete_namespaces: "strings",
+    ...PROPS_MODIFY,
     drbd_tiebreaker: "bool",
     drbd_client: "bool",
   },
-  VolumeModify: { override_props: "props", delete_props: "strings", delete_namespaces: "strings" },
+  VolumeModify: PROPS_MODIFY,
   AutoPlaceRequest: {
     diskless_on_remaining: "bool!",
     select_filter: { obj: "AutoSelectFilter" },
