@@ -60,6 +60,8 @@ import {
   benchHot,
   benchStartup,
   type EndMemory,
+  HOT_ACTIONS,
+  HOT_PROFILES,
   type HotRow,
   type StartupRow,
 } from "./bench/hot.ts";
@@ -172,18 +174,30 @@ export interface TargetRow {
   missed: string[];
 }
 
-/** Start-up ≤ 2× bare, hot actions ≤ 3.5× bare, ≤ 40 MiB, monitors at 10,000 volumes. */
+/**
+ * Start-up ≤ 2× bare, hot actions ≤ 3.5× bare, ≤ 40 MiB, monitors at 10,000 volumes. A figure
+ * can only meet a target when it is one: a hot action that was not run, or whose runs failed,
+ * and a monitor row that failed, miss every target they are part of (a failed run is fast and
+ * small).
+ */
 export function checkTargets(r: BenchReport): TargetRow[] {
   const out: TargetRow[] = [];
-  const row = (target: string, rows: [string, number][], limit: number, unit: string) => {
+  /** `rows`: name, figure, and why the figure is none (not run, failed runs). */
+  const row = (
+    target: string,
+    rows: [string, number, string?][],
+    limit: number,
+    unit: string,
+  ) => {
     if (!rows.length) return;
-    const worst = rows.reduce((a, b) => (b[1] > a[1] ? b : a));
-    const missed = rows.filter(([, v]) => !(v <= limit)).map(([n, v]) =>
-      `${n} ${v.toFixed(2)}${unit}`
-    );
+    const measured = rows.filter(([, , failed]) => failed === undefined);
+    const worst = measured.length ? measured.reduce((a, b) => (b[1] > a[1] ? b : a)) : undefined;
+    const missed = rows.filter(([, v, failed]) => failed !== undefined || !(v <= limit)).map((
+      [n, v, failed],
+    ) => failed !== undefined ? `${n} (${failed})` : `${n} ${v.toFixed(2)}${unit}`);
     out.push({
       target,
-      measured: `worst ${worst[0]} ${worst[1].toFixed(2)}${unit}`,
+      measured: worst ? `worst ${worst[0]} ${worst[1].toFixed(2)}${unit}` : "no figure",
       met: missed.length === 0,
       missed,
     });
@@ -200,27 +214,34 @@ export function checkTargets(r: BenchReport): TargetRow[] {
     );
   }
   if (r.hot) {
-    const name = (h: HotRow) => `${h.profile} ${h.action}`;
-    row("hot action wall median ≤ 3.5× bare", r.hot.map((h) => [name(h), h.wallRatio]), 3.5, "×");
-    row(
-      "hot action peak RSS median ≤ 40 MiB",
-      r.hot.map((h) => [name(h), h.peakMiB.median]),
-      40,
-      " MiB",
-    );
+    const hot = r.hot;
+    const each = (figure: (h: HotRow) => number): [string, number, string?][] =>
+      HOT_PROFILES.flatMap((p) =>
+        HOT_ACTIONS.map((a): [string, number, string?] => {
+          const h = hot.find((x) => x.profile === p && x.action === a);
+          if (!h) return [`${p} ${a}`, NaN, "not run"];
+          if (h.errors > 0) {
+            return [`${p} ${a}`, NaN, `${h.errors} of ${h.wallMs.n} runs failed`];
+          }
+          return [`${p} ${a}`, figure(h)];
+        })
+      );
+    row("hot action wall median ≤ 3.5× bare", each((h) => h.wallRatio), 3.5, "×");
+    row("hot action peak RSS median ≤ 40 MiB", each((h) => h.peakMiB.median), 40, " MiB");
   }
   const big = r.monitor?.filter((m) => m.volumes >= 10000) ?? [];
   if (big.length) {
-    const name = (m: MonitorRow) => `${m.profile} ${m.action}`;
+    const each = (figure: (m: MonitorRow) => number): [string, number, string?][] =>
+      big.map((m) => [`${m.profile} ${m.action}`, figure(m), m.ok ? undefined : "failed"]);
     row(
       "monitor at 10,000 volumes: action time < 300 ms",
-      big.map((m) => [name(m), m.actionMs.median]),
+      each((m) => m.actionMs.median),
       300,
       " ms",
     );
     row(
       "monitor at 10,000 volumes: < 10 MB transferred",
-      big.map((m) => [name(m), m.wireMB ?? m.readMB]),
+      each((m) => m.wireMB ?? m.readMB),
       10,
       " MB",
     );
@@ -700,7 +721,7 @@ export async function benchMain(args: string[]): Promise<number> {
     );
     report.hot = await section(
       "hot",
-      () => benchHot(bare, samples, ["linstor", "storpool"], env, report.meta.skipped),
+      () => benchHot(bare, samples, HOT_PROFILES, env, report.meta.skipped),
     );
     report.lifecycle = await section(
       "lifecycle",

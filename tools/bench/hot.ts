@@ -130,6 +130,9 @@ export interface HotRow extends ProcessFigures {
   program: string;
 }
 
+/** The stores whose hot actions the bench replays. */
+export const HOT_PROFILES: ProfileName[] = ["linstor", "storpool"];
+
 /** The hot actions, by `kind/script` as oned runs them. */
 export const HOT_ACTIONS = [
   "datastore/stat",
