@@ -28,6 +28,8 @@ export const FAIL_NOT_FOUND_SNAPSHOT = 315;
 export const FAIL_NOT_FOUND_NODE_CONN = 306;
 /** Error 307: the resource connection does not exist. */
 export const FAIL_NOT_FOUND_RSC_CONN = 307;
+/** Error 321: no such remote (S3, LINSTOR or EBS). */
+export const FAIL_NOT_FOUND_REMOTE = 321;
 /** Error 505: the network interface exists. */
 export const FAIL_EXISTS_NET_IF = 505;
 /** A node's satellite is still connected (node lost refused). */
@@ -42,3 +44,5 @@ export const INFO_PROP_REMOVED = 10005;
 export const INFO_NOOP = 10007;
 /** Info 10008: the resource already exists (not an error since 2020). */
 export const INFO_RSC_ALREADY_EXISTS = 10008;
+/** The object mask of backups (MASK_BACKUP), which the driver's OBJ does not name. */
+export const MASK_BACKUP = 0x80000n;

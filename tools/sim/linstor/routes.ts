@@ -68,6 +68,14 @@ import {
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
+import {
+  listBackups,
+  listFiles,
+  listPhysicalStorage,
+  listRemotes,
+  listRemotesOfKind,
+  listSchedules,
+} from "./unconfigured.ts";
 import { deleteCtrlProp, listCtrlProps, modifyCtrlProps } from "./ctrl_props.ts";
 import { listRscConns, modifyRscConn } from "./rsc_conns.ts";
 import { listNodeConns, modifyNodeConn } from "./node_conns.ts";
@@ -202,6 +210,15 @@ export const ROUTES: Route[] = [
     "StoragePool",
   ),
   r("GET", "/v1/view/storage-pools", (c, _p, q) => listPools(c, q)),
+  r("GET", "/v1/remotes", () => listRemotes()),
+  r("GET", "/v1/remotes/s3", () => listRemotesOfKind()),
+  r("GET", "/v1/remotes/linstor", () => listRemotesOfKind()),
+  r("GET", "/v1/remotes/ebs", () => listRemotesOfKind()),
+  r("GET", "/v1/remotes/{remote}/backups", (_c, p) => listBackups(p[0])),
+  r("GET", "/v1/schedules", () => listSchedules()),
+  r("GET", "/v1/files", () => listFiles()),
+  r("GET", "/v1/files/{file}", (_c, p) => listFiles(p[0])),
+  r("GET", "/v1/physical-storage", () => listPhysicalStorage()),
   r("GET", "/v1/key-value-store", (c) => listKvs(c)),
   r("GET", "/v1/key-value-store/{instance}", (c, p) => listKvs(c, p[0])),
   r(
