@@ -20,6 +20,8 @@ export const FAIL_NODE_HAS_USED_RSC = 233;
 export const FAIL_NOT_FOUND_VLM = 304;
 /** Error 305: no such network interface. */
 export const FAIL_NOT_FOUND_NET_IF = 305;
+/** Error 309: no such storage pool definition, or no such pool on a node (CtrlApiDataLoader). */
+export const FAIL_NOT_FOUND_STOR_POOL_DFN = 309;
 /** Error 311: the storage pool a resource's volume resolves to is not on its node. */
 export const FAIL_NOT_FOUND_DFLT_STOR_POOL = 311;
 /** Error 315: no such snapshot. */

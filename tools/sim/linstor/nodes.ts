@@ -48,6 +48,7 @@ import {
   FAIL_INVLD_STOR_DRIVER,
   FAIL_NODE_HAS_USED_RSC,
   FAIL_NOT_FOUND_NET_IF,
+  FAIL_NOT_FOUND_STOR_POOL_DFN,
 } from "./codes.ts";
 import { hostExists } from "./persistence.ts";
 import { dropNodeConns } from "./node_conns.ts";
@@ -349,6 +350,155 @@ export function createPool(
     out.push(rc(0n, CODE.CREATED, `Storage pool updated on '${node.name}'`));
   }
   return rcReply(out, ctx, 201);
+}
+
+/** Names of the storage pool definitions that exist without any pool (LINSTOR's defaults). */
+const DEFAULT_POOL_DFNS = ["DfltStorPool", "DfltDisklessStorPool"];
+
+/**
+ * Storage pool `pool` of node `node` as CtrlApiDataLoader.loadStorPool finds it: its definition
+ * (a pool of that name anywhere, or a default one), the node, then the pool on it; with
+ * `failIfMissing` each missing one fails, else undefined.
+ */
+function loadPool(
+  ctl: SimController,
+  node: string,
+  pool: string,
+  failIfMissing: boolean,
+): SimPool | undefined {
+  const dfn = ctl.state.pools.some((p) => k(p.name) === k(pool)) ||
+    DEFAULT_POOL_DFNS.some((d) => k(d) === k(pool));
+  if (!dfn) {
+    if (!failIfMissing) return undefined;
+    fail(FAIL_NOT_FOUND_STOR_POOL_DFN, `Storage pool definition '${pool}' not found.`, {
+      cause: `The specified storage pool definition '${pool}' could not be found in the database`,
+      correction: `Create a storage pool definition '${pool}' first.`,
+    });
+  }
+  if (!failIfMissing && !ctl.node(node)) return undefined;
+  const n = loadNode(ctl, node);
+  const p = ctl.pool(n.name, pool);
+  if (!p && failIfMissing) {
+    fail(FAIL_NOT_FOUND_STOR_POOL_DFN, `Storage pool '${pool}' on node '${n.name}' not found.`, {
+      cause: `The specified storage pool '${pool}' on node '${n.name}' could not be found in the ` +
+        "database",
+      correction: `Create a storage pool '${pool}' on node '${n.name}' first.`,
+    });
+  }
+  return p;
+}
+
+/**
+ * PUT /v1/nodes/{node}/storage-pools/{pool} (CtrlStorPoolApiCallHandler.modify): properties set
+ * and deleted under the storage-pool whitelist; a `PrefNic` must name one of the node's network
+ * interfaces (FAIL_INVLD_PROP); the node's satellite, when connected, is told of a change.
+ */
+export function modifyPool(
+  ctl: SimController,
+  node: string,
+  pool: string,
+  body: Record<string, unknown>,
+): SimReply {
+  const ctx: RcContext = {
+    op: MASK_MOD,
+    obj: OBJ.STOR_POOL,
+    refs: { Node: node, StorPool: pool },
+  };
+  const p = loadPool(ctl, node, pool, true)!;
+  const n = loadNode(ctl, p.node);
+  const over = (body.override_props ?? {}) as Record<string, string>;
+  for (const key of ["PrefNic", "NVMe/PrefNic"]) {
+    const nic = over[key];
+    if (nic !== undefined && !nicsOf(n).some((x) => k(x.name) === k(String(nic)))) {
+      throw new SimApiError(
+        rc(
+          MASK_ERROR | OBJ.STOR_POOL,
+          CODE.FAIL_INVLD_PROP,
+          `The network interface '${nic}' of node '${n.name}' does not exist!`,
+        ),
+      );
+    }
+  }
+  const out: SimRc[] = [];
+  const before = JSON.stringify(p.props);
+  editProps("storage-pool", p.props, body, out);
+  out.push(
+    rc(0n, CODE.MODIFIED, `Storage pool '${p.name}' on node '${p.node}' modified.`, {
+      details: `Storage pool '${p.name}' on node '${p.node}' UUID is: ${p.uuid}`,
+    }),
+  );
+  if (JSON.stringify(p.props) !== before && ctl.isOnline(p.node)) {
+    out.push(rc(0n, CODE.MODIFIED, `Storage pool updated on '${p.node}'`));
+  }
+  return rcReply(out, ctx, 200);
+}
+
+/**
+ * DELETE /v1/nodes/{node}/storage-pools/{pool} (CtrlStorPoolApiCallHandler.deleteStorPool): the
+ * default diskless pool is refused; a missing pool (or node) is a warning; a pool that volumes or
+ * snapshot volumes use is refused (FAIL_IN_USE, each listed in the details); else it goes.
+ */
+export function deletePool(ctl: SimController, node: string, pool: string): SimReply {
+  const ctx: RcContext = { op: MASK_DEL, obj: OBJ.STOR_POOL, refs: { Node: node, StorPool: pool } };
+  if (k(pool) === k("DfltDisklessStorPool")) {
+    fail(CODE.FAIL_INVLD_STOR_POOL_NAME, "The default diskless storage pool cannot be deleted!");
+  }
+  const p = loadPool(ctl, node, pool, false);
+  if (!p) {
+    throw new SimApiError(
+      rc(
+        MASK_WARN,
+        CODE.WARN_NOT_FOUND,
+        `Deletion of storage pool '${pool}' on node '${node}' had no effect.`,
+        { cause: `Storage pool '${pool}' on node '${node}' does not exist.` },
+      ),
+    );
+  }
+  const users: string[] = [];
+  for (const rd of ctl.state.rds) {
+    const r = rd.rscs.find((x) => k(x.node) === k(p.node) && k(x.pool) === k(p.name));
+    if (r) {
+      for (const vd of rd.vds) {
+        users.push(
+          `\n   Node name: '${r.node}', resource name: '${rd.name}', volume number: ${vd.nr}, ` +
+            "resource suffix: ''",
+        );
+      }
+    }
+    for (const sn of rd.snaps) {
+      const at = sn.nodes.find((x) => k(x) === k(p.node));
+      if (at === undefined || k(sn.pools[at] ?? "") !== k(p.name)) continue;
+      for (const vd of sn.vds) {
+        users.push(
+          `\n   Node name: '${at}', resource name: '${rd.name}', snapshot name: '${sn.name}', ` +
+            `volume number: ${vd.nr}, resource suffix: ''`,
+        );
+      }
+    }
+  }
+  if (users.length) {
+    fail(
+      CODE.FAIL_IN_USE,
+      `The specified storage pool '${pool}' on node '${node}' cannot be deleted as volumes / ` +
+        "snapshot-volumes are still using it.",
+      {
+        details: `Volumes / snapshot-volumes that are still using the storage pool: ${
+          users.join("")
+        }`,
+        correction: "Delete the listed volumes and snapshot-volumes first.",
+      },
+    );
+  }
+  ctl.state.pools = ctl.state.pools.filter((x) => x !== p);
+  return rcReply(
+    [
+      rc(0n, CODE.DELETED, `Node: ${node}, Storage pool name: ${pool} deleted.`, {
+        details: `Node: ${node}, Storage pool name: ${pool} UUID was: ${p.uuid}`,
+      }),
+    ],
+    ctx,
+    200,
+  );
 }
 
 // ----- network interfaces --------------------------------------------------------------------

@@ -59,10 +59,12 @@ import {
   createPool,
   deleteNic,
   deleteNode,
+  deletePool,
   getNics,
   lostNode,
   modifyNic,
   modifyNode,
+  modifyPool,
   reconnectNode,
 } from "./nodes.ts";
 import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
@@ -203,6 +205,13 @@ export const ROUTES: Route[] = [
   r("DELETE", "/v1/nodes/{node}/net-interfaces/{nic}", (c, p) => deleteNic(c, p[0], p[1])),
   r("GET", "/v1/nodes/{node}/storage-pools", (c, p, q) => listPools(c, q, p[0])),
   r("GET", "/v1/nodes/{node}/storage-pools/{pool}", (c, p) => getPool(c, p[0], p[1])),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/storage-pools/{pool}",
+    (c, p, _q, b) => modifyPool(c, p[0], p[1], obj(b)),
+    "StoragePoolDefinitionModify",
+  ),
+  r("DELETE", "/v1/nodes/{node}/storage-pools/{pool}", (c, p) => deletePool(c, p[0], p[1])),
   r(
     "POST",
     "/v1/nodes/{node}/storage-pools",

@@ -228,6 +228,7 @@ export const SHAPES: Record<string, Shape> = {
   ResourceConnectionModify: PROPS_MODIFY,
   ControllerPropsModify: PROPS_MODIFY,
   KeyValueStoreModify: PROPS_MODIFY,
+  StoragePoolDefinitionModify: PROPS_MODIFY,
   ResourceModify: {
     ...PROPS_MODIFY,
     drbd_tiebreaker: "bool",

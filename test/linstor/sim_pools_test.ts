@@ -1,0 +1,154 @@
+/**
+ * The simulated LINSTOR controller changes and deletes storage pools as CtrlStorPoolApiCallHandler
+ * does (LINBIT's `linstor storage-pool set-property` and `storage-pool delete`): whitelisted
+ * properties, a `PrefNic` that must name a network interface, a delete refused while volumes or
+ * snapshot volumes use the pool, a missing one a warning.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
+import { loadState } from "../../tools/sim/linstor/persistence.ts";
+
+interface Entry {
+  ret_code: string;
+  message: string;
+  cause?: string;
+  details?: string;
+  correction?: string;
+}
+
+async function call(
+  sim: LinstorSim,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; entries: Entry[]; data: unknown }> {
+  const r = await fetch(sim.url + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  // ret_code needs 64 bits: kept as text
+  const data = text ? JSON.parse(text.replace(/"ret_code":(-?\d+)/g, '"ret_code":"$1"')) : null;
+  return { status: r.status, entries: Array.isArray(data) ? data : [], data };
+}
+
+const code = (v: bigint) => String(BigInt.asIntN(64, v));
+const ERROR = 0xC000000000000000n;
+const WARN = 0x8000000000000000n;
+const STOR_POOL = 0x140000n;
+const MOD = 0x2000000n;
+const DEL = 0x3000000n;
+
+describe("LINSTOR simulator: storage pools changed and deleted", () => {
+  let sim: LinstorSim;
+  before(async () => {
+    sim = await startLinstorSim({ nodes: ["alpha", "bravo"] });
+    for (
+      const [m, p, b] of [
+        ["POST", "/v1/resource-definitions", { resource_definition: { name: "r1" } }],
+        ["POST", "/v1/resource-definitions/r1/volume-definitions", {
+          volume_definition: { size_kib: 10240 },
+        }],
+        ["POST", "/v1/resource-definitions/r1/resources", [{
+          resource: { node_name: "alpha", props: { StorPoolName: "DfltStorPool" } },
+        }]],
+        ["POST", "/v1/resource-definitions/r1/snapshots", { name: "s1" }],
+      ] as const
+    ) {
+      const r = await call(sim, m, p, b);
+      assert.ok(r.status < 300, `${m} ${p}: ${JSON.stringify(r.data)}`);
+    }
+  });
+  after(async () => {
+    await sim.stop();
+  });
+
+  it("sets and deletes a pool's properties; PrefNic names one of the node's interfaces", async () => {
+    const path = "/v1/nodes/alpha/storage-pools/DfltStorPool";
+    let r = await call(sim, "PUT", path, { override_props: { "Aux/a": "b", PrefNic: "default" } });
+    assert.equal(r.status, 200, JSON.stringify(r.data));
+    assert.ok(
+      r.entries.some((e) =>
+        e.ret_code === code(STOR_POOL | MOD | 3n) &&
+        e.message === "Storage pool 'DfltStorPool' on node 'alpha' modified."
+      ),
+      JSON.stringify(r.entries),
+    );
+    let pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
+    assert.equal(pool.props["Aux/a"], "b");
+    assert.equal(pool.props.PrefNic, "default");
+    r = await call(sim, "PUT", path, { override_props: { PrefNic: "nope" } });
+    assert.equal(r.status, 500);
+    assert.equal(r.entries[0].ret_code, code(ERROR | STOR_POOL | MOD | 213n));
+    assert.equal(
+      r.entries[0].message,
+      "The network interface 'nope' of node 'alpha' does not exist!",
+    );
+    r = await call(sim, "PUT", path, { delete_props: ["Aux/a"] });
+    assert.equal(r.status, 200, JSON.stringify(r.data));
+    pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
+    assert.equal(pool.props["Aux/a"], undefined);
+    // a key the storage-pool whitelist does not have
+    r = await call(sim, "PUT", path, { override_props: { "Nope/key": "1" } });
+    assert.ok(r.status >= 400, JSON.stringify(r.data));
+  });
+
+  it("finds the pool as the controller does: its definition, then the pool on the node", async () => {
+    let r = await call(sim, "PUT", "/v1/nodes/bravo/storage-pools/zzz", {
+      override_props: { "Aux/a": "b" },
+    });
+    assert.equal(r.status, 404);
+    assert.equal(r.entries[0].ret_code, code(ERROR | STOR_POOL | MOD | 309n));
+    assert.equal(r.entries[0].message, "Storage pool definition 'zzz' not found.");
+    r = await call(sim, "PUT", "/v1/nodes/nobody/storage-pools/DfltStorPool", {
+      override_props: { "Aux/a": "b" },
+    });
+    assert.equal(r.status, 404);
+    assert.equal(r.entries[0].message, "Node 'nobody' not found.");
+  });
+
+  it("refuses to delete a pool in use, lists its users; deletes an unused one; a missing one warns", async () => {
+    let r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltStorPool");
+    assert.equal(r.status, 500);
+    const [e] = r.entries;
+    assert.equal(e.ret_code, code(ERROR | STOR_POOL | DEL | 997n));
+    assert.equal(
+      e.message,
+      "The specified storage pool 'DfltStorPool' on node 'alpha' cannot be deleted as volumes / " +
+        "snapshot-volumes are still using it.",
+    );
+    assert.equal(
+      e.details,
+      "Volumes / snapshot-volumes that are still using the storage pool: " +
+        "\n   Node name: 'alpha', resource name: 'r1', volume number: 0, resource suffix: ''" +
+        "\n   Node name: 'alpha', resource name: 'r1', snapshot name: 's1', volume number: 0, " +
+        "resource suffix: ''",
+    );
+    r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltDisklessStorPool");
+    assert.equal(r.entries[0].message, "The default diskless storage pool cannot be deleted!");
+    r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
+    assert.equal(r.status, 200, JSON.stringify(r.data));
+    assert.equal(r.entries[0].ret_code, code(STOR_POOL | DEL | 2n));
+    assert.equal(r.entries[0].message, "Node: bravo, Storage pool name: DfltStorPool deleted.");
+    assert.equal(
+      (await call(sim, "GET", "/v1/nodes/bravo/storage-pools/DfltStorPool")).status,
+      404,
+    );
+    // gone from the saved state too (and alpha's pool keeps what was set on it)
+    const saved = await loadState(sim.stateDir);
+    assert.deepEqual(
+      saved?.pools.filter((p) => p.name === "DfltStorPool").map((p) => [p.node, p.props.PrefNic]),
+      [["alpha", "default"]],
+    );
+    r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
+    assert.equal(r.status, 200);
+    assert.equal(r.entries[0].ret_code, code(WARN | STOR_POOL | DEL | 3000n));
+    assert.equal(
+      r.entries[0].message,
+      "Deletion of storage pool 'DfltStorPool' on node 'bravo' had no effect.",
+    );
+    assert.equal(r.entries[0].cause, "Storage pool 'DfltStorPool' on node 'bravo' does not exist.");
+  });
+});
