@@ -8,9 +8,18 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { loadState } from "../../tools/sim/linstor/persistence.ts";
+import {
+  MASK_DEL,
+  MASK_ERROR,
+  MASK_MOD,
+  MASK_WARN,
+  OBJ,
+  parseJsonLossless,
+  stringifyJsonLossless,
+} from "../../lib/backend/linstor/api_call_rc.ts";
 
 interface Entry {
-  ret_code: string;
+  ret_code: bigint;
   message: string;
   cause?: string;
   details?: string;
@@ -29,17 +38,13 @@ async function call(
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await r.text();
-  // ret_code needs 64 bits: kept as text
-  const data = text ? JSON.parse(text.replace(/"ret_code":(-?\d+)/g, '"ret_code":"$1"')) : null;
+  const data = text ? parseJsonLossless(text) : null;
   return { status: r.status, entries: Array.isArray(data) ? data : [], data };
 }
 
-const code = (v: bigint) => String(BigInt.asIntN(64, v));
-const ERROR = 0xC000000000000000n;
-const WARN = 0x8000000000000000n;
-const STOR_POOL = 0x140000n;
-const MOD = 0x2000000n;
-const DEL = 0x3000000n;
+/** A ret_code as the controller sends it (signed 64 bits). */
+const code = (v: bigint) => BigInt.asIntN(64, v);
+const STOR_POOL = OBJ.STOR_POOL;
 
 describe("LINSTOR simulator: storage pools changed and deleted", () => {
   let sim: LinstorSim;
@@ -58,7 +63,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
       ] as const
     ) {
       const r = await call(sim, m, p, b);
-      assert.ok(r.status < 300, `${m} ${p}: ${JSON.stringify(r.data)}`);
+      assert.ok(r.status < 300, `${m} ${p}: ${stringifyJsonLossless(r.data)}`);
     }
   });
   after(async () => {
@@ -68,31 +73,31 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
   it("sets and deletes a pool's properties; PrefNic names one of the node's interfaces", async () => {
     const path = "/v1/nodes/alpha/storage-pools/DfltStorPool";
     let r = await call(sim, "PUT", path, { override_props: { "Aux/a": "b", PrefNic: "default" } });
-    assert.equal(r.status, 200, JSON.stringify(r.data));
+    assert.equal(r.status, 200, stringifyJsonLossless(r.data));
     assert.ok(
       r.entries.some((e) =>
-        e.ret_code === code(STOR_POOL | MOD | 3n) &&
+        e.ret_code === code(STOR_POOL | MASK_MOD | 3n) &&
         e.message === "Storage pool 'DfltStorPool' on node 'alpha' modified."
       ),
-      JSON.stringify(r.entries),
+      stringifyJsonLossless(r.entries),
     );
     let pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
     assert.equal(pool.props["Aux/a"], "b");
     assert.equal(pool.props.PrefNic, "default");
     r = await call(sim, "PUT", path, { override_props: { PrefNic: "nope" } });
     assert.equal(r.status, 500);
-    assert.equal(r.entries[0].ret_code, code(ERROR | STOR_POOL | MOD | 213n));
+    assert.equal(r.entries[0].ret_code, code(MASK_ERROR | STOR_POOL | MASK_MOD | 213n));
     assert.equal(
       r.entries[0].message,
       "The network interface 'nope' of node 'alpha' does not exist!",
     );
     r = await call(sim, "PUT", path, { delete_props: ["Aux/a"] });
-    assert.equal(r.status, 200, JSON.stringify(r.data));
+    assert.equal(r.status, 200, stringifyJsonLossless(r.data));
     pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
     assert.equal(pool.props["Aux/a"], undefined);
     // a key the storage-pool whitelist does not have
     r = await call(sim, "PUT", path, { override_props: { "Nope/key": "1" } });
-    assert.ok(r.status >= 400, JSON.stringify(r.data));
+    assert.ok(r.status >= 400, stringifyJsonLossless(r.data));
   });
 
   it("finds the pool as the controller does: its definition, then the pool on the node", async () => {
@@ -100,7 +105,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
       override_props: { "Aux/a": "b" },
     });
     assert.equal(r.status, 404);
-    assert.equal(r.entries[0].ret_code, code(ERROR | STOR_POOL | MOD | 309n));
+    assert.equal(r.entries[0].ret_code, code(MASK_ERROR | STOR_POOL | MASK_MOD | 309n));
     assert.equal(r.entries[0].message, "Storage pool definition 'zzz' not found.");
     r = await call(sim, "PUT", "/v1/nodes/nobody/storage-pools/DfltStorPool", {
       override_props: { "Aux/a": "b" },
@@ -113,7 +118,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
     let r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltStorPool");
     assert.equal(r.status, 500);
     const [e] = r.entries;
-    assert.equal(e.ret_code, code(ERROR | STOR_POOL | DEL | 997n));
+    assert.equal(e.ret_code, code(MASK_ERROR | STOR_POOL | MASK_DEL | 997n));
     assert.equal(
       e.message,
       "The specified storage pool 'DfltStorPool' on node 'alpha' cannot be deleted as volumes / " +
@@ -129,8 +134,8 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
     r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltDisklessStorPool");
     assert.equal(r.entries[0].message, "The default diskless storage pool cannot be deleted!");
     r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
-    assert.equal(r.status, 200, JSON.stringify(r.data));
-    assert.equal(r.entries[0].ret_code, code(STOR_POOL | DEL | 2n));
+    assert.equal(r.status, 200, stringifyJsonLossless(r.data));
+    assert.equal(r.entries[0].ret_code, code(STOR_POOL | MASK_DEL | 2n));
     assert.equal(r.entries[0].message, "Node: bravo, Storage pool name: DfltStorPool deleted.");
     assert.equal(
       (await call(sim, "GET", "/v1/nodes/bravo/storage-pools/DfltStorPool")).status,
@@ -144,7 +149,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
     );
     r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
     assert.equal(r.status, 200);
-    assert.equal(r.entries[0].ret_code, code(WARN | STOR_POOL | DEL | 3000n));
+    assert.equal(r.entries[0].ret_code, code(MASK_WARN | STOR_POOL | MASK_DEL | 3000n));
     assert.equal(
       r.entries[0].message,
       "Deletion of storage pool 'DfltStorPool' on node 'bravo' had no effect.",

@@ -7,18 +7,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
+import { MASK_ERROR, parseJsonLossless } from "../../lib/backend/linstor/api_call_rc.ts";
 
 async function get(sim: LinstorSim, path: string): Promise<{ status: number; data: unknown }> {
   const r = await fetch(sim.url + path);
   const text = await r.text();
-  // ret_code needs 64 bits: compared as text below
-  return {
-    status: r.status,
-    data: text ? JSON.parse(text.replace(/"ret_code":(-?\d+)/g, '"ret_code":"$1"')) : undefined,
-  };
+  return { status: r.status, data: text ? parseJsonLossless(text) : undefined };
 }
 
-const ret = (v: bigint) => String(BigInt.asIntN(64, v));
+/** A ret_code as the controller sends it (signed 64 bits). */
+const ret = (v: bigint) => BigInt.asIntN(64, v);
 
 describe("LINSTOR simulator: features without objects", () => {
   let sim: LinstorSim;
@@ -42,8 +40,9 @@ describe("LINSTOR simulator: features without objects", () => {
   it("has no remote to list backups of (FAIL_NOT_FOUND_REMOTE in the backup object, 404)", async () => {
     const r = await get(sim, "/v1/remotes/default/backups");
     assert.equal(r.status, 404);
-    const [e] = r.data as { ret_code: string; message: string }[];
-    assert.equal(e.ret_code, ret(0xC000000000000000n | 0x80000n | 321n));
+    const [e] = r.data as { ret_code: bigint; message: string }[];
+    // MASK_BACKUP (0x80000) and FAIL_NOT_FOUND_REMOTE (321), as linstor-common defines them
+    assert.equal(e.ret_code, ret(MASK_ERROR | 0x80000n | 321n));
     assert.equal(
       e.message,
       "The remote default does not exist. Please provide a valid remote or create a new one.",
@@ -56,8 +55,8 @@ describe("LINSTOR simulator: features without objects", () => {
     assert.deepEqual(await get(sim, "/v1/physical-storage"), { status: 200, data: [] });
     const r = await get(sim, `/v1/files/${encodeURIComponent("/etc/lvm/lvm.conf")}`);
     assert.equal(r.status, 404);
-    const [e] = r.data as { ret_code: string; message: string }[];
-    assert.equal(e.ret_code, ret(0xC000000000000000n | 998n));
+    const [e] = r.data as { ret_code: bigint; message: string }[];
+    assert.equal(e.ret_code, ret(MASK_ERROR | 998n));
     assert.equal(e.message, "External file '/etc/lvm/lvm.conf' not found.");
   });
 

@@ -405,7 +405,7 @@ export function modifyPool(
     refs: { Node: node, StorPool: pool },
   };
   const p = loadPool(ctl, node, pool, true)!;
-  const n = loadNode(ctl, p.node);
+  const n = ctl.node(p.node)!; // (loadPool found it)
   const over = (body.override_props ?? {}) as Record<string, string>;
   for (const key of ["PrefNic", "NVMe/PrefNic"]) {
     const nic = over[key];
