@@ -14,6 +14,7 @@ import {
   startLinstorSim,
 } from "../../tools/sim/linstor/server.ts";
 import { lcgBytes } from "../support/bytes.ts";
+import { parseJsonLossless } from "../../lib/backend/linstor/api_call_rc.ts";
 import { readAt, writeAt } from "../support/files.ts";
 
 export { readAt, writeAt };
@@ -92,4 +93,35 @@ export function failCloneAndRestoreOnce(sim: LinstorSim): void {
 /** Count exchanges of a method whose path matches. */
 export function countCalls(ex: SimExchange[], method: string, path: RegExp): number {
   return ex.filter((e) => e.method === method && path.test(e.path)).length;
+}
+
+/** One ApiCallRc entry of a simulator reply (its ret_code exact, as a BigInt). */
+export interface SimEntry {
+  ret_code: bigint;
+  message: string;
+  cause?: string;
+  details?: string;
+  correction?: string;
+  obj_refs?: Record<string, string>;
+  error_report_ids?: string[];
+}
+
+/**
+ * One REST call to the simulator: the HTTP status, the reply read with the project's lossless
+ * JSON parse, and its ApiCallRc entries when it is a list (else none).
+ */
+export async function simCall(
+  sim: LinstorSim,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; entries: SimEntry[]; data: unknown }> {
+  const r = await fetch(sim.url + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  const data = text ? parseJsonLossless(text) : null;
+  return { status: r.status, entries: Array.isArray(data) ? data : [], data };
 }

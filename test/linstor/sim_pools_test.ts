@@ -14,33 +14,9 @@ import {
   MASK_MOD,
   MASK_WARN,
   OBJ,
-  parseJsonLossless,
   stringifyJsonLossless,
 } from "../../lib/backend/linstor/api_call_rc.ts";
-
-interface Entry {
-  ret_code: bigint;
-  message: string;
-  cause?: string;
-  details?: string;
-  correction?: string;
-}
-
-async function call(
-  sim: LinstorSim,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; entries: Entry[]; data: unknown }> {
-  const r = await fetch(sim.url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  const data = text ? parseJsonLossless(text) : null;
-  return { status: r.status, entries: Array.isArray(data) ? data : [], data };
-}
+import { simCall } from "./helpers.ts";
 
 /** A ret_code as the controller sends it (signed 64 bits). */
 const code = (v: bigint) => BigInt.asIntN(64, v);
@@ -62,7 +38,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
         ["POST", "/v1/resource-definitions/r1/snapshots", { name: "s1" }],
       ] as const
     ) {
-      const r = await call(sim, m, p, b);
+      const r = await simCall(sim, m, p, b);
       assert.ok(r.status < 300, `${m} ${p}: ${stringifyJsonLossless(r.data)}`);
     }
   });
@@ -72,7 +48,9 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
 
   it("sets and deletes a pool's properties; PrefNic names one of the node's interfaces", async () => {
     const path = "/v1/nodes/alpha/storage-pools/DfltStorPool";
-    let r = await call(sim, "PUT", path, { override_props: { "Aux/a": "b", PrefNic: "default" } });
+    let r = await simCall(sim, "PUT", path, {
+      override_props: { "Aux/a": "b", PrefNic: "default" },
+    });
     assert.equal(r.status, 200, stringifyJsonLossless(r.data));
     assert.ok(
       r.entries.some((e) =>
@@ -81,33 +59,33 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
       ),
       stringifyJsonLossless(r.entries),
     );
-    let pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
+    let pool = (await simCall(sim, "GET", path)).data as { props: Record<string, string> };
     assert.equal(pool.props["Aux/a"], "b");
     assert.equal(pool.props.PrefNic, "default");
-    r = await call(sim, "PUT", path, { override_props: { PrefNic: "nope" } });
+    r = await simCall(sim, "PUT", path, { override_props: { PrefNic: "nope" } });
     assert.equal(r.status, 500);
     assert.equal(r.entries[0].ret_code, code(MASK_ERROR | STOR_POOL | MASK_MOD | 213n));
     assert.equal(
       r.entries[0].message,
       "The network interface 'nope' of node 'alpha' does not exist!",
     );
-    r = await call(sim, "PUT", path, { delete_props: ["Aux/a"] });
+    r = await simCall(sim, "PUT", path, { delete_props: ["Aux/a"] });
     assert.equal(r.status, 200, stringifyJsonLossless(r.data));
-    pool = (await call(sim, "GET", path)).data as { props: Record<string, string> };
+    pool = (await simCall(sim, "GET", path)).data as { props: Record<string, string> };
     assert.equal(pool.props["Aux/a"], undefined);
     // a key the storage-pool whitelist does not have
-    r = await call(sim, "PUT", path, { override_props: { "Nope/key": "1" } });
+    r = await simCall(sim, "PUT", path, { override_props: { "Nope/key": "1" } });
     assert.ok(r.status >= 400, stringifyJsonLossless(r.data));
   });
 
   it("finds the pool as the controller does: its definition, then the pool on the node", async () => {
-    let r = await call(sim, "PUT", "/v1/nodes/bravo/storage-pools/zzz", {
+    let r = await simCall(sim, "PUT", "/v1/nodes/bravo/storage-pools/zzz", {
       override_props: { "Aux/a": "b" },
     });
     assert.equal(r.status, 404);
     assert.equal(r.entries[0].ret_code, code(MASK_ERROR | STOR_POOL | MASK_MOD | 309n));
     assert.equal(r.entries[0].message, "Storage pool definition 'zzz' not found.");
-    r = await call(sim, "PUT", "/v1/nodes/nobody/storage-pools/DfltStorPool", {
+    r = await simCall(sim, "PUT", "/v1/nodes/nobody/storage-pools/DfltStorPool", {
       override_props: { "Aux/a": "b" },
     });
     assert.equal(r.status, 404);
@@ -115,7 +93,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
   });
 
   it("refuses to delete a pool in use, lists its users; deletes an unused one; a missing one warns", async () => {
-    let r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltStorPool");
+    let r = await simCall(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltStorPool");
     assert.equal(r.status, 500);
     const [e] = r.entries;
     assert.equal(e.ret_code, code(MASK_ERROR | STOR_POOL | MASK_DEL | 997n));
@@ -131,14 +109,14 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
         "\n   Node name: 'alpha', resource name: 'r1', snapshot name: 's1', volume number: 0, " +
         "resource suffix: ''",
     );
-    r = await call(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltDisklessStorPool");
+    r = await simCall(sim, "DELETE", "/v1/nodes/alpha/storage-pools/DfltDisklessStorPool");
     assert.equal(r.entries[0].message, "The default diskless storage pool cannot be deleted!");
-    r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
+    r = await simCall(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
     assert.equal(r.status, 200, stringifyJsonLossless(r.data));
     assert.equal(r.entries[0].ret_code, code(STOR_POOL | MASK_DEL | 2n));
     assert.equal(r.entries[0].message, "Node: bravo, Storage pool name: DfltStorPool deleted.");
     assert.equal(
-      (await call(sim, "GET", "/v1/nodes/bravo/storage-pools/DfltStorPool")).status,
+      (await simCall(sim, "GET", "/v1/nodes/bravo/storage-pools/DfltStorPool")).status,
       404,
     );
     // gone from the saved state too (and alpha's pool keeps what was set on it)
@@ -147,7 +125,7 @@ describe("LINSTOR simulator: storage pools changed and deleted", () => {
       saved?.pools.filter((p) => p.name === "DfltStorPool").map((p) => [p.node, p.props.PrefNic]),
       [["alpha", "default"]],
     );
-    r = await call(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
+    r = await simCall(sim, "DELETE", "/v1/nodes/bravo/storage-pools/DfltStorPool");
     assert.equal(r.status, 200);
     assert.equal(r.entries[0].ret_code, code(MASK_WARN | STOR_POOL | MASK_DEL | 3000n));
     assert.equal(

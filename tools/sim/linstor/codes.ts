@@ -14,6 +14,8 @@ export const FAIL_INVLD_NET_ADDR = 210;
 export const FAIL_INVLD_NET_NAME = 209;
 /** Error 221: an unknown storage provider. */
 export const FAIL_INVLD_STOR_DRIVER = 221;
+/** Error 230: an invalid configuration value (a log level; evacuation targets both ways). */
+export const FAIL_INVLD_CONF = 230;
 /** Error 233: a node that still holds resources in use or last replicas. */
 export const FAIL_NODE_HAS_USED_RSC = 233;
 /** Error 304: no such volume. */
@@ -34,10 +36,18 @@ export const FAIL_NOT_FOUND_RSC_CONN = 307;
 export const FAIL_NOT_FOUND_REMOTE = 321;
 /** Error 505: the network interface exists. */
 export const FAIL_EXISTS_NET_IF = 505;
+/** Error 516: snapshots the request cannot go ahead with (a ZFS delete strategy of DELETE). */
+export const FAIL_EXISTS_SNAPSHOT = 516;
 /** A node's satellite is still connected (node lost refused). */
 export const FAIL_EXISTS_NODE_CONN = 506;
 /** Warning 1002: a satellite is not connected. */
 export const WARN_NOT_CONNECTED = 1002;
+/** Warning 1003: a satellite was not updated (node restore keeps a last diskful resource). */
+export const WARN_STLT_NOT_UPDATED = 1003;
+/** Warning 1020: a resource of a node being evacuated that finds no place elsewhere. */
+export const WARN_NOT_EVACUATING = 1020;
+/** Error 975: a new resource on a node that is being evacuated. */
+export const FAIL_EVACUATING = 975;
 /** Warning 4000: a deprecated property. */
 export const WARN_DEPRECATED = 4000;
 /** Info 10005: a property the controller removed. */

@@ -7,12 +7,24 @@ import {
   CODE,
   MASK_CRT,
   MASK_DEL,
+  MASK_ERROR,
   MASK_INFO,
   MASK_MOD,
   MASK_WARN,
   OBJ,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { fail, rc, type RcContext, rcReply, type SimRc, type SimReply } from "./replies.ts";
+import {
+  describingErrors,
+  errorReportId,
+  fail,
+  notConnectedWarning,
+  rc,
+  type RcContext,
+  rcReply,
+  SimApiError,
+  type SimRc,
+  type SimReply,
+} from "./replies.ts";
 import { nameFromExternal } from "./ext_names.ts";
 import {
   asStrings,
@@ -26,9 +38,13 @@ import {
   uuid,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
-import { autoplace, mergedFilter } from "./placement.ts";
+import { autoplace, mergedFilter, rdProp } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";
 import { allocMinor, ensureDrbdLayer, intField } from "./drbd_layer.ts";
+import { loadVg } from "./single_gets.ts";
+import { NOT_CONNECTED_DETAILS } from "./nodes.ts";
+import { FAIL_EXISTS_SNAPSHOT } from "./codes.ts";
+import { asVlmNr } from "./volumes.ts";
 
 /** POST /v1/resource-groups. */
 export function createRg(ctl: SimController, body: Record<string, unknown>): SimReply {
@@ -121,6 +137,103 @@ export function createVg(
     ),
   );
   return rcReply(out, ctx, 201);
+}
+
+/** The flags a volume group has (VolumeGroup.Flags). */
+const VG_FLAGS = ["GROSS_SIZE"];
+
+/**
+ * A volume group's context in CtrlVlmGrpApiCallHandler's modify and delete: a "creation" of the
+ * group's volume groups (MASK_CRT, MASK_VLM_GRP, the group named as `VlmGrp`), whose description
+ * an error's details end with.
+ */
+function vgContext(rgName: string): { ctx: RcContext; description: string } {
+  return {
+    ctx: { op: MASK_CRT, obj: OBJ.VLM_GRP, refs: { VlmGrp: rgName } },
+    description: `Volume groups for resource group '${rgName}'`,
+  };
+}
+
+/**
+ * PUT /v1/resource-groups/{rg}/volume-groups/{v} (CtrlVlmGrpApiCallHandler.modify): properties
+ * set and deleted under the volume definition whitelist, flags added (`GROSS_SIZE`) or removed
+ * (`-GROSS_SIZE`); the reply ends with "Resource group '…' modified.". Every resource definition
+ * of the group is then updated on its satellites: one that is not connected answers
+ * WARN_NOT_CONNECTED. The call's context is a modify of the volume definition object
+ * (`RscGrp`, `VlmNr`); its inner one a creation of volume groups (see {@link vgContext}).
+ */
+export function modifyVg(
+  ctl: SimController,
+  rgName: string,
+  nr: number,
+  body: Record<string, unknown>,
+): SimReply {
+  const refs = { RscGrp: rgName, VlmNr: String(nr) };
+  const inner = vgContext(rgName);
+  inner.ctx.refs = { ...refs, ...inner.ctx.refs };
+  return describingErrors(inner.ctx, inner.description, () => {
+    const { g, vg } = loadVg(ctl, rgName, asVlmNr(nr));
+    const out: SimRc[] = [];
+    const before = JSON.stringify(vg.props);
+    editProps("volume-group", vg.props, body, out);
+    const flags = asStrings(body.flags) ?? [];
+    for (const f of flags) {
+      const flag = f.startsWith("-") ? f.slice(1) : f;
+      if (!VG_FLAGS.includes(flag)) {
+        // Enum.valueOf's refusal, reported as an unhandled exception of the creation
+        fail(
+          CODE.FAIL_UNKNOWN_ERROR,
+          `Creation of volume groups for resource group '${rgName}' failed due to an unhandled ` +
+            "exception of type IllegalArgumentException. No enum constant " +
+            `com.linbit.linstor.core.objects.VolumeGroup.Flags.${flag}`,
+          { error_report_ids: [errorReportId()] },
+        );
+      }
+    }
+    for (const f of flags) {
+      if (f.startsWith("-")) vg.flags = vg.flags.filter((x) => x !== f.slice(1));
+      else if (!vg.flags.includes(f)) vg.flags.push(f);
+    }
+    out.push(
+      rc(MASK_CRT | OBJ.VLM_GRP, CODE.MODIFIED, `Resource group '${g.name}' modified.`, {
+        details: `Resource group '${g.name}' UUID is: ${g.uuid}`,
+        obj_refs: { ...inner.ctx.refs, UUID: g.uuid },
+      }),
+    );
+    if (flags.length || JSON.stringify(vg.props) !== before) {
+      for (const rd of ctl.state.rds) {
+        if (k(rd.rg) !== k(g.name)) continue;
+        for (const r of rd.rscs) {
+          if (!ctl.isOnline(r.node)) {
+            out.push(notConnectedWarning(r.node, { details: NOT_CONNECTED_DETAILS }));
+          }
+        }
+      }
+    }
+    return rcReply(out, { op: MASK_MOD, obj: OBJ.VLM_DFN, refs }, 200);
+  });
+}
+
+/**
+ * DELETE /v1/resource-groups/{rg}/volume-groups/{v} (CtrlVlmGrpApiCallHandler.delete): the
+ * volume group goes; nothing refuses it (definitions spawned from it keep their volumes). The
+ * entries carry the handler's creation context (see {@link vgContext}).
+ */
+export function deleteVg(ctl: SimController, rgName: string, nr: number): SimReply {
+  const { ctx, description } = vgContext(rgName);
+  return describingErrors(ctx, description, () => {
+    const { g, vg } = loadVg(ctl, rgName, asVlmNr(nr));
+    g.vgs = g.vgs.filter((x) => x !== vg);
+    const own = `Volume group with number '${vg.nr}' of resource group '${rgName}'`;
+    return rcReply(
+      [rc(0n, CODE.DELETED, `${own} deleted.`, {
+        details: `${own} UUID was: ${vg.uuid}`,
+        obj_refs: { UUID: vg.uuid, VlmGrp: rgName },
+      })],
+      ctx,
+      200,
+    );
+  });
 }
 
 /**
@@ -480,4 +593,80 @@ export function modifyVd(
     );
     return rcReply(out, ctx, 200);
   });
+}
+
+/** The property naming how ZFS volumes are deleted (ZfsDeleteStrategy). */
+const ZFS_DELETE_STRATEGY = "StorDriver/Zfs/DeleteStrategy";
+
+/**
+ * DELETE /v1/resource-definitions/{r}/volume-definitions/{v} (CtrlVlmDfnDeleteApiCallHandler):
+ * the volume definition is marked for deletion, every resource's volume of that number is
+ * deleted on its satellite ("Deleted volume N of 'R' on 'node'"; one not connected warns and
+ * catches up when it is back), then the definition goes. Refused while a resource of the
+ * definition is in use, and, with the ZFS delete strategy `DELETE`, while it has snapshots
+ * (ZfsChecks); snapshots keep their own volumes otherwise, and the last volume definition may
+ * go too. A missing definition or number is WARN_NOT_FOUND. Errors end their details with the
+ * volume definition's description, as the controller reports them.
+ */
+export function deleteVd(ctl: SimController, name: string, nr: number): SimReply {
+  const ctx: RcContext = {
+    op: MASK_DEL,
+    obj: OBJ.VLM_DFN,
+    refs: { RscDfn: name, VlmNr: String(nr) },
+  };
+  const description = `Resource definition: ${name}, Volume number: ${nr}`;
+  return ctl.tx([name], () =>
+    describingErrors(ctx, description, () => {
+      asVlmNr(nr);
+      const rd = ctl.rd(name);
+      const vd = rd?.vds.find((v) => v.nr === nr);
+      if (!rd || !vd) {
+        throw new SimApiError(rc(MASK_WARN, CODE.WARN_NOT_FOUND, `${description} not found.`));
+      }
+      const used = rd.rscs.find((r) => ctl.isInUse(rd, r.node));
+      if (used) {
+        throw new SimApiError(
+          rc(
+            MASK_ERROR | OBJ.RSC_DFN | MASK_DEL,
+            CODE.FAIL_IN_USE,
+            `Resource '${name}' on node '${used.node}' is still in use.`,
+            {
+              cause: "Resource is mounted/in use.",
+              correction: `Un-mount resource '${name}' on the node '${used.node}'.`,
+              error_report_ids: [errorReportId()],
+            },
+          ),
+        );
+      }
+      const strategy = rdProp(ctl, rd, ZFS_DELETE_STRATEGY) ??
+        ctl.state.ctrlProps?.[ZFS_DELETE_STRATEGY];
+      if (rd.snaps.length && strategy?.toUpperCase() === "DELETE") {
+        fail(
+          FAIL_EXISTS_SNAPSHOT,
+          `Cannot use DELETE strategy since the resource definition '${rd.name}' still has snapshots`,
+        );
+      }
+      const own = `Volume definition with number '${nr}' of resource definition '${rd.name}'`;
+      const out: SimRc[] = [
+        rc(0n, CODE.DELETED, `${own} marked for deletion.`, {
+          details: `${own} UUID is: ${vd.uuid}`,
+        }),
+      ];
+      for (const r of rd.rscs) {
+        if (!ctl.isOnline(r.node)) {
+          out.push(notConnectedWarning(r.node, { details: NOT_CONNECTED_DETAILS }));
+        }
+        out.push(rc(0n, CODE.MODIFIED, `Deleted volume ${nr} of '${name}' on '${r.node}'`));
+        // the volume's own properties go with it
+        if (r.vlmProps?.[nr]) {
+          delete r.vlmProps[nr];
+          if (!Object.keys(r.vlmProps).length) delete r.vlmProps;
+        }
+      }
+      rd.vds = rd.vds.filter((v) => v !== vd);
+      out.push(
+        rc(0n, CODE.DELETED, `${own} deleted.`, { details: `${own} UUID was: ${vd.uuid}` }),
+      );
+      return rcReply(out, ctx, 200);
+    }));
 }

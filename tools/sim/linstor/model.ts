@@ -45,6 +45,11 @@ export interface SimNode {
    * it until `/_sim/node` brings it back (a reconnect leaves it offline).
    */
   down?: boolean;
+  /**
+   * Being evacuated (the EVACUATE flag, evacuate.ts): no new resources on it, the autoplacer
+   * passes it over; `node restore` clears it.
+   */
+  evacuate?: boolean;
 }
 
 /** The network interfaces of a node. */
@@ -108,6 +113,15 @@ export interface SimRsc {
   nodeId: number;
   /** DRBD peer slots of its meta data (the definition's at creation; absent in old states). */
   peerSlots?: number;
+  /**
+   * Its volumes' own properties by volume number (absent: none), set with
+   * `PUT …/resources/{node}/volumes/{vlmNr}` (volumes.ts).
+   */
+  vlmProps?: Record<string, Record<string, string>>;
+  /** Deactivated (the INACTIVE flag, activation.ts): its satellite took the resource down. */
+  inactive?: boolean;
+  /** Evacuated with its node (the EVACUATE flag, evacuate.ts): not counted as placed. */
+  evacuate?: boolean;
   created: number;
   uuid: string;
 }
@@ -240,6 +254,11 @@ export const PEER_SLOTS = 7;
 export const PEER_SLOTS_PROP = "PeerSlotsNewResource";
 /** The volume-definition property that names an existing backing volume. */
 export const OVERRIDE_VLM_ID = "OverrideVlmId";
+
+/** The own properties of `r`'s volume `nr` (a copy; empty when none were set). */
+export function volumeProps(r: SimRsc, nr: number): Record<string, string> {
+  return { ...r.vlmProps?.[nr] };
+}
 
 /** The case-insensitive key of a LINSTOR name. */
 export function k(s: string): string {

@@ -54,6 +54,7 @@ import { hostExists } from "./persistence.ts";
 import { dropNodeConns } from "./node_conns.ts";
 import { inUseRefusal, lastDiskInUse } from "./resources.ts";
 import { nicView } from "./views.ts";
+import { poolDfnNames } from "./pool_dfns.ts";
 
 const NODE_TYPES: Record<string, string> = {
   controller: "Controller",
@@ -96,7 +97,8 @@ function nicFrom(body: Record<string, unknown>, old?: SimNic): SimNic {
 }
 
 /** The details of WARN_NOT_CONNECTED after a connection attempt. */
-const NOT_CONNECTED_DETAILS = "The controller is trying to (re-) establish a connection to the " +
+export const NOT_CONNECTED_DETAILS =
+  "The controller is trying to (re-) establish a connection to the " +
   "satellite. The controller stored the changes and as soon the satellite is connected, it " +
   "will receive this update.";
 
@@ -352,9 +354,6 @@ export function createPool(
   return rcReply(out, ctx, 201);
 }
 
-/** Names of the storage pool definitions that exist without any pool (LINSTOR's defaults). */
-const DEFAULT_POOL_DFNS = ["DfltStorPool", "DfltDisklessStorPool"];
-
 /**
  * Storage pool `pool` of node `node` as CtrlApiDataLoader.loadStorPool finds it: its definition
  * (a pool of that name anywhere, or a default one), the node, then the pool on it; with
@@ -366,8 +365,7 @@ function loadPool(
   pool: string,
   failIfMissing: boolean,
 ): SimPool | undefined {
-  const dfn = ctl.state.pools.some((p) => k(p.name) === k(pool)) ||
-    DEFAULT_POOL_DFNS.some((d) => k(d) === k(pool));
+  const dfn = poolDfnNames(ctl).some((d) => k(d) === k(pool));
   if (!dfn) {
     if (!failIfMissing) return undefined;
     fail(FAIL_NOT_FOUND_STOR_POOL_DFN, `Storage pool definition '${pool}' not found.`, {

@@ -13,7 +13,9 @@
  * and, when a hosts root is configured, the device symlinks
  * `<hostsRoot>/<node>/dev/drbd/by-res/<RD>/<vnr>` and `<hostsRoot>/<node>/dev/drbd<minor>` to the
  * data file for every resource on a node whose satellite is online (an offline satellite does
- * not touch its host: {@link reconcileNode} catches up when it comes back).
+ * not touch its host: {@link reconcileNode} catches up when it comes back), unless deactivated
+ * (its satellite took the device down). The per-volume properties of resources are saved with
+ * their resource definition like everything else of it.
  *
  * Adopted volumes: the first time a satellite takes over a volume whose definition names an
  * existing backing volume (OverrideVlmId) that exists on its host (`/dev/<VG>/<id>`, a file),
@@ -22,7 +24,7 @@
  */
 import { join } from "node:path";
 import type { SimController, StateChanges } from "./controller.ts";
-import { k, type SimRd, type SimState, type SimVd } from "./model.ts";
+import { k, type SimRd, type SimRsc, type SimState, type SimVd } from "./model.ts";
 import { backingDevice, hasOverrideVlmId } from "./drbd_layer.ts";
 
 const SNAPSHOT = "state.json";
@@ -207,7 +209,7 @@ function hostLinks(
   const rd = ctl.rd(name);
   const dev = join(ctl.opts.hostsRoot!, node, "dev");
   const base = join(dev, "drbd", "by-res");
-  const r = rd && ctl.rsc(rd, node);
+  const r = rd && deviceRsc(ctl, rd, node);
   for (const sp of spellings ?? []) {
     if (r && sp === rd!.name) continue;
     rmrf(join(base, sp));
@@ -232,6 +234,15 @@ function hostLinks(
     setLink(join(dir, String(vd.nr)), target);
     setLink(join(dev, `drbd${vd.minor}`), target);
   }
+}
+
+/**
+ * `rd`'s resource on `node` while it has devices there: a deactivated resource (taken down by
+ * its satellite) has none.
+ */
+function deviceRsc(ctl: SimController, rd: SimRd, node: string): SimRsc | undefined {
+  const r = ctl.rsc(rd, node);
+  return r && !r.inactive ? r : undefined;
 }
 
 /**
@@ -279,7 +290,7 @@ export function reconcileNode(ctl: SimController, node: string): void {
   const volumes = join(ctl.opts.stateDir, "volumes") + "/";
   for (const e of readDir(join(dev, "drbd", "by-res"))) {
     const rd = ctl.rd(e);
-    if (!rd || rd.name !== e || !ctl.rsc(rd, node)) rmrf(join(dev, "drbd", "by-res", e));
+    if (!rd || rd.name !== e || !deviceRsc(ctl, rd, node)) rmrf(join(dev, "drbd", "by-res", e));
   }
   for (const e of readDir(dev)) {
     if (!/^drbd\d+$/.test(e)) continue;
@@ -287,10 +298,10 @@ export function reconcileNode(ctl: SimController, node: string): void {
     if (!t?.startsWith(volumes)) continue;
     const rdKey = t.slice(volumes.length).split("/")[0];
     const rd = ctl.rd(rdKey);
-    if (!rd || !ctl.rsc(rd, node)) rmrf(join(dev, e));
+    if (!rd || !deviceRsc(ctl, rd, node)) rmrf(join(dev, e));
   }
   for (const rd of ctl.state.rds) {
-    if (ctl.rsc(rd, node)) hostLinks(ctl, node, rd.name, undefined, null);
+    if (deviceRsc(ctl, rd, node)) hostLinks(ctl, node, rd.name, undefined, null);
   }
 }
 

@@ -123,6 +123,14 @@ function rate(ctl: SimController, cands: { pool: SimPool; node: SimNode }[]): Ra
   );
 }
 
+/**
+ * Whether `r` leaves with an evacuation (it or its node flagged EVACUATE): the autoplacer
+ * neither counts it as placed nor lets it fix the node properties of further replicas.
+ */
+export function evacuating(ctl: SimController, r: SimRsc): boolean {
+  return r.evacuate === true || ctl.node(r.node)?.evacuate === true;
+}
+
 /** Candidate (node, pool) pairs for `count` new diskful replicas, best first. */
 export function select(
   ctl: SimController,
@@ -142,10 +150,12 @@ export function select(
   const same = splitNames(filter.replicas_on_same);
   const different = splitNames(filter.replicas_on_different);
   const existing = rd ? rd.rscs.filter((r) => !r.diskless) : [];
+  // replicas leaving with an evacuation fix no node properties
+  const staying = existing.filter((r) => !evacuating(ctl, r));
   const all: { pool: SimPool; node: SimNode }[] = [];
   for (const n of ctl.state.nodes) {
-    // the autoplacer only considers connected satellites
-    if (n.offline) continue;
+    // the autoplacer only considers connected satellites, none being evacuated
+    if (n.offline || n.evacuate) continue;
     if (onlyNodes.length && !onlyNodes.includes(k(n.name))) continue;
     if (rd && existing.some((r) => k(r.node) === k(n.name))) continue;
     if (
@@ -177,7 +187,7 @@ export function select(
   let chosen: typeof cands = [];
   if (same.length) {
     const groups = new Map<string, typeof cands>();
-    const fixed = existing.map((r) => ctl.node(r.node)!).filter(Boolean);
+    const fixed = staying.map((r) => ctl.node(r.node)!).filter(Boolean);
     for (const c of cands) {
       const key = same.map((s) => propOf(c.node, s)).join("\u0000");
       if (
@@ -195,7 +205,7 @@ export function select(
     }
   } else if (different.length) {
     const seen = new Set<string>(
-      existing.map((r) => different.map((d) => propOf(ctl.node(r.node)!, d)).join("\u0000")),
+      staying.map((r) => different.map((d) => propOf(ctl.node(r.node)!, d)).join("\u0000")),
     );
     for (const c of cands) {
       const key = different.map((d) => propOf(c.node, d)).join("\u0000");
@@ -262,7 +272,7 @@ function tieBreakerPool(ctl: SimController, rd: SimRd, only?: string): SimPool |
   for (const p of ctl.state.pools) {
     if (p.kind !== "DISKLESS" || (dl.length && !dl.includes(k(p.name)))) continue;
     const n = ctl.node(p.node);
-    if (!n || n.offline || (nodes.length && !nodes.includes(k(n.name)))) continue;
+    if (!n || n.offline || n.evacuate || (nodes.length && !nodes.includes(k(n.name)))) continue;
     if (only !== undefined ? k(only) !== k(n.name) : ctl.rsc(rd, n.name)) continue;
     cands.push({ pool: p, node: n });
   }
@@ -478,7 +488,8 @@ export function autoplace(
   filter: Record<string, unknown>,
   out: SimRc[],
 ): void {
-  const live = rd.rscs.filter((r) => !r.diskless).length;
+  // replicas leaving with an evacuation do not count as placed
+  const live = rd.rscs.filter((r) => !r.diskless && !evacuating(ctl, r)).length;
   let add: number;
   if (typeof filter.additional_place_count === "number" && filter.additional_place_count > 0) {
     add = filter.additional_place_count;

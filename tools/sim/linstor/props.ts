@@ -51,7 +51,9 @@ const OBJECTS: Record<PropObject, { letter: string; mask: bigint; free: string[]
   "storage-pool": { letter: "p", mask: OBJ.STOR_POOL, free: ["Aux/", "SED/"] },
   "resource-group": { letter: "d", mask: OBJ.RSC_GRP, free: ["Aux/", "EBS/Tags/"] },
   "resource-definition": { letter: "d", mask: OBJ.RSC_DFN, free: ["Aux/", "EBS/Tags/"] },
-  "volume-group": { letter: "v", mask: OBJ.VLM_GRP, free: ["Aux/"] },
+  // a volume group's properties are the volume definition's (LinStorObject.VLM_DFN: its mask in
+  // the entries), EBS tags left unchecked as CtrlVlmGrpApiCallHandler leaves them
+  "volume-group": { letter: "v", mask: OBJ.VLM_DFN, free: ["Aux/", "EBS/Tags/"] },
   "volume-definition": { letter: "v", mask: OBJ.VLM_DFN, free: ["Aux/"] },
   "resource": { letter: "r", mask: OBJ.RSC, free: ["Aux/"] },
   "resource-connection": { letter: "R", mask: OBJ.RSC_CONN, free: ["Aux/", "Paths/"] },

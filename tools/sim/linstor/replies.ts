@@ -61,6 +61,19 @@ export function plainEntry(
 }
 
 /**
+ * The reply of an exception that escaped a handler without the call's context, as the
+ * controller's REST layer sends it: each entry's ret_code as it is, no object references; the
+ * status from the entries (200 without an error).
+ */
+export function bareReply(entries: SimRc[]): SimReply {
+  // deno-lint-ignore no-unused-vars
+  const body = entries.map(({ ret_code, message, obj_refs, created_at, ...rest }) =>
+    plainEntry(ret_code, message, rest)
+  );
+  return { status: statusFor(body, 200), body };
+}
+
+/**
  * WARN_NOT_CONNECTED (1002) for a satellite that is not connected (ResponseUtils
  * makeNotConnectedWarning); `extra` adds what the reply carries besides (its details).
  */
@@ -90,6 +103,26 @@ export class SimApiError extends Error {
     const list = Array.isArray(entries) ? entries : [entries];
     super(list.map((e) => e.message).join("; "));
     this.entries = list;
+  }
+}
+
+/**
+ * Run `fn`, reporting an ApiCallRc exception it throws as the controller's ResponseConverter
+ * reports one: each entry gets the call's masks and object references, and the object's
+ * description (`Node: N, Resource: R`, …) appended to its details.
+ */
+export function describingErrors<T>(ctx: RcContext, description: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof SimApiError)) throw e;
+    throw new SimApiError(e.entries.map((x) =>
+      withContext({
+        ...x,
+        details: x.details ? `${x.details}\n${description}` : description,
+        obj_refs: { ...ctx.refs, ...x.obj_refs },
+      }, ctx)
+    ));
   }
 }
 

@@ -48,9 +48,12 @@ import {
   createVg,
   deleteRd,
   deleteRg,
+  deleteVd,
+  deleteVg,
   modifyRd,
   modifyRg,
   modifyVd,
+  modifyVg,
   spawn,
 } from "./definitions.ts";
 import {
@@ -67,7 +70,14 @@ import {
   modifyPool,
   reconnectNode,
 } from "./nodes.ts";
-import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
+import { autoplaceApi, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
+import { createRscsUnlessEvacuating, evacuateNode, restoreNode } from "./evacuate.ts";
+import { adjustAllRgs, adjustRg } from "./adjust.ts";
+import { getCtrlConfig, getStltConfig, setCtrlConfig, setStltConfig } from "./ctrl_config.ts";
+import { intPathParam, modifyVolume } from "./volumes.ts";
+import { setRscActive } from "./activation.ts";
+import { queryMaxVlmSize, queryRgMaxVlmSize } from "./max_vlm_size.ts";
+import { listPoolDfns } from "./pool_dfns.ts";
 import { parseToggleOp, toggleDisk } from "./toggle_disk.ts";
 import { deleteKvs, listKvs, modifyKvs } from "./kvs.ts";
 import {
@@ -153,6 +163,7 @@ function objFor(method: string, tpl: string): bigint {
   if (/resource-connections/.test(tpl)) return OBJ.RSC_CONN;
   if (/node-connections/.test(tpl)) return OBJ.NODE_CONN;
   if (/snapshot/.test(tpl)) return OBJ.SNAPSHOT;
+  if (/resources\/\{n\}\/volumes/.test(tpl)) return OBJ.VLM;
   if (/make-available|\/resources|autoplace/.test(tpl)) return OBJ.RSC;
   if (/volume-definitions/.test(tpl)) return OBJ.VLM_DFN;
   if (/volume-groups/.test(tpl)) return OBJ.VLM_GRP;
@@ -179,6 +190,8 @@ export const ROUTES: Route[] = [
     "ControllerPropsModify",
   ),
   r("DELETE", "/v1/controller/properties/{key*}", (c, p) => deleteCtrlProp(c, p[0])),
+  r("GET", "/v1/controller/config", (c) => getCtrlConfig(c)),
+  r("PUT", "/v1/controller/config", (c, _p, _q, b) => setCtrlConfig(c, obj(b)), "ControllerConfig"),
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
   r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),
   r("POST", "/v1/nodes", (c, _p, _q, b) => createNode(c, obj(b)), "Node"),
@@ -186,6 +199,25 @@ export const ROUTES: Route[] = [
   r("DELETE", "/v1/nodes/{node}", (c, p) => deleteNode(c, p[0])),
   r("DELETE", "/v1/nodes/{node}/lost", (c, p) => lostNode(c, p[0])),
   r("PUT", "/v1/nodes/{node}/reconnect", (c, p) => reconnectNode(c, p[0])),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/evacuate",
+    (c, p, _q, b) => evacuateNode(c, p[0], obj(b)),
+    "NodeEvacuate",
+  ),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/restore",
+    (c, p, _q, b) => restoreNode(c, p[0], obj(b)),
+    "NodeRestore",
+  ),
+  r("GET", "/v1/nodes/{node}/config", (c, p) => getStltConfig(c, p[0])),
+  r(
+    "PUT",
+    "/v1/nodes/{node}/config",
+    (c, p, _q, b) => setStltConfig(c, p[0], obj(b)),
+    "SatelliteConfig",
+  ),
   r("GET", "/v1/nodes/{node}/net-interfaces", (c, p) => getNics(c, p[0])),
   r(
     "POST",
@@ -219,6 +251,14 @@ export const ROUTES: Route[] = [
     "StoragePool",
   ),
   r("GET", "/v1/view/storage-pools", (c, _p, q) => listPools(c, q)),
+  r("GET", "/v1/storage-pool-definitions", (c, _p, q) => listPoolDfns(c, q)),
+  r("GET", "/v1/storage-pool-definitions/{pool}", (c, p, q) => listPoolDfns(c, q, p[0])),
+  r(
+    "OPTIONS",
+    "/v1/query-max-volume-size",
+    (c, _p, _q, b) => queryMaxVlmSize(c, obj(b)),
+    "AutoSelectFilter",
+  ),
   r("GET", "/v1/remotes", () => listRemotes()),
   r("GET", "/v1/remotes/s3", () => listRemotesOfKind()),
   r("GET", "/v1/remotes/linstor", () => listRemotesOfKind()),
@@ -279,6 +319,29 @@ export const ROUTES: Route[] = [
     SYNC,
   ),
   r(
+    "PUT",
+    "/v1/resource-groups/{rg}/volume-groups/{v}",
+    (c, p, _q, b) =>
+      byVlmNr(
+        `/v1/resource-groups/${p[0]}/volume-groups/${p[1]}`,
+        p[1],
+        (nr) => modifyVg(c, p[0], nr, obj(b)),
+      ),
+    "VolumeGroupModify",
+  ),
+  r(
+    "DELETE",
+    "/v1/resource-groups/{rg}/volume-groups/{v}",
+    (c, p) =>
+      byVlmNr(
+        `/v1/resource-groups/${p[0]}/volume-groups/${p[1]}`,
+        p[1],
+        (nr) => deleteVg(c, p[0], nr),
+      ),
+    undefined,
+    SYNC,
+  ),
+  r(
     "POST",
     "/v1/resource-groups/{rg}/spawn",
     (c, p, _q, b) => spawn(c, p[0], obj(b)),
@@ -289,6 +352,21 @@ export const ROUTES: Route[] = [
     "/v1/resource-groups/{rg}/query-size-info",
     (c, p, _q, b) => querySizeInfo(c, p[0], obj(b)),
     "QuerySizeInfoRequest",
+    OK200,
+  ),
+  r("GET", "/v1/resource-groups/{rg}/query-max-volume-size", (c, p) => queryRgMaxVlmSize(c, p[0])),
+  r(
+    "POST",
+    "/v1/resource-groups/{rg}/adjust",
+    (c, p, _q, b) => adjustRg(c, p[0], obj(b)),
+    "ResourceGroupAdjust",
+    OK200,
+  ),
+  r(
+    "POST",
+    "/v1/resource-groups/adjustall",
+    (c, _p, _q, b) => adjustAllRgs(c, obj(b)),
+    "ResourceGroupAdjust",
     OK200,
   ),
   r("GET", "/v1/resource-definitions", (c, _p, q) => listRds(c, q)),
@@ -330,6 +408,16 @@ export const ROUTES: Route[] = [
     (c, p, _q, b) => modifyVd(c, p[0], vnr(p[1]), obj(b)),
     "VolumeDefinitionModify",
   ),
+  r(
+    "DELETE",
+    "/v1/resource-definitions/{r}/volume-definitions/{v}",
+    (c, p) =>
+      byVlmNr(
+        `/v1/resource-definitions/${p[0]}/volume-definitions/${p[1]}`,
+        p[1],
+        (nr) => deleteVd(c, p[0], nr),
+      ),
+  ),
   r("GET", "/v1/resource-definitions/{r}/resources", (c, p, q) => listRscs(c, p[0], q)),
   r("GET", "/v1/resource-definitions/{r}/resources/{n}", (c, p) => getRsc(c, p[0], p[1])),
   r(
@@ -343,15 +431,26 @@ export const ROUTES: Route[] = [
     (c, p) => getVolumes(c, p[0], p[1], p[2]),
   ),
   r(
+    "PUT",
+    "/v1/resource-definitions/{r}/resources/{n}/volumes/{v}",
+    (c, p, _q, b) =>
+      byVlmNr(
+        `/v1/resource-definitions/${p[0]}/resources/${p[1]}/volumes/${p[2]}`,
+        p[2],
+        (nr) => modifyVolume(c, p[0], p[1], nr, obj(b)),
+      ),
+    "VolumeModify",
+  ),
+  r(
     "POST",
     "/v1/resource-definitions/{r}/resources",
-    (c, p, _q, b) => createRscs(c, p[0], Array.isArray(b) ? b : []),
+    (c, p, _q, b) => createRscsUnlessEvacuating(c, p[0], Array.isArray(b) ? b : []),
     "ResourceCreate[]",
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/resources/{n}",
-    (c, p, _q, b) => createRscs(c, p[0], [obj(b)], p[1]),
+    (c, p, _q, b) => createRscsUnlessEvacuating(c, p[0], [obj(b)], p[1]),
     "ResourceCreate",
   ),
   r(
@@ -415,6 +514,20 @@ export const ROUTES: Route[] = [
     "/v1/resource-definitions/{r}/resources/{n}/make-available",
     (c, p, _q, b) => makeAvailable(c, p[0], p[1], obj(b)),
     "ResourceMakeAvailable",
+    OK200,
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/resources/{n}/activate",
+    (c, p) => setRscActive(c, p[0], p[1], true),
+    undefined,
+    OK200,
+  ),
+  r(
+    "POST",
+    "/v1/resource-definitions/{r}/resources/{n}/deactivate",
+    (c, p) => setRscActive(c, p[0], p[1], false),
+    undefined,
     OK200,
   ),
   r(
@@ -488,6 +601,15 @@ function vnr(s: string): number {
   const n = Number(s);
   if (!Number.isInteger(n) || n < 0) fail(205, `Invalid volume number '${s}'.`);
   return n;
+}
+
+/**
+ * `fn` with the volume number `s` of `path` as the REST layer converts an `int` path parameter;
+ * one it cannot convert is 404 before the handler runs.
+ */
+function byVlmNr(path: string, s: string, fn: (nr: number) => SimReply): SimReply {
+  const nr = intPathParam(s);
+  return nr === undefined ? pathNotFound(path) : fn(nr);
 }
 
 /** An entry of the controller's exception mapper (FAIL_UNKNOWN_ERROR, no error report). */

@@ -37,6 +37,7 @@ import {
   type SimReply,
 } from "./replies.ts";
 import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
+import { finishMigrations } from "./evacuate.ts";
 import { bindBody } from "./shapes.ts";
 
 /** Options of {@link startLinstorSim}. */
@@ -284,6 +285,8 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
       const res = String(body.resource ?? body.volume ?? "");
       const node = String(body.node ?? body.client ?? "");
       const ok = controller.setInUse(res, node, body.in_use !== false);
+      // a migration off an evacuated node waited for the device to be closed
+      if (ok && body.in_use === false) finishMigrations(controller);
       if (ok) persist();
       return ok ? { status: 200, body: { ok: true } } : {
         status: 404,

@@ -10,7 +10,7 @@
 import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
 import { fail, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
-import type { SimNode, SimRd, SimRg } from "./model.ts";
+import type { SimNode, SimRd, SimRg, SimRsc } from "./model.ts";
 import { FAIL_NOT_FOUND_VLM } from "./codes.ts";
 import { nodeView, poolView, rdView, rgView, rscView, vdView, volumeView } from "./views.ts";
 
@@ -22,7 +22,7 @@ function vnrOf(s: string, notFound: () => never): number {
 }
 
 /** The loader's not-found for a node (with cause and correction). */
-function loadNode(ctl: SimController, name: string): SimNode {
+export function loadNode(ctl: SimController, name: string): SimNode {
   const n = ctl.node(name);
   if (!n) {
     fail(CODE.FAIL_NOT_FOUND_NODE, `Node '${name}' not found.`, {
@@ -34,7 +34,7 @@ function loadNode(ctl: SimController, name: string): SimNode {
 }
 
 /** The loader's not-found for a resource definition (with cause and correction). */
-function loadRd(ctl: SimController, name: string): SimRd {
+export function loadRd(ctl: SimController, name: string): SimRd {
   const rd = ctl.rd(name);
   if (!rd) {
     fail(CODE.FAIL_NOT_FOUND_RSC_DFN, `Resource definition '${name}' not found.`, {
@@ -45,8 +45,32 @@ function loadRd(ctl: SimController, name: string): SimRd {
   return rd;
 }
 
+/**
+ * A resource as CtrlApiDataLoader.loadRsc finds it: the node, then the definition, then the
+ * resource on the node, each missing one with the loader's cause and correction.
+ */
+export function loadRsc(ctl: SimController, name: string, node: string): LoadedRsc {
+  const n = loadNode(ctl, node);
+  const rd = loadRd(ctl, name);
+  const r = ctl.rsc(rd, n.name);
+  if (!r) {
+    fail(CODE.FAIL_NOT_FOUND_RSC, `Resource '${rd.name}' on node '${n.name}' not found.`, {
+      cause:
+        `The specified resource '${rd.name}' on node '${n.name}' could not be found in the database`,
+      correction: `Create a resource with the name '${rd.name}' on node '${n.name}' first.`,
+    });
+  }
+  return { rd, r };
+}
+
+/** A resource with its definition. */
+export interface LoadedRsc {
+  rd: SimRd;
+  r: SimRsc;
+}
+
 /** The loader's not-found for a resource group (with cause and correction). */
-function loadRg(ctl: SimController, name: string): SimRg {
+export function loadRg(ctl: SimController, name: string): SimRg {
   const g = ctl.rg(name);
   if (!g) {
     fail(CODE.FAIL_NOT_FOUND_RSC_GRP, `Resource group '${name}' not found.`, {
@@ -82,22 +106,39 @@ export function getRg(ctl: SimController, name: string): SimReply {
   return { status: 200, body: rgView(g) };
 }
 
+/** The loader's not-found for volume group `nr` of group `name` (with cause and correction). */
+function vgNotFound(name: string, nr: string | number): never {
+  fail(
+    CODE.FAIL_NOT_FOUND_VLM_GRP,
+    `Volume group '${name}' with volume number '${nr}' not found.`,
+    {
+      cause:
+        `The specified volume group '${name}' with volume number '${nr}' could not be found in the database`,
+      correction: `Create a volume group with the name '${name}' and volume number '${nr}' first.`,
+    },
+  );
+}
+
+/**
+ * Volume group `nr` of resource group `name` as CtrlApiDataLoader.loadVlmGrp finds it: the group,
+ * then its volume group, each missing one with the loader's cause and correction.
+ */
+export function loadVg(ctl: SimController, name: string, nr: number): LoadedVg {
+  const g = loadRg(ctl, name);
+  return { g, vg: g.vgs.find((x) => x.nr === nr) ?? vgNotFound(name, nr) };
+}
+
+/** A volume group with its resource group. */
+export interface LoadedVg {
+  g: SimRg;
+  vg: SimRg["vgs"][number];
+}
+
 /** GET /v1/resource-groups/{rg}/volume-groups/{vnr}. */
 export function getVg(ctl: SimController, name: string, nr: string): SimReply {
-  const g = loadRg(ctl, name);
-  const notFound = (): never =>
-    fail(
-      CODE.FAIL_NOT_FOUND_VLM_GRP,
-      `Volume group '${name}' with volume number '${nr}' not found.`,
-      {
-        cause:
-          `The specified volume group '${name}' with volume number '${nr}' could not be found in the database`,
-        correction:
-          `Create a volume group with the name '${name}' and volume number '${nr}' first.`,
-      },
-    );
-  const vnr = vnrOf(nr, notFound);
-  const v = g.vgs.find((x) => x.nr === vnr) ?? notFound();
+  // a missing group is reported before a number that cannot be one
+  loadRg(ctl, name);
+  const v = loadVg(ctl, name, vnrOf(nr, () => vgNotFound(name, nr))).vg;
   return {
     status: 200,
     body: { volume_number: v.nr, props: { ...v.props }, uuid: v.uuid, flags: [...v.flags] },

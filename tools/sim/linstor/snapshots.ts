@@ -282,7 +282,13 @@ export function rollback(ctl: SimController, name: string, snapName: string): Si
       "Snapshot rollback cannot be performed when the corresponding satellites are not connected.",
     );
     for (const sv of s.vds) {
-      const vd = rd.vds.find((v) => v.nr === sv.nr)!;
+      // a volume definition deleted since the snapshot comes back (resetVlmDfns), with the
+      // snapshot's generation identifier
+      let vd = rd.vds.find((v) => v.nr === sv.nr);
+      if (!vd) {
+        vd = createVd(ctl, rd, sv.nr, sv.sizeKib, [], {}, []);
+        if (sv.gi !== undefined) vd.props[CURRENT_GI_PROP] = sv.gi;
+      }
       vd.sizeKib = sv.sizeKib;
       copySparse(snapFile(ctl, rd.name, s.name, sv.nr), volumeFile(ctl, rd.name, sv.nr));
     }
@@ -439,6 +445,8 @@ export function clone(
       const c = ctl.newRsc(rd, r.node, r.pool, r.diskless, r.client);
       c.tieBreaker = r.tieBreaker;
       c.props = { ...r.props };
+      // each volume keeps its own properties in the clone
+      if (r.vlmProps) c.vlmProps = structuredClone(r.vlmProps);
       out.push(...registered(rd, c));
     }
     for (const r of diskful) {

@@ -23,6 +23,7 @@ import {
   type SimVd,
   SNAP_KINDS,
   THIN_KINDS,
+  volumeProps,
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { allocatedKib, memoVolumeDirs, poolFreeKib } from "./placement.ts";
@@ -45,7 +46,7 @@ export function nodeView(n: SimNode): Record<string, unknown> {
   return {
     name: n.name,
     type: n.type,
-    flags: [],
+    flags: n.evacuate ? ["EVACUATE"] : [],
     props: {
       CurStltConnName: (nicsOf(n).find((x) => x.active) ?? nicsOf(n)[0]).name,
       ...n.props,
@@ -228,8 +229,9 @@ export function listRds(ctl: SimController, q: URLSearchParams): SimReply {
 /** GET /v1/resource-definitions/{r}/sync-status. */
 export function syncStatus(ctl: SimController, name: string): SimReply {
   const rd = ctl.needRd(name);
-  // a disconnected satellite reports no disk state: its replica is not known to be UpToDate
-  const synced = rd.rscs.every((r) => r.diskless || ctl.isOnline(r.node));
+  // a disconnected satellite (or a deactivated replica) reports no disk state: the replica is
+  // not known to be UpToDate
+  const synced = rd.rscs.every((r) => r.diskless || reportsState(ctl, r));
   return { status: 200, body: { synced_on_all: synced } };
 }
 
@@ -239,11 +241,24 @@ export function listVds(ctl: SimController, name: string): SimReply {
   return { status: 200, body: rd.vds.map((v) => vdView(v)) };
 }
 
-/** The flags of a resource (diskless, tie-breaker). */
+/** A resource's flags (diskless, tie-breaker, inactive, evacuate) in the controller's order. */
 export function rscFlags(r: SimRsc): string[] {
-  if (r.tieBreaker) return ["DISKLESS", "DRBD_DISKLESS", "TIE_BREAKER"];
-  if (r.diskless) return ["DISKLESS", "DRBD_DISKLESS"];
-  return [];
+  const flags = r.tieBreaker
+    ? ["DISKLESS", "DRBD_DISKLESS", "TIE_BREAKER"]
+    : r.diskless
+    ? ["DISKLESS", "DRBD_DISKLESS"]
+    : [];
+  if (r.inactive) flags.push("INACTIVE");
+  if (r.evacuate) flags.push("EVACUATE");
+  return flags;
+}
+
+/**
+ * Whether `r`'s satellite reports its DRBD state: connected, and `r` not deactivated (its
+ * device is down then).
+ */
+function reportsState(ctl: SimController, r: SimRsc): boolean {
+  return ctl.isOnline(r.node) && !r.inactive;
 }
 
 /** A resource with its DRBD layer data (and volumes with `withVolumes`). */
@@ -257,8 +272,9 @@ export function rscView(
   const otherPrimary = rd.rscs.some((o) => o !== r && ctl.isInUse(rd, o.node));
   const pool = ctl.pool(r.node, r.pool);
   // A disconnected satellite reports nothing (no state, no connections, no disk states);
-  // its connected peers see their DRBD connection to it as Connecting.
-  const online = ctl.isOnline(r.node);
+  // its connected peers see their DRBD connection to it as Connecting. A deactivated resource
+  // reports nothing either.
+  const online = reportsState(ctl, r);
   const connections: Record<string, unknown> = {};
   for (const o of peersOf(rd, r)) {
     if (!online) continue;
@@ -319,7 +335,7 @@ export function volumeView(
   r: SimRsc,
   vd: SimVd,
 ): Record<string, unknown> {
-  const online = ctl.isOnline(r.node);
+  const online = reportsState(ctl, r);
   const pool = ctl.pool(r.node, r.pool);
   return {
     volume_number: vd.nr,
@@ -329,7 +345,7 @@ export function volumeView(
     allocated_size_kib: allocatedKib(ctl, rd, r, vd),
     usable_size_kib: vd.sizeKib,
     // the volume's own properties (the volume definition's are not repeated here)
-    props: {},
+    props: volumeProps(r, vd.nr),
     flags: [],
     ...(online
       ? {
@@ -365,11 +381,11 @@ export function volumeView(
 
 /**
  * The DRBD peers of `r`: every other resource, except that two diskless resources (tie-breaker,
- * client or plain diskless) do not connect to each other (the satellite's resource file
- * builder leaves that connection out).
+ * client or plain diskless) do not connect to each other and that a deactivated one is no
+ * one's peer (the satellite's resource file builder leaves those connections out).
  */
 function peersOf(rd: SimRd, r: SimRsc): SimRsc[] {
-  return rd.rscs.filter((o) => o !== r && !(o.diskless && r.diskless));
+  return rd.rscs.filter((o) => o !== r && !o.inactive && !(o.diskless && r.diskless));
 }
 
 /**
@@ -506,7 +522,8 @@ function propsMatch(props: Record<string, string>, filters: string[]): boolean {
   return true;
 }
 
-function page<T>(list: T[], q: URLSearchParams): T[] {
+/** One page of a listing: the query's `limit` entries from `offset` (all without a limit). */
+export function page<T>(list: T[], q: URLSearchParams): T[] {
   const limit = Number(q.get("limit") ?? 0);
   const offset = Number(q.get("offset") ?? 0);
   if (limit > 0) return list.slice(offset, offset + limit);
