@@ -42,7 +42,6 @@ import {
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import {
   bareReply,
-  fail,
   plainEntry,
   type RcContext,
   SimApiError,
@@ -58,12 +57,7 @@ import { autoHelper, evacuating, mergedFilter, rdSizeKib, select } from "./place
 import { createRscs, removeRsc } from "./resources.ts";
 import { toggleDisk } from "./toggle_disk.ts";
 import { deleteSnap } from "./snapshots.ts";
-import {
-  FAIL_EVACUATING,
-  FAIL_INVLD_CONF,
-  WARN_NOT_EVACUATING,
-  WARN_STLT_NOT_UPDATED,
-} from "./codes.ts";
+import { FAIL_INVLD_CONF, WARN_NOT_EVACUATING, WARN_STLT_NOT_UPDATED } from "./codes.ts";
 
 /** The resource property that names the node a resource is migrated away from. */
 const MIGRATE_FROM = "MigrateFrom";
@@ -393,31 +387,4 @@ export function restoreNode(
     ...(bareReply(auto).body as SimRc[]),
   );
   return { status: statusFor(out, 200), body: out };
-}
-
-/**
- * POST …/resources: the resources created (resources.ts `createRscs`), unless one would be on
- * a node being evacuated: CtrlRscCrtApiHelper refuses it (FAIL_EVACUATING) once the definition
- * and the node are found, before anything else of that resource is looked at.
- */
-export function createRscsUnlessEvacuating(
-  ctl: SimController,
-  rdName: string,
-  items: Record<string, unknown>[],
-  nodeFromPath?: string,
-): SimReply {
-  const nodes = nodeFromPath !== undefined
-    ? [nodeFromPath]
-    : items.map((it) => String((it.resource as { node_name?: unknown })?.node_name ?? ""));
-  for (const name of ctl.rd(rdName) ? nodes : []) {
-    const n = ctl.node(name);
-    if (!n) break; // the create's own not-found comes first
-    if (n.evacuate) {
-      fail(
-        FAIL_EVACUATING,
-        `node '${name} is being evacuated. No new resources allowed on this node.`,
-      );
-    }
-  }
-  return createRscs(ctl, rdName, items, nodeFromPath);
 }

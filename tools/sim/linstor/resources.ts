@@ -46,7 +46,7 @@ import {
   select,
 } from "./placement.ts";
 import { editProps, setProps } from "./props.ts";
-import { INFO_RSC_ALREADY_EXISTS } from "./codes.ts";
+import { FAIL_EVACUATING, INFO_RSC_ALREADY_EXISTS } from "./codes.ts";
 
 /**
  * POST …/resources (array) or …/resources/{node} (single), like CtrlRscCrtApiHelper:
@@ -75,6 +75,14 @@ export function createRscs(
       const res = (it.resource ?? {}) as Record<string, unknown>;
       const nodeName = nodeFromPath ?? String(res.node_name ?? "");
       const node = ctl.needNode(nodeName);
+      if (node.evacuate) {
+        // CtrlRscCrtApiHelper: before anything else of the resource is looked at (the text's
+        // missing quote is the controller's)
+        fail(
+          FAIL_EVACUATING,
+          `node '${node.name} is being evacuated. No new resources allowed on this node.`,
+        );
+      }
       const flags = asStrings(res.flags) ?? [];
       const props = (res.props as Record<string, string>) ?? {};
       const checked: Record<string, string> = {};

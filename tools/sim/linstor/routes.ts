@@ -70,8 +70,8 @@ import {
   modifyPool,
   reconnectNode,
 } from "./nodes.ts";
-import { autoplaceApi, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
-import { createRscsUnlessEvacuating, evacuateNode, restoreNode } from "./evacuate.ts";
+import { autoplaceApi, createRscs, deleteRsc, makeAvailable, modifyRsc } from "./resources.ts";
+import { evacuateNode, restoreNode } from "./evacuate.ts";
 import { adjustAllRgs, adjustRg } from "./adjust.ts";
 import { getCtrlConfig, getStltConfig, setCtrlConfig, setStltConfig } from "./ctrl_config.ts";
 import { intPathParam, modifyVolume } from "./volumes.ts";
@@ -444,13 +444,13 @@ export const ROUTES: Route[] = [
   r(
     "POST",
     "/v1/resource-definitions/{r}/resources",
-    (c, p, _q, b) => createRscsUnlessEvacuating(c, p[0], Array.isArray(b) ? b : []),
+    (c, p, _q, b) => createRscs(c, p[0], Array.isArray(b) ? b : []),
     "ResourceCreate[]",
   ),
   r(
     "POST",
     "/v1/resource-definitions/{r}/resources/{n}",
-    (c, p, _q, b) => createRscsUnlessEvacuating(c, p[0], [obj(b)], p[1]),
+    (c, p, _q, b) => createRscs(c, p[0], [obj(b)], p[1]),
     "ResourceCreate",
   ),
   r(
