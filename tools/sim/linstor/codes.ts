@@ -40,6 +40,12 @@ export const FAIL_EXISTS_NET_IF = 505;
 export const FAIL_EXISTS_SNAPSHOT = 516;
 /** A node's satellite is still connected (node lost refused). */
 export const FAIL_EXISTS_NODE_CONN = 506;
+/** Error 512: a master passphrase to create exists, or one to modify does not. */
+export const FAIL_EXISTS_CRYPT_PASSPHRASE = 512;
+/** Error 600: properties missing (no master passphrase to enter, or a wrong one). */
+export const FAIL_MISSING_PROPS = 600;
+/** Success 4: the master passphrase entered was accepted. */
+export const PASSPHRASE_ACCEPTED = 4;
 /** Warning 1002: a satellite is not connected. */
 export const WARN_NOT_CONNECTED = 1002;
 /** Warning 1003: a satellite was not updated (node restore keeps a last diskful resource). */

@@ -89,6 +89,7 @@ import {
   listSchedules,
 } from "./unconfigured.ts";
 import { deleteCtrlProp, listCtrlProps, modifyCtrlProps } from "./ctrl_props.ts";
+import { enterPassphrase, passphraseStatus, setPassphrase } from "./encryption.ts";
 import { listRscConns, modifyRscConn } from "./rsc_conns.ts";
 import { listNodeConns, modifyNodeConn } from "./node_conns.ts";
 import {
@@ -127,6 +128,8 @@ export interface Route {
    * error report); the asynchronous ones answer 500 (ApiCallRcRestUtils.toResponse).
    */
   sync: boolean;
+  /** The body holds a secret (a passphrase): a body that is not JSON is refused without its text. */
+  secret?: boolean;
   handler: Handler;
 }
 
@@ -136,7 +139,7 @@ function r(
   tpl: string,
   handler: Handler,
   shape?: string,
-  opt: { ok?: number; sync?: boolean } = {},
+  opt: { ok?: number; sync?: boolean; secret?: boolean } = {},
 ): Route {
   // `{name*}`: a parameter that may hold slashes (a property key)
   const re = new RegExp("^" + tpl.replace(/\{[^}]+\*\}/g, "(.+)").replace(/\{[^}]+\}/g, S) + "$");
@@ -148,6 +151,7 @@ function r(
     obj: objFor(method, tpl),
     ok: opt.ok ?? (method === "POST" ? 201 : 200),
     sync: opt.sync ?? false,
+    ...(opt.secret ? { secret: true } : {}),
     handler,
   };
 }
@@ -155,6 +159,8 @@ function r(
 const SYNC = { sync: true };
 /** Answers 200 although it is a POST (mapToMonoResponse with the default status). */
 const OK200 = { ok: 200 };
+/** A body holding a passphrase (see Route.secret). */
+const SECRET = { secret: true };
 
 function objFor(method: string, tpl: string): bigint {
   // a GET's not-found entries carry no object (nor operation) mask
@@ -191,6 +197,28 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/controller/properties/{key*}", (c, p) => deleteCtrlProp(c, p[0])),
   r("GET", "/v1/controller/config", (c) => getCtrlConfig(c)),
+  r("GET", "/v1/encryption/passphrase", (c) => passphraseStatus(c)),
+  r(
+    "POST",
+    "/v1/encryption/passphrase",
+    (c, _p, _q, b) => setPassphrase(c, obj(b), true),
+    "PassPhraseCreate",
+    SECRET,
+  ),
+  r(
+    "PUT",
+    "/v1/encryption/passphrase",
+    (c, _p, _q, b) => setPassphrase(c, obj(b), false),
+    "PassPhraseCreate",
+    SECRET,
+  ),
+  r(
+    "PATCH",
+    "/v1/encryption/passphrase",
+    (c, _p, _q, b) => enterPassphrase(c, b),
+    "String",
+    SECRET,
+  ),
   r("PUT", "/v1/controller/config", (c, _p, _q, b) => setCtrlConfig(c, obj(b)), "ControllerConfig"),
   r("GET", "/v1/nodes", (c, _p, q) => listNodes(c, q)),
   r("GET", "/v1/nodes/{node}", (c, p) => getNode(c, p[0])),

@@ -39,6 +39,7 @@ import {
 import { notFoundRoute, opFor, ROUTES } from "./routes.ts";
 import { finishMigrations } from "./evacuate.ts";
 import { bindBody } from "./shapes.ts";
+import { SECRET_BODY_UNPARSED } from "./encryption.ts";
 
 /** Options of {@link startLinstorSim}. */
 export interface LinstorSimOptions {
@@ -379,7 +380,10 @@ export async function startLinstorSim(opts: LinstorSimOptions = {}): Promise<Lin
         try {
           body = JSON.parse(raw);
         } catch (e) {
-          bad = parseErrorReply((e as Error).message, route.sync);
+          bad = parseErrorReply(
+            route.secret ? SECRET_BODY_UNPARSED : (e as Error).message,
+            route.sync,
+          );
         }
       }
       if (!bad && route.shape && body !== undefined) {

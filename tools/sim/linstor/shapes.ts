@@ -282,6 +282,7 @@ export const SHAPES: Record<string, Shape> = {
     delete_props: "strings",
     delete_namespaces: "strings",
   },
+  PassPhraseCreate: { new_passphrase: "string", old_passphrase: "string" },
   ErrorReportDelete: {
     since: "long",
     to: "long",
@@ -504,14 +505,16 @@ function coerceObject(v: unknown, cls: string, where: string[]): Record<string, 
 }
 
 /**
- * Bind a request body (parsed JSON) to request class `shape` (`Name[]` for a list): the
- * coerced body, or the Jackson-like message of why it cannot be bound.
+ * Bind a request body (parsed JSON) to request class `shape` (`Name[]` for a list, `String`
+ * for a JSON text): the coerced body, or the Jackson-like message of why it cannot be bound.
  */
 export function bindBody(
   body: unknown,
   shape: string,
 ): { ok: true; body: unknown } | { ok: false; details: string } {
   try {
+    // a body read as a plain `java.lang.String` (the passphrase entered)
+    if (shape === "String") return { ok: true, body: coerce(body, "string", []) };
     if (shape.endsWith("[]")) {
       const cls = shape.slice(0, -2);
       if (!Array.isArray(body)) {
