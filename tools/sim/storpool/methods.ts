@@ -3,6 +3,7 @@
  * snapshots, templates and attachments, over a store. Each answers the method's `data`.
  */
 import {
+  checkName,
   checkSize,
   checkTags,
   GiB,
@@ -10,15 +11,22 @@ import {
   type Json,
   mergeTags,
   optNum,
+  optReplication,
+  placementsOf,
   SimError,
   type SimObj,
   type SimSnap,
-  SNAPSHOT_NAME,
-  TEMPLATE_NAME,
-  VOLUME_NAME,
 } from "./model.ts";
 import { allocatedEach, copyData, removeFile, setSize, type SpStore } from "./store.ts";
-import { described, snapSummary, spaceList, statusOf, summary, templateSummary } from "./views.ts";
+import {
+  described,
+  service,
+  snapSummary,
+  spaceList,
+  statusOf,
+  summary,
+  templateSummary,
+} from "./views.ts";
 
 /** One API method: its HTTP method, whether it changes the state, and its handler. */
 export interface ApiMethod {
@@ -34,6 +42,8 @@ function needArg(arg: string | undefined, what: string): string {
 
 /** The API methods by name, over `store`. */
 export function apiMethods(store: SpStore): Record<string, ApiMethod> {
+  // when the simulated services started (ServicesList)
+  const startTime = store.now();
   return {
     VolumesList: { http: "GET", fn: () => Object.values(store.st.volumes).map(summary) },
     Volume: { http: "GET", fn: (a) => [summary(store.findVolume(needArg(a, "volume")))] },
@@ -86,10 +96,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (_a, b) => {
-        const name = b.name;
-        if (typeof name !== "string" || !VOLUME_NAME.test(name) || name.length > 200) {
-          throw invalid(`Invalid volume name ${JSON.stringify(name)}`);
-        }
+        const name = checkName("volume", b.name);
         if (store.st.volumes[name]) {
           throw new SimError(409, "objectExists", `Volume ${name} already exists`);
         }
@@ -110,6 +117,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         const size = b.size === undefined ? src!.size : checkSize(b.size);
         if (src && size < src.size) throw invalid(`size ${size} is smaller than the parent's`);
         const tpl = typeof b.template === "string" ? store.findTemplate(b.template) : undefined;
+        const place = placementsOf(b);
         const templateName = tpl?.name ?? src?.templateName ?? "";
         const base = tpl ?? (src ? undefined : store.st.templates[templateName]);
         store.reserve(templateName, size);
@@ -120,12 +128,11 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
           size,
           templateName,
           parentName,
-          replication: optNum(b.replication, "replication") ?? base?.replication ??
-            src?.replication ??
+          replication: optReplication(b.replication) ?? base?.replication ?? src?.replication ??
             3,
-          placeAll: b.placeAll ?? base?.placeAll ?? src?.placeAll ?? "default",
-          placeTail: b.placeTail ?? base?.placeTail ?? src?.placeTail ?? "default",
-          placeHead: b.placeHead ?? base?.placeHead ?? src?.placeHead ?? "default",
+          placeAll: place.placeAll ?? base?.placeAll ?? src?.placeAll ?? "default",
+          placeTail: place.placeTail ?? base?.placeTail ?? src?.placeTail ?? "default",
+          placeHead: place.placeHead ?? base?.placeHead ?? src?.placeHead ?? "default",
           iops: optNum(b.iops, "iops") ?? base?.iops ?? src?.iops,
           bw: optNum(b.bw, "bw") ?? base?.bw ?? src?.bw,
           tags,
@@ -153,11 +160,10 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
           throw invalid(`Shrinking volume ${v.name} needs shrinkOk`);
         }
         const tpl = typeof b.template === "string" ? store.findTemplate(b.template) : undefined;
-        const newName = b.rename;
+        const newName = b.rename === undefined ? undefined : checkName("volume", b.rename);
+        const place = placementsOf(b);
+        const replication = optReplication(b.replication);
         if (newName !== undefined) {
-          if (typeof newName !== "string" || !VOLUME_NAME.test(newName)) {
-            throw invalid(`Invalid volume name ${JSON.stringify(newName)}`);
-          }
           if (newName !== v.name && store.st.volumes[newName]) {
             throw new SimError(409, "objectExists", `Volume ${newName} already exists`);
           }
@@ -170,10 +176,8 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
           v.size = size;
         }
         if (tpl) v.templateName = tpl.name;
-        for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
-          if (typeof b[k] === "string") v[k] = b[k];
-        }
-        if (b.replication !== undefined) v.replication = optNum(b.replication, "replication")!;
+        Object.assign(v, place);
+        if (replication !== undefined) v.replication = replication;
         if (b.iops !== undefined) v.iops = optNum(b.iops, "iops");
         if (b.bw !== undefined) v.bw = optNum(b.bw, "bw");
         if (tags) mergeTags(v.tags, tags);
@@ -260,7 +264,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       fn: async (a, b) => {
         const v = store.findVolume(needArg(a, "volume"));
         const body = b ?? {};
-        if (body.name !== undefined && typeof body.name !== "string") throw invalid("Invalid name");
+        if (body.name !== undefined) checkName("snapshot", body.name);
         const s = await store.makeSnapshot(v, body.name, body);
         store.st.snapshots[s.name] = s;
         v.parentName = s.name;
@@ -288,9 +292,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         const s = store.findSnapshot(needArg(a, "snapshot"));
         const tags = b?.tags === undefined ? undefined : checkTags(b.tags);
         if (b?.rename !== undefined) {
-          if (typeof b.rename !== "string" || !SNAPSHOT_NAME.test(b.rename)) {
-            throw invalid("Invalid snapshot name");
-          }
+          checkName("snapshot", b.rename);
           if (b.rename !== s.name && store.st.snapshots[b.rename]) {
             throw new SimError(409, "objectExists", `Snapshot ${b.rename} already exists`);
           }
@@ -353,9 +355,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         for (const it of b.volumes as Json[]) {
           const v = store.findVolume(String(it?.volume));
           if (it.name !== undefined) {
-            if (typeof it.name !== "string" || !SNAPSHOT_NAME.test(it.name)) {
-              throw invalid(`Invalid snapshot name ${JSON.stringify(it.name)}`);
-            }
+            checkName("snapshot", it.name);
             if (store.st.snapshots[it.name] || names.has(it.name)) {
               throw new SimError(409, "objectExists", `Snapshot ${it.name} already exists`);
             }
@@ -394,25 +394,23 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       // every client of the `clients` map runs; one server and one active mgmt per cluster
       fn: () => ({
         clusterStatus: "running",
-        mgmt: { "1": { id: 1, status: "running", active: true } },
+        mgmt: { "1": { ...service(1, startTime), active: true } },
         clients: Object.fromEntries(
           Object.values(store.clients).sort((a, b) => a - b).map((id) => [
             String(id),
-            { id, status: "running" },
+            service(id, startTime),
           ]),
         ),
-        servers: { "1": { id: 1, status: "running", missingDisks: [], pendingDisks: [] } },
+        servers: {
+          "1": { ...service(1, startTime), missingDisks: [], pendingDisks: [] },
+        },
         bridges: {},
         iscsiTargets: {},
       }),
     },
     VolumeTemplatesList: {
       http: "GET",
-      fn: () =>
-        Object.values(store.st.templates).map((t) => ({
-          ...templateSummary(t),
-          reuseServer: false,
-        })),
+      fn: () => Object.values(store.st.templates).map(templateSummary),
     },
     VolumeTemplateDescribe: {
       http: "GET",
@@ -465,19 +463,18 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: (_a, b) => {
-        if (typeof b?.name !== "string" || !TEMPLATE_NAME.test(b.name)) {
-          throw invalid("Invalid template name");
-        }
+        checkName("template", b?.name);
+        const place = placementsOf(b);
         if (store.st.templates[b.name]) {
           throw new SimError(409, "objectExists", `Template ${b.name} already exists`);
         }
         store.st.templates[b.name] = {
           name: b.name,
           capacity: 100 * GiB,
-          replication: optNum(b.replication, "replication") ?? 3,
-          placeAll: b.placeAll ?? "default",
-          placeTail: b.placeTail ?? b.placeAll ?? "default",
-          placeHead: b.placeHead ?? b.placeAll ?? "default",
+          replication: optReplication(b.replication) ?? 3,
+          placeAll: place.placeAll ?? "default",
+          placeTail: place.placeTail ?? place.placeAll ?? "default",
+          placeHead: place.placeHead ?? place.placeAll ?? "default",
           iops: optNum(b.iops, "iops"),
           bw: optNum(b.bw, "bw"),
         };
@@ -489,10 +486,10 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       mutates: true,
       fn: (a, b) => {
         const t = store.findTemplate(needArg(a, "template"));
-        if (b?.replication !== undefined) t.replication = optNum(b.replication, "replication")!;
-        for (const k of ["placeAll", "placeTail", "placeHead"] as const) {
-          if (typeof b?.[k] === "string") t[k] = b[k];
-        }
+        const place = placementsOf(b);
+        const replication = optReplication(b?.replication);
+        if (replication !== undefined) t.replication = replication;
+        Object.assign(t, place);
         if (b?.iops !== undefined) t.iops = optNum(b.iops, "iops");
         if (b?.bw !== undefined) t.bw = optNum(b.bw, "bw");
         return store.ok();

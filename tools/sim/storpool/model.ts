@@ -94,13 +94,37 @@ export class SimError extends Error {
 }
 
 /** Volume names the API accepts (`#` prefix: anonymous). */
-export const VOLUME_NAME = /^#?[A-Za-z0-9_\-.:]+$/;
+const VOLUME_NAME = /^#?[A-Za-z0-9_\-.:]+$/;
 /** Snapshot names the API accepts (`*` prefix: anonymous). */
-export const SNAPSHOT_NAME = /^\*?[A-Za-z0-9_\-.:@]+$/;
+const SNAPSHOT_NAME = /^\*?[A-Za-z0-9_\-.:@]+$/;
 /** Template names the API accepts. */
-export const TEMPLATE_NAME = /^[A-Za-z0-9_\-]+$/;
+const TEMPLATE_NAME = /^[A-Za-z0-9_\-]+$/;
+const PLACEMENT_GROUP_NAME = /^[A-Za-z0-9_\-]+$/;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
 const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
+/** Longest volume, snapshot, template or tag name (and tag value) the API takes. */
+const NAME_MAX = 199;
+
+/** The names of each kind of object: pattern, longest length, and the words the API keeps. */
+const NAME_RULES = {
+  volume: { re: VOLUME_NAME, max: NAME_MAX, reserved: ["list", "status"] },
+  snapshot: { re: SNAPSHOT_NAME, max: NAME_MAX, reserved: ["list", "status"] },
+  template: { re: TEMPLATE_NAME, max: NAME_MAX, reserved: ["list"] },
+  "placement group": { re: PLACEMENT_GROUP_NAME, max: 127, reserved: ["list"] },
+} as const;
+
+/** Whether `name` is a name of `kind` the API accepts. */
+export function isName(kind: keyof typeof NAME_RULES, name: unknown): name is string {
+  const r = NAME_RULES[kind];
+  return typeof name === "string" && r.re.test(name) && name.length <= r.max &&
+    !(r.reserved as readonly string[]).includes(name);
+}
+
+/** `name` when it is a name of `kind` the API accepts; invalidParam otherwise. */
+export function checkName(kind: keyof typeof NAME_RULES, name: unknown): string {
+  if (!isName(kind, name)) throw invalid(`Invalid ${kind} name ${JSON.stringify(name)}`);
+  return name;
+}
 /** One GiB in bytes. */
 export const GiB = 1024 ** 3;
 
@@ -120,8 +144,8 @@ export function checkTags(tags: unknown): Record<string, string> {
   if (typeof tags !== "object" || Array.isArray(tags)) throw invalid("tags must be an object");
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(tags as Record<string, unknown>)) {
-    if (!TAG_NAME.test(k) || k.length > 200) throw invalid(`Invalid tag name "${k}"`);
-    if (typeof v !== "string" || !TAG_VALUE.test(v) || v.length > 200) {
+    if (!TAG_NAME.test(k) || k.length > NAME_MAX) throw invalid(`Invalid tag name "${k}"`);
+    if (typeof v !== "string" || !TAG_VALUE.test(v) || v.length > NAME_MAX) {
       throw invalid(`Invalid value for tag "${k}"`);
     }
     out[k] = v;
@@ -153,6 +177,25 @@ export function checkClient(c: unknown): number {
     throw invalid(`Invalid client id ${JSON.stringify(c)}`);
   }
   return n;
+}
+
+/** An optional replication (absent or null: undefined): 1, 2 or 3 copies. */
+export function optReplication(v: unknown): number | undefined {
+  const n = optNum(v, "replication");
+  if (n !== undefined && (n < 1 || n > 3)) throw invalid(`Invalid replication ${n}: 1 to 3`);
+  return n;
+}
+
+/** The placement group fields of volumes and templates. */
+const PLACES = ["placeAll", "placeTail", "placeHead"] as const;
+
+/** The placement groups a request names (checked names; absent or null ones left out). */
+export function placementsOf(b: Json): Partial<Record<(typeof PLACES)[number], string>> {
+  const out: Partial<Record<(typeof PLACES)[number], string>> = {};
+  for (const k of PLACES) {
+    if (b?.[k] !== undefined && b?.[k] !== null) out[k] = checkName("placement group", b[k]);
+  }
+  return out;
 }
 
 /** An optional non-negative integer (absent, null or "-": undefined). */

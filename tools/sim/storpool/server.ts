@@ -21,6 +21,11 @@
  * a client outside `clients` with attachTimeout ≠ 0), authorization (401), notImplemented
  * (404), internalError (500, injected).
  *
+ * Requests are checked as the API checks them (names of at most 199 characters, none of the
+ * words it keeps for itself such as `list`; replication 1 to 3; placement group names), and
+ * every reply carries the fields StorPool's Python bindings require of it (README: the check
+ * against them).
+ *
  * Control endpoints (not StorPool, no token): see SIM_ENDPOINTS.
  *
  * Files: model.ts (objects, errors, request checks), store.ts (state, data files, device links,

@@ -7,9 +7,11 @@
 import { basename, dirname, join } from "node:path";
 import {
   checkClient,
+  checkName,
   checkTags,
   GiB,
   invalid,
+  isName,
   type Json,
   notFound,
   optNum,
@@ -20,8 +22,6 @@ import {
   type SimStateDump,
   type SimTemplate,
   type SimTemplateSpec,
-  SNAPSHOT_NAME,
-  TEMPLATE_NAME,
 } from "./model.ts";
 
 /** Options of {@link SpStore.open}. */
@@ -170,7 +170,7 @@ export class SpStore {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
     for (const t of o.templates ?? []) {
-      if (!TEMPLATE_NAME.test(t.name)) throw new Error(`bad template name '${t.name}'`);
+      if (!isName("template", t.name)) throw new Error(`bad template name '${t.name}'`);
       st.templates[t.name] = {
         name: t.name,
         capacity: t.capacityBytes ?? Math.round((t.capacityGiB ?? 100) * GiB),
@@ -428,7 +428,7 @@ export class SpStore {
     const ids = this.newIds();
     const anonymous = name === undefined;
     const snapName = name ?? `${v.name}@${ids.visibleVolumeId}`;
-    if (!SNAPSHOT_NAME.test(snapName)) throw invalid(`Invalid snapshot name "${snapName}"`);
+    checkName("snapshot", snapName);
     if (this.st.snapshots[snapName]) {
       throw new SimError(409, "objectExists", `Snapshot ${snapName} already exists`);
     }

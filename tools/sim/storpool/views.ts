@@ -51,17 +51,30 @@ export const spaceList = async <T extends SimObj>(objs: T[], summarize: (o: T) =
   return objs.map((o, i) => ({ ...summarize(o), storedSize: used[i], spaceUsed: used[i] }));
 };
 
-/** One VolumesGetStatus entry (`stored`: the object's allocated bytes). */
-export const statusOf = (sum: object, snapshot: boolean, stored: number) => ({
+/**
+ * One VolumesGetStatus entry (`stored`: the object's allocated bytes): a healthy object, every
+ * copy in place on disks that are all up, nothing to sync or rebalance.
+ */
+export const statusOf = (sum: ReturnType<typeof summary>, snapshot: boolean, stored: number) => ({
   ...sum,
   status: "up",
   snapshot,
   migrating: false,
   decreasedRedundancy: false,
+  balancerBlocked: false,
+  syncingDataBytes: 0,
+  syncingMetaObjects: 0,
+  downBytes: 0,
+  upSoonChainsCount: 0,
+  downDrives: [],
+  missingDrives: [],
+  missingTargetDrives: [],
+  softEjectingDrives: [],
   storedSize: stored,
+  onDiskSize: stored * sum.replication,
 });
 
-/** A volume template as VolumeTemplateDescribe shows it. */
+/** A volume template as VolumeTemplatesList and VolumeTemplateDescribe show it. */
 export const templateSummary = (t: SimTemplate) => ({
   name: t.name,
   parentName: "",
@@ -72,4 +85,19 @@ export const templateSummary = (t: SimTemplate) => ({
   size: "-",
   iops: t.iops ?? "-",
   bw: t.bw ?? "-",
+  reuseServer: false,
+});
+
+/** The StorPool version the simulated services report (release.minor.build, then a tag). */
+const SIM_SP_VERSION = "21.0.0.sim";
+/** The highest node id the API shows (a service above it is listed without one). */
+const MAX_NODE_ID = 63;
+
+/** A running service (client, server or mgmt) of ServicesList, up since `startTime`. */
+export const service = (id: number, startTime: number) => ({
+  id,
+  status: "running",
+  ...(id <= MAX_NODE_ID ? { nodeId: id } : {}),
+  version: SIM_SP_VERSION,
+  startTime,
 });
