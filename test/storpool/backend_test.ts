@@ -208,6 +208,19 @@ describe("storpool backend: delete", () => {
     await b.deleteVolume("never-existed");
   });
 
+  it("deleteVolume refuses a name StorPool cannot have (199 characters at most, not list or status)", async () => {
+    const b = env.backend;
+    for (const bad of ["list", "status", "a".repeat(200), "bad/name", ""]) {
+      await assert.rejects(
+        b.deleteVolume(bad),
+        (e) => e instanceof OneblkError && /invalid StorPool volume name/.test(e.message),
+        bad,
+      );
+    }
+    // the longest name StorPool takes is a volume name: gone already is success
+    await b.deleteVolume("a".repeat(199));
+  });
+
   it("deleteVolume refuses an open volume (in_use) and leaves it intact", async () => {
     const b = env.backend;
     await b.createVolume("one-img-12", 8, { placement: PLACEMENT });

@@ -78,8 +78,11 @@ import { TurnBatches } from "../../limit.ts";
 const MiB = 1024 * 1024;
 const TAG_NAME = /^[A-Za-z0-9_\-.:]+$/;
 const TAG_VALUE = /^[A-Za-z0-9_\-.:]*$/;
-/** What a StorPool volume name may be (a `~` prefix names a volume by its global id). */
-const VOLUME_NAME = /^~?[A-Za-z0-9_\-.:]{1,200}$/;
+/**
+ * What a StorPool volume name may be (a `~` prefix names a volume by its global id): at most 199
+ * characters, and not one of the API's own path words.
+ */
+const VOLUME_NAME = /^(?!(?:list|status)$)~?[A-Za-z0-9_\-.:]{1,199}$/;
 /** Leftover mark of a volume (types.ts). */
 const LEFTOVER_TAG = "oneblk-leftover";
 /** Leftover mark of a temporary attachment to client N: `oneblk-att-N`. */
