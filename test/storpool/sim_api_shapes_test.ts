@@ -4,8 +4,11 @@
  * and values the API refuses, so that nothing the simulator accepts comes back in a listing
  * that library would reject. Written from the API's type definitions (the Python bindings'
  * sptypes: ClusterStatus, Service, VolumeStatus, SnapshotStatus, VolumeSummary, the name
- * rules); the bindings themselves are run against the simulator by hand (README, "Trying it
- * by hand against the simulators").
+ * rules; UpDiskSummary, Disk, DiskObject, PlacementGroup, VolumeInfo, SnapshotInfo, the quick
+ * statuses and spapi's ApiOkVolumeCreate); the second part also checks that the disks add up
+ * to the templates' capacity and free space and how the layout, template deletion and unnamed
+ * volumes behave. The bindings themselves are run against the simulator by hand (README,
+ * "Trying it by hand against the simulators").
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -128,10 +131,10 @@ interface Reply {
   body: any;
 }
 
-describe("storpool simulator: reply shapes of StorPool's API types", () => {
-  let root: string;
-  let sim: StorpoolSim;
+/** Requests to the simulator `simOf()` gives (GET without a body, POST with one). */
+function apiOf(simOf: () => StorpoolSim) {
   const call = async (method: string, body?: unknown, name?: string): Promise<Reply> => {
+    const sim = simOf();
     const url = `${sim.url}/ctrl/1.0/${method}${name ? `/${encodeURIComponent(name)}` : ""}`;
     const res = await fetch(url, {
       method: body === undefined ? "GET" : "POST",
@@ -145,17 +148,26 @@ describe("storpool simulator: reply shapes of StorPool's API types", () => {
     assert.equal(r.status, 200, `${method}: ${JSON.stringify(r.body)}`);
     return r.body.data;
   };
-  /** The call is refused as invalidParam, in the error shape. */
-  const refused = async (method: string, body: unknown, name?: string) => {
+  /** The call is refused as `error` (invalidParam unless told) with `status`, in the error shape. */
+  const refused = async (
+    method: string,
+    body: unknown,
+    name?: string,
+    error = "invalidParam",
+    status = 400,
+  ) => {
     const r = await call(method, body, name);
-    assert.equal(r.status, 400, `${method} ${JSON.stringify(body)?.slice(0, 80)}`);
-    assertFields(
-      r.body.error,
-      { name: oneOf("invalidParam"), descr: str, transient: bool },
-      "error",
-    );
+    assert.equal(r.status, status, `${method} ${JSON.stringify(body)?.slice(0, 80)}`);
+    assertFields(r.body.error, { name: oneOf(error), descr: str, transient: bool }, "error");
     assert.equal("data" in r.body, false);
   };
+  return { call, data, refused };
+}
+
+describe("storpool simulator: reply shapes of StorPool's API types", () => {
+  let root: string;
+  let sim: StorpoolSim;
+  const { data, refused } = apiOf(() => sim);
 
   before(async () => {
     root = await Deno.makeTempDir({ prefix: "oneblk-spshape-test-" });
@@ -240,5 +252,304 @@ describe("storpool simulator: reply shapes of StorPool's API types", () => {
     const list = await data("VolumeTemplatesList");
     const one = list.find((t: { name: string }) => t.name === "one-ds-0");
     assert.deepEqual(await data("VolumeTemplateDescribe", undefined, "one-ds-0"), one);
+  });
+});
+
+// The cluster's layout: disks (UpDiskSummary, Disk, DiskObject), placement groups, GetInfo.
+const DISK_ID = range(0, 4095);
+const DISK: Spec = {
+  id: DISK_ID,
+  serverId: range(1, 32767),
+  ssd: bool,
+  generationLeft: oneOf(-1),
+  model: str,
+  serial: str,
+  description: match(/^[A-Za-z0-9_\- ]{0,30}$/),
+  softEject: oneOf("on", "off", "paused"),
+  sectorsCount: int,
+  empty: bool,
+  noFua: bool,
+  noFlush: bool,
+  noTrim: bool,
+  isWbc: bool,
+  journaled: bool,
+  device: str,
+  entriesCount: int,
+  entriesAllocated: int,
+  entriesFree: int,
+  objectsCount: int,
+  objectsAllocated: int,
+  objectsFree: int,
+  objectsOnDiskSize: int,
+  scrubbingStartedBefore: int,
+  scrubbedBytes: int,
+  scrubbingBW: int,
+  scrubbingFinishAfter: int,
+  scrubbingPausedFor: int,
+  scrubbingPaused: bool,
+  lastScrubCompleted: int,
+};
+const DISK_OBJECT: Spec = {
+  generation: int,
+  version: int,
+  volume: str,
+  parentVolume: str,
+  onDiskSize: range(0, 32 * MiB),
+  storedSize: int,
+  state: range(0, 9),
+};
+const GROUP: Spec = { id: maybe(int), name: PLACEMENT_GROUP, disks: listOf(DISK_ID) };
+const CHAINS = listOf((c) =>
+  typeof c === "object" && c !== null && DISKS((c as { disks: unknown }).disks) &&
+  int((c as { count: unknown }).count)
+);
+const INFO: Spec = {
+  disksCount: int,
+  objectsPerDisk: (v) =>
+    typeof v === "object" && v !== null &&
+    Object.entries(v).every(([k, n]) => DISK_ID(Number(k)) && int(n)),
+  objectsPerChain: CHAINS,
+  objectsPerDiskSet: CHAINS,
+};
+
+/** A disk as the replies give it (the fields the tests read). */
+interface Disk {
+  id: number;
+  serverId: number;
+  sectorsCount: number;
+  objectsOnDiskSize: number;
+  objectsAllocated: number;
+  objects?: Record<string, { volume: string; onDiskSize: number; storedSize: number }>;
+}
+
+describe("storpool simulator: disks, servers, placement groups and the other methods", () => {
+  let root: string;
+  let sim: StorpoolSim;
+  const { call, data, refused } = apiOf(() => sim);
+  const TEMPLATES = [
+    // disks 1 and 2 in hdd, 3 in ssd
+    { name: "one-ds-100", capacityGiB: 4, replication: 3, placeAll: "hdd", placeTail: "ssd" },
+    // disk 4 in default
+    { name: "spare", capacityGiB: 1, replication: 1 },
+  ];
+  const start = () =>
+    startStorpoolSim({
+      clients: { alpha: 1 },
+      templates: TEMPLATES,
+      stateDir: join(root, "sp"),
+      hostsRoot: join(root, "hosts"),
+    });
+  /** The disks of `template` (those of its groups) and its VolumeTemplatesStatus entry. */
+  const templateDisks = async (template: string) => {
+    const disks: Record<string, Disk> = await data("DisksList");
+    const t = await data("VolumeTemplateDescribe", undefined, template);
+    const groups = await data("PlacementGroupsList");
+    const ids = new Set([...groups[t.placeAll].disks, ...groups[t.placeTail].disks]);
+    const status = (await data("VolumeTemplatesStatus")).find((x: { name: string }) =>
+      x.name === template
+    );
+    return { disks: [...ids].map((id) => disks[id]), status };
+  };
+  const bytes = (d: Disk) => d.sectorsCount * 512;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+  before(async () => {
+    root = await Deno.makeTempDir({ prefix: "oneblk-splayout-test-" });
+    sim = await start();
+  });
+  after(async () => {
+    await sim.stop();
+    await Deno.remove(root, { recursive: true });
+  });
+
+  it("DisksList: a disk a copy of each template, adding up to its capacity and free space", async () => {
+    const disks: Record<string, Disk> = await data("DisksList");
+    assert.deepEqual(Object.keys(disks), ["1", "2", "3", "4"]);
+    for (const [id, d] of Object.entries(disks)) {
+      assertFields(d, DISK, `disk ${id}`);
+      assert.equal(d.id, Number(id));
+    }
+    assert.deepEqual(Object.values(disks).map((d) => d.serverId), [1, 2, 3, 1]);
+    const check = async (template: string) => {
+      const { disks, status } = await templateDisks(template);
+      assert.equal(sum(disks.map(bytes)), status.capacityPlaceAll, `${template} capacity`);
+      assert.equal(
+        sum(disks.map((d) => bytes(d) - d.objectsOnDiskSize)),
+        status.availablePlaceAll,
+        `${template} free`,
+      );
+      assert.equal(bytes(disks.at(-1)!), status.stored.capacity);
+    };
+    await check("one-ds-100");
+    await check("spare");
+    // a volume takes its size of each disk of its template, and its objects
+    await data("VolumeCreate", { name: "v1", size: 100 * MiB, template: "one-ds-100" });
+    await check("one-ds-100");
+    const { disks: after } = await templateDisks("one-ds-100");
+    assert.deepEqual(after.map((d) => d.objectsOnDiskSize), [100 * MiB, 100 * MiB, 100 * MiB]);
+    assert.deepEqual(after.map((d) => d.objectsAllocated), [4, 4, 4]);
+    await refused("DisksList", {});
+  });
+
+  it("DiskDescribe: the objects on a disk add up to its usage and the volumes' stored bytes", async () => {
+    await Deno.writeFile(sim.dataPath("v1")!, new Uint8Array(MiB).fill(7));
+    await data("VolumeSnapshot", { name: "v1-s1" }, "v1");
+    const d: Disk = await data("DiskDescribe", undefined, "2");
+    assertFields(d, DISK, "disk 2");
+    const objs = Object.values(d.objects!);
+    for (const o of objs) assertFields(o, DISK_OBJECT, "object");
+    assert.equal(objs.length, d.objectsAllocated);
+    assert.equal(sum(objs.map((o) => o.onDiskSize)), d.objectsOnDiskSize);
+    const space = await data("VolumesSpace");
+    const stored = sum(objs.filter((o) => o.volume === "v1").map((o) => o.storedSize));
+    assert.equal(stored, space.find((v: { name: string }) => v.name === "v1").storedSize);
+    assert.ok(stored >= MiB);
+    await refused("DiskDescribe", undefined, "4000", "objectDoesNotExist", 404);
+    await refused("DiskDescribe", undefined, "x");
+  });
+
+  it("ServersList: the servers of the disks without clients; ServerDisksList, ServerDiskDescribe", async () => {
+    const st = await data("ServersList");
+    assertIdMap(st.servers, 1, 32767, SERVER, "servers");
+    assert.deepEqual(Object.keys(st.servers), ["1", "2", "3"]);
+    assert.equal("clients" in st, false);
+    assert.deepEqual(Object.keys((await data("ServicesList")).servers), ["1", "2", "3"]);
+    const on1: Record<string, Disk> = await data("ServerDisksList", undefined, "1");
+    assert.deepEqual(Object.keys(on1), ["1", "4"]);
+    for (const d of Object.values(on1)) assertFields(d, DISK, "disk");
+    const d3: Disk = await data("ServerDiskDescribe", undefined, "3/3");
+    assert.deepEqual([d3.id, d3.serverId, typeof d3.objects], [3, 3, "object"]);
+    await refused("ServerDisksList", undefined, "9", "objectDoesNotExist", 404);
+    await refused("ServerDiskDescribe", undefined, "1/3", "objectDoesNotExist", 404);
+    await refused("ServersList", {});
+  });
+
+  it("SnapshotGetInfo and VolumeGetInfo: the object's disks; VolumesGetStatusQuick", async () => {
+    const s = await data("SnapshotGetInfo", undefined, "v1-s1");
+    assertFields(s, { ...SNAP_SUMMARY, ...INFO }, "SnapshotGetInfo");
+    assert.equal(s.onVolume, "v1");
+    assert.deepEqual(s.objectsPerDisk, { "1": 4, "2": 4, "3": 4 });
+    assert.deepEqual(s.objectsPerChain, [{ disks: [1, 2, 3], count: 4 }]);
+    const v = await data("VolumeGetInfo", undefined, "v1");
+    assertFields(v, { ...SUMMARY, ...INFO }, "VolumeGetInfo");
+    assert.equal(v.disksCount, 3);
+    const described = await data("VolumeDescribe", undefined, "v1");
+    assert.deepEqual(described.targetDiskSets, [[1, 2, 3]]);
+    assert.equal(described.objects.length, 4);
+    await refused("SnapshotGetInfo", undefined, "nope", "objectDoesNotExist", 404);
+
+    const quick = await data("VolumesGetStatusQuick");
+    const full = await data("VolumesGetStatus");
+    assert.deepEqual(Object.keys(quick).sort(), Object.keys(full).sort());
+    const { storedSize: _s, onDiskSize: _o, ...quickFields } = STATUS;
+    assertFields(quick.v1, { ...SUMMARY, ...quickFields }, "v1");
+    assertFields(quick["v1-s1"], { ...SNAP_SUMMARY, ...quickFields }, "v1-s1");
+    assert.equal("storedSize" in quick.v1, false);
+    assert.equal(quick["v1-s1"].snapshot, true);
+    await refused("VolumesGetStatusQuick", {});
+  });
+
+  it("PlacementGroups: those the templates name, with their disks; update, rename, delete", async () => {
+    const groups = await data("PlacementGroupsList");
+    for (const [name, g] of Object.entries(groups)) {
+      assertFields(g, GROUP, `group ${name}`);
+      assert.equal((g as { name: string }).name, name);
+    }
+    const disksOf = (g: string) => groups[g].disks;
+    assert.deepEqual([disksOf("hdd"), disksOf("ssd"), disksOf("default")], [[1, 2], [3], [4]]);
+    assert.deepEqual(await data("PlacementGroupDescribe", undefined, "ssd"), groups.ssd);
+
+    // made when missing, disks added then removed
+    await data("PlacementGroupUpdate", { addDisks: [3, 4] }, "nvme");
+    assert.deepEqual((await data("PlacementGroupDescribe", undefined, "nvme")).disks, [3, 4]);
+    await data("PlacementGroupUpdate", { rmDisks: [4], addDisks: [1] }, "nvme");
+    assert.deepEqual((await data("PlacementGroupDescribe", undefined, "nvme")).disks, [1, 3]);
+    // a volume naming a group makes it
+    await data("VolumeCreate", { name: "v2", size: MiB, placeAll: "fresh" });
+    assert.deepEqual((await data("PlacementGroupDescribe", undefined, "fresh")).disks, []);
+
+    // a rename follows into the templates, volumes and snapshots naming the group
+    await data("PlacementGroupUpdate", { rename: "hdd2" }, "hdd");
+    assert.equal((await data("VolumeTemplateDescribe", undefined, "one-ds-100")).placeAll, "hdd2");
+    assert.equal((await data("Volume", undefined, "v1"))[0].placeAll, "hdd2");
+    assert.equal((await data("Snapshot", undefined, "v1-s1"))[0].placeHead, "hdd2");
+    await refused("PlacementGroupDescribe", undefined, "hdd", "objectDoesNotExist", 404);
+
+    await refused("PlacementGroupUpdate", { addDisks: [4000] }, "nvme", "objectDoesNotExist", 404);
+    await refused("PlacementGroupUpdate", { addDisks: "1" }, "nvme");
+    await refused("PlacementGroupUpdate", { rename: "ssd" }, "nvme", "objectExists", 409);
+    await refused("PlacementGroupUpdate", { rename: "no such.group" }, "nvme");
+    await refused("PlacementGroupUpdate", {}, "list");
+    await refused("PlacementGroupDelete", {}, "hdd2", "busy", 409);
+    await refused("PlacementGroupDelete", {}, "fresh", "busy", 409);
+    await data("PlacementGroupDelete", {}, "nvme");
+    await refused("PlacementGroupDelete", {}, "nvme", "objectDoesNotExist", 404);
+    assert.deepEqual(Object.keys(await data("PlacementGroupsList")).sort(), [
+      "default",
+      "fresh",
+      "hdd2",
+      "ssd",
+    ]);
+  });
+
+  it("VolumeTemplateDelete: refused while in use; its disks go with it", async () => {
+    await data("VolumeTemplateCreate", { name: "gone", replication: 2, placeAll: "g1" });
+    const disks = Object.keys(await data("DisksList"));
+    assert.deepEqual(disks, ["1", "2", "3", "4", "5", "6"]);
+    assert.deepEqual((await data("PlacementGroupDescribe", undefined, "g1")).disks, [5, 6]);
+    await data("VolumeCreate", { name: "v3", size: MiB, template: "gone" });
+    await refused("VolumeTemplateDelete", {}, "gone", "busy", 409);
+    await data("VolumeSnapshot", { name: "v3-s1" }, "v3");
+    await data("VolumeDelete", {}, "v3");
+    // the snapshot still holds the template
+    await refused("VolumeTemplateDelete", {}, "gone", "busy", 409);
+    await data("SnapshotDelete", {}, "v3-s1");
+    await data("VolumeTemplateDelete", {}, "gone");
+    assert.deepEqual(Object.keys(await data("DisksList")), ["1", "2", "3", "4"]);
+    assert.deepEqual((await data("PlacementGroupDescribe", undefined, "g1")).disks, []);
+    const names = (await data("VolumeTemplatesList")).map((t: { name: string }) => t.name);
+    assert.deepEqual(names.sort(), ["one-ds-100", "spare"]);
+    await refused("VolumeTemplateDelete", {}, "gone", "objectDoesNotExist", 404);
+    // a template's replication grows and shrinks its disks
+    await data("VolumeTemplateUpdate", { replication: 2 }, "spare");
+    assert.deepEqual(Object.keys(await data("DisksList")), ["1", "2", "3", "4", "5"]);
+    await data("VolumeTemplateUpdate", { replication: 1 }, "spare");
+    assert.deepEqual(Object.keys(await data("DisksList")), ["1", "2", "3", "4"]);
+  });
+
+  it("VolumeCreate without a name: the volume goes by ~<globalId>", async () => {
+    const r = await data("VolumeCreate", { size: 8 * MiB, template: "spare" });
+    assert.match(r.globalId, /^[a-z0-9]+\.[a-z0-9]+\.[a-z0-9]+$/);
+    assert.equal(r.name, `~${r.globalId}`);
+    const [v] = await data("Volume", undefined, r.name);
+    assertFields(v, SUMMARY, "unnamed volume");
+    assert.deepEqual([v.name, v.globalId], [r.name, r.globalId]);
+    assert.ok((await data("VolumesList")).some((x: { name: string }) => x.name === r.name));
+    // a named volume's reply has no name
+    assert.equal("name" in await data("VolumeCreate", { name: "v4", size: MiB }), false);
+    // an anonymous snapshot of it takes a snapshot name, without the ~
+    const s = await data("VolumeSnapshot", {}, r.name);
+    assert.equal(s.autoName, `${r.globalId}@${s.snapshotVisibleVolumeId}`);
+    // attached, it is /dev/storpool-byid/<globalId> on the host
+    await data("VolumesReassign", [{ volume: r.name, rw: [1] }]);
+    const link = join(root, "hosts", "alpha", "dev", "storpool-byid", r.globalId);
+    assert.equal(await Deno.readLink(link), sim.dataPath(r.name));
+    await data("VolumesReassign", [{ volume: r.name, detach: "all" }]);
+    await refused("VolumeCreate", { template: "spare" });
+    await refused("VolumeCreate", { name: "", size: MiB });
+  });
+
+  it("the layout outlives a restart: disks keep their ids, groups their disks", async () => {
+    await data("PlacementGroupUpdate", { addDisks: [4] }, "kept");
+    const before = [await data("DisksList"), await data("PlacementGroupsList")];
+    await sim.stop();
+    sim = await start();
+    const disks = await data("DisksList");
+    assert.deepEqual(Object.keys(disks), Object.keys(before[0]));
+    const groups = await data("PlacementGroupsList");
+    for (const [name, g] of Object.entries(before[1])) assert.deepEqual(groups[name], g, name);
+    // the template defined again at start names hdd again (renamed hdd2 before): made, empty
+    assert.deepEqual(groups.hdd.disks, []);
+    assert.equal((await call("VolumeTemplatesStatus")).status, 200);
   });
 });

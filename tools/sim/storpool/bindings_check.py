@@ -175,6 +175,26 @@ def first_problem(*msgs):
     return None
 
 
+def up_disks(disks):
+    """A problem unless every disk is read as a disk that is up (not its fallback, a down one)."""
+    down = [i for i, d in disks.items() if type(d).__name__ != "UpDiskSummary"]
+    return "disks %s not read as UpDiskSummary" % down if down else None
+
+
+def template_disks(template):
+    """The ids of a template's disks: those of the group its volumes' copies go to, by tail."""
+    return sorted(api.placementGroupDescribe(template.placeTail).disks
+                  | api.placementGroupDescribe(template.placeAll).disks)
+
+
+def disks_add_up(disks, status):
+    """The disks of a template add up to its capacity and free space (VolumeTemplatesStatus)."""
+    size = sum(d.sectorsCount * 512 for d in disks)
+    free = sum(max(0, d.sectorsCount * 512 - d.objectsOnDiskSize) for d in disks)
+    return first_problem(eq(size, status.capacityPlaceAll, "disk sizes"),
+                         eq(free, status.availablePlaceAll, "disk free space"))
+
+
 # ---------------------------------------------------------------- start the simulator
 root = tempfile.mkdtemp(prefix="sp-pycheck-")
 for h in ("alpha", "bravo"):
@@ -240,13 +260,27 @@ try:
         call("volumeList", "~" + v1gid, check=lambda t, r: eq(t[0].name, "v1", "name by gid"))
     call("volumeDescribe", "v2", check=lambda t, r: first_problem(
         eq(t.iops, 1000, "iops"), eq(t.templateName, "gold", "templateName")))
-    call("volumeInfo", "v1", check=lambda t, r: eq(t.size, 192 * MiB, "size"))
+    call("volumeInfo", "v1", check=lambda t, r: first_problem(
+        eq(t.size, 192 * MiB, "size"), eq(t.disksCount, 3, "disksCount"),
+        eq(sorted(t.objectsPerDisk.values()), [t.objectsCount] * 3, "objectsPerDisk")))
     call("volumesSpace", check=lambda t, r: eq(len(t), 3, "entries"))
     call("volumesStatus", check=lambda t, r: first_problem(
         eq(sorted(t), ["v1", "v2", "v3b"], "names"),
         eq(t["v1"].status, "up", "status"), eq(t["v1"].snapshot, False, "snapshot"),
         eq(t["v1"].onDiskSize, 3 * t["v1"].storedSize, "onDiskSize"),
         eq(t["v1"].missingDrives, [], "missingDrives")))
+
+    # an unnamed volume goes by ~<globalId>, the name the reply gives
+    r = call("volumeCreate", {"size": 16 * MiB, "template": "one-ds-0"},
+             check=lambda t, r: first_problem(
+                 None if t.globalId else "no globalId",
+                 eq(t.name, "~%s" % t.globalId, "name of an unnamed volume")))
+    if r:
+        call("volumeList", r.name, check=lambda t, _r: first_problem(
+            eq(t[0].name, r.name, "listed name"), eq(t[0].globalId, r.globalId, "globalId")))
+        call("volumeDelete", r.name)
+    expect_error("unnamed volume without a size", lambda: api.volumeCreate(
+        {"template": "one-ds-0"}), "invalidParam")
 
     # ------------------------------------------------------------ snapshots
     s = call("snapshotCreate", "v1", {"name": "v1-s1", "tags": {"k": "a"}},
@@ -261,13 +295,27 @@ try:
         call("snapshotList", anon.autoName, check=lambda t, r: first_problem(
             eq(t[0].autoName, True, "autoName"),
             None if t[0].targetDeleteDate else "no targetDeleteDate"))
-    call("snapshotDescribe", "v1-s1")
+    call("snapshotDescribe", "v1-s1", check=lambda t, r: eq(
+        len(t.objects), t.objectsCount, "objects"))
+    call("snapshotInfo", "v1-s1", check=lambda t, r: first_problem(
+        eq(t.onVolume, "v1", "onVolume"), eq(t.disksCount, 3, "disksCount"),
+        eq([c.count for c in t.objectsPerChain], [t.objectsCount], "objectsPerChain")))
+    expect_error("missing snapshot (SnapshotGetInfo/nope)", lambda: api.snapshotInfo("nope"),
+                 "objectDoesNotExist")
     call("snapshotsSpace", check=lambda t, r: eq(len(t), 3, "entries"))
     call("volumeListSnapshots", "v1", check=lambda t, r: eq(len(t), 2, "parents"))
     call("snapshotUpdate", "v1-s1", {"tags": {"k": "b"}, "bind": False})
     call("snapshotUpdate", "v2-s1", {"rename": "v2-s1b"})
     call("volumesStatus", check=lambda t, r: first_problem(
         eq(t["v1-s1"].snapshot, True, "snapshot flag"), eq(len(t), 6, "entries")))
+    call("volumesQuickStatus", check=lambda t, r: first_problem(
+        eq(sorted(t), sorted(api.volumesStatus()), "names"),
+        eq(type(t["v1-s1"]).__name__, "SnapshotStatusQuick", "snapshot entry"),
+        eq(type(t["v1"]).__name__, "VolumeStatusQuick", "volume entry"),
+        eq(t["v1"].status, "up", "status"),
+        None if "storedSize" not in r["v1"] else "storedSize in the quick status"))
+    expect_error("VolumesGetStatusQuick with POST",
+                 lambda: raw_call("POST", "VolumesGetStatusQuick", {}), "invalidParam")
     call("volumeCreate", {"name": "v4", "parent": "v1-s1"})
     r = call("volumeCreate", {"name": "v5", "baseOn": "v2", "template": "gold"},
              check=lambda t, r: None if t.autoName else "no autoName")
@@ -286,6 +334,85 @@ try:
     call("volumeFreeze", "v5", None)
     call("snapshotList", "v5", check=lambda t, r: eq(t[0].onVolume, "v5", "onVolume"))
     call("volumeFreeze", "v4", {"deleteAfter": 600})
+
+    # ------------------------------------------------------------ servers, disks
+    call("serversList", check=lambda t, r: first_problem(
+        eq(sorted(t.servers), [1, 2, 3], "server ids"),
+        eq(t.clients, {}, "clients"), None if "clients" not in r else "clients listed",
+        eq(sorted(t.servers), sorted(api.servicesList().servers), "servers of ServicesList")))
+    expect_error("ServersList with POST", lambda: raw_call("POST", "ServersList", {}),
+                 "invalidParam")
+    statuses = {x.name: x for x in api.volumeTemplatesStatus()}
+    templates = {x.name: x for x in api.volumeTemplatesList()}
+    call("disksList", check=lambda t, r: up_disks(t) or first_problem(
+        eq(sorted(t), sorted(i for n in templates for i in template_disks(templates[n])),
+           "disks of the templates"),
+        *[disks_add_up([t[i] for i in template_disks(templates[n])], statuses[n])
+          for n in templates]))
+    expect_error("DisksList with POST", lambda: raw_call("POST", "DisksList", {}),
+                 "invalidParam")
+
+    def disk_objects_add_up(t, r):
+        v1 = [o for o in t.objects.values() if o.volume == "v1"]
+        space = {x.name: x for x in api.volumesSpace()}
+        return first_problem(
+            eq(sum(o.onDiskSize for o in t.objects.values()), t.objectsOnDiskSize,
+               "objects' onDiskSize"),
+            eq(len(t.objects), t.objectsAllocated, "objects"),
+            eq(sum(o.storedSize for o in v1), space["v1"].storedSize, "v1's stored bytes"),
+            eq({o.state for o in t.objects.values()}, {"OBJECT_OK"}, "object states"))
+    call("diskDescribe", 1, check=disk_objects_add_up)
+    expect_error("missing disk (DiskDescribe/4000)", lambda: api.diskDescribe(4000),
+                 "objectDoesNotExist")
+    call("serverDisksList", 2, check=lambda t, r: first_problem(
+        up_disks(t), None if t else "no disk",
+        eq({d.serverId for d in t.values()}, {2}, "serverId")))
+    expect_error("missing server (ServerDisksList/9)", lambda: api.serverDisksList(9),
+                 "objectDoesNotExist")
+    call("serverDiskDescribe", 2, 2, check=lambda t, r: eq(t.serverId, 2, "serverId"))
+    expect_error("disk on another server (ServerDiskDescribe/1/2)",
+                 lambda: api.serverDiskDescribe(1, 2), "objectDoesNotExist")
+
+    # ------------------------------------------------------------ placement groups
+    call("placementGroupsList", check=lambda t, r: first_problem(
+        eq(sorted(t), ["default", "hdd", "ssd"], "groups the templates name"),
+        eq(sorted(t["default"].disks), template_disks(templates["one-ds-0"]), "default's disks"),
+        eq([g.name for g in t.values() if not g.disks], [], "groups without disks")))
+    expect_error("PlacementGroupsList with POST",
+                 lambda: raw_call("POST", "PlacementGroupsList", {}), "invalidParam")
+    call("placementGroupUpdate", "nvme", {"addDisks": [1, 2]})
+    call("placementGroupDescribe", "nvme", check=lambda t, r: eq(t.disks, {1, 2}, "disks"))
+    expect_error("missing group (PlacementGroupDescribe/nope)",
+                 lambda: api.placementGroupDescribe("nope"), "objectDoesNotExist")
+    call("placementGroupUpdate", "nvme", {"rename": "nvme2", "rmDisks": [1]})
+    call("placementGroupDescribe", "nvme2", check=lambda t, r: eq(t.disks, {2}, "disks"))
+    call("placementGroupUpdate", "hdd", {"rename": "hdd2"})
+    call("volumeTemplateDescribe", "gold", check=lambda t, r: eq(
+        t.placeAll, "hdd2", "placeAll of a renamed group"))
+    call("volumeList", "v2", check=lambda t, r: eq(t[0].placeAll, "hdd2", "v2's placeAll"))
+    expect_error("missing disk (PlacementGroupUpdate addDisks 4000)",
+                 lambda: api.placementGroupUpdate("nvme2", {"addDisks": [4000]}),
+                 "objectDoesNotExist")
+    expect_error("rename onto an existing group", lambda: api.placementGroupUpdate(
+        "nvme2", {"rename": "ssd"}), "objectExists")
+    call("placementGroupDelete", "nvme2")
+    expect_error("delete of a group a template names",
+                 lambda: api.placementGroupDelete("default"), "busy")
+
+    # ------------------------------------------------------------ template delete
+    n_disks = len(api.disksList())
+    call("volumeTemplateCreate", {"name": "scratch", "replication": 2, "placeAll": "scr"})
+    call("disksList", check=lambda t, r: eq(len(t), n_disks + 2, "disks with scratch's"))
+    call("volumeTemplateDelete", "scratch")
+    call("volumeTemplatesList", check=lambda t, r: eq(
+        sorted(x.name for x in t), ["gold", "one-ds-0"], "template names"))
+    call("disksList", check=lambda t, r: eq(len(t), n_disks, "disks without scratch's"))
+    call("placementGroupDescribe", "scr", check=lambda t, r: eq(t.disks, set(), "scr's disks"))
+    call("placementGroupDelete", "scr")
+    expect_error("delete of a template in use (VolumeTemplateDelete/one-ds-0)",
+                 lambda: api.volumeTemplateDelete("one-ds-0"), "busy")
+    expect_error("missing template (VolumeTemplateDelete/nope)",
+                 lambda: api.volumeTemplateDelete("nope"), "objectDoesNotExist")
 
     # ------------------------------------------------------------ attachments
     call("volumesReassign", [{"volume": "v1", "rw": [1]}, {"snapshot": "v1-s1", "ro": [2]}])

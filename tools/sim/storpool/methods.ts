@@ -1,8 +1,11 @@
 /**
  * The StorPool API methods the simulator implements (`/ctrl/1.0/<Method>[/<arg>]`): volumes,
- * snapshots, templates and attachments, over a store. Each answers the method's `data`.
+ * snapshots, templates and attachments, over a store, with those of the cluster's layout
+ * (layout.ts: services, servers, disks, placement groups). Each answers the method's `data`.
  */
 import {
+  anonSnapshotName,
+  type ApiMethod,
   checkName,
   checkSize,
   checkTags,
@@ -10,6 +13,7 @@ import {
   invalid,
   type Json,
   mergeTags,
+  needArg,
   optNum,
   optReplication,
   placementsOf,
@@ -17,10 +21,12 @@ import {
   type SimObj,
   type SimSnap,
 } from "./model.ts";
+import { layoutMethods } from "./layout.ts";
 import { allocatedEach, copyData, removeFile, setSize, type SpStore } from "./store.ts";
 import {
   described,
-  service,
+  info,
+  quickStatusOf,
   snapSummary,
   spaceList,
   statusOf,
@@ -28,43 +34,45 @@ import {
   templateSummary,
 } from "./views.ts";
 
-/** One API method: its HTTP method, whether it changes the state, and its handler. */
-export interface ApiMethod {
-  http: "GET" | "POST";
-  mutates?: boolean;
-  fn: (arg: string | undefined, body: Json) => Promise<unknown> | unknown;
-}
-
-function needArg(arg: string | undefined, what: string): string {
-  if (!arg) throw invalid(`missing ${what} name in the path`);
-  return arg;
-}
-
 /** The API methods by name, over `store`. */
 export function apiMethods(store: SpStore): Record<string, ApiMethod> {
   // when the simulated services started (ServicesList)
   const startTime = store.now();
+  /**
+   * Every volume and snapshot by name with its status: VolumesGetStatus with `stored` (their
+   * allocated bytes, volumes first), VolumesGetStatusQuick without.
+   */
+  const statuses = (stored?: number[]) => {
+    const all = [
+      ...Object.values(store.st.volumes).map((v) => [summary(v), false] as const),
+      ...Object.values(store.st.snapshots).map((s) => [snapSummary(s), true] as const),
+    ];
+    return Object.fromEntries(
+      all.map(([sum, isSnap], i) => [
+        sum.name,
+        stored ? statusOf(sum, isSnap, stored[i]) : quickStatusOf(sum, isSnap),
+      ]),
+    );
+  };
+  /** The volume, the snapshot the path names (objectDoesNotExist when missing). */
+  const volume = (a: string | undefined) => store.findVolume(needArg(a, "volume"));
+  const snapshot = (a: string | undefined) => store.findSnapshot(needArg(a, "snapshot"));
+  /** `view` (Describe, GetInfo) of `o` as `summarize` shows it, with the disks holding it. */
+  const onDisks = <T extends SimObj>(
+    o: T,
+    summarize: (o: T) => ReturnType<typeof summary>,
+    view: (sum: ReturnType<typeof summary>, disks: number[]) => unknown,
+  ) => view(summarize(o), store.disksOf(o));
   return {
+    ...layoutMethods(store, startTime),
     VolumesList: { http: "GET", fn: () => Object.values(store.st.volumes).map(summary) },
-    Volume: { http: "GET", fn: (a) => [summary(store.findVolume(needArg(a, "volume")))] },
-    VolumeDescribe: {
-      http: "GET",
-      fn: (a) => described(summary(store.findVolume(needArg(a, "volume")))),
-    },
-    VolumeGetInfo: {
-      http: "GET",
-      fn: (a) => ({
-        ...summary(store.findVolume(needArg(a, "volume"))),
-        disksCount: 0,
-        objectsPerDisk: {},
-        objectsPerChain: [],
-        objectsPerDiskSet: [],
-      }),
-    },
+    Volume: { http: "GET", fn: (a) => [summary(volume(a))] },
+    VolumeDescribe: { http: "GET", fn: (a) => onDisks(volume(a), summary, described) },
+    VolumeGetInfo: { http: "GET", fn: (a) => onDisks(volume(a), summary, info) },
     VolumeListSnapshots: {
       http: "GET",
       fn: (a) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         const out = [];
         let p = v.parentName;
         while (p && store.st.snapshots[p]) {
@@ -80,24 +88,25 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
     },
     VolumesGetStatus: {
       http: "GET",
-      fn: async () => {
-        const out: Record<string, unknown> = {};
-        const vols = Object.values(store.st.volumes);
-        const snaps = Object.values(store.st.snapshots);
-        const stored = await allocatedEach([...vols, ...snaps]);
-        vols.forEach((v, i) => out[v.name] = statusOf(summary(v), false, stored[i]));
-        snaps.forEach((s, i) =>
-          out[s.name] = statusOf(snapSummary(s), true, stored[vols.length + i])
-        );
-        return out;
-      },
+      fn: async () =>
+        statuses(
+          await allocatedEach([
+            ...Object.values(store.st.volumes),
+            ...Object.values(store.st.snapshots),
+          ]),
+        ),
     },
+    // the same without the stored sizes (no data file is looked at)
+    VolumesGetStatusQuick: { http: "GET", fn: () => statuses() },
     VolumeCreate: {
       http: "POST",
       mutates: true,
+      // without a name the volume is unnamed: it goes by `~<globalId>` (a name the API's
+      // types take wherever a volume is named), which the reply's `name` gives
       fn: async (_a, b) => {
-        const name = checkName("volume", b.name);
-        if (store.st.volumes[name]) {
+        const unnamed = b.name === undefined || b.name === null;
+        const name = unnamed ? undefined : checkName("volume", b.name);
+        if (name !== undefined && store.st.volumes[name]) {
           throw new SimError(409, "objectExists", `Volume ${name} already exists`);
         }
         const tags = checkTags(b.tags);
@@ -123,7 +132,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         store.reserve(templateName, size);
         const ids = store.newIds();
         const v: SimObj = {
-          name,
+          name: name ?? `~${ids.globalId}`,
           ...ids,
           size,
           templateName,
@@ -141,9 +150,13 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         };
         if (src) await copyData(src.file, v.file);
         await setSize(v.file, size);
-        store.st.volumes[name] = v;
+        store.st.volumes[v.name] = v;
+        store.implyGroups(v);
         const extra: Record<string, unknown> = { globalId: v.globalId };
-        if (b.baseOn !== undefined) extra.autoName = `${src!.name}@${ids.visibleVolumeId}`;
+        if (unnamed) extra.name = v.name;
+        if (b.baseOn !== undefined) {
+          extra.autoName = anonSnapshotName(src!.name, ids.visibleVolumeId);
+        }
         return store.ok(extra);
       },
     },
@@ -151,7 +164,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (a, b) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         const tags = b.tags === undefined ? undefined : checkTags(b.tags);
         let size: number | undefined;
         if (b.size !== undefined) size = checkSize(b.size);
@@ -177,6 +190,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         }
         if (tpl) v.templateName = tpl.name;
         Object.assign(v, place);
+        store.implyGroups(place);
         if (replication !== undefined) v.replication = replication;
         if (b.iops !== undefined) v.iops = optNum(b.iops, "iops");
         if (b.bw !== undefined) v.bw = optNum(b.bw, "bw");
@@ -202,7 +216,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (a) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         store.refuseAttached(v.name, false, "Volume");
         delete store.st.volumes[v.name];
         await removeFile(v.file);
@@ -213,7 +227,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: (a, b) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         store.refuseAttached(v.name, false, "Volume");
         if (store.st.snapshots[v.name]) {
           throw new SimError(409, "objectExists", `Snapshot ${v.name} already exists`);
@@ -234,7 +248,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (a, b) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         if (typeof b?.toSnapshot !== "string") throw invalid("toSnapshot is required");
         const s = store.findSnapshot(b.toSnapshot);
         const chain = new Set<string>();
@@ -262,7 +276,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (a, b) => {
-        const v = store.findVolume(needArg(a, "volume"));
+        const v = volume(a);
         const body = b ?? {};
         if (body.name !== undefined) checkName("snapshot", body.name);
         const s = await store.makeSnapshot(v, body.name, body);
@@ -276,11 +290,9 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       },
     },
     SnapshotsList: { http: "GET", fn: () => Object.values(store.st.snapshots).map(snapSummary) },
-    Snapshot: { http: "GET", fn: (a) => [snapSummary(store.findSnapshot(needArg(a, "snapshot")))] },
-    SnapshotDescribe: {
-      http: "GET",
-      fn: (a) => described(snapSummary(store.findSnapshot(needArg(a, "snapshot")))),
-    },
+    Snapshot: { http: "GET", fn: (a) => [snapSummary(snapshot(a))] },
+    SnapshotDescribe: { http: "GET", fn: (a) => onDisks(snapshot(a), snapSummary, described) },
+    SnapshotGetInfo: { http: "GET", fn: (a) => onDisks(snapshot(a), snapSummary, info) },
     SnapshotsSpace: {
       http: "GET",
       fn: () => spaceList(Object.values(store.st.snapshots), snapSummary),
@@ -289,7 +301,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: (a, b) => {
-        const s = store.findSnapshot(needArg(a, "snapshot"));
+        const s = snapshot(a);
         const tags = b?.tags === undefined ? undefined : checkTags(b.tags);
         if (b?.rename !== undefined) {
           checkName("snapshot", b.rename);
@@ -326,7 +338,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
       http: "POST",
       mutates: true,
       fn: async (a) => {
-        const s = store.findSnapshot(needArg(a, "snapshot"));
+        const s = snapshot(a);
         store.refuseAttached(s.name, true, "Snapshot");
         await store.dropSnapshot(s);
         return store.ok();
@@ -389,25 +401,6 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         };
       },
     },
-    ServicesList: {
-      http: "GET",
-      // every client of the `clients` map runs; one server and one active mgmt per cluster
-      fn: () => ({
-        clusterStatus: "running",
-        mgmt: { "1": { ...service(1, startTime), active: true } },
-        clients: Object.fromEntries(
-          Object.values(store.clients).sort((a, b) => a - b).map((id) => [
-            String(id),
-            service(id, startTime),
-          ]),
-        ),
-        servers: {
-          "1": { ...service(1, startTime), missingDisks: [], pendingDisks: [] },
-        },
-        bridges: {},
-        iscsiTargets: {},
-      }),
-    },
     VolumeTemplatesList: {
       http: "GET",
       fn: () => Object.values(store.st.templates).map(templateSummary),
@@ -468,7 +461,7 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         if (store.st.templates[b.name]) {
           throw new SimError(409, "objectExists", `Template ${b.name} already exists`);
         }
-        store.st.templates[b.name] = {
+        const t = store.st.templates[b.name] = {
           name: b.name,
           capacity: 100 * GiB,
           replication: optReplication(b.replication) ?? 3,
@@ -477,7 +470,10 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
           placeHead: place.placeHead ?? place.placeAll ?? "default",
           iops: optNum(b.iops, "iops"),
           bw: optNum(b.bw, "bw"),
+          disks: [],
         };
+        store.implyGroups(t);
+        store.syncDisks(t);
         return store.ok();
       },
     },
@@ -488,10 +484,24 @@ export function apiMethods(store: SpStore): Record<string, ApiMethod> {
         const t = store.findTemplate(needArg(a, "template"));
         const place = placementsOf(b);
         const replication = optReplication(b?.replication);
-        if (replication !== undefined) t.replication = replication;
-        Object.assign(t, place);
-        if (b?.iops !== undefined) t.iops = optNum(b.iops, "iops");
-        if (b?.bw !== undefined) t.bw = optNum(b.bw, "bw");
+        const iops = b?.iops === undefined ? t.iops : optNum(b.iops, "iops");
+        const bw = b?.bw === undefined ? t.bw : optNum(b.bw, "bw");
+        Object.assign(t, place, { iops, bw });
+        store.implyGroups(place);
+        if (replication !== undefined && replication !== t.replication) {
+          t.replication = replication;
+          store.syncDisks(t);
+        }
+        return store.ok();
+      },
+    },
+    // refused while volumes or snapshots are in it (the API's docs say nothing: a store that
+    // keeps the template of each volume would not drop one in use); its disks go with it
+    VolumeTemplateDelete: {
+      http: "POST",
+      mutates: true,
+      fn: (a) => {
+        store.dropTemplate(store.findTemplate(needArg(a, "template")));
         return store.ok();
       },
     },

@@ -1,7 +1,8 @@
 /**
- * The simulated StorPool API's object model: templates, volumes and snapshots (with parent
- * chains and tags), attachments per client, the persisted state, the API's error replies and
- * the checks of request fields (names, tags, sizes, client ids).
+ * The simulated StorPool API's object model: templates (each with its disks), placement groups,
+ * volumes and snapshots (with parent chains and tags), attachments per client, the persisted
+ * state, the API's error replies and the checks of request fields (names, tags, sizes, client
+ * and disk ids).
  */
 
 /** A template known at start. */
@@ -28,6 +29,25 @@ export interface SimTemplate {
   placeHead: string;
   iops?: number;
   bw?: number;
+  /**
+   * The template's disks, one a copy (`replication` of them): disk i is on server i + 1 and
+   * holds a copy of every volume and snapshot of the template (see store.ts, syncDisks).
+   */
+  disks: number[];
+}
+
+/** A placement group: a named set of disks (the API's internal id kept with it). */
+export interface SimPlacementGroup {
+  id: number;
+  name: string;
+  disks: number[];
+}
+
+/** A disk: its id, the template whose copies it holds and its place among that one's disks. */
+export interface DiskRef {
+  id: number;
+  t: SimTemplate;
+  index: number;
 }
 
 /** A volume, or the common part of a snapshot. */
@@ -73,6 +93,7 @@ export interface SimState {
   nextId: number;
   clockOffset: number;
   templates: Record<string, SimTemplate>;
+  placementGroups: Record<string, SimPlacementGroup>;
   volumes: Record<string, SimObj>;
   snapshots: Record<string, SimSnap>;
   attachments: SimAttachment[];
@@ -127,16 +148,39 @@ export function checkName(kind: keyof typeof NAME_RULES, name: unknown): string 
 }
 /** One GiB in bytes. */
 export const GiB = 1024 ** 3;
+/** The size of one StorPool object: a volume's data is kept in objects of 32 MiB. */
+export const OBJECT_SIZE = 32 * 1024 * 1024;
+/** The objects a volume or snapshot of `size` bytes is made of. */
+export const objectsOf = (size: number) => Math.ceil(size / OBJECT_SIZE);
+/** The highest disk id the API takes. */
+export const MAX_DISK_ID = 4095;
 
 /** objectDoesNotExist (404) for `what`. */
 export const notFound = (what: string) =>
   new SimError(404, "objectDoesNotExist", `${what} does not exist`);
 /** invalidParam (400) with `descr`. */
 export const invalid = (descr: string) => new SimError(400, "invalidParam", descr);
+/** objectExists (409) for `what`. */
+export const exists = (what: string) => new SimError(409, "objectExists", `${what} already exists`);
+/** busy (409, in use) with `descr`. */
+export const busy = (descr: string) => new SimError(409, "busy", descr);
 
 /** A parsed JSON request body. */
 // deno-lint-ignore no-explicit-any
 export type Json = any;
+
+/** One API method: its HTTP method, whether it changes the state, and its handler. */
+export interface ApiMethod {
+  http: "GET" | "POST";
+  mutates?: boolean;
+  fn: (arg: string | undefined, body: Json) => Promise<unknown> | unknown;
+}
+
+/** The object name of the request's path; invalidParam when there is none. */
+export function needArg(arg: string | undefined, what: string): string {
+  if (!arg) throw invalid(`missing ${what} name in the path`);
+  return arg;
+}
 
 /** Checked tags of a request (names and values as the API allows them). */
 export function checkTags(tags: unknown): Record<string, string> {
@@ -170,14 +214,17 @@ export function checkSize(size: unknown, what = "size"): number {
   return size;
 }
 
-/** A checked client id (1..4095, also as a decimal string). */
-export function checkClient(c: unknown): number {
-  const n = typeof c === "string" && /^\d+$/.test(c) ? Number(c) : c;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 4095) {
-    throw invalid(`Invalid client id ${JSON.stringify(c)}`);
+/** A checked id of `what` in `lo..hi` (also as a decimal string, as a path gives it). */
+export function checkId(v: unknown, lo: number, hi: number, what: string): number {
+  const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < lo || n > hi) {
+    throw invalid(`Invalid ${what} ${JSON.stringify(v)}`);
   }
   return n;
 }
+
+/** A checked client id (1..4095, also as a decimal string). */
+export const checkClient = (c: unknown): number => checkId(c, 1, 4095, "client id");
 
 /** An optional replication (absent or null: undefined): 1, 2 or 3 copies. */
 export function optReplication(v: unknown): number | undefined {
@@ -187,16 +234,28 @@ export function optReplication(v: unknown): number | undefined {
 }
 
 /** The placement group fields of volumes and templates. */
-const PLACES = ["placeAll", "placeTail", "placeHead"] as const;
+export const PLACES = ["placeAll", "placeTail", "placeHead"] as const;
+/** Placement group names by field (the fields a request or an object names). */
+export type Placements = Partial<Record<(typeof PLACES)[number], string>>;
 
 /** The placement groups a request names (checked names; absent or null ones left out). */
-export function placementsOf(b: Json): Partial<Record<(typeof PLACES)[number], string>> {
-  const out: Partial<Record<(typeof PLACES)[number], string>> = {};
+export function placementsOf(b: Json): Placements {
+  const out: Placements = {};
   for (const k of PLACES) {
     if (b?.[k] !== undefined && b?.[k] !== null) out[k] = checkName("placement group", b[k]);
   }
   return out;
 }
+
+/**
+ * The name of volume `volume`'s anonymous snapshot `id`: `<volume>@<id>`, without the mark of an
+ * unnamed (`~<globalId>`) or `#` volume, which a snapshot name cannot have.
+ */
+export const anonSnapshotName = (volume: string, id: number) =>
+  `${volume.replace(/^[#~]/, "")}@${id}`;
+
+/** A checked disk id (0..4095). */
+export const checkDiskId = (v: unknown): number => checkId(v, 0, MAX_DISK_ID, "disk id");
 
 /** An optional non-negative integer (absent, null or "-": undefined). */
 export function optNum(v: unknown, what: string): number | undefined {

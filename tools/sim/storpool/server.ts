@@ -4,9 +4,11 @@
  * Follows the real API names and shapes: `/ctrl/1.0/<Method>[/<name>]`, header
  * `Authorization: Storpool v1:<token>`, replies `{"generation": N, "data": …}` and
  * `{"error": {"name", "descr", "transient"}}`. Modelled: templates (replication, placeAll,
- * placeTail, placeHead, capacity), volumes and snapshots with parent chains and tags,
- * attachments per client id (ro/rw, force detach, "open" state), delayed delete
- * (deleteAfter → targetDeleteDate, purged when due), group snapshots (atomic), revert.
+ * placeTail, placeHead, capacity), volumes (named, or unnamed: `~<globalId>`) and snapshots
+ * with parent chains and tags, attachments per client id (ro/rw, force detach, "open" state),
+ * delayed delete (deleteAfter → targetDeleteDate, purged when due), group snapshots (atomic),
+ * revert; and the layout under them (layout.ts): a disk per copy of each template on servers
+ * 1..3, and placement groups (stored; those a template or volume names are made).
  *
  * Volume data lives in sparse files under `<stateDir>/data/`; snapshots, clones and reverts
  * copy bytes (`cp --sparse=always`). Attaching to a client that `clients` maps to host X
@@ -14,10 +16,13 @@
  *
  * Capacity accounting: a template's `stored.free` = capacity − Σ provisioned size of the
  * volumes and snapshots in it (never below 0); creating or growing a volume beyond it fails
- * (insufficientResources). Snapshots are never refused (they share the volume's data).
+ * (insufficientResources). Snapshots are never refused (they share the volume's data). Each
+ * of the template's disks is `capacity` bytes and uses the provisioned sizes, so DisksList adds
+ * up to the template's capacity and free space.
  *
  * Error names used: objectDoesNotExist (404), objectExists (409), invalidParam (400),
- * jsonError (400), busy (409: attached or open), insufficientResources (400), timeout (500:
+ * jsonError (400), busy (409: attached or open; a template or placement group in use),
+ * insufficientResources (400), timeout (500:
  * a client outside `clients` with attachTimeout ≠ 0), authorization (401), notImplemented
  * (404), internalError (500, injected).
  *
@@ -29,8 +34,10 @@
  * Control endpoints (not StorPool, no token): see SIM_ENDPOINTS.
  *
  * Files: model.ts (objects, errors, request checks), store.ts (state, data files, device links,
- * attachments, snapshots), views.ts (object summaries), methods.ts (the API methods); this file
- * serves them over HTTP with the token check, latency, fault injection and the controls.
+ * disks and placement groups, attachments, snapshots), views.ts (object summaries, disks),
+ * methods.ts (the API methods), layout.ts (those of services, servers, disks and placement
+ * groups); this file serves them over HTTP with the token check, latency, fault injection and
+ * the controls.
  */
 import { resolve } from "node:path";
 import { invalid, type Json, SimError, type SimStateDump, type SimTemplateSpec } from "./model.ts";

@@ -1,22 +1,30 @@
 /**
  * The simulated StorPool API's store: the state (persisted as `<stateDir>/state.json`), the
  * volume and snapshot data in sparse files under `<stateDir>/data/`, the device links on the
- * simulated hosts, template capacity, attachments (reassign) and snapshots (taking, dropping,
- * the delayed deletes). Access to the state is serialised (locked()).
+ * simulated hosts, template capacity and the disks that hold it, placement groups, attachments
+ * (reassign) and snapshots (taking, dropping, the delayed deletes). Access to the state is
+ * serialised (locked()).
  */
 import { basename, dirname, join } from "node:path";
 import {
+  anonSnapshotName,
+  busy,
   checkClient,
   checkName,
   checkTags,
+  type DiskRef,
   GiB,
   invalid,
   isName,
   type Json,
+  MAX_DISK_ID,
   notFound,
   optNum,
+  type Placements,
+  PLACES,
   SimError,
   type SimObj,
+  type SimPlacementGroup,
   type SimSnap,
   type SimState,
   type SimStateDump,
@@ -152,7 +160,11 @@ export class SpStore {
     this.st = st;
   }
 
-  /** Open the store in `stateDir` (state.json when there is one), then apply `templates`. */
+  /**
+   * Open the store in `stateDir` (state.json when there is one), then apply `templates` (a
+   * template defined again keeps its disks), give each template its disks and make the
+   * placement groups that templates, volumes and snapshots name (an older state has neither).
+   */
   static async open(o: SpStoreOptions): Promise<SpStore> {
     await Deno.mkdir(join(o.stateDir, "data"), { recursive: true });
     let st: SimState = {
@@ -160,6 +172,7 @@ export class SpStore {
       nextId: 1,
       clockOffset: 0,
       templates: {},
+      placementGroups: {},
       volumes: {},
       snapshots: {},
       attachments: [],
@@ -169,20 +182,33 @@ export class SpStore {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
+    st.placementGroups ??= {};
     for (const t of o.templates ?? []) {
       if (!isName("template", t.name)) throw new Error(`bad template name '${t.name}'`);
+      const capacity = t.capacityBytes ?? Math.round((t.capacityGiB ?? 100) * GiB);
       st.templates[t.name] = {
         name: t.name,
-        capacity: t.capacityBytes ?? Math.round((t.capacityGiB ?? 100) * GiB),
+        // whole sectors: the capacity is the size of each of the template's disks
+        capacity: capacity - capacity % 512,
         replication: t.replication ?? 3,
         placeAll: t.placeAll ?? "default",
         placeTail: t.placeTail ?? t.placeAll ?? "default",
         placeHead: t.placeHead ?? t.placeAll ?? "default",
         iops: t.iops,
         bw: t.bw,
+        disks: st.templates[t.name]?.disks ?? [],
       };
     }
-    return new SpStore(o, st);
+    const store = new SpStore(o, st);
+    for (const t of Object.values(st.templates)) t.disks ??= [];
+    for (const t of Object.values(st.templates)) {
+      store.implyGroups(t);
+      store.syncDisks(t);
+    }
+    for (const v of [...Object.values(st.volumes), ...Object.values(st.snapshots)]) {
+      store.implyGroups(v);
+    }
+    return store;
   }
 
   /** The simulator's clock (epoch seconds, moved by the /_sim/clock control). */
@@ -242,12 +268,21 @@ export class SpStore {
     return t;
   }
 
+  /** The volumes and snapshots in template `name`. */
+  templateObjs(name: string): SimObj[] {
+    return [...Object.values(this.st.volumes), ...Object.values(this.st.snapshots)].filter((o) =>
+      o.templateName === name
+    );
+  }
+
+  /** The disks holding `o`: those of its template (none without one). */
+  disksOf(o: SimObj): number[] {
+    return this.st.templates[o.templateName]?.disks ?? [];
+  }
+
   /** Provisioned bytes of the volumes and snapshots in template `name`. */
   templateUsed(name: string): number {
-    let used = 0;
-    for (const v of Object.values(this.st.volumes)) if (v.templateName === name) used += v.size;
-    for (const s of Object.values(this.st.snapshots)) if (s.templateName === name) used += s.size;
-    return used;
+    return this.templateObjs(name).reduce((n, o) => n + o.size, 0);
   }
 
   /** insufficientResources unless template `templateName` has `extra` bytes free. */
@@ -264,11 +299,138 @@ export class SpStore {
     }
   }
 
+  // ---- disks and placement groups ----
+
+  /**
+   * Give template `t` one disk a copy, adding disks (the lowest free ids) or dropping the last
+   * ones to match its replication. A new disk joins the template's groups as a store's admin
+   * would have put it there: every disk but the last in placeAll, the first also in placeHead,
+   * the last in placeTail. Later changes of the template's groups move no disk (as in StorPool,
+   * where the groups' disks are set on the groups); a dropped disk leaves every group.
+   */
+  syncDisks(t: SimTemplate): void {
+    while (t.disks.length > t.replication) this.#ungroup(t.disks.pop()!);
+    const taken = new Set([
+      ...Object.values(this.st.templates).flatMap((x) => x.disks),
+      ...t.disks,
+    ]);
+    const first = t.disks.length;
+    while (t.disks.length < t.replication) {
+      let id = 1;
+      while (taken.has(id)) id++;
+      if (id > MAX_DISK_ID) {
+        throw new SimError(400, "insufficientResources", `No disk id left for template ${t.name}`);
+      }
+      taken.add(id);
+      t.disks.push(id);
+    }
+    const last = t.disks.length - 1;
+    for (let i = first; i <= last; i++) {
+      const names = new Set<string>();
+      if (i < last) names.add(t.placeAll);
+      if (i === 0) names.add(t.placeHead);
+      if (i === last) names.add(t.placeTail);
+      for (const n of names) this.group(n).disks.push(t.disks[i]);
+    }
+  }
+
+  /** Delete template `t` and its disks (they leave every group); busy while objects are in it. */
+  dropTemplate(t: SimTemplate): void {
+    const objs = this.templateObjs(t.name);
+    if (objs.length) {
+      const some = objs.slice(0, 3).map((o) => o.name).join(", ");
+      throw busy(`Template ${t.name} is in use by ${some}${objs.length > 3 ? ", …" : ""}`);
+    }
+    for (const id of t.disks.splice(0)) this.#ungroup(id);
+    delete this.st.templates[t.name];
+  }
+
+  #ungroup(id: number): void {
+    for (const g of Object.values(this.st.placementGroups)) {
+      g.disks = g.disks.filter((d) => d !== id);
+    }
+  }
+
+  /** Every disk: its id, its template and its place among the template's disks. */
+  disks(): DiskRef[] {
+    return Object.values(this.st.templates).flatMap((t) =>
+      t.disks.map((id, index) => ({ id, t, index }))
+    ).sort((a, b) => a.id - b.id);
+  }
+
+  /** A disk by id; objectDoesNotExist when no template has it. */
+  findDisk(id: number): DiskRef {
+    const d = this.disks().find((x) => x.id === id);
+    if (!d) throw notFound(`Disk ${id}`);
+    return d;
+  }
+
+  /** A placement group by name; objectDoesNotExist when missing. */
+  findGroup(name: string): SimPlacementGroup {
+    const g = this.st.placementGroups[name];
+    if (!g) throw notFound(`Placement group ${name}`);
+    return g;
+  }
+
+  /** The placement group `name`, made (with no disks) when missing. */
+  group(name: string): SimPlacementGroup {
+    let g = this.st.placementGroups[name];
+    if (!g) {
+      const id = Math.max(0, ...Object.values(this.st.placementGroups).map((x) => x.id)) + 1;
+      g = this.st.placementGroups[name] = { id, name, disks: [] };
+    }
+    return g;
+  }
+
+  /** Make the placement groups that `o` (a template, volume or request) names. */
+  implyGroups(o: Placements): void {
+    for (const k of PLACES) if (o[k]) this.group(o[k]);
+  }
+
+  /** The templates, volumes and snapshots (the objects that name placement groups), by kind. */
+  #placed(): [string, Placements & { name: string }][] {
+    const st = this.st;
+    const kind = (k: string, os: (Placements & { name: string })[]) =>
+      os.map((o): [string, Placements & { name: string }] => [k, o]);
+    return [
+      ...kind("template", Object.values(st.templates)),
+      ...kind("volume", Object.values(st.volumes)),
+      ...kind("snapshot", Object.values(st.snapshots)),
+    ];
+  }
+
+  /** The first template, volume or snapshot (`<kind> <name>`) naming placement group `name`. */
+  groupUser(name: string): string | undefined {
+    const user = this.#placed().find(([, o]) => PLACES.some((k) => o[k] === name));
+    return user && `${user[0]} ${user[1].name}`;
+  }
+
+  /** Delete placement group `g`; busy while a template, volume or snapshot names it. */
+  dropGroup(g: SimPlacementGroup): void {
+    const user = this.groupUser(g.name);
+    if (user) throw busy(`Placement group ${g.name} is used by ${user}`);
+    delete this.st.placementGroups[g.name];
+  }
+
+  /** Rename group `g` to `to`; the templates, volumes and snapshots naming it name `to`. */
+  renameGroup(g: SimPlacementGroup, to: string): void {
+    const from = g.name;
+    delete this.st.placementGroups[from];
+    g.name = to;
+    this.st.placementGroups[to] = g;
+    for (const [, o] of this.#placed()) for (const k of PLACES) if (o[k] === from) o[k] = to;
+  }
+
   // ---- device symlinks on simulated hosts ----
 
+  /** `/dev/storpool/<name>`, for an unnamed volume (`~<globalId>`) `/dev/storpool-byid/<globalId>`. */
   #linkPath(client: number, name: string): string | undefined {
     const host = this.hostById.get(client);
-    return this.hostsRoot && host ? join(this.hostsRoot, host, "dev", "storpool", name) : undefined;
+    if (!this.hostsRoot || !host) return undefined;
+    const dev = join(this.hostsRoot, host, "dev");
+    return name.startsWith("~")
+      ? join(dev, "storpool-byid", name.slice(1))
+      : join(dev, "storpool", name);
   }
 
   /** Link `/dev/storpool/<name>` on the client's host to `file`. */
@@ -427,7 +589,7 @@ export class SpStore {
   ): Promise<SimSnap> {
     const ids = this.newIds();
     const anonymous = name === undefined;
-    const snapName = name ?? `${v.name}@${ids.visibleVolumeId}`;
+    const snapName = name ?? anonSnapshotName(v.name, ids.visibleVolumeId);
     checkName("snapshot", snapName);
     if (this.st.snapshots[snapName]) {
       throw new SimError(409, "objectExists", `Snapshot ${snapName} already exists`);
