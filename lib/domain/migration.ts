@@ -421,9 +421,17 @@ async function premigrate(
       })();
       const steps = [
         dirReady,
-        disksFound.then((disks) =>
-          settleLimit(disks, DISK_PARALLEL, async (d) => {
-            const [before, found] = await Promise.all([d.backend.attachments(d.volume), exists(d)]);
+        disksFound.then((disks) => {
+          // Every disk's lookup settles before any attachment starts, so that the attachments
+          // start in one turn and a store that sends them together sends one request (an
+          // optional volume's lookup answering after the others' would split it).
+          const looked = Promise.allSettled(disks.map(exists));
+          return settleLimit(disks, DISK_PARALLEL, async (d) => {
+            const [before, found] = await Promise.all([
+              d.backend.attachments(d.volume),
+              exists(d),
+              looked,
+            ]);
             if (!found) return;
             const had = before.some((x) => x.host === dst && !x.tieBreaker);
             // The attachment and the permission for two primaries are independent: both at once.
@@ -435,8 +443,8 @@ async function premigrate(
             undo.push(() => d.backend.setDualPrimary(d.volume, false));
             work.push(d.backend.setDualPrimary(d.volume, true));
             await settleAll(work);
-          })
-        ).then(throwFirst),
+          });
+        }).then(throwFirst),
       ];
       await settleAll(steps); // every step ends before anything is undone
       // Called by another system TM: DIR is its part, the links of our disks in it are ours, in
