@@ -225,6 +225,15 @@ describe("LINSTOR simulator: volume definitions deleted", () => {
       "The given volume number '65535' is invalid. Valid range from 0 to 65534",
     ]]);
     assert.deepEqual(await vdNumbers(sim, "r1"), [0]);
+    // the volume definition's modify converts it the same way
+    r = await simCall(sim, "PUT", "/v1/resource-definitions/r1/volume-definitions/x", {});
+    assert.equal(r.status, 404);
+    r = await simCall(sim, "PUT", "/v1/resource-definitions/r1/volume-definitions/65535", {});
+    assert.equal(r.status, 500);
+    assert.deepEqual(pairs(r.entries), [[
+      code(MASK_ERROR | OBJ.VLM_DFN | MASK_MOD | 205n),
+      "The given volume number '65535' is invalid. Valid range from 0 to 65534",
+    ]]);
   });
 });
 

@@ -42,7 +42,7 @@ import {
 } from "./replies.ts";
 import type { SimNode } from "./model.ts";
 import type { SimController } from "./controller.ts";
-import { nodeOrReply } from "./evacuate.ts";
+import { nodeOrReply } from "./single_gets.ts";
 import { FAIL_INVLD_CONF, WARN_NOT_CONNECTED } from "./codes.ts";
 
 /** Log levels of one process: `level` for the libraries, `linstor` for LINSTOR's own. */

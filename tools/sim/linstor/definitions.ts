@@ -549,6 +549,7 @@ export function modifyVd(
     refs: { RscDfn: name, VlmNr: String(nr) },
   };
   return ctl.tx([name], () => {
+    asVlmNr(nr);
     const rd = ctl.needRd(name);
     const vd = rd.vds.find((v) => v.nr === nr);
     if (!vd) {

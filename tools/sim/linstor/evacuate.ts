@@ -52,7 +52,7 @@ import {
 } from "./replies.ts";
 import { k, type SimNode, type SimPool, type SimRd, type SimRsc, splitNames } from "./model.ts";
 import type { SimController } from "./controller.ts";
-import { loadNode } from "./single_gets.ts";
+import { nodeOrReply } from "./single_gets.ts";
 import { autoHelper, evacuating, mergedFilter, rdSizeKib, select } from "./placement.ts";
 import { createRscs, removeRsc } from "./resources.ts";
 import { toggleDisk } from "./toggle_disk.ts";
@@ -61,19 +61,6 @@ import { FAIL_INVLD_CONF, WARN_NOT_EVACUATING, WARN_STLT_NOT_UPDATED } from "./c
 
 /** The resource property that names the node a resource is migrated away from. */
 const MIGRATE_FROM = "MigrateFrom";
-
-/**
- * The node `name`, or the loader's not-found as the controller's REST layer reports it for a
- * handler that does not add its context (no masks, 404).
- */
-export function nodeOrReply(ctl: SimController, name: string): SimNode | SimReply {
-  try {
-    return loadNode(ctl, name);
-  } catch (e) {
-    if (e instanceof SimApiError) return bareReply(e.entries);
-    throw e;
-  }
-}
 
 /**
  * What another request answers inside this one (a resource delete, create, toggle-disk,

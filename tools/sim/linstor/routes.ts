@@ -22,7 +22,7 @@ import {
   getVolumes,
   spaceReport,
 } from "./single_gets.ts";
-import { fail, plainEntry, type SimReply } from "./replies.ts";
+import { plainEntry, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import { querySizeInfo } from "./placement.ts";
 import type { ReportDelete } from "./error_reports.ts";
@@ -433,7 +433,12 @@ export const ROUTES: Route[] = [
   r(
     "PUT",
     "/v1/resource-definitions/{r}/volume-definitions/{v}",
-    (c, p, _q, b) => modifyVd(c, p[0], vnr(p[1]), obj(b)),
+    (c, p, _q, b) =>
+      byVlmNr(
+        `/v1/resource-definitions/${p[0]}/volume-definitions/${p[1]}`,
+        p[1],
+        (nr) => modifyVd(c, p[0], nr, obj(b)),
+      ),
     "VolumeDefinitionModify",
   ),
   r(
@@ -624,12 +629,6 @@ export const ROUTES: Route[] = [
   ),
   r("DELETE", "/v1/error-reports/{id}", (c, p) => c.errorReports.remove({ ids: [p[0]] })),
 ];
-
-function vnr(s: string): number {
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) fail(205, `Invalid volume number '${s}'.`);
-  return n;
-}
 
 /**
  * `fn` with the volume number `s` of `path` as the REST layer converts an `int` path parameter;

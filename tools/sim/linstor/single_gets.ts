@@ -8,7 +8,7 @@
  * with its cause and correction.
  */
 import { CODE } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { fail, type SimReply } from "./replies.ts";
+import { bareReply, fail, SimApiError, type SimReply } from "./replies.ts";
 import { type SimController } from "./controller.ts";
 import type { SimNode, SimRd, SimRg, SimRsc } from "./model.ts";
 import { FAIL_NOT_FOUND_VLM } from "./codes.ts";
@@ -31,6 +31,19 @@ export function loadNode(ctl: SimController, name: string): SimNode {
     });
   }
   return n;
+}
+
+/**
+ * The node `name`, or the loader's not-found as the controller's REST layer reports it for a
+ * handler that does not add its context (no masks, 404).
+ */
+export function nodeOrReply(ctl: SimController, name: string): SimNode | SimReply {
+  try {
+    return loadNode(ctl, name);
+  } catch (e) {
+    if (e instanceof SimApiError) return bareReply(e.entries);
+    throw e;
+  }
 }
 
 /** The loader's not-found for a resource definition (with cause and correction). */
