@@ -116,8 +116,8 @@ export class DeferredBackend<P extends PlacementBase> implements Backend<P> {
   ): Promise<void> {
     return await (await this.#b()).closeSnapshot(volume, snapshot, host, scratch);
   }
-  async attachments(volume: string): Promise<Attachment[]> {
-    return await (await this.#b()).attachments(volume);
+  async attachments(volume: string, host?: string): Promise<Attachment[]> {
+    return await (await this.#b()).attachments(volume, host);
   }
   async attach(volume: string, host: string, opts?: AttachOptions): Promise<void> {
     return await (await this.#b()).attach(volume, host, opts);

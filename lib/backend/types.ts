@@ -266,8 +266,11 @@ export interface Backend<P extends PlacementBase = PlacementBase> {
   /** Undo openSnapshot: detach from `host`, delete `scratch`. Nothing there: success. */
   closeSnapshot(volume: string, snapshot: string, host: string, scratch: string): Promise<void>;
 
-  /** Hosts related to the volume (replicas, diskless/client attachments). */
-  attachments(volume: string): Promise<Attachment[]>;
+  /**
+   * Hosts related to the volume (replicas, diskless/client attachments); with `host`, only that
+   * host's (the store is asked for no more where it can filter).
+   */
+  attachments(volume: string, host?: string): Promise<Attachment[]>;
   /**
    * Make the volume usable on host (diskless/client attach where no local replica). A leftover
    * mark of that attachment is removed: the attachment is wanted now.

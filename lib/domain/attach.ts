@@ -72,7 +72,7 @@ export async function withAttached<T>(
   opts: AttachUse = {},
 ): Promise<T> {
   if (opts.reuseExisting) {
-    const here = (await backend.attachments(volume)).some((a) => a.host === host && !a.tieBreaker);
+    const here = (await backend.attachments(volume, host)).some((a) => !a.tieBreaker);
     if (here) return await fn(backend.devicePath(volume));
   }
   try {

@@ -427,22 +427,21 @@ async function premigrate(
           // optional volume's lookup answering after the others' would split it).
           const looked = Promise.allSettled(disks.map(exists));
           return settleLimit(disks, DISK_PARALLEL, async (d) => {
-            const [before, found] = await Promise.all([
-              d.backend.attachments(d.volume),
-              exists(d),
-              looked,
-            ]);
-            if (!found) return;
-            const had = before.some((x) => x.host === dst && !x.tieBreaker);
-            // The attachment and the permission for two primaries are independent: both at once.
-            const work: Promise<void>[] = [];
-            if (!had) {
-              undo.push(() => d.backend.detach(d.volume, dst));
-              work.push(d.backend.attach(d.volume, dst, { readOnly: d.readOnly }));
-            }
+            const listed = d.backend.attachments(d.volume, dst); // (dst's only)
+            listed.catch(() => {}); // awaited below, unless the volume is not there
+            if (!await exists(d)) return;
+            // The permission for two primaries needs only the volume: it is asked for while the
+            // attachments are read, and the attachment (when dst has none) follows them. Undone
+            // in the reverse order: the attachment first, as failmigrate does.
             undo.push(() => d.backend.setDualPrimary(d.volume, false));
-            work.push(d.backend.setDualPrimary(d.volume, true));
-            await settleAll(work);
+            await settleAll([
+              d.backend.setDualPrimary(d.volume, true),
+              Promise.all([listed, looked]).then(async ([onDst]) => {
+                if (onDst.some((x) => !x.tieBreaker)) return;
+                undo.push(() => d.backend.detach(d.volume, dst));
+                await d.backend.attach(d.volume, dst, { readOnly: d.readOnly });
+              }),
+            ]);
           });
         }).then(throwFirst),
       ];

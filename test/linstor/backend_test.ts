@@ -206,6 +206,26 @@ describe("LINSTOR backend against the simulator", () => {
     await cl.be.deleteVolume("att-1");
   });
 
+  it("attachments(volume, host): the controller is asked for that node's only (issue 15)", async () => {
+    await cl.be.createVolume("atn-1", 8, { placement: RG });
+    const all = await cl.be.attachments("atn-1");
+    assert.ok(all.length >= 2, JSON.stringify(all));
+    const from = cl.exchanges.length;
+    for (const a of all) {
+      assert.deepEqual(await cl.be.attachments("atn-1", a.host), [a]);
+    }
+    const free = ["alpha", "bravo", "charlie", "delta"].find((h) =>
+      !all.some((a) => a.host === h)
+    )!;
+    assert.deepEqual(await cl.be.attachments("atn-1", free), []);
+    const views = cl.exchanges.slice(from).filter((e) => /view\/resources/.test(e.path));
+    assert.equal(views.length, all.length + 1);
+    for (const [i, v] of views.entries()) {
+      assert.deepEqual(v.query.getAll("nodes"), [i < all.length ? all[i].host : free]);
+    }
+    await cl.be.deleteVolume("atn-1");
+  });
+
   it("views of single resources asked side by side go in one request (issue 15)", async () => {
     const names = ["bat-1", "bat-2", "bat-3", "bat-4"];
     for (const n of names) await cl.be.createVolume(n, 8, { placement: RG });

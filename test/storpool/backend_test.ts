@@ -524,6 +524,19 @@ describe("storpool backend: attachments", () => {
     assert.deepEqual((await b.attachments("one-img-50")).map((a) => a.host), ["bravo"]);
   });
 
+  it("attachments(volume, host): only that host's attachment (issue 15)", async () => {
+    const b = env.backend;
+    await b.createVolume("one-img-51", 8, { placement: PLACEMENT });
+    await b.attach("one-img-51", "alpha");
+    await b.attach("one-img-51", "bravo", { readOnly: true });
+    assert.deepEqual(await b.attachments("one-img-51", "bravo"), [
+      { host: "bravo", diskful: false, tieBreaker: false, inUse: false, readOnly: true },
+    ]);
+    assert.deepEqual((await b.attachments("one-img-51", "alpha")).map((a) => a.host), ["alpha"]);
+    assert.deepEqual(await b.attachments("one-img-51", "charlie"), []);
+    await b.deleteVolume("one-img-51", { immediate: true });
+  });
+
   it("attachments() asked side by side share one listing; after a write a new one (issue 15)", async () => {
     const b = env.backend;
     const names = ["one-img-54", "one-img-55", "one-img-56", "one-img-57"];

@@ -1305,11 +1305,16 @@ class LinstorBackend implements Backend<LinstorPlacement> {
     await this.deleteVolume(scratch);
   }
 
-  async attachments(volume: string): Promise<Attachment[]> {
+  async attachments(volume: string, host?: string): Promise<Attachment[]> {
     const name = rdOf(volume);
-    const rscs = await this.#view({ resources: [name] });
+    const rscs = await this.#view(
+      host === undefined ? { resources: [name] } : { resources: [name], nodes: [host] },
+    );
     return rscs
-      .filter((r) => sameName(r.name, name) && !isDeleting(r))
+      .filter((r) =>
+        sameName(r.name, name) && (host === undefined || sameName(r.node_name, host)) &&
+        !isDeleting(r)
+      )
       .map((r) => ({
         host: r.node_name,
         diskful: !isDiskless(r),

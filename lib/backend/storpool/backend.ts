@@ -659,14 +659,23 @@ class StorpoolBackend implements Backend<StorpoolPlacement> {
     }
   }
 
-  async attachments(volume: string): Promise<Attachment[]> {
-    const list: AttachmentDesc[] = (await this.#client.attachmentsList()).filter((a) =>
-      !a.snapshot && a.volume === volume
+  async attachments(volume: string, host?: string): Promise<Attachment[]> {
+    // (the listing is the cluster's: a host's attachments are picked by its client id; a host
+    // without one has none, as #hostOf names no attachment after it)
+    const [all, id] = await Promise.all([
+      this.#client.attachmentsList(),
+      host === undefined ? undefined : this.#idOf(host).catch((e) => {
+        if (isKind(e, "config")) return null;
+        throw e;
+      }),
+    ]);
+    const list: AttachmentDesc[] = all.filter((a) =>
+      !a.snapshot && a.volume === volume && (id === undefined || a.client === id)
     );
     const out: Attachment[] = [];
     for (const a of list) {
       out.push({
-        host: await this.#hostOf(a.client),
+        host: host ?? await this.#hostOf(a.client),
         diskful: false,
         tieBreaker: false,
         inUse: a.open === true,

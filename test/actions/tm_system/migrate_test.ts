@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../../../tools/sim/cluster.ts";
+import type { SimExchange } from "../../../tools/sim/linstor/server.ts";
 import type { DiskInput } from "../../../tools/sim/oned/builders.ts";
 import { link } from "../../../lib/host/ops.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
@@ -48,8 +49,10 @@ describe("tm pre/post/failmigrate", () => {
   let c: Cluster;
   let envs: Record<ProfileName, ProfileEnv>;
   let hosts: SimRunner;
+  /** The LINSTOR simulator's exchanges, in the order it answered them. */
+  const exchanges: SimExchange[] = [];
   before(async () => {
-    c = await startCluster();
+    c = await startCluster({ linstorRecord: (ex) => exchanges.push(ex) });
     envs = profileEnvs(c);
     hosts = new SimRunner(c.root);
     const dir = join(c.remotes, "tm", "fakeother");
@@ -275,6 +278,53 @@ describe("tm pre/post/failmigrate", () => {
       assert.deepEqual(storeState(env, [img, vol]), before);
       assert.equal(await lexists(c.hostPath("charlie", `${dir}/disk.0`)), false);
       assert.equal(await lexists(c.hostPath("charlie", dir)), false);
+    });
+  }
+
+  for (const [i, name] of (["linstor", "linstor_un"] as const).entries()) {
+    it(`${name}: premigrate asks for two primaries while the attachments are read (issue 15)`, async () => {
+      const env = envs[name];
+      const vmId = 52 + i;
+      const sys = env.systemDs;
+      const dir = vmDir(sys, vmId);
+      const vols = await runningDisks(env, vmId, dir, 2);
+      const stdin = btoa(putVm(c, {
+        id: vmId,
+        disks: [volatileDisk(env, 0), volatileDisk(env, 1)],
+        history: [{ hostname: "bravo", dsId: sys, tmMad: name }],
+      }));
+      const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`];
+      // the attachments' listing answers late, as a loaded controller may
+      c.linstor.addFault({
+        method: "GET",
+        path: "^/v1/view/resources$",
+        action: "delay",
+        delayMs: 300,
+      });
+      const from = exchanges.length;
+      try {
+        assertOk(await c.run("tm", name, "premigrate", args, { stdin }));
+      } finally {
+        c.linstor.clearFaults();
+      }
+      const seen = exchanges.slice(from).map((x) => `${x.method} ${decodeURIComponent(x.path)}`);
+      const listing = seen.indexOf("GET /v1/view/resources");
+      assert.ok(listing >= 0, seen.join("\n"));
+      for (const v of vols) {
+        // the permission was answered before the late listing; the attachment after it
+        const allowed = seen.indexOf(`PUT /v1/resource-definitions/${v}`);
+        const attached = seen.indexOf(
+          `POST /v1/resource-definitions/${v}/resources/charlie/make-available`,
+        );
+        assert.ok(allowed >= 0 && allowed < listing, `${v}: ${seen.join("\n")}`);
+        assert.ok(attached > listing, `${v}: ${seen.join("\n")}`);
+        assert.equal(twoPrimaries(env, v), "yes");
+      }
+      assertOk(await c.run("tm", name, "postmigrate", args, { stdin }));
+      for (const v of vols) {
+        assert.equal(twoPrimaries(env, v), undefined);
+        await env.backend.deleteVolume(v);
+      }
     });
   }
 
