@@ -96,6 +96,11 @@ function sentOne(): void {
   w.resolve();
 }
 
+/** Whether a request of this process (any WireClient) is not all written yet (requestsSent). */
+export function requestsUnsent(): boolean {
+  return unsent > 0;
+}
+
 /**
  * Resolves once every request this process has started (any WireClient) has been written to its
  * connection or has failed to be (the replies may still be on their way), or after `maxMs`. A

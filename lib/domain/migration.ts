@@ -37,9 +37,9 @@ import type { Backend } from "../backend/types.ts";
 import { diskPath, type MigrateArgs, readMigrateArgs } from "../one/args.ts";
 import { type DiskView, parseVm, type VmView } from "../one/views.ts";
 import { links, type LinkSpec, removeDir, unlink } from "../host/ops.ts";
+import { quietForSpawn } from "../host/process.ts";
 import { errorLine, isKind, joinCauses, OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
-import { requestsSent } from "../wire.ts";
 import { readOnlyDisk, vmContextVolume } from "./vm_disk.ts";
 import { saveTpm, stateVolumeNames, tpmOnStore } from "./vm_state.ts";
 import {
@@ -76,9 +76,6 @@ interface OurDisk {
 }
 
 const FORWARD_TIMEOUT_MS = 900_000;
-
-/** How long host commands wait for the requests under way to be written (requestsSent). */
-const QUIET_MAX_MS = 20;
 
 /**
  * Hand the call to `$R/tm/<tm>/<action>` for each other TM_MAD (migrate_other): same argv plus
@@ -223,7 +220,7 @@ export async function migrateStep(ctx: ActionContext, phase: MigratePhase): Prom
   });
   // Host commands start once oned's lookups are on the wire: starting one blocks this thread
   // for milliseconds (the process forks), which would hold them back while oned could answer.
-  const quiet = asked.promise.then(() => requestsSent(QUIET_MAX_MS));
+  const quiet = asked.promise.then(quietForSpawn);
   const others = systemTm ? otherTms(ctx, vm) : [];
   if (phase === "pre") {
     if (systemTm && tpmOnStore(ctx, ctx.profile, vm)) {

@@ -25,7 +25,7 @@ import {
 } from "../host/ops.ts";
 import type { HostRunner, StdinFeeder } from "../host/types.ts";
 import { copyFailure, copyStream, type PieceReader, pump, reusingReader } from "../host/copy.ts";
-import { DEFAULT_TIMEOUT_MS, seconds } from "../host/process.ts";
+import { DEFAULT_TIMEOUT_MS, quietForSpawn, seconds } from "../host/process.ts";
 import { after } from "../timer.ts";
 import { uniqueId } from "../frugal.ts";
 import { diskIdFromPath, normPath, vmDirInfo } from "../one/args.ts";
@@ -614,6 +614,7 @@ export async function copyVmDirUnlessShared(
       await pump(fromSource, w, ended);
     };
     let dest: ReturnType<HostRunner["stream"]>;
+    await quietForSpawn(); // (the disks' requests of a premigrate go out first)
     try {
       dest = ctx.hosts.stream(dst, [
         "sh",

@@ -13,8 +13,23 @@
 import { basename } from "../path.ts";
 import { OneblkError } from "../errors.ts";
 import { after } from "../timer.ts";
+import { requestsSent, requestsUnsent } from "../wire.ts";
 import { pump, reusingReader } from "./copy.ts";
 import type { HostRunner, RunOptions, RunResult, Streaming } from "./types.ts";
+
+/** How long a command waits for the HTTP requests under way to be written (quietForSpawn). */
+const QUIET_MAX_MS = 20;
+
+/**
+ * Resolves once the HTTP requests this process has under way are written (lib/wire.ts
+ * requestsSent), or after QUIET_MAX_MS. Starting a process blocks this thread for milliseconds
+ * (it forks), which would hold back the writes of requests whose connections are just opening,
+ * while their servers could work: `runProcess` waits for this (when there are such requests:
+ * else it starts the command at once, as `streamProcess` always does; its caller may wait).
+ */
+export function quietForSpawn(): Promise<void> {
+  return requestsSent(QUIET_MAX_MS);
+}
 
 /** Default deadline of one command. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
@@ -355,12 +370,16 @@ function check(
   );
 }
 
-/** Run a local process to completion; throws OneblkError("timeout"/"host"/…) on failure. */
+/**
+ * Run a local process to completion (started once the requests under way are written,
+ * quietForSpawn); throws OneblkError("timeout"/"host"/…) on failure.
+ */
 export async function runProcess(
   spec: ProcessSpec,
   opts: RunOptions = {},
   defaultTimeoutMs = DEFAULT_TIMEOUT_MS,
 ): Promise<RunResult> {
+  if (requestsUnsent()) await quietForSpawn();
   const s = start(spec, opts, defaultTimeoutMs);
   const out = collect(s.stdout);
   const [r, stdoutBytes] = await Promise.all([
