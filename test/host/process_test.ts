@@ -41,6 +41,7 @@ describe("runProcess", () => {
     try {
       const reply = client.request(`http://127.0.0.1:${port}/`, { method: "POST", body })
         .then((r) => r.text());
+      reply.catch(() => {}); // awaited below, unless the command fails first
       // the server reads after 5 ms, well within the wait's 20 ms limit
       after(5, letRead);
       await runProcess({
@@ -55,8 +56,10 @@ describe("runProcess", () => {
         "command",
       ]);
     } finally {
+      letRead();
       client.close();
       listener.close();
+      await served.catch(() => {}); // (ended on every path: no read left running)
       await Deno.remove(dir, { recursive: true });
     }
   });
