@@ -15,6 +15,7 @@ import {
   rcObject,
 } from "../../lib/backend/linstor/api_call_rc.ts";
 import {
+  buildQuery,
   LinstorApiError,
   LinstorClient,
   parseControllers,
@@ -24,6 +25,7 @@ import { errorLine, OneblkError } from "../../lib/errors.ts";
 import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { type Cluster, countCalls, deadPort, startCluster } from "./helpers.ts";
 import { needing } from "../support/tools.ts";
+import { ROOT } from "../support/module_graph.ts";
 
 function kindOf(e: unknown): string {
   return e instanceof OneblkError ? e.kind : `not a OneblkError: ${e}`;
@@ -49,6 +51,29 @@ describe("controller list parsing", () => {
     assert.throws(() => parseControllers("ftp://x"), (e) => kindOf(e) === "config");
     assert.throws(() => parseControllers("a:99999"), (e) => kindOf(e) === "config");
     assert.throws(() => parseControllers("http://a/v1"), (e) => kindOf(e) === "config");
+  });
+});
+
+describe("query strings", () => {
+  it("are written as URLSearchParams writes them", () => {
+    const values = [
+      "OpenNebula-Image-7",
+      "a b+c&d=e/f?g#h",
+      "!'()*-._~",
+      "Aux/oneblk/volume-number",
+      "ünïcødé €",
+      "lone \uD800 surrogate",
+      "",
+    ];
+    for (const v of values) {
+      const sp = new URLSearchParams();
+      sp.append(v, v);
+      sp.append("nodes", v);
+      assert.equal(buildQuery({ [v]: v, nodes: [v] }), `?${sp}`, JSON.stringify(v));
+    }
+    assert.equal(buildQuery({ a: undefined, b: 5, c: [] }), "?b=5");
+    assert.equal(buildQuery({}), "");
+    assert.equal(buildQuery(), "");
   });
 });
 
@@ -91,6 +116,38 @@ describe("ret_code classification (real LINSTOR values)", () => {
     assert.equal(rcCode(info), CODE.INFO_NO_RSC_SPAWNED);
     assert.ok(isWarnNotFound(BigInt.asIntN(64, 0x8000000000000000n | 3000n)));
   });
+
+  it("reads the decimal text exactly as the BigInt it stands for (the driver's form)", () => {
+    const types = [0n, 0x4000000000000000n, 0x8000000000000000n, 0xC000000000000000n];
+    const lows = [0n, 1n, 501n, 997n, 0x7FFFn, MASK_CRT | OBJ.RSC_DFN | 501n, 0xFFFFFFFFn];
+    const values: bigint[] = [2n ** 63n - 1n, 2n ** 64n - 1n, 2n ** 32n, 2n ** 32n - 1n];
+    for (const t of types) {
+      for (const l of lows) values.push(t | l, t | (0x3FFFFFFFn << 32n) | l);
+    }
+    for (const u of values) {
+      for (const v of [u, BigInt.asIntN(64, u)]) {
+        const text = v.toString();
+        const [parsed] = parseJsonLossless(`[{"ret_code":${text}}]`, String) as {
+          ret_code: string;
+        }[];
+        assert.equal(parsed.ret_code, text);
+        assert.equal(rcClass(text), rcClass(v), text);
+        assert.equal(rcCode(text), rcCode(v), text);
+        assert.equal(rcObject(text), rcObject(v), text);
+        // and as the masks say
+        const w = BigInt.asUintN(64, v);
+        const type = w >> 62n;
+        assert.equal(rcClass(text), ["success", "info", "warning", "error"][Number(type)], text);
+        assert.equal(BigInt(rcCode(text)), w & 0x7FFFn, text);
+        assert.equal(rcObject(text), w & 0x7C0000n, text);
+      }
+    }
+    // not a 64-bit integer: never a success
+    for (const bad of ["", "x", "1.5", "18446744073709551616", "-9223372036854775809", "1e3"]) {
+      assert.equal(rcClass(bad), "error", JSON.stringify(bad));
+    }
+    assert.equal(rcClass("-9223372036854775808"), "warning");
+  });
 });
 
 describe("LINSTOR client against the simulator", () => {
@@ -100,6 +157,54 @@ describe("LINSTOR client against the simulator", () => {
   });
   after(async () => {
     await cl.close();
+  });
+
+  it("computes with no BigInt and builds no URLSearchParams (first uses cost the runtime's code)", async () => {
+    // A process of its own with both globals poisoned runs the client against the simulator: a
+    // create, the same create refused (exists), a listing with a repeated, encoded filter, a
+    // delete of a missing definition (a warning). lib/backend/linstor/api_call_rc.ts says why.
+    const dir = await Deno.makeTempDir({ prefix: "oneblk-client-" });
+    try {
+      const script = join(dir, "poisoned.ts");
+      const client = new URL("../../lib/backend/linstor/client.ts", import.meta.url).href;
+      const rc = new URL("../../lib/backend/linstor/api_call_rc.ts", import.meta.url).href;
+      await Deno.writeTextFile(
+        script,
+        `
+globalThis.BigInt = function () { throw new Error("BigInt called"); } as unknown as BigIntConstructor;
+globalThis.URLSearchParams = class { constructor() { throw new Error("URLSearchParams called"); } } as unknown as typeof URLSearchParams;
+const { LinstorClient, LinstorApiError } = await import(${JSON.stringify(client)});
+const { rcClass, rcCode } = await import(${JSON.stringify(rc)});
+const c = new LinstorClient({ controllers: ${JSON.stringify(cl.sim.url)} });
+const out: unknown[] = [];
+const made = await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "poison-1" } });
+out.push(made.rcs.map((r: { ret_code: unknown }) => [typeof r.ret_code, rcClass(r.ret_code), rcCode(r.ret_code)]));
+const again = await c.write("POST", "/v1/resource-definitions", { resource_definition: { name: "poison-1" } }).catch((e: unknown) => e);
+out.push(again instanceof LinstorApiError ? [again.kind, again.status] : String(again));
+const list = await c.request("GET", "/v1/resource-definitions", { query: { resource_definitions: ["poison-1", "no such (x)~"] } });
+out.push([list.status, (list.data as { name: string }[]).map((d) => d.name)]);
+const gone = await c.write("DELETE", "/v1/resource-definitions/poison-none");
+out.push(gone.rcs.map((r: { ret_code: unknown }) => [rcClass(r.ret_code), rcCode(r.ret_code)]));
+await c.write("DELETE", "/v1/resource-definitions/poison-1");
+console.log(JSON.stringify(out));
+`,
+      );
+      const o = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "--config", join(ROOT, "deno.json"), script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(o.stderr);
+      assert.equal(o.code, 0, err);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(o.stdout)), [
+        [["string", "success", CODE.CREATED]],
+        ["exists", 500],
+        [200, ["poison-1"]],
+        [["warning", CODE.WARN_NOT_FOUND]],
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   it("maps real replies: exists, not found, in use (with error text)", async () => {
@@ -117,7 +222,7 @@ describe("LINSTOR client against the simulator", () => {
       const raw = await c.request("POST", "/v1/resource-definitions", {
         body: { resource_definition: { name: "cls-1" } },
       });
-      assert.equal(raw.rcs[0].ret_code, -4611686018406940171n);
+      assert.equal(raw.rcs[0].ret_code, "-4611686018406940171", "the exact decimal text");
       const e2 = await c.write("POST", "/v1/resource-definitions/none/snapshots", { name: "s1" })
         .catch((e) => e);
       assert.ok(e2 instanceof LinstorApiError && e2.kind === "not_found" && e2.status === 404);

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
-import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
+import { rcClass, rcCode, type RetCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { type LinstorSim, startLinstorSim } from "../../tools/sim/linstor/server.ts";
 import { LEGACY, makeLegacyHost, showsKnownBytes } from "../support/legacy_drbd.ts";
 import { loadOpenApiValidator } from "./openapi_validator.ts";
@@ -37,7 +37,7 @@ describe("LINSTOR simulator: migrating a hand-made DRBD resource (seed 002)", ()
   let c: LinstorClient;
   const exchanges: SimExchange[] = [];
   const host = (n: string, p: string) => join(root, "hosts", n, p);
-  const errors = (rcs: { ret_code: bigint }[]) =>
+  const errors = (rcs: { ret_code: RetCode }[]) =>
     rcs.filter((e) => rcClass(e.ret_code) === "error").map((e) => rcCode(e.ret_code));
 
   before(async () => {

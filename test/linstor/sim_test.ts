@@ -8,7 +8,7 @@ import { join } from "node:path";
 import http from "node:http";
 import { Buffer } from "node:buffer";
 import { gunzipSync } from "node:zlib";
-import { rcClass, rcCode } from "../../lib/backend/linstor/api_call_rc.ts";
+import { rcClass, rcCode, type RetCode } from "../../lib/backend/linstor/api_call_rc.ts";
 import { LinstorClient } from "../../lib/backend/linstor/client.ts";
 import { parseGroup, parseNodes, parsePool } from "../../tools/sim/linstor/main.ts";
 import { simulateSpace } from "../../tools/sim/linstor/placement.ts";
@@ -438,7 +438,7 @@ describe("LINSTOR simulator: satellite offline", () => {
     await cl?.close();
   });
 
-  type Rc = { ret_code: bigint; message: string; details?: string };
+  type Rc = { ret_code: RetCode; message: string; details?: string };
   /** The error entries of a reply as `code: message`. */
   const errors = (rcs: Rc[]) =>
     rcs.filter((e) => rcClass(e.ret_code) === "error").map((e) => `${rcCode(e.ret_code)}`);

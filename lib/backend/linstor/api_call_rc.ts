@@ -5,7 +5,13 @@
  * LINSTOR sends `ret_code` as a signed 64-bit decimal. `JSON.parse` turns it into a double and
  * destroys the low bits, i.e. the 15-bit code that tells "not found" from "exists" from "in use".
  * {@link parseJsonLossless} reads the source text of every `ret_code` (V8 passes it to the
- * reviver as `context.source`) and keeps it as a BigInt.
+ * reviver as `context.source`) and keeps it exact: as that text (the driver) or as a BigInt
+ * (the simulator and the tests, which build codes from the masks below).
+ *
+ * The driver never computes with BigInt: the classification reads the two 32-bit halves of the
+ * value from its decimal text. A process's first BigInt operations map about 0.4 MiB more of
+ * the runtime's code (measured in a script on top of the actions' usual calls), which every
+ * LINSTOR action that changes something would pay for a few bit tests.
  *
  * Bit layout (linstor-common consts.json): bits 62-63 message type, bits 24-25 operation,
  * bits 18-22 object, bits 0-14 code.
@@ -111,12 +117,15 @@ export const CODE = {
   INFO_TIE_BREAKER_TAKEOVER: 10006,
 } as const;
 
-/** API_CALL_PARSE_ERROR: bad JSON input (HTTP 400). */
-export const API_CALL_PARSE_ERROR = MASK_ERROR | 0x0FFFFFFFFFFFFFFDn;
+/**
+ * A ret_code, exact: its decimal text as the controller sent it (the driver), or a BigInt (the
+ * simulator and the tests).
+ */
+export type RetCode = string | bigint;
 
 /** One entry of an ApiCallRcList, with the lossless ret_code. */
 export interface ApiCallRc {
-  ret_code: bigint;
+  ret_code: RetCode;
   message: string;
   cause?: string;
   details?: string;
@@ -129,55 +138,91 @@ export interface ApiCallRc {
 /** The severity class of an entry. */
 export type RcClass = "error" | "warning" | "info" | "success";
 
-function unsigned(rc: bigint | number): bigint {
-  if (typeof rc === "number") rc = BigInt(Math.trunc(rc));
-  return BigInt.asUintN(64, rc);
+const TWO32 = 0x1_0000_0000;
+
+/**
+ * The two 32-bit halves of a ret_code as an unsigned 64-bit value (two's complement of a
+ * negative one), read from its decimal text; null when it is not an integer of at most 64 bits.
+ */
+function halves(rc: RetCode | number): { hi: number; lo: number } | null {
+  const text = typeof rc === "string"
+    ? rc.trim()
+    : typeof rc === "bigint"
+    ? rc.toString()
+    : Number.isFinite(rc)
+    ? Math.trunc(rc).toFixed(0) // the double's exact integer (below 1e21)
+    : "";
+  const m = /^(-?)0*(\d{1,20})$/.exec(text);
+  if (!m) return null;
+  let hi = 0;
+  let lo = 0;
+  for (const ch of m[2]) {
+    const l = lo * 10 + (ch.charCodeAt(0) - 48); // < 2^36: exact
+    lo = l % TWO32;
+    hi = hi * 10 + Math.floor(l / TWO32);
+    if (hi >= TWO32) return null; // 2^64 or more
+  }
+  if (m[1] && (hi || lo)) {
+    // 2^64 - value
+    hi = lo ? TWO32 - 1 - hi : TWO32 - hi;
+    lo = lo ? TWO32 - lo : 0;
+    if (hi < 2 ** 31) return null; // below -2^63
+  }
+  return { hi, lo };
 }
 
 /** Classify a ret_code the way python-linstor does (error is tested first). */
-export function rcClass(rc: bigint | number): RcClass {
-  const t = unsigned(rc) & MASK_BITS_TYPE;
-  if (t === MASK_ERROR) return "error";
-  if (t === MASK_WARN) return "warning";
-  if (t === MASK_INFO) return "info";
-  return "success";
+export function rcClass(rc: RetCode | number): RcClass {
+  const h = halves(rc);
+  // a ret_code that is not a 64-bit integer is no success (never reported as one)
+  if (!h) return "error";
+  switch (h.hi >>> 30) {
+    case 3:
+      return "error";
+    case 2:
+      return "warning";
+    case 1:
+      return "info";
+    default:
+      return "success";
+  }
 }
 
 /** The low 15-bit code of a ret_code. */
-export function rcCode(rc: bigint | number): number {
-  return Number(unsigned(rc) & MASK_BITS_CODE);
+export function rcCode(rc: RetCode | number): number {
+  return (halves(rc)?.lo ?? 0) & 0x7FFF;
 }
 
 /** The object bits of a ret_code (compare with {@link OBJ}). */
-export function rcObject(rc: bigint | number): bigint {
-  return unsigned(rc) & MASK_BITS_OBJ;
+export function rcObject(rc: RetCode | number): bigint {
+  return BigInt((halves(rc)?.lo ?? 0) & 0x7C0000);
 }
 
 /** True for an error entry. */
-export function isError(rc: bigint | number): boolean {
+export function isError(rc: RetCode | number): boolean {
   return rcClass(rc) === "error";
 }
 
 /** True for "not found" errors (codes 300-399), optionally for one object kind. */
-export function isNotFound(rc: bigint | number, obj?: bigint): boolean {
+export function isNotFound(rc: RetCode | number, obj?: bigint): boolean {
   const c = rcCode(rc);
   return isError(rc) && c >= 300 && c <= 399 && (obj === undefined || rcObject(rc) === obj);
 }
 
 /** True for the WARN_NOT_FOUND warning a delete of a missing object returns. */
-export function isWarnNotFound(rc: bigint | number): boolean {
+export function isWarnNotFound(rc: RetCode | number): boolean {
   return rcClass(rc) === "warning" && rcCode(rc) === CODE.WARN_NOT_FOUND;
 }
 
 /** True for "already exists" errors (codes 500-599 except 521 lost pool). */
-export function isExists(rc: bigint | number, obj?: bigint): boolean {
+export function isExists(rc: RetCode | number, obj?: bigint): boolean {
   const c = rcCode(rc);
   return isError(rc) && c >= 500 && c <= 599 && c !== CODE.FAIL_LOST_STOR_POOL &&
     (obj === undefined || rcObject(rc) === obj);
 }
 
 /** True for FAIL_IN_USE (997). */
-export function isInUse(rc: bigint | number): boolean {
+export function isInUse(rc: RetCode | number): boolean {
   return isError(rc) && rcCode(rc) === CODE.FAIL_IN_USE;
 }
 
@@ -186,15 +231,20 @@ interface ReviverContext {
 }
 
 /**
- * JSON.parse that keeps every `ret_code` exact as a BigInt (reads the number's source text).
- * Other numbers are parsed normally.
+ * JSON.parse that keeps every `ret_code` exact: `exact` gets its decimal text (the source text
+ * of the number) and gives what the parsed value holds; by default a BigInt (the simulator and
+ * the tests), the text itself for the driver (`String`). Other numbers are parsed normally.
  */
-export function parseJsonLossless(text: string): unknown {
+export function parseJsonLossless(text: string): unknown;
+export function parseJsonLossless<T>(text: string, exact: (decimal: string) => T): unknown;
+export function parseJsonLossless(
+  text: string,
+  exact: (decimal: string) => unknown = BigInt,
+): unknown {
   const reviver = function (this: unknown, key: string, value: unknown, ctx?: ReviverContext) {
     if (key === "ret_code" && typeof value === "number") {
       const src = ctx?.source;
-      if (src !== undefined && /^-?\d+$/.test(src)) return BigInt(src);
-      return BigInt(Math.trunc(value));
+      return exact(src !== undefined && /^-?\d+$/.test(src) ? src : Math.trunc(value).toFixed(0));
     }
     return value;
   };
@@ -220,7 +270,10 @@ export function toRcList(data: unknown): ApiCallRc[] {
     if (!e || typeof e !== "object") continue;
     const o = e as Record<string, unknown>;
     if (!("ret_code" in o)) continue;
-    const rc = typeof o.ret_code === "bigint" ? o.ret_code : BigInt(Number(o.ret_code) || 0);
+    const v = o.ret_code;
+    const rc = typeof v === "bigint" || typeof v === "string"
+      ? v
+      : Math.trunc(Number(v) || 0).toFixed(0);
     out.push({ ...(o as unknown as ApiCallRc), ret_code: rc, message: String(o.message ?? "") });
   }
   return out;

@@ -4,6 +4,8 @@
  * (linstor-common); the severity mask is added where they are used.
  */
 
+import { MASK_ERROR } from "../../../lib/backend/linstor/api_call_rc.ts";
+
 /** Error 201: a node type that does not exist. */
 export const FAIL_INVLD_NODE_TYPE = 201;
 /** Error 205: a volume number that is not one. */
@@ -64,3 +66,5 @@ export const INFO_NOOP = 10007;
 export const INFO_RSC_ALREADY_EXISTS = 10008;
 /** The object mask of backups (MASK_BACKUP), which the driver's OBJ does not name. */
 export const MASK_BACKUP = 0x80000n;
+/** API_CALL_PARSE_ERROR: a body the controller cannot bind (HTTP 400). */
+export const API_CALL_PARSE_ERROR = MASK_ERROR | 0x0FFFFFFFFFFFFFFDn;

@@ -4,7 +4,6 @@
  * internal errors) its REST layer produces.
  */
 import {
-  API_CALL_PARSE_ERROR,
   CODE,
   MASK_BITS_OBJ,
   MASK_BITS_OP,
@@ -12,10 +11,10 @@ import {
   MASK_WARN,
 } from "../../../lib/backend/linstor/api_call_rc.ts";
 import type { ApiCallRc } from "../../../lib/backend/linstor/api_call_rc.ts";
-import { WARN_NOT_CONNECTED } from "./codes.ts";
+import { API_CALL_PARSE_ERROR, WARN_NOT_CONNECTED } from "./codes.ts";
 
 /** One ApiCallRc entry as the simulator emits it (ret_code exact as BigInt). */
-export type SimRc = ApiCallRc;
+export type SimRc = Omit<ApiCallRc, "ret_code"> & { ret_code: bigint };
 
 /** A reply of the controller logic: HTTP status and JSON body. */
 export interface SimReply {

@@ -15,7 +15,6 @@
  * the satellite is back: not modelled).
  */
 import {
-  API_CALL_PARSE_ERROR,
   CODE,
   MASK_DEL,
   MASK_INFO,
@@ -43,7 +42,7 @@ import {
 } from "./model.ts";
 import { type SimController } from "./controller.ts";
 import { autoHelper, placeDiskful, poolFreeKib, rdSizeKib } from "./placement.ts";
-import { FAIL_NOT_FOUND_DFLT_STOR_POOL, INFO_NOOP } from "./codes.ts";
+import { API_CALL_PARSE_ERROR, FAIL_NOT_FOUND_DFLT_STOR_POOL, INFO_NOOP } from "./codes.ts";
 import { ensureNotInUse, removeRsc } from "./resources.ts";
 
 /** The operations the REST API accepts (ToggleOp.parse: case-insensitive). */
