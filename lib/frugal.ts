@@ -6,15 +6,26 @@
  * Performance). Measured on top of the bench's floor script (one HTTP request, one host
  * command), first use only, peak RSS:
  *
- * | call                              | costs     | instead                           | costs     |
- * | --------------------------------- | --------- | --------------------------------- | --------- |
- * | `crypto.randomUUID()`             | +0.55 MiB | `uniqueId()` (`Math.random`)      | +0.07 MiB |
- * | `Deno.statSync(p).isDirectory`    | +0.6 MiB  | `isDirectory()` (`realPathSync`)  | +0.2 MiB  |
- * | `crypto.subtle.digest("SHA-256")` | +0.45 MiB | @noble/hashes (host_leftovers.ts) | its code  |
+ * | call                              | costs     | instead                            | costs     |
+ * | --------------------------------- | --------- | ---------------------------------- | --------- |
+ * | `crypto.randomUUID()`             | +0.55 MiB | `uniqueId()` (`Math.random`)       | +0.07 MiB |
+ * | `Deno.statSync(p).isDirectory`    | +0.6 MiB  | `isDirectory()` (`realPathSync`)   | +0.2 MiB  |
+ * | `crypto.subtle.digest("SHA-256")` | +0.45 MiB | @noble/hashes (host_leftovers.ts)  | its code  |
+ * | BigInt operations (ret_code)      | +0.45 MiB | its text (linstor/api_call_rc.ts)  | its code  |
+ * | `new URLSearchParams()`           | +0.15 MiB | `buildQuery` (linstor/client.ts)   | its code  |
  *
- * (The two Web Crypto calls together cost 0.9 MiB: they do not share their code.) lib/ and
- * actions/ call neither Web Crypto nor stat for a directory (test/startup_test.ts); tools and
- * tests may.
+ * (The two Web Crypto calls together cost 0.9 MiB: they do not share their code. The last two
+ * rows on a script of an action's usual calls and one host command; in a LINSTOR premigrate,
+ * whose other calls share part of that code, together 0.2-0.3 MiB.) lib/ and
+ * actions/ call neither Web Crypto nor stat for a directory nor URLSearchParams
+ * (test/startup_test.ts); tools and tests may.
+ *
+ * Measured the same way and not avoided: a runtime call that fails (an op's error, e.g. reading a
+ * file that does not exist) +0.45 MiB on the first one, and a promise rejected before it has a
+ * handler +0.45 MiB (the two add up). Every check whether a file exists that the runtime offers
+ * fails that way or costs as much (`Deno.readDirSync` +0.4 MiB), and the journal of host
+ * leftovers and StorPool's rc files are looked up where they usually do not exist; so an action
+ * pays for its first failed call once.
  */
 
 const hex = (n: number, digits: number) => n.toString(16).padStart(digits, "0");

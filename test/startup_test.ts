@@ -162,9 +162,9 @@ describe("start-up", () => {
     );
   });
 
-  it("runtime code never calls Web Crypto, nor stat for a directory (lib/frugal.ts)", async () => {
+  it("runtime code never calls Web Crypto, stat for a directory, URLSearchParams (lib/frugal.ts)", async () => {
     const found = await runtimeLines(
-      /\bcrypto\.(randomUUID|getRandomValues|subtle)\b|\.statSync\([^)]*\)\.isDirectory/,
+      /\bcrypto\.(randomUUID|getRandomValues|subtle)\b|\.statSync\([^)]*\)\.isDirectory|\bURLSearchParams\b/,
     );
     assert.deepEqual(found, [], "use lib/frugal.ts");
   });
