@@ -233,6 +233,7 @@ interface Call {
  * code on first use, for what this does.
  */
 function formEncode(s: string): string {
+  if (/^[\w.*-]*$/.test(s)) return s; // (names: nothing to encode)
   return encodeURIComponent(s.toWellFormed())
     .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%20/g, "+");
