@@ -7,6 +7,7 @@ import {
   isInUse,
   isNotFound,
   isWarnNotFound,
+  MASK_BITS_OBJ,
   MASK_CRT,
   OBJ,
   parseJsonLossless,
@@ -139,7 +140,7 @@ describe("ret_code classification (real LINSTOR values)", () => {
         const type = w >> 62n;
         assert.equal(rcClass(text), ["success", "info", "warning", "error"][Number(type)], text);
         assert.equal(BigInt(rcCode(text)), w & 0x7FFFn, text);
-        assert.equal(rcObject(text), w & 0x7C0000n, text);
+        assert.equal(rcObject(text), w & MASK_BITS_OBJ, text);
       }
     }
     // not a 64-bit integer: never a success

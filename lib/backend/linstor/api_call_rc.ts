@@ -23,14 +23,16 @@ export const MASK_ERROR = 0xC000000000000000n;
 export const MASK_WARN = 0x8000000000000000n;
 /** Message type mask: info. */
 export const MASK_INFO = 0x4000000000000000n;
-/** Message type bits. */
-export const MASK_BITS_TYPE = 0xC000000000000000n;
-/** Operation bits. */
+/** Operation bits (the simulator's; the driver reads the fields through LOW_BITS). */
 export const MASK_BITS_OP = 0x0000000003000000n;
-/** Object bits. */
+/** Object bits (the simulator's; the driver reads the fields through LOW_BITS). */
 export const MASK_BITS_OBJ = 0x00000000007C0000n;
-/** Code bits. */
-export const MASK_BITS_CODE = 0x7FFFn;
+
+/**
+ * The fields below the type, all in the value's low 32 bits, as numbers (the driver reads them
+ * without BigInt); the type is the high word's top two bits.
+ */
+const LOW_BITS = { code: 0x7FFF, obj: 0x7C0000 } as const;
 
 /** Operation masks. */
 export const MASK_CRT = 0x1000000n;
@@ -140,6 +142,11 @@ export type RcClass = "error" | "warning" | "info" | "success";
 
 const TWO32 = 0x1_0000_0000;
 
+/** A number's exact integer part as decimal text (every double below 1e21 prints whole). */
+function integerText(n: number): string {
+  return Number.isFinite(n) ? Math.trunc(n).toFixed(0) : "";
+}
+
 /**
  * The two 32-bit halves of a ret_code as an unsigned 64-bit value (two's complement of a
  * negative one), read from its decimal text; null when it is not an integer of at most 64 bits.
@@ -149,9 +156,7 @@ function halves(rc: RetCode | number): { hi: number; lo: number } | null {
     ? rc.trim()
     : typeof rc === "bigint"
     ? rc.toString()
-    : Number.isFinite(rc)
-    ? Math.trunc(rc).toFixed(0) // the double's exact integer (below 1e21)
-    : "";
+    : integerText(rc);
   const m = /^(-?)0*(\d{1,20})$/.exec(text);
   if (!m) return null;
   let hi = 0;
@@ -190,12 +195,12 @@ export function rcClass(rc: RetCode | number): RcClass {
 
 /** The low 15-bit code of a ret_code. */
 export function rcCode(rc: RetCode | number): number {
-  return (halves(rc)?.lo ?? 0) & 0x7FFF;
+  return (halves(rc)?.lo ?? 0) & LOW_BITS.code;
 }
 
 /** The object bits of a ret_code (compare with {@link OBJ}). */
 export function rcObject(rc: RetCode | number): bigint {
-  return BigInt((halves(rc)?.lo ?? 0) & 0x7C0000);
+  return BigInt((halves(rc)?.lo ?? 0) & LOW_BITS.obj);
 }
 
 /** True for an error entry. */
@@ -244,7 +249,7 @@ export function parseJsonLossless(
   const reviver = function (this: unknown, key: string, value: unknown, ctx?: ReviverContext) {
     if (key === "ret_code" && typeof value === "number") {
       const src = ctx?.source;
-      return exact(src !== undefined && /^-?\d+$/.test(src) ? src : Math.trunc(value).toFixed(0));
+      return exact(src !== undefined && /^-?\d+$/.test(src) ? src : integerText(value));
     }
     return value;
   };
@@ -271,9 +276,7 @@ export function toRcList(data: unknown): ApiCallRc[] {
     const o = e as Record<string, unknown>;
     if (!("ret_code" in o)) continue;
     const v = o.ret_code;
-    const rc = typeof v === "bigint" || typeof v === "string"
-      ? v
-      : Math.trunc(Number(v) || 0).toFixed(0);
+    const rc = typeof v === "bigint" || typeof v === "string" ? v : integerText(Number(v) || 0);
     out.push({ ...(o as unknown as ApiCallRc), ret_code: rc, message: String(o.message ?? "") });
   }
   return out;
