@@ -242,9 +242,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const root = opts.root ?? await Deno.makeTempDir({ prefix: "oneblk-cluster-" });
   const hostsRoot = join(root, "hosts");
   for (const h of CLUSTER_HOSTS) {
-    for (const d of ["var/lib/one/datastores", "var/tmp", "dev"]) {
+    for (const d of ["var/lib/one/datastores", "var/tmp", "dev", dirname(SIM_ABSENT_FILE)]) {
       await Deno.mkdir(join(hostsRoot, h, d), { recursive: true });
     }
+    // The list of programs the host lacks exists (empty; a restart on the same root keeps it),
+    // so that reading it before each command is no failed runtime call: a real host's ssh
+    // makes none, and the first one costs an action's process memory (lib/frugal.ts).
+    await Deno.writeTextFile(join(hostsRoot, h, SIM_ABSENT_FILE), "", { append: true });
   }
   const latencyMs = opts.latencyMs ?? 0;
   const linstor = await startLinstorSim({

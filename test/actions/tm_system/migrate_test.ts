@@ -14,6 +14,7 @@ import type { SimExchange } from "../../../tools/sim/linstor/server.ts";
 import type { DiskInput } from "../../../tools/sim/oned/builders.ts";
 import { link } from "../../../lib/host/ops.ts";
 import { SimRunner } from "../../../lib/host/sim.ts";
+import { runtimeFlags } from "../../../tools/bundle.ts";
 import {
   assertOk,
   assertOneLineFailure,
@@ -44,6 +45,35 @@ if [ -e "${root}/fakeother.fail" ]; then echo "fakeother: injected failure" >&2;
 exit 0
 `;
 }
+
+/**
+ * A preload for a driver action: wraps every function of `Deno` and appends each failed call
+ * (thrown, or its promise rejected) to `$ONEBLK_TEST_FAILED_CALLS`; says on stderr that it ran.
+ */
+const FAILED_CALLS_PROBE = `
+const out = Deno.env.get("ONEBLK_TEST_FAILED_CALLS");
+const append = Deno.writeTextFileSync;
+for (const name of Object.getOwnPropertyNames(Deno)) {
+  const f = Object.getOwnPropertyDescriptor(Deno, name).value; // (not a getter's)
+  if (typeof f !== "function" || /^[A-Z]/.test(name) || name === "exit") continue;
+  const note = (arg) => (e) =>
+    append(out, \`Deno.\${name}(\${String(arg)}): \${e?.name}\\n\`, { append: true });
+  try {
+    Deno[name] = function (...args) {
+      let r;
+      try {
+        r = f.apply(this, args);
+      } catch (e) {
+        note(args[0])(e);
+        throw e;
+      }
+      if (r && typeof r.then === "function") r.then(undefined, note(args[0]));
+      return r;
+    };
+  } catch { /* a function the runtime does not let go */ }
+}
+console.error("probe loaded");
+`;
 
 describe("tm pre/post/failmigrate", () => {
   let c: Cluster;
@@ -327,6 +357,44 @@ describe("tm pre/post/failmigrate", () => {
       }
     });
   }
+
+  it("linstor: a migration's host commands on the simulated hosts fail no runtime call (issue 15)", async () => {
+    // A runtime call that fails costs a short action memory on its first use (lib/frugal.ts);
+    // a real host's ssh makes none, so the simulated hosts must not add one (their list of
+    // absent programs exists on every cluster host). Every `Deno` function is wrapped by a
+    // preloaded probe that notes each failure.
+    const env = envs.linstor;
+    const vmId = 58;
+    const sys = env.systemDs;
+    const dir = vmDir(sys, vmId);
+    await runningDisks(env, vmId, dir, 2);
+    const stdin = btoa(putVm(c, {
+      id: vmId,
+      disks: [volatileDisk(env, 0), volatileDisk(env, 1)],
+      history: [{ hostname: "bravo", dsId: sys, tmMad: "ssh" }],
+    }));
+    const probe = join(c.root, "failed_calls_probe.js");
+    const noted = join(c.root, "failed_calls.txt");
+    await Deno.writeTextFile(probe, FAILED_CALLS_PROBE);
+    const probed = {
+      ONEBLK_DENO_FLAGS: [...await runtimeFlags({ action: true }), "--preload", probe].join(" "),
+      ONEBLK_TEST_FAILED_CALLS: noted,
+    };
+    // called by the system TM (ssh): premigrate links the disks on charlie (one host command),
+    // postmigrate releases them on bravo
+    const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`, "ssh"];
+    for (const action of ["premigrate", "postmigrate"]) {
+      const r = await c.run("tm", "linstor", action, args, { stdin, env: probed });
+      assertOk(r);
+      assert.match(r.stderr, /probe loaded/, "the probe ran in the action");
+    }
+    assert.equal(
+      await Deno.readLink(c.hostPath("charlie", `${dir}/disk.0`)),
+      devicePath(c, env, "charlie", env.profile.volatileVolume(vmId, 0, "raw")),
+    );
+    const failed = await Deno.readTextFile(noted).catch(() => "");
+    assert.equal(failed, "", `failed runtime calls:\n${failed}`);
+  });
 
   PROFILES.forEach((name, i) => {
     it(`${name}: host commands do not grow with the disks; no marker left (issue 15)`, async () => {
