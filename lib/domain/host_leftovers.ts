@@ -239,6 +239,16 @@ export async function dropHostLeftover(
   path: string,
 ): Promise<void> {
   try {
+    // Usually there is none: it is read first, because a failed read costs a short action less
+    // than a failed removal (their first use: +0.13 against +0.32 MiB; lib/frugal.ts). Any
+    // file of that name goes, an entry or not, as gc's resolution removes it.
+    const file = join(stateDir(ctx.env), HOST_LEFTOVERS_DIR, entryName(host, path));
+    try {
+      await Deno.readTextFile(file);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return;
+      throw e;
+    }
     if (await resolveHostLeftover(ctx.env, host, path)) {
       ctx.info(`${path} on ${host} is no longer a leftover: dropped from oneblk gc's journal`);
     }
