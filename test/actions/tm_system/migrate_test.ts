@@ -398,7 +398,7 @@ describe("tm pre/post/failmigrate", () => {
     assert.deepEqual(await failedCalls(58, "ssh"), []);
     // as the system TM: DIR copied and removed (two host commands each), the journal looked up
     const own = await failedCalls(59);
-    assert.ok(own.length > 0, "the journal has no entry for charlie's DIR");
+    assert.ok(own.length > 0, "the journal is looked up (it has no entry for charlie's DIR)");
     for (const call of own) {
       assert.match(
         call,
