@@ -7,7 +7,14 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { actionPrograms, buildBundle, BUNDLE_DIR, ensureBundle } from "../tools/bundle.ts";
+import {
+  actionPrograms,
+  buildBundle,
+  BUNDLE_DIR,
+  bundleState,
+  ensureBundle,
+  refreshBundle,
+} from "../tools/bundle.ts";
 import { listActions } from "../app/registry.ts";
 import { HOT_ACTIONS } from "../tools/bench/hot.ts";
 
@@ -109,5 +116,38 @@ describe("per-action programs", () => {
     await assert.rejects(Deno.stat(stale), Deno.errors.NotFound);
     await Deno.stat(join(BUNDLE_DIR, "actions/tm/ln.js"));
     await Deno.stat(join(ROOT, "dist/bundle/main.js"));
+  });
+
+  it("builds started together: one refresh per process, and two builds at once both end well", async () => {
+    const stampFile = join(BUNDLE_DIR, "BUNDLE.json");
+    /** Files an older build left, which every build removes (many, so that removals meet). */
+    const plantLeftovers = async () => {
+      for (let i = 0; i < 100; i++) {
+        await Deno.writeTextFile(join(BUNDLE_DIR, `old-chunk-${i}.js`), "");
+        await Deno.writeTextFile(join(BUNDLE_DIR, `actions/tm/gone_${i}.js`), "");
+      }
+    };
+    const leftovers = async () =>
+      [...Deno.readDirSync(BUNDLE_DIR), ...Deno.readDirSync(join(BUNDLE_DIR, "actions/tm"))]
+        .filter((e) => /^(old-chunk|gone)_?-?\d+\.js$/.test(e.name)).length;
+    // a stale bundle, refreshed by clusters started at once in one process (the fault
+    // matrix's baselines): they share one refresh
+    const stamp = JSON.parse(await Deno.readTextFile(stampFile));
+    await Deno.writeTextFile(stampFile, JSON.stringify({ ...stamp, sources: "0".repeat(64) }));
+    await plantLeftovers();
+    assert.equal(await bundleState(), "stale");
+    const first = refreshBundle();
+    assert.equal(refreshBundle(), first, "a second refresh joins the one under way");
+    await first;
+    assert.equal(await bundleState(), "fresh");
+    assert.equal(await leftovers(), 0);
+    // two builds of the same sources at once (e.g. a test's and the fault matrix's, or, as
+    // here, two in one process): both succeed, whichever removes a leftover first
+    await plantLeftovers();
+    await Promise.all([buildBundle({ quiet: true }), buildBundle({ quiet: true })]);
+    assert.equal(await bundleState(), "fresh");
+    assert.equal(await leftovers(), 0);
+    const r = await runProgram(join(BUNDLE_DIR, "actions/tm/ln.js"), "tm/linstor/ln", []);
+    assert.match(r.stderr, /ln/, "the rebuilt program runs");
   });
 });

@@ -35,6 +35,7 @@
 import { dirname, join, relative, resolve } from "../lib/path.ts";
 import { compareText } from "../lib/compare.ts";
 import { type Kind, KINDS } from "../lib/dispatch.ts";
+import { removeFile } from "./sim/common.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 /** Where the bundle lives. */
@@ -389,11 +390,14 @@ export async function buildBundle(
     };
     // main.js last, in one rename: a call starting now sees either the old or the new program.
     await Deno.rename(join(split, "main.js"), join(BUNDLE_DIR, "main.js"));
-    await Deno.writeTextFile(STAMP + ".tmp", JSON.stringify(stamp, null, 2) + "\n");
-    await Deno.rename(STAMP + ".tmp", STAMP);
+    // (written in this build's own directory: another build may be writing its stamp too)
+    await Deno.writeTextFile(join(tmp, "BUNDLE.json"), JSON.stringify(stamp, null, 2) + "\n");
+    await Deno.rename(join(tmp, "BUNDLE.json"), STAMP);
+    // (a build of the same sources running beside this one, e.g. in another test process, may
+    // have removed a file already)
     const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json", "actions"]);
     for await (const e of Deno.readDir(BUNDLE_DIR)) {
-      if (!keep.has(e.name)) await Deno.remove(join(BUNDLE_DIR, e.name), { recursive: true });
+      if (!keep.has(e.name)) await removeFile(join(BUNDLE_DIR, e.name), { recursive: true });
     }
     // programs of actions that no longer exist
     const current = new Set(programs);
@@ -407,7 +411,7 @@ export async function buildBundle(
       }
       for (const n of names) {
         if (!current.has(`actions/${kind}/${n}`)) {
-          await Deno.remove(join(dir, n), { recursive: true });
+          await removeFile(join(dir, n), { recursive: true });
         }
       }
     }
@@ -430,10 +434,17 @@ export async function buildBundle(
  * without eager functions is left as it is: `deno task bundle profile` makes one to run the
  * simulators on (and rebuilds when it is done).
  */
-export async function refreshBundle(): Promise<void> {
-  const stamp = await readStamp();
-  if (stamp && stamp.sources !== await sourcesHash()) await buildBundle({ quiet: true });
+export function refreshBundle(): Promise<void> {
+  // one refresh at a time in a process: clusters started together (the fault matrix's
+  // baselines) share it
+  refreshing ??= (async () => {
+    const stamp = await readStamp();
+    if (stamp && stamp.sources !== await sourcesHash()) await buildBundle({ quiet: true });
+  })().finally(() => refreshing = undefined);
+  return refreshing;
 }
+
+let refreshing: Promise<void> | undefined;
 
 /** Build the bundle unless it is fresh; returns whether it built. */
 export async function ensureBundle(opts: { quiet?: boolean } = {}): Promise<boolean> {

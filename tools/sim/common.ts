@@ -2,6 +2,15 @@
 import { join } from "node:path";
 import { OneblkError } from "../../lib/errors.ts";
 
+/** Remove a file (with `recursive`, also a directory and what it holds); a missing one is fine. */
+export async function removeFile(path: string, opts?: Deno.RemoveOptions): Promise<void> {
+  try {
+    await Deno.remove(path, opts);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
 /** One backend benchmark row. */
 export interface BenchRow {
   op: string;

@@ -22,7 +22,8 @@ import {
   type SimSnap,
 } from "./model.ts";
 import { layoutMethods } from "./layout.ts";
-import { allocatedEach, copyData, removeFile, setSize, type SpStore } from "./store.ts";
+import { allocatedEach, copyData, setSize, type SpStore } from "./store.ts";
+import { removeFile } from "../common.ts";
 import {
   described,
   info,

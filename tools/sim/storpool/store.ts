@@ -6,6 +6,7 @@
  * serialised (locked()).
  */
 import { basename, dirname, join } from "node:path";
+import { removeFile } from "../common.ts";
 import {
   anonSnapshotName,
   busy,
@@ -68,15 +69,6 @@ export async function setSize(file: string, size: number): Promise<void> {
     await f.truncate(size);
   } finally {
     f.close();
-  }
-}
-
-/** Remove a file; a missing one is fine. */
-export async function removeFile(file: string): Promise<void> {
-  try {
-    await Deno.remove(file);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
 }
 
