@@ -127,7 +127,7 @@ describe("per-action programs", () => {
         await Deno.writeTextFile(join(BUNDLE_DIR, `actions/tm/gone_${i}.js`), "");
       }
     };
-    const leftovers = async () =>
+    const leftovers = () =>
       [...Deno.readDirSync(BUNDLE_DIR), ...Deno.readDirSync(join(BUNDLE_DIR, "actions/tm"))]
         .filter((e) => /^(old-chunk|gone)_?-?\d+\.js$/.test(e.name)).length;
     // a stale bundle, refreshed by clusters started at once in one process (the fault
@@ -140,13 +140,13 @@ describe("per-action programs", () => {
     assert.equal(refreshBundle(), first, "a second refresh joins the one under way");
     await first;
     assert.equal(await bundleState(), "fresh");
-    assert.equal(await leftovers(), 0);
+    assert.equal(leftovers(), 0);
     // two builds of the same sources at once (e.g. a test's and the fault matrix's, or, as
     // here, two in one process): both succeed, whichever removes a leftover first
     await plantLeftovers();
     await Promise.all([buildBundle({ quiet: true }), buildBundle({ quiet: true })]);
     assert.equal(await bundleState(), "fresh");
-    assert.equal(await leftovers(), 0);
+    assert.equal(leftovers(), 0);
     const r = await runProgram(join(BUNDLE_DIR, "actions/tm/ln.js"), "tm/linstor/ln", []);
     assert.match(r.stderr, /ln/, "the rebuilt program runs");
   });
