@@ -147,7 +147,9 @@ describe("per-action programs", () => {
     await Promise.all([buildBundle({ quiet: true }), buildBundle({ quiet: true })]);
     assert.equal(await bundleState(), "fresh");
     assert.equal(leftovers(), 0);
+    // the rebuilt program runs: its own action's one-line argument check
     const r = await runProgram(join(BUNDLE_DIR, "actions/tm/ln.js"), "tm/linstor/ln", []);
-    assert.match(r.stderr, /ln/, "the rebuilt program runs");
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^tm\/linstor\/ln: tm ln expects 4 arguments .*, got 0\n$/);
   });
 });

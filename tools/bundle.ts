@@ -428,6 +428,9 @@ export async function buildBundle(
   }
 }
 
+/** The refresh under way in this process, if any. */
+let refreshing: Promise<void> | undefined;
+
 /**
  * Rebuild a stale bundle (one that exists but was built from other sources), so that tests and
  * tools started from the sources never run an outdated program through the launcher. A build
@@ -443,8 +446,6 @@ export function refreshBundle(): Promise<void> {
   })().finally(() => refreshing = undefined);
   return refreshing;
 }
-
-let refreshing: Promise<void> | undefined;
 
 /** Build the bundle unless it is fresh; returns whether it built. */
 export async function ensureBundle(opts: { quiet?: boolean } = {}): Promise<boolean> {

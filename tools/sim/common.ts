@@ -1,4 +1,4 @@
-/** Small pieces the simulators and their benchmarks share. */
+/** Small pieces the simulators and their benchmarks share (removeFile: the bundle build too). */
 import { join } from "node:path";
 import { OneblkError } from "../../lib/errors.ts";
 
