@@ -13,6 +13,8 @@ import {
   BUNDLE_DIR,
   bundleState,
   ensureBundle,
+  PROGRAM_HEADER,
+  programHeader,
   refreshBundle,
 } from "../tools/bundle.ts";
 import { listActions } from "../app/registry.ts";
@@ -65,6 +67,25 @@ describe("per-action programs", () => {
       );
       assert.equal(imports, null, `${f}: ${imports?.join(" | ")}`);
     }
+  });
+
+  it("name on their first line the deno flags they need: --unstable-net only where a UDP socket is used", async () => {
+    const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
+    const net: string[] = [];
+    for (const f of stamp.programs as string[]) {
+      const text = await Deno.readTextFile(join(BUNDLE_DIR, f));
+      const first = text.slice(0, text.indexOf("\n"));
+      assert.ok(first.startsWith(PROGRAM_HEADER), `${f}: ${first.slice(0, 80)}`);
+      const flags = first.slice(PROGRAM_HEADER.length).trim();
+      const udp = text.includes("listenDatagram");
+      assert.equal(flags, udp ? "--unstable-net" : "", f);
+      if (udp) net.push(f);
+    }
+    // the per-VM disk usage is sent to monitord by tm monitor; no other action opens a socket
+    // of Deno's unstable API
+    assert.deepEqual(net, ["actions/tm/monitor.js"]);
+    assert.equal(programHeader("Deno.connectQuic(x)"), `${PROGRAM_HEADER} --unstable-net\n`);
+    assert.equal(programHeader("Deno.connect({port:1})"), `${PROGRAM_HEADER}\n`);
   });
 
   it("run only their own action, and say so in oned's format", async () => {

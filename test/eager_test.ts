@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "@jridgewell/sourcemap-codec";
 import { join } from "node:path";
-import { beforeHiding } from "../tools/bundle.ts";
+import { beforeHiding, PROGRAM_HEADER } from "../tools/bundle.ts";
 import {
   eagerize,
   lazyFunctions,
@@ -161,6 +161,14 @@ describe("beforeHiding", () => {
     const written = 'a;import("node:x");b;import("node:y");c';
     const shipped = 'a;import(String("node:x"));b;import(String("node:y"));c';
     for (const ch of ["a", "b", "c"]) {
+      assert.equal(beforeHiding(shipped, shipped.indexOf(ch)), written.indexOf(ch));
+    }
+  });
+
+  it("and before a per-action program's first line was added", () => {
+    const written = 'Q;import("node:x");Z';
+    const shipped = `${PROGRAM_HEADER} --unstable-net\nQ;import(String("node:x"));Z`;
+    for (const ch of ["Q", "Z"]) {
       assert.equal(beforeHiding(shipped, shipped.indexOf(ch)), written.indexOf(ch));
     }
   });

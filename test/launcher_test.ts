@@ -8,6 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { ensureBundle } from "../tools/bundle.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const LAUNCHER = join(ROOT, "scripts/oneblk");
@@ -189,5 +190,46 @@ describe("the launcher", () => {
     assert.deepEqual(flagsOf(await args(join(dir, "flags/bin/oneblk"), forced)), [
       "--v8-flags=--max-lazy",
     ]);
+  });
+
+  it("gives --unstable-net to the oneblk command, the sources and tm monitor, no other action", async () => {
+    await ensureBundle({ quiet: true });
+    const fake = join(dir, "fake-deno-net");
+    await Deno.writeTextFile(fake, `#!/bin/sh\necho "$@"\n`, { mode: 0o755 });
+    const net = async (program: string, env: Record<string, string> = {}) => {
+      const o = await new Deno.Command(program, {
+        args: ["x"],
+        env: { ONEBLK_DENO: fake, ...env },
+        stdout: "piped",
+      }).output();
+      const argv = new TextDecoder().decode(o.stdout).trim().split(" ");
+      return { net: argv.includes("--unstable-net"), program: argv.at(-2) ?? "" };
+    };
+    const action = async (path: string) => {
+      const p = join(dir, "net/remotes", path);
+      await Deno.mkdir(join(p, ".."), { recursive: true });
+      await Deno.symlink(LAUNCHER, p);
+      return p;
+    };
+    // (tm monitor sends the per-VM disk usage to monitord over Deno's UDP socket)
+    const monitor = await net(await action("tm/linstor/monitor"));
+    assert.deepEqual(monitor, {
+      net: true,
+      program: join(ROOT, "dist/bundle/actions/tm/monitor.js"),
+    });
+    for (const path of ["tm/storpool/premigrate", "tm/linstor_un/ln", "datastore/linstor/stat"]) {
+      const r = await net(await action(path));
+      assert.equal(r.net, false, path);
+      assert.match(r.program, /\/dist\/bundle\/actions\/(tm|datastore)\/\w+\.js$/, path);
+    }
+    assert.equal((await net(LAUNCHER)).net, true);
+    assert.equal(
+      (await net(join(dir, "net/remotes/tm/linstor/monitor"), { ONEBLK_SOURCE: "1" })).net,
+      true,
+    );
+    assert.equal(
+      (await net(join(dir, "net/remotes/datastore/linstor/stat"), { ONEBLK_SOURCE: "1" })).net,
+      true,
+    );
   });
 });

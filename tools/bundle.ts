@@ -20,7 +20,9 @@
  * module, no code split and no import left (app/action_program.ts says why); the launcher runs it
  * when the invoked name has one, main.js otherwise (the command line, `deno task compile`). Its
  * lazy parts (saxes, a store's client) are inlined as functions that run on first use, so they
- * cost a parse, not a load.
+ * cost a parse, not a load. Its first line names the deno flags it needs beyond the actions' own
+ * (programHeader): `--unstable-net` for a program that uses Deno's UDP socket (tm monitor's
+ * datagrams to monitord), none for the others, which the launcher then runs without it.
  *
  * Staleness: dist/bundle/BUNDLE.json records a hash of everything the bundle is built from
  * (`--check` recomputes it; CI runs it, and the test support rebuilds a stale bundle before it
@@ -124,6 +126,28 @@ export async function bundleState(): Promise<"absent" | "stale" | "fresh"> {
   return stamp?.sources === await sourcesHash() && !stamp.lazy ? "fresh" : "stale";
 }
 
+/**
+ * How the first line of a per-action program starts: the deno flags the program needs beyond the
+ * driver actions' own (scripts/deno-flags), which the launcher adds (empty for most programs).
+ */
+export const PROGRAM_HEADER = "// oneblk deno flags:";
+
+/**
+ * The names `--unstable-net` adds to the Deno namespace (Deno 2.9.6: the UDP socket, QUIC and
+ * WebTransport): a program whose text names one of them needs the flag. Property names survive
+ * minification, so the shipped text tells.
+ */
+const UNSTABLE_NET_API = /\b(?:listenDatagram|connectQuic|Quic[A-Z]\w*|upgradeWebTransport)\b/;
+
+/**
+ * The first line of a per-action program with text `code` (PROGRAM_HEADER and its flags, then a
+ * newline). Why only where needed: `--unstable-net` costs every process that has it 0.2-0.4 MiB
+ * of the deno executable's pages, whether or not it opens a socket (docs/performance.md).
+ */
+export function programHeader(code: string): string {
+  return `${PROGRAM_HEADER}${UNSTABLE_NET_API.test(code) ? " --unstable-net" : ""}\n`;
+}
+
 /** A dynamic `import("literal")` as the bundler writes it (relative chunk or built-in). */
 const DYNAMIC_IMPORT = /\bimport\((["'])((?:\.\/|node:)[^"'\\]+)\1\)/g;
 
@@ -147,10 +171,15 @@ export function hideDynamicImports(text: string): string {
 const HIDDEN = "import(String(";
 
 /**
- * The offset in a file as the bundler wrote it of offset `at` in the same file after
- * {@link hideDynamicImports} (which adds `String(` and `)` to each import before `at`).
+ * The offset in a file as the bundler wrote it of offset `at` in the same file as shipped: after
+ * {@link hideDynamicImports} (which adds `String(` and `)` to each import before `at`) and, for a
+ * per-action program, its first line ({@link programHeader}).
  */
 export function beforeHiding(text: string, at: number): number {
+  if (text.startsWith(PROGRAM_HEADER)) {
+    const header = text.indexOf("\n") + 1;
+    return beforeHiding(text.slice(header), at - header);
+  }
   let shift = 0;
   for (let i = text.indexOf(HIDDEN); i >= 0 && i < at; i = text.indexOf(HIDDEN, i + 1)) {
     shift += "String()".length;
@@ -266,15 +295,17 @@ interface EagerCount {
 /**
  * Finish one file as the bundler wrote it (with its source map beside it, `<file>.map`): the
  * functions of `hot` (profile positions) made eager, the map and its comment removed, dynamic
- * imports hidden. `keepMap`: a path to keep the map at (its sources as absolute paths), beside the
- * text it maps (`keepMap` without `.map`). Adds to `count`.
+ * imports hidden, and, for a per-action program (`program`), its first line (programHeader).
+ * `keepMap`: a path to keep the map at (its sources as absolute paths), beside the text it maps
+ * (`keepMap` without `.map`). Adds to `count`.
  */
 async function finishFile(
   file: string,
   hot: ReadonlySet<string>,
   count: EagerCount,
-  keepMap?: string,
+  opts: { keepMap?: string; program?: boolean } = {},
 ): Promise<void> {
+  const { keepMap } = opts;
   const { eagerize, OriginalPositions } = await import("./eager.ts");
   let code = (await Deno.readTextFile(file)).replace(MAP_COMMENT, "\n");
   if (hot.size || keepMap) {
@@ -295,7 +326,8 @@ async function finishFile(
       count.found += r.found;
     }
   }
-  await Deno.writeTextFile(file, hideDynamicImports(code));
+  code = hideDynamicImports(code);
+  await Deno.writeTextFile(file, opts.program ? programHeader(code) + code : code);
   await Deno.remove(file + ".map").catch(() => {});
 }
 
@@ -326,7 +358,8 @@ async function buildPrograms(
   for (const f of files) {
     const hot = new Set(profile.programs[f] ? profileKeys(profile.programs[f]) : []);
     count.profiled += hot.size;
-    await finishFile(join(tmp, f), hot, count, opts.maps && join(opts.maps, f + ".map")).catch(
+    const keepMap = opts.maps && join(opts.maps, f + ".map");
+    await finishFile(join(tmp, f), hot, count, { keepMap, program: true }).catch(
       (e) => {
         throw new Error(`per-action program ${f}: ${(e as Error).message}`);
       },

@@ -470,8 +470,9 @@ export async function sendMonitorVm(
   let cancelTimer = () => {};
   let sock: Deno.DatagramConn | undefined;
   try {
-    // Deno's own UDP socket (--unstable-net, which the launcher, the compiled binary and
-    // deno.json give): node:dgram would load Node's compatibility layer, ~19 ms and 8 MiB here
+    // Deno's own UDP socket (--unstable-net: the launcher gives it to a per-action program that
+    // names this API, see tools/bundle.ts programHeader; the compiled binary and deno.json give
+    // it too): node:dgram would load Node's compatibility layer, ~19 ms and 8 MiB here
     sock = Deno.listenDatagram({
       transport: "udp",
       hostname: target.address.includes(":") ? "::" : "0.0.0.0",
