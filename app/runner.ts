@@ -97,7 +97,8 @@ function memoryKiB(): { peak: number; private: number; file: number } | undefine
 
 /**
  * The program this process runs, for the stats line: the bundle's file ("dist/bundle/main.js",
- * "dist/bundle/actions/tm/ln.js"), else the main module's file name ("main.ts" from the sources).
+ * "dist/bundle/drivers/linstor/tm/ln.js"), else the main module's file name ("main.ts" from the
+ * sources).
  */
 function programName(): string {
   const m = Deno.mainModule;

@@ -18,6 +18,7 @@ import {
   refreshBundle,
 } from "../tools/bundle.ts";
 import { listActions } from "../app/registry.ts";
+import { ADDONS } from "../lib/addons/index.ts";
 import { HOT_ACTIONS } from "../tools/bench/hot.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -56,7 +57,16 @@ describe("per-action programs", () => {
 
   it("are built, recorded in BUNDLE.json, and hold no import", async () => {
     const stamp = JSON.parse(await Deno.readTextFile(join(BUNDLE_DIR, "BUNDLE.json")));
-    const expected = (await actionPrograms()).map((p) => `actions/${p.kind}/${p.name}.js`);
+    const programs = await actionPrograms();
+    const expected = [
+      ...programs.map((p) => `actions/${p.kind}/${p.name}.js`),
+      // each driver's datastore and tm programs (the vmm ones serve every driver)
+      ...ADDONS.flatMap((a) =>
+        programs.filter((p) => p.kind !== "vmm").map((p) =>
+          `drivers/${a.driver}/${p.kind}/${p.name}.js`
+        )
+      ),
+    ];
     assert.deepEqual(stamp.programs, expected);
     for (const f of expected) {
       const text = await Deno.readTextFile(join(BUNDLE_DIR, f));
@@ -83,9 +93,49 @@ describe("per-action programs", () => {
     }
     // the per-VM disk usage is sent to monitord by tm monitor; no other action opens a socket
     // of Deno's unstable API
-    assert.deepEqual(net, ["actions/tm/monitor.js"]);
+    assert.deepEqual(net, [
+      "actions/tm/monitor.js",
+      ...ADDONS.map((a) => `drivers/${a.driver}/tm/monitor.js`),
+    ]);
     assert.equal(programHeader("Deno.connectQuic(x)"), `${PROGRAM_HEADER} --unstable-net\n`);
     assert.equal(programHeader("Deno.connect({port:1})"), `${PROGRAM_HEADER}\n`);
+  });
+
+  it("a driver's own hold its store's code alone, and serve that driver only", async () => {
+    // (one string from each store's client: a REST path of LINSTOR's API, StorPool's API root)
+    const marks = { linstor: "/v1/resource-definitions", storpool: "/ctrl/1.0/" };
+    for (const a of ADDONS) {
+      for (const name of ["tm/premigrate", "tm/ln", "datastore/stat"]) {
+        const own = await Deno.readTextFile(join(BUNDLE_DIR, "drivers", a.driver, `${name}.js`));
+        const all = await Deno.readTextFile(join(BUNDLE_DIR, "actions", `${name}.js`));
+        for (const [store, mark] of Object.entries(marks)) {
+          if (all.includes(mark)) {
+            assert.equal(own.includes(mark), store === a.store, `${a.driver} ${name}: ${mark}`);
+          }
+        }
+        assert.ok(own.length < all.length, `${a.driver} ${name}: ${own.length} ≥ ${all.length}`);
+      }
+    }
+    assert.ok(
+      (await Deno.readTextFile(join(BUNDLE_DIR, "actions/tm/premigrate.js")))
+        .includes(marks.linstor),
+    );
+    // invoked under another driver's name (not what the launcher does): oned's usage error
+    const other = await runProgram(
+      join(BUNDLE_DIR, "drivers/linstor/tm/ln.js"),
+      "/var/lib/one/remotes/tm/storpool/ln",
+      ["a", "b", "0", "1"],
+    );
+    assert.equal(other.code, 1, other.stderr);
+    assert.equal(other.stderr.trim().split("\n").length, 1, other.stderr);
+    assert.match(other.stderr, /unknown tm driver 'storpool' \(known: linstor\)/);
+    const same = await runProgram(
+      join(BUNDLE_DIR, "drivers/linstor_un/tm/ln.js"),
+      "/var/lib/one/remotes/tm/linstor/ln",
+      ["a", "b", "0", "1"],
+    );
+    assert.match(same.stderr, /unknown tm driver 'linstor' \(known: linstor_un\)/);
+    assert.equal(same.code, 1, same.stderr);
   });
 
   it("run only their own action, and say so in oned's format", async () => {
@@ -120,6 +170,8 @@ describe("per-action programs", () => {
     assert.ok(stamp.eager > 1000, `${stamp.eager} functions made eager`);
     // the code-split bundle too (the command line, the compiled binary)
     assert.ok(stamp.eagerInChunks > 100, `${stamp.eagerInChunks} made eager in the chunks`);
+    // and each driver's own programs, from their actions' entries
+    assert.ok(stamp.eagerInDrivers > 1000, `${stamp.eagerInDrivers} made eager per driver`);
     // (fewer found: the sources moved since the profile was made; deno task bundle profile)
     assert.ok(
       stamp.profile.found >= 0.9 * stamp.profile.positions,

@@ -215,12 +215,19 @@ describe("the launcher", () => {
     const monitor = await net(await action("tm/linstor/monitor"));
     assert.deepEqual(monitor, {
       net: true,
-      program: join(ROOT, "dist/bundle/actions/tm/monitor.js"),
+      program: join(ROOT, "dist/bundle/drivers/linstor/tm/monitor.js"),
     });
-    for (const path of ["tm/storpool/premigrate", "tm/linstor_un/ln", "datastore/linstor/stat"]) {
+    // (each datastore and tm action runs its driver's own program, a vmm action the common one)
+    for (
+      const [path, program] of [
+        ["tm/storpool/premigrate", "drivers/storpool/tm/premigrate.js"],
+        ["tm/linstor_un/ln", "drivers/linstor_un/tm/ln.js"],
+        ["datastore/linstor/stat", "drivers/linstor/datastore/stat.js"],
+        ["vmm/kvm/deploy_linstor", "actions/vmm/deploy_linstor.js"],
+      ]
+    ) {
       const r = await net(await action(path));
-      assert.equal(r.net, false, path);
-      assert.match(r.program, /\/dist\/bundle\/actions\/(tm|datastore)\/\w+\.js$/, path);
+      assert.deepEqual(r, { net: false, program: join(ROOT, "dist/bundle", program) }, path);
     }
     assert.equal((await net(LAUNCHER)).net, true);
     assert.equal(

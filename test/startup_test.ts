@@ -8,7 +8,7 @@
  *   command line, adoption, doctor), nor the ISO 9660 writer but in tm context.
  * - The bundle, run by the launcher: `oneblk version` and a datastore action evaluate no Node
  *   compatibility module at all, `version` only a handful of chunks; the action through its
- *   symlink reads and evaluates one module, its own program (dist/bundle/actions/); through
+ *   symlink reads and evaluates one module, its own program (dist/bundle/drivers/); through
  *   main.js (`oneblk run`) it does not read saxes's chunk nor any tool's.
  * Speed and memory themselves are measured by `deno task bench`, not here.
  */
@@ -205,9 +205,9 @@ describe("start-up", () => {
       const mods = evaluated(r.stderr);
       assert.ok(!mods.some((m) => NODE_COMPAT.test(m)), mods.join("\n"));
       assert.deepEqual(mods.filter((m) => m.startsWith("file:")), [
-        `file://${ROOT}/dist/bundle/actions/datastore/stat.js`,
+        `file://${ROOT}/dist/bundle/drivers/linstor/datastore/stat.js`,
       ]);
-      assert.deepEqual(fetched(r.stderr), ["actions/datastore/stat.js"]);
+      assert.deepEqual(fetched(r.stderr), ["drivers/linstor/datastore/stat.js"]);
 
       // through main.js (the command line's `run`): its own chunks, no tool's, not saxes's
       const m = await run(LAUNCHER, ["run", "datastore", "linstor", "stat", "9"], env, btoa(xml));

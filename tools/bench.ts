@@ -362,9 +362,13 @@ const pct = (n: number) => Number.isFinite(n) ? `${Math.round(n * 100)} %` : "-"
 
 /** Which program each hot row ran (the runtime mode of its figures). */
 function programsLine(rows: HotRow[]): string {
-  const own = rows.filter((h) => /^dist\/bundle\/actions\/[^,]+$/.test(h.program));
+  const own = rows.filter((h) =>
+    /^dist\/bundle\/drivers\/[^,/]+\/[^,]+$/.test(h.program) &&
+    h.program.includes(`/${h.profile}/`)
+  );
   if (own.length === rows.length) {
-    return "programs: every row ran its action's own program (dist/bundle/actions/<kind>/<name>.js)";
+    return "programs: every row ran its driver's own program of its action " +
+      "(dist/bundle/drivers/<driver>/<kind>/<name>.js)";
   }
   return "programs: " + rows.map((h) => `${h.profile} ${h.action} ${h.program}`).join("; ");
 }

@@ -24,6 +24,13 @@
  * (programHeader): `--unstable-net` for a program that uses Deno's UDP socket (tm monitor's
  * datagrams to monitord), none for the others, which the launcher then runs without it.
  *
+ * Per-driver programs: the datastore and tm programs again for each driver, under
+ * `dist/bundle/drivers/<driver>/<kind>/<name>.js`, built with that driver's add-on and store alone
+ * (lib/addons/list.ts and lib/backend/list.ts replaced through an import map), which the launcher
+ * runs for `<kind>/<driver>/<name>`: a call parses no other store's code. A datastore or tm action
+ * uses its own driver's profile only (lib/backend/index.ts refuses another store in such a
+ * program); the vmm actions, which reach the profiles of every disk of a VM, keep the one program.
+ *
  * Staleness: dist/bundle/BUNDLE.json records a hash of everything the bundle is built from
  * (`--check` recomputes it; CI runs it, and the test support rebuilds a stale bundle before it
  * runs actions). The launcher itself does not hash sources on every call.
@@ -62,6 +69,8 @@ export interface Stamp {
   eager?: number;
   /** Functions of the code-split bundle (main.js and its chunks) made eager. */
   eagerInChunks?: number;
+  /** Functions of the per-driver programs made eager (the positions of their actions' programs). */
+  eagerInDrivers?: number;
   /** Positions tools/eager_profile.json names, and how many the programs still have. */
   profile?: { positions: number; found: number };
   /** Built without eager functions (for `deno task bundle profile`): not a build to ship. */
@@ -333,26 +342,34 @@ async function finishFile(
 
 /**
  * Build every per-action program into `<tmp>/actions/<kind>/<name>.js` (entries written under
- * `<tmp>/entries/`), with the hot functions its profile names made eager (tools/eager.ts)
- * unless `opts.lazy`; `opts.maps`: a folder to keep the programs' source maps in (`<file>.map`,
- * beside the text they map, before its dynamic imports are hidden). Returns their paths relative
- * to `tmp`; adds to `count`.
+ * `<tmp>/entries/`), and the per-driver ones (buildDriverPrograms), with the hot functions its
+ * profile names made eager (tools/eager.ts) unless `opts.lazy`; `opts.maps`: a folder to keep
+ * the programs' source maps in (`<file>.map`, beside the text they map, before its dynamic
+ * imports are hidden). Returns their paths relative to `tmp`; adds to `count` (the per-driver
+ * programs to `drivers`).
  */
 async function buildPrograms(
   tmp: string,
   profile: EagerProfile,
   count: EagerCount,
   opts: { maps?: string } = {},
+  drivers: EagerCount = { eager: 0, profiled: 0, found: 0 },
 ): Promise<string[]> {
   const programs = await actionPrograms();
-  const entries: string[] = [];
+  const entries = new Map<string, string>();
   for (const p of programs) {
     const entry = join(tmp, "entries", p.kind, `${p.name}.ts`);
     await Deno.mkdir(dirname(entry), { recursive: true });
     await Deno.writeTextFile(entry, programEntry(p, entry));
-    entries.push(entry);
+    entries.set(`${p.kind}/${p.name}`, entry);
   }
-  await denoBundle(["--sourcemap", "external", "--outdir", join(tmp, "actions"), ...entries]);
+  await denoBundle([
+    "--sourcemap",
+    "external",
+    "--outdir",
+    join(tmp, "actions"),
+    ...entries.values(),
+  ]);
   const files = programs.map((p) => `actions/${p.kind}/${p.name}.js`);
   const { profileKeys } = await import("./eager.ts");
   for (const f of files) {
@@ -365,7 +382,126 @@ async function buildPrograms(
       },
     );
   }
-  return files;
+  return [...files, ...await buildDriverPrograms(tmp, entries, profile, drivers, opts)];
+}
+
+/** The kinds whose programs are built per driver too (the vmm actions reach every profile). */
+const DRIVER_KINDS: readonly Kind[] = ["datastore", "tm"];
+
+/**
+ * The module text that replaces lib/addons/list.ts (`addons`) and lib/backend/list.ts (`stores`)
+ * in the programs of `driver`: its add-on (the export of lib/addons/<driver>.ts whose `driver` it
+ * is) and that add-on's store (the export of lib/backend/<store>/index.ts of that `kind`). Throws
+ * when either is not where the layout says.
+ */
+export async function driverLists(driver: string): Promise<{ addons: string; stores: string }> {
+  const addonFile = join(ROOT, "lib/addons", `${driver}.ts`);
+  const addonMod: Record<string, unknown> = await import(addonFile);
+  const addonName = Object.keys(addonMod).find((k) =>
+    (addonMod[k] as { driver?: unknown } | null)?.driver === driver
+  );
+  if (!addonName) throw new Error(`${addonFile} exports no add-on of driver ${driver}`);
+  const store = (addonMod[addonName] as { store: string }).store;
+  const storeFile = join(ROOT, "lib/backend", store, "index.ts");
+  const storeMod: Record<string, unknown> = await import(storeFile);
+  const storeName = Object.keys(storeMod).find((k) => {
+    const v = storeMod[k] as { kind?: unknown; open?: unknown } | null;
+    return v?.kind === store && typeof v.open === "function";
+  });
+  if (!storeName) throw new Error(`${storeFile} exports no store of kind ${store}`);
+  const url = (f: string) => JSON.stringify(`file://${f}`);
+  return {
+    addons: `import { ${addonName} } from ${url(addonFile)};\n` +
+      `export const ADDON_LIST = [${addonName}];\n`,
+    stores: `import { ${storeName} } from ${url(storeFile)};\n` +
+      `export const STORE_LIST = [${storeName}];\n`,
+  };
+}
+
+/**
+ * Build the per-driver programs (see the module doc) from the entries `entries` (kind/name →
+ * entry module) into `<tmp>/drivers/<driver>/<kind>/<name>.js`, each with the hot functions of
+ * its action's program (the profile's `actions/<kind>/<name>.js`: those of another store's code
+ * are not found there). Returns their paths relative to `tmp`; adds to `count`.
+ */
+async function buildDriverPrograms(
+  tmp: string,
+  entries: ReadonlyMap<string, string>,
+  profile: EagerProfile,
+  count: EagerCount,
+  opts: { maps?: string } = {},
+): Promise<string[]> {
+  const { ADDONS } = await import("../lib/addons/index.ts");
+  const { profileKeys } = await import("./eager.ts");
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  const mine = [...entries].filter(([k]) => DRIVER_KINDS.some((kind) => k.startsWith(`${kind}/`)));
+  const out: string[] = [];
+  for (const { driver } of ADDONS) {
+    const src = join(tmp, "driver-lists", driver);
+    await Deno.mkdir(src, { recursive: true });
+    const lists = await driverLists(driver);
+    await Deno.writeTextFile(join(src, "addons.ts"), lists.addons);
+    await Deno.writeTextFile(join(src, "stores.ts"), lists.stores);
+    const map = join(src, "import_map.json");
+    await Deno.writeTextFile(
+      map,
+      JSON.stringify({
+        imports: {
+          ...config.imports,
+          [`file://${ROOT}/lib/addons/list.ts`]: `file://${join(src, "addons.ts")}`,
+          [`file://${ROOT}/lib/backend/list.ts`]: `file://${join(src, "stores.ts")}`,
+        },
+      }),
+    );
+    await denoBundle([
+      "--import-map",
+      map,
+      "--sourcemap",
+      "external",
+      "--outdir",
+      join(tmp, "drivers", driver),
+      ...mine.map(([, entry]) => entry),
+    ]);
+    for (const [key] of mine) {
+      const f = `drivers/${driver}/${key}.js`;
+      const generic = `actions/${key}.js`;
+      const hot = new Set(profile.programs[generic] ? profileKeys(profile.programs[generic]) : []);
+      count.profiled += hot.size;
+      const keepMap = opts.maps && join(opts.maps, f + ".map");
+      await finishFile(join(tmp, f), hot, count, { keepMap, program: true }).catch((e) => {
+        throw new Error(`per-driver program ${f}: ${(e as Error).message}`);
+      });
+      out.push(f);
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove what lies under `dir`'s folders `top` (up to the programs' depth) and is neither a
+ * program of `keep` (paths relative to `dir`) nor a folder on the way to one.
+ */
+async function removeOthers(dir: string, keep: ReadonlySet<string>, top: string[]): Promise<void> {
+  const onTheWay = new Set(
+    [...keep].flatMap((p) =>
+      p.split("/").slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join("/"))
+    ),
+  );
+  const visit = async (rel: string): Promise<void> => {
+    const names: { name: string; isDirectory: boolean }[] = [];
+    try {
+      for await (const e of Deno.readDir(join(dir, rel))) names.push(e);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e; // (none there)
+    }
+    for (const e of names) {
+      const p = `${rel}/${e.name}`;
+      if (keep.has(p)) continue;
+      if (e.isDirectory && onTheWay.has(p)) await visit(p);
+      else await removeFile(join(dir, p), { recursive: true });
+    }
+  };
+  for (const t of top) await visit(t);
 }
 
 /** Build dist/bundle/ (see the module doc for how it replaces a previous one). */
@@ -401,7 +537,8 @@ export async function buildBundle(
     for (const f of files) {
       if (f.endsWith(".js")) await finishFile(join(split, f), hotAll, chunks);
     }
-    const programs = await buildPrograms(tmp, profile, count, opts);
+    const drivers: EagerCount = { eager: 0, profiled: 0, found: 0 };
+    const programs = await buildPrograms(tmp, profile, count, opts, drivers);
     const { eager, profiled, found } = count;
     const old = await readStamp();
     for (const f of files) {
@@ -418,6 +555,7 @@ export async function buildBundle(
       previous: old?.files ?? [],
       eager,
       eagerInChunks: chunks.eager,
+      eagerInDrivers: drivers.eager,
       profile: { positions: profiled, found },
       ...(opts.lazy ? { lazy: true } : {}),
     };
@@ -428,31 +566,18 @@ export async function buildBundle(
     await Deno.rename(join(tmp, "BUNDLE.json"), STAMP);
     // (a build of the same sources running beside this one, e.g. in another test process, may
     // have removed a file already)
-    const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json", "actions"]);
+    const keep = new Set([...stamp.files, ...stamp.previous, "BUNDLE.json", "actions", "drivers"]);
     for await (const e of Deno.readDir(BUNDLE_DIR)) {
       if (!keep.has(e.name)) await removeFile(join(BUNDLE_DIR, e.name), { recursive: true });
     }
-    // programs of actions that no longer exist
-    const current = new Set(programs);
-    for (const kind of KINDS) {
-      const dir = join(BUNDLE_DIR, "actions", kind);
-      const names: string[] = [];
-      try {
-        for await (const e of Deno.readDir(dir)) names.push(e.name);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e; // (none of that kind)
-      }
-      for (const n of names) {
-        if (!current.has(`actions/${kind}/${n}`)) {
-          await removeFile(join(dir, n), { recursive: true });
-        }
-      }
-    }
+    // programs of actions (and drivers) that no longer exist
+    await removeOthers(BUNDLE_DIR, new Set(programs), ["actions", "drivers"]);
     if (!opts.quiet) {
       console.log(
         `dist/bundle: ${files.length} files, ${programs.length} per-action programs ` +
-          `(${eager} hot functions compiled eagerly, ${chunks.eager} in the code-split ` +
-          `bundle; ${found} of the profile's ${profiled} positions found), sources ` +
+          `(${eager} hot functions compiled eagerly, ${drivers.eager} in the per-driver ` +
+          `programs, ${chunks.eager} in the code-split bundle; ${found} of the profile's ` +
+          `${profiled} positions found), sources ` +
           sources.slice(0, 12),
       );
     }

@@ -50,8 +50,14 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
       throw new Error(`the VM life failed, profile not written: ${failed.join("; ")}`);
     }
     const prefix = `file://${BUNDLE_DIR}/`;
+    // a program of the bundle (actions/…, or a driver's drivers/<driver>/…), by its path there
     const programOf = (url: string) =>
-      url.startsWith(prefix) && url.includes("/actions/") ? url.slice(prefix.length) : undefined;
+      url.startsWith(prefix) && /\/(actions|drivers)\//.test(url)
+        ? url.slice(prefix.length)
+        : undefined;
+    // a driver's program counts for its action's program: the build makes the same functions
+    // eager in both (tools/bundle.ts buildDriverPrograms)
+    const actionOf = (program: string) => program.replace(/^drivers\/[^/]+\//, "actions/");
     const found = new Map<string, Set<string>>();
     // per program: its original positions, by offset in the text the bundler wrote (V8 logs
     // offsets in the shipped text: beforeHiding)
@@ -68,8 +74,8 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
           p = { pos: new OriginalPositions(written, map, mapPath, ROOT), shipped };
           positions.set(program, p);
         }
-        let keys = found.get(program);
-        if (!keys) found.set(program, keys = new Set());
+        let keys = found.get(actionOf(program));
+        if (!keys) found.set(actionOf(program), keys = new Set());
         for (const s of starts) {
           const k = p.pos.keyAt(beforeHiding(p.shipped, s));
           // (a file outside the repository, e.g. in Deno's cache, and the build's temporary

@@ -1,18 +1,17 @@
 /**
- * The add-on registry: every drop-in add-on oneblk answers for, one line each. A new add-on is
- * one file beside these (an AddOn: lib/addons/types.ts) and one line in ADDONS; the driver
- * list, the profiles and the VMM override names everywhere else are derived from here.
+ * The add-on registry: every drop-in add-on oneblk answers for (lib/addons/list.ts, one line
+ * each: a new add-on is one file beside these, an AddOn of lib/addons/types.ts, and one line
+ * there); the driver list, the profiles and the VMM override names everywhere else are derived
+ * from here.
  */
 import { OneblkError } from "../errors.ts";
-import { linstor } from "./linstor.ts";
-import { linstorUn } from "./linstor_un.ts";
-import { storpool } from "./storpool.ts";
+import { ADDON_LIST } from "./list.ts";
 import type { AddOn, Profile } from "./types.ts";
 
 export type { AddOn, Attrs, DiskFacts, Profile } from "./types.ts";
 
-/** Every add-on, in display order. */
-export const ADDONS: readonly AddOn[] = [linstor, linstorUn, storpool];
+/** Every add-on, in display order (a driver's own program of the bundle: that one only). */
+export const ADDONS: readonly AddOn[] = ADDON_LIST;
 
 /** Every driver name oneblk answers to. */
 export const DRIVERS: readonly string[] = ADDONS.map((a) => a.driver);

@@ -80,6 +80,7 @@ const profile: Profile = {
 /** The `linstor` add-on. */
 export const linstor: AddOn = {
   driver: "linstor",
+  store: "linstor",
   replaces: "addon-linstor",
   profile: () => profile,
   vmmOverrides: {

@@ -106,6 +106,7 @@ const profile: Profile = {
 /** The `linstor_un` add-on. */
 export const linstorUn: AddOn = {
   driver: "linstor_un",
+  store: "linstor",
   replaces: "addon-linstor_un",
   profile: () => profile,
   vmmOverrides: {

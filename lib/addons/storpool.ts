@@ -153,6 +153,7 @@ function storpoolProfile(
 /** The `storpool` add-on. */
 export const storpool: AddOn = {
   driver: "storpool",
+  store: "storpool",
   replaces: "addon-storpool",
   profile: storpoolProfile,
   rcFiles: RC_FILES,

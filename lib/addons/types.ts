@@ -128,6 +128,12 @@ export interface Profile {
 export interface AddOn {
   /** Driver name: the DS_MAD/TM_MAD value and the datastore/tm directory under the remotes. */
   readonly driver: string;
+  /**
+   * The kind of store its datastores are on (a store of lib/backend/list.ts; what its profile's
+   * `store()` returns as `kind`). The bundle builds each driver's datastore and tm programs with
+   * that store alone (tools/bundle.ts).
+   */
+  readonly store: string;
   /** The add-on replaced (for messages and the install report). */
   readonly replaces: string;
   /**

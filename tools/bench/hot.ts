@@ -126,7 +126,7 @@ export interface HotRow extends ProcessFigures {
   ssh: number;
   one: number;
   errors: number;
-  /** The programs that ran it ("dist/bundle/actions/tm/ln.js"), comma-separated. */
+  /** The programs that ran it ("dist/bundle/drivers/linstor/tm/ln.js"), comma-separated. */
   program: string;
 }
 

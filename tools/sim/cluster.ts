@@ -214,7 +214,10 @@ export interface ActionStats {
    * the resident set then the private part and the part mapped from files (the deno executable).
    */
   memoryKiB?: { peak: number; private: number; file: number };
-  /** The program that ran: "dist/bundle/actions/tm/ln.js", "dist/bundle/main.js", "main.ts". */
+  /**
+   * The program that ran: "dist/bundle/drivers/linstor/tm/ln.js", "dist/bundle/actions/vmm/deploy.js",
+   * "dist/bundle/main.js", "main.ts".
+   */
   program?: string;
 }
 
