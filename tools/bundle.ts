@@ -371,18 +371,29 @@ async function buildPrograms(
     ...entries.values(),
   ]);
   const files = programs.map((p) => `actions/${p.kind}/${p.name}.js`);
-  const { profileKeys } = await import("./eager.ts");
-  for (const f of files) {
-    const hot = new Set(profile.programs[f] ? profileKeys(profile.programs[f]) : []);
-    count.profiled += hot.size;
-    const keepMap = opts.maps && join(opts.maps, f + ".map");
-    await finishFile(join(tmp, f), hot, count, { keepMap, program: true }).catch(
-      (e) => {
-        throw new Error(`per-action program ${f}: ${(e as Error).message}`);
-      },
-    );
-  }
+  for (const f of files) await finishProgram(tmp, f, f, profile, count, opts);
   return [...files, ...await buildDriverPrograms(tmp, entries, profile, drivers, opts)];
+}
+
+/**
+ * Finish program `f` (relative to `tmp`) as finishFile does, with the hot functions the profile
+ * names for program `profiled` (its own path, or its action's for a per-driver program).
+ */
+async function finishProgram(
+  tmp: string,
+  f: string,
+  profiled: string,
+  profile: EagerProfile,
+  count: EagerCount,
+  opts: { maps?: string },
+): Promise<void> {
+  const { profileKeys } = await import("./eager.ts");
+  const hot = new Set(profile.programs[profiled] ? profileKeys(profile.programs[profiled]) : []);
+  count.profiled += hot.size;
+  const keepMap = opts.maps && join(opts.maps, f + ".map");
+  await finishFile(join(tmp, f), hot, count, { keepMap, program: true }).catch((e) => {
+    throw new Error(`program ${f}: ${(e as Error).message}`);
+  });
 }
 
 /** The kinds whose programs are built per driver too (the vmm actions reach every profile). */
@@ -432,9 +443,10 @@ async function buildDriverPrograms(
   opts: { maps?: string } = {},
 ): Promise<string[]> {
   const { ADDONS } = await import("../lib/addons/index.ts");
-  const { profileKeys } = await import("./eager.ts");
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  const mine = [...entries].filter(([k]) => DRIVER_KINDS.some((kind) => k.startsWith(`${kind}/`)));
+  const perDriver = [...entries].filter(([k]) =>
+    DRIVER_KINDS.some((kind) => k.startsWith(`${kind}/`))
+  );
   const out: string[] = [];
   for (const { driver } of ADDONS) {
     const src = join(tmp, "driver-lists", driver);
@@ -460,17 +472,11 @@ async function buildDriverPrograms(
       "external",
       "--outdir",
       join(tmp, "drivers", driver),
-      ...mine.map(([, entry]) => entry),
+      ...perDriver.map(([, entry]) => entry),
     ]);
-    for (const [key] of mine) {
+    for (const [key] of perDriver) {
       const f = `drivers/${driver}/${key}.js`;
-      const generic = `actions/${key}.js`;
-      const hot = new Set(profile.programs[generic] ? profileKeys(profile.programs[generic]) : []);
-      count.profiled += hot.size;
-      const keepMap = opts.maps && join(opts.maps, f + ".map");
-      await finishFile(join(tmp, f), hot, count, { keepMap, program: true }).catch((e) => {
-        throw new Error(`per-driver program ${f}: ${(e as Error).message}`);
-      });
+      await finishProgram(tmp, f, `actions/${key}.js`, profile, count, opts);
       out.push(f);
     }
   }
