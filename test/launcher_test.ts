@@ -118,6 +118,21 @@ describe("the launcher", () => {
     return { PATH: `${prefix}/bin:/usr/bin:/bin`, NODE_LOG: log };
   }
 
+  /**
+   * The arguments the launcher, run as `program` with one argument `x`, gives deno (a fake deno,
+   * ONEBLK_DENO, that prints them).
+   */
+  async function denoArgs(program: string, env: Record<string, string> = {}): Promise<string[]> {
+    const fake = join(dir, "fake-deno");
+    await Deno.writeTextFile(fake, `#!/bin/sh\necho "$@"\n`, { mode: 0o755 });
+    const o = await new Deno.Command(program, {
+      args: ["x"],
+      env: { ONEBLK_DENO: fake, ...env },
+      stdout: "piped",
+    }).output();
+    return new TextDecoder().decode(o.stdout).trim().split(" ");
+  }
+
   async function nodeStarts(log: string): Promise<number> {
     try {
       return (await Deno.readTextFile(log)).split("\n").filter(Boolean).length;
@@ -170,16 +185,7 @@ describe("the launcher", () => {
     const [command, action] = (await Deno.readTextFile(join(ROOT, "scripts/deno-flags")))
       .split("\n");
     assert.ok(command && action && command !== action, "two flag sets");
-    const fake = join(dir, "fake-deno");
-    await Deno.writeTextFile(fake, `#!/bin/sh\necho "$@"\n`, { mode: 0o755 });
-    const args = async (program: string, env: Record<string, string> = {}) => {
-      const o = await new Deno.Command(program, {
-        args: ["x"],
-        env: { ONEBLK_DENO: fake, ...env },
-        stdout: "piped",
-      }).output();
-      return new TextDecoder().decode(o.stdout).trim().split(" ");
-    };
+    const args = denoArgs;
     const flagsOf = (argv: string[]) => argv.filter((a) => a.startsWith("--v8-flags"));
     const viaAction = await args(await remotesTree("flags"));
     assert.deepEqual(flagsOf(viaAction), action.trim().split(/\s+/), viaAction.join(" "));
@@ -194,15 +200,8 @@ describe("the launcher", () => {
 
   it("gives --unstable-net to the oneblk command, the sources and tm monitor, no other action", async () => {
     await ensureBundle({ quiet: true });
-    const fake = join(dir, "fake-deno-net");
-    await Deno.writeTextFile(fake, `#!/bin/sh\necho "$@"\n`, { mode: 0o755 });
     const net = async (program: string, env: Record<string, string> = {}) => {
-      const o = await new Deno.Command(program, {
-        args: ["x"],
-        env: { ONEBLK_DENO: fake, ...env },
-        stdout: "piped",
-      }).output();
-      const argv = new TextDecoder().decode(o.stdout).trim().split(" ");
+      const argv = await denoArgs(program, env);
       return { net: argv.includes("--unstable-net"), program: argv.at(-2) ?? "" };
     };
     const action = async (path: string) => {
