@@ -2,7 +2,8 @@
  * The stores this program serves: every block store implementation (a new store is one folder,
  * lib/backend/<store>/, its index.ts exporting a StoreImpl, and one entry here). The bundle
  * builds each driver's datastore and tm programs with this module replaced by one that lists
- * that driver's store only (tools/bundle.ts `driverPrograms`); lib/backend/index.ts opens them.
+ * that driver's store only (tools/bundle.ts `buildDriverPrograms`, with the module `driverLists`
+ * writes); lib/backend/index.ts opens them.
  */
 import { linstorStore } from "./linstor/index.ts";
 import { storpoolStore } from "./storpool/index.ts";
