@@ -524,7 +524,7 @@ function holdMarker(
     ...opts,
   });
   return {
-    stdout: reusingReader(cmd.stdout),
+    stdout: then.length ? reusingReader(cmd.stdout) : reusingReader(cmd.stdout, 512), // (a line)
     decide: (go) => send?.(go),
     decided,
     ended: failureOf(cmd.done),
@@ -633,7 +633,7 @@ export async function copyVmDirUnlessShared(
       throw e;
     }
     cancelLook = deadline(dst);
-    const fromDest = dest.stdout.getReader();
+    const fromDest = reusingReader(dest.stdout, 512); // (one line, nothing after it)
     const answer = (await firstLine(fromDest)).line;
     cancelLook();
     // (nothing else comes on the destination's stdout; read to its end so it never blocks)

@@ -23,18 +23,18 @@ export interface PieceReader {
 const PIECE = 64 * 1024;
 
 /**
- * A reader of byte stream `s` (a command's stdout) that reads every piece into the same
- * 64 KiB buffer. The caller uses (or copies) each piece before it reads the next. A stream that
- * is not a byte stream is read as it comes.
+ * A reader of byte stream `s` (a command's stdout) that reads every piece into the same buffer
+ * of `size` bytes (64 KiB: a pipe's capacity). The caller uses (or copies) each piece before it
+ * reads the next. A stream that is not a byte stream is read as it comes.
  */
-export function reusingReader(s: ReadableStream<Uint8Array>): PieceReader {
+export function reusingReader(s: ReadableStream<Uint8Array>, size = PIECE): PieceReader {
   let r: ReadableStreamBYOBReader;
   try {
     r = s.getReader({ mode: "byob" });
   } catch {
     return s.getReader();
   }
-  let buf = new ArrayBuffer(PIECE);
+  let buf = new ArrayBuffer(size);
   return {
     async read() {
       const { done, value } = await r.read(new Uint8Array(buf));

@@ -159,9 +159,16 @@ interface Collector {
   cancel(): void;
 }
 
+/**
+ * Bytes read at a time from a command's output kept whole (collect): its pieces are copied out
+ * of one buffer, where the runtime's own reads would allocate 64 KiB for each (held by every
+ * piece kept, and by the read waiting for the end).
+ */
+const COLLECT_PIECE = 8 * 1024;
+
 /** Read a stream to its end, keeping everything or only the last `keep` bytes. */
 function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector {
-  const reader = stream.getReader();
+  const reader = reusingReader(stream, COLLECT_PIECE);
   const chunks: Uint8Array[] = [];
   let size = 0;
   const done = (async () => {
@@ -169,7 +176,7 @@ function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        chunks.push(value);
+        chunks.push(value.slice());
         size += value.length;
         while (size - chunks[0].length >= keep && chunks.length > 1) {
           size -= chunks.shift()!.length;
@@ -178,6 +185,7 @@ function collect(stream: ReadableStream<Uint8Array>, keep = Infinity): Collector
     } catch {
       // the pipe broke or we cancelled: keep what arrived
     }
+    if (chunks.length === 1 && size <= keep) return chunks[0];
     let out = new Uint8Array(size);
     let off = 0;
     for (const c of chunks) {
