@@ -133,11 +133,11 @@ describe("SshRunner", () => {
   });
 
   it("collects output of any size byte for byte, and exactly the last 64 KiB of stderr", async () => {
-    // reads start at 4 KiB and grow while they come back full (lib/host/process.ts collect)
+    // read through one 8 KiB buffer, each piece copied out (lib/host/process.ts collect)
     const file = join(dir, "pattern.bin");
     const big = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => (i * 13) % 127);
     await Deno.writeFile(file, big);
-    for (const n of [0, 1, 4095, 4096, 4097, 200_000, big.length]) {
+    for (const n of [0, 1, 8191, 8192, 8193, 65_537, 200_000, big.length]) {
       const r = await runner.run("localhost", ["head", "-c", String(n), file]);
       const got = new TextEncoder().encode(r.stdout);
       // the pattern stays below 0x80: one byte per character both ways
