@@ -74,8 +74,9 @@ export async function makeEagerProfile(): Promise<Record<string, Record<string, 
           p = { pos: new OriginalPositions(written, map, mapPath, ROOT), shipped };
           positions.set(program, p);
         }
-        let keys = found.get(actionOf(program));
-        if (!keys) found.set(actionOf(program), keys = new Set());
+        const action = actionOf(program);
+        let keys = found.get(action);
+        if (!keys) found.set(action, keys = new Set());
         for (const s of starts) {
           const k = p.pos.keyAt(beforeHiding(p.shipped, s));
           // (a file outside the repository, e.g. in Deno's cache, and the build's temporary

@@ -35,6 +35,12 @@ import { noteHostLeftover } from "./host_leftovers.ts";
 const COPY_TIMEOUT_MS = 3_600_000;
 
 /**
+ * Buffer of a reader of a host command that says one line (a sharing test's answer): a tar
+ * stream gets copy.ts's 64 KiB one.
+ */
+const LINE_READ = 512;
+
+/**
  * Check that `dir` is the directory of VM `vmId` as oned knows it, and return the prefix
  * removeDir may delete below. The prefix never comes from the path itself (`bravo:/etc/121/7`
  * would allow `/etc/121`): it is the BASE_PATH of system datastore N, the datastore id in the
@@ -524,7 +530,7 @@ function holdMarker(
     ...opts,
   });
   return {
-    stdout: then.length ? reusingReader(cmd.stdout) : reusingReader(cmd.stdout, 512), // (a line)
+    stdout: then.length ? reusingReader(cmd.stdout) : reusingReader(cmd.stdout, LINE_READ),
     decide: (go) => send?.(go),
     decided,
     ended: failureOf(cmd.done),
@@ -633,7 +639,7 @@ export async function copyVmDirUnlessShared(
       throw e;
     }
     cancelLook = deadline(dst);
-    const fromDest = reusingReader(dest.stdout, 512); // (one line, nothing after it)
+    const fromDest = reusingReader(dest.stdout, LINE_READ); // (one line, nothing after it)
     const answer = (await firstLine(fromDest)).line;
     cancelLook();
     // (nothing else comes on the destination's stdout; read to its end so it never blocks)
