@@ -6,7 +6,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { loadState } from "../../tools/sim/linstor/persistence.ts";
+import { filesShape, loadState } from "../../tools/sim/linstor/persistence.ts";
+import { OVERRIDE_VLM_ID, type SimRd } from "../../tools/sim/linstor/model.ts";
+import { startLinstorSim } from "../../tools/sim/linstor/server.ts";
 
 const MAIN = new URL("../../tools/sim/linstor/main.ts", import.meta.url).href;
 
@@ -133,5 +135,107 @@ describe("LINSTOR simulator: state on disk", () => {
     }
     const saved = (await loadState(dir))!;
     assert.deepEqual(saved.rds.find((x) => x.name === "rb")?.rscs, []);
+  });
+});
+
+describe("LINSTOR simulator: files and device links follow the definitions' shape (issue 15)", () => {
+  it("a change of properties leaves them as they are; a change of shape makes them again", async () => {
+    const root = await Deno.makeTempDir({ prefix: "oneblk-simshape-" });
+    const sim = await startLinstorSim({
+      stateDir: join(root, "state"),
+      hostsRoot: join(root, "hosts"),
+      resourceGroups: [{ name: "rg", placeCount: 2 }],
+      cloneDurationMs: 0,
+    });
+    const send = async (method: string, path: string, body: unknown) => {
+      const r = await fetch(sim.url + path, {
+        method,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      await r.body?.cancel();
+      assert.ok(r.status < 300, `${method} ${path}: ${r.status}`);
+    };
+    try {
+      await send("POST", "/v1/resource-definitions", {
+        resource_definition: { name: "R1", resource_group_name: "rg" },
+      });
+      await send("POST", "/v1/resource-definitions/R1/volume-definitions", {
+        volume_definition: { size_kib: 1024 },
+      });
+      await send("POST", "/v1/resource-definitions/R1/resources/alpha", {
+        resource: { node_name: "alpha" },
+      });
+      const link = join(root, "hosts", "alpha", "dev", "drbd", "by-res", "R1", "0");
+      const target = await Deno.readLink(link);
+      // taken away by hand: a change of properties does not look at the disk
+      await Deno.remove(link);
+      await send("PUT", "/v1/resource-definitions/R1", {
+        override_props: { "DrbdOptions/Net/allow-two-primaries": "yes" },
+      });
+      await assert.rejects(Deno.lstat(link), Deno.errors.NotFound);
+      // a change of shape (a replica more) makes every file and link of the definition again
+      await send("POST", "/v1/resource-definitions/R1/resources/bravo", {
+        resource: { node_name: "bravo" },
+      });
+      assert.equal(await Deno.readLink(link), target);
+      assert.equal(
+        await Deno.readLink(join(root, "hosts", "bravo", "dev", "drbd", "by-res", "R1", "0")),
+        target,
+      );
+    } finally {
+      await sim.stop();
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+
+  it("filesShape: the same across properties and flags, another for size, replicas, snapshots", () => {
+    const rd = (over: Partial<SimRd> = {}): SimRd => ({
+      name: "R1",
+      rg: "rg",
+      props: {},
+      flags: [],
+      port: 7000,
+      vds: [{ nr: 0, sizeKib: 1024, props: {}, flags: [], minor: 1000, uuid: "v" }],
+      rscs: [],
+      snaps: [],
+      created: 0,
+      uuid: "u",
+      ...over,
+    });
+    const base = filesShape(rd());
+    assert.ok(base !== null);
+    assert.equal(filesShape(rd({ props: { "DrbdOptions/Net/allow-two-primaries": "yes" } })), base);
+    assert.equal(filesShape(rd({ flags: ["DELETE"] })), base);
+    const vd = rd().vds[0];
+    assert.notEqual(filesShape(rd({ vds: [{ ...vd, sizeKib: 2048 }] })), base);
+    assert.notEqual(filesShape(rd({ vds: [{ ...vd, minor: 1001 }] })), base);
+    const rsc = {
+      node: "alpha",
+      pool: "DfltStorPool",
+      diskless: false,
+      tieBreaker: false,
+      client: false,
+      props: {},
+      nodeId: 0,
+      created: 0,
+      uuid: "r",
+    } as SimRd["rscs"][number];
+    const placed = filesShape(rd({ rscs: [rsc] }));
+    assert.notEqual(placed, base);
+    assert.equal(filesShape(rd({ rscs: [{ ...rsc, props: { a: "b" } }] })), placed);
+    assert.notEqual(filesShape(rd({ rscs: [{ ...rsc, diskless: true }] })), placed);
+    assert.notEqual(filesShape(rd({ rscs: [{ ...rsc, inactive: true }] })), placed);
+    assert.notEqual(
+      filesShape(rd({ snaps: [{ name: "s1" } as SimRd["snaps"][number]] })),
+      base,
+    );
+    // a volume waiting for its adoption is looked for again at every change
+    assert.equal(filesShape(rd({ vds: [{ ...vd, props: { [OVERRIDE_VLM_ID]: "vol" } }] })), null);
+    assert.ok(
+      filesShape(
+        rd({ vds: [{ ...vd, props: { [OVERRIDE_VLM_ID]: "vol" }, adoptedFrom: "alpha" }] }),
+      ),
+    );
   });
 });

@@ -27,7 +27,7 @@ import {
   UNAME_PROP,
   uuid,
 } from "./model.ts";
-import { reconcile, reconcileNode } from "./persistence.ts";
+import { filesShape, reconcile, reconcileNode } from "./persistence.ts";
 import { PoolUsage } from "./usage.ts";
 import { ErrorReportLog } from "./error_reports.ts";
 import { ensureDrbdLayer } from "./drbd_layer.ts";
@@ -35,6 +35,12 @@ import { freshCtrlProps } from "./ctrl_props.ts";
 
 /** The part of the state outside the resource definitions (small: saved whole). */
 type Globals = Omit<SimState, "rds" | "version">;
+
+/** Two definitions whose files and device links are the same (persistence.ts filesShape). */
+function sameFiles(a: SimRd, b: SimRd): boolean {
+  const shape = filesShape(a);
+  return shape !== null && shape === filesShape(b);
+}
 
 function globalsOf(st: SimState): Globals {
   return {
@@ -372,7 +378,12 @@ export class SimController {
       const r = fn();
       this.#tx = null;
       this.allocMemo = undefined;
-      for (const [key, before] of tx.rds) reconcile(this, key, before);
+      for (const [key, before] of tx.rds) {
+        // a change of properties leaves files and links as they are
+        const cur = this.rd(key);
+        if (before && cur && sameFiles(before, cur)) continue;
+        reconcile(this, key, before);
+      }
       return r;
     } catch (e) {
       this.#tx = null;

@@ -145,6 +145,22 @@ export function devicePath(
 }
 
 /**
+ * What of a definition its files and device links are made from (what {@link reconcile} reads
+ * of it): between two definitions of the same shape (a change of properties, of flags) nothing
+ * on disk changes. A volume still waiting for its adoption (an OverrideVlmId whose backing volume
+ * was not there yet) has no shape: every change looks for that volume again.
+ */
+export function filesShape(rd: SimRd): string | null {
+  if (rd.vds.some((v) => hasOverrideVlmId(v) && !v.adoptedFrom)) return null;
+  return JSON.stringify([
+    rd.name,
+    rd.vds.map((v) => [v.nr, v.sizeKib, v.minor, v.adoptedFrom ?? ""]),
+    rd.rscs.map((r) => [r.node, r.pool, r.diskless, r.inactive === true]),
+    rd.snaps.map((s) => s.name),
+  ]);
+}
+
+/**
  * Make files and device links match the state for one RD name. `before` is the definition as
  * it was before the change (null: it did not exist; undefined: unknown): its spelling and
  * nodes tell which old links to remove (no directory of all definitions is scanned), its
