@@ -69,10 +69,11 @@ const MAX_HEAD = 64 * 1024;
 const MAX_LINE = 4 * 1024;
 /**
  * A connection's read buffer starts at READ_FIRST bytes and doubles, up to READ_MAX, each time
- * a body's read fills it: most replies are a few KiB, and a process holds one buffer per
- * connection it opened (a migration opens about ten) until it ends.
+ * a read fills it: most replies are under 2 KiB (a store's answer to a change, oned's document of
+ * a datastore), and a process holds one buffer per connection it opened (a migration opens about
+ * ten) until it ends.
  */
-const READ_FIRST = 16 * 1024;
+const READ_FIRST = 4 * 1024;
 const READ_MAX = 64 * 1024;
 
 import { concatBytes } from "./bytes.ts";

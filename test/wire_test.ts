@@ -430,8 +430,9 @@ describe("wire: HTTP/1.1 on sockets", () => {
   });
 
   it("bodies of every size, in every framing, whole; pieces never over 64 KiB", async () => {
-    // the read buffer starts at 16 KiB and grows while reads fill it (lib/wire.ts)
-    const sizes = [0, 1, 16_383, 16_384, 16_385, 100_000, 1_048_576 + 7];
+    // the read buffer starts at 4 KiB and grows while reads fill it (lib/wire.ts): sizes
+    // around it and its doublings, head included or not
+    const sizes = [0, 1, 4_000, 4_095, 4_096, 4_097, 8_192, 16_385, 100_000, 1_048_576 + 7];
     const body = (n: number) =>
       enc.encode("0123456789abcdef".repeat(Math.ceil(n / 16)).slice(0, n));
     const srv = scripted(async (conn, next) => {

@@ -21,11 +21,16 @@ export interface PieceReader {
 
 /** Bytes read at most at a time by reusingReader (a pipe's capacity). */
 const PIECE = 64 * 1024;
+/** reusingReader's first buffer at most: it doubles, up to its size, while reads fill it. */
+const PIECE_FIRST = 16 * 1024;
 
 /**
  * A reader of byte stream `s` (a command's stdout) that reads every piece into the same buffer
- * of `size` bytes (64 KiB: a pipe's capacity). The caller uses (or copies) each piece before it
- * reads the next. A stream that is not a byte stream is read as it comes.
+ * of up to `size` bytes (64 KiB: a pipe's capacity). The buffer starts at 16 KiB (or `size`
+ * when smaller) and doubles, up to `size`, each time a read fills it: a command's short output
+ * (a line, a small tar) never holds 64 KiB, a long one is read in pieces of a pipe's capacity.
+ * The caller uses (or copies) each piece before it reads the next. A stream that is not a byte
+ * stream is read as it comes.
  */
 export function reusingReader(s: ReadableStream<Uint8Array>, size = PIECE): PieceReader {
   let r: ReadableStreamBYOBReader;
@@ -34,11 +39,16 @@ export function reusingReader(s: ReadableStream<Uint8Array>, size = PIECE): Piec
   } catch {
     return s.getReader();
   }
-  let buf = new ArrayBuffer(size);
+  let buf = new ArrayBuffer(Math.min(size, PIECE_FIRST));
   return {
     async read() {
+      const room = buf.byteLength;
       const { done, value } = await r.read(new Uint8Array(buf));
-      if (value) buf = value.buffer as ArrayBuffer;
+      if (value) {
+        buf = value.length === room && room < size
+          ? new ArrayBuffer(Math.min(size, room * 2))
+          : value.buffer as ArrayBuffer;
+      }
       return done ? { done: true, value: undefined } : { done: false, value };
     },
     cancel: (reason) => r.cancel(reason),

@@ -14,6 +14,9 @@ export type StdinReader = () => Promise<string>;
 // ---------------------------------------------------------------------------------------------
 // stdin
 
+/** stdin's first read buffer (bytes); it doubles while stdin fills it. */
+const STDIN_FIRST = 16 * 1024;
+
 /**
  * Default StdinReader: reads the process's whole stdin as UTF-8. Returns "" when stdin is a
  * terminal. Gives up with OneblkError("timeout") after `timeoutMs` (default 30 s) if the
@@ -24,7 +27,9 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
     if (Deno.stdin.isTerminal()) return "";
     // Deno.stdin.read, not Deno.stdin.readable: the web-streams machinery costs every action
     // ~3 MiB and ~4 ms to load (measured), and nothing else on a quiet action's path needs it.
-    const chunks: Uint8Array[] = [];
+    // One buffer, read into until it is full, then doubled: oned's payloads fit the first (a
+    // new buffer per read held 64 KiB each, the read of the end included).
+    let buf = new Uint8Array(STDIN_FIRST);
     let len = 0;
     let timedOut = false;
     let cancelTimer = () => {};
@@ -36,27 +41,22 @@ export function processStdin(timeoutMs = 30_000): StdinReader {
     });
     try {
       for (;;) {
-        const buf = new Uint8Array(len < 65_536 ? 65_536 : len);
-        const n = await Promise.race([Deno.stdin.read(buf), timeout]);
+        if (len === buf.length) {
+          const bigger = new Uint8Array(buf.length * 2);
+          bigger.set(buf);
+          buf = bigger;
+        }
+        const n = await Promise.race([Deno.stdin.read(buf.subarray(len)), timeout]);
         if (timedOut) {
           throw new OneblkError("timeout", `stdin was not closed within ${timeoutMs} ms`);
         }
         if (n === null) break;
-        chunks.push(buf.subarray(0, n));
         len += n;
       }
     } finally {
       cancelTimer();
     }
-    const all = chunks.length === 1 ? chunks[0] : new Uint8Array(len);
-    if (chunks.length > 1) {
-      let off = 0;
-      for (const c of chunks) {
-        all.set(c, off);
-        off += c.length;
-      }
-    }
-    return decodeUtf8(all, "stdin");
+    return decodeUtf8(buf.subarray(0, len), "stdin");
   };
 }
 

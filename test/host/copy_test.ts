@@ -125,31 +125,42 @@ describe("a stream as a command's stdin", () => {
     try {
       await Deno.mkdir(join(root, "hosts", "a"), { recursive: true });
       const sim = new SimRunner(root);
-      let left = 300_000;
-      // what each pull of the source was offered to read into (-1: nothing, it allocates)
-      const offered: number[] = [];
-      const stream = new ReadableStream({
-        type: "bytes",
-        pull(c: ReadableByteStreamController) {
-          const req = c.byobRequest;
-          if (left === 0) {
-            c.close();
-            req?.respond(0);
-            return;
-          }
-          offered.push(req?.view?.byteLength ?? -1);
-          const n = Math.min(left, req?.view?.byteLength ?? 65536);
-          if (req?.view) {
-            new Uint8Array(req.view.buffer, req.view.byteOffset, n).fill(7);
-            req.respond(n);
-          } else c.enqueue(new Uint8Array(n).fill(7));
-          left -= n;
-        },
-      });
-      const r = await sim.run("a", ["wc", "-c"], { stdin: stream });
-      assert.equal(r.stdout.trim(), "300000");
-      assert.ok(offered.length >= 5, `${offered.length} pulls`);
-      assert.ok(offered.every((n) => n === 64 * 1024), `offered ${offered.join(",")}`);
+      /**
+       * What each pull of a source of `total` bytes, giving at most `most` a pull, was offered
+       * to read into (-1: nothing, it allocates), with the byte count the command saw.
+       */
+      const feed = async (total: number, most: number) => {
+        let left = total;
+        const offered: number[] = [];
+        const stream = new ReadableStream({
+          type: "bytes",
+          pull(c: ReadableByteStreamController) {
+            const req = c.byobRequest;
+            if (left === 0) {
+              c.close();
+              req?.respond(0);
+              return;
+            }
+            offered.push(req?.view?.byteLength ?? -1);
+            const n = Math.min(left, most, req?.view?.byteLength ?? 65536);
+            if (req?.view) {
+              new Uint8Array(req.view.buffer, req.view.byteOffset, n).fill(7);
+              req.respond(n);
+            } else c.enqueue(new Uint8Array(n).fill(7));
+            left -= n;
+          },
+        });
+        const r = await sim.run("a", ["wc", "-c"], { stdin: stream });
+        return { offered, seen: Number(r.stdout.trim()) };
+      };
+      // reads that fill the buffer double it, from 16 KiB up to a pipe's 64 KiB
+      const full = await feed(300_000, Infinity);
+      assert.equal(full.seen, 300_000);
+      assert.deepEqual(full.offered, [16_384, 32_768, 65_536, 65_536, 65_536, 65_536]);
+      // reads that do not fill it keep it as it is: a short output never holds 64 KiB
+      const short = await feed(30_000, 10_000);
+      assert.equal(short.seen, 30_000);
+      assert.deepEqual(short.offered, [16_384, 16_384, 16_384]);
     } finally {
       await Deno.remove(root, { recursive: true });
     }

@@ -172,6 +172,16 @@ describe("readDsPayload", () => {
       len: text.length,
       sum,
     });
+    // around the first buffer (16 KiB) and its doublings, a 2-byte character across each edge
+    for (const n of [0, 1, 16_383, 16_384, 16_385, 32_768, 49_153]) {
+      const t = "a".repeat(Math.max(0, n - 1)) + (n ? "é" : "");
+      let s = 0;
+      for (let i = 0; i < t.length; i++) s = (s * 31 + t.charCodeAt(i)) >>> 0;
+      assert.deepEqual(await run(5000, new TextEncoder().encode(t), true), {
+        len: t.length,
+        sum: s,
+      });
+    }
     assert.deepEqual(await run(300, new TextEncoder().encode("<a/>"), false), {
       error: "stdin was not closed within 300 ms",
     });
