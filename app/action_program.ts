@@ -16,6 +16,7 @@
  */
 import { fromInvokedPath, invokedPath } from "../lib/dispatch.ts";
 import { quoteArg } from "../lib/errors.ts";
+import { writeAllSync } from "../lib/bytes.ts";
 import type { ActionDef } from "./registry.ts";
 import { runInvocation } from "./runner.ts";
 
@@ -26,7 +27,7 @@ export async function runActionProgram(def: ActionDef): Promise<never> {
   if (!inv) {
     const line = `ERROR: oneblk: the ${def.kind} ${def.action} program runs only as a driver ` +
       `action (invoked as ${quoteArg(path)})\n`;
-    await Deno.stderr.write(new TextEncoder().encode(line));
+    writeAllSync(Deno.stderr, line);
     Deno.exit(1);
   }
   Deno.exit(await runInvocation(inv, [def]));

@@ -10,6 +10,7 @@ import { errorLine, OneblkError, quoteArg } from "../lib/errors.ts";
 import { createContext } from "../lib/context.ts";
 import { findRemotesDir, formatError, type OneVersion, readOneVersion } from "../lib/one/output.ts";
 import { checkArity } from "../lib/one/args.ts";
+import { writeAllSync } from "../lib/bytes.ts";
 import { beforeFirstCommand, killActiveCommands } from "../lib/host/process.ts";
 import { ADDONS, DRIVERS, isDriver, VMM_OVERRIDES } from "../lib/addons/index.ts";
 import type { ActionDef } from "./registry.ts";
@@ -73,7 +74,7 @@ export function resolve(
 function onTerminate(sig: Deno.Signal): void {
   killActiveCommands("SIGTERM");
   const line = `ERROR: oneblk: interrupted by ${sig}; host commands stopped\n`;
-  Deno.stderr.writeSync(new TextEncoder().encode(line));
+  writeAllSync(Deno.stderr, line);
   Deno.exit(143);
 }
 
@@ -129,19 +130,19 @@ export async function runInvocation(
   let runStarted = NaN;
   const remotes = findRemotesDir({ env, invokedPath: inv.path });
   try {
-    version = await readOneVersion(remotes);
+    version = readOneVersion(remotes);
     const { def, driver } = resolve(inv, actions);
     checkArity(inv.kind === "datastore" ? "ds" : inv.kind, def.action, inv.args);
     const mod = await def.load();
     ctx = await createContext(inv, driver, env, version, remotes);
     runStarted = performance.now();
     await mod.run(ctx);
-    await ctx.flush();
+    ctx.flush();
   } catch (e) {
     code = 1;
     const what = `${inv.kind}/${inv.driver}/${inv.name}`;
     const text = formatError(`${what}: ${errorLine(e)}`, version);
-    await Deno.stderr.write(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+    writeAllSync(Deno.stderr, text.endsWith("\n") ? text : text + "\n");
     if (!(e instanceof OneblkError) && env.ONEBLK_DEBUG) console.error(e);
   } finally {
     await ctx?.close();

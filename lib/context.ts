@@ -14,6 +14,7 @@ import type { OneClient } from "./one/xmlrpc.ts";
 import { findRemotesDir, infoLine, type OneVersion } from "./one/output.ts";
 import { processStdin, tmVmId } from "./one/args.ts";
 import { openBackend } from "./backend/index.ts";
+import { writeAllSync } from "./bytes.ts";
 
 /** A module implementing one action. */
 export interface ActionModule {
@@ -55,7 +56,7 @@ export interface ActionContext {
 
 /** Context plus what the runner needs to finish. */
 export interface RunnerContext extends ActionContext {
-  flush(): Promise<void>;
+  flush(): void;
   close(): Promise<void>;
   restCalls(): number;
   /** Reply bytes the store clients read (decoded). */
@@ -98,7 +99,7 @@ export async function createContext(
     },
     info(msg) {
       const line = infoLine(`${inv.kind}/${inv.driver}/${inv.name}: ${msg}`, version, vmId);
-      if (line) Deno.stderr.writeSync(new TextEncoder().encode(line));
+      if (line) writeAllSync(Deno.stderr, line);
     },
     get hosts() {
       hosts ??= newHostRunner();
@@ -121,10 +122,8 @@ export async function createContext(
       }
       return b;
     },
-    async flush() {
-      if (lines.length) {
-        await Deno.stdout.write(new TextEncoder().encode(lines.join("\n") + "\n"));
-      }
+    flush() {
+      if (lines.length) writeAllSync(Deno.stdout, lines.join("\n") + "\n");
     },
     async close() {
       await Promise.all([...backends.values()].map((b) => b.close().catch(() => {})));

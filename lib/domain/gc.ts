@@ -471,7 +471,7 @@ export async function runHostGc(
         // An action that re-created the path on purpose (a premigrate back to that host) drops
         // the entry first: read it again right before removing, so that only the moments of
         // the removal itself can meet such an action.
-        const still = await findHostLeftover(deps.env, e.host, e.path);
+        const still = findHostLeftover(deps.env, e.host, e.path);
         if (!still || still.since !== e.since) {
           item("dropped", "its entry was settled by an action meanwhile");
           continue;

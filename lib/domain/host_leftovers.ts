@@ -163,14 +163,14 @@ export async function listHostLeftovers(
 }
 
 /** The entry for (host, path), or null. */
-export async function findHostLeftover(
+export function findHostLeftover(
   env: Record<string, string | undefined>,
   host: string,
   path: string,
-): Promise<HostLeftover | null> {
+): HostLeftover | null {
   const file = entryFile(env, host, path);
   try {
-    const e = parseEntry(await Deno.readTextFile(file));
+    const e = parseEntry(Deno.readTextFileSync(file));
     return e && e.host === host && e.path === normPath(path) ? e : null;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
@@ -248,7 +248,7 @@ export async function dropHostLeftover(
     // than a failed removal (their first use: +0.13 against +0.32 MiB; lib/frugal.ts). Any
     // file of that name goes, an entry or not, as gc's resolution removes it.
     try {
-      await Deno.readTextFile(entryFile(ctx.env, host, path));
+      Deno.readTextFileSync(entryFile(ctx.env, host, path));
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return;
       throw e;

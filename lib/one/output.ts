@@ -97,11 +97,11 @@ export function findRemotesDir(
  * Read `<remotesDir>/VERSION` (first line). A missing file yields DEFAULT_ONE_VERSION with
  * `assumed: true`; an unreadable or unparsable one is OneblkError("config").
  */
-export async function readOneVersion(remotesDir: string): Promise<OneVersion> {
+export function readOneVersion(remotesDir: string): OneVersion {
   const file = join(remotesDir, "VERSION");
   let textContent: string;
   try {
-    textContent = await Deno.readTextFile(file);
+    textContent = Deno.readTextFileSync(file);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return parseOneVersion(DEFAULT_ONE_VERSION, true);
     throw new OneblkError("config", `cannot read ${file}: ${(e as Error).message}`);

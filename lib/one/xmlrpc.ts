@@ -214,9 +214,9 @@ export interface OneConfig {
 /** Default oned endpoint. */
 export const DEFAULT_ONE_XMLRPC = "http://localhost:2633/RPC2";
 
-async function firstLine(path: string): Promise<string | undefined> {
+function firstLine(path: string): string | undefined {
   try {
-    return (await Deno.readTextFile(path)).split("\n").map((l) => l.trim()).find((l) => l !== "");
+    return Deno.readTextFileSync(path).split("\n").map((l) => l.trim()).find((l) => l !== "");
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new OneblkError("config", `cannot read ${path}: ${(e as Error).message}`);
@@ -228,15 +228,15 @@ async function firstLine(path: string): Promise<string | undefined> {
  * / default, and ONE_AUTH (a file path) / `<home>/.one/one_auth`. `env` defaults to the
  * process environment, `home` to env.HOME.
  */
-export async function resolveOneConfig(
+export function resolveOneConfig(
   opts: { env?: Record<string, string | undefined>; home?: string } = {},
-): Promise<OneConfig> {
+): OneConfig {
   const env = opts.env ?? Deno.env.toObject();
   const home = opts.home ?? env.HOME ?? "/var/lib/one";
   const endpoint = env.ONE_XMLRPC?.trim() ||
-    (await firstLine(join(home, ".one/one_endpoint"))) || DEFAULT_ONE_XMLRPC;
+    firstLine(join(home, ".one/one_endpoint")) || DEFAULT_ONE_XMLRPC;
   const authFile = env.ONE_AUTH?.trim() || join(home, ".one/one_auth");
-  const session = await firstLine(authFile);
+  const session = firstLine(authFile);
   if (session === undefined) {
     throw new OneblkError(
       "config",
@@ -314,7 +314,7 @@ export class OneClient {
   }
 
   /** Build a client from the environment (see resolveOneConfig). */
-  static async fromEnv(
+  static fromEnv(
     opts: {
       env?: Record<string, string | undefined>;
       home?: string;
@@ -322,8 +322,14 @@ export class OneClient {
       remember?: boolean;
     } = {},
   ): Promise<OneClient> {
-    const cfg = await resolveOneConfig(opts);
-    return new OneClient({ ...cfg, timeoutMs: opts.timeoutMs, remember: opts.remember });
+    try {
+      const cfg = resolveOneConfig(opts);
+      return Promise.resolve(
+        new OneClient({ ...cfg, timeoutMs: opts.timeoutMs, remember: opts.remember }),
+      );
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /** Number of XML-RPC requests sent so far. */

@@ -46,7 +46,7 @@ describe("host leftovers journal", () => {
       await Deno.mkdir(dir, { recursive: true });
       const old = { ...e, path: "/var/lib/one/datastores/101/9" };
       await Deno.writeTextFile(join(dir, `${hex.slice(0, 32)}.json`), JSON.stringify(old) + "\n");
-      assert.deepEqual(await findHostLeftover(env, "charlie", e.path), old);
+      assert.deepEqual(findHostLeftover(env, "charlie", e.path), old);
       assert.deepEqual((await listHostLeftovers(env)).bad, []);
       await recordHostLeftover(env, { ...e, why: "again" });
       assert.equal((await listHostLeftovers(env)).entries.length, 1, "rewritten, not doubled");
@@ -80,12 +80,12 @@ describe("host leftovers journal", () => {
         ["bravo", "/var/lib/one/datastores/101/7", 5_000, "rm failed"],
       ]);
       assert.equal(
-        (await findHostLeftover(env, "bravo", "/var/lib/one//datastores/101/7"))?.since,
+        (findHostLeftover(env, "bravo", "/var/lib/one//datastores/101/7"))?.since,
         5_000,
       );
       assert.equal(await resolveHostLeftover(env, "bravo", "/var/lib/one/datastores/101/7"), true);
       assert.equal(await resolveHostLeftover(env, "bravo", "/var/lib/one/datastores/101/7"), false);
-      assert.equal(await findHostLeftover(env, "bravo", "/var/lib/one/datastores/101/7"), null);
+      assert.equal(findHostLeftover(env, "bravo", "/var/lib/one/datastores/101/7"), null);
       assert.deepEqual((await listHostLeftovers(env)).entries.map((e) => e.host), ["charlie"]);
     } finally {
       await Deno.remove(root, { recursive: true });

@@ -54,15 +54,15 @@ describe("versions", () => {
     assert.equal(compareVersion("7.0", "7.0.0"), 0);
     assert.throws(() => v("seven"), { name: "OneblkError" });
   });
-  it("reads $R/VERSION, assumes 7.x when missing", async () => {
-    assert.equal((await readOneVersion(dir)).assumed, true);
-    assert.equal((await readOneVersion(dir)).major, 7);
+  it("reads $R/VERSION, assumes 7.x when missing", () => {
+    assert.equal(readOneVersion(dir).assumed, true);
+    assert.equal(readOneVersion(dir).major, 7);
     Deno.writeTextFileSync(`${dir}/VERSION`, "6.6.0\nextra\n");
-    const got = await readOneVersion(dir);
+    const got = readOneVersion(dir);
     assert.deepEqual([got.major, got.minor, got.patch, got.assumed], [6, 6, 0, false]);
     Deno.writeTextFileSync(`${dir}/VERSION`, "garbage\n");
-    await assert.rejects(
-      readOneVersion(dir),
+    assert.throws(
+      () => readOneVersion(dir),
       (e) => e instanceof OneblkError && e.kind === "config",
     );
   });

@@ -265,15 +265,15 @@ describe("OneClient against the simulated oned", () => {
   });
 
   it("is built from ONE_AUTH / one_auth / one_endpoint", async () => {
-    await assert.rejects(
-      resolveOneConfig({ env: {}, home }),
+    assert.throws(
+      () => resolveOneConfig({ env: {}, home }),
       kindIs("config", /no OpenNebula credentials/),
     );
     Deno.mkdirSync(`${home}/.one`);
     Deno.writeTextFileSync(`${home}/.one/one_auth`, "no-colon\n");
-    await assert.rejects(resolveOneConfig({ env: {}, home }), kindIs("config", /user:password/));
+    assert.throws(() => resolveOneConfig({ env: {}, home }), kindIs("config", /user:password/));
     Deno.writeTextFileSync(`${home}/.one/one_auth`, `\n${SESSION}\n`);
-    const dflt = await resolveOneConfig({ env: {}, home });
+    const dflt = resolveOneConfig({ env: {}, home });
     assert.equal(dflt.endpoint, "http://localhost:2633/RPC2");
     Deno.writeTextFileSync(`${home}/.one/one_endpoint`, `${sim.url}\n`);
     const c = await OneClient.fromEnv({ env: {}, home, timeoutMs: 3000 });
@@ -283,8 +283,8 @@ describe("OneClient against the simulated oned", () => {
     Deno.writeTextFileSync(other, "oneadmin:wrong\n");
     const viaEnv = await OneClient.fromEnv({ env: { ONE_AUTH: other, ONE_XMLRPC: sim.url }, home });
     await assert.rejects(viaEnv.vmInfo(7), kindIs("config", /authenticated/));
-    await assert.rejects(
-      resolveOneConfig({ env: { ONE_XMLRPC: "not a url" }, home }),
+    assert.throws(
+      () => resolveOneConfig({ env: { ONE_XMLRPC: "not a url" }, home }),
       kindIs("config", /invalid oned endpoint/),
     );
   });

@@ -48,11 +48,14 @@ exit 0
 
 /**
  * A preload for a driver action: wraps every function of `Deno` and appends each failed call
- * (thrown, or its promise rejected) to `$ONEBLK_TEST_FAILED_CALLS`; says on stderr that it ran.
+ * (thrown, or its promise rejected) to `$ONEBLK_TEST_FAILED_CALLS`, and each call of an
+ * asynchronous file function to `$ONEBLK_TEST_FILE_CALLS`; says on stderr that it ran.
  */
 const FAILED_CALLS_PROBE = `
 const out = Deno.env.get("ONEBLK_TEST_FAILED_CALLS");
+const fileCalls = Deno.env.get("ONEBLK_TEST_FILE_CALLS");
 const append = Deno.writeTextFileSync;
+const FILE_FUNCTIONS = /^(readTextFile|readFile|writeTextFile|writeFile|open|create|stat|lstat|realPath|readDir|readLink|remove|rename|mkdir|copyFile|chmod|truncate)$/;
 for (const name of Object.getOwnPropertyNames(Deno)) {
   const f = Object.getOwnPropertyDescriptor(Deno, name).value; // (not a getter's)
   if (typeof f !== "function" || /^[A-Z]/.test(name) || name === "exit") continue;
@@ -60,6 +63,9 @@ for (const name of Object.getOwnPropertyNames(Deno)) {
     append(out, \`Deno.\${name}(\${String(arg)}): \${e?.name}\\n\`, { append: true });
   try {
     Deno[name] = function (...args) {
+      if (fileCalls && FILE_FUNCTIONS.test(name)) {
+        append(fileCalls, \`Deno.\${name}(\${String(args[0])})\\n\`, { append: true });
+      }
       let r;
       try {
         r = f.apply(this, args);
@@ -358,19 +364,24 @@ describe("tm pre/post/failmigrate", () => {
     });
   }
 
-  it("linstor: a migration fails no runtime call but the journal's lookup (issue 15)", async () => {
+  it("linstor: a migration fails no runtime call but the journal's lookup, and reads files synchronously (issue 15)", async () => {
     // A runtime call that fails costs a short action memory on its first use (lib/frugal.ts),
     // a failed removal more than a failed read. A real host's ssh makes none, so the simulated
     // hosts must not add one (their list of absent programs exists on every cluster host); the
     // journal of host leftovers is looked up, by reading, where it usually has no entry, and
-    // never removed from where it has none. Every `Deno` function is wrapped by a preloaded
-    // probe that notes each failure.
+    // never removed from where it has none. The runtime's asynchronous file calls cost a short
+    // action more than its synchronous ones (lib/frugal.ts): oned's VERSION, the credentials and
+    // the journal are read synchronously. Every `Deno` function is wrapped by a preloaded probe
+    // that notes each failure and each asynchronous file call.
     const env = envs.linstor;
     const sys = env.systemDs;
     const probe = join(c.root, "failed_calls_probe.js");
     await Deno.writeTextFile(probe, FAILED_CALLS_PROBE);
     const flags = [...await runtimeFlags({ action: true }), "--preload", probe].join(" ");
-    /** The calls a premigrate then postmigrate of VM `vmId` failed (caller_tm: `caller`). */
+    /**
+     * The calls a premigrate then postmigrate of VM `vmId` failed (caller_tm: `caller`), and
+     * the asynchronous file calls they made.
+     */
     const failedCalls = async (vmId: number, caller?: string) => {
       const dir = vmDir(sys, vmId);
       await runningDisks(env, vmId, dir, 2);
@@ -380,7 +391,12 @@ describe("tm pre/post/failmigrate", () => {
         history: [{ hostname: "bravo", dsId: sys, tmMad: caller ?? "linstor" }],
       }));
       const noted = join(c.root, `failed_calls_${vmId}.txt`);
-      const probed = { ONEBLK_DENO_FLAGS: flags, ONEBLK_TEST_FAILED_CALLS: noted };
+      const files = join(c.root, `file_calls_${vmId}.txt`);
+      const probed = {
+        ONEBLK_DENO_FLAGS: flags,
+        ONEBLK_TEST_FAILED_CALLS: noted,
+        ONEBLK_TEST_FILE_CALLS: files,
+      };
       const args = ["bravo", "charlie", dir, `${vmId}`, `${sys}`, ...(caller ? [caller] : [])];
       for (const action of ["premigrate", "postmigrate"]) {
         const r = await c.run("tm", "linstor", action, args, { stdin, env: probed });
@@ -391,20 +407,26 @@ describe("tm pre/post/failmigrate", () => {
         await Deno.readLink(c.hostPath("charlie", `${dir}/disk.0`)),
         devicePath(c, env, "charlie", env.profile.volatileVolume(vmId, 0, "raw")),
       );
-      return (await Deno.readTextFile(noted).catch(() => "")).split("\n").filter(Boolean);
+      const lines = async (f: string) =>
+        (await Deno.readTextFile(f).catch(() => "")).split("\n").filter(Boolean);
+      return { failed: await lines(noted), asynchronous: await lines(files) };
     };
     // called by the system TM (ssh): premigrate links the disks on charlie (one host command),
     // postmigrate releases them on bravo
-    assert.deepEqual(await failedCalls(58, "ssh"), []);
+    assert.deepEqual(await failedCalls(58, "ssh"), { failed: [], asynchronous: [] });
     // as the system TM: DIR copied and removed (two host commands each), the journal looked up
     const own = await failedCalls(59);
-    assert.ok(own.length > 0, "the journal is looked up (it has no entry for charlie's DIR)");
-    for (const call of own) {
+    assert.ok(
+      own.failed.length > 0,
+      "the journal is looked up (it has no entry for charlie's DIR)",
+    );
+    for (const call of own.failed) {
       assert.match(
         call,
-        /^Deno\.readTextFile\(\S*\/host-leftovers\/[0-9a-f]{32}\.json\): NotFound$/,
+        /^Deno\.readTextFileSync\(\S*\/host-leftovers\/[0-9a-f]{32}\.json\): NotFound$/,
       );
     }
+    assert.deepEqual(own.asynchronous, []);
   });
 
   PROFILES.forEach((name, i) => {
