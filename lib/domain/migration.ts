@@ -406,7 +406,7 @@ async function premigrate(
             const found = await Promise.all(linked.map(exists));
             return linked.filter((_, i) => found[i]).map(linkSpec);
           }),
-          Promise.resolve(dst).then((h) => findHostLeftover(ctx.env, h, dir)).catch(() => null),
+          Promise.resolve().then(() => findHostLeftover(ctx.env, dst, dir)).catch(() => null),
         ]).then(([prefix, links, left]) => ({ prefix, stale: left?.kind === "vm-dir", links }));
         await quiet;
         const r = await copyVmDirUnlessShared(ctx, src, dst, dir, plan, (existed, p) => {
