@@ -36,7 +36,7 @@ const COPY_TIMEOUT_MS = 3_600_000;
 
 /**
  * Buffer of a reader of a host command that says one line (a sharing test's answer): a tar
- * stream gets copy.ts's 64 KiB one.
+ * stream gets copy.ts's own (16 KiB, growing to 64 while the tar fills it).
  */
 const LINE_READ = 512;
 

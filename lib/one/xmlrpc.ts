@@ -322,14 +322,14 @@ export class OneClient {
       remember?: boolean;
     } = {},
   ): Promise<OneClient> {
-    try {
-      const cfg = resolveOneConfig(opts);
-      return Promise.resolve(
-        new OneClient({ ...cfg, timeoutMs: opts.timeoutMs, remember: opts.remember }),
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    // (a configuration error rejects, as the callers expect of a client being made)
+    return Promise.resolve().then(() =>
+      new OneClient({
+        ...resolveOneConfig(opts),
+        timeoutMs: opts.timeoutMs,
+        remember: opts.remember,
+      })
+    );
   }
 
   /** Number of XML-RPC requests sent so far. */
